@@ -1,0 +1,165 @@
+import { z } from 'zod';
+
+/**
+ * The one typed configuration. Each Lambda gets only the environment it needs
+ * (serverless.yml sets variables per function), so the configuration is split into
+ * sections and a handler parses, at cold start, exactly the sections it uses.
+ * A missing or malformed variable throws a ConfigError naming the variable.
+ */
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+
+const postgresUrl = z
+  .string({ error: 'is required' })
+  .min(1, 'is required')
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be a URL like postgres://user:password@host:5432/database');
+
+const httpUrl = z
+  .string({ error: 'is required' })
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL')
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const csv = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+const secret = z
+  .string({ error: 'is required (secret, no default)' })
+  .min(1, 'is required (secret, no default)');
+
+const sections = {
+  db: z.object({
+    DATABASE_URL: postgresUrl,
+    DB_POOL_MAX: positiveInt.default(2),
+    DB_CONNECT_TIMEOUT_SECONDS: positiveInt.default(10),
+  }),
+  s3: z.object({
+    S3_BUCKET: z
+      .string({ error: 'is required' })
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name'),
+    S3_ENDPOINT_URL: httpUrl.optional(),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_FORCE_PATH_STYLE: bool.optional(),
+    S3_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'must be a single path segment')
+      .default('certificates'),
+  }),
+  keycloak: z.object({
+    KEYCLOAK_URL: httpUrl,
+    KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a realm name'),
+    KEYCLOAK_CLIENT_ID: z.string({ error: 'is required' }).min(1, 'is required'),
+    KEYCLOAK_CLIENT_SECRET: secret,
+    KEYCLOAK_TIMEOUT_MS: positiveInt.default(5000),
+    KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
+  }),
+  auth: z.object({
+    AUTH_ISSUER: httpUrl,
+    AUTH_JWKS_URL: httpUrl.optional(),
+    AUTH_AUDIENCE: csv.pipe(z.array(z.string()).min(1, 'needs at least one audience or client id')),
+    AUTH_ALGORITHMS: csv
+      .pipe(
+        z.array(
+          z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
+        ),
+      )
+      .default(['RS256']),
+    AUTH_STAFF_ROLES: csv.default(['certificate-admin', 'teacher']),
+    AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.default(5),
+  }),
+  http: z.object({
+    CORS_ALLOWED_ORIGINS: csv.default([]),
+    DOWNLOAD_URL_TTL_SECONDS: positiveInt.default(3600),
+    DOWNLOAD_URL_MAX_TTL_SECONDS: positiveInt
+      .max(604800, 'must be at most 604800 (7 days, the SigV4 limit)')
+      .default(86400),
+  }),
+  pipeline: z.object({
+    SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
+    MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
+    RETRY_BASE_SECONDS: positiveInt.default(60),
+    RETRY_MAX_SECONDS: positiveInt.default(3600),
+    LEASE_SECONDS: positiveInt.default(180),
+    DISPATCH_LEASE_SECONDS: positiveInt.default(300),
+  }),
+  invoke: z.object({
+    GENERATE_FUNCTION_NAME: z.string({ error: 'is required' }).min(1, 'is required'),
+    LAMBDA_ENDPOINT_URL: httpUrl.optional(),
+    AWS_REGION: z.string().min(1).default('us-east-1'),
+  }),
+  render: z.object({
+    VERIFY_BASE_URL: httpUrl,
+    ISSUER_NAME: z.string().min(1).max(200).default('Course Certificates'),
+    DEFAULT_LOCALE: z.string().min(2).default('en'),
+    CHROMIUM_EXECUTABLE_PATH: z.string().min(1).optional(),
+    RENDER_TIMEOUT_MS: positiveInt.default(30000),
+  }),
+} as const;
+
+export type Sections = typeof sections;
+export type SectionName = keyof Sections;
+export type Config<K extends SectionName = SectionName> = { [P in K]: z.output<Sections[P]> };
+
+export class ConfigError extends Error {
+  readonly variables: string[];
+  constructor(problems: { variable: string; message: string }[]) {
+    super(
+      `Invalid configuration: ${problems.map((problem) => `${problem.variable} ${problem.message}`).join('; ')}`,
+    );
+    this.name = 'ConfigError';
+    this.variables = problems.map((problem) => problem.variable);
+  }
+}
+
+/** Parses the named sections from the environment; throws ConfigError naming every bad variable. */
+export function loadConfig<K extends SectionName>(
+  names: readonly K[],
+  env: Record<string, string | undefined> = process.env,
+): Config<K> {
+  const problems: { variable: string; message: string }[] = [];
+  const result: Partial<Record<SectionName, unknown>> = {};
+  for (const name of names) {
+    // Empty strings count as unset, so `FOO=` in a .env file does not defeat a default.
+    const input = Object.fromEntries(
+      Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+    );
+    const parsed = sections[name].safeParse(input);
+    if (parsed.success) {
+      result[name] = parsed.data;
+    } else {
+      for (const issue of parsed.error.issues) {
+        const variable = String(issue.path[0] ?? name);
+        const message =
+          issue.code === 'invalid_type' && input[variable] === undefined ? 'is required' : issue.message;
+        problems.push({ variable, message });
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result as Config<K>;
+}
+
+/** Variables a developer may set, for documentation and the README table test. */
+export function documentedVariables(): string[] {
+  return Object.values(sections).flatMap((schema) => Object.keys(schema.shape));
+}

@@ -1,0 +1,69 @@
+/**
+ * Domain errors. They know nothing about HTTP; lib/http/errors.ts maps them to status codes.
+ */
+export class DomainError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that can never be valid (malformed id, absurd length...). */
+export class ValidationError extends DomainError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(readonly resource: string) {
+    super(`${resource} not found`);
+  }
+}
+
+export class UnauthenticatedError extends DomainError {}
+
+export class ForbiddenError extends DomainError {}
+
+/** The resource exists but is not in a state that allows the operation (e.g. not issued yet). */
+export class ConflictError extends DomainError {
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The resource existed and is gone for good (revoked certificate). */
+export class GoneError extends DomainError {
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** A dependency failed in a way that may succeed later (network, 5xx, timeout). */
+export class TransientError extends DomainError {
+  constructor(
+    message: string,
+    readonly dependency: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A dependency answered definitively that this cannot succeed (student deleted, course missing). */
+export class PermanentError extends DomainError {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,140 @@
+import chromium from '@sparticuz/chromium';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { TransientError } from '../errors.ts';
+
+/**
+ * A headless Chromium kept warm across invocations of one container. Pages are pooled and
+ * reused (a new page costs ~100 ms more than reusing one); a crashed or disconnected browser
+ * is relaunched on the next render. Every request a page makes is aborted except inline
+ * `data:` URLs: certificates are rendered from self-contained HTML and never reach the network.
+ */
+
+export interface PdfOptions {
+  /** Page timeout for setContent + pdf. */
+  timeoutMs: number;
+}
+
+export interface PdfPrinter {
+  print(html: string, options: PdfOptions): Promise<Uint8Array>;
+  /** Requests the page tried to make (and that were blocked), for tests and audit. */
+  readonly blockedRequests: readonly string[];
+  close(): Promise<void>;
+  /** PID of the browser process, for crash tests; undefined when not launched. */
+  pid(): number | undefined;
+}
+
+// Flags from @sparticuz/chromium that we drop: --single-process makes parallel pages slower and
+// breaks browser contexts; the two web-security switches are not needed for local HTML and
+// would only widen what hostile content could do.
+const DROPPED_ARGS = new Set([
+  '--single-process',
+  '--disable-web-security',
+  '--allow-running-insecure-content',
+]);
+
+export function createPdfPrinter(options: { executablePath?: string; maxPages?: number } = {}): PdfPrinter {
+  let browserPromise: Promise<Browser> | undefined;
+  const idlePages: Page[] = [];
+  const blocked: string[] = [];
+  const maxIdle = options.maxPages ?? 4;
+  let currentPid: number | undefined;
+
+  const launch = async (): Promise<Browser> => {
+    chromium.setGraphicsMode = false;
+    const executablePath = options.executablePath ?? (await chromium.executablePath());
+    const browser = await puppeteer.launch({
+      executablePath,
+      headless: 'shell',
+      args: [
+        ...chromium.args.filter((arg) => !DROPPED_ARGS.has(arg) && !arg.startsWith('--headless')),
+        '--disable-background-networking',
+      ],
+      defaultViewport: { width: 1123, height: 794 },
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+    });
+    currentPid = browser.process()?.pid;
+    browser.once('disconnected', () => {
+      currentPid = undefined;
+      idlePages.length = 0;
+      browserPromise = undefined;
+    });
+    return browser;
+  };
+
+  const getBrowser = async (): Promise<Browser> => {
+    if (browserPromise) {
+      const existing = await browserPromise.catch(() => undefined);
+      if (existing?.connected) return existing;
+      browserPromise = undefined;
+    }
+    browserPromise = launch();
+    try {
+      return await browserPromise;
+    } catch (error) {
+      browserPromise = undefined;
+      throw new TransientError(
+        `browser launch failed: ${error instanceof Error ? error.message : String(error)}`,
+        'browser',
+      );
+    }
+  };
+
+  const newPage = async (browser: Browser): Promise<Page> => {
+    const page = await browser.newPage();
+    await page.setJavaScriptEnabled(false); // templates are data, never code
+    await page.setRequestInterception(true);
+    page.on('request', (request) => {
+      const url = request.url();
+      if (url.startsWith('data:') || url === 'about:blank') {
+        void request.continue();
+      } else {
+        if (blocked.length < 1000) blocked.push(url);
+        void request.abort('blockedbyclient');
+      }
+    });
+    return page;
+  };
+
+  return {
+    get blockedRequests() {
+      return blocked;
+    },
+    pid: () => currentPid,
+    async print(html, printOptions) {
+      const browser = await getBrowser();
+      let page = idlePages.pop();
+      let healthy = false;
+      try {
+        if (!page || page.isClosed()) page = await newPage(browser);
+        await page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
+        const pdf = await page.pdf({
+          printBackground: true,
+          preferCSSPageSize: true,
+          timeout: printOptions.timeoutMs,
+        });
+        healthy = true;
+        return pdf;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (!browser.connected)
+          throw new TransientError(`browser crashed during render: ${message}`, 'browser');
+        throw new TransientError(`render failed: ${message}`, 'browser');
+      } finally {
+        if (page && healthy && idlePages.length < maxIdle && browser.connected) {
+          idlePages.push(page);
+        } else if (page && !page.isClosed()) {
+          await page.close().catch(() => undefined);
+        }
+      }
+    },
+    async close() {
+      const current = browserPromise;
+      browserPromise = undefined;
+      idlePages.length = 0;
+      const browser = await current?.catch(() => undefined);
+      await browser?.close().catch(() => undefined);
+    },
+  };
+}

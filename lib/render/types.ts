@@ -1,0 +1,44 @@
+/**
+ * The contract between the issuing pipeline and the renderer. The pipeline decides *what* is
+ * printed (this content becomes the certificate's snapshot); the renderer decides *how*.
+ */
+export interface CertificateContent {
+  certificateId: string;
+  verificationCode: string;
+  /** Full URL the QR code points to (VERIFY_BASE_URL + verification code). */
+  verifyUrl: string;
+  studentName: string;
+  courseName: string;
+  score: number;
+  maxScore: number;
+  /** 0-100, two decimals. */
+  percentage: number;
+  /** ISO date (YYYY-MM-DD) of issue. */
+  issuedOn: string;
+  /** BCP 47 locale chosen for labels, dates and numbers (en, de, fr, es, ru, zh, ar...). */
+  locale: string;
+  issuerName: string;
+}
+
+/** The template that printed a certificate: recorded with it so a later edit changes nothing issued. */
+export interface TemplateRef {
+  /** Row id in certificate_templates, or null for the built-in default from templates/. */
+  id: string | null;
+  version: string;
+}
+
+export interface RenderResult {
+  pdf: Uint8Array;
+  template: TemplateRef;
+}
+
+export interface CertificateRenderer {
+  /** Renders one certificate to PDF. Browser crash or timeout -> TransientError. */
+  render(content: CertificateContent, template?: ResolvedTemplate): Promise<RenderResult>;
+  close(): Promise<void>;
+}
+
+export interface ResolvedTemplate extends TemplateRef {
+  html: string;
+  css: string;
+}

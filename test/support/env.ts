@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import { createSql, type Sql } from '../../lib/db/client.ts';
+
+export interface TestEnv {
+  /** Full function environment pointing at this file's own database and bucket. */
+  env: Record<string, string>;
+  sql: Sql;
+  bucket: string;
+  database: string;
+  keycloakUrl: string;
+  root: string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database (cloned from the template) and an empty bucket for one test
+ * file, so files can run in parallel without seeing each other's rows or objects.
+ */
+export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+  const stack = inject('stack');
+  const suffix = randomBytes(6).toString('hex');
+  const database = `t_${suffix}`;
+  const bucket = `certs-${suffix}`;
+
+  const admin = postgres(stack.adminUrl, { max: 1, onnotice: () => undefined });
+  try {
+    await admin.unsafe(`CREATE DATABASE "${database}" TEMPLATE "${stack.templateDatabase}"`);
+  } finally {
+    await admin.end();
+  }
+  const databaseUrl = stack.env.DATABASE_URL?.replace(/\/[^/]+$/, `/${database}`) ?? '';
+
+  const s3 = new S3Client({
+    endpoint: stack.env.S3_ENDPOINT_URL,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  s3.destroy();
+
+  const env = { ...stack.env, DATABASE_URL: databaseUrl, S3_BUCKET: bucket, ...overrides };
+  const sql = createSql({ DATABASE_URL: databaseUrl, DB_POOL_MAX: 10, DB_CONNECT_TIMEOUT_SECONDS: 10 });
+  return {
+    env,
+    sql,
+    bucket,
+    database,
+    keycloakUrl: stack.keycloakUrl,
+    root: stack.root,
+    cleanup: async () => {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/** Applies `env` to process.env for in-process handler tests; returns a restore function. */
+export function applyEnv(env: Record<string, string>): () => void {
+  const previous = { ...process.env };
+  Object.assign(process.env, env);
+  return () => {
+    for (const key of Object.keys(process.env)) if (!(key in previous)) delete process.env[key];
+    Object.assign(process.env, previous);
+  };
+}

@@ -1,0 +1,72 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import chromium from '@sparticuz/chromium';
+import type { TestProject } from 'vitest/node';
+import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
+
+export interface ProvidedStack {
+  env: Record<string, string>;
+  /** Maintenance URL of the test cluster, for creating one database per test file. */
+  adminUrl: string;
+  templateDatabase: string;
+  keycloakUrl: string;
+  root: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: ProvidedStack;
+  }
+}
+
+const TEMPLATE_DB = 'certificates_template';
+let stack: LocalStack | undefined;
+let root: string | undefined;
+
+/** Kills any process (Chromium, serverless offline) whose command line mentions the run's folder. */
+function killStragglers(folder: string): void {
+  try {
+    execFileSync('pkill', ['-9', '-f', folder], { stdio: 'ignore' });
+  } catch {
+    // pkill exits 1 when nothing matched
+  }
+}
+
+export async function setup(project: TestProject): Promise<void> {
+  root = await mkdtemp(join(tmpdir(), 'certs-test-'));
+  // Tests never talk to a developer's real services: the stand-ins are always started here.
+  stack = await startLocalStack({
+    root,
+    persistent: false,
+    database: TEMPLATE_DB,
+    bucket: 'certificates-test',
+    env: {},
+  });
+  // Extract the Chromium binary once, before workers race for it.
+  const chromiumPath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromium.executablePath());
+  if (!stack.postgres || !stack.keycloak)
+    throw new Error('test stack must start its own PostgreSQL and Keycloak stand-in');
+  project.provide('stack', {
+    env: {
+      ...stack.env,
+      CHROMIUM_EXECUTABLE_PATH: chromiumPath,
+      VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+      GENERATE_FUNCTION_NAME: 'course-certificates-test-generate',
+      LOG_LEVEL: 'ERROR',
+      // Everything a test creates in tmpdir (browser profiles, offline build dirs) lands in the run folder.
+      TMPDIR: root,
+    },
+    adminUrl: stack.postgres.adminUrl,
+    templateDatabase: TEMPLATE_DB,
+    keycloakUrl: stack.keycloak.url,
+    root,
+  });
+}
+
+export async function teardown(): Promise<void> {
+  if (root) killStragglers(root);
+  await stack?.stop();
+  if (root) await rm(root, { recursive: true, force: true });
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
+
+describe('loadConfig', () => {
+  it('parses a valid database section with defaults', () => {
+    const config = loadConfig(['db'], { DATABASE_URL: 'postgres://u:p@localhost:5432/db' });
+    expect(config.db.DATABASE_URL).toBe('postgres://u:p@localhost:5432/db');
+    expect(config.db.DB_POOL_MAX).toBe(2);
+  });
+
+  it('names a malformed DATABASE_URL', () => {
+    expect(() => loadConfig(['db'], { DATABASE_URL: 'not a url' })).toThrowError(
+      /DATABASE_URL must be a URL/,
+    );
+  });
+
+  it('names a missing variable', () => {
+    try {
+      loadConfig(['db', 'keycloak'], {
+        DATABASE_URL: 'postgres://u:p@h/db',
+        KEYCLOAK_URL: 'http://kc',
+        KEYCLOAK_REALM: 'r',
+        KEYCLOAK_CLIENT_ID: 'c',
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variables).toEqual(['KEYCLOAK_CLIENT_SECRET']);
+      expect((error as Error).message).toContain('KEYCLOAK_CLIENT_SECRET is required');
+    }
+  });
+
+  it('rejects a non-numeric batch size and parses lists', () => {
+    expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: 'ten' })).toThrowError(/SCAN_BATCH_SIZE/);
+    const auth = loadConfig(['auth'], { AUTH_ISSUER: 'http://kc/realms/r/', AUTH_AUDIENCE: 'a, b' }).auth;
+    expect(auth.AUTH_AUDIENCE).toEqual(['a', 'b']);
+    expect(auth.AUTH_ISSUER).toBe('http://kc/realms/r');
+    expect(auth.AUTH_ALGORITHMS).toEqual(['RS256']);
+  });
+});
