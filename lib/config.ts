@@ -86,6 +86,10 @@ const sections = {
       .default(['RS256']),
     AUTH_STAFF_ROLES: csv.default(['certificate-admin', 'teacher']),
     AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.default(5),
+    // After a key rotation the first token with the new `kid` forces a JWKS refetch; the
+    // cooldown only rate-limits refetches caused by unknown kids (jose's default is 30 s).
+    AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(5),
+    AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
   }),
   http: z.object({
     CORS_ALLOWED_ORIGINS: csv.default([]),
