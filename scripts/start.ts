@@ -1,0 +1,335 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
+import { createSql } from '../lib/db/client.ts';
+import { descendantsOf, isAlive, signal } from '../lib/demo/process-tree.ts';
+import { DEMO_COURSES, seedDemoData } from '../lib/demo/seed.ts';
+import {
+  DEMO_REALM,
+  DEMO_STAFF,
+  DEMO_STUDENTS,
+  FRONTEND_CLIENT_ID,
+} from '../localstack/embedded/demo-data.ts';
+import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
+
+/**
+ * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins
+ * (each skipped when its real counterpart is configured), seeds demo data, runs
+ * `serverless offline` with every function, waits for the health route, and prints the URLs,
+ * tokens and curl lines to try. Ctrl-C stops everything it started, Chromium included.
+ */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVERLESS_BIN = join(ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
+const TOKEN_TTL_SECONDS = 12 * 60 * 60;
+const STOP_GRACE_MS = 5000;
+
+const port = z.coerce.number().int().min(1).max(65535);
+const startOptions = z.object({
+  LOCAL_DATA_DIR: z.string().min(1).default('.local'),
+  OFFLINE_HOST: z.string().min(1).default('127.0.0.1'),
+  OFFLINE_HTTP_PORT: port.default(3000),
+  OFFLINE_LAMBDA_PORT: port.default(3002),
+  OFFLINE_WEBSOCKET_PORT: port.default(3001),
+  SCAN_SCHEDULE: z.string().min(1).default('rate(1 minute)'),
+  SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
+  START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(60),
+});
+type StartOptions = z.output<typeof startOptions>;
+
+class StartError extends Error {}
+
+// Values the stand-ins will provide; used only to validate, before anything starts, every
+// variable the developer did set (a malformed DATABASE_URL must fail at once, by name).
+const STAND_IN_PLACEHOLDERS: Record<string, string> = {
+  DATABASE_URL: 'postgres://stand-in:stand-in@127.0.0.1:5432/certificates',
+  S3_BUCKET: 'certificates-local',
+  KEYCLOAK_URL: 'http://127.0.0.1:8080',
+  KEYCLOAK_REALM: DEMO_REALM,
+  KEYCLOAK_CLIENT_ID: 'certificate-service',
+  KEYCLOAK_CLIENT_SECRET: 'stand-in',
+  AUTH_ISSUER: `http://127.0.0.1:8080/realms/${DEMO_REALM}`,
+  AUTH_AUDIENCE: FRONTEND_CLIENT_ID,
+  GENERATE_FUNCTION_NAME: 'course-certificates-local-generate',
+  VERIFY_BASE_URL: 'http://127.0.0.1:3000/verify',
+};
+const ALL_SECTIONS: SectionName[] = ['db', 's3', 'keycloak', 'auth', 'http', 'pipeline', 'invoke', 'render'];
+
+function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
+  const set = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = startOptions.safeParse(set);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])} ${issue.message}`);
+  throw new StartError(`Invalid configuration: ${problems.join('; ')}`);
+}
+
+async function assertPortFree(host: string, portNumber: number, variable: string): Promise<void> {
+  await new Promise<void>((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE' || error.code === 'EACCES'
+          ? new StartError(
+              `Port ${portNumber} on ${host} is not available (${variable}; ${error.code}). ` +
+                `Stop what uses it, or pick another port: ${variable}=<port> npm start`,
+            )
+          : error,
+      );
+    });
+    server.listen(portNumber, host, () => server.close(() => resolvePort()));
+  });
+}
+
+async function resolveChromium(
+  given: string | undefined,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  if (given) return given;
+  try {
+    const chromium = await import('@sparticuz/chromium');
+    // Extract once here (about a second the first time) rather than in the first generate call.
+    return await chromium.default.executablePath();
+  } catch (error) {
+    log(
+      `Warning: Chromium is not available (${error instanceof Error ? error.message : String(error)}); ` +
+        'set CHROMIUM_EXECUTABLE_PATH. The API works, certificates cannot be rendered.',
+    );
+    return undefined;
+  }
+}
+
+async function waitForHealth(
+  url: string,
+  deadline: number,
+  offline: ChildProcess,
+  stopping: () => boolean,
+): Promise<number> {
+  while (Date.now() < deadline) {
+    if (stopping()) throw new StartError('stopped before the service was ready');
+    if (offline.exitCode !== null || offline.signalCode !== null) {
+      throw new StartError(
+        `serverless offline exited (${offline.exitCode ?? offline.signalCode}) before it was ready; see its output above`,
+      );
+    }
+    try {
+      // Any answer means offline is serving and the function ran; the status is reported.
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 250));
+    }
+  }
+  throw new StartError(`the health route ${url} did not answer in time (START_TIMEOUT_SECONDS)`);
+}
+
+/** Stops `child`'s process group and every process that descended from it (Chromium too). */
+async function stopProcessTree(child: ChildProcess): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const tree = [pid, ...descendantsOf(pid)];
+  signal(-pid, 'SIGTERM');
+  for (const member of tree) signal(member, 'SIGTERM');
+  const deadline = Date.now() + STOP_GRACE_MS;
+  while (Date.now() < deadline && tree.some(isAlive)) {
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
+  // Whatever ignored SIGTERM, and anything spawned meanwhile.
+  const stragglers = [...tree, ...tree.flatMap((member) => descendantsOf(member))].filter(isAlive);
+  signal(-pid, 'SIGKILL');
+  for (const member of stragglers) signal(member, 'SIGKILL');
+}
+
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+async function main(): Promise<void> {
+  const startedAt = Date.now();
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  let stack: LocalStack | undefined;
+  let offline: ChildProcess | undefined;
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    if (offline) await stopProcessTree(offline);
+    await stack?.stop();
+  };
+  const shutdown = (code: number) => {
+    if (!stopped) {
+      if (code === 0) log('\nStopping: serverless offline, Chromium, the stand-ins...');
+      stopped = stopAll();
+    }
+    void stopped.finally(() => process.exit(code));
+  };
+  // Ctrl-C reaches only our process group; offline runs in its own, so it is stopped here.
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, () => shutdown(0));
+
+  try {
+    // ---- validate everything before starting anything ----
+    const options = parseStartOptions(process.env);
+    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...process.env });
+    const host = options.OFFLINE_HOST;
+    await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
+    await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
+    const dataDir = isAbsolute(options.LOCAL_DATA_DIR)
+      ? options.LOCAL_DATA_DIR
+      : resolve(ROOT, options.LOCAL_DATA_DIR);
+    await mkdir(dataDir, { recursive: true });
+
+    // ---- stand-ins (each only when the real thing is not configured) and Chromium ----
+    const [startedStack, chromiumPath] = await Promise.all([
+      startLocalStack({ root: dataDir, persistent: true, env: process.env, log }),
+      resolveChromium(process.env.CHROMIUM_EXECUTABLE_PATH, log),
+    ]);
+    stack = startedStack;
+    if (stopping) return;
+
+    // ---- demo data ----
+    const seed =
+      options.SEED_DEMO_DATA === 'true' ||
+      (options.SEED_DEMO_DATA === 'auto' && stack.postgres !== undefined);
+    const dbConfig = loadConfig(['db'], stack.env).db;
+    const sql = createSql(dbConfig, { applicationName: 'course-certificates-start' });
+    let seedLine = 'Demo data      not seeded (DATABASE_URL is yours; SEED_DEMO_DATA=true to seed it)';
+    let demoCertificateId: string | undefined;
+    const demoStudent = DEMO_STUDENTS[0];
+    try {
+      if (seed) {
+        const result = await seedDemoData(sql);
+        seedLine =
+          `Demo data      ${result.courses} courses, ${DEMO_STUDENTS.length} students, ${result.attempts} attempts ` +
+          `(${result.passing} passing, ${result.failing} failing); ${result.coursesInserted + result.attemptsInserted} rows new`;
+      }
+      if (demoStudent) {
+        const rows = await sql<{ id: string }[]>`
+          SELECT id FROM certificates WHERE student_id = ${demoStudent.id}
+          ORDER BY (status = 'issued') DESC, created_at DESC LIMIT 1`;
+        demoCertificateId = rows[0]?.id;
+      }
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    if (stopping) return;
+
+    // ---- serverless offline ----
+    const apiOrigin = `http://${host}:${options.OFFLINE_HTTP_PORT}`;
+    const lambdaEndpoint = `http://${host}:${options.OFFLINE_LAMBDA_PORT}`;
+    const functionEnv: Record<string, string> = {
+      ...stack.env,
+      VERIFY_BASE_URL: process.env.VERIFY_BASE_URL || `${apiOrigin}/api/v1/verify`,
+      LAMBDA_ENDPOINT_URL: lambdaEndpoint,
+      SCAN_SCHEDULE: options.SCAN_SCHEDULE,
+      OFFLINE_HTTP_PORT: String(options.OFFLINE_HTTP_PORT),
+      OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
+      OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
+      ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
+    };
+    // The complete environment must be valid too (e.g. a real Keycloak without its secret).
+    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...process.env, ...functionEnv });
+    offline = spawn(
+      process.execPath,
+      [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--host', host],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...functionEnv, SLS_TELEMETRY_DISABLED: '1' },
+        // Its own process group, so that stopping it also stops everything it spawned.
+        detached: true,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    offline.once('exit', (code, signalName) => {
+      if (!stopping) {
+        log(`serverless offline exited unexpectedly (${code ?? signalName}); stopping.`);
+        shutdown(1);
+      }
+    });
+
+    const healthUrl = `${apiOrigin}/api/v1/health`;
+    const healthStatus = await waitForHealth(
+      healthUrl,
+      startedAt + options.START_TIMEOUT_SECONDS * 1000,
+      offline,
+      () => stopping,
+    );
+
+    // ---- tokens and the banner ----
+    const api = `${apiOrigin}/api/v1`;
+    const lines: string[] = [];
+    const tokenExports: string[] = [`export API=${api}`];
+    if (stack.keycloak && demoStudent) {
+      const studentToken = await stack.keycloak.tokenFor(demoStudent.id, {
+        expiresInSeconds: TOKEN_TTL_SECONDS,
+      });
+      const staffToken = await stack.keycloak.tokenFor(DEMO_STAFF.id, {
+        expiresInSeconds: TOKEN_TTL_SECONDS,
+      });
+      tokenExports.push(`export STUDENT_TOKEN=${studentToken}`, `export STAFF_TOKEN=${staffToken}`);
+      await writeFile(join(dataDir, 'tokens.env'), `${tokenExports.join('\n')}\n`, { mode: 0o600 });
+      lines.push(
+        `Tokens (valid ${TOKEN_TTL_SECONDS / 3600} h; also in ${relative(process.cwd(), join(dataDir, 'tokens.env')) || 'tokens.env'}):`,
+        `  student ${demoStudent.firstName} ${demoStudent.lastName} (${demoStudent.id})`,
+        `  staff   ${DEMO_STAFF.firstName} ${DEMO_STAFF.lastName} (roles: ${(DEMO_STAFF.realmRoles ?? []).join(', ')})`,
+        '',
+        ...tokenExports,
+      );
+    } else {
+      const realm = stack.env.KEYCLOAK_REALM ?? DEMO_REALM;
+      lines.push(
+        `Tokens: KEYCLOAK_URL is your Keycloak, so get one from it (the client needs "Direct access grants"):`,
+        `export API=${api}`,
+        `export STUDENT_TOKEN=$(curl -s -d grant_type=password -d client_id=${shellQuote(stack.env.AUTH_AUDIENCE?.split(',')[0] ?? FRONTEND_CLIENT_ID)} \\`,
+        `  -d username=<student> -d password=<password> \\`,
+        `  ${stack.env.KEYCLOAK_URL}/realms/${realm}/protocol/openid-connect/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
+        'export STAFF_TOKEN=...   # the same for a user with one of AUTH_STAFF_ROLES',
+      );
+    }
+    const courseId = DEMO_COURSES[0]?.id ?? '<course id>';
+    const certificateId = demoCertificateId ?? '<certificate id from the list>';
+    const readySeconds = ((Date.now() - startedAt) / 1000).toFixed(1);
+    log(
+      [
+        '',
+        `Course certificates are running (ready in ${readySeconds} s).`,
+        '',
+        `API            ${api}   (health answered ${healthStatus})`,
+        `Lambda invoke  ${lambdaEndpoint}`,
+        ...stack.started.map((line) => `Started        ${line}`),
+        `Data folder    ${dataDir} (kept between runs)`,
+        seedLine,
+        `Scan           ${options.SCAN_SCHEDULE}: passing attempts become PDFs within one tick`,
+        '',
+        ...lines,
+        '',
+        'Try:',
+        `  curl -s "$API/health"`,
+        `  curl -s -H "Authorization: Bearer $STUDENT_TOKEN" "$API/me/certificates"`,
+        `  curl -s -H "Authorization: Bearer $STUDENT_TOKEN" "$API/certificates/${certificateId}/download"`,
+        `  curl -s -H "Authorization: Bearer $STAFF_TOKEN" "$API/courses/${courseId}/certificates"`,
+        '',
+        'Press Ctrl-C to stop everything.',
+        '',
+      ].join('\n'),
+    );
+  } catch (error) {
+    if (stopping) return;
+    const message =
+      error instanceof ConfigError || error instanceof StartError
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
+    process.stderr.write(`Cannot start: ${message}\n`);
+    shutdown(1);
+  }
+}
+
+await main();
