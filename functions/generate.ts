@@ -1,5 +1,62 @@
-// Placeholder until the handler lands; replaced by its issue's work.
-export const handler = async (): Promise<{ statusCode: number; body: string }> => ({
-  statusCode: 501,
-  body: '{"error":"not_implemented"}',
-});
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { type GenerateOutcome, generateCertificate } from '../lib/certificates/generate.ts';
+import type { GenerateDeps, GenerateOptions } from '../lib/certificates/ports.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createSql } from '../lib/db/client.ts';
+import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
+import { logger } from '../lib/observability/logger.ts';
+import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
+import { createPdfPrinter } from '../lib/render/browser.ts';
+import { createCertificateRenderer } from '../lib/render/renderer.ts';
+import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
+
+// Cold start: configuration and clients once per container; the browser is launched on first
+// use and kept warm (and relaunched if it crashed) across invocations.
+const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render']);
+
+export const printer = createPdfPrinter({ executablePath: config.render.CHROMIUM_EXECUTABLE_PATH });
+
+const deps: GenerateDeps = {
+  sql: createSql(config.db, { applicationName: 'certificates-generate' }),
+  directory: createKeycloakDirectory(keycloakOptionsFromConfig(config.keycloak)),
+  renderer: createCertificateRenderer(printer, { timeoutMs: config.render.RENDER_TIMEOUT_MS }),
+  storage: createCertificateStorage(createS3Client(config.s3), config.s3.S3_BUCKET),
+  metrics: pipelineMetrics(),
+  log: logger,
+};
+
+const options: GenerateOptions = {
+  keyPrefix: config.s3.S3_KEY_PREFIX,
+  verifyBaseUrl: config.render.VERIFY_BASE_URL,
+  issuerName: config.render.ISSUER_NAME,
+  defaultLocale: config.render.DEFAULT_LOCALE,
+  leaseSeconds: config.pipeline.LEASE_SECONDS,
+  maxAttempts: config.pipeline.MAX_GENERATION_ATTEMPTS,
+  retryBaseSeconds: config.pipeline.RETRY_BASE_SECONDS,
+  retryMaxSeconds: config.pipeline.RETRY_MAX_SECONDS,
+};
+
+const eventSchema = z.object({ certificateId: z.uuid() });
+
+export type GenerateResponse = GenerateOutcome | { status: 'rejected'; reason: string };
+
+/**
+ * One certificate per (async) invocation. Handled failures are recorded and returned, never
+ * thrown: a platform retry would only repeat work the state machine already schedules. It
+ * throws only when it could not even record the outcome (database down); the lease then
+ * expires and the scan hands the certificate out again.
+ */
+export const handler = async (event: unknown, context?: Context): Promise<GenerateResponse> => {
+  if (context) logger.addContext(context);
+  const parsed = eventSchema.safeParse(event);
+  if (!parsed.success) {
+    logger.error('Rejected generate event: expected { "certificateId": "<uuid>" }');
+    return { status: 'rejected', reason: 'invalid event' };
+  }
+  try {
+    return await generateCertificate(deps, options, parsed.data.certificateId);
+  } finally {
+    flushMetrics();
+  }
+};

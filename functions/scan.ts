@@ -1,5 +1,41 @@
-// Placeholder until the handler lands; replaced by its issue's work.
-export const handler = async (): Promise<{ statusCode: number; body: string }> => ({
-  statusCode: 501,
-  body: '{"error":"not_implemented"}',
-});
+import type { Context } from 'aws-lambda';
+import { runScan } from '../lib/certificates/scan.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createSql } from '../lib/db/client.ts';
+import { createLambdaClient, createLambdaDispatch } from '../lib/invoke/lambda-dispatch.ts';
+import { logger } from '../lib/observability/logger.ts';
+
+// Cold start: configuration and clients once per container.
+const config = loadConfig(['db', 'pipeline', 'invoke']);
+const sql = createSql(config.db, { applicationName: 'certificates-scan' });
+const dispatch = createLambdaDispatch(
+  createLambdaClient(config.invoke),
+  config.invoke.GENERATE_FUNCTION_NAME,
+);
+
+export interface ScanResponse {
+  attemptsScanned: number;
+  certificatesCreated: number;
+  dispatched: number;
+  dispatchFailed: number;
+}
+
+/** EventBridge schedule: the event carries nothing we need. */
+export const handler = async (_event: unknown, context?: Context): Promise<ScanResponse> => {
+  if (context) logger.addContext(context);
+  const result = await runScan(
+    { sql, dispatch, log: logger },
+    {
+      batchSize: config.pipeline.SCAN_BATCH_SIZE,
+      enqueueLimit: config.pipeline.SCAN_ENQUEUE_LIMIT,
+      dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
+      dispatchConcurrency: config.pipeline.DISPATCH_CONCURRENCY,
+    },
+  );
+  return {
+    attemptsScanned: result.scanned,
+    certificatesCreated: result.created,
+    dispatched: result.dispatched.length,
+    dispatchFailed: result.failed.length,
+  };
+};

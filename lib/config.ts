@@ -100,6 +100,8 @@ const sections = {
   }),
   pipeline: z.object({
     SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
+    SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
+    DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
     MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
     RETRY_BASE_SECONDS: positiveInt.default(60),
     RETRY_MAX_SECONDS: positiveInt.default(3600),

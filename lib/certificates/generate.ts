@@ -1,0 +1,302 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Sql } from '../db/client.ts';
+import { PermanentError, TransientError } from '../errors.ts';
+import { errorMessage, logger } from '../observability/logger.ts';
+import type { CertificateContent, TemplateRef } from '../render/types.ts';
+import { certificateKey } from '../storage/s3.ts';
+import { assertUuid } from './ids.ts';
+import { type GenerateDeps, type GenerateOptions, noopMetrics } from './ports.ts';
+import { isExhausted, retryDelaySeconds } from './retry.ts';
+
+/**
+ * Generation of one certificate: claim (guarded update with a lease) -> student from the
+ * directory -> render -> upload to the deterministic key -> one guarded update to `issued`.
+ * Every exit records what happened; a handled failure is returned, not thrown, because the
+ * caller is an async invocation whose platform retries would only duplicate work. The state
+ * machine, not the platform, decides when to try again.
+ *
+ * LEASE_SECONDS must exceed the function timeout: a worker whose lease expired is then dead,
+ * so it cannot overwrite the PDF after a newer attempt issued it.
+ */
+
+export type GenerateOutcome =
+  | { status: 'issued'; certificateId: string; s3Key: string; attempt: number; pdfSha256: string }
+  | { status: 'skipped'; certificateId: string; reason: 'not-claimable' | 'lease-lost' }
+  | { status: 'failed'; certificateId: string; attempt: number; error: string; retryInSeconds: number }
+  | { status: 'dead'; certificateId: string; attempt: number; error: string };
+
+interface ClaimedRow {
+  id: string;
+  student_id: string;
+  course_id: string;
+  test_attempt_id: string;
+  verification_code: string;
+  attempt_count: number;
+  from_status: string;
+  score: string;
+  max_score: string;
+  course_title: string | null;
+  course_locale: string | null;
+  today: string;
+}
+
+const MAX_ERROR_LENGTH = 1000;
+
+async function claim(sql: Sql, certificateId: string, owner: string, leaseSeconds: number) {
+  const [row] = await sql<ClaimedRow[]>`
+    WITH prev AS (
+      SELECT id, status FROM certificates WHERE id = ${certificateId}
+    ),
+    claimed AS (
+      UPDATE certificates c
+      SET status = 'rendering', lease_owner = ${owner},
+          lease_expires_at = now() + make_interval(secs => ${leaseSeconds}),
+          attempt_count = c.attempt_count + 1, dispatched_until = NULL, updated_at = now()
+      FROM prev
+      WHERE c.id = prev.id
+        AND ((c.status IN ('pending', 'failed') AND c.next_attempt_at <= now())
+             OR (c.status = 'rendering' AND c.lease_expires_at < now()))
+      RETURNING c.id, c.student_id, c.course_id, c.test_attempt_id, c.verification_code, c.attempt_count,
+                prev.status AS from_status
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message)
+      SELECT id, 'claimed', from_status, 'rendering', attempt_count,
+             CASE WHEN from_status = 'rendering' THEN 'expired lease taken over' ELSE 'claimed for rendering' END
+      FROM claimed
+    )
+    SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.locale AS course_locale,
+           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
+    FROM claimed
+    JOIN test_attempts a ON a.id = claimed.test_attempt_id
+    LEFT JOIN courses co ON co.id = claimed.course_id`;
+  return row;
+}
+
+interface Issue {
+  certificateId: string;
+  owner: string;
+  content: CertificateContent;
+  template: TemplateRef;
+  s3Key: string;
+  sha256: string;
+  bytes: number;
+  durationMs: number;
+}
+
+async function markIssued(sql: Sql, issue: Issue): Promise<boolean> {
+  const { content } = issue;
+  const rows = await sql`
+    WITH issued AS (
+      UPDATE certificates
+      SET status = 'issued', student_name = ${content.studentName}, course_name = ${content.courseName},
+          score = ${content.score}, max_score = ${content.maxScore}, percentage = ${content.percentage},
+          issued_on = ${content.issuedOn}, locale = ${content.locale},
+          template_id = ${issue.template.id}, template_version = ${issue.template.version},
+          s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
+          generated_at = now(), last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+          dispatched_until = NULL, updated_at = now()
+      WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
+      RETURNING id, attempt_count
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log
+        (certificate_id, event, from_status, to_status, attempt, message, duration_ms, details)
+      SELECT id, 'issued', 'rendering', 'issued', attempt_count, 'Certificate generated successfully',
+             ${Math.round(issue.durationMs)},
+             ${sql.json({
+               s3_key: issue.s3Key,
+               pdf_sha256: issue.sha256,
+               pdf_bytes: issue.bytes,
+               template_version: issue.template.version,
+             })}::jsonb
+      FROM issued
+    )
+    SELECT id FROM issued`;
+  return rows.length === 1;
+}
+
+interface Failure {
+  certificateId: string;
+  owner: string;
+  attempt: number;
+  dead: boolean;
+  error: string;
+  retryInSeconds: number;
+  durationMs: number;
+  details: Record<string, string | number | boolean>;
+}
+
+async function markFailed(sql: Sql, failure: Failure): Promise<boolean> {
+  const status = failure.dead ? 'dead' : 'failed';
+  const rows = await sql`
+    WITH failed AS (
+      UPDATE certificates
+      SET status = ${status}::certificate_status, last_error = ${failure.error},
+          next_attempt_at = CASE WHEN ${failure.dead} THEN next_attempt_at
+                                 ELSE now() + make_interval(secs => ${failure.retryInSeconds}) END,
+          lease_owner = NULL, lease_expires_at = NULL, dispatched_until = NULL, updated_at = now()
+      WHERE id = ${failure.certificateId} AND status = 'rendering' AND lease_owner = ${failure.owner}
+      RETURNING id, attempt_count, next_attempt_at
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log
+        (certificate_id, event, from_status, to_status, attempt, message, error, duration_ms, details)
+      SELECT id, ${status}, 'rendering', ${status}::certificate_status, attempt_count,
+             ${failure.dead ? 'gave up' : 'will retry'}, ${failure.error}, ${Math.round(failure.durationMs)},
+             ${sql.json(failure.details)}::jsonb || jsonb_build_object('next_attempt_at', next_attempt_at)
+      FROM failed
+    )
+    SELECT id FROM failed`;
+  return rows.length === 1;
+}
+
+function describeError(error: unknown): string {
+  const message = error instanceof PermanentError ? error.message : errorMessage(error);
+  return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH - 1)}…` : message;
+}
+
+function percentageOf(score: number, maxScore: number): number {
+  return Math.round((score / maxScore) * 10000) / 100;
+}
+
+export async function generateCertificate(
+  deps: GenerateDeps,
+  options: GenerateOptions,
+  certificateId: string,
+): Promise<GenerateOutcome> {
+  assertUuid(certificateId, 'certificateId');
+  const log = deps.log ?? logger;
+  const metrics = deps.metrics ?? noopMetrics;
+  const owner = randomUUID();
+  const started = performance.now();
+
+  const claimed = await claim(deps.sql, certificateId, owner, options.leaseSeconds);
+  if (!claimed) {
+    // Doubled invocation, already issued, or not due yet: the normal case of an idempotent worker.
+    log.info('Certificate not claimable (issued, not due, or owned by another worker); nothing to do', {
+      certificate_id: certificateId,
+    });
+    return { status: 'skipped', certificateId, reason: 'not-claimable' };
+  }
+  const attempt = claimed.attempt_count;
+
+  try {
+    if (attempt > options.maxAttempts) {
+      // Only reachable when earlier attempts died without recording anything (lease expired).
+      throw new PermanentError(
+        `gave up after ${options.maxAttempts} attempts; the last one ended without a result (lease expired)`,
+        'attempts-exhausted',
+      );
+    }
+    if (claimed.course_title === null) throw new PermanentError('course not found', 'course-missing');
+    const student = await deps.directory.getStudent(claimed.student_id);
+    const locale = claimed.course_locale ?? options.defaultLocale;
+    const score = Number(claimed.score);
+    const maxScore = Number(claimed.max_score);
+    const content: CertificateContent = {
+      certificateId,
+      verificationCode: claimed.verification_code,
+      verifyUrl: `${options.verifyBaseUrl}/${encodeURIComponent(claimed.verification_code)}`,
+      studentName: student.displayName,
+      courseName: claimed.course_title,
+      score,
+      maxScore,
+      percentage: percentageOf(score, maxScore),
+      issuedOn: claimed.today,
+      locale,
+      issuerName: options.issuerName,
+    };
+    const template = deps.resolveTemplate ? await deps.resolveTemplate(claimed.course_id, locale) : undefined;
+    const rendered = await deps.renderer.render(content, template);
+    const sha256 = createHash('sha256').update(rendered.pdf).digest('hex');
+    const s3Key = certificateKey(options.keyPrefix, {
+      courseId: claimed.course_id,
+      studentId: claimed.student_id,
+      certificateId,
+    });
+    try {
+      await deps.storage.putPdf(s3Key, rendered.pdf, {
+        'certificate-id': certificateId,
+        sha256,
+        'template-version': encodeURIComponent(rendered.template.version),
+      });
+    } catch (error) {
+      metrics.s3Error();
+      throw error;
+    }
+    const durationMs = performance.now() - started;
+    const issued = await markIssued(deps.sql, {
+      certificateId,
+      owner,
+      content,
+      template: rendered.template,
+      s3Key,
+      sha256,
+      bytes: rendered.pdf.byteLength,
+      durationMs,
+    });
+    if (!issued) {
+      log.warn('Lease lost before the certificate could be issued; another worker owns it', {
+        certificate_id: certificateId,
+        attempt,
+      });
+      return { status: 'skipped', certificateId, reason: 'lease-lost' };
+    }
+    metrics.certificateGenerated(durationMs);
+    log.info(`Certificate generated successfully: certificate_id=${certificateId}, s3_key=${s3Key}`, {
+      certificate_id: certificateId,
+      s3_key: s3Key,
+      attempt,
+      duration_ms: Math.round(durationMs),
+      pdf_bytes: rendered.pdf.byteLength,
+    });
+    return { status: 'issued', certificateId, s3Key, attempt, pdfSha256: sha256 };
+  } catch (error) {
+    const permanent = error instanceof PermanentError;
+    const dead = permanent || isExhausted(attempt, options.maxAttempts);
+    const message = describeError(error);
+    const retryInSeconds = dead
+      ? 0
+      : retryDelaySeconds(
+          attempt,
+          { baseSeconds: options.retryBaseSeconds, maxSeconds: options.retryMaxSeconds },
+          deps.random,
+        );
+    metrics.certificateFailed();
+    const recorded = await markFailed(deps.sql, {
+      certificateId,
+      owner,
+      attempt,
+      dead,
+      error: message,
+      retryInSeconds,
+      durationMs: performance.now() - started,
+      details: {
+        permanent,
+        ...(error instanceof TransientError ? { dependency: error.dependency } : {}),
+        ...(error instanceof PermanentError ? { reason: error.reason } : {}),
+        ...(dead ? {} : { retry_in_seconds: retryInSeconds }),
+      },
+    });
+    const fields = {
+      certificate_id: certificateId,
+      student_id: claimed.student_id,
+      course_id: claimed.course_id,
+      attempt,
+      error: message,
+      ...(dead ? { status: 'dead' } : { status: 'failed', retry_in_seconds: retryInSeconds }),
+    };
+    if (dead) log.error(`Failed to generate certificate for student: ${claimed.student_id}`, fields);
+    else log.warn(`Failed to generate certificate for student: ${claimed.student_id}`, fields);
+    if (!recorded) {
+      log.warn('Lease lost before the failure could be recorded; another worker owns it', {
+        certificate_id: certificateId,
+      });
+      return { status: 'skipped', certificateId, reason: 'lease-lost' };
+    }
+    return dead
+      ? { status: 'dead', certificateId, attempt, error: message }
+      : { status: 'failed', certificateId, attempt, error: message, retryInSeconds };
+  }
+}

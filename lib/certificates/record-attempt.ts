@@ -1,0 +1,239 @@
+import { z } from 'zod';
+import type { Sql } from '../db/client.ts';
+import { ConflictError, ValidationError } from '../errors.ts';
+import { errorMessage, logger } from '../observability/logger.ts';
+import type { Dispatch, Log } from './ports.ts';
+import { releaseDispatch } from './scan.ts';
+
+/**
+ * Ingestion of one test attempt (the guide's `process_raws`): a raw score and its maximum
+ * become an attempt whose pass/fail is decided here against the course's pass mark. A passing
+ * attempt gets its pending certificate in the same transaction and `generate` is invoked at
+ * once; the scheduled scan stays the safety net if that invoke fails. Repeating a request with
+ * the same `externalRef` returns the first result instead of recording a second attempt.
+ */
+
+// numeric(10, 2) in the schema: at most 8 integer digits and 2 decimals, never silently rounded.
+const MAX_SCORE_VALUE = 99_999_999.99;
+const twoDecimals = (value: number) => Math.abs(Math.round(value * 100) / 100 - value) < 1e-9;
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+export const recordAttemptInputSchema = z
+  .object({
+    studentId: z.uuid({ error: 'must be a UUID' }),
+    courseId: z.uuid({ error: 'must be a UUID' }),
+    score: z
+      .number({ error: 'must be a number' })
+      .finite()
+      .min(0, 'must not be negative')
+      .max(MAX_SCORE_VALUE)
+      .refine(twoDecimals, 'must have at most two decimals'),
+    maxScore: z
+      .number({ error: 'must be a number' })
+      .finite()
+      .positive('must be greater than 0')
+      .max(MAX_SCORE_VALUE)
+      .refine(twoDecimals, 'must have at most two decimals'),
+    completedAt: z.iso
+      .datetime({ offset: true, error: 'must be an ISO 8601 date-time with offset' })
+      .refine((value) => Date.parse(value) <= Date.now() + CLOCK_SKEW_MS, 'must not be in the future')
+      .optional(),
+    externalRef: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .optional(),
+  })
+  .strict()
+  .refine((input) => input.score <= input.maxScore, {
+    path: ['score'],
+    message: 'must not exceed maxScore',
+  });
+
+export type RecordAttemptInput = z.infer<typeof recordAttemptInputSchema>;
+
+export interface AttemptView {
+  id: string;
+  studentId: string;
+  courseId: string;
+  score: number;
+  maxScore: number;
+  percentage: number;
+  passed: boolean;
+  passPercentage: number;
+  completedAt: string;
+  externalRef: string | null;
+}
+
+export interface RecordAttemptResult {
+  /** false when `externalRef` had been recorded before: this is the earlier attempt. */
+  created: boolean;
+  attempt: AttemptView;
+  /** The live certificate for this student and course, if the attempt passed. */
+  certificate: { id: string; status: string; created: boolean } | null;
+  /** Whether generation was invoked now (only for a newly created certificate). */
+  dispatched: boolean;
+}
+
+export interface RecordAttemptDeps {
+  sql: Sql;
+  dispatch: Dispatch;
+  log?: Log;
+}
+
+export interface RecordAttemptOptions {
+  /** Same meaning as the scan's: the scan leaves a freshly dispatched certificate alone this long. */
+  dispatchLeaseSeconds: number;
+}
+
+interface AttemptRow {
+  id: string;
+  student_id: string;
+  course_id: string;
+  score: string;
+  max_score: string;
+  passed: boolean;
+  completed_at: Date;
+  external_ref: string | null;
+  pass_percentage: string;
+}
+
+function toView(row: AttemptRow): AttemptView {
+  const score = Number(row.score);
+  const maxScore = Number(row.max_score);
+  return {
+    id: row.id,
+    studentId: row.student_id,
+    courseId: row.course_id,
+    score,
+    maxScore,
+    percentage: Math.round((score / maxScore) * 10000) / 100,
+    passed: row.passed,
+    passPercentage: Number(row.pass_percentage),
+    completedAt: row.completed_at.toISOString(),
+    externalRef: row.external_ref,
+  };
+}
+
+export function parseRecordAttemptInput(input: unknown): RecordAttemptInput {
+  const parsed = recordAttemptInputSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.map(String).join('.') || undefined;
+    throw new ValidationError(
+      field ? `${field} ${issue?.message ?? 'is invalid'}` : (issue?.message ?? 'invalid attempt'),
+      field,
+    );
+  }
+  return parsed.data;
+}
+
+export async function recordAttempt(
+  deps: RecordAttemptDeps,
+  options: RecordAttemptOptions,
+  rawInput: unknown,
+): Promise<RecordAttemptResult> {
+  const input = parseRecordAttemptInput(rawInput);
+  const log = deps.log ?? logger;
+
+  const result = await deps.sql.begin(async (tx) => {
+    const [course] = await tx<{ pass_percentage: string }[]>`
+      SELECT pass_percentage FROM courses WHERE id = ${input.courseId}`;
+    if (!course) throw new ValidationError('courseId does not name a known course', 'courseId');
+
+    // Pass mark compared in exact numeric arithmetic: 70.00% of 3 is not a float question.
+    const [inserted] = await tx<AttemptRow[]>`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at, external_ref)
+      VALUES (${input.studentId}, ${input.courseId}, ${input.score}, ${input.maxScore},
+              ${input.score}::numeric * 100 >= ${course.pass_percentage}::numeric * ${input.maxScore}::numeric,
+              coalesce(${input.completedAt ?? null}::timestamptz, now()), ${input.externalRef ?? null})
+      ON CONFLICT (external_ref) DO NOTHING
+      RETURNING id, student_id, course_id, score, max_score, passed, completed_at, external_ref,
+                ${course.pass_percentage}::numeric AS pass_percentage`;
+
+    if (!inserted) {
+      const [existing] = await tx<AttemptRow[]>`
+        SELECT a.id, a.student_id, a.course_id, a.score, a.max_score, a.passed, a.completed_at,
+               a.external_ref, c.pass_percentage
+        FROM test_attempts a JOIN courses c ON c.id = a.course_id
+        WHERE a.external_ref = ${input.externalRef ?? null}`;
+      if (!existing) throw new Error('attempt vanished after external_ref conflict');
+      const same =
+        existing.student_id === input.studentId &&
+        existing.course_id === input.courseId &&
+        Number(existing.score) === input.score &&
+        Number(existing.max_score) === input.maxScore;
+      if (!same) {
+        throw new ConflictError('externalRef was already recorded with different values', {
+          attemptId: existing.id,
+        });
+      }
+      const [certificate] = await tx<{ id: string; status: string }[]>`
+        SELECT id, status::text FROM certificates
+        WHERE student_id = ${existing.student_id} AND course_id = ${existing.course_id}
+          AND status NOT IN ('revoked', 'superseded')`;
+      return {
+        created: false,
+        attempt: toView(existing),
+        certificate: existing.passed && certificate ? { ...certificate, created: false } : null,
+      };
+    }
+
+    if (!inserted.passed) return { created: true, attempt: toView(inserted), certificate: null };
+
+    await tx`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${inserted.id}`;
+    const [created] = await tx<{ id: string; status: string }[]>`
+      WITH cert AS (
+        INSERT INTO certificates (student_id, course_id, test_attempt_id, dispatched_until)
+        VALUES (${inserted.student_id}, ${inserted.course_id}, ${inserted.id},
+                now() + make_interval(secs => ${options.dispatchLeaseSeconds}))
+        ON CONFLICT DO NOTHING
+        RETURNING id, status, test_attempt_id
+      ),
+      audit AS (
+        INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, details)
+        SELECT id, 'created', 'pending', 'pending certificate created on ingestion',
+               jsonb_build_object('test_attempt_id', test_attempt_id)
+        FROM cert
+      )
+      SELECT id, status::text FROM cert`;
+    if (created)
+      return { created: true, attempt: toView(inserted), certificate: { ...created, created: true } };
+
+    // One live certificate per student and course: a later pass does not issue a second one.
+    const [live] = await tx<{ id: string; status: string }[]>`
+      SELECT id, status::text FROM certificates
+      WHERE student_id = ${inserted.student_id} AND course_id = ${inserted.course_id}
+        AND status NOT IN ('revoked', 'superseded')`;
+    return {
+      created: true,
+      attempt: toView(inserted),
+      certificate: live ? { ...live, created: false } : null,
+    };
+  });
+
+  let dispatched = false;
+  if (result.certificate?.created) {
+    try {
+      await deps.dispatch(result.certificate.id);
+      dispatched = true;
+    } catch (error) {
+      // The attempt and its pending certificate are committed: the next scan picks it up.
+      log.warn('Immediate generation could not be invoked; the scan will pick it up', {
+        certificate_id: result.certificate.id,
+        error: errorMessage(error),
+      });
+      await releaseDispatch(deps.sql, result.certificate.id).catch(() => undefined);
+    }
+  }
+  log.info('Test attempt recorded', {
+    attempt_id: result.attempt.id,
+    course_id: result.attempt.courseId,
+    passed: result.attempt.passed,
+    created: result.created,
+    certificate_id: result.certificate?.id,
+    dispatched,
+  });
+  return { ...result, dispatched };
+}

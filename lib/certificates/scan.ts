@@ -1,0 +1,193 @@
+import type { Sql } from '../db/client.ts';
+import { errorMessage, logger } from '../observability/logger.ts';
+import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
+
+/**
+ * The scheduled scan, in two short statements so it stays cheap however large the tables grow:
+ * 1. enqueue: passing attempts the scan has not seen (partial index, O(new)) become `pending`
+ *    certificates; the unique indexes (one per attempt, one live per student+course) make a
+ *    repeated or concurrent enqueue a no-op.
+ * 2. claim: due certificates are marked dispatched for a while (so concurrent scans do not hand
+ *    out the same ones) and `generate` is invoked once per id. The generate claim itself is the
+ *    real guard: a doubled invocation stops quietly.
+ */
+
+export interface EnqueueResult {
+  scanned: number;
+  created: number;
+}
+
+export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<EnqueueResult> {
+  const [row] = await sql<{ scanned: number; created: number }[]>`
+    WITH picked AS (
+      SELECT id, student_id, course_id, completed_at
+      FROM test_attempts
+      WHERE passed AND certificate_enqueued_at IS NULL
+      ORDER BY completed_at
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ),
+    inserted AS (
+      -- Earliest attempt first: when one batch holds two passing attempts of the same student
+      -- and course, the earlier one gets the certificate and the later one is a no-op.
+      INSERT INTO certificates (student_id, course_id, test_attempt_id)
+      SELECT student_id, course_id, id FROM picked ORDER BY completed_at, id
+      ON CONFLICT DO NOTHING
+      RETURNING id, test_attempt_id
+    ),
+    marked AS (
+      UPDATE test_attempts SET certificate_enqueued_at = now()
+      WHERE id IN (SELECT id FROM picked)
+      RETURNING id
+    ),
+    audited AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, details)
+      SELECT id, 'created', 'pending', 'pending certificate created by scan',
+             jsonb_build_object('test_attempt_id', test_attempt_id)
+      FROM inserted
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM marked)::int AS scanned, (SELECT count(*) FROM audited)::int AS created`;
+  return { scanned: row?.scanned ?? 0, created: row?.created ?? 0 };
+}
+
+/** Claims up to `batchSize` due certificates for dispatch; returns their ids, most overdue first. */
+export async function claimDueForDispatch(
+  sql: Sql,
+  batchSize: number,
+  dispatchLeaseSeconds: number,
+): Promise<string[]> {
+  const rows = await sql<{ id: string; next_attempt_at: Date }[]>`
+    UPDATE certificates SET dispatched_until = now() + make_interval(secs => ${dispatchLeaseSeconds})
+    WHERE id IN (
+      SELECT id FROM certificates
+      WHERE ((status IN ('pending', 'failed') AND next_attempt_at <= now())
+             OR (status = 'rendering' AND lease_expires_at < now()))
+        AND (dispatched_until IS NULL OR dispatched_until < now())
+      ORDER BY next_attempt_at
+      LIMIT ${batchSize}
+      FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, next_attempt_at`;
+  // UPDATE ... RETURNING does not keep the subquery's order.
+  return [...rows]
+    .sort((a, b) => a.next_attempt_at.getTime() - b.next_attempt_at.getTime())
+    .map((row) => row.id);
+}
+
+/** Releases a dispatch claim whose invocation failed, so the next scan retries it. */
+export async function releaseDispatch(sql: Sql, certificateId: string): Promise<void> {
+  await sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${certificateId}`;
+}
+
+export interface DispatchResult {
+  dispatched: string[];
+  failed: string[];
+}
+
+/** Invokes `dispatch` for every id with bounded concurrency; failed invokes are released for the next scan. */
+export async function dispatchAll(
+  sql: Sql,
+  dispatch: Dispatch,
+  ids: readonly string[],
+  options: { concurrency: number; log: Log },
+): Promise<DispatchResult> {
+  const dispatched: string[] = [];
+  const failed: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < ids.length) {
+      const id = ids[next++] as string;
+      try {
+        await dispatch(id);
+        dispatched.push(id);
+      } catch (error) {
+        failed.push(id);
+        options.log.warn('Dispatch of certificate generation failed; released for the next scan', {
+          certificate_id: id,
+          error: errorMessage(error),
+        });
+        await releaseDispatch(sql, id).catch((releaseError: unknown) => {
+          // The dispatch lease then simply expires and the certificate is handed out again later.
+          options.log.warn('Could not release dispatch claim', {
+            certificate_id: id,
+            error: errorMessage(releaseError),
+          });
+        });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, ids.length)) }, worker));
+  return { dispatched, failed };
+}
+
+export interface GenerationSummary {
+  generated: number;
+  failed: number;
+  dead: number;
+}
+
+/**
+ * Outcomes of generations recorded since the previous scan (the guide's summary line), and a
+ * `scan` audit row that marks the start of the next window. With no previous scan the window
+ * is the last hour, so a first tick on a large history stays cheap.
+ */
+export async function summariseSinceLastScan(
+  sql: Sql,
+  details: Record<string, number>,
+): Promise<GenerationSummary> {
+  const [row] = await sql<GenerationSummary[]>`
+    WITH since AS (
+      SELECT greatest(
+        coalesce((SELECT max(created_at) FROM certificate_generation_log
+                  WHERE event = 'scan' AND certificate_id IS NULL), '-infinity'),
+        now() - interval '1 hour') AS at
+    ),
+    counts AS (
+      SELECT count(*) FILTER (WHERE event = 'issued')::int AS generated,
+             count(*) FILTER (WHERE event = 'failed')::int AS failed,
+             count(*) FILTER (WHERE event = 'dead')::int AS dead
+      FROM certificate_generation_log, since
+      WHERE created_at > since.at AND event IN ('issued', 'failed', 'dead')
+    ),
+    marker AS (
+      INSERT INTO certificate_generation_log (event, message, details)
+      SELECT 'scan', 'scan completed', ${sql.json(details)}::jsonb || to_jsonb(counts) FROM counts
+      RETURNING 1
+    )
+    -- marker runs although nothing reads it: data-modifying CTEs always execute.
+    SELECT generated, failed, dead FROM counts`;
+  return row ?? { generated: 0, failed: 0, dead: 0 };
+}
+
+export interface ScanResult extends EnqueueResult, DispatchResult {
+  summary: GenerationSummary;
+}
+
+export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<ScanResult> {
+  const log = deps.log ?? logger;
+  const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
+  const ids = await claimDueForDispatch(deps.sql, options.batchSize, options.dispatchLeaseSeconds);
+  const result = await dispatchAll(deps.sql, deps.dispatch, ids, {
+    concurrency: options.dispatchConcurrency ?? 16,
+    log,
+  });
+  const summary = await summariseSinceLastScan(deps.sql, {
+    enqueued: enqueued.created,
+    dispatched: result.dispatched.length,
+    dispatch_failed: result.failed.length,
+  });
+  log.info(
+    `Certificate generation completed: generated=${summary.generated}, failed=${summary.failed + summary.dead}`,
+    {
+      attempts_scanned: enqueued.scanned,
+      certificates_created: enqueued.created,
+      dispatched: result.dispatched.length,
+      dispatch_failed: result.failed.length,
+      generated: summary.generated,
+      failed: summary.failed,
+      dead: summary.dead,
+    },
+  );
+  return { ...enqueued, ...result, summary };
+}

@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import type { StudentDirectory, StudentProfile } from '../certificates/ports.ts';
+import type { Config } from '../config.ts';
+import { PermanentError, TransientError } from '../errors.ts';
+
+/**
+ * Student lookup through Keycloak's admin REST API with a client-credentials service account
+ * (needs the `view-users` role). Two plain fetch calls; the token is cached until shortly before
+ * it expires and profiles for a short, configurable time, so a batch of certificates for one
+ * course costs one token request and one lookup per student.
+ */
+
+export interface KeycloakDirectoryOptions {
+  baseUrl: string;
+  realm: string;
+  clientId: string;
+  clientSecret: string;
+  timeoutMs: number;
+  profileCacheSeconds: number;
+  maxCachedProfiles?: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export interface KeycloakDirectory extends StudentDirectory {
+  clearCache(): void;
+}
+
+const tokenResponse = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.coerce.number().positive().default(60),
+});
+
+const userRepresentation = z.object({
+  id: z.string(),
+  username: z.string().default(''),
+  firstName: z.string().nullish(),
+  lastName: z.string().nullish(),
+  email: z.string().nullish(),
+  attributes: z.record(z.string(), z.array(z.string())).nullish(),
+});
+
+const DEPENDENCY = 'keycloak';
+
+export function keycloakOptionsFromConfig(config: Config<'keycloak'>['keycloak']): KeycloakDirectoryOptions {
+  return {
+    baseUrl: config.KEYCLOAK_URL,
+    realm: config.KEYCLOAK_REALM,
+    clientId: config.KEYCLOAK_CLIENT_ID,
+    clientSecret: config.KEYCLOAK_CLIENT_SECRET,
+    timeoutMs: config.KEYCLOAK_TIMEOUT_MS,
+    profileCacheSeconds: config.KEYCLOAK_PROFILE_CACHE_SECONDS,
+  };
+}
+
+export function displayName(user: { firstName?: string | null; lastName?: string | null; username: string }) {
+  const name = [user.firstName, user.lastName]
+    .map((part) => part?.trim() ?? '')
+    .filter((part) => part !== '')
+    .join(' ');
+  return name !== '' ? name : user.username;
+}
+
+/** Why a request failed, without URLs or headers (which could carry the token). */
+function networkReason(error: unknown): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))
+    return 'timed out';
+  const cause = error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined;
+  return cause?.code ?? (error instanceof Error ? error.message : 'network error');
+}
+
+export function createKeycloakDirectory(options: KeycloakDirectoryOptions): KeycloakDirectory {
+  const doFetch = options.fetch ?? fetch;
+  const now = options.now ?? Date.now;
+  const maxCached = options.maxCachedProfiles ?? 1000;
+  const realmPath = encodeURIComponent(options.realm);
+  const tokenUrl = `${options.baseUrl}/realms/${realmPath}/protocol/openid-connect/token`;
+  const profiles = new Map<string, { profile: StudentProfile; expiresAt: number }>();
+  let token: { value: string; expiresAt: number } | undefined;
+  let tokenInFlight: Promise<string> | undefined;
+
+  const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
+    try {
+      return await doFetch(url, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
+    } catch (error) {
+      throw new TransientError(`Keycloak ${what} failed: ${networkReason(error)}`, DEPENDENCY);
+    }
+  };
+
+  const fetchToken = async (): Promise<string> => {
+    const response = await request(
+      tokenUrl,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: options.clientId,
+          client_secret: options.clientSecret,
+        }),
+      },
+      'token request',
+    );
+    if (!response.ok) {
+      await response.body?.cancel();
+      // A rejected client secret is a configuration problem, not the student's: retry, never
+      // mark certificates dead because of it.
+      throw new TransientError(`Keycloak token request failed: HTTP ${response.status}`, DEPENDENCY);
+    }
+    const parsed = tokenResponse.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) throw new TransientError('Keycloak token response was malformed', DEPENDENCY);
+    const lifetimeMs = parsed.data.expires_in * 1000;
+    // Renew a little early so a token never expires between the check and the admin call.
+    const margin = Math.min(30_000, lifetimeMs / 2);
+    token = { value: parsed.data.access_token, expiresAt: now() + lifetimeMs - margin };
+    return token.value;
+  };
+
+  const getToken = async (): Promise<string> => {
+    if (token && token.expiresAt > now()) return token.value;
+    // Concurrent lookups share one token request.
+    tokenInFlight ??= fetchToken().finally(() => {
+      tokenInFlight = undefined;
+    });
+    return await tokenInFlight;
+  };
+
+  const lookup = async (studentId: string, retryOnUnauthorized: boolean): Promise<StudentProfile> => {
+    const bearer = await getToken();
+    const response = await request(
+      `${options.baseUrl}/admin/realms/${realmPath}/users/${encodeURIComponent(studentId)}`,
+      { headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' } },
+      'user lookup',
+    );
+    if (response.status === 401 && retryOnUnauthorized) {
+      await response.body?.cancel();
+      // Revoked or rotated-away token: fetch a new one once.
+      token = undefined;
+      return await lookup(studentId, false);
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      throw new PermanentError('student not found in Keycloak', 'student-not-found');
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new TransientError(`Keycloak user lookup failed: HTTP ${response.status}`, DEPENDENCY);
+    }
+    const parsed = userRepresentation.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) throw new TransientError('Keycloak user representation was malformed', DEPENDENCY);
+    const user = parsed.data;
+    return {
+      id: user.id,
+      username: user.username,
+      displayName: displayName(user),
+      ...(user.email ? { email: user.email } : {}),
+      ...(user.attributes?.locale?.[0] ? { locale: user.attributes.locale[0] } : {}),
+    };
+  };
+
+  return {
+    async getStudent(studentId) {
+      const cached = profiles.get(studentId);
+      if (cached && cached.expiresAt > now()) return cached.profile;
+      if (cached) profiles.delete(studentId);
+      const profile = await lookup(studentId, true);
+      if (options.profileCacheSeconds > 0) {
+        if (profiles.size >= maxCached) {
+          const oldest = profiles.keys().next();
+          if (!oldest.done) profiles.delete(oldest.value);
+        }
+        profiles.set(studentId, { profile, expiresAt: now() + options.profileCacheSeconds * 1000 });
+      }
+      return profile;
+    },
+    clearCache() {
+      profiles.clear();
+      token = undefined;
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { PipelineMetrics } from '../certificates/ports.ts';
+
+/**
+ * CloudWatch Embedded Metric Format via Powertools: metrics are buffered during an invocation
+ * and written as one EMF JSON line by `publishStoredMetrics()`, which the handler calls in
+ * `finally`. Namespace and service come from POWERTOOLS_METRICS_NAMESPACE / POWERTOOLS_SERVICE_NAME.
+ */
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'CourseCertificates',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'course-certificates',
+});
+
+export const METRIC_NAMES = {
+  generated: 'CertificatesGenerated',
+  failed: 'CertificatesFailed',
+  duration: 'GenerationDuration',
+  s3Errors: 'S3Errors',
+} as const;
+
+export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
+  return {
+    certificateGenerated(durationMs) {
+      target.addMetric(METRIC_NAMES.generated, MetricUnit.Count, 1);
+      target.addMetric(METRIC_NAMES.duration, MetricUnit.Milliseconds, Math.round(durationMs));
+    },
+    certificateFailed() {
+      target.addMetric(METRIC_NAMES.failed, MetricUnit.Count, 1);
+    },
+    s3Error() {
+      target.addMetric(METRIC_NAMES.s3Errors, MetricUnit.Count, 1);
+    },
+  };
+}
+
+/** Writes buffered metrics, if any (an invocation that recorded none writes nothing, not a warning). */
+export function flushMetrics(target: Metrics = metrics): void {
+  if (target.hasStoredMetrics()) target.publishStoredMetrics();
+}
