@@ -1,67 +1,169 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { Liquid } from 'liquidjs';
+import { join } from 'node:path';
+import { PDFDocument } from 'pdf-lib';
+import { ValidationError } from '../errors.ts';
+import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
+import { codePointsOf, fontFaceCss, fontStacks, selectFontFaces } from './fonts.ts';
+import { formatIssueDate, formatNumber, formatPercent, resolveLocale } from './i18n.ts';
+import { COURSE_FIT, fitFontSize, NAME_FIT } from './layout.ts';
+import { templatesDir } from './paths.ts';
+import { engine } from './template-engine.ts';
+import { normalizeDisplayText, validateCourseName, validateDisplayName, validateIssuerName } from './text.ts';
 import type { CertificateContent, CertificateRenderer, ResolvedTemplate } from './types.ts';
 
-const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
-
-// Liquid: no code execution in templates, and every output escaped unless a template says `raw`.
-const engine = new Liquid({
-  outputEscape: 'escape',
-  strictFilters: true,
-  strictVariables: true,
-  cache: true,
-});
-
-const LABELS = {
-  title: 'Certificate of Completion',
-  presented_to: 'This certifies that',
-  for_completing: 'has successfully completed',
-  score: 'Score',
-  issued_on: 'Issued on',
-  certificate_id: 'Certificate ID',
-};
+/** Version of the built-in template: bump when templates/default changes what is printed. */
+export const BUILTIN_TEMPLATE_VERSION = 'builtin-2';
 
 let defaultTemplate: Promise<ResolvedTemplate> | undefined;
 
 export function loadDefaultTemplate(): Promise<ResolvedTemplate> {
   defaultTemplate ??= (async () => ({
     id: null,
-    version: 'builtin-1',
-    html: await readFile(`${TEMPLATES_DIR}default/template.liquid`, 'utf8'),
-    css: await readFile(`${TEMPLATES_DIR}default/style.css`, 'utf8'),
+    version: BUILTIN_TEMPLATE_VERSION,
+    html: await readFile(join(templatesDir(), 'default', 'template.liquid'), 'utf8'),
+    css: await readFile(join(templatesDir(), 'default', 'style.css'), 'utf8'),
+    assets: { ...DEFAULT_ASSETS },
   }))();
+  defaultTemplate.catch(() => {
+    defaultTemplate = undefined;
+  });
   return defaultTemplate;
+}
+
+export interface RendererOptions {
+  timeoutMs: number;
+  /** Loads s3:// template assets (logo, signature...) — the worker wires it to S3. */
+  assetLoader?: AssetLoader;
+  /** Called with characters no shipped font can draw (printed blank), e.g. to log a warning. */
+  onMissingGlyphs?: (codePoints: number[], content: CertificateContent) => void;
+}
+
+export interface PreparedCertificate {
+  html: string;
+  title: string;
+  subject: string;
+  keywords: string[];
+  author: string;
+}
+
+function sealText(
+  issuer: string,
+  sealLabel: string,
+  locale: string,
+): { text: string; size: number; length: number } {
+  const text = `${issuer.toLocaleUpperCase(locale)} • ${sealLabel.toLocaleUpperCase(locale)} •`;
+  // Circle of radius 49 (SVG units): the text fills the circumference, smaller when long.
+  const circumference = 2 * Math.PI * 49;
+  const chars = [...text].length;
+  const size = Math.max(5, Math.min(11, circumference / (chars * 0.72)));
+  return { text, size: Math.round(size * 10) / 10, length: Math.round(circumference - 6) };
+}
+
+/** `</style` inside template CSS would end our style element early. */
+function safeCss(css: string): string {
+  return css.replace(/<\/(style)/gi, '<\\/$1');
+}
+
+function insertIntoHead(html: string, extra: string): string {
+  const at = html.search(/<\/head>/i);
+  if (at < 0) throw new ValidationError('template must have a <head> element', 'html');
+  return html.slice(0, at) + extra + html.slice(at);
+}
+
+/** Fills the template: everything but printing. Exposed for previews and tests. */
+export async function prepareCertificate(
+  content: CertificateContent,
+  template: ResolvedTemplate,
+  options: Pick<RendererOptions, 'assetLoader' | 'onMissingGlyphs'> = {},
+): Promise<PreparedCertificate> {
+  const studentName = validateDisplayName(content.studentName);
+  const courseName = validateCourseName(content.courseName);
+  const issuerName = validateIssuerName(content.issuerName);
+  const locale = resolveLocale(template.locale && !content.locale ? template.locale : content.locale);
+  const intl = locale.locale;
+  const seal = sealText(issuerName, locale.labels.seal, intl);
+  const score = formatNumber(content.score, intl);
+  const maxScore = formatNumber(content.maxScore, intl);
+
+  const [assets, qrCode] = await Promise.all([
+    inlineAssets((template.assets ?? {}) as AssetRefs, options.assetLoader),
+    qrCodeDataUri(content.verifyUrl),
+  ]);
+
+  const filled = await engine.parseAndRender(template.html, {
+    locale: intl,
+    dir: locale.dir,
+    labels: locale.labels,
+    student_name: studentName,
+    course_name: courseName,
+    score,
+    max_score: maxScore,
+    score_display: `${score} / ${maxScore}`,
+    percentage: formatPercent(content.percentage, intl),
+    issued_on: formatIssueDate(content.issuedOn, intl),
+    issued_on_iso: content.issuedOn.slice(0, 10),
+    certificate_id: content.certificateId,
+    verification_code: content.verificationCode,
+    verify_url: content.verifyUrl,
+    qr_code: qrCode,
+    issuer_name: issuerName,
+    assets,
+    name_font_size: fitFontSize(studentName, NAME_FIT),
+    course_font_size: fitFontSize(courseName, COURSE_FIT),
+    seal_text: seal.text,
+    seal_font_size: seal.size,
+    seal_text_length: seal.length,
+  });
+
+  const stacks = fontStacks(intl);
+  // Fonts are chosen from the filled page itself, so static text in a template counts too.
+  const selection = selectFontFaces(codePointsOf(filled), stacks);
+  if (selection.missing.length > 0) options.onMissingGlyphs?.(selection.missing, content);
+  const html = insertIntoHead(
+    filled,
+    `<style>${fontFaceCss(selection, stacks)}</style>\n<style>${safeCss(template.css)}</style>\n`,
+  );
+  return {
+    html,
+    title: `${normalizeDisplayText(locale.labels.title)} – ${studentName}`,
+    subject: `${locale.labels.document}: ${courseName}`,
+    keywords: [locale.labels.document, content.certificateId, content.verificationCode, courseName],
+    author: issuerName,
+  };
+}
+
+/** Sets the document information the browser cannot: author, subject, keywords. */
+export async function applyPdfMetadata(
+  pdf: Uint8Array,
+  meta: Omit<PreparedCertificate, 'html'>,
+  issuedOn: string,
+): Promise<Uint8Array> {
+  const document = await PDFDocument.load(pdf, { updateMetadata: false });
+  document.setTitle(meta.title, { showInWindowTitleBar: true });
+  document.setAuthor(meta.author);
+  document.setSubject(meta.subject);
+  document.setKeywords(meta.keywords);
+  document.setCreator('course-certificates');
+  // The issue date rather than "now": re-rendering the same snapshot gives the same metadata.
+  const issued = new Date(`${issuedOn.slice(0, 10)}T00:00:00Z`);
+  if (!Number.isNaN(issued.getTime())) {
+    document.setCreationDate(issued);
+    document.setModificationDate(issued);
+  }
+  return document.save({ useObjectStreams: true });
 }
 
 export function createCertificateRenderer(
   printer: PdfPrinter,
-  options: { timeoutMs: number },
+  options: RendererOptions,
 ): CertificateRenderer {
   return {
     async render(content: CertificateContent, template?: ResolvedTemplate) {
       const chosen = template ?? (await loadDefaultTemplate());
-      const percent = new Intl.NumberFormat(content.locale, {
-        style: 'percent',
-        maximumFractionDigits: 2,
-      }).format(content.percentage / 100);
-      const html = await engine.parseAndRender(chosen.html, {
-        locale: content.locale,
-        dir: 'ltr',
-        css: chosen.css,
-        labels: LABELS,
-        student_name: content.studentName,
-        course_name: content.courseName,
-        score: content.score,
-        max_score: content.maxScore,
-        percentage: percent,
-        issued_on: content.issuedOn,
-        certificate_id: content.certificateId,
-        issuer_name: content.issuerName,
-        verify_url: content.verifyUrl,
-      });
-      const pdf = await printer.print(html, { timeoutMs: options.timeoutMs });
+      const prepared = await prepareCertificate(content, chosen, options);
+      const printed = await printer.print(prepared.html, { timeoutMs: options.timeoutMs });
+      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn);
       return { pdf, template: { id: chosen.id, version: chosen.version } };
     },
     close: () => printer.close(),

@@ -41,4 +41,8 @@ export interface CertificateRenderer {
 export interface ResolvedTemplate extends TemplateRef {
   html: string;
   css: string;
+  /** Image references by name (logo, signature, seal, background): templates/..., s3://..., data:. */
+  assets?: Record<string, string>;
+  /** Locale the template was written for; used only when the content has none. */
+  locale?: string | null;
 }

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { assetsRoot } from './paths.ts';
+
+/**
+ * Fonts for a machine that has none (Lambda). The @fontsource packages split each Noto family
+ * into unicode-range subsets (woff2). For one certificate we emulate the browser's per-character
+ * font fallback over our font stacks and embed, as data URIs, only the subsets that will actually
+ * draw a character of that page: a Latin certificate carries a few Latin subsets (tens of KB), a
+ * Chinese one the handful of Han subsets its characters fall into, never the 7 MB font.
+ *
+ * Packaging: the files are read from node_modules at run time; serverless.yml's generate function
+ * lists the exact CSS + woff2 globs in `package.patterns`, so the zip holds only the weights used
+ * here and nothing needs generating or committing.
+ */
+
+export interface FontFaceEntry {
+  family: string;
+  weight: number;
+  style: 'normal' | 'italic';
+  file: string;
+  ranges: ReadonlyArray<readonly [number, number]>;
+}
+
+interface FontPackage {
+  /** Family name used in our CSS stacks. */
+  family: string;
+  /** Package folder under node_modules. */
+  dir: string;
+  /** Stylesheets with the @font-face rules of the weights/styles we ship. */
+  css: string[];
+}
+
+/** Weights and styles the templates may use. Keep in sync with serverless.yml package patterns. */
+export const FONT_PACKAGES: readonly FontPackage[] = [
+  { family: 'Noto Serif', dir: '@fontsource/noto-serif', css: ['400.css', '700.css', '400-italic.css'] },
+  { family: 'Noto Sans', dir: '@fontsource/noto-sans', css: ['400.css', '700.css'] },
+  { family: 'Noto Color Emoji', dir: '@infolektuell/noto-color-emoji', css: ['index.css'] },
+  { family: 'Noto Sans SC', dir: '@fontsource/noto-sans-sc', css: ['400.css', '700.css'] },
+  { family: 'Noto Sans JP', dir: '@fontsource/noto-sans-jp', css: ['400.css', '700.css'] },
+  { family: 'Noto Sans KR', dir: '@fontsource/noto-sans-kr', css: ['400.css', '700.css'] },
+  { family: 'Noto Sans Arabic', dir: '@fontsource/noto-sans-arabic', css: ['400.css', '700.css'] },
+  { family: 'Noto Sans Hebrew', dir: '@fontsource/noto-sans-hebrew', css: ['400.css', '700.css'] },
+  { family: 'Noto Sans Devanagari', dir: '@fontsource/noto-sans-devanagari', css: ['400.css', '700.css'] },
+];
+
+function parseRanges(value: string): Array<readonly [number, number]> {
+  return value
+    .split(',')
+    .map((part) => part.trim().replace(/^U\+/i, ''))
+    .filter((part) => part !== '')
+    .map((part) => {
+      const [start = '0', end] = part.split('-');
+      const from = Number.parseInt(start.replace(/\?/g, '0'), 16);
+      const to = end ? Number.parseInt(end, 16) : Number.parseInt(start.replace(/\?/g, 'f'), 16);
+      return [from, to] as const;
+    });
+}
+
+/** Parses the @font-face rules of a fontsource stylesheet (woff2 source only). */
+export function parseFontFaceCss(css: string, family: string, baseDir: string): FontFaceEntry[] {
+  const entries: FontFaceEntry[] = [];
+  for (const match of css.matchAll(/@font-face\s*{([^}]*)}/g)) {
+    const body = match[1] ?? '';
+    const url = /url\(\s*['"]?([^'")]+\.woff2)['"]?\s*\)/.exec(body)?.[1];
+    const range = /unicode-range:\s*([^;]+);?/.exec(body)?.[1];
+    if (!url || !range) continue;
+    const weight = Number(/font-weight:\s*(\d+)/.exec(body)?.[1] ?? '400');
+    const style = /font-style:\s*italic/.test(body) ? 'italic' : 'normal';
+    entries.push({ family, weight, style, file: join(baseDir, url), ranges: parseRanges(range) });
+  }
+  return entries;
+}
+
+let catalogue: Map<string, FontFaceEntry[]> | undefined;
+
+export function fontCatalogue(): Map<string, FontFaceEntry[]> {
+  if (catalogue) return catalogue;
+  const result = new Map<string, FontFaceEntry[]>();
+  for (const pkg of FONT_PACKAGES) {
+    const base = join(assetsRoot(), 'node_modules', pkg.dir);
+    const entries: FontFaceEntry[] = [];
+    for (const sheet of pkg.css) {
+      const path = join(base, sheet);
+      entries.push(...parseFontFaceCss(readFileSync(path, 'utf8'), pkg.family, dirname(path)));
+    }
+    result.set(pkg.family, entries);
+  }
+  catalogue = result;
+  return result;
+}
+
+const CJK_ORDER: Record<string, string[]> = {
+  ja: ['Noto Sans JP', 'Noto Sans SC', 'Noto Sans KR'],
+  ko: ['Noto Sans KR', 'Noto Sans SC', 'Noto Sans JP'],
+  default: ['Noto Sans SC', 'Noto Sans JP', 'Noto Sans KR'],
+};
+
+export interface FontStacks {
+  serif: string[];
+  sans: string[];
+}
+
+/**
+ * Font stacks for a locale. The emoji font comes before the CJK fonts (which contain a few
+ * monochrome symbols), after the Latin primary (the emoji font maps digits and '#' too). The
+ * Han glyph style follows the language (Japanese and Korean forms differ from Chinese).
+ */
+export function fontStacks(locale: string): FontStacks {
+  const language = locale.toLowerCase().split(/[-_]/)[0] ?? 'en';
+  const cjk = CJK_ORDER[language] ?? CJK_ORDER.default ?? [];
+  const scripts = [
+    'Noto Color Emoji',
+    ...cjk,
+    'Noto Sans Arabic',
+    'Noto Sans Hebrew',
+    'Noto Sans Devanagari',
+  ];
+  return { serif: ['Noto Serif', ...scripts, 'Noto Sans'], sans: ['Noto Sans', ...scripts] };
+}
+
+function covers(entry: FontFaceEntry, codePoint: number): boolean {
+  return entry.ranges.some(([from, to]) => codePoint >= from && codePoint <= to);
+}
+
+/** Code points of rendered HTML, including characters written as numeric entities. */
+export function codePointsOf(text: string): Set<number> {
+  const points = new Set<number>();
+  for (const char of text) points.add(char.codePointAt(0) ?? 0);
+  for (const match of text.matchAll(/&#(x[0-9a-f]+|\d+);/gi)) {
+    const raw = match[1] ?? '0';
+    points.add(
+      raw[0] === 'x' || raw[0] === 'X' ? Number.parseInt(raw.slice(1), 16) : Number.parseInt(raw, 10),
+    );
+  }
+  return points;
+}
+
+export interface FontSelection {
+  faces: FontFaceEntry[];
+  /** Printable code points no shipped font covers (drawn as blanks): worth a warning. */
+  missing: number[];
+}
+
+/** Picks the subsets the browser will use for these code points, emulating its fallback. */
+export function selectFontFaces(points: Iterable<number>, stacks: FontStacks): FontSelection {
+  const fonts = fontCatalogue();
+  const chosen = new Set<FontFaceEntry>();
+  const missing: number[] = [];
+  for (const point of points) {
+    if (point < 0x20 || (point >= 0x7f && point < 0xa0)) continue;
+    let found = false;
+    for (const stack of [stacks.serif, stacks.sans]) {
+      for (const family of stack) {
+        const matching = (fonts.get(family) ?? []).filter((entry) => covers(entry, point));
+        if (matching.length === 0) continue;
+        for (const entry of matching) chosen.add(entry);
+        found = true;
+        break;
+      }
+    }
+    // Invisible formatting characters need no glyph of their own.
+    if (!found && !/[\p{Cf}\p{Zs}\p{M}]/u.test(String.fromCodePoint(point))) missing.push(point);
+  }
+  return { faces: [...chosen], missing };
+}
+
+const fileCache = new Map<string, string>();
+
+function dataUri(file: string): string {
+  let cached = fileCache.get(file);
+  if (!cached) {
+    cached = `data:font/woff2;base64,${readFileSync(file).toString('base64')}`;
+    fileCache.set(file, cached);
+  }
+  return cached;
+}
+
+function hex(value: number): string {
+  return value.toString(16).toUpperCase();
+}
+
+function quoteFamilies(stack: string[]): string {
+  return stack.map((family) => `'${family}'`).join(', ');
+}
+
+/** @font-face rules (data URIs) for the selected faces plus the two stack variables. */
+export function fontFaceCss(selection: FontSelection, stacks: FontStacks): string {
+  const rules = selection.faces.map((face) => {
+    const range = face.ranges.map(([from, to]) =>
+      from === to ? `U+${hex(from)}` : `U+${hex(from)}-${hex(to)}`,
+    );
+    return `@font-face{font-family:'${face.family}';font-style:${face.style};font-weight:${face.weight};font-display:block;src:url(${dataUri(face.file)}) format('woff2');unicode-range:${range.join(',')};}`;
+  });
+  rules.push(
+    `:root{--font-serif:${quoteFamilies(stacks.serif)}, serif;--font-sans:${quoteFamilies(stacks.sans)}, sans-serif;}`,
+  );
+  return rules.join('\n');
+}

@@ -1,0 +1,87 @@
+import { Liquid } from 'liquidjs';
+import { ValidationError } from '../errors.ts';
+import { LABEL_KEYS } from './i18n.ts';
+
+/**
+ * Liquid for admin-authored templates: no code execution, every output HTML-escaped, unknown
+ * variables and filters are errors, and no file system (no include/render/layout of files).
+ * `raw` is redefined as a plain filter so output escaping still applies to it.
+ */
+export const engine = new Liquid({
+  outputEscape: 'escape',
+  strictFilters: true,
+  strictVariables: true,
+  ownPropertyOnly: true,
+  cache: 100,
+  templates: {},
+});
+engine.registerFilter('raw', (value: unknown) => value);
+
+export const ASSET_KEYS = ['logo', 'signature', 'seal', 'background'] as const;
+export type AssetKey = (typeof ASSET_KEYS)[number];
+
+/** Every variable a template may use. Adding one here is a contract change for saved templates. */
+export const TEMPLATE_FIELDS = {
+  locale: 'BCP 47 locale of the certificate',
+  dir: '"ltr" or "rtl"',
+  labels: `translated labels: ${LABEL_KEYS.join(', ')}`,
+  student_name: 'the student name as printed',
+  course_name: 'the course title as printed',
+  score: 'score, formatted for the locale',
+  max_score: 'maximum score, formatted for the locale',
+  score_display: '"score / max_score", formatted',
+  percentage: 'percentage, formatted for the locale (e.g. "97 %")',
+  issued_on: 'issue date, formatted for the locale',
+  issued_on_iso: 'issue date, YYYY-MM-DD',
+  certificate_id: 'certificate id',
+  verification_code: 'verification code',
+  verify_url: 'verification URL',
+  qr_code: 'data URI of the QR code image (for <img src>)',
+  issuer_name: 'issuing organisation',
+  assets: `data URIs of the template's images (or nil): ${ASSET_KEYS.join(', ')}`,
+  name_font_size: 'font size (pt) that fits the name on one or two lines',
+  course_font_size: 'font size (pt) that fits the course title',
+  seal_text: 'text around the default seal',
+  seal_font_size: 'font size for the seal text (SVG units)',
+  seal_text_length: 'length of the seal text path (SVG units)',
+} as const;
+
+const NESTED: Record<string, readonly string[]> = { labels: LABEL_KEYS, assets: ASSET_KEYS };
+const FORBIDDEN_TAGS = /{%-?\s*(include|render|layout|block)\b/;
+const MAX_TEMPLATE_BYTES = 256 * 1024;
+
+/**
+ * Checks a template before it is saved: it parses, uses only known variables (and known keys of
+ * `labels` and `assets`), no file tags, sane size. Throws ValidationError naming the problem.
+ */
+export function validateTemplateSource(html: string, css = ''): void {
+  if (Buffer.byteLength(html) + Buffer.byteLength(css) > MAX_TEMPLATE_BYTES)
+    throw new ValidationError(`template is larger than ${MAX_TEMPLATE_BYTES} bytes`, 'html');
+  if (!/<\/head>/i.test(html)) throw new ValidationError('template must have a <head> element', 'html');
+  if (FORBIDDEN_TAGS.test(html))
+    throw new ValidationError('templates cannot include, render or lay out other files', 'html');
+  let variables: string[][];
+  try {
+    const parsed = engine.parse(html);
+    variables = engine.globalVariableSegmentsSync(parsed).map((segments) => segments.map(String));
+  } catch (error) {
+    throw new ValidationError(
+      `template does not parse: ${error instanceof Error ? error.message : String(error)}`,
+      'html',
+    );
+  }
+  for (const segments of variables) {
+    const [root = '', child] = segments;
+    if (!(root in TEMPLATE_FIELDS))
+      throw new ValidationError(
+        `template uses unknown field "${segments.join('.')}"; allowed: ${Object.keys(TEMPLATE_FIELDS).join(', ')}`,
+        'html',
+      );
+    const allowed = NESTED[root];
+    if (allowed && child !== undefined && !allowed.includes(child))
+      throw new ValidationError(
+        `template uses unknown field "${root}.${child}"; allowed: ${allowed.join(', ')}`,
+        'html',
+      );
+  }
+}

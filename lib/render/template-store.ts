@@ -1,0 +1,168 @@
+import type { Sql } from '../db/client.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { validateAssetRefs } from './assets.ts';
+import { loadDefaultTemplate, prepareCertificate } from './renderer.ts';
+import { SAMPLE_CONTENT } from './sample.ts';
+import { validateTemplateSource } from './template-engine.ts';
+import type { ResolvedTemplate } from './types.ts';
+
+/**
+ * Certificate templates in `certificate_templates`: per course (or the organisation default when
+ * course_id is NULL), append-only and versioned. Saving never changes an existing version, and a
+ * certificate records the id + version that printed it, so editing a template never alters what
+ * was issued.
+ */
+
+export interface TemplateInput {
+  /** null: the organisation-wide default. */
+  courseId: string | null;
+  name: string;
+  html: string;
+  css?: string;
+  locale?: string | null;
+  assets?: Record<string, string>;
+  createdBy?: string | null;
+}
+
+export interface TemplateRow {
+  id: string;
+  courseId: string | null;
+  version: number;
+  name: string;
+  locale: string | null;
+  createdBy: string | null;
+  createdAt: Date;
+}
+
+interface DbTemplate {
+  id: string;
+  course_id: string | null;
+  version: number;
+  name: string;
+  html: string;
+  css: string;
+  locale: string | null;
+  assets: Record<string, string> | null;
+  created_by: string | null;
+  created_at: Date;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function toResolved(row: DbTemplate): ResolvedTemplate {
+  return {
+    id: row.id,
+    version: String(row.version),
+    html: row.html,
+    css: row.css,
+    assets: row.assets ?? {},
+    locale: row.locale,
+  };
+}
+
+/**
+ * Validates a template fully before it is stored: syntax, known fields only, asset references,
+ * and a trial fill with sample data (no browser). Throws ValidationError.
+ */
+export async function validateTemplate(input: Omit<TemplateInput, 'courseId' | 'createdBy'>): Promise<void> {
+  if (typeof input.name !== 'string' || input.name.trim() === '' || input.name.length > 200)
+    throw new ValidationError('name must be 1 to 200 characters', 'name');
+  if (input.locale != null && !/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(input.locale))
+    throw new ValidationError('locale must be a BCP 47 tag like "de" or "pt-BR"', 'locale');
+  validateTemplateSource(input.html, input.css ?? '');
+  const assets = validateAssetRefs(input.assets);
+  // s3:// assets are not fetched here (no loader): the trial fill checks the markup only.
+  const trialAssets = Object.fromEntries(
+    Object.entries(assets).filter(([, ref]) => !ref.startsWith('s3://')),
+  );
+  try {
+    await prepareCertificate(SAMPLE_CONTENT, {
+      id: null,
+      version: 'draft',
+      html: input.html,
+      css: input.css ?? '',
+      assets: trialAssets,
+      locale: input.locale ?? null,
+    });
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw new ValidationError(
+      `template fails with sample data: ${error instanceof Error ? error.message : String(error)}`,
+      'html',
+    );
+  }
+}
+
+/** Stores a new version (1 + the newest for that course, or for the default). */
+export async function saveTemplate(sql: Sql, input: TemplateInput): Promise<TemplateRow> {
+  if (input.courseId !== null && !UUID.test(input.courseId))
+    throw new ValidationError('courseId must be a UUID', 'courseId');
+  await validateTemplate(input);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const [row] = await sql<DbTemplate[]>`
+        INSERT INTO certificate_templates (course_id, version, name, html, css, locale, assets, created_by)
+        SELECT ${input.courseId}, coalesce(max(version), 0) + 1, ${input.name.trim()}, ${input.html},
+               ${input.css ?? ''}, ${input.locale ?? null}, ${sql.json(input.assets ?? {})}, ${input.createdBy ?? null}
+          FROM certificate_templates
+         WHERE course_id IS NOT DISTINCT FROM ${input.courseId}::uuid
+        RETURNING id, course_id, version, name, html, css, locale, assets, created_by, created_at`;
+      if (!row) throw new Error('insert returned no row');
+      return {
+        id: row.id,
+        courseId: row.course_id,
+        version: row.version,
+        name: row.name,
+        locale: row.locale,
+        createdBy: row.created_by,
+        createdAt: row.created_at,
+      };
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      // Two saves for the same course raced for the same version number: take the next one.
+      if (code === '23505' && attempt < 5) continue;
+      if (code === '23503') throw new NotFoundError('course');
+      throw error;
+    }
+  }
+}
+
+/** A stored template by id (any version): for previews and re-renders of a recorded version. */
+export async function loadTemplateById(sql: Sql, id: string): Promise<ResolvedTemplate> {
+  if (!UUID.test(id)) throw new ValidationError('template id must be a UUID', 'templateId');
+  const [row] = await sql<DbTemplate[]>`SELECT * FROM certificate_templates WHERE id = ${id}`;
+  if (!row) throw new NotFoundError('template');
+  return toResolved(row);
+}
+
+/**
+ * The template that prints a new certificate for a course: the course's newest version, else
+ * the newest organisation default (course_id NULL), else the built-in one from templates/.
+ * The result's id + version are what the certificate records.
+ */
+export async function resolveTemplateForCourse(sql: Sql, courseId: string): Promise<ResolvedTemplate> {
+  const [row] = await sql<DbTemplate[]>`
+    SELECT * FROM certificate_templates
+     WHERE course_id = ${courseId} OR course_id IS NULL
+     ORDER BY (course_id IS NULL), version DESC
+     LIMIT 1`;
+  return row ? toResolved(row) : loadDefaultTemplate();
+}
+
+/** Versions stored for a course (or the default when courseId is null), newest first. */
+export async function listTemplates(sql: Sql, courseId: string | null): Promise<TemplateRow[]> {
+  const rows = await sql<DbTemplate[]>`
+    SELECT id, course_id, version, name, locale, created_by, created_at
+      FROM certificate_templates
+     WHERE course_id IS NOT DISTINCT FROM ${courseId}::uuid
+     ORDER BY version DESC`;
+  return rows.map((row) => ({
+    id: row.id,
+    courseId: row.course_id,
+    version: row.version,
+    name: row.name,
+    locale: row.locale,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+  }));
+}

@@ -1,0 +1,54 @@
+import { ValidationError } from '../errors.ts';
+
+/**
+ * Limits and clean-up for people-facing text printed on a certificate. Ingestion and generation
+ * both call these, so an absurd value is refused early with a clear message and the renderer can
+ * rely on what it gets.
+ */
+export const TEXT_LIMITS = {
+  /** Student display name, in code points after NFC normalisation. */
+  displayName: 200,
+  courseName: 300,
+  issuerName: 200,
+} as const;
+
+// Bidi embedding/override/isolate controls (U+202A-202E, U+2066-2069) could make a name render
+// reversed or spoof surrounding text; LRM/RLM/ALM (U+200E, U+200F, U+061C) are kept out as well:
+// the template sets direction per element with dir="auto". Other control and unassigned characters
+// are removed; ZWJ/ZWNJ stay (emoji sequences, Indic and Persian shaping need them).
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
+const OTHER_CONTROLS = /[\p{Cc}\p{Co}\u2028\u2029\uFEFF]/gu;
+
+/** NFC, no bidi/format controls, whitespace collapsed and trimmed. Never throws. */
+export function normalizeDisplayText(value: string): string {
+  return value
+    .normalize('NFC')
+    .replace(BIDI_CONTROLS, '')
+    .replace(/[\t\n\r\f\v\u00A0\u2000-\u200A\u3000]/gu, ' ')
+    .replace(OTHER_CONTROLS, '')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+}
+
+function validateText(value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string') throw new ValidationError(`${field} must be a string`, field);
+  const normalized = normalizeDisplayText(value);
+  if (normalized === '') throw new ValidationError(`${field} must not be empty`, field);
+  const length = [...normalized].length;
+  if (length > max)
+    throw new ValidationError(`${field} is too long (${length} characters, at most ${max})`, field);
+  return normalized;
+}
+
+/** Returns the name as it will be printed, or throws ValidationError (empty, too long, not text). */
+export function validateDisplayName(value: unknown, field = 'student_name'): string {
+  return validateText(value, field, TEXT_LIMITS.displayName);
+}
+
+export function validateCourseName(value: unknown, field = 'course_name'): string {
+  return validateText(value, field, TEXT_LIMITS.courseName);
+}
+
+export function validateIssuerName(value: unknown, field = 'issuer_name'): string {
+  return validateText(value, field, TEXT_LIMITS.issuerName);
+}

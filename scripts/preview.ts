@@ -1,0 +1,61 @@
+/**
+ * Renders a certificate with sample data and writes a PDF and a PNG of page 1.
+ *
+ *   npm run preview -- --template default --locale de --name "Zoë Ångström" [--course "..."]
+ *                      [--out preview/cert] [--template <uuid> (needs DATABASE_URL)]
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createSql } from '../lib/db/client.ts';
+import { createPdfPrinter } from '../lib/render/browser.ts';
+import { pdfPageToPng } from '../lib/render/pdf-raster.ts';
+import { previewTemplate } from '../lib/render/preview.ts';
+import { createCertificateRenderer } from '../lib/render/renderer.ts';
+import { loadTemplateById } from '../lib/render/template-store.ts';
+
+const { values } = parseArgs({
+  options: {
+    template: { type: 'string', default: 'default' },
+    locale: { type: 'string', default: 'en' },
+    name: { type: 'string' },
+    course: { type: 'string' },
+    issuer: { type: 'string' },
+    out: { type: 'string', default: 'preview/certificate' },
+  },
+});
+
+const printer = createPdfPrinter({ executablePath: process.env.CHROMIUM_EXECUTABLE_PATH });
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+try {
+  let template: Awaited<ReturnType<typeof loadTemplateById>> | undefined;
+  if (values.template !== 'default') {
+    if (!process.env.DATABASE_URL) throw new Error('--template <id> needs DATABASE_URL');
+    const sql = createSql({
+      DATABASE_URL: process.env.DATABASE_URL,
+      DB_POOL_MAX: 1,
+      DB_CONNECT_TIMEOUT_SECONDS: 10,
+    });
+    try {
+      template = await loadTemplateById(sql, values.template);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }
+  const started = performance.now();
+  const { pdf } = await previewTemplate(renderer, {
+    template,
+    locale: values.locale,
+    studentName: values.name,
+    courseName: values.course,
+    issuerName: values.issuer,
+  });
+  const elapsed = performance.now() - started;
+  const base = resolve(values.out);
+  await mkdir(dirname(base), { recursive: true });
+  await writeFile(`${base}.pdf`, pdf);
+  await writeFile(`${base}.png`, await pdfPageToPng(pdf, 1, 1.5));
+  console.log(`wrote ${base}.pdf (${pdf.byteLength} bytes, ${elapsed.toFixed(0)} ms) and ${base}.png`);
+} finally {
+  await renderer.close();
+}
