@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Sql } from '../db/client.ts';
-import { PermanentError, TransientError } from '../errors.ts';
+import { PermanentError, TransientError, ValidationError } from '../errors.ts';
 import { errorMessage, logger } from '../observability/logger.ts';
 import type { CertificateContent, TemplateRef } from '../render/types.ts';
 import { certificateKey } from '../storage/s3.ts';
@@ -152,7 +152,7 @@ async function markFailed(sql: Sql, failure: Failure): Promise<boolean> {
 }
 
 function describeError(error: unknown): string {
-  const message = error instanceof PermanentError ? error.message : errorMessage(error);
+  const message = errorMessage(error);
   return message.length > MAX_ERROR_LENGTH ? `${message.slice(0, MAX_ERROR_LENGTH - 1)}…` : message;
 }
 
@@ -253,7 +253,8 @@ export async function generateCertificate(
     });
     return { status: 'issued', certificateId, s3Key, attempt, pdfSha256: sha256 };
   } catch (error) {
-    const permanent = error instanceof PermanentError;
+    // Content the renderer refuses (ValidationError) will be refused again: no point retrying.
+    const permanent = error instanceof PermanentError || error instanceof ValidationError;
     const dead = permanent || isExhausted(attempt, options.maxAttempts);
     const message = describeError(error);
     const retryInSeconds = dead

@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import { ValidationError } from '../../lib/errors.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import type { CertificateRenderer } from '../../lib/render/types.ts';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { pdfText } from '../support/pdf.ts';
+import {
+  auditEvents,
+  certificateRow,
+  createCourse,
+  createPendingCertificate,
+  generateOptions,
+  listKeys,
+  makeDue,
+  makeGenerateDeps,
+  s3ConfigFor,
+  secondsUntilDue,
+} from './pipeline-fixtures.ts';
+
+let t: TestEnv;
+let restoreEnv: () => void;
+const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const options = generateOptions();
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  // The SDK signs even for s3rver, which accepts any key.
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+});
+afterAll(async () => {
+  await renderer.close();
+  await t.cleanup();
+  restoreEnv();
+});
+
+async function student(firstName = 'Grace', lastName = 'Hopper') {
+  return await keycloak.addUser({ firstName, lastName });
+}
+
+describe('generate one certificate', () => {
+  it('renders, uploads to the deterministic key and records the snapshot, hash and audit', async () => {
+    const user = await student('Ada', 'Lovelace');
+    const courseId = await createCourse(t.sql, { title: 'Analytical Engines 101' });
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 87.5 });
+    const deps = makeGenerateDeps(t, renderer);
+
+    const outcome = await generateCertificate(deps, options, id);
+
+    const key = `certificates/${courseId}/${user.id}/${id}.pdf`;
+    expect(outcome).toMatchObject({ status: 'issued', s3Key: key, attempt: 1 });
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({
+      status: 'issued',
+      s3_key: key,
+      student_name: 'Ada Lovelace',
+      course_name: 'Analytical Engines 101',
+      score: '87.50',
+      max_score: '100.00',
+      percentage: '87.50',
+      locale: 'en',
+      last_error: null,
+      lease_owner: null,
+      attempt_count: 1,
+    });
+    expect(row.generated_at).toBeInstanceOf(Date);
+    expect(row.template_version).toMatch(/^builtin-/);
+
+    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const pdf = await storage.getObject(key);
+    const { createHash } = await import('node:crypto');
+    expect(createHash('sha256').update(pdf).digest('hex')).toBe(row.pdf_sha256);
+    expect(row.pdf_bytes).toBe(pdf.byteLength);
+    const text = await pdfText(pdf);
+    expect(text).toContain('Ada Lovelace');
+    expect(text).toContain('Analytical Engines 101');
+    expect(text).toContain('87.5');
+
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'issued']);
+    expect(deps.metrics.counts.generated).toBe(1);
+    expect(deps.log.entries.map((entry) => entry.message)).toContain(
+      `Certificate generated successfully: certificate_id=${id}, s3_key=${key}`,
+    );
+  });
+
+  it('issues once when the same certificate is generated twice at the same time', async () => {
+    const user = await student();
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const deps = makeGenerateDeps(t, renderer);
+
+    const outcomes = await Promise.all([
+      generateCertificate(deps, options, id),
+      generateCertificate(deps, options, id),
+    ]);
+
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['issued', 'skipped']);
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'issued']);
+    expect((await certificateRow(t.sql, id)).attempt_count).toBe(1);
+    // A later duplicate (e.g. a platform retry) finds it issued and does nothing.
+    expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'skipped' });
+  });
+
+  it('retries after Keycloak answered 500 for a while and issues once it recovers', async () => {
+    const user = await student('Katherine', 'Johnson');
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const deps = makeGenerateDeps(t, renderer);
+    await keycloak.fault(user.id, 500);
+    try {
+      const first = await generateCertificate(deps, options, id);
+      expect(first).toMatchObject({ status: 'failed', attempt: 1 });
+      const row = await certificateRow(t.sql, id);
+      expect(row.status).toBe('failed');
+      expect(row.last_error).toContain('HTTP 500');
+      // Backoff: base 60 s with jitter pinned at the middle -> due in about a minute, not now.
+      const wait = await secondsUntilDue(t.sql, id);
+      expect(wait).toBeGreaterThan(30);
+      expect(wait).toBeLessThanOrEqual(60);
+      // Not due yet: a stray invocation does nothing.
+      expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'skipped' });
+
+      await makeDue(t.sql, id);
+      expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'failed', attempt: 2 });
+      // Second failure waits longer (base * 2, same pinned jitter).
+      expect(await secondsUntilDue(t.sql, id)).toBeGreaterThan(wait + 30);
+    } finally {
+      await keycloak.clearFault(user.id);
+    }
+    await makeDue(t.sql, id);
+    expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'issued', attempt: 3 });
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({ status: 'issued', last_error: null, student_name: 'Katherine Johnson' });
+    expect(await auditEvents(t.sql, id)).toEqual([
+      'claimed',
+      'failed',
+      'claimed',
+      'failed',
+      'claimed',
+      'issued',
+    ]);
+    expect(deps.metrics.counts.failed).toBe(2);
+    expect(
+      deps.log.entries.filter((entry) =>
+        entry.message.startsWith('Failed to generate certificate for student: '),
+      ),
+    ).toHaveLength(2);
+  });
+
+  it('marks a certificate dead, with the reason, when Keycloak does not know the student', async () => {
+    const courseId = await createCourse(t.sql);
+    const unknownStudent = randomUUID();
+    const id = await createPendingCertificate(t.sql, { studentId: unknownStudent, courseId });
+    const deps = makeGenerateDeps(t, renderer);
+
+    expect(await generateCertificate(deps, options, id)).toMatchObject({
+      status: 'dead',
+      error: 'student not found in Keycloak',
+    });
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({
+      status: 'dead',
+      last_error: 'student not found in Keycloak',
+      attempt_count: 1,
+    });
+    // Not retried: even when "due", a dead certificate is not claimed again.
+    await makeDue(t.sql, id);
+    expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'skipped' });
+    expect((await certificateRow(t.sql, id)).attempt_count).toBe(1);
+    const [audit] = await t.sql`SELECT error, details FROM certificate_generation_log
+                                WHERE certificate_id = ${id} AND event = 'dead'`;
+    expect(audit).toMatchObject({ error: 'student not found in Keycloak', details: { permanent: true } });
+  });
+
+  it('records an S3 outage as a failure and issues on the retry', async () => {
+    const user = await student('Hedy', 'Lamarr');
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const { freePort } = await import('../../localstack/embedded/free-port.ts');
+    const closed = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+    const down = makeGenerateDeps(t, renderer, {
+      storage: createCertificateStorage(createS3Client(s3ConfigFor(t, closed)), t.bucket),
+    });
+
+    const outcome = await generateCertificate(down, options, id);
+    expect(outcome).toMatchObject({ status: 'failed', attempt: 1 });
+    expect((await certificateRow(t.sql, id)).last_error).toMatch(/^S3 PutObject failed/);
+    expect(down.metrics.counts.s3Errors).toBe(1);
+    expect(down.metrics.counts.failed).toBe(1);
+
+    await makeDue(t.sql, id);
+    const up = makeGenerateDeps(t, renderer);
+    expect(await generateCertificate(up, options, id)).toMatchObject({ status: 'issued', attempt: 2 });
+    expect(await listKeys(t)).toContain(`certificates/${courseId}/${user.id}/${id}.pdf`);
+  });
+
+  it('gives up after the configured number of transient failures', async () => {
+    const user = await student();
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const deps = makeGenerateDeps(t, renderer);
+    const twoAttempts = generateOptions({ maxAttempts: 2 });
+    await keycloak.fault(user.id, 503);
+    try {
+      expect(await generateCertificate(deps, twoAttempts, id)).toMatchObject({ status: 'failed' });
+      await makeDue(t.sql, id);
+      expect(await generateCertificate(deps, twoAttempts, id)).toMatchObject({ status: 'dead', attempt: 2 });
+    } finally {
+      await keycloak.clearFault(user.id);
+    }
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({ status: 'dead', attempt_count: 2 });
+    expect(row.last_error).toContain('HTTP 503');
+    const [visible] =
+      await t.sql`SELECT status FROM v_certificates_with_metadata WHERE certificate_id = ${id}`;
+    expect(visible?.status).toBe('dead');
+  });
+
+  it('repairs a crash between upload and database update: the next attempt overwrites the same key', async () => {
+    const user = await student('Alan', 'Turing');
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const key = `certificates/${courseId}/${user.id}/${id}.pdf`;
+    // A worker claimed it, uploaded something, and died before recording: its lease has expired.
+    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    await storage.putPdf(key, new TextEncoder().encode('%PDF-stale'), {});
+    await t.sql`UPDATE certificates SET status = 'rendering', attempt_count = 1, lease_owner = 'crashed-worker',
+                  lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
+    const deps = makeGenerateDeps(t, renderer);
+
+    expect(await generateCertificate(deps, options, id)).toMatchObject({
+      status: 'issued',
+      attempt: 2,
+      s3Key: key,
+    });
+    const row = await certificateRow(t.sql, id);
+    const pdf = await storage.getObject(key);
+    const { createHash } = await import('node:crypto');
+    expect(createHash('sha256').update(pdf).digest('hex')).toBe(row.pdf_sha256);
+    expect(await pdfText(pdf)).toContain('Alan Turing');
+    expect((await listKeys(t)).filter((k) => k.includes(id))).toEqual([key]);
+    const [claimed] = await t.sql`SELECT message, from_status FROM certificate_generation_log
+                                  WHERE certificate_id = ${id} AND event = 'claimed'`;
+    expect(claimed).toMatchObject({ from_status: 'rendering', message: 'expired lease taken over' });
+  });
+
+  it('relaunches a browser killed mid-render and issues the certificate', async () => {
+    const user = await student('Barbara', 'Liskov');
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    // Warm the browser so there is a process to kill.
+    await renderer.render({
+      certificateId: randomUUID(),
+      verificationCode: 'WARM',
+      verifyUrl: 'https://certificates.example.org/verify/WARM',
+      studentName: 'Warm Up',
+      courseName: 'Warm Up',
+      score: 1,
+      maxScore: 1,
+      percentage: 100,
+      issuedOn: '2026-01-01',
+      locale: 'en',
+      issuerName: 'Example Academy',
+    });
+    const firstPid = printer.pid();
+    expect(firstPid).toBeTypeOf('number');
+    let killed = false;
+    const killing: CertificateRenderer = {
+      render: (content, template) => {
+        const rendering = renderer.render(content, template);
+        if (!killed && firstPid !== undefined) {
+          killed = true;
+          process.kill(firstPid, 'SIGKILL');
+        }
+        return rendering;
+      },
+      close: () => renderer.close(),
+    };
+    const deps = makeGenerateDeps(t, killing);
+
+    let outcome = await generateCertificate(deps, options, id);
+    if (outcome.status === 'failed') {
+      expect(outcome.error).toMatch(/browser|render|Target closed|Protocol error|Connection closed/i);
+      await makeDue(t.sql, id);
+      outcome = await generateCertificate(deps, options, id);
+    }
+    expect(outcome).toMatchObject({ status: 'issued' });
+    expect(killed).toBe(true);
+    expect(printer.pid()).toBeTypeOf('number');
+    expect(printer.pid()).not.toBe(firstPid);
+    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    expect(await pdfText(await storage.getObject(`certificates/${courseId}/${user.id}/${id}.pdf`))).toContain(
+      'Barbara Liskov',
+    );
+  });
+
+  it('rejects an id that is not a UUID before touching the database', async () => {
+    const deps = makeGenerateDeps(t, renderer);
+    await expect(generateCertificate(deps, options, "1' OR '1'='1")).rejects.toBeInstanceOf(ValidationError);
+  });
+});

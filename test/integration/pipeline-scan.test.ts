@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
+import type { Dispatch, ScanOptions } from '../../lib/certificates/ports.ts';
+import { runScan } from '../../lib/certificates/scan.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { pdfText } from '../support/pdf.ts';
+import {
+  createAttempt,
+  createCourse,
+  generateOptions,
+  listKeys,
+  makeGenerateDeps,
+  recordingLog,
+  s3ConfigFor,
+} from './pipeline-fixtures.ts';
+
+let t: TestEnv;
+let restoreEnv: () => void;
+const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const options = generateOptions();
+const scanOptions: ScanOptions = { batchSize: 100, enqueueLimit: 1000, dispatchLeaseSeconds: 300 };
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+});
+afterAll(async () => {
+  await renderer.close();
+  await t.cleanup();
+  restoreEnv();
+});
+
+/**
+ * An in-process stand-in for the async Lambda invoke: it starts generation without waiting
+ * (like InvocationType Event), `copies` times per call, and lets the test await everything.
+ */
+function inProcessDispatch(copies = 1) {
+  const running: Promise<GenerateOutcome>[] = [];
+  const calls: string[] = [];
+  const deps = makeGenerateDeps(t, renderer);
+  const dispatch: Dispatch = async (id) => {
+    calls.push(id);
+    for (let copy = 0; copy < copies; copy += 1) running.push(generateCertificate(deps, options, id));
+  };
+  return {
+    dispatch,
+    calls,
+    deps,
+    settled: async () => await Promise.all(running),
+  };
+}
+
+async function certificatesOf(courseId: string) {
+  return await t.sql`SELECT * FROM certificates WHERE course_id = ${courseId} ORDER BY created_at`;
+}
+
+describe('scan', () => {
+  it('turns N passing attempts into N issued PDFs showing name, course, score and percentage', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Distributed Systems' });
+    const people = [
+      { firstName: 'Edsger', lastName: 'Dijkstra', score: 91 },
+      { firstName: 'Leslie', lastName: 'Lamport', score: 77.5 },
+      { firstName: 'Nancy', lastName: 'Lynch', score: 100 },
+    ];
+    const students = [];
+    for (const person of people) {
+      const user = await keycloak.addUser({ firstName: person.firstName, lastName: person.lastName });
+      await createAttempt(t.sql, { studentId: user.id, courseId, score: person.score, maxScore: 100 });
+      students.push({ ...person, id: user.id });
+    }
+    const fanOut = inProcessDispatch();
+    const log = recordingLog();
+
+    const result = await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log }, scanOptions);
+    expect(result).toMatchObject({ created: 3 });
+    expect(result.dispatched).toHaveLength(3);
+    const outcomes = await fanOut.settled();
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['issued', 'issued', 'issued']);
+
+    const rows = await certificatesOf(courseId);
+    expect(rows).toHaveLength(3);
+    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    for (const person of students) {
+      const row = rows.find((candidate) => candidate.student_id === person.id);
+      expect(row?.status).toBe('issued');
+      const text = await pdfText(await storage.getObject(row?.s3_key));
+      expect(text).toContain(`${person.firstName} ${person.lastName}`);
+      expect(text).toContain('Distributed Systems');
+      expect(text).toContain(String(person.score));
+      expect(text).toContain(`${person.score}%`);
+    }
+    // Each tick reports the generations finished since the previous tick (the guide's line).
+    const next = await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log }, scanOptions);
+    expect(next).toMatchObject({ created: 0, dispatched: [] });
+    const summaries = log.entries
+      .map((entry) =>
+        entry.message.match(/^Certificate generation completed: generated=(\d+), failed=(\d+)$/),
+      )
+      .filter((match) => match !== null);
+    expect(summaries).toHaveLength(2);
+    expect(summaries.reduce((sum, match) => sum + Number(match[1]), 0)).toBe(3);
+    expect(summaries.map((match) => match[2])).toEqual(['0', '0']);
+  });
+
+  it('creates nothing for failing attempts', async () => {
+    const courseId = await createCourse(t.sql);
+    for (let index = 0; index < 3; index += 1) {
+      await createAttempt(t.sql, { studentId: randomUUID(), courseId, score: 40, passed: false });
+    }
+    const fanOut = inProcessDispatch();
+    const result = await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
+    expect(await certificatesOf(courseId)).toHaveLength(0);
+    expect(fanOut.calls).toEqual([]);
+    expect(result.created).toBe(0);
+  });
+
+  it('gives a student who passes the same course twice one certificate', async () => {
+    const user = await keycloak.addUser({ firstName: 'Twice', lastName: 'Passed' });
+    const courseId = await createCourse(t.sql);
+    const first = await createAttempt(t.sql, { studentId: user.id, courseId, score: 80 });
+    await createAttempt(t.sql, { studentId: user.id, courseId, score: 95 });
+    const fanOut = inProcessDispatch();
+    await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
+    await fanOut.settled();
+    // A third pass after the first certificate was issued changes nothing either.
+    await createAttempt(t.sql, { studentId: user.id, courseId, score: 99 });
+    await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
+    await fanOut.settled();
+
+    const rows = await certificatesOf(courseId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ test_attempt_id: first, status: 'issued' });
+    const [{ unscanned } = { unscanned: -1 }] = await t.sql<
+      { unscanned: number }[]
+    >`SELECT count(*)::int AS unscanned FROM test_attempts
+                                        WHERE course_id = ${courseId} AND certificate_enqueued_at IS NULL`;
+    expect(unscanned).toBe(0);
+  });
+
+  it('issues exactly one certificate per attempt with three scans at once and every invocation doubled', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Concurrency' });
+    const attempts: string[] = [];
+    for (let index = 0; index < 12; index += 1) {
+      const user = await keycloak.addUser({ firstName: `Student${index}`, lastName: 'Parallel' });
+      attempts.push(await createAttempt(t.sql, { studentId: user.id, courseId, score: 85 }));
+    }
+    const fanOut = inProcessDispatch(2);
+    const scans = await Promise.all(
+      [0, 1, 2].map(() =>
+        runScan(
+          { sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() },
+          { ...scanOptions, batchSize: 5 },
+        ),
+      ),
+    );
+    // Scans compete for the same rows: each attempt is enqueued by exactly one of them.
+    expect(scans.reduce((sum, scan) => sum + scan.created, 0)).toBe(12);
+    await fanOut.settled();
+    // Whatever the first round did not cover (batch of 5 per scan) the next ticks do.
+    for (let tick = 0; tick < 5; tick += 1) {
+      await Promise.all(
+        [0, 1, 2].map(() =>
+          runScan(
+            { sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() },
+            { ...scanOptions, batchSize: 5 },
+          ),
+        ),
+      );
+      await fanOut.settled();
+    }
+
+    const rows = await certificatesOf(courseId);
+    expect(rows).toHaveLength(12);
+    expect(new Set(rows.map((row) => row.test_attempt_id))).toEqual(new Set(attempts));
+    expect(rows.every((row) => row.status === 'issued' && row.attempt_count === 1)).toBe(true);
+    // Every dispatch was doubled, yet each certificate was claimed and issued once.
+    expect(new Set(fanOut.calls).size).toBe(12);
+    expect(fanOut.calls).toHaveLength(12);
+    const [{ issued, claimed } = { issued: -1, claimed: -1 }] = await t.sql<
+      { issued: number; claimed: number }[]
+    >`
+      SELECT count(*) FILTER (WHERE l.event = 'issued')::int AS issued,
+             count(*) FILTER (WHERE l.event = 'claimed')::int AS claimed
+      FROM certificate_generation_log l JOIN certificates c ON c.id = l.certificate_id
+      WHERE c.course_id = ${courseId}`;
+    expect({ issued, claimed }).toEqual({ issued: 12, claimed: 12 });
+    const keys = (await listKeys(t)).filter((key) => key.startsWith(`certificates/${courseId}/`));
+    expect(keys).toHaveLength(12);
+  });
+
+  it('releases a certificate whose invoke failed so the next scan hands it out again', async () => {
+    const user = await keycloak.addUser({ firstName: 'Retry', lastName: 'Dispatch' });
+    const courseId = await createCourse(t.sql);
+    await createAttempt(t.sql, { studentId: user.id, courseId, score: 90 });
+    const log = recordingLog();
+    const failing: Dispatch = async () => {
+      throw new Error('Lambda throttled');
+    };
+    const first = await runScan({ sql: t.sql, dispatch: failing, log }, scanOptions);
+    expect(first.failed).toHaveLength(1);
+    const [row] = await certificatesOf(courseId);
+    expect(row?.dispatched_until).toBeNull();
+
+    const fanOut = inProcessDispatch();
+    const second = await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log }, scanOptions);
+    expect(second.dispatched).toEqual([row?.id]);
+    await fanOut.settled();
+    expect((await certificatesOf(courseId))[0]?.status).toBe('issued');
+  });
+
+  it('does not hand out a certificate again while its dispatch lease runs', async () => {
+    const user = await keycloak.addUser({ firstName: 'Lease', lastName: 'Holder' });
+    const courseId = await createCourse(t.sql);
+    await createAttempt(t.sql, { studentId: user.id, courseId, score: 90 });
+    const calls: string[] = [];
+    const lost: Dispatch = async (id) => {
+      calls.push(id); // invoked, but the worker never ran (e.g. throttled and dropped)
+    };
+    await runScan({ sql: t.sql, dispatch: lost, log: recordingLog() }, scanOptions);
+    await runScan({ sql: t.sql, dispatch: lost, log: recordingLog() }, scanOptions);
+    expect(calls).toHaveLength(1);
+    // Once the dispatch lease has run out the scan tries again.
+    await t.sql`UPDATE certificates SET dispatched_until = now() - interval '1 second' WHERE course_id = ${courseId}`;
+    await runScan({ sql: t.sql, dispatch: lost, log: recordingLog() }, scanOptions);
+    expect(calls).toHaveLength(2);
+  });
+});
