@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import type { Dispatch } from '../../lib/certificates/ports.ts';
+import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
+import { runScan } from '../../lib/certificates/scan.ts';
+import { ConflictError, ValidationError } from '../../lib/errors.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import {
+  certificateRow,
+  createCourse,
+  generateOptions,
+  makeGenerateDeps,
+  recordingLog,
+} from './pipeline-fixtures.ts';
+
+let t: TestEnv;
+let restoreEnv: () => void;
+const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const options = { dispatchLeaseSeconds: 300 };
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+});
+afterAll(async () => {
+  await renderer.close();
+  await t.cleanup();
+  restoreEnv();
+});
+
+function recordingDispatch() {
+  const calls: string[] = [];
+  const dispatch: Dispatch = async (id) => {
+    calls.push(id);
+  };
+  return { calls, dispatch };
+}
+
+describe('recordAttempt (immediate trigger)', () => {
+  it('records a passing attempt, creates its pending certificate and invokes generation at once', async () => {
+    const courseId = await createCourse(t.sql, { passPercentage: 70 });
+    const studentId = randomUUID();
+    const { calls, dispatch } = recordingDispatch();
+
+    const result = await recordAttempt({ sql: t.sql, dispatch, log: recordingLog() }, options, {
+      studentId,
+      courseId,
+      score: 7,
+      maxScore: 10,
+    });
+
+    expect(result).toMatchObject({
+      created: true,
+      dispatched: true,
+      attempt: {
+        studentId,
+        courseId,
+        score: 7,
+        maxScore: 10,
+        percentage: 70,
+        passed: true,
+        passPercentage: 70,
+      },
+      certificate: { status: 'pending', created: true },
+    });
+    expect(calls).toEqual([result.certificate?.id]);
+    const [attempt] =
+      await t.sql`SELECT passed, certificate_enqueued_at FROM test_attempts WHERE id = ${result.attempt.id}`;
+    expect(attempt?.passed).toBe(true);
+    expect(attempt?.certificate_enqueued_at).toBeInstanceOf(Date);
+    // The scan leaves a freshly dispatched certificate to its worker.
+    const scanCalls = recordingDispatch();
+    await runScan(
+      { sql: t.sql, dispatch: scanCalls.dispatch, log: recordingLog() },
+      { batchSize: 100, enqueueLimit: 100, dispatchLeaseSeconds: 300 },
+    );
+    expect(scanCalls.calls).not.toContain(result.certificate?.id);
+  });
+
+  it('decides pass/fail against the course pass mark in exact arithmetic', async () => {
+    const courseId = await createCourse(t.sql, { passPercentage: 66.67 });
+    const { calls, dispatch } = recordingDispatch();
+    const below = await recordAttempt({ sql: t.sql, dispatch, log: recordingLog() }, options, {
+      studentId: randomUUID(),
+      courseId,
+      score: 2,
+      maxScore: 3,
+    });
+    expect(below.attempt).toMatchObject({ passed: false, percentage: 66.67 });
+    expect(below.certificate).toBeNull();
+    expect(calls).toEqual([]);
+    const [{ count } = { count: -1 }] = await t.sql<{ count: number }[]>`
+      SELECT count(*)::int AS count FROM certificates WHERE course_id = ${courseId}`;
+    expect(count).toBe(0);
+
+    const atMark = await recordAttempt({ sql: t.sql, dispatch, log: recordingLog() }, options, {
+      studentId: randomUUID(),
+      courseId,
+      score: 66.67,
+      maxScore: 100,
+    });
+    expect(atMark.attempt.passed).toBe(true);
+  });
+
+  it('is idempotent on externalRef and refuses the same reference with different values', async () => {
+    const courseId = await createCourse(t.sql);
+    const studentId = randomUUID();
+    const { calls, dispatch } = recordingDispatch();
+    const input = { studentId, courseId, score: 90, maxScore: 100, externalRef: `lms-${randomUUID()}` };
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+
+    const first = await recordAttempt(deps, options, input);
+    const again = await recordAttempt(deps, options, input);
+
+    expect(again).toMatchObject({
+      created: false,
+      dispatched: false,
+      attempt: { id: first.attempt.id },
+      certificate: { id: first.certificate?.id, created: false },
+    });
+    expect(calls).toHaveLength(1);
+    await expect(recordAttempt(deps, options, { ...input, score: 50 })).rejects.toBeInstanceOf(ConflictError);
+    const [{ count } = { count: -1 }] = await t.sql<{ count: number }[]>`
+      SELECT count(*)::int AS count FROM test_attempts WHERE external_ref = ${input.externalRef}`;
+    expect(count).toBe(1);
+  });
+
+  it('gives a second passing attempt of the same student and course no second certificate', async () => {
+    const courseId = await createCourse(t.sql);
+    const studentId = randomUUID();
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const first = await recordAttempt(deps, options, { studentId, courseId, score: 80, maxScore: 100 });
+    const second = await recordAttempt(deps, options, { studentId, courseId, score: 99, maxScore: 100 });
+
+    expect(second).toMatchObject({
+      created: true,
+      dispatched: false,
+      attempt: { passed: true },
+      certificate: { id: first.certificate?.id, created: false },
+    });
+    expect(calls).toEqual([first.certificate?.id]);
+  });
+
+  it('rejects bad input with a clear error and records nothing', async () => {
+    const courseId = await createCourse(t.sql);
+    const deps = { sql: t.sql, ...recordingDispatch(), log: recordingLog() };
+    const valid = { studentId: randomUUID(), courseId, score: 50, maxScore: 100 };
+    const cases: [unknown, string, RegExp][] = [
+      [{ ...valid, courseId: randomUUID() }, 'courseId', /known course/],
+      [{ ...valid, score: 101 }, 'score', /exceed maxScore/],
+      [{ ...valid, score: -1 }, 'score', /negative/],
+      [{ ...valid, maxScore: 0 }, 'maxScore', /greater than 0/],
+      [{ ...valid, studentId: 'not-a-uuid' }, 'studentId', /UUID/],
+      [{ ...valid, score: 1.234 }, 'score', /two decimals/],
+      [{ ...valid, completedAt: '2999-01-01T00:00:00Z' }, 'completedAt', /future/],
+      [{ ...valid, extra: true }, '', /extra/],
+    ];
+    for (const [input, field, message] of cases) {
+      const error = await recordAttempt(deps, options, input).catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(input)).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).message).toMatch(message);
+      if (field) expect((error as ValidationError).field).toBe(field);
+    }
+    const [{ count } = { count: -1 }] = await t.sql<{ count: number }[]>`
+      SELECT count(*)::int AS count FROM test_attempts WHERE course_id = ${courseId}`;
+    expect(count).toBe(0);
+  });
+
+  it('keeps the attempt when the immediate invoke fails, and the scan picks the certificate up', async () => {
+    const courseId = await createCourse(t.sql);
+    const failing: Dispatch = async () => {
+      throw new Error('Lambda unavailable');
+    };
+    const result = await recordAttempt({ sql: t.sql, dispatch: failing, log: recordingLog() }, options, {
+      studentId: randomUUID(),
+      courseId,
+      score: 95,
+      maxScore: 100,
+    });
+    expect(result).toMatchObject({ dispatched: false, certificate: { created: true } });
+    const id = result.certificate?.id ?? '';
+    expect((await certificateRow(t.sql, id)).dispatched_until).toBeNull();
+    const scanCalls = recordingDispatch();
+    await runScan(
+      { sql: t.sql, dispatch: scanCalls.dispatch, log: recordingLog() },
+      { batchSize: 100, enqueueLimit: 100, dispatchLeaseSeconds: 300 },
+    );
+    expect(scanCalls.calls).toContain(id);
+  });
+
+  it('issues the certificate through the immediate trigger with a real generate', async () => {
+    const user = await keycloak.addUser({ firstName: 'Immediate', lastName: 'Issuance' });
+    const courseId = await createCourse(t.sql, { title: 'Fast Track' });
+    const generateDeps = makeGenerateDeps(t, renderer);
+    const running: Promise<unknown>[] = [];
+    const dispatch: Dispatch = async (id) => {
+      running.push(generateCertificate(generateDeps, generateOptions(), id));
+    };
+    const result = await recordAttempt({ sql: t.sql, dispatch, log: recordingLog() }, options, {
+      studentId: user.id,
+      courseId,
+      score: 42,
+      maxScore: 50,
+    });
+    await Promise.all(running);
+    expect(await certificateRow(t.sql, result.certificate?.id ?? '')).toMatchObject({
+      status: 'issued',
+      student_name: 'Immediate Issuance',
+      course_name: 'Fast Track',
+      percentage: '84.00',
+    });
+  });
+});
