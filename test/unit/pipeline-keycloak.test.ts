@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { PermanentError, TransientError } from '../../lib/errors.ts';
+import { createKeycloakDirectory, displayName } from '../../lib/identity/keycloak-directory.ts';
+
+/** Scripted fetch: answers token and user requests from queues and records what was asked. */
+function fakeKeycloak() {
+  const calls: { url: string; authorization?: string }[] = [];
+  let tokenCount = 0;
+  const userAnswers: (() => Response | Promise<Response>)[] = [];
+  const fetchImpl = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = String(input);
+    const headers = new Headers(init?.headers);
+    calls.push({ url, authorization: headers.get('authorization') ?? undefined });
+    if (url.endsWith('/protocol/openid-connect/token')) {
+      tokenCount += 1;
+      return Response.json({ access_token: `token-${tokenCount}`, expires_in: 300 });
+    }
+    const next = userAnswers.shift();
+    if (next) return await next();
+    return Response.json({
+      id: url.split('/').pop(),
+      username: 'ada',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+    });
+  }) as typeof fetch;
+  return {
+    calls,
+    fetchImpl,
+    tokenRequests: () => calls.filter((call) => call.url.endsWith('/token')).length,
+    userRequests: () => calls.filter((call) => call.url.includes('/admin/')).length,
+    answerNextUser: (answer: () => Response | Promise<Response>) => userAnswers.push(answer),
+  };
+}
+
+function directory(fake: ReturnType<typeof fakeKeycloak>, clock: { now: number }, cacheSeconds = 60) {
+  return createKeycloakDirectory({
+    baseUrl: 'http://keycloak.test',
+    realm: 'student',
+    clientId: 'svc',
+    clientSecret: 'secret',
+    timeoutMs: 1000,
+    profileCacheSeconds: cacheSeconds,
+    fetch: fake.fetchImpl,
+    now: () => clock.now,
+  });
+}
+
+const ID = '5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01';
+const OTHER = '5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a02';
+
+describe('Keycloak directory', () => {
+  it('reuses the service token until shortly before it expires', async () => {
+    const fake = fakeKeycloak();
+    const clock = { now: 0 };
+    const students = directory(fake, clock, 0);
+    await students.getStudent(ID);
+    await students.getStudent(OTHER);
+    expect(fake.tokenRequests()).toBe(1);
+    clock.now += 269_000; // 300 s token, renewed 30 s early
+    await students.getStudent(ID);
+    expect(fake.tokenRequests()).toBe(1);
+    clock.now += 2_000;
+    await students.getStudent(ID);
+    expect(fake.tokenRequests()).toBe(2);
+    expect(fake.calls.at(-1)?.authorization).toBe('Bearer token-2');
+  });
+
+  it('shares one token request between concurrent lookups', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
+    await Promise.all([students.getStudent(ID), students.getStudent(OTHER)]);
+    expect(fake.tokenRequests()).toBe(1);
+  });
+
+  it('caches profiles for the configured time only', async () => {
+    const fake = fakeKeycloak();
+    const clock = { now: 0 };
+    const students = directory(fake, clock, 60);
+    expect(await students.getStudent(ID)).toMatchObject({ id: ID, displayName: 'Ada Lovelace' });
+    await students.getStudent(ID);
+    expect(fake.userRequests()).toBe(1);
+    clock.now += 61_000;
+    await students.getStudent(ID);
+    expect(fake.userRequests()).toBe(2);
+  });
+
+  it('fetches a fresh token once when the admin API rejects the cached one', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
+    await students.getStudent(ID);
+    fake.answerNextUser(() => new Response('', { status: 401 }));
+    await students.getStudent(ID);
+    expect(fake.tokenRequests()).toBe(2);
+  });
+
+  it('maps 404 to a permanent error and 5xx, timeouts and resets to transient ones', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
+    fake.answerNextUser(() => new Response('{}', { status: 404 }));
+    await expect(students.getStudent(ID)).rejects.toEqual(
+      new PermanentError('student not found in Keycloak', 'student-not-found'),
+    );
+    fake.answerNextUser(() => new Response('{}', { status: 503 }));
+    await expect(students.getStudent(ID)).rejects.toThrow(TransientError);
+    fake.answerNextUser(() => {
+      throw new DOMException('The operation timed out.', 'TimeoutError');
+    });
+    await expect(students.getStudent(ID)).rejects.toThrow(/Keycloak user lookup failed: timed out/);
+    fake.answerNextUser(() => {
+      throw new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } });
+    });
+    await expect(students.getStudent(ID)).rejects.toThrow(/ECONNRESET/);
+    fake.answerNextUser(() => new Response('not json', { status: 200 }));
+    await expect(students.getStudent(ID)).rejects.toThrow(/malformed/);
+  });
+
+  it('never puts the token into an error message', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
+    fake.answerNextUser(() => new Response('{}', { status: 500 }));
+    const error: unknown = await students.getStudent(ID).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toBe('Keycloak user lookup failed: HTTP 500');
+    expect((error as Error).message).not.toContain('token-1');
+  });
+
+  it('prints first and last name, or the username when both are empty', () => {
+    expect(displayName({ firstName: ' José ', lastName: 'Ñúñez', username: 'jose' })).toBe('José Ñúñez');
+    expect(displayName({ firstName: 'Cher', lastName: null, username: 'cher' })).toBe('Cher');
+    expect(displayName({ firstName: '', lastName: '  ', username: 'anon42' })).toBe('anon42');
+  });
+});

@@ -1,0 +1,50 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { flushMetrics, METRIC_NAMES, pipelineMetrics } from '../../lib/observability/metrics.ts';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('pipeline metrics', () => {
+  it('writes CloudWatch Embedded Metric Format with the pipeline metric names', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
+    const metrics = pipelineMetrics(target);
+    metrics.certificateGenerated(123.4);
+    metrics.certificateFailed();
+    metrics.s3Error();
+    flushMetrics(target);
+
+    const emf = lines
+      .flatMap((line) => line.split('\n'))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(emf).toHaveLength(1);
+    const record = emf[0] ?? {};
+    const directive = record._aws as {
+      CloudWatchMetrics: { Namespace: string; Metrics: { Name: string; Unit: string }[] }[];
+    };
+    const names = directive.CloudWatchMetrics[0];
+    expect(names?.Namespace).toBe('CourseCertificatesTest');
+    expect(names?.Metrics.map((metric) => metric.Name).sort()).toEqual(
+      [METRIC_NAMES.duration, METRIC_NAMES.failed, METRIC_NAMES.generated, METRIC_NAMES.s3Errors].sort(),
+    );
+    expect(record).toMatchObject({
+      [METRIC_NAMES.generated]: 1,
+      [METRIC_NAMES.failed]: 1,
+      [METRIC_NAMES.s3Errors]: 1,
+      [METRIC_NAMES.duration]: 123,
+    });
+  });
+
+  it('writes nothing when an invocation recorded no metric', () => {
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    flushMetrics(new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' }));
+    expect(write).not.toHaveBeenCalled();
+  });
+});
