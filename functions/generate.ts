@@ -9,6 +9,8 @@ import { logger } from '../lib/observability/logger.ts';
 import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
 import { createPdfPrinter } from '../lib/render/browser.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
+import { resolveTemplateForCourse } from '../lib/render/template-store.ts';
+import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 
 // Cold start: configuration and clients once per container; the browser is launched on first
@@ -17,11 +19,24 @@ const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render']);
 
 export const printer = createPdfPrinter({ executablePath: config.render.CHROMIUM_EXECUTABLE_PATH });
 
+const sql = createSql(config.db, { applicationName: 'certificates-generate' });
+const s3 = createS3Client(config.s3);
+
 const deps: GenerateDeps = {
-  sql: createSql(config.db, { applicationName: 'certificates-generate' }),
+  sql,
   directory: createKeycloakDirectory(keycloakOptionsFromConfig(config.keycloak)),
-  renderer: createCertificateRenderer(printer, { timeoutMs: config.render.RENDER_TIMEOUT_MS }),
-  storage: createCertificateStorage(createS3Client(config.s3), config.s3.S3_BUCKET),
+  renderer: createCertificateRenderer(printer, {
+    timeoutMs: config.render.RENDER_TIMEOUT_MS,
+    assetLoader: createS3AssetLoader(s3, config.s3.S3_BUCKET),
+    onMissingGlyphs: (codePoints, content) =>
+      logger.warn('Certificate text has characters no shipped font can draw', {
+        certificate_id: content.certificateId,
+        code_points: codePoints.slice(0, 20).map((point) => `U+${point.toString(16).toUpperCase()}`),
+      }),
+  }),
+  storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
+  // The course's newest template, else the organisation default, else the built-in one.
+  resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
   metrics: pipelineMetrics(),
   log: logger,
 };

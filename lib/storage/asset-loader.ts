@@ -1,0 +1,36 @@
+import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { TransientError, ValidationError } from '../errors.ts';
+import type { AssetLoader } from '../render/assets.ts';
+
+/**
+ * Loads template images referenced as s3://bucket/key, from the certificates bucket only (the
+ * generate role may read `template-assets/*` there and nothing else). A missing or unreadable
+ * object is transient: an operator can upload the logo and the retry then succeeds, instead
+ * of every certificate of the course going dead.
+ */
+export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoader {
+  return async (ref) => {
+    const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref);
+    if (!match || match[1] !== bucket) {
+      throw new ValidationError(`asset ${ref} must be in the certificates bucket ${bucket}`, 'assets');
+    }
+    try {
+      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: match[2] }));
+      if (!response.Body) throw new Error('empty body');
+      return {
+        contentType: response.ContentType ?? 'application/octet-stream',
+        body: await response.Body.transformToByteArray(),
+      };
+    } catch (error) {
+      const detail =
+        error instanceof NoSuchKey
+          ? 'not found'
+          : error instanceof S3ServiceException
+            ? `HTTP ${error.$metadata.httpStatusCode ?? '?'}`
+            : error instanceof Error
+              ? error.message
+              : String(error);
+      throw new TransientError(`template asset ${ref} could not be read: ${detail}`, 's3');
+    }
+  };
+}
