@@ -53,5 +53,5 @@ function roundDown(value: number): number {
 }
 
 /** Name line: 237 mm wide box in the default template. */
-export const NAME_FIT: FitOptions = { widthPt: 640, maxPt: 38, singleLineMinPt: 24, minPt: 11 };
+export const NAME_FIT: FitOptions = { widthPt: 640, maxPt: 42, singleLineMinPt: 24, minPt: 11 };
 export const COURSE_FIT: FitOptions = { widthPt: 620, maxPt: 21, singleLineMinPt: 15, minPt: 9 };
