@@ -1,0 +1,31 @@
+import type { JWTPayload } from 'jose';
+
+function stringArray(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/**
+ * Keycloak puts realm roles in `realm_access.roles` and client roles in
+ * `resource_access.<clientId>.roles`. Both count: deployments put staff roles in either place.
+ * Malformed shapes yield no roles rather than an error: a token without roles is a student.
+ */
+export function rolesFromClaims(payload: JWTPayload): Set<string> {
+  const roles = new Set<string>();
+  const realmAccess = payload.realm_access;
+  if (realmAccess && typeof realmAccess === 'object') {
+    for (const role of stringArray((realmAccess as { roles?: unknown }).roles)) roles.add(role);
+  }
+  const resourceAccess = payload.resource_access;
+  if (resourceAccess && typeof resourceAccess === 'object') {
+    for (const client of Object.values(resourceAccess as Record<string, unknown>)) {
+      if (client && typeof client === 'object') {
+        for (const role of stringArray((client as { roles?: unknown }).roles)) roles.add(role);
+      }
+    }
+  }
+  return roles;
+}
+
+export function hasAnyRole(roles: ReadonlySet<string>, wanted: readonly string[]): boolean {
+  return wanted.some((role) => roles.has(role));
+}

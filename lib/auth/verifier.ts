@@ -1,0 +1,114 @@
+import {
+  createRemoteJWKSet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
+import type { Config } from '../config.ts';
+import { TransientError } from '../errors.ts';
+import { InvalidTokenError } from './errors.ts';
+import type { Principal } from './principal.ts';
+import { hasAnyRole, rolesFromClaims } from './roles.ts';
+
+export type AuthConfig = Config<'auth'>['auth'];
+
+export interface TokenVerifier {
+  /** Verifies a compact JWS access token; throws InvalidTokenError or TransientError. */
+  verify(token: string): Promise<Principal>;
+}
+
+/** Keycloak's JWKS endpoint for a realm issuer URL. */
+export function jwksUrlFor(config: Pick<AuthConfig, 'AUTH_ISSUER' | 'AUTH_JWKS_URL'>): URL {
+  return new URL(config.AUTH_JWKS_URL ?? `${config.AUTH_ISSUER}/protocol/openid-connect/certs`);
+}
+
+/** The remote key set, created once per container so keys are cached across requests. */
+export function createJwks(config: AuthConfig): JWTVerifyGetKey {
+  return createRemoteJWKSet(jwksUrlFor(config), {
+    // A rotated key shows up as an unknown `kid`; jose refetches then, at most once per cooldown.
+    cooldownDuration: config.AUTH_JWKS_COOLDOWN_SECONDS * 1000,
+    cacheMaxAge: config.AUTH_JWKS_CACHE_SECONDS * 1000,
+    timeoutDuration: 3000,
+  });
+}
+
+function audiences(payload: JWTPayload): string[] {
+  if (typeof payload.aud === 'string') return [payload.aud];
+  return Array.isArray(payload.aud) ? payload.aud : [];
+}
+
+/**
+ * Maps jose's failures to what the client may learn. Failures to reach the key set are not
+ * the caller's fault: they become TransientError (503) instead of a misleading 401.
+ */
+function toAuthError(error: unknown): Error {
+  if (error instanceof joseErrors.JWTExpired)
+    return new InvalidTokenError('The access token expired', 'expired');
+  if (error instanceof joseErrors.JWKSTimeout)
+    return new TransientError('JWKS fetch timed out', 'identity provider');
+  if (error instanceof joseErrors.JWKSInvalid)
+    return new TransientError('JWKS response is not a key set', 'identity provider');
+  if (error instanceof joseErrors.JWTClaimValidationFailed)
+    return new InvalidTokenError('The access token is not valid', `claim ${error.claim}: ${error.reason}`);
+  if (error instanceof joseErrors.JOSEAlgNotAllowed)
+    return new InvalidTokenError('The access token is not valid', 'algorithm not allowed');
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return new InvalidTokenError('The access token is not valid', 'unknown signing key');
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+    return new InvalidTokenError('The access token is not valid', 'bad signature');
+  if (error instanceof joseErrors.JOSEError) {
+    // JWKS HTTP failures come back as a bare JOSEError with the generic code.
+    if (error.code === 'ERR_JOSE_GENERIC') return new TransientError(error.message, 'identity provider');
+    return new InvalidTokenError('The access token is not valid', error.code);
+  }
+  if (error instanceof TypeError)
+    return new TransientError(`JWKS fetch failed: ${error.message}`, 'identity provider');
+  return new InvalidTokenError('The access token is not valid', 'unverifiable');
+}
+
+/**
+ * Verifies Keycloak access tokens: signature against the realm's JWKS (algorithm allowlist),
+ * issuer, expiry, and audience OR authorized party in AUTH_AUDIENCE (Keycloak often leaves
+ * the frontend client out of `aud` and names it in `azp`).
+ */
+export function createTokenVerifier(
+  config: AuthConfig,
+  keys: JWTVerifyGetKey = createJwks(config),
+): TokenVerifier {
+  const accepted = new Set(config.AUTH_AUDIENCE);
+  return {
+    async verify(token) {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keys, {
+          issuer: config.AUTH_ISSUER,
+          algorithms: config.AUTH_ALGORITHMS,
+          clockTolerance: config.AUTH_CLOCK_TOLERANCE_SECONDS,
+          requiredClaims: ['exp', 'sub'],
+        }));
+      } catch (error) {
+        throw toAuthError(error);
+      }
+      const azp = typeof payload.azp === 'string' ? payload.azp : undefined;
+      if (!audiences(payload).some((aud) => accepted.has(aud)) && !(azp && accepted.has(azp))) {
+        throw new InvalidTokenError('The access token is not valid for this service', 'audience');
+      }
+      // Keycloak ID tokens are signed by the same key and name the client in `aud`; only
+      // access tokens (typ "Bearer") grant access.
+      if (payload.typ !== undefined && payload.typ !== 'Bearer') {
+        throw new InvalidTokenError('The access token is not valid', `token type ${String(payload.typ)}`);
+      }
+      if (typeof payload.sub !== 'string' || payload.sub === '') {
+        throw new InvalidTokenError('The access token is not valid', 'subject');
+      }
+      const roles = rolesFromClaims(payload);
+      return {
+        subject: payload.sub,
+        roles,
+        isStaff: hasAnyRole(roles, config.AUTH_STAFF_ROLES),
+        ...(azp ? { clientId: azp } : {}),
+      };
+    },
+  };
+}

@@ -1,0 +1,417 @@
+import { assertCanReadStudent, assertStaff, ownsOrStaff } from '../auth/policy.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { Sql } from '../db/client.ts';
+import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
+
+/**
+ * Read side of certificates: the queries behind the HTTP API and the use-cases that apply the
+ * authorisation rules to them. Plain functions taking their dependencies; no HTTP types.
+ */
+
+export type CertificateStatus =
+  | 'pending'
+  | 'rendering'
+  | 'issued'
+  | 'failed'
+  | 'dead'
+  | 'revoked'
+  | 'superseded';
+
+/** What the API shows of a certificate (camelCase, JSON-ready). */
+export interface CertificateView {
+  id: string;
+  studentId: string;
+  courseId: string;
+  courseCode: string | null;
+  /** The printed course name once issued; the course's current title before that. */
+  courseTitle: string;
+  /** The printed student name; null until the certificate is generated. */
+  studentName: string | null;
+  status: CertificateStatus;
+  score: number | null;
+  maxScore: number | null;
+  percentage: number | null;
+  issuedOn: string | null;
+  locale: string | null;
+  verificationCode: string;
+  downloadable: boolean;
+  createdAt: string;
+  generatedAt: string | null;
+  revokedAt: string | null;
+  expiresAt: string | null;
+  supersededBy: string | null;
+}
+
+/** Key of the last row of a page (created_at with PostgreSQL's microseconds, and id). */
+export interface PageCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface PageQuery {
+  limit: number;
+  after?: PageCursor;
+}
+
+export interface CertificatePage {
+  items: CertificateView[];
+  next: PageCursor | null;
+}
+
+interface CertificateRow {
+  id: string;
+  student_id: string;
+  course_id: string;
+  course_code: string | null;
+  course_title: string;
+  student_name: string | null;
+  status: CertificateStatus;
+  score: string | null;
+  max_score: string | null;
+  percentage: string | null;
+  issued_on: string | null;
+  locale: string | null;
+  verification_code: string;
+  s3_key: string | null;
+  pdf_bytes: number | null;
+  pdf_sha256: string | null;
+  created_at: Date;
+  created_at_key: string;
+  generated_at: Date | null;
+  revoked_at: Date | null;
+  expires_at: Date | null;
+  superseded_by: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function columns(sql: Sql) {
+  return sql`
+    c.id, c.student_id, c.course_id, co.code AS course_code,
+    coalesce(c.course_name, co.title) AS course_title, c.student_name, c.status,
+    coalesce(c.score, a.score)::text AS score, coalesce(c.max_score, a.max_score)::text AS max_score,
+    c.percentage::text AS percentage, c.issued_on::text AS issued_on, c.locale, c.verification_code,
+    c.s3_key, c.pdf_bytes, c.pdf_sha256, c.created_at,
+    to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_key,
+    c.generated_at, c.revoked_at, c.expires_at, c.superseded_by`;
+}
+
+function numberOrNull(value: string | null): number | null {
+  return value === null ? null : Number(value);
+}
+
+function isExpired(row: Pick<CertificateRow, 'expires_at'>, now: Date): boolean {
+  return row.expires_at !== null && row.expires_at.getTime() <= now.getTime();
+}
+
+function toView(row: CertificateRow, now: Date = new Date()): CertificateView {
+  return {
+    id: row.id,
+    studentId: row.student_id,
+    courseId: row.course_id,
+    courseCode: row.course_code,
+    courseTitle: row.course_title,
+    studentName: row.student_name,
+    status: row.status,
+    score: numberOrNull(row.score),
+    maxScore: numberOrNull(row.max_score),
+    percentage: numberOrNull(row.percentage),
+    issuedOn: row.issued_on,
+    locale: row.locale,
+    verificationCode: row.verification_code,
+    downloadable: row.status === 'issued' && !isExpired(row, now),
+    createdAt: row.created_at.toISOString(),
+    generatedAt: row.generated_at?.toISOString() ?? null,
+    revokedAt: row.revoked_at?.toISOString() ?? null,
+    expiresAt: row.expires_at?.toISOString() ?? null,
+    supersededBy: row.superseded_by,
+  };
+}
+
+function toPage(rows: CertificateRow[], limit: number): CertificatePage {
+  const hasMore = rows.length > limit;
+  const items = hasMore ? rows.slice(0, limit) : rows;
+  const last = items[items.length - 1];
+  return {
+    items: items.map((row) => toView(row)),
+    next: hasMore && last ? { createdAt: last.created_at_key, id: last.id } : null,
+  };
+}
+
+// ---- queries ----
+
+async function pageWhere(sql: Sql, filter: ReturnType<Sql>, page: PageQuery): Promise<CertificatePage> {
+  // `::text` first: postgres.js would serialise a timestamptz parameter through a JS Date and
+  // drop the microseconds, skipping rows created within the same millisecond.
+  const after = page.after
+    ? sql`AND (c.created_at, c.id) < (${page.after.createdAt}::text::timestamptz, ${page.after.id}::uuid)`
+    : sql``;
+  const rows = await sql<CertificateRow[]>`
+    SELECT ${columns(sql)}
+    FROM certificates c
+    JOIN courses co ON co.id = c.course_id
+    JOIN test_attempts a ON a.id = c.test_attempt_id
+    WHERE ${filter} ${after}
+    ORDER BY c.created_at DESC, c.id DESC
+    LIMIT ${page.limit + 1}`;
+  return toPage(rows, page.limit);
+}
+
+/** A student's certificates, newest first. */
+export async function findByStudent(sql: Sql, studentId: string, page: PageQuery): Promise<CertificatePage> {
+  return await pageWhere(sql, sql`c.student_id = ${studentId}::uuid`, page);
+}
+
+/** A course's certificates, newest first. */
+export async function findByCourse(sql: Sql, courseId: string, page: PageQuery): Promise<CertificatePage> {
+  return await pageWhere(sql, sql`c.course_id = ${courseId}::uuid`, page);
+}
+
+async function findRow(sql: Sql, certificateId: string): Promise<CertificateRow | undefined> {
+  const [row] = await sql<CertificateRow[]>`
+    SELECT ${columns(sql)}
+    FROM certificates c
+    JOIN courses co ON co.id = c.course_id
+    JOIN test_attempts a ON a.id = c.test_attempt_id
+    WHERE c.id = ${certificateId}::uuid`;
+  return row;
+}
+
+export async function findById(sql: Sql, certificateId: string): Promise<CertificateView | undefined> {
+  const row = await findRow(sql, certificateId);
+  return row ? toView(row) : undefined;
+}
+
+export async function findLatestByStudent(sql: Sql, studentId: string): Promise<CertificateView | undefined> {
+  const page = await findByStudent(sql, studentId, { limit: 1 });
+  return page.items[0];
+}
+
+export async function courseExists(sql: Sql, courseId: string): Promise<boolean> {
+  const [row] = await sql`SELECT 1 FROM courses WHERE id = ${courseId}::uuid`;
+  return row !== undefined;
+}
+
+// ---- use-cases (authorisation applied) ----
+
+/** `studentId` may be any string (a token's `sub`); only UUIDs can own certificates. */
+export async function listStudentCertificates(
+  sql: Sql,
+  principal: Principal,
+  studentId: string,
+  page: PageQuery,
+): Promise<CertificatePage> {
+  assertCanReadStudent(principal, studentId);
+  if (!UUID.test(studentId)) return { items: [], next: null };
+  return await findByStudent(sql, studentId, page);
+}
+
+export async function listCourseCertificates(
+  sql: Sql,
+  principal: Principal,
+  courseId: string,
+  page: PageQuery,
+): Promise<CertificatePage> {
+  // Checked before the course lookup, so non-staff cannot learn which course ids exist.
+  assertStaff(principal, "list a course's certificates");
+  if (!(await courseExists(sql, courseId))) throw new NotFoundError('Course');
+  return await findByCourse(sql, courseId, page);
+}
+
+export async function getCertificate(
+  sql: Sql,
+  principal: Principal,
+  certificateId: string,
+): Promise<CertificateView> {
+  const row = await findRow(sql, certificateId);
+  // Someone else's certificate is "not found", exactly like a missing one: ids are not probeable.
+  if (!row || !ownsOrStaff(principal, row.student_id)) throw new NotFoundError('Certificate');
+  return toView(row);
+}
+
+export async function getLatestStudentCertificate(
+  sql: Sql,
+  principal: Principal,
+  studentId: string,
+): Promise<CertificateView> {
+  assertCanReadStudent(principal, studentId);
+  const latest = await findLatestByStudent(sql, studentId);
+  if (!latest) throw new NotFoundError('Certificate');
+  return latest;
+}
+
+// ---- download ----
+
+/** What the download use-case needs from storage (lib/storage/s3.ts satisfies it). */
+export interface PresignPort {
+  presignGet(key: string, options: { expiresInSeconds: number; fileName: string }): Promise<string>;
+}
+
+export interface DownloadPolicy {
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+}
+
+export interface DownloadLink {
+  certificateId: string;
+  url: string;
+  expiresAt: string;
+  expiresIn: number;
+  fileName: string;
+  contentType: 'application/pdf';
+  sizeBytes: number | null;
+  sha256: string | null;
+}
+
+/** Seconds a client should wait before polling a certificate that is still being generated. */
+export const GENERATION_RETRY_AFTER_SECONDS = 5;
+
+function cleanPart(value: string, maxLength: number): string {
+  const cleaned = value
+    .normalize('NFC')
+    // Control and format characters (incl. bidi overrides that disguise extensions), path and
+    // header-breaking characters, and the characters Windows forbids in file names.
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\:*?"<>|]+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^\.+/, '');
+  const chars = [...cleaned];
+  return chars.length > maxLength ? chars.slice(0, maxLength).join('').trimEnd() : cleaned;
+}
+
+/** A readable, safe file name: `Certificate - <course> - <student>.pdf`. */
+export function downloadFileName(certificate: Pick<CertificateView, 'courseTitle' | 'studentName'>): string {
+  const parts = [
+    'Certificate',
+    cleanPart(certificate.courseTitle, 80),
+    cleanPart(certificate.studentName ?? '', 60),
+  ];
+  return `${parts.filter((part) => part !== '').join(' - ')}.pdf`;
+}
+
+/**
+ * A presigned GET URL for an issued certificate. Not issued yet -> 409 with the status (the
+ * frontend shows "being generated"); failed for good -> 409 'dead'; revoked, superseded or
+ * expired -> 410.
+ */
+export async function getDownloadLink(
+  deps: { sql: Sql; storage: PresignPort; now?: () => Date },
+  principal: Principal,
+  certificateId: string,
+  options: DownloadPolicy & { requestedTtlSeconds?: number },
+): Promise<DownloadLink> {
+  const now = deps.now?.() ?? new Date();
+  const row = await findRow(deps.sql, certificateId);
+  if (!row || !ownsOrStaff(principal, row.student_id)) throw new NotFoundError('Certificate');
+
+  switch (row.status) {
+    case 'pending':
+    case 'rendering':
+    case 'failed':
+      throw new ConflictError('The certificate is being generated', {
+        code: 'certificate_not_ready',
+        certificateStatus: row.status,
+        retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
+      });
+    case 'dead':
+      throw new ConflictError('The certificate could not be generated; an operator has been alerted', {
+        code: 'certificate_generation_failed',
+        certificateStatus: row.status,
+      });
+    case 'revoked':
+      throw new GoneError('The certificate was revoked', {
+        code: 'certificate_revoked',
+        certificateStatus: row.status,
+        revokedAt: row.revoked_at,
+      });
+    case 'superseded':
+      throw new GoneError('The certificate was replaced by a newer one', {
+        code: 'certificate_superseded',
+        certificateStatus: row.status,
+        supersededBy: row.superseded_by,
+      });
+    case 'issued':
+      break;
+  }
+  if (row.s3_key === null) throw new Error(`issued certificate ${row.id} has no s3_key`);
+  if (isExpired(row, now)) {
+    throw new GoneError('The certificate has expired', {
+      code: 'certificate_expired',
+      certificateStatus: 'expired',
+      expiresAt: row.expires_at,
+    });
+  }
+
+  const expiresIn = Math.min(options.requestedTtlSeconds ?? options.defaultTtlSeconds, options.maxTtlSeconds);
+  const view = toView(row, now);
+  const fileName = downloadFileName(view);
+  const url = await deps.storage.presignGet(row.s3_key, { expiresInSeconds: expiresIn, fileName });
+  return {
+    certificateId: row.id,
+    url,
+    // SigV4 dates have whole seconds: the URL dies at the signing second plus expiresIn.
+    expiresAt: new Date(Math.floor(now.getTime() / 1000) * 1000 + expiresIn * 1000).toISOString(),
+    expiresIn,
+    fileName,
+    contentType: 'application/pdf',
+    sizeBytes: row.pdf_bytes,
+    sha256: row.pdf_sha256,
+  };
+}
+
+// ---- public verification (QR code target) ----
+
+export interface PublicVerification {
+  verificationCode: string;
+  studentName: string | null;
+  courseTitle: string;
+  issuedOn: string | null;
+  /** valid | revoked | superseded | expired */
+  status: 'valid' | 'revoked' | 'superseded' | 'expired';
+  revokedAt: string | null;
+}
+
+/**
+ * Minimal public data for whoever scans the QR code. Certificates not issued yet do not
+ * exist publicly. Nothing else (ids, scores, e-mail) is disclosed.
+ */
+export async function verifyCertificate(
+  sql: Sql,
+  code: string,
+  now: Date = new Date(),
+): Promise<PublicVerification> {
+  const [row] = await sql<
+    {
+      verification_code: string;
+      student_name: string | null;
+      course_title: string;
+      issued_on: string | null;
+      status: CertificateStatus;
+      revoked_at: Date | null;
+      expires_at: Date | null;
+    }[]
+  >`
+    SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
+           c.issued_on::text AS issued_on, c.status, c.revoked_at, c.expires_at
+    FROM certificates c JOIN courses co ON co.id = c.course_id
+    WHERE c.verification_code IN (${code}, ${code.toUpperCase()})
+      AND c.status IN ('issued', 'revoked', 'superseded') AND c.generated_at IS NOT NULL
+    LIMIT 1`;
+  if (!row) throw new NotFoundError('Certificate');
+  const status =
+    row.status === 'revoked'
+      ? 'revoked'
+      : row.status === 'superseded'
+        ? 'superseded'
+        : isExpired(row, now)
+          ? 'expired'
+          : 'valid';
+  return {
+    verificationCode: row.verification_code,
+    studentName: row.student_name,
+    courseTitle: row.course_title,
+    issuedOn: row.issued_on,
+    status,
+    revokedAt: row.revoked_at?.toISOString() ?? null,
+  };
+}

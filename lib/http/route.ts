@@ -1,0 +1,178 @@
+import middy from '@middy/core';
+import httpCors from '@middy/http-cors';
+import httpSecurityHeaders from '@middy/http-security-headers';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { type AuthenticatedContext, authenticate, principalOf } from '../auth/middleware.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { TokenVerifier } from '../auth/verifier.ts';
+import { errorMessage, logger } from '../observability/logger.ts';
+import { mapError } from './errors.ts';
+import type { HttpResponse } from './response.ts';
+
+/**
+ * The middy stack every HTTP route shares, in order:
+ *   request id + access log -> CORS -> security headers -> error mapper -> authentication
+ * (middy runs `after`/`onError` in reverse, so the error mapper's response still gets the
+ * security and CORS headers and the request id).
+ */
+
+export interface RouteRequest {
+  event: APIGatewayProxyEventV2;
+  requestId: string;
+}
+
+export interface AuthenticatedRouteRequest extends RouteRequest {
+  principal: Principal;
+}
+
+export interface RouteOptions {
+  /** CORS_ALLOWED_ORIGINS; empty -> no CORS headers. */
+  corsOrigins: readonly string[];
+}
+
+export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse>;
+
+interface RouteContext extends AuthenticatedContext {
+  requestId?: string;
+  startedAt?: number;
+}
+
+function requestIdOf(event: APIGatewayProxyEventV2, context: Context): string {
+  return event.requestContext?.requestId ?? context.awsRequestId ?? 'unknown';
+}
+
+/** One access-log line per request: route, status, duration, who. Never headers or the event. */
+function requestLogging() {
+  const finish = (request: {
+    event: APIGatewayProxyEventV2;
+    context: RouteContext;
+    response: HttpResponse | null | undefined;
+    error: Error | null | undefined;
+  }) => {
+    const response = request.response;
+    if (!response) return;
+    const requestId = request.context.requestId ?? 'unknown';
+    response.headers = { ...response.headers, 'X-Request-Id': requestId };
+    const status = response.statusCode;
+    const entry = {
+      route: request.event.routeKey,
+      status,
+      durationMs: Date.now() - (request.context.startedAt ?? Date.now()),
+      ...(request.context.principal ? { subject: request.context.principal.subject } : {}),
+    };
+    if (status >= 500) logger.error('HTTP request failed', entry);
+    else logger.info('HTTP request', entry);
+  };
+  return {
+    name: 'request-logging',
+    before: (request: { event: APIGatewayProxyEventV2; context: RouteContext }) => {
+      request.context.requestId = requestIdOf(request.event, request.context);
+      request.context.startedAt = Date.now();
+      logger.appendKeys({ requestId: request.context.requestId });
+    },
+    after: finish,
+    onError: finish,
+  };
+}
+
+/** THE error mapping point: domain errors -> status codes (lib/http/errors.ts). */
+function errorMapping() {
+  return {
+    name: 'error-mapping',
+    onError: (request: {
+      context: RouteContext;
+      error: Error | null | undefined;
+      response: HttpResponse | null | undefined;
+    }) => {
+      const requestId = request.context.requestId ?? 'unknown';
+      const mapped = mapError(request.error, requestId);
+      if (mapped.serverFault) {
+        // The stack goes to the logs only; the client gets the generic body built above.
+        logger.error('Request error', {
+          errorName: request.error?.name,
+          error: errorMessage(request.error),
+          stack: request.error instanceof Error ? request.error.stack : undefined,
+          ...(mapped.logReason ? { reason: mapped.logReason } : {}),
+        });
+      } else if (mapped.logReason) {
+        logger.info('Request rejected', { status: mapped.response.statusCode, reason: mapped.logReason });
+      }
+      request.response = mapped.response;
+    },
+  };
+}
+
+function baseStack(options: RouteOptions) {
+  const stack = middy<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext>({ timeoutEarlyInMillis: 0 })
+    .use(requestLogging())
+    .use(
+      httpCors({
+        origins: [...options.corsOrigins],
+        methods: 'GET,POST,OPTIONS',
+        headers: 'Authorization,Content-Type',
+        exposeHeaders: 'X-Request-Id,Retry-After,WWW-Authenticate',
+        maxAge: 600,
+      }),
+    )
+    .use(
+      httpSecurityHeaders({
+        // A JSON API: nothing may be loaded, framed or sniffed.
+        contentSecurityPolicy: { 'default-src': "'none'", 'report-to': '' },
+        reportTo: false,
+        reportingEndpoints: false,
+      }),
+    )
+    .use(errorMapping());
+  return stack;
+}
+
+/** A public route (health, openapi, verify). */
+export function publicRoute(
+  options: RouteOptions,
+  route: (request: RouteRequest) => Promise<HttpResponse>,
+): LambdaHttpHandler {
+  const handler = baseStack(options).handler(async (event, context: RouteContext) =>
+    route({ event, requestId: context.requestId ?? requestIdOf(event, context) }),
+  );
+  return (event, context) => handler(event, context);
+}
+
+/** A route that requires a valid bearer token; the principal is handed to `route`. */
+export function authenticatedRoute(
+  options: RouteOptions & { verifier: TokenVerifier },
+  route: (request: AuthenticatedRouteRequest) => Promise<HttpResponse>,
+): LambdaHttpHandler {
+  const handler = baseStack(options)
+    .use(authenticate(options.verifier))
+    .handler(async (event, context: RouteContext) =>
+      route({
+        event,
+        requestId: context.requestId ?? requestIdOf(event, context),
+        principal: principalOf(context),
+      }),
+    );
+  return (event, context) => handler(event, context);
+}
+
+/**
+ * Builds the real handler on first use (config parsed, clients created once per container)
+ * and keeps module import free of side effects, so tests and the benchmark can import
+ * handlers and build their own with `createHandler(deps)`. A configuration error answers a
+ * generic 500 and is logged with the variable it names.
+ */
+export function lazyHandler(build: () => LambdaHttpHandler): LambdaHttpHandler {
+  let built: LambdaHttpHandler | undefined;
+  return async (event, context) => {
+    if (!built) {
+      try {
+        built = build();
+      } catch (error) {
+        const requestId = requestIdOf(event, context);
+        logger.error('Handler initialisation failed', { error: errorMessage(error), requestId });
+        const { response } = mapError(error, requestId);
+        return response;
+      }
+    }
+    return await built(event, context);
+  };
+}

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import type {
+  CertificatePage,
+  CertificateView,
+  DownloadLink,
+  PublicVerification,
+} from '../certificates/read-model.ts';
+import type { RecordAttemptResult } from '../certificates/record-attempt.ts';
+import { recordAttemptInputSchema } from '../certificates/record-attempt.ts';
+import type { HealthReport } from './health.ts';
+
+/**
+ * Response shapes of the API as zod schemas: the OpenAPI document is generated from them, the
+ * type checks below fail the build when a handler's data drifts from them, and the e2e tests
+ * parse real responses with them.
+ */
+
+const isoDateTime = z.iso.datetime({ offset: true });
+const isoDate = z.iso.date();
+const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+
+export const certificateStatusSchema = z
+  .enum(['pending', 'rendering', 'issued', 'failed', 'dead', 'revoked', 'superseded'])
+  .describe(
+    'pending/rendering/failed: being generated (failed retries automatically); issued: downloadable; ' +
+      'dead: generation gave up; revoked/superseded: no longer valid.',
+  );
+
+export const certificateSchema = z
+  .strictObject({
+    id: uuid,
+    studentId: uuid.describe('Keycloak user id (the `sub` of the student token)'),
+    courseId: uuid,
+    courseCode: z.string().nullable(),
+    courseTitle: z.string().describe('Printed course name once issued; the current course title before'),
+    studentName: z.string().nullable().describe('Printed student name; null until generated'),
+    status: certificateStatusSchema,
+    score: z.number().nullable(),
+    maxScore: z.number().nullable(),
+    percentage: z.number().nullable(),
+    issuedOn: isoDate.nullable(),
+    locale: z.string().nullable(),
+    verificationCode: z
+      .string()
+      .describe('Public code behind the QR code: GET /api/v1/verify/{verificationCode}'),
+    downloadable: z.boolean().describe('True when GET .../download will return a URL'),
+    createdAt: isoDateTime,
+    generatedAt: isoDateTime.nullable(),
+    revokedAt: isoDateTime.nullable(),
+    expiresAt: isoDateTime.nullable(),
+    supersededBy: uuid.nullable(),
+  })
+  .meta({ id: 'Certificate' });
+
+export const certificatePageSchema = z
+  .strictObject({
+    items: z.array(certificateSchema).describe('Newest first'),
+    nextCursor: z
+      .string()
+      .nullable()
+      .describe('Pass as `cursor` to get the next page; null on the last page'),
+  })
+  .meta({ id: 'CertificatePage' });
+
+export const downloadLinkSchema = z
+  .strictObject({
+    certificateId: uuid,
+    url: z.url().describe('Presigned S3 GET URL; no Authorization header needed'),
+    expiresAt: isoDateTime.describe('When the URL stops working'),
+    expiresIn: z.number().int().positive().describe('Lifetime of the URL in seconds'),
+    fileName: z.string().describe('File name the browser saves (Content-Disposition: attachment)'),
+    contentType: z.literal('application/pdf'),
+    sizeBytes: z.number().int().nullable(),
+    sha256: z.string().nullable().describe('SHA-256 of the PDF, hex'),
+  })
+  .meta({ id: 'DownloadLink' });
+
+export const publicVerificationSchema = z
+  .strictObject({
+    verificationCode: z.string(),
+    studentName: z.string().nullable(),
+    courseTitle: z.string(),
+    issuedOn: isoDate.nullable(),
+    status: z.enum(['valid', 'revoked', 'superseded', 'expired']),
+    revokedAt: isoDateTime.nullable(),
+  })
+  .meta({ id: 'PublicVerification' });
+
+export const healthSchema = z
+  .strictObject({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z.strictObject({ database: z.enum(['ok', 'unavailable']) }),
+  })
+  .meta({ id: 'Health' });
+
+export const errorSchema = z
+  .strictObject({
+    error: z
+      .object({
+        code: z
+          .string()
+          .describe('Stable machine-readable code, e.g. invalid_parameter, not_found, certificate_not_ready'),
+        message: z.string().describe('Human-readable, safe to show'),
+        requestId: z.string().describe('Quote this when reporting a problem'),
+        parameter: z.string().optional().describe('400: the offending parameter'),
+        certificateStatus: z.string().optional().describe('409/410 on download: the certificate status'),
+      })
+      .catchall(z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  })
+  .meta({ id: 'Error' });
+
+export const attemptInputSchema = recordAttemptInputSchema.meta({ id: 'AttemptInput' });
+
+export const attemptResultSchema = z
+  .strictObject({
+    created: z.boolean().describe('false: this externalRef was recorded before; this is that attempt'),
+    attempt: z.strictObject({
+      id: uuid,
+      studentId: uuid,
+      courseId: uuid,
+      score: z.number(),
+      maxScore: z.number(),
+      percentage: z.number(),
+      passed: z.boolean(),
+      passPercentage: z.number(),
+      completedAt: isoDateTime,
+      externalRef: z.string().nullable(),
+    }),
+    certificate: z.strictObject({ id: uuid, status: z.string(), created: z.boolean() }).nullable(),
+    dispatched: z.boolean().describe('Whether generation was started right away'),
+  })
+  .meta({ id: 'AttemptResult' });
+
+// ---- compile-time checks: the handlers' data and these schemas must agree ----
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type ApiPage = { items: CertificateView[]; nextCursor: string | null };
+
+export const schemaChecks: {
+  certificate: Same<CertificateView, z.infer<typeof certificateSchema>>;
+  page: Same<ApiPage, z.infer<typeof certificatePageSchema>>;
+  download: Same<DownloadLink, z.infer<typeof downloadLinkSchema>>;
+  verification: Same<PublicVerification, z.infer<typeof publicVerificationSchema>>;
+  health: Same<HealthReport, z.infer<typeof healthSchema>>;
+  attempt: Same<RecordAttemptResult, z.infer<typeof attemptResultSchema>>;
+  readPage: CertificatePage extends { items: CertificateView[] } ? true : false;
+} = {
+  certificate: true,
+  page: true,
+  download: true,
+  verification: true,
+  health: true,
+  attempt: true,
+  readPage: true,
+};
