@@ -1,6 +1,11 @@
-import chromium from '@sparticuz/chromium';
+import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { TransientError } from '../errors.ts';
+
+// The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
+// require() yields the module namespace (not extensible) whose `default` is the class.
+const chromium: typeof chromiumImport =
+  (chromiumImport as unknown as { default?: typeof chromiumImport }).default ?? chromiumImport;
 
 /**
  * A headless Chromium kept warm across invocations of one container. Pages are pooled and
