@@ -1,0 +1,96 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { type Offline, startOffline } from '../support/offline.ts';
+import { pdfText } from '../support/pdf.ts';
+
+let t: TestEnv;
+let offline: Offline;
+let restoreEnv: () => void;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+  // INFO so the guide's log lines can be checked in offline's output.
+  offline = await startOffline({ ...t.env, LOG_LEVEL: 'INFO' });
+});
+afterAll(async () => {
+  await offline?.stop();
+  await t?.cleanup();
+  restoreEnv?.();
+});
+
+async function poll<T>(read: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await read();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return undefined;
+}
+
+describe('pipeline through serverless offline', () => {
+  it('scan -> async invoke of generate -> PDF in the bucket -> certificate issued', async () => {
+    const user = await keycloakControl(inject('stack').keycloakUrl).addUser({
+      firstName: 'Offline',
+      lastName: 'Graduate',
+    });
+    const [course] = await t.sql<{ id: string }[]>`
+      INSERT INTO courses (title, pass_percentage) VALUES ('End to End Testing', 60) RETURNING id`;
+    const courseId = course?.id ?? '';
+    const [attempt] = await t.sql<{ id: string }[]>`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed)
+      VALUES (${user.id}, ${courseId}, 45, 50, true) RETURNING id`;
+    const attemptId = attempt?.id ?? '';
+
+    const lambda = new LambdaClient({ endpoint: offline.lambdaEndpoint, region: 'us-east-1' });
+    try {
+      const response = await lambda.send(
+        new InvokeCommand({
+          FunctionName: `${offline.functionPrefix}scan`,
+          InvocationType: 'RequestResponse',
+        }),
+      );
+      expect(response.FunctionError, new TextDecoder().decode(response.Payload)).toBeUndefined();
+      const result = JSON.parse(new TextDecoder().decode(response.Payload)) as Record<string, number>;
+      expect(result).toMatchObject({ certificatesCreated: 1, dispatched: 1, dispatchFailed: 0 });
+    } finally {
+      lambda.destroy();
+    }
+
+    // The scan returned after dispatching; generate runs on its own (InvocationType Event).
+    const issued = await poll(async () => {
+      const [row] = await t.sql`SELECT * FROM certificates WHERE test_attempt_id = ${attemptId}`;
+      // A recorded failure ends the wait too, so its last_error shows up in the assertion.
+      return row && ['issued', 'failed', 'dead'].includes(row.status) ? row : undefined;
+    }, 45_000);
+    expect(issued, offline.output().slice(-4000)).toBeDefined();
+    expect(issued, `last_error: ${issued?.last_error}`).toMatchObject({
+      status: 'issued',
+      student_name: 'Offline Graduate',
+      course_name: 'End to End Testing',
+      percentage: '90.00',
+      s3_key: `certificates/${courseId}/${user.id}/${issued?.id}.pdf`,
+    });
+    const storage = createCertificateStorage(
+      createS3Client({
+        S3_BUCKET: t.bucket,
+        S3_ENDPOINT_URL: t.env.S3_ENDPOINT_URL,
+        S3_REGION: 'us-east-1',
+        S3_FORCE_PATH_STYLE: true,
+        S3_KEY_PREFIX: 'certificates',
+      }),
+      t.bucket,
+    );
+    const text = await pdfText(await storage.getObject(issued?.s3_key));
+    expect(text).toContain('Offline Graduate');
+    expect(text).toContain('End to End Testing');
+    expect(offline.output()).toContain('Certificate generated successfully: certificate_id=');
+  });
+});
