@@ -119,6 +119,22 @@ export function fontStacks(locale: string): FontStacks {
   return { serif: ['Noto Serif', ...scripts, 'Noto Sans'], sans: ['Noto Sans', ...scripts] };
 }
 
+/**
+ * unicode-range says what a subset may cover, not what it has: the SC subsets list some Hangul
+ * and kana they lack glyphs for, and the browser then falls through to the next family. So for
+ * these scripts we keep adding families until the one that really has them.
+ */
+const AUTHORITATIVE: Array<{ family: string; test: RegExp }> = [
+  { family: 'Noto Sans KR', test: /\p{Script=Hangul}/u },
+  { family: 'Noto Sans JP', test: /\p{Script=Hiragana}|\p{Script=Katakana}/u },
+];
+
+function fallsThrough(family: string, codePoint: number): boolean {
+  const char = String.fromCodePoint(codePoint);
+  const rule = AUTHORITATIVE.find((candidate) => candidate.test.test(char));
+  return rule !== undefined && rule.family !== family;
+}
+
 function covers(entry: FontFaceEntry, codePoint: number): boolean {
   return entry.ranges.some(([from, to]) => codePoint >= from && codePoint <= to);
 }
@@ -156,7 +172,7 @@ export function selectFontFaces(points: Iterable<number>, stacks: FontStacks): F
         if (matching.length === 0) continue;
         for (const entry of matching) chosen.add(entry);
         found = true;
-        break;
+        if (!fallsThrough(family, point)) break;
       }
     }
     // Invisible formatting characters need no glyph of their own.

@@ -54,4 +54,6 @@ function roundDown(value: number): number {
 
 /** Name line: 237 mm wide box in the default template. */
 export const NAME_FIT: FitOptions = { widthPt: 640, maxPt: 42, singleLineMinPt: 24, minPt: 11 };
+/** Bold display serif runs ~15% wider than the estimate: a narrower budget keeps it on one line. */
+export const TITLE_FIT: FitOptions = { widthPt: 520, maxPt: 34, singleLineMinPt: 20, minPt: 16 };
 export const COURSE_FIT: FitOptions = { widthPt: 620, maxPt: 21, singleLineMinPt: 15, minPt: 9 };

@@ -6,7 +6,7 @@ import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeD
 import type { PdfPrinter } from './browser.ts';
 import { codePointsOf, fontFaceCss, fontStacks, selectFontFaces } from './fonts.ts';
 import { formatIssueDate, formatNumber, formatPercent, resolveLocale } from './i18n.ts';
-import { COURSE_FIT, fitFontSize, NAME_FIT } from './layout.ts';
+import { COURSE_FIT, fitFontSize, NAME_FIT, TITLE_FIT } from './layout.ts';
 import { templatesDir } from './paths.ts';
 import { engine } from './template-engine.ts';
 import { normalizeDisplayText, validateCourseName, validateDisplayName, validateIssuerName } from './text.ts';
@@ -109,6 +109,7 @@ export async function prepareCertificate(
     qr_code: qrCode,
     issuer_name: issuerName,
     assets,
+    title_font_size: fitFontSize(locale.labels.title, TITLE_FIT),
     name_font_size: fitFontSize(studentName, NAME_FIT),
     course_font_size: fitFontSize(courseName, COURSE_FIT),
     seal_text: seal.text,

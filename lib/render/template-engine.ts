@@ -39,6 +39,7 @@ export const TEMPLATE_FIELDS = {
   qr_code: 'data URI of the QR code image (for <img src>)',
   issuer_name: 'issuing organisation',
   assets: `data URIs of the template's images (or nil): ${ASSET_KEYS.join(', ')}`,
+  title_font_size: 'font size (pt) that fits the translated title on one line',
   name_font_size: 'font size (pt) that fits the name on one or two lines',
   course_font_size: 'font size (pt) that fits the course title',
   seal_text: 'text around the default seal',

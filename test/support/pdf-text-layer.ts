@@ -227,6 +227,18 @@ function interpret(
   const fonts = lookupDict(document, resources?.get(PDFName.of('Font')));
   const xobjects = lookupDict(document, resources?.get(PDFName.of('XObject')));
   const cmaps = new Map<string, Map<number, string>>();
+  const widths = new Map<string, number>();
+  // Composite (Type0) fonts use two-byte codes; simple and Type3 fonts (Skia draws colour
+  // emoji as Type3) one byte.
+  const codeWidth = (fontName: string): number => {
+    let width = widths.get(fontName);
+    if (width === undefined) {
+      const font = lookupDict(document, fonts?.get(PDFName.of(fontName)));
+      width = font?.get(PDFName.of('Subtype')) === PDFName.of('Type0') ? 4 : 2;
+      widths.set(fontName, width);
+    }
+    return width;
+  };
   const cmapFor = (fontName: string): Map<number, string> => {
     let cmap = cmaps.get(fontName);
     if (cmap) return cmap;
@@ -259,8 +271,9 @@ function interpret(
       return;
     }
     const cmap = cmapFor(font);
-    for (let at = 0; at + 3 < hex.length + 1; at += 4) {
-      const unit = cmap.get(Number.parseInt(hex.slice(at, at + 4), 16));
+    const step = codeWidth(font);
+    for (let at = 0; at + step <= hex.length; at += step) {
+      const unit = cmap.get(Number.parseInt(hex.slice(at, at + step), 16));
       if (unit) out.add(unit);
     }
   };
