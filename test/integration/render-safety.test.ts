@@ -1,0 +1,122 @@
+import jsQR from 'jsqr';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../lib/errors.ts';
+import { renderPdfPage } from '../../lib/render/pdf-raster.ts';
+import { loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import { pdfInfo } from '../support/pdf.ts';
+import { pdfTextLayer } from '../support/pdf-text-layer.ts';
+import { content, createTestRenderer, squash } from './render-fixtures.ts';
+
+const { printer, renderer } = createTestRenderer();
+afterAll(async () => {
+  await renderer.close();
+});
+
+describe('hostile names', () => {
+  const printedAsText = [
+    '<script>document.title="pwned"</script>Ada',
+    '<img src="https://evil.example/x.png" onerror="alert(1)">',
+    '<img src="file:///etc/passwd">',
+    'file:///etc/passwd',
+    '<link rel="stylesheet" href="http://evil.example/x.css">',
+    '<iframe src="file:///etc/shadow"></iframe>',
+    '{{ certificate_id }} {% raw %}',
+    '"><style>@import url(http://evil.example/a.css);</style>',
+  ];
+  for (const name of printedAsText) {
+    it(`prints ${JSON.stringify(name).slice(0, 40)} as text and fetches nothing`, async () => {
+      const before = printer.blockedRequests.length;
+      const { pdf } = await renderer.render(content({ studentName: name, courseName: name }));
+      const text = await pdfTextLayer(pdf);
+      expect(squash(text)).toContain(squash(name));
+      expect(printer.blockedRequests.slice(before)).toEqual([]);
+      expect((await pdfInfo(pdf)).pages).toBe(1);
+    });
+  }
+
+  it('drops bidi override and isolate controls so the name reads as written', async () => {
+    const { pdf } = await renderer.render(
+      content({ studentName: 'Eve \u202Egnp.exe\u202C Mallory\u2066x\u2069' }),
+    );
+    const lines = (await pdfTextLayer(pdf)).split('\n');
+    expect(lines).toContain('Eve gnp.exe Malloryx');
+    const { info } = await pdfInfo(pdf);
+    expect(String(info.Title)).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/u);
+  });
+
+  it('refuses a 10,000-character name with a ValidationError naming the field', async () => {
+    const error = await renderer
+      .render(content({ studentName: 'A'.repeat(10_000) }))
+      .catch((caught) => caught);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('student_name');
+    expect((error as Error).message).toMatch(/at most 200/);
+  });
+
+  it('refuses an empty name (only controls and spaces)', async () => {
+    await expect(renderer.render(content({ studentName: ' \u202E \u200F ' }))).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+  });
+
+  it('the page really is isolated: a template that references the network is blocked and recorded', async () => {
+    const template = await loadDefaultTemplate();
+    const before = printer.blockedRequests.length;
+    await renderer.render(content(), {
+      ...template,
+      html: template.html.replace('</main>', '<img src="http://127.0.0.1:9/tracker.png" alt=""></main>'),
+    });
+    expect(printer.blockedRequests.slice(before)).toEqual(['http://127.0.0.1:9/tracker.png']);
+  });
+});
+
+describe('long names shrink to fit', () => {
+  const cases: Array<[string, string]> = [
+    ['200 Latin characters', `${'Maximilian Alexander '.repeat(9)}Wolfgang Amadeus`.slice(0, 200)],
+    ['200 CJK characters', '王小明欧阳娜娜'.repeat(29).slice(0, 200)],
+    ['one 200-letter word', 'W'.repeat(200)],
+    ['long course as well', 'Jean-Baptiste Emmanuel Zorg de la Montagne-Sainte-Geneviève'],
+  ];
+  for (const [label, name] of cases) {
+    it(`${label}: stays on one page, printed in full`, async () => {
+      const courseName = label.startsWith('long course') ? 'Advanced '.repeat(33).trim() : 'Short course';
+      const { pdf } = await renderer.render(content({ studentName: name, courseName }));
+      expect((await pdfInfo(pdf)).pages).toBe(1);
+      const text = squash(await pdfTextLayer(pdf));
+      expect(text).toContain(squash(name));
+      expect(text).toContain(squash(courseName));
+      // The footer (printed after the name) is still on the page.
+      expect(text).toContain('CERTIFICATEID');
+    });
+  }
+});
+
+describe('QR code and metadata', () => {
+  it('the QR code in the PDF decodes to the verification URL', async () => {
+    const verifyUrl = 'https://certificates.example.org/verify/K7Q2M9X4T8B3N6PZ';
+    const { pdf } = await renderer.render(content({ verifyUrl }));
+    const { context, width, height } = await renderPdfPage(pdf, 1, 3);
+    const image = context.getImageData(0, 0, width, height);
+    const decoded = jsQR(new Uint8ClampedArray(image.data.buffer), width, height);
+    expect(decoded?.data).toBe(verifyUrl);
+  });
+
+  it('sets title, author (issuer), subject and keywords with the certificate id', async () => {
+    const { pdf } = await renderer.render(
+      content({ studentName: 'Grace Hopper', courseName: 'Compilers', issuerName: 'Navy Academy' }),
+    );
+    const { info } = await pdfInfo(pdf);
+    expect(info.Title).toBe('Certificate of Achievement – Grace Hopper');
+    expect(info.Author).toBe('Navy Academy');
+    expect(info.Subject).toBe('Certificate: Compilers');
+    expect(String(info.Keywords)).toContain('3f1c1d9e-5b7a-4c1e-9f00-0000000000a1');
+    expect(String(info.Keywords)).toContain('K7Q2M9X4T8B3N6PZ');
+  });
+
+  it('a typical Latin certificate stays under 150 KB', async () => {
+    const { pdf } = await renderer.render(
+      content({ studentName: 'Zoë Ångström', courseName: 'Data Structures' }),
+    );
+    expect(pdf.byteLength).toBeLessThan(150 * 1024);
+  });
+});
