@@ -266,17 +266,22 @@ export interface DownloadLink {
 /** Seconds a client should wait before polling a certificate that is still being generated. */
 export const GENERATION_RETRY_AFTER_SECONDS = 5;
 
-function cleanPart(value: string, maxLength: number): string {
+function cleanPart(value: string, maxBytes: number): string {
   const cleaned = value
     .normalize('NFC')
     // Control and format characters (incl. bidi overrides that disguise extensions), path and
     // header-breaking characters, and the characters Windows forbids in file names.
     .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\:*?"<>|]+/gu, ' ')
+    .replace(/\.{2,}/g, ' ')
     .replace(/\s+/g, ' ')
-    .trim()
-    .replace(/^\.+/, '');
-  const chars = [...cleaned];
-  return chars.length > maxLength ? chars.slice(0, maxLength).join('').trimEnd() : cleaned;
+    .replace(/^[ .]+|[ .]+$/g, '');
+  // File systems cap names at 255 bytes: truncate by UTF-8 bytes, never inside a character.
+  let out = '';
+  for (const char of cleaned) {
+    if (Buffer.byteLength(out + char) > maxBytes) break;
+    out += char;
+  }
+  return out.trimEnd();
 }
 
 /** A readable, safe file name: `Certificate - <course> - <student>.pdf`. */

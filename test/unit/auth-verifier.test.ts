@@ -1,0 +1,179 @@
+import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { InvalidTokenError, MissingTokenError } from '../../lib/auth/errors.ts';
+import { bearerToken } from '../../lib/auth/middleware.ts';
+import { rolesFromClaims } from '../../lib/auth/roles.ts';
+import { type AuthConfig, createTokenVerifier, jwksUrlFor } from '../../lib/auth/verifier.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { TransientError } from '../../lib/errors.ts';
+import { apiEvent, unsignedToken } from '../e2e/http-fixtures.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+
+const ISSUER = 'https://id.example.org/realms/student';
+
+function authConfig(overrides: Record<string, string> = {}): AuthConfig {
+  return loadConfig(['auth'], { AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: 'certificates-frontend', ...overrides })
+    .auth;
+}
+
+let key: CryptoKey;
+let otherKey: CryptoKey;
+let jwks: JWK[];
+let hsSecret: Uint8Array;
+
+async function sign(
+  claims: Record<string, unknown>,
+  options: { alg?: string; kid?: string; key?: CryptoKey | Uint8Array; expiresIn?: number } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return await new SignJWT({
+    typ: 'Bearer',
+    iss: ISSUER,
+    sub: 'student-1',
+    azp: 'certificates-frontend',
+    ...claims,
+  })
+    .setProtectedHeader({ alg: options.alg ?? 'RS256', kid: options.kid ?? 'k1' })
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.expiresIn ?? 300))
+    .sign(options.key ?? key);
+}
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('RS256', { extractable: true });
+  const other = await generateKeyPair('RS256', { extractable: true });
+  key = pair.privateKey;
+  otherKey = other.privateKey;
+  jwks = [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }];
+  hsSecret = new TextEncoder().encode(JSON.stringify(jwks[0]));
+});
+
+const local = () => createLocalJWKSet({ keys: jwks });
+
+async function reason(token: string, config = authConfig()): Promise<string> {
+  try {
+    await createTokenVerifier(config, local()).verify(token);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) return error.reason;
+    throw error;
+  }
+  return 'accepted';
+}
+
+describe('token verifier', () => {
+  it('accepts a valid token and reads subject, client and roles', async () => {
+    const principal = await createTokenVerifier(authConfig(), local()).verify(
+      await sign({ realm_access: { roles: ['teacher'] } }),
+    );
+    expect(principal).toMatchObject({
+      subject: 'student-1',
+      clientId: 'certificates-frontend',
+      isStaff: true,
+    });
+  });
+
+  it('accepts audience OR authorized party', async () => {
+    expect(await reason(await sign({ azp: 'x', aud: 'certificates-frontend' }))).toBe('accepted');
+    expect(await reason(await sign({ azp: 'certificates-frontend', aud: 'account' }))).toBe('accepted');
+    expect(await reason(await sign({ azp: 'x', aud: ['account', 'y'] }))).toBe('audience');
+  });
+
+  it('rejects another issuer, an expired token, a missing subject and ID tokens', async () => {
+    expect(await reason(await sign({ iss: 'https://evil.example.org/realms/student' }))).toBe(
+      'claim iss: check_failed',
+    );
+    expect(await reason(await sign({}, { expiresIn: -60 }))).toBe('expired');
+    expect(await reason(await sign({ sub: undefined }))).toMatch(/sub/);
+    expect(await reason(await sign({ typ: 'ID' }))).toBe('token type ID');
+  });
+
+  it('tolerates small clock skew only', async () => {
+    expect(await reason(await sign({}, { expiresIn: -3 }))).toBe('accepted');
+    expect(
+      await reason(await sign({}, { expiresIn: -3 }), authConfig({ AUTH_CLOCK_TOLERANCE_SECONDS: '0' })),
+    ).toBe('expired');
+  });
+
+  it('enforces the algorithm allowlist (alg none, HS256 with the public key as secret)', async () => {
+    expect(await reason(unsignedToken({ iss: ISSUER, sub: 'student-1', azp: 'certificates-frontend' }))).toBe(
+      'algorithm not allowed',
+    );
+    expect(await reason(await sign({}, { alg: 'HS256', key: hsSecret }))).toBe('algorithm not allowed');
+    expect(await reason(await sign({}), authConfig({ AUTH_ALGORITHMS: 'ES256' }))).toBe(
+      'algorithm not allowed',
+    );
+  });
+
+  it('rejects a foreign key, whether its kid is unknown or borrowed', async () => {
+    expect(await reason(await sign({}, { key: otherKey, kid: 'k1' }))).toBe('bad signature');
+    expect(await reason(await sign({}, { key: otherKey, kid: 'k2' }))).toBe('unknown signing key');
+  });
+
+  it('derives Keycloak’s JWKS URL from the issuer unless one is given', () => {
+    expect(jwksUrlFor(authConfig()).href).toBe(`${ISSUER}/protocol/openid-connect/certs`);
+    expect(jwksUrlFor(authConfig({ AUTH_JWKS_URL: 'https://keys.example.org/jwks' })).href).toBe(
+      'https://keys.example.org/jwks',
+    );
+  });
+});
+
+describe('roles', () => {
+  it('merges realm roles and every client’s roles, ignoring malformed shapes', () => {
+    expect(
+      [
+        ...rolesFromClaims({
+          realm_access: { roles: ['a', 7] },
+          resource_access: { app: { roles: ['b'] }, broken: 'x', other: { roles: 'c' } },
+        }),
+      ].sort(),
+    ).toEqual(['a', 'b']);
+    expect(rolesFromClaims({ realm_access: 'nope' }).size).toBe(0);
+  });
+});
+
+describe('bearer header', () => {
+  const withAuth = (value?: string) =>
+    apiEvent('GET', '/x', value === undefined ? {} : { headers: { Authorization: value } });
+
+  it('extracts the token case-insensitively', () => {
+    expect(bearerToken(withAuth('Bearer a.b.c'))).toBe('a.b.c');
+    expect(bearerToken(withAuth('bearer   a.b.c'))).toBe('a.b.c');
+  });
+
+  it('treats a missing header or another scheme as no token, and junk as an invalid one', () => {
+    expect(() => bearerToken(withAuth())).toThrow(MissingTokenError);
+    expect(() => bearerToken(withAuth('Basic dXNlcjpwYXNz'))).toThrow(MissingTokenError);
+    expect(() => bearerToken(withAuth('Bearer '))).toThrow(InvalidTokenError);
+    expect(() => bearerToken(withAuth('Bearer not-a-jwt'))).toThrow(InvalidTokenError);
+    expect(() => bearerToken(withAuth('Bearer a.b.c d'))).toThrow(InvalidTokenError);
+  });
+});
+
+describe('remote JWKS against the Keycloak stand-in', () => {
+  it('picks up a rotated key at once with a zero cooldown, and not within jose’s 30 s default', async () => {
+    const provided = inject('stack');
+    const kc = keycloakControl(provided.keycloakUrl);
+    const user = await kc.addUser({ firstName: 'Rita' });
+    const config = (cooldown: string) =>
+      authConfig({
+        AUTH_ISSUER: provided.env.AUTH_ISSUER ?? '',
+        AUTH_AUDIENCE: provided.env.AUTH_AUDIENCE ?? '',
+        AUTH_JWKS_COOLDOWN_SECONDS: cooldown,
+      });
+    const quick = createTokenVerifier(config('0'));
+    const slow = createTokenVerifier(config('30'));
+    // Both fetch the key set now.
+    await quick.verify(await kc.token(user.id));
+    await slow.verify(await kc.token(user.id));
+
+    await kc.rotateKey();
+    const rotated = await kc.token(user.id);
+    await expect(quick.verify(rotated)).resolves.toMatchObject({ subject: user.id });
+    await expect(slow.verify(rotated)).rejects.toMatchObject({ reason: 'unknown signing key' });
+  });
+
+  it('an unreachable key set is a 503-type failure, not a 401', async () => {
+    const verifier = createTokenVerifier(authConfig({ AUTH_JWKS_URL: 'http://127.0.0.1:9/certs' }));
+    await expect(verifier.verify(await sign({}))).rejects.toBeInstanceOf(TransientError);
+  });
+});

@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidTokenError, MissingTokenError } from '../../lib/auth/errors.ts';
+import { downloadFileName } from '../../lib/certificates/read-model.ts';
+import { ConfigError } from '../../lib/config.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  GoneError,
+  NotFoundError,
+  PermanentError,
+  TransientError,
+  ValidationError,
+} from '../../lib/errors.ts';
+import { mapError } from '../../lib/http/errors.ts';
+import { decodeCursor, encodeCursor, pageQuery } from '../../lib/http/pagination.ts';
+import { intQueryParam, jsonBody, uuidPathParam } from '../../lib/http/params.ts';
+import { apiEvent } from '../e2e/http-fixtures.ts';
+
+function mapped(error: unknown) {
+  const { response, serverFault } = mapError(error, 'req-1');
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    body: JSON.parse(response.body) as { error: Record<string, unknown> },
+    serverFault,
+  };
+}
+
+describe('error mapper', () => {
+  it('maps each domain error to its status and a stable code', () => {
+    const cases: [unknown, number, string][] = [
+      [new ValidationError('certificateId must be a UUID', 'certificateId'), 400, 'invalid_parameter'],
+      [new ValidationError('bad input'), 400, 'validation_error'],
+      [new MissingTokenError(), 401, 'unauthenticated'],
+      [new InvalidTokenError('The access token expired', 'expired'), 401, 'unauthenticated'],
+      [new ForbiddenError('no'), 403, 'forbidden'],
+      [new NotFoundError('Certificate'), 404, 'not_found'],
+      [new ConflictError('busy'), 409, 'conflict'],
+      [new GoneError('gone'), 410, 'gone'],
+      [new PermanentError('course 42 missing in table x', 'course_missing'), 422, 'course_missing'],
+      [new TransientError('s3 down', 's3'), 503, 'service_unavailable'],
+      [new Error('boom'), 500, 'internal_error'],
+    ];
+    for (const [error, status, code] of cases) {
+      const result = mapped(error);
+      expect(result.status, code).toBe(status);
+      expect(result.body.error.code, code).toBe(code);
+      expect(result.body.error.requestId).toBe('req-1');
+      expect(result.headers['Content-Type']).toContain('application/json');
+    }
+  });
+
+  it('names the parameter of a 400', () => {
+    expect(mapped(new ValidationError('studentId must be a UUID', 'studentId')).body.error).toMatchObject({
+      parameter: 'studentId',
+      message: 'studentId must be a UUID',
+    });
+  });
+
+  it('challenges 401s per RFC 6750', () => {
+    expect(mapped(new MissingTokenError()).headers['WWW-Authenticate']).toBe(
+      'Bearer realm="course-certificates"',
+    );
+    expect(
+      mapped(new InvalidTokenError('The access token expired', 'expired')).headers['WWW-Authenticate'],
+    ).toBe(
+      'Bearer realm="course-certificates", error="invalid_token", error_description="The access token expired"',
+    );
+  });
+
+  it('never leaks internal messages or stacks of unexpected errors', () => {
+    const error = new Error('password=hunter2 at connect (/srv/app/lib/db.ts:12:3)');
+    const result = mapped(error);
+    const text = JSON.stringify(result.body);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('db.ts');
+    expect(result.body.error.message).toBe('Internal server error');
+    expect(result.serverFault).toBe(true);
+    const config = mapped(new ConfigError([{ variable: 'DATABASE_URL', message: 'is required' }]));
+    expect(config.status).toBe(500);
+    expect(JSON.stringify(config.body)).not.toContain('DATABASE_URL');
+    const permanent = mapped(new PermanentError('student row 7 in table x vanished', 'student_missing'));
+    expect(JSON.stringify(permanent.body)).not.toContain('table x');
+  });
+
+  it('treats an unreachable database as 503 with Retry-After', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const result = mapped(refused);
+    expect(result.status).toBe(503);
+    expect(result.headers['Retry-After']).toBe('5');
+    expect(JSON.stringify(result.body)).not.toContain('5432');
+  });
+
+  it('passes public conflict details through, drops objects, and sets Retry-After', () => {
+    const result = mapped(
+      new ConflictError('being generated', {
+        code: 'certificate_not_ready',
+        certificateStatus: 'pending',
+        retryAfterSeconds: 5,
+        internal: { sql: 'SELECT' },
+        at: new Date('2026-01-01T00:00:00Z'),
+      }),
+    );
+    expect(result.status).toBe(409);
+    expect(result.headers['Retry-After']).toBe('5');
+    expect(result.body.error).toEqual({
+      code: 'certificate_not_ready',
+      message: 'being generated',
+      certificateStatus: 'pending',
+      at: '2026-01-01T00:00:00.000Z',
+      requestId: 'req-1',
+    });
+  });
+});
+
+describe('parameters', () => {
+  it('validates UUID path parameters, naming them', () => {
+    const id = 'A1B2C3D4-0000-4000-8000-000000000001';
+    expect(
+      uuidPathParam(
+        apiEvent('GET', '/c/{certificateId}', { pathParameters: { certificateId: id } }),
+        'certificateId',
+      ),
+    ).toBe(id.toLowerCase());
+    expect(() =>
+      uuidPathParam(
+        apiEvent('GET', '/c/{certificateId}', { pathParameters: { certificateId: "1' OR 1=1" } }),
+        'certificateId',
+      ),
+    ).toThrow(/certificateId must be a UUID/);
+    expect(() => uuidPathParam(apiEvent('GET', '/c'), 'certificateId')).toThrow(/certificateId is required/);
+  });
+
+  it('validates integer query parameters', () => {
+    const event = (value: string) => apiEvent('GET', '/x', { query: { limit: value } });
+    expect(intQueryParam(event('10'), 'limit', { min: 1, max: 100 })).toBe(10);
+    for (const bad of ['0', '101', '-1', '1.5', '1e3', 'ten', '99999999999']) {
+      expect(() => intQueryParam(event(bad), 'limit', { min: 1, max: 100 }), bad).toThrow(/limit must be/);
+    }
+    expect(pageQuery(apiEvent('GET', '/x'))).toEqual({ limit: 20 });
+  });
+
+  it('parses JSON bodies and rejects junk naming `body`', () => {
+    expect(jsonBody(apiEvent('POST', '/x', { body: '{"a":1}' }))).toEqual({ a: 1 });
+    expect(() => jsonBody(apiEvent('POST', '/x', { body: '{' }))).toThrow(/body must be valid JSON/);
+    expect(() => jsonBody(apiEvent('POST', '/x'))).toThrow(/body is required/);
+    expect(() => jsonBody(apiEvent('POST', '/x', { body: `"${'x'.repeat(20000)}"` }))).toThrow(/at most/);
+  });
+});
+
+describe('cursor', () => {
+  it('round-trips microsecond timestamps and rejects anything else', () => {
+    const cursor = { createdAt: '2026-03-01T12:00:00.000001Z', id: '00000000-0000-4000-8000-000000000001' };
+    expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
+    const forged = Buffer.from(JSON.stringify({ v: 1, t: "2026'; DROP TABLE x", i: cursor.id })).toString(
+      'base64url',
+    );
+    for (const bad of ['', 'abc', '!!!', forged, Buffer.from('{"v":2}').toString('base64url')]) {
+      expect(() => decodeCursor(bad), bad).toThrow(/cursor is not a valid pagination cursor/);
+    }
+  });
+});
+
+describe('download file name', () => {
+  it('is readable and safe', () => {
+    expect(downloadFileName({ courseTitle: 'Data Science 101', studentName: 'Ada Lovelace' })).toBe(
+      'Certificate - Data Science 101 - Ada Lovelace.pdf',
+    );
+    expect(downloadFileName({ courseTitle: '../../etc/passwd', studentName: 'a"b\r\nSet-Cookie: x' })).toBe(
+      'Certificate - etc passwd - a b Set-Cookie x.pdf',
+    );
+    // A right-to-left override would disguise the extension.
+    expect(downloadFileName({ courseTitle: 'Course', studentName: 'evil\u202Efdp.exe' })).toBe(
+      'Certificate - Course - evil fdp.exe.pdf',
+    );
+    expect(downloadFileName({ courseTitle: 'Курс 数据', studentName: null })).toBe(
+      'Certificate - Курс 数据.pdf',
+    );
+    for (const long of ['x'.repeat(500), '数'.repeat(500), '😀'.repeat(500)]) {
+      const name = downloadFileName({ courseTitle: long, studentName: long });
+      expect(Buffer.byteLength(name)).toBeLessThanOrEqual(255);
+      expect(name).toMatch(/\.pdf$/);
+      expect(name).not.toContain('\uFFFD');
+    }
+  });
+});

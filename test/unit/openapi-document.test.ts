@@ -1,0 +1,126 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { load } from 'js-yaml';
+import { describe, expect, it } from 'vitest';
+import { buildOpenApiDocument } from '../../lib/http/openapi.ts';
+
+/** Keeps the OpenAPI document true to serverless.yml, and valid. */
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+
+interface Operation {
+  operationId?: string;
+  parameters?: { name: string; in: string }[];
+  security?: unknown[];
+  responses: Record<string, unknown>;
+}
+
+interface ServerlessFile {
+  functions: Record<string, { handler: string; events?: { httpApi?: { method: string; path: string } }[] }>;
+}
+
+function serverlessRoutes(): { route: string; handler: string }[] {
+  const file = load(readFileSync(`${ROOT}serverless.yml`, 'utf8')) as ServerlessFile;
+  return Object.values(file.functions).flatMap((fn) =>
+    (fn.events ?? [])
+      .filter((event) => event.httpApi)
+      .map((event) => ({
+        route: `${event.httpApi?.method.toUpperCase()} ${event.httpApi?.path}`,
+        handler: fn.handler,
+      })),
+  );
+}
+
+function documentOperations(document: Record<string, unknown>): Map<string, Operation> {
+  const operations = new Map<string, Operation>();
+  for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, Operation>>)) {
+    for (const method of METHODS) {
+      const operation = item[method];
+      if (operation) operations.set(`${method.toUpperCase()} ${path}`, operation);
+    }
+  }
+  return operations;
+}
+
+function refs(value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) for (const item of value) refs(item, found);
+  else if (value && typeof value === 'object') {
+    for (const [key, child] of Object.entries(value)) {
+      if (key === '$ref' && typeof child === 'string') found.push(child);
+      else refs(child, found);
+    }
+  }
+  return found;
+}
+
+describe('OpenAPI document', () => {
+  const document = buildOpenApiDocument();
+  const operations = documentOperations(document);
+
+  it('has exactly the routes of serverless.yml (paths and methods)', () => {
+    const routes = serverlessRoutes().map((entry) => entry.route);
+    expect(routes.length).toBeGreaterThan(5);
+    expect([...operations.keys()].sort()).toEqual([...routes].sort());
+  });
+
+  it('every route handler exists and exports createHandler for in-process use', async () => {
+    for (const { handler } of serverlessRoutes()) {
+      const file = `${ROOT}${handler.replace(/\.handler$/, '')}.ts`;
+      expect(existsSync(file), file).toBe(true);
+      const module = (await import(file)) as Record<string, unknown>;
+      expect(typeof module.handler, file).toBe('function');
+      expect(typeof module.createHandler, file).toBe('function');
+    }
+  });
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    const validator = new Validator();
+    const result = await validator.validate(document);
+    expect(result.errors).toBeUndefined();
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    // The validator does reject a broken document (a response without its description).
+    const broken = structuredClone(document) as { paths: Record<string, Record<string, Operation>> };
+    const health = broken.paths['/api/v1/health']?.get;
+    if (health) health.responses['200'] = { content: {} };
+    expect((await new Validator().validate(broken)).valid).toBe(false);
+  });
+
+  it('resolves every $ref', () => {
+    const components = document.components as Record<string, Record<string, unknown>>;
+    for (const ref of refs(document)) {
+      const match = /^#\/components\/(\w+)\/(\w+)$/.exec(ref);
+      expect(match, ref).not.toBeNull();
+      expect(components[match?.[1] ?? '']?.[match?.[2] ?? ''], ref).toBeDefined();
+    }
+  });
+
+  it('declares every path parameter, unique operation ids, and 401 on every secured operation', () => {
+    const ids = new Set<string>();
+    for (const [key, operation] of operations) {
+      const path = key.split(' ')[1] ?? '';
+      const templated = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]);
+      const declared = (operation.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
+      expect(declared.sort(), key).toEqual(templated.sort());
+      expect(operation.operationId, key).toBeTruthy();
+      expect(ids.has(operation.operationId ?? ''), key).toBe(false);
+      ids.add(operation.operationId ?? '');
+      const secured = operation.security === undefined || operation.security.length > 0;
+      if (secured) expect(operation.responses['401'], key).toBeDefined();
+    }
+  });
+
+  it('documents where each of the guide’s endpoints went', () => {
+    const text = JSON.stringify(document);
+    for (const guidePath of [
+      '/api/v1/certificates/{student_id}',
+      '/api/v1/certificates/{certificate_id}',
+      '/api/v1/certificates/{certificate_id}/download',
+      '/api/v1/certificates/course/{course_id}',
+      '/api/v1/certificates/{student_id}/latest',
+    ]) {
+      expect(text).toContain(`Guide: \`GET ${guidePath}\``);
+    }
+  });
+});
