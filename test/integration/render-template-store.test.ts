@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, ValidationError } from '../../lib/errors.ts';
+import { BUILTIN_TEMPLATE_VERSION, loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import {
+  listTemplates,
+  loadTemplateById,
+  resolveTemplateForCourse,
+  saveTemplate,
+} from '../../lib/render/template-store.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { pdfTextLayer } from '../support/pdf-text-layer.ts';
+import { content, createTestRenderer } from './render-fixtures.ts';
+
+let t: TestEnv;
+const { renderer } = createTestRenderer();
+let courseA: string;
+let courseB: string;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  const rows = await t.sql<{ id: string }[]>`
+    INSERT INTO courses (title) VALUES ('Course A'), ('Course B') RETURNING id`;
+  courseA = rows[0]?.id ?? '';
+  courseB = rows[1]?.id ?? '';
+});
+afterAll(async () => {
+  await renderer.close();
+  await t.cleanup();
+});
+
+const html = (marker: string) =>
+  `<!doctype html><html lang="{{ locale }}" dir="{{ dir }}"><head><meta charset="utf-8"><title>{{ labels.title }}</title></head>
+<body><h1>${marker}</h1><p class="name">{{ student_name }}</p><p>{{ course_name }}</p><p>{{ issued_on }} {{ certificate_id }}</p>
+<img src="{{ qr_code }}" alt=""></body></html>`;
+
+async function count(): Promise<number> {
+  const [row] = await t.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM certificate_templates`;
+  return row?.n ?? -1;
+}
+
+describe('saving templates', () => {
+  it('refuses a template that references an unknown field, and stores nothing', async () => {
+    const before = await count();
+    const error = await saveTemplate(t.sql, {
+      courseId: courseA,
+      name: 'Bad',
+      html: html('X').replace('{{ course_name }}', '{{ student_email }}'),
+    }).catch((caught) => caught);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toContain('unknown field "student_email"');
+    expect(await count()).toBe(before);
+  });
+
+  it('refuses unknown label keys, unknown filters, file tags and syntax errors', async () => {
+    const bad = [
+      html('X').replace('{{ labels.title }}', '{{ labels.secret }}'),
+      html('X').replace('{{ student_name }}', '{{ student_name | shell }}'),
+      html('X').replace('<h1>X</h1>', "{% include 'etc/passwd' %}"),
+      html('X').replace('<h1>X</h1>', "{% render 'other' %}"),
+      html('X').replace('{{ student_name }}', '{{ student_name '),
+      '<p>{{ student_name }}</p>',
+    ];
+    for (const source of bad)
+      await expect(
+        saveTemplate(t.sql, { courseId: courseA, name: 'Bad', html: source }),
+      ).rejects.toBeInstanceOf(ValidationError);
+    await expect(
+      saveTemplate(t.sql, {
+        courseId: courseA,
+        name: 'Bad',
+        html: html('X'),
+        assets: { logo: '../../etc/passwd' },
+      }),
+    ).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('a template for a course that does not exist is NotFound', async () => {
+    await expect(
+      saveTemplate(t.sql, { courseId: '00000000-0000-4000-8000-00000000dead', name: 'X', html: html('X') }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('numbers versions per course and per default', async () => {
+    const v1 = await saveTemplate(t.sql, { courseId: courseA, name: 'A', html: html('Course A v1') });
+    const v2 = await saveTemplate(t.sql, { courseId: courseA, name: 'A', html: html('Course A v2') });
+    const d1 = await saveTemplate(t.sql, { courseId: null, name: 'Default', html: html('Org default v1') });
+    expect([v1.version, v2.version, d1.version]).toEqual([1, 2, 1]);
+    expect((await listTemplates(t.sql, courseA)).map((row) => row.version)).toEqual([2, 1]);
+  });
+});
+
+describe('resolving and printing', () => {
+  it('uses the course template, else the newest default row, else the built-in', async () => {
+    const forA = await resolveTemplateForCourse(t.sql, courseA);
+    expect(forA.html).toContain('Course A v2');
+    const forB = await resolveTemplateForCourse(t.sql, courseB);
+    expect(forB.html).toContain('Org default v1');
+    await t.sql`DELETE FROM certificate_templates WHERE course_id IS NULL`;
+    const builtin = await resolveTemplateForCourse(t.sql, courseB);
+    expect(builtin).toMatchObject({ id: null, version: BUILTIN_TEMPLATE_VERSION });
+    expect(builtin.html).toBe((await loadDefaultTemplate()).html);
+  });
+
+  it('records the template id and version that printed, and a later edit changes nothing issued', async () => {
+    const template = await resolveTemplateForCourse(t.sql, courseA);
+    const first = await renderer.render(content({ studentName: 'Grace <b>Hopper</b>' }), template);
+    expect(first.template).toEqual({ id: template.id, version: '2' });
+    expect(await pdfTextLayer(first.pdf)).toContain('Course A v2');
+    expect(await pdfTextLayer(first.pdf)).toContain('Grace <b>Hopper</b>');
+
+    await saveTemplate(t.sql, { courseId: courseA, name: 'A', html: html('Course A v3') });
+    expect((await resolveTemplateForCourse(t.sql, courseA)).html).toContain('Course A v3');
+
+    // Re-printing the recorded version gives the recorded text, not the edit.
+    const recorded = await loadTemplateById(t.sql, first.template.id ?? '');
+    const again = await renderer.render(content({ studentName: 'Grace <b>Hopper</b>' }), recorded);
+    expect(again.template).toEqual(first.template);
+    expect(await pdfTextLayer(again.pdf)).toContain('Course A v2');
+  });
+
+  it('a saved template cannot turn escaping off with raw', async () => {
+    const saved = await saveTemplate(t.sql, {
+      courseId: courseB,
+      name: 'Raw',
+      html: html('Raw').replace('{{ student_name }}', '{{ student_name | raw }}'),
+    });
+    const template = await loadTemplateById(t.sql, saved.id);
+    const { pdf } = await renderer.render(content({ studentName: '<i>Ada</i>' }), template);
+    expect(await pdfTextLayer(pdf)).toContain('<i>Ada</i>');
+  });
+});

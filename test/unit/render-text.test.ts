@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../lib/errors.ts';
+import { validateAssetRefs } from '../../lib/render/assets.ts';
+import { codePointsOf, fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
+import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
+import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
+import { validateTemplateSource } from '../../lib/render/template-engine.ts';
+import { normalizeDisplayText, TEXT_LIMITS, validateDisplayName } from '../../lib/render/text.ts';
+
+describe('display names', () => {
+  it('normalises to NFC, strips bidi controls, collapses whitespace', () => {
+    expect(normalizeDisplayText('  Zoe\u0308\u202E  evil\u202C\n\tX\u2066y\u2069 ')).toBe('Zoë evil Xy');
+  });
+
+  it('keeps ZWJ (emoji sequences) and ZWNJ (Persian, Indic)', () => {
+    expect(normalizeDisplayText('👩\u200D💻 می\u200Cخواهم')).toBe('👩\u200D💻 می\u200Cخواهم');
+  });
+
+  it(`accepts ${TEXT_LIMITS.displayName} code points and refuses one more, naming the field`, () => {
+    expect(validateDisplayName('😀'.repeat(TEXT_LIMITS.displayName))).toHaveLength(
+      TEXT_LIMITS.displayName * 2,
+    );
+    const error = (() => {
+      try {
+        validateDisplayName('a'.repeat(TEXT_LIMITS.displayName + 1));
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe('student_name');
+  });
+
+  it('refuses empty and non-string names', () => {
+    expect(() => validateDisplayName('\u202E\u202C  ')).toThrow(ValidationError);
+    expect(() => validateDisplayName(42)).toThrow(ValidationError);
+  });
+});
+
+describe('fitting text', () => {
+  it('short names get the full size, longer ones shrink, very long ones get two lines at a floor', () => {
+    const short = fitFontSize('Ada Lovelace', NAME_FIT);
+    const medium = fitFontSize('Maximilian Alexander von Habsburg-Lothringen', NAME_FIT);
+    const long = fitFontSize('x'.repeat(200), NAME_FIT);
+    expect(short).toBe(NAME_FIT.maxPt);
+    expect(medium).toBeLessThan(short);
+    expect(long).toBeLessThan(medium);
+    expect(long).toBeGreaterThanOrEqual(NAME_FIT.minPt);
+  });
+
+  it('counts CJK and emoji as wider than Latin', () => {
+    expect(estimateWidthEm('王小明')).toBeGreaterThan(estimateWidthEm('abc'));
+    expect(fitFontSize('王'.repeat(60), COURSE_FIT)).toBeLessThan(fitFontSize('a'.repeat(60), COURSE_FIT));
+  });
+});
+
+describe('font subsets', () => {
+  const files = (text: string, locale = 'en') =>
+    selectFontFaces(codePointsOf(text), fontStacks(locale)).faces.map(
+      (face) => face.file.split('/').pop() ?? '',
+    );
+
+  it('a Latin page embeds only Latin subsets of the two text families', () => {
+    const chosen = files('Certificate of Achievement Ada Lovelace 97 / 100 (97%) March 14, 2026 –');
+    expect(chosen.length).toBeGreaterThan(0);
+    for (const file of chosen)
+      expect(file).toMatch(/^noto-(serif|sans)-latin(-ext)?-\d+-(normal|italic)\.woff2$/);
+  });
+
+  it('Chinese uses the SC subsets (JP first for Japanese), Hangul falls through to KR, emoji the colour font', () => {
+    expect(files('王小明').some((file) => file.startsWith('noto-sans-sc-'))).toBe(true);
+    expect(files('王小明', 'ja').some((file) => file.startsWith('noto-sans-jp-'))).toBe(true);
+    expect(files('국').some((file) => file.startsWith('noto-sans-kr-'))).toBe(true);
+    expect(files('🎓').some((file) => /^\d+\.woff2$/.test(file))).toBe(true);
+    expect(files('محمد').some((file) => file.startsWith('noto-sans-arabic-arabic'))).toBe(true);
+    expect(files('דוד').some((file) => file.startsWith('noto-sans-hebrew-hebrew'))).toBe(true);
+  });
+
+  it('reports characters no shipped font covers', () => {
+    expect(selectFontFaces(codePointsOf('\u{1D11E}'), fontStacks('en')).missing).toEqual([0x1d11e]);
+  });
+});
+
+describe('templates', () => {
+  const head = '<html><head></head><body>';
+  it('accepts known fields and nested label/asset keys', () => {
+    expect(() =>
+      validateTemplateSource(`${head}{{ student_name }} {{ labels.title }} {% if assets.logo %}x{% endif %}`),
+    ).not.toThrow();
+  });
+  it.each([
+    ['unknown field', `${head}{{ student_email }}`, /unknown field "student_email"/],
+    ['unknown label', `${head}{{ labels.nope }}`, /labels.nope/],
+    ['unknown filter', `${head}{{ student_name | evil }}`, /does not parse/],
+    ['include', `${head}{% include 'x' %}`, /cannot include/],
+    ['no head', '{{ student_name }}', /<head>/],
+  ])('refuses %s', (_label, source, message) => {
+    expect(() => validateTemplateSource(source)).toThrow(message);
+  });
+
+  it('asset references must be templates/, s3:// or image data URIs', () => {
+    expect(
+      validateAssetRefs({ logo: 'templates/default/assets/logo.svg', seal: 's3://bucket/a/seal.png' }),
+    ).toEqual({
+      logo: 'templates/default/assets/logo.svg',
+      seal: 's3://bucket/a/seal.png',
+    });
+    expect(() => validateAssetRefs({ logo: 'templates/../../etc/passwd' })).toThrow(ValidationError);
+    expect(() => validateAssetRefs({ logo: 'https://evil.example/x.png' })).toThrow(ValidationError);
+    expect(() => validateAssetRefs({ favicon: 'templates/x.png' })).toThrow(ValidationError);
+  });
+});
+
+describe('locales', () => {
+  it('labels follow the language, formats follow the full locale, Arabic and Hebrew are RTL', () => {
+    expect(resolveLocale('de-CH')).toMatchObject({ language: 'de', locale: 'de-CH', dir: 'ltr' });
+    expect(resolveLocale('ar').dir).toBe('rtl');
+    expect(resolveLocale('he').dir).toBe('rtl');
+    expect(resolveLocale('sw')).toMatchObject({ language: 'en', locale: 'en' });
+    expect(() => resolveLocale('not a locale!')).toThrow(ValidationError);
+    expect(formatIssueDate('2026-03-14', 'de')).toBe('14. März 2026');
+    expect(formatIssueDate('2026-03-14', 'fr')).toBe('14 mars 2026');
+    expect(formatPercent(87.5, 'de')).toBe('87,5\u00A0%');
+  });
+});
