@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
@@ -19,8 +20,30 @@ beforeAll(async () => {
   // INFO so the guide's log lines can be checked in offline's output.
   offline = await startOffline({ ...t.env, LOG_LEVEL: 'INFO' });
 });
+/**
+ * Chromium launched by generate inside offline runs detached with its profile in /tmp (the
+ * Lambda worker does not inherit TMPDIR), so stopping offline does not take it along: kill
+ * exactly the browsers whose environment names this file's bucket.
+ */
+async function killBrowsersOf(bucket: string): Promise<void> {
+  const marker = `S3_BUCKET=${bucket}`;
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
+    if (!environ.split('\0').includes(marker)) continue;
+    const command = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
+    if (!command.startsWith('chrom')) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 afterAll(async () => {
   await offline?.stop();
+  if (t) await killBrowsersOf(t.bucket);
   await t?.cleanup();
   restoreEnv?.();
 });
