@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createHandler as createAttemptHandler } from '../../functions/http/create-attempt.ts';
+import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createHealthHandler } from '../../functions/http/health.ts';
+import { createHandler as createListMineHandler } from '../../functions/http/list-my-certificates.ts';
+import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
+import { createTokenVerifier, type TokenVerifier } from '../../lib/auth/verifier.ts';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { createSql } from '../../lib/db/client.ts';
+import type { ReadDeps } from '../../lib/http/deps.ts';
+import type { HttpResponse } from '../../lib/http/response.ts';
+import { lazyHandler } from '../../lib/http/route.ts';
+import { downloadLinkSchema, errorSchema } from '../../lib/http/schemas.ts';
+import { logger } from '../../lib/observability/logger.ts';
+import { createCertificateStorage } from '../../lib/storage/s3.ts';
+import {
+  apiEvent,
+  fakePdf,
+  insertCertificate,
+  insertCourse,
+  lambdaContext,
+  putPdf,
+  type SeededCertificate,
+} from '../e2e/http-fixtures.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+
+/** The handlers invoked in-process (as the benchmark does), against the real stack. */
+
+const ORIGIN = 'https://app.example.org';
+let t: TestEnv;
+let kc: ReturnType<typeof keycloakControl>;
+let deps: ReadDeps;
+let s3: S3Client;
+const ids = { alice: '', staff: '' };
+let issued: SeededCertificate;
+
+const download = () =>
+  createDownloadHandler({
+    ...deps,
+    storage: createCertificateStorage(s3, t.bucket),
+    download: { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 },
+  });
+
+function downloadEvent(
+  certificateId: string,
+  token: string,
+  query?: Record<string, string>,
+): APIGatewayProxyEventV2 {
+  return apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
+    pathParameters: { certificateId },
+    headers: { authorization: `Bearer ${token}` },
+    ...(query ? { query } : {}),
+  });
+}
+
+const errorOf = (response: HttpResponse) => errorSchema.parse(JSON.parse(response.body)).error;
+
+beforeAll(async () => {
+  logger.setLogLevel('SILENT');
+  t = await createTestEnv();
+  kc = keycloakControl(t.keycloakUrl);
+  ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
+  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['teacher'] })).id;
+  deps = {
+    sql: t.sql,
+    verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+    corsOrigins: [ORIGIN],
+  };
+  s3 = new S3Client({
+    endpoint: t.env.S3_ENDPOINT_URL,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  issued = await insertCertificate(t.sql, { studentId: ids.alice, courseTitle: 'Chemistry' });
+  await putPdf(t, issued, fakePdf());
+});
+
+afterAll(async () => {
+  s3?.destroy();
+  await t?.cleanup();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe('download in-process', () => {
+  it('a URL past its expiry is refused by S3', async () => {
+    const token = await kc.token(ids.alice);
+    const fresh = downloadLinkSchema.parse(
+      JSON.parse((await download()(downloadEvent(issued.id, token), lambdaContext())).body),
+    );
+    expect((await fetch(fresh.url)).status).toBe(200);
+
+    // Sign as if it were two hours ago: the default one-hour URL expired an hour ago.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() - 2 * 3600_000);
+    const response = await download()(downloadEvent(issued.id, token), lambdaContext());
+    vi.useRealTimers();
+    const stale = downloadLinkSchema.parse(JSON.parse(response.body));
+    expect(Date.parse(stale.expiresAt)).toBeLessThan(Date.now());
+    const refused = await fetch(stale.url);
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain('expired');
+  });
+
+  it('failed (retrying) -> 409 with Retry-After; superseded and expired -> 410', async () => {
+    const token = await kc.token(ids.alice);
+    const failed = await insertCertificate(t.sql, { studentId: ids.alice, status: 'failed' });
+    const response = await download()(downloadEvent(failed.id, token), lambdaContext());
+    expect(response.statusCode).toBe(409);
+    expect(response.headers['Retry-After']).toBe('5');
+    expect(errorOf(response).certificateStatus).toBe('failed');
+
+    const superseded = await insertCertificate(t.sql, { studentId: ids.alice, status: 'superseded' });
+    const gone = await download()(downloadEvent(superseded.id, token), lambdaContext());
+    expect(gone.statusCode).toBe(410);
+    expect(errorOf(gone).code).toBe('certificate_superseded');
+
+    const expired = await insertCertificate(t.sql, {
+      studentId: ids.alice,
+      expiresAt: new Date(Date.now() - 60_000).toISOString(),
+    });
+    const old = await download()(downloadEvent(expired.id, token), lambdaContext());
+    expect(old.statusCode).toBe(410);
+    expect(errorOf(old)).toMatchObject({ code: 'certificate_expired', certificateStatus: 'expired' });
+    const verify = await createVerifyHandler(deps)(
+      apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+        pathParameters: { verificationCode: expired.verificationCode },
+      }),
+      lambdaContext(),
+    );
+    expect(JSON.parse(verify.body)).toMatchObject({ status: 'expired' });
+  });
+});
+
+describe('middleware stack', () => {
+  const list = (headers: Record<string, string>) =>
+    createListMineHandler(deps)(apiEvent('GET', '/api/v1/me/certificates', { headers }), lambdaContext());
+
+  it('answers CORS only for configured origins', async () => {
+    const token = await kc.token(ids.alice);
+    const allowed = await list({ authorization: `Bearer ${token}`, origin: ORIGIN });
+    expect(allowed.headers['Access-Control-Allow-Origin']).toBe(ORIGIN);
+    const denied = await list({ authorization: `Bearer ${token}`, origin: 'https://evil.example.org' });
+    expect(denied.statusCode).toBe(200);
+    expect(denied.headers['Access-Control-Allow-Origin']).toBeUndefined();
+    // Errors carry the CORS and security headers too, so browsers can read them.
+    const unauthenticated = await list({ origin: ORIGIN });
+    expect(unauthenticated.statusCode).toBe(401);
+    expect(unauthenticated.headers['Access-Control-Allow-Origin']).toBe(ORIGIN);
+    expect(unauthenticated.headers['X-Content-Type-Options']).toBe('nosniff');
+  });
+
+  it('an unexpected failure answers a generic 500 with headers, and logs the cause', async () => {
+    const broken: TokenVerifier = {
+      verify: async () => {
+        throw new Error('kaboom at /srv/app/secret.ts:12');
+      },
+    };
+    const lines: string[] = [];
+    const capture = (chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    logger.setLogLevel('INFO');
+    const response = await createListMineHandler({ ...deps, verifier: broken })(
+      apiEvent('GET', '/api/v1/me/certificates', { headers: { authorization: 'Bearer a.b.c' } }),
+      lambdaContext(),
+    );
+    logger.setLogLevel('SILENT');
+    vi.restoreAllMocks();
+    expect(response.statusCode).toBe(500);
+    expect(response.body).not.toContain('kaboom');
+    expect(response.body).not.toContain('secret.ts');
+    expect(errorOf(response)).toMatchObject({ code: 'internal_error', message: 'Internal server error' });
+    expect(response.headers['X-Request-Id']).toBeTruthy();
+    expect(response.headers['Strict-Transport-Security']).toContain('max-age=');
+    expect(lines.join('')).toContain('kaboom');
+  });
+
+  it('never writes the Authorization header or a token to the logs', async () => {
+    const lines: string[] = [];
+    const capture = (chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    logger.setLogLevel('DEBUG');
+    const token = await kc.token(ids.alice);
+    const expired = await kc.token(ids.alice, { expiresInSeconds: -120 });
+    await list({ authorization: `Bearer ${token}` });
+    await list({ authorization: `Bearer ${expired}` });
+    await createListMineHandler({
+      ...deps,
+      verifier: {
+        verify: async () => {
+          throw new Error('boom');
+        },
+      },
+    })(
+      apiEvent('GET', '/api/v1/me/certificates', { headers: { authorization: `Bearer ${token}` } }),
+      lambdaContext(),
+    );
+    logger.setLogLevel('SILENT');
+    vi.restoreAllMocks();
+    const output = lines.join('');
+    expect(output).toContain('HTTP request'); // the capture works
+    expect(output).toContain('expired'); // the 401 reason is logged...
+    for (const secret of [token, expired, token.split('.')[1] ?? 'x', expired.split('.')[2] ?? 'x']) {
+      expect(output).not.toContain(secret); // ...but never a token or part of one
+    }
+    expect(output.toLowerCase()).not.toContain('authorization');
+    expect(output).not.toContain('Bearer');
+  });
+});
+
+describe('handler wiring', () => {
+  it('the default handler parses its config on first use and reports a bad one as a generic 500', async () => {
+    const { handler } = await import('../../functions/http/get-certificate.ts');
+    const event = apiEvent('GET', '/api/v1/certificates/{certificateId}', {
+      pathParameters: { certificateId: issued.id },
+      headers: { authorization: `Bearer ${await kc.token(ids.alice)}` },
+    });
+    const restoreEmpty = applyEnv({ AUTH_ISSUER: '', AUTH_AUDIENCE: '', DATABASE_URL: '' });
+    const misconfigured = await handler(event, lambdaContext());
+    restoreEmpty();
+    expect(misconfigured.statusCode).toBe(500);
+    expect(misconfigured.body).not.toContain('AUTH_');
+
+    const restore = applyEnv(t.env);
+    try {
+      const response = await handler(event, lambdaContext());
+      expect(response.statusCode).toBe(200);
+      expect(JSON.parse(response.body)).toMatchObject({ id: issued.id, courseTitle: 'Chemistry' });
+    } finally {
+      restore();
+    }
+  });
+
+  it('lazyHandler turns a ConfigError at build time into a 500 and retries the build next time', async () => {
+    let builds = 0;
+    const handler = lazyHandler(() => {
+      builds += 1;
+      throw new ConfigError([{ variable: 'X', message: 'is required' }]);
+    });
+    expect((await handler(apiEvent('GET', '/x'), lambdaContext())).statusCode).toBe(500);
+    await handler(apiEvent('GET', '/x'), lambdaContext());
+    expect(builds).toBe(2);
+  });
+
+  it('health answers 503 when the database is unreachable', async () => {
+    const unreachable = createSql({
+      DATABASE_URL: 'postgres://u:p@127.0.0.1:9/none',
+      DB_POOL_MAX: 1,
+      DB_CONNECT_TIMEOUT_SECONDS: 2,
+    });
+    const response = await createHealthHandler({ sql: unreachable, corsOrigins: [] })(
+      apiEvent('GET', '/api/v1/health'),
+      lambdaContext(),
+    );
+    await unreachable.end({ timeout: 1 });
+    expect(response.statusCode).toBe(503);
+    expect(JSON.parse(response.body)).toEqual({ status: 'unavailable', checks: { database: 'unavailable' } });
+    const healthy = await createHealthHandler(deps)(apiEvent('GET', '/api/v1/health'), lambdaContext());
+    expect(healthy.statusCode).toBe(200);
+  });
+});
+
+describe('attempt ingestion in-process', () => {
+  it('a passing attempt creates a pending certificate and dispatches it at once; a failed dispatch loses nothing', async () => {
+    const courseId = await insertCourse(t.sql, 'Physics');
+    const dispatched: string[] = [];
+    const post = (dispatch: (id: string) => Promise<void>, studentId: string) =>
+      createAttemptHandler({ ...deps, dispatch, dispatchLeaseSeconds: 300 })(
+        apiEvent('POST', '/api/v1/attempts', {
+          headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ studentId, courseId, score: 95, maxScore: 100 }),
+        }),
+        lambdaContext(),
+      );
+    const staffToken = await kc.token(ids.staff);
+    const ok = await post(async (id) => {
+      dispatched.push(id);
+    }, randomUUID());
+    expect(ok.statusCode).toBe(201);
+    const body = JSON.parse(ok.body) as { certificate: { id: string; status: string }; dispatched: boolean };
+    expect(body).toMatchObject({ dispatched: true, certificate: { status: 'pending', created: true } });
+    expect(dispatched).toEqual([body.certificate.id]);
+
+    const failing = await post(async () => {
+      throw new Error('lambda down');
+    }, randomUUID());
+    expect(failing.statusCode).toBe(201);
+    const failedBody = JSON.parse(failing.body) as { certificate: { id: string }; dispatched: boolean };
+    expect(failedBody.dispatched).toBe(false);
+    const [row] = await t.sql<
+      { status: string }[]
+    >`SELECT status::text FROM certificates WHERE id = ${failedBody.certificate.id}`;
+    expect(row?.status).toBe('pending');
+  });
+});
