@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { drainDue } from '../../lib/certificates/drain.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import type { Dispatch, ScanOptions } from '../../lib/certificates/ports.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
@@ -233,5 +234,32 @@ describe('scan', () => {
     await t.sql`UPDATE certificates SET dispatched_until = now() - interval '1 second' WHERE course_id = ${courseId}`;
     await runScan({ sql: t.sql, dispatch: lost, log: recordingLog() }, scanOptions);
     expect(calls).toHaveLength(2);
+  });
+
+  it('drains every due certificate in-process and reports the outcomes', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Drain' });
+    for (let index = 0; index < 5; index += 1) {
+      const user = await keycloak.addUser({ firstName: `Drain${index}`, lastName: 'Student' });
+      await createAttempt(t.sql, { studentId: user.id, courseId, score: 90 });
+    }
+    await createAttempt(t.sql, { studentId: randomUUID(), courseId, score: 90 }); // unknown to Keycloak
+    const deps = makeGenerateDeps(t, renderer);
+    const log = recordingLog();
+    const result = await drainDue(
+      { sql: t.sql, generate: (id) => generateCertificate(deps, options, id), log },
+      { batchSize: 2, concurrency: 2, dispatchLeaseSeconds: 300, enqueueLimit: 2 },
+    );
+    expect(result).toMatchObject({ generated: 5, failed: 0, dead: 1, skipped: 0 });
+    expect(result.durationsMs).toHaveLength(6);
+    expect(log.entries.at(-1)?.message).toBe('Certificate generation completed: generated=5, failed=1');
+    const rows = await certificatesOf(courseId);
+    expect(rows.map((row) => row.status).sort()).toEqual([
+      'dead',
+      'issued',
+      'issued',
+      'issued',
+      'issued',
+      'issued',
+    ]);
   });
 });
