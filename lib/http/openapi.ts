@@ -116,6 +116,7 @@ export function buildOpenApiDocument(): Json {
       { name: 'certificates', description: 'Certificates of students and courses' },
       { name: 'public', description: 'No authentication' },
       { name: 'ingestion', description: 'Test attempts from the testing system' },
+      { name: 'templates', description: 'Certificate templates (staff)' },
     ],
     paths: {
       '/api/v1/health': {
@@ -276,6 +277,65 @@ export function buildOpenApiDocument(): Json {
               description: 'externalRef was recorded with different values',
               content: jsonContent(ref('Error')),
             },
+            ...authErrors,
+          },
+        },
+      },
+      '/api/v1/templates/preview': {
+        post: {
+          operationId: 'previewTemplate',
+          tags: ['templates'],
+          summary: 'Render a certificate template with sample data (staff)',
+          description:
+            'Renders a stored template (`templateId`), a draft (`template`, validated like a save: an unknown ' +
+            'field answers 400) or the built-in default, with sample values. Nothing is stored.',
+          security: secured,
+          requestBody: {
+            required: true,
+            content: jsonContent({
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                templateId: { type: 'string', format: 'uuid' },
+                template: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['html'],
+                  properties: {
+                    html: { type: 'string', description: 'Liquid HTML (escaped output, known fields only)' },
+                    css: { type: 'string' },
+                    locale: { type: 'string' },
+                    assets: { type: 'object', additionalProperties: { type: 'string' } },
+                  },
+                },
+                locale: { type: 'string', examples: ['de', 'ar', 'zh'] },
+                studentName: { type: 'string', maxLength: 200 },
+                courseName: { type: 'string', maxLength: 300 },
+                issuerName: { type: 'string', maxLength: 200 },
+                score: { type: 'number', minimum: 0 },
+                maxScore: { type: 'number', exclusiveMinimum: 0 },
+              },
+            }),
+          },
+          responses: {
+            '200': {
+              description: 'The rendered PDF as a data URL',
+              content: jsonContent({
+                type: 'object',
+                required: ['pdf', 'bytes', 'template'],
+                properties: {
+                  pdf: { type: 'string', description: 'data:application/pdf;base64,...' },
+                  bytes: { type: 'integer' },
+                  template: {
+                    type: 'object',
+                    properties: { id: { type: ['string', 'null'] }, version: { type: 'string' } },
+                  },
+                },
+              }),
+            },
+            '400': responseRef('BadRequest'),
+            '403': responseRef('Forbidden'),
+            '404': responseRef('NotFound'),
             ...authErrors,
           },
         },

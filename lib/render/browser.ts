@@ -41,7 +41,20 @@ export function createPdfPrinter(options: { executablePath?: string; maxPages?: 
   let browserPromise: Promise<Browser> | undefined;
   const idlePages: Page[] = [];
   const blocked: string[] = [];
-  const maxIdle = options.maxPages ?? 4;
+  // At most `maxPages` pages print at once; more callers wait for a free page. This lets a
+  // worker keep more certificates in flight (Keycloak, S3, database) than pages it renders,
+  // without overloading Chromium on a small machine.
+  const maxPages = options.maxPages ?? 4;
+  let printing = 0;
+  const waiting: (() => void)[] = [];
+  const acquirePage = async (): Promise<void> => {
+    while (printing >= maxPages) await new Promise<void>((resolve) => waiting.push(resolve));
+    printing += 1;
+  };
+  const releasePage = (): void => {
+    printing -= 1;
+    waiting.shift()?.();
+  };
   let currentPid: number | undefined;
 
   const launch = async (): Promise<Browser> => {
@@ -102,36 +115,45 @@ export function createPdfPrinter(options: { executablePath?: string; maxPages?: 
     return page;
   };
 
+  const printOnPage = async (html: string, printOptions: PdfOptions): Promise<Uint8Array> => {
+    const browser = await getBrowser();
+    let page = idlePages.pop();
+    let healthy = false;
+    try {
+      if (!page || page.isClosed()) page = await newPage(browser);
+      await page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
+      const pdf = await page.pdf({
+        printBackground: true,
+        preferCSSPageSize: true,
+        timeout: printOptions.timeoutMs,
+      });
+      healthy = true;
+      return pdf;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!browser.connected)
+        throw new TransientError(`browser crashed during render: ${message}`, 'browser');
+      throw new TransientError(`render failed: ${message}`, 'browser');
+    } finally {
+      if (page && healthy && idlePages.length < maxPages && browser.connected) {
+        idlePages.push(page);
+      } else if (page && !page.isClosed()) {
+        await page.close().catch(() => undefined);
+      }
+    }
+  };
+
   return {
     get blockedRequests() {
       return blocked;
     },
     pid: () => currentPid,
     async print(html, printOptions) {
-      const browser = await getBrowser();
-      let page = idlePages.pop();
-      let healthy = false;
+      await acquirePage();
       try {
-        if (!page || page.isClosed()) page = await newPage(browser);
-        await page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
-        const pdf = await page.pdf({
-          printBackground: true,
-          preferCSSPageSize: true,
-          timeout: printOptions.timeoutMs,
-        });
-        healthy = true;
-        return pdf;
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        if (!browser.connected)
-          throw new TransientError(`browser crashed during render: ${message}`, 'browser');
-        throw new TransientError(`render failed: ${message}`, 'browser');
+        return await printOnPage(html, printOptions);
       } finally {
-        if (page && healthy && idlePages.length < maxIdle && browser.connected) {
-          idlePages.push(page);
-        } else if (page && !page.isClosed()) {
-          await page.close().catch(() => undefined);
-        }
+        releasePage();
       }
     },
     async close() {

@@ -25,7 +25,8 @@ let cached: string | undefined;
 export function assetsRoot(): string {
   if (cached) return cached;
   const roots = candidates();
-  cached = roots.find((root) => existsSync(join(root, 'templates', 'default', 'template.liquid'))) ?? process.cwd();
+  cached =
+    roots.find((root) => existsSync(join(root, 'templates', 'default', 'template.liquid'))) ?? process.cwd();
   return cached;
 }
 

@@ -1,7 +1,17 @@
+import { z } from 'zod';
+import type { Sql } from '../db/client.ts';
+import { ValidationError } from '../errors.ts';
 import { validateAssetRefs } from './assets.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
 import { validateTemplateSource } from './template-engine.ts';
-import type { CertificateContent, CertificateRenderer, RenderResult, ResolvedTemplate } from './types.ts';
+import { loadTemplateById } from './template-store.ts';
+import type {
+  CertificateContent,
+  CertificateRenderer,
+  RenderResult,
+  ResolvedTemplate,
+  TemplateRef,
+} from './types.ts';
 
 export interface PreviewRequest {
   /** A stored template, or a draft (validated first); the built-in default when absent. */
@@ -44,4 +54,83 @@ export async function previewTemplate(
     percentage: maxScore > 0 ? Math.round((score / maxScore) * 10000) / 100 : 0,
   };
   return renderer.render(content, request.template);
+}
+
+const uuid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID');
+
+/** Body of POST /api/v1/templates/preview: a stored template (by id), a draft, or the default. */
+export const previewRequestSchema = z
+  .object({
+    templateId: uuid.optional(),
+    template: z
+      .object({
+        html: z.string().min(1),
+        css: z.string().optional(),
+        locale: z.string().optional(),
+        assets: z.record(z.string(), z.string()).optional(),
+      })
+      .strict()
+      .optional(),
+    locale: z.string().min(2).max(35).optional(),
+    studentName: z.string().optional(),
+    courseName: z.string().optional(),
+    issuerName: z.string().optional(),
+    score: z.number().nonnegative().optional(),
+    maxScore: z.number().positive().optional(),
+  })
+  .strict()
+  .refine((body) => !(body.templateId && body.template), 'give templateId or template, not both');
+
+export interface PreviewDeps {
+  sql: Sql;
+  renderer: CertificateRenderer;
+  verifyBaseUrl?: string;
+}
+
+export interface PreviewResponse {
+  /** data:application/pdf;base64,... */
+  pdf: string;
+  bytes: number;
+  template: TemplateRef;
+}
+
+/** The staff preview use case: validate the request, load or check the template, render sample data. */
+export async function previewFromRequest(deps: PreviewDeps, body: unknown): Promise<PreviewResponse> {
+  const parsed = previewRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') || 'body';
+    throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);
+  }
+  const request = parsed.data;
+  let template: ResolvedTemplate | undefined;
+  if (request.templateId) template = await loadTemplateById(deps.sql, request.templateId);
+  else if (request.template)
+    template = {
+      id: null,
+      version: 'draft',
+      html: request.template.html,
+      css: request.template.css ?? '',
+      assets: request.template.assets ?? {},
+      locale: request.template.locale ?? null,
+    };
+  if (request.score !== undefined && request.maxScore !== undefined && request.score > request.maxScore)
+    throw new ValidationError('score must not exceed maxScore', 'score');
+  const { pdf, template: used } = await previewTemplate(deps.renderer, {
+    template,
+    locale: request.locale,
+    studentName: request.studentName,
+    courseName: request.courseName,
+    issuerName: request.issuerName,
+    score: request.score,
+    maxScore: request.maxScore,
+    verifyBaseUrl: deps.verifyBaseUrl,
+  });
+  return {
+    pdf: `data:application/pdf;base64,${Buffer.from(pdf).toString('base64')}`,
+    bytes: pdf.byteLength,
+    template: used,
+  };
 }

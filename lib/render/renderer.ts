@@ -75,7 +75,7 @@ function insertIntoHead(html: string, extra: string): string {
 export async function prepareCertificate(
   content: CertificateContent,
   template: ResolvedTemplate,
-  options: Pick<RendererOptions, 'assetLoader' | 'onMissingGlyphs'> = {},
+  options: Partial<RendererOptions> = {},
 ): Promise<PreparedCertificate> {
   const studentName = validateDisplayName(content.studentName);
   const courseName = validateCourseName(content.courseName);
