@@ -66,6 +66,20 @@ describe('README commands', () => {
     }
   });
 
+  it('lists every HTTP route of serverless.yml with its function', () => {
+    const yaml = load(read('serverless.yml')) as {
+      functions: Record<string, { events?: { httpApi?: { method: string; path: string } }[] }>;
+    };
+    const routes = Object.entries(yaml.functions).flatMap(([name, fn]) =>
+      (fn.events ?? []).flatMap((event) =>
+        event.httpApi ? [`| \`${event.httpApi.method} ${event.httpApi.path}\` | \`${name}\` |`] : [],
+      ),
+    );
+    expect(routes.length).toBeGreaterThan(5);
+    const api = section('HTTP API');
+    expect(routes.filter((row) => !api.includes(row))).toEqual([]);
+  });
+
   it('links only to files that exist', () => {
     const links = [...README.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
       .map((match) => match[1] as string)
