@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { assetsRoot } from './paths.ts';
 
@@ -36,9 +36,11 @@ export const FONT_PACKAGES: readonly FontPackage[] = [
   { family: 'Noto Serif', dir: '@fontsource/noto-serif', css: ['400.css', '700.css', '400-italic.css'] },
   { family: 'Noto Sans', dir: '@fontsource/noto-sans', css: ['400.css', '700.css'] },
   { family: 'Noto Color Emoji', dir: '@infolektuell/noto-color-emoji', css: ['index.css'] },
-  { family: 'Noto Sans SC', dir: '@fontsource/noto-sans-sc', css: ['400.css', '700.css'] },
-  { family: 'Noto Sans JP', dir: '@fontsource/noto-sans-jp', css: ['400.css', '700.css'] },
-  { family: 'Noto Sans KR', dir: '@fontsource/noto-sans-kr', css: ['400.css', '700.css'] },
+  // CJK in one weight: bold is synthesised. Each weight of these is ~3.5 MB of subsets in the
+  // zip and doubles the fonts a CJK certificate carries; synthetic bold reads well for Han/Hangul.
+  { family: 'Noto Sans SC', dir: '@fontsource/noto-sans-sc', css: ['400.css'] },
+  { family: 'Noto Sans JP', dir: '@fontsource/noto-sans-jp', css: ['400.css'] },
+  { family: 'Noto Sans KR', dir: '@fontsource/noto-sans-kr', css: ['400.css'] },
   { family: 'Noto Sans Arabic', dir: '@fontsource/noto-sans-arabic', css: ['400.css', '700.css'] },
   { family: 'Noto Sans Hebrew', dir: '@fontsource/noto-sans-hebrew', css: ['400.css', '700.css'] },
   { family: 'Noto Sans Devanagari', dir: '@fontsource/noto-sans-devanagari', css: ['400.css', '700.css'] },
@@ -158,25 +160,60 @@ export interface FontSelection {
   missing: number[];
 }
 
-/** Picks the subsets the browser will use for these code points, emulating its fallback. */
-export function selectFontFaces(points: Iterable<number>, stacks: FontStacks): FontSelection {
+const EMOJI_FAMILY = 'Noto Color Emoji';
+const sizeCache = new Map<string, number>();
+
+function fileSize(file: string): number {
+  let size = sizeCache.get(file);
+  if (size === undefined) {
+    size = statSync(file).size;
+    sizeCache.set(file, size);
+  }
+  return size;
+}
+
+/** The smallest emoji subset holding every code point of the cluster (ZWJ sequences, flags). */
+function emojiFacesFor(points: number[], entries: FontFaceEntry[]): FontFaceEntry[] {
+  const bySize = [...entries].sort((a, b) => fileSize(a.file) - fileSize(b.file));
+  const whole = bySize.find((entry) => points.every((point) => covers(entry, point)));
+  if (whole) return [whole];
+  return points.flatMap((point) => bySize.find((entry) => covers(entry, point)) ?? []);
+}
+
+/**
+ * Picks the subsets the browser will use for this text, emulating its fallback. The emoji font's
+ * subsets overlap (a component shows up in every subset holding a sequence that uses it), so for
+ * emoji we take, per grapheme cluster, only the smallest subset holding the whole cluster.
+ */
+export function selectFontFaces(text: string, stacks: FontStacks): FontSelection {
   const fonts = fontCatalogue();
+  const emojiEntries = fonts.get(EMOJI_FAMILY) ?? [];
   const chosen = new Set<FontFaceEntry>();
   const missing: number[] = [];
-  for (const point of points) {
+  const emojiPoints = new Set<number>();
+  for (const point of codePointsOf(text)) {
     if (point < 0x20 || (point >= 0x7f && point < 0xa0)) continue;
     let found = false;
     for (const stack of [stacks.serif, stacks.sans]) {
       for (const family of stack) {
         const matching = (fonts.get(family) ?? []).filter((entry) => covers(entry, point));
         if (matching.length === 0) continue;
-        for (const entry of matching) chosen.add(entry);
         found = true;
+        if (family === EMOJI_FAMILY) emojiPoints.add(point);
+        else for (const entry of matching) chosen.add(entry);
         if (!fallsThrough(family, point)) break;
       }
     }
     // Invisible formatting characters need no glyph of their own.
     if (!found && !/[\p{Cf}\p{Zs}\p{M}]/u.test(String.fromCodePoint(point))) missing.push(point);
+  }
+  if (emojiPoints.size > 0) {
+    const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+    for (const { segment } of segmenter.segment(text)) {
+      const points = [...segment].map((char) => char.codePointAt(0) ?? 0);
+      if (!points.some((point) => emojiPoints.has(point))) continue;
+      for (const entry of emojiFacesFor(points, emojiEntries)) chosen.add(entry);
+    }
   }
   return { faces: [...chosen], missing };
 }

@@ -4,7 +4,7 @@ import { PDFDocument } from 'pdf-lib';
 import { ValidationError } from '../errors.ts';
 import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
-import { codePointsOf, fontFaceCss, fontStacks, selectFontFaces } from './fonts.ts';
+import { fontFaceCss, fontStacks, selectFontFaces } from './fonts.ts';
 import { formatIssueDate, formatNumber, formatPercent, resolveLocale } from './i18n.ts';
 import { COURSE_FIT, fitFontSize, NAME_FIT, TITLE_FIT } from './layout.ts';
 import { templatesDir } from './paths.ts';
@@ -119,7 +119,7 @@ export async function prepareCertificate(
 
   const stacks = fontStacks(intl);
   // Fonts are chosen from the filled page itself, so static text in a template counts too.
-  const selection = selectFontFaces(codePointsOf(filled), stacks);
+  const selection = selectFontFaces(filled, stacks);
   if (selection.missing.length > 0) options.onMissingGlyphs?.(selection.missing, content);
   const html = insertIntoHead(
     filled,
