@@ -46,6 +46,31 @@ describe('README commands', () => {
     expect(statSync(join(ROOT, '.ci/run')).mode & 0o111).not.toBe(0);
   });
 
+  it('has a lock file npm ci accepts: every optional platform binary has an entry', () => {
+    // A registry mirror that lacks other platforms' binaries makes `npm install` leave them out
+    // of the lock, and `npm ci` then refuses the lock on every machine ("Missing: ... from lock file").
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { optionalDependencies?: Record<string, string> }>;
+    };
+    const missing: string[] = [];
+    for (const [key, entry] of Object.entries(lock.packages)) {
+      for (const dependency of Object.keys(entry.optionalDependencies ?? {})) {
+        const candidates: string[] = [];
+        let base = key;
+        for (;;) {
+          candidates.push(`${base === '' ? '' : `${base}/`}node_modules/${dependency}`);
+          const cut = base.lastIndexOf('node_modules/');
+          if (cut <= 0) break;
+          base = base.slice(0, cut - 1);
+        }
+        candidates.push(`node_modules/${dependency}`);
+        if (!candidates.some((candidate) => candidate in lock.packages))
+          missing.push(`${key} -> ${dependency}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
   it("documents every setting of npm start's own", () => {
     const start = read('scripts/start.ts');
     const options = start.slice(
