@@ -68,6 +68,8 @@ function requestLogging() {
     before: (request: { event: APIGatewayProxyEventV2; context: RouteContext }) => {
       request.context.requestId = requestIdOf(request.event, request.context);
       request.context.startedAt = Date.now();
+      // Function name, cold start flag and Lambda request id on every line of this invocation.
+      logger.addContext(request.context);
       logger.appendKeys({ requestId: request.context.requestId });
     },
     after: finish,
