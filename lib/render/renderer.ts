@@ -53,7 +53,9 @@ function sealText(
   locale: string,
 ): { text: string; size: number; length: number } {
   // Text on a path is laid out glyph by glyph: conjunct-forming Indic scripts fall apart there.
-  const label = /\p{Script=Devanagari}|\p{Script=Bengali}|\p{Script=Tamil}/u.test(sealLabel) ? '★' : sealLabel;
+  const label = /\p{Script=Devanagari}|\p{Script=Bengali}|\p{Script=Tamil}/u.test(sealLabel)
+    ? '★'
+    : sealLabel;
   const text = `${issuer.toLocaleUpperCase(locale)} • ${label.toLocaleUpperCase(locale)} •`;
   // Circle of radius 49 (SVG units): the text fills the circumference, smaller when long.
   const circumference = 2 * Math.PI * 49;
