@@ -191,8 +191,14 @@ async function main(): Promise<void> {
 
   try {
     // ---- validate everything before starting anything ----
-    const options = parseStartOptions(process.env);
-    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...process.env });
+    // `FOO=` counts as unset (as in lib/config.ts): it must neither defeat a stand-in nor a default.
+    const given = Object.fromEntries(
+      Object.entries(process.env).filter(
+        (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '',
+      ),
+    );
+    const options = parseStartOptions(given);
+    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given });
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
     await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
@@ -203,8 +209,8 @@ async function main(): Promise<void> {
 
     // ---- stand-ins (each only when the real thing is not configured) and Chromium ----
     const [startedStack, chromiumPath] = await Promise.all([
-      startLocalStack({ root: dataDir, persistent: true, env: process.env, log }),
-      resolveChromium(process.env.CHROMIUM_EXECUTABLE_PATH, log),
+      startLocalStack({ root: dataDir, persistent: true, env: given, log }),
+      resolveChromium(given.CHROMIUM_EXECUTABLE_PATH, log),
     ]);
     stack = startedStack;
     if (stopping) return;
@@ -241,7 +247,7 @@ async function main(): Promise<void> {
     const lambdaEndpoint = `http://${host}:${options.OFFLINE_LAMBDA_PORT}`;
     const functionEnv: Record<string, string> = {
       ...stack.env,
-      VERIFY_BASE_URL: process.env.VERIFY_BASE_URL || `${apiOrigin}/api/v1/verify`,
+      VERIFY_BASE_URL: given.VERIFY_BASE_URL ?? `${apiOrigin}/api/v1/verify`,
       LAMBDA_ENDPOINT_URL: lambdaEndpoint,
       SCAN_SCHEDULE: options.SCAN_SCHEDULE,
       OFFLINE_HTTP_PORT: String(options.OFFLINE_HTTP_PORT),
@@ -250,7 +256,7 @@ async function main(): Promise<void> {
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
     };
     // The complete environment must be valid too (e.g. a real Keycloak without its secret).
-    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...process.env, ...functionEnv });
+    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given, ...functionEnv });
     offline = spawn(
       process.execPath,
       [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--host', host],
