@@ -72,6 +72,19 @@ describe('token verifier', () => {
     });
   });
 
+  it('staff roles are configurable (AUTH_STAFF_ROLES), from realm or client roles', async () => {
+    const auditors = createTokenVerifier(authConfig({ AUTH_STAFF_ROLES: 'auditor' }), local());
+    expect((await auditors.verify(await sign({ realm_access: { roles: ['teacher'] } }))).isStaff).toBe(false);
+    expect(
+      (
+        await auditors.verify(
+          await sign({ resource_access: { 'certificates-frontend': { roles: ['auditor'] } } }),
+        )
+      ).isStaff,
+    ).toBe(true);
+    expect((await createTokenVerifier(authConfig(), local()).verify(await sign({}))).isStaff).toBe(false);
+  });
+
   it('accepts audience OR authorized party', async () => {
     expect(await reason(await sign({ azp: 'x', aud: 'certificates-frontend' }))).toBe('accepted');
     expect(await reason(await sign({ azp: 'certificates-frontend', aud: 'account' }))).toBe('accepted');
