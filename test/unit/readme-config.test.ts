@@ -78,7 +78,7 @@ describe('README configuration table', () => {
     expect(replaces('KEYCLOAK_CLIENT_SECRET')).toContain('KEYCLOAK_ADMIN_PASSWORD');
     // The worker intervals became the scan's schedule (read by serverless.yml, its own table).
     expect(README).toMatch(
-      /\| `SCAN_SCHEDULE` \|[^\n]*STATS_WORKER_FETCH_INTERVAL[^\n]*STATS_WORKER_PROCESS_INTERVAL/,
+      /\|\s*`SCAN_SCHEDULE`\s*\|[^\n]*STATS_WORKER_FETCH_INTERVAL[^\n]*STATS_WORKER_PROCESS_INTERVAL/,
     );
   });
 });
