@@ -8,6 +8,8 @@ import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { descendantsOf, isAlive, signal } from '../../lib/demo/process-tree.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
+import { createTestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
 
 // `npm start` as a developer runs it: the real script as a child process, with its own data
 // folder and free ports so it never collides with a developer's running instance.
@@ -184,6 +186,58 @@ describe('npm start', () => {
     const stoppedAgain = await ctrlC(second);
     expect(stoppedAgain.code).toBe(0);
     expect(stoppedAgain.tree.filter(isAlive)).toEqual([]);
+  }, 420_000);
+
+  it('uses the configured PostgreSQL, S3 and Keycloak instead of starting stand-ins, and leaves them running', async () => {
+    const stack = inject('stack');
+    const testEnv = await createTestEnv();
+    try {
+      const dataDir = await mkdtemp(join(stack.root, 'start-real-'));
+      const given = testEnv.env;
+      const started = startScript({
+        LOCAL_DATA_DIR: dataDir,
+        OFFLINE_HTTP_PORT: String(await freePort()),
+        OFFLINE_LAMBDA_PORT: String(await freePort()),
+        OFFLINE_WEBSOCKET_PORT: String(await freePort()),
+        ESBUILD_WORK_DIR: await mkdtemp(join(stack.root, 'start-esbuild-')),
+        CHROMIUM_EXECUTABLE_PATH: stack.env.CHROMIUM_EXECUTABLE_PATH ?? '',
+        TMPDIR: stack.root,
+        START_TIMEOUT_SECONDS: '170',
+        DATABASE_URL: given.DATABASE_URL ?? '',
+        S3_ENDPOINT_URL: given.S3_ENDPOINT_URL ?? '',
+        S3_BUCKET: testEnv.bucket,
+        AWS_ACCESS_KEY_ID: given.AWS_ACCESS_KEY_ID ?? '',
+        AWS_SECRET_ACCESS_KEY: given.AWS_SECRET_ACCESS_KEY ?? '',
+        KEYCLOAK_URL: testEnv.keycloakUrl,
+        KEYCLOAK_CLIENT_SECRET: given.KEYCLOAK_CLIENT_SECRET ?? '',
+      });
+      const output = await waitForReady(started);
+      expect(output).not.toMatch(/^Started /m);
+      expect(output).toContain('not seeded (DATABASE_URL is yours');
+      expect(output).toContain(`${testEnv.keycloakUrl}/realms/student/protocol/openid-connect/token`);
+      expect(output).not.toContain('export STUDENT_TOKEN=ey');
+      const [seeded] = await testEnv.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM courses`;
+      expect(seeded?.count).toBe(0);
+
+      // A token from "your" Keycloak is accepted by the functions started against it.
+      const token = await keycloakControl(testEnv.keycloakUrl).token('5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01');
+      const mine = await fetch(`${exported(output, 'API')}/me/certificates`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(mine.status).toBe(200);
+
+      const stopped = await ctrlC(started);
+      expect(stopped.code).toBe(0);
+      expect(stopped.tree.filter(isAlive)).toEqual([]);
+      // What it did not start, it did not stop.
+      const [alive] = await testEnv.sql<{ one: number }[]>`SELECT 1 AS one`;
+      expect(alive?.one).toBe(1);
+      expect(
+        (await fetch(`${testEnv.keycloakUrl}/realms/student/.well-known/openid-configuration`)).status,
+      ).toBe(200);
+    } finally {
+      await testEnv.cleanup();
+    }
   }, 420_000);
 
   it('fails at once, naming DATABASE_URL, when it is malformed, and starts nothing', async () => {
