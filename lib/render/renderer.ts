@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
@@ -5,26 +6,38 @@ import { ValidationError } from '../errors.ts';
 import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
 import { fontFaceCss, fontStacks, selectFontFaces } from './fonts.ts';
-import { formatIssueDate, formatNumber, formatPercent, resolveLocale } from './i18n.ts';
+import { formatIssueDate, formatNumber, formatPercent, resolveLocale, shippedLanguages } from './i18n.ts';
 import { COURSE_FIT, fitFontSize, NAME_FIT, TITLE_FIT } from './layout.ts';
 import { templatesDir } from './paths.ts';
 import { engine } from './template-engine.ts';
 import { normalizeDisplayText, validateCourseName, validateDisplayName, validateIssuerName } from './text.ts';
 import type { CertificateContent, CertificateRenderer, ResolvedTemplate } from './types.ts';
 
-/** Version of the built-in template: bump when templates/default changes what is printed. */
-export const BUILTIN_TEMPLATE_VERSION = 'builtin-2';
-
 let defaultTemplate: Promise<ResolvedTemplate> | undefined;
 
+/**
+ * The built-in design from templates/. Its version is "builtin-" + a hash of everything that
+ * shapes the page (markup, CSS, assets, labels), so a certificate records exactly which design
+ * printed it and a changed design can never pass for the old one.
+ */
 export function loadDefaultTemplate(): Promise<ResolvedTemplate> {
-  defaultTemplate ??= (async () => ({
-    id: null,
-    version: BUILTIN_TEMPLATE_VERSION,
-    html: await readFile(join(templatesDir(), 'default', 'template.liquid'), 'utf8'),
-    css: await readFile(join(templatesDir(), 'default', 'style.css'), 'utf8'),
-    assets: { ...DEFAULT_ASSETS },
-  }))();
+  defaultTemplate ??= (async () => {
+    const dir = templatesDir();
+    const html = await readFile(join(dir, 'default', 'template.liquid'), 'utf8');
+    const css = await readFile(join(dir, 'default', 'style.css'), 'utf8');
+    const hash = createHash('sha256').update(html).update('\0').update(css);
+    for (const file of Object.values(DEFAULT_ASSETS))
+      hash.update('\0').update(await readFile(join(dir, '..', file)));
+    for (const language of shippedLanguages())
+      hash.update('\0').update(await readFile(join(dir, 'locales', `${language}.json`)));
+    return {
+      id: null,
+      version: `builtin-${hash.digest('hex').slice(0, 12)}`,
+      html,
+      css,
+      assets: { ...DEFAULT_ASSETS },
+    };
+  })();
   defaultTemplate.catch(() => {
     defaultTemplate = undefined;
   });
