@@ -101,6 +101,19 @@ describe('QR code and metadata', () => {
     expect(decoded?.data).toBe(verifyUrl);
   });
 
+  it('Arabic lays the page out right to left: the QR code moves from the right edge to the left', async () => {
+    const corners: Record<string, number> = {};
+    for (const locale of ['en', 'ar']) {
+      const { pdf } = await renderer.render(content({ locale, studentName: 'محمد عبد الله' }));
+      const { context, width, height } = await renderPdfPage(pdf, 1, 3);
+      const image = context.getImageData(0, 0, width, height);
+      const decoded = jsQR(new Uint8ClampedArray(image.data.buffer), width, height);
+      corners[locale] = (decoded?.location.topLeftCorner.x ?? Number.NaN) / width;
+    }
+    expect(corners.en).toBeGreaterThan(0.6);
+    expect(corners.ar).toBeLessThan(0.4);
+  });
+
   it('sets title, author (issuer), subject and keywords with the certificate id', async () => {
     const { pdf } = await renderer.render(
       content({ studentName: 'Grace Hopper', courseName: 'Compilers', issuerName: 'Navy Academy' }),
