@@ -57,18 +57,35 @@ export async function claimDueForDispatch(
   batchSize: number,
   dispatchLeaseSeconds: number,
 ): Promise<string[]> {
+  // Two index-ordered picks (pending/failed by next_attempt_at, expired leases by
+  // lease_expires_at) instead of one OR: with a million due rows the OR became a bitmap scan
+  // plus a sort (~0.6 s); each branch now stops after `batchSize` rows.
   const rows = await sql<{ id: string; next_attempt_at: Date }[]>`
-    UPDATE certificates SET dispatched_until = now() + make_interval(secs => ${dispatchLeaseSeconds})
-    WHERE id IN (
-      SELECT id FROM certificates
-      WHERE ((status IN ('pending', 'failed') AND next_attempt_at <= now())
-             OR (status = 'rendering' AND lease_expires_at < now()))
+    WITH due AS (
+      SELECT id, next_attempt_at FROM certificates
+      WHERE status IN ('pending', 'failed') AND next_attempt_at <= now()
         AND (dispatched_until IS NULL OR dispatched_until < now())
       ORDER BY next_attempt_at
       LIMIT ${batchSize}
       FOR UPDATE SKIP LOCKED
+    ),
+    expired AS (
+      SELECT id, next_attempt_at FROM certificates
+      WHERE status = 'rendering' AND lease_expires_at < now()
+        AND (dispatched_until IS NULL OR dispatched_until < now())
+      ORDER BY lease_expires_at
+      LIMIT ${batchSize}
+      FOR UPDATE SKIP LOCKED
+    ),
+    picked AS (
+      SELECT id FROM (SELECT id, next_attempt_at FROM due UNION ALL SELECT id, next_attempt_at FROM expired) candidates
+      ORDER BY next_attempt_at
+      LIMIT ${batchSize}
     )
-    RETURNING id, next_attempt_at`;
+    UPDATE certificates c SET dispatched_until = now() + make_interval(secs => ${dispatchLeaseSeconds})
+    FROM picked
+    WHERE c.id = picked.id
+    RETURNING c.id, c.next_attempt_at`;
   // UPDATE ... RETURNING does not keep the subquery's order.
   return [...rows]
     .sort((a, b) => a.next_attempt_at.getTime() - b.next_attempt_at.getTime())
