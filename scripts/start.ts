@@ -254,6 +254,10 @@ async function main(): Promise<void> {
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
+      // serverless-esbuild joins its work folder onto the project folder, even an absolute one.
+      ...(given.ESBUILD_WORK_DIR && isAbsolute(given.ESBUILD_WORK_DIR)
+        ? { ESBUILD_WORK_DIR: relative(ROOT, given.ESBUILD_WORK_DIR) }
+        : {}),
     };
     // The complete environment must be valid too (e.g. a real Keycloak without its secret).
     loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given, ...functionEnv });

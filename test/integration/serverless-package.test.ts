@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { load } from 'js-yaml';
@@ -69,7 +69,8 @@ beforeAll(async () => {
     [SERVERLESS_BIN, 'package', '--stage', STAGE, '--package', packageDir],
     {
       cwd: ROOT,
-      env: { ...process.env, ESBUILD_WORK_DIR: workDir, SLS_TELEMETRY_DISABLED: '1' },
+      // serverless-esbuild joins the work folder onto the project folder: give it relative.
+      env: { ...process.env, ESBUILD_WORK_DIR: relative(ROOT, workDir), SLS_TELEMETRY_DISABLED: '1' },
       maxBuffer: 16 * 1024 * 1024,
     },
   );
