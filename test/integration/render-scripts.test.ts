@@ -1,13 +1,22 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatIssueDate, shippedLanguages } from '../../lib/render/i18n.ts';
 import { pdfInfo } from '../support/pdf.ts';
-import { pdfTextLayer } from '../support/pdf-text-layer.ts';
+import { pdfFontNames, pdfTextLayer } from '../support/pdf-text-layer.ts';
 import { content, createTestRenderer } from './render-fixtures.ts';
 
 const { printer, renderer } = createTestRenderer();
 afterAll(async () => {
   await renderer.close();
 });
+
+/**
+ * Every font in the PDF must be one we ship (Noto, or Type3 for colour emoji): this machine has
+ * DejaVu installed, Lambda has no fonts at all, so a system-font fallback here would be a blank
+ * in production.
+ */
+async function expectOnlyShippedFonts(pdf: Uint8Array): Promise<void> {
+  for (const name of await pdfFontNames(pdf)) expect(name).toMatch(/^(Noto|Type3$)/);
+}
 
 /** A name and a course title written in each shipped language's own script. */
 const SAMPLES: Record<string, { name: string; course: string }> = {
@@ -52,6 +61,7 @@ describe('every shipped locale', () => {
       expect(info.Language).toBe(language);
       expect(info.Author).toBe('Northbridge Academy');
       expect(printer.blockedRequests).toEqual([]);
+      await expectOnlyShippedFonts(pdf);
     });
   }
 });
@@ -82,6 +92,7 @@ describe('every script in names and course titles', () => {
       expect(lines).toContain(course);
       expect((await pdfInfo(pdf)).pages).toBe(1);
       expect(printer.blockedRequests).toEqual([]);
+      await expectOnlyShippedFonts(pdf);
     });
   }
 });
