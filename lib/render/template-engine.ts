@@ -14,6 +14,10 @@ export const engine = new Liquid({
   ownPropertyOnly: true,
   cache: 100,
   templates: {},
+  // Admin-authored loops cannot pin the worker: bounded template size, render time and memory.
+  parseLimit: 512 * 1024,
+  renderLimit: 2_000,
+  memoryLimit: 32 * 1024 * 1024,
 });
 engine.registerFilter('raw', (value: unknown) => value);
 

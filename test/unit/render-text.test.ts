@@ -100,6 +100,12 @@ describe('templates', () => {
     expect(() => validateTemplateSource(source)).toThrow(message);
   });
 
+  it('a runaway loop in a saved template is refused at the trial fill', async () => {
+    const { validateTemplate } = await import('../../lib/render/template-store.ts');
+    const html = `${head}{% for i in (1..100000000) %}{{ student_name }}{% endfor %}</body></html>`;
+    await expect(validateTemplate({ name: 'Loop', html })).rejects.toThrow(ValidationError);
+  });
+
   it('asset references must be templates/, s3:// or image data URIs', () => {
     expect(
       validateAssetRefs({ logo: 'templates/default/assets/logo.svg', seal: 's3://bucket/a/seal.png' }),
