@@ -52,3 +52,18 @@ export function validateCourseName(value: unknown, field = 'course_name'): strin
 export function validateIssuerName(value: unknown, field = 'issuer_name'): string {
   return validateText(value, field, TEXT_LIMITS.issuerName);
 }
+
+/**
+ * The content exactly as it will be printed (normalised names), or ValidationError. The pipeline
+ * can snapshot this result so the stored snapshot and the PDF always agree.
+ */
+export function printableContent<T extends { studentName: string; courseName: string; issuerName: string }>(
+  content: T,
+): T {
+  return {
+    ...content,
+    studentName: validateDisplayName(content.studentName),
+    courseName: validateCourseName(content.courseName),
+    issuerName: validateIssuerName(content.issuerName),
+  };
+}

@@ -5,7 +5,12 @@ import { fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
 import { validateTemplateSource } from '../../lib/render/template-engine.ts';
-import { normalizeDisplayText, TEXT_LIMITS, validateDisplayName } from '../../lib/render/text.ts';
+import {
+  normalizeDisplayText,
+  printableContent,
+  TEXT_LIMITS,
+  validateDisplayName,
+} from '../../lib/render/text.ts';
 
 describe('display names', () => {
   it('normalises to NFC, strips bidi controls, collapses whitespace', () => {
@@ -29,6 +34,16 @@ describe('display names', () => {
     })();
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe('student_name');
+  });
+
+  it('printableContent gives the snapshot exactly as printed', () => {
+    const printed = printableContent({
+      studentName: ' Ada\u202E ',
+      courseName: 'C\u0327a',
+      issuerName: 'X',
+      score: 1,
+    });
+    expect(printed).toEqual({ studentName: 'Ada', courseName: 'Ça', issuerName: 'X', score: 1 });
   });
 
   it('refuses empty and non-string names', () => {
