@@ -80,3 +80,25 @@ export async function waitUntilGone(pids: number[], timeoutMs: number): Promise<
   }
   return true;
 }
+
+/**
+ * Processes whose command line mentions `text` (e.g. a run's temporary folder, which every
+ * Chromium profile and build folder of that run lives under); the current process excluded.
+ */
+export function processesMentioning(text: string): number[] {
+  return listPids().filter((pid) => {
+    if (pid === process.pid) return false;
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** SIGKILLs every process whose command line mentions `text`; returns how many there were. */
+export function killProcessesMentioning(text: string): number {
+  const pids = processesMentioning(text);
+  for (const pid of pids) signal(pid, 'SIGKILL');
+  return pids.length;
+}

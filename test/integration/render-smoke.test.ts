@@ -1,5 +1,4 @@
-import { inject } from 'vitest';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { pdfText } from '../support/pdf.ts';

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import type { TestProject } from 'vitest/node';
+import { killProcessesMentioning } from '../../lib/demo/process-tree.ts';
 import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
 
 export interface ProvidedStack {
@@ -27,11 +27,7 @@ let root: string | undefined;
 
 /** Kills any process (Chromium, serverless offline) whose command line mentions the run's folder. */
 function killStragglers(folder: string): void {
-  try {
-    execFileSync('pkill', ['-9', '-f', folder], { stdio: 'ignore' });
-  } catch {
-    // pkill exits 1 when nothing matched
-  }
+  killProcessesMentioning(folder);
 }
 
 export async function setup(project: TestProject): Promise<void> {

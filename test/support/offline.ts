@@ -1,7 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { killProcessesMentioning } from '../../lib/demo/process-tree.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
 
 export interface Offline {
@@ -17,10 +18,16 @@ export interface Offline {
 
 const SERVICE_DIR = new URL('../../', import.meta.url).pathname;
 
-async function waitForPort(url: string, child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
+async function waitForPort(
+  url: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`serverless offline exited (${child.exitCode}):\n${output()}`);
+    if (child.exitCode !== null)
+      throw new Error(`serverless offline exited (${child.exitCode}):\n${output()}`);
     try {
       await fetch(url, { signal: AbortSignal.timeout(1000) });
       return;
@@ -61,12 +68,16 @@ export async function startOffline(
     AWS_REGION: 'us-east-1',
   };
   let log = '';
-  const child = spawn(join(SERVICE_DIR, 'node_modules/.bin/serverless'), ['offline', 'start', '--stage', stage, '--host', '127.0.0.1'], {
-    cwd: SERVICE_DIR,
-    env: childEnv,
-    detached: true, // own process group, so stop() takes every descendant with it
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    join(SERVICE_DIR, 'node_modules/.bin/serverless'),
+    ['offline', 'start', '--stage', stage, '--host', '127.0.0.1'],
+    {
+      cwd: SERVICE_DIR,
+      env: childEnv,
+      detached: true, // own process group, so stop() takes every descendant with it
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const append = (chunk: Buffer) => {
     log += chunk.toString();
     if (log.length > 200_000) log = log.slice(-100_000);
@@ -90,12 +101,8 @@ export async function startOffline(
         // already gone
       }
     }
-    try {
-      // Puppeteer starts Chromium in a process group of its own; its profile lives under `tmp`.
-      execFileSync('pkill', ['-9', '-f', tmp], { stdio: 'ignore' });
-    } catch {
-      // nothing matched
-    }
+    // Puppeteer starts Chromium in a process group of its own; its profile lives under `tmp`.
+    killProcessesMentioning(tmp);
     await rm(join(SERVICE_DIR, workDir), { recursive: true, force: true });
     await rm(tmp, { recursive: true, force: true });
   };

@@ -2,7 +2,7 @@ import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 
 /** Extracts the text of every page of a PDF (pdf.js), joined by newlines. */
 export async function pdfText(pdf: Uint8Array): Promise<string> {
-  const task = getDocument({ data: new Uint8Array(pdf), useSystemFonts: false, isEvalSupported: false });
+  const task = getDocument({ data: new Uint8Array(pdf), useSystemFonts: false });
   const document = await task.promise;
   try {
     const pages: string[] = [];
@@ -10,9 +10,7 @@ export async function pdfText(pdf: Uint8Array): Promise<string> {
       const page = await document.getPage(index);
       const content = await page.getTextContent();
       pages.push(
-        content.items
-          .map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : ''))
-          .join(''),
+        content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : '')).join(''),
       );
     }
     return pages.join('\n');
@@ -22,7 +20,7 @@ export async function pdfText(pdf: Uint8Array): Promise<string> {
 }
 
 export async function pdfInfo(pdf: Uint8Array): Promise<{ pages: number; info: Record<string, unknown> }> {
-  const task = getDocument({ data: new Uint8Array(pdf), isEvalSupported: false });
+  const task = getDocument({ data: new Uint8Array(pdf) });
   const document = await task.promise;
   try {
     const metadata = await document.getMetadata();

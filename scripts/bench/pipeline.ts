@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import type { GenerateDeps, GenerateOptions, Log } from '../../lib/certificates/ports.ts';
+import { runScan } from '../../lib/certificates/scan.ts';
+import type { Sql } from '../../lib/db/client.ts';
+import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { resolveTemplateForCourse } from '../../lib/render/template-store.ts';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { type LatencySummary, round, summarize } from './stats.ts';
+
+const quiet: Log = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message, ...extra) => {
+    if (process.env.BENCH_VERBOSE) console.error(message, ...extra);
+  },
+  error: (message, ...extra) => console.error(message, ...extra),
+};
+
+export interface PipelineBench {
+  certificates: number;
+  pages: number;
+  inFlight: number;
+  perSecond: number;
+  latency: LatencySummary;
+  issued: number;
+  /** Mean time per certificate inside each dependency; the rest is PostgreSQL and bookkeeping. */
+  meanPhaseMs: Record<string, number>;
+}
+
+/**
+ * (b) Drains `count` passing attempts through the real pipeline in-process: scan (enqueue +
+ * claim) hands ids to `workers` concurrent generate calls (Keycloak stand-in over HTTP,
+ * warm Chromium, S3 stand-in, PostgreSQL). Only Lambda's async invoke is replaced by a queue.
+ */
+export async function benchPipeline(options: {
+  sql: Sql;
+  env: Record<string, string>;
+  /** Keycloak stand-in base URL; students are added through its control API. */
+  keycloakUrl: string;
+  executablePath?: string;
+  count: number;
+  /** Chromium pages printing at once (the parallelism compared with render-only). */
+  pages: number;
+  /** Certificates in flight at once: more than pages, so Keycloak, S3 and database waits overlap rendering. */
+  inFlight: number;
+}): Promise<PipelineBench> {
+  const { sql, env } = options;
+  const [course] = await sql<
+    { id: string }[]
+  >`INSERT INTO courses (title, locale) VALUES ('Pipeline Benchmark', 'en') RETURNING id`;
+  if (!course) throw new Error('no course');
+  const students = Array.from({ length: options.count }, (_, i) => ({
+    id: randomUUID(),
+    username: `bench-${i}`,
+    firstName: 'Bench',
+    lastName: `Student ${i}`,
+  }));
+  for (const student of students) {
+    const response = await fetch(`${options.keycloakUrl}/__stand-in/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(student),
+    });
+    if (!response.ok) throw new Error(`could not add bench student: ${response.status}`);
+  }
+  await sql`
+    INSERT INTO test_attempts (student_id, course_id, score, max_score, passed)
+    SELECT s::uuid, ${course.id}, 80 + (random() * 20)::int, 100, true FROM unnest(${students.map((s) => s.id)}::text[]) AS s`;
+
+  const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
+  const s3 = createS3Client({
+    S3_BUCKET: env.S3_BUCKET ?? '',
+    S3_ENDPOINT_URL: env.S3_ENDPOINT_URL,
+    S3_REGION: 'us-east-1',
+    S3_FORCE_PATH_STYLE: true,
+    S3_KEY_PREFIX: 'certificates',
+  });
+  const deps: GenerateDeps = {
+    sql,
+    directory: createKeycloakDirectory({
+      baseUrl: env.KEYCLOAK_URL ?? '',
+      realm: env.KEYCLOAK_REALM ?? 'student',
+      clientId: env.KEYCLOAK_CLIENT_ID ?? '',
+      clientSecret: env.KEYCLOAK_CLIENT_SECRET ?? '',
+      timeoutMs: 5000,
+      profileCacheSeconds: 300,
+    }),
+    renderer: createCertificateRenderer(printer, { timeoutMs: 30_000 }),
+    storage: createCertificateStorage(s3, env.S3_BUCKET ?? ''),
+    // As in functions/generate.ts: the course's template, else the default.
+    resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
+    log: quiet,
+  };
+  const generateOptions: GenerateOptions = {
+    keyPrefix: 'certificates',
+    verifyBaseUrl: 'https://certificates.example.org/verify',
+    issuerName: 'Example Academy',
+    defaultLocale: 'en',
+    leaseSeconds: 180,
+    maxAttempts: 5,
+    retryBaseSeconds: 60,
+    retryMaxSeconds: 3600,
+  };
+
+  // Time spent in each dependency, to show where a certificate's time goes beyond rendering.
+  const phases: Record<string, number> = { keycloak: 0, render: 0, s3: 0, template: 0 };
+  const timedPhase =
+    <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const begun = performance.now();
+      try {
+        return await fn(...args);
+      } finally {
+        phases[name] = (phases[name] ?? 0) + performance.now() - begun;
+      }
+    };
+  const directory = deps.directory;
+  const renderer = deps.renderer;
+  const storage = deps.storage;
+  deps.directory = { getStudent: timedPhase('keycloak', (id: string) => directory.getStudent(id)) };
+  deps.renderer = {
+    render: timedPhase('render', renderer.render.bind(renderer)),
+    close: () => renderer.close(),
+  };
+  deps.storage = { ...storage, putPdf: timedPhase('s3', storage.putPdf.bind(storage)) };
+  if (deps.resolveTemplate) deps.resolveTemplate = timedPhase('template', deps.resolveTemplate);
+
+  // Warm the browser and the Keycloak token before timing, as a warm Lambda container would be.
+  await deps.renderer.render({
+    certificateId: randomUUID(),
+    verificationCode: 'WARM',
+    verifyUrl: 'https://x/verify/WARM',
+    studentName: 'Warm Up',
+    courseName: 'Warm',
+    score: 1,
+    maxScore: 1,
+    percentage: 100,
+    issuedOn: '2026-01-01',
+    locale: 'en',
+    issuerName: 'x',
+  });
+
+  const durations: number[] = [];
+  const queue: string[] = [];
+  let running = 0;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const pump = () => {
+    while (running < options.inFlight && queue.length > 0) {
+      const id = queue.shift() as string;
+      running += 1;
+      const begun = performance.now();
+      void generateCertificate(deps, generateOptions, id)
+        .then((outcome) => {
+          if (outcome.status === 'issued') durations.push(performance.now() - begun);
+        })
+        .finally(() => {
+          running -= 1;
+          pump();
+        });
+    }
+  };
+
+  const started = performance.now();
+  // Each scan claims a batch of 100 (SCAN_BATCH_SIZE) and fans it out, as a schedule tick would;
+  // the next scan runs as soon as the workers are about to run dry.
+  for (;;) {
+    const result = await runScan(
+      {
+        sql,
+        log: quiet,
+        dispatch: async (id) => {
+          queue.push(id);
+          pump();
+        },
+      },
+      { batchSize: 100, enqueueLimit: options.count, dispatchLeaseSeconds: 300 },
+    );
+    if (result.dispatched.length === 0 && queue.length === 0 && running === 0) break;
+    while (queue.length >= options.inFlight || (result.dispatched.length === 0 && running > 0))
+      await sleep(2);
+  }
+  const elapsed = performance.now() - started;
+  const [issued] = await sql<
+    { n: number }[]
+  >`SELECT count(*)::int AS n FROM certificates WHERE course_id = ${course.id} AND status = 'issued'`;
+  await deps.renderer.close();
+  s3.destroy();
+  return {
+    certificates: options.count,
+    pages: options.pages,
+    inFlight: options.inFlight,
+    perSecond: round(options.count / (elapsed / 1000)),
+    latency: summarize(durations),
+    issued: issued?.n ?? 0,
+    meanPhaseMs: Object.fromEntries(
+      Object.entries(phases).map(([name, ms]) => [name, round(ms / Math.max(1, durations.length))]),
+    ),
+  };
+}

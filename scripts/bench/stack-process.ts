@@ -1,0 +1,34 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalStack } from '../../localstack/embedded/stack.ts';
+
+/**
+ * The benchmark's stand-ins (PostgreSQL, S3, Keycloak) in a process of their own: in a
+ * deployment they are remote services, so their CPU work must not run on the event loop of
+ * the worker being measured. Prints the stack description as one JSON line on stdout and
+ * stops everything when stdin closes (i.e. when the benchmark exits, however it exits).
+ */
+const root = await mkdtemp(join(tmpdir(), 'certs-bench-'));
+const stack = await startLocalStack({
+  root,
+  persistent: false,
+  database: 'bench_pipeline',
+  bucket: 'certificates-bench',
+  env: {},
+});
+if (!stack.postgres || !stack.keycloak)
+  throw new Error('bench needs the embedded PostgreSQL and Keycloak stand-in');
+process.stdout.write(
+  `${JSON.stringify({ env: stack.env, root, adminUrl: stack.postgres.adminUrl, keycloakUrl: stack.keycloak.url })}\n`,
+);
+const shutdown = async () => {
+  await stack.stop();
+  await rm(root, { recursive: true, force: true });
+  process.exit(0);
+};
+process.stdin.on('end', () => void shutdown());
+process.stdin.on('close', () => void shutdown());
+process.stdin.resume();
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());
