@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
-import { ValidationError } from '../../lib/errors.ts';
+import { requeueCertificate } from '../../lib/certificates/requeue.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import type { CertificateRenderer } from '../../lib/render/types.ts';
@@ -179,6 +180,19 @@ describe('generate one certificate', () => {
     const [audit] = await t.sql`SELECT error, details FROM certificate_generation_log
                                 WHERE certificate_id = ${id} AND event = 'dead'`;
     expect(audit).toMatchObject({ error: 'student not found in Keycloak', details: { permanent: true } });
+
+    // Once the student exists, an operator requeues it and the next attempt issues it.
+    await keycloak.addUser({ id: unknownStudent, firstName: 'Restored', lastName: 'Student' });
+    expect(await requeueCertificate(t.sql, id, { requestedBy: 'ops', reason: 'user restored' })).toEqual({
+      id,
+      previousStatus: 'dead',
+    });
+    expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'issued', attempt: 1 });
+    await expect(requeueCertificate(t.sql, id, { requestedBy: 'ops' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(requeueCertificate(t.sql, randomUUID(), { requestedBy: 'ops' })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'dead', 'requeued', 'claimed', 'issued']);
   });
 
   it('records an S3 outage as a failure and issues on the retry', async () => {
