@@ -141,6 +141,24 @@ function covers(entry: FontFaceEntry, codePoint: number): boolean {
   return entry.ranges.some(([from, to]) => codePoint >= from && codePoint <= to);
 }
 
+// Per family and code point, the subsets covering it: scanning every CJK subset's ranges for
+// each character cost ~20 ms per certificate; a warm container answers from this memo.
+const coverage = new Map<string, Map<number, FontFaceEntry[]>>();
+
+function facesCovering(family: string, point: number, fonts: Map<string, FontFaceEntry[]>): FontFaceEntry[] {
+  let byPoint = coverage.get(family);
+  if (!byPoint) {
+    byPoint = new Map();
+    coverage.set(family, byPoint);
+  }
+  let matching = byPoint.get(point);
+  if (!matching) {
+    matching = (fonts.get(family) ?? []).filter((entry) => covers(entry, point));
+    byPoint.set(point, matching);
+  }
+  return matching;
+}
+
 /** Code points of rendered HTML, including characters written as numeric entities. */
 export function codePointsOf(text: string): Set<number> {
   const points = new Set<number>();
@@ -196,7 +214,7 @@ export function selectFontFaces(text: string, stacks: FontStacks): FontSelection
     let found = false;
     for (const stack of [stacks.serif, stacks.sans]) {
       for (const family of stack) {
-        const matching = (fonts.get(family) ?? []).filter((entry) => covers(entry, point));
+        const matching = facesCovering(family, point, fonts);
         if (matching.length === 0) continue;
         found = true;
         if (family === EMOJI_FAMILY) emojiPoints.add(point);
