@@ -17,7 +17,10 @@ import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 // use and kept warm (and relaunched if it crashed) across invocations.
 const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render']);
 
-export const printer = createPdfPrinter({ executablePath: config.render.CHROMIUM_EXECUTABLE_PATH });
+export const printer = createPdfPrinter({
+  executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,
+  profileRoot: config.render.CHROMIUM_PROFILE_ROOT,
+});
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
 const s3 = createS3Client(config.s3);

@@ -118,6 +118,7 @@ const sections = {
     ISSUER_NAME: z.string().min(1).max(200).default('Course Certificates'),
     DEFAULT_LOCALE: z.string().min(2).default('en'),
     CHROMIUM_EXECUTABLE_PATH: z.string().min(1).optional(),
+    CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),
     RENDER_TIMEOUT_MS: positiveInt.default(30000),
   }),
 } as const;

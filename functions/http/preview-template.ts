@@ -27,7 +27,10 @@ export const createHandler = (deps: PreviewTemplateDeps) =>
 export const handler = lazyHandler(() => {
   const config = loadConfig(['render', 's3']);
   // Created once per container: the browser stays warm between previews.
-  const printer = createPdfPrinter({ executablePath: config.render.CHROMIUM_EXECUTABLE_PATH });
+  const printer = createPdfPrinter({
+    executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,
+    profileRoot: config.render.CHROMIUM_PROFILE_ROOT,
+  });
   return createHandler({
     ...readDeps(),
     verifyBaseUrl: config.render.VERIFY_BASE_URL,

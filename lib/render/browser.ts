@@ -1,3 +1,5 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { TransientError } from '../errors.ts';
@@ -37,7 +39,15 @@ const DROPPED_ARGS = new Set([
   '--allow-running-insecure-content',
 ]);
 
-export function createPdfPrinter(options: { executablePath?: string; maxPages?: number } = {}): PdfPrinter {
+export interface PdfPrinterOptions {
+  executablePath?: string;
+  /** Most pages printing at once (and kept warm). */
+  maxPages?: number;
+  /** Folder under which each launch gets its own profile folder (CHROMIUM_PROFILE_ROOT). */
+  profileRoot?: string;
+}
+
+export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   let browserPromise: Promise<Browser> | undefined;
   const idlePages: Page[] = [];
   const blocked: string[] = [];
@@ -60,8 +70,14 @@ export function createPdfPrinter(options: { executablePath?: string; maxPages?: 
   const launch = async (): Promise<Browser> => {
     chromium.setGraphicsMode = false;
     const executablePath = options.executablePath ?? (await chromium.executablePath());
+    // With a profile root, the browser's profile lives in a known folder, so a supervisor
+    // (tests, npm start) can find and kill a browser whose parent died without closing it.
+    const userDataDir = options.profileRoot
+      ? await mkdtemp(join(options.profileRoot, 'chromium-profile-'))
+      : undefined;
     const browser = await puppeteer.launch({
       executablePath,
+      ...(userDataDir ? { userDataDir } : {}),
       headless: 'shell',
       args: [
         ...chromium.args.filter((arg) => !DROPPED_ARGS.has(arg) && !arg.startsWith('--headless')),
@@ -74,6 +90,7 @@ export function createPdfPrinter(options: { executablePath?: string; maxPages?: 
     });
     currentPid = browser.process()?.pid;
     browser.once('disconnected', () => {
+      if (userDataDir) void rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
       currentPid = undefined;
       idlePages.length = 0;
       browserPromise = undefined;

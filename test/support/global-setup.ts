@@ -42,6 +42,9 @@ export async function setup(project: TestProject): Promise<void> {
   });
   // Extract the Chromium binary once, before workers race for it.
   const chromiumPath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromium.executablePath());
+  // Test workers are forked after this and inherit it: every temporary folder they make (and
+  // every Chromium profile puppeteer creates) lands in the run folder that teardown removes.
+  process.env.TMPDIR = root;
   if (!stack.postgres || !stack.keycloak)
     throw new Error('test stack must start its own PostgreSQL and Keycloak stand-in');
   project.provide('stack', {
@@ -53,6 +56,7 @@ export async function setup(project: TestProject): Promise<void> {
       LOG_LEVEL: 'ERROR',
       // Everything a test creates in tmpdir (browser profiles, offline build dirs) lands in the run folder.
       TMPDIR: root,
+      CHROMIUM_PROFILE_ROOT: root,
     },
     adminUrl: stack.postgres.adminUrl,
     templateDatabase: TEMPLATE_DB,

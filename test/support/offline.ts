@@ -58,6 +58,8 @@ export async function startOffline(
     ...(process.env as Record<string, string>),
     ...env,
     TMPDIR: tmp,
+    // Offline does not pass TMPDIR to functions; this puts their Chromium profiles under `tmp`.
+    CHROMIUM_PROFILE_ROOT: tmp,
     OFFLINE_HTTP_PORT: String(httpPort),
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
     OFFLINE_WEBSOCKET_PORT: String(websocketPort),
