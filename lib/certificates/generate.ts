@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Sql } from '../db/client.ts';
 import { PermanentError, TransientError, ValidationError } from '../errors.ts';
 import { errorMessage, logger } from '../observability/logger.ts';
+import { printableContent } from '../render/text.ts';
 import type { CertificateContent, TemplateRef } from '../render/types.ts';
 import { certificateKey } from '../storage/s3.ts';
 import { assertUuid } from './ids.ts';
@@ -194,7 +195,9 @@ export async function generateCertificate(
     const locale = claimed.course_locale ?? options.defaultLocale;
     const score = Number(claimed.score);
     const maxScore = Number(claimed.max_score);
-    const content: CertificateContent = {
+    // Normalised exactly as the renderer prints it, so the stored snapshot and the PDF agree;
+    // a name the renderer would refuse fails here (ValidationError -> dead with the reason).
+    const content: CertificateContent = printableContent({
       certificateId,
       verificationCode: claimed.verification_code,
       verifyUrl: `${options.verifyBaseUrl}/${encodeURIComponent(claimed.verification_code)}`,
@@ -206,7 +209,7 @@ export async function generateCertificate(
       issuedOn: claimed.today,
       locale,
       issuerName: options.issuerName,
-    };
+    });
     const template = deps.resolveTemplate ? await deps.resolveTemplate(claimed.course_id, locale) : undefined;
     const rendered = await deps.renderer.render(content, template);
     const sha256 = createHash('sha256').update(rendered.pdf).digest('hex');

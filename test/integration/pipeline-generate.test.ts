@@ -93,6 +93,22 @@ describe('generate one certificate', () => {
     );
   });
 
+  it('snapshots the name exactly as printed: bidi controls removed, whitespace collapsed', async () => {
+    const user = await student('\u202EJosé', '  Ñúñez \u2066Ørsted ');
+    const courseId = await createCourse(t.sql, { title: 'Snapshot  Fidelity' });
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+
+    const outcome = await generateCertificate(makeGenerateDeps(t, renderer), options, id);
+
+    expect(outcome.status).toBe('issued');
+    const row = await certificateRow(t.sql, id);
+    expect(row.student_name).toBe('José Ñúñez Ørsted');
+    const pdf = await createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(
+      `certificates/${courseId}/${user.id}/${id}.pdf`,
+    );
+    expect(await pdfText(pdf)).toContain(row.student_name);
+  });
+
   it('issues once when the same certificate is generated twice at the same time', async () => {
     const user = await student();
     const courseId = await createCourse(t.sql);
