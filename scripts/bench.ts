@@ -6,8 +6,10 @@ import chromium from '@sparticuz/chromium';
 import postgres from 'postgres';
 import { createSql } from '../lib/db/client.ts';
 import { migrateUp } from '../lib/db/migrate.ts';
+import { logger } from '../lib/observability/logger.ts';
+import { benchHttp } from './bench/http.ts';
 import { benchPipeline } from './bench/pipeline.ts';
-import { benchNaive, benchNaiveCli, benchRender } from './bench/render.ts';
+import { benchNaive, benchRender } from './bench/render.ts';
 import { benchScanQuery } from './bench/scan-query.ts';
 import { round } from './bench/stats.ts';
 
@@ -33,6 +35,7 @@ const sizes = {
   inFlight: flag('in-flight', 8),
   naive: flag('naive', 10),
   renderSequential: flag('render', 200),
+  http: flag('http', 2000),
 };
 
 interface StackInfo {
@@ -77,6 +80,8 @@ const results: Record<string, unknown> = {
   sizes,
 };
 const log = (message: string) => console.error(`[bench] ${message}`);
+// Handlers invoked in-process log each request at INFO; the benchmark prints its own table.
+logger.setLogLevel('WARN');
 
 try {
   log(
@@ -111,10 +116,8 @@ try {
   await sql.end();
 
   log(`(c) naive renderer: ${sizes.naive} PDFs, one Chromium process each`);
-  const naive = await benchNaiveCli({ executablePath, pdfs: sizes.naive });
+  const naive = await benchNaive({ executablePath, pdfs: sizes.naive });
   results.naive = naive;
-  const naiveLaunch = await benchNaive({ executablePath, pdfs: sizes.naive });
-  results.naiveLaunch = naiveLaunch;
 
   log(`(d) scan statements on ${sizes.scanRows} attempts + certificates (generating data in PostgreSQL)`);
   const admin = postgres(stack.adminUrl, { max: 1, onnotice: () => undefined });
@@ -128,8 +131,18 @@ try {
   results.scan = scan;
   await scanSql.end();
 
+  log(
+    `(e) HTTP: ${sizes.http} list + ${sizes.http} download requests, 50 at once via serverless offline, then in-process`,
+  );
+  const http = await benchHttp({
+    env: stack.env,
+    keycloakUrl: stack.keycloakUrl,
+    requests: sizes.http,
+    concurrency: 50,
+  });
+  results.http = http;
+
   const ratios = {
-    pipelineVsNaiveLaunch: round(pipeline.perSecond / naiveLaunch.perSecond),
     pipelineVsRender: round(pipeline.perSecond / render.parallel.perSecond),
     pipelineVsNaive: round(pipeline.perSecond / naive.perSecond),
     scanP95Ms: scan.total.p95,
@@ -138,6 +151,10 @@ try {
     pipelineVsRender: { target: '>= 0.8', met: ratios.pipelineVsRender >= 0.8 },
     pipelineVsNaive: { target: '>= 20', met: ratios.pipelineVsNaive >= 20 },
     scanP95Ms: { target: '<= 100 ms', met: ratios.scanP95Ms <= 100 },
+    inProcessP99Ms: {
+      target: '<= 25 ms',
+      met: http.inProcess.list.p99 <= 25 && http.inProcess.download.p99 <= 25,
+    },
   };
   results.ratios = ratios;
   results.targets = targets;
@@ -161,14 +178,26 @@ try {
         .map(([name, ms]) => `${name} ${ms}`)
         .join(', '),
     ],
-    ['(c) naive: chromium --print-to-pdf per PDF', `${naive.perSecond} PDF/s  p50 ${naive.latency.p50} ms`],
-    [
-      "(c') puppeteer launch + print + close per PDF",
-      `${naiveLaunch.perSecond} PDF/s  p50 ${naiveLaunch.latency.p50} ms`,
-    ],
+    ['(c) naive: launch + print + close per PDF', `${naive.perSecond} PDF/s  p50 ${naive.latency.p50} ms`],
     [
       `(d) scan on ${scan.attempts} attempts / ${scan.certificates} certs`,
       `enqueue p50 ${scan.enqueue.p50} ms, claim p50 ${scan.claim.p50} ms, total p50 ${scan.total.p50} / p95 ${scan.total.p95} ms (data ${scan.generateSeconds} s)`,
+    ],
+    [
+      '(e) list via offline, 50 concurrent',
+      `p50 ${http.offline.list.p50} / p95 ${http.offline.list.p95} / p99 ${http.offline.list.p99} ms  (${http.offline.list.perSecond} req/s)`,
+    ],
+    [
+      '(e) download via offline, 50 concurrent',
+      `p50 ${http.offline.download.p50} / p95 ${http.offline.download.p95} / p99 ${http.offline.download.p99} ms  (${http.offline.download.perSecond} req/s)`,
+    ],
+    [
+      '(e) list in-process (one warm container)',
+      `p50 ${http.inProcess.list.p50} / p95 ${http.inProcess.list.p95} / p99 ${http.inProcess.list.p99} ms`,
+    ],
+    [
+      '(e) download in-process (one warm container)',
+      `p50 ${http.inProcess.download.p50} / p95 ${http.inProcess.download.p95} / p99 ${http.inProcess.download.p99} ms`,
     ],
     [
       'ratio pipeline / render (same parallelism)',
@@ -178,10 +207,13 @@ try {
       'ratio pipeline / naive',
       `${ratios.pipelineVsNaive}x  target >= 20  ${targets.pipelineVsNaive.met ? 'MET' : 'NOT MET'}`,
     ],
-    ["ratio pipeline / (c') launch per PDF", `${ratios.pipelineVsNaiveLaunch}x`],
     [
       'scan total p95',
       `${ratios.scanP95Ms} ms  target <= 100 ms  ${targets.scanP95Ms.met ? 'MET' : 'NOT MET'}`,
+    ],
+    [
+      'in-process p99 (list, download)',
+      `${http.inProcess.list.p99}, ${http.inProcess.download.p99} ms  target <= 25 ms  ${targets.inProcessP99Ms.met ? 'MET' : 'NOT MET'}`,
     ],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));

@@ -1,17 +1,9 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import {
   createCertificateRenderer,
   loadDefaultTemplate,
   prepareCertificate,
 } from '../../lib/render/renderer.ts';
-
-const execFileAsync = promisify(execFile);
 
 import type { CertificateContent } from '../../lib/render/types.ts';
 import { type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
@@ -82,48 +74,11 @@ export async function benchRender(options: {
 }
 
 /**
- * (c) The naive renderer: one Chromium process per PDF, the way a script shells out to
- * `chromium --headless --print-to-pdf` for each certificate (same HTML as the real renderer).
+ * (c) The naive renderer: one Chromium process per PDF (launch, print the same HTML, close),
+ * i.e. what rendering costs without a browser kept warm across certificates. (Shelling out to
+ * `chromium --print-to-pdf` is not measured: @sparticuz/chromium's headless shell does not
+ * finish CLI printing on this machine.)
  */
-export async function benchNaiveCli(options: {
-  executablePath: string;
-  pdfs: number;
-}): Promise<{ pdfs: number; perSecond: number; latency: LatencySummary }> {
-  const folder = await mkdtemp(join(tmpdir(), 'naive-'));
-  try {
-    const template = await loadDefaultTemplate();
-    const run = await timed(() =>
-      runPool(options.pdfs, 1, async (i) => {
-        const prepared = await prepareCertificate(sampleContent(i), template, {});
-        const input = join(folder, `${i}.html`);
-        const output = join(folder, `${i}.pdf`);
-        await writeFile(input, prepared.html);
-        await execFileAsync(options.executablePath, [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--no-zygote',
-          '--disable-background-networking',
-          `--user-data-dir=${join(folder, `profile-${i}`)}`,
-          '--no-pdf-header-footer',
-          `--print-to-pdf=${output}`,
-          pathToFileURL(input).href,
-        ]);
-        const pdf = await readFile(output);
-        if (pdf.subarray(0, 5).toString() !== '%PDF-') throw new Error('naive renderer produced no PDF');
-      }),
-    );
-    return {
-      pdfs: options.pdfs,
-      perSecond: round(options.pdfs / (run.ms / 1000)),
-      latency: summarize(run.value),
-    };
-  } finally {
-    await rm(folder, { recursive: true, force: true });
-  }
-}
-
-/** (c') A less naive variant: a fresh Chromium per PDF, but driven by puppeteer (launch, print, close). */
 export async function benchNaive(options: {
   executablePath?: string;
   pdfs: number;

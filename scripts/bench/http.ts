@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createListHandler } from '../../functions/http/list-my-certificates.ts';
+import { createTokenVerifier } from '../../lib/auth/verifier.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { createSql, type Sql } from '../../lib/db/client.ts';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { apiEvent, lambdaContext } from '../../test/e2e/http-fixtures.ts';
+import { startOffline } from '../../test/support/offline.ts';
+import { type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
+
+export interface HttpBench {
+  requests: number;
+  concurrency: number;
+  offline: { list: LatencySummary & { perSecond: number }; download: LatencySummary & { perSecond: number } };
+  inProcess: { list: LatencySummary; download: LatencySummary };
+}
+
+/** A student with `count` issued certificates (one per course), so a list page is full. */
+async function seedStudent(
+  sql: Sql,
+  keycloakUrl: string,
+  count: number,
+): Promise<{ studentId: string; certificateIds: string[] }> {
+  const studentId = randomUUID();
+  const response = await fetch(`${keycloakUrl}/__stand-in/users`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id: studentId,
+      username: `http-bench-${studentId.slice(0, 8)}`,
+      firstName: 'Http',
+      lastName: 'Bench',
+    }),
+  });
+  if (!response.ok) throw new Error(`could not add bench user: ${response.status}`);
+  const rows = await sql<{ id: string }[]>`
+    WITH c AS (
+      INSERT INTO courses (title) SELECT 'HTTP bench course ' || g FROM generate_series(1, ${count}) g RETURNING id
+    ), a AS (
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, certificate_enqueued_at)
+      SELECT ${studentId}, id, 90, 100, true, now() FROM c RETURNING id, course_id
+    )
+    INSERT INTO certificates (student_id, course_id, test_attempt_id, status, s3_key, pdf_sha256, generated_at,
+                              student_name, course_name, score, max_score, percentage, issued_on)
+    SELECT ${studentId}, a.course_id, a.id, 'issued', 'certificates/' || a.course_id || '/' || ${studentId} || '/' || a.id || '.pdf',
+           repeat('0', 64), now(), 'Http Bench', 'HTTP bench course', 90, 100, 90, current_date
+    FROM a RETURNING id`;
+  return { studentId, certificateIds: rows.map((row) => row.id) };
+}
+
+async function mintToken(keycloakUrl: string, userId: string): Promise<string> {
+  const response = await fetch(`${keycloakUrl}/__stand-in/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId, expiresInSeconds: 3600 }),
+  });
+  if (!response.ok) throw new Error(`could not mint token: ${response.status}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+/**
+ * (e) Latency of the list and download routes: `concurrency` requests at once through
+ * serverless offline (HTTP, esbuild bundle, worker threads: what a developer runs), then the
+ * same middy handlers called in-process one at a time (what one warm Lambda container does).
+ */
+export async function benchHttp(options: {
+  env: Record<string, string>;
+  keycloakUrl: string;
+  requests: number;
+  concurrency: number;
+}): Promise<HttpBench> {
+  const seedSql = createSql({
+    DATABASE_URL: options.env.DATABASE_URL ?? '',
+    DB_POOL_MAX: 2,
+    DB_CONNECT_TIMEOUT_SECONDS: 10,
+  });
+  const { studentId, certificateIds } = await seedStudent(seedSql, options.keycloakUrl, 25);
+  await seedSql.end();
+  const token = await mintToken(options.keycloakUrl, studentId);
+  const authorization = { authorization: `Bearer ${token}` };
+  const pick = (i: number) => certificateIds[i % certificateIds.length] as string;
+
+  // Through serverless offline.
+  const offline = await startOffline({ ...options.env, LOG_LEVEL: 'WARN' }, { scheduleEnabled: false });
+  const overHttp = async (path: (i: number) => string) => {
+    // Warm-up, not measured: offline starts one worker thread ("container") per concurrent
+    // request, and 50 cold starts at once on a small machine can time out, as cold Lambdas can.
+    for (let round = 0; round < 5; round += 1) {
+      const statuses = await Promise.all(
+        Array.from({ length: options.concurrency }, async (_, i) => {
+          const response = await fetch(`${offline.baseUrl}${path(i)}`, { headers: authorization });
+          await response.arrayBuffer();
+          return response.status;
+        }),
+      );
+      if (statuses.every((status) => status === 200)) break;
+    }
+    const run = await timed(() =>
+      runPool(options.requests, options.concurrency, async (i) => {
+        const response = await fetch(`${offline.baseUrl}${path(i)}`, { headers: authorization });
+        const body = await response.text();
+        if (response.status !== 200)
+          throw new Error(`${path(i)} answered ${response.status}: ${body.slice(0, 300)}`);
+      }),
+    );
+    return { ...summarize(run.value), perSecond: round(options.requests / (run.ms / 1000)) };
+  };
+  let offlineList: HttpBench['offline']['list'];
+  let offlineDownload: HttpBench['offline']['download'];
+  try {
+    offlineList = await overHttp(() => '/api/v1/me/certificates?limit=20');
+    offlineDownload = await overHttp((i) => `/api/v1/certificates/${pick(i)}/download`);
+  } catch (error) {
+    console.error(offline.output().slice(-3000));
+    throw error;
+  } finally {
+    await offline.stop();
+  }
+
+  // In-process: the same handlers with their dependencies built as in a Lambda container.
+  const config = loadConfig(['db', 'auth', 's3', 'http'], { ...options.env });
+  const sql = createSql(config.db);
+  const deps = {
+    sql,
+    verifier: createTokenVerifier(config.auth),
+    corsOrigins: config.http.CORS_ALLOWED_ORIGINS,
+    storage: createCertificateStorage(createS3Client(config.s3), config.s3.S3_BUCKET),
+    download: {
+      defaultTtlSeconds: config.http.DOWNLOAD_URL_TTL_SECONDS,
+      maxTtlSeconds: config.http.DOWNLOAD_URL_MAX_TTL_SECONDS,
+    },
+  };
+  const list = createListHandler(deps);
+  const download = createDownloadHandler(deps);
+  const inProcess = async (call: (i: number) => Promise<{ statusCode?: number }>) => {
+    for (let i = 0; i < 20; i += 1) await call(i);
+    const run = await runPool(options.requests, 1, async (i) => {
+      const result = await call(i);
+      if (result.statusCode !== 200) throw new Error(`in-process handler answered ${result.statusCode}`);
+    });
+    return summarize(run);
+  };
+  try {
+    const inProcessList = await inProcess(
+      () =>
+        list(
+          apiEvent('GET', '/api/v1/me/certificates', { headers: authorization, query: { limit: '20' } }),
+          lambdaContext(),
+        ) as Promise<{ statusCode?: number }>,
+    );
+    const inProcessDownload = await inProcess(
+      (i) =>
+        download(
+          apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
+            headers: authorization,
+            pathParameters: { certificateId: pick(i) },
+          }),
+          lambdaContext(),
+        ) as Promise<{ statusCode?: number }>,
+    );
+    return {
+      requests: options.requests,
+      concurrency: options.concurrency,
+      offline: { list: offlineList, download: offlineDownload },
+      inProcess: { list: inProcessList, download: inProcessDownload },
+    };
+  } finally {
+    await sql.end();
+  }
+}
