@@ -1,9 +1,5 @@
 import { createPdfPrinter } from '../../lib/render/browser.ts';
-import {
-  createCertificateRenderer,
-  loadDefaultTemplate,
-  prepareCertificate,
-} from '../../lib/render/renderer.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 
 import type { CertificateContent } from '../../lib/render/types.ts';
 import { type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
