@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { drainDue } from '../../lib/certificates/drain.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { GenerateDeps, GenerateOptions, Log } from '../../lib/certificates/ports.ts';
-import { runScan } from '../../lib/certificates/scan.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
@@ -33,7 +33,7 @@ export interface PipelineBench {
 /**
  * (b) Drains `count` passing attempts through the real pipeline in-process: scan (enqueue +
  * claim) hands ids to `workers` concurrent generate calls (Keycloak stand-in over HTTP,
- * warm Chromium, S3 stand-in, PostgreSQL). Only Lambda's async invoke is replaced by a queue.
+ * warm Chromium, S3 stand-in, PostgreSQL). Only Lambda's async invoke is replaced (lib/certificates/drain.ts).
  */
 export async function benchPipeline(options: {
   sql: Sql;
@@ -143,45 +143,14 @@ export async function benchPipeline(options: {
     issuerName: 'x',
   });
 
-  const durations: number[] = [];
-  const queue: string[] = [];
-  let running = 0;
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const pump = () => {
-    while (running < options.inFlight && queue.length > 0) {
-      const id = queue.shift() as string;
-      running += 1;
-      const begun = performance.now();
-      void generateCertificate(deps, generateOptions, id)
-        .then((outcome) => {
-          if (outcome.status === 'issued') durations.push(performance.now() - begun);
-        })
-        .finally(() => {
-          running -= 1;
-          pump();
-        });
-    }
-  };
-
   const started = performance.now();
-  // Each scan claims a batch of 100 (SCAN_BATCH_SIZE) and fans it out, as a schedule tick would;
-  // the next scan runs as soon as the workers are about to run dry.
-  for (;;) {
-    const result = await runScan(
-      {
-        sql,
-        log: quiet,
-        dispatch: async (id) => {
-          queue.push(id);
-          pump();
-        },
-      },
-      { batchSize: 100, enqueueLimit: options.count, dispatchLeaseSeconds: 300 },
-    );
-    if (result.dispatched.length === 0 && queue.length === 0 && running === 0) break;
-    while (queue.length >= options.inFlight || (result.dispatched.length === 0 && running > 0))
-      await sleep(2);
-  }
+  // Claims batches of 100 (SCAN_BATCH_SIZE) with the scan's own statements and generates them
+  // with `inFlight` certificates at once; only Lambda's async invoke is left out.
+  const drained = await drainDue(
+    { sql, log: quiet, generate: (id) => generateCertificate(deps, generateOptions, id) },
+    { batchSize: 100, concurrency: options.inFlight, dispatchLeaseSeconds: 300, enqueueLimit: 1000 },
+  );
+  const durations = drained.durationsMs;
   const elapsed = performance.now() - started;
   const [issued] = await sql<
     { n: number }[]
