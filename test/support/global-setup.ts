@@ -33,13 +33,20 @@ function killStragglers(folder: string): void {
 export async function setup(project: TestProject): Promise<void> {
   root = await mkdtemp(join(tmpdir(), 'certs-test-'));
   // Tests never talk to a developer's real services: the stand-ins are always started here.
-  stack = await startLocalStack({
-    root,
-    persistent: false,
-    database: TEMPLATE_DB,
-    bucket: 'certificates-test',
-    env: {},
-  });
+  try {
+    stack = await startLocalStack({
+      root,
+      persistent: false,
+      database: TEMPLATE_DB,
+      bucket: 'certificates-test',
+      env: {},
+    });
+  } catch (error) {
+    // Vitest skips teardown when setup throws: leave nothing behind ourselves.
+    killStragglers(root);
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
   // Extract the Chromium binary once, before workers race for it.
   const chromiumPath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromium.executablePath());
   // Test workers are forked after this and inherit it: every temporary folder they make (and
