@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../db/client.ts';
+import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { errorMessage, logger } from '../observability/logger.ts';
 import type { Dispatch, Log } from './ports.ts';
@@ -99,6 +99,19 @@ interface AttemptRow {
   pass_percentage: string;
 }
 
+/** The student's live certificate for the course (at most one exists), if any. */
+async function liveCertificate(
+  sql: Sql | TransactionSql,
+  studentId: string,
+  courseId: string,
+): Promise<{ id: string; status: string } | undefined> {
+  const [row] = await sql<{ id: string; status: string }[]>`
+    SELECT id, status::text FROM certificates
+    WHERE student_id = ${studentId} AND course_id = ${courseId}
+      AND status NOT IN ('revoked', 'superseded')`;
+  return row;
+}
+
 function toView(row: AttemptRow): AttemptView {
   const score = Number(row.score);
   const maxScore = Number(row.max_score);
@@ -169,10 +182,7 @@ export async function recordAttempt(
           attemptId: existing.id,
         });
       }
-      const [certificate] = await tx<{ id: string; status: string }[]>`
-        SELECT id, status::text FROM certificates
-        WHERE student_id = ${existing.student_id} AND course_id = ${existing.course_id}
-          AND status NOT IN ('revoked', 'superseded')`;
+      const certificate = await liveCertificate(tx, existing.student_id, existing.course_id);
       return {
         created: false,
         attempt: toView(existing),
@@ -202,10 +212,7 @@ export async function recordAttempt(
       return { created: true, attempt: toView(inserted), certificate: { ...created, created: true } };
 
     // One live certificate per student and course: a later pass does not issue a second one.
-    const [live] = await tx<{ id: string; status: string }[]>`
-      SELECT id, status::text FROM certificates
-      WHERE student_id = ${inserted.student_id} AND course_id = ${inserted.course_id}
-        AND status NOT IN ('revoked', 'superseded')`;
+    const live = await liveCertificate(tx, inserted.student_id, inserted.course_id);
     return {
       created: true,
       attempt: toView(inserted),

@@ -108,15 +108,7 @@ export async function saveTemplate(sql: Sql, input: TemplateInput): Promise<Temp
          WHERE course_id IS NOT DISTINCT FROM ${input.courseId}::uuid
         RETURNING id, course_id, version, name, html, css, locale, assets, created_by, created_at`;
       if (!row) throw new Error('insert returned no row');
-      return {
-        id: row.id,
-        courseId: row.course_id,
-        version: row.version,
-        name: row.name,
-        locale: row.locale,
-        createdBy: row.created_by,
-        createdAt: row.created_at,
-      };
+      return toRow(row);
     } catch (error) {
       const code = (error as { code?: string }).code;
       // Two saves for the same course raced for the same version number: take the next one.
@@ -156,7 +148,13 @@ export async function listTemplates(sql: Sql, courseId: string | null): Promise<
       FROM certificate_templates
      WHERE course_id IS NOT DISTINCT FROM ${courseId}::uuid
      ORDER BY version DESC`;
-  return rows.map((row) => ({
+  return rows.map(toRow);
+}
+
+function toRow(
+  row: Pick<DbTemplate, 'id' | 'course_id' | 'version' | 'name' | 'locale' | 'created_by' | 'created_at'>,
+): TemplateRow {
+  return {
     id: row.id,
     courseId: row.course_id,
     version: row.version,
@@ -164,5 +162,5 @@ export async function listTemplates(sql: Sql, courseId: string | null): Promise<
     locale: row.locale,
     createdBy: row.created_by,
     createdAt: row.created_at,
-  }));
+  };
 }
