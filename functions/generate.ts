@@ -1,7 +1,11 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { type GenerateOutcome, generateCertificate } from '../lib/certificates/generate.ts';
-import type { GenerateDeps, GenerateOptions } from '../lib/certificates/ports.ts';
+import {
+  type GenerateOutcome,
+  generateCertificate,
+  generateOptionsFromConfig,
+} from '../lib/certificates/generate.ts';
+import type { GenerateDeps } from '../lib/certificates/ports.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
@@ -44,16 +48,7 @@ const deps: GenerateDeps = {
   log: logger,
 };
 
-const options: GenerateOptions = {
-  keyPrefix: config.s3.S3_KEY_PREFIX,
-  verifyBaseUrl: config.render.VERIFY_BASE_URL,
-  issuerName: config.render.ISSUER_NAME,
-  defaultLocale: config.render.DEFAULT_LOCALE,
-  leaseSeconds: config.pipeline.LEASE_SECONDS,
-  maxAttempts: config.pipeline.MAX_GENERATION_ATTEMPTS,
-  retryBaseSeconds: config.pipeline.RETRY_BASE_SECONDS,
-  retryMaxSeconds: config.pipeline.RETRY_MAX_SECONDS,
-};
+const options = generateOptionsFromConfig(config);
 
 const eventSchema = z.object({ certificateId: z.uuid() });
 

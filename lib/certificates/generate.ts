@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { PermanentError, TransientError, ValidationError } from '../errors.ts';
 import { errorMessage, logger } from '../observability/logger.ts';
@@ -159,6 +160,20 @@ function describeError(error: unknown): string {
 
 function percentageOf(score: number, maxScore: number): number {
   return Math.round((score / maxScore) * 10000) / 100;
+}
+
+/** The generate options a deployment configures (functions/generate.ts and the benchmark). */
+export function generateOptionsFromConfig(config: Config<'s3' | 'pipeline' | 'render'>): GenerateOptions {
+  return {
+    keyPrefix: config.s3.S3_KEY_PREFIX,
+    verifyBaseUrl: config.render.VERIFY_BASE_URL,
+    issuerName: config.render.ISSUER_NAME,
+    defaultLocale: config.render.DEFAULT_LOCALE,
+    leaseSeconds: config.pipeline.LEASE_SECONDS,
+    maxAttempts: config.pipeline.MAX_GENERATION_ATTEMPTS,
+    retryBaseSeconds: config.pipeline.RETRY_BASE_SECONDS,
+    retryMaxSeconds: config.pipeline.RETRY_MAX_SECONDS,
+  };
 }
 
 export async function generateCertificate(

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { drainDue } from '../../lib/certificates/drain.ts';
-import { generateCertificate } from '../../lib/certificates/generate.ts';
-import type { GenerateDeps, GenerateOptions, Log } from '../../lib/certificates/ports.ts';
+import { generateCertificate, generateOptionsFromConfig } from '../../lib/certificates/generate.ts';
+import type { GenerateDeps, Log } from '../../lib/certificates/ports.ts';
+import { loadConfig } from '../../lib/config.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
+import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { resolveTemplateForCourse } from '../../lib/render/template-store.ts';
@@ -70,40 +71,24 @@ export async function benchPipeline(options: {
     INSERT INTO test_attempts (student_id, course_id, score, max_score, passed)
     SELECT s::uuid, ${course.id}, 80 + (random() * 20)::int, 100, true FROM unnest(${students.map((s) => s.id)}::text[]) AS s`;
 
-  const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
-  const s3 = createS3Client({
-    S3_BUCKET: env.S3_BUCKET ?? '',
-    S3_ENDPOINT_URL: env.S3_ENDPOINT_URL,
-    S3_REGION: 'us-east-1',
-    S3_FORCE_PATH_STYLE: true,
-    S3_KEY_PREFIX: 'certificates',
+  // Configured exactly as the generate function is (same parser, same defaults).
+  const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render'], {
+    ...env,
+    VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+    ISSUER_NAME: 'Example Academy',
   });
+  const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
+  const s3 = createS3Client(config.s3);
   const deps: GenerateDeps = {
     sql,
-    directory: createKeycloakDirectory({
-      baseUrl: env.KEYCLOAK_URL ?? '',
-      realm: env.KEYCLOAK_REALM ?? 'student',
-      clientId: env.KEYCLOAK_CLIENT_ID ?? '',
-      clientSecret: env.KEYCLOAK_CLIENT_SECRET ?? '',
-      timeoutMs: 5000,
-      profileCacheSeconds: 300,
-    }),
-    renderer: createCertificateRenderer(printer, { timeoutMs: 30_000 }),
-    storage: createCertificateStorage(s3, env.S3_BUCKET ?? ''),
+    directory: createKeycloakDirectory(keycloakOptionsFromConfig(config.keycloak)),
+    renderer: createCertificateRenderer(printer, { timeoutMs: config.render.RENDER_TIMEOUT_MS }),
+    storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
     // As in functions/generate.ts: the course's template, else the default.
     resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
     log: quiet,
   };
-  const generateOptions: GenerateOptions = {
-    keyPrefix: 'certificates',
-    verifyBaseUrl: 'https://certificates.example.org/verify',
-    issuerName: 'Example Academy',
-    defaultLocale: 'en',
-    leaseSeconds: 180,
-    maxAttempts: 5,
-    retryBaseSeconds: 60,
-    retryMaxSeconds: 3600,
-  };
+  const generateOptions = generateOptionsFromConfig(config);
 
   // Time spent in each dependency, to show where a certificate's time goes beyond rendering.
   const phases: Record<string, number> = { keycloak: 0, render: 0, s3: 0, template: 0 };
