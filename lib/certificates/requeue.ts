@@ -1,6 +1,10 @@
+import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { errorMessage, logger } from '../observability/logger.ts';
 import { assertUuid } from './ids.ts';
+import type { Dispatch, Log } from './ports.ts';
+import { releaseDispatch } from './scan.ts';
 
 /**
  * Operator action: gives a `dead` (or waiting `failed`) certificate a fresh set of attempts,
@@ -12,13 +16,17 @@ export async function requeueCertificate(
   sql: Sql,
   certificateId: string,
   input: { requestedBy: string; reason?: string },
+  options: { dispatchLeaseSeconds?: number } = {},
 ): Promise<{ id: string; previousStatus: string }> {
   assertUuid(certificateId, 'certificateId');
   const [row] = await sql<{ id: string; previous_status: string }[]>`
     WITH prev AS (SELECT id, status FROM certificates WHERE id = ${certificateId}),
     requeued AS (
       UPDATE certificates c
-      SET status = 'pending', attempt_count = 0, next_attempt_at = now(), dispatched_until = NULL,
+      -- With a dispatch lease the caller invokes generate itself and the scan leaves it alone
+      -- meanwhile (as on ingestion); without one the next scan hands it out.
+      SET status = 'pending', attempt_count = 0, next_attempt_at = now(),
+          dispatched_until = now() + make_interval(secs => ${options.dispatchLeaseSeconds ?? null}::int),
           updated_at = now()
       FROM prev
       WHERE c.id = prev.id AND c.status IN ('dead', 'failed')
@@ -38,4 +46,78 @@ export async function requeueCertificate(
   throw new ConflictError(`certificate is ${existing.status}; only dead or failed ones can be requeued`, {
     status: existing.status,
   });
+}
+
+export const requeueInputSchema = z
+  .strictObject({
+    reason: z
+      .string({ error: 'must be a string' })
+      .trim()
+      .min(1, 'must not be empty')
+      .max(500, 'must be at most 500 characters')
+      .optional()
+      .describe('Why, for the audit log (default "requeued by operator")'),
+  })
+  .describe('Optional; an empty body is the same as {}');
+
+export type RequeueInput = z.infer<typeof requeueInputSchema>;
+
+export function parseRequeueInput(input: unknown): RequeueInput {
+  const parsed = requeueInputSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.map(String).join('.') || undefined;
+    throw new ValidationError(
+      field ? `${field} ${issue?.message ?? 'is invalid'}` : (issue?.message ?? 'invalid body'),
+      field ?? 'body',
+    );
+  }
+  return parsed.data;
+}
+
+export interface RequeueResult {
+  id: string;
+  previousStatus: string;
+  status: 'pending';
+  /** Whether generation was invoked now; otherwise the next scan picks it up. */
+  dispatched: boolean;
+}
+
+/**
+ * The operator action as the HTTP route runs it: requeue, then invoke generate at once instead
+ * of waiting for the next scan. A failed invoke loses nothing: the dispatch lease is released
+ * and the scan hands the certificate out.
+ */
+export async function requeueAndDispatch(
+  deps: { sql: Sql; dispatch: Dispatch; log?: Log },
+  options: { dispatchLeaseSeconds: number },
+  certificateId: string,
+  input: { requestedBy: string; reason?: string },
+): Promise<RequeueResult> {
+  const log = deps.log ?? logger;
+  const requeued = await requeueCertificate(deps.sql, certificateId, input, options);
+  let dispatched = false;
+  try {
+    await deps.dispatch(requeued.id);
+    dispatched = true;
+  } catch (error) {
+    log.warn('Immediate generation could not be invoked; the scan will pick it up', {
+      certificate_id: requeued.id,
+      error: errorMessage(error),
+    });
+    await releaseDispatch(deps.sql, requeued.id).catch((releaseError: unknown) => {
+      // The dispatch lease then simply expires and the scan hands it out a little later.
+      log.warn('Could not release dispatch claim', {
+        certificate_id: requeued.id,
+        error: errorMessage(releaseError),
+      });
+    });
+  }
+  log.info('Certificate requeued', {
+    certificate_id: requeued.id,
+    previous_status: requeued.previousStatus,
+    requested_by: input.requestedBy,
+    dispatched,
+  });
+  return { ...requeued, status: 'pending', dispatched };
 }

@@ -9,6 +9,8 @@ import {
   errorSchema,
   healthSchema,
   publicVerificationSchema,
+  requeueRequestSchema,
+  requeueResultSchema,
 } from './schemas.ts';
 
 /**
@@ -38,6 +40,8 @@ function componentSchemas(): Record<string, Json> {
     Error: errorSchema,
     AttemptInput: attemptInputSchema,
     AttemptResult: attemptResultSchema,
+    RequeueInput: requeueRequestSchema,
+    RequeueResult: requeueResultSchema,
   };
   for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
   const generated = z.toJSONSchema(registry, {
@@ -231,6 +235,32 @@ export function buildOpenApiDocument(): Json {
             },
             '410': {
               description: 'Revoked, superseded or expired (`certificateStatus`)',
+              content: jsonContent(ref('Error')),
+            },
+            ...authErrors,
+          },
+        },
+      },
+      '/api/v1/certificates/{certificateId}/requeue': {
+        post: {
+          operationId: 'requeueCertificate',
+          tags: ['certificates'],
+          summary: 'Retry a dead or failed certificate now (staff)',
+          description:
+            'Operator action once the cause of a failed generation is fixed (student restored in Keycloak, ' +
+            'template repaired...): the certificate goes back to `pending` with a fresh set of attempts, a ' +
+            '`requeued` audit row records who and why, and generation is invoked at once (if that invoke ' +
+            'fails, the scheduled scan picks it up). Staff roles only.',
+          security: secured,
+          parameters: [uuidParam('certificateId', 'Certificate id')],
+          requestBody: { required: false, content: jsonContent(ref('RequeueInput')) },
+          responses: {
+            '200': { description: 'Requeued', content: jsonContent(ref('RequeueResult')) },
+            '400': responseRef('BadRequest'),
+            '403': responseRef('Forbidden'),
+            '404': responseRef('NotFound'),
+            '409': {
+              description: 'Not dead or failed; `status` carries the current status',
               content: jsonContent(ref('Error')),
             },
             ...authErrors,

@@ -7,6 +7,7 @@ import type {
 } from '../certificates/read-model.ts';
 import type { RecordAttemptResult } from '../certificates/record-attempt.ts';
 import { recordAttemptInputSchema } from '../certificates/record-attempt.ts';
+import { requeueInputSchema } from '../certificates/requeue.ts';
 import type { HealthReport } from './health.ts';
 
 /**
@@ -130,6 +131,16 @@ export const attemptResultSchema = z
     dispatched: z.boolean().describe('Whether generation was started right away'),
   })
   .meta({ id: 'AttemptResult' });
+
+export const requeueRequestSchema = requeueInputSchema.meta({ id: 'RequeueInput' });
+
+export const requeueResultSchema = z
+  .strictObject({
+    id: uuid,
+    previousStatus: z.enum(['dead', 'failed']).describe('The status before the requeue'),
+    status: z.literal('pending'),
+  })
+  .meta({ id: 'RequeueResult' });
 
 // ---- compile-time checks: the handlers' data and these schemas must agree ----
 

@@ -1,0 +1,43 @@
+import { assertStaff } from '../../lib/auth/policy.ts';
+import type { Dispatch } from '../../lib/certificates/ports.ts';
+import { parseRequeueInput, requeueAndDispatch } from '../../lib/certificates/requeue.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { type ReadDeps, readDeps } from '../../lib/http/deps.ts';
+import { jsonBody, uuidPathParam } from '../../lib/http/params.ts';
+import { json } from '../../lib/http/response.ts';
+import { authenticatedRoute, lazyHandler } from '../../lib/http/route.ts';
+import { createLambdaClient, createLambdaDispatch } from '../../lib/invoke/lambda-dispatch.ts';
+import { logger } from '../../lib/observability/logger.ts';
+
+export interface RequeueCertificateDeps extends ReadDeps {
+  dispatch: Dispatch;
+  dispatchLeaseSeconds: number;
+}
+
+/**
+ * POST /api/v1/certificates/{certificateId}/requeue: staff give a dead (or waiting failed)
+ * certificate a fresh set of attempts and generation starts at once. The body is optional
+ * (`{ "reason": "..." }` for the audit log).
+ */
+export const createHandler = (deps: RequeueCertificateDeps) =>
+  authenticatedRoute(deps, async ({ event, principal }) => {
+    assertStaff(principal, 'requeue certificates');
+    const certificateId = uuidPathParam(event, 'certificateId');
+    const input = parseRequeueInput(event.body ? jsonBody(event) : undefined);
+    const result = await requeueAndDispatch(
+      { sql: deps.sql, dispatch: deps.dispatch, log: logger },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds },
+      certificateId,
+      { requestedBy: principal.subject, ...input },
+    );
+    return json(200, { id: result.id, previousStatus: result.previousStatus, status: result.status });
+  });
+
+export const handler = lazyHandler(() => {
+  const config = loadConfig(['pipeline', 'invoke']);
+  return createHandler({
+    ...readDeps(),
+    dispatch: createLambdaDispatch(createLambdaClient(config.invoke), config.invoke.GENERATE_FUNCTION_NAME),
+    dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
+  });
+});

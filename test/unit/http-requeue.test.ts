@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/http/requeue-certificate.ts';
+import { createTokenVerifier } from '../../lib/auth/verifier.ts';
+import type { Dispatch } from '../../lib/certificates/ports.ts';
+import { loadConfig } from '../../lib/config.ts';
+import type { ReadDeps } from '../../lib/http/deps.ts';
+import type { HttpResponse } from '../../lib/http/response.ts';
+import { errorSchema, requeueResultSchema } from '../../lib/http/schemas.ts';
+import { logger } from '../../lib/observability/logger.ts';
+import { apiEvent, insertCertificate, lambdaContext, type Status } from '../e2e/http-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+
+/** POST /api/v1/certificates/{certificateId}/requeue, in-process against the real stack. */
+
+let t: TestEnv;
+let kc: ReturnType<typeof keycloakControl>;
+let deps: ReadDeps;
+const ids = { alice: '', staff: '' };
+
+const errorOf = (response: HttpResponse) => errorSchema.parse(JSON.parse(response.body)).error;
+
+function requeue(
+  dispatch: Dispatch,
+  certificateId: string,
+  token: string,
+  body?: unknown,
+): Promise<HttpResponse> {
+  return createHandler({ ...deps, dispatch, dispatchLeaseSeconds: 300 })(
+    apiEvent('POST', '/api/v1/certificates/{certificateId}/requeue', {
+      pathParameters: { certificateId },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }),
+    lambdaContext(),
+  );
+}
+
+/** A dispatch that records the ids it was asked to start. */
+function recordingDispatch(): { dispatch: Dispatch; calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    dispatch: async (id) => {
+      calls.push(id);
+    },
+  };
+}
+
+async function certificateRow(id: string) {
+  const [row] = await t.sql<
+    { status: string; attempt_count: number; dispatched_until: Date | null; next_attempt_at: Date | null }[]
+  >`SELECT status::text, attempt_count, dispatched_until, next_attempt_at FROM certificates WHERE id = ${id}`;
+  return row;
+}
+
+async function seeded(status: Status): Promise<string> {
+  const certificate = await insertCertificate(t.sql, { studentId: ids.alice, status });
+  if (status === 'dead' || status === 'failed') {
+    await t.sql`
+      UPDATE certificates SET attempt_count = 5, last_error = 'keycloak: user not found'
+      WHERE id = ${certificate.id}`;
+  }
+  return certificate.id;
+}
+
+beforeAll(async () => {
+  logger.setLogLevel('SILENT');
+  t = await createTestEnv();
+  kc = keycloakControl(t.keycloakUrl);
+  ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
+  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['teacher'] })).id;
+  deps = {
+    sql: t.sql,
+    verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+    corsOrigins: [],
+  };
+});
+
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+describe('requeue in-process', () => {
+  it('staff requeue a dead certificate: 200, pending with fresh attempts, audit row, generation dispatched', async () => {
+    const id = await seeded('dead');
+    const { dispatch, calls } = recordingDispatch();
+    const response = await requeue(dispatch, id, await kc.token(ids.staff), { reason: 'user restored' });
+
+    expect(response.statusCode).toBe(200);
+    expect(requeueResultSchema.parse(JSON.parse(response.body))).toEqual({
+      id,
+      previousStatus: 'dead',
+      status: 'pending',
+    });
+    const row = await certificateRow(id);
+    expect(row?.status).toBe('pending');
+    expect(row?.attempt_count).toBe(0);
+    // Leased to this dispatch, so the scan does not hand it out a second time meanwhile.
+    expect(row?.dispatched_until?.getTime()).toBeGreaterThan(Date.now());
+    expect(calls).toEqual([id]);
+
+    const audit = await t.sql<
+      {
+        event: string;
+        from_status: string;
+        to_status: string;
+        message: string;
+        details: Record<string, unknown>;
+      }[]
+    >`SELECT event, from_status::text, to_status::text, message, details
+      FROM certificate_generation_log WHERE certificate_id = ${id} ORDER BY id`;
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      event: 'requeued',
+      from_status: 'dead',
+      to_status: 'pending',
+      message: 'user restored',
+      details: { requested_by: ids.staff, last_error: 'keycloak: user not found' },
+    });
+  });
+
+  it('a failed certificate without a body is requeued too; a failed dispatch still answers 200 and leaves it to the scan', async () => {
+    const id = await seeded('failed');
+    const response = await requeue(
+      async () => {
+        throw new Error('lambda down');
+      },
+      id,
+      await kc.token(ids.staff),
+    );
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toEqual({ id, previousStatus: 'failed', status: 'pending' });
+    const row = await certificateRow(id);
+    expect(row?.status).toBe('pending');
+    expect(row?.attempt_count).toBe(0);
+    // Lease released: due now for the next scan.
+    expect(row?.dispatched_until).toBeNull();
+    expect(row?.next_attempt_at?.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('a student gets 403 and nothing changes', async () => {
+    const id = await seeded('dead');
+    const { dispatch, calls } = recordingDispatch();
+    const response = await requeue(dispatch, id, await kc.token(ids.alice));
+    expect(response.statusCode).toBe(403);
+    expect(errorOf(response).code).toBe('forbidden');
+    expect((await certificateRow(id))?.status).toBe('dead');
+    expect(calls).toEqual([]);
+  });
+
+  it('a malformed id gets 400 naming certificateId', async () => {
+    const { dispatch, calls } = recordingDispatch();
+    const response = await requeue(dispatch, 'not-a-uuid', await kc.token(ids.staff));
+    expect(response.statusCode).toBe(400);
+    expect(errorOf(response)).toMatchObject({ code: 'invalid_parameter', parameter: 'certificateId' });
+    expect(calls).toEqual([]);
+  });
+
+  it('a bad body gets 400 naming the field, and nothing changes', async () => {
+    const id = await seeded('dead');
+    const { dispatch, calls } = recordingDispatch();
+    const response = await requeue(dispatch, id, await kc.token(ids.staff), { reason: 'x'.repeat(501) });
+    expect(response.statusCode).toBe(400);
+    expect(errorOf(response)).toMatchObject({ code: 'invalid_parameter', parameter: 'reason' });
+    const unknownField = await requeue(dispatch, id, await kc.token(ids.staff), { force: true });
+    expect(unknownField.statusCode).toBe(400);
+    expect((await certificateRow(id))?.status).toBe('dead');
+    expect(calls).toEqual([]);
+  });
+
+  it('an unknown id gets 404', async () => {
+    const { dispatch, calls } = recordingDispatch();
+    const response = await requeue(dispatch, randomUUID(), await kc.token(ids.staff));
+    expect(response.statusCode).toBe(404);
+    expect(errorOf(response).code).toBe('not_found');
+    expect(calls).toEqual([]);
+  });
+
+  it('an issued certificate gets 409 with its status, and stays issued', async () => {
+    const id = await seeded('issued');
+    const { dispatch, calls } = recordingDispatch();
+    const response = await requeue(dispatch, id, await kc.token(ids.staff));
+    expect(response.statusCode).toBe(409);
+    expect(errorOf(response)).toMatchObject({ code: 'conflict', status: 'issued' });
+    expect((await certificateRow(id))?.status).toBe('issued');
+    expect(calls).toEqual([]);
+  });
+});
