@@ -152,7 +152,7 @@ describe('serverless package', () => {
         expect(JSON.stringify(statement.Resource), roleId).not.toMatch(/"\*"|:::\*|:s3:::[^/"]+"/);
       }
     }
-    // Only generate writes PDFs, under the certificates prefix; only the scan and ingestion invoke generate.
+    // Only generate writes PDFs, under the certificates prefix; only the scan, ingestion and requeue invoke generate.
     const writers = [...roles].filter(([, role]) =>
       statementsOf(role).some((statement) => [statement.Action].flat().includes('s3:PutObject')),
     );
