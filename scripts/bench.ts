@@ -143,13 +143,14 @@ try {
   results.http = http;
 
   const ratios = {
-    pipelineVsRender: round(pipeline.perSecond / render.parallel.perSecond),
-    pipelineVsNaive: round(pipeline.perSecond / naive.perSecond),
+    pipelineVsRender: round(pipeline.perSecond / render.parallel.perSecond, 3),
+    pipelineVsNaive: round(pipeline.perSecond / naive.perSecond, 3),
     scanP95Ms: scan.total.p95,
   };
   const targets = {
-    pipelineVsRender: { target: '>= 0.8', met: ratios.pipelineVsRender >= 0.8 },
-    pipelineVsNaive: { target: '>= 20', met: ratios.pipelineVsNaive >= 20 },
+    // Judged on the unrounded ratios: 0.796 must not pass as 0.80.
+    pipelineVsRender: { target: '>= 0.8', met: pipeline.perSecond / render.parallel.perSecond >= 0.8 },
+    pipelineVsNaive: { target: '>= 20', met: pipeline.perSecond / naive.perSecond >= 20 },
     scanP95Ms: { target: '<= 100 ms', met: ratios.scanP95Ms <= 100 },
     inProcessP99Ms: {
       target: '<= 25 ms',

@@ -44,30 +44,51 @@ export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<
       // a full batch means there may be more
     }
   }
+  // Workers pull from one queue; the next batch is claimed while the current one is still
+  // rendering (as the next scan tick would), so no worker idles at a batch boundary.
+  const queue: string[] = [];
   let handled = 0;
-  while (handled < limit) {
-    const ids = await claimDueForDispatch(
-      deps.sql,
-      Math.min(options.batchSize, limit - handled),
-      options.dispatchLeaseSeconds,
-    );
-    if (ids.length === 0) break;
+  let exhausted = false;
+  let refilling: Promise<void> | undefined;
+  let failure: unknown;
+  const refill = async (): Promise<void> => {
+    const want = Math.min(options.batchSize, limit - handled);
+    const ids = want > 0 ? await claimDueForDispatch(deps.sql, want, options.dispatchLeaseSeconds) : [];
+    if (ids.length === 0) exhausted = true;
     handled += ids.length;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ids.length) {
-        const id = ids[next++] as string;
-        const started = performance.now();
-        const outcome = await deps.generate(id);
-        result.durationsMs.push(performance.now() - started);
-        if (outcome.status === 'issued') result.generated += 1;
-        else if (outcome.status === 'failed') result.failed += 1;
-        else if (outcome.status === 'dead') result.dead += 1;
-        else result.skipped += 1;
+    queue.push(...ids);
+  };
+  const nextId = async (): Promise<string | undefined> => {
+    for (;;) {
+      if (!exhausted && queue.length <= options.concurrency) {
+        refilling ??= refill()
+          .catch((error: unknown) => {
+            // Stop claiming; workers finish what they hold, then the drain reports the error.
+            failure = error;
+            exhausted = true;
+          })
+          .finally(() => {
+            refilling = undefined;
+          });
+        if (queue.length === 0) await refilling;
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, ids.length)) }, worker));
-  }
+      const id = queue.shift();
+      if (id !== undefined || (exhausted && queue.length === 0)) return id;
+    }
+  };
+  const worker = async (): Promise<void> => {
+    for (let id = await nextId(); id !== undefined; id = await nextId()) {
+      const started = performance.now();
+      const outcome = await deps.generate(id);
+      result.durationsMs.push(performance.now() - started);
+      if (outcome.status === 'issued') result.generated += 1;
+      else if (outcome.status === 'failed') result.failed += 1;
+      else if (outcome.status === 'dead') result.dead += 1;
+      else result.skipped += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  if (failure !== undefined) throw failure;
   log.info(
     `Certificate generation completed: generated=${result.generated}, failed=${result.failed + result.dead}`,
     { generated: result.generated, failed: result.failed, dead: result.dead, skipped: result.skipped },

@@ -4,6 +4,7 @@ import { drainDue } from '../../lib/certificates/drain.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import type { Dispatch, ScanOptions } from '../../lib/certificates/ports.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
+import { createSql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
@@ -234,6 +235,30 @@ describe('scan', () => {
     await t.sql`UPDATE certificates SET dispatched_until = now() - interval '1 second' WHERE course_id = ${courseId}`;
     await runScan({ sql: t.sql, dispatch: lost, log: recordingLog() }, scanOptions);
     expect(calls).toHaveLength(2);
+  });
+
+  it('drain reports a database failure while claiming instead of hanging', async () => {
+    const unreachable = createSql({
+      DATABASE_URL: 'postgres://nobody:nothing@127.0.0.1:1/none',
+      DB_POOL_MAX: 1,
+      DB_CONNECT_TIMEOUT_SECONDS: 2,
+    });
+    const generated: string[] = [];
+    await expect(
+      drainDue(
+        {
+          sql: unreachable,
+          generate: async (id) => {
+            generated.push(id);
+            return { status: 'skipped', certificateId: id, reason: 'not-claimable' };
+          },
+          log: recordingLog(),
+        },
+        { batchSize: 10, concurrency: 3, dispatchLeaseSeconds: 300 },
+      ),
+    ).rejects.toThrow(/ECONNREFUSED|connect/);
+    expect(generated).toEqual([]);
+    await unreachable.end();
   });
 
   it('drains every due certificate in-process and reports the outcomes', async () => {
