@@ -1,25 +1,17 @@
 import { assertStaff } from '../../lib/auth/policy.ts';
-import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { type ReadDeps, readDeps } from '../../lib/http/deps.ts';
+import { type DispatchDeps, dispatchDeps } from '../../lib/http/dispatch-deps.ts';
 import { jsonBody } from '../../lib/http/params.ts';
 import { json } from '../../lib/http/response.ts';
 import { authenticatedRoute, lazyHandler } from '../../lib/http/route.ts';
-import { createLambdaClient, createLambdaDispatch } from '../../lib/invoke/lambda-dispatch.ts';
 import { logger } from '../../lib/observability/logger.ts';
-
-export interface CreateAttemptDeps extends ReadDeps {
-  dispatch: Dispatch;
-  dispatchLeaseSeconds: number;
-}
 
 /**
  * POST /api/v1/attempts: the testing system reports an attempt (the guide's process_raws).
  * Staff or a service account with a staff role only: a student must not post their own score.
  * 201 when recorded, 200 when the same externalRef was recorded before (idempotent replay).
  */
-export const createHandler = (deps: CreateAttemptDeps) =>
+export const createHandler = (deps: DispatchDeps) =>
   authenticatedRoute(deps, async ({ event, principal }) => {
     assertStaff(principal, 'record test attempts');
     const result = await recordAttempt(
@@ -30,11 +22,4 @@ export const createHandler = (deps: CreateAttemptDeps) =>
     return json(result.created ? 201 : 200, result);
   });
 
-export const handler = lazyHandler(() => {
-  const config = loadConfig(['pipeline', 'invoke']);
-  return createHandler({
-    ...readDeps(),
-    dispatch: createLambdaDispatch(createLambdaClient(config.invoke), config.invoke.GENERATE_FUNCTION_NAME),
-    dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
-  });
-});
+export const handler = lazyHandler(() => createHandler(dispatchDeps()));

@@ -1,25 +1,17 @@
 import { assertStaff } from '../../lib/auth/policy.ts';
-import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { parseRequeueInput, requeueAndDispatch } from '../../lib/certificates/requeue.ts';
-import { loadConfig } from '../../lib/config.ts';
-import { type ReadDeps, readDeps } from '../../lib/http/deps.ts';
+import { type DispatchDeps, dispatchDeps } from '../../lib/http/dispatch-deps.ts';
 import { jsonBody, uuidPathParam } from '../../lib/http/params.ts';
 import { json } from '../../lib/http/response.ts';
 import { authenticatedRoute, lazyHandler } from '../../lib/http/route.ts';
-import { createLambdaClient, createLambdaDispatch } from '../../lib/invoke/lambda-dispatch.ts';
 import { logger } from '../../lib/observability/logger.ts';
-
-export interface RequeueCertificateDeps extends ReadDeps {
-  dispatch: Dispatch;
-  dispatchLeaseSeconds: number;
-}
 
 /**
  * POST /api/v1/certificates/{certificateId}/requeue: staff give a dead (or waiting failed)
  * certificate a fresh set of attempts and generation starts at once. The body is optional
  * (`{ "reason": "..." }` for the audit log).
  */
-export const createHandler = (deps: RequeueCertificateDeps) =>
+export const createHandler = (deps: DispatchDeps) =>
   authenticatedRoute(deps, async ({ event, principal }) => {
     assertStaff(principal, 'requeue certificates');
     const certificateId = uuidPathParam(event, 'certificateId');
@@ -33,11 +25,4 @@ export const createHandler = (deps: RequeueCertificateDeps) =>
     return json(200, { id: result.id, previousStatus: result.previousStatus, status: result.status });
   });
 
-export const handler = lazyHandler(() => {
-  const config = loadConfig(['pipeline', 'invoke']);
-  return createHandler({
-    ...readDeps(),
-    dispatch: createLambdaDispatch(createLambdaClient(config.invoke), config.invoke.GENERATE_FUNCTION_NAME),
-    dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
-  });
-});
+export const handler = lazyHandler(() => createHandler(dispatchDeps()));
