@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 
+/** Any 8-4-4-4-12 hex id: PostgreSQL's uuid type accepts every version, so the API does too. */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}
+
 export const uuidSchema = z.uuid();
 
 /** Rejects anything that is not a UUID before it reaches SQL or a URL path. */

@@ -2,6 +2,7 @@ import { assertCanReadStudent, assertStaff, ownsOrStaff } from '../auth/policy.t
 import type { Principal } from '../auth/principal.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
+import { isUuid } from './ids.ts';
 
 /**
  * Read side of certificates: the queries behind the HTTP API and the use-cases that apply the
@@ -82,8 +83,6 @@ interface CertificateRow {
   expires_at: Date | null;
   superseded_by: string | null;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function columns(sql: Sql) {
   return sql`
@@ -202,7 +201,7 @@ export async function listStudentCertificates(
   page: PageQuery,
 ): Promise<CertificatePage> {
   assertCanReadStudent(principal, studentId);
-  if (!UUID.test(studentId)) return { items: [], next: null };
+  if (!isUuid(studentId)) return { items: [], next: null };
   return await findByStudent(sql, studentId, page);
 }
 

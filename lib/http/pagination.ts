@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
+import { UUID_PATTERN } from '../certificates/ids.ts';
 import type { PageCursor, PageQuery } from '../certificates/read-model.ts';
 import { ValidationError } from '../errors.ts';
 import { intQueryParam, queryParam } from './params.ts';
@@ -15,7 +16,7 @@ export const MAX_PAGE_SIZE = 100;
 const cursorSchema = z.strictObject({
   v: z.literal(1),
   t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
-  i: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i),
+  i: z.string().regex(UUID_PATTERN),
 });
 
 export function encodeCursor(cursor: PageCursor): string {

@@ -1,12 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { isUuid } from '../certificates/ids.ts';
 import { ValidationError } from '../errors.ts';
-
-// Any 8-4-4-4-12 hex id (PostgreSQL's uuid type accepts every version, so do we).
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
 
 function rawPathParam(event: APIGatewayProxyEventV2, name: string): string {
   const value = event.pathParameters?.[name];

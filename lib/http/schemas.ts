@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UUID_PATTERN } from '../certificates/ids.ts';
 import type {
   CertificatePage,
   CertificateView,
@@ -18,7 +19,7 @@ import type { HealthReport } from './health.ts';
 
 const isoDateTime = z.iso.datetime({ offset: true });
 const isoDate = z.iso.date();
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+const uuid = z.string().regex(UUID_PATTERN);
 
 export const certificateStatusSchema = z
   .enum(['pending', 'rendering', 'issued', 'failed', 'dead', 'revoked', 'superseded'])

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UUID_PATTERN } from '../certificates/ids.ts';
 import type { Sql } from '../db/client.ts';
 import { ValidationError } from '../errors.ts';
 import { validateAssetRefs } from './assets.ts';
@@ -56,9 +57,7 @@ export async function previewTemplate(
   return renderer.render(content, request.template);
 }
 
-const uuid = z
-  .string()
-  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID');
+const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID');
 
 /** Body of POST /api/v1/templates/preview: a stored template (by id), a draft, or the default. */
 export const previewRequestSchema = z

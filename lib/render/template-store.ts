@@ -1,3 +1,4 @@
+import { isUuid } from '../certificates/ids.ts';
 import type { Sql } from '../db/client.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { validateAssetRefs } from './assets.ts';
@@ -47,8 +48,6 @@ interface DbTemplate {
   created_at: Date;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function toResolved(row: DbTemplate): ResolvedTemplate {
   return {
     id: row.id,
@@ -95,7 +94,7 @@ export async function validateTemplate(input: Omit<TemplateInput, 'courseId' | '
 
 /** Stores a new version (1 + the newest for that course, or for the default). */
 export async function saveTemplate(sql: Sql, input: TemplateInput): Promise<TemplateRow> {
-  if (input.courseId !== null && !UUID.test(input.courseId))
+  if (input.courseId !== null && !isUuid(input.courseId))
     throw new ValidationError('courseId must be a UUID', 'courseId');
   await validateTemplate(input);
   for (let attempt = 0; ; attempt += 1) {
@@ -121,7 +120,7 @@ export async function saveTemplate(sql: Sql, input: TemplateInput): Promise<Temp
 
 /** A stored template by id (any version): for previews and re-renders of a recorded version. */
 export async function loadTemplateById(sql: Sql, id: string): Promise<ResolvedTemplate> {
-  if (!UUID.test(id)) throw new ValidationError('template id must be a UUID', 'templateId');
+  if (!isUuid(id)) throw new ValidationError('template id must be a UUID', 'templateId');
   const [row] = await sql<DbTemplate[]>`SELECT * FROM certificate_templates WHERE id = ${id}`;
   if (!row) throw new NotFoundError('template');
   return toResolved(row);
