@@ -2,6 +2,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Dispatch } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import { TransientError } from '../errors.ts';
+import { errorMessage } from '../observability/logger.ts';
 
 export type InvokeConfig = Config<'invoke'>['invoke'];
 
@@ -38,10 +39,7 @@ export function createLambdaDispatch(client: LambdaClient, functionName: string)
       );
       status = response.StatusCode;
     } catch (error) {
-      throw new TransientError(
-        `invoke of ${functionName} failed: ${error instanceof Error ? error.message : String(error)}`,
-        'lambda',
-      );
+      throw new TransientError(`invoke of ${functionName} failed: ${errorMessage(error)}`, 'lambda');
     }
     if (status !== 202) throw new TransientError(`invoke of ${functionName} answered ${status}`, 'lambda');
   };

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { TransientError } from '../errors.ts';
+import { errorMessage } from '../observability/logger.ts';
 
 // The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
 // require() yields the module namespace (not extensible) whose `default` is the class.
@@ -109,10 +110,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       return await browserPromise;
     } catch (error) {
       browserPromise = undefined;
-      throw new TransientError(
-        `browser launch failed: ${error instanceof Error ? error.message : String(error)}`,
-        'browser',
-      );
+      throw new TransientError(`browser launch failed: ${errorMessage(error)}`, 'browser');
     }
   };
 
@@ -147,7 +145,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       healthy = true;
       return pdf;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       if (!browser.connected)
         throw new TransientError(`browser crashed during render: ${message}`, 'browser');
       throw new TransientError(`render failed: ${message}`, 'browser');

@@ -1,5 +1,6 @@
 import { Liquid } from 'liquidjs';
 import { ValidationError } from '../errors.ts';
+import { errorMessage } from '../observability/logger.ts';
 import { LABEL_KEYS } from './i18n.ts';
 
 /**
@@ -70,10 +71,7 @@ export function validateTemplateSource(html: string, css = ''): void {
     const parsed = engine.parse(html);
     variables = engine.globalVariableSegmentsSync(parsed).map((segments) => segments.map(String));
   } catch (error) {
-    throw new ValidationError(
-      `template does not parse: ${error instanceof Error ? error.message : String(error)}`,
-      'html',
-    );
+    throw new ValidationError(`template does not parse: ${errorMessage(error)}`, 'html');
   }
   for (const segments of variables) {
     const [root = '', child] = segments;

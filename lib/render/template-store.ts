@@ -1,6 +1,7 @@
 import { isUuid } from '../certificates/ids.ts';
 import type { Sql } from '../db/client.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
+import { errorMessage } from '../observability/logger.ts';
 import { validateAssetRefs } from './assets.ts';
 import { loadDefaultTemplate, prepareCertificate } from './renderer.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
@@ -85,10 +86,7 @@ export async function validateTemplate(input: Omit<TemplateInput, 'courseId' | '
     });
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    throw new ValidationError(
-      `template fails with sample data: ${error instanceof Error ? error.message : String(error)}`,
-      'html',
-    );
+    throw new ValidationError(`template fails with sample data: ${errorMessage(error)}`, 'html');
   }
 }
 

@@ -9,6 +9,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from '../config.ts';
 import { TransientError } from '../errors.ts';
+import { errorMessage } from '../observability/logger.ts';
 
 export type S3Config = Config<'s3'>['s3'];
 
@@ -49,7 +50,7 @@ export interface CertificateStorage {
 function asTransient(error: unknown, operation: string): never {
   const status =
     error instanceof S3ServiceException ? ` (HTTP ${error.$metadata.httpStatusCode ?? '?'})` : '';
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   throw new TransientError(`S3 ${operation} failed${status}: ${message}`, 's3');
 }
 
