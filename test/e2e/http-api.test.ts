@@ -482,7 +482,7 @@ describe('responses', () => {
       });
     expect((await preflight(ORIGIN)).headers.get('access-control-allow-origin')).toBe(ORIGIN);
     // serverless-offline reflects any Origin on simple requests (API Gateway does not); the
-    // handler's own refusal is asserted in test/unit/http-handlers.test.ts.
+    // handler's own refusal is asserted in test/integration/http-handlers.test.ts.
     expect(
       (await preflight('https://evil.example.org')).headers.get('access-control-allow-origin'),
     ).toBeNull();
