@@ -226,7 +226,7 @@ try {
   await save();
 
   const failedRow = (name: string): string =>
-    `FAILED: ${results.sections[name]?.error?.slice(0, 200) ?? 'did not run'}`;
+    `FAILED: ${results.sections[name]?.error?.split('\n')[0]?.slice(0, 200) ?? 'did not run'}`;
   const rows: [string, string][] = [
     [
       '(a) render-only, sequential',
