@@ -37,7 +37,7 @@ const startOptions = z.object({
   OFFLINE_WEBSOCKET_PORT: port.default(3001),
   SCAN_SCHEDULE: z.string().min(1).default('rate(1 minute)'),
   SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
-  START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(60),
+  START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(180),
 });
 type StartOptions = z.output<typeof startOptions>;
 

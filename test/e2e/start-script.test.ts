@@ -96,8 +96,9 @@ async function ctrlC(started: Started): Promise<{ code: number | null; tree: num
   const tree = [pid, ...descendantsOf(pid)];
   signal(-pid, 'SIGINT');
   const code = await started.exited;
-  // Give the kernel a moment to reap what was killed last.
-  const deadline = Date.now() + 5000;
+  // Wait for the kernel to reap what was killed last (returns as soon as all are gone; the bound
+  // only keeps a real leak from hanging the test on a busy machine).
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && tree.some(isAlive))
     await new Promise((resolve) => setTimeout(resolve, 100));
   return { code, tree };
