@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
+import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { requeueCertificate } from '../../lib/certificates/requeue.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import type { CertificateRenderer } from '../../lib/render/types.ts';
-import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { createObservedPrinter } from '../support/observed-printer.ts';
 import { pdfText } from '../support/pdf.ts';
+import { readableStorage } from '../support/s3-objects.ts';
 import {
   auditEvents,
   certificateRow,
@@ -25,7 +26,7 @@ import {
 
 let t: TestEnv;
 let restoreEnv: () => void;
-const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
+const printer = createObservedPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
@@ -76,7 +77,7 @@ describe('generate one certificate', () => {
     expect(row.generated_at).toBeInstanceOf(Date);
     expect(row.template_version).toMatch(/^builtin-/);
 
-    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
     const pdf = await storage.getObject(key);
     const { createHash } = await import('node:crypto');
     expect(createHash('sha256').update(pdf).digest('hex')).toBe(row.pdf_sha256);
@@ -103,7 +104,7 @@ describe('generate one certificate', () => {
     expect(outcome.status).toBe('issued');
     const row = await certificateRow(t.sql, id);
     expect(row.student_name).toBe('José Ñúñez Ørsted');
-    const pdf = await createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(
+    const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(
       `certificates/${courseId}/${user.id}/${id}.pdf`,
     );
     expect(await pdfText(pdf)).toContain(row.student_name);
@@ -218,7 +219,7 @@ describe('generate one certificate', () => {
     const { freePort } = await import('../../localstack/embedded/free-port.ts');
     const closed = `http://127.0.0.1:${await freePort()}`; // nothing listens there
     const down = makeGenerateDeps(t, renderer, {
-      storage: createCertificateStorage(createS3Client(s3ConfigFor(t, closed)), t.bucket),
+      storage: readableStorage(createS3Client(s3ConfigFor(t, closed)), t.bucket),
     });
 
     const outcome = await generateCertificate(down, options, id);
@@ -261,7 +262,7 @@ describe('generate one certificate', () => {
     const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
     const key = `certificates/${courseId}/${user.id}/${id}.pdf`;
     // A worker claimed it, uploaded something, and died before recording: its lease has expired.
-    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
     await storage.putPdf(key, new TextEncoder().encode('%PDF-stale'), {});
     await t.sql`UPDATE certificates SET status = 'rendering', attempt_count = 1, lease_owner = 'crashed-worker',
                   lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
@@ -327,7 +328,7 @@ describe('generate one certificate', () => {
     expect(killed).toBe(true);
     expect(printer.pid()).toBeTypeOf('number');
     expect(printer.pid()).not.toBe(firstPid);
-    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
     expect(await pdfText(await storage.getObject(`certificates/${courseId}/${user.id}/${id}.pdf`))).toContain(
       'Barbara Liskov',
     );
