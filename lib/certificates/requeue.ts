@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
-import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, errorMessage, NotFoundError } from '../errors.ts';
 import { parseWith } from '../validation.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
