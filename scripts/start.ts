@@ -6,15 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
-import { descendantsOf, isAlive, signal, waitUntilGone } from '../lib/demo/process-tree.ts';
-import { DEMO_COURSES, seedDemoData } from '../lib/demo/seed.ts';
 import {
   DEMO_REALM,
   DEMO_STAFF,
   DEMO_STUDENTS,
   FRONTEND_CLIENT_ID,
 } from '../localstack/embedded/demo-data.ts';
+import { DEMO_COURSES, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
+import { descendantsOf, isAlive, signal, waitUntilGone } from './process-tree.ts';
 
 /**
  * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins

@@ -1,11 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { type Offline, startOffline } from '../support/offline.ts';
 import { pdfText } from '../support/pdf.ts';
+import { readableStorage } from '../support/s3-objects.ts';
 
 let t: TestEnv;
 let offline: Offline;
@@ -101,7 +102,7 @@ describe('pipeline through serverless offline', () => {
       percentage: '90.00',
       s3_key: `certificates/${courseId}/${user.id}/${issued?.id}.pdf`,
     });
-    const storage = createCertificateStorage(
+    const storage = readableStorage(
       createS3Client({
         S3_BUCKET: t.bucket,
         S3_ENDPOINT_URL: t.env.S3_ENDPOINT_URL,

@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { descendantsOf, isAlive, signal } from '../../lib/demo/process-tree.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
+import { descendantsOf, isAlive, processesMentioning, signal } from '../../scripts/process-tree.ts';
 import { createTestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 
@@ -75,20 +75,6 @@ function exported(output: string, name: string): string {
   const match = output.match(new RegExp(`^export ${name}=(\\S+)$`, 'm'));
   if (!match?.[1]) throw new Error(`no "export ${name}=" line in:\n${output}`);
   return match[1];
-}
-
-/** Processes whose command line mentions `folder` (the embedded PostgreSQL runs with -D <folder>). */
-function processesMentioning(folder: string): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(folder);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 async function ctrlC(started: Started): Promise<{ code: number | null; tree: number[] }> {

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { killProcessesMentioning } from '../../lib/demo/process-tree.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
+import { killProcessesMentioning } from '../../scripts/process-tree.ts';
 
 export interface Offline {
   /** e.g. http://127.0.0.1:41234 (routes are /api/v1/...). */
