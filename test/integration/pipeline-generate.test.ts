@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
-import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { requeueCertificate } from '../../lib/certificates/requeue.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import type { PdfPrinter } from '../../lib/render/browser.ts';
