@@ -98,7 +98,7 @@ beforeAll(async () => {
     CORS_ALLOWED_ORIGINS: ORIGIN,
     DOWNLOAD_URL_MAX_TTL_SECONDS: String(MAX_TTL),
   });
-}, 120_000);
+});
 
 afterAll(async () => {
   await offline?.stop();

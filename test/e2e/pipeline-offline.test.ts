@@ -93,7 +93,9 @@ describe('pipeline through serverless offline', () => {
       const [row] = await t.sql`SELECT * FROM certificates WHERE test_attempt_id = ${attemptId}`;
       // A recorded failure ends the wait too, so its last_error shows up in the assertion.
       return row && ['issued', 'failed', 'dead'].includes(row.status) ? row : undefined;
-    }, 45_000);
+      // An outer bound only: on a busy 2-core machine the first generate (fresh worker, esbuild
+      // bundle, Chromium launch) can take minutes; the poll returns as soon as the row settles.
+    }, 240_000);
     expect(issued, offline.output().slice(-4000)).toBeDefined();
     expect(issued, `last_error: ${issued?.last_error}`).toMatchObject({
       status: 'issued',
@@ -116,5 +118,5 @@ describe('pipeline through serverless offline', () => {
     expect(text).toContain('Offline Graduate');
     expect(text).toContain('End to End Testing');
     expect(offline.output()).toContain('Certificate generated successfully: certificate_id=');
-  });
+  }, 300_000);
 });
