@@ -19,6 +19,7 @@ import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { issuedCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
@@ -48,27 +49,7 @@ afterAll(async () => {
   restoreEnv();
 });
 
-/** An issued certificate as generate leaves it (without rendering), with its status entry. */
-async function issued(
-  sql: Sql,
-  input: { studentId?: string; courseId: string; score?: number; issuedOn?: string },
-): Promise<{ id: string; attemptId: string; studentId: string }> {
-  const studentId = input.studentId ?? randomUUID();
-  const attemptId = await createAttempt(sql, {
-    studentId,
-    courseId: input.courseId,
-    score: input.score ?? 80,
-  });
-  const id = randomUUID();
-  await sql`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${attemptId}`;
-  await sql`
-    INSERT INTO certificates (id, student_id, course_id, test_attempt_id, status, s3_key, generated_at, pdf_sha256,
-                              issued_on, student_name)
-    VALUES (${id}, ${studentId}, ${input.courseId}, ${attemptId}, 'issued', ${`certificates/${id}.pdf`}, now(),
-            ${'0'.repeat(64)}, coalesce(${input.issuedOn ?? null}::date, current_date), 'Ada Lovelace')`;
-  await assignIssueLifecycle(sql, id);
-  return { id, attemptId, studentId };
-}
+const issued = issuedCertificate;
 
 async function listBits(sql: Sql, certificateId: string): Promise<{ bits: Uint8Array; index: number }> {
   const [row] = await sql<{ bits: Buffer; status_list_index: number }[]>`
