@@ -315,16 +315,23 @@ export interface IssueLifecycleOptions {
   listSize?: number;
   /** Random index source in [0, max); injectable for tests. */
   random?: (max: number) => number;
+  /**
+   * The date that will be printed (YYYY-MM-DD, UTC), for a certificate still `rendering`: its
+   * expiry is computed from it. An issued certificate's own issued_on takes precedence.
+   */
+  issuedOn?: string;
 }
 
 const DEFAULT_LIST_SIZE = 131_072;
 const MAX_DRAWS = 64;
 
 /**
- * For a certificate that has just become `issued`: its expiry from the course's validity period
- * and a random free index in an open revocation list (a new list is created when none is
- * open). Idempotent: a certificate that has its entry is left alone. Generate calls it right
- * after marking the certificate issued; backfillIssueLifecycle catches any it missed.
+ * For a certificate being rendered (claimed by generate) or just issued: its expiry from the
+ * course's validity period and a random free index in an open revocation list (a new list is
+ * created when none is open). Idempotent: a certificate that has its entry gets the same one
+ * back, so a retried render prints and embeds the same status entry. Generate calls it after
+ * its claim (with `issuedOn`, to print the expiry and embed the credential) or right after
+ * marking the certificate issued; backfillIssueLifecycle catches issued ones it missed.
  *
  * The list row is locked first, so allocations in one list are serialised and the check that
  * an index is free cannot race; a taken index is simply drawn again.
@@ -351,7 +358,7 @@ export async function assignIssueLifecycle(
     >`
       SELECT status::text, status_list_id, status_list_index, expires_at FROM certificates
       WHERE id = ${certificateId} FOR UPDATE`;
-    if (cert?.status !== 'issued') return null;
+    if (cert?.status !== 'issued' && cert?.status !== 'rendering') return null;
     if (cert.status_list_id !== null && cert.status_list_index !== null) {
       return {
         statusListId: cert.status_list_id,
@@ -367,7 +374,8 @@ export async function assignIssueLifecycle(
         UPDATE certificates c
         SET status_list_id = ${list.id}, status_list_index = ${index},
             expires_at = coalesce(c.expires_at, CASE WHEN co.validity_months IS NULL THEN NULL
-              ELSE (c.issued_on + make_interval(months => co.validity_months))::timestamp AT TIME ZONE 'UTC' END),
+              ELSE (coalesce(c.issued_on, ${options.issuedOn ?? null}::date, (now() AT TIME ZONE 'UTC')::date)
+                    + make_interval(months => co.validity_months))::timestamp AT TIME ZONE 'UTC' END),
             updated_at = now()
         FROM courses co
         WHERE c.id = ${certificateId} AND co.id = c.course_id

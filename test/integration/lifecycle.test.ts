@@ -259,6 +259,27 @@ describe('expiry and status entries at issue', () => {
     expect(never?.expires_at).toBeNull();
   });
 
+  it('gives a certificate being rendered its entry and the expiry of the date it will print, the same on retry', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 6 WHERE id = ${courseId}`;
+    const studentId = randomUUID();
+    const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
+    const [row] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
+      VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
+      RETURNING id`;
+    const id = row?.id ?? '';
+    const first = await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-08-31' });
+    expect(first?.expiresAt?.toISOString()).toBe('2026-02-28T00:00:00.000Z');
+    expect(first?.expiresAt).toEqual(expiresAtFor('2025-08-31', 6));
+    expect(await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-09-01' })).toEqual(first);
+    const pendingAttempt = await createAttempt(t.sql, { studentId: randomUUID(), courseId, score: 90 });
+    const [pending] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id)
+      SELECT student_id, course_id, id FROM test_attempts WHERE id = ${pendingAttempt} RETURNING id`;
+    expect(await assignIssueLifecycle(t.sql, pending?.id ?? '')).toBeNull();
+  });
+
   it('says expired after the date, not before', () => {
     const expiresAt = new Date('2026-01-01T00:00:00Z');
     expect(
