@@ -43,15 +43,57 @@ const csv = z.string().transform((value) =>
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
-const secret = z
-  .string({ error: 'is required (secret, no default)' })
-  .min(1, 'is required (secret, no default)');
+// An SSM parameter or Secrets Manager ARN (lib/secrets/secret-store.ts reads it with Powertools).
+const secretReference = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/,
+    'must be the ARN of an SSM parameter or a Secrets Manager secret',
+  );
+
+/**
+ * A secret setting NAME comes either as NAME (local runs) or as NAME_ARN (AWS: read from the
+ * secret store at cold start, so the value is never in the packaged template). One of the two is
+ * required: secrets have no default. Used for the Keycloak client secret today; the issuer's
+ * signing key of the verification work plugs in the same way.
+ */
+export function secretSetting<N extends string>(name: N) {
+  return {
+    shape: {
+      [name]: z.string().min(1).optional(),
+      [`${name}_ARN`]: secretReference.optional(),
+    } as { [K in N | `${N}_ARN`]: z.ZodOptional<z.ZodString> },
+    require(value: Record<string, unknown>, ctx: z.RefinementCtx): void {
+      if (value[name] === undefined && value[`${name}_ARN`] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `is required (secret, no default): set ${name} locally or ${name}_ARN on AWS`,
+        });
+      }
+    },
+  };
+}
+
+const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
 
 const sections = {
   db: z.object({
     DATABASE_URL: postgresUrl,
+    // On AWS the URL carries no password: it comes from this secret (RDS's JSON or a plain string).
+    DATABASE_SECRET_ARN: secretReference.optional(),
     DB_POOL_MAX: positiveInt.default(2),
     DB_CONNECT_TIMEOUT_SECONDS: positiveInt.default(10),
+    // Connections are recycled so a rotated password and a failed-over endpoint are picked up.
+    DB_MAX_LIFETIME_SECONDS: positiveInt.default(900),
+    // A statement stuck behind a lock must not outlive the function that waits for it.
+    DB_STATEMENT_TIMEOUT_MS: positiveInt.default(15000),
+  }),
+  secrets: z.object({
+    SECRETS_CACHE_SECONDS: nonNegativeInt.default(300),
+    SSM_ENDPOINT_URL: httpUrl.optional(),
+    SECRETS_MANAGER_ENDPOINT_URL: httpUrl.optional(),
+    AWS_REGION: z.string().min(1).default('us-east-1'),
   }),
   s3: z.object({
     S3_BUCKET: z
@@ -65,14 +107,16 @@ const sections = {
       .regex(/^[A-Za-z0-9._-]+$/, 'must be a single path segment')
       .default('certificates'),
   }),
-  keycloak: z.object({
-    KEYCLOAK_URL: httpUrl,
-    KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a realm name'),
-    KEYCLOAK_CLIENT_ID: z.string({ error: 'is required' }).min(1, 'is required'),
-    KEYCLOAK_CLIENT_SECRET: secret,
-    KEYCLOAK_TIMEOUT_MS: positiveInt.default(5000),
-    KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
-  }),
+  keycloak: z
+    .object({
+      KEYCLOAK_URL: httpUrl,
+      KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a realm name'),
+      KEYCLOAK_CLIENT_ID: z.string({ error: 'is required' }).min(1, 'is required'),
+      ...keycloakSecret.shape,
+      KEYCLOAK_TIMEOUT_MS: positiveInt.default(5000),
+      KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
+    })
+    .superRefine(keycloakSecret.require),
   auth: z.object({
     AUTH_ISSUER: httpUrl,
     AUTH_JWKS_URL: httpUrl.optional(),

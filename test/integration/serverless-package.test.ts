@@ -14,6 +14,46 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVERLESS_BIN = join(ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const STAGE = 'ci';
+const ACCOUNT = '123456789012';
+const DB_SECRET_ARN = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/ci/db-Ab12Cd`;
+const KEYCLOAK_SECRET_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/keycloak-client-secret`;
+// Secret values set in the shell while packaging: none may reach the template or the state.
+const CANARIES = { KEYCLOAK_CLIENT_SECRET: 'canary-keycloak-7f3a9c', DB_PASSWORD: 'canary-db-5e1b2d' };
+
+/** A deploy stage's environment: every required value, secrets by ARN only. */
+const DEPLOY_ENV = {
+  DATABASE_URL: 'postgres://certificates@db.example.internal:5432/certificates',
+  DATABASE_SECRET_ARN: DB_SECRET_ARN,
+  KEYCLOAK_URL: 'https://auth.example.org',
+  KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_SECRET_ARN,
+  KEYCLOAK_CLIENT_SECRET: CANARIES.KEYCLOAK_CLIENT_SECRET,
+  AUTH_ISSUER: 'https://auth.example.org/realms/student',
+  AUTH_AUDIENCE: 'certificates-frontend',
+  VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+  GENERATE_MAX_CONCURRENCY: '40',
+};
+
+function serverless(args: string[], env: Record<string, string>, workDir: string) {
+  return promisify(execFile)(process.execPath, [SERVERLESS_BIN, ...args], {
+    cwd: ROOT,
+    // serverless-esbuild joins the work folder onto the project folder: give it relative.
+    env: { ...cleanEnv(), ...env, ESBUILD_WORK_DIR: relative(ROOT, workDir), SLS_TELEMETRY_DISABLED: '1' },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+/** The shell's environment without the settings a deploy stage reads, so the test decides them. */
+function cleanEnv(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  for (const name of [
+    ...Object.keys(DEPLOY_ENV),
+    'VPC_SUBNET_IDS',
+    'VPC_SECURITY_GROUP_IDS',
+    'ALARM_TOPIC_ARNS',
+  ])
+    delete env[name];
+  return env;
+}
 
 interface Statement {
   Effect: string;
@@ -64,16 +104,7 @@ beforeAll(async () => {
   const root = inject('stack').root;
   packageDir = await mkdtemp(join(root, 'sls-package-'));
   const workDir = await mkdtemp(join(root, 'sls-esbuild-'));
-  await promisify(execFile)(
-    process.execPath,
-    [SERVERLESS_BIN, 'package', '--stage', STAGE, '--package', packageDir],
-    {
-      cwd: ROOT,
-      // serverless-esbuild joins the work folder onto the project folder: give it relative.
-      env: { ...process.env, ESBUILD_WORK_DIR: relative(ROOT, workDir), SLS_TELEMETRY_DISABLED: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
+  await serverless(['package', '--stage', STAGE, '--package', packageDir], DEPLOY_ENV, workDir);
   template = JSON.parse(
     await readFile(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8'),
   ) as Template;
@@ -194,5 +225,81 @@ describe('serverless package', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
+  });
+
+  it('packages no secret value: only the ARNs, each read by exactly the roles that need it', async () => {
+    for (const file of ['cloudformation-template-update-stack.json', 'serverless-state.json']) {
+      const text = await readFile(join(packageDir, file), 'utf8');
+      expect(text, file).not.toContain(CANARIES.KEYCLOAK_CLIENT_SECRET);
+    }
+    const generate = template.Resources.GenerateLambdaFunction as Resource;
+    const variables = (generate.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables.KEYCLOAK_CLIENT_SECRET).toBe('');
+    expect(variables.KEYCLOAK_CLIENT_SECRET_ARN).toBe(KEYCLOAK_SECRET_ARN);
+    expect(variables.DATABASE_SECRET_ARN).toBe(DB_SECRET_ARN);
+    expect(variables.DB_POOL_MAX).toBe('1');
+
+    const roles = new Map(resourcesOfType('AWS::IAM::Role'));
+    const grants = (action: string) =>
+      [...roles].flatMap(([roleId, role]) =>
+        statementsOf(role)
+          .filter((statement) => [statement.Action].flat().includes(action))
+          .map((statement) => ({ roleId, resource: statement.Resource })),
+      );
+    const ssm = grants('ssm:GetParameter');
+    expect(ssm).toEqual([{ roleId: 'GenerateRole', resource: KEYCLOAK_SECRET_ARN }]);
+    const secrets = grants('secretsmanager:GetSecretValue');
+    expect(secrets.every((grant) => grant.resource === DB_SECRET_ARN)).toBe(true);
+    // Every role whose functions connect to PostgreSQL, and no wildcard.
+    expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
+      new Set(['ScanRole', 'GenerateRole', 'HttpReadRole', 'PreviewRole', 'DownloadRole', 'IngestRole']),
+    );
+  });
+
+  it('bounds generate: reserved concurrency, event age, an on-failure queue kept 14 days, an alarm', () => {
+    const generate = template.Resources.GenerateLambdaFunction as Resource;
+    expect(generate.Properties.ReservedConcurrentExecutions).toBe(40);
+    const [[, invokeConfig] = []] = resourcesOfType('AWS::Lambda::EventInvokeConfig');
+    expect(invokeConfig?.Properties).toMatchObject({
+      FunctionName: { Ref: 'GenerateLambdaFunction' },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: expect.any(Number),
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['GenerateFailureQueue', 'Arn'] } } },
+    });
+    const queue = template.Resources.GenerateFailureQueue as Resource;
+    expect(queue.Type).toBe('AWS::SQS::Queue');
+    expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm');
+    expect(alarms.map(([, alarm]) => alarm.Properties.Dimensions)).toContainEqual([
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': ['GenerateFailureQueue', 'QueueName'] } },
+    ]);
+    // The scan and the ingestion route share the same budget.
+    for (const fn of ['ScanLambdaFunction', 'CreateAttemptLambdaFunction']) {
+      const lambda = template.Resources[fn] as Resource;
+      const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env.GENERATE_MAX_CONCURRENCY, fn).toBe('40');
+    }
+  });
+
+  it('refuses to package a deploy stage with a missing value or a password in DATABASE_URL, naming them', async () => {
+    const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
+    const { KEYCLOAK_CLIENT_SECRET_ARN: _missing, ...incomplete } = DEPLOY_ENV;
+    const attempt = serverless(
+      ['package', '--stage', 'prod', '--package', await mkdtemp(join(inject('stack').root, 'sls-refused-'))],
+      {
+        ...incomplete,
+        DATABASE_URL: `postgres://certificates:${CANARIES.DB_PASSWORD}@db.example.internal/certificates`,
+      },
+      workDir,
+    );
+    const failure = (await attempt.then(
+      () => undefined,
+      (error: unknown) => error,
+    )) as { stdout: string; stderr: string } | undefined;
+    expect(failure, 'packaging should fail').toBeDefined();
+    const output = `${failure?.stdout ?? ''}${failure?.stderr ?? ''}`;
+    expect(output).toContain('KEYCLOAK_CLIENT_SECRET_ARN is required for stage prod');
+    expect(output).toContain('DATABASE_URL must not contain a password');
+    expect(output).not.toContain(CANARIES.DB_PASSWORD);
   });
 });
