@@ -151,6 +151,11 @@ const sections = {
     RETRY_MAX_SECONDS: positiveInt.default(3600),
     LEASE_SECONDS: positiveInt.default(180),
     DISPATCH_LEASE_SECONDS: positiveInt.default(300),
+    // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
+    // reserved concurrency of generate; sized for the database (one connection each).
+    GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
+    // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s).
+    SCAN_FILL_SECONDS: nonNegativeInt.max(840).default(45),
   }),
   invoke: z.object({
     GENERATE_FUNCTION_NAME: z.string({ error: 'is required' }).min(1, 'is required'),

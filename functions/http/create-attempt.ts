@@ -16,7 +16,7 @@ export const createHandler = (deps: DispatchDeps) =>
     assertStaff(principal, 'record test attempts');
     const result = await recordAttempt(
       { sql: deps.sql, dispatch: deps.dispatch, log: logger },
-      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
       jsonBody(event),
     );
     return json(result.created ? 201 : 200, result);

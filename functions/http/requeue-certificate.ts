@@ -18,7 +18,7 @@ export const createHandler = (deps: DispatchDeps) =>
     const input = parseRequeueInput(event.body ? jsonBody(event) : undefined);
     const result = await requeueAndDispatch(
       { sql: deps.sql, dispatch: deps.dispatch, log: logger },
-      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
       certificateId,
       { requestedBy: principal.subject, ...input },
     );

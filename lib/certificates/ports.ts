@@ -86,4 +86,10 @@ export interface ScanOptions {
   dispatchLeaseSeconds: number;
   /** Invocations in flight at once. */
   dispatchConcurrency?: number;
+  /** The concurrency budget: most certificates dispatched or rendering at once (unbounded if unset). */
+  maxInFlight?: number;
+  /** How long one scan keeps topping up the budget while certificates wait (0: one pass). */
+  fillSeconds?: number;
+  /** Pause between top-ups when the budget is full. */
+  fillPollMs?: number;
 }
