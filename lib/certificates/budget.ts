@@ -113,3 +113,20 @@ export async function dispatchWithinBudget(
 export async function releaseDispatch(sql: Sql, certificateId: string): Promise<void> {
   await sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${certificateId}`;
 }
+
+/**
+ * Hands a certificate whose invocation Lambda dropped back to the scan now instead of when its
+ * dispatch lease runs out. Returns its status; an issued (or otherwise finished) one is left alone.
+ */
+export async function releaseDropped(sql: Sql, certificateId: string): Promise<string | undefined> {
+  const [row] = await sql<{ status: string }[]>`
+    WITH released AS (
+      UPDATE certificates SET dispatched_until = NULL
+      WHERE id = ${certificateId} AND status IN ('pending', 'failed')
+      RETURNING id, status
+    )
+    SELECT status::text FROM released
+    UNION ALL
+    SELECT status::text FROM certificates WHERE id = ${certificateId} AND NOT EXISTS (SELECT 1 FROM released)`;
+  return row?.status;
+}

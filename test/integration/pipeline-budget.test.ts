@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { countInFlight } from '../../lib/certificates/budget.ts';
+import { countInFlight, releaseDropped } from '../../lib/certificates/budget.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { claimDueForDispatch, runScan } from '../../lib/certificates/scan.ts';
+import { parseFailedInvocation } from '../../lib/invoke/failure-queue.ts';
 import type { CertificateRenderer } from '../../lib/render/types.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
@@ -165,5 +166,38 @@ describe('concurrency budget', () => {
     );
     expect(next.dispatched).toBe(true);
     expect(dispatched).toEqual([next.certificate?.id]);
+  });
+
+  it('reads a dropped invocation from the failure queue record and hands it back to the scan', async () => {
+    const [dropped, issued] = await pendingCertificates(2);
+    expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toHaveLength(2);
+    await finish(issued as string);
+    // The record Lambda sends to an SQS on-failure destination.
+    const body = JSON.stringify({
+      version: '1.0',
+      timestamp: '2026-12-02T10:00:00.000Z',
+      requestContext: {
+        requestId: 'e0f6a9c4-0000-4000-8000-000000000000',
+        functionArn:
+          'arn:aws:lambda:eu-central-1:123456789012:function:course-certificates-prod-generate:$LATEST',
+        condition: 'EventAgeExceeded',
+        approximateInvokeCount: 0,
+      },
+      requestPayload: { certificateId: dropped },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST' },
+    });
+    const failed = parseFailedInvocation(body);
+    expect(failed).toEqual({
+      certificateId: dropped,
+      condition: 'EventAgeExceeded',
+      timestamp: '2026-12-02T10:00:00.000Z',
+    });
+    expect(parseFailedInvocation('{"requestPayload":{"certificateId":"nope"}}')).toBeUndefined();
+    expect(parseFailedInvocation('not json')).toBeUndefined();
+
+    expect(await releaseDropped(t.sql, failed?.certificateId as string)).toBe('pending');
+    expect(await releaseDropped(t.sql, issued as string)).toBe('dead');
+    // Released: the scan hands it out at once instead of after its dispatch lease.
+    expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([dropped]);
   });
 });
