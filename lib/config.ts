@@ -142,21 +142,39 @@ const sections = {
       .max(604800, 'must be at most 604800 (7 days, the SigV4 limit)')
       .default(86400),
   }),
-  pipeline: z.object({
-    SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
-    SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
-    DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
-    MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
-    RETRY_BASE_SECONDS: positiveInt.default(60),
-    RETRY_MAX_SECONDS: positiveInt.default(3600),
-    LEASE_SECONDS: positiveInt.default(180),
-    DISPATCH_LEASE_SECONDS: positiveInt.default(300),
-    // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
-    // reserved concurrency of generate; sized for the database (one connection each).
-    GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
-    // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s).
-    SCAN_FILL_SECONDS: nonNegativeInt.max(840).default(45),
-  }),
+  pipeline: z
+    .object({
+      SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
+      SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
+      DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
+      MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
+      RETRY_BASE_SECONDS: positiveInt.default(60),
+      RETRY_MAX_SECONDS: positiveInt.default(3600),
+      // After a configuration error (S3 403 / NoSuchBucket / NoSuchKey, Keycloak 401 / 403).
+      CONFIGURATION_RETRY_SECONDS: positiveInt.default(3600),
+      LEASE_SECONDS: positiveInt.default(180),
+      DISPATCH_LEASE_SECONDS: positiveInt.default(300),
+      // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
+      // reserved concurrency of generate; sized for the database (one connection each).
+      GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
+      // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s).
+      SCAN_FILL_SECONDS: nonNegativeInt.max(840).default(45),
+      // generate's Lambda timeout (serverless.yml sets it from the function's own `timeout`).
+      GENERATE_TIMEOUT_SECONDS: positiveInt.optional(),
+    })
+    .superRefine((value, ctx) => {
+      // A lease shorter than the timeout would let a live, slow worker be taken over routinely.
+      if (
+        value.GENERATE_TIMEOUT_SECONDS !== undefined &&
+        value.LEASE_SECONDS <= value.GENERATE_TIMEOUT_SECONDS
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['LEASE_SECONDS'],
+          message: `must exceed generate's timeout GENERATE_TIMEOUT_SECONDS=${value.GENERATE_TIMEOUT_SECONDS}`,
+        });
+      }
+    }),
   invoke: z.object({
     GENERATE_FUNCTION_NAME: z.string({ error: 'is required' }).min(1, 'is required'),
     LAMBDA_ENDPOINT_URL: httpUrl.optional(),

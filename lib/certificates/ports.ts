@@ -32,6 +32,8 @@ export interface PipelineMetrics {
   certificateGenerated(durationMs: number): void;
   certificateFailed(): void;
   s3Error(): void;
+  /** A dependency refused our setup (IAM, missing bucket, rejected client secret). */
+  configurationError?(dependency: string): void;
 }
 
 /** Structured logger; the Powertools Logger satisfies it. */
@@ -69,6 +71,8 @@ export interface GenerateOptions {
   maxAttempts: number;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
+  /** Wait after a configuration error (does not use up an attempt); default one hour. */
+  configurationRetrySeconds?: number;
 }
 
 export interface ScanDeps {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
+import { logger } from '../observability/logger.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
