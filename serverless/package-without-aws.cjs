@@ -7,7 +7,8 @@ class PackageWithoutAws {
     const command = serverless.processedInput?.commands?.[0];
     if (command !== 'package') return;
     for (const plugin of serverless.pluginManager.getPlugins()) {
-      if (plugin.constructor?.name === 'AwsCompileLayers') plugin.compareWithLastLayer = async () => undefined;
+      if (plugin.constructor?.name === 'AwsCompileLayers')
+        plugin.compareWithLastLayer = async () => undefined;
     }
   }
 }
