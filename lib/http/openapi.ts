@@ -249,8 +249,8 @@ export function buildOpenApiDocument(): Json {
           description:
             'Operator action once the cause of a failed generation is fixed (student restored in Keycloak, ' +
             'template repaired...): the certificate goes back to `pending` with a fresh set of attempts, a ' +
-            '`requeued` audit row records who and why, and generation is invoked at once (if that invoke ' +
-            'fails, the scheduled scan picks it up). Staff roles only.',
+            '`requeued` audit row records who and why, and generation is invoked at once when the concurrency ' +
+            'budget has room (otherwise, or if that invoke fails, the scheduled scan picks it up). Staff roles only.',
           security: secured,
           parameters: [uuidParam('certificateId', 'Certificate id')],
           requestBody: { required: false, content: jsonContent(ref('RequeueInput')) },
@@ -292,7 +292,8 @@ export function buildOpenApiDocument(): Json {
           summary: 'Record a test attempt (staff or service account)',
           description:
             "Guide: the stats worker's `process_raws`. Pass/fail is decided against the course's pass mark; " +
-            'a passing attempt gets a pending certificate and generation starts at once. Idempotent per `externalRef`.',
+            'a passing attempt gets a pending certificate and generation starts at once when the concurrency budget ' +
+            'has room (otherwise the scan starts it). Idempotent per `externalRef`.',
           security: secured,
           requestBody: { required: true, content: jsonContent(ref('AttemptInput')) },
           responses: {

@@ -32,9 +32,11 @@ export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
       target.addMetric(METRIC_NAMES.s3Errors, MetricUnit.Count, 1);
     },
     configurationError(dependency) {
-      // Alarm on this one: nothing issues until someone fixes IAM, the bucket or a secret.
-      target.addDimension('dependency', dependency);
-      target.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
+      // Alarm on this one: nothing issues until someone fixes IAM, the bucket or a secret. A
+      // single metric, so its `dependency` dimension does not split the invocation's others.
+      const single = target.singleMetric();
+      single.addDimension('dependency', dependency);
+      single.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
     },
   };
 }
