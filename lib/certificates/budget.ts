@@ -98,20 +98,24 @@ export async function dispatchWithinBudget(
       certificate_id: certificateId,
       error: errorMessage(error),
     });
-    await releaseDispatch(deps.sql, certificateId).catch((releaseError: unknown) => {
-      // The dispatch lease then simply expires and the scan hands it out a little later.
-      log.warn('Could not release dispatch claim', {
-        certificate_id: certificateId,
-        error: errorMessage(releaseError),
-      });
-    });
+    await releaseDispatch(deps.sql, certificateId, log);
     return false;
   }
 }
 
-/** Releases a dispatch claim whose invocation failed, so the next scan retries it. */
-export async function releaseDispatch(sql: Sql, certificateId: string): Promise<void> {
-  await sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${certificateId}`;
+/**
+ * Releases a dispatch claim whose invocation failed, so the next scan retries it. Never throws:
+ * if the release fails too, the dispatch lease simply expires and the scan hands it out later.
+ */
+export async function releaseDispatch(sql: Sql, certificateId: string, log: Log): Promise<void> {
+  await sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${certificateId}`.catch(
+    (error: unknown) => {
+      log.warn('Could not release dispatch claim', {
+        certificate_id: certificateId,
+        error: errorMessage(error),
+      });
+    },
+  );
 }
 
 /**

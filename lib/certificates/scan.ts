@@ -151,13 +151,7 @@ export async function dispatchAll(
           certificate_id: id,
           error: errorMessage(error),
         });
-        await releaseDispatch(sql, id).catch((releaseError: unknown) => {
-          // The dispatch lease then simply expires and the certificate is handed out again later.
-          options.log.warn('Could not release dispatch claim', {
-            certificate_id: id,
-            error: errorMessage(releaseError),
-          });
-        });
+        await releaseDispatch(sql, id, options.log);
       }
     }
   };
