@@ -339,6 +339,10 @@ describe('serverless package', () => {
     expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
       new Set(['ScanRole', 'GenerateRole', 'HttpReadRole', 'PreviewRole', 'DownloadRole', 'IngestRole']),
     );
+    // The OpenAPI document needs no database and reads no secret.
+    const openapi = template.Resources.OpenapiLambdaFunction as Resource;
+    const openapiRole = (openapi.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    expect(statementsOf(roles.get(openapiRole) as Resource)).toEqual([]);
   });
 
   it('bounds generate: reserved concurrency, event age, an on-failure queue kept 14 days, an alarm', () => {
