@@ -17,6 +17,11 @@ export type Permission =
   | 'certificates:read-any'
   /** Give a dead or failed certificate fresh attempts. */
   | 'certificates:requeue'
+  /**
+   * Revoke and reissue issued certificates, and see the later passes waiting for staff
+   * (certificate-admin only once the operations issue splits the roles).
+   */
+  | 'certificates:lifecycle'
   /** Report test attempts (the testing system). */
   | 'attempts:record'
   /** Render templates with sample data. */

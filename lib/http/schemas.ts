@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
+import { REVOCATION_REASONS, reissueInputSchema, revokeInputSchema } from '../certificates/lifecycle.ts';
 import type {
   CertificatePage,
   CertificateView,
@@ -142,6 +143,51 @@ export const requeueResultSchema = z
     status: z.literal('pending'),
   })
   .meta({ id: 'RequeueResult' });
+
+export const revocationReasonSchema = z
+  .enum(REVOCATION_REASONS)
+  .describe(
+    'issued-in-error: wrong student, course, test data or duplicate; academic-misconduct: cheating or ' +
+      'plagiarism found later; attempt-invalidated: the attempt was annulled or regraded below the pass ' +
+      'mark; identity-fraud: someone else took the test; requested-by-holder: the student asked; ' +
+      'other: anything else (reasonText required).',
+  )
+  .meta({ id: 'RevocationReason' });
+
+export const revokeRequestSchema = revokeInputSchema.meta({
+  id: 'RevokeInput',
+  description:
+    '`reasonCode` from the documented list (see RevocationReason); `reasonText` is free text of up to ' +
+    '1,000 characters, required when `reasonCode` is `other`.',
+});
+
+export const revokeResultSchema = z
+  .strictObject({
+    id: uuid,
+    status: z.literal('revoked'),
+    revokedAt: isoDateTime,
+    reasonCode: revocationReasonSchema,
+    reasonText: z.string().nullable(),
+    statusListUpdated: z
+      .boolean()
+      .describe("Whether the certificate's status-list bit was set (false: issued before status lists)"),
+  })
+  .meta({ id: 'RevokeResult' });
+
+export const reissueRequestSchema = reissueInputSchema.meta({
+  id: 'ReissueInput',
+  description:
+    'Why it is reissued (name change, template fix...), up to 1,000 characters; goes into the audit log.',
+});
+
+export const reissueResultSchema = z
+  .strictObject({
+    id: uuid.describe('The new certificate: same student, course and attempt; new code and PDF'),
+    supersedes: uuid.describe('The old certificate, now `superseded` with `supersededBy` = id'),
+    status: z.literal('pending'),
+    dispatched: z.boolean().describe('Whether generation was started right away (else the next scan does)'),
+  })
+  .meta({ id: 'ReissueResult' });
 
 // ---- compile-time checks: the handlers' data and these schemas must agree ----
 

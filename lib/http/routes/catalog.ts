@@ -8,7 +8,9 @@ import { listCourseCertificatesRoute } from './list-course-certificates.ts';
 import { listMyCertificatesRoute } from './list-my-certificates.ts';
 import { listStudentCertificatesRoute } from './list-student-certificates.ts';
 import { previewTemplateRoute } from './preview-template.ts';
+import { reissueCertificateRoute } from './reissue-certificate.ts';
 import { requeueCertificateRoute } from './requeue-certificate.ts';
+import { revokeCertificateRoute } from './revoke-certificate.ts';
 import { verifyCertificateRoute } from './verify-certificate.ts';
 
 /**
@@ -24,6 +26,8 @@ export const ROUTES: readonly RouteContract[] = [
   getCertificateRoute,
   getCertificateDownloadRoute,
   requeueCertificateRoute,
+  revokeCertificateRoute,
+  reissueCertificateRoute,
   listCourseCertificatesRoute,
   createAttemptRoute,
   previewTemplateRoute,
