@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
 import { parseWith } from '../validation.ts';
+import { applyLaterPassRule } from './lifecycle.ts';
 import type { Dispatch, Log } from './ports.ts';
 import { releaseDispatch } from './scan.ts';
 
@@ -183,7 +184,6 @@ export async function recordAttempt(
 
     if (!inserted.passed) return { created: true, attempt: toView(inserted), certificate: null };
 
-    await tx`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${inserted.id}`;
     const [created] = await tx<{ id: string; status: string }[]>`
       WITH cert AS (
         INSERT INTO certificates (student_id, course_id, test_attempt_id, dispatched_until)
@@ -199,18 +199,26 @@ export async function recordAttempt(
         FROM cert
       )
       SELECT id, status::text FROM cert`;
-    if (created)
+    if (created) {
+      await tx`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${inserted.id}`;
       return { created: true, attempt: toView(inserted), certificate: { ...created, created: true } };
+    }
 
-    // One live certificate per student and course: a later pass does not issue a second one.
+    // The student has (or had) a certificate for the course: the later-pass rule decides below,
+    // after commit. The attempt stays unmarked until then, so the scan decides it if we die first.
     const live = await liveCertificate(tx, inserted.student_id, inserted.course_id);
     return {
       created: true,
       attempt: toView(inserted),
       certificate: live ? { ...live, created: false } : null,
+      laterPass: true,
     };
   });
 
+  if ('laterPass' in result) {
+    const { laterPass: _, ...recorded } = result;
+    return await decideLaterPass(deps, options, recorded);
+  }
   let dispatched = false;
   if (result.certificate?.created) {
     try {
@@ -234,4 +242,42 @@ export async function recordAttempt(
     dispatched,
   });
   return { ...result, dispatched };
+}
+
+/**
+ * A passing attempt whose certificate insert did nothing: the later-pass rule (lifecycle.ts)
+ * issues a new certificate after a revocation (and dispatches it), surfaces a pass blocked by a
+ * dead certificate to staff, or records it against the live one. Should the rule fail, the
+ * attempt is committed and unmarked, so the next scan decides it.
+ */
+async function decideLaterPass(
+  deps: RecordAttemptDeps,
+  options: RecordAttemptOptions,
+  recorded: Omit<RecordAttemptResult, 'dispatched'>,
+): Promise<RecordAttemptResult> {
+  const { attempt } = recorded;
+  try {
+    const decision = await applyLaterPassRule(
+      deps,
+      { attemptId: attempt.id, actor: 'ingestion' },
+      { dispatchLeaseSeconds: options.dispatchLeaseSeconds },
+    );
+    const live = await liveCertificate(deps.sql, attempt.studentId, attempt.courseId);
+    const certificate = live ? { ...live, created: live.id === decision.createdCertificateId } : null;
+    deps.log.info('Test attempt recorded', {
+      attempt_id: attempt.id,
+      course_id: attempt.courseId,
+      passed: true,
+      later_pass_outcome: decision.outcome,
+      certificate_id: certificate?.id,
+      dispatched: decision.dispatched,
+    });
+    return { ...recorded, certificate, dispatched: decision.dispatched };
+  } catch (error) {
+    deps.log.warn('Later passing attempt could not be decided now; the scan will', {
+      attempt_id: attempt.id,
+      error: errorMessage(error),
+    });
+    return { ...recorded, dispatched: false };
+  }
 }
