@@ -683,10 +683,14 @@ async function supersedeFor(
   return row?.id ?? null;
 }
 
-/** Staff work list: passing attempts blocked by a dead certificate, oldest first. */
+/**
+ * Staff work list: passing attempts blocked by a dead certificate, oldest first; of one course
+ * when `courseId` is given. `deadCertificateId` is null once no dead certificate blocks it any more.
+ */
 export async function laterPassesNeedingStaff(
   sql: Sql,
   limit = 100,
+  courseId?: string,
 ): Promise<
   { attemptId: string; studentId: string; courseId: string; deadCertificateId: string | null; since: Date }[]
 > {
@@ -697,7 +701,7 @@ export async function laterPassesNeedingStaff(
            (SELECT c.id FROM certificates c WHERE c.student_id = a.student_id AND c.course_id = a.course_id
               AND c.status = 'dead' LIMIT 1) AS dead_id
     FROM test_attempts a
-    WHERE a.later_pass_outcome = 'staff-review'
+    WHERE a.later_pass_outcome = 'staff-review' ${courseId === undefined ? sql`` : sql`AND a.course_id = ${courseId}`}
     ORDER BY a.later_pass_at
     LIMIT ${limit}`;
   return rows.map((row) => ({

@@ -1,17 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler as createGetHandler } from '../../functions/http/get-certificate.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createLaterPassesHandler } from '../../functions/http/list-later-passes.ts';
 import { createHandler as createReissueHandler } from '../../functions/http/reissue-certificate.ts';
 import { createHandler as createRevokeHandler } from '../../functions/http/revoke-certificate.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
-import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
+import { applyLaterPassRule, assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { getBit } from '../../lib/credentials/status-list.ts';
 import type { ReadDeps } from '../../lib/http/deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
-import { errorSchema, reissueResultSchema, revokeResultSchema } from '../../lib/http/schemas.ts';
+import {
+  certificateSchema,
+  errorSchema,
+  laterPassListSchema,
+  reissueResultSchema,
+  revokeResultSchema,
+} from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { createCertificateStorage } from '../../lib/storage/s3.ts';
 import { apiEvent, insertCertificate, lambdaContext, type Status } from '../e2e/http-fixtures.ts';
@@ -55,6 +63,28 @@ function download(certificateId: string, token: string): Promise<HttpResponse> {
   })(
     apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
       pathParameters: { certificateId },
+      headers: { authorization: `Bearer ${token}` },
+    }),
+    lambdaContext(),
+  );
+}
+
+async function view(certificateId: string, token: string) {
+  const response = await createGetHandler(deps)(
+    apiEvent('GET', '/api/v1/certificates/{certificateId}', {
+      pathParameters: { certificateId },
+      headers: { authorization: `Bearer ${token}` },
+    }),
+    lambdaContext(),
+  );
+  expect(response.statusCode).toBe(200);
+  return certificateSchema.parse(JSON.parse(response.body));
+}
+
+function laterPasses(courseId: string, token: string): Promise<HttpResponse> {
+  return createLaterPassesHandler(deps)(
+    apiEvent('GET', '/api/v1/courses/{courseId}/later-passes', {
+      pathParameters: { courseId },
       headers: { authorization: `Bearer ${token}` },
     }),
     lambdaContext(),
@@ -339,5 +369,81 @@ describe('reissue in-process', () => {
     expect(student.statusCode).toBe(403);
     expect((await row(id))?.status).toBe('issued');
     expect(calls).toEqual([]);
+  });
+});
+
+describe('read side', () => {
+  it('the holder sees a revoked certificate with its date, reason and text', async () => {
+    const id = await seeded();
+    const response = await post('revoke', id, await kc.token(ids.staff), {
+      reasonCode: 'other',
+      reasonText: 'course withdrawn by the accreditor',
+    });
+    const { revokedAt } = revokeResultSchema.parse(JSON.parse(response.body));
+    expect(await view(id, await kc.token(ids.alice))).toMatchObject({
+      status: 'revoked',
+      effectiveStatus: 'revoked',
+      downloadable: false,
+      revokedAt,
+      revocationReason: 'other',
+      revocationText: 'course withdrawn by the accreditor',
+    });
+  });
+
+  it('a superseded certificate names its successor; an issued one past expiresAt says expired', async () => {
+    const id = await seeded();
+    const token = await kc.token(ids.alice);
+    const reissued = reissueResultSchema.parse(
+      JSON.parse((await post('reissue', id, await kc.token(ids.staff), { reason: 'typo' })).body),
+    );
+    const old = await view(id, token);
+    expect(old).toMatchObject({ status: 'superseded', supersededBy: reissued.id, downloadable: false });
+    expect(old.supersededAt).not.toBeNull();
+
+    const expiry = new Date(Date.now() - 60_000).toISOString();
+    const expired = await insertCertificate(t.sql, { studentId: ids.alice, expiresAt: expiry });
+    expect(await view(expired.id, token)).toMatchObject({
+      status: 'issued',
+      effectiveStatus: 'expired',
+      expiresAt: expiry,
+      downloadable: false,
+    });
+    const future = new Date(Date.now() + 86_400_000).toISOString();
+    const valid = await insertCertificate(t.sql, { studentId: ids.alice, expiresAt: future });
+    expect(await view(valid.id, token)).toMatchObject({
+      effectiveStatus: 'issued',
+      expiresAt: future,
+      downloadable: true,
+    });
+  });
+
+  it('staff see the later passes a dead certificate blocks, per course; students get 403, unknown courses 404', async () => {
+    const dead = await insertCertificate(t.sql, { studentId: ids.alice, status: 'dead' });
+    const [retake] = await t.sql<{ id: string }[]>`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed)
+      VALUES (${ids.alice}, ${dead.courseId}, 95, 100, true) RETURNING id`;
+    await applyLaterPassRule({ sql: t.sql, log: logger }, { attemptId: retake?.id ?? '' });
+    const elsewhere = await insertCertificate(t.sql, { studentId: ids.alice, status: 'dead' });
+
+    const response = await laterPasses(dead.courseId, await kc.token(ids.staff));
+    expect(response.statusCode).toBe(200);
+    const list = laterPassListSchema.parse(JSON.parse(response.body));
+    expect(list.items).toEqual([
+      {
+        attemptId: retake?.id,
+        studentId: ids.alice,
+        courseId: dead.courseId,
+        deadCertificateId: dead.id,
+        since: expect.any(String),
+      },
+    ]);
+    const other = laterPassListSchema.parse(
+      JSON.parse((await laterPasses(elsewhere.courseId, await kc.token(ids.staff))).body),
+    );
+    expect(other.items).toEqual([]);
+
+    expect((await laterPasses(dead.courseId, await kc.token(ids.alice))).statusCode).toBe(403);
+    const unknown = await laterPasses(randomUUID(), await kc.token(ids.staff));
+    expect(unknown.statusCode).toBe(404);
   });
 });

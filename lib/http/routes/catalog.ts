@@ -5,6 +5,7 @@ import { getCertificateDownloadRoute } from './get-certificate-download.ts';
 import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
 import { healthRoute } from './health.ts';
 import { listCourseCertificatesRoute } from './list-course-certificates.ts';
+import { listLaterPassesRoute } from './list-later-passes.ts';
 import { listMyCertificatesRoute } from './list-my-certificates.ts';
 import { listStudentCertificatesRoute } from './list-student-certificates.ts';
 import { previewTemplateRoute } from './preview-template.ts';
@@ -29,6 +30,7 @@ export const ROUTES: readonly RouteContract[] = [
   revokeCertificateRoute,
   reissueCertificateRoute,
   listCourseCertificatesRoute,
+  listLaterPassesRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
