@@ -204,7 +204,7 @@ export async function recordAttempt(
       return { created: true, attempt: toView(inserted), certificate: { ...created, created: true } };
     }
 
-    // The student has (or had) a certificate for the course: the later-pass rule decides below,
+    // The student has a live certificate for the course: the later-pass rule decides below,
     // after commit. The attempt stays unmarked until then, so the scan decides it if we die first.
     const live = await liveCertificate(tx, inserted.student_id, inserted.course_id);
     return {
@@ -245,9 +245,9 @@ export async function recordAttempt(
 }
 
 /**
- * A passing attempt whose certificate insert did nothing: the later-pass rule (lifecycle.ts)
- * issues a new certificate after a revocation (and dispatches it), surfaces a pass blocked by a
- * dead certificate to staff, or records it against the live one. Should the rule fail, the
+ * A passing attempt whose certificate insert did nothing (the student has a live certificate):
+ * the later-pass rule (lifecycle.ts) surfaces a pass blocked by a dead certificate to staff,
+ * renews an expired one (and dispatches the new one), or records it against the live one. Should the rule fail, the
  * attempt is committed and unmarked, so the next scan decides it.
  */
 async function decideLaterPass(

@@ -59,9 +59,9 @@ export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<E
 }
 
 /**
- * Applies the later-pass rule (lifecycle.ts) to passing attempts the enqueue skipped: a new
- * certificate after a revocation (left undispatched, so the claim below hands it out), staff
- * review behind a dead one, an audit row either way. The rule decides each attempt once however
+ * Applies the later-pass rule (lifecycle.ts) to passing attempts the enqueue skipped because the
+ * student has a live certificate: staff review behind a dead one, renewal of an expired one (the
+ * new certificate is left undispatched, so the claim below hands it out), an audit row always. The rule decides each attempt once however
  * many scans call it; one that fails stays unmarked and is tried again by the next scan.
  * Returns how many were decided.
  */
