@@ -5,10 +5,13 @@ import { getCertificateDownloadRoute } from './get-certificate-download.ts';
 import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
 import { healthRoute } from './health.ts';
 import { listCourseCertificatesRoute } from './list-course-certificates.ts';
+import { listLaterPassesRoute } from './list-later-passes.ts';
 import { listMyCertificatesRoute } from './list-my-certificates.ts';
 import { listStudentCertificatesRoute } from './list-student-certificates.ts';
 import { previewTemplateRoute } from './preview-template.ts';
+import { reissueCertificateRoute } from './reissue-certificate.ts';
 import { requeueCertificateRoute } from './requeue-certificate.ts';
+import { revokeCertificateRoute } from './revoke-certificate.ts';
 import { verifyCertificateRoute } from './verify-certificate.ts';
 
 /**
@@ -24,7 +27,10 @@ export const ROUTES: readonly RouteContract[] = [
   getCertificateRoute,
   getCertificateDownloadRoute,
   requeueCertificateRoute,
+  revokeCertificateRoute,
+  reissueCertificateRoute,
   listCourseCertificatesRoute,
+  listLaterPassesRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
