@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
