@@ -32,7 +32,7 @@ let t: TestEnv;
 let kc: ReturnType<typeof keycloakControl>;
 let deps: ReadDeps;
 let s3: S3Client;
-const ids = { alice: '', staff: '' };
+const ids = { alice: '', staff: '', teacher: '' };
 
 const errorOf = (response: HttpResponse) => errorSchema.parse(JSON.parse(response.body)).error;
 
@@ -152,7 +152,8 @@ beforeAll(async () => {
   t = await createTestEnv();
   kc = keycloakControl(t.keycloakUrl);
   ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
-  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['teacher'] })).id;
+  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['certificate-admin'] })).id;
+  ids.teacher = (await kc.addUser({ firstName: 'Tess', realmRoles: ['teacher'] })).id;
   deps = {
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
@@ -367,6 +368,13 @@ describe('reissue in-process', () => {
     expect(errorOf(missing)).toMatchObject({ code: 'invalid_parameter', parameter: 'reason' });
     const student = await post('reissue', id, await kc.token(ids.alice), { reason: 'my name' }, dispatch);
     expect(student.statusCode).toBe(403);
+    // Teachers read certificates; revoking and reissuing is for certificate admins only.
+    const teacher = await post('reissue', id, await kc.token(ids.teacher), { reason: 'typo' }, dispatch);
+    expect(teacher.statusCode).toBe(403);
+    const teacherRevoke = await post('revoke', id, await kc.token(ids.teacher), {
+      reasonCode: 'issued-in-error',
+    });
+    expect(teacherRevoke.statusCode).toBe(403);
     expect((await row(id))?.status).toBe('issued');
     expect(calls).toEqual([]);
   });
