@@ -10,6 +10,14 @@ import { listStudentCertificatesRoute } from './list-student-certificates.ts';
 import { previewTemplateRoute } from './preview-template.ts';
 import { requeueCertificateRoute } from './requeue-certificate.ts';
 import { verifyCertificateRoute } from './verify-certificate.ts';
+import {
+  createWebhookEndpointRoute,
+  disableWebhookEndpointRoute,
+  listWebhookDeliveriesRoute,
+  listWebhookEndpointsRoute,
+  redeliverWebhookRoute,
+  rotateWebhookSecretRoute,
+} from './webhooks.ts';
 
 /**
  * Every route of the API but the OpenAPI document's own (routes/openapi.ts adds it, so this
@@ -28,4 +36,10 @@ export const ROUTES: readonly RouteContract[] = [
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
+  createWebhookEndpointRoute,
+  listWebhookEndpointsRoute,
+  disableWebhookEndpointRoute,
+  rotateWebhookSecretRoute,
+  listWebhookDeliveriesRoute,
+  redeliverWebhookRoute,
 ];
