@@ -51,7 +51,7 @@ interface ClaimedDelivery {
   occurred_at: Date;
 }
 
-/** Outbox events -> deliveries, for endpoints that existed when the event occurred. */
+/** Outbox events -> deliveries, for endpoints registered before the event was written. */
 export async function fanOut(
   deps: Pick<DeliveryDeps, 'sql' | 'now'>,
   limit: number,
@@ -71,7 +71,7 @@ export async function fanOut(
       SELECT e.id, o.id, ${now}
       FROM webhook_outbox o
       JOIN webhook_endpoints e
-        ON e.disabled_at IS NULL AND o.event_type = ANY (e.event_types) AND e.created_at <= o.occurred_at
+        ON e.disabled_at IS NULL AND o.event_type = ANY (e.event_types) AND e.created_at <= o.created_at
       WHERE o.id = ANY (${ids}::uuid[])
       ON CONFLICT (endpoint_id, event_id) DO NOTHING`;
     await tx`UPDATE webhook_outbox SET fanned_out_at = ${now} WHERE id = ANY (${ids}::uuid[])`;

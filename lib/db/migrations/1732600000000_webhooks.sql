@@ -34,7 +34,10 @@ CREATE TABLE webhook_outbox (
   certificate_id uuid NOT NULL,
   -- The `data` object of the payload: ids and status only, no personal data beyond ids.
   data           jsonb NOT NULL,
+  -- When it happened (the payload's timestamp; an expiry's is the expiry date itself)...
   occurred_at    timestamptz NOT NULL DEFAULT now(),
+  -- ...and when it was written: endpoints registered after this do not receive it.
+  created_at     timestamptz NOT NULL DEFAULT now(),
   -- Set when the event has been turned into one delivery per subscribed endpoint.
   fanned_out_at  timestamptz
 );
