@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Log } from '../../lib/certificates/ports.ts';
+import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { type AddressGuard, createAddressGuard, type Resolver } from '../../lib/webhooks/address-guard.ts';
 import { type DeliveryDeps, runDeliveries } from '../../lib/webhooks/delivery.ts';
@@ -9,7 +10,6 @@ import { createEndpoint, listDeliveries, redeliver, rotateSecret } from '../../l
 import { MAX_ATTEMPTS } from '../../lib/webhooks/events.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createHttpSender } from '../../lib/webhooks/http-sender.ts';
-import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
