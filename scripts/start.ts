@@ -345,6 +345,7 @@ async function main(): Promise<void> {
         `Data folder    ${dataDir} (kept between runs)`,
         seedLine,
         `Scan           ${options.SCAN_SCHEDULE}: passing attempts become PDFs within one tick`,
+        `Webhooks       ${given.WEBHOOK_SCHEDULE ?? 'rate(1 minute)'}; receivers on ${functionEnv.WEBHOOK_ALLOWED_HOSTS} allowed (docs/webhooks.md)`,
         '',
         ...lines,
         '',
