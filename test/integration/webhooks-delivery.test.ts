@@ -11,7 +11,7 @@ import { MAX_ATTEMPTS } from '../../lib/webhooks/events.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createHttpSender } from '../../lib/webhooks/http-sender.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
-import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 /**
@@ -415,5 +415,27 @@ describe('delivery', () => {
     expect((first?.attempted ?? 0) + (second?.attempted ?? 0)).toBe(6);
     expect(receiver.received).toHaveLength(6);
     expect(new Set(receiver.received.map((request) => request.headers['webhook-id'])).size).toBe(6);
+  });
+});
+
+describe('functions/deliver-webhooks handler', () => {
+  it('wired from the environment: announces an expiry and delivers it in the same run', async () => {
+    const { secret } = await endpointFor(['certificate.expired']);
+    const expired = await insertCertificate(t.sql, {
+      studentId: randomUUID(),
+      status: 'issued',
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    const restore = applyEnv({ ...t.env, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', LOG_LEVEL: 'SILENT' });
+    try {
+      const { handler } = await import('../../functions/deliver-webhooks.ts');
+      const result = await handler({});
+      expect(result).toMatchObject({ expiriesAnnounced: 1, fannedOut: 1, attempted: 1, succeeded: 1 });
+    } finally {
+      restore();
+    }
+    expect(receiver.received).toHaveLength(1);
+    const payload = new Webhook(secret).verify(receiver.received[0]?.body ?? '', receiver.headersOf(0));
+    expect(payload).toMatchObject({ type: 'certificate.expired', data: { certificateId: expired.id } });
   });
 });
