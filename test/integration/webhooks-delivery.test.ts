@@ -10,7 +10,7 @@ import { createEndpoint, listDeliveries, redeliver, rotateSecret } from '../../l
 import { MAX_ATTEMPTS } from '../../lib/webhooks/events.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createHttpSender } from '../../lib/webhooks/http-sender.ts';
-import { insertCertificate } from '../e2e/http-fixtures.ts';
+import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
@@ -419,23 +419,55 @@ describe('delivery', () => {
 });
 
 describe('functions/deliver-webhooks handler', () => {
-  it('wired from the environment: announces an expiry and delivers it in the same run', async () => {
+  it('wired from the environment: announces expiries and delivers them, in rounds while batches come back full', async () => {
     const { secret } = await endpointFor(['certificate.expired']);
-    const expired = await insertCertificate(t.sql, {
-      studentId: randomUUID(),
-      status: 'issued',
-      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    const expired = [];
+    for (let i = 0; i < 3; i += 1) {
+      expired.push(
+        await insertCertificate(t.sql, {
+          studentId: randomUUID(),
+          status: 'issued',
+          expiresAt: new Date(Date.now() - 1000 * (i + 1)).toISOString(),
+        }),
+      );
+    }
+    const restore = applyEnv({
+      ...t.env,
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      WEBHOOK_BATCH_SIZE: '2',
+      LOG_LEVEL: 'SILENT',
     });
-    const restore = applyEnv({ ...t.env, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', LOG_LEVEL: 'SILENT' });
     try {
       const { handler } = await import('../../functions/deliver-webhooks.ts');
-      const result = await handler({});
-      expect(result).toMatchObject({ expiriesAnnounced: 1, fannedOut: 1, attempted: 1, succeeded: 1 });
+      // Plenty of time left: a full round (2 of 3) is followed by another.
+      const context = { ...lambdaContext(), getRemainingTimeInMillis: () => 170_000 };
+      const result = await handler({}, context);
+      expect(result).toMatchObject({ expiriesAnnounced: 3, fannedOut: 3, attempted: 3, succeeded: 3 });
+      expect(result.rounds).toBeGreaterThanOrEqual(2);
+      // Without time for a worst-case round it stops after one.
+      await endpointFor(['certificate.expired']);
+      for (let i = 0; i < 3; i += 1) {
+        await insertCertificate(t.sql, {
+          studentId: randomUUID(),
+          status: 'issued',
+          expiresAt: new Date(Date.now() - 1000).toISOString(),
+        });
+      }
+      const short = await handler({}, { ...lambdaContext(), getRemainingTimeInMillis: () => 5_000 });
+      expect(short).toMatchObject({ rounds: 1, expiriesAnnounced: 2 });
     } finally {
       restore();
     }
-    expect(receiver.received).toHaveLength(1);
-    const payload = new Webhook(secret).verify(receiver.received[0]?.body ?? '', receiver.headersOf(0));
-    expect(payload).toMatchObject({ type: 'certificate.expired', data: { certificateId: expired.id } });
+    const types = receiver.received
+      .slice(0, 3)
+      .map(
+        (request, index) =>
+          (new Webhook(secret).verify(request.body, receiver.headersOf(index)) as { type: string }).type,
+      );
+    expect(types.slice(0, 3)).toEqual(['certificate.expired', 'certificate.expired', 'certificate.expired']);
+    const ids = receiver.received
+      .slice(0, 3)
+      .map((request) => (JSON.parse(request.body) as { data: { certificateId: string } }).data.certificateId);
+    expect(ids.sort()).toEqual(expired.map((certificate) => certificate.id).sort());
   });
 });
