@@ -13,6 +13,8 @@ export const PERMISSIONS = [
   'attempts:record',
   /** Render templates with sample data. */
   'templates:preview',
+  /** Register, rotate and disable webhook endpoints; read and replay their deliveries. */
+  'webhooks:manage',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

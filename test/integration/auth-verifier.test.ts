@@ -82,6 +82,7 @@ describe('token verifier', () => {
       'certificates:read-any',
       'certificates:requeue',
       'templates:preview',
+      'webhooks:manage',
     ]);
     expect(await permissionsOf(verifier, { realm_access: { roles: ['teacher'] } })).toEqual([
       'certificates:read-any',

@@ -300,10 +300,15 @@ describe('serverless package', () => {
     }
   });
 
-  it('schedules the scan on EventBridge and keeps the bucket private', () => {
+  it('schedules the scan and the webhook deliveries on EventBridge and keeps the bucket private', () => {
     const rules = resourcesOfType('AWS::Events::Rule');
-    expect(rules).toHaveLength(1);
-    expect(rules[0]?.[1].Properties.ScheduleExpression).toMatch(/^(rate|cron)\(/);
+    expect(rules).toHaveLength(2);
+    const targets = rules.map(([, rule]) => {
+      expect(rule.Properties.ScheduleExpression).toMatch(/^(rate|cron)\(/);
+      return JSON.stringify(rule.Properties.Targets);
+    });
+    expect(targets.some((target) => target.includes('ScanLambdaFunction'))).toBe(true);
+    expect(targets.some((target) => target.includes('DeliverWebhooksLambdaFunction'))).toBe(true);
     const buckets = resourcesOfType('AWS::S3::Bucket').filter(([id]) => id !== 'ServerlessDeploymentBucket');
     expect(buckets).toHaveLength(1);
     expect(buckets[0]?.[1].Properties.PublicAccessBlockConfiguration).toEqual({

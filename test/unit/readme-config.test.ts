@@ -7,7 +7,17 @@ import { documentedVariables, loadConfig, type SectionName } from '../../lib/con
 // the configuration module reads, and show the defaults the module really applies.
 
 const README = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
-const SECTIONS: SectionName[] = ['db', 's3', 'keycloak', 'auth', 'http', 'pipeline', 'invoke', 'render'];
+const SECTIONS: SectionName[] = [
+  'db',
+  's3',
+  'keycloak',
+  'auth',
+  'http',
+  'pipeline',
+  'invoke',
+  'render',
+  'webhooks',
+];
 
 function configTable(): Map<string, string[]> {
   const start = README.indexOf('<!-- config-table:start');

@@ -13,6 +13,14 @@ import { reissueCertificateRoute } from './reissue-certificate.ts';
 import { requeueCertificateRoute } from './requeue-certificate.ts';
 import { revokeCertificateRoute } from './revoke-certificate.ts';
 import { verifyCertificateRoute } from './verify-certificate.ts';
+import {
+  createWebhookEndpointRoute,
+  disableWebhookEndpointRoute,
+  listWebhookDeliveriesRoute,
+  listWebhookEndpointsRoute,
+  redeliverWebhookRoute,
+  rotateWebhookSecretRoute,
+} from './webhooks.ts';
 
 /**
  * Every route of the API but the OpenAPI document's own (routes/openapi.ts adds it, so this
@@ -34,4 +42,10 @@ export const ROUTES: readonly RouteContract[] = [
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
+  createWebhookEndpointRoute,
+  listWebhookEndpointsRoute,
+  disableWebhookEndpointRoute,
+  rotateWebhookSecretRoute,
+  listWebhookDeliveriesRoute,
+  redeliverWebhookRoute,
 ];
