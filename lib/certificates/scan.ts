@@ -22,12 +22,46 @@ export interface EnqueueResult {
   laterPasses: string[];
 }
 
-export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<EnqueueResult> {
+/** Which unscanned passing attempts an enqueue may take (the backfill narrows it; the scan takes all). */
+export interface AttemptFilter {
+  /** Completed at or after. */
+  from?: Date;
+  /** Completed strictly before. */
+  to?: Date;
+  courseId?: string;
+}
+
+export interface EnqueueOptions {
+  filter?: AttemptFilter;
+  /** false: the certificate's `certificate.issued` webhook is not written (a silent backfill). */
+  notify?: boolean;
+  /** Who created the rows, for the audit log: the scan by default. */
+  source?: 'scan' | 'backfill';
+}
+
+/**
+ * Turns up to `limit` unscanned passing attempts into `pending` certificates, earliest first, with
+ * one `created` audit row each. The scan's step 1, shared with the backfill so both create
+ * exactly the same rows under the same unique indexes.
+ */
+export async function enqueuePassingAttempts(
+  sql: Sql,
+  limit: number,
+  options: EnqueueOptions = {},
+): Promise<EnqueueResult> {
+  const { from, to, courseId } = options.filter ?? {};
+  const source = options.source ?? 'scan';
+  const notify = options.notify ?? true;
+  // A backfilled row says so in its audit, with whether its issuance will be announced.
+  const auditDetails = source === 'backfill' ? { backfill: true, notify } : {};
   const [row] = await sql<{ scanned: number; created: number; later_passes: string[] }[]>`
     WITH picked AS (
       SELECT id, student_id, course_id, completed_at
       FROM test_attempts
       WHERE passed AND certificate_enqueued_at IS NULL
+        ${from ? sql`AND completed_at >= ${from}` : sql``}
+        ${to ? sql`AND completed_at < ${to}` : sql``}
+        ${courseId ? sql`AND course_id = ${courseId}` : sql``}
       ORDER BY completed_at
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
@@ -35,8 +69,8 @@ export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<E
     inserted AS (
       -- Earliest attempt first: when one batch holds two passing attempts of the same student
       -- and course, the earlier one gets the certificate and the later one is a no-op.
-      INSERT INTO certificates (student_id, course_id, test_attempt_id)
-      SELECT student_id, course_id, id FROM picked ORDER BY completed_at, id
+      INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
+      SELECT student_id, course_id, id, ${notify} FROM picked ORDER BY completed_at, id
       ON CONFLICT DO NOTHING
       RETURNING id, test_attempt_id
     ),
@@ -49,8 +83,8 @@ export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<E
     ),
     audited AS (
       INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, details)
-      SELECT id, 'created', 'pending', 'pending certificate created by scan',
-             jsonb_build_object('test_attempt_id', test_attempt_id)
+      SELECT id, 'created', 'pending', ${`pending certificate created by ${source}`},
+             jsonb_build_object('test_attempt_id', test_attempt_id) || ${sql.json(auditDetails)}::jsonb
       FROM inserted
       RETURNING 1
     )

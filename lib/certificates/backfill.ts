@@ -1,0 +1,245 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import type { Sql } from '../db/client.ts';
+import { ValidationError } from '../errors.ts';
+import type { Log } from './ports.ts';
+import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from './scan.ts';
+
+/**
+ * Backfill of past attempts: certificates for passing attempts the scan has not seen, selected
+ * by completion date (and course), fed in at the concurrency budget's pace instead of all at once.
+ * The state is the database itself (an attempt is done once `certificate_enqueued_at` is set, or
+ * the later-pass rule decided it), so a run stopped anywhere resumes where it stopped and a
+ * second run issues nothing twice. Rendering is left to the normal scan/generate pipeline: the
+ * backfill only creates `pending` rows, and only while few enough are waiting.
+ */
+
+const DAY_MS = 86_400_000;
+const isoDate = /^\d{4}-\d{2}-\d{2}$/;
+
+/** YYYY-MM-DD (midnight UTC) or an ISO date-time with offset. */
+const dateInput = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
+  error: 'must be a date (YYYY-MM-DD) or an ISO date-time',
+});
+
+export const backfillSelectionSchema = z
+  .strictObject({
+    from: dateInput.describe('Attempts completed on or after this date (YYYY-MM-DD, UTC) or instant'),
+    to: dateInput
+      .optional()
+      .describe('Attempts completed up to and including this date (YYYY-MM-DD, UTC), or before this instant'),
+  })
+  .refine((value) => value.to === undefined || toExclusive(value.to) > new Date(value.from), {
+    error: 'must be after `from`',
+    path: ['to'],
+  });
+
+export interface BackfillSelection extends AttemptFilter {
+  from: Date;
+}
+
+/** A bare `to` date includes that whole day (UTC): `--to 2024-12-31` means "through the 31st". */
+function toExclusive(value: string): Date {
+  return isoDate.test(value) ? new Date(Date.parse(value) + DAY_MS) : new Date(value);
+}
+
+export function selectionOf(input: { from: string; to?: string | undefined }, courseId?: string): BackfillSelection {
+  const from = new Date(input.from);
+  const to = input.to === undefined ? undefined : toExclusive(input.to);
+  if (Number.isNaN(from.getTime()) || (to && Number.isNaN(to.getTime())))
+    throw new ValidationError('not a valid date', 'from');
+  return { from, ...(to ? { to } : {}), ...(courseId ? { courseId } : {}) };
+}
+
+export interface CourseCount {
+  courseId: string;
+  title: string;
+  /** Passing attempts selected and not yet seen by the scan. */
+  attempts: number;
+  /** Certificates the run would create: one per student without a live certificate of the course. */
+  certificates: number;
+}
+
+export interface SampleAttempt {
+  attemptId: string;
+  studentId: string;
+  courseId: string;
+  completedAt: Date;
+  score: number;
+  maxScore: number;
+}
+
+export interface BackfillPreview {
+  courses: CourseCount[];
+  totalCertificates: number;
+  totalAttempts: number;
+  sample: SampleAttempt[];
+}
+
+/** The selection's attempts: passing, not seen by the scan, in the date window (and course). */
+function selected(sql: Sql, selection: BackfillSelection) {
+  return sql`
+    a.passed AND a.certificate_enqueued_at IS NULL AND a.completed_at >= ${selection.from}
+    ${selection.to ? sql`AND a.completed_at < ${selection.to}` : sql``}
+    ${selection.courseId ? sql`AND a.course_id = ${selection.courseId}` : sql``}`;
+}
+
+/**
+ * What a run would do, read-only. A student with several passing attempts of a course gets one
+ * certificate (the earliest attempt's, as the enqueue does); one who already holds a live
+ * certificate of the course gets none here (the later-pass rule decides their attempt, which
+ * renews an expired certificate or reissues for a better score: those are not counted).
+ */
+export async function previewBackfill(
+  sql: Sql,
+  selection: BackfillSelection,
+  sampleSize = 5,
+): Promise<BackfillPreview> {
+  const courses = await sql<{ course_id: string; title: string; attempts: number; certificates: number }[]>`
+    SELECT a.course_id, c.title, count(*)::int AS attempts,
+           count(DISTINCT a.student_id) FILTER (WHERE NOT EXISTS (
+             SELECT 1 FROM certificates x
+             WHERE x.student_id = a.student_id AND x.course_id = a.course_id
+               AND x.status NOT IN ('revoked', 'superseded')))::int AS certificates
+    FROM test_attempts a JOIN courses c ON c.id = a.course_id
+    WHERE ${selected(sql, selection)}
+    GROUP BY a.course_id, c.title
+    ORDER BY c.title, a.course_id`;
+  const sample = await sql<
+    { id: string; student_id: string; course_id: string; completed_at: Date; score: string; max_score: string }[]
+  >`
+    SELECT a.id, a.student_id, a.course_id, a.completed_at, a.score, a.max_score
+    FROM test_attempts a
+    WHERE ${selected(sql, selection)}
+    ORDER BY a.completed_at, a.id
+    LIMIT ${sampleSize}`;
+  return {
+    courses: courses.map((row) => ({
+      courseId: row.course_id,
+      title: row.title,
+      attempts: row.attempts,
+      certificates: row.certificates,
+    })),
+    totalCertificates: courses.reduce((sum, row) => sum + row.certificates, 0),
+    totalAttempts: courses.reduce((sum, row) => sum + row.attempts, 0),
+    sample: sample.map((row) => ({
+      attemptId: row.id,
+      studentId: row.student_id,
+      courseId: row.course_id,
+      completedAt: row.completed_at,
+      score: Number(row.score),
+      maxScore: Number(row.max_score),
+    })),
+  };
+}
+
+/** Certificates created and not yet finished: the backlog a run must keep small. */
+export async function countWaiting(sql: Sql): Promise<number> {
+  const [row] = await sql<{ waiting: number }[]>`
+    SELECT count(*)::int AS waiting FROM certificates WHERE status IN ('pending', 'rendering')`;
+  return row?.waiting ?? 0;
+}
+
+export interface BackfillProgress {
+  /** Attempts taken off the selection so far (certificate created, or decided by the later-pass rule). */
+  done: number;
+  created: number;
+  /** What was left of the selection when the run started. */
+  total: number;
+  elapsedMs: number;
+}
+
+export interface BackfillOptions {
+  /** Attempts per batch (one transaction). */
+  batchSize: number;
+  /**
+   * At most this many certificates wait (pending or rendering) before the next batch is added:
+   * the budget (GENERATE_MAX_CONCURRENCY) times a small factor, so the scan always has work
+   * and a backfill never piles up more than that in front of new attempts.
+   */
+  maxWaiting: number;
+  /** false: the backfilled certificates' issuance sends no webhook. */
+  notify: boolean;
+  /** Stop after this many batches (the HTTP route: one, then let the scan drain). */
+  maxBatches?: number;
+  /** Checked between batches: an abort (Ctrl-C) ends the run cleanly there. */
+  signal?: AbortSignal;
+  /** How long to wait for the backlog to shrink before looking again. */
+  pollMs?: number;
+  onProgress?: (progress: BackfillProgress) => void;
+}
+
+export interface BackfillResult extends BackfillProgress {
+  /** Why the run ended: nothing left, batch limit, aborted, or no attempt could be decided. */
+  stopped: 'done' | 'batch-limit' | 'aborted' | 'stuck';
+  remaining: number;
+}
+
+async function remainingAttempts(sql: Sql, selection: BackfillSelection): Promise<number> {
+  const [row] = await sql<{ remaining: number }[]>`
+    SELECT count(*)::int AS remaining FROM test_attempts a WHERE ${selected(sql, selection)}`;
+  return row?.remaining ?? 0;
+}
+
+export async function runBackfill(
+  deps: { sql: Sql; log: Log },
+  selection: BackfillSelection,
+  options: BackfillOptions,
+): Promise<BackfillResult> {
+  const started = Date.now();
+  const total = await remainingAttempts(deps.sql, selection);
+  const progress: BackfillProgress = { done: 0, created: 0, total, elapsedMs: 0 };
+  let batches = 0;
+  let stopped: BackfillResult['stopped'] = 'done';
+  for (;;) {
+    if (options.signal?.aborted) {
+      stopped = 'aborted';
+      break;
+    }
+    if (options.maxBatches !== undefined && batches >= options.maxBatches) {
+      stopped = 'batch-limit';
+      break;
+    }
+    const room = options.maxWaiting - (await countWaiting(deps.sql));
+    if (room <= 0) {
+      // The route never waits: one batch's worth of work at most, the scan drains the rest.
+      if (options.maxBatches !== undefined) {
+        stopped = 'batch-limit';
+        break;
+      }
+      await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+      continue;
+    }
+    const batch = await enqueuePassingAttempts(deps.sql, Math.min(options.batchSize, room), {
+      filter: selection,
+      notify: options.notify,
+      source: 'backfill',
+    });
+    batches += 1;
+    if (batch.scanned === 0) break;
+    // Attempts of students who already have a live certificate: the scan's rule decides (and marks) them.
+    const decided = await decideLaterPasses(deps, batch.laterPasses);
+    progress.done += batch.created + decided;
+    progress.created += batch.created;
+    progress.elapsedMs = Date.now() - started;
+    options.onProgress?.({ ...progress });
+    if (batch.created + decided === 0) {
+      // Every attempt of the batch failed to be decided: looping would pick the same ones forever.
+      stopped = 'stuck';
+      break;
+    }
+  }
+  progress.elapsedMs = Date.now() - started;
+  const remaining = await remainingAttempts(deps.sql, selection);
+  deps.log.info('Backfill run ended', { ...progress, stopped, remaining, notify: options.notify });
+  return { ...progress, stopped, remaining };
+}
+
+/** "1234/5000 (24.7%)  83.1/s  ETA 45s": the progress line of the command-line backfill. */
+export function formatProgress(progress: BackfillProgress): string {
+  const rate = progress.elapsedMs > 0 ? (progress.done * 1000) / progress.elapsedMs : 0;
+  const left = Math.max(0, progress.total - progress.done);
+  const percent = progress.total > 0 ? (progress.done * 100) / progress.total : 100;
+  const eta = rate > 0 ? `${Math.ceil(left / rate)}s` : '?';
+  return `${progress.done}/${progress.total} (${percent.toFixed(1)}%)  ${rate.toFixed(1)}/s  ETA ${eta}`;
+}

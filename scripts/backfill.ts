@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import {
+  backfillSelectionSchema,
+  formatProgress,
+  previewBackfill,
+  runBackfill,
+  selectionOf,
+} from '../lib/certificates/backfill.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createSql } from '../lib/db/client.ts';
+import { logger } from '../lib/observability/logger.ts';
+import { parseWith } from '../lib/validation.ts';
+
+// `npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify]` against
+// DATABASE_URL: certificates for past passing attempts, fed in at the concurrency budget's pace
+// (lib/certificates/backfill.ts). Ctrl-C stops between batches; running it again continues.
+
+const USAGE = 'usage: npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify]';
+// How many budgets' worth of certificates may wait in front of the workers.
+const PACE_FACTOR = 2;
+
+const { values } = parseArgs({
+  options: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    course: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    notify: { type: 'boolean', default: false },
+    'batch-size': { type: 'string', default: '500' },
+  },
+});
+if (!values.from) {
+  console.error(USAGE);
+  process.exit(2);
+}
+const input = parseWith(backfillSelectionSchema, { from: values.from, to: values.to }, 'arguments');
+const selection = selectionOf(input, values.course);
+const config = loadConfig(['db', 'pipeline']);
+const sql = createSql(config.db, { applicationName: 'certificates-backfill' });
+logger.setLogLevel('WARN');
+
+try {
+  if (values['dry-run']) {
+    const preview = await previewBackfill(sql, selection);
+    console.log('Dry run: nothing was changed.');
+    for (const course of preview.courses)
+      console.log(`${course.courseId}  ${course.title}  ${course.certificates} certificate(s)  (${course.attempts} attempt(s))`);
+    console.log(`Total: ${preview.totalCertificates} certificate(s) from ${preview.totalAttempts} passing attempt(s).`);
+    if (preview.sample.length > 0) console.log('Sample:');
+    for (const a of preview.sample)
+      console.log(`  ${a.attemptId}  student ${a.studentId}  ${a.completedAt.toISOString()}  ${a.score}/${a.maxScore}`);
+  } else {
+    const controller = new AbortController();
+    process.once('SIGINT', () => {
+      process.stderr.write('\nStopping after the current batch; run the same command again to continue.\n');
+      controller.abort();
+    });
+    const result = await runBackfill(
+      { sql, log: logger },
+      selection,
+      {
+        batchSize: Number(values['batch-size']),
+        maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
+        notify: values.notify,
+        signal: controller.signal,
+        onProgress: (progress) => process.stderr.write(`\r${formatProgress(progress)}   `),
+      },
+    );
+    process.stderr.write('\n');
+    console.log(
+      `${result.created} certificate(s) created (${result.done} attempt(s) handled), ${result.remaining} attempt(s) left: ${result.stopped}.`,
+    );
+    if (result.stopped === 'stuck') process.exitCode = 1;
+  }
+} finally {
+  await sql.end({ timeout: 5 });
+}
