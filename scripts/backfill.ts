@@ -44,28 +44,30 @@ try {
     const preview = await previewBackfill(sql, selection);
     console.log('Dry run: nothing was changed.');
     for (const course of preview.courses)
-      console.log(`${course.courseId}  ${course.title}  ${course.certificates} certificate(s)  (${course.attempts} attempt(s))`);
-    console.log(`Total: ${preview.totalCertificates} certificate(s) from ${preview.totalAttempts} passing attempt(s).`);
+      console.log(
+        `${course.courseId}  ${course.title}  ${course.certificates} certificate(s)  (${course.attempts} attempt(s))`,
+      );
+    console.log(
+      `Total: ${preview.totalCertificates} certificate(s) from ${preview.totalAttempts} passing attempt(s).`,
+    );
     if (preview.sample.length > 0) console.log('Sample:');
     for (const a of preview.sample)
-      console.log(`  ${a.attemptId}  student ${a.studentId}  ${a.completedAt.toISOString()}  ${a.score}/${a.maxScore}`);
+      console.log(
+        `  ${a.attemptId}  student ${a.studentId}  ${a.completedAt.toISOString()}  ${a.score}/${a.maxScore}`,
+      );
   } else {
     const controller = new AbortController();
     process.once('SIGINT', () => {
       process.stderr.write('\nStopping after the current batch; run the same command again to continue.\n');
       controller.abort();
     });
-    const result = await runBackfill(
-      { sql, log: logger },
-      selection,
-      {
-        batchSize: Number(values['batch-size']),
-        maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
-        notify: values.notify,
-        signal: controller.signal,
-        onProgress: (progress) => process.stderr.write(`\r${formatProgress(progress)}   `),
-      },
-    );
+    const result = await runBackfill({ sql, log: logger }, selection, {
+      batchSize: Number(values['batch-size']),
+      maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
+      notify: values.notify,
+      signal: controller.signal,
+      onProgress: (progress) => process.stderr.write(`\r${formatProgress(progress)}   `),
+    });
     process.stderr.write('\n');
     console.log(
       `${result.created} certificate(s) created (${result.done} attempt(s) handled), ${result.remaining} attempt(s) left: ${result.stopped}.`,

@@ -43,7 +43,10 @@ function toExclusive(value: string): Date {
   return isoDate.test(value) ? new Date(Date.parse(value) + DAY_MS) : new Date(value);
 }
 
-export function selectionOf(input: { from: string; to?: string | undefined }, courseId?: string): BackfillSelection {
+export function selectionOf(
+  input: { from: string; to?: string | undefined },
+  courseId?: string,
+): BackfillSelection {
   const from = new Date(input.from);
   const to = input.to === undefined ? undefined : toExclusive(input.to);
   if (Number.isNaN(from.getTime()) || (to && Number.isNaN(to.getTime())))
@@ -106,7 +109,14 @@ export async function previewBackfill(
     GROUP BY a.course_id, c.title
     ORDER BY c.title, a.course_id`;
   const sample = await sql<
-    { id: string; student_id: string; course_id: string; completed_at: Date; score: string; max_score: string }[]
+    {
+      id: string;
+      student_id: string;
+      course_id: string;
+      completed_at: Date;
+      score: string;
+      max_score: string;
+    }[]
   >`
     SELECT a.id, a.student_id, a.course_id, a.completed_at, a.score, a.max_score
     FROM test_attempts a

@@ -1,0 +1,222 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BackfillSelection,
+  previewBackfill,
+  runBackfill,
+  selectionOf,
+} from '../../lib/certificates/backfill.ts';
+import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { recordingLog } from './pipeline-fixtures.ts';
+
+/**
+ * 5,000 historical attempts generated in SQL: three courses, one passing attempt in five fails,
+ * every student has up to four attempts per course, one in seven was already seen by the scan,
+ * and ten students already hold a live certificate from before the window.
+ */
+
+let t: TestEnv;
+const log = recordingLog();
+// 2021-06-01 through 2023-06-30, `to` inclusive as the command line reads it.
+const selection: BackfillSelection = selectionOf({ from: '2021-06-01', to: '2023-06-30' });
+const COURSES = [
+  'c0000000-0000-4000-8000-000000000000',
+  'c0000000-0000-4000-8000-000000000001',
+  'c0000000-0000-4000-8000-000000000002',
+];
+
+interface AttemptRow {
+  id: string;
+  student_id: string;
+  course_id: string;
+  passed: boolean;
+  completed_at: Date;
+  certificate_enqueued_at: Date | null;
+}
+
+/** What the run must create, computed in plain code from the rows (not with the SQL under test). */
+async function expectedPerCourse(): Promise<Map<string, Set<string>>> {
+  const attempts = await t.sql<AttemptRow[]>`SELECT * FROM test_attempts`;
+  const live = await t.sql<{ student_id: string; course_id: string }[]>`
+    SELECT student_id, course_id FROM certificates WHERE status NOT IN ('revoked', 'superseded')`;
+  const holders = new Set(live.map((row) => `${row.student_id}/${row.course_id}`));
+  const to = selection.to as Date;
+  const expected = new Map<string, Set<string>>();
+  for (const a of attempts) {
+    if (!a.passed || a.certificate_enqueued_at !== null) continue;
+    if (a.completed_at < selection.from || a.completed_at >= to) continue;
+    if (holders.has(`${a.student_id}/${a.course_id}`)) continue;
+    const students = expected.get(a.course_id) ?? new Set<string>();
+    students.add(a.student_id);
+    expected.set(a.course_id, students);
+  }
+  return expected;
+}
+
+/** Row counts and an order-independent checksum of everything a run could touch. */
+async function fingerprint(): Promise<Record<string, string>> {
+  const result: Record<string, string> = {};
+  for (const table of [
+    'test_attempts',
+    'certificates',
+    'certificate_generation_log',
+    'webhook_outbox',
+    'courses',
+  ]) {
+    const [row] = await t.sql<{ rows: number; digest: string }[]>`
+      SELECT count(*)::int AS rows, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS digest
+      FROM ${t.sql(table)} x`;
+    result[table] = `${row?.rows}:${row?.digest}`;
+  }
+  return result;
+}
+
+const options = { batchSize: 700, maxWaiting: 100_000, notify: false, pollMs: 10 };
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  await t.sql`
+    INSERT INTO courses (id, code, title)
+    SELECT id::uuid, 'HIST-' || n, 'History course ' || n
+    FROM unnest(${COURSES}::text[]) WITH ORDINALITY AS c(id, n)`;
+  await t.sql`
+    INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at, certificate_enqueued_at)
+    SELECT md5('student-' || (g % 1500))::uuid,
+           (${COURSES}::uuid[])[g % 3 + 1],
+           CASE WHEN g % 5 = 0 THEN 40 ELSE 60 + g % 41 END, 100, g % 5 <> 0,
+           timestamptz '2021-01-01T12:00:00Z' + make_interval(days => g % 1000),
+           CASE WHEN g % 7 = 0 THEN timestamptz '2024-01-01' END
+    FROM generate_series(1, 5000) AS g`;
+  // Ten students certified before the window: their attempts in it get no new certificate.
+  await t.sql`
+    WITH old AS (
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at, certificate_enqueued_at)
+      SELECT md5('student-' || g)::uuid, (${COURSES}::uuid[])[g % 3 + 1], 90, 100, true, '2019-05-01', '2019-05-01'
+      FROM generate_series(1, 10) AS g
+      RETURNING id, student_id, course_id
+    )
+    INSERT INTO certificates (student_id, course_id, test_attempt_id) SELECT student_id, course_id, id FROM old`;
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+describe('backfill of 5,000 historical attempts', () => {
+  it('dry run: exact per-course counts, and nothing changes', async () => {
+    const before = await fingerprint();
+    const expected = await expectedPerCourse();
+    const preview = await previewBackfill(t.sql, selection, 3);
+    expect(await fingerprint()).toEqual(before);
+
+    expect(preview.courses.map((c) => [c.courseId, c.title, c.certificates]).sort()).toEqual(
+      [...expected.entries()]
+        .map(([courseId, students]) => [
+          courseId,
+          `History course ${COURSES.indexOf(courseId) + 1}`,
+          students.size,
+        ])
+        .sort(),
+    );
+    expect(preview.totalCertificates).toBeGreaterThan(1000);
+    expect(preview.sample).toHaveLength(3);
+    for (const attempt of preview.sample) expect(attempt.completedAt >= selection.from).toBe(true);
+
+    const one = await previewBackfill(t.sql, { ...selection, courseId: COURSES[1] as string });
+    expect(one.courses.map((c) => c.courseId)).toEqual([COURSES[1]]);
+    expect(one.totalCertificates).toBe(expected.get(COURSES[1] as string)?.size);
+  });
+
+  let budgetCreated = 0;
+  it('respects the budget: adds nothing while the backlog is full', async () => {
+    const waiting = async () =>
+      (
+        await t.sql<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM certificates WHERE status IN ('pending', 'rendering')`
+      )[0]?.n;
+    // The ten older certificates are pending too: the backfill fills only what is left of 100.
+    const first = await runBackfill({ sql: t.sql, log }, selection, {
+      ...options,
+      maxWaiting: 100,
+      maxBatches: 5,
+    });
+    expect(first.created).toBeGreaterThan(0);
+    expect(await waiting()).toBeLessThanOrEqual(100);
+    expect(await waiting()).toBe(10 + first.created);
+    const full = await runBackfill({ sql: t.sql, log }, selection, {
+      ...options,
+      maxWaiting: 10 + first.created,
+      maxBatches: 1,
+    });
+    expect(full).toMatchObject({ created: 0, done: 0, stopped: 'batch-limit' });
+    budgetCreated = first.created;
+  });
+
+  it('interrupted, resumed and run again: exactly one certificate per eligible student and course', async () => {
+    const expected = await expectedPerCourse();
+    const controller = new AbortController();
+    const aborted = await runBackfill({ sql: t.sql, log }, selection, {
+      ...options,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
+    expect(aborted.stopped).toBe('aborted');
+    expect(aborted.remaining).toBeGreaterThan(0);
+
+    const finished = await runBackfill({ sql: t.sql, log }, selection, options);
+    expect(finished.stopped).toBe('done');
+    expect(finished.remaining).toBe(0);
+    const again = await runBackfill({ sql: t.sql, log }, selection, options);
+    expect(again.created).toBe(0);
+    expect(again.total).toBe(0);
+
+    const created = await t.sql<{ course_id: string; student_id: string; n: number }[]>`
+      SELECT course_id, student_id, count(*)::int AS n FROM certificates c
+      WHERE EXISTS (SELECT 1 FROM certificate_generation_log l
+                    WHERE l.certificate_id = c.id AND l.details->>'backfill' = 'true')
+      GROUP BY course_id, student_id`;
+    expect(created.every((row) => row.n === 1)).toBe(true);
+    const perCourse = new Map<string, number>();
+    for (const row of created) perCourse.set(row.course_id, (perCourse.get(row.course_id) ?? 0) + 1);
+    const expectedBefore = new Map([...expected].map(([course, students]) => [course, students.size]));
+    // The budget test had already created some of them.
+    const total = [...expectedBefore.values()].reduce((a, b) => a + b, 0) + budgetCreated;
+    expect([...perCourse.values()].reduce((a, b) => a + b, 0)).toBe(total);
+    expect(aborted.created + finished.created).toBe(total - budgetCreated);
+
+    const [unmarked] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM test_attempts
+      WHERE passed AND certificate_enqueued_at IS NULL AND later_pass_outcome IS NULL
+        AND completed_at >= ${selection.from} AND completed_at < ${selection.to as Date}`;
+    expect(unmarked?.n).toBe(0);
+    const [silent] = await t.sql<{ loud: number; audited: number }[]>`
+      SELECT count(*) FILTER (WHERE c.notify)::int AS loud,
+             count(*) FILTER (WHERE l.message = 'pending certificate created by backfill')::int AS audited
+      FROM certificates c JOIN certificate_generation_log l ON l.certificate_id = c.id AND l.event = 'created'
+      WHERE l.details->>'backfill' = 'true'`;
+    expect(silent).toEqual({ loud: 0, audited: total });
+  });
+
+  it('a notify=false certificate marked issued writes no outbox event; a normal one does', async () => {
+    await t.sql`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+      VALUES (gen_random_uuid(), ${COURSES[0] as string}, 90, 100, true, now())`;
+    const scanned = await enqueuePassingAttempts(t.sql, 10, {
+      filter: { from: new Date(Date.now() - 60_000) },
+    });
+    expect(scanned.created).toBe(1);
+    const [loud] = await t.sql<
+      { id: string }[]
+    >`SELECT id FROM certificates WHERE notify ORDER BY created_at DESC LIMIT 1`;
+    const [quiet] = await t.sql<{ id: string }[]>`SELECT id FROM certificates WHERE NOT notify LIMIT 1`;
+    const issue = (id: string) => t.sql`
+      UPDATE certificates SET status = 'issued', s3_key = 'certificates/' || id || '.pdf', generated_at = now(),
+             pdf_sha256 = repeat('a', 64)
+      WHERE id = ${id}`;
+    await issue(quiet?.id as string);
+    await issue(loud?.id as string);
+    const events = await t.sql<{ certificate_id: string; event_type: string }[]>`
+      SELECT certificate_id, event_type FROM webhook_outbox`;
+    expect(events).toEqual([{ certificate_id: loud?.id, event_type: 'certificate.issued' }]);
+  });
+});
