@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import {
-  backfillSelectionSchema,
+  backfillRequestSchema,
   formatProgress,
   previewBackfill,
   runBackfill,
@@ -33,14 +33,14 @@ if (!values.from) {
   console.error(USAGE);
   process.exit(2);
 }
-const input = parseWith(backfillSelectionSchema, { from: values.from, to: values.to }, 'arguments');
+const input = parseWith(backfillRequestSchema, { from: values.from, to: values.to }, 'arguments');
 const selection = selectionOf(input, values.course);
 const config = loadConfig(['db', 'pipeline']);
 const sql = createSql(config.db, { applicationName: 'certificates-backfill' });
 logger.setLogLevel('WARN');
 
 try {
-  if (values['dry-run']) {
+  if (input.dryRun) {
     const preview = await previewBackfill(sql, selection);
     console.log('Dry run: nothing was changed.');
     for (const course of preview.courses)
@@ -64,7 +64,7 @@ try {
     const result = await runBackfill({ sql, log: logger }, selection, {
       batchSize: Number(values['batch-size']),
       maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
-      notify: values.notify,
+      notify: input.notify,
       signal: controller.signal,
       onProgress: (progress) => process.stderr.write(`\r${formatProgress(progress)}   `),
     });

@@ -9,6 +9,8 @@ export const PERMISSIONS = [
   'certificates:requeue',
   /** Revoke and reissue issued certificates, and see the later passes waiting for staff. */
   'certificates:lifecycle',
+  /** Create certificates for past attempts (backfill) for a course. */
+  'certificates:backfill',
   /** Report test attempts (the testing system). */
   'attempts:record',
   /** Render templates with sample data. */

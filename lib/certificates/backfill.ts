@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
-import { ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { assertUuid } from './ids.ts';
 import type { Log } from './ports.ts';
 import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from './scan.ts';
 
@@ -22,17 +23,24 @@ const dateInput = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
   error: 'must be a date (YYYY-MM-DD) or an ISO date-time',
 });
 
-export const backfillSelectionSchema = z
+export const backfillRequestSchema = z
   .strictObject({
     from: dateInput.describe('Attempts completed on or after this date (YYYY-MM-DD, UTC) or instant'),
     to: dateInput
       .optional()
       .describe('Attempts completed up to and including this date (YYYY-MM-DD, UTC), or before this instant'),
+    dryRun: z.boolean({ error: 'must be a boolean' }).default(false).describe('Only count; change nothing'),
+    notify: z
+      .boolean({ error: 'must be a boolean' })
+      .default(false)
+      .describe('Send `certificate.issued` webhooks for the backfilled certificates (default: silent)'),
   })
   .refine((value) => value.to === undefined || toExclusive(value.to) > new Date(value.from), {
     error: 'must be after `from`',
     path: ['to'],
   });
+
+export type BackfillRequest = z.infer<typeof backfillRequestSchema>;
 
 export interface BackfillSelection extends AttemptFilter {
   from: Date;
@@ -51,6 +59,7 @@ export function selectionOf(
   const to = input.to === undefined ? undefined : toExclusive(input.to);
   if (Number.isNaN(from.getTime()) || (to && Number.isNaN(to.getTime())))
     throw new ValidationError('not a valid date', 'from');
+  if (courseId !== undefined) assertUuid(courseId, 'courseId');
   return { from, ...(to ? { to } : {}), ...(courseId ? { courseId } : {}) };
 }
 
@@ -252,4 +261,49 @@ export function formatProgress(progress: BackfillProgress): string {
   const percent = progress.total > 0 ? (progress.done * 100) / progress.total : 100;
   const eta = rate > 0 ? `${Math.ceil(left / rate)}s` : '?';
   return `${progress.done}/${progress.total} (${percent.toFixed(1)}%)  ${rate.toFixed(1)}/s  ETA ${eta}`;
+}
+
+export interface CourseBackfillResult {
+  courseId: string;
+  dryRun: boolean;
+  /** Dry run: certificates a run would create. Otherwise: certificates this call created. */
+  certificates: number;
+  /** Passing attempts of the selection still waiting for the backfill after this call. */
+  remainingAttempts: number;
+  /** Dry run: the first few attempts of the selection. Otherwise empty. */
+  sample: SampleAttempt[];
+}
+
+/**
+ * The staff route's backfill of one course: a dry run counts; a real run adds at most one batch
+ * (and nothing while the backlog is full) and returns at once, leaving rendering to the scan.
+ * Calling it again continues where it stopped.
+ */
+export async function backfillCourse(
+  deps: { sql: Sql; log: Log },
+  courseId: string,
+  request: BackfillRequest,
+  options: { batchSize: number; maxWaiting: number },
+): Promise<CourseBackfillResult> {
+  const selection = selectionOf(request, courseId);
+  const [course] = await deps.sql`SELECT 1 FROM courses WHERE id = ${courseId}`;
+  if (!course) throw new NotFoundError('course');
+  if (request.dryRun) {
+    const preview = await previewBackfill(deps.sql, selection);
+    return {
+      courseId,
+      dryRun: true,
+      certificates: preview.totalCertificates,
+      remainingAttempts: preview.totalAttempts,
+      sample: preview.sample,
+    };
+  }
+  const result = await runBackfill(deps, selection, { ...options, notify: request.notify, maxBatches: 1 });
+  return {
+    courseId,
+    dryRun: false,
+    certificates: result.created,
+    remainingAttempts: result.remaining,
+    sample: [],
+  };
 }

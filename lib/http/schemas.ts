@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { backfillRequestSchema, type CourseBackfillResult } from '../certificates/backfill.ts';
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import {
   type laterPassesNeedingStaff,
@@ -224,6 +225,38 @@ export const laterPassListSchema = z
   })
   .meta({ id: 'LaterPassList' });
 
+export const backfillRequestBodySchema = backfillRequestSchema.meta({
+  id: 'BackfillInput',
+  description: '`from` is required; `to` (inclusive for a bare date), `dryRun` and `notify` are optional.',
+});
+
+export const backfillResultSchema = z
+  .strictObject({
+    courseId: uuid,
+    dryRun: z.boolean(),
+    certificates: z
+      .number()
+      .int()
+      .describe('Dry run: certificates a backfill would create. Otherwise: certificates this call created'),
+    remainingAttempts: z
+      .number()
+      .int()
+      .describe('Passing attempts of the selection not yet handled; call again until 0'),
+    sample: z
+      .array(
+        z.strictObject({
+          attemptId: uuid,
+          studentId: uuid,
+          courseId: uuid,
+          completedAt: isoDateTime,
+          score: z.number(),
+          maxScore: z.number(),
+        }),
+      )
+      .describe('Dry run: the first attempts of the selection. Otherwise empty'),
+  })
+  .meta({ id: 'BackfillResult' });
+
 // ---- compile-time checks: the handlers' data and these schemas must agree ----
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -241,6 +274,7 @@ export const schemaChecks: {
   laterPass: Same<ApiLaterPass, z.infer<typeof laterPassListSchema>['items'][number]>;
   revoke: Same<RevokeResult['reasonCode'], z.infer<typeof revokeResultSchema>['reasonCode']>;
   reissue: Same<ReissueResult['supersedes'], z.infer<typeof reissueResultSchema>['supersedes']>;
+  backfill: Same<keyof CourseBackfillResult, keyof z.infer<typeof backfillResultSchema>>;
   readPage: CertificatePage extends { items: CertificateView[] } ? true : false;
 } = {
   certificate: true,
@@ -252,5 +286,6 @@ export const schemaChecks: {
   laterPass: true,
   revoke: true,
   reissue: true,
+  backfill: true,
   readPage: true,
 };

@@ -1,4 +1,5 @@
 import type { RouteContract } from '../contract.ts';
+import { backfillCourseRoute } from './backfill-course.ts';
 import { createAttemptRoute } from './create-attempt.ts';
 import { getCertificateRoute } from './get-certificate.ts';
 import { getCertificateDownloadRoute } from './get-certificate-download.ts';
@@ -39,6 +40,7 @@ export const ROUTES: readonly RouteContract[] = [
   reissueCertificateRoute,
   listCourseCertificatesRoute,
   listLaterPassesRoute,
+  backfillCourseRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,

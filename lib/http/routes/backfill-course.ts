@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { requires } from '../../auth/policies.ts';
+import { backfillCourse } from '../../certificates/backfill.ts';
+import { logger } from '../../observability/logger.ts';
+import type { BackfillDeps } from '../backfill-deps.ts';
+import { defineRoute } from '../contract.ts';
+import { uuidParam } from '../params.ts';
+import { ok } from '../response.ts';
+import { backfillRequestBodySchema, backfillResultSchema } from '../schemas.ts';
+
+// Attempts per call: one batch, so the request returns within a second or two.
+const BATCH_SIZE = 500;
+// Budgets' worth of certificates allowed to wait, as `npm run backfill` uses.
+const PACE_FACTOR = 2;
+
+export const backfillCourseRoute = defineRoute({
+  operationId: 'backfillCourse',
+  method: 'POST',
+  path: '/api/v1/courses/{courseId}/backfill',
+  tags: ['certificates'],
+  summary: "Certificates for a course's past passing attempts (staff)",
+  description:
+    'Backfill for one course, as `npm run backfill -- --course`: with `dryRun` it only counts the ' +
+    'certificates it would create (and shows a sample of attempts); otherwise it creates at most one ' +
+    'batch of pending certificates, none while the backlog exceeds twice the concurrency budget, and ' +
+    'returns at once: the scheduled scan renders them. Call again until `remainingAttempts` is 0. ' +
+    'Backfilled certificates send no `certificate.issued` webhook unless `notify` is true.',
+  request: { path: z.object({ courseId: uuidParam('Course id') }), body: backfillRequestBodySchema },
+  policy: requires('certificates:backfill', 'backfill certificates'),
+  responses: {
+    200: { description: 'Counted (dry run) or one batch created', schema: backfillResultSchema },
+    404: { description: 'Unknown course' },
+  },
+  handle: async (deps: BackfillDeps, { path, body, principal }) => {
+    const result = await backfillCourse({ sql: deps.sql, log: logger }, path.courseId, body, {
+      batchSize: BATCH_SIZE,
+      maxWaiting: deps.maxInFlight * PACE_FACTOR,
+    });
+    logger.info('Backfill requested', {
+      course_id: path.courseId,
+      requested_by: principal.subject,
+      dry_run: result.dryRun,
+      certificates: result.certificates,
+      remaining_attempts: result.remainingAttempts,
+    });
+    return ok({
+      ...result,
+      sample: result.sample.map((a) => ({ ...a, completedAt: a.completedAt.toISOString() })),
+    });
+  },
+});

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../../functions/http/backfill-course.ts';
+import { createTokenVerifier } from '../../lib/auth/verifier.ts';
+import { loadConfig } from '../../lib/config.ts';
+import type { HttpResponse } from '../../lib/http/response.ts';
+import { backfillResultSchema, errorSchema } from '../../lib/http/schemas.ts';
+import { logger } from '../../lib/observability/logger.ts';
+import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+
+/** POST /api/v1/courses/{courseId}/backfill, in-process against the real stack. */
+
+let t: TestEnv;
+let kc: ReturnType<typeof keycloakControl>;
+const ids = { admin: '', teacher: '', course: '' };
+// Budget 5, so at most 10 certificates may wait: one call adds 10 of the 30.
+const MAX_IN_FLIGHT = 5;
+
+function backfill(courseId: string, token: string, body: unknown): Promise<HttpResponse> {
+  return createHandler({
+    sql: t.sql,
+    verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+    corsOrigins: [],
+    maxInFlight: MAX_IN_FLIGHT,
+  })(
+    apiEvent('POST', '/api/v1/courses/{courseId}/backfill', {
+      pathParameters: { courseId },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }),
+    lambdaContext(),
+  );
+}
+
+const counts = async () =>
+  (
+    await t.sql<{ certificates: number; log: number }[]>`
+    SELECT (SELECT count(*) FROM certificates)::int AS certificates,
+           (SELECT count(*) FROM certificate_generation_log)::int AS log`
+  )[0];
+
+beforeAll(async () => {
+  logger.setLogLevel('SILENT');
+  t = await createTestEnv();
+  kc = keycloakControl(t.keycloakUrl);
+  ids.admin = (await kc.addUser({ firstName: 'Grace', realmRoles: ['certificate-admin'] })).id;
+  ids.teacher = (await kc.addUser({ firstName: 'Tess', realmRoles: ['teacher'] })).id;
+  const [course] = await t.sql<{ id: string }[]>`
+    INSERT INTO courses (code, title) VALUES ('HIST-1', 'History') RETURNING id`;
+  ids.course = course?.id ?? '';
+  // 30 passing attempts in 2022 (one per student), 5 failing ones, 5 passing in 2024.
+  await t.sql`
+    INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+    SELECT gen_random_uuid(), ${ids.course}, CASE WHEN g <= 35 AND g > 30 THEN 10 ELSE 90 END, 100, NOT (g > 30 AND g <= 35),
+           CASE WHEN g > 35 THEN timestamptz '2024-03-01' ELSE timestamptz '2022-01-01' + make_interval(days => g) END
+    FROM generate_series(1, 40) AS g`;
+});
+
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+describe('backfill route', () => {
+  it('a teacher gets 403 and nothing changes', async () => {
+    const before = await counts();
+    const response = await backfill(ids.course, await kc.token(ids.teacher), { from: '2020-01-01' });
+    expect(response.statusCode).toBe(403);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('dry run: counts the window and a sample, changes nothing', async () => {
+    const before = await counts();
+    const response = await backfill(ids.course, await kc.token(ids.admin), {
+      from: '2022-01-01',
+      to: '2022-12-31',
+      dryRun: true,
+    });
+    expect(response.statusCode).toBe(200);
+    const body = backfillResultSchema.parse(JSON.parse(response.body));
+    expect(body).toMatchObject({
+      courseId: ids.course,
+      dryRun: true,
+      certificates: 30,
+      remainingAttempts: 30,
+    });
+    expect(body.sample).toHaveLength(5);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('a real run adds one paced batch, silent unless notify; calling again continues', async () => {
+    const token = await kc.token(ids.admin);
+    const first = backfillResultSchema.parse(
+      JSON.parse((await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31' })).body),
+    );
+    expect(first).toMatchObject({ dryRun: false, certificates: 2 * MAX_IN_FLIGHT, remainingAttempts: 20 });
+    // The backlog is full: a second call adds nothing until the scan has drained it.
+    const full = backfillResultSchema.parse(
+      JSON.parse((await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31' })).body),
+    );
+    expect(full).toMatchObject({ certificates: 0, remainingAttempts: 20 });
+    await t.sql`UPDATE certificates SET status = 'dead' WHERE status = 'pending'`;
+    const rest = backfillResultSchema.parse(
+      JSON.parse(
+        (await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31', notify: true })).body,
+      ),
+    );
+    expect(rest).toMatchObject({ certificates: 10, remainingAttempts: 10 });
+    const [row] = await t.sql<{ silent: number; loud: number }[]>`
+      SELECT count(*) FILTER (WHERE NOT notify)::int AS silent, count(*) FILTER (WHERE notify)::int AS loud
+      FROM certificates`;
+    expect(row).toEqual({ silent: 10, loud: 10 });
+  });
+
+  it('unknown course 404, bad dates 400', async () => {
+    const token = await kc.token(ids.admin);
+    expect((await backfill(randomUUID(), token, { from: '2022-01-01' })).statusCode).toBe(404);
+    const bad = await backfill(ids.course, token, { from: '2022-13-01' });
+    expect(bad.statusCode).toBe(400);
+    expect(errorSchema.parse(JSON.parse(bad.body)).error.message).toMatch(/from/);
+    expect((await backfill(ids.course, token, { from: '2022-05-01', to: '2022-01-01' })).statusCode).toBe(
+      400,
+    );
+  });
+});
