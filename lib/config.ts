@@ -188,6 +188,12 @@ const sections = {
   render: z.object({
     VERIFY_BASE_URL: httpUrl,
     ISSUER_NAME: z.string().min(1).max(200).default('Course Certificates'),
+    // LinkedIn's numeric id of the issuer's company page: "Add to LinkedIn" then links the
+    // certification to that page instead of naming the organisation (ISSUER_NAME) in plain text.
+    LINKEDIN_ORGANIZATION_ID: z
+      .string()
+      .regex(/^\d{1,20}$/, 'must be digits')
+      .optional(),
     DEFAULT_LOCALE: z.string().min(2).default('en'),
     CHROMIUM_EXECUTABLE_PATH: z.string().min(1).optional(),
     CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),

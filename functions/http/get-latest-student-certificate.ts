@@ -1,5 +1,8 @@
 import { lambdaRoute } from '../../lib/http/contract.ts';
-import { readDeps } from '../../lib/http/deps.ts';
+import { certificateReadDeps } from '../../lib/http/deps.ts';
 import { getLatestStudentCertificateRoute } from '../../lib/http/routes/get-latest-student-certificate.ts';
 
-export const { handler, createHandler, route } = lambdaRoute(getLatestStudentCertificateRoute, readDeps);
+export const { handler, createHandler, route } = lambdaRoute(
+  getLatestStudentCertificateRoute,
+  certificateReadDeps,
+);

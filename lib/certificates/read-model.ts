@@ -2,6 +2,7 @@ import type { Sql } from '../db/client.ts';
 import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
 import { isUuid } from './ids.ts';
 import { type EffectiveStatus, effectiveStatus, type RevocationReason } from './lifecycle.ts';
+import { type LinkedInIssuer, linkedInAddToProfileUrl } from './linkedin.ts';
 import type { Clock, Presigner } from './ports.ts';
 
 /**
@@ -47,6 +48,15 @@ export interface CertificateView {
   expiresAt: string | null;
   supersededBy: string | null;
   supersededAt: string | null;
+  /** LinkedIn's Add-to-Profile link; only for an issued, unrevoked (and unexpired) certificate. */
+  linkedInUrl: string | null;
+}
+
+/** What the views need to link out: the public verification page and the issuer as LinkedIn shows it. */
+export interface CertificateLinks {
+  /** VERIFY_BASE_URL: the verification page of a certificate is `{verifyBaseUrl}/{code}`. */
+  verifyBaseUrl: string;
+  issuer: LinkedInIssuer;
 }
 
 /** Key of the last row of a page (created_at with PostgreSQL's microseconds, and id). */
@@ -113,7 +123,26 @@ function isExpired(row: Pick<CertificateRow, 'expires_at'>, now: Date): boolean 
   return row.expires_at !== null && row.expires_at.getTime() <= now.getTime();
 }
 
-function toView(row: CertificateRow, now: Date = new Date()): CertificateView {
+function linkedInUrl(
+  row: CertificateRow,
+  effective: EffectiveStatus,
+  links?: CertificateLinks,
+): string | null {
+  // Only what a verifier would accept: not pending, revoked, superseded or expired.
+  if (!links || effective !== 'issued' || row.issued_on === null) return null;
+  return linkedInAddToProfileUrl(
+    {
+      courseName: row.course_title,
+      issuedOn: row.issued_on,
+      expiresAt: row.expires_at,
+      verificationCode: row.verification_code,
+      verifyUrl: `${links.verifyBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(row.verification_code)}`,
+    },
+    links.issuer,
+  );
+}
+
+function toView(row: CertificateRow, links?: CertificateLinks, now: Date = new Date()): CertificateView {
   const effective = effectiveStatus(row, now);
   return {
     id: row.id,
@@ -139,22 +168,28 @@ function toView(row: CertificateRow, now: Date = new Date()): CertificateView {
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededBy: row.superseded_by,
     supersededAt: row.superseded_at?.toISOString() ?? null,
+    linkedInUrl: linkedInUrl(row, effective, links),
   };
 }
 
-function toPage(rows: CertificateRow[], limit: number): CertificatePage {
+function toPage(rows: CertificateRow[], limit: number, links?: CertificateLinks): CertificatePage {
   const hasMore = rows.length > limit;
   const items = hasMore ? rows.slice(0, limit) : rows;
   const last = items[items.length - 1];
   return {
-    items: items.map((row) => toView(row)),
+    items: items.map((row) => toView(row, links)),
     next: hasMore && last ? { createdAt: last.created_at_key, id: last.id } : null,
   };
 }
 
 // ---- queries ----
 
-async function pageWhere(sql: Sql, filter: ReturnType<Sql>, page: PageQuery): Promise<CertificatePage> {
+async function pageWhere(
+  sql: Sql,
+  filter: ReturnType<Sql>,
+  page: PageQuery,
+  links?: CertificateLinks,
+): Promise<CertificatePage> {
   // `::text` first: postgres.js would serialise a timestamptz parameter through a JS Date and
   // drop the microseconds, skipping rows created within the same millisecond.
   const after = page.after
@@ -168,17 +203,27 @@ async function pageWhere(sql: Sql, filter: ReturnType<Sql>, page: PageQuery): Pr
     WHERE ${filter} ${after}
     ORDER BY c.created_at DESC, c.id DESC
     LIMIT ${page.limit + 1}`;
-  return toPage(rows, page.limit);
+  return toPage(rows, page.limit, links);
 }
 
 /** A student's certificates, newest first. */
-export async function findByStudent(sql: Sql, studentId: string, page: PageQuery): Promise<CertificatePage> {
-  return await pageWhere(sql, sql`c.student_id = ${studentId}::uuid`, page);
+export async function findByStudent(
+  sql: Sql,
+  studentId: string,
+  page: PageQuery,
+  links?: CertificateLinks,
+): Promise<CertificatePage> {
+  return await pageWhere(sql, sql`c.student_id = ${studentId}::uuid`, page, links);
 }
 
 /** A course's certificates, newest first. */
-export async function findByCourse(sql: Sql, courseId: string, page: PageQuery): Promise<CertificatePage> {
-  return await pageWhere(sql, sql`c.course_id = ${courseId}::uuid`, page);
+export async function findByCourse(
+  sql: Sql,
+  courseId: string,
+  page: PageQuery,
+  links?: CertificateLinks,
+): Promise<CertificatePage> {
+  return await pageWhere(sql, sql`c.course_id = ${courseId}::uuid`, page, links);
 }
 
 async function findRow(sql: Sql, certificateId: string): Promise<CertificateRow | undefined> {
@@ -196,8 +241,12 @@ export async function findById(sql: Sql, certificateId: string): Promise<Certifi
   return row ? toView(row) : undefined;
 }
 
-export async function findLatestByStudent(sql: Sql, studentId: string): Promise<CertificateView | undefined> {
-  const page = await findByStudent(sql, studentId, { limit: 1 });
+export async function findLatestByStudent(
+  sql: Sql,
+  studentId: string,
+  links?: CertificateLinks,
+): Promise<CertificateView | undefined> {
+  const page = await findByStudent(sql, studentId, { limit: 1 }, links);
   return page.items[0];
 }
 
@@ -224,32 +273,39 @@ export async function listStudentCertificates(
   sql: Sql,
   studentId: string,
   page: PageQuery,
+  links?: CertificateLinks,
 ): Promise<CertificatePage> {
   if (!isUuid(studentId)) return { items: [], next: null };
-  return await findByStudent(sql, studentId, page);
+  return await findByStudent(sql, studentId, page, links);
 }
 
 export async function listCourseCertificates(
   sql: Sql,
   courseId: string,
   page: PageQuery,
+  links?: CertificateLinks,
 ): Promise<CertificatePage> {
   if (!(await courseExists(sql, courseId))) throw new NotFoundError('Course');
-  return await findByCourse(sql, courseId, page);
+  return await findByCourse(sql, courseId, page, links);
 }
 
 export async function getCertificate(
   sql: Sql,
   scope: ReadScope,
   certificateId: string,
+  links?: CertificateLinks,
 ): Promise<CertificateView> {
   const row = await findRow(sql, certificateId);
   if (!row || !visible(scope, row.student_id)) throw new NotFoundError('Certificate');
-  return toView(row);
+  return toView(row, links);
 }
 
-export async function getLatestStudentCertificate(sql: Sql, studentId: string): Promise<CertificateView> {
-  const latest = await findLatestByStudent(sql, studentId);
+export async function getLatestStudentCertificate(
+  sql: Sql,
+  studentId: string,
+  links?: CertificateLinks,
+): Promise<CertificateView> {
+  const latest = await findLatestByStudent(sql, studentId, links);
   if (!latest) throw new NotFoundError('Certificate');
   return latest;
 }
@@ -357,7 +413,7 @@ export async function getDownloadLink(
   }
 
   const expiresIn = Math.min(options.requestedTtlSeconds ?? options.defaultTtlSeconds, options.maxTtlSeconds);
-  const view = toView(row, now);
+  const view = toView(row, undefined, now);
   const fileName = downloadFileName(view);
   const url = await deps.storage.presignGet(row.s3_key, { expiresInSeconds: expiresIn, fileName });
   return {

@@ -1,4 +1,5 @@
 import { createTokenVerifier, type TokenVerifier } from '../auth/verifier.ts';
+import type { CertificateLinks } from '../certificates/read-model.ts';
 import { loadConfig } from '../config.ts';
 import { createSql, type Sql } from '../db/client.ts';
 
@@ -21,6 +22,11 @@ export interface ReadDeps extends DbDeps {
   verifier: TokenVerifier;
 }
 
+/** The certificate read routes: their views carry the Add-to-LinkedIn link when `links` is set. */
+export interface CertificateReadDeps extends ReadDeps {
+  links?: CertificateLinks;
+}
+
 export function once<T>(create: () => T): () => T {
   let value: T | undefined;
   return () => {
@@ -35,3 +41,14 @@ const verifier = once(() => createTokenVerifier(loadConfig(['auth']).auth));
 export const publicDeps = (): PublicDeps => ({ corsOrigins: httpConfig().CORS_ALLOWED_ORIGINS });
 export const dbDeps = (): DbDeps => ({ ...publicDeps(), sql: sql() });
 export const readDeps = (): ReadDeps => ({ ...dbDeps(), verifier: verifier() });
+const links = once((): CertificateLinks => {
+  const render = loadConfig(['render']).render;
+  return {
+    verifyBaseUrl: render.VERIFY_BASE_URL,
+    issuer: {
+      organizationName: render.ISSUER_NAME,
+      ...(render.LINKEDIN_ORGANIZATION_ID ? { organizationId: render.LINKEDIN_ORGANIZATION_ID } : {}),
+    },
+  };
+});
+export const certificateReadDeps = (): CertificateReadDeps => ({ ...readDeps(), links: links() });

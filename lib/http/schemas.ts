@@ -82,6 +82,13 @@ export const certificateSchema = z
       .describe('Expired from this instant on (00:00 UTC); null when the course has no validity period'),
     supersededBy: uuid.nullable().describe('The certificate that replaced this one (reissue or renewal)'),
     supersededAt: isoDateTime.nullable(),
+    linkedInUrl: z
+      .url()
+      .nullable()
+      .describe(
+        "LinkedIn's Add-to-Profile link (certification with name, issuer, dates, verification URL and " +
+          'code filled in); null unless the certificate is issued and neither revoked nor expired',
+      ),
   })
   .meta({ id: 'Certificate' });
 

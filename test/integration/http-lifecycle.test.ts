@@ -11,7 +11,7 @@ import { applyLaterPassRule, assignIssueLifecycle } from '../../lib/certificates
 import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { getBit } from '../../lib/credentials/status-list.ts';
-import type { ReadDeps } from '../../lib/http/deps.ts';
+import type { CertificateReadDeps } from '../../lib/http/deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
 import {
   certificateSchema,
@@ -30,7 +30,7 @@ import { keycloakControl } from '../support/keycloak.ts';
 
 let t: TestEnv;
 let kc: ReturnType<typeof keycloakControl>;
-let deps: ReadDeps;
+let deps: Required<CertificateReadDeps>;
 let s3: S3Client;
 const ids = { alice: '', staff: '', teacher: '' };
 
@@ -158,6 +158,10 @@ beforeAll(async () => {
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
     corsOrigins: [],
+    links: {
+      verifyBaseUrl: 'https://certs.example.org/verify/',
+      issuer: { organizationName: 'Example Academy' },
+    },
   };
   s3 = new S3Client({
     endpoint: t.env.S3_ENDPOINT_URL,
@@ -395,6 +399,7 @@ describe('read side', () => {
       revokedAt,
       revocationReason: 'other',
       revocationText: 'course withdrawn by the accreditor',
+      linkedInUrl: null,
     });
   });
 
@@ -405,7 +410,12 @@ describe('read side', () => {
       JSON.parse((await post('reissue', id, await kc.token(ids.staff), { reason: 'typo' })).body),
     );
     const old = await view(id, token);
-    expect(old).toMatchObject({ status: 'superseded', supersededBy: reissued.id, downloadable: false });
+    expect(old).toMatchObject({
+      status: 'superseded',
+      supersededBy: reissued.id,
+      downloadable: false,
+      linkedInUrl: null,
+    });
     expect(old.supersededAt).not.toBeNull();
 
     const expiry = new Date(Date.now() - 60_000).toISOString();
@@ -415,14 +425,63 @@ describe('read side', () => {
       effectiveStatus: 'expired',
       expiresAt: expiry,
       downloadable: false,
+      linkedInUrl: null,
     });
     const future = new Date(Date.now() + 86_400_000).toISOString();
     const valid = await insertCertificate(t.sql, { studentId: ids.alice, expiresAt: future });
-    expect(await view(valid.id, token)).toMatchObject({
-      effectiveStatus: 'issued',
+    const current = await view(valid.id, token);
+    expect(current).toMatchObject({ effectiveStatus: 'issued', expiresAt: future, downloadable: true });
+  });
+
+  it('an issued certificate offers Add to LinkedIn pointing at its verification page; others do not', async () => {
+    const token = await kc.token(ids.alice);
+    const future = '2031-07-15T00:00:00.000Z';
+    const valid = await insertCertificate(t.sql, {
+      studentId: ids.alice,
+      courseTitle: 'Химия 101',
       expiresAt: future,
-      downloadable: true,
     });
+    const current = await view(valid.id, token);
+    const url = new URL(current.linkedInUrl ?? '');
+    expect(`${url.origin}${url.pathname}`).toBe('https://www.linkedin.com/profile/add');
+    const [year, month] = (current.issuedOn ?? '').split('-');
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      startTask: 'CERTIFICATION_NAME',
+      name: 'Химия 101',
+      organizationName: 'Example Academy',
+      issueYear: year,
+      issueMonth: String(Number(month)),
+      expirationYear: '2031',
+      expirationMonth: '7',
+      certUrl: `https://certs.example.org/verify/${valid.verificationCode}`,
+      certId: valid.verificationCode,
+    });
+
+    const withId = await createGetHandler({
+      ...deps,
+      links: { ...deps.links, issuer: { organizationName: 'x', organizationId: '1337' } },
+    })(
+      apiEvent('GET', '/api/v1/certificates/{certificateId}', {
+        pathParameters: { certificateId: valid.id },
+        headers: { authorization: `Bearer ${token}` },
+      }),
+      lambdaContext(),
+    );
+    const linked = new URL(certificateSchema.parse(JSON.parse(withId.body)).linkedInUrl ?? '').searchParams;
+    expect(linked.get('organizationId')).toBe('1337');
+    expect(linked.has('organizationName')).toBe(false);
+
+    const pending = await insertCertificate(t.sql, { studentId: ids.alice, status: 'pending' });
+    expect((await view(pending.id, token)).linkedInUrl).toBeNull();
+    // Without configured links (tests, tools) the field is there and null.
+    const bare = await createGetHandler({ sql: deps.sql, verifier: deps.verifier, corsOrigins: [] })(
+      apiEvent('GET', '/api/v1/certificates/{certificateId}', {
+        pathParameters: { certificateId: valid.id },
+        headers: { authorization: `Bearer ${token}` },
+      }),
+      lambdaContext(),
+    );
+    expect(certificateSchema.parse(JSON.parse(bare.body)).linkedInUrl).toBeNull();
   });
 
   it('staff see the later passes a dead certificate blocks, per course; students get 403, unknown courses 404', async () => {

@@ -1,7 +1,7 @@
 import { readScope, signedIn } from '../../auth/policies.ts';
 import { getCertificate } from '../../certificates/read-model.ts';
 import { defineRoute } from '../contract.ts';
-import type { ReadDeps } from '../deps.ts';
+import type { CertificateReadDeps } from '../deps.ts';
 import { ok } from '../response.ts';
 import { certificateIdPath, certificateResponse } from './common.ts';
 
@@ -17,6 +17,6 @@ export const getCertificateRoute = defineRoute({
   request: { path: certificateIdPath },
   policy: signedIn,
   responses: { 200: certificateResponse, 404: { description: 'Unknown (or not yours)' } },
-  handle: async (deps: ReadDeps, { path, principal }) =>
-    ok(await getCertificate(deps.sql, readScope(principal), path.certificateId)),
+  handle: async (deps: CertificateReadDeps, { path, principal }) =>
+    ok(await getCertificate(deps.sql, readScope(principal), path.certificateId, deps.links)),
 });

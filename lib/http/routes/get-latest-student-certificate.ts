@@ -1,7 +1,7 @@
 import { studentOrReader } from '../../auth/policies.ts';
 import { getLatestStudentCertificate } from '../../certificates/read-model.ts';
 import { defineRoute } from '../contract.ts';
-import type { ReadDeps } from '../deps.ts';
+import type { CertificateReadDeps } from '../deps.ts';
 import { ok } from '../response.ts';
 import { certificateResponse, studentIdPath } from './common.ts';
 
@@ -15,5 +15,6 @@ export const getLatestStudentCertificateRoute = defineRoute({
   request: { path: studentIdPath },
   policy: studentOrReader((input: { path: { studentId: string } }) => input.path.studentId),
   responses: { 200: certificateResponse, 404: { description: 'No certificate yet' } },
-  handle: async (deps: ReadDeps, { path }) => ok(await getLatestStudentCertificate(deps.sql, path.studentId)),
+  handle: async (deps: CertificateReadDeps, { path }) =>
+    ok(await getLatestStudentCertificate(deps.sql, path.studentId, deps.links)),
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
 import { listCourseCertificates } from '../../certificates/read-model.ts';
 import { defineRoute } from '../contract.ts';
-import type { ReadDeps } from '../deps.ts';
+import type { CertificateReadDeps } from '../deps.ts';
 import { pageBody, pageQuery, pageQuerySchema } from '../pagination.ts';
 import { uuidParam } from '../params.ts';
 import { ok } from '../response.ts';
@@ -19,6 +19,6 @@ export const listCourseCertificatesRoute = defineRoute({
   // Checked before the course lookup, so non-staff cannot learn which course ids exist.
   policy: requires('certificates:read-any', "list a course's certificates"),
   responses: { 200: pageResponse, 404: { description: 'Unknown course' } },
-  handle: async (deps: ReadDeps, { path, query }) =>
-    ok(pageBody(await listCourseCertificates(deps.sql, path.courseId, pageQuery(query)))),
+  handle: async (deps: CertificateReadDeps, { path, query }) =>
+    ok(pageBody(await listCourseCertificates(deps.sql, path.courseId, pageQuery(query), deps.links))),
 });

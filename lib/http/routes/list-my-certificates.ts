@@ -1,7 +1,7 @@
 import { signedIn } from '../../auth/policies.ts';
 import { listStudentCertificates } from '../../certificates/read-model.ts';
 import { defineRoute } from '../contract.ts';
-import type { ReadDeps } from '../deps.ts';
+import type { CertificateReadDeps } from '../deps.ts';
 import { pageBody, pageQuery, pageQuerySchema } from '../pagination.ts';
 import { ok } from '../response.ts';
 import { pageResponse } from './common.ts';
@@ -18,6 +18,6 @@ export const listMyCertificatesRoute = defineRoute({
   request: { query: pageQuerySchema },
   policy: signedIn,
   responses: { 200: pageResponse },
-  handle: async (deps: ReadDeps, { query, principal }) =>
-    ok(pageBody(await listStudentCertificates(deps.sql, principal.subject, pageQuery(query)))),
+  handle: async (deps: CertificateReadDeps, { query, principal }) =>
+    ok(pageBody(await listStudentCertificates(deps.sql, principal.subject, pageQuery(query), deps.links))),
 });

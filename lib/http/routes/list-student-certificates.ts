@@ -1,7 +1,7 @@
 import { studentOrReader } from '../../auth/policies.ts';
 import { listStudentCertificates } from '../../certificates/read-model.ts';
 import { defineRoute } from '../contract.ts';
-import type { ReadDeps } from '../deps.ts';
+import type { CertificateReadDeps } from '../deps.ts';
 import { pageBody, pageQuery, pageQuerySchema } from '../pagination.ts';
 import { ok } from '../response.ts';
 import { pageResponse, studentIdPath } from './common.ts';
@@ -18,6 +18,6 @@ export const listStudentCertificatesRoute = defineRoute({
   request: { path: studentIdPath, query: pageQuerySchema },
   policy: studentOrReader((input: { path: { studentId: string } }) => input.path.studentId),
   responses: { 200: pageResponse },
-  handle: async (deps: ReadDeps, { path, query }) =>
-    ok(pageBody(await listStudentCertificates(deps.sql, path.studentId, pageQuery(query)))),
+  handle: async (deps: CertificateReadDeps, { path, query }) =>
+    ok(pageBody(await listStudentCertificates(deps.sql, path.studentId, pageQuery(query), deps.links))),
 });
