@@ -33,7 +33,11 @@ if (!values.from) {
   console.error(USAGE);
   process.exit(2);
 }
-const input = parseWith(backfillRequestSchema, { from: values.from, to: values.to }, 'arguments');
+const input = parseWith(
+  backfillRequestSchema,
+  { from: values.from, to: values.to, dryRun: values['dry-run'], notify: values.notify },
+  'arguments',
+);
 const selection = selectionOf(input, values.course);
 const config = loadConfig(['db', 'pipeline']);
 const sql = createSql(config.db, { applicationName: 'certificates-backfill' });

@@ -1,3 +1,6 @@
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BackfillSelection,
@@ -71,6 +74,18 @@ async function fingerprint(): Promise<Record<string, string>> {
   return result;
 }
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `npm run backfill -- ...` as an operator runs it, against this file's database. */
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/backfill.ts', ...args], {
+    cwd: ROOT,
+    // A budget large enough that the backlog earlier tests left (nothing renders here) leaves room.
+    env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1000' },
+    timeout: 60_000,
+  });
+}
+
 const options = { batchSize: 700, maxWaiting: 100_000, notify: false, pollMs: 10 };
 
 beforeAll(async () => {
@@ -124,6 +139,13 @@ describe('backfill of 5,000 historical attempts', () => {
     const one = await previewBackfill(t.sql, { ...selection, courseId: COURSES[1] as string });
     expect(one.courses.map((c) => c.courseId)).toEqual([COURSES[1]]);
     expect(one.totalCertificates).toBe(expected.get(COURSES[1] as string)?.size);
+
+    const { stdout } = await cli('--from', '2021-06-01', '--to', '2023-06-30', '--dry-run');
+    expect(await fingerprint()).toEqual(before);
+    for (const course of preview.courses)
+      expect(stdout).toContain(`${course.courseId}  ${course.title}  ${course.certificates} certificate(s)`);
+    expect(stdout).toContain(`Total: ${preview.totalCertificates} certificate(s)`);
+    expect(stdout).toContain(preview.sample[0]?.attemptId);
   });
 
   let budgetCreated = 0;
@@ -218,5 +240,62 @@ describe('backfill of 5,000 historical attempts', () => {
     const events = await t.sql<{ certificate_id: string; event_type: string }[]>`
       SELECT certificate_id, event_type FROM webhook_outbox`;
     expect(events).toEqual([{ certificate_id: loud?.id, event_type: 'certificate.issued' }]);
+  });
+});
+
+describe('npm run backfill', () => {
+  it('a real run of one course after the window prints progress and creates what the dry run counted', async () => {
+    const course = COURSES[2] as string;
+    const window = ['--from', '2023-07-01', '--course', course];
+    const preview = await previewBackfill(t.sql, selectionOf({ from: '2023-07-01' }, course));
+    expect(preview.totalCertificates).toBeGreaterThan(0);
+    const { stdout, stderr } = await cli(...window, '--batch-size', '50');
+    expect(stderr).toMatch(/\d+\/\d+ \(\d+\.\d%\) +[\d.]+\/s +ETA/);
+    expect(stdout).toContain(`${preview.totalCertificates} certificate(s) created`);
+    expect(stdout).toContain('0 attempt(s) left: done');
+    const again = await cli(...window);
+    expect(again.stdout).toContain('0 certificate(s) created');
+  });
+
+  it('refuses bad arguments with a message and changes nothing', async () => {
+    const before = await fingerprint();
+    await expect(cli('--from', 'yesterday')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/from/),
+    });
+    await expect(cli('--dry-run')).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/usage/) });
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  it('Ctrl-C while it waits for the backlog ends the run cleanly; nothing half-done', async () => {
+    const before = await fingerprint();
+    // A budget of 1: two waiting certificates fill it, so the run waits for the scan to drain.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/backfill.ts', '--from', '2019-01-01'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1' },
+      },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // Connected means it is past argument parsing and waiting on the database.
+    await expect
+      .poll(
+        async () =>
+          (await t.sql`SELECT 1 FROM pg_stat_activity WHERE application_name = 'certificates-backfill'`)
+            .length,
+        { timeout: 30_000, interval: 100 },
+      )
+      .toBeGreaterThan(0);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('0 certificate(s) created');
+    expect(stdout).toContain(': aborted.');
+    expect(await fingerprint()).toEqual(before);
   });
 });
