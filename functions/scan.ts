@@ -28,6 +28,7 @@ export const handler = async (_event: unknown, context?: Context): Promise<ScanR
     {
       batchSize: config.pipeline.SCAN_BATCH_SIZE,
       enqueueLimit: config.pipeline.SCAN_ENQUEUE_LIMIT,
+      ...(config.pipeline.SCAN_NOT_BEFORE ? { notBefore: config.pipeline.SCAN_NOT_BEFORE } : {}),
       dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
       dispatchConcurrency: config.pipeline.DISPATCH_CONCURRENCY,
       maxInFlight: config.pipeline.GENERATE_MAX_CONCURRENCY,

@@ -151,6 +151,12 @@ const sections = {
     .object({
       SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
       SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
+      // Passing attempts completed before this instant are history: the scan leaves them to
+      // `npm run backfill` (paced, silent by default) instead of issuing them all at once.
+      SCAN_NOT_BEFORE: z.iso
+        .datetime({ offset: true, error: 'must be an ISO date-time, e.g. 2025-01-01T00:00:00Z' })
+        .transform((value) => new Date(value))
+        .optional(),
       DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
       MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
       RETRY_BASE_SECONDS: positiveInt.default(60),

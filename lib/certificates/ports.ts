@@ -172,6 +172,8 @@ export interface ScanOptions {
   batchSize: number;
   /** Most passing attempts turned into pending certificates per scan. */
   enqueueLimit: number;
+  /** Only attempts completed from then on are enqueued; older ones are left to the backfill. */
+  notBefore?: Date;
   /** How long a dispatched certificate is left to its worker before the scan hands it out again. */
   dispatchLeaseSeconds: number;
   /** Invocations in flight at once. */

@@ -271,7 +271,11 @@ export interface ScanResult extends EnqueueResult, DispatchResult {
 
 export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<ScanResult> {
   const log = deps.log;
-  const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
+  const enqueued = await enqueuePassingAttempts(
+    deps.sql,
+    options.enqueueLimit,
+    options.notBefore ? { filter: { from: options.notBefore } } : {},
+  );
   await decideLaterPasses(deps, enqueued.laterPasses);
   // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
   // backlog then drains at the budget's rate instead of one budget's worth per tick.

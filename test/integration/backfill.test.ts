@@ -8,7 +8,7 @@ import {
   runBackfill,
   selectionOf,
 } from '../../lib/certificates/backfill.ts';
-import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
+import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { recordingLog } from './pipeline-fixtures.ts';
 
@@ -117,6 +117,28 @@ afterAll(async () => {
 });
 
 describe('backfill of 5,000 historical attempts', () => {
+  it('the scan leaves attempts before SCAN_NOT_BEFORE to the backfill', async () => {
+    const counted = async () =>
+      (
+        await t.sql<{ certificates: number; marked: number }[]>`
+        SELECT (SELECT count(*) FROM certificates)::int AS certificates,
+               (SELECT count(*) FROM test_attempts WHERE certificate_enqueued_at IS NOT NULL)::int AS marked`
+      )[0];
+    const before = await counted();
+    const scan = await runScan(
+      { sql: t.sql, log, dispatch: async () => undefined },
+      {
+        batchSize: 10,
+        enqueueLimit: 1000,
+        dispatchLeaseSeconds: 300,
+        maxInFlight: 0,
+        notBefore: new Date('2024-01-01'),
+      },
+    );
+    expect(scan).toMatchObject({ scanned: 0, created: 0 });
+    expect(await counted()).toEqual(before);
+  });
+
   it('dry run: exact per-course counts, and nothing changes', async () => {
     const before = await fingerprint();
     const expected = await expectedPerCourse();
