@@ -6,7 +6,9 @@ import type { Sql } from '../db/client.ts';
  * expires by date), so a scheduled sweep announces each expiry once: it marks the certificate
  * (expiry_notified_at) and writes the outbox row in one statement; the unique index on the
  * outbox makes a second run, or a concurrent one, a no-op. The event's timestamp is the
- * expiry itself, not the time the sweep noticed it.
+ * expiry itself, not the time the sweep noticed it. A certificate whose issuance was silent
+ * (`notify = false`, a backfill) expires silently too: receivers never heard of it. It is
+ * marked all the same, so the sweep does not look at it again.
  */
 export async function sweepExpiredCertificates(
   deps: { sql: Sql; log: Log; now: () => Date },
@@ -24,7 +26,7 @@ export async function sweepExpiredCertificates(
     ), marked AS (
       UPDATE certificates c SET expiry_notified_at = ${now}
       FROM due WHERE c.id = due.id
-      RETURNING c.id, c.course_id, c.student_id, c.verification_code, c.expires_at
+      RETURNING c.id, c.course_id, c.student_id, c.verification_code, c.expires_at, c.notify
     )
     INSERT INTO webhook_outbox (event_type, certificate_id, data, occurred_at)
     SELECT 'certificate.expired', m.id,
@@ -32,6 +34,7 @@ export async function sweepExpiredCertificates(
         'verificationCode', m.verification_code, 'status', 'expired', 'expiresAt', m.expires_at),
       m.expires_at
     FROM marked m
+    WHERE m.notify
     ON CONFLICT (certificate_id) WHERE event_type = 'certificate.expired' DO NOTHING
     RETURNING id`;
   if (rows.length > 0) deps.log.info('Certificate expiries announced', { events: rows.length });

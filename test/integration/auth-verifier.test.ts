@@ -78,6 +78,7 @@ describe('token verifier', () => {
     const verifier = createTokenVerifier(authConfig(), local());
     expect(await permissionsOf(verifier, { realm_access: { roles: ['certificate-admin'] } })).toEqual([
       'attempts:record',
+      'certificates:backfill',
       'certificates:lifecycle',
       'certificates:read-any',
       'certificates:requeue',

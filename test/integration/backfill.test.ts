@@ -9,6 +9,7 @@ import {
   selectionOf,
 } from '../../lib/certificates/backfill.ts';
 import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
+import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { recordingLog } from './pipeline-fixtures.ts';
 
@@ -262,6 +263,16 @@ describe('backfill of 5,000 historical attempts', () => {
     const events = await t.sql<{ certificate_id: string; event_type: string }[]>`
       SELECT certificate_id, event_type FROM webhook_outbox`;
     expect(events).toEqual([{ certificate_id: loud?.id, event_type: 'certificate.issued' }]);
+
+    // Its expiry is as silent as its issuance; the normal one's is announced.
+    await t.sql`UPDATE certificates SET expires_at = now() - interval '1 day' WHERE id IN (${quiet?.id as string}, ${loud?.id as string})`;
+    expect(await sweepExpiredCertificates({ sql: t.sql, log, now: () => new Date() }, 100)).toBe(1);
+    const expired = await t.sql<{ certificate_id: string }[]>`
+      SELECT certificate_id FROM webhook_outbox WHERE event_type = 'certificate.expired'`;
+    expect(expired).toEqual([{ certificate_id: loud?.id }]);
+    const [marked] = await t.sql<{ expiry_notified_at: Date | null }[]>`
+      SELECT expiry_notified_at FROM certificates WHERE id = ${quiet?.id as string}`;
+    expect(marked?.expiry_notified_at).not.toBeNull();
   });
 });
 
