@@ -69,8 +69,8 @@ function download(certificateId: string, token: string): Promise<HttpResponse> {
   );
 }
 
-async function view(certificateId: string, token: string) {
-  const response = await createGetHandler(deps)(
+async function view(certificateId: string, token: string, withDeps: CertificateReadDeps = deps) {
+  const response = await createGetHandler(withDeps)(
     apiEvent('GET', '/api/v1/certificates/{certificateId}', {
       pathParameters: { certificateId },
       headers: { authorization: `Bearer ${token}` },
@@ -429,8 +429,11 @@ describe('read side', () => {
     });
     const future = new Date(Date.now() + 86_400_000).toISOString();
     const valid = await insertCertificate(t.sql, { studentId: ids.alice, expiresAt: future });
-    const current = await view(valid.id, token);
-    expect(current).toMatchObject({ effectiveStatus: 'issued', expiresAt: future, downloadable: true });
+    expect(await view(valid.id, token)).toMatchObject({
+      effectiveStatus: 'issued',
+      expiresAt: future,
+      downloadable: true,
+    });
   });
 
   it('an issued certificate offers Add to LinkedIn pointing at its verification page; others do not', async () => {
@@ -457,31 +460,19 @@ describe('read side', () => {
       certId: valid.verificationCode,
     });
 
-    const withId = await createGetHandler({
+    const withId = await view(valid.id, token, {
       ...deps,
       links: { ...deps.links, issuer: { organizationName: 'x', organizationId: '1337' } },
-    })(
-      apiEvent('GET', '/api/v1/certificates/{certificateId}', {
-        pathParameters: { certificateId: valid.id },
-        headers: { authorization: `Bearer ${token}` },
-      }),
-      lambdaContext(),
-    );
-    const linked = new URL(certificateSchema.parse(JSON.parse(withId.body)).linkedInUrl ?? '').searchParams;
+    });
+    const linked = new URL(withId.linkedInUrl ?? '').searchParams;
     expect(linked.get('organizationId')).toBe('1337');
     expect(linked.has('organizationName')).toBe(false);
 
     const pending = await insertCertificate(t.sql, { studentId: ids.alice, status: 'pending' });
     expect((await view(pending.id, token)).linkedInUrl).toBeNull();
     // Without configured links (tests, tools) the field is there and null.
-    const bare = await createGetHandler({ sql: deps.sql, verifier: deps.verifier, corsOrigins: [] })(
-      apiEvent('GET', '/api/v1/certificates/{certificateId}', {
-        pathParameters: { certificateId: valid.id },
-        headers: { authorization: `Bearer ${token}` },
-      }),
-      lambdaContext(),
-    );
-    expect(certificateSchema.parse(JSON.parse(bare.body)).linkedInUrl).toBeNull();
+    const bare = await view(valid.id, token, { sql: deps.sql, verifier: deps.verifier, corsOrigins: [] });
+    expect(bare.linkedInUrl).toBeNull();
   });
 
   it('staff see the later passes a dead certificate blocks, per course; students get 403, unknown courses 404', async () => {
