@@ -40,7 +40,7 @@ export async function recordRequestEvent(
   kind: EventKind,
   certificate: CertificateRef,
   event: APIGatewayProxyEventV2,
-  now: Date = new Date(),
+  now?: Date,
 ): Promise<void> {
   if (!deps.analytics) return;
   // API Gateway (HTTP API) lower-cases header names; other callers may not.
@@ -49,7 +49,7 @@ export async function recordRequestEvent(
     kind,
     certificate,
     referrerKind: referrerKind(referer, siteHosts(deps, event)),
-    occurredAt: now,
+    occurredAt: now ?? new Date(),
   });
 }
 

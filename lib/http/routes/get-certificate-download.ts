@@ -51,7 +51,7 @@ export const getCertificateDownloadRoute = defineRoute({
       ...(query.expiresIn === undefined ? {} : { requestedTtlSeconds: query.expiresIn }),
     });
     // Only links actually handed out count; recording is bounded and never throws.
-    await recordRequestEvent(deps, 'download-link', { certificateId: link.certificateId }, event);
+    await recordRequestEvent(deps, 'download-link', { certificateId: link.certificateId }, event, deps.now?.());
     return ok(link);
   },
 });
