@@ -51,7 +51,13 @@ export const getCertificateDownloadRoute = defineRoute({
       ...(query.expiresIn === undefined ? {} : { requestedTtlSeconds: query.expiresIn }),
     });
     // Only links actually handed out count; recording is bounded and never throws.
-    await recordRequestEvent(deps, 'download-link', { certificateId: link.certificateId }, event, deps.now?.());
+    await recordRequestEvent(
+      deps,
+      'download-link',
+      { certificateId: link.certificateId },
+      event,
+      deps.now?.(),
+    );
     return ok(link);
   },
 });
