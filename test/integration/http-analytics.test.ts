@@ -98,10 +98,17 @@ function verify(code: string, analytics: RecordingDeps, headers: Record<string, 
   );
 }
 
-function courseAnalytics(courseId: string, token: string, query?: Record<string, string>) {
-  return createCourseAnalyticsHandler(deps)(
-    apiEvent('GET', '/api/v1/courses/{courseId}/analytics', {
-      pathParameters: { courseId },
+/** GET one of the two analytics routes as `token`, in-process. */
+function analytics(
+  createHandler: typeof createCourseAnalyticsHandler,
+  path: `/api/v1/${string}/analytics`,
+  pathParameters: Record<string, string>,
+  token: string,
+  query?: Record<string, string>,
+): Promise<HttpResponse> {
+  return createHandler(deps)(
+    apiEvent('GET', path, {
+      pathParameters,
       headers: { authorization: `Bearer ${token}` },
       ...(query ? { query } : {}),
     }),
@@ -109,16 +116,17 @@ function courseAnalytics(courseId: string, token: string, query?: Record<string,
   );
 }
 
-function certificateAnalytics(certificateId: string, token: string, query?: Record<string, string>) {
-  return createCertificateAnalyticsHandler(deps)(
-    apiEvent('GET', '/api/v1/certificates/{certificateId}/analytics', {
-      pathParameters: { certificateId },
-      headers: { authorization: `Bearer ${token}` },
-      ...(query ? { query } : {}),
-    }),
-    lambdaContext(),
+const courseAnalytics = (courseId: string, token: string, query?: Record<string, string>) =>
+  analytics(createCourseAnalyticsHandler, '/api/v1/courses/{courseId}/analytics', { courseId }, token, query);
+
+const certificateAnalytics = (certificateId: string, token: string, query?: Record<string, string>) =>
+  analytics(
+    createCertificateAnalyticsHandler,
+    '/api/v1/certificates/{certificateId}/analytics',
+    { certificateId },
+    token,
+    query,
   );
-}
 
 const errorOf = (response: HttpResponse) => errorSchema.parse(JSON.parse(response.body)).error;
 
