@@ -1,6 +1,10 @@
+import { postgresEventStore } from '../analytics/event-store.ts';
 import { createTokenVerifier, type TokenVerifier } from '../auth/verifier.ts';
+import type { RecordingDeps } from '../certificates/analytics.ts';
 import { loadConfig } from '../config.ts';
 import { createSql, type Sql } from '../db/client.ts';
+import { logger } from '../observability/logger.ts';
+import { analyticsMetrics } from '../observability/metrics.ts';
 
 /**
  * Dependencies of the HTTP handlers, created once per container from the validated config.
@@ -35,3 +39,10 @@ const verifier = once(() => createTokenVerifier(loadConfig(['auth']).auth));
 export const publicDeps = (): PublicDeps => ({ corsOrigins: httpConfig().CORS_ALLOWED_ORIGINS });
 export const dbDeps = (): DbDeps => ({ ...publicDeps(), sql: sql() });
 export const readDeps = (): ReadDeps => ({ ...dbDeps(), verifier: verifier() });
+
+/** Analytics recording on the same pool as the request's own queries (lib/http/analytics.ts). */
+export const analyticsDeps = once(
+  (): RecordingDeps => ({ store: postgresEventStore(sql()), log: logger, metrics: analyticsMetrics() }),
+);
+/** The public verification route: its database, plus recording of verification views. */
+export const verifyDeps = () => ({ ...dbDeps(), analytics: analyticsDeps() });

@@ -1,4 +1,5 @@
 import type { RouteContract } from '../contract.ts';
+import { getCertificateAnalyticsRoute, getCourseAnalyticsRoute } from './analytics.ts';
 import { createAttemptRoute } from './create-attempt.ts';
 import { getCertificateRoute } from './get-certificate.ts';
 import { getCertificateDownloadRoute } from './get-certificate-download.ts';
@@ -39,6 +40,8 @@ export const ROUTES: readonly RouteContract[] = [
   reissueCertificateRoute,
   listCourseCertificatesRoute,
   listLaterPassesRoute,
+  getCourseAnalyticsRoute,
+  getCertificateAnalyticsRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { anyone } from '../../auth/policies.ts';
 import { verifyCertificate } from '../../certificates/read-model.ts';
 import type { Sql } from '../../db/client.ts';
+import { type AnalyticsAware, recordPublicEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
 import { ok } from '../response.ts';
 import { publicVerificationSchema } from '../schemas.ts';
@@ -28,6 +29,9 @@ export const verifyCertificateRoute = defineRoute({
     404: { description: 'No issued certificate has this code' },
   },
   // Short shared caching only: a revocation must show up within a minute.
-  handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }, { path }) =>
-    ok(await verifyCertificate(deps.sql, path.verificationCode), { 'Cache-Control': 'public, max-age=60' }),
+  handle: async (deps: AnalyticsAware & { sql: Sql }, { path, event }) => {
+    const verification = await verifyCertificate(deps.sql, path.verificationCode);
+    await recordPublicEvent(deps, 'verification-view', path.verificationCode, event);
+    return ok(verification, { 'Cache-Control': 'public, max-age=60' });
+  },
 });
