@@ -1,3 +1,4 @@
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import {
@@ -6,7 +7,9 @@ import {
   generateOptionsFromConfig,
 } from '../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../lib/certificates/ports.ts';
-import { loadConfig } from '../lib/config.ts';
+import { type Config, loadConfig } from '../lib/config.ts';
+import { loadSigningKey, type SigningKeySource } from '../lib/credentials/key-source.ts';
+import { createCredentialSigner } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -19,7 +22,26 @@ import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 
 // Cold start: configuration and clients once per container; the browser is launched on first
 // use and kept warm (and relaunched if it crashed) across invocations.
-const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render']);
+const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signing']);
+
+function keySource(signing: Config<'signing'>['signing']): SigningKeySource {
+  return signing.SIGNING_KEY_FILE
+    ? { kind: 'file', path: signing.SIGNING_KEY_FILE }
+    : { kind: 'ssm', parameter: signing.SIGNING_KEY_SSM_PARAMETER ?? '' };
+}
+
+// The private key is read once per container, on the first certificate, and kept only as a
+// non-extractable CryptoKey.
+const loadKey = () =>
+  loadSigningKey(keySource(config.signing), async (name) => {
+    const ssm = new SSMClient({});
+    try {
+      const result = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+      return result.Parameter?.Value;
+    } finally {
+      ssm.destroy();
+    }
+  });
 
 export const printer = createPdfPrinter({
   executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,
@@ -44,6 +66,7 @@ const deps: GenerateDeps = {
   storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
   // The course's newest template, else the organisation default, else the built-in one.
   resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
+  signer: createCredentialSigner(sql, loadKey),
   metrics: pipelineMetrics(),
   log: logger,
 };

@@ -114,13 +114,33 @@ const sections = {
     AWS_REGION: z.string().min(1).default('us-east-1'),
   }),
   render: z.object({
-    VERIFY_BASE_URL: httpUrl,
+    // The QR code is sized for a base of at most 64 characters (lib/credentials/credential.ts).
+    VERIFY_BASE_URL: httpUrl.pipe(
+      z.string().max(64, 'must be at most 64 characters (the QR code is sized for it)'),
+    ),
     ISSUER_NAME: z.string().min(1).max(200).default('Course Certificates'),
     DEFAULT_LOCALE: z.string().min(2).default('en'),
     CHROMIUM_EXECUTABLE_PATH: z.string().min(1).optional(),
     CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),
     RENDER_TIMEOUT_MS: positiveInt.default(30000),
   }),
+  // Exactly one source of the issuer's private signing key (ES256 JWK); never the key itself.
+  signing: z
+    .object({
+      SIGNING_KEY_FILE: z.string().startsWith('/', 'must be an absolute path').optional(),
+      SIGNING_KEY_SSM_PARAMETER: z
+        .string()
+        .regex(/^[A-Za-z0-9_./-]{1,2048}$/, 'must be an SSM parameter name')
+        .optional(),
+    })
+    .refine(
+      (value) => (value.SIGNING_KEY_FILE === undefined) !== (value.SIGNING_KEY_SSM_PARAMETER === undefined),
+      {
+        message:
+          'exactly one of SIGNING_KEY_FILE or SIGNING_KEY_SSM_PARAMETER is required (the private key source)',
+        path: ['SIGNING_KEY_SSM_PARAMETER'],
+      },
+    ),
 } as const;
 
 export type Sections = typeof sections;

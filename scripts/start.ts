@@ -5,6 +5,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
+import { ensureLocalSigningKey } from '../lib/credentials/key-source.ts';
 import { createSql } from '../lib/db/client.ts';
 import { descendantsOf, isAlive, signal, waitUntilGone } from '../lib/demo/process-tree.ts';
 import { DEMO_COURSES, seedDemoData } from '../lib/demo/seed.ts';
@@ -57,7 +58,18 @@ const STAND_IN_PLACEHOLDERS: Record<string, string> = {
   GENERATE_FUNCTION_NAME: 'course-certificates-local-generate',
   VERIFY_BASE_URL: 'http://127.0.0.1:3000/verify',
 };
-const ALL_SECTIONS: SectionName[] = ['db', 's3', 'keycloak', 'auth', 'http', 'pipeline', 'invoke', 'render'];
+const ALL_SECTIONS: SectionName[] = [
+  'db',
+  's3',
+  'keycloak',
+  'auth',
+  'http',
+  'pipeline',
+  'invoke',
+  'render',
+  'signing',
+];
+const SIGNING_KEY_FILE_NAME = 'issuer-signing-key.json';
 
 function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
   const set = Object.fromEntries(
@@ -198,7 +210,11 @@ async function main(): Promise<void> {
       ),
     );
     const options = parseStartOptions(given);
-    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given });
+    // The local key file stands in for a key source unless the developer named one.
+    const ownKeySource =
+      given.SIGNING_KEY_FILE !== undefined || given.SIGNING_KEY_SSM_PARAMETER !== undefined;
+    const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY_FILE: '/stand-in' };
+    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
     await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
@@ -206,6 +222,10 @@ async function main(): Promise<void> {
       ? options.LOCAL_DATA_DIR
       : resolve(ROOT, options.LOCAL_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
+    // The issuer's signing key: created on the first start, reused after, so printed QR codes keep verifying.
+    const signingKeyFile = ownKeySource
+      ? undefined
+      : await ensureLocalSigningKey(join(dataDir, SIGNING_KEY_FILE_NAME));
 
     // ---- stand-ins (each only when the real thing is not configured) and Chromium ----
     const [startedStack, chromiumPath] = await Promise.all([
@@ -254,6 +274,7 @@ async function main(): Promise<void> {
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
+      ...(signingKeyFile ? { SIGNING_KEY_FILE: signingKeyFile } : {}),
       // serverless-esbuild joins its work folder onto the project folder, even an absolute one.
       ...(given.ESBUILD_WORK_DIR && isAbsolute(given.ESBUILD_WORK_DIR)
         ? { ESBUILD_WORK_DIR: relative(ROOT, given.ESBUILD_WORK_DIR) }

@@ -6,6 +6,7 @@ import { errorMessage, logger } from '../observability/logger.ts';
 import { printableContent } from '../render/text.ts';
 import type { CertificateContent, TemplateRef } from '../render/types.ts';
 import { certificateKey } from '../storage/s3.ts';
+import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
 import { type GenerateDeps, type GenerateOptions, noopMetrics } from './ports.ts';
 import { isExhausted, retryDelaySeconds } from './retry.ts';
@@ -40,6 +41,7 @@ interface ClaimedRow {
   course_title: string | null;
   course_locale: string | null;
   today: string;
+  expires_on: string | null;
 }
 
 const MAX_ERROR_LENGTH = 1000;
@@ -59,7 +61,8 @@ async function claim(sql: Sql, certificateId: string, owner: string, leaseSecond
         AND ((c.status IN ('pending', 'failed') AND c.next_attempt_at <= now())
              OR (c.status = 'rendering' AND c.lease_expires_at < now()))
       RETURNING c.id, c.student_id, c.course_id, c.test_attempt_id, c.verification_code, c.attempt_count,
-                prev.status AS from_status
+                prev.status AS from_status,
+                to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS expires_on
     ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message)
@@ -80,6 +83,7 @@ interface Issue {
   owner: string;
   content: CertificateContent;
   template: TemplateRef;
+  credential: SignedCredential | undefined;
   s3Key: string;
   sha256: string;
   bytes: number;
@@ -96,6 +100,7 @@ async function markIssued(sql: Sql, issue: Issue): Promise<boolean> {
           issued_on = ${content.issuedOn}, locale = ${content.locale},
           template_id = ${issue.template.id}, template_version = ${issue.template.version},
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
+          credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},
           generated_at = now(), last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
           dispatched_until = NULL, updated_at = now()
       WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
@@ -212,7 +217,7 @@ export async function generateCertificate(
     const maxScore = Number(claimed.max_score);
     // Normalised exactly as the renderer prints it, so the stored snapshot and the PDF agree;
     // a name the renderer would refuse fails here (ValidationError -> dead with the reason).
-    const content: CertificateContent = printableContent({
+    const printable: CertificateContent = printableContent({
       certificateId,
       verificationCode: claimed.verification_code,
       verifyUrl: `${options.verifyBaseUrl}/${encodeURIComponent(claimed.verification_code)}`,
@@ -225,6 +230,19 @@ export async function generateCertificate(
       locale,
       issuerName: options.issuerName,
     });
+    const facts: CertificateFacts = {
+      code: printable.verificationCode,
+      name: printable.studentName,
+      course: printable.courseName,
+      score: scoreLine(score, maxScore),
+      issued: printable.issuedOn,
+      expires: claimed.expires_on,
+      issuer: printable.issuerName,
+    };
+    const credential = deps.signer ? await deps.signer.sign(facts) : undefined;
+    const content: CertificateContent = credential
+      ? { ...printable, credential: { jws: credential.jws, facts } }
+      : printable;
     const template = deps.resolveTemplate ? await deps.resolveTemplate(claimed.course_id, locale) : undefined;
     const rendered = await deps.renderer.render(content, template);
     const sha256 = createHash('sha256').update(rendered.pdf).digest('hex');
@@ -249,6 +267,7 @@ export async function generateCertificate(
       owner,
       content,
       template: rendered.template,
+      credential,
       s3Key,
       sha256,
       bytes: rendered.pdf.byteLength,

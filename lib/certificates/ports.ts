@@ -1,6 +1,7 @@
 import type { Sql } from '../db/client.ts';
 import type { CertificateRenderer, ResolvedTemplate } from '../render/types.ts';
 import type { CertificateStorage } from '../storage/s3.ts';
+import type { CredentialSigner } from './facts.ts';
 
 /**
  * What the issuing pipeline needs from the outside world, as plain interfaces: handlers wire
@@ -54,6 +55,11 @@ export interface GenerateDeps {
   renderer: CertificateRenderer;
   storage: CertificateStorage;
   resolveTemplate?: TemplateResolver;
+  /**
+   * Signs the printed facts (QR code + PDF attachment). Deployed workers always have one
+   * (functions/generate.ts requires the key source); tests of unrelated behaviour may omit it.
+   */
+  signer?: CredentialSigner;
   metrics?: PipelineMetrics;
   log?: Log;
   /** Jitter source in [0, 1); injectable so tests can pin retry times. */

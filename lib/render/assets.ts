@@ -113,11 +113,15 @@ export async function inlineAssets(
   return Object.fromEntries(entries) as Record<AssetKey, string | null>;
 }
 
-/** QR code of the verification URL as an SVG data URI (vector: sharp in print, small in the PDF). */
+/**
+ * QR code of the verification URL as an SVG data URI (vector: sharp in print, small in the PDF).
+ * A URL carrying a signed credential (~500 bytes) uses error correction L: at M the code would
+ * need three more versions (12 more modules a side) in the same 34 mm; a plain URL keeps M.
+ */
 export async function qrCodeDataUri(url: string): Promise<string> {
   const svg = await QRCode.toString(url, {
     type: 'svg',
-    errorCorrectionLevel: 'M',
+    errorCorrectionLevel: Buffer.byteLength(url) > 200 ? 'L' : 'M',
     margin: 1,
     color: { dark: '#1c2a45ff', light: '#ffffffff' },
   });

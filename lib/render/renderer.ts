@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
+import { credentialUrl } from '../credentials/credential.ts';
 import { ValidationError } from '../errors.ts';
 import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
@@ -105,7 +106,9 @@ export async function prepareCertificate(
 
   const [assets, qrCode] = await Promise.all([
     inlineAssets((template.assets ?? {}) as AssetRefs, options.assetLoader),
-    qrCodeDataUri(content.verifyUrl),
+    qrCodeDataUri(
+      content.credential ? credentialUrl(content.verifyUrl, content.credential.jws) : content.verifyUrl,
+    ),
   ]);
 
   const filled = await engine.parseAndRender(template.html, {
@@ -151,11 +154,19 @@ export async function prepareCertificate(
   };
 }
 
-/** Sets the document information the browser cannot: author, subject, keywords. */
+/** Names of the files a signed certificate carries (read back by `npm run verify`). */
+export const CREDENTIAL_ATTACHMENT = 'certificate.jwt';
+export const FACTS_ATTACHMENT = 'certificate-facts.json';
+
+/**
+ * Sets the document information the browser cannot (author, subject, keywords) and attaches
+ * the signed credential, so a PDF mailed around can be checked without scanning anything.
+ */
 export async function applyPdfMetadata(
   pdf: Uint8Array,
   meta: Omit<PreparedCertificate, 'html'>,
   issuedOn: string,
+  credential?: CertificateContent['credential'],
 ): Promise<Uint8Array> {
   const document = await PDFDocument.load(pdf, { updateMetadata: false });
   document.setTitle(meta.title, { showInWindowTitleBar: true });
@@ -165,9 +176,23 @@ export async function applyPdfMetadata(
   document.setCreator('course-certificates');
   // The issue date rather than "now": re-rendering the same snapshot gives the same metadata.
   const issued = new Date(`${issuedOn.slice(0, 10)}T00:00:00Z`);
-  if (!Number.isNaN(issued.getTime())) {
+  const dated = !Number.isNaN(issued.getTime());
+  if (dated) {
     document.setCreationDate(issued);
     document.setModificationDate(issued);
+  }
+  if (credential) {
+    const dates = dated ? { creationDate: issued, modificationDate: issued } : {};
+    await document.attach(new TextEncoder().encode(credential.jws), CREDENTIAL_ATTACHMENT, {
+      mimeType: 'application/jwt',
+      description: 'Signed certificate credential (JWS ES256); check with the issuer JWKS',
+      ...dates,
+    });
+    await document.attach(new TextEncoder().encode(JSON.stringify(credential.facts)), FACTS_ATTACHMENT, {
+      mimeType: 'application/json',
+      description: 'The certificate facts in full, as committed to by the credential',
+      ...dates,
+    });
   }
   return document.save({ useObjectStreams: true });
 }
@@ -181,7 +206,7 @@ export function createCertificateRenderer(
       const chosen = template ?? (await loadDefaultTemplate());
       const prepared = await prepareCertificate(content, chosen, options);
       const printed = await printer.print(prepared.html, { timeoutMs: options.timeoutMs });
-      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn);
+      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn, content.credential);
       return { pdf, template: { id: chosen.id, version: chosen.version } };
     },
     close: () => printer.close(),

@@ -1,3 +1,5 @@
+import type { CertificateFacts } from '../certificates/facts.ts';
+
 /**
  * The contract between the issuing pipeline and the renderer. The pipeline decides *what* is
  * printed (this content becomes the certificate's snapshot); the renderer decides *how*.
@@ -18,6 +20,11 @@ export interface CertificateContent {
   /** BCP 47 locale chosen for labels, dates and numbers (en, de, fr, es, ru, zh, ar...). */
   locale: string;
   issuerName: string;
+  /**
+   * The signed credential: the QR code then holds `verifyUrl#jws`, and the JWS and the full
+   * facts it commits to are attached to the PDF (certificate.jwt, certificate-facts.json).
+   */
+  credential?: { jws: string; facts: CertificateFacts };
 }
 
 /** The template that printed a certificate: recorded with it so a later edit changes nothing issued. */

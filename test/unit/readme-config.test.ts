@@ -7,7 +7,17 @@ import { documentedVariables, loadConfig, type SectionName } from '../../lib/con
 // the configuration module reads, and show the defaults the module really applies.
 
 const README = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
-const SECTIONS: SectionName[] = ['db', 's3', 'keycloak', 'auth', 'http', 'pipeline', 'invoke', 'render'];
+const SECTIONS: SectionName[] = [
+  'db',
+  's3',
+  'keycloak',
+  'auth',
+  'http',
+  'pipeline',
+  'invoke',
+  'render',
+  'signing',
+];
 
 function configTable(): Map<string, string[]> {
   const start = README.indexOf('<!-- config-table:start');
@@ -35,6 +45,7 @@ const REQUIRED: Record<string, string> = {
   AUTH_AUDIENCE: 'frontend',
   GENERATE_FUNCTION_NAME: 'generate',
   VERIFY_BASE_URL: 'http://verify.invalid',
+  SIGNING_KEY_FILE: '/run/secrets/signing-key.json',
 };
 
 describe('README configuration table', () => {
