@@ -1,20 +1,23 @@
-import { verifyCertificate } from '../../lib/certificates/read-model.ts';
 import { type DbDeps, dbDeps } from '../../lib/http/deps.ts';
 import { patternPathParam } from '../../lib/http/params.ts';
-import { ok } from '../../lib/http/response.ts';
 import { lazyHandler, publicRoute } from '../../lib/http/route.ts';
+import { verificationResponse, wantsJson } from '../../lib/http/verification.ts';
 
-/** GET /api/v1/verify/{verificationCode}: public, the target of the certificate's QR code. */
+/**
+ * GET /api/v1/verify/{verificationCode} (= VERIFY_BASE_URL/{code}, the QR code's target):
+ * the public verification page, or JSON for Accept: application/json.
+ */
 export const createHandler = (deps: DbDeps) =>
   publicRoute(deps, async ({ event }) => {
-    const code = patternPathParam(
-      event,
-      'verificationCode',
-      /^[A-Za-z0-9-]{6,64}$/,
-      'must be 6-64 letters or digits',
-    );
-    // Short shared caching only: a revocation must show up within a minute.
-    return ok(await verifyCertificate(deps.sql, code), { 'Cache-Control': 'public, max-age=60' });
+    const accept = event.headers?.accept;
+    const code = wantsJson(accept)
+      ? patternPathParam(event, 'verificationCode', /^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
+      : (event.pathParameters?.verificationCode ?? '');
+    return verificationResponse(deps.sql, {
+      code,
+      accept,
+      acceptLanguage: event.headers?.['accept-language'],
+    });
   });
 
 export const handler = lazyHandler(() => createHandler(dbDeps()));

@@ -97,7 +97,7 @@ async function markIssued(sql: Sql, issue: Issue): Promise<boolean> {
       UPDATE certificates
       SET status = 'issued', student_name = ${content.studentName}, course_name = ${content.courseName},
           score = ${content.score}, max_score = ${content.maxScore}, percentage = ${content.percentage},
-          issued_on = ${content.issuedOn}, locale = ${content.locale},
+          issued_on = ${content.issuedOn}, locale = ${content.locale}, issuer_name = ${content.issuerName},
           template_id = ${issue.template.id}, template_version = ${issue.template.version},
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
           credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},

@@ -376,7 +376,10 @@ export function buildOpenApiDocument(): Json {
           tags: ['public'],
           summary: 'Public verification (QR code target)',
           description:
-            'Minimal public data of an issued certificate: name, course, issue date and whether it is still valid.',
+            'The public verification page (HTML, the default: facts, issuer, verdict, and an in-browser check of the ' +
+            'signed credential in the URL fragment) or, for `Accept: application/json`, minimal public data of an ' +
+            'issued certificate: name, course, issue date and whether it is still valid. An unknown code is a 404 ' +
+            '(an HTML page with `data-status="not-found"` unless JSON was asked for).',
           security: [],
           parameters: [
             {
@@ -387,9 +390,33 @@ export function buildOpenApiDocument(): Json {
             },
           ],
           responses: {
-            '200': { description: 'The certificate exists', content: jsonContent(ref('PublicVerification')) },
+            '200': {
+              description: 'The certificate exists',
+              content: {
+                ...jsonContent(ref('PublicVerification')),
+                'text/html': { schema: { type: 'string' } },
+              },
+            },
             '400': responseRef('BadRequest'),
             '404': responseRef('NotFound'),
+            '503': responseRef('ServiceUnavailable'),
+          },
+        },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          operationId: 'getIssuerJwks',
+          tags: ['public'],
+          summary: "The issuer's certificate-signing keys",
+          description:
+            'JWK Set (RFC 7517) of every published ES256 key; `kid` is the RFC 7638 thumbprint. Keys marked ' +
+            'compromised are listed under `revoked_keys` (with `revoked_at`), not under `keys`. Any origin may fetch it.',
+          security: [],
+          responses: {
+            '200': {
+              description: 'JWK Set',
+              content: { 'application/jwk-set+json': { schema: { type: 'object' } } },
+            },
             '503': responseRef('ServiceUnavailable'),
           },
         },

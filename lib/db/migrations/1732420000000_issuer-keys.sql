@@ -17,7 +17,9 @@ CREATE TABLE issuer_keys (
 CREATE UNIQUE INDEX issuer_keys_one_current ON issuer_keys (state) WHERE state = 'current';
 
 -- The signed credential printed in the QR code and embedded in the PDF.
+-- issuer_name completes the snapshot: the signed facts include it, and ISSUER_NAME may change later.
 ALTER TABLE certificates
+  ADD COLUMN issuer_name text,
   ADD COLUMN credential_jws text,
   ADD COLUMN credential_kid text REFERENCES issuer_keys (kid);
 -- The guide's view shows every column of the table, the new ones too.
@@ -25,7 +27,8 @@ CREATE OR REPLACE VIEW certificate_b AS SELECT * FROM certificates;
 
 -- Down Migration
 DROP VIEW IF EXISTS certificate_b;
-ALTER TABLE certificates DROP COLUMN IF EXISTS credential_kid, DROP COLUMN IF EXISTS credential_jws;
+ALTER TABLE certificates DROP COLUMN IF EXISTS credential_kid, DROP COLUMN IF EXISTS credential_jws,
+  DROP COLUMN IF EXISTS issuer_name;
 CREATE VIEW certificate_b AS SELECT * FROM certificates;
 DROP TABLE IF EXISTS issuer_keys;
 DROP TYPE IF EXISTS issuer_key_state;
