@@ -121,6 +121,7 @@ async function open(path: string, options: { javascript?: boolean } = {}): Promi
     });
   const status = await page.$eval('main', (main) => main.getAttribute('data-status'));
   const heading = await page.$eval('h1', (element) => element.textContent ?? '');
+  // biome-ignore lint/performance/useDomNodeTextContent: the visible text is asserted (<noscript> counts only with JS off)
   const text = await page.$eval('body', (body) => body.innerText);
   return {
     page,
