@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
 import { credentialUrl } from '../credentials/credential.ts';
+import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
 import { ValidationError } from '../errors.ts';
 import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
@@ -154,9 +155,8 @@ export async function prepareCertificate(
   };
 }
 
-/** Names of the files a signed certificate carries (read back by `npm run verify`). */
-export const CREDENTIAL_ATTACHMENT = 'certificate.jwt';
-export const FACTS_ATTACHMENT = 'certificate-facts.json';
+// Names of the files a signed certificate carries (read back by `npm run verify`).
+export { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
 
 /**
  * Sets the document information the browser cannot (author, subject, keywords) and attaches
@@ -166,7 +166,7 @@ export async function applyPdfMetadata(
   pdf: Uint8Array,
   meta: Omit<PreparedCertificate, 'html'>,
   issuedOn: string,
-  credential?: CertificateContent['credential'],
+  credential?: CertificateContent['credential'] & { verifyUrl: string },
 ): Promise<Uint8Array> {
   const document = await PDFDocument.load(pdf, { updateMetadata: false });
   document.setTitle(meta.title, { showInWindowTitleBar: true });
@@ -188,9 +188,10 @@ export async function applyPdfMetadata(
       description: 'Signed certificate credential (JWS ES256); check with the issuer JWKS',
       ...dates,
     });
-    await document.attach(new TextEncoder().encode(JSON.stringify(credential.facts)), FACTS_ATTACHMENT, {
+    const factsFile = { verifyUrl: credential.verifyUrl, facts: credential.facts };
+    await document.attach(new TextEncoder().encode(JSON.stringify(factsFile)), FACTS_ATTACHMENT, {
       mimeType: 'application/json',
-      description: 'The certificate facts in full, as committed to by the credential',
+      description: 'The certificate facts in full (committed to by the credential) and where to verify them',
       ...dates,
     });
   }
@@ -206,7 +207,8 @@ export function createCertificateRenderer(
       const chosen = template ?? (await loadDefaultTemplate());
       const prepared = await prepareCertificate(content, chosen, options);
       const printed = await printer.print(prepared.html, { timeoutMs: options.timeoutMs });
-      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn, content.credential);
+      const credential = content.credential && { ...content.credential, verifyUrl: content.verifyUrl };
+      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn, credential);
       return { pdf, template: { id: chosen.id, version: chosen.version } };
     },
     close: () => printer.close(),

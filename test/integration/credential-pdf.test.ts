@@ -97,9 +97,10 @@ describe('signed QR code', () => {
     const { pdf } = await renderer.render(signed);
     const files = await readPdfAttachments(pdf);
     expect(new TextDecoder().decode(files.get(CREDENTIAL_ATTACHMENT))).toBe(signed.credential?.jws);
-    expect(JSON.parse(new TextDecoder().decode(files.get(FACTS_ATTACHMENT)))).toEqual(
-      signed.credential?.facts,
-    );
+    expect(JSON.parse(new TextDecoder().decode(files.get(FACTS_ATTACHMENT)))).toEqual({
+      verifyUrl: signed.verifyUrl,
+      facts: signed.credential?.facts,
+    });
   });
 
   it('an unsigned certificate (template preview) has no attachment and a plain URL', async () => {
