@@ -8,24 +8,27 @@ import { jwkThumbprint, SIGNING_ALGORITHM, type SigningKey } from './keys.ts';
  * The signed credential printed in the QR code and embedded in the PDF: a compact JWS (ES256)
  * of the certificate's printed facts.
  *
- * Size is the constraint. The QR code is 34 mm wide and must decode from the PDF rasterised at
- * 150 dpi for the longest names the renderer accepts (200 code points of name, 300 of course
- * title: in CJK that is 1,500 UTF-8 bytes, a version-40 QR code). So the payload carries:
+ * Size is the constraint. The QR code must decode from the PDF rasterised at 150 dpi for the
+ * longest names the renderer accepts (200 code points of name, 300 of course title: in CJK that
+ * alone is 1,500 UTF-8 bytes, a version-40 code no certificate corner can hold). So the payload
+ * carries:
  *  - the short facts in full: verification code, score line, issue date, expiry;
- *  - name, course title and issuer cut to a few UTF-8 bytes each (ending in "…" when cut),
+ *  - name, course title and issuer cut to CLAIM_BUDGETS UTF-8 bytes (ending in "…" when cut),
  *    enough for a person comparing with the paper;
- *  - `h`, the SHA-256 of ALL facts in full (canonicalFacts), which commits the signature to the
- *    complete printed text: the page and `npm run verify` compare it with the full record.
- * Worst case (every field at its budget) the URL stays under QR_URL_BUDGET bytes, which the QR
- * renderer turns into a version <= 15 code with error correction L (77 modules, ~2.3 px a module
- * at 150 dpi). Claim names are one letter for the same reason.
+ *  - `h`, the first 128 bits of the SHA-256 of ALL facts in full (canonicalFacts), which commits
+ *    the signature to the complete printed text: the page and `npm run verify` compare it.
+ * With VERIFY_BASE_URL at its 64-character limit and every field at its budget the URL is ~520
+ * bytes (QR_URL_BUDGET caps it): a version-15 code at error correction L (77 modules + a
+ * 4-module quiet zone), printed at 1/50 inch a module (43 mm; exactly 3 px a module at 150 dpi,
+ * see lib/render/assets.ts). A typical certificate is version 14. Claim names are one letter
+ * for the same reason.
  */
 
 /** UTF-8 byte budgets of the cut fields (see above). */
-export const CLAIM_BUDGETS = { name: 30, course: 30, issuer: 20 } as const;
+export const CLAIM_BUDGETS = { name: 24, course: 24, issuer: 12 } as const;
 
-/** The longest URL (base + code + "#" + JWS) the QR code is sized for. */
-export const QR_URL_BUDGET = 520;
+/** The longest URL (base + code + "#" + JWS) the QR code is sized for (a version-15 code at L). */
+export const QR_URL_BUDGET = 540;
 
 export const CREDENTIAL_CLAIMS = z.object({
   c: z.string(),

@@ -4,8 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import {
   CLAIM_BUDGETS,
+  credentialUrl,
   cutToBytes,
   factsMatch,
+  QR_URL_BUDGET,
   signCredential,
   verifyCredential,
 } from '../../lib/credentials/credential.ts';
@@ -145,5 +147,25 @@ describe('signed credential', () => {
     expect(cut.endsWith('…')).toBe(true);
     expect(cut.replace('…', '')).toMatch(/^龍+$/u);
     expect(cutToBytes('Ada', CLAIM_BUDGETS.name)).toBe('Ada');
+  });
+});
+
+describe('QR payload size', () => {
+  it('the worst case (64-character base URL, every field at its limit) fits QR_URL_BUDGET and version 15-L', async () => {
+    const { default: QRCode } = await import('qrcode');
+    const worst: CertificateFacts = {
+      code: 'K7Q2M9X4T8B3N6PZ',
+      name: '龍'.repeat(200),
+      course: 'العربية'.repeat(42),
+      score: '99999999.99/99999999.99',
+      issued: '2026-03-14',
+      expires: '2031-03-14',
+      issuer: 'Ж'.repeat(200),
+    };
+    const base = `https://certificates.verification.example-university.edu/verify`;
+    expect(base.length).toBeLessThanOrEqual(64);
+    const url = credentialUrl(`${base}/${worst.code}`, await signCredential(worst, oldKey));
+    expect(new TextEncoder().encode(url).length).toBeLessThanOrEqual(QR_URL_BUDGET);
+    expect(QRCode.create(url, { errorCorrectionLevel: 'L' }).version).toBeLessThanOrEqual(15);
   });
 });
