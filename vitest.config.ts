@@ -1,15 +1,35 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three layers, each runnable alone (`npm run test:unit`, `test:integration`, `test:e2e`);
+ * `npm test` runs them all. Only the layers that need servers get the global setup, which
+ * starts PostgreSQL, the S3 stand-in and the Keycloak stand-in once per layer.
+ */
+const stackSetup = ['test/support/global-setup.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
-    // Real PostgreSQL, S3 and Chromium: generous per-test limits, never asserted as speed.
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    teardownTimeout: 30_000,
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // Per-test limits are outer bounds sized for a 2-core machine with both cores busy; tests
+    // never assert speed (the benchmark measures it).
+    testTimeout: 120_000,
+    hookTimeout: 360_000,
+    teardownTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: stackSetup },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], globalSetup: stackSetup },
+      },
+    ],
   },
 });

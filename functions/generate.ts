@@ -14,7 +14,7 @@ import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
-import { createPdfPrinter } from '../lib/render/browser.ts';
+import { createPdfPrinter, loggedPrinterEvents } from '../lib/render/browser.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { resolveTemplateForCourse } from '../lib/render/template-store.ts';
 import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
@@ -46,6 +46,7 @@ const loadKey = () =>
 export const printer = createPdfPrinter({
   executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,
   profileRoot: config.render.CHROMIUM_PROFILE_ROOT,
+  events: loggedPrinterEvents(logger),
 });
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });

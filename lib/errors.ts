@@ -67,3 +67,8 @@ export class PermanentError extends DomainError {
     super(message);
   }
 }
+
+/** The message of anything thrown, for logs and error records. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

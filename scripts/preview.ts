@@ -9,10 +9,10 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSql } from '../lib/db/client.ts';
 import { createPdfPrinter } from '../lib/render/browser.ts';
-import { pdfPageToPng } from '../lib/render/pdf-raster.ts';
 import { previewTemplate } from '../lib/render/preview.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { loadTemplateById } from '../lib/render/template-store.ts';
+import { pdfPageToPng } from './pdf-raster.ts';
 
 const { values } = parseArgs({
   options: {

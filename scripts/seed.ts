@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { migrateUp } from '../lib/db/migrate.ts';
-import { seedDemoData } from '../lib/demo/seed.ts';
+import { seedDemoData } from '../localstack/embedded/seed.ts';
 
 // `npm run seed`: applies migrations, then inserts the demo courses and attempts into
 // DATABASE_URL. Idempotent: a second run inserts nothing. `npm start` does this by itself.

@@ -7,15 +7,15 @@ import { z } from 'zod';
 import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
 import { ensureLocalSigningKey } from '../lib/credentials/key-source.ts';
 import { createSql } from '../lib/db/client.ts';
-import { descendantsOf, isAlive, signal, waitUntilGone } from '../lib/demo/process-tree.ts';
-import { DEMO_COURSES, seedDemoData } from '../lib/demo/seed.ts';
 import {
   DEMO_REALM,
   DEMO_STAFF,
   DEMO_STUDENTS,
   FRONTEND_CLIENT_ID,
 } from '../localstack/embedded/demo-data.ts';
+import { DEMO_COURSES, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
+import { descendantsOf, isAlive, signal, waitUntilGone } from './process-tree.ts';
 
 /**
  * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins
@@ -38,7 +38,7 @@ const startOptions = z.object({
   OFFLINE_WEBSOCKET_PORT: port.default(3001),
   SCAN_SCHEDULE: z.string().min(1).default('rate(1 minute)'),
   SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
-  START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(60),
+  START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(180),
 });
 type StartOptions = z.output<typeof startOptions>;
 

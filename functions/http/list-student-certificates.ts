@@ -1,15 +1,5 @@
-import { listStudentCertificates } from '../../lib/certificates/read-model.ts';
-import { type ReadDeps, readDeps } from '../../lib/http/deps.ts';
-import { pageBody, pageQuery } from '../../lib/http/pagination.ts';
-import { uuidPathParam } from '../../lib/http/params.ts';
-import { ok } from '../../lib/http/response.ts';
-import { authenticatedRoute, lazyHandler } from '../../lib/http/route.ts';
+import { lambdaRoute } from '../../lib/http/contract.ts';
+import { readDeps } from '../../lib/http/deps.ts';
+import { listStudentCertificatesRoute } from '../../lib/http/routes/list-student-certificates.ts';
 
-/** GET /api/v1/students/{studentId}/certificates (guide: GET /certificates/{student_id}). */
-export const createHandler = (deps: ReadDeps) =>
-  authenticatedRoute(deps, async ({ event, principal }) => {
-    const studentId = uuidPathParam(event, 'studentId');
-    return ok(pageBody(await listStudentCertificates(deps.sql, principal, studentId, pageQuery(event))));
-  });
-
-export const handler = lazyHandler(() => createHandler(readDeps()));
+export const { handler, createHandler, route } = lambdaRoute(listStudentCertificatesRoute, readDeps);

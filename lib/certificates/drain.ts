@@ -1,5 +1,4 @@
 import type { Sql } from '../db/client.ts';
-import { logger } from '../observability/logger.ts';
 import type { GenerateOutcome } from './generate.ts';
 import type { Log } from './ports.ts';
 import { claimDueForDispatch, enqueuePassingAttempts } from './scan.ts';
@@ -14,7 +13,7 @@ import { claimDueForDispatch, enqueuePassingAttempts } from './scan.ts';
 export interface DrainDeps {
   sql: Sql;
   generate: (certificateId: string) => Promise<GenerateOutcome>;
-  log?: Log;
+  log: Log;
 }
 
 export interface DrainOptions {
@@ -36,7 +35,7 @@ export interface DrainResult {
 }
 
 export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
-  const log = deps.log ?? logger;
+  const log = deps.log;
   const result: DrainResult = { generated: 0, failed: 0, dead: 0, skipped: 0, durationsMs: [] };
   const limit = options.maxCertificates ?? Number.POSITIVE_INFINITY;
   if (options.enqueueLimit) {

@@ -1,15 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
-import { PermanentError, TransientError, ValidationError } from '../errors.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
-import { printableContent } from '../render/text.ts';
-import type { CertificateContent, TemplateRef } from '../render/types.ts';
-import { certificateKey } from '../storage/s3.ts';
+import { errorMessage, PermanentError, TransientError, ValidationError } from '../errors.ts';
 import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
-import { type GenerateDeps, type GenerateOptions, noopMetrics } from './ports.ts';
+import {
+  type CertificateContent,
+  type GenerateDeps,
+  type GenerateOptions,
+  noopMetrics,
+  type TemplateRef,
+} from './ports.ts';
 import { isExhausted, retryDelaySeconds } from './retry.ts';
+import { printableContent } from './text.ts';
 
 /**
  * Generation of one certificate: claim (guarded update with a lease) -> student from the
@@ -168,6 +171,14 @@ function percentageOf(score: number, maxScore: number): number {
 }
 
 /** The generate options a deployment configures (functions/generate.ts and the benchmark). */
+/** The deterministic key: a retry after a crash overwrites the same object instead of orphaning one. */
+export function certificateKey(
+  prefix: string,
+  ids: { courseId: string; studentId: string; certificateId: string },
+): string {
+  return `${prefix}/${ids.courseId}/${ids.studentId}/${ids.certificateId}.pdf`;
+}
+
 export function generateOptionsFromConfig(config: Config<'s3' | 'pipeline' | 'render'>): GenerateOptions {
   return {
     keyPrefix: config.s3.S3_KEY_PREFIX,
@@ -187,7 +198,7 @@ export async function generateCertificate(
   certificateId: string,
 ): Promise<GenerateOutcome> {
   assertUuid(certificateId, 'certificateId');
-  const log = deps.log ?? logger;
+  const log = deps.log;
   const metrics = deps.metrics ?? noopMetrics;
   const owner = randomUUID();
   const started = performance.now();

@@ -1,16 +1,20 @@
 import type { Sql } from '../db/client.ts';
-import type { CertificateRenderer, ResolvedTemplate } from '../render/types.ts';
-import type { CertificateStorage } from '../storage/s3.ts';
-import type { CredentialSigner } from './facts.ts';
+import type { CertificateFacts, CredentialSigner } from './facts.ts';
 
 /**
- * What the issuing pipeline needs from the outside world, as plain interfaces: handlers wire
- * real adapters (Lambda invoke, Keycloak, S3, Chromium, Powertools); tests and the benchmark
- * wire in-process ones. Nothing here knows about AWS or Lambda.
+ * What the use-cases need from the outside world, as plain interfaces owned by the domain:
+ * adapters (lib/render, lib/storage, lib/identity, lib/invoke, lib/observability) implement
+ * them and may import these types; the domain never imports an adapter, the AWS SDK, middy,
+ * Powertools or Lambda types (enforced by .dependency-cruiser.cjs in `npm test`). Handlers
+ * wire real adapters at cold start; tests and the benchmark wire in-process ones.
  */
+
+// ---- dispatch ----
 
 /** Starts generation of one certificate asynchronously (fire and forget, like an async Lambda invoke). */
 export type Dispatch = (certificateId: string) => Promise<void>;
+
+// ---- directory (Keycloak) ----
 
 export interface StudentProfile {
   id: string;
@@ -26,14 +30,83 @@ export interface StudentDirectory {
   getStudent(studentId: string): Promise<StudentProfile>;
 }
 
+// ---- renderer ----
+
+/**
+ * The contract between the issuing pipeline and the renderer. The pipeline decides *what* is
+ * printed (this content becomes the certificate's snapshot); the renderer decides *how*.
+ */
+export interface CertificateContent {
+  certificateId: string;
+  verificationCode: string;
+  /** Full URL the QR code points to (VERIFY_BASE_URL + verification code). */
+  verifyUrl: string;
+  studentName: string;
+  courseName: string;
+  score: number;
+  maxScore: number;
+  /** 0-100, two decimals. */
+  percentage: number;
+  /** ISO date (YYYY-MM-DD) of issue. */
+  issuedOn: string;
+  /** BCP 47 locale chosen for labels, dates and numbers (en, de, fr, es, ru, zh, ar...). */
+  locale: string;
+  issuerName: string;
+  /**
+   * The signed credential: the QR code then holds `verifyUrl#jws`, and the JWS and the full
+   * facts it commits to are attached to the PDF (certificate.jwt, certificate-facts.json).
+   */
+  credential?: { jws: string; facts: CertificateFacts };
+}
+
+/** The template that printed a certificate: recorded with it so a later edit changes nothing issued. */
+export interface TemplateRef {
+  /** Row id in certificate_templates, or null for the built-in default from templates/. */
+  id: string | null;
+  version: string;
+}
+
+export interface RenderResult {
+  pdf: Uint8Array;
+  template: TemplateRef;
+}
+
+export interface ResolvedTemplate extends TemplateRef {
+  html: string;
+  css: string;
+  /** Image references by name (logo, signature, seal, background): templates/..., s3://..., data:. */
+  assets?: Record<string, string>;
+  /** Locale the template was written for; used only when the content has none. */
+  locale?: string | null;
+}
+
+export interface CertificateRenderer {
+  /** Renders one certificate to PDF. Browser crash or timeout -> TransientError. */
+  render(content: CertificateContent, template?: ResolvedTemplate): Promise<RenderResult>;
+  close(): Promise<void>;
+}
+
 /** Per-course template lookup; undefined means the renderer's built-in default. */
 export type TemplateResolver = (courseId: string, locale: string) => Promise<ResolvedTemplate | undefined>;
 
-export interface PipelineMetrics {
-  certificateGenerated(durationMs: number): void;
-  certificateFailed(): void;
-  s3Error(): void;
+// ---- storage and presigner (S3) ----
+
+export interface StoredObject {
+  key: string;
+  bytes: number;
 }
+
+/** Where issued PDFs go. Unavailable -> TransientError. */
+export interface CertificateStore {
+  putPdf(key: string, pdf: Uint8Array, metadata: Record<string, string>): Promise<StoredObject>;
+}
+
+/** Hands out time-limited download URLs; signing is local, so it does not fail when storage is down. */
+export interface Presigner {
+  presignGet(key: string, options: { expiresInSeconds: number; fileName: string }): Promise<string>;
+}
+
+// ---- log, metrics, clock ----
 
 /** Structured logger; the Powertools Logger satisfies it. */
 export interface Log {
@@ -43,17 +116,31 @@ export interface Log {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
+export interface PipelineMetrics {
+  certificateGenerated(durationMs: number): void;
+  certificateFailed(): void;
+  s3Error(): void;
+}
+
 export const noopMetrics: PipelineMetrics = {
   certificateGenerated: () => undefined,
   certificateFailed: () => undefined,
   s3Error: () => undefined,
 };
 
+/** The current time; injectable so tests can pin expiry and URL lifetimes. */
+export type Clock = () => Date;
+
+export const systemClock: Clock = () => new Date();
+
+// ---- use-case dependencies ----
+
 export interface GenerateDeps {
   sql: Sql;
   directory: StudentDirectory;
   renderer: CertificateRenderer;
-  storage: CertificateStorage;
+  storage: CertificateStore;
+  log: Log;
   resolveTemplate?: TemplateResolver;
   /**
    * Signs the printed facts (QR code + PDF attachment). Deployed workers always have one
@@ -61,7 +148,6 @@ export interface GenerateDeps {
    */
   signer?: CredentialSigner;
   metrics?: PipelineMetrics;
-  log?: Log;
   /** Jitter source in [0, 1); injectable so tests can pin retry times. */
   random?: () => number;
 }
@@ -80,7 +166,7 @@ export interface GenerateOptions {
 export interface ScanDeps {
   sql: Sql;
   dispatch: Dispatch;
-  log?: Log;
+  log: Log;
 }
 
 export interface ScanOptions {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { ConflictError, ValidationError } from '../errors.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
+import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
+import { parseWith } from '../validation.ts';
 import type { Dispatch, Log } from './ports.ts';
 import { releaseDispatch } from './scan.ts';
 
@@ -79,7 +79,7 @@ export interface RecordAttemptResult {
 export interface RecordAttemptDeps {
   sql: Sql;
   dispatch: Dispatch;
-  log?: Log;
+  log: Log;
 }
 
 export interface RecordAttemptOptions {
@@ -130,16 +130,7 @@ function toView(row: AttemptRow): AttemptView {
 }
 
 export function parseRecordAttemptInput(input: unknown): RecordAttemptInput {
-  const parsed = recordAttemptInputSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.map(String).join('.') || undefined;
-    throw new ValidationError(
-      field ? `${field} ${issue?.message ?? 'is invalid'}` : (issue?.message ?? 'invalid attempt'),
-      field,
-    );
-  }
-  return parsed.data;
+  return parseWith(recordAttemptInputSchema, input);
 }
 
 export async function recordAttempt(
@@ -148,7 +139,7 @@ export async function recordAttempt(
   rawInput: unknown,
 ): Promise<RecordAttemptResult> {
   const input = parseRecordAttemptInput(rawInput);
-  const log = deps.log ?? logger;
+  const log = deps.log;
 
   const result = await deps.sql.begin(async (tx) => {
     const [course] = await tx<{ pass_percentage: string }[]>`

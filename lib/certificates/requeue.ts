@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
+import { ConflictError, errorMessage, NotFoundError } from '../errors.ts';
+import { parseWith } from '../validation.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
 import { releaseDispatch } from './scan.ts';
@@ -63,16 +63,7 @@ export const requeueInputSchema = z
 export type RequeueInput = z.infer<typeof requeueInputSchema>;
 
 export function parseRequeueInput(input: unknown): RequeueInput {
-  const parsed = requeueInputSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.map(String).join('.') || undefined;
-    throw new ValidationError(
-      field ? `${field} ${issue?.message ?? 'is invalid'}` : (issue?.message ?? 'invalid body'),
-      field ?? 'body',
-    );
-  }
-  return parsed.data;
+  return parseWith(requeueInputSchema, input ?? {}, 'body');
 }
 
 export interface RequeueResult {
@@ -89,12 +80,12 @@ export interface RequeueResult {
  * and the scan hands the certificate out.
  */
 export async function requeueAndDispatch(
-  deps: { sql: Sql; dispatch: Dispatch; log?: Log },
+  deps: { sql: Sql; dispatch: Dispatch; log: Log },
   options: { dispatchLeaseSeconds: number },
   certificateId: string,
   input: { requestedBy: string; reason?: string },
 ): Promise<RequeueResult> {
-  const log = deps.log ?? logger;
+  const log = deps.log;
   const requeued = await requeueCertificate(deps.sql, certificateId, input, options);
   let dispatched = false;
   try {

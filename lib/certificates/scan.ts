@@ -1,5 +1,5 @@
 import type { Sql } from '../db/client.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
+import { errorMessage } from '../errors.ts';
 import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
 /**
@@ -182,7 +182,7 @@ export interface ScanResult extends EnqueueResult, DispatchResult {
 }
 
 export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<ScanResult> {
-  const log = deps.log ?? logger;
+  const log = deps.log;
   const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
   const ids = await claimDueForDispatch(deps.sql, options.batchSize, options.dispatchLeaseSeconds);
   const result = await dispatchAll(deps.sql, deps.dispatch, ids, {

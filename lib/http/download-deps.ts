@@ -1,10 +1,11 @@
-import type { DownloadPolicy, PresignPort } from '../certificates/read-model.ts';
+import type { Presigner } from '../certificates/ports.ts';
+import type { DownloadPolicy } from '../certificates/read-model.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createCertificateStorage, createS3Client } from '../storage/s3.ts';
 import { httpConfig, once, type ReadDeps, readDeps } from './deps.ts';
 
 export interface DownloadDeps extends ReadDeps {
-  storage: PresignPort;
+  storage: Presigner;
   download: DownloadPolicy;
 }
 

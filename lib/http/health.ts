@@ -1,5 +1,6 @@
 import type { Sql } from '../db/client.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
+import { errorMessage } from '../errors.ts';
+import { logger } from '../observability/logger.ts';
 
 export interface HealthReport {
   status: 'ok' | 'unavailable';

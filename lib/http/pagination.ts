@@ -1,9 +1,8 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import type { PageCursor, PageQuery } from '../certificates/read-model.ts';
 import { ValidationError } from '../errors.ts';
-import { intQueryParam, queryParam } from './params.ts';
+import { intParam } from './params.ts';
 
 /**
  * Keyset pagination over (created_at DESC, id DESC). The cursor is opaque to clients:
@@ -37,11 +36,25 @@ export function decodeCursor(value: string): PageCursor {
   return { createdAt: parsed.data.t, id: parsed.data.i.toLowerCase() };
 }
 
-/** Reads `limit` and `cursor` from the query string. */
-export function pageQuery(event: APIGatewayProxyEventV2): PageQuery {
-  const limit = intQueryParam(event, 'limit', { min: 1, max: MAX_PAGE_SIZE }) ?? DEFAULT_PAGE_SIZE;
-  const cursor = queryParam(event, 'cursor');
-  return cursor === undefined ? { limit } : { limit, after: decodeCursor(cursor) };
+/** `limit` and `cursor` of every list route, validated and documented from this one schema. */
+export const pageQuerySchema = z.object({
+  limit: intParam({ min: 1, max: MAX_PAGE_SIZE })
+    .optional()
+    .meta({
+      description: `Page size, 1-${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})`,
+      override: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+    }),
+  cursor: z
+    .string()
+    .transform(decodeCursor)
+    .optional()
+    .meta({ description: '`nextCursor` of the previous page (opaque)', override: { type: 'string' } }),
+});
+
+/** The page a validated query asks for. */
+export function pageQuery(query: z.output<typeof pageQuerySchema>): PageQuery {
+  const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+  return query.cursor === undefined ? { limit } : { limit, after: query.cursor };
 }
 
 /** The JSON shape of every list: `{ items, nextCursor }` (null on the last page). */

@@ -1,52 +1,34 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { isUuid } from '../certificates/ids.ts';
+import { z } from 'zod';
+import { UUID_PATTERN } from '../certificates/ids.ts';
 import { ValidationError } from '../errors.ts';
 
-function rawPathParam(event: APIGatewayProxyEventV2, name: string): string {
-  const value = event.pathParameters?.[name];
-  if (value === undefined || value === '') throw new ValidationError(`${name} is required`, name);
-  return value;
+/**
+ * Zod schemas of path and query parameters. API Gateway hands every parameter over as a
+ * string; the messages complete "<parameter> ..." in the 400 the route contract answers.
+ */
+
+/** A path parameter that must be a UUID (lower-cased, as PostgreSQL prints them). */
+export function uuidParam(description: string) {
+  return z
+    .string({ error: 'is required' })
+    .regex(UUID_PATTERN, 'must be a UUID')
+    .transform((value) => value.toLowerCase())
+    .meta({ description, override: { type: 'string', format: 'uuid' } });
 }
 
-/** A path parameter that must be a UUID; 400 naming the parameter otherwise. */
-export function uuidPathParam(event: APIGatewayProxyEventV2, name: string): string {
-  const value = rawPathParam(event, name);
-  if (!isUuid(value)) throw new ValidationError(`${name} must be a UUID`, name);
-  return value.toLowerCase();
-}
-
-export function patternPathParam(
-  event: APIGatewayProxyEventV2,
-  name: string,
-  pattern: RegExp,
-  hint: string,
-): string {
-  const value = rawPathParam(event, name);
-  if (!pattern.test(value)) throw new ValidationError(`${name} ${hint}`, name);
-  return value;
-}
-
-export function queryParam(event: APIGatewayProxyEventV2, name: string): string | undefined {
-  const value = event.queryStringParameters?.[name];
-  return value === undefined || value === '' ? undefined : value;
-}
-
-/** An optional integer query parameter within [min, max]; 400 naming it otherwise. */
-export function intQueryParam(
-  event: APIGatewayProxyEventV2,
-  name: string,
-  bounds: { min: number; max?: number },
-): number | undefined {
-  const value = queryParam(event, name);
-  if (value === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(value)) throw new ValidationError(`${name} must be a positive integer`, name);
-  const number = Number(value);
-  if (number < bounds.min || (bounds.max !== undefined && number > bounds.max)) {
-    const range =
-      bounds.max === undefined ? `at least ${bounds.min}` : `between ${bounds.min} and ${bounds.max}`;
-    throw new ValidationError(`${name} must be ${range}`, name);
-  }
-  return number;
+/** An integer parameter within bounds; the document shows it as an integer. */
+export function intParam(bounds: { min: number; max?: number }) {
+  const range =
+    bounds.max === undefined ? `at least ${bounds.min}` : `between ${bounds.min} and ${bounds.max}`;
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, 'must be a positive integer')
+    .transform(Number)
+    .refine(
+      (value) => value >= bounds.min && (bounds.max === undefined || value <= bounds.max),
+      `must be ${range}`,
+    );
 }
 
 const MAX_BODY_BYTES = 16 * 1024;

@@ -5,7 +5,8 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { type AuthenticatedContext, authenticate, principalOf } from '../auth/middleware.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { TokenVerifier } from '../auth/verifier.ts';
-import { errorMessage, logger } from '../observability/logger.ts';
+import { errorMessage } from '../errors.ts';
+import { logger } from '../observability/logger.ts';
 import { mapError } from './errors.ts';
 import type { HttpResponse } from './response.ts';
 

@@ -13,7 +13,7 @@ import { ok } from './response.ts';
  */
 
 /** Where the page's script fetches the issuer's keys (same origin as the page). */
-export const JWKS_PATH = '/.well-known/jwks.json';
+export const JWKS_PATH = '/.well-known/jwks.json' as const;
 
 const CODE_PATTERN = /^[A-Za-z0-9-]{6,64}$/;
 

@@ -1,8 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Dispatch } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
-import { TransientError } from '../errors.ts';
-import { errorMessage } from '../observability/logger.ts';
+import { errorMessage, TransientError } from '../errors.ts';
 
 export type InvokeConfig = Config<'invoke'>['invoke'];
 

@@ -9,7 +9,3 @@ export const logger = new Logger({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'course-certificates',
   logLevel: (process.env.LOG_LEVEL ?? 'INFO').toUpperCase() as 'INFO',
 });
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { TransientError } from '../errors.ts';
-import { errorMessage } from '../observability/logger.ts';
+import type { Log } from '../certificates/ports.ts';
+import { errorMessage, TransientError } from '../errors.ts';
 
 // The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
 // require() yields the module namespace (not extensible) whose `default` is the class.
@@ -24,11 +24,15 @@ export interface PdfOptions {
 
 export interface PdfPrinter {
   print(html: string, options: PdfOptions): Promise<Uint8Array>;
-  /** Requests the page tried to make (and that were blocked), for tests and audit. */
-  readonly blockedRequests: readonly string[];
   close(): Promise<void>;
-  /** PID of the browser process, for crash tests; undefined when not launched. */
-  pid(): number | undefined;
+}
+
+/** What a supervisor may want to know about the browser (logs in production, assertions in tests). */
+export interface PrinterEvents {
+  /** A browser process started: the first launch, or a relaunch after a crash. */
+  launched?(pid: number | undefined): void;
+  /** A page tried to reach the network and was refused. */
+  blocked?(url: string): void;
 }
 
 // Flags from @sparticuz/chromium that we drop: --single-process makes parallel pages slower and
@@ -40,18 +44,26 @@ const DROPPED_ARGS = new Set([
   '--allow-running-insecure-content',
 ]);
 
+/** Production wiring: a relaunch (after a crash) and a template reaching for the network show in the logs. */
+export function loggedPrinterEvents(log: Log): PrinterEvents {
+  return {
+    launched: (pid) => log.info('Chromium launched', { pid }),
+    blocked: (url) => log.warn('Render blocked a network request', { url: url.slice(0, 200) }),
+  };
+}
+
 export interface PdfPrinterOptions {
   executablePath?: string;
   /** Most pages printing at once (and kept warm). */
   maxPages?: number;
   /** Folder under which each launch gets its own profile folder (CHROMIUM_PROFILE_ROOT). */
   profileRoot?: string;
+  events?: PrinterEvents;
 }
 
 export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   let browserPromise: Promise<Browser> | undefined;
   const idlePages: Page[] = [];
-  const blocked: string[] = [];
   // At most `maxPages` pages print at once; more callers wait for a free page. This lets a
   // worker keep more certificates in flight (Keycloak, S3, database) than pages it renders,
   // without overloading Chromium on a small machine.
@@ -66,8 +78,6 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     printing -= 1;
     waiting.shift()?.();
   };
-  let currentPid: number | undefined;
-
   const launch = async (): Promise<Browser> => {
     chromium.setGraphicsMode = false;
     const executablePath = options.executablePath ?? (await chromium.executablePath());
@@ -89,10 +99,9 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       handleSIGTERM: false,
       handleSIGHUP: false,
     });
-    currentPid = browser.process()?.pid;
+    options.events?.launched?.(browser.process()?.pid);
     browser.once('disconnected', () => {
       if (userDataDir) void rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
-      currentPid = undefined;
       idlePages.length = 0;
       browserPromise = undefined;
     });
@@ -123,7 +132,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       if (url.startsWith('data:') || url === 'about:blank') {
         void request.continue();
       } else {
-        if (blocked.length < 1000) blocked.push(url);
+        options.events?.blocked?.(url);
         void request.abort('blockedbyclient');
       }
     });
@@ -159,10 +168,6 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   };
 
   return {
-    get blockedRequests() {
-      return blocked;
-    },
-    pid: () => currentPid,
     async print(html, printOptions) {
       await acquirePage();
       try {

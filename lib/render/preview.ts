@@ -1,18 +1,19 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
-import type { Sql } from '../db/client.ts';
-import { ValidationError } from '../errors.ts';
-import { validateAssetRefs } from './assets.ts';
-import { SAMPLE_CONTENT } from './sample.ts';
-import { validateTemplateSource } from './template-engine.ts';
-import { loadTemplateById } from './template-store.ts';
 import type {
   CertificateContent,
   CertificateRenderer,
   RenderResult,
   ResolvedTemplate,
   TemplateRef,
-} from './types.ts';
+} from '../certificates/ports.ts';
+import type { Sql } from '../db/client.ts';
+import { ValidationError } from '../errors.ts';
+import { parseWith } from '../validation.ts';
+import { validateAssetRefs } from './assets.ts';
+import { SAMPLE_CONTENT } from './sample.ts';
+import { validateTemplateSource } from './template-engine.ts';
+import { loadTemplateById } from './template-store.ts';
 
 export interface PreviewRequest {
   /** A stored template, or a draft (validated first); the built-in default when absent. */
@@ -97,13 +98,7 @@ export interface PreviewResponse {
 
 /** The staff preview use case: validate the request, load or check the template, render sample data. */
 export async function previewFromRequest(deps: PreviewDeps, body: unknown): Promise<PreviewResponse> {
-  const parsed = previewRequestSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') || 'body';
-    throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);
-  }
-  const request = parsed.data;
+  const request = parseWith(previewRequestSchema, body, 'body');
   let template: ResolvedTemplate | undefined;
   if (request.templateId) template = await loadTemplateById(deps.sql, request.templateId);
   else if (request.template)

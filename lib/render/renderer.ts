@@ -2,6 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PDFDocument } from 'pdf-lib';
+import type { CertificateContent, CertificateRenderer, ResolvedTemplate } from '../certificates/ports.ts';
+import {
+  normalizeDisplayText,
+  validateCourseName,
+  validateDisplayName,
+  validateIssuerName,
+} from '../certificates/text.ts';
 import { credentialUrl } from '../credentials/credential.ts';
 import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
 import { ValidationError } from '../errors.ts';
@@ -12,8 +19,6 @@ import { formatIssueDate, formatNumber, formatPercent, resolveLocale, shippedLan
 import { COURSE_FIT, fitFontSize, NAME_FIT, TITLE_FIT } from './layout.ts';
 import { templatesDir } from './paths.ts';
 import { engine } from './template-engine.ts';
-import { normalizeDisplayText, validateCourseName, validateDisplayName, validateIssuerName } from './text.ts';
-import type { CertificateContent, CertificateRenderer, ResolvedTemplate } from './types.ts';
 
 let defaultTemplate: Promise<ResolvedTemplate> | undefined;
 

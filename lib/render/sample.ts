@@ -1,4 +1,4 @@
-import type { CertificateContent } from './types.ts';
+import type { CertificateContent } from '../certificates/ports.ts';
 
 /** Sample data for previews and for the trial fill that validates a template before saving. */
 export const SAMPLE_CONTENT: CertificateContent = {

@@ -1,6 +1,5 @@
 import { Liquid } from 'liquidjs';
-import { ValidationError } from '../errors.ts';
-import { errorMessage } from '../observability/logger.ts';
+import { errorMessage, ValidationError } from '../errors.ts';
 import { LABEL_KEYS } from './i18n.ts';
 
 /**

@@ -1,12 +1,11 @@
 import { isUuid } from '../certificates/ids.ts';
+import type { ResolvedTemplate } from '../certificates/ports.ts';
 import type { Sql } from '../db/client.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
-import { errorMessage } from '../observability/logger.ts';
+import { errorMessage, NotFoundError, ValidationError } from '../errors.ts';
 import { validateAssetRefs } from './assets.ts';
 import { loadDefaultTemplate, prepareCertificate } from './renderer.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
 import { validateTemplateSource } from './template-engine.ts';
-import type { ResolvedTemplate } from './types.ts';
 
 /**
  * Certificate templates in `certificate_templates`: per course (or the organisation default when

@@ -1,15 +1,8 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  NotFound,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { CertificateStore, Presigner } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
-import { TransientError } from '../errors.ts';
-import { errorMessage } from '../observability/logger.ts';
+import { errorMessage, TransientError } from '../errors.ts';
 
 export type S3Config = Config<'s3'>['s3'];
 
@@ -25,26 +18,6 @@ export function createS3Client(config: S3Config): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
   });
-}
-
-/** The deterministic key: a retry after a crash overwrites the same object instead of orphaning one. */
-export function certificateKey(
-  prefix: string,
-  ids: { courseId: string; studentId: string; certificateId: string },
-): string {
-  return `${prefix}/${ids.courseId}/${ids.studentId}/${ids.certificateId}.pdf`;
-}
-
-export interface StoredObject {
-  key: string;
-  bytes: number;
-}
-
-export interface CertificateStorage {
-  putPdf(key: string, pdf: Uint8Array, metadata: Record<string, string>): Promise<StoredObject>;
-  exists(key: string): Promise<boolean>;
-  getObject(key: string): Promise<Uint8Array>;
-  presignGet(key: string, options: { expiresInSeconds: number; fileName: string }): Promise<string>;
 }
 
 function asTransient(error: unknown, operation: string): never {
@@ -66,6 +39,9 @@ export function attachmentDisposition(fileName: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
 }
 
+/** The S3 adapter of the domain's storage and presigner ports. */
+export type CertificateStorage = CertificateStore & Presigner;
+
 export function createCertificateStorage(client: S3Client, bucket: string): CertificateStorage {
   return {
     async putPdf(key, pdf, metadata) {
@@ -85,25 +61,6 @@ export function createCertificateStorage(client: S3Client, bucket: string): Cert
         asTransient(error, 'PutObject');
       }
       return { key, bytes: pdf.byteLength };
-    },
-    async exists(key) {
-      try {
-        await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return true;
-      } catch (error) {
-        if (error instanceof NotFound) return false;
-        if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
-        asTransient(error, 'HeadObject');
-      }
-    },
-    async getObject(key) {
-      try {
-        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        if (!response.Body) throw new Error('empty body');
-        return await response.Body.transformToByteArray();
-      } catch (error) {
-        asTransient(error, 'GetObject');
-      }
     },
     async presignGet(key, options) {
       // Signing is local: no network call, so this does not fail when S3 is down.

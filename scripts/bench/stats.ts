@@ -33,21 +33,42 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-/** Runs `task(i)` for i in [0, total) with at most `concurrency` in flight; returns per-task ms. */
+/** Errors a measurement met, reported next to its figures: how many, and the first message. */
+export interface ErrorTally {
+  count: number;
+  first?: string;
+}
+
+export function recordError(tally: ErrorTally, error: unknown): void {
+  tally.count += 1;
+  tally.first ??= error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Runs `task(i)` for i in [0, total) with at most `concurrency` in flight; returns the ms of
+ * each task that succeeded. Without `errors` the first failure rejects the run; with it, each
+ * failure is counted there and the run goes on (a section reports what it measured).
+ */
 export async function runPool(
   total: number,
   concurrency: number,
   task: (index: number) => Promise<void>,
+  errors?: ErrorTally,
 ): Promise<number[]> {
-  const durations: number[] = new Array(total);
+  const durations: number[] = [];
   let next = 0;
   const worker = async () => {
     while (next < total) {
       const index = next;
       next += 1;
       const started = performance.now();
-      await task(index);
-      durations[index] = performance.now() - started;
+      try {
+        await task(index);
+        durations.push(performance.now() - started);
+      } catch (error) {
+        if (!errors) throw error;
+        recordError(errors, error);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));

@@ -98,7 +98,7 @@ beforeAll(async () => {
     CORS_ALLOWED_ORIGINS: ORIGIN,
     DOWNLOAD_URL_MAX_TTL_SECONDS: String(MAX_TTL),
   });
-}, 120_000);
+});
 
 afterAll(async () => {
   await offline?.stop();
@@ -482,7 +482,7 @@ describe('responses', () => {
       });
     expect((await preflight(ORIGIN)).headers.get('access-control-allow-origin')).toBe(ORIGIN);
     // serverless-offline reflects any Origin on simple requests (API Gateway does not); the
-    // handler's own refusal is asserted in test/unit/http-handlers.test.ts.
+    // handler's own refusal is asserted in test/integration/http-handlers.test.ts.
     expect(
       (await preflight('https://evil.example.org')).headers.get('access-control-allow-origin'),
     ).toBeNull();
@@ -546,7 +546,7 @@ describe('public verification', () => {
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'sha256-[^']+'/);
     expect(await page.text()).toContain('data-status="valid"');
-    const unknown = await get('/api/v1/verify/%3Cscript%3E');
+    const unknown = await get('/api/v1/verify/NOPE-NOT-A-CODE');
     expect(unknown.status).toBe(404);
     expect(await unknown.text()).toContain('data-status="not-found"');
   });

@@ -1,11 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { type Offline, startOffline } from '../support/offline.ts';
 import { pdfText } from '../support/pdf.ts';
+import { readableStorage } from '../support/s3-objects.ts';
 
 let t: TestEnv;
 let offline: Offline;
@@ -92,7 +93,9 @@ describe('pipeline through serverless offline', () => {
       const [row] = await t.sql`SELECT * FROM certificates WHERE test_attempt_id = ${attemptId}`;
       // A recorded failure ends the wait too, so its last_error shows up in the assertion.
       return row && ['issued', 'failed', 'dead'].includes(row.status) ? row : undefined;
-    }, 45_000);
+      // An outer bound only: on a busy 2-core machine the first generate (fresh worker, esbuild
+      // bundle, Chromium launch) can take minutes; the poll returns as soon as the row settles.
+    }, 240_000);
     expect(issued, offline.output().slice(-4000)).toBeDefined();
     expect(issued, `last_error: ${issued?.last_error}`).toMatchObject({
       status: 'issued',
@@ -101,7 +104,7 @@ describe('pipeline through serverless offline', () => {
       percentage: '90.00',
       s3_key: `certificates/${courseId}/${user.id}/${issued?.id}.pdf`,
     });
-    const storage = createCertificateStorage(
+    const storage = readableStorage(
       createS3Client({
         S3_BUCKET: t.bucket,
         S3_ENDPOINT_URL: t.env.S3_ENDPOINT_URL,
@@ -115,5 +118,5 @@ describe('pipeline through serverless offline', () => {
     expect(text).toContain('Offline Graduate');
     expect(text).toContain('End to End Testing');
     expect(offline.output()).toContain('Certificate generated successfully: certificate_id=');
-  });
+  }, 300_000);
 });

@@ -7,9 +7,10 @@ import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
 import { createCredentialSigner } from '../../lib/credentials/signer.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { CREDENTIAL_ATTACHMENT, createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { readableStorage } from '../support/s3-objects.ts';
 import {
   createCourse,
   createPendingCertificate,
@@ -85,7 +86,7 @@ describe('generation signs the printed facts', () => {
         }),
       ).toBe(true);
 
-    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
     const pdf = await storage.getObject(row.s3_key ?? '');
     const attached = (await readPdfAttachments(pdf)).get(CREDENTIAL_ATTACHMENT);
     expect(new TextDecoder().decode(attached)).toBe(row.credential_jws);

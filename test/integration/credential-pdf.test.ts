@@ -1,6 +1,8 @@
 import jsQR from 'jsqr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
+import type { CertificateContent } from '../../lib/certificates/ports.ts';
+import { TEXT_LIMITS } from '../../lib/certificates/text.ts';
 import {
   credentialUrl,
   factsMatch,
@@ -10,10 +12,8 @@ import {
 import type { PublishedKey } from '../../lib/credentials/jwks.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
-import { renderPdfPage } from '../../lib/render/pdf-raster.ts';
 import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../../lib/render/renderer.ts';
-import { TEXT_LIMITS } from '../../lib/render/text.ts';
-import type { CertificateContent } from '../../lib/render/types.ts';
+import { renderPdfPage } from '../../scripts/pdf-raster.ts';
 import { content, createTestRenderer } from './render-fixtures.ts';
 
 const { renderer } = createTestRenderer();

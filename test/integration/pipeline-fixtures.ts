@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import type { GenerateDeps, GenerateOptions, Log, PipelineMetrics } from '../../lib/certificates/ports.ts';
+import type {
+  CertificateRenderer,
+  GenerateDeps,
+  GenerateOptions,
+  Log,
+  PipelineMetrics,
+} from '../../lib/certificates/ports.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
-import type { CertificateRenderer } from '../../lib/render/types.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import type { TestEnv } from '../support/env.ts';
 

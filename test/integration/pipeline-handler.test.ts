@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { logger } from '../../lib/observability/logger.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { certificateRow, createCourse, createPendingCertificate, makeDue } from './pipeline-fixtures.ts';
@@ -9,13 +10,22 @@ import { certificateRow, createCourse, createPendingCertificate, makeDue } from 
 let t: TestEnv;
 let restoreEnv: () => void;
 let generate: typeof import('../../functions/generate.ts');
+let infoLog: MockInstance<typeof logger.info>;
+
+/** The pid of the handler's current browser, as its 'Chromium launched' log line reports it. */
+function browserPid(): unknown {
+  const launches = infoLog.mock.calls.filter(([message]) => message === 'Chromium launched');
+  return (launches.at(-1)?.[1] as { pid?: unknown } | undefined)?.pid;
+}
 
 beforeAll(async () => {
   t = await createTestEnv();
   restoreEnv = applyEnv({ ...t.env, POWERTOOLS_METRICS_DISABLED: 'true' });
   generate = await import('../../functions/generate.ts');
+  infoLog = vi.spyOn(logger, 'info');
 });
 afterAll(async () => {
+  infoLog?.mockRestore();
   await generate?.printer.close();
   await t.cleanup();
   restoreEnv();
@@ -36,7 +46,7 @@ describe('generate handler', () => {
     const first = await keycloak.addUser({ firstName: 'Warm', lastName: 'Start' });
     const warm = await createPendingCertificate(t.sql, { studentId: first.id, courseId });
     expect(await generate.handler({ certificateId: warm })).toMatchObject({ status: 'issued' });
-    const pid = generate.printer.pid();
+    const pid = browserPid();
     expect(pid).toBeTypeOf('number');
 
     const second = await keycloak.addUser({ firstName: 'Killed', lastName: 'Browser' });
@@ -53,8 +63,8 @@ describe('generate handler', () => {
       outcome = await generate.handler({ certificateId: id });
     }
     expect(outcome).toMatchObject({ status: 'issued' });
-    expect(generate.printer.pid()).toBeTypeOf('number');
-    expect(generate.printer.pid()).not.toBe(pid);
+    expect(browserPid()).toBeTypeOf('number');
+    expect(browserPid()).not.toBe(pid);
     expect(await certificateRow(t.sql, id)).toMatchObject({
       status: 'issued',
       student_name: 'Killed Browser',

@@ -7,10 +7,11 @@ import { runScan } from '../../lib/certificates/scan.ts';
 import { createSql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { pdfText } from '../support/pdf.ts';
+import { readableStorage } from '../support/s3-objects.ts';
 import {
   createAttempt,
   createCourse,
@@ -91,7 +92,7 @@ describe('scan', () => {
 
     const rows = await certificatesOf(courseId);
     expect(rows).toHaveLength(3);
-    const storage = createCertificateStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
     for (const person of students) {
       const row = rows.find((candidate) => candidate.student_id === person.id);
       expect(row?.status).toBe('issued');

@@ -2,9 +2,9 @@ import { createCanvas } from '@napi-rs/canvas';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ValidationError } from '../../lib/errors.ts';
 import type { AssetObject } from '../../lib/render/assets.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { renderPdfPage } from '../../lib/render/pdf-raster.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import { renderPdfPage } from '../../scripts/pdf-raster.ts';
+import { createObservedPrinter } from '../support/observed-printer.ts';
 import { content } from './render-fixtures.ts';
 
 /** Template images come from templates/ or the bucket (through the injected loader), inlined. */
@@ -25,7 +25,7 @@ const loader = async (ref: string): Promise<AssetObject> => {
     return { contentType: 'text/html', body: new TextEncoder().encode('<script>') };
   throw new Error('not found');
 };
-const printer = createPdfPrinter({
+const printer = createObservedPrinter({
   executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
   maxPages: 1,
 });

@@ -1,10 +1,10 @@
 import { inject } from 'vitest';
-import { createPdfPrinter, type PdfPrinter } from '../../lib/render/browser.ts';
+import type { CertificateContent, CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import type { CertificateContent, CertificateRenderer } from '../../lib/render/types.ts';
+import { createObservedPrinter, type ObservedPrinter } from '../support/observed-printer.ts';
 
-export function createTestRenderer(): { printer: PdfPrinter; renderer: CertificateRenderer } {
-  const printer = createPdfPrinter({
+export function createTestRenderer(): { printer: ObservedPrinter; renderer: CertificateRenderer } {
+  const printer = createObservedPrinter({
     executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
     maxPages: 1,
   });

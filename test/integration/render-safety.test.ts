@@ -1,8 +1,8 @@
 import jsQR from 'jsqr';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lib/errors.ts';
-import { renderPdfPage } from '../../lib/render/pdf-raster.ts';
 import { loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import { renderPdfPage } from '../../scripts/pdf-raster.ts';
 import { pdfInfo } from '../support/pdf.ts';
 import { pdfTextLayer } from '../support/pdf-text-layer.ts';
 import { content, createTestRenderer, squash } from './render-fixtures.ts';

@@ -77,7 +77,7 @@ beforeAll(async () => {
   template = JSON.parse(
     await readFile(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8'),
   ) as Template;
-}, 180_000);
+});
 
 function resourcesOfType(type: string): [string, Resource][] {
   return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);

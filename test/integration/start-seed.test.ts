@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_ATTEMPTS, DEMO_COURSES, seedDemoData } from '../../lib/demo/seed.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
+import { DEMO_ATTEMPTS, DEMO_COURSES, seedDemoData } from '../../localstack/embedded/seed.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 
 let testEnv: TestEnv;

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import type { TestProject } from 'vitest/node';
-import { killProcessesMentioning } from '../../lib/demo/process-tree.ts';
 import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
+import { killProcessesMentioning } from '../../scripts/process-tree.ts';
 
 export interface ProvidedStack {
   env: Record<string, string>;

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { killProcessesMentioning } from '../../lib/demo/process-tree.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
+import { killProcessesMentioning } from '../../scripts/process-tree.ts';
 
 export interface Offline {
   /** e.g. http://127.0.0.1:41234 (routes are /api/v1/...). */
@@ -18,24 +18,52 @@ export interface Offline {
 
 const SERVICE_DIR = new URL('../../', import.meta.url).pathname;
 
-async function waitForPort(
-  url: string,
-  child: ChildProcess,
-  output: () => string,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`serverless offline exited (${child.exitCode}):\n${output()}`);
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  throw new Error(`serverless offline did not start within ${timeoutMs} ms:\n${output()}`);
+/** Lines serverless offline prints once each server listens (its HTTP API and its Lambda API). */
+const READY_LINES = ['Server ready:', 'Offline [http for lambda] listening on'];
+
+/**
+ * How long offline may take to build and start. It follows what the child says (its ready lines,
+ * its exit) and this is only the outer bound, sized for a 2-core machine with both cores busy
+ * (esbuild of every function, then serverless' start-up): about 3 s quiet, up to 60+ s loaded.
+ */
+const START_LIMIT_MS = Number(process.env.OFFLINE_START_LIMIT_MS ?? 300_000);
+
+class PortTaken extends Error {}
+
+/** Resolves when every ready line is in the output; rejects when the child exits first. */
+async function waitForReady(child: ChildProcess, output: () => string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (READY_LINES.every((line) => output().includes(line))) finish(resolve);
+    };
+    const onExit = (code: number | null, signal: string | null) => {
+      const log = output();
+      // Ports are probed before offline binds them (it cannot bind port 0 and report it).
+      if (/EADDRINUSE|address already in use/i.test(log)) finish(() => reject(new PortTaken(log)));
+      else
+        finish(() =>
+          reject(new Error(`serverless offline exited (${code ?? signal}) before it was ready:\n${log}`)),
+        );
+    };
+    const timer = setTimeout(
+      () =>
+        finish(() =>
+          reject(new Error(`serverless offline was not ready within ${START_LIMIT_MS} ms:\n${output()}`)),
+        ),
+      START_LIMIT_MS,
+    );
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', check);
+      child.stderr?.off('data', check);
+      child.off('exit', onExit);
+      settle();
+    };
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', onExit);
+    check();
+  });
 }
 
 /**
@@ -46,6 +74,20 @@ async function waitForPort(
 export async function startOffline(
   env: Record<string, string>,
   options: { scheduleEnabled?: boolean; stage?: string } = {},
+): Promise<Offline> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(env, options);
+    } catch (error) {
+      // Another process took a probed port before offline bound it: new ports, same start.
+      if (!(error instanceof PortTaken) || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function launch(
+  env: Record<string, string>,
+  options: { scheduleEnabled?: boolean; stage?: string },
 ): Promise<Offline> {
   const id = randomBytes(4).toString('hex');
   const [httpPort, lambdaPort, websocketPort] = [await freePort(), await freePort(), await freePort()];
@@ -110,8 +152,7 @@ export async function startOffline(
   };
 
   try {
-    await waitForPort(`http://127.0.0.1:${httpPort}/`, child, () => log, 60_000);
-    await waitForPort(`${lambdaEndpoint}/`, child, () => log, 10_000);
+    await waitForReady(child, () => log);
   } catch (error) {
     await stop();
     throw error;

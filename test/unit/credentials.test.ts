@@ -169,3 +169,16 @@ describe('QR payload size', () => {
     expect(QRCode.create(url, { errorCorrectionLevel: 'L' }).version).toBeLessThanOrEqual(15);
   });
 });
+
+describe('facts and budgets', () => {
+  it('a certificate signed with other display budgets still matches its facts (h decides)', async () => {
+    const long = { ...facts, course: 'Introduction to TypeScript and the Runtime Type System' };
+    const jws = await signCredential(long, oldKey);
+    const check = await verifyCredential(jws, [{ jwk: oldKey.publicJwk, state: 'current' }]);
+    if (check.verdict !== 'valid') throw new Error('expected valid');
+    // As if printed by a version with a larger budget: the course shown in full.
+    expect(await factsMatch({ ...check.claims, t: long.course }, long)).toBe(true);
+    expect(await factsMatch({ ...check.claims, t: 'Introduction to Python…' }, long)).toBe(false);
+    expect(await factsMatch(check.claims, { ...long, issuer: 'Other Academy' })).toBe(false);
+  });
+});

@@ -12,8 +12,10 @@ import {
   ValidationError,
 } from '../../lib/errors.ts';
 import { mapError } from '../../lib/http/errors.ts';
-import { decodeCursor, encodeCursor, pageQuery } from '../../lib/http/pagination.ts';
-import { intQueryParam, jsonBody, uuidPathParam } from '../../lib/http/params.ts';
+import { decodeCursor, encodeCursor, pageQuery, pageQuerySchema } from '../../lib/http/pagination.ts';
+import { jsonBody } from '../../lib/http/params.ts';
+import { certificateIdPath } from '../../lib/http/routes/common.ts';
+import { parseWith } from '../../lib/validation.ts';
 import { apiEvent } from '../e2e/http-fixtures.ts';
 
 function mapped(error: unknown) {
@@ -116,28 +118,19 @@ describe('error mapper', () => {
 describe('parameters', () => {
   it('validates UUID path parameters, naming them', () => {
     const id = 'A1B2C3D4-0000-4000-8000-000000000001';
-    expect(
-      uuidPathParam(
-        apiEvent('GET', '/c/{certificateId}', { pathParameters: { certificateId: id } }),
-        'certificateId',
-      ),
-    ).toBe(id.toLowerCase());
-    expect(() =>
-      uuidPathParam(
-        apiEvent('GET', '/c/{certificateId}', { pathParameters: { certificateId: "1' OR 1=1" } }),
-        'certificateId',
-      ),
-    ).toThrow(/certificateId must be a UUID/);
-    expect(() => uuidPathParam(apiEvent('GET', '/c'), 'certificateId')).toThrow(/certificateId is required/);
+    expect(parseWith(certificateIdPath, { certificateId: id })).toEqual({ certificateId: id.toLowerCase() });
+    expect(() => parseWith(certificateIdPath, { certificateId: "1' OR 1=1" })).toThrow(
+      /certificateId must be a UUID/,
+    );
+    expect(() => parseWith(certificateIdPath, {})).toThrow(/certificateId is required/);
   });
 
   it('validates integer query parameters', () => {
-    const event = (value: string) => apiEvent('GET', '/x', { query: { limit: value } });
-    expect(intQueryParam(event('10'), 'limit', { min: 1, max: 100 })).toBe(10);
+    expect(parseWith(pageQuerySchema, { limit: '10' })).toEqual({ limit: 10 });
     for (const bad of ['0', '101', '-1', '1.5', '1e3', 'ten', '99999999999']) {
-      expect(() => intQueryParam(event(bad), 'limit', { min: 1, max: 100 }), bad).toThrow(/limit must be/);
+      expect(() => parseWith(pageQuerySchema, { limit: bad }), bad).toThrow(/limit must be/);
     }
-    expect(pageQuery(apiEvent('GET', '/x'))).toEqual({ limit: 20 });
+    expect(pageQuery(parseWith(pageQuerySchema, {}))).toEqual({ limit: 20 });
   });
 
   it('parses JSON bodies and rejects junk naming `body`', () => {

@@ -3,8 +3,9 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../../lib/http/openapi.ts';
+import { API_ROUTES } from '../../lib/http/routes/openapi.ts';
 
-/** Keeps the OpenAPI document true to serverless.yml, and valid. */
+/** Keeps the route declarations, the OpenAPI document and serverless.yml in step, and the document valid. */
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
@@ -55,7 +56,7 @@ function refs(value: unknown, found: string[] = []): string[] {
 }
 
 describe('OpenAPI document', () => {
-  const document = buildOpenApiDocument();
+  const document = buildOpenApiDocument(API_ROUTES);
   const operations = documentOperations(document);
 
   it('has exactly the routes of serverless.yml (paths and methods)', () => {
@@ -64,14 +65,21 @@ describe('OpenAPI document', () => {
     expect([...operations.keys()].sort()).toEqual([...routes].sort());
   });
 
-  it('every route handler exists and exports createHandler for in-process use', async () => {
-    for (const { handler } of serverlessRoutes()) {
+  it('routes each httpApi event to the handler that binds that route declaration', async () => {
+    for (const { route, handler } of serverlessRoutes()) {
       const file = `${ROOT}${handler.replace(/\.handler$/, '')}.ts`;
       expect(existsSync(file), file).toBe(true);
       const module = (await import(file)) as Record<string, unknown>;
       expect(typeof module.handler, file).toBe('function');
       expect(typeof module.createHandler, file).toBe('function');
+      const declared = module.route as { method: string; path: string } | undefined;
+      expect(`${declared?.method} ${declared?.path}`, file).toBe(route);
     }
+    expect(API_ROUTES.map((route) => `${route.method} ${route.path}`).sort()).toEqual(
+      serverlessRoutes()
+        .map((entry) => entry.route)
+        .sort(),
+    );
   });
 
   it('is a valid OpenAPI 3.1 document', async () => {

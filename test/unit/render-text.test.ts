@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import {
+  normalizeDisplayText,
+  printableContent,
+  TEXT_LIMITS,
+  validateDisplayName,
+} from '../../lib/certificates/text.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { validateAssetRefs } from '../../lib/render/assets.ts';
 import { fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
 import { validateTemplateSource } from '../../lib/render/template-engine.ts';
-import {
-  normalizeDisplayText,
-  printableContent,
-  TEXT_LIMITS,
-  validateDisplayName,
-} from '../../lib/render/text.ts';
 
 describe('display names', () => {
   it('normalises to NFC, strips bidi controls, collapses whitespace', () => {

@@ -1,5 +1,5 @@
-import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import type { Sql } from '../db/client.ts';
+import type { Sql } from '../../lib/db/client.ts';
+import { DEMO_STUDENTS } from './demo-data.ts';
 
 /**
  * Demo data for `npm start` and `npm run seed`: courses in several languages and scripts, and

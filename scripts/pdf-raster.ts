@@ -3,7 +3,7 @@ import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
 
 /**
  * Rasterises one PDF page to PNG (pdf.js + @napi-rs/canvas): previews and the QR test.
- * Dev tooling only (both are devDependencies); never imported by a Lambda handler.
+ * Dev tooling (both are devDependencies): scripts/preview.ts and the rendering tests.
  */
 export async function pdfPageToPng(pdf: Uint8Array, pageNumber = 1, scale = 2): Promise<Buffer> {
   const { canvas } = await renderPdfPage(pdf, pageNumber, scale);

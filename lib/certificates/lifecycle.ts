@@ -1,0 +1,710 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Sql, TransactionSql } from '../db/client.ts';
+import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
+import { assertUuid } from './ids.ts';
+import type { Dispatch, Log } from './ports.ts';
+
+/**
+ * Certificate lifecycle after issue (issue 11): revoke, reissue, expiry by date, the status
+ * list entry every issued certificate gets, and the rule for passing attempts that arrive while
+ * the student already has (or had) a certificate for the course.
+ *
+ * Every transition is one SQL statement guarded by the state it leaves (`WHERE status =
+ * 'issued'`), with its audit rows and its status-list bit in the same statement, so concurrent
+ * calls resolve to exactly one winner and nothing half-done is ever committed.
+ *
+ * Revocation is final: there is no un-revoke. A certificate revoked by mistake is followed by a
+ * new one (a later pass, or staff record a new attempt), never by editing the old record.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Reasons and errors
+
+/**
+ * Why a certificate is revoked. The code is what verifiers and reports group by; the free text
+ * says the rest (required with `other`).
+ * - issued-in-error: wrong student, wrong course, test data, duplicate.
+ * - academic-misconduct: cheating or plagiarism found after the fact.
+ * - attempt-invalidated: the test attempt behind it was annulled or regraded below the pass mark.
+ * - identity-fraud: someone other than the student took the test.
+ * - requested-by-holder: the student asked for it to be withdrawn.
+ * - other: anything else; reasonText is then required.
+ */
+export const REVOCATION_REASONS = [
+  'issued-in-error',
+  'academic-misconduct',
+  'attempt-invalidated',
+  'identity-fraud',
+  'requested-by-holder',
+  'other',
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/** The certificate is not in a state the action can leave (already revoked, not issued yet...). */
+export class CertificateStateError extends ConflictError {
+  constructor(
+    readonly action: 'revoke' | 'reissue',
+    readonly certificateId: string,
+    readonly status: string,
+  ) {
+    super(
+      status === 'revoked' && action === 'revoke'
+        ? 'certificate is already revoked'
+        : `certificate is ${status}; only issued certificates can be ${action === 'revoke' ? 'revoked' : 'reissued'}`,
+      { certificateId, status, action },
+    );
+  }
+}
+
+const actorSchema = z.string().trim().min(1, 'must not be empty').max(200);
+
+export const revokeInputSchema = z
+  .strictObject({
+    reasonCode: z.enum(REVOCATION_REASONS, { error: `must be one of ${REVOCATION_REASONS.join(', ')}` }),
+    reasonText: z.string().trim().max(1000, 'must be at most 1000 characters').optional(),
+  })
+  .refine((input) => input.reasonCode !== 'other' || (input.reasonText ?? '').length > 0, {
+    path: ['reasonText'],
+    message: 'is required when reasonCode is other',
+  });
+
+export const reissueInputSchema = z.strictObject({
+  reason: z.string().trim().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters'),
+});
+
+function parse<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue?.path.map(String).join('.') || undefined;
+  throw new ValidationError(field ? `${field} ${issue?.message ?? 'is invalid'}` : 'invalid input', field);
+}
+
+async function currentStatus(sql: Sql, certificateId: string): Promise<string> {
+  const [row] = await sql<
+    { status: string }[]
+  >`SELECT status::text FROM certificates WHERE id = ${certificateId}`;
+  if (!row) throw new NotFoundError('certificate');
+  return row.status;
+}
+
+// In the statements below, PostgreSQL's set_bit numbers bits from the least significant one of
+// each byte while the W3C list numbers them from the most significant one: spec index i is
+// set_bit position (i / 8) * 8 + 7 - i % 8.
+
+// ---------------------------------------------------------------------------------------------
+// Revoke
+
+export interface LifecycleDeps {
+  sql: Sql;
+  log: Log;
+}
+
+export interface RevokeInput {
+  certificateId: string;
+  reasonCode: RevocationReason;
+  reasonText?: string;
+  /** Who revokes it (the staff member's subject); goes into the certificate and the audit row. */
+  actor: string;
+}
+
+export interface RevokeResult {
+  id: string;
+  revokedAt: Date;
+  reasonCode: RevocationReason;
+  reasonText: string | null;
+  /** Whether a status-list bit was set (false for certificates issued before status lists). */
+  statusBitSet: boolean;
+}
+
+/**
+ * issued -> revoked. Never deletes anything: the PDF stays in S3 and the row stays, the
+ * download route answers 410 and the status list says revoked from the next time it is served.
+ * Of concurrent calls exactly one succeeds; the others get CertificateStateError.
+ */
+export async function revokeCertificate(deps: LifecycleDeps, input: RevokeInput): Promise<RevokeResult> {
+  assertUuid(input.certificateId, 'certificateId');
+  const { reasonCode, reasonText } = parse(revokeInputSchema, {
+    reasonCode: input.reasonCode,
+    reasonText: input.reasonText,
+  });
+  const actor = parse(actorSchema, input.actor);
+  const text = reasonText && reasonText.length > 0 ? reasonText : null;
+  const [row] = await deps.sql<{ id: string; revoked_at: Date; bit_set: boolean }[]>`
+    WITH x AS (
+      UPDATE certificates
+      SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
+          revoked_by = ${actor}, updated_at = now()
+      WHERE id = ${input.certificateId} AND status = 'issued'
+      RETURNING id, revoked_at, status_list_id, status_list_index
+    ),
+    bit AS (
+      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
+      FROM x WHERE l.id = x.status_list_id
+      RETURNING l.id
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT id, 'revoked', 'issued', 'revoked', ${text ?? reasonCode}, ${actor},
+             jsonb_build_object('reason_code', ${reasonCode}::text, 'reason_text', ${text}::text,
+                                'status_list_id', status_list_id, 'status_list_index', status_list_index)
+      FROM x
+    )
+    SELECT id, revoked_at, EXISTS (SELECT 1 FROM bit) AS bit_set FROM x`;
+  if (!row) {
+    throw new CertificateStateError(
+      'revoke',
+      input.certificateId,
+      await currentStatus(deps.sql, input.certificateId),
+    );
+  }
+  deps.log.info('Certificate revoked', {
+    certificate_id: row.id,
+    reason_code: reasonCode,
+    actor,
+  });
+  return { id: row.id, revokedAt: row.revoked_at, reasonCode, reasonText: text, statusBitSet: row.bit_set };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reissue
+
+export interface ReissueDeps extends LifecycleDeps {
+  /** When given, generation of the new certificate is invoked at once (the scan stays the safety net). */
+  dispatch?: Dispatch;
+}
+
+export interface ReissueInput {
+  certificateId: string;
+  reason: string;
+  actor: string;
+}
+
+export interface ReissueResult {
+  /** The new, pending certificate: same student, course and attempt; new id, code and S3 key. */
+  id: string;
+  supersedes: string;
+  dispatched: boolean;
+}
+
+/**
+ * issued -> superseded, and a new pending certificate of the same attempt in the same
+ * statement. The normal pipeline renders it (fresh student name from Keycloak, current
+ * template) under its own id, so its PDF gets a new S3 key and it gets a new verification code;
+ * the old row links to it through superseded_by. The old credential's status-list bit is set
+ * too: a verifier holding the old VC learns it is no longer current. Of concurrent calls exactly
+ * one succeeds; the others get CertificateStateError (status superseded).
+ */
+export async function reissueCertificate(
+  deps: ReissueDeps,
+  input: ReissueInput,
+  options: { dispatchLeaseSeconds?: number } = {},
+): Promise<ReissueResult> {
+  assertUuid(input.certificateId, 'certificateId');
+  const { reason } = parse(reissueInputSchema, { reason: input.reason });
+  const actor = parse(actorSchema, input.actor);
+  const newId = randomUUID();
+  const lease = deps.dispatch ? (options.dispatchLeaseSeconds ?? 300) : null;
+  const [row] = await deps.sql<{ id: string }[]>`
+    WITH x AS (
+      UPDATE certificates
+      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now()
+      WHERE id = ${input.certificateId} AND status = 'issued'
+      RETURNING id, student_id, course_id, test_attempt_id, status_list_id, status_list_index
+    ),
+    bit AS (
+      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
+      FROM x WHERE l.id = x.status_list_id
+    ),
+    successor AS (
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, dispatched_until)
+      SELECT ${newId}, student_id, course_id, test_attempt_id,
+             now() + make_interval(secs => ${lease}::int)
+      FROM x
+      RETURNING id, test_attempt_id
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT x.id, 'superseded', 'issued'::certificate_status, 'superseded'::certificate_status, ${reason}, ${actor},
+             jsonb_build_object('superseded_by', s.id, 'test_attempt_id', s.test_attempt_id)
+      FROM x JOIN successor s ON true
+      UNION ALL
+      SELECT s.id, 'created', NULL::certificate_status, 'pending'::certificate_status, ${reason}, ${actor},
+             jsonb_build_object('reissue_of', x.id, 'test_attempt_id', s.test_attempt_id)
+      FROM x JOIN successor s ON true
+    )
+    SELECT id FROM successor`;
+  if (!row) {
+    throw new CertificateStateError(
+      'reissue',
+      input.certificateId,
+      await currentStatus(deps.sql, input.certificateId),
+    );
+  }
+  const log = deps.log;
+  log.info('Certificate reissued', { certificate_id: row.id, supersedes: input.certificateId, actor });
+  const dispatched = await dispatchNow(deps, row.id, log);
+  return { id: row.id, supersedes: input.certificateId, dispatched };
+}
+
+async function dispatchNow(deps: { sql: Sql; dispatch?: Dispatch }, id: string, log: Log): Promise<boolean> {
+  if (!deps.dispatch) return false;
+  try {
+    await deps.dispatch(id);
+    return true;
+  } catch (error) {
+    // Committed and pending: the next scan hands it out once the dispatch lease is released.
+    log.warn('Immediate generation could not be invoked; the scan will pick it up', {
+      certificate_id: id,
+      error: errorMessage(error),
+    });
+    await deps.sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${id}`.catch(() => undefined);
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expiry
+
+/**
+ * When a certificate issued on `issuedOn` (the printed UTC date, YYYY-MM-DD) expires: midnight
+ * UTC at the start of the same day `validityMonths` later, clamped to the month's last day
+ * (31 January + 1 month = 28/29 February), exactly as PostgreSQL's `date + interval` does in
+ * assignIssueLifecycle. Null when the course has no validity period. Generate can call it
+ * before rendering to print the date.
+ */
+export function expiresAtFor(issuedOn: string, validityMonths: number | null | undefined): Date | null {
+  if (validityMonths === null || validityMonths === undefined) return null;
+  if (!Number.isInteger(validityMonths) || validityMonths < 1)
+    throw new RangeError('validityMonths must be >= 1');
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(issuedOn);
+  if (!match) throw new RangeError('issuedOn must be YYYY-MM-DD');
+  const [year, month, day] = [Number(match[1]), Number(match[2]) - 1, Number(match[3])];
+  const target = month + validityMonths;
+  const lastDay = new Date(Date.UTC(year, target + 1, 0)).getUTCDate();
+  return new Date(Date.UTC(year, target, Math.min(day, lastDay)));
+}
+
+export type EffectiveStatus =
+  | 'pending'
+  | 'rendering'
+  | 'issued'
+  | 'failed'
+  | 'dead'
+  | 'revoked'
+  | 'superseded'
+  | 'expired';
+
+/** What lists, downloads, the page and the credentials say: an issued certificate past its date is expired. */
+export function effectiveStatus(
+  row: { status: string; expires_at?: Date | null },
+  now: Date,
+): EffectiveStatus {
+  const status = row.status as EffectiveStatus;
+  if (status === 'issued' && row.expires_at && row.expires_at.getTime() <= now.getTime()) return 'expired';
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status list entry and expiry at issue
+
+export interface IssueLifecycleOptions {
+  /** Entries per new list; at least 131,072 (the W3C minimum). */
+  listSize?: number;
+  /** Random index source in [0, max); injectable for tests. */
+  random?: (max: number) => number;
+  /**
+   * The date that will be printed (YYYY-MM-DD, UTC), for a certificate still `rendering`: its
+   * expiry is computed from it. An issued certificate's own issued_on takes precedence.
+   */
+  issuedOn?: string;
+}
+
+const DEFAULT_LIST_SIZE = 131_072;
+const MAX_DRAWS = 64;
+
+/**
+ * For a certificate being rendered (claimed by generate) or just issued: its expiry from the
+ * course's validity period and a random free index in an open revocation list (a new list is
+ * created when none is open). Idempotent: a certificate that has its entry gets the same one
+ * back, so a retried render prints and embeds the same status entry. Generate calls it after
+ * its claim (with `issuedOn`, to print the expiry and embed the credential) or right after
+ * marking the certificate issued; backfillIssueLifecycle catches issued ones it missed.
+ *
+ * The list row is locked first, so allocations in one list are serialised and the check that
+ * an index is free cannot race; a taken index is simply drawn again.
+ */
+export async function assignIssueLifecycle(
+  sql: Sql,
+  certificateId: string,
+  options: IssueLifecycleOptions = {},
+): Promise<{ statusListId: string; statusListIndex: number; expiresAt: Date | null } | null> {
+  assertUuid(certificateId, 'certificateId');
+  const size = options.listSize ?? DEFAULT_LIST_SIZE;
+  if (!Number.isInteger(size) || size < DEFAULT_LIST_SIZE || size % 8 !== 0) {
+    throw new RangeError('listSize must be a multiple of 8 and at least 131072');
+  }
+  const random = options.random ?? randomInt;
+  return sql.begin(async (tx) => {
+    const [cert] = await tx<
+      {
+        status_list_id: string | null;
+        status_list_index: number | null;
+        expires_at: Date | null;
+        status: string;
+      }[]
+    >`
+      SELECT status::text, status_list_id, status_list_index, expires_at FROM certificates
+      WHERE id = ${certificateId} FOR UPDATE`;
+    if (cert?.status !== 'issued' && cert?.status !== 'rendering') return null;
+    if (cert.status_list_id !== null && cert.status_list_index !== null) {
+      return {
+        statusListId: cert.status_list_id,
+        statusListIndex: cert.status_list_index,
+        expiresAt: cert.expires_at,
+      };
+    }
+    const list = await lockOpenList(tx, size);
+    for (let draw = 0; draw < MAX_DRAWS; draw++) {
+      const index = random(list.size);
+      // A fresh statement after the lock: it sees every allocation committed before we got it.
+      const [row] = await tx<{ status_list_index: number; expires_at: Date | null }[]>`
+        UPDATE certificates c
+        SET status_list_id = ${list.id}, status_list_index = ${index},
+            expires_at = coalesce(c.expires_at, CASE WHEN co.validity_months IS NULL THEN NULL
+              ELSE (coalesce(c.issued_on, ${options.issuedOn ?? null}::date, (now() AT TIME ZONE 'UTC')::date)
+                    + make_interval(months => co.validity_months))::timestamp AT TIME ZONE 'UTC' END),
+            updated_at = now()
+        FROM courses co
+        WHERE c.id = ${certificateId} AND co.id = c.course_id
+          AND NOT EXISTS (SELECT 1 FROM certificates t WHERE t.status_list_id = ${list.id} AND t.status_list_index = ${index})
+        RETURNING c.status_list_index, c.expires_at`;
+      if (row) {
+        await tx`UPDATE status_lists SET allocated = allocated + 1, updated_at = now() WHERE id = ${list.id}`;
+        return { statusListId: list.id, statusListIndex: row.status_list_index, expiresAt: row.expires_at };
+      }
+    }
+    throw new Error(`no free status list index found after ${MAX_DRAWS} draws in list ${list.id}`);
+  });
+}
+
+async function lockOpenList(tx: TransactionSql, size: number): Promise<{ id: string; size: number }> {
+  const [open] = await tx<{ id: string; size: number }[]>`
+    SELECT id, size FROM status_lists
+    WHERE purpose = 'revocation' AND allocated * 2 < size
+    ORDER BY created_at, id
+    LIMIT 1
+    FOR UPDATE`;
+  if (open) {
+    // Another transaction may have filled it while we waited for the lock.
+    const [still] = await tx<{ id: string; size: number }[]>`
+      SELECT id, size FROM status_lists WHERE id = ${open.id} AND allocated * 2 < size`;
+    if (still) return still;
+  }
+  // No open list: create one (two concurrent creators make two lists, which is harmless).
+  const [created] = await tx<{ id: string; size: number }[]>`
+    INSERT INTO status_lists (purpose, size, bits)
+    VALUES ('revocation', ${size}, decode(repeat('00', ${size / 8}), 'hex'))
+    RETURNING id, size`;
+  if (!created) throw new Error('status list was not created');
+  await tx`SELECT 1 FROM status_lists WHERE id = ${created.id} FOR UPDATE`;
+  return created;
+}
+
+/** Issued certificates that have no status entry yet (issued before this migration, or a missed hook). */
+export async function backfillIssueLifecycle(
+  sql: Sql,
+  limit: number,
+  options: IssueLifecycleOptions = {},
+): Promise<number> {
+  const rows = await sql<{ id: string }[]>`
+    SELECT id FROM certificates WHERE status = 'issued' AND status_list_id IS NULL
+    ORDER BY generated_at LIMIT ${limit}`;
+  let done = 0;
+  for (const row of rows) if (await assignIssueLifecycle(sql, row.id, options)) done++;
+  return done;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Later passes and retakes
+
+export type LaterPassOutcome =
+  | 'created'
+  | 'issued-after-revocation'
+  | 'renewed-after-expiry'
+  | 'reissued-better-score'
+  | 'already-certified'
+  | 'in-progress'
+  | 'staff-review';
+
+export interface LaterPassResult {
+  outcome: LaterPassOutcome;
+  /** false when the attempt had already been decided (a repeated or concurrent call). */
+  decided: boolean;
+  /** The certificate created for this attempt, if this call created one. */
+  createdCertificateId: string | null;
+  /** The student's live certificate for the course after the decision, if any. */
+  liveCertificateId: string | null;
+  dispatched: boolean;
+}
+
+interface LiveRow {
+  id: string;
+  status: string;
+  expired: boolean;
+  better: boolean;
+}
+
+/**
+ * The rule for a passing attempt of a student who already has, or had, a certificate for the
+ * course. The scan and ingestion call it for every passing attempt their own insert skipped
+ * (conflict on "one live certificate per student and course"); calling it for any passing
+ * attempt is safe. Decided once per attempt (test_attempts.later_pass_outcome) and serialised per
+ * student and course, so any number of concurrent scans produce one outcome and at most one
+ * new certificate. Every decision writes an audit row.
+ *
+ * 1. The attempt already has a certificate: already-certified (nothing to do).
+ * 2. No live certificate, the last one revoked: a new certificate (issued-after-revocation).
+ *    No certificate at all: a new one (created).
+ * 3. The live one is dead: no new certificate; the attempt is surfaced to staff (staff-review,
+ *    audit row `later-pass-blocked` on the dead certificate; staff requeue it or revoke it).
+ * 4. The live one is pending, rendering or failed: recorded against it (in-progress).
+ * 5. The live one is issued but expired: it is superseded by a new one (renewed-after-expiry).
+ * 6. The live one is issued, the course opts in to `reissue_on_better_score` and this attempt's
+ *    percentage is strictly higher: superseded by a new one (reissued-better-score).
+ * 7. Otherwise: recorded against the live certificate (already-certified).
+ */
+export async function applyLaterPassRule(
+  deps: { sql: Sql; dispatch?: Dispatch; log: Log },
+  input: { attemptId: string; actor?: string },
+  options: { dispatchLeaseSeconds?: number } = {},
+): Promise<LaterPassResult> {
+  assertUuid(input.attemptId, 'attemptId');
+  const actor = input.actor ?? 'scan';
+  const lease = deps.dispatch ? (options.dispatchLeaseSeconds ?? 300) : null;
+  const result = await deps.sql.begin(async (tx) => {
+    const [attempt] = await tx<
+      {
+        id: string;
+        student_id: string;
+        course_id: string;
+        passed: boolean;
+        later_pass_outcome: LaterPassOutcome | null;
+      }[]
+    >`SELECT id, student_id, course_id, passed, later_pass_outcome FROM test_attempts WHERE id = ${input.attemptId}`;
+    if (!attempt) throw new NotFoundError('test attempt');
+    if (!attempt.passed) throw new ValidationError('the attempt did not pass', 'attemptId');
+    // One decision at a time per student and course; the next one sees this one committed.
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`later-pass:${attempt.student_id}:${attempt.course_id}`}, 0))`;
+    const [fresh] = await tx<{ later_pass_outcome: LaterPassOutcome | null }[]>`
+      SELECT later_pass_outcome FROM test_attempts WHERE id = ${attempt.id}`;
+    if (fresh?.later_pass_outcome) {
+      const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+      return decided(fresh.later_pass_outcome, false, null, live?.id ?? null);
+    }
+
+    const [own] = await tx<{ id: string }[]>`
+      SELECT id FROM certificates WHERE test_attempt_id = ${attempt.id} ORDER BY created_at DESC LIMIT 1`;
+    if (own) {
+      await record(tx, attempt.id, 'already-certified');
+      const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+      return decided('already-certified', true, null, live?.id ?? own.id);
+    }
+
+    const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+    if (!live) {
+      const [previous] = await tx<{ id: string; status: string }[]>`
+        SELECT id, status::text FROM certificates
+        WHERE student_id = ${attempt.student_id} AND course_id = ${attempt.course_id}
+        ORDER BY created_at DESC, id DESC LIMIT 1`;
+      const afterRevocation = previous?.status === 'revoked';
+      const outcome: LaterPassOutcome = afterRevocation ? 'issued-after-revocation' : 'created';
+      const [created] = await tx<{ id: string }[]>`
+        WITH cert AS (
+          INSERT INTO certificates (student_id, course_id, test_attempt_id, dispatched_until)
+          VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, now() + make_interval(secs => ${lease}::int))
+          ON CONFLICT DO NOTHING
+          RETURNING id
+        ),
+        audit AS (
+          INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
+          SELECT id, 'created', 'pending',
+                 ${afterRevocation ? 'later pass after revocation: new certificate' : 'pending certificate created for a passing attempt'},
+                 ${actor}, jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', ${outcome}::text,
+                                              'previous_certificate_id', ${previous?.id ?? null}::uuid)
+          FROM cert
+        )
+        SELECT id FROM cert`;
+      if (created) {
+        await record(tx, attempt.id, outcome);
+        return decided(outcome, true, created.id, created.id);
+      }
+      // Someone outside this rule (the scan's own insert) created the live one meanwhile.
+      const now = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+      if (!now) throw new Error('certificate insert conflicted but no live certificate exists');
+      await note(tx, now.id, attempt.id, 'in-progress', actor);
+      return decided('in-progress', true, null, now.id);
+    }
+
+    if (live.status === 'dead') {
+      await tx`
+        INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+        VALUES (${live.id}, 'later-pass-blocked', 'dead', 'dead',
+                'a later passing attempt is blocked by this dead certificate: staff review needed', ${actor},
+                jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', 'staff-review'))`;
+      await record(tx, attempt.id, 'staff-review');
+      return decided('staff-review', true, null, live.id);
+    }
+    if (live.status !== 'issued') {
+      await note(tx, live.id, attempt.id, 'in-progress', actor);
+      return decided('in-progress', true, null, live.id);
+    }
+    if (live.expired || live.better) {
+      const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
+      const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor, lease);
+      if (created) {
+        await record(tx, attempt.id, outcome);
+        return decided(outcome, true, created, created);
+      }
+      // The live one left `issued` meanwhile (revoked or reissued by staff): decide again next call.
+      throw new ConflictError('the live certificate changed while applying the later-pass rule', {
+        certificateId: live.id,
+      });
+    }
+    await note(tx, live.id, attempt.id, 'already-certified', actor);
+    return decided('already-certified', true, null, live.id);
+  });
+
+  const log = deps.log;
+  let dispatched = false;
+  if (result.createdCertificateId) dispatched = await dispatchNow(deps, result.createdCertificateId, log);
+  log.info('Later passing attempt handled', {
+    attempt_id: input.attemptId,
+    outcome: result.outcome,
+    decided: result.decided,
+    certificate_id: result.createdCertificateId ?? result.liveCertificateId,
+  });
+  return { ...result, dispatched };
+}
+
+function decided(
+  outcome: LaterPassOutcome,
+  isNew: boolean,
+  createdCertificateId: string | null,
+  liveCertificateId: string | null,
+): Omit<LaterPassResult, 'dispatched'> {
+  return { outcome, decided: isNew, createdCertificateId, liveCertificateId };
+}
+
+async function liveOf(
+  tx: TransactionSql,
+  studentId: string,
+  courseId: string,
+  attemptId: string,
+): Promise<LiveRow | undefined> {
+  // `better`: this attempt's percentage is strictly higher than the live certificate's attempt,
+  // compared in exact numeric arithmetic, and the course opted in.
+  const [row] = await tx<LiveRow[]>`
+    SELECT c.id, c.status::text,
+           (c.expires_at IS NOT NULL AND c.expires_at <= now()) AS expired,
+           (co.reissue_on_better_score AND n.score * a.max_score > a.score * n.max_score) AS better
+    FROM certificates c
+    JOIN courses co ON co.id = c.course_id
+    JOIN test_attempts a ON a.id = c.test_attempt_id
+    JOIN test_attempts n ON n.id = ${attemptId}
+    WHERE c.student_id = ${studentId} AND c.course_id = ${courseId}
+      AND c.status NOT IN ('revoked', 'superseded')`;
+  return row;
+}
+
+async function record(tx: TransactionSql, attemptId: string, outcome: LaterPassOutcome): Promise<void> {
+  await tx`
+    UPDATE test_attempts
+    SET later_pass_outcome = ${outcome}, later_pass_at = now(),
+        certificate_enqueued_at = coalesce(certificate_enqueued_at, now())
+    WHERE id = ${attemptId} AND later_pass_outcome IS NULL`;
+}
+
+/** Audit row saying a later pass was recorded against an existing certificate, and the decision. */
+async function note(
+  tx: TransactionSql,
+  certificateId: string,
+  attemptId: string,
+  outcome: 'in-progress' | 'already-certified',
+  actor: string,
+): Promise<void> {
+  await tx`
+    INSERT INTO certificate_generation_log (certificate_id, event, message, actor, details)
+    VALUES (${certificateId}, 'later-pass', ${`later passing attempt recorded: ${outcome}`}, ${actor},
+            jsonb_build_object('test_attempt_id', ${attemptId}::uuid, 'rule', ${outcome}::text))`;
+  await record(tx, attemptId, outcome);
+}
+
+/** The live issued certificate -> superseded by a new pending one for `attemptId`, in one statement. */
+async function supersedeFor(
+  tx: TransactionSql,
+  certificateId: string,
+  attemptId: string,
+  rule: LaterPassOutcome,
+  actor: string,
+  lease: number | null,
+): Promise<string | null> {
+  const newId = randomUUID();
+  const message =
+    rule === 'renewed-after-expiry' ? 'renewed by a later pass after expiry' : 'reissued for a better score';
+  const [row] = await tx<{ id: string }[]>`
+    WITH x AS (
+      UPDATE certificates
+      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now()
+      WHERE id = ${certificateId} AND status = 'issued'
+      RETURNING id, student_id, course_id, status_list_id, status_list_index
+    ),
+    bit AS (
+      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
+      FROM x WHERE l.id = x.status_list_id
+    ),
+    successor AS (
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, dispatched_until)
+      SELECT ${newId}, student_id, course_id, ${attemptId}, now() + make_interval(secs => ${lease}::int) FROM x
+      RETURNING id
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT x.id, 'superseded', 'issued'::certificate_status, 'superseded'::certificate_status, ${message}, ${actor},
+             jsonb_build_object('superseded_by', s.id, 'test_attempt_id', ${attemptId}::uuid, 'rule', ${rule}::text)
+      FROM x JOIN successor s ON true
+      UNION ALL
+      SELECT s.id, 'created', NULL::certificate_status, 'pending'::certificate_status, ${message}, ${actor},
+             jsonb_build_object('reissue_of', x.id, 'test_attempt_id', ${attemptId}::uuid, 'rule', ${rule}::text)
+      FROM x JOIN successor s ON true
+    )
+    SELECT id FROM successor`;
+  return row?.id ?? null;
+}
+
+/** Staff work list: passing attempts blocked by a dead certificate, oldest first. */
+export async function laterPassesNeedingStaff(
+  sql: Sql,
+  limit = 100,
+): Promise<
+  { attemptId: string; studentId: string; courseId: string; deadCertificateId: string | null; since: Date }[]
+> {
+  const rows = await sql<
+    { attempt_id: string; student_id: string; course_id: string; dead_id: string | null; since: Date }[]
+  >`
+    SELECT a.id AS attempt_id, a.student_id, a.course_id, a.later_pass_at AS since,
+           (SELECT c.id FROM certificates c WHERE c.student_id = a.student_id AND c.course_id = a.course_id
+              AND c.status = 'dead' LIMIT 1) AS dead_id
+    FROM test_attempts a
+    WHERE a.later_pass_outcome = 'staff-review'
+    ORDER BY a.later_pass_at
+    LIMIT ${limit}`;
+  return rows.map((row) => ({
+    attemptId: row.attempt_id,
+    studentId: row.student_id,
+    courseId: row.course_id,
+    deadCertificateId: row.dead_id,
+    since: row.since,
+  }));
+}

@@ -1,0 +1,152 @@
+import type { Sql } from '../db/client.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import {
+  achievementForCourse,
+  buildOpenBadgeCredential,
+  type IssuerProfileInput,
+  type OpenBadgeCredential,
+  signOpenBadgeCredential,
+} from './open-badge.ts';
+import {
+  type BitstringStatusListEntry,
+  buildStatusListCredential,
+  type JwtSigner,
+  type StatusPurpose,
+  signStatusListCredential,
+  statusListEntry,
+} from './status-list.ts';
+
+/**
+ * What the routes `GET /status/{listId}` and `GET /certificates/{id}/credential` (and the PDF's
+ * embedded credential) need, read from the database and signed with the issuer key. The lead
+ * wires the signer from issue 10's keys and the values below from configuration.
+ */
+
+export interface CredentialSettings {
+  /** Public base URL of the API, e.g. https://certs.example.org/api/v1 (status lists live under it). */
+  apiBaseUrl: string;
+  /** Base URL of the verification page; a certificate's credential id is `{verifyBaseUrl}/{code}`. */
+  verifyBaseUrl: string;
+  issuer: IssuerProfileInput;
+  /** How long verifiers may cache a status list; also the route's Cache-Control max-age. */
+  statusListTtlSeconds: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface SignedStatusList {
+  jwt: string;
+  /** For the response: `Cache-Control: public, max-age={ttlSeconds}`, matching the credential's `ttl`. */
+  cacheControl: string;
+  contentType: 'application/vc+jwt';
+}
+
+/** The status list `listId` as a signed BitstringStatusListCredential (VC-JWT). */
+export async function signedStatusList(
+  deps: { sql: Sql; sign: JwtSigner },
+  settings: CredentialSettings,
+  listId: string,
+): Promise<SignedStatusList> {
+  if (!UUID.test(listId)) throw new NotFoundError('status list');
+  const [list] = await deps.sql<{ purpose: StatusPurpose; bits: Buffer; updated_at: Date }[]>`
+    SELECT purpose, bits, updated_at FROM status_lists WHERE id = ${listId}`;
+  if (!list) throw new NotFoundError('status list');
+  const credential = buildStatusListCredential({
+    baseUrl: settings.apiBaseUrl,
+    listId,
+    issuer: settings.issuer.id,
+    purpose: list.purpose,
+    bits: new Uint8Array(list.bits),
+    // When the list last changed: a verifier can tell a newer list from an older one.
+    validFrom: list.updated_at,
+    ttlMs: settings.statusListTtlSeconds * 1000,
+  });
+  return {
+    jwt: await signStatusListCredential(credential, deps.sign),
+    cacheControl: `public, max-age=${settings.statusListTtlSeconds}`,
+    contentType: 'application/vc+jwt',
+  };
+}
+
+interface CredentialRow {
+  id: string;
+  student_id: string;
+  course_id: string;
+  status: string;
+  verification_code: string;
+  student_name: string | null;
+  course_name: string | null;
+  generated_at: Date | null;
+  expires_at: Date | null;
+  status_list_id: string | null;
+  status_list_index: number | null;
+  course_code: string | null;
+  course_title: string;
+  course_locale: string | null;
+  pass_percentage: string;
+}
+
+/** The certificate's `credentialStatus`, or undefined when it has no status entry yet. */
+export function certificateStatusEntry(
+  settings: Pick<CredentialSettings, 'apiBaseUrl'>,
+  row: { status_list_id: string | null; status_list_index: number | null },
+): BitstringStatusListEntry | undefined {
+  if (row.status_list_id === null || row.status_list_index === null) return undefined;
+  return statusListEntry({
+    baseUrl: settings.apiBaseUrl,
+    listId: row.status_list_id,
+    index: row.status_list_index,
+  });
+}
+
+/**
+ * The OpenBadgeCredential of a generated certificate. Revoked, superseded and expired ones
+ * still get theirs (their status entry and validUntil say what they are); one never generated
+ * has none. Authorisation (owner or staff) is the caller's.
+ */
+export async function openBadgeForCertificate(
+  deps: { sql: Sql },
+  settings: CredentialSettings,
+  certificateId: string,
+): Promise<OpenBadgeCredential> {
+  if (!UUID.test(certificateId)) throw new NotFoundError('certificate');
+  const [row] = await deps.sql<CredentialRow[]>`
+    SELECT c.id, c.student_id, c.course_id, c.status::text, c.verification_code, c.student_name, c.course_name,
+           c.generated_at, c.expires_at, c.status_list_id, c.status_list_index,
+           co.code AS course_code, co.title AS course_title, co.locale AS course_locale, co.pass_percentage
+    FROM certificates c JOIN courses co ON co.id = c.course_id
+    WHERE c.id = ${certificateId}`;
+  if (!row) throw new NotFoundError('certificate');
+  if (!row.generated_at || !['issued', 'revoked', 'superseded'].includes(row.status)) {
+    throw new ConflictError(`certificate is ${row.status}; it has no credential yet`, { status: row.status });
+  }
+  const credentialStatus = certificateStatusEntry(settings, row);
+  return buildOpenBadgeCredential({
+    credentialId: `${settings.verifyBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(row.verification_code)}`,
+    issuer: settings.issuer,
+    achievement: achievementForCourse({
+      baseUrl: settings.apiBaseUrl,
+      // The printed course name: the credential says what the PDF says.
+      course: {
+        id: row.course_id,
+        title: row.course_name ?? row.course_title,
+        code: row.course_code,
+        locale: row.course_locale,
+      },
+      passPercentage: Number(row.pass_percentage),
+    }),
+    recipient: { id: `urn:uuid:${row.student_id}`, ...(row.student_name ? { name: row.student_name } : {}) },
+    validFrom: row.generated_at,
+    validUntil: row.expires_at,
+    ...(credentialStatus ? { credentialStatus } : {}),
+  });
+}
+
+/** The same, signed as a VC-JWT. */
+export async function signedOpenBadgeForCertificate(
+  deps: { sql: Sql; sign: JwtSigner },
+  settings: CredentialSettings,
+  certificateId: string,
+): Promise<string> {
+  return signOpenBadgeCredential(await openBadgeForCertificate(deps, settings, certificateId), deps.sign);
+}

@@ -1,0 +1,177 @@
+import { type BitstringStatusListEntry, epochSeconds, isoSeconds, type JwtSigner } from './status-list.ts';
+
+/**
+ * 1EdTech Open Badges 3.0 (https://www.imsglobal.org/spec/ob/v3p0/): the `OpenBadgeCredential`
+ * of one issued certificate and its VC-JWT. Pure functions; the caller passes the issuer
+ * profile (configuration), the course and the certificate row's facts, and a signer (issue 10's
+ * issuer key: ES256, `kid` resolving to the JWKS).
+ */
+
+export const VC_V2_CONTEXT = 'https://www.w3.org/ns/credentials/v2';
+export const OB_V3_CONTEXT = 'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json';
+export const OB_V3_SCHEMA =
+  'https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json';
+
+export interface IssuerProfileInput {
+  /** A URL (or DID) naming the issuing organisation; also the JWT `iss`. */
+  id: string;
+  name: string;
+  url?: string;
+  email?: string;
+  description?: string;
+}
+
+export interface AchievementInput {
+  /** A stable URI of the course's achievement (the same for every certificate of the course). */
+  id: string;
+  name: string;
+  description: string;
+  criteria: { narrative: string; id?: string };
+  /** BCP 47 language of name and description. */
+  language?: string;
+  humanCode?: string;
+}
+
+export interface OpenBadgeInput {
+  /** The credential's URI; the verification page URL of the certificate is a good one. */
+  credentialId: string;
+  issuer: IssuerProfileInput;
+  achievement: AchievementInput;
+  recipient: {
+    /** A URI for the learner (e.g. `urn:uuid:{keycloak id}`); also the JWT `sub`. */
+    id: string;
+    /** The printed name, shown by wallets (an IdentityObject of type `name`, not hashed). */
+    name?: string;
+  };
+  /** When the certificate was issued (generated). */
+  validFrom: Date;
+  /** The certificate's expiry, when its course has a validity period. */
+  validUntil?: Date | null;
+  credentialStatus?: BitstringStatusListEntry;
+}
+
+export interface OpenBadgeCredential {
+  '@context': string[];
+  id: string;
+  type: ['VerifiableCredential', 'OpenBadgeCredential'];
+  name: string;
+  issuer: { id: string; type: ['Profile']; name: string; url?: string; email?: string; description?: string };
+  validFrom: string;
+  validUntil?: string;
+  /**
+   * The same instants under their VC Data Model 1.1 names: the 1EdTech JSON schema revision
+   * in test/fixtures (and wallets built on it) requires `issuanceDate`; VC 2.0 readers use
+   * `validFrom` / `validUntil`.
+   */
+  issuanceDate: string;
+  expirationDate?: string;
+  credentialSubject: {
+    id: string;
+    type: ['AchievementSubject'];
+    achievement: {
+      id: string;
+      type: ['Achievement'];
+      achievementType: 'Certificate';
+      name: string;
+      description: string;
+      criteria: { narrative: string; id?: string };
+      '@language'?: string;
+      humanCode?: string;
+    };
+    identifier?: { type: 'IdentityObject'; hashed: false; identityHash: string; identityType: 'name' }[];
+  };
+  credentialSchema: { id: string; type: '1EdTechJsonSchemaValidator2019' }[];
+  credentialStatus?: BitstringStatusListEntry;
+}
+
+export function buildOpenBadgeCredential(input: OpenBadgeInput): OpenBadgeCredential {
+  const { issuer, achievement } = input;
+  const validFrom = isoSeconds(input.validFrom);
+  const validUntil = input.validUntil ? isoSeconds(input.validUntil) : undefined;
+  return {
+    '@context': [VC_V2_CONTEXT, OB_V3_CONTEXT],
+    id: input.credentialId,
+    type: ['VerifiableCredential', 'OpenBadgeCredential'],
+    name: achievement.name,
+    issuer: {
+      id: issuer.id,
+      type: ['Profile'],
+      name: issuer.name,
+      ...(issuer.url ? { url: issuer.url } : {}),
+      ...(issuer.email ? { email: issuer.email } : {}),
+      ...(issuer.description ? { description: issuer.description } : {}),
+    },
+    validFrom,
+    ...(validUntil ? { validUntil } : {}),
+    issuanceDate: validFrom,
+    ...(validUntil ? { expirationDate: validUntil } : {}),
+    credentialSubject: {
+      id: input.recipient.id,
+      type: ['AchievementSubject'],
+      achievement: {
+        id: achievement.id,
+        type: ['Achievement'],
+        achievementType: 'Certificate',
+        name: achievement.name,
+        description: achievement.description,
+        criteria: achievement.criteria,
+        ...(achievement.language ? { '@language': achievement.language } : {}),
+        ...(achievement.humanCode ? { humanCode: achievement.humanCode } : {}),
+      },
+      ...(input.recipient.name
+        ? {
+            identifier: [
+              {
+                type: 'IdentityObject',
+                hashed: false,
+                identityHash: input.recipient.name,
+                identityType: 'name',
+              },
+            ],
+          }
+        : {}),
+    },
+    credentialSchema: [{ id: OB_V3_SCHEMA, type: '1EdTechJsonSchemaValidator2019' }],
+    ...(input.credentialStatus ? { credentialStatus: input.credentialStatus } : {}),
+  };
+}
+
+/** The course's achievement: one per course, so every certificate of it points at the same id. */
+export function achievementForCourse(input: {
+  baseUrl: string;
+  course: { id: string; title: string; code?: string | null; locale?: string | null };
+  passPercentage: number;
+  description?: string;
+}): AchievementInput {
+  const base = input.baseUrl.replace(/\/+$/, '');
+  const narrative = `Passed the final test of "${input.course.title}" with a score of at least ${input.passPercentage}%.`;
+  return {
+    id: `${base}/courses/${encodeURIComponent(input.course.id)}/achievement`,
+    name: input.course.title,
+    description: input.description ?? `Certificate of completion of the course "${input.course.title}".`,
+    criteria: { narrative },
+    ...(input.course.locale ? { language: input.course.locale } : {}),
+    ...(input.course.code ? { humanCode: input.course.code } : {}),
+  };
+}
+
+/**
+ * The JWT claims of the credential as Open Badges 3.0 maps them (section "JSON Web Token Proof
+ * Format"): the claims set is the credential itself plus `iss` = issuer.id, `jti` = id,
+ * `sub` = credentialSubject.id, `nbf` = validFrom and `exp` = validUntil (only when it expires).
+ */
+export function openBadgeJwtClaims(credential: OpenBadgeCredential): Record<string, unknown> {
+  return {
+    ...credential,
+    iss: credential.issuer.id,
+    jti: credential.id,
+    sub: credential.credentialSubject.id,
+    nbf: epochSeconds(new Date(credential.validFrom)),
+    ...(credential.validUntil ? { exp: epochSeconds(new Date(credential.validUntil)) } : {}),
+  };
+}
+
+/** The credential as a compact VC-JWT (JOSE header `typ` "JWT"; `alg` and `kid` from the signer). */
+export function signOpenBadgeCredential(credential: OpenBadgeCredential, sign: JwtSigner): Promise<string> {
+  return sign(openBadgeJwtClaims(credential), { typ: 'JWT' });
+}

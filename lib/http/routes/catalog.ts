@@ -1,0 +1,33 @@
+import type { RouteContract } from '../contract.ts';
+import { createAttemptRoute } from './create-attempt.ts';
+import { getCertificateRoute } from './get-certificate.ts';
+import { getCertificateDownloadRoute } from './get-certificate-download.ts';
+import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
+import { healthRoute } from './health.ts';
+import { jwksRoute } from './jwks.ts';
+import { listCourseCertificatesRoute } from './list-course-certificates.ts';
+import { listMyCertificatesRoute } from './list-my-certificates.ts';
+import { listStudentCertificatesRoute } from './list-student-certificates.ts';
+import { previewTemplateRoute } from './preview-template.ts';
+import { requeueCertificateRoute } from './requeue-certificate.ts';
+import { verifyCertificateRoute } from './verify-certificate.ts';
+
+/**
+ * Every route of the API but the OpenAPI document's own (routes/openapi.ts adds it, so this
+ * list has no cycle). The document is generated from this list and a test checks that
+ * serverless.yml routes exactly these methods and paths, each to the handler that binds it.
+ */
+export const ROUTES: readonly RouteContract[] = [
+  healthRoute,
+  listMyCertificatesRoute,
+  listStudentCertificatesRoute,
+  getLatestStudentCertificateRoute,
+  getCertificateRoute,
+  getCertificateDownloadRoute,
+  requeueCertificateRoute,
+  listCourseCertificatesRoute,
+  createAttemptRoute,
+  previewTemplateRoute,
+  verifyCertificateRoute,
+  jwksRoute,
+];

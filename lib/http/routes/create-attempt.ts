@@ -1,0 +1,38 @@
+import { requires } from '../../auth/policies.ts';
+import { recordAttempt } from '../../certificates/record-attempt.ts';
+import { logger } from '../../observability/logger.ts';
+import { defineRoute } from '../contract.ts';
+import type { DispatchDeps } from '../dispatch-deps.ts';
+import { json } from '../response.ts';
+import { attemptInputSchema, attemptResultSchema } from '../schemas.ts';
+import { errorResponse } from './common.ts';
+
+export const createAttemptRoute = defineRoute({
+  operationId: 'createAttempt',
+  method: 'POST',
+  path: '/api/v1/attempts',
+  tags: ['ingestion'],
+  summary: 'Record a test attempt (staff or service account)',
+  description:
+    "Guide: the stats worker's `process_raws`. Pass/fail is decided against the course's pass mark; " +
+    'a passing attempt gets a pending certificate and generation starts at once. Idempotent per `externalRef`.',
+  request: { body: attemptInputSchema },
+  // A student must not post their own score.
+  policy: requires('attempts:record', 'record test attempts'),
+  responses: {
+    201: { description: 'Recorded', schema: attemptResultSchema },
+    200: {
+      description: 'This externalRef was recorded before; the earlier result',
+      schema: attemptResultSchema,
+    },
+    409: errorResponse('externalRef was recorded with different values'),
+  },
+  handle: async (deps: DispatchDeps, { body }) => {
+    const result = await recordAttempt(
+      { sql: deps.sql, dispatch: deps.dispatch, log: logger },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds },
+      body,
+    );
+    return json(result.created ? 201 : 200, result);
+  },
+});

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { anyone } from '../../auth/policies.ts';
+import type { Sql } from '../../db/client.ts';
+import { defineRoute } from '../contract.ts';
+import { publicVerificationSchema } from '../schemas.ts';
+import { verificationResponse } from '../verification.ts';
+
+export const verifyCertificateRoute = defineRoute({
+  operationId: 'verifyCertificate',
+  method: 'GET',
+  path: '/api/v1/verify/{verificationCode}',
+  tags: ['public'],
+  summary: 'Public verification (QR code target)',
+  description:
+    'VERIFY_BASE_URL/{code}, what a scanned QR code opens. By default the public verification page ' +
+    "(HTML in the certificate's language): the facts, the issuer and a verdict (`data-status` on " +
+    '`main`: valid, revoked, expired, superseded, tampered, not-found); its script checks the signed ' +
+    'credential in the URL fragment against /.well-known/jwks.json in the browser. With ' +
+    '`Accept: application/json`: minimal public data of an issued certificate (name, course, issue ' +
+    'date and whether it is still valid).',
+  request: {
+    path: z.object({
+      verificationCode: z
+        .string({ error: 'is required' })
+        .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
+        .meta({ description: 'The code printed under the QR code' }),
+    }),
+  },
+  policy: anyone,
+  responses: {
+    200: {
+      description: 'The certificate exists (JSON for Accept: application/json, else the HTML page)',
+      schema: publicVerificationSchema,
+      alternatives: [{ contentType: 'text/html', schema: z.string() }],
+    },
+    404: {
+      description: 'No issued certificate has this code (the HTML page says so, data-status="not-found")',
+    },
+  },
+  // Short shared caching only (in verificationResponse): a revocation must show up within a minute.
+  handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }, { path, event }) =>
+    verificationResponse(deps.sql, {
+      code: path.verificationCode,
+      accept: event.headers?.accept,
+      acceptLanguage: event.headers?.['accept-language'],
+    }),
+});

@@ -1,0 +1,466 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import {
+  applyLaterPassRule,
+  assignIssueLifecycle,
+  backfillIssueLifecycle,
+  CertificateStateError,
+  effectiveStatus,
+  expiresAtFor,
+  laterPassesNeedingStaff,
+  reissueCertificate,
+  revokeCertificate,
+} from '../../lib/certificates/lifecycle.ts';
+import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
+import type { Sql } from '../../lib/db/client.ts';
+import { NotFoundError, ValidationError } from '../../lib/errors.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { issuedCertificate } from './lifecycle-fixtures.ts';
+import {
+  createAttempt,
+  createCourse,
+  generateOptions,
+  listKeys,
+  makeGenerateDeps,
+  recordingLog,
+} from './pipeline-fixtures.ts';
+
+let t: TestEnv;
+let restoreEnv: () => void;
+const log = recordingLog();
+const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const keycloak = keycloakControl(inject('stack').keycloakUrl);
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+});
+afterAll(async () => {
+  await renderer.close();
+  await t.cleanup();
+  restoreEnv();
+});
+
+const issued = issuedCertificate;
+
+async function listBits(sql: Sql, certificateId: string): Promise<{ bits: Uint8Array; index: number }> {
+  const [row] = await sql<{ bits: Buffer; status_list_index: number }[]>`
+    SELECT l.bits, c.status_list_index FROM certificates c JOIN status_lists l ON l.id = c.status_list_id
+    WHERE c.id = ${certificateId}`;
+  if (!row) throw new Error('no status entry');
+  return { bits: new Uint8Array(row.bits), index: row.status_list_index };
+}
+
+async function log_(sql: Sql, certificateId: string) {
+  return sql<
+    { event: string; actor: string | null; message: string | null; details: Record<string, unknown> }[]
+  >`
+    SELECT event, actor, message, details FROM certificate_generation_log
+    WHERE certificate_id = ${certificateId} ORDER BY id`;
+}
+
+describe('revokeCertificate', () => {
+  it('moves an issued certificate to revoked with reason and actor, sets exactly its status bit, deletes nothing', async () => {
+    const courseId = await createCourse(t.sql);
+    const other = await issued(t.sql, { courseId });
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: other.id, reasonCode: 'issued-in-error', actor: 'staff-0' },
+    );
+    const cert = await issued(t.sql, { courseId });
+    const before = await listBits(t.sql, cert.id);
+
+    const result = await revokeCertificate(
+      { sql: t.sql, log },
+      {
+        certificateId: cert.id,
+        reasonCode: 'academic-misconduct',
+        reasonText: 'copied answers',
+        actor: 'staff-1',
+      },
+    );
+
+    expect(result).toMatchObject({ id: cert.id, reasonCode: 'academic-misconduct', statusBitSet: true });
+    const [row] = await t.sql`
+      SELECT status, revoked_at, revocation_reason, revoked_reason, revoked_by, s3_key FROM certificates
+      WHERE id = ${cert.id}`;
+    expect(row).toMatchObject({
+      status: 'revoked',
+      revocation_reason: 'academic-misconduct',
+      revoked_reason: 'copied answers',
+      revoked_by: 'staff-1',
+      s3_key: `certificates/${cert.id}.pdf`,
+    });
+    expect(row?.revoked_at).toBeInstanceOf(Date);
+    const after = await listBits(t.sql, cert.id);
+    expect(getBit(before.bits, before.index)).toBe(false);
+    expect(getBit(after.bits, after.index)).toBe(true);
+    const flipped = setIndexes(after.bits).filter((i) => !setIndexes(before.bits).includes(i));
+    expect(flipped).toEqual([after.index]);
+    const audit = await log_(t.sql, cert.id);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        event: 'revoked',
+        actor: 'staff-1',
+        message: 'copied answers',
+        details: expect.objectContaining({
+          reason_code: 'academic-misconduct',
+          status_list_index: after.index,
+        }),
+      }),
+    ]);
+  });
+
+  it('lets exactly one of five concurrent revocations win; the others get a clear domain error', async () => {
+    const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) =>
+        revokeCertificate(
+          { sql: t.sql, log },
+          { certificateId: cert.id, reasonCode: 'identity-fraud', actor: `staff-${i}` },
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(rejected).toHaveLength(4);
+    for (const r of rejected) {
+      expect(r.reason).toBeInstanceOf(CertificateStateError);
+      expect(r.reason.message).toBe('certificate is already revoked');
+    }
+    expect((await log_(t.sql, cert.id)).filter((e) => e.event === 'revoked')).toHaveLength(1);
+  });
+
+  it('refuses unknown reasons, "other" without text, certificates that are not issued and unknown ids', async () => {
+    const courseId = await createCourse(t.sql);
+    const cert = await issued(t.sql, { courseId });
+    const deps = { sql: t.sql, log };
+    await expect(
+      revokeCertificate(deps, { certificateId: cert.id, reasonCode: 'other', actor: 'staff' }),
+    ).rejects.toThrow(ValidationError);
+    await expect(
+      revokeCertificate(deps, { certificateId: cert.id, reasonCode: 'boredom' as 'other', actor: 'staff' }),
+    ).rejects.toThrow(/reasonCode/);
+    await expect(
+      revokeCertificate(deps, { certificateId: cert.id, reasonCode: 'issued-in-error', actor: ' ' }),
+    ).rejects.toThrow(ValidationError);
+    const pendingAttempt = await createAttempt(t.sql, { studentId: randomUUID(), courseId, score: 90 });
+    const [pending] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id)
+      SELECT student_id, course_id, id FROM test_attempts WHERE id = ${pendingAttempt} RETURNING id`;
+    await expect(
+      revokeCertificate(deps, {
+        certificateId: pending?.id ?? '',
+        reasonCode: 'issued-in-error',
+        actor: 'staff',
+      }),
+    ).rejects.toThrow(/certificate is pending; only issued certificates can be revoked/);
+    await expect(
+      revokeCertificate(deps, { certificateId: randomUUID(), reasonCode: 'issued-in-error', actor: 'staff' }),
+    ).rejects.toThrow(NotFoundError);
+    const [still] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
+    expect(still?.status).toBe('issued');
+  });
+});
+
+describe('reissueCertificate', () => {
+  it('supersedes the old certificate with a new one that the pipeline renders exactly once under a new key', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Reissue 101' });
+    const student = await keycloak.addUser({ firstName: 'Ada', lastName: 'Byron' });
+    const first = await issued(t.sql, { courseId, studentId: student.id });
+    const [old] = await t.sql`SELECT verification_code, s3_key FROM certificates WHERE id = ${first.id}`;
+
+    const results = await Promise.allSettled(
+      Array.from({ length: 5 }, () =>
+        reissueCertificate(
+          { sql: t.sql, log },
+          { certificateId: first.id, reason: 'name change', actor: 'staff-2' },
+        ),
+      ),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')) {
+      expect(r.reason).toBeInstanceOf(CertificateStateError);
+      expect(r.reason.details).toMatchObject({ status: 'superseded' });
+    }
+    const newId = won[0]?.status === 'fulfilled' ? won[0].value.id : '';
+
+    const rows = await t.sql`
+      SELECT id, status, superseded_by, test_attempt_id, verification_code FROM certificates
+      WHERE student_id = ${student.id} ORDER BY created_at`;
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ id: first.id, status: 'superseded', superseded_by: newId });
+    expect(rows[1]).toMatchObject({ id: newId, status: 'pending', test_attempt_id: first.attemptId });
+    expect(rows[1]?.verification_code).not.toBe(old?.verification_code);
+    expect(await log_(t.sql, first.id)).toEqual([
+      expect.objectContaining({ event: 'superseded', actor: 'staff-2', message: 'name change' }),
+    ]);
+    expect(await log_(t.sql, newId)).toEqual([
+      expect.objectContaining({
+        event: 'created',
+        actor: 'staff-2',
+        details: expect.objectContaining({ reissue_of: first.id }),
+      }),
+    ]);
+    // The old credential is flagged in the status list.
+    const oldBits = await listBits(t.sql, first.id);
+    expect(getBit(oldBits.bits, oldBits.index)).toBe(true);
+
+    // The normal pipeline: two concurrent invocations, one PDF, one issued row, a new key.
+    const options = generateOptions();
+    const outcomes = await Promise.all([
+      generateCertificate(makeGenerateDeps(t, renderer), options, newId),
+      generateCertificate(makeGenerateDeps(t, renderer), options, newId),
+    ]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['issued', 'skipped']);
+    const [fresh] = await t.sql`SELECT status, s3_key, student_name FROM certificates WHERE id = ${newId}`;
+    expect(fresh).toMatchObject({ status: 'issued', student_name: 'Ada Byron' });
+    expect(fresh?.s3_key).not.toBe(old?.s3_key);
+    expect((await listKeys(t)).filter((key) => key.includes(student.id))).toEqual([fresh?.s3_key]);
+    expect(await assignIssueLifecycle(t.sql, newId)).toMatchObject({ statusListIndex: expect.any(Number) });
+  });
+
+  it('refuses a revoked certificate (revocation is final)', async () => {
+    const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: cert.id, reasonCode: 'issued-in-error', actor: 's' },
+    );
+    await expect(
+      reissueCertificate({ sql: t.sql, log }, { certificateId: cert.id, reason: 'undo', actor: 's' }),
+    ).rejects.toThrow(/certificate is revoked; only issued certificates can be reissued/);
+  });
+});
+
+describe('expiry and status entries at issue', () => {
+  it('sets expires_at from the course validity exactly as expiresAtFor computes it', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 1 WHERE id = ${courseId}`;
+    const cert = await issued(t.sql, { courseId, issuedOn: '2024-01-31' });
+    const [row] = await t.sql<
+      { expires_at: Date }[]
+    >`SELECT expires_at FROM certificates WHERE id = ${cert.id}`;
+    expect(row?.expires_at.toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    expect(expiresAtFor('2024-01-31', 1)?.toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    expect(expiresAtFor('2025-11-15', 24)?.toISOString()).toBe('2027-11-15T00:00:00.000Z');
+    expect(expiresAtFor('2025-11-15', null)).toBeNull();
+
+    const noExpiry = await issued(t.sql, { courseId: await createCourse(t.sql) });
+    const [never] = await t.sql`SELECT expires_at FROM certificates WHERE id = ${noExpiry.id}`;
+    expect(never?.expires_at).toBeNull();
+  });
+
+  it('gives a certificate being rendered its entry and the expiry of the date it will print, the same on retry', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 6 WHERE id = ${courseId}`;
+    const studentId = randomUUID();
+    const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
+    const [row] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
+      VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
+      RETURNING id`;
+    const id = row?.id ?? '';
+    const first = await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-08-31' });
+    expect(first?.expiresAt?.toISOString()).toBe('2026-02-28T00:00:00.000Z');
+    expect(first?.expiresAt).toEqual(expiresAtFor('2025-08-31', 6));
+    expect(await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-09-01' })).toEqual(first);
+    const pendingAttempt = await createAttempt(t.sql, { studentId: randomUUID(), courseId, score: 90 });
+    const [pending] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id)
+      SELECT student_id, course_id, id FROM test_attempts WHERE id = ${pendingAttempt} RETURNING id`;
+    expect(await assignIssueLifecycle(t.sql, pending?.id ?? '')).toBeNull();
+  });
+
+  it('says expired after the date, not before', () => {
+    const expiresAt = new Date('2026-01-01T00:00:00Z');
+    expect(
+      effectiveStatus({ status: 'issued', expires_at: expiresAt }, new Date('2025-12-31T23:59:59Z')),
+    ).toBe('issued');
+    expect(effectiveStatus({ status: 'issued', expires_at: expiresAt }, expiresAt)).toBe('expired');
+    expect(effectiveStatus({ status: 'revoked', expires_at: expiresAt }, new Date('2027-01-01Z'))).toBe(
+      'revoked',
+    );
+    expect(effectiveStatus({ status: 'issued', expires_at: null }, new Date('2100-01-01Z'))).toBe('issued');
+  });
+
+  it('draws a free random index again when the drawn one is taken, and opens a new list at half full', async () => {
+    const courseId = await createCourse(t.sql);
+    const a = await issued(t.sql, { courseId });
+    const { index } = await listBits(t.sql, a.id);
+    const draws = [index, index, (index + 1) % 131_072];
+    const b = await issued(t.sql, { courseId });
+    await t.sql`UPDATE certificates SET status_list_id = NULL, status_list_index = NULL WHERE id = ${b.id}`;
+    const entry = await assignIssueLifecycle(t.sql, b.id, { random: () => draws.shift() ?? 0 });
+    expect(entry?.statusListIndex).toBe((index + 1) % 131_072);
+    // Idempotent.
+    expect(await assignIssueLifecycle(t.sql, b.id)).toEqual(entry);
+
+    await t.sql`UPDATE status_lists SET allocated = size / 2`;
+    const c = await issued(t.sql, { courseId });
+    const [lists] = await t.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM status_lists`;
+    const [cRow] = await t.sql`SELECT status_list_id FROM certificates WHERE id = ${c.id}`;
+    const [aRow] = await t.sql`SELECT status_list_id FROM certificates WHERE id = ${a.id}`;
+    expect(lists?.n).toBe(2);
+    expect(cRow?.status_list_id).not.toBe(aRow?.status_list_id);
+    const [size] =
+      await t.sql`SELECT size, octet_length(bits) AS bytes FROM status_lists WHERE id = ${cRow?.status_list_id}`;
+    expect(size).toEqual({ size: 131_072, bytes: 16_384 });
+  });
+
+  it('backfills issued certificates that have no status entry, and leaves the rest alone', async () => {
+    const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
+    await t.sql`UPDATE certificates SET status_list_id = NULL, status_list_index = NULL WHERE id = ${cert.id}`;
+    expect(await backfillIssueLifecycle(t.sql, 1000)).toBeGreaterThanOrEqual(1);
+    const [row] = await t.sql`SELECT status_list_index FROM certificates WHERE id = ${cert.id}`;
+    expect(row?.status_list_index).toEqual(expect.any(Number));
+    expect(await backfillIssueLifecycle(t.sql, 1000)).toBe(0);
+  });
+});
+
+describe('later passing attempts', () => {
+  it('issues a new certificate exactly once when three concurrent calls see a later pass after revocation', async () => {
+    const courseId = await createCourse(t.sql);
+    const first = await issued(t.sql, { courseId });
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reasonCode: 'attempt-invalidated', actor: 's' },
+    );
+    const attemptId = await createAttempt(t.sql, { studentId: first.studentId, courseId, score: 85 });
+
+    const results = await Promise.all(
+      Array.from({ length: 3 }, () => applyLaterPassRule({ sql: t.sql, log }, { attemptId, actor: 'scan' })),
+    );
+
+    expect(results.map((r) => r.outcome)).toEqual(Array(3).fill('issued-after-revocation'));
+    expect(results.filter((r) => r.decided)).toHaveLength(1);
+    const created = results.find((r) => r.decided)?.createdCertificateId;
+    const certs = await t.sql`SELECT id, status FROM certificates WHERE test_attempt_id = ${attemptId}`;
+    expect(certs).toEqual([{ id: created, status: 'pending' }]);
+    expect(await log_(t.sql, created ?? '')).toEqual([
+      expect.objectContaining({
+        event: 'created',
+        actor: 'scan',
+        message: 'later pass after revocation: new certificate',
+        details: expect.objectContaining({
+          previous_certificate_id: first.id,
+          rule: 'issued-after-revocation',
+        }),
+      }),
+    ]);
+  });
+
+  it('issues one certificate when three different later passes arrive at once after a revocation', async () => {
+    const courseId = await createCourse(t.sql);
+    const first = await issued(t.sql, { courseId });
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reasonCode: 'issued-in-error', actor: 's' },
+    );
+    const attempts = await Promise.all(
+      [81, 82, 83].map((score) => createAttempt(t.sql, { studentId: first.studentId, courseId, score })),
+    );
+    const results = await Promise.all(
+      attempts.map((attemptId) => applyLaterPassRule({ sql: t.sql, log }, { attemptId })),
+    );
+    expect(results.filter((r) => r.createdCertificateId)).toHaveLength(1);
+    // The losers find the new certificate still pending: recorded against it.
+    expect(results.map((r) => r.outcome).sort()).toEqual([
+      'in-progress',
+      'in-progress',
+      'issued-after-revocation',
+    ]);
+    const live = await t.sql`
+      SELECT id FROM certificates WHERE student_id = ${first.studentId} AND status NOT IN ('revoked', 'superseded')`;
+    expect(live).toHaveLength(1);
+  });
+
+  it('surfaces a later pass blocked by a dead certificate to staff, with an audit row and no new certificate', async () => {
+    const courseId = await createCourse(t.sql);
+    const studentId = randomUUID();
+    const deadAttempt = await createAttempt(t.sql, { studentId, courseId, score: 90 });
+    const [dead] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id, status, last_error)
+      VALUES (${studentId}, ${courseId}, ${deadAttempt}, 'dead', 'student deleted') RETURNING id`;
+    const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 95 });
+
+    const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId });
+
+    expect(result).toMatchObject({
+      outcome: 'staff-review',
+      createdCertificateId: null,
+      liveCertificateId: dead?.id,
+    });
+    const all = await t.sql`SELECT id FROM certificates WHERE student_id = ${studentId}`;
+    expect(all).toHaveLength(1);
+    expect(await log_(t.sql, dead?.id ?? '')).toEqual([
+      expect.objectContaining({
+        event: 'later-pass-blocked',
+        details: expect.objectContaining({ test_attempt_id: attemptId }),
+      }),
+    ]);
+    const list = await laterPassesNeedingStaff(t.sql);
+    expect(list).toContainEqual(expect.objectContaining({ attemptId, deadCertificateId: dead?.id }));
+  });
+
+  it('reissues on a better score only when the course opts in, and only for a strictly better one', async () => {
+    const optIn = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${optIn}`;
+    const cert = await issued(t.sql, { courseId: optIn, score: 75 });
+    const worse = await createAttempt(t.sql, { studentId: cert.studentId, courseId: optIn, score: 75 });
+    expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId: worse })).outcome).toBe(
+      'already-certified',
+    );
+    expect((await log_(t.sql, cert.id)).map((e) => e.event)).toEqual(['later-pass']);
+
+    const better = await createAttempt(t.sql, { studentId: cert.studentId, courseId: optIn, score: 92 });
+    const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better });
+    expect(result.outcome).toBe('reissued-better-score');
+    const [old] = await t.sql`SELECT status, superseded_by FROM certificates WHERE id = ${cert.id}`;
+    expect(old).toEqual({ status: 'superseded', superseded_by: result.createdCertificateId });
+    const [next] =
+      await t.sql`SELECT status, test_attempt_id FROM certificates WHERE id = ${result.createdCertificateId}`;
+    expect(next).toEqual({ status: 'pending', test_attempt_id: better });
+
+    const optOut = await createCourse(t.sql);
+    const plain = await issued(t.sql, { courseId: optOut, score: 75 });
+    const higher = await createAttempt(t.sql, { studentId: plain.studentId, courseId: optOut, score: 99 });
+    expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId: higher })).outcome).toBe(
+      'already-certified',
+    );
+    const [unchanged] = await t.sql`SELECT status FROM certificates WHERE id = ${plain.id}`;
+    expect(unchanged?.status).toBe('issued');
+  });
+
+  it('renews an expired certificate on a later pass', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const cert = await issued(t.sql, { courseId, issuedOn: '2020-01-01' });
+    const attemptId = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score: 80 });
+    const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId });
+    expect(result.outcome).toBe('renewed-after-expiry');
+    const [old] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
+    expect(old?.status).toBe('superseded');
+  });
+
+  it('leaves an attempt that already has its certificate alone', async () => {
+    const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
+    const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId: cert.attemptId });
+    expect(result).toMatchObject({
+      outcome: 'already-certified',
+      createdCertificateId: null,
+      liveCertificateId: cert.id,
+    });
+    await expect(applyLaterPassRule({ sql: t.sql, log }, { attemptId: randomUUID() })).rejects.toThrow(
+      NotFoundError,
+    );
+  });
+});

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import Ajv2019 from 'ajv/dist/2019.js';
+import addFormats from 'ajv-formats';
+import { decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import {
+  achievementForCourse,
+  buildOpenBadgeCredential,
+  type OpenBadgeInput,
+  openBadgeJwtClaims,
+  signOpenBadgeCredential,
+} from '../../lib/credentials/open-badge.ts';
+import { type JwtSigner, statusListEntry } from '../../lib/credentials/status-list.ts';
+
+// 1EdTech's OB 3.0 AchievementCredential JSON schema; test/fixtures/open-badges/SOURCE.md says where from.
+const schema = JSON.parse(
+  readFileSync(
+    new URL('../fixtures/open-badges/ob_v3p0_achievementcredential_schema.json', import.meta.url),
+    'utf8',
+  ),
+) as Record<string, unknown>;
+const ajv = new Ajv2019({ allErrors: true, strict: false });
+addFormats(ajv);
+const validate = ajv.compile(schema);
+
+const base = 'https://certs.example.org/api/v1';
+const input: OpenBadgeInput = {
+  credentialId: 'https://certs.example.org/verify/ABCD1234EF567890',
+  issuer: { id: 'https://certs.example.org', name: 'Example Academy', url: 'https://academy.example.org' },
+  achievement: achievementForCourse({
+    baseUrl: base,
+    course: {
+      id: 'c0ffee00-0000-4000-8000-000000000001',
+      title: 'Введение в химию',
+      code: 'CHEM-101',
+      locale: 'ru',
+    },
+    passPercentage: 70,
+  }),
+  recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: 'Ada Lovelace' },
+  validFrom: new Date('2025-03-01T10:00:00.123Z'),
+  validUntil: new Date('2027-03-01T00:00:00Z'),
+  credentialStatus: statusListEntry({ baseUrl: base, listId: 'list-1', index: 94_567 }),
+};
+
+describe('OpenBadgeCredential', () => {
+  it('validates against the 1EdTech OB 3.0 JSON schema (draft 2019-09)', () => {
+    const credential = buildOpenBadgeCredential(input);
+    expect(validate(credential), JSON.stringify(validate.errors)).toBe(true);
+    const withoutExpiry = buildOpenBadgeCredential({
+      ...input,
+      validUntil: null,
+      recipient: { id: 'urn:x:1' },
+    });
+    expect(validate(withoutExpiry), JSON.stringify(validate.errors)).toBe(true);
+  });
+
+  it('fails the schema when a required part is missing (the check can fail)', () => {
+    const { credentialSubject, ...rest } = buildOpenBadgeCredential(input);
+    expect(validate(rest)).toBe(false);
+    const { criteria: _criteria, ...achievement } = credentialSubject.achievement;
+    expect(validate({ ...rest, credentialSubject: { ...credentialSubject, achievement } })).toBe(false);
+  });
+
+  it('carries the issuer profile, the achievement of the course, the dates and the status entry', () => {
+    const credential = buildOpenBadgeCredential(input);
+    expect(credential['@context']).toEqual([
+      'https://www.w3.org/ns/credentials/v2',
+      'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json',
+    ]);
+    expect(credential.type).toEqual(['VerifiableCredential', 'OpenBadgeCredential']);
+    expect(credential.issuer).toEqual({
+      id: 'https://certs.example.org',
+      type: ['Profile'],
+      name: 'Example Academy',
+      url: 'https://academy.example.org',
+    });
+    expect(credential.credentialSubject.achievement).toMatchObject({
+      id: `${base}/courses/c0ffee00-0000-4000-8000-000000000001/achievement`,
+      type: ['Achievement'],
+      name: 'Введение в химию',
+      humanCode: 'CHEM-101',
+      '@language': 'ru',
+      criteria: { narrative: expect.stringContaining('at least 70%') },
+    });
+    expect(credential.validFrom).toBe('2025-03-01T10:00:00Z');
+    expect(credential.validUntil).toBe('2027-03-01T00:00:00Z');
+    expect(credential.credentialStatus).toEqual({
+      id: `${base}/status/list-1#94567`,
+      type: 'BitstringStatusListEntry',
+      statusPurpose: 'revocation',
+      statusListIndex: '94567',
+      statusListCredential: `${base}/status/list-1`,
+    });
+    const forever = buildOpenBadgeCredential({ ...input, validUntil: null });
+    expect(forever).not.toHaveProperty('validUntil');
+    expect(openBadgeJwtClaims(forever)).not.toHaveProperty('exp');
+  });
+
+  it('maps the JWT claims as OB 3.0 says and verifies with the ES256 public key', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = await exportJWK(publicKey);
+    const sign: JwtSigner = (payload, header) =>
+      new SignJWT(payload)
+        .setProtectedHeader({ alg: 'ES256', kid: 'issuer-2025', ...header })
+        .sign(privateKey);
+    const credential = buildOpenBadgeCredential(input);
+    const jwt = await signOpenBadgeCredential(credential, sign);
+
+    expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'ES256', kid: 'issuer-2025', typ: 'JWT' });
+    const { payload } = await jwtVerify(jwt, await importJWK(jwk, 'ES256'), {
+      issuer: 'https://certs.example.org',
+      subject: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01',
+      currentDate: new Date('2026-01-01T00:00:00Z'),
+    });
+    expect(payload).toMatchObject({
+      iss: 'https://certs.example.org',
+      jti: 'https://certs.example.org/verify/ABCD1234EF567890',
+      sub: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01',
+      nbf: Date.UTC(2025, 2, 1, 10) / 1000,
+      exp: Date.UTC(2027, 2, 1) / 1000,
+    });
+    // The claims set is the credential itself: it validates against the schema as it is.
+    expect(validate(payload), JSON.stringify(validate.errors)).toBe(true);
+    // An expired credential fails the standard JWT checks.
+    await expect(
+      jwtVerify(jwt, await importJWK(jwk, 'ES256'), { currentDate: new Date('2027-03-02T00:00:00Z') }),
+    ).rejects.toThrow(/exp/);
+    // Another key does not verify it.
+    const other = await generateKeyPair('ES256');
+    await expect(jwtVerify(jwt, other.publicKey)).rejects.toThrow();
+  });
+});
