@@ -84,7 +84,12 @@ const sections = {
         ),
       )
       .default(['RS256']),
-    AUTH_STAFF_ROLES: csv.default(['certificate-admin', 'teacher']),
+    // Realm or client roles mapped to permissions in lib/auth/policies.ts (permissionsFor).
+    AUTH_ADMIN_ROLES: csv.default(['certificate-admin']),
+    AUTH_TEACHER_ROLES: csv.default(['teacher']),
+    AUTH_INGESTION_ROLES: csv.default(['certificate-ingestion']),
+    // `azp` of service accounts allowed to post attempts (the testing system's Keycloak client).
+    AUTH_INGESTION_CLIENTS: csv.default([]),
     AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.default(5),
     // After a key rotation the first token with the new `kid` forces a JWKS refetch; the
     // cooldown only rate-limits refetches caused by unknown kids (jose's default is 30 s).

@@ -336,7 +336,7 @@ async function main(): Promise<void> {
         `export STUDENT_TOKEN=$(curl -s -d grant_type=password -d client_id=${shellQuote(stack.env.AUTH_AUDIENCE?.split(',')[0] ?? FRONTEND_CLIENT_ID)} \\`,
         `  -d username=<student> -d password=<password> \\`,
         `  ${stack.env.KEYCLOAK_URL}/realms/${realm}/protocol/openid-connect/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
-        'export STAFF_TOKEN=...   # the same for a user with one of AUTH_STAFF_ROLES',
+        'export STAFF_TOKEN=...   # the same for a user with one of AUTH_ADMIN_ROLES',
       );
     }
     const courseId = DEMO_COURSES[0]?.id ?? '<course id>';

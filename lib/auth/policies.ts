@@ -1,29 +1,50 @@
 import type { ReadScope } from '../certificates/read-model.ts';
 import { ForbiddenError } from '../errors.ts';
-import type { Principal } from './principal.ts';
+import { PERMISSIONS, type Permission, type Principal } from './principal.ts';
 
 /**
  * Authorisation, one place. Every route declares one policy (lib/http/routes/*); the route
  * contract applies it before the use-case runs, the same way for reads and writes. Row-level
  * reads (one certificate, a download) get a ReadScope from here and the query is limited to it.
  *
- * Roles grant permissions. Today every staff role (AUTH_STAFF_ROLES: certificate-admin,
- * teacher by default) grants all of them. The operations issue splits them here and nowhere
- * else: certificate-admin keeps all; teacher reads certificates (of their courses); an
- * ingestion client only records attempts.
+ * Roles grant permissions (permissionsFor, at token verification), each list configurable:
+ * - AUTH_ADMIN_ROLES (certificate-admin): everything.
+ * - AUTH_TEACHER_ROLES (teacher): read certificates of any student and course, preview templates.
+ *   Never record attempts: a score posted by hand would issue a certificate.
+ * - AUTH_INGESTION_ROLES (certificate-ingestion), or a token whose `azp` is one of
+ *   AUTH_INGESTION_CLIENTS (the testing system's service account): record attempts, nothing else.
  */
-export type Permission =
-  /** Read any student's certificates, and a course's list. */
-  | 'certificates:read-any'
-  /** Give a dead or failed certificate fresh attempts. */
-  | 'certificates:requeue'
-  /** Report test attempts (the testing system). */
-  | 'attempts:record'
-  /** Render templates with sample data. */
-  | 'templates:preview';
+export type { Permission } from './principal.ts';
 
-export function grants(principal: Principal, _permission: Permission): boolean {
-  return principal.isStaff;
+export interface RoleConfig {
+  AUTH_ADMIN_ROLES: readonly string[];
+  AUTH_TEACHER_ROLES: readonly string[];
+  AUTH_INGESTION_ROLES: readonly string[];
+  AUTH_INGESTION_CLIENTS: readonly string[];
+}
+
+const TEACHER_PERMISSIONS: readonly Permission[] = ['certificates:read-any', 'templates:preview'];
+const INGESTION_PERMISSIONS: readonly Permission[] = ['attempts:record'];
+
+export function permissionsFor(
+  roles: ReadonlySet<string>,
+  clientId: string | undefined,
+  config: RoleConfig,
+): ReadonlySet<Permission> {
+  const has = (wanted: readonly string[]) => wanted.some((role) => roles.has(role));
+  const granted = new Set<Permission>();
+  if (has(config.AUTH_ADMIN_ROLES)) for (const permission of PERMISSIONS) granted.add(permission);
+  if (has(config.AUTH_TEACHER_ROLES)) for (const permission of TEACHER_PERMISSIONS) granted.add(permission);
+  if (
+    has(config.AUTH_INGESTION_ROLES) ||
+    (clientId !== undefined && config.AUTH_INGESTION_CLIENTS.includes(clientId))
+  )
+    for (const permission of INGESTION_PERMISSIONS) granted.add(permission);
+  return granted;
+}
+
+export function grants(principal: Principal, permission: Permission): boolean {
+  return principal.permissions.has(permission);
 }
 
 export interface Policy<Input = unknown> {
@@ -49,13 +70,21 @@ export const signedIn: Policy = {
   authorize: () => undefined,
 };
 
-/** Only callers holding `permission`; `action` completes "Only staff may ...". */
+/** Who holds `permission` by default, in words, for error messages and the OpenAPI document. */
+function rolesGranting(permission: Permission): string {
+  if (INGESTION_PERMISSIONS.includes(permission)) return 'the ingestion client or certificate-admin';
+  if (TEACHER_PERMISSIONS.includes(permission)) return 'staff (certificate-admin, teacher)';
+  return 'certificate-admin';
+}
+
+/** Only callers holding `permission`; `action` completes "Only <who> may ...". */
 export function requires(permission: Permission, action: string): Policy {
   return {
     authenticated: true,
-    description: `Requires \`${permission}\` (staff roles).`,
+    description: `Requires \`${permission}\` (${rolesGranting(permission)}).`,
     authorize(principal) {
-      if (!grants(principal, permission)) throw new ForbiddenError(`Only staff may ${action}`);
+      if (!grants(principal, permission))
+        throw new ForbiddenError(`Only ${rolesGranting(permission)} may ${action}`);
     },
   };
 }
@@ -64,7 +93,7 @@ export function requires(permission: Permission, action: string): Policy {
 export function studentOrReader<Input>(studentIdOf: (input: Input) => string): Policy<Input> {
   return {
     authenticated: true,
-    description: 'The student themself, or `certificates:read-any` (staff roles).',
+    description: 'The student themself, or `certificates:read-any` (certificate-admin, teacher).',
     authorize(principal, input) {
       if (!inScope(readScope(principal), studentIdOf(input))) {
         throw new ForbiddenError("Only staff may read another student's certificates");

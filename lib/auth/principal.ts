@@ -1,4 +1,21 @@
 /**
+ * What a caller may do. Roles from the token are mapped to these in one place
+ * (lib/auth/policies.ts, permissionsFor); routes and use-cases only ever ask for a permission.
+ */
+export const PERMISSIONS = [
+  /** Read any student's certificates, and a course's list. */
+  'certificates:read-any',
+  /** Give a dead or failed certificate fresh attempts. */
+  'certificates:requeue',
+  /** Report test attempts (the testing system). */
+  'attempts:record',
+  /** Render templates with sample data. */
+  'templates:preview',
+] as const;
+
+export type Permission = (typeof PERMISSIONS)[number];
+
+/**
  * Who is calling, as established from a verified access token. Plain data: the domain
  * (lib/certificates) reads it without knowing about JWTs, middy or Lambda.
  */
@@ -7,8 +24,8 @@ export interface Principal {
   subject: string;
   /** Realm roles and client roles, merged. */
   roles: ReadonlySet<string>;
-  /** Holds one of the configured staff roles: may read any certificate and any list. */
-  isStaff: boolean;
-  /** The client the token was issued to (`azp`), for logs. */
+  /** What the roles (and, for ingestion, the client) grant. Empty for a student. */
+  permissions: ReadonlySet<Permission>;
+  /** The client the token was issued to (`azp`): identifies a service account. */
   clientId?: string;
 }

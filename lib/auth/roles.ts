@@ -25,7 +25,3 @@ export function rolesFromClaims(payload: JWTPayload): Set<string> {
   }
   return roles;
 }
-
-export function hasAnyRole(roles: ReadonlySet<string>, wanted: readonly string[]): boolean {
-  return wanted.some((role) => roles.has(role));
-}

@@ -8,8 +8,9 @@ import {
 import type { Config } from '../config.ts';
 import { TransientError } from '../errors.ts';
 import { InvalidTokenError } from './errors.ts';
+import { permissionsFor } from './policies.ts';
 import type { Principal } from './principal.ts';
-import { hasAnyRole, rolesFromClaims } from './roles.ts';
+import { rolesFromClaims } from './roles.ts';
 
 export type AuthConfig = Config<'auth'>['auth'];
 
@@ -106,7 +107,7 @@ export function createTokenVerifier(
       return {
         subject: payload.sub,
         roles,
-        isStaff: hasAnyRole(roles, config.AUTH_STAFF_ROLES),
+        permissions: permissionsFor(roles, azp, config),
         ...(azp ? { clientId: azp } : {}),
       };
     },

@@ -106,7 +106,8 @@ export function buildOpenApiDocument(routes: readonly RouteContract[]): Record<s
       description:
         'Lists certificates issued for passed course tests and hands out presigned download URLs. ' +
         'Authenticate with a Keycloak access token (`Authorization: Bearer <jwt>`). A student sees ' +
-        'their own certificates; staff roles (AUTH_STAFF_ROLES, from realm or client roles) see any. ' +
+        'their own certificates; teachers and certificate admins (AUTH_TEACHER_ROLES, AUTH_ADMIN_ROLES, ' +
+        'from realm or client roles) see any; only the ingestion client posts attempts. ' +
         `Lists use cursor pagination. ${GUIDE_NOTE}`,
       license: { name: 'MIT', identifier: 'MIT' },
     },

@@ -31,6 +31,8 @@ export interface StandInClient {
   secret: string;
   /** Realm roles of the client's service account; the admin API needs `view-users`. */
   serviceAccountRoles: string[];
+  /** Extra `aud` entries of its service-account tokens (Keycloak: an "Audience" protocol mapper). */
+  audience?: string[];
 }
 
 interface Fault {
@@ -208,7 +210,7 @@ export async function startKeycloakStandIn(options: {
           {
             sub: `service-account-${clientId}`,
             azp: clientId,
-            aud: ['realm-management', 'account'],
+            aud: ['realm-management', 'account', ...(client.audience ?? [])],
             preferred_username: `service-account-${clientId}`,
             realm_access: { roles: client.serviceAccountRoles },
             resource_access: { 'realm-management': { roles: client.serviceAccountRoles } },
@@ -282,6 +284,11 @@ export async function startKeycloakStandIn(options: {
     }
 
     // ---- control API of the stand-in (tests and npm start only) ----
+    if (req.method === 'POST' && path === '/__stand-in/clients') {
+      const client = JSON.parse(await readBody(req)) as StandInClient;
+      clients.set(client.clientId, client);
+      return send(res, 201, { clientId: client.clientId });
+    }
     if (req.method === 'POST' && path === '/__stand-in/users') {
       const user = JSON.parse(await readBody(req)) as StandInUser;
       users.set(user.id, user);

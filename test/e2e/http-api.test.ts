@@ -97,6 +97,8 @@ beforeAll(async () => {
     AUTH_JWKS_COOLDOWN_SECONDS: '0',
     CORS_ALLOWED_ORIGINS: ORIGIN,
     DOWNLOAD_URL_MAX_TTL_SECONDS: String(MAX_TTL),
+    // The testing system's service account, known by its client id (azp).
+    AUTH_INGESTION_CLIENTS: 'testing-system',
   });
 });
 
@@ -561,7 +563,7 @@ describe('public verification', () => {
 });
 
 describe('attempt ingestion', () => {
-  it('staff record a failing attempt (201, no certificate); students may not post', async () => {
+  it('the ingestion client records a failing attempt (201, no certificate); students and teachers may not post', async () => {
     const courseId = await insertCourse(t.sql, 'Ingested course');
     const body = JSON.stringify({
       studentId: ids.bob,
@@ -577,13 +579,29 @@ describe('attempt ingestion', () => {
         body: payload,
       });
     expect((await post(await kc.token(ids.bob))).status).toBe(403);
-    const created = await post(await kc.token(ids.staff));
+    // A teacher (client role) reads certificates but may not post scores.
+    const byTeacher = await post(await kc.token(ids.clientStaff));
+    expect(byTeacher.status).toBe(403);
+    expect((await errorOf(byTeacher)).message).toMatch(/ingestion client/);
+    // The testing system: a confidential client's token from the real token endpoint, with an
+    // audience mapper naming this API, and no role at all: its azp is in AUTH_INGESTION_CLIENTS.
+    const ingestion = await kc.serviceAccountToken(
+      {
+        clientId: 'testing-system',
+        secret: 'e2e-secret',
+        serviceAccountRoles: [],
+        audience: ['certificates-frontend'],
+      },
+      t.env.KEYCLOAK_REALM ?? '',
+    );
+    const created = await post(ingestion);
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({
       created: true,
       certificate: null,
       attempt: { passed: false },
     });
+    // certificate-admin holds every permission, recording attempts included.
     const replay = await post(await kc.token(ids.staff));
     expect(replay.status).toBe(200);
     const invalid = await post(

@@ -65,24 +65,58 @@ describe('token verifier', () => {
     const principal = await createTokenVerifier(authConfig(), local()).verify(
       await sign({ realm_access: { roles: ['teacher'] } }),
     );
-    expect(principal).toMatchObject({
-      subject: 'student-1',
-      clientId: 'certificates-frontend',
-      isStaff: true,
-    });
+    expect(principal).toMatchObject({ subject: 'student-1', clientId: 'certificates-frontend' });
+    expect([...principal.roles]).toEqual(['teacher']);
   });
 
-  it('staff roles are configurable (AUTH_STAFF_ROLES), from realm or client roles', async () => {
-    const auditors = createTokenVerifier(authConfig({ AUTH_STAFF_ROLES: 'auditor' }), local());
-    expect((await auditors.verify(await sign({ realm_access: { roles: ['teacher'] } }))).isStaff).toBe(false);
+  const permissionsOf = async (
+    verifier: ReturnType<typeof createTokenVerifier>,
+    claims: Record<string, unknown>,
+  ) => [...(await verifier.verify(await sign(claims))).permissions].sort();
+
+  it('maps roles to permissions: admin everything, teacher reads, ingestion records attempts only', async () => {
+    const verifier = createTokenVerifier(authConfig(), local());
+    expect(await permissionsOf(verifier, { realm_access: { roles: ['certificate-admin'] } })).toEqual([
+      'attempts:record',
+      'certificates:read-any',
+      'certificates:requeue',
+      'templates:preview',
+    ]);
+    expect(await permissionsOf(verifier, { realm_access: { roles: ['teacher'] } })).toEqual([
+      'certificates:read-any',
+      'templates:preview',
+    ]);
+    expect(await permissionsOf(verifier, { realm_access: { roles: ['certificate-ingestion'] } })).toEqual([
+      'attempts:record',
+    ]);
+    // A student (no role) may do nothing beyond reading their own.
+    expect(await permissionsOf(verifier, { realm_access: { roles: ['default-roles-student'] } })).toEqual([]);
+  });
+
+  it('roles are configurable, from realm or client roles; an ingestion client is known by its azp', async () => {
+    const verifier = createTokenVerifier(
+      authConfig({
+        AUTH_ADMIN_ROLES: 'registrar',
+        AUTH_TEACHER_ROLES: 'auditor',
+        AUTH_INGESTION_CLIENTS: 'testing-system',
+        AUTH_AUDIENCE: 'certificates-frontend,testing-system',
+      }),
+      local(),
+    );
+    // The default names mean nothing once replaced.
     expect(
-      (
-        await auditors.verify(
-          await sign({ resource_access: { 'certificates-frontend': { roles: ['auditor'] } } }),
-        )
-      ).isStaff,
-    ).toBe(true);
-    expect((await createTokenVerifier(authConfig(), local()).verify(await sign({}))).isStaff).toBe(false);
+      await permissionsOf(verifier, { realm_access: { roles: ['certificate-admin', 'teacher'] } }),
+    ).toEqual([]);
+    expect(
+      await permissionsOf(verifier, { resource_access: { 'certificates-frontend': { roles: ['auditor'] } } }),
+    ).toEqual(['certificates:read-any', 'templates:preview']);
+    expect(await permissionsOf(verifier, { realm_access: { roles: ['registrar'] } })).toContain(
+      'certificates:requeue',
+    );
+    expect(await permissionsOf(verifier, { azp: 'testing-system', aud: 'account' })).toEqual([
+      'attempts:record',
+    ]);
+    expect(await permissionsOf(verifier, { azp: 'certificates-frontend' })).toEqual([]);
   });
 
   it('accepts audience OR authorized party', async () => {

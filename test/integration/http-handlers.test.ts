@@ -281,15 +281,29 @@ describe('attempt ingestion in-process', () => {
   it('a passing attempt creates a pending certificate and dispatches it at once; a failed dispatch loses nothing', async () => {
     const courseId = await insertCourse(t.sql, 'Physics');
     const dispatched: string[] = [];
-    const post = (dispatch: (id: string) => Promise<void>, studentId: string) =>
+    // The testing system's service account (client_credentials), holding the ingestion role.
+    const ingestionToken = await kc.serviceAccountToken(
+      {
+        clientId: 'testing-system',
+        secret: 'testing-system-secret',
+        serviceAccountRoles: ['certificate-ingestion'],
+        audience: ['certificates-frontend'],
+      },
+      t.env.KEYCLOAK_REALM ?? '',
+    );
+    const post = (dispatch: (id: string) => Promise<void>, studentId: string, token = ingestionToken) =>
       createAttemptHandler({ ...deps, dispatch, dispatchLeaseSeconds: 300 })(
         apiEvent('POST', '/api/v1/attempts', {
-          headers: { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' },
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ studentId, courseId, score: 95, maxScore: 100 }),
         }),
         lambdaContext(),
       );
-    const staffToken = await kc.token(ids.staff);
+    // A teacher reads certificates but may not post scores: a posted pass would issue one.
+    const byTeacher = await post(async () => undefined, randomUUID(), await kc.token(ids.staff));
+    expect(byTeacher.statusCode).toBe(403);
+    expect(errorOf(byTeacher).message).toMatch(/ingestion client/);
+
     const ok = await post(async (id) => {
       dispatched.push(id);
     }, randomUUID());

@@ -73,7 +73,7 @@ beforeAll(async () => {
   t = await createTestEnv();
   kc = keycloakControl(t.keycloakUrl);
   ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
-  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['teacher'] })).id;
+  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['certificate-admin'] })).id;
   deps = {
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
