@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import postgres from 'postgres';
 import { inject } from 'vitest';
+import { ensureLocalSigningKey } from '../../lib/credentials/key-source.ts';
 import { createSql, type Sql } from '../../lib/db/client.ts';
 
 export interface TestEnv {
@@ -42,7 +44,15 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   s3.destroy();
 
-  const env = { ...stack.env, DATABASE_URL: databaseUrl, S3_BUCKET: bucket, ...overrides };
+  // The issuer's signing key, as `npm start` keeps it: one file per run, read by generate.
+  const signingKeyFile = await ensureLocalSigningKey(join(stack.root, 'issuer-signing-key.json'));
+  const env = {
+    ...stack.env,
+    DATABASE_URL: databaseUrl,
+    S3_BUCKET: bucket,
+    SIGNING_KEY_FILE: signingKeyFile,
+    ...overrides,
+  };
   const sql = createSql({ DATABASE_URL: databaseUrl, DB_POOL_MAX: 10, DB_CONNECT_TIMEOUT_SECONDS: 10 });
   return {
     env,
