@@ -173,6 +173,14 @@ describe('serverless package', () => {
       expect(invoke?.Resource, roleId).toEqual({ 'Fn::GetAtt': ['GenerateLambdaFunction', 'Arn'] });
     }
     expect(invokers.map(([id]) => id).sort()).toEqual([roleOf('scan'), roleOf('createAttempt')].sort());
+    // Only generate reads the issuer's private signing key, and only its SSM parameter.
+    const keyReaders = [...roles].filter(([, role]) =>
+      statementsOf(role).some((statement) => [statement.Action].flat().includes('ssm:GetParameter')),
+    );
+    expect(keyReaders.map(([id]) => id)).toEqual([roleOf('generate')]);
+    expect(JSON.stringify(template)).toContain(`:parameter/course-certificates/${STAGE}/signing-key`);
+    // The key itself is never in the template (no JWK private member anywhere).
+    expect(JSON.stringify(template)).not.toMatch(/\\"d\\"\s*:/);
 
     const logGroups = resourcesOfType('AWS::Logs::LogGroup');
     expect(logGroups).toHaveLength(lambdas.length);
