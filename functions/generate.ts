@@ -84,8 +84,22 @@ export type GenerateResponse = GenerateOutcome | { status: 'rejected'; reason: s
  * throws only when it could not even record the outcome (database down); the lease then
  * expires and the scan hands the certificate out again.
  */
+let leaseChecked = false;
+
 export const handler = async (event: unknown, context?: Context): Promise<GenerateResponse> => {
   if (context) logger.addContext(context);
+  if (context && !leaseChecked) {
+    leaseChecked = true;
+    // The configured lease must outlive this invocation, or a slow but live worker is taken over
+    // (its write is then refused, but the work is wasted): say so loudly once per container.
+    if (context.getRemainingTimeInMillis() >= options.leaseSeconds * 1000) {
+      logger.error('LEASE_SECONDS does not exceed this function timeout; raise LEASE_SECONDS', {
+        lease_seconds: options.leaseSeconds,
+        remaining_ms: context.getRemainingTimeInMillis(),
+      });
+      deps.metrics?.configurationError?.('lambda');
+    }
+  }
   const parsed = eventSchema.safeParse(event);
   if (!parsed.success) {
     logger.error('Rejected generate event: expected { "certificateId": "<uuid>" }');

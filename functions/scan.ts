@@ -30,6 +30,8 @@ export const handler = async (_event: unknown, context?: Context): Promise<ScanR
       enqueueLimit: config.pipeline.SCAN_ENQUEUE_LIMIT,
       dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
       dispatchConcurrency: config.pipeline.DISPATCH_CONCURRENCY,
+      maxInFlight: config.pipeline.GENERATE_MAX_CONCURRENCY,
+      fillSeconds: config.pipeline.SCAN_FILL_SECONDS,
     },
   );
   return {

@@ -43,15 +43,57 @@ const csv = z.string().transform((value) =>
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
-const secret = z
-  .string({ error: 'is required (secret, no default)' })
-  .min(1, 'is required (secret, no default)');
+// An SSM parameter or Secrets Manager ARN (lib/secrets/secret-store.ts reads it with Powertools).
+const secretReference = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/,
+    'must be the ARN of an SSM parameter or a Secrets Manager secret',
+  );
+
+/**
+ * A secret setting NAME comes either as NAME (local runs) or as NAME_ARN (AWS: read from the
+ * secret store at cold start, so the value is never in the packaged template). One of the two is
+ * required: secrets have no default. Used for the Keycloak client secret today; the issuer's
+ * signing key of the verification work plugs in the same way.
+ */
+export function secretSetting<N extends string>(name: N) {
+  return {
+    shape: {
+      [name]: z.string().min(1).optional(),
+      [`${name}_ARN`]: secretReference.optional(),
+    } as { [K in N | `${N}_ARN`]: z.ZodOptional<z.ZodString> },
+    require(value: Record<string, unknown>, ctx: z.RefinementCtx): void {
+      if (value[name] === undefined && value[`${name}_ARN`] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `is required (secret, no default): set ${name} locally or ${name}_ARN on AWS`,
+        });
+      }
+    },
+  };
+}
+
+const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
 
 const sections = {
   db: z.object({
     DATABASE_URL: postgresUrl,
+    // On AWS the URL carries no password: it comes from this secret (RDS's JSON or a plain string).
+    DATABASE_SECRET_ARN: secretReference.optional(),
     DB_POOL_MAX: positiveInt.default(2),
     DB_CONNECT_TIMEOUT_SECONDS: positiveInt.default(10),
+    // Connections are recycled so a rotated password and a failed-over endpoint are picked up.
+    DB_MAX_LIFETIME_SECONDS: positiveInt.default(900),
+    // A statement stuck behind a lock must not outlive the function that waits for it.
+    DB_STATEMENT_TIMEOUT_MS: positiveInt.default(15000),
+  }),
+  secrets: z.object({
+    SECRETS_CACHE_SECONDS: nonNegativeInt.default(300),
+    SSM_ENDPOINT_URL: httpUrl.optional(),
+    SECRETS_MANAGER_ENDPOINT_URL: httpUrl.optional(),
+    AWS_REGION: z.string().min(1).default('us-east-1'),
   }),
   s3: z.object({
     S3_BUCKET: z
@@ -65,14 +107,16 @@ const sections = {
       .regex(/^[A-Za-z0-9._-]+$/, 'must be a single path segment')
       .default('certificates'),
   }),
-  keycloak: z.object({
-    KEYCLOAK_URL: httpUrl,
-    KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a realm name'),
-    KEYCLOAK_CLIENT_ID: z.string({ error: 'is required' }).min(1, 'is required'),
-    KEYCLOAK_CLIENT_SECRET: secret,
-    KEYCLOAK_TIMEOUT_MS: positiveInt.default(5000),
-    KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
-  }),
+  keycloak: z
+    .object({
+      KEYCLOAK_URL: httpUrl,
+      KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a realm name'),
+      KEYCLOAK_CLIENT_ID: z.string({ error: 'is required' }).min(1, 'is required'),
+      ...keycloakSecret.shape,
+      KEYCLOAK_TIMEOUT_MS: positiveInt.default(5000),
+      KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
+    })
+    .superRefine(keycloakSecret.require),
   auth: z.object({
     AUTH_ISSUER: httpUrl,
     AUTH_JWKS_URL: httpUrl.optional(),
@@ -103,16 +147,39 @@ const sections = {
       .max(604800, 'must be at most 604800 (7 days, the SigV4 limit)')
       .default(86400),
   }),
-  pipeline: z.object({
-    SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
-    SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
-    DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
-    MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
-    RETRY_BASE_SECONDS: positiveInt.default(60),
-    RETRY_MAX_SECONDS: positiveInt.default(3600),
-    LEASE_SECONDS: positiveInt.default(180),
-    DISPATCH_LEASE_SECONDS: positiveInt.default(300),
-  }),
+  pipeline: z
+    .object({
+      SCAN_BATCH_SIZE: positiveInt.max(10000).default(100),
+      SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
+      DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
+      MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
+      RETRY_BASE_SECONDS: positiveInt.default(60),
+      RETRY_MAX_SECONDS: positiveInt.default(3600),
+      // After a configuration error (S3 403 / NoSuchBucket / NoSuchKey, Keycloak 401 / 403).
+      CONFIGURATION_RETRY_SECONDS: positiveInt.default(3600),
+      LEASE_SECONDS: positiveInt.default(180),
+      DISPATCH_LEASE_SECONDS: positiveInt.default(300),
+      // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
+      // reserved concurrency of generate; sized for the database (one connection each).
+      GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
+      // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s).
+      SCAN_FILL_SECONDS: nonNegativeInt.max(840).default(45),
+      // generate's Lambda timeout (serverless.yml sets it from the function's own `timeout`).
+      GENERATE_TIMEOUT_SECONDS: positiveInt.optional(),
+    })
+    .superRefine((value, ctx) => {
+      // A lease shorter than the timeout would let a live, slow worker be taken over routinely.
+      if (
+        value.GENERATE_TIMEOUT_SECONDS !== undefined &&
+        value.LEASE_SECONDS <= value.GENERATE_TIMEOUT_SECONDS
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['LEASE_SECONDS'],
+          message: `must exceed generate's timeout GENERATE_TIMEOUT_SECONDS=${value.GENERATE_TIMEOUT_SECONDS}`,
+        });
+      }
+    }),
   invoke: z.object({
     GENERATE_FUNCTION_NAME: z.string({ error: 'is required' }).min(1, 'is required'),
     LAMBDA_ENDPOINT_URL: httpUrl.optional(),

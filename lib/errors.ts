@@ -58,6 +58,15 @@ export class TransientError extends DomainError {
   }
 }
 
+/**
+ * A dependency refused us because of how we are set up (IAM denied, bucket missing, client
+ * secret rejected). Retrying soon will not help and the certificate is not at fault: it waits
+ * (an hour by default) without using up its attempts, and a metric tells an operator.
+ * A kind of TransientError: the certificate is never given up because of it, and HTTP callers
+ * see the same 503.
+ */
+export class ConfigurationError extends TransientError {}
+
 /** A dependency answered definitively that this cannot succeed (student deleted, course missing). */
 export class PermanentError extends DomainError {
   constructor(

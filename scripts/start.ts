@@ -28,6 +28,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVERLESS_BIN = join(ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const TOKEN_TTL_SECONDS = 12 * 60 * 60;
 const STOP_GRACE_MS = 5000;
+const RESTART_WINDOW_MS = 10 * 60 * 1000;
 
 const port = z.coerce.number().int().min(1).max(65535);
 const startOptions = z.object({
@@ -37,6 +38,7 @@ const startOptions = z.object({
   OFFLINE_LAMBDA_PORT: port.default(3002),
   OFFLINE_WEBSOCKET_PORT: port.default(3001),
   SCAN_SCHEDULE: z.string().min(1).default('rate(1 minute)'),
+  OFFLINE_MAX_RESTARTS: z.coerce.number().int().nonnegative().default(5),
   SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
   START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(180),
 });
@@ -282,23 +284,49 @@ async function main(): Promise<void> {
     };
     // The complete environment must be valid too (e.g. a real Keycloak without its secret).
     loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given, ...functionEnv });
-    offline = spawn(
-      process.execPath,
-      [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--host', host],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...functionEnv, SLS_TELEMETRY_DISABLED: '1' },
-        // Its own process group, so that stopping it also stops everything it spawned.
-        detached: true,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
-    offline.once('exit', (code, signalName) => {
-      if (!stopping) {
-        log(`serverless offline exited unexpectedly (${code ?? signalName}); stopping.`);
-        shutdown(1);
-      }
-    });
+    // Supervised: serverless offline can die on its own (an async invoke that times out throws
+    // an uncaught "[504] - Lambda timeout" in its worker). Once it has served, it is restarted
+    // instead of taking PostgreSQL, S3 and the Keycloak stand-in down with it; certificates it
+    // was rendering are handed out again when their leases expire. Restarting in a loop is no
+    // help: after OFFLINE_MAX_RESTARTS within ten minutes, everything stops.
+    let served = false;
+    const restarts: number[] = [];
+    const spawnOffline = (): ChildProcess => {
+      const child = spawn(
+        process.execPath,
+        [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--host', host],
+        {
+          cwd: ROOT,
+          env: { ...process.env, ...functionEnv, SLS_TELEMETRY_DISABLED: '1' },
+          // Its own process group, so that stopping it also stops everything it spawned.
+          detached: true,
+          stdio: ['ignore', 'inherit', 'inherit'],
+        },
+      );
+      child.once('exit', (code, signalName) => {
+        if (stopping || child !== offline) return;
+        const reason = code ?? signalName;
+        const now = Date.now();
+        restarts.push(now);
+        while ((restarts[0] ?? now) < now - RESTART_WINDOW_MS) restarts.shift();
+        if (!served || restarts.length > options.OFFLINE_MAX_RESTARTS) {
+          log(`serverless offline exited unexpectedly (${reason}); stopping.`);
+          shutdown(1);
+          return;
+        }
+        log(
+          `serverless offline exited unexpectedly (${reason}); restarting it ` +
+            `(${restarts.length} of at most ${options.OFFLINE_MAX_RESTARTS} in ten minutes). ` +
+            'PostgreSQL, S3 and the Keycloak stand-in stay up.',
+        );
+        // Its Chromium processes may have outlived it: stop its whole group first.
+        void stopProcessTree(child).then(() => {
+          if (!stopping) offline = spawnOffline();
+        });
+      });
+      return child;
+    };
+    offline = spawnOffline();
 
     const healthUrl = `${apiOrigin}/api/v1/health`;
     const healthStatus = await waitForHealth(
@@ -307,6 +335,7 @@ async function main(): Promise<void> {
       offline,
       () => stopping,
     );
+    served = true;
 
     // ---- tokens and the banner ----
     const api = `${apiOrigin}/api/v1`;

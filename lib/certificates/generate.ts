@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
-import type { Sql } from '../db/client.ts';
-import { errorMessage, PermanentError, TransientError, ValidationError } from '../errors.ts';
+import type { Sql, TransactionSql } from '../db/client.ts';
+import {
+  ConfigurationError,
+  errorMessage,
+  PermanentError,
+  TransientError,
+  ValidationError,
+} from '../errors.ts';
 import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
 import {
@@ -21,8 +27,11 @@ import { printableContent } from './text.ts';
  * caller is an async invocation whose platform retries would only duplicate work. The state
  * machine, not the platform, decides when to try again.
  *
- * LEASE_SECONDS must exceed the function timeout: a worker whose lease expired is then dead,
- * so it cannot overwrite the PDF after a newer attempt issued it.
+ * The PDF is written while the row is locked and still leased to this worker, and marked issued
+ * in that same transaction: a worker that lost its lease (it stalled past LEASE_SECONDS and
+ * another took over) finds the lease gone and writes nothing, so the object at the key is always
+ * the one the record describes. LEASE_SECONDS must also exceed the function timeout (checked at
+ * cold start), so a taken-over worker is normally dead already.
  */
 
 export type GenerateOutcome =
@@ -93,7 +102,7 @@ interface Issue {
   durationMs: number;
 }
 
-async function markIssued(sql: Sql, issue: Issue): Promise<boolean> {
+async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
   const { content } = issue;
   const rows = await sql`
     WITH issued AS (
@@ -131,6 +140,8 @@ interface Failure {
   owner: string;
   attempt: number;
   dead: boolean;
+  /** A configuration error: the attempt is given back, the certificate is not at fault. */
+  refund: boolean;
   error: string;
   retryInSeconds: number;
   durationMs: number;
@@ -145,6 +156,7 @@ async function markFailed(sql: Sql, failure: Failure): Promise<boolean> {
       SET status = ${status}::certificate_status, last_error = ${failure.error},
           next_attempt_at = CASE WHEN ${failure.dead} THEN next_attempt_at
                                  ELSE now() + make_interval(secs => ${failure.retryInSeconds}) END,
+          attempt_count = attempt_count - CASE WHEN ${failure.refund} THEN 1 ELSE 0 END,
           lease_owner = NULL, lease_expires_at = NULL, dispatched_until = NULL, updated_at = now()
       WHERE id = ${failure.certificateId} AND status = 'rendering' AND lease_owner = ${failure.owner}
       RETURNING id, attempt_count, next_attempt_at
@@ -189,6 +201,7 @@ export function generateOptionsFromConfig(config: Config<'s3' | 'pipeline' | 're
     maxAttempts: config.pipeline.MAX_GENERATION_ATTEMPTS,
     retryBaseSeconds: config.pipeline.RETRY_BASE_SECONDS,
     retryMaxSeconds: config.pipeline.RETRY_MAX_SECONDS,
+    configurationRetrySeconds: config.pipeline.CONFIGURATION_RETRY_SECONDS,
   };
 }
 
@@ -262,27 +275,36 @@ export async function generateCertificate(
       studentId: claimed.student_id,
       certificateId,
     });
-    try {
-      await deps.storage.putPdf(s3Key, rendered.pdf, {
-        'certificate-id': certificateId,
-        sha256,
-        'template-version': encodeURIComponent(rendered.template.version),
-      });
-    } catch (error) {
-      metrics.s3Error();
-      throw error;
-    }
     const durationMs = performance.now() - started;
-    const issued = await markIssued(deps.sql, {
-      certificateId,
-      owner,
-      content,
-      template: rendered.template,
-      credential,
-      s3Key,
-      sha256,
-      bytes: rendered.pdf.byteLength,
-      durationMs,
+    const issued = await deps.sql.begin(async (tx) => {
+      // Row lock + lease check before the write: a worker that took over waits here, and one
+      // whose lease was taken finds it gone and writes nothing (see the comment at the top).
+      const [held] = await tx`
+        SELECT id FROM certificates
+        WHERE id = ${certificateId} AND status = 'rendering' AND lease_owner = ${owner}
+        FOR UPDATE`;
+      if (!held) return false;
+      try {
+        await deps.storage.putPdf(s3Key, rendered.pdf, {
+          'certificate-id': certificateId,
+          sha256,
+          'template-version': encodeURIComponent(rendered.template.version),
+        });
+      } catch (error) {
+        metrics.s3Error();
+        throw error;
+      }
+      return await markIssued(tx, {
+        certificateId,
+        owner,
+        content,
+        template: rendered.template,
+        credential,
+        s3Key,
+        sha256,
+        bytes: rendered.pdf.byteLength,
+        durationMs,
+      });
     });
     if (!issued) {
       log.warn('Lease lost before the certificate could be issued; another worker owns it', {
@@ -303,26 +325,33 @@ export async function generateCertificate(
   } catch (error) {
     // Content the renderer refuses (ValidationError) will be refused again: no point retrying.
     const permanent = error instanceof PermanentError || error instanceof ValidationError;
-    const dead = permanent || isExhausted(attempt, options.maxAttempts);
+    // Our setup is wrong (IAM, bucket, client secret): wait long, keep the attempt, tell someone.
+    const configuration = error instanceof ConfigurationError;
+    const dead = permanent || (!configuration && isExhausted(attempt, options.maxAttempts));
     const message = describeError(error);
     const retryInSeconds = dead
       ? 0
-      : retryDelaySeconds(
-          attempt,
-          { baseSeconds: options.retryBaseSeconds, maxSeconds: options.retryMaxSeconds },
-          deps.random,
-        );
+      : configuration
+        ? (options.configurationRetrySeconds ?? 3600)
+        : retryDelaySeconds(
+            attempt,
+            { baseSeconds: options.retryBaseSeconds, maxSeconds: options.retryMaxSeconds },
+            deps.random,
+          );
     metrics.certificateFailed();
+    if (configuration) metrics.configurationError?.(error.dependency);
     const recorded = await markFailed(deps.sql, {
       certificateId,
       owner,
       attempt,
       dead,
+      refund: configuration,
       error: message,
       retryInSeconds,
       durationMs: performance.now() - started,
       details: {
         permanent,
+        ...(configuration ? { configuration: true } : {}),
         ...(error instanceof TransientError ? { dependency: error.dependency } : {}),
         ...(error instanceof PermanentError ? { reason: error.reason } : {}),
         ...(dead ? {} : { retry_in_seconds: retryInSeconds }),

@@ -120,6 +120,8 @@ export interface PipelineMetrics {
   certificateGenerated(durationMs: number): void;
   certificateFailed(): void;
   s3Error(): void;
+  /** A dependency refused our setup (IAM, missing bucket, rejected client secret). */
+  configurationError?(dependency: string): void;
 }
 
 export const noopMetrics: PipelineMetrics = {
@@ -161,6 +163,8 @@ export interface GenerateOptions {
   maxAttempts: number;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
+  /** Wait after a configuration error (does not use up an attempt); default one hour. */
+  configurationRetrySeconds?: number;
 }
 
 export interface ScanDeps {
@@ -178,4 +182,10 @@ export interface ScanOptions {
   dispatchLeaseSeconds: number;
   /** Invocations in flight at once. */
   dispatchConcurrency?: number;
+  /** The concurrency budget: most certificates dispatched or rendering at once (unbounded if unset). */
+  maxInFlight?: number;
+  /** How long one scan keeps topping up the budget while certificates wait (0: one pass). */
+  fillSeconds?: number;
+  /** Pause between top-ups when the budget is full. */
+  fillPollMs?: number;
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
+import { ConflictError, ValidationError } from '../errors.ts';
 import { parseWith } from '../validation.ts';
+import { dispatchWithinBudget } from './budget.ts';
 import type { Dispatch, Log } from './ports.ts';
-import { releaseDispatch } from './scan.ts';
 
 /**
  * Ingestion of one test attempt (the guide's `process_raws`): a raw score and its maximum
@@ -85,6 +85,8 @@ export interface RecordAttemptDeps {
 export interface RecordAttemptOptions {
   /** Same meaning as the scan's: the scan leaves a freshly dispatched certificate alone this long. */
   dispatchLeaseSeconds: number;
+  /** The concurrency budget (GENERATE_MAX_CONCURRENCY); when it is full the scan issues it later. */
+  maxInFlight?: number;
 }
 
 interface AttemptRow {
@@ -186,9 +188,8 @@ export async function recordAttempt(
     await tx`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${inserted.id}`;
     const [created] = await tx<{ id: string; status: string }[]>`
       WITH cert AS (
-        INSERT INTO certificates (student_id, course_id, test_attempt_id, dispatched_until)
-        VALUES (${inserted.student_id}, ${inserted.course_id}, ${inserted.id},
-                now() + make_interval(secs => ${options.dispatchLeaseSeconds}))
+        INSERT INTO certificates (student_id, course_id, test_attempt_id)
+        VALUES (${inserted.student_id}, ${inserted.course_id}, ${inserted.id})
         ON CONFLICT DO NOTHING
         RETURNING id, status, test_attempt_id
       ),
@@ -211,20 +212,11 @@ export async function recordAttempt(
     };
   });
 
-  let dispatched = false;
-  if (result.certificate?.created) {
-    try {
-      await deps.dispatch(result.certificate.id);
-      dispatched = true;
-    } catch (error) {
-      // The attempt and its pending certificate are committed: the next scan picks it up.
-      log.warn('Immediate generation could not be invoked; the scan will pick it up', {
-        certificate_id: result.certificate.id,
-        error: errorMessage(error),
-      });
-      await releaseDispatch(deps.sql, result.certificate.id).catch(() => undefined);
-    }
-  }
+  // The attempt and its pending certificate are committed: whatever happens now, the scan is
+  // the safety net.
+  const dispatched = result.certificate?.created
+    ? await dispatchWithinBudget(deps, options, result.certificate.id)
+    : false;
   log.info('Test attempt recorded', {
     attempt_id: result.attempt.id,
     course_id: result.attempt.courseId,

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
-import { ConflictError, errorMessage, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import { parseWith } from '../validation.ts';
+import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
-import { releaseDispatch } from './scan.ts';
 
 /**
  * Operator action: gives a `dead` (or waiting `failed`) certificate a fresh set of attempts,
@@ -81,29 +81,14 @@ export interface RequeueResult {
  */
 export async function requeueAndDispatch(
   deps: { sql: Sql; dispatch: Dispatch; log: Log },
-  options: { dispatchLeaseSeconds: number },
+  options: { dispatchLeaseSeconds: number; maxInFlight?: number },
   certificateId: string,
   input: { requestedBy: string; reason?: string },
 ): Promise<RequeueResult> {
   const log = deps.log;
-  const requeued = await requeueCertificate(deps.sql, certificateId, input, options);
-  let dispatched = false;
-  try {
-    await deps.dispatch(requeued.id);
-    dispatched = true;
-  } catch (error) {
-    log.warn('Immediate generation could not be invoked; the scan will pick it up', {
-      certificate_id: requeued.id,
-      error: errorMessage(error),
-    });
-    await releaseDispatch(deps.sql, requeued.id).catch((releaseError: unknown) => {
-      // The dispatch lease then simply expires and the scan hands it out a little later.
-      log.warn('Could not release dispatch claim', {
-        certificate_id: requeued.id,
-        error: errorMessage(releaseError),
-      });
-    });
-  }
+  // Requeued without a dispatch lease: it is handed out now if the budget has room, else by the scan.
+  const requeued = await requeueCertificate(deps.sql, certificateId, input);
+  const dispatched = await dispatchWithinBudget(deps, options, requeued.id);
   log.info('Certificate requeued', {
     certificate_id: requeued.id,
     previous_status: requeued.previousStatus,

@@ -1,5 +1,7 @@
-import type { Sql } from '../db/client.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Sql, TransactionSql } from '../db/client.ts';
 import { errorMessage } from '../errors.ts';
+import { releaseDispatch, withFreeSlots } from './budget.ts';
 import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
 /**
@@ -51,9 +53,24 @@ export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<E
   return { scanned: row?.scanned ?? 0, created: row?.created ?? 0 };
 }
 
-/** Claims up to `batchSize` due certificates for dispatch; returns their ids, most overdue first. */
+/**
+ * Claims up to `batchSize` due certificates for dispatch; returns their ids, most overdue first.
+ * With `maxInFlight`, fewer: only as many as the concurrency budget has free slots.
+ */
 export async function claimDueForDispatch(
   sql: Sql,
+  batchSize: number,
+  dispatchLeaseSeconds: number,
+  maxInFlight?: number,
+): Promise<string[]> {
+  if (maxInFlight === undefined) return await claimDue(sql, batchSize, dispatchLeaseSeconds);
+  return await withFreeSlots(sql, maxInFlight, async (tx, free) =>
+    free > 0 ? await claimDue(tx, Math.min(batchSize, free), dispatchLeaseSeconds) : [],
+  );
+}
+
+async function claimDue(
+  sql: Sql | TransactionSql,
   batchSize: number,
   dispatchLeaseSeconds: number,
 ): Promise<string[]> {
@@ -92,9 +109,19 @@ export async function claimDueForDispatch(
     .map((row) => row.id);
 }
 
-/** Releases a dispatch claim whose invocation failed, so the next scan retries it. */
-export async function releaseDispatch(sql: Sql, certificateId: string): Promise<void> {
-  await sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${certificateId}`;
+/** Whether any certificate is due and not dispatched (the scan keeps filling the budget while so). */
+export async function hasUndispatchedDue(sql: Sql): Promise<boolean> {
+  const [row] = await sql<{ due: boolean }[]>`
+    SELECT EXISTS (
+      SELECT 1 FROM certificates
+      WHERE status IN ('pending', 'failed') AND next_attempt_at <= now()
+        AND (dispatched_until IS NULL OR dispatched_until < now())
+    ) OR EXISTS (
+      SELECT 1 FROM certificates
+      WHERE status = 'rendering' AND lease_expires_at < now()
+        AND (dispatched_until IS NULL OR dispatched_until < now())
+    ) AS due`;
+  return row?.due ?? false;
 }
 
 export interface DispatchResult {
@@ -124,13 +151,7 @@ export async function dispatchAll(
           certificate_id: id,
           error: errorMessage(error),
         });
-        await releaseDispatch(sql, id).catch((releaseError: unknown) => {
-          // The dispatch lease then simply expires and the certificate is handed out again later.
-          options.log.warn('Could not release dispatch claim', {
-            certificate_id: id,
-            error: errorMessage(releaseError),
-          });
-        });
+        await releaseDispatch(sql, id, options.log);
       }
     }
   };
@@ -184,11 +205,27 @@ export interface ScanResult extends EnqueueResult, DispatchResult {
 export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<ScanResult> {
   const log = deps.log;
   const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
-  const ids = await claimDueForDispatch(deps.sql, options.batchSize, options.dispatchLeaseSeconds);
-  const result = await dispatchAll(deps.sql, deps.dispatch, ids, {
-    concurrency: options.dispatchConcurrency ?? 16,
-    log,
-  });
+  // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
+  // backlog then drains at the budget's rate instead of one budget's worth per tick.
+  const deadline = Date.now() + (options.fillSeconds ?? 0) * 1000;
+  const result: DispatchResult = { dispatched: [], failed: [] };
+  for (;;) {
+    const ids = await claimDueForDispatch(
+      deps.sql,
+      options.batchSize,
+      options.dispatchLeaseSeconds,
+      options.maxInFlight,
+    );
+    const pass = await dispatchAll(deps.sql, deps.dispatch, ids, {
+      concurrency: options.dispatchConcurrency ?? 16,
+      log,
+    });
+    result.dispatched.push(...pass.dispatched);
+    result.failed.push(...pass.failed);
+    // A failed invoke (Lambda throttled or unreachable) ends the pass: the next tick retries.
+    if (pass.failed.length > 0 || Date.now() >= deadline || !(await hasUndispatchedDue(deps.sql))) break;
+    if (ids.length === 0) await sleep(options.fillPollMs ?? 1000);
+  }
   const summary = await summariseSinceLastScan(deps.sql, {
     enqueued: enqueued.created,
     dispatched: result.dispatched.length,

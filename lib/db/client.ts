@@ -1,19 +1,53 @@
 import postgres from 'postgres';
 import type { Config } from '../config.ts';
+import {
+  databasePassword,
+  defaultSecretStore,
+  prefetch,
+  type SecretStore,
+  secretSource,
+} from '../secrets/secret-store.ts';
 
 export type Sql = postgres.Sql;
 export type TransactionSql = postgres.TransactionSql;
 
 /**
  * One postgres.js pool per container. Lambda runs one request at a time per container, so a
- * small pool suffices; idle connections are closed so a frozen container does not hold them.
+ * small pool suffices (generate: 1); idle connections are closed so a frozen container does not
+ * hold them, and every connection is recycled after DB_MAX_LIFETIME_SECONDS so a rotated
+ * password or a failed-over endpoint is picked up. With DATABASE_SECRET_ARN the password is
+ * read from the secret store when a connection opens (cached by Powertools), never from the
+ * environment.
  */
-export function createSql(config: Config<'db'>['db'], options: { applicationName?: string } = {}): Sql {
+type DbConfig = Config<'db'>['db'];
+/** The db section; scripts and tests that build it by hand may leave out the tuning fields. */
+export type SqlConfig = Pick<DbConfig, 'DATABASE_URL' | 'DB_POOL_MAX' | 'DB_CONNECT_TIMEOUT_SECONDS'> &
+  Partial<Pick<DbConfig, 'DATABASE_SECRET_ARN' | 'DB_MAX_LIFETIME_SECONDS' | 'DB_STATEMENT_TIMEOUT_MS'>>;
+
+export function createSql(
+  config: SqlConfig,
+  options: { applicationName?: string; secretStore?: () => SecretStore } = {},
+): Sql {
+  const password = config.DATABASE_SECRET_ARN
+    ? prefetch(
+        secretSource(
+          options.secretStore ?? defaultSecretStore,
+          undefined,
+          config.DATABASE_SECRET_ARN,
+          databasePassword,
+        ),
+      )
+    : undefined;
   return postgres(config.DATABASE_URL, {
     max: config.DB_POOL_MAX,
     connect_timeout: config.DB_CONNECT_TIMEOUT_SECONDS,
     idle_timeout: 60,
+    max_lifetime: config.DB_MAX_LIFETIME_SECONDS ?? 900,
+    ...(password ? { password } : {}),
     onnotice: () => undefined,
-    connection: { application_name: options.applicationName ?? 'course-certificates' },
+    connection: {
+      application_name: options.applicationName ?? 'course-certificates',
+      statement_timeout: config.DB_STATEMENT_TIMEOUT_MS ?? 15000,
+    },
   });
 }

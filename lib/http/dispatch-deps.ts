@@ -11,6 +11,8 @@ export interface DispatchDeps extends ReadDeps {
   dispatch: Dispatch;
   /** How long a dispatched certificate is left to its worker before the scan hands it out again. */
   dispatchLeaseSeconds: number;
+  /** The concurrency budget shared with the scan (GENERATE_MAX_CONCURRENCY). */
+  maxInFlight?: number;
 }
 
 const dispatcher = once(() => {
@@ -18,6 +20,7 @@ const dispatcher = once(() => {
   return {
     dispatch: createLambdaDispatch(createLambdaClient(config.invoke), config.invoke.GENERATE_FUNCTION_NAME),
     dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
+    maxInFlight: config.pipeline.GENERATE_MAX_CONCURRENCY,
   };
 });
 

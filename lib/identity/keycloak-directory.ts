@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { StudentDirectory, StudentProfile } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
-import { PermanentError, TransientError } from '../errors.ts';
+import { ConfigurationError, PermanentError, TransientError } from '../errors.ts';
+import { defaultSecretStore, prefetch, type SecretSource, secretSource } from '../secrets/secret-store.ts';
 
 /**
  * Student lookup through Keycloak's admin REST API with a client-credentials service account
@@ -14,7 +15,8 @@ export interface KeycloakDirectoryOptions {
   baseUrl: string;
   realm: string;
   clientId: string;
-  clientSecret: string;
+  /** The client secret, or a reader of it (secret store on AWS, see lib/secrets). */
+  clientSecret: string | SecretSource;
   timeoutMs: number;
   profileCacheSeconds: number;
   maxCachedProfiles?: number;
@@ -42,12 +44,17 @@ const userRepresentation = z.object({
 
 const DEPENDENCY = 'keycloak';
 
-export function keycloakOptionsFromConfig(config: Config<'keycloak'>['keycloak']): KeycloakDirectoryOptions {
+export function keycloakOptionsFromConfig(
+  config: Config<'keycloak'>['keycloak'],
+  store = defaultSecretStore,
+): KeycloakDirectoryOptions {
   return {
     baseUrl: config.KEYCLOAK_URL,
     realm: config.KEYCLOAK_REALM,
     clientId: config.KEYCLOAK_CLIENT_ID,
-    clientSecret: config.KEYCLOAK_CLIENT_SECRET,
+    clientSecret: config.KEYCLOAK_CLIENT_SECRET_ARN
+      ? prefetch(secretSource(store, undefined, config.KEYCLOAK_CLIENT_SECRET_ARN))
+      : (config.KEYCLOAK_CLIENT_SECRET ?? ''),
     timeoutMs: config.KEYCLOAK_TIMEOUT_MS,
     profileCacheSeconds: config.KEYCLOAK_PROFILE_CACHE_SECONDS,
   };
@@ -96,15 +103,22 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
         body: new URLSearchParams({
           grant_type: 'client_credentials',
           client_id: options.clientId,
-          client_secret: options.clientSecret,
+          client_secret:
+            typeof options.clientSecret === 'string' ? options.clientSecret : await options.clientSecret(),
         }),
       },
       'token request',
     );
     if (!response.ok) {
       await response.body?.cancel();
-      // A rejected client secret is a configuration problem, not the student's: retry, never
-      // mark certificates dead because of it.
+      // A rejected client secret is a configuration problem, not the student's: never mark
+      // certificates dead because of it, and do not hammer Keycloak until someone fixes it.
+      if (response.status === 401 || response.status === 403) {
+        throw new ConfigurationError(
+          `Keycloak refused the client credentials of ${options.clientId} (HTTP ${response.status}): check KEYCLOAK_CLIENT_ID and the client secret`,
+          DEPENDENCY,
+        );
+      }
       throw new TransientError(`Keycloak token request failed: HTTP ${response.status}`, DEPENDENCY);
     }
     const parsed = tokenResponse.safeParse(await response.json().catch(() => undefined));
@@ -141,6 +155,13 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
     if (response.status === 404) {
       await response.body?.cancel();
       throw new PermanentError('student not found in Keycloak', 'student-not-found');
+    }
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      throw new ConfigurationError(
+        `Keycloak refused the user lookup (HTTP ${response.status}): the service account of ${options.clientId} needs the view-users role of realm-management`,
+        DEPENDENCY,
+      );
     }
     if (!response.ok) {
       await response.body?.cancel();

@@ -16,6 +16,7 @@ export const METRIC_NAMES = {
   failed: 'CertificatesFailed',
   duration: 'GenerationDuration',
   s3Errors: 'S3Errors',
+  configurationErrors: 'ConfigurationErrors',
 } as const;
 
 export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
@@ -29,6 +30,13 @@ export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
     },
     s3Error() {
       target.addMetric(METRIC_NAMES.s3Errors, MetricUnit.Count, 1);
+    },
+    configurationError(dependency) {
+      // Alarm on this one: nothing issues until someone fixes IAM, the bucket or a secret. A
+      // single metric, so its `dependency` dimension does not split the invocation's others.
+      const single = target.singleMetric();
+      single.addDimension('dependency', dependency);
+      single.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
     },
   };
 }

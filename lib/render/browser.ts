@@ -4,6 +4,7 @@ import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import type { Log } from '../certificates/ports.ts';
 import { errorMessage, TransientError } from '../errors.ts';
+import { chromiumArchivesDir } from './paths.ts';
 
 // The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
 // require() yields the module namespace (not extensible) whose `default` is the class.
@@ -35,14 +36,20 @@ export interface PrinterEvents {
   blocked?(url: string): void;
 }
 
-// Flags from @sparticuz/chromium that we drop: --single-process makes parallel pages slower and
-// breaks browser contexts; the two web-security switches are not needed for local HTML and
-// would only widen what hostile content could do.
-const DROPPED_ARGS = new Set([
-  '--single-process',
-  '--disable-web-security',
-  '--allow-running-insecure-content',
-]);
+// Flags from @sparticuz/chromium that we drop: the two web-security switches are not needed for
+// local HTML and would only widen what hostile content could do.
+const DROPPED_ARGS = new Set(['--disable-web-security', '--allow-running-insecure-content']);
+
+/**
+ * On Lambda we keep @sparticuz/chromium's --single-process: its maintainers keep it because pages
+ * hung on Lambda without it, and a container prints one certificate at a time, where its
+ * drawbacks do not matter. Elsewhere (tests, npm start, the benchmark: several pages printing in
+ * parallel on one browser) it is dropped: there it made parallel pages slower, and browser
+ * contexts crash the browser in single-process mode.
+ */
+export function singleProcessByDefault(env: Record<string, string | undefined> = process.env): boolean {
+  return env.AWS_LAMBDA_FUNCTION_NAME !== undefined && env.IS_OFFLINE === undefined;
+}
 
 /** Production wiring: a relaunch (after a crash) and a template reaching for the network show in the logs. */
 export function loggedPrinterEvents(log: Log): PrinterEvents {
@@ -54,6 +61,8 @@ export function loggedPrinterEvents(log: Log): PrinterEvents {
 
 export interface PdfPrinterOptions {
   executablePath?: string;
+  /** Keep Chromium's --single-process (default: only on Lambda, see singleProcessByDefault). */
+  singleProcess?: boolean;
   /** Most pages printing at once (and kept warm). */
   maxPages?: number;
   /** Folder under which each launch gets its own profile folder (CHROMIUM_PROFILE_ROOT). */
@@ -78,9 +87,11 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     printing -= 1;
     waiting.shift()?.();
   };
+  const singleProcess = options.singleProcess ?? singleProcessByDefault();
+
   const launch = async (): Promise<Browser> => {
     chromium.setGraphicsMode = false;
-    const executablePath = options.executablePath ?? (await chromium.executablePath());
+    const executablePath = options.executablePath ?? (await chromium.executablePath(chromiumArchivesDir()));
     // With a profile root, the browser's profile lives in a known folder, so a supervisor
     // (tests, npm start) can find and kill a browser whose parent died without closing it.
     const userDataDir = options.profileRoot
@@ -91,7 +102,12 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       ...(userDataDir ? { userDataDir } : {}),
       headless: 'shell',
       args: [
-        ...chromium.args.filter((arg) => !DROPPED_ARGS.has(arg) && !arg.startsWith('--headless')),
+        ...chromium.args.filter(
+          (arg) =>
+            !DROPPED_ARGS.has(arg) &&
+            !arg.startsWith('--headless') &&
+            (singleProcess || arg !== '--single-process'),
+        ),
         '--disable-background-networking',
       ],
       defaultViewport: { width: 1123, height: 794 },

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { assetsRoot } from './paths.ts';
+import { fontPackagesRoot } from './paths.ts';
 
 /**
  * Fonts for a machine that has none (Lambda). The @fontsource packages split each Noto family
@@ -9,9 +9,9 @@ import { assetsRoot } from './paths.ts';
  * draw a character of that page: a Latin certificate carries a few Latin subsets (tens of KB), a
  * Chinese one the handful of Han subsets its characters fall into, never the 7 MB font.
  *
- * Packaging: the files are read from node_modules at run time; serverless.yml's generate function
- * lists the exact CSS + woff2 globs in `package.patterns`, so the zip holds only the weights used
- * here and nothing needs generating or committing.
+ * Packaging: the files are read from node_modules at run time (on Lambda from the render layer,
+ * see fontPackagesRoot); serverless.yml's `layers.render` lists the exact CSS + woff2 globs, so
+ * the layer holds only the weights used here and nothing needs generating or committing.
  */
 
 export interface FontFaceEntry {
@@ -80,7 +80,7 @@ export function fontCatalogue(): Map<string, FontFaceEntry[]> {
   if (catalogue) return catalogue;
   const result = new Map<string, FontFaceEntry[]>();
   for (const pkg of FONT_PACKAGES) {
-    const base = join(assetsRoot(), 'node_modules', pkg.dir);
+    const base = join(fontPackagesRoot(), pkg.dir);
     const entries: FontFaceEntry[] = [];
     for (const sheet of pkg.css) {
       const path = join(base, sheet);

@@ -30,6 +30,45 @@ export function assetsRoot(): string {
   return cached;
 }
 
+// Where the render layer is mounted on Lambda (serverless.yml `layers.render`): the layer is
+// built from node_modules, so its packages sit directly under /opt. RENDER_LAYER_ROOT points
+// elsewhere for the test that runs the packaged bundle against the unpacked layer.
+const layerRoot = (): string => process.env.RENDER_LAYER_ROOT ?? '/opt';
+
+function firstExisting(paths: string[], marker: string): string | undefined {
+  return paths.find((path) => existsSync(join(path, marker)));
+}
+
+let fontsCached: string | undefined;
+
+/**
+ * The folder holding the font packages (`@fontsource/...`): the project's node_modules locally,
+ * the render layer on Lambda. CERTIFICATE_FONTS_ROOT overrides both.
+ */
+export function fontPackagesRoot(): string {
+  fontsCached ??=
+    firstExisting(
+      [
+        ...(process.env.CERTIFICATE_FONTS_ROOT ? [process.env.CERTIFICATE_FONTS_ROOT] : []),
+        join(assetsRoot(), 'node_modules'),
+        layerRoot(),
+      ],
+      join('@fontsource', 'noto-sans', '400.css'),
+    ) ?? join(assetsRoot(), 'node_modules');
+  return fontsCached;
+}
+
+/**
+ * The folder with @sparticuz/chromium's brotli archives, passed to `executablePath()` because
+ * the bundled module cannot locate its own folder (esbuild's CommonJS output has no
+ * import.meta.url): the package's bin/ locally, the render layer's on Lambda.
+ */
+export function chromiumArchivesDir(): string | undefined {
+  const bin = join('@sparticuz', 'chromium', 'bin');
+  const root = firstExisting([join(assetsRoot(), 'node_modules'), layerRoot()], join(bin, 'chromium.br'));
+  return root ? join(root, bin) : undefined;
+}
+
 export function templatesDir(): string {
   return join(assetsRoot(), 'templates');
 }

@@ -1,5 +1,5 @@
 import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { TransientError, ValidationError } from '../errors.ts';
+import { ConfigurationError, TransientError, ValidationError } from '../errors.ts';
 import type { AssetLoader } from '../render/assets.ts';
 
 /**
@@ -30,7 +30,14 @@ export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoad
             : error instanceof Error
               ? error.message
               : String(error);
-      throw new TransientError(`template asset ${ref} could not be read: ${detail}`, 's3');
+      const message = `template asset ${ref} could not be read: ${detail}`;
+      // Never uploaded, or not readable by this role: an operator must act, retrying soon won't help.
+      if (
+        error instanceof NoSuchKey ||
+        (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 403)
+      )
+        throw new ConfigurationError(message, 's3');
+      throw new TransientError(message, 's3');
     }
   };
 }

@@ -2,7 +2,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { CertificateStore, Presigner } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
-import { errorMessage, TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 
 export type S3Config = Config<'s3'>['s3'];
 
@@ -20,11 +20,34 @@ export function createS3Client(config: S3Config): S3Client {
   });
 }
 
+// Answers that say the deployment is wrong, not that S3 is having a bad minute: retrying
+// soon cannot help (IAM policy, bucket name, region, credentials, a template asset never uploaded).
+const CONFIGURATION_CODES = new Set([
+  'AccessDenied',
+  'AllAccessDisabled',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'NoSuchBucket',
+  'NoSuchKey',
+  'PermanentRedirect',
+  'AuthorizationHeaderMalformed',
+]);
+
+/** S3 error -> ConfigurationError (403, NoSuchBucket, NoSuchKey...) or TransientError (throttling, 5xx, network). */
 function asTransient(error: unknown, operation: string): never {
   const status =
     error instanceof S3ServiceException ? ` (HTTP ${error.$metadata.httpStatusCode ?? '?'})` : '';
-  const message = errorMessage(error);
-  throw new TransientError(`S3 ${operation} failed${status}: ${message}`, 's3');
+  const message = `S3 ${operation} failed${status}: ${errorMessage(error)}`;
+  if (
+    error instanceof S3ServiceException &&
+    (CONFIGURATION_CODES.has(error.name) || error.$metadata.httpStatusCode === 403)
+  ) {
+    throw new ConfigurationError(
+      `${message} [${error.name}]: check S3_BUCKET, S3_REGION and the function's IAM role`,
+      's3',
+    );
+  }
+  throw new TransientError(message, 's3');
 }
 
 /** RFC 6266 / 5987 Content-Disposition: an ASCII fallback plus the UTF-8 name. */

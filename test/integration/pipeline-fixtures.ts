@@ -44,6 +44,9 @@ export function recordingMetrics(): PipelineMetrics & { counts: Record<string, n
     s3Error: () => {
       counts.s3Errors = (counts.s3Errors ?? 0) + 1;
     },
+    configurationError() {
+      counts.configurationErrors = (counts.configurationErrors ?? 0) + 1;
+    },
   };
 }
 

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { inflateRawSync } from 'node:zlib';
 import { load } from 'js-yaml';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 
@@ -14,6 +15,46 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVERLESS_BIN = join(ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const STAGE = 'ci';
+const ACCOUNT = '123456789012';
+const DB_SECRET_ARN = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/ci/db-Ab12Cd`;
+const KEYCLOAK_SECRET_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/keycloak-client-secret`;
+// Secret values set in the shell while packaging: none may reach the template or the state.
+const CANARIES = { KEYCLOAK_CLIENT_SECRET: 'canary-keycloak-7f3a9c', DB_PASSWORD: 'canary-db-5e1b2d' };
+
+/** A deploy stage's environment: every required value, secrets by ARN only. */
+const DEPLOY_ENV = {
+  DATABASE_URL: 'postgres://certificates@db.example.internal:5432/certificates',
+  DATABASE_SECRET_ARN: DB_SECRET_ARN,
+  KEYCLOAK_URL: 'https://auth.example.org',
+  KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_SECRET_ARN,
+  KEYCLOAK_CLIENT_SECRET: CANARIES.KEYCLOAK_CLIENT_SECRET,
+  AUTH_ISSUER: 'https://auth.example.org/realms/student',
+  AUTH_AUDIENCE: 'certificates-frontend',
+  VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+  GENERATE_MAX_CONCURRENCY: '40',
+};
+
+function serverless(args: string[], env: Record<string, string>, workDir: string) {
+  return promisify(execFile)(process.execPath, [SERVERLESS_BIN, ...args], {
+    cwd: ROOT,
+    // serverless-esbuild joins the work folder onto the project folder: give it relative.
+    env: { ...cleanEnv(), ...env, ESBUILD_WORK_DIR: relative(ROOT, workDir), SLS_TELEMETRY_DISABLED: '1' },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+/** The shell's environment without the settings a deploy stage reads, so the test decides them. */
+function cleanEnv(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  for (const name of [
+    ...Object.keys(DEPLOY_ENV),
+    'VPC_SUBNET_IDS',
+    'VPC_SECURITY_GROUP_IDS',
+    'ALARM_TOPIC_ARNS',
+  ])
+    delete env[name];
+  return env;
+}
 
 interface Statement {
   Effect: string;
@@ -28,24 +69,54 @@ interface Template {
   Resources: Record<string, Resource>;
 }
 
+interface ZipEntry {
+  name: string;
+  method: number;
+  compressedSize: number;
+  localHeader: number;
+}
+
 /** Names of the entries of a zip file, read from its central directory (no unzip tool needed). */
 function zipEntries(zip: Buffer): string[] {
+  return zipDirectory(zip).map((entry) => entry.name);
+}
+
+/** Writes every file of a zip below `folder` (stored or deflated entries, as serverless writes them). */
+async function unzip(zip: Buffer, folder: string): Promise<void> {
+  for (const entry of zipDirectory(zip)) {
+    if (entry.name.endsWith('/')) continue;
+    const nameLength = zip.readUInt16LE(entry.localHeader + 26);
+    const extraLength = zip.readUInt16LE(entry.localHeader + 28);
+    const start = entry.localHeader + 30 + nameLength + extraLength;
+    const data = zip.subarray(start, start + entry.compressedSize);
+    const target = join(folder, entry.name);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, entry.method === 8 ? inflateRawSync(data) : data);
+  }
+}
+
+function zipDirectory(zip: Buffer): ZipEntry[] {
   const endSignature = 0x06054b50;
   let end = zip.length - 22;
   while (end >= 0 && zip.readUInt32LE(end) !== endSignature) end -= 1;
   if (end < 0) throw new Error('not a zip file');
   const count = zip.readUInt16LE(end + 10);
   let offset = zip.readUInt32LE(end + 16);
-  const names: string[] = [];
+  const entries: ZipEntry[] = [];
   for (let index = 0; index < count; index += 1) {
     if (zip.readUInt32LE(offset) !== 0x02014b50) throw new Error('corrupt central directory');
     const nameLength = zip.readUInt16LE(offset + 28);
     const extraLength = zip.readUInt16LE(offset + 30);
     const commentLength = zip.readUInt16LE(offset + 32);
-    names.push(zip.toString('utf8', offset + 46, offset + 46 + nameLength));
+    entries.push({
+      name: zip.toString('utf8', offset + 46, offset + 46 + nameLength),
+      method: zip.readUInt16LE(offset + 10),
+      compressedSize: zip.readUInt32LE(offset + 20),
+      localHeader: zip.readUInt32LE(offset + 42),
+    });
     offset += 46 + nameLength + extraLength + commentLength;
   }
-  return names;
+  return entries;
 }
 
 function declaredFunctions(): Record<string, { handler: string }> {
@@ -64,16 +135,7 @@ beforeAll(async () => {
   const root = inject('stack').root;
   packageDir = await mkdtemp(join(root, 'sls-package-'));
   const workDir = await mkdtemp(join(root, 'sls-esbuild-'));
-  await promisify(execFile)(
-    process.execPath,
-    [SERVERLESS_BIN, 'package', '--stage', STAGE, '--package', packageDir],
-    {
-      cwd: ROOT,
-      // serverless-esbuild joins the work folder onto the project folder: give it relative.
-      env: { ...process.env, ESBUILD_WORK_DIR: relative(ROOT, workDir), SLS_TELEMETRY_DISABLED: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
+  await serverless(['package', '--stage', STAGE, '--package', packageDir], DEPLOY_ENV, workDir);
   template = JSON.parse(
     await readFile(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8'),
   ) as Template;
@@ -93,29 +155,83 @@ describe('serverless package', () => {
     const names = Object.keys(functions);
     expect(names).toEqual(expect.arrayContaining(['scan', 'generate', 'health', 'getCertificateDownload']));
     const zips = (await readdir(packageDir)).filter((file) => file.endsWith('.zip'));
-    expect(zips.sort()).toEqual(names.map((name) => `${name}.zip`).sort());
+    // One zip per function, plus the render layer shared by generate and previewTemplate.
+    expect(zips.sort()).toEqual([...names.map((name) => `${name}.zip`), 'render.zip'].sort());
 
     for (const [name, { handler }] of Object.entries(functions)) {
       const entries = zipEntries(await readFile(join(packageDir, `${name}.zip`)));
-      const handlerFile = `${handler.slice(0, handler.lastIndexOf('.'))}.js`;
+      const handlerFile = `${handler.slice(0, handler.lastIndexOf('.'))}.cjs`;
       expect(entries, `${name}.zip`).toContain(handlerFile);
       // Individually packaged: no other function's handler rides along.
       const otherHandlers = Object.entries(functions)
         .filter(([other]) => other !== name)
-        .map(([, fn]) => `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.js`)
+        .map(([, fn]) => `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.cjs`)
         .filter((file) => file !== handlerFile);
       expect(
         entries.filter((entry) => otherHandlers.includes(entry)),
         `${name}.zip`,
       ).toEqual([]);
     }
-    // Chromium ships binary archives: it must be installed into the generate zip, not bundled.
+    // Chromium's archives and the fonts ship once, in the layer; the function zips hold the
+    // bundle (AWS SDK included) and the templates, under 10 MB each.
     const generate = zipEntries(await readFile(join(packageDir, 'generate.zip')));
-    expect(generate.some((entry) => entry.startsWith('node_modules/@sparticuz/chromium/bin/'))).toBe(true);
     expect(generate.some((entry) => entry.startsWith('templates/'))).toBe(true);
-    const health = zipEntries(await readFile(join(packageDir, 'health.zip')));
-    expect(health.some((entry) => entry.includes('@sparticuz/chromium'))).toBe(false);
+    expect(generate.filter((entry) => entry.startsWith('node_modules/'))).toEqual([]);
+    const layer = zipEntries(await readFile(join(packageDir, 'render.zip')));
+    expect(layer).toContain('@sparticuz/chromium/bin/chromium.br');
+    expect(layer).toContain('@fontsource/noto-sans/400.css');
+    expect(layer.some((entry) => entry.startsWith('@fontsource/noto-sans-sc/files/'))).toBe(true);
+    for (const zip of zips.filter((file) => file !== 'render.zip')) {
+      expect((await stat(join(packageDir, zip))).size, zip).toBeLessThan(10 * 1024 * 1024);
+    }
+    for (const fn of ['GenerateLambdaFunction', 'PreviewTemplateLambdaFunction']) {
+      expect(template.Resources[fn]?.Properties.Layers, fn).toEqual([{ Ref: 'RenderLambdaLayer' }]);
+    }
+    expect(template.Resources.RenderLambdaLayer?.Type).toBe('AWS::Lambda::LayerVersion');
+    const withLayer = resourcesOfType('AWS::Lambda::Function').filter(([, fn]) => fn.Properties.Layers);
+    expect(withLayer.map(([id]) => id).sort()).toEqual([
+      'GenerateLambdaFunction',
+      'PreviewTemplateLambdaFunction',
+    ]);
+    // The SDK clients are bundled, not taken from whatever version the runtime ships.
+    const scanBundle = await readFile(join(packageDir, 'scan.zip'));
+    expect(zipEntries(scanBundle)).toContain('functions/scan.cjs');
   });
+
+  it('the packaged generate bundle prints a PDF with Chromium from the unpacked layer', async () => {
+    const root = await mkdtemp(join(inject('stack').root, 'lambda-'));
+    const task = join(root, 'task');
+    const layer = join(root, 'opt');
+    const tmp = join(root, 'tmp');
+    await mkdir(tmp);
+    await unzip(await readFile(join(packageDir, 'generate.zip')), task);
+    await unzip(await readFile(join(packageDir, 'render.zip')), layer);
+    const script = `
+      const { printer } = require(${JSON.stringify(join(task, 'functions', 'generate.cjs'))});
+      printer.print('<html><body><h1>layer</h1></body></html>', { timeoutMs: 60000 })
+        .then(async (pdf) => { process.stdout.write(Buffer.from(pdf).subarray(0, 5).toString('latin1')); await printer.close(); })
+        .catch((error) => { console.error(error); process.exit(1); });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+      cwd: task,
+      env: {
+        PATH: process.env.PATH,
+        // A fresh temp folder: @sparticuz/chromium must inflate the layer's archives itself.
+        TMPDIR: tmp,
+        LAMBDA_TASK_ROOT: task,
+        RENDER_LAYER_ROOT: layer,
+        DATABASE_URL: 'postgres://certificates@127.0.0.1:1/certificates',
+        S3_BUCKET: 'certificates-bucket',
+        KEYCLOAK_URL: 'http://127.0.0.1:1',
+        KEYCLOAK_REALM: 'student',
+        KEYCLOAK_CLIENT_ID: 'certificate-service',
+        KEYCLOAK_CLIENT_SECRET: 'unused',
+        VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+      },
+      maxBuffer: 1024 * 1024,
+    });
+    expect(stdout).toBe('%PDF-');
+    expect((await readdir(tmp)).includes('chromium')).toBe(true);
+  }, 180_000);
 
   it('runs every function on nodejs22.x with its own scoped role and a log group with retention', () => {
     const lambdas = resourcesOfType('AWS::Lambda::Function');
@@ -202,5 +318,85 @@ describe('serverless package', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
+  });
+
+  it('packages no secret value: only the ARNs, each read by exactly the roles that need it', async () => {
+    for (const file of ['cloudformation-template-update-stack.json', 'serverless-state.json']) {
+      const text = await readFile(join(packageDir, file), 'utf8');
+      expect(text, file).not.toContain(CANARIES.KEYCLOAK_CLIENT_SECRET);
+    }
+    const generate = template.Resources.GenerateLambdaFunction as Resource;
+    const variables = (generate.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables.KEYCLOAK_CLIENT_SECRET).toBe('');
+    expect(variables.KEYCLOAK_CLIENT_SECRET_ARN).toBe(KEYCLOAK_SECRET_ARN);
+    expect(variables.DATABASE_SECRET_ARN).toBe(DB_SECRET_ARN);
+    expect(variables.DB_POOL_MAX).toBe('1');
+
+    const roles = new Map(resourcesOfType('AWS::IAM::Role'));
+    const grants = (action: string) =>
+      [...roles].flatMap(([roleId, role]) =>
+        statementsOf(role)
+          .filter((statement) => [statement.Action].flat().includes(action))
+          .map((statement) => ({ roleId, resource: statement.Resource })),
+      );
+    const ssm = grants('ssm:GetParameter');
+    expect(ssm).toEqual([{ roleId: 'GenerateRole', resource: KEYCLOAK_SECRET_ARN }]);
+    const secrets = grants('secretsmanager:GetSecretValue');
+    expect(secrets.every((grant) => grant.resource === DB_SECRET_ARN)).toBe(true);
+    // Every role whose functions connect to PostgreSQL, and no wildcard.
+    expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
+      new Set(['ScanRole', 'GenerateRole', 'HttpReadRole', 'PreviewRole', 'DownloadRole', 'IngestRole']),
+    );
+    // The OpenAPI document needs no database and reads no secret.
+    const openapi = template.Resources.OpenapiLambdaFunction as Resource;
+    const openapiRole = (openapi.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    expect(statementsOf(roles.get(openapiRole) as Resource)).toEqual([]);
+  });
+
+  it('bounds generate: reserved concurrency, event age, an on-failure queue kept 14 days, an alarm', () => {
+    const generate = template.Resources.GenerateLambdaFunction as Resource;
+    expect(generate.Properties.ReservedConcurrentExecutions).toBe(40);
+    const [[, invokeConfig] = []] = resourcesOfType('AWS::Lambda::EventInvokeConfig');
+    expect(invokeConfig?.Properties).toMatchObject({
+      FunctionName: { Ref: 'GenerateLambdaFunction' },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: expect.any(Number),
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['GenerateFailureQueue', 'Arn'] } } },
+    });
+    const queue = template.Resources.GenerateFailureQueue as Resource;
+    expect(queue.Type).toBe('AWS::SQS::Queue');
+    expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    const alarms = resourcesOfType('AWS::CloudWatch::Alarm');
+    expect(alarms.map(([, alarm]) => alarm.Properties.Dimensions)).toContainEqual([
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': ['GenerateFailureQueue', 'QueueName'] } },
+    ]);
+    // The scan and the ingestion route share the same budget.
+    for (const fn of ['ScanLambdaFunction', 'CreateAttemptLambdaFunction']) {
+      const lambda = template.Resources[fn] as Resource;
+      const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env.GENERATE_MAX_CONCURRENCY, fn).toBe('40');
+    }
+  });
+
+  it('refuses to package a deploy stage with a missing value or a password in DATABASE_URL, naming them', async () => {
+    const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
+    const { KEYCLOAK_CLIENT_SECRET_ARN: _missing, ...incomplete } = DEPLOY_ENV;
+    const attempt = serverless(
+      ['package', '--stage', 'prod', '--package', await mkdtemp(join(inject('stack').root, 'sls-refused-'))],
+      {
+        ...incomplete,
+        DATABASE_URL: `postgres://certificates:${CANARIES.DB_PASSWORD}@db.example.internal/certificates`,
+      },
+      workDir,
+    );
+    const failure = (await attempt.then(
+      () => undefined,
+      (error: unknown) => error,
+    )) as { stdout: string; stderr: string } | undefined;
+    expect(failure, 'packaging should fail').toBeDefined();
+    const output = `${failure?.stdout ?? ''}${failure?.stderr ?? ''}`;
+    expect(output).toContain('KEYCLOAK_CLIENT_SECRET_ARN is required for stage prod');
+    expect(output).toContain('DATABASE_URL must not contain a password');
+    expect(output).not.toContain(CANARIES.DB_PASSWORD);
   });
 });

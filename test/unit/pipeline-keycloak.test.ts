@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PermanentError, TransientError } from '../../lib/errors.ts';
+import { ConfigurationError, PermanentError, TransientError } from '../../lib/errors.ts';
 import { createKeycloakDirectory, displayName } from '../../lib/identity/keycloak-directory.ts';
 
 /** Scripted fetch: answers token and user requests from queues and records what was asked. */
@@ -50,6 +50,19 @@ const ID = '5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01';
 const OTHER = '5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a02';
 
 describe('Keycloak directory', () => {
+  it('classifies a 403 on the lookup as configuration, a 503 as transient', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
+    fake.answerNextUser(() => new Response('forbidden', { status: 403 }));
+    const refused = await students.getStudent(ID).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ConfigurationError);
+    expect(String(refused)).toMatch(/view-users/);
+    fake.answerNextUser(() => new Response('busy', { status: 503 }));
+    const busy = await students.getStudent(ID).catch((error: unknown) => error);
+    expect(busy).toBeInstanceOf(TransientError);
+    expect(busy).not.toBeInstanceOf(ConfigurationError);
+  });
+
   it('reuses the service token until shortly before it expires', async () => {
     const fake = fakeKeycloak();
     const clock = { now: 0 };

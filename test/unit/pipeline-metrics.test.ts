@@ -42,6 +42,29 @@ describe('pipeline metrics', () => {
     });
   });
 
+  it('counts configuration errors in a line of their own, by dependency', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
+    const metrics = pipelineMetrics(target);
+    metrics.certificateFailed();
+    metrics.configurationError?.('s3');
+    flushMetrics(target);
+    const emf = lines
+      .flatMap((line) => line.split('\n'))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const configuration = emf.find((record) => METRIC_NAMES.configurationErrors in record);
+    expect(configuration).toMatchObject({ [METRIC_NAMES.configurationErrors]: 1, dependency: 's3' });
+    const failed = emf.find((record) => METRIC_NAMES.failed in record);
+    expect(failed).toBeDefined();
+    // The other metrics keep their dimensions: no `dependency` split.
+    expect(failed).not.toHaveProperty('dependency');
+  });
+
   it('writes nothing when an invocation recorded no metric', () => {
     const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     flushMetrics(new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' }));

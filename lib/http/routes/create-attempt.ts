@@ -15,7 +15,8 @@ export const createAttemptRoute = defineRoute({
   summary: 'Record a test attempt (staff or service account)',
   description:
     "Guide: the stats worker's `process_raws`. Pass/fail is decided against the course's pass mark; " +
-    'a passing attempt gets a pending certificate and generation starts at once. Idempotent per `externalRef`.',
+    'a passing attempt gets a pending certificate and generation starts at once when the concurrency budget ' +
+    'has room (otherwise the scan starts it). Idempotent per `externalRef`.',
   request: { body: attemptInputSchema },
   // A student must not post their own score.
   policy: requires('attempts:record', 'record test attempts'),
@@ -30,7 +31,7 @@ export const createAttemptRoute = defineRoute({
   handle: async (deps: DispatchDeps, { body }) => {
     const result = await recordAttempt(
       { sql: deps.sql, dispatch: deps.dispatch, log: logger },
-      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
       body,
     );
     return json(result.created ? 201 : 200, result);

@@ -16,8 +16,8 @@ export const requeueCertificateRoute = defineRoute({
   description:
     'Operator action once the cause of a failed generation is fixed (student restored in Keycloak, ' +
     'template repaired...): the certificate goes back to `pending` with a fresh set of attempts, a ' +
-    '`requeued` audit row records who and why, and generation is invoked at once (if that invoke ' +
-    'fails, the scheduled scan picks it up). Staff roles only.',
+    '`requeued` audit row records who and why, and generation is invoked at once when the concurrency ' +
+    'budget has room (otherwise, or if that invoke fails, the scheduled scan picks it up).',
   request: { path: certificateIdPath, body: requeueRequestSchema, bodyRequired: false },
   policy: requires('certificates:requeue', 'requeue certificates'),
   responses: {
@@ -28,7 +28,7 @@ export const requeueCertificateRoute = defineRoute({
   handle: async (deps: DispatchDeps, { path, body, principal }) => {
     const result = await requeueAndDispatch(
       { sql: deps.sql, dispatch: deps.dispatch, log: logger },
-      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
       path.certificateId,
       { requestedBy: principal.subject, ...body },
     );

@@ -1,0 +1,136 @@
+import type { Sql, TransactionSql } from '../db/client.ts';
+import { errorMessage } from '../errors.ts';
+import type { Dispatch, Log } from './ports.ts';
+
+/**
+ * One concurrency budget for rendering (GENERATE_MAX_CONCURRENCY): the number of certificates
+ * in flight, i.e. handed to a worker and not yet done (dispatched, or rendering under a live
+ * lease), never exceeds it. Every path that invokes `generate` (the scan, the ingestion route,
+ * requeue) reserves its slots here first, under one transaction-scoped advisory lock, so
+ * concurrent scans and requests cannot together overshoot. What does not fit stays `pending`
+ * in the database until a slot frees up; nothing waits in Lambda's async queue. On AWS the same
+ * number is generate's reserved concurrency, so even a stray invoke cannot exceed it.
+ */
+
+// Any constant shared by all callers; only this module takes it.
+const DISPATCH_LOCK = 7_316_001;
+
+/** Certificates dispatched or rendering right now. */
+export async function countInFlight(sql: Sql | TransactionSql): Promise<number> {
+  const [row] = await sql<{ in_flight: number }[]>`
+    SELECT (
+      (SELECT count(*) FROM certificates
+       WHERE dispatched_until > now() AND status IN ('pending', 'failed', 'rendering'))
+      +
+      (SELECT count(*) FROM certificates
+       WHERE status = 'rendering' AND lease_expires_at >= now()
+         AND (dispatched_until IS NULL OR dispatched_until <= now()))
+    )::int AS in_flight`;
+  return row?.in_flight ?? 0;
+}
+
+/**
+ * Runs `reserve` with the budget's lock held and the number of free slots; the reservation
+ * (setting `dispatched_until`) must happen inside, in the same transaction.
+ */
+export async function withFreeSlots<T>(
+  sql: Sql,
+  maxInFlight: number,
+  reserve: (tx: TransactionSql, freeSlots: number) => Promise<T>,
+): Promise<T> {
+  return (await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${DISPATCH_LOCK})`;
+    const free = Math.max(0, maxInFlight - (await countInFlight(tx)));
+    return await reserve(tx, free);
+  })) as T;
+}
+
+/**
+ * Reserves one slot for a certificate a caller wants to invoke at once (ingestion, requeue).
+ * False when the budget is full or someone else has dispatched it: the scan hands it out later.
+ */
+export async function reserveDispatch(
+  sql: Sql,
+  certificateId: string,
+  options: { dispatchLeaseSeconds: number; maxInFlight: number },
+): Promise<boolean> {
+  return await withFreeSlots(sql, options.maxInFlight, async (tx, free) => {
+    if (free < 1) return false;
+    const rows = await tx`
+      UPDATE certificates SET dispatched_until = now() + make_interval(secs => ${options.dispatchLeaseSeconds})
+      WHERE id = ${certificateId} AND status IN ('pending', 'failed') AND next_attempt_at <= now()
+        AND (dispatched_until IS NULL OR dispatched_until < now())
+      RETURNING id`;
+    return rows.length === 1;
+  });
+}
+
+/**
+ * Invokes `generate` for one certificate now if the budget has a free slot (ingestion, requeue).
+ * False when it did not: budget full, or the invoke failed and the slot was released; either
+ * way the certificate is committed as due and the scan hands it out.
+ */
+export async function dispatchWithinBudget(
+  deps: { sql: Sql; dispatch: Dispatch; log: Log },
+  options: { dispatchLeaseSeconds: number; maxInFlight?: number },
+  certificateId: string,
+): Promise<boolean> {
+  const log = deps.log;
+  const reserved = await reserveDispatch(deps.sql, certificateId, {
+    dispatchLeaseSeconds: options.dispatchLeaseSeconds,
+    maxInFlight: options.maxInFlight ?? Number.POSITIVE_INFINITY,
+  }).catch((error: unknown) => {
+    log.warn('Could not reserve a generation slot; the scan will pick it up', {
+      certificate_id: certificateId,
+      error: errorMessage(error),
+    });
+    return false;
+  });
+  if (!reserved) {
+    log.info('Generation budget full; the certificate waits for the scan', { certificate_id: certificateId });
+    return false;
+  }
+  try {
+    await deps.dispatch(certificateId);
+    return true;
+  } catch (error) {
+    log.warn('Immediate generation could not be invoked; the scan will pick it up', {
+      certificate_id: certificateId,
+      error: errorMessage(error),
+    });
+    await releaseDispatch(deps.sql, certificateId, log);
+    return false;
+  }
+}
+
+/**
+ * Releases a dispatch claim whose invocation failed, so the next scan retries it. Never throws:
+ * if the release fails too, the dispatch lease simply expires and the scan hands it out later.
+ */
+export async function releaseDispatch(sql: Sql, certificateId: string, log: Log): Promise<void> {
+  await sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${certificateId}`.catch(
+    (error: unknown) => {
+      log.warn('Could not release dispatch claim', {
+        certificate_id: certificateId,
+        error: errorMessage(error),
+      });
+    },
+  );
+}
+
+/**
+ * Hands a certificate whose invocation Lambda dropped back to the scan now instead of when its
+ * dispatch lease runs out. Returns its status; an issued (or otherwise finished) one is left alone.
+ */
+export async function releaseDropped(sql: Sql, certificateId: string): Promise<string | undefined> {
+  const [row] = await sql<{ status: string }[]>`
+    WITH released AS (
+      UPDATE certificates SET dispatched_until = NULL
+      WHERE id = ${certificateId} AND status IN ('pending', 'failed')
+      RETURNING id, status
+    )
+    SELECT status::text FROM released
+    UNION ALL
+    SELECT status::text FROM certificates WHERE id = ${certificateId} AND NOT EXISTS (SELECT 1 FROM released)`;
+  return row?.status;
+}

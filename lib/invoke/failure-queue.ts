@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/**
+ * Records Lambda writes to generate's on-failure destination (an SQS queue) when it gives up on
+ * an async invocation: the event waited longer than MaximumEventAgeInSeconds (throttled by the
+ * reserved concurrency for hours) or the handler threw (database down while recording). The
+ * certificate is not lost either way: its dispatch lease or rendering lease expires and the scan
+ * hands it out again. The queue makes the drop visible (alarm) and lets an operator release
+ * such certificates at once (scripts/failed-invocations.ts).
+ */
+
+const destinationRecord = z.object({
+  timestamp: z.string().optional(),
+  requestContext: z
+    .object({
+      condition: z.string().optional(),
+      approximateInvokeCount: z.number().optional(),
+    })
+    .optional(),
+  requestPayload: z.object({ certificateId: z.uuid() }),
+  responseContext: z.object({ functionError: z.string().optional() }).partial().optional(),
+  responsePayload: z.unknown().optional(),
+});
+
+export interface FailedInvocation {
+  certificateId: string;
+  /** Lambda's reason: EventAgeExceeded, RetriesExhausted, ... */
+  condition: string;
+  timestamp?: string;
+  error?: string;
+}
+
+/** The failed invocation an SQS message body describes, or undefined for anything else. */
+export function parseFailedInvocation(body: string): FailedInvocation | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const parsed = destinationRecord.safeParse(json);
+  if (!parsed.success) return undefined;
+  const record = parsed.data;
+  const response = record.responsePayload as { errorMessage?: unknown } | undefined;
+  return {
+    certificateId: record.requestPayload.certificateId,
+    condition: record.requestContext?.condition ?? 'unknown',
+    ...(record.timestamp ? { timestamp: record.timestamp } : {}),
+    ...(typeof response?.errorMessage === 'string' ? { error: response.errorMessage } : {}),
+  };
+}

@@ -1,0 +1,130 @@
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { type Config, ConfigError, loadConfig } from '../config.ts';
+import { errorMessage, TransientError } from '../errors.ts';
+
+/**
+ * Secrets on AWS come from SSM Parameter Store (SecureString) or Secrets Manager, read with
+ * Powertools Parameters and cached per container for SECRETS_CACHE_SECONDS, so a rotated value
+ * is picked up without a redeploy and a warm container does not call the store per request.
+ * A reference is the full ARN (the same string the function's IAM policy grants), which also
+ * says which store to ask:
+ *   arn:aws:ssm:<region>:<account>:parameter/<name>       -> GetParameter, decrypted
+ *   arn:aws:secretsmanager:<region>:<account>:secret:<id> -> GetSecretValue
+ * Locally the plain environment variable is used instead and no store is asked.
+ */
+
+export type SecretsConfig = Config<'secrets'>['secrets'];
+
+/** Reads one secret value; a rejected promise is a TransientError (store unreachable or refused). */
+export type SecretSource = () => Promise<string>;
+
+export interface SecretStore {
+  get(reference: string): Promise<string>;
+}
+
+const ARN = /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/;
+
+/** Whether a string is a reference this store can read (used by the config validation too). */
+export function isSecretReference(value: string): boolean {
+  return ARN.test(value);
+}
+
+export function createSecretStore(config: SecretsConfig): SecretStore {
+  // Providers (and their SDK clients) only on first use: most containers read one secret.
+  let ssm: SSMProvider | undefined;
+  let secrets: SecretsProvider | undefined;
+  const region = { region: config.AWS_REGION };
+  return {
+    async get(reference) {
+      const kind = ARN.exec(reference)?.[1];
+      if (!kind) {
+        throw new ConfigError([
+          { variable: 'secret reference', message: 'must be an SSM parameter or Secrets Manager ARN' },
+        ]);
+      }
+      let value: unknown;
+      try {
+        if (kind === 'ssm') {
+          ssm ??= new SSMProvider({
+            clientConfig: {
+              ...region,
+              ...(config.SSM_ENDPOINT_URL ? { endpoint: config.SSM_ENDPOINT_URL } : {}),
+            },
+          });
+          value = await ssm.get(reference, { decrypt: true, maxAge: config.SECRETS_CACHE_SECONDS });
+        } else {
+          secrets ??= new SecretsProvider({
+            clientConfig: {
+              ...region,
+              ...(config.SECRETS_MANAGER_ENDPOINT_URL
+                ? { endpoint: config.SECRETS_MANAGER_ENDPOINT_URL }
+                : {}),
+            },
+          });
+          value = await secrets.get(reference, { maxAge: config.SECRETS_CACHE_SECONDS });
+        }
+      } catch (error) {
+        // The message names the reference (an ARN, not a secret) and never the value.
+        throw new TransientError(`reading secret ${reference} failed: ${errorMessage(error)}`, kind);
+      }
+      if (typeof value !== 'string' || value === '') {
+        throw new TransientError(`secret ${reference} is empty or binary`, kind);
+      }
+      return value;
+    },
+  };
+}
+
+/**
+ * The value of a secret-bearing setting: the ARN variable wins on AWS, the plain variable is for
+ * local runs. Config validation guarantees one of the two is set.
+ */
+export function secretSource(
+  store: () => SecretStore,
+  plain: string | undefined,
+  reference: string | undefined,
+  select: (raw: string) => string = (raw) => raw,
+): SecretSource {
+  if (reference) return async () => select(await store().get(reference));
+  if (plain !== undefined) return async () => plain;
+  throw new ConfigError([{ variable: 'secret', message: 'has neither a value nor a reference' }]);
+}
+
+/**
+ * Database secrets as RDS and Secrets Manager rotation write them are JSON
+ * ({"username", "password", "host", ...}); a plain string is taken as the password itself.
+ */
+export function databasePassword(raw: string): string {
+  if (!raw.trimStart().startsWith('{')) return raw;
+  try {
+    const parsed = JSON.parse(raw) as { password?: unknown };
+    if (typeof parsed.password === 'string' && parsed.password !== '') return parsed.password;
+  } catch {
+    // fall through: a JSON-looking secret without a password is a configuration mistake
+  }
+  throw new ConfigError([{ variable: 'DATABASE_SECRET_ARN', message: 'secret has no "password" field' }]);
+}
+
+let shared: SecretStore | undefined;
+
+/** The container's one store, configured from the environment on first use. */
+export function defaultSecretStore(): SecretStore {
+  shared ??= createSecretStore(loadConfig(['secrets']).secrets);
+  return shared;
+}
+
+/**
+ * Starts reading a secret at cold start (Lambda's init phase has the full CPU, and the value
+ * lands in the Powertools cache). The first use awaits that read; if it failed, the use reads
+ * again and reports its own failure, so an early hiccup costs nothing.
+ */
+export function prefetch(source: SecretSource): SecretSource {
+  let early: Promise<string> | undefined = source();
+  early.catch(() => undefined);
+  return () => {
+    const pending = early;
+    early = undefined;
+    return pending ? pending.catch(() => source()) : source();
+  };
+}

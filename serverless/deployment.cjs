@@ -1,0 +1,112 @@
+// Package-time settings that differ between local stages (serverless offline, tests) and deploy
+// stages (anything else), referenced from serverless.yml as ${file(./serverless/deployment.cjs):name}.
+//
+// Local stages take everything from the environment with empty defaults, as before. A deploy
+// stage:
+// - never packages a secret value: the database password and the Keycloak client secret are
+//   read at cold start from the ARNs below (lib/secrets/secret-store.ts), and the plain
+//   variables are left out of the template even when they are set in the shell;
+// - refuses to package when a required value is missing or a secret would leak, naming it,
+//   instead of deploying functions that fail at their first invocation.
+const LOCAL_STAGES = new Set(['local', 'test']);
+
+const ARN = {
+  secret: /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/,
+  subnet: /^subnet-[0-9a-f]+$/,
+  securityGroup: /^sg-[0-9a-f]+$/,
+};
+
+const env = (name) => {
+  const value = process.env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+};
+const list = (name) =>
+  (env(name) ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+function settings(stage, region) {
+  const local = LOCAL_STAGES.has(stage);
+  const problems = [];
+  const required = (name) => {
+    const value = env(name);
+    if (value === undefined && !local) problems.push(`${name} is required for stage ${stage}`);
+    return value ?? '';
+  };
+  const secretArn = (name) => {
+    const value = required(name);
+    if (value !== '' && !ARN.secret.test(value))
+      problems.push(`${name} must be the ARN of an SSM parameter or a Secrets Manager secret`);
+    return value;
+  };
+
+  const databaseUrl = required('DATABASE_URL');
+  if (!local && databaseUrl !== '') {
+    let password = '';
+    try {
+      password = new URL(databaseUrl).password;
+    } catch {
+      problems.push('DATABASE_URL must be a URL like postgres://user@host:5432/database');
+    }
+    if (password !== '')
+      problems.push(
+        `DATABASE_URL must not contain a password for stage ${stage}: put it in the secret named by DATABASE_SECRET_ARN`,
+      );
+  }
+  const databaseSecretArn = local ? (env('DATABASE_SECRET_ARN') ?? '') : secretArn('DATABASE_SECRET_ARN');
+  const keycloakClientSecretArn = local
+    ? (env('KEYCLOAK_CLIENT_SECRET_ARN') ?? '')
+    : secretArn('KEYCLOAK_CLIENT_SECRET_ARN');
+
+  const concurrency = Number(env('GENERATE_MAX_CONCURRENCY') ?? (local ? '2' : '50'));
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    problems.push('GENERATE_MAX_CONCURRENCY must be a positive integer');
+
+  const subnets = list('VPC_SUBNET_IDS');
+  const securityGroups = list('VPC_SECURITY_GROUP_IDS');
+  if (subnets.length > 0 !== securityGroups.length > 0)
+    problems.push('VPC_SUBNET_IDS and VPC_SECURITY_GROUP_IDS must be set together');
+  for (const id of subnets)
+    if (!ARN.subnet.test(id)) problems.push(`VPC_SUBNET_IDS: ${id} is not a subnet id`);
+  for (const id of securityGroups)
+    if (!ARN.securityGroup.test(id))
+      problems.push(`VPC_SECURITY_GROUP_IDS: ${id} is not a security group id`);
+
+  const values = {
+    databaseUrl,
+    databaseSecretArn,
+    // Only local stages pass the plain secret to the function.
+    keycloakClientSecret: local ? (env('KEYCLOAK_CLIENT_SECRET') ?? '') : '',
+    keycloakClientSecretArn,
+    keycloakUrl: required('KEYCLOAK_URL'),
+    authIssuer: required('AUTH_ISSUER'),
+    authAudience: required('AUTH_AUDIENCE'),
+    verifyBaseUrl: required('VERIFY_BASE_URL'),
+    generateMaxConcurrency: concurrency,
+    // IAM resources must be ARNs even where nothing is deployed: a placeholder no secret has.
+    databaseSecretResource:
+      databaseSecretArn || `arn:aws:secretsmanager:${region}:000000000000:secret:local-unused`,
+    keycloakSecretResource:
+      keycloakClientSecretArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused`,
+    // SNS topics (comma-separated ARNs) notified when an alarm fires.
+    alarmActions: list('ALARM_TOPIC_ARNS'),
+    ...(subnets.length > 0 ? { vpc: { subnetIds: subnets, securityGroupIds: securityGroups } } : {}),
+    managedPolicies: [
+      'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
+      'arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess',
+      // ENI management for functions attached to the VPC.
+      ...(subnets.length > 0 ? ['arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'] : []),
+    ],
+  };
+  if (problems.length > 0) throw new Error(`Cannot package stage ${stage}: ${problems.join('; ')}`);
+  return values;
+}
+
+module.exports = async ({ options, resolveVariable }) => {
+  const stage = options.stage ?? (await resolveVariable('sls:stage'));
+  const region = options.region ?? (await resolveVariable('aws:region'));
+  return settings(stage, region);
+};
+module.exports.settings = settings;
+module.exports.LOCAL_STAGES = LOCAL_STAGES;

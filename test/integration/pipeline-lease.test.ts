@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
+import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { readableStorage } from '../support/s3-objects.ts';
+import {
+  auditEvents,
+  certificateRow,
+  createCourse,
+  createPendingCertificate,
+  generateOptions,
+  listKeys,
+  makeGenerateDeps,
+  s3ConfigFor,
+} from './pipeline-fixtures.ts';
+
+// Two workers on one certificate after a lease takeover, and errors that mean "fix the setup".
+
+let t: TestEnv;
+let restoreEnv: () => void;
+const studentId = DEMO_STUDENTS[0]?.id as string;
+
+/** A renderer printing a fixed marker; with a gate it holds the render until released. */
+function markerRenderer(marker: string, gated = false) {
+  let release: (() => void) | undefined;
+  let entered = false;
+  const renderer: CertificateRenderer = {
+    async render() {
+      entered = true;
+      if (gated) await new Promise<void>((resolve) => (release = resolve));
+      return { pdf: new TextEncoder().encode(`%PDF-1.4 ${marker}`), template: { id: null, version: marker } };
+    },
+    close: async () => undefined,
+  };
+  return { renderer, entered: () => entered, release: () => release?.() };
+}
+
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await sleep(10);
+}
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+});
+afterAll(async () => {
+  await t.cleanup();
+  restoreEnv();
+});
+
+describe('lease takeover', () => {
+  it('a slow worker that lost its lease writes nothing: object and record are the winner’s', async () => {
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    const slow = markerRenderer('slow-worker', true);
+    const slowRun = generateCertificate(makeGenerateDeps(t, slow.renderer), generateOptions(), id);
+    await until(slow.entered);
+    // The slow worker stalls past its lease (time travel instead of waiting for it).
+    await t.sql`UPDATE certificates SET lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
+
+    const winner = await generateCertificate(
+      makeGenerateDeps(t, markerRenderer('winner').renderer),
+      generateOptions(),
+      id,
+    );
+    expect(winner.status).toBe('issued');
+    slow.release();
+    expect(await slowRun).toEqual({ status: 'skipped', certificateId: id, reason: 'lease-lost' });
+
+    const row = await certificateRow(t.sql, id);
+    expect(row.status).toBe('issued');
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const stored = await storage.getObject(row.s3_key as string);
+    expect(new TextDecoder().decode(stored)).toBe('%PDF-1.4 winner');
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(row.pdf_sha256);
+    expect(row.template_version).toBe('winner');
+    expect((await listKeys(t)).filter((key) => key.includes(id))).toEqual([row.s3_key]);
+    expect((await auditEvents(t.sql, id)).filter((event) => event === 'issued')).toHaveLength(1);
+  });
+});
+
+describe('configuration errors', () => {
+  it('a missing bucket: clear last_error, metric, attempt kept, retried after an hour, not dead', async () => {
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    const deps = makeGenerateDeps(t, markerRenderer('x').renderer, {
+      storage: createCertificateStorage(createS3Client(s3ConfigFor(t)), 'no-such-bucket-here'),
+    });
+    // Even on what would be the last attempt, a configuration error never kills the certificate.
+    await t.sql`UPDATE certificates SET attempt_count = 4 WHERE id = ${id}`;
+    const outcome = await generateCertificate(deps, generateOptions({ maxAttempts: 5 }), id);
+    expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
+    const row = await certificateRow(t.sql, id);
+    expect(row.status).toBe('failed');
+    expect(row.attempt_count).toBe(4);
+    expect(row.last_error).toMatch(/NoSuchBucket.*check S3_BUCKET/);
+    const wait = (new Date(row.next_attempt_at as string).getTime() - Date.now()) / 1000;
+    expect(wait).toBeGreaterThan(3000);
+    expect(deps.metrics.counts.configurationErrors).toBe(1);
+  });
+
+  it('Keycloak refusing the client secret: a configuration error, not the student’s fault', async () => {
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    const base = makeGenerateDeps(t, markerRenderer('x').renderer);
+    const deps = {
+      ...base,
+      directory: createKeycloakDirectory({
+        baseUrl: t.env.KEYCLOAK_URL ?? '',
+        realm: t.env.KEYCLOAK_REALM ?? 'student',
+        clientId: t.env.KEYCLOAK_CLIENT_ID ?? '',
+        clientSecret: 'not-the-secret',
+        timeoutMs: 5000,
+        profileCacheSeconds: 0,
+      }),
+    };
+    const outcome = await generateCertificate(deps, generateOptions(), id);
+    expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
+    expect((await certificateRow(t.sql, id)).last_error).toMatch(/Keycloak refused the client credentials/);
+    expect(base.metrics.counts.configurationErrors).toBe(1);
+  });
+});

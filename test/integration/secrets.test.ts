@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { createSql } from '../../lib/db/client.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
+import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
+import { createSecretStore, databasePassword, type SecretStore } from '../../lib/secrets/secret-store.ts';
+import { type SecretsStandIn, startSecretsStandIn } from '../support/aws-secrets.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+
+// Secrets on AWS: Powertools Parameters against a stand-in speaking the SSM and Secrets Manager
+// protocol, the real PostgreSQL and the Keycloak stand-in.
+
+const ACCOUNT = '123456789012';
+const DB_SECRET = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/db-AbCdEf`;
+const KEYCLOAK_PARAMETER = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/keycloak-client-secret`;
+
+let t: TestEnv;
+let standIn: SecretsStandIn;
+let restoreEnv: () => void;
+let store: SecretStore;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  standIn = await startSecretsStandIn();
+  // The SDK signs requests with whatever credentials it finds; the stand-in ignores them.
+  restoreEnv = applyEnv({ AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+  store = createSecretStore(
+    loadConfig(['secrets'], {
+      SSM_ENDPOINT_URL: standIn.url,
+      SECRETS_MANAGER_ENDPOINT_URL: standIn.url,
+      SECRETS_CACHE_SECONDS: '300',
+      AWS_REGION: 'eu-central-1',
+    }).secrets,
+  );
+});
+
+afterAll(async () => {
+  restoreEnv?.();
+  await standIn?.close();
+  await t?.cleanup();
+});
+
+describe('secrets from SSM and Secrets Manager', () => {
+  it('connects to PostgreSQL with the password from an RDS-style secret, not from the URL', async () => {
+    const url = new URL(t.env.DATABASE_URL as string);
+    const password = decodeURIComponent(url.password);
+    expect(password).not.toBe('');
+    standIn.values.set(DB_SECRET, JSON.stringify({ username: url.username, password, engine: 'postgres' }));
+    url.password = '';
+    const config = loadConfig(['db'], { DATABASE_URL: url.toString(), DATABASE_SECRET_ARN: DB_SECRET }).db;
+    const sql = createSql({ ...config, DB_POOL_MAX: 1 }, { secretStore: () => store });
+    try {
+      const [row] = await sql<{ one: number }[]>`SELECT 1 AS one`;
+      expect(row?.one).toBe(1);
+      const [timeout] = await sql<{ statement_timeout: string }[]>`SHOW statement_timeout`;
+      expect(timeout?.statement_timeout).toBe('15s');
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    expect(standIn.calls.filter((call) => call.id === DB_SECRET).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reads the Keycloak client secret from SSM once and caches it', async () => {
+    const stackEnv = t.env;
+    standIn.values.set(KEYCLOAK_PARAMETER, stackEnv.KEYCLOAK_CLIENT_SECRET as string);
+    const config = loadConfig(['keycloak'], {
+      KEYCLOAK_URL: stackEnv.KEYCLOAK_URL,
+      KEYCLOAK_REALM: stackEnv.KEYCLOAK_REALM,
+      KEYCLOAK_CLIENT_ID: stackEnv.KEYCLOAK_CLIENT_ID,
+      KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_PARAMETER,
+    }).keycloak;
+    expect(config.KEYCLOAK_CLIENT_SECRET).toBeUndefined();
+    const directory = createKeycloakDirectory({
+      ...keycloakOptionsFromConfig(config, () => store),
+      profileCacheSeconds: 0,
+    });
+    const students = ['5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01'];
+    const profile = await directory.getStudent(students[0] as string);
+    expect(profile.id).toBe(students[0]);
+    directory.clearCache();
+    await directory.getStudent(students[0] as string);
+    // Prefetched at creation, then served from the Powertools cache.
+    expect(standIn.calls.filter((call) => call.id === KEYCLOAK_PARAMETER)).toHaveLength(1);
+  });
+
+  it('turns a client secret Keycloak refuses into a configuration error', async () => {
+    standIn.values.set(KEYCLOAK_PARAMETER, 'wrong-secret');
+    const fresh = createSecretStore(
+      loadConfig(['secrets'], { SSM_ENDPOINT_URL: standIn.url, AWS_REGION: 'eu-central-1' }).secrets,
+    );
+    const config = loadConfig(['keycloak'], {
+      KEYCLOAK_URL: t.env.KEYCLOAK_URL,
+      KEYCLOAK_REALM: t.env.KEYCLOAK_REALM,
+      KEYCLOAK_CLIENT_ID: t.env.KEYCLOAK_CLIENT_ID,
+      KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_PARAMETER,
+    }).keycloak;
+    const directory = createKeycloakDirectory(keycloakOptionsFromConfig(config, () => fresh));
+    await expect(directory.getStudent('5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01')).rejects.toBeInstanceOf(
+      ConfigurationError,
+    );
+  });
+
+  it('reports a missing parameter by its ARN, never a value', async () => {
+    const missing = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/nothing-here`;
+    await expect(store.get(missing)).rejects.toThrow(/reading secret arn:aws:ssm:.*nothing-here failed/);
+  });
+});
+
+describe('secret settings in the configuration', () => {
+  const keycloak = { KEYCLOAK_URL: 'http://kc', KEYCLOAK_REALM: 'r', KEYCLOAK_CLIENT_ID: 'c' };
+
+  it('needs the secret or its ARN, and names both when neither is set', () => {
+    expect(() => loadConfig(['keycloak'], keycloak)).toThrowError(
+      /KEYCLOAK_CLIENT_SECRET is required .*KEYCLOAK_CLIENT_SECRET_ARN on AWS/,
+    );
+    expect(
+      loadConfig(['keycloak'], { ...keycloak, KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_PARAMETER }).keycloak,
+    ).toMatchObject({
+      KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_PARAMETER,
+    });
+  });
+
+  it('refuses a reference that is not an SSM or Secrets Manager ARN', () => {
+    try {
+      loadConfig(['db'], { DATABASE_URL: 'postgres://u@h/db', DATABASE_SECRET_ARN: '/certificates/db' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variables).toEqual(['DATABASE_SECRET_ARN']);
+    }
+  });
+
+  it('takes the password field of an RDS secret, or a plain string as the password', () => {
+    expect(databasePassword('{"username":"app","password":"p@ss"}')).toBe('p@ss');
+    expect(databasePassword('plain-password')).toBe('plain-password');
+    expect(() => databasePassword('{"username":"app"}')).toThrowError(/DATABASE_SECRET_ARN/);
+  });
+});
