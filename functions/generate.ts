@@ -1,4 +1,3 @@
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import {
@@ -7,8 +6,8 @@ import {
   generateOptionsFromConfig,
 } from '../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../lib/certificates/ports.ts';
-import { type Config, loadConfig } from '../lib/config.ts';
-import { loadSigningKey, type SigningKeySource } from '../lib/credentials/key-source.ts';
+import { loadConfig } from '../lib/config.ts';
+import { signingKeyFromSecret } from '../lib/credentials/key-source.ts';
 import { createCredentialSigner } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
@@ -17,6 +16,7 @@ import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
 import { createPdfPrinter, loggedPrinterEvents } from '../lib/render/browser.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { resolveTemplateForCourse } from '../lib/render/template-store.ts';
+import { defaultSecretStore, prefetch, secretSource } from '../lib/secrets/secret-store.ts';
 import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 
@@ -24,24 +24,11 @@ import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 // use and kept warm (and relaunched if it crashed) across invocations.
 const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signing']);
 
-function keySource(signing: Config<'signing'>['signing']): SigningKeySource {
-  return signing.SIGNING_KEY_FILE
-    ? { kind: 'file', path: signing.SIGNING_KEY_FILE }
-    : { kind: 'ssm', parameter: signing.SIGNING_KEY_SSM_PARAMETER ?? '' };
-}
-
-// The private key is read once per container, on the first certificate, and kept only as a
-// non-extractable CryptoKey.
-const loadKey = () =>
-  loadSigningKey(keySource(config.signing), async (name) => {
-    const ssm = new SSMClient({});
-    try {
-      const result = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      return result.Parameter?.Value;
-    } finally {
-      ssm.destroy();
-    }
-  });
+// The private key: read at cold start (prefetch), kept only as a non-extractable CryptoKey.
+const signingKeySecret = prefetch(
+  secretSource(defaultSecretStore, config.signing.SIGNING_KEY, config.signing.SIGNING_KEY_ARN),
+);
+const loadKey = () => signingKeyFromSecret(signingKeySecret);
 
 export const printer = createPdfPrinter({
   executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,

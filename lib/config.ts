@@ -54,8 +54,8 @@ const secretReference = z
 /**
  * A secret setting NAME comes either as NAME (local runs) or as NAME_ARN (AWS: read from the
  * secret store at cold start, so the value is never in the packaged template). One of the two is
- * required: secrets have no default. Used for the Keycloak client secret today; the issuer's
- * signing key of the verification work plugs in the same way.
+ * required: secrets have no default. Used for the Keycloak client secret and the issuer's
+ * signing key (a private P-256 JWK as JSON).
  */
 export function secretSetting<N extends string>(name: N) {
   return {
@@ -76,6 +76,7 @@ export function secretSetting<N extends string>(name: N) {
 }
 
 const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
+const signingKey = secretSetting('SIGNING_KEY');
 
 const sections = {
   db: z.object({
@@ -196,23 +197,8 @@ const sections = {
     CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),
     RENDER_TIMEOUT_MS: positiveInt.default(30000),
   }),
-  // Exactly one source of the issuer's private signing key (ES256 JWK); never the key itself.
-  signing: z
-    .object({
-      SIGNING_KEY_FILE: z.string().startsWith('/', 'must be an absolute path').optional(),
-      SIGNING_KEY_SSM_PARAMETER: z
-        .string()
-        .regex(/^[A-Za-z0-9_./-]{1,2048}$/, 'must be an SSM parameter name')
-        .optional(),
-    })
-    .refine(
-      (value) => (value.SIGNING_KEY_FILE === undefined) !== (value.SIGNING_KEY_SSM_PARAMETER === undefined),
-      {
-        message:
-          'exactly one of SIGNING_KEY_FILE or SIGNING_KEY_SSM_PARAMETER is required (the private key source)',
-        path: ['SIGNING_KEY_SSM_PARAMETER'],
-      },
-    ),
+  // The issuer's private signing key (ES256 JWK): SIGNING_KEY locally, SIGNING_KEY_ARN on AWS.
+  signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),
 } as const;
 
 export type Sections = typeof sections;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,9 +213,8 @@ async function main(): Promise<void> {
     );
     const options = parseStartOptions(given);
     // The local key file stands in for a key source unless the developer named one.
-    const ownKeySource =
-      given.SIGNING_KEY_FILE !== undefined || given.SIGNING_KEY_SSM_PARAMETER !== undefined;
-    const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY_FILE: '/stand-in' };
+    const ownKeySource = given.SIGNING_KEY !== undefined || given.SIGNING_KEY_ARN !== undefined;
+    const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY: 'stand-in' };
     loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
@@ -225,9 +224,9 @@ async function main(): Promise<void> {
       : resolve(ROOT, options.LOCAL_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
     // The issuer's signing key: created on the first start, reused after, so printed QR codes keep verifying.
-    const signingKeyFile = ownKeySource
+    const signingKey = ownKeySource
       ? undefined
-      : await ensureLocalSigningKey(join(dataDir, SIGNING_KEY_FILE_NAME));
+      : await readFile(await ensureLocalSigningKey(join(dataDir, SIGNING_KEY_FILE_NAME)), 'utf8');
 
     // ---- stand-ins (each only when the real thing is not configured) and Chromium ----
     const [startedStack, chromiumPath] = await Promise.all([
@@ -276,7 +275,8 @@ async function main(): Promise<void> {
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
-      ...(signingKeyFile ? { SIGNING_KEY_FILE: signingKeyFile } : {}),
+      // Local stages only: a deploy stage packages SIGNING_KEY_ARN and never the key.
+      ...(signingKey ? { SIGNING_KEY: signingKey.trim() } : {}),
       // serverless-esbuild joins its work folder onto the project folder, even an absolute one.
       ...(given.ESBUILD_WORK_DIR && isAbsolute(given.ESBUILD_WORK_DIR)
         ? { ESBUILD_WORK_DIR: relative(ROOT, given.ESBUILD_WORK_DIR) }

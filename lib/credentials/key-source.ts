@@ -1,44 +1,25 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage } from '../errors.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from './keys.ts';
 
 /**
- * Where the private signing key comes from: on AWS an SSM SecureString parameter (only the
- * generate function's role may read and decrypt it); locally a file in `npm start`'s data
- * folder. The key is never an environment variable, so it cannot end up in the packaged
- * template, and errors name the source, never the value.
+ * The private signing key from its secret (lib/secrets: SIGNING_KEY locally, SIGNING_KEY_ARN =
+ * an SSM SecureString on AWS, readable only by generate). Errors name the problem, never the
+ * value; a malformed key is a ConfigurationError (retrying will not fix it, rotating will).
  */
-export type SigningKeySource = { kind: 'file'; path: string } | { kind: 'ssm'; parameter: string };
-
-/** Reads a SecureString with decryption (the SSM client is injected; tests pass a stub). */
-export type GetSecureParameter = (name: string) => Promise<string | undefined>;
-
-export async function loadSigningKey(
-  source: SigningKeySource,
-  getParameter?: GetSecureParameter,
-): Promise<SigningKey> {
-  let text: string | undefined;
-  try {
-    if (source.kind === 'file') text = await readFile(source.path, 'utf8');
-    else {
-      if (!getParameter) throw new Error('no SSM client');
-      text = await getParameter(source.parameter);
-    }
-  } catch (error) {
-    const where = source.kind === 'file' ? `file ${source.path}` : `SSM parameter ${source.parameter}`;
-    throw new TransientError(
-      `signing key unavailable (${where}): ${error instanceof Error ? error.name : 'error'}`,
-      'signing-key',
-    );
-  }
-  if (!text) throw new TransientError('signing key is empty', 'signing-key');
+export async function signingKeyFromSecret(read: () => Promise<string>): Promise<SigningKey> {
+  const text = await read();
   let jwk: unknown;
   try {
     jwk = JSON.parse(text);
   } catch {
-    throw new TransientError('signing key is not JSON (expected a private JWK)', 'signing-key');
+    throw new ConfigurationError('the signing key is not JSON (expected a private P-256 JWK)', 'signing-key');
   }
-  return signingKeyFromJwk(jwk);
+  try {
+    return await signingKeyFromJwk(jwk);
+  } catch (error) {
+    throw new ConfigurationError(errorMessage(error), 'signing-key');
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import postgres from 'postgres';
@@ -45,12 +46,15 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   s3.destroy();
 
   // The issuer's signing key, as `npm start` keeps it: one file per run, read by generate.
-  const signingKeyFile = await ensureLocalSigningKey(join(stack.root, 'issuer-signing-key.json'));
+  const signingKey = await readFile(
+    await ensureLocalSigningKey(join(stack.root, 'issuer-signing-key.json')),
+    'utf8',
+  );
   const env = {
     ...stack.env,
     DATABASE_URL: databaseUrl,
     S3_BUCKET: bucket,
-    SIGNING_KEY_FILE: signingKeyFile,
+    SIGNING_KEY: signingKey.trim(),
     ...overrides,
   };
   const sql = createSql({ DATABASE_URL: databaseUrl, DB_POOL_MAX: 10, DB_CONNECT_TIMEOUT_SECONDS: 10 });

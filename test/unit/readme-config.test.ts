@@ -45,7 +45,7 @@ const REQUIRED: Record<string, string> = {
   AUTH_AUDIENCE: 'frontend',
   GENERATE_FUNCTION_NAME: 'generate',
   VERIFY_BASE_URL: 'http://verify.invalid',
-  SIGNING_KEY_FILE: '/run/secrets/signing-key.json',
+  SIGNING_KEY: '{"kty":"EC"}',
 };
 
 describe('README configuration table', () => {
