@@ -12,7 +12,7 @@ module.exports = {
         'an adapter or the HTTP, auth or observability layers. Adapters import the domain, not the reverse.',
       severity: 'error',
       from: { path: '^lib/certificates/' },
-      to: { path: '^lib/(auth|http|identity|invoke|observability|render|storage)/' },
+      to: { path: '^lib/(auth|http|identity|invoke|observability|render|storage|webhooks)/' },
     },
     {
       name: 'domain-imports-no-platform',
@@ -24,6 +24,15 @@ module.exports = {
       to: {
         path: 'node_modules/(@aws-sdk|@smithy|@middy|@aws-lambda-powertools|@types/aws-lambda|aws-lambda|puppeteer-core|@sparticuz|jose|pdf-lib|liquidjs|qrcode)/',
       },
+    },
+    {
+      name: 'webhooks-know-no-http-layer',
+      comment:
+        'lib/webhooks (outbox, delivery, endpoint use-cases) is called by handlers and routes; it never ' +
+        'imports the HTTP API, auth or the logger (it takes a Log port), so its errors stay HTTP-free.',
+      severity: 'error',
+      from: { path: '^lib/webhooks/' },
+      to: { path: '^lib/(auth|http|observability|invoke|render|storage|identity)/' },
     },
     {
       name: 'no-cycles-in-lib',

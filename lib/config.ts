@@ -199,6 +199,17 @@ const sections = {
   }),
   // The issuer's private signing key (ES256 JWK): SIGNING_KEY locally, SIGNING_KEY_ARN on AWS.
   signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),
+  webhooks: z.object({
+    // Hosts (names or IP literals) that may resolve to private, loopback or link-local addresses
+    // and may use plain http: local development and tests. Empty in production.
+    WEBHOOK_ALLOWED_HOSTS: csv.transform((hosts) => hosts.map((host) => host.toLowerCase())).default([]),
+    // Standard Webhooks recommends 15-30 s for the receiver to answer.
+    WEBHOOK_TIMEOUT_MS: positiveInt.max(30000).default(15000),
+    WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
+    WEBHOOK_CONCURRENCY: positiveInt.max(50).default(8),
+    // How long the previous secret keeps signing after a rotation (both signatures are sent).
+    WEBHOOK_ROTATION_WINDOW_SECONDS: nonNegativeInt.max(604800).default(86400),
+  }),
 } as const;
 
 export type Sections = typeof sections;

@@ -70,7 +70,10 @@ const ALL_SECTIONS: SectionName[] = [
   'invoke',
   'render',
   'signing',
+  'webhooks',
 ];
+// Local receivers (a developer's test server) are on loopback, which production refuses.
+const LOCAL_WEBHOOK_HOSTS = 'localhost,127.0.0.1,::1';
 const SIGNING_KEY_FILE_NAME = 'issuer-signing-key.json';
 
 function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
       VERIFY_BASE_URL: given.VERIFY_BASE_URL ?? `${apiOrigin}/api/v1/verify`,
       LAMBDA_ENDPOINT_URL: lambdaEndpoint,
       SCAN_SCHEDULE: options.SCAN_SCHEDULE,
+      WEBHOOK_ALLOWED_HOSTS: given.WEBHOOK_ALLOWED_HOSTS ?? LOCAL_WEBHOOK_HOSTS,
       OFFLINE_HTTP_PORT: String(options.OFFLINE_HTTP_PORT),
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
@@ -382,6 +386,7 @@ async function main(): Promise<void> {
         `Data folder    ${dataDir} (kept between runs)`,
         seedLine,
         `Scan           ${options.SCAN_SCHEDULE}: passing attempts become PDFs within one tick`,
+        `Webhooks       ${given.WEBHOOK_SCHEDULE ?? 'rate(1 minute)'}; receivers on ${functionEnv.WEBHOOK_ALLOWED_HOSTS} allowed (docs/webhooks.md)`,
         '',
         ...lines,
         '',

@@ -7,7 +7,7 @@ module.exports = () => {
   return {
     allowedOrigins: origins,
     allowedHeaders: ['Authorization', 'Content-Type'],
-    allowedMethods: ['GET', 'POST', 'OPTIONS'],
+    allowedMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
     maxAge: 600,
   };
 };

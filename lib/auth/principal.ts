@@ -7,10 +7,14 @@ export const PERMISSIONS = [
   'certificates:read-any',
   /** Give a dead or failed certificate fresh attempts. */
   'certificates:requeue',
+  /** Revoke and reissue issued certificates, and see the later passes waiting for staff. */
+  'certificates:lifecycle',
   /** Report test attempts (the testing system). */
   'attempts:record',
   /** Render templates with sample data. */
   'templates:preview',
+  /** Register, rotate and disable webhook endpoints; read and replay their deliveries. */
+  'webhooks:manage',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -1,7 +1,7 @@
 import type { Sql } from '../db/client.ts';
 import type { GenerateOutcome } from './generate.ts';
 import type { Log } from './ports.ts';
-import { claimDueForDispatch, enqueuePassingAttempts } from './scan.ts';
+import { claimDueForDispatch, decideLaterPasses, enqueuePassingAttempts } from './scan.ts';
 
 /**
  * In-process drain: enqueue, then claim due certificates batch by batch and generate them with
@@ -39,8 +39,11 @@ export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<
   const result: DrainResult = { generated: 0, failed: 0, dead: 0, skipped: 0, durationsMs: [] };
   const limit = options.maxCertificates ?? Number.POSITIVE_INFINITY;
   if (options.enqueueLimit) {
-    while ((await enqueuePassingAttempts(deps.sql, options.enqueueLimit)).scanned === options.enqueueLimit) {
-      // a full batch means there may be more
+    for (;;) {
+      const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
+      const decided = await decideLaterPasses(deps, enqueued.laterPasses);
+      // A full batch means there may be more, unless none of it could be settled (logged).
+      if (enqueued.scanned < options.enqueueLimit || enqueued.created + decided === 0) break;
     }
   }
   // Workers pull from one queue; the next batch is claimed while the current one is still

@@ -10,6 +10,7 @@ import {
 } from '../errors.ts';
 import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
+import { assignIssueLifecycle } from './lifecycle.ts';
 import {
   type CertificateContent,
   type GenerateDeps,
@@ -235,6 +236,10 @@ export async function generateCertificate(
       );
     }
     if (claimed.course_title === null) throw new PermanentError('course not found', 'course-missing');
+    // Status-list entry and expiry before printing, so the PDF shows the expiry the record holds;
+    // a retried render gets the same ones back.
+    const lifecycle = await assignIssueLifecycle(deps.sql, certificateId, { issuedOn: claimed.today });
+    const expiresOn = lifecycle?.expiresAt?.toISOString().slice(0, 10);
     const student = await deps.directory.getStudent(claimed.student_id);
     const locale = claimed.course_locale ?? options.defaultLocale;
     const score = Number(claimed.score);
@@ -251,6 +256,7 @@ export async function generateCertificate(
       maxScore,
       percentage: percentageOf(score, maxScore),
       issuedOn: claimed.today,
+      ...(expiresOn ? { expiresOn } : {}),
       locale,
       issuerName: options.issuerName,
     });

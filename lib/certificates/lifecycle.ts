@@ -1,9 +1,16 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
+
+/** How an immediate invoke is bounded: the dispatch lease and the shared budget (GENERATE_MAX_CONCURRENCY). */
+export interface DispatchOptions {
+  dispatchLeaseSeconds?: number;
+  maxInFlight?: number;
+}
 
 /**
  * Certificate lifecycle after issue (issue 11): revoke, reissue, expiry by date, the status
@@ -199,13 +206,12 @@ export interface ReissueResult {
 export async function reissueCertificate(
   deps: ReissueDeps,
   input: ReissueInput,
-  options: { dispatchLeaseSeconds?: number } = {},
+  options: DispatchOptions = {},
 ): Promise<ReissueResult> {
   assertUuid(input.certificateId, 'certificateId');
   const { reason } = parse(reissueInputSchema, { reason: input.reason });
   const actor = parse(actorSchema, input.actor);
   const newId = randomUUID();
-  const lease = deps.dispatch ? (options.dispatchLeaseSeconds ?? 300) : null;
   const [row] = await deps.sql<{ id: string }[]>`
     WITH x AS (
       UPDATE certificates
@@ -218,9 +224,9 @@ export async function reissueCertificate(
       FROM x WHERE l.id = x.status_list_id
     ),
     successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, dispatched_until)
-      SELECT ${newId}, student_id, course_id, test_attempt_id,
-             now() + make_interval(secs => ${lease}::int)
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id)
+      -- Created due and unreserved: dispatchNow reserves a budget slot, or the scan hands it out.
+      SELECT ${newId}, student_id, course_id, test_attempt_id
       FROM x
       RETURNING id, test_attempt_id
     ),
@@ -244,24 +250,24 @@ export async function reissueCertificate(
   }
   const log = deps.log;
   log.info('Certificate reissued', { certificate_id: row.id, supersedes: input.certificateId, actor });
-  const dispatched = await dispatchNow(deps, row.id, log);
+  const dispatched = await dispatchNow(deps, row.id, log, options);
   return { id: row.id, supersedes: input.certificateId, dispatched };
 }
 
-async function dispatchNow(deps: { sql: Sql; dispatch?: Dispatch }, id: string, log: Log): Promise<boolean> {
+async function dispatchNow(
+  deps: { sql: Sql; dispatch?: Dispatch },
+  id: string,
+  log: Log,
+  options: DispatchOptions,
+): Promise<boolean> {
   if (!deps.dispatch) return false;
-  try {
-    await deps.dispatch(id);
-    return true;
-  } catch (error) {
-    // Committed and pending: the next scan hands it out once the dispatch lease is released.
-    log.warn('Immediate generation could not be invoked; the scan will pick it up', {
-      certificate_id: id,
-      error: errorMessage(error),
-    });
-    await deps.sql`UPDATE certificates SET dispatched_until = NULL WHERE id = ${id}`.catch(() => undefined);
-    return false;
-  }
+  // Through the concurrency budget like every other invoke: when it is full the new certificate
+  // simply waits, pending and due, for the scan.
+  return await dispatchWithinBudget(
+    { sql: deps.sql, dispatch: deps.dispatch, log },
+    { dispatchLeaseSeconds: options.dispatchLeaseSeconds ?? 300, maxInFlight: options.maxInFlight },
+    id,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,11 +484,10 @@ interface LiveRow {
 export async function applyLaterPassRule(
   deps: { sql: Sql; dispatch?: Dispatch; log: Log },
   input: { attemptId: string; actor?: string },
-  options: { dispatchLeaseSeconds?: number } = {},
+  options: DispatchOptions = {},
 ): Promise<LaterPassResult> {
   assertUuid(input.attemptId, 'attemptId');
   const actor = input.actor ?? 'scan';
-  const lease = deps.dispatch ? (options.dispatchLeaseSeconds ?? 300) : null;
   const result = await deps.sql.begin(async (tx) => {
     const [attempt] = await tx<
       {
@@ -522,8 +527,8 @@ export async function applyLaterPassRule(
       const outcome: LaterPassOutcome = afterRevocation ? 'issued-after-revocation' : 'created';
       const [created] = await tx<{ id: string }[]>`
         WITH cert AS (
-          INSERT INTO certificates (student_id, course_id, test_attempt_id, dispatched_until)
-          VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, now() + make_interval(secs => ${lease}::int))
+          INSERT INTO certificates (student_id, course_id, test_attempt_id)
+          VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id})
           ON CONFLICT DO NOTHING
           RETURNING id
         ),
@@ -562,7 +567,7 @@ export async function applyLaterPassRule(
     }
     if (live.expired || live.better) {
       const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
-      const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor, lease);
+      const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor);
       if (created) {
         await record(tx, attempt.id, outcome);
         return decided(outcome, true, created, created);
@@ -578,7 +583,8 @@ export async function applyLaterPassRule(
 
   const log = deps.log;
   let dispatched = false;
-  if (result.createdCertificateId) dispatched = await dispatchNow(deps, result.createdCertificateId, log);
+  if (result.createdCertificateId)
+    dispatched = await dispatchNow(deps, result.createdCertificateId, log, options);
   log.info('Later passing attempt handled', {
     attempt_id: input.attemptId,
     outcome: result.outcome,
@@ -648,7 +654,6 @@ async function supersedeFor(
   attemptId: string,
   rule: LaterPassOutcome,
   actor: string,
-  lease: number | null,
 ): Promise<string | null> {
   const newId = randomUUID();
   const message =
@@ -665,8 +670,8 @@ async function supersedeFor(
       FROM x WHERE l.id = x.status_list_id
     ),
     successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, dispatched_until)
-      SELECT ${newId}, student_id, course_id, ${attemptId}, now() + make_interval(secs => ${lease}::int) FROM x
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id)
+      SELECT ${newId}, student_id, course_id, ${attemptId} FROM x
       RETURNING id
     ),
     audit AS (
@@ -683,10 +688,14 @@ async function supersedeFor(
   return row?.id ?? null;
 }
 
-/** Staff work list: passing attempts blocked by a dead certificate, oldest first. */
+/**
+ * Staff work list: passing attempts blocked by a dead certificate, oldest first; of one course
+ * when `courseId` is given. `deadCertificateId` is null once no dead certificate blocks it any more.
+ */
 export async function laterPassesNeedingStaff(
   sql: Sql,
   limit = 100,
+  courseId?: string,
 ): Promise<
   { attemptId: string; studentId: string; courseId: string; deadCertificateId: string | null; since: Date }[]
 > {
@@ -697,7 +706,7 @@ export async function laterPassesNeedingStaff(
            (SELECT c.id FROM certificates c WHERE c.student_id = a.student_id AND c.course_id = a.course_id
               AND c.status = 'dead' LIMIT 1) AS dead_id
     FROM test_attempts a
-    WHERE a.later_pass_outcome = 'staff-review'
+    WHERE a.later_pass_outcome = 'staff-review' ${courseId === undefined ? sql`` : sql`AND a.course_id = ${courseId}`}
     ORDER BY a.later_pass_at
     LIMIT ${limit}`;
   return rows.map((row) => ({

@@ -49,6 +49,11 @@ export interface CertificateContent {
   percentage: number;
   /** ISO date (YYYY-MM-DD) of issue. */
   issuedOn: string;
+  /**
+   * ISO date (YYYY-MM-DD, UTC) from which the certificate counts as expired (its `expires_at`);
+   * absent when the course has no validity period. Printed when set.
+   */
+  expiresOn?: string;
   /** BCP 47 locale chosen for labels, dates and numbers (en, de, fr, es, ru, zh, ar...). */
   locale: string;
   issuerName: string;

@@ -2,6 +2,7 @@ import type { Sql } from '../db/client.ts';
 import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
 import { type CertificateFacts, scoreLine } from './facts.ts';
 import { isUuid } from './ids.ts';
+import { type EffectiveStatus, effectiveStatus, type RevocationReason } from './lifecycle.ts';
 import type { Clock, Presigner } from './ports.ts';
 
 /**
@@ -29,6 +30,8 @@ export interface CertificateView {
   /** The printed student name; null until the certificate is generated. */
   studentName: string | null;
   status: CertificateStatus;
+  /** `status`, except `expired` for an issued certificate from `expiresAt` on (derived, not stored). */
+  effectiveStatus: EffectiveStatus;
   score: number | null;
   maxScore: number | null;
   percentage: number | null;
@@ -39,8 +42,12 @@ export interface CertificateView {
   createdAt: string;
   generatedAt: string | null;
   revokedAt: string | null;
+  revocationReason: RevocationReason | null;
+  /** The free text staff gave with the reason code. */
+  revocationText: string | null;
   expiresAt: string | null;
   supersededBy: string | null;
+  supersededAt: string | null;
 }
 
 /** Key of the last row of a page (created_at with PostgreSQL's microseconds, and id). */
@@ -80,8 +87,11 @@ interface CertificateRow {
   created_at_key: string;
   generated_at: Date | null;
   revoked_at: Date | null;
+  revocation_reason: RevocationReason | null;
+  revoked_reason: string | null;
   expires_at: Date | null;
   superseded_by: string | null;
+  superseded_at: Date | null;
 }
 
 function columns(sql: Sql) {
@@ -92,7 +102,8 @@ function columns(sql: Sql) {
     c.percentage::text AS percentage, c.issued_on::text AS issued_on, c.locale, c.verification_code,
     c.s3_key, c.pdf_bytes, c.pdf_sha256, c.created_at,
     to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_key,
-    c.generated_at, c.revoked_at, c.expires_at, c.superseded_by`;
+    c.generated_at, c.revoked_at, c.revocation_reason, c.revoked_reason, c.expires_at, c.superseded_by,
+    c.superseded_at`;
 }
 
 function numberOrNull(value: string | null): number | null {
@@ -104,6 +115,7 @@ function isExpired(row: Pick<CertificateRow, 'expires_at'>, now: Date): boolean 
 }
 
 function toView(row: CertificateRow, now: Date = new Date()): CertificateView {
+  const effective = effectiveStatus(row, now);
   return {
     id: row.id,
     studentId: row.student_id,
@@ -112,18 +124,22 @@ function toView(row: CertificateRow, now: Date = new Date()): CertificateView {
     courseTitle: row.course_title,
     studentName: row.student_name,
     status: row.status,
+    effectiveStatus: effective,
     score: numberOrNull(row.score),
     maxScore: numberOrNull(row.max_score),
     percentage: numberOrNull(row.percentage),
     issuedOn: row.issued_on,
     locale: row.locale,
     verificationCode: row.verification_code,
-    downloadable: row.status === 'issued' && !isExpired(row, now),
+    downloadable: effective === 'issued',
     createdAt: row.created_at.toISOString(),
     generatedAt: row.generated_at?.toISOString() ?? null,
     revokedAt: row.revoked_at?.toISOString() ?? null,
+    revocationReason: row.revocation_reason,
+    revocationText: row.revoked_reason,
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededBy: row.superseded_by,
+    supersededAt: row.superseded_at?.toISOString() ?? null,
   };
 }
 

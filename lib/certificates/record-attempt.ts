@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { ConflictError, ValidationError } from '../errors.ts';
+import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
 import { parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
+import { applyLaterPassRule } from './lifecycle.ts';
 import type { Dispatch, Log } from './ports.ts';
 
 /**
@@ -185,7 +186,6 @@ export async function recordAttempt(
 
     if (!inserted.passed) return { created: true, attempt: toView(inserted), certificate: null };
 
-    await tx`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${inserted.id}`;
     const [created] = await tx<{ id: string; status: string }[]>`
       WITH cert AS (
         INSERT INTO certificates (student_id, course_id, test_attempt_id)
@@ -200,18 +200,26 @@ export async function recordAttempt(
         FROM cert
       )
       SELECT id, status::text FROM cert`;
-    if (created)
+    if (created) {
+      await tx`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE id = ${inserted.id}`;
       return { created: true, attempt: toView(inserted), certificate: { ...created, created: true } };
+    }
 
-    // One live certificate per student and course: a later pass does not issue a second one.
+    // The student has a live certificate for the course: the later-pass rule decides below,
+    // after commit. The attempt stays unmarked until then, so the scan decides it if we die first.
     const live = await liveCertificate(tx, inserted.student_id, inserted.course_id);
     return {
       created: true,
       attempt: toView(inserted),
       certificate: live ? { ...live, created: false } : null,
+      laterPass: true,
     };
   });
 
+  if ('laterPass' in result) {
+    const { laterPass: _, ...recorded } = result;
+    return await decideLaterPass(deps, options, recorded);
+  }
   // The attempt and its pending certificate are committed: whatever happens now, the scan is
   // the safety net.
   const dispatched = result.certificate?.created
@@ -226,4 +234,42 @@ export async function recordAttempt(
     dispatched,
   });
   return { ...result, dispatched };
+}
+
+/**
+ * A passing attempt whose certificate insert did nothing (the student has a live certificate):
+ * the later-pass rule (lifecycle.ts) surfaces a pass blocked by a dead certificate to staff,
+ * renews an expired one (and dispatches the new one), or records it against the live one. Should the rule fail, the
+ * attempt is committed and unmarked, so the next scan decides it.
+ */
+async function decideLaterPass(
+  deps: RecordAttemptDeps,
+  options: RecordAttemptOptions,
+  recorded: Omit<RecordAttemptResult, 'dispatched'>,
+): Promise<RecordAttemptResult> {
+  const { attempt } = recorded;
+  try {
+    const decision = await applyLaterPassRule(
+      deps,
+      { attemptId: attempt.id, actor: 'ingestion' },
+      { dispatchLeaseSeconds: options.dispatchLeaseSeconds, maxInFlight: options.maxInFlight },
+    );
+    const live = await liveCertificate(deps.sql, attempt.studentId, attempt.courseId);
+    const certificate = live ? { ...live, created: live.id === decision.createdCertificateId } : null;
+    deps.log.info('Test attempt recorded', {
+      attempt_id: attempt.id,
+      course_id: attempt.courseId,
+      passed: true,
+      later_pass_outcome: decision.outcome,
+      certificate_id: certificate?.id,
+      dispatched: decision.dispatched,
+    });
+    return { ...recorded, certificate, dispatched: decision.dispatched };
+  } catch (error) {
+    deps.log.warn('Later passing attempt could not be decided now; the scan will', {
+      attempt_id: attempt.id,
+      error: errorMessage(error),
+    });
+    return { ...recorded, dispatched: false };
+  }
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { errorMessage } from '../errors.ts';
 import { releaseDispatch, withFreeSlots } from './budget.ts';
+import { applyLaterPassRule } from './lifecycle.ts';
 import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
 /**
@@ -17,10 +18,12 @@ import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 export interface EnqueueResult {
   scanned: number;
   created: number;
+  /** Passing attempts whose insert did nothing (the student has or had a certificate): for decideLaterPasses. */
+  laterPasses: string[];
 }
 
 export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<EnqueueResult> {
-  const [row] = await sql<{ scanned: number; created: number }[]>`
+  const [row] = await sql<{ scanned: number; created: number; later_passes: string[] }[]>`
     WITH picked AS (
       SELECT id, student_id, course_id, completed_at
       FROM test_attempts
@@ -38,8 +41,10 @@ export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<E
       RETURNING id, test_attempt_id
     ),
     marked AS (
+      -- An attempt whose insert did nothing stays unmarked until the later-pass rule has decided
+      -- it (the rule marks it), so a scan that dies before deciding leaves it to the next one.
       UPDATE test_attempts SET certificate_enqueued_at = now()
-      WHERE id IN (SELECT id FROM picked)
+      WHERE id IN (SELECT test_attempt_id FROM inserted)
       RETURNING id
     ),
     audited AS (
@@ -49,8 +54,36 @@ export async function enqueuePassingAttempts(sql: Sql, limit: number): Promise<E
       FROM inserted
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM marked)::int AS scanned, (SELECT count(*) FROM audited)::int AS created`;
-  return { scanned: row?.scanned ?? 0, created: row?.created ?? 0 };
+    SELECT (SELECT count(*) FROM picked)::int AS scanned, (SELECT count(*) FROM audited)::int AS created,
+           (SELECT coalesce(array_agg(id ORDER BY completed_at, id), '{}') FROM picked
+            WHERE id NOT IN (SELECT test_attempt_id FROM inserted)) AS later_passes`;
+  return { scanned: row?.scanned ?? 0, created: row?.created ?? 0, laterPasses: row?.later_passes ?? [] };
+}
+
+/**
+ * Applies the later-pass rule (lifecycle.ts) to passing attempts the enqueue skipped because the
+ * student has a live certificate: staff review behind a dead one, renewal of an expired one (the
+ * new certificate is left undispatched, so the claim below hands it out), an audit row always. The rule decides each attempt once however
+ * many scans call it; one that fails stays unmarked and is tried again by the next scan.
+ * Returns how many were decided.
+ */
+export async function decideLaterPasses(
+  deps: { sql: Sql; log: Log },
+  attemptIds: readonly string[],
+): Promise<number> {
+  let decided = 0;
+  for (const attemptId of attemptIds) {
+    try {
+      await applyLaterPassRule({ sql: deps.sql, log: deps.log }, { attemptId, actor: 'scan' });
+      decided += 1;
+    } catch (error) {
+      deps.log.warn('Later passing attempt could not be decided; the next scan tries again', {
+        attempt_id: attemptId,
+        error: errorMessage(error),
+      });
+    }
+  }
+  return decided;
 }
 
 /**
@@ -205,6 +238,7 @@ export interface ScanResult extends EnqueueResult, DispatchResult {
 export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<ScanResult> {
   const log = deps.log;
   const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
+  await decideLaterPasses(deps, enqueued.laterPasses);
   // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
   // backlog then drains at the budget's rate instead of one budget's worth per tick.
   const deadline = Date.now() + (options.fillSeconds ?? 0) * 1000;

@@ -21,7 +21,7 @@ import {
  * check that serverless.yml routes the same method and path to it (test/unit/openapi-document).
  */
 
-export type Method = 'GET' | 'POST';
+export type Method = 'GET' | 'POST' | 'DELETE';
 
 type AnyObject = z.ZodObject;
 

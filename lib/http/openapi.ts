@@ -117,6 +117,7 @@ export function buildOpenApiDocument(routes: readonly RouteContract[]): Record<s
       { name: 'public', description: 'No authentication' },
       { name: 'ingestion', description: 'Test attempts from the testing system' },
       { name: 'templates', description: 'Certificate templates (staff)' },
+      { name: 'lifecycle', description: 'Revoke, reissue and later passing attempts (staff)' },
     ],
     paths,
     components: {

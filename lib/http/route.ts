@@ -140,7 +140,7 @@ function baseStack(options: RouteOptions) {
     .use(
       httpCors({
         origins: [...options.corsOrigins],
-        methods: 'GET,POST,OPTIONS',
+        methods: 'GET,POST,DELETE,OPTIONS',
         headers: 'Authorization,Content-Type',
         exposeHeaders: 'X-Request-Id,Retry-After,WWW-Authenticate',
         maxAge: 600,

@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
+import {
+  type laterPassesNeedingStaff,
+  REVOCATION_REASONS,
+  type ReissueResult,
+  type RevokeResult,
+  reissueInputSchema,
+  revokeInputSchema,
+} from '../certificates/lifecycle.ts';
 import type {
   CertificatePage,
   CertificateView,
@@ -28,6 +36,22 @@ export const certificateStatusSchema = z
       'dead: generation gave up; revoked/superseded: no longer valid.',
   );
 
+export const revocationReasonSchema = z
+  .enum(REVOCATION_REASONS)
+  .describe(
+    'issued-in-error: wrong student, course, test data or duplicate; academic-misconduct: cheating or ' +
+      'plagiarism found later; attempt-invalidated: the attempt was annulled or regraded below the pass ' +
+      'mark; identity-fraud: someone else took the test; requested-by-holder: the student asked; ' +
+      'other: anything else (reasonText required).',
+  )
+  .meta({ id: 'RevocationReason' });
+
+export const effectiveStatusSchema = z
+  .enum(['pending', 'rendering', 'issued', 'failed', 'dead', 'revoked', 'superseded', 'expired'])
+  .describe(
+    '`status`, except `expired` for an issued certificate from `expiresAt` on (derived, not stored).',
+  );
+
 export const certificateSchema = z
   .strictObject({
     id: uuid,
@@ -37,6 +61,7 @@ export const certificateSchema = z
     courseTitle: z.string().describe('Printed course name once issued; the current course title before'),
     studentName: z.string().nullable().describe('Printed student name; null until generated'),
     status: certificateStatusSchema,
+    effectiveStatus: effectiveStatusSchema,
     score: z.number().nullable(),
     maxScore: z.number().nullable(),
     percentage: z.number().nullable(),
@@ -48,9 +73,14 @@ export const certificateSchema = z
     downloadable: z.boolean().describe('True when GET .../download will return a URL'),
     createdAt: isoDateTime,
     generatedAt: isoDateTime.nullable(),
-    revokedAt: isoDateTime.nullable(),
-    expiresAt: isoDateTime.nullable(),
-    supersededBy: uuid.nullable(),
+    revokedAt: isoDateTime.nullable().describe('When it was revoked (a revocation is final)'),
+    revocationReason: revocationReasonSchema.nullable(),
+    revocationText: z.string().nullable().describe('Free text given with the revocation reason'),
+    expiresAt: isoDateTime
+      .nullable()
+      .describe('Expired from this instant on (00:00 UTC); null when the course has no validity period'),
+    supersededBy: uuid.nullable().describe('The certificate that replaced this one (reissue or renewal)'),
+    supersededAt: isoDateTime.nullable(),
   })
   .meta({ id: 'Certificate' });
 
@@ -143,10 +173,63 @@ export const requeueResultSchema = z
   })
   .meta({ id: 'RequeueResult' });
 
+export const revokeRequestSchema = revokeInputSchema.meta({
+  id: 'RevokeInput',
+  description:
+    '`reasonCode` from the documented list (see RevocationReason); `reasonText` is free text of up to ' +
+    '1,000 characters, required when `reasonCode` is `other`.',
+});
+
+export const revokeResultSchema = z
+  .strictObject({
+    id: uuid,
+    status: z.literal('revoked'),
+    revokedAt: isoDateTime,
+    reasonCode: revocationReasonSchema,
+    reasonText: z.string().nullable(),
+    statusListUpdated: z
+      .boolean()
+      .describe("Whether the certificate's status-list bit was set (false: issued before status lists)"),
+  })
+  .meta({ id: 'RevokeResult' });
+
+export const reissueRequestSchema = reissueInputSchema.meta({
+  id: 'ReissueInput',
+  description:
+    'Why it is reissued (name change, template fix...), up to 1,000 characters; goes into the audit log.',
+});
+
+export const reissueResultSchema = z
+  .strictObject({
+    id: uuid.describe('The new certificate: same student, course and attempt; new code and PDF'),
+    supersedes: uuid.describe('The old certificate, now `superseded` with `supersededBy` = id'),
+    status: z.literal('pending'),
+    dispatched: z.boolean().describe('Whether generation was started right away (else the next scan does)'),
+  })
+  .meta({ id: 'ReissueResult' });
+
+export const laterPassListSchema = z
+  .strictObject({
+    items: z.array(
+      z.strictObject({
+        attemptId: uuid,
+        studentId: uuid,
+        courseId: uuid,
+        deadCertificateId: uuid
+          .nullable()
+          .describe('The dead certificate blocking it; null once it no longer does'),
+        since: isoDateTime.describe('When the attempt was found blocked'),
+      }),
+    ),
+  })
+  .meta({ id: 'LaterPassList' });
+
 // ---- compile-time checks: the handlers' data and these schemas must agree ----
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type ApiPage = { items: CertificateView[]; nextCursor: string | null };
+type LaterPass = Awaited<ReturnType<typeof laterPassesNeedingStaff>>[number];
+type ApiLaterPass = Omit<LaterPass, 'since'> & { since: string };
 
 export const schemaChecks: {
   certificate: Same<CertificateView, z.infer<typeof certificateSchema>>;
@@ -155,6 +238,9 @@ export const schemaChecks: {
   verification: Same<PublicVerification, z.infer<typeof publicVerificationSchema>>;
   health: Same<HealthReport, z.infer<typeof healthSchema>>;
   attempt: Same<RecordAttemptResult, z.infer<typeof attemptResultSchema>>;
+  laterPass: Same<ApiLaterPass, z.infer<typeof laterPassListSchema>['items'][number]>;
+  revoke: Same<RevokeResult['reasonCode'], z.infer<typeof revokeResultSchema>['reasonCode']>;
+  reissue: Same<ReissueResult['supersedes'], z.infer<typeof reissueResultSchema>['supersedes']>;
   readPage: CertificatePage extends { items: CertificateView[] } ? true : false;
 } = {
   certificate: true,
@@ -163,5 +249,8 @@ export const schemaChecks: {
   verification: true,
   health: true,
   attempt: true,
+  laterPass: true,
+  revoke: true,
+  reissue: true,
   readPage: true,
 };

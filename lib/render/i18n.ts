@@ -15,6 +15,7 @@ export const LABEL_KEYS = [
   'completed',
   'score',
   'date_of_issue',
+  'expires_on',
   'certificate_id',
   'signature',
   'verify',

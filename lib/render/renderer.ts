@@ -129,6 +129,9 @@ export async function prepareCertificate(
     percentage: formatPercent(content.percentage, intl),
     issued_on: formatIssueDate(content.issuedOn, intl),
     issued_on_iso: content.issuedOn.slice(0, 10),
+    // nil without a validity period, so a template prints the line only `{% if expires_on %}`.
+    expires_on: content.expiresOn ? formatIssueDate(content.expiresOn, intl) : null,
+    expires_on_iso: content.expiresOn?.slice(0, 10) ?? null,
     certificate_id: content.certificateId,
     verification_code: content.verificationCode,
     verify_url: content.verifyUrl,

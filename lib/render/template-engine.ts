@@ -37,6 +37,8 @@ export const TEMPLATE_FIELDS = {
   percentage: 'percentage, formatted for the locale (e.g. "97 %")',
   issued_on: 'issue date, formatted for the locale',
   issued_on_iso: 'issue date, YYYY-MM-DD',
+  expires_on: 'expiry date, formatted for the locale; nil when the course has no validity period',
+  expires_on_iso: 'expiry date, YYYY-MM-DD (expired from that day on, UTC); nil when it never expires',
   certificate_id: 'certificate id',
   verification_code: 'verification code',
   verify_url: 'verification URL',

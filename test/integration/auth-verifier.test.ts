@@ -78,9 +78,11 @@ describe('token verifier', () => {
     const verifier = createTokenVerifier(authConfig(), local());
     expect(await permissionsOf(verifier, { realm_access: { roles: ['certificate-admin'] } })).toEqual([
       'attempts:record',
+      'certificates:lifecycle',
       'certificates:read-any',
       'certificates:requeue',
       'templates:preview',
+      'webhooks:manage',
     ]);
     expect(await permissionsOf(verifier, { realm_access: { roles: ['teacher'] } })).toEqual([
       'certificates:read-any',

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
+import { expiresAtFor } from '../../lib/certificates/lifecycle.ts';
 import { requeueCertificate } from '../../lib/certificates/requeue.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import type { PdfPrinter } from '../../lib/render/browser.ts';
+import { formatIssueDate } from '../../lib/render/i18n.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
@@ -86,6 +88,12 @@ describe('generate one certificate', () => {
     expect(text).toContain('Ada Lovelace');
     expect(text).toContain('Analytical Engines 101');
     expect(text).toContain('87.5');
+    // No validity period: no expiry printed or recorded, but a status-list entry all the same.
+    // Labels are letter-spaced capitals: the text layer has "E X P I R E S O N".
+    expect(text.replace(/\s+/g, '')).not.toContain('EXPIRESON');
+    expect(row.expires_at).toBeNull();
+    expect(row.status_list_id).not.toBeNull();
+    expect(row.status_list_index).toEqual(expect.any(Number));
 
     expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'issued']);
     expect(deps.metrics.counts.generated).toBe(1);
@@ -108,6 +116,28 @@ describe('generate one certificate', () => {
       `certificates/${courseId}/${user.id}/${id}.pdf`,
     );
     expect(await pdfText(pdf)).toContain(row.student_name);
+  });
+
+  it('prints and records the expiry of a course with a validity period', async () => {
+    const user = await student('Mary', 'Somerville');
+    const courseId = await createCourse(t.sql, { title: 'First Aid', locale: 'en' });
+    await t.sql`UPDATE courses SET validity_months = 24 WHERE id = ${courseId}`;
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+
+    expect((await generateCertificate(makeGenerateDeps(t, renderer), options, id)).status).toBe('issued');
+
+    const row = await certificateRow(t.sql, id);
+    const [{ issuedOn } = { issuedOn: '' }] = await t.sql<{ issuedOn: string }[]>`
+      SELECT issued_on::text AS "issuedOn" FROM certificates WHERE id = ${id}`;
+    const expected = expiresAtFor(issuedOn, 24);
+    expect(row.expires_at).toEqual(expected);
+    expect(row.status_list_id).not.toBeNull();
+    const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(
+      `certificates/${courseId}/${user.id}/${id}.pdf`,
+    );
+    const text = await pdfText(pdf);
+    expect(text.replace(/\s+/g, '')).toContain('EXPIRESON');
+    expect(text).toContain(formatIssueDate(expected?.toISOString() ?? '', 'en'));
   });
 
   it('issues once when the same certificate is generated twice at the same time', async () => {

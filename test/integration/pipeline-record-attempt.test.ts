@@ -149,6 +149,61 @@ describe('recordAttempt (immediate trigger)', () => {
       certificate: { id: first.certificate?.id, created: false },
     });
     expect(calls).toEqual([first.certificate?.id]);
+    // Not dropped silently: the later-pass rule recorded it against the live certificate.
+    const [attempt] = await t.sql<{ later_pass_outcome: string | null }[]>`
+      SELECT later_pass_outcome FROM test_attempts WHERE id = ${second.attempt.id}`;
+    expect(attempt?.later_pass_outcome).toBe('in-progress');
+    const notes = await t.sql<{ event: string; actor: string }[]>`
+      SELECT event, actor FROM certificate_generation_log
+      WHERE certificate_id = ${first.certificate?.id ?? null} AND event = 'later-pass'`;
+    expect(notes).toEqual([{ event: 'later-pass', actor: 'ingestion' }]);
+  });
+
+  it('surfaces a pass while the live certificate is dead to staff: audit row, no new certificate', async () => {
+    const courseId = await createCourse(t.sql);
+    const studentId = randomUUID();
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const first = await recordAttempt(deps, options, { studentId, courseId, score: 80, maxScore: 100 });
+    const deadId = first.certificate?.id ?? '';
+    await t.sql`UPDATE certificates SET status = 'dead' WHERE id = ${deadId}`;
+
+    const retake = await recordAttempt(deps, options, { studentId, courseId, score: 90, maxScore: 100 });
+
+    expect(retake).toMatchObject({
+      dispatched: false,
+      certificate: { id: deadId, status: 'dead', created: false },
+    });
+    expect(calls).toEqual([deadId]);
+    const blocked = await t.sql<{ actor: string; details: Record<string, unknown> }[]>`
+      SELECT actor, details FROM certificate_generation_log
+      WHERE certificate_id = ${deadId} AND event = 'later-pass-blocked'`;
+    expect(blocked).toEqual([
+      { actor: 'ingestion', details: expect.objectContaining({ test_attempt_id: retake.attempt.id }) },
+    ]);
+  });
+
+  it('renews an expired certificate on a later pass: a new one is created and dispatched at once', async () => {
+    const courseId = await createCourse(t.sql);
+    const studentId = randomUUID();
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const first = await recordAttempt(deps, options, { studentId, courseId, score: 80, maxScore: 100 });
+    const oldId = first.certificate?.id ?? '';
+    await t.sql`
+      UPDATE certificates
+      SET status = 'issued', generated_at = now(), s3_key = ${`certificates/${oldId}.pdf`},
+          pdf_sha256 = ${'0'.repeat(64)}, expires_at = now() - interval '1 day'
+      WHERE id = ${oldId}`;
+
+    const retake = await recordAttempt(deps, options, { studentId, courseId, score: 85, maxScore: 100 });
+
+    expect(retake).toMatchObject({ dispatched: true, certificate: { status: 'pending', created: true } });
+    const newId = retake.certificate?.id;
+    expect(newId).not.toBe(oldId);
+    expect(calls).toEqual([oldId, newId]);
+    expect(await certificateRow(t.sql, oldId)).toMatchObject({ status: 'superseded', superseded_by: newId });
+    expect(await certificateRow(t.sql, newId ?? '')).toMatchObject({ test_attempt_id: retake.attempt.id });
   });
 
   it('rejects bad input with a clear error and records nothing', async () => {

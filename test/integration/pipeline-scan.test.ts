@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { drainDue } from '../../lib/certificates/drain.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
+import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch, ScanOptions } from '../../lib/certificates/ports.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
 import { createSql } from '../../lib/db/client.ts';
@@ -12,9 +13,11 @@ import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { pdfText } from '../support/pdf.ts';
 import { readableStorage } from '../support/s3-objects.ts';
+import { issuedCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
+  createPendingCertificate,
   generateOptions,
   listKeys,
   makeGenerateDeps,
@@ -199,6 +202,77 @@ describe('scan', () => {
     expect({ issued, claimed }).toEqual({ issued: 12, claimed: 12 });
     const keys = (await listKeys(t)).filter((key) => key.startsWith(`certificates/${courseId}/`));
     expect(keys).toHaveLength(12);
+  });
+
+  it('issues a new certificate exactly once for later passes after a revocation, with three scans at once', async () => {
+    const user = await keycloak.addUser({ firstName: 'Second', lastName: 'Chance' });
+    const courseId = await createCourse(t.sql, { title: 'Ethics' });
+    const revoked = await issuedCertificate(t.sql, { studentId: user.id, courseId });
+    await revokeCertificate(
+      { sql: t.sql, log: recordingLog() },
+      { certificateId: revoked.id, reasonCode: 'attempt-invalidated', actor: 'staff' },
+    );
+    const retake = await createAttempt(t.sql, { studentId: user.id, courseId, score: 91 });
+    const another = await createAttempt(t.sql, { studentId: user.id, courseId, score: 95 });
+    const fanOut = inProcessDispatch(2);
+
+    await Promise.all(
+      [0, 1, 2].map(() =>
+        runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions),
+      ),
+    );
+    await fanOut.settled();
+
+    const rows = await certificatesOf(courseId);
+    expect(rows.map((row) => [row.id === revoked.id ? 'old' : 'new', row.status])).toEqual([
+      ['old', 'revoked'],
+      ['new', 'issued'],
+    ]);
+    const fresh = rows[1];
+    expect(fresh).toMatchObject({ test_attempt_id: retake, attempt_count: 1 });
+    expect(fanOut.calls).toEqual([fresh?.id]);
+    const keys = (await listKeys(t)).filter((key) => key.startsWith(`certificates/${courseId}/`));
+    expect(keys).toEqual([`certificates/${courseId}/${user.id}/${fresh?.id}.pdf`]);
+    // The earlier retake got it through the scan's own insert (nothing live blocked it); the
+    // later one, whose insert did nothing, was decided by the later-pass rule exactly once.
+    const attempts = await t.sql<{ id: string; later_pass_outcome: string | null; enqueued: boolean }[]>`
+      SELECT id, later_pass_outcome, certificate_enqueued_at IS NOT NULL AS enqueued
+      FROM test_attempts WHERE id IN (${retake}, ${another})`;
+    expect(attempts.every((attempt) => attempt.enqueued)).toBe(true);
+    expect(attempts.find((attempt) => attempt.id === retake)?.later_pass_outcome).toBeNull();
+    expect(['in-progress', 'already-certified']).toContain(
+      attempts.find((attempt) => attempt.id === another)?.later_pass_outcome,
+    );
+    const audit = await t.sql<{ event: string; details: Record<string, unknown> }[]>`
+      SELECT event, details FROM certificate_generation_log
+      WHERE certificate_id = ${fresh?.id} AND event IN ('created', 'later-pass') ORDER BY id`;
+    expect(audit).toEqual([
+      { event: 'created', details: expect.objectContaining({ test_attempt_id: retake }) },
+      { event: 'later-pass', details: expect.objectContaining({ test_attempt_id: another }) },
+    ]);
+  });
+
+  it('surfaces a later pass blocked by a dead certificate to staff instead of dropping it', async () => {
+    const studentId = randomUUID();
+    const courseId = await createCourse(t.sql);
+    const dead = await createPendingCertificate(t.sql, { studentId, courseId });
+    await t.sql`UPDATE certificates SET status = 'dead', last_error = 'keycloak: user not found' WHERE id = ${dead}`;
+    const retake = await createAttempt(t.sql, { studentId, courseId, score: 88 });
+    const fanOut = inProcessDispatch();
+
+    await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
+    await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
+
+    expect((await certificatesOf(courseId)).map((row) => row.status)).toEqual(['dead']);
+    expect(fanOut.calls).toEqual([]);
+    const blocked = await t.sql<{ event: string; details: Record<string, unknown> }[]>`
+      SELECT event, details FROM certificate_generation_log WHERE certificate_id = ${dead} AND event = 'later-pass-blocked'`;
+    expect(blocked).toEqual([
+      { event: 'later-pass-blocked', details: expect.objectContaining({ test_attempt_id: retake }) },
+    ]);
+    const [attempt] = await t.sql<{ later_pass_outcome: string }[]>`
+      SELECT later_pass_outcome FROM test_attempts WHERE id = ${retake}`;
+    expect(attempt?.later_pass_outcome).toBe('staff-review');
   });
 
   it('releases a certificate whose invoke failed so the next scan hands it out again', async () => {

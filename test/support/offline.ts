@@ -108,6 +108,7 @@ async function launch(
     ESBUILD_WORK_DIR: workDir,
     LAMBDA_ENDPOINT_URL: lambdaEndpoint,
     SCAN_SCHEDULE_ENABLED: options.scheduleEnabled ? 'true' : 'false',
+    WEBHOOK_SCHEDULE_ENABLED: options.scheduleEnabled ? 'true' : 'false',
     // AWS SDK clients inside the functions talk to offline, never to AWS.
     AWS_REGION: 'us-east-1',
   };

@@ -119,6 +119,29 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('shows the lifecycle of a certificate: effective status, revocation, expiry, successor', () => {
+    const schemas = (document.components as { schemas: Record<string, { properties?: object }> }).schemas;
+    expect(Object.keys(schemas.Certificate?.properties ?? {})).toEqual(
+      expect.arrayContaining([
+        'effectiveStatus',
+        'revokedAt',
+        'revocationReason',
+        'revocationText',
+        'expiresAt',
+        'supersededBy',
+        'supersededAt',
+      ]),
+    );
+    expect(JSON.stringify(schemas.RevocationReason)).toContain('academic-misconduct');
+    for (const route of [
+      'POST /api/v1/certificates/{certificateId}/revoke',
+      'POST /api/v1/certificates/{certificateId}/reissue',
+      'GET /api/v1/courses/{courseId}/later-passes',
+    ]) {
+      expect(operations.get(route)?.responses['403'], route).toBeDefined();
+    }
+  });
+
   it('documents where each of the guide’s endpoints went', () => {
     const text = JSON.stringify(document);
     for (const guidePath of [

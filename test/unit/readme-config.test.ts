@@ -17,6 +17,7 @@ const SECTIONS: SectionName[] = [
   'invoke',
   'render',
   'signing',
+  'webhooks',
 ];
 
 function configTable(): Map<string, string[]> {

@@ -6,11 +6,22 @@ import { getLatestStudentCertificateRoute } from './get-latest-student-certifica
 import { healthRoute } from './health.ts';
 import { jwksRoute } from './jwks.ts';
 import { listCourseCertificatesRoute } from './list-course-certificates.ts';
+import { listLaterPassesRoute } from './list-later-passes.ts';
 import { listMyCertificatesRoute } from './list-my-certificates.ts';
 import { listStudentCertificatesRoute } from './list-student-certificates.ts';
 import { previewTemplateRoute } from './preview-template.ts';
+import { reissueCertificateRoute } from './reissue-certificate.ts';
 import { requeueCertificateRoute } from './requeue-certificate.ts';
+import { revokeCertificateRoute } from './revoke-certificate.ts';
 import { verifyCertificateRoute } from './verify-certificate.ts';
+import {
+  createWebhookEndpointRoute,
+  disableWebhookEndpointRoute,
+  listWebhookDeliveriesRoute,
+  listWebhookEndpointsRoute,
+  redeliverWebhookRoute,
+  rotateWebhookSecretRoute,
+} from './webhooks.ts';
 
 /**
  * Every route of the API but the OpenAPI document's own (routes/openapi.ts adds it, so this
@@ -25,9 +36,18 @@ export const ROUTES: readonly RouteContract[] = [
   getCertificateRoute,
   getCertificateDownloadRoute,
   requeueCertificateRoute,
+  revokeCertificateRoute,
+  reissueCertificateRoute,
   listCourseCertificatesRoute,
+  listLaterPassesRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
   jwksRoute,
+  createWebhookEndpointRoute,
+  listWebhookEndpointsRoute,
+  disableWebhookEndpointRoute,
+  rotateWebhookSecretRoute,
+  listWebhookDeliveriesRoute,
+  redeliverWebhookRoute,
 ];

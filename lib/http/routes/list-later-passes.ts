@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { requires } from '../../auth/policies.ts';
+import { laterPassesNeedingStaff } from '../../certificates/lifecycle.ts';
+import { courseExists } from '../../certificates/read-model.ts';
+import { NotFoundError } from '../../errors.ts';
+import { defineRoute } from '../contract.ts';
+import type { ReadDeps } from '../deps.ts';
+import { intParam, uuidParam } from '../params.ts';
+import { ok } from '../response.ts';
+import { laterPassListSchema } from '../schemas.ts';
+
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 100;
+
+export const listLaterPassesRoute = defineRoute({
+  operationId: 'listLaterPasses',
+  method: 'GET',
+  path: '/api/v1/courses/{courseId}/later-passes',
+  tags: ['lifecycle'],
+  summary: 'Passing attempts blocked by a dead certificate (staff work list)',
+  description:
+    'A student passed again while their certificate for the course is `dead` (generation gave up): ' +
+    'no second certificate is issued and the attempt waits here, oldest first, with a ' +
+    '`later-pass-blocked` audit row on the dead certificate. Staff fix the cause and requeue the ' +
+    'dead certificate (POST .../requeue). `deadCertificateId` is null once it no longer blocks.',
+  request: {
+    path: z.object({ courseId: uuidParam('Course id') }),
+    query: z.object({
+      limit: intParam({ min: 1, max: MAX_LIMIT })
+        .optional()
+        .meta({
+          description: `Most entries returned, 1-${MAX_LIMIT} (default ${DEFAULT_LIMIT})`,
+          override: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
+        }),
+    }),
+  },
+  // Checked before the course lookup, so non-staff cannot learn which course ids exist.
+  policy: requires('certificates:read-any', 'see the later passes waiting for staff'),
+  responses: {
+    200: { description: 'Oldest first', schema: laterPassListSchema },
+    404: { description: 'Unknown course' },
+  },
+  handle: async (deps: ReadDeps, { path, query }) => {
+    if (!(await courseExists(deps.sql, path.courseId))) throw new NotFoundError('Course');
+    const items = await laterPassesNeedingStaff(deps.sql, query.limit ?? DEFAULT_LIMIT, path.courseId);
+    return ok({ items: items.map((item) => ({ ...item, since: item.since.toISOString() })) });
+  },
+});

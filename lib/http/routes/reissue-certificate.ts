@@ -1,0 +1,45 @@
+import { requires } from '../../auth/policies.ts';
+import { reissueCertificate } from '../../certificates/lifecycle.ts';
+import { logger } from '../../observability/logger.ts';
+import { defineRoute } from '../contract.ts';
+import type { DispatchDeps } from '../dispatch-deps.ts';
+import { json } from '../response.ts';
+import { reissueRequestSchema, reissueResultSchema } from '../schemas.ts';
+import { certificateIdPath, errorResponse } from './common.ts';
+
+export const reissueCertificateRoute = defineRoute({
+  operationId: 'reissueCertificate',
+  method: 'POST',
+  path: '/api/v1/certificates/{certificateId}/reissue',
+  tags: ['certificates', 'lifecycle'],
+  summary: 'Replace an issued certificate by a new one (staff)',
+  description:
+    'For a name change in Keycloak, a template fix, a wrong date: the certificate becomes `superseded` ' +
+    '(with `supersededBy` pointing at its successor, and its status-list bit set) and a new `pending` ' +
+    'certificate of the same attempt is created and generated at once through the normal pipeline ' +
+    '(student name read again, current template, new S3 key and verification code; if the invoke ' +
+    'fails, the scheduled scan picks it up). Both get an audit row with who and why. Only issued ' +
+    'certificates can be reissued; of concurrent calls exactly one wins.',
+  request: { path: certificateIdPath, body: reissueRequestSchema },
+  policy: requires('certificates:lifecycle', 'reissue certificates'),
+  responses: {
+    201: { description: 'The new certificate was created', schema: reissueResultSchema },
+    404: { description: 'Unknown certificate' },
+    409: errorResponse(
+      'Not issued (revoked, already superseded, still being generated...); `status` says which',
+    ),
+  },
+  handle: async (deps: DispatchDeps, { path, body, principal }) => {
+    const result = await reissueCertificate(
+      { sql: deps.sql, dispatch: deps.dispatch, log: logger },
+      { certificateId: path.certificateId, reason: body.reason, actor: principal.subject },
+      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
+    );
+    return json(201, {
+      id: result.id,
+      supersedes: result.supersedes,
+      status: 'pending',
+      dispatched: result.dispatched,
+    });
+  },
+});

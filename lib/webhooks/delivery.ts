@@ -1,0 +1,233 @@
+import type { Log } from '../certificates/ports.ts';
+import type { Sql, TransactionSql } from '../db/client.ts';
+import { MAX_ATTEMPTS, nextRetryAt, parseRetryAfter, webhookBody } from './events.ts';
+import type { SendOutcome, WebhookSender } from './http-sender.ts';
+import { signatureHeaders } from './signing.ts';
+
+/**
+ * The delivery worker (functions/deliver-webhooks.ts, every minute):
+ *   1. fan out: each new outbox event becomes one delivery per enabled endpoint subscribed to
+ *      its type;
+ *   2. claim due deliveries (FOR UPDATE SKIP LOCKED, so concurrent runs never send one twice),
+ *      leasing each for longer than a request can take;
+ *   3. sign and POST each, record the attempt, and settle: 2xx succeeded; 410 Gone disables the
+ *      endpoint; anything else retries on the schedule (events.ts) until it is used up.
+ * Time comes from `now()`: tests move the clock instead of sleeping through the schedule.
+ */
+
+export interface DeliveryDeps {
+  sql: Sql;
+  send: WebhookSender;
+  log: Log;
+  now: () => Date;
+}
+
+export interface DeliveryOptions {
+  batchSize: number;
+  concurrency: number;
+  timeoutMs: number;
+}
+
+export interface DeliveryRunResult {
+  fannedOut: number;
+  deliveriesCreated: number;
+  attempted: number;
+  succeeded: number;
+  failed: number;
+  endpointsDisabled: number;
+}
+
+interface ClaimedDelivery {
+  id: string;
+  attempt_count: number;
+  schedule_start: number;
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  event_id: string;
+  event_type: string;
+  data: Record<string, unknown>;
+  occurred_at: Date;
+}
+
+/** Outbox events -> deliveries, for endpoints registered before the event was written. */
+export async function fanOut(
+  deps: Pick<DeliveryDeps, 'sql' | 'now'>,
+  limit: number,
+): Promise<{ events: number; deliveries: number }> {
+  const now = deps.now();
+  return await deps.sql.begin(async (tx) => {
+    const events = await tx<{ id: string; event_type: string; occurred_at: Date }[]>`
+      SELECT id, event_type, occurred_at FROM webhook_outbox
+      WHERE fanned_out_at IS NULL
+      ORDER BY occurred_at, id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED`;
+    if (events.length === 0) return { events: 0, deliveries: 0 };
+    const ids = events.map((event) => event.id);
+    const created = await tx`
+      INSERT INTO webhook_deliveries (endpoint_id, event_id, next_attempt_at)
+      SELECT e.id, o.id, ${now}
+      FROM webhook_outbox o
+      JOIN webhook_endpoints e
+        ON e.disabled_at IS NULL AND o.event_type = ANY (e.event_types) AND e.created_at <= o.created_at
+      WHERE o.id = ANY (${ids}::uuid[])
+      ON CONFLICT (endpoint_id, event_id) DO NOTHING`;
+    await tx`UPDATE webhook_outbox SET fanned_out_at = ${now} WHERE id = ANY (${ids}::uuid[])`;
+    return { events: events.length, deliveries: created.count };
+  });
+}
+
+/** Due deliveries of enabled endpoints, leased (and their attempt counted) in one statement. */
+async function claimDue(deps: DeliveryDeps, options: DeliveryOptions): Promise<ClaimedDelivery[]> {
+  const now = deps.now();
+  // The lease outlasts the whole run (the claimed batch is sent `concurrency` at a time, each
+  // request bounded by the timeout) with room for recording: no other run can send it meanwhile.
+  const rounds = Math.ceil(options.batchSize / options.concurrency);
+  const leaseUntil = new Date(now.getTime() + rounds * options.timeoutMs + 60_000);
+  return await deps.sql<ClaimedDelivery[]>`
+    WITH due AS (
+      SELECT d.id FROM webhook_deliveries d
+      JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.disabled_at IS NULL
+      WHERE d.status = 'pending' AND d.next_attempt_at <= ${now}
+      ORDER BY d.next_attempt_at, d.id
+      LIMIT ${options.batchSize}
+      FOR UPDATE OF d SKIP LOCKED
+    )
+    UPDATE webhook_deliveries d
+    SET attempt_count = d.attempt_count + 1, next_attempt_at = ${leaseUntil}, updated_at = now()
+    FROM due, webhook_endpoints e, webhook_outbox o
+    WHERE d.id = due.id AND e.id = d.endpoint_id AND o.id = d.event_id
+    RETURNING d.id, d.attempt_count, d.schedule_start, d.endpoint_id, e.url, e.secret,
+      CASE WHEN e.previous_secret_expires_at > ${now} THEN e.previous_secret END AS previous_secret,
+      o.id AS event_id, o.event_type, o.data, o.occurred_at`;
+}
+
+type Settlement = 'succeeded' | 'retry' | 'failed' | 'gone';
+
+function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlement {
+  if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return 'succeeded';
+  if (outcome.kind === 'response' && outcome.status === 410) return 'gone';
+  return attemptsInSchedule >= MAX_ATTEMPTS ? 'failed' : 'retry';
+}
+
+async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promise<Settlement> {
+  const attemptedAt = deps.now();
+  const body = webhookBody(delivery.event_type, delivery.occurred_at, delivery.data);
+  const secrets = [delivery.secret, ...(delivery.previous_secret ? [delivery.previous_secret] : [])];
+  const outcome = await deps.send({
+    url: delivery.url,
+    headers: signatureHeaders(secrets, delivery.event_id, attemptedAt, body),
+    body,
+  });
+  const finishedAt = deps.now();
+  const attemptsInSchedule = delivery.attempt_count - delivery.schedule_start;
+  const settlement = settlementOf(outcome, attemptsInSchedule);
+  const statusCode = outcome.kind === 'response' ? outcome.status : null;
+  const error =
+    outcome.kind === 'error' ? outcome.error : settlement === 'succeeded' ? null : `HTTP ${outcome.status}`;
+  const retryAt =
+    settlement === 'retry'
+      ? nextRetryAt(
+          finishedAt,
+          attemptsInSchedule,
+          outcome.kind === 'response' ? parseRetryAfter(outcome.retryAfter, finishedAt) : undefined,
+        )
+      : null;
+  const status = settlement === 'retry' ? 'pending' : settlement === 'succeeded' ? 'succeeded' : 'failed';
+
+  await deps.sql.begin(async (tx) => {
+    await tx`
+      INSERT INTO webhook_delivery_attempts
+        (delivery_id, attempt_number, attempted_at, status_code, error, duration_ms, succeeded)
+      VALUES (${delivery.id}, ${delivery.attempt_count}, ${attemptedAt}, ${statusCode}, ${error},
+        ${outcome.durationMs}, ${settlement === 'succeeded'})
+      ON CONFLICT (delivery_id, attempt_number) DO NOTHING`;
+    await tx`
+      UPDATE webhook_deliveries
+      SET status = ${status}, next_attempt_at = ${retryAt}, last_attempt_at = ${attemptedAt},
+          last_status_code = ${statusCode}, last_error = ${error}, updated_at = now()
+      WHERE id = ${delivery.id} AND attempt_count = ${delivery.attempt_count}`;
+    if (settlement === 'gone') {
+      await disableEndpoint(tx, delivery.endpoint_id, 'the endpoint answered 410 Gone', finishedAt);
+    }
+  });
+  const entry = {
+    deliveryId: delivery.id,
+    endpointId: delivery.endpoint_id,
+    eventType: delivery.event_type,
+    attempt: delivery.attempt_count,
+    ...(statusCode === null ? {} : { statusCode }),
+    ...(error ? { error } : {}),
+  };
+  if (settlement === 'succeeded') deps.log.info('Webhook delivered', entry);
+  else if (settlement === 'gone') deps.log.warn('Webhook endpoint disabled: 410 Gone', entry);
+  else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
+  return settlement;
+}
+
+/** Disables an endpoint and cancels what it still had pending; the delivery log stays. */
+export async function disableEndpoint(
+  sql: Sql | TransactionSql,
+  endpointId: string,
+  reason: string,
+  at: Date,
+): Promise<boolean> {
+  const disabled = await sql`
+    UPDATE webhook_endpoints SET disabled_at = ${at}, disabled_reason = ${reason}, updated_at = now()
+    WHERE id = ${endpointId} AND disabled_at IS NULL`;
+  await sql`
+    UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
+    WHERE endpoint_id = ${endpointId} AND status = 'pending'`;
+  return disabled.count > 0;
+}
+
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  });
+  await Promise.all(runners);
+  return results;
+}
+
+/** One run of the worker: fan out what is new, then send what is due. */
+export async function runDeliveries(
+  deps: DeliveryDeps,
+  options: DeliveryOptions,
+): Promise<DeliveryRunResult> {
+  const fanned = await fanOut(deps, options.batchSize);
+  const claimed = await claimDue(deps, options);
+  const settlements = await mapLimited(claimed, options.concurrency, async (delivery) => {
+    try {
+      return await deliverOne(deps, delivery);
+    } catch (error) {
+      // Recording failed (database): the lease expires and the delivery is due again.
+      deps.log.error('Webhook delivery could not be recorded', {
+        deliveryId: delivery.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return 'retry' as const;
+    }
+  });
+  const count = (wanted: Settlement) => settlements.filter((settlement) => settlement === wanted).length;
+  const result = {
+    fannedOut: fanned.events,
+    deliveriesCreated: fanned.deliveries,
+    attempted: claimed.length,
+    succeeded: count('succeeded'),
+    failed: claimed.length - count('succeeded'),
+    endpointsDisabled: count('gone'),
+  };
+  if (result.fannedOut > 0 || result.attempted > 0) deps.log.info('Webhook deliveries completed', result);
+  return result;
+}

@@ -1,0 +1,473 @@
+import { randomUUID } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Log } from '../../lib/certificates/ports.ts';
+import type { Sql, TransactionSql } from '../../lib/db/client.ts';
+import { ValidationError } from '../../lib/errors.ts';
+import { type AddressGuard, createAddressGuard, type Resolver } from '../../lib/webhooks/address-guard.ts';
+import { type DeliveryDeps, runDeliveries } from '../../lib/webhooks/delivery.ts';
+import { createEndpoint, listDeliveries, redeliver, rotateSecret } from '../../lib/webhooks/endpoints.ts';
+import { MAX_ATTEMPTS } from '../../lib/webhooks/events.ts';
+import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
+import { createHttpSender } from '../../lib/webhooks/http-sender.ts';
+import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
+
+/**
+ * Webhooks end to end below the HTTP API: the outbox trigger in real PostgreSQL, the delivery
+ * worker signing and POSTing to a real local receiver, verified with the `standardwebhooks`
+ * package. The clock is injected: retries are reached by moving it, never by sleeping.
+ */
+
+const silent: Log = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+let t: TestEnv;
+let receiver: WebhookReceiver;
+let clock = Date.now();
+const now = () => new Date(clock);
+const loopbackAllowed = createAddressGuard(['127.0.0.1']);
+const options = { batchSize: 50, concurrency: 4, timeoutMs: 5000 };
+
+function workerWith(guard: AddressGuard): DeliveryDeps {
+  return { sql: t.sql, send: createHttpSender({ guard, timeoutMs: 5000 }), log: silent, now };
+}
+const run = (guard: AddressGuard = loopbackAllowed) => runDeliveries(workerWith(guard), options);
+
+async function outboxOf(certificateId: string) {
+  return await t.sql<{ id: string; event_type: string; data: Record<string, unknown> }[]>`
+    SELECT id, event_type, data FROM webhook_outbox WHERE certificate_id = ${certificateId} ORDER BY occurred_at, id`;
+}
+
+/** A rendering certificate, then `issued` the way generate marks it (one guarded UPDATE). */
+async function issuedCertificate(): Promise<{
+  id: string;
+  courseId: string;
+  studentId: string;
+  verificationCode: string;
+}> {
+  const seeded = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'rendering' });
+  await issue(t.sql, seeded.id);
+  return seeded;
+}
+
+async function issue(sql: Sql | TransactionSql, id: string): Promise<void> {
+  await sql`
+    UPDATE certificates SET status = 'issued', s3_key = ${`certificates/x/${id}.pdf`}, generated_at = now(),
+      pdf_sha256 = ${'b'.repeat(64)}, lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = ${id} AND status = 'rendering'`;
+}
+
+async function endpointFor(
+  eventTypes: (
+    | 'certificate.issued'
+    | 'certificate.revoked'
+    | 'certificate.reissued'
+    | 'certificate.expired'
+  )[],
+  url = receiver.url,
+) {
+  return await createEndpoint(
+    { sql: t.sql, guard: loopbackAllowed },
+    { url, eventTypes, description: 'test' },
+    'admin',
+  );
+}
+
+/** Only one endpoint active per test, so runs deliver just what the test set up. */
+beforeEach(async () => {
+  await t.sql`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'previous test' WHERE disabled_at IS NULL`;
+  await t.sql`UPDATE webhook_outbox SET fanned_out_at = now() WHERE fanned_out_at IS NULL`;
+  receiver.received.length = 0;
+  clock = Date.now();
+});
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  receiver = await startWebhookReceiver();
+});
+
+afterAll(async () => {
+  await receiver?.stop();
+  await t?.cleanup();
+});
+
+describe('outbox trigger', () => {
+  it('an issued status change writes exactly one outbox row, with a thin payload', async () => {
+    const certificate = await issuedCertificate();
+    const rows = await outboxOf(certificate.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.event_type).toBe('certificate.issued');
+    expect(rows[0]?.data).toEqual({
+      certificateId: certificate.id,
+      courseId: certificate.courseId,
+      studentId: certificate.studentId,
+      verificationCode: certificate.verificationCode,
+      status: 'issued',
+      expiresAt: null,
+    });
+    // Touching the row again without a status change adds nothing.
+    await t.sql`UPDATE certificates SET updated_at = now(), status = 'issued' WHERE id = ${certificate.id}`;
+    expect(await outboxOf(certificate.id)).toHaveLength(1);
+  });
+
+  it('a rolled-back change leaves no event', async () => {
+    const seeded = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'rendering' });
+    await expect(
+      t.sql.begin(async (tx) => {
+        await issue(tx, seeded.id);
+        // Inside the transaction the event exists...
+        const [inside] = await tx<{ count: number }[]>`
+          SELECT count(*)::int AS count FROM webhook_outbox WHERE certificate_id = ${seeded.id}`;
+        expect(inside?.count).toBe(1);
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    // ...and goes with it.
+    expect(await outboxOf(seeded.id)).toEqual([]);
+    const [row] = await t.sql<
+      { status: string }[]
+    >`SELECT status::text FROM certificates WHERE id = ${seeded.id}`;
+    expect(row?.status).toBe('rendering');
+  });
+
+  it("SET LOCAL certificates.webhooks = 'off' suppresses events for that transaction only", async () => {
+    const quiet = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'rendering' });
+    await t.sql.begin(async (tx) => {
+      await tx`SET LOCAL certificates.webhooks = 'off'`;
+      await issue(tx, quiet.id);
+    });
+    expect(await outboxOf(quiet.id)).toEqual([]);
+    const loud = await issuedCertificate();
+    expect(await outboxOf(loud.id)).toHaveLength(1);
+  });
+
+  it('revoked and superseded (reissued, with the successor) each write their event', async () => {
+    const certificate = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'issued' });
+    await t.sql`
+      UPDATE certificates SET status = 'revoked', revoked_at = now(), revocation_reason = 'issued-in-error',
+        revoked_reason = 'Typo in the name of Ada Lovelace'
+      WHERE id = ${certificate.id}`;
+    const revoked = await outboxOf(certificate.id);
+    expect(revoked.map((row) => row.event_type)).toEqual(['certificate.revoked']);
+    expect(revoked[0]?.data).toMatchObject({ status: 'revoked', revocationReason: 'issued-in-error' });
+    // The free-text reason may name people: it is not in the payload.
+    expect(JSON.stringify(revoked[0]?.data)).not.toContain('Ada');
+
+    const old = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'issued' });
+    const successor = await insertCertificate(t.sql, { studentId: old.studentId, status: 'pending' });
+    await t.sql.begin(async (tx) => {
+      await tx`UPDATE certificates SET status = 'superseded', superseded_by = ${successor.id}, superseded_at = now()
+        WHERE id = ${old.id}`;
+    });
+    const reissued = await outboxOf(old.id);
+    expect(reissued.map((row) => row.event_type)).toEqual(['certificate.reissued']);
+    expect(reissued[0]?.data).toMatchObject({ status: 'superseded', supersededBy: successor.id });
+  });
+});
+
+describe('delivery', () => {
+  it('signs per Standard Webhooks: the package verifies it, and rejects a tampered body', async () => {
+    const { secret } = await endpointFor(['certificate.issued']);
+    const certificate = await issuedCertificate();
+    const result = await run();
+    expect(result).toMatchObject({ fannedOut: 1, deliveriesCreated: 1, attempted: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(1);
+    const request = receiver.received[0];
+    const headers = receiver.headersOf(0);
+    const [event] = await outboxOf(certificate.id);
+    expect(headers['webhook-id']).toBe(event?.id);
+    expect(headers['webhook-timestamp']).toBe(String(Math.floor(clock / 1000)));
+    expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    expect(request?.headers['content-type']).toBe('application/json');
+
+    const verified = new Webhook(secret).verify(request?.body ?? '', headers) as Record<string, unknown>;
+    expect(verified).toMatchObject({
+      type: 'certificate.issued',
+      data: {
+        certificateId: certificate.id,
+        courseId: certificate.courseId,
+        studentId: certificate.studentId,
+      },
+    });
+    expect(typeof verified.timestamp).toBe('string');
+    // No personal data beyond ids: the seeded student name is nowhere in the body.
+    expect(request?.body).not.toContain('Ada Lovelace');
+
+    const tampered = (request?.body ?? '').replace(certificate.id, randomUUID());
+    expect(() => new Webhook(secret).verify(tampered, headers)).toThrow();
+    // A different secret does not verify either.
+    expect(() =>
+      new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(request?.body ?? '', headers),
+    ).toThrow();
+  });
+
+  it('retries after a 500 on the schedule; the log shows both attempts', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    receiver.answer(500);
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 0, failed: 1 });
+
+    // Not due yet: the next attempt is 5 s later.
+    clock += 4000;
+    expect(await run()).toMatchObject({ attempted: 0 });
+    clock += 1000;
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+
+    expect(receiver.received).toHaveLength(2);
+    // Same message id on the retry, fresh timestamp.
+    expect(receiver.headersOf(1)['webhook-id']).toBe(receiver.headersOf(0)['webhook-id']);
+    expect(Number(receiver.headersOf(1)['webhook-timestamp'])).toBe(
+      Number(receiver.headersOf(0)['webhook-timestamp']) + 5,
+    );
+
+    const log = await listDeliveries(t.sql, endpoint.id, { limit: 10 });
+    expect(log.items).toHaveLength(1);
+    expect(log.items[0]).toMatchObject({
+      status: 'succeeded',
+      attemptCount: 2,
+      lastStatusCode: 204,
+      lastError: null,
+    });
+    expect(
+      log.items[0]?.attempts.map((attempt) => [attempt.attemptNumber, attempt.statusCode, attempt.succeeded]),
+    ).toEqual([
+      [1, 500, false],
+      [2, 204, true],
+    ]);
+    expect(log.items[0]?.attempts[0]?.error).toBe('HTTP 500');
+  });
+
+  it(`gives up after ${MAX_ATTEMPTS} attempts, each after the scheduled delay`, async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    receiver.answer(...Array.from({ length: MAX_ATTEMPTS }, () => 503));
+    const delays = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+    for (const delay of delays) {
+      clock += (delay - 1) * 1000;
+      if (delay > 0) expect(await run(), `1 s before the ${delay} s retry`).toMatchObject({ attempted: 0 });
+      clock += 1000;
+      expect(await run(), `after ${delay} s`).toMatchObject({ attempted: 1 });
+    }
+    clock += 48 * 3600 * 1000;
+    expect(await run()).toMatchObject({ attempted: 0 });
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery).toMatchObject({ status: 'failed', attemptCount: MAX_ATTEMPTS, nextAttemptAt: null });
+    expect(receiver.received).toHaveLength(MAX_ATTEMPTS);
+  });
+
+  it('410 Gone disables the endpoint and cancels what it had pending', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    receiver.answer(410);
+    expect(await run()).toMatchObject({ attempted: 1, endpointsDisabled: 1 });
+    const [row] = await t.sql<{ disabled_at: Date | null; disabled_reason: string | null }[]>`
+      SELECT disabled_at, disabled_reason FROM webhook_endpoints WHERE id = ${endpoint.id}`;
+    expect(row?.disabled_at).not.toBeNull();
+    expect(row?.disabled_reason).toContain('410');
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery).toMatchObject({ status: 'failed', lastStatusCode: 410 });
+
+    // Later events are not fanned out to it, and nothing more is sent.
+    await issuedCertificate();
+    clock += 3600_000;
+    expect(await run()).toMatchObject({ fannedOut: 1, deliveriesCreated: 0, attempted: 0 });
+    expect(receiver.received).toHaveLength(1);
+    await expect(redeliver({ sql: t.sql, now }, delivery?.id ?? '')).rejects.toThrow('disabled');
+  });
+
+  it('refuses a private address unless allowed, resolving DNS at delivery time', async () => {
+    // Registration: loopback refused without the allow-list.
+    const strict = createAddressGuard([]);
+    await expect(
+      createEndpoint(
+        { sql: t.sql, guard: strict },
+        {
+          url: `https://127.0.0.1:${receiver.port}/hooks`,
+          eventTypes: ['certificate.issued'],
+          description: '',
+        },
+        'admin',
+      ),
+    ).rejects.toBeInstanceOf(ValidationError);
+
+    // A name that resolved to a public address at registration, re-pointed to loopback later.
+    let answer = '93.184.216.34';
+    const resolver: Resolver = async () => [{ address: answer, family: 4 }];
+    const guard = createAddressGuard([], resolver);
+    const { endpoint } = await createEndpoint(
+      { sql: t.sql, guard },
+      {
+        url: `https://hooks.example.test:${receiver.port}/hooks`,
+        eventTypes: ['certificate.issued'],
+        description: '',
+      },
+      'admin',
+    );
+    answer = '127.0.0.1';
+    await issuedCertificate();
+    expect(await run(guard)).toMatchObject({ attempted: 1, succeeded: 0 });
+    expect(receiver.received).toEqual([]);
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery?.attempts[0]?.error).toMatch(/^refused: hooks\.example\.test resolves to 127\.0\.0\.1/);
+    expect(delivery?.attempts[0]?.statusCode).toBeNull();
+
+    // The same delivery reaches the receiver once the host is allow-listed (over http here).
+    await t.sql`UPDATE webhook_endpoints SET url = ${receiver.url.replace('127.0.0.1', 'hooks.example.test')} WHERE id = ${endpoint.id}`;
+    clock += 5000;
+    const allowing = createAddressGuard(['hooks.example.test'], resolver);
+    expect(await run(allowing)).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('during a rotation both signatures are sent and each verifies; after the window only the new one', async () => {
+    const { endpoint, secret: oldSecret } = await endpointFor(['certificate.issued']);
+    const { secret: newSecret } = await rotateSecret({ sql: t.sql, now }, endpoint.id, 60);
+    expect(newSecret).not.toBe(oldSecret);
+    expect(newSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+
+    await issuedCertificate();
+    await run();
+    const headers = receiver.headersOf(0);
+    const body = receiver.received[0]?.body ?? '';
+    const signatures = headers['webhook-signature'].split(' ');
+    expect(signatures).toHaveLength(2);
+    for (const signature of signatures) expect(signature).toMatch(/^v1,/);
+    // Each secret alone verifies the message, and each signature alone is valid.
+    expect(() => new Webhook(newSecret).verify(body, headers)).not.toThrow();
+    expect(() => new Webhook(oldSecret).verify(body, headers)).not.toThrow();
+    expect(() =>
+      new Webhook(newSecret).verify(body, { ...headers, 'webhook-signature': signatures[0] ?? '' }),
+    ).not.toThrow();
+    expect(() =>
+      new Webhook(oldSecret).verify(body, { ...headers, 'webhook-signature': signatures[1] ?? '' }),
+    ).not.toThrow();
+
+    clock += 61_000;
+    await issuedCertificate();
+    await run();
+    const later = receiver.headersOf(1);
+    expect(later['webhook-signature'].split(' ')).toHaveLength(1);
+    expect(() => new Webhook(newSecret).verify(receiver.received[1]?.body ?? '', later)).not.toThrow();
+    expect(() => new Webhook(oldSecret).verify(receiver.received[1]?.body ?? '', later)).toThrow();
+  });
+
+  it('fans out only to endpoints subscribed to the type; redelivery resends with the same id', async () => {
+    const { endpoint } = await endpointFor(['certificate.revoked']);
+    await issuedCertificate();
+    expect(await run()).toMatchObject({ fannedOut: 1, deliveriesCreated: 0 });
+
+    const certificate = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'issued' });
+    await t.sql`UPDATE certificates SET status = 'revoked', revoked_at = now() WHERE id = ${certificate.id}`;
+    expect(await run()).toMatchObject({ deliveriesCreated: 1, succeeded: 1 });
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    await expect(redeliver({ sql: t.sql, now }, delivery?.id ?? '')).resolves.toMatchObject({
+      status: 'pending',
+    });
+    // A second request while it is pending is refused.
+    await expect(redeliver({ sql: t.sql, now }, delivery?.id ?? '')).rejects.toThrow('pending');
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(2);
+    expect(receiver.headersOf(1)['webhook-id']).toBe(receiver.headersOf(0)['webhook-id']);
+    const [after] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(after?.attempts.map((attempt) => attempt.attemptNumber)).toEqual([1, 2]);
+  });
+
+  it('announces each expiry once, timestamped with the expiry', async () => {
+    const { secret } = await endpointFor(['certificate.expired']);
+    const expired = await insertCertificate(t.sql, {
+      studentId: randomUUID(),
+      status: 'issued',
+      expiresAt: new Date(clock - 60_000).toISOString(),
+    });
+    const notYet = await insertCertificate(t.sql, {
+      studentId: randomUUID(),
+      status: 'issued',
+      expiresAt: new Date(clock + 3600_000).toISOString(),
+    });
+    const sweep = () => sweepExpiredCertificates({ sql: t.sql, log: silent, now }, 100);
+    expect(await sweep()).toBe(1);
+    expect(await sweep()).toBe(0);
+    expect((await outboxOf(expired.id)).map((row) => row.event_type)).toEqual(['certificate.expired']);
+    expect(await outboxOf(notYet.id)).toEqual([]);
+
+    await run();
+    expect(receiver.received).toHaveLength(1);
+    const payload = new Webhook(secret).verify(receiver.received[0]?.body ?? '', receiver.headersOf(0)) as {
+      type: string;
+      timestamp: string;
+      data: Record<string, unknown>;
+    };
+    expect(payload.type).toBe('certificate.expired');
+    expect(payload.data).toMatchObject({ certificateId: expired.id, status: 'expired' });
+    expect(new Date(payload.timestamp).getTime()).toBe(new Date(clock - 60_000).getTime());
+  });
+
+  it('two concurrent workers never send one delivery twice', async () => {
+    await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 6; i += 1) await issuedCertificate();
+    const [first, second] = await Promise.all([run(), run()]);
+    expect((first?.attempted ?? 0) + (second?.attempted ?? 0)).toBe(6);
+    expect(receiver.received).toHaveLength(6);
+    expect(new Set(receiver.received.map((request) => request.headers['webhook-id'])).size).toBe(6);
+  });
+});
+
+describe('functions/deliver-webhooks handler', () => {
+  it('wired from the environment: announces expiries and delivers them, in rounds while batches come back full', async () => {
+    const { secret } = await endpointFor(['certificate.expired']);
+    const expired = [];
+    for (let i = 0; i < 3; i += 1) {
+      expired.push(
+        await insertCertificate(t.sql, {
+          studentId: randomUUID(),
+          status: 'issued',
+          expiresAt: new Date(Date.now() - 1000 * (i + 1)).toISOString(),
+        }),
+      );
+    }
+    const restore = applyEnv({
+      ...t.env,
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      WEBHOOK_BATCH_SIZE: '2',
+      LOG_LEVEL: 'SILENT',
+    });
+    try {
+      const { handler } = await import('../../functions/deliver-webhooks.ts');
+      // Plenty of time left: a full round (2 of 3) is followed by another.
+      const context = { ...lambdaContext(), getRemainingTimeInMillis: () => 170_000 };
+      const result = await handler({}, context);
+      expect(result).toMatchObject({ expiriesAnnounced: 3, fannedOut: 3, attempted: 3, succeeded: 3 });
+      expect(result.rounds).toBeGreaterThanOrEqual(2);
+      // Without time for a worst-case round it stops after one.
+      await endpointFor(['certificate.expired']);
+      for (let i = 0; i < 3; i += 1) {
+        await insertCertificate(t.sql, {
+          studentId: randomUUID(),
+          status: 'issued',
+          expiresAt: new Date(Date.now() - 1000).toISOString(),
+        });
+      }
+      const short = await handler({}, { ...lambdaContext(), getRemainingTimeInMillis: () => 5_000 });
+      expect(short).toMatchObject({ rounds: 1, expiriesAnnounced: 2 });
+    } finally {
+      restore();
+    }
+    const types = receiver.received
+      .slice(0, 3)
+      .map(
+        (request, index) =>
+          (new Webhook(secret).verify(request.body, receiver.headersOf(index)) as { type: string }).type,
+      );
+    expect(types.slice(0, 3)).toEqual(['certificate.expired', 'certificate.expired', 'certificate.expired']);
+    const ids = receiver.received
+      .slice(0, 3)
+      .map((request) => (JSON.parse(request.body) as { data: { certificateId: string } }).data.certificateId);
+    expect(ids.sort()).toEqual(expired.map((certificate) => certificate.id).sort());
+  });
+});

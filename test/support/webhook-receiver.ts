@@ -1,0 +1,67 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+
+/** A real local HTTP receiver for webhook deliveries: records each request, answers as told. */
+
+export interface ReceivedWebhook {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface SignedHeaders {
+  'webhook-id': string;
+  'webhook-timestamp': string;
+  'webhook-signature': string;
+}
+
+export interface WebhookReceiver {
+  url: string;
+  port: number;
+  received: ReceivedWebhook[];
+  /** Statuses for the next requests, in order; 204 once they are used up. */
+  answer(...statuses: number[]): void;
+  /** The headers of the n-th request as the `standardwebhooks` package expects them. */
+  headersOf(index: number): SignedHeaders;
+  stop(): Promise<void>;
+}
+
+export async function startWebhookReceiver(path = '/hooks'): Promise<WebhookReceiver> {
+  const received: ReceivedWebhook[] = [];
+  const queue: number[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+      res.writeHead(queue.shift() ?? 204);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('receiver has no port');
+  return {
+    url: `http://127.0.0.1:${address.port}${path}`,
+    port: address.port,
+    received,
+    answer: (...statuses) => {
+      queue.push(...statuses);
+    },
+    headersOf(index) {
+      const headers = received[index]?.headers ?? {};
+      return {
+        'webhook-id': String(headers['webhook-id'] ?? ''),
+        'webhook-timestamp': String(headers['webhook-timestamp'] ?? ''),
+        'webhook-signature': String(headers['webhook-signature'] ?? ''),
+      };
+    },
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
