@@ -266,7 +266,9 @@ export async function generateCertificate(
       course: printable.courseName,
       score: scoreLine(score, maxScore),
       issued: printable.issuedOn,
-      expires: claimed.expires_on,
+      // The expiry the lifecycle just assigned (and the PDF prints), so the record and the
+      // signed facts agree; a row that already had one keeps it.
+      expires: expiresOn ?? claimed.expires_on,
       issuer: printable.issuerName,
     };
     const credential = deps.signer ? await deps.signer.sign(facts) : undefined;

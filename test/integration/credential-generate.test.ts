@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
+import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { factsMatch, verifyCredential } from '../../lib/credentials/credential.ts';
 import { markKeyCompromised, publishedKeys } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
@@ -120,5 +121,24 @@ describe('generation signs the printed facts', () => {
     const after = await issueWith(signer);
     expect(after.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
     expect(after.row.credential_jws).toBeNull();
+  });
+
+  it('a course with a validity period: the signed facts carry the expiry the record holds', async () => {
+    const signer = createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk()));
+    const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
+    const courseId = await createCourse(t.sql, { title: 'Compilers' });
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 90 });
+    const outcome = await generateCertificate(makeGenerateDeps(t, renderer, { signer }), options, id);
+    expect(outcome.status).toBe('issued');
+    const [row] = await t.sql<{ verification_code: string; credential_jws: string }[]>`
+      SELECT verification_code, credential_jws FROM certificates WHERE id = ${id}`;
+    const record = await findPublicCertificate(t.sql, row?.verification_code ?? '');
+    expect(record?.facts.expires).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const check = await verifyCredential(row?.credential_jws ?? '', await publishedKeys(t.sql));
+    if (check.verdict !== 'valid' || !record)
+      throw new Error(`expected a valid credential, got ${check.verdict}`);
+    expect(check.claims.x).toBe(record.facts.expires);
+    expect(await factsMatch(check.claims, record.facts)).toBe(true);
   });
 });

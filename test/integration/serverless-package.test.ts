@@ -359,7 +359,15 @@ describe('serverless package', () => {
     expect(secrets.every((grant) => grant.resource === DB_SECRET_ARN)).toBe(true);
     // Every role whose functions connect to PostgreSQL, and no wildcard.
     expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
-      new Set(['ScanRole', 'GenerateRole', 'HttpReadRole', 'PreviewRole', 'DownloadRole', 'IngestRole']),
+      new Set([
+        'ScanRole',
+        'GenerateRole',
+        'HttpReadRole',
+        'PreviewRole',
+        'DownloadRole',
+        'IngestRole',
+        'WebhookRole',
+      ]),
     );
     // The OpenAPI document needs no database and reads no secret.
     const openapi = template.Resources.OpenapiLambdaFunction as Resource;
