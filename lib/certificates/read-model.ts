@@ -2,7 +2,12 @@ import type { Sql } from '../db/client.ts';
 import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
 import { type CertificateFacts, scoreLine } from './facts.ts';
 import { isUuid } from './ids.ts';
-import { type EffectiveStatus, effectiveStatus, type RevocationReason } from './lifecycle.ts';
+import {
+  type CertificateStatus,
+  type EffectiveStatus,
+  effectiveStatus,
+  type RevocationReason,
+} from './lifecycle.ts';
 import type { Clock, Presigner } from './ports.ts';
 
 /**
@@ -10,14 +15,7 @@ import type { Clock, Presigner } from './ports.ts';
  * authorisation rules to them. Plain functions taking their dependencies; no HTTP types.
  */
 
-export type CertificateStatus =
-  | 'pending'
-  | 'rendering'
-  | 'issued'
-  | 'failed'
-  | 'dead'
-  | 'revoked'
-  | 'superseded';
+export type { CertificateStatus } from './lifecycle.ts';
 
 /** What the API shows of a certificate (camelCase, JSON-ready). */
 export interface CertificateView {
