@@ -92,7 +92,8 @@ function verify(code: string, analytics: RecordingDeps, headers: Record<string, 
   return createVerifyHandler({ sql: t.sql, corsOrigins: [FRONTEND], analytics })(
     apiEvent('GET', '/api/v1/verify/{verificationCode}', {
       pathParameters: { verificationCode: code },
-      headers,
+      // The JSON answer of the verification route (it serves the HTML page by default).
+      headers: { accept: 'application/json', ...headers },
     }),
     lambdaContext(),
   );
