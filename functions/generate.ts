@@ -7,6 +7,8 @@ import {
 } from '../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../lib/certificates/ports.ts';
 import { loadConfig } from '../lib/config.ts';
+import { signingKeyFromSecret } from '../lib/credentials/key-source.ts';
+import { createCredentialSigner } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -14,12 +16,19 @@ import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
 import { createPdfPrinter, loggedPrinterEvents } from '../lib/render/browser.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { resolveTemplateForCourse } from '../lib/render/template-store.ts';
+import { defaultSecretStore, prefetch, secretSource } from '../lib/secrets/secret-store.ts';
 import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 
 // Cold start: configuration and clients once per container; the browser is launched on first
 // use and kept warm (and relaunched if it crashed) across invocations.
-const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render']);
+const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signing']);
+
+// The private key: read at cold start (prefetch), kept only as a non-extractable CryptoKey.
+const signingKeySecret = prefetch(
+  secretSource(defaultSecretStore, config.signing.SIGNING_KEY, config.signing.SIGNING_KEY_ARN),
+);
+const loadKey = () => signingKeyFromSecret(signingKeySecret);
 
 export const printer = createPdfPrinter({
   executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,
@@ -45,6 +54,7 @@ const deps: GenerateDeps = {
   storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
   // The course's newest template, else the organisation default, else the built-in one.
   resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
+  signer: createCredentialSigner(sql, loadKey),
   metrics: pipelineMetrics(),
   log: logger,
 };

@@ -54,8 +54,8 @@ const secretReference = z
 /**
  * A secret setting NAME comes either as NAME (local runs) or as NAME_ARN (AWS: read from the
  * secret store at cold start, so the value is never in the packaged template). One of the two is
- * required: secrets have no default. Used for the Keycloak client secret today; the issuer's
- * signing key of the verification work plugs in the same way.
+ * required: secrets have no default. Used for the Keycloak client secret and the issuer's
+ * signing key (a private P-256 JWK as JSON).
  */
 export function secretSetting<N extends string>(name: N) {
   return {
@@ -76,6 +76,7 @@ export function secretSetting<N extends string>(name: N) {
 }
 
 const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
+const signingKey = secretSetting('SIGNING_KEY');
 
 const sections = {
   db: z.object({
@@ -192,7 +193,10 @@ const sections = {
     AWS_REGION: z.string().min(1).default('us-east-1'),
   }),
   render: z.object({
-    VERIFY_BASE_URL: httpUrl,
+    // The QR code is sized for a base of at most 64 characters (lib/credentials/credential.ts).
+    VERIFY_BASE_URL: httpUrl.pipe(
+      z.string().max(64, 'must be at most 64 characters (the QR code is sized for it)'),
+    ),
     ISSUER_NAME: z.string().min(1).max(200).default('Course Certificates'),
     // LinkedIn's numeric id of the issuer's company page: "Add to LinkedIn" then links the
     // certification to that page instead of naming the organisation (ISSUER_NAME) in plain text.
@@ -205,6 +209,8 @@ const sections = {
     CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),
     RENDER_TIMEOUT_MS: positiveInt.default(30000),
   }),
+  // The issuer's private signing key (ES256 JWK): SIGNING_KEY locally, SIGNING_KEY_ARN on AWS.
+  signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),
   webhooks: z.object({
     // Hosts (names or IP literals) that may resolve to private, loopback or link-local addresses
     // and may use plain http: local development and tests. Empty in production.

@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
+import { ensureLocalSigningKey } from '../lib/credentials/key-source.ts';
 import { createSql } from '../lib/db/client.ts';
 import {
   DEMO_REALM,
@@ -68,10 +69,12 @@ const ALL_SECTIONS: SectionName[] = [
   'pipeline',
   'invoke',
   'render',
+  'signing',
   'webhooks',
 ];
 // Local receivers (a developer's test server) are on loopback, which production refuses.
 const LOCAL_WEBHOOK_HOSTS = 'localhost,127.0.0.1,::1';
+const SIGNING_KEY_FILE_NAME = 'issuer-signing-key.json';
 
 function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
   const set = Object.fromEntries(
@@ -212,7 +215,10 @@ async function main(): Promise<void> {
       ),
     );
     const options = parseStartOptions(given);
-    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given });
+    // The local key file stands in for a key source unless the developer named one.
+    const ownKeySource = given.SIGNING_KEY !== undefined || given.SIGNING_KEY_ARN !== undefined;
+    const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY: 'stand-in' };
+    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
     await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
@@ -220,6 +226,10 @@ async function main(): Promise<void> {
       ? options.LOCAL_DATA_DIR
       : resolve(ROOT, options.LOCAL_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
+    // The issuer's signing key: created on the first start, reused after, so printed QR codes keep verifying.
+    const signingKey = ownKeySource
+      ? undefined
+      : await readFile(await ensureLocalSigningKey(join(dataDir, SIGNING_KEY_FILE_NAME)), 'utf8');
 
     // ---- stand-ins (each only when the real thing is not configured) and Chromium ----
     const [startedStack, chromiumPath] = await Promise.all([
@@ -269,6 +279,8 @@ async function main(): Promise<void> {
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
+      // Local stages only: a deploy stage packages SIGNING_KEY_ARN and never the key.
+      ...(signingKey ? { SIGNING_KEY: signingKey.trim() } : {}),
       // serverless-esbuild joins its work folder onto the project folder, even an absolute one.
       ...(given.ESBUILD_WORK_DIR && isAbsolute(given.ESBUILD_WORK_DIR)
         ? { ESBUILD_WORK_DIR: relative(ROOT, given.ESBUILD_WORK_DIR) }

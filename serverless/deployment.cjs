@@ -3,7 +3,8 @@
 //
 // Local stages take everything from the environment with empty defaults, as before. A deploy
 // stage:
-// - never packages a secret value: the database password and the Keycloak client secret are
+// - never packages a secret value: the database password, the Keycloak client secret and the
+//   issuer's signing key are
 //   read at cold start from the ARNs below (lib/secrets/secret-store.ts), and the plain
 //   variables are left out of the template even when they are set in the shell;
 // - refuses to package when a required value is missing or a secret would leak, naming it,
@@ -59,6 +60,9 @@ function settings(stage, region) {
     ? (env('KEYCLOAK_CLIENT_SECRET_ARN') ?? '')
     : secretArn('KEYCLOAK_CLIENT_SECRET_ARN');
 
+  // The issuer's private signing key: by ARN on deploy stages (read by generate only).
+  const signingKeyArn = local ? (env('SIGNING_KEY_ARN') ?? '') : secretArn('SIGNING_KEY_ARN');
+
   const concurrency = Number(env('GENERATE_MAX_CONCURRENCY') ?? (local ? '2' : '50'));
   if (!Number.isInteger(concurrency) || concurrency < 1)
     problems.push('GENERATE_MAX_CONCURRENCY must be a positive integer');
@@ -79,6 +83,8 @@ function settings(stage, region) {
     // Only local stages pass the plain secret to the function.
     keycloakClientSecret: local ? (env('KEYCLOAK_CLIENT_SECRET') ?? '') : '',
     keycloakClientSecretArn,
+    signingKey: local ? (env('SIGNING_KEY') ?? '') : '',
+    signingKeyArn,
     keycloakUrl: required('KEYCLOAK_URL'),
     authIssuer: required('AUTH_ISSUER'),
     authAudience: required('AUTH_AUDIENCE'),
@@ -89,6 +95,8 @@ function settings(stage, region) {
       databaseSecretArn || `arn:aws:secretsmanager:${region}:000000000000:secret:local-unused`,
     keycloakSecretResource:
       keycloakClientSecretArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused`,
+    signingKeySecretResource:
+      signingKeyArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused-signing-key`,
     // SNS topics (comma-separated ARNs) notified when an alarm fires.
     alarmActions: list('ALARM_TOPIC_ARNS'),
     ...(subnets.length > 0 ? { vpc: { subnetIds: subnets, securityGroupIds: securityGroups } } : {}),

@@ -1,5 +1,5 @@
 import { lambdaRoute } from '../../lib/http/contract.ts';
-import { dbDeps } from '../../lib/http/deps.ts';
+import { verifyDeps } from '../../lib/http/deps.ts';
 import { verifyCertificateRoute } from '../../lib/http/routes/verify-certificate.ts';
 
-export const { handler, createHandler, route } = lambdaRoute(verifyCertificateRoute, dbDeps);
+export const { handler, createHandler, route } = lambdaRoute(verifyCertificateRoute, verifyDeps);

@@ -8,6 +8,7 @@ import {
   TransientError,
   ValidationError,
 } from '../errors.ts';
+import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
 import { assignIssueLifecycle } from './lifecycle.ts';
 import {
@@ -53,6 +54,7 @@ interface ClaimedRow {
   course_title: string | null;
   course_locale: string | null;
   today: string;
+  expires_on: string | null;
 }
 
 const MAX_ERROR_LENGTH = 1000;
@@ -72,7 +74,8 @@ async function claim(sql: Sql, certificateId: string, owner: string, leaseSecond
         AND ((c.status IN ('pending', 'failed') AND c.next_attempt_at <= now())
              OR (c.status = 'rendering' AND c.lease_expires_at < now()))
       RETURNING c.id, c.student_id, c.course_id, c.test_attempt_id, c.verification_code, c.attempt_count,
-                prev.status AS from_status
+                prev.status AS from_status,
+                to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS expires_on
     ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message)
@@ -93,6 +96,7 @@ interface Issue {
   owner: string;
   content: CertificateContent;
   template: TemplateRef;
+  credential: SignedCredential | undefined;
   s3Key: string;
   sha256: string;
   bytes: number;
@@ -106,9 +110,10 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
       UPDATE certificates
       SET status = 'issued', student_name = ${content.studentName}, course_name = ${content.courseName},
           score = ${content.score}, max_score = ${content.maxScore}, percentage = ${content.percentage},
-          issued_on = ${content.issuedOn}, locale = ${content.locale},
+          issued_on = ${content.issuedOn}, locale = ${content.locale}, issuer_name = ${content.issuerName},
           template_id = ${issue.template.id}, template_version = ${issue.template.version},
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
+          credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},
           generated_at = now(), last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
           dispatched_until = NULL, updated_at = now()
       WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
@@ -241,7 +246,7 @@ export async function generateCertificate(
     const maxScore = Number(claimed.max_score);
     // Normalised exactly as the renderer prints it, so the stored snapshot and the PDF agree;
     // a name the renderer would refuse fails here (ValidationError -> dead with the reason).
-    const content: CertificateContent = printableContent({
+    const printable: CertificateContent = printableContent({
       certificateId,
       verificationCode: claimed.verification_code,
       verifyUrl: `${options.verifyBaseUrl}/${encodeURIComponent(claimed.verification_code)}`,
@@ -255,6 +260,21 @@ export async function generateCertificate(
       locale,
       issuerName: options.issuerName,
     });
+    const facts: CertificateFacts = {
+      code: printable.verificationCode,
+      name: printable.studentName,
+      course: printable.courseName,
+      score: scoreLine(score, maxScore),
+      issued: printable.issuedOn,
+      // The expiry the lifecycle just assigned (and the PDF prints), so the record and the
+      // signed facts agree; a row that already had one keeps it.
+      expires: expiresOn ?? claimed.expires_on,
+      issuer: printable.issuerName,
+    };
+    const credential = deps.signer ? await deps.signer.sign(facts) : undefined;
+    const content: CertificateContent = credential
+      ? { ...printable, credential: { jws: credential.jws, facts } }
+      : printable;
     const template = deps.resolveTemplate ? await deps.resolveTemplate(claimed.course_id, locale) : undefined;
     const rendered = await deps.renderer.render(content, template);
     const sha256 = createHash('sha256').update(rendered.pdf).digest('hex');
@@ -287,6 +307,7 @@ export async function generateCertificate(
         owner,
         content,
         template: rendered.template,
+        credential,
         s3Key,
         sha256,
         bytes: rendered.pdf.byteLength,

@@ -292,15 +292,18 @@ export function expiresAtFor(issuedOn: string, validityMonths: number | null | u
   return new Date(Date.UTC(year, target, Math.min(day, lastDay)));
 }
 
-export type EffectiveStatus =
+/** The stored states (the `certificate_status` enum). */
+export type CertificateStatus =
   | 'pending'
   | 'rendering'
   | 'issued'
   | 'failed'
   | 'dead'
   | 'revoked'
-  | 'superseded'
-  | 'expired';
+  | 'superseded';
+
+/** The stored state, or `expired` for an issued certificate past its date. */
+export type EffectiveStatus = CertificateStatus | 'expired';
 
 /** What lists, downloads, the page and the credentials say: an issued certificate past its date is expired. */
 export function effectiveStatus(

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/client.ts';
+import type { CertificateFacts, CredentialSigner } from './facts.ts';
 
 /**
  * What the use-cases need from the outside world, as plain interfaces owned by the domain:
@@ -56,6 +57,11 @@ export interface CertificateContent {
   /** BCP 47 locale chosen for labels, dates and numbers (en, de, fr, es, ru, zh, ar...). */
   locale: string;
   issuerName: string;
+  /**
+   * The signed credential: the QR code then holds `verifyUrl#jws`, and the JWS and the full
+   * facts it commits to are attached to the PDF (certificate.jwt, certificate-facts.json).
+   */
+  credential?: { jws: string; facts: CertificateFacts };
 }
 
 /** The template that printed a certificate: recorded with it so a later edit changes nothing issued. */
@@ -143,6 +149,11 @@ export interface GenerateDeps {
   storage: CertificateStore;
   log: Log;
   resolveTemplate?: TemplateResolver;
+  /**
+   * Signs the printed facts (QR code + PDF attachment). Deployed workers always have one
+   * (functions/generate.ts requires the key source); tests of unrelated behaviour may omit it.
+   */
+  signer?: CredentialSigner;
   metrics?: PipelineMetrics;
   /** Jitter source in [0, 1); injectable so tests can pin retry times. */
   random?: () => number;

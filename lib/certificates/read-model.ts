@@ -1,7 +1,13 @@
 import type { Sql } from '../db/client.ts';
 import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
+import { type CertificateFacts, scoreLine } from './facts.ts';
 import { isUuid } from './ids.ts';
-import { type EffectiveStatus, effectiveStatus, type RevocationReason } from './lifecycle.ts';
+import {
+  type CertificateStatus,
+  type EffectiveStatus,
+  effectiveStatus,
+  type RevocationReason,
+} from './lifecycle.ts';
 import { type LinkedInIssuer, linkedInAddToProfileUrl } from './linkedin.ts';
 import type { Clock, Presigner } from './ports.ts';
 
@@ -10,14 +16,7 @@ import type { Clock, Presigner } from './ports.ts';
  * authorisation rules to them. Plain functions taking their dependencies; no HTTP types.
  */
 
-export type CertificateStatus =
-  | 'pending'
-  | 'rendering'
-  | 'issued'
-  | 'failed'
-  | 'dead'
-  | 'revoked'
-  | 'superseded';
+export type { CertificateStatus } from './lifecycle.ts';
 
 /** What the API shows of a certificate (camelCase, JSON-ready). */
 export interface CertificateView {
@@ -441,33 +440,58 @@ export interface PublicVerification {
   revokedAt: string | null;
 }
 
+/** What the public verification page shows: the signed facts in full and the lifecycle. */
+export interface PublicCertificateRecord {
+  status: PublicVerification['status'];
+  facts: CertificateFacts;
+  locale: string;
+  revokedAt: string | null;
+  revokedReason: string | null;
+  expiresAt: string | null;
+  /** Verification code of the certificate that replaced this one. */
+  supersededByCode: string | null;
+  /** The JWS printed in the QR code (null for certificates issued before signing existed). */
+  credentialJws: string | null;
+}
+
 /**
- * Minimal public data for whoever scans the QR code. Certificates not issued yet do not
- * exist publicly. Nothing else (ids, scores, e-mail) is disclosed.
+ * The public record behind a verification code, or undefined. Certificates not issued yet do
+ * not exist publicly; nothing but the printed facts and the lifecycle is disclosed.
  */
-export async function verifyCertificate(
+export async function findPublicCertificate(
   sql: Sql,
   code: string,
   now: Date = new Date(),
-): Promise<PublicVerification> {
+): Promise<PublicCertificateRecord | undefined> {
   const [row] = await sql<
     {
       verification_code: string;
       student_name: string | null;
       course_title: string;
+      score: string | null;
+      max_score: string | null;
       issued_on: string | null;
+      locale: string | null;
+      issuer_name: string | null;
       status: CertificateStatus;
       revoked_at: Date | null;
+      revoked_reason: string | null;
       expires_at: Date | null;
+      superseded_by_code: string | null;
+      credential_jws: string | null;
     }[]
   >`
     SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
-           c.issued_on::text AS issued_on, c.status, c.revoked_at, c.expires_at
-    FROM certificates c JOIN courses co ON co.id = c.course_id
+           c.score::text, c.max_score::text, c.issued_on::text AS issued_on, c.locale, c.issuer_name,
+           c.status, c.revoked_at, c.revoked_reason, c.expires_at, n.verification_code AS superseded_by_code,
+           c.credential_jws
+    FROM certificates c
+    JOIN courses co ON co.id = c.course_id
+    LEFT JOIN certificates n ON n.id = c.superseded_by
     WHERE c.verification_code IN (${code}, ${code.toUpperCase()})
       AND c.status IN ('issued', 'revoked', 'superseded') AND c.generated_at IS NOT NULL
     LIMIT 1`;
-  if (!row) throw new NotFoundError('Certificate');
+  if (!row) return undefined;
   const status =
     row.status === 'revoked'
       ? 'revoked'
@@ -477,11 +501,42 @@ export async function verifyCertificate(
           ? 'expired'
           : 'valid';
   return {
-    verificationCode: row.verification_code,
-    studentName: row.student_name,
-    courseTitle: row.course_title,
-    issuedOn: row.issued_on,
     status,
+    facts: {
+      code: row.verification_code,
+      name: row.student_name ?? '',
+      course: row.course_title,
+      score: scoreLine(Number(row.score), Number(row.max_score)),
+      issued: row.issued_on ?? '',
+      expires: row.expires_at?.toISOString().slice(0, 10) ?? null,
+      issuer: row.issuer_name ?? '',
+    },
+    locale: row.locale ?? 'en',
     revokedAt: row.revoked_at?.toISOString() ?? null,
+    revokedReason: row.revoked_reason,
+    expiresAt: row.expires_at?.toISOString() ?? null,
+    supersededByCode: row.superseded_by_code,
+    credentialJws: row.credential_jws,
+  };
+}
+
+/**
+ * Minimal public data for whoever scans the QR code (the JSON answer of the verification URL).
+ * Nothing else (ids, scores, e-mail) is disclosed.
+ */
+export async function verifyCertificate(
+  sql: Sql,
+  code: string,
+  now: Date = new Date(),
+): Promise<PublicVerification> {
+  const record = await findPublicCertificate(sql, code, now);
+  if (!record) throw new NotFoundError('Certificate');
+  return {
+    verificationCode: record.facts.code,
+    studentName: record.facts.name === '' ? null : record.facts.name,
+    courseTitle: record.facts.course,
+    issuedOn: record.facts.issued === '' ? null : record.facts.issued,
+    status: record.status,
+    revokedAt: record.revokedAt,
   };
 }

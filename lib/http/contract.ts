@@ -66,13 +66,15 @@ export interface ResponseSpec {
   contentType?: string;
   /** Response headers, e.g. z.object({ 'Retry-After': z.number().int() }). */
   headers?: z.ZodObject;
+  /** Other media types served for the same status by content negotiation (Accept). */
+  alternatives?: readonly { contentType: string; schema: z.ZodType }[];
 }
 
 export interface RouteDeclaration<R extends RequestSchemas, D> {
   operationId: string;
   method: Method;
-  /** API Gateway path, e.g. /api/v1/certificates/{certificateId}. */
-  path: `/api/${string}`;
+  /** API Gateway path, e.g. /api/v1/certificates/{certificateId}; well-known URIs (RFC 8615) too. */
+  path: `/api/${string}` | `/.well-known/${string}`;
   tags: readonly string[];
   summary: string;
   description?: string;

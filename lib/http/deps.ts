@@ -1,7 +1,11 @@
+import { postgresEventStore } from '../analytics/event-store.ts';
 import { createTokenVerifier, type TokenVerifier } from '../auth/verifier.ts';
+import type { RecordingDeps } from '../certificates/analytics.ts';
 import type { CertificateLinks } from '../certificates/read-model.ts';
 import { loadConfig } from '../config.ts';
 import { createSql, type Sql } from '../db/client.ts';
+import { logger } from '../observability/logger.ts';
+import { analyticsMetrics } from '../observability/metrics.ts';
 
 /**
  * Dependencies of the HTTP handlers, created once per container from the validated config.
@@ -52,3 +56,10 @@ const links = once((): CertificateLinks => {
   };
 });
 export const certificateReadDeps = (): CertificateReadDeps => ({ ...readDeps(), links: links() });
+
+/** Analytics recording on the same pool as the request's own queries (lib/http/analytics.ts). */
+export const analyticsDeps = once(
+  (): RecordingDeps => ({ store: postgresEventStore(sql()), log: logger, metrics: analyticsMetrics() }),
+);
+/** The public verification route: its database, plus recording of verification views. */
+export const verifyDeps = () => ({ ...dbDeps(), analytics: analyticsDeps() });

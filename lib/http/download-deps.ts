@@ -2,9 +2,10 @@ import type { Presigner } from '../certificates/ports.ts';
 import type { DownloadPolicy } from '../certificates/read-model.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createCertificateStorage, createS3Client } from '../storage/s3.ts';
-import { httpConfig, once, type ReadDeps, readDeps } from './deps.ts';
+import type { AnalyticsAware } from './analytics.ts';
+import { analyticsDeps, httpConfig, once, type ReadDeps, readDeps } from './deps.ts';
 
-export interface DownloadDeps extends ReadDeps {
+export interface DownloadDeps extends ReadDeps, AnalyticsAware {
   storage: Presigner;
   download: DownloadPolicy;
 }
@@ -31,4 +32,5 @@ export const downloadDeps = (): DownloadDeps => ({
   ...readDeps(),
   storage: storage(),
   download: downloadPolicy(),
+  analytics: analyticsDeps(),
 });

@@ -61,7 +61,16 @@ function operation(route: RouteContract): ZodOpenApiOperationObject {
     const schema = spec.schema ?? (Number(status) >= 400 ? errorSchema : undefined);
     responses[status] = {
       description: spec.description,
-      ...(schema ? { content: { [spec.contentType ?? 'application/json']: { schema } } } : {}),
+      ...(schema
+        ? {
+            content: {
+              [spec.contentType ?? 'application/json']: { schema },
+              ...Object.fromEntries(
+                (spec.alternatives ?? []).map((other) => [other.contentType, { schema: other.schema }]),
+              ),
+            },
+          }
+        : {}),
       ...(spec.headers ? { headers: spec.headers } : {}),
     };
   }

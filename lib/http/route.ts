@@ -105,6 +105,35 @@ function errorMapping() {
   };
 }
 
+/** Headers a route may set itself and that then win over the shared defaults. */
+const ROUTE_OWNED_HEADERS = ['Content-Security-Policy', 'Cross-Origin-Resource-Policy'] as const;
+
+/**
+ * A JSON API: nothing may be loaded, framed or sniffed. A route that serves a page (the public
+ * verification page, with its script and style allowed by hash) or a resource meant for other
+ * origins (the JWKS) sets its own CSP / CORP, which is kept.
+ */
+function securityHeaders() {
+  const shared: middy.MiddlewareObj<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext> =
+    httpSecurityHeaders({
+      contentSecurityPolicy: { 'default-src': "'none'", 'report-to': '' },
+      reportTo: false,
+      reportingEndpoints: false,
+    });
+  type Request = middy.Request<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext>;
+  const keepRouteOwned =
+    (apply: middy.MiddlewareFn<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext> | undefined) =>
+    async (request: Request): Promise<void> => {
+      const own = ROUTE_OWNED_HEADERS.flatMap((name) => {
+        const value = request.response?.headers?.[name];
+        return value === undefined ? [] : [[name, value] as const];
+      });
+      await apply?.(request);
+      if (request.response) for (const [name, value] of own) request.response.headers[name] = value;
+    };
+  return { after: keepRouteOwned(shared.after), onError: keepRouteOwned(shared.onError) };
+}
+
 function baseStack(options: RouteOptions) {
   const stack = middy<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext>({ timeoutEarlyInMillis: 0 })
     .use(requestLogging())
@@ -117,14 +146,7 @@ function baseStack(options: RouteOptions) {
         maxAge: 600,
       }),
     )
-    .use(
-      httpSecurityHeaders({
-        // A JSON API: nothing may be loaded, framed or sniffed.
-        contentSecurityPolicy: { 'default-src': "'none'", 'report-to': '' },
-        reportTo: false,
-        reportingEndpoints: false,
-      }),
-    )
+    .use(securityHeaders())
     .use(errorMapping());
   return stack;
 }

@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { AnalyticsMetrics } from '../certificates/analytics.ts';
 import type { PipelineMetrics } from '../certificates/ports.ts';
 
 /**
@@ -17,6 +18,7 @@ export const METRIC_NAMES = {
   duration: 'GenerationDuration',
   s3Errors: 'S3Errors',
   configurationErrors: 'ConfigurationErrors',
+  certificateEvents: 'CertificateEvents',
 } as const;
 
 export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
@@ -37,6 +39,22 @@ export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
       const single = target.singleMetric();
       single.addDimension('dependency', dependency);
       single.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
+    },
+  };
+}
+
+/**
+ * Analytics events (download links, verification views, credential exports) as one metric with
+ * `kind` and `referrerKind` dimensions (3 x 5 series at most). A single metric is written at
+ * once: the HTTP handlers do not flush a per-invocation buffer, and a dashboard should not
+ * depend on the database insert having worked.
+ */
+export function analyticsMetrics(target: Metrics = metrics): AnalyticsMetrics {
+  return {
+    eventRecorded(kind, referrerKind) {
+      const single = target.singleMetric();
+      single.addDimensions({ kind, referrerKind });
+      single.addMetric(METRIC_NAMES.certificateEvents, MetricUnit.Count, 1);
     },
   };
 }

@@ -9,6 +9,8 @@ import {
   validateDisplayName,
   validateIssuerName,
 } from '../certificates/text.ts';
+import { credentialUrl } from '../credentials/credential.ts';
+import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
 import { ValidationError } from '../errors.ts';
 import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
@@ -110,7 +112,9 @@ export async function prepareCertificate(
 
   const [assets, qrCode] = await Promise.all([
     inlineAssets((template.assets ?? {}) as AssetRefs, options.assetLoader),
-    qrCodeDataUri(content.verifyUrl),
+    qrCodeDataUri(
+      content.credential ? credentialUrl(content.verifyUrl, content.credential.jws) : content.verifyUrl,
+    ),
   ]);
 
   const filled = await engine.parseAndRender(template.html, {
@@ -159,11 +163,18 @@ export async function prepareCertificate(
   };
 }
 
-/** Sets the document information the browser cannot: author, subject, keywords. */
+// Names of the files a signed certificate carries (read back by `npm run verify`).
+export { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
+
+/**
+ * Sets the document information the browser cannot (author, subject, keywords) and attaches
+ * the signed credential, so a PDF mailed around can be checked without scanning anything.
+ */
 export async function applyPdfMetadata(
   pdf: Uint8Array,
   meta: Omit<PreparedCertificate, 'html'>,
   issuedOn: string,
+  credential?: CertificateContent['credential'] & { verifyUrl: string },
 ): Promise<Uint8Array> {
   const document = await PDFDocument.load(pdf, { updateMetadata: false });
   document.setTitle(meta.title, { showInWindowTitleBar: true });
@@ -173,9 +184,24 @@ export async function applyPdfMetadata(
   document.setCreator('course-certificates');
   // The issue date rather than "now": re-rendering the same snapshot gives the same metadata.
   const issued = new Date(`${issuedOn.slice(0, 10)}T00:00:00Z`);
-  if (!Number.isNaN(issued.getTime())) {
+  const dated = !Number.isNaN(issued.getTime());
+  if (dated) {
     document.setCreationDate(issued);
     document.setModificationDate(issued);
+  }
+  if (credential) {
+    const dates = dated ? { creationDate: issued, modificationDate: issued } : {};
+    await document.attach(new TextEncoder().encode(credential.jws), CREDENTIAL_ATTACHMENT, {
+      mimeType: 'application/jwt',
+      description: 'Signed certificate credential (JWS ES256); check with the issuer JWKS',
+      ...dates,
+    });
+    const factsFile = { verifyUrl: credential.verifyUrl, facts: credential.facts };
+    await document.attach(new TextEncoder().encode(JSON.stringify(factsFile)), FACTS_ATTACHMENT, {
+      mimeType: 'application/json',
+      description: 'The certificate facts in full (committed to by the credential) and where to verify them',
+      ...dates,
+    });
   }
   return document.save({ useObjectStreams: true });
 }
@@ -189,7 +215,8 @@ export function createCertificateRenderer(
       const chosen = template ?? (await loadDefaultTemplate());
       const prepared = await prepareCertificate(content, chosen, options);
       const printed = await printer.print(prepared.html, { timeoutMs: options.timeoutMs });
-      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn);
+      const credential = content.credential && { ...content.credential, verifyUrl: content.verifyUrl };
+      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn, credential);
       return { pdf, template: { id: chosen.id, version: chosen.version } };
     },
     close: () => printer.close(),

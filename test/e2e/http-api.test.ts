@@ -513,8 +513,10 @@ describe('responses', () => {
 });
 
 describe('public verification', () => {
-  it('shows minimal data of an issued certificate without a token', async () => {
-    const response = await get(`/api/v1/verify/${certs.aliceIssued?.verificationCode}`);
+  const asJson = { accept: 'application/json' };
+
+  it('shows minimal data of an issued certificate without a token (JSON on request)', async () => {
+    const response = await get(`/api/v1/verify/${certs.aliceIssued?.verificationCode}`, undefined, asJson);
     expect(response.status).toBe(200);
     expect(publicVerificationSchema.parse(await response.json())).toEqual({
       verificationCode: certs.aliceIssued?.verificationCode,
@@ -527,13 +529,36 @@ describe('public verification', () => {
   });
 
   it('says revoked for a revoked certificate; pending ones do not exist publicly', async () => {
-    const revoked = await get(`/api/v1/verify/${certs.aliceRevoked?.verificationCode}`);
+    const revoked = await get(`/api/v1/verify/${certs.aliceRevoked?.verificationCode}`, undefined, asJson);
     expect(publicVerificationSchema.parse(await revoked.json()).status).toBe('revoked');
-    expect((await get(`/api/v1/verify/${certs.alicePending?.verificationCode}`)).status).toBe(404);
-    expect((await get('/api/v1/verify/NOPE-NOT-A-CODE')).status).toBe(404);
-    const malformed = await get('/api/v1/verify/%3Cscript%3E');
+    expect(
+      (await get(`/api/v1/verify/${certs.alicePending?.verificationCode}`, undefined, asJson)).status,
+    ).toBe(404);
+    expect((await get('/api/v1/verify/NOPE-NOT-A-CODE', undefined, asJson)).status).toBe(404);
+    const malformed = await get('/api/v1/verify/%3Cscript%3E', undefined, asJson);
     expect(malformed.status).toBe(400);
     expect((await errorOf(malformed)).parameter).toBe('verificationCode');
+  });
+
+  it('answers a browser with the HTML page and its own strict CSP; an unknown code is a 404 page', async () => {
+    const page = await get(`/api/v1/verify/${certs.aliceIssued?.verificationCode}`, undefined, {
+      accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+    });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'sha256-[^']+'/);
+    expect(await page.text()).toContain('data-status="valid"');
+    const unknown = await get('/api/v1/verify/NOPE-NOT-A-CODE');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toContain('data-status="not-found"');
+  });
+
+  it('publishes the JWKS at /.well-known/jwks.json for any origin', async () => {
+    const response = await get('/.well-known/jwks.json', undefined, { origin: 'https://employer.example' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toMatch(/public, max-age=\d+/);
+    const document = (await response.json()) as { keys: unknown[] };
+    expect(Array.isArray(document.keys)).toBe(true);
   });
 });
 

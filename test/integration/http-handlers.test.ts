@@ -133,6 +133,7 @@ describe('download in-process', () => {
     const verify = await createVerifyHandler(deps)(
       apiEvent('GET', '/api/v1/verify/{verificationCode}', {
         pathParameters: { verificationCode: expired.verificationCode },
+        headers: { accept: 'application/json' },
       }),
       lambdaContext(),
     );

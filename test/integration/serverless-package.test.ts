@@ -18,8 +18,13 @@ const STAGE = 'ci';
 const ACCOUNT = '123456789012';
 const DB_SECRET_ARN = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/ci/db-Ab12Cd`;
 const KEYCLOAK_SECRET_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/keycloak-client-secret`;
+const SIGNING_KEY_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/signing-key`;
 // Secret values set in the shell while packaging: none may reach the template or the state.
-const CANARIES = { KEYCLOAK_CLIENT_SECRET: 'canary-keycloak-7f3a9c', DB_PASSWORD: 'canary-db-5e1b2d' };
+const CANARIES = {
+  KEYCLOAK_CLIENT_SECRET: 'canary-keycloak-7f3a9c',
+  DB_PASSWORD: 'canary-db-5e1b2d',
+  SIGNING_KEY: '{"kty":"EC","crv":"P-256","d":"canary-signing-key-3c8e1f"}',
+};
 
 /** A deploy stage's environment: every required value, secrets by ARN only. */
 const DEPLOY_ENV = {
@@ -28,6 +33,8 @@ const DEPLOY_ENV = {
   KEYCLOAK_URL: 'https://auth.example.org',
   KEYCLOAK_CLIENT_SECRET_ARN: KEYCLOAK_SECRET_ARN,
   KEYCLOAK_CLIENT_SECRET: CANARIES.KEYCLOAK_CLIENT_SECRET,
+  SIGNING_KEY_ARN,
+  SIGNING_KEY: CANARIES.SIGNING_KEY,
   AUTH_ISSUER: 'https://auth.example.org/realms/student',
   AUTH_AUDIENCE: 'certificates-frontend',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
@@ -225,6 +232,7 @@ describe('serverless package', () => {
         KEYCLOAK_REALM: 'student',
         KEYCLOAK_CLIENT_ID: 'certificate-service',
         KEYCLOAK_CLIENT_SECRET: 'unused',
+        SIGNING_KEY: 'unused',
         VERIFY_BASE_URL: 'https://certificates.example.org/verify',
         // The bundle logs (JSON, to stdout) that Chromium launched; only the PDF header is asserted.
         LOG_LEVEL: 'ERROR',
@@ -323,12 +331,15 @@ describe('serverless package', () => {
     for (const file of ['cloudformation-template-update-stack.json', 'serverless-state.json']) {
       const text = await readFile(join(packageDir, file), 'utf8');
       expect(text, file).not.toContain(CANARIES.KEYCLOAK_CLIENT_SECRET);
+      expect(text, file).not.toContain('canary-signing-key');
     }
     const generate = template.Resources.GenerateLambdaFunction as Resource;
     const variables = (generate.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(variables.KEYCLOAK_CLIENT_SECRET).toBe('');
     expect(variables.KEYCLOAK_CLIENT_SECRET_ARN).toBe(KEYCLOAK_SECRET_ARN);
     expect(variables.DATABASE_SECRET_ARN).toBe(DB_SECRET_ARN);
+    expect(variables.SIGNING_KEY).toBe('');
+    expect(variables.SIGNING_KEY_ARN).toBe(SIGNING_KEY_ARN);
     expect(variables.DB_POOL_MAX).toBe('1');
 
     const roles = new Map(resourcesOfType('AWS::IAM::Role'));
@@ -339,12 +350,24 @@ describe('serverless package', () => {
           .map((statement) => ({ roleId, resource: statement.Resource })),
       );
     const ssm = grants('ssm:GetParameter');
-    expect(ssm).toEqual([{ roleId: 'GenerateRole', resource: KEYCLOAK_SECRET_ARN }]);
+    // Only generate reads the Keycloak secret and the issuer's private signing key.
+    expect(ssm).toEqual([
+      { roleId: 'GenerateRole', resource: KEYCLOAK_SECRET_ARN },
+      { roleId: 'GenerateRole', resource: SIGNING_KEY_ARN },
+    ]);
     const secrets = grants('secretsmanager:GetSecretValue');
     expect(secrets.every((grant) => grant.resource === DB_SECRET_ARN)).toBe(true);
     // Every role whose functions connect to PostgreSQL, and no wildcard.
     expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
-      new Set(['ScanRole', 'GenerateRole', 'HttpReadRole', 'PreviewRole', 'DownloadRole', 'IngestRole']),
+      new Set([
+        'ScanRole',
+        'GenerateRole',
+        'HttpReadRole',
+        'PreviewRole',
+        'DownloadRole',
+        'IngestRole',
+        'WebhookRole',
+      ]),
     );
     // The OpenAPI document needs no database and reads no secret.
     const openapi = template.Resources.OpenapiLambdaFunction as Resource;

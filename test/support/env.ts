@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import postgres from 'postgres';
 import { inject } from 'vitest';
+import { ensureLocalSigningKey } from '../../lib/credentials/key-source.ts';
 import { createSql, type Sql } from '../../lib/db/client.ts';
 
 export interface TestEnv {
@@ -42,7 +45,18 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   s3.destroy();
 
-  const env = { ...stack.env, DATABASE_URL: databaseUrl, S3_BUCKET: bucket, ...overrides };
+  // The issuer's signing key, as `npm start` keeps it: one file per run, read by generate.
+  const signingKey = await readFile(
+    await ensureLocalSigningKey(join(stack.root, 'issuer-signing-key.json')),
+    'utf8',
+  );
+  const env = {
+    ...stack.env,
+    DATABASE_URL: databaseUrl,
+    S3_BUCKET: bucket,
+    SIGNING_KEY: signingKey.trim(),
+    ...overrides,
+  };
   const sql = createSql({ DATABASE_URL: databaseUrl, DB_POOL_MAX: 10, DB_CONNECT_TIMEOUT_SECONDS: 10 });
   return {
     env,

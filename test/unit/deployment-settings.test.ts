@@ -8,6 +8,7 @@ interface Settings {
   vpc?: { subnetIds: string[]; securityGroupIds: string[] };
   managedPolicies: string[];
   keycloakClientSecret: string;
+  signingKey: string;
   generateMaxConcurrency: number;
 }
 const { settings } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
@@ -19,6 +20,7 @@ const DEPLOY = {
   DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf',
   KEYCLOAK_URL: 'https://sso.example.org',
   KEYCLOAK_CLIENT_SECRET_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/kc',
+  SIGNING_KEY_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/signing-key',
   AUTH_ISSUER: 'https://sso.example.org/realms/student',
   AUTH_AUDIENCE: 'certificates-frontend',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
@@ -28,6 +30,7 @@ const touched = [
   'VPC_SUBNET_IDS',
   'VPC_SECURITY_GROUP_IDS',
   'KEYCLOAK_CLIENT_SECRET',
+  'SIGNING_KEY',
 ];
 const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
 
@@ -78,7 +81,10 @@ describe('package-time settings', () => {
       keycloakClientSecret: 'local-secret',
       generateMaxConcurrency: 2,
     });
-    withEnv({ ...DEPLOY, KEYCLOAK_CLIENT_SECRET: 'leaked?' });
-    expect(settings('prod', 'eu-central-1').keycloakClientSecret).toBe('');
+    withEnv({ ...DEPLOY, KEYCLOAK_CLIENT_SECRET: 'leaked?', SIGNING_KEY: '{"d":"leaked?"}' });
+    expect(settings('prod', 'eu-central-1')).toMatchObject({ keycloakClientSecret: '', signingKey: '' });
+    const { SIGNING_KEY_ARN: _missing, ...withoutKey } = DEPLOY;
+    withEnv(withoutKey);
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(/SIGNING_KEY_ARN is required/);
   });
 });

@@ -16,6 +16,7 @@ const SECTIONS: SectionName[] = [
   'pipeline',
   'invoke',
   'render',
+  'signing',
   'webhooks',
 ];
 
@@ -45,6 +46,7 @@ const REQUIRED: Record<string, string> = {
   AUTH_AUDIENCE: 'frontend',
   GENERATE_FUNCTION_NAME: 'generate',
   VERIFY_BASE_URL: 'http://verify.invalid',
+  SIGNING_KEY: '{"kty":"EC"}',
 };
 
 describe('README configuration table', () => {

@@ -1,10 +1,12 @@
 import type { RouteContract } from '../contract.ts';
+import { getCertificateAnalyticsRoute, getCourseAnalyticsRoute } from './analytics.ts';
 import { backfillCourseRoute } from './backfill-course.ts';
 import { createAttemptRoute } from './create-attempt.ts';
 import { getCertificateRoute } from './get-certificate.ts';
 import { getCertificateDownloadRoute } from './get-certificate-download.ts';
 import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
 import { healthRoute } from './health.ts';
+import { jwksRoute } from './jwks.ts';
 import { listCourseCertificatesRoute } from './list-course-certificates.ts';
 import { listLaterPassesRoute } from './list-later-passes.ts';
 import { listMyCertificatesRoute } from './list-my-certificates.ts';
@@ -41,9 +43,12 @@ export const ROUTES: readonly RouteContract[] = [
   listCourseCertificatesRoute,
   listLaterPassesRoute,
   backfillCourseRoute,
+  getCourseAnalyticsRoute,
+  getCertificateAnalyticsRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
+  jwksRoute,
   createWebhookEndpointRoute,
   listWebhookEndpointsRoute,
   disableWebhookEndpointRoute,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { readScope, signedIn } from '../../auth/policies.ts';
 import { getDownloadLink } from '../../certificates/read-model.ts';
+import { recordRequestEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
 import type { DownloadDeps } from '../download-deps.ts';
 import { intParam } from '../params.ts';
@@ -44,11 +45,19 @@ export const getCertificateDownloadRoute = defineRoute({
     },
     410: errorResponse('Revoked, superseded or expired (`certificateStatus`)'),
   },
-  handle: async (deps: DownloadDeps & { now?: () => Date }, { path, query, principal }) =>
-    ok(
-      await getDownloadLink(deps, readScope(principal), path.certificateId, {
-        ...deps.download,
-        ...(query.expiresIn === undefined ? {} : { requestedTtlSeconds: query.expiresIn }),
-      }),
-    ),
+  handle: async (deps: DownloadDeps & { now?: () => Date }, { path, query, principal, event }) => {
+    const link = await getDownloadLink(deps, readScope(principal), path.certificateId, {
+      ...deps.download,
+      ...(query.expiresIn === undefined ? {} : { requestedTtlSeconds: query.expiresIn }),
+    });
+    // Only links actually handed out count; recording is bounded and never throws.
+    await recordRequestEvent(
+      deps,
+      'download-link',
+      { certificateId: link.certificateId },
+      event,
+      deps.now?.(),
+    );
+    return ok(link);
+  },
 });

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { anyone } from '../../auth/policies.ts';
-import { verifyCertificate } from '../../certificates/read-model.ts';
 import type { Sql } from '../../db/client.ts';
+import { type AnalyticsAware, recordPublicEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
-import { ok } from '../response.ts';
 import { publicVerificationSchema } from '../schemas.ts';
+import { verificationResponse } from '../verification.ts';
 
 export const verifyCertificateRoute = defineRoute({
   operationId: 'verifyCertificate',
@@ -13,7 +13,12 @@ export const verifyCertificateRoute = defineRoute({
   tags: ['public'],
   summary: 'Public verification (QR code target)',
   description:
-    'Minimal public data of an issued certificate: name, course, issue date and whether it is still valid.',
+    'VERIFY_BASE_URL/{code}, what a scanned QR code opens. By default the public verification page ' +
+    "(HTML in the certificate's language): the facts, the issuer and a verdict (`data-status` on " +
+    '`main`: valid, revoked, expired, superseded, tampered, not-found); its script checks the signed ' +
+    'credential in the URL fragment against /.well-known/jwks.json in the browser. With ' +
+    '`Accept: application/json`: minimal public data of an issued certificate (name, course, issue ' +
+    'date and whether it is still valid).',
   request: {
     path: z.object({
       verificationCode: z
@@ -24,10 +29,25 @@ export const verifyCertificateRoute = defineRoute({
   },
   policy: anyone,
   responses: {
-    200: { description: 'The certificate exists', schema: publicVerificationSchema },
-    404: { description: 'No issued certificate has this code' },
+    200: {
+      description: 'The certificate exists (JSON for Accept: application/json, else the HTML page)',
+      schema: publicVerificationSchema,
+      alternatives: [{ contentType: 'text/html', schema: z.string() }],
+    },
+    404: {
+      description: 'No issued certificate has this code (the HTML page says so, data-status="not-found")',
+    },
   },
-  // Short shared caching only: a revocation must show up within a minute.
-  handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }, { path }) =>
-    ok(await verifyCertificate(deps.sql, path.verificationCode), { 'Cache-Control': 'public, max-age=60' }),
+  // Short shared caching only (in verificationResponse): a revocation must show up within a minute.
+  // The view is counted whatever the verdict (recordPublicEvent finds no certificate for an
+  // unknown code and records nothing); recording never fails or slows the page (analytics.ts).
+  handle: async (deps: AnalyticsAware & { sql: Sql; corsOrigins: readonly string[] }, { path, event }) => {
+    const response = await verificationResponse(deps.sql, {
+      code: path.verificationCode,
+      accept: event.headers?.accept,
+      acceptLanguage: event.headers?.['accept-language'],
+    });
+    await recordPublicEvent(deps, 'verification-view', path.verificationCode, event);
+    return response;
+  },
 });

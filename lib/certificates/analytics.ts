@@ -1,0 +1,258 @@
+import type { Sql } from '../db/client.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import type { Clock, Log } from './ports.ts';
+import { courseExists } from './read-model.ts';
+
+/**
+ * Analytics of certificates: download links handed out, verification views and credential
+ * exports, counted per day and kind for staff. Privacy by construction: an event holds the
+ * certificate, its course, the kind, a coarse referrer kind and the time. Never an IP address,
+ * a user agent, who asked, or the referrer URL (a URL can carry a search query or a profile).
+ */
+
+export const EVENT_KINDS = ['download-link', 'verification-view', 'credential-export'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export const REFERRER_KINDS = ['none', 'same-site', 'linkedin', 'search', 'other'] as const;
+export type ReferrerKind = (typeof REFERRER_KINDS)[number];
+
+/** Which certificate an event is about: the API knows its id, the public page its code. */
+export type CertificateRef = { certificateId: string } | { verificationCode: string };
+
+export interface CertificateEvent {
+  kind: EventKind;
+  certificate: CertificateRef;
+  referrerKind: ReferrerKind;
+  occurredAt: Date;
+}
+
+/**
+ * Port: stores one event (the adapter finds the certificate's course itself). May be slow or
+ * fail; recordEvent() below makes sure neither reaches the request.
+ */
+export type EventStore = (event: CertificateEvent) => Promise<void>;
+
+/** Port: EMF counters for the same events. */
+export interface AnalyticsMetrics {
+  eventRecorded(kind: EventKind, referrerKind: ReferrerKind): void;
+}
+
+export interface RecordingDeps {
+  store: EventStore;
+  log: Log;
+  metrics?: AnalyticsMetrics;
+  /** Longest the request waits for the insert; default RECORD_WAIT_MS. */
+  waitMs?: number;
+}
+
+/**
+ * Why a short bounded wait rather than fire-and-forget: on Lambda the container is frozen as
+ * soon as the handler returns, so an insert left running would stall until the next invocation
+ * thaws it (or be lost with the container). A healthy insert on the already-open pool takes a
+ * few milliseconds and so completes inside the invocation; a slow or unreachable database
+ * costs the request at most this bound and never an error (the insert keeps going in the
+ * background, and its failure is only logged).
+ */
+export const RECORD_WAIT_MS = 50;
+
+/**
+ * Records an event without ever failing the request it describes: the metric is written first
+ * (it needs no database), the store's errors, synchronous or not, are logged and swallowed, and
+ * the wait is bounded. Resolves, never rejects.
+ */
+export async function recordEvent(deps: RecordingDeps, event: CertificateEvent): Promise<void> {
+  try {
+    deps.metrics?.eventRecorded(event.kind, event.referrerKind);
+  } catch (error) {
+    deps.log.warn('Analytics metric not written', { kind: event.kind, error: describe(error) });
+  }
+  let stored: Promise<void>;
+  try {
+    stored = deps.store(event);
+  } catch (error) {
+    stored = Promise.reject(error);
+  }
+  const settled = stored.then(
+    () => undefined,
+    (error: unknown) =>
+      deps.log.warn('Analytics event not recorded', { kind: event.kind, error: describe(error) }),
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, deps.waitMs ?? RECORD_WAIT_MS);
+  });
+  try {
+    await Promise.race([settled, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ---- referrer kind ----
+
+const SEARCH_ENGINES =
+  /(^|\.)(google\.[a-z.]+|bing\.com|duckduckgo\.com|yahoo\.com|yandex\.[a-z.]+|baidu\.com|ecosia\.org|search\.brave\.com|qwant\.com|startpage\.com)$/;
+const LINKEDIN = /(^|\.)(linkedin\.com|lnkd\.in)$/;
+
+/**
+ * The coarse kind of a Referer header, from its host alone: the URL is never stored. `siteHosts`
+ * are this service's own hosts (the API's domain, the frontend's origins).
+ */
+export function referrerKind(referer: string | undefined, siteHosts: readonly string[]): ReferrerKind {
+  if (referer === undefined || referer.trim() === '') return 'none';
+  let host: string;
+  try {
+    host = new URL(referer).hostname.toLowerCase();
+  } catch {
+    return 'other';
+  }
+  if (siteHosts.some((site) => site.toLowerCase() === host)) return 'same-site';
+  if (LINKEDIN.test(host)) return 'linkedin';
+  if (SEARCH_ENGINES.test(host)) return 'search';
+  return 'other';
+}
+
+// ---- counts per day and kind ----
+
+/** Inclusive range of UTC days, YYYY-MM-DD. */
+export interface DayRange {
+  from: string;
+  to: string;
+}
+
+/** Days counted when the caller gives neither bound; the longest range one call may ask for. */
+export const DEFAULT_RANGE_DAYS = 30;
+export const MAX_RANGE_DAYS = 366;
+
+const DAY_MS = 86_400_000;
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+const addDays = (day: string, days: number) =>
+  dayOf(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
+const daysBetween = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / DAY_MS;
+
+/**
+ * The range to count: `to` defaults to today (UTC), `from` to DEFAULT_RANGE_DAYS days ending at
+ * `to`. Inputs are already well-formed dates (the route's schema); this checks their order and
+ * span, naming the parameter at fault.
+ */
+export function resolveRange(input: { from?: string; to?: string }, now: Date): DayRange {
+  const to =
+    input.to ?? (input.from ? minDay(addDays(input.from, DEFAULT_RANGE_DAYS - 1), dayOf(now)) : dayOf(now));
+  const from = input.from ?? addDays(to, -(DEFAULT_RANGE_DAYS - 1));
+  if (daysBetween(from, to) < 0) {
+    // Only `from` given and in the future: `to` defaulted to today, so `from` is at fault.
+    if (input.to === undefined) throw new ValidationError('from must not be after today', 'from');
+    throw new ValidationError('to must not be before from', 'to');
+  }
+  if (daysBetween(from, to) + 1 > MAX_RANGE_DAYS) {
+    throw new ValidationError(`from must be at most ${MAX_RANGE_DAYS} days before to`, 'from');
+  }
+  return { from, to };
+}
+
+function minDay(a: string, b: string): string {
+  return a < b ? a : b;
+}
+
+export type KindCounts = Record<EventKind, number>;
+
+export interface DayCounts {
+  date: string;
+  total: number;
+  counts: KindCounts;
+}
+
+export interface EventCounts extends DayRange {
+  /** Days are UTC days. */
+  timeZone: 'UTC';
+  total: number;
+  totals: KindCounts;
+  referrers: Record<ReferrerKind, number>;
+  /** Every day of the range, oldest first, zeros included (ready to chart). */
+  days: DayCounts[];
+}
+
+interface CountRow {
+  day: string;
+  kind: EventKind;
+  referrer_kind: ReferrerKind;
+  count: number;
+}
+
+const zeros = <K extends string>(keys: readonly K[]) =>
+  Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+
+/** Folds (day, kind, referrer) counts into the response shape; pure, so unit-testable. */
+export function tallyCounts(range: DayRange, rows: readonly CountRow[]): EventCounts {
+  const days = new Map<string, DayCounts>();
+  for (let day = range.from; day <= range.to; day = addDays(day, 1)) {
+    days.set(day, { date: day, total: 0, counts: zeros(EVENT_KINDS) });
+  }
+  const result: EventCounts = {
+    ...range,
+    timeZone: 'UTC',
+    total: 0,
+    totals: zeros(EVENT_KINDS),
+    referrers: zeros(REFERRER_KINDS),
+    days: [],
+  };
+  for (const row of rows) {
+    const day = days.get(row.day);
+    if (!day) continue;
+    day.counts[row.kind] += row.count;
+    day.total += row.count;
+    result.totals[row.kind] += row.count;
+    result.referrers[row.referrer_kind] += row.count;
+    result.total += row.count;
+  }
+  result.days = [...days.values()];
+  return result;
+}
+
+async function countEvents(sql: Sql, filter: ReturnType<Sql>, range: DayRange): Promise<EventCounts> {
+  // Bounds as UTC midnights, so the index on (…, occurred_at) serves the range.
+  const rows = await sql<CountRow[]>`
+    SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, kind, referrer_kind,
+           count(*)::int AS count
+    FROM certificate_events
+    WHERE ${filter}
+      AND occurred_at >= (${range.from}::date)::timestamp AT TIME ZONE 'UTC'
+      AND occurred_at < (${range.to}::date + 1)::timestamp AT TIME ZONE 'UTC'
+    GROUP BY 1, 2, 3`;
+  return tallyCounts(range, rows);
+}
+
+export interface AnalyticsQuery {
+  from?: string;
+  to?: string;
+}
+
+/** A course's events per day and kind; unknown course -> NotFound. */
+export async function courseAnalytics(
+  deps: { sql: Sql; now?: Clock },
+  courseId: string,
+  query: AnalyticsQuery,
+): Promise<EventCounts & { courseId: string }> {
+  const range = resolveRange(query, deps.now?.() ?? new Date());
+  if (!(await courseExists(deps.sql, courseId))) throw new NotFoundError('Course');
+  return { courseId, ...(await countEvents(deps.sql, deps.sql`course_id = ${courseId}::uuid`, range)) };
+}
+
+/** One certificate's events per day and kind; unknown certificate -> NotFound. */
+export async function certificateAnalytics(
+  deps: { sql: Sql; now?: Clock },
+  certificateId: string,
+  query: AnalyticsQuery,
+): Promise<EventCounts & { certificateId: string }> {
+  const range = resolveRange(query, deps.now?.() ?? new Date());
+  const [found] = await deps.sql`SELECT 1 FROM certificates WHERE id = ${certificateId}::uuid`;
+  if (!found) throw new NotFoundError('Certificate');
+  return {
+    certificateId,
+    ...(await countEvents(deps.sql, deps.sql`certificate_id = ${certificateId}::uuid`, range)),
+  };
+}

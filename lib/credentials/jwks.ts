@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { type PublicIssuerJwk, publicIssuerJwk } from './keys.ts';
+
+/**
+ * The issuer's published keys as a JWK Set (RFC 7517 §5). Current and retired keys go in
+ * `keys`: a retired key signs nothing new but its certificates keep verifying. A compromised
+ * key is listed apart, in `revoked_keys` (an additional JWK Set member, which RFC 7517 lets
+ * generic JOSE libraries ignore): a generic verifier then cannot find it and fails closed,
+ * while ours can still say "genuine signature, but made with a key the issuer revoked".
+ */
+
+export type KeyState = 'current' | 'retired' | 'compromised';
+
+export interface PublishedKey {
+  jwk: PublicIssuerJwk;
+  state: KeyState;
+  /** ISO time the key was marked compromised. */
+  revokedAt?: string | null;
+}
+
+export type VerificationKeys = readonly PublishedKey[];
+
+export interface JwksDocument {
+  keys: PublicIssuerJwk[];
+  revoked_keys: (PublicIssuerJwk & { revoked_at: string | null })[];
+}
+
+export function jwksDocument(keys: VerificationKeys): JwksDocument {
+  return {
+    keys: keys.filter((key) => key.state !== 'compromised').map((key) => key.jwk),
+    revoked_keys: keys
+      .filter((key) => key.state === 'compromised')
+      .map((key) => ({ ...key.jwk, revoked_at: key.revokedAt ?? null })),
+  };
+}
+
+const jwkEntry = z.looseObject({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string() });
+const jwksShape = z.looseObject({
+  keys: z.array(z.unknown()),
+  revoked_keys: z.array(z.unknown()).optional(),
+});
+
+/**
+ * Reads a JWK Set (ours or any issuer's): entries that are not P-256 signing keys are skipped;
+ * every `kid` is recomputed from the key (RFC 7638), never taken from the document.
+ */
+export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
+  const parsed = jwksShape.safeParse(document);
+  if (!parsed.success) throw new Error('not a JWK Set: expected an object with a "keys" array');
+  const read = async (entries: unknown[], state: KeyState): Promise<PublishedKey[]> => {
+    const out: PublishedKey[] = [];
+    for (const entry of entries) {
+      const jwk = jwkEntry.safeParse(entry);
+      if (!jwk.success || jwk.data.kty !== 'EC' || jwk.data.crv !== 'P-256') continue;
+      const revokedAt = typeof jwk.data.revoked_at === 'string' ? jwk.data.revoked_at : null;
+      out.push({
+        jwk: await publicIssuerJwk(jwk.data),
+        state,
+        ...(state === 'compromised' ? { revokedAt } : {}),
+      });
+    }
+    return out;
+  };
+  return [
+    ...(await read(parsed.data.keys, 'retired')),
+    ...(await read(parsed.data.revoked_keys ?? [], 'compromised')),
+  ];
+}

@@ -1,0 +1,58 @@
+import type { Sql } from '../db/client.ts';
+import { TransientError } from '../errors.ts';
+import type { KeyState, PublishedKey } from './jwks.ts';
+import type { PublicIssuerJwk, SigningKey } from './keys.ts';
+
+/**
+ * Published issuer keys in PostgreSQL (issuer_keys): public halves and their state only.
+ */
+
+/**
+ * Publishes the key a signer holds. A key seen for the first time becomes current and the
+ * previous current key retires (rotation = deploy a new secret). A known key keeps its state:
+ * a retired or compromised key is never made current again by an old container starting up.
+ * Returns the key's state.
+ */
+export async function registerSigningKey(sql: Sql, key: SigningKey): Promise<KeyState> {
+  return sql.begin(async (tx) => {
+    // Serialises concurrent cold starts registering different keys.
+    await tx`SELECT pg_advisory_xact_lock(hashtext('issuer_keys'))`;
+    const [known] = await tx<{ state: KeyState }[]>`SELECT state FROM issuer_keys WHERE kid = ${key.kid}`;
+    if (known) return known.state;
+    await tx`UPDATE issuer_keys SET state = 'retired', retired_at = now() WHERE state = 'current'`;
+    await tx`
+      INSERT INTO issuer_keys (kid, public_jwk, state)
+      VALUES (${key.kid}, ${tx.json({ ...key.publicJwk })}::jsonb, 'current')`;
+    return 'current' as const;
+  });
+}
+
+/** Every published key, newest first. */
+export async function publishedKeys(sql: Sql): Promise<PublishedKey[]> {
+  const rows = await sql<{ public_jwk: PublicIssuerJwk; state: KeyState; compromised_at: Date | null }[]>`
+    SELECT public_jwk, state, compromised_at FROM issuer_keys ORDER BY created_at DESC, kid`;
+  return rows.map((row) => ({
+    jwk: row.public_jwk,
+    state: row.state,
+    ...(row.state === 'compromised' ? { revokedAt: row.compromised_at?.toISOString() ?? null } : {}),
+  }));
+}
+
+/** Marks a key compromised (operators: after a leak, then rotate the secret). Returns false if unknown. */
+export async function markKeyCompromised(sql: Sql, kid: string): Promise<boolean> {
+  const rows = await sql`
+    UPDATE issuer_keys SET state = 'compromised', compromised_at = now() WHERE kid = ${kid} RETURNING kid`;
+  return rows.length === 1;
+}
+
+/** State of one key, or undefined when it was never published. */
+export async function keyState(sql: Sql, kid: string): Promise<KeyState | undefined> {
+  const [row] = await sql<{ state: KeyState }[]>`SELECT state FROM issuer_keys WHERE kid = ${kid}`;
+  return row?.state;
+}
+
+export class CompromisedKeyError extends TransientError {
+  constructor(kid: string) {
+    super(`signing key ${kid} is marked compromised; deploy a new key (see README)`, 'signing-key');
+  }
+}

@@ -1,0 +1,213 @@
+import { z } from 'zod';
+import type { CertificateFacts } from '../certificates/facts.ts';
+import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredential } from './credential.ts';
+import { parseJwks } from './jwks.ts';
+import { readPdfAttachments } from './pdf-attachments.ts';
+
+/**
+ * `npm run verify`: checks a certificate PDF (its embedded credential) or a verification URL
+ * (the JWS in its fragment) against the issuer's JWKS. With a JWKS file and a PDF it needs no
+ * network at all: the signature proves the facts were issued by the key's holder; whether the
+ * certificate was revoked since needs the live status (fetched only when the network is used).
+ *
+ * Exit codes: 0 valid, 1 invalid, 2 could not check.
+ */
+
+export const CREDENTIAL_ATTACHMENT = 'certificate.jwt';
+export const FACTS_ATTACHMENT = 'certificate-facts.json';
+const JWKS_PATH = '/.well-known/jwks.json';
+
+export type Outcome = 'valid' | 'invalid' | 'unchecked';
+export const EXIT_CODES: Record<Outcome, 0 | 1 | 2> = { valid: 0, invalid: 1, unchecked: 2 };
+
+export interface CheckIo {
+  readFile(path: string): Promise<Uint8Array>;
+  /** Absent: network-free run (any need for it is "could not check"). */
+  fetch?: (url: string, init?: { headers?: Record<string, string> }) => Promise<Response>;
+}
+
+export interface CheckReport {
+  outcome: Outcome;
+  /** One line per finding, for people. */
+  lines: string[];
+}
+
+const factsFile = z.object({
+  verifyUrl: z.string(),
+  facts: z.object({
+    code: z.string(),
+    name: z.string(),
+    course: z.string(),
+    score: z.string(),
+    issued: z.string(),
+    expires: z.string().nullable().optional(),
+    issuer: z.string(),
+  }),
+});
+const liveStatus = z.object({ status: z.string(), revokedAt: z.string().nullable().optional() });
+
+class CannotCheck extends Error {}
+
+function isUrl(value: string): boolean {
+  return /^https?:\/\//i.test(value);
+}
+
+async function readSource(source: string, io: CheckIo, what: string): Promise<Uint8Array> {
+  try {
+    if (!isUrl(source)) return await io.readFile(source);
+    if (!io.fetch) throw new Error('network disabled');
+    const response = await io.fetch(source, { headers: { accept: 'application/json' } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    throw new CannotCheck(
+      `could not read the ${what} (${source}): ${error instanceof Error ? error.message : error}`,
+    );
+  }
+}
+
+function describeClaims(claims: CredentialClaims): string[] {
+  return [
+    `  Name:        ${claims.n}`,
+    `  Course:      ${claims.t}`,
+    `  Score:       ${claims.s}`,
+    `  Issued:      ${claims.d}${claims.x ? `   Valid until: ${claims.x}` : ''}`,
+    `  Issuer:      ${claims.i}`,
+    `  Code:        ${claims.c}`,
+  ];
+}
+
+function describeFacts(facts: CertificateFacts): string[] {
+  return [
+    `  Name:        ${facts.name}`,
+    `  Course:      ${facts.course}`,
+    `  Score:       ${facts.score}`,
+    `  Issued:      ${facts.issued}${facts.expires ? `   Valid until: ${facts.expires}` : ''}`,
+    `  Issuer:      ${facts.issuer}`,
+    `  Code:        ${facts.code}`,
+  ];
+}
+
+function signatureFinding(check: CredentialCheck): { ok: boolean; line: string } {
+  switch (check.verdict) {
+    case 'valid':
+      return { ok: true, line: `Signature: valid (ES256, key ${check.kid})` };
+    case 'revoked-key':
+      return {
+        ok: false,
+        line: `Signature: INVALID — signed with a revoked key (${check.kid}, revoked ${check.revokedAt ?? 'date unknown'})`,
+      };
+    default:
+      return { ok: false, line: `Signature: INVALID — ${check.message}` };
+  }
+}
+
+export async function checkCertificate(
+  target: string,
+  jwksSource: string | undefined,
+  io: CheckIo,
+): Promise<CheckReport> {
+  const lines: string[] = [];
+  try {
+    // ---- the credential, the facts, and where the certificate says it can be verified ----
+    let jws: string;
+    let facts: CertificateFacts | undefined;
+    let verifyUrl: string | undefined;
+    if (isUrl(target)) {
+      const url = new URL(target);
+      jws = decodeURIComponent(url.hash.slice(1));
+      if (jws === '') throw new CannotCheck('the URL carries no signed credential (nothing after #)');
+      url.hash = '';
+      verifyUrl = url.toString();
+    } else {
+      const pdf = await readSource(target, io, 'PDF');
+      let files: Map<string, Uint8Array>;
+      try {
+        files = await readPdfAttachments(pdf);
+      } catch {
+        throw new CannotCheck(`${target} is not a readable PDF`);
+      }
+      const embedded = files.get(CREDENTIAL_ATTACHMENT);
+      if (!embedded) throw new CannotCheck(`${target} has no embedded credential (${CREDENTIAL_ATTACHMENT})`);
+      jws = new TextDecoder().decode(embedded).trim();
+      const attached = files.get(FACTS_ATTACHMENT);
+      const parsed = attached
+        ? factsFile.safeParse(JSON.parse(new TextDecoder().decode(attached)))
+        : undefined;
+      if (parsed?.success) {
+        facts = parsed.data.facts;
+        verifyUrl = parsed.data.verifyUrl;
+      }
+    }
+
+    // ---- the issuer's keys ----
+    const jwksLocation = jwksSource ?? (verifyUrl ? new URL(JWKS_PATH, verifyUrl).toString() : undefined);
+    if (!jwksLocation) throw new CannotCheck('no JWKS: pass --jwks <file-or-url>');
+    let keys: Awaited<ReturnType<typeof parseJwks>>;
+    try {
+      keys = await parseJwks(
+        JSON.parse(new TextDecoder().decode(await readSource(jwksLocation, io, 'JWKS'))),
+      );
+    } catch (error) {
+      throw error instanceof CannotCheck
+        ? error
+        : new CannotCheck(`the JWKS (${jwksLocation}) is not a JWK Set`);
+    }
+    lines.push(`Keys: ${jwksLocation}`);
+
+    // ---- signature, then facts ----
+    const check = await verifyCredential(jws, keys);
+    const signature = signatureFinding(check);
+    lines.push(signature.line);
+    if (check.verdict !== 'valid' && check.verdict !== 'revoked-key') return { outcome: 'invalid', lines };
+    if (check.verdict === 'revoked-key') {
+      lines.push('Signed facts (not trustworthy):', ...describeClaims(check.claims));
+      return { outcome: 'invalid', lines };
+    }
+    let ok = true;
+    if (facts) {
+      if (await factsMatch(check.claims, facts))
+        lines.push('Facts: the embedded facts match the signature', ...describeFacts(facts));
+      else {
+        ok = false;
+        lines.push(
+          'Facts: DO NOT MATCH the signature (the embedded facts were altered)',
+          ...describeClaims(check.claims),
+        );
+      }
+    } else {
+      lines.push('Signed facts (long names are cut; "…" marks a cut):', ...describeClaims(check.claims));
+      if (isUrl(target) && !new URL(target).pathname.endsWith(`/${encodeURIComponent(check.claims.c)}`)) {
+        ok = false;
+        lines.push(`Code: the URL names another certificate than the signed code ${check.claims.c}`);
+      }
+    }
+
+    // ---- live status: only when the network is in use anyway ----
+    const online = io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation));
+    if (online && verifyUrl && io.fetch) {
+      try {
+        const response = await io.fetch(verifyUrl, { headers: { accept: 'application/json' } });
+        if (response.status === 404) {
+          ok = false;
+          lines.push('Status: the issuer has no record of this certificate');
+        } else {
+          const live = liveStatus.parse(await response.json());
+          if (live.status !== 'valid') ok = false;
+          lines.push(
+            `Status: ${live.status}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${verifyUrl})`,
+          );
+        }
+      } catch {
+        lines.push('Status: could not be fetched; the signature check above stands');
+      }
+    } else {
+      lines.push('Status: not checked (offline). A revocation after issue shows only at the live page.');
+    }
+    return { outcome: ok ? 'valid' : 'invalid', lines };
+  } catch (error) {
+    if (error instanceof CannotCheck)
+      return { outcome: 'unchecked', lines: [...lines, `Could not check: ${error.message}`] };
+    throw error;
+  }
+}

@@ -1,0 +1,67 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import {
+  type CertificateRef,
+  type EventKind,
+  type RecordingDeps,
+  recordEvent,
+  referrerKind,
+} from '../certificates/analytics.ts';
+
+/**
+ * The HTTP side of analytics: turns a request into an event (kind, certificate, coarse referrer
+ * kind, time) and records it with recordEvent's guarantees (bounded wait, never throws). Only
+ * the Referer header's host is looked at; IP, user agent and caller are never read.
+ */
+
+export interface AnalyticsAware {
+  /** Unset (tests, tools): nothing is recorded. Production deps always wire it (lib/http/deps.ts). */
+  analytics?: RecordingDeps;
+  corsOrigins: readonly string[];
+}
+
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This service's own hosts: the API's domain and the frontend origins allowed by CORS. */
+function siteHosts(deps: AnalyticsAware, event: APIGatewayProxyEventV2): string[] {
+  const hosts = deps.corsOrigins.map(hostOf).filter((host): host is string => host !== undefined);
+  const own = event.requestContext?.domainName;
+  return own ? [...hosts, own] : hosts;
+}
+
+/** Records one event about `certificate` for the request `event`; resolves, never rejects. */
+export async function recordRequestEvent(
+  deps: AnalyticsAware,
+  kind: EventKind,
+  certificate: CertificateRef,
+  event: APIGatewayProxyEventV2,
+  now?: Date,
+): Promise<void> {
+  if (!deps.analytics) return;
+  // API Gateway (HTTP API) lower-cases header names; other callers may not.
+  const referer = event.headers?.referer ?? event.headers?.Referer;
+  await recordEvent(deps.analytics, {
+    kind,
+    certificate,
+    referrerKind: referrerKind(referer, siteHosts(deps, event)),
+    occurredAt: now ?? new Date(),
+  });
+}
+
+/**
+ * For the public verification page: a view of the page, or an export of its credential
+ * (VC-JWT / PDF download from the page), by the verification code the page was opened with.
+ */
+export function recordPublicEvent(
+  deps: AnalyticsAware,
+  kind: Extract<EventKind, 'verification-view' | 'credential-export'>,
+  verificationCode: string,
+  event: APIGatewayProxyEventV2,
+): Promise<void> {
+  return recordRequestEvent(deps, kind, { verificationCode }, event);
+}

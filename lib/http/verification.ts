@@ -1,0 +1,98 @@
+import { findPublicCertificate, verifyCertificate } from '../certificates/read-model.ts';
+import { jwksDocument } from '../credentials/jwks.ts';
+import { publishedKeys } from '../credentials/key-store.ts';
+import type { Sql } from '../db/client.ts';
+import { shippedLanguages } from '../render/i18n.ts';
+import { renderVerifyPage } from '../render/verify-page.ts';
+import type { HttpResponse } from './response.ts';
+import { ok } from './response.ts';
+
+/**
+ * The public side of verification, behind VERIFY_BASE_URL/{code} and /.well-known/jwks.json.
+ * Plain functions over the database; the handlers only wire them in.
+ */
+
+/** Where the page's script fetches the issuer's keys (same origin as the page). */
+export const JWKS_PATH = '/.well-known/jwks.json' as const;
+
+const CODE_PATTERN = /^[A-Za-z0-9-]{6,64}$/;
+
+// Short shared caching only: a revocation must show up within a minute.
+const PUBLIC_CACHE = 'public, max-age=60';
+
+/** JSON only when the client names it and prefers it to HTML (API clients, `npm run verify <url>`). */
+export function wantsJson(accept: string | undefined): boolean {
+  const weights = new Map<string, number>();
+  for (const part of (accept ?? '').toLowerCase().split(',')) {
+    const [type = '', ...params] = part.split(';').map((item) => item.trim());
+    const q = params.find((param) => param.startsWith('q='));
+    weights.set(type, q === undefined ? 1 : Number(q.slice(2)) || 0);
+  }
+  const json = weights.get('application/json') ?? 0;
+  return json > 0 && json > (weights.get('text/html') ?? 0);
+}
+
+/** First shipped language of an Accept-Language header, for a page with no certificate. */
+export function pickLanguage(acceptLanguage: string | undefined, fallback: string): string {
+  const shipped = new Set(shippedLanguages());
+  for (const part of (acceptLanguage ?? '').split(',')) {
+    const language = part.split(';')[0]?.trim().split('-')[0]?.toLowerCase() ?? '';
+    if (shipped.has(language)) return language;
+  }
+  return fallback;
+}
+
+export interface VerificationRequest {
+  code: string;
+  accept?: string;
+  acceptLanguage?: string;
+}
+
+/** GET VERIFY_BASE_URL/{code}: the HTML page by default, today's JSON for Accept: application/json. */
+export async function verificationResponse(
+  sql: Sql,
+  request: VerificationRequest,
+  now: Date = new Date(),
+): Promise<HttpResponse> {
+  if (wantsJson(request.accept)) {
+    // Unchanged JSON contract (404 problem for an unknown code, 400 for a malformed one).
+    return ok(await verifyCertificate(sql, request.code, now), {
+      'Cache-Control': PUBLIC_CACHE,
+      Vary: 'Accept',
+    });
+  }
+  const record = CODE_PATTERN.test(request.code)
+    ? await findPublicCertificate(sql, request.code, now)
+    : undefined;
+  const page = renderVerifyPage({
+    status: record?.status ?? 'not-found',
+    code: request.code,
+    record: record ?? null,
+    fallbackLocale: pickLanguage(request.acceptLanguage, 'en'),
+    jwksUrl: JWKS_PATH,
+  });
+  return {
+    statusCode: record ? 200 : 404,
+    headers: {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': page.contentSecurityPolicy,
+      'Content-Language': page.language,
+      'Cache-Control': PUBLIC_CACHE,
+      Vary: 'Accept, Accept-Language',
+      'Referrer-Policy': 'no-referrer',
+    },
+    body: page.html,
+  };
+}
+
+/** GET /.well-known/jwks.json: every published key; public, any origin, cacheable. */
+export async function jwksResponse(sql: Sql): Promise<HttpResponse> {
+  return ok(jwksDocument(await publishedKeys(sql)), {
+    'Content-Type': 'application/jwk-set+json; charset=utf-8',
+    // Five minutes: a newly compromised key reaches verifiers quickly; rotation publishes the
+    // new key before it signs anything, so a cached set never lacks a key in use for long.
+    'Cache-Control': 'public, max-age=300',
+    'Access-Control-Allow-Origin': '*',
+    'Cross-Origin-Resource-Policy': 'cross-origin',
+  });
+}

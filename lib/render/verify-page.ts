@@ -1,0 +1,230 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { PublicCertificateRecord } from '../certificates/read-model.ts';
+import { formatIssueDate, formatNumber, resolveLocale } from './i18n.ts';
+import { templatesDir } from './paths.ts';
+
+/**
+ * The public verification page (what a scanned QR code opens), as a pure function:
+ * record + verdict + locale -> HTML and the Content-Security-Policy that must go with it.
+ *
+ * The facts and the verdict are rendered here, on the server, so the page works with JavaScript
+ * off. The one inline script (templates/verify/verify.js) checks the JWS in the URL fragment
+ * against the JWKS in the browser (WebCrypto) and can only lower the verdict to `tampered`.
+ * Script and style are inline and allowed by their SHA-256 hashes: nothing else may run, load,
+ * or be framed, and the page requests nothing but the issuer's own JWKS.
+ */
+
+export type PageStatus = 'valid' | 'revoked' | 'expired' | 'superseded' | 'not-found';
+
+/** The record as the read model gives it (the verdict comes separately). */
+export type VerifyPageRecord = Omit<PublicCertificateRecord, 'status' | 'credentialJws'>;
+
+export interface VerifyPageInput {
+  status: PageStatus;
+  /** The code from the URL (shown for an unknown code). */
+  code: string;
+  record: VerifyPageRecord | null;
+  /** Language when there is no record (from Accept-Language). */
+  fallbackLocale: string;
+  /** Path or URL of the JWKS the script checks against (same origin: CSP connect-src 'self'). */
+  jwksUrl: string;
+}
+
+export interface VerifyPage {
+  html: string;
+  contentSecurityPolicy: string;
+  /** The language the page was rendered in. */
+  language: string;
+}
+
+const LABEL_KEYS = [
+  'title',
+  'valid',
+  'revoked',
+  'expired',
+  'superseded',
+  'not_found',
+  'tampered',
+  'revoked_key',
+  'not_found_help',
+  'superseded_link',
+  'name',
+  'course',
+  'score',
+  'issued',
+  'expires',
+  'revoked_on',
+  'reason',
+  'issuer',
+  'code',
+  'signature',
+  'sig_checking',
+  'sig_valid',
+  'sig_mismatch',
+  'sig_revoked_key',
+  'sig_unknown',
+  'sig_none',
+  'sig_nojs',
+] as const;
+type PageLabels = Record<(typeof LABEL_KEYS)[number], string>;
+
+const labelsFile = z.object(
+  Object.fromEntries(LABEL_KEYS.map((key) => [key, z.string().min(1)])) as Record<
+    (typeof LABEL_KEYS)[number],
+    z.ZodString
+  >,
+);
+
+const labelCache = new Map<string, PageLabels>();
+
+/** The page's labels for a shipped language (templates/verify/locales/<language>.json). */
+export function verifyPageLabels(language: string): PageLabels {
+  const hit = labelCache.get(language);
+  if (hit) return hit;
+  const file = join(templatesDir(), 'verify', 'locales', `${language}.json`);
+  const labels = labelsFile.parse(JSON.parse(readFileSync(file, 'utf8')));
+  labelCache.set(language, labels);
+  return labels;
+}
+
+interface Assets {
+  script: string;
+  css: string;
+  csp: string;
+}
+let assets: Assets | undefined;
+
+function sha256Source(text: string): string {
+  return `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+}
+
+/** Script and stylesheet, read once, and the CSP that allows exactly them (CSP3 hash sources). */
+function pageAssets(): Assets {
+  if (assets) return assets;
+  const dir = join(templatesDir(), 'verify');
+  const script = readFileSync(join(dir, 'verify.js'), 'utf8');
+  const css = readFileSync(join(dir, 'verify.css'), 'utf8');
+  const csp = [
+    "default-src 'none'",
+    `script-src ${sha256Source(script)}`,
+    `style-src ${sha256Source(css)}`,
+    "connect-src 'self'",
+    "img-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  assets = { script, css, csp };
+  return assets;
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char] ?? char);
+}
+
+/** JSON inside <script type="application/json">: "<" escaped so no text can close the element. */
+function jsonForScript(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028|\u2029/g, (char) => (char === '\u2028' ? '\\u2028' : '\\u2029'));
+}
+
+function scoreDisplay(score: string, locale: string): string {
+  const [value, max] = score.split('/').map(Number);
+  if (value === undefined || max === undefined || Number.isNaN(value) || Number.isNaN(max)) return score;
+  return `${formatNumber(value, locale)} / ${formatNumber(max, locale)}`;
+}
+
+function row(label: string, value: string, attributes = ''): string {
+  return `<dt>${escapeHtml(label)}</dt><dd${attributes}>${escapeHtml(value)}</dd>`;
+}
+
+export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
+  const { script, css, csp } = pageAssets();
+  const localeData = resolveLocale(input.record?.locale ?? input.fallbackLocale);
+  const intl = localeData.locale;
+  const labels = verifyPageLabels(localeData.language);
+  const record = input.status === 'not-found' ? null : input.record;
+  const headingKey = input.status === 'not-found' ? 'not_found' : input.status;
+  const date = (iso: string) => formatIssueDate(iso, intl);
+
+  const details: string[] = [];
+  if (!record) {
+    details.push(`<p>${escapeHtml(labels.not_found_help)}</p>`);
+    details.push(`<dl>${row(labels.code, input.code, ' class="code"')}</dl>`);
+  } else {
+    const facts = record.facts;
+    if (input.status === 'revoked' && record.revokedAt)
+      details.push(
+        `<dl>${row(labels.revoked_on, date(record.revokedAt))}${
+          record.revokedReason ? row(labels.reason, record.revokedReason, ' dir="auto"') : ''
+        }</dl>`,
+      );
+    if (input.status === 'expired' && record.expiresAt)
+      details.push(`<dl>${row(labels.expires, date(record.expiresAt))}</dl>`);
+    if (input.status === 'superseded' && record.supersededByCode)
+      details.push(
+        `<p><a href="${escapeHtml(encodeURIComponent(record.supersededByCode))}">${escapeHtml(labels.superseded_link)}</a></p>`,
+      );
+    const rows = [
+      row(labels.name, facts.name, ' dir="auto" class="fact-name"'),
+      row(labels.course, facts.course, ' dir="auto" class="fact-course"'),
+      row(labels.score, scoreDisplay(facts.score, intl), ' dir="ltr"'),
+      row(labels.issued, date(facts.issued)),
+      ...(facts.expires ? [row(labels.expires, date(facts.expires))] : []),
+      row(labels.issuer, facts.issuer, ' dir="auto"'),
+      row(labels.code, facts.code, ' class="code"'),
+    ];
+    details.push(
+      `<h2 id="facts-heading">${escapeHtml(labels.title)}</h2><dl aria-labelledby="facts-heading">${rows.join('')}</dl>`,
+    );
+  }
+
+  const signature = record
+    ? `<section aria-labelledby="signature-heading">
+<h2 id="signature-heading">${escapeHtml(labels.signature)}</h2>
+<p id="signature-result" role="status" aria-live="polite"
+ data-checking="${escapeHtml(labels.sig_checking)}" data-valid="${escapeHtml(labels.sig_valid)}"
+ data-mismatch="${escapeHtml(labels.sig_mismatch)}" data-revoked_key="${escapeHtml(labels.sig_revoked_key)}"
+ data-unknown="${escapeHtml(labels.sig_unknown)}" data-none="${escapeHtml(labels.sig_none)}"><noscript>${escapeHtml(labels.sig_nojs)}</noscript></p>
+</section>`
+    : '';
+
+  const issuer = record ? `<p class="issuer" dir="auto">${escapeHtml(record.facts.issuer)}</p>` : '';
+  const html = `<!doctype html>
+<html lang="${escapeHtml(intl)}" dir="${localeData.dir}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex">
+<title>${escapeHtml(labels.title)} – ${escapeHtml(labels[headingKey])}</title>
+<style>${css}</style>
+</head>
+<body>
+<main data-status="${input.status}" data-jwks="${escapeHtml(input.jwksUrl)}">
+${issuer}
+<div class="verdict">
+<h1 id="verdict-heading" data-tampered="${escapeHtml(labels.tampered)}" data-revoked_key="${escapeHtml(labels.revoked_key)}">${escapeHtml(labels[headingKey])}</h1>
+</div>
+${details.join('\n')}
+${signature}
+</main>
+<script type="application/json" id="record-facts">${jsonForScript(record?.facts ?? null)}</script>
+<script>${script}</script>
+</body>
+</html>
+`;
+  return { html, contentSecurityPolicy: csp, language: localeData.language };
+}

@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
+
+/**
+ * npm run verify -- <certificate.pdf | verification URL> [--jwks <file-or-url>] [--offline]
+ * Exit 0 valid, 1 invalid, 2 could not check. With a JWKS file and a PDF nothing touches the
+ * network; --offline forbids it outright.
+ */
+
+const USAGE =
+  'usage: npm run verify -- <certificate.pdf | https://.../verify/CODE#JWS> [--jwks <file-or-url>] [--offline]';
+
+function parseArgs(argv: string[]): { target: string; jwks?: string; offline: boolean } | undefined {
+  let target: string | undefined;
+  let jwks: string | undefined;
+  let offline = false;
+  for (let index = 0; index < argv.length; index += 1) {
+    const arg = argv[index];
+    if (arg === '--jwks') {
+      jwks = argv[index + 1];
+      index += 1;
+    } else if (arg?.startsWith('--jwks=')) jwks = arg.slice('--jwks='.length);
+    else if (arg === '--offline') offline = true;
+    else if (arg && !arg.startsWith('--') && target === undefined) target = arg;
+    else return undefined;
+  }
+  if (!target || (jwks !== undefined && jwks === '')) return undefined;
+  return { target, ...(jwks ? { jwks } : {}), offline };
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (!args) {
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(EXIT_CODES.unchecked);
+}
+const localOnly =
+  args.offline || (!/^https?:/i.test(args.target) && args.jwks !== undefined && !/^https?:/i.test(args.jwks));
+const report = await checkCertificate(args.target, args.jwks, {
+  readFile: async (path) => new Uint8Array(await readFile(path)),
+  ...(localOnly
+    ? {}
+    : { fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(10_000) }) }),
+});
+const verdict = { valid: 'VALID', invalid: 'INVALID', unchecked: 'COULD NOT CHECK' }[report.outcome];
+process.stdout.write(`${report.lines.join('\n')}\nVerdict: ${verdict}\n`);
+process.exit(EXIT_CODES[report.outcome]);

@@ -1,0 +1,104 @@
+// Checks the signed credential in the URL fragment against the issuer's JWKS with WebCrypto,
+// then whether the signed facts are the ones this page shows. Runs inline under a CSP hash;
+// no library, no third-party request. Keep canonical() in step with canonicalFacts() in
+// lib/credentials/credential.ts.
+(async () => {
+  const main = document.querySelector('main');
+  const result = document.getElementById('signature-result');
+  const heading = document.getElementById('verdict-heading');
+  const recordElement = document.getElementById('record-facts');
+  if (!main || !result || !heading || !recordElement) return;
+  const say = (key) => {
+    result.textContent = result.dataset[key] ?? '';
+    result.dataset.result = key;
+  };
+  const distrust = (key, headingKey) => {
+    main.dataset.status = 'tampered';
+    heading.textContent = heading.dataset[headingKey] ?? '';
+    say(key);
+  };
+  const record = JSON.parse(recordElement.textContent || 'null');
+  const jws = decodeURIComponent(location.hash.slice(1));
+  if (!record) return;
+  if (jws === '') return say('none');
+  say('checking');
+
+  const utf8 = new TextEncoder();
+  const fromBase64url = (text) => {
+    const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+    const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
+  };
+  const toBase64url = (bytes) =>
+    btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .replace(/=+$/, '');
+  const sha256 = async (text) => new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(text)));
+
+  let header;
+  let claims;
+  const parts = jws.split('.');
+  try {
+    if (parts.length !== 3) throw new Error('not a compact JWS');
+    header = JSON.parse(new TextDecoder().decode(fromBase64url(parts[0])));
+    claims = JSON.parse(new TextDecoder().decode(fromBase64url(parts[1])));
+  } catch {
+    return distrust('mismatch', 'tampered');
+  }
+  if (header.alg !== 'ES256' || typeof header.kid !== 'string') return distrust('mismatch', 'tampered');
+
+  let jwks;
+  try {
+    const response = await fetch(main.dataset.jwks, { credentials: 'omit' });
+    if (!response.ok) throw new Error(`JWKS ${response.status}`);
+    jwks = await response.json();
+  } catch {
+    return say('unknown');
+  }
+  const find = (list) =>
+    Array.isArray(list) ? list.find((key) => key && key.kid === header.kid) : undefined;
+  const revoked = find(jwks.revoked_keys);
+  const jwk = find(jwks.keys) ?? revoked;
+  // A key the issuer never published cannot vouch for anything: treated like a bad signature.
+  if (jwk?.kty !== 'EC' || jwk.crv !== 'P-256') return distrust('unknown', 'tampered');
+  // RFC 7638: the kid must be the key's own thumbprint.
+  const thumbprint = toBase64url(
+    await sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })),
+  );
+  if (thumbprint !== header.kid) return distrust('unknown', 'tampered');
+
+  let genuine = false;
+  try {
+    const key = await crypto.subtle.importKey(
+      'jwk',
+      { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, ext: true },
+      { name: 'ECDSA', namedCurve: 'P-256' },
+      false,
+      ['verify'],
+    );
+    genuine = await crypto.subtle.verify(
+      { name: 'ECDSA', hash: 'SHA-256' },
+      key,
+      fromBase64url(parts[2]),
+      utf8.encode(`${parts[0]}.${parts[1]}`),
+    );
+  } catch {
+    genuine = false;
+  }
+  if (!genuine) return distrust('mismatch', 'tampered');
+  if (revoked) return distrust('revoked_key', 'revoked_key');
+
+  const canonical = JSON.stringify([
+    record.code,
+    record.name,
+    record.course,
+    record.score,
+    record.issued,
+    record.expires ?? '',
+    record.issuer,
+  ]);
+  const hash = toBase64url((await sha256(canonical)).slice(0, 16));
+  if (claims.h !== hash || claims.c !== record.code) return distrust('mismatch', 'tampered');
+  say('valid');
+})();

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
+import { factsMatch, verifyCredential } from '../../lib/credentials/credential.ts';
+import { markKeyCompromised, publishedKeys } from '../../lib/credentials/key-store.ts';
+import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
+import { createCredentialSigner } from '../../lib/credentials/signer.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { CREDENTIAL_ATTACHMENT, createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { readableStorage } from '../support/s3-objects.ts';
+import {
+  createCourse,
+  createPendingCertificate,
+  generateOptions,
+  makeGenerateDeps,
+  s3ConfigFor,
+} from './pipeline-fixtures.ts';
+
+let t: TestEnv;
+let restoreEnv: () => void;
+const printer = createPdfPrinter({
+  executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+  maxPages: 1,
+});
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const options = generateOptions();
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  restoreEnv = applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+});
+afterAll(async () => {
+  await renderer.close();
+  await t.cleanup();
+  restoreEnv();
+});
+
+async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
+  const user = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });
+  const courseId = await createCourse(t.sql, { title: 'Analytical Engines 101' });
+  const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 87.5 });
+  const outcome = await generateCertificate(makeGenerateDeps(t, renderer, { signer }), options, id);
+  const [row] = await t.sql<
+    {
+      credential_jws: string | null;
+      credential_kid: string | null;
+      s3_key: string | null;
+      status: string;
+      verification_code: string;
+    }[]
+  >`SELECT credential_jws, credential_kid, s3_key, status, verification_code FROM certificates WHERE id = ${id}`;
+  if (!row) throw new Error('no row');
+  return { id, outcome, row };
+}
+
+describe('generation signs the printed facts', () => {
+  it('stores the JWS, publishes the key, and embeds the same JWS in the uploaded PDF', async () => {
+    const jwk = await generateSigningJwk();
+    const signer = createCredentialSigner(t.sql, () => signingKeyFromJwk(jwk));
+    const { outcome, row } = await issueWith(signer);
+    expect(outcome.status).toBe('issued');
+    expect(row.credential_jws).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+    const keys = await publishedKeys(t.sql);
+    expect(keys.find((key) => key.jwk.kid === row.credential_kid)?.state).toBe('current');
+    expect(JSON.stringify(keys)).not.toContain(String(jwk.d));
+    const check = await verifyCredential(row.credential_jws ?? '', keys);
+    expect(check.verdict).toBe('valid');
+    if (check.verdict === 'valid')
+      expect(
+        await factsMatch(check.claims, {
+          code: row.verification_code,
+          name: 'Ada Lovelace',
+          course: 'Analytical Engines 101',
+          score: '87.5/100',
+          issued: new Date().toISOString().slice(0, 10),
+          expires: null,
+          issuer: options.issuerName,
+        }),
+      ).toBe(true);
+
+    const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
+    const pdf = await storage.getObject(row.s3_key ?? '');
+    const attached = (await readPdfAttachments(pdf)).get(CREDENTIAL_ATTACHMENT);
+    expect(new TextDecoder().decode(attached)).toBe(row.credential_jws);
+  });
+
+  it('rotation: a new key becomes current, the old one retires and its certificates still verify', async () => {
+    const first = await issueWith(
+      createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+    );
+    const second = await issueWith(
+      createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+    );
+    expect(second.row.credential_kid).not.toBe(first.row.credential_kid);
+    const keys = await publishedKeys(t.sql);
+    expect(keys.filter((key) => key.state === 'current').map((key) => key.jwk.kid)).toEqual([
+      second.row.credential_kid,
+    ]);
+    expect(keys.find((key) => key.jwk.kid === first.row.credential_kid)?.state).toBe('retired');
+    expect((await verifyCredential(first.row.credential_jws ?? '', keys)).verdict).toBe('valid');
+    expect((await verifyCredential(second.row.credential_jws ?? '', keys)).verdict).toBe('valid');
+  });
+
+  it('a compromised key: its certificates verify as revoked-key, and it signs nothing more (retried later)', async () => {
+    const jwk = await generateSigningJwk();
+    const signer = createCredentialSigner(t.sql, () => signingKeyFromJwk(jwk));
+    const before = await issueWith(signer);
+    expect(await markKeyCompromised(t.sql, before.row.credential_kid ?? '')).toBe(true);
+    const check = await verifyCredential(before.row.credential_jws ?? '', await publishedKeys(t.sql));
+    expect(check.verdict).toBe('revoked-key');
+
+    const after = await issueWith(signer);
+    expect(after.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
+    expect(after.row.credential_jws).toBeNull();
+  });
+
+  it('a course with a validity period: the signed facts carry the expiry the record holds', async () => {
+    const signer = createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk()));
+    const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
+    const courseId = await createCourse(t.sql, { title: 'Compilers' });
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 90 });
+    const outcome = await generateCertificate(makeGenerateDeps(t, renderer, { signer }), options, id);
+    expect(outcome.status).toBe('issued');
+    const [row] = await t.sql<{ verification_code: string; credential_jws: string }[]>`
+      SELECT verification_code, credential_jws FROM certificates WHERE id = ${id}`;
+    const record = await findPublicCertificate(t.sql, row?.verification_code ?? '');
+    expect(record?.facts.expires).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    const check = await verifyCredential(row?.credential_jws ?? '', await publishedKeys(t.sql));
+    if (check.verdict !== 'valid' || !record)
+      throw new Error(`expected a valid credential, got ${check.verdict}`);
+    expect(check.claims.x).toBe(record.facts.expires);
+    expect(await factsMatch(check.claims, record.facts)).toBe(true);
+  });
+});

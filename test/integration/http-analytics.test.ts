@@ -1,0 +1,420 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler as createCertificateAnalyticsHandler } from '../../functions/http/get-certificate-analytics.ts';
+import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createCourseAnalyticsHandler } from '../../functions/http/get-course-analytics.ts';
+import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
+import { postgresEventStore } from '../../lib/analytics/event-store.ts';
+import { createTokenVerifier } from '../../lib/auth/verifier.ts';
+import type {
+  AnalyticsMetrics,
+  EventKind,
+  EventStore,
+  RecordingDeps,
+  ReferrerKind,
+} from '../../lib/certificates/analytics.ts';
+import type { Log } from '../../lib/certificates/ports.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { createSql } from '../../lib/db/client.ts';
+import { type AnalyticsAware, recordPublicEvent } from '../../lib/http/analytics.ts';
+import { certificateAnalyticsSchema, courseAnalyticsSchema } from '../../lib/http/analytics-schemas.ts';
+import type { ReadDeps } from '../../lib/http/deps.ts';
+import type { HttpResponse } from '../../lib/http/response.ts';
+import { downloadLinkSchema, errorSchema } from '../../lib/http/schemas.ts';
+import { logger } from '../../lib/observability/logger.ts';
+import {
+  apiEvent,
+  insertCertificate,
+  insertCourse,
+  lambdaContext,
+  type SeededCertificate,
+} from '../e2e/http-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+
+/**
+ * Analytics in-process against the real stack: the download and verify routes record events,
+ * the staff routes count them per day and kind, and a broken recorder changes no response.
+ */
+
+const FRONTEND = 'https://app.example.org';
+let t: TestEnv;
+let kc: ReturnType<typeof keycloakControl>;
+let deps: ReadDeps;
+const ids = { alice: '', teacher: '' };
+const tokens = { alice: '', teacher: '' };
+
+/** A Log that keeps what it was given, to check that recording failures are logged. */
+function capturingLog(): Log & { warnings: string[] } {
+  const warnings: string[] = [];
+  const ignore = () => undefined;
+  return { warnings, debug: ignore, info: ignore, error: ignore, warn: (message) => warnings.push(message) };
+}
+
+function countingMetrics(): AnalyticsMetrics & { seen: string[] } {
+  const seen: string[] = [];
+  return {
+    seen,
+    eventRecorded: (kind: EventKind, referrer: ReferrerKind) => seen.push(`${kind}/${referrer}`),
+  };
+}
+
+const recording = (overrides: Partial<RecordingDeps> = {}): RecordingDeps => ({
+  store: postgresEventStore(t.sql),
+  log: capturingLog(),
+  ...overrides,
+});
+
+const presigner = { presignGet: async (key: string) => `https://s3.example.test/${key}?X-Amz-Signature=abc` };
+
+function download(
+  certificateId: string,
+  token: string,
+  analytics: RecordingDeps | undefined,
+  headers: Record<string, string> = {},
+): Promise<HttpResponse> {
+  return createDownloadHandler({
+    ...deps,
+    corsOrigins: [FRONTEND],
+    storage: presigner,
+    download: { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 },
+    ...(analytics ? { analytics } : {}),
+  })(
+    apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
+      pathParameters: { certificateId },
+      headers: { authorization: `Bearer ${token}`, ...headers },
+    }),
+    lambdaContext(),
+  );
+}
+
+function verify(code: string, analytics: RecordingDeps, headers: Record<string, string> = {}) {
+  return createVerifyHandler({ sql: t.sql, corsOrigins: [FRONTEND], analytics })(
+    apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+      pathParameters: { verificationCode: code },
+      // The JSON answer of the verification route (it serves the HTML page by default).
+      headers: { accept: 'application/json', ...headers },
+    }),
+    lambdaContext(),
+  );
+}
+
+/** GET one of the two analytics routes as `token`, in-process. */
+function analytics(
+  createHandler: typeof createCourseAnalyticsHandler,
+  path: `/api/v1/${string}/analytics`,
+  pathParameters: Record<string, string>,
+  token: string,
+  query?: Record<string, string>,
+): Promise<HttpResponse> {
+  return createHandler(deps)(
+    apiEvent('GET', path, {
+      pathParameters,
+      headers: { authorization: `Bearer ${token}` },
+      ...(query ? { query } : {}),
+    }),
+    lambdaContext(),
+  );
+}
+
+const courseAnalytics = (courseId: string, token: string, query?: Record<string, string>) =>
+  analytics(createCourseAnalyticsHandler, '/api/v1/courses/{courseId}/analytics', { courseId }, token, query);
+
+const certificateAnalytics = (certificateId: string, token: string, query?: Record<string, string>) =>
+  analytics(
+    createCertificateAnalyticsHandler,
+    '/api/v1/certificates/{certificateId}/analytics',
+    { certificateId },
+    token,
+    query,
+  );
+
+const errorOf = (response: HttpResponse) => errorSchema.parse(JSON.parse(response.body)).error;
+
+async function eventCount(certificateId: string): Promise<number> {
+  const [row] = await t.sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM certificate_events WHERE certificate_id = ${certificateId}`;
+  return row?.n ?? -1;
+}
+
+async function seedEvent(certificate: SeededCertificate, kind: EventKind, at: string, referrer = 'none') {
+  await t.sql`
+    INSERT INTO certificate_events (certificate_id, course_id, kind, referrer_kind, occurred_at)
+    VALUES (${certificate.id}, ${certificate.courseId}, ${kind}, ${referrer}, ${at}::timestamptz)`;
+}
+
+beforeAll(async () => {
+  logger.setLogLevel('SILENT');
+  t = await createTestEnv();
+  kc = keycloakControl(t.keycloakUrl);
+  ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
+  ids.teacher = (await kc.addUser({ firstName: 'Tess', realmRoles: ['teacher'] })).id;
+  deps = { sql: t.sql, verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth), corsOrigins: [] };
+  tokens.alice = await kc.token(ids.alice);
+  tokens.teacher = await kc.token(ids.teacher);
+});
+
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+describe('recording', () => {
+  it('downloads by owner and staff, and verification views, are counted per kind and referrer kind, exactly', async () => {
+    const courseId = await insertCourse(t.sql);
+    const mine = await insertCertificate(t.sql, { studentId: ids.alice, courseId });
+    const pending = await insertCertificate(t.sql, { studentId: ids.alice, status: 'pending' });
+    const metrics = countingMetrics();
+    const analytics = recording({ metrics });
+
+    expect((await download(mine.id, tokens.alice, analytics)).statusCode).toBe(200);
+    expect(
+      (await download(mine.id, tokens.teacher, analytics, { referer: 'https://app.example.org/x' }))
+        .statusCode,
+    ).toBe(200);
+    // A link not handed out is not a download.
+    expect((await download(pending.id, tokens.alice, analytics)).statusCode).toBe(409);
+    expect(
+      (await verify(mine.verificationCode, analytics, { referer: 'https://www.linkedin.com/in/ada?x=1' }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (
+        await verify(mine.verificationCode.toLowerCase(), analytics, {
+          referer: 'https://www.google.com/search?q=ada',
+        })
+      ).statusCode,
+    ).toBe(200);
+    expect(
+      (await verify(mine.verificationCode, analytics, { referer: 'https://localhost/verify' })).statusCode,
+    ).toBe(200);
+    await recordPublicEvent(
+      { corsOrigins: [], analytics } satisfies AnalyticsAware,
+      'credential-export',
+      mine.verificationCode,
+      apiEvent('GET', '/verify/{code}', { headers: { referer: 'https://blog.example.net/post' } }),
+    );
+
+    expect(metrics.seen.sort()).toEqual(
+      [
+        'credential-export/other',
+        'download-link/none',
+        'download-link/same-site',
+        'verification-view/linkedin',
+        'verification-view/same-site',
+        'verification-view/search',
+      ].sort(),
+    );
+
+    const response = await courseAnalytics(courseId, tokens.teacher);
+    expect(response.statusCode).toBe(200);
+    const body = courseAnalyticsSchema.parse(JSON.parse(response.body));
+    expect(body.courseId).toBe(courseId);
+    expect(body.total).toBe(6);
+    expect(body.totals).toEqual({ 'download-link': 2, 'verification-view': 3, 'credential-export': 1 });
+    expect(body.referrers).toEqual({ none: 1, 'same-site': 2, linkedin: 1, search: 1, other: 1 });
+    // Default range: 30 days ending today; all of today's events on one day.
+    expect(body.days).toHaveLength(30);
+    expect(body.to).toBe(new Date().toISOString().slice(0, 10));
+    const busy = body.days.filter((day) => day.total > 0);
+    expect(busy).toEqual([
+      {
+        date: body.to,
+        total: 6,
+        counts: { 'download-link': 2, 'verification-view': 3, 'credential-export': 1 },
+      },
+    ]);
+    expect(await eventCount(pending.id)).toBe(0);
+  });
+
+  it('stores nothing identifying: the table has exactly these columns', async () => {
+    const columns = await t.sql<{ column_name: string }[]>`
+      SELECT column_name FROM information_schema.columns
+      WHERE table_name = 'certificate_events' ORDER BY ordinal_position`;
+    expect(columns.map((column) => column.column_name)).toEqual([
+      'id',
+      'certificate_id',
+      'course_id',
+      'kind',
+      'referrer_kind',
+      'occurred_at',
+    ]);
+    // And the referrer URL, query included, appears nowhere in a stored row.
+    const courseId = await insertCourse(t.sql);
+    const mine = await insertCertificate(t.sql, { studentId: ids.alice, courseId });
+    await verify(mine.verificationCode, recording(), {
+      referer: 'https://www.bing.com/search?q=secret-term',
+    });
+    const rows = await t.sql`SELECT * FROM certificate_events WHERE certificate_id = ${mine.id}`;
+    expect(rows).toHaveLength(1);
+    expect(JSON.stringify(rows)).not.toMatch(/secret-term|bing|127\.0\.0\.1|vitest/);
+    expect(rows[0]).toMatchObject({
+      kind: 'verification-view',
+      referrer_kind: 'search',
+      course_id: courseId,
+    });
+  });
+});
+
+describe('a failing recorder never changes the response', () => {
+  let mine: SeededCertificate;
+  beforeAll(async () => {
+    mine = await insertCertificate(t.sql, { studentId: ids.alice });
+  });
+
+  const failures: Record<string, () => EventStore> = {
+    'throws synchronously': () => () => {
+      throw new Error('store exploded');
+    },
+    rejects: () => async () => {
+      throw new Error('insert failed');
+    },
+  };
+
+  for (const [name, store] of Object.entries(failures)) {
+    it(`a store that ${name}: the download answers 200 with the link, and the failure is logged`, async () => {
+      const log = capturingLog();
+      const response = await download(mine.id, tokens.alice, { store: store(), log });
+      expect(response.statusCode).toBe(200);
+      expect(downloadLinkSchema.parse(JSON.parse(response.body)).certificateId).toBe(mine.id);
+      expect(log.warnings).toEqual(['Analytics event not recorded']);
+    });
+  }
+
+  it('a store that never answers: the download still answers 200', async () => {
+    const response = await download(mine.id, tokens.alice, {
+      store: () => new Promise<void>(() => undefined),
+      log: capturingLog(),
+      waitMs: 5,
+    });
+    expect(response.statusCode).toBe(200);
+    expect(downloadLinkSchema.parse(JSON.parse(response.body)).url).toContain(mine.id);
+  });
+
+  it('the database is down (nothing listens): download and verification answer 200, nothing is stored', async () => {
+    const downSql = createSql({
+      DATABASE_URL: 'postgres://nobody:nothing@127.0.0.1:1/none',
+      DB_POOL_MAX: 1,
+      DB_CONNECT_TIMEOUT_SECONDS: 1,
+    });
+    try {
+      const analytics = recording({ store: postgresEventStore(downSql), metrics: countingMetrics() });
+      const before = await eventCount(mine.id);
+      expect((await download(mine.id, tokens.alice, analytics)).statusCode).toBe(200);
+      const verified = await verify(mine.verificationCode, analytics);
+      expect(verified.statusCode).toBe(200);
+      expect(JSON.parse(verified.body)).toMatchObject({
+        verificationCode: mine.verificationCode,
+        status: 'valid',
+      });
+      expect(await eventCount(mine.id)).toBe(before);
+    } finally {
+      await downSql.end({ timeout: 1 });
+    }
+  });
+
+  it('a metrics adapter that throws does not fail the request either, and the event is still stored', async () => {
+    const before = await eventCount(mine.id);
+    const response = await download(mine.id, tokens.alice, {
+      ...recording(),
+      metrics: {
+        eventRecorded: () => {
+          throw new Error('stdout closed');
+        },
+      },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(await eventCount(mine.id)).toBe(before + 1);
+  });
+});
+
+describe('staff analytics routes', () => {
+  let courseId: string;
+  let first: SeededCertificate;
+  let second: SeededCertificate;
+
+  beforeAll(async () => {
+    courseId = await insertCourse(t.sql);
+    first = await insertCertificate(t.sql, { studentId: ids.alice, courseId });
+    second = await insertCertificate(t.sql, { studentId: randomUUID(), courseId });
+    // Day boundaries are UTC: 23:59:59 on the 1st and 00:00 on the 2nd fall on different days.
+    await seedEvent(first, 'download-link', '2024-03-01T00:00:00Z');
+    await seedEvent(first, 'download-link', '2024-03-01T23:59:59Z', 'same-site');
+    await seedEvent(second, 'verification-view', '2024-03-02T00:00:00Z', 'linkedin');
+    await seedEvent(second, 'credential-export', '2024-03-02T12:00:00Z', 'linkedin');
+    await seedEvent(first, 'verification-view', '2024-03-04T00:00:00Z'); // outside the range below
+    await seedEvent(first, 'verification-view', '2024-02-29T23:59:59Z'); // outside too
+  });
+
+  it('counts a course per UTC day and kind within from..to, zeros included', async () => {
+    const response = await courseAnalytics(courseId, tokens.teacher, {
+      from: '2024-03-01',
+      to: '2024-03-03',
+    });
+    expect(response.statusCode).toBe(200);
+    const body = courseAnalyticsSchema.parse(JSON.parse(response.body));
+    const none = { 'download-link': 0, 'verification-view': 0, 'credential-export': 0 };
+    expect(body).toEqual({
+      courseId,
+      from: '2024-03-01',
+      to: '2024-03-03',
+      timeZone: 'UTC',
+      total: 4,
+      totals: { 'download-link': 2, 'verification-view': 1, 'credential-export': 1 },
+      referrers: { none: 1, 'same-site': 1, linkedin: 2, search: 0, other: 0 },
+      days: [
+        { date: '2024-03-01', total: 2, counts: { ...none, 'download-link': 2 } },
+        { date: '2024-03-02', total: 2, counts: { ...none, 'verification-view': 1, 'credential-export': 1 } },
+        { date: '2024-03-03', total: 0, counts: none },
+      ],
+    });
+  });
+
+  it("counts one certificate's events only", async () => {
+    const response = await certificateAnalytics(second.id, tokens.teacher, {
+      from: '2024-02-01',
+      to: '2024-03-31',
+    });
+    expect(response.statusCode).toBe(200);
+    const body = certificateAnalyticsSchema.parse(JSON.parse(response.body));
+    expect(body.certificateId).toBe(second.id);
+    expect(body.days).toHaveLength(60);
+    expect(body.totals).toEqual({ 'download-link': 0, 'verification-view': 1, 'credential-export': 1 });
+    expect(body.days.filter((day) => day.total > 0).map((day) => day.date)).toEqual(['2024-03-02']);
+  });
+
+  it('a student gets 403 on both routes', async () => {
+    const course = await courseAnalytics(courseId, tokens.alice);
+    expect(course.statusCode).toBe(403);
+    expect(errorOf(course).code).toBe('forbidden');
+    // Even for their own certificate: analytics are staff data.
+    const own = await certificateAnalytics(first.id, tokens.alice);
+    expect(own.statusCode).toBe(403);
+  });
+
+  it('bad dates get 400 naming the parameter', async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ from: '2024-02-30' }, 'from'],
+      [{ to: '03/01/2024' }, 'to'],
+      [{ from: '2024-03-05', to: '2024-03-01' }, 'to'],
+      [{ from: '2020-01-01', to: '2024-01-01' }, 'from'],
+      [{ from: '2999-01-01' }, 'from'],
+    ];
+    for (const [query, parameter] of cases) {
+      const response = await courseAnalytics(courseId, tokens.teacher, query);
+      expect(response.statusCode, JSON.stringify(query)).toBe(400);
+      expect(errorOf(response), JSON.stringify(query)).toMatchObject({
+        code: 'invalid_parameter',
+        parameter,
+      });
+    }
+    const bad = await certificateAnalytics(first.id, tokens.teacher, { to: 'yesterday' });
+    expect(errorOf(bad)).toMatchObject({ code: 'invalid_parameter', parameter: 'to' });
+  });
+
+  it('unknown course or certificate gets 404; a malformed id 400', async () => {
+    expect((await courseAnalytics(randomUUID(), tokens.teacher)).statusCode).toBe(404);
+    expect((await certificateAnalytics(randomUUID(), tokens.teacher)).statusCode).toBe(404);
+    const malformed = await courseAnalytics('nope', tokens.teacher);
+    expect(errorOf(malformed)).toMatchObject({ code: 'invalid_parameter', parameter: 'courseId' });
+  });
+});

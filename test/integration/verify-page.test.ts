@@ -1,0 +1,275 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import chromium from '@sparticuz/chromium';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
+import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
+import type { CertificateFacts } from '../../lib/certificates/facts.ts';
+import { signCredential } from '../../lib/credentials/credential.ts';
+import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
+import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import type { DbDeps } from '../../lib/http/deps.ts';
+import { insertCertificate } from '../e2e/http-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { type LambdaHttpServer, serveHandlers } from '../support/lambda-http.ts';
+
+/** The verification page in the project's Chromium, served by the real handlers over HTTP. */
+
+const STUDENT = '00000000-0000-4000-8000-00000000a11c';
+let t: TestEnv;
+let server: LambdaHttpServer;
+let browser: Browser;
+let profile: string;
+let key: SigningKey;
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  const deps: DbDeps = { sql: t.sql, corsOrigins: [] };
+  server = await serveHandlers({
+    'GET /api/v1/verify/{verificationCode}': createVerifyHandler(deps),
+    'GET /.well-known/jwks.json': createJwksHandler(deps),
+  });
+  key = await signingKeyFromJwk(await generateSigningJwk());
+  await registerSigningKey(t.sql, key);
+  profile = await mkdtemp(join(inject('stack').root, 'verify-page-profile-'));
+  browser = await puppeteer.launch({
+    executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+    headless: 'shell',
+    userDataDir: profile,
+    args: chromium.args.filter((arg) => arg !== '--single-process' && !arg.startsWith('--headless')),
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await rm(profile, { recursive: true, force: true });
+  await t.cleanup();
+});
+
+interface Issued {
+  code: string;
+  jws: string;
+  facts: CertificateFacts;
+}
+
+/** An issued certificate whose record holds the same facts its JWS signs. */
+async function issued(
+  options: {
+    status?: 'issued' | 'revoked' | 'superseded';
+    expiresAt?: string;
+    locale?: string;
+    signer?: SigningKey;
+  } = {},
+): Promise<Issued> {
+  const certificate = await insertCertificate(t.sql, {
+    studentId: STUDENT,
+    courseTitle: 'Analytical Engines 101',
+    status: options.status ?? 'issued',
+    studentName: 'Ada Lovelace',
+    ...(options.expiresAt ? { expiresAt: options.expiresAt } : {}),
+  });
+  const facts: CertificateFacts = {
+    code: certificate.verificationCode,
+    name: 'Ada Lovelace',
+    course: 'Analytical Engines 101',
+    score: '87/100',
+    issued: '2026-11-20',
+    expires: options.expiresAt?.slice(0, 10) ?? null,
+    issuer: 'Northbridge Academy',
+  };
+  const signer = options.signer ?? key;
+  const jws = await signCredential(facts, signer);
+  await t.sql`
+    UPDATE certificates SET issuer_name = ${facts.issuer}, locale = ${options.locale ?? 'en'},
+      credential_jws = ${jws}, credential_kid = ${signer.kid}
+    WHERE verification_code = ${certificate.verificationCode}`;
+  return { code: certificate.verificationCode, jws, facts };
+}
+
+interface Opened {
+  page: Page;
+  close(): Promise<void>;
+  status: string | null;
+  heading: string;
+  text: string;
+  requests: string[];
+  httpStatus: number | undefined;
+  cspViolations: string[];
+}
+
+/** Opens the page and waits until the script has settled (or, without JS, until load). */
+async function open(path: string, options: { javascript?: boolean } = {}): Promise<Opened> {
+  // A fresh context per page: no JWKS cached from an earlier test.
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  const requests: string[] = [];
+  const cspViolations: string[] = [];
+  page.on('request', (request) => requests.push(request.url()));
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  await page.setJavaScriptEnabled(options.javascript ?? true);
+  const response = await page.goto(`${server.baseUrl}${path}`, { waitUntil: 'load' });
+  if (options.javascript ?? true)
+    await page.waitForFunction(() => {
+      const result = document.getElementById('signature-result');
+      return !result || (result.dataset.result !== undefined && result.dataset.result !== 'checking');
+    });
+  const status = await page.$eval('main', (main) => main.getAttribute('data-status'));
+  const heading = await page.$eval('h1', (element) => element.textContent ?? '');
+  // biome-ignore lint/performance/useDomNodeTextContent: the visible text is asserted (<noscript> counts only with JS off)
+  const text = await page.$eval('body', (body) => body.innerText);
+  return {
+    page,
+    close: () => context.close(),
+    status,
+    heading,
+    text,
+    requests,
+    httpStatus: response?.status(),
+    cspViolations,
+  };
+}
+
+function changeOneCharacter(jws: string): string {
+  const [header = '', payload = '', signature = ''] = jws.split('.');
+  const at = Math.floor(payload.length / 2);
+  const swapped = payload[at] === 'A' ? 'B' : 'A';
+  return `${header}.${payload.slice(0, at)}${swapped}${payload.slice(at + 1)}.${signature}`;
+}
+
+describe('public verification page', () => {
+  it('a valid certificate from its QR link: valid, with name, course, issuer and a matching signature', async () => {
+    const certificate = await issued();
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(opened.httpStatus).toBe(200);
+    expect(opened.status).toBe('valid');
+    expect(opened.heading).toBe('Valid certificate');
+    expect(opened.text).toContain('Ada Lovelace');
+    expect(opened.text).toContain('Analytical Engines 101');
+    expect(opened.text).toContain('Northbridge Academy');
+    expect(opened.text).toContain('the signed facts in the QR code match this record');
+    // Only the page and the issuer's own JWKS: nothing third-party, nothing blocked by the CSP.
+    expect(opened.requests.map((url) => new URL(url).origin)).toEqual([server.baseUrl, server.baseUrl]);
+    expect(opened.requests[1]).toBe(`${server.baseUrl}/.well-known/jwks.json`);
+    expect(opened.cspViolations).toEqual([]);
+    await opened.close();
+  });
+
+  it('one changed character in the fragment: the same page says the signed facts do not match', async () => {
+    const certificate = await issued();
+    const opened = await open(`/api/v1/verify/${certificate.code}#${changeOneCharacter(certificate.jws)}`);
+    expect(opened.status).toBe('tampered');
+    expect(opened.heading).toBe('The signed facts do not match');
+    expect(opened.text).toContain('do not match this record');
+    await opened.close();
+  });
+
+  it('a genuine JWS of another certificate does not match this record', async () => {
+    const mine = await issued();
+    const other = await issued();
+    const opened = await open(`/api/v1/verify/${mine.code}#${other.jws}`);
+    expect(opened.status).toBe('tampered');
+    await opened.close();
+  });
+
+  it('an unknown code: 404, not-found', async () => {
+    const opened = await open('/api/v1/verify/ZZZZZZZZZZZZZZZZ');
+    expect(opened.httpStatus).toBe(404);
+    expect(opened.status).toBe('not-found');
+    expect(opened.heading).toBe('Unknown verification code');
+    await opened.close();
+  });
+
+  it('with JavaScript disabled: facts and verdict rendered by the server, and it says the signature was not checked', async () => {
+    const certificate = await issued();
+    const opened = await open(`/api/v1/verify/${certificate.code}#${changeOneCharacter(certificate.jws)}`, {
+      javascript: false,
+    });
+    expect(opened.status).toBe('valid');
+    expect(opened.heading).toBe('Valid certificate');
+    expect(opened.text).toContain('Ada Lovelace');
+    expect(opened.text).toContain('JavaScript is off, so the signature in the QR code was not checked');
+    await opened.close();
+  });
+
+  it('revoked, expired and superseded certificates say so', async () => {
+    const revoked = await issued({ status: 'revoked' });
+    const page1 = await open(`/api/v1/verify/${revoked.code}#${revoked.jws}`);
+    expect(page1.status).toBe('revoked');
+    expect(page1.heading).toBe('Revoked certificate');
+    expect(page1.text).toMatch(/Revoked on\s+\w+ \d+, \d{4}/);
+    expect(page1.text).toMatch(/Reason\s+test/);
+    await page1.close();
+
+    const expired = await issued({ expiresAt: '2026-01-31T00:00:00Z' });
+    const page2 = await open(`/api/v1/verify/${expired.code}#${expired.jws}`);
+    expect(page2.status).toBe('expired');
+    expect(page2.heading).toBe('Expired certificate');
+    expect(page2.text).toContain('January 31, 2026');
+    await page2.close();
+
+    const newer = await issued();
+    const old = await issued({ status: 'superseded' });
+    await t.sql`
+      UPDATE certificates SET superseded_by = (SELECT id FROM certificates WHERE verification_code = ${newer.code})
+      WHERE verification_code = ${old.code}`;
+    const page3 = await open(`/api/v1/verify/${old.code}#${old.jws}`);
+    expect(page3.status).toBe('superseded');
+    const link = await page3.page.$eval('main a', (anchor) => (anchor as HTMLAnchorElement).href);
+    expect(link).toBe(`${server.baseUrl}/api/v1/verify/${newer.code}`);
+    await page3.close();
+  });
+
+  it("in the certificate's language: Arabic, right to left", async () => {
+    const certificate = await issued({ locale: 'ar' });
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(await opened.page.$eval('html', (html) => [html.lang, html.dir])).toEqual(['ar', 'rtl']);
+    expect(opened.heading).toBe('شهادة صالحة');
+    expect(opened.status).toBe('valid');
+    await opened.close();
+  });
+
+  it('a JWS signed with a key the issuer never published: does not match', async () => {
+    const stranger = await signingKeyFromJwk(await generateSigningJwk());
+    const certificate = await issued();
+    const forged = await signCredential(certificate.facts, stranger);
+    const opened = await open(`/api/v1/verify/${certificate.code}#${forged}`);
+    expect(opened.status).toBe('tampered');
+    expect(opened.text).toContain('The signature could not be checked (unknown key');
+    await opened.close();
+  });
+
+  it('a certificate signed with a key marked compromised: signed with a revoked key', async () => {
+    const leaked = await signingKeyFromJwk(await generateSigningJwk());
+    await registerSigningKey(t.sql, leaked);
+    const certificate = await issued({ signer: leaked });
+    await markKeyCompromised(t.sql, leaked.kid);
+    await registerSigningKey(t.sql, key);
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(opened.status).toBe('tampered');
+    expect(opened.heading).toBe('Signed with a revoked key');
+    await opened.close();
+  });
+
+  it('keyboard: the superseded link is reachable with Tab and shows a focus ring', async () => {
+    const newer = await issued();
+    const old = await issued({ status: 'superseded' });
+    await t.sql`
+      UPDATE certificates SET superseded_by = (SELECT id FROM certificates WHERE verification_code = ${newer.code})
+      WHERE verification_code = ${old.code}`;
+    const opened = await open(`/api/v1/verify/${old.code}`);
+    await opened.page.keyboard.press('Tab');
+    const focused = await opened.page.evaluate(() => ({
+      tag: document.activeElement?.tagName,
+      outline: document.activeElement ? getComputedStyle(document.activeElement).outlineStyle : '',
+    }));
+    expect(focused).toEqual({ tag: 'A', outline: 'solid' });
+    expect(opened.text).toContain('The link carries no signature');
+    await opened.close();
+  });
+});

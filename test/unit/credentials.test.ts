@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { base64url } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { CertificateFacts } from '../../lib/certificates/facts.ts';
+import {
+  CLAIM_BUDGETS,
+  credentialUrl,
+  cutToBytes,
+  factsMatch,
+  QR_URL_BUDGET,
+  signCredential,
+  verifyCredential,
+} from '../../lib/credentials/credential.ts';
+import { jwksDocument, type PublishedKey, parseJwks } from '../../lib/credentials/jwks.ts';
+import {
+  generateSigningJwk,
+  jwkThumbprint,
+  type SigningKey,
+  signingKeyFromJwk,
+} from '../../lib/credentials/keys.ts';
+
+const rfc7638 = JSON.parse(
+  readFileSync(new URL('../fixtures/rfc7638-section-3.1.json', import.meta.url), 'utf8'),
+) as { jwk: { kty: string }; thumbprintSha256: string };
+
+const facts: CertificateFacts = {
+  code: 'K7Q2M9X4T8B3N6PZ',
+  name: 'Ada Lovelace',
+  course: 'Analytical Engines 101',
+  score: '87.5/100',
+  issued: '2026-03-14',
+  expires: null,
+  issuer: 'Northbridge Academy',
+};
+
+let oldKey: SigningKey;
+let newKey: SigningKey;
+beforeAll(async () => {
+  oldKey = await signingKeyFromJwk(await generateSigningJwk());
+  newKey = await signingKeyFromJwk(await generateSigningJwk());
+});
+
+/** Replaces the payload segment, keeping header and signature. */
+function withPayload(jws: string, payload: unknown): string {
+  const [header, , signature] = jws.split('.');
+  return `${header}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
+}
+
+describe('issuer keys', () => {
+  it('computes the RFC 7638 example thumbprint (section 3.1)', async () => {
+    expect(await jwkThumbprint(rfc7638.jwk)).toBe(rfc7638.thumbprintSha256);
+  });
+
+  it('kid is the thumbprint of the public key, and the JWKS carries no private member', async () => {
+    const jwk = await generateSigningJwk();
+    const key = await signingKeyFromJwk(jwk);
+    expect(key.kid).toBe(await jwkThumbprint({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
+    const document = jwksDocument([{ jwk: key.publicJwk, state: 'current' }]);
+    expect(document.keys).toEqual([{ ...key.publicJwk, alg: 'ES256', use: 'sig' }]);
+    expect(JSON.stringify(document)).not.toContain(String(jwk.d));
+    expect(key.privateKey.extractable).toBe(false);
+  });
+
+  it('refuses a key that is not a private P-256 JWK, without quoting it', async () => {
+    const jwk = await generateSigningJwk();
+    const error = await signingKeyFromJwk({ ...jwk, crv: 'P-384' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect(String((error as Error).message)).not.toContain(String(jwk.d));
+    await expect(signingKeyFromJwk({ ...jwk, d: undefined })).rejects.toThrow(/private EC P-256/);
+  });
+});
+
+describe('signed credential', () => {
+  it('verifies and commits to the full facts', async () => {
+    const jws = await signCredential(facts, oldKey);
+    const check = await verifyCredential(jws, [{ jwk: oldKey.publicJwk, state: 'current' }]);
+    expect(check).toMatchObject({ verdict: 'valid', kid: oldKey.kid });
+    if (check.verdict !== 'valid') return;
+    expect(check.claims).toMatchObject({ c: facts.code, n: 'Ada Lovelace', s: '87.5/100', d: '2026-03-14' });
+    expect(await factsMatch(check.claims, facts)).toBe(true);
+    expect(await factsMatch(check.claims, { ...facts, name: 'Ada Lovelace.' })).toBe(false);
+    expect(await factsMatch(check.claims, { ...facts, score: '97.5/100' })).toBe(false);
+  });
+
+  it('a tampered payload fails the signature', async () => {
+    const jws = await signCredential(facts, oldKey);
+    const check = await verifyCredential(jws, [{ jwk: oldKey.publicJwk, state: 'current' }]);
+    if (check.verdict !== 'valid') throw new Error('expected valid');
+    const tampered = withPayload(jws, { ...check.claims, s: '100/100' });
+    expect((await verifyCredential(tampered, [{ jwk: oldKey.publicJwk, state: 'current' }])).verdict).toBe(
+      'bad-signature',
+    );
+  });
+
+  it('one changed character anywhere fails', async () => {
+    const jws = await signCredential(facts, oldKey);
+    const keys: PublishedKey[] = [{ jwk: oldKey.publicJwk, state: 'current' }];
+    const at = jws.indexOf('.') + 10;
+    const changed = jws.slice(0, at) + (jws[at] === 'A' ? 'B' : 'A') + jws.slice(at + 1);
+    expect((await verifyCredential(changed, keys)).verdict).not.toBe('valid');
+    expect((await verifyCredential('not.a-jws', keys)).verdict).toBe('malformed');
+  });
+
+  it('an unknown kid is reported as such', async () => {
+    const jws = await signCredential(facts, newKey);
+    const check = await verifyCredential(jws, [{ jwk: oldKey.publicJwk, state: 'current' }]);
+    expect(check).toMatchObject({ verdict: 'unknown-key', kid: newKey.kid });
+  });
+
+  it('a JWKS that relabels another key with the kid does not verify', async () => {
+    const jws = await signCredential(facts, oldKey);
+    const forged = { ...newKey.publicJwk, kid: oldKey.kid };
+    expect((await verifyCredential(jws, [{ jwk: forged, state: 'current' }])).verdict).toBe('unknown-key');
+  });
+
+  it('rotation: a certificate signed by the retired key still verifies next to the new key', async () => {
+    const old = await signCredential(facts, oldKey);
+    const fresh = await signCredential({ ...facts, code: 'NEWCODE123456789' }, newKey);
+    const keys = await parseJwks(
+      jwksDocument([
+        { jwk: newKey.publicJwk, state: 'current' },
+        { jwk: oldKey.publicJwk, state: 'retired' },
+      ]),
+    );
+    expect((await verifyCredential(old, keys)).verdict).toBe('valid');
+    expect((await verifyCredential(fresh, keys)).verdict).toBe('valid');
+  });
+
+  it('a compromised key: genuine signature, verdict "revoked-key", and generic JOSE verifiers cannot find it', async () => {
+    const jws = await signCredential(facts, oldKey);
+    const document = jwksDocument([
+      { jwk: newKey.publicJwk, state: 'current' },
+      { jwk: oldKey.publicJwk, state: 'compromised', revokedAt: '2026-05-01T00:00:00.000Z' },
+    ]);
+    expect(document.keys.map((key) => key.kid)).toEqual([newKey.kid]);
+    const check = await verifyCredential(jws, await parseJwks(document));
+    expect(check).toMatchObject({
+      verdict: 'revoked-key',
+      kid: oldKey.kid,
+      revokedAt: '2026-05-01T00:00:00.000Z',
+    });
+  });
+
+  it('cuts long names at a code point boundary within the byte budget, marking the cut', () => {
+    const cut = cutToBytes('龍'.repeat(200), CLAIM_BUDGETS.name);
+    expect(new TextEncoder().encode(cut).length).toBeLessThanOrEqual(CLAIM_BUDGETS.name);
+    expect(cut.endsWith('…')).toBe(true);
+    expect(cut.replace('…', '')).toMatch(/^龍+$/u);
+    expect(cutToBytes('Ada', CLAIM_BUDGETS.name)).toBe('Ada');
+  });
+});
+
+describe('QR payload size', () => {
+  it('the worst case (64-character base URL, every field at its limit) fits QR_URL_BUDGET and version 15-L', async () => {
+    const { default: QRCode } = await import('qrcode');
+    const worst: CertificateFacts = {
+      code: 'K7Q2M9X4T8B3N6PZ',
+      name: '龍'.repeat(200),
+      course: 'العربية'.repeat(42),
+      score: '99999999.99/99999999.99',
+      issued: '2026-03-14',
+      expires: '2031-03-14',
+      issuer: 'Ж'.repeat(200),
+    };
+    const base = `https://certificates.verification.example-university.edu/verify`;
+    expect(base.length).toBeLessThanOrEqual(64);
+    const url = credentialUrl(`${base}/${worst.code}`, await signCredential(worst, oldKey));
+    expect(new TextEncoder().encode(url).length).toBeLessThanOrEqual(QR_URL_BUDGET);
+    expect(QRCode.create(url, { errorCorrectionLevel: 'L' }).version).toBeLessThanOrEqual(15);
+  });
+});
+
+describe('facts and budgets', () => {
+  it('a certificate signed with other display budgets still matches its facts (h decides)', async () => {
+    const long = { ...facts, course: 'Introduction to TypeScript and the Runtime Type System' };
+    const jws = await signCredential(long, oldKey);
+    const check = await verifyCredential(jws, [{ jwk: oldKey.publicJwk, state: 'current' }]);
+    if (check.verdict !== 'valid') throw new Error('expected valid');
+    // As if printed by a version with a larger budget: the course shown in full.
+    expect(await factsMatch({ ...check.claims, t: long.course }, long)).toBe(true);
+    expect(await factsMatch({ ...check.claims, t: 'Introduction to Python…' }, long)).toBe(false);
+    expect(await factsMatch(check.claims, { ...long, issuer: 'Other Academy' })).toBe(false);
+  });
+});
