@@ -226,6 +226,9 @@ const sections = {
 
 export type Sections = typeof sections;
 export type SectionName = keyof Sections;
+
+/** Every section, for callers that validate the whole configuration (npm start, the README check). */
+export const SECTION_NAMES = Object.keys(sections) as SectionName[];
 export type Config<K extends SectionName = SectionName> = { [P in K]: z.output<Sections[P]> };
 
 export class ConfigError extends Error {

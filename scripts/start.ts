@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError, loadConfig, type SectionName } from '../lib/config.ts';
+import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
 import { ensureLocalSigningKey } from '../lib/credentials/key-source.ts';
 import { createSql } from '../lib/db/client.ts';
 import {
@@ -60,18 +60,6 @@ const STAND_IN_PLACEHOLDERS: Record<string, string> = {
   GENERATE_FUNCTION_NAME: 'course-certificates-local-generate',
   VERIFY_BASE_URL: 'http://127.0.0.1:3000/verify',
 };
-const ALL_SECTIONS: SectionName[] = [
-  'db',
-  's3',
-  'keycloak',
-  'auth',
-  'http',
-  'pipeline',
-  'invoke',
-  'render',
-  'signing',
-  'webhooks',
-];
 // Local receivers (a developer's test server) are on loopback, which production refuses.
 const LOCAL_WEBHOOK_HOSTS = 'localhost,127.0.0.1,::1';
 const SIGNING_KEY_FILE_NAME = 'issuer-signing-key.json';
@@ -218,7 +206,7 @@ async function main(): Promise<void> {
     // The local key file stands in for a key source unless the developer named one.
     const ownKeySource = given.SIGNING_KEY !== undefined || given.SIGNING_KEY_ARN !== undefined;
     const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY: 'stand-in' };
-    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
+    loadConfig(SECTION_NAMES, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
     await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
@@ -287,7 +275,7 @@ async function main(): Promise<void> {
         : {}),
     };
     // The complete environment must be valid too (e.g. a real Keycloak without its secret).
-    loadConfig(ALL_SECTIONS, { ...STAND_IN_PLACEHOLDERS, ...given, ...functionEnv });
+    loadConfig(SECTION_NAMES, { ...STAND_IN_PLACEHOLDERS, ...given, ...functionEnv });
     // Supervised: serverless offline can die on its own (an async invoke that times out throws
     // an uncaught "[504] - Lambda timeout" in its worker). Once it has served, it is restarted
     // instead of taking PostgreSQL, S3 and the Keycloak stand-in down with it; certificates it

@@ -1,24 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { documentedVariables, loadConfig, type SectionName } from '../../lib/config.ts';
+import { documentedVariables, loadConfig, SECTION_NAMES } from '../../lib/config.ts';
 
 // The README's configuration table is the operator's reference: it must list every variable
 // the configuration module reads, and show the defaults the module really applies.
 
 const README = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
-const SECTIONS: SectionName[] = [
-  'db',
-  's3',
-  'keycloak',
-  'auth',
-  'http',
-  'pipeline',
-  'invoke',
-  'render',
-  'signing',
-  'webhooks',
-];
 
 function configTable(): Map<string, string[]> {
   const start = README.indexOf('<!-- config-table:start');
@@ -63,7 +51,7 @@ describe('README configuration table', () => {
 
   it('shows the default the configuration applies', () => {
     const rows = configTable();
-    const config = loadConfig(SECTIONS, REQUIRED) as unknown as Record<string, Record<string, unknown>>;
+    const config = loadConfig(SECTION_NAMES, REQUIRED) as unknown as Record<string, Record<string, unknown>>;
     const wrong: string[] = [];
     for (const section of Object.values(config)) {
       for (const [variable, value] of Object.entries(section)) {
