@@ -72,11 +72,7 @@ export async function benchPipeline(options: {
     SELECT s::uuid, ${course.id}, 80 + (random() * 20)::int, 100, true FROM unnest(${students.map((s) => s.id)}::text[]) AS s`;
 
   // Configured exactly as the generate function is (same parser, same defaults).
-  const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render'], {
-    ...env,
-    VERIFY_BASE_URL: 'https://certificates.example.org/verify',
-    ISSUER_NAME: 'Example Academy',
-  });
+  const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render'], env);
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
   const s3 = createS3Client(config.s3);
   const deps: GenerateDeps = {

@@ -20,7 +20,18 @@ const stack = await startLocalStack({
 if (!stack.postgres || !stack.keycloak)
   throw new Error('bench needs the embedded PostgreSQL and Keycloak stand-in');
 process.stdout.write(
-  `${JSON.stringify({ env: stack.env, root, adminUrl: stack.postgres.adminUrl, keycloakUrl: stack.keycloak.url })}\n`,
+  `${JSON.stringify({
+    // What the read functions need beside the stand-ins (the certificate views link to the
+    // verification page), as npm start and the test setup give them.
+    env: {
+      ...stack.env,
+      VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+      ISSUER_NAME: 'Example Academy',
+    },
+    root,
+    adminUrl: stack.postgres.adminUrl,
+    keycloakUrl: stack.keycloak.url,
+  })}\n`,
 );
 const shutdown = async () => {
   await stack.stop();
