@@ -11,7 +11,7 @@ import {
   publicVerificationSchema,
 } from '../../lib/http/schemas.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { type Offline, startOffline } from '../support/offline.ts';
 import { pdfText } from '../support/pdf.ts';
@@ -113,10 +113,7 @@ beforeAll(async () => {
     GENERATE_MAX_CONCURRENCY: '20',
   });
   // The Lambda client of the pipeline test reads credentials the way a function does.
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 
 /**

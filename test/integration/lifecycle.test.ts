@@ -17,7 +17,7 @@ import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
 import {
@@ -38,10 +38,7 @@ const keycloak = keycloakControl(inject('stack').keycloakUrl);
 
 beforeAll(async () => {
   t = await createTestEnv();
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 afterAll(async () => {
   await renderer.close();

@@ -6,7 +6,7 @@ import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { claimDueForDispatch, runScan } from '../../lib/certificates/scan.ts';
 import { parseFailedInvocation } from '../../lib/invoke/failure-queue.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import {
   certificateRow,
   createCourse,
@@ -70,10 +70,7 @@ beforeEach(async () => {
 
 beforeAll(async () => {
   t = await createTestEnv();
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 afterAll(async () => {
   await t.cleanup();

@@ -8,7 +8,7 @@ import type { PdfPrinter } from '../../lib/render/browser.ts';
 import { formatIssueDate } from '../../lib/render/i18n.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
 import { pdfText } from '../support/pdf.ts';
@@ -36,10 +36,7 @@ const options = generateOptions();
 beforeAll(async () => {
   t = await createTestEnv();
   // The SDK signs even for s3rver, which accepts any key.
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 afterAll(async () => {
   await renderer.close();

@@ -6,7 +6,7 @@ import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { readableStorage } from '../support/s3-objects.ts';
 import {
   auditEvents,
@@ -46,10 +46,7 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
 
 beforeAll(async () => {
   t = await createTestEnv();
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 afterAll(async () => {
   await t.cleanup();

@@ -7,7 +7,7 @@ import { runScan } from '../../lib/certificates/scan.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import {
   certificateRow,
@@ -26,10 +26,7 @@ const options = { dispatchLeaseSeconds: 300 };
 
 beforeAll(async () => {
   t = await createTestEnv();
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 afterAll(async () => {
   await renderer.close();

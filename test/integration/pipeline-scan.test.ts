@@ -9,7 +9,7 @@ import { createSql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { pdfText } from '../support/pdf.ts';
 import { readableStorage } from '../support/s3-objects.ts';
@@ -35,10 +35,7 @@ const scanOptions: ScanOptions = { batchSize: 100, enqueueLimit: 1000, dispatchL
 
 beforeAll(async () => {
   t = await createTestEnv();
-  restoreEnv = applyEnv({
-    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
-  });
+  restoreEnv = applyS3Credentials(t);
 });
 afterAll(async () => {
   await renderer.close();

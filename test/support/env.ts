@@ -80,3 +80,14 @@ export function applyEnv(env: Record<string, string>): () => void {
     Object.assign(process.env, previous);
   };
 }
+
+/**
+ * Puts the test environment's S3 credentials into process.env, as a function's environment
+ * would: the AWS SDK signs even for s3rver, which accepts any key. Returns the restore function.
+ */
+export function applyS3Credentials(t: Pick<TestEnv, 'env'>): () => void {
+  return applyEnv({
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+}
