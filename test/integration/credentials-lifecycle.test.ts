@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import Ajv2019 from 'ajv/dist/2019.js';
-import addFormats from 'ajv-formats';
 import {
   decodeJwt,
   decodeProtectedHeader,
@@ -21,19 +18,9 @@ import {
 import { decodeStatusList, getBit, type JwtSigner, setIndexes } from '../../lib/credentials/status-list.ts';
 import { ConflictError, NotFoundError } from '../../lib/errors.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { validateOpenBadge as validate } from '../support/open-badges-schema.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
 import { createCourse, createPendingCertificate, recordingLog } from './pipeline-fixtures.ts';
-
-// 1EdTech's OB 3.0 schema; test/fixtures/open-badges/SOURCE.md says where from.
-const schema = JSON.parse(
-  readFileSync(
-    new URL('../fixtures/open-badges/ob_v3p0_achievementcredential_schema.json', import.meta.url),
-    'utf8',
-  ),
-) as Record<string, unknown>;
-const ajv = new Ajv2019({ allErrors: true, strict: false });
-addFormats(ajv);
-const validate = ajv.compile(schema);
 
 let t: TestEnv;
 const keys = await generateKeyPair('ES256', { extractable: true });

@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import Ajv2019 from 'ajv/dist/2019.js';
-import addFormats from 'ajv-formats';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,17 +8,7 @@ import {
   signOpenBadgeCredential,
 } from '../../lib/credentials/open-badge.ts';
 import { type JwtSigner, statusListEntry } from '../../lib/credentials/status-list.ts';
-
-// 1EdTech's OB 3.0 AchievementCredential JSON schema; test/fixtures/open-badges/SOURCE.md says where from.
-const schema = JSON.parse(
-  readFileSync(
-    new URL('../fixtures/open-badges/ob_v3p0_achievementcredential_schema.json', import.meta.url),
-    'utf8',
-  ),
-) as Record<string, unknown>;
-const ajv = new Ajv2019({ allErrors: true, strict: false });
-addFormats(ajv);
-const validate = ajv.compile(schema);
+import { validateOpenBadge as validate } from '../support/open-badges-schema.ts';
 
 const base = 'https://certs.example.org/api/v1';
 const input: OpenBadgeInput = {
