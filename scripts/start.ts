@@ -40,6 +40,8 @@ const startOptions = z.object({
   SCAN_SCHEDULE: z.string().min(1).default('rate(1 minute)'),
   OFFLINE_MAX_RESTARTS: z.coerce.number().int().nonnegative().default(5),
   SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
+  // Read by serverless/esbuild-unless-offline.cjs; validated here so a typo fails at once.
+  OFFLINE_BUNDLE: z.enum(['true', 'false']).default('false'),
   START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(180),
 });
 type StartOptions = z.output<typeof startOptions>;

@@ -205,6 +205,52 @@ describe('serverless package', () => {
     expect(zipEntries(scanBundle)).toContain('functions/scan.cjs');
   });
 
+  it('every packaged bundle loads and exports its handler (offline runs the sources, so only this checks the bundles)', async () => {
+    const root = await mkdtemp(join(inject('stack').root, 'bundles-'));
+    const handlers: { name: string; file: string; exported: string }[] = [];
+    for (const [name, { handler }] of Object.entries(functions)) {
+      const task = join(root, name);
+      await unzip(await readFile(join(packageDir, `${name}.zip`)), task);
+      const dot = handler.lastIndexOf('.');
+      handlers.push({
+        name,
+        file: join(task, `${handler.slice(0, dot)}.cjs`),
+        exported: handler.slice(dot + 1),
+      });
+    }
+    // One child process loads them all, as Lambda's runtime would (require of the CommonJS
+    // bundle); a bundle that throws at load (an ESM-only import, a missing file) names itself.
+    const script = `
+      const results = {};
+      for (const { name, file, exported } of ${JSON.stringify(handlers)}) {
+        try { results[name] = typeof require(file)[exported]; }
+        catch (error) { results[name] = 'load failed: ' + (error && error.message); }
+      }
+      process.stdout.write(JSON.stringify(results));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        TMPDIR: root,
+        DATABASE_URL: 'postgres://certificates@127.0.0.1:1/certificates',
+        S3_BUCKET: 'certificates-bucket',
+        KEYCLOAK_URL: 'http://127.0.0.1:1',
+        KEYCLOAK_REALM: 'student',
+        KEYCLOAK_CLIENT_ID: 'certificate-service',
+        KEYCLOAK_CLIENT_SECRET: 'unused',
+        SIGNING_KEY: 'unused',
+        GENERATE_FUNCTION_NAME: 'course-certificates-ci-generate',
+        VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+        AUTH_ISSUER: 'https://auth.example.org/realms/student',
+        AUTH_AUDIENCE: 'certificates-frontend',
+        LOG_LEVEL: 'ERROR',
+      },
+      maxBuffer: 1024 * 1024,
+    });
+    const loaded = JSON.parse(stdout) as Record<string, string>;
+    expect(loaded).toEqual(Object.fromEntries(handlers.map(({ name }) => [name, 'function'])));
+  });
+
   it('the packaged generate bundle prints a PDF with Chromium from the unpacked layer', async () => {
     const root = await mkdtemp(join(inject('stack').root, 'lambda-'));
     const task = join(root, 'task');

@@ -24,7 +24,8 @@ const READY_LINES = ['Server ready:', 'Offline [http for lambda] listening on'];
 /**
  * How long offline may take to build and start. It follows what the child says (its ready lines,
  * its exit) and this is only the outer bound, sized for a 2-core machine with both cores busy
- * (esbuild of every function, then serverless' start-up): about 3 s quiet, up to 60+ s loaded.
+ * (serverless' start-up; the handlers run from source, see serverless/esbuild-unless-offline.cjs):
+ * about 6 s quiet, up to 60+ s loaded.
  */
 const START_LIMIT_MS = Number(process.env.OFFLINE_START_LIMIT_MS ?? 300_000);
 
@@ -68,8 +69,8 @@ async function waitForReady(child: ChildProcess, output: () => string): Promise<
 
 /**
  * Starts `serverless offline` (stage `test`) on free ports with the given function
- * environment. Each instance builds into its own esbuild folder and runs with its own TMPDIR,
- * so instances never clobber each other and stop() can kill the Chromium it spawned.
+ * environment. Each instance runs with its own TMPDIR (and its own esbuild folder, should it be
+ * started with OFFLINE_BUNDLE=true), so instances never clobber each other and stop() can kill the Chromium it spawned.
  */
 export async function startOffline(
   env: Record<string, string>,
