@@ -189,6 +189,28 @@ export async function disableEndpointByAdmin(
   return endpointView(await endpointById(deps.sql, id));
 }
 
+/**
+ * Resumes deliveries to a disabled endpoint (after a 410 Gone or an admin's DELETE), keeping
+ * its secret and subscriptions. Its URL is checked again as at registration: the address it
+ * resolves to may have changed while it was off. Events that happened while it was disabled are
+ * not replayed on their own; the delivery log lists them and each can be redelivered. Enabling
+ * an enabled endpoint changes nothing.
+ */
+export async function enableEndpoint(
+  deps: { sql: Sql; guard: AddressGuard },
+  id: string,
+): Promise<EndpointView> {
+  const current = await endpointById(deps.sql, id);
+  if (current.disabled_at === null) return endpointView(current);
+  await checkEndpointUrl(deps.guard, current.url);
+  const [row] = await deps.sql<EndpointRow[]>`
+    UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, updated_at = now()
+    WHERE id = ${id}
+    RETURNING ${deps.sql.unsafe(ENDPOINT_COLUMNS)}`;
+  if (!row) throw new NotFoundError('Webhook endpoint');
+  return endpointView(row);
+}
+
 interface DeliveryRow {
   id: string;
   endpoint_id: string;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createEndpointHandler } from '../../functions/http/create-webhook-endpoint.ts';
 import { createHandler as disableEndpointHandler } from '../../functions/http/disable-webhook-endpoint.ts';
+import { createHandler as enableEndpointHandler } from '../../functions/http/enable-webhook-endpoint.ts';
 import { createHandler as listDeliveriesHandler } from '../../functions/http/list-webhook-deliveries.ts';
 import { createHandler as listEndpointsHandler } from '../../functions/http/list-webhook-endpoints.ts';
 import { createHandler as redeliverHandler } from '../../functions/http/redeliver-webhook.ts';
@@ -149,6 +150,10 @@ describe('webhook admin routes', () => {
           token,
           pathParameters: { endpointId },
         }),
+        call(enableEndpointHandler, 'POST', `${ENDPOINTS}/{endpointId}/enable`, {
+          token,
+          pathParameters: { endpointId },
+        }),
         call(rotateSecretHandler, 'POST', `${ENDPOINTS}/{endpointId}/rotate-secret`, {
           token,
           pathParameters: { endpointId },
@@ -211,7 +216,7 @@ describe('webhook admin routes', () => {
     expect(count?.n).toBe(0);
   });
 
-  it('DELETE disables (log kept), the delivery log pages, redelivery queues; unknown ids 404', async () => {
+  it('DELETE disables (log kept), enable resumes (URL checked again), the delivery log pages, redelivery queues; unknown ids 404', async () => {
     const created = webhookEndpointWithSecretSchema.parse(
       JSON.parse(
         (await create(tokens.admin, { url: 'http://127.0.0.1:9/d', eventTypes: ['certificate.issued'] }))
@@ -296,12 +301,51 @@ describe('webhook admin routes', () => {
     expect(blocked.statusCode).toBe(409);
     expect(errorOf(blocked).code).toBe('endpoint_disabled');
 
+    // Enabled again: same endpoint, no disabled reason, and its log can be redelivered.
+    const enable = (guarded: WebhookDeps) =>
+      enableEndpointHandler(guarded)(
+        apiEvent('POST', `${ENDPOINTS}/{endpointId}/enable`, {
+          headers: { authorization: `Bearer ${tokens.admin}` },
+          pathParameters: { endpointId },
+        }),
+        lambdaContext(),
+      );
+    // Its URL is checked again: with 127.0.0.1 no longer allow-listed it stays disabled.
+    const refused = await enable({ ...deps, guard: createAddressGuard([]) });
+    expect(refused.statusCode).toBe(400);
+    expect(errorOf(refused).parameter).toBe('url');
+    const enabled = await enable(deps);
+    expect(enabled.statusCode).toBe(200);
+    expect(webhookEndpointSchema.parse(JSON.parse(enabled.body))).toMatchObject({
+      id: endpointId,
+      enabled: true,
+      disabledAt: null,
+      disabledReason: null,
+    });
+    const enabledTwice = await enable(deps);
+    expect(enabledTwice.statusCode).toBe(200);
+    expect(JSON.parse(enabledTwice.body)).toEqual(JSON.parse(enabled.body));
+    const resumed = await call(
+      redeliverHandler,
+      'POST',
+      '/api/v1/webhooks/deliveries/{deliveryId}/redeliver',
+      {
+        token: tokens.admin,
+        pathParameters: { deliveryId },
+      },
+    );
+    expect(resumed.statusCode).toBe(202);
+
     for (const response of [
       await call(disableEndpointHandler, 'DELETE', `${ENDPOINTS}/{endpointId}`, {
         token: tokens.admin,
         pathParameters: { endpointId: randomUUID() },
       }),
       await call(rotateSecretHandler, 'POST', `${ENDPOINTS}/{endpointId}/rotate-secret`, {
+        token: tokens.admin,
+        pathParameters: { endpointId: randomUUID() },
+      }),
+      await call(enableEndpointHandler, 'POST', `${ENDPOINTS}/{endpointId}/enable`, {
         token: tokens.admin,
         pathParameters: { endpointId: randomUUID() },
       }),

@@ -19,6 +19,7 @@ import { verifyCertificateRoute } from './verify-certificate.ts';
 import {
   createWebhookEndpointRoute,
   disableWebhookEndpointRoute,
+  enableWebhookEndpointRoute,
   listWebhookDeliveriesRoute,
   listWebhookEndpointsRoute,
   redeliverWebhookRoute,
@@ -52,6 +53,7 @@ export const ROUTES: readonly RouteContract[] = [
   createWebhookEndpointRoute,
   listWebhookEndpointsRoute,
   disableWebhookEndpointRoute,
+  enableWebhookEndpointRoute,
   rotateWebhookSecretRoute,
   listWebhookDeliveriesRoute,
   redeliverWebhookRoute,

@@ -4,6 +4,7 @@ import { logger } from '../../observability/logger.ts';
 import {
   createEndpoint,
   disableEndpointByAdmin,
+  enableEndpoint,
   listDeliveries,
   listEndpoints,
   redeliver,
@@ -78,7 +79,7 @@ export const disableWebhookEndpointRoute = defineRoute({
   summary: 'Disable a webhook endpoint (admin)',
   description:
     'Stops all deliveries to the endpoint and cancels pending ones. The endpoint and its delivery log ' +
-    'are kept (audit); register the URL again to resume.',
+    'are kept (audit); `POST .../enable` resumes deliveries.',
   request: { path: endpointIdPath },
   policy: manage,
   responses: {
@@ -88,6 +89,30 @@ export const disableWebhookEndpointRoute = defineRoute({
   handle: async (deps: WebhookDeps, { path, principal }) => {
     const endpoint = await disableEndpointByAdmin(deps, path.endpointId, principal.subject);
     logger.info('Webhook endpoint disabled', { endpointId: endpoint.id, by: principal.subject });
+    return json(200, endpoint);
+  },
+});
+
+export const enableWebhookEndpointRoute = defineRoute({
+  operationId: 'enableWebhookEndpoint',
+  method: 'POST',
+  path: '/api/v1/webhooks/endpoints/{endpointId}/enable',
+  tags: ['webhooks'],
+  summary: 'Enable a disabled webhook endpoint again (admin)',
+  description:
+    'Resumes deliveries to an endpoint disabled by an admin or by a `410 Gone` answer, with the same ' +
+    'secret and event types. The URL is checked again as at registration (400 when it is now refused). ' +
+    'Events from while it was disabled are not replayed on their own: redeliver them from its delivery log. ' +
+    'Enabling an enabled endpoint changes nothing.',
+  request: { path: endpointIdPath },
+  policy: manage,
+  responses: {
+    200: { description: 'Enabled', schema: webhookEndpointSchema },
+    404: { description: 'Unknown endpoint' },
+  },
+  handle: async (deps: WebhookDeps, { path, principal }) => {
+    const endpoint = await enableEndpoint(deps, path.endpointId);
+    logger.info('Webhook endpoint enabled', { endpointId: endpoint.id, by: principal.subject });
     return json(200, endpoint);
   },
 });
