@@ -13,7 +13,7 @@ import {
   DEMO_STUDENTS,
   FRONTEND_CLIENT_ID,
 } from '../localstack/embedded/demo-data.ts';
-import { DEMO_COURSES, seedDemoData } from '../localstack/embedded/seed.ts';
+import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
 import { descendantsOf, isAlive, signal, waitUntilGone } from './process-tree.ts';
 
@@ -153,6 +153,12 @@ async function stopProcessTree(child: ChildProcess): Promise<void> {
   for (const member of stragglers) signal(member, 'SIGKILL');
 }
 
+/** A path as the developer can paste it: relative inside the project, absolute elsewhere. */
+function shownPath(path: string): string {
+  const shown = relative(process.cwd(), path);
+  return shown && !shown.startsWith('..') ? shown : path;
+}
+
 function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -237,6 +243,7 @@ async function main(): Promise<void> {
     const sql = createSql(dbConfig, { applicationName: 'course-certificates-start' });
     let seedLine = 'Demo data      not seeded (DATABASE_URL is yours; SEED_DEMO_DATA=true to seed it)';
     let demoCertificateId: string | undefined;
+    let scanNotBefore = given.SCAN_NOT_BEFORE;
     const demoStudent = DEMO_STUDENTS[0];
     try {
       if (seed) {
@@ -244,6 +251,12 @@ async function main(): Promise<void> {
         seedLine =
           `Demo data      ${result.courses} courses, ${DEMO_STUDENTS.length} students, ${result.attempts} attempts ` +
           `(${result.passing} passing, ${result.failing} failing); ${result.coursesInserted + result.attemptsInserted} rows new`;
+        if (!given.SCAN_NOT_BEFORE) {
+          // The demo's history (passes over a year old) is left to `npm run backfill`, as a
+          // deployment leaves attempts imported from before it went live.
+          scanNotBefore = new Date(Date.now() - DEMO_HISTORY_DAYS * 86_400_000).toISOString();
+          seedLine += `\nHistory        ${result.pastPasses} passes before ${scanNotBefore.slice(0, 10)} (SCAN_NOT_BEFORE) wait for npm run backfill`;
+        }
       }
       if (demoStudent) {
         const rows = await sql<{ id: string }[]>`
@@ -264,6 +277,7 @@ async function main(): Promise<void> {
       VERIFY_BASE_URL: given.VERIFY_BASE_URL ?? `${apiOrigin}/api/v1/verify`,
       LAMBDA_ENDPOINT_URL: lambdaEndpoint,
       SCAN_SCHEDULE: options.SCAN_SCHEDULE,
+      ...(scanNotBefore ? { SCAN_NOT_BEFORE: scanNotBefore } : {}),
       WEBHOOK_ALLOWED_HOSTS: given.WEBHOOK_ALLOWED_HOSTS ?? LOCAL_WEBHOOK_HOSTS,
       OFFLINE_HTTP_PORT: String(options.OFFLINE_HTTP_PORT),
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
@@ -335,6 +349,10 @@ async function main(): Promise<void> {
     const api = `${apiOrigin}/api/v1`;
     const lines: string[] = [];
     const tokenExports: string[] = [`export API=${api}`];
+    // The embedded PostgreSQL's fixed local password is no secret; it lets `npm run backfill`,
+    // `npm run failed-invocations` and psql reach the demo database after `source tokens.env`.
+    if (stack.postgres && stack.env.DATABASE_URL)
+      tokenExports.push(`export DATABASE_URL=${stack.env.DATABASE_URL}`);
     if (stack.keycloak && demoStudent) {
       const studentToken = await stack.keycloak.tokenFor(demoStudent.id, {
         expiresInSeconds: TOKEN_TTL_SECONDS,
@@ -345,7 +363,7 @@ async function main(): Promise<void> {
       tokenExports.push(`export STUDENT_TOKEN=${studentToken}`, `export STAFF_TOKEN=${staffToken}`);
       await writeFile(join(dataDir, 'tokens.env'), `${tokenExports.join('\n')}\n`, { mode: 0o600 });
       lines.push(
-        `Tokens (valid ${TOKEN_TTL_SECONDS / 3600} h; also in ${relative(process.cwd(), join(dataDir, 'tokens.env')) || 'tokens.env'}):`,
+        `Tokens (valid ${TOKEN_TTL_SECONDS / 3600} h; also in ${shownPath(join(dataDir, 'tokens.env'))}):`,
         `  student ${demoStudent.firstName} ${demoStudent.lastName} (${demoStudent.id})`,
         `  staff   ${DEMO_STAFF.firstName} ${DEMO_STAFF.lastName} (roles: ${(DEMO_STAFF.realmRoles ?? []).join(', ')})`,
         '',
@@ -385,6 +403,9 @@ async function main(): Promise<void> {
         `  curl -s -H "Authorization: Bearer $STUDENT_TOKEN" "$API/me/certificates"`,
         `  curl -s -H "Authorization: Bearer $STUDENT_TOKEN" "$API/certificates/${certificateId}/download"`,
         `  curl -s -H "Authorization: Bearer $STAFF_TOKEN" "$API/courses/${courseId}/certificates"`,
+        ...(tokenExports.some((line) => line.startsWith('export DATABASE_URL='))
+          ? ['  npm run backfill -- --from 2020-01-01 --dry-run']
+          : []),
         '',
         'Press Ctrl-C to stop everything.',
         '',

@@ -84,7 +84,7 @@ function course(code: string): string {
   return found.id;
 }
 
-export const DEMO_ATTEMPTS: DemoAttempt[] = [
+const RECENT_ATTEMPTS: DemoAttempt[] = [
   // Ada: two passes, and a failed try before passing the last one (a retake).
   {
     externalRef: 'demo:ada:ts-101:1',
@@ -172,6 +172,37 @@ export const DEMO_ATTEMPTS: DemoAttempt[] = [
   },
 ];
 
+/**
+ * Attempts older than this many days are the demo's "history": `npm start` sets SCAN_NOT_BEFORE
+ * to this cutoff for the functions, so the scan leaves them to `npm run backfill` (the way a
+ * deployment treats attempts imported from before it went live), and the backfill's dry run has
+ * something to count on the demo data.
+ */
+export const DEMO_HISTORY_DAYS = 365;
+
+// Passes from two earlier cohorts, before the service existed: issued only by a backfill.
+const HISTORY: [username: string, courseCode: string, score: number, maxScore: number, daysAgo: number][] = [
+  ['ada', 'DEMO-ALG-201', 17, 20, 820],
+  ['jose', 'DEMO-PHYS-110', 81, 100, 790],
+  ['svetlana', 'DEMO-ALG-201', 15, 20, 760],
+  ['mei', 'DEMO-TS-101', 77, 100, 540],
+  ['layla', 'DEMO-TS-101', 95, 100, 530],
+  // A failed attempt from then: the backfill must not count it.
+  ['layla', 'DEMO-ALG-201', 6, 20, 800],
+];
+
+export const DEMO_ATTEMPTS: DemoAttempt[] = [
+  ...RECENT_ATTEMPTS,
+  ...HISTORY.map(([username, courseCode, score, maxScore, daysAgo]) => ({
+    externalRef: `demo:history:${username}:${courseCode.toLowerCase()}`,
+    studentId: student(username),
+    courseId: course(courseCode),
+    score,
+    maxScore,
+    daysAgo,
+  })),
+];
+
 /** Whether an attempt passes its course's threshold (the same rule the ingestion route applies). */
 export function attemptPasses(attempt: DemoAttempt): boolean {
   const demoCourse = DEMO_COURSES.find((candidate) => candidate.id === attempt.courseId);
@@ -186,6 +217,8 @@ export interface SeedResult {
   attempts: number;
   passing: number;
   failing: number;
+  /** Passing attempts older than DEMO_HISTORY_DAYS (left to the backfill under npm start). */
+  pastPasses: number;
 }
 
 /** Inserts the demo courses and attempts that are not there yet. Safe to run any number of times. */
@@ -213,6 +246,9 @@ export async function seedDemoData(sql: Sql): Promise<SeedResult> {
       attemptsInserted += rows.length;
     }
     const passing = DEMO_ATTEMPTS.filter(attemptPasses).length;
+    const pastPasses = DEMO_ATTEMPTS.filter(
+      (attempt) => attemptPasses(attempt) && attempt.daysAgo > DEMO_HISTORY_DAYS,
+    ).length;
     return {
       coursesInserted,
       attemptsInserted,
@@ -220,6 +256,7 @@ export async function seedDemoData(sql: Sql): Promise<SeedResult> {
       attempts: DEMO_ATTEMPTS.length,
       passing,
       failing: DEMO_ATTEMPTS.length - passing,
+      pastPasses,
     };
   });
 }

@@ -1,10 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
+import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
@@ -98,6 +100,23 @@ async function forgedToken(genuine: string): Promise<string> {
   return await new SignJWT(decodeJwt(genuine))
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: header.kid ?? 'unknown' })
     .sign(privateKey);
+}
+
+/** Rows per table, and the newest change of each mutable row, to show that nothing changed. */
+async function tableCounts(databaseUrl: string): Promise<Record<string, string>> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+  try {
+    const [row] = await sql<Record<string, string>[]>`
+      SELECT (SELECT count(*) FROM certificates)::text AS certificates,
+             (SELECT coalesce(max(updated_at)::text, '') FROM certificates) AS certificates_updated,
+             (SELECT count(*) FROM certificate_generation_log)::text AS audit_rows,
+             (SELECT count(*) FROM test_attempts)::text AS attempts,
+             (SELECT count(*) FROM test_attempts WHERE certificate_enqueued_at IS NOT NULL)::text AS enqueued,
+             (SELECT count(*) FROM webhook_outbox)::text AS outbox`;
+    return row ?? {};
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 afterAll(() => {
@@ -213,7 +232,7 @@ describe('npm start', () => {
     const staffToken = exported(output, 'STAFF_TOKEN');
     expect(api).toBe(`http://127.0.0.1:${env.OFFLINE_HTTP_PORT}/api/v1`);
     expect(output).toMatch(
-      /Demo data +6 courses, 5 students, 10 attempts \(7 passing, 3 failing\); 16 rows new/,
+      /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 22 rows new/,
     );
     expect(readFileSync(join(dataDir, 'tokens.env'), 'utf8')).toContain(
       `export STUDENT_TOKEN=${studentToken}`,
@@ -236,6 +255,25 @@ describe('npm start', () => {
     });
     expect(forged.status).toBe(401);
 
+    // The demo's history waits for the backfill; its dry run counts it per course, changing nothing.
+    const cutoff = output.match(/^History +5 passes before (\d{4}-\d{2}-\d{2}) \(SCAN_NOT_BEFORE\)/m)?.[1];
+    expect(cutoff).toBeDefined();
+    const databaseUrl = exported(output, 'DATABASE_URL');
+    const snapshot = () => tableCounts(databaseUrl);
+    const before = await snapshot();
+    const dryRun = await promisify(execFile)(
+      process.execPath,
+      // Up to the cutoff: the recent passes wait for the scan's next tick, not for the backfill.
+      ['--import', 'tsx', 'scripts/backfill.ts', '--from', '2020-01-01', '--to', cutoff ?? '', '--dry-run'],
+      { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'ERROR' } },
+    );
+    expect(dryRun.stdout).toContain('Dry run: nothing was changed.');
+    expect(dryRun.stdout).toMatch(/Introduction to TypeScript +2 certificate\(s\)/);
+    expect(dryRun.stdout).toMatch(/Álgebra lineal para ingeniería +2 certificate\(s\)/);
+    expect(dryRun.stdout).toMatch(/Основы квантовой физики +1 certificate\(s\)/);
+    expect(dryRun.stdout).toContain('Total: 5 certificate(s) from 5 passing attempt(s).');
+    expect(await snapshot()).toEqual(before);
+
     const stopped = await ctrlC(first);
     expect(stopped.code).toBe(0);
     expect(stopped.tree.length).toBeGreaterThan(2); // postgres and serverless offline at least
@@ -246,7 +284,7 @@ describe('npm start', () => {
     const second = startScript(env);
     const again = await waitForReady(second);
     expect(again).toMatch(
-      /Demo data +6 courses, 5 students, 10 attempts \(7 passing, 3 failing\); 0 rows new/,
+      /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 0 rows new/,
     );
     expect(again).not.toContain('Applied migrations');
     const healthAgain = await fetch(`${exported(again, 'API')}/health`);
