@@ -41,6 +41,22 @@ const DEPLOY_ENV = {
   GENERATE_MAX_CONCURRENCY: '40',
 };
 
+/** What a packaged bundle needs to load (nothing is reached: ports 1 answer nobody). */
+const RUNTIME_ENV = {
+  DATABASE_URL: 'postgres://certificates@127.0.0.1:1/certificates',
+  S3_BUCKET: 'certificates-bucket',
+  KEYCLOAK_URL: 'http://127.0.0.1:1',
+  KEYCLOAK_REALM: 'student',
+  KEYCLOAK_CLIENT_ID: 'certificate-service',
+  KEYCLOAK_CLIENT_SECRET: 'unused',
+  SIGNING_KEY: 'unused',
+  GENERATE_FUNCTION_NAME: 'course-certificates-ci-generate',
+  VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+  AUTH_ISSUER: 'https://auth.example.org/realms/student',
+  AUTH_AUDIENCE: 'certificates-frontend',
+  LOG_LEVEL: 'ERROR',
+};
+
 function serverless(args: string[], env: Record<string, string>, workDir: string) {
   return promisify(execFile)(process.execPath, [SERVERLESS_BIN, ...args], {
     cwd: ROOT,
@@ -232,18 +248,7 @@ describe('serverless package', () => {
       env: {
         PATH: process.env.PATH,
         TMPDIR: root,
-        DATABASE_URL: 'postgres://certificates@127.0.0.1:1/certificates',
-        S3_BUCKET: 'certificates-bucket',
-        KEYCLOAK_URL: 'http://127.0.0.1:1',
-        KEYCLOAK_REALM: 'student',
-        KEYCLOAK_CLIENT_ID: 'certificate-service',
-        KEYCLOAK_CLIENT_SECRET: 'unused',
-        SIGNING_KEY: 'unused',
-        GENERATE_FUNCTION_NAME: 'course-certificates-ci-generate',
-        VERIFY_BASE_URL: 'https://certificates.example.org/verify',
-        AUTH_ISSUER: 'https://auth.example.org/realms/student',
-        AUTH_AUDIENCE: 'certificates-frontend',
-        LOG_LEVEL: 'ERROR',
+        ...RUNTIME_ENV,
       },
       maxBuffer: 1024 * 1024,
     });
@@ -272,16 +277,8 @@ describe('serverless package', () => {
         TMPDIR: tmp,
         LAMBDA_TASK_ROOT: task,
         RENDER_LAYER_ROOT: layer,
-        DATABASE_URL: 'postgres://certificates@127.0.0.1:1/certificates',
-        S3_BUCKET: 'certificates-bucket',
-        KEYCLOAK_URL: 'http://127.0.0.1:1',
-        KEYCLOAK_REALM: 'student',
-        KEYCLOAK_CLIENT_ID: 'certificate-service',
-        KEYCLOAK_CLIENT_SECRET: 'unused',
-        SIGNING_KEY: 'unused',
-        VERIFY_BASE_URL: 'https://certificates.example.org/verify',
         // The bundle logs (JSON, to stdout) that Chromium launched; only the PDF header is asserted.
-        LOG_LEVEL: 'ERROR',
+        ...RUNTIME_ENV,
       },
       maxBuffer: 1024 * 1024,
     });
