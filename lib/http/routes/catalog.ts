@@ -2,6 +2,11 @@ import type { RouteContract } from '../contract.ts';
 import { getCertificateAnalyticsRoute, getCourseAnalyticsRoute } from './analytics.ts';
 import { backfillCourseRoute } from './backfill-course.ts';
 import { createAttemptRoute } from './create-attempt.ts';
+import {
+  getCertificateCredentialRoute,
+  getPublicCredentialRoute,
+  getStatusListRoute,
+} from './credentials.ts';
 import { getCertificateRoute } from './get-certificate.ts';
 import { getCertificateDownloadRoute } from './get-certificate-download.ts';
 import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
@@ -37,6 +42,7 @@ export const ROUTES: readonly RouteContract[] = [
   getLatestStudentCertificateRoute,
   getCertificateRoute,
   getCertificateDownloadRoute,
+  getCertificateCredentialRoute,
   requeueCertificateRoute,
   revokeCertificateRoute,
   reissueCertificateRoute,
@@ -48,6 +54,8 @@ export const ROUTES: readonly RouteContract[] = [
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
+  getPublicCredentialRoute,
+  getStatusListRoute,
   jwksRoute,
   createWebhookEndpointRoute,
   listWebhookEndpointsRoute,
