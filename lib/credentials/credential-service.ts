@@ -1,3 +1,4 @@
+import type { OpenBadgeIssuer } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
@@ -221,4 +222,12 @@ export async function signedOpenBadgeForCode(
     LIMIT 1`;
   if (!row) throw new NotFoundError('certificate');
   return { jwt: await signedOpenBadgeForCertificate(deps, settings, row.id), certificateId: row.id };
+}
+
+/** The generate function's port for the PDF's Open Badges credential. */
+export function createOpenBadgeIssuer(
+  deps: { sql: Sql; sign: JwtSigner },
+  settings: CredentialSettings,
+): OpenBadgeIssuer {
+  return { signForRendering: (request) => signedOpenBadgeForRendering(deps, settings, request) };
 }
