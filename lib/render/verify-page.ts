@@ -31,6 +31,15 @@ export interface VerifyPageInput {
   fallbackLocale: string;
   /** Path or URL of the JWKS the script checks against (same origin: CSP connect-src 'self'). */
   jwksUrl: string;
+  /** What the holder can do with a valid certificate; shown only when the status is `valid`. */
+  actions?: VerifyPageActions | null;
+}
+
+export interface VerifyPageActions {
+  /** Where the Open Badges credential downloads ("add to wallet"), relative to the page. */
+  walletHref: string;
+  /** LinkedIn's Add-to-Profile link, or null when not offered. */
+  linkedInUrl: string | null;
 }
 
 export interface VerifyPage {
@@ -68,6 +77,9 @@ const LABEL_KEYS = [
   'sig_unknown',
   'sig_none',
   'sig_nojs',
+  'keep',
+  'add_to_wallet',
+  'add_to_linkedin',
 ] as const;
 type PageLabels = Record<(typeof LABEL_KEYS)[number], string>;
 
@@ -201,6 +213,23 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
 </section>`
     : '';
 
+  // Keeping and sharing make sense only for a certificate a verifier would accept: issued, not
+  // revoked, superseded or expired.
+  const actions =
+    record && input.status === 'valid' && input.actions
+      ? `<section aria-labelledby="keep-heading" class="actions">
+<h2 id="keep-heading">${escapeHtml(labels.keep)}</h2>
+<ul>
+<li><a id="add-to-wallet" href="${escapeHtml(input.actions.walletHref)}" download>${escapeHtml(labels.add_to_wallet)}</a></li>
+${
+  input.actions.linkedInUrl
+    ? `<li><a id="add-to-linkedin" href="${escapeHtml(input.actions.linkedInUrl)}" rel="noopener noreferrer" target="_blank">${escapeHtml(labels.add_to_linkedin)}</a></li>`
+    : ''
+}
+</ul>
+</section>`
+      : '';
+
   const issuer = record ? `<p class="issuer" dir="auto">${escapeHtml(record.facts.issuer)}</p>` : '';
   const html = `<!doctype html>
 <html lang="${escapeHtml(intl)}" dir="${localeData.dir}">
@@ -220,6 +249,7 @@ ${issuer}
 </div>
 ${details.join('\n')}
 ${signature}
+${actions}
 </main>
 <script type="application/json" id="record-facts">${jsonForScript(record?.facts ?? null)}</script>
 <script>${script}</script>
