@@ -1,6 +1,7 @@
 import type { RouteContract } from '../contract.ts';
 import { getCertificateAnalyticsRoute, getCourseAnalyticsRoute } from './analytics.ts';
 import { backfillCourseRoute } from './backfill-course.ts';
+import { getCourseLifecycleRoute, updateCourseLifecycleRoute } from './course-lifecycle.ts';
 import { createAttemptRoute } from './create-attempt.ts';
 import {
   getCertificateCredentialRoute,
@@ -48,6 +49,8 @@ export const ROUTES: readonly RouteContract[] = [
   reissueCertificateRoute,
   listCourseCertificatesRoute,
   listLaterPassesRoute,
+  getCourseLifecycleRoute,
+  updateCourseLifecycleRoute,
   backfillCourseRoute,
   getCourseAnalyticsRoute,
   getCertificateAnalyticsRoute,
