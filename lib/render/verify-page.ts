@@ -80,6 +80,12 @@ const LABEL_KEYS = [
   'keep',
   'add_to_wallet',
   'add_to_linkedin',
+  'reason_issued_in_error',
+  'reason_academic_misconduct',
+  'reason_attempt_invalidated',
+  'reason_identity_fraud',
+  'reason_requested_by_holder',
+  'reason_other',
 ] as const;
 type PageLabels = Record<(typeof LABEL_KEYS)[number], string>;
 
@@ -177,12 +183,18 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
     details.push(`<dl>${row(labels.code, input.code, ' class="code"')}</dl>`);
   } else {
     const facts = record.facts;
-    if (input.status === 'revoked' && record.revokedAt)
+    if (input.status === 'revoked' && record.revokedAt) {
+      // The documented reason in the page's language, then the staff's own words, if any.
+      const code = record.revocationReason
+        ? labels[`reason_${record.revocationReason.replaceAll('-', '_')}` as keyof PageLabels]
+        : null;
+      const reason = [code, record.revokedReason].filter((part): part is string => Boolean(part)).join(' — ');
       details.push(
         `<dl>${row(labels.revoked_on, date(record.revokedAt))}${
-          record.revokedReason ? row(labels.reason, record.revokedReason, ' dir="auto"') : ''
+          reason ? row(labels.reason, reason, ' dir="auto"') : ''
         }</dl>`,
       );
+    }
     if (input.status === 'expired' && record.expiresAt)
       details.push(`<dl>${row(labels.expires, date(record.expiresAt))}</dl>`);
     if (input.status === 'superseded' && record.supersededByCode)

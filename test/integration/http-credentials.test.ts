@@ -152,7 +152,19 @@ describe('revoke through the API, then every place a verifier looks', () => {
       }),
     );
     expect(page.body).toContain('data-status="revoked"');
-    expect(page.body).toContain('plagiarised final project');
+    expect(page.body).toContain('Academic misconduct — plagiarised final project');
+    const asJson = await call(
+      createVerifyHandler({ sql: t.sql, corsOrigins: [] }),
+      apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+        pathParameters: { verificationCode: cert.verificationCode },
+        headers: { accept: 'application/json' },
+      }),
+    );
+    expect(JSON.parse(asJson.body)).toMatchObject({
+      status: 'revoked',
+      revocationReason: 'academic-misconduct',
+      revocationText: 'plagiarised final project',
+    });
 
     // The status-list bit is set; the download is gone.
     expect(await resolveStatus(entry)).toBe(true);
