@@ -7,8 +7,12 @@ import {
 } from '../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../lib/certificates/ports.ts';
 import { loadConfig } from '../lib/config.ts';
+import {
+  createOpenBadgeIssuer,
+  credentialSettingsFromConfig,
+} from '../lib/credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../lib/credentials/key-source.ts';
-import { createCredentialSigner } from '../lib/credentials/signer.ts';
+import { createCredentialSigner, createJwtSigner } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -22,7 +26,7 @@ import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 
 // Cold start: configuration and clients once per container; the browser is launched on first
 // use and kept warm (and relaunched if it crashed) across invocations.
-const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signing']);
+const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signing', 'credentials']);
 
 // The private key: read at cold start (prefetch), kept only as a non-extractable CryptoKey.
 const signingKeySecret = prefetch(
@@ -55,6 +59,11 @@ const deps: GenerateDeps = {
   // The course's newest template, else the organisation default, else the built-in one.
   resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
   signer: createCredentialSigner(sql, loadKey),
+  // The Open Badges 3.0 credential attached to the PDF, signed with the same key.
+  openBadge: createOpenBadgeIssuer(
+    { sql, sign: createJwtSigner(sql, loadKey) },
+    credentialSettingsFromConfig(config),
+  ),
   metrics: pipelineMetrics(),
   log: logger,
 };

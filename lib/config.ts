@@ -211,6 +211,18 @@ const sections = {
   }),
   // The issuer's private signing key (ES256 JWK): SIGNING_KEY locally, SIGNING_KEY_ARN on AWS.
   signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),
+  // What the Open Badges credentials and the status lists say about where they live. Both
+  // default from VERIFY_BASE_URL (render section): the API and the issuer on its origin.
+  credentials: z.object({
+    // Public base of this API as verifiers reach it (…/api/v1): status lists are published at
+    // {PUBLIC_API_BASE_URL}/status/{listId}, so it must be the URL the status route answers on.
+    PUBLIC_API_BASE_URL: httpUrl.optional(),
+    // The issuer profile's id (and url) in every credential, and the JWT `iss`.
+    ISSUER_URL: httpUrl.optional(),
+    // How long a verifier may cache a status list (its `ttl`, and the route's Cache-Control):
+    // the longest a revocation can stay unseen.
+    STATUS_LIST_TTL_SECONDS: positiveInt.max(86400).default(300),
+  }),
   webhooks: z.object({
     // Hosts (names or IP literals) that may resolve to private, loopback or link-local addresses
     // and may use plain http: local development and tests. Empty in production.

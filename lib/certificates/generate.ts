@@ -97,6 +97,7 @@ interface Issue {
   content: CertificateContent;
   template: TemplateRef;
   credential: SignedCredential | undefined;
+  issuedAt: Date;
   s3Key: string;
   sha256: string;
   bytes: number;
@@ -114,7 +115,7 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
           template_id = ${issue.template.id}, template_version = ${issue.template.version},
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
           credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},
-          generated_at = now(), last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
+          generated_at = ${issue.issuedAt}, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
           dispatched_until = NULL, updated_at = now()
       WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
       RETURNING id, attempt_count
@@ -272,8 +273,21 @@ export async function generateCertificate(
       issuer: printable.issuerName,
     };
     const credential = deps.signer ? await deps.signer.sign(facts) : undefined;
+    // When this certificate counts as generated: recorded as generated_at and stated as the Open
+    // Badges credential's validFrom, so the credential in the PDF and the one the routes serve
+    // later agree.
+    const issuedAt = new Date();
+    const openBadge =
+      credential && deps.openBadge
+        ? await deps.openBadge.signForRendering({
+            certificateId,
+            studentName: printable.studentName,
+            courseName: printable.courseName,
+            issuedAt,
+          })
+        : undefined;
     const content: CertificateContent = credential
-      ? { ...printable, credential: { jws: credential.jws, facts } }
+      ? { ...printable, credential: { jws: credential.jws, facts, ...(openBadge ? { openBadge } : {}) } }
       : printable;
     const template = deps.resolveTemplate ? await deps.resolveTemplate(claimed.course_id, locale) : undefined;
     const rendered = await deps.renderer.render(content, template);
@@ -308,6 +322,7 @@ export async function generateCertificate(
         content,
         template: rendered.template,
         credential,
+        issuedAt,
         s3Key,
         sha256,
         bytes: rendered.pdf.byteLength,

@@ -338,8 +338,9 @@ const MAX_DRAWS = 64;
  * course's validity period and a random free index in an open revocation list (a new list is
  * created when none is open). Idempotent: a certificate that has its entry gets the same one
  * back, so a retried render prints and embeds the same status entry. Generate calls it after
- * its claim (with `issuedOn`, to print the expiry and embed the credential) or right after
- * marking the certificate issued; backfillIssueLifecycle catches issued ones it missed.
+ * its claim (with `issuedOn`, to print the expiry and embed the credential);
+ * backfillIssueLifecycle (run by `npm run migrate`) gives certificates issued before status lists
+ * existed theirs.
  *
  * The list row is locked first, so allocations in one list are serialised and the check that
  * an index is free cannot race; a taken index is simply drawn again.
@@ -421,7 +422,11 @@ async function lockOpenList(tx: TransactionSql, size: number): Promise<{ id: str
   return created;
 }
 
-/** Issued certificates that have no status entry yet (issued before this migration, or a missed hook). */
+/**
+ * Issued certificates that have no status entry yet: those issued before the lifecycle migration
+ * (generate gives every certificate it renders one). `npm run migrate` runs it after the
+ * migrations until nothing is left, so no scan tick has to look.
+ */
 export async function backfillIssueLifecycle(
   sql: Sql,
   limit: number,

@@ -61,7 +61,12 @@ export interface CertificateContent {
    * The signed credential: the QR code then holds `verifyUrl#jws`, and the JWS and the full
    * facts it commits to are attached to the PDF (certificate.jwt, certificate-facts.json).
    */
-  credential?: { jws: string; facts: CertificateFacts };
+  credential?: {
+    jws: string;
+    facts: CertificateFacts;
+    /** The certificate's Open Badges 3.0 credential (VC-JWT), attached to the PDF next to the JWS. */
+    openBadge?: string;
+  };
 }
 
 /** The template that printed a certificate: recorded with it so a later edit changes nothing issued. */
@@ -93,6 +98,25 @@ export interface CertificateRenderer {
 
 /** Per-course template lookup; undefined means the renderer's built-in default. */
 export type TemplateResolver = (courseId: string, locale: string) => Promise<ResolvedTemplate | undefined>;
+
+// ---- Open Badges credential ----
+
+/** What the PDF's Open Badges credential states that generate decides: the printed names and when. */
+export interface OpenBadgeRequest {
+  certificateId: string;
+  studentName: string;
+  courseName: string;
+  /** The instant recorded as generated_at: the credential's validFrom, the same one the routes serve later. */
+  issuedAt: Date;
+}
+
+/**
+ * Signs a certificate's Open Badges 3.0 credential (VC-JWT with the issuer key) while it is being
+ * rendered; its status entry and expiry are assigned already. Unavailable key -> TransientError.
+ */
+export interface OpenBadgeIssuer {
+  signForRendering(request: OpenBadgeRequest): Promise<string>;
+}
 
 // ---- storage and presigner (S3) ----
 
@@ -154,6 +178,8 @@ export interface GenerateDeps {
    * (functions/generate.ts requires the key source); tests of unrelated behaviour may omit it.
    */
   signer?: CredentialSigner;
+  /** The Open Badges credential attached to the PDF; deployed workers have one, with the signer. */
+  openBadge?: OpenBadgeIssuer;
   metrics?: PipelineMetrics;
   /** Jitter source in [0, 1); injectable so tests can pin retry times. */
   random?: () => number;

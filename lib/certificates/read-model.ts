@@ -438,6 +438,14 @@ export interface PublicVerification {
   /** valid | revoked | superseded | expired */
   status: 'valid' | 'revoked' | 'superseded' | 'expired';
   revokedAt: string | null;
+  /** The documented reason code of a revocation. */
+  revocationReason: RevocationReason | null;
+  /** The free text staff gave with it. */
+  revocationText: string | null;
+  /** Expired (or expires) from this instant on; null when the course has no validity period. */
+  expiresAt: string | null;
+  /** Verification code of the certificate that replaced this one. */
+  supersededBy: string | null;
 }
 
 /** What the public verification page shows: the signed facts in full and the lifecycle. */
@@ -446,6 +454,9 @@ export interface PublicCertificateRecord {
   facts: CertificateFacts;
   locale: string;
   revokedAt: string | null;
+  /** The documented reason code (null for revocations recorded before reason codes). */
+  revocationReason: RevocationReason | null;
+  /** The free text given with the revocation. */
   revokedReason: string | null;
   expiresAt: string | null;
   /** Verification code of the certificate that replaced this one. */
@@ -476,6 +487,7 @@ export async function findPublicCertificate(
       status: CertificateStatus;
       revoked_at: Date | null;
       revoked_reason: string | null;
+      revocation_reason: RevocationReason | null;
       expires_at: Date | null;
       superseded_by_code: string | null;
       credential_jws: string | null;
@@ -483,7 +495,8 @@ export async function findPublicCertificate(
   >`
     SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
            c.score::text, c.max_score::text, c.issued_on::text AS issued_on, c.locale, c.issuer_name,
-           c.status, c.revoked_at, c.revoked_reason, c.expires_at, n.verification_code AS superseded_by_code,
+           c.status, c.revoked_at, c.revoked_reason, c.revocation_reason, c.expires_at,
+           n.verification_code AS superseded_by_code,
            c.credential_jws
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
@@ -513,6 +526,7 @@ export async function findPublicCertificate(
     },
     locale: row.locale ?? 'en',
     revokedAt: row.revoked_at?.toISOString() ?? null,
+    revocationReason: row.revocation_reason,
     revokedReason: row.revoked_reason,
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededByCode: row.superseded_by_code,
@@ -538,5 +552,9 @@ export async function verifyCertificate(
     issuedOn: record.facts.issued === '' ? null : record.facts.issued,
     status: record.status,
     revokedAt: record.revokedAt,
+    revocationReason: record.revocationReason,
+    revocationText: record.revokedReason,
+    expiresAt: record.expiresAt,
+    supersededBy: record.supersededByCode,
   };
 }

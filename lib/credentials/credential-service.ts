@@ -1,3 +1,5 @@
+import type { OpenBadgeIssuer } from '../certificates/ports.ts';
+import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import {
@@ -17,9 +19,9 @@ import {
 } from './status-list.ts';
 
 /**
- * What the routes `GET /status/{listId}` and `GET /certificates/{id}/credential` (and the PDF's
- * embedded credential) need, read from the database and signed with the issuer key. The lead
- * wires the signer from issue 10's keys and the values below from configuration.
+ * What the routes `GET /status/{listId}`, `GET /certificates/{id}/credential`,
+ * `GET /verify/{code}/credential` and the PDF's embedded credential need, read from the database
+ * and signed with the issuer key (lib/credentials/signer.ts createJwtSigner, issue 10's keys).
  */
 
 export interface CredentialSettings {
@@ -30,6 +32,18 @@ export interface CredentialSettings {
   issuer: IssuerProfileInput;
   /** How long verifiers may cache a status list; also the route's Cache-Control max-age. */
   statusListTtlSeconds: number;
+}
+
+/** The settings from configuration: the API and the issuer default to VERIFY_BASE_URL's origin. */
+export function credentialSettingsFromConfig(config: Config<'render' | 'credentials'>): CredentialSettings {
+  const origin = new URL(config.render.VERIFY_BASE_URL).origin;
+  const issuerUrl = config.credentials.ISSUER_URL ?? origin;
+  return {
+    apiBaseUrl: config.credentials.PUBLIC_API_BASE_URL ?? `${origin}/api/v1`,
+    verifyBaseUrl: config.render.VERIFY_BASE_URL,
+    issuer: { id: issuerUrl, name: config.render.ISSUER_NAME, url: issuerUrl },
+    statusListTtlSeconds: config.credentials.STATUS_LIST_TTL_SECONDS,
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -99,6 +113,47 @@ export function certificateStatusEntry(
   });
 }
 
+async function credentialRow(sql: Sql, certificateId: string): Promise<CredentialRow | undefined> {
+  const [row] = await sql<CredentialRow[]>`
+    SELECT c.id, c.student_id, c.course_id, c.status::text, c.verification_code, c.student_name, c.course_name,
+           c.generated_at, c.expires_at, c.status_list_id, c.status_list_index,
+           co.code AS course_code, co.title AS course_title, co.locale AS course_locale, co.pass_percentage
+    FROM certificates c JOIN courses co ON co.id = c.course_id
+    WHERE c.id = ${certificateId}`;
+  return row;
+}
+
+/** The credential of a row; `validFrom` and the printed names are the row's unless given. */
+function credentialOf(
+  settings: CredentialSettings,
+  row: CredentialRow,
+  printed: { validFrom: Date; studentName: string | null; courseName: string | null },
+): OpenBadgeCredential {
+  const credentialStatus = certificateStatusEntry(settings, row);
+  return buildOpenBadgeCredential({
+    credentialId: `${settings.verifyBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(row.verification_code)}`,
+    issuer: settings.issuer,
+    achievement: achievementForCourse({
+      baseUrl: settings.apiBaseUrl,
+      // The printed course name: the credential says what the PDF says.
+      course: {
+        id: row.course_id,
+        title: printed.courseName ?? row.course_title,
+        code: row.course_code,
+        locale: row.course_locale,
+      },
+      passPercentage: Number(row.pass_percentage),
+    }),
+    recipient: {
+      id: `urn:uuid:${row.student_id}`,
+      ...(printed.studentName ? { name: printed.studentName } : {}),
+    },
+    validFrom: printed.validFrom,
+    validUntil: row.expires_at,
+    ...(credentialStatus ? { credentialStatus } : {}),
+  });
+}
+
 /**
  * The OpenBadgeCredential of a generated certificate. Revoked, superseded and expired ones
  * still get theirs (their status entry and validUntil say what they are); one never generated
@@ -110,35 +165,15 @@ export async function openBadgeForCertificate(
   certificateId: string,
 ): Promise<OpenBadgeCredential> {
   if (!UUID.test(certificateId)) throw new NotFoundError('certificate');
-  const [row] = await deps.sql<CredentialRow[]>`
-    SELECT c.id, c.student_id, c.course_id, c.status::text, c.verification_code, c.student_name, c.course_name,
-           c.generated_at, c.expires_at, c.status_list_id, c.status_list_index,
-           co.code AS course_code, co.title AS course_title, co.locale AS course_locale, co.pass_percentage
-    FROM certificates c JOIN courses co ON co.id = c.course_id
-    WHERE c.id = ${certificateId}`;
+  const row = await credentialRow(deps.sql, certificateId);
   if (!row) throw new NotFoundError('certificate');
   if (!row.generated_at || !['issued', 'revoked', 'superseded'].includes(row.status)) {
     throw new ConflictError(`certificate is ${row.status}; it has no credential yet`, { status: row.status });
   }
-  const credentialStatus = certificateStatusEntry(settings, row);
-  return buildOpenBadgeCredential({
-    credentialId: `${settings.verifyBaseUrl.replace(/\/+$/, '')}/${encodeURIComponent(row.verification_code)}`,
-    issuer: settings.issuer,
-    achievement: achievementForCourse({
-      baseUrl: settings.apiBaseUrl,
-      // The printed course name: the credential says what the PDF says.
-      course: {
-        id: row.course_id,
-        title: row.course_name ?? row.course_title,
-        code: row.course_code,
-        locale: row.course_locale,
-      },
-      passPercentage: Number(row.pass_percentage),
-    }),
-    recipient: { id: `urn:uuid:${row.student_id}`, ...(row.student_name ? { name: row.student_name } : {}) },
+  return credentialOf(settings, row, {
     validFrom: row.generated_at,
-    validUntil: row.expires_at,
-    ...(credentialStatus ? { credentialStatus } : {}),
+    studentName: row.student_name,
+    courseName: row.course_name,
   });
 }
 
@@ -149,4 +184,50 @@ export async function signedOpenBadgeForCertificate(
   certificateId: string,
 ): Promise<string> {
   return signOpenBadgeCredential(await openBadgeForCertificate(deps, settings, certificateId), deps.sign);
+}
+
+/**
+ * The signed credential of a certificate generate is rendering, for the PDF: the names it prints
+ * and the instant it will record as generated_at (so the credential served later by the routes
+ * states the same facts and validFrom). The status entry and expiry must be assigned already.
+ */
+export async function signedOpenBadgeForRendering(
+  deps: { sql: Sql; sign: JwtSigner },
+  settings: CredentialSettings,
+  input: { certificateId: string; studentName: string; courseName: string; issuedAt: Date },
+): Promise<string> {
+  const row = await credentialRow(deps.sql, input.certificateId);
+  if (!row) throw new NotFoundError('certificate');
+  const credential = credentialOf(settings, row, {
+    validFrom: input.issuedAt,
+    studentName: input.studentName,
+    courseName: input.courseName,
+  });
+  return signOpenBadgeCredential(credential, deps.sign);
+}
+
+/**
+ * The signed credential behind a public verification code (what the verification page offers
+ * as "add to wallet"): only certificates the page shows, i.e. generated ones.
+ */
+export async function signedOpenBadgeForCode(
+  deps: { sql: Sql; sign: JwtSigner },
+  settings: CredentialSettings,
+  verificationCode: string,
+): Promise<{ jwt: string; certificateId: string }> {
+  const [row] = await deps.sql<{ id: string }[]>`
+    SELECT id FROM certificates
+    WHERE verification_code IN (${verificationCode}, ${verificationCode.toUpperCase()})
+      AND status IN ('issued', 'revoked', 'superseded') AND generated_at IS NOT NULL
+    LIMIT 1`;
+  if (!row) throw new NotFoundError('certificate');
+  return { jwt: await signedOpenBadgeForCertificate(deps, settings, row.id), certificateId: row.id };
+}
+
+/** The generate function's port for the PDF's Open Badges credential. */
+export function createOpenBadgeIssuer(
+  deps: { sql: Sql; sign: JwtSigner },
+  settings: CredentialSettings,
+): OpenBadgeIssuer {
+  return { signForRendering: (request) => signedOpenBadgeForRendering(deps, settings, request) };
 }

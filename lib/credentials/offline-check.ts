@@ -1,8 +1,11 @@
+import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import { z } from 'zod';
 import type { CertificateFacts } from '../certificates/facts.ts';
 import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredential } from './credential.ts';
-import { parseJwks } from './jwks.ts';
+import { type PublishedKey, parseJwks } from './jwks.ts';
+import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
 import { readPdfAttachments } from './pdf-attachments.ts';
+import { decodeStatusList, getBit } from './status-list.ts';
 
 /**
  * `npm run verify`: checks a certificate PDF (its embedded credential) or a verification URL
@@ -15,6 +18,8 @@ import { readPdfAttachments } from './pdf-attachments.ts';
 
 export const CREDENTIAL_ATTACHMENT = 'certificate.jwt';
 export const FACTS_ATTACHMENT = 'certificate-facts.json';
+/** The certificate's Open Badges 3.0 credential (VC-JWT), for wallets. */
+export const OPEN_BADGE_ATTACHMENT = 'open-badge.jwt';
 const JWKS_PATH = '/.well-known/jwks.json';
 
 export type Outcome = 'valid' | 'invalid' | 'unchecked';
@@ -102,6 +107,101 @@ function signatureFinding(check: CredentialCheck): { ok: boolean; line: string }
   }
 }
 
+const openBadgeShape = z.looseObject({
+  id: z.string(),
+  type: z.array(z.string()),
+  validUntil: z.string().optional(),
+  credentialSubject: z.looseObject({
+    achievement: z.looseObject({ name: z.string() }),
+    identifier: z.array(z.looseObject({ identityHash: z.string() })).optional(),
+  }),
+  credentialStatus: z
+    .looseObject({ statusListCredential: z.string(), statusListIndex: z.string() })
+    .optional(),
+});
+
+/** Verifies a compact JWS against the published keys (kid = thumbprint); the payload, or why not. */
+async function verifiedPayload(
+  jwt: string,
+  keys: readonly PublishedKey[],
+): Promise<{ payload: unknown; kid: string } | { problem: string }> {
+  let kid: unknown;
+  try {
+    const header = decodeProtectedHeader(jwt);
+    if (header.alg !== SIGNING_ALGORITHM) return { problem: `unexpected algorithm ${String(header.alg)}` };
+    kid = header.kid;
+  } catch {
+    return { problem: 'not a compact JWS' };
+  }
+  const entry = keys.find((key) => key.jwk.kid === kid);
+  if (typeof kid !== 'string' || !entry) return { problem: `no published key has kid ${String(kid)}` };
+  if ((await jwkThumbprint(entry.jwk)) !== kid)
+    return { problem: `key ${kid} does not match its thumbprint` };
+  if (entry.state === 'compromised') return { problem: `signed with a revoked key (${kid})` };
+  try {
+    const key = await importJWK({ ...entry.jwk, alg: SIGNING_ALGORITHM }, SIGNING_ALGORITHM);
+    const { payload } = await compactVerify(jwt, key, { algorithms: [SIGNING_ALGORITHM] });
+    return { payload: JSON.parse(new TextDecoder().decode(payload)) as unknown, kid };
+  } catch {
+    return { problem: 'the signature does not match' };
+  }
+}
+
+/**
+ * The PDF's Open Badges credential: signed by a published key, about the same certificate (code,
+ * name, course) and, when the network is in use, its status-list entry resolved the way a wallet
+ * resolves it (the signed list fetched and its bit read).
+ */
+async function checkOpenBadge(
+  jwt: string,
+  keys: readonly PublishedKey[],
+  expected: { code: string; name?: string; course?: string },
+  io: CheckIo,
+): Promise<{ ok: boolean; lines: string[] }> {
+  const verified = await verifiedPayload(jwt.trim(), keys);
+  if ('problem' in verified) return { ok: false, lines: [`Open Badge: INVALID — ${verified.problem}`] };
+  const parsed = openBadgeShape.safeParse(verified.payload);
+  if (!parsed.success || !parsed.data.type.includes('OpenBadgeCredential'))
+    return { ok: false, lines: ['Open Badge: INVALID — the signed payload is not an OpenBadgeCredential'] };
+  const credential = parsed.data;
+  const name = credential.credentialSubject.identifier?.[0]?.identityHash;
+  const sameCertificate =
+    credential.id.endsWith(`/${encodeURIComponent(expected.code)}`) &&
+    (expected.name === undefined || name === expected.name) &&
+    (expected.course === undefined || credential.credentialSubject.achievement.name === expected.course);
+  if (!sameCertificate)
+    return {
+      ok: false,
+      lines: ['Open Badge: DOES NOT MATCH the certificate (another code, name or course)'],
+    };
+  const lines = [`Open Badge: valid OpenBadgeCredential (ES256, key ${verified.kid}), ${credential.id}`];
+  let ok = true;
+  const entry = credential.credentialStatus;
+  if (entry && io.fetch) {
+    try {
+      const response = await io.fetch(entry.statusListCredential, {
+        headers: { accept: 'application/vc+jwt' },
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const list = await verifiedPayload((await response.text()).trim(), keys);
+      if ('problem' in list) throw new Error(list.problem);
+      const subject = z
+        .object({ credentialSubject: z.looseObject({ encodedList: z.string() }) })
+        .parse(list.payload).credentialSubject;
+      const revoked = getBit(decodeStatusList(subject.encodedList), Number(entry.statusListIndex));
+      if (revoked) ok = false;
+      lines.push(`Open Badge status: ${revoked ? 'REVOKED' : 'not revoked'} (${entry.statusListCredential})`);
+    } catch (error) {
+      lines.push(
+        `Open Badge status: could not be resolved (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+  } else if (entry) {
+    lines.push(`Open Badge status: not checked (offline); list ${entry.statusListCredential}`);
+  }
+  return { ok, lines };
+}
+
 export async function checkCertificate(
   target: string,
   jwksSource: string | undefined,
@@ -113,6 +213,7 @@ export async function checkCertificate(
     let jws: string;
     let facts: CertificateFacts | undefined;
     let verifyUrl: string | undefined;
+    let openBadge: string | undefined;
     if (isUrl(target)) {
       const url = new URL(target);
       jws = decodeURIComponent(url.hash.slice(1));
@@ -130,6 +231,8 @@ export async function checkCertificate(
       const embedded = files.get(CREDENTIAL_ATTACHMENT);
       if (!embedded) throw new CannotCheck(`${target} has no embedded credential (${CREDENTIAL_ATTACHMENT})`);
       jws = new TextDecoder().decode(embedded).trim();
+      const badge = files.get(OPEN_BADGE_ATTACHMENT);
+      if (badge) openBadge = new TextDecoder().decode(badge);
       const attached = files.get(FACTS_ATTACHMENT);
       const parsed = attached
         ? factsFile.safeParse(JSON.parse(new TextDecoder().decode(attached)))
@@ -185,6 +288,16 @@ export async function checkCertificate(
 
     // ---- live status: only when the network is in use anyway ----
     const online = io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation));
+    if (openBadge !== undefined) {
+      const badge = await checkOpenBadge(
+        openBadge,
+        keys,
+        { code: check.claims.c, ...(facts ? { name: facts.name, course: facts.course } : {}) },
+        online ? io : { readFile: io.readFile },
+      );
+      if (!badge.ok) ok = false;
+      lines.push(...badge.lines);
+    }
     if (online && verifyUrl && io.fetch) {
       try {
         const response = await io.fetch(verifyUrl, { headers: { accept: 'application/json' } });

@@ -45,7 +45,7 @@ const verifier = once(() => createTokenVerifier(loadConfig(['auth']).auth));
 export const publicDeps = (): PublicDeps => ({ corsOrigins: httpConfig().CORS_ALLOWED_ORIGINS });
 export const dbDeps = (): DbDeps => ({ ...publicDeps(), sql: sql() });
 export const readDeps = (): ReadDeps => ({ ...dbDeps(), verifier: verifier() });
-const links = once((): CertificateLinks => {
+export const links = once((): CertificateLinks => {
   const render = loadConfig(['render']).render;
   return {
     verifyBaseUrl: render.VERIFY_BASE_URL,
@@ -61,5 +61,5 @@ export const certificateReadDeps = (): CertificateReadDeps => ({ ...readDeps(), 
 export const analyticsDeps = once(
   (): RecordingDeps => ({ store: postgresEventStore(sql()), log: logger, metrics: analyticsMetrics() }),
 );
-/** The public verification route: its database, plus recording of verification views. */
-export const verifyDeps = () => ({ ...dbDeps(), analytics: analyticsDeps() });
+/** The public verification route: its database, recording of verification views, the LinkedIn link. */
+export const verifyDeps = () => ({ ...dbDeps(), analytics: analyticsDeps(), links: links() });

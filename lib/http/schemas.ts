@@ -123,6 +123,15 @@ export const publicVerificationSchema = z
     issuedOn: isoDate.nullable(),
     status: z.enum(['valid', 'revoked', 'superseded', 'expired']),
     revokedAt: isoDateTime.nullable(),
+    revocationReason: revocationReasonSchema.nullable().describe('Why it was revoked (documented codes)'),
+    revocationText: z.string().nullable().describe('Free text given with the revocation'),
+    expiresAt: isoDateTime
+      .nullable()
+      .describe('Expired (or expires) from this instant on; null when the course has no validity period'),
+    supersededBy: z
+      .string()
+      .nullable()
+      .describe('Verification code of the certificate that replaced this one (GET /api/v1/verify/{it})'),
   })
   .meta({ id: 'PublicVerification' });
 

@@ -1,9 +1,15 @@
-import { findPublicCertificate, verifyCertificate } from '../certificates/read-model.ts';
+import { linkedInAddToProfileUrl } from '../certificates/linkedin.ts';
+import {
+  type CertificateLinks,
+  findPublicCertificate,
+  type PublicCertificateRecord,
+  verifyCertificate,
+} from '../certificates/read-model.ts';
 import { jwksDocument } from '../credentials/jwks.ts';
 import { publishedKeys } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
 import { shippedLanguages } from '../render/i18n.ts';
-import { renderVerifyPage } from '../render/verify-page.ts';
+import { renderVerifyPage, type VerifyPageActions } from '../render/verify-page.ts';
 import type { HttpResponse } from './response.ts';
 import { ok } from './response.ts';
 
@@ -46,6 +52,33 @@ export interface VerificationRequest {
   code: string;
   accept?: string;
   acceptLanguage?: string;
+  /** VERIFY_BASE_URL and the issuer as LinkedIn shows it; unset: no LinkedIn link. */
+  links?: CertificateLinks;
+}
+
+/**
+ * "Add to wallet" (the Open Badges credential, GET {page}/credential: relative, so it follows the
+ * page wherever VERIFY_BASE_URL maps it) and LinkedIn's Add to Profile, for a valid certificate.
+ */
+function pageActions(
+  record: PublicCertificateRecord,
+  links: CertificateLinks | undefined,
+): VerifyPageActions {
+  const code = encodeURIComponent(record.facts.code);
+  const linkedInUrl =
+    links && record.status === 'valid' && record.facts.issued !== ''
+      ? linkedInAddToProfileUrl(
+          {
+            courseName: record.facts.course,
+            issuedOn: record.facts.issued,
+            expiresAt: record.expiresAt ? new Date(record.expiresAt) : null,
+            verificationCode: record.facts.code,
+            verifyUrl: `${links.verifyBaseUrl.replace(/\/+$/, '')}/${code}`,
+          },
+          links.issuer,
+        )
+      : null;
+  return { walletHref: `${code}/credential`, linkedInUrl };
 }
 
 /** GET VERIFY_BASE_URL/{code}: the HTML page by default, today's JSON for Accept: application/json. */
@@ -70,6 +103,7 @@ export async function verificationResponse(
     record: record ?? null,
     fallbackLocale: pickLanguage(request.acceptLanguage, 'en'),
     jwksUrl: JWKS_PATH,
+    actions: record ? pageActions(record, request.links) : null,
   });
   return {
     statusCode: record ? 200 : 404,

@@ -10,7 +10,11 @@ import {
   validateIssuerName,
 } from '../certificates/text.ts';
 import { credentialUrl } from '../credentials/credential.ts';
-import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
+import {
+  CREDENTIAL_ATTACHMENT,
+  FACTS_ATTACHMENT,
+  OPEN_BADGE_ATTACHMENT,
+} from '../credentials/offline-check.ts';
 import { ValidationError } from '../errors.ts';
 import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
@@ -164,7 +168,11 @@ export async function prepareCertificate(
 }
 
 // Names of the files a signed certificate carries (read back by `npm run verify`).
-export { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../credentials/offline-check.ts';
+export {
+  CREDENTIAL_ATTACHMENT,
+  FACTS_ATTACHMENT,
+  OPEN_BADGE_ATTACHMENT,
+} from '../credentials/offline-check.ts';
 
 /**
  * Sets the document information the browser cannot (author, subject, keywords) and attaches
@@ -202,6 +210,13 @@ export async function applyPdfMetadata(
       description: 'The certificate facts in full (committed to by the credential) and where to verify them',
       ...dates,
     });
+    if (credential.openBadge) {
+      await document.attach(new TextEncoder().encode(credential.openBadge), OPEN_BADGE_ATTACHMENT, {
+        mimeType: 'application/vc+jwt',
+        description: 'Open Badges 3.0 credential (VC-JWT, ES256); import it into a wallet',
+        ...dates,
+      });
+    }
   }
   return document.save({ useObjectStreams: true });
 }

@@ -31,6 +31,15 @@ export interface VerifyPageInput {
   fallbackLocale: string;
   /** Path or URL of the JWKS the script checks against (same origin: CSP connect-src 'self'). */
   jwksUrl: string;
+  /** What the holder can do with a valid certificate; shown only when the status is `valid`. */
+  actions?: VerifyPageActions | null;
+}
+
+export interface VerifyPageActions {
+  /** Where the Open Badges credential downloads ("add to wallet"), relative to the page. */
+  walletHref: string;
+  /** LinkedIn's Add-to-Profile link, or null when not offered. */
+  linkedInUrl: string | null;
 }
 
 export interface VerifyPage {
@@ -68,6 +77,15 @@ const LABEL_KEYS = [
   'sig_unknown',
   'sig_none',
   'sig_nojs',
+  'keep',
+  'add_to_wallet',
+  'add_to_linkedin',
+  'reason_issued_in_error',
+  'reason_academic_misconduct',
+  'reason_attempt_invalidated',
+  'reason_identity_fraud',
+  'reason_requested_by_holder',
+  'reason_other',
 ] as const;
 type PageLabels = Record<(typeof LABEL_KEYS)[number], string>;
 
@@ -165,12 +183,18 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
     details.push(`<dl>${row(labels.code, input.code, ' class="code"')}</dl>`);
   } else {
     const facts = record.facts;
-    if (input.status === 'revoked' && record.revokedAt)
+    if (input.status === 'revoked' && record.revokedAt) {
+      // The documented reason in the page's language, then the staff's own words, if any.
+      const code = record.revocationReason
+        ? labels[`reason_${record.revocationReason.replaceAll('-', '_')}` as keyof PageLabels]
+        : null;
+      const reason = [code, record.revokedReason].filter((part): part is string => Boolean(part)).join(' — ');
       details.push(
         `<dl>${row(labels.revoked_on, date(record.revokedAt))}${
-          record.revokedReason ? row(labels.reason, record.revokedReason, ' dir="auto"') : ''
+          reason ? row(labels.reason, reason, ' dir="auto"') : ''
         }</dl>`,
       );
+    }
     if (input.status === 'expired' && record.expiresAt)
       details.push(`<dl>${row(labels.expires, date(record.expiresAt))}</dl>`);
     if (input.status === 'superseded' && record.supersededByCode)
@@ -201,6 +225,23 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
 </section>`
     : '';
 
+  // Keeping and sharing make sense only for a certificate a verifier would accept: issued, not
+  // revoked, superseded or expired.
+  const actions =
+    record && input.status === 'valid' && input.actions
+      ? `<section aria-labelledby="keep-heading" class="actions">
+<h2 id="keep-heading">${escapeHtml(labels.keep)}</h2>
+<ul>
+<li><a id="add-to-wallet" href="${escapeHtml(input.actions.walletHref)}" download>${escapeHtml(labels.add_to_wallet)}</a></li>
+${
+  input.actions.linkedInUrl
+    ? `<li><a id="add-to-linkedin" href="${escapeHtml(input.actions.linkedInUrl)}" rel="noopener noreferrer" target="_blank">${escapeHtml(labels.add_to_linkedin)}</a></li>`
+    : ''
+}
+</ul>
+</section>`
+      : '';
+
   const issuer = record ? `<p class="issuer" dir="auto">${escapeHtml(record.facts.issuer)}</p>` : '';
   const html = `<!doctype html>
 <html lang="${escapeHtml(intl)}" dir="${localeData.dir}">
@@ -220,6 +261,7 @@ ${issuer}
 </div>
 ${details.join('\n')}
 ${signature}
+${actions}
 </main>
 <script type="application/json" id="record-facts">${jsonForScript(record?.facts ?? null)}</script>
 <script>${script}</script>

@@ -572,6 +572,10 @@ describe('public verification', () => {
       issuedOn: '2026-11-20',
       status: 'valid',
       revokedAt: null,
+      revocationReason: null,
+      revocationText: null,
+      expiresAt: null,
+      supersededBy: null,
     });
   });
 

@@ -1,16 +1,30 @@
+import { importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { factsMatch, verifyCredential } from '../../lib/credentials/credential.ts';
+import {
+  type CredentialSettings,
+  createOpenBadgeIssuer,
+  openBadgeForCertificate,
+} from '../../lib/credentials/credential-service.ts';
+import { jwksDocument } from '../../lib/credentials/jwks.ts';
 import { markKeyCompromised, publishedKeys } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { checkCertificate } from '../../lib/credentials/offline-check.ts';
+import { openBadgeJwtClaims } from '../../lib/credentials/open-badge.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
-import { createCredentialSigner } from '../../lib/credentials/signer.ts';
+import { createCredentialSigner, createJwtSigner } from '../../lib/credentials/signer.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { CREDENTIAL_ATTACHMENT, createCertificateRenderer } from '../../lib/render/renderer.ts';
+import {
+  CREDENTIAL_ATTACHMENT,
+  createCertificateRenderer,
+  OPEN_BADGE_ATTACHMENT,
+} from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { validateOpenBadge } from '../support/open-badges-schema.ts';
 import { readableStorage } from '../support/s3-objects.ts';
 import {
   createCourse,
@@ -29,6 +43,12 @@ const printer = createPdfPrinter({
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
+const SETTINGS: CredentialSettings = {
+  apiBaseUrl: 'https://certs.example.org/api/v1',
+  verifyBaseUrl: options.verifyBaseUrl,
+  issuer: { id: 'https://certs.example.org', name: options.issuerName },
+  statusListTtlSeconds: 300,
+};
 
 beforeAll(async () => {
   t = await createTestEnv();
@@ -120,16 +140,54 @@ describe('generation signs the printed facts', () => {
     expect(after.row.credential_jws).toBeNull();
   });
 
-  it('a course with a validity period: the signed facts carry the expiry the record holds', async () => {
-    const signer = createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk()));
+  it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {
+    const key = await signingKeyFromJwk(await generateSigningJwk());
+    const signer = createCredentialSigner(t.sql, async () => key);
+    const openBadge = createOpenBadgeIssuer(
+      { sql: t.sql, sign: createJwtSigner(t.sql, async () => key) },
+      SETTINGS,
+    );
     const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
     const courseId = await createCourse(t.sql, { title: 'Compilers' });
     await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
     const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 90 });
-    const outcome = await generateCertificate(makeGenerateDeps(t, renderer, { signer }), options, id);
+    const outcome = await generateCertificate(
+      makeGenerateDeps(t, renderer, { signer, openBadge }),
+      options,
+      id,
+    );
     expect(outcome.status).toBe('issued');
-    const [row] = await t.sql<{ verification_code: string; credential_jws: string }[]>`
-      SELECT verification_code, credential_jws FROM certificates WHERE id = ${id}`;
+    const [row] = await t.sql<
+      {
+        verification_code: string;
+        credential_jws: string;
+        s3_key: string;
+        generated_at: Date;
+        expires_at: Date;
+      }[]
+    >`
+      SELECT verification_code, credential_jws, s3_key, generated_at, expires_at FROM certificates WHERE id = ${id}`;
+
+    // The PDF's Open Badges credential: signed with the issuer key, valid by the 1EdTech schema,
+    // validFrom = generated_at and validUntil = expires_at, and the same credential the routes serve.
+    const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(row?.s3_key ?? '');
+    const badge = new TextDecoder().decode((await readPdfAttachments(pdf)).get(OPEN_BADGE_ATTACHMENT));
+    const { payload } = await jwtVerify(badge, await importJWK(key.publicJwk, 'ES256'));
+    expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
+    expect(payload.nbf).toBe(Math.floor((row?.generated_at.getTime() ?? 0) / 1000));
+    expect(payload.exp).toBe(Math.floor((row?.expires_at.getTime() ?? 0) / 1000));
+    expect(payload).toEqual(openBadgeJwtClaims(await openBadgeForCertificate({ sql: t.sql }, SETTINGS, id)));
+    // npm run verify checks it too (no network: a JWKS file).
+    const files: Record<string, Uint8Array> = {
+      'certificate.pdf': pdf,
+      'jwks.json': new TextEncoder().encode(JSON.stringify(jwksDocument(await publishedKeys(t.sql)))),
+    };
+    const report = await checkCertificate('certificate.pdf', 'jwks.json', {
+      readFile: async (path) => files[path] ?? new Uint8Array(),
+    });
+    expect(report.outcome).toBe('valid');
+    expect(report.lines.join('\n')).toContain('Open Badge: valid OpenBadgeCredential');
+
     const record = await findPublicCertificate(t.sql, row?.verification_code ?? '');
     expect(record?.facts.expires).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     const check = await verifyCredential(row?.credential_jws ?? '', await publishedKeys(t.sql));

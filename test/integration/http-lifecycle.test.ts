@@ -3,9 +3,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createGetHandler } from '../../functions/http/get-certificate.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createGetCourseLifecycleHandler } from '../../functions/http/get-course-lifecycle.ts';
 import { createHandler as createLaterPassesHandler } from '../../functions/http/list-later-passes.ts';
 import { createHandler as createReissueHandler } from '../../functions/http/reissue-certificate.ts';
 import { createHandler as createRevokeHandler } from '../../functions/http/revoke-certificate.ts';
+import { createHandler as createUpdateCourseLifecycleHandler } from '../../functions/http/update-course-lifecycle.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { applyLaterPassRule, assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
@@ -22,7 +24,13 @@ import {
 } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { createCertificateStorage } from '../../lib/storage/s3.ts';
-import { apiEvent, insertCertificate, lambdaContext, type Status } from '../e2e/http-fixtures.ts';
+import {
+  apiEvent,
+  insertCertificate,
+  insertCourse,
+  lambdaContext,
+  type Status,
+} from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 
@@ -503,5 +511,51 @@ describe('read side', () => {
     expect((await laterPasses(dead.courseId, await kc.token(ids.alice))).statusCode).toBe(403);
     const unknown = await laterPasses(randomUUID(), await kc.token(ids.staff));
     expect(unknown.statusCode).toBe(404);
+  });
+});
+
+describe('course lifecycle settings in-process', () => {
+  function settings(courseId: string, token: string, body?: unknown): Promise<HttpResponse> {
+    const path = '/api/v1/courses/{courseId}/lifecycle';
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    return body === undefined
+      ? createGetCourseLifecycleHandler(deps)(
+          apiEvent('GET', path, { pathParameters: { courseId }, headers }),
+          lambdaContext(),
+        )
+      : createUpdateCourseLifecycleHandler(deps)(
+          apiEvent('POST', path, { pathParameters: { courseId }, headers, body: JSON.stringify(body) }),
+          lambdaContext(),
+        );
+  }
+
+  it('staff read and change them; a change is audited with actor and reason, a no-op is not; teachers may not', async () => {
+    const courseId = await insertCourse(t.sql);
+    const staff = await kc.token(ids.staff);
+    const read = await settings(courseId, staff);
+    expect(JSON.parse(read.body)).toEqual({ courseId, validityMonths: null, reissueOnBetterScore: false });
+
+    const changed = await settings(courseId, staff, { validityMonths: 24, reason: 'accreditation rule' });
+    expect(changed.statusCode).toBe(200);
+    expect(JSON.parse(changed.body)).toEqual({
+      courseId,
+      validityMonths: 24,
+      reissueOnBetterScore: false,
+      changed: true,
+    });
+    const again = await settings(courseId, staff, { validityMonths: 24 });
+    expect(JSON.parse(again.body)).toMatchObject({ changed: false });
+    const log =
+      await t.sql`SELECT actor, changes, reason FROM course_settings_log WHERE course_id = ${courseId}`;
+    expect(log).toEqual([
+      { actor: ids.staff, changes: { validityMonths: { from: null, to: 24 } }, reason: 'accreditation rule' },
+    ]);
+
+    expect((await settings(courseId, staff, { validityMonths: 0 })).statusCode).toBe(400);
+    expect((await settings(courseId, staff, {})).statusCode).toBe(400);
+    expect((await settings(courseId, await kc.token(ids.teacher), { validityMonths: 12 })).statusCode).toBe(
+      403,
+    );
+    expect((await settings(randomUUID(), staff)).statusCode).toBe(404);
   });
 });

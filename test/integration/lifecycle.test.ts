@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
@@ -320,6 +323,21 @@ describe('expiry and status entries at issue', () => {
     const [row] = await t.sql`SELECT status_list_index FROM certificates WHERE id = ${cert.id}`;
     expect(row?.status_list_index).toEqual(expect.any(Number));
     expect(await backfillIssueLifecycle(t.sql, 1000)).toBe(0);
+  });
+
+  it('npm run migrate is where the backfill runs: after the migrations, once', async () => {
+    const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
+    await t.sql`UPDATE certificates SET status_list_id = NULL, status_list_index = NULL WHERE id = ${cert.id}`;
+    const migrate = () =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/migrate.ts'], {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        env: { ...process.env, ...t.env },
+        timeout: 60_000,
+      });
+    expect((await migrate()).stdout).toContain('Gave 1 issued certificate(s) their status-list entry.');
+    const [row] = await t.sql`SELECT status_list_index FROM certificates WHERE id = ${cert.id}`;
+    expect(row?.status_list_index).toEqual(expect.any(Number));
+    expect((await migrate()).stdout).not.toContain('Gave');
   });
 });
 

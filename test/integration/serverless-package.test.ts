@@ -393,10 +393,12 @@ describe('serverless package', () => {
           .map((statement) => ({ roleId, resource: statement.Resource })),
       );
     const ssm = grants('ssm:GetParameter');
-    // Only generate reads the Keycloak secret and the issuer's private signing key.
+    // Only generate reads the Keycloak secret; the issuer's private signing key is read by
+    // generate and by the routes that sign credentials on request (status lists, Open Badges).
     expect(ssm).toEqual([
       { roleId: 'GenerateRole', resource: KEYCLOAK_SECRET_ARN },
       { roleId: 'GenerateRole', resource: SIGNING_KEY_ARN },
+      { roleId: 'CredentialRole', resource: SIGNING_KEY_ARN },
     ]);
     const secrets = grants('secretsmanager:GetSecretValue');
     expect(secrets.every((grant) => grant.resource === DB_SECRET_ARN)).toBe(true);
@@ -410,6 +412,7 @@ describe('serverless package', () => {
         'DownloadRole',
         'IngestRole',
         'WebhookRole',
+        'CredentialRole',
       ]),
     );
     // The OpenAPI document needs no database and reads no secret.

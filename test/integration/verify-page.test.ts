@@ -1,14 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
+import { importJWK, jwtVerify } from 'jose';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
 import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { DbDeps } from '../../lib/http/deps.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
@@ -23,11 +26,26 @@ let browser: Browser;
 let profile: string;
 let key: SigningKey;
 
+const LINKS = {
+  verifyBaseUrl: 'https://certs.example.org/verify',
+  issuer: { organizationName: 'Northbridge Academy' },
+};
+
 beforeAll(async () => {
   t = await createTestEnv();
   const deps: DbDeps = { sql: t.sql, corsOrigins: [] };
   server = await serveHandlers({
-    'GET /api/v1/verify/{verificationCode}': createVerifyHandler(deps),
+    'GET /api/v1/verify/{verificationCode}': createVerifyHandler({ ...deps, links: LINKS }),
+    'GET /api/v1/verify/{verificationCode}/credential': createPublicCredentialHandler({
+      ...deps,
+      sign: createJwtSigner(t.sql, async () => key),
+      credentials: {
+        apiBaseUrl: 'https://certs.example.org/api/v1',
+        verifyBaseUrl: LINKS.verifyBaseUrl,
+        issuer: { id: 'https://certs.example.org', name: 'Northbridge Academy' },
+        statusListTtlSeconds: 300,
+      },
+    }),
     'GET /.well-known/jwks.json': createJwksHandler(deps),
   });
   key = await signingKeyFromJwk(await generateSigningJwk());
@@ -223,6 +241,47 @@ describe('public verification page', () => {
     const link = await page3.page.$eval('main a', (anchor) => (anchor as HTMLAnchorElement).href);
     expect(link).toBe(`${server.baseUrl}/api/v1/verify/${newer.code}`);
     await page3.close();
+  });
+
+  it('a valid certificate offers "add to wallet" (its Open Badges credential) and Add to LinkedIn; a revoked one neither', async () => {
+    const certificate = await issued();
+    const opened = await open(`/api/v1/verify/${certificate.code}`);
+    expect(opened.text).toContain('Download the Open Badge');
+    const wallet = await opened.page.$eval('#add-to-wallet', (anchor) => (anchor as HTMLAnchorElement).href);
+    expect(wallet).toBe(`${server.baseUrl}/api/v1/verify/${certificate.code}/credential`);
+    // Fetched the way the link downloads it, from the page itself (its CSP allows only 'self').
+    const download = await opened.page.evaluate(async (href) => {
+      const response = await fetch(href);
+      return {
+        status: response.status,
+        type: response.headers.get('content-type'),
+        body: await response.text(),
+      };
+    }, wallet);
+    expect(download).toMatchObject({ status: 200, type: 'application/vc+jwt' });
+    const { payload } = await jwtVerify(download.body, await importJWK(key.publicJwk, 'ES256'));
+    expect(payload).toMatchObject({
+      jti: `${LINKS.verifyBaseUrl}/${certificate.code}`,
+      name: 'Analytical Engines 101',
+    });
+
+    const linkedIn = new URL(
+      await opened.page.$eval('#add-to-linkedin', (anchor) => (anchor as HTMLAnchorElement).href),
+    );
+    expect(linkedIn.origin + linkedIn.pathname).toBe('https://www.linkedin.com/profile/add');
+    expect(Object.fromEntries(linkedIn.searchParams)).toMatchObject({
+      startTask: 'CERTIFICATION_NAME',
+      name: 'Analytical Engines 101',
+      certId: certificate.code,
+      certUrl: `${LINKS.verifyBaseUrl}/${certificate.code}`,
+    });
+    expect(opened.cspViolations).toEqual([]);
+    await opened.close();
+
+    const revoked = await issued({ status: 'revoked' });
+    const page = await open(`/api/v1/verify/${revoked.code}`);
+    expect(await page.page.$$('#add-to-wallet, #add-to-linkedin')).toHaveLength(0);
+    await page.close();
   });
 
   it("in the certificate's language: Arabic, right to left", async () => {

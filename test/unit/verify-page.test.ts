@@ -17,6 +17,7 @@ const record: NonNullable<VerifyPageInput['record']> = {
   },
   locale: 'en',
   revokedAt: null,
+  revocationReason: null,
   revokedReason: null,
   expiresAt: null,
   supersededByCode: null,

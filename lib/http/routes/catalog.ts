@@ -1,7 +1,13 @@
 import type { RouteContract } from '../contract.ts';
 import { getCertificateAnalyticsRoute, getCourseAnalyticsRoute } from './analytics.ts';
 import { backfillCourseRoute } from './backfill-course.ts';
+import { getCourseLifecycleRoute, updateCourseLifecycleRoute } from './course-lifecycle.ts';
 import { createAttemptRoute } from './create-attempt.ts';
+import {
+  getCertificateCredentialRoute,
+  getPublicCredentialRoute,
+  getStatusListRoute,
+} from './credentials.ts';
 import { getCertificateRoute } from './get-certificate.ts';
 import { getCertificateDownloadRoute } from './get-certificate-download.ts';
 import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
@@ -38,17 +44,22 @@ export const ROUTES: readonly RouteContract[] = [
   getLatestStudentCertificateRoute,
   getCertificateRoute,
   getCertificateDownloadRoute,
+  getCertificateCredentialRoute,
   requeueCertificateRoute,
   revokeCertificateRoute,
   reissueCertificateRoute,
   listCourseCertificatesRoute,
   listLaterPassesRoute,
+  getCourseLifecycleRoute,
+  updateCourseLifecycleRoute,
   backfillCourseRoute,
   getCourseAnalyticsRoute,
   getCertificateAnalyticsRoute,
   createAttemptRoute,
   previewTemplateRoute,
   verifyCertificateRoute,
+  getPublicCredentialRoute,
+  getStatusListRoute,
   jwksRoute,
   createWebhookEndpointRoute,
   listWebhookEndpointsRoute,

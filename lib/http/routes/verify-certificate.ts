@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { anyone } from '../../auth/policies.ts';
+import type { CertificateLinks } from '../../certificates/read-model.ts';
 import type { Sql } from '../../db/client.ts';
 import { type AnalyticsAware, recordPublicEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
@@ -15,7 +16,9 @@ export const verifyCertificateRoute = defineRoute({
   description:
     'VERIFY_BASE_URL/{code}, what a scanned QR code opens. By default the public verification page ' +
     "(HTML in the certificate's language): the facts, the issuer and a verdict (`data-status` on " +
-    '`main`: valid, revoked, expired, superseded, tampered, not-found); its script checks the signed ' +
+    '`main`: valid, revoked, expired, superseded, tampered, not-found), and for a valid certificate ' +
+    '"add to wallet" (`{code}/credential`, the Open Badges credential) and LinkedIn\'s Add to Profile; ' +
+    'its script checks the signed ' +
     'credential in the URL fragment against /.well-known/jwks.json in the browser. With ' +
     '`Accept: application/json`: minimal public data of an issued certificate (name, course, issue ' +
     'date and whether it is still valid).',
@@ -41,11 +44,15 @@ export const verifyCertificateRoute = defineRoute({
   // Short shared caching only (in verificationResponse): a revocation must show up within a minute.
   // The view is counted whatever the verdict (recordPublicEvent finds no certificate for an
   // unknown code and records nothing); recording never fails or slows the page (analytics.ts).
-  handle: async (deps: AnalyticsAware & { sql: Sql; corsOrigins: readonly string[] }, { path, event }) => {
+  handle: async (
+    deps: AnalyticsAware & { sql: Sql; corsOrigins: readonly string[]; links?: CertificateLinks },
+    { path, event },
+  ) => {
     const response = await verificationResponse(deps.sql, {
       code: path.verificationCode,
       accept: event.headers?.accept,
       acceptLanguage: event.headers?.['accept-language'],
+      ...(deps.links ? { links: deps.links } : {}),
     });
     await recordPublicEvent(deps, 'verification-view', path.verificationCode, event);
     return response;

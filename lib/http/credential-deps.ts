@@ -1,0 +1,51 @@
+import { loadConfig } from '../config.ts';
+import { type CredentialSettings, credentialSettingsFromConfig } from '../credentials/credential-service.ts';
+import { signingKeyFromSecret } from '../credentials/key-source.ts';
+import { createJwtSigner } from '../credentials/signer.ts';
+import type { JwtSigner } from '../credentials/status-list.ts';
+import { defaultSecretStore, prefetch, secretSource } from '../secrets/secret-store.ts';
+import type { AnalyticsAware } from './analytics.ts';
+import { analyticsDeps, type DbDeps, dbDeps, once, type ReadDeps, readDeps } from './deps.ts';
+
+/**
+ * The routes that serve signed credentials (status lists, Open Badges): the issuer key (read
+ * from the secret store at cold start, kept as a non-extractable CryptoKey) and the settings
+ * that say where the credentials live. Separate from deps.ts so that no other function loads
+ * the key or is given the permission to read it.
+ */
+
+export interface CredentialDeps extends DbDeps, AnalyticsAware {
+  sign: JwtSigner;
+  credentials: CredentialSettings;
+}
+
+export interface AuthenticatedCredentialDeps extends CredentialDeps, ReadDeps {}
+
+const settings = once(() => credentialSettingsFromConfig(loadConfig(['render', 'credentials'])));
+
+const signer = once(() => {
+  const { signing } = loadConfig(['signing']);
+  const secret = prefetch(secretSource(defaultSecretStore, signing.SIGNING_KEY, signing.SIGNING_KEY_ARN));
+  return createJwtSigner(dbDeps().sql, () => signingKeyFromSecret(secret));
+});
+
+/** GET /status/{listId}: public, no analytics (a status check says nothing about one certificate). */
+export const statusListDeps = (): CredentialDeps => ({
+  ...dbDeps(),
+  sign: signer(),
+  credentials: settings(),
+});
+
+/** GET /verify/{code}/credential: public, counted as a credential export. */
+export const publicCredentialDeps = (): CredentialDeps => ({
+  ...statusListDeps(),
+  analytics: analyticsDeps(),
+});
+
+/** GET /certificates/{id}/credential: owner or staff, counted as a credential export. */
+export const certificateCredentialDeps = (): AuthenticatedCredentialDeps => ({
+  ...readDeps(),
+  sign: signer(),
+  credentials: settings(),
+  analytics: analyticsDeps(),
+});

@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { anyone, readScope, signedIn } from '../../auth/policies.ts';
+import { getCertificate } from '../../certificates/read-model.ts';
+import {
+  signedOpenBadgeForCertificate,
+  signedOpenBadgeForCode,
+  signedStatusList,
+} from '../../credentials/credential-service.ts';
+import { recordPublicEvent, recordRequestEvent } from '../analytics.ts';
+import { defineRoute } from '../contract.ts';
+import type { AuthenticatedCredentialDeps, CredentialDeps } from '../credential-deps.ts';
+import { uuidParam } from '../params.ts';
+import type { HttpResponse } from '../response.ts';
+import { certificateIdPath, errorResponse } from './common.ts';
+
+/**
+ * The signed credentials of issue 11: the W3C Bitstring Status List that verifiers fetch to see
+ * revocations, and a certificate's Open Badges 3.0 credential (VC-JWT) for its holder and for
+ * wallets. All are signed with the issuer key of the QR credentials (`kid` in the JWKS).
+ */
+
+const VC_JWT = 'application/vc+jwt';
+
+const jwtSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/)
+  .meta({ description: 'Compact JWS (ES256, `kid` in /.well-known/jwks.json)' });
+
+/** A credential as a file: wallets and people save it as `<code>.jwt`. */
+function credentialFile(jwt: string, verificationCode: string): HttpResponse {
+  return {
+    statusCode: 200,
+    headers: {
+      'Content-Type': VC_JWT,
+      'Content-Disposition': `attachment; filename="open-badge-${verificationCode.replace(/[^A-Za-z0-9-]/g, '')}.jwt"`,
+      // Personal data: never kept by shared caches.
+      'Cache-Control': 'no-store',
+    },
+    body: jwt,
+  };
+}
+
+export const getStatusListRoute = defineRoute({
+  operationId: 'getStatusList',
+  method: 'GET',
+  path: '/api/v1/status/{listId}',
+  tags: ['public'],
+  summary: 'A W3C Bitstring Status List (revocations), signed',
+  description:
+    "The `statusListCredential` of every certificate's Open Badges credential points here: a " +
+    '`BitstringStatusListCredential` (VC 2.0) as a VC-JWT (`typ` vc+jwt, ES256 with the issuer key). ' +
+    "A set bit means revoked or superseded. `Cache-Control: public, max-age` equals the credential's " +
+    '`ttl` (STATUS_LIST_TTL_SECONDS): a verifier sees a revocation at the latest that long after it. ' +
+    'Any origin may fetch it.',
+  request: { path: z.object({ listId: uuidParam('Status list id') }) },
+  policy: anyone,
+  responses: {
+    200: { description: 'The signed status list', contentType: VC_JWT, schema: jwtSchema },
+    404: errorResponse('No such list'),
+  },
+  handle: async (deps: CredentialDeps, { path }) => {
+    const list = await signedStatusList(deps, deps.credentials, path.listId);
+    return {
+      statusCode: 200,
+      headers: {
+        'Content-Type': list.contentType,
+        'Cache-Control': list.cacheControl,
+        // Public data, checked by verifiers anywhere (wallets in browsers too).
+        'Access-Control-Allow-Origin': '*',
+        'Cross-Origin-Resource-Policy': 'cross-origin',
+      },
+      body: list.jwt,
+    };
+  },
+});
+
+export const getCertificateCredentialRoute = defineRoute({
+  operationId: 'getCertificateCredential',
+  method: 'GET',
+  path: '/api/v1/certificates/{certificateId}/credential',
+  tags: ['certificates'],
+  summary: 'The Open Badges 3.0 credential of a certificate (VC-JWT)',
+  description:
+    'An `OpenBadgeCredential` as a VC-JWT (ES256, `kid` in /.well-known/jwks.json; claims `iss`, `jti`, ' +
+    '`sub`, `nbf`, `exp` as Open Badges 3.0 maps them), with `credentialStatus` pointing at its entry in ' +
+    'a status list (`GET /api/v1/status/{listId}`). Revoked, superseded and expired certificates still ' +
+    'have theirs: the status entry and `validUntil` say what they are. Recorded as a `credential-export`.',
+  request: { path: certificateIdPath },
+  policy: signedIn,
+  responses: {
+    200: { description: 'The signed credential', contentType: VC_JWT, schema: jwtSchema },
+    404: errorResponse('Unknown (or not yours)'),
+    409: errorResponse(
+      'Not generated yet: no credential (the certificate is pending, rendering, failed or dead)',
+    ),
+  },
+  handle: async (deps: AuthenticatedCredentialDeps, { path, principal, event }) => {
+    // Someone else's certificate is "not found", exactly like the other certificate routes.
+    const certificate = await getCertificate(deps.sql, readScope(principal), path.certificateId);
+    const jwt = await signedOpenBadgeForCertificate(deps, deps.credentials, certificate.id);
+    await recordRequestEvent(deps, 'credential-export', { certificateId: certificate.id }, event);
+    return credentialFile(jwt, certificate.verificationCode);
+  },
+});
+
+export const getPublicCredentialRoute = defineRoute({
+  operationId: 'getPublicCredential',
+  method: 'GET',
+  path: '/api/v1/verify/{verificationCode}/credential',
+  tags: ['public'],
+  summary: 'The Open Badges 3.0 credential behind a verification code ("add to wallet")',
+  description:
+    'The same VC-JWT as `GET /api/v1/certificates/{certificateId}/credential`, for whoever holds the ' +
+    'verification code (printed on the certificate, in its QR code): the verification page offers it ' +
+    'as "add to wallet". It states what the public page shows (name, course, dates, issuer, status) ' +
+    "plus the holder's id (`urn:uuid:` of the Keycloak user id) that wallets bind it to. " +
+    'Recorded as a `credential-export`.',
+  request: {
+    path: z.object({
+      verificationCode: z
+        .string({ error: 'is required' })
+        .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
+        .meta({ description: 'The code printed under the QR code' }),
+    }),
+  },
+  policy: anyone,
+  responses: {
+    200: { description: 'The signed credential', contentType: VC_JWT, schema: jwtSchema },
+    404: errorResponse('No generated certificate has this code'),
+  },
+  handle: async (deps: CredentialDeps, { path, event }) => {
+    const { jwt } = await signedOpenBadgeForCode(deps, deps.credentials, path.verificationCode);
+    await recordPublicEvent(deps, 'credential-export', path.verificationCode, event);
+    return credentialFile(jwt, path.verificationCode);
+  },
+});

@@ -1,0 +1,212 @@
+import { gunzipSync } from 'node:zlib';
+import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler as createCredentialHandler } from '../../functions/http/get-certificate-credential.ts';
+import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
+import { createHandler as createStatusListHandler } from '../../functions/http/get-status-list.ts';
+import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
+import { createHandler as createRevokeHandler } from '../../functions/http/revoke-certificate.ts';
+import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
+import { postgresEventStore } from '../../lib/analytics/event-store.ts';
+import { createTokenVerifier } from '../../lib/auth/verifier.ts';
+import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
+import { loadConfig } from '../../lib/config.ts';
+import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
+import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { createJwtSigner } from '../../lib/credentials/signer.ts';
+import type { AuthenticatedCredentialDeps } from '../../lib/http/credential-deps.ts';
+import type { HttpResponse } from '../../lib/http/response.ts';
+import type { LambdaHttpHandler } from '../../lib/http/route.ts';
+import { getStatusListRoute } from '../../lib/http/routes/credentials.ts';
+import { logger } from '../../lib/observability/logger.ts';
+import { apiEvent, insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { validateOpenBadge } from '../support/open-badges-schema.ts';
+
+/**
+ * Issue 11's "done when", through the HTTP handlers in-process: staff revoke a certificate; its
+ * page says revoked with the reason, its status-list bit is set (the list fetched and checked as
+ * a verifier does), its download answers 410 and its Open Badges credential resolves to revoked.
+ */
+
+let t: TestEnv;
+let kc: ReturnType<typeof keycloakControl>;
+let deps: AuthenticatedCredentialDeps;
+const ids = { alice: '', bob: '', staff: '' };
+const settings: CredentialSettings = {
+  apiBaseUrl: 'https://certs.example.org/api/v1',
+  verifyBaseUrl: 'https://certs.example.org/api/v1/verify',
+  issuer: { id: 'https://certs.example.org', name: 'Example Academy', url: 'https://certs.example.org' },
+  statusListTtlSeconds: 300,
+};
+
+const call = (handler: LambdaHttpHandler, event: ReturnType<typeof apiEvent>): Promise<HttpResponse> =>
+  handler(event, lambdaContext());
+const bearer = async (id: string) => ({ authorization: `Bearer ${await kc.token(id)}` });
+
+async function jwks(): Promise<ReturnType<typeof createLocalJWKSet>> {
+  const response = await call(createJwksHandler(deps), apiEvent('GET', '/.well-known/jwks.json'));
+  return createLocalJWKSet(JSON.parse(response.body) as JSONWebKeySet);
+}
+
+/** What a verifier does with a BitstringStatusListEntry: fetch, verify, expand, read the bit. */
+async function resolveStatus(entry: { statusListCredential: string; statusListIndex: string }) {
+  // The URL in the credential must be the route: its path is the route's path for that list.
+  const url = new URL(entry.statusListCredential);
+  const listId = url.pathname.split('/').pop() ?? '';
+  expect(url.pathname).toBe(getStatusListRoute.path.replace('{listId}', listId));
+  expect(url.origin + url.pathname).toBe(`${settings.apiBaseUrl}/status/${listId}`);
+  const response = await call(
+    createStatusListHandler(deps),
+    apiEvent('GET', getStatusListRoute.path, { pathParameters: { listId } }),
+  );
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['Content-Type']).toBe('application/vc+jwt');
+  expect(response.headers['Cache-Control']).toBe('public, max-age=300');
+  const { payload, protectedHeader } = await jwtVerify(response.body, await jwks(), {
+    issuer: settings.issuer.id,
+    typ: 'vc+jwt',
+  });
+  expect(protectedHeader.alg).toBe('ES256');
+  const subject = payload.credentialSubject as { encodedList: string; statusPurpose: string; ttl: number };
+  expect(subject).toMatchObject({ statusPurpose: 'revocation', ttl: 300_000 });
+  // The W3C spec's expansion, written out here rather than borrowed from lib/: multibase 'u'
+  // (base64url, no padding), GZIP; index 0 is the left-most (most significant) bit of byte 0.
+  expect(subject.encodedList.startsWith('u')).toBe(true);
+  const bits = gunzipSync(Buffer.from(subject.encodedList.slice(1), 'base64url'));
+  expect(bits.length * 8).toBeGreaterThanOrEqual(131_072);
+  const index = Number(entry.statusListIndex);
+  return ((bits[Math.floor(index / 8)] ?? 0) & (0x80 >> (index % 8))) !== 0;
+}
+
+beforeAll(async () => {
+  logger.setLogLevel('SILENT');
+  t = await createTestEnv();
+  kc = keycloakControl(t.keycloakUrl);
+  ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
+  ids.bob = (await kc.addUser({ firstName: 'Bob' })).id;
+  ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['certificate-admin'] })).id;
+  const key = await signingKeyFromJwk(await generateSigningJwk());
+  deps = {
+    sql: t.sql,
+    verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+    corsOrigins: [],
+    sign: createJwtSigner(t.sql, async () => key),
+    credentials: settings,
+    analytics: { store: postgresEventStore(t.sql), log: logger },
+  };
+});
+
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+describe('revoke through the API, then every place a verifier looks', () => {
+  it('page revoked with the reason, status bit set, download 410, OB credential resolves to revoked', async () => {
+    const cert = await insertCertificate(t.sql, { studentId: ids.alice, studentName: 'Alice Liddell' });
+    await assignIssueLifecycle(t.sql, cert.id);
+    const credentialEvent = async (id: string) =>
+      apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
+        pathParameters: { certificateId: cert.id },
+        headers: await bearer(id),
+      });
+
+    // The owner exports the credential: a VC-JWT that verifies against the JWKS and the schema.
+    const exported = await call(createCredentialHandler(deps), await credentialEvent(ids.alice));
+    expect(exported.statusCode).toBe(200);
+    expect(exported.headers['Content-Type']).toBe('application/vc+jwt');
+    expect(decodeProtectedHeader(exported.body)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
+    const { payload } = await jwtVerify(exported.body, await jwks(), { issuer: settings.issuer.id });
+    expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
+    expect(payload).toMatchObject({
+      jti: `${settings.verifyBaseUrl}/${cert.verificationCode}`,
+      sub: `urn:uuid:${ids.alice}`,
+    });
+    const entry = payload.credentialStatus as { statusListCredential: string; statusListIndex: string };
+    expect(await resolveStatus(entry)).toBe(false);
+    // Someone else's certificate is not found; the export was counted once.
+    expect((await call(createCredentialHandler(deps), await credentialEvent(ids.bob))).statusCode).toBe(404);
+    const [events] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificate_events WHERE certificate_id = ${cert.id} AND kind = 'credential-export'`;
+    expect(events?.n).toBe(1);
+
+    // Staff revoke through the API.
+    const revoked = await call(
+      createRevokeHandler(deps),
+      apiEvent('POST', '/api/v1/certificates/{certificateId}/revoke', {
+        pathParameters: { certificateId: cert.id },
+        headers: { ...(await bearer(ids.staff)), 'content-type': 'application/json' },
+        body: JSON.stringify({ reasonCode: 'academic-misconduct', reasonText: 'plagiarised final project' }),
+      }),
+    );
+    expect(revoked.statusCode).toBe(200);
+
+    // The page says revoked, with the reason.
+    const page = await call(
+      createVerifyHandler({ sql: t.sql, corsOrigins: [] }),
+      apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+        pathParameters: { verificationCode: cert.verificationCode },
+        headers: { accept: 'text/html' },
+      }),
+    );
+    expect(page.body).toContain('data-status="revoked"');
+    expect(page.body).toContain('Academic misconduct — plagiarised final project');
+    const asJson = await call(
+      createVerifyHandler({ sql: t.sql, corsOrigins: [] }),
+      apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+        pathParameters: { verificationCode: cert.verificationCode },
+        headers: { accept: 'application/json' },
+      }),
+    );
+    expect(JSON.parse(asJson.body)).toMatchObject({
+      status: 'revoked',
+      revocationReason: 'academic-misconduct',
+      revocationText: 'plagiarised final project',
+    });
+
+    // The status-list bit is set; the download is gone.
+    expect(await resolveStatus(entry)).toBe(true);
+    const download = await call(
+      createDownloadHandler({
+        ...deps,
+        // A revoked certificate is refused before anything is presigned.
+        storage: { presignGet: () => Promise.reject(new Error('nothing may be presigned')) },
+        download: { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 },
+      }),
+      apiEvent('GET', '/api/v1/certificates/{certificateId}/download', {
+        pathParameters: { certificateId: cert.id },
+        headers: await bearer(ids.alice),
+      }),
+    );
+    expect(download.statusCode).toBe(410);
+
+    // The public credential ("add to wallet") still states the same status entry, now revoked.
+    const publicCredential = await call(
+      createPublicCredentialHandler(deps),
+      apiEvent('GET', '/api/v1/verify/{verificationCode}/credential', {
+        pathParameters: { verificationCode: cert.verificationCode },
+      }),
+    );
+    expect(publicCredential.statusCode).toBe(200);
+    const again = await jwtVerify(publicCredential.body, await jwks(), { issuer: settings.issuer.id });
+    expect(again.payload.credentialStatus).toEqual(entry);
+    expect(await resolveStatus(again.payload.credentialStatus as typeof entry)).toBe(true);
+  });
+
+  it('answers 404 for an unknown list or code', async () => {
+    const list = await call(
+      createStatusListHandler(deps),
+      apiEvent('GET', getStatusListRoute.path, { pathParameters: { listId: crypto.randomUUID() } }),
+    );
+    expect(list.statusCode).toBe(404);
+    const code = await call(
+      createPublicCredentialHandler(deps),
+      apiEvent('GET', '/api/v1/verify/{verificationCode}/credential', {
+        pathParameters: { verificationCode: 'NOSUCHCODE00' },
+      }),
+    );
+    expect(code.statusCode).toBe(404);
+  });
+});
