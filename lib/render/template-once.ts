@@ -105,6 +105,8 @@ export type TemplateOnceOutcome =
 export interface TemplateOncePrinter {
   /** Prints on a loaded template page, or says why this certificate must be printed fresh. */
   print(content: CertificateContent, template: ResolvedTemplate): Promise<TemplateOnceOutcome>;
+  /** Loads the page that certificates like `content` will use (cold start: before the first one arrives). */
+  preload(content: CertificateContent, template: ResolvedTemplate): Promise<void>;
 }
 
 export function createTemplateOncePrinter(
@@ -133,18 +135,40 @@ export function createTemplateOncePrinter(
     return plan;
   };
 
+  const planOf = async (content: CertificateContent, template: ResolvedTemplate) => {
+    const locale = certificateLocale(content, template);
+    const key = planKey(
+      template,
+      locale.locale,
+      content.expiresOn !== undefined && content.expiresOn !== null,
+    );
+    // Assets are inlined once per page: a template version's assets do not change.
+    const assets = (await plans.get(key)?.catch(() => undefined))?.assets;
+    const fill = await certificateFill(content, template, options, assets);
+    return { fill, plan: await planFor(key, fill, template) };
+  };
+
   return {
-    async print(content, template) {
-      const locale = certificateLocale(content, template);
-      const key = planKey(
-        template,
-        locale.locale,
-        content.expiresOn !== undefined && content.expiresOn !== null,
+    async preload(content, template) {
+      const { plan } = await planOf(content, template);
+      if (plan.unmappable) return;
+      await printer.printReusing(
+        {
+          key: plan.key,
+          html: plan.html,
+          markers: plan.markers,
+          expectedCounts: plan.expectedCounts,
+          imageMarkers: plan.imageMarkers,
+          values: [],
+          extraFontCss: '',
+          loadOnly: true,
+        },
+        pdfOptions,
       );
-      // Assets are inlined once per page: a template version's assets do not change.
-      const assets = (await plans.get(key)?.catch(() => undefined))?.assets;
-      const fill = await certificateFill(content, template, options, assets);
-      const plan = await planFor(key, fill, template);
+    },
+
+    async print(content, template) {
+      const { fill, plan } = await planOf(content, template);
       if (plan.unmappable) return { status: 'fresh', reason: plan.unmappable };
 
       const values = plan.fields.map((field) => stringValue(fill.context[field]));
@@ -185,6 +209,7 @@ export function createTemplateOncePrinter(
         plan.unmappable = result.reason;
         return { status: 'fresh', reason: result.reason };
       }
+      if (result.status !== 'printed') throw new Error('the page was loaded but not printed');
       return { status: 'printed', pdf: result.pdf, fill };
     },
   };
