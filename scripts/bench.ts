@@ -9,6 +9,7 @@ import { migrateUp } from '../lib/db/migrate.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { benchColdStart } from './bench/cold-start.ts';
 import { benchHttpInProcess, benchHttpOffline, prepareHttpBench } from './bench/http.ts';
+import { benchImmediate } from './bench/immediate.ts';
 import { benchPipeline } from './bench/pipeline.ts';
 import { benchNaive, benchRender } from './bench/render.ts';
 import { benchScanQuery } from './bench/scan-query.ts';
@@ -43,6 +44,7 @@ const sizes = {
   renderSequential: flag('render', 200),
   http: flag('http', 2000),
   cold: flag('cold', 3),
+  immediate: flag('immediate', 30),
 };
 
 interface StackInfo {
@@ -196,6 +198,28 @@ try {
     },
   );
 
+  const immediate = await section(
+    'immediate',
+    `(g) passed -> downloadable through the immediate trigger: ${sizes.immediate} certificates one at a time via serverless offline`,
+    async () => {
+      const sql = createSql({
+        DATABASE_URL: stack.env.DATABASE_URL ?? '',
+        DB_POOL_MAX: 2,
+        DB_CONNECT_TIMEOUT_SECONDS: 10,
+      });
+      try {
+        return await benchImmediate({
+          sql,
+          env: stack.env,
+          keycloakUrl: stack.keycloakUrl,
+          certificates: sizes.immediate,
+        });
+      } finally {
+        await sql.end();
+      }
+    },
+  );
+
   const naive = await section(
     'naive',
     `(c) naive renderer: ${sizes.naive} PDFs, one Chromium process each`,
@@ -314,6 +338,12 @@ try {
       cold?.oneCore
         ? `p50 ${cold.oneCore.total.p50} ms, max ${cold.oneCore.total.max} ms  (runs: ${cold.oneCore.runs.map((run) => run.totalMs).join(', ')})`
         : failedRow('cold'),
+    ],
+    [
+      `(g) passed -> downloadable, immediate trigger`,
+      immediate
+        ? `p50 ${immediate.latency.p50} ms  p95 ${immediate.latency.p95} ms  max ${immediate.latency.max} ms  (${immediate.latency.count} warm; the first, with generate's cold start in offline: ${immediate.firstMs} ms)${errorsNote(immediate.errors)}`
+        : failedRow('immediate'),
     ],
     [
       '(c) naive: launch + print + close per PDF',
