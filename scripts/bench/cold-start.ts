@@ -67,6 +67,10 @@ export async function benchColdStart(options: {
   env: Record<string, string>;
   keycloakUrl: string;
   runs: number;
+  /** Changes to the function's environment (undefined removes a variable): to compare variants. */
+  extraEnv?: Record<string, string | undefined>;
+  /** Skip the runs pinned to one core. */
+  skipOneCore?: boolean;
 }): Promise<ColdStartBench> {
   const zstdStarted = performance.now();
   await ensureChromiumZstd();
@@ -89,7 +93,7 @@ export async function benchColdStart(options: {
       INSERT INTO courses (title, locale) VALUES ('Cold Start Benchmark', 'en') RETURNING id`;
     if (!course) throw new Error('no course');
 
-    const oneCore = await hasTaskset();
+    const oneCore = !options.skipOneCore && (await hasTaskset());
     const childEnv = (temp: string, certificateId: string): NodeJS.ProcessEnv => {
       const env: NodeJS.ProcessEnv = {
         ...process.env,
@@ -107,6 +111,10 @@ export async function benchColdStart(options: {
       // As on Lambda: not offline, and Chromium comes from the archives, not a ready binary.
       delete env.IS_OFFLINE;
       delete env.CHROMIUM_EXECUTABLE_PATH;
+      for (const [name, value] of Object.entries(options.extraEnv ?? {})) {
+        if (value === undefined) delete env[name];
+        else env[name] = value;
+      }
       return env;
     };
     const coldRun = async (pinned: boolean): Promise<ColdRun> => {
