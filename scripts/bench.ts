@@ -262,12 +262,13 @@ try {
     : undefined;
 
   // Judged on the unrounded ratios: 0.796 must not pass as 0.80.
-  const ratios: Record<string, { value: number; target: string; met: boolean }> = {};
+  // met undefined: a figure shown beside the targets, with no target of its own.
+  const ratios: Record<string, { value: number; target: string; met?: boolean }> = {};
   if (render) {
     const value = render.templateOnce.sequential.perSecond / render.fresh.sequential.perSecond;
     ratios.templateOnceVsFresh = { value: round(value, 3), target: '>= 1.8', met: value >= 1.8 };
     const parallel = render.templateOnce.parallel.perSecond / render.fresh.parallel.perSecond;
-    ratios.templateOnceVsFreshParallel = { value: round(parallel, 3), target: 'shown', met: true };
+    ratios.templateOnceVsFreshParallel = { value: round(parallel, 3), target: 'none (4 pages)' };
   }
   if (pipeline && render) {
     // The pipeline renders template-once, with as many pages as render-only's parallel run.
@@ -369,7 +370,7 @@ try {
     ]),
     ...Object.entries(ratios).map(([name, ratio]): [string, string] => [
       `target ${name}`,
-      `${ratio.value}  target ${ratio.target}  ${ratio.met ? 'MET' : 'NOT MET'}`,
+      `${ratio.value}  target ${ratio.target}${ratio.met === undefined ? '' : ratio.met ? '  MET' : '  NOT MET'}`,
     ]),
   ];
   const width = Math.max(...rows.map(([name]) => name.length));

@@ -303,9 +303,9 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
    * no outline, Letter paper that the template's @page size overrides); fonts are awaited first,
    * as page.pdf() does.
    */
-  const pdfOf = async (page: Page, printOptions: PdfOptions): Promise<Uint8Array> => {
+  const pdfOf = async (page: Page, printOptions: PdfOptions, fontsAwaited = false): Promise<Uint8Array> => {
     const print = (async () => {
-      await page.evaluate('document.fonts.ready.then(() => true)');
+      if (!fontsAwaited) await page.evaluate('document.fonts.ready.then(() => true)');
       let session = sessions.get(page);
       if (!session) {
         session = await page.createCDPSession();
@@ -398,7 +398,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         `(${UPDATE_SLOTS})(${JSON.stringify(job.values)}, ${JSON.stringify(job.extraFontCss)})`,
       )) as string;
       if (failure) throw new Error(failure);
-      const pdf = await pdfOf(page, printOptions);
+      const pdf = await pdfOf(page, printOptions, true);
       healthy = true;
       return { status: 'printed', pdf };
     } catch (error) {

@@ -191,7 +191,6 @@ export function createTemplateOncePrinter(
 
       // The fonts the fresh page would carry, less those the loaded page already has.
       const selection = selectFontFaces(filled, fill.stacks);
-      if (selection.missing.length > 0) options.onMissingGlyphs?.(selection.missing, content);
       const extra = selection.faces.filter((face) => !plan.pageFaces.has(face));
       const result = await printer.printReusing(
         {
@@ -210,6 +209,8 @@ export function createTemplateOncePrinter(
         return { status: 'fresh', reason: result.reason };
       }
       if (result.status !== 'printed') throw new Error('the page was loaded but not printed');
+      // Only now: a certificate that falls back to a fresh page is reported there, once.
+      if (selection.missing.length > 0) options.onMissingGlyphs?.(selection.missing, content);
       return { status: 'printed', pdf: result.pdf, fill };
     },
   };

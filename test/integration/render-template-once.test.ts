@@ -17,9 +17,11 @@ const printer = createObservedPrinter({
   maxPages: 1,
 });
 const freshPages: string[] = [];
+const missingGlyphs: number[][] = [];
 const once = createCertificateRenderer(printer, {
   timeoutMs: 30_000,
   onFreshPage: (reason) => freshPages.push(reason),
+  onMissingGlyphs: (codePoints) => missingGlyphs.push(codePoints),
 });
 const fresh = createCertificateRenderer(printer, { timeoutMs: 30_000, reuseTemplatePages: false });
 afterAll(async () => {
@@ -146,6 +148,14 @@ describe('templates whose output does not follow the markers print on a fresh pa
     const { pdf } = await once.render(certificate(2, 'Grace Hopper'), template);
     expect(freshPages).toEqual([expect.stringMatching(/differs from the marker page/)]);
     expect(await pdfTextLayer(pdf)).toContain('GRACE HOPPER');
+  });
+
+  it('characters no shipped font has are reported once per certificate', async () => {
+    missingGlyphs.length = 0;
+    freshPages.length = 0;
+    await once.render(certificate(5, 'Abebe ሰላም'));
+    expect(freshPages).toEqual([]);
+    expect(missingGlyphs).toEqual([[0x1230, 0x120b, 0x121d]]);
   });
 
   it('hostile text set into a reused page stays text', async () => {
