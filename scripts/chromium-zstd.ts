@@ -6,11 +6,12 @@ import { CHROMIUM_ZSTD } from '../lib/render/chromium-binary.ts';
 import { chromiumArchivesDir } from '../lib/render/paths.ts';
 
 /**
- * `npm run package` runs this first (prepackage): writes chromium.zst, the Chromium binary
- * recompressed with zstd, next to @sparticuz/chromium's chromium.br, so the render layer ships
- * both and a cold `generate` container extracts the binary in ~0.5 s instead of 2-3.6 s
- * (lib/render/chromium-binary.ts). Skipped when the copy is newer than chromium.br. Level 9:
- * level 3 was 12% larger at the same decompression speed, level 15+ took a minute for ~2%.
+ * Packaging runs this first (serverless/chromium-zstd.cjs, for package and deploy): writes
+ * chromium.zst, the Chromium binary recompressed with zstd, next to @sparticuz/chromium's
+ * chromium.br, so the render layer ships both and a cold `generate` container extracts the
+ * binary in ~0.9 s instead of 1.6-3.6 s (lib/render/chromium-binary.ts). Skipped when the copy is
+ * newer than chromium.br. Level 9: level 3 was 12% larger at the same decompression speed,
+ * level 15 took a minute for ~2%.
  */
 export async function ensureChromiumZstd(): Promise<string> {
   const dir = chromiumArchivesDir();

@@ -10,7 +10,7 @@ import { chromiumArchivesDir } from './paths.ts';
 const chromium: typeof chromiumImport =
   (chromiumImport as unknown as { default?: typeof chromiumImport }).default ?? chromiumImport;
 
-/** Name of the zstd copy of chromium.br that `npm run package` puts next to it (scripts/chromium-zstd.ts). */
+/** Name of the zstd copy of chromium.br that packaging puts next to it (scripts/chromium-zstd.ts). */
 export const CHROMIUM_ZSTD = 'chromium.zst';
 
 const hasZstd = 'zstdDecompressSync' in zlib;

@@ -60,7 +60,7 @@ const poll = setInterval(() => { if (!marks.extracted && require('node:fs').exis
  * require, then one event), with an empty temp folder (TMPDIR of its own, so Chromium is
  * extracted again; the machine's /tmp is left alone) and AWS_LAMBDA_FUNCTION_NAME set, so the
  * browser starts at init and runs --single-process as on Lambda. The chromium.zst archive that
- * `npm run package` ships is made first if missing (not timed as part of a start).
+ * packaging ships is made first if missing (not timed as part of a start).
  */
 export async function benchColdStart(options: {
   sql: Sql;
