@@ -1,3 +1,5 @@
+// First, for its side effect: on Lambda, Chromium's extraction starts before the rest loads.
+import '../lib/render/prestart.ts';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import {
@@ -43,18 +45,25 @@ export const printer = createPdfPrinter({
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
 const s3 = createS3Client(config.s3);
 
+const renderer = createCertificateRenderer(printer, {
+  timeoutMs: config.render.RENDER_TIMEOUT_MS,
+  assetLoader: createS3AssetLoader(s3, config.s3.S3_BUCKET),
+  onMissingGlyphs: (codePoints, content) =>
+    logger.warn('Certificate text has characters no shipped font can draw', {
+      certificate_id: content.certificateId,
+      code_points: codePoints.slice(0, 20).map((point) => `U+${point.toString(16).toUpperCase()}`),
+    }),
+  onFreshPage: (reason, content) =>
+    logger.info('Certificate printed on a fresh page, not the loaded template page', {
+      certificate_id: content.certificateId,
+      reason: reason.slice(0, 300),
+    }),
+});
+
 const deps: GenerateDeps = {
   sql,
   directory: createKeycloakDirectory(keycloakOptionsFromConfig(config.keycloak)),
-  renderer: createCertificateRenderer(printer, {
-    timeoutMs: config.render.RENDER_TIMEOUT_MS,
-    assetLoader: createS3AssetLoader(s3, config.s3.S3_BUCKET),
-    onMissingGlyphs: (codePoints, content) =>
-      logger.warn('Certificate text has characters no shipped font can draw', {
-        certificate_id: content.certificateId,
-        code_points: codePoints.slice(0, 20).map((point) => `U+${point.toString(16).toUpperCase()}`),
-      }),
-  }),
+  renderer,
   storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
   // The course's newest template, else the organisation default, else the built-in one.
   resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
@@ -69,6 +78,25 @@ const deps: GenerateDeps = {
 };
 
 const options = generateOptionsFromConfig(config);
+
+/**
+ * Cold start: the browser starts (once the extraction begun by prestart.ts is done) and loads
+ * the built-in template's page for the default locale while the container finishes starting
+ * and, at the latest, when the first event arrives: it overlaps the claim, the Keycloak lookup
+ * and the signing instead of following them. On Lambda that begins during init; elsewhere
+ * (tests, serverless offline) only with an event, so importing this module launches nothing. A
+ * failed warm-up is not an error: the render launches again and reports it.
+ */
+let warmed = false;
+const warmRenderer = (): void => {
+  if (warmed) return;
+  warmed = true;
+  renderer.warm(options.defaultLocale).catch(() => {
+    warmed = false;
+  });
+};
+if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined && process.env.IS_OFFLINE === undefined)
+  warmRenderer();
 
 const eventSchema = z.object({ certificateId: z.uuid() });
 
@@ -97,6 +125,7 @@ export const handler = async (event: unknown, context?: Context): Promise<Genera
     }
   }
   const parsed = eventSchema.safeParse(event);
+  if (parsed.success) warmRenderer();
   if (!parsed.success) {
     logger.error('Rejected generate event: expected { "certificateId": "<uuid>" }');
     return { status: 'rejected', reason: 'invalid event' };

@@ -7,7 +7,9 @@ import postgres from 'postgres';
 import { createSql } from '../lib/db/client.ts';
 import { migrateUp } from '../lib/db/migrate.ts';
 import { logger } from '../lib/observability/logger.ts';
+import { benchColdStart } from './bench/cold-start.ts';
 import { benchHttpInProcess, benchHttpOffline, prepareHttpBench } from './bench/http.ts';
+import { benchImmediate } from './bench/immediate.ts';
 import { benchPipeline } from './bench/pipeline.ts';
 import { benchNaive, benchRender } from './bench/render.ts';
 import { benchScanQuery } from './bench/scan-query.ts';
@@ -28,6 +30,11 @@ function flag(name: string, fallback: number): number {
   return value;
 }
 
+/** `--only render,cold`: run just those sections (names as in the JSON); default all. */
+const onlyIndex = process.argv.indexOf('--only');
+const only = onlyIndex >= 0 ? new Set((process.argv[onlyIndex + 1] ?? '').split(',')) : undefined;
+const wanted = (name: string): boolean => !only || only.has(name);
+
 const sizes = {
   pipeline: flag('pipeline', 1000),
   scanRows: flag('scan-rows', 1_000_000),
@@ -36,6 +43,8 @@ const sizes = {
   naive: flag('naive', 10),
   renderSequential: flag('render', 200),
   http: flag('http', 2000),
+  cold: flag('cold', 3),
+  immediate: flag('immediate', 30),
 };
 
 interface StackInfo {
@@ -94,6 +103,7 @@ const save = async () => writeFile(file, `${JSON.stringify(results, null, 2)}\n`
  * keeps what was measured.
  */
 async function section<T>(name: string, title: string, run: () => Promise<T>): Promise<T | undefined> {
+  if (name !== 'stack' && !wanted(name)) return undefined;
   log(title);
   const started = performance.now();
   try {
@@ -131,7 +141,7 @@ try {
 
   const render = await section(
     'render',
-    `(a) render-only: ${sizes.renderSequential} sequential, ${sizes.renderSequential} with ${sizes.workers} pages`,
+    `(a) render-only, fresh page and template-once alternating: ${sizes.renderSequential} sequential, ${sizes.renderSequential} with ${sizes.workers} pages, each`,
     () =>
       benchRender({
         executablePath,
@@ -159,6 +169,50 @@ try {
           count: sizes.pipeline,
           pages: sizes.workers,
           inFlight: sizes.inFlight,
+        });
+      } finally {
+        await sql.end();
+      }
+    },
+  );
+
+  const cold = await section(
+    'cold',
+    `(f) cold start: ${sizes.cold} fresh generate processes, empty temp folder, first certificate each`,
+    async () => {
+      const sql = createSql({
+        DATABASE_URL: stack.env.DATABASE_URL ?? '',
+        DB_POOL_MAX: 2,
+        DB_CONNECT_TIMEOUT_SECONDS: 10,
+      });
+      try {
+        return await benchColdStart({
+          sql,
+          env: stack.env,
+          keycloakUrl: stack.keycloakUrl,
+          runs: sizes.cold,
+        });
+      } finally {
+        await sql.end();
+      }
+    },
+  );
+
+  const immediate = await section(
+    'immediate',
+    `(g) passed -> downloadable through the immediate trigger: ${sizes.immediate} certificates one at a time via serverless offline`,
+    async () => {
+      const sql = createSql({
+        DATABASE_URL: stack.env.DATABASE_URL ?? '',
+        DB_POOL_MAX: 2,
+        DB_CONNECT_TIMEOUT_SECONDS: 10,
+      });
+      try {
+        return await benchImmediate({
+          sql,
+          env: stack.env,
+          keycloakUrl: stack.keycloakUrl,
+          certificates: sizes.immediate,
         });
       } finally {
         await sql.end();
@@ -208,15 +262,29 @@ try {
     : undefined;
 
   // Judged on the unrounded ratios: 0.796 must not pass as 0.80.
-  const ratios: Record<string, { value: number; target: string; met: boolean }> = {};
+  // met undefined: a figure shown beside the targets, with no target of its own.
+  const ratios: Record<string, { value: number; target: string; met?: boolean }> = {};
+  if (render) {
+    const value = render.templateOnce.sequential.perSecond / render.fresh.sequential.perSecond;
+    ratios.templateOnceVsFresh = { value: round(value, 3), target: '>= 1.8', met: value >= 1.8 };
+    const parallel = render.templateOnce.parallel.perSecond / render.fresh.parallel.perSecond;
+    ratios.templateOnceVsFreshParallel = { value: round(parallel, 3), target: 'none (4 pages)' };
+  }
   if (pipeline && render) {
-    const value = pipeline.perSecond / render.parallel.perSecond;
-    ratios.pipelineVsRender = { value: round(value, 3), target: '>= 0.8', met: value >= 0.8 };
+    // The pipeline renders template-once, with as many pages as render-only's parallel run.
+    const value = pipeline.perSecond / render.templateOnce.parallel.perSecond;
+    ratios.pipelineVsRender = { value: round(value, 3), target: '>= 0.9', met: value >= 0.9 };
   }
   if (pipeline && naive) {
     const value = pipeline.perSecond / naive.perSecond;
     ratios.pipelineVsNaive = { value: round(value, 3), target: '>= 20', met: value >= 20 };
   }
+  if (cold)
+    ratios.coldFirstCertificateP50Ms = {
+      value: cold.total.p50,
+      target: '<= 2000 ms',
+      met: cold.total.p50 <= 2000,
+    };
   if (scan) ratios.scanP95Ms = { value: scan.total.p95, target: '<= 100 ms', met: scan.total.p95 <= 100 };
   if (httpInProcess) {
     const value = Math.max(httpInProcess.list.p99, httpInProcess.download.p99);
@@ -228,18 +296,24 @@ try {
   const failedRow = (name: string): string =>
     `FAILED: ${results.sections[name]?.error?.split('\n')[0]?.slice(0, 200) ?? 'did not run'}`;
   const rows: [string, string][] = [
-    [
-      '(a) render-only, sequential',
-      render
-        ? `${render.sequential.perSecond} PDF/s  p50 ${render.sequential.latency.p50} ms  p95 ${render.sequential.latency.p95} ms  (${render.meanPdfBytes} B/PDF)`
-        : failedRow('render'),
-    ],
-    [
-      `(a) render-only, ${sizes.workers} pages`,
-      render
-        ? `${render.parallel.perSecond} PDF/s  p50 ${render.parallel.latency.p50} ms  p95 ${render.parallel.latency.p95} ms`
-        : failedRow('render'),
-    ],
+    ...(['fresh', 'templateOnce'] as const).flatMap((path): [string, string][] => {
+      const label = path === 'fresh' ? 'fresh page' : 'template-once';
+      const figures = render?.[path];
+      return [
+        [
+          `(a) render-only, ${label}, sequential`,
+          figures
+            ? `${figures.sequential.perSecond} PDF/s  p50 ${figures.sequential.latency.p50} ms  p95 ${figures.sequential.latency.p95} ms  (${figures.meanPdfBytes} B/PDF)`
+            : failedRow('render'),
+        ],
+        [
+          `(a) render-only, ${label}, ${sizes.workers} pages`,
+          figures
+            ? `${figures.parallel.perSecond} PDF/s  p50 ${figures.parallel.latency.p50} ms  p95 ${figures.parallel.latency.p95} ms`
+            : failedRow('render'),
+        ],
+      ];
+    }),
     [
       `(b) pipeline, ${sizes.pipeline} certs, ${sizes.workers} pages, ${sizes.inFlight} in flight`,
       pipeline
@@ -253,6 +327,24 @@ try {
             .map(([name, ms]) => `${name} ${ms}`)
             .join(', ')
         : failedRow('pipeline'),
+    ],
+    [
+      `(f) cold first certificate, ${sizes.cold} fresh processes`,
+      cold
+        ? `p50 ${cold.total.p50} ms, max ${cold.total.max} ms  (runs: ${cold.runs.map((run) => `${run.totalMs} = init ${run.initMs} + first event ${run.handlerMs}`).join('; ')})  peak RSS node ${Math.max(...cold.runs.map((run) => run.peakNodeMb))} MB + Chromium ${Math.max(...cold.runs.map((run) => run.peakChromiumMb))} MB`
+        : failedRow('cold'),
+    ],
+    [
+      '(f) cold first certificate, pinned to 1 core',
+      cold?.oneCore
+        ? `p50 ${cold.oneCore.total.p50} ms, max ${cold.oneCore.total.max} ms  (runs: ${cold.oneCore.runs.map((run) => run.totalMs).join(', ')})`
+        : failedRow('cold'),
+    ],
+    [
+      `(g) passed -> downloadable, immediate trigger`,
+      immediate
+        ? `p50 ${immediate.latency.p50} ms  p95 ${immediate.latency.p95} ms  max ${immediate.latency.max} ms  (${immediate.latency.count} warm; the first, with generate's cold start in offline: ${immediate.firstMs} ms)${errorsNote(immediate.errors)}`
+        : failedRow('immediate'),
     ],
     [
       '(c) naive: launch + print + close per PDF',
@@ -278,7 +370,7 @@ try {
     ]),
     ...Object.entries(ratios).map(([name, ratio]): [string, string] => [
       `target ${name}`,
-      `${ratio.value}  target ${ratio.target}  ${ratio.met ? 'MET' : 'NOT MET'}`,
+      `${ratio.value}  target ${ratio.target}${ratio.met === undefined ? '' : ratio.met ? '  MET' : '  NOT MET'}`,
     ]),
   ];
   const width = Math.max(...rows.map(([name]) => name.length));

@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import chromiumImport from '@sparticuz/chromium';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type CDPSession, type Page } from 'puppeteer-core';
 import type { Log } from '../certificates/ports.ts';
 import { errorMessage, TransientError } from '../errors.ts';
-import { chromiumArchivesDir } from './paths.ts';
+import { chromiumExecutable } from './chromium-binary.ts';
 
 // The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
 // require() yields the module namespace (not extensible) whose `default` is the class.
@@ -23,8 +23,47 @@ export interface PdfOptions {
   timeoutMs: number;
 }
 
+/**
+ * One certificate printed on a page that already holds its template (template-once rendering,
+ * lib/render/template-once.ts). `html` is the template filled with marker strings instead of the
+ * certificate's values; the page is loaded from it once per `key` and kept. Each marker is then
+ * found, once, in the page's text nodes and attribute values; per certificate the text or
+ * attribute that held it is set to its template with every marker replaced by its value: as text
+ * (Text.data, Attr.value), never parsed as HTML.
+ */
+export interface ReusedPageJob {
+  /** Identifies the loaded page: the same key must always come with the same html and markers. */
+  key: string;
+  html: string;
+  markers: readonly string[];
+  /** How often each marker occurs in `html`: the page must hold exactly as many, in text or attribute values. */
+  expectedCounts: readonly number[];
+  /** The certificate's value for each marker (raw text). */
+  values: readonly string[];
+  /**
+   * Markers whose value is an image (the QR code's data URI): allowed only as the whole `src` of
+   * an <img>, whose decoding is awaited before printing; anywhere else (CSS url(), SVG) the page
+   * could print before the image arrived, so such a page is unmappable.
+   */
+  imageMarkers: readonly number[];
+  /** @font-face rules this certificate needs beyond the page's own. */
+  extraFontCss: string;
+  /** Only load the page and keep it (a warm-up ahead of the first certificate): nothing is printed. */
+  loadOnly?: boolean;
+}
+
+export type ReusedPageResult =
+  | { status: 'printed'; pdf: Uint8Array }
+  | { status: 'loaded' }
+  /** The page's markers cannot all be updated as text (e.g. one sits in CSS or a comment). */
+  | { status: 'unmappable'; reason: string };
+
 export interface PdfPrinter {
   print(html: string, options: PdfOptions): Promise<Uint8Array>;
+  /** Template-once printing; a printer without it is only ever asked for `print`. */
+  printReusing?(job: ReusedPageJob, options: PdfOptions): Promise<ReusedPageResult>;
+  /** Starts the browser (and a page) ahead of the first print: cold start overlaps it with other work. */
+  warm?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,14 +104,90 @@ export interface PdfPrinterOptions {
   singleProcess?: boolean;
   /** Most pages printing at once (and kept warm). */
   maxPages?: number;
+  /** Most loaded template pages kept between prints (template-once), least recently used dropped first. */
+  maxTemplatePages?: number;
   /** Folder under which each launch gets its own profile folder (CHROMIUM_PROFILE_ROOT). */
   profileRoot?: string;
   events?: PrinterEvents;
 }
 
+/*
+ * The two scripts template-once printing runs in a page through the DevTools protocol
+ * (Runtime.evaluate: it works while the page's own JavaScript is disabled, and no page script
+ * can see or change what they leave on `window`). Strings, not functions: tsx and esbuild may
+ * wrap named functions in helpers that do not exist inside the page.
+ */
+
+/** Finds the markers: counts per marker, the text nodes / attributes holding them, a style element for extra fonts. */
+const LOCATE_SLOTS = `(markers, imageMarkers) => {
+  const raw = new Set(['style', 'script', 'xmp', 'iframe', 'noembed', 'noframes', 'noscript', 'template', 'textarea', 'plaintext']);
+  const counts = markers.map(() => 0);
+  const slots = [];
+  let problem = '';
+  const scan = (text) => {
+    const found = [];
+    markers.forEach((marker, i) => {
+      for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) {
+        counts[i] += 1;
+        found.push(i);
+      }
+    });
+    return found;
+  };
+  const walker = document.createTreeWalker(document, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      const found = scan(node.data);
+      if (found.length === 0) continue;
+      const parent = node.parentNode;
+      if (parent && parent.nodeType === Node.ELEMENT_NODE && raw.has(parent.localName))
+        problem ||= 'a value is used inside <' + parent.localName + '>';
+      if (found.some((i) => imageMarkers.includes(i))) problem ||= 'an image value is used as text';
+      slots.push({ node, template: node.data });
+      continue;
+    }
+    for (const attr of Array.from(node.attributes)) {
+      const found = scan(attr.value);
+      if (found.length === 0) continue;
+      const image = found.filter((i) => imageMarkers.includes(i));
+      if (image.length > 0 && !(node.localName === 'img' && attr.name === 'src' && node.namespaceURI === 'http://www.w3.org/1999/xhtml' && attr.value === markers[image[0]]))
+        problem ||= 'an image value is used outside <img src>';
+      slots.push({ node: attr, template: attr.value });
+    }
+  }
+  const style = document.createElement('style');
+  (document.head || document.documentElement).appendChild(style);
+  window.__certificatePage = { markers, slots, style, css: '' };
+  return { counts, problem };
+}`;
+
+/** Puts one certificate's values in (as text: nodeValue), swaps the extra fonts, waits for fonts and images. */
+const UPDATE_SLOTS = `async (values, css) => {
+  const state = window.__certificatePage;
+  if (!state) return 'the page lost its slots';
+  const index = new Map(state.markers.map((marker, i) => [marker, i]));
+  // Markers are letters, digits and spaces (template-once.ts): nothing to escape in a pattern.
+  const pattern = new RegExp(state.markers.join('|'), 'g');
+  for (const slot of state.slots) {
+    const next = slot.template.replace(pattern, (marker) => values[index.get(marker)]);
+    if (slot.node.nodeValue !== next) slot.node.nodeValue = next;
+  }
+  if (state.css !== css) {
+    state.style.textContent = css;
+    state.css = css;
+  }
+  // Style and layout now, so the fonts the new text needs start loading before we wait for them.
+  void document.documentElement.offsetHeight;
+  await document.fonts.ready;
+  await Promise.all(Array.from(document.images, (img) => (img.complete ? undefined : img.decode().catch(() => undefined))));
+  await document.fonts.ready;
+  return '';
+}`;
+
 export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   let browserPromise: Promise<Browser> | undefined;
   const idlePages: Page[] = [];
+  const sessions = new WeakMap<Page, CDPSession>();
   // At most `maxPages` pages print at once; more callers wait for a free page. This lets a
   // worker keep more certificates in flight (Keycloak, S3, database) than pages it renders,
   // without overloading Chromium on a small machine.
@@ -88,10 +203,35 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     waiting.shift()?.();
   };
   const singleProcess = options.singleProcess ?? singleProcessByDefault();
+  // Pages being loaded ahead of their first certificate (printReusing with loadOnly), by key.
+  const preloading = new Map<string, Promise<unknown>>();
+  // Template pages by key, least recently used first (Map keeps insertion order).
+  const templatePages = new Map<string, Page[]>();
+  const maxTemplatePages = options.maxTemplatePages ?? Math.max(4, maxPages);
+  const idleTemplatePageCount = (): number =>
+    [...templatePages.values()].reduce((total, pages) => total + pages.length, 0);
+  const takeTemplatePage = (key: string): Page | undefined => {
+    const pages = templatePages.get(key);
+    const page = pages?.pop();
+    if (pages && pages.length === 0) templatePages.delete(key);
+    return page;
+  };
+  const keepTemplatePage = (key: string, page: Page): void => {
+    const pages = templatePages.get(key) ?? [];
+    templatePages.delete(key);
+    templatePages.set(key, [...pages, page]);
+    while (idleTemplatePageCount() > maxTemplatePages) {
+      const [oldestKey, oldest] = templatePages.entries().next().value ?? [];
+      if (!oldestKey || !oldest) break;
+      const evicted = oldest.shift();
+      if (oldest.length === 0) templatePages.delete(oldestKey);
+      void evicted?.close().catch(() => undefined);
+    }
+  };
 
   const launch = async (): Promise<Browser> => {
     chromium.setGraphicsMode = false;
-    const executablePath = options.executablePath ?? (await chromium.executablePath(chromiumArchivesDir()));
+    const executablePath = options.executablePath || (await chromiumExecutable());
     // With a profile root, the browser's profile lives in a known folder, so a supervisor
     // (tests, npm start) can find and kill a browser whose parent died without closing it.
     const userDataDir = options.profileRoot
@@ -119,6 +259,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     browser.once('disconnected', () => {
       if (userDataDir) void rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
       idlePages.length = 0;
+      templatePages.clear();
       browserPromise = undefined;
     });
     return browser;
@@ -155,6 +296,50 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     return page;
   };
 
+  /**
+   * Page.printToPDF with the PDF returned in the reply: puppeteer's page.pdf() asks for a stream
+   * and reads it back in chunks, which cost ~15-20 ms more per certificate here than Chromium's
+   * printing itself. Same settings as page.pdf({ printBackground, preferCSSPageSize }) (tagged PDF,
+   * no outline, Letter paper that the template's @page size overrides); fonts are awaited first,
+   * as page.pdf() does.
+   */
+  const pdfOf = async (page: Page, printOptions: PdfOptions, fontsAwaited = false): Promise<Uint8Array> => {
+    const print = (async () => {
+      if (!fontsAwaited) await page.evaluate('document.fonts.ready.then(() => true)');
+      let session = sessions.get(page);
+      if (!session) {
+        session = await page.createCDPSession();
+        sessions.set(page, session);
+      }
+      const { data } = await session.send('Page.printToPDF', {
+        transferMode: 'ReturnAsBase64',
+        printBackground: true,
+        preferCSSPageSize: true,
+        paperWidth: 8.5,
+        paperHeight: 11,
+        marginTop: 0,
+        marginBottom: 0,
+        marginLeft: 0,
+        marginRight: 0,
+        generateTaggedPDF: true,
+        generateDocumentOutline: false,
+      });
+      return new Uint8Array(Buffer.from(data, 'base64'));
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`printing took longer than ${printOptions.timeoutMs} ms`)),
+        printOptions.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([print, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const printOnPage = async (html: string, printOptions: PdfOptions): Promise<Uint8Array> => {
     const browser = await getBrowser();
     let page = idlePages.pop();
@@ -162,11 +347,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     try {
       if (!page || page.isClosed()) page = await newPage(browser);
       await page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
-      const pdf = await page.pdf({
-        printBackground: true,
-        preferCSSPageSize: true,
-        timeout: printOptions.timeoutMs,
-      });
+      const pdf = await pdfOf(page, printOptions);
       healthy = true;
       return pdf;
     } catch (error) {
@@ -183,7 +364,78 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     }
   };
 
+  const printReusingOnPage = async (
+    job: ReusedPageJob,
+    printOptions: PdfOptions,
+  ): Promise<ReusedPageResult> => {
+    const browser = await getBrowser();
+    let page = takeTemplatePage(job.key);
+    let healthy = false;
+    try {
+      if (!page || page.isClosed()) {
+        // A blank page made ahead (warm) or left by a fresh print serves as well as a new one.
+        const idle = idlePages.pop();
+        page = idle && !idle.isClosed() ? idle : await newPage(browser);
+        await page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
+        const located = (await page.evaluate(
+          `(${LOCATE_SLOTS})(${JSON.stringify(job.markers)}, ${JSON.stringify(job.imageMarkers)})`,
+        )) as { counts: number[]; problem: string };
+        const mismatch = job.expectedCounts.findIndex((count, i) => located.counts[i] !== count);
+        if (located.problem || mismatch >= 0) {
+          return {
+            status: 'unmappable',
+            reason:
+              located.problem ||
+              `value ${mismatch} occurs ${job.expectedCounts[mismatch]} times in the markup but ${located.counts[mismatch]} times in text and attributes`,
+          };
+        }
+      }
+      if (job.loadOnly) {
+        healthy = true;
+        return { status: 'loaded' };
+      }
+      const failure = (await page.evaluate(
+        `(${UPDATE_SLOTS})(${JSON.stringify(job.values)}, ${JSON.stringify(job.extraFontCss)})`,
+      )) as string;
+      if (failure) throw new Error(failure);
+      const pdf = await pdfOf(page, printOptions, true);
+      healthy = true;
+      return { status: 'printed', pdf };
+    } catch (error) {
+      const message = errorMessage(error);
+      if (!browser.connected)
+        throw new TransientError(`browser crashed during render: ${message}`, 'browser');
+      throw new TransientError(`render failed: ${message}`, 'browser');
+    } finally {
+      // A page that failed (or could not be mapped) is never reused: the next print loads a fresh one.
+      if (page && healthy && browser.connected) keepTemplatePage(job.key, page);
+      else if (page && !page.isClosed()) await page.close().catch(() => undefined);
+    }
+  };
+
   return {
+    async printReusing(job, printOptions) {
+      // A certificate arriving while its page is being loaded ahead (warm-up) waits for that
+      // page rather than loading a second one.
+      await preloading.get(job.key)?.catch(() => undefined);
+      const run = (async () => {
+        await acquirePage();
+        try {
+          return await printReusingOnPage(job, printOptions);
+        } finally {
+          releasePage();
+        }
+      })();
+      if (job.loadOnly) {
+        preloading.set(job.key, run);
+        void run.finally(() => preloading.delete(job.key)).catch(() => undefined);
+      }
+      return run;
+    },
+    async warm() {
+      const browser = await getBrowser();
+      if (idlePages.length === 0) idlePages.push(await newPage(browser));
+    },
     async print(html, printOptions) {
       await acquirePage();
       try {
@@ -196,6 +448,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       const current = browserPromise;
       browserPromise = undefined;
       idlePages.length = 0;
+      templatePages.clear();
       const browser = await current?.catch(() => undefined);
       await browser?.close().catch(() => undefined);
     },

@@ -1,28 +1,23 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PDFDocument } from 'pdf-lib';
+import { ParseSpeeds, PDFDocument } from 'pdf-lib';
 import type { CertificateContent, CertificateRenderer, ResolvedTemplate } from '../certificates/ports.ts';
-import {
-  normalizeDisplayText,
-  validateCourseName,
-  validateDisplayName,
-  validateIssuerName,
-} from '../certificates/text.ts';
-import { credentialUrl } from '../credentials/credential.ts';
 import {
   CREDENTIAL_ATTACHMENT,
   FACTS_ATTACHMENT,
   OPEN_BADGE_ATTACHMENT,
 } from '../credentials/offline-check.ts';
-import { ValidationError } from '../errors.ts';
-import { type AssetLoader, type AssetRefs, DEFAULT_ASSETS, inlineAssets, qrCodeDataUri } from './assets.ts';
+import { TransientError } from '../errors.ts';
+import { DEFAULT_ASSETS } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
-import { fontFaceCss, fontStacks, selectFontFaces } from './fonts.ts';
-import { formatIssueDate, formatNumber, formatPercent, resolveLocale, shippedLanguages } from './i18n.ts';
-import { COURSE_FIT, fitFontSize, NAME_FIT, TITLE_FIT } from './layout.ts';
+import { type CertificateMeta, certificateFill, type FillOptions, pageHtml } from './fill.ts';
+import { fontFaceCss, selectFontFaces } from './fonts.ts';
+import { shippedLanguages } from './i18n.ts';
 import { templatesDir } from './paths.ts';
+import { SAMPLE_CONTENT } from './sample.ts';
 import { engine } from './template-engine.ts';
+import { createTemplateOncePrinter } from './template-once.ts';
 
 let defaultTemplate: Promise<ResolvedTemplate> | undefined;
 
@@ -55,116 +50,34 @@ export function loadDefaultTemplate(): Promise<ResolvedTemplate> {
   return defaultTemplate;
 }
 
-export interface RendererOptions {
+export interface RendererOptions extends FillOptions {
   timeoutMs: number;
-  /** Loads s3:// template assets (logo, signature...) — the worker wires it to S3. */
-  assetLoader?: AssetLoader;
-  /** Called with characters no shipped font can draw (printed blank), e.g. to log a warning. */
-  onMissingGlyphs?: (codePoints: number[], content: CertificateContent) => void;
+  /**
+   * Template-once printing (template-once.ts): keep a loaded page per template and locale and
+   * only change each certificate's text in it. Default true; false prints every certificate on
+   * a freshly loaded page (the reference the equivalence test and the benchmark compare with).
+   */
+  reuseTemplatePages?: boolean;
+  /** Called when a certificate is printed on a fresh page although template-once was asked for, with why. */
+  onFreshPage?: (reason: string, content: CertificateContent) => void;
 }
 
-export interface PreparedCertificate {
+export interface PreparedCertificate extends CertificateMeta {
   html: string;
-  title: string;
-  subject: string;
-  keywords: string[];
-  author: string;
-}
-
-function sealText(
-  issuer: string,
-  sealLabel: string,
-  locale: string,
-): { text: string; size: number; length: number } {
-  // Text on a path is laid out glyph by glyph: conjunct-forming Indic scripts fall apart there.
-  const label = /\p{Script=Devanagari}|\p{Script=Bengali}|\p{Script=Tamil}/u.test(sealLabel)
-    ? '★'
-    : sealLabel;
-  const text = `${issuer.toLocaleUpperCase(locale)} • ${label.toLocaleUpperCase(locale)} •`;
-  // Circle of radius 49 (SVG units): the text fills the circumference, smaller when long.
-  const circumference = 2 * Math.PI * 49;
-  const chars = [...text].length;
-  const size = Math.max(5, Math.min(11, circumference / (chars * 0.72)));
-  return { text, size: Math.round(size * 10) / 10, length: Math.round(circumference - 6) };
-}
-
-/** `</style` inside template CSS would end our style element early. */
-function safeCss(css: string): string {
-  return css.replace(/<\/(style)/gi, '<\\/$1');
-}
-
-function insertIntoHead(html: string, extra: string): string {
-  const at = html.search(/<\/head>/i);
-  if (at < 0) throw new ValidationError('template must have a <head> element', 'html');
-  return html.slice(0, at) + extra + html.slice(at);
 }
 
 /** Fills the template: everything but printing. Exposed for previews and tests. */
 export async function prepareCertificate(
   content: CertificateContent,
   template: ResolvedTemplate,
-  options: Partial<RendererOptions> = {},
+  options: FillOptions = {},
 ): Promise<PreparedCertificate> {
-  const studentName = validateDisplayName(content.studentName);
-  const courseName = validateCourseName(content.courseName);
-  const issuerName = validateIssuerName(content.issuerName);
-  const locale = resolveLocale(template.locale && !content.locale ? template.locale : content.locale);
-  const intl = locale.locale;
-  const seal = sealText(issuerName, locale.labels.seal, intl);
-  const score = formatNumber(content.score, intl);
-  const maxScore = formatNumber(content.maxScore, intl);
-
-  const [assets, qrCode] = await Promise.all([
-    inlineAssets((template.assets ?? {}) as AssetRefs, options.assetLoader),
-    qrCodeDataUri(
-      content.credential ? credentialUrl(content.verifyUrl, content.credential.jws) : content.verifyUrl,
-    ),
-  ]);
-
-  const filled = await engine.parseAndRender(template.html, {
-    locale: intl,
-    dir: locale.dir,
-    labels: locale.labels,
-    student_name: studentName,
-    course_name: courseName,
-    score,
-    max_score: maxScore,
-    score_display: `${score} / ${maxScore}`,
-    percentage: formatPercent(content.percentage, intl),
-    issued_on: formatIssueDate(content.issuedOn, intl),
-    issued_on_iso: content.issuedOn.slice(0, 10),
-    // nil without a validity period, so a template prints the line only `{% if expires_on %}`.
-    expires_on: content.expiresOn ? formatIssueDate(content.expiresOn, intl) : null,
-    expires_on_iso: content.expiresOn?.slice(0, 10) ?? null,
-    certificate_id: content.certificateId,
-    verification_code: content.verificationCode,
-    verify_url: content.verifyUrl,
-    qr_code: qrCode,
-    issuer_name: issuerName,
-    assets,
-    title_font_size: fitFontSize(locale.labels.title, TITLE_FIT),
-    name_font_size: fitFontSize(studentName, NAME_FIT),
-    course_font_size: fitFontSize(courseName, COURSE_FIT),
-    seal_text: seal.text,
-    seal_font_size: seal.size,
-    seal_text_length: seal.length,
-  });
-
-  const stacks = fontStacks(intl);
+  const fill = await certificateFill(content, template, options);
+  const filled = await engine.parseAndRender(template.html, fill.context);
   // Fonts are chosen from the filled page itself, so static text in a template counts too.
-  const selection = selectFontFaces(filled, stacks);
+  const selection = selectFontFaces(filled, fill.stacks);
   if (selection.missing.length > 0) options.onMissingGlyphs?.(selection.missing, content);
-  const html = insertIntoHead(
-    filled,
-    `<style>${fontFaceCss(selection, stacks)}</style>\n<style>${safeCss(template.css)}</style>\n`,
-  );
-  return {
-    html,
-    title: `${normalizeDisplayText(locale.labels.title)} – ${studentName}`,
-    subject: `${locale.labels.document}: ${courseName}`,
-    keywords: [locale.labels.document, content.certificateId, content.verificationCode, courseName],
-    author: issuerName,
-  };
+  return { html: pageHtml(filled, fontFaceCss(selection, fill.stacks), template.css), ...fill.meta };
 }
 
 // Names of the files a signed certificate carries (read back by `npm run verify`).
@@ -177,6 +90,10 @@ export {
 /**
  * Sets the document information the browser cannot (author, subject, keywords) and attaches
  * the signed credential, so a PDF mailed around can be checked without scanning anything.
+ * This is the only post-processing pass: one pdf-lib load, every change, one save. The title
+ * is set here too although Chromium writes one from <title>: a template's <title> is its own
+ * (the default's carries the certificate id), while the document title is always
+ * "<title label> – <name>".
  */
 export async function applyPdfMetadata(
   pdf: Uint8Array,
@@ -184,7 +101,9 @@ export async function applyPdfMetadata(
   issuedOn: string,
   credential?: CertificateContent['credential'] & { verifyUrl: string },
 ): Promise<Uint8Array> {
-  const document = await PDFDocument.load(pdf, { updateMetadata: false });
+  // No yielding to the event loop every 50-100 objects (pdf-lib's default, for huge files): on
+  // a busy worker (the pipeline) that stretched this ~5 ms pass, and it cost ~2 ms by itself.
+  const document = await PDFDocument.load(pdf, { updateMetadata: false, parseSpeed: ParseSpeeds.Fastest });
   document.setTitle(meta.title, { showInWindowTitleBar: true });
   document.setAuthor(meta.author);
   document.setSubject(meta.subject);
@@ -218,20 +137,63 @@ export async function applyPdfMetadata(
       });
     }
   }
-  return document.save({ useObjectStreams: true });
+  // The one save of the one post-processing pass. Certificates have no form fields: skipping
+  // pdf-lib's appearance refresh for them halves the save and changes no byte.
+  return document.save({
+    useObjectStreams: true,
+    updateFieldAppearances: false,
+    objectsPerTick: Number.POSITIVE_INFINITY,
+  });
 }
 
-export function createCertificateRenderer(
-  printer: PdfPrinter,
-  options: RendererOptions,
-): CertificateRenderer {
+/** The renderer the functions wire in: the domain's port, plus a warm-up for cold starts. */
+export interface WarmableRenderer extends CertificateRenderer {
+  /**
+   * Starts the browser and, with template-once printing, loads the built-in template's page for
+   * `locale`, so a container's first certificate (usually of that template) only fills and prints.
+   */
+  warm(locale: string): Promise<void>;
+}
+
+export function createCertificateRenderer(printer: PdfPrinter, options: RendererOptions): WarmableRenderer {
+  const printReusing = printer.printReusing?.bind(printer);
+  const templateOnce =
+    options.reuseTemplatePages !== false && printReusing
+      ? createTemplateOncePrinter({ printReusing }, options)
+      : undefined;
+
+  const printFresh = async (content: CertificateContent, template: ResolvedTemplate) => {
+    const prepared = await prepareCertificate(content, template, options);
+    const printed = await printer.print(prepared.html, { timeoutMs: options.timeoutMs });
+    return { printed, meta: prepared as CertificateMeta };
+  };
+
+  const print = async (content: CertificateContent, template: ResolvedTemplate) => {
+    if (!templateOnce) return printFresh(content, template);
+    let outcome: Awaited<ReturnType<typeof templateOnce.print>>;
+    try {
+      outcome = await templateOnce.print(content, template);
+    } catch (error) {
+      if (!(error instanceof TransientError)) throw error;
+      // The page misbehaved (it is closed, never reused): this certificate prints on a fresh page,
+      // which also relaunches a crashed browser.
+      outcome = { status: 'fresh', reason: error.message };
+    }
+    if (outcome.status === 'printed') return { printed: outcome.pdf, meta: outcome.fill.meta };
+    options.onFreshPage?.(outcome.reason, content);
+    return printFresh(content, template);
+  };
+
   return {
+    async warm(locale) {
+      const [template] = await Promise.all([loadDefaultTemplate(), printer.warm?.()]);
+      await templateOnce?.preload({ ...SAMPLE_CONTENT, locale }, template);
+    },
     async render(content: CertificateContent, template?: ResolvedTemplate) {
       const chosen = template ?? (await loadDefaultTemplate());
-      const prepared = await prepareCertificate(content, chosen, options);
-      const printed = await printer.print(prepared.html, { timeoutMs: options.timeoutMs });
+      const { printed, meta } = await print(content, chosen);
       const credential = content.credential && { ...content.credential, verifyUrl: content.verifyUrl };
-      const pdf = await applyPdfMetadata(printed, prepared, content.issuedOn, credential);
+      const pdf = await applyPdfMetadata(printed, meta, content.issuedOn, credential);
       return { pdf, template: { id: chosen.id, version: chosen.version } };
     },
     close: () => printer.close(),

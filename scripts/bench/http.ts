@@ -104,7 +104,11 @@ export async function benchHttpOffline(
   options: { requests: number; concurrency: number },
 ): Promise<HttpOfflineBench> {
   const { authorization } = fixture;
-  const offline = await startOffline({ ...fixture.env, LOG_LEVEL: 'WARN' }, { scheduleEnabled: false });
+  // The esbuild bundles, as deployed (offline on a local stage otherwise runs the sources).
+  const offline = await startOffline(
+    { ...fixture.env, LOG_LEVEL: 'WARN', OFFLINE_BUNDLE: 'true' },
+    { scheduleEnabled: false },
+  );
   const request = async (path: string) => {
     const response = await fetch(`${offline.baseUrl}${path}`, { headers: authorization });
     const body = await response.text();

@@ -19,52 +19,110 @@ export function sampleContent(index: number): CertificateContent {
   };
 }
 
-export interface RenderBench {
+export interface RenderPathBench {
   sequential: { pdfs: number; perSecond: number; latency: LatencySummary };
   parallel: { pdfs: number; pages: number; perSecond: number; latency: LatencySummary };
   meanPdfBytes: number;
 }
 
-/** (a) Render-only throughput with a warm browser: sequential, then `pages` pages in parallel. */
+export interface RenderBench {
+  /** Every certificate on a freshly loaded page (setContent of the whole filled template). */
+  fresh: RenderPathBench;
+  /** Template-once: the loaded template page reused, only the certificate's values changed. */
+  templateOnce: RenderPathBench;
+  /** templateOnce / fresh throughput, sequential and with `pages` pages. */
+  ratio: { sequential: number; parallel: number };
+}
+
+/**
+ * (a) Render-only throughput with a warm browser, for both render paths in the same run:
+ * sequential, then `pages` pages in parallel. The two paths alternate in rounds so a change in
+ * machine load (other processes on 2 cores) hits both alike.
+ */
 export async function benchRender(options: {
   executablePath?: string;
   sequential: number;
   parallel: number;
   pages: number;
+  rounds?: number;
 }): Promise<RenderBench> {
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
-  const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+  const renderers = {
+    fresh: createCertificateRenderer(printer, { timeoutMs: 30_000, reuseTemplatePages: false }),
+    templateOnce: createCertificateRenderer(printer, {
+      timeoutMs: 30_000,
+      onFreshPage: (reason) => {
+        throw new Error(`template-once fell back to a fresh page: ${reason}`);
+      },
+    }),
+  };
+  const rounds = options.rounds ?? 4;
+  type Path = keyof typeof renderers;
+  const samples: Record<
+    Path,
+    { sequential: number[]; parallel: number[]; seqMs: number; parMs: number; bytes: number }
+  > = {
+    fresh: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0 },
+    templateOnce: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0 },
+  };
   try {
-    let bytes = 0;
-    await runPool(options.pages * 2, options.pages, async (i) => {
-      await renderer.render(sampleContent(i)); // warm-up: launch, pages, fonts
-    });
-    const sequential = await timed(() =>
-      runPool(options.sequential, 1, async (i) => {
-        bytes += (await renderer.render(sampleContent(i))).pdf.byteLength;
-      }),
-    );
-    const parallel = await timed(() =>
-      runPool(options.parallel, options.pages, async (i) => {
-        await renderer.render(sampleContent(i));
-      }),
-    );
+    for (const path of ['fresh', 'templateOnce'] as const)
+      await runPool(options.pages * 2, options.pages, async (i) => {
+        await renderers[path].render(sampleContent(i)); // warm-up: launch, pages, fonts
+      });
+    const perRound = (total: number) => Math.max(1, Math.round(total / rounds));
+    let index = 0;
+    for (let round = 0; round < rounds; round += 1) {
+      for (const path of ['fresh', 'templateOnce'] as const) {
+        const renderer = renderers[path];
+        const sample = samples[path];
+        const sequential = await timed(() =>
+          runPool(perRound(options.sequential), 1, async () => {
+            index += 1;
+            sample.bytes += (await renderer.render(sampleContent(index))).pdf.byteLength;
+          }),
+        );
+        sample.sequential.push(...sequential.value);
+        sample.seqMs += sequential.ms;
+        const parallel = await timed(() =>
+          runPool(perRound(options.parallel), options.pages, async () => {
+            index += 1;
+            await renderer.render(sampleContent(index));
+          }),
+        );
+        sample.parallel.push(...parallel.value);
+        sample.parMs += parallel.ms;
+      }
+    }
+    const summary = (path: Path): RenderPathBench => {
+      const sample = samples[path];
+      return {
+        sequential: {
+          pdfs: sample.sequential.length,
+          perSecond: round(sample.sequential.length / (sample.seqMs / 1000)),
+          latency: summarize(sample.sequential),
+        },
+        parallel: {
+          pdfs: sample.parallel.length,
+          pages: options.pages,
+          perSecond: round(sample.parallel.length / (sample.parMs / 1000)),
+          latency: summarize(sample.parallel),
+        },
+        meanPdfBytes: Math.round(sample.bytes / Math.max(1, sample.sequential.length)),
+      };
+    };
+    const fresh = summary('fresh');
+    const templateOnce = summary('templateOnce');
     return {
-      sequential: {
-        pdfs: options.sequential,
-        perSecond: round(options.sequential / (sequential.ms / 1000)),
-        latency: summarize(sequential.value),
+      fresh,
+      templateOnce,
+      ratio: {
+        sequential: round(templateOnce.sequential.perSecond / fresh.sequential.perSecond, 3),
+        parallel: round(templateOnce.parallel.perSecond / fresh.parallel.perSecond, 3),
       },
-      parallel: {
-        pdfs: options.parallel,
-        pages: options.pages,
-        perSecond: round(options.parallel / (parallel.ms / 1000)),
-        latency: summarize(parallel.value),
-      },
-      meanPdfBytes: Math.round(bytes / options.sequential),
     };
   } finally {
-    await renderer.close();
+    await printer.close();
   }
 }
 

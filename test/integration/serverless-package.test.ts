@@ -202,6 +202,8 @@ describe('serverless package', () => {
     expect(generate.filter((entry) => entry.startsWith('node_modules/'))).toEqual([]);
     const layer = zipEntries(await readFile(join(packageDir, 'render.zip')));
     expect(layer).toContain('@sparticuz/chromium/bin/chromium.br');
+    // Made while packaging (serverless/chromium-zstd.cjs): the archive a cold start extracts fast.
+    expect(layer).toContain('@sparticuz/chromium/bin/chromium.zst');
     expect(layer).toContain('@fontsource/noto-sans/400.css');
     expect(layer.some((entry) => entry.startsWith('@fontsource/noto-sans-sc/files/'))).toBe(true);
     for (const zip of zips.filter((file) => file !== 'render.zip')) {
