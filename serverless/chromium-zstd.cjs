@@ -16,6 +16,10 @@ class ChromiumZstd {
             cwd: serviceDir,
             stdio: ['ignore', 'inherit', 'inherit'],
           });
+          // With the zstd copy made, the brotli one (67 MB) would only be a fallback that Lambda's
+          // nodejs22.x (zstd in Node since 22.15) never takes: it stays out of the layer.
+          const patterns = serverless.service.layers?.render?.package?.patterns;
+          if (Array.isArray(patterns)) patterns.push('!@sparticuz/chromium/bin/chromium.br');
         } catch (error) {
           serverless.cli?.log?.(
             `chromium.zst not made (${error instanceof Error ? error.message : String(error)}); the layer ships the brotli archive only`,

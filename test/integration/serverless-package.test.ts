@@ -201,9 +201,11 @@ describe('serverless package', () => {
     expect(generate.some((entry) => entry.startsWith('templates/'))).toBe(true);
     expect(generate.filter((entry) => entry.startsWith('node_modules/'))).toEqual([]);
     const layer = zipEntries(await readFile(join(packageDir, 'render.zip')));
-    expect(layer).toContain('@sparticuz/chromium/bin/chromium.br');
-    // Made while packaging (serverless/chromium-zstd.cjs): the archive a cold start extracts fast.
+    // Made while packaging (serverless/chromium-zstd.cjs): the archive a cold start extracts fast,
+    // instead of the brotli one (the small archives stay brotli).
     expect(layer).toContain('@sparticuz/chromium/bin/chromium.zst');
+    expect(layer).not.toContain('@sparticuz/chromium/bin/chromium.br');
+    expect(layer).toContain('@sparticuz/chromium/bin/swiftshader.tar.br');
     expect(layer).toContain('@fontsource/noto-sans/400.css');
     expect(layer.some((entry) => entry.startsWith('@fontsource/noto-sans-sc/files/'))).toBe(true);
     for (const zip of zips.filter((file) => file !== 'render.zip')) {
