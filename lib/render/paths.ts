@@ -65,7 +65,10 @@ export function fontPackagesRoot(): string {
  */
 export function chromiumArchivesDir(): string | undefined {
   const bin = join('@sparticuz', 'chromium', 'bin');
-  const root = firstExisting([join(assetsRoot(), 'node_modules'), layerRoot()], join(bin, 'chromium.br'));
+  // The layer ships chromium.zst instead of chromium.br when packaging could make it.
+  const roots = [join(assetsRoot(), 'node_modules'), layerRoot()];
+  const root =
+    firstExisting(roots, join(bin, 'chromium.br')) ?? firstExisting(roots, join(bin, 'chromium.zst'));
   return root ? join(root, bin) : undefined;
 }
 
