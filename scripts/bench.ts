@@ -176,48 +176,41 @@ try {
     },
   );
 
+  // A small pool on the stand-in database for the sections that need one, closed after them.
+  const withStackSql = async <T>(work: (sql: ReturnType<typeof createSql>) => Promise<T>): Promise<T> => {
+    const sql = createSql({
+      DATABASE_URL: stack.env.DATABASE_URL ?? '',
+      DB_POOL_MAX: 2,
+      DB_CONNECT_TIMEOUT_SECONDS: 10,
+    });
+    try {
+      return await work(sql);
+    } finally {
+      await sql.end();
+    }
+  };
+
   const cold = await section(
     'cold',
     `(f) cold start: ${sizes.cold} fresh generate processes, empty temp folder, first certificate each`,
-    async () => {
-      const sql = createSql({
-        DATABASE_URL: stack.env.DATABASE_URL ?? '',
-        DB_POOL_MAX: 2,
-        DB_CONNECT_TIMEOUT_SECONDS: 10,
-      });
-      try {
-        return await benchColdStart({
-          sql,
-          env: stack.env,
-          keycloakUrl: stack.keycloakUrl,
-          runs: sizes.cold,
-        });
-      } finally {
-        await sql.end();
-      }
-    },
+    () =>
+      withStackSql((sql) =>
+        benchColdStart({ sql, env: stack.env, keycloakUrl: stack.keycloakUrl, runs: sizes.cold }),
+      ),
   );
 
   const immediate = await section(
     'immediate',
     `(g) passed -> downloadable through the immediate trigger: ${sizes.immediate} certificates one at a time via serverless offline`,
-    async () => {
-      const sql = createSql({
-        DATABASE_URL: stack.env.DATABASE_URL ?? '',
-        DB_POOL_MAX: 2,
-        DB_CONNECT_TIMEOUT_SECONDS: 10,
-      });
-      try {
-        return await benchImmediate({
+    () =>
+      withStackSql((sql) =>
+        benchImmediate({
           sql,
           env: stack.env,
           keycloakUrl: stack.keycloakUrl,
           certificates: sizes.immediate,
-        });
-      } finally {
-        await sql.end();
-      }
-    },
+        }),
+      ),
   );
 
   const naive = await section(

@@ -184,6 +184,14 @@ const UPDATE_SLOTS = `async (values, css) => {
   return '';
 }`;
 
+/** A failed print, told apart by whether the browser survived it (both are worth a retry). */
+function renderFailure(error: unknown, browser: Browser): TransientError {
+  const message = errorMessage(error);
+  return browser.connected
+    ? new TransientError(`render failed: ${message}`, 'browser')
+    : new TransientError(`browser crashed during render: ${message}`, 'browser');
+}
+
 export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   let browserPromise: Promise<Browser> | undefined;
   const idlePages: Page[] = [];
@@ -351,10 +359,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       healthy = true;
       return pdf;
     } catch (error) {
-      const message = errorMessage(error);
-      if (!browser.connected)
-        throw new TransientError(`browser crashed during render: ${message}`, 'browser');
-      throw new TransientError(`render failed: ${message}`, 'browser');
+      throw renderFailure(error, browser);
     } finally {
       if (page && healthy && idlePages.length < maxPages && browser.connected) {
         idlePages.push(page);
@@ -402,10 +407,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       healthy = true;
       return { status: 'printed', pdf };
     } catch (error) {
-      const message = errorMessage(error);
-      if (!browser.connected)
-        throw new TransientError(`browser crashed during render: ${message}`, 'browser');
-      throw new TransientError(`render failed: ${message}`, 'browser');
+      throw renderFailure(error, browser);
     } finally {
       // A page that failed (or could not be mapped) is never reused: the next print loads a fresh one.
       if (page && healthy && browser.connected) keepTemplatePage(job.key, page);

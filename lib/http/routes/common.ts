@@ -17,3 +17,11 @@ export const certificateResponse: ResponseSpec = {
   schema: certificateSchema,
 };
 export const errorResponse = (description: string): ResponseSpec => ({ description, schema: errorSchema });
+
+/** `{verificationCode}`: the code printed under the QR code (the public verification routes). */
+export const verificationCodePath = z.object({
+  verificationCode: z
+    .string({ error: 'is required' })
+    .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
+    .meta({ description: 'The code printed under the QR code' }),
+});

@@ -11,7 +11,7 @@ import { defineRoute } from '../contract.ts';
 import type { AuthenticatedCredentialDeps, CredentialDeps } from '../credential-deps.ts';
 import { uuidParam } from '../params.ts';
 import type { HttpResponse } from '../response.ts';
-import { certificateIdPath, errorResponse } from './common.ts';
+import { certificateIdPath, errorResponse, verificationCodePath } from './common.ts';
 
 /**
  * The signed credentials of issue 11: the W3C Bitstring Status List that verifiers fetch to see
@@ -116,12 +116,7 @@ export const getPublicCredentialRoute = defineRoute({
     "plus the holder's id (`urn:uuid:` of the Keycloak user id) that wallets bind it to. " +
     'Recorded as a `credential-export`.',
   request: {
-    path: z.object({
-      verificationCode: z
-        .string({ error: 'is required' })
-        .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
-        .meta({ description: 'The code printed under the QR code' }),
-    }),
+    path: verificationCodePath,
   },
   policy: anyone,
   responses: {

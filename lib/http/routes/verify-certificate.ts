@@ -6,6 +6,7 @@ import { type AnalyticsAware, recordPublicEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
 import { publicVerificationSchema } from '../schemas.ts';
 import { verificationResponse } from '../verification.ts';
+import { verificationCodePath } from './common.ts';
 
 export const verifyCertificateRoute = defineRoute({
   operationId: 'verifyCertificate',
@@ -23,12 +24,7 @@ export const verifyCertificateRoute = defineRoute({
     '`Accept: application/json`: minimal public data of an issued certificate (name, course, issue ' +
     'date and whether it is still valid).',
   request: {
-    path: z.object({
-      verificationCode: z
-        .string({ error: 'is required' })
-        .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
-        .meta({ description: 'The code printed under the QR code' }),
-    }),
+    path: verificationCodePath,
   },
   policy: anyone,
   responses: {
