@@ -287,7 +287,9 @@ try {
   await save();
 
   const failedRow = (name: string): string =>
-    `FAILED: ${results.sections[name]?.error?.split('\n')[0]?.slice(0, 200) ?? 'did not run'}`;
+    wanted(name)
+      ? `FAILED: ${results.sections[name]?.error?.split('\n')[0]?.slice(0, 200) ?? 'did not run'}`
+      : 'skipped (not in --only)';
   const rows: [string, string][] = [
     ...(['fresh', 'templateOnce'] as const).flatMap((path): [string, string][] => {
       const label = path === 'fresh' ? 'fresh page' : 'template-once';
