@@ -351,8 +351,8 @@ async function main(): Promise<void> {
     const tokenExports: string[] = [`export API=${api}`];
     // The embedded PostgreSQL's fixed local password is no secret; it lets `npm run backfill`,
     // `npm run failed-invocations` and psql reach the demo database after `source tokens.env`.
-    if (stack.postgres && stack.env.DATABASE_URL)
-      tokenExports.push(`export DATABASE_URL=${stack.env.DATABASE_URL}`);
+    const demoDatabaseUrl = stack.postgres ? stack.env.DATABASE_URL : undefined;
+    if (demoDatabaseUrl) tokenExports.push(`export DATABASE_URL=${demoDatabaseUrl}`);
     if (stack.keycloak && demoStudent) {
       const studentToken = await stack.keycloak.tokenFor(demoStudent.id, {
         expiresInSeconds: TOKEN_TTL_SECONDS,
@@ -403,9 +403,7 @@ async function main(): Promise<void> {
         `  curl -s -H "Authorization: Bearer $STUDENT_TOKEN" "$API/me/certificates"`,
         `  curl -s -H "Authorization: Bearer $STUDENT_TOKEN" "$API/certificates/${certificateId}/download"`,
         `  curl -s -H "Authorization: Bearer $STAFF_TOKEN" "$API/courses/${courseId}/certificates"`,
-        ...(tokenExports.some((line) => line.startsWith('export DATABASE_URL='))
-          ? ['  npm run backfill -- --from 2020-01-01 --dry-run']
-          : []),
+        ...(demoDatabaseUrl ? ['  npm run backfill -- --from 2020-01-01 --dry-run'] : []),
         '',
         'Press Ctrl-C to stop everything.',
         '',

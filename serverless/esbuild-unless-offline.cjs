@@ -4,8 +4,7 @@
 // and a code change needs no rebuild. What ships is still the esbuild bundle: `serverless
 // package`/`deploy` on any stage, and `OFFLINE_BUNDLE=true` runs offline on the bundles too.
 const EsbuildPlugin = require('serverless-esbuild');
-
-const LOCAL_STAGES = new Set(['local', 'test']);
+const { LOCAL_STAGES } = require('./deployment.cjs');
 
 class EsbuildUnlessOffline {
   constructor(serverless, options, logging) {
