@@ -1,13 +1,13 @@
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidTokenError, MissingTokenError } from '../../lib/auth/errors.ts';
 import { bearerToken } from '../../lib/auth/middleware.ts';
 import { rolesFromClaims } from '../../lib/auth/roles.ts';
 import { type AuthConfig, createTokenVerifier, jwksUrlFor } from '../../lib/auth/verifier.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { TransientError } from '../../lib/errors.ts';
+import { startKeycloakStandIn } from '../../localstack/embedded/keycloak.ts';
 import { apiEvent, unsignedToken } from '../e2e/http-fixtures.ts';
-import { keycloakControl } from '../support/keycloak.ts';
 
 const ISSUER = 'https://id.example.org/realms/student';
 
@@ -201,25 +201,31 @@ describe('bearer header', () => {
 
 describe('remote JWKS against the Keycloak stand-in', () => {
   it('picks up a rotated key at once with a zero cooldown, and not within jose’s 30 s default', async () => {
-    const provided = inject('stack');
-    const kc = keycloakControl(provided.keycloakUrl);
-    const user = await kc.addUser({ firstName: 'Rita' });
-    const config = (cooldown: string) =>
-      authConfig({
-        AUTH_ISSUER: provided.env.AUTH_ISSUER ?? '',
-        AUTH_AUDIENCE: provided.env.AUTH_AUDIENCE ?? '',
-        AUTH_JWKS_COOLDOWN_SECONDS: cooldown,
-      });
-    const quick = createTokenVerifier(config('0'));
-    const slow = createTokenVerifier(config('30'));
-    // Both fetch the key set now.
-    await quick.verify(await kc.token(user.id));
-    await slow.verify(await kc.token(user.id));
+    // Its own stand-in: rotating the shared one would make every other test file's cached key
+    // set "unknown signing key" for jose's cooldown (seen as 401s in a file running alongside).
+    const keycloak = await startKeycloakStandIn({ realm: 'rotation', clients: [] });
+    try {
+      const user = { id: '0b7e5c1a-2f4d-4e8b-9a6c-3d1f2e4a5b6c', username: 'rita', firstName: 'Rita' };
+      keycloak.addUser(user);
+      const config = (cooldown: string) =>
+        authConfig({
+          AUTH_ISSUER: keycloak.issuer,
+          AUTH_AUDIENCE: 'certificates-frontend',
+          AUTH_JWKS_COOLDOWN_SECONDS: cooldown,
+        });
+      const quick = createTokenVerifier(config('0'));
+      const slow = createTokenVerifier(config('30'));
+      // Both fetch the key set now.
+      await quick.verify(await keycloak.tokenFor(user.id));
+      await slow.verify(await keycloak.tokenFor(user.id));
 
-    await kc.rotateKey();
-    const rotated = await kc.token(user.id);
-    await expect(quick.verify(rotated)).resolves.toMatchObject({ subject: user.id });
-    await expect(slow.verify(rotated)).rejects.toMatchObject({ reason: 'unknown signing key' });
+      await keycloak.rotateKey();
+      const rotated = await keycloak.tokenFor(user.id);
+      await expect(quick.verify(rotated)).resolves.toMatchObject({ subject: user.id });
+      await expect(slow.verify(rotated)).rejects.toMatchObject({ reason: 'unknown signing key' });
+    } finally {
+      await keycloak.stop();
+    }
   });
 
   it('an unreachable key set is a 503-type failure, not a 401', async () => {
