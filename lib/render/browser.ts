@@ -301,15 +301,29 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
    */
   const framelessPage = async (browser: Browser): Promise<Page> => {
     const url = `about:blank#certificate-page-${randomUUID()}`;
-    const created = browser.waitForTarget((target) => target.url() === url, { timeout: 30_000 });
-    // Target.createTarget through a session of a page the browser already has (the tab it opens
-    // at launch): browser.target() was not always ready right after a launch.
-    const [opener = await browser.newPage()] = await browser.pages();
-    const session = await opener.createCDPSession();
+    // Listening before asking, so the new target cannot be missed; if asking fails (the browser
+    // closing meanwhile), the wait is cancelled rather than left to reject unobserved later.
+    const cancel = new AbortController();
+    const created = browser.waitForTarget((target) => target.url() === url, {
+      timeout: 30_000,
+      signal: cancel.signal,
+    });
+    created.catch(() => undefined);
     try {
-      await session.send('Target.createTarget', { url, enableBeginFrameControl: true });
-    } finally {
-      await session.detach().catch(() => undefined);
+      // Through a session of the blank tab the browser opens at launch (browser.target() was not
+      // always ready right after a launch), never one of the printing pages, which may be closing.
+      const opener =
+        (await browser.pages()).find((page) => page.url() === 'about:blank' && !page.isClosed()) ??
+        (await browser.newPage());
+      const session = await opener.createCDPSession();
+      try {
+        await session.send('Target.createTarget', { url, enableBeginFrameControl: true });
+      } finally {
+        await session.detach().catch(() => undefined);
+      }
+    } catch (error) {
+      cancel.abort();
+      throw error;
     }
     const page = await (await created).page();
     if (!page) throw new Error('the new page target has no page');
