@@ -9,8 +9,10 @@ import { defineConfig } from 'vitest/config';
  * file re-imported puppeteer, pdf-lib, pdf.js, the AWS SDK and zod 35 times, ~35 s of the
  * integration layer's ~180 s of CPU on 2 cores. That is safe because no file relies on fresh
  * modules: each builds its handlers from explicit dependencies or its own database and bucket,
- * restores the environment and timers it changes, and changes nothing shared with other files
- * (a key rotation gets its own Keycloak stand-in). The end-to-end files keep a process each.
+ * restores the environment and timers it changes, and changes nothing other files depend on
+ * (a key rotation gets its own Keycloak stand-in; the one shared setting some files change is the
+ * logger's level, which only decides what the run prints). The end-to-end files keep a process
+ * each.
  */
 const stackSetup = ['test/support/global-setup.ts'];
 
