@@ -20,7 +20,7 @@ const hasZstd = 'zstdDecompressSync' in zlib;
  * starts with an empty /tmp). What this does instead of @sparticuz/chromium's executablePath(),
  * measured by `npm run bench` (cold section) on the 2-core machine:
  * - The binary (209 MB) from a zstd archive when one was packaged and this Node has zstd
- *   (22.15+): ~0.9 s to decompress and write in a worker thread, against ~1.6-3.6 s for
+ *   (22.15+): ~0.6-0.8 s to decompress and write in a worker thread, against ~1.6-3.6 s for
  *   brotli's streamed decompression.
  * - The small archives as executablePath() extracts them (fonts for fontconfig, SwiftShader,
  *   on Amazon Linux 2023 the libraries), concurrently with the binary. SwiftShader is needed
