@@ -1,4 +1,5 @@
 import { deflateSync } from 'node:zlib';
+import { PDFHexString, PDFName, PDFString } from 'pdf-lib';
 
 /**
  * Document information and attached files written as a PDF incremental update (ISO 32000-1,
@@ -33,34 +34,17 @@ export interface PdfAttachment {
   data: Uint8Array;
 }
 
+// Strings, names and dates in PDF syntax come from pdf-lib's own objects (the ones its
+// rewrite, the fallback, writes these fields with): only the document is not loaded.
+
 /** A text string as UTF-16BE with a byte order mark, in hex: any script, nothing to escape. */
-function textString(text: string): string {
-  let hex = 'FEFF';
-  for (let index = 0; index < text.length; index += 1)
-    hex += text.charCodeAt(index).toString(16).padStart(4, '0').toUpperCase();
-  return `<${hex}>`;
-}
+const textString = (text: string): string => PDFHexString.fromText(text).toString();
 
 /** A byte string of ASCII text (file names): anything else goes through the hex text string. */
 function asciiString(text: string): string {
   return /^[\x20-\x7e]*$/.test(text)
     ? `(${text.replace(/[\\()]/g, (char) => `\\${char}`)})`
     : textString(text);
-}
-
-/** A name object: bytes outside the regular characters as #XX (7.3.5). */
-function pdfName(value: string): string {
-  return `/${Array.from(Buffer.from(value, 'utf8'), (byte) =>
-    byte < 0x21 || byte > 0x7e || '()<>[]{}/%#'.includes(String.fromCharCode(byte))
-      ? `#${byte.toString(16).padStart(2, '0').toUpperCase()}`
-      : String.fromCharCode(byte),
-  ).join('')}`;
-}
-
-/** D:YYYYMMDDHHmmSSZ (7.9.4), in UTC. */
-function pdfDate(date: Date): string {
-  const digits = date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `(D:${digits}Z)`;
 }
 
 /** End (exclusive) of the dictionary starting at `start` ("<<"), skipping strings; -1 if malformed. */
@@ -183,7 +167,8 @@ export function appendPdfUpdate(
   const add = (number: number, body: string | Buffer) =>
     objects.push({ number, body: typeof body === 'string' ? Buffer.from(body, 'latin1') : body });
 
-  const dates = info.date ? { created: pdfDate(info.date), modified: pdfDate(info.date) } : undefined;
+  // Created and modified on the same date (the issue date).
+  const date = info.date ? PDFString.fromDate(info.date).toString() : undefined;
   const entries: Record<string, string> = {
     ...layout.kept,
     Title: textString(info.title),
@@ -191,7 +176,7 @@ export function appendPdfUpdate(
     Subject: textString(info.subject),
     Keywords: textString(info.keywords.join(' ')),
     Creator: textString(info.creator),
-    ...(dates ? { CreationDate: dates.created, ModDate: dates.modified } : {}),
+    ...(date ? { CreationDate: date, ModDate: date } : {}),
   };
   add(
     infoNumber,
@@ -207,12 +192,12 @@ export function appendPdfUpdate(
     const streamNumber = next++;
     const specNumber = next++;
     const packed = deflateSync(file.data);
-    const params = `<</Size ${file.data.byteLength}${dates ? ` /CreationDate ${dates.created} /ModDate ${dates.modified}` : ''}>>`;
+    const params = `<</Size ${file.data.byteLength}${date ? ` /CreationDate ${date} /ModDate ${date}` : ''}>>`;
     add(
       streamNumber,
       Buffer.concat([
         Buffer.from(
-          `<</Type /EmbeddedFile /Subtype ${pdfName(file.mimeType)} /Params ${params} /Filter /FlateDecode /Length ${packed.byteLength}>>\nstream\n`,
+          `<</Type /EmbeddedFile /Subtype ${PDFName.of(file.mimeType).toString()} /Params ${params} /Filter /FlateDecode /Length ${packed.byteLength}>>\nstream\n`,
           'latin1',
         ),
         packed,
