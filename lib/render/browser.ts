@@ -158,32 +158,34 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
   }
   const style = document.createElement('style');
   (document.head || document.documentElement).appendChild(style);
-  window.__certificatePage = { markers, slots, style, css: '' };
+  const index = new Map(markers.map((marker, i) => [marker, i]));
+  // Markers are letters, digits and spaces (template-once.ts): nothing to escape in a pattern.
+  const pattern = new RegExp(markers.join('|'), 'g');
+  let current = '';
+  // Puts one certificate's values in (as text: nodeValue), swaps the extra fonts, waits for fonts
+  // and images. Kept on the page so each certificate sends only its values, not this source.
+  const update = async (values, css) => {
+    for (const slot of slots) {
+      const next = slot.template.replace(pattern, (marker) => values[index.get(marker)]);
+      if (slot.node.nodeValue !== next) slot.node.nodeValue = next;
+    }
+    if (current !== css) {
+      style.textContent = css;
+      current = css;
+    }
+    // Style and layout now, so the fonts the new text needs start loading before we wait for them.
+    void document.documentElement.offsetHeight;
+    await document.fonts.ready;
+    await Promise.all(Array.from(document.images, (img) => (img.complete ? undefined : img.decode().catch(() => undefined))));
+    await document.fonts.ready;
+    return '';
+  };
+  window.__certificatePage = { update };
   return { counts, problem };
 }`;
 
-/** Puts one certificate's values in (as text: nodeValue), swaps the extra fonts, waits for fonts and images. */
-const UPDATE_SLOTS = `async (values, css) => {
-  const state = window.__certificatePage;
-  if (!state) return 'the page lost its slots';
-  const index = new Map(state.markers.map((marker, i) => [marker, i]));
-  // Markers are letters, digits and spaces (template-once.ts): nothing to escape in a pattern.
-  const pattern = new RegExp(state.markers.join('|'), 'g');
-  for (const slot of state.slots) {
-    const next = slot.template.replace(pattern, (marker) => values[index.get(marker)]);
-    if (slot.node.nodeValue !== next) slot.node.nodeValue = next;
-  }
-  if (state.css !== css) {
-    state.style.textContent = css;
-    state.css = css;
-  }
-  // Style and layout now, so the fonts the new text needs start loading before we wait for them.
-  void document.documentElement.offsetHeight;
-  await document.fonts.ready;
-  await Promise.all(Array.from(document.images, (img) => (img.complete ? undefined : img.decode().catch(() => undefined))));
-  await document.fonts.ready;
-  return '';
-}`;
+/** Calls the page's update (installed by LOCATE_SLOTS) with one certificate's values. */
+const UPDATE_SLOTS = `(values, css) => window.__certificatePage ? window.__certificatePage.update(values, css) : 'the page lost its slots'`;
 
 /** A failed print, told apart by whether the browser survived it (both are worth a retry). */
 function renderFailure(error: unknown, browser: Browser): TransientError {
@@ -353,14 +355,35 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
    * no outline, Letter paper that the template's @page size overrides); fonts are awaited first,
    * as page.pdf() does.
    */
+  const sessionOf = async (page: Page): Promise<CDPSession> => {
+    let session = sessions.get(page);
+    if (!session) {
+      session = await page.createCDPSession();
+      sessions.set(page, session);
+    }
+    return session;
+  };
+
+  /**
+   * Runtime.evaluate on the page's own session: what page.evaluate does, without puppeteer's
+   * execution-context bookkeeping, which cost ~1 ms a call here. The main world's default context,
+   * where LOCATE_SLOTS left its state.
+   */
+  const evaluate = async (page: Page, expression: string): Promise<unknown> => {
+    const session = await sessionOf(page);
+    const { result, exceptionDetails } = await session.send('Runtime.evaluate', {
+      expression,
+      awaitPromise: true,
+      returnByValue: true,
+    });
+    if (exceptionDetails) throw new Error(exceptionDetails.exception?.description ?? exceptionDetails.text);
+    return result.value;
+  };
+
   const pdfOf = async (page: Page, printOptions: PdfOptions, fontsAwaited = false): Promise<Uint8Array> => {
     const print = (async () => {
       if (!fontsAwaited) await page.evaluate('document.fonts.ready.then(() => true)');
-      let session = sessions.get(page);
-      if (!session) {
-        session = await page.createCDPSession();
-        sessions.set(page, session);
-      }
+      const session = await sessionOf(page);
       const { data } = await session.send('Page.printToPDF', {
         transferMode: 'ReturnAsBase64',
         printBackground: true,
@@ -441,10 +464,11 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         healthy = true;
         return { status: 'loaded' };
       }
-      const failure = (await page.evaluate(
+      const failure = await evaluate(
+        page,
         `(${UPDATE_SLOTS})(${JSON.stringify(job.values)}, ${JSON.stringify(job.extraFontCss)})`,
-      )) as string;
-      if (failure) throw new Error(failure);
+      );
+      if (failure) throw new Error(String(failure));
       const pdf = await pdfOf(page, printOptions, true);
       healthy = true;
       return { status: 'printed', pdf };

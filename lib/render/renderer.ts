@@ -17,7 +17,7 @@ import { shippedLanguages } from './i18n.ts';
 import { templatesDir } from './paths.ts';
 import { appendPdfUpdate, type PdfAttachment, type PdfInfo } from './pdf-update.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
-import { engine } from './template-engine.ts';
+import { fillTemplate } from './template-engine.ts';
 import { createTemplateOncePrinter } from './template-once.ts';
 
 let defaultTemplate: Promise<ResolvedTemplate> | undefined;
@@ -74,7 +74,7 @@ export async function prepareCertificate(
   options: FillOptions = {},
 ): Promise<PreparedCertificate> {
   const fill = await certificateFill(content, template, options);
-  const filled = await engine.parseAndRender(template.html, fill.context);
+  const filled = await fillTemplate(template.html, fill.context);
   // Fonts are chosen from the filled page itself, so static text in a template counts too.
   const selection = selectFontFaces(filled, fill.stacks);
   if (selection.missing.length > 0) options.onMissingGlyphs?.(selection.missing, content);

@@ -21,6 +21,30 @@ export const engine = new Liquid({
 });
 engine.registerFilter('raw', (value: unknown) => value);
 
+type Parsed = ReturnType<Liquid['parse']>;
+const parsedTemplates = new Map<string, Parsed>();
+const MAX_PARSED_TEMPLATES = 32;
+
+/**
+ * Fills a template like engine.parseAndRender, parsing each distinct source once: every
+ * certificate of a template is filled with it (twice with template-once printing), and the
+ * parsed form of a template is never changed by rendering. Least recently used dropped first.
+ */
+export async function fillTemplate(html: string, context: Record<string, unknown>): Promise<string> {
+  let parsed = parsedTemplates.get(html);
+  if (parsed) {
+    parsedTemplates.delete(html);
+  } else {
+    parsed = engine.parse(html);
+    if (parsedTemplates.size >= MAX_PARSED_TEMPLATES) {
+      const oldest = parsedTemplates.keys().next().value;
+      if (oldest !== undefined) parsedTemplates.delete(oldest);
+    }
+  }
+  parsedTemplates.set(html, parsed);
+  return (await engine.render(parsed, context)) as string;
+}
+
 export const ASSET_KEYS = ['logo', 'signature', 'seal', 'background'] as const;
 export type AssetKey = (typeof ASSET_KEYS)[number];
 

@@ -10,7 +10,7 @@ import {
   pageHtml,
 } from './fill.ts';
 import { type FontFaceEntry, fontFaceCss, selectFontFaces } from './fonts.ts';
-import { engine } from './template-engine.ts';
+import { fillTemplate } from './template-engine.ts';
 
 /**
  * Template-once rendering: a template is filled and loaded into a browser page once per
@@ -175,7 +175,7 @@ export function createTemplateOncePrinter(
       // The HTML parser turns CR and NUL into something else; text set through the DOM would not.
       if (values.some((value) => /[\r\0]/.test(value)))
         return { status: 'fresh', reason: 'a value holds CR or NUL' };
-      const filled = await engine.parseAndRender(template.html, { ...fill.context, assets: plan.assets });
+      const filled = await fillTemplate(template.html, { ...fill.context, assets: plan.assets });
       const substituted = plan.skeleton.replace(plan.pattern, (marker) =>
         escapeHtml(values[plan.markers.indexOf(marker)] ?? ''),
       );
@@ -245,7 +245,7 @@ export function createTemplateOncePrinter(
     };
     let skeleton: string;
     try {
-      skeleton = await engine.parseAndRender(template.html, context);
+      skeleton = await fillTemplate(template.html, context);
     } catch (error) {
       // e.g. a filter that refuses a marker where it expects a number: such a template prints fresh.
       const reason = `the template does not fill with markers: ${error instanceof Error ? error.message : String(error)}`;

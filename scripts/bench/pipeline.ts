@@ -9,6 +9,7 @@ import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { resolveTemplateForCourse } from '../../lib/render/template-store.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { type CpuGroup, cpuPerItem, cpuSnapshot } from './cpu.ts';
 import { type LatencySummary, round, summarize } from './stats.ts';
 
 const quiet: Log = {
@@ -29,6 +30,8 @@ export interface PipelineBench {
   issued: number;
   /** Mean time per certificate inside each dependency; the rest is PostgreSQL and bookkeeping. */
   meanPhaseMs: Record<string, number>;
+  /** CPU milliseconds per certificate by process group during the drain (2 cores: 1,000 ms of each per second). */
+  cpuMsPerCertificate: Record<CpuGroup, number>;
 }
 
 /**
@@ -47,6 +50,8 @@ export async function benchPipeline(options: {
   pages: number;
   /** Certificates in flight at once: more than pages, so Keycloak, S3 and database waits overlap rendering. */
   inFlight: number;
+  /** The process running the stand-ins, whose CPU is reported apart. */
+  standInsPid?: number;
 }): Promise<PipelineBench> {
   const { sql, env } = options;
   const [course] = await sql<
@@ -124,6 +129,7 @@ export async function benchPipeline(options: {
     issuerName: 'x',
   });
 
+  const cpuBefore = cpuSnapshot(options.standInsPid);
   const started = performance.now();
   // Claims batches of 100 (SCAN_BATCH_SIZE) with the scan's own statements and generates them
   // with `inFlight` certificates at once; only Lambda's async invoke is left out.
@@ -133,6 +139,7 @@ export async function benchPipeline(options: {
   );
   const durations = drained.durationsMs;
   const elapsed = performance.now() - started;
+  const cpu = cpuPerItem(cpuBefore, cpuSnapshot(options.standInsPid), options.count);
   const [issued] = await sql<
     { n: number }[]
   >`SELECT count(*)::int AS n FROM certificates WHERE course_id = ${course.id} AND status = 'issued'`;
@@ -148,5 +155,6 @@ export async function benchPipeline(options: {
     meanPhaseMs: Object.fromEntries(
       Object.entries(phases).map(([name, ms]) => [name, round(ms / Math.max(1, durations.length))]),
     ),
+    cpuMsPerCertificate: cpu,
   };
 }

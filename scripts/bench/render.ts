@@ -1,7 +1,16 @@
 import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { type CpuGroup, cpuPerItem, cpuSnapshot } from './cpu.ts';
 import { type LatencySummary, round, runPool, summarize, timed } from './stats.ts';
+
+const noCpu = (): Record<CpuGroup, number> => ({
+  node: 0,
+  chromium: 0,
+  postgres: 0,
+  'stand-ins': 0,
+  other: 0,
+});
 
 export function sampleContent(index: number): CertificateContent {
   return {
@@ -21,7 +30,14 @@ export function sampleContent(index: number): CertificateContent {
 
 export interface RenderPathBench {
   sequential: { pdfs: number; perSecond: number; latency: LatencySummary };
-  parallel: { pdfs: number; pages: number; perSecond: number; latency: LatencySummary };
+  parallel: {
+    pdfs: number;
+    pages: number;
+    perSecond: number;
+    latency: LatencySummary;
+    /** CPU milliseconds per PDF by process group, in the parallel runs. */
+    cpuMsPerPdf: Record<CpuGroup, number>;
+  };
   meanPdfBytes: number;
 }
 
@@ -30,6 +46,12 @@ export interface RenderBench {
   fresh: RenderPathBench;
   /** Template-once: the loaded template page reused, only the certificate's values changed. */
   templateOnce: RenderPathBench;
+  /**
+   * Template-once printing the same certificate again and again (sequential): the page has
+   * nothing to change, so this is Node's work, one DevTools round trip and Chromium's print:
+   * the floor the template-once path cannot go below.
+   */
+  reprint: { pdfs: number; perSecond: number; latency: LatencySummary };
   /** templateOnce / fresh throughput, sequential and with `pages` pages. */
   ratio: { sequential: number; parallel: number };
 }
@@ -60,10 +82,17 @@ export async function benchRender(options: {
   type Path = keyof typeof renderers;
   const samples: Record<
     Path,
-    { sequential: number[]; parallel: number[]; seqMs: number; parMs: number; bytes: number }
+    {
+      sequential: number[];
+      parallel: number[];
+      seqMs: number;
+      parMs: number;
+      bytes: number;
+      cpu: Record<CpuGroup, number>;
+    }
   > = {
-    fresh: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0 },
-    templateOnce: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0 },
+    fresh: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0, cpu: noCpu() },
+    templateOnce: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0, cpu: noCpu() },
   };
   try {
     for (const path of ['fresh', 'templateOnce'] as const)
@@ -72,7 +101,16 @@ export async function benchRender(options: {
       });
     const perRound = (total: number) => Math.max(1, Math.round(total / rounds));
     let index = 0;
+    const reprint = { samples: [] as number[], ms: 0 };
+    const same = sampleContent(0);
     for (let round = 0; round < rounds; round += 1) {
+      const again = await timed(() =>
+        runPool(Math.max(1, Math.round(perRound(options.sequential) / 2)), 1, async () => {
+          await renderers.templateOnce.render(same);
+        }),
+      );
+      reprint.samples.push(...again.value);
+      reprint.ms += again.ms;
       for (const path of ['fresh', 'templateOnce'] as const) {
         const renderer = renderers[path];
         const sample = samples[path];
@@ -84,12 +122,16 @@ export async function benchRender(options: {
         );
         sample.sequential.push(...sequential.value);
         sample.seqMs += sequential.ms;
+        const cpuBefore = cpuSnapshot();
         const parallel = await timed(() =>
           runPool(perRound(options.parallel), options.pages, async () => {
             index += 1;
             await renderer.render(sampleContent(index));
           }),
         );
+        // Summed over rounds as totals (ms per PDF times PDFs), divided once at the end.
+        const cpu = cpuPerItem(cpuBefore, cpuSnapshot(), 1);
+        for (const group of Object.keys(cpu) as CpuGroup[]) sample.cpu[group] += cpu[group];
         sample.parallel.push(...parallel.value);
         sample.parMs += parallel.ms;
       }
@@ -107,6 +149,12 @@ export async function benchRender(options: {
           pages: options.pages,
           perSecond: round(sample.parallel.length / (sample.parMs / 1000)),
           latency: summarize(sample.parallel),
+          cpuMsPerPdf: Object.fromEntries(
+            Object.entries(sample.cpu).map(([group, ms]) => [
+              group,
+              round(ms / Math.max(1, sample.parallel.length), 1),
+            ]),
+          ) as Record<CpuGroup, number>,
         },
         meanPdfBytes: Math.round(sample.bytes / Math.max(1, sample.sequential.length)),
       };
@@ -116,6 +164,11 @@ export async function benchRender(options: {
     return {
       fresh,
       templateOnce,
+      reprint: {
+        pdfs: reprint.samples.length,
+        perSecond: round(reprint.samples.length / (reprint.ms / 1000)),
+        latency: summarize(reprint.samples),
+      },
       ratio: {
         sequential: round(templateOnce.sequential.perSecond / fresh.sequential.perSecond, 3),
         parallel: round(templateOnce.parallel.perSecond / fresh.parallel.perSecond, 3),

@@ -73,7 +73,10 @@ export async function setup(project: TestProject): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
-  if (root) killStragglers(root);
+  // The stand-ins first: PostgreSQL's data folder is in the run folder, so killing stragglers
+  // first killed it too (SIGKILL), and each run left its shared-memory segments in /dev/shm and
+  // its socket file in /tmp. Then whatever else still mentions the folder (Chromium, offline).
   await stack?.stop();
+  if (root) killStragglers(root);
   if (root) await rm(root, { recursive: true, force: true });
 }

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { descendantsOf } from '../process-tree.ts';
+import { round } from './stats.ts';
+
+/**
+ * CPU time by process group, read from /proc, so a throughput figure on a 2-core machine can
+ * say where the cores went: this process (Node: the pipeline's own work), Chromium, and the
+ * stand-ins (PostgreSQL; the S3 and Keycloak stand-ins' Node process), which in a deployment
+ * run elsewhere. Linux only; elsewhere every group reads 0 and the bench says so.
+ */
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on every Linux build we run on). */
+const TICKS_PER_SECOND = 100;
+
+export type CpuGroup = 'node' | 'chromium' | 'postgres' | 'stand-ins' | 'other';
+
+export interface CpuSnapshot {
+  /** Seconds of CPU per pid (user + system), with the group it counts towards. */
+  byPid: Map<number, { group: CpuGroup; seconds: number }>;
+  nodeSeconds: number;
+}
+
+function statOf(pid: number): { comm: string; seconds: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    // Fields after "(comm) ": state is [0], utime [11], stime [12].
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { comm, seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `standInsPid`: the process that runs the stand-ins (its tree is PostgreSQL and the Node stand-ins). */
+export function cpuSnapshot(standInsPid?: number): CpuSnapshot {
+  const usage = process.cpuUsage();
+  const byPid = new Map<number, { group: CpuGroup; seconds: number }>();
+  const standIns = new Set(standInsPid === undefined ? [] : [standInsPid, ...descendantsOf(standInsPid)]);
+  for (const pid of descendantsOf(process.pid)) {
+    const stat = statOf(pid);
+    if (!stat) continue;
+    const group: CpuGroup = standIns.has(pid)
+      ? stat.comm.startsWith('postgres')
+        ? 'postgres'
+        : 'stand-ins'
+      : /chrom|headless/i.test(stat.comm)
+        ? 'chromium'
+        : 'other';
+    byPid.set(pid, { group, seconds: stat.seconds });
+  }
+  return { byPid, nodeSeconds: (usage.user + usage.system) / 1e6 };
+}
+
+/** CPU milliseconds per item in each group between two snapshots (processes that ended between them are missed). */
+export function cpuPerItem(before: CpuSnapshot, after: CpuSnapshot, items: number): Record<CpuGroup, number> {
+  const totals: Record<CpuGroup, number> = {
+    node: after.nodeSeconds - before.nodeSeconds,
+    chromium: 0,
+    postgres: 0,
+    'stand-ins': 0,
+    other: 0,
+  };
+  for (const [pid, now] of after.byPid)
+    totals[now.group] += now.seconds - (before.byPid.get(pid)?.seconds ?? 0);
+  const per = (seconds: number) => round((seconds * 1000) / Math.max(1, items), 1);
+  return {
+    node: per(totals.node),
+    chromium: per(totals.chromium),
+    postgres: per(totals.postgres),
+    'stand-ins': per(totals['stand-ins']),
+    other: per(totals.other),
+  };
+}
