@@ -369,6 +369,12 @@ try {
         : failedRow('render'),
     ],
     [
+      '(a) template-once p50 when only one value changes',
+      render
+        ? `nothing ${render.changeOnlyP50Ms.nothing} ms, name ${render.changeOnlyP50Ms.name} ms, QR code ${render.changeOnlyP50Ms.qrCode} ms, id and code ${render.changeOnlyP50Ms.idAndCode} ms`
+        : failedRow('render'),
+    ],
+    [
       `(b) pipeline, ${sizes.pipeline} certs, ${sizes.workers} pages, ${sizes.inFlight} in flight`,
       pipeline
         ? `${pipeline.perSecond} cert/s  p50 ${pipeline.latency.p50} ms  p95 ${pipeline.latency.p95} ms  issued ${pipeline.issued}`

@@ -52,6 +52,12 @@ export interface RenderBench {
    * the floor the template-once path cannot go below.
    */
   reprint: { pdfs: number; perSecond: number; latency: LatencySummary };
+  /**
+   * What changing one thing on the loaded page costs (sequential, template-once): p50 ms when only
+   * the name changes, only the QR code (its URL), and only the certificate id and code, beside
+   * the reprint's p50 with nothing changed.
+   */
+  changeOnlyP50Ms: { nothing: number; name: number; qrCode: number; idAndCode: number };
   /** templateOnce / fresh throughput, sequential and with `pages` pages. */
   ratio: { sequential: number; parallel: number };
 }
@@ -103,14 +109,42 @@ export async function benchRender(options: {
     let index = 0;
     const reprint = { samples: [] as number[], ms: 0 };
     const same = sampleContent(0);
+    // One value changed per certificate, the rest as in `same`: the loaded page's cost of each.
+    const changeOnly = {
+      name: (i: number): CertificateContent => ({ ...same, studentName: `Ada Lovelace ${i}` }),
+      qrCode: (i: number): CertificateContent => ({
+        ...same,
+        verifyUrl: `https://certificates.example.org/verify/BENCH${i}`,
+      }),
+      idAndCode: (i: number): CertificateContent => ({
+        ...same,
+        certificateId: sampleContent(i).certificateId,
+        verificationCode: `BENCH${i}`,
+      }),
+    };
+    const changeSamples: Record<keyof typeof changeOnly, number[]> = { name: [], qrCode: [], idAndCode: [] };
     for (let round = 0; round < rounds; round += 1) {
+      const few = Math.max(1, Math.round(perRound(options.sequential) / 2));
       const again = await timed(() =>
-        runPool(Math.max(1, Math.round(perRound(options.sequential) / 2)), 1, async () => {
+        runPool(few, 1, async () => {
           await renderers.templateOnce.render(same);
         }),
       );
       reprint.samples.push(...again.value);
       reprint.ms += again.ms;
+      for (const [name, make] of Object.entries(changeOnly) as [
+        keyof typeof changeOnly,
+        (i: number) => CertificateContent,
+      ][]) {
+        // Back to `same` first, so each measured certificate changes only its one value.
+        await renderers.templateOnce.render(same);
+        changeSamples[name].push(
+          ...(await runPool(few, 1, async () => {
+            index += 1;
+            await renderers.templateOnce.render(make(index));
+          })),
+        );
+      }
       for (const path of ['fresh', 'templateOnce'] as const) {
         const renderer = renderers[path];
         const sample = samples[path];
@@ -168,6 +202,12 @@ export async function benchRender(options: {
         pdfs: reprint.samples.length,
         perSecond: round(reprint.samples.length / (reprint.ms / 1000)),
         latency: summarize(reprint.samples),
+      },
+      changeOnlyP50Ms: {
+        nothing: summarize(reprint.samples).p50,
+        name: summarize(changeSamples.name).p50,
+        qrCode: summarize(changeSamples.qrCode).p50,
+        idAndCode: summarize(changeSamples.idAndCode).p50,
       },
       ratio: {
         sequential: round(templateOnce.sequential.perSecond / fresh.sequential.perSecond, 3),
