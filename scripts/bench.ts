@@ -429,7 +429,7 @@ try {
     ...(['list', 'download'] as const).map((route): [string, string] => [
       `(e) ${route} via offline, 50 concurrent`,
       httpOffline
-        ? `p50 ${httpOffline[route].p50} / p95 ${httpOffline[route].p95} / p99 ${httpOffline[route].p99} ms  (${httpOffline[route].perSecond} req/s)${errorsNote(httpOffline[route].errors)}`
+        ? `p50 ${httpOffline[route].p50} / p95 ${httpOffline[route].p95} / p99 ${httpOffline[route].p99} ms  (${httpOffline[route].perSecond} req/s; offline reported ${httpOffline[route].lambdaTimeouts} Lambda timeouts)${errorsNote(httpOffline[route].errors)}`
         : failedRow(fixture ? 'httpOffline' : 'httpFixture'),
     ]),
     ...(['list', 'download'] as const).map((route): [string, string] => [

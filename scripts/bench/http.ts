@@ -14,8 +14,9 @@ type Throughput = LatencySummary & { perSecond: number; errors: ErrorTally };
 export interface HttpOfflineBench {
   requests: number;
   concurrency: number;
-  list: Throughput;
-  download: Throughput;
+  /** lambdaTimeouts: timeouts offline reported during the measured requests (see overHttp). */
+  list: Throughput & { lambdaTimeouts: number };
+  download: Throughput & { lambdaTimeouts: number };
 }
 
 export interface HttpInProcessBench {
@@ -115,14 +116,35 @@ export async function benchHttpOffline(
     if (response.status !== 200)
       throw new Error(`${path} answered ${response.status}: ${body.slice(0, 300)}`);
   };
-  const overHttp = async (path: (i: number) => string): Promise<Throughput> => {
-    // Warm-up: one round at full concurrency lets offline start its workers; not measured.
-    await runPool(options.concurrency, options.concurrency, (i) => request(path(i)), { count: 0 });
+  // Offline runs each concurrent invocation in a worker thread of its own. A worker still loading
+  // its handler when the function's timeout (10 s) passes is reported as a Lambda timeout and
+  // its worker terminated, and requests kept landing on instances that timed out again: with 50
+  // workers loading at once on 2 cores it lasted the whole run (461 timeouts, download p50 ~11 s).
+  // So the warm-up adds workers 8 at a time, and the timeouts during the measured requests are
+  // counted from offline's output, so the table says if it happened anyway.
+  const timeoutsSince = (from: number): number =>
+    (
+      offline
+        .output()
+        .slice(from)
+        .match(/\[504\] - Lambda timeout/g) ?? []
+    ).length;
+  const overHttp = async (path: (i: number) => string): Promise<Throughput & { lambdaTimeouts: number }> => {
+    for (let concurrency = 8; ; concurrency = Math.min(options.concurrency, concurrency + 8)) {
+      await runPool(concurrency, concurrency, (i) => request(path(i)), { count: 0 });
+      if (concurrency >= options.concurrency) break;
+    }
     const errors: ErrorTally = { count: 0 };
+    const outputBefore = offline.output().length;
     const run = await timed(() =>
       runPool(options.requests, options.concurrency, (i) => request(path(i)), errors),
     );
-    return { ...summarize(run.value), perSecond: round(run.value.length / (run.ms / 1000)), errors };
+    return {
+      ...summarize(run.value),
+      perSecond: round(run.value.length / (run.ms / 1000)),
+      errors,
+      lambdaTimeouts: timeoutsSince(outputBefore),
+    };
   };
   try {
     return {
