@@ -20,8 +20,8 @@ const hasZstd = 'zstdDecompressSync' in zlib;
  * starts with an empty /tmp). What this does instead of @sparticuz/chromium's executablePath(),
  * measured by `npm run bench` (cold section) on the 2-core machine:
  * - The binary (209 MB) from a zstd archive when one was packaged and this Node has zstd
- *   (22.15+): ~0.6-0.8 s to decompress and write in a worker thread, against ~1.6-3.6 s for
- *   brotli's streamed decompression.
+ *   (22.15+): ~0.7 s to decompress and write in a worker thread, streamed, against ~1.6-3.6 s
+ *   for brotli's streamed decompression.
  * - The small archives as executablePath() extracts them (fonts for fontconfig, SwiftShader,
  *   on Amazon Linux 2023 the libraries), concurrently with the binary. SwiftShader is needed
  *   although graphics mode is off: without it the --single-process browser (Lambda) failed to
@@ -53,22 +53,36 @@ async function extract(archives: string | undefined): Promise<string> {
   return path;
 }
 
-// Runs in a worker thread, synchronously: the main thread's event loop is busy during a cold
-// start (loading the bundle, the claim, the Keycloak lookup), and fs.promises.readFile/writeFile
-// move 209 MB in 512 KB steps that each wait for it: in the cold-start bench the extraction took
-// ~3 s that way against ~0.9 s alone. The rename makes the binary appear whole or not at all.
-// Output in 16 MB steps instead of zlib's default 16 KB: decompressing the 209 MB took ~0.75 s
-// instead of ~0.97 s here. (Cutting the binary into two frames decompressed by two workers was
-// tried: ~15% faster alone, but slower in the cold-start bench, and much slower on one core.)
+// Runs in a worker thread: the main thread's event loop is busy during a cold start (loading the
+// bundle, the claim, the Keycloak lookup), and fs.promises there moved the 209 MB in 512 KB steps
+// that each waited for it (~3 s in the cold-start bench against ~0.9 s alone). Streamed, in
+// 16 MB steps (zlib's default 16 KB was slower): the archive read, decompressed and written
+// as it goes, which took 0.67-0.72 s here against 0.92-1.04 s for one zstdDecompressSync and
+// one writeFileSync of the whole 209 MB (0.71-0.78 s against 0.99-1.14 s pinned to one core):
+// the writes overlap decompression, and no 209 MB buffer is allocated and filled first. In the
+// cold-start bench the gain is inside its noise, but the process's peak RSS fell from ~650 MB to
+// ~290 MB. The
+// rename makes the binary appear whole or not at all. (Cutting the binary into two frames
+// decompressed by two workers was tried: ~15% faster alone, but slower in the cold-start bench,
+// and much slower on one core.)
 const EXTRACT_IN_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const zlib = require('node:zlib');
-const binary = zlib.zstdDecompressSync(fs.readFileSync(workerData.archive), { chunkSize: 16 * 1024 * 1024 });
-fs.writeFileSync(workerData.partial, binary, { mode: 0o700 });
-fs.chmodSync(workerData.partial, 0o700);
-fs.renameSync(workerData.partial, workerData.target);
-parentPort.postMessage('done');
+const { pipeline } = require('node:stream/promises');
+const step = 16 * 1024 * 1024;
+pipeline(
+  fs.createReadStream(workerData.archive, { highWaterMark: step }),
+  zlib.createZstdDecompress({ chunkSize: step }),
+  fs.createWriteStream(workerData.partial, { mode: 0o700, highWaterMark: 2 * step }),
+).then(() => {
+  fs.chmodSync(workerData.partial, 0o700);
+  fs.renameSync(workerData.partial, workerData.target);
+  parentPort.postMessage('done');
+}, (error) => {
+  fs.rmSync(workerData.partial, { force: true });
+  throw error;
+});
 `;
 
 function extractZstd(archive: string, target: string): Promise<string> {
