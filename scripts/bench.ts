@@ -164,59 +164,40 @@ try {
       }),
   );
 
+  // The drain with a pool of its own, closed after it.
+  const drain = (pages: number, inFlight: number, poolMax: number) => async () => {
+    const sql = createSql({
+      DATABASE_URL: stack.env.DATABASE_URL ?? '',
+      DB_POOL_MAX: poolMax,
+      DB_CONNECT_TIMEOUT_SECONDS: 10,
+    });
+    try {
+      return await benchPipeline({
+        sql,
+        env: stack.env,
+        keycloakUrl: stack.keycloakUrl,
+        executablePath,
+        count: sizes.pipeline,
+        pages,
+        inFlight,
+        standInsPid: started.pid,
+      });
+    } finally {
+      await sql.end();
+    }
+  };
   const pipeline = await section(
     'pipeline',
     `(b) pipeline drain of ${sizes.pipeline} certificates: ${sizes.workers} pages, ${sizes.inFlight} in flight`,
-    async () => {
-      const sql = createSql({
-        DATABASE_URL: stack.env.DATABASE_URL ?? '',
-        DB_POOL_MAX: sizes.workers + 4,
-        DB_CONNECT_TIMEOUT_SECONDS: 10,
-      });
-      try {
-        return await benchPipeline({
-          sql,
-          env: stack.env,
-          keycloakUrl: stack.keycloakUrl,
-          executablePath,
-          count: sizes.pipeline,
-          pages: sizes.workers,
-          inFlight: sizes.inFlight,
-          standInsPid: started.pid,
-        });
-      } finally {
-        await sql.end();
-      }
-    },
+    drain(sizes.workers, sizes.inFlight, sizes.workers + 4),
   );
-
   // The same drain with one page, as a Lambda container prints one certificate at a time: does
   // the pipeline keep its page busy? (With 4 pages on 2 cores it is bounded by CPU shared with
   // the stand-ins; the CPU row says by how much.)
   const pipelineOnePage = await section(
     'pipelineOnePage',
     `(b) pipeline drain of ${sizes.pipeline} certificates: 1 page, ${ONE_PAGE_IN_FLIGHT} in flight`,
-    async () => {
-      const sql = createSql({
-        DATABASE_URL: stack.env.DATABASE_URL ?? '',
-        DB_POOL_MAX: ONE_PAGE_IN_FLIGHT + 4,
-        DB_CONNECT_TIMEOUT_SECONDS: 10,
-      });
-      try {
-        return await benchPipeline({
-          sql,
-          env: stack.env,
-          keycloakUrl: stack.keycloakUrl,
-          executablePath,
-          count: sizes.pipeline,
-          pages: 1,
-          inFlight: ONE_PAGE_IN_FLIGHT,
-          standInsPid: started.pid,
-        });
-      } finally {
-        await sql.end();
-      }
-    },
+    drain(1, ONE_PAGE_IN_FLIGHT, ONE_PAGE_IN_FLIGHT + 4),
   );
 
   // A small pool on the stand-in database for the sections that need one, closed after them.
