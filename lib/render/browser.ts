@@ -348,13 +348,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     return page;
   };
 
-  /**
-   * Page.printToPDF with the PDF returned in the reply: puppeteer's page.pdf() asks for a stream
-   * and reads it back in chunks, which cost ~15-20 ms more per certificate here than Chromium's
-   * printing itself. Same settings as page.pdf({ printBackground, preferCSSPageSize }) (tagged PDF,
-   * no outline, Letter paper that the template's @page size overrides); fonts are awaited first,
-   * as page.pdf() does.
-   */
+  // One DevTools session per page, made on first use: printing and evaluating go through it.
   const sessionOf = async (page: Page): Promise<CDPSession> => {
     let session = sessions.get(page);
     if (!session) {
@@ -366,8 +360,9 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
 
   /**
    * Runtime.evaluate on the page's own session: what page.evaluate does, without puppeteer's
-   * execution-context bookkeeping, which cost ~1 ms a call here. The main world's default context,
-   * where LOCATE_SLOTS left its state.
+   * execution-context bookkeeping (0.53 against 0.74 ms for a trivial expression here), in the
+   * main world's default context (where LOCATE_SLOTS leaves its state). The page's own JavaScript
+   * is disabled; evaluation through DevTools still runs.
    */
   const evaluate = async (page: Page, expression: string): Promise<unknown> => {
     const session = await sessionOf(page);
@@ -380,9 +375,16 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     return result.value;
   };
 
+  /**
+   * Page.printToPDF with the PDF returned in the reply: puppeteer's page.pdf() asks for a stream
+   * and reads it back in chunks, which cost ~15-20 ms more per certificate here than Chromium's
+   * printing itself. Same settings as page.pdf({ printBackground, preferCSSPageSize }) (tagged PDF,
+   * no outline, Letter paper that the template's @page size overrides); fonts are awaited first,
+   * as page.pdf() does.
+   */
   const pdfOf = async (page: Page, printOptions: PdfOptions, fontsAwaited = false): Promise<Uint8Array> => {
     const print = (async () => {
-      if (!fontsAwaited) await page.evaluate('document.fonts.ready.then(() => true)');
+      if (!fontsAwaited) await evaluate(page, 'document.fonts.ready.then(() => true)');
       const session = await sessionOf(page);
       const { data } = await session.send('Page.printToPDF', {
         transferMode: 'ReturnAsBase64',
@@ -447,7 +449,8 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         const idle = idlePages.pop();
         page = idle && !idle.isClosed() ? idle : await newPage(browser);
         await page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
-        const located = (await page.evaluate(
+        const located = (await evaluate(
+          page,
           `(${LOCATE_SLOTS})(${JSON.stringify(job.markers)}, ${JSON.stringify(job.imageMarkers)})`,
         )) as { counts: number[]; problem: string };
         const mismatch = job.expectedCounts.findIndex((count, i) => located.counts[i] !== count);

@@ -61,10 +61,9 @@ async function extract(archives: string | undefined): Promise<string> {
 // one writeFileSync of the whole 209 MB (0.71-0.78 s against 0.99-1.14 s pinned to one core):
 // the writes overlap decompression, and no 209 MB buffer is allocated and filled first. In the
 // cold-start bench the gain is inside its noise, but the process's peak RSS fell from ~650 MB to
-// ~290 MB. The
-// rename makes the binary appear whole or not at all. (Cutting the binary into two frames
-// decompressed by two workers was tried: ~15% faster alone, but slower in the cold-start bench,
-// and much slower on one core.)
+// ~290 MB. The rename makes the binary appear whole or not at all. (Cutting the binary into two
+// frames decompressed by two workers was tried: ~15% faster alone, but slower in the cold-start
+// bench, and much slower on one core.)
 const EXTRACT_IN_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
