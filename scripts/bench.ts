@@ -17,8 +17,10 @@ import { type ErrorTally, round } from './bench/stats.ts';
 
 /**
  * `npm run bench`: measures, in ONE run on the local stack, (a) render-only throughput with a
- * warm browser, (b) the pipeline draining 1,000 certificates, (c) the naive one-Chromium-per-PDF
- * renderer, (d) the scan's statements on 1M attempts + 1M certificates, (e) HTTP latency.
+ * warm browser, (b) the pipeline draining 1,000 certificates on 4 pages and again on one, with
+ * the CPU each process used, (c) the naive one-Chromium-per-PDF renderer, (d) the scan's
+ * statements on 1M attempts + 1M certificates, (e) HTTP latency, (f) the cold first certificate,
+ * (g) passed-to-downloadable latency.
  * Prints a table and writes bench-results/<timestamp>.json. Sizes are flags so a quick run is
  * possible: --pipeline 1000 --scan-rows 1000000 --workers 4 --naive 10 --http 2000.
  */
