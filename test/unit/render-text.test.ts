@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   normalizeDisplayText,
   printableContent,
@@ -10,7 +10,7 @@ import { validateAssetRefs } from '../../lib/render/assets.ts';
 import { fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
-import { validateTemplateSource } from '../../lib/render/template-engine.ts';
+import { engine, fillTemplate, validateTemplateSource } from '../../lib/render/template-engine.ts';
 
 describe('display names', () => {
   it('normalises to NFC, strips bidi controls, collapses whitespace', () => {
@@ -119,6 +119,28 @@ describe('templates', () => {
     const { validateTemplate } = await import('../../lib/render/template-store.ts');
     const html = `${head}{% for i in (1..100000000) %}{{ student_name }}{% endfor %}</body></html>`;
     await expect(validateTemplate({ name: 'Loop', html })).rejects.toThrow(ValidationError);
+  });
+
+  it('fills like parseAndRender, parsing each distinct source once', async () => {
+    const parse = vi.spyOn(engine, 'parse');
+    try {
+      // A source no other test fills, so the cache cannot already hold it.
+      const html = `${head}<p>{{ student_name }} – {{ score }}</p><!-- ${Math.random()} --></body></html>`;
+      const other = html.replace('<p>', '<p class="x">');
+      const context = { student_name: 'Ada <Lovelace>', score: '87' };
+      const expected = await engine.parseAndRender(html, context);
+      parse.mockClear();
+      expect(await fillTemplate(html, context)).toBe(expected);
+      expect(await fillTemplate(html, { ...context, student_name: 'Grace' })).toContain('Grace –');
+      expect(parse).toHaveBeenCalledTimes(1);
+      expect(await fillTemplate(other, context)).toBe(expected.replace('<p>', '<p class="x">'));
+      expect(parse).toHaveBeenCalledTimes(2);
+      // Output escaping and strict variables hold on the cached form too.
+      expect(await fillTemplate(html, context)).toContain('Ada &lt;Lovelace&gt;');
+      await expect(fillTemplate(html, { score: '1' })).rejects.toThrow(/student_name/);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('asset references must be templates/, s3:// or image data URIs', () => {
