@@ -8,9 +8,9 @@ import { chromiumArchivesDir } from '../lib/render/paths.ts';
 /**
  * Packaging runs this first (serverless/chromium-zstd.cjs, for package and deploy): writes
  * chromium.zst, the Chromium binary recompressed with zstd, next to @sparticuz/chromium's
- * chromium.br, so the render layer ships both and a cold `generate` container extracts the
- * binary in ~0.6-0.8 s instead of 1.6-3.6 s (lib/render/chromium-binary.ts). Skipped when the copy is
- * newer than chromium.br. Level 3: with the 16 MB output steps chromium-binary.ts decompresses
+ * chromium.br; the render layer ships chromium.zst instead of chromium.br, and a cold `generate`
+ * container extracts the binary in ~0.7 s instead of 1.6-3.6 s (lib/render/chromium-binary.ts).
+ * Skipped when the copy is newer than chromium.br. Level 3: with the 16 MB output steps chromium-binary.ts decompresses
  * in, it took ~0.5 s against ~0.75 s for level 9, for 88 MB instead of 79 MB (level 1: 99 MB at
  * the same speed as 3; level -3: 122 MB in ~0.4 s). Measured 2026-12-03 on the 2-core machine.
  */

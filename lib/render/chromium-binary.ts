@@ -13,7 +13,8 @@ const chromium: typeof chromiumImport =
 /** Name of the zstd copy of chromium.br that packaging puts next to it (scripts/chromium-zstd.ts). */
 export const CHROMIUM_ZSTD = 'chromium.zst';
 
-const hasZstd = 'zstdDecompressSync' in zlib;
+// The streaming decompressor the extraction uses (Node 22.15+).
+const hasZstd = 'createZstdDecompress' in zlib;
 
 /**
  * The Chromium binary, extracted into the temp folder on a container's first render (Lambda
