@@ -17,18 +17,21 @@ import { jwkThumbprint, SIGNING_ALGORITHM, type SigningKey } from './keys.ts';
  *    enough for a person comparing with the paper;
  *  - `h`, the first 128 bits of the SHA-256 of ALL facts in full (canonicalFacts), which commits
  *    the signature to the complete printed text: the page and `npm run verify` compare it.
- * With VERIFY_BASE_URL at its 64-character limit and every field at its budget the URL is ~520
- * bytes (QR_URL_BUDGET caps it): a version-15 code at error correction L (77 modules + a
- * 4-module quiet zone), printed at 1/50 inch a module (43 mm; exactly 3 px a module at 150 dpi,
- * see lib/render/assets.ts). A typical certificate is version 14. Claim names are one letter
- * for the same reason.
+ * With VERIFY_BASE_URL at its 64-character limit and every field at its budget the URL is at
+ * most 519 bytes (QR_URL_BUDGET caps it at 520, what a version-15 code at error correction L holds
+ * in byte mode): 77 modules + a 4-module quiet zone, printed at 1/50 inch a module (43 mm; exactly
+ * 3 px a module at 150 dpi, see lib/render/assets.ts). A typical certificate is version 14. Claim
+ * names are one letter for the same reason. The budgets were 24/24/12 while the QR encoder packed
+ * runs of capitals and digits more densely (mixed modes); the encoder used now writes a URL in
+ * byte mode only (lib/render/assets.ts says why), so two bytes came off the course and one off the
+ * issuer. Credentials cut with the old budgets still verify: claims need only be cuts of the facts.
  */
 
 /** UTF-8 byte budgets of the cut fields (see above). */
-export const CLAIM_BUDGETS = { name: 24, course: 24, issuer: 12 } as const;
+export const CLAIM_BUDGETS = { name: 24, course: 22, issuer: 11 } as const;
 
-/** The longest URL (base + code + "#" + JWS) the QR code is sized for (a version-15 code at L). */
-export const QR_URL_BUDGET = 540;
+/** The longest URL (base + code + "#" + JWS) the QR code is sized for (a version-15 code at L, byte mode). */
+export const QR_URL_BUDGET = 520;
 
 export const CREDENTIAL_CLAIMS = z.object({
   c: z.string(),
@@ -44,15 +47,21 @@ export type CredentialClaims = z.output<typeof CREDENTIAL_CLAIMS>;
 
 const ELLIPSIS = '…';
 
-/** `text` cut at a code point boundary to at most `maxBytes` UTF-8 bytes, "…" marking a cut. */
+/**
+ * `text` cut at a code point boundary to at most `maxBytes` bytes as it is written in the JWS
+ * payload (UTF-8 inside a JSON string: a quote or backslash takes two bytes, a control character
+ * six), "…" marking a cut. Counting JSON bytes keeps the worst-case URL within QR_URL_BUDGET
+ * whatever the characters.
+ */
 export function cutToBytes(text: string, maxBytes: number): string {
   const encoder = new TextEncoder();
-  if (encoder.encode(text).length <= maxBytes) return text;
-  const budget = maxBytes - encoder.encode(ELLIPSIS).length;
+  const payloadBytes = (value: string) => encoder.encode(JSON.stringify(value)).length - 2;
+  if (payloadBytes(text) <= maxBytes) return text;
+  const budget = maxBytes - payloadBytes(ELLIPSIS);
   let out = '';
   let used = 0;
   for (const char of text) {
-    const size = encoder.encode(char).length;
+    const size = payloadBytes(char);
     if (used + size > budget) break;
     out += char;
     used += size;

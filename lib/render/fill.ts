@@ -7,7 +7,7 @@ import {
 } from '../certificates/text.ts';
 import { credentialUrl } from '../credentials/credential.ts';
 import { ValidationError } from '../errors.ts';
-import { type AssetLoader, type AssetRefs, inlineAssets, qrCodeDataUri } from './assets.ts';
+import { type AssetLoader, type AssetRefs, inlineAssets, qrCode } from './assets.ts';
 import { type FontStacks, fontStacks } from './fonts.ts';
 import { formatIssueDate, formatNumber, formatPercent, type LocaleData, resolveLocale } from './i18n.ts';
 import { COURSE_FIT, fitFontSize, NAME_FIT, TITLE_FIT } from './layout.ts';
@@ -89,12 +89,11 @@ export async function certificateFill(
   const score = formatNumber(content.score, intl);
   const maxScore = formatNumber(content.maxScore, intl);
 
-  const [assets, qrCode] = await Promise.all([
-    inlinedAssets ?? inlineAssets((template.assets ?? {}) as AssetRefs, options.assetLoader),
-    qrCodeDataUri(
-      content.credential ? credentialUrl(content.verifyUrl, content.credential.jws) : content.verifyUrl,
-    ),
-  ]);
+  const assets =
+    inlinedAssets ?? (await inlineAssets((template.assets ?? {}) as AssetRefs, options.assetLoader));
+  const qr = qrCode(
+    content.credential ? credentialUrl(content.verifyUrl, content.credential.jws) : content.verifyUrl,
+  );
 
   const context = {
     locale: intl,
@@ -114,7 +113,10 @@ export async function certificateFill(
     certificate_id: content.certificateId,
     verification_code: content.verificationCode,
     verify_url: content.verifyUrl,
-    qr_code: qrCode,
+    qr_code: qr.dataUri,
+    qr_path: qr.path,
+    qr_modules: qr.modules,
+    qr_width: qr.width,
     issuer_name: issuerName,
     assets,
     title_font_size: fitFontSize(locale.labels.title, TITLE_FIT),

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { CertificateContent, ResolvedTemplate } from '../certificates/ports.ts';
 import { type AssetRefs, inlineAssets } from './assets.ts';
-import type { PdfOptions, PdfPrinter } from './browser.ts';
+import type { PdfOptions, PdfPrinter, ReusedPageJob } from './browser.ts';
 import {
   type CertificateFill,
   certificateFill,
@@ -9,7 +9,13 @@ import {
   type FillOptions,
   pageHtml,
 } from './fill.ts';
-import { type FontFaceEntry, fontFaceCss, selectFontFaces } from './fonts.ts';
+import {
+  type FontFaceEntry,
+  type FontSelection,
+  type FontStacks,
+  fontFaceCss,
+  selectFontFaces,
+} from './fonts.ts';
 import { fillTemplate } from './template-engine.ts';
 
 /**
@@ -50,6 +56,9 @@ const VARIABLE_FIELDS = [
   'verification_code',
   'verify_url',
   'qr_code',
+  'qr_path',
+  'qr_modules',
+  'qr_width',
   'issuer_name',
   'name_font_size',
   'course_font_size',
@@ -175,11 +184,39 @@ export function createTemplateOncePrinter(
       // The HTML parser turns CR and NUL into something else; text set through the DOM would not.
       if (values.some((value) => /[\r\0]/.test(value)))
         return { status: 'fresh', reason: 'a value holds CR or NUL' };
-      const filled = await fillTemplate(template.html, { ...fill.context, assets: plan.assets });
+      const job = (extraFontCss: string): ReusedPageJob => ({
+        key: plan.key,
+        html: plan.html,
+        markers: plan.markers,
+        expectedCounts: plan.expectedCounts,
+        imageMarkers: plan.imageMarkers,
+        values,
+        extraFontCss,
+      });
+      // Print first, check while Chromium prints: the fonts the values' own characters need (the
+      // page has those of its static text) are what the whole filled page needs but for the rare
+      // template whose output the values do not follow, and the checks below catch exactly that.
+      // Measured: ~1.5 ms of Node's work a certificate (the Liquid fill, the comparison, font
+      // selection over the whole page) moved off the path of a sequential print.
+      const guessed = extraFontCss(plan, selectFontFaces(values.join('\n'), fill.stacks), fill.stacks);
+      const printing = printer.printReusing(job(guessed), pdfOptions);
+      const settled = printing.then(
+        () => undefined,
+        () => undefined,
+      );
+      let filled: string;
+      try {
+        filled = await fillTemplate(template.html, { ...fill.context, assets: plan.assets });
+      } catch (error) {
+        await settled;
+        throw error;
+      }
       const substituted = plan.skeleton.replace(plan.pattern, (marker) =>
         escapeHtml(values[plan.markers.indexOf(marker)] ?? ''),
       );
       if (filled !== substituted) {
+        // The page printed something other than this certificate: that PDF is dropped.
+        await settled;
         plan.mismatches += 1;
         if (plan.mismatches >= MAX_MISMATCHES)
           plan.unmappable = 'the template output did not follow the markers for several certificates';
@@ -188,22 +225,13 @@ export function createTemplateOncePrinter(
           reason: 'the template output differs from the marker page with this certificate',
         };
       }
-
-      // The fonts the fresh page would carry, less those the loaded page already has.
+      // The fonts the fresh page would carry (chosen from the whole filled page), less those the
+      // loaded page already has; if the guess was not exactly that, the page prints again with it.
       const selection = selectFontFaces(filled, fill.stacks);
-      const extra = selection.faces.filter((face) => !plan.pageFaces.has(face));
-      const result = await printer.printReusing(
-        {
-          key: plan.key,
-          html: plan.html,
-          markers: plan.markers,
-          expectedCounts: plan.expectedCounts,
-          imageMarkers: plan.imageMarkers,
-          values,
-          extraFontCss: extra.length > 0 ? fontFaceCss({ faces: extra, missing: [] }, fill.stacks) : '',
-        },
-        pdfOptions,
-      );
+      const exact = extraFontCss(plan, selection, fill.stacks);
+      let result = await printing;
+      if (result.status === 'printed' && exact !== guessed)
+        result = await printer.printReusing(job(exact), pdfOptions);
       if (result.status === 'unmappable') {
         plan.unmappable = result.reason;
         return { status: 'fresh', reason: result.reason };
@@ -226,39 +254,54 @@ export function createTemplateOncePrinter(
     // Letters, digits and a space: unchanged by HTML escaping, and the space shows a value used
     // as an unquoted attribute (the parser splits it there, so the marker is not found whole).
     const nonce = randomBytes(6).toString('hex');
-    const fields = VARIABLE_FIELDS.filter(
+    const candidates = VARIABLE_FIELDS.filter(
       (field) => fill.context[field] !== null && fill.context[field] !== undefined,
     );
-    const markers = fields.map((_, index) => `Zq${nonce}v${index} qZ`);
+    const candidateMarkers = candidates.map((_, index) => `Zq${nonce}v${index} qZ`);
     const context: Record<string, unknown> = { ...fill.context, assets };
-    fields.forEach((field, index) => {
-      context[field] = markers[index];
+    candidates.forEach((field, index) => {
+      context[field] = candidateMarkers[index];
     });
-    const base = {
+    const failed = (reason: string): TemplatePlan => ({
       key,
-      fields,
-      markers,
-      pattern: new RegExp(markers.join('|'), 'g'),
+      fields: [],
+      markers: [],
+      pattern: /$^/,
       assets,
       mismatches: 0,
-      imageMarkers: fields.flatMap((field, index) => (IMAGE_FIELDS.has(field) ? [index] : [])),
-    };
+      imageMarkers: [],
+      html: '',
+      skeleton: '',
+      expectedCounts: [],
+      pageFaces: new Set(),
+      unmappable: reason,
+    });
     let skeleton: string;
     try {
       skeleton = await fillTemplate(template.html, context);
     } catch (error) {
       // e.g. a filter that refuses a marker where it expects a number: such a template prints fresh.
-      const reason = `the template does not fill with markers: ${error instanceof Error ? error.message : String(error)}`;
-      return {
-        ...base,
-        html: '',
-        skeleton: '',
-        expectedCounts: [],
-        pageFaces: new Set(),
-        unmappable: reason,
-      };
+      return failed(
+        `the template does not fill with markers: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
-    const expectedCounts = markers.map((marker) => skeleton.split(marker).length - 1);
+    // Only the values the template prints are sent to the page with each certificate (the default
+    // template draws the QR code inline from qr_path, so qr_code's data URI stays in Node).
+    const counts = candidateMarkers.map((marker) => skeleton.split(marker).length - 1);
+    const used = counts.flatMap((count, index) => (count > 0 ? [index] : []));
+    const fields = used.map((index) => candidates[index] as VariableField);
+    const markers = used.map((index) => candidateMarkers[index] as string);
+    const expectedCounts = used.map((index) => counts[index] ?? 0);
+    const base = {
+      key,
+      fields,
+      markers,
+      // A pattern that matches nothing when no value is printed (a certificate with no variables).
+      pattern: markers.length > 0 ? new RegExp(markers.join('|'), 'g') : /$^/g,
+      assets,
+      mismatches: 0,
+      imageMarkers: fields.flatMap((field, index) => (IMAGE_FIELDS.has(field) ? [index] : [])),
+    };
     // The page's own fonts: those of its static text (the markers are not printed).
     const staticText = skeleton.replace(base.pattern, '');
     const selection = selectFontFaces(staticText, fill.stacks);
@@ -270,6 +313,18 @@ export function createTemplateOncePrinter(
       pageFaces: new Set(selection.faces),
     };
   }
+}
+
+/**
+ * The @font-face rules a certificate adds to its loaded page: the faces `selection` holds that
+ * the page lacks, in a fixed order (the style element's text is compared between a guess and
+ * the exact choice, and a change of it makes the page reload fonts).
+ */
+function extraFontCss(plan: TemplatePlan, selection: FontSelection, stacks: FontStacks): string {
+  const extra = selection.faces
+    .filter((face) => !plan.pageFaces.has(face))
+    .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  return extra.length > 0 ? fontFaceCss({ faces: extra, missing: [] }, stacks) : '';
 }
 
 /**

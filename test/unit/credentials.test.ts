@@ -148,25 +148,51 @@ describe('signed credential', () => {
     expect(cut.replace('…', '')).toMatch(/^龍+$/u);
     expect(cutToBytes('Ada', CLAIM_BUDGETS.name)).toBe('Ada');
   });
+
+  it('counts bytes as the JSON payload writes them: a quote takes two', () => {
+    const payloadBytes = (text: string) => new TextEncoder().encode(JSON.stringify(text)).length - 2;
+    const quotes = cutToBytes('"'.repeat(40), CLAIM_BUDGETS.name);
+    expect(payloadBytes(quotes)).toBeLessThanOrEqual(CLAIM_BUDGETS.name);
+    // (24 - 3 for the ellipsis) / 2 bytes a quote: 10 quotes, not the 21 a UTF-8 count would keep.
+    expect(quotes).toBe(`${'"'.repeat(10)}…`);
+    expect(cutToBytes('a"b', 4)).toBe('a"b');
+    expect(cutToBytes('a"bc', 4)).toBe('a…');
+  });
 });
 
 describe('QR payload size', () => {
-  it('the worst case (64-character base URL, every field at its limit) fits QR_URL_BUDGET and version 15-L', async () => {
-    const { default: QRCode } = await import('qrcode');
-    const worst: CertificateFacts = {
-      code: 'K7Q2M9X4T8B3N6PZ',
-      name: '龍'.repeat(200),
-      course: 'العربية'.repeat(42),
-      score: '99999999.99/99999999.99',
-      issued: '2026-03-14',
-      expires: '2031-03-14',
-      issuer: 'Ж'.repeat(200),
-    };
+  it('the worst case (64-character base URL, every field at its limit, any script) fits QR_URL_BUDGET and version 15-L', async () => {
+    const { encodeQR } = await import('qr');
     const base = `https://certificates.verification.example-university.edu/verify`;
     expect(base.length).toBeLessThanOrEqual(64);
-    const url = credentialUrl(`${base}/${worst.code}`, await signCredential(worst, oldKey));
-    expect(new TextEncoder().encode(url).length).toBeLessThanOrEqual(QR_URL_BUDGET);
-    expect(QRCode.create(url, { errorCorrectionLevel: 'L' }).version).toBeLessThanOrEqual(15);
+    // Name, course and issuer characters: multi-byte scripts, ASCII (one byte each, so the most
+    // characters fit a budget) and characters JSON escapes (two bytes each in the payload).
+    const scripts = [
+      ['龍', 'العربية', 'Ж'],
+      ['A', 'B', 'C'],
+      ['"', '\\', '"'],
+      ['Aé', 'Ab', 'Ж'],
+    ] as const;
+    const lengths: number[] = [];
+    for (const [name, course, issuer] of scripts) {
+      const worst: CertificateFacts = {
+        code: 'K7Q2M9X4T8B3N6PZ',
+        name: name.repeat(200),
+        course: course.repeat(42),
+        score: '99999999.99/99999999.99',
+        issued: '2026-03-14',
+        expires: '2031-03-14',
+        issuer: issuer.repeat(200),
+      };
+      const url = credentialUrl(`${base}/${worst.code}`, await signCredential(worst, oldKey));
+      lengths.push(new TextEncoder().encode(url).length);
+      // A version-v symbol is 17 + 4v modules wide (ISO/IEC 18004 §5.3.1); border 1 is the least `qr` draws.
+      const modules = encodeQR(url, 'raw', { ecc: 'low', border: 1 }).length - 2;
+      expect((modules - 17) / 4).toBeLessThanOrEqual(15);
+    }
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(QR_URL_BUDGET);
+    // The budget is tight: the ASCII case comes within 4 bytes of it.
+    expect(Math.max(...lengths)).toBeGreaterThan(QR_URL_BUDGET - 4);
   });
 });
 
