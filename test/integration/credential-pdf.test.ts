@@ -12,7 +12,7 @@ import {
 import type { PublishedKey } from '../../lib/credentials/jwks.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
-import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT } from '../../lib/render/renderer.ts';
+import { CREDENTIAL_ATTACHMENT, FACTS_ATTACHMENT, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { renderPdfPage } from '../../scripts/pdf-raster.ts';
 import { content, createTestRenderer } from './render-fixtures.ts';
 
@@ -106,6 +106,27 @@ describe('signed QR code', () => {
       verifyUrl: signed.verifyUrl,
       facts: signed.credential?.facts,
     });
+  });
+
+  it('a template drawing the code as an image (<img src="{{ qr_code }}">) prints the same code', async () => {
+    // Saved templates from before the inline SVG variables use qr_code; it must stay the same code.
+    const builtin = await loadDefaultTemplate();
+    const slot = /<div class="qr-slot"[^>]*><\/div>/;
+    const inline = /<svg class="qr"[\s\S]*?<\/svg>/;
+    expect(builtin.html).toMatch(slot);
+    expect(builtin.html).toMatch(inline);
+    const imageTemplate = {
+      ...builtin,
+      version: `${builtin.version}-img`,
+      html: builtin.html
+        .replace(inline, '')
+        .replace(slot, '<img class="qr-image" src="{{ qr_code }}" alt="">'),
+    };
+    const signed = await signedContent({ studentName: 'Ada Lovelace' });
+    const { pdf } = await renderer.render(signed, imageTemplate);
+    expect(await decodeAt150Dpi(pdf)).toBe(
+      credentialUrl(`${BASE}/K7Q2M9X4T8B3N6PZ`, signed.credential?.jws ?? ''),
+    );
   });
 
   it('an unsigned certificate (template preview) has no attachment and a plain URL', async () => {
