@@ -1,6 +1,7 @@
 import { PDFDict, PDFDocument, PDFName } from 'pdf-lib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { CertificateContent, ResolvedTemplate } from '../../lib/certificates/ports.ts';
+import type { PdfPrinter, ReusedPageJob } from '../../lib/render/browser.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { renderPdfPage } from '../../scripts/pdf-raster.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
@@ -121,6 +122,30 @@ describe('template-once printing', () => {
     const [latin, cyrillic] = printed;
     if (!latin || !cyrillic) throw new Error('the five certificates were not printed');
     expect(await pixelDifference(latin.once, cyrillic.fresh)).toBeGreaterThan(MAX_PIXEL_DIFFERENCE);
+  });
+});
+
+describe('what a certificate sends to its loaded page', () => {
+  it('one print with the values the template prints: the inline QR path, not the unused qr_code image', async () => {
+    const jobs: ReusedPageJob[] = [];
+    const recording: PdfPrinter = {
+      print: (html, options) => printer.print(html, options),
+      close: async () => undefined,
+      printReusing: (job, options) => {
+        jobs.push(job);
+        return printer.printReusing?.(job, options) ?? Promise.reject(new Error('no printReusing'));
+      },
+    };
+    const renderer = createCertificateRenderer(recording, { timeoutMs: 30_000 });
+    const { pdf } = await renderer.render(certificate(6, 'Mary Somerville'));
+    expect(await pdfTextLayer(pdf)).toContain('Mary Somerville');
+    const printing = jobs.filter((job) => !job.loadOnly);
+    expect(printing).toHaveLength(1);
+    const values = printing[0]?.values ?? [];
+    expect(values).toContain('Mary Somerville');
+    expect(values.some((value) => /^M\d+ \d+h\d+v1h-\d+z/.test(value))).toBe(true);
+    expect(values.some((value) => value.startsWith('data:'))).toBe(false);
+    expect(printing[0]?.markers).toHaveLength(values.length);
   });
 });
 
