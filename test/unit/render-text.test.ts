@@ -7,7 +7,7 @@ import {
 } from '../../lib/certificates/text.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { validateAssetRefs } from '../../lib/render/assets.ts';
-import { fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
+import { codePointsOf, fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
 import { engine, fillTemplate, validateTemplateSource } from '../../lib/render/template-engine.ts';
@@ -166,5 +166,20 @@ describe('locales', () => {
     expect(formatIssueDate('2026-03-14', 'de')).toBe('14. März 2026');
     expect(formatIssueDate('2026-03-14', 'fr')).toBe('14 mars 2026');
     expect(formatPercent(87.5, 'de')).toBe('87,5\u00A0%');
+  });
+});
+
+describe('code points of a page', () => {
+  it('every code point once, in first-seen order, surrogate pairs whole, numeric entities decoded', () => {
+    const text = 'ab<p>Zoë 龍 😀 \ud800 ba&#x41;&#1046;&amp; محمد 😀</p>';
+    // The straightforward definition the fast path must agree with.
+    const expected = new Set<number>();
+    for (const char of text) expected.add(char.codePointAt(0) ?? 0);
+    expected.add(0x41).add(1046);
+    expect([...codePointsOf(text)]).toEqual([...expected]);
+    expect(codePointsOf(text).has(0x1f600)).toBe(true);
+    expect(codePointsOf(text).has(0xd83d)).toBe(false); // half of 😀 is not a character of its own
+    expect(codePointsOf(text).has(0xd800)).toBe(true); // a lone surrogate stays what it is
+    expect([...codePointsOf('')]).toEqual([]);
   });
 });
