@@ -378,7 +378,11 @@ try {
     [
       `(b) pipeline, ${sizes.pipeline} certs, 1 page, ${ONE_PAGE_IN_FLIGHT} in flight`,
       pipelineOnePage
-        ? `${pipelineOnePage.perSecond} cert/s  p50 ${pipelineOnePage.latency.p50} ms  p95 ${pipelineOnePage.latency.p95} ms  issued ${pipelineOnePage.issued}  CPU ms/cert ${cpuRow(pipelineOnePage.cpuMsPerCertificate)}`
+        ? `${pipelineOnePage.perSecond} cert/s  p50 ${pipelineOnePage.latency.p50} ms  p95 ${pipelineOnePage.latency.p95} ms  issued ${pipelineOnePage.issued}  page in use ${Math.round(pipelineOnePage.renderingShare * 100)}% of the time  mean ms per certificate in ${Object.entries(
+            pipelineOnePage.meanPhaseMs,
+          )
+            .map(([name, ms]) => `${name} ${ms}`)
+            .join(', ')}  CPU ms/cert ${cpuRow(pipelineOnePage.cpuMsPerCertificate)}`
         : failedRow('pipelineOnePage'),
     ],
     [

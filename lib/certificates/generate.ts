@@ -22,8 +22,9 @@ import { isExhausted, retryDelaySeconds } from './retry.ts';
 import { printableContent } from './text.ts';
 
 /**
- * Generation of one certificate: claim (guarded update with a lease) -> student from the
- * directory -> render -> upload to the deterministic key -> one guarded update to `issued`.
+ * Generation of one certificate: claim (guarded update with a lease) -> status-list entry,
+ * student from the directory and template, looked up at once -> render -> upload to the
+ * deterministic key -> one guarded update to `issued`.
  * Every exit records what happened; a handled failure is returned, not thrown, because the
  * caller is an async invocation whose platform retries would only duplicate work. The state
  * machine, not the platform, decides when to try again.
@@ -207,6 +208,19 @@ export function generateOptionsFromConfig(config: Config<'s3' | 'pipeline' | 're
   };
 }
 
+/**
+ * Awaits every promise, then returns their values or throws the first failure in the order
+ * given (not the order they failed in): the error a certificate records does not depend on
+ * timing, and nothing is still running when the failure is handled.
+ */
+async function allInOrder<const T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const failed = (await Promise.allSettled(promises)).find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  return await Promise.all(promises); // all settled: their values, typed
+}
+
 export async function generateCertificate(
   deps: GenerateDeps,
   options: GenerateOptions,
@@ -239,10 +253,15 @@ export async function generateCertificate(
     if (claimed.course_title === null) throw new PermanentError('course not found', 'course-missing');
     // Status-list entry and expiry before printing, so the PDF shows the expiry the record holds;
     // a retried render gets the same ones back.
-    const lifecycle = await assignIssueLifecycle(deps.sql, certificateId, { issuedOn: claimed.today });
-    const expiresOn = lifecycle?.expiresAt?.toISOString().slice(0, 10);
-    const student = await deps.directory.getStudent(claimed.student_id);
+    // Three lookups that need only the claim run at once: each is a round trip to another
+    // service (PostgreSQL, Keycloak), so a certificate waits for the slowest, not for the sum.
     const locale = claimed.course_locale ?? options.defaultLocale;
+    const [lifecycle, student, template] = await allInOrder([
+      assignIssueLifecycle(deps.sql, certificateId, { issuedOn: claimed.today }),
+      deps.directory.getStudent(claimed.student_id),
+      deps.resolveTemplate ? deps.resolveTemplate(claimed.course_id, locale) : undefined,
+    ]);
+    const expiresOn = lifecycle?.expiresAt?.toISOString().slice(0, 10);
     const score = Number(claimed.score);
     const maxScore = Number(claimed.max_score);
     // Normalised exactly as the renderer prints it, so the stored snapshot and the PDF agree;
@@ -289,7 +308,6 @@ export async function generateCertificate(
     const content: CertificateContent = credential
       ? { ...printable, credential: { jws: credential.jws, facts, ...(openBadge ? { openBadge } : {}) } }
       : printable;
-    const template = deps.resolveTemplate ? await deps.resolveTemplate(claimed.course_id, locale) : undefined;
     const rendered = await deps.renderer.render(content, template);
     const sha256 = createHash('sha256').update(rendered.pdf).digest('hex');
     const s3Key = certificateKey(options.keyPrefix, {

@@ -32,6 +32,11 @@ export interface PipelineBench {
   meanPhaseMs: Record<string, number>;
   /** CPU milliseconds per certificate by process group during the drain (2 cores: 1,000 ms of each per second). */
   cpuMsPerCertificate: Record<CpuGroup, number>;
+  /**
+   * Share of the drain's time with at least one certificate rendering (waiting for a page or
+   * printing): with one page, how busy the pipeline kept it.
+   */
+  renderingShare: number;
 }
 
 /**
@@ -103,12 +108,26 @@ export async function benchPipeline(options: {
         phases[name] = (phases[name] ?? 0) + performance.now() - begun;
       }
     };
+  // Time with at least one render under way: with one page, how busy the pipeline kept it.
+  let rendering = 0;
+  let renderingSince = 0;
+  let renderingMs = 0;
+  const tracked =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (rendering++ === 0) renderingSince = performance.now();
+      try {
+        return await fn(...args);
+      } finally {
+        if (--rendering === 0) renderingMs += performance.now() - renderingSince;
+      }
+    };
   const directory = deps.directory;
   const renderer = deps.renderer;
   const storage = deps.storage;
   deps.directory = { getStudent: timedPhase('keycloak', (id: string) => directory.getStudent(id)) };
   deps.renderer = {
-    render: timedPhase('render', renderer.render.bind(renderer)),
+    render: timedPhase('render', tracked(renderer.render.bind(renderer))),
     close: () => renderer.close(),
   };
   deps.storage = { ...storage, putPdf: timedPhase('s3', storage.putPdf.bind(storage)) };
@@ -131,6 +150,7 @@ export async function benchPipeline(options: {
 
   const cpuBefore = cpuSnapshot(options.standInsPid);
   const started = performance.now();
+  renderingMs = 0;
   // Claims batches of 100 (SCAN_BATCH_SIZE) with the scan's own statements and generates them
   // with `inFlight` certificates at once; only Lambda's async invoke is left out.
   const drained = await drainDue(
@@ -156,5 +176,6 @@ export async function benchPipeline(options: {
       Object.entries(phases).map(([name, ms]) => [name, round(ms / Math.max(1, durations.length))]),
     ),
     cpuMsPerCertificate: cpu,
+    renderingShare: round(renderingMs / elapsed, 3),
   };
 }

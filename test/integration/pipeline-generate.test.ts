@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { expiresAtFor } from '../../lib/certificates/lifecycle.ts';
+import type { GenerateDeps } from '../../lib/certificates/ports.ts';
 import { requeueCertificate } from '../../lib/certificates/requeue.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts';
+import { ConflictError, NotFoundError, TransientError, ValidationError } from '../../lib/errors.ts';
 import type { PdfPrinter } from '../../lib/render/browser.ts';
 import { formatIssueDate } from '../../lib/render/i18n.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -237,6 +238,55 @@ describe('generate one certificate', () => {
       NotFoundError,
     );
     expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'dead', 'requeued', 'claimed', 'issued']);
+  });
+
+  it('looks up the student and the template at once, and records the failure that comes first in that order', async () => {
+    const user = await student('Parallel', 'Lookups');
+    const courseId = await createCourse(t.sql);
+    const base = makeGenerateDeps(t, renderer);
+    const events: string[] = [];
+    // The student's answer waits for a few turns of the event loop; the template is asked for
+    // while it is still outstanding, before it answers.
+    const slowDirectory = (fail: boolean): GenerateDeps['directory'] => ({
+      async getStudent(id) {
+        events.push('student asked');
+        for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+        events.push('student answered');
+        if (fail) throw new TransientError('Keycloak user lookup failed: HTTP 503', 'keycloak');
+        return await base.directory.getStudent(id);
+      },
+    });
+    const resolveTemplate =
+      (fail: boolean): GenerateDeps['resolveTemplate'] =>
+      async () => {
+        events.push('template asked');
+        if (fail) throw new TransientError('template store unreachable', 'database');
+        return loadDefaultTemplate();
+      };
+
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const deps = { ...base, directory: slowDirectory(false), resolveTemplate: resolveTemplate(false) };
+    expect(await generateCertificate(deps, options, id)).toMatchObject({ status: 'issued' });
+    expect(events).toEqual(['student asked', 'template asked', 'student answered']);
+
+    // Both fail: the student lookup's error is recorded (argument order, not timing: the
+    // template failed first), after both have settled.
+    events.length = 0;
+    const failing = await createPendingCertificate(t.sql, {
+      studentId: user.id,
+      courseId: await createCourse(t.sql),
+    });
+    const outcome = await generateCertificate(
+      { ...base, directory: slowDirectory(true), resolveTemplate: resolveTemplate(true) },
+      options,
+      failing,
+    );
+    expect(outcome).toMatchObject({ status: 'failed', error: expect.stringContaining('HTTP 503') });
+    expect(events).toEqual(['student asked', 'template asked', 'student answered']);
+    expect(await certificateRow(t.sql, failing)).toMatchObject({
+      status: 'failed',
+      last_error: expect.stringContaining('HTTP 503'),
+    });
   });
 
   it('records an S3 outage as a failure and issues on the retry', async () => {
