@@ -316,6 +316,101 @@ describe('expiry and status entries at issue', () => {
     expect(size).toEqual({ size: 131_072, bytes: 16_384 });
   });
 
+  it('gives certificates allocating at the same time distinct indexes, and counts each once', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const rendering = async () => {
+      const studentId = randomUUID();
+      const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
+      const [row] = await t.sql<{ id: string }[]>`
+        INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
+        VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
+        RETURNING id`;
+      return row?.id ?? '';
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) ids.push(await rendering());
+    const count = async (query: Promise<{ n: number }[]>) => (await query)[0]?.n ?? 0;
+    const allocated = () => count(t.sql`SELECT coalesce(sum(allocated), 0)::int AS n FROM status_lists`);
+    const entries = () =>
+      count(t.sql`SELECT count(*)::int AS n FROM certificates WHERE status_list_id IS NOT NULL`);
+    const [allocatedBefore, entriesBefore] = [await allocated(), await entries()];
+    // Draws from 30 indexes no earlier test took, so certificates collide:
+    // on a taken index, or on one another's index in the same instant.
+    const [{ taken } = { taken: [] as number[] }] = await t.sql<{ taken: number[] }[]>`
+      SELECT coalesce(array_agg(status_list_index), '{}') AS taken FROM certificates WHERE status_list_index IS NOT NULL`;
+    const free = Array.from({ length: 200 }, (_, i) => i)
+      .filter((i) => !taken.includes(i))
+      .slice(0, 30);
+    let draws = 0;
+    const random = () => {
+      draws += 1;
+      return free[Math.floor(Math.random() * free.length)] ?? 0;
+    };
+    // Each certificate twice at once (a doubled invocation): one entry, counted once.
+    const results = await Promise.all(
+      [...ids, ...ids].map((id) => assignIssueLifecycle(t.sql, id, { random })),
+    );
+
+    const byId = new Map<string, unknown>();
+    results.forEach((result, i) => {
+      const id = [...ids, ...ids][i] ?? '';
+      if (byId.has(id)) expect(result).toEqual(byId.get(id));
+      else byId.set(id, result);
+    });
+    const rows = await t.sql<
+      { status_list_id: string; status_list_index: number; expires_at: Date | null }[]
+    >`
+      SELECT status_list_id, status_list_index, expires_at FROM certificates WHERE id = ANY(${ids}::uuid[])`;
+    expect(rows).toHaveLength(24);
+    expect(new Set(rows.map((row) => `${row.status_list_id}:${row.status_list_index}`)).size).toBe(24);
+    for (const row of rows) expect(row.expires_at).toBeInstanceOf(Date);
+    expect((await allocated()) - allocatedBefore).toBe(24);
+    expect((await entries()) - entriesBefore).toBe(24);
+    expect(draws).toBeGreaterThan(24);
+  });
+
+  it('draws again when another allocation took the same index a moment before (the unique index decides)', async () => {
+    const courseId = await createCourse(t.sql);
+    const rendering = async () => {
+      const studentId = randomUUID();
+      const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
+      const [row] = await t.sql<{ id: string }[]>`
+        INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
+        VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
+        RETURNING id`;
+      return row?.id ?? '';
+    };
+    const [first, second] = [await rendering(), await rendering()];
+    await assignIssueLifecycle(t.sql, first);
+    const [entry] = await t.sql<{ list: string; index: number }[]>`
+      SELECT status_list_id AS list, status_list_index AS index FROM certificates WHERE id = ${first}`;
+    const [free] = await t.sql<{ index: number }[]>`
+      SELECT i AS index FROM generate_series(0, 1000) i
+      WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE status_list_id = ${entry?.list ?? null} AND status_list_index = i)
+      ORDER BY i LIMIT 2`;
+    const [contested, fallback] = [free?.index ?? 0, (free?.index ?? 0) + 1];
+    const draws = [contested, fallback];
+    let allocation: ReturnType<typeof assignIssueLifecycle> | undefined;
+    await t.sql.begin(async (tx) => {
+      // Another allocation holds `contested`, not yet committed: the second certificate cannot
+      // see it, so its statement waits on the unique index and fails once this commits.
+      await tx`UPDATE certificates SET status_list_id = NULL, status_list_index = NULL WHERE id = ${first}`;
+      await tx`UPDATE certificates SET status_list_id = ${entry?.list ?? null}, status_list_index = ${contested}
+               WHERE id = ${first}`;
+      allocation = assignIssueLifecycle(t.sql, second, { random: () => draws.shift() ?? 999 });
+      for (;;) {
+        const [waiting] = await t.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH assigned AS%'`;
+        if ((waiting?.n ?? 0) > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
+    expect(await allocation).toMatchObject({ statusListId: entry?.list, statusListIndex: fallback });
+    expect(draws).toEqual([]);
+  });
+
   it('backfills issued certificates that have no status entry, and leaves the rest alone', async () => {
     const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
     await t.sql`UPDATE certificates SET status_list_id = NULL, status_list_index = NULL WHERE id = ${cert.id}`;
