@@ -385,11 +385,12 @@ describe('expiry and status entries at issue', () => {
     await assignIssueLifecycle(t.sql, first);
     const [entry] = await t.sql<{ list: string; index: number }[]>`
       SELECT status_list_id AS list, status_list_index AS index FROM certificates WHERE id = ${first}`;
-    const [free] = await t.sql<{ index: number }[]>`
+    const free = await t.sql<{ index: number }[]>`
       SELECT i AS index FROM generate_series(0, 1000) i
       WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE status_list_id = ${entry?.list ?? null} AND status_list_index = i)
       ORDER BY i LIMIT 2`;
-    const [contested, fallback] = [free?.index ?? 0, (free?.index ?? 0) + 1];
+    const [contested = 0, fallback = 0] = free.map((row) => row.index);
+    expect(fallback).toBeGreaterThan(contested);
     const draws = [contested, fallback];
     let allocation: ReturnType<typeof assignIssueLifecycle> | undefined;
     await t.sql.begin(async (tx) => {
