@@ -8,6 +8,7 @@ import { createSql } from '../lib/db/client.ts';
 import { migrateUp } from '../lib/db/migrate.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { benchColdStart } from './bench/cold-start.ts';
+import { machineTicks, stealPercent } from './bench/cpu.ts';
 import { benchHttpInProcess, benchHttpOffline, prepareHttpBench } from './bench/http.ts';
 import { benchImmediate } from './bench/immediate.ts';
 import { benchPipeline } from './bench/pipeline.ts';
@@ -92,6 +93,8 @@ interface SectionOutcome {
   status: 'ok' | 'failed';
   seconds: number;
   error?: string;
+  /** Host steal while the section ran, as a share of the machine's busy time (Linux VMs). */
+  stealPercent?: number;
 }
 const results: Record<string, unknown> & { sections: Record<string, SectionOutcome> } = {
   startedAt: new Date().toISOString(),
@@ -112,10 +115,19 @@ async function section<T>(name: string, title: string, run: () => Promise<T>): P
   if (name !== 'stack' && !wanted(name)) return undefined;
   log(title);
   const started = performance.now();
+  const ticks = machineTicks();
+  const steal = () => {
+    const percent = stealPercent(ticks, machineTicks());
+    return percent === undefined ? {} : { stealPercent: percent };
+  };
   try {
     const value = await run();
     results[name] = value;
-    results.sections[name] = { status: 'ok', seconds: round((performance.now() - started) / 1000, 1) };
+    results.sections[name] = {
+      status: 'ok',
+      seconds: round((performance.now() - started) / 1000, 1),
+      ...steal(),
+    };
     return value;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -124,6 +136,7 @@ async function section<T>(name: string, title: string, run: () => Promise<T>): P
       status: 'failed',
       seconds: round((performance.now() - started) / 1000, 1),
       error: message.slice(0, 2000),
+      ...steal(),
     };
     return undefined;
   } finally {
@@ -430,6 +443,14 @@ try {
       `${ratio.value}  target ${ratio.target}${ratio.met === undefined ? '' : ratio.met ? '  MET' : '  NOT MET'}`,
     ]),
   ];
+  const steals = Object.entries(results.sections).flatMap(([name, outcome]) =>
+    name !== 'stack' && outcome.stealPercent !== undefined ? [`${name} ${outcome.stealPercent}%`] : [],
+  );
+  if (steals.length > 0)
+    rows.push([
+      'host steal while each section ran',
+      `${steals.join(', ')}  (CPU time the virtual machine's host took, as a share of its busy time: wall-clock figures are that much slower, CPU per item is not)`,
+    ]);
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log('\nBenchmark results');
   for (const [name, value] of rows) console.log(`${name.padEnd(width)}  ${value}`);

@@ -72,3 +72,42 @@ export function cpuPerItem(before: CpuSnapshot, after: CpuSnapshot, items: numbe
     other: per(totals.other),
   };
 }
+
+/** The whole machine's CPU time in /proc/stat ticks: work done and time the host took (steal). */
+export interface MachineTicks {
+  work: number;
+  steal: number;
+}
+
+/** Reads the aggregate `cpu` line of /proc/stat; undefined where there is none (not Linux). */
+export function machineTicks(text?: string): MachineTicks | undefined {
+  let stat = text;
+  if (stat === undefined) {
+    try {
+      stat = readFileSync('/proc/stat', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const line = stat.split('\n').find((candidate) => candidate.startsWith('cpu '));
+  if (!line) return undefined;
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const work = [user, nice, system, irq, softirq].reduce<number>((sum, value) => sum + (value ?? 0), 0);
+  return { work, steal: steal ?? 0 };
+}
+
+/**
+ * The share of the machine's busy time that its host took between two readings: on a virtual
+ * machine whose host is overcommitted, wall-clock figures measured meanwhile are slower by about
+ * that much, and ratios between sections measured at different moments stop being comparable.
+ */
+export function stealPercent(
+  before: MachineTicks | undefined,
+  after: MachineTicks | undefined,
+): number | undefined {
+  if (!before || !after) return undefined;
+  const work = after.work - before.work;
+  const steal = after.steal - before.steal;
+  return work + steal > 0 ? round((100 * steal) / (work + steal), 1) : undefined;
+}
