@@ -25,3 +25,15 @@ export async function issuedCertificate(
   await assignIssueLifecycle(sql, id);
   return { id, attemptId, studentId };
 }
+
+/** A certificate claimed by generate (`rendering`, leased), with no status entry yet. */
+export async function renderingCertificate(sql: Sql, courseId: string): Promise<string> {
+  const studentId = randomUUID();
+  const attemptId = await createAttempt(sql, { studentId, courseId, score: 90 });
+  const [row] = await sql<{ id: string }[]>`
+    INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
+    VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
+    RETURNING id`;
+  if (!row) throw new Error('certificate not created');
+  return row.id;
+}

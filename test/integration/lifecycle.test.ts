@@ -22,7 +22,7 @@ import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
-import { issuedCertificate } from './lifecycle-fixtures.ts';
+import { issuedCertificate, renderingCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
@@ -262,13 +262,7 @@ describe('expiry and status entries at issue', () => {
   it('gives a certificate being rendered its entry and the expiry of the date it will print, the same on retry', async () => {
     const courseId = await createCourse(t.sql);
     await t.sql`UPDATE courses SET validity_months = 6 WHERE id = ${courseId}`;
-    const studentId = randomUUID();
-    const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
-    const [row] = await t.sql<{ id: string }[]>`
-      INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
-      VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
-      RETURNING id`;
-    const id = row?.id ?? '';
+    const id = await renderingCertificate(t.sql, courseId);
     const first = await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-08-31' });
     expect(first?.expiresAt?.toISOString()).toBe('2026-02-28T00:00:00.000Z');
     expect(first?.expiresAt).toEqual(expiresAtFor('2025-08-31', 6));
@@ -319,15 +313,7 @@ describe('expiry and status entries at issue', () => {
   it('gives certificates allocating at the same time distinct indexes, and counts each once', async () => {
     const courseId = await createCourse(t.sql);
     await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
-    const rendering = async () => {
-      const studentId = randomUUID();
-      const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
-      const [row] = await t.sql<{ id: string }[]>`
-        INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
-        VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
-        RETURNING id`;
-      return row?.id ?? '';
-    };
+    const rendering = () => renderingCertificate(t.sql, courseId);
     const ids: string[] = [];
     for (let i = 0; i < 24; i++) ids.push(await rendering());
     const count = async (query: Promise<{ n: number }[]>) => (await query)[0]?.n ?? 0;
@@ -372,15 +358,7 @@ describe('expiry and status entries at issue', () => {
 
   it('draws again when another allocation took the same index a moment before (the unique index decides)', async () => {
     const courseId = await createCourse(t.sql);
-    const rendering = async () => {
-      const studentId = randomUUID();
-      const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 90 });
-      const [row] = await t.sql<{ id: string }[]>`
-        INSERT INTO certificates (student_id, course_id, test_attempt_id, status, lease_owner, lease_expires_at)
-        VALUES (${studentId}, ${courseId}, ${attemptId}, 'rendering', 'worker', now() + interval '1 minute')
-        RETURNING id`;
-      return row?.id ?? '';
-    };
+    const rendering = () => renderingCertificate(t.sql, courseId);
     const [first, second] = [await rendering(), await rendering()];
     await assignIssueLifecycle(t.sql, first);
     const [entry] = await t.sql<{ list: string; index: number }[]>`
