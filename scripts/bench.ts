@@ -444,7 +444,7 @@ try {
   if (steals.length > 0)
     rows.push([
       'host steal while each section ran',
-      `${steals.join(', ')}  (CPU time the virtual machine's host took, as a share of its busy time: wall-clock figures are that much slower, CPU per item is not)`,
+      `${steals.join(', ')}  (CPU time the virtual machine's host took, as a share of its busy time: wall-clock figures are about that much slower, CPU per item less so)`,
     ]);
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log('\nBenchmark results');
