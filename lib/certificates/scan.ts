@@ -66,11 +66,28 @@ export async function enqueuePassingAttempts(
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ),
+    deferred AS (
+      -- An attempt with an earlier unscanned pass of the same student and course that this batch
+      -- does not hold: a concurrent scan holds it (SKIP LOCKED skipped it) and gives it the
+      -- certificate. This one is left unmarked, for the next scan's later-pass rule; inserting it
+      -- here could win the race for the student's one live certificate.
+      SELECT p.id FROM picked p
+      WHERE EXISTS (
+        SELECT 1 FROM test_attempts e
+        WHERE e.student_id = p.student_id AND e.course_id = p.course_id
+          AND e.passed AND e.certificate_enqueued_at IS NULL
+          AND (e.completed_at, e.id) < (p.completed_at, p.id)
+          AND e.id NOT IN (SELECT id FROM picked)
+          ${from ? sql`AND e.completed_at >= ${from}` : sql``}
+          ${to ? sql`AND e.completed_at < ${to}` : sql``})
+    ),
     inserted AS (
       -- Earliest attempt first: when one batch holds two passing attempts of the same student
       -- and course, the earlier one gets the certificate and the later one is a no-op.
       INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
-      SELECT student_id, course_id, id, ${notify} FROM picked ORDER BY completed_at, id
+      SELECT student_id, course_id, id, ${notify} FROM picked
+      WHERE id NOT IN (SELECT id FROM deferred)
+      ORDER BY completed_at, id
       ON CONFLICT DO NOTHING
       RETURNING id, test_attempt_id
     ),
@@ -90,7 +107,7 @@ export async function enqueuePassingAttempts(
     )
     SELECT (SELECT count(*) FROM picked)::int AS scanned, (SELECT count(*) FROM audited)::int AS created,
            (SELECT coalesce(array_agg(id ORDER BY completed_at, id), '{}') FROM picked
-            WHERE id NOT IN (SELECT test_attempt_id FROM inserted)) AS later_passes`;
+            WHERE id NOT IN (SELECT test_attempt_id FROM inserted) AND id NOT IN (SELECT id FROM deferred)) AS later_passes`;
   return { scanned: row?.scanned ?? 0, created: row?.created ?? 0, laterPasses: row?.later_passes ?? [] };
 }
 

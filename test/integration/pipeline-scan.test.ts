@@ -218,6 +218,9 @@ describe('scan', () => {
         runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions),
       ),
     );
+    // The next tick: a scan that found the later pass while another held the earlier one left
+    // it for now (see the next test).
+    await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
     await fanOut.settled();
 
     const rows = await certificatesOf(courseId);
@@ -247,6 +250,37 @@ describe('scan', () => {
       { event: 'created', details: expect.objectContaining({ test_attempt_id: retake }) },
       { event: 'later-pass', details: expect.objectContaining({ test_attempt_id: another }) },
     ]);
+  });
+
+  it('leaves a later pass alone while another scan holds the earlier one, which gets the certificate', async () => {
+    const user = await keycloak.addUser({ firstName: 'Held', lastName: 'Earlier' });
+    const courseId = await createCourse(t.sql);
+    const earlier = await createAttempt(t.sql, { studentId: user.id, courseId, score: 81 });
+    const later = await createAttempt(t.sql, { studentId: user.id, courseId, score: 99 });
+    const fanOut = inProcessDispatch();
+    const scan = () => runScan({ sql: t.sql, dispatch: fanOut.dispatch, log: recordingLog() }, scanOptions);
+    const outcome = async (id: string) =>
+      (
+        await t.sql<{ enqueued: boolean; later_pass_outcome: string | null }[]>`
+          SELECT certificate_enqueued_at IS NOT NULL AS enqueued, later_pass_outcome FROM test_attempts WHERE id = ${id}`
+      )[0];
+
+    // Another scan's enqueue holds the earlier attempt (its row lock), not yet committed.
+    await t.sql.begin(async (tx) => {
+      await tx`SELECT id FROM test_attempts WHERE id = ${earlier} FOR UPDATE`;
+      await scan();
+      expect(await certificatesOf(courseId)).toEqual([]);
+      expect(await outcome(later)).toEqual({ enqueued: false, later_pass_outcome: null });
+    });
+    await scan(); // the earlier attempt's certificate
+    await scan(); // the later pass, decided now that it exists
+    await fanOut.settled();
+
+    const rows = await certificatesOf(courseId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ test_attempt_id: earlier, status: 'issued' });
+    expect(await outcome(earlier)).toEqual({ enqueued: true, later_pass_outcome: null });
+    expect(['in-progress', 'already-certified']).toContain((await outcome(later))?.later_pass_outcome);
   });
 
   it('surfaces a later pass blocked by a dead certificate to staff instead of dropping it', async () => {
