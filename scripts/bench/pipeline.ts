@@ -3,6 +3,12 @@ import { drainDue } from '../../lib/certificates/drain.ts';
 import { generateCertificate, generateOptionsFromConfig } from '../../lib/certificates/generate.ts';
 import type { GenerateDeps, Log } from '../../lib/certificates/ports.ts';
 import { loadConfig } from '../../lib/config.ts';
+import {
+  createOpenBadgeIssuer,
+  credentialSettingsFromConfig,
+} from '../../lib/credentials/credential-service.ts';
+import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { createCredentialSigner, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
@@ -82,7 +88,10 @@ export async function benchPipeline(options: {
     SELECT s::uuid, ${course.id}, 80 + (random() * 20)::int, 100, true FROM unnest(${students.map((s) => s.id)}::text[]) AS s`;
 
   // Configured exactly as the generate function is (same parser, same defaults).
-  const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render'], env);
+  const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render', 'credentials'], env);
+  // The issuer key, as the generate function loads it from its secret once per container.
+  const signingJwk = await generateSigningJwk();
+  const loadKey = () => signingKeyFromJwk(signingJwk);
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
   const s3 = createS3Client(config.s3);
   const deps: GenerateDeps = {
@@ -92,12 +101,19 @@ export async function benchPipeline(options: {
     storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
     // As in functions/generate.ts: the course's template, else the default.
     resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
+    // As in functions/generate.ts: every certificate is signed (its QR code holds the JWS) and
+    // carries its Open Badges credential, signed with the same key.
+    signer: createCredentialSigner(sql, loadKey),
+    openBadge: createOpenBadgeIssuer(
+      { sql, sign: createJwtSigner(sql, loadKey) },
+      credentialSettingsFromConfig(config),
+    ),
     log: quiet,
   };
   const generateOptions = generateOptionsFromConfig(config);
 
   // Time spent in each dependency, to show where a certificate's time goes beyond rendering.
-  const phases: Record<string, number> = { keycloak: 0, render: 0, s3: 0, template: 0 };
+  const phases: Record<string, number> = { keycloak: 0, render: 0, s3: 0, template: 0, signing: 0 };
   const timedPhase =
     <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
@@ -132,6 +148,11 @@ export async function benchPipeline(options: {
   };
   deps.storage = { ...storage, putPdf: timedPhase('s3', storage.putPdf.bind(storage)) };
   if (deps.resolveTemplate) deps.resolveTemplate = timedPhase('template', deps.resolveTemplate);
+  // The facts' JWS and the Open Badges credential (which generate signs during the render).
+  const { signer, openBadge } = deps;
+  if (signer) deps.signer = { sign: timedPhase('signing', signer.sign.bind(signer)) };
+  if (openBadge)
+    deps.openBadge = { signForRendering: timedPhase('signing', openBadge.signForRendering.bind(openBadge)) };
 
   // Warm the browser and the Keycloak token before timing, as a warm Lambda container would be.
   await deps.renderer.render({

@@ -1,4 +1,14 @@
+import { SignJWT } from 'jose';
+import { scoreLine } from '../../lib/certificates/facts.ts';
 import type { CertificateContent } from '../../lib/certificates/ports.ts';
+import { signCredential } from '../../lib/credentials/credential.ts';
+import { generateSigningJwk, SIGNING_ALGORITHM, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import {
+  achievementForCourse,
+  buildOpenBadgeCredential,
+  signOpenBadgeCredential,
+} from '../../lib/credentials/open-badge.ts';
+import { statusListEntry } from '../../lib/credentials/status-list.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type CpuGroup, cpuPerItem, cpuSnapshot } from './cpu.ts';
@@ -26,6 +36,55 @@ export function sampleContent(index: number): CertificateContent {
     locale: 'en',
     issuerName: 'Example Academy',
   };
+}
+
+/** Distinct signed certificates in the pool: consecutive renders never print the same one. */
+const SIGNED_POOL = 256;
+
+/**
+ * Certificates as the generate function hands them to the renderer: signed, so the QR code holds
+ * `verifyUrl#jws` (a version 14-15 code rather than the version 4 of a bare URL), with the JWS,
+ * the facts and an Open Badges 3.0 credential attached to the PDF. Signed here ahead of the
+ * timed renders (signing is generate's work, not the renderer's); `index` picks from a pool of
+ * 256, each consistent with the facts it prints.
+ */
+export async function signedSamples(): Promise<(index: number) => CertificateContent> {
+  const key = await signingKeyFromJwk(await generateSigningJwk());
+  const sign = (payload: Record<string, unknown>, header: Record<string, unknown>) =>
+    new SignJWT(payload)
+      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: key.kid })
+      .sign(key.privateKey);
+  const apiBaseUrl = 'https://certificates.example.org/api/v1';
+  const pool = await Promise.all(
+    Array.from({ length: SIGNED_POOL }, async (_, index): Promise<CertificateContent> => {
+      const content = sampleContent(index);
+      const facts = {
+        code: content.verificationCode,
+        name: content.studentName,
+        course: content.courseName,
+        score: scoreLine(content.score, content.maxScore),
+        issued: content.issuedOn,
+        issuer: content.issuerName,
+      };
+      const openBadge = await signOpenBadgeCredential(
+        buildOpenBadgeCredential({
+          credentialId: content.verifyUrl,
+          issuer: { id: 'https://certificates.example.org', name: content.issuerName },
+          achievement: achievementForCourse({
+            baseUrl: apiBaseUrl,
+            course: { id: '00000000-0000-4000-8000-00000000c0de', title: content.courseName, locale: 'en' },
+            passPercentage: 70,
+          }),
+          recipient: { id: `urn:uuid:${content.certificateId}`, name: content.studentName },
+          validFrom: new Date('2026-11-24T10:00:00Z'),
+          credentialStatus: statusListEntry({ baseUrl: apiBaseUrl, listId: 'bench', index: index * 97 }),
+        }),
+        sign,
+      );
+      return { ...content, credential: { jws: await signCredential(facts, key), facts, openBadge } };
+    }),
+  );
+  return (index) => pool[index % SIGNED_POOL] ?? sampleContent(index);
 }
 
 export interface RenderPathBench {
@@ -74,6 +133,7 @@ export async function benchRender(options: {
   pages: number;
   rounds?: number;
 }): Promise<RenderBench> {
+  const certificate = await signedSamples();
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
   const renderers = {
     fresh: createCertificateRenderer(printer, { timeoutMs: 30_000, reuseTemplatePages: false }),
@@ -103,12 +163,12 @@ export async function benchRender(options: {
   try {
     for (const path of ['fresh', 'templateOnce'] as const)
       await runPool(options.pages * 2, options.pages, async (i) => {
-        await renderers[path].render(sampleContent(i)); // warm-up: launch, pages, fonts
+        await renderers[path].render(certificate(i)); // warm-up: launch, pages, fonts
       });
     const perRound = (total: number) => Math.max(1, Math.round(total / rounds));
     let index = 0;
     const reprint = { samples: [] as number[], ms: 0 };
-    const same = sampleContent(0);
+    const same = certificate(0);
     // One value changed per certificate, the rest as in `same`: the loaded page's cost of each.
     const changeOnly = {
       name: (i: number): CertificateContent => ({ ...same, studentName: `Ada Lovelace ${i}` }),
@@ -118,7 +178,7 @@ export async function benchRender(options: {
       }),
       idAndCode: (i: number): CertificateContent => ({
         ...same,
-        certificateId: sampleContent(i).certificateId,
+        certificateId: certificate(i).certificateId,
         verificationCode: `BENCH${i}`,
       }),
     };
@@ -151,7 +211,7 @@ export async function benchRender(options: {
         const sequential = await timed(() =>
           runPool(perRound(options.sequential), 1, async () => {
             index += 1;
-            sample.bytes += (await renderer.render(sampleContent(index))).pdf.byteLength;
+            sample.bytes += (await renderer.render(certificate(index))).pdf.byteLength;
           }),
         );
         sample.sequential.push(...sequential.value);
@@ -160,7 +220,7 @@ export async function benchRender(options: {
         const parallel = await timed(() =>
           runPool(perRound(options.parallel), options.pages, async () => {
             index += 1;
-            await renderer.render(sampleContent(index));
+            await renderer.render(certificate(index));
           }),
         );
         // Summed over rounds as totals (ms per PDF times PDFs), divided once at the end.
@@ -229,12 +289,13 @@ export async function benchNaive(options: {
   executablePath?: string;
   pdfs: number;
 }): Promise<{ pdfs: number; perSecond: number; latency: LatencySummary }> {
+  const certificate = await signedSamples();
   const run = await timed(() =>
     runPool(options.pdfs, 1, async (i) => {
       const printer = createPdfPrinter({ executablePath: options.executablePath });
       const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
       try {
-        await renderer.render(sampleContent(i));
+        await renderer.render(certificate(i));
       } finally {
         await renderer.close();
       }
