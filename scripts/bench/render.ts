@@ -123,8 +123,9 @@ export interface RenderBench {
 
 /**
  * (a) Render-only throughput with a warm browser, for both render paths in the same run:
- * sequential, then `pages` pages in parallel. The two paths alternate in rounds so a change in
- * machine load (other processes on 2 cores) hits both alike.
+ * sequential, then `pages` pages in parallel. Sequentially the paths take turns certificate by
+ * certificate; in parallel they alternate in rounds. Either way a change in machine load (other
+ * processes on 2 cores, the host's steal) hits both alike.
  */
 export async function benchRender(options: {
   executablePath?: string;
@@ -146,6 +147,8 @@ export async function benchRender(options: {
   };
   const rounds = options.rounds ?? 4;
   type Path = keyof typeof renderers;
+  const paths: readonly Path[] = ['fresh', 'templateOnce'];
+  const reversedPaths: readonly Path[] = ['templateOnce', 'fresh'];
   const samples: Record<
     Path,
     {
@@ -205,17 +208,24 @@ export async function benchRender(options: {
           })),
         );
       }
-      for (const path of ['fresh', 'templateOnce'] as const) {
+      // Sequentially the two paths take turns certificate by certificate (which one goes first
+      // alternating), so a change in the host's load hits both alike. With a block of each
+      // path in turn, the host's steal, which here changed within seconds, swung the ratio of
+      // the same code from 1.44 to 1.89 between runs.
+      for (let turn = 0; turn < perRound(options.sequential); turn += 1) {
+        for (const path of turn % 2 === 0 ? paths : reversedPaths) {
+          index += 1;
+          const started = performance.now();
+          const { pdf } = await renderers[path].render(certificate(index));
+          const ms = performance.now() - started;
+          samples[path].sequential.push(ms);
+          samples[path].seqMs += ms;
+          samples[path].bytes += pdf.byteLength;
+        }
+      }
+      for (const path of paths) {
         const renderer = renderers[path];
         const sample = samples[path];
-        const sequential = await timed(() =>
-          runPool(perRound(options.sequential), 1, async () => {
-            index += 1;
-            sample.bytes += (await renderer.render(certificate(index))).pdf.byteLength;
-          }),
-        );
-        sample.sequential.push(...sequential.value);
-        sample.seqMs += sequential.ms;
         const cpuBefore = cpuSnapshot();
         const parallel = await timed(() =>
           runPool(perRound(options.parallel), options.pages, async () => {
