@@ -40,16 +40,19 @@ export function createCredentialSigner(sql: Sql, loadKey: () => Promise<SigningK
   };
 }
 
+/** A JWT signed with `key`: ES256, `kid` = the key's RFC 7638 thumbprint, so it resolves in the JWKS. */
+export function jwtSignerFor(key: SigningKey): JwtSigner {
+  return (payload, header) =>
+    new SignJWT(payload)
+      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: key.kid })
+      .sign(key.privateKey);
+}
+
 /**
  * Signs JWT claims sets (the Open Badges VC-JWT, the status list credential) with the same
- * issuer key: ES256, `kid` = the key's RFC 7638 thumbprint, so it resolves in the JWKS.
+ * issuer key, as long as it is not marked compromised.
  */
 export function createJwtSigner(sql: Sql, loadKey: () => Promise<SigningKey>): JwtSigner {
   const key = currentKey(sql, loadKey);
-  return async (payload, header) => {
-    const current = await key();
-    return new SignJWT(payload)
-      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: current.kid })
-      .sign(current.privateKey);
-  };
+  return async (payload, header) => jwtSignerFor(await key())(payload, header);
 }

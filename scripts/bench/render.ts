@@ -1,13 +1,13 @@
-import { SignJWT } from 'jose';
 import { scoreLine } from '../../lib/certificates/facts.ts';
 import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
-import { generateSigningJwk, SIGNING_ALGORITHM, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import {
   achievementForCourse,
   buildOpenBadgeCredential,
   signOpenBadgeCredential,
 } from '../../lib/credentials/open-badge.ts';
+import { jwtSignerFor } from '../../lib/credentials/signer.ts';
 import { statusListEntry } from '../../lib/credentials/status-list.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
@@ -50,10 +50,7 @@ const SIGNED_POOL = 256;
  */
 export async function signedSamples(): Promise<(index: number) => CertificateContent> {
   const key = await signingKeyFromJwk(await generateSigningJwk());
-  const sign = (payload: Record<string, unknown>, header: Record<string, unknown>) =>
-    new SignJWT(payload)
-      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: key.kid })
-      .sign(key.privateKey);
+  const sign = jwtSignerFor(key);
   const apiBaseUrl = 'https://certificates.example.org/api/v1';
   const pool = await Promise.all(
     Array.from({ length: SIGNED_POOL }, async (_, index): Promise<CertificateContent> => {
@@ -164,7 +161,7 @@ export async function benchRender(options: {
     templateOnce: { sequential: [], parallel: [], seqMs: 0, parMs: 0, bytes: 0, cpu: noCpu() },
   };
   try {
-    for (const path of ['fresh', 'templateOnce'] as const)
+    for (const path of paths)
       await runPool(options.pages * 2, options.pages, async (i) => {
         await renderers[path].render(certificate(i)); // warm-up: launch, pages, fonts
       });
