@@ -14,7 +14,7 @@ import {
   credentialSettingsFromConfig,
 } from '../lib/credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../lib/credentials/key-source.ts';
-import { createCredentialSigner, createJwtSigner } from '../lib/credentials/signer.ts';
+import { createCredentialSigner, createIssuerKey } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -34,7 +34,6 @@ const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signin
 const signingKeySecret = prefetch(
   secretSource(defaultSecretStore, config.signing.SIGNING_KEY, config.signing.SIGNING_KEY_ARN),
 );
-const loadKey = () => signingKeyFromSecret(signingKeySecret);
 
 export const printer = createPdfPrinter({
   executablePath: config.render.CHROMIUM_EXECUTABLE_PATH,
@@ -43,6 +42,8 @@ export const printer = createPdfPrinter({
 });
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
+// One per container, shared by the two signers: one certificate's signatures read its state once.
+const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(signingKeySecret));
 const s3 = createS3Client(config.s3);
 
 const renderer = createCertificateRenderer(printer, {
@@ -67,12 +68,9 @@ const deps: GenerateDeps = {
   storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
   // The course's newest template, else the organisation default, else the built-in one.
   resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
-  signer: createCredentialSigner(sql, loadKey),
+  signer: createCredentialSigner(issuerKey),
   // The Open Badges 3.0 credential attached to the PDF, signed with the same key.
-  openBadge: createOpenBadgeIssuer(
-    { sql, sign: createJwtSigner(sql, loadKey) },
-    credentialSettingsFromConfig(config),
-  ),
+  openBadge: createOpenBadgeIssuer({ sql, key: issuerKey }, credentialSettingsFromConfig(config)),
   metrics: pipelineMetrics(),
   log: logger,
 };

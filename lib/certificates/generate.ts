@@ -291,20 +291,23 @@ export async function generateCertificate(
       expires: expiresOn ?? claimed.expires_on,
       issuer: printable.issuerName,
     };
-    const credential = deps.signer ? await deps.signer.sign(facts) : undefined;
     // When this certificate counts as generated: recorded as generated_at and stated as the Open
     // Badges credential's validFrom, so the credential in the PDF and the one the routes serve
     // later agree.
     const issuedAt = new Date();
-    const openBadge =
-      credential && deps.openBadge
-        ? await deps.openBadge.signForRendering({
+    // The facts' JWS and the Open Badges credential (only beside a signed one) at once: neither
+    // needs the other, and signed together they share one read of the issuer key's state.
+    const [credential, openBadge] = deps.signer
+      ? await allInOrder([
+          deps.signer.sign(facts),
+          deps.openBadge?.signForRendering({
             certificateId,
             studentName: printable.studentName,
             courseName: printable.courseName,
             issuedAt,
-          })
-        : undefined;
+          }),
+        ])
+      : [undefined, undefined];
     const content: CertificateContent = credential
       ? { ...printable, credential: { jws: credential.jws, facts, ...(openBadge ? { openBadge } : {}) } }
       : printable;

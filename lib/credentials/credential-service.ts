@@ -9,6 +9,7 @@ import {
   type OpenBadgeCredential,
   signOpenBadgeCredential,
 } from './open-badge.ts';
+import { type IssuerKey, jwtSignerFor } from './signer.ts';
 import {
   type BitstringStatusListEntry,
   buildStatusListCredential,
@@ -190,20 +191,27 @@ export async function signedOpenBadgeForCertificate(
  * The signed credential of a certificate generate is rendering, for the PDF: the names it prints
  * and the instant it will record as generated_at (so the credential served later by the routes
  * states the same facts and validFrom). The status entry and expiry must be assigned already.
+ * The record is read while the key's state is (one round trip, not two in a row); a key that may
+ * not sign is reported before a missing record.
  */
 export async function signedOpenBadgeForRendering(
-  deps: { sql: Sql; sign: JwtSigner },
+  deps: { sql: Sql; key: IssuerKey },
   settings: CredentialSettings,
   input: { certificateId: string; studentName: string; courseName: string; issuedAt: Date },
 ): Promise<string> {
-  const row = await credentialRow(deps.sql, input.certificateId);
-  if (!row) throw new NotFoundError('certificate');
-  const credential = credentialOf(settings, row, {
+  const [key, row] = await Promise.allSettled([
+    deps.key.current(),
+    credentialRow(deps.sql, input.certificateId),
+  ]);
+  if (key.status === 'rejected') throw key.reason;
+  if (row.status === 'rejected') throw row.reason;
+  if (!row.value) throw new NotFoundError('certificate');
+  const credential = credentialOf(settings, row.value, {
     validFrom: input.issuedAt,
     studentName: input.studentName,
     courseName: input.courseName,
   });
-  return signOpenBadgeCredential(credential, deps.sign);
+  return signOpenBadgeCredential(credential, jwtSignerFor(key.value));
 }
 
 /**
@@ -226,7 +234,7 @@ export async function signedOpenBadgeForCode(
 
 /** The generate function's port for the PDF's Open Badges credential. */
 export function createOpenBadgeIssuer(
-  deps: { sql: Sql; sign: JwtSigner },
+  deps: { sql: Sql; key: IssuerKey },
   settings: CredentialSettings,
 ): OpenBadgeIssuer {
   return { signForRendering: (request) => signedOpenBadgeForRendering(deps, settings, request) };

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.ts';
 import { type CredentialSettings, credentialSettingsFromConfig } from '../credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../credentials/key-source.ts';
-import { createJwtSigner } from '../credentials/signer.ts';
+import { createIssuerKey, createJwtSigner } from '../credentials/signer.ts';
 import type { JwtSigner } from '../credentials/status-list.ts';
 import { defaultSecretStore, prefetch, secretSource } from '../secrets/secret-store.ts';
 import type { AnalyticsAware } from './analytics.ts';
@@ -26,7 +26,7 @@ const settings = once(() => credentialSettingsFromConfig(loadConfig(['render', '
 const signer = once(() => {
   const { signing } = loadConfig(['signing']);
   const secret = prefetch(secretSource(defaultSecretStore, signing.SIGNING_KEY, signing.SIGNING_KEY_ARN));
-  return createJwtSigner(dbDeps().sql, () => signingKeyFromSecret(secret));
+  return createJwtSigner(createIssuerKey(dbDeps().sql, () => signingKeyFromSecret(secret)));
 });
 
 /** GET /status/{listId}: public, no analytics (a status check says nothing about one certificate). */

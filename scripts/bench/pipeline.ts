@@ -8,7 +8,7 @@ import {
   credentialSettingsFromConfig,
 } from '../../lib/credentials/credential-service.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
-import { createCredentialSigner, createJwtSigner } from '../../lib/credentials/signer.ts';
+import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
@@ -91,7 +91,7 @@ export async function benchPipeline(options: {
   const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render', 'credentials'], env);
   // The issuer key, as the generate function loads it from its secret once per container.
   const signingJwk = await generateSigningJwk();
-  const loadKey = () => signingKeyFromJwk(signingJwk);
+  const issuerKey = createIssuerKey(sql, () => signingKeyFromJwk(signingJwk));
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
   const s3 = createS3Client(config.s3);
   const deps: GenerateDeps = {
@@ -103,11 +103,8 @@ export async function benchPipeline(options: {
     resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
     // As in functions/generate.ts: every certificate is signed (its QR code holds the JWS) and
     // carries its Open Badges credential, signed with the same key.
-    signer: createCredentialSigner(sql, loadKey),
-    openBadge: createOpenBadgeIssuer(
-      { sql, sign: createJwtSigner(sql, loadKey) },
-      credentialSettingsFromConfig(config),
-    ),
+    signer: createCredentialSigner(issuerKey),
+    openBadge: createOpenBadgeIssuer({ sql, key: issuerKey }, credentialSettingsFromConfig(config)),
     log: quiet,
   };
   const generateOptions = generateOptionsFromConfig(config);

@@ -14,7 +14,7 @@ import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/key
 import { checkCertificate } from '../../lib/credentials/offline-check.ts';
 import { openBadgeJwtClaims } from '../../lib/credentials/open-badge.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
-import { createCredentialSigner, createJwtSigner } from '../../lib/credentials/signer.ts';
+import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import {
   CREDENTIAL_ATTACHMENT,
@@ -81,7 +81,7 @@ async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
 describe('generation signs the printed facts', () => {
   it('stores the JWS, publishes the key, and embeds the same JWS in the uploaded PDF', async () => {
     const jwk = await generateSigningJwk();
-    const signer = createCredentialSigner(t.sql, () => signingKeyFromJwk(jwk));
+    const signer = createCredentialSigner(createIssuerKey(t.sql, () => signingKeyFromJwk(jwk)));
     const { outcome, row } = await issueWith(signer);
     expect(outcome.status).toBe('issued');
     expect(row.credential_jws).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
@@ -112,10 +112,14 @@ describe('generation signs the printed facts', () => {
 
   it('rotation: a new key becomes current, the old one retires and its certificates still verify', async () => {
     const first = await issueWith(
-      createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+      createCredentialSigner(
+        createIssuerKey(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+      ),
     );
     const second = await issueWith(
-      createCredentialSigner(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+      createCredentialSigner(
+        createIssuerKey(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+      ),
     );
     expect(second.row.credential_kid).not.toBe(first.row.credential_kid);
     const keys = await publishedKeys(t.sql);
@@ -129,7 +133,7 @@ describe('generation signs the printed facts', () => {
 
   it('a compromised key: its certificates verify as revoked-key, and it signs nothing more (retried later)', async () => {
     const jwk = await generateSigningJwk();
-    const signer = createCredentialSigner(t.sql, () => signingKeyFromJwk(jwk));
+    const signer = createCredentialSigner(createIssuerKey(t.sql, () => signingKeyFromJwk(jwk)));
     const before = await issueWith(signer);
     expect(await markKeyCompromised(t.sql, before.row.credential_kid ?? '')).toBe(true);
     const check = await verifyCredential(before.row.credential_jws ?? '', await publishedKeys(t.sql));
@@ -140,13 +144,54 @@ describe('generation signs the printed facts', () => {
     expect(after.row.credential_jws).toBeNull();
   });
 
+  it("one certificate's two signatures (facts and Open Badges) read the key's state once; the next certificate reads it again", async () => {
+    const key = await signingKeyFromJwk(await generateSigningJwk());
+    // The issuer key's own queries, seen through a proxy of the pool that passes each one on.
+    const stateReads: string[] = [];
+    const counted = new Proxy(t.sql, {
+      apply(target, thisArg, args: unknown[]) {
+        const strings = args[0];
+        if (Array.isArray(strings) && strings.join('?').includes('SELECT state FROM issuer_keys'))
+          stateReads.push(strings.join('?'));
+        return Reflect.apply(target, thisArg, args);
+      },
+    });
+    const issuerKey = createIssuerKey(counted, async () => key);
+    const deps = {
+      signer: createCredentialSigner(issuerKey),
+      openBadge: createOpenBadgeIssuer({ sql: t.sql, key: issuerKey }, SETTINGS),
+    };
+    const issue = async () => {
+      const user = await keycloak.addUser({ firstName: 'Katherine', lastName: 'Johnson' });
+      const courseId = await createCourse(t.sql, { title: 'Orbital Mechanics' });
+      const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 95 });
+      return generateCertificate(makeGenerateDeps(t, renderer, deps), options, id);
+    };
+    await issue(); // registers the key (its first use)
+    stateReads.length = 0;
+    const outcome = await issue();
+    expect(outcome.status).toBe('issued');
+    expect(stateReads).toHaveLength(1);
+    if (outcome.status !== 'issued') throw new Error('not issued');
+    // Both signatures are there and made with the key that was read.
+    const [row] = await t.sql<{ s3_key: string; credential_kid: string }[]>`
+      SELECT s3_key, credential_kid FROM certificates WHERE id = ${outcome.certificateId}`;
+    expect(row?.credential_kid).toBe(key.kid);
+    const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(row?.s3_key ?? '');
+    const badge = new TextDecoder().decode((await readPdfAttachments(pdf)).get(OPEN_BADGE_ATTACHMENT));
+    await expect(jwtVerify(badge, await importJWK(key.publicJwk, 'ES256'))).resolves.toBeTruthy();
+
+    // Reads are shared only while one is in flight: marked compromised, the next one refuses.
+    await markKeyCompromised(t.sql, key.kid);
+    expect(await issue()).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
+    expect(stateReads).toHaveLength(2);
+  });
+
   it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {
     const key = await signingKeyFromJwk(await generateSigningJwk());
-    const signer = createCredentialSigner(t.sql, async () => key);
-    const openBadge = createOpenBadgeIssuer(
-      { sql: t.sql, sign: createJwtSigner(t.sql, async () => key) },
-      SETTINGS,
-    );
+    const issuerKey = createIssuerKey(t.sql, async () => key);
+    const signer = createCredentialSigner(issuerKey);
+    const openBadge = createOpenBadgeIssuer({ sql: t.sql, key: issuerKey }, SETTINGS);
     const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
     const courseId = await createCourse(t.sql, { title: 'Compilers' });
     await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;

@@ -14,7 +14,7 @@ import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
 import { loadConfig } from '../../lib/config.ts';
 import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
-import { createJwtSigner } from '../../lib/credentials/signer.ts';
+import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { AuthenticatedCredentialDeps } from '../../lib/http/credential-deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
 import type { LambdaHttpHandler } from '../../lib/http/route.ts';
@@ -93,7 +93,7 @@ beforeAll(async () => {
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
     corsOrigins: [],
-    sign: createJwtSigner(t.sql, async () => key),
+    sign: createJwtSigner(createIssuerKey(t.sql, async () => key)),
     credentials: settings,
     analytics: { store: postgresEventStore(t.sql), log: logger },
   };

@@ -11,7 +11,7 @@ import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
 import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
-import { createJwtSigner } from '../../lib/credentials/signer.ts';
+import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { DbDeps } from '../../lib/http/deps.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
@@ -38,7 +38,7 @@ beforeAll(async () => {
     'GET /api/v1/verify/{verificationCode}': createVerifyHandler({ ...deps, links: LINKS }),
     'GET /api/v1/verify/{verificationCode}/credential': createPublicCredentialHandler({
       ...deps,
-      sign: createJwtSigner(t.sql, async () => key),
+      sign: createJwtSigner(createIssuerKey(t.sql, async () => key)),
       credentials: {
         apiBaseUrl: 'https://certs.example.org/api/v1',
         verifyBaseUrl: LINKS.verifyBaseUrl,
