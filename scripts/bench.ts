@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, constants, cpus } from 'node:os';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import postgres from 'postgres';
@@ -15,6 +15,7 @@ import { benchPipeline } from './bench/pipeline.ts';
 import { benchNaive, benchRender } from './bench/render.ts';
 import { benchScanQuery } from './bench/scan-query.ts';
 import { type ErrorTally, round } from './bench/stats.ts';
+import { descendantsOf, terminateAll } from './process-tree.ts';
 
 /**
  * `npm run bench`: measures, in ONE run on the local stack, (a) render-only throughput with a
@@ -102,8 +103,12 @@ const results: Record<string, unknown> & { sections: Record<string, SectionOutco
   sizes,
   sections: {},
 };
-await mkdir('bench-results', { recursive: true });
-const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+/** `--results-dir DIR`: where the JSON goes (default bench-results/). */
+const resultsDirIndex = process.argv.indexOf('--results-dir');
+const resultsDir = resultsDirIndex >= 0 ? (process.argv[resultsDirIndex + 1] ?? '') : 'bench-results';
+if (resultsDir === '' || resultsDir.startsWith('--')) throw new Error('--results-dir needs a folder');
+await mkdir(resultsDir, { recursive: true });
+const file = join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 const save = async () => writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
 
 /**
@@ -161,6 +166,24 @@ const cpuRow = (cpu: Record<string, number>): string =>
 
 const errorsNote = (errors: ErrorTally) =>
   errors.count === 0 ? '' : `  ERRORS ${errors.count} (first: ${errors.first?.slice(0, 160)})`;
+
+// Chromium is launched with its signal handling off (as generate needs on Lambda) and the
+// sections start child processes of their own: a terminal's Ctrl-C reaches them all, but
+// `timeout`, `kill` or a CI runner signals only this process, which would leave them running.
+// So a signal stops every descendant (the stand-ins' process stops PostgreSQL on SIGTERM) and
+// exits with the signal's conventional code; the JSON keeps what was measured and says so.
+let interrupted = false;
+for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(name, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${name}: stopping Chromium, the stand-ins and every other process this run started`);
+    results.interrupted = name;
+    void terminateAll(descendantsOf(process.pid), 10_000)
+      .then(save)
+      .finally(() => process.exit(128 + constants.signals[name]));
+  });
+}
 
 let stopStack: () => Promise<void> = async () => undefined;
 try {

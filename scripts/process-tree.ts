@@ -82,6 +82,19 @@ export async function waitUntilGone(pids: number[], timeoutMs: number): Promise<
 }
 
 /**
+ * Stops `pids` and whatever they spawn: SIGTERM to each, up to `graceMs` for them to go, then
+ * SIGKILL to what is left and to anything they started meanwhile. Resolves true when SIGTERM
+ * was enough.
+ */
+export async function terminateAll(pids: number[], graceMs: number): Promise<boolean> {
+  for (const pid of pids) signal(pid, 'SIGTERM');
+  if (await waitUntilGone(pids, graceMs)) return true;
+  const stragglers = [...pids, ...pids.flatMap((pid) => descendantsOf(pid))].filter(isAlive);
+  for (const pid of stragglers) signal(pid, 'SIGKILL');
+  return false;
+}
+
+/**
  * Processes whose command line mentions `text` (e.g. a run's temporary folder, which every
  * Chromium profile and build folder of that run lives under); the current process excluded.
  */

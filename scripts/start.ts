@@ -15,7 +15,7 @@ import {
 } from '../localstack/embedded/demo-data.ts';
 import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
-import { descendantsOf, isAlive, signal, waitUntilGone } from './process-tree.ts';
+import { descendantsOf, signal, terminateAll, waitUntilGone } from './process-tree.ts';
 
 /**
  * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins
@@ -142,15 +142,8 @@ async function stopProcessTree(child: ChildProcess): Promise<void> {
   if (pid === undefined) return;
   const tree = [pid, ...descendantsOf(pid)];
   signal(-pid, 'SIGTERM');
-  for (const member of tree) signal(member, 'SIGTERM');
-  const deadline = Date.now() + STOP_GRACE_MS;
-  while (Date.now() < deadline && tree.some(isAlive)) {
-    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-  }
-  // Whatever ignored SIGTERM, and anything spawned meanwhile.
-  const stragglers = [...tree, ...tree.flatMap((member) => descendantsOf(member))].filter(isAlive);
-  signal(-pid, 'SIGKILL');
-  for (const member of stragglers) signal(member, 'SIGKILL');
+  // Whatever ignores SIGTERM is killed, with anything it spawned meanwhile.
+  if (!(await terminateAll(tree, STOP_GRACE_MS))) signal(-pid, 'SIGKILL');
 }
 
 /** A path as the developer can paste it: relative inside the project, absolute elsewhere. */

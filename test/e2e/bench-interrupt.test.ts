@@ -1,0 +1,99 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { descendantsOf, isAlive, signal, waitUntilGone } from '../../scripts/process-tree.ts';
+
+// `npm run bench` stopped by a signal sent to it alone, as `timeout`, `kill` or a CI runner
+// sends it (a terminal's Ctrl-C reaches the whole group and proves nothing): Chromium, launched
+// with its own signal handling off, and the stand-ins must not outlive it.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const running = new Set<ChildProcess>();
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+const started = new Set<number>();
+
+afterAll(() => {
+  // Whatever a failed assertion left behind.
+  for (const child of running) if (child.pid !== undefined) signal(child.pid, 'SIGKILL');
+  for (const pid of started) if (isAlive(pid)) signal(pid, 'SIGKILL');
+});
+
+describe('npm run bench, interrupted', () => {
+  it('stops Chromium, PostgreSQL and the stand-ins on SIGTERM and records the interruption', async () => {
+    const resultsDir = await mkdtemp(join(tmpdir(), 'bench-interrupt-'));
+    try {
+      // Far more certificates than it will print before the signal: the render section is
+      // mid-flight, with a warm Chromium, when it arrives.
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/bench.ts',
+          '--only',
+          'render',
+          '--render',
+          '1000000',
+          '--results-dir',
+          resultsDir,
+        ],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      running.add(child);
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signalName) => resolve({ code, signal: signalName })),
+      );
+      const pid = child.pid as number;
+
+      // Until a Chromium renderer and PostgreSQL both run under the bench (bounded by the test's
+      // timeout, not by a guess at how long a busy machine takes to start them).
+      let tree: number[] = [];
+      const chromium = () => tree.filter((member) => commandLine(member).includes('--type=renderer'));
+      const postgresServer = () => tree.filter((member) => /postgres\b.*-D /.test(commandLine(member)));
+      while (chromium().length === 0 || postgresServer().length === 0) {
+        if (child.exitCode !== null) throw new Error(`the bench exited early:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        tree = descendantsOf(pid);
+        for (const member of tree) started.add(member);
+      }
+
+      signal(pid, 'SIGTERM');
+      const outcome = await exited;
+      running.delete(child);
+
+      // Everything it had started is gone (re-parented zombies count as gone).
+      await waitUntilGone(tree, 10_000);
+      expect(tree.filter(isAlive).map(commandLine)).toEqual([]);
+      // 128 + SIGTERM's number: the conventional code of a process stopped by it.
+      expect(outcome).toEqual({ code: 143, signal: null });
+      expect(output).toContain('SIGTERM: stopping Chromium');
+      const files = readdirSync(resultsDir).filter((name) => name.endsWith('.json'));
+      expect(files).toHaveLength(1);
+      const results = JSON.parse(readFileSync(join(resultsDir, files[0] as string), 'utf8')) as {
+        interrupted?: string;
+      };
+      expect(results.interrupted).toBe('SIGTERM');
+    } finally {
+      await rm(resultsDir, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
