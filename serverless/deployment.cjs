@@ -17,6 +17,19 @@ const ARN = {
   securityGroup: /^sg-[0-9a-f]+$/,
 };
 
+/**
+ * The IAM grant that reads one secret, from its ARN: each of the three may be an SSM parameter
+ * or a Secrets Manager secret (lib/secrets/secret-store.ts reads either), and a role that
+ * could only call the other store's action would fail at the first cold start with
+ * AccessDenied. A Secrets Manager ARN may be given without the 6-character suffix AWS appends
+ * to the secret's name (the API accepts it, an IAM resource does not match it), so the
+ * documented `-??????` form is granted beside the ARN as given.
+ */
+function secretGrant(arn) {
+  if (ARN.secret.exec(arn)?.[1] === 'ssm') return { action: 'ssm:GetParameter', resources: [arn] };
+  return { action: 'secretsmanager:GetSecretValue', resources: [arn, `${arn}-??????`] };
+}
+
 const env = (name) => {
   const value = process.env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -91,12 +104,15 @@ function settings(stage, region) {
     verifyBaseUrl: required('VERIFY_BASE_URL'),
     generateMaxConcurrency: concurrency,
     // IAM resources must be ARNs even where nothing is deployed: a placeholder no secret has.
-    databaseSecretResource:
+    databaseSecret: secretGrant(
       databaseSecretArn || `arn:aws:secretsmanager:${region}:000000000000:secret:local-unused`,
-    keycloakSecretResource:
+    ),
+    keycloakSecret: secretGrant(
       keycloakClientSecretArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused`,
-    signingKeySecretResource:
+    ),
+    signingKeySecret: secretGrant(
       signingKeyArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused-signing-key`,
+    ),
     // SNS topics (comma-separated ARNs) notified when an alarm fires.
     alarmActions: list('ALARM_TOPIC_ARNS'),
     ...(subnets.length > 0 ? { vpc: { subnetIds: subnets, securityGroupIds: securityGroups } } : {}),

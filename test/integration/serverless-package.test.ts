@@ -400,12 +400,13 @@ describe('serverless package', () => {
     // Only generate reads the Keycloak secret; the issuer's private signing key is read by
     // generate and by the routes that sign credentials on request (status lists, Open Badges).
     expect(ssm).toEqual([
-      { roleId: 'GenerateRole', resource: KEYCLOAK_SECRET_ARN },
-      { roleId: 'GenerateRole', resource: SIGNING_KEY_ARN },
-      { roleId: 'CredentialRole', resource: SIGNING_KEY_ARN },
+      { roleId: 'GenerateRole', resource: [KEYCLOAK_SECRET_ARN] },
+      { roleId: 'GenerateRole', resource: [SIGNING_KEY_ARN] },
+      { roleId: 'CredentialRole', resource: [SIGNING_KEY_ARN] },
     ]);
     const secrets = grants('secretsmanager:GetSecretValue');
-    expect(secrets.every((grant) => grant.resource === DB_SECRET_ARN)).toBe(true);
+    // The ARN as given, and the same followed by Secrets Manager's random suffix.
+    for (const grant of secrets) expect(grant.resource).toEqual([DB_SECRET_ARN, `${DB_SECRET_ARN}-??????`]);
     // Every role whose functions connect to PostgreSQL, and no wildcard.
     expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
       new Set([
@@ -448,6 +449,33 @@ describe('serverless package', () => {
       const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
       expect(env.GENERATE_MAX_CONCURRENCY, fn).toBe('40');
     }
+  });
+
+  it('refuses to deploy the local and test stages, before packaging anything', async () => {
+    const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
+    // A shell where `npm start` ran: plain secrets set, no --stage. Fake credentials keep a
+    // deploy that got past the check away from any real account.
+    const shell = {
+      SIGNING_KEY: CANARIES.SIGNING_KEY,
+      KEYCLOAK_CLIENT_SECRET: CANARIES.KEYCLOAK_CLIENT_SECRET,
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEONLY',
+      AWS_SECRET_ACCESS_KEY: 'not-a-key',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    for (const args of [['deploy'], ['deploy', 'function', '--function', 'generate', '--stage', 'test']]) {
+      const failure = (await serverless(args, shell, workDir).then(
+        () => undefined,
+        (error: unknown) => error,
+      )) as { stdout: string; stderr: string } | undefined;
+      expect(failure, `${args.join(' ')} should fail`).toBeDefined();
+      const output = `${failure?.stdout ?? ''}${failure?.stderr ?? ''}`;
+      expect(output).toContain(
+        `Cannot deploy stage ${args.includes('test') ? 'test' : 'local'}: local and test are`,
+      );
+      expect(output).not.toContain(CANARIES.SIGNING_KEY);
+    }
+    // Refused at initialisation: nothing was bundled.
+    expect(await readdir(workDir)).toEqual([]);
   });
 
   it('refuses to package a deploy stage with a missing value or a password in DATABASE_URL, naming them', async () => {

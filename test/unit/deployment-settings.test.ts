@@ -10,6 +10,9 @@ interface Settings {
   keycloakClientSecret: string;
   signingKey: string;
   generateMaxConcurrency: number;
+  databaseSecret: { action: string; resources: string[] };
+  keycloakSecret: { action: string; resources: string[] };
+  signingKeySecret: { action: string; resources: string[] };
 }
 const { settings } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
   settings: (stage: string, region: string) => Settings;
@@ -86,5 +89,33 @@ describe('package-time settings', () => {
     const { SIGNING_KEY_ARN: _missing, ...withoutKey } = DEPLOY;
     withEnv(withoutKey);
     expect(() => settings('prod', 'eu-central-1')).toThrowError(/SIGNING_KEY_ARN is required/);
+  });
+
+  it('grants the read action of the store each secret ARN names, whichever store it is', () => {
+    // Swapped against DEPLOY: the database password in SSM, the two others in Secrets Manager,
+    // one of them given without the random suffix AWS appends to a secret's name.
+    const swapped = {
+      ...DEPLOY,
+      DATABASE_SECRET_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/db-password',
+      KEYCLOAK_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:kc-Zx81Qw',
+      SIGNING_KEY_ARN: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:signing-key',
+    };
+    withEnv(swapped);
+    const granted = settings('prod', 'eu-central-1');
+    expect(granted.databaseSecret).toEqual({
+      action: 'ssm:GetParameter',
+      resources: [swapped.DATABASE_SECRET_ARN],
+    });
+    expect(granted.keycloakSecret).toEqual({
+      action: 'secretsmanager:GetSecretValue',
+      resources: [swapped.KEYCLOAK_CLIENT_SECRET_ARN, `${swapped.KEYCLOAK_CLIENT_SECRET_ARN}-??????`],
+    });
+    expect(granted.signingKeySecret).toEqual({
+      action: 'secretsmanager:GetSecretValue',
+      resources: [swapped.SIGNING_KEY_ARN, `${swapped.SIGNING_KEY_ARN}-??????`],
+    });
+    withEnv(DEPLOY);
+    expect(settings('prod', 'eu-central-1').databaseSecret.action).toBe('secretsmanager:GetSecretValue');
+    expect(settings('prod', 'eu-central-1').signingKeySecret.action).toBe('ssm:GetParameter');
   });
 });
