@@ -28,7 +28,16 @@ import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
 
 // Cold start: configuration and clients once per container; the browser is launched on first
 // use and kept warm (and relaunched if it crashed) across invocations.
-const config = loadConfig(['db', 's3', 'keycloak', 'pipeline', 'render', 'signing', 'credentials']);
+const config = loadConfig([
+  'db',
+  's3',
+  'keycloak',
+  'pipeline',
+  'render',
+  'signing',
+  'credentials',
+  'secrets',
+]);
 
 // The private key: read at cold start (prefetch), kept only as a non-extractable CryptoKey.
 const signingKeySecret = prefetch(
@@ -43,7 +52,9 @@ export const printer = createPdfPrinter({
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
 // One per container, shared by the two signers: one certificate's signatures read its state once.
-const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(signingKeySecret));
+const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(signingKeySecret), {
+  reloadAfterMs: config.secrets.SECRETS_CACHE_SECONDS * 1000,
+});
 const s3 = createS3Client(config.s3);
 
 const renderer = createCertificateRenderer(printer, {

@@ -1,5 +1,5 @@
 import type { Sql } from '../db/client.ts';
-import { TransientError } from '../errors.ts';
+import { ConfigurationError } from '../errors.ts';
 import type { KeyState, PublishedKey } from './jwks.ts';
 import type { PublicIssuerJwk, SigningKey } from './keys.ts';
 
@@ -51,8 +51,17 @@ export async function keyState(sql: Sql, kid: string): Promise<KeyState | undefi
   return row?.state;
 }
 
-export class CompromisedKeyError extends TransientError {
+/**
+ * The key this container holds was marked compromised: a setup problem, not the certificate's
+ * (a ConfigurationError: generate gives the attempt back, waits CONFIGURATION_RETRY_SECONDS and
+ * counts it in the ConfigurationErrors metric). The signer drops the key and reads the secret
+ * again at its next signature.
+ */
+export class CompromisedKeyError extends ConfigurationError {
   constructor(kid: string) {
-    super(`signing key ${kid} is marked compromised; deploy a new key (see README)`, 'signing-key');
+    super(
+      `signing key ${kid} is marked compromised; put a new key in the secret (README, "Rotation")`,
+      'signing-key',
+    );
   }
 }

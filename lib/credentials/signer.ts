@@ -12,29 +12,62 @@ export interface IssuerKey {
   current(): Promise<SigningKey>;
 }
 
+export interface IssuerKeyOptions {
+  /**
+   * How long a loaded key signs before the secret is read again: an operator rotates the key by
+   * putting a new one in the secret (README, "Rotation"), and warm containers must pick it up.
+   * The secret store caches a value as long (SECRETS_CACHE_SECONDS), so reading sooner would
+   * only return the same key.
+   */
+  reloadAfterMs: number;
+  /** Milliseconds, monotonic enough for ages (tests pass their own). */
+  now?: () => number;
+}
+
 /**
- * The issuer key, loaded once per container (from the secret store), its public half published
- * on first use, and refused when an operator marked it compromised (a TransientError: the caller
- * waits for the rotated key). Every signature reads the key's state, except that a signature
- * asked for while a read is in flight shares that read: the state it sees was read at most one
- * round trip before it asked. So one certificate's two signatures (its facts and its Open Badges
- * credential, signed at once by lib/certificates/generate.ts) cost one read, not two.
+ * The container's issuer key: read from the secret store, its public half published on first
+ * use, and read again every `reloadAfterMs` so a rotated secret replaces it in warm containers
+ * too. Every signature reads the key's state, except that a signature asked for while a read is
+ * in flight shares that read: the state it sees was read at most one round trip before it asked.
+ * So one certificate's two signatures (its facts and its Open Badges credential, signed at once by
+ * lib/certificates/generate.ts) cost one read, not two. A key an operator marked compromised is
+ * refused (CompromisedKeyError) and dropped, so the next signature reads the secret again and
+ * signs with the rotated key as soon as the store returns it.
  */
-export function createIssuerKey(sql: Sql, loadKey: () => Promise<SigningKey>): IssuerKey {
+export function createIssuerKey(
+  sql: Sql,
+  loadKey: () => Promise<SigningKey>,
+  options: IssuerKeyOptions,
+): IssuerKey {
+  const now = options.now ?? (() => performance.now());
   let ready: Promise<SigningKey> | undefined;
+  let loadedAt = 0;
+  let registered: string | undefined;
   let checking: Promise<SigningKey> | undefined;
-  const prepare = async (): Promise<SigningKey> => {
-    const key = await loadKey();
-    await registerSigningKey(sql, key);
-    return key;
+  const load = (): Promise<SigningKey> => {
+    loadedAt = now();
+    const loading = (async () => {
+      const key = await loadKey();
+      // Publishing is once per key, not once per read of the secret.
+      if (key.kid !== registered) {
+        await registerSigningKey(sql, key);
+        registered = key.kid;
+      }
+      return key;
+    })();
+    loading.catch(() => {
+      if (ready === loading) ready = undefined;
+    });
+    return loading;
   };
   const check = async (): Promise<SigningKey> => {
-    ready ??= prepare();
-    ready.catch(() => {
-      ready = undefined;
-    });
-    const key = await ready;
-    if ((await keyState(sql, key.kid)) === 'compromised') throw new CompromisedKeyError(key.kid);
+    if (ready === undefined || now() - loadedAt >= options.reloadAfterMs) ready = load();
+    const loading = ready;
+    const key = await loading;
+    if ((await keyState(sql, key.kid)) === 'compromised') {
+      if (ready === loading) ready = undefined;
+      throw new CompromisedKeyError(key.kid);
+    }
     return key;
   };
   return {

@@ -24,9 +24,13 @@ export interface AuthenticatedCredentialDeps extends CredentialDeps, ReadDeps {}
 const settings = once(() => credentialSettingsFromConfig(loadConfig(['render', 'credentials'])));
 
 const signer = once(() => {
-  const { signing } = loadConfig(['signing']);
+  const { signing, secrets } = loadConfig(['signing', 'secrets']);
   const secret = prefetch(secretSource(defaultSecretStore, signing.SIGNING_KEY, signing.SIGNING_KEY_ARN));
-  return createJwtSigner(createIssuerKey(dbDeps().sql, () => signingKeyFromSecret(secret)));
+  return createJwtSigner(
+    createIssuerKey(dbDeps().sql, () => signingKeyFromSecret(secret), {
+      reloadAfterMs: secrets.SECRETS_CACHE_SECONDS * 1000,
+    }),
+  );
 });
 
 /** GET /status/{listId}: public, no analytics (a status check says nothing about one certificate). */

@@ -91,7 +91,10 @@ export async function benchPipeline(options: {
   const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render', 'credentials'], env);
   // The issuer key, as the generate function loads it from its secret once per container.
   const signingJwk = await generateSigningJwk();
-  const issuerKey = createIssuerKey(sql, () => signingKeyFromJwk(signingJwk));
+  const issuerKey = createIssuerKey(sql, () => signingKeyFromJwk(signingJwk), {
+    // As deployed: SECRETS_CACHE_SECONDS (300) by default.
+    reloadAfterMs: 300_000,
+  });
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
   const s3 = createS3Client(config.s3);
   const deps: GenerateDeps = {

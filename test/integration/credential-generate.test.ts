@@ -81,7 +81,9 @@ async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
 describe('generation signs the printed facts', () => {
   it('stores the JWS, publishes the key, and embeds the same JWS in the uploaded PDF', async () => {
     const jwk = await generateSigningJwk();
-    const signer = createCredentialSigner(createIssuerKey(t.sql, () => signingKeyFromJwk(jwk)));
+    const signer = createCredentialSigner(
+      createIssuerKey(t.sql, () => signingKeyFromJwk(jwk), { reloadAfterMs: 3_600_000 }),
+    );
     const { outcome, row } = await issueWith(signer);
     expect(outcome.status).toBe('issued');
     expect(row.credential_jws).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
@@ -113,12 +115,16 @@ describe('generation signs the printed facts', () => {
   it('rotation: a new key becomes current, the old one retires and its certificates still verify', async () => {
     const first = await issueWith(
       createCredentialSigner(
-        createIssuerKey(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+        createIssuerKey(t.sql, async () => signingKeyFromJwk(await generateSigningJwk()), {
+          reloadAfterMs: 3_600_000,
+        }),
       ),
     );
     const second = await issueWith(
       createCredentialSigner(
-        createIssuerKey(t.sql, async () => signingKeyFromJwk(await generateSigningJwk())),
+        createIssuerKey(t.sql, async () => signingKeyFromJwk(await generateSigningJwk()), {
+          reloadAfterMs: 3_600_000,
+        }),
       ),
     );
     expect(second.row.credential_kid).not.toBe(first.row.credential_kid);
@@ -133,7 +139,9 @@ describe('generation signs the printed facts', () => {
 
   it('a compromised key: its certificates verify as revoked-key, and it signs nothing more (retried later)', async () => {
     const jwk = await generateSigningJwk();
-    const signer = createCredentialSigner(createIssuerKey(t.sql, () => signingKeyFromJwk(jwk)));
+    const signer = createCredentialSigner(
+      createIssuerKey(t.sql, () => signingKeyFromJwk(jwk), { reloadAfterMs: 3_600_000 }),
+    );
     const before = await issueWith(signer);
     expect(await markKeyCompromised(t.sql, before.row.credential_kid ?? '')).toBe(true);
     const check = await verifyCredential(before.row.credential_jws ?? '', await publishedKeys(t.sql));
@@ -142,6 +150,49 @@ describe('generation signs the printed facts', () => {
     const after = await issueWith(signer);
     expect(after.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
     expect(after.row.credential_jws).toBeNull();
+  });
+
+  it('a rotated secret replaces the key in a warm container: at once when its key is marked compromised (the attempt given back), otherwise after reloadAfterMs', async () => {
+    // The secret as the store returns it: an operator puts a new key there to rotate.
+    let secret = await generateSigningJwk();
+    let clock = 0;
+    const issuerKey = createIssuerKey(t.sql, async () => signingKeyFromJwk(secret), {
+      reloadAfterMs: 60_000,
+      now: () => clock,
+    });
+    const signer = createCredentialSigner(issuerKey);
+    const first = await issueWith(signer);
+    expect(first.outcome.status).toBe('issued');
+    const firstKid = first.row.credential_kid ?? '';
+
+    // Rotated, but the container read the secret less than reloadAfterMs ago: the old key signs
+    // (the store would still return its cached value).
+    secret = await generateSigningJwk();
+    const rotatedKid = (await signingKeyFromJwk(secret)).kid;
+    clock = 59_999;
+    expect((await issueWith(signer)).row.credential_kid).toBe(firstKid);
+
+    // The old key marked compromised: refused once, as a configuration error that keeps the
+    // certificate's attempt, and dropped; the next certificate is signed with the rotated key.
+    await markKeyCompromised(t.sql, firstKid);
+    const refused = await issueWith(signer);
+    expect(refused.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
+    const [attempts] = await t.sql<{ attempt_count: number; status: string }[]>`
+      SELECT attempt_count, status FROM certificates WHERE id = ${refused.id}`;
+    expect(attempts).toEqual({ attempt_count: 0, status: 'failed' });
+    const next = await issueWith(signer);
+    expect(next.outcome.status).toBe('issued');
+    expect(next.row.credential_kid).toBe(rotatedKid);
+    const keys = await publishedKeys(t.sql);
+    expect(keys.find((key) => key.jwk.kid === rotatedKid)?.state).toBe('current');
+    expect((await verifyCredential(next.row.credential_jws ?? '', keys)).verdict).toBe('valid');
+
+    // Rotated again, nothing compromised: picked up once reloadAfterMs has passed since the read.
+    secret = await generateSigningJwk();
+    const thirdKid = (await signingKeyFromJwk(secret)).kid;
+    clock += 60_000;
+    expect((await issueWith(signer)).row.credential_kid).toBe(thirdKid);
+    expect((await publishedKeys(t.sql)).find((key) => key.jwk.kid === rotatedKid)?.state).toBe('retired');
   });
 
   it("one certificate's two signatures (facts and Open Badges) read the key's state once; the next certificate reads it again", async () => {
@@ -156,7 +207,7 @@ describe('generation signs the printed facts', () => {
         return Reflect.apply(target, thisArg, args);
       },
     });
-    const issuerKey = createIssuerKey(counted, async () => key);
+    const issuerKey = createIssuerKey(counted, async () => key, { reloadAfterMs: 3_600_000 });
     const deps = {
       signer: createCredentialSigner(issuerKey),
       openBadge: createOpenBadgeIssuer({ sql: t.sql, key: issuerKey }, SETTINGS),
@@ -189,7 +240,7 @@ describe('generation signs the printed facts', () => {
 
   it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {
     const key = await signingKeyFromJwk(await generateSigningJwk());
-    const issuerKey = createIssuerKey(t.sql, async () => key);
+    const issuerKey = createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 });
     const signer = createCredentialSigner(issuerKey);
     const openBadge = createOpenBadgeIssuer({ sql: t.sql, key: issuerKey }, SETTINGS);
     const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });

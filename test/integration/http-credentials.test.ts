@@ -93,7 +93,7 @@ beforeAll(async () => {
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
     corsOrigins: [],
-    sign: createJwtSigner(createIssuerKey(t.sql, async () => key)),
+    sign: createJwtSigner(createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 })),
     credentials: settings,
     analytics: { store: postgresEventStore(t.sql), log: logger },
   };

@@ -38,7 +38,7 @@ beforeAll(async () => {
     'GET /api/v1/verify/{verificationCode}': createVerifyHandler({ ...deps, links: LINKS }),
     'GET /api/v1/verify/{verificationCode}/credential': createPublicCredentialHandler({
       ...deps,
-      sign: createJwtSigner(createIssuerKey(t.sql, async () => key)),
+      sign: createJwtSigner(createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 })),
       credentials: {
         apiBaseUrl: 'https://certs.example.org/api/v1',
         verifyBaseUrl: LINKS.verifyBaseUrl,
