@@ -12,9 +12,23 @@ import { intParam } from './params.ts';
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
+/**
+ * A timestamp of the exact shape encodeCursor writes that is also a real instant: the shape alone
+ * lets month 13 or hour 99 through to PostgreSQL's `::timestamptz`, which fails the query (a 500
+ * for a forged cursor instead of a 400).
+ */
+const cursorTimestamp = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+  .refine((value) => {
+    const milliseconds = `${value.slice(0, 23)}Z`;
+    const time = Date.parse(milliseconds);
+    return !Number.isNaN(time) && new Date(time).toISOString() === milliseconds;
+  });
+
 const cursorSchema = z.strictObject({
   v: z.literal(1),
-  t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
+  t: cursorTimestamp,
   i: z.string().regex(UUID_PATTERN),
 });
 

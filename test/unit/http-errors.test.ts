@@ -148,7 +148,22 @@ describe('cursor', () => {
     const forged = Buffer.from(JSON.stringify({ v: 1, t: "2026'; DROP TABLE x", i: cursor.id })).toString(
       'base64url',
     );
-    for (const bad of ['', 'abc', '!!!', forged, Buffer.from('{"v":2}').toString('base64url')]) {
+    // The right shape, but no such instant: PostgreSQL would fail the query on it.
+    const impossible = [
+      '2024-13-45T99:00:00.000000Z',
+      '2025-02-29T00:00:00.000000Z',
+      '2026-01-01T24:00:00.000000Z',
+    ].map((t) => Buffer.from(JSON.stringify({ v: 1, t, i: cursor.id })).toString('base64url'));
+    const leapDay = { createdAt: '2024-02-29T23:59:59.999999Z', id: cursor.id };
+    expect(decodeCursor(encodeCursor(leapDay))).toEqual(leapDay);
+    for (const bad of [
+      '',
+      'abc',
+      '!!!',
+      forged,
+      Buffer.from('{"v":2}').toString('base64url'),
+      ...impossible,
+    ]) {
       expect(() => decodeCursor(bad), bad).toThrow(/cursor is not a valid pagination cursor/);
     }
   });
