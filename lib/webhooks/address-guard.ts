@@ -132,8 +132,10 @@ export function createAddressGuard(
       // Any private answer refuses the host: a mixed answer is how rebinding attacks start.
       const refused = addresses.find((entry) => isPrivateAddress(entry.address));
       if (refused) {
+        // Which address is not said: the message reaches the admin API (registration answers,
+        // the delivery log), and naming it would make the service a lookup of internal names.
         throw new AddressRefusedError(
-          `${host} resolves to ${refused.address}, a private, loopback or link-local address (not in WEBHOOK_ALLOWED_HOSTS)`,
+          `${host} resolves to a private, loopback or link-local address (not in WEBHOOK_ALLOWED_HOSTS)`,
         );
       }
       return first;
