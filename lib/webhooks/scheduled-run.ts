@@ -1,0 +1,57 @@
+import {
+  type DeliveryDeps,
+  type DeliveryOptions,
+  type DeliveryRunResult,
+  runDeliveries,
+} from './delivery.ts';
+import { sweepExpiredCertificates } from './expiry-sweep.ts';
+
+export interface ScheduledRunResult extends DeliveryRunResult {
+  expiriesAnnounced: number;
+  rounds: number;
+}
+
+const COUNTS = [
+  'fannedOut',
+  'deliveriesCreated',
+  'attempted',
+  'succeeded',
+  'failed',
+  'endpointsDisabled',
+] as const satisfies readonly (keyof DeliveryRunResult)[];
+
+/**
+ * One scheduled run (every minute): announce certificates that expired since the last run, then
+ * fan out new outbox events and send what is due. Expiry lives here rather than in its own
+ * function: it is one indexed query, and its events then go out in the same run. While rounds
+ * come back full (a burst of issued certificates) and `remainingMs` leaves time for a worst-case
+ * round (its batch sent `concurrency` at a time, each within the timeout, plus 10 s), it goes
+ * on, so a backlog drains faster than one batch a minute. Without `remainingMs` it runs one round.
+ */
+export async function runScheduledWebhooks(
+  deps: DeliveryDeps,
+  options: DeliveryOptions,
+  remainingMs?: () => number,
+): Promise<ScheduledRunResult> {
+  const { batchSize, concurrency, timeoutMs } = options;
+  const worstRoundMs = Math.ceil(batchSize / concurrency) * timeoutMs + 10_000;
+  const total: ScheduledRunResult = {
+    expiriesAnnounced: 0,
+    rounds: 0,
+    fannedOut: 0,
+    deliveriesCreated: 0,
+    attempted: 0,
+    succeeded: 0,
+    failed: 0,
+    endpointsDisabled: 0,
+  };
+  for (;;) {
+    const expiries = await sweepExpiredCertificates(deps, batchSize);
+    const round = await runDeliveries(deps, options);
+    total.rounds += 1;
+    total.expiriesAnnounced += expiries;
+    for (const key of COUNTS) total[key] += round[key];
+    const full = expiries === batchSize || round.fannedOut === batchSize || round.attempted === batchSize;
+    if (!full || remainingMs === undefined || remainingMs() < worstRoundMs) return total;
+  }
+}
