@@ -325,7 +325,7 @@ describe('serverless package', () => {
         expect(JSON.stringify(statement.Resource), roleId).not.toMatch(/"\*"|:::\*|:s3:::[^/"]+"/);
       }
     }
-    // Only generate writes PDFs, under the certificates prefix; only the scan, ingestion and requeue invoke generate.
+    // Only generate writes PDFs, under the certificates prefix; only the scan, ingestion, requeue and reissue invoke generate.
     const writers = [...roles].filter(([, role]) =>
       statementsOf(role).some((statement) => [statement.Action].flat().includes('s3:PutObject')),
     );
@@ -336,6 +336,12 @@ describe('serverless package', () => {
       )?.Resource,
     );
     expect(writeResource).toContain(`:s3:::course-certificates-${STAGE}-certificates/certificates/*`);
+    // It writes PDFs and reads only template assets: nothing under the certificates prefix.
+    const generateReads = statementsOf(roles.get(roleOf('generate')) as Resource)
+      .filter((statement) => [statement.Action].flat().includes('s3:GetObject'))
+      .map((statement) => JSON.stringify(statement.Resource));
+    expect(generateReads).toHaveLength(1);
+    expect(generateReads[0]).toContain('/template-assets/*');
     const invokers = [...roles].filter(([, role]) =>
       statementsOf(role).some((statement) => [statement.Action].flat().includes('lambda:InvokeFunction')),
     );
