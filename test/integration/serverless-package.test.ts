@@ -449,6 +449,25 @@ describe('serverless package', () => {
     expect(alarms.map(([, alarm]) => alarm.Properties.Dimensions)).toContainEqual([
       { Name: 'QueueName', Value: { 'Fn::GetAtt': ['GenerateFailureQueue', 'QueueName'] } },
     ]);
+    // No CORS_ALLOWED_ORIGINS for this deploy stage: no browser origin, never the dev server's.
+    const [[, api] = []] = resourcesOfType('AWS::ApiGatewayV2::Api');
+    expect(JSON.stringify(api?.Properties.CorsConfiguration ?? {})).not.toContain('localhost');
+    // The scheduled functions' failures alarm too (their empty events are not worth a queue).
+    for (const [alarmId, functionId] of [
+      ['ScanErrorsAlarm', 'ScanLambdaFunction'],
+      ['DeliverWebhooksErrorsAlarm', 'DeliverWebhooksLambdaFunction'],
+    ] as const) {
+      const alarm = template.Resources[alarmId] as Resource;
+      expect(alarm?.Type, alarmId).toBe('AWS::CloudWatch::Alarm');
+      expect(alarm.Properties, alarmId).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      expect(template.Resources[functionId], functionId).toBeDefined();
+    }
     // The scan and the ingestion route share the same budget.
     for (const fn of ['ScanLambdaFunction', 'CreateAttemptLambdaFunction']) {
       const lambda = template.Resources[fn] as Resource;

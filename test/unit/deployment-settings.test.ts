@@ -17,6 +17,9 @@ interface Settings {
 const { settings } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
   settings: (stage: string, region: string) => Settings;
 };
+const { corsFor } = createRequire(import.meta.url)('../../serverless/cors.cjs') as {
+  corsFor: (stage: string, value: string | undefined) => { allowedOrigins: string[] };
+};
 
 const DEPLOY = {
   DATABASE_URL: 'postgres://certificates@db.internal:5432/certificates',
@@ -117,5 +120,17 @@ describe('package-time settings', () => {
     withEnv(DEPLOY);
     expect(settings('prod', 'eu-central-1').databaseSecret.action).toBe('secretsmanager:GetSecretValue');
     expect(settings('prod', 'eu-central-1').signingKeySecret.action).toBe('ssm:GetParameter');
+  });
+
+  it('CORS: the Vite dev origin only for local stages; a deploy stage allows exactly what it is given', () => {
+    expect(corsFor('local', undefined).allowedOrigins).toEqual(['http://localhost:5173']);
+    expect(corsFor('test', '').allowedOrigins).toEqual(['http://localhost:5173']);
+    expect(corsFor('prod', undefined).allowedOrigins).toEqual([]);
+    expect(
+      corsFor('prod', ' https://learn.example.org , https://admin.example.org:8443').allowedOrigins,
+    ).toEqual(['https://learn.example.org', 'https://admin.example.org:8443']);
+    expect(corsFor('prod', '*').allowedOrigins).toEqual(['*']);
+    for (const bad of ['https://learn.example.org/', 'learn.example.org', 'https://learn.example.org/app'])
+      expect(() => corsFor('prod', bad), bad).toThrowError(/CORS_ALLOWED_ORIGINS: .* is not an origin/);
   });
 });
