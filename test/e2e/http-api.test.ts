@@ -3,6 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerSigningKey } from '../../lib/credentials/key-store.ts';
+import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import {
   certificatePageSchema,
   certificateSchema,
@@ -537,7 +539,9 @@ describe('responses', () => {
     ).toBeNull();
   });
 
-  it('error responses never carry a stack trace', async () => {
+  // A 500's body (where a leak would matter most) is checked in-process, where a failure can be
+  // injected: test/integration/http-handlers.test.ts and test/unit/http-errors.test.ts.
+  it('an error response through offline (a 400 for a malformed id) carries no stack trace', async () => {
     const response = await get('/api/v1/certificates/not-a-uuid', await kc.token(ids.alice));
     const text = await response.text();
     expect(text).not.toMatch(/\bat .+\.(ts|js):\d+/);
@@ -605,11 +609,19 @@ describe('public verification', () => {
   });
 
   it('publishes the JWKS at /.well-known/jwks.json for any origin', async () => {
+    // A key published as generate publishes it (its first signature), then read through offline.
+    const key = await signingKeyFromJwk(await generateSigningJwk());
+    await registerSigningKey(t.sql, key);
     const response = await get('/.well-known/jwks.json', undefined, { origin: 'https://employer.example' });
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toMatch(/public, max-age=\d+/);
-    const document = (await response.json()) as { keys: unknown[] };
-    expect(Array.isArray(document.keys)).toBe(true);
+    // The handler answers `*`; serverless-offline reflects the request's Origin instead.
+    expect(['*', 'https://employer.example']).toContain(response.headers.get('access-control-allow-origin'));
+    const document = (await response.json()) as { keys: { kid: string; kty: string; d?: string }[] };
+    const published = document.keys.find((entry) => entry.kid === key.kid);
+    expect(published).toMatchObject({ kty: 'EC', kid: key.kid });
+    // The public half only.
+    expect(published?.d).toBeUndefined();
   });
 });
 

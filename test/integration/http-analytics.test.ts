@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createCertificateAnalyticsHandler } from '../../functions/http/get-certificate-analytics.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
 import { createHandler as createCourseAnalyticsHandler } from '../../functions/http/get-course-analytics.ts';
@@ -297,7 +297,9 @@ describe('a failing recorder never changes the response', () => {
       DB_CONNECT_TIMEOUT_SECONDS: 1,
     });
     try {
-      const analytics = recording({ store: postgresEventStore(downSql), metrics: countingMetrics() });
+      const log = capturingLog();
+      const metrics = countingMetrics();
+      const analytics = recording({ store: postgresEventStore(downSql), metrics, log });
       const before = await eventCount(mine.id);
       expect((await download(mine.id, tokens.alice, analytics)).statusCode).toBe(200);
       const verified = await verify(mine.verificationCode, analytics);
@@ -306,6 +308,13 @@ describe('a failing recorder never changes the response', () => {
         verificationCode: mine.verificationCode,
         status: 'valid',
       });
+      // The store was reached and failed, for both (logged after the bounded wait, once the
+      // connection is refused); the metric, which needs no database, still counted both.
+      await vi.waitFor(
+        () => expect(log.warnings).toEqual(['Analytics event not recorded', 'Analytics event not recorded']),
+        { timeout: 60_000, interval: 50 },
+      );
+      expect(metrics.seen).toHaveLength(2);
       expect(await eventCount(mine.id)).toBe(before);
     } finally {
       await downSql.end({ timeout: 1 });

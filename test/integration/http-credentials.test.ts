@@ -47,7 +47,13 @@ const call = (handler: LambdaHttpHandler, event: ReturnType<typeof apiEvent>): P
 const bearer = async (id: string) => ({ authorization: `Bearer ${await kc.token(id)}` });
 
 async function jwks(): Promise<ReturnType<typeof createLocalJWKSet>> {
-  const response = await call(createJwksHandler(deps), apiEvent('GET', '/.well-known/jwks.json'));
+  const response = await call(
+    createJwksHandler(deps),
+    apiEvent('GET', '/.well-known/jwks.json', { headers: { origin: 'https://employer.example' } }),
+  );
+  // Any verifier's page may fetch it, whatever its origin (offline reflects origins, so only
+  // the handler itself shows this).
+  expect(response.headers?.['Access-Control-Allow-Origin']).toBe('*');
   return createLocalJWKSet(JSON.parse(response.body) as JSONWebKeySet);
 }
 

@@ -112,6 +112,7 @@ describe('template-once printing', () => {
       );
 
       const fonts = await embeddedFonts(onceResult.pdf);
+      expect(fonts.length).toBeGreaterThan(0);
       for (const font of fonts) expect(font).toMatch(/^([A-Z]{6}\+Noto|Type3$)/);
       const untagged = (names: string[]) => names.map((font) => font.replace(/^[A-Z]{6}\+/, ''));
       expect(untagged(fonts)).toEqual(untagged(await embeddedFonts(freshResult.pdf)));
