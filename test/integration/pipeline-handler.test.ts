@@ -48,10 +48,7 @@ describe('generate handler', () => {
     const courseId = await createCourse(t.sql, { title: 'Resilience' });
     const issue = async (firstName: string, lastName: string) => {
       const user = await keycloak.addUser({ firstName, lastName });
-      const id = await createPendingCertificate(t.sql, {
-        studentId: user.id,
-        courseId: await createCourse(t.sql),
-      });
+      const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
       return { id, outcome: await generate.handler({ certificateId: id }) };
     };
     expect((await issue('Warm', 'Start')).outcome).toMatchObject({ status: 'issued' });
