@@ -2,6 +2,7 @@ import type { OpenBadgeIssuer } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
+import { issuerKeyUrl } from './jwks.ts';
 import {
   achievementForCourse,
   buildOpenBadgeCredential,
@@ -184,7 +185,11 @@ export async function signedOpenBadgeForCertificate(
   settings: CredentialSettings,
   certificateId: string,
 ): Promise<string> {
-  return signOpenBadgeCredential(await openBadgeForCertificate(deps, settings, certificateId), deps.sign);
+  return signOpenBadgeCredential(
+    await openBadgeForCertificate(deps, settings, certificateId),
+    deps.sign,
+    (kid) => issuerKeyUrl(settings.apiBaseUrl, kid),
+  );
 }
 
 /**
@@ -211,7 +216,9 @@ export async function signedOpenBadgeForRendering(
     studentName: input.studentName,
     courseName: input.courseName,
   });
-  return signOpenBadgeCredential(credential, jwtSignerFor(key.value));
+  return signOpenBadgeCredential(credential, jwtSignerFor(key.value), (kid) =>
+    issuerKeyUrl(settings.apiBaseUrl, kid),
+  );
 }
 
 /**

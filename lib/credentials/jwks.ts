@@ -34,6 +34,25 @@ export function jwksDocument(keys: VerificationKeys): JwksDocument {
   };
 }
 
+/**
+ * Where one key can be fetched alone, `{apiBaseUrl}/keys/{thumbprint}` (GET /api/v1/keys/{kid}):
+ * Open Badges 3.0 makes a VC-JWT's `kid` "a URI that can be dereferenced to an object of type
+ * JWK" ("JSON Web Token Proof Format"), so the Open Badges credentials name their key by it.
+ */
+export function issuerKeyUrl(apiBaseUrl: string, thumbprint: string): string {
+  return `${apiBaseUrl.replace(/\/+$/, '')}/keys/${thumbprint}`;
+}
+
+/**
+ * The thumbprint a JOSE `kid` names: the kid itself (the facts' JWS, status lists, Open Badges
+ * credentials issued before their kid became a URL), or the last segment of a key URL as
+ * issuerKeyUrl builds it. Verification still looks the thumbprint up in the issuer's JWK Set and
+ * recomputes it from the key: the URL only says which key.
+ */
+export function thumbprintOfKid(kid: string): string {
+  return /^https?:\/\/[^#?]*\/keys\/([A-Za-z0-9_-]{43})$/.exec(kid)?.[1] ?? kid;
+}
+
 const jwkEntry = z.looseObject({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string() });
 const jwksShape = z.looseObject({
   keys: z.array(z.unknown()),

@@ -2,7 +2,7 @@ import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import { z } from 'zod';
 import type { CertificateFacts } from '../certificates/facts.ts';
 import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredential } from './credential.ts';
-import { type PublishedKey, parseJwks } from './jwks.ts';
+import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
 import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
 import { readPdfAttachments } from './pdf-attachments.ts';
 import { decodeStatusList, getBit } from './status-list.ts';
@@ -120,7 +120,10 @@ const openBadgeShape = z.looseObject({
     .optional(),
 });
 
-/** Verifies a compact JWS against the published keys (kid = thumbprint); the payload, or why not. */
+/**
+ * Verifies a compact JWS against the published keys; the payload, or why not. The kid is the
+ * key's thumbprint, or (Open Badges credentials) a key URL ending in it.
+ */
 async function verifiedPayload(
   jwt: string,
   keys: readonly PublishedKey[],
@@ -129,7 +132,7 @@ async function verifiedPayload(
   try {
     const header = decodeProtectedHeader(jwt);
     if (header.alg !== SIGNING_ALGORITHM) return { problem: `unexpected algorithm ${String(header.alg)}` };
-    kid = header.kid;
+    kid = typeof header.kid === 'string' ? thumbprintOfKid(header.kid) : header.kid;
   } catch {
     return { problem: 'not a compact JWS' };
   }

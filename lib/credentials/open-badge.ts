@@ -171,7 +171,15 @@ export function openBadgeJwtClaims(credential: OpenBadgeCredential): Record<stri
   };
 }
 
-/** The credential as a compact VC-JWT (JOSE header `typ` "JWT"; `alg` and `kid` from the signer). */
-export function signOpenBadgeCredential(credential: OpenBadgeCredential, sign: JwtSigner): Promise<string> {
-  return sign(openBadgeJwtClaims(credential), { typ: 'JWT' });
+/**
+ * The credential as a compact VC-JWT: JOSE header `typ` "JWT", `alg` from the signer, and `kid`
+ * the URL `keyUrl` makes of the key's thumbprint, which must dereference to the public JWK (OB 3.0:
+ * "A URI that can be dereferenced to an object of type JWK"; lib/credentials/jwks.ts issuerKeyUrl).
+ */
+export function signOpenBadgeCredential(
+  credential: OpenBadgeCredential,
+  sign: JwtSigner,
+  keyUrl: (thumbprint: string) => string,
+): Promise<string> {
+  return sign(openBadgeJwtClaims(credential), { typ: 'JWT' }, { keyUrl });
 }

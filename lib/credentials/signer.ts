@@ -92,9 +92,9 @@ export function createCredentialSigner(key: IssuerKey): CredentialSigner {
 
 /** A JWT signed with `key`: ES256, `kid` = the key's RFC 7638 thumbprint, so it resolves in the JWKS. */
 export function jwtSignerFor(key: SigningKey): JwtSigner {
-  return (payload, header) =>
+  return (payload, header, options) =>
     new SignJWT(payload)
-      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: key.kid })
+      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: options?.keyUrl?.(key.kid) ?? key.kid })
       .sign(key.privateKey);
 }
 
@@ -103,5 +103,5 @@ export function jwtSignerFor(key: SigningKey): JwtSigner {
  * issuer key, as long as it is not marked compromised.
  */
 export function createJwtSigner(key: IssuerKey): JwtSigner {
-  return async (payload, header) => jwtSignerFor(await key.current())(payload, header);
+  return async (payload, header, options) => jwtSignerFor(await key.current())(payload, header, options);
 }

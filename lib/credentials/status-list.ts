@@ -210,6 +210,8 @@ export function epochSeconds(date: Date): number {
 export type JwtSigner = (
   payload: Record<string, unknown>,
   header: { typ: string; cty?: string },
+  /** `keyUrl`: the JOSE `kid` as a URL built from the key's thumbprint (default: the thumbprint). */
+  options?: { keyUrl?: (thumbprint: string) => string },
 ) => Promise<string>;
 
 /**

@@ -8,6 +8,7 @@ import {
 import { jwksDocument } from '../credentials/jwks.ts';
 import { publishedKeys } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
+import { GoneError, NotFoundError } from '../errors.ts';
 import { shippedLanguages } from '../render/i18n.ts';
 import { renderVerifyPage, type VerifyPageActions } from '../render/verify-page.ts';
 import type { HttpResponse } from './response.ts';
@@ -117,6 +118,29 @@ export async function verificationResponse(
     },
     body: page.html,
   };
+}
+
+/** One issuer key alone, what an Open Badges VC-JWT's `kid` URL names (lib/credentials/jwks.ts issuerKeyUrl). */
+export const ISSUER_KEY_PATH = '/api/v1/keys/{kid}' as const;
+
+/**
+ * GET /api/v1/keys/{kid}: one published key as a bare JWK, what an Open Badges verifier
+ * dereferences. A key marked compromised is 410 (a generic verifier then fails closed, as with
+ * the JWK Set, which lists it apart); an unknown one 404.
+ */
+export async function issuerKeyResponse(sql: Sql, kid: string): Promise<HttpResponse> {
+  const key = (await publishedKeys(sql)).find((entry) => entry.jwk.kid === kid);
+  if (!key) throw new NotFoundError('key');
+  if (key.state === 'compromised')
+    throw new GoneError('this key was revoked: what it signed is not to be trusted', {
+      revokedAt: key.revokedAt ?? null,
+    });
+  return ok(key.jwk, {
+    'Content-Type': 'application/jwk+json; charset=utf-8',
+    'Cache-Control': 'public, max-age=300',
+    'Access-Control-Allow-Origin': '*',
+    'Cross-Origin-Resource-Policy': 'cross-origin',
+  });
 }
 
 /** GET /.well-known/jwks.json: every published key; public, any origin, cacheable. */

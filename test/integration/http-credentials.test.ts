@@ -1,10 +1,11 @@
 import { gunzipSync } from 'node:zlib';
-import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, importJWK, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createCredentialHandler } from '../../functions/http/get-certificate-credential.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
 import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
 import { createHandler as createStatusListHandler } from '../../functions/http/get-status-list.ts';
+import { createHandler as createIssuerKeyHandler } from '../../functions/http/issuer-key.ts';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createRevokeHandler } from '../../functions/http/revoke-certificate.ts';
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
@@ -13,12 +14,14 @@ import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
 import { loadConfig } from '../../lib/config.ts';
 import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
+import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { AuthenticatedCredentialDeps } from '../../lib/http/credential-deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
 import type { LambdaHttpHandler } from '../../lib/http/route.ts';
 import { getStatusListRoute } from '../../lib/http/routes/credentials.ts';
+import { issuerKeyRoute } from '../../lib/http/routes/jwks.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { apiEvent, insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
@@ -55,6 +58,30 @@ async function jwks(): Promise<ReturnType<typeof createLocalJWKSet>> {
   // the handler itself shows this).
   expect(response.headers?.['Access-Control-Allow-Origin']).toBe('*');
   return createLocalJWKSet(JSON.parse(response.body) as JSONWebKeySet);
+}
+
+/** GET /api/v1/keys/{kid} in-process. */
+const getKey = (kid: string) =>
+  call(createIssuerKeyHandler(deps), apiEvent('GET', issuerKeyRoute.path, { pathParameters: { kid } }));
+
+/**
+ * What an Open Badges 3.0 verifier does with a VC-JWT's JOSE header ("Verify a Credential"):
+ * dereference the `kid` URI to the public JWK. The URL must be this API's key route.
+ */
+async function dereferenceKid(jwt: string) {
+  const { kid } = decodeProtectedHeader(jwt);
+  const url = new URL(String(kid));
+  const thumbprint = url.pathname.split('/').pop() ?? '';
+  expect(`${url.origin}${url.pathname}`).toBe(`${settings.apiBaseUrl}/keys/${thumbprint}`);
+  const response = await getKey(thumbprint);
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['Content-Type']).toBe('application/jwk+json; charset=utf-8');
+  expect(response.headers['Access-Control-Allow-Origin']).toBe('*');
+  const jwk = JSON.parse(response.body) as Record<string, unknown>;
+  // A bare public JWK: never the private part.
+  expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256', kid: thumbprint });
+  expect(jwk.d).toBeUndefined();
+  return importJWK(jwk, 'ES256');
 }
 
 /** What a verifier does with a BitstringStatusListEntry: fetch, verify, expand, read the bit. */
@@ -124,7 +151,9 @@ describe('revoke through the API, then every place a verifier looks', () => {
     expect(exported.statusCode).toBe(200);
     expect(exported.headers['Content-Type']).toBe('application/vc+jwt');
     expect(decodeProtectedHeader(exported.body)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
-    const { payload } = await jwtVerify(exported.body, await jwks(), { issuer: settings.issuer.id });
+    const { payload } = await jwtVerify(exported.body, await dereferenceKid(exported.body), {
+      issuer: settings.issuer.id,
+    });
     expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
     expect(payload).toMatchObject({
       jti: `${settings.verifyBaseUrl}/${cert.verificationCode}`,
@@ -196,9 +225,29 @@ describe('revoke through the API, then every place a verifier looks', () => {
       }),
     );
     expect(publicCredential.statusCode).toBe(200);
-    const again = await jwtVerify(publicCredential.body, await jwks(), { issuer: settings.issuer.id });
+    const again = await jwtVerify(publicCredential.body, await dereferenceKid(publicCredential.body), {
+      issuer: settings.issuer.id,
+    });
     expect(again.payload.credentialStatus).toEqual(entry);
     expect(await resolveStatus(again.payload.credentialStatus as typeof entry)).toBe(true);
+  });
+
+  it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {
+    const other = await signingKeyFromJwk(await generateSigningJwk());
+    await registerSigningKey(t.sql, other);
+    const served = await getKey(other.kid);
+    expect(served.statusCode).toBe(200);
+    expect(JSON.parse(served.body)).toEqual(other.publicJwk);
+    await markKeyCompromised(t.sql, other.kid);
+    const gone = await getKey(other.kid);
+    expect(gone.statusCode).toBe(410);
+    expect(JSON.parse(gone.body)).toMatchObject({ error: { revokedAt: expect.any(String) } });
+    expect(gone.body).not.toContain('"x"');
+    const unknown = await getKey((await signingKeyFromJwk(await generateSigningJwk())).kid);
+    expect(unknown.statusCode).toBe(404);
+    const malformed = await getKey('not-a-thumbprint');
+    expect(malformed.statusCode).toBe(400);
+    expect(JSON.parse(malformed.body)).toMatchObject({ error: { parameter: 'kid' } });
   });
 
   it('answers 404 for an unknown list or code', async () => {

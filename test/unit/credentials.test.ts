@@ -11,7 +11,13 @@ import {
   signCredential,
   verifyCredential,
 } from '../../lib/credentials/credential.ts';
-import { jwksDocument, type PublishedKey, parseJwks } from '../../lib/credentials/jwks.ts';
+import {
+  issuerKeyUrl,
+  jwksDocument,
+  type PublishedKey,
+  parseJwks,
+  thumbprintOfKid,
+} from '../../lib/credentials/jwks.ts';
 import {
   generateSigningJwk,
   jwkThumbprint,
@@ -67,6 +73,24 @@ describe('issuer keys', () => {
     expect(error).toBeInstanceOf(Error);
     expect(String((error as Error).message)).not.toContain(String(jwk.d));
     await expect(signingKeyFromJwk({ ...jwk, d: undefined })).rejects.toThrow(/private EC P-256/);
+  });
+});
+
+describe('Open Badges kid URL', () => {
+  it('names the key by a URL whose last segment is its thumbprint; a bare thumbprint stays as it is', () => {
+    const thumbprint = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+    const url = issuerKeyUrl('https://certs.example.org/api/v1/', thumbprint);
+    expect(url).toBe(`https://certs.example.org/api/v1/keys/${thumbprint}`);
+    expect(thumbprintOfKid(url)).toBe(thumbprint);
+    // Credentials issued before the kid became a URL.
+    expect(thumbprintOfKid(thumbprint)).toBe(thumbprint);
+    // Anything else is left alone, so looking it up in the JWK Set finds nothing.
+    for (const other of [
+      `https://certs.example.org/api/v1/keys/${thumbprint}?x=1`,
+      `urn:x:/keys/${thumbprint}`,
+      'https://certs.example.org/keys/short',
+    ])
+      expect(thumbprintOfKid(other)).toBe(other);
   });
 });
 

@@ -87,14 +87,27 @@ describe('OpenBadgeCredential', () => {
   it('maps the JWT claims as OB 3.0 says and verifies with the ES256 public key', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const jwk = await exportJWK(publicKey);
-    const sign: JwtSigner = (payload, header) =>
+    const sign: JwtSigner = (payload, header, options) =>
       new SignJWT(payload)
-        .setProtectedHeader({ alg: 'ES256', kid: 'issuer-2025', ...header })
+        .setProtectedHeader({
+          alg: 'ES256',
+          kid: options?.keyUrl?.('issuer-2025') ?? 'issuer-2025',
+          ...header,
+        })
         .sign(privateKey);
     const credential = buildOpenBadgeCredential(input);
-    const jwt = await signOpenBadgeCredential(credential, sign);
+    const jwt = await signOpenBadgeCredential(
+      credential,
+      sign,
+      (kid) => `https://certs.example.org/api/v1/keys/${kid}`,
+    );
 
-    expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'ES256', kid: 'issuer-2025', typ: 'JWT' });
+    // OB 3.0's JOSE header: alg, a kid that is a URI dereferencing to the JWK, typ "JWT"; nothing else.
+    expect(decodeProtectedHeader(jwt)).toEqual({
+      alg: 'ES256',
+      kid: 'https://certs.example.org/api/v1/keys/issuer-2025',
+      typ: 'JWT',
+    });
     const { payload } = await jwtVerify(jwt, await importJWK(jwk, 'ES256'), {
       issuer: 'https://certs.example.org',
       subject: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01',

@@ -12,7 +12,7 @@ import { getCertificateRoute } from './get-certificate.ts';
 import { getCertificateDownloadRoute } from './get-certificate-download.ts';
 import { getLatestStudentCertificateRoute } from './get-latest-student-certificate.ts';
 import { healthRoute } from './health.ts';
-import { jwksRoute } from './jwks.ts';
+import { issuerKeyRoute, jwksRoute } from './jwks.ts';
 import { listCourseCertificatesRoute } from './list-course-certificates.ts';
 import { listLaterPassesRoute } from './list-later-passes.ts';
 import { listMyCertificatesRoute } from './list-my-certificates.ts';
@@ -61,6 +61,7 @@ export const ROUTES: readonly RouteContract[] = [
   getPublicCredentialRoute,
   getStatusListRoute,
   jwksRoute,
+  issuerKeyRoute,
   createWebhookEndpointRoute,
   listWebhookEndpointsRoute,
   disableWebhookEndpointRoute,

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { anyone } from '../../auth/policies.ts';
 import type { Sql } from '../../db/client.ts';
 import { defineRoute } from '../contract.ts';
-import { JWKS_PATH, jwksResponse } from '../verification.ts';
+import { ISSUER_KEY_PATH, issuerKeyResponse, JWKS_PATH, jwksResponse } from '../verification.ts';
+import { errorResponse } from './common.ts';
 
 const jwkSchema = z.object({
   kty: z.literal('EC'),
@@ -37,4 +38,38 @@ export const jwksRoute = defineRoute({
     },
   },
   handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }) => jwksResponse(deps.sql),
+});
+
+/** `{kid}`: an RFC 7638 SHA-256 thumbprint, base64url without padding (43 characters). */
+const kidPath = z.object({
+  kid: z
+    .string({ error: 'is required' })
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be a key thumbprint (43 base64url characters)')
+    .meta({ description: 'RFC 7638 JWK thumbprint (SHA-256) of the key, as in the JWK Set' }),
+});
+
+export const issuerKeyRoute = defineRoute({
+  operationId: 'getIssuerKey',
+  method: 'GET',
+  path: ISSUER_KEY_PATH,
+  tags: ['public'],
+  summary: 'One issuer key, as a bare JWK',
+  description:
+    "What an Open Badges credential's VC-JWT `kid` points to: Open Badges 3.0 requires the `kid` to " +
+    'be "a URI that can be dereferenced to an object of type JWK". A current or retired key is ' +
+    'served (retired keys still verify what they signed); a key the issuer marked compromised is ' +
+    '410, so a verifier that dereferences it fails. Any origin may fetch it; cacheable.',
+  request: { path: kidPath },
+  policy: anyone,
+  responses: {
+    200: {
+      description: 'The public key (never a private part)',
+      contentType: 'application/jwk+json',
+      schema: jwkSchema,
+    },
+    404: errorResponse('No published key has this thumbprint'),
+    410: errorResponse('The key was marked compromised (`revokedAt`): what it signed is not to be trusted'),
+  },
+  handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }, input) =>
+    issuerKeyResponse(deps.sql, input.path.kid),
 });
