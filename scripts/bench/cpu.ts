@@ -111,3 +111,21 @@ export function stealPercent(
   const steal = after.steal - before.steal;
   return work + steal > 0 ? round((100 * steal) / (work + steal), 1) : undefined;
 }
+
+/**
+ * A ratio between two sections measured minutes apart is only as fair as the machine was equal
+ * in both: when the host took noticeably more in one (more than `thresholdPoints` percentage
+ * points of steal), the ratio leans that way. Returns what to print beside it, or nothing.
+ */
+export function stealCaveat(
+  numerator: { section: string; stealPercent?: number },
+  denominator: { section: string; stealPercent?: number },
+  thresholdPoints = 5,
+): string | undefined {
+  const { stealPercent: top } = numerator;
+  const { stealPercent: bottom } = denominator;
+  if (top === undefined || bottom === undefined || Math.abs(top - bottom) <= thresholdPoints)
+    return undefined;
+  const slower = top > bottom ? numerator.section : denominator.section;
+  return `host steal ${top}% in ${numerator.section} vs ${bottom}% in ${denominator.section}: ${slower} ran on a slower machine, so the ratio leans ${top > bottom ? 'low' : 'high'}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { machineTicks, stealPercent } from '../../scripts/bench/cpu.ts';
+import { machineTicks, stealCaveat, stealPercent } from '../../scripts/bench/cpu.ts';
 
 // The aggregate line and one per-core line of /proc/stat (proc(5): user nice system idle iowait
 // irq softirq steal guest guest_nice, in USER_HZ ticks).
@@ -23,5 +23,23 @@ describe('bench: host steal from /proc/stat', () => {
     expect(stealPercent(machineTicks(before), machineTicks(after))).toBe(29.7);
     expect(stealPercent(undefined, machineTicks(after))).toBeUndefined();
     expect(stealPercent(machineTicks(before), machineTicks(before))).toBeUndefined();
+  });
+
+  it('flags a ratio between sections whose steal differs by more than 5 points, and which way it leans', () => {
+    expect(
+      stealCaveat(
+        { section: 'pipelineOnePage', stealPercent: 3.6 },
+        { section: 'render', stealPercent: 14.4 },
+      ),
+    ).toBe(
+      'host steal 3.6% in pipelineOnePage vs 14.4% in render: render ran on a slower machine, so the ratio leans high',
+    );
+    expect(
+      stealCaveat({ section: 'pipeline', stealPercent: 20 }, { section: 'render', stealPercent: 2 }),
+    ).toMatch(/pipeline ran on a slower machine, so the ratio leans low$/);
+    expect(
+      stealCaveat({ section: 'pipeline', stealPercent: 4 }, { section: 'render', stealPercent: 9 }),
+    ).toBeUndefined();
+    expect(stealCaveat({ section: 'pipeline' }, { section: 'render', stealPercent: 30 })).toBeUndefined();
   });
 });
