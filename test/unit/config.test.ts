@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 
@@ -36,5 +39,35 @@ describe('loadConfig', () => {
     expect(auth.AUTH_AUDIENCE).toEqual(['a', 'b']);
     expect(auth.AUTH_ISSUER).toBe('http://kc/realms/r');
     expect(auth.AUTH_ALGORITHMS).toEqual(['RS256']);
+  });
+});
+
+describe('LOG_LEVEL', () => {
+  // The logger is created at import, so each case is a fresh process.
+  const logWith = async (level: string) => {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "import('./lib/observability/logger.ts').then(({ logger }) => { logger.debug('debug line'); logger.info('info line'); })",
+      ],
+      { cwd: fileURLToPath(new URL('../..', import.meta.url)), env: { ...process.env, LOG_LEVEL: level } },
+    );
+    return `${stdout}${stderr}`;
+  };
+
+  it('an unknown level is said once, naming the variable, and INFO is used; a known one in any case is taken', async () => {
+    const unknown = await logWith('verbose');
+    expect(unknown).toContain(
+      'LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARN, ERROR, SILENT, CRITICAL; logging at INFO',
+    );
+    expect(unknown).toContain('"LOG_LEVEL":"VERBOSE"');
+    expect(unknown).toContain('info line');
+    expect(unknown).not.toContain('debug line');
+    const debug = await logWith('debug');
+    expect(debug).toContain('debug line');
+    expect(debug).not.toContain('LOG_LEVEL must be');
   });
 });
