@@ -34,6 +34,8 @@ export interface DeliveryRunResult {
   attempted: number;
   succeeded: number;
   failed: number;
+  /** Deliveries whose retry schedule ran out in this run (failed for good, logged as errors). */
+  abandoned: number;
   endpointsDisabled: number;
 }
 
@@ -163,6 +165,9 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
   };
   if (settlement === 'succeeded') deps.log.info('Webhook delivered', entry);
   else if (settlement === 'gone') deps.log.warn('Webhook endpoint disabled: 410 Gone', entry);
+  else if (settlement === 'failed')
+    // The schedule ran out: the receiver will not hear of this event unless an admin redelivers it.
+    deps.log.error('Webhook delivery abandoned: retry schedule exhausted', entry);
   else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
   return settlement;
 }
@@ -226,6 +231,7 @@ export async function runDeliveries(
     attempted: claimed.length,
     succeeded: count('succeeded'),
     failed: claimed.length - count('succeeded'),
+    abandoned: count('failed'),
     endpointsDisabled: count('gone'),
   };
   if (result.fannedOut > 0 || result.attempted > 0) deps.log.info('Webhook deliveries completed', result);

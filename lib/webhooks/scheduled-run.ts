@@ -17,6 +17,7 @@ const COUNTS = [
   'attempted',
   'succeeded',
   'failed',
+  'abandoned',
   'endpointsDisabled',
 ] as const satisfies readonly (keyof DeliveryRunResult)[];
 
@@ -43,6 +44,7 @@ export async function runScheduledWebhooks(
     attempted: 0,
     succeeded: 0,
     failed: 0,
+    abandoned: 0,
     endpointsDisabled: 0,
   };
   for (;;) {
