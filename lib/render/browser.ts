@@ -74,6 +74,8 @@ export interface PrinterEvents {
   launched?(pid: number | undefined): void;
   /** A page tried to reach the network and was refused. */
   blocked?(url: string): void;
+  /** A launch failed and is tried once more at once (why, without the browser's whole output). */
+  launchRetried?(reason: string): void;
 }
 
 // Flags from @sparticuz/chromium that we drop: the two web-security switches are not needed for
@@ -95,6 +97,7 @@ export function singleProcessByDefault(env: Record<string, string | undefined> =
 export function loggedPrinterEvents(log: Log): PrinterEvents {
   return {
     launched: (pid) => log.info('Chromium launched', { pid }),
+    launchRetried: (reason) => log.warn('Chromium failed to launch; launching again', { reason }),
     blocked: (url) => log.warn('Render blocked a network request', { url: url.slice(0, 200) }),
   };
 }
@@ -284,7 +287,14 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       if (existing?.connected) return existing;
       browserPromise = undefined;
     }
-    browserPromise = launch();
+    // A launch that fails is tried once more at once: Chromium occasionally dies while starting
+    // (a segfault in its thread pool, seen here once in ~10 test runs on a loaded machine, with
+    // nothing on stderr), and one retry costs ~1 s where failing costs the certificate a retry
+    // minutes later. A second failure is reported: then something is wrong with the setup.
+    browserPromise = launch().catch((first: unknown) => {
+      options.events?.launchRetried?.(errorMessage(first).slice(0, 300));
+      return launch();
+    });
     try {
       return await browserPromise;
     } catch (error) {

@@ -1,3 +1,5 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
@@ -28,5 +30,72 @@ describe('renderer smoke', () => {
     const text = await pdfText(pdf);
     expect(text).toContain('<script>alert(1)</script> Ada');
     expect(text).toContain('Intro to Testing');
+  });
+});
+
+describe('browser launch', () => {
+  /**
+   * An executable that runs the real Chromium, except that the first `failures` launches die the
+   * way Chromium once did here while starting (a segfault, nothing on stderr). Each launch is
+   * counted in a file beside it.
+   */
+  async function flakyChromium(failures: number): Promise<{ path: string; launches: () => Promise<number> }> {
+    const folder = await mkdtemp(join(inject('stack').root, 'flaky-chromium-'));
+    const count = join(folder, 'launches');
+    const path = join(folder, 'chromium');
+    const real = inject('stack').env.CHROMIUM_EXECUTABLE_PATH ?? '';
+    await writeFile(
+      path,
+      [
+        '#!/bin/sh',
+        `echo launch >> '${count}'`,
+        `if [ "$(wc -l < '${count}')" -le ${failures} ]; then kill -SEGV $$; fi`,
+        `exec '${real}' "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const launches = async () =>
+      (await readFile(count, 'utf8').catch(() => '')).split('\n').filter((line) => line === 'launch').length;
+    return { path, launches };
+  }
+
+  it('a browser that dies while starting is launched once more at once, and the print succeeds', async () => {
+    const chromium = await flakyChromium(1);
+    const retried: string[] = [];
+    const launched: unknown[] = [];
+    const flaky = createPdfPrinter({
+      executablePath: chromium.path,
+      events: { launchRetried: (reason) => retried.push(reason), launched: (pid) => launched.push(pid) },
+    });
+    try {
+      const pdf = await flaky.print('<html><body><p>relaunched</p></body></html>', { timeoutMs: 60_000 });
+      expect(Buffer.from(pdf.subarray(0, 5)).toString()).toBe('%PDF-');
+      expect(await chromium.launches()).toBe(2);
+      expect(retried).toHaveLength(1);
+      expect(launched).toHaveLength(1);
+    } finally {
+      await flaky.close();
+    }
+  });
+
+  it('a browser that cannot start is tried twice, then reported as a browser failure', async () => {
+    const chromium = await flakyChromium(Number.MAX_SAFE_INTEGER);
+    const retried: string[] = [];
+    const broken = createPdfPrinter({
+      executablePath: chromium.path,
+      events: { launchRetried: (reason) => retried.push(reason) },
+    });
+    try {
+      await expect(broken.print('<p>never</p>', { timeoutMs: 60_000 })).rejects.toMatchObject({
+        name: 'TransientError',
+        dependency: 'browser',
+        message: expect.stringMatching(/^browser launch failed/),
+      });
+      expect(await chromium.launches()).toBe(2);
+      expect(retried).toHaveLength(1);
+    } finally {
+      await broken.close();
+    }
   });
 });
