@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { availableParallelism, constants, cpus } from 'node:os';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
@@ -109,7 +109,20 @@ const resultsDir = resultsDirIndex >= 0 ? (process.argv[resultsDirIndex + 1] ?? 
 if (resultsDir === '' || resultsDir.startsWith('--')) throw new Error('--results-dir needs a folder');
 await mkdir(resultsDir, { recursive: true });
 const file = join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-const save = async () => writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+// Saves run one after another, each writing a whole file that is then renamed into place: a
+// signal's exit (or a crash) in the middle of a save leaves the previous complete JSON, never a
+// truncated one, and the last save queued is the one that stays.
+let saving: Promise<void> = Promise.resolve();
+const save = (): Promise<void> => {
+  saving = saving
+    .catch(() => undefined)
+    .then(async () => {
+      const partial = `${file}.partial`;
+      await writeFile(partial, `${JSON.stringify(results, null, 2)}\n`);
+      await rename(partial, file);
+    });
+  return saving;
+};
 
 /**
  * Runs one section: its figures go to `results[name]`, a failure is recorded with its message
