@@ -2,7 +2,6 @@ import type { OpenBadgeIssuer } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { issuerKeyUrl } from './jwks.ts';
 import {
   achievementForCourse,
   buildOpenBadgeCredential,
@@ -188,7 +187,7 @@ export async function signedOpenBadgeForCertificate(
   return signOpenBadgeCredential(
     await openBadgeForCertificate(deps, settings, certificateId),
     deps.sign,
-    (kid) => issuerKeyUrl(settings.apiBaseUrl, kid),
+    settings.apiBaseUrl,
   );
 }
 
@@ -216,9 +215,7 @@ export async function signedOpenBadgeForRendering(
     studentName: input.studentName,
     courseName: input.courseName,
   });
-  return signOpenBadgeCredential(credential, jwtSignerFor(key.value), (kid) =>
-    issuerKeyUrl(settings.apiBaseUrl, kid),
-  );
+  return signOpenBadgeCredential(credential, jwtSignerFor(key.value), settings.apiBaseUrl);
 }
 
 /**

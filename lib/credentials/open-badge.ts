@@ -1,3 +1,4 @@
+import { issuerKeyUrl } from './jwks.ts';
 import { type BitstringStatusListEntry, epochSeconds, isoSeconds, type JwtSigner } from './status-list.ts';
 
 /**
@@ -173,13 +174,17 @@ export function openBadgeJwtClaims(credential: OpenBadgeCredential): Record<stri
 
 /**
  * The credential as a compact VC-JWT: JOSE header `typ` "JWT", `alg` from the signer, and `kid`
- * the URL `keyUrl` makes of the key's thumbprint, which must dereference to the public JWK (OB 3.0:
- * "A URI that can be dereferenced to an object of type JWK"; lib/credentials/jwks.ts issuerKeyUrl).
+ * the key's URL under `apiBaseUrl`, which dereferences to the public JWK (OB 3.0: "A URI that can
+ * be dereferenced to an object of type JWK"; issuerKeyUrl, GET /api/v1/keys/{kid}).
  */
 export function signOpenBadgeCredential(
   credential: OpenBadgeCredential,
   sign: JwtSigner,
-  keyUrl: (thumbprint: string) => string,
+  apiBaseUrl: string,
 ): Promise<string> {
-  return sign(openBadgeJwtClaims(credential), { typ: 'JWT' }, { keyUrl });
+  return sign(
+    openBadgeJwtClaims(credential),
+    { typ: 'JWT' },
+    { keyUrl: (thumbprint) => issuerKeyUrl(apiBaseUrl, thumbprint) },
+  );
 }

@@ -1,7 +1,6 @@
 import { scoreLine } from '../../lib/certificates/facts.ts';
 import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
-import { issuerKeyUrl } from '../../lib/credentials/jwks.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import {
   achievementForCourse,
@@ -78,7 +77,7 @@ export async function signedSamples(): Promise<(index: number) => CertificateCon
           credentialStatus: statusListEntry({ baseUrl: apiBaseUrl, listId: 'bench', index: index * 97 }),
         }),
         sign,
-        (kid) => issuerKeyUrl(apiBaseUrl, kid),
+        apiBaseUrl,
       );
       return { ...content, credential: { jws: await signCredential(facts, key), facts, openBadge } };
     }),

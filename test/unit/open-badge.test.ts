@@ -96,11 +96,7 @@ describe('OpenBadgeCredential', () => {
         })
         .sign(privateKey);
     const credential = buildOpenBadgeCredential(input);
-    const jwt = await signOpenBadgeCredential(
-      credential,
-      sign,
-      (kid) => `https://certs.example.org/api/v1/keys/${kid}`,
-    );
+    const jwt = await signOpenBadgeCredential(credential, sign, 'https://certs.example.org/api/v1');
 
     // OB 3.0's JOSE header: alg, a kid that is a URI dereferencing to the JWK, typ "JWT"; nothing else.
     expect(decodeProtectedHeader(jwt)).toEqual({
