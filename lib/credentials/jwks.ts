@@ -34,6 +34,9 @@ export function jwksDocument(keys: VerificationKeys): JwksDocument {
   };
 }
 
+/** An RFC 7638 SHA-256 thumbprint as a `kid`: base64url without padding, 43 characters. */
+export const THUMBPRINT = '[A-Za-z0-9_-]{43}';
+
 /**
  * Where one key can be fetched alone, `{apiBaseUrl}/keys/{thumbprint}` (GET /api/v1/keys/{kid}):
  * Open Badges 3.0 makes a VC-JWT's `kid` "a URI that can be dereferenced to an object of type
@@ -50,7 +53,7 @@ export function issuerKeyUrl(apiBaseUrl: string, thumbprint: string): string {
  * recomputes it from the key: the URL only says which key.
  */
 export function thumbprintOfKid(kid: string): string {
-  return /^https?:\/\/[^#?]*\/keys\/([A-Za-z0-9_-]{43})$/.exec(kid)?.[1] ?? kid;
+  return new RegExp(`^https?://[^#?]*/keys/(${THUMBPRINT})$`).exec(kid)?.[1] ?? kid;
 }
 
 const jwkEntry = z.looseObject({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string() });

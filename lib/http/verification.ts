@@ -120,6 +120,17 @@ export async function verificationResponse(
   };
 }
 
+/**
+ * The key routes' caching and cross-origin headers (the JWK Set and one key alone). Five minutes:
+ * a newly compromised key reaches verifiers quickly; rotation publishes the new key before it
+ * signs anything, so a cached set never lacks a key in use for long.
+ */
+const PUBLIC_KEY_HEADERS = {
+  'Cache-Control': 'public, max-age=300',
+  'Access-Control-Allow-Origin': '*',
+  'Cross-Origin-Resource-Policy': 'cross-origin',
+} as const;
+
 /** One issuer key alone, what an Open Badges VC-JWT's `kid` URL names (lib/credentials/jwks.ts issuerKeyUrl). */
 export const ISSUER_KEY_PATH = '/api/v1/keys/{kid}' as const;
 
@@ -135,22 +146,13 @@ export async function issuerKeyResponse(sql: Sql, kid: string): Promise<HttpResp
     throw new GoneError('this key was revoked: what it signed is not to be trusted', {
       revokedAt: key.revokedAt ?? null,
     });
-  return ok(key.jwk, {
-    'Content-Type': 'application/jwk+json; charset=utf-8',
-    'Cache-Control': 'public, max-age=300',
-    'Access-Control-Allow-Origin': '*',
-    'Cross-Origin-Resource-Policy': 'cross-origin',
-  });
+  return ok(key.jwk, { 'Content-Type': 'application/jwk+json; charset=utf-8', ...PUBLIC_KEY_HEADERS });
 }
 
 /** GET /.well-known/jwks.json: every published key; public, any origin, cacheable. */
 export async function jwksResponse(sql: Sql): Promise<HttpResponse> {
   return ok(jwksDocument(await publishedKeys(sql)), {
     'Content-Type': 'application/jwk-set+json; charset=utf-8',
-    // Five minutes: a newly compromised key reaches verifiers quickly; rotation publishes the
-    // new key before it signs anything, so a cached set never lacks a key in use for long.
-    'Cache-Control': 'public, max-age=300',
-    'Access-Control-Allow-Origin': '*',
-    'Cross-Origin-Resource-Policy': 'cross-origin',
+    ...PUBLIC_KEY_HEADERS,
   });
 }

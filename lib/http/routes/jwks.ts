@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { anyone } from '../../auth/policies.ts';
+import { THUMBPRINT } from '../../credentials/jwks.ts';
 import type { Sql } from '../../db/client.ts';
 import { defineRoute } from '../contract.ts';
 import { ISSUER_KEY_PATH, issuerKeyResponse, JWKS_PATH, jwksResponse } from '../verification.ts';
@@ -40,11 +41,11 @@ export const jwksRoute = defineRoute({
   handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }) => jwksResponse(deps.sql),
 });
 
-/** `{kid}`: an RFC 7638 SHA-256 thumbprint, base64url without padding (43 characters). */
+/** `{kid}`: the key's thumbprint, as in the JWK Set. */
 const kidPath = z.object({
   kid: z
     .string({ error: 'is required' })
-    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be a key thumbprint (43 base64url characters)')
+    .regex(new RegExp(`^${THUMBPRINT}$`), 'must be a key thumbprint (43 base64url characters)')
     .meta({ description: 'RFC 7638 JWK thumbprint (SHA-256) of the key, as in the JWK Set' }),
 });
 
