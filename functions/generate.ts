@@ -1,4 +1,4 @@
-// First, for its side effect: on Lambda, Chromium's extraction starts before the rest loads.
+// First, for its side effect: on Lambda, what Chromium needs in /tmp is extracted while the rest loads.
 import '../lib/render/prestart.ts';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
@@ -89,7 +89,7 @@ const deps: GenerateDeps = {
 const options = generateOptionsFromConfig(config);
 
 /**
- * Cold start: the browser starts (once the extraction begun by prestart.ts is done) and loads
+ * Cold start: the browser starts (once what prestart.ts began extracting is there) and loads
  * the built-in template's page for the default locale while the container finishes starting
  * and, at the latest, when the first event arrives: it overlaps the claim, the Keycloak lookup
  * and the signing instead of following them. On Lambda that begins during init; elsewhere

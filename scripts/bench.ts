@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { availableParallelism, constants, cpus } from 'node:os';
 import { join } from 'node:path';
-import chromium from '@sparticuz/chromium';
 import postgres from 'postgres';
 import { createSql } from '../lib/db/client.ts';
 import { migrateUp } from '../lib/db/migrate.ts';
 import { logger } from '../lib/observability/logger.ts';
+import { chromiumExecutable } from '../lib/render/chromium-binary.ts';
 import { benchColdStart } from './bench/cold-start.ts';
 import { machineTicks, stealCaveat, stealPercent } from './bench/cpu.ts';
 import { benchHttpInProcess, benchHttpOffline, prepareHttpBench } from './bench/http.ts';
@@ -207,7 +207,7 @@ try {
   // The in-process clients read credentials the way a function does: from the environment.
   process.env.AWS_ACCESS_KEY_ID = stack.env.AWS_ACCESS_KEY_ID;
   process.env.AWS_SECRET_ACCESS_KEY = stack.env.AWS_SECRET_ACCESS_KEY;
-  const executablePath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromium.executablePath());
+  const executablePath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromiumExecutable());
 
   const render = await section(
     'render',
@@ -455,7 +455,7 @@ try {
     [
       `(f) cold first certificate, ${sizes.cold} fresh processes`,
       cold
-        ? `p50 ${cold.total.p50} ms, max ${cold.total.max} ms  (runs: ${cold.runs.map((run) => `${run.totalMs} = init ${run.initMs} + first event ${run.handlerMs}`).join('; ')})  peak RSS node ${Math.max(...cold.runs.map((run) => run.peakNodeMb))} MB + Chromium ${Math.max(...cold.runs.map((run) => run.peakChromiumMb))} MB`
+        ? `p50 ${cold.total.p50} ms, max ${cold.total.max} ms  (runs: ${cold.runs.map((run) => `${run.totalMs} = init ${run.initMs} + first event ${run.handlerMs}`).join('; ')})  peak RSS node ${Math.max(...cold.runs.map((run) => run.peakNodeMb))} MB + Chromium ${Math.max(...cold.runs.map((run) => run.peakChromiumMb))} MB; ${cold.fromDisk ? 'Chromium read from disk (dropped from the page cache before each start)' : 'Chromium from the page cache (could not drop it: no GNU dd), so these lean fast'}`
         : failedRow('cold'),
     ],
     [

@@ -99,9 +99,10 @@ async function resolveChromium(
 ): Promise<string | undefined> {
   if (given) return given;
   try {
-    const chromium = await import('@sparticuz/chromium');
-    // Extract once here (about a second the first time) rather than in the first generate call.
-    return await chromium.default.executablePath();
+    const { chromiumExecutable } = await import('../lib/render/chromium-binary.ts');
+    // The binary npm install unpacked; without it, extracted once here (a few seconds the first
+    // time) rather than in the first generate call.
+    return await chromiumExecutable();
   } catch (error) {
     log(
       `Warning: Chromium is not available (${error instanceof Error ? error.message : String(error)}); ` +

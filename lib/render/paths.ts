@@ -65,10 +65,10 @@ export function fontPackagesRoot(): string {
  */
 export function chromiumArchivesDir(): string | undefined {
   const bin = join('@sparticuz', 'chromium', 'bin');
-  // The layer ships chromium.zst instead of chromium.br when packaging could make it.
+  // The layer ships Chromium unpacked instead of chromium.br when packaging could unpack it.
   const roots = [join(assetsRoot(), 'node_modules'), layerRoot()];
   const root =
-    firstExisting(roots, join(bin, 'chromium.br')) ?? firstExisting(roots, join(bin, 'chromium.zst'));
+    firstExisting(roots, join(bin, 'chromium.br')) ?? firstExisting(roots, join(bin, 'unpacked', 'chromium'));
   return root ? join(root, bin) : undefined;
 }
 

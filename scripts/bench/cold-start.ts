@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
 import { generateSigningJwk } from '../../lib/credentials/keys.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { ensureChromiumZstd } from '../chromium-zstd.ts';
+import { ensureUnpackedChromium } from '../chromium-unpack.ts';
 import { type LatencySummary, round, summarize } from './stats.ts';
 
 export interface ColdRun {
@@ -29,7 +29,14 @@ export interface ColdStartBench {
   total: LatencySummary;
   /** The same, with the process pinned to one core (taskset): about what 1,769 MB buys on Lambda. */
   oneCore?: { runs: ColdRun[]; total: LatencySummary };
-  zstdArchiveSeconds: number;
+  /** Time to make Chromium's unpacked folder first, if it was missing (not part of any start). */
+  unpackSeconds: number;
+  /**
+   * Whether each start read Chromium and the bundle from disk: their pages were dropped from the
+   * page cache before it (GNU dd's `iflag=nocache`), as a new container's layer is not in memory.
+   * False where that could not be done: the files were then cached, and the starts lean fast.
+   */
+  fromDisk: boolean;
 }
 
 // Runs in the fresh process: times are from its own start (performance.now() counts from it).
@@ -38,17 +45,15 @@ const { readFileSync } = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const peak = (pid) => { try { return Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/' + pid + '/status', 'utf8'))?.[1] ?? 0) / 1024; } catch { return 0; } };
 const marks = {};
-const poll = setInterval(() => { if (!marks.extracted && require('node:fs').existsSync(require('node:path').join(require('node:os').tmpdir(), 'chromium'))) marks.extracted = Math.round(performance.now()); }, 10);
 (async () => {
   const generate = require(process.env.BENCH_BUNDLE);
   const initMs = performance.now();
   const outcome = await generate.handler({ certificateId: process.env.BENCH_CERTIFICATE_ID });
   const totalMs = performance.now();
-  clearInterval(poll);
   let children = [];
   try { children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim().split(/\\s+/).filter(Boolean); } catch {}
   const peakChromiumMb = children.reduce((sum, pid) => sum + peak(pid), 0);
-  process.stdout.write(JSON.stringify({ initMs, handlerMs: totalMs - initMs, totalMs, status: outcome.status, extractedMs: marks.extracted, peakNodeMb: peak(process.pid), peakChromiumMb }) + '\\n');
+  process.stdout.write(JSON.stringify({ initMs, handlerMs: totalMs - initMs, totalMs, status: outcome.status, peakNodeMb: peak(process.pid), peakChromiumMb }) + '\\n');
   await generate.printer.close();
   process.exit(0);
 })().catch((error) => { console.error(error); process.exit(1); });
@@ -58,9 +63,11 @@ const poll = setInterval(() => { if (!marks.extracted && require('node:fs').exis
  * (f) Cold start: the first certificate of a fresh `generate` container, as a fresh process
  * running the bundle the way Lambda does (esbuild, CommonJS, everything bundled, init on
  * require, then one event), with an empty temp folder (TMPDIR of its own, so Chromium is
- * extracted again; the machine's /tmp is left alone) and AWS_LAMBDA_FUNCTION_NAME set, so the
- * browser starts at init and runs --single-process as on Lambda. The chromium.zst archive that
- * packaging ships is made first if missing (not timed as part of a start).
+ * nothing of an earlier start is reused; the machine's /tmp is left alone) and
+ * AWS_LAMBDA_FUNCTION_NAME set, so the browser starts at init and runs --single-process as on
+ * Lambda. Chromium runs from the unpacked folder the render layer ships (made first if missing,
+ * not timed), read from disk: its pages and the bundle's are dropped from the page cache before
+ * each start where GNU dd can (`fromDisk`).
  */
 export async function benchColdStart(options: {
   sql: Sql;
@@ -72,9 +79,9 @@ export async function benchColdStart(options: {
   /** Skip the runs pinned to one core. */
   skipOneCore?: boolean;
 }): Promise<ColdStartBench> {
-  const zstdStarted = performance.now();
-  await ensureChromiumZstd();
-  const zstdArchiveSeconds = round((performance.now() - zstdStarted) / 1000, 1);
+  const unpackStarted = performance.now();
+  const unpacked = await ensureUnpackedChromium();
+  const unpackSeconds = round((performance.now() - unpackStarted) / 1000, 1);
 
   const work = await mkdtemp(join(tmpdir(), 'bench-cold-'));
   try {
@@ -94,6 +101,11 @@ export async function benchColdStart(options: {
     if (!course) throw new Error('no course');
 
     const oneCore = !options.skipOneCore && (await hasTaskset());
+    const coldFiles = [bundle, ...(await readdir(unpacked)).map((file) => join(unpacked, file))];
+    const fromDisk = await dropFromPageCache(coldFiles).then(
+      () => true,
+      () => false,
+    );
     const childEnv = (temp: string, certificateId: string): NodeJS.ProcessEnv => {
       const env: NodeJS.ProcessEnv = {
         ...process.env,
@@ -108,7 +120,8 @@ export async function benchColdStart(options: {
         BENCH_BUNDLE: bundle,
         BENCH_CERTIFICATE_ID: certificateId,
       };
-      // As on Lambda: not offline, and Chromium comes from the archives, not a ready binary.
+      // As on Lambda: not offline, and Chromium found the way the function finds it in the layer
+      // (the unpacked folder beside the archives), not handed a path.
       delete env.IS_OFFLINE;
       delete env.CHROMIUM_EXECUTABLE_PATH;
       for (const [name, value] of Object.entries(options.extraEnv ?? {})) {
@@ -138,6 +151,7 @@ export async function benchColdStart(options: {
         SELECT id FROM certificates WHERE student_id = ${studentId} AND course_id = ${course.id}`;
       if (!certificate) throw new Error('the scan created no certificate');
       const temp = await mkdtemp(join(work, 'tmp-'));
+      if (fromDisk) await dropFromPageCache(coldFiles);
       try {
         const command = pinned ? 'taskset' : process.execPath;
         const args = pinned ? ['-c', '0', process.execPath, '-e', CHILD] : ['-e', CHILD];
@@ -172,11 +186,18 @@ export async function benchColdStart(options: {
       ...(oneCore
         ? { oneCore: { runs: pinnedRuns, total: summarize(pinnedRuns.map((run) => run.totalMs)) } }
         : {}),
-      zstdArchiveSeconds,
+      unpackSeconds,
+      fromDisk,
     };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Drops the files' pages from the page cache (posix_fadvise DONTNEED, through GNU dd). */
+async function dropFromPageCache(files: string[]): Promise<void> {
+  for (const file of files)
+    await promisify(execFile)('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
 async function hasTaskset(): Promise<boolean> {

@@ -96,6 +96,9 @@ interface ZipEntry {
   name: string;
   method: number;
   compressedSize: number;
+  size: number;
+  /** Unix permission bits, from the entry's external attributes (serverless writes them). */
+  mode: number;
   localHeader: number;
 }
 
@@ -104,7 +107,10 @@ function zipEntries(zip: Buffer): string[] {
   return zipDirectory(zip).map((entry) => entry.name);
 }
 
-/** Writes every file of a zip below `folder` (stored or deflated entries, as serverless writes them). */
+/**
+ * Writes every file of a zip below `folder` (stored or deflated entries, as serverless writes
+ * them), with its permission bits, as Lambda unpacks a layer: Chromium must stay executable.
+ */
 async function unzip(zip: Buffer, folder: string): Promise<void> {
   for (const entry of zipDirectory(zip)) {
     if (entry.name.endsWith('/')) continue;
@@ -114,7 +120,7 @@ async function unzip(zip: Buffer, folder: string): Promise<void> {
     const data = zip.subarray(start, start + entry.compressedSize);
     const target = join(folder, entry.name);
     await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, entry.method === 8 ? inflateRawSync(data) : data);
+    await writeFile(target, entry.method === 8 ? inflateRawSync(data) : data, { mode: entry.mode || 0o644 });
   }
 }
 
@@ -135,6 +141,8 @@ function zipDirectory(zip: Buffer): ZipEntry[] {
       name: zip.toString('utf8', offset + 46, offset + 46 + nameLength),
       method: zip.readUInt16LE(offset + 10),
       compressedSize: zip.readUInt32LE(offset + 20),
+      size: zip.readUInt32LE(offset + 24),
+      mode: (zip.readUInt32LE(offset + 38) >>> 16) & 0o777,
       localHeader: zip.readUInt32LE(offset + 42),
     });
     offset += 46 + nameLength + extraLength + commentLength;
@@ -201,11 +209,18 @@ describe('serverless package', () => {
     expect(generate.some((entry) => entry.startsWith('templates/'))).toBe(true);
     expect(generate.filter((entry) => entry.startsWith('node_modules/'))).toEqual([]);
     const layer = zipEntries(await readFile(join(packageDir, 'render.zip')));
-    // Made while packaging (serverless/chromium-zstd.cjs): the archive a cold start extracts fast,
-    // instead of the brotli one (the small archives stay brotli).
-    expect(layer).toContain('@sparticuz/chromium/bin/chromium.zst');
+    // Unpacked while packaging (serverless/chromium-unpack.cjs): the binary and SwiftShader ready
+    // to run, instead of the archives they come from (the fonts and AL2023 libraries stay brotli).
+    expect(layer).toEqual(
+      expect.arrayContaining([
+        '@sparticuz/chromium/bin/unpacked/chromium',
+        '@sparticuz/chromium/bin/unpacked/libGLESv2.so',
+        '@sparticuz/chromium/bin/fonts.tar.br',
+        '@sparticuz/chromium/bin/al2023.tar.br',
+      ]),
+    );
     expect(layer).not.toContain('@sparticuz/chromium/bin/chromium.br');
-    expect(layer).toContain('@sparticuz/chromium/bin/swiftshader.tar.br');
+    expect(layer).not.toContain('@sparticuz/chromium/bin/swiftshader.tar.br');
     expect(layer).toContain('@fontsource/noto-sans/400.css');
     expect(layer.some((entry) => entry.startsWith('@fontsource/noto-sans-sc/files/'))).toBe(true);
     for (const zip of zips.filter((file) => file !== 'render.zip')) {
@@ -277,7 +292,7 @@ describe('serverless package', () => {
       cwd: task,
       env: {
         PATH: process.env.PATH,
-        // A fresh temp folder: @sparticuz/chromium must inflate the layer's archives itself.
+        // A fresh temp folder, as a new container has.
         TMPDIR: tmp,
         LAMBDA_TASK_ROOT: task,
         RENDER_LAYER_ROOT: layer,
@@ -287,7 +302,25 @@ describe('serverless package', () => {
       maxBuffer: 1024 * 1024,
     });
     expect(stdout).toBe('%PDF-');
-    expect((await readdir(tmp)).includes('chromium')).toBe(true);
+    // Chromium ran from the layer: only the fonts archive was extracted into the temp folder
+    // (and, on Amazon Linux 2023, the libraries), never the 209 MB binary.
+    const extracted = await readdir(tmp);
+    expect(extracted).toContain('fonts');
+    expect(extracted).not.toContain('chromium');
+  });
+
+  it("fits Lambda's 250 MB for a function and its layers unzipped, with Chromium executable by any user", async () => {
+    const layer = zipDirectory(await readFile(join(packageDir, 'render.zip')));
+    const binary = layer.find((entry) => entry.name === '@sparticuz/chromium/bin/unpacked/chromium');
+    // Lambda runs the function as a user that does not own the layer's files.
+    expect(binary?.mode).toBe(0o755);
+    const unzipped = (entries: ZipEntry[]) => entries.reduce((sum, entry) => sum + entry.size, 0);
+    const layerBytes = unzipped(layer);
+    for (const name of ['generate', 'previewTemplate']) {
+      const total = layerBytes + unzipped(zipDirectory(await readFile(join(packageDir, `${name}.zip`))));
+      // The limit AWS states in bytes for the unzipped deployment package, layers included.
+      expect(total, `${name} + render layer`).toBeLessThan(262_144_000);
+    }
   });
 
   it('runs every function on nodejs22.x with its own scoped role and a log group with retention', () => {

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import chromium from '@sparticuz/chromium';
 import type { TestProject } from 'vitest/node';
+import { chromiumExecutable } from '../../lib/render/chromium-binary.ts';
 import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
 import { killProcessesMentioning } from '../../scripts/process-tree.ts';
 
@@ -47,8 +47,8 @@ export async function setup(project: TestProject): Promise<void> {
     await rm(root, { recursive: true, force: true });
     throw error;
   }
-  // Extract the Chromium binary once, before workers race for it.
-  const chromiumPath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromium.executablePath());
+  // The binary npm install unpacked (or, without it, extracted once here before workers race for it).
+  const chromiumPath = process.env.CHROMIUM_EXECUTABLE_PATH ?? (await chromiumExecutable());
   // Test workers are forked after this and inherit it: every temporary folder they make (and
   // every Chromium profile puppeteer creates) lands in the run folder that teardown removes.
   process.env.TMPDIR = root;
