@@ -275,7 +275,7 @@ describe('serverless package', () => {
     expect(loaded).toEqual(Object.fromEntries(handlers.map(({ name }) => [name, 'function'])));
   });
 
-  it('the packaged generate bundle prints a PDF with Chromium from the unpacked layer', async () => {
+  it('the packaged generate bundle prints a PDF with Chromium from the unpacked layer, as on Lambda', async () => {
     const root = await mkdtemp(join(inject('stack').root, 'lambda-'));
     const task = join(root, 'task');
     const layer = join(root, 'opt');
@@ -286,7 +286,7 @@ describe('serverless package', () => {
     const script = `
       const { printer } = require(${JSON.stringify(join(task, 'functions', 'generate.cjs'))});
       printer.print('<html><body><h1>layer</h1></body></html>', { timeoutMs: 60000 })
-        .then(async (pdf) => { process.stdout.write(Buffer.from(pdf).subarray(0, 5).toString('latin1')); await printer.close(); })
+        .then(async (pdf) => { process.stdout.write(Buffer.from(pdf).subarray(0, 5).toString('latin1')); await printer.close(); process.exit(0); })
         .catch((error) => { console.error(error); process.exit(1); });`;
     const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
       cwd: task,
@@ -296,6 +296,8 @@ describe('serverless package', () => {
         TMPDIR: tmp,
         LAMBDA_TASK_ROOT: task,
         RENDER_LAYER_ROOT: layer,
+        // As on Lambda: the prestart at import, the browser warmed during init, --single-process.
+        AWS_LAMBDA_FUNCTION_NAME: 'course-certificates-ci-generate',
         // The bundle logs (JSON, to stdout) that Chromium launched; only the PDF header is asserted.
         ...RUNTIME_ENV,
       },
