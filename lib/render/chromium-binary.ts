@@ -41,8 +41,9 @@ export function chromiumExecutable(archives: string | undefined = chromiumArchiv
 let preparing: Promise<string> | undefined;
 
 async function prepare(archives: string | undefined): Promise<string> {
-  const unpacked = archives && join(archives, UNPACKED_CHROMIUM, 'chromium');
-  if (!archives || !unpacked || !existsSync(unpacked)) return chromium.executablePath(archives);
+  if (!archives) return chromium.executablePath();
+  const unpacked = join(archives, UNPACKED_CHROMIUM, 'chromium');
+  if (!existsSync(unpacked)) return chromium.executablePath(archives);
   const small = [join(archives, 'fonts.tar.br')];
   if (onAmazonLinux2023() && existsSync(join(archives, 'al2023.tar.br')))
     small.push(join(archives, 'al2023.tar.br'));

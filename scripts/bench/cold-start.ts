@@ -44,7 +44,6 @@ const CHILD = `
 const { readFileSync } = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const peak = (pid) => { try { return Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/' + pid + '/status', 'utf8'))?.[1] ?? 0) / 1024; } catch { return 0; } };
-const marks = {};
 (async () => {
   const generate = require(process.env.BENCH_BUNDLE);
   const initMs = performance.now();
@@ -62,8 +61,8 @@ const marks = {};
 /**
  * (f) Cold start: the first certificate of a fresh `generate` container, as a fresh process
  * running the bundle the way Lambda does (esbuild, CommonJS, everything bundled, init on
- * require, then one event), with an empty temp folder (TMPDIR of its own, so Chromium is
- * nothing of an earlier start is reused; the machine's /tmp is left alone) and
+ * require, then one event), with an empty temp folder (TMPDIR of its own, so nothing of an
+ * earlier start is reused; the machine's /tmp is left alone) and
  * AWS_LAMBDA_FUNCTION_NAME set, so the browser starts at init and runs --single-process as on
  * Lambda. Chromium runs from the unpacked folder the render layer ships (made first if missing,
  * not timed), read from disk: its pages and the bundle's are dropped from the page cache before
