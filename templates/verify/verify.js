@@ -18,8 +18,14 @@
     say(key);
   };
   const record = JSON.parse(recordElement.textContent || 'null');
-  const jws = decodeURIComponent(location.hash.slice(1));
+  let jws;
+  try {
+    jws = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    jws = undefined; // broken %-encoding: a damaged or altered link, not a missing one
+  }
   if (!record) return;
+  if (jws === undefined) return distrust('mismatch', 'tampered');
   if (jws === '') return say('none');
   say('checking');
 

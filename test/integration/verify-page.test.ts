@@ -187,6 +187,14 @@ describe('public verification page', () => {
     await opened.close();
   });
 
+  it('a fragment with broken %-encoding (a damaged link) says tampered, not nothing', async () => {
+    const certificate = await issued();
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}%E0%A4%A`);
+    expect(opened.status).toBe('tampered');
+    expect(opened.heading).toBe('The signed facts do not match');
+    await opened.close();
+  });
+
   it('a genuine JWS of another certificate does not match this record', async () => {
     const mine = await issued();
     const other = await issued();
