@@ -2,13 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
 
 /**
- * npm run verify -- <certificate.pdf | verification URL> [--jwks <file-or-url>] [--offline]
- * Exit 0 valid, 1 invalid, 2 could not check. With a JWKS file and a PDF nothing touches the
- * network; --offline forbids it outright.
+ * npm run verify -- <certificate.pdf --jwks <file-or-url> | verification URL [--jwks ...]> [--offline]
+ * Exit 0 valid, 1 invalid, 2 could not check. A PDF needs --jwks: the issuer is named by whoever
+ * checks, not by the PDF. With a JWKS file and a PDF nothing touches the network; --offline
+ * forbids it outright.
  */
 
 const USAGE =
-  'usage: npm run verify -- <certificate.pdf | https://.../verify/CODE#JWS> [--jwks <file-or-url>] [--offline]';
+  'usage: npm run verify -- <certificate.pdf --jwks <file-or-url> | https://.../verify/CODE#JWS [--jwks <file-or-url>]> [--offline]';
 
 function parseArgs(argv: string[]): { target: string; jwks?: string; offline: boolean } | undefined {
   let target: string | undefined;

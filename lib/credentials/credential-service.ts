@@ -74,6 +74,9 @@ export async function signedStatusList(
     bits: new Uint8Array(list.bits),
     // When the list last changed: a verifier can tell a newer list from an older one.
     validFrom: list.updated_at,
+    // Signed for two cache lifetimes: a copy served from a cache is still valid, while an old
+    // copy replayed to hide a revocation is refused (its JWT carries the matching `exp`).
+    validUntil: new Date(Date.now() + 2 * settings.statusListTtlSeconds * 1000),
     ttlMs: settings.statusListTtlSeconds * 1000,
   });
   return {

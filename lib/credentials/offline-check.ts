@@ -13,6 +13,13 @@ import { decodeStatusList, getBit } from './status-list.ts';
  * network at all: the signature proves the facts were issued by the key's holder; whether the
  * certificate was revoked since needs the live status (fetched only when the network is used).
  *
+ * Who the issuer is comes from the person checking, never from the document: a PDF is checked
+ * against the key set `--jwks` names (a PDF could otherwise point at its forger's keys), and a
+ * URL against the keys of the host it names, which the report prints. When the network is in
+ * use, a status that cannot be established (no address on the issuer's origin for this code,
+ * an answer that cannot be fetched or is about another certificate, a status list that does
+ * not check out) makes the outcome "could not check", not "valid".
+ *
  * Exit codes: 0 valid, 1 invalid, 2 could not check.
  */
 
@@ -29,6 +36,8 @@ export interface CheckIo {
   readFile(path: string): Promise<Uint8Array>;
   /** Absent: network-free run (any need for it is "could not check"). */
   fetch?: (url: string, init?: { headers?: Record<string, string> }) => Promise<Response>;
+  /** The clock for expiry (default: now). */
+  now?: () => Date;
 }
 
 export interface CheckReport {
@@ -49,7 +58,30 @@ const factsFile = z.object({
     issuer: z.string(),
   }),
 });
-const liveStatus = z.object({ status: z.string(), revokedAt: z.string().nullable().optional() });
+const liveStatus = z.object({
+  verificationCode: z.string().optional(),
+  status: z.string(),
+  revokedAt: z.string().nullable().optional(),
+});
+const statusListShape = z.looseObject({
+  id: z.string(),
+  type: z.array(z.string()),
+  validUntil: z.string().optional(),
+  credentialSubject: z.looseObject({ statusPurpose: z.string(), encodedList: z.string() }),
+});
+
+/** Codes are matched as the issuer matches them: case-insensitively. */
+const sameCode = (a: string, b: string): boolean => a.toUpperCase() === b.toUpperCase();
+
+/** Whether a URL's path ends in the given code (its last segment, percent-decoded). */
+function pathNamesCode(url: URL, code: string): boolean {
+  const last = url.pathname.split('/').at(-1) ?? '';
+  try {
+    return sameCode(decodeURIComponent(last), code);
+  } catch {
+    return false;
+  }
+}
 
 class CannotCheck extends Error {}
 
@@ -116,9 +148,53 @@ const openBadgeShape = z.looseObject({
     identifier: z.array(z.looseObject({ identityHash: z.string() })).optional(),
   }),
   credentialStatus: z
-    .looseObject({ statusListCredential: z.string(), statusListIndex: z.string() })
+    .looseObject({
+      statusListCredential: z.string(),
+      statusListIndex: z.string(),
+      statusPurpose: z.string().optional(),
+    })
     .optional(),
 });
+
+/**
+ * The issuer's live answer for the signed code, from an address on the issuer's origin whose
+ * last path segment is that code (the address a PDF's facts name is not signed: it could point
+ * at another certificate, or at another host).
+ */
+async function liveStatusOf(
+  verifyUrl: string | undefined,
+  code: string,
+  issuerOrigin: string | undefined,
+  fetchUrl: NonNullable<CheckIo['fetch']>,
+): Promise<{ known: 'valid' | 'invalid' | 'unknown'; line: string }> {
+  const url = verifyUrl && isUrl(verifyUrl) ? new URL(verifyUrl) : undefined;
+  if (!url || url.origin !== issuerOrigin || !pathNamesCode(url, code))
+    return {
+      known: 'unknown',
+      line: `Status: COULD NOT CHECK — no verification address for code ${code} on the issuer's host (${issuerOrigin ?? 'unknown'})${verifyUrl ? `; the PDF names ${verifyUrl}` : ''}`,
+    };
+  try {
+    const response = await fetchUrl(url.toString(), { headers: { accept: 'application/json' } });
+    if (response.status === 404)
+      return { known: 'invalid', line: 'Status: the issuer has no record of this certificate' };
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const live = liveStatus.parse(await response.json());
+    if (live.verificationCode !== undefined && !sameCode(live.verificationCode, code))
+      return {
+        known: 'unknown',
+        line: `Status: COULD NOT CHECK — the issuer answered about ${live.verificationCode}, not ${code}`,
+      };
+    return {
+      known: live.status === 'valid' ? 'valid' : 'invalid',
+      line: `Status: ${live.status}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${url})`,
+    };
+  } catch (error) {
+    return {
+      known: 'unknown',
+      line: `Status: COULD NOT CHECK — ${url} did not answer (${error instanceof Error ? error.message : String(error)})`,
+    };
+  }
+}
 
 /**
  * Verifies a compact JWS against the published keys; the payload, or why not. The kid is the
@@ -160,25 +236,33 @@ async function checkOpenBadge(
   keys: readonly PublishedKey[],
   expected: { code: string; name?: string; course?: string },
   io: CheckIo,
-): Promise<{ ok: boolean; lines: string[] }> {
+): Promise<{ ok: boolean; lines: string[]; statusResolved: boolean }> {
   const verified = await verifiedPayload(jwt.trim(), keys);
-  if ('problem' in verified) return { ok: false, lines: [`Open Badge: INVALID — ${verified.problem}`] };
+  if ('problem' in verified)
+    return { ok: false, statusResolved: false, lines: [`Open Badge: INVALID — ${verified.problem}`] };
   const parsed = openBadgeShape.safeParse(verified.payload);
   if (!parsed.success || !parsed.data.type.includes('OpenBadgeCredential'))
-    return { ok: false, lines: ['Open Badge: INVALID — the signed payload is not an OpenBadgeCredential'] };
+    return {
+      ok: false,
+      statusResolved: false,
+      lines: ['Open Badge: INVALID — the signed payload is not an OpenBadgeCredential'],
+    };
   const credential = parsed.data;
   const name = credential.credentialSubject.identifier?.[0]?.identityHash;
   const sameCertificate =
-    credential.id.endsWith(`/${encodeURIComponent(expected.code)}`) &&
+    isUrl(credential.id) &&
+    pathNamesCode(new URL(credential.id), expected.code) &&
     (expected.name === undefined || name === expected.name) &&
     (expected.course === undefined || credential.credentialSubject.achievement.name === expected.course);
   if (!sameCertificate)
     return {
       ok: false,
+      statusResolved: false,
       lines: ['Open Badge: DOES NOT MATCH the certificate (another code, name or course)'],
     };
   const lines = [`Open Badge: valid OpenBadgeCredential (ES256, key ${verified.kid}), ${credential.id}`];
   let ok = true;
+  let statusResolved = false;
   const entry = credential.credentialStatus;
   if (entry && io.fetch) {
     try {
@@ -186,13 +270,25 @@ async function checkOpenBadge(
         headers: { accept: 'application/vc+jwt' },
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const list = await verifiedPayload((await response.text()).trim(), keys);
-      if ('problem' in list) throw new Error(list.problem);
-      const subject = z
-        .object({ credentialSubject: z.looseObject({ encodedList: z.string() }) })
-        .parse(list.payload).credentialSubject;
-      const revoked = getBit(decodeStatusList(subject.encodedList), Number(entry.statusListIndex));
+      const verifiedList = await verifiedPayload((await response.text()).trim(), keys);
+      if ('problem' in verifiedList) throw new Error(verifiedList.problem);
+      const list = statusListShape.parse(verifiedList.payload);
+      // The list the entry names, for the entry's purpose, and not past its own validity: a
+      // genuine but other (or stale) list must not stand in for it.
+      if (list.id !== entry.statusListCredential) throw new Error(`the list served is ${list.id}`);
+      if (!list.type.includes('BitstringStatusListCredential'))
+        throw new Error('the list is not a BitstringStatusListCredential');
+      const purpose = entry.statusPurpose ?? 'revocation';
+      if (list.credentialSubject.statusPurpose !== purpose)
+        throw new Error(`the list's purpose is ${list.credentialSubject.statusPurpose}, not ${purpose}`);
+      if (list.validUntil && Date.parse(list.validUntil) < (io.now?.() ?? new Date()).getTime())
+        throw new Error(`the list expired at ${list.validUntil}`);
+      const revoked = getBit(
+        decodeStatusList(list.credentialSubject.encodedList),
+        Number(entry.statusListIndex),
+      );
       if (revoked) ok = false;
+      statusResolved = true;
       lines.push(`Open Badge status: ${revoked ? 'REVOKED' : 'not revoked'} (${entry.statusListCredential})`);
     } catch (error) {
       lines.push(
@@ -202,7 +298,7 @@ async function checkOpenBadge(
   } else if (entry) {
     lines.push(`Open Badge status: not checked (offline); list ${entry.statusListCredential}`);
   }
-  return { ok, lines };
+  return { ok, lines, statusResolved };
 }
 
 export async function checkCertificate(
@@ -219,7 +315,14 @@ export async function checkCertificate(
     let openBadge: string | undefined;
     if (isUrl(target)) {
       const url = new URL(target);
-      jws = decodeURIComponent(url.hash.slice(1));
+      try {
+        jws = decodeURIComponent(url.hash.slice(1));
+      } catch {
+        return {
+          outcome: 'invalid',
+          lines: ['Signature: INVALID — the signed credential after # is damaged (broken %-encoding)'],
+        };
+      }
       if (jws === '') throw new CannotCheck('the URL carries no signed credential (nothing after #)');
       url.hash = '';
       verifyUrl = url.toString();
@@ -246,9 +349,23 @@ export async function checkCertificate(
       }
     }
 
-    // ---- the issuer's keys ----
-    const jwksLocation = jwksSource ?? (verifyUrl ? new URL(JWKS_PATH, verifyUrl).toString() : undefined);
-    if (!jwksLocation) throw new CannotCheck('no JWKS: pass --jwks <file-or-url>');
+    // ---- the issuer's keys: named by whoever checks, never by the PDF ----
+    if (jwksSource === undefined && !isUrl(target)) {
+      const claimed = verifyUrl && isUrl(verifyUrl) ? new URL(verifyUrl).origin : undefined;
+      throw new CannotCheck(
+        "a PDF cannot name its own issuer: pass --jwks with the issuer's key set (URL or file)" +
+          (claimed
+            ? `. This PDF says it comes from ${claimed}; if that is the issuer you expect: --jwks ${new URL(JWKS_PATH, claimed)}`
+            : ''),
+      );
+    }
+    const jwksLocation = jwksSource ?? new URL(JWKS_PATH, target).toString();
+    // Where the issuer answers: the key set's host, or the host the URL being checked names.
+    const issuerOrigin = isUrl(jwksLocation)
+      ? new URL(jwksLocation).origin
+      : isUrl(target)
+        ? new URL(target).origin
+        : undefined;
     let keys: Awaited<ReturnType<typeof parseJwks>>;
     try {
       keys = await parseJwks(
@@ -260,6 +377,10 @@ export async function checkCertificate(
         : new CannotCheck(`the JWKS (${jwksLocation}) is not a JWK Set`);
     }
     lines.push(`Keys: ${jwksLocation}`);
+    if (jwksSource === undefined && issuerOrigin)
+      lines.push(
+        `Issuer: ${issuerOrigin}, as the URL names it (the check shows the certificate comes from whoever holds this host's keys)`,
+      );
 
     // ---- signature, then facts ----
     const check = await verifyCredential(jws, keys);
@@ -283,14 +404,26 @@ export async function checkCertificate(
       }
     } else {
       lines.push('Signed facts (long names are cut; "…" marks a cut):', ...describeClaims(check.claims));
-      if (isUrl(target) && !new URL(target).pathname.endsWith(`/${encodeURIComponent(check.claims.c)}`)) {
+      if (isUrl(target) && !pathNamesCode(new URL(target), check.claims.c)) {
         ok = false;
         lines.push(`Code: the URL names another certificate than the signed code ${check.claims.c}`);
       }
     }
 
+    // The expiry date is signed: past it, the certificate is expired, online or not.
+    const today = (io.now?.() ?? new Date()).toISOString().slice(0, 10);
+    if (check.claims.x && today > check.claims.x) {
+      ok = false;
+      lines.push(`Expiry: EXPIRED (valid until ${check.claims.x}, signed)`);
+    }
+    if (!isUrl(target))
+      lines.push(
+        'Page: not read by this check. Compare the name, course and code printed on it with the signed facts above.',
+      );
+
     // ---- live status: only when the network is in use anyway ----
     const online = io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation));
+    let statusKnown = false;
     if (openBadge !== undefined) {
       const badge = await checkOpenBadge(
         openBadge,
@@ -299,28 +432,25 @@ export async function checkCertificate(
         online ? io : { readFile: io.readFile },
       );
       if (!badge.ok) ok = false;
+      statusKnown ||= badge.statusResolved;
       lines.push(...badge.lines);
     }
-    if (online && verifyUrl && io.fetch) {
-      try {
-        const response = await io.fetch(verifyUrl, { headers: { accept: 'application/json' } });
-        if (response.status === 404) {
-          ok = false;
-          lines.push('Status: the issuer has no record of this certificate');
-        } else {
-          const live = liveStatus.parse(await response.json());
-          if (live.status !== 'valid') ok = false;
-          lines.push(
-            `Status: ${live.status}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${verifyUrl})`,
-          );
-        }
-      } catch {
-        lines.push('Status: could not be fetched; the signature check above stands');
-      }
+    if (online && io.fetch) {
+      const live = await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch);
+      lines.push(live.line);
+      if (live.known === 'invalid') ok = false;
+      statusKnown ||= live.known !== 'unknown';
     } else {
       lines.push('Status: not checked (offline). A revocation after issue shows only at the live page.');
     }
-    return { outcome: ok ? 'valid' : 'invalid', lines };
+    if (!ok) return { outcome: 'invalid', lines };
+    if (online && !statusKnown) {
+      lines.push(
+        'Could not check whether the certificate is still valid: the signature alone is not a verdict online.',
+      );
+      return { outcome: 'unchecked', lines };
+    }
+    return { outcome: 'valid', lines };
   } catch (error) {
     if (error instanceof CannotCheck)
       return { outcome: 'unchecked', lines: [...lines, `Could not check: ${error.message}`] };

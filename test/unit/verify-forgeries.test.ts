@@ -1,0 +1,275 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CertificateFacts } from '../../lib/certificates/facts.ts';
+import { signCredential } from '../../lib/credentials/credential.ts';
+import { jwksDocument, type PublishedKey } from '../../lib/credentials/jwks.ts';
+import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { type CheckIo, checkCertificate } from '../../lib/credentials/offline-check.ts';
+import {
+  achievementForCourse,
+  buildOpenBadgeCredential,
+  signOpenBadgeCredential,
+} from '../../lib/credentials/open-badge.ts';
+import { jwtSignerFor } from '../../lib/credentials/signer.ts';
+import {
+  buildStatusListCredential,
+  createBitstring,
+  type StatusPurpose,
+  signStatusListCredential,
+  statusListEntry,
+  withBit,
+} from '../../lib/credentials/status-list.ts';
+import { applyPdfMetadata } from '../../lib/render/renderer.ts';
+
+// What `npm run verify` concludes about forged and altered certificates, against an issuer
+// simulated by `fetch` (its JWKS, its verification JSON and its status lists) and a forger's
+// host. The verdict that matters: none of these may come out "valid".
+
+const ISSUER = 'https://certs.example.org';
+const API = `${ISSUER}/api/v1`;
+const VERIFY = `${ISSUER}/verify`;
+const JWKS_URL = `${ISSUER}/.well-known/jwks.json`;
+const LIST = '11111111-1111-4111-8111-111111111111';
+const OTHER_LIST = '22222222-2222-4222-8222-222222222222';
+
+let dir: string;
+let issuerKey: SigningKey;
+let forgerKey: SigningKey;
+let published: PublishedKey[];
+/** What the issuer's routes answer: per code, the live status; per list, the bits and overrides. */
+const statusByCode = new Map<string, string>();
+let bits: Record<string, Uint8Array> = {};
+let listAnswer: ((listId: string) => Promise<string>) | undefined;
+
+const ada: CertificateFacts = {
+  code: 'ADA0000000000001',
+  name: 'Ada Lovelace',
+  course: 'Analytical Engines 101',
+  score: '87/100',
+  issued: '2026-03-14',
+  expires: null,
+  issuer: 'Northbridge Academy',
+};
+const bob: CertificateFacts = { ...ada, code: 'BOB0000000000002', name: 'Bob Forger' };
+
+async function signedList(
+  listId: string,
+  options: { purpose?: StatusPurpose; key?: SigningKey; validUntil?: Date } = {},
+) {
+  return signStatusListCredential(
+    buildStatusListCredential({
+      baseUrl: API,
+      listId,
+      issuer: ISSUER,
+      purpose: options.purpose ?? 'revocation',
+      bits: bits[listId] ?? createBitstring(),
+      validFrom: new Date('2026-03-01T00:00:00Z'),
+      validUntil: options.validUntil ?? new Date(Date.now() + 600_000),
+    }),
+    jwtSignerFor(options.key ?? issuerKey),
+  );
+}
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+const network: NonNullable<CheckIo['fetch']> = async (url) => {
+  const { origin, pathname } = new URL(url);
+  if (origin === ISSUER) {
+    if (pathname === '/.well-known/jwks.json') return json(jwksDocument(published));
+    const verify = /^\/verify\/([^/]+)$/.exec(pathname);
+    if (verify) {
+      const code = decodeURIComponent(verify[1] ?? '').toUpperCase();
+      const status = statusByCode.get(code);
+      return status ? json({ verificationCode: code, status, revokedAt: null }) : json({}, 404);
+    }
+    const list = /^\/api\/v1\/status\/([^/]+)$/.exec(pathname);
+    if (list) return new Response(await (listAnswer ?? signedList)(list[1] ?? ''));
+  }
+  if (origin === 'https://evil.example') {
+    if (pathname === '/.well-known/jwks.json')
+      return json(jwksDocument([{ jwk: forgerKey.publicJwk, state: 'current' }]));
+    return json({ status: 'valid', revokedAt: null });
+  }
+  throw new TypeError('fetch failed');
+};
+const online: CheckIo = { readFile: async (path) => new Uint8Array(await readFile(path)), fetch: network };
+const offline: CheckIo = { readFile: online.readFile };
+
+async function openBadge(facts: CertificateFacts, index: number, key = issuerKey) {
+  return signOpenBadgeCredential(
+    buildOpenBadgeCredential({
+      credentialId: `${VERIFY}/${facts.code}`,
+      issuer: { id: ISSUER, name: facts.issuer },
+      achievement: achievementForCourse({
+        baseUrl: API,
+        course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: facts.course },
+        passPercentage: 50,
+      }),
+      recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: facts.name },
+      validFrom: new Date('2026-03-14T10:00:00Z'),
+      credentialStatus: statusListEntry({ baseUrl: API, listId: LIST, index }),
+    }),
+    jwtSignerFor(key),
+    API,
+  );
+}
+
+/** A certificate PDF carrying the attachments the generate function embeds (or some of them). */
+async function pdf(
+  name: string,
+  facts: CertificateFacts,
+  attach: { key?: SigningKey; verifyUrl?: string; facts?: boolean; badgeIndex?: number | null },
+): Promise<string> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  doc.addPage([842, 595]).drawText(`${facts.name} ${facts.code}`, { x: 60, y: 400, size: 20, font });
+  const key = attach.key ?? issuerKey;
+  const badgeIndex = attach.badgeIndex === undefined ? 5 : attach.badgeIndex;
+  const withAttachments = await applyPdfMetadata(
+    await doc.save(),
+    { title: 'Certificate', subject: 'Certificate', keywords: [], author: facts.issuer },
+    facts.issued,
+    {
+      jws: await signCredential(facts, key),
+      facts,
+      verifyUrl: attach.verifyUrl ?? `${VERIFY}/${facts.code}`,
+      ...(badgeIndex === null ? {} : { openBadge: await openBadge(facts, badgeIndex, key) }),
+    },
+  );
+  let bytes = withAttachments;
+  if (attach.facts === false) {
+    // Keep only the signed credential: a forger deleting what tells the checker where to look.
+    const stripped = await applyPdfMetadata(
+      await doc.save(),
+      { title: 'Certificate', subject: 'Certificate', keywords: [], author: facts.issuer },
+      facts.issued,
+      { jws: await signCredential(facts, key) },
+    );
+    bytes = stripped;
+  }
+  const path = join(dir, name);
+  await writeFile(path, bytes);
+  return path;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'verify-forgeries-'));
+  issuerKey = await signingKeyFromJwk(await generateSigningJwk());
+  forgerKey = await signingKeyFromJwk(await generateSigningJwk());
+  published = [{ jwk: issuerKey.publicJwk, state: 'current' }];
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function reset() {
+  statusByCode.clear();
+  statusByCode.set(ada.code, 'valid');
+  statusByCode.set(bob.code, 'valid');
+  bits = { [LIST]: createBitstring(), [OTHER_LIST]: createBitstring() };
+  listAnswer = undefined;
+}
+
+describe('npm run verify against forgeries', () => {
+  it('a genuine certificate is valid, as a PDF with the issuer named and as its URL', async () => {
+    reset();
+    const genuine = await pdf('genuine.pdf', ada, {});
+    expect((await checkCertificate(genuine, JWKS_URL, online)).outcome).toBe('valid');
+    const url = `${VERIFY}/${ada.code.toLowerCase()}#${await signCredential(ada, issuerKey)}`;
+    expect((await checkCertificate(url, undefined, online)).outcome).toBe('valid');
+  });
+
+  it('a PDF cannot name its own issuer: without --jwks it is not checked, and says which host it claims', async () => {
+    reset();
+    const forged = await pdf(
+      'forged.pdf',
+      { ...ada, name: 'Mallory Impostor' },
+      {
+        key: forgerKey,
+        verifyUrl: `https://evil.example/verify/${ada.code}`,
+      },
+    );
+    const report = await checkCertificate(forged, undefined, online);
+    expect(report.outcome).toBe('unchecked');
+    expect(report.lines.join('\n')).toMatch(/cannot name its own issuer.*https:\/\/evil\.example/);
+    // Named against the real issuer, the forgery is what it is.
+    expect((await checkCertificate(forged, JWKS_URL, online)).outcome).toBe('invalid');
+  });
+
+  it("a revoked certificate whose facts point at another certificate's page is not valid", async () => {
+    reset();
+    statusByCode.set(ada.code, 'revoked');
+    const pointing = await pdf('pointing.pdf', ada, { verifyUrl: `${VERIFY}/${bob.code}`, badgeIndex: null });
+    const report = await checkCertificate(pointing, JWKS_URL, online);
+    expect(report.outcome).not.toBe('valid');
+    expect(report.lines.join('\n')).toContain(`no verification address for code ${ada.code}`);
+  });
+
+  it('a revoked certificate stripped down to its signature, or pointing at a dead host, is not valid online', async () => {
+    reset();
+    statusByCode.set(ada.code, 'revoked');
+    const bare = await pdf('bare.pdf', ada, { facts: false });
+    expect((await checkCertificate(bare, JWKS_URL, online)).outcome).toBe('unchecked');
+    const dead = await pdf('dead.pdf', ada, {
+      verifyUrl: `https://down.example/verify/${ada.code}`,
+      badgeIndex: null,
+    });
+    expect((await checkCertificate(dead, JWKS_URL, online)).outcome).toBe('unchecked');
+    // With the page on the issuer's host, the revocation shows.
+    const intact = await pdf('intact.pdf', ada, { badgeIndex: null });
+    expect((await checkCertificate(intact, JWKS_URL, online)).outcome).toBe('invalid');
+  });
+
+  it('a status list that is not the one the credential names does not stand in for it', async () => {
+    reset();
+    bits[LIST] = withBit(createBitstring(), 5, true); // Ada revoked on her list
+    statusByCode.delete(ada.code); // and no live page to say so: only the list can
+    const revoked = await pdf('listed.pdf', ada, { verifyUrl: `https://down.example/verify/${ada.code}` });
+    expect((await checkCertificate(revoked, JWKS_URL, online)).outcome).toBe('invalid');
+    const forgeries: [string, (listId: string) => Promise<string>][] = [
+      ['another genuine list', () => signedList(OTHER_LIST)],
+      ['a list for another purpose', (listId) => signedList(listId, { purpose: 'suspension' })],
+      ["a list signed by the forger's key", (listId) => signedList(listId, { key: forgerKey })],
+      [
+        'a replayed list past its validity',
+        (listId) => signedList(listId, { validUntil: new Date(Date.now() - 1000) }),
+      ],
+    ];
+    for (const [what, answer] of forgeries) {
+      bits[LIST] = createBitstring(); // the forged answers show the bit clear
+      listAnswer = answer;
+      const report = await checkCertificate(revoked, JWKS_URL, online);
+      expect(report.outcome, what).toBe('unchecked');
+      expect(report.lines.join('\n'), what).toContain('Open Badge status: could not be resolved');
+    }
+  });
+
+  it('an expired certificate is invalid offline too: its expiry date is signed', async () => {
+    reset();
+    const expired = await pdf('expired.pdf', { ...ada, expires: '2026-04-01' }, { badgeIndex: null });
+    const jwksFile = join(dir, 'jwks.json');
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published)));
+    const report = await checkCertificate(expired, jwksFile, {
+      ...offline,
+      now: () => new Date('2026-06-01T00:00:00Z'),
+    });
+    expect(report.outcome).toBe('invalid');
+    expect(report.lines).toContain('Expiry: EXPIRED (valid until 2026-04-01, signed)');
+    const before = await checkCertificate(expired, jwksFile, {
+      ...offline,
+      now: () => new Date('2026-04-01T12:00:00Z'),
+    });
+    expect(before.outcome).toBe('valid');
+  });
+
+  it('a link with a damaged fragment is invalid, not a crash', async () => {
+    reset();
+    const jws = await signCredential(ada, issuerKey);
+    const report = await checkCertificate(`${VERIFY}/${ada.code}#${jws}%E0%A4%A`, undefined, online);
+    expect(report.outcome).toBe('invalid');
+  });
+});
