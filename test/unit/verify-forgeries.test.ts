@@ -143,13 +143,11 @@ async function pdf(
   let bytes = withAttachments;
   if (attach.facts === false) {
     // Keep only the signed credential: a forger deleting what tells the checker where to look.
-    const stripped = await applyPdfMetadata(
-      await doc.save(),
-      { title: 'Certificate', subject: 'Certificate', keywords: [], author: facts.issuer },
-      facts.issued,
-      { jws: await signCredential(facts, key) },
-    );
-    bytes = stripped;
+    const bare = await PDFDocument.load(await doc.save());
+    await bare.attach(new TextEncoder().encode(await signCredential(facts, key)), 'certificate.jwt', {
+      mimeType: 'application/jwt',
+    });
+    bytes = await bare.save();
   }
   const path = join(dir, name);
   await writeFile(path, bytes);
