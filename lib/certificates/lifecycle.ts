@@ -337,7 +337,8 @@ const MAX_DRAWS = 64;
  * For a certificate being rendered (claimed by generate) or just issued: its expiry from the
  * course's validity period and a random free index in an open revocation list (a new list is
  * created when none is open). Idempotent: a certificate that has its entry gets the same one
- * back, so a retried render prints and embeds the same status entry. Generate calls it after
+ * back, so a retried render prints and embeds the same status entry; while it is not issued its
+ * expiry is computed again from the date the attempt prints. Generate calls it after
  * its claim (with `issuedOn`, to print the expiry and embed the credential);
  * backfillIssueLifecycle (run by `npm run migrate`) gives certificates issued before status lists
  * existed theirs.
@@ -383,11 +384,23 @@ export async function assignIssueLifecycle(
       WHERE c.id = ${certificateId}`;
     if (state?.status !== 'issued' && state?.status !== 'rendering') return null;
     if (state.status_list_id !== null && state.status_list_index !== null) {
-      return {
-        statusListId: state.status_list_id,
-        statusListIndex: state.status_list_index,
-        expiresAt: state.expires_at,
-      };
+      let expiresAt = state.expires_at;
+      if (state.status === 'rendering' && options.issuedOn !== undefined) {
+        // Not issued yet: the expiry follows the date this attempt prints, not the first
+        // attempt's. A retry after midnight, or a requeue weeks later, would otherwise print a
+        // validity partly or wholly spent (issued today, expired last month).
+        const [renewed] = await sql<{ expires_at: Date | null }[]>`
+          UPDATE certificates c
+          SET expires_at = CASE WHEN co.validity_months IS NULL THEN NULL
+                ELSE (${options.issuedOn}::date + make_interval(months => co.validity_months))::timestamp
+                     AT TIME ZONE 'UTC' END,
+              updated_at = now()
+          FROM courses co
+          WHERE c.id = ${certificateId} AND co.id = c.course_id AND c.status = 'rendering'
+          RETURNING c.expires_at`;
+        if (renewed) expiresAt = renewed.expires_at;
+      }
+      return { statusListId: state.status_list_id, statusListIndex: state.status_list_index, expiresAt };
     }
     if (state.open_list_id === null || state.open_list_size === null) {
       // No open list: create one (two concurrent creators make two lists, which is harmless).

@@ -259,14 +259,21 @@ describe('expiry and status entries at issue', () => {
     expect(never?.expires_at).toBeNull();
   });
 
-  it('gives a certificate being rendered its entry and the expiry of the date it will print, the same on retry', async () => {
+  it('gives a certificate being rendered its entry and the expiry of the date it will print: on retry the same entry, the expiry of the retry', async () => {
     const courseId = await createCourse(t.sql);
     await t.sql`UPDATE courses SET validity_months = 6 WHERE id = ${courseId}`;
     const id = await renderingCertificate(t.sql, courseId);
     const first = await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-08-31' });
     expect(first?.expiresAt?.toISOString()).toBe('2026-02-28T00:00:00.000Z');
     expect(first?.expiresAt).toEqual(expiresAtFor('2025-08-31', 6));
-    expect(await assignIssueLifecycle(t.sql, id, { issuedOn: '2025-09-01' })).toEqual(first);
+    // A retry (or a requeue) months later prints its own date: a full validity from it.
+    const retry = await assignIssueLifecycle(t.sql, id, { issuedOn: '2026-03-10' });
+    expect(retry).toEqual({ ...first, expiresAt: expiresAtFor('2026-03-10', 6) });
+    // Once issued, the expiry is the certificate's and stays.
+    await t.sql`
+      UPDATE certificates SET status = 'issued', issued_on = '2026-03-10', s3_key = 'k', generated_at = now(),
+        pdf_sha256 = repeat('0', 64) WHERE id = ${id}`;
+    expect(await assignIssueLifecycle(t.sql, id, { issuedOn: '2026-04-01' })).toEqual(retry);
     const pendingAttempt = await createAttempt(t.sql, { studentId: randomUUID(), courseId, score: 90 });
     const [pending] = await t.sql<{ id: string }[]>`
       INSERT INTO certificates (student_id, course_id, test_attempt_id)
