@@ -1,7 +1,7 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { type Config, ConfigError, loadConfig } from '../config.ts';
-import { errorMessage, TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 
 /**
  * Secrets on AWS come from SSM Parameter Store (SecureString) or Secrets Manager, read with
@@ -65,15 +65,40 @@ export function createSecretStore(config: SecretsConfig): SecretStore {
           value = await secrets.get(reference, { maxAge: config.SECRETS_CACHE_SECONDS });
         }
       } catch (error) {
-        // The message names the reference (an ARN, not a secret) and never the value.
-        throw new TransientError(`reading secret ${reference} failed: ${errorMessage(error)}`, kind);
+        // The message names the reference (an ARN, not a secret) and never the value. An answer
+        // that says the deployment is wrong (no such secret, no permission, a key it cannot
+        // decrypt with) is a configuration error: a certificate waiting for it keeps its
+        // attempts, instead of dying of our own setup after a few retries.
+        const Kind = isSetupProblem(error) ? ConfigurationError : TransientError;
+        throw new Kind(`reading secret ${reference} failed: ${errorMessage(error)}`, kind);
       }
       if (typeof value !== 'string' || value === '') {
-        throw new TransientError(`secret ${reference} is empty or binary`, kind);
+        throw new ConfigurationError(`secret ${reference} is empty or binary`, kind);
       }
       return value;
     },
   };
+}
+
+/** SSM and Secrets Manager errors that no retry can fix (Powertools keeps the SDK's as `cause`). */
+const SETUP_PROBLEMS = new Set([
+  'ParameterNotFound',
+  'ParameterNotFoundError',
+  'ParameterVersionNotFound',
+  'ResourceNotFoundException',
+  'AccessDeniedException',
+  'AccessDenied',
+  'DecryptionFailure',
+  'InvalidKeyId',
+  'ValidationException',
+]);
+
+function isSetupProblem(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; depth += 1) {
+    if (SETUP_PROBLEMS.has(current.name)) return true;
+    current = current.cause;
+  }
+  return false;
 }
 
 /**

@@ -104,6 +104,14 @@ describe('secrets from SSM and Secrets Manager', () => {
     const missing = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/nothing-here`;
     await expect(store.get(missing)).rejects.toThrow(/reading secret arn:aws:ssm:.*nothing-here failed/);
   });
+
+  it('a secret that does not exist is a configuration error (the attempt is given back), in either store', async () => {
+    // A wrong ARN or a missing permission after a deploy must not use up certificates' attempts.
+    const parameter = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/not-created`;
+    const secret = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/not-created-AbCdEf`;
+    await expect(store.get(parameter)).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(store.get(secret)).rejects.toBeInstanceOf(ConfigurationError);
+  });
 });
 
 describe('secret settings in the configuration', () => {
