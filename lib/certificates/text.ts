@@ -15,9 +15,12 @@ export const TEXT_LIMITS = {
 // Bidi embedding/override/isolate controls (U+202A-202E, U+2066-2069) could make a name render
 // reversed or spoof surrounding text; LRM/RLM/ALM (U+200E, U+200F, U+061C) are kept out as well:
 // the template sets direction per element with dir="auto". Other control and unassigned characters
-// are removed; ZWJ/ZWNJ stay (emoji sequences, Indic and Persian shaping need them).
+// are removed; ZWJ/ZWNJ stay (emoji sequences, Indic and Persian shaping need them). A lone
+// surrogate (\p{Cs}: half of an emoji, from a broken source) is removed too: it is not text, and
+// the database would store it as U+FFFD while the signature kept it, so a genuine certificate
+// would not match its own record.
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
-const OTHER_CONTROLS = /[\p{Cc}\p{Co}\u2028\u2029\uFEFF]/gu;
+const OTHER_CONTROLS = /[\p{Cc}\p{Co}\p{Cs}\u2028\u2029\uFEFF]/gu;
 
 /** NFC, no bidi/format controls, whitespace collapsed and trimmed. Never throws. */
 export function normalizeDisplayText(value: string): string {

@@ -17,6 +17,10 @@ describe('display names', () => {
     expect(normalizeDisplayText('  Zoe\u0308\u202E  evil\u202C\n\tX\u2066y\u2069 ')).toBe('Zoë evil Xy');
   });
 
+  it('drops a lone surrogate (half an emoji) and keeps whole ones', () => {
+    expect(normalizeDisplayText('Ada\uD800 Lovelace \uDE00😀')).toBe('Ada Lovelace 😀');
+  });
+
   it('keeps ZWJ (emoji sequences) and ZWNJ (Persian, Indic)', () => {
     expect(normalizeDisplayText('👩\u200D💻 می\u200Cخواهم')).toBe('👩\u200D💻 می\u200Cخواهم');
   });
