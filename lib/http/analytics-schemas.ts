@@ -17,6 +17,8 @@ const isoDate = z.iso.date();
 const dayParam = (description: string) =>
   z.iso
     .date({ error: 'must be a date (YYYY-MM-DD)' })
+    // Year 0000 is a date for the ISO pattern, not for PostgreSQL (a 500 instead of a 400).
+    .refine((value) => !value.startsWith('0000'), { error: 'must be a date (YYYY-MM-DD)' })
     .optional()
     .meta({ description, override: { type: 'string', format: 'date' } });
 

@@ -15,11 +15,11 @@ export const MAX_PAGE_SIZE = 100;
 /**
  * A timestamp of the exact shape encodeCursor writes that is also a real instant: the shape alone
  * lets month 13 or hour 99 through to PostgreSQL's `::timestamptz`, which fails the query (a 500
- * for a forged cursor instead of a 400).
+ * for a forged cursor instead of a 400). Year 0000 is a date for JavaScript, not for PostgreSQL.
  */
 const cursorTimestamp = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+  .regex(/^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
   .refine((value) => {
     const milliseconds = `${value.slice(0, 23)}Z`;
     const time = Date.parse(milliseconds);

@@ -407,6 +407,7 @@ describe('staff analytics routes', () => {
       [{ from: '2024-03-05', to: '2024-03-01' }, 'to'],
       [{ from: '2020-01-01', to: '2024-01-01' }, 'from'],
       [{ from: '2999-01-01' }, 'from'],
+      [{ from: '0000-01-01', to: '0000-01-31' }, 'from'],
     ];
     for (const [query, parameter] of cases) {
       const response = await courseAnalytics(courseId, tokens.teacher, query);

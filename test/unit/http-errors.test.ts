@@ -153,6 +153,7 @@ describe('cursor', () => {
       '2024-13-45T99:00:00.000000Z',
       '2025-02-29T00:00:00.000000Z',
       '2026-01-01T24:00:00.000000Z',
+      '0000-01-01T00:00:00.000000Z',
     ].map((t) => Buffer.from(JSON.stringify({ v: 1, t, i: cursor.id })).toString('base64url'));
     const leapDay = { createdAt: '2024-02-29T23:59:59.999999Z', id: cursor.id };
     expect(decodeCursor(encodeCursor(leapDay))).toEqual(leapDay);
