@@ -5,12 +5,18 @@ import { errorMessage, TransientError } from '../errors.ts';
 
 export type InvokeConfig = Config<'invoke'>['invoke'];
 
-/** One Lambda client per container; locally it talks to serverless-offline's Invoke API. */
+/**
+ * One Lambda client per container; locally it talks to serverless-offline's Invoke API. An
+ * asynchronous invoke is queued by Lambda and answered at once: a connection silent for 10 s
+ * has failed (the SDK's default would wait without limit, and a scan would sit in it until its
+ * own 60 s timeout).
+ */
 export function createLambdaClient(config: InvokeConfig): LambdaClient {
   return new LambdaClient({
     region: config.AWS_REGION,
     ...(config.LAMBDA_ENDPOINT_URL ? { endpoint: config.LAMBDA_ENDPOINT_URL } : {}),
     maxAttempts: 3,
+    requestHandler: { requestTimeout: 10_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
   });
 }
 

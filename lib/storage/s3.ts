@@ -6,8 +6,20 @@ import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 
 export type S3Config = Config<'s3'>['s3'];
 
+/**
+ * How long an S3 connection may stay silent: the SDK's default is no limit, and generate uploads
+ * while it holds the certificate's row lock, so a hung PutObject would hold it until Lambda kills
+ * the function (120 s). A PDF of ~50 KB goes in well under a second; a silent socket for this
+ * long is a failure, retried (3 attempts) and then a transient error with the normal backoff.
+ */
+export const S3_SOCKET_TIMEOUT_MS = 15_000;
+const S3_CONNECT_TIMEOUT_MS = 5_000;
+
 /** One S3 client per container. */
-export function createS3Client(config: S3Config): S3Client {
+export function createS3Client(
+  config: S3Config,
+  timeouts: { socketMs?: number; connectMs?: number } = {},
+): S3Client {
   return new S3Client({
     region: config.S3_REGION,
     ...(config.S3_ENDPOINT_URL ? { endpoint: config.S3_ENDPOINT_URL } : {}),
@@ -17,6 +29,12 @@ export function createS3Client(config: S3Config): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    requestHandler: {
+      requestTimeout: timeouts.socketMs ?? S3_SOCKET_TIMEOUT_MS,
+      connectionTimeout: timeouts.connectMs ?? S3_CONNECT_TIMEOUT_MS,
+      // Without it, this SDK version only logs a warning when the timeout passes, and waits on.
+      throwOnRequestTimeout: true,
+    },
   });
 }
 

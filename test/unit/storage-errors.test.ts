@@ -1,7 +1,8 @@
+import { createServer, type Socket } from 'node:net';
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigurationError, TransientError } from '../../lib/errors.ts';
-import { createCertificateStorage } from '../../lib/storage/s3.ts';
+import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 
 // What S3 answers decides what the pipeline does: a setup problem waits an hour and is
 // reported; throttling and 5xx are retried with the normal backoff. The S3 stand-in cannot
@@ -28,6 +29,40 @@ const put = (name: string, status: number) =>
     .catch((error: unknown) => error);
 
 describe('S3 error classification', () => {
+  it('an S3 endpoint that accepts the connection and never answers is a transient error, not a hang', async () => {
+    // The SDK's default would wait forever, holding generate's row lock until Lambda's kill.
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    try {
+      const client = createS3Client(
+        {
+          S3_BUCKET: 'certificates-bucket',
+          S3_ENDPOINT_URL: `http://127.0.0.1:${address.port}`,
+          S3_REGION: 'us-east-1',
+          S3_FORCE_PATH_STYLE: true,
+          S3_KEY_PREFIX: '',
+        },
+        { socketMs: 200 },
+      );
+      const error = await createCertificateStorage(client, 'certificates-bucket')
+        .putPdf('certificates/a.pdf', new Uint8Array([1]), {})
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(TransientError);
+      expect(error).not.toBeInstanceOf(ConfigurationError);
+      // Each of the SDK's three attempts opened a connection that stayed silent.
+      expect(sockets.length).toBe(3);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+      vi.unstubAllEnvs();
+    }
+  });
+
   it.each([
     ['AccessDenied', 403],
     ['NoSuchBucket', 404],
