@@ -29,7 +29,8 @@ export interface MappedError {
   logReason?: string;
 }
 
-// postgres.js / Node network failures that mean "database unreachable right now", not a bug.
+// postgres.js / Node network failures and PostgreSQL answers that mean "the database cannot
+// serve this right now, try again", not a bug.
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -43,6 +44,9 @@ const UNAVAILABLE_CODES = new Set([
   '57P01', // admin_shutdown
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
+  '57014', // query_canceled: the statement timeout of an overloaded database
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
 ]);
 
 function errorCode(error: unknown): string | undefined {

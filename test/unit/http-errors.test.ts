@@ -93,6 +93,15 @@ describe('error mapper', () => {
     expect(JSON.stringify(result.body)).not.toContain('5432');
   });
 
+  it('a statement cancelled by its timeout (an overloaded database) is 503 too, not 500', () => {
+    const cancelled = Object.assign(new Error('canceling statement due to statement timeout'), {
+      code: '57014',
+    });
+    const result = mapped(cancelled);
+    expect(result.status).toBe(503);
+    expect(JSON.stringify(result.body)).not.toContain('statement');
+  });
+
   it('passes public conflict details through, drops objects, and sets Retry-After', () => {
     const result = mapped(
       new ConflictError('being generated', {
