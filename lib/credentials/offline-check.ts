@@ -142,6 +142,7 @@ function signatureFinding(check: CredentialCheck): { ok: boolean; line: string }
 const openBadgeShape = z.looseObject({
   id: z.string(),
   type: z.array(z.string()),
+  validFrom: z.string().optional(),
   validUntil: z.string().optional(),
   credentialSubject: z.looseObject({
     achievement: z.looseObject({ name: z.string() }),
@@ -260,6 +261,14 @@ async function checkOpenBadge(
       statusResolved: false,
       lines: ['Open Badge: DOES NOT MATCH the certificate (another code, name or course)'],
     };
+  const now = (io.now?.() ?? new Date()).getTime();
+  const period =
+    credential.validFrom && Date.parse(credential.validFrom) > now
+      ? `NOT YET VALID (validFrom ${credential.validFrom})`
+      : credential.validUntil && Date.parse(credential.validUntil) < now
+        ? `EXPIRED (validUntil ${credential.validUntil})`
+        : undefined;
+  if (period) return { ok: false, statusResolved: false, lines: [`Open Badge: ${period}`] };
   const lines = [`Open Badge: valid OpenBadgeCredential (ES256, key ${verified.kid}), ${credential.id}`];
   let ok = true;
   let statusResolved = false;
@@ -429,7 +438,7 @@ export async function checkCertificate(
         openBadge,
         keys,
         { code: check.claims.c, ...(facts ? { name: facts.name, course: facts.course } : {}) },
-        online ? io : { readFile: io.readFile },
+        online ? io : { readFile: io.readFile, ...(io.now ? { now: io.now } : {}) },
       );
       if (!badge.ok) ok = false;
       statusKnown ||= badge.statusResolved;

@@ -99,7 +99,12 @@ const network: NonNullable<CheckIo['fetch']> = async (url) => {
 const online: CheckIo = { readFile: async (path) => new Uint8Array(await readFile(path)), fetch: network };
 const offline: CheckIo = { readFile: online.readFile };
 
-async function openBadge(facts: CertificateFacts, index: number, key = issuerKey) {
+async function openBadge(
+  facts: CertificateFacts,
+  index: number,
+  key = issuerKey,
+  validFrom = new Date('2026-03-14T10:00:00Z'),
+) {
   return signOpenBadgeCredential(
     buildOpenBadgeCredential({
       credentialId: `${VERIFY}/${facts.code}`,
@@ -110,7 +115,7 @@ async function openBadge(facts: CertificateFacts, index: number, key = issuerKey
         passPercentage: 50,
       }),
       recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: facts.name },
-      validFrom: new Date('2026-03-14T10:00:00Z'),
+      validFrom,
       credentialStatus: statusListEntry({ baseUrl: API, listId: LIST, index }),
     }),
     jwtSignerFor(key),
@@ -122,7 +127,13 @@ async function openBadge(facts: CertificateFacts, index: number, key = issuerKey
 async function pdf(
   name: string,
   facts: CertificateFacts,
-  attach: { key?: SigningKey; verifyUrl?: string; facts?: boolean; badgeIndex?: number | null },
+  attach: {
+    key?: SigningKey;
+    verifyUrl?: string;
+    facts?: boolean;
+    badgeIndex?: number | null;
+    badgeFrom?: Date;
+  },
 ): Promise<string> {
   const doc = await PDFDocument.create();
   const font = await doc.embedFont(StandardFonts.Helvetica);
@@ -137,7 +148,9 @@ async function pdf(
       jws: await signCredential(facts, key),
       facts,
       verifyUrl: attach.verifyUrl ?? `${VERIFY}/${facts.code}`,
-      ...(badgeIndex === null ? {} : { openBadge: await openBadge(facts, badgeIndex, key) }),
+      ...(badgeIndex === null
+        ? {}
+        : { openBadge: await openBadge(facts, badgeIndex, key, attach.badgeFrom) }),
     },
   );
   let bytes = withAttachments;
@@ -262,6 +275,14 @@ describe('npm run verify against forgeries', () => {
       now: () => new Date('2026-04-01T12:00:00Z'),
     });
     expect(before.outcome).toBe('valid');
+  });
+
+  it('an Open Badge that is not valid yet makes the certificate invalid', async () => {
+    reset();
+    const early = await pdf('early.pdf', ada, { badgeFrom: new Date('2099-01-01T00:00:00Z') });
+    const report = await checkCertificate(early, JWKS_URL, online);
+    expect(report.outcome).toBe('invalid');
+    expect(report.lines).toContain('Open Badge: NOT YET VALID (validFrom 2099-01-01T00:00:00Z)');
   });
 
   it('a link with a damaged fragment is invalid, not a crash', async () => {
