@@ -112,7 +112,8 @@ export async function verificationResponse(
       'Content-Type': 'text/html; charset=utf-8',
       'Content-Security-Policy': page.contentSecurityPolicy,
       'Content-Language': page.language,
-      'Cache-Control': PUBLIC_CACHE,
+      // An unknown code may be one being issued this minute: not cached, as the JSON 404 is not.
+      'Cache-Control': record ? PUBLIC_CACHE : 'no-store',
       Vary: 'Accept, Accept-Language',
       'Referrer-Policy': 'no-referrer',
     },

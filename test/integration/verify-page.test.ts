@@ -116,6 +116,7 @@ interface Opened {
   text: string;
   requests: string[];
   httpStatus: number | undefined;
+  cacheControl: string | undefined;
   cspViolations: string[];
 }
 
@@ -149,6 +150,7 @@ async function open(path: string, options: { javascript?: boolean } = {}): Promi
     text,
     requests,
     httpStatus: response?.status(),
+    cacheControl: response?.headers()['cache-control'],
     cspViolations,
   };
 }
@@ -165,6 +167,8 @@ describe('public verification page', () => {
     const certificate = await issued();
     const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
     expect(opened.httpStatus).toBe(200);
+    // A revocation reaches a cached page within a minute (README: shared caches 60 s).
+    expect(opened.cacheControl).toBe('public, max-age=60');
     expect(opened.status).toBe('valid');
     expect(opened.heading).toBe('Valid certificate');
     expect(opened.text).toContain('Ada Lovelace');
@@ -208,6 +212,8 @@ describe('public verification page', () => {
     expect(opened.httpStatus).toBe(404);
     expect(opened.status).toBe('not-found');
     expect(opened.heading).toBe('Unknown verification code');
+    // It may be a certificate being issued this minute: no cache may keep saying "unknown".
+    expect(opened.cacheControl).toBe('no-store');
     await opened.close();
   });
 
