@@ -16,9 +16,9 @@ import { chromiumArchivesDir } from '../lib/render/paths.ts';
  */
 export async function ensureUnpackedChromium(): Promise<string> {
   const dir = chromiumArchivesDir();
-  const source = dir && join(dir, 'chromium.br');
-  if (!dir || !source || !existsSync(source))
+  if (!dir || !existsSync(join(dir, 'chromium.br')))
     throw new Error('@sparticuz/chromium/bin/chromium.br not found under node_modules');
+  const source = join(dir, 'chromium.br');
   const target = join(dir, UNPACKED_CHROMIUM);
   const { size, mtimeMs } = await stat(source);
   const stamp = JSON.stringify({ source: 'chromium.br', size, mtimeMs });

@@ -370,11 +370,13 @@ export async function assignIssueLifecycle(
         expires_at: Date | null;
         open_list_id: string | null;
         open_list_size: number | null;
+        validity_months: number | null;
       }[]
     >`
       SELECT c.status::text, c.status_list_id, c.status_list_index, c.expires_at,
-             open.id AS open_list_id, open.size AS open_list_size
+             open.id AS open_list_id, open.size AS open_list_size, co.validity_months
       FROM certificates c
+      JOIN courses co ON co.id = c.course_id
       LEFT JOIN LATERAL (
         SELECT id, size FROM status_lists
         WHERE purpose = 'revocation' AND allocated * 2 < size AND c.status_list_id IS NULL
@@ -389,16 +391,11 @@ export async function assignIssueLifecycle(
         // Not issued yet: the expiry follows the date this attempt prints, not the first
         // attempt's. A retry after midnight, or a requeue weeks later, would otherwise print a
         // validity partly or wholly spent (issued today, expired last month).
-        const [renewed] = await sql<{ expires_at: Date | null }[]>`
-          UPDATE certificates c
-          SET expires_at = CASE WHEN co.validity_months IS NULL THEN NULL
-                ELSE (${options.issuedOn}::date + make_interval(months => co.validity_months))::timestamp
-                     AT TIME ZONE 'UTC' END,
-              updated_at = now()
-          FROM courses co
-          WHERE c.id = ${certificateId} AND co.id = c.course_id AND c.status = 'rendering'
-          RETURNING c.expires_at`;
-        if (renewed) expiresAt = renewed.expires_at;
+        expiresAt = expiresAtFor(options.issuedOn, state.validity_months);
+        if (expiresAt?.getTime() !== state.expires_at?.getTime())
+          await sql`
+            UPDATE certificates SET expires_at = ${expiresAt}, updated_at = now()
+            WHERE id = ${certificateId} AND status = 'rendering'`;
       }
       return { statusListId: state.status_list_id, statusListIndex: state.status_list_index, expiresAt };
     }

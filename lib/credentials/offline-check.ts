@@ -290,7 +290,7 @@ async function checkOpenBadge(
       const purpose = entry.statusPurpose ?? 'revocation';
       if (list.credentialSubject.statusPurpose !== purpose)
         throw new Error(`the list's purpose is ${list.credentialSubject.statusPurpose}, not ${purpose}`);
-      if (list.validUntil && Date.parse(list.validUntil) < (io.now?.() ?? new Date()).getTime())
+      if (list.validUntil && Date.parse(list.validUntil) < now)
         throw new Error(`the list expired at ${list.validUntil}`);
       const revoked = getBit(
         decodeStatusList(list.credentialSubject.encodedList),
