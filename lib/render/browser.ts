@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type CDPSession, type Page } from 'puppeteer-core';
 import type { Log } from '../certificates/ports.ts';
-import { errorMessage, TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 import { chromiumExecutable } from './chromium-binary.ts';
 
 // The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
@@ -246,6 +247,13 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   const launch = async (): Promise<Browser> => {
     chromium.setGraphicsMode = false;
     const executablePath = options.executablePath || (await chromiumExecutable());
+    // No binary is the deployment's fault (CHROMIUM_EXECUTABLE_PATH, or a layer without
+    // Chromium), not the certificate's: no retry can fix it, so it must not use up attempts.
+    if (!existsSync(executablePath))
+      throw new ConfigurationError(
+        `no Chromium at ${executablePath} (check CHROMIUM_EXECUTABLE_PATH or the render layer)`,
+        'browser',
+      );
     // With a profile root, the browser's profile lives in a known folder, so a supervisor
     // (tests, npm start) can find and kill a browser whose parent died without closing it.
     const userDataDir = options.profileRoot
@@ -292,6 +300,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     // nothing on stderr), and one retry costs ~1 s where failing costs the certificate a retry
     // minutes later. A second failure is reported: then something is wrong with the setup.
     browserPromise = launch().catch((first: unknown) => {
+      if (first instanceof ConfigurationError) throw first;
       options.events?.launchRetried?.(errorMessage(first).slice(0, 300));
       return launch();
     });
@@ -299,6 +308,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       return await browserPromise;
     } catch (error) {
       browserPromise = undefined;
+      if (error instanceof ConfigurationError) throw error;
       throw new TransientError(`browser launch failed: ${errorMessage(error)}`, 'browser');
     }
   };

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ConfigurationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { pdfText } from '../support/pdf.ts';
@@ -76,6 +77,24 @@ describe('browser launch', () => {
       expect(launched).toHaveLength(1);
     } finally {
       await flaky.close();
+    }
+  });
+
+  it('no Chromium at the configured path is a configuration error, not retried (the certificate keeps its attempt)', async () => {
+    const retried: string[] = [];
+    const missing = createPdfPrinter({
+      executablePath: '/nonexistent/chromium',
+      events: { launchRetried: (reason) => retried.push(reason) },
+    });
+    try {
+      const error = await missing
+        .print('<p>never</p>', { timeoutMs: 60_000 })
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(String(error)).toMatch(/no Chromium at \/nonexistent\/chromium/);
+      expect(retried).toEqual([]);
+    } finally {
+      await missing.close();
     }
   });
 
