@@ -103,6 +103,12 @@ async function resolveStatus(entry: { statusListCredential: string; statusListIn
     typ: 'vc+jwt',
   });
   expect(protectedHeader.alg).toBe('ES256');
+  // Valid for two cache lifetimes from now, in the credential and as the JWT's exp: a copy
+  // replayed later, to hide a revocation, is refused by any verifier checking exp.
+  const validUntil = Date.parse(String(payload.validUntil));
+  expect(validUntil - Date.now()).toBeGreaterThan(300_000);
+  expect(validUntil - Date.now()).toBeLessThanOrEqual(600_000);
+  expect(payload.exp).toBe(validUntil / 1000);
   const subject = payload.credentialSubject as { encodedList: string; statusPurpose: string; ttl: number };
   expect(subject).toMatchObject({ statusPurpose: 'revocation', ttl: 300_000 });
   // The W3C spec's expansion, written out here rather than borrowed from lib/: multibase 'u'
