@@ -12,7 +12,7 @@ export type S3Config = Config<'s3'>['s3'];
  * the function (120 s). A PDF of ~50 KB goes in well under a second; a silent socket for this
  * long is a failure, retried (3 attempts) and then a transient error with the normal backoff.
  */
-export const S3_SOCKET_TIMEOUT_MS = 15_000;
+const S3_SOCKET_TIMEOUT_MS = 15_000;
 const S3_CONNECT_TIMEOUT_MS = 5_000;
 
 /** One S3 client per container. */
