@@ -42,6 +42,8 @@ const userRepresentation = z.object({
   attributes: z.record(z.string(), z.array(z.string())).nullish(),
 });
 
+const keycloakError = z.object({ error: z.string().optional(), error_description: z.string().optional() });
+
 const DEPENDENCY = 'keycloak';
 
 export function keycloakOptionsFromConfig(
@@ -66,6 +68,22 @@ export function displayName(user: { firstName?: string | null; lastName?: string
     .filter((part) => part !== '')
     .join(' ');
   return name !== '' ? name : user.username;
+}
+
+/**
+ * Whether a 404 of `GET /admin/realms/{realm}/users/{id}` is Keycloak saying the user does not
+ * exist. Its admin API throws `NotFoundException("User not found")`, which its error handler
+ * writes as `{"error":"User not found"}` (current versions) or as
+ * `{"error":"invalid_request","error_description":"User not found"}` (older ones, whose handler
+ * kept only `[0-9a-z_]+` messages as the error code).
+ */
+async function saysUserNotFound(response: Response): Promise<boolean> {
+  const body = await response.json().catch(() => undefined);
+  const parsed = keycloakError.safeParse(body);
+  if (!parsed.success) return false;
+  return [parsed.data.error, parsed.data.error_description].some(
+    (text) => text?.trim().toLowerCase() === 'user not found',
+  );
 }
 
 /** Why a request failed, without URLs or headers (which could carry the token). */
@@ -119,6 +137,13 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
           DEPENDENCY,
         );
       }
+      // Keycloak answers 404 for a realm it does not have; so does anything that is not Keycloak.
+      if (response.status === 404) {
+        throw new ConfigurationError(
+          `Keycloak has no token endpoint for realm ${options.realm} (HTTP 404): check KEYCLOAK_URL and KEYCLOAK_REALM`,
+          DEPENDENCY,
+        );
+      }
       throw new TransientError(`Keycloak token request failed: HTTP ${response.status}`, DEPENDENCY);
     }
     const parsed = tokenResponse.safeParse(await response.json().catch(() => undefined));
@@ -153,8 +178,15 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
       return await lookup(studentId, false);
     }
     if (response.status === 404) {
-      await response.body?.cancel();
-      throw new PermanentError('student not found in Keycloak', 'student-not-found');
+      if (await saysUserNotFound(response)) {
+        throw new PermanentError('student not found in Keycloak', 'student-not-found');
+      }
+      // A 404 that is not Keycloak's own answer (a wrong KEYCLOAK_URL or realm, a proxy that
+      // hides /admin) would otherwise mark every certificate dead on its first attempt.
+      throw new ConfigurationError(
+        'Keycloak answered 404 to the user lookup without saying the user does not exist: check KEYCLOAK_URL and KEYCLOAK_REALM, and that a proxy in front of Keycloak passes /admin',
+        DEPENDENCY,
+      );
     }
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
@@ -120,5 +122,70 @@ describe('configuration errors', () => {
     expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
     expect((await certificateRow(t.sql, id)).last_error).toMatch(/Keycloak refused the client credentials/);
     expect(base.metrics.counts.configurationErrors).toBe(1);
+  });
+
+  it('Keycloak at the wrong address: a configuration error, never "student not found"', async () => {
+    // A proxy that passes Keycloak's token endpoint but answers its own 404 page for /admin, as
+    // a gateway that does not route the admin API does. Only Keycloak's own answer may kill.
+    const upstream = new URL(t.env.KEYCLOAK_URL ?? '');
+    const proxy = createServer((req, res) => {
+      if (req.url?.startsWith('/admin/')) {
+        res.writeHead(404, { 'content-type': 'text/html' }).end('<html><body>404 Not Found</body></html>');
+        return;
+      }
+      const forward = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    try {
+      const base = makeGenerateDeps(t, markerRenderer('x').renderer);
+      const directoryAt = (baseUrl: string, realm: string) =>
+        createKeycloakDirectory({
+          baseUrl,
+          realm,
+          clientId: t.env.KEYCLOAK_CLIENT_ID ?? '',
+          clientSecret: t.env.KEYCLOAK_CLIENT_SECRET ?? '',
+          timeoutMs: 5000,
+          profileCacheSeconds: 0,
+        });
+      const cases = [
+        {
+          directory: directoryAt(`http://127.0.0.1:${port}`, t.env.KEYCLOAK_REALM ?? 'student'),
+          error: /404 to the user lookup.*KEYCLOAK_URL/,
+        },
+        {
+          directory: directoryAt(t.env.KEYCLOAK_URL ?? '', 'no-such-realm'),
+          error: /no token endpoint for realm no-such-realm/,
+        },
+      ];
+      for (const { directory, error } of cases) {
+        const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+        const outcome = await generateCertificate(
+          { ...base, directory },
+          generateOptions({ maxAttempts: 1 }),
+          id,
+        );
+        expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
+        const row = await certificateRow(t.sql, id);
+        expect(row).toMatchObject({ status: 'failed', attempt_count: 0 });
+        expect(row.last_error).toMatch(error);
+      }
+      expect(base.metrics.counts.configurationErrors).toBe(2);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });

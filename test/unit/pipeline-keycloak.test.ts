@@ -107,13 +107,28 @@ describe('Keycloak directory', () => {
     expect(fake.tokenRequests()).toBe(2);
   });
 
-  it('maps 404 to a permanent error and 5xx, timeouts and resets to transient ones', async () => {
+  it("maps Keycloak's own 404 to a permanent error, any other 404 to a configuration error", async () => {
     const fake = fakeKeycloak();
     const students = directory(fake, { now: 0 }, 0);
-    fake.answerNextUser(() => new Response('{}', { status: 404 }));
-    await expect(students.getStudent(ID)).rejects.toEqual(
-      new PermanentError('student not found in Keycloak', 'student-not-found'),
+    const notFound = new PermanentError('student not found in Keycloak', 'student-not-found');
+    // Current Keycloak, then older versions (error code invalid_request, message as description).
+    fake.answerNextUser(() => Response.json({ error: 'User not found' }, { status: 404 }));
+    await expect(students.getStudent(ID)).rejects.toEqual(notFound);
+    fake.answerNextUser(() =>
+      Response.json({ error: 'invalid_request', error_description: 'User not found' }, { status: 404 }),
     );
+    await expect(students.getStudent(ID)).rejects.toEqual(notFound);
+    for (const body of ['{}', '{"error":"Realm not found."}', '<html>404</html>', '']) {
+      fake.answerNextUser(() => new Response(body, { status: 404 }));
+      const error = await students.getStudent(ID).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(String(error)).toMatch(/KEYCLOAK_URL and KEYCLOAK_REALM/);
+    }
+  });
+
+  it('maps 5xx, timeouts, resets and malformed answers to transient errors', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
     fake.answerNextUser(() => new Response('{}', { status: 503 }));
     await expect(students.getStudent(ID)).rejects.toThrow(TransientError);
     fake.answerNextUser(() => {
