@@ -67,7 +67,11 @@ const statusListShape = z.looseObject({
   id: z.string(),
   type: z.array(z.string()),
   validUntil: z.string().optional(),
-  credentialSubject: z.looseObject({ statusPurpose: z.string(), encodedList: z.string() }),
+  // Bitstring Status List: the list's statusPurpose "MUST be one or more strings".
+  credentialSubject: z.looseObject({
+    statusPurpose: z.union([z.string(), z.array(z.string()).min(1)]),
+    encodedList: z.string(),
+  }),
 });
 
 /** Codes are matched as the issuer matches them: case-insensitively. */
@@ -142,20 +146,56 @@ function signatureFinding(check: CredentialCheck): { ok: boolean; line: string }
 const openBadgeShape = z.looseObject({
   id: z.string(),
   type: z.array(z.string()),
-  validFrom: z.string().optional(),
+  issuer: z.union([z.string(), z.looseObject({ id: z.string() })]),
+  validFrom: z.string(),
   validUntil: z.string().optional(),
   credentialSubject: z.looseObject({
+    id: z.string().optional(),
     achievement: z.looseObject({ name: z.string() }),
     identifier: z.array(z.looseObject({ identityHash: z.string() })).optional(),
   }),
+  // A BitstringStatusListEntry as its spec requires it: statusPurpose present, statusListIndex
+  // "an arbitrary size integer greater than or equal to 0, expressed as a string in base 10"
+  // (anything else is a MALFORMED_VALUE_ERROR, not a number to guess at).
   credentialStatus: z
     .looseObject({
+      type: z.literal('BitstringStatusListEntry'),
       statusListCredential: z.string(),
-      statusListIndex: z.string(),
-      statusPurpose: z.string().optional(),
+      statusListIndex: z.string().regex(/^(0|[1-9][0-9]*)$/),
+      statusPurpose: z.string(),
+      statusSize: z.number().optional(),
     })
     .optional(),
+  // The registered claims Open Badges 3.0 maps onto the credential (§ "JWT Payload Format").
+  iss: z.string().optional(),
+  sub: z.string().optional(),
+  jti: z.string().optional(),
+  nbf: z.number().optional(),
+  exp: z.number().optional(),
 });
+
+type OpenBadgePayload = z.infer<typeof openBadgeShape>;
+
+/**
+ * Open Badges 3.0, "Verify a Credential VC-JWT Signature": `iss`, `sub`, `nbf` and `jti` MUST be
+ * present and match `issuer.id`, `credentialSubject.id`, `validFrom` and `id`, "if they do not
+ * match, the credential is not valid"; `exp`, when present, is `validUntil`. What is wrong, or
+ * undefined when they agree.
+ */
+function claimsMismatch(credential: OpenBadgePayload): string | undefined {
+  const issuerId = typeof credential.issuer === 'string' ? credential.issuer : credential.issuer.id;
+  const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+  if (credential.iss !== issuerId) return `iss ${credential.iss ?? '(missing)'} is not issuer.id ${issuerId}`;
+  if (credential.sub === undefined || credential.sub !== credential.credentialSubject.id)
+    return `sub ${credential.sub ?? '(missing)'} is not credentialSubject.id`;
+  if (credential.jti !== credential.id)
+    return `jti ${credential.jti ?? '(missing)'} is not the credential's id`;
+  if (credential.nbf === undefined || credential.nbf !== seconds(credential.validFrom))
+    return `nbf ${credential.nbf ?? '(missing)'} is not validFrom ${credential.validFrom}`;
+  if (credential.validUntil !== undefined && credential.exp !== seconds(credential.validUntil))
+    return `exp ${credential.exp ?? '(missing)'} is not validUntil ${credential.validUntil}`;
+  return undefined;
+}
 
 /**
  * The issuer's live answer for the signed code, from an address on the issuer's origin whose
@@ -242,12 +282,16 @@ async function checkOpenBadge(
   if ('problem' in verified)
     return { ok: false, statusResolved: false, lines: [`Open Badge: INVALID — ${verified.problem}`] };
   const parsed = openBadgeShape.safeParse(verified.payload);
-  if (!parsed.success || !parsed.data.type.includes('OpenBadgeCredential'))
+  if (!parsed.success || !parsed.data.type.includes('OpenBadgeCredential')) {
+    const where = parsed.success ? 'type' : (parsed.error.issues[0]?.path.join('.') ?? '');
     return {
       ok: false,
       statusResolved: false,
-      lines: ['Open Badge: INVALID — the signed payload is not an OpenBadgeCredential'],
+      lines: [
+        `Open Badge: INVALID — the signed payload is not an OpenBadgeCredential (${where} is missing or malformed)`,
+      ],
     };
+  }
   const credential = parsed.data;
   const name = credential.credentialSubject.identifier?.[0]?.identityHash;
   const sameCertificate =
@@ -261,12 +305,19 @@ async function checkOpenBadge(
       statusResolved: false,
       lines: ['Open Badge: DOES NOT MATCH the certificate (another code, name or course)'],
     };
+  const mismatch = claimsMismatch(credential);
+  if (mismatch)
+    return { ok: false, statusResolved: false, lines: [`Open Badge: INVALID — its JWT claims ${mismatch}`] };
   const now = (io.now?.() ?? new Date()).getTime();
+  // `exp` sets validUntil when the credential has none (OB 3.0); when it has one they are equal.
+  const validUntil =
+    credential.validUntil ??
+    (credential.exp === undefined ? undefined : new Date(credential.exp * 1000).toISOString());
   const period =
-    credential.validFrom && Date.parse(credential.validFrom) > now
+    Date.parse(credential.validFrom) > now
       ? `NOT YET VALID (validFrom ${credential.validFrom})`
-      : credential.validUntil && Date.parse(credential.validUntil) < now
-        ? `EXPIRED (validUntil ${credential.validUntil})`
+      : validUntil && Date.parse(validUntil) < now
+        ? `EXPIRED (validUntil ${validUntil})`
         : undefined;
   if (period) return { ok: false, statusResolved: false, lines: [`Open Badge: ${period}`] };
   const lines = [`Open Badge: valid OpenBadgeCredential (ES256, key ${verified.kid}), ${credential.id}`];
@@ -287,15 +338,19 @@ async function checkOpenBadge(
       if (list.id !== entry.statusListCredential) throw new Error(`the list served is ${list.id}`);
       if (!list.type.includes('BitstringStatusListCredential'))
         throw new Error('the list is not a BitstringStatusListCredential');
-      const purpose = entry.statusPurpose ?? 'revocation';
-      if (list.credentialSubject.statusPurpose !== purpose)
-        throw new Error(`the list's purpose is ${list.credentialSubject.statusPurpose}, not ${purpose}`);
+      const purposes = [list.credentialSubject.statusPurpose].flat();
+      if (!purposes.includes(entry.statusPurpose))
+        throw new Error(`the list's purpose is ${purposes.join(', ')}, not ${entry.statusPurpose}`);
       if (list.validUntil && Date.parse(list.validUntil) < now)
         throw new Error(`the list expired at ${list.validUntil}`);
-      const revoked = getBit(
-        decodeStatusList(list.credentialSubject.encodedList),
-        Number(entry.statusListIndex),
-      );
+      // Entries of more than one bit (statusSize > 1) carry status messages this check does not read.
+      if ((entry.statusSize ?? 1) !== 1) throw new Error(`statusSize ${entry.statusSize} is not supported`);
+      const listBits = decodeStatusList(list.credentialSubject.encodedList);
+      const index = Number(entry.statusListIndex);
+      // The spec's RANGE_ERROR: an index past the list's end names no entry.
+      if (!Number.isSafeInteger(index) || index >= listBits.length * 8)
+        throw new Error(`statusListIndex ${entry.statusListIndex} is past the list's end`);
+      const revoked = getBit(listBits, index);
       if (revoked) ok = false;
       statusResolved = true;
       lines.push(`Open Badge status: ${revoked ? 'REVOKED' : 'not revoked'} (${entry.statusListCredential})`);

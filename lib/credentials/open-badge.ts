@@ -57,15 +57,13 @@ export interface OpenBadgeCredential {
   type: ['VerifiableCredential', 'OpenBadgeCredential'];
   name: string;
   issuer: { id: string; type: ['Profile']; name: string; url?: string; email?: string; description?: string };
+  /**
+   * VC Data Model 2.0 names only: its context and OB's 3.0.3 context do not define the VC 1.1
+   * `issuanceDate` / `expirationDate`, and a document using terms its contexts do not define
+   * is not a conforming VC 2.0 document.
+   */
   validFrom: string;
   validUntil?: string;
-  /**
-   * The same instants under their VC Data Model 1.1 names: the 1EdTech JSON schema revision
-   * in test/fixtures (and wallets built on it) requires `issuanceDate`; VC 2.0 readers use
-   * `validFrom` / `validUntil`.
-   */
-  issuanceDate: string;
-  expirationDate?: string;
   credentialSubject: {
     id: string;
     type: ['AchievementSubject'];
@@ -76,7 +74,8 @@ export interface OpenBadgeCredential {
       name: string;
       description: string;
       criteria: { narrative: string; id?: string };
-      '@language'?: string;
+      /** OB 3.0 Achievement `inLanguage`: the BCP 47 language of name and description. */
+      inLanguage?: string;
       humanCode?: string;
     };
     identifier?: { type: 'IdentityObject'; hashed: false; identityHash: string; identityType: 'name' }[];
@@ -104,8 +103,6 @@ export function buildOpenBadgeCredential(input: OpenBadgeInput): OpenBadgeCreden
     },
     validFrom,
     ...(validUntil ? { validUntil } : {}),
-    issuanceDate: validFrom,
-    ...(validUntil ? { expirationDate: validUntil } : {}),
     credentialSubject: {
       id: input.recipient.id,
       type: ['AchievementSubject'],
@@ -116,7 +113,7 @@ export function buildOpenBadgeCredential(input: OpenBadgeInput): OpenBadgeCreden
         name: achievement.name,
         description: achievement.description,
         criteria: achievement.criteria,
-        ...(achievement.language ? { '@language': achievement.language } : {}),
+        ...(achievement.language ? { inLanguage: achievement.language } : {}),
         ...(achievement.humanCode ? { humanCode: achievement.humanCode } : {}),
       },
       ...(input.recipient.name

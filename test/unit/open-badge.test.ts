@@ -49,6 +49,22 @@ describe('OpenBadgeCredential', () => {
     expect(validate({ ...rest, credentialSubject: { ...credentialSubject, achievement } })).toBe(false);
   });
 
+  it('is a VC Data Model 2.0 credential: the VC 1.1 form fails the schema, and no 1.1 names are used', () => {
+    const credential = buildOpenBadgeCredential(input);
+    const { validFrom, validUntil, ...undated } = credential;
+    expect(validate({ ...undated, issuanceDate: validFrom, expirationDate: validUntil })).toBe(false);
+    expect(
+      validate({
+        ...credential,
+        '@context': ['https://www.w3.org/2018/credentials/v1', credential['@context'][1]],
+      }),
+    ).toBe(false);
+    // Terms neither the VC 2.0 nor the OB 3.0.3 context defines would make it non-conforming.
+    expect(Object.keys(credential)).not.toContain('issuanceDate');
+    expect(Object.keys(credential)).not.toContain('expirationDate');
+    expect(Object.keys(credential.credentialSubject.achievement)).not.toContain('@language');
+  });
+
   it('carries the issuer profile, the achievement of the course, the dates and the status entry', () => {
     const credential = buildOpenBadgeCredential(input);
     expect(credential['@context']).toEqual([
@@ -67,7 +83,7 @@ describe('OpenBadgeCredential', () => {
       type: ['Achievement'],
       name: 'Введение в химию',
       humanCode: 'CHEM-101',
-      '@language': 'ru',
+      inLanguage: 'ru',
       criteria: { narrative: expect.stringContaining('at least 70%') },
     });
     expect(credential.validFrom).toBe('2025-03-01T10:00:00Z');

@@ -11,6 +11,7 @@ import { type CheckIo, checkCertificate } from '../../lib/credentials/offline-ch
 import {
   achievementForCourse,
   buildOpenBadgeCredential,
+  openBadgeJwtClaims,
   signOpenBadgeCredential,
 } from '../../lib/credentials/open-badge.ts';
 import { jwtSignerFor } from '../../lib/credentials/signer.ts';
@@ -283,6 +284,82 @@ describe('npm run verify against forgeries', () => {
     const report = await checkCertificate(early, JWKS_URL, online);
     expect(report.outcome).toBe('invalid');
     expect(report.lines).toContain('Open Badge: NOT YET VALID (validFrom 2099-01-01T00:00:00Z)');
+  });
+
+  it("an Open Badge whose JWT claims contradict its credential is invalid (OB 3.0's claim checks)", async () => {
+    reset();
+    const credential = buildOpenBadgeCredential({
+      credentialId: `${VERIFY}/${ada.code}`,
+      issuer: { id: ISSUER, name: ada.issuer },
+      achievement: achievementForCourse({
+        baseUrl: API,
+        course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: ada.course },
+        passPercentage: 50,
+      }),
+      recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: ada.name },
+      validFrom: new Date('2026-03-14T10:00:00Z'),
+      validUntil: new Date('2027-03-14T10:00:00Z'),
+      credentialStatus: statusListEntry({ baseUrl: API, listId: LIST, index: 5 }),
+    });
+    const claims = openBadgeJwtClaims(credential);
+    const sign = jwtSignerFor(issuerKey);
+    const badgeWith = (payload: Record<string, unknown>) =>
+      sign(payload, { typ: 'JWT' }, { keyUrl: (thumbprint) => `${API}/keys/${thumbprint}` });
+    const { sub: _sub, ...withoutSub } = claims;
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['iss of another issuer', { ...claims, iss: 'https://evil.example' }, 'iss https://evil.example'],
+      ['no sub', withoutSub, 'sub (missing)'],
+      ['jti of another credential', { ...claims, jti: `${VERIFY}/${bob.code}` }, 'jti'],
+      ['nbf a year earlier', { ...claims, nbf: Number(claims.nbf) - 365 * 86400 }, 'nbf'],
+      ['exp later than validUntil', { ...claims, exp: Number(claims.exp) + 365 * 86400 }, 'exp'],
+      [
+        'statusListIndex not in base 10',
+        { ...claims, credentialStatus: { ...credential.credentialStatus, statusListIndex: '0x5' } },
+        'credentialStatus.statusListIndex is missing or malformed',
+      ],
+      [
+        'no statusPurpose',
+        { ...claims, credentialStatus: { ...credential.credentialStatus, statusPurpose: undefined } },
+        'credentialStatus.statusPurpose is missing or malformed',
+      ],
+    ];
+    const genuine = await pdf('claims-genuine.pdf', ada, {});
+    expect((await checkCertificate(genuine, JWKS_URL, online)).outcome).toBe('valid');
+    for (const [what, payload, reason] of cases) {
+      const path = join(dir, 'claims.pdf');
+      await writeFile(
+        path,
+        await applyPdfMetadata(
+          await (await PDFDocument.create()).save(),
+          { title: 'Certificate', subject: 'Certificate', keywords: [], author: ada.issuer },
+          ada.issued,
+          {
+            jws: await signCredential(ada, issuerKey),
+            facts: ada,
+            verifyUrl: `${VERIFY}/${ada.code}`,
+            openBadge: await badgeWith(payload),
+          },
+        ),
+      );
+      const report = await checkCertificate(path, JWKS_URL, online);
+      expect(report.outcome, what).toBe('invalid');
+      expect(
+        report.lines.find((line) => line.startsWith('Open Badge:')),
+        what,
+      ).toContain(reason);
+    }
+  });
+
+  it('a status list entry past the end of its list is not read as "not revoked"', async () => {
+    reset();
+    statusByCode.delete(ada.code); // no live page: only the list can tell
+    const past = await pdf('past-end.pdf', ada, {
+      badgeIndex: 131_072,
+      verifyUrl: `https://down.example/verify/${ada.code}`,
+    });
+    const report = await checkCertificate(past, JWKS_URL, online);
+    expect(report.outcome).toBe('unchecked');
+    expect(report.lines.join('\n')).toContain("statusListIndex 131072 is past the list's end");
   });
 
   it('a link with a damaged fragment is invalid, not a crash', async () => {
