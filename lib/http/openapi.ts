@@ -1,17 +1,27 @@
 import {
   createDocument,
   type ZodOpenApiOperationObject,
+  type ZodOpenApiPathsObject,
   type ZodOpenApiResponseObject,
   type ZodOpenApiResponsesObject,
 } from 'zod-openapi';
+import {
+  MAX_RETRY_AFTER_SECONDS,
+  RETRY_DELAYS_SECONDS,
+  RETRY_JITTER,
+  WEBHOOK_EVENT_TYPES,
+  type WebhookEventType,
+} from '../webhooks/events.ts';
 import type { RouteContract } from './contract.ts';
 import { errorSchema } from './schemas.ts';
+import { webhookEventSchemas, webhookHeadersSchema } from './webhook-schemas.ts';
 
 /**
  * The OpenAPI 3.1 document, generated from the route declarations (lib/http/routes/*) with
  * zod-openapi: paths, parameters, bodies and responses all come from the routes' zod schemas.
- * Only what no route owns is written here: the API's description, the security scheme and
- * the common error responses each route gets from its policy and request schemas.
+ * Only what no route owns is written here: the API's description, the security scheme,
+ * the common error responses each route gets from its policy and request schemas, and the
+ * webhooks the service sends (OpenAPI 3.1's top-level `webhooks`).
  */
 
 const GUIDE_NOTE =
@@ -89,6 +99,63 @@ function operation(route: RouteContract): ZodOpenApiOperationObject {
   };
 }
 
+const WEBHOOK_SUMMARIES: Record<WebhookEventType, string> = {
+  'certificate.issued': 'A certificate was issued (its PDF is stored)',
+  'certificate.revoked': 'A certificate was revoked',
+  'certificate.reissued': 'A certificate was superseded by a new one (reissue, renewal, better score)',
+  'certificate.expired': "An issued certificate's expiry date passed (announced once)",
+};
+
+/** 5 -> "5 s", 300 -> "5 min", 7200 -> "2 h". */
+function duration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+/**
+ * One POST per event type, as the delivery worker sends it to each endpoint subscribed to that
+ * type: Standard Webhooks recommends "a formal specification of the structure (such as JSON
+ * Schema or OpenAPI)" of each event's payload. The responses are how the worker reads the answer.
+ */
+function webhookOperations(): ZodOpenApiPathsObject {
+  return Object.fromEntries(
+    WEBHOOK_EVENT_TYPES.map((type) => [
+      type,
+      {
+        post: {
+          operationId: `${type.replace(/\.(\w)/g, (_, first: string) => first.toUpperCase())}Webhook`,
+          tags: ['webhooks'],
+          summary: WEBHOOK_SUMMARIES[type],
+          description:
+            'Sent to every enabled endpoint registered for this event type (POST /api/v1/webhooks/endpoints), ' +
+            'signed per Standard Webhooks: verify `webhook-signature` over the raw body before parsing it.',
+          security: [],
+          requestParams: { header: webhookHeadersSchema },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: webhookEventSchemas[type] } },
+          },
+          responses: {
+            '2XX': { description: 'Received. Answer within WEBHOOK_TIMEOUT_MS (15 s by default).' },
+            '410': {
+              description:
+                'Gone: the endpoint is disabled at once and its pending deliveries are cancelled (an admin can enable it again).',
+            },
+            default: {
+              description:
+                'Anything else (a redirect, another status, a timeout) is a failure: retried after ' +
+                `${RETRY_DELAYS_SECONDS.map(duration).join(', ')} (each ±${RETRY_JITTER * 100}%), or later ` +
+                `if \`Retry-After\` asks (up to ${duration(MAX_RETRY_AFTER_SECONDS)}). An endpoint whose every ` +
+                'attempt fails for a whole schedule is disabled.',
+            },
+          },
+        },
+      },
+    ]),
+  );
+}
+
 function policyNote(route: RouteContract): string {
   return `Access: ${route.policy.description}`;
 }
@@ -118,8 +185,14 @@ export function buildOpenApiDocument(routes: readonly RouteContract[]): Record<s
       { name: 'ingestion', description: 'Test attempts from the testing system' },
       { name: 'templates', description: 'Certificate templates (staff)' },
       { name: 'lifecycle', description: 'Revoke, reissue and later passing attempts (staff)' },
+      {
+        name: 'webhooks',
+        description:
+          'Standard Webhooks: endpoints admins register (paths) and the events sent to them (webhooks)',
+      },
     ],
     paths,
+    webhooks: webhookOperations(),
     components: {
       securitySchemes: {
         bearerAuth: {

@@ -2,9 +2,14 @@ import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import type { DeliveryView, EndpointView } from '../webhooks/endpoints.ts';
 import { endpointInputSchema } from '../webhooks/endpoints.ts';
-import { WEBHOOK_EVENT_TYPES } from '../webhooks/events.ts';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../webhooks/events.ts';
+import { revocationReasonSchema } from './schemas.ts';
 
-/** Response shapes of the webhook admin routes (lib/http/routes/webhooks.ts). */
+/**
+ * Response shapes of the webhook admin routes (lib/http/routes/webhooks.ts), and what the
+ * service sends: the payload of each event type and the signature headers (the document's
+ * top-level `webhooks`, lib/http/openapi.ts).
+ */
 
 const isoDateTime = z.iso.datetime({ offset: true });
 const uuid = z.string().regex(UUID_PATTERN);
@@ -22,7 +27,10 @@ export const webhookEndpointSchema = z
     disabledReason: z
       .string()
       .nullable()
-      .describe('Why deliveries stopped: an admin disabled it, or the endpoint answered 410 Gone'),
+      .describe(
+        'Why deliveries stopped: an admin disabled it, the endpoint answered 410 Gone, or every attempt ' +
+          'to it failed for a whole retry schedule (~3 days)',
+      ),
     previousSecretExpiresAt: isoDateTime
       .nullable()
       .describe('After a rotation: until then the previous secret signs too (two signatures)'),
@@ -81,6 +89,82 @@ export const webhookDeliveryPageSchema = z
 export const redeliveryResultSchema = z
   .strictObject({ id: uuid, status: z.literal('pending'), nextAttemptAt: isoDateTime })
   .meta({ id: 'WebhookRedelivery' });
+
+/*
+ * The payloads, as written by the outbox trigger (lib/db/migrations/1732600000000_webhooks.sql)
+ * and the expiry sweep (lib/webhooks/expiry-sweep.ts); test/integration/webhooks-delivery parses
+ * what the receiver gets with these. Timestamps inside `data` are PostgreSQL's JSON rendering of
+ * timestamptz (ISO 8601 with an offset, e.g. `+00:00`).
+ */
+const certificateIds = {
+  certificateId: uuid,
+  courseId: uuid,
+  studentId: uuid.describe('Keycloak user id of the student'),
+  verificationCode: z.string().describe('The code printed under the QR code (GET /api/v1/verify/{code})'),
+};
+
+export const webhookPayloadSchemas = {
+  'certificate.issued': z.strictObject({
+    ...certificateIds,
+    status: z.literal('issued'),
+    expiresAt: isoDateTime.nullable().describe('When it expires; null: it does not'),
+  }),
+  'certificate.revoked': z.strictObject({
+    ...certificateIds,
+    status: z.literal('revoked'),
+    revocationReason: revocationReasonSchema.nullable(),
+  }),
+  'certificate.reissued': z.strictObject({
+    ...certificateIds,
+    status: z.literal('superseded'),
+    supersededBy: uuid.nullable().describe('The new certificate; it sends its own certificate.issued'),
+  }),
+  'certificate.expired': z.strictObject({
+    ...certificateIds,
+    status: z.literal('expired'),
+    expiresAt: isoDateTime,
+  }),
+} as const satisfies Record<WebhookEventType, z.ZodType>;
+
+/** The body of one event type (Standard Webhooks' `{type, timestamp, data}`), a component each. */
+function eventSchema<T extends WebhookEventType>(type: T, id: string) {
+  return z
+    .strictObject({
+      type: z.literal(type),
+      timestamp: z.iso
+        .datetime()
+        .describe('When the event happened (an expiry: the expiry itself), not when it was sent'),
+      data: webhookPayloadSchemas[type],
+    })
+    .meta({ id });
+}
+
+// Built once: a component id must name one schema instance in a document.
+export const webhookEventSchemas = {
+  'certificate.issued': eventSchema('certificate.issued', 'CertificateIssuedEvent'),
+  'certificate.revoked': eventSchema('certificate.revoked', 'CertificateRevokedEvent'),
+  'certificate.reissued': eventSchema('certificate.reissued', 'CertificateReissuedEvent'),
+  'certificate.expired': eventSchema('certificate.expired', 'CertificateExpiredEvent'),
+} as const satisfies Record<WebhookEventType, z.ZodType>;
+
+/** The Standard Webhooks headers of every delivery (lib/webhooks/signing.ts). */
+export const webhookHeadersSchema = z.object({
+  'webhook-id': uuid.describe(
+    'The event id: the same on every retry and redelivery and for every endpoint (an idempotency key)',
+  ),
+  'webhook-timestamp': z
+    .number()
+    .int()
+    .nonnegative()
+    .describe('Unix seconds of this attempt (signed: reject one too far from your clock)'),
+  'webhook-signature': z
+    .string()
+    .regex(/^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$/)
+    .describe(
+      '`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` keyed with the base64-decoded ' +
+        'part of the endpoint secret; during a secret rotation a second one (the previous secret), space-separated',
+    ),
+});
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 

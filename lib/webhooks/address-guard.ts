@@ -51,29 +51,85 @@ for (const [network, prefix] of [
 ] as const) {
   blocked.addSubnet(network, prefix, 'ipv4');
 }
+// IPv6 special-purpose ranges inside 2000::/3 (everything outside it is refused below): the
+// documentation prefixes (2001:db8::/32, RFC 3849; 3fff::/20, RFC 9637) and benchmarking
+// (2001:2::/48, RFC 5180). Loopback, unspecified, unique-local, link-local, site-local, multicast
+// and the discard prefix all lie outside 2000::/3.
 for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['100::', 64],
   ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
+  ['3fff::', 20],
+  ['2001:2::', 48],
 ] as const) {
   blocked.addSubnet(network, prefix, 'ipv6');
 }
 
-/** An IPv4 address carried inside an IPv6 one (mapped ::ffff:a.b.c.d, NAT64 64:ff9b::/96). */
-function embeddedIpv4(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  const dotted = /^(?:::ffff:|64:ff9b::)(\d{1,3}(?:\.\d{1,3}){3})$/.exec(lower);
-  if (dotted) return dotted[1];
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-  if (hex) {
-    const high = Number.parseInt(hex[1] ?? '0', 16);
-    const low = Number.parseInt(hex[2] ?? '0', 16);
-    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+/** The 16 bytes of an IPv6 address (a zone id, `fe80::1%eth0`, dropped), or undefined if it is not one. */
+function ipv6Bytes(address: string): Uint8Array | undefined {
+  let text = address.toLowerCase().replace(/%.*$/, '');
+  if (isIP(text) !== 6) return undefined;
+  // A dotted tail (::ffff:10.0.0.1) becomes its two hex groups.
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  if (groups.length !== 8) return undefined;
+  const bytes = new Uint8Array(16);
+  groups.forEach((group, index) => {
+    const value = Number.parseInt(group, 16);
+    bytes[index * 2] = value >> 8;
+    bytes[index * 2 + 1] = value & 255;
+  });
+  return bytes;
+}
+
+const ipv4At = (bytes: Uint8Array, ...offsets: number[]) =>
+  offsets.map((offset) => bytes[offset] ?? 0).join('.');
+
+/** Whether `bytes` starts with the bytes of `prefix`. */
+const startsWith = (bytes: Uint8Array, prefix: readonly number[]) =>
+  prefix.every((byte, index) => bytes[index] === byte);
+
+/** The first 80 bits of ::/96 and ::ffff:0:0/96. */
+const ZERO_80 = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] as const;
+
+/**
+ * The IPv4 addresses an IPv6 address carries, for each transition mechanism that delivers such
+ * an address to (or through) an IPv4 host; undefined when it is none of them. A webhook to one
+ * of these reaches the IPv4 address inside, so that address is what gets checked:
+ * - ::/96, IPv4-compatible (RFC 4291 §2.5.5.1, deprecated; `::` and `::1` fall here too);
+ * - ::ffff:0:0/96, IPv4-mapped (RFC 4291 §2.5.5.2), and ::ffff:0:0:0/96, SIIT's IPv4-translated
+ *   form (RFC 2765 §2.1);
+ * - 64:ff9b::/96, NAT64's well-known prefix (RFC 6052 §2.1), IPv4 in the last 32 bits;
+ * - 64:ff9b:1::/48, NAT64 for local use (RFC 8215), whose operator picks the prefix length: RFC
+ *   6052 §2.2 puts the IPv4 address at a different place for a /48, /56, /64 or /96, and which one
+ *   applies cannot be known from here, so every place must hold a public address (fail closed);
+ * - 2002::/16, 6to4 (RFC 3056 §2): "2002:V4ADDR::/48";
+ * - 2001::/32, Teredo (RFC 4380 §4): the server's IPv4 in bits 32-63 and the client's in the last
+ *   32 bits, "obfuscated" (every bit inverted); both are checked.
+ */
+function embeddedIpv4(bytes: Uint8Array): string[] | undefined {
+  const last32 = ipv4At(bytes, 12, 13, 14, 15);
+  if (startsWith(bytes, [...ZERO_80, 0, 0])) return [last32];
+  if (startsWith(bytes, [...ZERO_80, 0xff, 0xff])) return [last32];
+  if (startsWith(bytes, [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0])) return [last32];
+  if (startsWith(bytes, [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0])) return [last32];
+  if (startsWith(bytes, [0, 0x64, 0xff, 0x9b, 0, 1])) {
+    return [
+      ipv4At(bytes, 6, 7, 9, 10), // /48
+      ipv4At(bytes, 7, 9, 10, 11), // /56
+      ipv4At(bytes, 9, 10, 11, 12), // /64
+      last32, // /96
+    ];
+  }
+  if (startsWith(bytes, [0x20, 0x02])) return [ipv4At(bytes, 2, 3, 4, 5)];
+  if (startsWith(bytes, [0x20, 0x01, 0, 0])) {
+    const client = [12, 13, 14, 15].map((offset) => (bytes[offset] ?? 0) ^ 0xff).join('.');
+    return [ipv4At(bytes, 4, 5, 6, 7), client];
   }
   return undefined;
 }
@@ -82,12 +138,14 @@ function embeddedIpv4(address: string): string | undefined {
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const inner = embeddedIpv4(address);
-    if (inner !== undefined) return isIP(inner) !== 4 || blocked.check(inner, 'ipv4');
-    return blocked.check(address, 'ipv6');
-  }
-  return true;
+  const bytes = family === 6 ? ipv6Bytes(address) : undefined;
+  if (!bytes) return true;
+  const inner = embeddedIpv4(bytes);
+  if (inner !== undefined) return inner.some((ipv4) => blocked.check(ipv4, 'ipv4'));
+  // Only 2000::/3 is global unicast (RFC 4291 §2.4, IANA's IPv6 address space registry); the
+  // rest is loopback, link- or site-local, unique-local, multicast, discard or unassigned.
+  if ((bytes[0] ?? 0) >> 5 !== 0b001) return true;
+  return blocked.check(address.replace(/%.*$/, ''), 'ipv6');
 }
 
 export interface AddressGuard {

@@ -1,6 +1,13 @@
 import type { Log } from '../certificates/ports.ts';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { MAX_ATTEMPTS, nextRetryAt, parseRetryAfter, webhookBody } from './events.ts';
+import {
+  CONSISTENT_FAILURE_REASON,
+  MAX_ATTEMPTS,
+  nextRetryAt,
+  parseRetryAfter,
+  type Random,
+  webhookBody,
+} from './events.ts';
 import type { SendOutcome, WebhookSender } from './http-sender.ts';
 import { signatureHeaders } from './signing.ts';
 
@@ -11,8 +18,10 @@ import { signatureHeaders } from './signing.ts';
  *   2. claim due deliveries (FOR UPDATE SKIP LOCKED, so concurrent runs never send one twice),
  *      leasing each for longer than a request can take;
  *   3. sign and POST each, record the attempt, and settle: 2xx succeeded; 410 Gone disables the
- *      endpoint; anything else retries on the schedule (events.ts) until it is used up.
- * Time comes from `now()`: tests move the clock instead of sleeping through the schedule.
+ *      endpoint; anything else retries on the jittered schedule (events.ts) until it is used up,
+ *      and an endpoint that failed every attempt meanwhile is disabled (CONSISTENT_FAILURE_REASON).
+ * Time comes from `now()` and the jitter from `random()`: tests move the clock instead of
+ * sleeping through the schedule, and pin the jitter.
  */
 
 export interface DeliveryDeps {
@@ -20,6 +29,8 @@ export interface DeliveryDeps {
   send: WebhookSender;
   log: Log;
   now: () => Date;
+  /** For the retry jitter; Math.random unless a test pins it. */
+  random?: Random;
 }
 
 export interface DeliveryOptions {
@@ -114,7 +125,37 @@ function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlem
   return attemptsInSchedule >= MAX_ATTEMPTS ? 'failed' : 'retry';
 }
 
-async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promise<Settlement> {
+interface Delivered {
+  settlement: Settlement;
+  /** Whether this delivery disabled its endpoint (410 Gone, or failing consistently). */
+  disabled: boolean;
+}
+
+/**
+ * After `deliveryId` used up its schedule: whether no attempt to its endpoint has succeeded since
+ * the first attempt of that schedule (the rule documented at CONSISTENT_FAILURE_REASON).
+ * `last_attempt_at` bounds the deliveries to look at: one with a later success was attempted later.
+ */
+async function failingConsistently(
+  tx: TransactionSql,
+  delivery: Pick<ClaimedDelivery, 'id' | 'endpoint_id' | 'schedule_start'>,
+): Promise<boolean> {
+  const [row] = await tx<{ failing: boolean }[]>`
+    WITH window_start AS (
+      SELECT min(attempted_at) AS since FROM webhook_delivery_attempts
+      WHERE delivery_id = ${delivery.id} AND attempt_number > ${delivery.schedule_start}
+    )
+    SELECT NOT EXISTS (
+      SELECT 1 FROM webhook_deliveries d
+      JOIN webhook_delivery_attempts a ON a.delivery_id = d.id
+      CROSS JOIN window_start w
+      WHERE d.endpoint_id = ${delivery.endpoint_id} AND d.last_attempt_at >= w.since
+        AND a.succeeded AND a.attempted_at >= w.since
+    ) AS failing`;
+  return row?.failing ?? false;
+}
+
+async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promise<Delivered> {
   const attemptedAt = deps.now();
   const body = webhookBody(delivery.event_type, delivery.occurred_at, delivery.data);
   const secrets = [delivery.secret, ...(delivery.previous_secret ? [delivery.previous_secret] : [])];
@@ -135,11 +176,18 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
           finishedAt,
           attemptsInSchedule,
           outcome.kind === 'response' ? parseRetryAfter(outcome.retryAfter, finishedAt) : undefined,
+          deps.random,
         )
       : null;
   const status = settlement === 'retry' ? 'pending' : settlement === 'succeeded' ? 'succeeded' : 'failed';
 
-  await deps.sql.begin(async (tx) => {
+  const disabled = await deps.sql.begin(async (tx) => {
+    // A settlement that may disable the endpoint locks it first, as an admin's DELETE does
+    // (endpoint, then its deliveries): two deliveries disabling it at once then wait in turn
+    // instead of deadlocking on each other's delivery rows.
+    if (settlement === 'gone' || settlement === 'failed') {
+      await tx`SELECT 1 FROM webhook_endpoints WHERE id = ${delivery.endpoint_id} FOR UPDATE`;
+    }
     await tx`
       INSERT INTO webhook_delivery_attempts
         (delivery_id, attempt_number, attempted_at, status_code, error, duration_ms, succeeded)
@@ -150,10 +198,17 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
       UPDATE webhook_deliveries
       SET status = ${status}, next_attempt_at = ${retryAt}, last_attempt_at = ${attemptedAt},
           last_status_code = ${statusCode}, last_error = ${error}, updated_at = now()
-      WHERE id = ${delivery.id} AND attempt_count = ${delivery.attempt_count}`;
+      WHERE id = ${delivery.id} AND attempt_count = ${delivery.attempt_count}
+        -- Cancelled while it was being sent (its endpoint was disabled meanwhile): it stays
+        -- cancelled unless this very attempt got through.
+        AND (status = 'pending' OR ${status}::text = 'succeeded')`;
     if (settlement === 'gone') {
-      await disableEndpoint(tx, delivery.endpoint_id, 'the endpoint answered 410 Gone', finishedAt);
+      return await disableEndpoint(tx, delivery.endpoint_id, 'the endpoint answered 410 Gone', finishedAt);
     }
+    if (settlement === 'failed' && (await failingConsistently(tx, delivery))) {
+      return await disableEndpoint(tx, delivery.endpoint_id, CONSISTENT_FAILURE_REASON, finishedAt);
+    }
+    return false;
   });
   const entry = {
     deliveryId: delivery.id,
@@ -165,11 +220,13 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
   };
   if (settlement === 'succeeded') deps.log.info('Webhook delivered', entry);
   else if (settlement === 'gone') deps.log.warn('Webhook endpoint disabled: 410 Gone', entry);
-  else if (settlement === 'failed')
+  else if (settlement === 'failed') {
     // The schedule ran out: the receiver will not hear of this event unless an admin redelivers it.
     deps.log.error('Webhook delivery abandoned: retry schedule exhausted', entry);
-  else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
-  return settlement;
+    // The spec's "notify the consumers using other channels": an alert on this message.
+    if (disabled) deps.log.error('Webhook endpoint disabled: failing consistently', entry);
+  } else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
+  return { settlement, disabled };
 }
 
 /** Disables an endpoint and cancels what it still had pending; the delivery log stays. */
@@ -212,7 +269,7 @@ export async function runDeliveries(
 ): Promise<DeliveryRunResult> {
   const fanned = await fanOut(deps, options.batchSize);
   const claimed = await claimDue(deps, options);
-  const settlements = await mapLimited(claimed, options.concurrency, async (delivery) => {
+  const delivered = await mapLimited(claimed, options.concurrency, async (delivery): Promise<Delivered> => {
     try {
       return await deliverOne(deps, delivery);
     } catch (error) {
@@ -221,10 +278,10 @@ export async function runDeliveries(
         deliveryId: delivery.id,
         error: error instanceof Error ? error.message : String(error),
       });
-      return 'retry' as const;
+      return { settlement: 'retry', disabled: false };
     }
   });
-  const count = (wanted: Settlement) => settlements.filter((settlement) => settlement === wanted).length;
+  const count = (wanted: Settlement) => delivered.filter(({ settlement }) => settlement === wanted).length;
   const result = {
     fannedOut: fanned.events,
     deliveriesCreated: fanned.deliveries,
@@ -232,7 +289,7 @@ export async function runDeliveries(
     succeeded: count('succeeded'),
     failed: claimed.length - count('succeeded'),
     abandoned: count('failed'),
-    endpointsDisabled: count('gone'),
+    endpointsDisabled: delivered.filter(({ disabled }) => disabled).length,
   };
   if (result.fannedOut > 0 || result.attempted > 0) deps.log.info('Webhook deliveries completed', result);
   return result;

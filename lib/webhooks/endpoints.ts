@@ -190,11 +190,12 @@ export async function disableEndpointByAdmin(
 }
 
 /**
- * Resumes deliveries to a disabled endpoint (after a 410 Gone or an admin's DELETE), keeping
- * its secret and subscriptions. Its URL is checked again as at registration: the address it
- * resolves to may have changed while it was off. Events that happened while it was disabled are
- * not replayed on their own; the delivery log lists them and each can be redelivered. Enabling
- * an enabled endpoint changes nothing.
+ * Resumes deliveries to a disabled endpoint (after a 410 Gone, an admin's DELETE, or failing
+ * consistently: CONSISTENT_FAILURE_REASON in events.ts), keeping its secret and subscriptions.
+ * Its URL is checked again as at registration: the address it resolves to may have changed
+ * while it was off. Events that happened while it was disabled are not replayed on their own;
+ * the delivery log lists them and each can be redelivered. Enabling an enabled endpoint changes
+ * nothing.
  */
 export async function enableEndpoint(
   deps: { sql: Sql; guard: AddressGuard },

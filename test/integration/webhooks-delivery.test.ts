@@ -4,12 +4,21 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Log } from '../../lib/certificates/ports.ts';
 import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { ValidationError } from '../../lib/errors.ts';
+import { webhookEventSchemas, webhookPayloadSchemas } from '../../lib/http/webhook-schemas.ts';
 import { type AddressGuard, createAddressGuard, type Resolver } from '../../lib/webhooks/address-guard.ts';
 import { type DeliveryDeps, runDeliveries } from '../../lib/webhooks/delivery.ts';
-import { createEndpoint, listDeliveries, redeliver, rotateSecret } from '../../lib/webhooks/endpoints.ts';
-import { MAX_ATTEMPTS } from '../../lib/webhooks/events.ts';
+import {
+  createEndpoint,
+  disableEndpointByAdmin,
+  enableEndpoint,
+  listDeliveries,
+  listEndpoints,
+  redeliver,
+  rotateSecret,
+} from '../../lib/webhooks/endpoints.ts';
+import { CONSISTENT_FAILURE_REASON, MAX_ATTEMPTS, RETRY_DELAYS_SECONDS } from '../../lib/webhooks/events.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
-import { createHttpSender } from '../../lib/webhooks/http-sender.ts';
+import { createHttpSender, type WebhookSender } from '../../lib/webhooks/http-sender.ts';
 import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -34,8 +43,15 @@ const now = () => new Date(clock);
 const loopbackAllowed = createAddressGuard(['127.0.0.1']);
 const options = { batchSize: 50, concurrency: 4, timeoutMs: 5000 };
 
+/** Jitter pinned at none (0.5 is the middle of ±10%): each retry is due exactly on schedule. */
 function workerWith(guard: AddressGuard): DeliveryDeps {
-  return { sql: t.sql, send: createHttpSender({ guard, timeoutMs: 5000 }), log: silent, now };
+  return {
+    sql: t.sql,
+    send: createHttpSender({ guard, timeoutMs: 5000 }),
+    log: silent,
+    now,
+    random: () => 0.5,
+  };
 }
 const run = (guard: AddressGuard = loopbackAllowed) => runDeliveries(workerWith(guard), options);
 
@@ -156,6 +172,7 @@ describe('outbox trigger', () => {
     const revoked = await outboxOf(certificate.id);
     expect(revoked.map((row) => row.event_type)).toEqual(['certificate.revoked']);
     expect(revoked[0]?.data).toMatchObject({ status: 'revoked', revocationReason: 'issued-in-error' });
+    expect(() => webhookPayloadSchemas['certificate.revoked'].parse(revoked[0]?.data)).not.toThrow();
     // The free-text reason may name people: it is not in the payload.
     expect(JSON.stringify(revoked[0]?.data)).not.toContain('Ada');
 
@@ -168,6 +185,7 @@ describe('outbox trigger', () => {
     const reissued = await outboxOf(old.id);
     expect(reissued.map((row) => row.event_type)).toEqual(['certificate.reissued']);
     expect(reissued[0]?.data).toMatchObject({ status: 'superseded', supersededBy: successor.id });
+    expect(() => webhookPayloadSchemas['certificate.reissued'].parse(reissued[0]?.data)).not.toThrow();
   });
 });
 
@@ -196,6 +214,8 @@ describe('delivery', () => {
       },
     });
     expect(typeof verified.timestamp).toBe('string');
+    // The body is what the OpenAPI document's `webhooks` says it is.
+    expect(() => webhookEventSchemas['certificate.issued'].parse(verified)).not.toThrow();
     // No personal data beyond ids: the seeded student name is nowhere in the body.
     expect(request?.body).not.toContain('Ada Lovelace');
 
@@ -247,7 +267,7 @@ describe('delivery', () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();
     receiver.answer(...Array.from({ length: MAX_ATTEMPTS }, () => 503));
-    const delays = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+    const delays = [0, ...RETRY_DELAYS_SECONDS];
     for (const [index, delay] of delays.entries()) {
       clock += (delay - 1) * 1000;
       if (delay > 0) expect(await run(), `1 s before the ${delay} s retry`).toMatchObject({ attempted: 0 });
@@ -281,6 +301,105 @@ describe('delivery', () => {
     expect(await run()).toMatchObject({ fannedOut: 1, deliveriesCreated: 0, attempted: 0 });
     expect(receiver.received).toHaveLength(1);
     await expect(redeliver({ sql: t.sql, now }, delivery?.id ?? '')).rejects.toThrow('disabled');
+  });
+
+  /**
+   * Moves the clock to each retry of a delivery whose first attempt was just made and runs the
+   * worker there; `beforeRetry(n)` runs first, while the clock is still at the previous attempt.
+   */
+  async function throughSchedule(
+    beforeRetry: (retry: number) => Promise<void>,
+  ): Promise<Awaited<ReturnType<typeof run>>[]> {
+    const results = [];
+    for (const [index, delay] of RETRY_DELAYS_SECONDS.entries()) {
+      await beforeRetry(index + 1);
+      clock += delay * 1000;
+      results.push(await run());
+    }
+    return results;
+  }
+
+  it('disables an endpoint whose every attempt failed for a whole retry schedule, with the reason recorded', async () => {
+    const failing = await startWebhookReceiver();
+    try {
+      failing.answer(...Array.from({ length: 40 }, () => 503));
+      const { endpoint } = await endpointFor(['certificate.issued'], failing.url);
+      await issuedCertificate();
+      expect(await run()).toMatchObject({ attempted: 1, succeeded: 0 });
+      // A second event meanwhile, failing too: still pending when the first gives up.
+      const results = await throughSchedule(async (retry) => {
+        if (retry === 3) await issuedCertificate();
+      });
+      expect(results.slice(0, -1).map((result) => result.endpointsDisabled)).toEqual(
+        Array.from({ length: RETRY_DELAYS_SECONDS.length - 1 }, () => 0),
+      );
+      expect(results.at(-1)).toMatchObject({ abandoned: 1, endpointsDisabled: 1 });
+      expect(results.reduce((sum, result) => sum + result.succeeded, 0)).toBe(0);
+
+      const [row] = await t.sql<{ disabled_at: Date | null; disabled_reason: string | null }[]>`
+        SELECT disabled_at, disabled_reason FROM webhook_endpoints WHERE id = ${endpoint.id}`;
+      expect(row?.disabled_at?.getTime()).toBeGreaterThanOrEqual(clock - 60_000);
+      expect(row?.disabled_reason).toBe(CONSISTENT_FAILURE_REASON);
+      const view = (await listEndpoints(t.sql)).find((entry) => entry.id === endpoint.id);
+      expect(view).toMatchObject({ enabled: false, disabledReason: CONSISTENT_FAILURE_REASON });
+      const log = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+      expect(log.map((delivery) => delivery.status)).toEqual(['cancelled', 'failed']);
+      expect(log[1]?.attemptCount).toBe(MAX_ATTEMPTS);
+
+      // Nothing more is sent to it...
+      const sent = failing.received.length;
+      clock += 48 * 3600_000;
+      await issuedCertificate();
+      expect(await run()).toMatchObject({ deliveriesCreated: 0, attempted: 0 });
+      expect(failing.received).toHaveLength(sent);
+      // ...until an admin enables it: one more failure then is a retry, not a reason to disable.
+      await enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id);
+      await issuedCertificate();
+      expect(await run()).toMatchObject({ attempted: 1, succeeded: 0, endpointsDisabled: 0 });
+      const [after] = await t.sql<{ disabled_at: Date | null }[]>`
+        SELECT disabled_at FROM webhook_endpoints WHERE id = ${endpoint.id}`;
+      expect(after?.disabled_at).toBeNull();
+    } finally {
+      await failing.stop();
+    }
+  });
+
+  it('keeps an endpoint enabled when one delivery gives up but another to it succeeded meanwhile', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    // The first event fails every attempt; the second, sent between its first retries, succeeds.
+    receiver.answer(503, 503, 204, ...Array.from({ length: MAX_ATTEMPTS - 2 }, () => 503));
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 0 });
+    const results = await throughSchedule(async (retry) => {
+      if (retry === 2) {
+        await issuedCertificate();
+        expect(await run()).toMatchObject({ deliveriesCreated: 1, attempted: 1, succeeded: 1 });
+      }
+    });
+    expect(results.at(-1)).toMatchObject({ abandoned: 1, endpointsDisabled: 0 });
+    const [row] = await t.sql<{ disabled_at: Date | null; disabled_reason: string | null }[]>`
+      SELECT disabled_at, disabled_reason FROM webhook_endpoints WHERE id = ${endpoint.id}`;
+    expect(row).toEqual({ disabled_at: null, disabled_reason: null });
+    const log = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(log.map((delivery) => delivery.status)).toEqual(['succeeded', 'failed']);
+    expect(receiver.received).toHaveLength(MAX_ATTEMPTS + 1);
+  });
+
+  it('a delivery cancelled while it is being sent (its endpoint disabled meanwhile) stays cancelled', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    const send: WebhookSender = async () => {
+      await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin');
+      return { kind: 'response', status: 503, durationMs: 1 };
+    };
+    expect(await runDeliveries({ ...workerWith(loopbackAllowed), send }, options)).toMatchObject({
+      attempted: 1,
+      succeeded: 0,
+    });
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery).toMatchObject({ status: 'cancelled', nextAttemptAt: null });
+    // The attempt itself is in the log all the same.
+    expect(delivery?.attempts.map((attempt) => attempt.statusCode)).toEqual([503]);
   });
 
   it('refuses a private address unless allowed, resolving DNS at delivery time', async () => {
@@ -408,6 +527,7 @@ describe('delivery', () => {
       data: Record<string, unknown>;
     };
     expect(payload.type).toBe('certificate.expired');
+    expect(() => webhookEventSchemas['certificate.expired'].parse(payload)).not.toThrow();
     expect(payload.data).toMatchObject({ certificateId: expired.id, status: 'expired' });
     expect(new Date(payload.timestamp).getTime()).toBe(new Date(clock - 60_000).getTime());
   });

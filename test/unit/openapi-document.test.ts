@@ -4,6 +4,7 @@ import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument } from '../../lib/http/openapi.ts';
 import { API_ROUTES } from '../../lib/http/routes/openapi.ts';
+import { WEBHOOK_EVENT_TYPES } from '../../lib/webhooks/events.ts';
 
 /** Keeps the route declarations, the OpenAPI document and serverless.yml in step, and the document valid. */
 
@@ -12,9 +13,15 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
 interface Operation {
   operationId?: string;
-  parameters?: { name: string; in: string }[];
+  parameters?: { name: string; in: string; required?: boolean }[];
   security?: unknown[];
-  responses: Record<string, unknown>;
+  requestBody?: { content: Record<string, { schema: { $ref?: string } }> };
+  responses: Record<string, { content?: Record<string, unknown> }>;
+}
+
+interface JsonSchema {
+  properties?: Record<string, { const?: unknown; $ref?: string }>;
+  required?: string[];
 }
 
 interface ServerlessFile {
@@ -142,6 +149,41 @@ describe('OpenAPI document', () => {
       'GET /api/v1/courses/{courseId}/later-passes',
     ]) {
       expect(operations.get(route)?.responses['403'], route).toBeDefined();
+    }
+  });
+
+  it('lists the media types GET /api/v1/verify/{code} serves: the HTML page as well as JSON, for 200 and 404', () => {
+    const verify = operations.get('GET /api/v1/verify/{verificationCode}');
+    for (const status of ['200', '404']) {
+      expect(Object.keys(verify?.responses[status]?.content ?? {}).sort(), status).toEqual([
+        'application/json',
+        'text/html',
+      ]);
+    }
+  });
+
+  it('describes each webhook the service sends: payload {type, timestamp, data} and the signature headers', () => {
+    const webhooks = document.webhooks as Record<string, Record<string, Operation>> | undefined;
+    expect(Object.keys(webhooks ?? {}).sort()).toEqual([...WEBHOOK_EVENT_TYPES].sort());
+    const schemas = (document.components as { schemas: Record<string, JsonSchema> }).schemas;
+    for (const type of WEBHOOK_EVENT_TYPES) {
+      const item = webhooks?.[type] ?? {};
+      expect(Object.keys(item), type).toEqual(['post']);
+      const post = item.post;
+      const headers = (post?.parameters ?? []).filter((parameter) => parameter.in === 'header');
+      expect(
+        headers.map((header) => [header.name, header.required]),
+        type,
+      ).toEqual([
+        ['webhook-id', true],
+        ['webhook-timestamp', true],
+        ['webhook-signature', true],
+      ]);
+      const ref = post?.requestBody?.content['application/json']?.schema.$ref ?? '';
+      const body = schemas[ref.replace('#/components/schemas/', '')];
+      expect(body?.required, type).toEqual(['type', 'timestamp', 'data']);
+      expect(body?.properties?.type?.const, type).toBe(type);
+      expect(Object.keys(post?.responses ?? {}).sort(), type).toEqual(['2XX', '410', 'default']);
     }
   });
 

@@ -1,7 +1,14 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { createAddressGuard, isPrivateAddress } from '../../lib/webhooks/address-guard.ts';
-import { MAX_ATTEMPTS, nextRetryAt, parseRetryAfter, webhookBody } from '../../lib/webhooks/events.ts';
+import {
+  MAX_ATTEMPTS,
+  nextRetryAt,
+  parseRetryAfter,
+  RETRY_DELAYS_SECONDS,
+  RETRY_JITTER,
+  webhookBody,
+} from '../../lib/webhooks/events.ts';
 import { generateSecret, sign, signatureHeaders } from '../../lib/webhooks/signing.ts';
 
 /** Pure parts of the webhooks: address classification, retry schedule, signatures. */
@@ -29,12 +36,80 @@ describe('isPrivateAddress', () => {
     expect(isPrivateAddress(address)).toBe(true);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])(
-    '%s is public',
-    (address) => {
-      expect(isPrivateAddress(address)).toBe(false);
-    },
-  );
+  // IPv6 forms that carry an IPv4 address, each for the metadata service and for loopback.
+  describe.each([
+    ['169.254.169.254', 'a9fe:a9fe', '2002:a9fe:a9fe::', '5601:5601'],
+    ['127.0.0.1', '7f00:1', '2002:7f00:1::', '80ff:fffe'],
+  ])('IPv6 carrying %s', (_ipv4, low32, sixToFour, teredoClient) => {
+    it.each([
+      ['IPv4-compatible ::/96', `::${low32}`],
+      ['IPv4-mapped ::ffff:0:0/96', `::ffff:${low32}`],
+      ['SIIT IPv4-translated ::ffff:0:0:0/96', `::ffff:0:${low32}`],
+      ['NAT64 64:ff9b::/96', `64:ff9b::${low32}`],
+      ['local-use NAT64 64:ff9b:1::/48 (as a /96)', `64:ff9b:1::${low32}`],
+      ['6to4 2002::/16', sixToFour],
+      // Client address inverted (RFC 4380); the server, 65.54.227.120, is public.
+      ['Teredo 2001::/32', `2001:0:4136:e378:8000:63bf:${teredoClient}`],
+    ])('%s (%s) is refused', (_form, address) => {
+      expect(isPrivateAddress(address)).toBe(true);
+    });
+  });
+
+  it.each([
+    // 169.254.169.254 where a /48 local-use NAT64 prefix puts it (RFC 6052 §2.2), 8.8.8.8 in the last 32 bits.
+    '64:ff9b:1:a9fe:a9:fe00:808:808',
+    // A Teredo server on a private address (client 8.8.8.8).
+    '2001:0:a00:1:8000:63bf:f7f7:f7f7',
+    // Outside 2000::/3: discard, site-local, multicast, SRv6 SIDs, unassigned.
+    '100::1',
+    'fec0::1',
+    'ff02::1',
+    '5f00::1',
+    '4000::1',
+    // Documentation and benchmarking inside 2000::/3.
+    '2001:db8::1',
+    '3fff::1',
+    '2001:2::1',
+    'fe80::1%eth0',
+  ])('%s is refused', (address) => {
+    expect(isPrivateAddress(address)).toBe(true);
+  });
+
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '172.32.0.1',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:82b::200e',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
+    '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
+    '64:ff9b:1:808:8:808:808:808',
+  ])('%s is public', (address) => {
+    expect(isPrivateAddress(address)).toBe(false);
+  });
+
+  it('refuses URLs whose IPv6 literal carries an internal IPv4 address, and allows a global one', async () => {
+    const guard = createAddressGuard([]);
+    for (const url of [
+      'https://[::a9fe:a9fe]/',
+      'https://[::ffff:0:a9fe:a9fe]/',
+      'https://[64:ff9b:1::a9fe:a9fe]/',
+      'https://[2002:a9fe:a9fe::]/',
+      'https://[::ffff:169.254.169.254]/',
+      'https://[::7f00:1]/',
+      'https://[::ffff:0:7f00:1]/',
+      'https://[64:ff9b:1::7f00:1]/',
+      'https://[2002:7f00:1::]/',
+    ]) {
+      await expect(guard.resolve(new URL(url)), url).rejects.toThrow(/private, loopback or link-local/);
+    }
+    await expect(guard.resolve(new URL('https://[2606:4700:4700::1111]/'))).resolves.toEqual({
+      address: '2606:4700:4700::1111',
+      family: 6,
+    });
+  });
 
   it('refuses a host if any of its addresses is private; the allow-list lets it through', async () => {
     const resolver = async () => [
@@ -67,29 +142,47 @@ describe('isPrivateAddress', () => {
 
 describe('retry schedule', () => {
   const start = new Date('2026-01-01T00:00:00Z');
-  const delayAfter = (attempt: number, retryAfter?: number) => {
-    const at = nextRetryAt(start, attempt, retryAfter);
+  /** Jitter pinned at its middle (none), its low end and (almost) its high end. */
+  const none = () => 0.5;
+  const lowest = () => 0;
+  const highest = () => 1 - Number.EPSILON;
+  const delayAfter = (attempt: number, retryAfter?: number, random: () => number = none) => {
+    const at = nextRetryAt(start, attempt, retryAfter, random);
     return at === null ? null : (at.getTime() - start.getTime()) / 1000;
   };
+  // Standard Webhooks' example: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+  const schedule = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400];
 
-  it('is immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then gives up', () => {
-    expect(MAX_ATTEMPTS).toBe(8);
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => delayAfter(attempt))).toEqual([
-      5,
-      300,
-      1800,
-      7200,
-      18000,
-      36000,
-      36000,
-      null,
-    ]);
+  it("is the spec's example schedule, ten attempts over ~75.6 h, then gives up", () => {
+    expect(MAX_ATTEMPTS).toBe(10);
+    expect(RETRY_DELAYS_SECONDS).toEqual(schedule);
+    expect(Array.from({ length: 10 }, (_, index) => delayAfter(index + 1))).toEqual([...schedule, null]);
+    // 75:35:05 since the first attempt, as the spec's table says.
+    expect(schedule.reduce((sum, delay) => sum + delay, 0)).toBe(75 * 3600 + 35 * 60 + 5);
+  });
+
+  it('jitters each delay by at most ±10%, at random', () => {
+    expect(RETRY_JITTER).toBe(0.1);
+    for (const [index, delay] of schedule.entries()) {
+      expect(delayAfter(index + 1, undefined, lowest)).toBe(delay * 0.9);
+      expect(delayAfter(index + 1, undefined, highest)).toBeCloseTo(delay * 1.1, 0);
+      expect(delayAfter(index + 1, undefined, () => 0.75)).toBe(delay * 1.05);
+    }
+    // With Math.random: inside the bounds, and not all the same.
+    const drawn = Array.from({ length: 200 }, () => delayAfter(4, undefined, Math.random) ?? 0);
+    for (const delay of drawn) {
+      expect(delay).toBeGreaterThanOrEqual(7200 * 0.9);
+      expect(delay).toBeLessThanOrEqual(7200 * 1.1);
+    }
+    expect(new Set(drawn).size).toBeGreaterThan(100);
   });
 
   it("honours a receiver's Retry-After when it asks for longer, up to 10 h", () => {
     expect(delayAfter(1, 120)).toBe(120);
     expect(delayAfter(3, 60)).toBe(1800);
     expect(delayAfter(1, 10 ** 7)).toBe(36000);
+    // As asked, not jittered below it.
+    expect(delayAfter(1, 120, lowest)).toBe(120);
     expect(parseRetryAfter('30', start)).toBe(30);
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:01:00 GMT', start)).toBe(60);
     expect(parseRetryAfter('soon', start)).toBeUndefined();

@@ -34,7 +34,12 @@ export const verifyCertificateRoute = defineRoute({
       alternatives: [{ contentType: 'text/html', schema: z.string() }],
     },
     404: {
-      description: 'No issued certificate has this code (the HTML page says so, data-status="not-found")',
+      description:
+        'No issued certificate has this code: the error (JSON for Accept: application/json), else the HTML ' +
+        'page saying so (data-status="not-found")',
+      // The JSON error is the default for a status >= 400 (lib/http/openapi.ts); the page is served
+      // to browsers by the same content negotiation as the 200 (verificationResponse).
+      alternatives: [{ contentType: 'text/html', schema: z.string() }],
     },
   },
   // Short shared caching only (in verificationResponse): a revocation must show up within a minute.

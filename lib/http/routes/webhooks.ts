@@ -100,7 +100,8 @@ export const enableWebhookEndpointRoute = defineRoute({
   tags: ['webhooks'],
   summary: 'Enable a disabled webhook endpoint again (admin)',
   description:
-    'Resumes deliveries to an endpoint disabled by an admin or by a `410 Gone` answer, with the same ' +
+    'Resumes deliveries to an endpoint disabled by an admin, by a `410 Gone` answer or after failing ' +
+    'every attempt for a whole retry schedule (~3 days), with the same ' +
     'secret and event types. The URL is checked again as at registration (400 when it is now refused). ' +
     'Events from while it was disabled are not replayed on their own: redeliver them from its delivery log. ' +
     'Enabling an enabled endpoint changes nothing.',
