@@ -138,7 +138,13 @@ const sections = {
     AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.default(5),
     // After a key rotation the first token with the new `kid` forces a JWKS refetch; the
     // cooldown only rate-limits refetches caused by unknown kids (jose's default is 30 s).
-    AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(5),
+    // At least 1: with 0 anyone could make every request fetch the identity provider's key set
+    // by sending a random `kid`.
+    AUTH_JWKS_COOLDOWN_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(1, 'must be at least 1 (0 would let every token with an unknown kid refetch the key set)')
+      .default(5),
     AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
   }),
   http: z.object({

@@ -28,7 +28,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 export interface Principal {
   /** The token's `sub`: the Keycloak user id, which is the `student_id` of their certificates. */
   subject: string;
-  /** Realm roles and client roles, merged. */
+  /** Realm roles and the client roles of the AUTH_AUDIENCE clients, merged. */
   roles: ReadonlySet<string>;
   /** What the roles (and, for ingestion, the client) grant. Empty for a student. */
   permissions: ReadonlySet<Permission>;

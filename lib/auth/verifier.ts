@@ -103,7 +103,8 @@ export function createTokenVerifier(
       if (typeof payload.sub !== 'string' || payload.sub === '') {
         throw new InvalidTokenError('The access token is not valid', 'subject');
       }
-      const roles = rolesFromClaims(payload);
+      // Client roles only of the clients accepted above, never of any other client in the realm.
+      const roles = rolesFromClaims(payload, accepted);
       return {
         subject: payload.sub,
         roles,

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/client.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
+import { FIRST_DAY } from '../validation.ts';
 import type { Clock, Log } from './ports.ts';
 import { courseExists } from './read-model.ts';
 
@@ -128,34 +129,50 @@ export interface DayRange {
 export const DEFAULT_RANGE_DAYS = 30;
 export const MAX_RANGE_DAYS = 366;
 
+/**
+ * Days are handled as day numbers (days since 1970-01-01), turned into YYYY-MM-DD only within
+ * years 0001-9999: a string of year 10000 reads `+010000-01-01`, which sorts before every
+ * 4-digit year (a loop comparing strings never ended) and which PostgreSQL cannot parse; a day
+ * before 0001-01-01 is year 0000, which PostgreSQL refuses.
+ */
 const DAY_MS = 86_400_000;
-const dayOf = (date: Date) => date.toISOString().slice(0, 10);
-const addDays = (day: string, days: number) =>
-  dayOf(new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS));
-const daysBetween = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / DAY_MS;
+const dayNumber = (day: string) => Math.floor(Date.parse(`${day}T00:00:00Z`) / DAY_MS);
+const dayString = (day: number) => new Date(day * DAY_MS).toISOString().slice(0, 10);
+const FIRST_DAY_NUMBER = dayNumber(FIRST_DAY);
 
 /**
  * The range to count: `to` defaults to today (UTC), `from` to DEFAULT_RANGE_DAYS days ending at
- * `to`. Inputs are already well-formed dates (the route's schema); this checks their order and
- * span, naming the parameter at fault.
+ * `to`. Inputs are already well-formed dates of years 0001-9999 (the route's schema); this
+ * checks their order and span, and that a derived `from` stays in range, naming the parameter
+ * at fault.
  */
 export function resolveRange(input: { from?: string; to?: string }, now: Date): DayRange {
+  const today = Math.floor(now.getTime() / DAY_MS);
+  // With only `from`, the range ends DEFAULT_RANGE_DAYS later or today, whichever comes first:
+  // compared as numbers, so a `from` near 9999-12-31 never yields a day past it.
   const to =
-    input.to ?? (input.from ? minDay(addDays(input.from, DEFAULT_RANGE_DAYS - 1), dayOf(now)) : dayOf(now));
-  const from = input.from ?? addDays(to, -(DEFAULT_RANGE_DAYS - 1));
-  if (daysBetween(from, to) < 0) {
+    input.to !== undefined
+      ? dayNumber(input.to)
+      : input.from !== undefined
+        ? Math.min(dayNumber(input.from) + DEFAULT_RANGE_DAYS - 1, today)
+        : today;
+  const from = input.from !== undefined ? dayNumber(input.from) : to - (DEFAULT_RANGE_DAYS - 1);
+  if (from < FIRST_DAY_NUMBER) {
+    // Only `to` can have pushed a derived `from` before year 1.
+    throw new ValidationError(
+      `to must be on or after ${dayString(FIRST_DAY_NUMBER + DEFAULT_RANGE_DAYS - 1)} unless from is given`,
+      'to',
+    );
+  }
+  if (from > to) {
     // Only `from` given and in the future: `to` defaulted to today, so `from` is at fault.
     if (input.to === undefined) throw new ValidationError('from must not be after today', 'from');
     throw new ValidationError('to must not be before from', 'to');
   }
-  if (daysBetween(from, to) + 1 > MAX_RANGE_DAYS) {
+  if (to - from + 1 > MAX_RANGE_DAYS) {
     throw new ValidationError(`from must be at most ${MAX_RANGE_DAYS} days before to`, 'from');
   }
-  return { from, to };
-}
-
-function minDay(a: string, b: string): string {
-  return a < b ? a : b;
+  return { from: dayString(from), to: dayString(to) };
 }
 
 export type KindCounts = Record<EventKind, number>;
@@ -189,7 +206,12 @@ const zeros = <K extends string>(keys: readonly K[]) =>
 /** Folds (day, kind, referrer) counts into the response shape; pure, so unit-testable. */
 export function tallyCounts(range: DayRange, rows: readonly CountRow[]): EventCounts {
   const days = new Map<string, DayCounts>();
-  for (let day = range.from; day <= range.to; day = addDays(day, 1)) {
+  // A counter, not a comparison of day strings: it ends whatever the strings look like (a
+  // malformed range gives a NaN span and no days).
+  const first = dayNumber(range.from);
+  const span = dayNumber(range.to) - first + 1;
+  for (let offset = 0; offset < span; offset += 1) {
+    const day = dayString(first + offset);
     days.set(day, { date: day, total: 0, counts: zeros(EVENT_KINDS) });
   }
   const result: EventCounts = {

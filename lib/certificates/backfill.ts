@@ -2,6 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
+import {
+  exclusiveEndOf,
+  isoDayOrInstant,
+  isoDayOrInstantUntil,
+  isSupportedInstant,
+  OUT_OF_RANGE,
+  startOf,
+} from '../validation.ts';
 import { assertUuid } from './ids.ts';
 import type { Log } from './ports.ts';
 import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from './scan.ts';
@@ -15,18 +23,12 @@ import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from '.
  * backfill only creates `pending` rows, and only while few enough are waiting.
  */
 
-const DAY_MS = 86_400_000;
-const isoDate = /^\d{4}-\d{2}-\d{2}$/;
-
-/** YYYY-MM-DD (midnight UTC) or an ISO date-time with offset. */
-const dateInput = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
-  error: 'must be a date (YYYY-MM-DD) or an ISO date-time',
-});
-
 export const backfillRequestSchema = z
   .strictObject({
-    from: dateInput.describe('Attempts completed on or after this date (YYYY-MM-DD, UTC) or instant'),
-    to: dateInput
+    // Years 0001-9999, and a bare `to` day's exclusive end (the next midnight) too: PostgreSQL
+    // has no year 0000 and cannot read the `+010000-…` a Date of year 10000 is written as.
+    from: isoDayOrInstant().describe('Attempts completed on or after this date (YYYY-MM-DD, UTC) or instant'),
+    to: isoDayOrInstantUntil()
       .optional()
       .describe('Attempts completed up to and including this date (YYYY-MM-DD, UTC), or before this instant'),
     dryRun: z.boolean({ error: 'must be a boolean' }).default(false).describe('Only count; change nothing'),
@@ -35,7 +37,7 @@ export const backfillRequestSchema = z
       .default(false)
       .describe('Send `certificate.issued` webhooks for the backfilled certificates (default: silent)'),
   })
-  .refine((value) => value.to === undefined || toExclusive(value.to) > new Date(value.from), {
+  .refine((value) => value.to === undefined || exclusiveEndOf(value.to) > startOf(value.from), {
     error: 'must be after `from`',
     path: ['to'],
   });
@@ -46,19 +48,16 @@ export interface BackfillSelection extends AttemptFilter {
   from: Date;
 }
 
-/** A bare `to` date includes that whole day (UTC): `--to 2024-12-31` means "through the 31st". */
-function toExclusive(value: string): Date {
-  return isoDate.test(value) ? new Date(Date.parse(value) + DAY_MS) : new Date(value);
-}
-
 export function selectionOf(
   input: { from: string; to?: string | undefined },
   courseId?: string,
 ): BackfillSelection {
-  const from = new Date(input.from);
-  const to = input.to === undefined ? undefined : toExclusive(input.to);
-  if (Number.isNaN(from.getTime()) || (to && Number.isNaN(to.getTime())))
-    throw new ValidationError('not a valid date', 'from');
+  const from = startOf(input.from);
+  // A bare `to` date includes that whole day (UTC): `--to 2024-12-31` means "through the 31st".
+  const to = input.to === undefined ? undefined : exclusiveEndOf(input.to);
+  // The schema has checked both already; a caller that skipped it still gets a 400, not a 500.
+  if (!isSupportedInstant(from.getTime())) throw new ValidationError(`from ${OUT_OF_RANGE}`, 'from');
+  if (to && !isSupportedInstant(to.getTime())) throw new ValidationError(`to ${OUT_OF_RANGE}`, 'to');
   if (courseId !== undefined) assertUuid(courseId, 'courseId');
   return { from, ...(to ? { to } : {}), ...(courseId ? { courseId } : {}) };
 }

@@ -411,15 +411,26 @@ export async function getDownloadLink(
     });
   }
 
-  const expiresIn = Math.min(options.requestedTtlSeconds ?? options.defaultTtlSeconds, options.maxTtlSeconds);
+  // SigV4 dates have whole seconds: the URL dies at the signing second plus expiresIn.
+  const signedAt = Math.floor(now.getTime() / 1000) * 1000;
+  // A link must not outlive the certificate: capped at the seconds left until it expires (at
+  // least 1, as SigV4 needs; the certificate is not expired yet, checked above).
+  const untilExpiry =
+    row.expires_at === null
+      ? Number.POSITIVE_INFINITY
+      : Math.max(1, Math.floor((row.expires_at.getTime() - signedAt) / 1000));
+  const expiresIn = Math.min(
+    options.requestedTtlSeconds ?? options.defaultTtlSeconds,
+    options.maxTtlSeconds,
+    untilExpiry,
+  );
   const view = toView(row, undefined, now);
   const fileName = downloadFileName(view);
   const url = await deps.storage.presignGet(row.s3_key, { expiresInSeconds: expiresIn, fileName });
   return {
     certificateId: row.id,
     url,
-    // SigV4 dates have whole seconds: the URL dies at the signing second plus expiresIn.
-    expiresAt: new Date(Math.floor(now.getTime() / 1000) * 1000 + expiresIn * 1000).toISOString(),
+    expiresAt: new Date(signedAt + expiresIn * 1000).toISOString(),
     expiresIn,
     fileName,
     contentType: 'application/pdf',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
-import { parseWith } from '../validation.ts';
+import { isoInstant, parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { applyLaterPassRule } from './lifecycle.ts';
 import type { Dispatch, Log } from './ports.ts';
@@ -35,8 +35,8 @@ export const recordAttemptInputSchema = z
       .positive('must be greater than 0')
       .max(MAX_SCORE_VALUE)
       .refine(twoDecimals, 'must have at most two decimals'),
-    completedAt: z.iso
-      .datetime({ offset: true, error: 'must be an ISO 8601 date-time with offset' })
+    // Years 0001-9999 (isoInstant): PostgreSQL refuses year 0000 with a 500 otherwise.
+    completedAt: isoInstant()
       .refine((value) => Date.parse(value) <= Date.now() + CLOCK_SKEW_MS, 'must not be in the future')
       .optional(),
     externalRef: z

@@ -7,6 +7,7 @@ import {
   REFERRER_KINDS,
 } from '../certificates/analytics.ts';
 import { UUID_PATTERN } from '../certificates/ids.ts';
+import { isoDay } from '../validation.ts';
 
 /** Query and response shapes of the analytics routes (lib/http/routes/analytics.ts). */
 
@@ -14,11 +15,9 @@ const uuid = z.string().regex(UUID_PATTERN);
 const count = z.number().int().nonnegative();
 const isoDate = z.iso.date();
 
+// Years 0001-9999 only (isoDay); the dates resolveRange derives from these are checked there.
 const dayParam = (description: string) =>
-  z.iso
-    .date({ error: 'must be a date (YYYY-MM-DD)' })
-    // Year 0000 is a date for the ISO pattern, not for PostgreSQL (a 500 instead of a 400).
-    .refine((value) => !value.startsWith('0000'), { error: 'must be a date (YYYY-MM-DD)' })
+  isoDay()
     .optional()
     .meta({ description, override: { type: 'string', format: 'date' } });
 

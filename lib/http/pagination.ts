@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import type { PageCursor, PageQuery } from '../certificates/read-model.ts';
 import { ValidationError } from '../errors.ts';
+import { isSupportedInstant } from '../validation.ts';
 import { intParam } from './params.ts';
 
 /**
@@ -15,15 +16,16 @@ export const MAX_PAGE_SIZE = 100;
 /**
  * A timestamp of the exact shape encodeCursor writes that is also a real instant: the shape alone
  * lets month 13 or hour 99 through to PostgreSQL's `::timestamptz`, which fails the query (a 500
- * for a forged cursor instead of a 400). Year 0000 is a date for JavaScript, not for PostgreSQL.
+ * for a forged cursor instead of a 400). Year 0000 is a date for JavaScript, not for PostgreSQL
+ * (isSupportedInstant, shared with every date a request gives).
  */
 const cursorTimestamp = z
   .string()
-  .regex(/^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
   .refine((value) => {
     const milliseconds = `${value.slice(0, 23)}Z`;
     const time = Date.parse(milliseconds);
-    return !Number.isNaN(time) && new Date(time).toISOString() === milliseconds;
+    return isSupportedInstant(time) && new Date(time).toISOString() === milliseconds;
   });
 
 const cursorSchema = z.strictObject({

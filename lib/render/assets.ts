@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { encodeQR } from 'qr';
-import { ValidationError } from '../errors.ts';
+import { ConfigurationError, ValidationError } from '../errors.ts';
 import { templatesDir } from './paths.ts';
 import { ASSET_KEYS, type AssetKey } from './template-engine.ts';
 
@@ -16,8 +16,27 @@ export interface AssetObject {
   body: Uint8Array;
 }
 
-/** Fetches "s3://bucket/key" references; wired to S3 by the caller. */
+/**
+ * Fetches "s3://bucket/key" references; wired to S3 by the caller. A reference naming no object
+ * it may read throws AssetNotReadableError.
+ */
 export type AssetLoader = (ref: string) => Promise<AssetObject>;
+
+/**
+ * The object a reference names does not exist or may not be read. For generate a configuration
+ * error (an operator uploads the logo or fixes the role; the certificate waits without using up
+ * its attempts). The preview route answers it as the caller's 400 instead: there the reference is
+ * the draft being tried out, and nothing is retried. `ref` is the reference exactly as given.
+ */
+export class AssetNotReadableError extends ConfigurationError {
+  constructor(
+    readonly ref: string,
+    message: string,
+    dependency: string,
+  ) {
+    super(message, dependency);
+  }
+}
 
 const TYPES: Record<string, string> = {
   '.png': 'image/png',

@@ -1,18 +1,20 @@
 import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { ConfigurationError, TransientError, ValidationError } from '../errors.ts';
-import type { AssetLoader } from '../render/assets.ts';
+import { TransientError, ValidationError } from '../errors.ts';
+import { type AssetLoader, AssetNotReadableError } from '../render/assets.ts';
 
 /**
  * Loads template images referenced as s3://bucket/key, from the certificates bucket only (the
  * generate role may read `template-assets/*` there and nothing else). A missing or unreadable
- * object is transient: an operator can upload the logo and the retry then succeeds, instead
- * of every certificate of the course going dead.
+ * object is a configuration error (AssetNotReadableError), not a dead certificate: an operator
+ * can upload the logo and the retry then succeeds, instead of every certificate of the course
+ * going dead.
  */
 export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoader {
   return async (ref) => {
     const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref);
     if (!match || match[1] !== bucket) {
-      throw new ValidationError(`asset ${ref} must be in the certificates bucket ${bucket}`, 'assets');
+      // The answer reaches the caller (a preview's 400): it names their reference, never our bucket.
+      throw new ValidationError(`asset ${ref} must be in the certificates bucket`, 'assets');
     }
     try {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: match[2] }));
@@ -36,7 +38,7 @@ export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoad
         error instanceof NoSuchKey ||
         (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 403)
       )
-        throw new ConfigurationError(message, 's3');
+        throw new AssetNotReadableError(ref, message, 's3');
       throw new TransientError(message, 's3');
     }
   };

@@ -68,7 +68,19 @@ function asTransient(error: unknown, operation: string): never {
   throw new TransientError(message, 's3');
 }
 
-/** RFC 6266 / 5987 Content-Disposition: an ASCII fallback plus the UTF-8 name. */
+/**
+ * RFC 8187 ext-value: percent-encoded UTF-8 where only attr-chars stay literal.
+ * encodeURIComponent leaves ' ( ) * ! as they are; ' is the delimiter of `UTF-8''name` and
+ * ( ) * are not attr-chars, so a course called "Intro (Advanced)" gave an invalid header.
+ */
+function extValue(value: string): string {
+  return encodeURIComponent(value).replace(
+    /['()*!]/g,
+    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+/** RFC 6266 / 8187 Content-Disposition: an ASCII fallback plus the UTF-8 name. */
 export function attachmentDisposition(fileName: string): string {
   const ascii = fileName
     .normalize('NFKD')
@@ -77,7 +89,7 @@ export function attachmentDisposition(fileName: string): string {
     .replace(/_+/g, '_')
     .trim();
   const fallback = ascii.replace(/^[_ .]+|[_ .]+$/g, '') || 'certificate.pdf';
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${extValue(fileName)}`;
 }
 
 /** The S3 adapter of the domain's storage and presigner ports. */

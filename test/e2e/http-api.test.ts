@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,8 +103,8 @@ beforeAll(async () => {
   offline = await startOffline({
     ...t.env,
     AUTH_JWKS_URL: signer.jwksUrl,
-    // Tests rotate keys and expect the next token to verify at once.
-    AUTH_JWKS_COOLDOWN_SECONDS: '0',
+    // The shortest cooldown allowed: the key rotation test waits it out before its next token.
+    AUTH_JWKS_COOLDOWN_SECONDS: '1',
     CORS_ALLOWED_ORIGINS: ORIGIN,
     DOWNLOAD_URL_MAX_TTL_SECONDS: String(MAX_TTL),
     // The testing system's service account, known by its client id (azp).
@@ -234,6 +235,9 @@ describe('authentication matrix', () => {
   it('a token signed after a key rotation is accepted', async () => {
     const before = await kc.token(ids.alice);
     await kc.rotateKey();
+    // Every function's last key-set fetch is then older than AUTH_JWKS_COOLDOWN_SECONDS (1), so
+    // the new kid makes it refetch.
+    await sleep(1100);
     const after = await kc.token(ids.alice);
     expect(decodeProtectedHeader(after).kid).not.toBe(decodeProtectedHeader(before).kid);
     expect((await get('/api/v1/me/certificates', after)).status).toBe(200);

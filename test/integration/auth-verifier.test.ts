@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidTokenError, MissingTokenError } from '../../lib/auth/errors.ts';
@@ -60,6 +61,11 @@ async function reason(token: string, config = authConfig()): Promise<string> {
   return 'accepted';
 }
 
+const permissionsOf = async (
+  verifier: ReturnType<typeof createTokenVerifier>,
+  claims: Record<string, unknown>,
+) => [...(await verifier.verify(await sign(claims))).permissions].sort();
+
 describe('token verifier', () => {
   it('accepts a valid token and reads subject, client and roles', async () => {
     const principal = await createTokenVerifier(authConfig(), local()).verify(
@@ -68,11 +74,6 @@ describe('token verifier', () => {
     expect(principal).toMatchObject({ subject: 'student-1', clientId: 'certificates-frontend' });
     expect([...principal.roles]).toEqual(['teacher']);
   });
-
-  const permissionsOf = async (
-    verifier: ReturnType<typeof createTokenVerifier>,
-    claims: Record<string, unknown>,
-  ) => [...(await verifier.verify(await sign(claims))).permissions].sort();
 
   it('maps roles to permissions: admin everything, teacher reads, ingestion records attempts only', async () => {
     const verifier = createTokenVerifier(authConfig(), local());
@@ -168,16 +169,42 @@ describe('token verifier', () => {
 });
 
 describe('roles', () => {
-  it('merges realm roles and every client’s roles, ignoring malformed shapes', () => {
+  it('merges realm roles and the roles of this service’s clients only, ignoring malformed shapes', () => {
+    const ours = new Set(['app', 'broken', 'other']);
     expect(
       [
-        ...rolesFromClaims({
-          realm_access: { roles: ['a', 7] },
-          resource_access: { app: { roles: ['b'] }, broken: 'x', other: { roles: 'c' } },
-        }),
+        ...rolesFromClaims(
+          {
+            realm_access: { roles: ['a', 7] },
+            resource_access: {
+              app: { roles: ['b'] },
+              broken: 'x',
+              other: { roles: 'c' },
+              elsewhere: { roles: ['teacher'] },
+            },
+          },
+          ours,
+        ),
       ].sort(),
     ).toEqual(['a', 'b']);
-    expect(rolesFromClaims({ realm_access: 'nope' }).size).toBe(0);
+    expect(rolesFromClaims({ realm_access: 'nope' }, ours).size).toBe(0);
+  });
+
+  it('a role defined on another client of the realm grants nothing here; the same role on this service’s client does', async () => {
+    // AUTH_AUDIENCE names the clients whose tokens this service accepts, and so whose roles count.
+    const verifier = createTokenVerifier(authConfig(), local());
+    for (const role of ['teacher', 'certificate-admin', 'certificate-ingestion']) {
+      expect(
+        await permissionsOf(verifier, {
+          aud: ['certificates-frontend', 'gradebook'],
+          resource_access: { gradebook: { roles: [role] } },
+        }),
+        role,
+      ).toEqual([]);
+    }
+    expect(
+      await permissionsOf(verifier, { resource_access: { 'certificates-frontend': { roles: ['teacher'] } } }),
+    ).toEqual(['certificates:read-any', 'templates:preview']);
   });
 });
 
@@ -200,7 +227,7 @@ describe('bearer header', () => {
 });
 
 describe('remote JWKS against the Keycloak stand-in', () => {
-  it('picks up a rotated key at once with a zero cooldown, and not within jose’s 30 s default', async () => {
+  it('picks up a rotated key once the 1 s cooldown has passed, and not within jose’s 30 s default', async () => {
     // Its own stand-in: rotating the shared one would make every other test file's cached key
     // set "unknown signing key" for jose's cooldown (seen as 401s in a file running alongside).
     const keycloak = await startKeycloakStandIn({ realm: 'rotation', clients: [] });
@@ -213,11 +240,14 @@ describe('remote JWKS against the Keycloak stand-in', () => {
           AUTH_AUDIENCE: 'certificates-frontend',
           AUTH_JWKS_COOLDOWN_SECONDS: cooldown,
         });
-      const quick = createTokenVerifier(config('0'));
+      // The shortest cooldown allowed (0 would let any caller force a fetch per request).
+      const quick = createTokenVerifier(config('1'));
       const slow = createTokenVerifier(config('30'));
       // Both fetch the key set now.
       await quick.verify(await keycloak.tokenFor(user.id));
       await slow.verify(await keycloak.tokenFor(user.id));
+      // Past the quick verifier's cooldown, so the rotated key's unknown kid may refetch.
+      await sleep(1100);
 
       await keycloak.rotateKey();
       const rotated = await keycloak.tokenFor(user.id);

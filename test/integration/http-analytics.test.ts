@@ -421,6 +421,35 @@ describe('staff analytics routes', () => {
     expect(errorOf(bad)).toMatchObject({ code: 'invalid_parameter', parameter: 'to' });
   });
 
+  it('dates at the edges of years 0001-9999 answer at once: 200 within them, 400 naming the parameter past them', async () => {
+    // The last day of year 9999: counted (a string-compared day loop never ended here).
+    const last = await courseAnalytics(courseId, tokens.teacher, { from: '9999-12-31', to: '9999-12-31' });
+    expect(last.statusCode).toBe(200);
+    expect(courseAnalyticsSchema.parse(JSON.parse(last.body)).days.map((day) => day.date)).toEqual([
+      '9999-12-31',
+    ]);
+    // Only `from`: the default range would run past 9999-12-31; it ends today, so `from` is after it.
+    const late = await courseAnalytics(courseId, tokens.teacher, { from: '9999-12-20' });
+    expect(late.statusCode).toBe(400);
+    expect(errorOf(late)).toMatchObject({ code: 'invalid_parameter', parameter: 'from' });
+    // Only `to`: the default range would start in year 0000, which PostgreSQL refuses.
+    const early = await courseAnalytics(courseId, tokens.teacher, { to: '0001-01-10' });
+    expect(early.statusCode).toBe(400);
+    expect(errorOf(early)).toMatchObject({ code: 'invalid_parameter', parameter: 'to' });
+    // The first `to` whose default range fits, and an explicit range at year 1.
+    const fits = await courseAnalytics(courseId, tokens.teacher, { to: '0001-01-30' });
+    expect(fits.statusCode).toBe(200);
+    expect(courseAnalyticsSchema.parse(JSON.parse(fits.body))).toMatchObject({
+      from: '0001-01-01',
+      to: '0001-01-30',
+    });
+    const start = await certificateAnalytics(first.id, tokens.teacher, {
+      from: '0001-01-01',
+      to: '0001-01-02',
+    });
+    expect(start.statusCode).toBe(200);
+  });
+
   it('unknown course or certificate gets 404; a malformed id 400', async () => {
     expect((await courseAnalytics(randomUUID(), tokens.teacher)).statusCode).toBe(404);
     expect((await certificateAnalytics(randomUUID(), tokens.teacher)).statusCode).toBe(404);

@@ -123,4 +123,36 @@ describe('backfill route', () => {
       400,
     );
   });
+
+  it('dates outside years 0001-9999, or a `to` whose whole day would end past 9999-12-31, are a 400 naming them', async () => {
+    const token = await kc.token(ids.admin);
+    const cases: [Record<string, string>, string][] = [
+      // PostgreSQL has no year 0000 (it answered 500).
+      [{ from: '0000-01-01' }, 'from'],
+      [{ from: '0000-06-01T00:00:00Z' }, 'from'],
+      // Still year 0000 in UTC.
+      [{ from: '0001-01-01T00:00:00+01:00' }, 'from'],
+      [{ from: '2020-01-01', to: '0000-12-31' }, 'to'],
+      // A bare `to` includes its day: 9999-12-31 would end at 10000-01-01, which PostgreSQL cannot read.
+      [{ from: '2020-01-01', to: '9999-12-31' }, 'to'],
+    ];
+    for (const [dates, parameter] of cases) {
+      const response = await backfill(ids.course, token, { ...dates, dryRun: true });
+      expect(response.statusCode, JSON.stringify(dates)).toBe(400);
+      expect(errorSchema.parse(JSON.parse(response.body)).error, JSON.stringify(dates)).toMatchObject({
+        code: 'invalid_parameter',
+        parameter,
+      });
+    }
+    // The edges that stay inside: counted, nothing selected.
+    for (const dates of [
+      { from: '0001-01-01', to: '0001-12-31' },
+      { from: '2020-01-01', to: '9999-12-30' },
+      { from: '2020-01-01', to: '9999-12-31T23:59:59.999Z' },
+      { from: '9999-12-31' },
+    ]) {
+      const response = await backfill(ids.course, token, { ...dates, dryRun: true });
+      expect(response.statusCode, JSON.stringify(dates)).toBe(200);
+    }
+  });
 });

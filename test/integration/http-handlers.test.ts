@@ -110,6 +110,39 @@ describe('download in-process', () => {
     expect(await refused.text()).toContain('expired');
   });
 
+  it('a link never outlives its certificate: the lifetime is capped at the seconds left (at least 1)', async () => {
+    const token = await kc.token(ids.alice);
+    const expiresAt = new Date(Date.now() + 5 * 60_000);
+    const soon = await insertCertificate(t.sql, { studentId: ids.alice, expiresAt: expiresAt.toISOString() });
+    await putPdf(t, soon, fakePdf());
+    for (const query of [{ expiresIn: '86400' }, undefined]) {
+      const response = await download()(downloadEvent(soon.id, token, query), lambdaContext());
+      expect(response.statusCode).toBe(200);
+      const link = downloadLinkSchema.parse(JSON.parse(response.body));
+      expect(link.expiresIn).toBeLessThanOrEqual(300);
+      expect(link.expiresIn).toBeGreaterThan(240);
+      expect(Date.parse(link.expiresAt)).toBeLessThanOrEqual(expiresAt.getTime());
+      expect(new URL(link.url).searchParams.get('X-Amz-Expires')).toBe(String(link.expiresIn));
+    }
+
+    // Less than a second left: the shortest lifetime SigV4 allows.
+    const now = new Date();
+    const lastMoment = await insertCertificate(t.sql, {
+      studentId: ids.alice,
+      expiresAt: new Date(now.getTime() + 400).toISOString(),
+    });
+    // The route reads the clock from its deps when given one (the factory's type does not name it).
+    const atNow = {
+      ...deps,
+      now: () => now,
+      storage: createCertificateStorage(s3, t.bucket),
+      download: { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 },
+    };
+    const response = await createDownloadHandler(atNow)(downloadEvent(lastMoment.id, token), lambdaContext());
+    expect(response.statusCode).toBe(200);
+    expect(downloadLinkSchema.parse(JSON.parse(response.body)).expiresIn).toBe(1);
+  });
+
   it('failed (retrying) -> 409 with Retry-After; superseded and expired -> 410', async () => {
     const token = await kc.token(ids.alice);
     const failed = await insertCertificate(t.sql, { studentId: ids.alice, status: 'failed' });
@@ -322,5 +355,32 @@ describe('attempt ingestion in-process', () => {
       { status: string }[]
     >`SELECT status::text FROM certificates WHERE id = ${failedBody.certificate.id}`;
     expect(row?.status).toBe('pending');
+  });
+});
+
+describe('attempt ingestion dates', () => {
+  it('a completedAt outside years 0001-9999 (UTC) is a 400 naming it, not a 500 from PostgreSQL', async () => {
+    const courseId = await insertCourse(t.sql, 'Latin');
+    const admin = await kc.token(
+      (await kc.addUser({ firstName: 'Ada', realmRoles: ['certificate-admin'] })).id,
+    );
+    const post = (completedAt: string) =>
+      createAttemptHandler({ ...deps, dispatch: async () => undefined, dispatchLeaseSeconds: 300 })(
+        apiEvent('POST', '/api/v1/attempts', {
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ studentId: randomUUID(), courseId, score: 10, maxScore: 100, completedAt }),
+        }),
+        lambdaContext(),
+      );
+    for (const completedAt of ['0000-06-01T00:00:00Z', '0001-01-01T00:00:00+01:00']) {
+      const response = await post(completedAt);
+      expect(response.statusCode, completedAt).toBe(400);
+      expect(errorOf(response), completedAt).toMatchObject({
+        code: 'invalid_parameter',
+        parameter: 'completedAt',
+      });
+    }
+    // The first instant of year 1 is accepted.
+    expect((await post('0001-01-01T00:00:00Z')).statusCode).toBe(201);
   });
 });

@@ -483,7 +483,7 @@ describe('read side', () => {
     expect(bare.linkedInUrl).toBeNull();
   });
 
-  it('staff see the later passes a dead certificate blocks, per course; students get 403, unknown courses 404', async () => {
+  it('certificate admins see the later passes a dead certificate blocks, per course; students and teachers get 403, unknown courses 404', async () => {
     const dead = await insertCertificate(t.sql, { studentId: ids.alice, status: 'dead' });
     const [retake] = await t.sql<{ id: string }[]>`
       INSERT INTO test_attempts (student_id, course_id, score, max_score, passed)
@@ -509,6 +509,11 @@ describe('read side', () => {
     expect(other.items).toEqual([]);
 
     expect((await laterPasses(dead.courseId, await kc.token(ids.alice))).statusCode).toBe(403);
+    // The work list belongs to whoever may act on it (`certificates:lifecycle`): a teacher reads
+    // certificates but cannot requeue, revoke or reissue.
+    const byTeacher = await laterPasses(dead.courseId, await kc.token(ids.teacher));
+    expect(byTeacher.statusCode).toBe(403);
+    expect(errorOf(byTeacher).code).toBe('forbidden');
     const unknown = await laterPasses(randomUUID(), await kc.token(ids.staff));
     expect(unknown.statusCode).toBe(404);
   });

@@ -1,10 +1,15 @@
+import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/http/preview-template.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { loadConfig } from '../../lib/config.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
+import { errorSchema } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
-import { loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import type { AssetLoader } from '../../lib/render/assets.ts';
+import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { saveTemplate } from '../../lib/render/template-store.ts';
+import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -107,5 +112,102 @@ describe('POST /api/v1/templates/preview', () => {
     expect((await call({ studentName: 'x'.repeat(500) })).statusCode).toBe(400);
     expect((await call({ unexpected: true })).statusCode).toBe(400);
     expect((await call({ templateId: '00000000-0000-4000-8000-00000000beef' })).statusCode).toBe(404);
+  });
+});
+
+describe('POST /api/v1/templates/preview with bucket assets', () => {
+  const TINY_PNG =
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  const html =
+    '<!doctype html><html><head><title>x</title></head><body><img src="{{ assets.logo }}"><p>{{ student_name }}</p></body></html>';
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    s3 = new S3Client({
+      endpoint: t.env.S3_ENDPOINT_URL,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: t.bucket,
+        Key: 'template-assets/logo.png',
+        Body: Buffer.from(TINY_PNG, 'base64'),
+        ContentType: 'image/png',
+      }),
+    );
+  });
+  afterAll(() => s3?.destroy());
+
+  /** The preview handler with the production S3 asset loader (the shared test printer). */
+  const previewWith = (assetLoader: AssetLoader) => (logo: string) =>
+    createHandler({
+      sql: t.sql,
+      verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+      corsOrigins: [],
+      renderer: createCertificateRenderer(printer, { timeoutMs: 30_000, assetLoader }),
+    })(
+      apiEvent('POST', '/api/v1/templates/preview', {
+        headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ template: { html, assets: { logo } } }),
+      }),
+      lambdaContext(),
+    );
+
+  /** A client whose every request S3 refuses with 403 (the stand-in checks no permissions). */
+  function forbiddenClient(): S3Client {
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
+    client.send = (async () => {
+      throw new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+      });
+    }) as S3Client['send'];
+    return client;
+  }
+
+  it('renders a draft whose logo is in the bucket', async () => {
+    const response = await previewWith(createS3AssetLoader(s3, t.bucket))(
+      `s3://${t.bucket}/template-assets/logo.png`,
+    );
+    expect(response.statusCode).toBe(200);
+  });
+
+  it('a missing or unreadable asset is the caller’s 400 on `assets` naming their reference, not a 503', async () => {
+    const missingRef = `s3://${t.bucket}/template-assets/nope.png`;
+    const cases: [AssetLoader, string][] = [
+      [createS3AssetLoader(s3, t.bucket), missingRef],
+      [createS3AssetLoader(forbiddenClient(), t.bucket), `s3://${t.bucket}/template-assets/logo.png`],
+    ];
+    for (const [loader, ref] of cases) {
+      const response = await previewWith(loader)(ref);
+      expect(response.statusCode, ref).toBe(400);
+      expect(response.headers['Retry-After']).toBeUndefined();
+      expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({
+        code: 'invalid_parameter',
+        parameter: 'assets',
+        message: `asset not found or not readable: ${ref}`,
+      });
+    }
+    // generate keeps treating it as configuration: the certificate waits for an operator.
+    await expect(createS3AssetLoader(s3, t.bucket)(missingRef)).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(
+      createS3AssetLoader(forbiddenClient(), t.bucket)(`s3://${t.bucket}/template-assets/logo.png`),
+    ).rejects.toBeInstanceOf(ConfigurationError);
+  });
+
+  it('an asset in another bucket is a 400 that does not name the certificates bucket', async () => {
+    const response = await previewWith(createS3AssetLoader(s3, t.bucket))(
+      's3://other-bucket/template-assets/x.png',
+    );
+    expect(response.statusCode).toBe(400);
+    expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({ parameter: 'assets' });
+    expect(response.body).toContain('s3://other-bucket/template-assets/x.png');
+    expect(response.body).not.toContain(t.bucket);
   });
 });

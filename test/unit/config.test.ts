@@ -42,6 +42,22 @@ describe('loadConfig', () => {
   });
 });
 
+describe('AUTH_JWKS_COOLDOWN_SECONDS', () => {
+  const auth = (cooldown: string) =>
+    loadConfig(['auth'], {
+      AUTH_ISSUER: 'http://kc/realms/r',
+      AUTH_AUDIENCE: 'a',
+      AUTH_JWKS_COOLDOWN_SECONDS: cooldown,
+    }).auth;
+
+  it('refuses 0 at parse time, naming the variable: it would let any request force a JWKS fetch', () => {
+    expect(() => auth('0')).toThrowError(ConfigError);
+    expect(() => auth('0')).toThrowError(/AUTH_JWKS_COOLDOWN_SECONDS must be at least 1/);
+    expect(() => auth('-3')).toThrowError(/AUTH_JWKS_COOLDOWN_SECONDS/);
+    expect(auth('1').AUTH_JWKS_COOLDOWN_SECONDS).toBe(1);
+  });
+});
+
 describe('LOG_LEVEL', () => {
   // The logger is created at import, so each case is a fresh process.
   const logWith = async (level: string) => {

@@ -2,7 +2,7 @@ import { createServer, type Socket } from 'node:net';
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigurationError, TransientError } from '../../lib/errors.ts';
-import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { attachmentDisposition, createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 
 // What S3 answers decides what the pipeline does: a setup problem waits an hour and is
 // reported; throttling and 5xx are retried with the normal backoff. The S3 stand-in cannot
@@ -80,5 +80,18 @@ describe('S3 error classification', () => {
     const error = await put(name, status);
     expect(error).toBeInstanceOf(TransientError);
     expect(error).not.toBeInstanceOf(ConfigurationError);
+  });
+});
+
+describe('download Content-Disposition', () => {
+  it("percent-encodes ' ( ) * ! in filename* (RFC 8187 attr-chars only), and the value decodes back", () => {
+    const name = "Intro (Advanced) * 'quoted'! - Seán O'Brien.pdf";
+    const header = attachmentDisposition(name);
+    const ext = /filename\*=UTF-8''(.*)$/.exec(header)?.[1] ?? '';
+    expect(ext).toBe('Intro%20%28Advanced%29%20%2A%20%27quoted%27%21%20-%20Se%C3%A1n%20O%27Brien.pdf');
+    // attr-char = ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+    expect(ext).toMatch(/^(?:[A-Za-z0-9#$&+\-.^_`|~]|%[0-9A-F]{2})+$/);
+    expect(decodeURIComponent(ext)).toBe(name);
+    expect(header).toContain('filename="Intro _Advanced_ _ _quoted_ - Sean O_Brien.pdf"');
   });
 });

@@ -18,14 +18,16 @@ export const getCertificateDownloadRoute = defineRoute({
   description:
     'Guide: `GET /api/v1/certificates/{certificate_id}/download`. Returns a presigned S3 GET URL ' +
     '(`Content-Disposition: attachment` with a readable file name) and when it expires. ' +
-    'Default lifetime DOWNLOAD_URL_TTL_SECONDS (3600); `expiresIn` above DOWNLOAD_URL_MAX_TTL_SECONDS is capped.',
+    'Default lifetime DOWNLOAD_URL_TTL_SECONDS (3600); `expiresIn` above DOWNLOAD_URL_MAX_TTL_SECONDS is capped, ' +
+    "and so is any lifetime past the certificate's own `expiresAt` (the response gives the lifetime granted).",
   request: {
     path: certificateIdPath,
     query: z.object({
       expiresIn: intParam({ min: 1 })
         .optional()
         .meta({
-          description: 'Requested URL lifetime in seconds (capped at the configured maximum)',
+          description:
+            "Requested URL lifetime in seconds (capped at the configured maximum and at the certificate's expiry)",
           override: { type: 'integer', minimum: 1 },
         }),
     }),

@@ -35,7 +35,7 @@ export const listLaterPassesRoute = defineRoute({
     }),
   },
   // Checked before the course lookup, so non-staff cannot learn which course ids exist.
-  policy: requires('certificates:read-any', 'see the later passes waiting for staff'),
+  policy: requires('certificates:lifecycle', 'see the later passes waiting for staff'),
   responses: {
     200: { description: 'Oldest first', schema: laterPassListSchema },
     404: { description: 'Unknown course' },

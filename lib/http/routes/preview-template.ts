@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
+import { ValidationError } from '../../errors.ts';
+import { AssetNotReadableError } from '../../render/assets.ts';
 import { type PreviewDeps, previewFromRequest, previewRequestSchema } from '../../render/preview.ts';
 import { defineRoute } from '../contract.ts';
 import type { ReadDeps } from '../deps.ts';
@@ -29,5 +31,15 @@ export const previewTemplateRoute = defineRoute({
     },
     404: { description: 'Unknown templateId' },
   },
-  handle: async (deps: PreviewTemplateDeps, { body }) => ok(await previewFromRequest(deps, body)),
+  handle: async (deps: PreviewTemplateDeps, { body }) => {
+    try {
+      return ok(await previewFromRequest(deps, body));
+    } catch (error) {
+      // For generate a missing logo is an operator's configuration problem (503, retried later);
+      // in a preview the reference is the caller's own draft or pick, and retrying cannot help.
+      if (error instanceof AssetNotReadableError)
+        throw new ValidationError(`asset not found or not readable: ${error.ref}`, 'assets');
+      throw error;
+    }
+  },
 });
