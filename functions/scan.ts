@@ -23,6 +23,8 @@ export interface ScanResponse {
 /** EventBridge schedule: the event carries nothing we need. */
 export const handler = async (_event: unknown, context?: Context): Promise<ScanResponse> => {
   if (context) logger.addContext(context);
+  // Read first: the enqueue and the later-pass rule spend some of it before any claim.
+  const deadline = context ? Date.now() + context.getRemainingTimeInMillis() : undefined;
   const result = await runScan(
     { sql, dispatch, log: logger },
     {
@@ -33,6 +35,7 @@ export const handler = async (_event: unknown, context?: Context): Promise<ScanR
       dispatchConcurrency: config.pipeline.DISPATCH_CONCURRENCY,
       maxInFlight: config.pipeline.GENERATE_MAX_CONCURRENCY,
       fillSeconds: config.pipeline.SCAN_FILL_SECONDS,
+      deadline,
     },
   );
   return {

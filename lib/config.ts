@@ -175,8 +175,14 @@ const sections = {
       // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
       // reserved concurrency of generate; sized for the database (one connection each).
       GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
-      // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s).
-      SCAN_FILL_SECONDS: nonNegativeInt.max(840).default(45),
+      // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s;
+      // it stops claiming 10 s before it).
+      SCAN_FILL_SECONDS: nonNegativeInt
+        .max(
+          50,
+          "must leave 10 s of the scan's 60 s timeout (serverless.yml) for its last invokes and summary",
+        )
+        .default(45),
       // generate's Lambda timeout (serverless.yml sets it from the function's own `timeout`).
       GENERATE_TIMEOUT_SECONDS: positiveInt.optional(),
     })

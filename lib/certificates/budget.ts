@@ -15,6 +15,22 @@ import type { Dispatch, Log } from './ports.ts';
 // Any constant shared by all callers; only this module takes it.
 const DISPATCH_LOCK = 7_316_001;
 
+/**
+ * How long a certificate is reserved before its invoke has been accepted. A claim only has to
+ * outlive the invoke that follows it: Lambda answers an async invoke in tens of milliseconds and a
+ * scan's whole batch goes out in well under a second. The full DISPATCH_LEASE_SECONDS is set only
+ * once Lambda has answered 202 (confirmDispatch): a scan or route that dies between claim and
+ * invoke (Lambda timeout, crash) then holds its slots for this long, not for five minutes of a
+ * budget that counts them as in flight. An invoke that outlasts it (a Lambda API slow for 30 s)
+ * risks a second invoke by another scan, which generate's claim turns into a no-op.
+ */
+export const CLAIM_LEASE_SECONDS = 30;
+
+/** The lease to claim with: never longer than the dispatch lease it becomes. */
+export function claimLeaseSeconds(dispatchLeaseSeconds: number): number {
+  return Math.min(CLAIM_LEASE_SECONDS, dispatchLeaseSeconds);
+}
+
 /** Certificates dispatched or rendering right now. */
 export async function countInFlight(sql: Sql | TransactionSql): Promise<number> {
   const [row] = await sql<{ in_flight: number }[]>`
@@ -46,18 +62,19 @@ export async function withFreeSlots<T>(
 }
 
 /**
- * Reserves one slot for a certificate a caller wants to invoke at once (ingestion, requeue).
+ * Reserves one slot for a certificate a caller wants to invoke at once (ingestion, requeue), for
+ * `leaseSeconds` (the claim lease: confirmDispatch extends it once the invoke is accepted).
  * False when the budget is full or someone else has dispatched it: the scan hands it out later.
  */
 export async function reserveDispatch(
   sql: Sql,
   certificateId: string,
-  options: { dispatchLeaseSeconds: number; maxInFlight: number },
+  options: { leaseSeconds: number; maxInFlight: number },
 ): Promise<boolean> {
   return await withFreeSlots(sql, options.maxInFlight, async (tx, free) => {
     if (free < 1) return false;
     const rows = await tx`
-      UPDATE certificates SET dispatched_until = now() + make_interval(secs => ${options.dispatchLeaseSeconds})
+      UPDATE certificates SET dispatched_until = now() + make_interval(secs => ${options.leaseSeconds})
       WHERE id = ${certificateId} AND status IN ('pending', 'failed') AND next_attempt_at <= now()
         AND (dispatched_until IS NULL OR dispatched_until < now())
       RETURNING id`;
@@ -77,7 +94,7 @@ export async function dispatchWithinBudget(
 ): Promise<boolean> {
   const log = deps.log;
   const reserved = await reserveDispatch(deps.sql, certificateId, {
-    dispatchLeaseSeconds: options.dispatchLeaseSeconds,
+    leaseSeconds: claimLeaseSeconds(options.dispatchLeaseSeconds),
     maxInFlight: options.maxInFlight ?? Number.POSITIVE_INFINITY,
   }).catch((error: unknown) => {
     log.warn('Could not reserve a generation slot; the scan will pick it up', {
@@ -87,12 +104,12 @@ export async function dispatchWithinBudget(
     return false;
   });
   if (!reserved) {
-    log.info('Generation budget full; the certificate waits for the scan', { certificate_id: certificateId });
+    // Already dispatched: a requeue of a certificate whose invocation waits in Lambda's queue.
+    log.info('Not invoked now: budget full or already dispatched', { certificate_id: certificateId });
     return false;
   }
   try {
     await deps.dispatch(certificateId);
-    return true;
   } catch (error) {
     log.warn('Immediate generation could not be invoked; the scan will pick it up', {
       certificate_id: certificateId,
@@ -101,6 +118,31 @@ export async function dispatchWithinBudget(
     await releaseDispatch(deps.sql, certificateId, log);
     return false;
   }
+  await confirmDispatch(deps.sql, certificateId, options.dispatchLeaseSeconds, log);
+  return true;
+}
+
+/**
+ * Lambda accepted the invoke: the claim becomes the full dispatch lease, so the certificate is
+ * not handed out again while the invocation waits in Lambda's queue. A certificate generate has
+ * claimed meanwhile (its claim clears `dispatched_until`) is left alone. Never throws: if this
+ * fails, the claim lease runs out early and the worst case is a second invoke, a no-op.
+ */
+export async function confirmDispatch(
+  sql: Sql,
+  certificateId: string,
+  dispatchLeaseSeconds: number,
+  log: Log,
+): Promise<void> {
+  await sql`
+    UPDATE certificates SET dispatched_until = now() + make_interval(secs => ${dispatchLeaseSeconds})
+    WHERE id = ${certificateId} AND dispatched_until IS NOT NULL
+      AND status IN ('pending', 'failed', 'rendering')`.catch((error: unknown) => {
+    log.warn('Could not extend the dispatch lease of an invoked certificate', {
+      certificate_id: certificateId,
+      error: errorMessage(error),
+    });
+  });
 }
 
 /**

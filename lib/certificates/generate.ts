@@ -19,6 +19,7 @@ import {
   type TemplateRef,
 } from './ports.ts';
 import { isExhausted, retryDelaySeconds } from './retry.ts';
+import { lockForCountedOutcome } from './scan.ts';
 import { printableContent } from './text.ts';
 
 /**
@@ -107,6 +108,9 @@ interface Issue {
 
 async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
   const { content } = issue;
+  // The scan's summary counts the audit row below exactly once only if it cannot run between
+  // this insert and the commit (see lockForCountedOutcome).
+  await lockForCountedOutcome(sql);
   const rows = await sql`
     WITH issued AS (
       UPDATE certificates
@@ -152,6 +156,14 @@ interface Failure {
 }
 
 async function markFailed(sql: Sql, failure: Failure): Promise<boolean> {
+  // A transaction only to hold the summary's lock until the audit row is committed (see markIssued).
+  return (await sql.begin(async (tx) => {
+    await lockForCountedOutcome(tx);
+    return await recordFailure(tx, failure);
+  })) as boolean;
+}
+
+async function recordFailure(sql: TransactionSql, failure: Failure): Promise<boolean> {
   const status = failure.dead ? 'dead' : 'failed';
   const rows = await sql`
     WITH failed AS (

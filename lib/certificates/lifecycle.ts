@@ -332,20 +332,23 @@ export interface IssueLifecycleOptions {
 
 const DEFAULT_LIST_SIZE = 131_072;
 const MAX_DRAWS = 64;
+// Serialises the creation of revocation lists (any constant no other lock uses): concurrent
+// allocations that find no open list create exactly one between them.
+const STATUS_LIST_CREATE_LOCK = 7_316_003;
 
 /**
  * For a certificate being rendered (claimed by generate) or just issued: its expiry from the
  * course's validity period and a random free index in an open revocation list (a new list is
- * created when none is open). Idempotent: a certificate that has its entry gets the same one
- * back, so a retried render prints and embeds the same status entry; while it is not issued its
- * expiry is computed again from the date the attempt prints. Generate calls it after
- * its claim (with `issuedOn`, to print the expiry and embed the credential);
- * backfillIssueLifecycle (run by `npm run migrate`) gives certificates issued before status lists
- * existed theirs.
+ * created when none is open, by one of the allocations that find none). Idempotent: a
+ * certificate that has its entry gets the same one back, so a retried render prints and embeds
+ * the same status entry; while it is not issued its expiry is computed again from the date the
+ * attempt prints. Generate calls it after its claim (with `issuedOn`, to print the expiry and
+ * embed the credential); backfillIssueLifecycle (run by `npm run migrate`) gives certificates
+ * issued before status lists existed theirs.
  *
  * Two statements, no explicit transaction: one reads the certificate's state and the open list,
- * one claims a drawn index. The list row is locked only while that one statement runs, because
- * every generate container in the fleet allocates from the same list: before, the lock was held
+ * one claims a drawn index (plus, when no list is open, a short locked one that creates it). The
+ * list row is locked only while the claiming statement runs, because every generate container in the fleet allocates from the same list: before, the lock was held
  * across four round trips and a commit, and allocations queued behind it (in the benchmark's
  * drain, 8 certificates in flight spent a mean 89 ms here). The unique index on (list, index)
  * decides a race for one index; the loser draws again, as it does for an index already taken.
@@ -400,10 +403,19 @@ export async function assignIssueLifecycle(
       return { statusListId: state.status_list_id, statusListIndex: state.status_list_index, expiresAt };
     }
     if (state.open_list_id === null || state.open_list_size === null) {
-      // No open list: create one (two concurrent creators make two lists, which is harmless).
-      await sql`
-        INSERT INTO status_lists (purpose, size, bits)
-        VALUES ('revocation', ${size}, decode(repeat('00', ${size / 8}), 'hex'))`;
+      // No open list. Every generate in flight sees the same, so each creating its own left one
+      // empty list per concurrent worker (a 128 Kibit list is published and signed for as long
+      // as it exists). Under the lock, the first creates it and the others, looking again once
+      // they hold the lock, find it open and draw from it.
+      await sql.begin(async (tx) => {
+        await tx`SELECT pg_advisory_xact_lock(${STATUS_LIST_CREATE_LOCK})`;
+        // A new statement, so a new snapshot: it sees a list the previous lock holder committed.
+        await tx`
+          INSERT INTO status_lists (purpose, size, bits)
+          SELECT 'revocation', ${size}, decode(repeat('00', ${size / 8}), 'hex')
+          WHERE NOT EXISTS (
+            SELECT 1 FROM status_lists WHERE purpose = 'revocation' AND allocated * 2 < size)`;
+      });
       continue;
     }
     const listId = state.open_list_id;

@@ -24,9 +24,14 @@ export async function requeueCertificate(
     requeued AS (
       UPDATE certificates c
       -- With a dispatch lease the caller invokes generate itself and the scan leaves it alone
-      -- meanwhile (as on ingestion); without one the next scan hands it out.
+      -- meanwhile (as on ingestion); without one the next scan hands it out. A lease still
+      -- running is kept: the scan has already invoked generate for this failed certificate (the
+      -- invocation waits in Lambda's queue and will find it pending and due), so clearing it
+      -- would free a budget slot that is in use and let a second invoke follow.
       SET status = 'pending', attempt_count = 0, next_attempt_at = now(),
-          dispatched_until = now() + make_interval(secs => ${options.dispatchLeaseSeconds ?? null}::int),
+          dispatched_until = coalesce(
+            now() + make_interval(secs => ${options.dispatchLeaseSeconds ?? null}::int),
+            CASE WHEN c.dispatched_until > now() THEN c.dispatched_until END),
           updated_at = now()
       FROM prev
       WHERE c.id = prev.id AND c.status IN ('dead', 'failed')
@@ -70,7 +75,10 @@ export interface RequeueResult {
   id: string;
   previousStatus: string;
   status: 'pending';
-  /** Whether generation was invoked now; otherwise the next scan picks it up. */
+  /**
+   * Whether generation was invoked now; otherwise the next scan picks it up, or, for a failed
+   * certificate the scan had already invoked, that invocation (still in Lambda's queue) does.
+   */
   dispatched: boolean;
 }
 
@@ -86,7 +94,8 @@ export async function requeueAndDispatch(
   input: { requestedBy: string; reason?: string },
 ): Promise<RequeueResult> {
   const log = deps.log;
-  // Requeued without a dispatch lease: it is handed out now if the budget has room, else by the scan.
+  // Requeued without a dispatch lease: it is handed out now if the budget has room, else by the
+  // scan; one the scan has already invoked keeps its lease, so it is not invoked a second time.
   const requeued = await requeueCertificate(deps.sql, certificateId, input);
   const dispatched = await dispatchWithinBudget(deps, options, requeued.id);
   log.info('Certificate requeued', {

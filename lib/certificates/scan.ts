@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { errorMessage } from '../errors.ts';
-import { releaseDispatch, withFreeSlots } from './budget.ts';
+import { claimLeaseSeconds, confirmDispatch, releaseDispatch, withFreeSlots } from './budget.ts';
 import { applyLaterPassRule } from './lifecycle.ts';
 import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
@@ -10,10 +10,18 @@ import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
  * 1. enqueue: passing attempts the scan has not seen (partial index, O(new)) become `pending`
  *    certificates; the unique indexes (one per attempt, one live per student+course) make a
  *    repeated or concurrent enqueue a no-op.
- * 2. claim: due certificates are marked dispatched for a while (so concurrent scans do not hand
- *    out the same ones) and `generate` is invoked once per id. The generate claim itself is the
- *    real guard: a doubled invocation stops quietly.
+ * 2. claim: due certificates are marked dispatched for a short while (so concurrent scans do not
+ *    hand out the same ones), `generate` is invoked once per id, and each accepted invoke extends
+ *    its mark to the full dispatch lease (budget.ts, CLAIM_LEASE_SECONDS). The generate claim
+ *    itself is the real guard: a doubled invocation stops quietly.
  */
+
+/**
+ * A scan stops claiming when its Lambda has less than this left. After its last claim it still
+ * invokes that batch (well under a second normally) and writes its summary; 10 s leaves room for a
+ * slow Lambda API too. A scan cut off anyway holds what it claimed only for the claim lease.
+ */
+export const CLAIM_STOP_MARGIN_MS = 10_000;
 
 export interface EnqueueResult {
   scanned: number;
@@ -138,25 +146,27 @@ export async function decideLaterPasses(
 }
 
 /**
- * Claims up to `batchSize` due certificates for dispatch; returns their ids, most overdue first.
- * With `maxInFlight`, fewer: only as many as the concurrency budget has free slots.
+ * Claims up to `batchSize` due certificates for dispatch for `leaseSeconds`; returns their ids,
+ * most overdue first. With `maxInFlight`, fewer: only as many as the concurrency budget has free
+ * slots. The scan claims with the short claim lease and extends it per accepted invoke; the
+ * in-process drain, which renders what it claims itself, with the full dispatch lease.
  */
 export async function claimDueForDispatch(
   sql: Sql,
   batchSize: number,
-  dispatchLeaseSeconds: number,
+  leaseSeconds: number,
   maxInFlight?: number,
 ): Promise<string[]> {
-  if (maxInFlight === undefined) return await claimDue(sql, batchSize, dispatchLeaseSeconds);
+  if (maxInFlight === undefined) return await claimDue(sql, batchSize, leaseSeconds);
   return await withFreeSlots(sql, maxInFlight, async (tx, free) =>
-    free > 0 ? await claimDue(tx, Math.min(batchSize, free), dispatchLeaseSeconds) : [],
+    free > 0 ? await claimDue(tx, Math.min(batchSize, free), leaseSeconds) : [],
   );
 }
 
 async function claimDue(
   sql: Sql | TransactionSql,
   batchSize: number,
-  dispatchLeaseSeconds: number,
+  leaseSeconds: number,
 ): Promise<string[]> {
   // Two index-ordered picks (pending/failed by next_attempt_at, expired leases by
   // lease_expires_at) instead of one OR: with a million due rows the OR became a bitmap scan
@@ -183,7 +193,7 @@ async function claimDue(
       ORDER BY next_attempt_at
       LIMIT ${batchSize}
     )
-    UPDATE certificates c SET dispatched_until = now() + make_interval(secs => ${dispatchLeaseSeconds})
+    UPDATE certificates c SET dispatched_until = now() + make_interval(secs => ${leaseSeconds})
     FROM picked
     WHERE c.id = picked.id
     RETURNING c.id, c.next_attempt_at`;
@@ -213,12 +223,15 @@ export interface DispatchResult {
   failed: string[];
 }
 
-/** Invokes `dispatch` for every id with bounded concurrency; failed invokes are released for the next scan. */
+/**
+ * Invokes `dispatch` for every id with bounded concurrency. An accepted invoke extends the
+ * certificate's claim to `dispatchLeaseSeconds`; a failed one is released for the next scan.
+ */
 export async function dispatchAll(
   sql: Sql,
   dispatch: Dispatch,
   ids: readonly string[],
-  options: { concurrency: number; log: Log },
+  options: { concurrency: number; dispatchLeaseSeconds: number; log: Log },
 ): Promise<DispatchResult> {
   const dispatched: string[] = [];
   const failed: string[] = [];
@@ -228,7 +241,6 @@ export async function dispatchAll(
       const id = ids[next++] as string;
       try {
         await dispatch(id);
-        dispatched.push(id);
       } catch (error) {
         failed.push(id);
         options.log.warn('Dispatch of certificate generation failed; released for the next scan', {
@@ -236,7 +248,10 @@ export async function dispatchAll(
           error: errorMessage(error),
         });
         await releaseDispatch(sql, id, options.log);
+        continue;
       }
+      await confirmDispatch(sql, id, options.dispatchLeaseSeconds, options.log);
+      dispatched.push(id);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, ids.length)) }, worker));
@@ -249,13 +264,47 @@ export interface GenerationSummary {
   dead: number;
 }
 
+// Taken by the summary exclusively and by each writer of an event it counts shared; any constant
+// no other lock uses.
+const SUMMARY_LOCK = 7_316_002;
+
+/**
+ * generate calls this in the transaction that writes an `issued`, `failed` or `dead` audit row,
+ * just before writing it; the lock is held until that transaction ends. A summary therefore never
+ * runs between such a row's insert and its commit: every row whose `created_at` (the insert's
+ * clock_timestamp()) falls before a summary's marker is committed and counted by that summary,
+ * every later one by the next. Writers share the lock, so they never wait for each other; they
+ * wait for a summary only while its one indexed statement runs.
+ */
+export async function lockForCountedOutcome(tx: TransactionSql): Promise<void> {
+  await tx`SELECT pg_advisory_xact_lock_shared(${SUMMARY_LOCK})`;
+}
+
 /**
  * Outcomes of generations recorded since the previous scan (the guide's summary line), and a
  * `scan` audit row that marks the start of the next window. With no previous scan the window
  * is the last hour, so a first tick on a large history stays cheap.
+ *
+ * Each issued, failed or dead row is counted by exactly one summary: summaries run one at a time
+ * (two overlapping scans, an EventBridge double fire, would otherwise both count the same window)
+ * and never while such a row is written but not committed (lockForCountedOutcome). The audit log's
+ * `created_at` is the insert's clock_timestamp(), not its transaction's start: generate's issue
+ * transaction begins before the S3 upload, and its row would otherwise be dated before a marker
+ * written during the upload and fall into no window.
  */
 export async function summariseSinceLastScan(
   sql: Sql,
+  details: Record<string, number>,
+): Promise<GenerationSummary> {
+  return (await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+    // A new statement, so a new snapshot: it sees the marker of a summary that held the lock before.
+    return await countSinceLastScan(tx, details);
+  })) as GenerationSummary;
+}
+
+async function countSinceLastScan(
+  sql: TransactionSql,
   details: Record<string, number>,
 ): Promise<GenerationSummary> {
   const [row] = await sql<GenerationSummary[]>`
@@ -286,7 +335,15 @@ export interface ScanResult extends EnqueueResult, DispatchResult {
   summary: GenerationSummary;
 }
 
-export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<ScanResult> {
+export interface ScanRunOptions extends ScanOptions {
+  /**
+   * When the platform stops this scan (epoch ms; on Lambda, now + getRemainingTimeInMillis()).
+   * It claims nothing within CLAIM_STOP_MARGIN_MS of it. Unset: no limit but `fillSeconds`.
+   */
+  deadline?: number;
+}
+
+export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<ScanResult> {
   const log = deps.log;
   const enqueued = await enqueuePassingAttempts(
     deps.sql,
@@ -296,23 +353,34 @@ export async function runScan(deps: ScanDeps, options: ScanOptions): Promise<Sca
   await decideLaterPasses(deps, enqueued.laterPasses);
   // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
   // backlog then drains at the budget's rate instead of one budget's worth per tick.
-  const deadline = Date.now() + (options.fillSeconds ?? 0) * 1000;
+  const fillUntil = Date.now() + (options.fillSeconds ?? 0) * 1000;
+  // However long the enqueue took and whatever fillSeconds says, no claim is made that the
+  // Lambda's timeout could cut off before its invoke.
+  const claimUntil =
+    options.deadline === undefined ? Number.POSITIVE_INFINITY : options.deadline - CLAIM_STOP_MARGIN_MS;
   const result: DispatchResult = { dispatched: [], failed: [] };
   for (;;) {
+    if (Date.now() >= claimUntil) {
+      log.info('Scan stopped claiming: its time is nearly up; the next scan carries on', {
+        remaining_ms: (options.deadline ?? 0) - Date.now(),
+      });
+      break;
+    }
     const ids = await claimDueForDispatch(
       deps.sql,
       options.batchSize,
-      options.dispatchLeaseSeconds,
+      claimLeaseSeconds(options.dispatchLeaseSeconds),
       options.maxInFlight,
     );
     const pass = await dispatchAll(deps.sql, deps.dispatch, ids, {
       concurrency: options.dispatchConcurrency ?? 16,
+      dispatchLeaseSeconds: options.dispatchLeaseSeconds,
       log,
     });
     result.dispatched.push(...pass.dispatched);
     result.failed.push(...pass.failed);
     // A failed invoke (Lambda throttled or unreachable) ends the pass: the next tick retries.
-    if (pass.failed.length > 0 || Date.now() >= deadline || !(await hasUndispatchedDue(deps.sql))) break;
+    if (pass.failed.length > 0 || Date.now() >= fillUntil || !(await hasUndispatchedDue(deps.sql))) break;
     if (ids.length === 0) await sleep(options.fillPollMs ?? 1000);
   }
   const summary = await summariseSinceLastScan(deps.sql, {

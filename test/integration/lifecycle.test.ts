@@ -363,6 +363,26 @@ describe('expiry and status entries at issue', () => {
     expect(draws).toBeGreaterThan(24);
   });
 
+  it('opens one new list when many allocations at once find none open, each with its own entry', async () => {
+    const courseId = await createCourse(t.sql);
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push(await renderingCertificate(t.sql, courseId));
+    // Close every list earlier tests opened (half full): no list is open.
+    await t.sql`UPDATE status_lists SET allocated = size / 2`;
+    const [{ existing } = { existing: [] as string[] }] = await t.sql<{ existing: string[] }[]>`
+      SELECT coalesce(array_agg(id), '{}') AS existing FROM status_lists`;
+
+    await Promise.all(ids.map((id) => assignIssueLifecycle(t.sql, id)));
+
+    const opened = await t.sql<{ id: string; allocated: number }[]>`
+      SELECT id, allocated FROM status_lists WHERE NOT (id = ANY(${existing}::uuid[]))`;
+    expect(opened).toEqual([{ id: expect.any(String), allocated: 40 }]);
+    const entries = await t.sql<{ list: string; index: number }[]>`
+      SELECT status_list_id AS list, status_list_index AS index FROM certificates WHERE id = ANY(${ids}::uuid[])`;
+    expect(new Set(entries.map((entry) => entry.list))).toEqual(new Set([opened[0]?.id]));
+    expect(new Set(entries.map((entry) => entry.index)).size).toBe(40);
+  });
+
   it('draws again when another allocation took the same index a moment before (the unique index decides)', async () => {
     const courseId = await createCourse(t.sql);
     const rendering = () => renderingCertificate(t.sql, courseId);

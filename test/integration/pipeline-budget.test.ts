@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { countInFlight, releaseDropped } from '../../lib/certificates/budget.ts';
+import { CLAIM_LEASE_SECONDS, countInFlight, releaseDropped } from '../../lib/certificates/budget.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer, Dispatch } from '../../lib/certificates/ports.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
-import { claimDueForDispatch, runScan } from '../../lib/certificates/scan.ts';
+import { requeueAndDispatch } from '../../lib/certificates/requeue.ts';
+import { CLAIM_STOP_MARGIN_MS, claimDueForDispatch, runScan } from '../../lib/certificates/scan.ts';
 import { parseFailedInvocation } from '../../lib/invoke/failure-queue.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
@@ -61,6 +62,16 @@ async function pendingCertificates(count: number): Promise<string[]> {
 async function finish(certificateId: string): Promise<void> {
   await t.sql`UPDATE certificates SET status = 'dead', dispatched_until = NULL WHERE id = ${certificateId}`;
 }
+
+/** Seconds until each certificate's dispatch lease runs out (null: not dispatched). */
+async function leaseSeconds(ids: readonly string[]): Promise<(number | null)[]> {
+  const rows = await t.sql<{ id: string; left: number | null }[]>`
+    SELECT id, extract(epoch FROM dispatched_until - now())::float AS left
+    FROM certificates WHERE id = ANY(${ids}::uuid[])`;
+  return ids.map((id) => rows.find((row) => row.id === id)?.left ?? null);
+}
+
+const BUDGET = { batchSize: 100, enqueueLimit: 100, dispatchLeaseSeconds: 300, maxInFlight: 4 };
 
 beforeEach(async () => {
   // Each test starts with an empty budget.
@@ -195,5 +206,161 @@ describe('concurrency budget', () => {
     expect(await releaseDropped(t.sql, issued as string)).toBe('dead');
     // Released: the scan hands it out at once instead of after its dispatch lease.
     expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([dropped]);
+  });
+
+  it('a scan that dies after claiming holds the budget only for the claim lease; an accepted invoke for the full lease', async () => {
+    const ids = await pendingCertificates(4);
+    // The first scan claims the whole budget, then its first invokes never return: the Lambda
+    // times out or crashes before it has invoked anything.
+    let hang!: () => void;
+    let invoking!: () => void;
+    const hung = new Promise<void>((resolve) => {
+      hang = resolve;
+    });
+    const claimed = new Promise<void>((resolve) => {
+      invoking = resolve;
+    });
+    const dying = runScan(
+      {
+        sql: t.sql,
+        dispatch: async () => {
+          invoking();
+          await hung;
+        },
+        log: recordingLog(),
+      },
+      BUDGET,
+    );
+    await claimed;
+    for (const left of await leaseSeconds(ids)) expect(left).toBeLessThanOrEqual(CLAIM_LEASE_SECONDS);
+    const calls: string[] = [];
+    const dispatch: Dispatch = async (id) => {
+      calls.push(id);
+    };
+    // While the claims run they count against the budget...
+    expect((await runScan({ sql: t.sql, dispatch, log: recordingLog() }, BUDGET)).dispatched).toEqual([]);
+    // ...and once they have run out (time travel instead of waiting) the next scan hands them out.
+    await t.sql`
+      UPDATE certificates SET dispatched_until = dispatched_until - make_interval(secs => ${CLAIM_LEASE_SECONDS})
+      WHERE id = ANY(${ids}::uuid[])`;
+    const next = await runScan({ sql: t.sql, dispatch, log: recordingLog() }, BUDGET);
+    expect(next.dispatched.sort()).toEqual([...ids].sort());
+    expect(calls.sort()).toEqual([...ids].sort());
+    // Invoked and accepted: now held for the full dispatch lease, not handed out again meanwhile.
+    for (const left of await leaseSeconds(ids)) {
+      expect(left).toBeGreaterThan(CLAIM_LEASE_SECONDS);
+      expect(left).toBeLessThanOrEqual(300);
+    }
+    expect((await runScan({ sql: t.sql, dispatch, log: recordingLog() }, BUDGET)).dispatched).toEqual([]);
+    hang();
+    await dying;
+  });
+
+  it('an ingestion that dies before its invoke holds its slot only for the claim lease', async () => {
+    const courseId = await createCourse(t.sql);
+    const invoked: string[] = [];
+    const recorded = await recordAttempt(
+      {
+        sql: t.sql,
+        dispatch: async (id) => {
+          // The route checks the lease its reservation set before the invoke is answered.
+          const [left] = await leaseSeconds([id]);
+          expect(left).toBeLessThanOrEqual(CLAIM_LEASE_SECONDS);
+          invoked.push(id);
+        },
+        log: recordingLog(),
+      },
+      { dispatchLeaseSeconds: 300, maxInFlight: 4 },
+      { studentId, courseId, score: 95, maxScore: 100 },
+    );
+    const id = recorded.certificate?.id as string;
+    expect(recorded.dispatched).toBe(true);
+    expect(invoked).toEqual([id]);
+    const [left] = await leaseSeconds([id]);
+    expect(left).toBeGreaterThan(CLAIM_LEASE_SECONDS);
+  });
+
+  it('stops claiming when its Lambda has less time left than the margin', async () => {
+    const ids = await pendingCertificates(3);
+    const calls: string[] = [];
+    const log = recordingLog();
+    const result = await runScan(
+      {
+        sql: t.sql,
+        dispatch: async (id) => {
+          calls.push(id);
+        },
+        log,
+      },
+      { ...BUDGET, fillSeconds: 45, deadline: Date.now() + CLAIM_STOP_MARGIN_MS - 1000 },
+    );
+    expect(result.dispatched).toEqual([]);
+    expect(calls).toEqual([]);
+    expect(await leaseSeconds(ids)).toEqual([null, null, null]);
+    expect(log.entries.map((entry) => entry.message)).toContain(
+      'Scan stopped claiming: its time is nearly up; the next scan carries on',
+    );
+    // With time left it claims as usual.
+    const later = await runScan(
+      { sql: t.sql, dispatch: async () => undefined, log },
+      { ...BUDGET, deadline: Date.now() + 60_000 },
+    );
+    expect(later.dispatched.sort()).toEqual([...ids].sort());
+  });
+
+  it('requeueing a failed certificate the scan has already invoked keeps its lease and does not invoke it again', async () => {
+    const [queued, lapsed] = await pendingCertificates(2);
+    await t.sql`
+      UPDATE certificates SET status = 'failed', attempt_count = 2, last_error = 'Keycloak answered 500',
+                              next_attempt_at = now() - interval '1 second'
+      WHERE id IN (${queued as string}, ${lapsed as string})`;
+    // The scan invoked generate for it; the invocation waits in Lambda's queue.
+    const scanned = await runScan(
+      { sql: t.sql, dispatch: async () => undefined, log: recordingLog() },
+      BUDGET,
+    );
+    expect(scanned.dispatched.sort()).toEqual([queued, lapsed].sort());
+    // One invocation was dropped long ago: its lease has run out.
+    await t.sql`UPDATE certificates SET dispatched_until = now() - interval '1 second' WHERE id = ${lapsed as string}`;
+    const [lease] = await t.sql<{ dispatched_until: Date }[]>`
+      SELECT dispatched_until FROM certificates WHERE id = ${queued as string}`;
+    expect(await countInFlight(t.sql)).toBe(1);
+
+    const invoked: string[] = [];
+    const requeue = async (id: string) =>
+      await requeueAndDispatch(
+        {
+          sql: t.sql,
+          dispatch: async (certificateId) => {
+            invoked.push(certificateId);
+          },
+          log: recordingLog(),
+        },
+        { dispatchLeaseSeconds: 300, maxInFlight: 4 },
+        id,
+        { requestedBy: 'operator' },
+      );
+    expect(await requeue(queued as string)).toMatchObject({
+      previousStatus: 'failed',
+      status: 'pending',
+      dispatched: false,
+    });
+    expect(invoked).toEqual([]);
+    const row = await certificateRow(t.sql, queued as string);
+    expect(row).toMatchObject({
+      status: 'pending',
+      attempt_count: 0,
+      dispatched_until: lease?.dispatched_until,
+    });
+    // Still one invocation in flight, and it finds the certificate due.
+    expect(await countInFlight(t.sql)).toBe(1);
+    const [due] = await t.sql<{ due: boolean }[]>`
+      SELECT next_attempt_at <= now() AS due FROM certificates WHERE id = ${queued as string}`;
+    expect(due?.due).toBe(true);
+
+    // A lease that has run out is not kept: that one is invoked at once.
+    expect(await requeue(lapsed as string)).toMatchObject({ dispatched: true });
+    expect(invoked).toEqual([lapsed]);
+    expect(await countInFlight(t.sql)).toBe(2);
   });
 });

@@ -29,6 +29,18 @@ describe('schema', () => {
     expect(overview).toEqual([{ status: 'failed', count: '1' }]);
   });
 
+  it("keeps the guide's certificate_b view showing every column of certificates, in order", async () => {
+    const columns = async (table: string) =>
+      (
+        await t.sql<{ column_name: string }[]>`
+          SELECT column_name FROM information_schema.columns
+          WHERE table_schema = 'public' AND table_name = ${table} ORDER BY ordinal_position`
+      ).map((row) => row.column_name);
+    const table = await columns('certificates');
+    expect(table).toEqual(expect.arrayContaining(['notify', 'expiry_notified_at', 'credential_kid']));
+    expect(await columns('certificate_b')).toEqual(table);
+  });
+
   it('allows one live certificate per student and course', async () => {
     const [course] = await t.sql`INSERT INTO courses (title) VALUES ('Uniq') RETURNING id`;
     const student = '11111111-1111-4111-8111-111111111111';

@@ -1,5 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
 import { afterEach, describe, expect, it } from 'vitest';
+import { documentedVariables } from '../../lib/config.ts';
 
 // serverless/deployment.cjs decides, at package time, what a stage gets: tested directly here;
 // test/integration/serverless-package.test.ts checks the packaged template.
@@ -132,5 +137,86 @@ describe('package-time settings', () => {
     expect(corsFor('prod', '*').allowedOrigins).toEqual(['*']);
     for (const bad of ['https://learn.example.org/', 'learn.example.org', 'https://learn.example.org/app'])
       expect(() => corsFor('prod', bad), bad).toThrowError(/CORS_ALLOWED_ORIGINS: .* is not an origin/);
+  });
+});
+
+// serverless.yml sets each function's environment by hand. A variable a function reads but is not
+// given silently takes its default on AWS, whatever the operator set (CONFIGURATION_RETRY_SECONDS
+// for generate, DISPATCH_LEASE_SECONDS for the ingestion route were). What a function reads is
+// taken from its code: every configuration value read from a loaded section
+// (`config.pipeline.LEASE_SECONDS`, `loadConfig(['pipeline']).pipeline.X`) in its handler or any
+// module the handler imports. Section objects handed whole to an adapter (the database, token
+// verifier, secret store clients) are not followed: those come from the shared blocks (dbEnv,
+// authEnv...), and AWS_REGION from the Lambda runtime.
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface DeclaredFunction {
+  handler: string;
+  environment?: Record<string, unknown>;
+}
+
+/** The handler's source file and every module it reaches through relative, non-type imports. */
+function reachableSources(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const source = readFileSync(file, 'utf8');
+  const imports =
+    /^(?:import|export)\s+(?!type\b)[^;]*?from\s+'(\.{1,2}\/[^']+)'|^import\s+'(\.{1,2}\/[^']+)'/gms;
+  for (const match of source.matchAll(imports)) {
+    const target = resolve(dirname(file), (match[1] ?? match[2]) as string);
+    if (existsSync(target)) reachableSources(target, seen);
+  }
+  return seen;
+}
+
+/** Configuration variables a source file reads from a loaded section; comments are not code. */
+function sectionReads(file: string, known: ReadonlySet<string>): string[] {
+  const code = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|\s)\/\/.*$/gm, '$1');
+  const reads = /\b(?:config|loadConfig\(\[[^\]]*\]\))\.[a-z]+\.([A-Z][A-Z0-9_]+)\b/g;
+  return [...code.matchAll(reads)].map((match) => match[1] as string).filter((name) => known.has(name));
+}
+
+/** What each function reads and is not given, as `function: VARIABLE (file)`. */
+function unsetReads(serverlessYml: string): string[] {
+  const yaml = load(serverlessYml) as {
+    provider: { environment?: Record<string, unknown> };
+    functions: Record<string, DeclaredFunction>;
+  };
+  const known = new Set(documentedVariables());
+  const shared = Object.keys(yaml.provider.environment ?? {});
+  // It builds its document from every route's declaration, importing their dependency builders,
+  // but runs none of them: it reads no configuration at all.
+  const staticDocument = new Set(['openapi']);
+  const missing: string[] = [];
+  for (const [name, fn] of Object.entries(yaml.functions)) {
+    if (staticDocument.has(name)) continue;
+    const given = new Set([...shared, ...Object.keys(fn.environment ?? {})]);
+    const handlerFile = join(ROOT, `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`);
+    for (const file of reachableSources(handlerFile)) {
+      if (file === join(ROOT, 'lib/config.ts')) continue;
+      for (const variable of new Set(sectionReads(file, known)))
+        if (!given.has(variable)) missing.push(`${name}: ${variable} (${relative(ROOT, file)})`);
+    }
+  }
+  return missing.sort();
+}
+
+describe('function environments', () => {
+  it('give every function each configuration value its code reads', () => {
+    expect(unsetReads(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'))).toEqual([]);
+  });
+
+  it('the check finds a value a function reads and is not given', () => {
+    // Guards the check itself (its import walk and pattern), against the two the audit found.
+    const withoutThem = readFileSync(join(ROOT, 'serverless.yml'), 'utf8')
+      .replace(/^ {6}CONFIGURATION_RETRY_SECONDS: .*\n/m, '')
+      .replace(/(\n {2}createAttempt:[\s\S]*?)\n {6}DISPATCH_LEASE_SECONDS: [^\n]*/, '$1');
+    expect(unsetReads(withoutThem)).toEqual([
+      'createAttempt: DISPATCH_LEASE_SECONDS (lib/http/dispatch-deps.ts)',
+      'generate: CONFIGURATION_RETRY_SECONDS (lib/certificates/generate.ts)',
+    ]);
   });
 });

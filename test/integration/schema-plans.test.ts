@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countWaiting } from '../../lib/certificates/backfill.ts';
+import type { Sql } from '../../lib/db/client.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+
+// The queries that count or list unfinished certificates run against a table that is nearly all
+// issued certificates: they must reach the few unfinished ones through an index, not a scan of
+// the whole table. Checked on the planner's own choice, with statistics of a table shaped like
+// production (a few dozen unfinished among tens of thousands issued), not by disabling scans.
+
+const ISSUED = 20_000;
+const UNFINISHED = { pending: 20, rendering: 20, failed: 20 };
+
+let t: TestEnv;
+beforeAll(async () => {
+  t = await createTestEnv();
+  await t.sql`INSERT INTO courses (title) SELECT 'Plan ' || g FROM generate_series(1, 20) g`;
+  await t.sql`
+    WITH course AS (SELECT array_agg(id) AS ids FROM courses),
+    attempt AS (
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at, certificate_enqueued_at)
+      SELECT gen_random_uuid(), (SELECT ids[1 + g % 20] FROM course), 90, 100, true,
+             now() - g * interval '1 minute', now()
+      FROM generate_series(1, ${ISSUED}) g
+      RETURNING id, student_id, course_id
+    )
+    INSERT INTO certificates (student_id, course_id, test_attempt_id, status, s3_key, generated_at, pdf_sha256)
+    SELECT student_id, course_id, id, 'issued', 'certificates/' || id, now(), repeat('a', 64) FROM attempt`;
+  let offset = 0;
+  for (const [status, count] of Object.entries(UNFINISHED)) {
+    await t.sql`
+      UPDATE certificates SET status = ${status}::certificate_status,
+        lease_owner = CASE WHEN ${status} = 'rendering' THEN 'worker' END,
+        lease_expires_at = CASE WHEN ${status} = 'rendering' THEN now() + interval '3 minutes' END
+      WHERE id IN (SELECT id FROM certificates ORDER BY id OFFSET ${offset} LIMIT ${count})`;
+    offset += count;
+  }
+  await t.sql`ANALYZE certificates`;
+  await t.sql`ANALYZE test_attempts`;
+  await t.sql`ANALYZE courses`;
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/** How the plan reads `certificates`: one entry per node that touches it. */
+function certificateAccess(plan: PlanNode): string[] {
+  return nodes(plan)
+    .filter((node) => node['Relation Name'] === 'certificates')
+    .map((node) => `${node['Node Type']}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}`);
+}
+
+async function planOf(query: string, values: unknown[] = []): Promise<PlanNode> {
+  const [row] = await t.sql.unsafe<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>(
+    `EXPLAIN (FORMAT JSON) ${query}`,
+    values as never[],
+  );
+  const plan = row?.['QUERY PLAN'][0]?.Plan;
+  if (!plan) throw new Error(`no plan for ${query}`);
+  return plan;
+}
+
+/**
+ * Runs `use` against a stand-in for the database that explains each statement instead of
+ * running it: the plan of the query the code really sends.
+ */
+async function plansOf(use: (sql: Sql) => Promise<unknown>): Promise<PlanNode[]> {
+  const plans: PlanNode[] = [];
+  const explaining = async (strings: TemplateStringsArray, ...values: unknown[]) => {
+    const query = strings.reduce((text, part, index) => `${text}$${index}${part}`);
+    plans.push(await planOf(query, values));
+    return [];
+  };
+  await use(explaining as unknown as Sql);
+  return plans;
+}
+
+describe('query plans on a production-shaped certificates table', () => {
+  it('the backfill counts waiting certificates through the unfinished-certificates index', async () => {
+    expect(await countWaiting(t.sql)).toBe(UNFINISHED.pending + UNFINISHED.rendering);
+    const plans = await plansOf((sql) => countWaiting(sql));
+    expect(plans).toHaveLength(1);
+    const access = certificateAccess(plans[0] as PlanNode);
+    expect(access.length).toBeGreaterThan(0);
+    for (const node of access) expect(node).toMatch(/ using certificates_unfinished_idx$/);
+  });
+
+  it("the guide's get_certificates_pending_generation() finds certificates through the same index", async () => {
+    const rows = await t.sql<{ status: string }[]>`SELECT status FROM get_certificates_pending_generation()`;
+    expect(rows).toHaveLength(UNFINISHED.pending + UNFINISHED.rendering + UNFINISHED.failed);
+    const access = certificateAccess(await planOf('SELECT * FROM get_certificates_pending_generation()'));
+    expect(access.length).toBeGreaterThan(0);
+    for (const node of access) expect(node).toMatch(/ using certificates_unfinished_idx$/);
+  });
+});
