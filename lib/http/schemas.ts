@@ -221,7 +221,11 @@ export const reissueResultSchema = z
     id: uuid.describe('The new certificate: same student, course and attempt; new code and PDF'),
     supersedes: uuid.describe('The old certificate, now `superseded` with `supersededBy` = id'),
     status: z.literal('pending'),
-    dispatched: z.boolean().describe('Whether generation was started right away (else the next scan, or an invocation already queued, does)'),
+    dispatched: z
+      .boolean()
+      .describe(
+        'Whether generation was started right away (else the next scan, or an invocation already queued, does)',
+      ),
   })
   .meta({ id: 'ReissueResult' });
 
