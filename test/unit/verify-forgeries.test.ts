@@ -100,28 +100,30 @@ const network: NonNullable<CheckIo['fetch']> = async (url) => {
 const online: CheckIo = { readFile: async (path) => new Uint8Array(await readFile(path)), fetch: network };
 const offline: CheckIo = { readFile: online.readFile };
 
-async function openBadge(
+/** The Open Badges credential the issuer builds for a certificate, on status list LIST at `index`. */
+function badgeCredential(
   facts: CertificateFacts,
   index: number,
-  key = issuerKey,
   validFrom = new Date('2026-03-14T10:00:00Z'),
+  validUntil?: Date,
 ) {
-  return signOpenBadgeCredential(
-    buildOpenBadgeCredential({
-      credentialId: `${VERIFY}/${facts.code}`,
-      issuer: { id: ISSUER, name: facts.issuer },
-      achievement: achievementForCourse({
-        baseUrl: API,
-        course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: facts.course },
-        passPercentage: 50,
-      }),
-      recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: facts.name },
-      validFrom,
-      credentialStatus: statusListEntry({ baseUrl: API, listId: LIST, index }),
+  return buildOpenBadgeCredential({
+    credentialId: `${VERIFY}/${facts.code}`,
+    issuer: { id: ISSUER, name: facts.issuer },
+    achievement: achievementForCourse({
+      baseUrl: API,
+      course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: facts.course },
+      passPercentage: 50,
     }),
-    jwtSignerFor(key),
-    API,
-  );
+    recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: facts.name },
+    validFrom,
+    ...(validUntil ? { validUntil } : {}),
+    credentialStatus: statusListEntry({ baseUrl: API, listId: LIST, index }),
+  });
+}
+
+async function openBadge(facts: CertificateFacts, index: number, key = issuerKey, validFrom?: Date) {
+  return signOpenBadgeCredential(badgeCredential(facts, index, validFrom), jwtSignerFor(key), API);
 }
 
 /** A certificate PDF carrying the attachments the generate function embeds (or some of them). */
@@ -134,6 +136,8 @@ async function pdf(
     facts?: boolean;
     badgeIndex?: number | null;
     badgeFrom?: Date;
+    /** An Open Badges JWT to attach as it is, instead of the issuer's. */
+    badgeJwt?: string;
   },
 ): Promise<string> {
   const doc = await PDFDocument.create();
@@ -149,9 +153,11 @@ async function pdf(
       jws: await signCredential(facts, key),
       facts,
       verifyUrl: attach.verifyUrl ?? `${VERIFY}/${facts.code}`,
-      ...(badgeIndex === null
-        ? {}
-        : { openBadge: await openBadge(facts, badgeIndex, key, attach.badgeFrom) }),
+      ...(attach.badgeJwt
+        ? { openBadge: attach.badgeJwt }
+        : badgeIndex === null
+          ? {}
+          : { openBadge: await openBadge(facts, badgeIndex, key, attach.badgeFrom) }),
     },
   );
   let bytes = withAttachments;
@@ -288,19 +294,7 @@ describe('npm run verify against forgeries', () => {
 
   it("an Open Badge whose JWT claims contradict its credential is invalid (OB 3.0's claim checks)", async () => {
     reset();
-    const credential = buildOpenBadgeCredential({
-      credentialId: `${VERIFY}/${ada.code}`,
-      issuer: { id: ISSUER, name: ada.issuer },
-      achievement: achievementForCourse({
-        baseUrl: API,
-        course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: ada.course },
-        passPercentage: 50,
-      }),
-      recipient: { id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01', name: ada.name },
-      validFrom: new Date('2026-03-14T10:00:00Z'),
-      validUntil: new Date('2027-03-14T10:00:00Z'),
-      credentialStatus: statusListEntry({ baseUrl: API, listId: LIST, index: 5 }),
-    });
+    const credential = badgeCredential(ada, 5, undefined, new Date('2027-03-14T10:00:00Z'));
     const claims = openBadgeJwtClaims(credential);
     const sign = jwtSignerFor(issuerKey);
     const badgeWith = (payload: Record<string, unknown>) =>
@@ -326,21 +320,7 @@ describe('npm run verify against forgeries', () => {
     const genuine = await pdf('claims-genuine.pdf', ada, {});
     expect((await checkCertificate(genuine, JWKS_URL, online)).outcome).toBe('valid');
     for (const [what, payload, reason] of cases) {
-      const path = join(dir, 'claims.pdf');
-      await writeFile(
-        path,
-        await applyPdfMetadata(
-          await (await PDFDocument.create()).save(),
-          { title: 'Certificate', subject: 'Certificate', keywords: [], author: ada.issuer },
-          ada.issued,
-          {
-            jws: await signCredential(ada, issuerKey),
-            facts: ada,
-            verifyUrl: `${VERIFY}/${ada.code}`,
-            openBadge: await badgeWith(payload),
-          },
-        ),
-      );
+      const path = await pdf('claims.pdf', ada, { badgeJwt: await badgeWith(payload) });
       const report = await checkCertificate(path, JWKS_URL, online);
       expect(report.outcome, what).toBe('invalid');
       expect(
