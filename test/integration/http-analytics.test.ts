@@ -187,6 +187,14 @@ describe('recording', () => {
     expect(
       (await verify(mine.verificationCode, analytics, { referer: 'https://localhost/verify' })).statusCode,
     ).toBe(200);
+    // A code no certificate has is no certificate's view: neither the table nor the metric counts
+    // it, whether the page or the JSON answered.
+    for (const accept of ['text/html', 'application/json']) {
+      expect(
+        (await verify('ZZZZZZZZZZZZZZZZ', analytics, { accept, referer: 'https://www.linkedin.com/in/x' }))
+          .statusCode,
+      ).toBe(404);
+    }
     await recordPublicEvent(
       { corsOrigins: [], analytics } satisfies AnalyticsAware,
       'credential-export',

@@ -43,8 +43,10 @@ export const verifyCertificateRoute = defineRoute({
     },
   },
   // Short shared caching only (in verificationResponse): a revocation must show up within a minute.
-  // The view is counted whatever the verdict (recordPublicEvent finds no certificate for an
-  // unknown code and records nothing); recording never fails or slows the page (analytics.ts).
+  // A view is counted whatever the verdict (valid, revoked, expired), but not for a code no
+  // certificate has: the table would find no certificate to store it under, and the metric,
+  // written before the insert, would count it anyway. Recording never fails or slows the page
+  // (analytics.ts).
   handle: async (
     deps: AnalyticsAware & { sql: Sql; corsOrigins: readonly string[]; links?: CertificateLinks },
     { path, event },
@@ -55,7 +57,8 @@ export const verifyCertificateRoute = defineRoute({
       acceptLanguage: event.headers?.['accept-language'],
       ...(deps.links ? { links: deps.links } : {}),
     });
-    await recordPublicEvent(deps, 'verification-view', path.verificationCode, event);
+    if (response.statusCode !== 404)
+      await recordPublicEvent(deps, 'verification-view', path.verificationCode, event);
     return response;
   },
 });
