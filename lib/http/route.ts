@@ -180,13 +180,27 @@ export function authenticatedRoute(
 }
 
 /**
- * Builds the real handler on first use (config parsed, clients created once per container)
- * and keeps module import free of side effects, so tests and the benchmark can import
- * handlers and build their own with `createHandler(deps)`. A configuration error answers a
- * generic 500 and is logged with the variable it names.
+ * Builds the real handler (config parsed, clients created once per container). In a Lambda
+ * container (and serverless offline, which sets AWS_LAMBDA_FUNCTION_NAME too) that happens at
+ * import, during the cold start: a missing or malformed variable is logged, naming it, before
+ * any request, and the first request does not pay for the set-up. Elsewhere import stays free of
+ * side effects, so tests and the benchmark can import handlers and build their own with
+ * `createHandler(deps)`; the handler is then built on first use. Until a build succeeds, each
+ * request tries again and a configuration error answers a generic 500, logged with the variable
+ * it names.
  */
-export function lazyHandler(build: () => LambdaHttpHandler): LambdaHttpHandler {
+export function lazyHandler(
+  build: () => LambdaHttpHandler,
+  env: Record<string, string | undefined> = process.env,
+): LambdaHttpHandler {
   let built: LambdaHttpHandler | undefined;
+  if (env.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
+    try {
+      built = build();
+    } catch (error) {
+      logger.error('Handler initialisation failed', { error: errorMessage(error) });
+    }
+  }
   return async (event, context) => {
     if (!built) {
       try {

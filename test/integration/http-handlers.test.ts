@@ -292,6 +292,34 @@ describe('handler wiring', () => {
     expect(builds).toBe(2);
   });
 
+  it('lazyHandler builds at the cold start in a Lambda container, and only there', async () => {
+    let builds = 0;
+    const ok = () => {
+      builds += 1;
+      return async () => ({ statusCode: 204, headers: {}, body: '' });
+    };
+    const onLambda = lazyHandler(ok, { AWS_LAMBDA_FUNCTION_NAME: 'course-certificates-test-health' });
+    expect(builds).toBe(1); // before any request
+    expect((await onLambda(apiEvent('GET', '/x'), lambdaContext())).statusCode).toBe(204);
+    expect(builds).toBe(1);
+    const elsewhere = lazyHandler(ok, {});
+    expect(builds).toBe(1); // importing a handler in a test builds nothing
+    await elsewhere(apiEvent('GET', '/x'), lambdaContext());
+    expect(builds).toBe(2);
+    // A configuration error at the cold start: logged then, and each request tries again.
+    let failing = 0;
+    const broken = lazyHandler(
+      () => {
+        failing += 1;
+        throw new ConfigError([{ variable: 'DATABASE_URL', message: 'is required' }]);
+      },
+      { AWS_LAMBDA_FUNCTION_NAME: 'course-certificates-test-health' },
+    );
+    expect(failing).toBe(1);
+    expect((await broken(apiEvent('GET', '/x'), lambdaContext())).statusCode).toBe(500);
+    expect(failing).toBe(2);
+  });
+
   it('health answers 503 when the database is unreachable', async () => {
     const unreachable = createSql({
       DATABASE_URL: 'postgres://u:p@127.0.0.1:9/none',
