@@ -266,7 +266,7 @@ export interface GenerationSummary {
 
 // Taken by the summary exclusively and by each writer of an event it counts shared; any constant
 // no other lock uses.
-const SUMMARY_LOCK = 7_316_002;
+export const SUMMARY_LOCK = 7_316_002;
 
 /**
  * generate calls this in the transaction that writes an `issued`, `failed` or `dead` audit row,

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../../lib/certificates/ports.ts';
-import { lockForCountedOutcome, summariseSinceLastScan } from '../../lib/certificates/scan.ts';
+import { lockForCountedOutcome, SUMMARY_LOCK, summariseSinceLastScan } from '../../lib/certificates/scan.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import {
   createCourse,
@@ -96,6 +96,38 @@ describe('generation summary', () => {
     const next = await summariseSinceLastScan(t.sql, {});
     expect([during.generated, next.generated]).toEqual([0, 1]);
     expect((await summariseSinceLastScan(t.sql, {})).generated).toBe(0);
+  });
+
+  it("generate waits for a running summary before writing its outcome (it takes the summary's lock)", async () => {
+    const id = await createPendingCertificate(t.sql, {
+      studentId: randomUUID(),
+      courseId: await createCourse(t.sql),
+    });
+    // A summary in progress: it holds the lock exclusively until released here.
+    const summary = gate();
+    const summarising = t.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+      await summary.wait();
+    });
+    await summary.reached;
+    const upload = gate();
+    upload.open();
+    let finished = false;
+    const generating = generateCertificate(generateDeps(upload), generateOptions(), id).then((outcome) => {
+      finished = true;
+      return outcome;
+    });
+    try {
+      while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
+      expect(finished).toBe(false);
+      const [row] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${id}`;
+      expect(row?.status).not.toBe('issued');
+    } finally {
+      // Released whatever happened, so a failure here does not hold up the next test.
+      summary.open();
+      await summarising;
+    }
+    expect((await generating).status).toBe('issued');
   });
 
   it('never runs between an outcome row and its commit, and overlapping scans count it once', async () => {
