@@ -8,6 +8,7 @@ import { CLAIM_STOP_MARGIN_MS, claimDueForDispatch, runScan } from '../../lib/ce
 import { parseFailedInvocation } from '../../lib/invoke/failure-queue.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import {
   certificateRow,
   createCourse,
@@ -212,26 +213,9 @@ describe('concurrency budget', () => {
     const ids = await pendingCertificates(4);
     // The first scan claims the whole budget, then its first invokes never return: the Lambda
     // times out or crashes before it has invoked anything.
-    let hang!: () => void;
-    let invoking!: () => void;
-    const hung = new Promise<void>((resolve) => {
-      hang = resolve;
-    });
-    const claimed = new Promise<void>((resolve) => {
-      invoking = resolve;
-    });
-    const dying = runScan(
-      {
-        sql: t.sql,
-        dispatch: async () => {
-          invoking();
-          await hung;
-        },
-        log: recordingLog(),
-      },
-      BUDGET,
-    );
-    await claimed;
+    const invoke = gate();
+    const dying = runScan({ sql: t.sql, dispatch: invoke.wait, log: recordingLog() }, BUDGET);
+    await invoke.reached;
     for (const left of await leaseSeconds(ids)) expect(left).toBeLessThanOrEqual(CLAIM_LEASE_SECONDS);
     const calls: string[] = [];
     const dispatch: Dispatch = async (id) => {
@@ -252,7 +236,7 @@ describe('concurrency budget', () => {
       expect(left).toBeLessThanOrEqual(300);
     }
     expect((await runScan({ sql: t.sql, dispatch, log: recordingLog() }, BUDGET)).dispatched).toEqual([]);
-    hang();
+    invoke.open();
     await dying;
   });
 

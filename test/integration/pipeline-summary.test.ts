@@ -5,6 +5,7 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../../lib/certificates/ports.ts';
 import { lockForCountedOutcome, SUMMARY_LOCK, summariseSinceLastScan } from '../../lib/certificates/scan.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import {
   createCourse,
   createPendingCertificate,
@@ -25,26 +26,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await t.sql`DELETE FROM certificate_generation_log`;
 });
-
-/** A gate a test opens: `wait` blocks until `open` is called; `reached` resolves on the first wait. */
-function gate() {
-  let open!: () => void;
-  let reached!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  return {
-    open,
-    reached: arrived,
-    wait: async () => {
-      reached();
-      await opened;
-    },
-  };
-}
 
 /** Generate with stand-ins for everything but the database; the S3 upload waits at `upload`. */
 function generateDeps(upload: ReturnType<typeof gate>): GenerateDeps {
