@@ -5,7 +5,7 @@ import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredenti
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
 import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
 import { readPdfAttachments } from './pdf-attachments.ts';
-import { decodeStatusList, getBit } from './status-list.ts';
+import { decodeStatusList, epochSeconds, getBit } from './status-list.ts';
 
 /**
  * `npm run verify`: checks a certificate PDF (its embedded credential) or a verification URL
@@ -184,15 +184,14 @@ type OpenBadgePayload = z.infer<typeof openBadgeShape>;
  */
 function claimsMismatch(credential: OpenBadgePayload): string | undefined {
   const issuerId = typeof credential.issuer === 'string' ? credential.issuer : credential.issuer.id;
-  const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
   if (credential.iss !== issuerId) return `iss ${credential.iss ?? '(missing)'} is not issuer.id ${issuerId}`;
   if (credential.sub === undefined || credential.sub !== credential.credentialSubject.id)
     return `sub ${credential.sub ?? '(missing)'} is not credentialSubject.id`;
   if (credential.jti !== credential.id)
     return `jti ${credential.jti ?? '(missing)'} is not the credential's id`;
-  if (credential.nbf === undefined || credential.nbf !== seconds(credential.validFrom))
+  if (credential.nbf === undefined || credential.nbf !== epochSeconds(new Date(credential.validFrom)))
     return `nbf ${credential.nbf ?? '(missing)'} is not validFrom ${credential.validFrom}`;
-  if (credential.validUntil !== undefined && credential.exp !== seconds(credential.validUntil))
+  if (credential.validUntil !== undefined && credential.exp !== epochSeconds(new Date(credential.validUntil)))
     return `exp ${credential.exp ?? '(missing)'} is not validUntil ${credential.validUntil}`;
   return undefined;
 }
