@@ -148,7 +148,22 @@ const sections = {
     AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
   }),
   http: z.object({
-    CORS_ALLOWED_ORIGINS: csv.default([]),
+    // Origins (scheme, host, port) or `*`: the functions compare the browser's Origin header with
+    // each entry as written, so `https://learn.example.org/` would never match.
+    CORS_ALLOWED_ORIGINS: csv
+      .pipe(
+        z.array(
+          z.string().refine((entry) => {
+            if (entry === '*') return true;
+            try {
+              return new URL(entry).origin === entry;
+            } catch {
+              return false;
+            }
+          }, 'each entry must be an origin like https://learn.example.org (no path, no trailing slash) or *'),
+        ),
+      )
+      .default([]),
     DOWNLOAD_URL_TTL_SECONDS: positiveInt.default(3600),
     DOWNLOAD_URL_MAX_TTL_SECONDS: positiveInt
       .max(604800, 'must be at most 604800 (7 days, the SigV4 limit)')

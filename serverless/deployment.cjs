@@ -30,6 +30,37 @@ function secretGrant(arn) {
   return { action: 'secretsmanager:GetSecretValue', resources: [arn, `${arn}-??????`] };
 }
 
+// The Vite dev server: the browser origin of the local stages when CORS_ALLOWED_ORIGINS is unset.
+const DEV_ORIGIN = 'http://localhost:5173';
+
+/**
+ * The browser origins the HTTP functions answer CORS for (each function's CORS_ALLOWED_ORIGINS;
+ * the Lambdas answer CORS themselves, see lib/http/route.ts). The local stages default to the
+ * dev server's origin; a deploy stage allows exactly the origins given, so a forgotten variable
+ * never opens the production API to a developer's localhost page. Each entry must be an origin
+ * (scheme, host, port: no path), or `*`. Returns [origins, problems].
+ */
+function corsFor(stage, value) {
+  const given = (value ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  const origins = given.length > 0 ? given : LOCAL_STAGES.has(stage) ? [DEV_ORIGIN] : [];
+  const problems = [];
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let parsed;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || parsed.origin !== origin)
+      problems.push(`CORS_ALLOWED_ORIGINS: ${origin} is not an origin like https://learn.example.org`);
+  }
+  return { origins, problems };
+}
+
 const env = (name) => {
   const value = process.env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -80,6 +111,9 @@ function settings(stage, region) {
   if (!Number.isInteger(concurrency) || concurrency < 1)
     problems.push('GENERATE_MAX_CONCURRENCY must be a positive integer');
 
+  const cors = corsFor(stage, process.env.CORS_ALLOWED_ORIGINS);
+  problems.push(...cors.problems);
+
   const subnets = list('VPC_SUBNET_IDS');
   const securityGroups = list('VPC_SECURITY_GROUP_IDS');
   if (subnets.length > 0 !== securityGroups.length > 0)
@@ -103,6 +137,7 @@ function settings(stage, region) {
     authAudience: required('AUTH_AUDIENCE'),
     verifyBaseUrl: required('VERIFY_BASE_URL'),
     generateMaxConcurrency: concurrency,
+    corsAllowedOrigins: cors.origins.join(','),
     // IAM resources must be ARNs even where nothing is deployed: a placeholder no secret has.
     databaseSecret: secretGrant(
       databaseSecretArn || `arn:aws:secretsmanager:${region}:000000000000:secret:local-unused`,
@@ -134,3 +169,4 @@ module.exports = async ({ options, resolveVariable }) => {
 };
 module.exports.settings = settings;
 module.exports.LOCAL_STAGES = LOCAL_STAGES;
+module.exports.corsFor = corsFor;

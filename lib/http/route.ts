@@ -162,6 +162,17 @@ export function publicRoute(
   return (event, context) => handler(event, context);
 }
 
+/**
+ * The CORS preflight (`OPTIONS /{proxy+}`) of every route. API Gateway is given no CORS
+ * setting, because with one it would replace the headers of every response, the public
+ * `Access-Control-Allow-Origin: *` of the JWK Set and the status lists included; so the
+ * preflight reaches this function. The shared stack answers it: the CORS headers for an origin
+ * in CORS_ALLOWED_ORIGINS, none for any other (the browser then refuses the request).
+ */
+export function preflightRoute(options: RouteOptions): LambdaHttpHandler {
+  return publicRoute(options, async () => ({ statusCode: 204, headers: {}, body: '' }));
+}
+
 /** A route that requires a valid bearer token; the principal is handed to `route`. */
 export function authenticatedRoute(
   options: RouteOptions & { verifier: TokenVerifier },

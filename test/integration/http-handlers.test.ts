@@ -5,7 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createHandler as createAttemptHandler } from '../../functions/http/create-attempt.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
 import { createHandler as createHealthHandler } from '../../functions/http/health.ts';
+import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createListMineHandler } from '../../functions/http/list-my-certificates.ts';
+import { createHandler as createPreflightHandler } from '../../functions/http/preflight.ts';
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
 import { createTokenVerifier, type TokenVerifier } from '../../lib/auth/verifier.ts';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
@@ -190,6 +192,41 @@ describe('middleware stack', () => {
     expect(unauthenticated.statusCode).toBe(401);
     expect(unauthenticated.headers['Access-Control-Allow-Origin']).toBe(ORIGIN);
     expect(unauthenticated.headers['X-Content-Type-Options']).toBe('nosniff');
+  });
+
+  it('answers the CORS preflight of any path for configured origins only (API Gateway does not: it has no CORS setting)', async () => {
+    const preflight = (origin: string, path: string) =>
+      createPreflightHandler(deps)(
+        apiEvent('OPTIONS', '/{proxy+}', {
+          pathParameters: { proxy: path.slice(1) },
+          headers: {
+            origin,
+            'access-control-request-method': 'POST',
+            'access-control-request-headers': 'authorization,content-type',
+          },
+        }),
+        lambdaContext(),
+      );
+    for (const path of ['/api/v1/me/certificates', '/api/v1/certificates/abc/revoke']) {
+      const allowed = await preflight(ORIGIN, path);
+      expect(allowed.statusCode).toBe(204);
+      expect(allowed.body).toBe('');
+      expect(allowed.headers).toMatchObject({
+        'Access-Control-Allow-Origin': ORIGIN,
+        'Access-Control-Allow-Methods': 'GET,POST,DELETE,OPTIONS',
+        'Access-Control-Allow-Headers': 'Authorization,Content-Type',
+        'Access-Control-Max-Age': '600',
+      });
+      const denied = await preflight('https://evil.example.org', path);
+      expect(denied.headers['Access-Control-Allow-Origin']).toBeUndefined();
+    }
+    // What verifiers fetch stays readable from any origin, whatever CORS_ALLOWED_ORIGINS holds.
+    const keys = await createJwksHandler(deps)(
+      apiEvent('GET', '/.well-known/jwks.json', { headers: { origin: 'https://employer.example' } }),
+      lambdaContext(),
+    );
+    expect(keys.statusCode).toBe(200);
+    expect(keys.headers['Access-Control-Allow-Origin']).toBe('*');
   });
 
   it('an unexpected failure answers a generic 500 with headers, and logs the cause', async () => {

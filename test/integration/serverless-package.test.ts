@@ -39,6 +39,7 @@ const DEPLOY_ENV = {
   AUTH_AUDIENCE: 'certificates-frontend',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
   GENERATE_MAX_CONCURRENCY: '40',
+  CORS_ALLOWED_ORIGINS: 'https://learn.example.org',
 };
 
 /** What a packaged bundle needs to load (nothing is reached: ports 1 answer nobody). */
@@ -467,6 +468,31 @@ describe('serverless package', () => {
     expect(statementsOf(roles.get(openapiRole) as Resource)).toEqual([]);
   });
 
+  it("leaves CORS to the functions: API Gateway's own setting would replace the public routes' `*`", () => {
+    const [[, api] = [], ...others] = resourcesOfType('AWS::ApiGatewayV2::Api');
+    expect(others).toEqual([]);
+    expect(api?.Properties.CorsConfiguration).toBeUndefined();
+    // The preflight reaches a function, with no authorizer in the way.
+    const routes = resourcesOfType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties);
+    const options = routes.filter((route) => String(route.RouteKey).startsWith('OPTIONS '));
+    expect(options).toHaveLength(1);
+    expect(options[0]?.RouteKey).toBe('OPTIONS /{proxy+}');
+    expect(options[0]?.AuthorizationType ?? 'NONE').toBe('NONE');
+    // Every HTTP function is told the origins given at package time.
+    const httpFunctions = Object.entries(functions).filter(([, fn]) =>
+      fn.handler.startsWith('functions/http/'),
+    );
+    expect(httpFunctions.length).toBeGreaterThan(20);
+    for (const [name] of httpFunctions) {
+      const id = `${name.charAt(0).toUpperCase()}${name.slice(1)}LambdaFunction`;
+      const lambda = template.Resources[id] as Resource;
+      expect(lambda, id).toBeDefined();
+      const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> } | undefined)
+        ?.Variables;
+      expect(env?.CORS_ALLOWED_ORIGINS, name).toBe('https://learn.example.org');
+    }
+  });
+
   it('bounds generate: reserved concurrency, event age, an on-failure queue kept 14 days, an alarm', () => {
     const generate = template.Resources.GenerateLambdaFunction as Resource;
     expect(generate.Properties.ReservedConcurrentExecutions).toBe(40);
@@ -484,9 +510,6 @@ describe('serverless package', () => {
     expect(alarms.map(([, alarm]) => alarm.Properties.Dimensions)).toContainEqual([
       { Name: 'QueueName', Value: { 'Fn::GetAtt': ['GenerateFailureQueue', 'QueueName'] } },
     ]);
-    // No CORS_ALLOWED_ORIGINS for this deploy stage: no browser origin, never the dev server's.
-    const [[, api] = []] = resourcesOfType('AWS::ApiGatewayV2::Api');
-    expect(JSON.stringify(api?.Properties.CorsConfiguration ?? {})).not.toContain('localhost');
     // The scheduled functions' failures alarm too (their empty events are not worth a queue).
     for (const [alarmId, functionId] of [
       ['ScanErrorsAlarm', 'ScanLambdaFunction'],

@@ -87,3 +87,21 @@ describe('LOG_LEVEL', () => {
     expect(debug).not.toContain('LOG_LEVEL must be');
   });
 });
+
+describe('CORS_ALLOWED_ORIGINS', () => {
+  const origins = (value: string) =>
+    loadConfig(['http'], { CORS_ALLOWED_ORIGINS: value }).http.CORS_ALLOWED_ORIGINS;
+
+  it('takes origins and *, and refuses anything the Origin header could never equal, naming the variable', () => {
+    expect(origins(' https://learn.example.org , http://localhost:5173,*')).toEqual([
+      'https://learn.example.org',
+      'http://localhost:5173',
+      '*',
+    ]);
+    expect(origins('')).toEqual([]);
+    for (const bad of ['https://learn.example.org/', 'learn.example.org', 'https://learn.example.org/app']) {
+      expect(() => origins(bad), bad).toThrowError(ConfigError);
+      expect(() => origins(bad), bad).toThrowError(/CORS_ALLOWED_ORIGINS.*must be an origin/);
+    }
+  });
+});

@@ -18,12 +18,11 @@ interface Settings {
   databaseSecret: { action: string; resources: string[] };
   keycloakSecret: { action: string; resources: string[] };
   signingKeySecret: { action: string; resources: string[] };
+  corsAllowedOrigins: string;
 }
-const { settings } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
+const { settings, corsFor } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
   settings: (stage: string, region: string) => Settings;
-};
-const { corsFor } = createRequire(import.meta.url)('../../serverless/cors.cjs') as {
-  corsFor: (stage: string, value: string | undefined) => { allowedOrigins: string[] };
+  corsFor: (stage: string, value: string | undefined) => { origins: string[]; problems: string[] };
 };
 
 const DEPLOY = {
@@ -42,6 +41,7 @@ const touched = [
   'VPC_SECURITY_GROUP_IDS',
   'KEYCLOAK_CLIENT_SECRET',
   'SIGNING_KEY',
+  'CORS_ALLOWED_ORIGINS',
 ];
 const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
 
@@ -128,15 +128,27 @@ describe('package-time settings', () => {
   });
 
   it('CORS: the Vite dev origin only for local stages; a deploy stage allows exactly what it is given', () => {
-    expect(corsFor('local', undefined).allowedOrigins).toEqual(['http://localhost:5173']);
-    expect(corsFor('test', '').allowedOrigins).toEqual(['http://localhost:5173']);
-    expect(corsFor('prod', undefined).allowedOrigins).toEqual([]);
-    expect(
-      corsFor('prod', ' https://learn.example.org , https://admin.example.org:8443').allowedOrigins,
-    ).toEqual(['https://learn.example.org', 'https://admin.example.org:8443']);
-    expect(corsFor('prod', '*').allowedOrigins).toEqual(['*']);
+    expect(corsFor('local', undefined).origins).toEqual(['http://localhost:5173']);
+    expect(corsFor('test', '').origins).toEqual(['http://localhost:5173']);
+    expect(corsFor('prod', undefined).origins).toEqual([]);
+    expect(corsFor('prod', ' https://learn.example.org , https://admin.example.org:8443')).toEqual({
+      origins: ['https://learn.example.org', 'https://admin.example.org:8443'],
+      problems: [],
+    });
+    expect(corsFor('prod', '*').origins).toEqual(['*']);
     for (const bad of ['https://learn.example.org/', 'learn.example.org', 'https://learn.example.org/app'])
-      expect(() => corsFor('prod', bad), bad).toThrowError(/CORS_ALLOWED_ORIGINS: .* is not an origin/);
+      expect(corsFor('prod', bad).problems, bad).toEqual([
+        expect.stringMatching(/^CORS_ALLOWED_ORIGINS: .* is not an origin/),
+      ]);
+    // Packaging refuses it, naming it, with the other problems of the stage.
+    withEnv({ ...DEPLOY, CORS_ALLOWED_ORIGINS: 'https://learn.example.org/' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /CORS_ALLOWED_ORIGINS: https:\/\/learn.example.org\/ is not an origin/,
+    );
+    withEnv({ ...DEPLOY, CORS_ALLOWED_ORIGINS: 'https://learn.example.org, https://admin.example.org' });
+    expect(settings('prod', 'eu-central-1').corsAllowedOrigins).toBe(
+      'https://learn.example.org,https://admin.example.org',
+    );
   });
 });
 
