@@ -457,6 +457,11 @@ export interface PublicVerification {
   expiresAt: string | null;
   /** Verification code of the certificate that replaced this one. */
   supersededBy: string | null;
+  /**
+   * SHA-256 (hex) of the PDF as issued: a verifier holding a file can tell whether it is that
+   * file, byte for byte. Null for certificates issued before it was recorded.
+   */
+  pdfSha256: string | null;
 }
 
 /** What the public verification page shows: the signed facts in full and the lifecycle. */
@@ -474,6 +479,8 @@ export interface PublicCertificateRecord {
   supersededByCode: string | null;
   /** The JWS printed in the QR code (null for certificates issued before signing existed). */
   credentialJws: string | null;
+  /** SHA-256 (hex) of the PDF as issued (null before it was recorded). */
+  pdfSha256: string | null;
 }
 
 /**
@@ -502,13 +509,14 @@ export async function findPublicCertificate(
       expires_at: Date | null;
       superseded_by_code: string | null;
       credential_jws: string | null;
+      pdf_sha256: string | null;
     }[]
   >`
     SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
            c.score::text, c.max_score::text, c.issued_on::text AS issued_on, c.locale, c.issuer_name,
            c.status, c.revoked_at, c.revoked_reason, c.revocation_reason, c.expires_at,
            n.verification_code AS superseded_by_code,
-           c.credential_jws
+           c.credential_jws, c.pdf_sha256
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
     LEFT JOIN certificates n ON n.id = c.superseded_by
@@ -542,6 +550,7 @@ export async function findPublicCertificate(
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededByCode: row.superseded_by_code,
     credentialJws: row.credential_jws,
+    pdfSha256: row.pdf_sha256,
   };
 }
 
@@ -567,5 +576,6 @@ export async function verifyCertificate(
     revocationText: record.revokedReason,
     expiresAt: record.expiresAt,
     supersededBy: record.supersededByCode,
+    pdfSha256: record.pdfSha256,
   };
 }

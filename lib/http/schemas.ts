@@ -132,6 +132,13 @@ export const publicVerificationSchema = z
       .string()
       .nullable()
       .describe('Verification code of the certificate that replaced this one (GET /api/v1/verify/{it})'),
+    pdfSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable()
+      .describe(
+        'SHA-256 (hex) of the PDF as issued: a file with another hash is not the file the issuer issued. Null for certificates issued before it was recorded',
+      ),
   })
   .meta({ id: 'PublicVerification' });
 

@@ -86,6 +86,12 @@ const LABEL_KEYS = [
   'reason_identity_fraud',
   'reason_requested_by_holder',
   'reason_other',
+  'file_check',
+  'file_help',
+  'file_reading',
+  'file_match',
+  'file_differs',
+  'file_unreadable',
 ] as const;
 type PageLabels = Record<(typeof LABEL_KEYS)[number], string>;
 
@@ -225,6 +231,22 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
 </section>`
     : '';
 
+  // A verifier handed the PDF (by e-mail, say) can tell whether it is the file the issuer
+  // issued, byte for byte: an edited page, or another certificate's attachments, change the
+  // hash. The file is hashed in the browser and never leaves it. Hidden until the script shows
+  // it: without JavaScript there is nothing to hash with.
+  const fileCheck =
+    record?.pdfSha256 && /^[0-9a-f]{64}$/.test(record.pdfSha256)
+      ? `<section aria-labelledby="file-heading" id="file-check" data-sha256="${record.pdfSha256}" hidden>
+<h2 id="file-heading">${escapeHtml(labels.file_check)}</h2>
+<p id="file-help">${escapeHtml(labels.file_help)}</p>
+<input type="file" id="file-input" accept="application/pdf,.pdf" aria-describedby="file-help file-result">
+<p id="file-result" role="status" aria-live="polite" data-reading="${escapeHtml(labels.file_reading)}"
+ data-match="${escapeHtml(labels.file_match)}" data-differs="${escapeHtml(labels.file_differs)}"
+ data-unreadable="${escapeHtml(labels.file_unreadable)}"></p>
+</section>`
+      : '';
+
   // Keeping and sharing make sense only for a certificate a verifier would accept: issued, not
   // revoked, superseded or expired.
   const actions =
@@ -261,6 +283,7 @@ ${issuer}
 </div>
 ${details.join('\n')}
 ${signature}
+${fileCheck}
 ${actions}
 </main>
 <script type="application/json" id="record-facts">${jsonForScript(record?.facts ?? null)}</script>

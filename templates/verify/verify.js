@@ -2,6 +2,43 @@
 // then whether the signed facts are the ones this page shows. Runs inline under a CSP hash;
 // no library, no third-party request. Keep canonical() in step with canonicalFacts() in
 // lib/credentials/credential.ts.
+
+// "Check a PDF file": the SHA-256 of a file the verifier picks, against the hash of the PDF as
+// issued. The file is read and hashed here; it is never sent anywhere.
+(() => {
+  const section = document.getElementById('file-check');
+  const input = document.getElementById('file-input');
+  const result = document.getElementById('file-result');
+  if (!section || !input || !result || !crypto.subtle) return;
+  const expected = section.dataset.sha256;
+  section.hidden = false;
+  const say = (key) => {
+    result.textContent = result.dataset[key] ?? '';
+    result.dataset.result = key;
+  };
+  let latest = 0;
+  input.addEventListener('change', async () => {
+    const file = input.files?.[0];
+    const turn = ++latest;
+    if (!file) {
+      result.textContent = '';
+      delete result.dataset.result;
+      return;
+    }
+    say('reading');
+    let hex;
+    try {
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+      hex = Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+    } catch {
+      if (turn === latest) say('unreadable');
+      return;
+    }
+    // A file picked while this one was read wins.
+    if (turn === latest) say(hex === expected ? 'match' : 'differs');
+  });
+})();
+
 (async () => {
   const main = document.querySelector('main');
   const result = document.getElementById('signature-result');

@@ -587,6 +587,10 @@ describe('public verification', () => {
       revocationText: null,
       expiresAt: null,
       supersededBy: null,
+      pdfSha256: (
+        await t.sql<{ pdf_sha256: string }[]>`
+          SELECT pdf_sha256 FROM certificates WHERE id = ${certs.aliceIssued?.id ?? ''}`
+      )[0]?.pdf_sha256,
     });
   });
 

@@ -1,7 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import { importJWK, jwtVerify } from 'jose';
+import { PDFDocument } from 'pdf-lib';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
@@ -327,6 +329,66 @@ describe('public verification page', () => {
     expect(opened.status).toBe('tampered');
     expect(opened.heading).toBe('Signed with a revoked key');
     await opened.close();
+  });
+
+  it('"Check a PDF file": the file a verifier picks is hashed in the browser and compared with the PDF as issued', async () => {
+    const certificate = await issued();
+    const pdf = await PDFDocument.create();
+    pdf.setTitle('Certificate Ada Lovelace');
+    pdf.addPage([842, 595]);
+    const genuine = await pdf.save();
+    const altered = Uint8Array.from(genuine);
+    const middle = Math.floor(altered.length / 2);
+    altered[middle] = (genuine[middle] ?? 0) ^ 0x01;
+    const genuinePath = join(profile, `genuine-${certificate.code}.pdf`);
+    const alteredPath = join(profile, `altered-${certificate.code}.pdf`);
+    await writeFile(genuinePath, genuine);
+    await writeFile(alteredPath, altered);
+    const sha256 = createHash('sha256').update(genuine).digest('hex');
+    await t.sql`UPDATE certificates SET pdf_sha256 = ${sha256} WHERE verification_code = ${certificate.code}`;
+
+    // The JSON answer carries the same hash, for `npm run verify` and other clients.
+    const json = await fetch(`${server.baseUrl}/api/v1/verify/${certificate.code}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(((await json.json()) as { pdfSha256: string }).pdfSha256).toBe(sha256);
+
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(opened.text).toContain('Check a PDF file');
+    const input = await opened.page.$('#file-input');
+    if (!input) throw new Error('no file input');
+    const requestsBefore = opened.requests.length;
+    const choose = async (path: string) => {
+      await (input as import('puppeteer-core').ElementHandle<HTMLInputElement>).uploadFile(path);
+      await opened.page.waitForFunction(() => {
+        const result = document.getElementById('file-result')?.dataset.result;
+        return result !== undefined && result !== 'reading';
+      });
+      return opened.page.$eval('#file-result', (element) => ({
+        result: element.getAttribute('data-result'),
+        text: element.textContent,
+      }));
+    };
+    expect(await choose(genuinePath)).toEqual({
+      result: 'match',
+      text: 'Identical: this file is exactly the PDF the issuer issued for this certificate.',
+    });
+    expect(await choose(alteredPath)).toMatchObject({
+      result: 'differs',
+      text: expect.stringMatching(/^Different: /),
+    });
+    expect(await choose(genuinePath)).toMatchObject({ result: 'match' });
+    // The file went nowhere: no request after the page's own, and no CSP violation.
+    expect(opened.requests.slice(requestsBefore)).toEqual([]);
+    expect(opened.cspViolations).toEqual([]);
+    // The signature verdict is untouched by it.
+    expect(opened.status).toBe('valid');
+    await opened.close();
+
+    // Without JavaScript there is nothing to hash with, so the section stays hidden.
+    const noScript = await open(`/api/v1/verify/${certificate.code}`, { javascript: false });
+    expect(noScript.text).not.toContain('Check a PDF file');
+    await noScript.close();
   });
 
   it('keyboard: the superseded link is reachable with Tab and shows a focus ring', async () => {

@@ -21,6 +21,7 @@ const record: NonNullable<VerifyPageInput['record']> = {
   revokedReason: null,
   expiresAt: null,
   supersededByCode: null,
+  pdfSha256: 'ab'.repeat(32),
 };
 
 function page(overrides: Partial<VerifyPageInput> = {}) {
@@ -57,6 +58,19 @@ describe('verification page renderer', () => {
     expect(html.match(/<script/g)).toHaveLength(2);
     const data = /<script type="application\/json" id="record-facts">([\s\S]*?)<\/script>/.exec(html)?.[1];
     expect(JSON.parse(data ?? 'null')).toEqual(record.facts);
+  });
+
+  it('offers the file check only with a well-formed recorded hash, hidden until the script shows it', () => {
+    const { html } = page();
+    expect(html).toContain(
+      `<section aria-labelledby="file-heading" id="file-check" data-sha256="${'ab'.repeat(32)}" hidden>`,
+    );
+    expect(html).toContain('<input type="file" id="file-input" accept="application/pdf,.pdf"');
+    for (const pdfSha256 of [null, 'AB'.repeat(32), '" onmouseover="alert(1)', 'ab'.repeat(31)])
+      expect(page({ record: { ...record, pdfSha256 } }).html, String(pdfSha256)).not.toContain(
+        'id="file-check"',
+      );
+    expect(page({ status: 'not-found', record: null }).html).not.toContain('id="file-check"');
   });
 
   it('has labels in every shipped language, with lang and dir set', () => {
