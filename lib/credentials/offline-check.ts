@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import { z } from 'zod';
 import type { CertificateFacts } from '../certificates/facts.ts';
@@ -20,6 +21,10 @@ import { decodeStatusList, epochSeconds, getBit } from './status-list.ts';
  * an answer that cannot be fetched or is about another certificate, a status list that does
  * not check out) makes the outcome "could not check", not "valid".
  *
+ * A PDF's page is compared with the signed facts through its text layer when the caller can read
+ * it (the `pageText` port: scripts/verify.ts reads it with pdf.js): a page edited to show another
+ * name does not name the signed student. What is drawn can still differ from the text layer.
+ *
  * Exit codes: 0 valid, 1 invalid, 2 could not check.
  */
 
@@ -38,6 +43,13 @@ export interface CheckIo {
   fetch?: (url: string, init?: { headers?: Record<string, string> }) => Promise<Response>;
   /** The clock for expiry (default: now). */
   now?: () => Date;
+  /**
+   * The text of each page of a PDF, in reading order as far as the reader can tell (no particular
+   * spacing or line breaks); rejects when the PDF cannot be read. scripts/verify.ts reads it with
+   * pdf.js (scripts/pdf-page-text.ts), a devDependency lib/ must not import. Absent: the page is
+   * not read, and the report says so.
+   */
+  pageText?: (pdf: Uint8Array) => Promise<string[]>;
 }
 
 export interface CheckReport {
@@ -62,6 +74,8 @@ const liveStatus = z.object({
   verificationCode: z.string().optional(),
   status: z.string(),
   revokedAt: z.string().nullable().optional(),
+  // The SHA-256 (hex) of the PDF as issued; absent from issuers that do not publish it.
+  pdfSha256: z.string().nullable().optional(),
 });
 const statusListShape = z.looseObject({
   id: z.string(),
@@ -197,6 +211,30 @@ function claimsMismatch(credential: OpenBadgePayload): string | undefined {
 }
 
 /**
+ * The file itself against the issuer's record of the PDF it issued for this code: the one check
+ * that covers every byte, the page as drawn included (the text-layer check cannot see a redrawn
+ * page). Any change fails it, a re-save by a PDF viewer too: the verifier should then ask for the
+ * original file or scan the QR code.
+ */
+function fileFinding(pdf: Uint8Array, issued: string | null | undefined): { ok: boolean; line: string } {
+  const hex = createHash('sha256').update(pdf).digest('hex');
+  if (!issued)
+    return {
+      ok: true,
+      line: `File: not compared (the issuer publishes no fingerprint of the PDF it issued); SHA-256 ${hex}`,
+    };
+  if (issued.toLowerCase() === hex)
+    return {
+      ok: true,
+      line: `File: identical to the PDF the issuer issued (SHA-256 ${hex}, as in the issuer's record)`,
+    };
+  return {
+    ok: false,
+    line: `File: NOT the PDF the issuer issued for this code (SHA-256 ${hex}, the issuer's record says ${issued}): changed after issue, if only re-saved. Ask for the original file, or scan the QR code`,
+  };
+}
+
+/**
  * The issuer's live answer for the signed code, from an address on the issuer's origin whose
  * last path segment is that code (the address a PDF's facts name is not signed: it could point
  * at another certificate, or at another host).
@@ -206,7 +244,8 @@ async function liveStatusOf(
   code: string,
   issuerOrigin: string | undefined,
   fetchUrl: NonNullable<CheckIo['fetch']>,
-): Promise<{ known: 'valid' | 'invalid' | 'unknown'; line: string }> {
+  pdf: Uint8Array | undefined,
+): Promise<{ known: 'valid' | 'invalid' | 'unknown'; line: string; file?: { ok: boolean; line: string } }> {
   const url = verifyUrl && isUrl(verifyUrl) ? new URL(verifyUrl) : undefined;
   if (!url || url.origin !== issuerOrigin || !pathNamesCode(url, code))
     return {
@@ -227,6 +266,7 @@ async function liveStatusOf(
     return {
       known: live.status === 'valid' ? 'valid' : 'invalid',
       line: `Status: ${live.status}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${url})`,
+      ...(pdf ? { file: fileFinding(pdf, live.pdfSha256) } : {}),
     };
   } catch (error) {
     return {
@@ -364,6 +404,160 @@ async function checkOpenBadge(
   return { ok, lines, statusResolved };
 }
 
+// ---- the page's text layer against the signed facts ----
+
+/**
+ * Text as it is compared with a page's text layer, robust to what Chromium prints and pdf.js
+ * extracts (both sides alike):
+ * - NFKC: a ligature (ﬁ), a full-width or other compatibility form is the letters it stands for;
+ * - upper case (after NFKC, then NFKC again: upper-casing can decompose): a template may print a
+ *   name with CSS text-transform: uppercase (ß is then SS); the dotted capital İ of Turkish
+ *   upper-casing counts as I;
+ * - no whitespace: long names and courses wrap (overflow-wrap: anywhere breaks inside a word, and
+ *   pdf.js ends the line there), and pdf.js puts spaces where glyphs stand apart;
+ * - no punctuation: a hyphen where a template hyphenates, ’ against ', and where the bidi
+ *   algorithm puts a hyphen or parenthesis between right-to-left and left-to-right text;
+ * - no format characters, variation selectors or the combining grapheme joiner: soft hyphens (a
+ *   break there draws a hyphen or nothing), zero-width (non-)joiners and spaces, U+FE0F (pdf.js
+ *   gives ♀️ back as ♀), and the U+0000 pdf.js gives for a glyph that has no text.
+ * Letters, marks, digits and symbols (emoji) are compared as they are. A cut claim ("…") is its
+ * part before the "…": the ellipsis is punctuation.
+ */
+export function pageComparable(text: string): string {
+  return text
+    .normalize('NFKC')
+    .toUpperCase()
+    .normalize('NFKC')
+    .replace(/\u0130/gu, 'I')
+    .replace(/[\s\p{P}\p{Cc}\p{Cf}\p{Variation_Selector}]|\u034F/gu, '');
+}
+
+/**
+ * Characters outside the scripts whose letters a certificate's text layer carries one by one, as
+ * pdf.js reads them back (tried with the renderer's Chromium and fonts: Latin, Greek, Cyrillic,
+ * Armenian, Georgian, Chinese, Japanese, Korean, Hebrew, emoji). Arabic and Devanagari are not
+ * among them: Chromium shapes them into glyphs whose text is only in /ActualText spans, which
+ * pdf.js ignores (a genuine "فاطمة الزهراء" comes back as presentation forms with letters
+ * missing); letters no shipped font draws (Thai, Ethiopic...) are printed with no text at all.
+ * A name or course with such characters is not compared, and the report says so.
+ */
+const UNREADABLE_CHARACTER =
+  /[^\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Armenian}\p{Script=Georgian}\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Hebrew}\p{Script=Common}\p{Script=Inherited}]/u;
+const NAMED_SCRIPTS = [
+  'Arabic',
+  'Syriac',
+  'Thaana',
+  'Devanagari',
+  'Bengali',
+  'Gurmukhi',
+  'Gujarati',
+  'Tamil',
+  'Telugu',
+  'Kannada',
+  'Malayalam',
+  'Sinhala',
+  'Thai',
+  'Lao',
+  'Tibetan',
+  'Myanmar',
+  'Khmer',
+  'Ethiopic',
+  'Mongolian',
+] as const;
+
+/** What a name or course is written in that this check cannot read back, for the report. */
+function unreadableWriting(character: string): string {
+  const named = NAMED_SCRIPTS.find((script) => new RegExp(`\\p{Script=${script}}`, 'u').test(character));
+  if (named) return `it is in ${named} script`;
+  return `it has characters such as U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+type Sighting = { seen: 'found' | 'missing' } | { seen: 'not compared'; why: string };
+
+/** Whether `text` (a signed fact) is in the page's comparable text. */
+function sighting(text: string, page: string): Sighting {
+  const unreadable = UNREADABLE_CHARACTER.exec(text)?.[0];
+  if (unreadable !== undefined)
+    return {
+      seen: 'not compared',
+      why: `${unreadableWriting(unreadable)}, which this check cannot read back from a certificate's text layer`,
+    };
+  const whole = pageComparable(text);
+  if (whole === '') return { seen: 'not compared', why: 'it is only punctuation and spaces' };
+  if (page.includes(whole)) return { seen: 'found' };
+  if (!/\p{Script=Hebrew}/u.test(text)) return { seen: 'missing' };
+  // pdf.js gives right-to-left pieces in visual order, and the reader can only guess where digits,
+  // Latin words and punctuation sit inside a right-to-left line (that takes the whole bidi
+  // algorithm and the paragraph's direction): each run of one direction is looked for on its own.
+  const runs = text
+    .split(/\s+|(?<=\p{Script=Hebrew})(?=\P{Script=Hebrew})|(?<=\P{Script=Hebrew})(?=\p{Script=Hebrew})/u)
+    .map(pageComparable)
+    .filter((run) => run !== '');
+  return { seen: runs.every((run) => page.includes(run)) ? 'found' : 'missing' };
+}
+
+/** "a", "a and b", "a, b and c". */
+function listed(items: readonly string[]): string {
+  return items.length < 2 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+const BY_EYE = "(a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
+
+/**
+ * The page's text layer against the facts it must print. Templates (README "Certificate design")
+ * may use any of the fields and are required to print none, but a certificate that does not
+ * name its holder is no certificate: the student's name must be in the text; the course and the
+ * code (the default design prints it in the verification address) are reported when missing,
+ * not held against the page. A page with no text at all cannot be tied to the credential.
+ */
+async function pageFinding(
+  pdf: Uint8Array,
+  printed: { name: string; course: string; code: string },
+  pageText: NonNullable<CheckIo['pageText']>,
+): Promise<{ verdict: 'consistent' | 'invalid' | 'unread'; line: string }> {
+  let pages: string[];
+  try {
+    pages = await pageText(pdf);
+  } catch (error) {
+    return {
+      verdict: 'unread',
+      line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course and code printed on it with the signed facts above.`,
+    };
+  }
+  const page = pages.map(pageComparable).join('');
+  if (page === '')
+    return {
+      verdict: 'invalid',
+      line: "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
+    };
+  const facts = [
+    { what: 'student', sighting: sighting(printed.name, page) },
+    { what: 'course', sighting: sighting(printed.course, page) },
+    { what: 'code', sighting: sighting(printed.code, page) },
+  ];
+  if (facts[0]?.sighting.seen === 'missing')
+    return {
+      verdict: 'invalid',
+      line: 'Page text: DOES NOT name the signed student — the page was altered or is not this certificate',
+    };
+  const found = facts.filter((fact) => fact.sighting.seen === 'found').map((fact) => fact.what);
+  const missing = facts.filter((fact) => fact.sighting.seen === 'missing').map((fact) => fact.what);
+  const clauses: string[] = [];
+  if (found.length > 0) clauses.push(`names the signed ${listed(found)}`);
+  if (missing.length > 0) {
+    const them = missing.length > 1 ? 'them' : 'it';
+    clauses.push(
+      `does not show the signed ${listed(missing)} (templates need not print ${them}, but one the page shows is not the signed one)`,
+    );
+  }
+  for (const fact of facts)
+    if (fact.sighting.seen === 'not compared')
+      clauses.push(
+        `the ${fact.what === 'student' ? "student's name" : fact.what} was not compared: ${fact.sighting.why}`,
+      );
+  return { verdict: 'consistent', line: `Page text: ${clauses.join('; ')} ${BY_EYE}` };
+}
+
 export async function checkCertificate(
   target: string,
   jwksSource: string | undefined,
@@ -376,6 +570,7 @@ export async function checkCertificate(
     let facts: CertificateFacts | undefined;
     let verifyUrl: string | undefined;
     let openBadge: string | undefined;
+    let pdf: Uint8Array | undefined;
     if (isUrl(target)) {
       const url = new URL(target);
       try {
@@ -390,7 +585,7 @@ export async function checkCertificate(
       url.hash = '';
       verifyUrl = url.toString();
     } else {
-      const pdf = await readSource(target, io, 'PDF');
+      pdf = await readSource(target, io, 'PDF');
       let files: Map<string, Uint8Array>;
       try {
         files = await readPdfAttachments(pdf);
@@ -455,11 +650,13 @@ export async function checkCertificate(
       return { outcome: 'invalid', lines };
     }
     let ok = true;
+    let factsAgree = true;
     if (facts) {
       if (await factsMatch(check.claims, facts))
         lines.push('Facts: the embedded facts match the signature', ...describeFacts(facts));
       else {
         ok = false;
+        factsAgree = false;
         lines.push(
           'Facts: DO NOT MATCH the signature (the embedded facts were altered)',
           ...describeClaims(check.claims),
@@ -479,10 +676,25 @@ export async function checkCertificate(
       ok = false;
       lines.push(`Expiry: EXPIRED (valid until ${check.claims.x}, signed)`);
     }
-    if (!isUrl(target))
+    // ---- the page: does its text name what was signed? ----
+    let pageUnread = false;
+    if (pdf && !io.pageText)
       lines.push(
         'Page: not read by this check. Compare the name, course and code printed on it with the signed facts above.',
       );
+    else if (pdf && io.pageText && !factsAgree)
+      lines.push('Page text: not compared (the embedded facts do not match the signature)');
+    else if (pdf && io.pageText) {
+      // The facts in full when the PDF carries them (they match the signature); else the signed
+      // claims, whose names may be cut: then only their part before the "…" is looked for.
+      const printed = facts
+        ? { name: facts.name, course: facts.course, code: facts.code }
+        : { name: check.claims.n, course: check.claims.t, code: check.claims.c };
+      const page = await pageFinding(pdf, printed, io.pageText);
+      lines.push(page.line);
+      if (page.verdict === 'invalid') ok = false;
+      pageUnread = page.verdict === 'unread';
+    }
 
     // ---- live status: only when the network is in use anyway ----
     const online = io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation));
@@ -499,14 +711,20 @@ export async function checkCertificate(
       lines.push(...badge.lines);
     }
     if (online && io.fetch) {
-      const live = await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch);
+      const live = await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch, pdf);
       lines.push(live.line);
       if (live.known === 'invalid') ok = false;
+      if (live.file) {
+        lines.push(live.file.line);
+        if (!live.file.ok) ok = false;
+      }
       statusKnown ||= live.known !== 'unknown';
     } else {
       lines.push('Status: not checked (offline). A revocation after issue shows only at the live page.');
     }
     if (!ok) return { outcome: 'invalid', lines };
+    // A page that could not be read is not a verdict on it: the check is incomplete.
+    if (pageUnread) return { outcome: 'unchecked', lines };
     if (online && !statusKnown) {
       lines.push(
         'Could not check whether the certificate is still valid: the signature alone is not a verdict online.',

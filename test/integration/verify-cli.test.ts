@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PDFDocument } from 'pdf-lib';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
@@ -12,6 +13,7 @@ import { registerSigningKey } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { type CheckIo, checkCertificate } from '../../lib/credentials/offline-check.ts';
 import { applyPdfMetadata } from '../../lib/render/renderer.ts';
+import { pdfPageText } from '../../scripts/pdf-page-text.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { type LambdaHttpServer, serveHandlers } from '../support/lambda-http.ts';
@@ -33,17 +35,34 @@ let key: SigningKey;
 let other: SigningKey;
 let jwksFile: string;
 
-/** Network-free: a fetch here fails the test. */
+/**
+ * Network-free: a fetch here fails the test. No page reader either, as for a library caller:
+ * these PDFs are a blank page with the attachments (test/integration/verify-page-text.test.ts
+ * checks pages printed by the renderer).
+ */
 const offlineIo: CheckIo = { readFile: async (path) => new Uint8Array(await readFile(path)) };
 
-async function certificatePdf(name: string, jws: string, attachedFacts = facts): Promise<string> {
+/** A certificate's attachments on a blank page, or on a page with `text` drawn on it (Helvetica). */
+async function certificatePdf(
+  name: string,
+  jws: string,
+  attachedFacts = facts,
+  text: readonly string[] = [],
+  verifyUrl = VERIFY_URL,
+): Promise<string> {
   const blank = await PDFDocument.create();
-  blank.addPage([842, 595]);
+  const page = blank.addPage([842, 595]);
+  if (text.length > 0) {
+    const font = await blank.embedFont(StandardFonts.Helvetica);
+    text.forEach((line, index) => {
+      page.drawText(line, { x: 60, y: 500 - index * 40, size: 20, font });
+    });
+  }
   const pdf = await applyPdfMetadata(
     await blank.save(),
     { title: 'Certificate', subject: 'Certificate', keywords: [], author: 'Northbridge Academy' },
     facts.issued,
-    { jws, facts: attachedFacts, verifyUrl: VERIFY_URL },
+    { jws, facts: attachedFacts, verifyUrl },
   );
   const path = join(dir, name);
   await writeFile(path, pdf);
@@ -65,12 +84,22 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     expect(report.outcome).toBe('valid');
     expect(report.lines.join('\n')).toContain('李小龍 Bruce Lee');
     expect(report.lines.join('\n')).toContain('not checked (offline)');
+    // Without a page reader (a library caller) the page is left to the reader of the report.
+    expect(report.lines).toContain(
+      'Page: not read by this check. Compare the name, course and code printed on it with the signed facts above.',
+    );
   });
 
   it('invalid: altered facts, a tampered signature, an unknown key, a compromised key', async () => {
     const jws = await signCredential(facts, key);
     const altered = await certificatePdf('altered.pdf', jws, { ...facts, score: '100/100' });
     expect((await checkCertificate(altered, jwksFile, offlineIo)).outcome).toBe('invalid');
+    // Facts that do not match the signature name nothing the page could be compared with.
+    const alteredRead = await checkCertificate(altered, jwksFile, { ...offlineIo, pageText: pdfPageText });
+    expect(alteredRead.outcome).toBe('invalid');
+    expect(alteredRead.lines).toContain(
+      'Page text: not compared (the embedded facts do not match the signature)',
+    );
 
     const [header, payload, signature = ''] = jws.split('.');
     const flipped = `${header}.${payload}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
@@ -105,28 +134,36 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
   });
 
   it('the command exits 0 valid, 1 invalid, 2 could not check', async () => {
+    // The project's Node 22 and tsx, as `npm run verify` runs it; the command reads the page.
     const run = (...args: string[]) =>
-      spawnSync(
-        process.execPath,
-        [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'scripts/verify.ts', ...args],
-        {
-          cwd: ROOT,
-          encoding: 'utf8',
-        },
-      );
+      spawnSync(join(ROOT, 'node_modules/.bin/node'), ['--import', 'tsx', 'scripts/verify.ts', ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+    const latin = { ...facts, name: 'Bruce Lee' };
+    const printed = ['Bruce Lee', latin.course, VERIFY_URL];
     const valid = run(
-      await certificatePdf('run-valid.pdf', await signCredential(facts, key)),
+      await certificatePdf('run-valid.pdf', await signCredential(latin, key), latin, printed),
       '--jwks',
       jwksFile,
     );
+    expect(valid.stdout).toContain('Page text: names the signed student, course and code');
     expect(valid.stdout).toContain('Verdict: VALID');
     expect(valid.status).toBe(0);
     const invalid = run(
-      await certificatePdf('run-bad.pdf', await signCredential(facts, other)),
+      await certificatePdf('run-bad.pdf', await signCredential(latin, other), latin, printed),
       '--jwks',
       jwksFile,
     );
     expect(invalid.status).toBe(1);
+    // A genuine credential on a page with no text: nothing ties the page to it.
+    const textless = run(
+      await certificatePdf('run-blank.pdf', await signCredential(latin, key), latin),
+      '--jwks',
+      jwksFile,
+    );
+    expect(textless.stdout).toContain('Page text: NONE');
+    expect(textless.status).toBe(1);
     expect(run(join(dir, 'nothing.pdf'), '--jwks', jwksFile).status).toBe(2);
     expect(run().status).toBe(2);
   });
@@ -163,5 +200,51 @@ describe('npm run verify with the URL of a QR code (online)', () => {
       expect(report.outcome).toBe(status === 'issued' ? 'valid' : 'invalid');
       expect(report.lines.join('\n')).toContain(`Status: ${status === 'issued' ? 'valid' : 'revoked'}`);
     }
+  });
+
+  it("a PDF checked online is compared, byte for byte, with the issuer's record of the PDF it issued", async () => {
+    const certificate = await insertCertificate(t.sql, {
+      studentId: '00000000-0000-4000-8000-00000000b0b1',
+      status: 'issued',
+    });
+    const signed = { ...facts, code: certificate.verificationCode };
+    const verifyUrl = `${server.baseUrl}/api/v1/verify/${certificate.verificationCode}`;
+    const path = await certificatePdf(
+      `online-${certificate.verificationCode}.pdf`,
+      await signCredential(signed, key),
+      signed,
+      [],
+      verifyUrl,
+    );
+    const bytes = new Uint8Array(await readFile(path));
+    const issuedHash = createHash('sha256').update(bytes).digest('hex');
+    await t.sql`UPDATE certificates SET pdf_sha256 = ${issuedHash} WHERE id = ${certificate.id}`;
+    const jwksUrl = `${server.baseUrl}/.well-known/jwks.json`;
+
+    const genuine = await checkCertificate(path, jwksUrl, online);
+    expect(genuine.lines).toContain(
+      `File: identical to the PDF the issuer issued (SHA-256 ${issuedHash}, as in the issuer's record)`,
+    );
+    expect(genuine.outcome).toBe('valid');
+
+    // The same page and attachments, saved again with another title: every signed fact still
+    // checks out, the file is not the one issued.
+    const copy = await PDFDocument.load(bytes);
+    copy.setTitle('Certificate (edited)');
+    const copyPath = join(dir, `online-copy-${certificate.verificationCode}.pdf`);
+    await writeFile(copyPath, await copy.save());
+    const edited = await checkCertificate(copyPath, jwksUrl, online);
+    expect(edited.lines).toContain('Facts: the embedded facts match the signature');
+    expect(edited.lines.join('\n')).toMatch(
+      new RegExp(
+        `File: NOT the PDF the issuer issued for this code \\(SHA-256 [0-9a-f]{64}, the issuer's record says ${issuedHash}\\)`,
+      ),
+    );
+    expect(edited.outcome).toBe('invalid');
+
+    // Offline there is no record to compare with: the file is not judged.
+    const offline = await checkCertificate(copyPath, jwksFile, offlineIo);
+    expect(offline.lines.join('\n')).not.toContain('File:');
+    expect(offline.outcome).toBe('valid');
   });
 });

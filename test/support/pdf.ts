@@ -1,22 +1,10 @@
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import { pdfTextItems } from '../../scripts/pdf-page-text.ts';
 
 /** Extracts the text of every page of a PDF (pdf.js), joined by newlines. */
 export async function pdfText(pdf: Uint8Array): Promise<string> {
-  const task = getDocument({ data: new Uint8Array(pdf), useSystemFonts: false });
-  const document = await task.promise;
-  try {
-    const pages: string[] = [];
-    for (let index = 1; index <= document.numPages; index += 1) {
-      const page = await document.getPage(index);
-      const content = await page.getTextContent();
-      pages.push(
-        content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : '')).join(''),
-      );
-    }
-    return pages.join('\n');
-  } finally {
-    await task.destroy();
-  }
+  const pages = await pdfTextItems(pdf);
+  return pages.map((items) => items.map((item) => item.str + (item.hasEOL ? '\n' : '')).join('')).join('\n');
 }
 
 export async function pdfInfo(pdf: Uint8Array): Promise<{ pages: number; info: Record<string, unknown> }> {

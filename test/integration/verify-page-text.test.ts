@@ -1,0 +1,351 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PDFDocument, PDFHexString } from 'pdf-lib';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type CertificateFacts, scoreLine } from '../../lib/certificates/facts.ts';
+import type { CertificateContent, ResolvedTemplate } from '../../lib/certificates/ports.ts';
+import { credentialClaims, signCredential } from '../../lib/credentials/credential.ts';
+import { jwksDocument } from '../../lib/credentials/jwks.ts';
+import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import {
+  type CheckIo,
+  type CheckReport,
+  CREDENTIAL_ATTACHMENT,
+  checkCertificate,
+} from '../../lib/credentials/offline-check.ts';
+import {
+  applyPdfMetadata,
+  createCertificateRenderer,
+  loadDefaultTemplate,
+} from '../../lib/render/renderer.ts';
+import { pdfPageText } from '../../scripts/pdf-page-text.ts';
+import { pdfPageToPng } from '../../scripts/pdf-raster.ts';
+import { createObservedPrinter } from '../support/observed-printer.ts';
+import { content } from './render-fixtures.ts';
+
+/**
+ * `npm run verify` reads a PDF's page (its text layer, through pdf.js) and compares it with the
+ * signed facts, on certificates printed by the project's own renderer and Chromium: genuine ones
+ * in several scripts verify, pages that show another student, or no text at all, do not.
+ */
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const VERIFY = 'https://certificates.example.org/verify';
+const NAMES_ALL =
+  "Page text: names the signed student, course and code (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
+const NOT_THE_STUDENT =
+  'Page text: DOES NOT name the signed student — the page was altered or is not this certificate';
+
+const printer = createObservedPrinter({
+  executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+  maxPages: 1,
+});
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+let dir: string;
+let key: SigningKey;
+let jwksFile: string;
+
+/** The real port, as scripts/verify.ts wires it. */
+const io: CheckIo = {
+  readFile: async (path) => new Uint8Array(await readFile(path)),
+  pageText: pdfPageText,
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(inject('stack').root, 'verify-page-text-'));
+  key = await signingKeyFromJwk(await generateSigningJwk());
+  jwksFile = join(dir, 'jwks.json');
+  await writeFile(jwksFile, JSON.stringify(jwksDocument([{ jwk: key.publicJwk, state: 'current' }])));
+});
+afterAll(async () => {
+  await renderer.close();
+});
+
+function factsOf(name: string, overrides: Partial<CertificateFacts> = {}): CertificateFacts {
+  return {
+    code: 'K7Q2M9X4T8B3N6PZ',
+    name,
+    course: 'Introduction to Testing',
+    score: scoreLine(87.5, 100),
+    issued: '2026-03-14',
+    expires: null,
+    issuer: 'Northbridge Academy',
+    ...overrides,
+  };
+}
+
+/**
+ * A certificate printed by the renderer with `signed` as its credential (attached with the full
+ * facts); `printed` overrides what the page shows, as a forger re-printing the page would.
+ */
+async function printCertificate(
+  file: string,
+  signed: CertificateFacts,
+  printed: Partial<CertificateContent> = {},
+  template?: ResolvedTemplate,
+): Promise<{ path: string; pdf: Uint8Array }> {
+  const jws = await signCredential(signed, key);
+  const { pdf } = await renderer.render(
+    content({
+      studentName: signed.name,
+      courseName: signed.course,
+      verificationCode: signed.code,
+      verifyUrl: `${VERIFY}/${signed.code}`,
+      credential: { jws, facts: signed },
+      ...printed,
+    }),
+    template,
+  );
+  const path = join(dir, file);
+  await writeFile(path, pdf);
+  return { path, pdf };
+}
+
+/** A PDF of one page drawn by `draw`, carrying the signed credential and facts of a real certificate. */
+async function withAttachments(
+  file: string,
+  signed: CertificateFacts,
+  draw: (document: PDFDocument) => Promise<void>,
+): Promise<string> {
+  const document = await PDFDocument.create();
+  await draw(document);
+  const pdf = await applyPdfMetadata(
+    await document.save(),
+    { title: 'Certificate', subject: 'Certificate', keywords: [], author: signed.issuer },
+    signed.issued,
+    { jws: await signCredential(signed, key), facts: signed, verifyUrl: `${VERIFY}/${signed.code}` },
+  );
+  const path = join(dir, file);
+  await writeFile(path, pdf);
+  return path;
+}
+
+const report = (path: string): Promise<CheckReport> => checkCertificate(path, jwksFile, io);
+const pageLine = (checked: CheckReport) => checked.lines.find((line) => line.startsWith('Page'));
+
+describe('genuine certificates from the renderer name the signed student, course and code', () => {
+  const LONG_NAME =
+    'Maximilian Alexander Friedrich von Hohenzollern-Sigmaringen und Hechingen Wilhelmina Augusta Theodora';
+  const LONG_COURSE =
+    'Advanced Topics in Distributed Systems, Consensus Protocols and Byzantine Fault Tolerance for Practitioners';
+  const CASES: Array<{ script: string; name: string; locale: string; course?: string }> = [
+    { script: 'Latin', name: 'Zoë Ångström-Nørgaard', locale: 'en' },
+    { script: 'Cyrillic', name: 'Ёлкин Григорий Щукин', locale: 'ru' },
+    { script: 'CJK', name: '欧阳娜娜', locale: 'zh', course: '软件测试导论' },
+    { script: 'Japanese kana and kanji', name: 'さくら タナカ 田中', locale: 'ja' },
+    { script: 'Korean', name: '김민준 이서연', locale: 'ko' },
+    { script: 'Greek', name: 'Αλέξανδρος Παπαδόπουλος', locale: 'en' },
+    { script: 'Armenian and Georgian', name: 'Արամ Խաչատրյան გიორგი', locale: 'en' },
+    { script: 'emoji', name: 'Sam 🎓✨ Lee 👩🏽‍💻 ♀️', locale: 'en' },
+    { script: 'Hebrew with points, right to left', name: 'שָׂרָה כֹּהֵן', locale: 'he', course: 'מבוא לבדיקות' },
+    { script: 'Hebrew then Latin (a right-to-left line)', name: 'שרה כהן Levi', locale: 'en' },
+    { script: 'Latin, wrapped over two lines', name: LONG_NAME, locale: 'de', course: LONG_COURSE },
+  ];
+
+  for (const [index, { script, name, locale, course }] of CASES.entries()) {
+    it(`${script}: VALID with the page-text line`, async () => {
+      const signed = factsOf(name, course ? { course } : {});
+      const { path, pdf } = await printCertificate(`genuine-${index}.pdf`, signed, { locale });
+      const checked = await report(path);
+      expect(checked.lines).toContain(NAMES_ALL);
+      expect(checked.outcome).toBe('valid');
+      if (name === LONG_NAME) {
+        // The page really wraps it: the comparison has to join the lines.
+        const [text = ''] = await pdfPageText(pdf);
+        expect(text).not.toContain(LONG_NAME);
+        expect(text).toContain('Hohenzollern-\nSigmaringen');
+      }
+    });
+  }
+
+  it('a template that prints the name and course in capitals (text-transform: uppercase)', async () => {
+    const base = await loadDefaultTemplate();
+    const capitals: ResolvedTemplate = {
+      ...base,
+      version: 'capitals',
+      css: `${base.css}\n.name, .course { text-transform: uppercase; }`,
+    };
+    const signed = factsOf('Jürgen Straße', { course: 'Einführung in ﬁnite Automaten' });
+    const { path, pdf } = await printCertificate('capitals.pdf', signed, { locale: 'de' }, capitals);
+    const [text = ''] = await pdfPageText(pdf);
+    expect(text).toContain('JÜRGEN STRASSE');
+    const checked = await report(path);
+    expect(checked.lines).toContain(NAMES_ALL);
+    expect(checked.outcome).toBe('valid');
+  });
+
+  it('Arabic, Devanagari and Ethiopic names are not compared (pdf.js cannot read them back); course and code are', async () => {
+    for (const [name, locale, script] of [
+      ['فاطمة الزهراء', 'ar', 'Arabic'],
+      ['अनुष्का शर्मा', 'hi', 'Devanagari'],
+      // No shipped font draws Ethiopic: its letters are printed without text.
+      ['Abebe ሰላም', 'en', 'Ethiopic'],
+    ] as const) {
+      const { path, pdf } = await printCertificate(`unreadable-${locale}.pdf`, factsOf(name), { locale });
+      // What pdf.js reads of the genuine name: not the name.
+      const [text = ''] = await pdfPageText(pdf);
+      expect(text).not.toContain(name);
+      const checked = await report(path);
+      expect(pageLine(checked)).toBe(
+        `Page text: names the signed course and code; the student's name was not compared: it is in ${script} script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`,
+      );
+      expect(checked.outcome).toBe('valid');
+    }
+  });
+
+  it('a PDF carrying only the signed credential: the cut name and course are looked for up to the "…"', async () => {
+    const signed = factsOf('Maximilian Alexander Friedrich von Hohenzollern');
+    const { pdf } = await renderer.render(
+      content({ studentName: signed.name, courseName: signed.course, verifyUrl: `${VERIFY}/${signed.code}` }),
+    );
+    const claimsOnly = async (file: string, page: Uint8Array) => {
+      const document = await PDFDocument.load(page);
+      await document.attach(
+        new TextEncoder().encode(await signCredential(signed, key)),
+        CREDENTIAL_ATTACHMENT,
+        {
+          mimeType: 'application/jwt',
+        },
+      );
+      const path = join(dir, file);
+      await writeFile(path, await document.save());
+      return path;
+    };
+    const genuine = await report(await claimsOnly('claims-only.pdf', pdf));
+    // The signed name and course are cut; the page prints them in full.
+    const { n: name, t: course } = await credentialClaims(signed);
+    expect([name, course].every((claim) => claim.endsWith('…'))).toBe(true);
+    expect(genuine.lines).toContain(`  Name:        ${name}`);
+    expect(genuine.lines).toContain(`  Course:      ${course}`);
+    expect(genuine.lines).toContain(NAMES_ALL);
+    expect(genuine.outcome).toBe('valid');
+
+    const { pdf: other } = await renderer.render(
+      content({ studentName: 'Maxine Alexandra Friedrich', verifyUrl: `${VERIFY}/${signed.code}` }),
+    );
+    const forged = await report(await claimsOnly('claims-only-forged.pdf', other));
+    expect(forged.lines).toContain(NOT_THE_STUDENT);
+    expect(forged.outcome).toBe('invalid');
+  });
+});
+
+describe('pages that do not match the credential', () => {
+  it('the page re-printed with another name over the genuine attachments is INVALID', async () => {
+    for (const [signedName, printedName] of [
+      ['Alice Andersson', 'Mallory Andersson'],
+      ['Alice Andersson', 'Alice Anderson'],
+      ['欧阳娜娜', '欧阳娜'],
+      ['Ёлкин Григорий', 'Ёлкин Георгий'],
+    ] as const) {
+      const { path } = await printCertificate(`forged-${printedName}.pdf`, factsOf(signedName), {
+        studentName: printedName,
+      });
+      const checked = await report(path);
+      expect(checked.lines).toContain('Facts: the embedded facts match the signature');
+      expect(pageLine(checked)).toBe(NOT_THE_STUDENT);
+      expect(checked.outcome).toBe('invalid');
+    }
+  });
+
+  it('another course or code on the page is reported, not held against it (templates need not print them)', async () => {
+    const signed = factsOf('Alice Andersson');
+    const course = await report(
+      (await printCertificate('other-course.pdf', signed, { courseName: 'Advanced Brain Surgery' })).path,
+    );
+    expect(pageLine(course)).toBe(
+      "Page text: names the signed student and code; does not show the signed course (templates need not print it, but one the page shows is not the signed one) (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+    );
+    expect(course.outcome).toBe('valid');
+
+    const code = await report(
+      (
+        await printCertificate('other-code.pdf', signed, {
+          verificationCode: 'ZZZZ9999ZZZZ9999',
+          verifyUrl: `${VERIFY}/ZZZZ9999ZZZZ9999`,
+        })
+      ).path,
+    );
+    expect(pageLine(code)).toBe(
+      "Page text: names the signed student and course; does not show the signed code (templates need not print it, but one the page shows is not the signed one) (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+    );
+  });
+
+  it('a page with no text (blank, or the certificate as an image) is INVALID', async () => {
+    const signed = factsOf('Alice Andersson');
+    const { pdf } = await printCertificate('to-flatten.pdf', signed);
+    const png = await pdfPageToPng(pdf, 1, 100 / 72);
+    const flattened = await withAttachments('flattened.pdf', signed, async (document) => {
+      const image = await document.embedPng(png);
+      document.addPage([842, 595]).drawImage(image, { x: 0, y: 0, width: 842, height: 595 });
+    });
+    const blank = await withAttachments('blank.pdf', signed, async (document) => {
+      document.addPage([842, 595]);
+    });
+    for (const path of [flattened, blank]) {
+      const checked = await report(path);
+      expect(pageLine(checked)).toBe(
+        "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
+      );
+      expect(checked.outcome).toBe('invalid');
+    }
+  });
+
+  it('a page pdf.js cannot open (password-protected) is COULD NOT CHECK, with the reason', async () => {
+    const signed = factsOf('Alice Andersson');
+    const { pdf } = await printCertificate('to-lock.pdf', signed);
+    // Standard security with a user password: pdf.js asks for it; the attachments (left unencrypted
+    // here) still read, so the signature verifies and only the page is out of reach.
+    const document = await PDFDocument.load(pdf);
+    const context = document.context;
+    context.trailerInfo.Encrypt = context.register(
+      context.obj({
+        Filter: 'Standard',
+        V: 2,
+        R: 3,
+        Length: 128,
+        P: -4,
+        O: PDFHexString.of('11'.repeat(32)),
+        U: PDFHexString.of('22'.repeat(32)),
+      }),
+    );
+    context.trailerInfo.ID = context.obj([
+      PDFHexString.of('33'.repeat(16)),
+      PDFHexString.of('33'.repeat(16)),
+    ]);
+    const path = join(dir, 'locked.pdf');
+    await writeFile(path, await document.save());
+    const checked = await report(path);
+    expect(checked.lines).toContain(`Signature: valid (ES256, key ${key.kid})`);
+    expect(pageLine(checked)).toBe(
+      'Page text: COULD NOT READ the page (No password given). Compare the name, course and code printed on it with the signed facts above.',
+    );
+    expect(checked.outcome).toBe('unchecked');
+  });
+});
+
+describe('npm run verify reads the page', () => {
+  const run = (...args: string[]) =>
+    spawnSync(join(ROOT, 'node_modules/.bin/node'), ['--import', 'tsx', 'scripts/verify.ts', ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+
+  it('exits 0 for a genuine certificate and 1 for one whose page shows another student', async () => {
+    const signed = factsOf('Ada Lovelace');
+    const genuine = run((await printCertificate('cli-genuine.pdf', signed)).path, '--jwks', jwksFile);
+    expect(genuine.stdout).toContain(NAMES_ALL);
+    expect(genuine.stdout).toContain('Verdict: VALID');
+    expect(genuine.stderr).toBe('');
+    expect(genuine.status).toBe(0);
+
+    const forged = run(
+      (await printCertificate('cli-forged.pdf', signed, { studentName: 'Mallory Lovelace' })).path,
+      '--jwks',
+      jwksFile,
+    );
+    expect(forged.stdout).toContain(NOT_THE_STUDENT);
+    expect(forged.stdout).toContain('Verdict: INVALID');
+    expect(forged.status).toBe(1);
+  });
+});
