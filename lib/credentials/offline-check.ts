@@ -504,11 +504,11 @@ function listed(items: readonly string[]): string {
 const BY_EYE = "(a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
 
 /**
- * The page's text layer against the facts it must print. Templates (README "Certificate design")
- * may use any of the fields and are required to print none, but a certificate that does not
- * name its holder is no certificate: the student's name must be in the text; the course and the
- * code (the default design prints it in the verification address) are reported when missing,
- * not held against the page. A page with no text at all cannot be tied to the credential.
+ * The page's text layer against the facts it must print. Every template prints the student's
+ * name and the course (validateTemplateSource refuses one that does not), so both must be in the
+ * text; the code is reported when missing, not held against the page: a template may offer only
+ * the QR code, which is no text (the default design prints the code in the verification address).
+ * A page with no text at all cannot be tied to the credential.
  */
 async function pageFinding(
   pdf: Uint8Array,
@@ -535,11 +535,12 @@ async function pageFinding(
     { what: 'course', sighting: sighting(printed.course, page) },
     { what: 'code', sighting: sighting(printed.code, page) },
   ];
-  if (facts[0]?.sighting.seen === 'missing')
-    return {
-      verdict: 'invalid',
-      line: 'Page text: DOES NOT name the signed student — the page was altered or is not this certificate',
-    };
+  for (const required of facts.slice(0, 2))
+    if (required.sighting.seen === 'missing')
+      return {
+        verdict: 'invalid',
+        line: `Page text: DOES NOT name the signed ${required.what} — the page was altered or is not this certificate`,
+      };
   const found = facts.filter((fact) => fact.sighting.seen === 'found').map((fact) => fact.what);
   const missing = facts.filter((fact) => fact.sighting.seen === 'missing').map((fact) => fact.what);
   const clauses: string[] = [];
@@ -547,7 +548,7 @@ async function pageFinding(
   if (missing.length > 0) {
     const them = missing.length > 1 ? 'them' : 'it';
     clauses.push(
-      `does not show the signed ${listed(missing)} (templates need not print ${them}, but one the page shows is not the signed one)`,
+      `does not show the signed ${listed(missing)} (templates may show ${them} only in the QR code, but one the page shows is not the signed one)`,
     );
   }
   for (const fact of facts)

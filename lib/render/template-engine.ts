@@ -85,8 +85,21 @@ const FORBIDDEN_TAGS = /{%-?\s*(include|render|layout|block)\b/;
 const MAX_TEMPLATE_BYTES = 256 * 1024;
 
 /**
+ * What every certificate page must print, whatever its design: who it was issued to, for what,
+ * and a way to check it. A verifier holding the PDF compares its page with the signed facts
+ * (`npm run verify` requires the signed name and course in the page's text), and a page without
+ * its verification address or QR code leaves a reader of the paper nothing to check.
+ */
+const REQUIRED_FIELDS: readonly (readonly (keyof typeof TEMPLATE_FIELDS)[])[] = [
+  ['student_name'],
+  ['course_name'],
+  ['verify_url', 'verification_code', 'qr_path', 'qr_code'],
+];
+
+/**
  * Checks a template before it is saved: it parses, uses only known variables (and known keys of
- * `labels` and `assets`), no file tags, sane size. Throws ValidationError naming the problem.
+ * `labels` and `assets`), prints what every certificate must (REQUIRED_FIELDS), no file tags,
+ * sane size. Throws ValidationError naming the problem.
  */
 export function validateTemplateSource(html: string, css = ''): void {
   if (Buffer.byteLength(html) + Buffer.byteLength(css) > MAX_TEMPLATE_BYTES)
@@ -115,4 +128,13 @@ export function validateTemplateSource(html: string, css = ''): void {
         'html',
       );
   }
+  const used = new Set(variables.map(([root]) => root));
+  for (const anyOf of REQUIRED_FIELDS)
+    if (!anyOf.some((field) => used.has(field)))
+      throw new ValidationError(
+        anyOf.length === 1
+          ? `template must print ${anyOf[0]}: every certificate names it, and verifiers compare the page with it`
+          : `template must print a way to verify the certificate: one of ${anyOf.join(', ')}`,
+        'html',
+      );
 }

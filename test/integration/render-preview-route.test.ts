@@ -88,7 +88,7 @@ describe('POST /api/v1/templates/preview', () => {
     const saved = await saveTemplate(t.sql, {
       courseId: course?.id ?? null,
       name: 'Physics',
-      html: '<html><head><title>x</title></head><body><h1>Physics certificate</h1><p>{{ student_name }}</p></body></html>',
+      html: '<html><head><title>x</title></head><body><h1>Physics certificate</h1><p>{{ student_name }}</p><p>{{ course_name }}</p><p>{{ verify_url }}</p></body></html>',
     });
     const response = await call({ templateId: saved.id });
     expect(response.statusCode).toBe(200);
@@ -119,7 +119,7 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
   const TINY_PNG =
     'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
   const html =
-    '<!doctype html><html><head><title>x</title></head><body><img src="{{ assets.logo }}"><p>{{ student_name }}</p></body></html>';
+    '<!doctype html><html><head><title>x</title></head><body><img src="{{ assets.logo }}"><p>{{ student_name }}</p><p>{{ course_name }} {{ verification_code }}</p></body></html>';
   let s3: S3Client;
 
   beforeAll(async () => {

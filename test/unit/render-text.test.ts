@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import {
   normalizeDisplayText,
@@ -10,6 +12,7 @@ import { validateAssetRefs } from '../../lib/render/assets.ts';
 import { codePointsOf, fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
+import { templatesDir } from '../../lib/render/paths.ts';
 import { engine, fillTemplate, validateTemplateSource } from '../../lib/render/template-engine.ts';
 
 describe('display names', () => {
@@ -104,10 +107,33 @@ describe('font subsets', () => {
 
 describe('templates', () => {
   const head = '<html><head></head><body>';
+  const required = '{{ student_name }} {{ course_name }} {{ verify_url }}';
   it('accepts known fields and nested label/asset keys', () => {
     expect(() =>
-      validateTemplateSource(`${head}{{ student_name }} {{ labels.title }} {% if assets.logo %}x{% endif %}`),
+      validateTemplateSource(`${head}${required} {{ labels.title }} {% if assets.logo %}x{% endif %}`),
     ).not.toThrow();
+    // Any one way to verify will do: the address, the code, or the QR code in either form.
+    for (const verify of ['verify_url', 'verification_code', 'qr_path', 'qr_code'])
+      expect(() =>
+        validateTemplateSource(`${head}{{ student_name }} {{ course_name }} {{ ${verify} }}`),
+      ).not.toThrow();
+  });
+  it('the built-in design meets the rules a saved template must', () => {
+    const dir = join(templatesDir(), 'default');
+    const html = readFileSync(join(dir, 'template.liquid'), 'utf8');
+    expect(() => validateTemplateSource(html, readFileSync(join(dir, 'style.css'), 'utf8'))).not.toThrow();
+    expect(() => validateTemplateSource(html.replaceAll('course_name', 'score'))).toThrow(/course_name/);
+  });
+  it.each([
+    ['no name', `${head}{{ course_name }} {{ verify_url }}`, /must print student_name/],
+    ['no course', `${head}{{ student_name }} {{ qr_path }}`, /must print course_name/],
+    [
+      'no way to verify',
+      `${head}{{ student_name }} {{ course_name }} {{ certificate_id }}`,
+      /a way to verify the certificate: one of verify_url, verification_code, qr_path, qr_code/,
+    ],
+  ])('refuses a template that does not print what every certificate must: %s', (_label, source, message) => {
+    expect(() => validateTemplateSource(source)).toThrow(message);
   });
   it.each([
     ['unknown field', `${head}{{ student_email }}`, /unknown field "student_email"/],
@@ -121,7 +147,7 @@ describe('templates', () => {
 
   it('a runaway loop in a saved template is refused at the trial fill', async () => {
     const { validateTemplate } = await import('../../lib/render/template-store.ts');
-    const html = `${head}{% for i in (1..100000000) %}{{ student_name }}{% endfor %}</body></html>`;
+    const html = `${head}{% for i in (1..100000000) %}{{ student_name }}{% endfor %}{{ course_name }} {{ verify_url }}</body></html>`;
     await expect(validateTemplate({ name: 'Loop', html })).rejects.toThrow(ValidationError);
   });
 
