@@ -80,6 +80,13 @@ export interface RouteDeclaration<R extends RequestSchemas, D> {
   description?: string;
   request: R;
   policy: Policy<RouteParams<R>>;
+  /**
+   * `any`: a public resource that verifiers, wallets and their pages on any origin read (keys,
+   * status lists, the public record of a certificate): every answer, errors included, carries
+   * `Access-Control-Allow-Origin: *`. Otherwise only the origins in CORS_ALLOWED_ORIGINS are
+   * answered. Only for public routes: a bearer token is never sent cross-origin to `*`.
+   */
+  crossOrigin?: 'any';
   /** Success and route-specific error responses; the common errors are added from the policy. */
   responses: Record<number, ResponseSpec>;
   /** Calls the use-case with the dependencies the handler wired in. */
@@ -130,19 +137,24 @@ function parseBody<R extends RequestSchemas>(request: R, event: APIGatewayProxyE
   return parseWith(request.body, raw, 'body') as Parsed<R['body']>;
 }
 
+const ANY_ORIGIN: readonly string[] = ['*'];
+
 /** Builds the middy handler of a route from its declaration and the dependencies given. */
 export function routeHandler<R extends RequestSchemas, D extends BaseDeps>(
   route: RouteDeclaration<R, D>,
   deps: D,
 ): LambdaHttpHandler {
   if (!route.policy.authenticated) {
-    return publicRoute(deps, async ({ event, requestId }) => {
+    const corsOrigins = route.crossOrigin === 'any' ? ANY_ORIGIN : deps.corsOrigins;
+    return publicRoute({ corsOrigins }, async ({ event, requestId }) => {
       const params = parseParams(route.request, event);
       // A public route has no principal; its use-case must not ask for one.
       const call = { ...params, body: parseBody(route.request, event), event, requestId } as RouteCall<R>;
       return await route.handle(deps, call);
     });
   }
+  if (route.crossOrigin === 'any')
+    throw new Error(`route ${route.operationId} is authenticated: not for any origin`);
   const { verifier } = deps;
   if (!verifier) throw new Error(`route ${route.operationId} needs a token verifier`);
   return authenticatedRoute({ ...deps, verifier }, async ({ event, requestId, principal }) => {

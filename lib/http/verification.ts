@@ -128,7 +128,7 @@ export async function verificationResponse(
  */
 const PUBLIC_KEY_HEADERS = {
   'Cache-Control': 'public, max-age=300',
-  'Access-Control-Allow-Origin': '*',
+  // Any origin may read them (the routes are `crossOrigin: 'any'`), and embed them.
   'Cross-Origin-Resource-Policy': 'cross-origin',
 } as const;
 

@@ -74,19 +74,52 @@ export async function validateTemplate(input: Omit<TemplateInput, 'courseId' | '
   const trialAssets = Object.fromEntries(
     Object.entries(assets).filter(([, ref]) => !ref.startsWith('s3://')),
   );
+  let filled: string;
   try {
-    await prepareCertificate(SAMPLE_CONTENT, {
-      id: null,
-      version: 'draft',
-      html: input.html,
-      css: input.css ?? '',
-      assets: trialAssets,
-      locale: input.locale ?? null,
-    });
+    filled = (
+      await prepareCertificate(SAMPLE_CONTENT, {
+        id: null,
+        version: 'draft',
+        html: input.html,
+        css: input.css ?? '',
+        assets: trialAssets,
+        locale: input.locale ?? null,
+      })
+    ).html;
   } catch (error) {
     if (error instanceof ValidationError) throw error;
     throw new ValidationError(`template fails with sample data: ${errorMessage(error)}`, 'html');
   }
+  // Using the fields is not enough (validateTemplateSource): the name and the course must end
+  // up as text of the page, where readers and `npm run verify` find them, not only in <title>,
+  // an attribute or a branch never taken. Text hidden by CSS cannot be seen from here.
+  const text = squashed(bodyText(filled));
+  for (const [field, value] of [
+    ['student_name', SAMPLE_CONTENT.studentName],
+    ['course_name', SAMPLE_CONTENT.courseName],
+  ] as const)
+    if (!text.includes(squashed(value)))
+      throw new ValidationError(
+        `template must print ${field} as text of the page (with the sample data "${value}" it is not in the page's body: only in <title>, an attribute, or a branch not taken?)`,
+        'html',
+      );
+}
+
+/** The text of a filled page's body: no head, styles or tags, entities of the escaper decoded. */
+function bodyText(html: string): string {
+  const head = html.search(/<\/head\s*>/i);
+  return html
+    .slice(Math.max(head, 0))
+    .replace(/<(style|script)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&(lt|gt|quot|#39|amp);/g, (_, entity: string) =>
+      entity === 'lt' ? '<' : entity === 'gt' ? '>' : entity === 'quot' ? '"' : entity === '#39' ? "'" : '&',
+    );
+}
+
+/** Case and spacing aside (a template may upper-case a name or set each letter apart). */
+function squashed(text: string): string {
+  return text.replace(/\s+/g, '').toLowerCase();
 }
 
 /** Stores a new version (1 + the newest for that course, or for the default). */

@@ -228,9 +228,12 @@ describe('revoke through the API, then every place a verifier looks', () => {
       createPublicCredentialHandler(deps),
       apiEvent('GET', '/api/v1/verify/{verificationCode}/credential', {
         pathParameters: { verificationCode: cert.verificationCode },
+        headers: { origin: 'https://wallet.example' },
       }),
     );
     expect(publicCredential.statusCode).toBe(200);
+    // A wallet's page on any origin may read it (CORS_ALLOWED_ORIGINS is empty here).
+    expect(publicCredential.headers['Access-Control-Allow-Origin']).toBe('*');
     const again = await jwtVerify(publicCredential.body, await dereferenceKid(publicCredential.body), {
       issuer: settings.issuer.id,
     });
@@ -256,18 +259,25 @@ describe('revoke through the API, then every place a verifier looks', () => {
     expect(JSON.parse(malformed.body)).toMatchObject({ error: { parameter: 'kid' } });
   });
 
-  it('answers 404 for an unknown list or code', async () => {
+  it('answers 404 for an unknown list or code, readable from any origin like the 200s', async () => {
+    const origin = { origin: 'https://verifier.example' };
     const list = await call(
       createStatusListHandler(deps),
-      apiEvent('GET', getStatusListRoute.path, { pathParameters: { listId: crypto.randomUUID() } }),
+      apiEvent('GET', getStatusListRoute.path, {
+        pathParameters: { listId: crypto.randomUUID() },
+        headers: origin,
+      }),
     );
     expect(list.statusCode).toBe(404);
+    expect(list.headers['Access-Control-Allow-Origin']).toBe('*');
     const code = await call(
       createPublicCredentialHandler(deps),
       apiEvent('GET', '/api/v1/verify/{verificationCode}/credential', {
         pathParameters: { verificationCode: 'NOSUCHCODE00' },
+        headers: origin,
       }),
     );
     expect(code.statusCode).toBe(404);
+    expect(code.headers['Access-Control-Allow-Origin']).toBe('*');
   });
 });

@@ -220,13 +220,29 @@ describe('middleware stack', () => {
       const denied = await preflight('https://evil.example.org', path);
       expect(denied.headers['Access-Control-Allow-Origin']).toBeUndefined();
     }
-    // What verifiers fetch stays readable from any origin, whatever CORS_ALLOWED_ORIGINS holds.
+    // What verifiers fetch stays readable from any origin, whatever CORS_ALLOWED_ORIGINS holds:
+    // the keys, and the public record of a certificate, a 404 for an unknown code included.
+    const employer = { origin: 'https://employer.example' };
     const keys = await createJwksHandler(deps)(
-      apiEvent('GET', '/.well-known/jwks.json', { headers: { origin: 'https://employer.example' } }),
+      apiEvent('GET', '/.well-known/jwks.json', { headers: employer }),
       lambdaContext(),
     );
     expect(keys.statusCode).toBe(200);
     expect(keys.headers['Access-Control-Allow-Origin']).toBe('*');
+    const verify = (code: string) =>
+      createVerifyHandler(deps)(
+        apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+          pathParameters: { verificationCode: code },
+          headers: { ...employer, accept: 'application/json' },
+        }),
+        lambdaContext(),
+      );
+    const unknown = await verify('NOSUCHCODE00');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.headers['Access-Control-Allow-Origin']).toBe('*');
+    // A route that is not public keeps to the configured origins.
+    const mine = await list({ authorization: `Bearer ${await kc.token(ids.alice)}`, ...employer });
+    expect(mine.headers['Access-Control-Allow-Origin']).toBeUndefined();
   });
 
   it('an unexpected failure answers a generic 500 with headers, and logs the cause', async () => {

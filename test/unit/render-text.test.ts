@@ -145,6 +145,34 @@ describe('templates', () => {
     expect(() => validateTemplateSource(source)).toThrow(message);
   });
 
+  it('the name and the course must end up as text of the page, not just be used', async () => {
+    const { validateTemplate } = await import('../../lib/render/template-store.ts');
+    const page = (head: string, body: string) =>
+      `<html><head>${head}</head><body>${body}{{ verify_url }}</body></html>`;
+    for (const [label, html] of [
+      ['name only in <title>', page('<title>{{ student_name }}</title>', '<p>{{ course_name }}</p>')],
+      [
+        'name only in a condition',
+        page('', '{% if student_name %}<p>Congratulations</p>{% endif %}{{ course_name }}'),
+      ],
+      ['name only in an attribute', page('', '<p data-n="{{ student_name }}">{{ course_name }}</p>')],
+      ['course cut short', page('', '<p>{{ student_name }}</p><p>{{ course_name | truncate: 12 }}</p>')],
+    ] as const)
+      await expect(validateTemplate({ name: label, html }), label).rejects.toThrow(
+        /must print (student_name|course_name) as text of the page/,
+      );
+    // In capitals, or a letter to a span: still the name.
+    await expect(
+      validateTemplate({
+        name: 'Capitals',
+        html: page(
+          '',
+          '<h1>{{ student_name | upcase }}</h1>{% assign letters = course_name | split: "" %}<p>{% for l in letters %}<span>{{ l }}</span>{% endfor %}</p>',
+        ),
+      }),
+    ).resolves.toBeUndefined();
+  });
+
   it('a runaway loop in a saved template is refused at the trial fill', async () => {
     const { validateTemplate } = await import('../../lib/render/template-store.ts');
     const html = `${head}{% for i in (1..100000000) %}{{ student_name }}{% endfor %}{{ course_name }} {{ verify_url }}</body></html>`;

@@ -54,6 +54,7 @@ export const getStatusListRoute = defineRoute({
     'Any origin may fetch it.',
   request: { path: z.object({ listId: uuidParam('Status list id') }) },
   policy: anyone,
+  crossOrigin: 'any',
   responses: {
     200: { description: 'The signed status list', contentType: VC_JWT, schema: jwtSchema },
     404: errorResponse('No such list'),
@@ -65,8 +66,7 @@ export const getStatusListRoute = defineRoute({
       headers: {
         'Content-Type': list.contentType,
         'Cache-Control': list.cacheControl,
-        // Public data, checked by verifiers anywhere (wallets in browsers too).
-        'Access-Control-Allow-Origin': '*',
+        // Public data, checked by verifiers anywhere (wallets in browsers too): `crossOrigin: 'any'`.
         'Cross-Origin-Resource-Policy': 'cross-origin',
       },
       body: list.jwt,
@@ -119,6 +119,7 @@ export const getPublicCredentialRoute = defineRoute({
     path: verificationCodePath,
   },
   policy: anyone,
+  crossOrigin: 'any',
   responses: {
     200: { description: 'The signed credential', contentType: VC_JWT, schema: jwtSchema },
     404: errorResponse('No generated certificate has this code'),

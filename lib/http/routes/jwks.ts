@@ -28,6 +28,7 @@ export const jwksRoute = defineRoute({
     '`revoked_at`, not under `keys`, so generic JOSE verifiers reject them. Any origin may fetch it; cacheable.',
   request: {},
   policy: anyone,
+  crossOrigin: 'any',
   responses: {
     200: {
       description: 'JWK Set',
@@ -62,6 +63,7 @@ export const issuerKeyRoute = defineRoute({
     '410, so a verifier that dereferences it fails. Any origin may fetch it; cacheable.',
   request: { path: kidPath },
   policy: anyone,
+  crossOrigin: 'any',
   responses: {
     200: {
       description: 'The public key (never a private part)',

@@ -27,6 +27,7 @@ export const verifyCertificateRoute = defineRoute({
     path: verificationCodePath,
   },
   policy: anyone,
+  crossOrigin: 'any',
   responses: {
     200: {
       description: 'The certificate exists (JSON for Accept: application/json, else the HTML page)',
