@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import { z } from 'zod';
 import type { CertificateFacts } from '../certificates/facts.ts';
+import { fontStacks, selectFontFaces } from '../render/fonts.ts';
 import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredential } from './credential.ts';
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
 import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
@@ -424,12 +425,95 @@ async function checkOpenBadge(
  * part before the "…": the ellipsis is punctuation.
  */
 export function pageComparable(text: string): string {
+  return comparableCase(text).replace(IGNORED_GLOBAL, '');
+}
+
+const IGNORED = /[\s\p{P}\p{Cc}\p{Cf}\p{Variation_Selector}]|\u034F/u;
+const IGNORED_GLOBAL = new RegExp(IGNORED.source, 'gu');
+
+function comparableCase(text: string): string {
   return text
     .normalize('NFKC')
     .toUpperCase()
     .normalize('NFKC')
-    .replace(/\u0130/gu, 'I')
-    .replace(/[\s\p{P}\p{Cc}\p{Cf}\p{Variation_Selector}]|\u034F/gu, '');
+    .replace(/\u0130/gu, 'I');
+}
+
+/**
+ * A page's text as it is searched: the comparable text (pageComparable) and, for each of its
+ * code units, where it stands in the page's case-folded text with spaces and punctuation, to
+ * look at what surrounds a match.
+ */
+interface PageIndex {
+  comparable: string;
+  folded: string;
+  origin: number[];
+}
+
+function pageIndex(text: string): PageIndex {
+  const folded = comparableCase(text);
+  let comparable = '';
+  const origin: number[] = [];
+  for (let at = 0; at < folded.length; ) {
+    const character = String.fromCodePoint(folded.codePointAt(at) ?? 0);
+    if (!IGNORED.test(character)) {
+      comparable += character;
+      for (let unit = 0; unit < character.length; unit += 1) origin.push(at + unit);
+    }
+    at += character.length;
+  }
+  return { comparable, folded, origin };
+}
+
+// Scripts written with spaces between words: a name in them must not be a piece of a longer word.
+const SPACED_SCRIPT =
+  /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Armenian}\p{Script=Georgian}\p{Script=Hebrew}\p{N}]/u;
+const WORD_PART = /[\p{L}\p{M}\p{N}]/u;
+// Invisible in print: looked through when asking what stands next to a match.
+const SEE_THROUGH = /[\p{Cf}\p{Variation_Selector}]|\u034F/u;
+
+/** The first visible character of `folded` from `at` on, stepping by `step` (1 or -1). */
+function neighbour(folded: string, at: number, step: 1 | -1): string | undefined {
+  for (let index = at; index >= 0 && index < folded.length; index += step) {
+    const unit = folded.charCodeAt(index);
+    // Land on whole code points: a low surrogate going back, a high one going forward.
+    if (step === -1 && unit >= 0xdc00 && unit <= 0xdfff) continue;
+    const character = String.fromCodePoint(folded.codePointAt(index) ?? 0);
+    if (!SEE_THROUGH.test(character)) return character;
+    if (step === 1) index += character.length - 1;
+  }
+  return undefined;
+}
+
+/**
+ * Whether `needle` (comparable, UNDRAWN standing for a character no shipped font has) stands in
+ * the page as a whole: "ANNLEE" is not found in "Ann Leeds", nor "ED" in "ISSUED". Only at an end
+ * that is a letter or digit of a script written with spaces (Latin, Greek, Cyrillic...): Chinese
+ * or Japanese text runs on without them. A cut claim's end (`open`) is not an end of the name.
+ */
+function foundWhole(page: PageIndex, needle: string, open: boolean): boolean {
+  const characters = Array.from(needle);
+  const edge = (character: string | undefined) =>
+    character !== undefined && character !== UNDRAWN && SPACED_SCRIPT.test(character);
+  const checkBefore = edge(characters[0]);
+  const checkAfter = !open && edge(characters.at(-1));
+  // Where no shipped font has the character, the page has nothing there, or a glyph some other
+  // font on the issuing machine drew: one character or none.
+  const pattern = new RegExp(
+    characters
+      .map((character) => (character === UNDRAWN ? '.?' : character.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')))
+      .join(''),
+    'gu',
+  );
+  for (const match of page.comparable.matchAll(pattern)) {
+    if (match[0] === '') continue;
+    const start = page.origin[match.index] ?? 0;
+    const end = (page.origin[match.index + match[0].length - 1] ?? 0) + 1;
+    const before = checkBefore ? neighbour(page.folded, start - 1, -1) : undefined;
+    const after = checkAfter ? neighbour(page.folded, end, 1) : undefined;
+    if (!(before && WORD_PART.test(before)) && !(after && WORD_PART.test(after))) return true;
+  }
+  return false;
 }
 
 /**
@@ -474,26 +558,43 @@ function unreadableWriting(character: string): string {
 
 type Sighting = { seen: 'found' | 'missing' } | { seen: 'not compared'; why: string };
 
-/** Whether `text` (a signed fact) is in the page's comparable text. */
-function sighting(text: string, page: string): Sighting {
+/** Stands, in a comparable fact, for a character no shipped font has (a private-use code point). */
+const UNDRAWN = '\uE000';
+
+/**
+ * A signed fact with each character no shipped font has replaced by UNDRAWN: Chromium prints such
+ * a character as a box with no text (pdf.js reads nothing, or U+0000, there) unless a font of the
+ * issuing machine has it: a rare Chinese name character, a musical symbol, Georgian.
+ */
+function markUndrawn(text: string): string {
+  const missing = new Set(selectFontFaces(text, fontStacks('en')).missing);
+  if (missing.size === 0) return text;
+  return Array.from(text, (character) =>
+    missing.has(character.codePointAt(0) ?? 0) ? UNDRAWN : character,
+  ).join('');
+}
+
+/** Whether `text` (a signed fact) is in the page's text, as a whole. */
+function sighting(text: string, page: PageIndex): Sighting {
   const unreadable = UNREADABLE_CHARACTER.exec(text)?.[0];
   if (unreadable !== undefined)
     return {
       seen: 'not compared',
       why: `${unreadableWriting(unreadable)}, which this check cannot read back from a certificate's text layer`,
     };
-  const whole = pageComparable(text);
-  if (whole === '') return { seen: 'not compared', why: 'it is only punctuation and spaces' };
-  if (page.includes(whole)) return { seen: 'found' };
+  const whole = pageComparable(markUndrawn(text));
+  if (whole.replaceAll(UNDRAWN, '') === '')
+    return { seen: 'not compared', why: 'it has no letters or digits a page shows as text' };
+  if (foundWhole(page, whole, /…\s*$/u.test(text))) return { seen: 'found' };
   if (!/\p{Script=Hebrew}/u.test(text)) return { seen: 'missing' };
   // pdf.js gives right-to-left pieces in visual order, and the reader can only guess where digits,
   // Latin words and punctuation sit inside a right-to-left line (that takes the whole bidi
   // algorithm and the paragraph's direction): each run of one direction is looked for on its own.
   const runs = text
     .split(/\s+|(?<=\p{Script=Hebrew})(?=\P{Script=Hebrew})|(?<=\P{Script=Hebrew})(?=\p{Script=Hebrew})/u)
-    .map(pageComparable)
+    .flatMap((run) => pageComparable(markUndrawn(run)).split(UNDRAWN))
     .filter((run) => run !== '');
-  return { seen: runs.every((run) => page.includes(run)) ? 'found' : 'missing' };
+  return { seen: runs.every((run) => page.comparable.includes(run)) ? 'found' : 'missing' };
 }
 
 /** "a", "a and b", "a, b and c". */
@@ -524,8 +625,10 @@ async function pageFinding(
       line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course and code printed on it with the signed facts above.`,
     };
   }
-  const page = pages.map(pageComparable).join('');
-  if (page === '')
+  // Joined by line breaks: a wrapped name still matches across one (spaces do not count), and the
+  // last word of a page and the first of the next do not make one word.
+  const page = pageIndex(pages.join('\n'));
+  if (page.comparable === '')
     return {
       verdict: 'invalid',
       line: "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
@@ -679,6 +782,7 @@ export async function checkCertificate(
     }
     // ---- the page: does its text name what was signed? ----
     let pageUnread = false;
+    let fileUnchecked = false;
     if (pdf && !io.pageText)
       lines.push(
         'Page: not read by this check. Compare the name, course and code printed on it with the signed facts above.',
@@ -718,14 +822,22 @@ export async function checkCertificate(
       if (live.file) {
         lines.push(live.file.line);
         if (!live.file.ok) ok = false;
+      } else if (pdf && live.known !== 'invalid') {
+        // Online, the file itself is what is checked: without the issuer's record of it (no
+        // address for the signed code on its host, or no answer), a redrawn page could pass.
+        fileUnchecked = true;
+        lines.push(
+          "File: COULD NOT CHECK — the issuer's record of the PDF it issued for this code could not be read, so whether this is that file is not known",
+        );
       }
       statusKnown ||= live.known !== 'unknown';
     } else {
       lines.push('Status: not checked (offline). A revocation after issue shows only at the live page.');
     }
     if (!ok) return { outcome: 'invalid', lines };
-    // A page that could not be read is not a verdict on it: the check is incomplete.
-    if (pageUnread) return { outcome: 'unchecked', lines };
+    // A page that could not be read, or a file that could not be compared online, is not a
+    // verdict on it: the check is incomplete.
+    if (pageUnread || fileUnchecked) return { outcome: 'unchecked', lines };
     if (online && !statusKnown) {
       lines.push(
         'Could not check whether the certificate is still valid: the signature alone is not a verdict online.',

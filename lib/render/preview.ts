@@ -36,7 +36,9 @@ export async function previewTemplate(
   request: PreviewRequest,
 ): Promise<RenderResult> {
   if (request.template) {
-    validateTemplateSource(request.template.html, request.template.css);
+    validateTemplateSource(request.template.html, request.template.css, {
+      requireFields: request.template.id === null,
+    });
     validateAssetRefs(request.template.assets);
   }
   const score = request.score ?? SAMPLE_CONTENT.score;

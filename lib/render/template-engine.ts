@@ -101,7 +101,17 @@ const REQUIRED_FIELDS: readonly (readonly (keyof typeof TEMPLATE_FIELDS)[])[] = 
  * `labels` and `assets`), prints what every certificate must (REQUIRED_FIELDS), no file tags,
  * sane size. Throws ValidationError naming the problem.
  */
-export function validateTemplateSource(html: string, css = ''): void {
+export function validateTemplateSource(
+  html: string,
+  css = '',
+  options: {
+    /**
+     * Default true. False for a template already stored (a preview of it): it passed the rules of
+     * its save, and the required fields came later; refusing to show it would help nobody.
+     */
+    requireFields?: boolean;
+  } = {},
+): void {
   if (Buffer.byteLength(html) + Buffer.byteLength(css) > MAX_TEMPLATE_BYTES)
     throw new ValidationError(`template is larger than ${MAX_TEMPLATE_BYTES} bytes`, 'html');
   if (!/<\/head>/i.test(html)) throw new ValidationError('template must have a <head> element', 'html');
@@ -128,6 +138,7 @@ export function validateTemplateSource(html: string, css = ''): void {
         'html',
       );
   }
+  if (options.requireFields === false) return;
   const used = new Set(variables.map(([root]) => root));
   for (const anyOf of REQUIRED_FIELDS)
     if (!anyOf.some((field) => used.has(field)))

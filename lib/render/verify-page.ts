@@ -240,7 +240,7 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
       ? `<section aria-labelledby="file-heading" id="file-check" data-sha256="${record.pdfSha256}" hidden>
 <h2 id="file-heading">${escapeHtml(labels.file_check)}</h2>
 <p id="file-help">${escapeHtml(labels.file_help)}</p>
-<input type="file" id="file-input" accept="application/pdf,.pdf" aria-describedby="file-help file-result">
+<input type="file" id="file-input" accept="application/pdf,.pdf" aria-labelledby="file-heading" aria-describedby="file-help file-result">
 <p id="file-result" role="status" aria-live="polite" data-reading="${escapeHtml(labels.file_reading)}"
  data-match="${escapeHtml(labels.file_match)}" data-differs="${escapeHtml(labels.file_differs)}"
  data-unreadable="${escapeHtml(labels.file_unreadable)}"></p>

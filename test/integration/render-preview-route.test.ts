@@ -94,6 +94,18 @@ describe('POST /api/v1/templates/preview', () => {
     expect(response.statusCode).toBe(200);
     expect(await pdfTextLayer(await pdfOf(response.body))).toContain('Physics certificate');
     expect(JSON.parse(response.body).template).toEqual({ id: saved.id, version: '1' });
+
+    // A template stored before templates had to print the course still previews (its save
+    // followed the rules of its day); a draft like it is refused, as saving it would be.
+    const legacyHtml = '<html><head><title>x</title></head><body><p>{{ student_name }}</p></body></html>';
+    const [legacy] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificate_templates (course_id, version, name, html, css, assets)
+      VALUES (${course?.id ?? null}, 2, 'Physics (old)', ${legacyHtml}, '', '{}'::jsonb) RETURNING id`;
+    const old = await call({ templateId: legacy?.id });
+    expect(old.statusCode).toBe(200);
+    const draft = await call({ template: { html: legacyHtml } });
+    expect(draft.statusCode).toBe(400);
+    expect(draft.body).toContain('must print course_name');
   });
 
   it('refuses a draft with an unknown field (400 naming the problem), and a hostile sample name is printed as text', async () => {

@@ -242,6 +242,21 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     );
     expect(edited.outcome).toBe('invalid');
 
+    // The facts' address is not signed: pointed elsewhere, the issuer is not asked about the
+    // file, and the check cannot vouch for it.
+    const elsewhere = await certificatePdf(
+      `online-elsewhere-${certificate.verificationCode}.pdf`,
+      await signCredential(signed, key),
+      signed,
+      [],
+      `https://elsewhere.example/verify/${certificate.verificationCode}`,
+    );
+    const unasked = await checkCertificate(elsewhere, jwksUrl, online);
+    expect(unasked.lines).toContain(
+      "File: COULD NOT CHECK — the issuer's record of the PDF it issued for this code could not be read, so whether this is that file is not known",
+    );
+    expect(unasked.outcome).toBe('unchecked');
+
     // Offline there is no record to compare with: the file is not judged.
     const offline = await checkCertificate(copyPath, jwksFile, offlineIo);
     expect(offline.lines.join('\n')).not.toContain('File:');

@@ -357,6 +357,11 @@ describe('public verification page', () => {
     expect(opened.text).toContain('Check a PDF file');
     const input = await opened.page.$('#file-input');
     if (!input) throw new Error('no file input');
+    // Screen readers announce it by the section's heading, in the page's language (not the
+    // browser's own "Choose File").
+    expect(await opened.page.accessibility.snapshot({ root: input })).toMatchObject({
+      name: 'Check a PDF file',
+    });
     const requestsBefore = opened.requests.length;
     const choose = async (path: string) => {
       await (input as import('puppeteer-core').ElementHandle<HTMLInputElement>).uploadFile(path);

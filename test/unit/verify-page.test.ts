@@ -65,7 +65,9 @@ describe('verification page renderer', () => {
     expect(html).toContain(
       `<section aria-labelledby="file-heading" id="file-check" data-sha256="${'ab'.repeat(32)}" hidden>`,
     );
-    expect(html).toContain('<input type="file" id="file-input" accept="application/pdf,.pdf"');
+    expect(html).toContain(
+      '<input type="file" id="file-input" accept="application/pdf,.pdf" aria-labelledby="file-heading"',
+    );
     for (const pdfSha256 of [null, 'AB'.repeat(32), '" onmouseover="alert(1)', 'ab'.repeat(31)])
       expect(page({ record: { ...record, pdfSha256 } }).html, String(pdfSha256)).not.toContain(
         'id="file-check"',
