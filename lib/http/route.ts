@@ -166,8 +166,10 @@ export function publicRoute(
  * The CORS preflight (`OPTIONS /{proxy+}`) of every route. API Gateway is given no CORS
  * setting, because with one it would replace the headers of every response, the public
  * `Access-Control-Allow-Origin: *` of the JWK Set and the status lists included; so the
- * preflight reaches this function. The shared stack answers it: the CORS headers for an origin
- * in CORS_ALLOWED_ORIGINS, none for any other (the browser then refuses the request).
+ * preflight reaches this function. The shared stack answers it: `Access-Control-Allow-Origin`
+ * only for an origin in CORS_ALLOWED_ORIGINS (the browser refuses any other; the methods, headers
+ * and max-age it also sends tell nobody anything). Routes declared `crossOrigin: 'any'` are
+ * plain GETs, which browsers send without a preflight.
  */
 export function preflightRoute(options: RouteOptions): LambdaHttpHandler {
   return publicRoute(options, async () => ({ statusCode: 204, headers: {}, body: '' }));
