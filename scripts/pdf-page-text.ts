@@ -1,11 +1,15 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getDocument, VerbosityLevel } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import { SHAPED_SCRIPTS } from '../lib/credentials/offline-check.ts';
+import { pdfTextLayers } from './pdf-text-layer.ts';
 
 /**
  * The text layer of a PDF as pdf.js reads it: `npm run verify` compares it with the signed facts
  * (the `pageText` port of lib/credentials/offline-check.ts, which cannot import pdf.js: it is a
- * devDependency, and lib/ is what ships), and the tests read certificates with it.
+ * devDependency, and lib/ is what ships), and the tests read certificates with it. For Arabic and
+ * Devanagari, whose text Chromium writes only as /ActualText, the check also reads the page with
+ * scripts/pdf-text-layer.ts (pdfPageTextWithActualText).
  */
 
 /** One piece of text as pdf.js extracts it: its string, its direction, whether a line ends after it. */
@@ -92,4 +96,31 @@ function logicalOrder(line: readonly PdfTextItem[]): string {
     index = end + 1;
   }
   return out.join('');
+}
+
+// Letters (and the marks, digits and signs) of the scripts the check reads from /ActualText only.
+const SHAPED = new RegExp(SHAPED_SCRIPTS.map((script) => `\\p{scx=${script}}`).join('|'), 'gu');
+// What stands in their place: a symbol, which the comparison neither skips (as it does spaces: "Ann
+// فاطمة Lee" would read as "Ann Lee") nor takes for part of a word ("Omar" beside it is whole).
+const BLANKED = '\uFFFD';
+
+/**
+ * The `pageText` port of `npm run verify`, which sets `pageTextReadsShaped`: each page's text as
+ * pdf.js reads it (pdfPageText) and as scripts/pdf-text-layer.ts reads it, honouring the
+ * /ActualText Chromium writes for shaped glyphs, joined by a line break, so that a fact found in
+ * either counts. pdf.js stays first: it reads any PDF, whoever re-saved it; the other reader
+ * handles what Skia writes. Rejects when either cannot read the PDF: a page whose Arabic or
+ * Devanagari cannot be read is not a verdict on it.
+ *
+ * From pdf.js's text the letters of SHAPED_SCRIPTS are blanked out (BLANKED): it reads their
+ * glyphs' own Unicode, which drops and confuses letters (a printed "किरण" reads as "करण", a final
+ * ة as ه): kept, a page printed with one name would pass for another.
+ */
+export async function pdfPageTextWithActualText(pdf: Uint8Array): Promise<string[]> {
+  const glyphs = await pdfPageText(pdf);
+  const actual = await pdfTextLayers(pdf);
+  return Array.from(
+    { length: Math.max(glyphs.length, actual.length) },
+    (_, index) => `${(glyphs[index] ?? '').replace(SHAPED, BLANKED)}\n${actual[index] ?? ''}`,
+  );
 }

@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
-import { pdfPageText } from './pdf-page-text.ts';
+import { pdfPageTextWithActualText } from './pdf-page-text.ts';
 
 /**
  * npm run verify -- <certificate.pdf --jwks <file-or-url> | verification URL [--jwks ...]> [--offline]
  * Exit 0 valid, 1 invalid, 2 could not check. A PDF needs --jwks: the issuer is named by whoever
  * checks, not by the PDF. With a JWKS file and a PDF nothing touches the network; --offline
- * forbids it outright. A PDF's page is read with pdf.js (its text layer, compared with the
- * signed name, course and code): a page that does not name the signed student is invalid.
+ * forbids it outright. A PDF's page is read with pdf.js and with a reader of the /ActualText
+ * Chromium writes for Arabic and Devanagari (its text layer, compared with the signed name, course
+ * and code): a page that does not name the signed student is invalid.
  */
 
 const USAGE =
@@ -40,7 +41,9 @@ const localOnly =
   args.offline || (!/^https?:/i.test(args.target) && args.jwks !== undefined && !/^https?:/i.test(args.jwks));
 const report = await checkCertificate(args.target, args.jwks, {
   readFile: async (path) => new Uint8Array(await readFile(path)),
-  pageText: pdfPageText,
+  pageText: pdfPageTextWithActualText,
+  // Arabic and Devanagari come back from their /ActualText (and only from there): compared too.
+  pageTextReadsShaped: true,
   ...(localOnly
     ? {}
     : { fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(10_000) }) }),

@@ -23,8 +23,9 @@ import { decodeStatusList, epochSeconds, getBit } from './status-list.ts';
  * not check out) makes the outcome "could not check", not "valid".
  *
  * A PDF's page is compared with the signed facts through its text layer when the caller can read
- * it (the `pageText` port: scripts/verify.ts reads it with pdf.js): a page edited to show another
- * name does not name the signed student. What is drawn can still differ from the text layer.
+ * it (the `pageText` port: scripts/verify.ts reads it with pdf.js, and the /ActualText Chromium
+ * writes for Arabic and Devanagari): a page edited to show another name does not name the signed
+ * student. What is drawn can still differ from the text layer.
  *
  * Exit codes: 0 valid, 1 invalid, 2 could not check.
  */
@@ -51,6 +52,15 @@ export interface CheckIo {
    * not read, and the report says so.
    */
   pageText?: (pdf: Uint8Array) => Promise<string[]>;
+  /**
+   * Whether `pageText` gives the letters of SHAPED_SCRIPTS back as the page prints them: from the
+   * /ActualText Chromium writes for their shaped glyphs, and from there only. Their glyphs' own
+   * Unicode, which is what pdf.js reads, drops and confuses letters ("किरण" reads as "करण", a
+   * final ة as ه), so a reader that also passes that on would let another name through.
+   * scripts/verify.ts's reader does this (scripts/pdf-page-text.ts). Absent: names and courses in
+   * those scripts are not compared, and the report says so.
+   */
+  pageTextReadsShaped?: boolean;
 }
 
 export interface CheckReport {
@@ -465,9 +475,10 @@ function pageIndex(text: string): PageIndex {
   return { comparable, folded, origin };
 }
 
-// Scripts written with spaces between words: a name in them must not be a piece of a longer word.
+// Scripts written with spaces between words: a name in them must not be a piece of a longer word
+// ("علي" is not found in "علياء", nor "राम" in "रामू").
 const SPACED_SCRIPT =
-  /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Armenian}\p{Script=Georgian}\p{Script=Hebrew}\p{N}]/u;
+  /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Armenian}\p{Script=Georgian}\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Devanagari}\p{N}]/u;
 const WORD_PART = /[\p{L}\p{M}\p{N}]/u;
 // Invisible in print: looked through when asking what stands next to a match.
 const SEE_THROUGH = /[\p{Cf}\p{Variation_Selector}]|\u034F/u;
@@ -485,18 +496,29 @@ function neighbour(folded: string, at: number, step: 1 | -1): string | undefined
   return undefined;
 }
 
+/** Whether `neighbour`, next to `edge` (the end of a match), makes the match part of a longer word. */
+type Joins = (edge: string, neighbour: string) => boolean;
+const continuesWord: Joins = (_edge, neighbour) => WORD_PART.test(neighbour);
+
 /**
  * Whether `needle` (comparable, UNDRAWN standing for a character no shipped font has) stands in
  * the page as a whole: "ANNLEE" is not found in "Ann Leeds", nor "ED" in "ISSUED". Only at an end
  * that is a letter or digit of a script written with spaces (Latin, Greek, Cyrillic...): Chinese
- * or Japanese text runs on without them. A cut claim's end (`open`) is not an end of the name.
+ * or Japanese text runs on without them; and only at the ends `ends` names (a cut claim's end is
+ * not an end of the name, nor is a piece's end inside a word).
  */
-function foundWhole(page: PageIndex, needle: string, open: boolean): boolean {
+function foundWhole(
+  page: PageIndex,
+  needle: string,
+  ends: { start: boolean; end: boolean },
+  joins: Joins = continuesWord,
+): boolean {
   const characters = Array.from(needle);
-  const edge = (character: string | undefined) =>
-    character !== undefined && character !== UNDRAWN && SPACED_SCRIPT.test(character);
-  const checkBefore = edge(characters[0]);
-  const checkAfter = !open && edge(characters.at(-1));
+  const first = characters[0] ?? '';
+  const last = characters.at(-1) ?? '';
+  const edge = (character: string) => character !== UNDRAWN && SPACED_SCRIPT.test(character);
+  const checkBefore = ends.start && edge(first);
+  const checkAfter = ends.end && edge(last);
   // Where no shipped font has the character, the page has nothing there, or a glyph some other
   // font on the issuing machine drew: one character or none.
   const pattern = new RegExp(
@@ -511,22 +533,48 @@ function foundWhole(page: PageIndex, needle: string, open: boolean): boolean {
     const end = (page.origin[match.index + match[0].length - 1] ?? 0) + 1;
     const before = checkBefore ? neighbour(page.folded, start - 1, -1) : undefined;
     const after = checkAfter ? neighbour(page.folded, end, 1) : undefined;
-    if (!(before && WORD_PART.test(before)) && !(after && WORD_PART.test(after))) return true;
+    if (!(before && joins(first, before)) && !(after && joins(last, after))) return true;
   }
   return false;
 }
 
 /**
- * Characters outside the scripts whose letters a certificate's text layer carries one by one, as
- * pdf.js reads them back (tried with the renderer's Chromium and fonts: Latin, Greek, Cyrillic,
- * Armenian, Georgian, Chinese, Japanese, Korean, Hebrew, emoji). Arabic and Devanagari are not
- * among them: Chromium shapes them into glyphs whose text is only in /ActualText spans, which
- * pdf.js ignores (a genuine "فاطمة الزهراء" comes back as presentation forms with letters
- * missing); letters no shipped font draws (Thai, Ethiopic...) are printed with no text at all.
- * A name or course with such characters is not compared, and the report says so.
+ * The scripts whose letters a certificate's text layer carries one by one, as pdf.js reads them
+ * back (tried with the renderer's Chromium and fonts: Latin, Greek, Cyrillic, Armenian, Georgian,
+ * Chinese, Japanese, Korean, Hebrew, emoji). Arabic and Devanagari are not among them: Chromium
+ * shapes them into glyphs whose text is only in /ActualText spans, which pdf.js ignores (a genuine
+ * "فاطمة الزهراء" comes back as presentation forms with letters missing); letters no shipped font
+ * draws (Thai, Ethiopic...) are printed with no text at all. A name or course with characters of
+ * other scripts is not compared, and the report says so; SHAPED_SCRIPTS are, when the reader
+ * gives their /ActualText back.
  */
-const UNREADABLE_CHARACTER =
-  /[^\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Armenian}\p{Script=Georgian}\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Hebrew}\p{Script=Common}\p{Script=Inherited}]/u;
+const READ_GLYPH_BY_GLYPH = [
+  'Latin',
+  'Greek',
+  'Cyrillic',
+  'Armenian',
+  'Georgian',
+  'Han',
+  'Hiragana',
+  'Katakana',
+  'Hangul',
+  'Hebrew',
+  'Common',
+  'Inherited',
+] as const;
+
+/**
+ * The scripts whose letters a reader of the /ActualText Chromium writes gives back in full (the
+ * `pageTextReadsShaped` port): tried with the renderer's Chromium and fonts, genuine names and
+ * courses in them come back as signed, in Arabic, Hindi and English certificates. No shipped font
+ * draws the other shaped scripts (Bengali, Tamil, Thai...): their letters are printed without text.
+ */
+export const SHAPED_SCRIPTS = ['Arabic', 'Devanagari'] as const;
+
+const outside = (scripts: readonly string[]) =>
+  new RegExp(`[^${scripts.map((script) => `\\p{Script=${script}}`).join('')}]`, 'u');
+const UNREADABLE_CHARACTER = outside(READ_GLYPH_BY_GLYPH);
+const UNREADABLE_UNLESS_SHAPED = outside([...READ_GLYPH_BY_GLYPH, ...SHAPED_SCRIPTS]);
 const NAMED_SCRIPTS = [
   'Arabic',
   'Syriac',
@@ -574,9 +622,12 @@ function markUndrawn(text: string): string {
   ).join('');
 }
 
-/** Whether `text` (a signed fact) is in the page's text, as a whole. */
-function sighting(text: string, page: PageIndex): Sighting {
-  const unreadable = UNREADABLE_CHARACTER.exec(text)?.[0];
+/**
+ * Whether `text` (a signed fact) is in the page's text, as a whole; `readsShaped`: the page's text
+ * has SHAPED_SCRIPTS' letters as printed (CheckIo.pageTextReadsShaped).
+ */
+function sighting(text: string, page: PageIndex, readsShaped: boolean): Sighting {
+  const unreadable = (readsShaped ? UNREADABLE_UNLESS_SHAPED : UNREADABLE_CHARACTER).exec(text)?.[0];
   if (unreadable !== undefined)
     return {
       seen: 'not compared',
@@ -585,17 +636,63 @@ function sighting(text: string, page: PageIndex): Sighting {
   const whole = pageComparable(markUndrawn(text));
   if (whole.replaceAll(UNDRAWN, '') === '')
     return { seen: 'not compared', why: 'it has no letters or digits a page shows as text' };
-  if (foundWhole(page, whole, /…\s*$/u.test(text))) return { seen: 'found' };
-  if (!/\p{Script=Hebrew}/u.test(text)) return { seen: 'missing' };
-  // pdf.js gives right-to-left pieces in visual order, and the reader can only guess where digits,
-  // Latin words and punctuation sit inside a right-to-left line (that takes the whole bidi
-  // algorithm and the paragraph's direction): each run of one direction is looked for on its own.
-  const runs = text
-    .split(/\s+|(?<=\p{Script=Hebrew})(?=\P{Script=Hebrew})|(?<=\P{Script=Hebrew})(?=\p{Script=Hebrew})/u)
-    .flatMap((run) => pageComparable(markUndrawn(run)).split(UNDRAWN))
-    .filter((run) => run !== '');
-  return { seen: runs.every((run) => page.comparable.includes(run)) ? 'found' : 'missing' };
+  const open = /…\s*$/u.test(text);
+  if (foundWhole(page, whole, { start: true, end: !open })) return { seen: 'found' };
+  if (!RIGHT_TO_LEFT.test(text)) return { seen: 'missing' };
+  // The readers give right-to-left pieces in visual order put back, but can only guess where
+  // digits, Latin words and punctuation sit inside a right-to-left line (that takes the whole bidi
+  // algorithm and the paragraph's direction: "محمد بن سلمان 2" reads back as "2 محمد بن سلمان"
+  // in an Arabic certificate): each run of one direction, and each run of digits, is looked for
+  // on its own, still as a whole word where it begins or ends one.
+  const runs = directionRuns(text, open);
+  return {
+    seen: runs.every((run) => foundWhole(page, run.text, run, continuesRun)) ? 'found' : 'missing',
+  };
 }
+
+const RIGHT_TO_LEFT_LETTERS = '\\p{Script=Hebrew}\\p{Script=Arabic}';
+const RIGHT_TO_LEFT = new RegExp(`[${RIGHT_TO_LEFT_LETTERS}]`, 'u');
+// Where the direction changes, and where digits begin or end.
+const RUN_BOUNDARY = new RegExp(
+  `(?<=[${RIGHT_TO_LEFT_LETTERS}])(?=[^${RIGHT_TO_LEFT_LETTERS}])|(?<=[^${RIGHT_TO_LEFT_LETTERS}])(?=[${RIGHT_TO_LEFT_LETTERS}])|(?<=\\p{N})(?=\\P{N})|(?<=\\P{N})(?=\\p{N})`,
+  'u',
+);
+
+/**
+ * The comparable runs of a right-to-left fact: its words cut where the direction changes, where
+ * digits begin or end, and where a character no shipped font has stands; each with whether it
+ * begins (`start`) or ends (`end`) a word of the fact. A cut claim's last word ends nowhere.
+ */
+function directionRuns(text: string, open: boolean): Array<{ text: string; start: boolean; end: boolean }> {
+  const runs: Array<{ text: string; start: boolean; end: boolean }> = [];
+  const words = text.split(/\s+/u).filter((word) => word !== '');
+  for (const [wordAt, word] of words.entries()) {
+    const pieces = word.split(RUN_BOUNDARY);
+    for (const [pieceAt, piece] of pieces.entries()) {
+      const parts = pageComparable(markUndrawn(piece)).split(UNDRAWN);
+      for (const [partAt, part] of parts.entries())
+        if (part !== '')
+          runs.push({
+            text: part,
+            start: pieceAt === 0 && partAt === 0,
+            end:
+              pieceAt === pieces.length - 1 &&
+              partAt === parts.length - 1 &&
+              !(open && wordAt === words.length - 1),
+          });
+    }
+  }
+  return runs;
+}
+
+/**
+ * Next to a run, the page may show what is its neighbour only in the drawing: "Omar عمر الفاروق
+ * 3rd" reads back as "Omar 3 عمر الفاروقrd". Only across a change of direction is a letter or
+ * digit not taken to continue the run: "علي" is not in "علياء", nor "2" in "K7Q2M9" or "2026".
+ */
+const continuesRun: Joins = (edge, neighbour) =>
+  WORD_PART.test(neighbour) &&
+  (/\p{M}/u.test(neighbour) || RIGHT_TO_LEFT.test(edge) === RIGHT_TO_LEFT.test(neighbour));
 
 /** "a", "a and b", "a, b and c". */
 function listed(items: readonly string[]): string {
@@ -615,6 +712,7 @@ async function pageFinding(
   pdf: Uint8Array,
   printed: { name: string; course: string; code: string },
   pageText: NonNullable<CheckIo['pageText']>,
+  readsShaped: boolean,
 ): Promise<{ verdict: 'consistent' | 'invalid' | 'unread'; line: string }> {
   let pages: string[];
   try {
@@ -634,9 +732,9 @@ async function pageFinding(
       line: "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
     };
   const facts = [
-    { what: 'student', sighting: sighting(printed.name, page) },
-    { what: 'course', sighting: sighting(printed.course, page) },
-    { what: 'code', sighting: sighting(printed.code, page) },
+    { what: 'student', sighting: sighting(printed.name, page, readsShaped) },
+    { what: 'course', sighting: sighting(printed.course, page, readsShaped) },
+    { what: 'code', sighting: sighting(printed.code, page, readsShaped) },
   ];
   for (const required of facts.slice(0, 2))
     if (required.sighting.seen === 'missing')
@@ -795,7 +893,7 @@ export async function checkCertificate(
       const printed = facts
         ? { name: facts.name, course: facts.course, code: facts.code }
         : { name: check.claims.n, course: check.claims.t, code: check.claims.c };
-      const page = await pageFinding(pdf, printed, io.pageText);
+      const page = await pageFinding(pdf, printed, io.pageText, io.pageTextReadsShaped === true);
       lines.push(page.line);
       if (page.verdict === 'invalid') ok = false;
       pageUnread = page.verdict === 'unread';

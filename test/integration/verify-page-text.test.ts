@@ -19,15 +19,17 @@ import {
   createCertificateRenderer,
   loadDefaultTemplate,
 } from '../../lib/render/renderer.ts';
-import { pdfPageText } from '../../scripts/pdf-page-text.ts';
+import { pdfPageText, pdfPageTextWithActualText } from '../../scripts/pdf-page-text.ts';
 import { pdfPageToPng } from '../../scripts/pdf-raster.ts';
+import { pdfTextLayer } from '../../scripts/pdf-text-layer.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
 import { content } from './render-fixtures.ts';
 
 /**
- * `npm run verify` reads a PDF's page (its text layer, through pdf.js) and compares it with the
- * signed facts, on certificates printed by the project's own renderer and Chromium: genuine ones
- * in several scripts verify, pages that show another student, or no text at all, do not.
+ * `npm run verify` reads a PDF's page (its text layer, through pdf.js and the /ActualText Chromium
+ * writes for Arabic and Devanagari) and compares it with the signed facts, on certificates printed
+ * by the project's own renderer and Chromium: genuine ones in several scripts verify, pages that
+ * show another student, or no text at all, do not.
  */
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -49,7 +51,8 @@ let jwksFile: string;
 /** The real port, as scripts/verify.ts wires it. */
 const io: CheckIo = {
   readFile: async (path) => new Uint8Array(await readFile(path)),
-  pageText: pdfPageText,
+  pageText: pdfPageTextWithActualText,
+  pageTextReadsShaped: true,
 };
 
 beforeAll(async () => {
@@ -178,18 +181,74 @@ describe('genuine certificates from the renderer name the signed student, course
     expect(checked.outcome).toBe('valid');
   });
 
-  it('Arabic, Devanagari and Ethiopic names are not compared (pdf.js cannot read them back); course and code are', async () => {
-    for (const [name, locale, script] of [
-      ['فاطمة الزهراء', 'ar', 'Arabic'],
-      ['अनुष्का शर्मा', 'hi', 'Devanagari'],
-      // No shipped font draws Ethiopic: its letters are printed without text.
-      ['Abebe ሰላም', 'en', 'Ethiopic'],
-    ] as const) {
-      const { path, pdf } = await printCertificate(`unreadable-${locale}.pdf`, factsOf(name), { locale });
-      // What pdf.js reads of the genuine name: not the name.
+  // Chromium writes their text only as /ActualText: the check reads it there (pdf.js does not).
+  const SHAPED: Array<{ script: string; name: string; locale: string; course?: string }> = [
+    { script: 'Arabic, an Arabic certificate', name: 'فاطمة الزهراء', locale: 'ar' },
+    { script: 'Arabic, an English certificate', name: 'فاطمة الزهراء', locale: 'en' },
+    { script: 'Arabic with a digit, an Arabic certificate', name: 'محمد بن سلمان 2', locale: 'ar' },
+    { script: 'Arabic with a digit, an English certificate', name: 'محمد بن سلمان 2', locale: 'en' },
+    { script: 'Latin, Arabic and "3rd", an English certificate', name: 'Omar عمر الفاروق 3rd', locale: 'en' },
+    { script: 'Latin, Arabic and "3rd", an Arabic certificate', name: 'Omar عمر الفاروق 3rd', locale: 'ar' },
+    { script: 'Arabic with vowel marks', name: 'مُحَمَّد عَلِيّ', locale: 'ar' },
+    { script: 'Persian', name: 'پرستو گلشیری', locale: 'ar' },
+    {
+      script: 'Arabic name and course, long enough to wrap',
+      name: 'عبد الرحمن بن محمد بن عبد الله بن عبد العزيز بن سعود بن فيصل آل سعود الفاروقي',
+      locale: 'ar',
+      course: 'مقدمة في التعلم الآلي والشبكات العصبية العميقة ومعالجة اللغات الطبيعية للمبتدئين والمحترفين',
+    },
+    {
+      script: 'Devanagari, a Hindi certificate',
+      name: 'अनन्या शर्मा',
+      locale: 'hi',
+      course: 'मशीन लर्निंग का परिचय',
+    },
+    { script: 'Devanagari, an English certificate', name: 'अनुष्का शर्मा', locale: 'en' },
+    { script: 'Devanagari and Arabic', name: 'अनन्या شرما', locale: 'ar', course: 'कंप्यूटर विज्ञान' },
+  ];
+  for (const [index, { script, name, locale, course }] of SHAPED.entries()) {
+    it(`${script}: VALID, the name read from its /ActualText`, async () => {
+      const signed = factsOf(name, course ? { course } : {});
+      const { path, pdf } = await printCertificate(`shaped-${index}.pdf`, signed, { locale });
+      // pdf.js alone does not read the genuine name back.
       const [text = ''] = await pdfPageText(pdf);
       expect(text).not.toContain(name);
       const checked = await report(path);
+      expect(pageLine(checked)).toBe(NAMES_ALL);
+      expect(checked.outcome).toBe('valid');
+    });
+  }
+
+  it('what the /ActualText reader gives back: the name in logical order, digits and Latin where the drawing puts them', async () => {
+    const read = async (name: string, locale: string) =>
+      (await pdfTextLayer((await printCertificate('read-back.pdf', factsOf(name), { locale })).pdf)).split(
+        '\n',
+      );
+    expect(await read('فاطمة الزهراء', 'ar')).toContain('فاطمة الزهراء');
+    expect(await read('अनन्या शर्मा', 'hi')).toContain('अनन्या शर्मा');
+    // Right-to-left runs put back; a digit or a Latin word inside them stays where it is drawn:
+    // the check looks for such a name run by run.
+    expect(await read('محمد بن سلمان 2', 'ar')).toContain('2 محمد بن سلمان');
+    expect(await read('Omar عمر الفاروق 3rd', 'en')).toContain('Omar 3 عمر الفاروقrd');
+  });
+
+  it('Ethiopic names are not compared (no shipped font: printed without text); course and code are', async () => {
+    const { path } = await printCertificate('unreadable-ethiopic.pdf', factsOf('Abebe ሰላም'));
+    const checked = await report(path);
+    expect(pageLine(checked)).toBe(
+      "Page text: names the signed course and code; the student's name was not compared: it is in Ethiopic script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+    );
+    expect(checked.outcome).toBe('valid');
+  });
+
+  it('a caller whose reader does not give /ActualText back (pdf.js alone): Arabic and Devanagari are not compared', async () => {
+    const pdfJsOnly: CheckIo = { readFile: io.readFile, pageText: pdfPageText };
+    for (const [name, locale, script] of [
+      ['فاطمة الزهراء', 'ar', 'Arabic'],
+      ['अनुष्का शर्मा', 'hi', 'Devanagari'],
+    ] as const) {
+      const { path } = await printCertificate(`pdfjs-only-${locale}.pdf`, factsOf(name), { locale });
+      const checked = await checkCertificate(path, jwksFile, pdfJsOnly);
       expect(pageLine(checked)).toBe(
         `Page text: names the signed course and code; the student's name was not compared: it is in ${script} script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`,
       );
@@ -252,6 +311,56 @@ describe('pages that do not match the credential', () => {
       expect(pageLine(checked)).toBe(NOT_THE_STUDENT);
       expect(checked.outcome).toBe('invalid');
     }
+  });
+
+  const SHAPED_FORGERIES: Array<{ what: string; signed: string; printed: string; locale: string }> = [
+    // pdf.js reads a final ة and ه alike.
+    { what: 'one Arabic letter', signed: 'فاطمة الزهراء', printed: 'فاطمه الزهراء', locale: 'ar' },
+    { what: 'another Arabic name', signed: 'فاطمة الزهراء', printed: 'عائشة الزهراء', locale: 'ar' },
+    { what: 'an Arabic letter dropped', signed: 'فاطمة الزهراء', printed: 'فاطمة الزهرا', locale: 'en' },
+    // The signed name is a piece of the printed one (Arabic and Hindi are written with spaces).
+    { what: 'a longer Arabic name', signed: 'علي', printed: 'علياء', locale: 'ar' },
+    {
+      what: 'a letter added beside a digit',
+      signed: 'محمد بن سلمان 2',
+      printed: 'محمد بن سليمان 2',
+      locale: 'ar',
+    },
+    { what: 'another digit', signed: 'محمد بن سلمان 2', printed: 'محمد بن سلمان 3', locale: 'en' },
+    // pdf.js reads the printed किरण as करण: only the /ActualText tells them apart.
+    { what: 'a Devanagari vowel sign', signed: 'करण मेहता', printed: 'किरण मेहता', locale: 'hi' },
+    { what: 'another Devanagari surname', signed: 'अनन्या शर्मा', printed: 'अनन्या वर्मा', locale: 'hi' },
+    { what: 'a longer Devanagari name', signed: 'राम', printed: 'रामू', locale: 'hi' },
+    // pdf.js's reading of Arabic is left out of the comparison, not skipped like a space.
+    { what: 'an Arabic word inside a Latin name', signed: 'Ann Lee', printed: 'Ann فاطمة Lee', locale: 'en' },
+  ];
+  for (const [index, { what, signed, printed, locale }] of SHAPED_FORGERIES.entries()) {
+    it(`an Arabic or Hindi page re-printed with ${what} over the genuine attachments is INVALID (${signed} → ${printed})`, async () => {
+      const { path } = await printCertificate(`forged-shaped-${index}.pdf`, factsOf(signed), {
+        studentName: printed,
+        locale,
+      });
+      const checked = await report(path);
+      expect(checked.lines).toContain('Facts: the embedded facts match the signature');
+      expect(pageLine(checked)).toBe(NOT_THE_STUDENT);
+      expect(checked.outcome).toBe('invalid');
+    });
+  }
+
+  it('an Arabic course title changed on the page is INVALID', async () => {
+    const signed = factsOf('فاطمة الزهراء', { course: 'مقدمة في التعلم الآلي' });
+    const checked = await report(
+      (
+        await printCertificate('other-arabic-course.pdf', signed, {
+          courseName: 'مقدمة في التعلم العميق',
+          locale: 'ar',
+        })
+      ).path,
+    );
+    expect(pageLine(checked)).toBe(
+      'Page text: DOES NOT name the signed course — the page was altered or is not this certificate',
+    );
+    expect(checked.outcome).toBe('invalid');
   });
 
   it('another course on the page is INVALID (every template prints it); another code is reported, not held against it (a template may show it only in the QR code)', async () => {
@@ -347,6 +456,29 @@ describe('npm run verify reads the page', () => {
 
     const forged = run(
       (await printCertificate('cli-forged.pdf', signed, { studentName: 'Mallory Lovelace' })).path,
+      '--jwks',
+      jwksFile,
+    );
+    expect(forged.stdout).toContain(NOT_THE_STUDENT);
+    expect(forged.stdout).toContain('Verdict: INVALID');
+    expect(forged.status).toBe(1);
+  });
+
+  it('compares Arabic names too: exits 0 for a genuine one and 1 for another name', async () => {
+    const signed = factsOf('فاطمة الزهراء');
+    const genuine = run(
+      (await printCertificate('cli-genuine-ar.pdf', signed, { locale: 'ar' })).path,
+      '--jwks',
+      jwksFile,
+    );
+    expect(genuine.stdout).toContain(NAMES_ALL);
+    expect(genuine.stdout).toContain('Verdict: VALID');
+    expect(genuine.stderr).toBe('');
+    expect(genuine.status).toBe(0);
+
+    const forged = run(
+      (await printCertificate('cli-forged-ar.pdf', signed, { studentName: 'فاطمه الزهراء', locale: 'ar' }))
+        .path,
       '--jwks',
       jwksFile,
     );

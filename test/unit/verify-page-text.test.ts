@@ -1,5 +1,8 @@
+import { deflateSync } from 'node:zlib';
+import { PDFArray, PDFDict, PDFDocument, PDFName, PDFRawStream, PDFRef } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
 import { pageComparable } from '../../lib/credentials/offline-check.ts';
+import { pdfTextLayers, TextLayerError } from '../../scripts/pdf-text-layer.ts';
 
 // How `npm run verify` compares a signed name with a page's text layer: what Chromium prints and
 // pdf.js extracts of a genuine name must compare equal to it, another name must not.
@@ -31,5 +34,164 @@ describe('pageComparable', () => {
     ['another digit', 'K7Q2', 'K7Q3'],
   ])('still tells %s apart', (_, page, fact) => {
     expect(pageComparable(page)).not.toBe(pageComparable(fact));
+  });
+});
+
+describe('pageComparable: Arabic and Devanagari, as the /ActualText reader gives them back', () => {
+  it.each([
+    ['Arabic presentation forms (what a glyph-by-glyph reader gives)', 'ﻓﺎﻃﻤﺔ ﺍﻟﺰﻫﺮﺍﺀ', 'فاطمة الزهراء'],
+    ['Arabic vowel marks kept on both sides', 'مُحَمَّد', 'مُحَمَّد'],
+    ['a Devanagari name wrapped over two lines', 'अनन्या\nशर्मा', 'अनन्या शर्मा'],
+  ])('%s', (_, page, fact) => {
+    expect(pageComparable(page)).toBe(pageComparable(fact));
+  });
+
+  it.each([
+    ['a final ة from ه', 'فاطمه', 'فاطمة'],
+    ['a dropped vowel mark', 'محمد', 'مُحَمَّد'],
+    ['a dropped vowel sign (pdf.js reads किरण so)', 'करण', 'किरण'],
+    ['a dropped reph (pdf.js reads शर्मा so)', 'शमा', 'शर्मा'],
+  ])('still tells %s apart', (_, page, fact) => {
+    expect(pageComparable(page)).not.toBe(pageComparable(fact));
+  });
+});
+
+/**
+ * `npm run verify` reads whatever PDF it is handed with scripts/pdf-text-layer.ts: a crafted one
+ * must make it reject or answer, promptly, never hang it or exhaust its memory.
+ */
+describe('the /ActualText reader on hostile PDFs', () => {
+  /** A one-page PDF whose page draws `content`; `setUp` may add to its resources. */
+  async function pdfWith(
+    content: string | Uint8Array,
+    setUp: (document: PDFDocument, resources: PDFDict) => void = () => {},
+  ): Promise<Uint8Array> {
+    const document = await PDFDocument.create();
+    const page = document.addPage([200, 200]);
+    const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
+    page.node.set(PDFName.of('Contents'), document.context.register(document.context.stream(bytes)));
+    const resources = document.context.obj({});
+    page.node.set(PDFName.of('Resources'), resources);
+    setUp(document, resources);
+    return document.save({ useObjectStreams: false });
+  }
+
+  /** Registers a form XObject drawing `content`, under `name` in `resources`; returns its resources. */
+  function addForm(document: PDFDocument, resources: PDFDict, name: string, content: string): PDFDict {
+    const own = document.context.obj({});
+    const ref = document.context.register(
+      document.context.stream(content, {
+        Type: 'XObject',
+        Subtype: 'Form',
+        BBox: [0, 0, 1, 1],
+        Resources: own,
+      }),
+    );
+    resources.set(PDFName.of('XObject'), document.context.obj({ [name]: ref }));
+    return own;
+  }
+
+  const quickly = { timeout: 10_000 };
+
+  it('reads the text of a well-formed page, ActualText spans and all', quickly, async () => {
+    const pdf = await pdfWith(
+      'BT /F1 12 Tf 1 0 0 1 10 100 Tm /Span <</ActualText <FEFF0641064E> >> BDC <0001> Tj EMC (\\(x\\)) Tj ET',
+      (document, resources) => {
+        const cmap = document.context.stream(
+          'begincmap 1 beginbfchar <28> <0028> endbfchar 1 beginbfrange <78> <79> <0078> endbfrange endcmap',
+        );
+        resources.set(
+          PDFName.of('Font'),
+          document.context.obj({
+            F1: document.context.obj({
+              Type: 'Font',
+              Subtype: 'Type1',
+              BaseFont: 'Helvetica',
+              ToUnicode: document.context.register(cmap),
+            }),
+          }),
+        );
+      },
+    );
+    expect(await pdfTextLayers(pdf)).toEqual(['فَ(x']);
+  });
+
+  it('an unterminated hex string or literal string ends the stream', quickly, async () => {
+    for (const content of ['BT <0041', 'BT (abc', 'BT [<00 /Span <<', ') > } ] >> EMC EMC Q']) {
+      expect(await pdfTextLayers(await pdfWith(content))).toEqual(['']);
+    }
+  });
+
+  it('a form that draws itself, or forms nested past the limit, reject', quickly, async () => {
+    const selfDrawing = await pdfWith('/X0 Do', (document, resources) => {
+      const own = addForm(document, resources, 'X0', '/X0 Do');
+      own.set(PDFName.of('XObject'), resources.get(PDFName.of('XObject')) ?? document.context.obj({}));
+    });
+    await expect(pdfTextLayers(selfDrawing)).rejects.toThrow('nests forms too deeply');
+  });
+
+  it(
+    'forms fanning out (each drawing the next a thousand times) stop at the work limit',
+    quickly,
+    async () => {
+      const fanOut = await pdfWith('/X0 Do', (document, resources) => {
+        let at = resources;
+        for (let level = 0; level < 6; level += 1) at = addForm(document, at, 'X0', '/X0 Do '.repeat(1000));
+      });
+      await expect(pdfTextLayers(fanOut)).rejects.toThrow('too much content');
+    },
+  );
+
+  it('a stream that inflates past the limit rejects, without inflating it all', quickly, async () => {
+    const bomb = await pdfWith('', (document, resources) => {
+      const page = document.getPage(0);
+      const stream = PDFRawStream.of(
+        document.context.obj({ Filter: 'FlateDecode' }),
+        deflateSync(new Uint8Array(64 * 1024 * 1024)),
+      );
+      page.node.set(PDFName.of('Contents'), document.context.register(stream));
+      void resources;
+    });
+    await expect(pdfTextLayers(bomb)).rejects.toThrow('more than');
+  });
+
+  it(
+    'a character map with a range of four billion codes is cut to what a font can have',
+    quickly,
+    async () => {
+      const pdf = await pdfWith('BT /F1 12 Tf <0001> Tj ET', (document, resources) => {
+        const cmap = document.context.stream('1 beginbfrange <00000000> <FFFFFFFF> <0041> endbfrange');
+        resources.set(
+          PDFName.of('Font'),
+          document.context.obj({
+            F1: document.context.obj({
+              Type: 'Font',
+              Subtype: 'Type1',
+              ToUnicode: document.context.register(cmap),
+            }),
+          }),
+        );
+      });
+      expect(await pdfTextLayers(pdf)).toEqual(['AB']);
+    },
+  );
+
+  it('a page tree whose /Kids lead back to itself is walked once', quickly, async () => {
+    const document = await PDFDocument.create();
+    document.addPage([200, 200]);
+    const pagesRef = document.catalog.get(PDFName.of('Pages'));
+    const pages = document.catalog.lookup(PDFName.of('Pages'), PDFDict);
+    const kids = pages.lookup(PDFName.of('Kids'), PDFArray);
+    if (pagesRef instanceof PDFRef) for (let copy = 0; copy < 40; copy += 1) kids.push(pagesRef);
+    expect(await pdfTextLayers(await document.save({ useObjectStreams: false }))).toEqual(['']);
+  });
+
+  it('what is not a PDF, or an encrypted one, rejects', quickly, async () => {
+    await expect(pdfTextLayers(new TextEncoder().encode('not a PDF at all'))).rejects.toThrow(TextLayerError);
+    const document = await PDFDocument.load(await pdfWith('BT ET'));
+    document.context.trailerInfo.Encrypt = document.context.register(
+      document.context.obj({ Filter: 'Standard', V: 2, R: 3, Length: 128, P: -4 }),
+    );
+    await expect(pdfTextLayers(await document.save())).rejects.toThrow('the PDF is encrypted');
   });
 });
