@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getDocument, VerbosityLevel } from 'pdfjs-dist/legacy/build/pdf.mjs';
-import { SHAPED_SCRIPTS } from '../lib/credentials/offline-check.ts';
+import { SHAPED_SCRIPTS } from '../lib/credentials/page-text.ts';
 import { pdfTextLayers } from './pdf-text-layer.ts';
 
 /**

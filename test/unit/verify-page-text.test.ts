@@ -1,7 +1,7 @@
 import { deflateSync } from 'node:zlib';
 import { PDFArray, PDFDict, PDFDocument, PDFName, PDFRawStream, PDFRef } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
-import { pageComparable } from '../../lib/credentials/offline-check.ts';
+import { pageComparable } from '../../lib/credentials/page-text.ts';
 import { pdfTextLayers, TextLayerError } from '../../scripts/pdf-text-layer.ts';
 
 // How `npm run verify` compares a signed name with a page's text layer: what Chromium prints and

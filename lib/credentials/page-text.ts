@@ -1,0 +1,356 @@
+import { fontStacks, selectFontFaces } from '../render/fonts.ts';
+
+/**
+ * The page of a certificate PDF against the signed facts, through its text layer (`npm run
+ * verify`, lib/credentials/offline-check.ts): does the page's text name the signed student, the
+ * course and the code? The text is read by the caller (a PageTextReader: scripts/verify.ts uses
+ * pdf.js and a reader of the /ActualText Chromium writes, scripts/pdf-page-text.ts), so lib/ ships
+ * no PDF text extractor. What is drawn can still differ from the text layer: this catches a page
+ * edited in a PDF editor, not a forger who draws one thing and writes another.
+ */
+
+/** The text of each page of a PDF; rejects when the PDF cannot be read. */
+export type PageTextReader = (pdf: Uint8Array) => Promise<string[]>;
+
+/**
+ * Text as it is compared with a page's text layer, robust to what Chromium prints and pdf.js
+ * extracts (both sides alike):
+ * - NFKC: a ligature (ﬁ), a full-width or other compatibility form is the letters it stands for;
+ * - upper case (after NFKC, then NFKC again: upper-casing can decompose): a template may print a
+ *   name with CSS text-transform: uppercase (ß is then SS); the dotted capital İ of Turkish
+ *   upper-casing counts as I;
+ * - no whitespace: long names and courses wrap (overflow-wrap: anywhere breaks inside a word, and
+ *   pdf.js ends the line there), and pdf.js puts spaces where glyphs stand apart;
+ * - no punctuation: a hyphen where a template hyphenates, ’ against ', and where the bidi
+ *   algorithm puts a hyphen or parenthesis between right-to-left and left-to-right text;
+ * - no format characters, variation selectors or the combining grapheme joiner: soft hyphens (a
+ *   break there draws a hyphen or nothing), zero-width (non-)joiners and spaces, U+FE0F (pdf.js
+ *   gives ♀️ back as ♀), and the U+0000 pdf.js gives for a glyph that has no text.
+ * Letters, marks, digits and symbols (emoji) are compared as they are. A cut claim ("…") is its
+ * part before the "…": the ellipsis is punctuation.
+ */
+export function pageComparable(text: string): string {
+  return comparableCase(text).replace(IGNORED_GLOBAL, '');
+}
+
+const IGNORED = /[\s\p{P}\p{Cc}\p{Cf}\p{Variation_Selector}]|\u034F/u;
+const IGNORED_GLOBAL = new RegExp(IGNORED.source, 'gu');
+
+function comparableCase(text: string): string {
+  return text
+    .normalize('NFKC')
+    .toUpperCase()
+    .normalize('NFKC')
+    .replace(/\u0130/gu, 'I');
+}
+
+/**
+ * A page's text as it is searched: the comparable text (pageComparable) and, for each of its
+ * code units, where it stands in the page's case-folded text with spaces and punctuation, to
+ * look at what surrounds a match.
+ */
+interface PageIndex {
+  comparable: string;
+  folded: string;
+  origin: number[];
+}
+
+function pageIndex(text: string): PageIndex {
+  const folded = comparableCase(text);
+  let comparable = '';
+  const origin: number[] = [];
+  for (let at = 0; at < folded.length; ) {
+    const character = String.fromCodePoint(folded.codePointAt(at) ?? 0);
+    if (!IGNORED.test(character)) {
+      comparable += character;
+      for (let unit = 0; unit < character.length; unit += 1) origin.push(at + unit);
+    }
+    at += character.length;
+  }
+  return { comparable, folded, origin };
+}
+
+// Scripts written with spaces between words: a name in them must not be a piece of a longer word
+// ("علي" is not found in "علياء", nor "राम" in "रामू").
+const SPACED_SCRIPT =
+  /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Armenian}\p{Script=Georgian}\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Devanagari}\p{N}]/u;
+const WORD_PART = /[\p{L}\p{M}\p{N}]/u;
+// Invisible in print: looked through when asking what stands next to a match.
+const SEE_THROUGH = /[\p{Cf}\p{Variation_Selector}]|\u034F/u;
+
+/** The first visible character of `folded` from `at` on, stepping by `step` (1 or -1). */
+function neighbour(folded: string, at: number, step: 1 | -1): string | undefined {
+  for (let index = at; index >= 0 && index < folded.length; index += step) {
+    const unit = folded.charCodeAt(index);
+    // Land on whole code points: a low surrogate going back, a high one going forward.
+    if (step === -1 && unit >= 0xdc00 && unit <= 0xdfff) continue;
+    const character = String.fromCodePoint(folded.codePointAt(index) ?? 0);
+    if (!SEE_THROUGH.test(character)) return character;
+    if (step === 1) index += character.length - 1;
+  }
+  return undefined;
+}
+
+/** Whether `neighbour`, next to `edge` (the end of a match), makes the match part of a longer word. */
+type Joins = (edge: string, neighbour: string) => boolean;
+const continuesWord: Joins = (_edge, neighbour) => WORD_PART.test(neighbour);
+
+/**
+ * Whether `needle` (comparable, UNDRAWN standing for a character no shipped font has) stands in
+ * the page as a whole: "ANNLEE" is not found in "Ann Leeds", nor "ED" in "ISSUED". Only at an end
+ * that is a letter or digit of a script written with spaces (Latin, Greek, Cyrillic...): Chinese
+ * or Japanese text runs on without them; and only at the ends `ends` names (a cut claim's end is
+ * not an end of the name, nor is a piece's end inside a word).
+ */
+function foundWhole(
+  page: PageIndex,
+  needle: string,
+  ends: { start: boolean; end: boolean },
+  joins: Joins = continuesWord,
+): boolean {
+  const characters = Array.from(needle);
+  const first = characters[0] ?? '';
+  const last = characters.at(-1) ?? '';
+  const edge = (character: string) => character !== UNDRAWN && SPACED_SCRIPT.test(character);
+  const checkBefore = ends.start && edge(first);
+  const checkAfter = ends.end && edge(last);
+  // Where no shipped font has the character, the page has nothing there, or a glyph some other
+  // font on the issuing machine drew: one character or none.
+  const pattern = new RegExp(
+    characters
+      .map((character) => (character === UNDRAWN ? '.?' : character.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')))
+      .join(''),
+    'gu',
+  );
+  for (const match of page.comparable.matchAll(pattern)) {
+    if (match[0] === '') continue;
+    const start = page.origin[match.index] ?? 0;
+    const end = (page.origin[match.index + match[0].length - 1] ?? 0) + 1;
+    const before = checkBefore ? neighbour(page.folded, start - 1, -1) : undefined;
+    const after = checkAfter ? neighbour(page.folded, end, 1) : undefined;
+    if (!(before && joins(first, before)) && !(after && joins(last, after))) return true;
+  }
+  return false;
+}
+
+/**
+ * The scripts whose letters a certificate's text layer carries one by one, as pdf.js reads them
+ * back (tried with the renderer's Chromium and fonts: Latin, Greek, Cyrillic, Armenian, Georgian,
+ * Chinese, Japanese, Korean, Hebrew, emoji). Arabic and Devanagari are not among them: Chromium
+ * shapes them into glyphs whose text is only in /ActualText spans, which pdf.js ignores (a genuine
+ * "فاطمة الزهراء" comes back as presentation forms with letters missing); letters no shipped font
+ * draws (Thai, Ethiopic...) are printed with no text at all. A name or course with characters of
+ * other scripts is not compared, and the report says so; SHAPED_SCRIPTS are, when the reader
+ * gives their /ActualText back.
+ */
+const READ_GLYPH_BY_GLYPH = [
+  'Latin',
+  'Greek',
+  'Cyrillic',
+  'Armenian',
+  'Georgian',
+  'Han',
+  'Hiragana',
+  'Katakana',
+  'Hangul',
+  'Hebrew',
+  'Common',
+  'Inherited',
+] as const;
+
+/**
+ * The scripts whose letters a reader of the /ActualText Chromium writes gives back in full (the
+ * `pageTextReadsShaped` port): tried with the renderer's Chromium and fonts, genuine names and
+ * courses in them come back as signed, in Arabic, Hindi and English certificates. No shipped font
+ * draws the other shaped scripts (Bengali, Tamil, Thai...): their letters are printed without text.
+ */
+export const SHAPED_SCRIPTS = ['Arabic', 'Devanagari'] as const;
+
+const outside = (scripts: readonly string[]) =>
+  new RegExp(`[^${scripts.map((script) => `\\p{Script=${script}}`).join('')}]`, 'u');
+const UNREADABLE_CHARACTER = outside(READ_GLYPH_BY_GLYPH);
+const UNREADABLE_UNLESS_SHAPED = outside([...READ_GLYPH_BY_GLYPH, ...SHAPED_SCRIPTS]);
+const NAMED_SCRIPTS = [
+  'Arabic',
+  'Syriac',
+  'Thaana',
+  'Devanagari',
+  'Bengali',
+  'Gurmukhi',
+  'Gujarati',
+  'Tamil',
+  'Telugu',
+  'Kannada',
+  'Malayalam',
+  'Sinhala',
+  'Thai',
+  'Lao',
+  'Tibetan',
+  'Myanmar',
+  'Khmer',
+  'Ethiopic',
+  'Mongolian',
+] as const;
+
+/** What a name or course is written in that this check cannot read back, for the report. */
+function unreadableWriting(character: string): string {
+  const named = NAMED_SCRIPTS.find((script) => new RegExp(`\\p{Script=${script}}`, 'u').test(character));
+  if (named) return `it is in ${named} script`;
+  return `it has characters such as U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+type Sighting = { seen: 'found' | 'missing' } | { seen: 'not compared'; why: string };
+
+/** Stands, in a comparable fact, for a character no shipped font has (a private-use code point). */
+const UNDRAWN = '\uE000';
+
+/**
+ * A signed fact with each character no shipped font has replaced by UNDRAWN: Chromium prints such
+ * a character as a box with no text (pdf.js reads nothing, or U+0000, there) unless a font of the
+ * issuing machine has it: a rare Chinese name character, a musical symbol, Georgian.
+ */
+function markUndrawn(text: string): string {
+  const missing = new Set(selectFontFaces(text, fontStacks('en')).missing);
+  if (missing.size === 0) return text;
+  return Array.from(text, (character) =>
+    missing.has(character.codePointAt(0) ?? 0) ? UNDRAWN : character,
+  ).join('');
+}
+
+/**
+ * Whether `text` (a signed fact) is in the page's text, as a whole; `readsShaped`: the page's text
+ * has SHAPED_SCRIPTS' letters as printed (CheckIo.pageTextReadsShaped).
+ */
+function sighting(text: string, page: PageIndex, readsShaped: boolean): Sighting {
+  const unreadable = (readsShaped ? UNREADABLE_UNLESS_SHAPED : UNREADABLE_CHARACTER).exec(text)?.[0];
+  if (unreadable !== undefined)
+    return {
+      seen: 'not compared',
+      why: `${unreadableWriting(unreadable)}, which this check cannot read back from a certificate's text layer`,
+    };
+  const whole = pageComparable(markUndrawn(text));
+  if (whole.replaceAll(UNDRAWN, '') === '')
+    return { seen: 'not compared', why: 'it has no letters or digits a page shows as text' };
+  const open = /…\s*$/u.test(text);
+  if (foundWhole(page, whole, { start: true, end: !open })) return { seen: 'found' };
+  if (!RIGHT_TO_LEFT.test(text)) return { seen: 'missing' };
+  // The readers give right-to-left pieces in visual order put back, but can only guess where
+  // digits, Latin words and punctuation sit inside a right-to-left line (that takes the whole bidi
+  // algorithm and the paragraph's direction: "محمد بن سلمان 2" reads back as "2 محمد بن سلمان"
+  // in an Arabic certificate): each run of one direction, and each run of digits, is looked for
+  // on its own, still as a whole word where it begins or ends one.
+  const runs = directionRuns(text, open);
+  return {
+    seen: runs.every((run) => foundWhole(page, run.text, run, continuesRun)) ? 'found' : 'missing',
+  };
+}
+
+const RIGHT_TO_LEFT_LETTERS = '\\p{Script=Hebrew}\\p{Script=Arabic}';
+const RIGHT_TO_LEFT = new RegExp(`[${RIGHT_TO_LEFT_LETTERS}]`, 'u');
+// Where the direction changes, and where digits begin or end.
+const RUN_BOUNDARY = new RegExp(
+  `(?<=[${RIGHT_TO_LEFT_LETTERS}])(?=[^${RIGHT_TO_LEFT_LETTERS}])|(?<=[^${RIGHT_TO_LEFT_LETTERS}])(?=[${RIGHT_TO_LEFT_LETTERS}])|(?<=\\p{N})(?=\\P{N})|(?<=\\P{N})(?=\\p{N})`,
+  'u',
+);
+
+/**
+ * The comparable runs of a right-to-left fact: its words cut where the direction changes, where
+ * digits begin or end, and where a character no shipped font has stands; each with whether it
+ * begins (`start`) or ends (`end`) a word of the fact. A cut claim's last word ends nowhere.
+ */
+function directionRuns(text: string, open: boolean): Array<{ text: string; start: boolean; end: boolean }> {
+  const runs: Array<{ text: string; start: boolean; end: boolean }> = [];
+  const words = text.split(/\s+/u).filter((word) => word !== '');
+  for (const [wordAt, word] of words.entries()) {
+    const pieces = word.split(RUN_BOUNDARY);
+    for (const [pieceAt, piece] of pieces.entries()) {
+      const parts = pageComparable(markUndrawn(piece)).split(UNDRAWN);
+      for (const [partAt, part] of parts.entries())
+        if (part !== '')
+          runs.push({
+            text: part,
+            start: pieceAt === 0 && partAt === 0,
+            end:
+              pieceAt === pieces.length - 1 &&
+              partAt === parts.length - 1 &&
+              !(open && wordAt === words.length - 1),
+          });
+    }
+  }
+  return runs;
+}
+
+/**
+ * Next to a run, the page may show what is its neighbour only in the drawing: "Omar عمر الفاروق
+ * 3rd" reads back as "Omar 3 عمر الفاروقrd". Only across a change of direction is a letter or
+ * digit not taken to continue the run: "علي" is not in "علياء", nor "2" in "K7Q2M9" or "2026".
+ */
+const continuesRun: Joins = (edge, neighbour) =>
+  WORD_PART.test(neighbour) &&
+  (/\p{M}/u.test(neighbour) || RIGHT_TO_LEFT.test(edge) === RIGHT_TO_LEFT.test(neighbour));
+
+/** "a", "a and b", "a, b and c". */
+function listed(items: readonly string[]): string {
+  return items.length < 2 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+
+const BY_EYE = "(a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
+
+/**
+ * The page's text layer against the facts it must print. Every template prints the student's
+ * name and the course (validateTemplateSource refuses one that does not), so both must be in the
+ * text; the code is reported when missing, not held against the page: a template may offer only
+ * the QR code, which is no text (the default design prints the code in the verification address).
+ * A page with no text at all cannot be tied to the credential.
+ */
+export async function pageFinding(
+  pdf: Uint8Array,
+  printed: { name: string; course: string; code: string },
+  pageText: PageTextReader,
+  readsShaped: boolean,
+): Promise<{ verdict: 'consistent' | 'invalid' | 'unread'; line: string }> {
+  let pages: string[];
+  try {
+    pages = await pageText(pdf);
+  } catch (error) {
+    return {
+      verdict: 'unread',
+      line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course and code printed on it with the signed facts above.`,
+    };
+  }
+  // Joined by line breaks: a wrapped name still matches across one (spaces do not count), and the
+  // last word of a page and the first of the next do not make one word.
+  const page = pageIndex(pages.join('\n'));
+  if (page.comparable === '')
+    return {
+      verdict: 'invalid',
+      line: "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
+    };
+  const facts = [
+    { what: 'student', sighting: sighting(printed.name, page, readsShaped) },
+    { what: 'course', sighting: sighting(printed.course, page, readsShaped) },
+    { what: 'code', sighting: sighting(printed.code, page, readsShaped) },
+  ];
+  for (const required of facts.slice(0, 2))
+    if (required.sighting.seen === 'missing')
+      return {
+        verdict: 'invalid',
+        line: `Page text: DOES NOT name the signed ${required.what} — the page was altered or is not this certificate`,
+      };
+  const found = facts.filter((fact) => fact.sighting.seen === 'found').map((fact) => fact.what);
+  const missing = facts.filter((fact) => fact.sighting.seen === 'missing').map((fact) => fact.what);
+  const clauses: string[] = [];
+  if (found.length > 0) clauses.push(`names the signed ${listed(found)}`);
+  if (missing.length > 0) {
+    const them = missing.length > 1 ? 'them' : 'it';
+    clauses.push(
+      `does not show the signed ${listed(missing)} (templates may show ${them} only in the QR code, but one the page shows is not the signed one)`,
+    );
+  }
+  for (const fact of facts)
+    if (fact.sighting.seen === 'not compared')
+      clauses.push(
+        `the ${fact.what === 'student' ? "student's name" : fact.what} was not compared: ${fact.sighting.why}`,
+      );
+  return { verdict: 'consistent', line: `Page text: ${clauses.join('; ')} ${BY_EYE}` };
+}
