@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getDocument, VerbosityLevel } from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { SHAPED_SCRIPTS } from '../lib/credentials/page-text.ts';
-import { pdfTextLayers } from './pdf-text-layer.ts';
+import { logicalOrder, pdfTextLayers } from './pdf-text-layer.ts';
 
 /**
  * The text layer of a PDF as pdf.js reads it: `npm run verify` compares it with the signed facts
@@ -65,7 +65,17 @@ export async function pdfTextItems(pdf: Uint8Array): Promise<PdfTextItem[][]> {
  * right-to-left line, lib/credentials/offline-check.ts compares the runs one by one.
  */
 export async function pdfPageText(pdf: Uint8Array): Promise<string[]> {
-  return (await pdfTextItems(pdf)).map((items) => linesOf(items).map(logicalOrder).join('\n'));
+  return (await pdfTextItems(pdf)).map((items) =>
+    linesOf(items)
+      .map((line) =>
+        logicalOrder(
+          line,
+          (item) => item.dir === 'rtl',
+          (item) => item.str,
+        ).join(''),
+      )
+      .join('\n'),
+  );
 }
 
 function linesOf(items: readonly PdfTextItem[]): PdfTextItem[][] {
@@ -75,27 +85,6 @@ function linesOf(items: readonly PdfTextItem[]): PdfTextItem[][] {
     if (item.hasEOL) lines.push([]);
   }
   return lines;
-}
-
-function logicalOrder(line: readonly PdfTextItem[]): string {
-  const out: string[] = [];
-  let index = 0;
-  while (index < line.length) {
-    if (line[index]?.dir !== 'rtl') {
-      out.push(line[index]?.str ?? '');
-      index += 1;
-      continue;
-    }
-    let end = index;
-    for (let probe = index + 1; probe < line.length; probe += 1) {
-      const next = line[probe];
-      if (next?.dir === 'rtl') end = probe;
-      else if (!/^\s*$/u.test(next?.str ?? '')) break;
-    }
-    for (let at = end; at >= index; at -= 1) out.push(line[at]?.str ?? '');
-    index = end + 1;
-  }
-  return out.join('');
 }
 
 // Letters (and the marks, digits and signs) of the scripts the check reads from /ActualText only.

@@ -228,32 +228,48 @@ class TextSink {
     this.reversedDepth = Math.max(0, this.reversedDepth - 1);
   }
   text(): string {
-    return [...this.lines, this.current].map((line) => logicalOrder(line).join('')).join('\n');
+    return [...this.lines, this.current]
+      .map((line) =>
+        logicalOrder(
+          line,
+          (unit) => unit.rtl,
+          (unit) => unit.text,
+        ).join(''),
+      )
+      .join('\n');
   }
 }
 
 /**
- * Visual to logical order: a right-to-left run is drawn left to right glyph by glyph, and Skia
- * marks each piece (a word: spaces come from another font) with /ReversedChars. A run is the
- * longest stretch of such units joined by whitespace; it is read back to front.
+ * Visual to logical order, for any reader's pieces of one line: a right-to-left run is drawn left
+ * to right piece by piece (Skia marks each, a word: spaces come from another font, with
+ * /ReversedChars; pdf.js gives such pieces `dir: 'rtl'`). A run is the longest stretch of
+ * right-to-left pieces joined by whitespace; it is read back to front. The pieces' texts, in order.
  */
-function logicalOrder(units: Unit[]): string[] {
+export function logicalOrder<T>(
+  pieces: readonly T[],
+  rtl: (piece: T) => boolean,
+  text: (piece: T) => string,
+): string[] {
   const result: string[] = [];
   let index = 0;
-  while (index < units.length) {
-    const unit = units[index];
-    if (!unit?.rtl) {
-      result.push(unit?.text ?? '');
+  while (index < pieces.length) {
+    const piece = pieces[index];
+    if (piece === undefined || !rtl(piece)) {
+      result.push(piece === undefined ? '' : text(piece));
       index += 1;
       continue;
     }
     let end = index;
-    for (let probe = index + 1; probe < units.length; probe += 1) {
-      const next = units[probe];
-      if (next?.rtl) end = probe;
-      else if (!/^\s*$/.test(next?.text ?? '')) break;
+    for (let probe = index + 1; probe < pieces.length; probe += 1) {
+      const next = pieces[probe];
+      if (next !== undefined && rtl(next)) end = probe;
+      else if (!/^\s*$/u.test(next === undefined ? '' : text(next))) break;
     }
-    for (let at = end; at >= index; at -= 1) result.push(units[at]?.text ?? '');
+    for (let at = end; at >= index; at -= 1) {
+      const back = pieces[at];
+      result.push(back === undefined ? '' : text(back));
+    }
     index = end + 1;
   }
   return result;
