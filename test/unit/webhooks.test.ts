@@ -10,6 +10,7 @@ import {
   webhookBody,
 } from '../../lib/webhooks/events.ts';
 import { generateSecret, sign, signatureHeaders } from '../../lib/webhooks/signing.ts';
+import signVector from '../fixtures/standard-webhooks/sign-vector.json' with { type: 'json' };
 
 /** Pure parts of the webhooks: address classification, retry schedule, signatures. */
 
@@ -190,6 +191,12 @@ describe('retry schedule', () => {
 });
 
 describe('signatures', () => {
+  it("give the Standard Webhooks reference library's test vector (test/fixtures/standard-webhooks)", () => {
+    expect(sign(signVector.secret, signVector.msgId, signVector.timestamp, signVector.payload)).toBe(
+      signVector.signature,
+    );
+  });
+
   it('match the standardwebhooks package, and carry every secret during a rotation', () => {
     const secret = generateSecret();
     const previous = generateSecret();
