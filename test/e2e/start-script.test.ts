@@ -154,7 +154,7 @@ async function configuredEnv(testEnv: TestEnv): Promise<Record<string, string>> 
   };
 }
 
-// Opt-in (expensive on 2 cores): BACKLOG_ATTEMPTS=300 npx vitest run test/integration/start-script.test.ts -t backlog
+// Opt-in (expensive on 2 cores): BACKLOG_ATTEMPTS=300 npx vitest run test/e2e/start-script.test.ts -t backlog
 const BACKLOG = Number(process.env.BACKLOG_ATTEMPTS ?? 0);
 const BUDGET = 2;
 
