@@ -32,6 +32,22 @@ function codeBlocks(text: string, language: string): string[] {
 }
 
 describe('README commands', () => {
+  it('lists every section in its contents, in order, with working anchors', () => {
+    const headings = [...README.matchAll(/^## (.+)$/gm)].map((match) => match[1] ?? '');
+    const contents = README.slice(0, README.indexOf('\n## '));
+    const links = [...contents.matchAll(/^- \[([^\]]+)\]\(#([^)]+)\)$/gm)].map((match) => [
+      match[1],
+      match[2],
+    ]);
+    // GitHub's anchors: lower case, punctuation other than - and _ dropped, spaces to -.
+    const anchor = (title: string) =>
+      title
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-');
+    expect(links).toEqual(headings.map((title) => [title, anchor(title)]));
+  });
+
   it('quick start is exactly two commands, and they exist', () => {
     const [quickStart] = codeBlocks(section('Quick start'), 'bash');
     expect(quickStart?.trim().split('\n')).toEqual(['npm install', 'npm start']);
