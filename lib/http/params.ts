@@ -33,7 +33,7 @@ export function intParam(bounds: { min: number; max?: number }) {
 
 const MAX_BODY_BYTES = 16 * 1024;
 
-/** The JSON request body; 400 naming `body` when it is missing, too large or not JSON. */
+/** The JSON request body; 400 naming `body` when it is missing, too large or not JSON, or the field holding a NUL. */
 export function jsonBody(event: APIGatewayProxyEventV2): unknown {
   if (event.body === undefined || event.body === null || event.body === '') {
     throw new ValidationError('body is required (JSON)', 'body');
@@ -42,9 +42,39 @@ export function jsonBody(event: APIGatewayProxyEventV2): unknown {
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
     throw new ValidationError(`body must be at most ${MAX_BODY_BYTES} bytes`, 'body');
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    parsed = JSON.parse(text) as unknown;
   } catch {
     throw new ValidationError('body must be valid JSON', 'body');
   }
+  const withNul = nulPath(parsed, []);
+  if (withNul !== undefined) {
+    const field = withNul.join('.') || 'body';
+    throw new ValidationError(`${field} must not contain NUL characters (\\u0000)`, field);
+  }
+  return parsed;
+}
+
+/**
+ * Where the first string (value or key) holding U+0000 is: valid JSON, but PostgreSQL's text
+ * cannot store it, so a reason or description with one would fail as a 500 at the INSERT.
+ */
+function nulPath(value: unknown, path: readonly string[]): string[] | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? [...path] : undefined;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = nulPath(item, [...path, String(index)]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (key.includes('\u0000')) return [...path, key.replaceAll('\u0000', '\\u0000')];
+      const found = nulPath(item, [...path, key]);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }

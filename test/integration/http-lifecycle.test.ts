@@ -264,6 +264,13 @@ describe('revoke in-process', () => {
       undo: true,
     });
     expect(unknownField.statusCode).toBe(400);
+    // Valid JSON, but PostgreSQL's text cannot hold U+0000: a 400 naming the field, not a 500.
+    const withNul = await post('revoke', id, token, { reasonCode: 'other', reasonText: 'a\u0000b' });
+    expect(withNul.statusCode).toBe(400);
+    expect(errorOf(withNul)).toMatchObject({ code: 'invalid_parameter', parameter: 'reasonText' });
+    const reissueWithNul = await post('reissue', id, token, { reason: '\u0000' });
+    expect(reissueWithNul.statusCode).toBe(400);
+    expect(errorOf(reissueWithNul)).toMatchObject({ code: 'invalid_parameter', parameter: 'reason' });
     expect((await row(id))?.status).toBe('issued');
     expect(await statusBit(id)).toBe(false);
     expect(await audit(id)).toEqual([]);
