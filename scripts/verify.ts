@@ -3,20 +3,24 @@ import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.t
 import { pdfPageTextWithActualText } from './pdf-page-text.ts';
 
 /**
- * npm run verify -- <certificate.pdf --jwks <file-or-url> | verification URL [--jwks ...]> [--offline]
+ * npm run verify -- <certificate.pdf --jwks <file-or-url> | verification URL [--jwks ...]> [--issuer https://host] [--offline]
  * Exit 0 valid, 1 invalid, 2 could not check. A PDF needs --jwks: the issuer is named by whoever
  * checks, not by the PDF. With a JWKS file and a PDF nothing touches the network; --offline
- * forbids it outright. A PDF's page is read with pdf.js and with a reader of the /ActualText
+ * forbids it outright. The live status is read from the issuer's host: --issuer, else the JWKS
+ * URL's host (a URL checked with keys from a file needs --issuer for it). A PDF's page is read with pdf.js and with a reader of the /ActualText
  * Chromium writes for Arabic and Devanagari (its text layer, compared with the signed name, course
  * and code): a page that does not name the signed student is invalid.
  */
 
 const USAGE =
-  'usage: npm run verify -- <certificate.pdf --jwks <file-or-url> | https://.../verify/CODE#JWS [--jwks <file-or-url>]> [--offline]';
+  'usage: npm run verify -- <certificate.pdf --jwks <file-or-url> | https://.../verify/CODE#JWS [--jwks <file-or-url>]> [--issuer https://host] [--offline]';
 
-function parseArgs(argv: string[]): { target: string; jwks?: string; offline: boolean } | undefined {
+function parseArgs(
+  argv: string[],
+): { target: string; jwks?: string; issuer?: string; offline: boolean } | undefined {
   let target: string | undefined;
   let jwks: string | undefined;
+  let issuer: string | undefined;
   let offline = false;
   for (let index = 0; index < argv.length; index += 1) {
     const arg = argv[index];
@@ -24,12 +28,16 @@ function parseArgs(argv: string[]): { target: string; jwks?: string; offline: bo
       jwks = argv[index + 1];
       index += 1;
     } else if (arg?.startsWith('--jwks=')) jwks = arg.slice('--jwks='.length);
+    else if (arg === '--issuer') {
+      issuer = argv[index + 1];
+      index += 1;
+    } else if (arg?.startsWith('--issuer=')) issuer = arg.slice('--issuer='.length);
     else if (arg === '--offline') offline = true;
     else if (arg && !arg.startsWith('--') && target === undefined) target = arg;
     else return undefined;
   }
-  if (!target || (jwks !== undefined && jwks === '')) return undefined;
-  return { target, ...(jwks ? { jwks } : {}), offline };
+  if (!target || jwks === '' || issuer === '') return undefined;
+  return { target, ...(jwks ? { jwks } : {}), ...(issuer ? { issuer } : {}), offline };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -38,16 +46,25 @@ if (!args) {
   process.exit(EXIT_CODES.unchecked);
 }
 const localOnly =
-  args.offline || (!/^https?:/i.test(args.target) && args.jwks !== undefined && !/^https?:/i.test(args.jwks));
-const report = await checkCertificate(args.target, args.jwks, {
-  readFile: async (path) => new Uint8Array(await readFile(path)),
-  pageText: pdfPageTextWithActualText,
-  // Arabic and Devanagari come back from their /ActualText (and only from there): compared too.
-  pageTextReadsShaped: true,
-  ...(localOnly
-    ? {}
-    : { fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(10_000) }) }),
-});
+  args.offline ||
+  (!/^https?:/i.test(args.target) &&
+    args.jwks !== undefined &&
+    !/^https?:/i.test(args.jwks) &&
+    args.issuer === undefined);
+const report = await checkCertificate(
+  args.target,
+  args.jwks,
+  {
+    readFile: async (path) => new Uint8Array(await readFile(path)),
+    pageText: pdfPageTextWithActualText,
+    // Arabic and Devanagari come back from their /ActualText (and only from there): compared too.
+    pageTextReadsShaped: true,
+    ...(localOnly
+      ? {}
+      : { fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(10_000) }) }),
+  },
+  args.issuer === undefined ? {} : { issuer: args.issuer },
+);
 const verdict = { valid: 'VALID', invalid: 'INVALID', unchecked: 'COULD NOT CHECK' }[report.outcome];
 process.stdout.write(`${report.lines.join('\n')}\nVerdict: ${verdict}\n`);
 process.exit(EXIT_CODES[report.outcome]);

@@ -82,7 +82,8 @@ const factsFile = z.object({
   }),
 });
 const liveStatus = z.object({
-  verificationCode: z.string().optional(),
+  // Required: an answer that does not say which certificate it is about is not about this one.
+  verificationCode: z.string(),
   status: z.string(),
   revokedAt: z.string().nullable().optional(),
   // The SHA-256 (hex) of the PDF as issued; absent from issuers that do not publish it.
@@ -258,10 +259,15 @@ async function liveStatusOf(
   pdf: Uint8Array | undefined,
 ): Promise<{ known: 'valid' | 'invalid' | 'unknown'; line: string; file?: { ok: boolean; line: string } }> {
   const url = verifyUrl && isUrl(verifyUrl) ? new URL(verifyUrl) : undefined;
+  if (issuerOrigin === undefined)
+    return {
+      known: 'unknown',
+      line: "Status: COULD NOT CHECK — keys from a file name no issuer host; pass --issuer https://<the issuer's host> (or --jwks as the issuer's URL) to read the live status",
+    };
   if (!url || url.origin !== issuerOrigin || !pathNamesCode(url, code))
     return {
       known: 'unknown',
-      line: `Status: COULD NOT CHECK — no verification address for code ${code} on the issuer's host (${issuerOrigin ?? 'unknown'})${verifyUrl ? `; the PDF names ${verifyUrl}` : ''}`,
+      line: `Status: COULD NOT CHECK — no verification address for code ${code} on the issuer's host (${issuerOrigin})${verifyUrl ? `; the certificate names ${verifyUrl}` : ''}`,
     };
   try {
     const response = await fetchUrl(url.toString(), { headers: { accept: 'application/json' } });
@@ -269,7 +275,7 @@ async function liveStatusOf(
       return { known: 'invalid', line: 'Status: the issuer has no record of this certificate' };
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const live = liveStatus.parse(await response.json());
-    if (live.verificationCode !== undefined && !sameCode(live.verificationCode, code))
+    if (!sameCode(live.verificationCode, code))
       return {
         known: 'unknown',
         line: `Status: COULD NOT CHECK — the issuer answered about ${live.verificationCode}, not ${code}`,
@@ -419,6 +425,16 @@ export async function checkCertificate(
   target: string,
   jwksSource: string | undefined,
   io: CheckIo,
+  options: {
+    /**
+     * The issuer's origin (https://host), named by whoever checks: where its live status and its
+     * record of the PDF are read. Default: the origin of a key set given as a URL, or of the URL
+     * checked when no key set is given. A key set from a file names no host, and the URL being
+     * checked cannot name one for it (anyone can put a real credential behind their own host and
+     * answer "valid" about it), so without this the live status is not checked.
+     */
+    issuer?: string;
+  } = {},
 ): Promise<CheckReport> {
   const lines: string[] = [];
   try {
@@ -475,12 +491,17 @@ export async function checkCertificate(
       );
     }
     const jwksLocation = jwksSource ?? new URL(JWKS_PATH, target).toString();
-    // Where the issuer answers: the key set's host, or the host the URL being checked names.
-    const issuerOrigin = isUrl(jwksLocation)
-      ? new URL(jwksLocation).origin
-      : isUrl(target)
-        ? new URL(target).origin
-        : undefined;
+    // Where the issuer answers: the host the checker names, or the host its key set came from
+    // (which is the checked URL's host when no key set was given). Never the checked URL's host
+    // alone when the keys came from elsewhere: its answers would not be the issuer's.
+    if (options.issuer !== undefined && !isUrl(options.issuer))
+      throw new CannotCheck(`--issuer must be the issuer's address (https://host), not ${options.issuer}`);
+    const issuerOrigin =
+      options.issuer !== undefined
+        ? new URL(options.issuer).origin
+        : isUrl(jwksLocation)
+          ? new URL(jwksLocation).origin
+          : undefined;
     let keys: Awaited<ReturnType<typeof parseJwks>>;
     try {
       keys = await parseJwks(
@@ -527,11 +548,13 @@ export async function checkCertificate(
       }
     }
 
-    // The expiry date is signed: past it, the certificate is expired, online or not.
+    // The expiry date is signed: from it on, the certificate is expired, online or not. "Expires
+    // on" that day means from 00:00 UTC, as the issuer, its page and the Open Badge's validUntil
+    // count it (lifecycle.ts, expiresAtFor).
     const today = (io.now?.() ?? new Date()).toISOString().slice(0, 10);
-    if (check.claims.x && today > check.claims.x) {
+    if (check.claims.x && today >= check.claims.x) {
       ok = false;
-      lines.push(`Expiry: EXPIRED (valid until ${check.claims.x}, signed)`);
+      lines.push(`Expiry: EXPIRED (expired on ${check.claims.x}, signed)`);
     }
     // ---- the page: does its text name what was signed? ----
     let pageUnread = false;
@@ -555,7 +578,8 @@ export async function checkCertificate(
     }
 
     // ---- live status: only when the network is in use anyway ----
-    const online = io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation));
+    const online =
+      io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation) || issuerOrigin !== undefined);
     let statusKnown = false;
     if (openBadge !== undefined) {
       const badge = await checkOpenBadge(

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -200,6 +200,40 @@ describe('npm run verify with the URL of a QR code (online)', () => {
       expect(report.outcome).toBe(status === 'issued' ? 'valid' : 'invalid');
       expect(report.lines.join('\n')).toContain(`Status: ${status === 'issued' ? 'valid' : 'revoked'}`);
     }
+  });
+
+  it('the command checks a link with keys from a file against the live status only on the host --issuer names', async () => {
+    const certificate = await insertCertificate(t.sql, {
+      studentId: '00000000-0000-4000-8000-00000000b0b2',
+      status: 'revoked',
+    });
+    const jws = await signCredential({ ...facts, code: certificate.verificationCode }, key);
+    const link = credentialUrl(`${server.baseUrl}/api/v1/verify/${certificate.verificationCode}`, jws);
+    // Asynchronously: the issuer's routes answer from this process.
+    const run = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
+        const child = spawn(
+          join(ROOT, 'node_modules/.bin/node'),
+          ['--import', 'tsx', 'scripts/verify.ts', ...args],
+          {
+            cwd: ROOT,
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        let stdout = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+        });
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status, stdout }));
+      });
+    // The link's own host names no issuer when the keys came from elsewhere: not a verdict.
+    const unnamed = await run(link, '--jwks', jwksFile);
+    expect(unnamed.stdout).toContain('pass --issuer');
+    expect(unnamed.status).toBe(2);
+    const named = await run(link, '--jwks', jwksFile, '--issuer', server.baseUrl);
+    expect(named.stdout).toContain('Status: revoked');
+    expect(named.status).toBe(1);
   });
 
   it("a PDF checked online is compared, byte for byte, with the issuer's record of the PDF it issued", async () => {

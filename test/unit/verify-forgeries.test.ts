@@ -242,6 +242,50 @@ describe('npm run verify against forgeries', () => {
     expect((await checkCertificate(intact, JWKS_URL, online)).outcome).toBe('invalid');
   });
 
+  it("a revoked certificate's link moved to another host is not valid when the keys come from a file", async () => {
+    reset();
+    statusByCode.set(ada.code, 'revoked');
+    const jwksFile = join(dir, 'issuer-jwks.json');
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published)));
+    const jws = await signCredential(ada, issuerKey);
+    // The genuine signature behind a host that answers "valid" about anything.
+    const moved = `https://evil.example/verify/${ada.code}#${jws}`;
+    const unnamed = await checkCertificate(moved, jwksFile, online);
+    expect(unnamed.outcome).toBe('unchecked');
+    expect(unnamed.lines.join('\n')).toContain('pass --issuer');
+    expect((await checkCertificate(moved, jwksFile, online, { issuer: ISSUER })).outcome).toBe('unchecked');
+    // On the issuer's own host, named by the checker, the revocation shows; a valid one passes.
+    const genuine = `${VERIFY}/${ada.code}#${jws}`;
+    expect((await checkCertificate(genuine, jwksFile, online, { issuer: ISSUER })).outcome).toBe('invalid');
+    statusByCode.set(ada.code, 'valid');
+    expect((await checkCertificate(genuine, jwksFile, online, { issuer: ISSUER })).outcome).toBe('valid');
+    // Offline, the signature is all there is, and the report says the status was not checked.
+    const offlineReport = await checkCertificate(moved, jwksFile, offline);
+    expect(offlineReport.outcome).toBe('valid');
+    expect(offlineReport.lines.join('\n')).toContain('Status: not checked (offline)');
+    // A PDF with keys from a file reads the live status when the checker names the issuer.
+    statusByCode.set(ada.code, 'revoked');
+    const intact = await pdf('intact-file-keys.pdf', ada, { badgeIndex: null });
+    expect((await checkCertificate(intact, jwksFile, online, { issuer: ISSUER })).outcome).toBe('invalid');
+    expect((await checkCertificate(moved, jwksFile, online, { issuer: 'certs.example.org' })).outcome).toBe(
+      'unchecked',
+    );
+  });
+
+  it('a live answer that does not name the certificate it is about is not taken as its status', async () => {
+    reset();
+    const jws = await signCredential(ada, issuerKey);
+    const anonymous: NonNullable<CheckIo['fetch']> = async (url) =>
+      new URL(url).pathname.startsWith('/verify/')
+        ? json({ status: 'valid', revokedAt: null })
+        : network(url);
+    const report = await checkCertificate(`${VERIFY}/${ada.code}#${jws}`, undefined, {
+      ...online,
+      fetch: anonymous,
+    });
+    expect(report.outcome).toBe('unchecked');
+  });
+
   it('a status list that is not the one the credential names does not stand in for it', async () => {
     reset();
     bits[LIST] = withBit(createBitstring(), 5, true); // Ada revoked on her list
@@ -276,10 +320,16 @@ describe('npm run verify against forgeries', () => {
       now: () => new Date('2026-06-01T00:00:00Z'),
     });
     expect(report.outcome).toBe('invalid');
-    expect(report.lines).toContain('Expiry: EXPIRED (valid until 2026-04-01, signed)');
+    expect(report.lines).toContain('Expiry: EXPIRED (expired on 2026-04-01, signed)');
+    // "Expires on 2026-04-01" means from that day's 00:00 UTC, as the issuer counts it.
+    const onTheDay = await checkCertificate(expired, jwksFile, {
+      ...offline,
+      now: () => new Date('2026-04-01T00:00:00Z'),
+    });
+    expect(onTheDay.outcome).toBe('invalid');
     const before = await checkCertificate(expired, jwksFile, {
       ...offline,
-      now: () => new Date('2026-04-01T12:00:00Z'),
+      now: () => new Date('2026-03-31T23:59:59Z'),
     });
     expect(before.outcome).toBe('valid');
   });
