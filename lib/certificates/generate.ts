@@ -57,6 +57,8 @@ interface ClaimedRow {
   course_locale: string | null;
   today: string;
   expires_on: string | null;
+  /** A reissue, a better score or a renewal: an earlier certificate is superseded by this one. */
+  replaces_earlier: boolean;
 }
 
 const MAX_ERROR_LENGTH = 1000;
@@ -86,7 +88,8 @@ async function claim(sql: Sql, certificateId: string, owner: string, leaseSecond
       FROM claimed
     )
     SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.locale AS course_locale,
-           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
+           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today,
+           EXISTS (SELECT 1 FROM certificates p WHERE p.superseded_by = claimed.id) AS replaces_earlier
     FROM claimed
     JOIN test_attempts a ON a.id = claimed.test_attempt_id
     LEFT JOIN courses co ON co.id = claimed.course_id`;
@@ -270,7 +273,9 @@ export async function generateCertificate(
     const locale = claimed.course_locale ?? options.defaultLocale;
     const [lifecycle, student, template] = await allInOrder([
       assignIssueLifecycle(deps.sql, certificateId, { issuedOn: claimed.today }),
-      deps.directory.getStudent(claimed.student_id),
+      // A certificate replacing another reads the name afresh: a reissue for a name corrected in
+      // Keycloak a minute ago must not print the copy this container cached before.
+      deps.directory.getStudent(claimed.student_id, claimed.replaces_earlier ? { fresh: true } : undefined),
       deps.resolveTemplate ? deps.resolveTemplate(claimed.course_id, locale) : undefined,
     ]);
     const expiresOn = lifecycle?.expiresAt?.toISOString().slice(0, 10);

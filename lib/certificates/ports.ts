@@ -26,8 +26,12 @@ export interface StudentProfile {
 }
 
 export interface StudentDirectory {
-  /** NotFound -> PermanentError; unavailable -> TransientError. */
-  getStudent(studentId: string): Promise<StudentProfile>;
+  /**
+   * NotFound -> PermanentError; unavailable -> TransientError. `fresh`: read the directory even
+   * when a recent copy is cached (a certificate that replaces another exists to print what
+   * changed, often the name just corrected).
+   */
+  getStudent(studentId: string, options?: { fresh?: boolean }): Promise<StudentProfile>;
 }
 
 // ---- renderer ----

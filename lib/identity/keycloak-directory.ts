@@ -212,9 +212,9 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
   };
 
   return {
-    async getStudent(studentId) {
+    async getStudent(studentId, lookupOptions) {
       const cached = profiles.get(studentId);
-      if (cached && cached.expiresAt > now()) return cached.profile;
+      if (cached && cached.expiresAt > now() && lookupOptions?.fresh !== true) return cached.profile;
       if (cached) profiles.delete(studentId);
       const profile = await lookup(studentId, true);
       if (options.profileCacheSeconds > 0) {

@@ -229,6 +229,28 @@ describe('reissueCertificate', () => {
     expect(await assignIssueLifecycle(t.sql, newId)).toMatchObject({ statusListIndex: expect.any(Number) });
   });
 
+  it('prints the name corrected in Keycloak, even where the container still caches the old one', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Renamed 101' });
+    const student = await keycloak.addUser({ firstName: 'Ada', lastName: 'Byron' });
+    const deps = makeGenerateDeps(t, renderer);
+    // This container looked the student up for the first certificate (cached for 300 s).
+    expect((await deps.directory.getStudent(student.id)).displayName).toBe('Ada Byron');
+    const first = await issued(t.sql, { courseId, studentId: student.id });
+    // Staff correct the name in Keycloak, then reissue at once.
+    await keycloak.addUser({ ...student, lastName: 'Lovelace' });
+    const { id: newId } = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reason: 'name corrected', actor: 'staff' },
+    );
+    expect(await generateCertificate(deps, generateOptions(), newId)).toMatchObject({ status: 'issued' });
+    const [row] = await t.sql`SELECT student_name FROM certificates WHERE id = ${newId}`;
+    expect(row?.student_name).toBe('Ada Lovelace');
+    // A certificate that replaces none still uses the cache (the guide's advice): the fresh read
+    // refreshed it, and a rename after that is not seen within the cache's lifetime.
+    await keycloak.addUser({ ...student, lastName: 'King' });
+    expect((await deps.directory.getStudent(student.id)).displayName).toBe('Ada Lovelace');
+  });
+
   it('refuses a revoked certificate (revocation is final)', async () => {
     const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
     await revokeCertificate(
