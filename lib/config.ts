@@ -180,7 +180,10 @@ const sections = {
         .transform((value) => new Date(value))
         .optional(),
       DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),
-      MAX_GENERATION_ATTEMPTS: positiveInt.default(5),
+      // Ten: with the retry defaults the tenth failure comes at least ~3 h after the first
+      // (45 s, 90 s, ... doubling up to RETRY_MAX_SECONDS, each at least 0.75x), so a Keycloak or
+      // S3 outage of a few hours leaves no certificate dead (test/unit/pipeline-retry.test.ts).
+      MAX_GENERATION_ATTEMPTS: positiveInt.default(10),
       RETRY_BASE_SECONDS: positiveInt.default(60),
       RETRY_MAX_SECONDS: positiveInt.default(3600),
       // After a configuration error (S3 403 / NoSuchBucket / NoSuchKey, Keycloak 401 / 403).
