@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { parseWith } from '../validation.ts';
+import { isoInstant, parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
@@ -105,4 +105,99 @@ export async function requeueAndDispatch(
     dispatched,
   });
   return { ...requeued, status: 'pending', dispatched };
+}
+
+/** At most this many certificates per bulk requeue: one statement, one HTTP request's time. */
+export const BULK_REQUEUE_LIMIT = 1000;
+
+export const bulkRequeueInputSchema = z
+  .strictObject({
+    courseId: z
+      .uuid({ error: 'must be a UUID' })
+      .transform((value) => value.toLowerCase())
+      .optional()
+      .describe("Only this course's dead certificates (default: every course)"),
+    diedAfter: isoInstant()
+      .optional()
+      .describe('Only certificates that died at or after this instant, e.g. the start of an outage'),
+    reason: z
+      .string({ error: 'must be a string' })
+      .trim()
+      .min(1, 'must not be empty')
+      .max(500, 'must be at most 500 characters')
+      .optional()
+      .describe('Why, for the audit log (default "requeued in bulk by operator")'),
+    dryRun: z
+      .boolean({ error: 'must be true or false' })
+      .default(false)
+      .describe('Count what would be requeued, change nothing'),
+  })
+  .describe('Which dead certificates to requeue; an empty body is the same as {}');
+
+export type BulkRequeueInput = z.output<typeof bulkRequeueInputSchema>;
+
+export interface BulkRequeueResult {
+  dryRun: boolean;
+  /** Requeued now (on a dry run: would be, up to the limit). */
+  count: number;
+  certificateIds: string[];
+  /** Dead certificates matching the filter still left (beyond the limit): call again. */
+  remaining: number;
+}
+
+/**
+ * Operator action after an outage outlasted the retries, or once a course's broken template is
+ * repaired: every dead certificate matching the filter gets a fresh set of attempts, due now,
+ * with a `requeued` audit row each. Nothing is invoked from here: the scan hands them out at the
+ * concurrency budget's pace, so a thousand certificates do not start at once. At most
+ * BULK_REQUEUE_LIMIT per call, oldest death first; `remaining` says whether to call again.
+ */
+export async function requeueDeadCertificates(
+  sql: Sql,
+  input: BulkRequeueInput & { requestedBy: string },
+  options: { limit?: number } = {},
+): Promise<BulkRequeueResult> {
+  const limit = options.limit ?? BULK_REQUEUE_LIMIT;
+  const courseId = input.courseId ?? null;
+  const diedAfter = input.diedAfter ?? null;
+  const matching = sql`
+    status = 'dead'
+    AND (${courseId}::uuid IS NULL OR course_id = ${courseId}::uuid)
+    AND (${diedAfter}::timestamptz IS NULL OR updated_at >= ${diedAfter}::timestamptz)`;
+  if (input.dryRun) {
+    const rows = await sql<{ id: string }[]>`
+      SELECT id FROM certificates WHERE ${matching} ORDER BY updated_at, id LIMIT ${limit}`;
+    const [{ total = 0 } = {}] = await sql<{ total: number }[]>`
+      SELECT count(*)::int AS total FROM certificates WHERE ${matching}`;
+    return {
+      dryRun: true,
+      count: rows.length,
+      certificateIds: rows.map((row) => row.id),
+      remaining: total - rows.length,
+    };
+  }
+  const rows = await sql<{ id: string }[]>`
+    WITH picked AS (
+      -- Locked, skipping rows another requeue holds: two operators at once requeue each once.
+      SELECT id FROM certificates WHERE ${matching}
+      ORDER BY updated_at, id LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ),
+    requeued AS (
+      UPDATE certificates c
+      SET status = 'pending', attempt_count = 0, next_attempt_at = now(), updated_at = now()
+      FROM picked
+      WHERE c.id = picked.id AND c.status = 'dead'
+      RETURNING c.id, c.last_error
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, details)
+      SELECT id, 'requeued', 'dead', 'pending', ${input.reason ?? 'requeued in bulk by operator'},
+             jsonb_build_object('requested_by', ${input.requestedBy}::text, 'last_error', last_error, 'bulk', true)
+      FROM requeued
+    )
+    SELECT id FROM requeued ORDER BY id`;
+  const [{ remaining = 0 } = {}] = await sql<{ remaining: number }[]>`
+    SELECT count(*)::int AS remaining FROM certificates WHERE ${matching}`;
+  return { dryRun: false, count: rows.length, certificateIds: rows.map((row) => row.id), remaining };
 }

@@ -17,7 +17,7 @@ import type {
 } from '../certificates/read-model.ts';
 import type { RecordAttemptResult } from '../certificates/record-attempt.ts';
 import { recordAttemptInputSchema } from '../certificates/record-attempt.ts';
-import { requeueInputSchema } from '../certificates/requeue.ts';
+import { BULK_REQUEUE_LIMIT, bulkRequeueInputSchema, requeueInputSchema } from '../certificates/requeue.ts';
 import type { HealthReport } from './health.ts';
 
 /**
@@ -196,6 +196,21 @@ export const requeueResultSchema = z
     status: z.literal('pending'),
   })
   .meta({ id: 'RequeueResult' });
+
+export const bulkRequeueRequestSchema = bulkRequeueInputSchema.meta({ id: 'BulkRequeueInput' });
+
+export const bulkRequeueResultSchema = z
+  .strictObject({
+    dryRun: z.boolean(),
+    count: z
+      .int()
+      .min(0)
+      .max(BULK_REQUEUE_LIMIT)
+      .describe(`Certificates requeued (dry run: that would be), at most ${BULK_REQUEUE_LIMIT} a call`),
+    certificateIds: z.array(uuid).describe('Their ids'),
+    remaining: z.int().min(0).describe('Dead certificates matching the filter still left: call again'),
+  })
+  .meta({ id: 'BulkRequeueResult' });
 
 export const revokeRequestSchema = revokeInputSchema.meta({
   id: 'RevokeInput',

@@ -1,14 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/http/requeue-certificate.ts';
+import { createHandler as createBulkHandler } from '../../functions/http/requeue-dead-certificates.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
+import { requeueDeadCertificates } from '../../lib/certificates/requeue.ts';
 import { loadConfig } from '../../lib/config.ts';
 import type { ReadDeps } from '../../lib/http/deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
-import { errorSchema, requeueResultSchema } from '../../lib/http/schemas.ts';
+import { bulkRequeueResultSchema, errorSchema, requeueResultSchema } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
-import { apiEvent, insertCertificate, lambdaContext, type Status } from '../e2e/http-fixtures.ts';
+import {
+  apiEvent,
+  insertCertificate,
+  insertCourse,
+  lambdaContext,
+  type Status,
+} from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 
@@ -189,5 +197,139 @@ describe('requeue in-process', () => {
     expect(errorOf(response)).toMatchObject({ code: 'conflict', status: 'issued' });
     expect((await certificateRow(id))?.status).toBe('issued');
     expect(calls).toEqual([]);
+  });
+});
+
+describe('bulk requeue of dead certificates in-process', () => {
+  function bulk(token: string, body?: unknown): Promise<HttpResponse> {
+    return createBulkHandler(deps)(
+      apiEvent('POST', '/api/v1/certificates/requeue', {
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+      lambdaContext(),
+    );
+  }
+
+  /** A dead certificate of `courseId` that died at `diedAt`. */
+  async function dead(courseId: string, diedAt: string): Promise<string> {
+    const student = randomUUID();
+    const certificate = await insertCertificate(t.sql, { studentId: student, courseId, status: 'dead' });
+    await t.sql`
+      UPDATE certificates SET attempt_count = 10, last_error = 'keycloak: HTTP 503', updated_at = ${diedAt}
+      WHERE id = ${certificate.id}`;
+    return certificate.id;
+  }
+
+  it('requeues the dead certificates of a course, oldest first, each once with an audit row; a dry run changes nothing', async () => {
+    const course = await insertCourse(t.sql, `Outage ${randomUUID().slice(0, 8)}`);
+    const other = await insertCourse(t.sql, `Elsewhere ${randomUUID().slice(0, 8)}`);
+    const early = await dead(course, '2026-11-30T08:00:00Z');
+    const during = [await dead(course, '2026-12-01T10:05:00Z'), await dead(course, '2026-12-01T10:20:00Z')];
+    const elsewhere = await dead(other, '2026-12-01T10:10:00Z');
+    const failed = (
+      await insertCertificate(t.sql, { studentId: randomUUID(), courseId: course, status: 'failed' })
+    ).id;
+    const token = await kc.token(ids.staff);
+
+    const dry = await bulk(token, { courseId: course, diedAfter: '2026-12-01T10:00:00Z', dryRun: true });
+    expect(dry.statusCode).toBe(200);
+    expect(bulkRequeueResultSchema.parse(JSON.parse(dry.body))).toEqual({
+      dryRun: true,
+      count: 2,
+      certificateIds: during,
+      remaining: 0,
+    });
+    for (const id of during) expect((await certificateRow(id))?.status).toBe('dead');
+
+    const done = bulkRequeueResultSchema.parse(
+      JSON.parse((await bulk(token, { courseId: course, reason: 'Keycloak back after the outage' })).body),
+    );
+    expect(done).toEqual({
+      dryRun: false,
+      count: 3,
+      certificateIds: [early, ...during].sort(),
+      remaining: 0,
+    });
+    for (const id of [early, ...during]) {
+      const row = await certificateRow(id);
+      expect(row).toMatchObject({ status: 'pending', attempt_count: 0, dispatched_until: null });
+      // Due now: the next scan hands it out within the concurrency budget.
+      expect(row?.next_attempt_at?.getTime()).toBeLessThanOrEqual(Date.now());
+      const audit = await t.sql<
+        { event: string; from_status: string; message: string; details: Record<string, unknown> }[]
+      >`
+        SELECT event, from_status::text, message, details FROM certificate_generation_log
+        WHERE certificate_id = ${id}`;
+      expect(audit).toEqual([
+        {
+          event: 'requeued',
+          from_status: 'dead',
+          message: 'Keycloak back after the outage',
+          details: { requested_by: ids.staff, last_error: 'keycloak: HTTP 503', bulk: true },
+        },
+      ]);
+    }
+    // Other courses, and certificates that are not dead, are left alone.
+    expect((await certificateRow(elsewhere))?.status).toBe('dead');
+    expect((await certificateRow(failed))?.status).toBe('failed');
+    expect(JSON.parse((await bulk(token, { courseId: course })).body)).toMatchObject({
+      count: 0,
+      remaining: 0,
+    });
+  });
+
+  it('takes at most the limit per call and says how many remain; two operators at once requeue each certificate once', async () => {
+    const course = await insertCourse(t.sql, `Broken template ${randomUUID().slice(0, 8)}`);
+    const all = [];
+    for (let minute = 10; minute < 15; minute += 1)
+      all.push(await dead(course, `2026-12-02T09:${minute}:00Z`));
+    const first = await requeueDeadCertificates(
+      t.sql,
+      { courseId: course, dryRun: false, requestedBy: 'ops' },
+      { limit: 2 },
+    );
+    expect(first).toMatchObject({ count: 2, remaining: 3 });
+    expect(first.certificateIds).toEqual(all.slice(0, 2).sort());
+    const racing = await Promise.all(
+      [0, 1].map(() =>
+        requeueDeadCertificates(t.sql, { courseId: course, dryRun: false, requestedBy: 'ops' }, { limit: 2 }),
+      ),
+    );
+    const again = await requeueDeadCertificates(t.sql, {
+      courseId: course,
+      dryRun: false,
+      requestedBy: 'ops',
+    });
+    const requeued = [first, ...racing, again].flatMap((result) => result.certificateIds);
+    expect(requeued.sort()).toEqual([...all].sort());
+    expect(again.remaining).toBe(0);
+    const [{ rows = 0 } = {}] = await t.sql<{ rows: number }[]>`
+      SELECT count(*)::int AS rows FROM certificate_generation_log
+      WHERE event = 'requeued' AND certificate_id = ANY(${all}::uuid[])`;
+    expect(rows).toBe(all.length);
+  });
+
+  it('a student gets 403; a bad filter gets 400 naming it; nothing changes', async () => {
+    const course = await insertCourse(t.sql, `Guarded ${randomUUID().slice(0, 8)}`);
+    const id = await dead(course, '2026-12-01T12:00:00Z');
+    const student = await bulk(await kc.token(ids.alice), { courseId: course });
+    expect(student.statusCode).toBe(403);
+    const token = await kc.token(ids.staff);
+    for (const [body, parameter] of [
+      [{ courseId: 'course-1' }, 'courseId'],
+      [{ diedAfter: 'yesterday' }, 'diedAfter'],
+      [{ dryRun: 'yes' }, 'dryRun'],
+      [{ reason: '' }, 'reason'],
+      [{ courseId: course, force: true }, undefined],
+    ] as const) {
+      const response = await bulk(token, body);
+      expect(response.statusCode, JSON.stringify(body)).toBe(400);
+      if (parameter) expect(errorOf(response)).toMatchObject({ code: 'invalid_parameter', parameter });
+    }
+    expect((await certificateRow(id))?.status).toBe('dead');
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countWaiting } from '../../lib/certificates/backfill.ts';
+import { requeueDeadCertificates } from '../../lib/certificates/requeue.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 
@@ -10,6 +11,7 @@ import { createTestEnv, type TestEnv } from '../support/env.ts';
 
 const ISSUED = 20_000;
 const UNFINISHED = { pending: 20, rendering: 20, failed: 20 };
+const DEAD = 20;
 
 let t: TestEnv;
 beforeAll(async () => {
@@ -35,6 +37,9 @@ beforeAll(async () => {
       WHERE id IN (SELECT id FROM certificates ORDER BY id OFFSET ${offset} LIMIT ${count})`;
     offset += count;
   }
+  await t.sql`
+    UPDATE certificates SET status = 'dead', updated_at = now() - interval '1 hour'
+    WHERE id IN (SELECT id FROM certificates ORDER BY id OFFSET ${offset} LIMIT ${DEAD})`;
   await t.sql`ANALYZE certificates`;
   await t.sql`ANALYZE test_attempts`;
   await t.sql`ANALYZE courses`;
@@ -102,5 +107,22 @@ describe('query plans on a production-shaped certificates table', () => {
     const access = certificateAccess(await planOf('SELECT * FROM get_certificates_pending_generation()'));
     expect(access.length).toBeGreaterThan(0);
     for (const node of access) expect(node).toMatch(/ using certificates_unfinished_idx$/);
+  });
+
+  it('the bulk requeue finds dead certificates through the dead-certificates index', async () => {
+    const dryRun = await requeueDeadCertificates(t.sql, { dryRun: true, requestedBy: 'plan' });
+    expect(dryRun).toMatchObject({ count: DEAD, remaining: 0 });
+    // Its selection, as requeueDeadCertificates sends it (all courses, since an instant).
+    const access = certificateAccess(
+      await planOf(
+        `SELECT id FROM certificates
+         WHERE status = 'dead' AND ($1::uuid IS NULL OR course_id = $1::uuid)
+           AND ($2::timestamptz IS NULL OR updated_at >= $2::timestamptz)
+         ORDER BY updated_at, id LIMIT 1000`,
+        [null, '2026-01-01T00:00:00Z'],
+      ),
+    );
+    expect(access.length).toBeGreaterThan(0);
+    for (const node of access) expect(node).toMatch(/ using certificates_dead_idx$/);
   });
 });

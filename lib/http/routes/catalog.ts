@@ -20,6 +20,7 @@ import { listStudentCertificatesRoute } from './list-student-certificates.ts';
 import { previewTemplateRoute } from './preview-template.ts';
 import { reissueCertificateRoute } from './reissue-certificate.ts';
 import { requeueCertificateRoute } from './requeue-certificate.ts';
+import { requeueDeadCertificatesRoute } from './requeue-dead-certificates.ts';
 import { revokeCertificateRoute } from './revoke-certificate.ts';
 import { verifyCertificateRoute } from './verify-certificate.ts';
 import {
@@ -46,6 +47,7 @@ export const ROUTES: readonly RouteContract[] = [
   getCertificateDownloadRoute,
   getCertificateCredentialRoute,
   requeueCertificateRoute,
+  requeueDeadCertificatesRoute,
   revokeCertificateRoute,
   reissueCertificateRoute,
   listCourseCertificatesRoute,
