@@ -235,10 +235,11 @@ export async function runBackfill(
     });
     batches += 1;
     if (batch.scanned === 0) break;
-    // Attempts of students who already have a live certificate: the scan's rule decides (and marks) them.
-    const decided = await decideLaterPasses(deps, batch.laterPasses);
+    // Attempts of students who already have a live certificate: the scan's rule decides (and marks)
+    // them, silently when the backfill is (a renewal it creates is a backfilled certificate too).
+    const { decided, created } = await decideLaterPasses(deps, batch.laterPasses, { notify: options.notify });
     progress.done += batch.created + decided;
-    progress.created += batch.created;
+    progress.created += batch.created + created;
     progress.elapsedMs = Date.now() - started;
     options.onProgress?.({ ...progress });
     if (batch.created + decided === 0) {

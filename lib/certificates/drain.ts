@@ -41,7 +41,7 @@ export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<
   if (options.enqueueLimit) {
     for (;;) {
       const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
-      const decided = await decideLaterPasses(deps, enqueued.laterPasses);
+      const { decided } = await decideLaterPasses(deps, enqueued.laterPasses);
       // A full batch means there may be more, unless none of it could be settled (logged).
       if (enqueued.scanned < options.enqueueLimit || enqueued.created + decided === 0) break;
     }

@@ -510,6 +510,8 @@ interface LiveRow {
   status: string;
   expired: boolean;
   better: boolean;
+  /** This attempt was completed after the one the live certificate is for. */
+  later: boolean;
 }
 
 /**
@@ -526,18 +528,26 @@ interface LiveRow {
  * 3. The live one is dead: no new certificate; the attempt is surfaced to staff (staff-review,
  *    audit row `later-pass-blocked` on the dead certificate; staff requeue it or revoke it).
  * 4. The live one is pending, rendering or failed: recorded against it (in-progress).
- * 5. The live one is issued but expired: it is superseded by a new one (renewed-after-expiry).
- * 6. The live one is issued, the course opts in to `reissue_on_better_score` and this attempt's
- *    percentage is strictly higher: superseded by a new one (reissued-better-score).
- * 7. Otherwise: recorded against the live certificate (already-certified).
+ * 5. The live one is issued but expired, and this attempt was completed after the live one's:
+ *    it is superseded by a new one (renewed-after-expiry).
+ * 6. The live one is issued, the course opts in to `reissue_on_better_score`, and this attempt
+ *    was completed after the live one's with a strictly higher percentage: superseded by a new
+ *    one (reissued-better-score).
+ * 7. Otherwise (an older attempt included): recorded against the live certificate
+ *    (already-certified).
+ *
+ * `notify: false` (a silent backfill): a certificate this rule creates is issued without a
+ * `certificate.issued` webhook, as the backfill's own are; the supersession of a live one is
+ * still announced.
  */
 export async function applyLaterPassRule(
   deps: { sql: Sql; dispatch?: Dispatch; log: Log },
-  input: { attemptId: string; actor?: string },
+  input: { attemptId: string; actor?: string; notify?: boolean },
   options: DispatchOptions = {},
 ): Promise<LaterPassResult> {
   assertUuid(input.attemptId, 'attemptId');
   const actor = input.actor ?? 'scan';
+  const notify = input.notify ?? true;
   const result = await deps.sql.begin(async (tx) => {
     const [attempt] = await tx<
       {
@@ -577,8 +587,8 @@ export async function applyLaterPassRule(
       const outcome: LaterPassOutcome = afterRevocation ? 'issued-after-revocation' : 'created';
       const [created] = await tx<{ id: string }[]>`
         WITH cert AS (
-          INSERT INTO certificates (student_id, course_id, test_attempt_id)
-          VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id})
+          INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
+          VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, ${notify})
           ON CONFLICT DO NOTHING
           RETURNING id
         ),
@@ -615,9 +625,12 @@ export async function applyLaterPassRule(
       await note(tx, live.id, attempt.id, 'in-progress', actor);
       return decided('in-progress', true, null, live.id);
     }
-    if (live.expired || live.better) {
+    // Only a pass completed after the live certificate's own attempt renews or improves it: an
+    // older one (history imported by a backfill) would otherwise turn an expired certificate into a
+    // fresh one without any new pass.
+    if (live.later && (live.expired || live.better)) {
       const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
-      const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor);
+      const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor, notify);
       if (created) {
         await record(tx, attempt.id, outcome);
         return decided(outcome, true, created, created);
@@ -660,11 +673,13 @@ async function liveOf(
   attemptId: string,
 ): Promise<LiveRow | undefined> {
   // `better`: this attempt's percentage is strictly higher than the live certificate's attempt,
-  // compared in exact numeric arithmetic, and the course opted in.
+  // compared in exact numeric arithmetic, and the course opted in. `later`: it was completed
+  // after that attempt (a backfill decides old attempts long after newer ones were certified).
   const [row] = await tx<LiveRow[]>`
     SELECT c.id, c.status::text,
            (c.expires_at IS NOT NULL AND c.expires_at <= now()) AS expired,
-           (co.reissue_on_better_score AND n.score * a.max_score > a.score * n.max_score) AS better
+           (co.reissue_on_better_score AND n.score * a.max_score > a.score * n.max_score) AS better,
+           (n.completed_at > a.completed_at) AS later
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
     JOIN test_attempts a ON a.id = c.test_attempt_id
@@ -704,6 +719,7 @@ async function supersedeFor(
   attemptId: string,
   rule: LaterPassOutcome,
   actor: string,
+  notify = true,
 ): Promise<string | null> {
   const newId = randomUUID();
   const message =
@@ -720,8 +736,8 @@ async function supersedeFor(
       FROM x WHERE l.id = x.status_list_id
     ),
     successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id)
-      SELECT ${newId}, student_id, course_id, ${attemptId} FROM x
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, notify)
+      SELECT ${newId}, student_id, course_id, ${attemptId}, ${notify} FROM x
       RETURNING id
     ),
     audit AS (

@@ -124,17 +124,25 @@ export async function enqueuePassingAttempts(
  * student has a live certificate: staff review behind a dead one, renewal of an expired one (the
  * new certificate is left undispatched, so the claim below hands it out), an audit row always. The rule decides each attempt once however
  * many scans call it; one that fails stays unmarked and is tried again by the next scan.
- * Returns how many were decided.
+ * Returns how many were decided, and how many new certificates the rule created (renewals,
+ * better-score reissues, a certificate after a revocation). `notify: false` (a silent backfill):
+ * those certificates are issued without a `certificate.issued` webhook.
  */
 export async function decideLaterPasses(
   deps: { sql: Sql; log: Log },
   attemptIds: readonly string[],
-): Promise<number> {
+  options: { notify?: boolean } = {},
+): Promise<{ decided: number; created: number }> {
   let decided = 0;
+  let created = 0;
   for (const attemptId of attemptIds) {
     try {
-      await applyLaterPassRule({ sql: deps.sql, log: deps.log }, { attemptId, actor: 'scan' });
+      const result = await applyLaterPassRule(
+        { sql: deps.sql, log: deps.log },
+        { attemptId, actor: 'scan', ...(options.notify === undefined ? {} : { notify: options.notify }) },
+      );
       decided += 1;
+      if (result.createdCertificateId) created += 1;
     } catch (error) {
       deps.log.warn('Later passing attempt could not be decided; the next scan tries again', {
         attempt_id: attemptId,
@@ -142,7 +150,7 @@ export async function decideLaterPasses(
       });
     }
   }
-  return decided;
+  return { decided, created };
 }
 
 /**

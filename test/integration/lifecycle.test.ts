@@ -15,6 +15,7 @@ import {
   reissueCertificate,
   revokeCertificate,
 } from '../../lib/certificates/lifecycle.ts';
+import { decideLaterPasses } from '../../lib/certificates/scan.ts';
 import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
@@ -587,6 +588,45 @@ describe('later passing attempts', () => {
     expect(result.outcome).toBe('renewed-after-expiry');
     const [old] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
     expect(old?.status).toBe('superseded');
+  });
+
+  it('an older attempt (history decided late) neither renews an expired certificate nor reissues it for a better score', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12, reissue_on_better_score = true WHERE id = ${courseId}`;
+    const cert = await issued(t.sql, { courseId, issuedOn: '2020-01-01', score: 75 });
+    await t.sql`UPDATE test_attempts SET completed_at = '2019-12-20T10:00:00Z' WHERE id = ${cert.attemptId}`;
+    // Passed before the certificate's own attempt, with a better score: imported history.
+    const older = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score: 95 });
+    await t.sql`UPDATE test_attempts SET completed_at = '2019-06-01T10:00:00Z' WHERE id = ${older}`;
+    const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId: older });
+    expect(result).toMatchObject({ outcome: 'already-certified', createdCertificateId: null });
+    const [still] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
+    expect(still?.status).toBe('issued');
+    // A pass after it renews, as before.
+    const later = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score: 80 });
+    expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId: later })).outcome).toBe(
+      'renewed-after-expiry',
+    );
+  });
+
+  it('a silent decision (backfill) creates its certificate with notify off', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const cert = await issued(t.sql, { courseId, issuedOn: '2020-01-01' });
+    const attemptId = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score: 80 });
+    const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId, notify: false });
+    expect(result.outcome).toBe('renewed-after-expiry');
+    const [successor] =
+      await t.sql`SELECT notify FROM certificates WHERE id = ${result.createdCertificateId}`;
+    expect(successor?.notify).toBe(false);
+    // As the backfill calls it: a renewal counts as a certificate it created.
+    const again = await issued(t.sql, { courseId, issuedOn: '2020-01-01' });
+    const retake = await createAttempt(t.sql, { studentId: again.studentId, courseId, score: 85 });
+    const known = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score: 85 });
+    expect(await decideLaterPasses({ sql: t.sql, log }, [retake, known], { notify: false })).toEqual({
+      decided: 2,
+      created: 1,
+    });
   });
 
   it('leaves an attempt that already has its certificate alone', async () => {
