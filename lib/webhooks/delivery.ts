@@ -64,7 +64,11 @@ interface ClaimedDelivery {
   occurred_at: Date;
 }
 
-/** Outbox events -> deliveries, for endpoints registered before the event was written. */
+/**
+ * Outbox events -> deliveries, for endpoints registered before the event was written. An endpoint
+ * disabled at that moment gets its delivery too, `cancelled` at once: nothing is sent, but the
+ * event is in its delivery log, so once it is enabled again an admin can redeliver it.
+ */
 export async function fanOut(
   deps: Pick<DeliveryDeps, 'sql' | 'now'>,
   limit: number,
@@ -79,16 +83,21 @@ export async function fanOut(
       FOR UPDATE SKIP LOCKED`;
     if (events.length === 0) return { events: 0, deliveries: 0 };
     const ids = events.map((event) => event.id);
-    const created = await tx`
-      INSERT INTO webhook_deliveries (endpoint_id, event_id, next_attempt_at)
-      SELECT e.id, o.id, ${now}
+    const created = await tx<{ status: string }[]>`
+      INSERT INTO webhook_deliveries (endpoint_id, event_id, status, next_attempt_at, last_error)
+      SELECT e.id, o.id,
+             CASE WHEN e.disabled_at IS NULL THEN 'pending' ELSE 'cancelled' END,
+             CASE WHEN e.disabled_at IS NULL THEN ${now}::timestamptz END,
+             CASE WHEN e.disabled_at IS NOT NULL THEN 'not sent: the endpoint was disabled when the event happened' END
       FROM webhook_outbox o
       JOIN webhook_endpoints e
-        ON e.disabled_at IS NULL AND o.event_type = ANY (e.event_types) AND e.created_at <= o.created_at
+        ON o.event_type = ANY (e.event_types) AND e.created_at <= o.created_at
       WHERE o.id = ANY (${ids}::uuid[])
-      ON CONFLICT (endpoint_id, event_id) DO NOTHING`;
+      ON CONFLICT (endpoint_id, event_id) DO NOTHING
+      RETURNING status`;
     await tx`UPDATE webhook_outbox SET fanned_out_at = ${now} WHERE id = ANY (${ids}::uuid[])`;
-    return { events: events.length, deliveries: created.count };
+    // Deliveries to send; the cancelled ones of disabled endpoints are only logged.
+    return { events: events.length, deliveries: created.filter((row) => row.status === 'pending').length };
   });
 }
 

@@ -295,12 +295,26 @@ describe('delivery', () => {
     const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
     expect(delivery).toMatchObject({ status: 'failed', lastStatusCode: 410 });
 
-    // Later events are not fanned out to it, and nothing more is sent.
-    await issuedCertificate();
+    // Nothing more is sent to it; a later event is only logged for it, as not sent.
+    const later = await issuedCertificate();
     clock += 3600_000;
     expect(await run()).toMatchObject({ fannedOut: 1, deliveriesCreated: 0, attempted: 0 });
     expect(receiver.received).toHaveLength(1);
     await expect(redeliver({ sql: t.sql, now }, delivery?.id ?? '')).rejects.toThrow('disabled');
+    const [missed] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(missed).toMatchObject({ status: 'cancelled', attempts: [] });
+    expect(missed?.id).not.toBe(delivery?.id);
+
+    // Enabled again, the event it missed is in its log and an admin can send it.
+    await enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id);
+    receiver.answer(200);
+    await redeliver({ sql: t.sql, now }, missed?.id ?? '');
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(2);
+    expect(JSON.parse(receiver.received[1]?.body ?? '{}')).toMatchObject({
+      type: 'certificate.issued',
+      data: { certificateId: later.id },
+    });
   });
 
   /**
