@@ -8,14 +8,16 @@ import type { Sql } from '../db/client.ts';
  * outbox makes a second run, or a concurrent one, a no-op. The event's timestamp is the
  * expiry itself, not the time the sweep noticed it. A certificate whose issuance was silent
  * (`notify = false`, a backfill) expires silently too: receivers never heard of it. It is
- * marked all the same, so the sweep does not look at it again.
+ * marked all the same, so the sweep does not look at it again. Returns how many certificates
+ * were marked (a full batch means more may be waiting, silent or not) and how many expiries
+ * were announced.
  */
 export async function sweepExpiredCertificates(
   deps: { sql: Sql; log: Log; now: () => Date },
   limit: number,
-): Promise<number> {
+): Promise<{ marked: number; announced: number }> {
   const now = deps.now();
-  const rows = await deps.sql<{ id: string }[]>`
+  const [counts] = await deps.sql<{ marked: number; announced: number }[]>`
     WITH due AS (
       SELECT id FROM certificates
       WHERE status = 'issued' AND expires_at IS NOT NULL AND expires_at <= ${now}
@@ -27,16 +29,19 @@ export async function sweepExpiredCertificates(
       UPDATE certificates c SET expiry_notified_at = ${now}
       FROM due WHERE c.id = due.id
       RETURNING c.id, c.course_id, c.student_id, c.verification_code, c.expires_at, c.notify
+    ), announced AS (
+      INSERT INTO webhook_outbox (event_type, certificate_id, data, occurred_at)
+      SELECT 'certificate.expired', m.id,
+        jsonb_build_object('certificateId', m.id, 'courseId', m.course_id, 'studentId', m.student_id,
+          'verificationCode', m.verification_code, 'status', 'expired', 'expiresAt', m.expires_at),
+        m.expires_at
+      FROM marked m
+      WHERE m.notify
+      ON CONFLICT (certificate_id) WHERE event_type = 'certificate.expired' DO NOTHING
+      RETURNING id
     )
-    INSERT INTO webhook_outbox (event_type, certificate_id, data, occurred_at)
-    SELECT 'certificate.expired', m.id,
-      jsonb_build_object('certificateId', m.id, 'courseId', m.course_id, 'studentId', m.student_id,
-        'verificationCode', m.verification_code, 'status', 'expired', 'expiresAt', m.expires_at),
-      m.expires_at
-    FROM marked m
-    WHERE m.notify
-    ON CONFLICT (certificate_id) WHERE event_type = 'certificate.expired' DO NOTHING
-    RETURNING id`;
-  if (rows.length > 0) deps.log.info('Certificate expiries announced', { events: rows.length });
-  return rows.length;
+    SELECT (SELECT count(*) FROM marked)::int AS marked, (SELECT count(*) FROM announced)::int AS announced`;
+  const result = { marked: counts?.marked ?? 0, announced: counts?.announced ?? 0 };
+  if (result.announced > 0) deps.log.info('Certificate expiries announced', { events: result.announced });
+  return result;
 }

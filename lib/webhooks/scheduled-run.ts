@@ -51,9 +51,12 @@ export async function runScheduledWebhooks(
     const expiries = await sweepExpiredCertificates(deps, batchSize);
     const round = await runDeliveries(deps, options);
     total.rounds += 1;
-    total.expiriesAnnounced += expiries;
+    total.expiriesAnnounced += expiries.announced;
     for (const key of COUNTS) total[key] += round[key];
-    const full = expiries === batchSize || round.fannedOut === batchSize || round.attempted === batchSize;
+    // Full by what the sweep marked, not what it announced: silent expiries (a backfill's) are
+    // marked without an event, and a batch of them must not end the run before the rest.
+    const full =
+      expiries.marked === batchSize || round.fannedOut === batchSize || round.attempted === batchSize;
     if (!full || remainingMs === undefined || remainingMs() < worstRoundMs) return total;
   }
 }

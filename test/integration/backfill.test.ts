@@ -266,7 +266,10 @@ describe('backfill of 5,000 historical attempts', () => {
 
     // Its expiry is as silent as its issuance; the normal one's is announced.
     await t.sql`UPDATE certificates SET expires_at = now() - interval '1 day' WHERE id IN (${quiet?.id as string}, ${loud?.id as string})`;
-    expect(await sweepExpiredCertificates({ sql: t.sql, log, now: () => new Date() }, 100)).toBe(1);
+    expect(await sweepExpiredCertificates({ sql: t.sql, log, now: () => new Date() }, 100)).toEqual({
+      marked: 2,
+      announced: 1,
+    });
     const expired = await t.sql<{ certificate_id: string }[]>`
       SELECT certificate_id FROM webhook_outbox WHERE event_type = 'certificate.expired'`;
     expect(expired).toEqual([{ certificate_id: loud?.id }]);

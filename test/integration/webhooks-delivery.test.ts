@@ -19,6 +19,7 @@ import {
 import { CONSISTENT_FAILURE_REASON, MAX_ATTEMPTS, RETRY_DELAYS_SECONDS } from '../../lib/webhooks/events.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createHttpSender, type WebhookSender } from '../../lib/webhooks/http-sender.ts';
+import { runScheduledWebhooks } from '../../lib/webhooks/scheduled-run.ts';
 import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
@@ -528,8 +529,8 @@ describe('delivery', () => {
       expiresAt: new Date(clock + 3600_000).toISOString(),
     });
     const sweep = () => sweepExpiredCertificates({ sql: t.sql, log: silent, now }, 100);
-    expect(await sweep()).toBe(1);
-    expect(await sweep()).toBe(0);
+    expect(await sweep()).toEqual({ marked: 1, announced: 1 });
+    expect(await sweep()).toEqual({ marked: 0, announced: 0 });
     expect((await outboxOf(expired.id)).map((row) => row.event_type)).toEqual(['certificate.expired']);
     expect(await outboxOf(notYet.id)).toEqual([]);
 
@@ -557,6 +558,38 @@ describe('delivery', () => {
 });
 
 describe('functions/deliver-webhooks handler', () => {
+  it('a batch of silent expiries (a backfill) does not end the run before the expiries to announce', async () => {
+    await endpointFor(['certificate.expired']);
+    const expiredAt = new Date(clock - 60_000).toISOString();
+    const quiet = [];
+    for (let i = 0; i < 3; i += 1) {
+      const certificate = await insertCertificate(t.sql, {
+        studentId: randomUUID(),
+        status: 'issued',
+        expiresAt: expiredAt,
+      });
+      await t.sql`UPDATE certificates SET notify = false WHERE id = ${certificate.id}`;
+      quiet.push(certificate.id);
+    }
+    // Expired a moment later than the silent ones, so a sweep of two reaches it last.
+    const loud = await insertCertificate(t.sql, {
+      studentId: randomUUID(),
+      status: 'issued',
+      expiresAt: new Date(clock - 30_000).toISOString(),
+    });
+    const result = await runScheduledWebhooks(
+      workerWith(loopbackAllowed),
+      { ...options, batchSize: 2 },
+      () => 170_000,
+    );
+    expect(result).toMatchObject({ expiriesAnnounced: 1 });
+    expect(result.rounds).toBeGreaterThanOrEqual(2);
+    expect((await outboxOf(loud.id)).map((row) => row.event_type)).toEqual(['certificate.expired']);
+    const unmarked = await t.sql`
+      SELECT id FROM certificates WHERE id = ANY(${[...quiet, loud.id]}::uuid[]) AND expiry_notified_at IS NULL`;
+    expect(unmarked).toEqual([]);
+  });
+
   it('wired from the environment: announces expiries and delivers them, in rounds while batches come back full', async () => {
     const { secret } = await endpointFor(['certificate.expired']);
     const expired = [];
