@@ -253,17 +253,38 @@ const sections = {
     // the longest a revocation can stay unseen.
     STATUS_LIST_TTL_SECONDS: positiveInt.max(86400).default(300),
   }),
-  webhooks: z.object({
-    // Hosts (names or IP literals) that may resolve to private, loopback or link-local addresses
-    // and may use plain http: local development and tests. Empty in production.
-    WEBHOOK_ALLOWED_HOSTS: csv.transform((hosts) => hosts.map((host) => host.toLowerCase())).default([]),
-    // Standard Webhooks recommends 15-30 s for the receiver to answer.
-    WEBHOOK_TIMEOUT_MS: positiveInt.max(30000).default(15000),
-    WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
-    WEBHOOK_CONCURRENCY: positiveInt.max(50).default(8),
-    // How long the previous secret keeps signing after a rotation (both signatures are sent).
-    WEBHOOK_ROTATION_WINDOW_SECONDS: nonNegativeInt.max(604800).default(86400),
-  }),
+  webhooks: z
+    .object({
+      // Hosts (names or IP literals) that may resolve to private, loopback or link-local addresses
+      // and may use plain http: local development and tests. Empty in production.
+      WEBHOOK_ALLOWED_HOSTS: csv.transform((hosts) => hosts.map((host) => host.toLowerCase())).default([]),
+      // Standard Webhooks recommends 15-30 s for the receiver to answer.
+      WEBHOOK_TIMEOUT_MS: positiveInt.max(30000).default(15000),
+      WEBHOOK_BATCH_SIZE: positiveInt.max(1000).default(50),
+      WEBHOOK_CONCURRENCY: positiveInt.max(50).default(8),
+      // How long the previous secret keeps signing after a rotation (both signatures are sent).
+      WEBHOOK_ROTATION_WINDOW_SECONDS: nonNegativeInt.max(604800).default(86400),
+      // deliverWebhooks' Lambda timeout (serverless.yml sets it from the function's own `timeout`).
+      WEBHOOK_FUNCTION_TIMEOUT_SECONDS: positiveInt.optional(),
+    })
+    .superRefine((value, ctx) => {
+      // One round sends the batch WEBHOOK_CONCURRENCY at a time, each request within the timeout,
+      // plus the expiry sweep and the bookkeeping (lib/webhooks/scheduled-run.ts, worstRoundMs): a
+      // round that cannot finish is killed mid-batch every minute, its sends unrecorded.
+      if (value.WEBHOOK_FUNCTION_TIMEOUT_SECONDS === undefined) return;
+      const worstRoundMs =
+        Math.ceil(value.WEBHOOK_BATCH_SIZE / value.WEBHOOK_CONCURRENCY) * value.WEBHOOK_TIMEOUT_MS + 10_000;
+      if (worstRoundMs > value.WEBHOOK_FUNCTION_TIMEOUT_SECONDS * 1000) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['WEBHOOK_TIMEOUT_MS'],
+          message:
+            `with WEBHOOK_BATCH_SIZE=${value.WEBHOOK_BATCH_SIZE} and WEBHOOK_CONCURRENCY=${value.WEBHOOK_CONCURRENCY}, ` +
+            `a round can take ${worstRoundMs / 1000} s, more than deliverWebhooks' timeout ` +
+            `WEBHOOK_FUNCTION_TIMEOUT_SECONDS=${value.WEBHOOK_FUNCTION_TIMEOUT_SECONDS}: lower one of them`,
+        });
+      }
+    }),
 } as const;
 
 export type Sections = typeof sections;

@@ -11,6 +11,21 @@ describe('loadConfig', () => {
     expect(config.db.DB_POOL_MAX).toBe(2);
   });
 
+  it("refuses webhook settings whose worst round cannot finish within deliverWebhooks' timeout", () => {
+    const timeout = { WEBHOOK_FUNCTION_TIMEOUT_SECONDS: '180' };
+    // The defaults: 7 rounds of at most 15 s, plus 10 s, is 115 s.
+    expect(loadConfig(['webhooks'], timeout).webhooks.WEBHOOK_TIMEOUT_MS).toBe(15000);
+    // The largest receiver timeout allowed, at the default batch and concurrency: 220 s.
+    expect(() => loadConfig(['webhooks'], { ...timeout, WEBHOOK_TIMEOUT_MS: '30000' })).toThrowError(
+      /WEBHOOK_TIMEOUT_MS with WEBHOOK_BATCH_SIZE=50 and WEBHOOK_CONCURRENCY=8, a round can take 220 s/,
+    );
+    // Fits again with more requests at once, or when the timeout is not known (local runs).
+    expect(() =>
+      loadConfig(['webhooks'], { ...timeout, WEBHOOK_TIMEOUT_MS: '30000', WEBHOOK_CONCURRENCY: '25' }),
+    ).not.toThrow();
+    expect(() => loadConfig(['webhooks'], { WEBHOOK_TIMEOUT_MS: '30000' })).not.toThrow();
+  });
+
   it('names a malformed DATABASE_URL', () => {
     expect(() => loadConfig(['db'], { DATABASE_URL: 'not a url' })).toThrowError(
       /DATABASE_URL must be a URL/,
