@@ -271,6 +271,12 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
             (singleProcess || arg !== '--single-process'),
         ),
         '--disable-background-networking',
+        // Every network request of a page goes to a proxy that is not there (the discard port,
+        // loopback included): the second wall behind the request interception below, which
+        // Chromium's speculative loads (<link rel="prefetch">) bypass. Pages need no network:
+        // templates, fonts and assets arrive inlined; DevTools does not go through the proxy.
+        '--proxy-server=http://127.0.0.1:9',
+        '--proxy-bypass-list=<-loopback>',
         // Pages made with enableBeginFrameControl (newPage) then draw no frames of their own.
         '--enable-begin-frame-control',
       ],

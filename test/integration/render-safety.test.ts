@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import jsQR from 'jsqr';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lib/errors.ts';
@@ -67,6 +69,35 @@ describe('hostile names', () => {
       html: template.html.replace('</main>', '<img src="http://127.0.0.1:9/tracker.png" alt=""></main>'),
     });
     expect(printer.blockedRequests.slice(before)).toEqual(['http://127.0.0.1:9/tracker.png']);
+  });
+
+  it('reaches nothing through the loads request interception does not see (prefetch, prerender, the names in the URL)', async () => {
+    // A live listener, not the `blocked` event: a speculative load never passes the interception.
+    const hits: string[] = [];
+    const server = createServer((request, response) => {
+      hits.push(request.url ?? '');
+      response.end('');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const template = await loadDefaultTemplate();
+      const links = ['prefetch', 'prerender', 'preload" as="fetch', 'next']
+        .map(
+          (rel) =>
+            `<link rel="${rel}" href="http://127.0.0.1:${port}/${rel.split('"')[0]}?n={{ student_name }}">`,
+        )
+        .join('');
+      const leaky = { ...template, html: template.html.replace('</head>', `${links}</head>`) };
+      // Both render paths: a fresh page, then the loaded template page reused.
+      await renderer.render(content(), leaky);
+      await renderer.render(content({ studentName: 'Grace Hopper' }), leaky);
+      // A prefetch is sent as soon as the page is parsed; give a slow machine a second more.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(hits).toEqual([]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
