@@ -20,7 +20,15 @@ export const TEXT_LIMITS = {
 // the database would store it as U+FFFD while the signature kept it, so a genuine certificate
 // would not match its own record.
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
-const OTHER_CONTROLS = /[\p{Cc}\p{Co}\p{Cs}\u2028\u2029\uFEFF]/gu;
+// Every other format character (\p{Cf}: zero-width space, word joiner, soft hyphen, invisible
+// operators...) is removed too, but ZWNJ/ZWJ and the tag characters of emoji flag sequences.
+const OTHER_CONTROLS = /[\p{Cc}\p{Co}\p{Cs}\u2028\u2029\uFEFF]|(?![\u200C\u200D\u{E0020}-\u{E007F}])\p{Cf}/gu;
+// Letters and symbols that print as nothing: Hangul fillers, the blank Braille pattern.
+const BLANK_CHARACTERS = /[\u115F\u1160\u3164\uFFA0\u2800]/gu;
+const VISIBLE = /[\p{L}\p{N}\p{S}\p{P}]/u;
+/** More combining marks on one character than any script writes ("Zalgo" text). */
+const MAX_STACKED_MARKS = 8;
+const STACKED_MARKS = new RegExp(`\\p{M}{${MAX_STACKED_MARKS + 1},}`, 'u');
 
 /** NFC, no bidi/format controls, whitespace collapsed and trimmed. Never throws. */
 export function normalizeDisplayText(value: string): string {
@@ -37,6 +45,14 @@ function validateText(value: unknown, field: string, max: number): string {
   if (typeof value !== 'string') throw new ValidationError(`${field} must be a string`, field);
   const normalized = normalizeDisplayText(value);
   if (normalized === '') throw new ValidationError(`${field} must not be empty`, field);
+  // Would print as an empty line on a signed certificate.
+  if (!VISIBLE.test(normalized.replace(BLANK_CHARACTERS, '')))
+    throw new ValidationError(`${field} has no visible character`, field);
+  if (STACKED_MARKS.test(normalized))
+    throw new ValidationError(
+      `${field} stacks more than ${MAX_STACKED_MARKS} combining marks on one character`,
+      field,
+    );
   const length = [...normalized].length;
   if (length > max)
     throw new ValidationError(`${field} is too long (${length} characters, at most ${max})`, field);

@@ -88,6 +88,8 @@ interface Layout {
   catalog: string;
   /** Entries of Chromium's information dictionary kept when not replaced (Producer, dates). */
   kept: Record<string, string>;
+  /** The page tree's /Count, when it reads as Chromium writes it. */
+  pageCount: number | undefined;
 }
 
 /** The parts of Chromium's PDF the update builds on, or undefined when the layout is another. */
@@ -147,7 +149,17 @@ function readLayout(pdf: Uint8Array): Layout | undefined {
     const value = new RegExp(`/${key}\\s*(\\([^()\\\\]*\\))`).exec(oldInfo)?.[1];
     if (value) kept[key] = value;
   }
-  return { previousXref, size, root, info, catalog, kept };
+  const pagesNumber = Number(/\/Pages\s+(\d+)\s+0\s+R/.exec(catalog)?.[1]);
+  const pages = Number.isInteger(pagesNumber) ? objectBody(pagesNumber) : undefined;
+  const count = Number(/\/Count\s+(\d+)/.exec(pages ?? '')?.[1]);
+  const pageCount =
+    pages !== undefined && /\/Type\s*\/Pages\b/.test(pages) && Number.isInteger(count) ? count : undefined;
+  return { previousXref, size, root, info, catalog, kept, pageCount };
+}
+
+/** How many pages a PDF as Chromium writes it has, read from its page tree; undefined for another layout. */
+export function chromiumPdfPageCount(pdf: Uint8Array): number | undefined {
+  return readLayout(pdf)?.pageCount;
 }
 
 /**

@@ -8,14 +8,14 @@ import {
   FACTS_ATTACHMENT,
   OPEN_BADGE_ATTACHMENT,
 } from '../credentials/offline-check.ts';
-import { TransientError } from '../errors.ts';
+import { TransientError, ValidationError } from '../errors.ts';
 import { DEFAULT_ASSETS } from './assets.ts';
 import type { PdfPrinter } from './browser.ts';
 import { type CertificateMeta, certificateFill, type FillOptions, pageHtml } from './fill.ts';
 import { fontFaceCss, selectFontFaces } from './fonts.ts';
 import { shippedLanguages } from './i18n.ts';
 import { templatesDir } from './paths.ts';
-import { appendPdfUpdate, type PdfAttachment, type PdfInfo } from './pdf-update.ts';
+import { appendPdfUpdate, chromiumPdfPageCount, type PdfAttachment, type PdfInfo } from './pdf-update.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
 import { fillTemplate } from './template-engine.ts';
 import { createTemplateOncePrinter } from './template-once.ts';
@@ -215,6 +215,18 @@ export function createCertificateRenderer(printer: PdfPrinter, options: Renderer
     async render(content: CertificateContent, template?: ResolvedTemplate) {
       const chosen = template ?? (await loadDefaultTemplate());
       const { printed, meta } = await print(content, chosen);
+      // A certificate is one page. More means something did not fit (a name of very wide
+      // characters the size estimate underrated, a template that overflows): issuing it would put
+      // the course, the QR code or the signature on a second page, outside the design.
+      const pages =
+        chromiumPdfPageCount(printed) ??
+        (
+          await PDFDocument.load(printed, { updateMetadata: false, parseSpeed: ParseSpeeds.Fastest })
+        ).getPageCount();
+      if (pages !== 1)
+        throw new ValidationError(
+          `the certificate does not fit on one page (it printed ${pages}): the name or the course is too wide for the template, or the template overflows its page`,
+        );
       const credential = content.credential && { ...content.credential, verifyUrl: content.verifyUrl };
       const pdf = await applyPdfMetadata(printed, meta, content.issuedOn, credential);
       return { pdf, template: { id: chosen.id, version: chosen.version } };

@@ -55,6 +55,18 @@ describe('hostile names', () => {
     expect((error as Error).message).toMatch(/at most 200/);
   });
 
+  it('refuses a name whose characters are too wide to fit, instead of issuing a certificate spilling onto more pages', async () => {
+    // U+FDFD is one character several ems wide: the size estimate counts it as one Arabic letter.
+    for (const count of [10, 30]) {
+      await expect(renderer.render(content({ studentName: '\uFDFD'.repeat(count) }))).rejects.toThrow(
+        /does not fit on one page/,
+      );
+    }
+    // The renderer is fine afterwards.
+    const { pdf } = await renderer.render(content());
+    expect((await pdfInfo(pdf)).pages).toBe(1);
+  });
+
   it('refuses an empty name (only controls and spaces)', async () => {
     await expect(renderer.render(content({ studentName: ' \u202E \u200F ' }))).rejects.toBeInstanceOf(
       ValidationError,

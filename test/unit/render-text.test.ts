@@ -57,6 +57,36 @@ describe('display names', () => {
     expect(() => validateDisplayName('\u202E\u202C  ')).toThrow(ValidationError);
     expect(() => validateDisplayName(42)).toThrow(ValidationError);
   });
+
+  it('removes invisible format characters, and refuses a name that would print as nothing', () => {
+    // Zero-width space, word joiner, soft hyphen, Mongolian vowel separator, invisible times.
+    expect(validateDisplayName('Ad\u200Ba\u2060 Love\u00ADlace\u180E\u2062')).toBe('Ada Lovelace');
+    for (const blank of [
+      '\u200B\u200B',
+      '\u2060\u2061',
+      '\u00AD',
+      '\u3164\u3164',
+      '\u2800',
+      '\u{E0041}\u{E0042}',
+    ]) {
+      expect(() => validateDisplayName(blank), JSON.stringify(blank)).toThrow(
+        /no visible character|must not be empty/,
+      );
+    }
+    // What shaping and emoji need stays: ZWJ, ZWNJ, a subdivision flag's tag sequence.
+    const scotland = '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
+    expect(validateDisplayName(`Ewan ${scotland}`)).toBe(`Ewan ${scotland}`);
+    expect(validateDisplayName('क्\u200Dष')).toBe('क्\u200Dष');
+    expect(validateDisplayName('می\u200Cخواهم')).toBe('می\u200Cخواهم');
+  });
+
+  it('refuses more combining marks on one character than any script stacks, keeping real ones', () => {
+    expect(() => validateDisplayName(`A${'\u0301'.repeat(190)}da`)).toThrow(/combining marks/);
+    expect(() => validateDisplayName(`Ada${'\u0336\u0337\u0338'.repeat(3)}`)).toThrow(/combining marks/);
+    for (const name of ['Nguyễn Thị Ánh', 'Zoë Ångström', 'בְּרֵאשִׁית', 'हिन्दी', 'བོད་སྐད']) {
+      expect(validateDisplayName(name)).toBe(name.normalize('NFC'));
+    }
+  });
 });
 
 describe('fitting text', () => {
