@@ -192,8 +192,25 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
 const UPDATE_SLOTS = `(values, css) => window.__certificatePage ? window.__certificatePage.update(values, css) : 'the page lost its slots'`;
 
 /** A failed print, told apart by whether the browser survived it (both are worth a retry). */
+/**
+ * A print that outlasted its time. The browser that ran it was killed (its renderer may still be
+ * busy with it, and with --single-process everything after it would wait behind), so the next
+ * print starts a new one; printing the same page again would only take as long again.
+ */
+export class RenderTimeoutError extends TransientError {
+  constructor(message: string) {
+    super(message, 'browser');
+    this.name = 'RenderTimeoutError';
+  }
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof RenderTimeoutError || (error instanceof Error && error.name === 'TimeoutError');
+}
+
 function renderFailure(error: unknown, browser: Browser): TransientError {
   const message = errorMessage(error);
+  if (isTimeout(error)) return new RenderTimeoutError(`render timed out: ${message}`);
   return browser.connected
     ? new TransientError(`render failed: ${message}`, 'browser')
     : new TransientError(`browser crashed during render: ${message}`, 'browser');
@@ -430,7 +447,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`printing took longer than ${printOptions.timeoutMs} ms`)),
+        () => reject(new RenderTimeoutError(`printing took longer than ${printOptions.timeoutMs} ms`)),
         printOptions.timeoutMs,
       );
     });
@@ -439,6 +456,21 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     } finally {
       clearTimeout(timer);
     }
+  };
+
+  // After a timeout the renderer may still be busy with that page: with --single-process every
+  // later call (the next certificate's, even closing the page) would wait behind it, for as long
+  // as the page takes. The browser is killed instead, and the next print launches a new one.
+  const discardBrowser = async (browser: Browser): Promise<void> => {
+    const current = await browserPromise?.catch(() => undefined);
+    if (current === browser) {
+      browserPromise = undefined;
+      idlePages.length = 0;
+      templatePages.clear();
+    }
+    const child = browser.process();
+    if (child) child.kill('SIGKILL');
+    else void browser.close().catch(() => undefined);
   };
 
   const printOnPage = async (html: string, printOptions: PdfOptions): Promise<Uint8Array> => {
@@ -452,6 +484,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       healthy = true;
       return pdf;
     } catch (error) {
+      if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
     } finally {
       if (page && healthy && idlePages.length < maxPages && browser.connected) {
@@ -502,6 +535,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       healthy = true;
       return { status: 'printed', pdf };
     } catch (error) {
+      if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
     } finally {
       // A page that failed (or could not be mapped) is never reused: the next print loads a fresh one.

@@ -10,7 +10,7 @@ import {
 } from '../credentials/offline-check.ts';
 import { TransientError, ValidationError } from '../errors.ts';
 import { DEFAULT_ASSETS } from './assets.ts';
-import type { PdfPrinter } from './browser.ts';
+import { type PdfPrinter, RenderTimeoutError } from './browser.ts';
 import { type CertificateMeta, certificateFill, type FillOptions, pageHtml } from './fill.ts';
 import { fontFaceCss, selectFontFaces } from './fonts.ts';
 import { shippedLanguages } from './i18n.ts';
@@ -197,7 +197,9 @@ export function createCertificateRenderer(printer: PdfPrinter, options: Renderer
     try {
       outcome = await templateOnce.print(content, template);
     } catch (error) {
-      if (!(error instanceof TransientError)) throw error;
+      // A print that timed out would take as long again on a fresh page: the certificate fails
+      // now (transient: it is retried later, on the browser launched in its place).
+      if (!(error instanceof TransientError) || error instanceof RenderTimeoutError) throw error;
       // The page misbehaved (it is closed, never reused): this certificate prints on a fresh page,
       // which also relaunches a crashed browser.
       outcome = { status: 'fresh', reason: error.message };

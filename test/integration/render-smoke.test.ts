@@ -1,9 +1,11 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { createPdfPrinter, RenderTimeoutError } from '../../lib/render/browser.ts';
+import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import { createObservedPrinter } from '../support/observed-printer.ts';
 import { pdfText } from '../support/pdf.ts';
 
 const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
@@ -115,6 +117,60 @@ describe('browser launch', () => {
       expect(retried).toHaveLength(1);
     } finally {
       await broken.close();
+    }
+  });
+});
+
+const sampleContent = (studentName: string): CertificateContent => ({
+  certificateId: '3f1c1d9e-0000-4000-8000-000000000002',
+  verificationCode: 'ABD',
+  verifyUrl: 'https://example.org/verify/ABD',
+  studentName,
+  courseName: 'Intro to Testing',
+  score: 90,
+  maxScore: 100,
+  percentage: 90,
+  issuedOn: '2026-11-24',
+  locale: 'en',
+  issuerName: 'Example Academy',
+});
+
+describe('a print that outlasts its time', () => {
+  it('fails as a timeout without a second try, and the browser (single-process, as on Lambda) is replaced so the next certificate prints', async () => {
+    const observed = createObservedPrinter({
+      executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+      singleProcess: true,
+      maxPages: 1,
+    });
+    const freshPages: string[] = [];
+    const tight = createCertificateRenderer(observed, {
+      timeoutMs: 1500,
+      onFreshPage: (reason) => freshPages.push(reason),
+    });
+    const relaxed = createCertificateRenderer(observed, { timeoutMs: 120_000 });
+    try {
+      const template = await loadDefaultTemplate();
+      // Thousands of full-page blurred layers: far more than 1.5 s of painting on any machine.
+      const heavy = {
+        ...template,
+        version: 'heavy',
+        html: template.html.replace(
+          '</main>',
+          '{% for i in (1..20000) %}<div style="filter:blur(8px) drop-shadow(0 0 30px red);position:absolute;top:0;left:0;width:2000px;height:2000px;opacity:0.01">{{ student_name }}</div>{% endfor %}</main>',
+        ),
+      };
+      await relaxed.render(sampleContent('Ada Lovelace'));
+      const first = observed.pid();
+      await expect(tight.render(sampleContent('Grace Hopper'), heavy)).rejects.toBeInstanceOf(
+        RenderTimeoutError,
+      );
+      // Not printed again on a fresh page: it would take as long again.
+      expect(freshPages).toEqual([]);
+      const { pdf } = await relaxed.render(sampleContent('Alan Turing'));
+      expect(await pdfText(pdf)).toContain('Alan Turing');
+      expect(observed.pid()).not.toBe(first);
+    } finally {
+      await observed.close();
     }
   });
 });
