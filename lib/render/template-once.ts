@@ -292,6 +292,17 @@ export function createTemplateOncePrinter(
     const fields = used.map((index) => candidates[index] as VariableField);
     const markers = used.map((index) => candidateMarkers[index] as string);
     const expectedCounts = used.map((index) => counts[index] ?? 0);
+    // A value right after a bare "&" (or inside an unfinished character reference, "&#", "&am")
+    // would join it on a fresh page: "R&{{ name }}" with the name "amp;D" reads "R&D" there, but
+    // "R&amp;D" once set as text. Such a template prints fresh.
+    for (const marker of markers) {
+      for (let at = skeleton.indexOf(marker); at >= 0; at = skeleton.indexOf(marker, at + marker.length)) {
+        if (/&[#a-zA-Z0-9]*$/.test(skeleton.slice(Math.max(0, at - 40), at)))
+          return failed(
+            'a value follows a bare "&" in the markup, where a fresh page would read them together',
+          );
+      }
+    }
     const base = {
       key,
       fields,

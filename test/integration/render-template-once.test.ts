@@ -178,6 +178,15 @@ describe('templates whose output does not follow the markers print on a fresh pa
     expect(await pdfTextLayer(pdf)).toContain('GRACE HOPPER');
   });
 
+  it('a value right after a bare "&" prints fresh, where the parser reads them together', async () => {
+    const template = await custom('<html><head></head><body><p>R&{{ student_name }}</p></body></html>');
+    freshPages.length = 0;
+    // On a fresh page "R&amp;D" is the text "R&D"; set into a loaded page it would stay "R&amp;D".
+    const { pdf } = await once.render(certificate(3, 'amp;D'), template);
+    expect(freshPages).toEqual([expect.stringMatching(/follows a bare "&"/)]);
+    expect((await pdfTextLayer(pdf)).split('\n')).toContain('R&D');
+  });
+
   it('characters no shipped font has are reported once per certificate', async () => {
     missingGlyphs.length = 0;
     freshPages.length = 0;
