@@ -1,4 +1,9 @@
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { releaseDropped } from '../lib/certificates/budget.ts';
 import { loadConfig } from '../lib/config.ts';
@@ -7,8 +12,9 @@ import { parseFailedInvocation } from '../lib/invoke/failure-queue.ts';
 
 // `npm run failed-invocations [-- --requeue]`: lists the generate invocations Lambda gave up on
 // (the on-failure queue, see serverless.yml) and, with --requeue, hands their certificates back
-// to the scan at once and deletes the messages. Without --requeue nothing changes: messages
-// become visible again after 30 s. Needs GENERATE_FAILURE_QUEUE_URL (the stack output
+// to the scan at once and deletes the messages. Without --requeue nothing changes. Messages are
+// received hidden for 15 minutes, so each is seen once however long the queue, and those not
+// deleted are made visible again when it ends (or within 15 minutes if it is killed). Needs GENERATE_FAILURE_QUEUE_URL (the stack output
 // GenerateFailureQueueUrl), AWS credentials, and for --requeue DATABASE_URL (+ DATABASE_SECRET_ARN).
 
 const settings = z
@@ -28,28 +34,43 @@ const sql = requeue
   ? createSql(loadConfig(['db']).db, { applicationName: 'certificates-failed-invocations' })
   : undefined;
 
+const VISIBILITY_SECONDS = 900;
 let seen = 0;
+// A message comes back once its visibility timeout passes: meeting one again (a listing longer
+// than 15 minutes) means the queue has gone round, and the command stops there.
+const ids = new Set<string>();
+let around = false;
+// Messages received and not deleted: visible again at the end, for the next run or operator.
+const kept: string[] = [];
 try {
-  for (;;) {
+  while (!around) {
     const { Messages: messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
         WaitTimeSeconds: 1,
-        VisibilityTimeout: 30,
+        VisibilityTimeout: VISIBILITY_SECONDS,
       }),
     );
     if (messages.length === 0) break;
     for (const message of messages) {
+      const id = message.MessageId ?? '';
+      if (ids.has(id)) {
+        around = true;
+        continue;
+      }
+      ids.add(id);
       seen += 1;
       const failed = parseFailedInvocation(message.Body ?? '');
       if (!failed) {
         console.log(`${message.MessageId}: not a generate failure record, left in the queue`);
+        if (message.ReceiptHandle) kept.push(message.ReceiptHandle);
         continue;
       }
       const line = `${failed.certificateId}  ${failed.condition}  ${failed.timestamp ?? ''}  ${failed.error ?? ''}`;
       if (!sql) {
         console.log(line);
+        if (message.ReceiptHandle) kept.push(message.ReceiptHandle);
         continue;
       }
       const status = await releaseDropped(sql, failed.certificateId);
@@ -67,6 +88,16 @@ try {
     seen === 0 ? 'The failure queue is empty.' : `${seen} message(s)${requeue ? ' handled' : ' listed'}.`,
   );
 } finally {
+  for (let at = 0; at < kept.length; at += 10) {
+    const entries = kept.slice(at, at + 10).map((handle, index) => ({
+      Id: String(index),
+      ReceiptHandle: handle,
+      VisibilityTimeout: 0,
+    }));
+    await sqs
+      .send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: entries }))
+      .catch((error: unknown) => console.error(`Could not make messages visible again: ${String(error)}`));
+  }
   await sql?.end({ timeout: 5 });
   sqs.destroy();
 }
