@@ -22,7 +22,8 @@ export const TEXT_LIMITS = {
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
 // Every other format character (\p{Cf}: zero-width space, word joiner, soft hyphen, invisible
 // operators...) is removed too, but ZWNJ/ZWJ and the tag characters of emoji flag sequences.
-const OTHER_CONTROLS = /[\p{Cc}\p{Co}\p{Cs}\u2028\u2029\uFEFF]|(?![\u200C\u200D\u{E0020}-\u{E007F}])\p{Cf}/gu;
+const OTHER_CONTROLS =
+  /[\p{Cc}\p{Co}\p{Cs}\u2028\u2029\uFEFF]|(?!\u200C|\u200D|[\u{E0020}-\u{E007F}])\p{Cf}/gu;
 // Letters and symbols that print as nothing: Hangul fillers, the blank Braille pattern.
 const BLANK_CHARACTERS = /[\u115F\u1160\u3164\uFFA0\u2800]/gu;
 const VISIBLE = /[\p{L}\p{N}\p{S}\p{P}]/u;
