@@ -52,7 +52,10 @@ export const printer = createPdfPrinter({
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
 // One per container, shared by the two signers: one certificate's signatures read its state once.
-const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(signingKeySecret), {
+// Each reload asks the store itself: the signer keeps the key as long as the store's cache would
+// keep the secret, and the two clocks start apart, so a cached read could hand back the old key
+// for a second period after a rotation.
+const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(() => signingKeySecret({ fresh: true })), {
   reloadAfterMs: config.secrets.SECRETS_CACHE_SECONDS * 1000,
 });
 const s3 = createS3Client(config.s3);

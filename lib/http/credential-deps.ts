@@ -27,7 +27,8 @@ const signer = once(() => {
   const { signing, secrets } = loadConfig(['signing', 'secrets']);
   const secret = prefetch(secretSource(defaultSecretStore, signing.SIGNING_KEY, signing.SIGNING_KEY_ARN));
   return createJwtSigner(
-    createIssuerKey(dbDeps().sql, () => signingKeyFromSecret(secret), {
+    // Each reload asks the store itself (as functions/generate.ts does).
+    createIssuerKey(dbDeps().sql, () => signingKeyFromSecret(() => secret({ fresh: true })), {
       reloadAfterMs: secrets.SECRETS_CACHE_SECONDS * 1000,
     }),
   );

@@ -16,11 +16,15 @@ import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 
 export type SecretsConfig = Config<'secrets'>['secrets'];
 
-/** Reads one secret value; a rejected promise is a TransientError (store unreachable or refused). */
-export type SecretSource = () => Promise<string>;
+/**
+ * Reads one secret value; a rejected promise is a TransientError (store unreachable or refused).
+ * `fresh`: ask the store even when the cached value is still young (a caller that keeps its own
+ * copy for as long as the cache would, and must see a rotation when it reads again).
+ */
+export type SecretSource = (options?: { fresh?: boolean }) => Promise<string>;
 
 export interface SecretStore {
-  get(reference: string): Promise<string>;
+  get(reference: string, options?: { fresh?: boolean }): Promise<string>;
 }
 
 const ARN = /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/;
@@ -36,7 +40,8 @@ export function createSecretStore(config: SecretsConfig): SecretStore {
   let secrets: SecretsProvider | undefined;
   const region = { region: config.AWS_REGION };
   return {
-    async get(reference) {
+    async get(reference, options) {
+      const forceFetch = options?.fresh === true;
       const kind = ARN.exec(reference)?.[1];
       if (!kind) {
         throw new ConfigError([
@@ -52,7 +57,11 @@ export function createSecretStore(config: SecretsConfig): SecretStore {
               ...(config.SSM_ENDPOINT_URL ? { endpoint: config.SSM_ENDPOINT_URL } : {}),
             },
           });
-          value = await ssm.get(reference, { decrypt: true, maxAge: config.SECRETS_CACHE_SECONDS });
+          value = await ssm.get(reference, {
+            decrypt: true,
+            maxAge: config.SECRETS_CACHE_SECONDS,
+            forceFetch,
+          });
         } else {
           secrets ??= new SecretsProvider({
             clientConfig: {
@@ -62,7 +71,7 @@ export function createSecretStore(config: SecretsConfig): SecretStore {
                 : {}),
             },
           });
-          value = await secrets.get(reference, { maxAge: config.SECRETS_CACHE_SECONDS });
+          value = await secrets.get(reference, { maxAge: config.SECRETS_CACHE_SECONDS, forceFetch });
         }
       } catch (error) {
         // The message names the reference (an ARN, not a secret) and never the value. An answer
@@ -111,7 +120,7 @@ export function secretSource(
   reference: string | undefined,
   select: (raw: string) => string = (raw) => raw,
 ): SecretSource {
-  if (reference) return async () => select(await store().get(reference));
+  if (reference) return async (options) => select(await store().get(reference, options));
   if (plain !== undefined) return async () => plain;
   throw new ConfigError([{ variable: 'secret', message: 'has neither a value nor a reference' }]);
 }
@@ -147,9 +156,9 @@ export function defaultSecretStore(): SecretStore {
 export function prefetch(source: SecretSource): SecretSource {
   let early: Promise<string> | undefined = source();
   early.catch(() => undefined);
-  return () => {
+  return (options) => {
     const pending = early;
     early = undefined;
-    return pending ? pending.catch(() => source()) : source();
+    return pending ? pending.catch(() => source(options)) : source(options);
   };
 }

@@ -1,9 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
+import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { createIssuerKey } from '../../lib/credentials/signer.ts';
 import { createSql } from '../../lib/db/client.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
-import { createSecretStore, databasePassword, type SecretStore } from '../../lib/secrets/secret-store.ts';
+import {
+  createSecretStore,
+  databasePassword,
+  prefetch,
+  type SecretStore,
+  secretSource,
+} from '../../lib/secrets/secret-store.ts';
 import { type SecretsStandIn, startSecretsStandIn } from '../support/aws-secrets.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 
@@ -98,6 +107,32 @@ describe('secrets from SSM and Secrets Manager', () => {
     await expect(directory.getStudent('5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01')).rejects.toBeInstanceOf(
       ConfigurationError,
     );
+  });
+
+  it("a rotated signing key reaches a warm signer at its next reload, though the store's cache of the secret is still young", async () => {
+    const parameter = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/signing-key`;
+    const first = await generateSigningJwk();
+    const second = await generateSigningJwk();
+    standIn.values.set(parameter, JSON.stringify(first));
+    const source = prefetch(secretSource(() => store, undefined, parameter));
+    let clock = 0;
+    // As functions/generate.ts wires it: each reload asks the store itself.
+    const issuerKey = createIssuerKey(t.sql, () => signingKeyFromSecret(() => source({ fresh: true })), {
+      reloadAfterMs: 300_000,
+      now: () => clock,
+    });
+    const before = await issuerKey.current();
+    expect(before.kid).toBe((await signingKeyFromJwk(first)).kid);
+    standIn.values.set(parameter, JSON.stringify(second));
+    // Within the period the loaded key signs; the store is not asked.
+    clock = 299_000;
+    expect((await issuerKey.current()).kid).toBe(before.kid);
+    const calls = standIn.calls.filter((call) => call.id === parameter).length;
+    // At the signer's reload, the Powertools cache (300 s of real time) still holds the old value:
+    // read through it, the old key would sign for up to a second period.
+    clock = 300_000;
+    expect((await issuerKey.current()).kid).toBe((await signingKeyFromJwk(second)).kid);
+    expect(standIn.calls.filter((call) => call.id === parameter).length).toBe(calls + 1);
   });
 
   it('reports a missing parameter by its ARN, never a value', async () => {
