@@ -91,16 +91,23 @@
   }
   if (header.alg !== 'ES256' || typeof header.kid !== 'string') return distrust('mismatch', 'tampered');
 
+  const find = (list) =>
+    Array.isArray(list) ? list.find((key) => key && key.kid === header.kid) : undefined;
+  const loadJwks = async (cache) => {
+    const response = await fetch(main.dataset.jwks, { credentials: 'omit', cache });
+    if (!response.ok) throw new Error(`JWKS ${response.status}`);
+    return response.json();
+  };
   let jwks;
   try {
-    const response = await fetch(main.dataset.jwks, { credentials: 'omit' });
-    if (!response.ok) throw new Error(`JWKS ${response.status}`);
-    jwks = await response.json();
+    jwks = await loadJwks('default');
+    // The key set may be one this browser (or a cache on the way) kept from before the issuer
+    // published a new key (the set is cached for five minutes): before calling a key unknown,
+    // ask the issuer itself once.
+    if (!find(jwks?.keys) && !find(jwks?.revoked_keys)) jwks = await loadJwks('no-cache');
   } catch {
     return say('unknown');
   }
-  const find = (list) =>
-    Array.isArray(list) ? list.find((key) => key && key.kid === header.kid) : undefined;
   const revoked = find(jwks.revoked_keys);
   const jwk = find(jwks.keys) ?? revoked;
   // A key the issuer never published cannot vouch for anything: treated like a bad signature.

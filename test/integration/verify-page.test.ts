@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import { importJWK, jwtVerify } from 'jose';
 import { PDFDocument } from 'pdf-lib';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
@@ -123,9 +123,12 @@ interface Opened {
 }
 
 /** Opens the page and waits until the script has settled (or, without JS, until load). */
-async function open(path: string, options: { javascript?: boolean } = {}): Promise<Opened> {
-  // A fresh context per page: no JWKS cached from an earlier test.
-  const context = await browser.createBrowserContext();
+async function open(
+  path: string,
+  options: { javascript?: boolean; context?: BrowserContext } = {},
+): Promise<Opened> {
+  // A fresh context per page unless one is given: no JWKS cached from an earlier test.
+  const context = options.context ?? (await browser.createBrowserContext());
   const page = await context.newPage();
   const requests: string[] = [];
   const cspViolations: string[] = [];
@@ -146,7 +149,7 @@ async function open(path: string, options: { javascript?: boolean } = {}): Promi
   const text = await page.$eval('body', (body) => body.innerText);
   return {
     page,
-    close: () => context.close(),
+    close: () => (options.context ? page.close() : context.close()),
     status,
     heading,
     text,
@@ -411,5 +414,29 @@ describe('public verification page', () => {
     expect(focused).toEqual({ tag: 'A', outline: 'solid' });
     expect(opened.text).toContain('The link carries no signature');
     await opened.close();
+  });
+});
+
+describe('the verification page after a key rotation', () => {
+  it('a key published after this browser cached the key set: the issuer is asked again, and the certificate is genuine', async () => {
+    const context = await browser.createBrowserContext();
+    try {
+      const before = await issued();
+      const first = await open(`/api/v1/verify/${before.code}#${before.jws}`, { context });
+      expect(first.status).toBe('valid');
+      await first.close();
+      // Rotated: the new key is published, then a certificate is signed with it.
+      const rotated = await signingKeyFromJwk(await generateSigningJwk());
+      await registerSigningKey(t.sql, rotated);
+      const after = await issued({ signer: rotated });
+      const second = await open(`/api/v1/verify/${after.code}#${after.jws}`, { context });
+      expect(second.status).toBe('valid');
+      expect(second.heading).toBe('Valid certificate');
+      // The set this browser kept (without the new key), then the issuer's own answer.
+      expect(second.requests.filter((url) => url.endsWith('/.well-known/jwks.json'))).toHaveLength(2);
+      await second.close();
+    } finally {
+      await context.close();
+    }
   });
 });
