@@ -64,10 +64,14 @@ export function createIssuerKey(
     if (ready === undefined || now() - loadedAt >= options.reloadAfterMs) ready = load();
     const loading = ready;
     const key = await loading;
-    if ((await keyState(sql, key.kid)) === 'compromised') {
+    const state = await keyState(sql, key.kid);
+    if (state === 'compromised') {
       if (ready === loading) ready = undefined;
       throw new CompromisedKeyError(key.kid);
     }
+    // Registered once per container, but the row can be gone (a database restored to before it):
+    // published again before signing, or verifiers could not find the key.
+    if (state === undefined) await registerSigningKey(sql, key);
     return key;
   };
   return {

@@ -9,7 +9,7 @@ import {
   openBadgeForCertificate,
 } from '../../lib/credentials/credential-service.ts';
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
-import { markKeyCompromised, publishedKeys } from '../../lib/credentials/key-store.ts';
+import { keyState, markKeyCompromised, publishedKeys } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { checkCertificate } from '../../lib/credentials/offline-check.ts';
 import { openBadgeJwtClaims } from '../../lib/credentials/open-badge.ts';
@@ -236,6 +236,28 @@ describe('generation signs the printed facts', () => {
     await markKeyCompromised(t.sql, key.kid);
     expect(await issue()).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
     expect(stateReads).toHaveLength(2);
+  });
+
+  it('a key whose published row is gone (a database restored to before it) is published again before it signs', async () => {
+    const key = await signingKeyFromJwk(await generateSigningJwk());
+    const signer = createCredentialSigner(
+      createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 }),
+    );
+    const facts = {
+      code: 'RESTORE0000000001',
+      name: 'Ada Lovelace',
+      course: 'Backups 101',
+      score: '90/100',
+      issued: '2026-12-04',
+      expires: null,
+      issuer: 'Northbridge Academy',
+    };
+    await signer.sign(facts);
+    await t.sql`DELETE FROM issuer_keys WHERE kid = ${key.kid}`;
+    const signed = await signer.sign(facts);
+    expect(signed.kid).toBe(key.kid);
+    expect(await keyState(t.sql, key.kid)).toBe('current');
+    expect((await publishedKeys(t.sql)).map((published) => published.jwk.kid)).toContain(key.kid);
   });
 
   it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {
