@@ -48,10 +48,13 @@ export function jsonBody(event: APIGatewayProxyEventV2): unknown {
   } catch {
     throw new ValidationError('body must be valid JSON', 'body');
   }
-  const withNul = nulPath(parsed, []);
-  if (withNul !== undefined) {
-    const field = withNul.join('.') || 'body';
-    throw new ValidationError(`${field} must not contain NUL characters (\\u0000)`, field);
+  // JSON writes U+0000 only as the escape \u0000: without one in the text there is none to find.
+  if (text.includes('\\u0000')) {
+    const withNul = nulPath(parsed);
+    if (withNul !== undefined) {
+      const field = withNul.join('.') || 'body';
+      throw new ValidationError(`${field} must not contain NUL characters (\\u0000)`, field);
+    }
   }
   return parsed;
 }
@@ -59,21 +62,33 @@ export function jsonBody(event: APIGatewayProxyEventV2): unknown {
 /**
  * Where the first string (value or key) holding U+0000 is: valid JSON, but PostgreSQL's text
  * cannot store it, so a reason or description with one would fail as a 500 at the INSERT.
+ * Walked with its own stack: a body of thousands of nested brackets must not overflow the call stack.
  */
-function nulPath(value: unknown, path: readonly string[]): string[] | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? [...path] : undefined;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = nulPath(item, [...path, String(index)]);
-      if (found) return found;
-    }
-    return undefined;
+function nulPath(body: unknown): string[] | undefined {
+  interface Step {
+    value: unknown;
+    key?: string;
+    parent?: Step;
   }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      if (key.includes('\u0000')) return [...path, key.replaceAll('\u0000', '\\u0000')];
-      const found = nulPath(item, [...path, key]);
-      if (found) return found;
+  const pathOf = (step: Step | undefined, last?: string): string[] => {
+    const path: string[] = last === undefined ? [] : [last];
+    for (let at = step; at?.key !== undefined; at = at.parent) path.unshift(at.key);
+    return path;
+  };
+  const pending: Step[] = [{ value: body }];
+  for (let step = pending.pop(); step !== undefined; step = pending.pop()) {
+    const { value } = step;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return pathOf(step);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => {
+        pending.push({ value: item, key: String(index), parent: step });
+      });
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        if (key.includes('\u0000')) return pathOf(step, key.replaceAll('\u0000', '\\u0000'));
+        pending.push({ value: item, key, parent: step });
+      }
     }
   }
   return undefined;

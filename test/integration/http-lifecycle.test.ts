@@ -271,6 +271,17 @@ describe('revoke in-process', () => {
     const reissueWithNul = await post('reissue', id, token, { reason: '\u0000' });
     expect(reissueWithNul.statusCode).toBe(400);
     expect(errorOf(reissueWithNul)).toMatchObject({ code: 'invalid_parameter', parameter: 'reason' });
+    // Thousands of nested brackets (within the 16 KB limit): a 400, with or without a NUL inside.
+    let deep: unknown = 'x';
+    let deepWithNul: unknown = '\u0000';
+    for (let level = 0; level < 4000; level += 1) {
+      deep = [deep];
+      deepWithNul = [deepWithNul];
+    }
+    expect((await post('revoke', id, token, deep)).statusCode).toBe(400);
+    const nested = await post('revoke', id, token, deepWithNul);
+    expect(nested.statusCode).toBe(400);
+    expect(errorOf(nested).message).toMatch(/^0\.0\.0\..* must not contain NUL characters/);
     expect((await row(id))?.status).toBe('issued');
     expect(await statusBit(id)).toBe(false);
     expect(await audit(id)).toEqual([]);
