@@ -64,10 +64,15 @@ interface ClaimedDelivery {
   occurred_at: Date;
 }
 
+/** How long a disabled endpoint's delivery log keeps the events it was not sent (see fanOut). */
+export const DISABLED_LOG_DAYS = 30;
+
 /**
  * Outbox events -> deliveries, for endpoints registered before the event was written. An endpoint
  * disabled at that moment gets its delivery too, `cancelled` at once: nothing is sent, but the
- * event is in its delivery log, so once it is enabled again an admin can redeliver it.
+ * event is in its delivery log, so once it is enabled again an admin can redeliver it. Only for
+ * DISABLED_LOG_DAYS after it was disabled: an endpoint an admin deleted (DELETE disables it) must
+ * not collect a row for every event for ever.
  */
 export async function fanOut(
   deps: Pick<DeliveryDeps, 'sql' | 'now'>,
@@ -92,6 +97,7 @@ export async function fanOut(
       FROM webhook_outbox o
       JOIN webhook_endpoints e
         ON o.event_type = ANY (e.event_types) AND e.created_at <= o.created_at
+           AND (e.disabled_at IS NULL OR e.disabled_at > o.created_at - make_interval(days => ${DISABLED_LOG_DAYS}))
       WHERE o.id = ANY (${ids}::uuid[])
       ON CONFLICT (endpoint_id, event_id) DO NOTHING
       RETURNING status`;

@@ -6,7 +6,7 @@ import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { webhookEventSchemas, webhookPayloadSchemas } from '../../lib/http/webhook-schemas.ts';
 import { type AddressGuard, createAddressGuard, type Resolver } from '../../lib/webhooks/address-guard.ts';
-import { type DeliveryDeps, runDeliveries } from '../../lib/webhooks/delivery.ts';
+import { type DeliveryDeps, DISABLED_LOG_DAYS, runDeliveries } from '../../lib/webhooks/delivery.ts';
 import {
   createEndpoint,
   disableEndpointByAdmin,
@@ -316,6 +316,20 @@ describe('delivery', () => {
       type: 'certificate.issued',
       data: { certificateId: later.id },
     });
+  });
+
+  it(`an endpoint disabled more than ${DISABLED_LOG_DAYS} days ago (deleted by an admin) logs no more events`, async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin');
+    await issuedCertificate();
+    expect(await run()).toMatchObject({ fannedOut: 1, attempted: 0 });
+    expect((await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items).toHaveLength(1);
+    await t.sql`
+      UPDATE webhook_endpoints SET disabled_at = now() - make_interval(days => ${DISABLED_LOG_DAYS + 1})
+      WHERE id = ${endpoint.id}`;
+    await issuedCertificate();
+    expect(await run()).toMatchObject({ fannedOut: 1, attempted: 0 });
+    expect((await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items).toHaveLength(1);
   });
 
   /**
