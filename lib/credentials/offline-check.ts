@@ -138,7 +138,7 @@ function describeClaims(claims: CredentialClaims): string[] {
     `  Name:        ${claims.n}`,
     `  Course:      ${claims.t}`,
     `  Score:       ${claims.s}`,
-    `  Issued:      ${claims.d}${claims.x ? `   Valid until: ${claims.x}` : ''}`,
+    `  Issued:      ${claims.d}${claims.x ? `   Expires on: ${claims.x}` : ''}`,
     `  Issuer:      ${claims.i}`,
     `  Code:        ${claims.c}`,
   ];
@@ -149,7 +149,7 @@ function describeFacts(facts: CertificateFacts): string[] {
     `  Name:        ${facts.name}`,
     `  Course:      ${facts.course}`,
     `  Score:       ${facts.score}`,
-    `  Issued:      ${facts.issued}${facts.expires ? `   Valid until: ${facts.expires}` : ''}`,
+    `  Issued:      ${facts.issued}${facts.expires ? `   Expires on: ${facts.expires}` : ''}`,
     `  Issuer:      ${facts.issuer}`,
     `  Code:        ${facts.code}`,
   ];

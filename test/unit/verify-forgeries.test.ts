@@ -321,6 +321,9 @@ describe('npm run verify against forgeries', () => {
     });
     expect(report.outcome).toBe('invalid');
     expect(report.lines).toContain('Expiry: EXPIRED (expired on 2026-04-01, signed)');
+    // Labelled as the PDF prints it: expired on that day, not "valid until" it.
+    expect(report.lines.join('\n')).toContain('Expires on: 2026-04-01');
+    expect(report.lines.join('\n')).not.toContain('Valid until');
     // "Expires on 2026-04-01" means from that day's 00:00 UTC, as the issuer counts it.
     const onTheDay = await checkCertificate(expired, jwksFile, {
       ...offline,
