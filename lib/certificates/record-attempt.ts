@@ -21,8 +21,9 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 export const recordAttemptInputSchema = z
   .object({
-    studentId: z.uuid({ error: 'must be a UUID' }),
-    courseId: z.uuid({ error: 'must be a UUID' }),
+    // Lower-cased as PostgreSQL prints them: a retry compares them with the stored attempt.
+    studentId: z.uuid({ error: 'must be a UUID' }).transform((value) => value.toLowerCase()),
+    courseId: z.uuid({ error: 'must be a UUID' }).transform((value) => value.toLowerCase()),
     score: z
       .number({ error: 'must be a number' })
       .finite()
@@ -170,7 +171,11 @@ export async function recordAttempt(
         existing.student_id === input.studentId &&
         existing.course_id === input.courseId &&
         Number(existing.score) === input.score &&
-        Number(existing.max_score) === input.maxScore;
+        Number(existing.max_score) === input.maxScore &&
+        // A retry may leave completedAt out (the first call's `now()` stands); one that gives it
+        // must give the same instant.
+        (input.completedAt === undefined ||
+          existing.completed_at.getTime() === Date.parse(input.completedAt));
       if (!same) {
         throw new ConflictError('externalRef was already recorded with different values', {
           attemptId: existing.id,

@@ -131,6 +131,33 @@ describe('recordAttempt (immediate trigger)', () => {
     expect(count).toBe(1);
   });
 
+  it('a retry with the ids in upper case (as SQL Server and .NET print GUIDs) is the same attempt; another completedAt is not', async () => {
+    const courseId = await createCourse(t.sql);
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const input = {
+      studentId: randomUUID().toUpperCase(),
+      courseId: courseId.toUpperCase(),
+      score: 90,
+      maxScore: 100,
+      completedAt: '2026-12-01T09:30:00Z',
+      externalRef: `lms-${randomUUID()}`,
+    };
+    const first = await recordAttempt(deps, options, input);
+    expect(first.attempt.studentId).toBe(input.studentId.toLowerCase());
+    expect(await recordAttempt(deps, options, input)).toMatchObject({
+      created: false,
+      attempt: { id: first.attempt.id },
+    });
+    // Leaving completedAt out of a retry is the same attempt; naming another instant is not.
+    const { completedAt: _, ...withoutTime } = input;
+    expect(await recordAttempt(deps, options, withoutTime)).toMatchObject({ created: false });
+    await expect(
+      recordAttempt(deps, options, { ...input, completedAt: '2026-12-01T09:31:00Z' }),
+    ).rejects.toBeInstanceOf(ConflictError);
+    expect(calls).toHaveLength(1);
+  });
+
   it('gives a second passing attempt of the same student and course no second certificate', async () => {
     const courseId = await createCourse(t.sql);
     const studentId = randomUUID();

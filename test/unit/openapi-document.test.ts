@@ -167,6 +167,23 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('says what the API accepts and sends: ids in either case, Retry-After only on some 409s', () => {
+    const text = JSON.stringify(document);
+    const patterns = [...text.matchAll(/"pattern":"(\^\[0-9a-f[^"]*\{8\}-[^"]*)"/g)].map((match) => match[1] ?? '');
+    expect(patterns.length).toBeGreaterThan(0);
+    for (const pattern of patterns)
+      expect(
+        new RegExp(JSON.parse(`"${pattern}"`)).test('3F2504E0-4F89-41D3-9A0C-0305E82C3301'),
+        pattern,
+      ).toBe(true);
+    // A dead certificate's 409 has no Retry-After: the header must not be required.
+    const conflict = operations.get('GET /api/v1/certificates/{certificateId}/download')?.responses['409'] as
+      | { headers?: Record<string, { required?: boolean }> }
+      | undefined;
+    expect(conflict?.headers?.['Retry-After']).toBeDefined();
+    expect(conflict?.headers?.['Retry-After']?.required ?? false).toBe(false);
+  });
+
   it('lists the media types GET /api/v1/verify/{code} serves: the HTML page as well as JSON, for 200 and 404', () => {
     const verify = operations.get('GET /api/v1/verify/{verificationCode}');
     for (const status of ['200', '404']) {

@@ -42,7 +42,11 @@ export const getCertificateDownloadRoute = defineRoute({
           'or `certificate_generation_failed` (dead). `certificateStatus` carries the status.',
       ),
       headers: z.object({
-        'Retry-After': z.number().int().meta({ description: 'Seconds to wait before polling' }),
+        'Retry-After': z
+          .number()
+          .int()
+          .optional()
+          .meta({ description: 'Seconds to wait before polling (`certificate_not_ready` only)' }),
       }),
     },
     410: errorResponse('Revoked, superseded or expired (`certificateStatus`)'),
