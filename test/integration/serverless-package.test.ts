@@ -561,6 +561,39 @@ describe('serverless package', () => {
     expect(await readdir(workDir)).toEqual([]);
   });
 
+  it('refuses to deploy a package built for another stage, a local one above all, whatever --stage says', async () => {
+    const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
+    const shell = {
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEONLY',
+      AWS_SECRET_ACCESS_KEY: 'not-a-key',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    // The state of a package as `npm run package` (no --stage) writes it: stage local.
+    const local = await mkdtemp(join(inject('stack').root, 'sls-local-package-'));
+    const state = JSON.parse(await readFile(join(packageDir, 'serverless-state.json'), 'utf8')) as {
+      service: { provider: { stage: string } };
+    };
+    expect(state.service.provider.stage).toBe(STAGE);
+    state.service.provider.stage = 'local';
+    await writeFile(join(local, 'serverless-state.json'), JSON.stringify(state));
+    for (const [directory, expected] of [
+      [local, `it was packaged for stage local, whose template may carry plain secrets`],
+      [packageDir, `it was packaged for stage ${STAGE}. Package it with --stage prod`],
+    ] as const) {
+      const failure = (await serverless(
+        ['deploy', '--stage', 'prod', '--package', directory],
+        { ...DEPLOY_ENV, ...shell },
+        workDir,
+      ).then(
+        () => undefined,
+        (error: unknown) => error,
+      )) as { stdout: string; stderr: string } | undefined;
+      expect(failure, directory).toBeDefined();
+      expect(`${failure?.stdout ?? ''}${failure?.stderr ?? ''}`).toContain(expected);
+    }
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
   it('refuses to package a deploy stage with a missing value or a password in DATABASE_URL, naming them', async () => {
     const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
     const { KEYCLOAK_CLIENT_SECRET_ARN: _missing, ...incomplete } = DEPLOY_ENV;
