@@ -169,7 +169,9 @@ describe('OpenAPI document', () => {
 
   it('says what the API accepts and sends: ids in either case, Retry-After only on some 409s', () => {
     const text = JSON.stringify(document);
-    const patterns = [...text.matchAll(/"pattern":"(\^\[0-9a-f[^"]*\{8\}-[^"]*)"/g)].map((match) => match[1] ?? '');
+    const patterns = [...text.matchAll(/"pattern":"(\^\[0-9a-f[^"]*\{8\}-[^"]*)"/g)].map(
+      (match) => match[1] ?? '',
+    );
     expect(patterns.length).toBeGreaterThan(0);
     for (const pattern of patterns)
       expect(
