@@ -52,7 +52,8 @@ describe('README commands', () => {
     const [quickStart] = codeBlocks(section('Quick start'), 'bash');
     expect(quickStart?.trim().split('\n')).toEqual(['npm install', 'npm start']);
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
-    expect(scripts.start).toBe('tsx scripts/start.ts');
+    // exec: npm's SIGTERM (an IDE's stop button) reaches start.ts, not a shell that dies without passing it on.
+    expect(scripts.start).toBe('exec tsx scripts/start.ts');
     expect(existsSync(join(ROOT, 'scripts/start.ts'))).toBe(true);
   });
 
