@@ -534,6 +534,25 @@ describe('serverless package', () => {
     }
   });
 
+  it('gives every function that renders a render time limit it can reach within its own timeout', () => {
+    const renderers = resourcesOfType('AWS::Lambda::Function').filter(([, lambda]) => {
+      const env = (lambda.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
+        ?.Variables;
+      return env?.RENDER_TIMEOUT_MS !== undefined;
+    });
+    expect(renderers.map(([name]) => name).sort()).toEqual([
+      'GenerateLambdaFunction',
+      'PreviewTemplateLambdaFunction',
+    ]);
+    for (const [name, lambda] of renderers) {
+      const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      // A cold launch of Chromium (~1 s) and the rest of the request must fit beside the render.
+      expect(Number(env.RENDER_TIMEOUT_MS) + 5000, name).toBeLessThanOrEqual(
+        Number(lambda.Properties.Timeout) * 1000,
+      );
+    }
+  });
+
   it('refuses to deploy the local and test stages, before packaging anything', async () => {
     const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
     // A shell where `npm start` ran: plain secrets set, no --stage. Fake credentials keep a
