@@ -15,22 +15,38 @@ import { parseWith } from '../lib/validation.ts';
 // DATABASE_URL: certificates for past passing attempts, fed in at the concurrency budget's pace
 // (lib/certificates/backfill.ts). Ctrl-C stops between batches; running it again continues.
 
-const USAGE = 'usage: npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify]';
+const USAGE =
+  'usage: npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify] [--batch-size N (1-10000)]';
 // How many budgets' worth of certificates may wait in front of the workers.
 const PACE_FACTOR = 2;
 
-const { values } = parseArgs({
-  options: {
-    from: { type: 'string' },
-    to: { type: 'string' },
-    course: { type: 'string' },
-    'dry-run': { type: 'boolean', default: false },
-    notify: { type: 'boolean', default: false },
-    'batch-size': { type: 'string', default: '500' },
-  },
-});
+function parsedArguments() {
+  try {
+    return parseArgs({
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        course: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        notify: { type: 'boolean', default: false },
+        'batch-size': { type: 'string', default: '500' },
+      },
+    });
+  } catch (error) {
+    // An unknown option, a missing value, "--batch-size -5": the reason and the usage, no stack.
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const { values } = parsedArguments();
 if (!values.from) {
   console.error(USAGE);
+  process.exit(2);
+}
+// A batch of 0 would end at once, "done", with everything left; text would reach SQL as NaN.
+const batchSize = Number(values['batch-size']);
+if (!/^\d{1,5}$/.test(values['batch-size'] ?? '') || batchSize < 1 || batchSize > 10_000) {
+  console.error(`--batch-size must be a whole number from 1 to 10000\n${USAGE}`);
   process.exit(2);
 }
 const input = parseWith(
@@ -66,7 +82,7 @@ try {
       controller.abort();
     });
     const result = await runBackfill({ sql, log: logger }, selection, {
-      batchSize: Number(values['batch-size']),
+      batchSize,
       maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
       notify: input.notify,
       signal: controller.signal,

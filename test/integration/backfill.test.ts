@@ -300,6 +300,13 @@ describe('npm run backfill', () => {
       stderr: expect.stringMatching(/from/),
     });
     await expect(cli('--dry-run')).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/usage/) });
+    for (const size of ['0', 'abc', '-5', '2.5', '100000'])
+      await expect(cli('--from', '2021-06-01', '--batch-size', size), size).rejects.toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(
+          size === '-5' ? /batch-size.*\n.*usage/ : /--batch-size must be a whole number from 1 to 10000/,
+        ),
+      });
     expect(await fingerprint()).toEqual(before);
   });
 
