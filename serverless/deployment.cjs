@@ -151,8 +151,8 @@ function settings(stage, region) {
     // SNS topics (comma-separated ARNs) notified when an alarm fires.
     alarmActions: list('ALARM_TOPIC_ARNS'),
     ...(subnets.length > 0 ? { vpc: { subnetIds: subnets, securityGroupIds: securityGroups } } : {}),
+    // Logs: an inline policy per role on its stage's log groups (serverless.yml, write-own-logs).
     managedPolicies: [
-      'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
       'arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess',
       // ENI management for functions attached to the VPC.
       ...(subnets.length > 0 ? ['arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'] : []),

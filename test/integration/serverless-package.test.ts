@@ -389,6 +389,23 @@ describe('serverless package', () => {
     }
     expect(invokers.map(([id]) => id).sort()).toEqual([roleOf('scan'), roleOf('createAttempt')].sort());
 
+    // Logs: each role writes to its own stage's log groups, not (AWSLambdaBasicExecutionRole) to any.
+    for (const [roleId, role] of roles) {
+      expect(JSON.stringify(role.Properties.ManagedPolicyArns ?? []), roleId).not.toContain(
+        'AWSLambdaBasicExecutionRole',
+      );
+      const logs = statementsOf(role).filter((statement) =>
+        [statement.Action].flat().some((action) => action.startsWith('logs:')),
+      );
+      expect(logs.flatMap((statement) => [statement.Action].flat()).sort(), roleId).toEqual([
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ]);
+      expect(JSON.stringify(logs[0]?.Resource), roleId).toContain(
+        `:log-group:/aws/lambda/course-certificates-${STAGE}-*:*`,
+      );
+    }
+
     const logGroups = resourcesOfType('AWS::Logs::LogGroup');
     expect(logGroups).toHaveLength(lambdas.length);
     for (const [logicalId, group] of logGroups) {
@@ -465,7 +482,10 @@ describe('serverless package', () => {
     // The OpenAPI document needs no database and reads no secret.
     const openapi = template.Resources.OpenapiLambdaFunction as Resource;
     const openapiRole = (openapi.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    expect(statementsOf(roles.get(openapiRole) as Resource)).toEqual([]);
+    // It writes its logs, and may do nothing else.
+    expect(
+      statementsOf(roles.get(openapiRole) as Resource).flatMap((statement) => [statement.Action].flat()),
+    ).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
   it("leaves CORS to the functions: API Gateway's own setting would replace the public routes' `*`", () => {
