@@ -53,15 +53,20 @@ export async function requeueCertificate(
   });
 }
 
+/** An operator's reason for the audit log, optional, `fallback` when left out. */
+function operatorReason(fallback: string) {
+  return z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(500, 'must be at most 500 characters')
+    .optional()
+    .describe(`Why, for the audit log (default "${fallback}")`);
+}
+
 export const requeueInputSchema = z
   .strictObject({
-    reason: z
-      .string({ error: 'must be a string' })
-      .trim()
-      .min(1, 'must not be empty')
-      .max(500, 'must be at most 500 characters')
-      .optional()
-      .describe('Why, for the audit log (default "requeued by operator")'),
+    reason: operatorReason('requeued by operator'),
   })
   .describe('Optional; an empty body is the same as {}');
 
@@ -120,13 +125,7 @@ export const bulkRequeueInputSchema = z
     diedAfter: isoInstant()
       .optional()
       .describe('Only certificates that died at or after this instant, e.g. the start of an outage'),
-    reason: z
-      .string({ error: 'must be a string' })
-      .trim()
-      .min(1, 'must not be empty')
-      .max(500, 'must be at most 500 characters')
-      .optional()
-      .describe('Why, for the audit log (default "requeued in bulk by operator")'),
+    reason: operatorReason('requeued in bulk by operator'),
     dryRun: z
       .boolean({ error: 'must be true or false' })
       .default(false)

@@ -14,21 +14,23 @@ afterAll(async () => {
   await renderer.close();
 });
 
+const sampleContent = (studentName: string): CertificateContent => ({
+  certificateId: '3f1c1d9e-0000-4000-8000-000000000002',
+  verificationCode: 'ABD',
+  verifyUrl: 'https://example.org/verify/ABD',
+  studentName,
+  courseName: 'Intro to Testing',
+  score: 90,
+  maxScore: 100,
+  percentage: 90,
+  issuedOn: '2026-11-24',
+  locale: 'en',
+  issuerName: 'Example Academy',
+});
+
 describe('renderer smoke', () => {
   it('prints an escaped certificate to PDF', async () => {
-    const { pdf } = await renderer.render({
-      certificateId: '3f1c1d9e-0000-4000-8000-000000000001',
-      verificationCode: 'ABC',
-      verifyUrl: 'https://example.org/verify/ABC',
-      studentName: '<script>alert(1)</script> Ada',
-      courseName: 'Intro to Testing',
-      score: 90,
-      maxScore: 100,
-      percentage: 90,
-      issuedOn: '2026-11-24',
-      locale: 'en',
-      issuerName: 'Example Academy',
-    });
+    const { pdf } = await renderer.render(sampleContent('<script>alert(1)</script> Ada'));
     expect(Buffer.from(pdf.subarray(0, 5)).toString()).toBe('%PDF-');
     const text = await pdfText(pdf);
     expect(text).toContain('<script>alert(1)</script> Ada');
@@ -119,20 +121,6 @@ describe('browser launch', () => {
       await broken.close();
     }
   });
-});
-
-const sampleContent = (studentName: string): CertificateContent => ({
-  certificateId: '3f1c1d9e-0000-4000-8000-000000000002',
-  verificationCode: 'ABD',
-  verifyUrl: 'https://example.org/verify/ABD',
-  studentName,
-  courseName: 'Intro to Testing',
-  score: 90,
-  maxScore: 100,
-  percentage: 90,
-  issuedOn: '2026-11-24',
-  locale: 'en',
-  issuerName: 'Example Academy',
 });
 
 describe('a print that outlasts its time', () => {
