@@ -78,6 +78,19 @@ export function secretSetting<N extends string>(name: N) {
 const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
 const signingKey = secretSetting('SIGNING_KEY');
 
+/**
+ * The longest one round of deliverWebhooks can take: the batch sent `concurrency` at a time, each
+ * request within the timeout, plus 10 s for the expiry sweep and the bookkeeping. The scheduled
+ * run starts another round only with this much time left, and the function's timeout must hold one.
+ */
+export function webhookWorstRoundMs(options: {
+  batchSize: number;
+  concurrency: number;
+  timeoutMs: number;
+}): number {
+  return Math.ceil(options.batchSize / options.concurrency) * options.timeoutMs + 10_000;
+}
+
 const sections = {
   db: z.object({
     DATABASE_URL: postgresUrl,
@@ -268,12 +281,13 @@ const sections = {
       WEBHOOK_FUNCTION_TIMEOUT_SECONDS: positiveInt.optional(),
     })
     .superRefine((value, ctx) => {
-      // One round sends the batch WEBHOOK_CONCURRENCY at a time, each request within the timeout,
-      // plus the expiry sweep and the bookkeeping (lib/webhooks/scheduled-run.ts, worstRoundMs): a
-      // round that cannot finish is killed mid-batch every minute, its sends unrecorded.
+      // A round that cannot finish is killed mid-batch every minute, its sends unrecorded.
       if (value.WEBHOOK_FUNCTION_TIMEOUT_SECONDS === undefined) return;
-      const worstRoundMs =
-        Math.ceil(value.WEBHOOK_BATCH_SIZE / value.WEBHOOK_CONCURRENCY) * value.WEBHOOK_TIMEOUT_MS + 10_000;
+      const worstRoundMs = webhookWorstRoundMs({
+        batchSize: value.WEBHOOK_BATCH_SIZE,
+        concurrency: value.WEBHOOK_CONCURRENCY,
+        timeoutMs: value.WEBHOOK_TIMEOUT_MS,
+      });
       if (worstRoundMs > value.WEBHOOK_FUNCTION_TIMEOUT_SECONDS * 1000) {
         ctx.addIssue({
           code: 'custom',

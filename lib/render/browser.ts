@@ -191,7 +191,6 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
 /** Calls the page's update (installed by LOCATE_SLOTS) with one certificate's values. */
 const UPDATE_SLOTS = `(values, css) => window.__certificatePage ? window.__certificatePage.update(values, css) : 'the page lost its slots'`;
 
-/** A failed print, told apart by whether the browser survived it (both are worth a retry). */
 /**
  * A print that outlasted its time. The browser that ran it was killed (its renderer may still be
  * busy with it, and with --single-process everything after it would wait behind), so the next
@@ -208,6 +207,7 @@ function isTimeout(error: unknown): boolean {
   return error instanceof RenderTimeoutError || (error instanceof Error && error.name === 'TimeoutError');
 }
 
+/** A failed print, told apart by whether the browser survived it (both are worth a retry). */
 function renderFailure(error: unknown, browser: Browser): TransientError {
   const message = errorMessage(error);
   if (isTimeout(error)) return new RenderTimeoutError(`render timed out: ${message}`);

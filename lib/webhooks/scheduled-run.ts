@@ -1,3 +1,4 @@
+import { webhookWorstRoundMs } from '../config.ts';
 import {
   type DeliveryDeps,
   type DeliveryOptions,
@@ -34,8 +35,8 @@ export async function runScheduledWebhooks(
   options: DeliveryOptions,
   remainingMs?: () => number,
 ): Promise<ScheduledRunResult> {
-  const { batchSize, concurrency, timeoutMs } = options;
-  const worstRoundMs = Math.ceil(batchSize / concurrency) * timeoutMs + 10_000;
+  const { batchSize } = options;
+  const worstRoundMs = webhookWorstRoundMs(options);
   const total: ScheduledRunResult = {
     expiriesAnnounced: 0,
     rounds: 0,
