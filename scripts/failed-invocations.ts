@@ -14,8 +14,9 @@ import { parseFailedInvocation } from '../lib/invoke/failure-queue.ts';
 // (the on-failure queue, see serverless.yml) and, with --requeue, hands their certificates back
 // to the scan at once and deletes the messages. Without --requeue nothing changes. Messages are
 // received hidden for 15 minutes, so each is seen once however long the queue, and those not
-// deleted are made visible again when it ends (or within 15 minutes if it is killed). Needs GENERATE_FAILURE_QUEUE_URL (the stack output
-// GenerateFailureQueueUrl), AWS credentials, and for --requeue DATABASE_URL (+ DATABASE_SECRET_ARN).
+// deleted are made visible again when it ends (or within 15 minutes if it is killed). Needs
+// GENERATE_FAILURE_QUEUE_URL (the stack output GenerateFailureQueueUrl), AWS credentials, and
+// for --requeue DATABASE_URL (+ DATABASE_SECRET_ARN).
 
 const settings = z
   .object({
