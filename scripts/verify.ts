@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
 import { pdfPageTextWithActualText } from './pdf-page-text.ts';
 
@@ -7,40 +8,42 @@ import { pdfPageTextWithActualText } from './pdf-page-text.ts';
  * Exit 0 valid, 1 invalid, 2 could not check. A PDF needs --jwks: the issuer is named by whoever
  * checks, not by the PDF. With a JWKS file and a PDF nothing touches the network; --offline
  * forbids it outright. The live status is read from the issuer's host: --issuer, else the JWKS
- * URL's host (a URL checked with keys from a file needs --issuer for it). A PDF's page is read with pdf.js and with a reader of the /ActualText
- * Chromium writes for Arabic and Devanagari (its text layer, compared with the signed name, course
- * and code): a page that does not name the signed student is invalid.
+ * URL's host (a URL checked with keys from a file needs --issuer for it). A PDF's page is read
+ * with pdf.js and with a reader of the /ActualText Chromium writes for Arabic and Devanagari (its
+ * text layer, compared with the signed name, course and code): a page that does not name the
+ * signed student is invalid.
  */
 
 const USAGE =
   'usage: npm run verify -- <certificate.pdf --jwks <file-or-url> | https://.../verify/CODE#JWS [--jwks <file-or-url>]> [--issuer https://host] [--offline]';
 
-function parseArgs(
+function parsedArguments(
   argv: string[],
 ): { target: string; jwks?: string; issuer?: string; offline: boolean } | undefined {
-  let target: string | undefined;
-  let jwks: string | undefined;
-  let issuer: string | undefined;
-  let offline = false;
-  for (let index = 0; index < argv.length; index += 1) {
-    const arg = argv[index];
-    if (arg === '--jwks') {
-      jwks = argv[index + 1];
-      index += 1;
-    } else if (arg?.startsWith('--jwks=')) jwks = arg.slice('--jwks='.length);
-    else if (arg === '--issuer') {
-      issuer = argv[index + 1];
-      index += 1;
-    } else if (arg?.startsWith('--issuer=')) issuer = arg.slice('--issuer='.length);
-    else if (arg === '--offline') offline = true;
-    else if (arg && !arg.startsWith('--') && target === undefined) target = arg;
-    else return undefined;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        jwks: { type: 'string' },
+        issuer: { type: 'string' },
+        offline: { type: 'boolean', default: false },
+      },
+      allowPositionals: true,
+    });
+    const [target, ...extra] = positionals;
+    if (!target || extra.length > 0 || values.jwks === '' || values.issuer === '') return undefined;
+    return {
+      target,
+      ...(values.jwks ? { jwks: values.jwks } : {}),
+      ...(values.issuer ? { issuer: values.issuer } : {}),
+      offline: values.offline,
+    };
+  } catch {
+    return undefined; // an unknown option, a missing value
   }
-  if (!target || jwks === '' || issuer === '') return undefined;
-  return { target, ...(jwks ? { jwks } : {}), ...(issuer ? { issuer } : {}), offline };
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = parsedArguments(process.argv.slice(2));
 if (!args) {
   process.stderr.write(`${USAGE}\n`);
   process.exit(EXIT_CODES.unchecked);
