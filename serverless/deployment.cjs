@@ -154,8 +154,9 @@ function settings(stage, region) {
     // Logs: an inline policy per role on its stage's log groups (serverless.yml, write-own-logs).
     managedPolicies: [
       'arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess',
-      // ENI management for functions attached to the VPC.
-      ...(subnets.length > 0 ? ['arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'] : []),
+      // The network interfaces of functions attached to the VPC: the ENI actions only, not
+      // AWSLambdaVPCAccessExecutionRole, which also grants logs on every group of the account.
+      ...(subnets.length > 0 ? ['arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess'] : []),
     ],
   };
   if (problems.length > 0) throw new Error(`Cannot package stage ${stage}: ${problems.join('; ')}`);

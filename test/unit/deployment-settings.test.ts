@@ -69,9 +69,12 @@ describe('package-time settings', () => {
       subnetIds: ['subnet-0a1b2c', 'subnet-0d4e5f'],
       securityGroupIds: ['sg-0123abcd'],
     });
+    // The network-interface actions only: AWSLambdaVPCAccessExecutionRole would grant logs on
+    // every group of the account, past the roles' own write-own-logs policy.
     expect(values.managedPolicies).toContain(
-      'arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+      'arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess',
     );
+    expect(values.managedPolicies.some((arn) => arn.includes('VPCAccess'))).toBe(false);
     expect(values.generateMaxConcurrency).toBe(50);
   });
 
@@ -79,7 +82,7 @@ describe('package-time settings', () => {
     withEnv(DEPLOY);
     const values = settings('prod', 'eu-central-1');
     expect(values.vpc).toBeUndefined();
-    expect(values.managedPolicies.some((arn) => arn.includes('VPCAccess'))).toBe(false);
+    expect(values.managedPolicies.some((arn) => arn.includes('ENIManagement'))).toBe(false);
     withEnv({ ...DEPLOY, VPC_SUBNET_IDS: 'subnet-0a1b2c' });
     expect(() => settings('prod', 'eu-central-1')).toThrowError(/VPC_SUBNET_IDS and VPC_SECURITY_GROUP_IDS/);
     withEnv({ ...DEPLOY, VPC_SUBNET_IDS: 'vpc-123', VPC_SECURITY_GROUP_IDS: 'sg-1' });
