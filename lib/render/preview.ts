@@ -98,6 +98,14 @@ export interface PreviewResponse {
   template: TemplateRef;
 }
 
+/**
+ * The largest PDF a preview answers with. A Lambda behind API Gateway can return at most 6 MiB
+ * (6,291,456 bytes) and the PDF travels base64-encoded (4/3 of its size) inside a JSON body
+ * inside Lambda's response envelope: past this the caller would get API Gateway's bare 502, so
+ * the preview refuses it by name. 64 KiB is left for the envelope, headers and the JSON around it.
+ */
+export const MAX_PREVIEW_PDF_BYTES = Math.floor(((6 * 1024 * 1024 - 64 * 1024) * 3) / 4);
+
 /** The staff preview use case: validate the request, load or check the template, render sample data. */
 export async function previewFromRequest(deps: PreviewDeps, body: unknown): Promise<PreviewResponse> {
   const request = parseWith(previewRequestSchema, body, 'body');
@@ -124,6 +132,13 @@ export async function previewFromRequest(deps: PreviewDeps, body: unknown): Prom
     maxScore: request.maxScore,
     verifyBaseUrl: deps.verifyBaseUrl,
   });
+  // Issued certificates go to S3 and have no such limit; the preview is what cannot carry them.
+  if (pdf.byteLength > MAX_PREVIEW_PDF_BYTES)
+    throw new ValidationError(
+      `the preview PDF is ${pdf.byteLength} bytes, more than the ${MAX_PREVIEW_PDF_BYTES} a preview ` +
+        'response can carry: use smaller images',
+      'assets',
+    );
   return {
     pdf: `data:application/pdf;base64,${Buffer.from(pdf).toString('base64')}`,
     bytes: pdf.byteLength,

@@ -1,5 +1,7 @@
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { createCanvas } from '@napi-rs/canvas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createHandler } from '../../functions/http/preview-template.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { loadConfig } from '../../lib/config.ts';
@@ -7,6 +9,7 @@ import { ConfigurationError } from '../../lib/errors.ts';
 import { errorSchema } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import type { AssetLoader } from '../../lib/render/assets.ts';
+import { MAX_PREVIEW_PDF_BYTES } from '../../lib/render/preview.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { saveTemplate } from '../../lib/render/template-store.ts';
 import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
@@ -211,6 +214,66 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
     await expect(
       createS3AssetLoader(forbiddenClient(), t.bucket)(`s3://${t.bucket}/template-assets/logo.png`),
     ).rejects.toBeInstanceOf(ConfigurationError);
+  });
+
+  it('a preview too large for a Lambda response is a 400 on `assets`, not API Gateway’s bare 502', async () => {
+    // Four images of noise just under the 2 MiB an asset may be: Chromium embeds their pixels
+    // as they are, so the PDF is larger than a 6 MiB response can carry once base64-encoded.
+    const noise = (): Buffer => {
+      const canvas = createCanvas(740, 740);
+      const context = canvas.getContext('2d');
+      const image = context.createImageData(740, 740);
+      for (let i = 0; i < image.data.length; i++)
+        image.data[i] = i % 4 === 3 ? 255 : (Math.random() * 256) | 0;
+      context.putImageData(image, 0, 0);
+      return canvas.toBuffer('image/png');
+    };
+    const keys = ['logo', 'signature', 'seal', 'background'] as const;
+    const assets: Record<string, string> = {};
+    for (const key of keys) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: t.bucket,
+          Key: `template-assets/noise-${key}.png`,
+          Body: noise(),
+          ContentType: 'image/png',
+        }),
+      );
+      assets[key] = `s3://${t.bucket}/template-assets/noise-${key}.png`;
+    }
+    const images = keys.map((key) => `<img src="{{ assets.${key} }}" width="100">`).join('');
+    const preview = (draft: { html: string; assets: Record<string, string> }) =>
+      createHandler({
+        sql: t.sql,
+        verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+        corsOrigins: [],
+        renderer: createCertificateRenderer(printer, {
+          timeoutMs: 30_000,
+          assetLoader: createS3AssetLoader(s3, t.bucket),
+        }),
+      })(
+        apiEvent('POST', '/api/v1/templates/preview', {
+          headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ template: draft }),
+        }),
+        lambdaContext(),
+      );
+
+    const response = await preview({ html: html.replace('<body>', `<body>${images}`), assets });
+    expect(response.statusCode).toBe(400);
+    const error = errorSchema.parse(JSON.parse(response.body)).error;
+    expect(error).toMatchObject({ code: 'invalid_parameter', parameter: 'assets' });
+    const bytes = Number(/the preview PDF is (\d+) bytes/.exec(error.message)?.[1]);
+    expect(bytes).toBeGreaterThan(MAX_PREVIEW_PDF_BYTES);
+    expect(error.message).toContain(`more than the ${MAX_PREVIEW_PDF_BYTES}`);
+
+    // One of the same images previews, and its answer is within the limit it was refused by.
+    const one = await preview({ html, assets: { logo: assets.logo ?? '' } });
+    expect(one.statusCode).toBe(200);
+    const body = z.object({ bytes: z.number() }).parse(JSON.parse(one.body));
+    expect(body.bytes).toBeGreaterThan(1_500_000);
+    expect(body.bytes).toBeLessThanOrEqual(MAX_PREVIEW_PDF_BYTES);
+    expect(Buffer.byteLength(one.body)).toBeLessThan(6 * 1024 * 1024);
   });
 
   it('an asset in another bucket is a 400 that does not name the certificates bucket', async () => {
