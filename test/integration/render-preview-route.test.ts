@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { createCanvas } from '@napi-rs/canvas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -266,6 +267,8 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
     const bytes = Number(/the preview PDF is (\d+) bytes/.exec(error.message)?.[1]);
     expect(bytes).toBeGreaterThan(MAX_PREVIEW_PDF_BYTES);
     expect(error.message).toContain(`more than the ${MAX_PREVIEW_PDF_BYTES}`);
+    // The README states the limit in bytes.
+    expect(readFileSync('README.md', 'utf8')).toContain(MAX_PREVIEW_PDF_BYTES.toLocaleString('en-US'));
 
     // One of the same images previews, and its answer is within the limit it was refused by.
     const one = await preview({ html, assets: { logo: assets.logo ?? '' } });
