@@ -443,8 +443,11 @@ export async function assignIssueLifecycle(
                             WHERE t.status_list_id = ${listId} AND t.status_list_index = ${index})
           RETURNING c.status_list_index, c.expires_at
         ),
+        -- updated_at (the list's validFrom) is left alone: handing out an index must not change
+        -- the published list, or polling it would tell when certificates were issued
+        -- (Bitstring Status List §6.5).
         counted AS (
-          UPDATE status_lists SET allocated = allocated + 1, updated_at = now()
+          UPDATE status_lists SET allocated = allocated + 1
           WHERE id = ${listId} AND EXISTS (SELECT 1 FROM assigned)
         )
         SELECT status_list_index, expires_at FROM assigned`;

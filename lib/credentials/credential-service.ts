@@ -2,6 +2,7 @@ import type { OpenBadgeIssuer } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
+import { issuerKeyUrl } from './jwks.ts';
 import {
   achievementForCourse,
   buildOpenBadgeCredential,
@@ -72,7 +73,8 @@ export async function signedStatusList(
     issuer: settings.issuer.id,
     purpose: list.purpose,
     bits: new Uint8Array(list.bits),
-    // When the list last changed: a verifier can tell a newer list from an older one.
+    // When a bit last changed (revocation), not when an index was handed out: Bitstring Status
+    // List §6.5, allocation should not change what the list shows (lifecycle.ts leaves it).
     validFrom: list.updated_at,
     // Signed for two cache lifetimes: a copy served from a cache is still valid, while an old
     // copy replayed to hide a revocation is refused (its JWT carries the matching `exp`).
@@ -80,7 +82,9 @@ export async function signedStatusList(
     ttlMs: settings.statusListTtlSeconds * 1000,
   });
   return {
-    jwt: await signStatusListCredential(credential, deps.sign),
+    jwt: await signStatusListCredential(credential, deps.sign, (thumbprint) =>
+      issuerKeyUrl(settings.apiBaseUrl, thumbprint),
+    ),
     cacheControl: `public, max-age=${settings.statusListTtlSeconds}`,
     contentType: 'application/vc+jwt',
   };

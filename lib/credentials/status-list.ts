@@ -217,20 +217,27 @@ export type JwtSigner = (
 /**
  * The list credential secured as a VC-JWT the VC-JOSE-COSE way (the JWT claims set is the
  * credential itself, `typ` "vc+jwt", `cty` "vc"), plus the registered claims a JWT library
- * checks: `iss`, `jti`, `nbf`, and `exp` when the list has a `validUntil`.
+ * checks: `iss`, `jti`, and `exp` when the list has a `validUntil`. No `nbf`: VC-JOSE-COSE
+ * §3.1.3 calls it NOT RECOMMENDED, and a verifier whose clock runs a second behind would refuse
+ * a list changed a moment ago; `validFrom` says when the bits last changed.
+ *
+ * `keyUrl` builds the JOSE `kid` as a URL that dereferences to the key, as the Open Badges
+ * credential that points at this list does: Bitstring Status List §3.6 wants both secured with
+ * the same mechanism and parameters, and a wallet resolves the key from `kid`.
  */
 export async function signStatusListCredential(
   credential: BitstringStatusListCredential,
   sign: JwtSigner,
+  keyUrl?: (thumbprint: string) => string,
 ): Promise<string> {
   return sign(
     {
       ...credential,
       iss: credential.issuer,
       jti: credential.id,
-      nbf: epochSeconds(new Date(credential.validFrom)),
       ...(credential.validUntil ? { exp: epochSeconds(new Date(credential.validUntil)) } : {}),
     },
     { typ: 'vc+jwt', cty: 'vc' },
+    keyUrl ? { keyUrl } : undefined,
   );
 }

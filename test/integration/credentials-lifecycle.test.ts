@@ -108,6 +108,38 @@ describe('credentials of a certificate through its lifecycle', () => {
     );
   });
 
+  it('publishes the same list after an index is handed out; only a revocation moves its validFrom', async () => {
+    // Bitstring Status List §6.5: allocation should not change what the list shows, or polling
+    // it tells when certificates were issued.
+    const courseId = await createCourse(t.sql);
+    const a = await issuedCertificate(t.sql, { courseId });
+    const listOf = async (id: string) =>
+      String((await t.sql`SELECT status_list_id FROM certificates WHERE id = ${id}`)[0]?.status_list_id);
+    const listId = await listOf(a.id);
+    await t.sql`UPDATE status_lists SET updated_at = '2025-01-01T00:00:00Z' WHERE id = ${listId}`;
+    const published = async () => {
+      const credential = decodeJwt((await signedStatusList({ sql: t.sql, sign }, settings, listId)).jwt);
+      return {
+        validFrom: credential.validFrom,
+        encodedList: (credential.credentialSubject as { encodedList: string }).encodedList,
+      };
+    };
+    const before = await published();
+    expect(before.validFrom).toBe('2025-01-01T00:00:00Z');
+
+    const b = await issuedCertificate(t.sql, { courseId });
+    expect(await listOf(b.id)).toBe(listId);
+    expect(await published()).toEqual(before);
+
+    await revokeCertificate(
+      { sql: t.sql, log: recordingLog() },
+      { certificateId: b.id, reasonCode: 'other', reasonText: 'x', actor: 's' },
+    );
+    const after = await published();
+    expect(after.encodedList).not.toBe(before.encodedList);
+    expect(Date.parse(String(after.validFrom))).toBeGreaterThan(Date.parse('2025-01-02T00:00:00Z'));
+  });
+
   it('has no credential for a certificate not generated yet, and no list for an unknown id', async () => {
     const courseId = await createCourse(t.sql);
     const pending = await createPendingCertificate(t.sql, { studentId: crypto.randomUUID(), courseId });

@@ -98,11 +98,18 @@ async function resolveStatus(entry: { statusListCredential: string; statusListIn
   expect(response.statusCode).toBe(200);
   expect(response.headers['Content-Type']).toBe('application/vc+jwt');
   expect(response.headers['Cache-Control']).toBe('public, max-age=300');
-  const { payload, protectedHeader } = await jwtVerify(response.body, await jwks(), {
+  // Secured as the Open Badges credential pointing here is (Bitstring Status List §3.6): its
+  // `kid` dereferences to the key. The same key is in the issuer's JWK Set under its thumbprint.
+  const { payload, protectedHeader } = await jwtVerify(response.body, await dereferenceKid(response.body), {
     issuer: settings.issuer.id,
     typ: 'vc+jwt',
   });
   expect(protectedHeader.alg).toBe('ES256');
+  const keySet = await jwks();
+  const thumbprint = String(protectedHeader.kid).split('/').pop();
+  await jwtVerify(response.body, (header, token) => keySet({ ...header, kid: thumbprint }, token));
+  // No nbf (VC-JOSE-COSE §3.1.3: NOT RECOMMENDED): a verifier a second behind still accepts it.
+  expect(payload.nbf).toBeUndefined();
   // Valid for two cache lifetimes from now, in the credential and as the JWT's exp: a copy
   // replayed later, to hide a revocation, is refused by any verifier checking exp.
   const validUntil = Date.parse(String(payload.validUntil));

@@ -139,8 +139,10 @@ describe('status list credential and entry', () => {
   it('signs as a VC-JWT whose claims are the credential, verifiable with the public key', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const publicJwk = await exportJWK(publicKey);
-    const sign: JwtSigner = (payload, header) =>
-      new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'test-key', ...header }).sign(privateKey);
+    const sign: JwtSigner = (payload, header, options) =>
+      new SignJWT(payload)
+        .setProtectedHeader({ alg: 'ES256', kid: options?.keyUrl?.('test-key') ?? 'test-key', ...header })
+        .sign(privateKey);
     const bits = withBit(createBitstring(), 42, true);
     const credential = buildStatusListCredential({
       baseUrl: 'https://certs.example.org/api/v1',
@@ -152,16 +154,28 @@ describe('status list credential and entry', () => {
       validUntil: new Date('2025-01-01T00:05:00Z'),
       ttlMs: 300_000,
     });
-    const jwt = await signStatusListCredential(credential, sign);
+    const jwt = await signStatusListCredential(
+      credential,
+      sign,
+      (thumbprint) => `https://certs.example.org/api/v1/keys/${thumbprint}`,
+    );
 
-    expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'ES256', kid: 'test-key', typ: 'vc+jwt', cty: 'vc' });
+    // The kid a wallet dereferences, as on the Open Badges credential that points at the list.
+    expect(decodeProtectedHeader(jwt)).toEqual({
+      alg: 'ES256',
+      kid: 'https://certs.example.org/api/v1/keys/test-key',
+      typ: 'vc+jwt',
+      cty: 'vc',
+    });
+    // No nbf: a verifier whose clock is behind validFrom still accepts the list.
     const { payload } = await jwtVerify(jwt, await importJWK(publicJwk, 'ES256'), {
-      currentDate: new Date('2025-01-01T00:01:00Z'),
+      currentDate: new Date('2024-12-31T23:59:55Z'),
       issuer: 'https://certs.example.org',
     });
+    expect(payload.nbf).toBeUndefined();
     expect(payload).toMatchObject({
       jti: 'https://certs.example.org/api/v1/status/a1',
-      nbf: 1_735_689_600,
+      validFrom: '2025-01-01T00:00:00Z',
       exp: 1_735_689_900,
       credentialSubject: { ttl: 300_000, statusPurpose: 'revocation' },
     });
