@@ -142,15 +142,38 @@ export function achievementForCourse(input: {
   description?: string;
 }): AchievementInput {
   const base = input.baseUrl.replace(/\/+$/, '');
+  const language = languageOf(input.course.locale);
   const narrative = `Passed the final test of "${input.course.title}" with a score of at least ${input.passPercentage}%.`;
   return {
     id: `${base}/courses/${encodeURIComponent(input.course.id)}/achievement`,
     name: input.course.title,
     description: input.description ?? `Certificate of completion of the course "${input.course.title}".`,
     criteria: { narrative },
-    ...(input.course.locale ? { language: input.course.locale } : {}),
+    ...(language ? { language } : {}),
     ...(input.course.code ? { humanCode: input.course.code } : {}),
   };
+}
+
+/**
+ * The pattern 1EdTech's Open Badges 3.0 schema gives `inLanguage` (language, script and region
+ * only, in their canonical case): test/fixtures/open-badges, `$defs/Achievement`.
+ */
+const OB_LANGUAGE_CODE = /^[a-z]{2,4}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$/;
+
+/**
+ * A course locale as the schema takes it. Courses may store any case and variants (`pt-br`,
+ * `zh-hans`, `de-CH-1996`), which the schema the credential names refuses: those become
+ * `pt-BR`, `zh-Hans`, `de-CH`; anything still outside the pattern is left out.
+ */
+function languageOf(locale: string | null | undefined): string | undefined {
+  if (!locale) return undefined;
+  try {
+    const { language, script, region } = new Intl.Locale(locale);
+    const code = [language, script, region].filter(Boolean).join('-');
+    return OB_LANGUAGE_CODE.test(code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -42,6 +42,35 @@ describe('OpenBadgeCredential', () => {
     expect(validate(withoutExpiry), JSON.stringify(validate.errors)).toBe(true);
   });
 
+  it('writes every locale a course may store as the schema takes it, or leaves it out', () => {
+    // The database accepts ^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$; the schema only canonical
+    // language[-Script][-REGION].
+    const cases: [string, string | undefined][] = [
+      ['ru', 'ru'],
+      ['pt-BR', 'pt-BR'],
+      ['pt-br', 'pt-BR'],
+      ['de-ch', 'de-CH'],
+      ['zh-hans', 'zh-Hans'],
+      ['sr-latn-rs', 'sr-Latn-RS'],
+      ['es-419', 'es-419'],
+      ['de-CH-1996', 'de-CH'],
+      ['en-x-private', 'en'],
+      ['xx-yy-zz', undefined],
+    ];
+    for (const [locale, expected] of cases) {
+      const credential = buildOpenBadgeCredential({
+        ...input,
+        achievement: achievementForCourse({
+          baseUrl: base,
+          course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: 'Chemie', locale },
+          passPercentage: 70,
+        }),
+      });
+      expect(credential.credentialSubject.achievement.inLanguage, locale).toBe(expected);
+      expect(validate(credential), `${locale}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  });
+
   it('fails the schema when a required part is missing (the check can fail)', () => {
     const { credentialSubject, ...rest } = buildOpenBadgeCredential(input);
     expect(validate(rest)).toBe(false);
