@@ -138,6 +138,14 @@ export async function verifyCredential(jws: string, keys: VerificationKeys): Pro
     kid = typeof header.kid === 'string' ? header.kid : null;
     if (header.alg !== SIGNING_ALGORITHM)
       return { verdict: 'malformed', kid, message: `unexpected algorithm ${String(header.alg)}` };
+    // RFC 7515 §4.1.11: a JWS whose `crit` lists what the recipient does not understand is
+    // invalid. The issuer sets none, so any `crit` is one this verifier does not understand.
+    if (header.crit !== undefined)
+      return {
+        verdict: 'malformed',
+        kid,
+        message: 'the JWS has critical header parameters (crit) this verifier does not understand',
+      };
   } catch {
     return { verdict: 'malformed', kid: null, message: 'the JWS header does not decode' };
   }

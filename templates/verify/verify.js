@@ -90,6 +90,9 @@
     return distrust('mismatch', 'tampered');
   }
   if (header.alg !== 'ES256' || typeof header.kid !== 'string') return distrust('mismatch', 'tampered');
+  // RFC 7515 §4.1.11: critical header parameters this page does not understand (the issuer sets
+  // none) make the JWS invalid, whatever its signature.
+  if (header.crit !== undefined) return distrust('mismatch', 'tampered');
 
   const find = (list) =>
     Array.isArray(list) ? list.find((key) => key && key.kid === header.kid) : undefined;

@@ -16,6 +16,7 @@ import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../li
 import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { DbDeps } from '../../lib/http/deps.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
+import { signWithCriticalExtension } from '../support/critical-jws.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { type LambdaHttpServer, serveHandlers } from '../support/lambda-http.ts';
 
@@ -319,6 +320,15 @@ describe('public verification page', () => {
     const opened = await open(`/api/v1/verify/${certificate.code}#${forged}`);
     expect(opened.status).toBe('tampered');
     expect(opened.text).toContain('The signature could not be checked (unknown key');
+    await opened.close();
+  });
+
+  it('a genuine signature whose header lists critical extensions: does not match (RFC 7515 §4.1.11)', async () => {
+    const certificate = await issued();
+    const opened = await open(
+      `/api/v1/verify/${certificate.code}#${await signWithCriticalExtension(certificate.facts, key)}`,
+    );
+    expect(opened.status).toBe('tampered');
     await opened.close();
   });
 

@@ -24,6 +24,7 @@ import {
   type SigningKey,
   signingKeyFromJwk,
 } from '../../lib/credentials/keys.ts';
+import { signWithCriticalExtension } from '../support/critical-jws.ts';
 
 const rfc7638 = JSON.parse(
   readFileSync(new URL('../fixtures/rfc7638-section-3.1.json', import.meta.url), 'utf8'),
@@ -123,6 +124,14 @@ describe('signed credential', () => {
     const changed = jws.slice(0, at) + (jws[at] === 'A' ? 'B' : 'A') + jws.slice(at + 1);
     expect((await verifyCredential(changed, keys)).verdict).not.toBe('valid');
     expect((await verifyCredential('not.a-jws', keys)).verdict).toBe('malformed');
+  });
+
+  it('a genuine signature whose header lists critical extensions is malformed, not valid (RFC 7515 §4.1.11)', async () => {
+    const jws = await signWithCriticalExtension(facts, oldKey);
+    expect(await verifyCredential(jws, [{ jwk: oldKey.publicJwk, state: 'current' }])).toMatchObject({
+      verdict: 'malformed',
+      message: expect.stringContaining('critical header parameters (crit)'),
+    });
   });
 
   it('an unknown kid is reported as such', async () => {
