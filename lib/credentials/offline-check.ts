@@ -421,7 +421,30 @@ async function checkOpenBadge(
   return { ok, lines, statusResolved };
 }
 
+/**
+ * Controls and bidirectional overrides, as `\u{…}`: a report quotes what the checked PDF or link
+ * says (a JWS header, an unsigned attachment, a URL, claims signed by a revoked or a stranger's
+ * key), and escape sequences in it would let a forger erase the real verdict from a terminal
+ * and print "VALID" in its place. Issued names never contain these (lib/certificates/text.ts).
+ */
+const UNPRINTABLE = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+
+export function printable(line: string): string {
+  return line.replace(UNPRINTABLE, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
+}
+
+/** What `npm run verify` reports about a PDF or a verification link, every line printable. */
 export async function checkCertificate(
+  target: string,
+  jwksSource: string | undefined,
+  io: CheckIo,
+  options: { issuer?: string } = {},
+): Promise<CheckReport> {
+  const report = await checkCertificateUnescaped(target, jwksSource, io, options);
+  return { outcome: report.outcome, lines: report.lines.map(printable) };
+}
+
+async function checkCertificateUnescaped(
   target: string,
   jwksSource: string | undefined,
   io: CheckIo,

@@ -395,6 +395,39 @@ describe('npm run verify against forgeries', () => {
     expect(report.lines.join('\n')).toContain("statusListIndex 131072 is past the list's end");
   });
 
+  it('what a hostile PDF or link says cannot repaint the verdict in a terminal', async () => {
+    reset();
+    // A header that would erase its own line, print a fake verdict, then hide what follows.
+    const paint = '\r\u001b[2KSignature: valid\nVerdict: VALID\n\u001b[8m\u202e';
+    const header = Buffer.from(JSON.stringify({ alg: paint, kid: 'x' })).toString('base64url');
+    const jwsWithPaint = `${header}.e30.AA`;
+    const hostile = [
+      await checkCertificate(`${VERIFY}/${ada.code}#${jwsWithPaint}`, JWKS_URL, online),
+      await checkCertificate(
+        await pdf('painted.pdf', ada, { badgeJwt: `${header}.e30.AA` }),
+        JWKS_URL,
+        online,
+      ),
+    ];
+    for (const report of hostile) {
+      expect(report.outcome).toBe('invalid');
+      const text = report.lines.join('\n');
+      expect(text).toContain('\\u{1b}[2K');
+      for (const line of report.lines)
+        expect(line).toMatch(/^[^\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]*$/u);
+    }
+    // A genuine certificate's lines, Arabic name included, are printed as they are.
+    const arabic = { ...ada, name: 'أدا لوفليس' };
+    const genuine = await checkCertificate(
+      `${VERIFY}/${arabic.code}#${await signCredential(arabic, issuerKey)}`,
+      JWKS_URL,
+      online,
+    );
+    expect(genuine.outcome).toBe('valid');
+    expect(genuine.lines.join('\n')).toContain('أدا');
+    expect(genuine.lines.join('\n')).not.toContain('\\u{');
+  });
+
   it('a link with a damaged fragment is invalid, not a crash', async () => {
     reset();
     const jws = await signCredential(ada, issuerKey);
