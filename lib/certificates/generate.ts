@@ -304,8 +304,9 @@ export async function generateCertificate(
       score: scoreLine(score, maxScore),
       issued: printable.issuedOn,
       // The expiry the lifecycle just assigned (and the PDF prints), so the record and the
-      // signed facts agree; a row that already had one keeps it.
-      expires: expiresOn ?? claimed.expires_on,
+      // signed facts agree. Never the one the claim read: a retry after the course lost its
+      // validity period has none now, and signing the old one made a genuine copy "altered".
+      expires: expiresOn ?? null,
       issuer: printable.issuerName,
     };
     // When this certificate counts as generated: recorded as generated_at and stated as the Open

@@ -1,6 +1,7 @@
 import { importJWK, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
+import type { CertificateStore } from '../../lib/certificates/ports.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { factsMatch, verifyCredential } from '../../lib/credentials/credential.ts';
 import {
@@ -15,6 +16,7 @@ import { checkCertificate } from '../../lib/credentials/offline-check.ts';
 import { openBadgeJwtClaims } from '../../lib/credentials/open-badge.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
+import { TransientError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import {
   CREDENTIAL_ATTACHMENT,
@@ -312,6 +314,53 @@ describe('generation signs the printed facts', () => {
     if (check.verdict !== 'valid' || !record)
       throw new Error(`expected a valid credential, got ${check.verdict}`);
     expect(check.claims.x).toBe(record.facts.expires);
+    expect(await factsMatch(check.claims, record.facts)).toBe(true);
+  });
+
+  it('a retry after the course lost its validity period signs no expiry, as the record and the PDF have none', async () => {
+    const key = await signingKeyFromJwk(await generateSigningJwk());
+    const signer = createCredentialSigner(
+      createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 }),
+    );
+    const user = await keycloak.addUser({ firstName: 'Edsger', lastName: 'Dijkstra' });
+    const courseId = await createCourse(t.sql, { title: 'Structured Programming' });
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 90 });
+    // The first attempt gets its expiry, then S3 refuses the upload.
+    const s3Down: CertificateStore = {
+      putPdf: async () => {
+        throw new TransientError('S3 PutObject failed (HTTP 503)', 's3');
+      },
+    };
+    const first = await generateCertificate(
+      makeGenerateDeps(t, renderer, { signer, storage: s3Down }),
+      options,
+      id,
+    );
+    expect(first.status).toBe('failed');
+    const [before] = await t.sql<
+      { expires_at: Date | null }[]
+    >`SELECT expires_at FROM certificates WHERE id = ${id}`;
+    expect(before?.expires_at).not.toBeNull();
+
+    // Staff remove the validity period before the retry comes due.
+    await t.sql`UPDATE courses SET validity_months = NULL WHERE id = ${courseId}`;
+    await t.sql`UPDATE certificates SET next_attempt_at = now() WHERE id = ${id}`;
+    expect((await generateCertificate(makeGenerateDeps(t, renderer, { signer }), options, id)).status).toBe(
+      'issued',
+    );
+    const [row] = await t.sql<
+      { expires_at: Date | null; credential_jws: string; verification_code: string }[]
+    >`
+      SELECT expires_at, credential_jws, verification_code FROM certificates WHERE id = ${id}`;
+    expect(row?.expires_at).toBeNull();
+    const record = await findPublicCertificate(t.sql, row?.verification_code ?? '');
+    const check = await verifyCredential(row?.credential_jws ?? '', await publishedKeys(t.sql));
+    if (check.verdict !== 'valid' || !record)
+      throw new Error(`expected a valid credential, got ${check.verdict}`);
+    // Signed with the expiry the record holds (none): the verification page would otherwise say
+    // "may have been altered", and npm run verify call it expired on the old date.
+    expect(check.claims.x ?? null).toBeNull();
     expect(await factsMatch(check.claims, record.facts)).toBe(true);
   });
 });
