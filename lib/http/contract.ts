@@ -31,6 +31,8 @@ export interface RequestSchemas {
   body?: z.ZodType;
   /** Default true when a body schema is given; false: an empty body parses as `{}`. */
   bodyRequired?: boolean;
+  /** The largest body accepted, in bytes (default params.ts MAX_BODY_BYTES, 16 KiB). */
+  maxBodyBytes?: number;
 }
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : Record<string, never>;
@@ -133,7 +135,7 @@ function parseParams<R extends RequestSchemas>(request: R, event: APIGatewayProx
 function parseBody<R extends RequestSchemas>(request: R, event: APIGatewayProxyEventV2): Parsed<R['body']> {
   if (!request.body) return {} as Parsed<R['body']>;
   const required = request.bodyRequired ?? true;
-  const raw = !required && !event.body ? {} : jsonBody(event);
+  const raw = !required && !event.body ? {} : jsonBody(event, request.maxBodyBytes);
   return parseWith(request.body, raw, 'body') as Parsed<R['body']>;
 }
 

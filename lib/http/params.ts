@@ -31,16 +31,17 @@ export function intParam(bounds: { min: number; max?: number }) {
     );
 }
 
-const MAX_BODY_BYTES = 16 * 1024;
+/** Every route's request body at most, unless its declaration allows more (RequestSchemas.maxBodyBytes). */
+export const MAX_BODY_BYTES = 16 * 1024;
 
 /** The JSON request body; 400 naming `body` when it is missing, too large or not JSON, or the field holding a NUL. */
-export function jsonBody(event: APIGatewayProxyEventV2): unknown {
+export function jsonBody(event: APIGatewayProxyEventV2, maxBytes = MAX_BODY_BYTES): unknown {
   if (event.body === undefined || event.body === null || event.body === '') {
     throw new ValidationError('body is required (JSON)', 'body');
   }
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new ValidationError(`body must be at most ${MAX_BODY_BYTES} bytes`, 'body');
+  if (Buffer.byteLength(text) > maxBytes) {
+    throw new ValidationError(`body must be at most ${maxBytes} bytes`, 'body');
   }
   let parsed: unknown;
   try {

@@ -82,7 +82,7 @@ export const TEMPLATE_FIELDS = {
 
 const NESTED: Record<string, readonly string[]> = { labels: LABEL_KEYS, assets: ASSET_KEYS };
 const FORBIDDEN_TAGS = /{%-?\s*(include|render|layout|block)\b/;
-const MAX_TEMPLATE_BYTES = 256 * 1024;
+export const MAX_TEMPLATE_BYTES = 256 * 1024;
 
 /**
  * What every certificate page must print, whatever its design: who it was issued to, for what,

@@ -85,6 +85,26 @@ describe('POST /api/v1/templates/preview', () => {
     });
   });
 
+  it('previews a draft as large as a template may be (past the 16 KiB other bodies are held to)', async () => {
+    // ~170 KB of CSS rules: a real template with its fonts' @font-face ranges or inline SVG is
+    // easily past 16 KiB; the limit is the template's own (MAX_TEMPLATE_BYTES).
+    const css = Array.from(
+      { length: 6000 },
+      (_, i) => `.rule-${i} { color: #${(i % 4096).toString(16).padStart(3, '0')}; }`,
+    ).join('\n');
+    const html =
+      '<!doctype html><html><head><title>x</title></head><body><h1>Large draft</h1><p>{{ student_name }}</p><p>{{ course_name }}</p><p>{{ verify_url }}</p></body></html>';
+    expect(Buffer.byteLength(JSON.stringify({ template: { html, css } }))).toBeGreaterThan(150 * 1024);
+    const response = await call({ template: { html, css } });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(await pdfTextLayer(await pdfOf(response.body))).toContain('Large draft');
+
+    // A draft past what a template may be is still refused by name, before any rendering.
+    const tooLarge = await call({ template: { html, css: css.repeat(4) } });
+    expect(tooLarge.statusCode).toBe(400);
+    expect(errorSchema.parse(JSON.parse(tooLarge.body)).error.parameter).toBe('body');
+  });
+
   it('renders a stored template by id', async () => {
     const [course] = await t.sql<
       { id: string }[]

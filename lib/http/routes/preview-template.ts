@@ -3,6 +3,7 @@ import { requires } from '../../auth/policies.ts';
 import { ValidationError } from '../../errors.ts';
 import { AssetNotReadableError } from '../../render/assets.ts';
 import { type PreviewDeps, previewFromRequest, previewRequestSchema } from '../../render/preview.ts';
+import { MAX_TEMPLATE_BYTES } from '../../render/template-engine.ts';
 import { defineRoute } from '../contract.ts';
 import type { ReadDeps } from '../deps.ts';
 import { ok } from '../response.ts';
@@ -18,7 +19,9 @@ export const previewTemplateRoute = defineRoute({
   description:
     'Renders a stored template (`templateId`), a draft (`template`, validated like a save: an unknown ' +
     'field answers 400) or the built-in default, with sample values. Nothing is stored.',
-  request: { body: previewRequestSchema },
+  // A draft carries its whole HTML and CSS (up to MAX_TEMPLATE_BYTES), which JSON escaping can
+  // double: past the 16 KiB every other body is held to.
+  request: { body: previewRequestSchema, maxBodyBytes: 2 * MAX_TEMPLATE_BYTES + 16 * 1024 },
   policy: requires('templates:preview', 'preview certificate templates'),
   responses: {
     200: {
