@@ -7,6 +7,7 @@ import {
   generateCertificate,
   generateOptionsFromConfig,
 } from '../lib/certificates/generate.ts';
+import { uuidSchema } from '../lib/certificates/ids.ts';
 import type { GenerateDeps } from '../lib/certificates/ports.ts';
 import { loadConfig } from '../lib/config.ts';
 import {
@@ -110,7 +111,9 @@ const warmRenderer = (): void => {
 if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined && process.env.IS_OFFLINE === undefined)
   warmRenderer();
 
-const eventSchema = z.object({ certificateId: z.uuid() });
+// Lower-cased: the S3 key and the printed id are built from it, and a manual invoke in upper
+// case must name the same object as the scan's own invocations.
+const eventSchema = z.object({ certificateId: uuidSchema });
 
 export type GenerateResponse = GenerateOutcome | { status: 'rejected'; reason: string };
 

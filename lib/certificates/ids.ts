@@ -12,9 +12,21 @@ export function isUuid(value: string): boolean {
   return UUID_PATTERN.test(value);
 }
 
-export const uuidSchema = z.uuid();
+/**
+ * A UUID as PostgreSQL takes it (any version, either case), lower-cased as PostgreSQL prints it.
+ * Not z.uuid(), which refuses versions and variants outside RFC 9562: an id the database holds
+ * (an imported row, say) must not be "not a UUID" to one layer and a certificate to another.
+ */
+export function uuidString(message = 'must be a UUID') {
+  return z
+    .string({ error: message })
+    .regex(UUID_PATTERN, message)
+    .transform((value) => value.toLowerCase());
+}
 
-/** Rejects anything that is not a UUID before it reaches SQL or a URL path. */
+export const uuidSchema = uuidString();
+
+/** Rejects anything that is not a UUID before it reaches SQL or a URL path; the id lower-cased. */
 export function assertUuid(value: unknown, field: string): string {
   const parsed = uuidSchema.safeParse(value);
   if (!parsed.success) throw new ValidationError(`${field} must be a UUID`, field);

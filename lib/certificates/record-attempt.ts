@@ -3,6 +3,7 @@ import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
 import { isoInstant, parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
+import { uuidString } from './ids.ts';
 import { applyLaterPassRule } from './lifecycle.ts';
 import type { Dispatch, Log } from './ports.ts';
 
@@ -22,8 +23,8 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
 export const recordAttemptInputSchema = z
   .object({
     // Lower-cased as PostgreSQL prints them: a retry compares them with the stored attempt.
-    studentId: z.uuid({ error: 'must be a UUID' }).transform((value) => value.toLowerCase()),
-    courseId: z.uuid({ error: 'must be a UUID' }).transform((value) => value.toLowerCase()),
+    studentId: uuidString(),
+    courseId: uuidString(),
     score: z
       .number({ error: 'must be a number' })
       .finite()

@@ -3,7 +3,7 @@ import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { isoInstant, parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
-import { assertUuid } from './ids.ts';
+import { assertUuid, uuidString } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
 
 /**
@@ -117,9 +117,7 @@ export const BULK_REQUEUE_LIMIT = 1000;
 
 export const bulkRequeueInputSchema = z
   .strictObject({
-    courseId: z
-      .uuid({ error: 'must be a UUID' })
-      .transform((value) => value.toLowerCase())
+    courseId: uuidString()
       .optional()
       .describe("Only this course's dead certificates (default: every course)"),
     diedAfter: isoInstant()

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { uuidSchema } from '../certificates/ids.ts';
 
 /**
  * Records Lambda writes to generate's on-failure destination (an SQS queue) when it gives up on
@@ -17,7 +18,7 @@ const destinationRecord = z.object({
       approximateInvokeCount: z.number().optional(),
     })
     .optional(),
-  requestPayload: z.object({ certificateId: z.uuid() }),
+  requestPayload: z.object({ certificateId: uuidSchema }),
   responseContext: z.object({ functionError: z.string().optional() }).partial().optional(),
   responsePayload: z.unknown().optional(),
 });

@@ -75,6 +75,21 @@ describe('generate handler', () => {
     });
   });
 
+  it('takes an id as PostgreSQL does: any UUID version, either case, one object under the lower-case key', async () => {
+    const keycloak = keycloakControl(t.keycloakUrl);
+    const user = await keycloak.addUser({ firstName: 'Imported', lastName: 'Row' });
+    const courseId = await createCourse(t.sql, { title: 'Imported' });
+    const created = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    // Version 0, variant c: a uuid column takes it (an imported row), RFC 9562 does not define it.
+    const id = 'abcdef01-2345-0789-cabc-def012345678';
+    await t.sql`UPDATE certificates SET id = ${id} WHERE id = ${created}`;
+    const outcome = await generate.handler({ certificateId: id.toUpperCase() });
+    expect(outcome).toMatchObject({ status: 'issued' });
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({ status: 'issued' });
+    expect(row?.s3_key).toBe(`certificates/${courseId}/${user.id}/${id}.pdf`);
+  });
+
   it('answers an unknown certificate id quietly', async () => {
     expect(await generate.handler({ certificateId: randomUUID() })).toMatchObject({ status: 'skipped' });
   });

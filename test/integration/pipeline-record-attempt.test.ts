@@ -156,6 +156,17 @@ describe('recordAttempt (immediate trigger)', () => {
       recordAttempt(deps, options, { ...input, completedAt: '2026-12-01T09:31:00Z' }),
     ).rejects.toBeInstanceOf(ConflictError);
     expect(calls).toHaveLength(1);
+    // A UUID of a version RFC 9562 does not define (version 0 here) is still one to PostgreSQL,
+    // as it is to every route: an LMS's own ids are taken as the database takes them.
+    const imported = await recordAttempt(deps, options, {
+      ...input,
+      studentId: 'ABCDEF01-2345-0789-CABC-DEF012345678',
+      externalRef: `lms-${randomUUID()}`,
+    });
+    expect(imported).toMatchObject({
+      created: true,
+      attempt: { studentId: 'abcdef01-2345-0789-cabc-def012345678' },
+    });
   });
 
   it('gives a second passing attempt of the same student and course no second certificate', async () => {
