@@ -2,14 +2,14 @@ import type { Context } from 'aws-lambda';
 import { runScan } from '../lib/certificates/scan.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
-import { createLambdaClient, createLambdaDispatch } from '../lib/invoke/lambda-dispatch.ts';
+import { createLambdaClient, createLambdaDispatch, SCAN_INVOKE } from '../lib/invoke/lambda-dispatch.ts';
 import { logger } from '../lib/observability/logger.ts';
 
 // Cold start: configuration and clients once per container.
 const config = loadConfig(['db', 'pipeline', 'invoke']);
 const sql = createSql(config.db, { applicationName: 'certificates-scan' });
 const dispatch = createLambdaDispatch(
-  createLambdaClient(config.invoke),
+  createLambdaClient(config.invoke, SCAN_INVOKE),
   config.invoke.GENERATE_FUNCTION_NAME,
 );
 

@@ -18,10 +18,11 @@ import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
 /**
  * A scan stops claiming when its Lambda has less than this left. After its last claim it still
- * invokes that batch (well under a second normally) and writes its summary; 10 s leaves room for a
- * slow Lambda API too. A scan cut off anyway holds what it claimed only for the claim lease.
+ * invokes that batch (well under a second normally) and writes its summary; 20 s leaves room for
+ * an invoke that uses all its tries and timeouts (lambda-dispatch.ts SCAN_INVOKE, 15 s at worst;
+ * a test keeps this above it). A scan cut off anyway holds what it claimed only for the claim lease.
  */
-export const CLAIM_STOP_MARGIN_MS = 10_000;
+export const CLAIM_STOP_MARGIN_MS = 20_000;
 
 export interface EnqueueResult {
   scanned: number;

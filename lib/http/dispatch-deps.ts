@@ -1,6 +1,6 @@
 import type { Dispatch } from '../certificates/ports.ts';
 import { loadConfig } from '../config.ts';
-import { createLambdaClient, createLambdaDispatch } from '../invoke/lambda-dispatch.ts';
+import { createLambdaClient, createLambdaDispatch, ROUTE_INVOKE } from '../invoke/lambda-dispatch.ts';
 import { once, type ReadDeps, readDeps } from './deps.ts';
 
 /**
@@ -18,7 +18,10 @@ export interface DispatchDeps extends ReadDeps {
 const dispatcher = once(() => {
   const config = loadConfig(['pipeline', 'invoke']);
   return {
-    dispatch: createLambdaDispatch(createLambdaClient(config.invoke), config.invoke.GENERATE_FUNCTION_NAME),
+    dispatch: createLambdaDispatch(
+      createLambdaClient(config.invoke, ROUTE_INVOKE),
+      config.invoke.GENERATE_FUNCTION_NAME,
+    ),
     dispatchLeaseSeconds: config.pipeline.DISPATCH_LEASE_SECONDS,
     maxInFlight: config.pipeline.GENERATE_MAX_CONCURRENCY,
   };

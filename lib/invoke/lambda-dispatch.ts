@@ -5,18 +5,53 @@ import { errorMessage, TransientError } from '../errors.ts';
 
 export type InvokeConfig = Config<'invoke'>['invoke'];
 
+/** How long one invoke may take, and how often the SDK tries it. */
+export interface InvokePolicy {
+  attempts: number;
+  connectionTimeoutMs: number;
+  /** Silence on an open connection: an asynchronous invoke is queued and answered at once. */
+  requestTimeoutMs: number;
+}
+
 /**
- * One Lambda client per container; locally it talks to serverless-offline's Invoke API. An
- * asynchronous invoke is queued by Lambda and answered at once: a connection silent for 10 s
- * has failed (the SDK's default would wait without limit, and a scan would sit in it until its
- * own 60 s timeout).
+ * The scan: two tries. Its claim margin (scan.ts CLAIM_STOP_MARGIN_MS) must exceed
+ * worstInvokeMs of this, so a batch claimed just before it is still invoked before the timeout.
  */
-export function createLambdaClient(config: InvokeConfig): LambdaClient {
+export const SCAN_INVOKE: InvokePolicy = { attempts: 2, connectionTimeoutMs: 2_000, requestTimeoutMs: 5_000 };
+
+/**
+ * Routes that start a generation at once (ingestion, requeue, reissue) run in 10 s: one try
+ * that ends well inside it, so the caller hears that its change was committed. What could not
+ * be invoked is dispatched by the next scan.
+ */
+export const ROUTE_INVOKE: InvokePolicy = {
+  attempts: 1,
+  connectionTimeoutMs: 2_000,
+  requestTimeoutMs: 3_000,
+};
+
+/** The longest a dispatch can take under `policy`, with a second between tries for the SDK's backoff. */
+export function worstInvokeMs(policy: InvokePolicy): number {
+  return (
+    policy.attempts * (policy.connectionTimeoutMs + policy.requestTimeoutMs) + (policy.attempts - 1) * 1_000
+  );
+}
+
+/**
+ * One Lambda client per container; locally it talks to serverless-offline's Invoke API. Without
+ * timeouts the SDK would wait without limit on a silent connection, and a scan or a route would
+ * sit in it until its own timeout cut it off after its change was committed.
+ */
+export function createLambdaClient(config: InvokeConfig, policy: InvokePolicy = SCAN_INVOKE): LambdaClient {
   return new LambdaClient({
     region: config.AWS_REGION,
     ...(config.LAMBDA_ENDPOINT_URL ? { endpoint: config.LAMBDA_ENDPOINT_URL } : {}),
-    maxAttempts: 3,
-    requestHandler: { requestTimeout: 10_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
+    maxAttempts: policy.attempts,
+    requestHandler: {
+      requestTimeout: policy.requestTimeoutMs,
+      connectionTimeout: policy.connectionTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
   });
 }
 

@@ -1,7 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import type { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { CLAIM_STOP_MARGIN_MS } from '../../lib/certificates/scan.ts';
 import { TransientError } from '../../lib/errors.ts';
-import { createLambdaDispatch } from '../../lib/invoke/lambda-dispatch.ts';
+import {
+  createLambdaClient,
+  createLambdaDispatch,
+  ROUTE_INVOKE,
+  SCAN_INVOKE,
+  worstInvokeMs,
+} from '../../lib/invoke/lambda-dispatch.ts';
 
 // Lambda is an AWS-only service: a stub client stands in for it here; the end-to-end test
 // goes through serverless-offline's real Invoke API.
@@ -36,5 +46,60 @@ describe('Lambda dispatch', () => {
     await expect(createLambdaDispatch(refused.client, 'f')('id')).rejects.toThrow(TransientError);
     const odd = stubClient(async () => ({ StatusCode: 200 }));
     await expect(createLambdaDispatch(odd.client, 'f')('id')).rejects.toThrow(/answered 200/);
+  });
+
+  it('a dispatch ends inside the timeout of every function that makes one', () => {
+    const yaml = load(readFileSync('serverless.yml', 'utf8')) as {
+      provider: { timeout: number };
+      functions: Record<string, { handler: string; timeout?: number }>;
+    };
+    const timeoutOf = (handler: string) => {
+      const fn = Object.values(yaml.functions).find((f) => f.handler === handler);
+      if (!fn) throw new Error(`no function ${handler}`);
+      return (fn.timeout ?? yaml.provider.timeout) * 1000;
+    };
+    // The routes that dispatch at once (lib/http/dispatch-deps.ts): one try, with seconds to spare
+    // for the database work before it and the answer after it.
+    for (const route of ['create-attempt', 'requeue-certificate', 'reissue-certificate'])
+      expect(worstInvokeMs(ROUTE_INVOKE) + 4_000, route).toBeLessThanOrEqual(
+        timeoutOf(`functions/http/${route}.handler`),
+      );
+    // The scan stops claiming early enough to invoke its last batch with every try it has.
+    expect(worstInvokeMs(SCAN_INVOKE)).toBeLessThan(CLAIM_STOP_MARGIN_MS);
+    expect(CLAIM_STOP_MARGIN_MS).toBeLessThan(timeoutOf('functions/scan.handler'));
+  });
+
+  it("a route's dispatch to a Lambda API that never answers is one try, then a transient error", async () => {
+    // Accepts connections and reads requests, never answers (a black-holed endpoint).
+    const sockets: Socket[] = [];
+    let requests = 0;
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', (chunk) => {
+        if (chunk.toString('latin1').startsWith('POST ')) requests++;
+      });
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const client = createLambdaClient(
+        {
+          AWS_REGION: 'us-east-1',
+          LAMBDA_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+          GENERATE_FUNCTION_NAME: 'g',
+        },
+        ROUTE_INVOKE,
+      );
+      client.config.credentials = async () => ({ accessKeyId: 'a', secretAccessKey: 'b' });
+      await expect(createLambdaDispatch(client, 'g')('3f1c1d9e-0000-4000-8000-000000000001')).rejects.toThrow(
+        TransientError,
+      );
+      expect(requests).toBe(ROUTE_INVOKE.attempts);
+      client.destroy();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
