@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 
@@ -27,6 +28,38 @@ describe('schema', () => {
     expect(errors).toHaveLength(1);
     const overview = await t.sql`SELECT status, COUNT(*) FROM v_certificates_with_metadata GROUP BY status`;
     expect(overview).toEqual([{ status: 'failed', count: '1' }]);
+  });
+
+  it("runs the README's trigger for an LMS's own results as written: integer points pass at the pass mark", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const block = /```sql\n(CREATE FUNCTION lms\.copy_result_to_test_attempts[\s\S]*?)```/.exec(
+      readme.replace(/^ {3}/gm, ''),
+    )?.[1];
+    expect(block).toContain('CREATE TRIGGER results_to_test_attempts');
+    await t.sql.unsafe(`CREATE SCHEMA lms;
+      CREATE TABLE lms.results (id serial PRIMARY KEY, user_id uuid, course_id uuid,
+        points integer, points_max integer, finished_at timestamptz)`);
+    await t.sql.unsafe(block ?? '');
+    const [course] =
+      await t.sql`INSERT INTO courses (title, pass_percentage) VALUES ('LMS', 50) RETURNING id`;
+    // 95/100 and exactly the pass mark (1/2) pass; 49/100 and 2/5 do not.
+    for (const [points, max] of [
+      [95, 100],
+      [1, 2],
+      [49, 100],
+      [2, 5],
+    ])
+      await t.sql`
+        INSERT INTO lms.results (user_id, course_id, points, points_max, finished_at)
+        VALUES (gen_random_uuid(), ${course?.id}, ${points ?? 0}, ${max ?? 1}, now())`;
+    const copied = await t.sql<{ score: string; max_score: string; passed: boolean }[]>`
+      SELECT score, max_score, passed FROM test_attempts WHERE course_id = ${course?.id} ORDER BY external_ref`;
+    expect(copied.map((row) => [Number(row.score), Number(row.max_score), row.passed])).toEqual([
+      [95, 100, true],
+      [1, 2, true],
+      [49, 100, false],
+      [2, 5, false],
+    ]);
   });
 
   it("keeps the guide's certificate_b view showing every column of certificates, in order", async () => {
