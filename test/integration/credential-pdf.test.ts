@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { TEXT_LIMITS } from '../../lib/certificates/text.ts';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
 import {
   credentialUrl,
   factsMatch,
@@ -27,8 +28,8 @@ afterAll(async () => {
   await renderer.close();
 });
 
-// The longest base URL config accepts (64 characters) and the longest code.
-const BASE = 'https://certificates.verification.example-university.edu/verify';
+// The longest base URL config accepts (64 characters, checked below) and the longest code.
+const BASE = 'https://certificates.verification.examples-university.edu/verify';
 
 async function signedContent(overrides: Partial<CertificateContent>): Promise<CertificateContent> {
   const base = content({ verificationCode: 'K7Q2M9X4T8B3N6PZ', ...overrides });
@@ -78,6 +79,14 @@ const longest = {
 } satisfies Record<string, Partial<CertificateContent>>;
 
 describe('signed QR code', () => {
+  it('uses the longest VERIFY_BASE_URL configuration accepts', () => {
+    expect(BASE).toHaveLength(64);
+    const render = (url: string) => loadConfig(['render'], { VERIFY_BASE_URL: url }).render;
+    expect(render(BASE).VERIFY_BASE_URL).toBe(BASE);
+    // One character more is refused: a longer base can never reach the QR code.
+    expect(() => render(`${BASE}s`)).toThrowError(ConfigError);
+  });
+
   // ECDSA signatures are randomised: every render is a different QR code, so each case is
   // checked on a few of them rather than one that may happen to decode.
   const SAMPLES = 3;

@@ -333,6 +333,48 @@ describe('generate one certificate', () => {
     expect(visible?.status).toBe('dead');
   });
 
+  it('marks dead, without rendering, a certificate whose every attempt died without a result', async () => {
+    // A poison certificate: each attempt killed its container (timeout, OOM, a crash) before any
+    // catch could record it, so only the expired lease is left. No error ever counts these
+    // attempts; the claim's count is the only limit.
+    const user = await student('Poison', 'Pill');
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const twoAttempts = generateOptions({ maxAttempts: 2 });
+    await t.sql`UPDATE certificates SET status = 'rendering', attempt_count = ${twoAttempts.maxAttempts},
+                  lease_owner = 'gone', lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
+    let renders = 0;
+    const counting: GenerateDeps['renderer'] = {
+      render: async (content, template) => {
+        renders += 1;
+        return await renderer.render(content, template);
+      },
+      close: async () => {},
+    };
+    const deps = makeGenerateDeps(t, counting);
+
+    const outcome = await generateCertificate(deps, twoAttempts, id);
+
+    expect(outcome).toMatchObject({
+      status: 'dead',
+      attempt: 3,
+      error: expect.stringMatching(/lease expired/),
+    });
+    expect(renders).toBe(0);
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({ status: 'dead', attempt_count: 3, lease_owner: null, s3_key: null });
+    expect(row.last_error).toMatch(/^gave up after 2 attempts; .*\(lease expired\)$/);
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'dead']);
+    const [audit] = await t.sql`SELECT details FROM certificate_generation_log
+                                WHERE certificate_id = ${id} AND event = 'dead'`;
+    expect(audit?.details).toMatchObject({ permanent: true, reason: 'attempts-exhausted' });
+    expect((await listKeys(t)).filter((key) => key.includes(id))).toEqual([]);
+    // Dead is final: the scan's expired-lease takeover no longer applies to it.
+    await makeDue(t.sql, id);
+    expect(await generateCertificate(deps, twoAttempts, id)).toMatchObject({ status: 'skipped' });
+    expect(renders).toBe(0);
+  });
+
   it('repairs a crash between upload and database update: the next attempt overwrites the same key', async () => {
     const user = await student('Alan', 'Turing');
     const courseId = await createCourse(t.sql);

@@ -70,28 +70,36 @@ async function certificatesOf(courseId: string) {
 describe('scan', () => {
   it('turns N passing attempts into N issued PDFs showing name, course, score and percentage', async () => {
     const courseId = await createCourse(t.sql, { title: 'Distributed Systems' });
+    // One attempt out of 50, so the score, the maximum and the percentage are three different
+    // numbers: a PDF printing the score as the maximum or as the percentage shows.
     const people = [
-      { firstName: 'Edsger', lastName: 'Dijkstra', score: 91 },
-      { firstName: 'Leslie', lastName: 'Lamport', score: 77.5 },
-      { firstName: 'Nancy', lastName: 'Lynch', score: 100 },
+      { firstName: 'Edsger', lastName: 'Dijkstra', score: 91, maxScore: 100, percent: '91%' },
+      { firstName: 'Leslie', lastName: 'Lamport', score: 77.5, maxScore: 100, percent: '77.5%' },
+      { firstName: 'Nancy', lastName: 'Lynch', score: 100, maxScore: 100, percent: '100%' },
+      { firstName: 'Barbara', lastName: 'Liskov', score: 45, maxScore: 50, percent: '90%' },
     ];
     const students = [];
     for (const person of people) {
       const user = await keycloak.addUser({ firstName: person.firstName, lastName: person.lastName });
-      await createAttempt(t.sql, { studentId: user.id, courseId, score: person.score, maxScore: 100 });
+      await createAttempt(t.sql, {
+        studentId: user.id,
+        courseId,
+        score: person.score,
+        maxScore: person.maxScore,
+      });
       students.push({ ...person, id: user.id });
     }
     const fanOut = inProcessDispatch();
     const log = recordingLog();
 
     const result = await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log }, scanOptions);
-    expect(result).toMatchObject({ created: 3 });
-    expect(result.dispatched).toHaveLength(3);
+    expect(result).toMatchObject({ created: 4 });
+    expect(result.dispatched).toHaveLength(4);
     const outcomes = await fanOut.settled();
-    expect(outcomes.map((outcome) => outcome.status)).toEqual(['issued', 'issued', 'issued']);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['issued', 'issued', 'issued', 'issued']);
 
     const rows = await certificatesOf(courseId);
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(4);
     const storage = readableStorage(createS3Client(s3ConfigFor(t)), t.bucket);
     for (const person of students) {
       const row = rows.find((candidate) => candidate.student_id === person.id);
@@ -99,9 +107,17 @@ describe('scan', () => {
       const text = await pdfText(await storage.getObject(row?.s3_key));
       expect(text).toContain(`${person.firstName} ${person.lastName}`);
       expect(text).toContain('Distributed Systems');
-      expect(text).toContain(String(person.score));
-      expect(text).toContain(`${person.score}%`);
+      // The score line reads "45 / 50 (90%)"; compared without the layout's spacing.
+      const squashed = text.replace(/\s+/g, '');
+      expect(squashed).toContain(`${person.score}/${person.maxScore}(${person.percent})`);
     }
+    const liskov = students.find((person) => person.maxScore === 50);
+    const liskovRow = rows.find((candidate) => candidate.student_id === liskov?.id);
+    const liskovText = (await pdfText(await storage.getObject(liskovRow?.s3_key))).replace(/\s+/g, '');
+    expect(liskovText).toContain('45/50');
+    expect(liskovText).toContain('90%');
+    expect(liskovText).not.toContain('45%');
+    expect(liskovText).not.toContain('45/45');
     // Each tick reports the generations finished since the previous tick (the guide's line).
     const next = await runScan({ sql: t.sql, dispatch: fanOut.dispatch, log }, scanOptions);
     expect(next).toMatchObject({ created: 0, dispatched: [] });
@@ -111,7 +127,7 @@ describe('scan', () => {
       )
       .filter((match) => match !== null);
     expect(summaries).toHaveLength(2);
-    expect(summaries.reduce((sum, match) => sum + Number(match[1]), 0)).toBe(3);
+    expect(summaries.reduce((sum, match) => sum + Number(match[1]), 0)).toBe(4);
     expect(summaries.map((match) => match[2])).toEqual(['0', '0']);
   });
 

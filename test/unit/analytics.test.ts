@@ -2,7 +2,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_RANGE_DAYS, referrerKind, resolveRange, tallyCounts } from '../../lib/certificates/analytics.ts';
 import { ValidationError } from '../../lib/errors.ts';
-import { analyticsMetrics, METRIC_NAMES } from '../../lib/observability/metrics.ts';
+import { analyticsMetrics } from '../../lib/observability/metrics.ts';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -92,9 +92,11 @@ describe('analytics metrics', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({
-      [METRIC_NAMES.certificateEvents]: 1,
+      // The name as the README gives it.
+      CertificateEvents: 1,
       kind: 'verification-view',
       referrerKind: 'linkedin',
+      _aws: { CloudWatchMetrics: [{ Metrics: [{ Name: 'CertificateEvents', Unit: 'Count' }] }] },
     });
   });
 });

@@ -57,6 +57,49 @@ describe('loadConfig', () => {
   });
 });
 
+describe('limits the README documents', () => {
+  it("refuses a LEASE_SECONDS that does not exceed generate's timeout: a live worker would be taken over", () => {
+    const pipeline = (env: Record<string, string>) => loadConfig(['pipeline'], env).pipeline;
+    expect(() => pipeline({ LEASE_SECONDS: '120', GENERATE_TIMEOUT_SECONDS: '120' })).toThrowError(
+      ConfigError,
+    );
+    expect(() => pipeline({ LEASE_SECONDS: '120', GENERATE_TIMEOUT_SECONDS: '120' })).toThrowError(
+      /LEASE_SECONDS must exceed generate's timeout GENERATE_TIMEOUT_SECONDS=120/,
+    );
+    // The default lease (180 s) against a longer timeout.
+    expect(() => pipeline({ GENERATE_TIMEOUT_SECONDS: '300' })).toThrowError(/LEASE_SECONDS must exceed/);
+    expect(pipeline({ LEASE_SECONDS: '121', GENERATE_TIMEOUT_SECONDS: '120' }).LEASE_SECONDS).toBe(121);
+    // Locally the timeout is not known: nothing to compare.
+    expect(pipeline({ LEASE_SECONDS: '10' }).LEASE_SECONDS).toBe(10);
+  });
+
+  it('refuses a DOWNLOAD_URL_MAX_TTL_SECONDS beyond 7 days (the SigV4 limit)', () => {
+    const http = (ttl: string) => loadConfig(['http'], { DOWNLOAD_URL_MAX_TTL_SECONDS: ttl }).http;
+    expect(() => http('604801')).toThrowError(ConfigError);
+    expect(() => http('604801')).toThrowError(/DOWNLOAD_URL_MAX_TTL_SECONDS must be at most 604800/);
+    expect(http('604800').DOWNLOAD_URL_MAX_TTL_SECONDS).toBe(604800);
+  });
+
+  it('refuses a VERIFY_BASE_URL longer than 64 characters (the QR code is sized for it)', () => {
+    const render = (url: string) => loadConfig(['render'], { VERIFY_BASE_URL: url }).render;
+    const longest = 'https://certificates.verification.examples-university.edu/verify';
+    expect(longest).toHaveLength(64);
+    expect(render(longest).VERIFY_BASE_URL).toBe(longest);
+    expect(() => render(`${longest}s`)).toThrowError(ConfigError);
+    expect(() => render(`${longest}s`)).toThrowError(/VERIFY_BASE_URL must be at most 64 characters/);
+    // The limit is on the URL as used: a trailing slash, stripped, does not count.
+    expect(render(`${longest}/`).VERIFY_BASE_URL).toBe(longest);
+  });
+
+  it('refuses a STATUS_LIST_TTL_SECONDS beyond a day: the longest a revocation may stay unseen', () => {
+    const credentials = (ttl: string) =>
+      loadConfig(['credentials'], { STATUS_LIST_TTL_SECONDS: ttl }).credentials;
+    expect(() => credentials('86401')).toThrowError(ConfigError);
+    expect(() => credentials('86401')).toThrowError(/STATUS_LIST_TTL_SECONDS .*<=86400/);
+    expect(credentials('86400').STATUS_LIST_TTL_SECONDS).toBe(86400);
+  });
+});
+
 describe('AUTH_JWKS_COOLDOWN_SECONDS', () => {
   const auth = (cooldown: string) =>
     loadConfig(['auth'], {

@@ -57,8 +57,13 @@ describe('pipeline metrics', () => {
       .flatMap((line) => line.split('\n'))
       .filter((line) => line.includes('"_aws"'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const configuration = emf.find((record) => METRIC_NAMES.configurationErrors in record);
-    expect(configuration).toMatchObject({ [METRIC_NAMES.configurationErrors]: 1, dependency: 's3' });
+    // The name as the README gives it: operators alarm on `ConfigurationErrors`.
+    const configuration = emf.find((record) => 'ConfigurationErrors' in record);
+    expect(configuration).toMatchObject({ ConfigurationErrors: 1, dependency: 's3' });
+    const directive = configuration?._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] };
+    expect(directive.CloudWatchMetrics[0]?.Metrics.map((metric) => metric.Name)).toEqual([
+      'ConfigurationErrors',
+    ]);
     const failed = emf.find((record) => METRIC_NAMES.failed in record);
     expect(failed).toBeDefined();
     // The other metrics keep their dimensions: no `dependency` split.
