@@ -111,6 +111,18 @@ function settings(stage, region) {
   if (!Number.isInteger(concurrency) || concurrency < 1)
     problems.push('GENERATE_MAX_CONCURRENCY must be a positive integer');
 
+  // API Gateway's throttle for the whole API (requests per second, and the burst above it).
+  // The public routes (verification page, credentials, status lists) need no token, and each
+  // request holds a database connection: without a cap, anyone replaying a public URL scales
+  // the functions up until PostgreSQL runs out of connections and issuing stops too.
+  const throttle = (name, fallback) => {
+    const value = Number(env(name) ?? fallback);
+    if (!Number.isInteger(value) || value < 1) problems.push(`${name} must be a positive integer`);
+    return value;
+  };
+  const apiThrottleRate = throttle('API_THROTTLE_RATE_LIMIT', '100');
+  const apiThrottleBurst = throttle('API_THROTTLE_BURST_LIMIT', '200');
+
   const cors = corsFor(stage, process.env.CORS_ALLOWED_ORIGINS);
   problems.push(...cors.problems);
 
@@ -137,6 +149,8 @@ function settings(stage, region) {
     authAudience: required('AUTH_AUDIENCE'),
     verifyBaseUrl: required('VERIFY_BASE_URL'),
     generateMaxConcurrency: concurrency,
+    apiThrottleRate,
+    apiThrottleBurst,
     corsAllowedOrigins: cors.origins.join(','),
     // IAM resources must be ARNs even where nothing is deployed: a placeholder no secret has.
     databaseSecret: secretGrant(

@@ -40,6 +40,7 @@ const DEPLOY_ENV = {
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
   GENERATE_MAX_CONCURRENCY: '40',
   CORS_ALLOWED_ORIGINS: 'https://learn.example.org',
+  API_THROTTLE_RATE_LIMIT: '75',
 };
 
 /** What a packaged bundle needs to load (nothing is reached: ports 1 answer nobody). */
@@ -430,6 +431,15 @@ describe('serverless package', () => {
       BlockPublicPolicy: true,
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
+    });
+  });
+
+  it('throttles the whole HTTP API at its stage, as configured (the public routes need no token)', () => {
+    const stages = resourcesOfType('AWS::ApiGatewayV2::Stage');
+    expect(stages).toHaveLength(1);
+    expect(stages[0]?.[1].Properties.DefaultRouteSettings).toMatchObject({
+      ThrottlingRateLimit: 75,
+      ThrottlingBurstLimit: 200,
     });
   });
 

@@ -42,6 +42,8 @@ const touched = [
   'KEYCLOAK_CLIENT_SECRET',
   'SIGNING_KEY',
   'CORS_ALLOWED_ORIGINS',
+  'API_THROTTLE_RATE_LIMIT',
+  'API_THROTTLE_BURST_LIMIT',
 ];
 const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
 
@@ -76,6 +78,21 @@ describe('package-time settings', () => {
     );
     expect(values.managedPolicies.some((arn) => arn.includes('VPCAccess'))).toBe(false);
     expect(values.generateMaxConcurrency).toBe(50);
+  });
+
+  it('throttles the API at 100 requests a second (burst 200) unless told otherwise; nonsense is refused by name', () => {
+    withEnv(DEPLOY);
+    expect(settings('prod', 'eu-central-1')).toMatchObject({ apiThrottleRate: 100, apiThrottleBurst: 200 });
+    withEnv({ ...DEPLOY, API_THROTTLE_RATE_LIMIT: '20', API_THROTTLE_BURST_LIMIT: '40' });
+    expect(settings('prod', 'eu-central-1')).toMatchObject({ apiThrottleRate: 20, apiThrottleBurst: 40 });
+    withEnv({ ...DEPLOY, API_THROTTLE_RATE_LIMIT: '0' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /API_THROTTLE_RATE_LIMIT must be a positive integer/,
+    );
+    withEnv({ ...DEPLOY, API_THROTTLE_BURST_LIMIT: 'lots' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /API_THROTTLE_BURST_LIMIT must be a positive integer/,
+    );
   });
 
   it('no VPC without subnets; and subnets without security groups are refused', () => {
