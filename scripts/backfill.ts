@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   backfillRequestSchema,
   formatProgress,
@@ -10,6 +9,7 @@ import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { parseWith } from '../lib/validation.ts';
+import { cliArgs } from './cli-args.ts';
 
 // `npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify]` against
 // DATABASE_URL: certificates for past passing attempts, fed in at the concurrency budget's pace
@@ -20,25 +20,15 @@ const USAGE =
 // How many budgets' worth of certificates may wait in front of the workers.
 const PACE_FACTOR = 2;
 
-function parsedArguments() {
-  try {
-    return parseArgs({
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        course: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        notify: { type: 'boolean', default: false },
-        'batch-size': { type: 'string', default: '500' },
-      },
-    });
-  } catch (error) {
-    // An unknown option, a missing value, "--batch-size -5": the reason and the usage, no stack.
-    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    process.exit(2);
-  }
-}
-const { values } = parsedArguments();
+// An unknown option, a missing value: the reason and the usage, no stack (cli-args.ts).
+const { values } = cliArgs(USAGE, {
+  from: { type: 'string' },
+  to: { type: 'string' },
+  course: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  notify: { type: 'boolean', default: false },
+  'batch-size': { type: 'string', default: '500' },
+});
 if (!values.from) {
   console.error(USAGE);
   process.exit(2);

@@ -9,6 +9,7 @@ import { releaseDropped } from '../lib/certificates/budget.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { parseFailedInvocation } from '../lib/invoke/failure-queue.ts';
+import { cliArgs } from './cli-args.ts';
 
 // `npm run failed-invocations [-- --requeue]`: lists the generate invocations Lambda gave up on
 // (the on-failure queue, see serverless.yml) and, with --requeue, hands their certificates back
@@ -18,6 +19,10 @@ import { parseFailedInvocation } from '../lib/invoke/failure-queue.ts';
 // GENERATE_FAILURE_QUEUE_URL (the stack output GenerateFailureQueueUrl), AWS credentials, and
 // for --requeue DATABASE_URL (+ DATABASE_SECRET_ARN).
 
+const { values: args } = cliArgs(
+  'usage: npm run failed-invocations [-- --requeue]   (needs GENERATE_FAILURE_QUEUE_URL; --requeue also DATABASE_URL)',
+  { requeue: { type: 'boolean', default: false } },
+);
 const settings = z
   .object({
     GENERATE_FAILURE_QUEUE_URL: z.url({ error: 'is required (stack output GenerateFailureQueueUrl)' }),
@@ -29,7 +34,7 @@ if (!settings.success) {
   process.exit(2);
 }
 const { GENERATE_FAILURE_QUEUE_URL: queueUrl, AWS_REGION: region } = settings.data;
-const requeue = process.argv.includes('--requeue');
+const requeue = args.requeue === true;
 const sqs = new SQSClient({ region });
 const sql = requeue
   ? createSql(loadConfig(['db']).db, { applicationName: 'certificates-failed-invocations' })

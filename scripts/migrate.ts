@@ -2,8 +2,10 @@ import { backfillIssueLifecycle } from '../lib/certificates/lifecycle.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { migrateUp } from '../lib/db/migrate.ts';
+import { cliArgs } from './cli-args.ts';
 
 // `npm run migrate`: applies pending migrations to DATABASE_URL.
+cliArgs('usage: npm run migrate   (applies pending migrations to DATABASE_URL)', {});
 const config = loadConfig(['db']);
 const ran = await migrateUp(config.db.DATABASE_URL);
 console.log(

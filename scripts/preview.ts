@@ -6,16 +6,17 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createSql } from '../lib/db/client.ts';
 import { createPdfPrinter } from '../lib/render/browser.ts';
 import { previewTemplate } from '../lib/render/preview.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { loadTemplateById } from '../lib/render/template-store.ts';
+import { cliArgs } from './cli-args.ts';
 import { pdfPageToPng } from './pdf-raster.ts';
 
-const { values } = parseArgs({
-  options: {
+const { values } = cliArgs(
+  'usage: npm run preview -- [--template default|<uuid> (needs DATABASE_URL)] [--locale en] [--name "..."] [--course "..."] [--issuer "..."] [--out preview/certificate]',
+  {
     template: { type: 'string', default: 'default' },
     locale: { type: 'string', default: 'en' },
     name: { type: 'string' },
@@ -23,7 +24,7 @@ const { values } = parseArgs({
     issuer: { type: 'string' },
     out: { type: 'string', default: 'preview/certificate' },
   },
-});
+);
 
 const printer = createPdfPrinter({ executablePath: process.env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
