@@ -6,9 +6,10 @@ import { courseExists } from './read-model.ts';
 
 /**
  * Analytics of certificates: download links handed out, verification views and credential
- * exports, counted per day and kind for staff. Privacy by construction: an event holds the
- * certificate, its course, the kind, a coarse referrer kind and the time. Never an IP address,
- * a user agent, who asked, or the referrer URL (a URL can carry a search query or a profile).
+ * exports, counted per day and kind for staff. Privacy by construction: what is stored is a
+ * count per certificate, its course, UTC day, kind and coarse referrer kind. Never an IP address,
+ * a user agent, who asked, the referrer URL (a URL can carry a search query or a profile), or
+ * even the time of day.
  */
 
 export const EVENT_KINDS = ['download-link', 'verification-view', 'credential-export'] as const;
@@ -28,8 +29,9 @@ export interface CertificateEvent {
 }
 
 /**
- * Port: stores one event (the adapter finds the certificate's course itself). May be slow or
- * fail; recordEvent() below makes sure neither reaches the request.
+ * Port: counts one event on its certificate's counter of that UTC day, kind and referrer kind
+ * (the adapter finds the certificate's course itself). May be slow or fail; recordEvent() below
+ * makes sure neither reaches the request.
  */
 export type EventStore = (event: CertificateEvent) => Promise<void>;
 
@@ -236,14 +238,18 @@ export function tallyCounts(range: DayRange, rows: readonly CountRow[]): EventCo
 }
 
 async function countEvents(sql: Sql, filter: ReturnType<Sql>, range: DayRange): Promise<EventCounts> {
-  // Bounds as UTC midnights, so the index on (…, occurred_at) serves the range.
+  // The counters are per UTC day already. The range is on `day`, the column after the id in both
+  // the primary key (certificate_id, day, ...) and the course index (course_id, day), so either
+  // serves it. The sum is a float8, not an int: counters make a large total cheap to reach, and
+  // a float8 counts exactly up to 2^53 where an int overflows (postgres.js gives a bigint as a
+  // string). `day::timestamp`: to_char has no date form, and the timestamptz one would go
+  // through the session's time zone.
   const rows = await sql<CountRow[]>`
-    SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, kind, referrer_kind,
-           count(*)::int AS count
-    FROM certificate_events
+    SELECT to_char(day::timestamp, 'YYYY-MM-DD') AS day, kind, referrer_kind, sum(count)::float8 AS count
+    FROM certificate_event_counts
     WHERE ${filter}
-      AND occurred_at >= (${range.from}::date)::timestamp AT TIME ZONE 'UTC'
-      AND occurred_at < (${range.to}::date + 1)::timestamp AT TIME ZONE 'UTC'
+      AND day >= ${range.from}::date
+      AND day <= ${range.to}::date
     GROUP BY 1, 2, 3`;
   return tallyCounts(range, rows);
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { runner } from 'node-pg-migrate';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createCertificateAnalyticsHandler } from '../../functions/http/get-certificate-analytics.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
@@ -6,16 +8,18 @@ import { createHandler as createCourseAnalyticsHandler } from '../../functions/h
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
 import { postgresEventStore } from '../../lib/analytics/event-store.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
-import type {
-  AnalyticsMetrics,
-  EventKind,
-  EventStore,
-  RecordingDeps,
-  ReferrerKind,
+import {
+  type AnalyticsMetrics,
+  courseAnalytics as countCourse,
+  type EventKind,
+  type EventStore,
+  type RecordingDeps,
+  type ReferrerKind,
 } from '../../lib/certificates/analytics.ts';
 import type { Log } from '../../lib/certificates/ports.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { createSql } from '../../lib/db/client.ts';
+import { createSql, type Sql } from '../../lib/db/client.ts';
+import { MIGRATIONS_DIR } from '../../lib/db/migrate.ts';
 import { type AnalyticsAware, recordPublicEvent } from '../../lib/http/analytics.ts';
 import { certificateAnalyticsSchema, courseAnalyticsSchema } from '../../lib/http/analytics-schemas.ts';
 import type { ReadDeps } from '../../lib/http/deps.ts';
@@ -33,8 +37,9 @@ import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 
 /**
- * Analytics in-process against the real stack: the download and verify routes record events,
- * the staff routes count them per day and kind, and a broken recorder changes no response.
+ * Analytics in-process against the real stack: the download and verify routes record events as
+ * daily counters, the staff routes count them per day and kind, and a broken recorder changes no
+ * response.
  */
 
 const FRONTEND = 'https://app.example.org';
@@ -131,16 +136,19 @@ const certificateAnalytics = (certificateId: string, token: string, query?: Reco
 
 const errorOf = (response: HttpResponse) => errorSchema.parse(JSON.parse(response.body)).error;
 
+/** The events counted for a certificate, all days and kinds. */
 async function eventCount(certificateId: string): Promise<number> {
   const [row] = await t.sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM certificate_events WHERE certificate_id = ${certificateId}`;
+    SELECT coalesce(sum(count), 0)::int AS n FROM certificate_event_counts WHERE certificate_id = ${certificateId}`;
   return row?.n ?? -1;
 }
 
-async function seedEvent(certificate: SeededCertificate, kind: EventKind, at: string, referrer = 'none') {
-  await t.sql`
-    INSERT INTO certificate_events (certificate_id, course_id, kind, referrer_kind, occurred_at)
-    VALUES (${certificate.id}, ${certificate.courseId}, ${kind}, ${referrer}, ${at}::timestamptz)`;
+/** The stored counter rows of a certificate, as the table holds them. */
+function counterRows(sql: Sql, certificateId: string) {
+  return sql<{ day: string; kind: string; referrer_kind: string; count: number }[]>`
+    SELECT to_char(day::timestamp, 'YYYY-MM-DD') AS day, kind, referrer_kind, count::int AS count
+    FROM certificate_event_counts WHERE certificate_id = ${certificateId}
+    ORDER BY day, kind, referrer_kind`;
 }
 
 beforeAll(async () => {
@@ -237,22 +245,22 @@ describe('recording', () => {
   it('stores nothing identifying: the table has exactly these columns', async () => {
     const columns = await t.sql<{ column_name: string }[]>`
       SELECT column_name FROM information_schema.columns
-      WHERE table_name = 'certificate_events' ORDER BY ordinal_position`;
+      WHERE table_name = 'certificate_event_counts' ORDER BY ordinal_position`;
     expect(columns.map((column) => column.column_name)).toEqual([
-      'id',
       'certificate_id',
       'course_id',
+      'day',
       'kind',
       'referrer_kind',
-      'occurred_at',
+      'count',
     ]);
     // And the referrer URL, query included, appears nowhere in a stored row.
     const courseId = await insertCourse(t.sql);
     const mine = await insertCertificate(t.sql, { studentId: ids.alice, courseId });
-    await verify(mine.verificationCode, recording(), {
+    await verify(mine.verificationCode, recording({ waitMs: 60_000 }), {
       referer: 'https://www.bing.com/search?q=secret-term',
     });
-    const rows = await t.sql`SELECT * FROM certificate_events WHERE certificate_id = ${mine.id}`;
+    const rows = await t.sql`SELECT * FROM certificate_event_counts WHERE certificate_id = ${mine.id}`;
     expect(rows).toHaveLength(1);
     expect(JSON.stringify(rows)).not.toMatch(/secret-term|bing|127\.0\.0\.1|vitest/);
     expect(rows[0]).toMatchObject({
@@ -260,6 +268,47 @@ describe('recording', () => {
       referrer_kind: 'search',
       course_id: courseId,
     });
+  });
+
+  it('100 verifications of one code leave one counter row with count 100, and the routes report 100', async () => {
+    const courseId = await insertCourse(t.sql);
+    const mine = await insertCertificate(t.sql, { studentId: ids.alice, courseId });
+    // At once, as a flood would arrive (concurrent increments must not lose any), each request
+    // waiting for its increment so the count is final when they have all answered.
+    const analytics = recording({ waitMs: 60_000 });
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        verify(mine.verificationCode, analytics, { referer: 'https://www.linkedin.com/in/ada' }),
+      ),
+    );
+    expect(answers.map((answer) => answer.statusCode)).toEqual(Array(100).fill(200));
+    const today = new Date().toISOString().slice(0, 10);
+    const rows = await counterRows(t.sql, mine.id);
+    // The day is the one the requests were counted on (normally today; tomorrow if UTC midnight
+    // passed meanwhile, in which case there are two rows and this fails loudly).
+    expect(rows).toEqual([
+      { day: rows[0]?.day ?? today, kind: 'verification-view', referrer_kind: 'linkedin', count: 100 },
+    ]);
+
+    const range = { from: rows[0]?.day ?? today, to: rows[0]?.day ?? today };
+    const course = courseAnalyticsSchema.parse(
+      JSON.parse((await courseAnalytics(courseId, tokens.teacher, range)).body),
+    );
+    const certificate = certificateAnalyticsSchema.parse(
+      JSON.parse((await certificateAnalytics(mine.id, tokens.teacher, range)).body),
+    );
+    for (const body of [course, certificate]) {
+      expect(body.total).toBe(100);
+      expect(body.totals).toEqual({ 'download-link': 0, 'verification-view': 100, 'credential-export': 0 });
+      expect(body.referrers).toEqual({ none: 0, 'same-site': 0, linkedin: 100, search: 0, other: 0 });
+      expect(body.days).toEqual([
+        {
+          date: range.from,
+          total: 100,
+          counts: { 'download-link': 0, 'verification-view': 100, 'credential-export': 0 },
+        },
+      ]);
+    }
   });
 });
 
@@ -353,13 +402,38 @@ describe('staff analytics routes', () => {
     courseId = await insertCourse(t.sql);
     first = await insertCertificate(t.sql, { studentId: ids.alice, courseId });
     second = await insertCertificate(t.sql, { studentId: randomUUID(), courseId });
-    // Day boundaries are UTC: 23:59:59 on the 1st and 00:00 on the 2nd fall on different days.
-    await seedEvent(first, 'download-link', '2024-03-01T00:00:00Z');
-    await seedEvent(first, 'download-link', '2024-03-01T23:59:59Z', 'same-site');
-    await seedEvent(second, 'verification-view', '2024-03-02T00:00:00Z', 'linkedin');
-    await seedEvent(second, 'credential-export', '2024-03-02T12:00:00Z', 'linkedin');
-    await seedEvent(first, 'verification-view', '2024-03-04T00:00:00Z'); // outside the range below
-    await seedEvent(first, 'verification-view', '2024-02-29T23:59:59Z'); // outside too
+    // Recorded through the store, on a session whose time zone is 14 hours from UTC: the days
+    // counted must still be UTC days, whatever the database's or the session's setting.
+    const farFromUtc = postgres(t.env.DATABASE_URL ?? '', {
+      max: 1,
+      onnotice: () => undefined,
+      connection: { TimeZone: 'Pacific/Kiritimati' },
+    });
+    try {
+      const store = postgresEventStore(farFromUtc);
+      const seed = (certificate: SeededCertificate, kind: EventKind, at: string, referrer: ReferrerKind) =>
+        store({
+          kind,
+          certificate: { certificateId: certificate.id },
+          referrerKind: referrer,
+          occurredAt: new Date(at),
+        });
+      // Day boundaries are UTC: 23:59:59 on the 1st and 00:00 on the 2nd fall on different days.
+      await seed(first, 'download-link', '2024-03-01T00:00:00Z', 'none');
+      await seed(first, 'download-link', '2024-03-01T23:59:59Z', 'same-site');
+      await seed(second, 'verification-view', '2024-03-02T00:00:00Z', 'linkedin');
+      await seed(second, 'credential-export', '2024-03-02T12:00:00Z', 'linkedin');
+      await seed(first, 'verification-view', '2024-03-04T00:00:00Z', 'none'); // outside the range below
+      await seed(first, 'verification-view', '2024-02-29T23:59:59Z', 'none'); // outside too
+    } finally {
+      await farFromUtc.end({ timeout: 5 });
+    }
+    expect((await counterRows(t.sql, first.id)).map((row) => `${row.day} ${row.kind}`)).toEqual([
+      '2024-02-29 verification-view',
+      '2024-03-01 download-link',
+      '2024-03-01 download-link',
+      '2024-03-04 verification-view',
+    ]);
   });
 
   it('counts a course per UTC day and kind within from..to, zeros included', async () => {
@@ -463,5 +537,109 @@ describe('staff analytics routes', () => {
     expect((await certificateAnalytics(randomUUID(), tokens.teacher)).statusCode).toBe(404);
     const malformed = await courseAnalytics('nope', tokens.teacher);
     expect(errorOf(malformed)).toMatchObject({ code: 'invalid_parameter', parameter: 'courseId' });
+  });
+});
+
+describe('the migration to daily counters', () => {
+  /** The timestamp of lib/db/migrations/1733300000000_analytics-daily-counts.sql. */
+  const COUNTERS_MIGRATION = 1733300000000;
+  let own: TestEnv;
+  beforeAll(async () => {
+    // A database of its own: this goes down and up again.
+    own = await createTestEnv();
+  });
+  afterAll(async () => {
+    await own?.cleanup();
+  });
+
+  const migrate = (direction: 'up' | 'down') =>
+    runner({
+      databaseUrl: own.env.DATABASE_URL ?? '',
+      dir: MIGRATIONS_DIR,
+      direction,
+      migrationsTable: 'pgmigrations',
+      // Down: this migration and any after it; up: everything pending.
+      ...(direction === 'down'
+        ? { timestamp: true, count: COUNTERS_MIGRATION }
+        : { count: Number.POSITIVE_INFINITY }),
+      checkOrder: true,
+      log: () => undefined,
+      verbose: false,
+    });
+
+  const tableExists = async (name: string) => {
+    const [row] = await own.sql<{ found: boolean }[]>`SELECT to_regclass(${name}) IS NOT NULL AS found`;
+    return row?.found;
+  };
+
+  /** The old table's rows per UTC day, as its count query grouped them. */
+  const oldGroups = (certificateId: string) => own.sql<
+    { day: string; kind: string; referrer_kind: string; count: number }[]
+  >`
+    SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, kind, referrer_kind, count(*)::int AS count
+    FROM certificate_events WHERE certificate_id = ${certificateId}
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`;
+
+  it('up copies the events as UTC-day counters and drops certificate_events; down brings them back as rows', async () => {
+    const courseId = await insertCourse(own.sql);
+    const first = await insertCertificate(own.sql, { studentId: randomUUID(), courseId });
+    const second = await insertCertificate(own.sql, { studentId: randomUUID(), courseId });
+
+    await migrate('down');
+    expect(await tableExists('certificate_event_counts')).toBe(false);
+    const events: [SeededCertificate, EventKind, ReferrerKind, string][] = [
+      [first, 'verification-view', 'linkedin', '2024-03-01T00:00:00Z'],
+      [first, 'verification-view', 'linkedin', '2024-03-01T12:00:00Z'],
+      [first, 'verification-view', 'linkedin', '2024-03-01T23:59:59Z'],
+      [first, 'verification-view', 'linkedin', '2024-03-02T00:00:00Z'],
+      [first, 'download-link', 'none', '2024-03-01T05:00:00Z'],
+      [second, 'credential-export', 'other', '2024-03-01T08:00:00Z'],
+      [second, 'credential-export', 'other', '2024-03-01T09:00:00Z'],
+    ];
+    for (const [certificate, kind, referrer, at] of events)
+      await own.sql`
+        INSERT INTO certificate_events (certificate_id, course_id, kind, referrer_kind, occurred_at)
+        VALUES (${certificate.id}, ${certificate.courseId}, ${kind}, ${referrer}, ${at}::timestamptz)`;
+
+    await migrate('up');
+    expect(await tableExists('certificate_events')).toBe(false);
+    const firstCounts = [
+      { day: '2024-03-01', kind: 'download-link', referrer_kind: 'none', count: 1 },
+      { day: '2024-03-01', kind: 'verification-view', referrer_kind: 'linkedin', count: 3 },
+      { day: '2024-03-02', kind: 'verification-view', referrer_kind: 'linkedin', count: 1 },
+    ];
+    const secondCounts = [{ day: '2024-03-01', kind: 'credential-export', referrer_kind: 'other', count: 2 }];
+    expect(await counterRows(own.sql, first.id)).toEqual(firstCounts);
+    expect(await counterRows(own.sql, second.id)).toEqual(secondCounts);
+    const copied = await countCourse({ sql: own.sql }, courseId, { from: '2024-03-01', to: '2024-03-02' });
+    expect(copied.totals).toEqual({ 'download-link': 1, 'verification-view': 4, 'credential-export': 2 });
+
+    // One more view on the 2nd, counted on the copied counter.
+    await postgresEventStore(own.sql)({
+      kind: 'verification-view',
+      certificate: { verificationCode: first.verificationCode },
+      referrerKind: 'linkedin',
+      occurredAt: new Date('2024-03-02T18:00:00Z'),
+    });
+    firstCounts[2] = { day: '2024-03-02', kind: 'verification-view', referrer_kind: 'linkedin', count: 2 };
+
+    // Down: the old shape, one row per counted event, grouped by the old query as counted.
+    await migrate('down');
+    expect(await tableExists('certificate_event_counts')).toBe(false);
+    expect(await oldGroups(first.id)).toEqual(firstCounts);
+    expect(await oldGroups(second.id)).toEqual(secondCounts);
+    // And it takes new rows as the old recorder wrote them (id and time by default).
+    await own.sql`
+      INSERT INTO certificate_events (certificate_id, course_id, kind)
+      VALUES (${second.id}, ${courseId}, 'download-link')`;
+    // 6 + 2 rows back, and this one.
+    expect((await own.sql`SELECT 1 FROM certificate_events`).length).toBe(9);
+
+    // Up again; deleting a certificate deletes its counters.
+    await migrate('up');
+    expect(await counterRows(own.sql, first.id)).toEqual(firstCounts);
+    await own.sql`DELETE FROM certificates WHERE id = ${second.id}`;
+    expect(await counterRows(own.sql, second.id)).toEqual([]);
+    expect(await counterRows(own.sql, first.id)).toEqual(firstCounts);
   });
 });
