@@ -449,10 +449,11 @@ export interface PublicVerification {
   /** valid | revoked | superseded | expired */
   status: 'valid' | 'revoked' | 'superseded' | 'expired';
   revokedAt: string | null;
-  /** The documented reason code of a revocation. */
+  /**
+   * The documented reason code of a revocation. Staff's free text is not public: it may hold
+   * internal or disciplinary detail, and anyone the holder ever shared the link with reads this.
+   */
   revocationReason: RevocationReason | null;
-  /** The free text staff gave with it. */
-  revocationText: string | null;
   /** Expired (or expires) from this instant on; null when the course has no validity period. */
   expiresAt: string | null;
   /** Verification code of the certificate that replaced this one. */
@@ -470,10 +471,11 @@ export interface PublicCertificateRecord {
   facts: CertificateFacts;
   locale: string;
   revokedAt: string | null;
-  /** The documented reason code (null for revocations recorded before reason codes). */
+  /**
+   * The documented reason code (null for revocations recorded before reason codes). The free
+   * text staff gave is not read here at all: nothing public can show it.
+   */
   revocationReason: RevocationReason | null;
-  /** The free text given with the revocation. */
-  revokedReason: string | null;
   expiresAt: string | null;
   /** Verification code of the certificate that replaced this one. */
   supersededByCode: string | null;
@@ -504,7 +506,6 @@ export async function findPublicCertificate(
       issuer_name: string | null;
       status: CertificateStatus;
       revoked_at: Date | null;
-      revoked_reason: string | null;
       revocation_reason: RevocationReason | null;
       expires_at: Date | null;
       superseded_by_code: string | null;
@@ -514,7 +515,7 @@ export async function findPublicCertificate(
   >`
     SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
            c.score::text, c.max_score::text, c.issued_on::text AS issued_on, c.locale, c.issuer_name,
-           c.status, c.revoked_at, c.revoked_reason, c.revocation_reason, c.expires_at,
+           c.status, c.revoked_at, c.revocation_reason, c.expires_at,
            n.verification_code AS superseded_by_code,
            c.credential_jws, c.pdf_sha256
     FROM certificates c
@@ -546,7 +547,6 @@ export async function findPublicCertificate(
     locale: row.locale ?? 'en',
     revokedAt: row.revoked_at?.toISOString() ?? null,
     revocationReason: row.revocation_reason,
-    revokedReason: row.revoked_reason,
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededByCode: row.superseded_by_code,
     credentialJws: row.credential_jws,
@@ -573,7 +573,6 @@ export async function verifyCertificate(
     status: record.status,
     revokedAt: record.revokedAt,
     revocationReason: record.revocationReason,
-    revocationText: record.revokedReason,
     expiresAt: record.expiresAt,
     supersededBy: record.supersededByCode,
     pdfSha256: record.pdfSha256,

@@ -123,8 +123,11 @@ export const publicVerificationSchema = z
     issuedOn: isoDate.nullable(),
     status: z.enum(['valid', 'revoked', 'superseded', 'expired']),
     revokedAt: isoDateTime.nullable(),
-    revocationReason: revocationReasonSchema.nullable().describe('Why it was revoked (documented codes)'),
-    revocationText: z.string().nullable().describe('Free text given with the revocation'),
+    revocationReason: revocationReasonSchema
+      .nullable()
+      .describe(
+        "Why it was revoked (documented codes). Staff's free text is not public: it is in the certificate views only",
+      ),
     expiresAt: isoDateTime
       .nullable()
       .describe('Expired (or expires) from this instant on; null when the course has no validity period'),
@@ -215,8 +218,9 @@ export const bulkRequeueResultSchema = z
 export const revokeRequestSchema = revokeInputSchema.meta({
   id: 'RevokeInput',
   description:
-    '`reasonCode` from the documented list (see RevocationReason); `reasonText` is free text of up to ' +
-    '1,000 characters, required when `reasonCode` is `other`.',
+    '`reasonCode` from the documented list (see RevocationReason), shown publicly on the verification ' +
+    'page; `reasonText` is free text of up to 1,000 characters, required when `reasonCode` is `other`, ' +
+    'shown in the certificate views (staff and the holder) and never publicly.',
 });
 
 export const revokeResultSchema = z

@@ -190,11 +190,10 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
   } else {
     const facts = record.facts;
     if (input.status === 'revoked' && record.revokedAt) {
-      // The documented reason in the page's language, then the staff's own words, if any.
-      const code = record.revocationReason
+      // The documented reason in the page's language; staff's own words stay in the staff views.
+      const reason = record.revocationReason
         ? labels[`reason_${record.revocationReason.replaceAll('-', '_')}` as keyof PageLabels]
         : null;
-      const reason = [code, record.revokedReason].filter((part): part is string => Boolean(part)).join(' — ');
       details.push(
         `<dl>${row(labels.revoked_on, date(record.revokedAt))}${
           reason ? row(labels.reason, reason, ' dir="auto"') : ''

@@ -584,7 +584,6 @@ describe('public verification', () => {
       status: 'valid',
       revokedAt: null,
       revocationReason: null,
-      revocationText: null,
       expiresAt: null,
       supersededBy: null,
       pdfSha256: (

@@ -56,7 +56,7 @@ export async function insertCertificate(
   const [row] = await sql<{ verification_code: string }[]>`
     INSERT INTO certificates (
       id, student_id, course_id, test_attempt_id, status, student_name, course_name, score, max_score,
-      percentage, issued_on, locale, s3_key, pdf_sha256, pdf_bytes, generated_at, revoked_at, revoked_reason,
+      percentage, issued_on, locale, s3_key, pdf_sha256, pdf_bytes, generated_at, revoked_at, revocation_reason, revoked_reason,
       lease_owner, lease_expires_at, created_at, expires_at)
     VALUES (
       ${id}, ${options.studentId}, ${courseId}, ${attempt.id}, ${status},
@@ -64,7 +64,8 @@ export async function insertCertificate(
       ${generated ? 87 : null}, ${generated ? 100 : null}, ${generated ? 87 : null},
       ${generated ? '2026-11-20' : null}, ${generated ? 'en' : null}, ${s3Key},
       ${generated ? 'a'.repeat(64) : null}, ${generated ? 1234 : null}, ${generated ? sql`now()` : null},
-      ${status === 'revoked' ? sql`now()` : null}, ${status === 'revoked' ? 'test' : null},
+      ${status === 'revoked' ? sql`now()` : null}, ${status === 'revoked' ? 'other' : null},
+      ${status === 'revoked' ? 'internal note' : null},
       ${status === 'rendering' ? 'test-worker' : null}, ${status === 'rendering' ? sql`now() + interval '1 minute'` : null},
       coalesce(${options.createdAt ?? null}::text::timestamptz, now()), ${options.expiresAt ?? null}::text::timestamptz)
     RETURNING verification_code`;

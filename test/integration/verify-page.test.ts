@@ -241,7 +241,9 @@ describe('public verification page', () => {
     expect(page1.status).toBe('revoked');
     expect(page1.heading).toBe('Revoked certificate');
     expect(page1.text).toMatch(/Revoked on\s+\w+ \d+, \d{4}/);
-    expect(page1.text).toMatch(/Reason\s+test/);
+    // The documented reason only: staff's own words ('internal note') are not public.
+    expect(page1.text).toMatch(/Reason\s+Other/);
+    expect(page1.text).not.toContain('internal note');
     await page1.close();
 
     const expired = await issued({ expiresAt: '2026-01-31T00:00:00Z' });

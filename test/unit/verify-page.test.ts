@@ -18,7 +18,6 @@ const record: NonNullable<VerifyPageInput['record']> = {
   locale: 'en',
   revokedAt: null,
   revocationReason: null,
-  revokedReason: null,
   expiresAt: null,
   supersededByCode: null,
   pdfSha256: 'ab'.repeat(32),
