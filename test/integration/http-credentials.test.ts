@@ -201,7 +201,10 @@ describe('revoke through the API, then every place a verifier looks', () => {
       }),
     );
     expect(page.body).toContain('data-status="revoked"');
-    expect(page.body).toContain('Academic misconduct — plagiarised final project');
+    // The documented reason, in the page's language; staff's own words are not public (they may
+    // hold internal or disciplinary detail, and anyone the holder shared the link with reads this).
+    expect(page.body).toContain('Academic misconduct');
+    expect(page.body).not.toContain('plagiarised');
     const asJson = await call(
       createVerifyHandler({ sql: t.sql, corsOrigins: [] }),
       apiEvent('GET', '/api/v1/verify/{verificationCode}', {
@@ -212,8 +215,8 @@ describe('revoke through the API, then every place a verifier looks', () => {
     expect(JSON.parse(asJson.body)).toMatchObject({
       status: 'revoked',
       revocationReason: 'academic-misconduct',
-      revocationText: 'plagiarised final project',
     });
+    expect(asJson.body).not.toContain('plagiarised');
 
     // The status-list bit is set; the download is gone.
     expect(await resolveStatus(entry)).toBe(true);
