@@ -7,6 +7,7 @@ import {
   type SecretStore,
   secretSource,
 } from '../secrets/secret-store.ts';
+import { databaseTls } from './tls.ts';
 
 export type Sql = postgres.Sql;
 export type TransactionSql = postgres.TransactionSql;
@@ -38,7 +39,10 @@ export function createSql(
         ),
       )
     : undefined;
-  return postgres(config.DATABASE_URL, {
+  // TLS as lib/db/tls.ts derives it from sslmode, identical to `npm run migrate`'s.
+  const tls = databaseTls(config.DATABASE_URL);
+  return postgres(tls.url, {
+    ssl: tls.ssl,
     max: config.DB_POOL_MAX,
     connect_timeout: config.DB_CONNECT_TIMEOUT_SECONDS,
     idle_timeout: 60,

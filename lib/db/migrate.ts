@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import { databaseTls } from './tls.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -11,8 +12,11 @@ export async function migrateUp(
   databaseUrl: string,
   log: (message: string) => void = () => undefined,
 ): Promise<string[]> {
+  // pg would read `sslmode=require` as verify-full; the functions' postgres.js would not
+  // verify at all. Both get the same explicit options from lib/db/tls.ts instead.
+  const tls = databaseTls(databaseUrl);
   const ran = await runner({
-    databaseUrl,
+    databaseUrl: { connectionString: tls.url, ssl: tls.ssl },
     dir: MIGRATIONS_DIR,
     direction: 'up',
     migrationsTable: 'pgmigrations',
