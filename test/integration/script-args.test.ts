@@ -25,7 +25,7 @@ function run(script: string, args: string[], env: Record<string, string> = {}) {
 }
 
 describe('npm run scripts and their arguments', () => {
-  const scripts = ['seed', 'migrate', 'preview', 'backfill', 'failed-invocations'];
+  const scripts = ['seed', 'migrate', 'preview', 'backfill', 'failed-invocations', 'template'];
 
   it.each(scripts)(
     '%s: --help prints the usage and touches nothing; an unknown option is a usage error',
