@@ -18,7 +18,7 @@ import {
   noopMetrics,
   type TemplateRef,
 } from './ports.ts';
-import { isExhausted, retryDelaySeconds } from './retry.ts';
+import { isExhausted, retryDelaySeconds, retryDelaysByAttempt } from './retry.ts';
 import { lockForCountedOutcome } from './scan.ts';
 import { printableContent } from './text.ts';
 
@@ -35,6 +35,13 @@ import { printableContent } from './text.ts';
  * another took over) finds the lease gone and writes nothing, so the object at the key is always
  * the one the record describes. LEASE_SECONDS must also exceed the function timeout (checked at
  * cold start), so a taken-over worker is normally dead already.
+ *
+ * A worker that dies without recording anything (Lambda timeout, out of memory) is treated like
+ * one whose attempt failed: the claim already sets `next_attempt_at` to the retry delay this
+ * attempt would get, so its expired lease is taken over only once that has passed too, and the
+ * scan hands it out behind certificates that were waiting meanwhile. Otherwise certificates that
+ * crash every time took their budget slots back at each lease expiry, ahead of all other work,
+ * until they were dead.
  */
 
 export type GenerateOutcome =
@@ -63,7 +70,17 @@ interface ClaimedRow {
 
 const MAX_ERROR_LENGTH = 1000;
 
-async function claim(sql: Sql, certificateId: string, owner: string, leaseSeconds: number) {
+/**
+ * `retryDelays[n - 1]` is the delay a failure of attempt n would get (retryDelaysByAttempt): the
+ * attempt's number is known only inside the statement that counts it.
+ */
+async function claim(
+  sql: Sql,
+  certificateId: string,
+  owner: string,
+  options: { leaseSeconds: number; retryDelays: readonly number[] },
+) {
+  const delays = [...options.retryDelays];
   const [row] = await sql<ClaimedRow[]>`
     WITH prev AS (
       SELECT id, status FROM certificates WHERE id = ${certificateId}
@@ -71,12 +88,16 @@ async function claim(sql: Sql, certificateId: string, owner: string, leaseSecond
     claimed AS (
       UPDATE certificates c
       SET status = 'rendering', lease_owner = ${owner},
-          lease_expires_at = now() + make_interval(secs => ${leaseSeconds}),
+          lease_expires_at = now() + make_interval(secs => ${options.leaseSeconds}),
+          -- Left in place if this worker dies without a result: the backoff of a failed attempt
+          -- (see the comment at the top). Every recorded outcome overwrites or ignores it.
+          next_attempt_at = now() + make_interval(
+            secs => (${delays}::int[])[least(c.attempt_count + 1, ${delays.length})]),
           attempt_count = c.attempt_count + 1, dispatched_until = NULL, updated_at = now()
       FROM prev
       WHERE c.id = prev.id
         AND ((c.status IN ('pending', 'failed') AND c.next_attempt_at <= now())
-             OR (c.status = 'rendering' AND c.lease_expires_at < now()))
+             OR (c.status = 'rendering' AND c.lease_expires_at < now() AND c.next_attempt_at <= now()))
       RETURNING c.id, c.student_id, c.course_id, c.test_attempt_id, c.verification_code, c.attempt_count,
                 prev.status AS from_status,
                 to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS expires_on
@@ -247,9 +268,14 @@ export async function generateCertificate(
   const owner = randomUUID();
   const started = performance.now();
 
-  const claimed = await claim(deps.sql, certificateId, owner, options.leaseSeconds);
+  const backoff = { baseSeconds: options.retryBaseSeconds, maxSeconds: options.retryMaxSeconds };
+  const claimed = await claim(deps.sql, certificateId, owner, {
+    leaseSeconds: options.leaseSeconds,
+    retryDelays: retryDelaysByAttempt(options.maxAttempts, backoff, deps.random),
+  });
   if (!claimed) {
-    // Doubled invocation, already issued, or not due yet: the normal case of an idempotent worker.
+    // Doubled invocation, already issued, or not due yet (a crashed attempt's backoff included):
+    // the normal case of an idempotent worker.
     log.info('Certificate not claimable (issued, not due, or owned by another worker); nothing to do', {
       certificate_id: certificateId,
     });
@@ -395,11 +421,7 @@ export async function generateCertificate(
       ? 0
       : configuration
         ? (options.configurationRetrySeconds ?? 3600)
-        : retryDelaySeconds(
-            attempt,
-            { baseSeconds: options.retryBaseSeconds, maxSeconds: options.retryMaxSeconds },
-            deps.random,
-          );
+        : retryDelaySeconds(attempt, backoff, deps.random);
     metrics.certificateFailed();
     if (configuration) metrics.configurationError?.(error.dependency);
     const recorded = await markFailed(deps.sql, {

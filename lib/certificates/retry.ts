@@ -20,3 +20,19 @@ export function retryDelaySeconds(
 export function isExhausted(attempt: number, maxAttempts: number): boolean {
   return attempt >= maxAttempts;
 }
+
+/**
+ * retryDelaySeconds for attempts 1..`attempts`, all with one jitter draw: for generate's claim,
+ * which learns the attempt's number only inside the statement that counts it, and picks its
+ * delay from this list there (see `claim` in generate.ts).
+ */
+export function retryDelaysByAttempt(
+  attempts: number,
+  options: { baseSeconds: number; maxSeconds: number },
+  random: () => number = Math.random,
+): number[] {
+  const draw = random();
+  return Array.from({ length: Math.max(1, attempts) }, (_, index) =>
+    retryDelaySeconds(index + 1, options, () => draw),
+  );
+}

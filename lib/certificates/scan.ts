@@ -177,12 +177,16 @@ async function claimDue(
   batchSize: number,
   leaseSeconds: number,
 ): Promise<string[]> {
-  // Two index-ordered picks (pending/failed by next_attempt_at, expired leases by
-  // lease_expires_at) instead of one OR: with a million due rows the OR became a bitmap scan
-  // plus a sort (~0.6 s); each branch now stops after `batchSize` rows.
-  const rows = await sql<{ id: string; next_attempt_at: Date }[]>`
+  // Two picks (pending/failed by next_attempt_at on its index, expired leases) instead of one OR:
+  // with a million due rows the OR became a bitmap scan plus a sort (~0.6 s); each branch now
+  // stops after `batchSize` rows.
+  // Both are ordered by when they came due. An expired lease is due once the lease has run out
+  // and the backoff its claim set has passed (generate.ts): a worker that died without a result
+  // queues behind the certificates that were waiting meanwhile, however old its next_attempt_at,
+  // instead of taking its budget slot back at every lease expiry until it is dead.
+  const rows = await sql<{ id: string; due_at: Date }[]>`
     WITH due AS (
-      SELECT id, next_attempt_at FROM certificates
+      SELECT id, next_attempt_at AS due_at FROM certificates
       WHERE status IN ('pending', 'failed') AND next_attempt_at <= now()
         AND (dispatched_until IS NULL OR dispatched_until < now())
       ORDER BY next_attempt_at
@@ -190,26 +194,25 @@ async function claimDue(
       FOR UPDATE SKIP LOCKED
     ),
     expired AS (
-      SELECT id, next_attempt_at FROM certificates
-      WHERE status = 'rendering' AND lease_expires_at < now()
+      -- Few rows: rendering ones are at most the budget plus crashed ones (certificates_lease_idx).
+      SELECT id, greatest(lease_expires_at, next_attempt_at) AS due_at FROM certificates
+      WHERE status = 'rendering' AND lease_expires_at < now() AND next_attempt_at <= now()
         AND (dispatched_until IS NULL OR dispatched_until < now())
-      ORDER BY lease_expires_at
+      ORDER BY due_at
       LIMIT ${batchSize}
       FOR UPDATE SKIP LOCKED
     ),
     picked AS (
-      SELECT id FROM (SELECT id, next_attempt_at FROM due UNION ALL SELECT id, next_attempt_at FROM expired) candidates
-      ORDER BY next_attempt_at
+      SELECT id, due_at FROM (SELECT id, due_at FROM due UNION ALL SELECT id, due_at FROM expired) candidates
+      ORDER BY due_at
       LIMIT ${batchSize}
     )
     UPDATE certificates c SET dispatched_until = now() + make_interval(secs => ${leaseSeconds})
     FROM picked
     WHERE c.id = picked.id
-    RETURNING c.id, c.next_attempt_at`;
+    RETURNING c.id, picked.due_at`;
   // UPDATE ... RETURNING does not keep the subquery's order.
-  return [...rows]
-    .sort((a, b) => a.next_attempt_at.getTime() - b.next_attempt_at.getTime())
-    .map((row) => row.id);
+  return [...rows].sort((a, b) => a.due_at.getTime() - b.due_at.getTime()).map((row) => row.id);
 }
 
 /** Whether any certificate is due and not dispatched (the scan keeps filling the budget while so). */
@@ -221,7 +224,7 @@ export async function hasUndispatchedDue(sql: Sql): Promise<boolean> {
         AND (dispatched_until IS NULL OR dispatched_until < now())
     ) OR EXISTS (
       SELECT 1 FROM certificates
-      WHERE status = 'rendering' AND lease_expires_at < now()
+      WHERE status = 'rendering' AND lease_expires_at < now() AND next_attempt_at <= now()
         AND (dispatched_until IS NULL OR dispatched_until < now())
     ) AS due`;
   return row?.due ?? false;

@@ -23,16 +23,21 @@ export interface AssetObject {
 export type AssetLoader = (ref: string) => Promise<AssetObject>;
 
 /**
- * The object a reference names does not exist or may not be read. For generate a configuration
- * error (an operator uploads the logo or fixes the role; the certificate waits without using up
- * its attempts). The preview route answers it as the caller's 400 instead: there the reference is
- * the draft being tried out, and nothing is retried. `ref` is the reference exactly as given.
+ * The object a reference names does not exist, may not be read, or is not an image this renderer
+ * takes (its Content-Type is not one of TYPES, or it is over MAX_ASSET_BYTES). For generate a
+ * configuration error (an operator uploads the logo again, with its image type or smaller, or
+ * fixes the role; the certificate waits without using up its attempts, where a permanent error
+ * made every certificate of the course dead at its first attempt). The preview route answers it
+ * as the caller's 400 instead: there the reference is the draft being tried out, and nothing is
+ * retried. `ref` is the reference exactly as given.
  */
 export class AssetNotReadableError extends ConfigurationError {
   constructor(
     readonly ref: string,
     message: string,
     dependency: string,
+    /** What is wrong with an object that was read (its type, its size), for the preview's 400. */
+    readonly problem?: string,
   ) {
     super(message, dependency);
   }
@@ -46,7 +51,17 @@ const TYPES: Record<string, string> = {
   '.webp': 'image/webp',
 };
 const ALLOWED_TYPES = new Set(Object.values(TYPES));
-const MAX_ASSET_BYTES = 2 * 1024 * 1024;
+/** The most an image asset may be: every one is inlined as base64 into each printed page. */
+export const MAX_ASSET_BYTES = 2 * 1024 * 1024;
+
+/**
+ * A bucket asset over MAX_ASSET_BYTES; `bytes` is its size. One error for both places that find
+ * it (a loader from the object's Content-Length before reading it, loadOne from the body).
+ */
+export function assetTooLargeError(ref: string, bytes: number): AssetNotReadableError {
+  const problem = `is ${bytes} bytes, more than the ${MAX_ASSET_BYTES} an asset may be`;
+  return new AssetNotReadableError(ref, `template asset ${ref} ${problem}`, 's3', problem);
+}
 
 export const DEFAULT_ASSETS: Partial<Record<AssetKey, string>> = {
   logo: 'templates/default/assets/logo.svg',
@@ -109,12 +124,19 @@ async function loadOne(ref: string, loader: AssetLoader | undefined): Promise<st
     return cached;
   }
   if (!loader) throw new ValidationError(`asset ${ref} needs a bucket loader`, 'assets');
+  // A bucket object: what is wrong with it an operator fixes in the bucket (AssetNotReadableError).
   const object = await loader(ref);
   const type = object.contentType.split(';')[0]?.trim().toLowerCase() ?? '';
-  if (!ALLOWED_TYPES.has(type))
-    throw new ValidationError(`asset ${ref} has type ${type}, not an image`, 'assets');
-  if (object.body.byteLength > MAX_ASSET_BYTES)
-    throw new ValidationError(`asset ${ref} is larger than ${MAX_ASSET_BYTES} bytes`, 'assets');
+  if (!ALLOWED_TYPES.has(type)) {
+    const problem = `has type ${type}, not an image (${[...ALLOWED_TYPES].join(', ')})`;
+    throw new AssetNotReadableError(
+      ref,
+      `template asset ${ref} ${problem}: upload it again with its image Content-Type`,
+      's3',
+      problem,
+    );
+  }
+  if (object.body.byteLength > MAX_ASSET_BYTES) throw assetTooLargeError(ref, object.body.byteLength);
   return toDataUri(type, object.body);
 }
 

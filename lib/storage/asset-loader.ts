@@ -1,6 +1,12 @@
+import { Readable } from 'node:stream';
 import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { TransientError, ValidationError } from '../errors.ts';
-import { type AssetLoader, AssetNotReadableError } from '../render/assets.ts';
+import {
+  type AssetLoader,
+  AssetNotReadableError,
+  assetTooLargeError,
+  MAX_ASSET_BYTES,
+} from '../render/assets.ts';
 
 /**
  * Loads template images referenced as s3://bucket/key, from the certificates bucket only (the
@@ -8,6 +14,11 @@ import { type AssetLoader, AssetNotReadableError } from '../render/assets.ts';
  * object is a configuration error (AssetNotReadableError), not a dead certificate: an operator
  * can upload the logo and the retry then succeeds, instead of every certificate of the course
  * going dead.
+ *
+ * An object over MAX_ASSET_BYTES is refused on its Content-Length, before its body is read: read
+ * whole first, a mistaken upload of hundreds of MB took that much memory from the function
+ * Chromium shares, and every render of the course's template could run out of it instead of
+ * failing cleanly.
  */
 export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoader {
   return async (ref) => {
@@ -19,11 +30,16 @@ export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoad
     try {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: match[2] }));
       if (!response.Body) throw new Error('empty body');
+      if (response.ContentLength !== undefined && response.ContentLength > MAX_ASSET_BYTES) {
+        await discard(response.Body);
+        throw assetTooLargeError(ref, response.ContentLength);
+      }
       return {
         contentType: response.ContentType ?? 'application/octet-stream',
         body: await response.Body.transformToByteArray(),
       };
     } catch (error) {
+      if (error instanceof AssetNotReadableError) throw error;
       const detail =
         error instanceof NoSuchKey
           ? 'not found'
@@ -42,4 +58,10 @@ export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoad
       throw new TransientError(message, 's3');
     }
   };
+}
+
+/** Closes a response body left unread, so its connection does not stay open on the rest of it. */
+async function discard(body: unknown): Promise<void> {
+  if (body instanceof Readable) body.destroy();
+  else if (body instanceof ReadableStream) await body.cancel();
 }

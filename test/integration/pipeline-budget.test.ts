@@ -74,6 +74,43 @@ async function leaseSeconds(ids: readonly string[]): Promise<(number | null)[]> 
 
 const BUDGET = { batchSize: 100, enqueueLimit: 100, dispatchLeaseSeconds: 300, maxInFlight: 4 };
 
+/**
+ * A renderer whose process dies mid-render (Lambda timeout, out of memory): the render never
+ * returns, so the worker records nothing and only its lease runs out. `kill` ends the
+ * stand-ins once the test is done with them.
+ */
+function crashingRenderer() {
+  const dying: (() => void)[] = [];
+  let entered = 0;
+  const renderer: CertificateRenderer = {
+    async render() {
+      entered += 1;
+      await new Promise<void>((_, reject) => dying.push(() => reject(new Error('worker killed'))));
+      throw new Error('unreachable');
+    },
+    close: async () => undefined,
+  };
+  return {
+    renderer,
+    entered: () => entered,
+    kill: () => {
+      for (const die of dying.splice(0)) die();
+    },
+  };
+}
+
+const issuingRenderer: CertificateRenderer = {
+  render: async () => ({
+    pdf: new TextEncoder().encode('%PDF-1.4 stub'),
+    template: { id: null, version: 'stub' },
+  }),
+  close: async () => undefined,
+};
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
 beforeEach(async () => {
   // Each test starts with an empty budget.
   await t.sql`DELETE FROM certificate_generation_log`;
@@ -290,6 +327,82 @@ describe('concurrency budget', () => {
       { ...BUDGET, deadline: Date.now() + 60_000 },
     );
     expect(later.dispatched.sort()).toEqual([...ids].sort());
+  });
+
+  it('certificates whose worker dies keep no slot past their lease: waiting work goes first, they back off', async () => {
+    const budget = 2;
+    const options = generateOptions({ maxAttempts: 5 });
+    const crashCourse = await createCourse(t.sql);
+    const crashers = [
+      await createPendingCertificate(t.sql, {
+        studentId: DEMO_STUDENTS[0]?.id as string,
+        courseId: crashCourse,
+      }),
+      await createPendingCertificate(t.sql, {
+        studentId: DEMO_STUDENTS[1]?.id as string,
+        courseId: crashCourse,
+      }),
+    ];
+    // Waiting longer than the unrelated certificate created after them, so they go out first.
+    await t.sql`UPDATE certificates SET next_attempt_at = now() - interval '1 minute' WHERE id = ANY(${crashers}::uuid[])`;
+    const other = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    const crash = crashingRenderer();
+    const crashing: Promise<GenerateOutcome>[] = [];
+    try {
+      expect((await claimDueForDispatch(t.sql, 10, 30, budget)).sort()).toEqual([...crashers].sort());
+      for (const id of crashers)
+        crashing.push(generateCertificate(makeGenerateDeps(t, crash.renderer), options, id));
+      await until(() => crash.entered() === crashers.length);
+      // Both claims set the backoff a failure of attempt 1 gets (60 s with the fixture's jitter),
+      // from the claim's instant (the one its lease counts from).
+      const claimed = await t.sql<{ status: string; wait: number }[]>`
+        SELECT status::text, extract(epoch FROM next_attempt_at - claimed_at)::float AS wait
+        FROM certificates, LATERAL (SELECT lease_expires_at - make_interval(secs => ${options.leaseSeconds}) AS claimed_at) c
+        WHERE id = ANY(${crashers}::uuid[])`;
+      expect(claimed).toEqual([
+        { status: 'rendering', wait: 60 },
+        { status: 'rendering', wait: 60 },
+      ]);
+
+      // Both workers died; their leases run out (time travel instead of LEASE_SECONDS).
+      await t.sql`UPDATE certificates SET lease_expires_at = now() - interval '1 second' WHERE id = ANY(${crashers}::uuid[])`;
+      // The first scan after that hands out the certificate that waited, not the crashed ones
+      // again: they are within their backoff and hold no slot meanwhile.
+      expect(await claimDueForDispatch(t.sql, 10, 30, budget)).toEqual([other]);
+      expect(await generateCertificate(makeGenerateDeps(t, issuingRenderer), options, other)).toMatchObject({
+        status: 'issued',
+      });
+
+      // Once the backoff has passed they are taken over, as attempt 2 with twice the backoff.
+      await t.sql`UPDATE certificates SET next_attempt_at = now() - interval '1 second' WHERE id = ANY(${crashers}::uuid[])`;
+      expect((await claimDueForDispatch(t.sql, 10, 30, budget)).sort()).toEqual([...crashers].sort());
+      for (const id of crashers)
+        crashing.push(generateCertificate(makeGenerateDeps(t, crash.renderer), options, id));
+      await until(() => crash.entered() === 2 * crashers.length);
+      const retaken = await t.sql<{ attempt_count: number; wait: number }[]>`
+        SELECT attempt_count, extract(epoch FROM next_attempt_at - claimed_at)::float AS wait
+        FROM certificates, LATERAL (SELECT lease_expires_at - make_interval(secs => ${options.leaseSeconds}) AS claimed_at) c
+        WHERE id = ANY(${crashers}::uuid[])`;
+      expect(retaken).toEqual([
+        { attempt_count: 2, wait: 120 },
+        { attempt_count: 2, wait: 120 },
+      ]);
+    } finally {
+      crash.kill();
+      await Promise.all(crashing);
+    }
+  });
+
+  it('an expired lease whose backoff ran out before it expired queues behind work that came due in between', async () => {
+    const [crashed, waiting] = await pendingCertificates(2);
+    // Backoff over 10 minutes ago, lease only just run out: it has been due for a second.
+    await t.sql`
+      UPDATE certificates SET status = 'rendering', attempt_count = 1, lease_owner = 'dead-worker',
+                              lease_expires_at = now() - interval '1 second', next_attempt_at = now() - interval '10 minutes'
+      WHERE id = ${crashed as string}`;
+    await t.sql`UPDATE certificates SET next_attempt_at = now() - interval '5 minutes' WHERE id = ${waiting as string}`;
+    expect(await claimDueForDispatch(t.sql, 10, 30, 1)).toEqual([waiting]);
+    expect(await claimDueForDispatch(t.sql, 10, 30, 2)).toEqual([crashed]);
   });
 
   it('requeueing a failed certificate the scan has already invoked keeps its lease and does not invoke it again', async () => {

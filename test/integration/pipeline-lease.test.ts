@@ -2,10 +2,14 @@ import { createHash } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
@@ -26,6 +30,9 @@ import {
 let t: TestEnv;
 let restoreEnv: () => void;
 const studentId = DEMO_STUDENTS[0]?.id as string;
+/** A 1x1 PNG. */
+const TINY_PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 
 /** A renderer printing a fixed marker; with a gate it holds the render until released. */
 function markerRenderer(marker: string, gated = false) {
@@ -63,6 +70,16 @@ describe('lease takeover', () => {
     await until(slow.entered);
     // The slow worker stalls past its lease (time travel instead of waiting for it).
     await t.sql`UPDATE certificates SET lease_expires_at = now() - interval '1 second' WHERE id = ${id}`;
+    // A stalled or dead worker is treated like a failed attempt: no takeover within the backoff
+    // that attempt's failure would have got.
+    const early = markerRenderer('too-early');
+    expect(await generateCertificate(makeGenerateDeps(t, early.renderer), generateOptions(), id)).toEqual({
+      status: 'skipped',
+      certificateId: id,
+      reason: 'not-claimable',
+    });
+    expect(early.entered()).toBe(false);
+    await t.sql`UPDATE certificates SET next_attempt_at = now() - interval '1 second' WHERE id = ${id}`;
 
     const winner = await generateCertificate(
       makeGenerateDeps(t, markerRenderer('winner').renderer),
@@ -102,6 +119,46 @@ describe('configuration errors', () => {
     const wait = (new Date(row.next_attempt_at as string).getTime() - Date.now()) / 1000;
     expect(wait).toBeGreaterThan(3000);
     expect(deps.metrics.counts.configurationErrors).toBe(1);
+  });
+
+  it('a bucket logo without an image Content-Type: a configuration error, not every certificate of the course dead', async () => {
+    // How `aws s3api put-object` and many SDK uploads store a file when no type is given.
+    const s3 = createS3Client(s3ConfigFor(t));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: t.bucket,
+        Key: 'template-assets/untyped-logo.png',
+        Body: Buffer.from(TINY_PNG, 'base64'),
+        ContentType: 'binary/octet-stream',
+      }),
+    );
+    const logo = `s3://${t.bucket}/template-assets/untyped-logo.png`;
+    const printer = createPdfPrinter({
+      executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+      maxPages: 1,
+    });
+    const renderer = createCertificateRenderer(printer, {
+      timeoutMs: 30_000,
+      assetLoader: createS3AssetLoader(s3, t.bucket),
+    });
+    try {
+      const template = await loadDefaultTemplate();
+      const deps = makeGenerateDeps(t, renderer, {
+        resolveTemplate: async () => ({ ...template, assets: { ...template.assets, logo } }),
+      });
+      const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+      // Even on what would be the last attempt.
+      await t.sql`UPDATE certificates SET attempt_count = 4 WHERE id = ${id}`;
+      const outcome = await generateCertificate(deps, generateOptions({ maxAttempts: 5 }), id);
+      expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
+      const row = await certificateRow(t.sql, id);
+      expect(row).toMatchObject({ status: 'failed', attempt_count: 4 });
+      expect(row.last_error).toContain(`${logo} has type binary/octet-stream, not an image`);
+      expect(deps.metrics.counts.configurationErrors).toBe(1);
+    } finally {
+      await renderer.close();
+      s3.destroy();
+    }
   });
 
   it('Keycloak refusing the client secret: a configuration error, not the student’s fault', async () => {

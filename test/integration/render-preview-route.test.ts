@@ -299,6 +299,24 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
     expect(Buffer.byteLength(one.body)).toBeLessThan(6 * 1024 * 1024);
   });
 
+  it('a bucket asset that is not an image is a 400 on `assets` saying so (generate would wait for an operator)', async () => {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: t.bucket,
+        Key: 'template-assets/logo.txt',
+        Body: Buffer.from(TINY_PNG, 'base64'),
+        ContentType: 'text/plain',
+      }),
+    );
+    const ref = `s3://${t.bucket}/template-assets/logo.txt`;
+    const response = await previewWith(createS3AssetLoader(s3, t.bucket))(ref);
+    expect(response.statusCode).toBe(400);
+    expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({
+      parameter: 'assets',
+      message: expect.stringContaining(`asset ${ref} has type text/plain, not an image`),
+    });
+  });
+
   it('an asset in another bucket is a 400 that does not name the certificates bucket', async () => {
     const response = await previewWith(createS3AssetLoader(s3, t.bucket))(
       's3://other-bucket/template-assets/x.png',

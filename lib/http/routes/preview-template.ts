@@ -41,7 +41,12 @@ export const previewTemplateRoute = defineRoute({
       // For generate a missing logo is an operator's configuration problem (503, retried later);
       // in a preview the reference is the caller's own draft or pick, and retrying cannot help.
       if (error instanceof AssetNotReadableError)
-        throw new ValidationError(`asset not found or not readable: ${error.ref}`, 'assets');
+        throw new ValidationError(
+          error.problem
+            ? `asset ${error.ref} ${error.problem}`
+            : `asset not found or not readable: ${error.ref}`,
+          'assets',
+        );
       throw error;
     }
   },
