@@ -74,6 +74,87 @@ async function waitForReady(started: Started, timeoutMs = 180_000): Promise<stri
   throw new Error(`npm start was not ready:\n${started.output()}`);
 }
 
+/** The ports npm start hands to serverless offline, each probed free on loopback. */
+async function probedPorts(): Promise<Record<string, string>> {
+  return {
+    OFFLINE_HTTP_PORT: String(await freePort()),
+    OFFLINE_LAMBDA_PORT: String(await freePort()),
+    OFFLINE_WEBSOCKET_PORT: String(await freePort()),
+  };
+}
+
+// How npm start refuses a port before it starts anything (scripts/start.ts assertPortFree).
+const PORT_TAKEN = /Port \d+ on 127\.0\.0\.1 is not available \((OFFLINE_\w+_PORT);/;
+
+/**
+ * Starts npm start on probed ports (those `env` does not set) and waits with `until`: until it
+ * is ready, by default. A probed port is released before npm start checks it, and another process
+ * may take it in between; npm start then stops at once, before it creates anything, naming the
+ * port. That start is made again on new ports, as test/support/offline.ts does for its server. A
+ * port `env` sets is not replaced: its refusal is the caller's to see. Returns the env it ran with.
+ */
+async function startOnProbedPorts(
+  env: Record<string, string>,
+  until: (started: Started) => Promise<string> = (started) => waitForReady(started),
+): Promise<{ started: Started; output: string; env: Record<string, string> }> {
+  for (let attempt = 1; ; attempt += 1) {
+    const used = { ...(await probedPorts()), ...env };
+    const started = startScript(used);
+    const settled = await until(started).then(
+      (output) => ({ output }),
+      (error: unknown) => ({ error }),
+    );
+    const taken = started.child.exitCode === null ? undefined : PORT_TAKEN.exec(started.output())?.[1];
+    if (taken !== undefined && env[taken] === undefined && attempt < 3) continue;
+    if ('error' in settled) throw settled.error;
+    return { started, output: settled.output, env: used };
+  }
+}
+
+/** The serverless offline npm start (pid `parent`) runs now. */
+function offlineOf(parent: number): number | undefined {
+  return descendantsOf(parent).find((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('offline\0start');
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+/**
+ * Resolves once the guard of npm start (pid `parent`) has noted every process of `tree` that is
+ * still alive: scripts/start-guard.ts looks every second and writes what it noted to
+ * start-guard.json in the data folder. The deadline only keeps a guard that never notes them
+ * from hanging the test.
+ */
+async function guardHasNoted(dataDir: string, parent: number, tree: readonly number[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let written = '';
+  while (Date.now() < deadline) {
+    try {
+      written = readFileSync(join(dataDir, 'start-guard.json'), 'utf8');
+    } catch {
+      written = ''; // not written yet
+    }
+    const list = (written ? JSON.parse(written) : {}) as {
+      parent?: unknown;
+      guard?: unknown;
+      noted?: unknown;
+    };
+    const noted = Array.isArray(list.noted) ? list.noted : [];
+    if (
+      list.parent === parent &&
+      tree.every((pid) => pid === list.guard || noted.includes(pid) || !isAlive(pid))
+    )
+      return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `the guard did not note all of ${tree.join(', ')} (npm start ${parent}); it wrote: ${written}`,
+  );
+}
+
 function exported(output: string, name: string): string {
   const match = output.match(new RegExp(`^export ${name}=(\\S+)$`, 'm'));
   if (!match?.[1]) throw new Error(`no "export ${name}=" line in:\n${output}`);
@@ -137,9 +218,6 @@ async function configuredEnv(testEnv: TestEnv): Promise<Record<string, string>> 
   const given = testEnv.env;
   return {
     LOCAL_DATA_DIR: await mkdtemp(join(stack.root, 'start-real-')),
-    OFFLINE_HTTP_PORT: String(await freePort()),
-    OFFLINE_LAMBDA_PORT: String(await freePort()),
-    OFFLINE_WEBSOCKET_PORT: String(await freePort()),
     ESBUILD_WORK_DIR: await mkdtemp(join(stack.root, 'start-esbuild-')),
     CHROMIUM_EXECUTABLE_PATH: stack.env.CHROMIUM_EXECUTABLE_PATH ?? '',
     TMPDIR: stack.root,
@@ -165,11 +243,10 @@ describe('npm start', () => {
       const testEnv = await createTestEnv();
       const sql = testEnv.sql;
       try {
-        const started = startScript({
+        const { started } = await startOnProbedPorts({
           ...(await configuredEnv(testEnv)),
           GENERATE_MAX_CONCURRENCY: String(BUDGET),
         });
-        await waitForReady(started);
         const students = DEMO_STUDENTS.map((student) => student.id);
         const courses = await sql<{ id: string }[]>`
           INSERT INTO courses (title, pass_percentage, locale)
@@ -215,11 +292,9 @@ describe('npm start', () => {
   it('serves the API with working tokens, stops everything on Ctrl-C, and restarts with its data', async () => {
     const stack = inject('stack');
     const dataDir = await mkdtemp(join(stack.root, 'start-data-'));
+    // The offline ports are probed at each start (startOnProbedPorts).
     const env = {
       LOCAL_DATA_DIR: dataDir,
-      OFFLINE_HTTP_PORT: String(await freePort()),
-      OFFLINE_LAMBDA_PORT: String(await freePort()),
-      OFFLINE_WEBSOCKET_PORT: String(await freePort()),
       // Its own build folder: never clobbers the .esbuild of a developer's running offline.
       ESBUILD_WORK_DIR: await mkdtemp(join(stack.root, 'start-esbuild-')),
       CHROMIUM_EXECUTABLE_PATH: stack.env.CHROMIUM_EXECUTABLE_PATH ?? '',
@@ -228,12 +303,11 @@ describe('npm start', () => {
       START_TIMEOUT_SECONDS: '170',
     };
 
-    const first = startScript(env);
-    const output = await waitForReady(first);
+    const { started: first, output, env: firstEnv } = await startOnProbedPorts(env);
     const api = exported(output, 'API');
     const studentToken = exported(output, 'STUDENT_TOKEN');
     const staffToken = exported(output, 'STAFF_TOKEN');
-    expect(api).toBe(`http://127.0.0.1:${env.OFFLINE_HTTP_PORT}/api/v1`);
+    expect(api).toBe(`http://127.0.0.1:${firstEnv.OFFLINE_HTTP_PORT}/api/v1`);
     expect(output).toMatch(
       /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 22 rows new/,
     );
@@ -285,8 +359,7 @@ describe('npm start', () => {
     expect(processesMentioning(dataDir)).toEqual([]);
 
     // A second start on the same folder works and keeps the data: nothing is seeded twice.
-    const second = startScript(env);
-    const again = await waitForReady(second);
+    const { started: second, output: again } = await startOnProbedPorts(env);
     expect(again).toMatch(
       /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 0 rows new/,
     );
@@ -296,9 +369,7 @@ describe('npm start', () => {
 
     // serverless offline dies (as it does on an uncaught Lambda timeout): npm start restarts it
     // and the stand-ins stay up.
-    const offlinePid = descendantsOf(second.child.pid as number).find((pid) =>
-      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('offline\0start'),
-    );
+    const offlinePid = offlineOf(second.child.pid as number);
     expect(offlinePid).toBeDefined();
     signal(offlinePid as number, 'SIGKILL');
     const restartedDeadline = Date.now() + 170_000;
@@ -318,12 +389,16 @@ describe('npm start', () => {
     expect(restarted).toBe(true);
     expect(second.child.exitCode).toBeNull();
 
-    // Killed outright (SIGKILL, the OOM killer: no handler runs), its guard stops what it started.
-    // The guard notes the tree every second: a few seconds let it see the restarted offline.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Killed outright (SIGKILL, the OOM killer: no handler runs), its guard stops what it started:
+    // once the guard has noted the tree, the restarted offline among it.
     const pid = second.child.pid as number;
     const tree = descendantsOf(pid);
     expect(tree.length).toBeGreaterThan(3); // postgres, serverless offline, the guard at least
+    const restartedOffline = offlineOf(pid);
+    expect(restartedOffline).toBeDefined();
+    expect(restartedOffline).not.toBe(offlinePid);
+    expect(tree).toContain(restartedOffline);
+    await guardHasNoted(dataDir, pid, tree);
     signal(pid, 'SIGKILL');
     await second.exited;
     const deadline = Date.now() + 60_000;
@@ -336,8 +411,7 @@ describe('npm start', () => {
   it('uses the configured PostgreSQL, S3 and Keycloak instead of starting stand-ins, and leaves them running', async () => {
     const testEnv = await createTestEnv();
     try {
-      const started = startScript(await configuredEnv(testEnv));
-      const output = await waitForReady(started);
+      const { started, output } = await startOnProbedPorts(await configuredEnv(testEnv));
       expect(output).not.toMatch(/^Started /m);
       expect(output).toContain('not seeded (DATABASE_URL is yours');
       expect(output).toContain(`${testEnv.keycloakUrl}/realms/student/protocol/openid-connect/token`);
@@ -388,11 +462,14 @@ describe('npm start', () => {
     await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
     try {
       const dataDir = join(stack.root, 'start-port-taken');
-      const started = startScript({
-        LOCAL_DATA_DIR: dataDir,
-        OFFLINE_HTTP_PORT: String(await freePort()),
-        OFFLINE_LAMBDA_PORT: String(taken),
-      });
+      // Probed: OFFLINE_HTTP_PORT, checked first (taken meanwhile, it is started again).
+      const { started } = await startOnProbedPorts(
+        { LOCAL_DATA_DIR: dataDir, OFFLINE_LAMBDA_PORT: String(taken) },
+        async (run) => {
+          await run.exited;
+          return run.output();
+        },
+      );
       expect(await started.exited).toBe(1);
       expect(started.output()).toContain(`Port ${taken} on 127.0.0.1 is not available (OFFLINE_LAMBDA_PORT`);
       expect(existsSync(dataDir)).toBe(false);

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { logger } from '../../lib/observability/logger.ts';
+import { saveTemplate } from '../../lib/render/template-store.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
 import { waitUntilGone } from '../../scripts/process-tree.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
-import { certificateRow, createCourse, createPendingCertificate } from './pipeline-fixtures.ts';
+import { pdfTextLayer } from '../support/pdf-text-layer.ts';
+import { readableStorage } from '../support/s3-objects.ts';
+import { certificateRow, createCourse, createPendingCertificate, s3ConfigFor } from './pipeline-fixtures.ts';
 
 /** The real generate handler, with its module-scope clients, against this file's database and bucket. */
 
@@ -12,6 +16,9 @@ let t: TestEnv;
 let restoreEnv: () => void;
 let generate: typeof import('../../functions/generate.ts');
 let infoLog: MockInstance<typeof logger.info>;
+
+// Not the default ('Course Certificates'): a PDF can show it only if the handler read the setting.
+const ISSUER_NAME = 'Harbourside Institute of Wiring';
 
 /** The pid of the handler's current browser, as its 'Chromium launched' log line reports it. */
 function browserPid(): unknown {
@@ -21,7 +28,7 @@ function browserPid(): unknown {
 
 beforeAll(async () => {
   t = await createTestEnv();
-  restoreEnv = applyEnv({ ...t.env, POWERTOOLS_METRICS_DISABLED: 'true' });
+  restoreEnv = applyEnv({ ...t.env, POWERTOOLS_METRICS_DISABLED: 'true', ISSUER_NAME });
   generate = await import('../../functions/generate.ts');
   infoLog = vi.spyOn(logger, 'info');
 });
@@ -88,6 +95,41 @@ describe('generate handler', () => {
     const row = await certificateRow(t.sql, id);
     expect(row).toMatchObject({ status: 'issued' });
     expect(row?.s3_key).toBe(`certificates/${courseId}/${user.id}/${id}.pdf`);
+  });
+
+  // The handler's own wiring: the course's locale (DEFAULT_LOCALE is 'en' here), the course's
+  // stored template and ISSUER_NAME reach the PDF and the record.
+  it("prints with the course's stored template, in the course's locale, naming ISSUER_NAME", async () => {
+    const keycloak = keycloakControl(t.keycloakUrl);
+    const user = await keycloak.addUser({ firstName: 'Greta', lastName: 'Verdrahtet' });
+    const courseId = await createCourse(t.sql, { title: 'Verkabelung', locale: 'de' });
+    const marker = 'Stored course template W7K';
+    const template = await saveTemplate(t.sql, {
+      courseId,
+      name: 'Wiring',
+      html: `<!doctype html><html lang="{{ locale }}" dir="{{ dir }}"><head><meta charset="utf-8"><title>{{ labels.title }}</title></head>
+<body><p>${marker}</p><h1>{{ labels.title }}</h1><p>{{ student_name }}</p><p>{{ course_name }}</p>
+<p>{{ issuer_name }}</p><p>{{ issued_on }}</p><img src="{{ qr_code }}" alt=""></body></html>`,
+    });
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+
+    expect(await generate.handler({ certificateId: id })).toMatchObject({ status: 'issued' });
+
+    const row = await certificateRow(t.sql, id);
+    expect(row).toMatchObject({
+      status: 'issued',
+      locale: 'de',
+      template_id: template.id,
+      template_version: '1',
+      issuer_name: ISSUER_NAME,
+    });
+    const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(String(row.s3_key));
+    const lines = (await pdfTextLayer(pdf)).split('\n');
+    expect(lines).toContain(marker);
+    // The German title (templates/locales/de.json), not the English "Certificate of Achievement".
+    expect(lines).toContain('Leistungszertifikat');
+    expect(lines).toContain(ISSUER_NAME);
+    expect(lines).toContain('Greta Verdrahtet');
   });
 
   it('answers an unknown certificate id quietly', async () => {
