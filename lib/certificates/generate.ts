@@ -457,6 +457,7 @@ export async function generateCertificate(
       });
       return { status: 'skipped', certificateId, reason: 'lease-lost' };
     }
+    if (dead) metrics.certificateDead?.();
     return dead
       ? { status: 'dead', certificateId, attempt, error: message }
       : { status: 'failed', certificateId, attempt, error: message, retryInSeconds };

@@ -155,6 +155,8 @@ export interface PipelineMetrics {
   s3Error(): void;
   /** A dependency refused our setup (IAM, missing bucket, rejected client secret). */
   configurationError?(dependency: string): void;
+  /** A certificate given up on (`dead`): the student cannot have it until staff requeue it. */
+  certificateDead?(): void;
 }
 
 export const noopMetrics: PipelineMetrics = {

@@ -383,10 +383,13 @@ export async function getDownloadLink(
         retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
       });
     case 'dead':
-      throw new ConflictError('The certificate could not be generated; an operator has been alerted', {
-        code: 'certificate_generation_failed',
-        certificateStatus: row.status,
-      });
+      throw new ConflictError(
+        'The certificate could not be generated; a certificate admin can have it generated again',
+        {
+          code: 'certificate_generation_failed',
+          certificateStatus: row.status,
+        },
+      );
     case 'revoked':
       throw new GoneError('The certificate was revoked', {
         code: 'certificate_revoked',

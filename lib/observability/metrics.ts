@@ -15,6 +15,7 @@ export const metrics = new Metrics({
 export const METRIC_NAMES = {
   generated: 'CertificatesGenerated',
   failed: 'CertificatesFailed',
+  dead: 'CertificatesDead',
   duration: 'GenerationDuration',
   s3Errors: 'S3Errors',
   configurationErrors: 'ConfigurationErrors',
@@ -32,6 +33,11 @@ export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
     },
     s3Error() {
       target.addMetric(METRIC_NAMES.s3Errors, MetricUnit.Count, 1);
+    },
+    certificateDead() {
+      // serverless.yml's CertificatesDeadAlarm watches this one: each is a student without a
+      // certificate until a certificate admin requeues it.
+      target.addMetric(METRIC_NAMES.dead, MetricUnit.Count, 1);
     },
     configurationError(dependency) {
       // Alarm on this one: nothing issues until someone fixes IAM, the bucket or a secret. A

@@ -31,7 +31,7 @@ export function recordingLog(): Log & { entries: LogEntry[] } {
 }
 
 export function recordingMetrics(): PipelineMetrics & { counts: Record<string, number> } {
-  const counts: Record<string, number> = { generated: 0, failed: 0, s3Errors: 0, durations: 0 };
+  const counts: Record<string, number> = { generated: 0, failed: 0, s3Errors: 0, durations: 0, dead: 0 };
   return {
     counts,
     certificateGenerated: () => {
@@ -46,6 +46,9 @@ export function recordingMetrics(): PipelineMetrics & { counts: Record<string, n
     },
     configurationError() {
       counts.configurationErrors = (counts.configurationErrors ?? 0) + 1;
+    },
+    certificateDead() {
+      counts.dead = (counts.dead ?? 0) + 1;
     },
   };
 }

@@ -212,6 +212,7 @@ describe('generate one certificate', () => {
       status: 'dead',
       error: 'student not found in Keycloak',
     });
+    expect(deps.metrics.counts.dead).toBe(1);
     const row = await certificateRow(t.sql, id);
     expect(row).toMatchObject({
       status: 'dead',
@@ -320,8 +321,11 @@ describe('generate one certificate', () => {
     await keycloak.fault(user.id, 503);
     try {
       expect(await generateCertificate(deps, twoAttempts, id)).toMatchObject({ status: 'failed' });
+      // A failure to be retried is no one's alarm; giving up is (CertificatesDeadAlarm).
+      expect(deps.metrics.counts.dead).toBe(0);
       await makeDue(t.sql, id);
       expect(await generateCertificate(deps, twoAttempts, id)).toMatchObject({ status: 'dead', attempt: 2 });
+      expect(deps.metrics.counts.dead).toBe(1);
     } finally {
       await keycloak.clearFault(user.id);
     }

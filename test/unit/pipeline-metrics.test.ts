@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { flushMetrics, METRIC_NAMES, pipelineMetrics } from '../../lib/observability/metrics.ts';
@@ -7,6 +8,34 @@ afterEach(() => {
 });
 
 describe('pipeline metrics', () => {
+  it('counts a certificate given up on as CertificatesDead, the name CertificatesDeadAlarm watches', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
+    pipelineMetrics(target).certificateDead?.();
+    flushMetrics(target);
+    const record = JSON.parse(
+      lines
+        .join('')
+        .trim()
+        .split('\n')
+        .find((line) => line.includes('"_aws"')) ?? '{}',
+    ) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] } };
+    expect(record).toMatchObject({ CertificatesDead: 1, service: 'test' });
+    // serverless.yml's alarm names the same metric, namespace and dimension.
+    const yml = readFileSync('serverless.yml', 'utf8');
+    const alarm = yml.slice(
+      yml.indexOf('CertificatesDeadAlarm:'),
+      yml.indexOf('AlarmActions', yml.indexOf('CertificatesDeadAlarm:')),
+    );
+    expect(alarm).toContain('MetricName: CertificatesDead');
+    expect(alarm).toContain('Name: service');
+    expect(record._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+  });
+
   it('writes CloudWatch Embedded Metric Format with the pipeline metric names', () => {
     const lines: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
