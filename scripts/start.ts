@@ -4,8 +4,9 @@ import { createServer } from 'node:net';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { previewBackfill } from '../lib/certificates/backfill.ts';
 import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
-import { ensureLocalSigningKey } from '../lib/credentials/key-source.ts';
+import { ensureLocalSigningKey, signingKeyFromSecret } from '../lib/credentials/key-source.ts';
 import { createSql } from '../lib/db/client.ts';
 import {
   DEMO_REALM,
@@ -238,6 +239,16 @@ async function main(): Promise<void> {
     const ownKeySource = given.SIGNING_KEY !== undefined || given.SIGNING_KEY_ARN !== undefined;
     const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY: 'stand-in' };
     loadConfig(SECTION_NAMES, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
+    // A key given in SIGNING_KEY must be one: otherwise everything started, and generate and the
+    // status lists failed on it minute after minute (configuration errors, 503s).
+    const ownKey = given.SIGNING_KEY;
+    if (ownKey !== undefined) {
+      await signingKeyFromSecret(async () => ownKey).catch((error: unknown) => {
+        throw new ConfigError([
+          { variable: 'SIGNING_KEY', message: error instanceof Error ? error.message : String(error) },
+        ]);
+      });
+    }
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
     await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
@@ -278,7 +289,11 @@ async function main(): Promise<void> {
           // The demo's history (passes over a year old) is left to `npm run backfill`, as a
           // deployment leaves attempts imported from before it went live.
           scanNotBefore = new Date(Date.now() - DEMO_HISTORY_DAYS * 86_400_000).toISOString();
-          seedLine += `\nHistory        ${result.pastPasses} passes before ${scanNotBefore.slice(0, 10)} (SCAN_NOT_BEFORE) wait for npm run backfill`;
+          // What is still waiting, as the backfill counts it: after `npm run backfill`, nothing.
+          const waiting = await previewBackfill(sql, { from: new Date(0), to: new Date(scanNotBefore) }, 0);
+          seedLine += `\nHistory        ${waiting.totalAttempts} passes before ${scanNotBefore.slice(0, 10)} (SCAN_NOT_BEFORE) ${
+            waiting.totalAttempts > 0 ? 'wait for npm run backfill' : 'left: npm run backfill has issued them'
+          }`;
         }
       }
       if (demoStudent) {

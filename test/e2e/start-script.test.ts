@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -351,6 +352,14 @@ describe('npm start', () => {
     expect(dryRun.stdout).toContain('Total: 5 certificate(s) from 5 passing attempt(s).');
     expect(before).toEqual({ attempts: '5', enqueued: '0', certificates: '0', audit_rows: '0' });
     expect(await snapshot()).toEqual(before);
+    // Once the history is handled (as a real backfill marks it, without waiting for its
+    // certificates here), the next start no longer says it waits.
+    const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+    try {
+      await sql`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE passed AND completed_at < ${cutoff ?? ''}::date`;
+    } finally {
+      await sql.end();
+    }
 
     const stopped = await ctrlC(first);
     expect(stopped.code).toBe(0);
@@ -362,6 +371,9 @@ describe('npm start', () => {
     const { started: second, output: again } = await startOnProbedPorts(env);
     expect(again).toMatch(
       /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 0 rows new/,
+    );
+    expect(again).toMatch(
+      /^History +0 passes before \d{4}-\d{2}-\d{2} \(SCAN_NOT_BEFORE\) left: npm run backfill has issued them/m,
     );
     expect(again).not.toContain('Applied migrations');
     const healthAgain = await fetch(`${exported(again, 'API')}/health`);
@@ -453,6 +465,28 @@ describe('npm start', () => {
     expect(code).toBe(1);
     expect(started.output()).toMatch(/Cannot start: Invalid configuration: DATABASE_URL must be a URL/);
     expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('fails at once, naming SIGNING_KEY, when the key given is not a private P-256 JWK, and starts nothing', async () => {
+    const stack = inject('stack');
+    for (const [key, reason] of [
+      ['not-json', /SIGNING_KEY the signing key is not JSON/],
+      ['{"kty":"EC","crv":"P-256"}', /SIGNING_KEY /],
+    ] as const) {
+      const dataDir = join(stack.root, `start-bad-key-${randomUUID()}`);
+      const started = startScript({
+        LOCAL_DATA_DIR: dataDir,
+        SIGNING_KEY: key,
+        OFFLINE_HTTP_PORT: String(await freePort()),
+        OFFLINE_LAMBDA_PORT: String(await freePort()),
+      });
+      expect(await started.exited).toBe(1);
+      expect(started.output()).toMatch(/Cannot start: Invalid configuration: /);
+      expect(started.output()).toMatch(reason);
+      // The value itself is never printed.
+      if (key !== 'not-json') expect(started.output()).not.toContain(key);
+      expect(existsSync(dataDir)).toBe(false);
+    }
   });
 
   it('refuses a port that is taken, naming its variable', async () => {
