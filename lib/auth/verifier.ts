@@ -1,4 +1,5 @@
 import {
+  createLocalJWKSet,
   createRemoteJWKSet,
   type JWTPayload,
   type JWTVerifyGetKey,
@@ -24,14 +25,53 @@ export function jwksUrlFor(config: Pick<AuthConfig, 'AUTH_ISSUER' | 'AUTH_JWKS_U
   return new URL(config.AUTH_JWKS_URL ?? `${config.AUTH_ISSUER}/protocol/openid-connect/certs`);
 }
 
-/** The remote key set, created once per container so keys are cached across requests. */
-export function createJwks(config: AuthConfig): JWTVerifyGetKey {
-  return createRemoteJWKSet(jwksUrlFor(config), {
+/**
+ * How long keys fetched before may stand in while the identity provider cannot be reached:
+ * a Keycloak restart or a network blip must not turn every signed-in request into a 503 while
+ * the keys that signed its token are known. Bounded, so a key Keycloak has since withdrawn is
+ * not trusted indefinitely by a container that cannot hear about it.
+ */
+export const STALE_KEYS_MAX_MS = 60 * 60 * 1000;
+
+/** Failures that say the key set could not be fetched, not that the token is wrong. */
+function isUnreachable(error: unknown): boolean {
+  return (
+    error instanceof joseErrors.JWKSTimeout ||
+    error instanceof TypeError ||
+    (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
+  );
+}
+
+/**
+ * The remote key set, created once per container so keys are cached across requests. When a
+ * refetch fails, the keys last fetched still verify tokens they signed, for STALE_KEYS_MAX_MS; a
+ * token whose key they do not hold still fails as unreachable (503), since the key may be new.
+ */
+export function createJwks(config: AuthConfig, now: () => number = Date.now): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(jwksUrlFor(config), {
     // A rotated key shows up as an unknown `kid`; jose refetches then, at most once per cooldown.
     cooldownDuration: config.AUTH_JWKS_COOLDOWN_SECONDS * 1000,
     cacheMaxAge: config.AUTH_JWKS_CACHE_SECONDS * 1000,
     timeoutDuration: 3000,
   });
+  let fetchedAt: number | undefined;
+  return async (header, token) => {
+    try {
+      const key = await remote(header, token);
+      // `fresh`: the set in use was fetched within the cache age, so it was good this recently.
+      if (remote.fresh) fetchedAt = now();
+      return key;
+    } catch (error) {
+      const known = remote.jwks();
+      if (!isUnreachable(error) || !known || fetchedAt === undefined) throw error;
+      if (now() - fetchedAt > STALE_KEYS_MAX_MS + config.AUTH_JWKS_CACHE_SECONDS * 1000) throw error;
+      try {
+        return await createLocalJWKSet(known)(header, token);
+      } catch {
+        throw error;
+      }
+    }
+  };
 }
 
 function audiences(payload: JWTPayload): string[] {

@@ -4,7 +4,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidTokenError, MissingTokenError } from '../../lib/auth/errors.ts';
 import { bearerToken } from '../../lib/auth/middleware.ts';
 import { rolesFromClaims } from '../../lib/auth/roles.ts';
-import { type AuthConfig, createTokenVerifier, jwksUrlFor } from '../../lib/auth/verifier.ts';
+import {
+  type AuthConfig,
+  createJwks,
+  createTokenVerifier,
+  jwksUrlFor,
+  STALE_KEYS_MAX_MS,
+} from '../../lib/auth/verifier.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { TransientError } from '../../lib/errors.ts';
 import { startKeycloakStandIn } from '../../localstack/embedded/keycloak.ts';
@@ -255,6 +261,46 @@ describe('remote JWKS against the Keycloak stand-in', () => {
       await expect(slow.verify(rotated)).rejects.toMatchObject({ reason: 'unknown signing key' });
     } finally {
       await keycloak.stop();
+    }
+  });
+
+  it('while the key set cannot be fetched, the keys fetched before verify their tokens for an hour; an unknown key is a 503', async () => {
+    const keycloak = await startKeycloakStandIn({ realm: 'outage', clients: [] });
+    let clock = Date.now();
+    const user = { id: '5c0d7e2a-1b3f-4a9c-8d6e-2f1a3b4c5d6e', username: 'otto', firstName: 'Otto' };
+    keycloak.addUser(user);
+    const config = authConfig({
+      AUTH_ISSUER: keycloak.issuer,
+      AUTH_AUDIENCE: 'certificates-frontend',
+      AUTH_JWKS_CACHE_SECONDS: '60',
+    });
+    // Keycloak's clock and the verifier's move together (jose reads Date for exp and the cache).
+    const verifier = createTokenVerifier(
+      config,
+      createJwks(config, () => clock),
+    );
+    const realNow = Date.now;
+    Date.now = () => clock;
+    try {
+      await expect(verifier.verify(await keycloak.tokenFor(user.id))).resolves.toMatchObject({
+        subject: user.id,
+      });
+      const laterToken = await keycloak.tokenFor(user.id, { expiresInSeconds: 4 * 3600 });
+      await keycloak.rotateKey();
+      const newKeyToken = await keycloak.tokenFor(user.id, { expiresInSeconds: 4 * 3600 });
+      await keycloak.stop();
+
+      // Past the cache age: jose refetches, the fetch fails, the known key still verifies.
+      clock += 10 * 60 * 1000;
+      await expect(verifier.verify(laterToken)).resolves.toMatchObject({ subject: user.id });
+      // A key the verifier never fetched may be a new one: unverifiable now, a 503, not a 401.
+      await expect(verifier.verify(newKeyToken)).rejects.toBeInstanceOf(TransientError);
+      // Past the hour: the known keys are no longer trusted without the identity provider.
+      clock += STALE_KEYS_MAX_MS;
+      await expect(verifier.verify(laterToken)).rejects.toBeInstanceOf(TransientError);
+    } finally {
+      Date.now = realNow;
+      await keycloak.stop().catch(() => undefined);
     }
   });
 
