@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
 import { pdfPageTextWithActualText } from './pdf-page-text.ts';
@@ -13,6 +13,8 @@ import { pdfPageTextWithActualText } from './pdf-page-text.ts';
  * text layer, compared with the signed name, course and code): a page that does not name the
  * signed student is invalid.
  */
+
+const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
 const USAGE =
   'usage: npm run verify -- <certificate.pdf --jwks <file-or-url> | https://.../verify/CODE#JWS [--jwks <file-or-url>]> [--issuer https://host] [--offline]';
@@ -58,7 +60,12 @@ const report = await checkCertificate(
   args.target,
   args.jwks,
   {
-    readFile: async (path) => new Uint8Array(await readFile(path)),
+    // A certificate PDF is well under a megabyte; a file of gigabytes is refused before it is read.
+    readFile: async (path) => {
+      const { size } = await stat(path);
+      if (size > MAX_INPUT_BYTES) throw new Error(`${path} is ${size} bytes, more than ${MAX_INPUT_BYTES}`);
+      return new Uint8Array(await readFile(path));
+    },
     pageText: pdfPageTextWithActualText,
     // Arabic and Devanagari come back from their /ActualText (and only from there): compared too.
     pageTextReadsShaped: true,

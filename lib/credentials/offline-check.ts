@@ -115,6 +115,43 @@ function pathNamesCode(url: URL, code: string): boolean {
 
 class CannotCheck extends Error {}
 
+/**
+ * The most this checker reads from any answer (a key set, a status list, a live status): real
+ * ones are kilobytes; a host named in a forged link may answer without end.
+ */
+export const MAX_FETCHED_BYTES = 4 * 1024 * 1024;
+
+async function boundedBody(response: Response): Promise<Uint8Array> {
+  const declared = Number(response.headers.get('content-length') ?? '0');
+  if (declared > MAX_FETCHED_BYTES) {
+    await response.body?.cancel();
+    throw new Error(`the answer is ${declared} bytes, more than ${MAX_FETCHED_BYTES}`);
+  }
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_FETCHED_BYTES) {
+      await reader.cancel();
+      throw new Error(`the answer is more than ${MAX_FETCHED_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 function isUrl(value: string): boolean {
   return /^https?:\/\//i.test(value);
 }
@@ -125,7 +162,7 @@ async function readSource(source: string, io: CheckIo, what: string): Promise<Ui
     if (!io.fetch) throw new Error('network disabled');
     const response = await io.fetch(source, { headers: { accept: 'application/json' } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
+    return await boundedBody(response);
   } catch (error) {
     throw new CannotCheck(
       `could not read the ${what} (${source}): ${error instanceof Error ? error.message : error}`,
@@ -274,7 +311,7 @@ async function liveStatusOf(
     if (response.status === 404)
       return { known: 'invalid', line: 'Status: the issuer has no record of this certificate' };
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const live = liveStatus.parse(await response.json());
+    const live = liveStatus.parse(JSON.parse(new TextDecoder().decode(await boundedBody(response))));
     if (!sameCode(live.verificationCode, code))
       return {
         known: 'unknown',
@@ -386,7 +423,10 @@ async function checkOpenBadge(
         headers: { accept: 'application/vc+jwt' },
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const verifiedList = await verifiedPayload((await response.text()).trim(), keys);
+      const verifiedList = await verifiedPayload(
+        new TextDecoder().decode(await boundedBody(response)).trim(),
+        keys,
+      );
       if ('problem' in verifiedList) throw new Error(verifiedList.problem);
       const list = statusListShape.parse(verifiedList.payload);
       // The list the entry names, for the entry's purpose, and not past its own validity: a
@@ -484,9 +524,15 @@ async function checkCertificateUnescaped(
       pdf = await readSource(target, io, 'PDF');
       let files: Map<string, Uint8Array>;
       try {
-        files = await readPdfAttachments(pdf);
-      } catch {
-        throw new CannotCheck(`${target} is not a readable PDF`);
+        files = await readPdfAttachments(pdf, [
+          CREDENTIAL_ATTACHMENT,
+          OPEN_BADGE_ATTACHMENT,
+          FACTS_ATTACHMENT,
+        ]);
+      } catch (error) {
+        throw new CannotCheck(
+          `${target} is not a readable PDF${error instanceof Error && /bytes|filter/.test(error.message) ? ` (${error.message})` : ''}`,
+        );
       }
       const embedded = files.get(CREDENTIAL_ATTACHMENT);
       if (!embedded) throw new CannotCheck(`${target} has no embedded credential (${CREDENTIAL_ATTACHMENT})`);
@@ -494,8 +540,9 @@ async function checkCertificateUnescaped(
       const badge = files.get(OPEN_BADGE_ATTACHMENT);
       if (badge) openBadge = new TextDecoder().decode(badge);
       const attached = files.get(FACTS_ATTACHMENT);
+      // What the PDF says about itself is unsigned: a forger's file may hold anything there.
       const parsed = attached
-        ? factsFile.safeParse(JSON.parse(new TextDecoder().decode(attached)))
+        ? factsFile.safeParse(parseJson(new TextDecoder().decode(attached)))
         : undefined;
       if (parsed?.success) {
         facts = parsed.data.facts;

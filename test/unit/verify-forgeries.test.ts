@@ -428,6 +428,58 @@ describe('npm run verify against forgeries', () => {
     expect(genuine.lines.join('\n')).not.toContain('\\u{');
   });
 
+  it("a forger's PDF or host cannot exhaust the checker: bounded attachments and answers, malformed facts", async () => {
+    reset();
+    /** Ada's genuine credential, plus a facts attachment as given. */
+    const withFacts = async (name: string, facts: Uint8Array) => {
+      const doc = await PDFDocument.create();
+      doc.addPage([842, 595]);
+      await doc.attach(new TextEncoder().encode(await signCredential(ada, issuerKey)), 'certificate.jwt', {
+        mimeType: 'application/jwt',
+      });
+      await doc.attach(facts, 'certificate-facts.json', { mimeType: 'application/json' });
+      const path = join(dir, name);
+      await writeFile(path, await doc.save());
+      return path;
+    };
+    // 8 MiB of zeros compress to a few KB: inflated whole, a bigger one would take all memory.
+    const bomb = await checkCertificate(
+      await withFacts('bomb.pdf', new Uint8Array(8 * 1024 * 1024)),
+      JWKS_URL,
+      online,
+    );
+    expect(bomb.outcome).toBe('unchecked');
+    expect(bomb.lines.join('\n')).toMatch(/does not inflate within 1048576 bytes/);
+    // Unsigned facts that are not JSON are a forger's, not a crash.
+    const junk = await checkCertificate(
+      await withFacts('junk.pdf', new TextEncoder().encode('{"verifyUrl":')),
+      JWKS_URL,
+      online,
+    );
+    expect(junk.outcome).not.toBe('valid');
+
+    // A host that answers without end: the checker stops reading and cannot check.
+    const endless: NonNullable<CheckIo['fetch']> = async (url, init) => {
+      if (new URL(url).pathname.startsWith('/verify/'))
+        return new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+            },
+          }),
+          { headers: { 'content-type': 'application/json' } },
+        );
+      return network(url, init);
+    };
+    const jws = await signCredential(ada, issuerKey);
+    const flood = await checkCertificate(`${VERIFY}/${ada.code}#${jws}`, JWKS_URL, {
+      ...online,
+      fetch: endless,
+    });
+    expect(flood.outcome).not.toBe('valid');
+    expect(flood.lines.join('\n')).toMatch(/more than 4194304 bytes/);
+  });
+
   it('a link with a damaged fragment is invalid, not a crash', async () => {
     reset();
     const jws = await signCredential(ada, issuerKey);
