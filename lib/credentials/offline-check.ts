@@ -93,6 +93,8 @@ const statusListShape = z.looseObject({
   id: z.string(),
   type: z.array(z.string()),
   validUntil: z.string().optional(),
+  // The JWT's own expiry (RFC 7519 §4.1.4), checked too: a list may carry `exp` alone.
+  exp: z.number().optional(),
   // Bitstring Status List: the list's statusPurpose "MUST be one or more strings".
   credentialSubject: z.looseObject({
     statusPurpose: z.union([z.string(), z.array(z.string()).min(1)]),
@@ -439,6 +441,8 @@ async function checkOpenBadge(
         throw new Error(`the list's purpose is ${purposes.join(', ')}, not ${entry.statusPurpose}`);
       if (list.validUntil && Date.parse(list.validUntil) < now)
         throw new Error(`the list expired at ${list.validUntil}`);
+      if (list.exp !== undefined && list.exp * 1000 < now)
+        throw new Error(`the list expired at ${new Date(list.exp * 1000).toISOString()} (exp)`);
       // Entries of more than one bit (statusSize > 1) carry status messages this check does not read.
       if ((entry.statusSize ?? 1) !== 1) throw new Error(`statusSize ${entry.statusSize} is not supported`);
       const listBits = decodeStatusList(list.credentialSubject.encodedList);

@@ -300,6 +300,24 @@ describe('npm run verify against forgeries', () => {
         'a replayed list past its validity',
         (listId) => signedList(listId, { validUntil: new Date(Date.now() - 1000) }),
       ],
+      [
+        'a replayed list whose JWT exp has passed, with no validUntil',
+        async (listId) => {
+          const { validUntil: _, ...credential } = buildStatusListCredential({
+            baseUrl: API,
+            listId,
+            issuer: ISSUER,
+            purpose: 'revocation',
+            bits: createBitstring(),
+            validFrom: new Date('2026-03-01T00:00:00Z'),
+            validUntil: new Date(),
+          });
+          return jwtSignerFor(issuerKey)(
+            { ...credential, iss: ISSUER, jti: credential.id, exp: Math.floor(Date.now() / 1000) - 1 },
+            { typ: 'vc+jwt', cty: 'vc' },
+          );
+        },
+      ],
     ];
     for (const [what, answer] of forgeries) {
       bits[LIST] = createBitstring(); // the forged answers show the bit clear
