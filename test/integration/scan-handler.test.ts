@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { createCourse } from './pipeline-fixtures.ts';
+
+/**
+ * The real scan handler, with its module-scope configuration and clients, against this file's
+ * database and a stand-in for Lambda's Invoke API (an AWS-only service) that speaks its REST
+ * protocol: POST /2015-03-31/functions/{name}/invocations, answered 202 for an async invoke.
+ */
+
+let t: TestEnv;
+let restoreEnv: () => void;
+let lambda: Server;
+const invoked: { functionName: string; invocationType: string | undefined; certificateId: string }[] = [];
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  lambda = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.url ?? '');
+      if (request.method !== 'POST' || !match) {
+        response.writeHead(404).end();
+        return;
+      }
+      const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { certificateId: string };
+      invoked.push({
+        functionName: decodeURIComponent(match[1] ?? ''),
+        invocationType: request.headers['x-amz-invocation-type'] as string | undefined,
+        certificateId: payload.certificateId,
+      });
+      response.writeHead(202, { 'content-type': 'application/json' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => lambda.listen(0, '127.0.0.1', resolve));
+  const address = lambda.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  restoreEnv = applyEnv({
+    ...t.env,
+    GENERATE_FUNCTION_NAME: 'certificates-test-generate',
+    LAMBDA_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    GENERATE_MAX_CONCURRENCY: '2',
+    SCAN_FILL_SECONDS: '0',
+    SCAN_NOT_BEFORE: '2025-01-01T00:00:00Z',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    LOG_LEVEL: 'SILENT',
+  });
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => lambda.close(() => resolve()));
+  await t.cleanup();
+  restoreEnv();
+});
+
+describe('scan handler', () => {
+  it('reads SCAN_NOT_BEFORE and GENERATE_MAX_CONCURRENCY from its configuration and invokes generate asynchronously', async () => {
+    const { handler } = await import('../../functions/scan.ts');
+    const courseId = await createCourse(t.sql);
+    // Five recent passes, and one from before SCAN_NOT_BEFORE (history: the backfill's, not the scan's).
+    for (let i = 0; i < 5; i++)
+      await t.sql`INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+                  VALUES (${randomUUID()}, ${courseId}, 90, 100, true, now())`;
+    const [old] = await t.sql<{ id: string }[]>`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+      VALUES (${randomUUID()}, ${courseId}, 90, 100, true, '2024-06-01T00:00:00Z') RETURNING id`;
+
+    const result = await handler({});
+
+    expect(result.certificatesCreated).toBe(5);
+    // The budget of 2: the other three wait in PostgreSQL for the next tick.
+    expect(result.dispatched).toBe(2);
+    expect(invoked).toHaveLength(2);
+    for (const call of invoked) {
+      expect(call).toMatchObject({ functionName: 'certificates-test-generate', invocationType: 'Event' });
+    }
+    const [history] = await t.sql<{ enqueued: Date | null }[]>`
+      SELECT certificate_enqueued_at AS enqueued FROM test_attempts WHERE id = ${old?.id ?? ''}`;
+    expect(history?.enqueued).toBeNull();
+    const [pending] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificates WHERE course_id = ${courseId} AND dispatched_until IS NULL`;
+    expect(pending?.n).toBe(3);
+  });
+});
