@@ -48,6 +48,11 @@ export interface DeliveryRunResult {
   /** Deliveries whose retry schedule ran out in this run (failed for good, logged as errors). */
   abandoned: number;
   endpointsDisabled: number;
+  /**
+   * Deliveries not sent because their endpoint asked to be throttled earlier in this run (429,
+   * 502, 503 or 504): put back, unattempted, until that answer's retry.
+   */
+  held: number;
 }
 
 interface ClaimedDelivery {
@@ -134,6 +139,14 @@ async function claimDue(deps: DeliveryDeps, options: DeliveryOptions): Promise<C
 
 type Settlement = 'succeeded' | 'retry' | 'failed' | 'gone';
 
+/**
+ * Standard Webhooks, "Throttling": after a 429 (and a 502 or 504, and so a 503) it is
+ * "recommended to throttle additional requests" to that endpoint. An endpoint that answers one
+ * gets nothing more in this run: its other deliveries wait, unattempted, until that answer's
+ * retry (its Retry-After when it gave one).
+ */
+const THROTTLING_STATUSES = new Set([429, 502, 503, 504]);
+
 function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlement {
   if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return 'succeeded';
   if (outcome.kind === 'response' && outcome.status === 410) return 'gone';
@@ -141,9 +154,11 @@ function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlem
 }
 
 interface Delivered {
-  settlement: Settlement;
+  settlement: Settlement | 'held';
   /** Whether this delivery disabled its endpoint (410 Gone, or failing consistently). */
   disabled: boolean;
+  /** The endpoint asked to be throttled: nothing more to it before this instant. */
+  throttleUntil?: Date;
 }
 
 /**
@@ -241,7 +256,16 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
     // The spec's "notify the consumers using other channels": an alert on this message.
     if (disabled) deps.log.error('Webhook endpoint disabled: failing consistently', entry);
   } else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
-  return { settlement, disabled };
+  const throttled = statusCode !== null && THROTTLING_STATUSES.has(statusCode) && retryAt !== null;
+  return { settlement, disabled, ...(throttled ? { throttleUntil: retryAt } : {}) };
+}
+
+/** Puts a claimed delivery back as it was, due at `until`: it was not sent (its endpoint throttles). */
+async function holdBack(deps: DeliveryDeps, delivery: ClaimedDelivery, until: Date): Promise<void> {
+  await deps.sql`
+    UPDATE webhook_deliveries
+    SET attempt_count = attempt_count - 1, next_attempt_at = ${until}, updated_at = now()
+    WHERE id = ${delivery.id} AND attempt_count = ${delivery.attempt_count} AND status = 'pending'`;
 }
 
 /** Disables an endpoint and cancels what it still had pending; the delivery log stays. */
@@ -284,9 +308,17 @@ export async function runDeliveries(
 ): Promise<DeliveryRunResult> {
   const fanned = await fanOut(deps, options.batchSize);
   const claimed = await claimDue(deps, options);
+  const throttled = new Map<string, Date>();
   const delivered = await mapLimited(claimed, options.concurrency, async (delivery): Promise<Delivered> => {
     try {
-      return await deliverOne(deps, delivery);
+      const until = throttled.get(delivery.endpoint_id);
+      if (until) {
+        await holdBack(deps, delivery, until);
+        return { settlement: 'held', disabled: false };
+      }
+      const done = await deliverOne(deps, delivery);
+      if (done.throttleUntil) throttled.set(delivery.endpoint_id, done.throttleUntil);
+      return done;
     } catch (error) {
       // Recording failed (database): the lease expires and the delivery is due again.
       deps.log.error('Webhook delivery could not be recorded', {
@@ -296,15 +328,18 @@ export async function runDeliveries(
       return { settlement: 'retry', disabled: false };
     }
   });
-  const count = (wanted: Settlement) => delivered.filter(({ settlement }) => settlement === wanted).length;
+  const count = (wanted: Delivered['settlement']) =>
+    delivered.filter(({ settlement }) => settlement === wanted).length;
+  const held = count('held');
   const result = {
     fannedOut: fanned.events,
     deliveriesCreated: fanned.deliveries,
-    attempted: claimed.length,
+    attempted: claimed.length - held,
     succeeded: count('succeeded'),
-    failed: claimed.length - count('succeeded'),
+    failed: claimed.length - held - count('succeeded'),
     abandoned: count('failed'),
     endpointsDisabled: delivered.filter(({ disabled }) => disabled).length,
+    held,
   };
   if (result.fannedOut > 0 || result.attempted > 0) deps.log.info('Webhook deliveries completed', result);
   return result;

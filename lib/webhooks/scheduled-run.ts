@@ -20,6 +20,7 @@ const COUNTS = [
   'failed',
   'abandoned',
   'endpointsDisabled',
+  'held',
 ] as const satisfies readonly (keyof DeliveryRunResult)[];
 
 /**
@@ -47,6 +48,7 @@ export async function runScheduledWebhooks(
     failed: 0,
     abandoned: 0,
     endpointsDisabled: 0,
+    held: 0,
   };
   for (;;) {
     const expiries = await sweepExpiredCertificates(deps, batchSize);
@@ -57,7 +59,9 @@ export async function runScheduledWebhooks(
     // Full by what the sweep marked, not what it announced: silent expiries (a backfill's) are
     // marked without an event, and a batch of them must not end the run before the rest.
     const full =
-      expiries.marked === batchSize || round.fannedOut === batchSize || round.attempted === batchSize;
+      expiries.marked === batchSize ||
+      round.fannedOut === batchSize ||
+      round.attempted + round.held === batchSize;
     if (!full || remainingMs === undefined || remainingMs() < worstRoundMs) return total;
   }
 }

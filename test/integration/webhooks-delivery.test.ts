@@ -264,6 +264,28 @@ describe('delivery', () => {
     expect(log.items[0]?.attempts[0]?.error).toBe('HTTP 500');
   });
 
+  it('an endpoint answering 429 gets nothing more in that run: its other deliveries wait, unattempted, for its retry', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 3; i++) await issuedCertificate();
+    receiver.answer(429);
+    // One at a time, so the 429 is heard before the next is sent (Standard Webhooks, Throttling).
+    const oneAtATime = () => runDeliveries(workerWith(loopbackAllowed), { ...options, concurrency: 1 });
+    expect(await oneAtATime()).toMatchObject({ deliveriesCreated: 3, attempted: 1, failed: 1, held: 2 });
+    expect(receiver.received).toHaveLength(1);
+    const waiting = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(waiting.map((delivery) => delivery.attemptCount).sort()).toEqual([0, 0, 1]);
+    const retryAt = waiting.find((delivery) => delivery.attemptCount === 1)?.nextAttemptAt;
+    expect(retryAt).toBeTruthy();
+    for (const delivery of waiting)
+      expect(delivery).toMatchObject({ status: 'pending', nextAttemptAt: retryAt });
+
+    clock += 4000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 0, held: 0 });
+    clock += 1000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 3, succeeded: 3, held: 0 });
+    expect(receiver.received).toHaveLength(4);
+  });
+
   it(`gives up after ${MAX_ATTEMPTS} attempts, each after the scheduled delay`, async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();
