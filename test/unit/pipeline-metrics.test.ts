@@ -7,23 +7,27 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** The EMF records written while `record` uses pipeline metrics on a fresh target, then flushes. */
+function emfOf(record: (metrics: ReturnType<typeof pipelineMetrics>) => void): Record<string, unknown>[] {
+  const lines: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
+  record(pipelineMetrics(target));
+  flushMetrics(target);
+  return lines
+    .flatMap((line) => line.split('\n'))
+    .filter((line) => line.includes('"_aws"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
 describe('pipeline metrics', () => {
   it('counts a certificate given up on as CertificatesDead, the name CertificatesDeadAlarm watches', () => {
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
-    pipelineMetrics(target).certificateDead?.();
-    flushMetrics(target);
-    const record = JSON.parse(
-      lines
-        .join('')
-        .trim()
-        .split('\n')
-        .find((line) => line.includes('"_aws"')) ?? '{}',
-    ) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] } };
+    const [record] = emfOf((metrics) => metrics.certificateDead?.()) as (Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] };
+    })[];
     expect(record).toMatchObject({ CertificatesDead: 1, service: 'test' });
     // serverless.yml's alarm names the same metric, namespace and dimension.
     const yml = readFileSync('serverless.yml', 'utf8');
@@ -33,26 +37,15 @@ describe('pipeline metrics', () => {
     );
     expect(alarm).toContain('MetricName: CertificatesDead');
     expect(alarm).toContain('Name: service');
-    expect(record._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+    expect(record?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
   });
 
   it('writes CloudWatch Embedded Metric Format with the pipeline metric names', () => {
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
+    const emf = emfOf((metrics) => {
+      metrics.certificateGenerated(123.4);
+      metrics.certificateFailed();
+      metrics.s3Error();
     });
-    const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
-    const metrics = pipelineMetrics(target);
-    metrics.certificateGenerated(123.4);
-    metrics.certificateFailed();
-    metrics.s3Error();
-    flushMetrics(target);
-
-    const emf = lines
-      .flatMap((line) => line.split('\n'))
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(emf).toHaveLength(1);
     const record = emf[0] ?? {};
     const directive = record._aws as {
@@ -72,20 +65,10 @@ describe('pipeline metrics', () => {
   });
 
   it('counts configuration errors in a line of their own, by dependency', () => {
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
+    const emf = emfOf((metrics) => {
+      metrics.certificateFailed();
+      metrics.configurationError?.('s3');
     });
-    const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
-    const metrics = pipelineMetrics(target);
-    metrics.certificateFailed();
-    metrics.configurationError?.('s3');
-    flushMetrics(target);
-    const emf = lines
-      .flatMap((line) => line.split('\n'))
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
     // The name as the README gives it: operators alarm on `ConfigurationErrors`.
     const configuration = emf.find((record) => 'ConfigurationErrors' in record);
     expect(configuration).toMatchObject({ ConfigurationErrors: 1, dependency: 's3' });
