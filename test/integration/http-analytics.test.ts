@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -641,5 +643,40 @@ describe('the migration to daily counters', () => {
     await own.sql`DELETE FROM certificates WHERE id = ${second.id}`;
     expect(await counterRows(own.sql, second.id)).toEqual([]);
     expect(await counterRows(own.sql, first.id)).toEqual(firstCounts);
+  });
+
+  it('its long part, the copy, leaves certificates and courses writable: generate and the routes go on', async () => {
+    const courseId = await insertCourse(own.sql);
+    const certificate = await insertCertificate(own.sql, { studentId: randomUUID(), courseId });
+    await migrate('down');
+    await own.sql`
+      INSERT INTO certificate_events (certificate_id, course_id, kind)
+      SELECT ${certificate.id}, ${courseId}, 'verification-view' FROM generate_series(1, 1000)`;
+    const file = readFileSync(
+      join(MIGRATIONS_DIR, `${COUNTERS_MIGRATION}_analytics-daily-counts.sql`),
+      'utf8',
+    );
+    const up = file.slice(file.indexOf('-- Up Migration'), file.indexOf('-- Down Migration'));
+    // Everything up to the copy, in one open transaction as the runner does it.
+    const copyPart = up.slice(0, up.indexOf('ALTER TABLE certificate_event_counts'));
+    expect(copyPart).toContain('INSERT INTO certificate_event_counts');
+    const rolledBack = new Error('rolled back');
+    await expect(
+      own.sql.begin(async (tx) => {
+        await tx.unsafe(copyPart);
+        // Another connection writes both tables the new table refers to; lock_timeout turns a
+        // wait for the migration's lock into an error instead of a hang.
+        await own.sql.begin(async (other) => {
+          await other`SET LOCAL lock_timeout = '5s'`;
+          await other`UPDATE certificates SET updated_at = now() WHERE id = ${certificate.id}`;
+          await other`UPDATE courses SET title = title WHERE id = ${courseId}`;
+        });
+        throw rolledBack;
+      }),
+    ).rejects.toBe(rolledBack);
+    await migrate('up');
+    expect(await counterRows(own.sql, certificate.id)).toEqual([
+      { day: expect.any(String), kind: 'verification-view', referrer_kind: 'none', count: 1000 },
+    ]);
   });
 });

@@ -9,12 +9,25 @@
 -- referrer kinds, however many requests arrive. Still nothing about the person behind a
 -- request: no IP address, no user agent, no subject, no referrer URL, and now not even the time
 -- of day.
+-- Written so a deployment with millions of event rows keeps issuing while it runs (the migration
+-- is one transaction, and its locks last until it commits):
+-- - The event table is locked first (the lock its DROP needs anyway, taken before the copy so
+--   it is never upgraded behind a waiting writer), so no event lands after the copy's snapshot
+--   and is dropped uncounted (an analytics write waits at most 50 ms and is then given up:
+--   lib/http/analytics.ts).
+-- - The new table gets its foreign keys only after the copy, NOT VALID: created with them, it
+--   would hold SHARE ROW EXCLUSIVE on certificates and courses through the whole copy, and every
+--   claim, issue, ingestion and revocation would wait for it. The copied rows come from rows
+--   that had the same foreign keys, so nothing is left to validate; new rows are checked.
+LOCK TABLE certificate_events IN ACCESS EXCLUSIVE MODE;
+
 CREATE TABLE certificate_event_counts (
-  -- Counts go with their certificate: deleting one (test data, erasure) deletes its history.
-  certificate_id uuid NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+  -- Counts go with their certificate: deleting one (test data, erasure) deletes its history
+  -- (the foreign keys are added below, after the copy).
+  certificate_id uuid NOT NULL,
   -- Copied from the certificate when its first event of the day is counted, so per-course
   -- counts need no join.
-  course_id      uuid NOT NULL REFERENCES courses (id) ON DELETE CASCADE,
+  course_id      uuid NOT NULL,
   -- The UTC day of the events.
   day            date NOT NULL,
   kind           text NOT NULL CHECK (kind IN ('download-link', 'verification-view', 'credential-export')),
@@ -29,9 +42,6 @@ CREATE TABLE certificate_event_counts (
 -- new version on the same page (a HOT update, no index entry), as no indexed column changes.
 -- For the same reason `count` is in no index.
 
--- The per-course query: a course's days within a range.
-CREATE INDEX certificate_event_counts_course_day_idx ON certificate_event_counts (course_id, day);
-
 -- The events recorded so far, counted per UTC day. A certificate's events all carry its course;
 -- should two ever differ, the latest event's course is kept, as the primary key allows one.
 INSERT INTO certificate_event_counts (certificate_id, course_id, day, kind, referrer_kind, count)
@@ -43,6 +53,15 @@ SELECT certificate_id,
        count(*)
 FROM certificate_events
 GROUP BY certificate_id, (occurred_at AT TIME ZONE 'UTC')::date, kind, referrer_kind;
+
+-- The per-course query: a course's days within a range.
+CREATE INDEX certificate_event_counts_course_day_idx ON certificate_event_counts (course_id, day);
+
+ALTER TABLE certificate_event_counts
+  ADD CONSTRAINT certificate_event_counts_certificate_id_fkey
+    FOREIGN KEY (certificate_id) REFERENCES certificates (id) ON DELETE CASCADE NOT VALID,
+  ADD CONSTRAINT certificate_event_counts_course_id_fkey
+    FOREIGN KEY (course_id) REFERENCES courses (id) ON DELETE CASCADE NOT VALID;
 
 -- Nothing else reads the raw rows (only the analytics count query and the recorder did).
 DROP TABLE certificate_events;
