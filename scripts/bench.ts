@@ -27,6 +27,14 @@ import { descendantsOf, terminateAll } from './process-tree.ts';
  * possible: --pipeline 1000 --scan-rows 1000000 --workers 4 --naive 10 --http 2000.
  */
 
+const USAGE =
+  'usage: npm run bench [-- --pipeline N --scan-rows N --workers N --in-flight N --naive N --render N --http N ' +
+  '--cold N --immediate N --only a,b --results-dir DIR]   (README, "Benchmarks")';
+if (process.argv.includes('--help')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
 function flag(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   const value = index >= 0 ? Number(process.argv[index + 1]) : fallback;

@@ -292,7 +292,7 @@ async function main(): Promise<void> {
           // What is still waiting, as the backfill counts it: after `npm run backfill`, nothing.
           const waiting = await previewBackfill(sql, { from: new Date(0), to: new Date(scanNotBefore) }, 0);
           seedLine += `\nHistory        ${waiting.totalAttempts} passes before ${scanNotBefore.slice(0, 10)} (SCAN_NOT_BEFORE) ${
-            waiting.totalAttempts > 0 ? 'wait for npm run backfill' : 'left: npm run backfill has issued them'
+            waiting.totalAttempts > 0 ? 'wait for npm run backfill' : 'left: npm run backfill has taken them'
           }`;
         }
       }
@@ -460,4 +460,10 @@ async function main(): Promise<void> {
   }
 }
 
+if (process.argv.slice(2).includes('--help')) {
+  process.stdout.write(
+    'usage: npm start   (the whole local stack with demo data; settings by environment variable: README, "Quick start")\n',
+  );
+  process.exit(0);
+}
 await main();

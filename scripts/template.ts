@@ -8,6 +8,7 @@
  *   npm run template -- list [--course <uuid>|default]
  */
 import { readFile } from 'node:fs/promises';
+import { isUuid } from '../lib/certificates/ids.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { errorMessage, NotFoundError, ValidationError } from '../lib/errors.ts';
@@ -38,6 +39,10 @@ if ((command !== 'save' && command !== 'list') || extra.length > 0) {
   process.exit(2);
 }
 const courseId = values.course === 'default' ? null : values.course;
+if (courseId && !isUuid(courseId)) {
+  process.stderr.write(`--course must be a course id (a UUID) or default, not ${courseId}\n${USAGE}\n`);
+  process.exit(2);
+}
 
 const sql = createSql(loadConfig(['db']).db, { applicationName: 'certificates-template' });
 try {

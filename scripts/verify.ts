@@ -45,6 +45,10 @@ function parsedArguments(
   }
 }
 
+if (process.argv.slice(2).includes('--help')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 const args = parsedArguments(process.argv.slice(2));
 if (!args) {
   process.stderr.write(`${USAGE}\n`);

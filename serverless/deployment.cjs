@@ -61,6 +61,23 @@ function corsFor(stage, value) {
   return { origins, problems };
 }
 
+const naming = require('serverless/lib/plugins/aws/lib/naming.js');
+
+/**
+ * The routes anyone may call without a token (policy `anyone` in lib/http/routes; a test keeps
+ * the two lists equal), as API Gateway names them: each gets its own throttle.
+ */
+const PUBLIC_ROUTE_KEYS = [
+  'GET /api/v1/health',
+  'GET /api/v1/verify/{verificationCode}',
+  'GET /api/v1/verify/{verificationCode}/credential',
+  'GET /api/v1/status/{listId}',
+  'GET /.well-known/jwks.json',
+  'GET /api/v1/keys/{kid}',
+  'GET /api/v1/openapi.json',
+  'OPTIONS /{proxy+}',
+];
+
 const env = (name) => {
   const value = process.env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -111,17 +128,25 @@ function settings(stage, region) {
   if (!Number.isInteger(concurrency) || concurrency < 1)
     problems.push('GENERATE_MAX_CONCURRENCY must be a positive integer');
 
-  // API Gateway's throttle for the whole API (requests per second, and the burst above it).
-  // The public routes (verification page, credentials, status lists) need no token, and each
-  // request holds a database connection: without a cap, anyone replaying a public URL scales
-  // the functions up until PostgreSQL runs out of connections and issuing stops too.
+  // API Gateway's throttle of each public route (requests per second, and the burst above it).
+  // They need no token and each request holds a database connection: without a cap, anyone
+  // replaying a public URL scales the functions up until PostgreSQL runs out of connections and
+  // issuing stops too. Per route, not the stage's default: an HTTP API cannot throttle per
+  // client, so a stage-wide limit would let one anonymous client turn the LMS's ingestion, the
+  // students' downloads and the staff routes into 429s.
   const throttle = (name, fallback) => {
     const value = Number(env(name) ?? fallback);
     if (!Number.isInteger(value) || value < 1) problems.push(`${name} must be a positive integer`);
     return value;
   };
-  const apiThrottleRate = throttle('API_THROTTLE_RATE_LIMIT', '100');
-  const apiThrottleBurst = throttle('API_THROTTLE_BURST_LIMIT', '200');
+  const publicRate = throttle('PUBLIC_THROTTLE_RATE_LIMIT', '100');
+  const publicBurst = throttle('PUBLIC_THROTTLE_BURST_LIMIT', '200');
+  const publicRouteSettings = Object.fromEntries(
+    PUBLIC_ROUTE_KEYS.map((key) => [
+      key,
+      { ThrottlingRateLimit: publicRate, ThrottlingBurstLimit: publicBurst },
+    ]),
+  );
 
   const cors = corsFor(stage, process.env.CORS_ALLOWED_ORIGINS);
   problems.push(...cors.problems);
@@ -149,8 +174,10 @@ function settings(stage, region) {
     authAudience: required('AUTH_AUDIENCE'),
     verifyBaseUrl: required('VERIFY_BASE_URL'),
     generateMaxConcurrency: concurrency,
-    apiThrottleRate,
-    apiThrottleBurst,
+    publicRouteSettings,
+    // The stage's route settings name routes that must exist first: CloudFormation would create
+    // the stage before them ("Unable to find Route by key"). Ids as the framework names routes.
+    publicRouteIds: PUBLIC_ROUTE_KEYS.map((key) => naming.getHttpApiRouteLogicalId(key)),
     corsAllowedOrigins: cors.origins.join(','),
     // IAM resources must be ARNs even where nothing is deployed: a placeholder no secret has.
     databaseSecret: secretGrant(
@@ -184,4 +211,5 @@ module.exports = async ({ options, resolveVariable }) => {
 };
 module.exports.settings = settings;
 module.exports.LOCAL_STAGES = LOCAL_STAGES;
+module.exports.PUBLIC_ROUTE_KEYS = PUBLIC_ROUTE_KEYS;
 module.exports.corsFor = corsFor;

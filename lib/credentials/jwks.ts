@@ -47,8 +47,8 @@ export function issuerKeyUrl(apiBaseUrl: string, thumbprint: string): string {
 }
 
 /**
- * The thumbprint a JOSE `kid` names: the kid itself (the facts' JWS, status lists, Open Badges
- * credentials issued before their kid became a URL), or the last segment of a key URL as
+ * The thumbprint a JOSE `kid` names: the kid itself (the facts' JWS; status lists and Open Badges
+ * credentials signed before their kid became a URL), or the last segment of a key URL as
  * issuerKeyUrl builds it. Verification still looks the thumbprint up in the issuer's JWK Set and
  * recomputes it from the key: the URL only says which key.
  */

@@ -373,7 +373,7 @@ describe('npm start', () => {
       /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 0 rows new/,
     );
     expect(again).toMatch(
-      /^History +0 passes before \d{4}-\d{2}-\d{2} \(SCAN_NOT_BEFORE\) left: npm run backfill has issued them/m,
+      /^History +0 passes before \d{4}-\d{2}-\d{2} \(SCAN_NOT_BEFORE\) left: npm run backfill has taken them/m,
     );
     expect(again).not.toContain('Applied migrations');
     const healthAgain = await fetch(`${exported(again, 'API')}/health`);

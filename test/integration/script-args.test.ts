@@ -44,6 +44,12 @@ describe('npm run scripts and their arguments', () => {
     },
   );
 
+  it.each(['verify', 'start', 'bench'])('%s: --help prints the usage and starts nothing', async (script) => {
+    const help = await run(script, ['--help']);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(new RegExp(`usage: npm (run )?${script === 'start' ? 'start' : script}`));
+  });
+
   it('seed puts demo data only into a database on this machine unless told --yes', async () => {
     const refused = await run('seed', []);
     expect(refused.code).toBe(2);

@@ -40,7 +40,7 @@ const DEPLOY_ENV = {
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
   GENERATE_MAX_CONCURRENCY: '40',
   CORS_ALLOWED_ORIGINS: 'https://learn.example.org',
-  API_THROTTLE_RATE_LIMIT: '75',
+  PUBLIC_THROTTLE_RATE_LIMIT: '75',
 };
 
 /** What a packaged bundle needs to load (nothing is reached: ports 1 answer nobody). */
@@ -89,6 +89,7 @@ interface Statement {
 interface Resource {
   Type: string;
   Properties: Record<string, unknown>;
+  DependsOn?: string | string[];
 }
 interface Template {
   Resources: Record<string, Resource>;
@@ -434,13 +435,32 @@ describe('serverless package', () => {
     });
   });
 
-  it('throttles the whole HTTP API at its stage, as configured (the public routes need no token)', () => {
+  it('throttles each public route at the stage, as configured, after its route exists; not the authenticated ones', () => {
     const stages = resourcesOfType('AWS::ApiGatewayV2::Stage');
     expect(stages).toHaveLength(1);
-    expect(stages[0]?.[1].Properties.DefaultRouteSettings).toMatchObject({
+    const [, stage] = stages[0] ?? [];
+    // No stage-wide throttle (the framework sets only DetailedMetricsEnabled there).
+    expect(stage?.Properties.DefaultRouteSettings).not.toHaveProperty('ThrottlingRateLimit');
+    expect(stage?.Properties.DefaultRouteSettings).not.toHaveProperty('ThrottlingBurstLimit');
+    const settings = stage?.Properties.RouteSettings as Record<string, unknown>;
+    expect(settings['GET /api/v1/verify/{verificationCode}']).toEqual({
       ThrottlingRateLimit: 75,
       ThrottlingBurstLimit: 200,
     });
+    expect(settings['POST /api/v1/attempts']).toBeUndefined();
+    // Every key names a route of this API, and the stage waits for those routes: created first,
+    // it would fail with "Unable to find Route by key".
+    const routes = new Map(
+      resourcesOfType('AWS::ApiGatewayV2::Route').map(([id, route]) => [
+        String(route.Properties.RouteKey),
+        id,
+      ]),
+    );
+    const dependsOn = [stage?.DependsOn ?? []].flat();
+    for (const key of Object.keys(settings)) {
+      expect(routes.has(key), key).toBe(true);
+      expect(dependsOn, key).toContain(routes.get(key));
+    }
   });
 
   it('packages no secret value: only the ARNs, each read by exactly the roles that need it', async () => {

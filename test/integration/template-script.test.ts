@@ -100,6 +100,10 @@ describe('npm run template', () => {
     );
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('Not saved: course not found');
+    const badId = await template('list', '--course', 'nope');
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toContain('--course must be a course id');
+    expect(badId.stderr).not.toMatch(/\n\s+at /);
     const usage = await template('save', '--name', 'x');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('usage: npm run template');

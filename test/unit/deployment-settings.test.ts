@@ -4,7 +4,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { afterEach, describe, expect, it } from 'vitest';
+import { anyone } from '../../lib/auth/policies.ts';
 import { documentedVariables } from '../../lib/config.ts';
+import { ROUTES } from '../../lib/http/routes/catalog.ts';
+import { openApiRoute } from '../../lib/http/routes/openapi.ts';
 
 // serverless/deployment.cjs decides, at package time, what a stage gets: tested directly here;
 // test/integration/serverless-package.test.ts checks the packaged template.
@@ -19,10 +22,15 @@ interface Settings {
   keycloakSecret: { action: string; resources: string[] };
   signingKeySecret: { action: string; resources: string[] };
   corsAllowedOrigins: string;
+  publicRouteSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+  publicRouteIds: string[];
 }
-const { settings, corsFor } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
+const { settings, corsFor, PUBLIC_ROUTE_KEYS } = createRequire(import.meta.url)(
+  '../../serverless/deployment.cjs',
+) as {
   settings: (stage: string, region: string) => Settings;
   corsFor: (stage: string, value: string | undefined) => { origins: string[]; problems: string[] };
+  PUBLIC_ROUTE_KEYS: readonly string[];
 };
 
 const DEPLOY = {
@@ -42,8 +50,8 @@ const touched = [
   'KEYCLOAK_CLIENT_SECRET',
   'SIGNING_KEY',
   'CORS_ALLOWED_ORIGINS',
-  'API_THROTTLE_RATE_LIMIT',
-  'API_THROTTLE_BURST_LIMIT',
+  'PUBLIC_THROTTLE_RATE_LIMIT',
+  'PUBLIC_THROTTLE_BURST_LIMIT',
 ];
 const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
 
@@ -80,18 +88,31 @@ describe('package-time settings', () => {
     expect(values.generateMaxConcurrency).toBe(50);
   });
 
-  it('throttles the API at 100 requests a second (burst 200) unless told otherwise; nonsense is refused by name', () => {
+  it('throttles each public route at 100 requests a second (burst 200) unless told otherwise; nonsense is refused by name', () => {
     withEnv(DEPLOY);
-    expect(settings('prod', 'eu-central-1')).toMatchObject({ apiThrottleRate: 100, apiThrottleBurst: 200 });
-    withEnv({ ...DEPLOY, API_THROTTLE_RATE_LIMIT: '20', API_THROTTLE_BURST_LIMIT: '40' });
-    expect(settings('prod', 'eu-central-1')).toMatchObject({ apiThrottleRate: 20, apiThrottleBurst: 40 });
-    withEnv({ ...DEPLOY, API_THROTTLE_RATE_LIMIT: '0' });
+    const values = settings('prod', 'eu-central-1');
+    // Exactly the routes that need no token (policy `anyone`), plus the OpenAPI document and
+    // the CORS preflight: the authenticated routes (the LMS's ingestion, downloads, staff) are
+    // not held to what an anonymous flood may use up.
+    const anyoneRoutes = [...ROUTES, openApiRoute]
+      .filter((route) => route.policy === anyone)
+      .map((route) => `${route.method} ${route.path}`);
+    expect([...PUBLIC_ROUTE_KEYS].sort()).toEqual([...anyoneRoutes, 'OPTIONS /{proxy+}'].sort());
+    expect(Object.keys(values.publicRouteSettings).sort()).toEqual([...PUBLIC_ROUTE_KEYS].sort());
+    for (const limits of Object.values(values.publicRouteSettings))
+      expect(limits).toEqual({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });
+    withEnv({ ...DEPLOY, PUBLIC_THROTTLE_RATE_LIMIT: '20', PUBLIC_THROTTLE_BURST_LIMIT: '40' });
+    expect(settings('prod', 'eu-central-1').publicRouteSettings['GET /api/v1/status/{listId}']).toEqual({
+      ThrottlingRateLimit: 20,
+      ThrottlingBurstLimit: 40,
+    });
+    withEnv({ ...DEPLOY, PUBLIC_THROTTLE_RATE_LIMIT: '0' });
     expect(() => settings('prod', 'eu-central-1')).toThrowError(
-      /API_THROTTLE_RATE_LIMIT must be a positive integer/,
+      /PUBLIC_THROTTLE_RATE_LIMIT must be a positive integer/,
     );
-    withEnv({ ...DEPLOY, API_THROTTLE_BURST_LIMIT: 'lots' });
+    withEnv({ ...DEPLOY, PUBLIC_THROTTLE_BURST_LIMIT: 'lots' });
     expect(() => settings('prod', 'eu-central-1')).toThrowError(
-      /API_THROTTLE_BURST_LIMIT must be a positive integer/,
+      /PUBLIC_THROTTLE_BURST_LIMIT must be a positive integer/,
     );
   });
 

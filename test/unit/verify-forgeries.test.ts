@@ -475,6 +475,13 @@ describe('npm run verify against forgeries', () => {
       online,
     );
     expect(junk.outcome).not.toBe('valid');
+    // Nor is a verifyUrl that looks like a URL and is not one, with keys or without.
+    const badUrl = new TextEncoder().encode(
+      JSON.stringify({ verifyUrl: 'https://exa mple.org/verify/ABC', facts: ada }),
+    );
+    const spaced = await withFacts('bad-url.pdf', badUrl);
+    expect((await checkCertificate(spaced, JWKS_URL, online)).outcome).not.toBe('valid');
+    expect((await checkCertificate(spaced, undefined, online)).outcome).toBe('unchecked');
 
     // A host that answers without end: the checker stops reading and cannot check.
     const endless: NonNullable<CheckIo['fetch']> = async (url, init) => {
