@@ -1,4 +1,4 @@
-import { inflateSync } from 'node:zlib';
+import { constants, inflateSync } from 'node:zlib';
 import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFName, PDFRawStream, PDFString } from 'pdf-lib';
 
 /**
@@ -30,6 +30,49 @@ function attachmentBytes(stream: PDFRawStream, name: string): Uint8Array {
   throw new Error(`${name} uses a filter this checker does not read`);
 }
 
+/** The most one stream, and all of a PDF's streams together, may inflate to before it is parsed. */
+export const MAX_STREAM_BYTES = 16 * 1024 * 1024;
+export const MAX_STREAMS_BYTES = 64 * 1024 * 1024;
+
+const STREAM = Buffer.from('stream');
+const END_STREAM = Buffer.from('endstream');
+
+/**
+ * Refuses a PDF any of whose Flate streams inflates past MAX_STREAM_BYTES, or all of them past
+ * MAX_STREAMS_BYTES, before a parser decodes them: pdf-lib inflates every object stream whole
+ * when it loads a file (and the page-text reader its content streams), so a forged 1.5 MB file
+ * of one object stream could take gigabytes. Every `stream ... endstream` is tried, each inflate
+ * bounded; what is not zlib data is left to the parser.
+ */
+function assertStreamsBounded(pdf: Uint8Array): void {
+  const bytes = Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength);
+  let total = 0;
+  for (let at = bytes.indexOf(STREAM); at >= 0; at = bytes.indexOf(STREAM, at + STREAM.length)) {
+    if (at >= 3 && bytes.toString('latin1', at - 3, at) === 'end') continue;
+    let start = at + STREAM.length;
+    if (bytes[start] === 0x0d) start += 1;
+    if (bytes[start] === 0x0a) start += 1;
+    const end = bytes.indexOf(END_STREAM, start);
+    if (end < 0) break;
+    let inflated: number;
+    try {
+      inflated = inflateSync(bytes.subarray(start, end), {
+        maxOutputLength: MAX_STREAM_BYTES,
+        // A stream cut short (as some writers end them) still counts for what it gives.
+        finishFlush: constants.Z_SYNC_FLUSH,
+      }).byteLength;
+    } catch (error) {
+      if (error instanceof RangeError)
+        throw new Error(`a stream inflates to more than ${MAX_STREAM_BYTES} bytes`);
+      continue; // not zlib data
+    }
+    total += inflated;
+    if (total > MAX_STREAMS_BYTES)
+      throw new Error(`its streams inflate to more than ${MAX_STREAMS_BYTES} bytes`);
+    at = end;
+  }
+}
+
 /**
  * Reads the embedded files of a PDF (the /EmbeddedFiles name tree), e.g. the certificate's
  * signed credential. Walks /Kids too, so PDFs re-saved by other tools still work. Only the
@@ -39,6 +82,7 @@ export async function readPdfAttachments(
   pdf: Uint8Array,
   wanted?: readonly string[],
 ): Promise<Map<string, Uint8Array>> {
+  assertStreamsBounded(pdf);
   const document = await PDFDocument.load(pdf, { updateMetadata: false, ignoreEncryption: true });
   const files = new Map<string, Uint8Array>();
   const names = document.catalog.lookupMaybe(PDFName.of('Names'), PDFDict);

@@ -483,6 +483,24 @@ describe('npm run verify against forgeries', () => {
     expect((await checkCertificate(spaced, JWKS_URL, online)).outcome).not.toBe('valid');
     expect((await checkCertificate(spaced, undefined, online)).outcome).toBe('unchecked');
 
+    // Any stream of the file, before the parser inflates it (object streams, page content):
+    // 64 MiB of zeros compress to ~64 KB.
+    const objectBomb = await PDFDocument.create();
+    objectBomb.addPage([842, 595]);
+    await objectBomb.attach(
+      new TextEncoder().encode(await signCredential(ada, issuerKey)),
+      'certificate.jwt',
+      {
+        mimeType: 'application/jwt',
+      },
+    );
+    objectBomb.context.register(objectBomb.context.flateStream(new Uint8Array(64 * 1024 * 1024)));
+    const bombPath = join(dir, 'object-bomb.pdf');
+    await writeFile(bombPath, await objectBomb.save());
+    const refused = await checkCertificate(bombPath, JWKS_URL, online);
+    expect(refused.outcome).toBe('unchecked');
+    expect(refused.lines.join('\n')).toMatch(/a stream inflates to more than 16777216 bytes/);
+
     // A host that answers without end: the checker stops reading and cannot check.
     const endless: NonNullable<CheckIo['fetch']> = async (url, init) => {
       if (new URL(url).pathname.startsWith('/verify/'))
