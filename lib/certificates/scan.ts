@@ -238,6 +238,10 @@ export interface DispatchResult {
 /**
  * Invokes `dispatch` for every id with bounded concurrency. An accepted invoke extends the
  * certificate's claim to `dispatchLeaseSeconds`; a failed one is released for the next scan.
+ * After a failure nothing more is invoked (the invokes already under way finish) and the rest are
+ * released unattempted: a throttled or unreachable Lambda API would fail them too, and trying
+ * them all, round after round of `concurrency`, could take longer than the scan has left
+ * (CLAIM_STOP_MARGIN_MS covers one invoke's worst case, not a batch's).
  */
 export async function dispatchAll(
   sql: Sql,
@@ -248,12 +252,19 @@ export async function dispatchAll(
   const dispatched: string[] = [];
   const failed: string[] = [];
   let next = 0;
+  let stopped = false;
   const worker = async (): Promise<void> => {
     while (next < ids.length) {
       const id = ids[next++] as string;
+      if (stopped) {
+        failed.push(id);
+        await releaseDispatch(sql, id, options.log);
+        continue;
+      }
       try {
         await dispatch(id);
       } catch (error) {
+        stopped = true;
         failed.push(id);
         options.log.warn('Dispatch of certificate generation failed; released for the next scan', {
           certificate_id: id,

@@ -409,4 +409,27 @@ describe('scan', () => {
       'issued',
     ]);
   });
+  it('stops invoking after a failed invoke: the rest of the batch is released unattempted for the next scan', async () => {
+    const courseId = await createCourse(t.sql);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push(await createPendingCertificate(t.sql, { studentId: randomUUID(), courseId }));
+    let invoked = 0;
+    const unreachable: Dispatch = async () => {
+      invoked += 1;
+      throw new Error('connect ETIMEDOUT');
+    };
+    const result = await runScan(
+      { sql: t.sql, dispatch: unreachable, log: recordingLog() },
+      { ...scanOptions, dispatchConcurrency: 1 },
+    );
+    expect(invoked).toBe(1);
+    expect(result.dispatched).toEqual([]);
+    expect([...result.failed].sort()).toEqual(expect.arrayContaining([...ids].sort()));
+    const held = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificates WHERE id = ANY(${ids}::uuid[]) AND dispatched_until IS NOT NULL`;
+    expect(held[0]?.n).toBe(0);
+    // Not left for the tests after this one to count.
+    await t.sql`UPDATE certificates SET status = 'dead' WHERE id = ANY(${ids}::uuid[])`;
+  });
 });
