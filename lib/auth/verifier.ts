@@ -33,10 +33,14 @@ export function jwksUrlFor(config: Pick<AuthConfig, 'AUTH_ISSUER' | 'AUTH_JWKS_U
  */
 export const STALE_KEYS_MAX_MS = 60 * 60 * 1000;
 
-/** Failures that say the key set could not be fetched, not that the token is wrong. */
+/**
+ * Failures that say the key set could not be fetched (or what came back is not one), not that
+ * the token is wrong: toAuthError answers them 503, and createJwks falls back on them.
+ */
 function isUnreachable(error: unknown): boolean {
   return (
     error instanceof joseErrors.JWKSTimeout ||
+    error instanceof joseErrors.JWKSInvalid ||
     error instanceof TypeError ||
     (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
   );
@@ -55,21 +59,42 @@ export function createJwks(config: AuthConfig, now: () => number = Date.now): JW
     timeoutDuration: 3000,
   });
   let fetchedAt: number | undefined;
+  // After a failed refetch, requests within the cooldown use the known keys without trying again:
+  // each try waits out the 3 s timeout, and every signed-in request would pay it.
+  let failedAt: number | undefined;
+  const cooldownMs = config.AUTH_JWKS_COOLDOWN_SECONDS * 1000;
+  const stale = async (
+    header: Parameters<JWTVerifyGetKey>[0],
+    token: Parameters<JWTVerifyGetKey>[1],
+    error: unknown,
+  ) => {
+    const known = remote.jwks();
+    if (!known || fetchedAt === undefined) throw error;
+    if (now() - fetchedAt > STALE_KEYS_MAX_MS + config.AUTH_JWKS_CACHE_SECONDS * 1000) throw error;
+    try {
+      return await createLocalJWKSet(known)(header, token);
+    } catch {
+      throw error;
+    }
+  };
   return async (header, token) => {
+    if (failedAt !== undefined && now() - failedAt < cooldownMs && !remote.fresh) {
+      return await stale(
+        header,
+        token,
+        new TransientError('JWKS fetch failed moments ago', 'identity provider'),
+      );
+    }
     try {
       const key = await remote(header, token);
+      failedAt = undefined;
       // `fresh`: the set in use was fetched within the cache age, so it was good this recently.
       if (remote.fresh) fetchedAt = now();
       return key;
     } catch (error) {
-      const known = remote.jwks();
-      if (!isUnreachable(error) || !known || fetchedAt === undefined) throw error;
-      if (now() - fetchedAt > STALE_KEYS_MAX_MS + config.AUTH_JWKS_CACHE_SECONDS * 1000) throw error;
-      try {
-        return await createLocalJWKSet(known)(header, token);
-      } catch {
-        throw error;
-      }
+      if (!isUnreachable(error)) throw error;
+      failedAt = now();
+      return await stale(header, token, error);
     }
   };
 }
@@ -86,10 +111,9 @@ function audiences(payload: JWTPayload): string[] {
 function toAuthError(error: unknown): Error {
   if (error instanceof joseErrors.JWTExpired)
     return new InvalidTokenError('The access token expired', 'expired');
-  if (error instanceof joseErrors.JWKSTimeout)
-    return new TransientError('JWKS fetch timed out', 'identity provider');
-  if (error instanceof joseErrors.JWKSInvalid)
-    return new TransientError('JWKS response is not a key set', 'identity provider');
+  if (error instanceof TransientError) return error;
+  // The same rule createJwks falls back on: the key set could not be had.
+  if (isUnreachable(error)) return new TransientError(unreachableMessage(error), 'identity provider');
   if (error instanceof joseErrors.JWTClaimValidationFailed)
     return new InvalidTokenError('The access token is not valid', `claim ${error.claim}: ${error.reason}`);
   if (error instanceof joseErrors.JOSEAlgNotAllowed)
@@ -98,14 +122,17 @@ function toAuthError(error: unknown): Error {
     return new InvalidTokenError('The access token is not valid', 'unknown signing key');
   if (error instanceof joseErrors.JWSSignatureVerificationFailed)
     return new InvalidTokenError('The access token is not valid', 'bad signature');
-  if (error instanceof joseErrors.JOSEError) {
-    // JWKS HTTP failures come back as a bare JOSEError with the generic code.
-    if (error.code === 'ERR_JOSE_GENERIC') return new TransientError(error.message, 'identity provider');
+  if (error instanceof joseErrors.JOSEError)
     return new InvalidTokenError('The access token is not valid', error.code);
-  }
-  if (error instanceof TypeError)
-    return new TransientError(`JWKS fetch failed: ${error.message}`, 'identity provider');
   return new InvalidTokenError('The access token is not valid', 'unverifiable');
+}
+
+function unreachableMessage(error: unknown): string {
+  if (error instanceof joseErrors.JWKSTimeout) return 'JWKS fetch timed out';
+  if (error instanceof joseErrors.JWKSInvalid) return 'JWKS response is not a key set';
+  // JWKS HTTP failures come back as a bare JOSEError with the generic code; fetch's as TypeError.
+  if (error instanceof TypeError) return `JWKS fetch failed: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -301,6 +302,51 @@ describe('remote JWKS against the Keycloak stand-in', () => {
     } finally {
       Date.now = realNow;
       await keycloak.stop().catch(() => undefined);
+    }
+  });
+
+  it('during an outage, requests within the cooldown use the known keys without asking again', async () => {
+    let failing = false;
+    let fetches = 0;
+    const server = createServer((_request, response) => {
+      fetches += 1;
+      if (failing) response.writeHead(500).end();
+      else
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: jwks }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const realNow = Date.now;
+    let clock = realNow();
+    Date.now = () => clock;
+    try {
+      const config = authConfig({
+        AUTH_JWKS_URL: `http://127.0.0.1:${port}/certs`,
+        AUTH_JWKS_CACHE_SECONDS: '60',
+        AUTH_JWKS_COOLDOWN_SECONDS: '30',
+      });
+      const verifier = createTokenVerifier(
+        config,
+        createJwks(config, () => clock),
+      );
+      const token = await sign({}, { expiresIn: 3600 });
+      await verifier.verify(token);
+      expect(fetches).toBe(1);
+      failing = true;
+      clock += 2 * 60 * 1000; // past the cache age
+      await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 'student-1' });
+      expect(fetches).toBe(2); // tried once, failed, used the known key
+      clock += 10 * 1000; // within the cooldown: not asked again
+      await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 'student-1' });
+      expect(fetches).toBe(2);
+      clock += 30 * 1000; // past it: asked again (and back, so fresh keys)
+      failing = false;
+      await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 'student-1' });
+      expect(fetches).toBe(3);
+    } finally {
+      Date.now = realNow;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 
