@@ -53,13 +53,16 @@ function isSslMode(value: string): value is SslMode {
 }
 
 export function databaseTls(databaseUrl: string): DatabaseTls {
-  let url: URL;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    throw invalid('must be a URL like postgres://user:password@host:5432/database');
-  }
-  const params = url.searchParams;
+  // Read by hand rather than with `new URL`: postgres.js takes several hosts
+  // (postgres://u@h1:5432,h2:5432/db), which WHATWG URL parsing refuses.
+  const match = /^(postgres(?:ql)?:\/\/(?:[^@/?#]*@)?([^/?#]*)[^?#]*)(?:\?([^#]*))?$/.exec(databaseUrl);
+  if (!match) throw invalid('must be a URL like postgres://user:password@host:5432/database');
+  const [, base = '', authority = '', query = ''] = match;
+  const hosts = authority
+    .split(',')
+    .map((host) => host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1'))
+    .filter(Boolean);
+  const params = new URLSearchParams(query);
   for (const name of new Set(params.keys())) {
     if (CONSUMED.includes(name)) {
       if (params.getAll(name).length > 1) throw invalid(`has ${name} more than once`);
@@ -71,7 +74,9 @@ export function databaseTls(databaseUrl: string): DatabaseTls {
   const rootCert = params.get('sslrootcert');
   if (rootCert === '') throw invalid('sslrootcert is empty: give a file of PEM certificates, or system');
   // As in libpq, `sslrootcert=system` alone means verify-full.
-  const mode = params.get('sslmode') ?? (rootCert === 'system' ? 'verify-full' : 'disable');
+  const given = params.get('sslmode') ?? (rootCert === 'system' ? 'verify-full' : 'disable');
+  // pg's own name for libpq's `require` (encrypt, do not verify), which URLs written for it carry.
+  const mode = given === 'no-verify' ? 'require' : given;
   if (!isSslMode(mode)) {
     throw invalid(`sslmode=${mode} is not supported: use ${SSL_MODES.join(', ')}`);
   }
@@ -89,9 +94,10 @@ export function databaseTls(databaseUrl: string): DatabaseTls {
 
   const stripped = CONSUMED.some((name) => params.has(name));
   for (const name of CONSUMED) params.delete(name);
-  const cleanUrl = stripped ? url.toString() : databaseUrl;
+  const rest = params.toString();
+  const cleanUrl = stripped ? `${base}${rest ? `?${rest}` : ''}` : databaseUrl;
 
-  return { url: cleanUrl, ssl: tlsOptions(mode, ca, url.hostname.replace(/^\[(.*)\]$/, '$1')) };
+  return { url: cleanUrl, ssl: tlsOptions(mode, ca, hosts) };
 }
 
 function readRootCert(path: string): string {
@@ -111,7 +117,11 @@ function readRootCert(path: string): string {
   return pem;
 }
 
-function tlsOptions(mode: SslMode, ca: SecureContext | undefined, host: string): false | ConnectionOptions {
+function tlsOptions(
+  mode: SslMode,
+  ca: SecureContext | undefined,
+  hosts: readonly string[],
+): false | ConnectionOptions {
   switch (mode) {
     case 'disable':
       return false;
@@ -127,11 +137,17 @@ function tlsOptions(mode: SslMode, ca: SecureContext | undefined, host: string):
       }
       return chainOnly(ca);
     case 'verify-full': {
-      // The host is checked against the URL's host explicitly: postgres.js sets no `servername`
-      // for an IP address, and Node then checks the certificate against "localhost".
+      // The host is checked against the URL's hosts explicitly: postgres.js sets no `servername`
+      // for an IP address, and Node then checks the certificate against "localhost". With
+      // several hosts (one cluster), the certificate must name one of them.
       const identity: ConnectionOptions = {
         rejectUnauthorized: true,
-        checkServerIdentity: (_name, certificate) => checkServerIdentity(host, certificate),
+        checkServerIdentity: (name, certificate) => {
+          const failures = (hosts.length > 0 ? hosts : [name]).map((host) =>
+            checkServerIdentity(host, certificate),
+          );
+          return failures.includes(undefined) ? undefined : failures[0];
+        },
       };
       return ca === undefined ? identity : { ...identity, secureContext: ca };
     }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/config.ts';
 import { createSql } from '../../lib/db/client.ts';
 import { migrateUp } from '../../lib/db/migrate.ts';
+import { databaseTls } from '../../lib/db/tls.ts';
 
 // The functions (createSql, postgres.js) and `npm run migrate` (migrateUp, node-pg-migrate on pg)
 // must read DATABASE_URL's sslmode alike: one URL is documented for both. Each client connects to
@@ -325,5 +326,34 @@ describe('TLS to PostgreSQL from DATABASE_URL', () => {
       expect((failure as ConfigError).message).toMatch(message);
     }
     expect(forIp.connections).toEqual([]);
+  });
+});
+
+describe('DATABASE_URL with several hosts (postgres.js takes them: one cluster)', () => {
+  it('keeps the hosts and the other parameters, and drops only sslmode and sslrootcert', () => {
+    const tls = databaseTls(
+      'postgres://u:p@h1.example:5432,h2.example:5433/db?sslmode=require&application_name=x',
+    );
+    expect(tls.url).toBe('postgres://u:p@h1.example:5432,h2.example:5433/db?application_name=x');
+    expect(tls.ssl).toEqual({ rejectUnauthorized: false });
+    // pg's `no-verify` is libpq's `require`.
+    expect(databaseTls('postgres://u@h/db?sslmode=no-verify').ssl).toEqual({ rejectUnauthorized: false });
+  });
+
+  it('verify-full accepts a certificate that names one of the hosts, and no other', () => {
+    const tls = databaseTls('postgres://u@h1.example,h2.example/db?sslmode=verify-full');
+    if (tls.ssl === false || !tls.ssl.checkServerIdentity) throw new Error('expected a host check');
+    const check = tls.ssl.checkServerIdentity;
+    const certificateFor = (name: string) =>
+      ({ subject: { CN: name }, subjectaltname: `DNS:${name}` }) as unknown as Parameters<typeof check>[1];
+    expect(check('h1.example', certificateFor('h2.example'))).toBeUndefined();
+    expect(check('h1.example', certificateFor('evil.example'))).toBeInstanceOf(Error);
+    // No host in the URL (a socket path): the name Node connected with is checked.
+    const socket = databaseTls('postgres://u@/db?sslmode=verify-full');
+    if (socket.ssl === false || !socket.ssl.checkServerIdentity) throw new Error('expected a host check');
+    expect(socket.ssl.checkServerIdentity('db.example', certificateFor('evil.example'))).toBeInstanceOf(
+      Error,
+    );
+    expect(socket.ssl.checkServerIdentity('db.example', certificateFor('db.example'))).toBeUndefined();
   });
 });
