@@ -170,8 +170,14 @@ function scoreDisplay(score: string, locale: string): string {
   return `${formatNumber(value, locale)} / ${formatNumber(max, locale)}`;
 }
 
-function row(label: string, value: string, attributes = ''): string {
-  return `<dt>${escapeHtml(label)}</dt><dd${attributes}>${escapeHtml(value)}</dd>`;
+/**
+ * A fact. `isolate` wraps the value in <bdi> (its own direction, `auto` or fixed) instead of
+ * setting `dir` on the <dd>: a <dd dir> takes its alignment from its own direction, so on an
+ * Arabic page a Latin name stood at the far edge of its cell, 400-500 px from its label.
+ */
+function row(label: string, value: string, attributes = '', isolate?: 'auto' | 'ltr'): string {
+  const text = escapeHtml(value);
+  return `<dt>${escapeHtml(label)}</dt><dd${attributes}>${isolate ? `<bdi dir="${isolate}">${text}</bdi>` : text}</dd>`;
 }
 
 export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
@@ -207,12 +213,12 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
         `<p><a href="${escapeHtml(encodeURIComponent(record.supersededByCode))}">${escapeHtml(labels.superseded_link)}</a></p>`,
       );
     const rows = [
-      row(labels.name, facts.name, ' dir="auto" class="fact-name"'),
-      row(labels.course, facts.course, ' dir="auto" class="fact-course"'),
-      row(labels.score, scoreDisplay(facts.score, intl), ' dir="ltr"'),
+      row(labels.name, facts.name, ' class="fact-name"', 'auto'),
+      row(labels.course, facts.course, ' class="fact-course"', 'auto'),
+      row(labels.score, scoreDisplay(facts.score, intl), '', 'ltr'),
       row(labels.issued, date(facts.issued)),
       ...(facts.expires ? [row(labels.expires, date(facts.expires))] : []),
-      row(labels.issuer, facts.issuer, ' dir="auto"'),
+      row(labels.issuer, facts.issuer, '', 'auto'),
       row(labels.code, facts.code, ' class="code"'),
     ];
     details.push(
@@ -263,7 +269,7 @@ ${
 </section>`
       : '';
 
-  const issuer = record ? `<p class="issuer" dir="auto">${escapeHtml(record.facts.issuer)}</p>` : '';
+  const issuer = record ? `<p class="issuer"><bdi>${escapeHtml(record.facts.issuer)}</bdi></p>` : '';
   const html = `<!doctype html>
 <html lang="${escapeHtml(intl)}" dir="${localeData.dir}">
 <head>
@@ -278,7 +284,7 @@ ${
 <main data-status="${input.status}" data-jwks="${escapeHtml(input.jwksUrl)}">
 ${issuer}
 <div class="verdict">
-<h1 id="verdict-heading" data-tampered="${escapeHtml(labels.tampered)}" data-revoked_key="${escapeHtml(labels.revoked_key)}">${escapeHtml(labels[headingKey])}</h1>
+<h1 id="verdict-heading" data-title="${escapeHtml(labels.title)}" data-tampered="${escapeHtml(labels.tampered)}" data-revoked_key="${escapeHtml(labels.revoked_key)}">${escapeHtml(labels[headingKey])}</h1>
 </div>
 ${details.join('\n')}
 ${signature}

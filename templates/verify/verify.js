@@ -52,6 +52,9 @@
   const distrust = (key, headingKey) => {
     main.dataset.status = 'tampered';
     heading.textContent = heading.dataset[headingKey] ?? '';
+    // The title is what a screen reader announces first, and what the tab and history keep: it
+    // must not go on saying "Valid certificate" under a heading that says otherwise.
+    document.title = `${heading.dataset.title ?? ''} – ${heading.textContent}`;
     say(key);
   };
   const record = JSON.parse(recordElement.textContent || 'null');
@@ -64,6 +67,9 @@
   if (!record) return;
   if (jws === undefined) return distrust('mismatch', 'tampered');
   if (jws === '') return say('none');
+  // No WebCrypto outside a secure context (http:// on anything but this machine): say the
+  // signature could not be checked rather than "checking" for ever.
+  if (!globalThis.crypto?.subtle) return say('unknown');
   say('checking');
 
   const utf8 = new TextEncoder();

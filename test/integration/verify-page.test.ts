@@ -194,6 +194,8 @@ describe('public verification page', () => {
     expect(opened.status).toBe('tampered');
     expect(opened.heading).toBe('The signed facts do not match');
     expect(opened.text).toContain('do not match this record');
+    // The title says it too: a screen reader announces it first, the tab and history keep it.
+    expect(await opened.page.title()).toBe('Certificate verification – The signed facts do not match');
     await opened.close();
   });
 
@@ -312,7 +314,40 @@ describe('public verification page', () => {
     expect(await opened.page.$eval('html', (html) => [html.lang, html.dir])).toEqual(['ar', 'rtl']);
     expect(opened.heading).toBe('شهادة صالحة');
     expect(opened.status).toBe('valid');
+    // Latin values (name, course, issuer) and the score stand next to their labels, as Arabic
+    // ones do: isolated in <bdi>, not pushed to the far edge of their cell.
+    const gaps = await opened.page.$$eval('dl[aria-labelledby] dt', (terms) =>
+      terms.map((term) => {
+        const value = term.nextElementSibling;
+        const range = document.createRange();
+        if (value) range.selectNodeContents(value);
+        return Math.round(term.getBoundingClientRect().left - range.getBoundingClientRect().right);
+      }),
+    );
+    expect(gaps.length).toBeGreaterThan(4);
+    for (const gap of gaps) expect(gap).toBeLessThan(60);
     await opened.close();
+  });
+
+  it('without WebCrypto (http:// to another host than this one) the link is "could not check", not checking for ever', async () => {
+    const certificate = await issued();
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    // An insecure context has no crypto.subtle; removed before the page's script runs.
+    await page.evaluateOnNewDocument(() => {
+      Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined });
+    });
+    await page.goto(`${server.baseUrl}/api/v1/verify/${certificate.code}#${certificate.jws}`, {
+      waitUntil: 'load',
+    });
+    await page.waitForFunction(() => {
+      const result = document.getElementById('signature-result');
+      return result?.dataset.result !== undefined && result.dataset.result !== 'checking';
+    });
+    expect(await page.$eval('#signature-result', (element) => element.getAttribute('data-result'))).toBe(
+      'unknown',
+    );
+    await context.close();
   });
 
   it('a JWS signed with a key the issuer never published: does not match', async () => {
@@ -343,6 +378,7 @@ describe('public verification page', () => {
     const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
     expect(opened.status).toBe('tampered');
     expect(opened.heading).toBe('Signed with a revoked key');
+    expect(await opened.page.title()).toBe('Certificate verification – Signed with a revoked key');
     await opened.close();
   });
 
