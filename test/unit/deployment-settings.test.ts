@@ -67,6 +67,20 @@ afterEach(() => {
   }
 });
 
+describe('offline on the bundles', () => {
+  it('watches the sources only, never a node_modules inside the project', () => {
+    const yaml = load(readFileSync(join(ROOT, 'serverless.yml'), 'utf8')) as {
+      custom: { esbuild: { watch?: { pattern?: string[]; ignore?: string[] } } };
+    };
+    const watch = yaml.custom.esbuild.watch;
+    // serverless-esbuild's default, './**/*.(js|ts)' ignoring only ./node_modules, walked every
+    // nested node_modules and slowed each certificate twentyfold.
+    expect(watch?.pattern).toEqual(expect.arrayContaining(['functions/**/*.ts', 'lib/**/*.ts']));
+    for (const pattern of watch?.pattern ?? []) expect(pattern).not.toMatch(/^\.?\/?\*\*/);
+    expect(watch?.ignore).toContain('**/node_modules/**');
+  });
+});
+
 describe('package-time settings', () => {
   it('attaches a deploy stage to the VPC given, with the VPC access policy', () => {
     withEnv({
