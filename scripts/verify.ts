@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
+import { cliArgs } from './cli-args.ts';
 import { pdfPageTextWithActualText } from './pdf-page-text.ts';
 
 /**
@@ -19,41 +19,28 @@ const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 const USAGE =
   'usage: npm run verify -- <certificate.pdf --jwks <file-or-url> | https://.../verify/CODE#JWS [--jwks <file-or-url>]> [--issuer https://host] [--offline]';
 
-function parsedArguments(
-  argv: string[],
-): { target: string; jwks?: string; issuer?: string; offline: boolean } | undefined {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        jwks: { type: 'string' },
-        issuer: { type: 'string' },
-        offline: { type: 'boolean', default: false },
-      },
-      allowPositionals: true,
-    });
-    const [target, ...extra] = positionals;
-    if (!target || extra.length > 0 || values.jwks === '' || values.issuer === '') return undefined;
-    return {
-      target,
-      ...(values.jwks ? { jwks: values.jwks } : {}),
-      ...(values.issuer ? { issuer: values.issuer } : {}),
-      offline: values.offline,
-    };
-  } catch {
-    return undefined; // an unknown option, a missing value
-  }
-}
-
-if (process.argv.slice(2).includes('--help')) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const args = parsedArguments(process.argv.slice(2));
-if (!args) {
+// An unknown option or a missing value: the reason and the usage, exit 2 (could not check), as
+// cli-args.ts does for every script; `--help`: the usage, exit 0.
+const { values, positionals } = cliArgs(
+  USAGE,
+  {
+    jwks: { type: 'string' },
+    issuer: { type: 'string' },
+    offline: { type: 'boolean', default: false },
+  },
+  true,
+);
+const [target, ...extra] = positionals;
+if (!target || extra.length > 0 || values.jwks === '' || values.issuer === '') {
   process.stderr.write(`${USAGE}\n`);
   process.exit(EXIT_CODES.unchecked);
 }
+const args = {
+  target,
+  ...(values.jwks ? { jwks: values.jwks } : {}),
+  ...(values.issuer ? { issuer: values.issuer } : {}),
+  offline: values.offline === true,
+};
 const localOnly =
   args.offline ||
   (!/^https?:/i.test(args.target) &&
