@@ -15,6 +15,7 @@ import { benchPipeline } from './bench/pipeline.ts';
 import { benchNaive, benchRender } from './bench/render.ts';
 import { benchScanQuery } from './bench/scan-query.ts';
 import { type ErrorTally, round } from './bench/stats.ts';
+import { cliArgs } from './cli-args.ts';
 import { descendantsOf, terminateAll } from './process-tree.ts';
 
 /**
@@ -30,21 +31,38 @@ import { descendantsOf, terminateAll } from './process-tree.ts';
 const USAGE =
   'usage: npm run bench [-- --pipeline N --scan-rows N --workers N --in-flight N --naive N --render N --http N ' +
   '--cold N --immediate N --only a,b --results-dir DIR]   (README, "Benchmarks")';
-if (process.argv.includes('--help')) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const SIZE_FLAGS = [
+  'pipeline',
+  'scan-rows',
+  'workers',
+  'in-flight',
+  'naive',
+  'render',
+  'http',
+  'cold',
+  'immediate',
+];
+// Every flag by name (cli-args.ts): a misspelt one is a usage error, not a default run.
+const { values: flags } = cliArgs(USAGE, {
+  ...Object.fromEntries(SIZE_FLAGS.map((name) => [name, { type: 'string' as const }])),
+  only: { type: 'string' },
+  'results-dir': { type: 'string' },
+});
+const flagValue = (name: string): string | undefined => {
+  const value = (flags as Record<string, string | boolean | undefined>)[name];
+  return typeof value === 'string' ? value : undefined;
+};
 
 function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  const value = index >= 0 ? Number(process.argv[index + 1]) : fallback;
+  const given = flagValue(name);
+  const value = given === undefined ? fallback : Number(given);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
   return value;
 }
 
 /** `--only render,cold`: run just those sections (names as in the JSON); default all. */
-const onlyIndex = process.argv.indexOf('--only');
-const only = onlyIndex >= 0 ? new Set((process.argv[onlyIndex + 1] ?? '').split(',')) : undefined;
+const onlyFlag = flagValue('only');
+const only = onlyFlag === undefined ? undefined : new Set(onlyFlag.split(','));
 const wanted = (name: string): boolean => !only || only.has(name);
 
 const sizes = {
@@ -112,8 +130,7 @@ const results: Record<string, unknown> & { sections: Record<string, SectionOutco
   sections: {},
 };
 /** `--results-dir DIR`: where the JSON goes (default bench-results/). */
-const resultsDirIndex = process.argv.indexOf('--results-dir');
-const resultsDir = resultsDirIndex >= 0 ? (process.argv[resultsDirIndex + 1] ?? '') : 'bench-results';
+const resultsDir = flagValue('results-dir') ?? 'bench-results';
 if (resultsDir === '' || resultsDir.startsWith('--')) throw new Error('--results-dir needs a folder');
 await mkdir(resultsDir, { recursive: true });
 const file = join(resultsDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
