@@ -16,6 +16,7 @@ import {
 } from '../localstack/embedded/demo-data.ts';
 import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
+import { cliArgs } from './cli-args.ts';
 import { descendantsOf, signal, terminateAll, waitUntilGone } from './process-tree.ts';
 
 /**
@@ -460,10 +461,9 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.slice(2).includes('--help')) {
-  process.stdout.write(
-    'usage: npm start   (the whole local stack with demo data; settings by environment variable: README, "Quick start")\n',
-  );
-  process.exit(0);
-}
+// No options (settings are environment variables): `--help` prints this, anything else is a usage error.
+cliArgs(
+  'usage: npm start   (the whole local stack with demo data; settings by environment variable: README, "Quick start")',
+  {},
+);
 await main();
