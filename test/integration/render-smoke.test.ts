@@ -1,5 +1,6 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFName, PDFString } from 'pdf-lib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { CertificateContent } from '../../lib/certificates/ports.ts';
 import { ConfigurationError } from '../../lib/errors.ts';
@@ -35,6 +36,31 @@ describe('renderer smoke', () => {
     const text = await pdfText(pdf);
     expect(text).toContain('<script>alert(1)</script> Ada');
     expect(text).toContain('Intro to Testing');
+  });
+
+  it('tags the QR code and the seal as figures with a text alternative in the page language', async () => {
+    const figures = async (content: CertificateContent) => {
+      const document = await PDFDocument.load((await renderer.render(content)).pdf);
+      const alts: string[] = [];
+      const visit = (node: unknown, depth: number): void => {
+        if (depth > 64) return;
+        if (node instanceof PDFArray)
+          for (const item of node.asArray()) visit(document.context.lookup(item), depth + 1);
+        if (!(node instanceof PDFDict)) return;
+        const alt = node.lookup(PDFName.of('Alt'));
+        if (node.lookup(PDFName.of('S')) === PDFName.of('Figure'))
+          alts.push(alt instanceof PDFString || alt instanceof PDFHexString ? alt.decodeText() : '');
+        const kids = node.lookup(PDFName.of('K'));
+        if (kids) visit(kids, depth + 1);
+      };
+      visit(document.catalog.lookup(PDFName.of('StructTreeRoot')), 0);
+      return alts.sort();
+    };
+    expect(await figures(sampleContent('Ada Lovelace'))).toEqual(['Official seal', 'Scan to verify']);
+    expect(await figures({ ...sampleContent('Ada Lovelace'), locale: 'de' })).toEqual([
+      'Offizielles Siegel',
+      'Zum Prüfen scannen',
+    ]);
   });
 });
 
