@@ -1,28 +1,12 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runScript } from '../support/run-script.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 // A database nobody answers at, on another host: a script that touched it would fail or hang,
 // so each outcome below is the script's own, before any connection.
 const FAR_DATABASE = 'postgres://certificates:secret@db.example.invalid:5432/certificates';
 
-/** A script as `npm run <name>` runs it: the project's Node 22 and tsx. */
-function run(script: string, args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      join(ROOT, 'node_modules/.bin/node'),
-      ['--import', 'tsx', `scripts/${script}.ts`, ...args],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: { ...process.env, DATABASE_URL: FAR_DATABASE, GENERATE_FAILURE_QUEUE_URL: '', ...env },
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const run = (script: string, args: string[]) =>
+  runScript(script, args, { DATABASE_URL: FAR_DATABASE, GENERATE_FAILURE_QUEUE_URL: '' });
 
 describe('npm run scripts and their arguments', () => {
   const scripts = ['seed', 'migrate', 'preview', 'backfill', 'failed-invocations', 'template'];

@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { runScript } from '../support/run-script.ts';
 import { createCourse } from './pipeline-fixtures.ts';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 let t: TestEnv;
 let dir: string;
 
@@ -19,18 +18,9 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-/** `npm run template -- ...` as npm runs it (the project's Node 22 and tsx), on this file's database. */
-function template(...args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      join(ROOT, 'node_modules/.bin/node'),
-      ['--import', 'tsx', 'scripts/template.ts', ...args],
-      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, DATABASE_URL: t.env.DATABASE_URL } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+/** `npm run template -- ...` on this file's database. */
+const template = (...args: string[]) =>
+  runScript('template', args, { DATABASE_URL: t.env.DATABASE_URL ?? '' });
 
 describe('npm run template', () => {
   it('saves a course template as a new version, refuses an invalid one by name, and lists them', async () => {
