@@ -19,7 +19,7 @@ export const TEXT_LIMITS = {
 // surrogate (\p{Cs}: half of an emoji, from a broken source) is removed too: it is not text, and
 // the database would store it as U+FFFD while the signature kept it, so a genuine certificate
 // would not match its own record.
-const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
+export const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
 // Every other format character (\p{Cf}: zero-width space, word joiner, soft hyphen, invisible
 // operators...) is removed too, but ZWNJ/ZWJ and the tag characters of emoji flag sequences.
 const OTHER_CONTROLS =

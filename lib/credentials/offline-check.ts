@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import { z } from 'zod';
 import type { CertificateFacts } from '../certificates/facts.ts';
+import { BIDI_CONTROLS } from '../certificates/text.ts';
 import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredential } from './credential.ts';
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
 import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
@@ -472,7 +473,7 @@ async function checkOpenBadge(
  * key), and escape sequences in it would let a forger erase the real verdict from a terminal
  * and print "VALID" in its place. Issued names never contain these (lib/certificates/text.ts).
  */
-const UNPRINTABLE = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+const UNPRINTABLE = new RegExp(`[\\p{Cc}\\u2028\\u2029]|${BIDI_CONTROLS.source}`, 'gu');
 
 export function printable(line: string): string {
   return line.replace(UNPRINTABLE, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
