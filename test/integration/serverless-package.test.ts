@@ -584,6 +584,20 @@ describe('serverless package', () => {
     }
   });
 
+  it("keeps each stage's metrics apart: the dead-certificates alarm watches its own stage's service only", () => {
+    const service = `course-certificates-${STAGE}`;
+    for (const [name, lambda] of resourcesOfType('AWS::Lambda::Function')) {
+      const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env.POWERTOOLS_SERVICE_NAME, name).toBe(service);
+    }
+    const alarm = template.Resources.CertificatesDeadAlarm as Resource;
+    expect(alarm.Properties).toMatchObject({
+      Namespace: 'CourseCertificates',
+      MetricName: 'CertificatesDead',
+      Dimensions: [{ Name: 'service', Value: service }],
+    });
+  });
+
   it('gives every function that renders a render time limit it can reach within its own timeout', () => {
     const renderers = resourcesOfType('AWS::Lambda::Function').filter(([, lambda]) => {
       const env = (lambda.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
