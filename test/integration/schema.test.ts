@@ -30,6 +30,38 @@ describe('schema', () => {
     expect(overview).toEqual([{ status: 'failed', count: '1' }]);
   });
 
+  it("counts an issued certificate past its date as expired in the README's effective overview", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const query =
+      /SELECT effective_status, COUNT\(\*\) FROM v_certificates_with_metadata\s+GROUP BY effective_status/.exec(
+        readme,
+      )?.[0];
+    expect(query).toBeDefined();
+    // Other tests share the database: what this one adds is the difference.
+    const overview = async () =>
+      Object.fromEntries(
+        (await t.sql.unsafe<{ effective_status: string; count: string }[]>(query ?? '')).map((row) => [
+          row.effective_status,
+          Number(row.count),
+        ]),
+      );
+    const before = await overview();
+    const [course] = await t.sql`INSERT INTO courses (title) VALUES ('Expiring 101') RETURNING id`;
+    for (const expiresAt of [new Date(Date.now() - 86_400_000), new Date(Date.now() + 86_400_000), null]) {
+      const [attempt] = await t.sql`
+        INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, certificate_enqueued_at)
+        VALUES (gen_random_uuid(), ${course?.id}, 90, 100, true, now()) RETURNING id, student_id`;
+      await t.sql`
+        INSERT INTO certificates (student_id, course_id, test_attempt_id, status, s3_key, generated_at,
+                                  pdf_sha256, expires_at)
+        VALUES (${attempt?.student_id}, ${course?.id}, ${attempt?.id}, 'issued',
+                ${`certificates/${attempt?.id}.pdf`}, now(), ${'0'.repeat(64)}, ${expiresAt})`;
+    }
+    const after = await overview();
+    expect((after.expired ?? 0) - (before.expired ?? 0)).toBe(1);
+    expect((after.issued ?? 0) - (before.issued ?? 0)).toBe(2);
+  });
+
   it("runs the README's trigger for an LMS's own results as written: integer points pass at the pass mark", async () => {
     const readme = readFileSync('README.md', 'utf8');
     const block = /```sql\n(CREATE FUNCTION lms\.copy_result_to_test_attempts[\s\S]*?)```/.exec(
