@@ -136,7 +136,15 @@ export interface CertificateStore {
 
 /** Hands out time-limited download URLs; signing is local, so it does not fail when storage is down. */
 export interface Presigner {
-  presignGet(key: string, options: { expiresInSeconds: number; fileName: string }): Promise<string>;
+  /**
+   * `expiresInSeconds` in the answer is how long the URL will work: the lifetime asked for, or
+   * less when the credentials it is signed with expire sooner (S3 refuses a URL whose signing
+   * session has ended, whatever the URL's own expiry says).
+   */
+  presignGet(
+    key: string,
+    options: { expiresInSeconds: number; fileName: string },
+  ): Promise<{ url: string; expiresInSeconds: number }>;
 }
 
 // ---- log, metrics, clock ----

@@ -422,14 +422,16 @@ export async function getDownloadLink(
     row.expires_at === null
       ? Number.POSITIVE_INFINITY
       : Math.max(1, Math.floor((row.expires_at.getTime() - signedAt) / 1000));
-  const expiresIn = Math.min(
-    options.requestedTtlSeconds ?? options.defaultTtlSeconds,
-    options.maxTtlSeconds,
-    untilExpiry,
-  );
   const view = toView(row, undefined, now);
   const fileName = downloadFileName(view);
-  const url = await deps.storage.presignGet(row.s3_key, { expiresInSeconds: expiresIn, fileName });
+  const { url, expiresInSeconds: expiresIn } = await deps.storage.presignGet(row.s3_key, {
+    expiresInSeconds: Math.min(
+      options.requestedTtlSeconds ?? options.defaultTtlSeconds,
+      options.maxTtlSeconds,
+      untilExpiry,
+    ),
+    fileName,
+  });
   return {
     certificateId: row.id,
     url,

@@ -116,8 +116,17 @@ export function createCertificateStorage(client: S3Client, bucket: string): Cert
       return { key, bytes: pdf.byteLength };
     },
     async presignGet(key, options) {
+      // A URL signed with temporary credentials (a role's session) stops working when they
+      // expire, before its own expiry (AWS knowledge center, "presigned URL expiring before the
+      // expiration time"): the lifetime handed out is cut to theirs when the SDK knows it.
+      // Lambda's own role credentials come without an expiry; README, DOWNLOAD_URL_MAX_TTL_SECONDS.
+      const credentials = await client.config.credentials();
+      const untilCredentialsExpire = credentials.expiration
+        ? Math.floor((credentials.expiration.getTime() - Date.now()) / 1000)
+        : Number.POSITIVE_INFINITY;
+      const expiresInSeconds = Math.max(1, Math.min(options.expiresInSeconds, untilCredentialsExpire));
       // Signing is local: no network call, so this does not fail when S3 is down.
-      return await getSignedUrl(
+      const url = await getSignedUrl(
         client,
         new GetObjectCommand({
           Bucket: bucket,
@@ -125,8 +134,9 @@ export function createCertificateStorage(client: S3Client, bucket: string): Cert
           ResponseContentDisposition: attachmentDisposition(options.fileName),
           ResponseContentType: 'application/pdf',
         }),
-        { expiresIn: options.expiresInSeconds },
+        { expiresIn: expiresInSeconds },
       );
+      return { url, expiresInSeconds };
     },
   };
 }

@@ -72,7 +72,12 @@ const recording = (overrides: Partial<RecordingDeps> = {}): RecordingDeps => ({
   ...overrides,
 });
 
-const presigner = { presignGet: async (key: string) => `https://s3.example.test/${key}?X-Amz-Signature=abc` };
+const presigner = {
+  presignGet: async (key: string, options: { expiresInSeconds: number }) => ({
+    url: `https://s3.example.test/${key}?X-Amz-Signature=abc`,
+    expiresInSeconds: options.expiresInSeconds,
+  }),
+};
 
 function download(
   certificateId: string,
