@@ -93,7 +93,14 @@ export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<
   if (failure !== undefined) throw failure;
   log.info(
     `Certificate generation completed: generated=${result.generated}, failed=${result.failed + result.dead}`,
-    { generated: result.generated, failed: result.failed, dead: result.dead, skipped: result.skipped },
+    // The same fields as the scan's line: `failed` is the number in the message (retrying + dead).
+    {
+      generated: result.generated,
+      failed: result.failed + result.dead,
+      retrying: result.failed,
+      dead: result.dead,
+      skipped: result.skipped,
+    },
   );
   return result;
 }

@@ -19,7 +19,7 @@ import {
   type TemplateRef,
 } from './ports.ts';
 import { isExhausted, retryDelaySeconds, retryDelaysByAttempt } from './retry.ts';
-import { lockForCountedOutcome } from './scan.ts';
+import { lockForCountedOutcome, SUMMARY_LOCK } from './scan.ts';
 import { printableContent } from './text.ts';
 
 /**
@@ -41,7 +41,8 @@ import { printableContent } from './text.ts';
  * attempt would get, so its expired lease is taken over only once that has passed too, and the
  * scan hands it out behind certificates that were waiting meanwhile. Otherwise certificates that
  * crash every time took their budget slots back at each lease expiry, ahead of all other work,
- * until they were dead.
+ * until they were dead. It is also counted as a failed attempt (CertificatesFailed, the scan
+ * summary's `failed=`) when its lease is taken over, since it recorded nothing itself.
  */
 
 export type GenerateOutcome =
@@ -102,11 +103,22 @@ async function claim(
                 prev.status AS from_status,
                 to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS expires_on
     ),
+    counted AS (
+      -- A takeover's row is the summary's count of the attempt that ended without a result, so it
+      -- is written under the summary's lock like every counted outcome (lockForCountedOutcome).
+      -- Inside this statement, which is its own transaction, so it costs no extra round trip and
+      -- is held until the commit; the audit insert waits for it (its WHERE reads this CTE).
+      -- It reads claimed, so it is taken after the UPDATE holds the row lock: in the same order as
+      -- the issue transaction (FOR UPDATE, then the lock). Taken before the row lock, a claim waiting
+      -- for a stalled worker's upload would hold up a summary, and that worker's markIssued behind it.
+      SELECT pg_advisory_xact_lock_shared(${SUMMARY_LOCK}) FROM claimed
+    ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message)
       SELECT id, 'claimed', from_status, 'rendering', attempt_count,
              CASE WHEN from_status = 'rendering' THEN 'expired lease taken over' ELSE 'claimed for rendering' END
       FROM claimed
+      WHERE EXISTS (SELECT 1 FROM counted)
     )
     SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.locale AS course_locale,
            to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today,
@@ -282,6 +294,21 @@ export async function generateCertificate(
     return { status: 'skipped', certificateId, reason: 'not-claimable' };
   }
   const attempt = claimed.attempt_count;
+  if (claimed.from_status === 'rendering') {
+    // The previous attempt ended without a result (Lambda timeout, out of memory): its worker
+    // recorded nothing, so it is counted as failed here, once, where its lease is taken over
+    // (the summary counts the takeover's audit row the same way). A worker that was only slow
+    // finds its lease gone and reports nothing (lease-lost).
+    metrics.certificateFailed();
+    log.warn(`Failed to generate certificate for student: ${claimed.student_id}`, {
+      certificate_id: certificateId,
+      student_id: claimed.student_id,
+      course_id: claimed.course_id,
+      attempt: attempt - 1,
+      error: 'the attempt ended without a result (lease expired); taken over by a new attempt',
+      status: 'failed',
+    });
+  }
 
   try {
     if (attempt > options.maxAttempts) {
@@ -362,7 +389,6 @@ export async function generateCertificate(
       studentId: claimed.student_id,
       certificateId,
     });
-    const durationMs = performance.now() - started;
     const issued = await deps.sql.begin(async (tx) => {
       // Row lock + lease check before the write: a worker that took over waits here, and one
       // whose lease was taken finds it gone and writes nothing (see the comment at the top).
@@ -391,7 +417,8 @@ export async function generateCertificate(
         s3Key,
         sha256,
         bytes: rendered.pdf.byteLength,
-        durationMs,
+        // After the upload: a slow or throttled S3 shows in the audit row.
+        durationMs: performance.now() - started,
       });
     });
     if (!issued) {
@@ -401,6 +428,8 @@ export async function generateCertificate(
       });
       return { status: 'skipped', certificateId, reason: 'lease-lost' };
     }
+    // The whole attempt, commit included, as a failure's duration is (GenerationDuration).
+    const durationMs = performance.now() - started;
     metrics.certificateGenerated(durationMs);
     log.info(`Certificate generated successfully: certificate_id=${certificateId}, s3_key=${s3Key}`, {
       certificate_id: certificateId,
@@ -422,7 +451,6 @@ export async function generateCertificate(
       : configuration
         ? (options.configurationRetrySeconds ?? 3600)
         : retryDelaySeconds(attempt, backoff, deps.random);
-    metrics.certificateFailed();
     if (configuration) metrics.configurationError?.(error.dependency);
     const recorded = await markFailed(deps.sql, {
       certificateId,
@@ -441,6 +469,15 @@ export async function generateCertificate(
         ...(dead ? {} : { retry_in_seconds: retryInSeconds }),
       },
     });
+    if (!recorded) {
+      // Not reported as a failure: the takeover already counted and logged this attempt.
+      log.warn('Lease lost before the failure could be recorded; another worker owns it', {
+        certificate_id: certificateId,
+        attempt,
+        error: message,
+      });
+      return { status: 'skipped', certificateId, reason: 'lease-lost' };
+    }
     const fields = {
       certificate_id: certificateId,
       student_id: claimed.student_id,
@@ -451,12 +488,7 @@ export async function generateCertificate(
     };
     if (dead) log.error(`Failed to generate certificate for student: ${claimed.student_id}`, fields);
     else log.warn(`Failed to generate certificate for student: ${claimed.student_id}`, fields);
-    if (!recorded) {
-      log.warn('Lease lost before the failure could be recorded; another worker owns it', {
-        certificate_id: certificateId,
-      });
-      return { status: 'skipped', certificateId, reason: 'lease-lost' };
-    }
+    metrics.certificateFailed();
     if (dead) metrics.certificateDead?.();
     return dead
       ? { status: 'dead', certificateId, attempt, error: message }

@@ -281,9 +281,14 @@ export async function dispatchAll(
   return { dispatched, failed };
 }
 
+/** Attempt outcomes in one summary window; `failed` is the summary line's `failed=`. */
 export interface GenerationSummary {
   generated: number;
+  /** Every failed attempt: `retrying` + `dead`. */
   failed: number;
+  /** Failed attempts the certificate is retried after, attempts that ended without a result included. */
+  retrying: number;
+  /** Failed attempts after which the certificate was given up on (`dead`). */
   dead: number;
 }
 
@@ -293,7 +298,9 @@ export const SUMMARY_LOCK = 7_316_002;
 
 /**
  * generate calls this in the transaction that writes an `issued`, `failed` or `dead` audit row,
- * just before writing it; the lock is held until that transaction ends. A summary therefore never
+ * just before writing it; the lock is held until that transaction ends. Its claim takes the same
+ * lock inside its statement before writing the `claimed` row, which the summary counts as failed
+ * when it took over an expired lease (generate.ts claim). A summary therefore never
  * runs between such a row's insert and its commit: every row whose `created_at` (the insert's
  * clock_timestamp()) falls before a summary's marker is committed and counted by that summary,
  * every later one by the next. Writers share the lock, so they never wait for each other; they
@@ -304,11 +311,17 @@ export async function lockForCountedOutcome(tx: TransactionSql): Promise<void> {
 }
 
 /**
- * Outcomes of generations recorded since the previous scan (the guide's summary line), and a
- * `scan` audit row that marks the start of the next window. With no previous scan the window
- * is the last hour, so a first tick on a large history stays cheap.
+ * Outcomes of generations recorded since the previous scan's marker, however long ago it was (the
+ * guide's summary line), and a `scan` audit row that marks the start of the next window. Only
+ * with no previous scan at all is the window the last hour, so a first tick on a large history
+ * stays cheap. A longer gap (the schedule switched off while ingestion still invoked generate, or
+ * scans failing for hours) is counted in full by the next summary rather than lost.
  *
- * Each issued, failed or dead row is counted by exactly one summary: summaries run one at a time
+ * An attempt that ended without a result (Lambda timeout, out of memory) has no outcome row of its
+ * own: the `claimed` row of the attempt that took over its expired lease (from `rendering`) is
+ * counted as its failure.
+ *
+ * Each counted row is counted by exactly one summary: summaries run one at a time
  * (two overlapping scans, an EventBridge double fire, would otherwise both count the same window)
  * and never while such a row is written but not committed (lockForCountedOutcome). The audit log's
  * `created_at` is the insert's clock_timestamp(), not its transaction's start: generate's issue
@@ -332,17 +345,23 @@ async function countSinceLastScan(
 ): Promise<GenerationSummary> {
   const [row] = await sql<GenerationSummary[]>`
     WITH since AS (
-      SELECT greatest(
-        coalesce((SELECT max(created_at) FROM certificate_generation_log
-                  WHERE event = 'scan' AND certificate_id IS NULL), '-infinity'),
+      SELECT coalesce(
+        (SELECT max(created_at) FROM certificate_generation_log
+         WHERE event = 'scan' AND certificate_id IS NULL),
         now() - interval '1 hour') AS at
     ),
-    counts AS (
-      SELECT count(*) FILTER (WHERE event = 'issued')::int AS generated,
-             count(*) FILTER (WHERE event = 'failed')::int AS failed,
-             count(*) FILTER (WHERE event = 'dead')::int AS dead
+    outcomes AS (
+      SELECT CASE WHEN event = 'claimed' THEN 'failed' ELSE event END AS outcome
       FROM certificate_generation_log, since
-      WHERE created_at > since.at AND event IN ('issued', 'failed', 'dead')
+      WHERE created_at > since.at
+        AND (event IN ('issued', 'failed', 'dead') OR (event = 'claimed' AND from_status = 'rendering'))
+    ),
+    counts AS (
+      SELECT count(*) FILTER (WHERE outcome = 'issued')::int AS generated,
+             count(*) FILTER (WHERE outcome <> 'issued')::int AS failed,
+             count(*) FILTER (WHERE outcome = 'failed')::int AS retrying,
+             count(*) FILTER (WHERE outcome = 'dead')::int AS dead
+      FROM outcomes
     ),
     marker AS (
       INSERT INTO certificate_generation_log (event, message, details)
@@ -350,8 +369,8 @@ async function countSinceLastScan(
       RETURNING 1
     )
     -- marker runs although nothing reads it: data-modifying CTEs always execute.
-    SELECT generated, failed, dead FROM counts`;
-  return row ?? { generated: 0, failed: 0, dead: 0 };
+    SELECT generated, failed, retrying, dead FROM counts`;
+  return row ?? { generated: 0, failed: 0, retrying: 0, dead: 0 };
 }
 
 export interface ScanResult extends EnqueueResult, DispatchResult {
@@ -411,17 +430,17 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
     dispatched: result.dispatched.length,
     dispatch_failed: result.failed.length,
   });
-  log.info(
-    `Certificate generation completed: generated=${summary.generated}, failed=${summary.failed + summary.dead}`,
-    {
-      attempts_scanned: enqueued.scanned,
-      certificates_created: enqueued.created,
-      dispatched: result.dispatched.length,
-      dispatch_failed: result.failed.length,
-      generated: summary.generated,
-      failed: summary.failed,
-      dead: summary.dead,
-    },
-  );
+  // Each number in the message is also the JSON field of the same name, so a Logs Insights query
+  // on the fields and one parsing the text agree.
+  log.info(`Certificate generation completed: generated=${summary.generated}, failed=${summary.failed}`, {
+    attempts_scanned: enqueued.scanned,
+    certificates_created: enqueued.created,
+    dispatched: result.dispatched.length,
+    dispatch_failed: result.failed.length,
+    generated: summary.generated,
+    failed: summary.failed,
+    retrying: summary.retrying,
+    dead: summary.dead,
+  });
   return { ...enqueued, ...result, summary };
 }

@@ -10,6 +10,7 @@ import { formatIssueDate } from '../../lib/render/i18n.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
 import { pdfText } from '../support/pdf.ts';
@@ -23,6 +24,7 @@ import {
   listKeys,
   makeDue,
   makeGenerateDeps,
+  recordingMetrics,
   s3ConfigFor,
   secondsUntilDue,
 } from './pipeline-fixtures.ts';
@@ -98,6 +100,60 @@ describe('generate one certificate', () => {
     expect(deps.log.entries.map((entry) => entry.message)).toContain(
       `Certificate generated successfully: certificate_id=${id}, s3_key=${key}`,
     );
+  });
+
+  it('records a duration that includes the S3 upload (audit row, GenerationDuration, log line)', async () => {
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: randomUUID(), courseId });
+    const upload = gate();
+    let uploadStarted = 0;
+    let uploadMs = 0;
+    const durations: number[] = [];
+    const deps = makeGenerateDeps(
+      t,
+      {
+        render: async () => ({
+          pdf: new TextEncoder().encode('%PDF-1.4 stub'),
+          template: { id: null, version: 'stub' },
+        }),
+        close: async () => undefined,
+      },
+      {
+        directory: {
+          getStudent: async (studentId) => ({ id: studentId, displayName: 'Slow Upload', username: 'slow' }),
+        },
+        storage: {
+          putPdf: async (key, pdf) => {
+            uploadStarted = performance.now();
+            await upload.wait();
+            uploadMs = performance.now() - uploadStarted;
+            return { key, bytes: pdf.byteLength };
+          },
+        },
+        metrics: { ...recordingMetrics(), certificateGenerated: (durationMs) => durations.push(durationMs) },
+      },
+    );
+    const called = performance.now();
+    const generating = generateCertificate(deps, options, id);
+    await upload.reached;
+    // The upload is held until it has taken longer than everything before it, so a duration that
+    // left it out would be shorter than the upload alone.
+    const beforeUpload = uploadStarted - called;
+    while (performance.now() - uploadStarted <= beforeUpload + 50) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    upload.open();
+    expect(await generating).toMatchObject({ status: 'issued' });
+
+    const [audit] = await t.sql<{ duration_ms: number }[]>`
+      SELECT duration_ms FROM certificate_generation_log WHERE certificate_id = ${id} AND event = 'issued'`;
+    expect(audit?.duration_ms).toBeGreaterThanOrEqual(Math.floor(uploadMs));
+    expect(durations).toHaveLength(1);
+    expect(durations[0]).toBeGreaterThanOrEqual(uploadMs);
+    const success = deps.log.entries.find((entry) =>
+      entry.message.startsWith('Certificate generated successfully'),
+    );
+    expect(success?.fields.duration_ms).toBeGreaterThanOrEqual(Math.floor(uploadMs));
   });
 
   it('snapshots the name exactly as printed: bidi controls removed, whitespace collapsed', async () => {

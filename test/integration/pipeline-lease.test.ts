@@ -22,6 +22,8 @@ import {
   generateOptions,
   listKeys,
   makeGenerateDeps,
+  recordingLog,
+  recordingMetrics,
   s3ConfigFor,
 } from './pipeline-fixtures.ts';
 
@@ -99,6 +101,41 @@ describe('lease takeover', () => {
     expect(row.template_version).toBe('winner');
     expect((await listKeys(t)).filter((key) => key.includes(id))).toEqual([row.s3_key]);
     expect((await auditEvents(t.sql, id)).filter((event) => event === 'issued')).toHaveLength(1);
+  });
+
+  it('an attempt that failed after its lease was taken over is counted once, by the takeover', async () => {
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    // One metrics sink and one log for both workers, as CloudWatch sees them.
+    const shared = { metrics: recordingMetrics(), log: recordingLog() };
+    let release: (() => void) | undefined;
+    let entered = false;
+    const failing: CertificateRenderer = {
+      async render() {
+        entered = true;
+        await new Promise<void>((resolve) => (release = resolve));
+        throw new Error('renderer gave up late');
+      },
+      close: async () => undefined,
+    };
+    const slowRun = generateCertificate(makeGenerateDeps(t, failing, shared), generateOptions(), id);
+    await until(() => entered);
+    await t.sql`UPDATE certificates SET lease_expires_at = now() - interval '1 second',
+                  next_attempt_at = now() - interval '1 second' WHERE id = ${id}`;
+    const winner = await generateCertificate(
+      makeGenerateDeps(t, markerRenderer('winner').renderer, shared),
+      generateOptions(),
+      id,
+    );
+    expect(winner).toMatchObject({ status: 'issued', attempt: 2 });
+    release?.();
+    expect(await slowRun).toEqual({ status: 'skipped', certificateId: id, reason: 'lease-lost' });
+
+    expect(shared.metrics.counts).toMatchObject({ generated: 1, failed: 1, dead: 0 });
+    const failures = shared.log.entries.filter((entry) =>
+      entry.message.startsWith('Failed to generate certificate for student: '),
+    );
+    expect(failures).toHaveLength(1);
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'claimed', 'issued']);
   });
 });
 

@@ -399,6 +399,7 @@ describe('scan', () => {
     expect(result).toMatchObject({ generated: 5, failed: 0, dead: 1, skipped: 0 });
     expect(result.durationsMs).toHaveLength(6);
     expect(log.entries.at(-1)?.message).toBe('Certificate generation completed: generated=5, failed=1');
+    expect(log.entries.at(-1)?.fields).toMatchObject({ generated: 5, failed: 1, retrying: 0, dead: 1 });
     const rows = await certificatesOf(courseId);
     expect(rows.map((row) => row.status).sort()).toEqual([
       'dead',

@@ -3,7 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { GenerateDeps } from '../../lib/certificates/ports.ts';
-import { lockForCountedOutcome, SUMMARY_LOCK, summariseSinceLastScan } from '../../lib/certificates/scan.ts';
+import {
+  lockForCountedOutcome,
+  runScan,
+  SUMMARY_LOCK,
+  summariseSinceLastScan,
+} from '../../lib/certificates/scan.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import {
@@ -11,10 +16,12 @@ import {
   createPendingCertificate,
   generateOptions,
   recordingLog,
+  recordingMetrics,
 } from './pipeline-fixtures.ts';
 
 // The scan's summary line ("Certificate generation completed: generated=N, failed=M") counts
-// each issued, failed or dead audit row exactly once, however the writes and the scans interleave.
+// each issued, failed or dead audit row exactly once, however the writes and the scans interleave,
+// and an attempt that ended without a result as failed when its expired lease is taken over.
 
 let t: TestEnv;
 beforeAll(async () => {
@@ -28,7 +35,7 @@ beforeEach(async () => {
 });
 
 /** Generate with stand-ins for everything but the database; the S3 upload waits at `upload`. */
-function generateDeps(upload: ReturnType<typeof gate>): GenerateDeps {
+function generateDeps(upload: ReturnType<typeof gate>) {
   return {
     sql: t.sql,
     directory: {
@@ -48,7 +55,28 @@ function generateDeps(upload: ReturnType<typeof gate>): GenerateDeps {
       },
     },
     log: recordingLog(),
-  };
+    metrics: recordingMetrics(),
+  } satisfies GenerateDeps;
+}
+
+const NOTHING = { generated: 0, failed: 0, retrying: 0, dead: 0 };
+
+/** An outcome row as generate writes it, dated `ago` (an SQL interval) before now. */
+async function logOutcome(event: string, ago: string, fromStatus: string | null = null): Promise<void> {
+  await t.sql`INSERT INTO certificate_generation_log (event, from_status, created_at)
+              VALUES (${event}, ${fromStatus}::certificate_status, now() - ${ago}::interval)`;
+}
+
+/** A certificate whose worker died mid-attempt (Lambda timeout, OOM): rendering, lease and backoff over. */
+async function abandonedCertificate(): Promise<string> {
+  const id = await createPendingCertificate(t.sql, {
+    studentId: randomUUID(),
+    courseId: await createCourse(t.sql),
+  });
+  await t.sql`UPDATE certificates SET status = 'rendering', attempt_count = 1, lease_owner = 'dead-worker',
+                lease_expires_at = now() - interval '1 second', next_attempt_at = now() - interval '1 second'
+              WHERE id = ${id}`;
+  return id;
 }
 
 /** Sessions waiting for an advisory lock. */
@@ -137,5 +165,100 @@ describe('generation summary', () => {
     const counted = (await Promise.all(summaries)).map((summary) => summary.generated);
     expect(counted.sort()).toEqual([0, 1]);
     expect((await summariseSinceLastScan(t.sql, {})).generated).toBe(0);
+  });
+  it('counts every outcome since the previous scan, however long ago it ran', async () => {
+    // The last scan ran 3 h ago (the schedule was switched off; ingestion still invoked generate).
+    await logOutcome('scan', '3 hours');
+    for (let index = 0; index < 5; index += 1) await logOutcome('issued', '2 hours');
+    await logOutcome('failed', '90 minutes');
+    await logOutcome('issued', '10 minutes');
+    expect(await summariseSinceLastScan(t.sql, {})).toEqual({
+      generated: 6,
+      failed: 1,
+      retrying: 1,
+      dead: 0,
+    });
+    expect(await summariseSinceLastScan(t.sql, {})).toEqual(NOTHING);
+  });
+
+  it('counts an attempt that ended without a result as failed, once, when its lease is taken over', async () => {
+    const id = await abandonedCertificate();
+    await summariseSinceLastScan(t.sql, {});
+    const upload = gate();
+    upload.open();
+    const deps = generateDeps(upload);
+    expect(await generateCertificate(deps, generateOptions(), id)).toMatchObject({
+      status: 'issued',
+      attempt: 2,
+    });
+    expect(await summariseSinceLastScan(t.sql, {})).toEqual({
+      generated: 1,
+      failed: 1,
+      retrying: 1,
+      dead: 0,
+    });
+    expect(await summariseSinceLastScan(t.sql, {})).toEqual(NOTHING);
+    // The metric and the guide's failure line count it too, once.
+    expect(deps.metrics.counts).toMatchObject({ generated: 1, failed: 1, dead: 0 });
+    const failures = deps.log.entries.filter((entry) =>
+      entry.message.startsWith('Failed to generate certificate for student: '),
+    );
+    expect(failures.map((entry) => entry.fields)).toEqual([
+      expect.objectContaining({ certificate_id: id, attempt: 1, status: 'failed' }),
+    ]);
+  });
+
+  it("a takeover's claim waits for a running summary before writing its counted row", async () => {
+    const id = await abandonedCertificate();
+    const summary = gate();
+    const summarising = t.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+      await summary.wait();
+    });
+    await summary.reached;
+    const upload = gate();
+    upload.open();
+    let finished = false;
+    const generating = generateCertificate(generateDeps(upload), generateOptions(), id).then((outcome) => {
+      finished = true;
+      return outcome;
+    });
+    try {
+      while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
+      // The claim itself waits: neither its update nor its audit row is committed yet.
+      const [row] = await t.sql<
+        { lease_owner: string }[]
+      >`SELECT lease_owner FROM certificates WHERE id = ${id}`;
+      expect(row?.lease_owner).toBe('dead-worker');
+      const claims =
+        await t.sql`SELECT 1 FROM certificate_generation_log WHERE certificate_id = ${id} AND event = 'claimed'`;
+      expect(claims).toHaveLength(0);
+    } finally {
+      summary.open();
+      await summarising;
+    }
+    expect((await generating).status).toBe('issued');
+  });
+
+  it("the summary line's numbers are its JSON fields of the same names", async () => {
+    await logOutcome('scan', '10 minutes');
+    await logOutcome('issued', '2 minutes');
+    await logOutcome('issued', '1 minute');
+    await logOutcome('failed', '2 minutes');
+    await logOutcome('dead', '1 minute');
+    await logOutcome('claimed', '1 minute', 'rendering'); // an attempt that ended without a result
+    await logOutcome('claimed', '1 minute', 'pending'); // an ordinary claim: no outcome
+    const log = recordingLog();
+    await runScan(
+      { sql: t.sql, dispatch: async () => undefined, log },
+      { batchSize: 10, enqueueLimit: 10, dispatchLeaseSeconds: 300 },
+    );
+    const line = log.entries.find((entry) => entry.message.startsWith('Certificate generation completed: '));
+    const pairs = (line?.message.replace('Certificate generation completed: ', '') ?? '')
+      .split(', ')
+      .map((pair) => pair.split('='));
+    expect(pairs.map(([key]) => key)).toEqual(['generated', 'failed']);
+    for (const [key = '', value] of pairs) expect(line?.fields[key]).toBe(Number(value));
+    expect(line?.fields).toMatchObject({ generated: 2, failed: 3, retrying: 2, dead: 1 });
   });
 });
