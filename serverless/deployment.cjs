@@ -75,8 +75,16 @@ const PUBLIC_ROUTE_KEYS = [
   'GET /.well-known/jwks.json',
   'GET /api/v1/keys/{kid}',
   'GET /api/v1/openapi.json',
-  'OPTIONS /{proxy+}',
 ];
+
+/**
+ * The CORS preflight of every route (functions/http/preflight.ts). Not one of the public routes'
+ * throttle: every call the browser frontend makes carries a token and is preflighted, so the
+ * students' and the staff's browser traffic all passes this one route; held to the public
+ * routes' limit, an anonymous OPTIONS flood (or the peak after results are released) would turn
+ * every browser's calls into network errors (API Gateway's 429 has no CORS headers).
+ */
+const PREFLIGHT_ROUTE_KEY = 'OPTIONS /{proxy+}';
 
 const env = (name) => {
   const value = process.env[name];
@@ -147,6 +155,15 @@ function settings(stage, region) {
       { ThrottlingRateLimit: publicRate, ThrottlingBurstLimit: publicBurst },
     ]),
   );
+  // The preflight's own, ten times the public defaults: it holds no database connection (a
+  // static answer from a 128 MB function), and it carries every browser's authenticated calls.
+  // Still capped, so a flood of OPTIONS cannot scale the function without bound.
+  const preflightRouteSetting = {
+    ThrottlingRateLimit: throttle('PREFLIGHT_THROTTLE_RATE_LIMIT', '1000'),
+    ThrottlingBurstLimit: throttle('PREFLIGHT_THROTTLE_BURST_LIMIT', '2000'),
+  };
+  // What the stage's RouteSettings get (serverless.yml): each public route and the preflight.
+  const stageRouteSettings = { ...publicRouteSettings, [PREFLIGHT_ROUTE_KEY]: preflightRouteSetting };
 
   const cors = corsFor(stage, process.env.CORS_ALLOWED_ORIGINS);
   problems.push(...cors.problems);
@@ -175,9 +192,11 @@ function settings(stage, region) {
     verifyBaseUrl: required('VERIFY_BASE_URL'),
     generateMaxConcurrency: concurrency,
     publicRouteSettings,
+    preflightRouteSetting,
+    stageRouteSettings,
     // The stage's route settings name routes that must exist first: CloudFormation would create
     // the stage before them ("Unable to find Route by key"). Ids as the framework names routes.
-    publicRouteIds: PUBLIC_ROUTE_KEYS.map((key) => naming.getHttpApiRouteLogicalId(key)),
+    stageRouteIds: Object.keys(stageRouteSettings).map((key) => naming.getHttpApiRouteLogicalId(key)),
     corsAllowedOrigins: cors.origins.join(','),
     // IAM resources must be ARNs even where nothing is deployed: a placeholder no secret has.
     databaseSecret: secretGrant(
@@ -212,4 +231,5 @@ module.exports = async ({ options, resolveVariable }) => {
 module.exports.settings = settings;
 module.exports.LOCAL_STAGES = LOCAL_STAGES;
 module.exports.PUBLIC_ROUTE_KEYS = PUBLIC_ROUTE_KEYS;
+module.exports.PREFLIGHT_ROUTE_KEY = PREFLIGHT_ROUTE_KEY;
 module.exports.corsFor = corsFor;

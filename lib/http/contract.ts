@@ -105,6 +105,7 @@ export interface RouteContract {
   description?: string;
   request: RequestSchemas;
   policy: Pick<Policy, 'authenticated' | 'description'>;
+  crossOrigin?: 'any';
   responses: Record<number, ResponseSpec>;
 }
 

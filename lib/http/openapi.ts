@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import {
   createDocument,
   type ZodOpenApiOperationObject,
@@ -33,6 +34,38 @@ const jsonError = (description: string) => ({
   content: { 'application/json': { schema: errorSchema } },
 });
 
+/**
+ * What API Gateway itself answers, before or instead of the function: `{"message": "..."}`, not
+ * this API's error shape, and without CORS headers.
+ */
+const gatewayErrorSchema = z
+  // Loose: AWS's body, which this service does not write, may grow a field.
+  .looseObject({ message: z.string().meta({ description: 'e.g. "Too Many Requests"' }) })
+  .meta({
+    id: 'GatewayError',
+    description: "API Gateway's own answer (throttling), not this API's error shape",
+  });
+
+/**
+ * The public routes' throttle (serverless/deployment.cjs PUBLIC_ROUTE_KEYS: the routes anyone
+ * may call, each held to its own stage limit); the authenticated routes have none of their own.
+ */
+const throttled: ZodOpenApiResponseObject = {
+  description:
+    'Throttled by API Gateway: this route got more than PUBLIC_THROTTLE_RATE_LIMIT requests a second ' +
+    '(burst PUBLIC_THROTTLE_BURST_LIMIT) from all clients together. API Gateway answers itself, with ' +
+    '`{"message": "Too Many Requests"}` and no CORS headers (a browser on another origin sees a network ' +
+    'error); retry after a pause.',
+  headers: {
+    'Retry-After': {
+      description: 'Seconds to wait, if sent (API Gateway may leave it out)',
+      required: false,
+      schema: { type: 'integer' },
+    },
+  },
+  content: { 'application/json': { schema: gatewayErrorSchema } },
+};
+
 /** Errors every route may answer, by what its declaration says it does. */
 function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
   const { request, policy } = route;
@@ -55,6 +88,7 @@ function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
         }
       : {}),
     ...(checksRole ? { '403': jsonError('Authenticated but not allowed') } : {}),
+    ...(policy.authenticated ? {} : { '429': throttled }),
     '503': {
       ...jsonError('A dependency (database, identity provider) is unavailable; retry'),
       headers: { 'Retry-After': { schema: { type: 'integer' } } },

@@ -12,9 +12,10 @@ import type { HttpResponse } from './response.ts';
 
 /**
  * The middy stack every HTTP route shares, in order:
- *   request id + access log -> CORS -> security headers -> error mapper -> authentication
+ *   request id + access log -> Vary: Origin -> CORS -> security headers -> error mapper ->
+ *   authentication
  * (middy runs `after`/`onError` in reverse, so the error mapper's response still gets the
- * security and CORS headers and the request id).
+ * security and CORS headers, `Vary: Origin` and the request id).
  */
 
 export interface RouteRequest {
@@ -134,18 +135,54 @@ function securityHeaders() {
   return { after: keepRouteOwned(shared.after), onError: keepRouteOwned(shared.onError) };
 }
 
-function baseStack(options: RouteOptions) {
+/**
+ * `Vary: Origin` on every answer whenever CORS_ALLOWED_ORIGINS lists origins to echo: the answer
+ * to a listed origin carries its `Access-Control-Allow-Origin`, the same answer to another origin
+ * (or to none) does not, so a cache must key on Origin even where no origin was echoed. http-cors
+ * says so only when it echoes one or several origins are listed: with one, the publicly
+ * cacheable OpenAPI document fetched without Origin was then served from a shared cache to the
+ * frontend's CORS fetch, which the browser refused. Runs after http-cors, adding the token only
+ * where it is missing. Not with `*` alone (no origin is echoed) nor with no CORS at all.
+ */
+function varyOnOrigin(corsOrigins: readonly string[]) {
+  const echoes = corsOrigins.some((origin) => origin !== '*');
+  const add = (request: { response: HttpResponse | null | undefined }) => {
+    const response = request.response;
+    if (!echoes || !response) return;
+    const headers = response.headers ?? {};
+    const name = Object.keys(headers).find((key) => key.toLowerCase() === 'vary') ?? 'Vary';
+    const parts = (headers[name] ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
+    if (parts.some((part) => part === '*' || part.toLowerCase() === 'origin')) return;
+    response.headers = { ...headers, [name]: [...parts, 'Origin'].join(', ') };
+  };
+  return { name: 'vary-origin', after: add, onError: add };
+}
+
+type CorsSettings = Pick<
+  NonNullable<Parameters<typeof httpCors>[0]>,
+  'methods' | 'headers' | 'exposeHeaders' | 'maxAge'
+>;
+
+/** What the API's own routes allow a browser page on a listed origin. */
+const API_CORS: CorsSettings = {
+  methods: 'GET,POST,DELETE,OPTIONS',
+  headers: 'Authorization,Content-Type',
+  exposeHeaders: 'X-Request-Id,Retry-After,WWW-Authenticate',
+  // How long a browser keeps a preflight's answer. Its cache is per URL, so each certificate,
+  // download and list page the frontend calls is preflighted once per this long: 7200 s is the
+  // most Chromium keeps (it caps any larger value at 2 h; Firefox caps at 24 h), so a larger
+  // value would buy nothing there.
+  maxAge: 7200,
+};
+
+function baseStack(options: RouteOptions, cors: CorsSettings = API_CORS) {
   const stack = middy<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext>({ timeoutEarlyInMillis: 0 })
     .use(requestLogging())
-    .use(
-      httpCors({
-        origins: [...options.corsOrigins],
-        methods: 'GET,POST,DELETE,OPTIONS',
-        headers: 'Authorization,Content-Type',
-        exposeHeaders: 'X-Request-Id,Retry-After,WWW-Authenticate',
-        maxAge: 600,
-      }),
-    )
+    .use(varyOnOrigin(options.corsOrigins))
+    .use(httpCors({ origins: [...options.corsOrigins], ...cors }))
     .use(securityHeaders())
     .use(errorMapping());
   return stack;
@@ -155,24 +192,72 @@ function baseStack(options: RouteOptions) {
 export function publicRoute(
   options: RouteOptions,
   route: (request: RouteRequest) => Promise<HttpResponse>,
+  cors: CorsSettings = API_CORS,
 ): LambdaHttpHandler {
-  const handler = baseStack(options).handler(async (event, context: RouteContext) =>
+  const handler = baseStack(options, cors).handler(async (event, context: RouteContext) =>
     route({ event, requestId: context.requestId ?? requestIdOf(event, context) }),
   );
   return (event, context) => handler(event, context);
+}
+
+export interface PreflightOptions extends RouteOptions {
+  /**
+   * The paths of the routes declared `crossOrigin: 'any'`, as declared (`{name}` stands for one
+   * path segment): their preflights are answered for any origin.
+   */
+  anyOriginPaths: readonly string[];
+}
+
+/**
+ * The preflight of a route that any origin may read: `*`, GET only, and any request header a
+ * wallet or verifier page adds (`Cache-Control`, `If-None-Match`...). `*` does not cover
+ * `Authorization` (Fetch), which is named so a frontend that sends its token everywhere is not
+ * refused either: these routes read no token.
+ */
+const ANY_ORIGIN_PREFLIGHT: CorsSettings = {
+  ...API_CORS,
+  methods: 'GET,OPTIONS',
+  headers: 'Authorization,*',
+};
+
+/** `/api/v1/keys/{kid}` -> `^/api/v1/keys/[^/]+$`: a parameter is one path segment, as API Gateway routes it. */
+function routePathPattern(path: string): RegExp {
+  const source = path
+    .split(/(\{[^}/]+\})/)
+    .map((part) => (/^\{[^}/]+\}$/.test(part) ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`);
+}
+
+/**
+ * The path a preflight is for: `{proxy+}` is relative to the API (a custom domain's base path
+ * left out, which rawPath keeps), so it is compared with the declared paths.
+ */
+function preflightPath(event: APIGatewayProxyEventV2): string {
+  const proxy = event.pathParameters?.proxy;
+  return proxy === undefined ? (event.rawPath ?? '') : `/${proxy}`;
 }
 
 /**
  * The CORS preflight (`OPTIONS /{proxy+}`) of every route. API Gateway is given no CORS
  * setting, because with one it would replace the headers of every response, the public
  * `Access-Control-Allow-Origin: *` of the JWK Set and the status lists included; so the
- * preflight reaches this function. The shared stack answers it: `Access-Control-Allow-Origin`
- * only for an origin in CORS_ALLOWED_ORIGINS (the browser refuses any other; the methods, headers
- * and max-age it also sends tell nobody anything). Routes declared `crossOrigin: 'any'` are
- * plain GETs, which browsers send without a preflight.
+ * preflight reaches this function. For a path of a route declared `crossOrigin: 'any'`, any
+ * origin is answered (ANY_ORIGIN_PREFLIGHT): those are plain GETs that need no preflight, until a
+ * wallet or verifier adds a header of its own, and then the preflight must not refuse what the
+ * GET itself answers with `*`. For every other path the shared stack answers:
+ * `Access-Control-Allow-Origin` only for an origin in CORS_ALLOWED_ORIGINS (the browser refuses
+ * any other; the methods, headers and max-age it also sends tell nobody anything).
  */
-export function preflightRoute(options: RouteOptions): LambdaHttpHandler {
-  return publicRoute(options, async () => ({ statusCode: 204, headers: {}, body: '' }));
+export function preflightRoute(options: PreflightOptions): LambdaHttpHandler {
+  const noContent = async (): Promise<HttpResponse> => ({ statusCode: 204, headers: {}, body: '' });
+  const listed = publicRoute(options, noContent);
+  const anyOrigin = publicRoute({ corsOrigins: ['*'] }, noContent, ANY_ORIGIN_PREFLIGHT);
+  const patterns = options.anyOriginPaths.map(routePathPattern);
+  return (event, context) => {
+    const path = preflightPath(event);
+    return (patterns.some((pattern) => pattern.test(path)) ? anyOrigin : listed)(event, context);
+  };
 }
 
 /** A route that requires a valid bearer token; the principal is handed to `route`. */

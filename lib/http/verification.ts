@@ -8,7 +8,7 @@ import {
 import { jwksDocument } from '../credentials/jwks.ts';
 import { publishedKeys } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
-import { GoneError, NotFoundError } from '../errors.ts';
+import { GoneError, NotFoundError, ValidationError } from '../errors.ts';
 import { shippedLanguages } from '../render/i18n.ts';
 import { renderVerifyPage, type VerifyPageActions } from '../render/verify-page.ts';
 import type { HttpResponse } from './response.ts';
@@ -22,7 +22,18 @@ import { ok } from './response.ts';
 /** Where the page's script fetches the issuer's keys (same origin as the page). */
 export const JWKS_PATH = '/.well-known/jwks.json' as const;
 
+/**
+ * A verification code's form. The route lets any path segment up to 128 characters through
+ * (routes/common.ts verificationPagePath), so that this check answers a malformed code the way
+ * each client reads it: a JSON client gets a 400 naming the parameter, a browser the not-found
+ * page in its language.
+ */
 const CODE_PATTERN = /^[A-Za-z0-9-]{6,64}$/;
+const CODE_FORM = 'must be 6-64 letters or digits';
+
+// Control and format characters (bidi overrides, zero-width) of a malformed code are not shown
+// as they are: the page would echo text that reorders or hides what follows it.
+const INVISIBLE = /\p{C}/gu;
 
 // Short shared caching only: a revocation must show up within a minute.
 const PUBLIC_CACHE = 'public, max-age=60';
@@ -88,19 +99,20 @@ export async function verificationResponse(
   request: VerificationRequest,
   now: Date = new Date(),
 ): Promise<HttpResponse> {
+  const wellFormed = CODE_PATTERN.test(request.code);
   if (wantsJson(request.accept)) {
-    // Unchanged JSON contract (404 problem for an unknown code, 400 for a malformed one).
+    // The JSON contract: 404 problem for an unknown code, 400 naming the parameter for a malformed one.
+    if (!wellFormed) throw new ValidationError(`verificationCode ${CODE_FORM}`, 'verificationCode');
     return ok(await verifyCertificate(sql, request.code, now), {
       'Cache-Control': PUBLIC_CACHE,
       Vary: 'Accept',
     });
   }
-  const record = CODE_PATTERN.test(request.code)
-    ? await findPublicCertificate(sql, request.code, now)
-    : undefined;
+  // A browser: a mistyped code (too short, a space, trailing punctuation) is an unknown one.
+  const record = wellFormed ? await findPublicCertificate(sql, request.code, now) : undefined;
   const page = renderVerifyPage({
     status: record?.status ?? 'not-found',
-    code: request.code,
+    code: wellFormed ? request.code : request.code.replace(INVISIBLE, '\uFFFD'),
     record: record ?? null,
     fallbackLocale: pickLanguage(request.acceptLanguage, 'en'),
     jwksUrl: JWKS_PATH,

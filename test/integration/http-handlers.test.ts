@@ -176,6 +176,58 @@ describe('download in-process', () => {
   });
 });
 
+describe('verification with a malformed code', () => {
+  const verify = (code: string, headers: Record<string, string>) =>
+    createVerifyHandler(deps)(
+      apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+        pathParameters: { verificationCode: code },
+        headers,
+      }),
+      lambdaContext(),
+    );
+  // What people type or copy: too short, the code with a space, the URL with trailing punctuation.
+  const malformed = ['ABC', `${'K7Q2M9X4'} T8B3N6PZ`, 'K7Q2M9X4T8B3N6PZ.', 'K7Q2M9X4T8B3N6PZ)'];
+
+  it('a browser gets the not-found page in its language, not a JSON 400', async () => {
+    for (const code of malformed) {
+      const page = await verify(code, {
+        accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+        'accept-language': 'de-DE,de;q=0.9',
+      });
+      expect(page.statusCode, code).toBe(404);
+      expect(page.headers['Content-Type'], code).toMatch(/^text\/html/);
+      expect(page.headers['Content-Language'], code).toBe('de');
+      expect(page.headers['Cache-Control'], code).toBe('no-store');
+      expect(page.body, code).toContain('data-status="not-found"');
+      // As typed, so the reader can see what went wrong.
+      expect(page.body, code).toContain(code);
+    }
+    // The code is shown as typed, but not a control character that would reorder the page's text.
+    const reordering = await verify('K7Q2\u202EM9X4', { accept: 'text/html' });
+    expect(reordering.statusCode).toBe(404);
+    expect(reordering.body).toContain('data-status="not-found"');
+    expect(reordering.body).not.toContain('\u202E');
+    expect(reordering.body).toContain('K7Q2\uFFFDM9X4');
+  });
+
+  it('a JSON client keeps its 400 naming the parameter; past 128 characters every client gets it', async () => {
+    for (const code of malformed) {
+      const response = await verify(code, { accept: 'application/json' });
+      expect(response.statusCode, code).toBe(400);
+      expect(errorOf(response), code).toMatchObject({
+        code: 'invalid_parameter',
+        parameter: 'verificationCode',
+        message: 'verificationCode must be 6-64 letters or digits',
+      });
+    }
+    for (const accept of ['application/json', 'text/html']) {
+      const long = await verify('A'.repeat(129), { accept });
+      expect(long.statusCode, accept).toBe(400);
+      expect(errorOf(long).parameter, accept).toBe('verificationCode');
+    }
+  });
+});
+
 describe('middleware stack', () => {
   const list = (headers: Record<string, string>) =>
     createListMineHandler(deps)(apiEvent('GET', '/api/v1/me/certificates', { headers }), lambdaContext());
@@ -215,7 +267,7 @@ describe('middleware stack', () => {
         'Access-Control-Allow-Origin': ORIGIN,
         'Access-Control-Allow-Methods': 'GET,POST,DELETE,OPTIONS',
         'Access-Control-Allow-Headers': 'Authorization,Content-Type',
-        'Access-Control-Max-Age': '600',
+        'Access-Control-Max-Age': '7200',
       });
       const denied = await preflight('https://evil.example.org', path);
       expect(denied.headers['Access-Control-Allow-Origin']).toBeUndefined();

@@ -41,6 +41,7 @@ const DEPLOY_ENV = {
   GENERATE_MAX_CONCURRENCY: '40',
   CORS_ALLOWED_ORIGINS: 'https://learn.example.org',
   PUBLIC_THROTTLE_RATE_LIMIT: '75',
+  PREFLIGHT_THROTTLE_BURST_LIMIT: '3000',
 };
 
 /** What a packaged bundle needs to load (nothing is reached: ports 1 answer nobody). */
@@ -448,6 +449,9 @@ describe('serverless package', () => {
       ThrottlingBurstLimit: 200,
     });
     expect(settings['POST /api/v1/attempts']).toBeUndefined();
+    // The CORS preflight, which every browser call to an authenticated route passes, has its own
+    // limit (PREFLIGHT_THROTTLE_*: the rate's default, the burst as configured), not the public one.
+    expect(settings['OPTIONS /{proxy+}']).toEqual({ ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 3000 });
     // Every key names a route of this API, and the stage waits for those routes: created first,
     // it would fail with "Unable to find Route by key".
     const routes = new Map(

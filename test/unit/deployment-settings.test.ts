@@ -22,15 +22,22 @@ interface Settings {
   keycloakSecret: { action: string; resources: string[] };
   signingKeySecret: { action: string; resources: string[] };
   corsAllowedOrigins: string;
-  publicRouteSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
-  publicRouteIds: string[];
+  publicRouteSettings: Record<string, Throttle>;
+  preflightRouteSetting: Throttle;
+  stageRouteSettings: Record<string, Throttle>;
+  stageRouteIds: string[];
 }
-const { settings, corsFor, PUBLIC_ROUTE_KEYS } = createRequire(import.meta.url)(
+interface Throttle {
+  ThrottlingRateLimit: number;
+  ThrottlingBurstLimit: number;
+}
+const { settings, corsFor, PUBLIC_ROUTE_KEYS, PREFLIGHT_ROUTE_KEY } = createRequire(import.meta.url)(
   '../../serverless/deployment.cjs',
 ) as {
   settings: (stage: string, region: string) => Settings;
   corsFor: (stage: string, value: string | undefined) => { origins: string[]; problems: string[] };
   PUBLIC_ROUTE_KEYS: readonly string[];
+  PREFLIGHT_ROUTE_KEY: string;
 };
 
 const DEPLOY = {
@@ -52,6 +59,8 @@ const touched = [
   'CORS_ALLOWED_ORIGINS',
   'PUBLIC_THROTTLE_RATE_LIMIT',
   'PUBLIC_THROTTLE_BURST_LIMIT',
+  'PREFLIGHT_THROTTLE_RATE_LIMIT',
+  'PREFLIGHT_THROTTLE_BURST_LIMIT',
 ];
 const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
 
@@ -105,13 +114,13 @@ describe('package-time settings', () => {
   it('throttles each public route at 100 requests a second (burst 200) unless told otherwise; nonsense is refused by name', () => {
     withEnv(DEPLOY);
     const values = settings('prod', 'eu-central-1');
-    // Exactly the routes that need no token (policy `anyone`), plus the OpenAPI document and
-    // the CORS preflight: the authenticated routes (the LMS's ingestion, downloads, staff) are
-    // not held to what an anonymous flood may use up.
+    // Exactly the routes that need no token (policy `anyone`), the OpenAPI document included:
+    // the authenticated routes (the LMS's ingestion, downloads, staff) are not held to what an
+    // anonymous flood may use up. Nor is the CORS preflight, which all their browser calls pass.
     const anyoneRoutes = [...ROUTES, openApiRoute]
       .filter((route) => route.policy === anyone)
       .map((route) => `${route.method} ${route.path}`);
-    expect([...PUBLIC_ROUTE_KEYS].sort()).toEqual([...anyoneRoutes, 'OPTIONS /{proxy+}'].sort());
+    expect([...PUBLIC_ROUTE_KEYS].sort()).toEqual([...anyoneRoutes].sort());
     expect(Object.keys(values.publicRouteSettings).sort()).toEqual([...PUBLIC_ROUTE_KEYS].sort());
     for (const limits of Object.values(values.publicRouteSettings))
       expect(limits).toEqual({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });
@@ -127,6 +136,44 @@ describe('package-time settings', () => {
     withEnv({ ...DEPLOY, PUBLIC_THROTTLE_BURST_LIMIT: 'lots' });
     expect(() => settings('prod', 'eu-central-1')).toThrowError(
       /PUBLIC_THROTTLE_BURST_LIMIT must be a positive integer/,
+    );
+  });
+
+  it('gives the CORS preflight its own throttle, ten times the public one unless told otherwise; nonsense is refused by name', () => {
+    withEnv(DEPLOY);
+    const values = settings('prod', 'eu-central-1');
+    expect(PREFLIGHT_ROUTE_KEY).toBe('OPTIONS /{proxy+}');
+    // Every browser call to an authenticated route is preflighted: not the public routes' limit.
+    expect(values.publicRouteSettings[PREFLIGHT_ROUTE_KEY]).toBeUndefined();
+    expect(values.preflightRouteSetting).toEqual({ ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 });
+    // The stage binds both, and waits for each route it names.
+    expect(values.stageRouteSettings).toEqual({
+      ...values.publicRouteSettings,
+      [PREFLIGHT_ROUTE_KEY]: values.preflightRouteSetting,
+    });
+    expect(values.stageRouteIds).toHaveLength(PUBLIC_ROUTE_KEYS.length + 1);
+    expect(values.stageRouteIds).toContain('HttpApiRouteOptionsProxyVar');
+    expect(new Set(values.stageRouteIds).size).toBe(values.stageRouteIds.length);
+    // Set apart from the public limits, and the public limits do not move it.
+    withEnv({
+      ...DEPLOY,
+      PUBLIC_THROTTLE_RATE_LIMIT: '20',
+      PREFLIGHT_THROTTLE_RATE_LIMIT: '5000',
+      PREFLIGHT_THROTTLE_BURST_LIMIT: '8000',
+    });
+    const tuned = settings('prod', 'eu-central-1');
+    expect(tuned.stageRouteSettings[PREFLIGHT_ROUTE_KEY]).toEqual({
+      ThrottlingRateLimit: 5000,
+      ThrottlingBurstLimit: 8000,
+    });
+    expect(tuned.stageRouteSettings['GET /api/v1/health']?.ThrottlingRateLimit).toBe(20);
+    withEnv({ ...DEPLOY, PREFLIGHT_THROTTLE_RATE_LIMIT: '1.5' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /PREFLIGHT_THROTTLE_RATE_LIMIT must be a positive integer/,
+    );
+    withEnv({ ...DEPLOY, PREFLIGHT_THROTTLE_BURST_LIMIT: '-1' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /PREFLIGHT_THROTTLE_BURST_LIMIT must be a positive integer/,
     );
   });
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -13,11 +14,22 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
 interface Operation {
   operationId?: string;
-  parameters?: { name: string; in: string; required?: boolean }[];
+  parameters?: { name: string; in: string; required?: boolean; schema?: Record<string, unknown> }[];
   security?: unknown[];
   requestBody?: { content: Record<string, { schema: { $ref?: string } }> };
-  responses: Record<string, { content?: Record<string, unknown> }>;
+  responses: Record<
+    string,
+    {
+      content?: Record<string, { schema?: { $ref?: string } }>;
+      headers?: Record<string, { required?: boolean }>;
+    }
+  >;
 }
+
+/** The route keys API Gateway throttles (serverless/deployment.cjs): the public routes. */
+const { PUBLIC_ROUTE_KEYS } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
+  PUBLIC_ROUTE_KEYS: readonly string[];
+};
 
 interface JsonSchema {
   properties?: Record<string, { const?: unknown; $ref?: string }>;
@@ -194,6 +206,40 @@ describe('OpenAPI document', () => {
         'text/html',
       ]);
     }
+  });
+
+  it('GET /api/v1/verify/{code} takes any code up to 128 characters: a malformed one is still a documented 400 (JSON) or the 404 page', () => {
+    const verify = operations.get('GET /api/v1/verify/{verificationCode}');
+    const code = verify?.parameters?.find((parameter) => parameter.name === 'verificationCode');
+    expect(code?.schema).toMatchObject({ type: 'string', maxLength: 128 });
+    expect(code?.schema?.pattern).toBeUndefined();
+    expect(Object.keys(verify?.responses['400']?.content ?? {})).toEqual(['application/json']);
+    // The credential route keeps the code's form in its contract.
+    const credential = operations.get('GET /api/v1/verify/{verificationCode}/credential');
+    const strict = credential?.parameters?.find((parameter) => parameter.name === 'verificationCode');
+    expect(strict?.schema?.pattern).toBe('^[A-Za-z0-9-]{6,64}$');
+  });
+
+  it("documents API Gateway's 429 on every throttled (public) operation, and only there: {message}, Retry-After optional", () => {
+    const schemas = (document.components as { schemas: Record<string, JsonSchema & { type?: string }> })
+      .schemas;
+    expect(PUBLIC_ROUTE_KEYS.length).toBeGreaterThan(5);
+    for (const key of PUBLIC_ROUTE_KEYS) {
+      const throttled = operations.get(key)?.responses['429'];
+      expect(throttled, key).toBeDefined();
+      expect(throttled?.headers?.['Retry-After'], key).toBeDefined();
+      expect(throttled?.headers?.['Retry-After']?.required ?? false, key).toBe(false);
+      const ref = throttled?.content?.['application/json']?.schema?.$ref ?? '';
+      const body = schemas[ref.replace('#/components/schemas/', '')];
+      expect(body, key).toMatchObject({
+        type: 'object',
+        required: ['message'],
+        properties: { message: { type: 'string' } },
+      });
+    }
+    // The authenticated routes have no throttle of their own: no 429 is claimed for them.
+    const with429 = [...operations].filter(([, operation]) => operation.responses['429']).map(([key]) => key);
+    expect(with429.sort()).toEqual([...PUBLIC_ROUTE_KEYS].sort());
   });
 
   it('describes each webhook the service sends: payload {type, timestamp, data} and the signature headers', () => {

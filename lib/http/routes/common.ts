@@ -18,10 +18,27 @@ export const certificateResponse: ResponseSpec = {
 };
 export const errorResponse = (description: string): ResponseSpec => ({ description, schema: errorSchema });
 
-/** `{verificationCode}`: the code printed under the QR code (the public verification routes). */
+/** `{verificationCode}`: the code printed under the QR code (the public credential route). */
 export const verificationCodePath = z.object({
   verificationCode: z
     .string({ error: 'is required' })
     .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
     .meta({ description: 'The code printed under the QR code' }),
+});
+
+/**
+ * `{verificationCode}` of the verification page (what a scanned or typed URL opens): any value
+ * up to 128 characters reaches the route, whose handler checks the code's form
+ * (verificationResponse), so a browser that opens a mistyped code gets the not-found page in its
+ * language, not a JSON 400.
+ */
+export const verificationPagePath = z.object({
+  verificationCode: z
+    .string({ error: 'is required' })
+    .max(128, 'must be at most 128 characters')
+    .meta({
+      description:
+        'The code printed under the QR code: 6-64 letters, digits or hyphens. Another value is a 400 ' +
+        'with `Accept: application/json`, else the not-found page (404).',
+    }),
 });

@@ -6,7 +6,7 @@ import { type AnalyticsAware, recordPublicEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
 import { publicVerificationSchema } from '../schemas.ts';
 import { verificationResponse } from '../verification.ts';
-import { verificationCodePath } from './common.ts';
+import { errorResponse, verificationPagePath } from './common.ts';
 
 export const verifyCertificateRoute = defineRoute({
   operationId: 'verifyCertificate',
@@ -24,7 +24,8 @@ export const verifyCertificateRoute = defineRoute({
     '`Accept: application/json`: minimal public data of an issued certificate (name, course, issue ' +
     'date and whether it is still valid).',
   request: {
-    path: verificationCodePath,
+    // Not the 6-64 pattern: the handler checks it, answering each client in its own form.
+    path: verificationPagePath,
   },
   policy: anyone,
   crossOrigin: 'any',
@@ -34,10 +35,15 @@ export const verifyCertificateRoute = defineRoute({
       schema: publicVerificationSchema,
       alternatives: [{ contentType: 'text/html', schema: z.string() }],
     },
+    400: errorResponse(
+      'With Accept: application/json, a code that is not 6-64 letters, digits or hyphens (`error.parameter` ' +
+        'is `verificationCode`), where a browser gets the 404 page instead; for every client, a code longer ' +
+        'than 128 characters',
+    ),
     404: {
       description:
         'No issued certificate has this code: the error (JSON for Accept: application/json), else the HTML ' +
-        'page saying so (data-status="not-found")',
+        'page saying so (data-status="not-found"), also for a malformed code',
       // The JSON error is the default for a status >= 400 (lib/http/openapi.ts); the page is served
       // to browsers by the same content negotiation as the 200 (verificationResponse).
       alternatives: [{ contentType: 'text/html', schema: z.string() }],
