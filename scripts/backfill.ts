@@ -13,7 +13,9 @@ import { cliArgs } from './cli-args.ts';
 
 // `npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify]` against
 // DATABASE_URL: certificates for past passing attempts, fed in at the concurrency budget's pace
-// (lib/certificates/backfill.ts). Ctrl-C stops between batches; running it again continues.
+// (lib/certificates/backfill.ts). Ctrl-C stops between batches; running it again continues. The
+// selection ends at SCAN_NOT_BEFORE (later passes are the scan's), or at the run's start when it
+// is not set; the first line printed says where.
 
 const USAGE =
   'usage: npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify] [--batch-size N (1-10000)]';
@@ -44,12 +46,26 @@ const input = parseWith(
   { from: values.from, to: values.to, dryRun: values['dry-run'], notify: values.notify },
   'arguments',
 );
-const selection = selectionOf(input, values.course);
 const config = loadConfig(['db', 'pipeline']);
+// The history ends where the scan's work begins (SCAN_NOT_BEFORE), or at this run's start.
+const selection = selectionOf(
+  input,
+  { scanNotBefore: config.pipeline.SCAN_NOT_BEFORE, startedAt: new Date() },
+  values.course,
+);
 const sql = createSql(config.db, { applicationName: 'certificates-backfill' });
 logger.setLogLevel('WARN');
 
+const ENDED_BY = {
+  to: '--to',
+  SCAN_NOT_BEFORE: 'SCAN_NOT_BEFORE: the scan issues later passes',
+  start: "the run's start: SCAN_NOT_BEFORE is not set",
+} as const;
+
 try {
+  console.log(
+    `Selection: passing attempts completed from ${selection.from.toISOString()} and before ${selection.to.toISOString()} (${ENDED_BY[selection.endedBy]}).`,
+  );
   if (input.dryRun) {
     const preview = await previewBackfill(sql, selection);
     console.log('Dry run: nothing was changed.');

@@ -392,6 +392,8 @@ async function main(): Promise<void> {
     // `npm run failed-invocations` and psql reach the demo database after `source tokens.env`.
     const demoDatabaseUrl = stack.postgres ? stack.env.DATABASE_URL : undefined;
     if (demoDatabaseUrl) tokenExports.push(`export DATABASE_URL=${demoDatabaseUrl}`);
+    // The scan's history boundary, so that `npm run backfill` in that shell stops where the scan begins.
+    if (scanNotBefore) tokenExports.push(`export SCAN_NOT_BEFORE=${scanNotBefore}`);
     if (stack.keycloak && demoStudent) {
       const studentToken = await stack.keycloak.tokenFor(demoStudent.id, {
         expiresInSeconds: TOKEN_TTL_SECONDS,

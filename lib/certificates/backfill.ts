@@ -16,7 +16,8 @@ import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from '.
 
 /**
  * Backfill of past attempts: certificates for passing attempts the scan has not seen, selected
- * by completion date (and course), fed in at the concurrency budget's pace instead of all at once.
+ * by completion date (and course) and never past the scan's history boundary (selectionOf), fed
+ * in at the concurrency budget's pace instead of all at once.
  * The state is the database itself (an attempt is done once `certificate_enqueued_at` is set, or
  * the later-pass rule decided it), so a run stopped anywhere resumes where it stopped and a
  * second run issues nothing twice. Rendering is left to the normal scan/generate pipeline: the
@@ -30,7 +31,10 @@ export const backfillRequestSchema = z
     from: isoDayOrInstant().describe('Attempts completed on or after this date (YYYY-MM-DD, UTC) or instant'),
     to: isoDayOrInstantUntil()
       .optional()
-      .describe('Attempts completed up to and including this date (YYYY-MM-DD, UTC), or before this instant'),
+      .describe(
+        'Attempts completed up to and including this date (YYYY-MM-DD, UTC), or before this instant; ' +
+          "never past SCAN_NOT_BEFORE (default: SCAN_NOT_BEFORE, or the call's start when it is not set)",
+      ),
     dryRun: z.boolean({ error: 'must be a boolean' }).default(false).describe('Only count; change nothing'),
     notify: z
       .boolean({ error: 'must be a boolean' })
@@ -44,22 +48,59 @@ export const backfillRequestSchema = z
 
 export type BackfillRequest = z.infer<typeof backfillRequestSchema>;
 
+/**
+ * What a run may select from: attempts completed in [from, to), of one course when `courseId` is
+ * set. `to` is required: an open-ended selection would take the scan's live passes (see
+ * selectionOf).
+ */
 export interface BackfillSelection extends AttemptFilter {
   from: Date;
+  to: Date;
 }
 
+/** Where the history a run may take ends, besides the request's own `to`. */
+export interface BackfillBoundary {
+  /**
+   * SCAN_NOT_BEFORE: the scan issues (and announces) every pass completed at or after it, so a
+   * backfill that took one would race the scan for it and issue it silently, as its own.
+   */
+  scanNotBefore?: Date | undefined;
+  /** When the run started: without SCAN_NOT_BEFORE, no pass completed later is history. */
+  startedAt: Date;
+}
+
+/** What set a selection's `to`: the request's own `to`, SCAN_NOT_BEFORE, or the run's start. */
+export type SelectionEnd = 'to' | 'SCAN_NOT_BEFORE' | 'start';
+
+export interface BoundedSelection extends BackfillSelection {
+  endedBy: SelectionEnd;
+}
+
+/**
+ * The request's window, ended at the history boundary: at SCAN_NOT_BEFORE when it is known (a
+ * later `to` is cut to it, a missing one becomes it), otherwise at the run's start. Passes after
+ * the boundary are the scan's, which creates them with `notify = true`; a backfill that took
+ * them would issue real passes made during its run without any webhook. Without SCAN_NOT_BEFORE
+ * the scan issues history too, so this only keeps the run off passes made after it started.
+ */
 export function selectionOf(
   input: { from: string; to?: string | undefined },
+  boundary: BackfillBoundary,
   courseId?: string,
-): BackfillSelection {
+): BoundedSelection {
   const from = startOf(input.from);
   // A bare `to` date includes that whole day (UTC): `--to 2024-12-31` means "through the 31st".
-  const to = input.to === undefined ? undefined : exclusiveEndOf(input.to);
+  const requested = input.to === undefined ? undefined : exclusiveEndOf(input.to);
   // The schema has checked both already; a caller that skipped it still gets a 400, not a 500.
   if (!isSupportedInstant(from.getTime())) throw new ValidationError(`from ${OUT_OF_RANGE}`, 'from');
-  if (to && !isSupportedInstant(to.getTime())) throw new ValidationError(`to ${OUT_OF_RANGE}`, 'to');
+  if (requested && !isSupportedInstant(requested.getTime()))
+    throw new ValidationError(`to ${OUT_OF_RANGE}`, 'to');
   if (courseId !== undefined) assertUuid(courseId, 'courseId');
-  return { from, ...(to ? { to } : {}), ...(courseId ? { courseId } : {}) };
+  const limit = boundary.scanNotBefore ?? boundary.startedAt;
+  const limitedBy: SelectionEnd = boundary.scanNotBefore ? 'SCAN_NOT_BEFORE' : 'start';
+  const [to, endedBy] =
+    requested && requested.getTime() <= limit.getTime() ? [requested, 'to' as const] : [limit, limitedBy];
+  return { from, to, endedBy, ...(courseId ? { courseId } : {}) };
 }
 
 export interface CourseCount {
@@ -90,8 +131,8 @@ export interface BackfillPreview {
 /** The selection's attempts: passing, not seen by the scan, in the date window (and course). */
 function selected(sql: Sql, selection: BackfillSelection) {
   return sql`
-    a.passed AND a.certificate_enqueued_at IS NULL AND a.completed_at >= ${selection.from}
-    ${selection.to ? sql`AND a.completed_at < ${selection.to}` : sql``}
+    a.passed AND a.certificate_enqueued_at IS NULL
+    AND a.completed_at >= ${selection.from} AND a.completed_at < ${selection.to}
     ${selection.courseId ? sql`AND a.course_id = ${selection.courseId}` : sql``}`;
 }
 
@@ -237,7 +278,10 @@ export async function runBackfill(
     if (batch.scanned === 0) break;
     // Attempts of students who already have a live certificate: the scan's rule decides (and marks)
     // them, silently when the backfill is (a renewal it creates is a backfilled certificate too).
-    const { decided, created } = await decideLaterPasses(deps, batch.laterPasses, { notify: options.notify });
+    const { decided, created } = await decideLaterPasses(deps, batch.laterPasses, {
+      notify: options.notify,
+      actor: 'backfill',
+    });
     progress.done += batch.created + decided;
     progress.created += batch.created + created;
     progress.elapsedMs = Date.now() - started;
@@ -250,7 +294,13 @@ export async function runBackfill(
   }
   progress.elapsedMs = Date.now() - started;
   const remaining = await remainingAttempts(deps.sql, selection);
-  deps.log.info('Backfill run ended', { ...progress, stopped, remaining, notify: options.notify });
+  deps.log.info('Backfill run ended', {
+    ...progress,
+    stopped,
+    remaining,
+    notify: options.notify,
+    completed_before: selection.to.toISOString(),
+  });
   return { ...progress, stopped, remaining };
 }
 
@@ -274,6 +324,12 @@ export interface CourseBackfillResult {
   sample: SampleAttempt[];
 }
 
+/** The route's answer: the result, and where its selection ended (the effective `to`). */
+export interface CourseBackfillRun extends CourseBackfillResult {
+  /** Attempts completed before this instant were selected: `to`, SCAN_NOT_BEFORE or the call's start. */
+  completedBefore: Date;
+}
+
 /**
  * The staff route's backfill of one course: a dry run counts; a real run adds at most one batch
  * (and nothing while the backlog is full) and returns at once, leaving rendering to the scan.
@@ -283,9 +339,9 @@ export async function backfillCourse(
   deps: { sql: Sql; log: Log },
   courseId: string,
   request: BackfillRequest,
-  options: { batchSize: number; maxWaiting: number },
-): Promise<CourseBackfillResult> {
-  const selection = selectionOf(request, courseId);
+  options: { batchSize: number; maxWaiting: number; boundary: BackfillBoundary },
+): Promise<CourseBackfillRun> {
+  const selection = selectionOf(request, options.boundary, courseId);
   const [course] = await deps.sql`SELECT 1 FROM courses WHERE id = ${courseId}`;
   if (!course) throw new NotFoundError('course');
   if (request.dryRun) {
@@ -296,14 +352,21 @@ export async function backfillCourse(
       certificates: preview.totalCertificates,
       remainingAttempts: preview.totalAttempts,
       sample: preview.sample,
+      completedBefore: selection.to,
     };
   }
-  const result = await runBackfill(deps, selection, { ...options, notify: request.notify, maxBatches: 1 });
+  const result = await runBackfill(deps, selection, {
+    batchSize: options.batchSize,
+    maxWaiting: options.maxWaiting,
+    notify: request.notify,
+    maxBatches: 1,
+  });
   return {
     courseId,
     dryRun: false,
     certificates: result.created,
     remainingAttempts: result.remaining,
     sample: [],
+    completedBefore: selection.to,
   };
 }

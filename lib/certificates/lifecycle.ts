@@ -1,7 +1,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
+import { expiredEventsFrom } from '../webhooks/expiry-sweep.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
@@ -96,6 +97,43 @@ async function currentStatus(sql: Sql, certificateId: string): Promise<string> {
   return row.status;
 }
 
+// An issued certificate past its date whose expiry the sweep (lib/webhooks/expiry-sweep.ts) has
+// not announced yet is never swept once it leaves `issued`. Revoke, reissue and a renewal announce
+// that expiry themselves, in the statement that moves it, as the sweep would have: these four
+// fragments make a statement `WITH prior, x AS (UPDATE ... FROM prior ...), lapsed, expired, ...`.
+
+/**
+ * `prior`: the certificate to move, if issued, locked before the update reads it, with whether its
+ * expiry is due and unannounced. Locked first so that this is judged on the version the update
+ * changes: a sweep that marked it while this statement waited has announced it already.
+ */
+function lapsedBefore(sql: Sql | TransactionSql, certificateId: string) {
+  return sql`prior AS (
+      SELECT id, (expires_at IS NOT NULL AND expires_at <= now() AND expiry_notified_at IS NULL) AS lapsed
+      FROM certificates WHERE id = ${certificateId} AND status = 'issued'
+      FOR UPDATE
+    )`;
+}
+
+/** In the update's SET: marks the expiry announced, as the sweep does (silent ones included). */
+function markLapsed(sql: Sql | TransactionSql) {
+  return sql`expiry_notified_at = CASE WHEN prior.lapsed THEN now() ELSE c.expiry_notified_at END`;
+}
+
+/** In the update's RETURNING: what `lapsed` and the event need, under the names they use. */
+function lapsedColumns(sql: Sql | TransactionSql) {
+  return sql`c.id, c.student_id, c.course_id, c.verification_code, c.expires_at, c.notify, prior.lapsed`;
+}
+
+/**
+ * `lapsed` and `expired`: the `certificate.expired` event of a lapsed one (expiredEventsFrom).
+ * Its timestamp is the expiry, so it is delivered before the status event the trigger writes.
+ */
+function announceLapsed(sql: Sql | TransactionSql) {
+  return sql`lapsed AS (SELECT * FROM x WHERE x.lapsed),
+    expired AS (${expiredEventsFrom(sql, 'lapsed')})`;
+}
+
 // In the statements below, PostgreSQL's set_bit numbers bits from the least significant one of
 // each byte while the W3C list numbers them from the most significant one: spec index i is
 // set_bit position (i / 8) * 8 + 7 - i % 8.
@@ -139,13 +177,16 @@ export async function revokeCertificate(deps: LifecycleDeps, input: RevokeInput)
   const actor = parse(actorSchema, input.actor);
   const text = reasonText && reasonText.length > 0 ? reasonText : null;
   const [row] = await deps.sql<{ id: string; revoked_at: Date; bit_set: boolean }[]>`
-    WITH x AS (
-      UPDATE certificates
+    WITH ${lapsedBefore(deps.sql, input.certificateId)},
+    x AS (
+      UPDATE certificates c
       SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
-          revoked_by = ${actor}, updated_at = now()
-      WHERE id = ${input.certificateId} AND status = 'issued'
-      RETURNING id, revoked_at, status_list_id, status_list_index
+          revoked_by = ${actor}, updated_at = now(), ${markLapsed(deps.sql)}
+      FROM prior
+      WHERE c.id = prior.id AND c.status = 'issued'
+      RETURNING c.revoked_at, c.status_list_id, c.status_list_index, ${lapsedColumns(deps.sql)}
     ),
+    ${announceLapsed(deps.sql)},
     bit AS (
       UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
       FROM x WHERE l.id = x.status_list_id
@@ -213,12 +254,16 @@ export async function reissueCertificate(
   const actor = parse(actorSchema, input.actor);
   const newId = randomUUID();
   const [row] = await deps.sql<{ id: string }[]>`
-    WITH x AS (
-      UPDATE certificates
-      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now()
-      WHERE id = ${input.certificateId} AND status = 'issued'
-      RETURNING id, student_id, course_id, test_attempt_id, status_list_id, status_list_index
+    WITH ${lapsedBefore(deps.sql, input.certificateId)},
+    x AS (
+      UPDATE certificates c
+      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now(),
+          ${markLapsed(deps.sql)}
+      FROM prior
+      WHERE c.id = prior.id AND c.status = 'issued'
+      RETURNING c.test_attempt_id, c.status_list_id, c.status_list_index, ${lapsedColumns(deps.sql)}
     ),
+    ${announceLapsed(deps.sql)},
     bit AS (
       UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
       FROM x WHERE l.id = x.status_list_id
@@ -530,7 +575,10 @@ interface LiveRow {
  *    No certificate at all: a new one (created).
  * 3. The live one is dead: no new certificate; the attempt is surfaced to staff (staff-review,
  *    audit row `later-pass-blocked` on the dead certificate; staff requeue it or revoke it).
- * 4. The live one is pending, rendering or failed: recorded against it (in-progress).
+ * 4. The live one is pending, rendering or failed: recorded against it (in-progress). That is
+ *    not final: once the live one is issued or gone, redecideWaitingLaterPasses (the scan)
+ *    decides the attempt again by these rules, so the outcome does not depend on whether
+ *    generation had finished when the attempt was first decided.
  * 5. The live one is issued but expired, and this attempt was completed after the live one's:
  *    it is superseded by a new one (renewed-after-expiry).
  * 6. The live one is issued, the course opts in to `reissue_on_better_score`, and this attempt
@@ -564,87 +612,14 @@ export async function applyLaterPassRule(
     if (!attempt) throw new NotFoundError('test attempt');
     if (!attempt.passed) throw new ValidationError('the attempt did not pass', 'attemptId');
     // One decision at a time per student and course; the next one sees this one committed.
-    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`later-pass:${attempt.student_id}:${attempt.course_id}`}, 0))`;
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(${laterPassLock(attempt)}, 0))`;
     const [fresh] = await tx<{ later_pass_outcome: LaterPassOutcome | null }[]>`
       SELECT later_pass_outcome FROM test_attempts WHERE id = ${attempt.id}`;
     if (fresh?.later_pass_outcome) {
       const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
       return decided(fresh.later_pass_outcome, false, null, live?.id ?? null);
     }
-
-    const [own] = await tx<{ id: string }[]>`
-      SELECT id FROM certificates WHERE test_attempt_id = ${attempt.id} ORDER BY created_at DESC LIMIT 1`;
-    if (own) {
-      await record(tx, attempt.id, 'already-certified');
-      const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
-      return decided('already-certified', true, null, live?.id ?? own.id);
-    }
-
-    const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
-    if (!live) {
-      const [previous] = await tx<{ id: string; status: string }[]>`
-        SELECT id, status::text FROM certificates
-        WHERE student_id = ${attempt.student_id} AND course_id = ${attempt.course_id}
-        ORDER BY created_at DESC, id DESC LIMIT 1`;
-      const afterRevocation = previous?.status === 'revoked';
-      const outcome: LaterPassOutcome = afterRevocation ? 'issued-after-revocation' : 'created';
-      const [created] = await tx<{ id: string }[]>`
-        WITH cert AS (
-          INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
-          VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, ${notify})
-          ON CONFLICT DO NOTHING
-          RETURNING id
-        ),
-        audit AS (
-          INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
-          SELECT id, 'created', 'pending',
-                 ${afterRevocation ? 'later pass after revocation: new certificate' : 'pending certificate created for a passing attempt'},
-                 ${actor}, jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', ${outcome}::text,
-                                              'previous_certificate_id', ${previous?.id ?? null}::uuid)
-          FROM cert
-        )
-        SELECT id FROM cert`;
-      if (created) {
-        await record(tx, attempt.id, outcome);
-        return decided(outcome, true, created.id, created.id);
-      }
-      // Someone outside this rule (the scan's own insert) created the live one meanwhile.
-      const now = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
-      if (!now) throw new Error('certificate insert conflicted but no live certificate exists');
-      await note(tx, now.id, attempt.id, 'in-progress', actor);
-      return decided('in-progress', true, null, now.id);
-    }
-
-    if (live.status === 'dead') {
-      await tx`
-        INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-        VALUES (${live.id}, 'later-pass-blocked', 'dead', 'dead',
-                'a later passing attempt is blocked by this dead certificate: staff review needed', ${actor},
-                jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', 'staff-review'))`;
-      await record(tx, attempt.id, 'staff-review');
-      return decided('staff-review', true, null, live.id);
-    }
-    if (live.status !== 'issued') {
-      await note(tx, live.id, attempt.id, 'in-progress', actor);
-      return decided('in-progress', true, null, live.id);
-    }
-    // Only a pass completed after the live certificate's own attempt renews or improves it: an
-    // older one (history imported by a backfill) would otherwise turn an expired certificate into a
-    // fresh one without any new pass.
-    if (live.later && (live.expired || live.better)) {
-      const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
-      const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor, notify);
-      if (created) {
-        await record(tx, attempt.id, outcome);
-        return decided(outcome, true, created, created);
-      }
-      // The live one left `issued` meanwhile (revoked or reissued by staff): decide again next call.
-      throw new ConflictError('the live certificate changed while applying the later-pass rule', {
-        certificateId: live.id,
-      });
-    }
-    await note(tx, live.id, attempt.id, 'already-certified', actor);
-    return decided('already-certified', true, null, live.id);
+    return await decideUndecided(tx, attempt, actor, notify);
   });
 
   const log = deps.log;
@@ -658,6 +633,172 @@ export async function applyLaterPassRule(
     certificate_id: result.createdCertificateId ?? result.liveCertificateId,
   });
   return { ...result, dispatched };
+}
+
+/** The advisory lock key that serialises later-pass decisions of one student and course. */
+function laterPassLock(attempt: { student_id: string; course_id: string }): string {
+  return `later-pass:${attempt.student_id}:${attempt.course_id}`;
+}
+
+export interface RedecideOptions {
+  /** Most attempts decided again per call. */
+  limit?: number;
+  /** Who decides, for the audit rows: the scan by default. */
+  actor?: string;
+}
+
+/**
+ * Decides again, by the later-pass rule, up to `limit` attempts recorded `in-progress` whose
+ * student no longer has a pending, rendering or failed certificate for the course: it was issued
+ * (renewal, better score, or already-certified), is dead (staff-review), or is gone, revoked or
+ * superseded without a successor waiting (a new certificate). The audit rows are the rule's, and
+ * the decision is as silent as the first one was (test_attempts.later_pass_notify). The scan
+ * calls it on every tick; a certificate it creates is left for the scan's claim to hand out.
+ *
+ * Safe under concurrent scans and ingestion: each attempt is decided under the rule's lock, and
+ * only if it is still in-progress and still not waiting once the lock is held. An attempt whose
+ * student and course another decision holds is skipped rather than waited for (the next call takes
+ * it), so two scans do not queue behind each other; one whose decision fails (the live certificate
+ * changed meanwhile) stays in-progress for the next call. Returns how many attempts were decided
+ * and how many certificates that created.
+ */
+export async function redecideWaitingLaterPasses(
+  deps: { sql: Sql; log: Log },
+  options: RedecideOptions = {},
+): Promise<{ decided: number; created: number }> {
+  const limit = options.limit ?? 100;
+  const actor = options.actor ?? 'scan';
+  const candidates = await deps.sql<{ id: string; student_id: string; course_id: string }[]>`
+    SELECT a.id, a.student_id, a.course_id FROM test_attempts a
+    WHERE a.later_pass_outcome = 'in-progress' AND NOT ${waitingFor(deps.sql)}
+    ORDER BY a.later_pass_at, a.id
+    LIMIT ${limit}`;
+  let decidedCount = 0;
+  let created = 0;
+  for (const attempt of candidates) {
+    try {
+      const result = await deps.sql.begin(async (tx) => {
+        const [lock] = await tx<{ locked: boolean }[]>`
+          SELECT pg_try_advisory_xact_lock(hashtextextended(${laterPassLock(attempt)}, 0)) AS locked`;
+        if (!lock?.locked) return null;
+        // A new snapshot under the lock: a concurrent call may have decided it, or a reissue put a
+        // new certificate in the way. The rule then decides it from an empty outcome, as at first.
+        const [reopened] = await tx<{ later_pass_notify: boolean }[]>`
+          UPDATE test_attempts a SET later_pass_outcome = NULL
+          WHERE a.id = ${attempt.id} AND a.later_pass_outcome = 'in-progress' AND NOT ${waitingFor(tx)}
+          RETURNING a.later_pass_notify`;
+        if (!reopened) return null;
+        return await decideUndecided(tx, attempt, actor, reopened.later_pass_notify);
+      });
+      if (!result) continue;
+      decidedCount += 1;
+      if (result.createdCertificateId) created += 1;
+      deps.log.info('Later passing attempt decided again', {
+        attempt_id: attempt.id,
+        outcome: result.outcome,
+        certificate_id: result.createdCertificateId ?? result.liveCertificateId,
+      });
+    } catch (error) {
+      deps.log.warn('Later passing attempt could not be decided again; the next scan tries again', {
+        attempt_id: attempt.id,
+        error: errorMessage(error),
+      });
+    }
+  }
+  return { decided: decidedCount, created };
+}
+
+/** For an attempt `a`: its student has a certificate for the course that is not settled yet. */
+function waitingFor(sql: Sql | TransactionSql) {
+  return sql`EXISTS (
+      SELECT 1 FROM certificates c
+      WHERE c.student_id = a.student_id AND c.course_id = a.course_id
+        AND c.status IN ('pending', 'rendering', 'failed'))`;
+}
+
+/**
+ * Rules 1-7 for an attempt with no outcome, its student and course locked (the advisory lock of
+ * applyLaterPassRule), in the caller's transaction.
+ */
+async function decideUndecided(
+  tx: TransactionSql,
+  attempt: { id: string; student_id: string; course_id: string },
+  actor: string,
+  notify: boolean,
+): Promise<Omit<LaterPassResult, 'dispatched'>> {
+  const [own] = await tx<{ id: string }[]>`
+    SELECT id FROM certificates WHERE test_attempt_id = ${attempt.id} ORDER BY created_at DESC LIMIT 1`;
+  if (own) {
+    await record(tx, attempt.id, 'already-certified', notify);
+    const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+    return decided('already-certified', true, null, live?.id ?? own.id);
+  }
+
+  const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+  if (!live) {
+    const [previous] = await tx<{ id: string; status: string }[]>`
+      SELECT id, status::text FROM certificates
+      WHERE student_id = ${attempt.student_id} AND course_id = ${attempt.course_id}
+      ORDER BY created_at DESC, id DESC LIMIT 1`;
+    const afterRevocation = previous?.status === 'revoked';
+    const outcome: LaterPassOutcome = afterRevocation ? 'issued-after-revocation' : 'created';
+    const [created] = await tx<{ id: string }[]>`
+      WITH cert AS (
+        INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
+        VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, ${notify})
+        ON CONFLICT DO NOTHING
+        RETURNING id
+      ),
+      audit AS (
+        INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
+        SELECT id, 'created', 'pending',
+               ${afterRevocation ? 'later pass after revocation: new certificate' : 'pending certificate created for a passing attempt'},
+               ${actor}, jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', ${outcome}::text,
+                                            'previous_certificate_id', ${previous?.id ?? null}::uuid)
+        FROM cert
+      )
+      SELECT id FROM cert`;
+    if (created) {
+      await record(tx, attempt.id, outcome, notify);
+      return decided(outcome, true, created.id, created.id);
+    }
+    // Someone outside this rule (the scan's own insert) created the live one meanwhile.
+    const now = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
+    if (!now) throw new Error('certificate insert conflicted but no live certificate exists');
+    await note(tx, now.id, attempt.id, 'in-progress', actor, notify);
+    return decided('in-progress', true, null, now.id);
+  }
+
+  if (live.status === 'dead') {
+    await tx`
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      VALUES (${live.id}, 'later-pass-blocked', 'dead', 'dead',
+              'a later passing attempt is blocked by this dead certificate: staff review needed', ${actor},
+              jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', 'staff-review'))`;
+    await record(tx, attempt.id, 'staff-review', notify);
+    return decided('staff-review', true, null, live.id);
+  }
+  if (live.status !== 'issued') {
+    await note(tx, live.id, attempt.id, 'in-progress', actor, notify);
+    return decided('in-progress', true, null, live.id);
+  }
+  // Only a pass completed after the live certificate's own attempt renews or improves it: an
+  // older one (history imported by a backfill) would otherwise turn an expired certificate into a
+  // fresh one without any new pass.
+  if (live.later && (live.expired || live.better)) {
+    const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
+    const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor, notify);
+    if (created) {
+      await record(tx, attempt.id, outcome, notify);
+      return decided(outcome, true, created, created);
+    }
+    // The live one left `issued` meanwhile (revoked or reissued by staff): decide again next call.
+    throw new ConflictError('the live certificate changed while applying the later-pass rule', {
+      certificateId: live.id,
+    });
+  }
+  await note(tx, live.id, attempt.id, 'already-certified', actor, notify);
+  return decided('already-certified', true, null, live.id);
 }
 
 function decided(
@@ -692,10 +833,16 @@ async function liveOf(
   return row;
 }
 
-async function record(tx: TransactionSql, attemptId: string, outcome: LaterPassOutcome): Promise<void> {
+/** The attempt's outcome, with the decision's `notify` so that an in-progress one is decided again alike. */
+async function record(
+  tx: TransactionSql,
+  attemptId: string,
+  outcome: LaterPassOutcome,
+  notify: boolean,
+): Promise<void> {
   await tx`
     UPDATE test_attempts
-    SET later_pass_outcome = ${outcome}, later_pass_at = now(),
+    SET later_pass_outcome = ${outcome}, later_pass_at = now(), later_pass_notify = ${notify},
         certificate_enqueued_at = coalesce(certificate_enqueued_at, now())
     WHERE id = ${attemptId} AND later_pass_outcome IS NULL`;
 }
@@ -707,12 +854,13 @@ async function note(
   attemptId: string,
   outcome: 'in-progress' | 'already-certified',
   actor: string,
+  notify: boolean,
 ): Promise<void> {
   await tx`
     INSERT INTO certificate_generation_log (certificate_id, event, message, actor, details)
     VALUES (${certificateId}, 'later-pass', ${`later passing attempt recorded: ${outcome}`}, ${actor},
             jsonb_build_object('test_attempt_id', ${attemptId}::uuid, 'rule', ${outcome}::text))`;
-  await record(tx, attemptId, outcome);
+  await record(tx, attemptId, outcome, notify);
 }
 
 /** The live issued certificate -> superseded by a new pending one for `attemptId`, in one statement. */
@@ -728,12 +876,16 @@ async function supersedeFor(
   const message =
     rule === 'renewed-after-expiry' ? 'renewed by a later pass after expiry' : 'reissued for a better score';
   const [row] = await tx<{ id: string }[]>`
-    WITH x AS (
-      UPDATE certificates
-      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now()
-      WHERE id = ${certificateId} AND status = 'issued'
-      RETURNING id, student_id, course_id, status_list_id, status_list_index
+    WITH ${lapsedBefore(tx, certificateId)},
+    x AS (
+      UPDATE certificates c
+      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now(),
+          ${markLapsed(tx)}
+      FROM prior
+      WHERE c.id = prior.id AND c.status = 'issued'
+      RETURNING c.status_list_id, c.status_list_index, ${lapsedColumns(tx)}
     ),
+    ${announceLapsed(tx)},
     bit AS (
       UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
       FROM x WHERE l.id = x.status_list_id

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { errorMessage } from '../errors.ts';
 import { claimLeaseSeconds, confirmDispatch, releaseDispatch, withFreeSlots } from './budget.ts';
-import { applyLaterPassRule } from './lifecycle.ts';
+import { applyLaterPassRule, redecideWaitingLaterPasses } from './lifecycle.ts';
 import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
 /**
@@ -120,6 +120,9 @@ export async function enqueuePassingAttempts(
   return { scanned: row?.scanned ?? 0, created: row?.created ?? 0, laterPasses: row?.later_passes ?? [] };
 }
 
+/** Who runs the later-pass rule for enqueued attempts: the scheduled scan, or a backfill run. */
+export type LaterPassActor = 'scan' | 'backfill';
+
 /**
  * Applies the later-pass rule (lifecycle.ts) to passing attempts the enqueue skipped because the
  * student has a live certificate: staff review behind a dead one, renewal of an expired one (the
@@ -127,25 +130,29 @@ export async function enqueuePassingAttempts(
  * many scans call it; one that fails stays unmarked and is tried again by the next scan.
  * Returns how many were decided, and how many new certificates the rule created (renewals,
  * better-score reissues, a certificate after a revocation). `notify: false` (a silent backfill):
- * those certificates are issued without a `certificate.issued` webhook.
+ * those certificates are issued without a `certificate.issued` webhook. `actor` names who
+ * decided in the rule's audit rows, so a supersession a backfill made is not put on the scan.
  */
 export async function decideLaterPasses(
   deps: { sql: Sql; log: Log },
   attemptIds: readonly string[],
-  options: { notify?: boolean } = {},
+  options: { notify?: boolean; actor?: LaterPassActor } = {},
 ): Promise<{ decided: number; created: number }> {
+  const actor = options.actor ?? 'scan';
   let decided = 0;
   let created = 0;
   for (const attemptId of attemptIds) {
     try {
       const result = await applyLaterPassRule(
         { sql: deps.sql, log: deps.log },
-        { attemptId, actor: 'scan', ...(options.notify === undefined ? {} : { notify: options.notify }) },
+        { attemptId, actor, ...(options.notify === undefined ? {} : { notify: options.notify }) },
       );
       decided += 1;
       if (result.createdCertificateId) created += 1;
     } catch (error) {
-      deps.log.warn('Later passing attempt could not be decided; the next scan tries again', {
+      // A backfill's attempts are history the scan leaves alone (SCAN_NOT_BEFORE): the next run retries.
+      const retry = actor === 'backfill' ? 'the next backfill run' : 'the next scan';
+      deps.log.warn(`Later passing attempt could not be decided; ${retry} tries again`, {
         attempt_id: attemptId,
         error: errorMessage(error),
       });
@@ -393,6 +400,8 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
     options.notBefore ? { filter: { from: options.notBefore } } : {},
   );
   await decideLaterPasses(deps, enqueued.laterPasses);
+  // Passes recorded against a certificate still being generated, now that it is settled.
+  await redecideWaitingLaterPasses(deps, { limit: options.enqueueLimit });
   // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
   // backlog then drains at the budget's rate instead of one budget's worth per tick.
   const fillUntil = Date.now() + (options.fillSeconds ?? 0) * 1000;

@@ -11,7 +11,8 @@ import {
 import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
-import { recordingLog } from './pipeline-fixtures.ts';
+import { issuedCertificate } from './lifecycle-fixtures.ts';
+import { createCourse, recordingLog } from './pipeline-fixtures.ts';
 
 /**
  * 5,000 historical attempts generated in SQL: three courses, one passing attempt in five fails,
@@ -21,8 +22,11 @@ import { recordingLog } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
 const log = recordingLog();
-// 2021-06-01 through 2023-06-30, `to` inclusive as the command line reads it.
-const selection: BackfillSelection = selectionOf({ from: '2021-06-01', to: '2023-06-30' });
+// 2021-06-01 through 2023-06-30, `to` inclusive as the command line reads it; long before the run.
+const selection: BackfillSelection = selectionOf(
+  { from: '2021-06-01', to: '2023-06-30' },
+  { startedAt: new Date('2025-01-01T00:00:00Z') },
+);
 const COURSES = [
   'c0000000-0000-4000-8000-000000000000',
   'c0000000-0000-4000-8000-000000000001',
@@ -44,7 +48,7 @@ async function expectedPerCourse(): Promise<Map<string, Set<string>>> {
   const live = await t.sql<{ student_id: string; course_id: string }[]>`
     SELECT student_id, course_id FROM certificates WHERE status NOT IN ('revoked', 'superseded')`;
   const holders = new Set(live.map((row) => `${row.student_id}/${row.course_id}`));
-  const to = selection.to as Date;
+  const to = selection.to;
   const expected = new Map<string, Set<string>>();
   for (const a of attempts) {
     if (!a.passed || a.certificate_enqueued_at !== null) continue;
@@ -78,11 +82,14 @@ async function fingerprint(): Promise<Record<string, string>> {
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** `npm run backfill -- ...` as an operator runs it, against this file's database. */
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
   return await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/backfill.ts', ...args], {
     cwd: ROOT,
     // A budget large enough that the backlog earlier tests left (nothing renders here) leaves room.
-    env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1000' },
+    env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1000', ...env },
     timeout: 60_000,
   });
 }
@@ -163,7 +170,7 @@ describe('backfill of 5,000 historical attempts', () => {
     expect(one.courses.map((c) => c.courseId)).toEqual([COURSES[1]]);
     expect(one.totalCertificates).toBe(expected.get(COURSES[1] as string)?.size);
 
-    const { stdout } = await cli('--from', '2021-06-01', '--to', '2023-06-30', '--dry-run');
+    const { stdout } = await cli(['--from', '2021-06-01', '--to', '2023-06-30', '--dry-run']);
     expect(await fingerprint()).toEqual(before);
     for (const course of preview.courses)
       expect(stdout).toContain(`${course.courseId}  ${course.title}  ${course.certificates} certificate(s)`);
@@ -232,7 +239,7 @@ describe('backfill of 5,000 historical attempts', () => {
     const [unmarked] = await t.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM test_attempts
       WHERE passed AND certificate_enqueued_at IS NULL AND later_pass_outcome IS NULL
-        AND completed_at >= ${selection.from} AND completed_at < ${selection.to as Date}`;
+        AND completed_at >= ${selection.from} AND completed_at < ${selection.to}`;
     expect(unmarked?.n).toBe(0);
     const [silent] = await t.sql<{ loud: number; audited: number }[]>`
       SELECT count(*) FILTER (WHERE c.notify)::int AS loud,
@@ -283,25 +290,31 @@ describe('npm run backfill', () => {
   it('a real run of one course after the window prints progress and creates what the dry run counted', async () => {
     const course = COURSES[2] as string;
     const window = ['--from', '2023-07-01', '--course', course];
-    const preview = await previewBackfill(t.sql, selectionOf({ from: '2023-07-01' }, course));
+    const preview = await previewBackfill(
+      t.sql,
+      selectionOf({ from: '2023-07-01' }, { startedAt: new Date('2025-01-01T00:00:00Z') }, course),
+    );
     expect(preview.totalCertificates).toBeGreaterThan(0);
-    const { stdout, stderr } = await cli(...window, '--batch-size', '50');
+    const { stdout, stderr } = await cli([...window, '--batch-size', '50']);
     expect(stderr).toMatch(/\d+\/\d+ \(\d+\.\d%\) +[\d.]+\/s +ETA/);
     expect(stdout).toContain(`${preview.totalCertificates} certificate(s) created`);
     expect(stdout).toContain('0 attempt(s) left: done');
-    const again = await cli(...window);
+    const again = await cli(window);
     expect(again.stdout).toContain('0 certificate(s) created');
   });
 
   it('refuses bad arguments with a message and changes nothing', async () => {
     const before = await fingerprint();
-    await expect(cli('--from', 'yesterday')).rejects.toMatchObject({
+    await expect(cli(['--from', 'yesterday'])).rejects.toMatchObject({
       code: 1,
       stderr: expect.stringMatching(/from/),
     });
-    await expect(cli('--dry-run')).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/usage/) });
+    await expect(cli(['--dry-run'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/usage/),
+    });
     for (const size of ['0', 'abc', '-5', '2.5', '100000'])
-      await expect(cli('--from', '2021-06-01', '--batch-size', size), size).rejects.toMatchObject({
+      await expect(cli(['--from', '2021-06-01', '--batch-size', size]), size).rejects.toMatchObject({
         code: 2,
         stderr: expect.stringMatching(
           size === '-5' ? /batch-size.*\n.*usage/ : /--batch-size must be a whole number from 1 to 10000/,
@@ -340,5 +353,165 @@ describe('npm run backfill', () => {
     expect(stdout).toContain('0 certificate(s) created');
     expect(stdout).toContain(': aborted.');
     expect(await fingerprint()).toEqual(before);
+  });
+});
+
+/** A passing attempt completed at `completedAt`, of a new student unless `studentId` is given. */
+async function passOn(courseId: string, completedAt: Date, studentId?: string): Promise<string> {
+  const [row] = await t.sql<{ id: string }[]>`
+    INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+    VALUES (coalesce(${studentId ?? null}::uuid, gen_random_uuid()), ${courseId}, 90, 100, true, ${completedAt})
+    RETURNING id`;
+  if (!row) throw new Error('attempt not inserted');
+  return row.id;
+}
+
+async function enqueuedAt(attemptId: string): Promise<Date | null> {
+  const [row] = await t.sql<{ certificate_enqueued_at: Date | null }[]>`
+    SELECT certificate_enqueued_at FROM test_attempts WHERE id = ${attemptId}`;
+  return row?.certificate_enqueued_at ?? null;
+}
+
+async function databaseNow(): Promise<Date> {
+  const [row] = await t.sql<{ now: Date }[]>`SELECT now() AS now`;
+  if (!row) throw new Error('no clock');
+  return row.now;
+}
+
+describe("a backfill's selection ends where the scan's work begins", () => {
+  // These tests leave passes the scan owns: they run last, so no earlier run or scan sees them.
+  const SCAN_NOT_BEFORE = new Date('2025-01-01T00:00:00Z');
+
+  it('with only `from`, a pass completed after SCAN_NOT_BEFORE is left to the scan, which announces it', async () => {
+    const course = await createCourse(t.sql);
+    const history = await passOn(course, new Date('2021-05-01T00:00:00Z'));
+    // A student passes now, while the backfill runs: the LMS writes it to test_attempts.
+    const fresh = await passOn(course, await databaseNow());
+    const env = { SCAN_NOT_BEFORE: SCAN_NOT_BEFORE.toISOString() };
+    const selectionLine =
+      'Selection: passing attempts completed from 2020-01-01T00:00:00.000Z and before 2025-01-01T00:00:00.000Z ' +
+      '(SCAN_NOT_BEFORE: the scan issues later passes).';
+
+    // A `to` past the boundary is cut to it, and the dry run says so; only the history counts.
+    const dry = await cli(
+      ['--from', '2020-01-01', '--to', '2099-12-31', '--course', course, '--dry-run'],
+      env,
+    );
+    expect(dry.stdout).toContain(selectionLine);
+    expect(dry.stdout).toContain('Total: 1 certificate(s) from 1 passing attempt(s).');
+    expect(dry.stdout).not.toContain(fresh);
+
+    // Without `to`, the real run ends there too.
+    const run = await cli(['--from', '2020-01-01', '--course', course], env);
+    expect(run.stdout).toContain(selectionLine);
+    expect(run.stdout).toContain('1 certificate(s) created (1 attempt(s) handled), 0 attempt(s) left: done.');
+    expect(await enqueuedAt(history)).not.toBeNull();
+    expect(await enqueuedAt(fresh)).toBeNull();
+
+    // The scan then takes it as any live pass: its certificate announces its issuance.
+    await runScan(
+      { sql: t.sql, log, dispatch: async () => undefined },
+      {
+        batchSize: 10,
+        enqueueLimit: 1000,
+        dispatchLeaseSeconds: 300,
+        maxInFlight: 0,
+        notBefore: SCAN_NOT_BEFORE,
+      },
+    );
+    const certificates = await t.sql<{ test_attempt_id: string; notify: boolean; message: string }[]>`
+      SELECT c.test_attempt_id, c.notify, l.message
+      FROM certificates c JOIN certificate_generation_log l ON l.certificate_id = c.id AND l.event = 'created'
+      WHERE c.course_id = ${course}
+      ORDER BY c.created_at`;
+    expect(certificates).toEqual([
+      { test_attempt_id: history, notify: false, message: 'pending certificate created by backfill' },
+      { test_attempt_id: fresh, notify: true, message: 'pending certificate created by scan' },
+    ]);
+  });
+
+  it('selectionOf: SCAN_NOT_BEFORE ends a selection without `to` or with a later one; an earlier `to` stays', () => {
+    const boundary = { scanNotBefore: SCAN_NOT_BEFORE, startedAt: new Date('2026-06-01T00:00:00Z') };
+    expect(selectionOf({ from: '2020-01-01' }, boundary)).toMatchObject({
+      to: SCAN_NOT_BEFORE,
+      endedBy: 'SCAN_NOT_BEFORE',
+    });
+    expect(selectionOf({ from: '2020-01-01', to: '2025-01-01' }, boundary)).toMatchObject({
+      to: SCAN_NOT_BEFORE,
+      endedBy: 'SCAN_NOT_BEFORE',
+    });
+    expect(selectionOf({ from: '2020-01-01', to: '2024-12-31' }, boundary)).toMatchObject({
+      to: SCAN_NOT_BEFORE,
+      endedBy: 'to',
+    });
+    expect(selectionOf({ from: '2020-01-01', to: '2024-06-30T12:00:00Z' }, boundary)).toMatchObject({
+      to: new Date('2024-06-30T12:00:00Z'),
+      endedBy: 'to',
+    });
+  });
+
+  it("without SCAN_NOT_BEFORE, the run's start ends it: a pass completed after that is not taken", async () => {
+    const course = await createCourse(t.sql);
+    const startedAt = await databaseNow();
+    const history = await passOn(course, new Date('2021-05-01T00:00:00Z'));
+    // Completed after the run started (an hour, so that the command line below starts before it too).
+    const arriving = await passOn(course, new Date(startedAt.getTime() + 3_600_000));
+
+    const selection = selectionOf({ from: '2020-01-01' }, { startedAt }, course);
+    expect(selection).toMatchObject({ to: startedAt, endedBy: 'start' });
+    // A `to` after the start could only select passes made during the run: cut as well.
+    expect(selectionOf({ from: '2020-01-01', to: '2099-12-31' }, { startedAt }, course)).toMatchObject({
+      to: startedAt,
+      endedBy: 'start',
+    });
+    expect(await previewBackfill(t.sql, selection)).toMatchObject({ totalAttempts: 1, totalCertificates: 1 });
+    expect(await runBackfill({ sql: t.sql, log }, selection, options)).toMatchObject({
+      created: 1,
+      remaining: 0,
+      stopped: 'done',
+    });
+    expect(await enqueuedAt(history)).not.toBeNull();
+    expect(await enqueuedAt(arriving)).toBeNull();
+
+    // The command line reports its own start as the end, and counts nothing after it.
+    const before = Date.now();
+    const { stdout } = await cli(['--from', '2020-01-01', '--course', course, '--dry-run']);
+    const after = Date.now();
+    const reported = stdout.match(
+      /^Selection: passing attempts completed from 2020-01-01T00:00:00\.000Z and before (\S+) \(the run's start: SCAN_NOT_BEFORE is not set\)\.$/m,
+    )?.[1];
+    expect(reported).toBeDefined();
+    expect(Date.parse(reported ?? '')).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(reported ?? '')).toBeLessThanOrEqual(after);
+    expect(stdout).toContain('Total: 0 certificate(s) from 0 passing attempt(s).');
+  });
+
+  it("the later-pass rule's decisions in a backfill are audited as the backfill's", async () => {
+    const course = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${course}`;
+    // Issued for a 2021 pass, expired in 2022.
+    const live = await issuedCertificate(t.sql, { courseId: course });
+    await t.sql`UPDATE test_attempts SET completed_at = '2021-01-01T00:00:00Z' WHERE id = ${live.attemptId}`;
+    await t.sql`UPDATE certificates SET expires_at = '2022-01-01T00:00:00Z' WHERE id = ${live.id}`;
+    // A history pass after it: the rule renews the expired certificate, silently as the run is.
+    const pass = await passOn(course, new Date('2023-03-01T00:00:00Z'), live.studentId);
+
+    const run = await runBackfill(
+      { sql: t.sql, log },
+      selectionOf({ from: '2020-01-01', to: '2024-12-31' }, { startedAt: SCAN_NOT_BEFORE }, course),
+      options,
+    );
+    expect(run).toMatchObject({ created: 1, done: 1, stopped: 'done' });
+    const [successor] = await t.sql<{ id: string; notify: boolean }[]>`
+      SELECT id, notify FROM certificates WHERE test_attempt_id = ${pass}`;
+    expect(successor?.notify).toBe(false);
+    const audit = await t.sql<{ certificate_id: string; event: string; actor: string; rule: string }[]>`
+      SELECT certificate_id, event, actor, details->>'rule' AS rule FROM certificate_generation_log
+      WHERE details->>'test_attempt_id' = ${pass}
+      ORDER BY id`;
+    expect(audit).toEqual([
+      { certificate_id: live.id, event: 'superseded', actor: 'backfill', rule: 'renewed-after-expiry' },
+      { certificate_id: successor?.id, event: 'created', actor: 'backfill', rule: 'renewed-after-expiry' },
+    ]);
   });
 });

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/http/backfill-course.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { loadConfig } from '../../lib/config.ts';
+import type { BackfillDeps } from '../../lib/http/backfill-deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
-import { backfillResultSchema, errorSchema } from '../../lib/http/schemas.ts';
+import { backfillRunSchema } from '../../lib/http/routes/backfill-course.ts';
+import { errorSchema } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
@@ -18,12 +20,22 @@ const ids = { admin: '', teacher: '', course: '' };
 // Budget 5, so at most 10 certificates may wait: one call adds 10 of the 30.
 const MAX_IN_FLIGHT = 5;
 
-function backfill(courseId: string, token: string, body: unknown): Promise<HttpResponse> {
+// When each call starts, unless a test sets its own clock: after every attempt below.
+const NOW = new Date('2025-06-01T00:00:00Z');
+
+function backfill(
+  courseId: string,
+  token: string,
+  body: unknown,
+  deps: Partial<BackfillDeps> = {},
+): Promise<HttpResponse> {
   return createHandler({
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
     corsOrigins: [],
     maxInFlight: MAX_IN_FLIGHT,
+    now: () => NOW,
+    ...deps,
   })(
     apiEvent('POST', '/api/v1/courses/{courseId}/backfill', {
       pathParameters: { courseId },
@@ -78,30 +90,86 @@ describe('backfill route', () => {
       dryRun: true,
     });
     expect(response.statusCode).toBe(200);
-    const body = backfillResultSchema.parse(JSON.parse(response.body));
+    const body = backfillRunSchema.parse(JSON.parse(response.body));
     expect(body).toMatchObject({
       courseId: ids.course,
       dryRun: true,
       certificates: 30,
       remainingAttempts: 30,
+      completedBefore: '2023-01-01T00:00:00.000Z',
     });
     expect(body.sample).toHaveLength(5);
     expect(await counts()).toEqual(before);
   });
 
+  it("ends the selection at SCAN_NOT_BEFORE (a later `to` is cut) and says where; without it, at the call's start", async () => {
+    const token = await kc.token(ids.admin);
+    const before = await counts();
+    const answer = async (body: Record<string, unknown>, deps: Partial<BackfillDeps>) => {
+      const response = await backfill(ids.course, token, { ...body, dryRun: true }, deps);
+      expect(response.statusCode).toBe(200);
+      return backfillRunSchema.parse(JSON.parse(response.body));
+    };
+    // The five 2024 passes are the scan's once SCAN_NOT_BEFORE is 2024-01-01.
+    const scanNotBefore = new Date('2024-01-01T00:00:00Z');
+    for (const body of [{ from: '2020-01-01' }, { from: '2020-01-01', to: '2024-12-31' }])
+      expect(await answer(body, { scanNotBefore }), JSON.stringify(body)).toMatchObject({
+        certificates: 30,
+        remainingAttempts: 30,
+        completedBefore: '2024-01-01T00:00:00.000Z',
+      });
+    // An earlier `to` stays.
+    expect(await answer({ from: '2020-01-01', to: '2022-01-10' }, { scanNotBefore })).toMatchObject({
+      remainingAttempts: 9,
+      completedBefore: '2022-01-11T00:00:00.000Z',
+    });
+    // Without it: the call's start, here before the 2024 passes were completed.
+    const startedAt = new Date('2024-02-01T08:00:00Z');
+    for (const body of [{ from: '2020-01-01' }, { from: '2020-01-01', to: '2024-12-31' }])
+      expect(await answer(body, { now: () => startedAt }), JSON.stringify(body)).toMatchObject({
+        remainingAttempts: 30,
+        completedBefore: '2024-02-01T08:00:00.000Z',
+      });
+    expect(await answer({ from: '2020-01-01' }, {})).toMatchObject({
+      remainingAttempts: 35,
+      completedBefore: NOW.toISOString(),
+    });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('a real run leaves passes after SCAN_NOT_BEFORE to the scan and reports where it ended', async () => {
+    const token = await kc.token(ids.admin);
+    const response = await backfill(
+      ids.course,
+      token,
+      { from: '2024-01-01' },
+      { scanNotBefore: new Date('2024-01-01T00:00:00Z') },
+    );
+    expect(backfillRunSchema.parse(JSON.parse(response.body))).toMatchObject({
+      dryRun: false,
+      certificates: 0,
+      remainingAttempts: 0,
+      completedBefore: '2024-01-01T00:00:00.000Z',
+    });
+    const [row] = await t.sql<{ taken: number }[]>`
+      SELECT count(*)::int AS taken FROM test_attempts
+      WHERE course_id = ${ids.course} AND completed_at >= '2024-01-01' AND certificate_enqueued_at IS NOT NULL`;
+    expect(row?.taken).toBe(0);
+  });
+
   it('a real run adds one paced batch, silent unless notify; calling again continues', async () => {
     const token = await kc.token(ids.admin);
-    const first = backfillResultSchema.parse(
+    const first = backfillRunSchema.parse(
       JSON.parse((await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31' })).body),
     );
     expect(first).toMatchObject({ dryRun: false, certificates: 2 * MAX_IN_FLIGHT, remainingAttempts: 20 });
     // The backlog is full: a second call adds nothing until the scan has drained it.
-    const full = backfillResultSchema.parse(
+    const full = backfillRunSchema.parse(
       JSON.parse((await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31' })).body),
     );
     expect(full).toMatchObject({ certificates: 0, remainingAttempts: 20 });
     await t.sql`UPDATE certificates SET status = 'dead' WHERE status = 'pending'`;
-    const rest = backfillResultSchema.parse(
+    const rest = backfillRunSchema.parse(
       JSON.parse(
         (await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31', notify: true })).body,
       ),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Log } from '../../lib/certificates/ports.ts';
 import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { ValidationError } from '../../lib/errors.ts';
@@ -581,6 +582,40 @@ describe('delivery', () => {
     expect(() => webhookEventSchemas['certificate.expired'].parse(payload)).not.toThrow();
     expect(payload.data).toMatchObject({ certificateId: expired.id, status: 'expired' });
     expect(new Date(payload.timestamp).getTime()).toBe(new Date(clock - 60_000).getTime());
+  });
+
+  it('an expiry the sweep had not reached when the certificate was revoked is delivered, dated before the revocation', async () => {
+    const { secret } = await endpointFor(['certificate.expired', 'certificate.revoked']);
+    const expired = await insertCertificate(t.sql, {
+      studentId: randomUUID(),
+      status: 'issued',
+      expiresAt: new Date(clock - 60_000).toISOString(),
+    });
+    await revokeCertificate(
+      { sql: t.sql, log: silent },
+      { certificateId: expired.id, reasonCode: 'issued-in-error', actor: 'staff' },
+    );
+    expect(await sweepExpiredCertificates({ sql: t.sql, log: silent, now }, 100)).toEqual({
+      marked: 0,
+      announced: 0,
+    });
+
+    await run();
+    const payloads = receiver.received.map(
+      (request, i) =>
+        new Webhook(secret).verify(request.body, receiver.headersOf(i)) as {
+          type: 'certificate.expired' | 'certificate.revoked';
+          timestamp: string;
+          data: Record<string, unknown>;
+        },
+    );
+    // Sent concurrently, so compared by their timestamps rather than by arrival.
+    payloads.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+    expect(payloads.map((payload) => payload.type)).toEqual(['certificate.expired', 'certificate.revoked']);
+    for (const payload of payloads)
+      expect(() => webhookEventSchemas[payload.type].parse(payload)).not.toThrow();
+    expect(payloads[0]?.data).toMatchObject({ certificateId: expired.id, status: 'expired' });
+    expect(new Date(payloads[0]?.timestamp ?? '').getTime()).toBe(clock - 60_000);
   });
 
   it('two concurrent workers never send one delivery twice', async () => {
