@@ -2,8 +2,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
-import { expiredEventsFrom } from '../webhooks/expiry-sweep.ts';
 import { dispatchWithinBudget } from './budget.ts';
+import { expiredEventsFrom } from './expiry-events.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
 
