@@ -7,8 +7,9 @@
 //   issuer's signing key are
 //   read at cold start from the ARNs below (lib/secrets/secret-store.ts), and the plain
 //   variables are left out of the template even when they are set in the shell;
-// - refuses to package when a required value is missing or a secret would leak, naming it,
-//   instead of deploying functions that fail at their first invocation.
+// - refuses to package when a required value is missing, a secret would leak, or
+//   VERIFY_BASE_URL is one the functions refuse (lib/config.ts), naming it, instead of deploying
+//   functions that fail at their first invocation.
 const LOCAL_STAGES = new Set(['local', 'test']);
 
 const ARN = {
@@ -62,6 +63,31 @@ function corsFor(stage, value) {
 }
 
 const naming = require('serverless/lib/plugins/aws/lib/naming.js');
+
+/**
+ * Problems lib/config.ts would raise at cold start for VERIFY_BASE_URL (its `render` section),
+ * checked with the configuration's own rule rather than a copy of it: a value the functions
+ * refuse (too long for the QR code, not an http(s) URL) would otherwise deploy, and generate
+ * and every route printing a verification link would fail at initialisation. The TypeScript
+ * module is loaded through tsx (a dev dependency, like the serverless CLI that runs this), and
+ * only for deploy stages, so the plugins that only read LOCAL_STAGES do not pay for it.
+ */
+function verifyBaseUrlProblems(value) {
+  const { loadConfig } = require('tsx/cjs/api').require('../lib/config.ts', __filename);
+  try {
+    // Only this variable: the section's others all have defaults, so any problem is its own.
+    loadConfig(['render'], { VERIFY_BASE_URL: value });
+    return [];
+  } catch (error) {
+    const reason = String(error?.message ?? error).replace(/^Invalid configuration: /, '');
+    // The usual way to get here: the API's default address, always 68+ characters with the path.
+    const hint =
+      value.length > 64
+        ? `: ${value.length} characters given; an API Gateway execute-api address never fits, give the HTTP API a custom domain and use https://<that domain>/api/v1/verify`
+        : '';
+    return [`${reason}${hint}`];
+  }
+}
 
 /**
  * The routes anyone may call without a token (policy `anyone` in lib/http/routes; a test keeps
@@ -165,6 +191,9 @@ function settings(stage, region) {
   // What the stage's RouteSettings get (serverless.yml): each public route and the preflight.
   const stageRouteSettings = { ...publicRouteSettings, [PREFLIGHT_ROUTE_KEY]: preflightRouteSetting };
 
+  const verifyBaseUrl = required('VERIFY_BASE_URL');
+  if (!local && verifyBaseUrl !== '') problems.push(...verifyBaseUrlProblems(verifyBaseUrl));
+
   const cors = corsFor(stage, process.env.CORS_ALLOWED_ORIGINS);
   problems.push(...cors.problems);
 
@@ -189,7 +218,7 @@ function settings(stage, region) {
     keycloakUrl: required('KEYCLOAK_URL'),
     authIssuer: required('AUTH_ISSUER'),
     authAudience: required('AUTH_AUDIENCE'),
-    verifyBaseUrl: required('VERIFY_BASE_URL'),
+    verifyBaseUrl,
     generateMaxConcurrency: concurrency,
     publicRouteSettings,
     preflightRouteSetting,

@@ -1,30 +1,92 @@
+import { createRequire } from 'node:module';
+import type { ConnectionOptions } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { runner } from 'node-pg-migrate';
+import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
 import { databaseTls } from './tls.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
 
 /**
- * Applies every pending SQL migration (node-pg-migrate, advisory-locked so concurrent
- * callers wait rather than race). Returns the names of the migrations it ran.
+ * How long a migration's statement may wait for a lock another session holds. An upgrade runs
+ * while the functions serve: an `ALTER TABLE` queued behind a busy row (generate holds one
+ * across its upload) would make every later query of that table queue behind the ALTER, and
+ * the routes would answer 503 until it got through. Failing after 10 s costs a retry instead.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+
+/** The part of pg's Client used here: pg ships no type declarations, node-pg-migrate runs on it. */
+interface PgClient {
+  connect(): Promise<void>;
+  query(text: string): Promise<unknown>;
+  end(): Promise<void>;
+}
+const { Client } = createRequire(import.meta.url)('pg') as {
+  Client: new (config: {
+    connectionString: string;
+    ssl: false | ConnectionOptions;
+    application_name: string;
+  }) => PgClient;
+};
+
+/** PostgreSQL's lock_not_available: what a statement fails with when lock_timeout runs out. */
+function isLockTimeout(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === '55P03';
+}
+
+/**
+ * Applies every pending SQL migration (node-pg-migrate). Concurrent callers wait for each other
+ * (the advisory lock node-pg-migrate uses, without a time limit); each migration's statements
+ * wait at most `lockTimeoutMs` for a table or row lock, after which the run fails, the
+ * migration rolled back. Returns the names of the migrations it ran. `dir`: tests run their own.
  */
 export async function migrateUp(
   databaseUrl: string,
   log: (message: string) => void = () => undefined,
+  options: { lockTimeoutMs?: number; dir?: string } = {},
 ): Promise<string[]> {
+  const lockTimeoutMs = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  // 0 would be PostgreSQL's "wait for ever", the very thing this bounds.
+  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1)
+    throw new RangeError(`lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}`);
   // pg would read `sslmode=require` as verify-full; the functions' postgres.js would not
   // verify at all. Both get the same explicit options from lib/db/tls.ts instead.
   const tls = databaseTls(databaseUrl);
-  const ran = await runner({
-    databaseUrl: { connectionString: tls.url, ssl: tls.ssl },
-    dir: MIGRATIONS_DIR,
-    direction: 'up',
-    migrationsTable: 'pgmigrations',
-    count: Number.POSITIVE_INFINITY,
-    checkOrder: true,
-    advisoryLockMode: 'wait',
-    log,
-    verbose: false,
+  const client = new Client({
+    connectionString: tls.url,
+    ssl: tls.ssl,
+    // Named in pg_stat_activity, for whoever looks for what blocks or waits.
+    application_name: 'certificates-migrate',
   });
-  return ran.map((migration) => migration.name);
+  await client.connect();
+  try {
+    // The lock node-pg-migrate would take itself, taken here first so that the lock_timeout set
+    // next does not apply to it: a second `npm run migrate` waits for the first to finish.
+    await client.query(`SELECT pg_advisory_lock(${PG_MIGRATE_LOCK_ID})`);
+    await client.query(`SET lock_timeout = ${lockTimeoutMs}`);
+    const ran = await runner({
+      dbClient: client,
+      noLock: true,
+      dir: options.dir ?? MIGRATIONS_DIR,
+      direction: 'up',
+      migrationsTable: 'pgmigrations',
+      count: Number.POSITIVE_INFINITY,
+      checkOrder: true,
+      log,
+      verbose: false,
+    });
+    return ran.map((migration) => migration.name);
+  } catch (error) {
+    if (!isLockTimeout(error)) throw error;
+    throw new Error(
+      `Migration stopped: a statement waited more than ${lockTimeoutMs} ms (lock_timeout) for a lock ` +
+        'another session holds, and its migration was rolled back. Run `npm run migrate` again ' +
+        'when the database is quieter; pg_stat_activity and pg_blocking_pids() show who holds it. (' +
+        `${error instanceof Error ? error.message : String(error)})`,
+      { cause: error },
+    );
+  } finally {
+    // A failed statement leaves node-pg-migrate's transaction open and aborted: ending the
+    // session rolls it back and releases the advisory lock, whatever state it is in.
+    await client.end();
+  }
 }

@@ -40,11 +40,18 @@ export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
       target.addMetric(METRIC_NAMES.dead, MetricUnit.Count, 1);
     },
     configurationError(dependency) {
-      // Alarm on this one: nothing issues until someone fixes IAM, the bucket or a secret. A
-      // single metric, so its `dependency` dimension does not split the invocation's others.
-      const single = target.singleMetric();
-      single.addDimension('dependency', dependency);
-      single.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
+      // Nothing issues until someone fixes IAM, the bucket or a secret. Per dependency, to say
+      // where to look: a single metric, so its `dependency` dimension does not split the
+      // invocation's others.
+      const byDependency = target.singleMetric();
+      byDependency.addDimension('dependency', dependency);
+      byDependency.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
+      // And once more with the service dimension only, what serverless.yml's
+      // ConfigurationErrorsAlarm watches: an alarm names exact dimensions, so on the per-dependency
+      // series it would need one per dependency. Written at once like the other, not buffered,
+      // so the two always agree whether or not the handler flushes its buffer afterwards.
+      const total = target.singleMetric();
+      total.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
     },
   };
 }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import { load } from 'js-yaml';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig } from '../../lib/config.ts';
 
 // `serverless package` as CI and a deployment run it: no AWS credentials, no network to AWS.
 // It builds into temporary folders (ESBUILD_WORK_DIR, --package) so it never wipes the
@@ -42,6 +43,7 @@ const DEPLOY_ENV = {
   CORS_ALLOWED_ORIGINS: 'https://learn.example.org',
   PUBLIC_THROTTLE_RATE_LIMIT: '75',
   PREFLIGHT_THROTTLE_BURST_LIMIT: '3000',
+  ALARM_TOPIC_ARNS: `arn:aws:sns:eu-central-1:${ACCOUNT}:certificates-alarms`,
 };
 
 /** What a packaged bundle needs to load (nothing is reached: ports 1 answer nobody). */
@@ -602,6 +604,67 @@ describe('serverless package', () => {
     });
   });
 
+  it("alarms on any configuration error of its own stage's service, whatever the dependency, notifying the same topics", () => {
+    const service = `course-certificates-${STAGE}`;
+    const alarm = template.Resources.ConfigurationErrorsAlarm as Resource;
+    expect(alarm?.Type).toBe('AWS::CloudWatch::Alarm');
+    // The dependency-less series lib/observability/metrics.ts writes beside the per-dependency one:
+    // CloudWatch matches an alarm's dimensions exactly, so no `dependency` here.
+    expect(alarm.Properties).toMatchObject({
+      AlarmName: `${service}-configuration-errors`,
+      Namespace: 'CourseCertificates',
+      MetricName: 'ConfigurationErrors',
+      Dimensions: [{ Name: 'service', Value: service }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarm.Properties.AlarmDescription).toMatch(/last_error/);
+    // The topics the other alarms notify (ALARM_TOPIC_ARNS).
+    expect(alarm.Properties.AlarmActions).toEqual([DEPLOY_ENV.ALARM_TOPIC_ARNS]);
+    expect((template.Resources.CertificatesDeadAlarm as Resource).Properties.AlarmActions).toEqual([
+      DEPLOY_ENV.ALARM_TOPIC_ARNS,
+    ]);
+  });
+
+  it('gives every function with a database waits that end inside its own timeout, so a route answers its own 503', () => {
+    const withDatabase = resourcesOfType('AWS::Lambda::Function').filter(([, lambda]) => {
+      const env = (lambda.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
+        ?.Variables;
+      return env?.DATABASE_URL !== undefined;
+    });
+    expect(withDatabase.length).toBeGreaterThan(30);
+    const waits = new Map<string, { connectMs: number; statementMs: number; timeoutMs: number }>();
+    for (const [name, lambda] of withDatabase) {
+      const env = (lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      // As the function reads them at cold start: the configuration's defaults for what is unset,
+      // and its bounds for what is set (a value it refused would stop the function instead).
+      const { db } = loadConfig(
+        ['db'],
+        Object.fromEntries(Object.entries(env).map(([key, value]) => [key, String(value)])),
+      );
+      const wait = {
+        connectMs: db.DB_CONNECT_TIMEOUT_SECONDS * 1000,
+        statementMs: db.DB_STATEMENT_TIMEOUT_MS,
+        timeoutMs: Number(lambda.Properties.Timeout) * 1000,
+      };
+      waits.set(name, wait);
+      // A connect and a statement that each run out leave the handler time to answer 503
+      // (lib/http/errors.ts) before Lambda ends it and API Gateway answers a bare 500.
+      expect(wait.connectMs + wait.statementMs, name).toBeLessThan(wait.timeoutMs);
+    }
+    // The HTTP functions' 10 s hold 3 s and 6 s; the long-running ones keep their longer waits.
+    expect(waits.get('HealthLambdaFunction')).toEqual({
+      connectMs: 3000,
+      statementMs: 6000,
+      timeoutMs: 10_000,
+    });
+    for (const name of ['ScanLambdaFunction', 'GenerateLambdaFunction', 'DeliverWebhooksLambdaFunction'])
+      expect(waits.get(name), name).toMatchObject({ connectMs: 10_000, statementMs: 15_000 });
+  });
+
   it('gives every function that renders a render time limit it can reach within its own timeout', () => {
     const renderers = resourcesOfType('AWS::Lambda::Function').filter(([, lambda]) => {
       const env = (lambda.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
@@ -681,7 +744,7 @@ describe('serverless package', () => {
     expect(await readdir(workDir)).toEqual([]);
   });
 
-  it('refuses to package a deploy stage with a missing value or a password in DATABASE_URL, naming them', async () => {
+  it('refuses to package a deploy stage with a missing value, a password in DATABASE_URL or a VERIFY_BASE_URL the functions refuse, naming them', async () => {
     const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
     const { KEYCLOAK_CLIENT_SECRET_ARN: _missing, ...incomplete } = DEPLOY_ENV;
     const attempt = serverless(
@@ -689,6 +752,8 @@ describe('serverless package', () => {
       {
         ...incomplete,
         DATABASE_URL: `postgres://certificates:${CANARIES.DB_PASSWORD}@db.example.internal/certificates`,
+        // The HTTP API's own address: too long for the QR code (lib/config.ts, checked by the CLI too).
+        VERIFY_BASE_URL: 'https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/api/v1/verify',
       },
       workDir,
     );
@@ -700,6 +765,7 @@ describe('serverless package', () => {
     const output = `${failure?.stdout ?? ''}${failure?.stderr ?? ''}`;
     expect(output).toContain('KEYCLOAK_CLIENT_SECRET_ARN is required for stage prod');
     expect(output).toContain('DATABASE_URL must not contain a password');
+    expect(output).toContain('VERIFY_BASE_URL must be at most 64 characters (the QR code is sized for it)');
     expect(output).not.toContain(CANARIES.DB_PASSWORD);
   });
 });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anyone } from '../../lib/auth/policies.ts';
-import { documentedVariables } from '../../lib/config.ts';
+import { documentedVariables, loadConfig } from '../../lib/config.ts';
 import { ROUTES } from '../../lib/http/routes/catalog.ts';
 import { openApiRoute } from '../../lib/http/routes/openapi.ts';
 
@@ -227,6 +227,56 @@ describe('package-time settings', () => {
     withEnv(DEPLOY);
     expect(settings('prod', 'eu-central-1').databaseSecret.action).toBe('secretsmanager:GetSecretValue');
     expect(settings('prod', 'eu-central-1').signingKeySecret.action).toBe('ssm:GetParameter');
+  });
+
+  it('refuses a VERIFY_BASE_URL the functions would refuse at cold start, naming it and why (an execute-api address never fits)', () => {
+    // The HTTP API's default address with the verification path: 71 characters in eu-central-1.
+    const executeApi = 'https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/api/v1/verify';
+    withEnv({ ...DEPLOY, VERIFY_BASE_URL: executeApi });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /VERIFY_BASE_URL must be at most 64 characters \(the QR code is sized for it\): 71 characters given; an API Gateway execute-api address never fits, give the HTTP API a custom domain/,
+    );
+    // Packaging and the functions' cold start (lib/config.ts) agree on every value: refused by
+    // both or by neither, at the limit and around it (a trailing slash is dropped before counting).
+    const base = 'https://certificates.example.org/';
+    const values = [
+      executeApi,
+      `${base}${'v'.repeat(31)}`,
+      `${base}${'v'.repeat(31)}/`,
+      `${base}${'v'.repeat(32)}`,
+      'https://certificates.example.org/api/v1/verify',
+      'http://localhost:3000/api/v1/verify',
+      'certificates.example.org/verify',
+      'ftp://certificates.example.org/verify',
+    ];
+    const outcome = (check: () => unknown) => {
+      try {
+        check();
+        return 'accepted';
+      } catch (error) {
+        return String(error).includes('VERIFY_BASE_URL') ? 'refused' : `other: ${String(error)}`;
+      }
+    };
+    const seen = values.map((value) => {
+      withEnv({ ...DEPLOY, VERIFY_BASE_URL: value });
+      const atColdStart = outcome(() => loadConfig(['render'], { VERIFY_BASE_URL: value }));
+      expect(
+        outcome(() => settings('prod', 'eu-central-1')),
+        value,
+      ).toBe(atColdStart);
+      return atColdStart;
+    });
+    // Both outcomes occur, so the comparison above means something.
+    expect(seen).toEqual([
+      'refused',
+      'accepted',
+      'accepted',
+      'refused',
+      'accepted',
+      'accepted',
+      'refused',
+      'refused',
+    ]);
   });
 
   it('CORS: the Vite dev origin only for local stages; a deploy stage allows exactly what it is given', () => {

@@ -64,22 +64,43 @@ describe('pipeline metrics', () => {
     });
   });
 
-  it('counts configuration errors in a line of their own, by dependency', () => {
+  it('counts configuration errors in lines of their own: by dependency, and with the service dimension only for the alarm', () => {
     const emf = emfOf((metrics) => {
       metrics.certificateFailed();
       metrics.configurationError?.('s3');
-    });
+    }) as (Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+    })[];
     // The name as the README gives it: operators alarm on `ConfigurationErrors`.
-    const configuration = emf.find((record) => 'ConfigurationErrors' in record);
-    expect(configuration).toMatchObject({ ConfigurationErrors: 1, dependency: 's3' });
-    const directive = configuration?._aws as { CloudWatchMetrics: { Metrics: { Name: string }[] }[] };
-    expect(directive.CloudWatchMetrics[0]?.Metrics.map((metric) => metric.Name)).toEqual([
-      'ConfigurationErrors',
-    ]);
+    const configuration = emf.filter((record) => 'ConfigurationErrors' in record);
+    for (const record of configuration) {
+      expect(record).toMatchObject({ ConfigurationErrors: 1, service: 'test' });
+      expect(record._aws.CloudWatchMetrics[0]?.Metrics.map((metric) => metric.Name)).toEqual([
+        'ConfigurationErrors',
+      ]);
+    }
+    // One series per dependency says where to look; the one with exactly [service] is what an
+    // alarm can watch whatever the dependency (CloudWatch matches dimension sets exactly).
+    expect(configuration.map((record) => record._aws.CloudWatchMetrics[0]?.Dimensions)).toEqual(
+      expect.arrayContaining([[['service', 'dependency']], [['service']]]),
+    );
+    expect(configuration).toHaveLength(2);
+    expect(configuration.find((record) => 'dependency' in record)).toMatchObject({ dependency: 's3' });
+    // serverless.yml's alarm names the same metric and the service dimension only.
+    const yml = readFileSync('serverless.yml', 'utf8');
+    const alarm = yml.slice(
+      yml.indexOf('ConfigurationErrorsAlarm:'),
+      yml.indexOf('AlarmActions', yml.indexOf('ConfigurationErrorsAlarm:')),
+    );
+    expect(alarm).toContain('MetricName: ConfigurationErrors');
+    expect(alarm).toContain('Name: service');
+    expect(alarm).not.toContain('Name: dependency');
     const failed = emf.find((record) => METRIC_NAMES.failed in record);
     expect(failed).toBeDefined();
-    // The other metrics keep their dimensions: no `dependency` split.
+    // The other metrics keep their dimensions: no `dependency` split, and no configuration count
+    // in the invocation's buffer (it is written at once, above).
     expect(failed).not.toHaveProperty('dependency');
+    expect(failed).not.toHaveProperty('ConfigurationErrors');
   });
 
   it('writes nothing when an invocation recorded no metric', () => {
