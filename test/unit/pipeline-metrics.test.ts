@@ -109,3 +109,11 @@ describe('pipeline metrics', () => {
     expect(write).not.toHaveBeenCalled();
   });
 });
+
+describe('metric names in the README', () => {
+  it('documents every metric the functions write, by the name they write it under', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const undocumented = Object.values(METRIC_NAMES).filter((name) => !readme.includes(`\`${name}\``));
+    expect(undocumented).toEqual([]);
+  });
+});
