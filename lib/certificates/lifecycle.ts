@@ -470,8 +470,8 @@ export async function assignIssueLifecycle(
       // One statement, so the count goes up exactly when the certificate gets its entry. The
       // list must still be open and the index free as of this statement; a concurrent claim of
       // the same index that it cannot see yet is refused by the unique index. No row: the list
-      // filled up, the index is taken or the certificate changed, so look again. (Two
-      // allocations racing past half full leave the list a little over half: harmless.)
+      // filled up, the index is taken (or its bit is set) or the certificate changed, so look
+      // again. (Two allocations racing past half full leave the list a little over half: harmless.)
       [row] = await sql<{ status_list_index: number; expires_at: Date | null }[]>`
         WITH assigned AS (
           UPDATE certificates c
@@ -486,6 +486,9 @@ export async function assignIssueLifecycle(
             AND l.id = ${listId} AND l.allocated * 2 < l.size
             AND NOT EXISTS (SELECT 1 FROM certificates t
                             WHERE t.status_list_id = ${listId} AND t.status_list_index = ${index})
+            -- Bits are never cleared: a revoked or superseded certificate that was deleted left
+            -- its bit set, and a certificate drawing that index would be revoked from birth.
+            AND get_bit(l.bits, (${index}::int / 8) * 8 + 7 - ${index}::int % 8) = 0
           RETURNING c.status_list_index, c.expires_at
         ),
         -- updated_at (the list's validFrom) is left alone: handing out an index must not change

@@ -38,7 +38,6 @@ const userRepresentation = z.object({
   username: z.string().default(''),
   firstName: z.string().nullish(),
   lastName: z.string().nullish(),
-  email: z.string().nullish(),
   attributes: z.record(z.string(), z.array(z.string())).nullish(),
 });
 
@@ -202,11 +201,12 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
     const parsed = userRepresentation.safeParse(await response.json().catch(() => undefined));
     if (!parsed.success) throw new TransientError('Keycloak user representation was malformed', DEPENDENCY);
     const user = parsed.data;
+    // Only what a certificate uses: the profile is cached, so anything more (the e-mail, say)
+    // would be personal data held for nothing.
     return {
       id: user.id,
       username: user.username,
       displayName: displayName(user),
-      ...(user.email ? { email: user.email } : {}),
       ...(user.attributes?.locale?.[0] ? { locale: user.attributes.locale[0] } : {}),
     };
   };

@@ -438,6 +438,23 @@ describe('serverless package', () => {
     });
   });
 
+  it('keeps an old version of a PDF for 30 days only: versioning undoes mistakes, it does not archive erased PDFs', () => {
+    const buckets = resourcesOfType('AWS::S3::Bucket').filter(([id]) => id !== 'ServerlessDeploymentBucket');
+    const bucket = buckets[0]?.[1].Properties;
+    expect(bucket?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket?.LifecycleConfiguration).toEqual({
+      Rules: [
+        {
+          Id: expect.any(String),
+          Status: 'Enabled',
+          NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+          ExpiredObjectDeleteMarker: true,
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+      ],
+    });
+  });
+
   it('throttles each public route at the stage, as configured, after its route exists; not the authenticated ones', () => {
     const stages = resourcesOfType('AWS::ApiGatewayV2::Stage');
     expect(stages).toHaveLength(1);

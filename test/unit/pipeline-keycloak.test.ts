@@ -98,6 +98,30 @@ describe('Keycloak directory', () => {
     expect(fake.userRequests()).toBe(2);
   });
 
+  it('keeps only what a certificate uses: no e-mail in the looked-up or the cached profile', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 60);
+    fake.answerNextUser(() =>
+      Response.json({
+        id: ID,
+        username: 'ada',
+        firstName: 'Ada',
+        lastName: 'Lovelace',
+        email: 'ada@example.org',
+        emailVerified: true,
+        attributes: { locale: ['en-GB'], phone: ['+44 20 7946 0000'] },
+      }),
+    );
+    const expected = { id: ID, username: 'ada', displayName: 'Ada Lovelace', locale: 'en-GB' };
+    const looked = await students.getStudent(ID);
+    const cached = await students.getStudent(ID);
+    expect(fake.userRequests()).toBe(1);
+    for (const profile of [looked, cached]) {
+      expect(profile).toStrictEqual(expected);
+      expect(JSON.stringify(profile)).not.toContain('ada@example.org');
+    }
+  });
+
   it('fetches a fresh token once when the admin API rejects the cached one', async () => {
     const fake = fakeKeycloak();
     const students = directory(fake, { now: 0 }, 0);
