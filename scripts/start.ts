@@ -5,9 +5,10 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { previewBackfill } from '../lib/certificates/backfill.ts';
+import { releaseStaleClaims } from '../lib/certificates/budget.ts';
 import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
 import { ensureLocalSigningKey, signingKeyFromSecret } from '../lib/credentials/key-source.ts';
-import { createSql } from '../lib/db/client.ts';
+import { createSql, type Sql } from '../lib/db/client.ts';
 import {
   DEMO_REALM,
   DEMO_STAFF,
@@ -149,6 +150,21 @@ async function stopProcessTree(child: ChildProcess): Promise<void> {
   if (!(await terminateAll(tree, STOP_GRACE_MS))) signal(-pid, 'SIGKILL');
 }
 
+/**
+ * Hands back to the scan at once what a stopped serverless offline had claimed: it keeps async
+ * invocations in memory, so the certificates it had accepted or was rendering would otherwise stay
+ * claimed, counted against GENERATE_MAX_CONCURRENCY, until their leases ran out (up to five
+ * minutes with nothing moving). Only for the PostgreSQL this process started: see the callers.
+ */
+async function releaseStoppedOfflineClaims(sql: Sql, log: (line: string) => void): Promise<void> {
+  const { dispatched, rendering } = await releaseStaleClaims(sql);
+  if (dispatched + rendering === 0) return;
+  log(
+    `Released ${dispatched + rendering} certificate claim(s) a stopped serverless offline held ` +
+      `(${dispatched} dispatched, ${rendering} rendering): the scan hands them out again at once`,
+  );
+}
+
 /** A path as the developer can paste it: relative inside the project, absolute elsewhere. */
 function shownPath(path: string): string {
   const shown = relative(process.cwd(), path);
@@ -276,6 +292,11 @@ async function main(): Promise<void> {
       (options.SEED_DEMO_DATA === 'auto' && stack.postgres !== undefined);
     const dbConfig = loadConfig(['db'], stack.env).db;
     const sql = createSql(dbConfig, { applicationName: 'course-certificates-start' });
+    // Claims of a previous run are released only in the PostgreSQL started here: no worker but
+    // ours can use it, and those of the previous run were stopped with it (by npm start or its
+    // guard). A DATABASE_URL the developer gave may have workers of other runs or machines (a
+    // second npm start, a deployed stage) whose live claims must stand, so it is left alone.
+    const ownsDatabase = stack.postgres !== undefined;
     let seedLine = 'Demo data      not seeded (DATABASE_URL is yours; SEED_DEMO_DATA=true to seed it)';
     let demoCertificateId: string | undefined;
     let scanNotBefore = given.SCAN_NOT_BEFORE;
@@ -303,6 +324,7 @@ async function main(): Promise<void> {
           ORDER BY (status = 'issued') DESC, created_at DESC LIMIT 1`;
         demoCertificateId = rows[0]?.id;
       }
+      if (ownsDatabase) await releaseStoppedOfflineClaims(sql, log);
     } finally {
       await sql.end({ timeout: 5 });
     }
@@ -333,9 +355,10 @@ async function main(): Promise<void> {
     loadConfig(SECTION_NAMES, { ...STAND_IN_PLACEHOLDERS, ...given, ...functionEnv });
     // Supervised: serverless offline can die on its own (an async invoke that times out throws
     // an uncaught "[504] - Lambda timeout" in its worker). Once it has served, it is restarted
-    // instead of taking PostgreSQL, S3 and the Keycloak stand-in down with it; certificates it
-    // was rendering are handed out again when their leases expire. Restarting in a loop is no
-    // help: after OFFLINE_MAX_RESTARTS within ten minutes, everything stops.
+    // instead of taking PostgreSQL, S3 and the Keycloak stand-in down with it; what it had
+    // dispatched or was rendering is released first when the database is ours (otherwise handed
+    // out again when the leases expire). Restarting in a loop is no help: after
+    // OFFLINE_MAX_RESTARTS within ten minutes, everything stops.
     let served = false;
     const restarts: number[] = [];
     const spawnOffline = (): ChildProcess => {
@@ -366,10 +389,28 @@ async function main(): Promise<void> {
             `(${restarts.length} of at most ${options.OFFLINE_MAX_RESTARTS} in ten minutes). ` +
             'PostgreSQL, S3 and the Keycloak stand-in stay up.',
         );
-        // Its Chromium processes may have outlived it: stop its whole group first.
-        void stopProcessTree(child).then(() => {
-          if (!stopping) offline = spawnOffline();
-        });
+        // Its Chromium processes may have outlived it: stop its whole group first, so that none
+        // of its workers is alive when their claims are released.
+        void stopProcessTree(child)
+          .then(async () => {
+            if (stopping || !ownsDatabase) return;
+            const releaseSql = createSql(dbConfig, { applicationName: 'course-certificates-start' });
+            try {
+              await releaseStoppedOfflineClaims(releaseSql, log);
+            } catch (error) {
+              // Not worth stopping for: the claims still run out on their own.
+              log(
+                `Could not release what serverless offline had claimed (${error instanceof Error ? error.message : String(error)}); ` +
+                  'those certificates are handed out again when their leases expire.',
+              );
+            } finally {
+              // Whatever happens here, offline is started again below.
+              await releaseSql.end({ timeout: 5 }).catch(() => undefined);
+            }
+          })
+          .then(() => {
+            if (!stopping) offline = spawnOffline();
+          });
       });
       return child;
     };

@@ -176,3 +176,44 @@ export async function releaseDropped(sql: Sql, certificateId: string): Promise<s
     SELECT status::text FROM certificates WHERE id = ${certificateId} AND NOT EXISTS (SELECT 1 FROM released)`;
   return row?.status;
 }
+
+/**
+ * Releases every claim held for a worker, so the scan hands those certificates out at once
+ * instead of when their leases run out: dispatch claims still in the future (up to
+ * DISPATCH_LEASE_SECONDS) are cleared, and live rendering leases (up to LEASE_SECONDS) are
+ * expired. Until then the budget counts them as in flight, and with a small
+ * GENERATE_MAX_CONCURRENCY they can hold every slot for minutes while nothing moves.
+ *
+ * A released rendering lease is taken over like that of a worker that died: generate's takeover
+ * counts the stopped attempt once as failed (the summary's `failed=`), and its attempt count is
+ * kept. Only the backoff its claim set is dropped (the takeover also waits for `next_attempt_at`),
+ * since the attempt did not fail, its worker was stopped. A lease that had already run out before
+ * is left as it is: that worker ended on its own (a Lambda timeout), and the backoff its claim set
+ * is real. The result counts the certificates released, by status.
+ *
+ * Only safe when no worker of a previous run can be alive: it cannot tell a live lease from a
+ * stale one, and takes every lease and dispatch claim for stale. That holds for the PostgreSQL
+ * `npm start` started itself, before it starts serverless offline and after it has stopped the
+ * process tree of one that died: serverless offline keeps async invocations in memory, so what it
+ * had accepted is gone with it. Never on a database other workers may use: their certificates
+ * would be handed out a second time and the budget overshot.
+ */
+export async function releaseStaleClaims(sql: Sql): Promise<{ dispatched: number; rendering: number }> {
+  // Every SET expression reads the row as it was before this statement.
+  const [row] = await sql<{ dispatched: number; rendering: number }[]>`
+    WITH released AS (
+      UPDATE certificates
+      SET dispatched_until = NULL,
+          next_attempt_at = CASE WHEN status = 'rendering' AND lease_expires_at >= now()
+                                 THEN least(next_attempt_at, now()) ELSE next_attempt_at END,
+          lease_expires_at = CASE WHEN status = 'rendering' AND lease_expires_at >= now()
+                                  THEN now() ELSE lease_expires_at END
+      WHERE (status IN ('pending', 'failed', 'rendering') AND dispatched_until > now())
+         OR (status = 'rendering' AND lease_expires_at >= now())
+      RETURNING status
+    )
+    SELECT count(*) FILTER (WHERE status <> 'rendering')::int AS dispatched,
+           count(*) FILTER (WHERE status = 'rendering')::int AS rendering
+    FROM released`;
+  return { dispatched: row?.dispatched ?? 0, rendering: row?.rendering ?? 0 };
+}

@@ -204,6 +204,77 @@ async function historyState(databaseUrl: string, cutoff: string): Promise<Record
   }
 }
 
+const CLAIMED_COURSE_TITLE = 'Claimed when npm start stopped';
+
+/**
+ * Three certificates as a stopped serverless offline leaves them: two whose invokes it had
+ * accepted (dispatched), one it was rendering (live lease, and the backoff its claim sets). Their
+ * claims last an hour here instead of DISPATCH_LEASE_SECONDS / LEASE_SECONDS, so that only a
+ * release can free them while the test waits. Inserted claimed, in one transaction, so that the
+ * running scan never sees them unclaimed.
+ */
+async function insertClaimedCertificates(sql: postgres.Sql): Promise<string[]> {
+  return await sql.begin(async (tx) => {
+    const [course] = await tx<{ id: string }[]>`
+      INSERT INTO courses (title, pass_percentage, locale)
+      VALUES (${CLAIMED_COURSE_TITLE}, 70, 'en') RETURNING id`;
+    const ids: string[] = [];
+    for (const [index, student] of DEMO_STUDENTS.slice(0, 3).entries()) {
+      const [attempt] = await tx<{ id: string }[]>`
+        INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, certificate_enqueued_at)
+        VALUES (${student.id}, ${course?.id ?? ''}, 90, 100, true, now()) RETURNING id`;
+      const [row] =
+        index < 2
+          ? await tx<{ id: string }[]>`
+              INSERT INTO certificates (student_id, course_id, test_attempt_id, dispatched_until)
+              VALUES (${student.id}, ${course?.id ?? ''}, ${attempt?.id ?? ''}, now() + interval '1 hour')
+              RETURNING id`
+          : await tx<{ id: string }[]>`
+              INSERT INTO certificates (student_id, course_id, test_attempt_id, status, attempt_count,
+                                        lease_owner, lease_expires_at, next_attempt_at)
+              VALUES (${student.id}, ${course?.id ?? ''}, ${attempt?.id ?? ''}, 'rendering', 1,
+                      'stopped-worker', now() + interval '1 hour', now() + interval '1 minute')
+              RETURNING id`;
+      if (row) ids.push(row.id);
+    }
+    return ids;
+  });
+}
+
+/** Those of `ids` still claimed for more than half an hour: by insertClaimedCertificates. */
+async function heldAnHour(databaseUrl: string, ids: readonly string[]): Promise<string[]> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+  try {
+    const rows = await sql<{ id: string }[]>`
+      SELECT id FROM certificates WHERE id IN ${sql(ids)}
+        AND greatest(dispatched_until, lease_expires_at) > now() + interval '30 minutes'`;
+    return rows.map((row) => row.id);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** The statuses of `ids` once all are issued, or as they were when `timeoutMs` ran out. */
+async function issuedWithin(
+  databaseUrl: string,
+  ids: readonly string[],
+  timeoutMs: number,
+): Promise<string[]> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = await sql<{ status: string }[]>`
+        SELECT status::text FROM certificates WHERE id IN ${sql(ids)} ORDER BY id`;
+      const statuses = rows.map((row) => row.status);
+      if (statuses.every((status) => status === 'issued') || Date.now() >= deadline) return statuses;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 afterAll(() => {
   for (const child of running) {
     if (child.pid !== undefined) {
@@ -367,8 +438,10 @@ describe('npm start', () => {
     // Once the history is handled (as a real backfill marks it, without waiting for its
     // certificates here), the next start no longer says it waits.
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
+    let claimed: string[];
     try {
       await sql`UPDATE test_attempts SET certificate_enqueued_at = now() WHERE passed AND completed_at < ${cutoff ?? ''}::date`;
+      claimed = await insertClaimedCertificates(sql);
     } finally {
       await sql.end();
     }
@@ -391,8 +464,25 @@ describe('npm start', () => {
     const healthAgain = await fetch(`${exported(again, 'API')}/health`);
     expect(healthAgain.status).toBe(200);
 
+    // What the stopped offline had claimed was released before the new one started: the next
+    // scan tick hands it out and it is issued, long before the claims would have run out.
+    expect(await issuedWithin(exported(again, 'DATABASE_URL'), claimed, 170_000)).toEqual(
+      claimed.map(() => 'issued'),
+    );
+    expect(again).toContain(
+      'Released 3 certificate claim(s) a stopped serverless offline held (2 dispatched, 1 rendering)',
+    );
+
     // serverless offline dies (as it does on an uncaught Lambda timeout): npm start restarts it
-    // and the stand-ins stay up.
+    // and the stand-ins stay up. What the dead offline had claimed is released before the restart.
+    const againUrl = exported(again, 'DATABASE_URL');
+    const claimedSql = postgres(againUrl, { max: 1, onnotice: () => undefined });
+    let claimedAgain: string[];
+    try {
+      claimedAgain = await insertClaimedCertificates(claimedSql);
+    } finally {
+      await claimedSql.end();
+    }
     const offlinePid = offlineOf(second.child.pid as number);
     expect(offlinePid).toBeDefined();
     signal(offlinePid as number, 'SIGKILL');
@@ -412,6 +502,10 @@ describe('npm start', () => {
     expect(second.output()).toContain('PostgreSQL, S3 and the Keycloak stand-in stay up');
     expect(restarted).toBe(true);
     expect(second.child.exitCode).toBeNull();
+    // None is held by its hour-long claim any more (the restarted offline may have claimed them
+    // afresh, for minutes); waiting for their tick again would only repeat the check above.
+    expect(await heldAnHour(againUrl, claimedAgain)).toEqual([]);
+    expect(second.output().match(/^Released \d+ certificate claim\(s\)/gm)).toHaveLength(2);
 
     // Killed outright (SIGKILL, the OOM killer: no handler runs), its guard stops what it started:
     // once the guard has noted the tree, the restarted offline among it.
@@ -430,18 +524,23 @@ describe('npm start', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(tree.filter(isAlive)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
-  }, 420_000);
+  }, 600_000);
 
   it('uses the configured PostgreSQL, S3 and Keycloak instead of starting stand-ins, and leaves them running', async () => {
     const testEnv = await createTestEnv();
     try {
+      // Claims in a database that is yours may be live ones of other workers: npm start keeps them.
+      const claimed = await insertClaimedCertificates(testEnv.sql);
       const { started, output } = await startOnProbedPorts(await configuredEnv(testEnv));
       expect(output).not.toMatch(/^Started /m);
       expect(output).toContain('not seeded (DATABASE_URL is yours');
       expect(output).toContain(`${testEnv.keycloakUrl}/realms/student/protocol/openid-connect/token`);
       expect(output).not.toContain('export STUDENT_TOKEN=ey');
-      const [seeded] = await testEnv.sql<{ count: number }[]>`SELECT count(*)::int AS count FROM courses`;
+      const [seeded] = await testEnv.sql<{ count: number }[]>`
+        SELECT count(*)::int AS count FROM courses WHERE title <> ${CLAIMED_COURSE_TITLE}`;
       expect(seeded?.count).toBe(0);
+      expect((await heldAnHour(testEnv.env.DATABASE_URL ?? '', claimed)).sort()).toEqual(claimed.sort());
+      expect(output).not.toContain('Released');
 
       // A token from "your" Keycloak is accepted by the functions started against it.
       const token = await keycloakControl(testEnv.keycloakUrl).token('5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01');
