@@ -206,14 +206,17 @@ const sections = {
       // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
       // reserved concurrency of generate; sized for the database (one connection each).
       GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
-      // A scan keeps topping the budget up this long while certificates wait (its timeout is 60 s;
-      // it stops claiming 10 s before it).
+      // A scan keeps topping the budget up this long while certificates wait. Its timeout is 60 s
+      // (serverless.yml) and it stops claiming CLAIM_STOP_MARGIN_MS (20 s, lib/certificates/scan.ts)
+      // before it, so anything above 40 would act as 40. The constant is not imported: scan.ts
+      // reaches this module through the database client's types, a cycle; test/unit/config.test.ts
+      // ties the two instead.
       SCAN_FILL_SECONDS: nonNegativeInt
         .max(
-          50,
-          "must leave 10 s of the scan's 60 s timeout (serverless.yml) for its last invokes and summary",
+          40,
+          "must leave 20 s of the scan's 60 s timeout (serverless.yml) for its last invokes and summary: at most 40",
         )
-        .default(45),
+        .default(40),
       // generate's Lambda timeout (serverless.yml sets it from the function's own `timeout`).
       GENERATE_TIMEOUT_SECONDS: positiveInt.optional(),
     })

@@ -24,6 +24,24 @@ import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
  */
 export const CLAIM_STOP_MARGIN_MS = 20_000;
 
+/**
+ * How soon a scan whose budget was full claims again. At 1 s a slot freed by a 60-300 ms render
+ * sat idle until the next poll: the drain was capped at GENERATE_MAX_CONCURRENCY certificates a
+ * second and the slots were busy ~20 % of the time. A poll is one claim (a short transaction on
+ * small partial indexes, a few ms: bench (d)) and one EXISTS from the scan's single container, so
+ * ten a second cost the database little; the claim's budget lock is held that long, which is all
+ * an ingestion reserving a slot meanwhile waits.
+ */
+const FILL_POLL_MS = 100;
+
+/**
+ * The deadline is said to have ended claiming only when it cut the fill window by more than this.
+ * With SCAN_FILL_SECONDS at its maximum (the scan's timeout less CLAIM_STOP_MARGIN_MS) both end
+ * together, apart from the milliseconds before the handler reads its remaining time; that is the
+ * configuration working, not a scan that ran short.
+ */
+const DEADLINE_CUT_NOTICE_MS = 1000;
+
 export interface EnqueueResult {
   scanned: number;
   created: number;
@@ -394,6 +412,11 @@ export interface ScanRunOptions extends ScanOptions {
 
 export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<ScanResult> {
   const log = deps.log;
+  // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
+  // backlog then drains at the budget's rate instead of one budget's worth per tick. Counted from
+  // the scan's start, as the deadline is, so the enqueue below does not push the window past the
+  // claim margin: SCAN_FILL_SECONDS within its bound never runs into the deadline.
+  const fillUntil = Date.now() + (options.fillSeconds ?? 0) * 1000;
   const enqueued = await enqueuePassingAttempts(
     deps.sql,
     options.enqueueLimit,
@@ -402,19 +425,22 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
   await decideLaterPasses(deps, enqueued.laterPasses);
   // Passes recorded against a certificate still being generated, now that it is settled.
   await redecideWaitingLaterPasses(deps, { limit: options.enqueueLimit });
-  // With a budget, the scan keeps topping it up for `fillSeconds` while work is waiting: a
-  // backlog then drains at the budget's rate instead of one budget's worth per tick.
-  const fillUntil = Date.now() + (options.fillSeconds ?? 0) * 1000;
   // However long the enqueue took and whatever fillSeconds says, no claim is made that the
   // Lambda's timeout could cut off before its invoke.
   const claimUntil =
     options.deadline === undefined ? Number.POSITIVE_INFINITY : options.deadline - CLAIM_STOP_MARGIN_MS;
   const result: DispatchResult = { dispatched: [], failed: [] };
-  for (;;) {
+  for (let first = true; ; first = false) {
     if (Date.now() >= claimUntil) {
-      log.info('Scan stopped claiming: its time is nearly up; the next scan carries on', {
-        remaining_ms: (options.deadline ?? 0) - Date.now(),
-      });
+      // Worth a line only when the deadline took claiming the scan would otherwise have done: its
+      // one pass (the enqueue ran into the margin), or a good part of the fill window (a timeout
+      // shorter than fillSeconds plus the margin). Not when the fill window was ending anyway, as
+      // on every tick of a backlog with the defaults.
+      if (first || fillUntil - claimUntil > DEADLINE_CUT_NOTICE_MS) {
+        log.info('Scan stopped claiming: its time is nearly up; the next scan carries on', {
+          remaining_ms: (options.deadline ?? 0) - Date.now(),
+        });
+      }
       break;
     }
     const ids = await claimDueForDispatch(
@@ -432,7 +458,7 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
     result.failed.push(...pass.failed);
     // A failed invoke (Lambda throttled or unreachable) ends the pass: the next tick retries.
     if (pass.failed.length > 0 || Date.now() >= fillUntil || !(await hasUndispatchedDue(deps.sql))) break;
-    if (ids.length === 0) await sleep(options.fillPollMs ?? 1000);
+    if (ids.length === 0) await sleep(options.fillPollMs ?? FILL_POLL_MS);
   }
   const summary = await summariseSinceLastScan(deps.sql, {
     enqueued: enqueued.created,

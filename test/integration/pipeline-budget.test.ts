@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLAIM_LEASE_SECONDS, countInFlight, releaseDropped } from '../../lib/certificates/budget.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer, Dispatch } from '../../lib/certificates/ports.ts';
@@ -313,7 +314,7 @@ describe('concurrency budget', () => {
         },
         log,
       },
-      { ...BUDGET, fillSeconds: 45, deadline: Date.now() + CLAIM_STOP_MARGIN_MS - 1000 },
+      { ...BUDGET, fillSeconds: 40, deadline: Date.now() + CLAIM_STOP_MARGIN_MS - 1000 },
     );
     expect(result.dispatched).toEqual([]);
     expect(calls).toEqual([]);
@@ -327,6 +328,123 @@ describe('concurrency budget', () => {
       { ...BUDGET, deadline: Date.now() + 60_000 },
     );
     expect(later.dispatched.sort()).toEqual([...ids].sort());
+  });
+
+  it('refills a freed slot within a fraction of a second: a backlog drains at the render rate, not the budget per second', async () => {
+    await pendingCertificates(100);
+    const finishing: Promise<void>[] = [];
+    // Each "render" takes ~50 ms, then the worker's final transition frees its slot.
+    const dispatch: Dispatch = async (id) => {
+      finishing.push(sleep(50).then(() => finish(id)));
+    };
+    const fillSeconds = 3;
+    const result = await runScan(
+      { sql: t.sql, dispatch, log: recordingLog() },
+      { ...BUDGET, maxInFlight: 2, fillSeconds },
+    );
+    await Promise.all(finishing);
+    // Polling once a second after a full budget dispatched at most 2 x (fillSeconds + 1) = 8 here,
+    // however fast the renders. Refilled within the poll (~0.1 s plus a few statements), two slots
+    // turn over several times a second: 20 needs only one refill per 0.3 s, room for a loaded
+    // machine's slower statements and timers.
+    expect(result.dispatched.length).toBeGreaterThan(20);
+    expect(new Set(result.dispatched).size).toBe(result.dispatched.length);
+    expect(result.failed).toEqual([]);
+  });
+
+  it('says its time is nearly up only when the deadline, not the fill window, ended claiming', async () => {
+    // More than two budgets: work is still waiting when each scan's claiming ends.
+    await pendingCertificates(6);
+    const stopped = 'Scan stopped claiming: its time is nearly up; the next scan carries on';
+    const held: string[] = [];
+    // Never finished: the budget stays full and the scan polls until its claiming ends.
+    const dispatch: Dispatch = async (id) => {
+      held.push(id);
+    };
+    // As with the defaults, the fill window ends as the claim margin begins (40 s + 20 s of 60 s),
+    // give or take what the Lambda's clock ran before the handler read its remaining time (300 ms
+    // here, more than the poll, so the scan does look while the deadline alone has passed).
+    const quiet = recordingLog();
+    const filled = await runScan(
+      { sql: t.sql, dispatch, log: quiet },
+      { ...BUDGET, maxInFlight: 2, fillSeconds: 1, deadline: Date.now() + CLAIM_STOP_MARGIN_MS + 1000 - 300 },
+    );
+    expect(filled.dispatched).toHaveLength(2);
+    expect(quiet.entries.map((entry) => entry.message)).not.toContain(stopped);
+
+    // A deadline that cuts the fill window short mid-fill is said.
+    for (const id of held.splice(0)) await finish(id);
+    const cut = recordingLog();
+    const short = await runScan(
+      { sql: t.sql, dispatch, log: cut },
+      { ...BUDGET, maxInFlight: 2, fillSeconds: 40, deadline: Date.now() + CLAIM_STOP_MARGIN_MS + 1000 },
+    );
+    expect(short.dispatched).toHaveLength(2);
+    expect(cut.entries.map((entry) => entry.message)).toContain(stopped);
+
+    // So is a deadline that leaves no time even for the one pass a scan without a fill window makes.
+    for (const id of held.splice(0)) await finish(id);
+    const none = recordingLog();
+    const passless = await runScan(
+      { sql: t.sql, dispatch, log: none },
+      { ...BUDGET, maxInFlight: 2, fillSeconds: 0, deadline: Date.now() + CLAIM_STOP_MARGIN_MS - 1000 },
+    );
+    expect(passless.dispatched).toEqual([]);
+    expect(none.entries.map((entry) => entry.message)).toContain(stopped);
+  });
+
+  it("counts the fill window from the scan's start, as the deadline: a slow enqueue does not run it into the margin", async () => {
+    await pendingCertificates(6);
+    const realNow = Date.now;
+    let skipped = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + skipped);
+    try {
+      // Another transaction holds the table, so the scan's enqueue waits at a known point.
+      const locked = gate();
+      const blocker = t.sql.begin(async (tx) => {
+        await tx`LOCK TABLE certificates IN SHARE MODE`;
+        await locked.wait();
+      });
+      await locked.reached;
+      const log = recordingLog();
+      const fillSeconds = 7;
+      // The timeout is the fill window plus the claim margin, as with the defaults (40 + 20 s).
+      const scan = runScan(
+        { sql: t.sql, dispatch: async () => undefined, log },
+        {
+          ...BUDGET,
+          maxInFlight: 2,
+          fillSeconds,
+          deadline: Date.now() + CLAIM_STOP_MARGIN_MS + fillSeconds * 1000,
+        },
+      );
+      let settled = false;
+      const done = () => {
+        settled = true;
+      };
+      void scan.then(done, done);
+      const enqueueWaits = async () => {
+        const [waiting] = await t.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'
+            AND query LIKE '%WITH picked AS%certificate_enqueued_at IS NULL%'`;
+        return (waiting?.n ?? 0) > 0;
+      };
+      while (!settled && !(await enqueueWaits())) {
+        // Polls until the enqueue waits (or the scan has ended, which fails below).
+      }
+      // The enqueue takes five of the seven seconds (time travel instead of waiting them).
+      skipped = 5000;
+      locked.open();
+      await blocker;
+      const result = await scan;
+      expect(result.dispatched).toHaveLength(2);
+      expect(log.entries.map((entry) => entry.message)).not.toContain(
+        'Scan stopped claiming: its time is nearly up; the next scan carries on',
+      );
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('certificates whose worker dies keep no slot past their lease: waiting work goes first, they back off', async () => {

@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { CLAIM_STOP_MARGIN_MS } from '../../lib/certificates/scan.ts';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 
 describe('loadConfig', () => {
@@ -71,6 +74,33 @@ describe('limits the README documents', () => {
     expect(pipeline({ LEASE_SECONDS: '121', GENERATE_TIMEOUT_SECONDS: '120' }).LEASE_SECONDS).toBe(121);
     // Locally the timeout is not known: nothing to compare.
     expect(pipeline({ LEASE_SECONDS: '10' }).LEASE_SECONDS).toBe(10);
+  });
+
+  it("refuses a SCAN_FILL_SECONDS past the scan's claim stop (its timeout less CLAIM_STOP_MARGIN_MS), its default and serverless.yml's", () => {
+    const yaml = load(
+      readFileSync(fileURLToPath(new URL('../../serverless.yml', import.meta.url)), 'utf8'),
+    ) as {
+      functions: { scan: { timeout: number; environment: Record<string, unknown> } };
+    };
+    const scan = yaml.functions.scan;
+    // Beyond it the scan stops claiming at the margin anyway: a larger value would only look longer.
+    const bound = scan.timeout - CLAIM_STOP_MARGIN_MS / 1000;
+    expect(bound).toBe(40);
+    const pipeline = (env: Record<string, string>) => loadConfig(['pipeline'], env).pipeline;
+    expect(pipeline({}).SCAN_FILL_SECONDS).toBe(bound);
+    expect(pipeline({ SCAN_FILL_SECONDS: String(bound) }).SCAN_FILL_SECONDS).toBe(bound);
+    for (const value of [String(bound + 1), '45']) {
+      expect(() => pipeline({ SCAN_FILL_SECONDS: value })).toThrowError(ConfigError);
+      expect(() => pipeline({ SCAN_FILL_SECONDS: value })).toThrowError(
+        /SCAN_FILL_SECONDS must leave 20 s of the scan's 60 s timeout .*at most 40/,
+      );
+    }
+    // What a deploy without the variable gets loads, and is the bound.
+    const deployed = /^\$\{env:SCAN_FILL_SECONDS, '(\d+)'\}$/.exec(
+      String(scan.environment.SCAN_FILL_SECONDS),
+    );
+    expect(deployed?.[1]).toBeDefined();
+    expect(pipeline({ SCAN_FILL_SECONDS: deployed?.[1] ?? '' }).SCAN_FILL_SECONDS).toBe(bound);
   });
 
   it('refuses a DOWNLOAD_URL_MAX_TTL_SECONDS beyond 7 days (the SigV4 limit)', () => {
