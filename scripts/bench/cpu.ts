@@ -20,16 +20,38 @@ export interface CpuSnapshot {
   nodeSeconds: number;
 }
 
-function statOf(pid: number): { comm: string; seconds: number } | undefined {
+function statOf(pid: number): { comm: string; seconds: number; reapedSeconds: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    // Fields after "(comm) ": state is [0], utime [11], stime [12].
+    // Fields after "(comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14]
+    // (the last two: children that ended and that this process waited for).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { comm, seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND };
+    return {
+      comm,
+      seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
+      reapedSeconds: (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND,
+    };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds used so far by `root` and everything it started, including processes that ended:
+ * a process's time moves into its parent's cutime/cstime when the parent waits for it, so
+ * PostgreSQL backends of a closed pool, a naive renderer's Chromium or a cold start's process
+ * still count (a process orphaned to init before it ended is missed). Undefined without /proc.
+ */
+export function treeCpuSeconds(root = process.pid): number | undefined {
+  const own = statOf(root);
+  if (!own) return undefined;
+  let total = own.seconds + own.reapedSeconds;
+  for (const pid of descendantsOf(root)) {
+    const stat = statOf(pid);
+    if (stat) total += stat.seconds + stat.reapedSeconds;
+  }
+  return total;
 }
 
 /** `standInsPid`: the process that runs the stand-ins (its tree is PostgreSQL and the Node stand-ins). */
@@ -77,6 +99,8 @@ export function cpuPerItem(before: CpuSnapshot, after: CpuSnapshot, items: numbe
 export interface MachineTicks {
   work: number;
   steal: number;
+  /** Cores the machine has (its `cpuN` lines), whether or not this run may use them all. */
+  cores: number;
 }
 
 /** Reads the aggregate `cpu` line of /proc/stat; undefined where there is none (not Linux). */
@@ -89,12 +113,14 @@ export function machineTicks(text?: string): MachineTicks | undefined {
       return undefined;
     }
   }
-  const line = stat.split('\n').find((candidate) => candidate.startsWith('cpu '));
+  const lines = stat.split('\n');
+  const line = lines.find((candidate) => candidate.startsWith('cpu '));
   if (!line) return undefined;
   // user nice system idle iowait irq softirq steal (guest time is already inside user).
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   const work = [user, nice, system, irq, softirq].reduce<number>((sum, value) => sum + (value ?? 0), 0);
-  return { work, steal: steal ?? 0 };
+  const cores = lines.filter((candidate) => /^cpu\d+ /.test(candidate)).length;
+  return { work, steal: steal ?? 0, cores };
 }
 
 /**
@@ -128,4 +154,67 @@ export function stealCaveat(
     return undefined;
   const slower = top > bottom ? numerator.section : denominator.section;
   return `host steal ${top}% in ${numerator.section} vs ${bottom}% in ${denominator.section}: ${slower} ran on a slower machine, so the ratio leans ${top > bottom ? 'low' : 'high'}`;
+}
+
+/** What the machine and this run had used at one moment: two of them give a section's other load. */
+export interface LoadReading {
+  machine: MachineTicks | undefined;
+  /** CPU seconds of this run's whole process tree so far (`treeCpuSeconds`). */
+  ownCpuSeconds: number | undefined;
+  /** Monotonic wall clock, in seconds. */
+  atSeconds: number;
+}
+
+export function loadReading(): LoadReading {
+  return { machine: machineTicks(), ownCpuSeconds: treeCpuSeconds(), atSeconds: performance.now() / 1000 };
+}
+
+/**
+ * The share of the machine's capacity (all its cores for the time between two readings) that
+ * processes outside this run used: another test run or a build on the same machine slows a
+ * section as steal does, yet steal does not show it. It is the machine's busy time less this
+ * run's own CPU, so it is clamped to 0-100: tick sampling in /proc/stat and per-process
+ * accounting differ by a little, and this run's own interrupt work counts as the machine's.
+ */
+export function otherLoadPercent(before: LoadReading, after: LoadReading): number | undefined {
+  if (!before.machine || !after.machine) return undefined;
+  if (before.ownCpuSeconds === undefined || after.ownCpuSeconds === undefined) return undefined;
+  const capacitySeconds = (after.atSeconds - before.atSeconds) * after.machine.cores;
+  if (!(capacitySeconds > 0)) return undefined;
+  const machineSeconds = (after.machine.work - before.machine.work) / TICKS_PER_SECOND;
+  const otherSeconds = machineSeconds - (after.ownCpuSeconds - before.ownCpuSeconds);
+  return round(Math.min(100, Math.max(0, (100 * otherSeconds) / capacitySeconds)), 1);
+}
+
+/** Above this share of the machine, other load is worth a word beside the figures it slowed. */
+export const OTHER_LOAD_THRESHOLD_PERCENT = 10;
+
+/**
+ * Beside a ratio between two sections: when other processes took more than `thresholdPoints`
+ * more of the machine in one, the ratio leans that way; when both were that busy but alike, it
+ * leans nowhere in particular but is less sure than in a quiet run. Returns what to print, or nothing.
+ */
+export function otherLoadCaveat(
+  numerator: { section: string; otherLoadPercent?: number },
+  denominator: { section: string; otherLoadPercent?: number },
+  thresholdPoints = OTHER_LOAD_THRESHOLD_PERCENT,
+): string | undefined {
+  const { otherLoadPercent: top } = numerator;
+  const { otherLoadPercent: bottom } = denominator;
+  if (top === undefined || bottom === undefined || Math.max(top, bottom) <= thresholdPoints) return undefined;
+  const figures = `other load on the machine ${top}% in ${numerator.section} vs ${bottom}% in ${denominator.section}`;
+  if (Math.abs(top - bottom) <= thresholdPoints)
+    return `${figures}: both shared the machine with other work, so the ratio is less sure than in a quiet run`;
+  const busier = top > bottom ? numerator.section : denominator.section;
+  return `${figures}: ${busier} shared the machine with more other work, so the ratio leans ${top > bottom ? 'low' : 'high'}`;
+}
+
+/** Beside a figure of one section (a latency target): other load above the threshold makes it lean slow. */
+export function otherLoadNote(
+  measured: { section: string; otherLoadPercent?: number },
+  thresholdPercent = OTHER_LOAD_THRESHOLD_PERCENT,
+): string | undefined {
+  const { otherLoadPercent: percent } = measured;
+  if (percent === undefined || percent <= thresholdPercent) return undefined;
+  return `other load on the machine ${percent}% while ${measured.section} ran: the figure leans slow`;
 }

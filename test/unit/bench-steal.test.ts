@@ -12,9 +12,9 @@ cpu0 800 5 150 2700 20 2 12 200 0 0
 `;
 
 describe('bench: host steal from /proc/stat', () => {
-  it('reads work (user, nice, system, irq, softirq) and steal from the aggregate line', () => {
-    expect(machineTicks(before)).toEqual({ work: 1230, steal: 100 });
-    expect(machineTicks(after)).toEqual({ work: 1940, steal: 400 });
+  it('reads work (user, nice, system, irq, softirq) and steal from the aggregate line, and the cores', () => {
+    expect(machineTicks(before)).toEqual({ work: 1230, steal: 100, cores: 1 });
+    expect(machineTicks(after)).toEqual({ work: 1940, steal: 400, cores: 1 });
     expect(machineTicks('intr 1 2 3\n')).toBeUndefined();
   });
 
