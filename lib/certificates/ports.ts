@@ -134,6 +134,31 @@ export interface CertificateStore {
   putPdf(key: string, pdf: Uint8Array, metadata: Record<string, string>): Promise<StoredObject>;
 }
 
+/** What purging one prefix of the bucket found and, unless it was a dry run, deleted. */
+export interface PurgedFiles {
+  prefix: string;
+  /**
+   * `all-versions`: every object version and delete marker was listed (ListObjectVersions).
+   * `current-objects`: the server has no versioning API (the s3rver stand-in answers
+   * ListObjectVersions with MethodNotAllowed, others with NotImplemented), so only the current
+   * objects were listed and deleted.
+   */
+  listing: 'all-versions' | 'current-objects';
+  /** Object versions (current and older; with `current-objects`, objects). */
+  versions: number;
+  deleteMarkers: number;
+}
+
+/**
+ * Deletes files for good: in a versioned bucket a plain delete only adds a delete marker and every
+ * older version stays readable by its version id. Operator tooling only (scripts/erase-student.ts):
+ * the functions' roles may not delete anything.
+ */
+export interface CertificateFileEraser {
+  /** Every version and delete marker of every key under `prefix`. Unavailable -> TransientError. */
+  purgePrefix(prefix: string, options?: { dryRun?: boolean }): Promise<PurgedFiles>;
+}
+
 /** Hands out time-limited download URLs; signing is local, so it does not fail when storage is down. */
 export interface Presigner {
   /**

@@ -488,6 +488,11 @@ export interface PublicCertificateRecord {
   credentialJws: string | null;
   /** SHA-256 (hex) of the PDF as issued (null before it was recorded). */
   pdfSha256: string | null;
+  /**
+   * The holder's personal details were erased (lib/certificates/erasure.ts): a revoked or
+   * superseded tombstone whose facts have no name and no score (both ''), and no credential.
+   */
+  erased?: boolean;
 }
 
 /**
@@ -516,13 +521,14 @@ export async function findPublicCertificate(
       superseded_by_code: string | null;
       credential_jws: string | null;
       pdf_sha256: string | null;
+      erased: boolean;
     }[]
   >`
     SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
            c.score::text, c.max_score::text, c.issued_on::text AS issued_on, c.locale, c.issuer_name,
            c.status, c.revoked_at, c.revocation_reason, c.expires_at,
            n.verification_code AS superseded_by_code,
-           c.credential_jws, c.pdf_sha256
+           c.credential_jws, c.pdf_sha256, c.erased_at IS NOT NULL AS erased
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
     LEFT JOIN certificates n ON n.id = c.superseded_by
@@ -544,7 +550,8 @@ export async function findPublicCertificate(
       code: row.verification_code,
       name: row.student_name ?? '',
       course: row.course_title,
-      score: scoreLine(Number(row.score), Number(row.max_score)),
+      // An erased record has no score: Number(null) would print "0/0".
+      score: row.erased ? '' : scoreLine(Number(row.score), Number(row.max_score)),
       issued: row.issued_on ?? '',
       expires: row.expires_at?.toISOString().slice(0, 10) ?? null,
       issuer: row.issuer_name ?? '',
@@ -556,6 +563,7 @@ export async function findPublicCertificate(
     supersededByCode: row.superseded_by_code,
     credentialJws: row.credential_jws,
     pdfSha256: row.pdf_sha256,
+    erased: row.erased,
   };
 }
 
@@ -572,7 +580,8 @@ export async function verifyCertificate(
   if (!record) throw new NotFoundError('Certificate');
   return {
     verificationCode: record.facts.code,
-    studentName: record.facts.name === '' ? null : record.facts.name,
+    // Null too once the holder's details were erased (the record keeps no name then).
+    studentName: record.erased || record.facts.name === '' ? null : record.facts.name,
     courseTitle: record.facts.course,
     issuedOn: record.facts.issued === '' ? null : record.facts.issued,
     status: record.status,

@@ -106,6 +106,8 @@ interface CredentialRow {
   course_title: string;
   course_locale: string | null;
   pass_percentage: string;
+  /** The holder's details were erased (lib/certificates/erasure.ts): a tombstone, no credential. */
+  erased: boolean;
 }
 
 /** The certificate's `credentialStatus`, or undefined when it has no status entry yet. */
@@ -125,7 +127,8 @@ async function credentialRow(sql: Sql, certificateId: string): Promise<Credentia
   const [row] = await sql<CredentialRow[]>`
     SELECT c.id, c.student_id, c.course_id, c.status::text, c.verification_code, c.student_name, c.course_name,
            c.generated_at, c.expires_at, c.status_list_id, c.status_list_index,
-           co.code AS course_code, co.title AS course_title, co.locale AS course_locale, co.pass_percentage
+           co.code AS course_code, co.title AS course_title, co.locale AS course_locale, co.pass_percentage,
+           c.erased_at IS NOT NULL AS erased
     FROM certificates c JOIN courses co ON co.id = c.course_id
     WHERE c.id = ${certificateId}`;
   return row;
@@ -174,7 +177,9 @@ export async function openBadgeForCertificate(
 ): Promise<OpenBadgeCredential> {
   if (!UUID.test(certificateId)) throw new NotFoundError('certificate');
   const row = await credentialRow(deps.sql, certificateId);
-  if (!row) throw new NotFoundError('certificate');
+  // An erased holder's tombstone has no one to issue a credential to: its subject would be a
+  // pseudonym, its name gone. The verification page still says it was revoked.
+  if (!row || row.erased) throw new NotFoundError('certificate');
   if (!row.generated_at || !['issued', 'revoked', 'superseded'].includes(row.status)) {
     throw new ConflictError(`certificate is ${row.status}; it has no credential yet`, { status: row.status });
   }
@@ -238,6 +243,7 @@ export async function signedOpenBadgeForCode(
     SELECT id FROM certificates
     WHERE verification_code IN (${verificationCode}, ${verificationCode.toUpperCase()})
       AND status IN ('issued', 'revoked', 'superseded') AND generated_at IS NOT NULL
+      AND erased_at IS NULL
     LIMIT 1`;
   if (!row) throw new NotFoundError('certificate');
   return { jwt: await signedOpenBadgeForCertificate(deps, settings, row.id), certificateId: row.id };

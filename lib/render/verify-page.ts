@@ -60,6 +60,7 @@ const LABEL_KEYS = [
   'revoked_key',
   'not_found_help',
   'superseded_link',
+  'withdrawn',
   'name',
   'course',
   'score',
@@ -77,6 +78,7 @@ const LABEL_KEYS = [
   'sig_unknown',
   'sig_none',
   'sig_nojs',
+  'sig_withdrawn',
   'keep',
   'add_to_wallet',
   'add_to_linkedin',
@@ -180,6 +182,17 @@ function row(label: string, value: string, attributes = '', isolate?: 'auto' | '
   return `<dt>${escapeHtml(label)}</dt><dd${attributes}>${isolate ? `<bdi dir="${isolate}">${text}</bdi>` : text}</dd>`;
 }
 
+/**
+ * What the script compares the signed facts with. An erased record has no name or score left:
+ * `withdrawn` tells the script to say so instead of comparing (a genuine QR code would otherwise
+ * be called altered), and the fields that are gone are not sent at all.
+ */
+function scriptFacts(record: VerifyPageRecord): Record<string, unknown> {
+  if (!record.erased) return { ...record.facts };
+  const { name: _name, score: _score, ...kept } = record.facts;
+  return { ...kept, withdrawn: true };
+}
+
 export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
   const { script, css, csp } = pageAssets();
   const localeData = resolveLocale(input.record?.locale ?? input.fallbackLocale);
@@ -212,10 +225,13 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
       details.push(
         `<p><a href="${escapeHtml(encodeURIComponent(record.supersededByCode))}">${escapeHtml(labels.superseded_link)}</a></p>`,
       );
+    // Erased (the holder's details withdrawn): no Name and no Score row at all, rather than an
+    // empty name and "0 / 0", and a line saying why.
+    if (record.erased) details.push(`<p id="withdrawn">${escapeHtml(labels.withdrawn)}</p>`);
     const rows = [
-      row(labels.name, facts.name, ' class="fact-name"', 'auto'),
+      ...(record.erased ? [] : [row(labels.name, facts.name, ' class="fact-name"', 'auto')]),
       row(labels.course, facts.course, ' class="fact-course"', 'auto'),
-      row(labels.score, scoreDisplay(facts.score, intl), '', 'ltr'),
+      ...(record.erased ? [] : [row(labels.score, scoreDisplay(facts.score, intl), '', 'ltr')]),
       row(labels.issued, date(facts.issued)),
       ...(facts.expires ? [row(labels.expires, date(facts.expires))] : []),
       row(labels.issuer, facts.issuer, '', 'auto'),
@@ -232,7 +248,8 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
 <p id="signature-result" role="status" aria-live="polite"
  data-checking="${escapeHtml(labels.sig_checking)}" data-valid="${escapeHtml(labels.sig_valid)}"
  data-mismatch="${escapeHtml(labels.sig_mismatch)}" data-revoked_key="${escapeHtml(labels.sig_revoked_key)}"
- data-unknown="${escapeHtml(labels.sig_unknown)}" data-none="${escapeHtml(labels.sig_none)}"><noscript>${escapeHtml(labels.sig_nojs)}</noscript></p>
+ data-unknown="${escapeHtml(labels.sig_unknown)}" data-none="${escapeHtml(labels.sig_none)}"
+ data-withdrawn="${escapeHtml(labels.sig_withdrawn)}"><noscript>${escapeHtml(labels.sig_nojs)}</noscript></p>
 </section>`
     : '';
 
@@ -291,7 +308,7 @@ ${signature}
 ${fileCheck}
 ${actions}
 </main>
-<script type="application/json" id="record-facts">${jsonForScript(record?.facts ?? null)}</script>
+<script type="application/json" id="record-facts">${jsonForScript(record ? scriptFacts(record) : null)}</script>
 <script>${script}</script>
 </body>
 </html>

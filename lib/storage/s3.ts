@@ -1,8 +1,24 @@
-import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
+  type ObjectIdentifier,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { CertificateStore, Presigner } from '../certificates/ports.ts';
+import type {
+  CertificateFileEraser,
+  CertificateStore,
+  Presigner,
+  PurgedFiles,
+} from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
-import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage, TransientError, ValidationError } from '../errors.ts';
 
 export type S3Config = Config<'s3'>['s3'];
 
@@ -137,6 +153,173 @@ export function createCertificateStorage(client: S3Client, bucket: string): Cert
         { expiresIn: expiresInSeconds },
       );
       return { url, expiresInSeconds };
+    },
+  };
+}
+
+// ---- erasure (operator tooling only) ----
+
+/** The most keys one listing page returns and one DeleteObjects call takes. */
+const MAX_PAGE_SIZE = 1000;
+
+/**
+ * The server has no versioning API at all: s3rver (the local and test stand-in) answers
+ * ListObjectVersions with MethodNotAllowed, other S3-compatible servers with NotImplemented.
+ * Anything else (AccessDenied for a missing s3:ListBucketVersions above all) is an error: falling
+ * back would leave every older version in a versioned bucket and report success.
+ */
+function hasNoVersioningApi(error: unknown): boolean {
+  return (
+    error instanceof S3ServiceException &&
+    (error.name === 'NotImplemented' ||
+      error.name === 'MethodNotAllowed' ||
+      error.$metadata.httpStatusCode === 501 ||
+      error.$metadata.httpStatusCode === 405)
+  );
+}
+
+/**
+ * The S3 adapter of the domain's CertificateFileEraser: a listing of every version and delete
+ * marker (ListObjectVersions) deleted page by page (DeleteObjects), or, from a server with no
+ * versioning API, the current objects (ListObjectsV2). A separate factory from
+ * createCertificateStorage, so the functions never hold a way to delete.
+ */
+export function createCertificateFileEraser(
+  client: S3Client,
+  bucket: string,
+  tuning: { pageSize?: number } = {},
+): CertificateFileEraser {
+  // Smaller pages only in tests, to see the pagination without a thousand objects.
+  const pageSize = Math.min(tuning.pageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+  async function deleteAll(objects: ObjectIdentifier[]): Promise<void> {
+    // DeleteObjects takes at most 1000 keys per call.
+    for (let start = 0; start < objects.length; start += MAX_PAGE_SIZE)
+      await deleteBatch(objects.slice(start, start + MAX_PAGE_SIZE));
+  }
+
+  async function deleteBatch(objects: ObjectIdentifier[]): Promise<void> {
+    let errors: { Key?: string; Code?: string; Message?: string }[] = [];
+    try {
+      const response = await client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }),
+      );
+      errors = response.Errors ?? [];
+    } catch (error) {
+      asTransient(error, 'DeleteObjects');
+    }
+    // DeleteObjects answers 200 with a list of the keys it could not delete (AccessDenied for a
+    // missing s3:DeleteObjectVersion): that is a failure, not a partial success to report.
+    const [first] = errors;
+    if (first) {
+      const message = `S3 DeleteObjects failed for ${errors.length} of ${objects.length} object version(s): ${first.Key ?? '?'}: ${first.Code ?? '?'} ${first.Message ?? ''}`;
+      if (first.Code === 'AccessDenied')
+        throw new ConfigurationError(`${message}: the caller needs s3:DeleteObjectVersion`, 's3');
+      throw new TransientError(message, 's3');
+    }
+  }
+
+  /**
+   * Every page of a listing, as `list(marker)` gives them, each deleted (unless a dry run) before
+   * the next is asked for. A dry run pages on with the listing's own marker. A real run lists from
+   * the start again after each deletion: the marker would name a version just deleted, and servers
+   * do not all go on from a position that no longer exists (moto ends the listing there). An entry
+   * listed again after its deletion stops it, rather than looping.
+   */
+  async function purgePages<Marker>(
+    list: (
+      marker: Marker | undefined,
+    ) => Promise<{ entries: ObjectIdentifier[]; markers: number; next?: Marker }>,
+    dryRun: boolean,
+  ): Promise<{ versions: number; deleteMarkers: number }> {
+    const totals = { versions: 0, deleteMarkers: 0 };
+    const deleted = new Set<string>();
+    let marker: Marker | undefined;
+    for (;;) {
+      const page = await list(dryRun ? marker : undefined);
+      totals.deleteMarkers += page.markers;
+      totals.versions += page.entries.length - page.markers;
+      if (!dryRun) {
+        for (const entry of page.entries) {
+          const id = `${entry.Key ?? ''}\u0000${entry.VersionId ?? ''}`;
+          if (deleted.has(id))
+            throw new TransientError(`S3 still lists ${entry.Key ?? '?'} after deleting it`, 's3');
+          deleted.add(id);
+        }
+        await deleteAll(page.entries);
+      }
+      if (page.next === undefined || page.entries.length === 0) return totals;
+      marker = page.next;
+    }
+  }
+
+  async function purgeCurrentObjects(prefix: string, dryRun: boolean): Promise<PurgedFiles> {
+    const totals = await purgePages<string>(async (token) => {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            MaxKeys: pageSize,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+      } catch (error) {
+        asTransient(error, 'ListObjectsV2');
+      }
+      const entries = (page.Contents ?? []).flatMap((object) => (object.Key ? [{ Key: object.Key }] : []));
+      return {
+        entries,
+        markers: 0,
+        ...(page.IsTruncated && page.NextContinuationToken ? { next: page.NextContinuationToken } : {}),
+      };
+    }, dryRun);
+    return { prefix, listing: 'current-objects', ...totals };
+  }
+
+  return {
+    async purgePrefix(prefix, options = {}) {
+      // An empty prefix is the whole bucket.
+      if (prefix.replace(/\/+/g, '') === '')
+        throw new ValidationError('prefix must name a folder or a key, not the whole bucket', 'prefix');
+      const dryRun = options.dryRun ?? false;
+      let first = true;
+      let unversioned = false;
+      const totals = await purgePages<{ key: string; versionId?: string }>(async (marker) => {
+        let page: ListObjectVersionsCommandOutput;
+        try {
+          page = await client.send(
+            new ListObjectVersionsCommand({
+              Bucket: bucket,
+              Prefix: prefix,
+              MaxKeys: pageSize,
+              ...(marker ? { KeyMarker: marker.key, VersionIdMarker: marker.versionId } : {}),
+            }),
+          );
+        } catch (error) {
+          if (first && hasNoVersioningApi(error)) {
+            unversioned = true;
+            return { entries: [], markers: 0 };
+          }
+          asTransient(error, 'ListObjectVersions');
+        }
+        first = false;
+        const versions = (page.Versions ?? []).flatMap((version) =>
+          version.Key ? [{ Key: version.Key, VersionId: version.VersionId }] : [],
+        );
+        const markers = (page.DeleteMarkers ?? []).flatMap((deleteMarker) =>
+          deleteMarker.Key ? [{ Key: deleteMarker.Key, VersionId: deleteMarker.VersionId }] : [],
+        );
+        return {
+          entries: [...versions, ...markers],
+          markers: markers.length,
+          ...(page.IsTruncated && page.NextKeyMarker
+            ? { next: { key: page.NextKeyMarker, versionId: page.NextVersionIdMarker } }
+            : {}),
+        };
+      }, dryRun);
+      if (unversioned) return await purgeCurrentObjects(prefix, dryRun);
+      return { prefix, listing: 'all-versions', ...totals };
     },
   };
 }

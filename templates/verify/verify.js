@@ -148,6 +148,11 @@
   if (!genuine) return distrust('mismatch', 'tampered');
   if (revoked) return distrust('revoked_key', 'revoked_key');
 
+  // The holder's details were erased: the record keeps no name or score to compare the signed
+  // ones with. A genuine signature of this certificate's code leaves the record's own status
+  // (revoked) standing and says the details were withdrawn; the holder's copy is not "altered".
+  if (record.withdrawn) return claims.c === record.code ? say('withdrawn') : distrust('mismatch', 'tampered');
+
   const canonical = JSON.stringify([
     record.code,
     record.name,

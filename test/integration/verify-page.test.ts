@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
+import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
 import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
@@ -461,6 +462,78 @@ describe('public verification page', () => {
     }));
     expect(focused).toEqual({ tag: 'A', outline: 'solid' });
     expect(opened.text).toContain('The link carries no signature');
+    await opened.close();
+  });
+});
+
+describe('the verification page of an erased certificate', () => {
+  /** An issued certificate of a student of its own, then that student erased. */
+  async function erased(): Promise<Issued & { other: Issued }> {
+    const certificate = await issued();
+    const other = await issued();
+    const student = randomUUID();
+    await t.sql`
+      WITH moved AS (
+        UPDATE certificates SET student_id = ${student} WHERE verification_code = ${certificate.code}
+        RETURNING test_attempt_id)
+      UPDATE test_attempts SET student_id = ${student} WHERE id IN (SELECT test_attempt_id FROM moved)`;
+    await eraseStudent(
+      { sql: t.sql, log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} } },
+      { studentId: student, actor: 'erasure-test' },
+    );
+    return { ...certificate, other };
+  }
+
+  it("its genuine QR link shows revoked at the holder's request and the details withdrawn, not tampered", async () => {
+    const certificate = await erased();
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(opened.status).toBe('revoked');
+    expect(opened.heading).toBe('Revoked certificate');
+    expect(await opened.page.title()).toBe('Certificate verification – Revoked certificate');
+    expect(opened.text).toMatch(/Reason\s+Withdrawn at the holder's request/);
+    expect(opened.text).toContain("The holder's personal details have been withdrawn from this record.");
+    expect(
+      await opened.page.$eval('#signature-result', (element) => element.getAttribute('data-result')),
+    ).toBe('withdrawn');
+    expect(opened.text).toContain('Genuine signature for this certificate.');
+    expect(opened.text).not.toContain('do not match');
+    // No Name and no Score row: neither an empty name nor "0 / 0".
+    expect(opened.text).not.toContain('Ada Lovelace');
+    expect(opened.text).not.toMatch(/\bName\b|\bScore\b/);
+    expect(opened.text).toContain('Analytical Engines 101');
+    expect(opened.cspViolations).toEqual([]);
+    await opened.close();
+
+    // The JSON answer: no name, no score, no file hash.
+    const json = await fetch(`${server.baseUrl}/api/v1/verify/${certificate.code}`, {
+      headers: { accept: 'application/json' },
+    });
+    const body = (await json.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      studentName: null,
+      status: 'revoked',
+      revocationReason: 'requested-by-holder',
+      pdfSha256: null,
+    });
+    expect(body).not.toHaveProperty('score');
+  });
+
+  it("another certificate's genuine JWS, or a changed one, still does not match it", async () => {
+    const certificate = await erased();
+    const foreign = await open(`/api/v1/verify/${certificate.code}#${certificate.other.jws}`);
+    expect(foreign.status).toBe('tampered');
+    await foreign.close();
+    const changed = await open(`/api/v1/verify/${certificate.code}#${changeOneCharacter(certificate.jws)}`);
+    expect(changed.status).toBe('tampered');
+    await changed.close();
+  });
+
+  it('without JavaScript: revoked, the details withdrawn, no Name or Score row', async () => {
+    const certificate = await erased();
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`, { javascript: false });
+    expect(opened.status).toBe('revoked');
+    expect(opened.text).toContain("The holder's personal details have been withdrawn from this record.");
+    expect(opened.text).not.toMatch(/\bName\b|\bScore\b|0 \/ 0/);
     await opened.close();
   });
 });

@@ -100,6 +100,60 @@ describe('verification page renderer', () => {
     expect(html).toContain('>null</script>');
   });
 
+  it('an erased record: no Name or Score row, a line that the details were withdrawn, and the script told not to compare', () => {
+    const erased = {
+      ...record,
+      facts: { ...record.facts, name: '', score: '' },
+      revokedAt: '2026-12-01T10:00:00.000Z',
+      revocationReason: 'requested-by-holder' as const,
+      pdfSha256: null,
+      erased: true,
+    };
+    const labels = verifyPageLabels('en');
+    const { html } = page({ status: 'revoked', record: erased });
+    expect(html).toContain('data-status="revoked"');
+    expect(html).toContain(`<dd dir="auto">${labels.reason_requested_by_holder.replace("'", '&#39;')}</dd>`);
+    expect(html).toContain(
+      '<p id="withdrawn">The holder&#39;s personal details have been withdrawn from this record.</p>',
+    );
+    expect(html).not.toContain(`<dt>${labels.name}</dt>`);
+    expect(html).not.toContain(`<dt>${labels.score}</dt>`);
+    expect(html).toContain(`<dt>${labels.course}</dt>`);
+    expect(html).toContain(' data-withdrawn="Genuine signature for this certificate.');
+    const data = /<script type="application\/json" id="record-facts">([\s\S]*?)<\/script>/.exec(html)?.[1];
+    const { name: _name, score: _score, ...kept } = record.facts;
+    expect(JSON.parse(data ?? 'null')).toEqual({ ...kept, withdrawn: true });
+
+    // A record that was not erased keeps both rows and is compared as before.
+    const revoked = page({
+      status: 'revoked',
+      record: { ...erased, facts: record.facts, erased: false },
+    }).html;
+    expect(revoked).toContain(`<dt>${labels.name}</dt>`);
+    expect(revoked).toContain(`<dt>${labels.score}</dt>`);
+    expect(revoked).not.toContain('id="withdrawn"');
+  });
+
+  it('says the details were withdrawn in every shipped language, in its own words', () => {
+    const english = verifyPageLabels('en');
+    for (const language of shippedLanguages()) {
+      const labels = verifyPageLabels(language);
+      const { html } = page({
+        status: 'revoked',
+        record: {
+          ...record,
+          locale: language,
+          facts: { ...record.facts, name: '', score: '' },
+          erased: true,
+        },
+      });
+      expect(html, language).toContain(`<p id="withdrawn">${labels.withdrawn.replaceAll("'", '&#39;')}</p>`);
+      if (language === 'en') continue;
+      expect(labels.withdrawn, language).not.toBe(english.withdrawn);
+      expect(labels.sig_withdrawn, language).not.toBe(english.sig_withdrawn);
+    }
+  });
+
   it('negotiates JSON only when asked for, and picks a shipped language', () => {
     expect(wantsJson(undefined)).toBe(false);
     expect(wantsJson('*/*')).toBe(false);

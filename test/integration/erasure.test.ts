@@ -1,0 +1,416 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErasureIncompleteError, eraseStudent } from '../../lib/certificates/erasure.ts';
+import {
+  assignIssueLifecycle,
+  redecideWaitingLaterPasses,
+  reissueCertificate,
+  revokeCertificate,
+} from '../../lib/certificates/lifecycle.ts';
+import { verifyCertificate } from '../../lib/certificates/read-model.ts';
+import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
+import {
+  type CredentialSettings,
+  openBadgeForCertificate,
+  signedOpenBadgeForCode,
+} from '../../lib/credentials/credential-service.ts';
+import type { Sql } from '../../lib/db/client.ts';
+import { NotFoundError } from '../../lib/errors.ts';
+import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { createAttempt, createCourse, createPendingCertificate, recordingLog } from './pipeline-fixtures.ts';
+
+/**
+ * The erasure use-case against the real schema: the student of the session-12 inventory's tested
+ * procedure (a reissued certificate, a pending one in a second course, an expired one nobody
+ * announced yet, an attempt the scan has not seen, webhook events), next to another student who
+ * must not be touched.
+ */
+
+let t: TestEnv;
+beforeAll(async () => {
+  t = await createTestEnv();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+const STAFF = '00000000-0000-4000-8000-0000000057af';
+const ACTOR = 'erasure-TICKET-42';
+
+/** A pending certificate issued as generate leaves it: snapshot, file, credential, status entry. */
+async function issue(sql: Sql, certificateId: string, name: string): Promise<void> {
+  await sql`
+    UPDATE certificates c
+    SET status = 'issued', student_name = ${name}, course_name = co.title, score = a.score,
+        max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
+        locale = 'en', issuer_name = 'Northbridge Academy',
+        s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
+        pdf_sha256 = repeat('a', 64), pdf_bytes = 1234, credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig',
+        generated_at = now(), updated_at = now()
+    FROM courses co, test_attempts a
+    WHERE c.id = ${certificateId} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
+  // generate's audit row names the file, whose key holds the student id.
+  await sql`
+    INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, details)
+    SELECT id, 'issued', 'rendering', 'issued', 'Certificate generated successfully',
+           jsonb_build_object('s3_key', s3_key, 'pdf_sha256', pdf_sha256)
+    FROM certificates WHERE id = ${certificateId}`;
+  await assignIssueLifecycle(sql, certificateId);
+}
+
+/** Tables whose rows, as text, contain `text` (the inventory's grep.sql), with how many. */
+async function rowsContaining(sql: Sql, text: string): Promise<Record<string, number>> {
+  const tables = await sql<{ name: string }[]>`
+    SELECT table_name AS name FROM information_schema.tables
+    WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`;
+  const found: Record<string, number> = {};
+  for (const { name } of tables) {
+    const [row] = await sql.unsafe<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM "${name}" x WHERE strpos(x::text, $1) > 0`,
+      [text],
+    );
+    if (row && row.n > 0) found[name] = row.n;
+  }
+  return found;
+}
+
+async function statusBit(sql: Sql, certificateId: string): Promise<number | undefined> {
+  const [row] = await sql<{ bit: number }[]>`
+    SELECT get_bit(l.bits, (c.status_list_index / 8) * 8 + 7 - c.status_list_index % 8) AS bit
+    FROM certificates c JOIN status_lists l ON l.id = c.status_list_id WHERE c.id = ${certificateId}`;
+  return row?.bit;
+}
+
+interface Seeded {
+  student: string;
+  other: string;
+  /** Issued, then reissued as b (superseded). */
+  a: string;
+  b: string;
+  /** Pending, in a second course. */
+  c: string;
+  /** Issued in a third course, past its expiry, not announced. */
+  d: string;
+  /** The other student's issued certificate in the first course. */
+  e: string;
+  /** Revoked by staff before, with their own words, in a fourth course. */
+  f: string;
+  courses: string[];
+}
+
+async function seed(sql: Sql): Promise<Seeded> {
+  const student = randomUUID();
+  const other = randomUUID();
+  const log = recordingLog();
+  const courses = [
+    await createCourse(sql, { title: 'Erasure 101' }),
+    await createCourse(sql, { title: 'Erasure 102' }),
+    await createCourse(sql, { title: 'Erasure 103' }),
+    await createCourse(sql, { title: 'Erasure 104' }),
+  ];
+  const [first, second, third, fourth] = courses as [string, string, string, string];
+  const a = await createPendingCertificate(sql, { studentId: student, courseId: first, score: 91 });
+  await sql`UPDATE test_attempts SET external_ref = 'lms-result-4711' WHERE id = (SELECT test_attempt_id FROM certificates WHERE id = ${a})`;
+  await issue(sql, a, 'Erika Musterfrau');
+  const reissued = await reissueCertificate(
+    { sql, log },
+    { certificateId: a, reason: 'Name corrected: Erika Musterfrau -> Erika Mustermann', actor: STAFF },
+  );
+  await issue(sql, reissued.id, 'Erika Mustermann');
+  const c = await createPendingCertificate(sql, { studentId: student, courseId: second, score: 80 });
+  // A pass the scan has not picked up yet.
+  await createAttempt(sql, { studentId: student, courseId: second, score: 95, passed: true });
+  const d = await createPendingCertificate(sql, { studentId: student, courseId: third, score: 77 });
+  await issue(sql, d, 'Erika Mustermann');
+  await sql`UPDATE certificates SET expires_at = now() - interval '1 day' WHERE id = ${d}`;
+  // Imported history: an attempt whose certificate was made without the scan marking it.
+  await sql`UPDATE test_attempts SET certificate_enqueued_at = NULL WHERE id = (SELECT test_attempt_id FROM certificates WHERE id = ${d})`;
+  const e = await createPendingCertificate(sql, { studentId: other, courseId: first, score: 88 });
+  await issue(sql, e, 'Ada Lovelace');
+  const f = await createPendingCertificate(sql, { studentId: student, courseId: fourth, score: 99 });
+  await issue(sql, f, 'Erika Mustermann');
+  await revokeCertificate(
+    { sql, log },
+    {
+      certificateId: f,
+      reasonCode: 'other',
+      reasonText: 'Erika Mustermann called: wrong exam',
+      actor: STAFF,
+    },
+  );
+  // An event of a certificate deleted long ago: no foreign key, it outlives it and names the student.
+  await sql`
+    INSERT INTO webhook_outbox (event_type, certificate_id, data)
+    VALUES ('certificate.issued', ${randomUUID()},
+            jsonb_build_object('studentId', ${student}::text, 'status', 'issued'))`;
+  return { student, other, a, b: reissued.id, c, d, e, f, courses };
+}
+
+describe('eraseStudent', () => {
+  it('keeps tombstones of published certificates, deletes the rest, and leaves no row naming the student', async () => {
+    const s = await seed(t.sql);
+    const before = await rowsContaining(t.sql, s.student);
+    expect(before).toMatchObject({ certificates: 5, test_attempts: 5 });
+    const otherBefore = await rowsContaining(t.sql, s.other);
+
+    // A dry run reports exactly what the erasure does, and changes nothing.
+    const log = recordingLog();
+    const preview = await eraseStudent(
+      { sql: t.sql, log },
+      { studentId: s.student, actor: ACTOR, dryRun: true },
+    );
+    expect(await rowsContaining(t.sql, s.student)).toEqual(before);
+    expect(await statusBit(t.sql, s.b)).toBe(0);
+
+    const report = await eraseStudent({ sql: t.sql, log }, { studentId: s.student, actor: ACTOR });
+    expect({ ...preview, dryRun: false }).toEqual(report);
+    expect(report).toMatchObject({
+      dryRun: false,
+      certificatesDeleted: 1,
+      certificatesRevoked: 2,
+      attemptsDeleted: 2,
+      attemptsPseudonymised: 3,
+      // issued a, reissued a, issued b, issued d, issued f, revoked f; expired d, revoked b,
+      // revoked d; and the orphan.
+      webhookEventsPseudonymised: 10,
+      s3Keys: [],
+    });
+    expect(report.s3Prefixes.sort()).toEqual(
+      s.courses.map((course) => `certificates/${course}/${s.student}/`).sort(),
+    );
+    expect(report.tombstones.map((row) => [row.certificateId, row.status]).sort()).toEqual(
+      [
+        [s.a, 'superseded'],
+        [s.b, 'revoked'],
+        [s.d, 'revoked'],
+        [s.f, 'revoked'],
+      ].sort(),
+    );
+
+    // No row of any table names the student, or the name, or the LMS reference, any more.
+    expect(await rowsContaining(t.sql, s.student)).toEqual({});
+    expect(await rowsContaining(t.sql, 'Erika')).toEqual({});
+    expect(await rowsContaining(t.sql, 'lms-result-4711')).toEqual({});
+    // The other student is untouched.
+    expect(await rowsContaining(t.sql, s.other)).toEqual(otherBefore);
+    expect(await statusBit(t.sql, s.e)).toBe(0);
+
+    // The pending certificate is gone; the published ones are tombstones with their status bits set:
+    // b and d share a list, and each has its own bit (one UPDATE over both would set only one).
+    expect(await t.sql`SELECT 1 FROM certificates WHERE id = ${s.c}`).toHaveLength(0);
+    const tombstones = await t.sql<
+      {
+        id: string;
+        student_id: string;
+        status: string;
+        revocation_reason: string | null;
+        revoked_by: string | null;
+        student_name: string | null;
+        score: string | null;
+        s3_key: string | null;
+        pdf_sha256: string | null;
+        credential_jws: string | null;
+        erased: boolean;
+        status_list_id: string;
+        superseded_by: string | null;
+      }[]
+    >`
+      SELECT id, student_id, status::text, revocation_reason, revoked_by, student_name, score::text, s3_key,
+             pdf_sha256, credential_jws, erased_at IS NOT NULL AS erased, status_list_id, superseded_by
+      FROM certificates WHERE id IN (${s.a}, ${s.b}, ${s.d}, ${s.f})`;
+    const pseudonym = tombstones[0]?.student_id;
+    for (const row of tombstones) {
+      expect(row).toMatchObject({
+        student_id: pseudonym,
+        student_name: null,
+        score: null,
+        s3_key: null,
+        pdf_sha256: null,
+        credential_jws: null,
+        erased: true,
+      });
+      expect(await statusBit(t.sql, row.id), row.id).toBe(1);
+    }
+    const byId = new Map(tombstones.map((row) => [row.id, row]));
+    expect(byId.get(s.b)?.status_list_id).toBe(byId.get(s.d)?.status_list_id);
+    expect(byId.get(s.a)?.superseded_by).toBe(s.b);
+    for (const id of [s.b, s.d])
+      expect(byId.get(id)).toMatchObject({
+        status: 'revoked',
+        revocation_reason: 'requested-by-holder',
+        revoked_by: ACTOR,
+      });
+    // Revoked before: its reason and who revoked stay, staff's words do not.
+    expect(byId.get(s.f)).toMatchObject({ status: 'revoked', revocation_reason: 'other', revoked_by: STAFF });
+
+    // The audit: one revocation row each, by the actor, marked as an erasure; staff's reissue
+    // reason is gone; the event and actor of the reissue stay.
+    const audit = await t.sql<
+      {
+        certificate_id: string;
+        event: string;
+        actor: string | null;
+        message: string | null;
+        erasure: string;
+      }[]
+    >`
+      SELECT certificate_id, event, actor, message, details->>'erasure' AS erasure
+      FROM certificate_generation_log WHERE certificate_id IN (${s.a}, ${s.b}, ${s.d}, ${s.f}) ORDER BY id`;
+    expect(
+      audit
+        .filter((row) => row.event === 'revoked')
+        .map((row) => [row.certificate_id, row.actor, row.erasure])
+        .sort(),
+    ).toEqual(
+      [
+        [s.b, ACTOR, 'true'],
+        [s.d, ACTOR, 'true'],
+        [s.f, STAFF, null],
+      ].sort(),
+    );
+    expect(audit.find((row) => row.event === 'superseded')).toMatchObject({
+      actor: STAFF,
+      message: '[erased]',
+    });
+
+    // Receivers hear of the revocations (and of d's expiry, first), under the pseudonym.
+    const events = await t.sql<
+      { event_type: string; certificate_id: string; student: string; reason: string }[]
+    >`
+      SELECT event_type, certificate_id, data->>'studentId' AS student, data->>'revocationReason' AS reason
+      FROM webhook_outbox WHERE certificate_id IN (${s.b}, ${s.d}) AND event_type <> 'certificate.issued'
+      ORDER BY occurred_at, id`;
+    // The expiry is dated at the expiry, before the revocations (dated alike, in any order).
+    expect(events[0]).toMatchObject({ event_type: 'certificate.expired', certificate_id: s.d });
+    expect(
+      events
+        .slice(1)
+        .map((row) => [row.event_type, row.certificate_id, row.reason])
+        .sort(),
+    ).toEqual(
+      [
+        ['certificate.revoked', s.b, 'requested-by-holder'],
+        ['certificate.revoked', s.d, 'requested-by-holder'],
+      ].sort(),
+    );
+    for (const row of events) expect(row.student).toBe(pseudonym);
+
+    // The public record: revoked at the holder's request, no name, no file hash.
+    const b = byId.get(s.b);
+    const [code] = await t.sql<{ verification_code: string }[]>`
+      SELECT verification_code FROM certificates WHERE id = ${b?.id ?? ''}`;
+    const verification = await verifyCertificate(t.sql, code?.verification_code ?? '');
+    expect(verification).toMatchObject({
+      studentName: null,
+      status: 'revoked',
+      revocationReason: 'requested-by-holder',
+      pdfSha256: null,
+    });
+    expect(verification).not.toHaveProperty('score');
+
+    // Nothing is left to issue from: the scan and the later-pass rule find nothing.
+    expect((await enqueuePassingAttempts(t.sql, 100)).scanned).toBe(0);
+    expect(await redecideWaitingLaterPasses({ sql: t.sql, log })).toEqual({ decided: 0, created: 0 });
+
+    // A tombstone stays one: no name, file or issued status can be put back.
+    for (const change of [
+      t.sql`UPDATE certificates SET student_name = 'Erika Mustermann' WHERE id = ${s.b}`,
+      t.sql`UPDATE certificates SET s3_key = 'certificates/x.pdf' WHERE id = ${s.b}`,
+      t.sql`UPDATE certificates SET status = 'issued', s3_key = 'certificates/x.pdf', pdf_sha256 = repeat('a', 64) WHERE id = ${s.a}`,
+    ])
+      await expect(change).rejects.toThrow(/certificates_erased_is_tombstone/);
+
+    // The log line has counts, never the student.
+    expect(JSON.stringify(log.entries)).not.toContain(s.student);
+  });
+
+  it('leaves no Open Badges credential to hand out for a tombstone, publicly or to staff', async () => {
+    const s = await seed(t.sql);
+    const settings: CredentialSettings = {
+      apiBaseUrl: 'https://certs.example.org/api/v1',
+      verifyBaseUrl: 'https://certs.example.org/verify',
+      issuer: { id: 'https://certs.example.org', name: 'Example Academy' },
+      statusListTtlSeconds: 300,
+    };
+    const sign = async () => 'unused.jwt.value';
+    const [{ code } = { code: '' }] = await t.sql<{ code: string }[]>`
+      SELECT verification_code AS code FROM certificates WHERE id = ${s.b}`;
+    // Before: the issued certificate has one, by its code and by its id.
+    await expect(signedOpenBadgeForCode({ sql: t.sql, sign }, settings, code)).resolves.toMatchObject({
+      certificateId: s.b,
+    });
+    await eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: s.student, actor: ACTOR });
+    // After: its subject would be a pseudonym and its name gone; the page still says revoked.
+    await expect(signedOpenBadgeForCode({ sql: t.sql, sign }, settings, code)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    await expect(openBadgeForCertificate({ sql: t.sql }, settings, s.b)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    // The other student's certificate keeps its credential.
+    await expect(openBadgeForCertificate({ sql: t.sql }, settings, s.e)).resolves.toMatchObject({
+      credentialSubject: expect.anything(),
+    });
+  });
+
+  it('a second run does nothing', async () => {
+    const s = await seed(t.sql);
+    await eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: s.student, actor: ACTOR });
+    const snapshot = async () => ({
+      certificates: await t.sql`SELECT * FROM certificates ORDER BY id`,
+      log: await t.sql`SELECT id, message, details FROM certificate_generation_log ORDER BY id`,
+      outbox: await t.sql`SELECT id, data FROM webhook_outbox ORDER BY id`,
+      attempts: await t.sql`SELECT * FROM test_attempts ORDER BY id`,
+      lists: await t.sql`SELECT id, bits FROM status_lists ORDER BY id`,
+    });
+    const before = await snapshot();
+    const again = await eraseStudent(
+      { sql: t.sql, log: recordingLog() },
+      { studentId: s.student, actor: ACTOR },
+    );
+    expect(again).toEqual({
+      dryRun: false,
+      certificatesDeleted: 0,
+      certificatesRevoked: 0,
+      tombstones: [],
+      attemptsDeleted: 0,
+      attemptsPseudonymised: 0,
+      webhookEventsPseudonymised: 0,
+      auditRowsScrubbed: 0,
+      s3Prefixes: [],
+      s3Keys: [],
+    });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('rolls everything back when a row would still name the student', async () => {
+    const s = await seed(t.sql);
+    // A row no step rewrites: an audit row of no certificate that names the student.
+    const [stray] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificate_generation_log (event, message, details)
+      VALUES ('note', 'hand-written', jsonb_build_object('student', ${s.student}::text)) RETURNING id`;
+    const before = await rowsContaining(t.sql, s.student);
+
+    const attempt = eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: s.student, actor: ACTOR });
+    await expect(attempt).rejects.toBeInstanceOf(ErasureIncompleteError);
+    await expect(attempt).rejects.toThrow(/certificate_generation_log 1/);
+    expect(await rowsContaining(t.sql, s.student)).toEqual(before);
+    expect(await statusBit(t.sql, s.b)).toBe(0);
+    const [b] = await t.sql<{ status: string }[]>`SELECT status::text FROM certificates WHERE id = ${s.b}`;
+    expect(b?.status).toBe('issued');
+
+    await t.sql`DELETE FROM certificate_generation_log WHERE id = ${stray?.id ?? 0}`;
+    await eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: s.student, actor: ACTOR });
+    expect(await rowsContaining(t.sql, s.student)).toEqual({});
+  });
+
+  it('refuses what is not a student id or an actor', async () => {
+    const deps = { sql: t.sql, log: recordingLog() };
+    await expect(eraseStudent(deps, { studentId: 'nope', actor: ACTOR })).rejects.toThrow(
+      'studentId must be a UUID',
+    );
+    await expect(eraseStudent(deps, { studentId: randomUUID(), actor: '  ' })).rejects.toThrow(
+      'actor must be 1-200 characters',
+    );
+  });
+});
