@@ -16,6 +16,7 @@ import {
   otherLoadPercent,
   stealCaveat,
   stealPercent,
+  watchOwnCpu,
 } from './bench/cpu.ts';
 import { benchHttpInProcess, benchHttpOffline, prepareHttpBench } from './bench/http.ts';
 import { benchImmediate } from './bench/immediate.ts';
@@ -168,10 +169,11 @@ async function section<T>(name: string, title: string, run: () => Promise<T>): P
   if (name !== 'stack' && !wanted(name)) return undefined;
   log(title);
   const started = performance.now();
-  const before = loadReading();
+  const before = { ...loadReading(), ownCpuSeconds: 0 };
+  const own = watchOwnCpu();
   // What else the machine was doing meanwhile: the host (steal) and processes not of this run.
   const machine = (): Pick<SectionOutcome, 'stealPercent' | 'otherLoadPercent'> => {
-    const after = loadReading();
+    const after = { ...loadReading(), ownCpuSeconds: own.stop() };
     const steal = stealPercent(before.machine, after.machine);
     const other = otherLoadPercent(before, after);
     return {

@@ -159,7 +159,7 @@ export function stealCaveat(
 /** What the machine and this run had used at one moment: two of them give a section's other load. */
 export interface LoadReading {
   machine: MachineTicks | undefined;
-  /** CPU seconds of this run's whole process tree so far (`treeCpuSeconds`). */
+  /** CPU seconds of this run's whole process tree so far (`treeCpuSeconds`, or `watchOwnCpu` from 0). */
   ownCpuSeconds: number | undefined;
   /** Monotonic wall clock, in seconds. */
   atSeconds: number;
@@ -167,6 +167,47 @@ export interface LoadReading {
 
 export function loadReading(): LoadReading {
   return { machine: machineTicks(), ownCpuSeconds: treeCpuSeconds(), atSeconds: performance.now() / 1000 };
+}
+
+/**
+ * The CPU this run's process tree uses from now until `stop()`, sampled every `intervalMs`:
+ * each process's own time (never its children's cutime), from its value at the start, or from 0
+ * for a process born meanwhile, to the last value seen. Reading the tree only at the two ends
+ * (treeCpuSeconds) missed the CPU of processes that ended without their parent waiting for them:
+ * a closing Chromium often exits before it reaps its renderers, which init then reaps, and a
+ * quiet one-page drain read 25% "other load" in one run and 0% in the next. Sampling misses only
+ * what a process uses in its last interval and processes shorter than one interval; a sample
+ * reads /proc for the tree, ~1 ms.
+ */
+export function watchOwnCpu(
+  root = process.pid,
+  intervalMs = 200,
+): { sample: () => void; stop: () => number | undefined } {
+  if (!statOf(root)) return { sample: () => undefined, stop: () => undefined };
+  const base = new Map<number, number>();
+  const last = new Map<number, number>();
+  const sample = (initial: boolean) => {
+    for (const pid of [root, ...descendantsOf(root)]) {
+      const stat = statOf(pid);
+      if (!stat) continue;
+      if (!last.has(pid)) base.set(pid, initial ? stat.seconds : 0);
+      last.set(pid, stat.seconds);
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), intervalMs);
+  timer.unref();
+  return {
+    /** A reading now, besides the timer's (a test's checkpoint). */
+    sample: () => sample(false),
+    stop: () => {
+      clearInterval(timer);
+      sample(false);
+      let total = 0;
+      for (const [pid, seconds] of last) total += seconds - (base.get(pid) ?? 0);
+      return total;
+    },
+  };
 }
 
 /**

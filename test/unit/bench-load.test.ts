@@ -8,6 +8,7 @@ import {
   otherLoadNote,
   otherLoadPercent,
   treeCpuSeconds,
+  watchOwnCpu,
 } from '../../scripts/bench/cpu.ts';
 
 // /proc/stat of a 4-core machine (proc(5): user nice system idle iowait irq softirq steal guest
@@ -134,5 +135,40 @@ describe('bench: other load on the machine', () => {
     );
     expect(otherLoadNote({ section: 'cold', otherLoadPercent: 10 })).toBeUndefined();
     expect(otherLoadNote({ section: 'cold' })).toBeUndefined();
+  });
+});
+
+describe('the CPU of this run while a section runs', () => {
+  it('counts a process that ended without its parent waiting for it, as a closing Chromium leaves its renderers', async () => {
+    // A child (a process-group leader) starts a grandchild that burns 0.4 s of CPU, by its own
+    // clock, and says so; then both are killed at once, so the child never waits for the
+    // grandchild and its CPU never reaches this process's cutime.
+    const grandchild =
+      'const t=process.cpuUsage();while((process.cpuUsage(t).user+process.cpuUsage(t).system)<4e5){}' +
+      "process.stdout.write('burnt\\n');setInterval(()=>{},1000);";
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('node:child_process').spawn(process.execPath,['-e',${JSON.stringify(grandchild)}],{stdio:'inherit'});setInterval(()=>{},1000);`,
+      ],
+      { detached: true, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const watch = watchOwnCpu(process.pid, 20);
+    const reapedBefore = treeCpuSeconds() ?? 0;
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    while (!output.includes('burnt')) await once(child.stdout as NodeJS.ReadableStream, 'data');
+    watch.sample();
+    const exited = once(child, 'exit');
+    process.kill(-(child.pid ?? 0), 'SIGKILL');
+    await exited;
+    const sampled = watch.stop() ?? 0;
+    const reaped = (treeCpuSeconds() ?? 0) - reapedBefore;
+    expect(sampled).toBeGreaterThanOrEqual(0.4);
+    // Read at the two ends only, the grandchild's 0.4 s is gone with it.
+    expect(reaped).toBeLessThan(sampled - 0.3);
   });
 });
