@@ -20,8 +20,8 @@ export interface StudentProfile {
   id: string;
   /** The name printed on the certificate: "first last", or the username when both are empty. */
   displayName: string;
-  username: string;
-  email?: string;
+  // Nothing else of the account (username, e-mail): generate needs no more, and a container
+  // caches profiles (README, "Personal data").
   locale?: string;
 }
 

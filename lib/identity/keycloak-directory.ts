@@ -205,7 +205,6 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
     // would be personal data held for nothing.
     return {
       id: user.id,
-      username: user.username,
       displayName: displayName(user),
       ...(user.attributes?.locale?.[0] ? { locale: user.attributes.locale[0] } : {}),
     };

@@ -120,7 +120,7 @@ describe('generate one certificate', () => {
       },
       {
         directory: {
-          getStudent: async (studentId) => ({ id: studentId, displayName: 'Slow Upload', username: 'slow' }),
+          getStudent: async (studentId) => ({ id: studentId, displayName: 'Slow Upload' }),
         },
         storage: {
           putPdf: async (key, pdf) => {

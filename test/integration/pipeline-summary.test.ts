@@ -39,7 +39,7 @@ function generateDeps(upload: ReturnType<typeof gate>) {
   return {
     sql: t.sql,
     directory: {
-      getStudent: async (id) => ({ id, displayName: 'Grace Hopper', username: 'grace' }),
+      getStudent: async (id) => ({ id, displayName: 'Grace Hopper' }),
     },
     renderer: {
       render: async () => ({
