@@ -87,6 +87,38 @@ async function waitingForAdvisoryLock(): Promise<number> {
   return row?.waiting ?? 0;
 }
 
+/**
+ * Generates `certificateId` while a summary holds its lock, once generate is waiting for that lock
+ * (or has finished, which `whileHeld` must find it has not): `whileHeld` checks what is committed
+ * meanwhile, then the summary lets go and generate must issue.
+ */
+async function generateBehindSummary(certificateId: string, whileHeld: (finished: boolean) => Promise<void>) {
+  const summary = gate();
+  const summarising = t.sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+    await summary.wait();
+  });
+  await summary.reached;
+  const upload = gate();
+  upload.open();
+  let finished = false;
+  const generating = generateCertificate(generateDeps(upload), generateOptions(), certificateId).then(
+    (outcome) => {
+      finished = true;
+      return outcome;
+    },
+  );
+  try {
+    while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
+    await whileHeld(finished);
+  } finally {
+    // Released whatever happened, so a failure here does not hold up the next test.
+    summary.open();
+    await summarising;
+  }
+  expect((await generating).status).toBe('issued');
+}
+
 describe('generation summary', () => {
   it('counts a certificate whose issue transaction began before a scan, during its upload', async () => {
     const id = await createPendingCertificate(t.sql, {
@@ -112,31 +144,12 @@ describe('generation summary', () => {
       studentId: randomUUID(),
       courseId: await createCourse(t.sql),
     });
-    // A summary in progress: it holds the lock exclusively until released here.
-    const summary = gate();
-    const summarising = t.sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
-      await summary.wait();
-    });
-    await summary.reached;
-    const upload = gate();
-    upload.open();
-    let finished = false;
-    const generating = generateCertificate(generateDeps(upload), generateOptions(), id).then((outcome) => {
-      finished = true;
-      return outcome;
-    });
-    try {
-      while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
+    // A summary in progress holds the lock exclusively until released.
+    await generateBehindSummary(id, async (finished) => {
       expect(finished).toBe(false);
       const [row] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${id}`;
       expect(row?.status).not.toBe('issued');
-    } finally {
-      // Released whatever happened, so a failure here does not hold up the next test.
-      summary.open();
-      await summarising;
-    }
-    expect((await generating).status).toBe('issued');
+    });
   });
 
   it('never runs between an outcome row and its commit, and overlapping scans count it once', async () => {
@@ -210,21 +223,7 @@ describe('generation summary', () => {
 
   it("a takeover's claim waits for a running summary before writing its counted row", async () => {
     const id = await abandonedCertificate();
-    const summary = gate();
-    const summarising = t.sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
-      await summary.wait();
-    });
-    await summary.reached;
-    const upload = gate();
-    upload.open();
-    let finished = false;
-    const generating = generateCertificate(generateDeps(upload), generateOptions(), id).then((outcome) => {
-      finished = true;
-      return outcome;
-    });
-    try {
-      while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
+    await generateBehindSummary(id, async () => {
       // The claim itself waits: neither its update nor its audit row is committed yet.
       const [row] = await t.sql<
         { lease_owner: string }[]
@@ -233,11 +232,7 @@ describe('generation summary', () => {
       const claims =
         await t.sql`SELECT 1 FROM certificate_generation_log WHERE certificate_id = ${id} AND event = 'claimed'`;
       expect(claims).toHaveLength(0);
-    } finally {
-      summary.open();
-      await summarising;
-    }
-    expect((await generating).status).toBe('issued');
+    });
   });
 
   it("the summary line's numbers are its JSON fields of the same names", async () => {
