@@ -228,13 +228,16 @@ async function eraseInTransaction(
   const attemptsDeleted = (await tx`DELETE FROM test_attempts WHERE student_id = ${studentId} RETURNING id`)
     .length;
 
-  // 7. The tombstones' audit rows: no file key (it holds the student id), no staff free text (a
-  //    revocation's words, a reissue's reason such as "Name corrected: ..."), and the student id
-  //    wherever else it appears replaced by the pseudonym. Event, time and actor stay.
+  // 7. The tombstones' audit rows: no file key (it holds the student id), no file hash or size
+  //    (whoever holds a copy of the PDF could hash it and find the record again), no staff free
+  //    text (a revocation's words, a reissue's reason such as "Name corrected: ..."), and the
+  //    student id wherever else it appears replaced by the pseudonym. Event, time and actor stay.
   const auditRowsScrubbed = (
     await tx`
       UPDATE certificate_generation_log l
-      SET details = replace((l.details - 's3_key' - 'reason_text')::text, ${studentId}, ${pseudonym})::jsonb,
+      SET details = replace(
+            (l.details - 's3_key' - 'pdf_sha256' - 'pdf_bytes' - 'reason_text')::text, ${studentId}, ${pseudonym}
+          )::jsonb,
           message = CASE WHEN l.event = 'revoked'
                            OR (l.event IN ('superseded', 'created') AND l.actor IS NOT NULL
                                AND l.actor <> ALL (${SYSTEM_ACTORS}::text[]))

@@ -79,7 +79,7 @@ async function claim(
   sql: Sql,
   certificateId: string,
   owner: string,
-  options: { leaseSeconds: number; retryDelays: readonly number[] },
+  options: { leaseSeconds: number; retryDelays: readonly number[]; maxAttempts: number },
 ) {
   const delays = [...options.retryDelays];
   const [row] = await sql<ClaimedRow[]>`
@@ -114,9 +114,13 @@ async function claim(
       SELECT pg_advisory_xact_lock_shared(${SUMMARY_LOCK}) FROM claimed
     ),
     audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message)
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message, details)
       SELECT id, 'claimed', from_status, 'rendering', attempt_count,
-             CASE WHEN from_status = 'rendering' THEN 'expired lease taken over' ELSE 'claimed for rendering' END
+             CASE WHEN from_status = 'rendering' THEN 'expired lease taken over' ELSE 'claimed for rendering' END,
+             -- The attempt that died was the last allowed: this one records it as dead at once,
+             -- and that row counts it (the summary leaves this one out).
+             CASE WHEN from_status = 'rendering' AND attempt_count > ${options.maxAttempts}
+                  THEN '{"exhausted": true}'::jsonb ELSE '{}'::jsonb END
       FROM claimed
       WHERE EXISTS (SELECT 1 FROM counted)
     )
@@ -284,6 +288,7 @@ export async function generateCertificate(
   const claimed = await claim(deps.sql, certificateId, owner, {
     leaseSeconds: options.leaseSeconds,
     retryDelays: retryDelaysByAttempt(options.maxAttempts, backoff, deps.random),
+    maxAttempts: options.maxAttempts,
   });
   if (!claimed) {
     // Doubled invocation, already issued, or not due yet (a crashed attempt's backoff included):
@@ -294,11 +299,12 @@ export async function generateCertificate(
     return { status: 'skipped', certificateId, reason: 'not-claimable' };
   }
   const attempt = claimed.attempt_count;
-  if (claimed.from_status === 'rendering') {
+  if (claimed.from_status === 'rendering' && attempt <= options.maxAttempts) {
     // The previous attempt ended without a result (Lambda timeout, out of memory): its worker
     // recorded nothing, so it is counted as failed here, once, where its lease is taken over
     // (the summary counts the takeover's audit row the same way). A worker that was only slow
-    // finds its lease gone and reports nothing (lease-lost).
+    // finds its lease gone and reports nothing (lease-lost). When it was the last allowed
+    // attempt, the certificate is given up below, and that dead outcome is its one count.
     metrics.certificateFailed();
     log.warn(`Failed to generate certificate for student: ${claimed.student_id}`, {
       certificate_id: certificateId,

@@ -379,7 +379,9 @@ async function countSinceLastScan(
       SELECT CASE WHEN event = 'claimed' THEN 'failed' ELSE event END AS outcome
       FROM certificate_generation_log, since
       WHERE created_at > since.at
-        AND (event IN ('issued', 'failed', 'dead') OR (event = 'claimed' AND from_status = 'rendering'))
+        AND (event IN ('issued', 'failed', 'dead')
+             OR (event = 'claimed' AND from_status = 'rendering'
+                 AND NOT coalesce((details->>'exhausted')::boolean, false)))
     ),
     counts AS (
       SELECT count(*) FILTER (WHERE outcome = 'issued')::int AS generated,

@@ -45,7 +45,7 @@ async function issue(sql: Sql, certificateId: string, name: string): Promise<voi
         max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
         locale = 'en', issuer_name = 'Northbridge Academy',
         s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
-        pdf_sha256 = repeat('a', 64), pdf_bytes = 1234, credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig',
+        pdf_sha256 = encode(sha256(convert_to(c.id::text, 'UTF8')), 'hex'), pdf_bytes = 1234, credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig',
         generated_at = now(), updated_at = now()
     FROM courses co, test_attempts a
     WHERE c.id = ${certificateId} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
@@ -152,6 +152,9 @@ describe('eraseStudent', () => {
     const before = await rowsContaining(t.sql, s.student);
     expect(before).toMatchObject({ certificates: 5, test_attempts: 5 });
     const otherBefore = await rowsContaining(t.sql, s.other);
+    const hashes = await t.sql<{ pdf_sha256: string }[]>`
+      SELECT pdf_sha256 FROM certificates WHERE student_id = ${s.student} AND pdf_sha256 IS NOT NULL`;
+    expect(hashes.length).toBeGreaterThan(0);
 
     // A dry run reports exactly what the erasure does, and changes nothing.
     const log = recordingLog();
@@ -191,6 +194,8 @@ describe('eraseStudent', () => {
     expect(await rowsContaining(t.sql, s.student)).toEqual({});
     expect(await rowsContaining(t.sql, 'Erika')).toEqual({});
     expect(await rowsContaining(t.sql, 'lms-result-4711')).toEqual({});
+    // Nor a file's hash: whoever holds a copy of the PDF could hash it and find the record.
+    for (const { pdf_sha256 } of hashes) expect(await rowsContaining(t.sql, pdf_sha256)).toEqual({});
     // The other student is untouched.
     expect(await rowsContaining(t.sql, s.other)).toEqual(otherBefore);
     expect(await statusBit(t.sql, s.e)).toBe(0);

@@ -4,6 +4,7 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { expiresAtFor } from '../../lib/certificates/lifecycle.ts';
 import type { GenerateDeps } from '../../lib/certificates/ports.ts';
 import { requeueCertificate } from '../../lib/certificates/requeue.ts';
+import { summariseSinceLastScan } from '../../lib/certificates/scan.ts';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../../lib/errors.ts';
 import type { PdfPrinter } from '../../lib/render/browser.ts';
 import { formatIssueDate } from '../../lib/render/i18n.ts';
@@ -412,6 +413,8 @@ describe('generate one certificate', () => {
       close: async () => {},
     };
     const deps = makeGenerateDeps(t, counting);
+    // The scan summary's window starts here (this file's database is its own; its tests run in turn).
+    await summariseSinceLastScan(t.sql, {});
 
     const outcome = await generateCertificate(deps, twoAttempts, id);
 
@@ -419,6 +422,15 @@ describe('generate one certificate', () => {
       status: 'dead',
       attempt: 3,
       error: expect.stringMatching(/lease expired/),
+    });
+    // The attempt that died was the last allowed one: counted once, as dead, not also as a
+    // failure to retry.
+    expect(deps.metrics.counts).toMatchObject({ failed: 1, dead: 1 });
+    expect(await summariseSinceLastScan(t.sql, {})).toEqual({
+      generated: 0,
+      failed: 1,
+      retrying: 0,
+      dead: 1,
     });
     expect(renders).toBe(0);
     const row = await certificateRow(t.sql, id);
