@@ -65,28 +65,46 @@ function corsFor(stage, value) {
 const naming = require('serverless/lib/plugins/aws/lib/naming.js');
 
 /**
- * Problems lib/config.ts would raise at cold start for VERIFY_BASE_URL (its `render` section),
- * checked with the configuration's own rule rather than a copy of it: a value the functions
- * refuse (too long for the QR code, not an http(s) URL) would otherwise deploy, and generate
- * and every route printing a verification link would fail at initialisation. The TypeScript
+ * What lib/config.ts says at cold start of one variable alone in its section (whose others have
+ * defaults), checked with the configuration's own rule rather than a copy of it. The TypeScript
  * module is loaded through tsx (a dev dependency, like the serverless CLI that runs this), and
  * only for deploy stages, so the plugins that only read LOCAL_STAGES do not pay for it.
  */
-function verifyBaseUrlProblems(value) {
+function configRuleProblem(section, name, value) {
   const { loadConfig } = require('tsx/cjs/api').require('../lib/config.ts', __filename);
   try {
-    // Only this variable: the section's others all have defaults, so any problem is its own.
-    loadConfig(['render'], { VERIFY_BASE_URL: value });
-    return [];
+    loadConfig([section], { [name]: value });
+    return undefined;
   } catch (error) {
-    const reason = String(error?.message ?? error).replace(/^Invalid configuration: /, '');
-    // The usual way to get here: the API's default address, always 68+ characters with the path.
-    const hint =
-      value.length > 64
-        ? `: ${value.length} characters given; an API Gateway execute-api address never fits, give the HTTP API a custom domain and use https://<that domain>/api/v1/verify`
-        : '';
-    return [`${reason}${hint}`];
+    return String(error?.message ?? error).replace(/^Invalid configuration: /, '');
   }
+}
+
+/**
+ * A VERIFY_BASE_URL the functions refuse (too long for the QR code, not an http(s) URL) would
+ * otherwise deploy, and generate and every route printing a verification link would fail at
+ * initialisation.
+ */
+function verifyBaseUrlProblems(value) {
+  const reason = configRuleProblem('render', 'VERIFY_BASE_URL', value);
+  if (reason === undefined) return [];
+  // The usual way to get here: the API's default address, always 68+ characters with the path.
+  const hint =
+    value.length > 64
+      ? `: ${value.length} characters given; an API Gateway execute-api address never fits, give the HTTP API a custom domain and use https://<that domain>/api/v1/verify`
+      : '';
+  return [`${reason}${hint}`];
+}
+
+/**
+ * The scan's fill window, when the deploying shell sets it: a value the scan refuses at cold start
+ * (over 40 s since its claim margin became 20 s; 45 was the default before) would fail every
+ * tick until someone read the scan's alarm.
+ */
+function scanFillProblems(value) {
+  if (value === undefined || value === '') return [];
+  const problem = configRuleProblem('pipeline', 'SCAN_FILL_SECONDS', value);
+  return problem ? [problem] : [];
 }
 
 /**
@@ -193,6 +211,7 @@ function settings(stage, region) {
 
   const verifyBaseUrl = required('VERIFY_BASE_URL');
   if (!local && verifyBaseUrl !== '') problems.push(...verifyBaseUrlProblems(verifyBaseUrl));
+  if (!local) problems.push(...scanFillProblems(process.env.SCAN_FILL_SECONDS));
 
   const cors = corsFor(stage, process.env.CORS_ALLOWED_ORIGINS);
   problems.push(...cors.problems);

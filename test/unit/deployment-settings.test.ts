@@ -229,6 +229,17 @@ describe('package-time settings', () => {
     expect(settings('prod', 'eu-central-1').signingKeySecret.action).toBe('ssm:GetParameter');
   });
 
+  it('refuses a SCAN_FILL_SECONDS the scan would refuse at cold start (45 was the default before), and takes the ones it takes', () => {
+    for (const value of ['45', '50', '-1', 'soon']) {
+      withEnv({ ...DEPLOY, SCAN_FILL_SECONDS: value });
+      expect(() => settings('prod', 'eu-central-1'), value).toThrowError(/SCAN_FILL_SECONDS/);
+    }
+    for (const value of ['40', '0', '']) {
+      withEnv({ ...DEPLOY, SCAN_FILL_SECONDS: value });
+      expect(() => settings('prod', 'eu-central-1'), value).not.toThrow();
+    }
+  });
+
   it('refuses a VERIFY_BASE_URL the functions would refuse at cold start, naming it and why (an execute-api address never fits)', () => {
     // The HTTP API's default address with the verification path: 71 characters in eu-central-1.
     const executeApi = 'https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/api/v1/verify';
