@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runner } from 'node-pg-migrate';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createCertificateAnalyticsHandler } from '../../functions/http/get-certificate-analytics.ts';
@@ -37,6 +36,7 @@ import {
 } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { migrateAcross } from '../support/migrations.ts';
 
 /**
  * Analytics in-process against the real stack: the download and verify routes record events as
@@ -559,20 +559,9 @@ describe('the migration to daily counters', () => {
     await own?.cleanup();
   });
 
+  // This migration and any after it go down; up applies everything pending.
   const migrate = (direction: 'up' | 'down') =>
-    runner({
-      databaseUrl: own.env.DATABASE_URL ?? '',
-      dir: MIGRATIONS_DIR,
-      direction,
-      migrationsTable: 'pgmigrations',
-      // Down: this migration and any after it; up: everything pending.
-      ...(direction === 'down'
-        ? { timestamp: true, count: COUNTERS_MIGRATION }
-        : { count: Number.POSITIVE_INFINITY }),
-      checkOrder: true,
-      log: () => undefined,
-      verbose: false,
-    });
+    migrateAcross(own.env.DATABASE_URL ?? '', COUNTERS_MIGRATION)(direction);
 
   const tableExists = async (name: string) => {
     const [row] = await own.sql<{ found: boolean }[]>`SELECT to_regclass(${name}) IS NOT NULL AS found`;

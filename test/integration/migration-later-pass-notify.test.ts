@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { runner } from 'node-pg-migrate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS_DIR } from '../../lib/db/migrate.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { migrateAcross } from '../support/migrations.ts';
 import { createAttempt, createCourse, createPendingCertificate } from './pipeline-fixtures.ts';
 
 // An upgrade from before test_attempts.later_pass_notify: later passes a silent backfill left
@@ -18,20 +17,9 @@ afterAll(async () => {
   await own?.cleanup();
 });
 
+// The flag's migration and every one after it go down; up applies everything pending.
 const migrate = (direction: 'up' | 'down') =>
-  runner({
-    databaseUrl: own.env.DATABASE_URL ?? '',
-    dir: MIGRATIONS_DIR,
-    direction,
-    migrationsTable: 'pgmigrations',
-    // Down: the flag's migration and every one after it; up: everything pending.
-    ...(direction === 'down'
-      ? { timestamp: true, count: FLAG_MIGRATION }
-      : { count: Number.POSITIVE_INFINITY }),
-    checkOrder: true,
-    log: () => undefined,
-    verbose: false,
-  });
+  migrateAcross(own.env.DATABASE_URL ?? '', FLAG_MIGRATION)(direction);
 
 describe('upgrading to later_pass_notify', () => {
   it("keeps a silent backfill's waiting later passes silent, and the scan's announced", async () => {
