@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
-import { expiredEventsFrom } from './expiry-events.ts';
 import { assertUuid } from './ids.ts';
-import type { RevocationReason } from './lifecycle.ts';
+import { type RevocationReason, revokeIssued } from './lifecycle.ts';
 import type { CertificateFileEraser, Log, PurgedFiles } from './ports.ts';
 
 /**
@@ -199,7 +198,13 @@ async function eraseInTransaction(
   // 4. Every issued certificate is revoked, one per statement (see the module comment).
   let certificatesRevoked = 0;
   for (const row of certificates.filter((certificate) => certificate.status === 'issued')) {
-    const revoked = await revokeForErasure(tx, row.id, actor);
+    const revoked = await revokeIssued(tx, {
+      certificateId: row.id,
+      reasonCode: ERASURE_REASON,
+      reasonText: null,
+      actor,
+      details: { erasure: true },
+    });
     if (revoked) certificatesRevoked += 1;
   }
 
@@ -297,43 +302,6 @@ async function eraseInTransaction(
  * announced yet announced first, and the audit row, here marked `erasure`. The revocation event
  * itself is written by the outbox trigger.
  */
-async function revokeForErasure(tx: TransactionSql, certificateId: string, actor: string): Promise<boolean> {
-  const rows = await tx`
-    WITH prior AS (
-      SELECT id, (expires_at IS NOT NULL AND expires_at <= now() AND expiry_notified_at IS NULL) AS lapsed
-      FROM certificates WHERE id = ${certificateId} AND status = 'issued'
-    ),
-    x AS (
-      UPDATE certificates c
-      SET status = 'revoked', revoked_at = now(), revocation_reason = ${ERASURE_REASON}, revoked_reason = NULL,
-          revoked_by = ${actor}, updated_at = now(),
-          expiry_notified_at = CASE WHEN prior.lapsed THEN now() ELSE c.expiry_notified_at END
-      FROM prior
-      WHERE c.id = prior.id AND c.status = 'issued'
-      RETURNING c.id, c.student_id, c.course_id, c.verification_code, c.expires_at, c.notify, prior.lapsed,
-                c.status_list_id, c.status_list_index
-    ),
-    lapsed AS (SELECT * FROM x WHERE x.lapsed),
-    expired AS (${expiredEventsFrom(tx, 'lapsed')}),
-    bit AS (
-      -- The bit expression of revokeCertificate (lib/certificates/lifecycle.ts): PostgreSQL's
-      -- set_bit numbers the bits of a byte from the least significant one, the W3C list from the
-      -- most significant one, so spec index i is set_bit position (i / 8) * 8 + 7 - i % 8.
-      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
-      FROM x WHERE l.id = x.status_list_id
-      RETURNING l.id
-    ),
-    audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT id, 'revoked', 'issued', 'revoked', ${ERASURE_REASON}, ${actor},
-             jsonb_build_object('reason_code', ${ERASURE_REASON}::text, 'erasure', true,
-                                'status_list_id', status_list_id, 'status_list_index', status_list_index)
-      FROM x
-    )
-    SELECT id FROM x`;
-  return rows.length === 1;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Files
 

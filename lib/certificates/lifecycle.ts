@@ -164,6 +164,52 @@ export interface RevokeResult {
 }
 
 /**
+ * The revocation statement of one issued certificate: status, lapsed expiry announced, its
+ * status-list bit set, an audit row (its details with `details` added). Nothing when it is not
+ * issued. revokeCertificate runs it on its own; an erasure (erasure.ts) in its transaction, once
+ * per certificate (one UPDATE of status_lists joined to several rows of one list sets only one
+ * of their bits).
+ */
+export async function revokeIssued(
+  sql: Sql | TransactionSql,
+  input: {
+    certificateId: string;
+    reasonCode: RevocationReason;
+    reasonText: string | null;
+    actor: string;
+    details?: Record<string, boolean>;
+  },
+): Promise<{ id: string; revoked_at: Date; bit_set: boolean } | undefined> {
+  const { certificateId, reasonCode, reasonText: text, actor } = input;
+  const [row] = await sql<{ id: string; revoked_at: Date; bit_set: boolean }[]>`
+    WITH ${lapsedBefore(sql, certificateId)},
+    x AS (
+      UPDATE certificates c
+      SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
+          revoked_by = ${actor}, updated_at = now(), ${markLapsed(sql)}
+      FROM prior
+      WHERE c.id = prior.id AND c.status = 'issued'
+      RETURNING c.revoked_at, c.status_list_id, c.status_list_index, ${lapsedColumns(sql)}
+    ),
+    ${announceLapsed(sql)},
+    bit AS (
+      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
+      FROM x WHERE l.id = x.status_list_id
+      RETURNING l.id
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT id, 'revoked', 'issued', 'revoked', ${text ?? reasonCode}, ${actor},
+             jsonb_build_object('reason_code', ${reasonCode}::text, 'reason_text', ${text}::text,
+                                'status_list_id', status_list_id, 'status_list_index', status_list_index)
+               || ${sql.json(input.details ?? {})}::jsonb
+      FROM x
+    )
+    SELECT id, revoked_at, EXISTS (SELECT 1 FROM bit) AS bit_set FROM x`;
+  return row;
+}
+
+/**
  * issued -> revoked. Never deletes anything: the PDF stays in S3 and the row stays, the
  * download route answers 410 and the status list says revoked from the next time it is served.
  * Of concurrent calls exactly one succeeds; the others get CertificateStateError.
@@ -176,30 +222,12 @@ export async function revokeCertificate(deps: LifecycleDeps, input: RevokeInput)
   });
   const actor = parse(actorSchema, input.actor);
   const text = reasonText && reasonText.length > 0 ? reasonText : null;
-  const [row] = await deps.sql<{ id: string; revoked_at: Date; bit_set: boolean }[]>`
-    WITH ${lapsedBefore(deps.sql, input.certificateId)},
-    x AS (
-      UPDATE certificates c
-      SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
-          revoked_by = ${actor}, updated_at = now(), ${markLapsed(deps.sql)}
-      FROM prior
-      WHERE c.id = prior.id AND c.status = 'issued'
-      RETURNING c.revoked_at, c.status_list_id, c.status_list_index, ${lapsedColumns(deps.sql)}
-    ),
-    ${announceLapsed(deps.sql)},
-    bit AS (
-      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
-      FROM x WHERE l.id = x.status_list_id
-      RETURNING l.id
-    ),
-    audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT id, 'revoked', 'issued', 'revoked', ${text ?? reasonCode}, ${actor},
-             jsonb_build_object('reason_code', ${reasonCode}::text, 'reason_text', ${text}::text,
-                                'status_list_id', status_list_id, 'status_list_index', status_list_index)
-      FROM x
-    )
-    SELECT id, revoked_at, EXISTS (SELECT 1 FROM bit) AS bit_set FROM x`;
+  const row = await revokeIssued(deps.sql, {
+    certificateId: input.certificateId,
+    reasonCode,
+    reasonText: text,
+    actor,
+  });
   if (!row) {
     throw new CertificateStateError(
       'revoke',
