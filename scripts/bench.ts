@@ -16,7 +16,6 @@ import {
   otherLoadPercent,
   stealCaveat,
   stealPercent,
-  treeCpuSeconds,
   watchOwnCpu,
 } from './bench/cpu.ts';
 import { benchHttpInProcess, benchHttpOffline, prepareHttpBench } from './bench/http.ts';
@@ -170,21 +169,11 @@ async function section<T>(name: string, title: string, run: () => Promise<T>): P
   if (name !== 'stack' && !wanted(name)) return undefined;
   log(title);
   const started = performance.now();
-  const before = { ...loadReading(), ownCpuSeconds: 0 };
-  const treeBefore = treeCpuSeconds();
+  const before = loadReading(0);
   const own = watchOwnCpu();
   // What else the machine was doing meanwhile: the host (steal) and processes not of this run.
   const machine = (): Pick<SectionOutcome, 'stealPercent' | 'otherLoadPercent'> => {
-    // Each reading misses some of this run's CPU and never counts another's: the sampled one,
-    // processes shorter than its interval; the two-ended one, processes their parent did not
-    // wait for (watchOwnCpu). The larger is the nearer.
-    const sampled = own.stop();
-    const treeAfter = treeCpuSeconds();
-    const reaped = treeBefore === undefined || treeAfter === undefined ? undefined : treeAfter - treeBefore;
-    const after = {
-      ...loadReading(),
-      ownCpuSeconds: sampled === undefined ? reaped : Math.max(sampled, reaped ?? 0),
-    };
+    const after = loadReading(own.stop());
     const steal = stealPercent(before.machine, after.machine);
     const other = otherLoadPercent(before, after);
     return {

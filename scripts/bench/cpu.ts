@@ -159,31 +159,35 @@ export function stealCaveat(
 /** What the machine and this run had used at one moment: two of them give a section's other load. */
 export interface LoadReading {
   machine: MachineTicks | undefined;
-  /** CPU seconds of this run's whole process tree so far (`treeCpuSeconds`, or `watchOwnCpu` from 0). */
+  /** CPU seconds this run's whole process tree used since the first of two readings (`watchOwnCpu`). */
   ownCpuSeconds: number | undefined;
   /** Monotonic wall clock, in seconds. */
   atSeconds: number;
 }
 
-export function loadReading(): LoadReading {
-  return { machine: machineTicks(), ownCpuSeconds: treeCpuSeconds(), atSeconds: performance.now() / 1000 };
+/** The machine's ticks now, and this run's CPU since a section began (`watchOwnCpu`). */
+export function loadReading(ownCpuSeconds: number | undefined): LoadReading {
+  return { machine: machineTicks(), ownCpuSeconds, atSeconds: performance.now() / 1000 };
 }
 
 /**
- * The CPU this run's process tree uses from now until `stop()`, sampled every `intervalMs`:
- * each process's own time (never its children's cutime), from its value at the start, or from 0
- * for a process born meanwhile, to the last value seen. Reading the tree only at the two ends
- * (treeCpuSeconds) missed the CPU of processes that ended without their parent waiting for them:
- * a closing Chromium often exits before it reaps its renderers, which init then reaps, and a
- * quiet one-page drain read 25% "other load" in one run and 0% in the next. Sampling misses only
- * what a process uses in its last interval and processes shorter than one interval; a sample
- * reads /proc for the tree, ~1 ms.
+ * The CPU this run's process tree uses from now until `stop()`, read two ways, the larger kept:
+ * each misses some of this run's CPU and neither counts another's.
+ * - Sampled every `intervalMs`: each process's own time (never its children's cutime), from its
+ *   value at the start, or from 0 for a process born meanwhile, to the last value seen. It misses
+ *   what a process uses in its last interval and processes shorter than one interval; a sample
+ *   reads /proc for the tree, ~1 ms.
+ * - At the two ends (treeCpuSeconds, children that ended included through cutime). It misses
+ *   processes that ended without their parent waiting for them: a closing Chromium often exits
+ *   before it reaps its renderers, which init then reaps, and with this reading alone a quiet
+ *   one-page drain read 25% "other load" in one run and 0% in the next.
  */
 export function watchOwnCpu(
   root = process.pid,
   intervalMs = 200,
 ): { sample: () => void; stop: () => number | undefined } {
   if (!statOf(root)) return { sample: () => undefined, stop: () => undefined };
+  const treeBefore = treeCpuSeconds(root);
   const base = new Map<number, number>();
   const last = new Map<number, number>();
   const sample = (initial: boolean) => {
@@ -203,9 +207,11 @@ export function watchOwnCpu(
     stop: () => {
       clearInterval(timer);
       sample(false);
-      let total = 0;
-      for (const [pid, seconds] of last) total += seconds - (base.get(pid) ?? 0);
-      return total;
+      let sampled = 0;
+      for (const [pid, seconds] of last) sampled += seconds - (base.get(pid) ?? 0);
+      const treeAfter = treeCpuSeconds(root);
+      const twoEnded = treeBefore === undefined || treeAfter === undefined ? 0 : treeAfter - treeBefore;
+      return Math.max(sampled, twoEnded);
     },
   };
 }
