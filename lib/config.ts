@@ -102,6 +102,12 @@ const sections = {
     DB_MAX_LIFETIME_SECONDS: positiveInt.default(900),
     // A statement stuck behind a lock must not outlive the function that waits for it.
     DB_STATEMENT_TIMEOUT_MS: positiveInt.default(15000),
+    // A transaction left open by a function that died or lost its network mid-way (generate's
+    // holds a certificate's row across the S3 upload) would keep its locks until TCP keepalive
+    // noticed, hours on some servers. No transaction legitimately waits this long between two
+    // statements: the longest wait, generate's upload, gives up within about 60 s (3 tries of 5 s
+    // connect + 15 s silence, lib/storage/s3.ts), and generate's Lambda timeout is 120 s.
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt.default(120000),
   }),
   secrets: z.object({
     SECRETS_CACHE_SECONDS: nonNegativeInt.default(300),

@@ -23,7 +23,15 @@ export type TransactionSql = postgres.TransactionSql;
 type DbConfig = Config<'db'>['db'];
 /** The db section; scripts and tests that build it by hand may leave out the tuning fields. */
 export type SqlConfig = Pick<DbConfig, 'DATABASE_URL' | 'DB_POOL_MAX' | 'DB_CONNECT_TIMEOUT_SECONDS'> &
-  Partial<Pick<DbConfig, 'DATABASE_SECRET_ARN' | 'DB_MAX_LIFETIME_SECONDS' | 'DB_STATEMENT_TIMEOUT_MS'>>;
+  Partial<
+    Pick<
+      DbConfig,
+      | 'DATABASE_SECRET_ARN'
+      | 'DB_MAX_LIFETIME_SECONDS'
+      | 'DB_STATEMENT_TIMEOUT_MS'
+      | 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS'
+    >
+  >;
 
 export function createSql(
   config: SqlConfig,
@@ -52,6 +60,8 @@ export function createSql(
     connection: {
       application_name: options.applicationName ?? 'course-certificates',
       statement_timeout: config.DB_STATEMENT_TIMEOUT_MS ?? 15000,
+      // The server ends a session idle inside a transaction this long, and so lets go of its locks.
+      idle_in_transaction_session_timeout: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS ?? 120000,
     },
   });
 }
