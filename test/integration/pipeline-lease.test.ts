@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
-import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
+import type { CertificateRenderer, CertificateStore } from '../../lib/certificates/ports.ts';
+import { createSql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
@@ -13,6 +14,7 @@ import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { readableStorage } from '../support/s3-objects.ts';
 import {
   auditEvents,
@@ -136,6 +138,66 @@ describe('lease takeover', () => {
     );
     expect(failures).toHaveLength(1);
     expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'claimed', 'issued']);
+  });
+});
+
+describe('the database connection lost while the PDF uploads', () => {
+  it('a failover mid-issue: the attempt is recorded failed and retried, nothing crashes, the retry issues it', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    // generate's own pool, as on Lambda: one connection, named so it can be ended.
+    const name = `generate-${randomUUID().slice(0, 8)}`;
+    const sql = createSql(
+      { DATABASE_URL: t.env.DATABASE_URL ?? '', DB_POOL_MAX: 1, DB_CONNECT_TIMEOUT_SECONDS: 10 },
+      {
+        applicationName: name,
+      },
+    );
+    try {
+      const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+      const base = makeGenerateDeps(t, markerRenderer('first').renderer, { sql });
+      const upload = gate();
+      const storage: CertificateStore = {
+        putPdf: async (key, pdf, metadata) => {
+          await upload.wait();
+          return base.storage.putPdf(key, pdf, metadata);
+        },
+      };
+      const run = generateCertificate({ ...base, storage }, generateOptions(), id);
+      await upload.reached;
+      // The session holding the certificate's row ends (a failover, an operator), and the upload
+      // returns at once: the worker goes on with a transaction that is gone.
+      await t.sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${name}`;
+      upload.open();
+      expect(await run).toMatchObject({
+        status: 'failed',
+        attempt: 1,
+        error: expect.stringMatching(/CONNECTION_CLOSED/),
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).toEqual([]);
+      expect(await certificateRow(t.sql, id)).toMatchObject({ status: 'failed', attempt_count: 1 });
+      expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'failed']);
+
+      await t.sql`UPDATE certificates SET next_attempt_at = now() - interval '1 second' WHERE id = ${id}`;
+      const retried = await generateCertificate(
+        makeGenerateDeps(t, markerRenderer('retry').renderer, { sql }),
+        generateOptions(),
+        id,
+      );
+      expect(retried).toMatchObject({ status: 'issued', attempt: 2 });
+      const row = await certificateRow(t.sql, id);
+      const stored = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(
+        row.s3_key as string,
+      );
+      expect(new TextDecoder().decode(stored)).toBe('%PDF-1.4 retry');
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(row.pdf_sha256);
+      expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'failed', 'claimed', 'issued']);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await sql.end({ timeout: 5 });
+    }
   });
 });
 
