@@ -22,7 +22,7 @@ import { logger } from '../lib/observability/logger.ts';
 import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
 import { createPdfPrinter, loggedPrinterEvents } from '../lib/render/browser.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
-import { resolveTemplateForCourse } from '../lib/render/template-store.ts';
+import { createTemplateResolver } from '../lib/render/template-store.ts';
 import { defaultSecretStore, prefetch, secretSource } from '../lib/secrets/secret-store.ts';
 import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../lib/storage/s3.ts';
@@ -82,7 +82,7 @@ const deps: GenerateDeps = {
   renderer,
   storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
   // The course's newest template, else the organisation default, else the built-in one.
-  resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
+  resolveTemplate: createTemplateResolver(sql),
   signer: createCredentialSigner(issuerKey),
   // The Open Badges 3.0 credential attached to the PDF, signed with the same key.
   openBadge: createOpenBadgeIssuer({ sql, key: issuerKey }, credentialSettingsFromConfig(config)),

@@ -162,12 +162,51 @@ export async function loadTemplateById(sql: Sql, id: string): Promise<ResolvedTe
  * The result's id + version are what the certificate records.
  */
 export async function resolveTemplateForCourse(sql: Sql, courseId: string): Promise<ResolvedTemplate> {
-  const [row] = await sql<DbTemplate[]>`
-    SELECT * FROM certificate_templates
+  const id = await currentTemplateId(sql, courseId);
+  return id ? loadTemplateById(sql, id) : loadDefaultTemplate();
+}
+
+/** Which stored version prints a course's new certificates (resolveTemplateForCourse's rule); null: the built-in. */
+async function currentTemplateId(sql: Sql, courseId: string): Promise<string | null> {
+  const [row] = await sql<{ id: string }[]>`
+    SELECT id FROM certificate_templates
      WHERE course_id = ${courseId} OR course_id IS NULL
      ORDER BY (course_id IS NULL), version DESC
      LIMIT 1`;
-  return row ? toResolved(row) : loadDefaultTemplate();
+  return row?.id ?? null;
+}
+
+/**
+ * resolveTemplateForCourse for a container that prints many certificates (generate): each one
+ * still asks which version is current, so a new version prints from the next certificate on,
+ * but a version's HTML and CSS (up to MAX_TEMPLATE_BYTES) and its assets (data: images among
+ * them) are read once, not with every certificate. Versions never change once saved, so a kept one is never
+ * stale. At most `maxVersions` are kept, the least recently used dropped first.
+ */
+export function createTemplateResolver(
+  sql: Sql,
+  options: { maxVersions?: number } = {},
+): (courseId: string) => Promise<ResolvedTemplate> {
+  const maxVersions = options.maxVersions ?? 50;
+  const versions = new Map<string, ResolvedTemplate>();
+  return async (courseId) => {
+    const id = await currentTemplateId(sql, courseId);
+    if (!id) return loadDefaultTemplate();
+    const kept = versions.get(id);
+    if (kept) {
+      // Map order is insertion order: moved to the end, it is now the most recently used.
+      versions.delete(id);
+      versions.set(id, kept);
+      return kept;
+    }
+    const template = await loadTemplateById(sql, id);
+    versions.set(id, template);
+    for (const oldest of versions.keys()) {
+      if (versions.size <= maxVersions) break;
+      versions.delete(oldest);
+    }
+    return template;
+  };
 }
 
 /** Versions stored for a course (or the default when courseId is null), newest first. */

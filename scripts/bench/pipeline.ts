@@ -13,7 +13,7 @@ import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { resolveTemplateForCourse } from '../../lib/render/template-store.ts';
+import { createTemplateResolver } from '../../lib/render/template-store.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { type CpuGroup, cpuPerItem, cpuSnapshot } from './cpu.ts';
 import { type LatencySummary, round, summarize } from './stats.ts';
@@ -103,7 +103,7 @@ export async function benchPipeline(options: {
     renderer: createCertificateRenderer(printer, { timeoutMs: config.render.RENDER_TIMEOUT_MS }),
     storage: createCertificateStorage(s3, config.s3.S3_BUCKET),
     // As in functions/generate.ts: the course's template, else the default.
-    resolveTemplate: (courseId) => resolveTemplateForCourse(sql, courseId),
+    resolveTemplate: createTemplateResolver(sql),
     // As in functions/generate.ts: every certificate is signed (its QR code holds the JWS) and
     // carries its Open Badges credential, signed with the same key.
     signer: createCredentialSigner(issuerKey),

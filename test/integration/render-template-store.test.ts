@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import {
+  createTemplateResolver,
   listTemplates,
   loadTemplateById,
   resolveTemplateForCourse,
@@ -127,5 +128,42 @@ describe('resolving and printing', () => {
     const template = await loadTemplateById(t.sql, saved.id);
     const { pdf } = await renderer.render(content({ studentName: '<i>Ada</i>' }), template);
     expect(await pdfTextLayer(pdf)).toContain('<i>Ada</i>');
+  });
+});
+
+describe("generate's resolver, which keeps stored versions", () => {
+  it('reads a version once, prints a new version from the next certificate on, and keeps at most maxVersions', async () => {
+    const [c, d] = await t.sql<{ id: string }[]>`
+      INSERT INTO courses (title) VALUES ('Course C'), ('Course D') RETURNING id`;
+    const courseC = c?.id ?? '';
+    const courseD = d?.id ?? '';
+    const resolve = createTemplateResolver(t.sql, { maxVersions: 1 });
+    const v1 = await saveTemplate(t.sql, { courseId: courseC, name: 'C', html: html('Course C v1') });
+    expect(await resolve(courseC)).toMatchObject({
+      id: v1.id,
+      version: '1',
+      html: expect.stringContaining('Course C v1'),
+    });
+
+    // Changed behind the store's back (versions never change): what is kept is not read again.
+    const behind = async (id: string) =>
+      t.sql`UPDATE certificate_templates SET html = replace(html, '<h1>', '<h1>changed behind ') WHERE id = ${id}`;
+    await behind(v1.id);
+    expect((await resolve(courseC)).html).not.toContain('changed behind');
+    expect((await resolveTemplateForCourse(t.sql, courseC)).html).toContain('changed behind Course C v1');
+
+    // A new version prints from the next certificate on.
+    const v2 = await saveTemplate(t.sql, { courseId: courseC, name: 'C', html: html('Course C v2') });
+    expect(await resolve(courseC)).toMatchObject({
+      id: v2.id,
+      version: '2',
+      html: expect.stringContaining('Course C v2'),
+    });
+
+    // One version kept: course D's pushes course C's out, so C's is read again.
+    await saveTemplate(t.sql, { courseId: courseD, name: 'D', html: html('Course D v1') });
+    expect((await resolve(courseD)).html).toContain('Course D v1');
+    await behind(v2.id);
+    expect((await resolve(courseC)).html).toContain('changed behind Course C v2');
   });
 });
