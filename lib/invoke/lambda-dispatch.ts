@@ -49,6 +49,9 @@ export function createLambdaClient(config: InvokeConfig, policy: InvokePolicy = 
     maxAttempts: policy.attempts,
     requestHandler: {
       requestTimeout: policy.requestTimeoutMs,
+      // requestTimeout ends at the response's headers; this bounds the body too (a throttling
+      // answer half sent, then silence), so worstInvokeMs holds (aws/aws-sdk-js-v3#8098).
+      socketTimeout: policy.requestTimeoutMs,
       connectionTimeout: policy.connectionTimeoutMs,
       throwOnRequestTimeout: true,
     },

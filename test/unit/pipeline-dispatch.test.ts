@@ -102,4 +102,43 @@ describe('Lambda dispatch', () => {
       silent.close();
     }
   });
+
+  it("a route's dispatch whose answer stops half way is one try, then a transient error, not a hang", async () => {
+    // Lambda's 429 headers and part of its JSON, then silence: the SDK's requestTimeout has ended
+    // at the headers, so only the socket timeout bounds the body (aws/aws-sdk-js-v3#8098).
+    const sockets: Socket[] = [];
+    let requests = 0;
+    const stalled = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', (chunk) => {
+        if (!chunk.toString('latin1').startsWith('POST ')) return;
+        requests++;
+        socket.write(
+          'HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"Type":"User","message":"Rate',
+        );
+      });
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    const address = stalled.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const client = createLambdaClient(
+        {
+          AWS_REGION: 'us-east-1',
+          LAMBDA_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+          GENERATE_FUNCTION_NAME: 'g',
+        },
+        ROUTE_INVOKE,
+      );
+      client.config.credentials = async () => ({ accessKeyId: 'a', secretAccessKey: 'b' });
+      await expect(createLambdaDispatch(client, 'g')('3f1c1d9e-0000-4000-8000-000000000002')).rejects.toThrow(
+        TransientError,
+      );
+      expect(requests).toBe(ROUTE_INVOKE.attempts);
+      client.destroy();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      stalled.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { createServer, type Socket } from 'node:net';
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigurationError, TransientError } from '../../lib/errors.ts';
+import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { attachmentDisposition, createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 
 // What S3 answers decides what the pipeline does: a setup problem waits an hour and is
@@ -22,6 +23,40 @@ function failingStorage(name: string, status: number) {
   }) as S3Client['send'];
   return createCertificateStorage(client, 'certificates-bucket');
 }
+
+/** A server that answers every request with `head` (headers and part of a body), then stays silent. */
+async function stallingServer(head: string) {
+  const sockets: Socket[] = [];
+  let requests = 0;
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('data', (chunk) => {
+      if (/^(PUT|GET|POST) /.test(chunk.toString('latin1'))) {
+        requests++;
+        socket.write(head);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    requests: () => requests,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const s3At = (port: number) => ({
+  S3_BUCKET: 'certificates-bucket',
+  S3_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+  S3_REGION: 'us-east-1',
+  S3_FORCE_PATH_STYLE: true,
+  S3_KEY_PREFIX: '',
+});
 
 const put = (name: string, status: number) =>
   failingStorage(name, status)
@@ -59,6 +94,44 @@ describe('S3 error classification', () => {
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('an answer whose body stops half way is a transient error after the retries, not a hang', async () => {
+    // Headers arrive, then silence: the SDK's requestTimeout has ended by then (it stops at the
+    // headers), so only the socket timeout bounds the rest (aws/aws-sdk-js-v3#8098).
+    const stalled = await stallingServer(
+      'HTTP/1.1 503 Slow Down\r\ncontent-type: application/xml\r\ncontent-length: 200\r\n\r\n<Error><Code>SlowDown</Code>',
+    );
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    try {
+      const client = createS3Client(s3At(stalled.port), { socketMs: 200 });
+      const error = await createCertificateStorage(client, 'certificates-bucket')
+        .putPdf('certificates/a.pdf', new Uint8Array([1]), {})
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(TransientError);
+      // The SDK tried again each time, as with any other timeout.
+      expect(stalled.requests()).toBe(3);
+
+      // A template asset whose download stops half way (200, then silence) fails too.
+      const ok = await stallingServer(
+        'HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\n0123456789',
+      );
+      try {
+        const loader = createS3AssetLoader(
+          createS3Client(s3At(ok.port), { socketMs: 200 }),
+          'certificates-bucket',
+        );
+        await expect(loader('s3://certificates-bucket/template-assets/logo.png')).rejects.toBeInstanceOf(
+          TransientError,
+        );
+      } finally {
+        await ok.close();
+      }
+    } finally {
+      await stalled.close();
       vi.unstubAllEnvs();
     }
   });
