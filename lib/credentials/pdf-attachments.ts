@@ -73,6 +73,9 @@ function assertStreamsBounded(pdf: Uint8Array): void {
   }
 }
 
+/** Nodes of the /EmbeddedFiles name tree read at most: a certificate's has one. */
+const MAX_TREE_NODES = 1000;
+
 /**
  * Reads the embedded files of a PDF (the /EmbeddedFiles name tree), e.g. the certificate's
  * signed credential. Walks /Kids too, so PDFs re-saved by other tools still work. Only the
@@ -87,8 +90,14 @@ export async function readPdfAttachments(
   const files = new Map<string, Uint8Array>();
   const names = document.catalog.lookupMaybe(PDFName.of('Names'), PDFDict);
   const root = names?.lookupMaybe(PDFName.of('EmbeddedFiles'), PDFDict);
+  // A forger's tree can list a node in its own /Kids, or the same node many times: each node is
+  // read once (a node listing itself 4 times made the walk take hours), and at most MAX_TREE_NODES.
+  const visited = new Set<PDFDict>();
   const visit = (node: PDFDict, depth: number): void => {
-    if (depth > 16) return;
+    if (depth > 16 || visited.has(node)) return;
+    visited.add(node);
+    if (visited.size > MAX_TREE_NODES)
+      throw new Error(`its embedded-files tree has more than ${MAX_TREE_NODES} nodes`);
     const kids = node.lookupMaybe(PDFName.of('Kids'), PDFArray);
     for (let index = 0; kids && index < kids.size(); index += 1) {
       const kid = kids.lookup(index);
