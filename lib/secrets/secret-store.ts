@@ -34,11 +34,32 @@ export function isSecretReference(value: string): boolean {
   return ARN.test(value);
 }
 
-export function createSecretStore(config: SecretsConfig): SecretStore {
+/**
+ * How long one read may wait on a silent store. The SDK's defaults for these two clients allow
+ * 5 (Secrets Manager) and 15 minutes (SSM) of silence, past any function's timeout: generate
+ * reading its signing key would hang until Lambda killed it. Three tries of these end within
+ * about 25 s, and the failure is a TransientError that generate retries with its backoff.
+ */
+const STORE_TIMEOUTS = { socketMs: 5_000, connectMs: 3_000 };
+
+export function createSecretStore(
+  config: SecretsConfig,
+  timeouts: { socketMs: number; connectMs: number } = STORE_TIMEOUTS,
+): SecretStore {
   // Providers (and their SDK clients) only on first use: most containers read one secret.
   let ssm: SSMProvider | undefined;
   let secrets: SecretsProvider | undefined;
-  const region = { region: config.AWS_REGION };
+  const region = {
+    region: config.AWS_REGION,
+    maxAttempts: 3,
+    requestHandler: {
+      requestTimeout: timeouts.socketMs,
+      // Bounds the answer's body too, not only its headers (aws/aws-sdk-js-v3#8098).
+      socketTimeout: timeouts.socketMs,
+      connectionTimeout: timeouts.connectMs,
+      throwOnRequestTimeout: true,
+    },
+  };
   return {
     async get(reference, options) {
       const forceFetch = options?.fresh === true;

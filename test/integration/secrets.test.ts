@@ -1,10 +1,11 @@
+import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createIssuerKey } from '../../lib/credentials/signer.ts';
 import { createSql } from '../../lib/db/client.ts';
-import { ConfigurationError } from '../../lib/errors.ts';
+import { ConfigurationError, TransientError } from '../../lib/errors.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../../lib/identity/keycloak-directory.ts';
 import {
   createSecretStore,
@@ -90,6 +91,43 @@ describe('secrets from SSM and Secrets Manager', () => {
     await directory.getStudent(students[0] as string);
     // Prefetched at creation, then served from the Powertools cache.
     expect(standIn.calls.filter((call) => call.id === KEYCLOAK_PARAMETER)).toHaveLength(1);
+  });
+
+  it('a store that stops answering half way is a transient error after three tries, not a hang', async () => {
+    // Headers, then part of the JSON, then silence: the SDK's defaults for these clients would
+    // wait 5 (Secrets Manager) or 15 minutes (SSM), past every function's timeout.
+    const sockets: Socket[] = [];
+    let requests = 0;
+    const stalled = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', (chunk) => {
+        if (!chunk.toString('latin1').startsWith('POST ')) return;
+        requests++;
+        socket.write(
+          'HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 200\r\n\r\n{"Parameter":',
+        );
+      });
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    const address = stalled.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    try {
+      const slow = createSecretStore(
+        loadConfig(['secrets'], {
+          SSM_ENDPOINT_URL: url,
+          SECRETS_MANAGER_ENDPOINT_URL: url,
+          AWS_REGION: 'eu-central-1',
+        }).secrets,
+        { socketMs: 200, connectMs: 200 },
+      );
+      await expect(slow.get(KEYCLOAK_PARAMETER)).rejects.toBeInstanceOf(TransientError);
+      expect(requests).toBe(3);
+      await expect(slow.get(DB_SECRET)).rejects.toBeInstanceOf(TransientError);
+      expect(requests).toBe(6);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => stalled.close(() => resolve()));
+    }
   });
 
   it('turns a client secret Keycloak refuses into a configuration error', async () => {
