@@ -1,6 +1,12 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import chromiumImport, { inflate } from '@sparticuz/chromium';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress } from 'node:zlib';
+import chromiumImport from '@sparticuz/chromium';
+import { extract } from 'tar-fs';
 import { chromiumArchivesDir } from './paths.ts';
 
 // See browser.ts: in the CommonJS bundle require() yields the namespace, whose `default` is the class.
@@ -47,8 +53,31 @@ async function prepare(archives: string | undefined): Promise<string> {
   const small = [join(archives, 'fonts.tar.br')];
   if (onAmazonLinux2023() && existsSync(join(archives, 'al2023.tar.br')))
     small.push(join(archives, 'al2023.tar.br'));
-  await Promise.all(small.map((archive) => inflate(archive)));
+  await Promise.all(small.map((archive) => inflateOnce(archive)));
   return unpacked;
+}
+
+/**
+ * @sparticuz/chromium's inflate() for a .tar.br archive, safe to interrupt: it extracts straight
+ * into the temp folder's `<name>`, and any later call takes a folder there as complete
+ * (Sparticuz/chromium#507), so a process killed mid-way left a partial folder (fonts, or the
+ * libraries Chromium links against) for every later launch in that container to use. This one
+ * extracts into a folder of its own and renames it into place once complete; a process that
+ * finds the folder there, or loses the race to put it there, uses the complete one.
+ */
+export async function inflateOnce(archive: string): Promise<string> {
+  const output = join(tmpdir(), basename(archive).replace(/\.tar\.br$/, ''));
+  if (existsSync(output)) return output;
+  const staging = `${output}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await pipeline(createReadStream(archive), createBrotliDecompress(), extract(staging));
+    await rename(staging, output).catch((error: unknown) => {
+      if (!existsSync(output)) throw error;
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return output;
 }
 
 /** Same test as @sparticuz/chromium's (its helper is not exported): the Lambda Node runtimes run on AL2023. */
