@@ -148,9 +148,6 @@ interface Issue {
 
 async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
   const { content } = issue;
-  // The scan's summary counts the audit row below exactly once only if it cannot run between
-  // this insert and the commit (see lockForCountedOutcome).
-  await lockForCountedOutcome(sql);
   const rows = await sql`
     WITH issued AS (
       UPDATE certificates
@@ -165,6 +162,13 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
       WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
       RETURNING id, attempt_count
     ),
+    counted AS (
+      -- The scan's summary counts the audit row below exactly once only if it cannot run between
+      -- this insert and the commit (lockForCountedOutcome): the summary's lock, shared, held
+      -- until the commit. Taken inside this statement, as the claim takes it, not in a round trip
+      -- of its own; the insert waits for it (its WHERE reads this CTE).
+      SELECT pg_advisory_xact_lock_shared(${SUMMARY_LOCK}) FROM issued
+    ),
     audit AS (
       INSERT INTO certificate_generation_log
         (certificate_id, event, from_status, to_status, attempt, message, duration_ms, details)
@@ -177,6 +181,7 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
                template_version: issue.template.version,
              })}::jsonb
       FROM issued
+      WHERE EXISTS (SELECT 1 FROM counted)
     )
     SELECT id FROM issued`;
   return rows.length === 1;

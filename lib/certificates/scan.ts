@@ -322,10 +322,11 @@ export interface GenerationSummary {
 export const SUMMARY_LOCK = 7_316_002;
 
 /**
- * generate calls this in the transaction that writes an `issued`, `failed` or `dead` audit row,
- * just before writing it; the lock is held until that transaction ends. Its claim takes the same
- * lock inside its statement before writing the `claimed` row, which the summary counts as failed
- * when it took over an expired lease (generate.ts claim). A summary therefore never
+ * generate calls this in the transaction that writes a `failed` or `dead` audit row, just before
+ * writing it; the lock is held until that transaction ends. Its claim and its `issued` update
+ * take the same lock inside their statements, before writing the `claimed` row (which the
+ * summary counts as failed when it took over an expired lease) and the `issued` one
+ * (generate.ts claim and markIssued). A summary therefore never
  * runs between such a row's insert and its commit: every row whose `created_at` (the insert's
  * clock_timestamp()) falls before a summary's marker is committed and counted by that summary,
  * every later one by the next. Writers share the lock, so they never wait for each other; they

@@ -12,6 +12,7 @@ import {
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import {
+  auditEvents,
   createCourse,
   createPendingCertificate,
   generateOptions,
@@ -150,6 +151,38 @@ describe('generation summary', () => {
       const [row] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${id}`;
       expect(row?.status).not.toBe('issued');
     });
+  });
+
+  it('an issue whose upload ends while a summary runs waits for it before writing its issued row', async () => {
+    const id = await createPendingCertificate(t.sql, {
+      studentId: randomUUID(),
+      courseId: await createCourse(t.sql),
+    });
+    const upload = gate();
+    let finished = false;
+    const generating = generateCertificate(generateDeps(upload), generateOptions(), id).then((outcome) => {
+      finished = true;
+      return outcome;
+    });
+    // Claimed, rendered, uploading: the claim's share of the lock is long released.
+    await upload.reached;
+    const summary = gate();
+    const summarising = t.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
+      await summary.wait();
+    });
+    await summary.reached;
+    upload.open();
+    try {
+      while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
+      const [row] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${id}`;
+      expect(row?.status).toBe('rendering');
+      expect(await auditEvents(t.sql, id)).not.toContain('issued');
+    } finally {
+      summary.open();
+      await summarising;
+    }
+    expect((await generating).status).toBe('issued');
   });
 
   it('never runs between an outcome row and its commit, and overlapping scans count it once', async () => {
