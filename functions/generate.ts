@@ -85,7 +85,7 @@ const deps: GenerateDeps = {
   resolveTemplate: createTemplateResolver(sql),
   signer: createCredentialSigner(issuerKey),
   // The Open Badges 3.0 credential attached to the PDF, signed with the same key.
-  openBadge: createOpenBadgeIssuer({ sql, key: issuerKey }, credentialSettingsFromConfig(config)),
+  openBadge: createOpenBadgeIssuer({ key: issuerKey }, credentialSettingsFromConfig(config)),
   metrics: pipelineMetrics(),
   log: logger,
 };

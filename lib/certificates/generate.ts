@@ -62,7 +62,9 @@ interface ClaimedRow {
   score: string;
   max_score: string;
   course_title: string | null;
+  course_code: string | null;
   course_locale: string | null;
+  pass_percentage: string | null;
   today: string;
   expires_on: string | null;
   /** A reissue, a better score or a renewal: an earlier certificate is superseded by this one. */
@@ -124,7 +126,8 @@ async function claim(
       FROM claimed
       WHERE EXISTS (SELECT 1 FROM counted)
     )
-    SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.locale AS course_locale,
+    SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.code AS course_code,
+           co.locale AS course_locale, co.pass_percentage,
            to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today,
            EXISTS (SELECT 1 FROM certificates p WHERE p.superseded_by = claimed.id) AS replaces_earlier
     FROM claimed
@@ -387,6 +390,21 @@ export async function generateCertificate(
             studentName: printable.studentName,
             courseName: printable.courseName,
             issuedAt,
+            record: {
+              studentId: claimed.student_id,
+              verificationCode: claimed.verification_code,
+              course: {
+                id: claimed.course_id,
+                title: claimed.course_title,
+                code: claimed.course_code,
+                locale: claimed.course_locale,
+                passPercentage: Number(claimed.pass_percentage),
+              },
+              statusEntry: lifecycle
+                ? { listId: lifecycle.statusListId, index: lifecycle.statusListIndex }
+                : null,
+              expiresAt: lifecycle?.expiresAt ?? null,
+            },
           }),
         ])
       : [undefined, undefined];

@@ -112,11 +112,24 @@ export interface OpenBadgeRequest {
   courseName: string;
   /** The instant recorded as generated_at: the credential's validFrom, the same one the routes serve later. */
   issuedAt: Date;
+  /**
+   * The rest of the record as the routes will read it once the certificate is issued: what the
+   * claim read and the status entry and expiry just assigned, so the credential is built without
+   * reading the record again.
+   */
+  record: {
+    studentId: string;
+    verificationCode: string;
+    course: { id: string; title: string; code: string | null; locale: string | null; passPercentage: number };
+    statusEntry: { listId: string; index: number } | null;
+    expiresAt: Date | null;
+  };
 }
 
 /**
  * Signs a certificate's Open Badges 3.0 credential (VC-JWT with the issuer key) while it is being
- * rendered; its status entry and expiry are assigned already. Unavailable key -> TransientError.
+ * rendered, from the record generate holds; its status entry and expiry are assigned already.
+ * Unavailable key -> TransientError.
  */
 export interface OpenBadgeIssuer {
   signForRendering(request: OpenBadgeRequest): Promise<string>;

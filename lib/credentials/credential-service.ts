@@ -1,4 +1,4 @@
-import type { OpenBadgeIssuer } from '../certificates/ports.ts';
+import type { OpenBadgeIssuer, OpenBadgeRequest } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
@@ -204,30 +204,40 @@ export async function signedOpenBadgeForCertificate(
 }
 
 /**
- * The signed credential of a certificate generate is rendering, for the PDF: the names it prints
- * and the instant it will record as generated_at (so the credential served later by the routes
- * states the same facts and validFrom). The status entry and expiry must be assigned already.
- * The record is read while the key's state is (one round trip, not two in a row); a key that may
- * not sign is reported before a missing record.
+ * The signed credential of a certificate generate is rendering, for the PDF: the names it prints,
+ * the instant it will record as generated_at and the record it holds (so the credential served
+ * later by the routes, read from the issued row, states the same facts and validFrom).
  */
 export async function signedOpenBadgeForRendering(
-  deps: { sql: Sql; key: IssuerKey },
+  deps: { key: IssuerKey },
   settings: CredentialSettings,
-  input: { certificateId: string; studentName: string; courseName: string; issuedAt: Date },
+  input: OpenBadgeRequest,
 ): Promise<string> {
-  const [key, row] = await Promise.allSettled([
-    deps.key.current(),
-    credentialRow(deps.sql, input.certificateId),
-  ]);
-  if (key.status === 'rejected') throw key.reason;
-  if (row.status === 'rejected') throw row.reason;
-  if (!row.value) throw new NotFoundError('certificate');
-  const credential = credentialOf(settings, row.value, {
+  const { record } = input;
+  const row: CredentialRow = {
+    id: input.certificateId,
+    student_id: record.studentId,
+    course_id: record.course.id,
+    status: 'rendering',
+    verification_code: record.verificationCode,
+    student_name: input.studentName,
+    course_name: input.courseName,
+    generated_at: input.issuedAt,
+    expires_at: record.expiresAt,
+    status_list_id: record.statusEntry?.listId ?? null,
+    status_list_index: record.statusEntry?.index ?? null,
+    course_code: record.course.code,
+    course_title: record.course.title,
+    course_locale: record.course.locale,
+    pass_percentage: String(record.course.passPercentage),
+    erased: false,
+  };
+  const credential = credentialOf(settings, row, {
     validFrom: input.issuedAt,
     studentName: input.studentName,
     courseName: input.courseName,
   });
-  return signOpenBadgeCredential(credential, jwtSignerFor(key.value), settings.apiBaseUrl);
+  return signOpenBadgeCredential(credential, jwtSignerFor(await deps.key.current()), settings.apiBaseUrl);
 }
 
 /**
@@ -251,7 +261,7 @@ export async function signedOpenBadgeForCode(
 
 /** The generate function's port for the PDF's Open Badges credential. */
 export function createOpenBadgeIssuer(
-  deps: { sql: Sql; key: IssuerKey },
+  deps: { key: IssuerKey },
   settings: CredentialSettings,
 ): OpenBadgeIssuer {
   return { signForRendering: (request) => signedOpenBadgeForRendering(deps, settings, request) };

@@ -107,7 +107,7 @@ export async function benchPipeline(options: {
     // As in functions/generate.ts: every certificate is signed (its QR code holds the JWS) and
     // carries its Open Badges credential, signed with the same key.
     signer: createCredentialSigner(issuerKey),
-    openBadge: createOpenBadgeIssuer({ sql, key: issuerKey }, credentialSettingsFromConfig(config)),
+    openBadge: createOpenBadgeIssuer({ key: issuerKey }, credentialSettingsFromConfig(config)),
     log: quiet,
   };
   const generateOptions = generateOptionsFromConfig(config);

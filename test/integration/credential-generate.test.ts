@@ -212,7 +212,7 @@ describe('generation signs the printed facts', () => {
     const issuerKey = createIssuerKey(counted, async () => key, { reloadAfterMs: 3_600_000 });
     const deps = {
       signer: createCredentialSigner(issuerKey),
-      openBadge: createOpenBadgeIssuer({ sql: t.sql, key: issuerKey }, SETTINGS),
+      openBadge: createOpenBadgeIssuer({ key: issuerKey }, SETTINGS),
     };
     const issue = async () => {
       const user = await keycloak.addUser({ firstName: 'Katherine', lastName: 'Johnson' });
@@ -266,10 +266,11 @@ describe('generation signs the printed facts', () => {
     const key = await signingKeyFromJwk(await generateSigningJwk());
     const issuerKey = createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 });
     const signer = createCredentialSigner(issuerKey);
-    const openBadge = createOpenBadgeIssuer({ sql: t.sql, key: issuerKey }, SETTINGS);
+    const openBadge = createOpenBadgeIssuer({ key: issuerKey }, SETTINGS);
     const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
     const courseId = await createCourse(t.sql, { title: 'Compilers' });
-    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    // A code and a pass mark of its own: the PDF's credential states them as the routes' does.
+    await t.sql`UPDATE courses SET validity_months = 12, code = 'CS-421', pass_percentage = 65 WHERE id = ${courseId}`;
     const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 90 });
     const outcome = await generateCertificate(
       makeGenerateDeps(t, renderer, { signer, openBadge }),
