@@ -199,6 +199,48 @@ describe('the database connection lost while the PDF uploads', () => {
       await sql.end({ timeout: 5 });
     }
   });
+  it('a session ended while a statement of the issue is running: the attempt is recorded failed, not thrown', async () => {
+    const name = `generate-${randomUUID().slice(0, 8)}`;
+    const sql = createSql(
+      { DATABASE_URL: t.env.DATABASE_URL ?? '', DB_POOL_MAX: 1, DB_CONNECT_TIMEOUT_SECONDS: 10 },
+      {
+        applicationName: name,
+      },
+    );
+    const blocker = gate();
+    let held: Promise<unknown> = Promise.resolve();
+    try {
+      const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+      const slow = markerRenderer('first', true);
+      const run = generateCertificate(makeGenerateDeps(t, slow.renderer, { sql }), generateOptions(), id);
+      await until(slow.entered);
+      // Another session holds the row, so generate's SELECT ... FOR UPDATE is running (waiting)
+      // when its session is ended: PostgreSQL's fatal error arrives for a statement in flight.
+      held = t.sql.begin(async (tx) => {
+        await tx`SELECT id FROM certificates WHERE id = ${id} FOR UPDATE`;
+        await blocker.wait();
+      });
+      await blocker.reached;
+      slow.release();
+      await until(async () => {
+        const [row] = await t.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${name} AND wait_event_type = 'Lock'`;
+        return (row?.n ?? 0) > 0;
+      });
+      await t.sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${name}`;
+      blocker.open();
+      await held;
+      // The reconnected session records the failure: before the patch it was handed the old
+      // session's 57P01, generate threw, and the certificate stayed rendering until its lease expired.
+      expect(await run).toMatchObject({ status: 'failed', attempt: 1 });
+      expect(await certificateRow(t.sql, id)).toMatchObject({ status: 'failed' });
+      expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'failed']);
+    } finally {
+      blocker.open();
+      await held;
+      await sql.end({ timeout: 5 });
+    }
+  });
 });
 
 describe('configuration errors', () => {
