@@ -105,8 +105,9 @@ const sections = {
     // A transaction left open by a function that died or lost its network mid-way (generate's
     // holds a certificate's row across the S3 upload) would keep its locks until TCP keepalive
     // noticed, hours on some servers. No transaction legitimately waits this long between two
-    // statements: the longest wait, generate's upload, gives up within about 60 s (3 tries of 5 s
-    // connect + 15 s silence, lib/storage/s3.ts), and generate's Lambda timeout is 120 s.
+    // statements: the longest wait, generate's upload, gives up within about 60 s (3 tries of at
+    // most 5 s to connect and 15 s to the answer, lib/storage/s3.ts), and generate's Lambda
+    // timeout is 120 s.
     DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt.default(120000),
   }),
   secrets: z.object({

@@ -140,9 +140,33 @@ const list = (name) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
+/**
+ * The fixes in patches/ that npm install applies (patch-package): without them the functions ship
+ * a database client that crashes, or records nothing, when a connection drops mid-transaction
+ * (README, "Database, monitoring and logs"). Checked at packaging, since `npm install
+ * --ignore-scripts` skips them without a word.
+ */
+function unpatchedDependencies(root = require('node:path').join(__dirname, '..')) {
+  const { join } = require('node:path');
+  const { readFileSync } = require('node:fs');
+  const variants = ['src', 'cjs/src'].map((dir) => join(root, 'node_modules', 'postgres', dir, 'index.js'));
+  const patched = variants.every((file) => {
+    try {
+      return readFileSync(file, 'utf8').includes('if (closedError)');
+    } catch {
+      return false;
+    }
+  });
+  return patched
+    ? []
+    : [
+        'node_modules/postgres lacks patches/postgres+3.4.9.patch: run npm ci (or npm install), which applies it, not with --ignore-scripts',
+      ];
+}
+
 function settings(stage, region) {
   const local = LOCAL_STAGES.has(stage);
-  const problems = [];
+  const problems = [...unpatchedDependencies()];
   const required = (name) => {
     const value = env(name);
     if (value === undefined && !local) problems.push(`${name} is required for stage ${stage}`);
@@ -281,3 +305,4 @@ module.exports.LOCAL_STAGES = LOCAL_STAGES;
 module.exports.PUBLIC_ROUTE_KEYS = PUBLIC_ROUTE_KEYS;
 module.exports.PREFLIGHT_ROUTE_KEY = PREFLIGHT_ROUTE_KEY;
 module.exports.corsFor = corsFor;
+module.exports.unpatchedDependencies = unpatchedDependencies;

@@ -23,10 +23,13 @@ import { ConfigurationError, errorMessage, TransientError, ValidationError } fro
 export type S3Config = Config<'s3'>['s3'];
 
 /**
- * How long an S3 connection may stay silent: the SDK's default is no limit, and generate uploads
+ * How long one S3 request may take to be answered (from its start to the response's headers, the
+ * upload of the body included: requestTimeout) and how long its connection may then stay silent
+ * (socketTimeout, the response's body). The SDK's defaults are no limit, and generate uploads
  * while it holds the certificate's row lock, so a hung PutObject would hold it until Lambda kills
- * the function (120 s). A PDF of ~50 KB goes in well under a second; a silent socket for this
- * long is a failure, retried (3 attempts) and then a transient error with the normal backoff.
+ * the function (120 s). A PDF of ~50 KB goes in well under a second, a template asset (at most
+ * 2 MB) in a few inside AWS; a request over this is a failure, retried (3 attempts) and then a
+ * transient error with the normal backoff.
  */
 const S3_SOCKET_TIMEOUT_MS = 15_000;
 const S3_CONNECT_TIMEOUT_MS = 5_000;

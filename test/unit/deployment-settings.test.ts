@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
@@ -31,11 +33,12 @@ interface Throttle {
   ThrottlingRateLimit: number;
   ThrottlingBurstLimit: number;
 }
-const { settings, corsFor, PUBLIC_ROUTE_KEYS, PREFLIGHT_ROUTE_KEY } = createRequire(import.meta.url)(
-  '../../serverless/deployment.cjs',
-) as {
+const { settings, corsFor, unpatchedDependencies, PUBLIC_ROUTE_KEYS, PREFLIGHT_ROUTE_KEY } = createRequire(
+  import.meta.url,
+)('../../serverless/deployment.cjs') as {
   settings: (stage: string, region: string) => Settings;
   corsFor: (stage: string, value: string | undefined) => { origins: string[]; problems: string[] };
+  unpatchedDependencies: (root?: string) => string[];
   PUBLIC_ROUTE_KEYS: readonly string[];
   PREFLIGHT_ROUTE_KEY: string;
 };
@@ -393,5 +396,23 @@ describe('function environments', () => {
       'createAttempt: DISPATCH_LEASE_SECONDS (lib/http/dispatch-deps.ts)',
       'generate: CONFIGURATION_RETRY_SECONDS (lib/certificates/generate.ts)',
     ]);
+  });
+});
+
+describe('the patched database client', () => {
+  it('is there in this install (npm ci applied patches/), and packaging refuses an install without it', async () => {
+    expect(unpatchedDependencies()).toEqual([]);
+    // An install made with --ignore-scripts: postgres.js as published.
+    const root = await mkdtemp(join(tmpdir(), 'unpatched-'));
+    try {
+      for (const dir of ['src', 'cjs/src']) {
+        await mkdir(join(root, 'node_modules', 'postgres', dir), { recursive: true });
+        await writeFile(join(root, 'node_modules', 'postgres', dir, 'index.js'), 'function handler(q) {}\n');
+      }
+      expect(unpatchedDependencies(root)).toEqual([expect.stringContaining('patches/postgres+3.4.9.patch')]);
+      expect(unpatchedDependencies(join(root, 'missing'))).toHaveLength(1);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
