@@ -160,7 +160,7 @@ function unpatchedDependencies(root = require('node:path').join(__dirname, '..')
   return patched
     ? []
     : [
-        'node_modules/postgres lacks patches/postgres+3.4.9.patch: run npm ci (or npm install), which applies it, not with --ignore-scripts',
+        'node_modules/postgres lacks patches/postgres+3.4.10.patch: run npm ci (or npm install), which applies it, not with --ignore-scripts',
       ];
 }
 

@@ -9,7 +9,7 @@ import { gate } from '../support/gate.ts';
 // (generate holds a certificate's row across its S3 upload): the server ends a session idle in a
 // transaction after DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, so its locks do not outlive a dead or cut
 // off function; and when the worker wakes, its transaction's next queries fail. Without
-// patches/postgres+3.4.9.patch they threw from a timer, uncaught, and crashed the process
+// patches/postgres+3.4.10.patch they threw from a timer, uncaught, and crashed the process
 // (porsager/postgres#1208), or ran outside any transaction on the reconnected socket (#1216).
 
 const opened: Sql[] = [];

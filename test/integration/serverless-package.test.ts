@@ -279,7 +279,7 @@ describe('serverless package', () => {
     });
     const loaded = JSON.parse(stdout) as Record<string, string>;
     expect(loaded).toEqual(Object.fromEntries(handlers.map(({ name }) => [name, 'function'])));
-    // The database client is bundled with patches/postgres+3.4.9.patch applied (npm install runs
+    // The database client is bundled with patches/postgres+3.4.10.patch applied (npm install runs
     // patch-package): without it, a connection lost mid-transaction can crash the function.
     for (const { name, file } of handlers) {
       expect(await readFile(file, 'utf8'), name).toContain('if (closedError)');

@@ -409,7 +409,7 @@ describe('the patched database client', () => {
         await mkdir(join(root, 'node_modules', 'postgres', dir), { recursive: true });
         await writeFile(join(root, 'node_modules', 'postgres', dir, 'index.js'), 'function handler(q) {}\n');
       }
-      expect(unpatchedDependencies(root)).toEqual([expect.stringContaining('patches/postgres+3.4.9.patch')]);
+      expect(unpatchedDependencies(root)).toEqual([expect.stringContaining('patches/postgres+3.4.10.patch')]);
       expect(unpatchedDependencies(join(root, 'missing'))).toHaveLength(1);
     } finally {
       await rm(root, { recursive: true, force: true });
