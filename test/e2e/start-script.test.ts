@@ -469,9 +469,16 @@ describe('npm start', () => {
     expect(await issuedWithin(exported(again, 'DATABASE_URL'), claimed, 170_000)).toEqual(
       claimed.map(() => 'issued'),
     );
-    expect(again).toContain(
-      'Released 3 certificate claim(s) a stopped serverless offline held (2 dispatched, 1 rendering)',
+    // The three planted here, and any the stopped offline's own scan had dispatched to generate
+    // and not yet seen claimed (a minute tick just before Ctrl-C hands out the demo's passes).
+    const released = again.match(
+      /^Released (\d+) certificate claim\(s\) a stopped serverless offline held \((\d+) dispatched, (\d+) rendering\)/m,
     );
+    expect(released).not.toBeNull();
+    const [total, dispatched, rendering] = (released ?? []).slice(1).map(Number);
+    expect(dispatched).toBeGreaterThanOrEqual(2);
+    expect(rendering).toBeGreaterThanOrEqual(1);
+    expect(total).toBe((dispatched ?? 0) + (rendering ?? 0));
 
     // serverless offline dies (as it does on an uncaught Lambda timeout): npm start restarts it
     // and the stand-ins stay up. What the dead offline had claimed is released before the restart.
