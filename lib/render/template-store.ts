@@ -181,8 +181,7 @@ async function currentTemplateId(sql: Sql, courseId: string): Promise<string | n
  * still asks which version is current, so a new version prints from the next certificate on,
  * but a version's HTML and CSS (up to MAX_TEMPLATE_BYTES) and its assets (data: images among
  * them) are read once, not with every certificate. Versions never change once saved, so a kept one is never
- * stale (a row edited in place by hand would be: the table is append-only by convention, not by a
- * constraint). At most `maxVersions` are kept, the least recently used dropped first: a
+ * stale (an UPDATE of the table is refused by a trigger, migration 1733800000000). At most `maxVersions` are kept, the least recently used dropped first: a
  * container prints for a few courses at a time, and a version can hold up to MAX_TEMPLATE_BYTES
  * of HTML and CSS plus its data: images.
  */

@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { loadDefaultTemplate } from '../../lib/render/renderer.ts';
@@ -137,33 +138,65 @@ describe("generate's resolver, which keeps stored versions", () => {
       INSERT INTO courses (title) VALUES ('Course C'), ('Course D') RETURNING id`;
     const courseC = c?.id ?? '';
     const courseD = d?.id ?? '';
-    const resolve = createTemplateResolver(t.sql, { maxVersions: 1 });
-    const v1 = await saveTemplate(t.sql, { courseId: courseC, name: 'C', html: html('Course C v1') });
-    expect(await resolve(courseC)).toMatchObject({
-      id: v1.id,
-      version: '1',
-      html: expect.stringContaining('Course C v1'),
+    // The statements the resolver sends, seen by the client (postgres.js `debug`).
+    const sent: string[] = [];
+    const watched = postgres(t.env.DATABASE_URL ?? '', {
+      max: 1,
+      onnotice: () => undefined,
+      debug: (_connection, query) => sent.push(query),
     });
+    const bodiesRead = () =>
+      sent.filter((query) => /SELECT \* FROM certificate_templates WHERE id/.test(query)).length;
+    try {
+      const resolve = createTemplateResolver(watched, { maxVersions: 1 });
+      const v1 = await saveTemplate(t.sql, { courseId: courseC, name: 'C', html: html('Course C v1') });
+      expect(await resolve(courseC)).toMatchObject({
+        id: v1.id,
+        version: '1',
+        html: expect.stringContaining('Course C v1'),
+      });
+      expect(await resolve(courseC)).toMatchObject({
+        id: v1.id,
+        html: expect.stringContaining('Course C v1'),
+      });
+      // Twice asked which version is current, its body read once.
+      expect(bodiesRead()).toBe(1);
+      expect(sent.filter((query) => query.includes('certificate_templates'))).toHaveLength(3);
 
-    // Changed behind the store's back (versions never change): what is kept is not read again.
-    const behind = async (id: string) =>
-      t.sql`UPDATE certificate_templates SET html = replace(html, '<h1>', '<h1>changed behind ') WHERE id = ${id}`;
-    await behind(v1.id);
-    expect((await resolve(courseC)).html).not.toContain('changed behind');
-    expect((await resolveTemplateForCourse(t.sql, courseC)).html).toContain('changed behind Course C v1');
+      // A new version prints from the next certificate on.
+      const v2 = await saveTemplate(t.sql, { courseId: courseC, name: 'C', html: html('Course C v2') });
+      expect(await resolve(courseC)).toMatchObject({
+        id: v2.id,
+        version: '2',
+        html: expect.stringContaining('Course C v2'),
+      });
+      expect(bodiesRead()).toBe(2);
 
-    // A new version prints from the next certificate on.
-    const v2 = await saveTemplate(t.sql, { courseId: courseC, name: 'C', html: html('Course C v2') });
-    expect(await resolve(courseC)).toMatchObject({
-      id: v2.id,
-      version: '2',
-      html: expect.stringContaining('Course C v2'),
+      // One version kept: course D's pushes course C's out, so C's is read again.
+      await saveTemplate(t.sql, { courseId: courseD, name: 'D', html: html('Course D v1') });
+      expect((await resolve(courseD)).html).toContain('Course D v1');
+      expect((await resolve(courseC)).html).toContain('Course C v2');
+      expect(bodiesRead()).toBe(4);
+    } finally {
+      await watched.end({ timeout: 5 });
+    }
+  });
+
+  it('a stored version cannot be changed in place, even by hand-written SQL: a change is a new version', async () => {
+    const [row] = await t.sql<{ id: string }[]>`INSERT INTO courses (title) VALUES ('Course E') RETURNING id`;
+    const saved = await saveTemplate(t.sql, {
+      courseId: row?.id ?? '',
+      name: 'E',
+      html: html('Course E v1'),
     });
-
-    // One version kept: course D's pushes course C's out, so C's is read again.
-    await saveTemplate(t.sql, { courseId: courseD, name: 'D', html: html('Course D v1') });
-    expect((await resolve(courseD)).html).toContain('Course D v1');
-    await behind(v2.id);
-    expect((await resolve(courseC)).html).toContain('changed behind Course C v2');
+    const refused =
+      await t.sql`UPDATE certificate_templates SET html = replace(html, 'v1', 'v2') WHERE id = ${saved.id}`.catch(
+        (error: unknown) => error,
+      );
+    expect(refused).toMatchObject({
+      code: '23001',
+      message: expect.stringMatching(/append-only: save a new version/),
+    });
+    expect((await loadTemplateById(t.sql, saved.id)).html).toContain('Course E v1');
   });
 });
