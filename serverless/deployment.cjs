@@ -148,20 +148,38 @@ const list = (name) =>
  */
 function unpatchedDependencies(root = require('node:path').join(__dirname, '..')) {
   const { join } = require('node:path');
-  const { readFileSync } = require('node:fs');
-  const variants = ['src', 'cjs/src'].map((dir) => join(root, 'node_modules', 'postgres', dir, 'index.js'));
-  const patched = variants.every((file) => {
+  const { readdirSync, readFileSync } = require('node:fs');
+  const read = (...path) => {
     try {
-      return readFileSync(file, 'utf8').includes('if (closedError)');
+      return readFileSync(join(root, ...path), 'utf8');
     } catch {
-      return false;
+      return '';
     }
-  });
-  return patched
-    ? []
-    : [
-        'node_modules/postgres lacks patches/postgres+3.4.10.patch: run npm ci (or npm install), which applies it, not with --ignore-scripts',
-      ];
+  };
+  let patch;
+  try {
+    patch = readdirSync(join(root, 'patches')).find((file) => /^postgres\+.+\.patch$/.test(file));
+  } catch {
+    patch = undefined;
+  }
+  const wanted = patch?.slice('postgres+'.length, -'.patch'.length);
+  let installed;
+  try {
+    installed = JSON.parse(read('node_modules', 'postgres', 'package.json')).version;
+  } catch {
+    installed = undefined;
+  }
+  // Each part of the patch leaves a line of its own: an install patched by an older version of
+  // the patch (a git pull without npm ci) lacks the newer ones.
+  const patched = ['src', 'cjs/src'].every(
+    (dir) =>
+      read('node_modules', 'postgres', dir, 'index.js').includes('if (closedError)') &&
+      read('node_modules', 'postgres', dir, 'connection.js').includes('closed while connecting'),
+  );
+  if (wanted !== undefined && installed === wanted && patched) return [];
+  return [
+    `node_modules/postgres (${installed ?? 'missing'}) lacks patches/${patch ?? 'postgres+<version>.patch'}: run npm ci, which installs postgres ${wanted ?? ''} and applies it, not with --ignore-scripts`,
+  ];
 }
 
 function settings(stage, region) {

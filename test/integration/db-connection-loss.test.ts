@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../lib/config.ts';
@@ -153,5 +154,61 @@ describe('a transaction whose connection closed', () => {
     expect(closedCode(await held.resumed)).toBe('CONNECTION_CLOSED');
     await timersRun();
     expect(uncaught).toEqual([]);
+  });
+
+  it('closed while connecting (a fatal error during its type lookup): the waiting query runs on the next connection', async () => {
+    // Between the client and PostgreSQL, a proxy that answers the client's type lookup with the
+    // fatal error a terminated session gets, and closes: a failover while a connection opens.
+    const target = new URL(inject('stack').env.DATABASE_URL ?? '');
+    let injected = false;
+    const sockets: Socket[] = [];
+    const proxy = createServer((client) => {
+      const server = connectTcp(Number(target.port), target.hostname);
+      sockets.push(client, server);
+      server.on('data', (chunk) => client.write(chunk));
+      client.on('data', (chunk) => {
+        if (!injected && chunk.toString('latin1').includes('typarray')) {
+          injected = true;
+          const fields = Buffer.from(
+            'SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0',
+            'latin1',
+          );
+          const message = Buffer.alloc(5 + fields.length);
+          message[0] = 0x45; // ErrorResponse
+          message.writeInt32BE(4 + fields.length, 1);
+          fields.copy(message, 5);
+          client.write(message, () => {
+            client.end();
+            server.destroy();
+          });
+          return;
+        }
+        server.write(chunk);
+      });
+      client.on('close', () => server.destroy());
+      server.on('close', () => client.destroy());
+      client.on('error', () => undefined);
+      server.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const address = proxy.address();
+    const proxied = new URL(target);
+    proxied.host = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const sql = connect({ DATABASE_URL: proxied.toString() });
+      const [row] = await sql<{ one: number }[]>`SELECT 1 AS one`;
+      expect(injected).toBe(true);
+      expect(row?.one).toBe(1);
+      await timersRun();
+      expect(rejections).toEqual([]);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 });

@@ -402,14 +402,30 @@ describe('function environments', () => {
 describe('the patched database client', () => {
   it('is there in this install (npm ci applied patches/), and packaging refuses an install without it', async () => {
     expect(unpatchedDependencies()).toEqual([]);
-    // An install made with --ignore-scripts: postgres.js as published.
     const root = await mkdtemp(join(tmpdir(), 'unpatched-'));
-    try {
+    /** A project folder with the patch for 3.4.10 and postgres `version` installed, its files as given. */
+    const install = async (version: string, index: string, connection: string) => {
+      await mkdir(join(root, 'patches'), { recursive: true });
+      await writeFile(join(root, 'patches', 'postgres+3.4.10.patch'), '');
       for (const dir of ['src', 'cjs/src']) {
         await mkdir(join(root, 'node_modules', 'postgres', dir), { recursive: true });
-        await writeFile(join(root, 'node_modules', 'postgres', dir, 'index.js'), 'function handler(q) {}\n');
+        await writeFile(join(root, 'node_modules', 'postgres', dir, 'index.js'), index);
+        await writeFile(join(root, 'node_modules', 'postgres', dir, 'connection.js'), connection);
       }
+      await writeFile(join(root, 'node_modules', 'postgres', 'package.json'), JSON.stringify({ version }));
+    };
+    const fixed = ['if (closedError)', '// Patched: closed while connecting'] as const;
+    try {
+      await install('3.4.10', fixed[0], fixed[1]);
+      expect(unpatchedDependencies(root)).toEqual([]);
+      // Installed with --ignore-scripts: postgres.js as published.
+      await install('3.4.10', 'function handler(q) {}', 'async function closed(hadError) {}');
       expect(unpatchedDependencies(root)).toEqual([expect.stringContaining('patches/postgres+3.4.10.patch')]);
+      // A git pull without npm ci: the older version, patched by an older patch.
+      await install('3.4.9', fixed[0], 'async function closed(hadError) {}');
+      expect(unpatchedDependencies(root)).toEqual([expect.stringContaining('node_modules/postgres (3.4.9)')]);
+      await install('3.4.9', fixed[0], fixed[1]);
+      expect(unpatchedDependencies(root)).toHaveLength(1);
       expect(unpatchedDependencies(join(root, 'missing'))).toHaveLength(1);
     } finally {
       await rm(root, { recursive: true, force: true });
