@@ -1,4 +1,3 @@
-import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
@@ -16,6 +15,7 @@ import {
 } from '../../lib/secrets/secret-store.ts';
 import { type SecretsStandIn, startSecretsStandIn } from '../support/aws-secrets.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { stallingServer } from '../support/stalling-server.ts';
 
 // Secrets on AWS: Powertools Parameters against a stand-in speaking the SSM and Secrets Manager
 // protocol, the real PostgreSQL and the Keycloak stand-in.
@@ -96,21 +96,10 @@ describe('secrets from SSM and Secrets Manager', () => {
   it('a store that stops answering half way is a transient error after three tries, not a hang', async () => {
     // Headers, then part of the JSON, then silence: the SDK's defaults for these clients would
     // wait 5 (Secrets Manager) or 15 minutes (SSM), past every function's timeout.
-    const sockets: Socket[] = [];
-    let requests = 0;
-    const stalled = createServer((socket) => {
-      sockets.push(socket);
-      socket.on('data', (chunk) => {
-        if (!chunk.toString('latin1').startsWith('POST ')) return;
-        requests++;
-        socket.write(
-          'HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 200\r\n\r\n{"Parameter":',
-        );
-      });
-    });
-    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
-    const address = stalled.address();
-    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const stalled = await stallingServer(
+      'HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 200\r\n\r\n{"Parameter":',
+    );
+    const url = stalled.url;
     try {
       const slow = createSecretStore(
         loadConfig(['secrets'], {
@@ -121,12 +110,11 @@ describe('secrets from SSM and Secrets Manager', () => {
         { socketMs: 200, connectMs: 200 },
       );
       await expect(slow.get(KEYCLOAK_PARAMETER)).rejects.toBeInstanceOf(TransientError);
-      expect(requests).toBe(3);
+      expect(stalled.requests()).toBe(3);
       await expect(slow.get(DB_SECRET)).rejects.toBeInstanceOf(TransientError);
-      expect(requests).toBe(6);
+      expect(stalled.requests()).toBe(6);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => stalled.close(() => resolve()));
+      await stalled.close();
     }
   });
 

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import type { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import {
   SCAN_INVOKE,
   worstInvokeMs,
 } from '../../lib/invoke/lambda-dispatch.ts';
+import { stallingServer } from '../support/stalling-server.ts';
 
 // Lambda is an AWS-only service: a stub client stands in for it here; the end-to-end test
 // goes through serverless-offline's real Invoke API.
@@ -69,76 +69,33 @@ describe('Lambda dispatch', () => {
     expect(CLAIM_STOP_MARGIN_MS).toBeLessThan(timeoutOf('functions/scan.handler'));
   });
 
-  it("a route's dispatch to a Lambda API that never answers is one try, then a transient error", async () => {
+  it.each([
     // Accepts connections and reads requests, never answers (a black-holed endpoint).
-    const sockets: Socket[] = [];
-    let requests = 0;
-    const silent = createServer((socket) => {
-      sockets.push(socket);
-      socket.on('data', (chunk) => {
-        if (chunk.toString('latin1').startsWith('POST ')) requests++;
-      });
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const address = silent.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    try {
-      const client = createLambdaClient(
-        {
-          AWS_REGION: 'us-east-1',
-          LAMBDA_ENDPOINT_URL: `http://127.0.0.1:${port}`,
-          GENERATE_FUNCTION_NAME: 'g',
-        },
-        ROUTE_INVOKE,
-      );
-      client.config.credentials = async () => ({ accessKeyId: 'a', secretAccessKey: 'b' });
-      await expect(createLambdaDispatch(client, 'g')('3f1c1d9e-0000-4000-8000-000000000001')).rejects.toThrow(
-        TransientError,
-      );
-      expect(requests).toBe(ROUTE_INVOKE.attempts);
-      client.destroy();
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      silent.close();
-    }
-  });
-
-  it("a route's dispatch whose answer stops half way is one try, then a transient error, not a hang", async () => {
+    ['never answers', ''],
     // Lambda's 429 headers and part of its JSON, then silence: the SDK's requestTimeout has ended
     // at the headers, so only the socket timeout bounds the body (aws/aws-sdk-js-v3#8098).
-    const sockets: Socket[] = [];
-    let requests = 0;
-    const stalled = createServer((socket) => {
-      sockets.push(socket);
-      socket.on('data', (chunk) => {
-        if (!chunk.toString('latin1').startsWith('POST ')) return;
-        requests++;
-        socket.write(
-          'HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"Type":"User","message":"Rate',
+    [
+      'stops answering half way',
+      'HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"Type":"User","message":"Rate',
+    ],
+  ])(
+    "a route's dispatch to a Lambda API that %s is one try, then a transient error, not a hang",
+    async (_case, head) => {
+      const stalled = await stallingServer(head);
+      try {
+        const client = createLambdaClient(
+          { AWS_REGION: 'us-east-1', LAMBDA_ENDPOINT_URL: stalled.url, GENERATE_FUNCTION_NAME: 'g' },
+          ROUTE_INVOKE,
         );
-      });
-    });
-    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
-    const address = stalled.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    try {
-      const client = createLambdaClient(
-        {
-          AWS_REGION: 'us-east-1',
-          LAMBDA_ENDPOINT_URL: `http://127.0.0.1:${port}`,
-          GENERATE_FUNCTION_NAME: 'g',
-        },
-        ROUTE_INVOKE,
-      );
-      client.config.credentials = async () => ({ accessKeyId: 'a', secretAccessKey: 'b' });
-      await expect(createLambdaDispatch(client, 'g')('3f1c1d9e-0000-4000-8000-000000000002')).rejects.toThrow(
-        TransientError,
-      );
-      expect(requests).toBe(ROUTE_INVOKE.attempts);
-      client.destroy();
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      stalled.close();
-    }
-  });
+        client.config.credentials = async () => ({ accessKeyId: 'a', secretAccessKey: 'b' });
+        await expect(
+          createLambdaDispatch(client, 'g')('3f1c1d9e-0000-4000-8000-000000000001'),
+        ).rejects.toThrow(TransientError);
+        expect(stalled.requests()).toBe(ROUTE_INVOKE.attempts);
+        client.destroy();
+      } finally {
+        await stalled.close();
+      }
+    },
+  );
 });

@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ConfigurationError, TransientError } from '../../lib/errors.ts';
 import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { attachmentDisposition, createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
+import { stallingServer } from '../support/stalling-server.ts';
 
 // What S3 answers decides what the pipeline does: a setup problem waits an hour and is
 // reported; throttling and 5xx are retried with the normal backoff. The S3 stand-in cannot
@@ -22,32 +23,6 @@ function failingStorage(name: string, status: number) {
     });
   }) as S3Client['send'];
   return createCertificateStorage(client, 'certificates-bucket');
-}
-
-/** A server that answers every request with `head` (headers and part of a body), then stays silent. */
-async function stallingServer(head: string) {
-  const sockets: Socket[] = [];
-  let requests = 0;
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on('data', (chunk) => {
-      if (/^(PUT|GET|POST) /.test(chunk.toString('latin1'))) {
-        requests++;
-        socket.write(head);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return {
-    port: address.port,
-    requests: () => requests,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 const s3At = (port: number) => ({
