@@ -2,6 +2,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Dispatch } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import { errorMessage, TransientError } from '../errors.ts';
+import { requestTimeouts } from '../request-timeouts.ts';
 
 export type InvokeConfig = Config<'invoke'>['invoke'];
 
@@ -9,7 +10,10 @@ export type InvokeConfig = Config<'invoke'>['invoke'];
 export interface InvokePolicy {
   attempts: number;
   connectionTimeoutMs: number;
-  /** Silence on an open connection: an asynchronous invoke is queued and answered at once. */
+  /**
+   * Until the answer's headers, then the longest silence while reading it (requestTimeouts): an
+   * asynchronous invoke is queued and answered at once.
+   */
   requestTimeoutMs: number;
 }
 
@@ -47,14 +51,10 @@ export function createLambdaClient(config: InvokeConfig, policy: InvokePolicy = 
     region: config.AWS_REGION,
     ...(config.LAMBDA_ENDPOINT_URL ? { endpoint: config.LAMBDA_ENDPOINT_URL } : {}),
     maxAttempts: policy.attempts,
-    requestHandler: {
-      requestTimeout: policy.requestTimeoutMs,
-      // requestTimeout ends at the response's headers; this bounds the body too (a throttling
-      // answer half sent, then silence), so worstInvokeMs holds (aws/aws-sdk-js-v3#8098).
-      socketTimeout: policy.requestTimeoutMs,
-      connectionTimeout: policy.connectionTimeoutMs,
-      throwOnRequestTimeout: true,
-    },
+    requestHandler: requestTimeouts({
+      answerMs: policy.requestTimeoutMs,
+      connectMs: policy.connectionTimeoutMs,
+    }),
   });
 }
 

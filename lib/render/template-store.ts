@@ -178,12 +178,11 @@ async function currentTemplateId(sql: Sql, courseId: string): Promise<string | n
 
 /**
  * resolveTemplateForCourse for a container that prints many certificates (generate): each one
- * still asks which version is current, so a new version prints from the next certificate on,
- * but a version's HTML and CSS (up to MAX_TEMPLATE_BYTES) and its assets (data: images among
- * them) are read once, not with every certificate. Versions never change once saved, so a kept one is never
- * stale (an UPDATE of the table is refused by a trigger, migration 1733800000000). At most `maxVersions` are kept, the least recently used dropped first: a
- * container prints for a few courses at a time, and a version can hold up to MAX_TEMPLATE_BYTES
- * of HTML and CSS plus its data: images.
+ * still asks which version is current, so a new version prints from the next certificate on, but
+ * a version's HTML and CSS (up to MAX_TEMPLATE_BYTES) and its assets (data: images among them)
+ * are read once, not with every certificate. A saved version never changes (a trigger refuses an
+ * UPDATE, migration 1733800000000), so a kept one is never stale. At most `maxVersions` are kept,
+ * the least recently used dropped first: a container prints for a few courses at a time.
  */
 export function createTemplateResolver(
   sql: Sql,

@@ -2,6 +2,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import { type Config, ConfigError, loadConfig } from '../config.ts';
 import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
+import { requestTimeouts } from '../request-timeouts.ts';
 
 /**
  * Secrets on AWS come from SSM Parameter Store (SecureString) or Secrets Manager, read with
@@ -52,13 +53,7 @@ export function createSecretStore(
   const region = {
     region: config.AWS_REGION,
     maxAttempts: 3,
-    requestHandler: {
-      requestTimeout: timeouts.socketMs,
-      // Bounds the answer's body too, not only its headers (aws/aws-sdk-js-v3#8098).
-      socketTimeout: timeouts.socketMs,
-      connectionTimeout: timeouts.connectMs,
-      throwOnRequestTimeout: true,
-    },
+    requestHandler: requestTimeouts({ answerMs: timeouts.socketMs, connectMs: timeouts.connectMs }),
   };
   return {
     async get(reference, options) {

@@ -19,6 +19,7 @@ import type {
 } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import { ConfigurationError, errorMessage, TransientError, ValidationError } from '../errors.ts';
+import { requestTimeouts } from '../request-timeouts.ts';
 
 export type S3Config = Config<'s3'>['s3'];
 
@@ -48,16 +49,10 @@ export function createS3Client(
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
-    requestHandler: {
-      // requestTimeout ends at the response's headers; socketTimeout also bounds its body (an
-      // error's XML, a PutObject answer, a GetObject download), which a stalled server can leave
-      // half sent (aws/aws-sdk-js-v3#8098).
-      requestTimeout: timeouts.socketMs ?? S3_SOCKET_TIMEOUT_MS,
-      socketTimeout: timeouts.socketMs ?? S3_SOCKET_TIMEOUT_MS,
-      connectionTimeout: timeouts.connectMs ?? S3_CONNECT_TIMEOUT_MS,
-      // Without it, this SDK version only logs a warning when the timeout passes, and waits on.
-      throwOnRequestTimeout: true,
-    },
+    requestHandler: requestTimeouts({
+      answerMs: timeouts.socketMs ?? S3_SOCKET_TIMEOUT_MS,
+      connectMs: timeouts.connectMs ?? S3_CONNECT_TIMEOUT_MS,
+    }),
   });
 }
 
