@@ -91,24 +91,32 @@ async function waitingForAdvisoryLock(): Promise<number> {
 /**
  * Generates `certificateId` while a summary holds its lock, once generate is waiting for that lock
  * (or has finished, which `whileHeld` must find it has not): `whileHeld` checks what is committed
- * meanwhile, then the summary lets go and generate must issue.
+ * meanwhile, then the summary lets go and generate must issue. The summary takes the lock before
+ * generate starts (`claim`: generate waits at its claim), or while its PDF uploads (`upload`: the
+ * claim's share of the lock is long released, and generate waits to write its issued row).
  */
-async function generateBehindSummary(certificateId: string, whileHeld: (finished: boolean) => Promise<void>) {
+async function generateBehindSummary(
+  certificateId: string,
+  whileHeld: (finished: boolean) => Promise<void>,
+  summaryFrom: 'claim' | 'upload' = 'claim',
+) {
+  const upload = gate();
+  let finished = false;
+  const generate = () =>
+    generateCertificate(generateDeps(upload), generateOptions(), certificateId).then((outcome) => {
+      finished = true;
+      return outcome;
+    });
+  const uploading = summaryFrom === 'upload' ? generate() : undefined;
+  if (uploading) await upload.reached;
   const summary = gate();
   const summarising = t.sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
     await summary.wait();
   });
   await summary.reached;
-  const upload = gate();
   upload.open();
-  let finished = false;
-  const generating = generateCertificate(generateDeps(upload), generateOptions(), certificateId).then(
-    (outcome) => {
-      finished = true;
-      return outcome;
-    },
-  );
+  const generating = uploading ?? generate();
   try {
     while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
     await whileHeld(finished);
@@ -158,31 +166,16 @@ describe('generation summary', () => {
       studentId: randomUUID(),
       courseId: await createCourse(t.sql),
     });
-    const upload = gate();
-    let finished = false;
-    const generating = generateCertificate(generateDeps(upload), generateOptions(), id).then((outcome) => {
-      finished = true;
-      return outcome;
-    });
-    // Claimed, rendered, uploading: the claim's share of the lock is long released.
-    await upload.reached;
-    const summary = gate();
-    const summarising = t.sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${SUMMARY_LOCK})`;
-      await summary.wait();
-    });
-    await summary.reached;
-    upload.open();
-    try {
-      while (!finished && (await waitingForAdvisoryLock()) < 1) await sleep(10);
-      const [row] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${id}`;
-      expect(row?.status).toBe('rendering');
-      expect(await auditEvents(t.sql, id)).not.toContain('issued');
-    } finally {
-      summary.open();
-      await summarising;
-    }
-    expect((await generating).status).toBe('issued');
+    await generateBehindSummary(
+      id,
+      async (finished) => {
+        expect(finished).toBe(false);
+        const [row] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${id}`;
+        expect(row?.status).toBe('rendering');
+        expect(await auditEvents(t.sql, id)).not.toContain('issued');
+      },
+      'upload',
+    );
   });
 
   it('never runs between an outcome row and its commit, and overlapping scans count it once', async () => {
