@@ -234,6 +234,12 @@ export interface BackfillResult extends BackfillProgress {
   remaining: number;
 }
 
+/**
+ * Batches in a row that settled nothing but waited on another run's earlier passes, before the run
+ * stops "stuck": such a hold lasts one statement or one later-pass decision, never this long.
+ */
+const MAX_DEFERRED_ROUNDS = 30;
+
 async function remainingAttempts(sql: Sql, selection: BackfillSelection): Promise<number> {
   const [row] = await sql<{ remaining: number }[]>`
     SELECT count(*)::int AS remaining FROM test_attempts a WHERE ${selected(sql, selection)}`;
@@ -249,6 +255,7 @@ export async function runBackfill(
   const total = await remainingAttempts(deps.sql, selection);
   const progress: BackfillProgress = { done: 0, created: 0, total, elapsedMs: 0 };
   let batches = 0;
+  let deferredRounds = 0;
   let stopped: BackfillResult['stopped'] = 'done';
   for (;;) {
     if (options.signal?.aborted) {
@@ -286,11 +293,24 @@ export async function runBackfill(
     progress.created += batch.created + created;
     progress.elapsedMs = Date.now() - started;
     options.onProgress?.({ ...progress });
-    if (batch.created + decided === 0) {
-      // Every attempt of the batch failed to be decided: looping would pick the same ones forever.
-      stopped = 'stuck';
-      break;
+    if (batch.created + decided > 0) {
+      deferredRounds = 0;
+      continue;
     }
+    // Nothing of the batch was settled. Attempts deferred behind an earlier pass that a
+    // concurrent run or scan holds are taken again once its statement commits (milliseconds);
+    // a second backfill started beside this one must not end this one with work left.
+    if (batch.deferred > 0 && deferredRounds < MAX_DEFERRED_ROUNDS) {
+      deferredRounds += 1;
+      deps.log.info('Backfill waiting: another run holds earlier passes of the same students', {
+        deferred: batch.deferred,
+      });
+      await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+      continue;
+    }
+    // Every attempt of the batch failed to be decided: looping would pick the same ones forever.
+    stopped = 'stuck';
+    break;
   }
   progress.elapsedMs = Date.now() - started;
   const remaining = await remainingAttempts(deps.sql, selection);

@@ -676,6 +676,8 @@ export interface RedecideOptions {
   limit?: number;
   /** Who decides, for the audit rows: the scan by default. */
   actor?: string;
+  /** Epoch ms: no attempt is started after it; the rest wait for the next call. */
+  until?: number;
 }
 
 /**
@@ -707,6 +709,7 @@ export async function redecideWaitingLaterPasses(
   let decidedCount = 0;
   let created = 0;
   for (const attempt of candidates) {
+    if (options.until !== undefined && Date.now() >= options.until) break;
     try {
       const result = await deps.sql.begin(async (tx) => {
         const [lock] = await tx<{ locked: boolean }[]>`

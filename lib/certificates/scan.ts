@@ -47,6 +47,11 @@ export interface EnqueueResult {
   created: number;
   /** Passing attempts whose insert did nothing (the student has or had a certificate): for decideLaterPasses. */
   laterPasses: string[];
+  /**
+   * Picked attempts left unmarked because a concurrent statement holds an earlier pass of the
+   * same student and course (see `deferred` below): a later enqueue takes them once it commits.
+   */
+  deferred: number;
 }
 
 /** Which unscanned passing attempts an enqueue may take (the backfill narrows it; the scan takes all). */
@@ -81,7 +86,7 @@ export async function enqueuePassingAttempts(
   const notify = options.notify ?? true;
   // A backfilled row says so in its audit, with whether its issuance will be announced.
   const auditDetails = source === 'backfill' ? { backfill: true, notify } : {};
-  const [row] = await sql<{ scanned: number; created: number; later_passes: string[] }[]>`
+  const [row] = await sql<{ scanned: number; created: number; later_passes: string[]; deferred: number }[]>`
     WITH picked AS (
       SELECT id, student_id, course_id, completed_at
       FROM test_attempts
@@ -133,9 +138,15 @@ export async function enqueuePassingAttempts(
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM picked)::int AS scanned, (SELECT count(*) FROM audited)::int AS created,
+           (SELECT count(*) FROM deferred)::int AS deferred,
            (SELECT coalesce(array_agg(id ORDER BY completed_at, id), '{}') FROM picked
             WHERE id NOT IN (SELECT test_attempt_id FROM inserted) AND id NOT IN (SELECT id FROM deferred)) AS later_passes`;
-  return { scanned: row?.scanned ?? 0, created: row?.created ?? 0, laterPasses: row?.later_passes ?? [] };
+  return {
+    scanned: row?.scanned ?? 0,
+    created: row?.created ?? 0,
+    laterPasses: row?.later_passes ?? [],
+    deferred: row?.deferred ?? 0,
+  };
 }
 
 /** Who runs the later-pass rule for enqueued attempts: the scheduled scan, or a backfill run. */
@@ -154,12 +165,14 @@ export type LaterPassActor = 'scan' | 'backfill';
 export async function decideLaterPasses(
   deps: { sql: Sql; log: Log },
   attemptIds: readonly string[],
-  options: { notify?: boolean; actor?: LaterPassActor } = {},
+  options: { notify?: boolean; actor?: LaterPassActor; until?: number } = {},
 ): Promise<{ decided: number; created: number }> {
   const actor = options.actor ?? 'scan';
   let decided = 0;
   let created = 0;
   for (const attemptId of attemptIds) {
+    // Past `until` the rest stay unmarked, as a failed one does, for the next scan.
+    if (options.until !== undefined && Date.now() >= options.until) break;
     try {
       const result = await applyLaterPassRule(
         { sql: deps.sql, log: deps.log },
@@ -425,13 +438,14 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
     options.enqueueLimit,
     options.notBefore ? { filter: { from: options.notBefore } } : {},
   );
-  await decideLaterPasses(deps, enqueued.laterPasses);
-  // Passes recorded against a certificate still being generated, now that it is settled.
-  await redecideWaitingLaterPasses(deps, { limit: options.enqueueLimit });
   // However long the enqueue took and whatever fillSeconds says, no claim is made that the
-  // Lambda's timeout could cut off before its invoke.
+  // Lambda's timeout could cut off before its invoke; nor is a later pass decided after that,
+  // so a backlog of them cannot run the scan into its timeout before its summary line.
   const claimUntil =
     options.deadline === undefined ? Number.POSITIVE_INFINITY : options.deadline - CLAIM_STOP_MARGIN_MS;
+  await decideLaterPasses(deps, enqueued.laterPasses, { until: claimUntil });
+  // Passes recorded against a certificate still being generated, now that it is settled.
+  await redecideWaitingLaterPasses(deps, { limit: options.enqueueLimit, until: claimUntil });
   const result: DispatchResult = { dispatched: [], failed: [] };
   for (let first = true; ; first = false) {
     if (Date.now() >= claimUntil) {

@@ -515,3 +515,54 @@ describe("a backfill's selection ends where the scan's work begins", () => {
     ]);
   });
 });
+
+describe('two backfills at once', () => {
+  it('an attempt deferred behind an earlier pass another run holds is taken once that run lets go; the run does not stop "stuck"', async () => {
+    const course = await createCourse(t.sql);
+    const student = '5a000000-0000-4000-8000-00000000b0f1';
+    const earlier = await passOn(course, new Date('2021-03-01T00:00:00Z'), student);
+    const later = await passOn(course, new Date('2021-06-01T00:00:00Z'), student);
+    // The other run: its enqueue holds the earlier pass (SKIP LOCKED passes over it), so this
+    // run's batch holds only the later one, which must not win the student's certificate.
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked = (): void => undefined;
+    const holding = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const other = t.sql.begin(async (tx) => {
+      await tx`SELECT 1 FROM test_attempts WHERE id = ${earlier} FOR UPDATE`;
+      locked();
+      await released;
+    });
+    await holding;
+    const waiting = recordingLog();
+    const info = waiting.info;
+    waiting.info = (message, ...extra) => {
+      info(message, ...extra);
+      if (message.startsWith('Backfill waiting')) release();
+    };
+    try {
+      const run = await runBackfill(
+        { sql: t.sql, log: waiting },
+        selectionOf(
+          { from: '2021-01-01', to: '2021-12-31' },
+          { startedAt: new Date('2025-01-01T00:00:00Z') },
+          course,
+        ),
+        options,
+      );
+      expect(run).toMatchObject({ stopped: 'done', remaining: 0, created: 1 });
+    } finally {
+      release();
+      await other;
+    }
+    expect(waiting.entries.filter((e) => e.message.startsWith('Backfill waiting'))).not.toHaveLength(0);
+    const certificates = await t.sql<{ test_attempt_id: string }[]>`
+      SELECT test_attempt_id FROM certificates WHERE course_id = ${course}`;
+    expect(certificates).toEqual([{ test_attempt_id: earlier }]);
+    expect(await enqueuedAt(later)).not.toBeNull();
+  });
+});

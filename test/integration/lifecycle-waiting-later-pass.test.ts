@@ -7,7 +7,7 @@ import {
   revokeCertificate,
 } from '../../lib/certificates/lifecycle.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
-import { runScan } from '../../lib/certificates/scan.ts';
+import { CLAIM_STOP_MARGIN_MS, runScan } from '../../lib/certificates/scan.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
@@ -133,6 +133,36 @@ describe('redecideWaitingLaterPasses', () => {
       SELECT id FROM certificates WHERE test_attempt_id = ${retake.attempt.id}`;
     // Created by the scan's rule and handed out by the same tick.
     expect(dispatched).toContain(successor?.id);
+  });
+
+  it('a scan with no time left before its claim margin decides no later pass, enqueued or waiting; the next scan does', async () => {
+    const courseId = await betterScoreCourse();
+    // A retake waiting behind a certificate issued since, for the scan to decide again.
+    const ada = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });
+    const adaFirst = await record(courseId, ada.id, 71, new Date(Date.now() - 60_000));
+    const waiting = await record(courseId, ada.id, 95);
+    await generate(adaFirst.certificate?.id ?? '');
+    // A retake the LMS wrote straight to the table, for the scan's enqueue to find.
+    const alan = await keycloak.addUser({ firstName: 'Alan', lastName: 'Turing' });
+    const alanFirst = await record(courseId, alan.id, 71, new Date(Date.now() - 60_000));
+    await generate(alanFirst.certificate?.id ?? '');
+    const unscanned = await createAttempt(t.sql, { studentId: alan.id, courseId, score: 96 });
+
+    const scan = (deadline?: number) =>
+      runScan(
+        { sql: t.sql, dispatch: async () => undefined, log },
+        { batchSize: 10, enqueueLimit: 100, dispatchLeaseSeconds: 300, ...(deadline ? { deadline } : {}) },
+      );
+    await scan(Date.now() + CLAIM_STOP_MARGIN_MS - 1000);
+    expect(await outcomeOf(waiting.attempt.id)).toBe('in-progress');
+    expect(await outcomeOf(unscanned)).toBeNull();
+    const [left] = await t.sql<{ certificate_enqueued_at: Date | null }[]>`
+      SELECT certificate_enqueued_at FROM test_attempts WHERE id = ${unscanned}`;
+    expect(left?.certificate_enqueued_at).toBeNull();
+
+    await scan();
+    expect(await outcomeOf(waiting.attempt.id)).toBe('reissued-better-score');
+    expect(await outcomeOf(unscanned)).toBe('reissued-better-score');
   });
 
   it('reissues for a better retake made while the first certificate was pending, once that one is issued', async () => {
