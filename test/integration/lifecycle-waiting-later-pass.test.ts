@@ -12,6 +12,7 @@ import type { Sql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import {
   createAttempt,
@@ -42,26 +43,6 @@ afterAll(async () => {
   await t.cleanup();
   restoreEnv();
 });
-
-/** A point one side stops at until the test opens it; `reached` resolves once it is there. */
-function gate(): { wait: () => Promise<void>; reached: Promise<void>; open: () => void } {
-  let open: () => void = () => undefined;
-  let arrive: () => void = () => undefined;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const reached = new Promise<void>((resolve) => {
-    arrive = resolve;
-  });
-  return {
-    wait: async () => {
-      arrive();
-      await opened;
-    },
-    reached,
-    open: () => open(),
-  };
-}
 
 // Ingestion as the API runs it, with the generation budget full: nothing is invoked, so the first
 // certificate is still pending when the retake is decided.
@@ -300,6 +281,24 @@ describe('redecideWaitingLaterPasses', () => {
     const blocked = await t.sql`
       SELECT actor FROM certificate_generation_log WHERE certificate_id = ${waiting} AND event = 'later-pass-blocked'`;
     expect(blocked).toEqual([{ actor: 'scan' }]);
+  });
+
+  it('leaves an attempt waiting on a certificate that failed and awaits its retry for later, without deciding it again', async () => {
+    // A failed certificate is still being issued. Deciding the attempt on every scan tick while the
+    // retry waits would add a later-pass audit row and count the attempt as decided each time.
+    const courseId = await createCourse(t.sql);
+    const studentId = randomUUID();
+    const waiting = await createPendingCertificate(t.sql, { studentId, courseId });
+    await t.sql`UPDATE certificates SET status = 'failed', last_error = 'renderer timed out' WHERE id = ${waiting}`;
+    const attemptId = await createAttempt(t.sql, { studentId, courseId, score: 95 });
+    expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId })).outcome).toBe('in-progress');
+
+    expect(await redecideWaitingLaterPasses({ sql: t.sql, log })).toEqual({ decided: 0, created: 0 });
+    expect(await outcomeOf(attemptId)).toBe('in-progress');
+    const notes = await t.sql`
+      SELECT details->>'rule' AS rule FROM certificate_generation_log
+      WHERE certificate_id = ${waiting} AND event = 'later-pass'`;
+    expect(notes).toEqual([{ rule: 'in-progress' }]);
   });
 
   it('gives an attempt waiting on a certificate that was issued and then revoked a new certificate', async () => {

@@ -23,6 +23,7 @@ import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { untilWaitingForLock } from '../support/lock-wait.ts';
 import { issuedCertificate, renderingCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
@@ -428,13 +429,7 @@ describe('expiry and status entries at issue', () => {
       await tx`UPDATE certificates SET status_list_id = ${entry?.list ?? null}, status_list_index = ${contested}
                WHERE id = ${first}`;
       allocation = assignIssueLifecycle(t.sql, second, { random: () => draws.shift() ?? 999 });
-      for (;;) {
-        const [waiting] = await t.sql<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH assigned AS%'`;
-        if ((waiting?.n ?? 0) > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await untilWaitingForLock(t.sql, { queryLike: '%WITH assigned AS%' });
     });
     expect(await allocation).toMatchObject({ statusListId: entry?.list, statusListIndex: fallback });
     expect(draws).toEqual([]);
@@ -588,6 +583,36 @@ describe('later passing attempts', () => {
     expect(result.outcome).toBe('renewed-after-expiry');
     const [old] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
     expect(old?.status).toBe('superseded');
+  });
+
+  it('flags the certificate a later pass supersedes in the status list, for a better score and for a renewal', async () => {
+    // As after a staff reissue: a wallet or verifier still holding the old Open Badge reads its bit.
+    const betterScore = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${betterScore}`;
+    const renewable = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${renewable}`;
+    const cases = [
+      {
+        cert: await issued(t.sql, { courseId: betterScore, score: 75 }),
+        courseId: betterScore,
+        score: 92,
+        outcome: 'reissued-better-score',
+      },
+      {
+        cert: await issued(t.sql, { courseId: renewable, issuedOn: '2020-01-01' }),
+        courseId: renewable,
+        score: 80,
+        outcome: 'renewed-after-expiry',
+      },
+    ];
+    for (const { cert, courseId, score, outcome } of cases) {
+      const before = await listBits(t.sql, cert.id);
+      expect(getBit(before.bits, before.index), outcome).toBe(false);
+      const attemptId = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score });
+      expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId })).outcome).toBe(outcome);
+      const after = await listBits(t.sql, cert.id);
+      expect(getBit(after.bits, after.index), outcome).toBe(true);
+    }
   });
 
   it('an older attempt (history decided late) neither renews an expired certificate nor reissues it for a better score', async () => {

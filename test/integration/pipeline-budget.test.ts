@@ -10,6 +10,7 @@ import { parseFailedInvocation } from '../../lib/invoke/failure-queue.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
+import { untilWaitingForLock } from '../support/lock-wait.ts';
 import {
   certificateRow,
   createCourse,
@@ -423,16 +424,11 @@ describe('concurrency budget', () => {
         settled = true;
       };
       void scan.then(done, done);
-      const enqueueWaits = async () => {
-        const [waiting] = await t.sql<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock'
-            AND query LIKE '%WITH picked AS%certificate_enqueued_at IS NULL%'`;
-        return (waiting?.n ?? 0) > 0;
-      };
-      while (!settled && !(await enqueueWaits())) {
-        // Polls until the enqueue waits (or the scan has ended, which fails below).
-      }
+      // Until the enqueue waits (or the scan has ended, which fails below).
+      await untilWaitingForLock(t.sql, {
+        queryLike: '%WITH picked AS%certificate_enqueued_at IS NULL%',
+        ended: () => settled,
+      });
       // The enqueue takes five of the seven seconds (time travel instead of waiting them).
       skipped = 5000;
       locked.open();

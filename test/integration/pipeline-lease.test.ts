@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer, CertificateStore } from '../../lib/certificates/ports.ts';
 import { createSql } from '../../lib/db/client.ts';
@@ -15,6 +16,7 @@ import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.t
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
+import { untilWaitingForLock } from '../support/lock-wait.ts';
 import { readableStorage } from '../support/s3-objects.ts';
 import {
   auditEvents,
@@ -38,14 +40,18 @@ const studentId = DEMO_STUDENTS[0]?.id as string;
 const TINY_PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 
-/** A renderer printing a fixed marker; with a gate it holds the render until released. */
-function markerRenderer(marker: string, gated = false) {
+/**
+ * A renderer printing a fixed marker; with a gate it holds the render until released. With
+ * `failure` it throws that error instead of printing (after the gate, if gated).
+ */
+function markerRenderer(marker: string, gated = false, failure?: string) {
   let release: (() => void) | undefined;
   let entered = false;
   const renderer: CertificateRenderer = {
     async render() {
       entered = true;
       if (gated) await new Promise<void>((resolve) => (release = resolve));
+      if (failure) throw new Error(failure);
       return { pdf: new TextEncoder().encode(`%PDF-1.4 ${marker}`), template: { id: null, version: marker } };
     },
     close: async () => undefined,
@@ -109,18 +115,9 @@ describe('lease takeover', () => {
     const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
     // One metrics sink and one log for both workers, as CloudWatch sees them.
     const shared = { metrics: recordingMetrics(), log: recordingLog() };
-    let release: (() => void) | undefined;
-    let entered = false;
-    const failing: CertificateRenderer = {
-      async render() {
-        entered = true;
-        await new Promise<void>((resolve) => (release = resolve));
-        throw new Error('renderer gave up late');
-      },
-      close: async () => undefined,
-    };
-    const slowRun = generateCertificate(makeGenerateDeps(t, failing, shared), generateOptions(), id);
-    await until(() => entered);
+    const slow = markerRenderer('slow-worker', true, 'renderer gave up late');
+    const slowRun = generateCertificate(makeGenerateDeps(t, slow.renderer, shared), generateOptions(), id);
+    await until(slow.entered);
     await t.sql`UPDATE certificates SET lease_expires_at = now() - interval '1 second',
                   next_attempt_at = now() - interval '1 second' WHERE id = ${id}`;
     const winner = await generateCertificate(
@@ -129,7 +126,7 @@ describe('lease takeover', () => {
       id,
     );
     expect(winner).toMatchObject({ status: 'issued', attempt: 2 });
-    release?.();
+    slow.release();
     expect(await slowRun).toEqual({ status: 'skipped', certificateId: id, reason: 'lease-lost' });
 
     expect(shared.metrics.counts).toMatchObject({ generated: 1, failed: 1, dead: 0 });
@@ -137,6 +134,49 @@ describe('lease takeover', () => {
       entry.message.startsWith('Failed to generate certificate for student: '),
     );
     expect(failures).toHaveLength(1);
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'claimed', 'issued']);
+  });
+
+  it('a worker still inside its lease is not taken over, even once the backoff of its attempt has passed', async () => {
+    // The claim's backoff (60 s) ends long before its lease (180 s): a doubled invocation arriving
+    // in between must not render the certificate a second time under the first worker.
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    const slow = markerRenderer('slow-worker', true);
+    const slowRun = generateCertificate(makeGenerateDeps(t, slow.renderer), generateOptions(), id);
+    try {
+      await until(slow.entered);
+      await t.sql`UPDATE certificates SET next_attempt_at = now() - interval '1 second' WHERE id = ${id}`;
+      const doubled = markerRenderer('doubled');
+      const second = await generateCertificate(makeGenerateDeps(t, doubled.renderer), generateOptions(), id);
+      expect(second).toEqual({ status: 'skipped', certificateId: id, reason: 'not-claimable' });
+      expect(doubled.entered()).toBe(false);
+    } finally {
+      slow.release();
+    }
+    expect(await slowRun).toMatchObject({ status: 'issued', attempt: 1 });
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'issued']);
+  });
+
+  it('a worker that lost its lease and then fails leaves the takeover, still rendering, to issue it', async () => {
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    const slow = markerRenderer('slow-worker', true, 'renderer gave up late');
+    const slowRun = generateCertificate(makeGenerateDeps(t, slow.renderer), generateOptions(), id);
+    await until(slow.entered);
+    await t.sql`UPDATE certificates SET lease_expires_at = now() - interval '1 second',
+                  next_attempt_at = now() - interval '1 second' WHERE id = ${id}`;
+    const winner = markerRenderer('winner', true);
+    const winnerRun = generateCertificate(makeGenerateDeps(t, winner.renderer), generateOptions(), id);
+    try {
+      await until(winner.entered);
+      // The slow worker's error arrives while the takeover renders: recording it as this
+      // certificate's failure would end the takeover's lease and discard its render.
+      slow.release();
+      expect(await slowRun).toEqual({ status: 'skipped', certificateId: id, reason: 'lease-lost' });
+    } finally {
+      winner.release();
+    }
+    expect(await winnerRun).toMatchObject({ status: 'issued', attempt: 2 });
+    expect(await certificateRow(t.sql, id)).toMatchObject({ status: 'issued', last_error: null });
     expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'claimed', 'issued']);
   });
 });
@@ -222,11 +262,7 @@ describe('the database connection lost while the PDF uploads', () => {
       });
       await blocker.reached;
       slow.release();
-      await until(async () => {
-        const [row] = await t.sql<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${name} AND wait_event_type = 'Lock'`;
-        return (row?.n ?? 0) > 0;
-      });
+      await untilWaitingForLock(t.sql, { applicationName: name });
       await t.sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${name}`;
       blocker.open();
       await held;
@@ -240,6 +276,46 @@ describe('the database connection lost while the PDF uploads', () => {
       await held;
       await sql.end({ timeout: 5 });
     }
+  });
+});
+
+describe('an erasure while the PDF uploads', () => {
+  it('waits for the upload, then revokes the certificate it issued and reports its folder for the file purge', async () => {
+    const erasedStudent = DEMO_STUDENTS[1]?.id;
+    if (!erasedStudent) throw new Error('the demo data has a second student');
+    const id = await createPendingCertificate(t.sql, {
+      studentId: erasedStudent,
+      courseId: await createCourse(t.sql),
+    });
+    const base = makeGenerateDeps(t, markerRenderer('uploaded').renderer);
+    const upload = gate();
+    const storage: CertificateStore = {
+      putPdf: async (key, pdf, metadata) => {
+        await upload.wait();
+        return base.storage.putPdf(key, pdf, metadata);
+      },
+    };
+    const run = generateCertificate({ ...base, storage }, generateOptions(), id);
+    await upload.reached;
+    let erasureEnded = false;
+    const erasure = eraseStudent(
+      { sql: t.sql, log: recordingLog() },
+      { studentId: erasedStudent, actor: 'erasure-TICKET-7' },
+    ).finally(() => {
+      erasureEnded = true;
+    });
+    // The erasure waits for the certificate's row, which the worker holds while it uploads. Were it
+    // deleted meanwhile, the upload would land after the erasure (and its file purge) committed.
+    await untilWaitingForLock(t.sql, { ended: () => erasureEnded });
+    upload.open();
+    const issued = await run;
+    expect(issued).toMatchObject({ status: 'issued', certificateId: id });
+    const key = issued.status === 'issued' ? issued.s3Key : '';
+    const report = await erasure;
+    expect(report).toMatchObject({ certificatesDeleted: 0, certificatesRevoked: 1 });
+    expect(report.tombstones).toEqual([expect.objectContaining({ certificateId: id, status: 'revoked' })]);
+    // The file purge that follows the erasure empties these folders: the uploaded file is in one.
+    expect(report.s3Prefixes.some((prefix) => key.startsWith(prefix))).toBe(true);
   });
 });
 

@@ -454,6 +454,21 @@ describe('delivery', () => {
     expect(delivery?.attempts.map((attempt) => attempt.statusCode)).toEqual([503]);
   });
 
+  it('a pending delivery of a disabled endpoint is not sent', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin');
+    // What a redelivery leaves when it read the endpoint (it does not lock it) just before the
+    // disabling committed: the delivery pending again, after the disabling cancelled the pending ones.
+    await t.sql`
+      UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ${now()}, schedule_start = attempt_count
+      WHERE id = ${delivery?.id ?? ''}`;
+    expect(await run()).toMatchObject({ attempted: 0 });
+    expect(receiver.received).toHaveLength(1);
+  });
+
   it('refuses a private address unless allowed, resolving DNS at delivery time', async () => {
     // Registration: loopback refused without the allow-list.
     const strict = createAddressGuard([]);
@@ -530,6 +545,19 @@ describe('delivery', () => {
     expect(later['webhook-signature'].split(' ')).toHaveLength(1);
     expect(() => new Webhook(newSecret).verify(receiver.received[1]?.body ?? '', later)).not.toThrow();
     expect(() => new Webhook(oldSecret).verify(receiver.received[1]?.body ?? '', later)).toThrow();
+  });
+
+  it('an endpoint is not sent the events written before it was registered', async () => {
+    // Still waiting for the fan-out (the worker runs each minute) when the endpoint is created:
+    // it happened before the endpoint subscribed.
+    await issuedCertificate();
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    expect(await run()).toMatchObject({ fannedOut: 1, deliveriesCreated: 0, attempted: 0 });
+    expect((await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items).toEqual([]);
+    // The next event reaches it.
+    await issuedCertificate();
+    expect(await run()).toMatchObject({ fannedOut: 1, deliveriesCreated: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(1);
   });
 
   it('fans out only to endpoints subscribed to the type; redelivery resends with the same id', async () => {

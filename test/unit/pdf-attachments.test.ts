@@ -5,14 +5,23 @@ import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
 // `npm run verify` reads the attachments of a PDF anyone may hand it: a forger's name tree that
 // lists a node in its own /Kids must not keep the check busy for hours (it is synchronous).
 
-/** A PDF whose /EmbeddedFiles node holds `note.txt` and lists itself `selfKids` times in /Kids. */
-async function pdfWithTree(selfKids: number): Promise<Uint8Array> {
+/**
+ * A PDF whose /EmbeddedFiles node holds `files` (name, text), in that order, and lists itself
+ * `selfKids` times in /Kids.
+ */
+async function pdfWithTree(
+  selfKids: number,
+  files: [name: string, text: string][] = [['note.txt', 'hello']],
+): Promise<Uint8Array> {
   const document = await PDFDocument.create();
   document.addPage();
   const context = document.context;
-  const file = context.register(context.stream(new TextEncoder().encode('hello'), { Type: 'EmbeddedFile' }));
-  const spec = context.obj({ Type: 'Filespec', F: PDFString.of('note.txt'), EF: { F: file } });
-  const node = context.obj({ Names: [PDFString.of('note.txt'), context.register(spec)] });
+  const names = files.flatMap(([name, text]) => {
+    const file = context.register(context.stream(new TextEncoder().encode(text), { Type: 'EmbeddedFile' }));
+    const spec = context.obj({ Type: 'Filespec', F: PDFString.of(name), EF: { F: file } });
+    return [PDFString.of(name), context.register(spec)];
+  });
+  const node = context.obj({ Names: names });
   const ref = context.register(node);
   if (selfKids > 0) node.set(PDFName.of('Kids'), context.obj(Array.from({ length: selfKids }, () => ref)));
   document.catalog.set(PDFName.of('Names'), context.obj({ EmbeddedFiles: ref }));
@@ -29,6 +38,19 @@ describe('readPdfAttachments', () => {
     const files = await readPdfAttachments(await pdfWithTree(4));
     expect([...files.keys()]).toEqual(['note.txt']);
     expect(new TextDecoder().decode(files.get('note.txt'))).toBe('hello');
+  });
+
+  it('reads a name listed twice once, the first of them', async () => {
+    // Otherwise a forger's PDF repeating certificate.jwt would have every copy inflated (up to
+    // 1 MiB apiece), and whatever copy was appended last would be read instead of the issuer's.
+    const files = await readPdfAttachments(
+      await pdfWithTree(0, [
+        ['certificate.jwt', 'first'],
+        ['certificate.jwt', 'second'],
+      ]),
+    );
+    expect([...files.keys()]).toEqual(['certificate.jwt']);
+    expect(new TextDecoder().decode(files.get('certificate.jwt'))).toBe('first');
   });
 
   it('refuses a tree of more than 1000 nodes', async () => {

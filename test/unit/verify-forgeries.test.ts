@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -242,6 +243,30 @@ describe('npm run verify against forgeries', () => {
     expect((await checkCertificate(intact, JWKS_URL, online)).outcome).toBe('invalid');
   });
 
+  it('a revoked certificate whose verifyUrl is moved to a forger\'s host answering "valid" for it is not valid', async () => {
+    reset();
+    statusByCode.set(ada.code, 'revoked');
+    // The forger re-points the unsigned verifyUrl of a revoked PDF at their own host and drops the
+    // Open Badge (its status list would show the revocation). Their host answers as the issuer's
+    // would: Ada's code, "valid", and the forged file's own hash. Only the issuer's origin may say.
+    const moved = await pdf('moved-live.pdf', ada, {
+      verifyUrl: `https://evil.example/verify/${ada.code}`,
+      badgeIndex: null,
+    });
+    const pdfSha256 = createHash('sha256')
+      .update(await readFile(moved))
+      .digest('hex');
+    const forgerHost: NonNullable<CheckIo['fetch']> = async (url, init) =>
+      new URL(url).origin === 'https://evil.example'
+        ? json({ verificationCode: ada.code, status: 'valid', revokedAt: null, pdfSha256 })
+        : network(url, init);
+    const report = await checkCertificate(moved, JWKS_URL, { ...online, fetch: forgerHost });
+    expect(report.outcome).toBe('unchecked');
+    expect(report.lines.join('\n')).toContain(
+      `no verification address for code ${ada.code} on the issuer's host (${ISSUER})`,
+    );
+  });
+
   it("a revoked certificate's link moved to another host is not valid when the keys come from a file", async () => {
     reset();
     statusByCode.set(ada.code, 'revoked');
@@ -286,6 +311,23 @@ describe('npm run verify against forgeries', () => {
     expect(report.outcome).toBe('unchecked');
   });
 
+  it('a live answer about another certificate is not taken as its status', async () => {
+    reset();
+    const jws = await signCredential(ada, issuerKey);
+    // Asked at Ada's address on the issuer's host, an answer naming Bob's code (misrouted, or a
+    // cache keyed wrongly) says nothing about Ada.
+    const aboutBob: NonNullable<CheckIo['fetch']> = async (url, init) =>
+      new URL(url).pathname.startsWith('/verify/')
+        ? json({ verificationCode: bob.code, status: 'valid', revokedAt: null })
+        : network(url, init);
+    const report = await checkCertificate(`${VERIFY}/${ada.code}#${jws}`, undefined, {
+      ...online,
+      fetch: aboutBob,
+    });
+    expect(report.outcome).toBe('unchecked');
+    expect(report.lines.join('\n')).toContain(`the issuer answered about ${bob.code}, not ${ada.code}`);
+  });
+
   it('a status list that is not the one the credential names does not stand in for it', async () => {
     reset();
     bits[LIST] = withBit(createBitstring(), 5, true); // Ada revoked on her list
@@ -299,6 +341,25 @@ describe('npm run verify against forgeries', () => {
       [
         'a replayed list past its validity',
         (listId) => signedList(listId, { validUntil: new Date(Date.now() - 1000) }),
+      ],
+      [
+        // Checked on its own: the row above carries an exp too, which would refuse it anyway.
+        'a replayed list past its validUntil, with no JWT exp',
+        async (listId) => {
+          const credential = buildStatusListCredential({
+            baseUrl: API,
+            listId,
+            issuer: ISSUER,
+            purpose: 'revocation',
+            bits: createBitstring(),
+            validFrom: new Date('2026-03-01T00:00:00Z'),
+            validUntil: new Date(Date.now() - 1000),
+          });
+          return jwtSignerFor(issuerKey)(
+            { ...credential, iss: ISSUER, jti: credential.id },
+            { typ: 'vc+jwt', cty: 'vc' },
+          );
+        },
       ],
       [
         'a replayed list whose JWT exp has passed, with no validUntil',

@@ -160,6 +160,9 @@ describe('verification page renderer', () => {
     expect(wantsJson('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8')).toBe(false);
     expect(wantsJson('application/json')).toBe(true);
     expect(wantsJson('application/json, text/html;q=0.5')).toBe(true);
+    // A tie gets the page: a client naming both at the same weight is treated as a browser.
+    expect(wantsJson('text/html, application/json')).toBe(false);
+    expect(wantsJson('application/json;q=0.8, text/html;q=0.8')).toBe(false);
     expect(pickLanguage('xx-YY, fr-CH;q=0.9, en;q=0.8', 'en')).toBe('fr');
     expect(pickLanguage(undefined, 'en')).toBe('en');
   });

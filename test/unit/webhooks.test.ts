@@ -59,6 +59,10 @@ describe('isPrivateAddress', () => {
   it.each([
     // 169.254.169.254 where a /48 local-use NAT64 prefix puts it (RFC 6052 §2.2), 8.8.8.8 in the last 32 bits.
     '64:ff9b:1:a9fe:a9:fe00:808:808',
+    // 192.168.1.1 at the /48 position, public at the others (/56 168.1.1.8, /64 1.1.8.8, /96
+    // 8.8.8.8): only the /48 reading refuses it. (The address above reads as the reserved
+    // 254.169.254.0 at /56 too, so it alone does not show the /48 is checked.)
+    '64:ff9b:1:c0a8:1:108:808:808',
     // A Teredo server on a private address (client 8.8.8.8).
     '2001:0:a00:1:8000:63bf:f7f7:f7f7',
     // Outside 2000::/3: discard, site-local, multicast, SRv6 SIDs, unassigned.
