@@ -104,6 +104,10 @@ export async function fanOut(
         ON o.event_type = ANY (e.event_types) AND e.created_at <= o.created_at
            AND (e.disabled_at IS NULL OR e.disabled_at > o.created_at - make_interval(days => ${DISABLED_LOG_DAYS}))
       WHERE o.id = ANY (${ids}::uuid[])
+      -- A disabling not yet committed is waited for and then seen (the delivery is written
+      -- cancelled); else it would cancel the pending deliveries before these exist, and these
+      -- would wait, unsent, until the endpoint is enabled again.
+      FOR SHARE OF e
       ON CONFLICT (endpoint_id, event_id) DO NOTHING
       RETURNING status`;
     await tx`UPDATE webhook_outbox SET fanned_out_at = ${now} WHERE id = ANY (${ids}::uuid[])`;

@@ -302,7 +302,9 @@ export async function redeliver(
       SELECT d.id, d.status, e.disabled_at IS NOT NULL AS disabled
       FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
       WHERE d.id = ${deliveryId}
-      FOR UPDATE OF d
+      -- The endpoint's row too: a disabling not yet committed is waited for and then seen, so a
+      -- redelivery cannot leave a delivery pending behind the disabling's cancellation.
+      FOR UPDATE OF d FOR SHARE OF e
     ), updated AS (
       UPDATE webhook_deliveries d
       SET status = 'pending', next_attempt_at = ${now}, schedule_start = d.attempt_count, updated_at = now()

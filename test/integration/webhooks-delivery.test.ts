@@ -7,7 +7,13 @@ import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { webhookEventSchemas, webhookPayloadSchemas } from '../../lib/http/webhook-schemas.ts';
 import { type AddressGuard, createAddressGuard, type Resolver } from '../../lib/webhooks/address-guard.ts';
-import { type DeliveryDeps, DISABLED_LOG_DAYS, runDeliveries } from '../../lib/webhooks/delivery.ts';
+import {
+  type DeliveryDeps,
+  DISABLED_LOG_DAYS,
+  disableEndpoint,
+  fanOut,
+  runDeliveries,
+} from '../../lib/webhooks/delivery.ts';
 import {
   createEndpoint,
   disableEndpointByAdmin,
@@ -23,6 +29,7 @@ import { createHttpSender, type WebhookSender } from '../../lib/webhooks/http-se
 import { runScheduledWebhooks } from '../../lib/webhooks/scheduled-run.ts';
 import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { untilWaitingForLock } from '../support/lock-wait.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 /**
@@ -460,13 +467,70 @@ describe('delivery', () => {
     expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
     const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
     await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin');
-    // What a redelivery leaves when it read the endpoint (it does not lock it) just before the
-    // disabling committed: the delivery pending again, after the disabling cancelled the pending ones.
+    // Pending again, as a redelivery or a fan-out racing the disabling left it before they waited
+    // for it (the next tests): whatever leaves such a row, the sender does not send it.
     await t.sql`
       UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ${now()}, schedule_start = attempt_count
       WHERE id = ${delivery?.id ?? ''}`;
     expect(await run()).toMatchObject({ attempted: 0 });
     expect(receiver.received).toHaveLength(1);
+  });
+
+  it('a redelivery asked while the endpoint is being disabled waits for it and is refused; nothing is left pending', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    const disabling = await t.sql.reserve();
+    let redelivery: Promise<unknown> = Promise.resolve();
+    let open = false;
+    try {
+      await disabling`BEGIN`;
+      open = true;
+      await disableEndpoint(disabling, endpoint.id, 'disabled by admin', now());
+      let answered = false;
+      redelivery = redeliver({ sql: t.sql, now }, delivery?.id ?? '').finally(() => {
+        answered = true;
+      });
+      redelivery.catch(() => undefined);
+      await untilWaitingForLock(t.sql, { ended: () => answered });
+      await disabling`COMMIT`;
+      open = false;
+      await expect(redelivery).rejects.toThrow('disabled');
+    } finally {
+      if (open) await disabling`ROLLBACK`;
+      await redelivery.catch(() => undefined);
+      disabling.release();
+    }
+    const [after] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(after?.status).toBe('succeeded');
+  });
+
+  it('an event fanned out while its endpoint is being disabled is logged cancelled, not left pending', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    const disabling = await t.sql.reserve();
+    let fanning: Promise<unknown> = Promise.resolve();
+    let open = false;
+    try {
+      await disabling`BEGIN`;
+      open = true;
+      await disableEndpoint(disabling, endpoint.id, 'disabled by admin', now());
+      let ended = false;
+      fanning = fanOut({ sql: t.sql, now }, 100).finally(() => {
+        ended = true;
+      });
+      await untilWaitingForLock(t.sql, { ended: () => ended });
+      await disabling`COMMIT`;
+      open = false;
+      expect(await fanning).toEqual({ events: 1, deliveries: 0 });
+    } finally {
+      if (open) await disabling`ROLLBACK`;
+      await fanning.catch(() => undefined);
+      disabling.release();
+    }
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery).toMatchObject({ status: 'cancelled', nextAttemptAt: null });
   });
 
   it('refuses a private address unless allowed, resolving DNS at delivery time', async () => {
