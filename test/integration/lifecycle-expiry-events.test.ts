@@ -7,7 +7,7 @@ import {
 } from '../../lib/certificates/lifecycle.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
-import { untilWaitingForLock } from '../support/lock-wait.ts';
+import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
 import { createAttempt, createCourse, recordingLog } from './pipeline-fixtures.ts';
 
@@ -150,32 +150,21 @@ describe('certificate.expired for a certificate that leaves issued before the sw
     // on the one it read before waiting (where the expiry was still unannounced). A second event
     // would also meet the outbox's unique index; the sweep's mark is what only that judgement keeps.
     const sweptAt = new Date('2024-06-01T12:00:00Z');
-    const sweeping = await t.sql.reserve();
-    let revocation: Promise<unknown> = Promise.resolve();
-    let inTransaction = false;
-    try {
-      await sweeping`BEGIN`;
-      inTransaction = true;
-      expect(await sweepExpiredCertificates({ sql: sweeping, log, now: () => sweptAt }, 1000)).toEqual({
-        marked: 1,
-        announced: 1,
-      });
-      let revoked = false;
-      revocation = revokeCertificate(
-        { sql: t.sql, log },
-        { certificateId: cert.id, reasonCode: 'issued-in-error', actor: 'staff' },
-      ).finally(() => {
-        revoked = true;
-      });
-      await untilWaitingForLock(t.sql, { ended: () => revoked });
-      await sweeping`COMMIT`;
-      inTransaction = false;
-      await revocation;
-    } finally {
-      if (inTransaction) await sweeping`ROLLBACK`;
-      await revocation.catch(() => undefined);
-      sweeping.release();
-    }
+    const revocation = await contendWithOpenTransaction(
+      t.sql,
+      async (sweeping) => {
+        expect(await sweepExpiredCertificates({ sql: sweeping, log, now: () => sweptAt }, 1000)).toEqual({
+          marked: 1,
+          announced: 1,
+        });
+      },
+      () =>
+        revokeCertificate(
+          { sql: t.sql, log },
+          { certificateId: cert.id, reasonCode: 'issued-in-error', actor: 'staff' },
+        ),
+    );
+    expect(revocation.status).toBe('fulfilled');
     await expectExpiredAnnouncedFirst(cert.id, 'certificate.revoked');
     const [row] = await t.sql<{ expiry_notified_at: Date | null }[]>`
       SELECT expiry_notified_at FROM certificates WHERE id = ${cert.id}`;

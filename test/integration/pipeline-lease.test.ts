@@ -59,6 +59,23 @@ function markerRenderer(marker: string, gated = false, failure?: string) {
   return { renderer, entered: () => entered, release: () => release?.() };
 }
 
+/** `storage` with each upload held at a gate until the test opens it (`upload.reached`: one is waiting). */
+function heldUploads(storage: CertificateStore): {
+  storage: CertificateStore;
+  upload: ReturnType<typeof gate>;
+} {
+  const upload = gate();
+  return {
+    upload,
+    storage: {
+      putPdf: async (key, pdf, metadata) => {
+        await upload.wait();
+        return storage.putPdf(key, pdf, metadata);
+      },
+    },
+  };
+}
+
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await condition())) await sleep(10);
 }
@@ -197,13 +214,7 @@ describe('the database connection lost while the PDF uploads', () => {
     try {
       const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
       const base = makeGenerateDeps(t, markerRenderer('first').renderer, { sql });
-      const upload = gate();
-      const storage: CertificateStore = {
-        putPdf: async (key, pdf, metadata) => {
-          await upload.wait();
-          return base.storage.putPdf(key, pdf, metadata);
-        },
-      };
+      const { storage, upload } = heldUploads(base.storage);
       const run = generateCertificate({ ...base, storage }, generateOptions(), id);
       await upload.reached;
       // The session holding the certificate's row ends (a failover, an operator), and the upload
@@ -288,13 +299,7 @@ describe('an erasure while the PDF uploads', () => {
       courseId: await createCourse(t.sql),
     });
     const base = makeGenerateDeps(t, markerRenderer('uploaded').renderer);
-    const upload = gate();
-    const storage: CertificateStore = {
-      putPdf: async (key, pdf, metadata) => {
-        await upload.wait();
-        return base.storage.putPdf(key, pdf, metadata);
-      },
-    };
+    const { storage, upload } = heldUploads(base.storage);
     const run = generateCertificate({ ...base, storage }, generateOptions(), id);
     await upload.reached;
     let erasureEnded = false;

@@ -29,7 +29,7 @@ import { createHttpSender, type WebhookSender } from '../../lib/webhooks/http-se
 import { runScheduledWebhooks } from '../../lib/webhooks/scheduled-run.ts';
 import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
-import { untilWaitingForLock } from '../support/lock-wait.ts';
+import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 /**
@@ -481,27 +481,15 @@ describe('delivery', () => {
     await issuedCertificate();
     expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
     const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
-    const disabling = await t.sql.reserve();
-    let redelivery: Promise<unknown> = Promise.resolve();
-    let open = false;
-    try {
-      await disabling`BEGIN`;
-      open = true;
-      await disableEndpoint(disabling, endpoint.id, 'disabled by admin', now());
-      let answered = false;
-      redelivery = redeliver({ sql: t.sql, now }, delivery?.id ?? '').finally(() => {
-        answered = true;
-      });
-      redelivery.catch(() => undefined);
-      await untilWaitingForLock(t.sql, { ended: () => answered });
-      await disabling`COMMIT`;
-      open = false;
-      await expect(redelivery).rejects.toThrow('disabled');
-    } finally {
-      if (open) await disabling`ROLLBACK`;
-      await redelivery.catch(() => undefined);
-      disabling.release();
-    }
+    const redelivery = await contendWithOpenTransaction(
+      t.sql,
+      (disabling) => disableEndpoint(disabling, endpoint.id, 'disabled by admin', now()),
+      () => redeliver({ sql: t.sql, now }, delivery?.id ?? ''),
+    );
+    expect(redelivery).toMatchObject({
+      status: 'rejected',
+      reason: { details: { code: 'endpoint_disabled' } },
+    });
     const [after] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
     expect(after?.status).toBe('succeeded');
   });
@@ -509,26 +497,12 @@ describe('delivery', () => {
   it('an event fanned out while its endpoint is being disabled is logged cancelled, not left pending', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();
-    const disabling = await t.sql.reserve();
-    let fanning: Promise<unknown> = Promise.resolve();
-    let open = false;
-    try {
-      await disabling`BEGIN`;
-      open = true;
-      await disableEndpoint(disabling, endpoint.id, 'disabled by admin', now());
-      let ended = false;
-      fanning = fanOut({ sql: t.sql, now }, 100).finally(() => {
-        ended = true;
-      });
-      await untilWaitingForLock(t.sql, { ended: () => ended });
-      await disabling`COMMIT`;
-      open = false;
-      expect(await fanning).toEqual({ events: 1, deliveries: 0 });
-    } finally {
-      if (open) await disabling`ROLLBACK`;
-      await fanning.catch(() => undefined);
-      disabling.release();
-    }
+    const fanning = await contendWithOpenTransaction(
+      t.sql,
+      (disabling) => disableEndpoint(disabling, endpoint.id, 'disabled by admin', now()),
+      () => fanOut({ sql: t.sql, now }, 100),
+    );
+    expect(fanning).toEqual({ status: 'fulfilled', value: { events: 1, deliveries: 0 } });
     const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
     expect(delivery).toMatchObject({ status: 'cancelled', nextAttemptAt: null });
   });

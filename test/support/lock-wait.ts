@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type postgres from 'postgres';
 import type { Sql } from '../../lib/db/client.ts';
 
 /** Which waiting session a test looks for; all unset: any session of the database. */
@@ -30,5 +31,42 @@ export async function untilWaitingForLock(
   while (!filter.ended?.()) {
     if (await waitingForLock(sql, filter)) return;
     await sleep(10);
+  }
+}
+
+/**
+ * A race played in a fixed order: `hold` runs in a transaction on a connection of its own and
+ * stays uncommitted while `contender` starts; once the contender waits for a lock (or has ended
+ * without waiting, which the test then judges), the transaction commits. Resolves to the
+ * contender's outcome, settled.
+ */
+export async function contendWithOpenTransaction<T>(
+  sql: Sql,
+  hold: (held: postgres.ReservedSql) => Promise<unknown>,
+  contender: () => Promise<T>,
+): Promise<PromiseSettledResult<T>> {
+  const held = await sql.reserve();
+  let contending: Promise<T> | undefined;
+  try {
+    await held`BEGIN`;
+    try {
+      await hold(held);
+      let ended = false;
+      contending = contender().finally(() => {
+        ended = true;
+      });
+      contending.catch(() => undefined);
+      await untilWaitingForLock(sql, { ended: () => ended });
+      await held`COMMIT`;
+    } catch (error) {
+      await held`ROLLBACK`.catch(() => undefined);
+      throw error;
+    }
+    const [outcome] = await Promise.allSettled([contending]);
+    if (!outcome) throw new Error('no outcome');
+    return outcome;
+  } finally {
+    await contending?.catch(() => undefined);
+    held.release();
   }
 }

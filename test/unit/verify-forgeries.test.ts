@@ -57,21 +57,36 @@ const ada: CertificateFacts = {
 };
 const bob: CertificateFacts = { ...ada, code: 'BOB0000000000002', name: 'Bob Forger' };
 
+/**
+ * A status list credential signed as the issuer signs one, or, with `exp` or `validUntil: null`,
+ * as a replay a forger might try: the JWT's `exp` set apart from the list's `validUntil`
+ * (`null` leaves either out).
+ */
 async function signedList(
   listId: string,
-  options: { purpose?: StatusPurpose; key?: SigningKey; validUntil?: Date } = {},
+  options: { purpose?: StatusPurpose; key?: SigningKey; validUntil?: Date | null; exp?: number | null } = {},
 ) {
-  return signStatusListCredential(
-    buildStatusListCredential({
-      baseUrl: API,
-      listId,
-      issuer: ISSUER,
-      purpose: options.purpose ?? 'revocation',
-      bits: bits[listId] ?? createBitstring(),
-      validFrom: new Date('2026-03-01T00:00:00Z'),
-      validUntil: options.validUntil ?? new Date(Date.now() + 600_000),
-    }),
-    jwtSignerFor(options.key ?? issuerKey),
+  const credential = buildStatusListCredential({
+    baseUrl: API,
+    listId,
+    issuer: ISSUER,
+    purpose: options.purpose ?? 'revocation',
+    bits: bits[listId] ?? createBitstring(),
+    validFrom: new Date('2026-03-01T00:00:00Z'),
+    validUntil: options.validUntil ?? new Date(Date.now() + 600_000),
+  });
+  const sign = jwtSignerFor(options.key ?? issuerKey);
+  if (options.exp === undefined && options.validUntil !== null)
+    return signStatusListCredential(credential, sign);
+  const { validUntil, ...withoutValidUntil } = credential;
+  return sign(
+    {
+      ...(options.validUntil === null ? withoutValidUntil : { ...withoutValidUntil, validUntil }),
+      iss: ISSUER,
+      jti: credential.id,
+      ...(typeof options.exp === 'number' ? { exp: options.exp } : {}),
+    },
+    { typ: 'vc+jwt', cty: 'vc' },
   );
 }
 
@@ -345,39 +360,11 @@ describe('npm run verify against forgeries', () => {
       [
         // Checked on its own: the row above carries an exp too, which would refuse it anyway.
         'a replayed list past its validUntil, with no JWT exp',
-        async (listId) => {
-          const credential = buildStatusListCredential({
-            baseUrl: API,
-            listId,
-            issuer: ISSUER,
-            purpose: 'revocation',
-            bits: createBitstring(),
-            validFrom: new Date('2026-03-01T00:00:00Z'),
-            validUntil: new Date(Date.now() - 1000),
-          });
-          return jwtSignerFor(issuerKey)(
-            { ...credential, iss: ISSUER, jti: credential.id },
-            { typ: 'vc+jwt', cty: 'vc' },
-          );
-        },
+        (listId) => signedList(listId, { validUntil: new Date(Date.now() - 1000), exp: null }),
       ],
       [
         'a replayed list whose JWT exp has passed, with no validUntil',
-        async (listId) => {
-          const { validUntil: _, ...credential } = buildStatusListCredential({
-            baseUrl: API,
-            listId,
-            issuer: ISSUER,
-            purpose: 'revocation',
-            bits: createBitstring(),
-            validFrom: new Date('2026-03-01T00:00:00Z'),
-            validUntil: new Date(),
-          });
-          return jwtSignerFor(issuerKey)(
-            { ...credential, iss: ISSUER, jti: credential.id, exp: Math.floor(Date.now() / 1000) - 1 },
-            { typ: 'vc+jwt', cty: 'vc' },
-          );
-        },
+        (listId) => signedList(listId, { validUntil: null, exp: Math.floor(Date.now() / 1000) - 1 }),
       ],
     ];
     for (const [what, answer] of forgeries) {
