@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { ConfigurationError, errorMessage } from '../errors.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from './keys.ts';
 
@@ -24,7 +25,10 @@ export async function signingKeyFromSecret(read: () => Promise<string>): Promise
 
 /**
  * `npm start`'s key: created once in the data folder (mode 0600) and reused, so certificates
- * printed yesterday still verify today. Returns the file's path.
+ * printed yesterday still verify today. Returns the file's path. Written whole to a file of its
+ * own and then linked into place: a process starting at the same moment (two test workers, two
+ * `npm start`) finds either no key or a complete one, never the empty file that creating and
+ * writing the path itself would show it in between, and the first key linked is the one kept.
  */
 export async function ensureLocalSigningKey(path: string): Promise<string> {
   try {
@@ -34,9 +38,16 @@ export async function ensureLocalSigningKey(path: string): Promise<string> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const jwk = await generateSigningJwk();
-  // 'wx': never overwrite a key another process wrote meanwhile.
-  await writeFile(path, `${JSON.stringify(jwk)}\n`, { mode: 0o600, flag: 'wx' }).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  });
+  const staged = `${path}.${process.pid}.${randomUUID()}.tmp`;
+  await writeFile(staged, `${JSON.stringify(jwk)}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    // link() fails with EEXIST where rename() would replace: never overwrite a key another
+    // process put there meanwhile.
+    await link(staged, path).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    });
+  } finally {
+    await unlink(staged).catch(() => undefined);
+  }
   return path;
 }
