@@ -10,8 +10,13 @@ import {
   openBadgeForCertificate,
 } from '../../lib/credentials/credential-service.ts';
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
-import { keyState, markKeyCompromised, publishedKeys } from '../../lib/credentials/key-store.ts';
-import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import {
+  CompromisedKeyError,
+  keyState,
+  markKeyCompromised,
+  publishedKeys,
+} from '../../lib/credentials/key-store.ts';
+import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { checkCertificate } from '../../lib/credentials/offline-check.ts';
 import { openBadgeJwtClaims } from '../../lib/credentials/open-badge.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
@@ -152,6 +157,33 @@ describe('generation signs the printed facts', () => {
     const after = await issueWith(signer);
     expect(after.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
     expect(after.row.credential_jws).toBeNull();
+  });
+
+  it('a compromised key stays compromised when an old container starts with it again: it signs nothing and the rotated key stays current', async () => {
+    // A rollback or an old warm version still holding the leaked secret must not publish its key
+    // in the JWKS `keys` again: forgeries made with it would then verify as valid.
+    const leaked = await signingKeyFromJwk(await generateSigningJwk());
+    const rotated = await signingKeyFromJwk(await generateSigningJwk());
+    const containerWith = (key: SigningKey) =>
+      createCredentialSigner(createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 }));
+    const facts = {
+      code: 'LEAKED00000000001',
+      name: 'Ada Lovelace',
+      course: 'Key Hygiene 101',
+      score: '90/100',
+      issued: '2026-12-04',
+      expires: null,
+      issuer: 'Northbridge Academy',
+    };
+    expect((await containerWith(leaked).sign(facts)).kid).toBe(leaked.kid);
+    expect(await markKeyCompromised(t.sql, leaked.kid)).toBe(true);
+    expect((await containerWith(rotated).sign(facts)).kid).toBe(rotated.kid);
+
+    await expect(containerWith(leaked).sign(facts)).rejects.toThrow(CompromisedKeyError);
+    const keys = await publishedKeys(t.sql);
+    expect(keys.find((key) => key.jwk.kid === leaked.kid)?.state).toBe('compromised');
+    expect(keys.filter((key) => key.state === 'current').map((key) => key.jwk.kid)).toEqual([rotated.kid]);
+    expect(jwksDocument(keys).keys.map((key) => key.kid)).not.toContain(leaked.kid);
   });
 
   it('a rotated secret replaces the key in a warm container: at once when its key is marked compromised (the attempt given back), otherwise after reloadAfterMs', async () => {

@@ -228,6 +228,30 @@ describe('verification with a malformed code', () => {
   });
 });
 
+describe('verification of a certificate never issued', () => {
+  it('the code of a pending, rendering, failed or dead certificate is unknown publicly: a JSON 404 and the not-found page, not "valid"', async () => {
+    // The holder's own views show the code while the certificate is being generated; until a
+    // PDF was issued (and never for a dead one) nobody may be told it is a valid certificate.
+    for (const status of ['pending', 'rendering', 'failed', 'dead'] as const) {
+      const { verificationCode } = await insertCertificate(t.sql, { studentId: ids.alice, status });
+      const verify = (accept: string) =>
+        createVerifyHandler(deps)(
+          apiEvent('GET', '/api/v1/verify/{verificationCode}', {
+            pathParameters: { verificationCode },
+            headers: { accept },
+          }),
+          lambdaContext(),
+        );
+      const json = await verify('application/json');
+      expect(json.statusCode, status).toBe(404);
+      expect(errorOf(json).code, status).toBe('not_found');
+      const page = await verify('text/html');
+      expect(page.statusCode, status).toBe(404);
+      expect(page.body, status).toContain('data-status="not-found"');
+    }
+  });
+});
+
 describe('middleware stack', () => {
   const list = (headers: Record<string, string>) =>
     createListMineHandler(deps)(apiEvent('GET', '/api/v1/me/certificates', { headers }), lambdaContext());

@@ -117,6 +117,23 @@ describe('certificate.expired for a certificate that leaves issued before the sw
     expect(unmarked?.expiry_notified_at).toBeNull();
   });
 
+  it('a certificate revoked before its expiry date is not announced as expired once that date has passed', async () => {
+    // Receivers got certificate.revoked; a certificate.expired after it would be a wrong event
+    // (the sweep announces issued certificates only), and LMS syncs acting on it would misreport.
+    const cert = await issuedCertificate(t.sql, { courseId: await createCourse(t.sql) });
+    await t.sql`UPDATE certificates SET expires_at = now() + interval '1 day' WHERE id = ${cert.id}`;
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: cert.id, reasonCode: 'issued-in-error', actor: 'staff' },
+    );
+    // Time passes: the expiry date it still records is now behind us.
+    await t.sql`UPDATE certificates SET expires_at = now() - interval '1 day' WHERE id = ${cert.id}`;
+    await sweep();
+    expect((await eventsOf(cert.id)).map((e) => e.event_type)).toEqual(['certificate.revoked']);
+    const [row] = await t.sql`SELECT expiry_notified_at FROM certificates WHERE id = ${cert.id}`;
+    expect(row?.expiry_notified_at).toBeNull();
+  });
+
   it('a silent (backfilled) certificate expires silently, as the sweep treats it, but is marked', async () => {
     const cert = await expiredCertificate();
     await t.sql`UPDATE certificates SET notify = false WHERE id = ${cert.id}`;

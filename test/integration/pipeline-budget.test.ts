@@ -16,6 +16,7 @@ import {
   createCourse,
   createPendingCertificate,
   generateOptions,
+  makeDue,
   makeGenerateDeps,
   recordingLog,
 } from './pipeline-fixtures.ts';
@@ -301,6 +302,43 @@ describe('concurrency budget', () => {
     expect(invoked).toEqual([id]);
     const [left] = await leaseSeconds([id]);
     expect(left).toBeGreaterThan(CLAIM_LEASE_SECONDS);
+  });
+
+  it('an invoke accepted after generate has already claimed the certificate sets no dispatch lease: a failed render is retried when its backoff is due', async () => {
+    // A fast worker claims the certificate (clearing its dispatch claim) before Lambda's 202
+    // comes back. A dispatch lease set after that would hold a failed render's retry, and a slot
+    // of the budget, for the whole lease (300 s here) instead of its 60 s backoff.
+    const courseId = await createCourse(t.sql);
+    const crash = crashingRenderer();
+    let rendering: Promise<GenerateOutcome> | undefined;
+    try {
+      const recorded = await recordAttempt(
+        {
+          sql: t.sql,
+          dispatch: async (id) => {
+            rendering = generateCertificate(makeGenerateDeps(t, crash.renderer), generateOptions(), id);
+            await until(() => crash.entered() === 1);
+          },
+          log: recordingLog(),
+        },
+        { dispatchLeaseSeconds: 300, maxInFlight: 4 },
+        { studentId, courseId, score: 95, maxScore: 100 },
+      );
+      expect(recorded.dispatched).toBe(true);
+      const id = recorded.certificate?.id as string;
+      expect(await certificateRow(t.sql, id)).toMatchObject({ status: 'rendering', dispatched_until: null });
+
+      // The render fails: the certificate waits for its backoff only, holding no slot meanwhile.
+      crash.kill();
+      expect(await rendering).toMatchObject({ status: 'failed', retryInSeconds: 60 });
+      expect(await leaseSeconds([id])).toEqual([null]);
+      expect(await countInFlight(t.sql)).toBe(0);
+      await makeDue(t.sql, id);
+      expect(await claimDueForDispatch(t.sql, 10, 30, 4)).toEqual([id]);
+    } finally {
+      crash.kill();
+      await rendering;
+    }
   });
 
   it('stops claiming when its Lambda has less time left than the margin', async () => {

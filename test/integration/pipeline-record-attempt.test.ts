@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
+import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
@@ -129,6 +130,40 @@ describe('recordAttempt (immediate trigger)', () => {
     const [{ count } = { count: -1 }] = await t.sql<{ count: number }[]>`
       SELECT count(*)::int AS count FROM test_attempts WHERE external_ref = ${input.externalRef}`;
     expect(count).toBe(1);
+  });
+
+  it('a retry of an attempt whose certificate staff have since revoked names no certificate', async () => {
+    // The testing system retries the same externalRef after staff revoked the certificate it
+    // created, and no live one exists: the answer is "no certificate", not the revoked one handed
+    // back as if it were the student's certificate for the pass.
+    const courseId = await createCourse(t.sql);
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const input = {
+      studentId: randomUUID(),
+      courseId,
+      score: 95,
+      maxScore: 100,
+      externalRef: `lms-${randomUUID()}`,
+    };
+    const first = await recordAttempt(deps, options, input);
+    const revokedId = first.certificate?.id ?? '';
+    await t.sql`
+      UPDATE certificates
+      SET status = 'issued', generated_at = now(), s3_key = ${`certificates/${revokedId}.pdf`},
+          pdf_sha256 = ${'0'.repeat(64)}, issued_on = current_date, student_name = 'Ada Lovelace',
+          course_name = 'Course'
+      WHERE id = ${revokedId}`;
+    await revokeCertificate(
+      { sql: t.sql, log: recordingLog() },
+      { certificateId: revokedId, reasonCode: 'issued-in-error', actor: 'staff' },
+    );
+
+    const retry = await recordAttempt(deps, options, input);
+
+    expect(retry).toMatchObject({ created: false, dispatched: false, attempt: { id: first.attempt.id } });
+    expect(retry.certificate).toBeNull();
+    expect(calls).toEqual([revokedId]);
   });
 
   it('a retry with the ids in upper case (as SQL Server and .NET print GUIDs) is the same attempt; another completedAt is not', async () => {

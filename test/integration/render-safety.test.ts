@@ -2,8 +2,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jsQR from 'jsqr';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { ValidationError } from '../../lib/errors.ts';
-import { loadDefaultTemplate } from '../../lib/render/renderer.ts';
+import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { renderPdfPage } from '../../scripts/pdf-raster.ts';
 import { pdfInfo } from '../support/pdf.ts';
 import { pdfTextLayer } from '../support/pdf-text-layer.ts';
@@ -81,6 +82,39 @@ describe('hostile names', () => {
       html: template.html.replace('</main>', '<img src="http://127.0.0.1:9/tracker.png" alt=""></main>'),
     });
     expect(printer.blockedRequests.slice(before)).toEqual(['http://127.0.0.1:9/tracker.png']);
+  });
+
+  it('never runs a script in the template: on a fresh page, on a loaded template page, or on that page reused for the next certificate', async () => {
+    // Templates are data, never code. A reused template-once page keeps its document between
+    // certificates, so a script there could carry one certificate's data into the next PDF (this
+    // one copies every replaced text, the previous student's name too), or change what is
+    // printed after Liquid escaped it.
+    const template = await loadDefaultTemplate();
+    // In a function of its own: a page's global scope outlives setContent, and the pages are
+    // shared between the paths, so a top-level `const` would fail the second time it is declared.
+    const script = `<script>(() => {
+      const note = document.createElement('p');
+      note.style.cssText = 'position:absolute;top:0;left:0;margin:0;font-size:6px';
+      note.textContent = 'SCRIPT RAN';
+      document.body.appendChild(note);
+      new MutationObserver((records) => {
+        for (const record of records) note.textContent += ' CARRIED ' + record.oldValue;
+      }).observe(document.body, { subtree: true, characterData: true, characterDataOldValue: true });
+    })();</script>`;
+    const scripted = { ...template, html: template.html.replace('</body>', `${script}</body>`) };
+    const fresh = createCertificateRenderer(printer, { timeoutMs: 30_000, reuseTemplatePages: false });
+    const printed: Record<string, string> = {};
+    const print = async (path: string, by: CertificateRenderer, studentName: string) => {
+      const { pdf } = await by.render(content({ studentName }), scripted);
+      printed[path] = squash(await pdfTextLayer(pdf));
+      expect(printed[path]).toContain(squash(studentName));
+    };
+    await print('fresh page', fresh, 'Ada Lovelace');
+    await print('template page loaded', renderer, 'Ada Lovelace');
+    await print('template page reused', renderer, 'Grace Hopper');
+    const scriptRan = Object.keys(printed).filter((path) => printed[path]?.includes('SCRIPTRAN'));
+    expect(scriptRan).toEqual([]);
+    expect(printed['template page reused']).not.toContain('AdaLovelace');
   });
 
   it('reaches nothing through the loads request interception does not see (prefetch, prerender, the names in the URL)', async () => {

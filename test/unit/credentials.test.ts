@@ -240,4 +240,29 @@ describe('facts and budgets', () => {
     expect(await factsMatch({ ...check.claims, t: 'Introduction to Python…' }, long)).toBe(false);
     expect(await factsMatch(check.claims, { ...long, issuer: 'Other Academy' })).toBe(false);
   });
+
+  it('a long name, course or issuer changed after its cut does not match', async () => {
+    // The signed n, t and i are cuts of 24, 22 and 11 bytes: only h binds the full name, course
+    // and issuer, so an edited PDF that changes a long one past its cut must not verify.
+    const long: CertificateFacts = {
+      ...facts,
+      name: 'Alexandra Konstantinopoulou-Smith',
+      course: 'Introduction to TypeScript and the Runtime Type System',
+      issuer: 'Northbridge Academy of Sciences',
+    };
+    const check = await verifyCredential(await signCredential(long, oldKey), [
+      { jwk: oldKey.publicJwk, state: 'current' },
+    ]);
+    if (check.verdict !== 'valid') throw new Error('expected valid');
+    // All three are cut, so the cut comparison alone cannot see the changes below.
+    expect([check.claims.n, check.claims.t, check.claims.i].every((shown) => shown.endsWith('…'))).toBe(true);
+    expect(await factsMatch(check.claims, long)).toBe(true);
+    expect(await factsMatch(check.claims, { ...long, name: 'Alexandra Konstantinopoulou-Jones' })).toBe(
+      false,
+    );
+    expect(
+      await factsMatch(check.claims, { ...long, course: 'Introduction to TypeScript: Failed Module' }),
+    ).toBe(false);
+    expect(await factsMatch(check.claims, { ...long, issuer: 'Northbridge Diploma Mill' })).toBe(false);
+  });
 });

@@ -9,6 +9,7 @@ import {
 } from '../../lib/certificates/text.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { validateAssetRefs } from '../../lib/render/assets.ts';
+import { pageHtml } from '../../lib/render/fill.ts';
 import { codePointsOf, fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
@@ -229,6 +230,19 @@ describe('templates', () => {
     } finally {
       parse.mockRestore();
     }
+  });
+
+  it('template CSS cannot close its <style> element and add markup to the page', () => {
+    // A "</style>" in the CSS (in a content: string, say) would end our style element early and
+    // turn the rest of the CSS into page markup, here a heading saying "Valid".
+    const html = pageHtml(
+      '<html><head></head><body><p>x</p></body></html>',
+      '',
+      'p::after { content: "</STYLE><h1 id=injected>Valid</h1>"; }',
+    );
+    expect(html).not.toMatch(/<\/style><h1/i);
+    // Our two style elements, the fonts' and the template's, are the only ones closed.
+    expect(html.match(/<\/style>/gi)?.length).toBe(2);
   });
 
   it('asset references must be templates/, s3:// or image data URIs', () => {

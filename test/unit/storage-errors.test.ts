@@ -1,7 +1,7 @@
 import { createServer, type Socket } from 'node:net';
-import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { type GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
-import { ConfigurationError, TransientError } from '../../lib/errors.ts';
+import { ConfigurationError, TransientError, ValidationError } from '../../lib/errors.ts';
 import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { attachmentDisposition, createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { stallingServer } from '../support/stalling-server.ts';
@@ -128,6 +128,29 @@ describe('S3 error classification', () => {
     const error = await put(name, status);
     expect(error).toBeInstanceOf(TransientError);
     expect(error).not.toBeInstanceOf(ConfigurationError);
+  });
+});
+
+describe('template asset loader', () => {
+  it('refuses an asset in another bucket before asking S3, and reads the certificates bucket', async () => {
+    // The loader must read only the certificates bucket: otherwise a template, or a teacher's
+    // preview, could pull objects of any bucket the role can reach into a rendered page.
+    const client = new S3Client({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
+    const send = vi.fn(async (_command: GetObjectCommand) => ({
+      Body: { transformToByteArray: async () => new Uint8Array([1]) },
+      ContentType: 'image/png',
+    }));
+    client.send = send as unknown as S3Client['send'];
+    const loader = createS3AssetLoader(client, 'certificates-bucket');
+    await expect(loader('s3://payroll-exports/template-assets/logo.png')).rejects.toThrow(ValidationError);
+    expect(send).not.toHaveBeenCalled();
+    await expect(loader('s3://certificates-bucket/template-assets/logo.png')).resolves.toMatchObject({
+      contentType: 'image/png',
+    });
+    expect(send.mock.calls.map(([command]) => command.input.Bucket)).toEqual(['certificates-bucket']);
   });
 });
 
