@@ -297,22 +297,30 @@ export async function redeliver(
   deliveryId: string,
 ): Promise<{ id: string; status: 'pending'; nextAttemptAt: string }> {
   const now = deps.now();
-  const [row] = await deps.sql<{ status: string; disabled: boolean; updated: boolean }[]>`
-    WITH target AS (
-      SELECT d.id, d.status, e.disabled_at IS NOT NULL AS disabled
-      FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-      WHERE d.id = ${deliveryId}
-      -- The endpoint's row too: a disabling not yet committed is waited for and then seen, so a
-      -- redelivery cannot leave a delivery pending behind the disabling's cancellation.
-      FOR UPDATE OF d FOR SHARE OF e
-    ), updated AS (
-      UPDATE webhook_deliveries d
-      SET status = 'pending', next_attempt_at = ${now}, schedule_start = d.attempt_count, updated_at = now()
-      FROM target t
-      WHERE d.id = t.id AND t.status <> 'pending' AND NOT t.disabled
-      RETURNING d.id
-    )
-    SELECT t.status, t.disabled, EXISTS (SELECT 1 FROM updated) AS updated FROM target t`;
+  const [row] = await deps.sql.begin(async (tx) => {
+    // The endpoint's row first, as a disabling takes it (and then its pending deliveries): a
+    // disabling not yet committed is waited for and then seen, so a redelivery cannot leave a
+    // delivery pending behind the disabling's cancellation; the same order as the disabling's,
+    // so neither waits for the other in a deadlock.
+    await tx`
+      SELECT 1 FROM webhook_endpoints
+      WHERE id = (SELECT endpoint_id FROM webhook_deliveries WHERE id = ${deliveryId})
+      FOR SHARE`;
+    return await tx<{ status: string; disabled: boolean; updated: boolean }[]>`
+      WITH target AS (
+        SELECT d.id, d.status, e.disabled_at IS NOT NULL AS disabled
+        FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+        WHERE d.id = ${deliveryId}
+        FOR UPDATE OF d
+      ), updated AS (
+        UPDATE webhook_deliveries d
+        SET status = 'pending', next_attempt_at = ${now}, schedule_start = d.attempt_count, updated_at = now()
+        FROM target t
+        WHERE d.id = t.id AND t.status <> 'pending' AND NOT t.disabled
+        RETURNING d.id
+      )
+      SELECT t.status, t.disabled, EXISTS (SELECT 1 FROM updated) AS updated FROM target t`;
+  });
   if (!row) throw new NotFoundError('Webhook delivery');
   if (row.disabled) {
     throw new ConflictError('The endpoint is disabled', { code: 'endpoint_disabled' });

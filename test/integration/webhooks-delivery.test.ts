@@ -494,6 +494,32 @@ describe('delivery', () => {
     expect(after?.status).toBe('succeeded');
   });
 
+  it('a redelivery of a pending delivery asked between the two steps of a disabling waits for it: no deadlock', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 100);
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery?.status).toBe('pending');
+    // disableEndpoint's two statements (the endpoint, then its pending deliveries), with the
+    // redelivery arriving between them: were it to lock the delivery before the endpoint, each
+    // side would wait for the other and PostgreSQL would abort one of them.
+    const redelivery = await contendWithOpenTransaction(
+      t.sql,
+      (disabling) => disabling`
+        UPDATE webhook_endpoints SET disabled_at = ${now()}, disabled_reason = 'disabled by admin' WHERE id = ${endpoint.id}`,
+      () => redeliver({ sql: t.sql, now }, delivery?.id ?? ''),
+      (disabling) => disabling`
+        UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL
+        WHERE endpoint_id = ${endpoint.id} AND status = 'pending'`,
+    );
+    expect(redelivery).toMatchObject({
+      status: 'rejected',
+      reason: { details: { code: 'endpoint_disabled' } },
+    });
+    const [after] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(after?.status).toBe('cancelled');
+  });
+
   it('an event fanned out while its endpoint is being disabled is logged cancelled, not left pending', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();

@@ -37,13 +37,14 @@ export async function untilWaitingForLock(
 /**
  * A race played in a fixed order: `hold` runs in a transaction on a connection of its own and
  * stays uncommitted while `contender` starts; once the contender waits for a lock (or has ended
- * without waiting, which the test then judges), the transaction commits. Resolves to the
- * contender's outcome, settled.
+ * without waiting, which the test then judges), `thenHold` runs in the same transaction, which
+ * commits. Resolves to the contender's outcome, settled.
  */
 export async function contendWithOpenTransaction<T>(
   sql: Sql,
   hold: (held: postgres.ReservedSql) => Promise<unknown>,
   contender: () => Promise<T>,
+  thenHold?: (held: postgres.ReservedSql) => Promise<unknown>,
 ): Promise<PromiseSettledResult<T>> {
   const held = await sql.reserve();
   let contending: Promise<T> | undefined;
@@ -57,6 +58,7 @@ export async function contendWithOpenTransaction<T>(
       });
       contending.catch(() => undefined);
       await untilWaitingForLock(sql, { ended: () => ended });
+      await thenHold?.(held);
       await held`COMMIT`;
     } catch (error) {
       await held`ROLLBACK`.catch(() => undefined);
