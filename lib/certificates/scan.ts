@@ -94,7 +94,7 @@ export async function enqueuePassingAttempts(
         ${from ? sql`AND completed_at >= ${from}` : sql``}
         ${to ? sql`AND completed_at < ${to}` : sql``}
         ${courseId ? sql`AND course_id = ${courseId}` : sql``}
-      ORDER BY completed_at
+      ORDER BY completed_at, id
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ),
