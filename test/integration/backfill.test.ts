@@ -566,3 +566,35 @@ describe('two backfills at once', () => {
     expect(await enqueuedAt(later)).not.toBeNull();
   });
 });
+
+describe('passes completed at the same instant', () => {
+  // Last in this file: it leaves a pending certificate and an undecided pass no scan here takes.
+  it('takes two passes completed at the same instant in the order the deferral counts, so a batch of one is not deferred forever', async () => {
+    // History imported at day precision: a student's two passes of a course on the same
+    // timestamp. The deferral counts the one with the lower id as earlier; taken in any other
+    // order, a batch holding only the other would defer it, and the next batch would pick the
+    // same one again.
+    const studentId = '5a000000-0000-4000-8000-00000000b0f2';
+    const courseId = await createCourse(t.sql);
+    const [later, earlier] = [
+      'ffffffff-ffff-4fff-bfff-ffffffffffff',
+      '00000000-0000-4000-8000-000000000000',
+    ].map((id) => `${id.slice(0, 24)}${courseId.slice(24)}`);
+    for (const id of [later, earlier]) {
+      await t.sql`
+        INSERT INTO test_attempts (id, student_id, course_id, score, max_score, passed, completed_at)
+        VALUES (${id ?? ''}, ${studentId}, ${courseId}, 90, 100, true, '2021-03-01T00:00:00Z')`;
+    }
+    const first = await enqueuePassingAttempts(t.sql, 1, { filter: { courseId } });
+    expect(first).toMatchObject({ scanned: 1, created: 1, deferred: 0 });
+    const certificates = await t.sql<{ test_attempt_id: string }[]>`
+      SELECT test_attempt_id FROM certificates WHERE course_id = ${courseId}`;
+    expect(certificates).toEqual([{ test_attempt_id: earlier }]);
+    expect(await enqueuePassingAttempts(t.sql, 1, { filter: { courseId } })).toMatchObject({
+      scanned: 1,
+      created: 0,
+      deferred: 0,
+      laterPasses: [later],
+    });
+  });
+});

@@ -4,7 +4,7 @@ import { drainDue } from '../../lib/certificates/drain.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch, ScanOptions } from '../../lib/certificates/ports.ts';
-import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
+import { runScan } from '../../lib/certificates/scan.ts';
 import { createSql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
@@ -307,33 +307,6 @@ describe('scan', () => {
     expect(rows[0]).toMatchObject({ test_attempt_id: earlier, status: 'issued' });
     expect(await outcome(earlier)).toEqual({ enqueued: true, later_pass_outcome: null });
     expect(['in-progress', 'already-certified']).toContain((await outcome(later))?.later_pass_outcome);
-  });
-
-  it('takes two passes completed at the same instant in the order the deferral counts, so a batch of one is not deferred forever', async () => {
-    // History imported at day precision: a student's two passes of a course on the same
-    // timestamp. The deferral counts the one with the lower id as earlier; taken in any other
-    // order, a batch holding only the other would defer it, and the next batch would pick the
-    // same one again.
-    const studentId = randomUUID();
-    const courseId = await createCourse(t.sql);
-    const [later, earlier] = [
-      'ffffffff-ffff-4fff-bfff-ffffffffffff',
-      '00000000-0000-4000-8000-000000000000',
-    ].map((id) => `${id.slice(0, 24)}${courseId.slice(24)}`);
-    for (const id of [later, earlier]) {
-      await t.sql`
-        INSERT INTO test_attempts (id, student_id, course_id, score, max_score, passed, completed_at)
-        VALUES (${id ?? ''}, ${studentId}, ${courseId}, 90, 100, true, '2021-03-01T00:00:00Z')`;
-    }
-    const first = await enqueuePassingAttempts(t.sql, 1, { filter: { courseId } });
-    expect(first).toMatchObject({ scanned: 1, created: 1, deferred: 0 });
-    expect((await certificatesOf(courseId)).map((row) => row.test_attempt_id)).toEqual([earlier]);
-    expect(await enqueuePassingAttempts(t.sql, 1, { filter: { courseId } })).toMatchObject({
-      scanned: 1,
-      created: 0,
-      deferred: 0,
-      laterPasses: [later],
-    });
   });
 
   it('surfaces a later pass blocked by a dead certificate to staff instead of dropping it', async () => {
