@@ -301,6 +301,8 @@ export async function runBackfill(
     // concurrent run or scan holds are taken again once its statement commits (milliseconds);
     // a second backfill started beside this one must not end this one with work left.
     if (batch.deferred > 0 && deferredRounds < MAX_DEFERRED_ROUNDS) {
+      // The route's one batch is spent: it returns at once, as always; a later call takes them.
+      if (options.maxBatches !== undefined && batches >= options.maxBatches) continue;
       deferredRounds += 1;
       deps.log.info('Backfill waiting: another run holds earlier passes of the same students', {
         deferred: batch.deferred,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { ConfigurationError, errorMessage } from '../errors.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from './keys.ts';
 
@@ -31,6 +32,7 @@ export async function signingKeyFromSecret(read: () => Promise<string>): Promise
  * writing the path itself would show it in between, and the first key linked is the one kept.
  */
 export async function ensureLocalSigningKey(path: string): Promise<string> {
+  await removeStaleStagedKeys(path);
   try {
     await signingKeyFromJwk(JSON.parse(await readFile(path, 'utf8')));
     return path;
@@ -50,4 +52,24 @@ export async function ensureLocalSigningKey(path: string): Promise<string> {
     await unlink(staged).catch(() => undefined);
   }
   return path;
+}
+
+/** How old a staged key must be before it is taken for one a killed process left behind. */
+const STAGED_KEY_STALE_MS = 60_000;
+
+/**
+ * Staged keys that a process killed between writing and linking left beside the key: each is a
+ * private key (of the key in use, if the link was made), and nothing else would remove it. One
+ * younger than a minute may be another process's, still being linked, and is left alone.
+ */
+async function removeStaleStagedKeys(path: string): Promise<void> {
+  const folder = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const names = await readdir(folder).catch(() => []);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const staged = join(folder, name);
+    const info = await stat(staged).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STAGED_KEY_STALE_MS) await unlink(staged).catch(() => undefined);
+  }
 }

@@ -11,6 +11,7 @@ import {
 import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
 import { createCourse, recordingLog } from './pipeline-fixtures.ts';
 
@@ -564,6 +565,35 @@ describe('two backfills at once', () => {
       SELECT test_attempt_id FROM certificates WHERE course_id = ${course}`;
     expect(certificates).toEqual([{ test_attempt_id: earlier }]);
     expect(await enqueuedAt(later)).not.toBeNull();
+  });
+  it("the route's one batch, all deferred behind another run's earlier pass, returns at once and says nothing of waiting", async () => {
+    const course = await createCourse(t.sql);
+    const student = '5a000000-0000-4000-8000-00000000b0f3';
+    const earlier = await passOn(course, new Date('2021-03-01T00:00:00Z'), student);
+    await passOn(course, new Date('2021-06-01T00:00:00Z'), student);
+    const quiet = recordingLog();
+    // A poll far longer than the test may take: were the one-batch run to wait, it would not end.
+    const run = await contendWithOpenTransaction(
+      t.sql,
+      (other) => other`SELECT 1 FROM test_attempts WHERE id = ${earlier} FOR UPDATE`,
+      () =>
+        runBackfill(
+          { sql: t.sql, log: quiet },
+          selectionOf(
+            { from: '2021-01-01', to: '2021-12-31' },
+            { startedAt: new Date('2025-01-01T00:00:00Z') },
+            course,
+          ),
+          { ...options, maxBatches: 1, pollMs: 3_600_000 },
+        ),
+    );
+    expect(run).toMatchObject({
+      status: 'fulfilled',
+      value: { stopped: 'batch-limit', created: 0, remaining: 2 },
+    });
+    expect(quiet.entries.map((entry) => entry.message)).not.toContain(
+      'Backfill waiting: another run holds earlier passes of the same students',
+    );
   });
 });
 

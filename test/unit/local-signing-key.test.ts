@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,5 +51,35 @@ describe('ensureLocalSigningKey', () => {
     await ensureLocalSigningKey(path);
     expect(await readFile(path, 'utf8')).toBe(first);
     expect((await readdir(dir)).filter((name) => name.startsWith('twice'))).toEqual(['twice.json']);
+  });
+
+  it('never replaces a key another caller put there: every caller goes on with the key that stays', async () => {
+    // Two `npm start`, or two test workers, signing with different keys would each issue
+    // certificates the other's JWKS cannot verify.
+    let differing = 0;
+    for (let round = 0; round < 100; round += 1) {
+      const path = join(dir, `kept-${round}.json`);
+      const seen = await Promise.all(
+        Array.from({ length: 4 }, async () => readFile(await ensureLocalSigningKey(path), 'utf8')),
+      );
+      const kept = await readFile(path, 'utf8');
+      differing += seen.filter((text) => text !== kept).length;
+    }
+    expect(differing).toBe(0);
+  });
+
+  it("removes a staged key a killed process left behind, not one that may still be another's", async () => {
+    const path = join(dir, 'leftovers.json');
+    const stale = `${path}.4242.dead.tmp`;
+    const recent = `${path}.4343.busy.tmp`;
+    await writeFile(stale, '{"d":"private"}', { mode: 0o600 });
+    await writeFile(recent, '{"d":"private"}', { mode: 0o600 });
+    const twoMinutesAgo = new Date(Date.now() - 120_000);
+    await utimes(stale, twoMinutesAgo, twoMinutesAgo);
+    await ensureLocalSigningKey(path);
+    expect((await readdir(dir)).filter((name) => name.startsWith('leftovers')).sort()).toEqual([
+      'leftovers.json',
+      'leftovers.json.4343.busy.tmp',
+    ]);
   });
 });
