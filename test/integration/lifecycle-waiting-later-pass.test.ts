@@ -64,6 +64,23 @@ async function generate(certificateId: string): Promise<void> {
   expect(outcome.status).toBe('issued');
 }
 
+/**
+ * A student's retake recorded while their first certificate was still pending (so decided
+ * `in-progress`), and that certificate issued since: the retake waits for a scan to decide it again.
+ */
+async function retakeBehindIssued(
+  courseId: string,
+  name: { firstName: string; lastName: string },
+  scores: { first: number; retake: number },
+) {
+  const student = await keycloak.addUser(name);
+  const first = await record(courseId, student.id, scores.first, new Date(Date.now() - 60_000));
+  const retake = await record(courseId, student.id, scores.retake);
+  expect(await outcomeOf(retake.attempt.id)).toBe('in-progress');
+  await generate(first.certificate?.id ?? '');
+  return { student, first, retake };
+}
+
 async function outcomeOf(attemptId: string): Promise<string | null> {
   const [row] = await t.sql<{ later_pass_outcome: string | null }[]>`
     SELECT later_pass_outcome FROM test_attempts WHERE id = ${attemptId}`;
@@ -92,11 +109,11 @@ async function betterScoreCourse(): Promise<string> {
 describe('redecideWaitingLaterPasses', () => {
   it('is run by every scan: the waiting retake is decided on the tick after the first certificate is issued', async () => {
     const courseId = await betterScoreCourse();
-    const student = await keycloak.addUser({ firstName: 'Katherine', lastName: 'Johnson' });
-    const first = await record(courseId, student.id, 71, new Date(Date.now() - 60_000));
-    const retake = await record(courseId, student.id, 95);
-    expect(await outcomeOf(retake.attempt.id)).toBe('in-progress');
-    await generate(first.certificate?.id ?? '');
+    const { retake } = await retakeBehindIssued(
+      courseId,
+      { firstName: 'Katherine', lastName: 'Johnson' },
+      { first: 71, retake: 95 },
+    );
 
     const dispatched: string[] = [];
     await runScan(
@@ -119,10 +136,11 @@ describe('redecideWaitingLaterPasses', () => {
   it('a scan with no time left before its claim margin decides no later pass, enqueued or waiting; the next scan does', async () => {
     const courseId = await betterScoreCourse();
     // A retake waiting behind a certificate issued since, for the scan to decide again.
-    const ada = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });
-    const adaFirst = await record(courseId, ada.id, 71, new Date(Date.now() - 60_000));
-    const waiting = await record(courseId, ada.id, 95);
-    await generate(adaFirst.certificate?.id ?? '');
+    const { retake: waiting } = await retakeBehindIssued(
+      courseId,
+      { firstName: 'Ada', lastName: 'Lovelace' },
+      { first: 71, retake: 95 },
+    );
     // A retake the LMS wrote straight to the table, for the scan's enqueue to find.
     const alan = await keycloak.addUser({ firstName: 'Alan', lastName: 'Turing' });
     const alanFirst = await record(courseId, alan.id, 71, new Date(Date.now() - 60_000));
@@ -219,10 +237,11 @@ describe('redecideWaitingLaterPasses', () => {
 
   it('decides a waiting attempt once when two scans picked it: the later one finds it decided', async () => {
     const courseId = await betterScoreCourse();
-    const student = await keycloak.addUser({ firstName: 'Ada', lastName: 'King' });
-    const first = await record(courseId, student.id, 72, new Date(Date.now() - 60_000));
-    const retake = await record(courseId, student.id, 90);
-    await generate(first.certificate?.id ?? '');
+    const { student, retake } = await retakeBehindIssued(
+      courseId,
+      { firstName: 'Ada', lastName: 'King' },
+      { first: 72, retake: 90 },
+    );
 
     // Scan A reads its candidates, then stops before deciding; scan B decides meanwhile.
     const paused = gate();
