@@ -3,7 +3,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createAttemptHandler } from '../../functions/http/create-attempt.ts';
+import { createHandler as createGetCertificateHandler } from '../../functions/http/get-certificate.ts';
 import { createHandler as createDownloadHandler } from '../../functions/http/get-certificate-download.ts';
+import { createHandler as createLatestHandler } from '../../functions/http/get-latest-student-certificate.ts';
 import { createHandler as createHealthHandler } from '../../functions/http/health.ts';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createListMineHandler } from '../../functions/http/list-my-certificates.ts';
@@ -46,6 +48,15 @@ const download = () =>
     storage: createCertificateStorage(s3, t.bucket),
     download: { defaultTtlSeconds: 3600, maxTtlSeconds: 86400 },
   });
+
+const getCertificate = (certificateId: string, token: string) =>
+  createGetCertificateHandler(deps)(
+    apiEvent('GET', '/api/v1/certificates/{certificateId}', {
+      pathParameters: { certificateId },
+      headers: { authorization: `Bearer ${token}` },
+    }),
+    lambdaContext(),
+  );
 
 function downloadEvent(
   certificateId: string,
@@ -176,6 +187,54 @@ describe('download in-process', () => {
   });
 });
 
+describe("another student's certificates", () => {
+  let bobs: SeededCertificate;
+  beforeAll(async () => {
+    const bob = await kc.addUser({ firstName: 'Bob' });
+    bobs = await insertCertificate(t.sql, { studentId: bob.id, courseTitle: 'Biology' });
+    await putPdf(t, bobs, fakePdf());
+  });
+
+  it("a student asking for another student's certificate gets the same 404 as for an unknown id", async () => {
+    const token = await kc.token(ids.alice);
+    const other = await getCertificate(bobs.id, token);
+    const unknown = await getCertificate(randomUUID(), token);
+    expect(other.statusCode).toBe(404);
+    expect(unknown.statusCode).toBe(404);
+    const [a, b] = [errorOf(other), errorOf(unknown)];
+    expect({ code: a.code, message: a.message }).toEqual({ code: b.code, message: b.message });
+    // Staff read it: the 404 above is the student's scope, not a missing row.
+    expect((await getCertificate(bobs.id, await kc.token(ids.staff))).statusCode).toBe(200);
+  });
+
+  it("a student asking for a download link of another student's certificate gets 404", async () => {
+    const other = await download()(downloadEvent(bobs.id, await kc.token(ids.alice)), lambdaContext());
+    expect(other.statusCode).toBe(404);
+    expect(other.body).not.toContain('X-Amz-');
+    expect(
+      (await download()(downloadEvent(bobs.id, await kc.token(ids.staff)), lambdaContext())).statusCode,
+    ).toBe(200);
+  });
+
+  it("a student asking for another student's latest certificate is refused with 403", async () => {
+    const latest = (studentId: string, token: string) =>
+      createLatestHandler(deps)(
+        apiEvent('GET', '/api/v1/students/{studentId}/certificates/latest', {
+          pathParameters: { studentId },
+          headers: { authorization: `Bearer ${token}` },
+        }),
+        lambdaContext(),
+      );
+    const refused = await latest(bobs.studentId, await kc.token(ids.alice));
+    expect(refused.statusCode).toBe(403);
+    expect(errorOf(refused).code).toBe('forbidden');
+    expect(refused.body).not.toContain(bobs.id);
+    // Their own, and staff for anyone, are answered.
+    expect((await latest(ids.alice, await kc.token(ids.alice))).statusCode).toBe(200);
+    expect((await latest(bobs.studentId, await kc.token(ids.staff))).statusCode).toBe(200);
+  });
+});
+
 describe('verification with a malformed code', () => {
   const verify = (code: string, headers: Record<string, string>) =>
     createVerifyHandler(deps)(
@@ -268,6 +327,19 @@ describe('middleware stack', () => {
     expect(unauthenticated.statusCode).toBe(401);
     expect(unauthenticated.headers['Access-Control-Allow-Origin']).toBe(ORIGIN);
     expect(unauthenticated.headers['X-Content-Type-Options']).toBe('nosniff');
+  });
+
+  it('authenticated answers are never cached: Cache-Control: no-store on a certificate, its list and its download link', async () => {
+    const token = await kc.token(ids.alice);
+    const answers = {
+      list: await list({ authorization: `Bearer ${token}` }),
+      certificate: await getCertificate(issued.id, token),
+      download: await download()(downloadEvent(issued.id, token), lambdaContext()),
+    };
+    for (const [name, response] of Object.entries(answers)) {
+      expect(response.statusCode, name).toBe(200);
+      expect(response.headers['Cache-Control'], name).toBe('no-store');
+    }
   });
 
   it('answers the CORS preflight of any path for configured origins only (API Gateway does not: it has no CORS setting)', async () => {
