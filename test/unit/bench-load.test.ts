@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import {
+  cpuSnapshot,
   type LoadReading,
   machineTicks,
   otherLoadCaveat,
@@ -170,5 +171,20 @@ describe('the CPU of this run while a section runs', () => {
     expect(sampled).toBeGreaterThanOrEqual(0.4);
     // Read at the two ends only, the grandchild's 0.4 s is gone with it.
     expect(reaped).toBeLessThan(sampled - 0.3);
+  });
+
+  it("leaves the sampler's own reading of /proc out of the Node figure, which stands for the pipeline's work", () => {
+    const watch = watchOwnCpu(process.pid, 3_600_000);
+    const before = cpuSnapshot();
+    const started = process.cpuUsage();
+    for (let i = 0; i < 300; i += 1) watch.sample();
+    const spent = process.cpuUsage(started);
+    const spentSeconds = (spent.user + spent.system) / 1e6;
+    const after = cpuSnapshot();
+    watch.stop();
+    // The loop did nothing but sample: what the Node figure still shows of it is the loop's own
+    // overhead, a small part of the sampling.
+    expect(spentSeconds).toBeGreaterThan(0);
+    expect(after.nodeSeconds - before.nodeSeconds).toBeLessThan(spentSeconds / 2);
   });
 });
