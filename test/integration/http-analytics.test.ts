@@ -36,7 +36,7 @@ import {
 } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
-import { migrateAcross } from '../support/migrations.ts';
+import { ownDatabaseAcross } from '../support/migrations.ts';
 
 /**
  * Analytics in-process against the real stack: the download and verify routes record events as
@@ -550,18 +550,9 @@ describe('staff analytics routes', () => {
 describe('the migration to daily counters', () => {
   /** The timestamp of lib/db/migrations/1733300000000_analytics-daily-counts.sql. */
   const COUNTERS_MIGRATION = 1733300000000;
-  let own: TestEnv;
-  beforeAll(async () => {
-    // A database of its own: this goes down and up again.
-    own = await createTestEnv();
-  });
-  afterAll(async () => {
-    await own?.cleanup();
-  });
-
   // This migration and any after it go down; up applies everything pending.
-  const migrate = (direction: 'up' | 'down') =>
-    migrateAcross(own.env.DATABASE_URL ?? '', COUNTERS_MIGRATION)(direction);
+  const own = ownDatabaseAcross(COUNTERS_MIGRATION);
+  const { migrate } = own;
 
   const tableExists = async (name: string) => {
     const [row] = await own.sql<{ found: boolean }[]>`SELECT to_regclass(${name}) IS NOT NULL AS found`;

@@ -1,25 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../support/env.ts';
-import { migrateAcross } from '../support/migrations.ts';
+import { describe, expect, it } from 'vitest';
+import { ownDatabaseAcross } from '../support/migrations.ts';
 import { createAttempt, createCourse, createPendingCertificate } from './pipeline-fixtures.ts';
 
 // An upgrade from before test_attempts.later_pass_notify: later passes a silent backfill left
 // waiting must stay silent when the scan decides them again; the scan's own stay announced.
 
-const FLAG_MIGRATION = 1733500000000;
-let own: TestEnv;
-beforeAll(async () => {
-  // A database of its own: this goes down and up again.
-  own = await createTestEnv();
-});
-afterAll(async () => {
-  await own?.cleanup();
-});
-
 // The flag's migration and every one after it go down; up applies everything pending.
-const migrate = (direction: 'up' | 'down') =>
-  migrateAcross(own.env.DATABASE_URL ?? '', FLAG_MIGRATION)(direction);
+const own = ownDatabaseAcross(1733500000000);
+const { migrate } = own;
 
 describe('upgrading to later_pass_notify', () => {
   it("keeps a silent backfill's waiting later passes silent, and the scan's announced", async () => {

@@ -1,5 +1,8 @@
 import { runner } from 'node-pg-migrate';
+import { afterAll, beforeAll } from 'vitest';
+import type { Sql } from '../../lib/db/client.ts';
 import { MIGRATIONS_DIR } from '../../lib/db/migrate.ts';
+import { createTestEnv, type TestEnv } from './env.ts';
 
 /**
  * Moves a test's own database across the project's migrations: `down` undoes the migration
@@ -18,4 +21,32 @@ export function migrateAcross(databaseUrl: string, timestamp: number) {
       log: () => undefined,
       verbose: false,
     });
+}
+
+/**
+ * A database of the calling test scope's own, since it goes down and up again: created before
+ * its tests and removed after them; `migrate` moves it across the migration stamped `timestamp`
+ * (migrateAcross).
+ */
+export function ownDatabaseAcross(timestamp: number): {
+  readonly sql: Sql;
+  migrate: (direction: 'up' | 'down') => Promise<unknown>;
+} {
+  let own: TestEnv | undefined;
+  beforeAll(async () => {
+    own = await createTestEnv();
+  });
+  afterAll(async () => {
+    await own?.cleanup();
+  });
+  const created = (): TestEnv => {
+    if (!own) throw new Error('the database is created in beforeAll');
+    return own;
+  };
+  return {
+    get sql() {
+      return created().sql;
+    },
+    migrate: (direction) => migrateAcross(created().env.DATABASE_URL ?? '', timestamp)(direction),
+  };
 }
