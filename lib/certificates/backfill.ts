@@ -235,10 +235,11 @@ export interface BackfillResult extends BackfillProgress {
 }
 
 /**
- * Batches in a row that settled nothing but waited on another run's earlier passes, before the run
- * stops "stuck": such a hold lasts one statement or one later-pass decision, never this long.
+ * Batches in a row that settled nothing but waited on another run (its earlier passes of the same
+ * students, or the attempts left, held by its statement), before the run stops "stuck": such a
+ * hold lasts one statement or one later-pass decision, never this long.
  */
-const MAX_DEFERRED_ROUNDS = 30;
+const MAX_WAITED_ROUNDS = 30;
 
 async function remainingAttempts(sql: Sql, selection: BackfillSelection): Promise<number> {
   const [row] = await sql<{ remaining: number }[]>`
@@ -255,7 +256,7 @@ export async function runBackfill(
   const total = await remainingAttempts(deps.sql, selection);
   const progress: BackfillProgress = { done: 0, created: 0, total, elapsedMs: 0 };
   let batches = 0;
-  let deferredRounds = 0;
+  let waitedRounds = 0;
   let stopped: BackfillResult['stopped'] = 'done';
   for (;;) {
     if (options.signal?.aborted) {
@@ -282,7 +283,23 @@ export async function runBackfill(
       source: 'backfill',
     });
     batches += 1;
-    if (batch.scanned === 0) break;
+    if (batch.scanned === 0) {
+      // Nothing free to take. Attempts another run's statement holds right now (SKIP LOCKED passed
+      // over them) are still to do: wait for that run to let go, as for deferred ones, rather than
+      // end "done" with work left. The route's one batch returns at once; a later call takes them.
+      const held = options.maxBatches === undefined ? await remainingAttempts(deps.sql, selection) : 0;
+      if (held > 0) {
+        if (waitedRounds >= MAX_WAITED_ROUNDS) {
+          stopped = 'stuck';
+          break;
+        }
+        waitedRounds += 1;
+        deps.log.info('Backfill waiting: another run holds the attempts left', { held });
+        await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+        continue;
+      }
+      break;
+    }
     // Attempts of students who already have a live certificate: the scan's rule decides (and marks)
     // them, silently when the backfill is (a renewal it creates is a backfilled certificate too).
     const { decided, created } = await decideLaterPasses(deps, batch.laterPasses, {
@@ -294,16 +311,16 @@ export async function runBackfill(
     progress.elapsedMs = Date.now() - started;
     options.onProgress?.({ ...progress });
     if (batch.created + decided > 0) {
-      deferredRounds = 0;
+      waitedRounds = 0;
       continue;
     }
     // Nothing of the batch was settled. Attempts deferred behind an earlier pass that a
     // concurrent run or scan holds are taken again once its statement commits (milliseconds);
     // a second backfill started beside this one must not end this one with work left.
-    if (batch.deferred > 0 && deferredRounds < MAX_DEFERRED_ROUNDS) {
+    if (batch.deferred > 0 && waitedRounds < MAX_WAITED_ROUNDS) {
       // The route's one batch is spent: it returns at once, as always; a later call takes them.
       if (options.maxBatches !== undefined && batches >= options.maxBatches) continue;
-      deferredRounds += 1;
+      waitedRounds += 1;
       deps.log.info('Backfill waiting: another run holds earlier passes of the same students', {
         deferred: batch.deferred,
       });

@@ -367,6 +367,56 @@ async function passOn(courseId: string, completedAt: Date, studentId?: string): 
   return row.id;
 }
 
+/**
+ * Runs a backfill of 2021 in `course` while another run's statement holds `attemptIds` (row
+ * locks, as its enqueue takes them). The other run lets go when this one first logs that it waits
+ * for it, or only once this one ended. Returns the run and the waits it logged.
+ */
+async function whileAnotherRunHolds(
+  attemptIds: readonly string[],
+  course: string,
+  { letGo = 'when waited for' }: { letGo?: 'when waited for' | 'after the run' } = {},
+): Promise<{ run: Awaited<ReturnType<typeof runBackfill>>; waits: Record<string, unknown>[] }> {
+  let release = (): void => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let locked = (): void => undefined;
+  const holding = new Promise<void>((resolve) => {
+    locked = resolve;
+  });
+  const other = t.sql.begin(async (tx) => {
+    await tx`SELECT 1 FROM test_attempts WHERE id IN ${tx(attemptIds)} FOR UPDATE`;
+    locked();
+    await released;
+  });
+  await holding;
+  const log = recordingLog();
+  const info = log.info;
+  const waits: Record<string, unknown>[] = [];
+  log.info = (message, ...extra) => {
+    info(message, ...extra);
+    if (!message.startsWith('Backfill waiting')) return;
+    waits.push(Object.assign({ message }, ...extra));
+    if (letGo === 'when waited for') release();
+  };
+  try {
+    const run = await runBackfill(
+      { sql: t.sql, log },
+      selectionOf(
+        { from: '2021-01-01', to: '2021-12-31' },
+        { startedAt: new Date('2025-01-01T00:00:00Z') },
+        course,
+      ),
+      options,
+    );
+    return { run, waits };
+  } finally {
+    release();
+    await other;
+  }
+}
+
 async function enqueuedAt(attemptId: string): Promise<Date | null> {
   const [row] = await t.sql<{ certificate_enqueued_at: Date | null }[]>`
     SELECT certificate_enqueued_at FROM test_attempts WHERE id = ${attemptId}`;
@@ -525,46 +575,37 @@ describe('two backfills at once', () => {
     const later = await passOn(course, new Date('2021-06-01T00:00:00Z'), student);
     // The other run: its enqueue holds the earlier pass (SKIP LOCKED passes over it), so this
     // run's batch holds only the later one, which must not win the student's certificate.
-    let release = (): void => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
+    const { run, waits } = await whileAnotherRunHolds([earlier], course);
+    expect(run).toMatchObject({ stopped: 'done', remaining: 0, created: 1 });
+    expect(waits).toContainEqual({
+      message: 'Backfill waiting: another run holds earlier passes of the same students',
+      deferred: 1,
     });
-    let locked = (): void => undefined;
-    const holding = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const other = t.sql.begin(async (tx) => {
-      await tx`SELECT 1 FROM test_attempts WHERE id = ${earlier} FOR UPDATE`;
-      locked();
-      await released;
-    });
-    await holding;
-    const waiting = recordingLog();
-    const info = waiting.info;
-    waiting.info = (message, ...extra) => {
-      info(message, ...extra);
-      if (message.startsWith('Backfill waiting')) release();
-    };
-    try {
-      const run = await runBackfill(
-        { sql: t.sql, log: waiting },
-        selectionOf(
-          { from: '2021-01-01', to: '2021-12-31' },
-          { startedAt: new Date('2025-01-01T00:00:00Z') },
-          course,
-        ),
-        options,
-      );
-      expect(run).toMatchObject({ stopped: 'done', remaining: 0, created: 1 });
-    } finally {
-      release();
-      await other;
-    }
-    expect(waiting.entries.filter((e) => e.message.startsWith('Backfill waiting'))).not.toHaveLength(0);
     const certificates = await t.sql<{ test_attempt_id: string }[]>`
       SELECT test_attempt_id FROM certificates WHERE course_id = ${course}`;
     expect(certificates).toEqual([{ test_attempt_id: earlier }]);
     expect(await enqueuedAt(later)).not.toBeNull();
+  });
+  it('every attempt left held by another run: the run waits for it and ends "done" with none left, not "done" with work left', async () => {
+    const course = await createCourse(t.sql);
+    const first = await passOn(course, new Date('2021-03-01T00:00:00Z'));
+    const second = await passOn(course, new Date('2021-04-01T00:00:00Z'));
+    const { run, waits } = await whileAnotherRunHolds([first, second], course);
+    expect(waits).toContainEqual({
+      message: 'Backfill waiting: another run holds the attempts left',
+      held: 2,
+    });
+    expect(run).toMatchObject({ stopped: 'done', remaining: 0, created: 2 });
+    expect(await enqueuedAt(first)).not.toBeNull();
+    expect(await enqueuedAt(second)).not.toBeNull();
+  });
+  it('a hold that outlasts the wait ends the run "stuck", with the attempts left counted', async () => {
+    const course = await createCourse(t.sql);
+    const held = await passOn(course, new Date('2021-03-01T00:00:00Z'));
+    const { run, waits } = await whileAnotherRunHolds([held], course, { letGo: 'after the run' });
+    expect(run).toMatchObject({ stopped: 'stuck', remaining: 1, created: 0 });
+    expect(waits).toHaveLength(30);
+    expect(await enqueuedAt(held)).toBeNull();
   });
   it("the route's one batch, all deferred behind another run's earlier pass, returns at once and says nothing of waiting", async () => {
     const course = await createCourse(t.sql);
