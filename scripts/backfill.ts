@@ -87,12 +87,23 @@ try {
       process.stderr.write('\nStopping after the current batch; run the same command again to continue.\n');
       controller.abort();
     });
+    // One line on stderr, rewritten in place: the progress, and while the run pauses, why.
+    let shown = '';
+    let lastProgress = '';
+    const show = (line: string): void => {
+      process.stderr.write(`\r${line.padEnd(shown.length)}`);
+      shown = line;
+    };
     const result = await runBackfill({ sql, log: logger }, selection, {
       batchSize,
       maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
       notify: input.notify,
       signal: controller.signal,
-      onProgress: (progress) => process.stderr.write(`\r${formatProgress(progress)}   `),
+      onProgress: (progress) => {
+        lastProgress = formatProgress(progress);
+        show(lastProgress);
+      },
+      onWait: (reason) => show(lastProgress ? `${lastProgress}  ${reason}` : reason),
     });
     process.stderr.write('\n');
     console.log(

@@ -226,6 +226,8 @@ export interface BackfillOptions {
   /** How long to wait for the backlog to shrink before looking again. */
   pollMs?: number;
   onProgress?: (progress: BackfillProgress) => void;
+  /** Before each pause, why the run pauses (the command line shows it beside its progress). */
+  onWait?: (reason: string) => void;
 }
 
 export interface BackfillResult extends BackfillProgress {
@@ -274,6 +276,9 @@ export async function runBackfill(
         stopped = 'batch-limit';
         break;
       }
+      options.onWait?.(
+        `waiting for the backlog: ${options.maxWaiting} or more certificates pending or rendering`,
+      );
       await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
       continue;
     }
@@ -295,6 +300,7 @@ export async function runBackfill(
         }
         waitedRounds += 1;
         deps.log.info('Backfill waiting: another run holds the attempts left', { held });
+        options.onWait?.(`waiting: another run holds the ${held} attempt(s) left`);
         await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
         continue;
       }
@@ -324,6 +330,7 @@ export async function runBackfill(
       deps.log.info('Backfill waiting: another run holds earlier passes of the same students', {
         deferred: batch.deferred,
       });
+      options.onWait?.(`waiting: another run holds earlier passes of ${batch.deferred} attempt(s)' students`);
       await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
       continue;
     }

@@ -324,6 +324,55 @@ describe('npm run backfill', () => {
     expect(await fingerprint()).toEqual(before);
   });
 
+  it('while another run holds the attempts left, it says so beside its progress, then finishes them once that run lets go', async () => {
+    const course = await createCourse(t.sql);
+    const attempts = [
+      await passOn(course, new Date('2021-03-01T00:00:00Z')),
+      await passOn(course, new Date('2021-04-01T00:00:00Z')),
+    ];
+    // The other run: a transaction holding both attempts, as its enqueue's statement does.
+    const other = await t.sql.reserve();
+    let stdout = '';
+    let stderr = '';
+    try {
+      await other`BEGIN`;
+      await other`SELECT 1 FROM test_attempts WHERE id IN ${other(attempts)} FOR UPDATE`;
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/backfill.ts',
+          '--from',
+          '2021-01-01',
+          '--to',
+          '2021-12-31',
+          '--course',
+          course,
+        ],
+        { cwd: ROOT, env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1000' } },
+      );
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      // It lets go only once this run has said that it waits for it.
+      await expect
+        .poll(() => stderr, { timeout: 60_000, interval: 100 })
+        .toContain('waiting: another run holds the 2 attempt(s) left');
+      await other`COMMIT`;
+      expect(await exited).toBe(0);
+    } finally {
+      await other`ROLLBACK`.catch(() => undefined);
+      other.release();
+    }
+    expect(stdout).toContain('2 certificate(s) created (2 attempt(s) handled), 0 attempt(s) left: done.');
+    for (const attempt of attempts) expect(await enqueuedAt(attempt)).not.toBeNull();
+  });
+
   it('Ctrl-C while it waits for the backlog ends the run cleanly; nothing half-done', async () => {
     const before = await fingerprint();
     // A budget of 1: two waiting certificates fill it, so the run waits for the scan to drain.
