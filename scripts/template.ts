@@ -1,7 +1,8 @@
 /**
  * Stores a course's certificate template (or the organisation default): a new version, validated
  * as saveTemplate validates it (lib/render/template-store.ts), then `npm run preview -- --template
- * <id>` shows it with sample data. Needs DATABASE_URL.
+ * <id>` shows it with sample data. Needs DATABASE_URL, and S3_BUCKET (with S3_REGION or
+ * S3_ENDPOINT_URL) when an asset is in the bucket: it is read to check it.
  *
  *   npm run template -- save --course <uuid>|default --name "..." --html template.liquid
  *                       [--css style.css] [--locale de] [--asset logo=s3://bucket/template-assets/logo.png]...
@@ -9,10 +10,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isUuid } from '../lib/certificates/ids.ts';
-import { loadConfig } from '../lib/config.ts';
+import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { errorMessage, NotFoundError, ValidationError } from '../lib/errors.ts';
 import { saveTemplate } from '../lib/render/template-store.ts';
+import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
+import { createS3Client } from '../lib/storage/s3.ts';
 import { cliArgs } from './cli-args.ts';
 
 const USAGE = [
@@ -72,25 +75,42 @@ try {
       }
       assets[pair.slice(0, at)] = pair.slice(at + 1);
     }
-    const saved = await saveTemplate(sql, {
-      courseId,
-      name: values.name,
-      html: await readFile(values.html, 'utf8'),
-      css: values.css === undefined ? '' : await readFile(values.css, 'utf8'),
-      locale: values.locale ?? null,
-      assets,
-      createdBy: values.by ?? null,
-    });
-    console.log(
-      `Saved template ${saved.id}: ${saved.courseId ?? 'default'} version ${saved.version} ("${saved.name}"). ` +
-        `Preview: npm run preview -- --template ${saved.id}`,
-    );
+    // Bucket assets are read as the functions will read them, so a logo that is not there, not an
+    // image or too large is refused now rather than by every certificate of the course.
+    const s3 = Object.values(assets).some((ref) => ref.startsWith('s3://'))
+      ? loadConfig(['s3']).s3
+      : undefined;
+    const client = s3 ? createS3Client(s3) : undefined;
+    try {
+      const saved = await saveTemplate(
+        sql,
+        {
+          courseId,
+          name: values.name,
+          html: await readFile(values.html, 'utf8'),
+          css: values.css === undefined ? '' : await readFile(values.css, 'utf8'),
+          locale: values.locale ?? null,
+          assets,
+          createdBy: values.by ?? null,
+        },
+        s3 && client ? { assetLoader: createS3AssetLoader(client, s3.S3_BUCKET) } : {},
+      );
+      console.log(
+        `Saved template ${saved.id}: ${saved.courseId ?? 'default'} version ${saved.version} ("${saved.name}"). ` +
+          `Preview: npm run preview -- --template ${saved.id}`,
+      );
+    } finally {
+      client?.destroy();
+    }
   }
 } catch (error) {
   // A refused template names what is wrong, as the preview route's 400 does; no stack.
   if (error instanceof ValidationError || error instanceof NotFoundError) {
     process.stderr.write(`Not saved: ${errorMessage(error)}\n`);
     process.exitCode = 2;
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`Not saved: ${error.message}\n`);
+    process.exitCode = 1;
   } else throw error;
 } finally {
   await sql.end({ timeout: 5 });

@@ -81,12 +81,13 @@ export function validateAssetRefs(assets: unknown): AssetRefs {
       throw new ValidationError(`unknown asset "${key}"; allowed: ${ASSET_KEYS.join(', ')}`, 'assets');
     if (
       typeof ref !== 'string' ||
-      !/^(templates\/[A-Za-z0-9._/-]+|s3:\/\/[a-z0-9.-]+\/.+|data:image\/(png|jpeg|svg\+xml|webp);base64,[A-Za-z0-9+/=]+)$/.test(
+      !/^(templates\/[A-Za-z0-9._/-]+|s3:\/\/[a-z0-9.-]+\/template-assets\/.+|data:image\/(png|jpeg|svg\+xml|webp);base64,[A-Za-z0-9+/=]+)$/.test(
         ref,
       )
     )
+      // template-assets/ is the one folder of the bucket the functions may read (serverless.yml).
       throw new ValidationError(
-        `asset "${key}" must be templates/..., s3://bucket/key or a base64 image data URI`,
+        `asset "${key}" must be templates/..., s3://<certificates bucket>/template-assets/... or a base64 image data URI`,
         'assets',
       );
     if (ref.startsWith('templates/') && ref.split('/').includes('..'))
@@ -94,6 +95,18 @@ export function validateAssetRefs(assets: unknown): AssetRefs {
     result[key as AssetKey] = ref;
   }
   return result;
+}
+
+/**
+ * A bucket asset that cannot be used, as the answer to whoever chose it (a preview, a save): their
+ * reference and what is wrong with it. For generate the same error is an operator's configuration
+ * problem, retried later; for them, retrying cannot help.
+ */
+export function assetRefusal(error: AssetNotReadableError): ValidationError {
+  return new ValidationError(
+    error.problem ? `asset ${error.ref} ${error.problem}` : `asset not found or not readable: ${error.ref}`,
+    'assets',
+  );
 }
 
 const fileCache = new Map<string, Promise<string>>();

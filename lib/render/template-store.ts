@@ -1,8 +1,8 @@
 import { isUuid } from '../certificates/ids.ts';
 import type { ResolvedTemplate } from '../certificates/ports.ts';
 import type { Sql } from '../db/client.ts';
-import { errorMessage, NotFoundError, ValidationError } from '../errors.ts';
-import { validateAssetRefs } from './assets.ts';
+import { errorMessage, NotFoundError, TransientError, ValidationError } from '../errors.ts';
+import { type AssetLoader, AssetNotReadableError, assetRefusal, validateAssetRefs } from './assets.ts';
 import { loadDefaultTemplate, prepareCertificate } from './renderer.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
 import { validateTemplateSource } from './template-engine.ts';
@@ -59,35 +59,56 @@ function toResolved(row: DbTemplate): ResolvedTemplate {
   };
 }
 
+export interface TemplateCheckOptions {
+  /**
+   * Reads the certificates bucket's `s3://` assets, so a template naming a logo that is not there,
+   * not an image or too large is refused when saved, not found out by its course's certificates.
+   */
+  assetLoader?: AssetLoader;
+}
+
 /**
- * Validates a template fully before it is stored: syntax, known fields only, asset references,
- * and a trial fill with sample data (no browser). Throws ValidationError.
+ * Validates a template fully before it is stored: syntax, known fields only, asset references
+ * (bucket assets read through `assetLoader`), and a trial fill with sample data (no browser).
+ * Throws ValidationError.
  */
-export async function validateTemplate(input: Omit<TemplateInput, 'courseId' | 'createdBy'>): Promise<void> {
+export async function validateTemplate(
+  input: Omit<TemplateInput, 'courseId' | 'createdBy'>,
+  options: TemplateCheckOptions = {},
+): Promise<void> {
   if (typeof input.name !== 'string' || input.name.trim() === '' || input.name.length > 200)
     throw new ValidationError('name must be 1 to 200 characters', 'name');
   if (input.locale != null && !/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(input.locale))
     throw new ValidationError('locale must be a BCP 47 tag like "de" or "pt-BR"', 'locale');
   validateTemplateSource(input.html, input.css ?? '');
   const assets = validateAssetRefs(input.assets);
-  // s3:// assets are not fetched here (no loader): the trial fill checks the markup only.
-  const trialAssets = Object.fromEntries(
-    Object.entries(assets).filter(([, ref]) => !ref.startsWith('s3://')),
-  );
+  const inBucket = Object.values(assets).filter((ref) => ref.startsWith('s3://'));
+  if (inBucket.length > 0 && !options.assetLoader)
+    throw new ValidationError(
+      `asset ${inBucket[0]} cannot be checked: saving a template with bucket assets needs the bucket (S3_BUCKET)`,
+      'assets',
+    );
   let filled: string;
   try {
     filled = (
-      await prepareCertificate(SAMPLE_CONTENT, {
-        id: null,
-        version: 'draft',
-        html: input.html,
-        css: input.css ?? '',
-        assets: trialAssets,
-        locale: input.locale ?? null,
-      })
+      await prepareCertificate(
+        SAMPLE_CONTENT,
+        {
+          id: null,
+          version: 'draft',
+          html: input.html,
+          css: input.css ?? '',
+          assets,
+          locale: input.locale ?? null,
+        },
+        options.assetLoader ? { assetLoader: options.assetLoader } : {},
+      )
     ).html;
   } catch (error) {
     if (error instanceof ValidationError) throw error;
+    if (error instanceof AssetNotReadableError) throw assetRefusal(error);
+    // The bucket not answering says nothing of the template: the save can be tried again.
+    if (error instanceof TransientError) throw error;
     throw new ValidationError(`template fails with sample data: ${errorMessage(error)}`, 'html');
   }
   // Using the fields is not enough (validateTemplateSource): the name and the course must end
@@ -123,10 +144,14 @@ function squashed(text: string): string {
 }
 
 /** Stores a new version (1 + the newest for that course, or for the default). */
-export async function saveTemplate(sql: Sql, input: TemplateInput): Promise<TemplateRow> {
+export async function saveTemplate(
+  sql: Sql,
+  input: TemplateInput,
+  options: TemplateCheckOptions = {},
+): Promise<TemplateRow> {
   if (input.courseId !== null && !isUuid(input.courseId))
     throw new ValidationError('courseId must be a UUID', 'courseId');
-  await validateTemplate(input);
+  await validateTemplate(input, options);
   for (let attempt = 0; ; attempt += 1) {
     try {
       const [row] = await sql<DbTemplate[]>`

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { GetObjectCommand, NoSuchKey, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { TransientError, ValidationError } from '../errors.ts';
+import { TransientError } from '../errors.ts';
 import {
   type AssetLoader,
   AssetNotReadableError,
@@ -22,10 +22,14 @@ import {
  */
 export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoader {
   return async (ref) => {
-    const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref);
+    const match = /^s3:\/\/([^/]+)\/(template-assets\/.+)$/.exec(ref);
     if (!match || match[1] !== bucket) {
-      // The answer reaches the caller (a preview's 400): it names their reference, never our bucket.
-      throw new ValidationError(`asset ${ref} must be in the certificates bucket`, 'assets');
+      // A stored template naming another bucket or folder (one saved before saving checked it):
+      // an operator fixes the template, as for a missing logo; never every certificate dead. A
+      // preview's 400 says it from `problem`, which names their reference, never our bucket.
+      const problem =
+        'is not in the certificates bucket under template-assets/, the only folder the functions may read';
+      throw new AssetNotReadableError(ref, `template asset ${ref} ${problem}`, 's3', problem);
     }
     try {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: match[2] }));

@@ -67,6 +67,10 @@ export function generateOptions(overrides: Partial<GenerateOptions> = {}): Gener
   };
 }
 
+/** A 1x1 PNG, base64: a template asset small enough for any test. */
+export const TINY_PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
 export function s3ConfigFor(t: TestEnv, endpoint = t.env.S3_ENDPOINT_URL) {
   return {
     S3_BUCKET: t.bucket,

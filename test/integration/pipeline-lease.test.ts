@@ -29,6 +29,7 @@ import {
   recordingLog,
   recordingMetrics,
   s3ConfigFor,
+  TINY_PNG,
 } from './pipeline-fixtures.ts';
 
 // Two workers on one certificate after a lease takeover, and errors that mean "fix the setup".
@@ -36,9 +37,6 @@ import {
 let t: TestEnv;
 let restoreEnv: () => void;
 const studentId = DEMO_STUDENTS[0]?.id as string;
-/** A 1x1 PNG. */
-const TINY_PNG =
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 
 /**
  * A renderer printing a fixed marker; with a gate it holds the render until released. With
@@ -343,45 +341,68 @@ describe('configuration errors', () => {
     expect(deps.metrics.counts.configurationErrors).toBe(1);
   });
 
-  it('a bucket logo without an image Content-Type: a configuration error, not every certificate of the course dead', async () => {
-    // How `aws s3api put-object` and many SDK uploads store a file when no type is given.
-    const s3 = createS3Client(s3ConfigFor(t));
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: t.bucket,
-        Key: 'template-assets/untyped-logo.png',
-        Body: Buffer.from(TINY_PNG, 'base64'),
-        ContentType: 'binary/octet-stream',
-      }),
-    );
-    const logo = `s3://${t.bucket}/template-assets/untyped-logo.png`;
-    const printer = createPdfPrinter({
-      executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
-      maxPages: 1,
-    });
-    const renderer = createCertificateRenderer(printer, {
-      timeoutMs: 30_000,
-      assetLoader: createS3AssetLoader(s3, t.bucket),
-    });
-    try {
-      const template = await loadDefaultTemplate();
-      const deps = makeGenerateDeps(t, renderer, {
-        resolveTemplate: async () => ({ ...template, assets: { ...template.assets, logo } }),
+  it.each([
+    {
+      mistake: 'a bucket logo without an image Content-Type',
+      key: 'template-assets/untyped-logo.png',
+      logo: (bucket: string) => `s3://${bucket}/template-assets/untyped-logo.png`,
+      error: 'has type binary/octet-stream, not an image',
+    },
+    {
+      // Saving refuses both now; a template stored before that, or written with SQL, still can.
+      mistake: 'a stored template whose logo names another bucket',
+      key: 'template-assets/other-bucket-logo.png',
+      logo: () => 's3://someone-elses-bucket/template-assets/other-bucket-logo.png',
+      error: 'is not in the certificates bucket under template-assets/',
+    },
+    {
+      mistake: 'a stored template whose logo is outside template-assets/',
+      key: 'logos/outside-logo.png',
+      logo: (bucket: string) => `s3://${bucket}/logos/outside-logo.png`,
+      error: 'is not in the certificates bucket under template-assets/',
+    },
+  ])(
+    '$mistake: a configuration error, not every certificate of the course dead',
+    async ({ key, logo: logoIn, error }) => {
+      // How `aws s3api put-object` and many SDK uploads store a file when no type is given.
+      const s3 = createS3Client(s3ConfigFor(t));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: t.bucket,
+          Key: key,
+          Body: Buffer.from(TINY_PNG, 'base64'),
+          ContentType: 'binary/octet-stream',
+        }),
+      );
+      const logo = logoIn(t.bucket);
+      const printer = createPdfPrinter({
+        executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+        maxPages: 1,
       });
-      const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
-      // Even on what would be the last attempt.
-      await t.sql`UPDATE certificates SET attempt_count = 4 WHERE id = ${id}`;
-      const outcome = await generateCertificate(deps, generateOptions({ maxAttempts: 5 }), id);
-      expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
-      const row = await certificateRow(t.sql, id);
-      expect(row).toMatchObject({ status: 'failed', attempt_count: 4 });
-      expect(row.last_error).toContain(`${logo} has type binary/octet-stream, not an image`);
-      expect(deps.metrics.counts.configurationErrors).toBe(1);
-    } finally {
-      await renderer.close();
-      s3.destroy();
-    }
-  });
+      const renderer = createCertificateRenderer(printer, {
+        timeoutMs: 30_000,
+        assetLoader: createS3AssetLoader(s3, t.bucket),
+      });
+      try {
+        const template = await loadDefaultTemplate();
+        const deps = makeGenerateDeps(t, renderer, {
+          resolveTemplate: async () => ({ ...template, assets: { ...template.assets, logo } }),
+        });
+        const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+        // Even on what would be the last attempt.
+        await t.sql`UPDATE certificates SET attempt_count = 4 WHERE id = ${id}`;
+        const outcome = await generateCertificate(deps, generateOptions({ maxAttempts: 5 }), id);
+        expect(outcome).toMatchObject({ status: 'failed', retryInSeconds: 3600 });
+        const row = await certificateRow(t.sql, id);
+        expect(row).toMatchObject({ status: 'failed', attempt_count: 4 });
+        expect(row.last_error).toContain(`${logo} ${error}`);
+        expect(deps.metrics.counts.configurationErrors).toBe(1);
+      } finally {
+        await renderer.close();
+        s3.destroy();
+      }
+    },
+  );
 
   it('Keycloak refusing the client secret: a configuration error, not the student’s fault', async () => {
     const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });

@@ -19,6 +19,7 @@ import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { pdfInfo } from '../support/pdf.ts';
 import { pdfTextLayer } from '../support/pdf-text-layer.ts';
+import { TINY_PNG } from './pipeline-fixtures.ts';
 import { createTestRenderer } from './render-fixtures.ts';
 
 /** POST /api/v1/templates/preview in-process, against the real database, Keycloak stand-in and Chromium. */
@@ -152,8 +153,6 @@ describe('POST /api/v1/templates/preview', () => {
 });
 
 describe('POST /api/v1/templates/preview with bucket assets', () => {
-  const TINY_PNG =
-    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
   const html =
     '<!doctype html><html><head><title>x</title></head><body><img src="{{ assets.logo }}"><p>{{ student_name }}</p><p>{{ course_name }} {{ verification_code }}</p></body></html>';
   let s3: S3Client;

@@ -1,10 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { createS3Client } from '../../lib/storage/s3.ts';
+import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { pdfInfo } from '../support/pdf.ts';
 import { runScript } from '../support/run-script.ts';
-import { createCourse } from './pipeline-fixtures.ts';
+import { createCourse, s3ConfigFor, TINY_PNG } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
 let dir: string;
@@ -21,6 +24,21 @@ afterAll(async () => {
 /** `npm run template -- ...` on this file's database. */
 const template = (...args: string[]) =>
   runScript('template', args, { DATABASE_URL: t.env.DATABASE_URL ?? '' });
+
+/** This file's database and bucket (the S3 stand-in), as a script's environment. */
+const withBucket = (): Record<string, string> => {
+  const { S3_BUCKET, S3_ENDPOINT_URL, S3_REGION } = s3ConfigFor(t);
+  return {
+    DATABASE_URL: t.env.DATABASE_URL ?? '',
+    S3_BUCKET,
+    S3_ENDPOINT_URL: S3_ENDPOINT_URL ?? '',
+    S3_REGION,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  };
+};
+const templateWithBucket = (...args: string[]) => runScript('template', args, withBucket());
 
 describe('npm run template', () => {
   it('saves a course template as a new version, refuses an invalid one by name, and lists them', async () => {
@@ -97,5 +115,66 @@ describe('npm run template', () => {
     const usage = await template('save', '--name', 'x');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('usage: npm run template');
+  });
+
+  it('a bucket asset is read when the template is saved: missing, elsewhere, not an image or without S3_BUCKET is refused by name; a good one saves, and npm run preview prints it', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Logos 101' });
+    const html = join(dir, 'with-logo.liquid');
+    await writeFile(
+      html,
+      '<html><head><title>x</title></head><body><img src="{{ assets.logo }}" alt=""><p>{{ student_name }}</p><p>{{ course_name }}</p><p>{{ verify_url }}</p></body></html>',
+    );
+    const restore = applyS3Credentials(t);
+    const s3 = createS3Client(s3ConfigFor(t));
+    try {
+      for (const [key, body, type] of [
+        ['template-assets/script-logo.png', Buffer.from(TINY_PNG, 'base64'), 'image/png'],
+        ['template-assets/script-logo.txt', Buffer.from('not an image'), 'text/plain'],
+      ] as const)
+        await s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: body, ContentType: type }));
+    } finally {
+      s3.destroy();
+      restore();
+    }
+    const save = (logo: string, run = templateWithBucket) =>
+      run('save', '--course', courseId, '--name', 'With logo', '--html', html, '--asset', `logo=${logo}`);
+    const refused: [logo: string, refusal: string][] = [
+      [`s3://${t.bucket}/template-assets/nowhere.png`, 'not found or not readable'],
+      [`s3://${t.bucket}/template-assets/script-logo.txt`, 'has type text/plain, not an image'],
+      ['s3://someone-elses-bucket/template-assets/script-logo.png', 'not in the certificates bucket'],
+      [
+        `s3://${t.bucket}/certificates/script-logo.png`,
+        'must be templates/..., s3://<certificates bucket>/template-assets/...',
+      ],
+    ];
+    for (const [logo, refusal] of refused) {
+      const run = await save(logo);
+      expect(run.code, logo).toBe(2);
+      expect(run.stderr, logo).toMatch(/^Not saved: /);
+      expect(run.stderr, logo).toContain(refusal);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+    const logo = `s3://${t.bucket}/template-assets/script-logo.png`;
+    const withoutBucket = await save(logo, template);
+    expect(withoutBucket.code).toBe(1);
+    expect(withoutBucket.stderr).toMatch(/^Not saved: .*S3_BUCKET/);
+    const [none] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificate_templates WHERE course_id = ${courseId}`;
+    expect(none?.n).toBe(0);
+
+    const saved = await save(logo);
+    expect(saved.code, saved.stderr).toBe(0);
+    const id = /Saved template ([0-9a-f-]{36})/.exec(saved.stdout)?.[1] ?? 'not printed';
+    const out = join(dir, 'previewed');
+    const preview = await runScript(
+      'preview',
+      ['--template', id, '--name', 'Ada Lovelace', '--out', out],
+      withBucket(),
+    );
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain(`wrote ${out}.pdf`);
+    const pdf = await readFile(`${out}.pdf`);
+    expect(String((await pdfInfo(pdf)).info.Title)).toContain('Ada Lovelace');
+    expect(pdf.includes('/Subtype /Image')).toBe(true);
   });
 });

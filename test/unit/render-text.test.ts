@@ -245,13 +245,21 @@ describe('templates', () => {
     expect(html.match(/<\/style>/gi)?.length).toBe(2);
   });
 
-  it('asset references must be templates/, s3:// or image data URIs', () => {
+  it('asset references must be templates/, s3://…/template-assets/ or image data URIs', () => {
     expect(
-      validateAssetRefs({ logo: 'templates/default/assets/logo.svg', seal: 's3://bucket/a/seal.png' }),
+      validateAssetRefs({
+        logo: 'templates/default/assets/logo.svg',
+        seal: 's3://bucket/template-assets/a/seal.png',
+      }),
     ).toEqual({
       logo: 'templates/default/assets/logo.svg',
-      seal: 's3://bucket/a/seal.png',
+      seal: 's3://bucket/template-assets/a/seal.png',
     });
+    // The one folder of the bucket the functions may read: anything else could never print.
+    expect(() => validateAssetRefs({ seal: 's3://bucket/a/seal.png' })).toThrow(ValidationError);
+    expect(() => validateAssetRefs({ seal: 's3://bucket/template-assets-old/seal.png' })).toThrow(
+      ValidationError,
+    );
     expect(() => validateAssetRefs({ logo: 'templates/../../etc/passwd' })).toThrow(ValidationError);
     expect(() => validateAssetRefs({ logo: 'https://evil.example/x.png' })).toThrow(ValidationError);
     expect(() => validateAssetRefs({ favicon: 'templates/x.png' })).toThrow(ValidationError);

@@ -1,7 +1,8 @@
 import { createServer, type Socket } from 'node:net';
 import { type GetObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it, vi } from 'vitest';
-import { ConfigurationError, TransientError, ValidationError } from '../../lib/errors.ts';
+import { ConfigurationError, TransientError } from '../../lib/errors.ts';
+import { AssetNotReadableError } from '../../lib/render/assets.ts';
 import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { attachmentDisposition, createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { stallingServer } from '../support/stalling-server.ts';
@@ -132,7 +133,7 @@ describe('S3 error classification', () => {
 });
 
 describe('template asset loader', () => {
-  it('refuses an asset in another bucket before asking S3, and reads the certificates bucket', async () => {
+  it('refuses an asset in another bucket or outside template-assets/ before asking S3, and reads the certificates bucket', async () => {
     // The loader must read only the certificates bucket: otherwise a template, or a teacher's
     // preview, could pull objects of any bucket the role can reach into a rendered page.
     const client = new S3Client({
@@ -145,7 +146,19 @@ describe('template asset loader', () => {
     }));
     client.send = send as unknown as S3Client['send'];
     const loader = createS3AssetLoader(client, 'certificates-bucket');
-    await expect(loader('s3://payroll-exports/template-assets/logo.png')).rejects.toThrow(ValidationError);
+    // A configuration error (an operator fixes the template; a certificate waits, never dead),
+    // which a preview answers as a 400 naming the caller's reference and not the bucket.
+    for (const ref of [
+      's3://payroll-exports/template-assets/logo.png',
+      's3://certificates-bucket/certificates/course/student/certificate.pdf',
+    ]) {
+      const error = await loader(ref).catch((caught: unknown) => caught);
+      expect(error, ref).toBeInstanceOf(AssetNotReadableError);
+      expect(error).toMatchObject({
+        ref,
+        problem: expect.stringContaining('not in the certificates bucket under template-assets/'),
+      });
+    }
     expect(send).not.toHaveBeenCalled();
     await expect(loader('s3://certificates-bucket/template-assets/logo.png')).resolves.toMatchObject({
       contentType: 'image/png',

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
-import { ValidationError } from '../../errors.ts';
-import { AssetNotReadableError } from '../../render/assets.ts';
+import { AssetNotReadableError, assetRefusal } from '../../render/assets.ts';
 import { type PreviewDeps, previewFromRequest, previewRequestSchema } from '../../render/preview.ts';
 import { MAX_TEMPLATE_BYTES } from '../../render/template-engine.ts';
 import { defineRoute } from '../contract.ts';
@@ -40,13 +39,7 @@ export const previewTemplateRoute = defineRoute({
     } catch (error) {
       // For generate a missing logo is an operator's configuration problem (503, retried later);
       // in a preview the reference is the caller's own draft or pick, and retrying cannot help.
-      if (error instanceof AssetNotReadableError)
-        throw new ValidationError(
-          error.problem
-            ? `asset ${error.ref} ${error.problem}`
-            : `asset not found or not readable: ${error.ref}`,
-          'assets',
-        );
+      if (error instanceof AssetNotReadableError) throw assetRefusal(error);
       throw error;
     }
   },
