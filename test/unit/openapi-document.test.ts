@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { issuerKeyUrl } from '../../lib/credentials/jwks.ts';
 import { buildOpenApiDocument } from '../../lib/http/openapi.ts';
 import { API_ROUTES } from '../../lib/http/routes/openapi.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../lib/webhooks/events.ts';
@@ -14,6 +15,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
 interface Operation {
   operationId?: string;
+  description?: string;
   parameters?: { name: string; in: string; required?: boolean; schema?: Record<string, unknown> }[];
   security?: unknown[];
   requestBody?: { content: Record<string, { schema: { $ref?: string } }> };
@@ -265,6 +267,28 @@ describe('OpenAPI document', () => {
       expect(body?.properties?.type?.const, type).toBe(type);
       expect(Object.keys(post?.responses ?? {}).sort(), type).toEqual(['2XX', '410', 'default']);
     }
+  });
+
+  it('names the key of each VC-JWT by its URL, as the signer sets `kid`, not as a kid of the JWK Set', () => {
+    // What signOpenBadgeCredential and signedStatusList put in `kid`, with placeholders.
+    const keyUrl = issuerKeyUrl('{PUBLIC_API_BASE_URL}', '{thumbprint}');
+    expect(keyUrl).toBe('{PUBLIC_API_BASE_URL}/keys/{thumbprint}');
+    for (const route of [
+      'GET /api/v1/status/{listId}',
+      'GET /api/v1/certificates/{certificateId}/credential',
+      'GET /api/v1/verify/{verificationCode}/credential',
+    ]) {
+      const operation = operations.get(route);
+      const schema = operation?.responses['200']?.content?.['application/vc+jwt']?.schema as
+        | { description?: string }
+        | undefined;
+      expect(schema?.description, route).toContain(`\`kid\` is the key's URL \`${keyUrl}\``);
+      // A client would look the URL up among the JWK Set's kids and find nothing.
+      expect(JSON.stringify(operation), route).not.toMatch(/`kid` in \/\.well-known\/jwks\.json/);
+    }
+    expect(operations.get('GET /api/v1/certificates/{certificateId}/credential')?.description).toContain(
+      `\`kid\` the key URL \`${keyUrl}\``,
+    );
   });
 
   it('documents where each of the guide’s endpoints went', () => {

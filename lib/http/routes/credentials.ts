@@ -16,7 +16,9 @@ import { certificateIdPath, errorResponse, verificationCodePath } from './common
 /**
  * The signed credentials of issue 11: the W3C Bitstring Status List that verifiers fetch to see
  * revocations, and a certificate's Open Badges 3.0 credential (VC-JWT) for its holder and for
- * wallets. All are signed with the issuer key of the QR credentials (`kid` in the JWKS).
+ * wallets. All are signed with the issuer key of the QR credentials, but name it by URL: their
+ * `kid` is `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` (issuerKeyUrl), whose last segment is the
+ * `kid` in the JWKS.
  */
 
 const VC_JWT = 'application/vc+jwt';
@@ -24,7 +26,12 @@ const VC_JWT = 'application/vc+jwt';
 const jwtSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/)
-  .meta({ description: 'Compact JWS (ES256, `kid` in /.well-known/jwks.json)' });
+  .meta({
+    description:
+      "Compact JWS (ES256). Its `kid` is the key's URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` " +
+      '(GET /api/v1/keys/{kid}); the JWK Set at /.well-known/jwks.json lists the key under the ' +
+      "thumbprint alone, the URL's last segment",
+  });
 
 /** A credential as a file: wallets and people save it as `<code>.jwt`. */
 function credentialFile(jwt: string, verificationCode: string): HttpResponse {
@@ -81,10 +88,11 @@ export const getCertificateCredentialRoute = defineRoute({
   tags: ['certificates'],
   summary: 'The Open Badges 3.0 credential of a certificate (VC-JWT)',
   description:
-    'An `OpenBadgeCredential` as a VC-JWT (ES256, `kid` in /.well-known/jwks.json; claims `iss`, `jti`, ' +
-    '`sub`, `nbf`, `exp` as Open Badges 3.0 maps them), with `credentialStatus` pointing at its entry in ' +
-    'a status list (`GET /api/v1/status/{listId}`). Revoked, superseded and expired certificates still ' +
-    'have theirs: the status entry and `validUntil` say what they are. Recorded as a `credential-export`.',
+    'An `OpenBadgeCredential` as a VC-JWT (ES256, `kid` the key URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}`, ' +
+    'see GET /api/v1/keys/{kid}; claims `iss`, `jti`, `sub`, `nbf`, `exp` as Open Badges 3.0 maps them), ' +
+    'with `credentialStatus` pointing at its entry in a status list (`GET /api/v1/status/{listId}`). ' +
+    'Revoked, superseded and expired certificates still have theirs: the status entry and `validUntil` ' +
+    'say what they are. Recorded as a `credential-export`.',
   request: { path: certificateIdPath },
   policy: signedIn,
   responses: {
