@@ -7,7 +7,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { loadConfig } from '../lib/config.ts';
+import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createPdfPrinter } from '../lib/render/browser.ts';
 import { previewTemplate } from '../lib/render/preview.ts';
@@ -45,9 +45,15 @@ if (values.template !== 'default') {
   }
 }
 // A stored template's bucket assets are read from the bucket, as generate reads them.
-const s3 = Object.values(template?.assets ?? {}).some((ref) => ref.startsWith('s3://'))
-  ? loadConfig(['s3']).s3
-  : undefined;
+let s3: ReturnType<typeof loadConfig<'s3'>>['s3'] | undefined;
+try {
+  if (Object.values(template?.assets ?? {}).some((ref) => ref.startsWith('s3://')))
+    s3 = loadConfig(['s3']).s3;
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`Cannot preview: the template's assets are in the bucket. ${error.message}\n`);
+  process.exit(1);
+}
 const client = s3 ? createS3Client(s3) : undefined;
 const printer = createPdfPrinter({ executablePath: process.env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, {

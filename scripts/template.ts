@@ -12,7 +12,13 @@ import { readFile } from 'node:fs/promises';
 import { isUuid } from '../lib/certificates/ids.ts';
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
-import { errorMessage, NotFoundError, ValidationError } from '../lib/errors.ts';
+import {
+  ConfigurationError,
+  errorMessage,
+  NotFoundError,
+  TransientError,
+  ValidationError,
+} from '../lib/errors.ts';
 import { saveTemplate } from '../lib/render/template-store.ts';
 import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
 import { createS3Client } from '../lib/storage/s3.ts';
@@ -108,8 +114,13 @@ try {
   if (error instanceof ValidationError || error instanceof NotFoundError) {
     process.stderr.write(`Not saved: ${errorMessage(error)}\n`);
     process.exitCode = 2;
-  } else if (error instanceof ConfigError) {
-    process.stderr.write(`Not saved: ${error.message}\n`);
+  } else if (
+    error instanceof ConfigError ||
+    error instanceof ConfigurationError ||
+    error instanceof TransientError
+  ) {
+    // The shell's settings, or S3 not answering: nothing was stored, and saying why is enough.
+    process.stderr.write(`Not saved: ${errorMessage(error)}\n`);
     process.exitCode = 1;
   } else throw error;
 } finally {

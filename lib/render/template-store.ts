@@ -2,7 +2,7 @@ import { isUuid } from '../certificates/ids.ts';
 import type { ResolvedTemplate } from '../certificates/ports.ts';
 import type { Sql } from '../db/client.ts';
 import { errorMessage, NotFoundError, TransientError, ValidationError } from '../errors.ts';
-import { type AssetLoader, AssetNotReadableError, assetRefusal, validateAssetRefs } from './assets.ts';
+import { type AssetLoader, AssetNotReadableError, validateAssetRefs } from './assets.ts';
 import { loadDefaultTemplate, prepareCertificate } from './renderer.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
 import { validateTemplateSource } from './template-engine.ts';
@@ -106,7 +106,13 @@ export async function validateTemplate(
     ).html;
   } catch (error) {
     if (error instanceof ValidationError) throw error;
-    if (error instanceof AssetNotReadableError) throw assetRefusal(error);
+    // Whoever saves is the operator: the whole reason (missing, or the bucket, region or role to
+    // check), not only the reference a preview's caller is told.
+    if (error instanceof AssetNotReadableError)
+      throw new ValidationError(
+        error.problem ? `asset ${error.ref} ${error.problem}` : error.message,
+        'assets',
+      );
     // The bucket not answering says nothing of the template: the save can be tried again.
     if (error instanceof TransientError) throw error;
     throw new ValidationError(`template fails with sample data: ${errorMessage(error)}`, 'html');

@@ -7,6 +7,7 @@ import {
   assetTooLargeError,
   MAX_ASSET_BYTES,
 } from '../render/assets.ts';
+import { isS3ConfigurationError } from './s3.ts';
 
 /**
  * Loads template images referenced as s3://bucket/key, from the certificates bucket only (the
@@ -48,17 +49,16 @@ export function createS3AssetLoader(client: S3Client, bucket: string): AssetLoad
         error instanceof NoSuchKey
           ? 'not found'
           : error instanceof S3ServiceException
-            ? `HTTP ${error.$metadata.httpStatusCode ?? '?'}`
+            ? `HTTP ${error.$metadata.httpStatusCode ?? '?'} ${error.name}`
             : error instanceof Error
               ? error.message
               : String(error);
       const message = `template asset ${ref} could not be read: ${detail}`;
-      // Never uploaded, or not readable by this role: an operator must act, retrying soon won't help.
-      if (
-        error instanceof NoSuchKey ||
-        (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 403)
-      )
-        throw new AssetNotReadableError(ref, message, 's3');
+      // Never uploaded, not readable by this role, or the bucket, region or credentials wrong (as
+      // a shell's settings for `npm run template` can be): an operator must act, retrying won't help.
+      if (error instanceof NoSuchKey) throw new AssetNotReadableError(ref, message, 's3');
+      if (isS3ConfigurationError(error))
+        throw new AssetNotReadableError(ref, `${message}: check S3_BUCKET, S3_REGION and the IAM role`, 's3');
       throw new TransientError(message, 's3');
     }
   };

@@ -69,15 +69,20 @@ const CONFIGURATION_CODES = new Set([
   'AuthorizationHeaderMalformed',
 ]);
 
+/** An S3 answer that an operator must act on (bucket, region, credentials, policy, a missing key). */
+export function isS3ConfigurationError(error: unknown): error is S3ServiceException {
+  return (
+    error instanceof S3ServiceException &&
+    (CONFIGURATION_CODES.has(error.name) || error.$metadata.httpStatusCode === 403)
+  );
+}
+
 /** S3 error -> ConfigurationError (403, NoSuchBucket, NoSuchKey...) or TransientError (throttling, 5xx, network). */
 function asTransient(error: unknown, operation: string): never {
   const status =
     error instanceof S3ServiceException ? ` (HTTP ${error.$metadata.httpStatusCode ?? '?'})` : '';
   const message = `S3 ${operation} failed${status}: ${errorMessage(error)}`;
-  if (
-    error instanceof S3ServiceException &&
-    (CONFIGURATION_CODES.has(error.name) || error.$metadata.httpStatusCode === 403)
-  ) {
+  if (isS3ConfigurationError(error)) {
     throw new ConfigurationError(
       `${message} [${error.name}]: check S3_BUCKET, S3_REGION and the function's IAM role`,
       's3',

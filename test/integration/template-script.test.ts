@@ -1,4 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -139,7 +141,7 @@ describe('npm run template', () => {
     const save = (logo: string, run = templateWithBucket) =>
       run('save', '--course', courseId, '--name', 'With logo', '--html', html, '--asset', `logo=${logo}`);
     const refused: [logo: string, refusal: string][] = [
-      [`s3://${t.bucket}/template-assets/nowhere.png`, 'not found or not readable'],
+      [`s3://${t.bucket}/template-assets/nowhere.png`, 'could not be read: not found'],
       [`s3://${t.bucket}/template-assets/script-logo.txt`, 'has type text/plain, not an image'],
       ['s3://someone-elses-bucket/template-assets/script-logo.png', 'not in the certificates bucket'],
       [
@@ -155,9 +157,38 @@ describe('npm run template', () => {
       expect(run.stderr).not.toMatch(/\n\s+at /);
     }
     const logo = `s3://${t.bucket}/template-assets/script-logo.png`;
-    const withoutBucket = await save(logo, template);
+    const withoutBucket = await save(logo, (...args) =>
+      runScript('template', args, { DATABASE_URL: t.env.DATABASE_URL ?? '', S3_BUCKET: undefined }),
+    );
     expect(withoutBucket.code).toBe(1);
     expect(withoutBucket.stderr).toMatch(/^Not saved: .*S3_BUCKET/);
+    // A bucket in another region than S3_REGION says (S3's 301), or an S3 that is not there:
+    // the reason, without a stack, and nothing stored.
+    const redirecting = createServer((_, res) => {
+      res
+        .writeHead(301, { 'content-type': 'application/xml' })
+        .end(
+          '<?xml version="1.0"?><Error><Code>PermanentRedirect</Code><Message>Use the right endpoint</Message></Error>',
+        );
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    const { port } = redirecting.address() as AddressInfo;
+    try {
+      for (const [endpoint, code, reason] of [
+        [`http://127.0.0.1:${port}`, 2, /PermanentRedirect: check S3_BUCKET, S3_REGION/],
+        ['http://127.0.0.1:9', 1, /could not be read: .*ECONNREFUSED/],
+      ] as const) {
+        const run = await save(logo, (...args) =>
+          runScript('template', args, { ...withBucket(), S3_ENDPOINT_URL: endpoint }),
+        );
+        expect(run.code, endpoint).toBe(code);
+        expect(run.stderr, endpoint).toMatch(/^Not saved: /);
+        expect(run.stderr, endpoint).toMatch(reason);
+        expect(run.stderr, endpoint).not.toMatch(/\n\s+at /);
+      }
+    } finally {
+      await new Promise((resolve) => redirecting.close(resolve));
+    }
     const [none] = await t.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM certificate_templates WHERE course_id = ${courseId}`;
     expect(none?.n).toBe(0);
