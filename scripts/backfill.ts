@@ -5,6 +5,7 @@ import {
   runBackfill,
   selectionOf,
 } from '../lib/certificates/backfill.ts';
+import { isUuid } from '../lib/certificates/ids.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -41,6 +42,11 @@ if (!/^\d{1,5}$/.test(values['batch-size'] ?? '') || batchSize < 1 || batchSize 
   console.error(`--batch-size must be a whole number from 1 to 10000\n${USAGE}`);
   process.exit(2);
 }
+if (values.course !== undefined && !isUuid(values.course)) {
+  console.error(`--course must be a course id (a UUID), not ${JSON.stringify(values.course)}\n${USAGE}`);
+  process.exit(2);
+}
+// A date that is not one, or --to before --from: a ValidationError, the reason and the usage (exit 2).
 const input = parseWith(
   backfillRequestSchema,
   { from: values.from, to: values.to, dryRun: values['dry-run'], notify: values.notify },
@@ -110,6 +116,8 @@ try {
       `${result.created} certificate(s) created (${result.done} attempt(s) handled), ${result.remaining} attempt(s) left: ${result.stopped}.`,
     );
     if (result.stopped === 'stuck') process.exitCode = 1;
+    // Stopped with work left: a `&&` after the command, or a job runner, must not go on as if done.
+    if (result.stopped === 'aborted') process.exitCode = 130;
   }
 } finally {
   await sql.end({ timeout: 5 });

@@ -1,4 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ConfigError } from '../lib/config.ts';
+import { DomainError, ValidationError } from '../lib/errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -6,9 +8,11 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * Every script's arguments, strictly: `--help` prints the usage and exits 0 before anything is
  * touched (an operator with a production DATABASE_URL exported who asks `npm run seed -- --help`
  * must not get demo data in production); an unknown option or a missing value prints the reason
- * and the usage and exits 2, without a stack trace.
+ * and the usage and exits 2, without a stack trace. From here on, a failure the script lets
+ * escape is presented as presentFailures says.
  */
 export function cliArgs<O extends Options>(usage: string, options: O, allowPositionals = false) {
+  presentFailures(/^usage: (npm (?:run )?[\w-]+)/.exec(usage)?.[1] ?? 'npm run', usage);
   if (process.argv.slice(2).some((arg) => arg === '--help' || arg === '-h')) {
     process.stdout.write(`${usage}\n`);
     process.exit(0);
@@ -19,4 +23,56 @@ export function cliArgs<O extends Options>(usage: string, options: O, allowPosit
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}\n`);
     process.exit(2);
   }
+}
+
+/**
+ * A failure an operator can act on from its message alone: what they gave (a domain validation:
+ * exit 2, as a usage error), the configuration, a dependency not answering or refusing (a
+ * database, S3, SQS, the network, AWS credentials), a file that is not there (exit 1).
+ */
+export function expectedFailure(error: unknown): { message: string; exitCode: number } | undefined {
+  if (!(error instanceof Error)) return undefined;
+  // A refused connection to a name with several addresses (localhost: ::1 and 127.0.0.1) is an
+  // AggregateError whose own message is empty.
+  const message =
+    error.message ||
+    (error instanceof AggregateError
+      ? error.errors
+          .map((inner: unknown) => (inner instanceof Error ? inner.message : String(inner)))
+          .join('; ')
+      : '');
+  if (error instanceof ValidationError) return { message, exitCode: 2 };
+  if (error instanceof DomainError || error instanceof ConfigError) return { message, exitCode: 1 };
+  const code = (error as { code?: unknown }).code;
+  // System errors (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ENOENT...), postgres.js's own
+  // (CONNECT_TIMEOUT) and PostgreSQL's SQLSTATEs (28P01 a wrong password, 3D000 no such database).
+  const known =
+    typeof code === 'string' &&
+    (/^E[A-Z]+$/.test(code) || code === 'CONNECT_TIMEOUT' || /^[0-9A-Z]{5}$/.test(code));
+  if (known || error.name === 'CredentialsProviderError')
+    return { message: message || String(code), exitCode: 1 };
+  return undefined;
+}
+
+let presenting = false;
+
+/**
+ * What a script's top level lets escape (its `finally` blocks have run by then): an expected
+ * failure is one line, `npm run <name>: <message>` (bad input: then the usage), without a stack
+ * trace; anything else, a bug, keeps its stack.
+ */
+function presentFailures(name: string, usage: string): void {
+  if (presenting) return;
+  presenting = true;
+  process.on('uncaughtException', (error) => {
+    const failure = expectedFailure(error);
+    if (!failure) {
+      process.stderr.write(`${error instanceof Error && error.stack ? error.stack : String(error)}\n`);
+      process.exit(1);
+    }
+    const line = `${name}: ${failure.message.replace(/\s+/g, ' ').trim()}`;
+    // Bad input, as an unknown option: the reason, then how to call it.
+    process.stderr.write(failure.exitCode === 2 ? `${line}\n${usage}\n` : `${line}\n`);
+    process.exit(failure.exitCode);
+  });
 }

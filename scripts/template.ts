@@ -48,8 +48,10 @@ if ((command !== 'save' && command !== 'list') || extra.length > 0) {
   process.exit(2);
 }
 const courseId = values.course === 'default' ? null : values.course;
-if (courseId && !isUuid(courseId)) {
-  process.stderr.write(`--course must be a course id (a UUID) or default, not ${courseId}\n${USAGE}\n`);
+if (courseId !== undefined && courseId !== null && !isUuid(courseId)) {
+  process.stderr.write(
+    `--course must be a course id (a UUID) or default, not ${JSON.stringify(courseId)}\n${USAGE}\n`,
+  );
   process.exit(2);
 }
 

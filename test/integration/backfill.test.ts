@@ -307,8 +307,8 @@ describe('npm run backfill', () => {
   it('refuses bad arguments with a message and changes nothing', async () => {
     const before = await fingerprint();
     await expect(cli(['--from', 'yesterday'])).rejects.toMatchObject({
-      code: 1,
-      stderr: expect.stringMatching(/from/),
+      code: 2,
+      stderr: expect.stringMatching(/^npm run backfill: from must be a date.*\nusage: npm run backfill/),
     });
     await expect(cli(['--dry-run'])).rejects.toMatchObject({
       code: 2,
@@ -399,7 +399,8 @@ describe('npm run backfill', () => {
       )
       .toBeGreaterThan(0);
     child.kill('SIGINT');
-    expect(await exited).toBe(0);
+    // Stopped with work left: not a success a `&&` or a job runner would go on from.
+    expect(await exited).toBe(130);
     expect(stdout).toContain('0 certificate(s) created');
     expect(stdout).toContain(': aborted.');
     expect(await fingerprint()).toEqual(before);

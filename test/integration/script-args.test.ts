@@ -40,4 +40,65 @@ describe('npm run scripts and their arguments', () => {
     expect(refused.stderr).toContain('Not seeding db.example.invalid');
     expect(refused.stderr).toContain('--yes');
   });
+
+  // What an operator meets first: no DATABASE_URL, a database that refuses, an argument that is
+  // not what it should be. One line naming it and the exit code, never a stack trace.
+  const REFUSED = 'postgres://certificates:secret@127.0.0.1:1/certificates';
+  it.each([
+    [
+      'migrate',
+      [],
+      { DATABASE_URL: undefined },
+      1,
+      /^npm run migrate: Invalid configuration: DATABASE_URL is required$/,
+    ],
+    ['migrate', [], { DATABASE_URL: REFUSED }, 1, /^npm run migrate: connect ECONNREFUSED 127\.0\.0\.1:1$/],
+    ['template', ['list'], { DATABASE_URL: undefined }, 1, /^npm run template: .*DATABASE_URL is required$/],
+    ['template', ['list'], { DATABASE_URL: REFUSED }, 1, /^npm run template: .*ECONNREFUSED/],
+    [
+      'template',
+      ['list', '--course', ''],
+      {},
+      2,
+      /^--course must be a course id \(a UUID\) or default, not ""$/,
+    ],
+    [
+      'backfill',
+      ['--from', '2020-01-01', '--dry-run'],
+      { DATABASE_URL: REFUSED },
+      1,
+      /^npm run backfill: .*ECONNREFUSED/,
+    ],
+    ['backfill', ['--from', '2020-02-30'], {}, 2, /^npm run backfill: from must be a date/],
+    [
+      'backfill',
+      ['--from', '2020-01-01', '--to', '2019-01-01'],
+      {},
+      2,
+      /^npm run backfill: to must be after/,
+    ],
+    [
+      'backfill',
+      ['--from', '2020-01-01', '--course', "' OR 1=1"],
+      {},
+      2,
+      /^--course must be a course id \(a UUID\)/,
+    ],
+    [
+      'preview',
+      ['--template', '00000000-0000-4000-8000-000000000000'],
+      { DATABASE_URL: REFUSED },
+      1,
+      /^npm run preview: .*ECONNREFUSED/,
+    ],
+    ['preview', ['--template', 'not-a-uuid'], {}, 2, /^npm run preview: template id must be a UUID$/],
+  ] as const)('%s %j with %j: exit %i, one line, no stack', async (script, args, env, code, line) => {
+    const result = await runScript(script, [...args], { DATABASE_URL: FAR_DATABASE, ...env });
+    expect(result.code, result.stderr).toBe(code);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(line);
+    // The usage follows bad input only.
+    expect(lines.slice(1).join('\n')).toMatch(code === 2 ? new RegExp(`^usage: npm run ${script}`) : /^$/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
 });
