@@ -10,17 +10,54 @@ import { z } from 'zod';
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
+/**
+ * What in a DATABASE_URL would send the two PostgreSQL clients to different servers, or none:
+ * the functions use postgres.js, `npm run migrate` (and seed, npm start) pg. Undefined when there
+ * is nothing. Exported for lib/db/tls.ts, which checks it again for URLs not read through here.
+ * - Several hosts (postgres://u@h1:5432,h2:5432/db): postgres.js tries each, pg cannot connect
+ *   to any (ENOTFOUND "h1,h2"), so the schema could never be migrated where the functions run.
+ * - `host`, `hostaddr` or `port` parameters: pg lets them replace the URL's own host and port,
+ *   postgres.js sends them to the server as settings, which it refuses. seed's "this machine
+ *   only" guard reads the URL's host, so `postgres://u@localhost/db?host=prod.example.org`
+ *   would have migrated another server than the one it checked.
+ */
+export function databaseHostProblem(value: string): string | undefined {
+  // By hand, as tls.ts does: WHATWG URL parsing refuses several hosts with a port each.
+  const match = /^postgres(?:ql)?:\/\/(?:[^@/?#]*@)?([^/?#]*)[^?#]*(?:\?([^#]*))?/i.exec(value);
+  if (!match) return undefined;
+  const [, authority = '', query = ''] = match;
+  if (authority.includes(',')) {
+    return 'must name one host, not several: put the cluster endpoint or a proxy in front of them';
+  }
+  const params = new URLSearchParams(query);
+  const overriding = ['host', 'hostaddr', 'port'].filter((name) => params.has(name));
+  if (overriding.length > 0) {
+    return (
+      `must not carry ${overriding.map((name) => `a ${name}=`).join(' or ')} parameter: ` +
+      'give the host and port in the URL itself (postgres://user:password@host:5432/database)'
+    );
+  }
+  return undefined;
+}
+
+const POSTGRES_URL_SHAPE = 'must be a URL like postgres://user:password@host:5432/database';
+
+function isPostgresUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 const postgresUrl = z
   .string({ error: 'is required' })
   .min(1, 'is required')
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
-    } catch {
-      return false;
-    }
-  }, 'must be a URL like postgres://user:password@host:5432/database');
+  .superRefine((value, ctx) => {
+    const problem = databaseHostProblem(value) ?? (isPostgresUrl(value) ? undefined : POSTGRES_URL_SHAPE);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const httpUrl = z
   .string({ error: 'is required' })

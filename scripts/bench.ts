@@ -352,7 +352,7 @@ try {
       await admin.unsafe('CREATE DATABASE bench_scan');
       await admin.end();
       const scanUrl = stack.adminUrl.replace(/\/[^/]+$/, '/bench_scan');
-      await migrateUp(scanUrl);
+      await migrateUp({ DATABASE_URL: scanUrl, DB_CONNECT_TIMEOUT_SECONDS: 10 });
       const scanSql = postgres(scanUrl, { max: 2, onnotice: () => undefined });
       try {
         return await benchScanQuery(scanSql, { rows: sizes.scanRows, ticks: 20, newPerTick: 50 });

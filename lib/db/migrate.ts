@@ -2,6 +2,8 @@ import { createRequire } from 'node:module';
 import type { ConnectionOptions } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
+import type { Config } from '../config.ts';
+import { TransientError } from '../errors.ts';
 import { databaseTls } from './tls.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -16,6 +18,9 @@ export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
 
 /** The part of pg's Client used here: pg ships no type declarations, node-pg-migrate runs on it. */
 interface PgClient {
+  /** Where it connects, as pg read it from the URL. */
+  readonly host: string;
+  readonly port: number;
   connect(): Promise<void>;
   query(text: string): Promise<unknown>;
   end(): Promise<void>;
@@ -25,8 +30,18 @@ const { Client } = createRequire(import.meta.url)('pg') as {
     connectionString: string;
     ssl: false | ConnectionOptions;
     application_name: string;
+    connectionTimeoutMillis: number;
   }) => PgClient;
 };
+
+/**
+ * The message pg 8 destroys the socket with when connectionTimeoutMillis runs out (lib/client.js);
+ * test/integration/migrate-connect.test.ts notices if an upgrade changes it.
+ */
+const PG_CONNECT_TIMEOUT_MESSAGE = 'timeout expired';
+
+/** The db section's part migrateUp reads: scripts pass config.db, others build it by hand. */
+export type MigrateConfig = Pick<Config<'db'>['db'], 'DATABASE_URL' | 'DB_CONNECT_TIMEOUT_SECONDS'>;
 
 /** PostgreSQL's lock_not_available: what a statement fails with when lock_timeout runs out. */
 function isLockTimeout(error: unknown): boolean {
@@ -34,13 +49,18 @@ function isLockTimeout(error: unknown): boolean {
 }
 
 /**
- * Applies every pending SQL migration (node-pg-migrate). Concurrent callers wait for each other
- * (the advisory lock node-pg-migrate uses, without a time limit); each migration's statements
- * wait at most `lockTimeoutMs` for a table or row lock, after which the run fails, the
- * migration rolled back. Returns the names of the migrations it ran. `dir`: tests run their own.
+ * Applies every pending SQL migration (node-pg-migrate) to `db.DATABASE_URL`. Connecting (TCP,
+ * TLS and login) takes at most DB_CONNECT_TIMEOUT_SECONDS, as for the functions: a tunnel, proxy
+ * or load balancer that accepts the connection and never answers would otherwise hold
+ * `npm run migrate`, seed and `npm start` for ever, silently. Once connected nothing else is
+ * timed but the lock waits: concurrent callers wait for each other (the advisory lock
+ * node-pg-migrate uses, without a time limit), each migration's statements wait at most
+ * `lockTimeoutMs` for a table or row lock, after which the run fails, the migration rolled
+ * back; a long migration runs as long as it needs. Returns the names of the migrations it ran.
+ * `dir`: tests run their own.
  */
 export async function migrateUp(
-  databaseUrl: string,
+  db: MigrateConfig,
   log: (message: string) => void = () => undefined,
   options: { lockTimeoutMs?: number; dir?: string } = {},
 ): Promise<string[]> {
@@ -48,16 +68,34 @@ export async function migrateUp(
   // 0 would be PostgreSQL's "wait for ever", the very thing this bounds.
   if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1)
     throw new RangeError(`lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}`);
+  // 0 would be pg's "no limit", the hang this bounds.
+  if (!(db.DB_CONNECT_TIMEOUT_SECONDS > 0))
+    throw new RangeError(`DB_CONNECT_TIMEOUT_SECONDS must be positive, got ${db.DB_CONNECT_TIMEOUT_SECONDS}`);
   // pg would read `sslmode=require` as verify-full; the functions' postgres.js would not
   // verify at all. Both get the same explicit options from lib/db/tls.ts instead.
-  const tls = databaseTls(databaseUrl);
+  const tls = databaseTls(db.DATABASE_URL);
   const client = new Client({
     connectionString: tls.url,
     ssl: tls.ssl,
     // Named in pg_stat_activity, for whoever looks for what blocks or waits.
     application_name: 'certificates-migrate',
+    // pg's timer runs from the start of connect() until the server is ready for queries, and
+    // stops there: it never limits a migration's statements (pg's query_timeout is left unset).
+    connectionTimeoutMillis: db.DB_CONNECT_TIMEOUT_SECONDS * 1000,
   });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    if (!(error instanceof Error && error.message === PG_CONNECT_TIMEOUT_MESSAGE)) throw error;
+    const failure = new TransientError(
+      `Could not connect to PostgreSQL at ${client.host}:${client.port} within ` +
+        `${db.DB_CONNECT_TIMEOUT_SECONDS} s (DB_CONNECT_TIMEOUT_SECONDS): nothing answered in time. ` +
+        'Check DATABASE_URL, and any tunnel or proxy on the way.',
+      'PostgreSQL',
+    );
+    failure.cause = error;
+    throw failure;
+  }
   try {
     // The lock node-pg-migrate would take itself, taken here first so that the lock_timeout set
     // next does not apply to it: a second `npm run migrate` waits for the first to finish.

@@ -5,7 +5,7 @@ import {
   createSecureContext,
   type SecureContext,
 } from 'node:tls';
-import { ConfigError } from '../config.ts';
+import { ConfigError, databaseHostProblem } from '../config.ts';
 
 /**
  * TLS to PostgreSQL, decided once from DATABASE_URL for both clients: postgres.js (the functions,
@@ -53,15 +53,17 @@ function isSslMode(value: string): value is SslMode {
 }
 
 export function databaseTls(databaseUrl: string): DatabaseTls {
-  // Read by hand rather than with `new URL`: postgres.js takes several hosts
-  // (postgres://u@h1:5432,h2:5432/db), which WHATWG URL parsing refuses.
+  // Read by hand rather than with `new URL`, so that the URL goes on to the clients exactly as
+  // given but for the parameters consumed here.
   const match = /^(postgres(?:ql)?:\/\/(?:[^@/?#]*@)?([^/?#]*)[^?#]*)(?:\?([^#]*))?$/.exec(databaseUrl);
   if (!match) throw invalid('must be a URL like postgres://user:password@host:5432/database');
+  // Checked again here for URLs that did not come through lib/config.ts (the benchmark, tests):
+  // several hosts, or a host the two clients would read differently, reach neither client.
+  const hostProblem = databaseHostProblem(databaseUrl);
+  if (hostProblem !== undefined) throw invalid(hostProblem);
   const [, base = '', authority = '', query = ''] = match;
-  const hosts = authority
-    .split(',')
-    .map((host) => host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1'))
-    .filter(Boolean);
+  // '' for a socket (postgres://u@/db).
+  const host = authority.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
   const params = new URLSearchParams(query);
   for (const name of new Set(params.keys())) {
     if (CONSUMED.includes(name)) {
@@ -97,7 +99,7 @@ export function databaseTls(databaseUrl: string): DatabaseTls {
   const rest = params.toString();
   const cleanUrl = stripped ? `${base}${rest ? `?${rest}` : ''}` : databaseUrl;
 
-  return { url: cleanUrl, ssl: tlsOptions(mode, ca, hosts) };
+  return { url: cleanUrl, ssl: tlsOptions(mode, ca, host) };
 }
 
 function readRootCert(path: string): string {
@@ -117,11 +119,7 @@ function readRootCert(path: string): string {
   return pem;
 }
 
-function tlsOptions(
-  mode: SslMode,
-  ca: SecureContext | undefined,
-  hosts: readonly string[],
-): false | ConnectionOptions {
+function tlsOptions(mode: SslMode, ca: SecureContext | undefined, host: string): false | ConnectionOptions {
   switch (mode) {
     case 'disable':
       return false;
@@ -137,17 +135,11 @@ function tlsOptions(
       }
       return chainOnly(ca);
     case 'verify-full': {
-      // The host is checked against the URL's hosts explicitly: postgres.js sets no `servername`
-      // for an IP address, and Node then checks the certificate against "localhost". With
-      // several hosts (one cluster), the certificate must name one of them.
+      // The host is checked against the URL's host explicitly: postgres.js sets no `servername`
+      // for an IP address, and Node then checks the certificate against "localhost".
       const identity: ConnectionOptions = {
         rejectUnauthorized: true,
-        checkServerIdentity: (name, certificate) => {
-          const failures = (hosts.length > 0 ? hosts : [name]).map((host) =>
-            checkServerIdentity(host, certificate),
-          );
-          return failures.includes(undefined) ? undefined : failures[0];
-        },
+        checkServerIdentity: (name, certificate) => checkServerIdentity(host || name, certificate),
       };
       return ca === undefined ? identity : { ...identity, secureContext: ca };
     }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { loadConfig } from '../../lib/config.ts';
 import { migrateUp } from '../../lib/db/migrate.ts';
 import { DEMO_REALM, DEMO_STAFF, DEMO_STUDENTS, FRONTEND_CLIENT_ID, SERVICE_CLIENT } from './demo-data.ts';
 import { type KeycloakStandIn, startKeycloakStandIn } from './keycloak.ts';
@@ -55,7 +56,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stack.postgres = pg;
       started.push(`PostgreSQL (embedded) ${pg.urlFor(database).replace(/:[^:@/]+@/, ':***@')}`);
     }
-    const ran = await migrateUp(databaseUrl);
+    // The db section as the functions will read it: the developer's DB_CONNECT_TIMEOUT_SECONDS
+    // bounds the connection, and the embedded server's own URL meets the same rules as theirs.
+    const ran = await migrateUp(loadConfig(['db'], { ...given, DATABASE_URL: databaseUrl }).db);
     if (ran.length > 0) log(`Applied migrations: ${ran.join(', ')}`);
 
     let s3Endpoint = given.S3_ENDPOINT_URL;

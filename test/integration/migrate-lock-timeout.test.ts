@@ -31,7 +31,7 @@ async function setup() {
   await sql`INSERT INTO busy (id) VALUES (1)`;
   const dir = await mkdtemp(join(stack.root, 'migrations-'));
   await writeFile(join(dir, `${MIGRATION}.sql`), '-- Up Migration\nALTER TABLE busy ADD COLUMN note text;\n');
-  return { url, sql, dir };
+  return { url, db: { DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 10 }, sql, dir };
 }
 
 const opened: postgres.Sql[] = [];
@@ -45,7 +45,7 @@ afterEach(async () => {
 
 describe('migrateUp and other sessions', () => {
   it('fails with its lock timeout, rolled back, when the table it alters is busy; applies once it is free', async () => {
-    const { url, sql, dir } = await setup();
+    const { db, sql, dir } = await setup();
     // A transaction holding a row of the table, as generate holds a certificate's across its upload.
     const busy = gate();
     gates.push(busy);
@@ -55,7 +55,7 @@ describe('migrateUp and other sessions', () => {
     });
     await busy.reached;
 
-    const failure = await migrateUp(url, () => undefined, { dir, lockTimeoutMs: 50 }).then(
+    const failure = await migrateUp(db, () => undefined, { dir, lockTimeoutMs: 50 }).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -70,11 +70,11 @@ describe('migrateUp and other sessions', () => {
     busy.open();
     await holding;
     // The failed run let go of the advisory lock too: the next run is not stuck behind it.
-    expect(await migrateUp(url, () => undefined, { dir, lockTimeoutMs: 50 })).toEqual([MIGRATION]);
+    expect(await migrateUp(db, () => undefined, { dir, lockTimeoutMs: 50 })).toEqual([MIGRATION]);
   }, 30_000);
 
   it('still waits, without a time limit, for another migrate run holding the advisory lock', async () => {
-    const { url, sql, dir } = await setup();
+    const { url, db, sql, dir } = await setup();
     // Another `npm run migrate`: the session-level lock node-pg-migrate takes, held by one connection.
     const other = postgres(url, { max: 1, onnotice: () => undefined });
     opened.push(other);
@@ -82,7 +82,7 @@ describe('migrateUp and other sessions', () => {
 
     let settled = false;
     // A lock timeout of 1 ms: had it applied to the advisory lock, this run would fail at once.
-    const running = migrateUp(url, () => undefined, { dir, lockTimeoutMs: 1 });
+    const running = migrateUp(db, () => undefined, { dir, lockTimeoutMs: 1 });
     void running.then(
       () => {
         settled = true;

@@ -4,6 +4,7 @@ import { createServer, type Socket } from 'node:net';
  * A loopback server that answers each request with `head` (a status line, headers and part of a
  * body, or '' for nothing at all) and then stays silent, counting the requests: what a stalled
  * or black-holed endpoint looks like to an SDK client. Tests bound a client's timeouts with it.
+ * With '' it is also a database behind a tunnel or proxy whose far end never answers.
  */
 export async function stallingServer(head: string) {
   const sockets: Socket[] = [];
@@ -23,6 +24,8 @@ export async function stallingServer(head: string) {
     port: address.port,
     url: `http://127.0.0.1:${address.port}`,
     requests: () => requests,
+    /** Connections accepted so far, whatever was sent on them. */
+    connections: () => sockets.length,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -35,6 +35,49 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses a DATABASE_URL with several hosts, in either form: npm run migrate (pg) cannot use one', () => {
+    for (const url of [
+      'postgres://u@h1:5432,h2:5432/db',
+      'postgres://u@h1,h2/db',
+      'postgres://u@h1,h2:5432/db',
+    ]) {
+      const failure = (() => {
+        try {
+          loadConfig(['db'], { DATABASE_URL: url });
+        } catch (error) {
+          return error;
+        }
+      })();
+      expect(failure, url).toBeInstanceOf(ConfigError);
+      expect((failure as ConfigError).variables).toEqual(['DATABASE_URL']);
+      expect((failure as Error).message).toContain(
+        'DATABASE_URL must name one host, not several: put the cluster endpoint or a proxy in front of them',
+      );
+    }
+    // A comma in the password is not a second host.
+    expect(loadConfig(['db'], { DATABASE_URL: 'postgres://u:p,w@h1:5432/db' }).db.DATABASE_URL).toBe(
+      'postgres://u:p,w@h1:5432/db',
+    );
+  });
+
+  it("refuses host, hostaddr and port parameters, which pg would connect to instead of the URL's host", () => {
+    for (const name of ['host', 'hostaddr', 'port']) {
+      const url = `postgres://u@localhost/db?sslmode=disable&${name}=db.example.org`;
+      expect(() => loadConfig(['db'], { DATABASE_URL: url }), url).toThrowError(
+        new RegExp(`^Invalid configuration: DATABASE_URL must not carry a ${name}= parameter: give the host`),
+      );
+    }
+    expect(() =>
+      loadConfig(['db'], {
+        DATABASE_URL: 'postgresql://u@localhost/db?port=5433&HOST=x&host=db.example.org',
+      }),
+    ).toThrowError('DATABASE_URL must not carry a host= or a port= parameter');
+    // Other parameters, and names that merely contain "host", still pass.
+    const url =
+      'postgres://u@localhost:5432/db?sslmode=require&application_name=hostel&target_session_attrs=any';
+    expect(loadConfig(['db'], { DATABASE_URL: url }).db.DATABASE_URL).toBe(url);
+  });
+
   it('names a missing variable', () => {
     try {
       loadConfig(['db', 'keycloak'], {

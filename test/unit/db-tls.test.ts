@@ -178,7 +178,7 @@ const clients = {
     }
   },
   migrate: async (url: string) => {
-    await migrateUp(url);
+    await migrateUp({ DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 10 });
   },
 };
 
@@ -310,6 +310,10 @@ describe('TLS to PostgreSQL from DATABASE_URL', () => {
     ['sslmode=require&sslmode=disable', /has sslmode more than once/],
     ['ssl=true', /parameter ssl is not supported/],
     ['sslmode=require&sslcert=client.pem', /parameter sslcert is not supported/],
+    // pg would connect to these instead of the URL's host; postgres.js would send them as settings.
+    ['host=127.0.0.2', /must not carry a host= parameter/],
+    ['hostaddr=127.0.0.1', /must not carry a hostaddr= parameter/],
+    ['sslmode=disable&port=5432', /must not carry a port= parameter/],
   ];
 
   it.each(refused)('refuses %s in both, naming DATABASE_URL, before connecting', async (query, message) => {
@@ -329,25 +333,46 @@ describe('TLS to PostgreSQL from DATABASE_URL', () => {
   });
 });
 
-describe('DATABASE_URL with several hosts (postgres.js takes them: one cluster)', () => {
-  it('keeps the hosts and the other parameters, and drops only sslmode and sslrootcert', () => {
-    const tls = databaseTls(
-      'postgres://u:p@h1.example:5432,h2.example:5433/db?sslmode=require&application_name=x',
-    );
-    expect(tls.url).toBe('postgres://u:p@h1.example:5432,h2.example:5433/db?application_name=x');
+describe('the host in DATABASE_URL', () => {
+  it('refuses several hosts in both clients, before connecting: pg could not take them', async () => {
+    const url = `postgres://certificates:secret@127.0.0.1:${forIp.port},127.0.0.1:${forIp.port}/certificates`;
+    forIp.connections.length = 0;
+    for (const client of Object.values(clients)) {
+      const failure = await client(url).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(ConfigError);
+      expect((failure as ConfigError).variables).toEqual(['DATABASE_URL']);
+      expect((failure as ConfigError).message).toMatch(/must name one host, not several/);
+    }
+    expect(forIp.connections).toEqual([]);
+  });
+
+  it('keeps the host and the other parameters, and drops only sslmode and sslrootcert', () => {
+    const tls = databaseTls('postgres://u:p@h1.example:5432/db?sslmode=require&application_name=x');
+    expect(tls.url).toBe('postgres://u:p@h1.example:5432/db?application_name=x');
     expect(tls.ssl).toEqual({ rejectUnauthorized: false });
     // pg's `no-verify` is libpq's `require`.
     expect(databaseTls('postgres://u@h/db?sslmode=no-verify').ssl).toEqual({ rejectUnauthorized: false });
   });
 
-  it('verify-full accepts a certificate that names one of the hosts, and no other', () => {
-    const tls = databaseTls('postgres://u@h1.example,h2.example/db?sslmode=verify-full');
+  it("verify-full checks the certificate against the URL's host, whatever name the socket used", () => {
+    const tls = databaseTls('postgres://u@127.0.0.1:5432/db?sslmode=verify-full');
     if (tls.ssl === false || !tls.ssl.checkServerIdentity) throw new Error('expected a host check');
     const check = tls.ssl.checkServerIdentity;
     const certificateFor = (name: string) =>
       ({ subject: { CN: name }, subjectaltname: `DNS:${name}` }) as unknown as Parameters<typeof check>[1];
-    expect(check('h1.example', certificateFor('h2.example'))).toBeUndefined();
-    expect(check('h1.example', certificateFor('evil.example'))).toBeInstanceOf(Error);
+    const certificateForIp = (ip: string) =>
+      ({ subject: { CN: 'db' }, subjectaltname: `IP Address:${ip}` }) as unknown as Parameters<
+        typeof check
+      >[1];
+    // postgres.js gives Node no servername for an IP, which then checks "localhost".
+    expect(check('localhost', certificateForIp('127.0.0.1'))).toBeUndefined();
+    expect(check('localhost', certificateFor('localhost'))).toBeInstanceOf(Error);
+    const named = databaseTls('postgres://u@db.example/db?sslmode=verify-full');
+    if (named.ssl === false || !named.ssl.checkServerIdentity) throw new Error('expected a host check');
+    expect(named.ssl.checkServerIdentity('db.example', certificateFor('evil.example'))).toBeInstanceOf(Error);
     // No host in the URL (a socket path): the name Node connected with is checked.
     const socket = databaseTls('postgres://u@/db?sslmode=verify-full');
     if (socket.ssl === false || !socket.ssl.checkServerIdentity) throw new Error('expected a host check');

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { migrateUp } from '../../lib/db/migrate.ts';
+import { TransientError } from '../../lib/errors.ts';
+import { runScript } from '../support/run-script.ts';
+import { stallingServer } from '../support/stalling-server.ts';
+
+// `npm run migrate`, `npm run seed` and `npm start` migrate through pg (node-pg-migrate), not the
+// functions' postgres.js. A database reached through a tunnel, proxy or load balancer whose far
+// end never answers accepts the connection and then says nothing: the run must give up after
+// DB_CONNECT_TIMEOUT_SECONDS and say so, not hang with no output. And a DATABASE_URL that pg would
+// read as another server than the one seed's "this machine only" guard checked never gets that far.
+
+const servers: Awaited<ReturnType<typeof stallingServer>>[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function silentDatabase() {
+  const server = await stallingServer('');
+  servers.push(server);
+  return server;
+}
+
+describe('migrateUp connecting', () => {
+  it('gives up on a server that accepts the connection and never answers, saying so', async () => {
+    const silent = await silentDatabase();
+    const failure = await migrateUp({
+      DATABASE_URL: `postgres://certificates:secret@127.0.0.1:${silent.port}/certificates`,
+      DB_CONNECT_TIMEOUT_SECONDS: 1,
+    }).then(
+      () => new Error('migrated'),
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(TransientError);
+    expect(String(failure)).toContain(
+      `Could not connect to PostgreSQL at 127.0.0.1:${silent.port} within 1 s (DB_CONNECT_TIMEOUT_SECONDS)`,
+    );
+    expect(silent.connections()).toBe(1);
+    // Without a limit it never settles: the generous bound is the test's own, not a speed claim.
+  }, 60_000);
+
+  it('npm run migrate takes the limit from DB_CONNECT_TIMEOUT_SECONDS and fails with that message', async () => {
+    const silent = await silentDatabase();
+    const run = await runScript('migrate', [], {
+      DATABASE_URL: `postgres://certificates:secret@127.0.0.1:${silent.port}/certificates`,
+      DB_CONNECT_TIMEOUT_SECONDS: '1',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`127.0.0.1:${silent.port} within 1 s (DB_CONNECT_TIMEOUT_SECONDS)`);
+  }, 90_000);
+
+  it('does not limit a migration once connected: one longer than the connect timeout completes', async () => {
+    const stack = inject('stack');
+    const name = `mc_${randomBytes(6).toString('hex')}`;
+    const admin = postgres(stack.adminUrl, { max: 1, onnotice: () => undefined });
+    try {
+      await admin.unsafe(`CREATE DATABASE "${name}"`);
+    } finally {
+      await admin.end();
+    }
+    const dir = await mkdtemp(join(stack.root, 'migrations-'));
+    const migration = '1700000000000_slow';
+    // Server-side work that outlasts the 1 s connect timeout, as a long data migration would.
+    await writeFile(join(dir, `${migration}.sql`), '-- Up Migration\nSELECT pg_sleep(1.5);\n');
+    const url = stack.env.DATABASE_URL?.replace(/\/[^/]+$/, `/${name}`) ?? '';
+    await expect(
+      migrateUp({ DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 1 }, () => undefined, { dir }),
+    ).resolves.toEqual([migration]);
+  }, 60_000);
+});
+
+describe('npm run seed with a DATABASE_URL whose ?host= names another server', () => {
+  it('refuses it, naming DATABASE_URL, before connecting anywhere', async () => {
+    // The URL's host is this machine, so seed's guard would let it through without --yes; pg
+    // would connect to ?host= instead (here a listening server that counts connections).
+    const other = await silentDatabase();
+    const run = await runScript('seed', [], {
+      DATABASE_URL: `postgres://certificates:secret@localhost:${other.port}/certificates?host=127.0.0.1`,
+      DB_CONNECT_TIMEOUT_SECONDS: '1',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('DATABASE_URL must not carry a host= parameter');
+    expect(other.connections()).toBe(0);
+  }, 90_000);
+});
