@@ -6,9 +6,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { releaseDropped } from '../lib/certificates/budget.ts';
-import { loadConfig } from '../lib/config.ts';
+import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { parseFailedInvocation } from '../lib/invoke/failure-queue.ts';
+import { requestTimeouts } from '../lib/request-timeouts.ts';
 import { cliArgs } from './cli-args.ts';
 
 // `npm run failed-invocations [-- --requeue]`: lists the generate invocations Lambda gave up on
@@ -23,19 +24,52 @@ const { values: args } = cliArgs(
   'usage: npm run failed-invocations [-- --requeue]   (needs GENERATE_FAILURE_QUEUE_URL; --requeue also DATABASE_URL)',
   { requeue: { type: 'boolean', default: false } },
 );
+const STACK_OUTPUT = '(the stack output GenerateFailureQueueUrl)';
+const isHttpUrl = (value: string): boolean => {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+};
 const settings = z
   .object({
-    GENERATE_FAILURE_QUEUE_URL: z.url({ error: 'is required (stack output GenerateFailureQueueUrl)' }),
-    AWS_REGION: z.string().min(1).default('us-east-1'),
+    GENERATE_FAILURE_QUEUE_URL: z
+      .string({ error: `is required ${STACK_OUTPUT}` })
+      .refine(isHttpUrl, `must be an http(s) URL ${STACK_OUTPUT}`),
+    // What the SDK accepts as a region (one host label): anything else would fail later, inside
+    // the SDK, as an error that does not name the variable.
+    AWS_REGION: z
+      .string()
+      .regex(
+        /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/,
+        "must be an AWS region name such as eu-west-1 (the stack's region)",
+      )
+      .default('us-east-1'),
   })
-  .safeParse(process.env);
+  // Empty counts as unset, as in lib/config.ts: `AWS_REGION=` in a .env file means the default.
+  .safeParse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== '')));
 if (!settings.success) {
-  console.error(`Invalid configuration: GENERATE_FAILURE_QUEUE_URL ${settings.error.issues[0]?.message}`);
-  process.exit(2);
+  // Thrown for cliArgs' handler: one line naming each variable at fault, exit 1, as for every
+  // script's configuration errors.
+  throw new ConfigError(
+    settings.error.issues.map((issue) => ({
+      variable: String(issue.path[0] ?? 'the configuration'),
+      message: issue.message,
+    })),
+  );
 }
 const { GENERATE_FAILURE_QUEUE_URL: queueUrl, AWS_REGION: region } = settings.data;
 const requeue = args.requeue === true;
-const sqs = new SQSClient({ region });
+// Without timeouts the SDK waits for ever on an endpoint that accepts and never answers (a proxy
+// or tunnel with nothing behind it). A healthy answer comes within the 1 s long poll; 10 s
+// covers a slow network, and the SDK's three attempts bound a silent endpoint to about 30 s.
+const sqs = new SQSClient({
+  region,
+  maxAttempts: 3,
+  requestHandler: requestTimeouts({ answerMs: 10_000, connectMs: 5_000 }),
+});
 const sql = requeue
   ? createSql(loadConfig(['db']).db, { applicationName: 'certificates-failed-invocations' })
   : undefined;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { type SqsStandIn, startSqsStandIn } from '../support/sqs-stand-in.ts';
+import { stallingServer } from '../support/stalling-server.ts';
 
 /** `npm run failed-invocations` against an SQS stand-in (the real SDK) and the real database. */
 
@@ -23,25 +24,70 @@ const record = (certificateId: string) =>
     responseContext: { statusCode: 200 },
   });
 
+/** The command's environment against `queueUrl`; a variable given as undefined is unset. */
+function commandEnv(queueUrl: string, overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...t.env,
+    GENERATE_FAILURE_QUEUE_URL: queueUrl,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    ...overrides,
+  };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
+  return env;
+}
+
 async function run(target: SqsStandIn, ...args: string[]): Promise<{ stdout: string }> {
   return await promisify(execFile)(
     process.execPath,
     ['--import', 'tsx', 'scripts/failed-invocations.ts', ...args],
     {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        ...t.env,
-        GENERATE_FAILURE_QUEUE_URL: target.queueUrl,
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-      },
+      env: commandEnv(target.queueUrl),
       // An outer bound: the command must end on its own, however long its queue.
       timeout: 90_000,
     },
   );
 }
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** One run that may fail: its exit code and output. `timeout` kills it (SIGTERM) if it never ends. */
+function attempt(
+  queueUrl: string,
+  overrides: Record<string, string | undefined>,
+  timeout: number,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/failed-invocations.ts'],
+      { cwd: ROOT, env: commandEnv(queueUrl, overrides), timeout, encoding: 'utf8' },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+          signal: error?.signal ?? null,
+          stdout,
+          stderr,
+        }),
+    );
+  });
+}
+
+/** The lines the command itself printed: the SDK warns on two lines that a QueueUrl is not AWS's. */
+const ownLines = (stderr: string): string[] =>
+  stderr
+    .split('\n')
+    .filter(
+      (line) => line !== '' && !/differs from SQSClient resolved endpoint|useQueueUrlAsEndpoint/.test(line),
+    );
 
 beforeAll(async () => {
   t = await createTestEnv();
@@ -98,5 +144,72 @@ describe('npm run failed-invocations', () => {
     // Only what is not a generate failure record stays, visible again.
     expect(queue.bodies()).toHaveLength(2);
     expect(queue.visible()).toHaveLength(2);
+  });
+
+  it('gives up on an SQS endpoint that accepts and never answers, with one line and no stack trace', async () => {
+    // What a proxy or tunnel with nothing behind it looks like: without request timeouts the
+    // SDK waited for ever.
+    const silent = await stallingServer('');
+    try {
+      // The outer bound only stops a run that never ends; the command gives up well before it.
+      const outcome = await attempt(`${silent.url}/000000000000/generate-failures`, {}, 240_000);
+      expect(outcome.signal).toBeNull();
+      expect(outcome.code).toBe(1);
+      expect(silent.requests()).toBeGreaterThan(0);
+      expect(outcome.stdout).toBe('');
+      expect(ownLines(outcome.stderr)).toEqual([
+        expect.stringMatching(/^npm run failed-invocations: .*timeout/i),
+      ]);
+      expect(outcome.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await silent.close();
+    }
+  }, 300_000);
+
+  it('takes an empty AWS_REGION as unset (the default region), as every other variable', async () => {
+    const empty = await startSqsStandIn();
+    try {
+      const outcome = await attempt(empty.queueUrl, { AWS_REGION: '' }, 90_000);
+      expect(outcome.stderr).not.toMatch(/Invalid configuration/);
+      expect(outcome).toMatchObject({ code: 0, stdout: 'The failure queue is empty.\n' });
+    } finally {
+      await empty.stop();
+    }
+  });
+
+  it('names the variable at fault and why, exit 1 as for any configuration error', async () => {
+    const cases: [Record<string, string | undefined>, string][] = [
+      [
+        { GENERATE_FAILURE_QUEUE_URL: undefined },
+        'GENERATE_FAILURE_QUEUE_URL is required (the stack output GenerateFailureQueueUrl)',
+      ],
+      [
+        { GENERATE_FAILURE_QUEUE_URL: '' },
+        'GENERATE_FAILURE_QUEUE_URL is required (the stack output GenerateFailureQueueUrl)',
+      ],
+      [
+        { GENERATE_FAILURE_QUEUE_URL: 'not-a-url' },
+        'GENERATE_FAILURE_QUEUE_URL must be an http(s) URL (the stack output GenerateFailureQueueUrl)',
+      ],
+      [
+        { GENERATE_FAILURE_QUEUE_URL: 'ftp://sqs.example.org/000000000000/q' },
+        'GENERATE_FAILURE_QUEUE_URL must be an http(s) URL (the stack output GenerateFailureQueueUrl)',
+      ],
+      // The SDK refuses a region that is not a host label with an error naming no variable.
+      [
+        { AWS_REGION: 'eu west 1' },
+        "AWS_REGION must be an AWS region name such as eu-west-1 (the stack's region)",
+      ],
+    ];
+    for (const [overrides, reason] of cases) {
+      // The stand-in is never asked: a configuration error stops the command before any request.
+      const outcome = await attempt(queue.queueUrl, overrides, 90_000);
+      const label = JSON.stringify(overrides);
+      expect(outcome.code, label).toBe(1);
+      expect(ownLines(outcome.stderr), label).toEqual([
+        `npm run failed-invocations: Invalid configuration: ${reason}`,
+      ]);
+      expect(outcome.stdout, label).toBe('');
+    }
   });
 });

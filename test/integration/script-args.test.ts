@@ -92,6 +92,13 @@ describe('npm run scripts and their arguments', () => {
       /^npm run preview: .*ECONNREFUSED/,
     ],
     ['preview', ['--template', 'not-a-uuid'], {}, 2, /^npm run preview: template id must be a UUID$/],
+    [
+      'preview',
+      ['--template', '00000000-0000-4000-8000-000000000000'],
+      { DATABASE_URL: undefined },
+      1,
+      /^npm run preview: .*DATABASE_URL is required to read a stored template/,
+    ],
   ] as const)('%s %j with %j: exit %i, one line, no stack', async (script, args, env, code, line) => {
     const result = await runScript(script, [...args], { DATABASE_URL: FAR_DATABASE, ...env });
     expect(result.code, result.stderr).toBe(code);
