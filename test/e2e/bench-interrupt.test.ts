@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { descendantsOf, isAlive, signal, waitUntilGone } from '../../scripts/process-tree.ts';
+import { watchChild } from '../support/child-output.ts';
 
 // `npm run bench` stopped by a signal sent to it alone, as `timeout`, `kill` or a CI runner
 // sends it (a terminal's Ctrl-C reaches the whole group and proves nothing): Chromium, launched
@@ -52,16 +53,7 @@ describe('npm run bench, interrupted', () => {
         { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       running.add(child);
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString('utf8');
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        output += chunk.toString('utf8');
-      });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child.once('exit', (code, signalName) => resolve({ code, signal: signalName })),
-      );
+      const { output, exited } = watchChild(child);
       const pid = child.pid as number;
 
       // Until a Chromium renderer and PostgreSQL both run under the bench (bounded by the test's
@@ -70,7 +62,7 @@ describe('npm run bench, interrupted', () => {
       const chromium = () => tree.filter((member) => commandLine(member).includes('--type=renderer'));
       const postgresServer = () => tree.filter((member) => /postgres\b.*-D /.test(commandLine(member)));
       while (chromium().length === 0 || postgresServer().length === 0) {
-        if (child.exitCode !== null) throw new Error(`the bench exited early:\n${output}`);
+        if (child.exitCode !== null) throw new Error(`the bench exited early:\n${output()}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
         tree = descendantsOf(pid);
         for (const member of tree) started.add(member);
@@ -85,7 +77,7 @@ describe('npm run bench, interrupted', () => {
       expect(tree.filter(isAlive).map(commandLine)).toEqual([]);
       // 128 + SIGTERM's number: the conventional code of a process stopped by it.
       expect(outcome).toEqual({ code: 143, signal: null });
-      expect(output).toContain('SIGTERM: stopping Chromium');
+      expect(output()).toContain('SIGTERM: stopping Chromium');
       const files = readdirSync(resultsDir).filter((name) => name.endsWith('.json'));
       expect(files).toHaveLength(1);
       const results = JSON.parse(readFileSync(join(resultsDir, files[0] as string), 'utf8')) as {

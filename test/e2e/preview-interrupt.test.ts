@@ -12,6 +12,7 @@ import {
   signal,
   waitUntilGone,
 } from '../../scripts/process-tree.ts';
+import { watchChild } from '../support/child-output.ts';
 
 // `npm run preview` stopped by Ctrl-C in a terminal, i.e. SIGINT to its whole process group.
 // Puppeteer starts Chromium detached, in a group of its own, with its signal handling off
@@ -102,16 +103,7 @@ describe('npm run preview, interrupted', () => {
         stopped = true;
       },
     };
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signalName) => resolve({ code, signal: signalName })),
-    );
+    const { output, exited } = watchChild(child);
     const pid = child.pid as number;
 
     // Until the script holds with its Chromium up: the browser process (the one given the
@@ -119,10 +111,10 @@ describe('npm run preview, interrupted', () => {
     // a busy machine takes.
     let tree: number[] = [];
     const browser = () => tree.find((member) => commandLine(member).includes('--user-data-dir='));
-    while (!output.includes(HELD) || browser() === undefined) {
+    while (!output().includes(HELD) || browser() === undefined) {
       if (stopped) return;
       if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`the preview exited early:\n${output}`);
+        throw new Error(`the preview exited early:\n${output()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
       tree = descendantsOf(pid);
       for (const member of tree) seen.add(member);
@@ -136,7 +128,7 @@ describe('npm run preview, interrupted', () => {
 
     // 128 + SIGINT's number, after closing Chromium (not killed by the signal itself).
     expect(outcome).toEqual({ code: 130, signal: null });
-    expect(output).toContain('SIGINT: closing Chromium');
+    expect(output()).toContain('SIGINT: closing Chromium');
     // Chromium, renderers and helpers alike; an orphan would live on with parent 1. Re-parented
     // zombies count as gone.
     await waitUntilGone(tree, 60_000);

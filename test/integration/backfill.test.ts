@@ -10,6 +10,7 @@ import {
 } from '../../lib/certificates/backfill.ts';
 import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
+import { type WatchedChild, watchChild } from '../support/child-output.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
@@ -332,8 +333,7 @@ describe('npm run backfill', () => {
     ];
     // The other run: a transaction holding both attempts, as its enqueue's statement does.
     const other = await t.sql.reserve();
-    let stdout = '';
-    let stderr = '';
+    let watched: WatchedChild | undefined;
     try {
       await other`BEGIN`;
       await other`SELECT 1 FROM test_attempts WHERE id IN ${other(attempts)} FOR UPDATE`;
@@ -352,24 +352,20 @@ describe('npm run backfill', () => {
         ],
         { cwd: ROOT, env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1000' } },
       );
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      watched = watchChild(child);
       // It lets go only once this run has said that it waits for it.
       await expect
-        .poll(() => stderr, { timeout: 60_000, interval: 100 })
+        .poll(() => watched?.stderr(), { timeout: 60_000, interval: 100 })
         .toContain('waiting: another run holds the 2 attempt(s) left');
       await other`COMMIT`;
-      expect(await exited).toBe(0);
+      expect((await watched.exited).code).toBe(0);
     } finally {
       await other`ROLLBACK`.catch(() => undefined);
       other.release();
     }
-    expect(stdout).toContain('2 certificate(s) created (2 attempt(s) handled), 0 attempt(s) left: done.');
+    expect(watched?.stdout()).toContain(
+      '2 certificate(s) created (2 attempt(s) handled), 0 attempt(s) left: done.',
+    );
     for (const attempt of attempts) expect(await enqueuedAt(attempt)).not.toBeNull();
   });
 
@@ -384,11 +380,7 @@ describe('npm run backfill', () => {
         env: { ...process.env, ...t.env, GENERATE_MAX_CONCURRENCY: '1' },
       },
     );
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { stdout, exited } = watchChild(child);
     // Connected means it is past argument parsing and waiting on the database.
     await expect
       .poll(
@@ -400,9 +392,9 @@ describe('npm run backfill', () => {
       .toBeGreaterThan(0);
     child.kill('SIGINT');
     // Stopped with work left: not a success a `&&` or a job runner would go on from.
-    expect(await exited).toBe(130);
-    expect(stdout).toContain('0 certificate(s) created');
-    expect(stdout).toContain(': aborted.');
+    expect((await exited).code).toBe(130);
+    expect(stdout()).toContain('0 certificate(s) created');
+    expect(stdout()).toContain(': aborted.');
     expect(await fingerprint()).toEqual(before);
   });
 });

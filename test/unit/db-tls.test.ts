@@ -236,6 +236,21 @@ async function attempt(
   return { outcome: connection.tls ? 'tls' : 'plaintext', parameters: Object.keys(connection.parameters) };
 }
 
+/** Both clients refuse `url` with a ConfigError naming DATABASE_URL, and none connects. */
+async function expectBothRefuse(url: string, message: RegExp): Promise<void> {
+  forIp.connections.length = 0;
+  for (const client of Object.values(clients)) {
+    const failure = await client(url).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as ConfigError).variables).toEqual(['DATABASE_URL']);
+    expect((failure as ConfigError).message).toMatch(message);
+  }
+  expect(forIp.connections).toEqual([]);
+}
+
 describe('TLS to PostgreSQL from DATABASE_URL', () => {
   // [stand-in, query string (ROOT = the test CA's file, OTHER = an unrelated CA's), outcome]
   const cases: [string, 'ip' | 'name', string, Outcome][] = [
@@ -318,35 +333,19 @@ describe('TLS to PostgreSQL from DATABASE_URL', () => {
 
   it.each(refused)('refuses %s in both, naming DATABASE_URL, before connecting', async (query, message) => {
     const resolved = query.replace('MISSING', join(dir, 'missing.pem')).replace('NOTPEM', certFiles.notPem);
-    const url = `postgres://certificates:secret@127.0.0.1:${forIp.port}/certificates?${resolved}`;
-    forIp.connections.length = 0;
-    for (const client of Object.values(clients)) {
-      const failure = await client(url).then(
-        () => null,
-        (error: unknown) => error,
-      );
-      expect(failure).toBeInstanceOf(ConfigError);
-      expect((failure as ConfigError).variables).toEqual(['DATABASE_URL']);
-      expect((failure as ConfigError).message).toMatch(message);
-    }
-    expect(forIp.connections).toEqual([]);
+    await expectBothRefuse(
+      `postgres://certificates:secret@127.0.0.1:${forIp.port}/certificates?${resolved}`,
+      message,
+    );
   });
 });
 
 describe('the host in DATABASE_URL', () => {
   it('refuses several hosts in both clients, before connecting: pg could not take them', async () => {
-    const url = `postgres://certificates:secret@127.0.0.1:${forIp.port},127.0.0.1:${forIp.port}/certificates`;
-    forIp.connections.length = 0;
-    for (const client of Object.values(clients)) {
-      const failure = await client(url).then(
-        () => null,
-        (error: unknown) => error,
-      );
-      expect(failure).toBeInstanceOf(ConfigError);
-      expect((failure as ConfigError).variables).toEqual(['DATABASE_URL']);
-      expect((failure as ConfigError).message).toMatch(/must name one host, not several/);
-    }
-    expect(forIp.connections).toEqual([]);
+    await expectBothRefuse(
+      `postgres://certificates:secret@127.0.0.1:${forIp.port},127.0.0.1:${forIp.port}/certificates`,
+      /must name one host, not several/,
+    );
   });
 
   it('keeps the host and the other parameters, and drops only sslmode and sslrootcert', () => {
