@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { migrateUp } from '../../lib/db/migrate.ts';
 import { TransientError } from '../../lib/errors.ts';
+import { emptyDatabase } from '../support/migrations.ts';
 import { runScript } from '../support/run-script.ts';
 import { stallingServer } from '../support/stalling-server.ts';
 
@@ -54,19 +53,11 @@ describe('migrateUp connecting', () => {
   }, 90_000);
 
   it('does not limit a migration once connected: one longer than the connect timeout completes', async () => {
-    const stack = inject('stack');
-    const name = `mc_${randomBytes(6).toString('hex')}`;
-    const admin = postgres(stack.adminUrl, { max: 1, onnotice: () => undefined });
-    try {
-      await admin.unsafe(`CREATE DATABASE "${name}"`);
-    } finally {
-      await admin.end();
-    }
-    const dir = await mkdtemp(join(stack.root, 'migrations-'));
+    const url = await emptyDatabase('mc');
+    const dir = await mkdtemp(join(inject('stack').root, 'migrations-'));
     const migration = '1700000000000_slow';
     // Server-side work that outlasts the 1 s connect timeout, as a long data migration would.
     await writeFile(join(dir, `${migration}.sql`), '-- Up Migration\nSELECT pg_sleep(1.5);\n');
-    const url = stack.env.DATABASE_URL?.replace(/\/[^/]+$/, `/${name}`) ?? '';
     await expect(
       migrateUp({ DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 1 }, () => undefined, { dir }),
     ).resolves.toEqual([migration]);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PG_MIGRATE_LOCK_ID } from 'node-pg-migrate';
@@ -6,6 +5,7 @@ import postgres from 'postgres';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { migrateUp } from '../../lib/db/migrate.ts';
 import { gate } from '../support/gate.ts';
+import { emptyDatabase } from '../support/migrations.ts';
 
 // `npm run migrate` during an upgrade, while the functions serve: a migration waiting for a
 // table the live traffic holds must fail after its lock_timeout (and leave nothing half done),
@@ -16,20 +16,12 @@ const MIGRATION = '1700000000000_add-note';
 
 /** An empty database of its own and a migrations folder with one ALTER TABLE of a table in it. */
 async function setup() {
-  const stack = inject('stack');
-  const name = `m_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(stack.adminUrl, { max: 1, onnotice: () => undefined });
-  try {
-    await admin.unsafe(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = stack.env.DATABASE_URL?.replace(/\/[^/]+$/, `/${name}`) ?? '';
+  const url = await emptyDatabase('m');
   const sql = postgres(url, { max: 2, onnotice: () => undefined });
   opened.push(sql);
   await sql`CREATE TABLE busy (id int PRIMARY KEY)`;
   await sql`INSERT INTO busy (id) VALUES (1)`;
-  const dir = await mkdtemp(join(stack.root, 'migrations-'));
+  const dir = await mkdtemp(join(inject('stack').root, 'migrations-'));
   await writeFile(join(dir, `${MIGRATION}.sql`), '-- Up Migration\nALTER TABLE busy ADD COLUMN note text;\n');
   return { url, db: { DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 10 }, sql, dir };
 }

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { runner } from 'node-pg-migrate';
-import { afterAll, beforeAll } from 'vitest';
+import postgres from 'postgres';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { Sql } from '../../lib/db/client.ts';
 import { MIGRATIONS_DIR } from '../../lib/db/migrate.ts';
 import { createTestEnv, type TestEnv } from './env.ts';
@@ -49,4 +51,21 @@ export function ownDatabaseAcross(timestamp: number): {
     },
     migrate: (direction) => migrateAcross(created().env.DATABASE_URL ?? '', timestamp)(direction),
   };
+}
+
+/**
+ * A new, empty database in the test cluster (no schema, no migrations applied), for a test of the
+ * migration runner itself; its URL. Named with `prefix` and a random suffix; the cluster goes
+ * with the test run.
+ */
+export async function emptyDatabase(prefix: string): Promise<string> {
+  const stack = inject('stack');
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(stack.adminUrl, { max: 1, onnotice: () => undefined });
+  try {
+    await admin.unsafe(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return stack.env.DATABASE_URL?.replace(/\/[^/]+$/, `/${name}`) ?? '';
 }
