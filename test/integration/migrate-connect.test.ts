@@ -56,10 +56,12 @@ describe('migrateUp connecting', () => {
     const url = await emptyDatabase('mc');
     const dir = await mkdtemp(join(inject('stack').root, 'migrations-'));
     const migration = '1700000000000_slow';
-    // Server-side work that outlasts the 1 s connect timeout, as a long data migration would.
-    await writeFile(join(dir, `${migration}.sql`), '-- Up Migration\nSELECT pg_sleep(1.5);\n');
+    // Server-side work that outlasts the connect timeout, as a long data migration would. The
+    // timeout is 3 s, not 1: connecting itself (a backend forked, a login) must fit in it on a
+    // machine whose cores are busy.
+    await writeFile(join(dir, `${migration}.sql`), '-- Up Migration\nSELECT pg_sleep(3.5);\n');
     await expect(
-      migrateUp({ DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 1 }, () => undefined, { dir }),
+      migrateUp({ DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 3 }, () => undefined, { dir }),
     ).resolves.toEqual([migration]);
   }, 60_000);
 });
