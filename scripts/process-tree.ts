@@ -94,19 +94,21 @@ export async function terminateAll(pids: number[], graceMs: number): Promise<boo
   return false;
 }
 
+/** A process's command line, its arguments joined by spaces; '' once it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Processes whose command line mentions `text` (e.g. a run's temporary folder, which every
  * Chromium profile and build folder of that run lives under); the current process excluded.
  */
 export function processesMentioning(text: string): number[] {
-  return listPids().filter((pid) => {
-    if (pid === process.pid) return false;
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
-    } catch {
-      return false;
-    }
-  });
+  return listPids().filter((pid) => pid !== process.pid && commandLine(pid).includes(text));
 }
 
 /** SIGKILLs every process whose command line mentions `text`; returns how many there were. */

@@ -18,6 +18,9 @@ import { descendantsOf, isAlive, terminateAll } from './process-tree.ts';
  */
 
 const parent = Number(process.argv[2]);
+// The folder the Chromium profiles of that run are made under (start.ts made it), removed once
+// what it left is stopped.
+const profileRoot = process.argv[3];
 const GRACE_MS = 5000;
 
 function startTimeOf(pid: number): string | undefined {
@@ -91,7 +94,10 @@ const finish = (): void => {
   void terminateAll(
     left.map(([pid]) => pid),
     GRACE_MS,
-  ).finally(() => process.exit(0));
+  ).finally(() => {
+    if (profileRoot) rmSync(profileRoot, { recursive: true, force: true });
+    process.exit(0);
+  });
 };
 process.stdin.once('end', finish);
 process.stdin.once('close', finish);

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -186,9 +188,23 @@ async function main(): Promise<void> {
   // The guard stops what this process started if it dies without stopping it (SIGKILL, the OOM
   // killer: no handler runs); told "done" once everything is stopped here. Its own process group,
   // so a terminal's Ctrl-C does not reach it.
+  // Each Chromium launch makes its profile folder under this one (CHROMIUM_PROFILE_ROOT), which
+  // goes when the stack stops (or, if this process is killed outright, when the guard has stopped
+  // what it left): Chromium is stopped by signal here, so puppeteer's own removal of a profile in
+  // the OS temp folder never runs, and every stop left two there. A root the developer named is
+  // theirs, and left alone.
+  const profileRoot = process.env.CHROMIUM_PROFILE_ROOT
+    ? undefined
+    : mkdtempSync(join(tmpdir(), 'certificates-start-chromium-'));
   const guard = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'scripts', 'start-guard.ts'), String(process.pid)],
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'scripts', 'start-guard.ts'),
+      String(process.pid),
+      ...(profileRoot ? [profileRoot] : []),
+    ],
     {
       cwd: ROOT,
       stdio: ['pipe', 'ignore', 'ignore'],
@@ -208,6 +224,8 @@ async function main(): Promise<void> {
       (pid) => pid !== offline?.pid && !guardTree.includes(pid),
     );
     if (offline) await stopProcessTree(offline);
+    // Chromium went with offline's tree: nothing writes its profiles any more.
+    if (profileRoot) await rm(profileRoot, { recursive: true, force: true }).catch(() => undefined);
     const stackStopped = stack?.stop() ?? Promise.resolve();
     if (children.length === 0) return await stackStopped;
     const gone = await Promise.race([
@@ -344,6 +362,7 @@ async function main(): Promise<void> {
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
+      ...(profileRoot ? { CHROMIUM_PROFILE_ROOT: profileRoot } : {}),
       // Local stages only: a deploy stage packages SIGNING_KEY_ARN and never the key.
       ...(signingKey ? { SIGNING_KEY: signingKey.trim() } : {}),
       // serverless-esbuild joins its work folder onto the project folder, even an absolute one.

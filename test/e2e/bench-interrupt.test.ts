@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { descendantsOf, isAlive, signal, waitUntilGone } from '../../scripts/process-tree.ts';
+import { commandLine, descendantsOf, isAlive, signal, waitUntilGone } from '../../scripts/process-tree.ts';
 import { watchChild } from '../support/child-output.ts';
 
 // `npm run bench` stopped by a signal sent to it alone, as `timeout`, `kill` or a CI runner
@@ -14,14 +14,6 @@ import { watchChild } from '../support/child-output.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const running = new Set<ChildProcess>();
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
 
 const started = new Set<number>();
 

@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  commandLine,
   descendantsOf,
   isAlive,
   killProcessesMentioning,
@@ -37,14 +38,6 @@ fs.writeFile = (file, ...rest) => {
 };
 syncBuiltinESMExports();
 `;
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
 
 /** What one run left to clean up, whatever assertion failed or however the test timed out. */
 let current: { child: ChildProcess; folder: string; seen: Set<number>; stop: () => void } | undefined;

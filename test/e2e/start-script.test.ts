@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -11,7 +11,13 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
-import { descendantsOf, isAlive, processesMentioning, signal } from '../../scripts/process-tree.ts';
+import {
+  commandLine,
+  descendantsOf,
+  isAlive,
+  processesMentioning,
+  signal,
+} from '../../scripts/process-tree.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 
@@ -469,6 +475,14 @@ describe('npm start', () => {
     expect(await issuedWithin(exported(again, 'DATABASE_URL'), claimed, 170_000)).toEqual(
       claimed.map(() => 'issued'),
     );
+    // The Chromium that printed them keeps its profile under npm start's own folder, which goes
+    // with the stack: stopped by signal, Chromium never removes a profile itself.
+    const profiles = descendantsOf(second.child.pid as number)
+      .map((member) => /--user-data-dir=(\S+)/.exec(commandLine(member))?.[1])
+      .filter((dir): dir is string => dir !== undefined);
+    expect(profiles).not.toEqual([]);
+    for (const dir of profiles)
+      expect(dir.startsWith(join(stack.root, 'certificates-start-chromium-'))).toBe(true);
     // The three planted here, and any the stopped offline's own scan had dispatched to generate
     // and not yet seen claimed (a minute tick just before Ctrl-C hands out the demo's passes).
     const released = again.match(
@@ -531,6 +545,12 @@ describe('npm start', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(tree.filter(isAlive)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
+    // Neither start left a Chromium profile behind: the first's went with its Ctrl-C, the
+    // second's with its guard.
+    await expect.poll(() => profiles.filter((dir) => existsSync(dir)), { timeout: 30_000 }).toEqual([]);
+    expect(readdirSync(stack.root).filter((name) => name.startsWith('certificates-start-chromium-'))).toEqual(
+      [],
+    );
   }, 600_000);
 
   it('uses the configured PostgreSQL, S3 and Keycloak instead of starting stand-ins, and leaves them running', async () => {
