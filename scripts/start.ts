@@ -19,7 +19,7 @@ import {
 } from '../localstack/embedded/demo-data.ts';
 import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
-import { cliArgs } from './cli-args.ts';
+import { cliArgs, expectedFailure } from './cli-args.ts';
 import { descendantsOf, signal, terminateAll, waitUntilGone } from './process-tree.ts';
 
 /**
@@ -91,7 +91,12 @@ async function assertPortFree(host: string, portNumber: number, variable: string
               `Port ${portNumber} on ${host} is not available (${variable}; ${error.code}). ` +
                 `Stop what uses it, or pick another port: ${variable}=<port> npm start`,
             )
-          : error,
+          : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND'
+            ? new StartError(
+                `OFFLINE_HOST ${host} is not an address of this machine (${error.code}): ` +
+                  'leave it unset (127.0.0.1) or give one of its own addresses',
+              )
+            : error,
       );
     });
     server.listen(portNumber, host, () => server.close(() => resolvePort()));
@@ -512,12 +517,17 @@ async function main(): Promise<void> {
     );
   } catch (error) {
     if (stopping) return;
+    // What the developer can act on from its message (a DATABASE_URL of theirs that refuses, a
+    // missing file) is one line, as for every script; anything else, a bug, keeps its stack.
+    const expected = expectedFailure(error);
     const message =
       error instanceof ConfigError || error instanceof StartError
         ? error.message
-        : error instanceof Error
-          ? (error.stack ?? error.message)
-          : String(error);
+        : expected
+          ? expected.message
+          : error instanceof Error
+            ? (error.stack ?? error.message)
+            : String(error);
     process.stderr.write(`Cannot start: ${message}\n`);
     shutdown(1);
   }

@@ -627,6 +627,25 @@ describe('npm start', () => {
     }
   });
 
+  it('refuses an OFFLINE_HOST that is not an address of this machine, naming it, in one line', async () => {
+    const stack = inject('stack');
+    const dataDir = join(stack.root, 'start-foreign-host');
+    // 192.0.2.1: TEST-NET-1 (RFC 5737), never an address of this machine.
+    const { started } = await startOnProbedPorts(
+      { LOCAL_DATA_DIR: dataDir, OFFLINE_HOST: '192.0.2.1' },
+      async (run) => {
+        await run.exited;
+        return run.output();
+      },
+    );
+    expect(await started.exited).toBe(1);
+    expect(started.output()).toContain(
+      'Cannot start: OFFLINE_HOST 192.0.2.1 is not an address of this machine',
+    );
+    expect(started.output()).not.toMatch(/\n\s+at /);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it('refuses a port that is taken, naming its variable', async () => {
     const stack = inject('stack');
     const taken = await freePort();
