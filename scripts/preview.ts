@@ -9,14 +9,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ConfigError, loadConfig } from '../lib/config.ts';
+import { ConfigError } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createPdfPrinter, type PdfPrinter } from '../lib/render/browser.ts';
 import { previewTemplate } from '../lib/render/preview.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { loadTemplateById } from '../lib/render/template-store.ts';
-import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
-import { createS3Client } from '../lib/storage/s3.ts';
+import { bucketAssetReader } from './bucket-assets.ts';
 import { cliArgs } from './cli-args.ts';
 import { pdfPageToPng } from './pdf-raster.ts';
 
@@ -49,17 +48,9 @@ if (values.template !== 'default') {
     await sql.end({ timeout: 5 });
   }
 }
-// A stored template's bucket assets are read from the bucket, as generate reads them.
-let s3: ReturnType<typeof loadConfig<'s3'>>['s3'] | undefined;
-try {
-  if (Object.values(template?.assets ?? {}).some((ref) => ref.startsWith('s3://')))
-    s3 = loadConfig(['s3']).s3;
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`Cannot preview: the template's assets are in the bucket. ${error.message}\n`);
-  process.exit(1);
-}
-const client = s3 ? createS3Client(s3) : undefined;
+// A stored template's bucket assets are read from the bucket, as generate reads them (a missing
+// S3_BUCKET is a ConfigError, one line from cliArgs' handler).
+const bucket = bucketAssetReader(template?.assets ?? {});
 // One close, shared by the normal end and a signal: a signal that arrives while the normal end is
 // closing must wait for that same close, not find the printer already emptied and exit while
 // Chromium is still shutting down.
@@ -80,10 +71,10 @@ const printer: PdfPrinter = {
 };
 const renderer = createCertificateRenderer(printer, {
   timeoutMs: 30_000,
-  ...(s3 && client ? { assetLoader: createS3AssetLoader(client, s3.S3_BUCKET) } : {}),
+  ...(bucket ? { assetLoader: bucket.assetLoader } : {}),
 });
 const close = (): Promise<void> => {
-  closing ??= renderer.close().finally(() => client?.destroy());
+  closing ??= renderer.close().finally(() => bucket?.close());
   return closing;
 };
 

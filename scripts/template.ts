@@ -20,8 +20,7 @@ import {
   ValidationError,
 } from '../lib/errors.ts';
 import { saveTemplate } from '../lib/render/template-store.ts';
-import { createS3AssetLoader } from '../lib/storage/asset-loader.ts';
-import { createS3Client } from '../lib/storage/s3.ts';
+import { bucketAssetReader } from './bucket-assets.ts';
 import { cliArgs } from './cli-args.ts';
 
 const USAGE = [
@@ -85,10 +84,7 @@ try {
     }
     // Bucket assets are read as the functions will read them, so a logo that is not there, not an
     // image or too large is refused now rather than by every certificate of the course.
-    const s3 = Object.values(assets).some((ref) => ref.startsWith('s3://'))
-      ? loadConfig(['s3']).s3
-      : undefined;
-    const client = s3 ? createS3Client(s3) : undefined;
+    const bucket = bucketAssetReader(assets);
     try {
       const saved = await saveTemplate(
         sql,
@@ -101,14 +97,14 @@ try {
           assets,
           createdBy: values.by ?? null,
         },
-        s3 && client ? { assetLoader: createS3AssetLoader(client, s3.S3_BUCKET) } : {},
+        bucket ? { assetLoader: bucket.assetLoader } : {},
       );
       console.log(
         `Saved template ${saved.id}: ${saved.courseId ?? 'default'} version ${saved.version} ("${saved.name}"). ` +
           `Preview: npm run preview -- --template ${saved.id}`,
       );
     } finally {
-      client?.destroy();
+      bucket?.close();
     }
   }
 } catch (error) {
