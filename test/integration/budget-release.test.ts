@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { countInFlight, dispatchWithinBudget, releaseStaleClaims } from '../../lib/certificates/budget.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { claimDueForDispatch } from '../../lib/certificates/scan.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import {
   certificateRow,
   createCourse,
@@ -22,7 +22,6 @@ import {
 // start calls it), so there is no live lease to keep here.
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const studentId = DEMO_STUDENTS[0]?.id as string;
 const DISPATCH_LEASE_SECONDS = 300;
 
@@ -54,13 +53,8 @@ async function newCertificate(): Promise<string> {
   return await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
 }
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await t.cleanup();
-  restoreEnv();
+testEnvPerFile((env) => {
+  t = env;
 });
 
 describe('releaseStaleClaims', () => {

@@ -1,5 +1,5 @@
 import { importJWK, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateStore } from '../../lib/certificates/ports.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
@@ -29,7 +29,7 @@ import {
   OPEN_BADGE_ATTACHMENT,
 } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { validateOpenBadge } from '../support/open-badges-schema.ts';
 import { readableStorage } from '../support/s3-objects.ts';
@@ -42,7 +42,6 @@ import {
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const printer = createPdfPrinter({
   executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
   maxPages: 1,
@@ -57,15 +56,12 @@ const SETTINGS: CredentialSettings = {
   statusListTtlSeconds: 300,
 };
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await renderer.close();
-  await t.cleanup();
-  restoreEnv();
-});
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
 
 async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
   const user = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
   applyLaterPassRule,
@@ -11,7 +11,7 @@ import { CLAIM_STOP_MARGIN_MS, runScan } from '../../lib/certificates/scan.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import {
@@ -28,21 +28,17 @@ import {
 // then decides it again, so the outcome no longer depends on whether generation had finished.
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const log = recordingLog();
 const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await renderer.close();
-  await t.cleanup();
-  restoreEnv();
-});
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
 
 // Ingestion as the API runs it, with the generation budget full: nothing is invoked, so the first
 // certificate is still pending when the retake is decided.

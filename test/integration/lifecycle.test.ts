@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
   applyLaterPassRule,
@@ -21,7 +21,7 @@ import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { untilWaitingForLock } from '../support/lock-wait.ts';
 import { issuedCertificate, renderingCertificate } from './lifecycle-fixtures.ts';
@@ -35,21 +35,17 @@ import {
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const log = recordingLog();
 const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await renderer.close();
-  await t.cleanup();
-  restoreEnv();
-});
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
 
 const issued = issuedCertificate;
 

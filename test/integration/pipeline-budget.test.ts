@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLAIM_LEASE_SECONDS, countInFlight, releaseDropped } from '../../lib/certificates/budget.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer, Dispatch } from '../../lib/certificates/ports.ts';
@@ -8,7 +8,7 @@ import { requeueAndDispatch } from '../../lib/certificates/requeue.ts';
 import { CLAIM_STOP_MARGIN_MS, claimDueForDispatch, runScan } from '../../lib/certificates/scan.ts';
 import { parseFailedInvocation } from '../../lib/invoke/failure-queue.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { untilWaitingForLock } from '../support/lock-wait.ts';
 import {
@@ -25,7 +25,6 @@ import {
 // GENERATE_MAX_CONCURRENCY certificates dispatched or rendering; the rest waits in PostgreSQL.
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const studentId = DEMO_STUDENTS[0]?.id as string;
 
 /** A renderer that holds each render until the test releases it, so certificates stay in flight. */
@@ -120,13 +119,8 @@ beforeEach(async () => {
   await t.sql`DELETE FROM certificates`;
 });
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await t.cleanup();
-  restoreEnv();
+testEnvPerFile((env) => {
+  t = env;
 });
 
 describe('concurrency budget', () => {

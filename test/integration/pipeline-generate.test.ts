@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { expiresAtFor } from '../../lib/certificates/lifecycle.ts';
 import type { GenerateDeps } from '../../lib/certificates/ports.ts';
@@ -10,7 +10,7 @@ import type { PdfPrinter } from '../../lib/render/browser.ts';
 import { formatIssueDate } from '../../lib/render/i18n.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
@@ -31,22 +31,17 @@ import {
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const printer = createObservedPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  // The SDK signs even for s3rver, which accepts any key.
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await renderer.close();
-  await t.cleanup();
-  restoreEnv();
-});
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
 
 async function student(firstName = 'Grace', lastName = 'Hopper') {
   return await keycloak.addUser({ firstName, lastName });

@@ -3,7 +3,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateRenderer, CertificateStore } from '../../lib/certificates/ports.ts';
@@ -14,7 +14,7 @@ import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render
 import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { untilWaitingForLock } from '../support/lock-wait.ts';
 import { readableStorage } from '../support/s3-objects.ts';
@@ -35,7 +35,6 @@ import {
 // Two workers on one certificate after a lease takeover, and errors that mean "fix the setup".
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const studentId = DEMO_STUDENTS[0]?.id as string;
 
 /**
@@ -78,13 +77,8 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
   while (!(await condition())) await sleep(10);
 }
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await t.cleanup();
-  restoreEnv();
+testEnvPerFile((env) => {
+  t = env;
 });
 
 describe('lease takeover', () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
@@ -8,7 +8,7 @@ import { runScan } from '../../lib/certificates/scan.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import {
   certificateRow,
@@ -19,21 +19,17 @@ import {
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = { dispatchLeaseSeconds: 300 };
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await renderer.close();
-  await t.cleanup();
-  restoreEnv();
-});
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
 
 function recordingDispatch() {
   const calls: string[] = [];

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { drainDue } from '../../lib/certificates/drain.ts';
 import { type GenerateOutcome, generateCertificate } from '../../lib/certificates/generate.ts';
 import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
@@ -9,7 +9,7 @@ import { createSql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { pdfText } from '../support/pdf.ts';
 import { readableStorage } from '../support/s3-objects.ts';
@@ -26,22 +26,18 @@ import {
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-let restoreEnv: () => void;
 const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
 const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
 const scanOptions: ScanOptions = { batchSize: 100, enqueueLimit: 1000, dispatchLeaseSeconds: 300 };
 
-beforeAll(async () => {
-  t = await createTestEnv();
-  restoreEnv = applyS3Credentials(t);
-});
-afterAll(async () => {
-  await renderer.close();
-  await t.cleanup();
-  restoreEnv();
-});
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
 
 /**
  * An in-process stand-in for the async Lambda invoke: it starts generation without waiting

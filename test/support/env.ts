@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import postgres from 'postgres';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { ensureLocalSigningKey } from '../../lib/credentials/key-source.ts';
 import { createSql, type Sql } from '../../lib/db/client.ts';
 
@@ -89,5 +89,30 @@ export function applyS3Credentials(t: Pick<TestEnv, 'env'>): () => void {
   return applyEnv({
     AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
     AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+  });
+}
+
+/**
+ * The frame most pipeline test files share: their own database and bucket before the first test,
+ * the S3 SDK's credentials in process.env while they run (the SDK signs even for the stand-in),
+ * and after the last test what they opened closed (renderers hold a Chromium), the database and
+ * bucket removed and the environment restored. The environment comes through `receive`, so a file
+ * keeps its `let t: TestEnv`.
+ */
+export function testEnvPerFile(
+  receive: (t: TestEnv) => void,
+  closeFirst: ReadonlyArray<{ close(): Promise<void> }> = [],
+): void {
+  let t: TestEnv | undefined;
+  let restoreEnv = (): void => {};
+  beforeAll(async () => {
+    t = await createTestEnv();
+    restoreEnv = applyS3Credentials(t);
+    receive(t);
+  });
+  afterAll(async () => {
+    for (const resource of closeFirst) await resource.close();
+    await t?.cleanup();
+    restoreEnv();
   });
 }
