@@ -129,7 +129,8 @@ export async function applyPdfMetadata(
     if (credential.openBadge)
       attachments.push({
         name: OPEN_BADGE_ATTACHMENT,
-        mimeType: 'application/vc+jwt',
+        // A JWT (its `typ`), as Open Badges 3.0 signs it; not a VC-JOSE-COSE `vc+jwt`.
+        mimeType: 'application/jwt',
         description: 'Open Badges 3.0 credential (VC-JWT, ES256); import it into a wallet',
         data: encode(credential.openBadge),
       });

@@ -162,7 +162,10 @@ describe('revoke through the API, then every place a verifier looks', () => {
     // The owner exports the credential: a VC-JWT that verifies against the JWKS and the schema.
     const exported = await call(createCredentialHandler(deps), await credentialEvent(ids.alice));
     expect(exported.statusCode).toBe(200);
-    expect(exported.headers['Content-Type']).toBe('application/vc+jwt');
+    // Open Badges 3.0, Document Formats, Web Resource: a VC-JWT's "Content-Type SHOULD be
+    // `text/plain`" (1EdTech openbadges-specification, ob_v3p0/microsites/spec/docformat.md); the
+    // token's own `typ` is JWT, not the VC-JOSE-COSE `vc+jwt` of application/vc+jwt.
+    expect(exported.headers['Content-Type']).toBe('text/plain; charset=utf-8');
     expect(decodeProtectedHeader(exported.body)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
     const { payload } = await jwtVerify(exported.body, await dereferenceKid(exported.body), {
       issuer: settings.issuer.id,
@@ -243,6 +246,7 @@ describe('revoke through the API, then every place a verifier looks', () => {
       }),
     );
     expect(publicCredential.statusCode).toBe(200);
+    expect(publicCredential.headers['Content-Type']).toBe('text/plain; charset=utf-8');
     // A wallet's page on any origin may read it (CORS_ALLOWED_ORIGINS is empty here).
     expect(publicCredential.headers['Access-Control-Allow-Origin']).toBe('*');
     const again = await jwtVerify(publicCredential.body, await dereferenceKid(publicCredential.body), {

@@ -103,6 +103,13 @@ describe('document information and attachments as an incremental update', () => 
       [OPEN_BADGE_ATTACHMENT]: credential.openBadge,
     };
     expect(seen.files).toEqual(files);
+    // Each file's media type: both tokens are JWTs (their `typ` is JWT; the Open Badge is not a
+    // VC-JOSE-COSE application/vc+jwt), the facts are JSON.
+    const mediaTypes = Buffer.from(updated.subarray(printed.byteLength))
+      .toString('latin1')
+      .match(/\/Type \/EmbeddedFile \/Subtype \/\S+/g)
+      ?.map((found) => found.split(' ').pop());
+    expect(mediaTypes?.sort()).toEqual(['/application#2Fjson', '/application#2Fjwt', '/application#2Fjwt']);
     expect(Object.keys(seen.viewerFiles).sort()).toEqual(Object.keys(files).sort());
     expect(seen.viewerFiles[OPEN_BADGE_ATTACHMENT]).toContain('Open Badges 3.0');
     expect(seen.text).toBe(await pdfText(printed));

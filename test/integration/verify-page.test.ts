@@ -283,7 +283,7 @@ describe('public verification page', () => {
         body: await response.text(),
       };
     }, wallet);
-    expect(download).toMatchObject({ status: 200, type: 'application/vc+jwt' });
+    expect(download).toMatchObject({ status: 200, type: 'text/plain; charset=utf-8' });
     const { payload } = await jwtVerify(download.body, await importJWK(key.publicJwk, 'ES256'));
     expect(payload).toMatchObject({
       jti: `${LINKS.verifyBaseUrl}/${certificate.code}`,

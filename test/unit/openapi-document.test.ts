@@ -273,13 +273,16 @@ describe('OpenAPI document', () => {
     // What signOpenBadgeCredential and signedStatusList put in `kid`, with placeholders.
     const keyUrl = issuerKeyUrl('{PUBLIC_API_BASE_URL}', '{thumbprint}');
     expect(keyUrl).toBe('{PUBLIC_API_BASE_URL}/keys/{thumbprint}');
-    for (const route of [
-      'GET /api/v1/status/{listId}',
-      'GET /api/v1/certificates/{certificateId}/credential',
-      'GET /api/v1/verify/{verificationCode}/credential',
-    ]) {
+    // The status list is a VC-JOSE-COSE credential; an Open Badge is served as Open Badges 3.0's
+    // Web Resource says (text/plain).
+    for (const [route, mediaType] of [
+      ['GET /api/v1/status/{listId}', 'application/vc+jwt'],
+      ['GET /api/v1/certificates/{certificateId}/credential', 'text/plain'],
+      ['GET /api/v1/verify/{verificationCode}/credential', 'text/plain'],
+    ] as const) {
       const operation = operations.get(route);
-      const schema = operation?.responses['200']?.content?.['application/vc+jwt']?.schema as
+      expect(Object.keys(operation?.responses['200']?.content ?? {}), route).toEqual([mediaType]);
+      const schema = operation?.responses['200']?.content?.[mediaType]?.schema as
         | { description?: string }
         | undefined;
       expect(schema?.description, route).toContain(`\`kid\` is the key's URL \`${keyUrl}\``);

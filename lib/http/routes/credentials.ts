@@ -22,6 +22,14 @@ import { certificateIdPath, errorResponse, verificationCodePath } from './common
  */
 
 const VC_JWT = 'application/vc+jwt';
+/*
+ * Open Badges 3.0, "Document Formats", Web Resource: a credential signed as a VC-JWT is served as
+ * its compact JWS and "the Content-Type SHOULD be `text/plain`". Its header says `typ` JWT (the
+ * Open Badges proof format), so `application/vc+jwt`, the VC-JOSE-COSE type whose tokens say
+ * `typ` vc+jwt, would announce a format the token is not. The status list is a VC-JOSE-COSE
+ * credential (`typ` vc+jwt) and keeps that type.
+ */
+const OPEN_BADGE_MEDIA_TYPE = 'text/plain';
 
 const jwtSchema = z
   .string()
@@ -38,7 +46,7 @@ function credentialFile(jwt: string, verificationCode: string): HttpResponse {
   return {
     statusCode: 200,
     headers: {
-      'Content-Type': VC_JWT,
+      'Content-Type': `${OPEN_BADGE_MEDIA_TYPE}; charset=utf-8`,
       'Content-Disposition': `attachment; filename="open-badge-${verificationCode.replace(/[^A-Za-z0-9-]/g, '')}.jwt"`,
       // Personal data: never kept by shared caches.
       'Cache-Control': 'no-store',
@@ -96,7 +104,7 @@ export const getCertificateCredentialRoute = defineRoute({
   request: { path: certificateIdPath },
   policy: signedIn,
   responses: {
-    200: { description: 'The signed credential', contentType: VC_JWT, schema: jwtSchema },
+    200: { description: 'The signed credential', contentType: OPEN_BADGE_MEDIA_TYPE, schema: jwtSchema },
     404: errorResponse('Unknown (or not yours)'),
     409: errorResponse(
       'Not generated yet: no credential (the certificate is pending, rendering, failed or dead)',
@@ -129,7 +137,7 @@ export const getPublicCredentialRoute = defineRoute({
   policy: anyone,
   crossOrigin: 'any',
   responses: {
-    200: { description: 'The signed credential', contentType: VC_JWT, schema: jwtSchema },
+    200: { description: 'The signed credential', contentType: OPEN_BADGE_MEDIA_TYPE, schema: jwtSchema },
     404: errorResponse('No generated certificate has this code'),
   },
   handle: async (deps: CredentialDeps, { path, event }) => {
