@@ -174,7 +174,7 @@ export async function verifyCredential(jws: string, keys: VerificationKeys): Pro
 }
 
 /** `shown` is `full`, or a cut of it ("…" ending) as credentialClaims makes with any budget. */
-function isCutOf(shown: string, full: string): boolean {
+export function isCutOf(shown: string, full: string): boolean {
   return shown === full || (shown.endsWith(ELLIPSIS) && full.startsWith(shown.slice(0, -ELLIPSIS.length)));
 }
 

@@ -3,7 +3,13 @@ import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
 import { z } from 'zod';
 import type { CertificateFacts } from '../certificates/facts.ts';
 import { BIDI_CONTROLS } from '../certificates/text.ts';
-import { type CredentialCheck, type CredentialClaims, factsMatch, verifyCredential } from './credential.ts';
+import {
+  type CredentialCheck,
+  type CredentialClaims,
+  factsMatch,
+  isCutOf,
+  verifyCredential,
+} from './credential.ts';
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
 import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
 import { type PageTextReader, pageFinding } from './page-text.ts';
@@ -89,6 +95,11 @@ const liveStatus = z.object({
   revokedAt: z.string().nullable().optional(),
   // The SHA-256 (hex) of the PDF as issued; absent from issuers that do not publish it.
   pdfSha256: z.string().nullable().optional(),
+  // The record's facts (the name is null once the holder's details were erased): compared with
+  // the signed ones, which a stolen key could sign for a real code.
+  studentName: z.string().nullable().optional(),
+  courseTitle: z.string().optional(),
+  issuedOn: z.string().nullable().optional(),
 });
 const statusListShape = z.looseObject({
   id: z.string(),
@@ -288,6 +299,62 @@ function fileFinding(pdf: Uint8Array, issued: string | null | undefined): { ok: 
 }
 
 /**
+ * Where the issuer's record of the signed code disagrees with what was signed, if it says: a key
+ * stolen and not yet reported can sign any name for a real code, and only the record shows it.
+ * A name the issuer erased (null) is not compared.
+ */
+function recordDisagreement(
+  claims: CredentialClaims,
+  record: z.infer<typeof liveStatus>,
+): string | undefined {
+  if (typeof record.studentName === 'string' && !isCutOf(claims.n, record.studentName))
+    return `the issuer's record of ${claims.c} names another student (${record.studentName})`;
+  if (record.courseTitle !== undefined && !isCutOf(claims.t, record.courseTitle))
+    return `the issuer's record of ${claims.c} names another course (${record.courseTitle})`;
+  if (typeof record.issuedOn === 'string' && record.issuedOn !== claims.d)
+    return `the issuer's record of ${claims.c} says it was issued on ${record.issuedOn}`;
+  return undefined;
+}
+
+/**
+ * The issuer's current key set, read to learn which of the keys in the checker's own file the
+ * issuer has since reported compromised: the file's keys with those marked so, and every kid the
+ * issuer publishes. Undefined when it could not be read (the report says why).
+ */
+async function currentKeyStates(
+  issuerOrigin: string,
+  io: CheckIo,
+  keys: readonly PublishedKey[],
+  lines: string[],
+): Promise<{ keys: PublishedKey[]; issuerKids: ReadonlySet<string> } | undefined> {
+  const location = new URL(JWKS_PATH, issuerOrigin).toString();
+  try {
+    const current = await parseJwks(
+      JSON.parse(new TextDecoder().decode(await readSource(location, io, 'JWKS'))),
+    );
+    const revoked = new Map(
+      current.filter((key) => key.state === 'compromised').map((key) => [key.jwk.kid, key.revokedAt ?? null]),
+    );
+    lines.push(`Key state: read from the issuer's current key set (${location})`);
+    return {
+      keys: keys.map((key) =>
+        revoked.has(key.jwk.kid)
+          ? { ...key, state: 'compromised', revokedAt: revoked.get(key.jwk.kid) ?? null }
+          : key,
+      ),
+      issuerKids: new Set(current.map((key) => key.jwk.kid)),
+    };
+  } catch (error) {
+    lines.push(
+      `Key state: COULD NOT CHECK whether the issuer has revoked a key of your file since you saved it — ${
+        error instanceof CannotCheck ? error.message : `${location} is not a JWK Set`
+      }`,
+    );
+    return undefined;
+  }
+}
+
+/**
  * The issuer's live answer for the signed code, from an address on the issuer's origin whose
  * last path segment is that code (the address a PDF's facts name is not signed: it could point
  * at another certificate, or at another host).
@@ -298,7 +365,12 @@ async function liveStatusOf(
   issuerOrigin: string | undefined,
   fetchUrl: NonNullable<CheckIo['fetch']>,
   pdf: Uint8Array | undefined,
-): Promise<{ known: 'valid' | 'invalid' | 'unknown'; line: string; file?: { ok: boolean; line: string } }> {
+): Promise<{
+  known: 'valid' | 'invalid' | 'unknown';
+  line: string;
+  file?: { ok: boolean; line: string };
+  record?: z.infer<typeof liveStatus>;
+}> {
   const url = verifyUrl && isUrl(verifyUrl) ? new URL(verifyUrl) : undefined;
   if (issuerOrigin === undefined)
     return {
@@ -325,6 +397,7 @@ async function liveStatusOf(
       known: live.status === 'valid' ? 'valid' : 'invalid',
       line: `Status: ${live.status}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${url})`,
       ...(pdf ? { file: fileFinding(pdf, live.pdfSha256) } : {}),
+      record: live,
     };
   } catch (error) {
     return {
@@ -589,6 +662,16 @@ async function checkCertificateUnescaped(
         : new CannotCheck(`the JWKS (${jwksLocation}) is not a JWK Set`);
     }
     lines.push(`Keys: ${jwksLocation}`);
+    const keysFromFile = !isUrl(jwksLocation);
+    // A key set from a file is the checker's own copy, perhaps older than the issuer's report that
+    // one of its keys was stolen: online, the issuer's current set says which it has revoked since.
+    let issuerKids: ReadonlySet<string> | undefined;
+    let keyStateUnread = false;
+    if (keysFromFile && io.fetch && issuerOrigin !== undefined) {
+      const current = await currentKeyStates(issuerOrigin, io, keys, lines);
+      if (current) ({ keys, issuerKids } = current);
+      else keyStateUnread = true;
+    }
     if (jwksSource === undefined && issuerOrigin)
       lines.push(
         `Issuer: ${issuerOrigin}, as the URL names it (the check shows the certificate comes from whoever holds this host's keys)`,
@@ -596,6 +679,25 @@ async function checkCertificateUnescaped(
 
     // ---- signature, then facts ----
     const check = await verifyCredential(jws, keys);
+    if (check.verdict === 'unknown-key' && check.kid !== null && keysFromFile) {
+      // The file is the checker's copy: a key the issuer added after it was saved is not in it,
+      // so a genuine certificate signed since then is not invalid, only not checkable with it.
+      const current = issuerOrigin
+        ? new URL(JWKS_PATH, issuerOrigin).toString()
+        : `https://<the issuer's host>${JWKS_PATH}`;
+      if (issuerKids?.has(check.kid))
+        throw new CannotCheck(
+          `your key set (${jwksLocation}) has no key ${check.kid}, which the issuer's current set (${current}) publishes: save that set again and check once more`,
+        );
+      if (issuerKids === undefined)
+        throw new CannotCheck(
+          `your key set (${jwksLocation}) has no key ${check.kid}. Keys the issuer added after you saved it are not in it: fetch its current set (${current}) again and check once more`,
+        );
+      lines.push(
+        `Signature: INVALID — neither your key set (${jwksLocation}) nor the issuer's current set (${current}) has key ${check.kid}`,
+      );
+      return { outcome: 'invalid', lines };
+    }
     const signature = signatureFinding(check);
     lines.push(signature.line);
     if (check.verdict !== 'valid' && check.verdict !== 'revoked-key') return { outcome: 'invalid', lines };
@@ -605,6 +707,12 @@ async function checkCertificateUnescaped(
     }
     let ok = true;
     let factsAgree = true;
+    if (issuerKids && !issuerKids.has(check.kid)) {
+      ok = false;
+      lines.push(
+        `Key: the issuer's current key set does not list ${check.kid}, the key in your file that signed this: not this issuer's certificate, or not this issuer's key file`,
+      );
+    }
     if (facts) {
       if (await factsMatch(check.claims, facts))
         lines.push('Facts: the embedded facts match the signature', ...describeFacts(facts));
@@ -672,6 +780,11 @@ async function checkCertificateUnescaped(
       const live = await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch, pdf);
       lines.push(live.line);
       if (live.known === 'invalid') ok = false;
+      const disagreement = live.record && recordDisagreement(check.claims, live.record);
+      if (disagreement) {
+        ok = false;
+        lines.push(`Record: DOES NOT MATCH the signed facts — ${disagreement}`);
+      }
       if (live.file) {
         lines.push(live.file.line);
         if (!live.file.ok) ok = false;
@@ -690,7 +803,7 @@ async function checkCertificateUnescaped(
     if (!ok) return { outcome: 'invalid', lines };
     // A page that could not be read, or a file that could not be compared online, is not a
     // verdict on it: the check is incomplete.
-    if (pageUnread || fileUnchecked) return { outcome: 'unchecked', lines };
+    if (pageUnread || fileUnchecked || keyStateUnread) return { outcome: 'unchecked', lines };
     if (online && !statusKnown) {
       lines.push(
         'Could not check whether the certificate is still valid: the signature alone is not a verdict online.',

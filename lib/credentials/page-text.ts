@@ -318,9 +318,14 @@ export async function pageFinding(
       line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course and code printed on it with the signed facts above.`,
     };
   }
-  // Joined by line breaks: a wrapped name still matches across one (spaces do not count), and the
-  // last word of a page and the first of the next do not make one word.
-  const page = pageIndex(pages.join('\n'));
+  // The issuer's certificates have one page (the renderer refuses a second): a page put in front
+  // of the genuine one, naming someone else, would pass a search of all pages' text.
+  if (pages.length > 1)
+    return {
+      verdict: 'invalid',
+      line: `Page text: the PDF has ${pages.length} pages; the issuer's certificates have one (pages were added to it)`,
+    };
+  const page = pageIndex(pages[0] ?? '');
   if (page.comparable === '')
     return {
       verdict: 'invalid',

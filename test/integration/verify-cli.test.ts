@@ -9,7 +9,7 @@ import { createHandler as createVerifyHandler } from '../../functions/http/verif
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { credentialUrl, signCredential } from '../../lib/credentials/credential.ts';
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
-import { registerSigningKey } from '../../lib/credentials/key-store.ts';
+import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { type CheckIo, checkCertificate } from '../../lib/credentials/offline-check.ts';
 import { applyPdfMetadata } from '../../lib/render/renderer.ts';
@@ -90,7 +90,7 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     );
   });
 
-  it('invalid: altered facts, a tampered signature, an unknown key, a compromised key', async () => {
+  it('invalid: altered facts, a tampered signature, a compromised key', async () => {
     const jws = await signCredential(facts, key);
     const altered = await certificatePdf('altered.pdf', jws, { ...facts, score: '100/100' });
     expect((await checkCertificate(altered, jwksFile, offlineIo)).outcome).toBe('invalid');
@@ -107,11 +107,6 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
       (await checkCertificate(await certificatePdf('sig.pdf', flipped), jwksFile, offlineIo)).outcome,
     ).toBe('invalid');
 
-    const stranger = await certificatePdf('stranger.pdf', await signCredential(facts, other));
-    const unknown = await checkCertificate(stranger, jwksFile, offlineIo);
-    expect(unknown.outcome).toBe('invalid');
-    expect(unknown.lines.join('\n')).toContain(`no published key has kid ${other.kid}`);
-
     const revokedJwks = join(dir, 'revoked-jwks.json');
     await writeFile(
       revokedJwks,
@@ -122,6 +117,15 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     const compromised = await checkCertificate(await certificatePdf('c.pdf', jws), revokedJwks, offlineIo);
     expect(compromised.outcome).toBe('invalid');
     expect(compromised.lines.join('\n')).toContain('signed with a revoked key');
+  });
+
+  it('a key not in the key file is "could not check", not a forgery: keys the issuer added since it was saved are not in it', async () => {
+    const stranger = await certificatePdf('stranger.pdf', await signCredential(facts, other));
+    const unknown = await checkCertificate(stranger, jwksFile, offlineIo);
+    expect(unknown.outcome).toBe('unchecked');
+    expect(unknown.lines).toContain(
+      `Could not check: your key set (${jwksFile}) has no key ${other.kid}. Keys the issuer added after you saved it are not in it: fetch its current set (https://<the issuer's host>/.well-known/jwks.json) again and check once more`,
+    );
   });
 
   it('could not check: no credential in the PDF, unreadable file, no JWKS', async () => {
@@ -151,10 +155,16 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     expect(valid.stdout).toContain('Verdict: VALID');
     expect(valid.status).toBe(0);
     const invalid = run(
-      await certificatePdf('run-bad.pdf', await signCredential(latin, other), latin, printed),
+      await certificatePdf(
+        'run-bad.pdf',
+        await signCredential(latin, key),
+        { ...latin, score: '100/100' },
+        printed,
+      ),
       '--jwks',
       jwksFile,
     );
+    expect(invalid.stdout).toContain('Facts: DO NOT MATCH the signature');
     expect(invalid.status).toBe(1);
     // A genuine credential on a page with no text: nothing ties the page to it.
     const textless = run(
@@ -187,13 +197,22 @@ describe('npm run verify with the URL of a QR code (online)', () => {
 
   const online: CheckIo = { ...offlineIo, fetch: (url, init) => fetch(url, init) };
 
+  /** A certificate on record, and the facts the issuer signed for it (its record's). */
+  async function recorded(studentId: string, status: 'issued' | 'revoked') {
+    const certificate = await insertCertificate(t.sql, {
+      studentId,
+      status,
+      studentName: facts.name,
+      courseTitle: facts.course,
+    });
+    await t.sql`UPDATE certificates SET issued_on = ${facts.issued} WHERE id = ${certificate.id}`;
+    return { certificate, signed: { ...facts, code: certificate.verificationCode } };
+  }
+
   it('valid with the live status; revoked is invalid', async () => {
     for (const status of ['issued', 'revoked'] as const) {
-      const certificate = await insertCertificate(t.sql, {
-        studentId: '00000000-0000-4000-8000-00000000b0b0',
-        status,
-      });
-      const jws = await signCredential({ ...facts, code: certificate.verificationCode }, key);
+      const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b0', status);
+      const jws = await signCredential(signed, key);
       const url = credentialUrl(`${server.baseUrl}/api/v1/verify/${certificate.verificationCode}`, jws);
       const report = await checkCertificate(url, undefined, online);
       expect(report.lines.join('\n')).toContain(`Keys: ${server.baseUrl}/.well-known/jwks.json`);
@@ -203,11 +222,8 @@ describe('npm run verify with the URL of a QR code (online)', () => {
   });
 
   it('the command checks a link with keys from a file against the live status only on the host --issuer names', async () => {
-    const certificate = await insertCertificate(t.sql, {
-      studentId: '00000000-0000-4000-8000-00000000b0b2',
-      status: 'revoked',
-    });
-    const jws = await signCredential({ ...facts, code: certificate.verificationCode }, key);
+    const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b2', 'revoked');
+    const jws = await signCredential(signed, key);
     const link = credentialUrl(`${server.baseUrl}/api/v1/verify/${certificate.verificationCode}`, jws);
     // Asynchronously: the issuer's routes answer from this process.
     const run = (...args: string[]) =>
@@ -236,12 +252,112 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     expect(named.status).toBe(1);
   });
 
+  const verifyLink = async (code: string, claims: CertificateFacts, signer: SigningKey) =>
+    credentialUrl(`${server.baseUrl}/api/v1/verify/${code}`, await signCredential(claims, signer));
+
+  it("with keys from a file, the issuer's current key set says which key it has revoked since, and its record which name it issued", async () => {
+    const stolen = await signingKeyFromJwk(await generateSigningJwk());
+    await registerSigningKey(t.sql, stolen);
+    // The verifier's copy, saved while the key was good.
+    const savedJwks = join(dir, 'saved-jwks.json');
+    await writeFile(savedJwks, JSON.stringify(jwksDocument([{ jwk: stolen.publicJwk, state: 'current' }])));
+    const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b3', 'issued');
+    const code = certificate.verificationCode;
+    const forgedFacts = { ...signed, name: 'Mallory Forger' };
+    const withIssuer = { issuer: server.baseUrl };
+    const currentKeys = `${server.baseUrl}/.well-known/jwks.json`;
+
+    const genuine = await checkCertificate(
+      await verifyLink(code, signed, stolen),
+      savedJwks,
+      online,
+      withIssuer,
+    );
+    expect(genuine.lines).toContain(`Key state: read from the issuer's current key set (${currentKeys})`);
+    expect(genuine.outcome).toBe('valid');
+    // Before the theft is reported, a name signed with the key for a real code is caught by the
+    // issuer's record of that code.
+    const forged = await checkCertificate(
+      await verifyLink(code, forgedFacts, stolen),
+      savedJwks,
+      online,
+      withIssuer,
+    );
+    expect(forged.lines).toContain(
+      `Record: DOES NOT MATCH the signed facts — the issuer's record of ${code} names another student (${facts.name})`,
+    );
+    expect(forged.outcome).toBe('invalid');
+
+    // Once it is reported, nothing the key signed is valid, whatever the saved file says.
+    await markKeyCompromised(t.sql, stolen.kid);
+    for (const claims of [signed, forgedFacts]) {
+      const report = await checkCertificate(
+        await verifyLink(code, claims, stolen),
+        savedJwks,
+        online,
+        withIssuer,
+      );
+      expect(report.lines.join('\n')).toContain(
+        `Signature: INVALID — signed with a revoked key (${stolen.kid}, revoked 2`,
+      );
+      expect(report.outcome).toBe('invalid');
+    }
+
+    // The issuer's key set not answering: whether the key was revoked is not known, so no verdict.
+    const keysDown: CheckIo = {
+      ...online,
+      fetch: (url, init) =>
+        url.endsWith('/.well-known/jwks.json')
+          ? Promise.reject(new TypeError('fetch failed'))
+          : fetch(url, init),
+    };
+    const unknownState = await checkCertificate(
+      await verifyLink(code, signed, key),
+      jwksFile,
+      keysDown,
+      withIssuer,
+    );
+    expect(unknownState.lines).toContain(
+      `Key state: COULD NOT CHECK whether the issuer has revoked a key of your file since you saved it — could not read the JWKS (${currentKeys}): fetch failed`,
+    );
+    expect(unknownState.lines).toContain(`Status: valid (live, ${server.baseUrl}/api/v1/verify/${code})`);
+    expect(unknownState.outcome).toBe('unchecked');
+  });
+
+  it("with keys from a file, a key the file lacks is looked up in the issuer's current set: rotated since is could not check, unknown to both is invalid", async () => {
+    const newer = await signingKeyFromJwk(await generateSigningJwk());
+    // The issuer rotated its key after the verifier saved the file.
+    await registerSigningKey(t.sql, newer);
+    const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b4', 'issued');
+    const code = certificate.verificationCode;
+    const withIssuer = { issuer: server.baseUrl };
+    const currentKeys = `${server.baseUrl}/.well-known/jwks.json`;
+
+    const rotated = await checkCertificate(
+      await verifyLink(code, signed, newer),
+      jwksFile,
+      online,
+      withIssuer,
+    );
+    expect(rotated.lines).toContain(
+      `Could not check: your key set (${jwksFile}) has no key ${newer.kid}, which the issuer's current set (${currentKeys}) publishes: save that set again and check once more`,
+    );
+    expect(rotated.outcome).toBe('unchecked');
+
+    const stranger = await checkCertificate(
+      await verifyLink(code, signed, other),
+      jwksFile,
+      online,
+      withIssuer,
+    );
+    expect(stranger.lines).toContain(
+      `Signature: INVALID — neither your key set (${jwksFile}) nor the issuer's current set (${currentKeys}) has key ${other.kid}`,
+    );
+    expect(stranger.outcome).toBe('invalid');
+  });
+
   it("a PDF checked online is compared, byte for byte, with the issuer's record of the PDF it issued", async () => {
-    const certificate = await insertCertificate(t.sql, {
-      studentId: '00000000-0000-4000-8000-00000000b0b1',
-      status: 'issued',
-    });
-    const signed = { ...facts, code: certificate.verificationCode };
+    const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b1', 'issued');
     const verifyUrl = `${server.baseUrl}/api/v1/verify/${certificate.verificationCode}`;
     const path = await certificatePdf(
       `online-${certificate.verificationCode}.pdf`,

@@ -386,6 +386,26 @@ describe('pages that do not match the credential', () => {
     );
   });
 
+  it("a forged page put in front of the genuine one is INVALID: the issuer's certificates have one page", async () => {
+    const signed = factsOf('Alice Andersson');
+    const genuine = await printCertificate('front-genuine.pdf', signed);
+    const forged = await printCertificate('front-forged.pdf', signed, { studentName: 'Mallory Forger' });
+    // The genuine file, attachments and all, with the forger's page inserted before its own.
+    const document = await PDFDocument.load(genuine.pdf);
+    const [front] = await document.copyPages(await PDFDocument.load(forged.pdf), [0]);
+    if (!front) throw new Error('no page copied');
+    document.insertPage(0, front);
+    const path = join(dir, 'front-two-pages.pdf');
+    await writeFile(path, await document.save());
+
+    const checked = await report(path);
+    expect(checked.lines).toContain('Facts: the embedded facts match the signature');
+    expect(pageLine(checked)).toBe(
+      "Page text: the PDF has 2 pages; the issuer's certificates have one (pages were added to it)",
+    );
+    expect(checked.outcome).toBe('invalid');
+  });
+
   it('a page with no text (blank, or the certificate as an image) is INVALID', async () => {
     const signed = factsOf('Alice Andersson');
     const { pdf } = await printCertificate('to-flatten.pdf', signed);
