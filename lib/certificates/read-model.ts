@@ -482,8 +482,13 @@ export interface PublicCertificateRecord {
    */
   revocationReason: RevocationReason | null;
   expiresAt: string | null;
-  /** Verification code of the certificate that replaced this one. */
+  /**
+   * Verification code of the certificate that replaced this one, once that one is generated (it
+   * has no page before: a link to it would say "unknown code").
+   */
   supersededByCode: string | null;
+  /** Superseded, and its replacement not generated yet (waiting, retrying, or dead). */
+  replacementPending?: boolean;
   /** The JWS printed in the QR code (null for certificates issued before signing existed). */
   credentialJws: string | null;
   /** SHA-256 (hex) of the PDF as issued (null before it was recorded). */
@@ -519,6 +524,7 @@ export async function findPublicCertificate(
       revocation_reason: RevocationReason | null;
       expires_at: Date | null;
       superseded_by_code: string | null;
+      replacement_pending: boolean;
       credential_jws: string | null;
       pdf_sha256: string | null;
       erased: boolean;
@@ -528,10 +534,13 @@ export async function findPublicCertificate(
            c.score::text, c.max_score::text, c.issued_on::text AS issued_on, c.locale, c.issuer_name,
            c.status, c.revoked_at, c.revocation_reason, c.expires_at,
            n.verification_code AS superseded_by_code,
+           c.superseded_by IS NOT NULL AND n.id IS NULL AS replacement_pending,
            c.credential_jws, c.pdf_sha256, c.erased_at IS NOT NULL AS erased
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
+    -- The successor only once it has a page of its own (the condition of the WHERE below).
     LEFT JOIN certificates n ON n.id = c.superseded_by
+      AND n.status IN ('issued', 'revoked', 'superseded') AND n.generated_at IS NOT NULL
     WHERE c.verification_code IN (${code}, ${code.toUpperCase()})
       AND c.status IN ('issued', 'revoked', 'superseded') AND c.generated_at IS NOT NULL
     LIMIT 1`;
@@ -561,6 +570,7 @@ export async function findPublicCertificate(
     revocationReason: row.revocation_reason,
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededByCode: row.superseded_by_code,
+    replacementPending: row.replacement_pending,
     credentialJws: row.credential_jws,
     pdfSha256: row.pdf_sha256,
     erased: row.erased,

@@ -134,7 +134,10 @@ export const publicVerificationSchema = z
     supersededBy: z
       .string()
       .nullable()
-      .describe('Verification code of the certificate that replaced this one (GET /api/v1/verify/{it})'),
+      .describe(
+        'Verification code of the certificate that replaced this one (GET /api/v1/verify/{it}); null while ' +
+          'that one is not generated yet (it has no page before)',
+      ),
     pdfSha256: z
       .string()
       .regex(/^[0-9a-f]{64}$/)

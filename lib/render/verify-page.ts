@@ -60,6 +60,7 @@ const LABEL_KEYS = [
   'revoked_key',
   'not_found_help',
   'superseded_link',
+  'superseded_pending',
   'withdrawn',
   'name',
   'course',
@@ -225,6 +226,8 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
       details.push(
         `<p><a href="${escapeHtml(encodeURIComponent(record.supersededByCode))}">${escapeHtml(labels.superseded_link)}</a></p>`,
       );
+    else if (input.status === 'superseded' && record.replacementPending)
+      details.push(`<p id="replacement-pending">${escapeHtml(labels.superseded_pending)}</p>`);
     // Erased (the holder's details withdrawn): no Name and no Score row at all, rather than an
     // empty name and "0 / 0", and a line saying why.
     if (record.erased) details.push(`<p id="withdrawn">${escapeHtml(labels.withdrawn)}</p>`);

@@ -15,6 +15,7 @@ import {
   reissueCertificate,
   revokeCertificate,
 } from '../../lib/certificates/lifecycle.ts';
+import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { decideLaterPasses } from '../../lib/certificates/scan.ts';
 import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
 import type { Sql } from '../../lib/db/client.ts';
@@ -212,6 +213,13 @@ describe('reissueCertificate', () => {
     // The old credential is flagged in the status list.
     const oldBits = await listBits(t.sql, first.id);
     expect(getBit(oldBits.bits, oldBits.index)).toBe(true);
+    // Its page links to no code before the new certificate has a page: it would say "unknown code".
+    const oldCode = String(old?.verification_code);
+    expect(await findPublicCertificate(t.sql, oldCode)).toMatchObject({
+      status: 'superseded',
+      supersededByCode: null,
+      replacementPending: true,
+    });
 
     // The normal pipeline: two concurrent invocations, one PDF, one issued row, a new key.
     const options = generateOptions();
@@ -225,6 +233,12 @@ describe('reissueCertificate', () => {
     expect(fresh?.s3_key).not.toBe(old?.s3_key);
     expect((await listKeys(t)).filter((key) => key.includes(student.id))).toEqual([fresh?.s3_key]);
     expect(await assignIssueLifecycle(t.sql, newId)).toMatchObject({ statusListIndex: expect.any(Number) });
+    // Printed: the old page links to the new one.
+    expect(await findPublicCertificate(t.sql, oldCode)).toMatchObject({
+      status: 'superseded',
+      supersededByCode: rows[1]?.verification_code,
+      replacementPending: false,
+    });
   });
 
   it('prints the name corrected in Keycloak, even where the container still caches the old one', async () => {

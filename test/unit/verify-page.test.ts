@@ -74,6 +74,42 @@ describe('verification page renderer', () => {
     expect(page({ status: 'not-found', record: null }).html).not.toContain('id="file-check"');
   });
 
+  it('a superseded certificate links to its replacement once that is issued, and before says one was requested', () => {
+    const linked = page({
+      status: 'superseded',
+      record: { ...record, supersededByCode: 'NEW0000000000001' },
+    }).html;
+    expect(linked).toContain('<a href="NEW0000000000001">See the certificate that replaces it</a>');
+    expect(linked).not.toContain('replacement-pending');
+    const waiting = page({ status: 'superseded', record: { ...record, replacementPending: true } }).html;
+    expect(waiting).not.toContain('See the certificate that replaces it');
+    expect(waiting).toContain(
+      '<p id="replacement-pending">A replacement has been requested and is not issued yet.</p>',
+    );
+    for (const language of shippedLanguages())
+      expect(verifyPageLabels(language).superseded_pending, language).toMatch(/\S/);
+  });
+
+  it('names the expiry date as the certificate does ("Expires on"): it is the first day it is not valid', () => {
+    const expiring = {
+      ...record,
+      expiresAt: '2027-12-05T00:00:00.000Z',
+      facts: { ...record.facts, expires: '2027-12-05' },
+    };
+    for (const status of ['valid', 'expired'] as const) {
+      const html = page({ status, record: expiring }).html;
+      expect(html, status).toContain('Expires on');
+      expect(html, status).not.toContain('Valid until');
+    }
+    // The same words as the PDF's label, in every shipped language.
+    for (const language of shippedLanguages()) {
+      const pdfLabels = JSON.parse(readFileSync(`templates/locales/${language}.json`, 'utf8')) as {
+        labels: { expires_on: string };
+      };
+      expect(verifyPageLabels(language).expires, language).toBe(pdfLabels.labels.expires_on);
+    }
+  });
+
   it('has labels in every shipped language, with lang and dir set', () => {
     const languages = shippedLanguages();
     expect(languages).toHaveLength(13);
