@@ -34,6 +34,21 @@ const CODE_FORM = 'must be 6-64 letters or digits';
 // Control and format characters (bidi overrides, zero-width) of a malformed code are not shown
 // as they are: the page would echo text that reorders or hides what follows it.
 const INVISIBLE = /\p{C}/gu;
+/**
+ * What a code that matched nothing may look like to be shown back on the not-found page: a
+ * mistyped code (too short, a space inside, trailing punctuation), so the reader sees what went
+ * wrong. Anything longer or freer is not repeated: the issuer's page would display a sentence
+ * whoever wrote the link chose ("VALID - issued to …").
+ */
+const ECHOED_CODE = /^[A-Za-z0-9][A-Za-z0-9 .,;:()-]{0,31}$/;
+const MAX_ECHOED_ALPHANUMERICS = 24;
+
+function echoedCode(typed: string): string {
+  const shown = typed.replace(INVISIBLE, '\uFFFD');
+  const withoutMarks = shown.replaceAll('\uFFFD', '');
+  if (!ECHOED_CODE.test(withoutMarks)) return '';
+  return (withoutMarks.match(/[A-Za-z0-9]/g)?.length ?? 0) <= MAX_ECHOED_ALPHANUMERICS ? shown : '';
+}
 
 // Short shared caching only: a revocation must show up within a minute.
 const PUBLIC_CACHE = 'public, max-age=60';
@@ -112,7 +127,7 @@ export async function verificationResponse(
   const record = wellFormed ? await findPublicCertificate(sql, request.code, now) : undefined;
   const page = renderVerifyPage({
     status: record?.status ?? 'not-found',
-    code: wellFormed ? request.code : request.code.replace(INVISIBLE, '\uFFFD'),
+    code: record ? request.code : echoedCode(request.code),
     record: record ?? null,
     fallbackLocale: pickLanguage(request.acceptLanguage, 'en'),
     jwksUrl: JWKS_PATH,

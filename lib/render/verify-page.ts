@@ -77,6 +77,7 @@ const LABEL_KEYS = [
   'sig_mismatch',
   'sig_revoked_key',
   'sig_unknown',
+  'sig_foreign',
   'sig_none',
   'sig_nojs',
   'sig_withdrawn',
@@ -206,7 +207,7 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
   const details: string[] = [];
   if (!record) {
     details.push(`<p>${escapeHtml(labels.not_found_help)}</p>`);
-    details.push(`<dl>${row(labels.code, input.code, ' class="code"')}</dl>`);
+    if (input.code !== '') details.push(`<dl>${row(labels.code, input.code, ' class="code"')}</dl>`);
   } else {
     const facts = record.facts;
     if (input.status === 'revoked' && record.revokedAt) {
@@ -251,7 +252,8 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
 <p id="signature-result" role="status" aria-live="polite"
  data-checking="${escapeHtml(labels.sig_checking)}" data-valid="${escapeHtml(labels.sig_valid)}"
  data-mismatch="${escapeHtml(labels.sig_mismatch)}" data-revoked_key="${escapeHtml(labels.sig_revoked_key)}"
- data-unknown="${escapeHtml(labels.sig_unknown)}" data-none="${escapeHtml(labels.sig_none)}"
+ data-unknown="${escapeHtml(labels.sig_unknown)}" data-foreign="${escapeHtml(labels.sig_foreign)}"
+ data-none="${escapeHtml(labels.sig_none)}"
  data-withdrawn="${escapeHtml(labels.sig_withdrawn)}"><noscript>${escapeHtml(labels.sig_nojs)}</noscript></p>
 </section>`
     : '';

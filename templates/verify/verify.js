@@ -95,6 +95,9 @@
   } catch {
     return distrust('mismatch', 'tampered');
   }
+  // JSON, but not objects (`null`, a number): not a JWS this issuer could have signed.
+  const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!isObject(header) || !isObject(claims)) return distrust('mismatch', 'tampered');
   if (header.alg !== 'ES256' || typeof header.kid !== 'string') return distrust('mismatch', 'tampered');
   // RFC 7515 §4.1.11: critical header parameters this page does not understand (the issuer sets
   // none) make the JWS invalid, whatever its signature.
@@ -119,13 +122,14 @@
   }
   const revoked = find(jwks.revoked_keys);
   const jwk = find(jwks.keys) ?? revoked;
-  // A key the issuer never published cannot vouch for anything: treated like a bad signature.
-  if (jwk?.kty !== 'EC' || jwk.crv !== 'P-256') return distrust('unknown', 'tampered');
+  // A key the issuer never published cannot vouch for anything: not issued by them. (Its own
+  // words: "could not be checked" is for keys that did not load.)
+  if (jwk?.kty !== 'EC' || jwk.crv !== 'P-256') return distrust('foreign', 'tampered');
   // RFC 7638: the kid must be the key's own thumbprint.
   const thumbprint = toBase64url(
     await sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })),
   );
-  if (thumbprint !== header.kid) return distrust('unknown', 'tampered');
+  if (thumbprint !== header.kid) return distrust('foreign', 'tampered');
 
   let genuine = false;
   try {
@@ -165,4 +169,11 @@
   const hash = toBase64url((await sha256(canonical)).slice(0, 16));
   if (claims.h !== hash || claims.c !== record.code) return distrust('mismatch', 'tampered');
   say('valid');
-})();
+})().catch(() => {
+  // Whatever this script did not foresee ends in "could not be checked", never in "checking" for
+  // ever under a verdict the signature has not confirmed.
+  const result = document.getElementById('signature-result');
+  if (result?.dataset.result !== 'checking') return;
+  result.textContent = result.dataset.unknown ?? '';
+  result.dataset.result = 'unknown';
+});

@@ -267,6 +267,18 @@ describe('verification with a malformed code', () => {
     expect(reordering.body).toContain('data-status="not-found"');
     expect(reordering.body).not.toContain('\u202E');
     expect(reordering.body).toContain('K7Q2\uFFFDM9X4');
+    // Not free text: a link to the issuer's own page cannot make it display a sentence.
+    for (const spoof of [
+      'VALID - genuine certificate, issued to Jane Doe (MSc, distinction). Confirmed by the Registry',
+      'VALID-GENUINE-CERTIFICATE-OF-JANE-DOE-MSC-DISTINCTION',
+      'Jane Doe <b>verified</b>',
+    ]) {
+      const page = await verify(spoof, { accept: 'text/html' });
+      expect(page.statusCode, spoof).toBe(404);
+      expect(page.body, spoof).toContain('data-status="not-found"');
+      expect(page.body, spoof).not.toMatch(/Jane|GENUINE|verified/);
+      expect(page.body, spoof).not.toContain('class="code"');
+    }
   });
 
   it('a JSON client keeps its 400 naming the parameter; past 128 characters every client gets it', async () => {

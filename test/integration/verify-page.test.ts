@@ -357,8 +357,30 @@ describe('public verification page', () => {
     const forged = await signCredential(certificate.facts, stranger);
     const opened = await open(`/api/v1/verify/${certificate.code}#${forged}`);
     expect(opened.status).toBe('tampered');
-    expect(opened.text).toContain('The signature could not be checked (unknown key');
+    expect(opened.heading).toBe('The signed facts do not match');
+    // Its own words: not "could not be checked", which is for keys that did not load.
+    expect(opened.text).toContain(
+      'The link is signed with a key this issuer has never published: it was not issued by them.',
+    );
+    expect(opened.text).not.toContain('could not be checked');
     await opened.close();
+  });
+
+  it('a link whose JWS header or payload is JSON but not an object (null, a number): does not match, not "checking" for ever', async () => {
+    const certificate = await issued();
+    const b64 = (text: string) => Buffer.from(text).toString('base64url');
+    for (const [header, payload] of [
+      ['null', '{}'],
+      [JSON.stringify({ alg: 'ES256', kid: key.kid }), 'null'],
+      ['7', '[]'],
+    ] as const) {
+      const opened = await open(`/api/v1/verify/${certificate.code}#${b64(header)}.${b64(payload)}.AA`);
+      expect(opened.status, header).toBe('tampered');
+      expect(
+        await opened.page.$eval('#signature-result', (element) => element.getAttribute('data-result')),
+      ).toBe('mismatch');
+      await opened.close();
+    }
   });
 
   it('a genuine signature whose header lists critical extensions: does not match (RFC 7515 §4.1.11)', async () => {
