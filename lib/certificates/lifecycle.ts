@@ -78,7 +78,14 @@ export const revokeInputSchema = z
   });
 
 export const reissueInputSchema = z.strictObject({
-  reason: z.string().trim().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters'),
+  reason: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(1000, 'must be at most 1000 characters')
+    // Checked after trimming, so the same as min(1); it is here for the published schema, which
+    // sees the untrimmed value ("   " is blank).
+    .regex(/\S/, 'must not be empty'),
 });
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {

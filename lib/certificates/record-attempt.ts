@@ -30,16 +30,24 @@ export const recordAttemptInputSchema = z
       .finite()
       .min(0, 'must not be negative')
       .max(MAX_SCORE_VALUE)
-      .refine(twoDecimals, 'must have at most two decimals'),
+      .refine(twoDecimals, 'must have at most two decimals')
+      // The refinements are not JSON Schema: the published contract states them in words.
+      .meta({ description: 'At most two decimals, and not above `maxScore`' }),
     maxScore: z
       .number({ error: 'must be a number' })
       .finite()
       .positive('must be greater than 0')
       .max(MAX_SCORE_VALUE)
-      .refine(twoDecimals, 'must have at most two decimals'),
+      .refine(twoDecimals, 'must have at most two decimals')
+      .meta({ description: 'Greater than 0, at most two decimals' }),
     // Years 0001-9999 (isoInstant): PostgreSQL refuses year 0000 with a 500 otherwise.
     completedAt: isoInstant()
       .refine((value) => Date.parse(value) <= Date.now() + CLOCK_SKEW_MS, 'must not be in the future')
+      .meta({
+        description:
+          'When the attempt was completed (default: now); not in the future (5 minutes of clock skew ' +
+          'allowed), years 0001-9999',
+      })
       .optional(),
     externalRef: z
       .string()

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { issuerKeyUrl } from '../../lib/credentials/jwks.ts';
@@ -86,6 +88,54 @@ function refs(value: unknown, found: string[] = []): string[] {
 describe('OpenAPI document', () => {
   const document = buildOpenApiDocument(API_ROUTES);
   const operations = documentOperations(document);
+
+  it("states the rules the handlers check beyond the schema's types: a body the document allows, the handler accepts", () => {
+    // The published schemas, compiled as a client generated from the document would check them.
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    ajv.addSchema(document, 'openapi');
+    const bodyOf = (operationId: string) => {
+      const route = API_ROUTES.find((candidate) => candidate.operationId === operationId);
+      if (!route?.request.body) throw new Error(`${operationId} has no body`);
+      return route.request.body;
+    };
+    const cases: Array<[operationId: string, component: string, bodies: unknown[]]> = [
+      [
+        'updateCourseLifecycle',
+        'CourseLifecycleUpdate',
+        [
+          {},
+          { reason: 'nothing set' },
+          { validityMonths: 12 },
+          { validityMonths: null },
+          { reissueOnBetterScore: true, reason: 'policy' },
+          { validityMonths: 3, reason: '   ' },
+        ],
+      ],
+      [
+        'reissueCertificate',
+        'ReissueInput',
+        [{ reason: 'name corrected' }, { reason: '   ' }, { reason: '' }, {}],
+      ],
+    ];
+    for (const [operationId, component, bodies] of cases) {
+      const published = ajv.compile({ $ref: `openapi#/components/schemas/${component}` });
+      for (const body of bodies)
+        expect(published(body), `${component} ${JSON.stringify(body)}`).toBe(
+          bodyOf(operationId).safeParse(body).success,
+        );
+    }
+    // What JSON Schema cannot say (decimals, one field against another, "not in the future") is
+    // said in words.
+    const attempt = (
+      document as {
+        components: { schemas: Record<string, { properties: Record<string, { description?: string }> }> };
+      }
+    ).components.schemas.AttemptInput?.properties;
+    expect(attempt?.score?.description).toMatch(/two decimals.*maxScore/);
+    expect(attempt?.maxScore?.description).toMatch(/two decimals/);
+    expect(attempt?.completedAt?.description).toMatch(/not in the future/);
+  });
 
   it('leaves out only the CORS preflight, which answers OPTIONS for every path', () => {
     expect(allServerlessRoutes().filter((entry) => entry.route === PREFLIGHT)).toEqual([

@@ -37,12 +37,24 @@ const updateSchema = z
   .strictObject({
     validityMonths: z.number().int().min(1).max(1200).nullable().optional(),
     reissueOnBetterScore: z.boolean().optional(),
-    reason: z.string().trim().min(1).max(1000).optional().describe('Why, for the audit log'),
+    reason: z
+      .string()
+      .trim()
+      .min(1)
+      .max(1000)
+      .regex(/\S/, 'must not be blank')
+      .optional()
+      .describe('Why, for the audit log (not blank)'),
   })
   .refine((body) => body.validityMonths !== undefined || body.reissueOnBetterScore !== undefined, {
     message: 'must set validityMonths or reissueOnBetterScore',
   })
-  .meta({ id: 'CourseLifecycleUpdate' });
+  .meta({
+    id: 'CourseLifecycleUpdate',
+    description: 'Sets `validityMonths`, `reissueOnBetterScore` or both (at least one)',
+    // The refinement above, as JSON Schema.
+    override: { anyOf: [{ required: ['validityMonths'] }, { required: ['reissueOnBetterScore'] }] },
+  });
 
 const HOW_IT_APPLIES =
   'A validity period applies to certificates generated from then on (`expires_at` = issue date + ' +
