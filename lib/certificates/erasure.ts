@@ -244,7 +244,7 @@ async function eraseInTransaction(
             (l.details - 's3_key' - 'pdf_sha256' - 'pdf_bytes' - 'reason_text')::text, ${studentId}, ${pseudonym}
           )::jsonb,
           message = CASE WHEN l.event = 'revoked'
-                           OR (l.event IN ('superseded', 'created') AND l.actor IS NOT NULL
+                           OR (l.event IN ('superseded', 'created', 'reissue-requested') AND l.actor IS NOT NULL
                                AND l.actor <> ALL (${SYSTEM_ACTORS}::text[]))
                          THEN '[erased]' ELSE replace(l.message, ${studentId}, ${pseudonym}) END,
           error = replace(l.error, ${studentId}, ${pseudonym})

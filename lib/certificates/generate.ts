@@ -10,7 +10,7 @@ import {
 } from '../errors.ts';
 import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
-import { assignIssueLifecycle } from './lifecycle.ts';
+import { assignIssueLifecycle, supersedeReplaced } from './lifecycle.ts';
 import {
   type CertificateContent,
   type GenerateDeps,
@@ -67,8 +67,8 @@ interface ClaimedRow {
   pass_percentage: string | null;
   today: string;
   expires_on: string | null;
-  /** A reissue, a better score or a renewal: an earlier certificate is superseded by this one. */
-  replaces_earlier: boolean;
+  /** The certificate this one replaces (a reissue, a better score or a renewal), superseded when this one is issued. */
+  replaces: string | null;
 }
 
 const MAX_ERROR_LENGTH = 1000;
@@ -102,7 +102,7 @@ async function claim(
         AND ((c.status IN ('pending', 'failed') AND c.next_attempt_at <= now())
              OR (c.status = 'rendering' AND c.lease_expires_at < now() AND c.next_attempt_at <= now()))
       RETURNING c.id, c.student_id, c.course_id, c.test_attempt_id, c.verification_code, c.attempt_count,
-                prev.status AS from_status,
+                c.replaces, prev.status AS from_status,
                 to_char(c.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS expires_on
     ),
     counted AS (
@@ -128,8 +128,7 @@ async function claim(
     )
     SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.code AS course_code,
            co.locale AS course_locale, co.pass_percentage,
-           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today,
-           EXISTS (SELECT 1 FROM certificates p WHERE p.superseded_by = claimed.id) AS replaces_earlier
+           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
     FROM claimed
     JOIN test_attempts a ON a.id = claimed.test_attempt_id
     LEFT JOIN courses co ON co.id = claimed.course_id`;
@@ -342,7 +341,7 @@ export async function generateCertificate(
       assignIssueLifecycle(deps.sql, certificateId, { issuedOn: claimed.today }),
       // A certificate replacing another reads the name afresh: a reissue for a name corrected in
       // Keycloak a minute ago must not print the copy this container cached before.
-      deps.directory.getStudent(claimed.student_id, claimed.replaces_earlier ? { fresh: true } : undefined),
+      deps.directory.getStudent(claimed.student_id, claimed.replaces ? { fresh: true } : undefined),
       deps.resolveTemplate ? deps.resolveTemplate(claimed.course_id, locale) : undefined,
     ]);
     const expiresOn = lifecycle?.expiresAt?.toISOString().slice(0, 10);
@@ -419,6 +418,10 @@ export async function generateCertificate(
       certificateId,
     });
     const issued = await deps.sql.begin(async (tx) => {
+      // A replacement locks the certificate it replaces first, in the order a revocation of that
+      // one locks the two (revokeIssued revokes a waiting replacement with it): a revocation that
+      // got there first has revoked this one, and the lease check below finds it gone.
+      if (claimed.replaces) await tx`SELECT id FROM certificates WHERE id = ${claimed.replaces} FOR UPDATE`;
       // Row lock + lease check before the write: a worker that took over waits here, and one
       // whose lease was taken finds it gone and writes nothing (see the comment at the top).
       const [held] = await tx`
@@ -436,6 +439,13 @@ export async function generateCertificate(
         metrics.s3Error();
         throw error;
       }
+      // The original stops being live in the transaction that makes this one live: superseded,
+      // its status bit set. Until now it was valid, so the holder was never without one.
+      if (
+        claimed.replaces &&
+        !(await supersedeReplaced(tx, { originalId: claimed.replaces, replacementId: certificateId }))
+      )
+        throw new Error(`the certificate this one replaces (${claimed.replaces}) is no longer issued`);
       return await markIssued(tx, {
         certificateId,
         owner,

@@ -50,6 +50,9 @@ export const REVOCATION_REASONS = [
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 
 /** The certificate is not in a state the action can leave (already revoked, not issued yet...). */
+/** CertificateStateError's status for an issued certificate whose replacement is not issued yet. */
+export const REPLACEMENT_PENDING = 'replacement-pending';
+
 export class CertificateStateError extends ConflictError {
   constructor(
     readonly action: 'revoke' | 'reissue',
@@ -59,7 +62,9 @@ export class CertificateStateError extends ConflictError {
     super(
       status === 'revoked' && action === 'revoke'
         ? 'certificate is already revoked'
-        : `certificate is ${status}; only issued certificates can be ${action === 'revoke' ? 'revoked' : 'reissued'}`,
+        : status === REPLACEMENT_PENDING
+          ? 'a replacement of this certificate is already being issued (if it is dead, requeue it)'
+          : `certificate is ${status}; only issued certificates can be ${action === 'revoke' ? 'revoked' : 'reissued'}`,
       { certificateId, status, action },
     );
   }
@@ -114,6 +119,16 @@ async function currentStatus(sql: Sql, certificateId: string): Promise<string> {
  * expiry is due and unannounced. Locked first so that this is judged on the version the update
  * changes: a sweep that marked it while this statement waited has announced it already.
  */
+/**
+ * The "live" certificate of a student and course (or attempt), as the unique indexes count it:
+ * not revoked or superseded, and a replacement only once it is issued (until then the certificate
+ * it replaces is the live one). At most one row matches.
+ */
+export function isLive(sql: Sql | TransactionSql, alias: string) {
+  const c = sql(alias);
+  return sql`${c}.status NOT IN ('revoked', 'superseded') AND (${c}.replaces IS NULL OR ${c}.status = 'issued')`;
+}
+
 function lapsedBefore(sql: Sql | TransactionSql, certificateId: string) {
   return sql`prior AS (
       SELECT id, (expires_at IS NOT NULL AND expires_at <= now() AND expiry_notified_at IS NULL) AS lapsed
@@ -204,13 +219,30 @@ export async function revokeIssued(
       FROM x WHERE l.id = x.status_list_id
       RETURNING l.id
     ),
+    -- Its replacement, if one is still waiting, goes with it: revoked before it was ever issued
+    -- (no status bit: no credential of it was ever published). Locked after the original, in the
+    -- order generate's issuing transaction locks the two.
+    cancelled AS (
+      UPDATE certificates r
+      SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
+          revoked_by = ${actor}, lease_owner = NULL, lease_expires_at = NULL, dispatched_until = NULL,
+          updated_at = now()
+      FROM x
+      WHERE r.replaces = x.id AND r.status IN ('pending', 'rendering', 'failed', 'dead')
+      RETURNING r.id, x.id AS original_id
+    ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT id, 'revoked', 'issued', 'revoked', ${text ?? reasonCode}, ${actor},
+      SELECT id, 'revoked', 'issued'::certificate_status, 'revoked'::certificate_status, ${text ?? reasonCode}, ${actor},
              jsonb_build_object('reason_code', ${reasonCode}::text, 'reason_text', ${text}::text,
                                 'status_list_id', status_list_id, 'status_list_index', status_list_index)
                || ${sql.json(input.details ?? {})}::jsonb
       FROM x
+      UNION ALL
+      SELECT id, 'revoked', NULL::certificate_status, 'revoked'::certificate_status,
+             'the certificate it was to replace was revoked', ${actor},
+             jsonb_build_object('reason_code', ${reasonCode}::text, 'replaces', original_id)
+      FROM cancelled
     )
     SELECT id, revoked_at, EXISTS (SELECT 1 FROM bit) AS bit_set FROM x`;
   return row;
@@ -272,12 +304,13 @@ export interface ReissueResult {
 }
 
 /**
- * issued -> superseded, and a new pending certificate of the same attempt in the same
- * statement. The normal pipeline renders it (fresh student name from Keycloak, current
- * template) under its own id, so its PDF gets a new S3 key and it gets a new verification code;
- * the old row links to it through superseded_by. The old credential's status-list bit is set
- * too: a verifier holding the old VC learns it is no longer current. Of concurrent calls exactly
- * one succeeds; the others get CertificateStateError (status superseded).
+ * A new pending certificate of the same attempt that replaces an issued one. The normal pipeline
+ * renders it (fresh student name from Keycloak, current template) under its own id, so its PDF
+ * gets a new S3 key and it gets a new verification code. The original stays issued, valid and
+ * downloadable until the replacement is issued: that transaction supersedes it, links it through
+ * superseded_by and sets its status-list bit (supersedeReplaced), so a replacement that fails for
+ * good never leaves the holder without a valid certificate. Of concurrent calls exactly one
+ * succeeds; the others, and any call while a replacement waits, get CertificateStateError.
  */
 export async function reissueCertificate(
   deps: ReissueDeps,
@@ -289,31 +322,24 @@ export async function reissueCertificate(
   const actor = parse(actorSchema, input.actor);
   const newId = randomUUID();
   const [row] = await deps.sql<{ id: string }[]>`
-    WITH ${lapsedBefore(deps.sql, input.certificateId)},
-    x AS (
-      UPDATE certificates c
-      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now(),
-          ${markLapsed(deps.sql)}
-      FROM prior
-      WHERE c.id = prior.id AND c.status = 'issued'
-      RETURNING c.test_attempt_id, c.status_list_id, c.status_list_index, ${lapsedColumns(deps.sql)}
-    ),
-    ${announceLapsed(deps.sql)},
-    bit AS (
-      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
-      FROM x WHERE l.id = x.status_list_id
+    WITH x AS (
+      SELECT c.id, c.student_id, c.course_id, c.test_attempt_id FROM certificates c
+      WHERE c.id = ${input.certificateId} AND c.status = 'issued'
+      FOR UPDATE
     ),
     successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id)
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, replaces)
       -- Created due and unreserved: dispatchNow reserves a budget slot, or the scan hands it out.
-      SELECT ${newId}, student_id, course_id, test_attempt_id
+      SELECT ${newId}, student_id, course_id, test_attempt_id, id
       FROM x
+      -- One replacement per certificate (certificates_one_replacement): a second call finds it.
+      ON CONFLICT DO NOTHING
       RETURNING id, test_attempt_id
     ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT x.id, 'superseded', 'issued'::certificate_status, 'superseded'::certificate_status, ${reason}, ${actor},
-             jsonb_build_object('superseded_by', s.id, 'test_attempt_id', s.test_attempt_id)
+      SELECT x.id, 'reissue-requested', 'issued'::certificate_status, 'issued'::certificate_status, ${reason}, ${actor},
+             jsonb_build_object('replacement', s.id, 'test_attempt_id', s.test_attempt_id)
       FROM x JOIN successor s ON true
       UNION ALL
       SELECT s.id, 'created', NULL::certificate_status, 'pending'::certificate_status, ${reason}, ${actor},
@@ -322,16 +348,59 @@ export async function reissueCertificate(
     )
     SELECT id FROM successor`;
   if (!row) {
+    const status = await currentStatus(deps.sql, input.certificateId);
     throw new CertificateStateError(
       'reissue',
       input.certificateId,
-      await currentStatus(deps.sql, input.certificateId),
+      status === 'issued' ? REPLACEMENT_PENDING : status,
     );
   }
   const log = deps.log;
   log.info('Certificate reissued', { certificate_id: row.id, supersedes: input.certificateId, actor });
   const dispatched = await dispatchNow(deps, row.id, log, options);
   return { id: row.id, supersedes: input.certificateId, dispatched };
+}
+
+/**
+ * In the replacement's issuing transaction (generate), before the replacement is marked issued:
+ * the certificate it replaces -> superseded, linked to it, its status-list bit set, its lapsed
+ * expiry announced, with the audit row of whoever asked for the replacement and why. False when
+ * the original is no longer issued (revoked meanwhile, which revokes a waiting replacement too).
+ */
+export async function supersedeReplaced(
+  tx: TransactionSql,
+  input: { originalId: string; replacementId: string },
+): Promise<boolean> {
+  const [row] = await tx<{ id: string }[]>`
+    WITH ${lapsedBefore(tx, input.originalId)},
+    request AS (
+      SELECT l.message, l.actor, l.details FROM certificate_generation_log l
+      WHERE l.certificate_id = ${input.replacementId} AND l.event = 'created'
+      ORDER BY l.id LIMIT 1
+    ),
+    x AS (
+      UPDATE certificates c
+      SET status = 'superseded', superseded_by = ${input.replacementId}, superseded_at = now(), updated_at = now(),
+          ${markLapsed(tx)}
+      FROM prior
+      WHERE c.id = prior.id AND c.status = 'issued'
+      RETURNING c.status_list_id, c.status_list_index, ${lapsedColumns(tx)}
+    ),
+    ${announceLapsed(tx)},
+    bit AS (
+      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
+      FROM x WHERE l.id = x.status_list_id
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT x.id, 'superseded', 'issued'::certificate_status, 'superseded'::certificate_status,
+             coalesce(r.message, 'superseded by its replacement'), coalesce(r.actor, 'system'),
+             jsonb_build_object('superseded_by', ${input.replacementId}::uuid)
+               || coalesce(r.details - 'reissue_of', '{}'::jsonb)
+      FROM x LEFT JOIN request r ON true
+    )
+    SELECT id FROM x`;
+  return row !== undefined;
 }
 
 async function dispatchNow(
@@ -598,6 +667,9 @@ interface LiveRow {
   better: boolean;
   /** This attempt was completed after the one the live certificate is for. */
   later: boolean;
+  /** A replacement of the live (issued) certificate that is not issued yet, and its status. */
+  replacement_id: string | null;
+  replacement_status: string | null;
 }
 
 /**
@@ -810,30 +882,36 @@ async function decideUndecided(
     return decided('in-progress', true, null, now.id);
   }
 
-  if (live.status === 'dead') {
+  // A replacement of the live certificate not issued yet stands where a live certificate that is
+  // not issued would: the attempt waits for it, or for staff when it is dead.
+  const blocking =
+    live.replacement_id && live.replacement_status
+      ? { id: live.replacement_id, status: live.replacement_status }
+      : { id: live.id, status: live.status };
+  if (blocking.status === 'dead') {
     await tx`
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      VALUES (${live.id}, 'later-pass-blocked', 'dead', 'dead',
+      VALUES (${blocking.id}, 'later-pass-blocked', 'dead', 'dead',
               'a later passing attempt is blocked by this dead certificate: staff review needed', ${actor},
               jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', 'staff-review'))`;
     await record(tx, attempt.id, 'staff-review', notify);
-    return decided('staff-review', true, null, live.id);
+    return decided('staff-review', true, null, blocking.id);
   }
-  if (live.status !== 'issued') {
-    await note(tx, live.id, attempt.id, 'in-progress', actor, notify);
-    return decided('in-progress', true, null, live.id);
+  if (blocking.status !== 'issued') {
+    await note(tx, blocking.id, attempt.id, 'in-progress', actor, notify);
+    return decided('in-progress', true, null, blocking.id);
   }
   // Only a pass completed after the live certificate's own attempt renews or improves it: an
   // older one (history imported by a backfill) would otherwise turn an expired certificate into a
   // fresh one without any new pass.
   if (live.later && (live.expired || live.better)) {
     const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
-    const created = await supersedeFor(tx, live.id, attempt.id, outcome, actor, notify);
+    const created = await replacementFor(tx, live.id, attempt.id, outcome, actor, notify);
     if (created) {
       await record(tx, attempt.id, outcome, notify);
       return decided(outcome, true, created, created);
     }
-    // The live one left `issued` meanwhile (revoked or reissued by staff): decide again next call.
+    // The live one left `issued` meanwhile, or staff asked for its replacement: decide again next call.
     throw new ConflictError('the live certificate changed while applying the later-pass rule', {
       certificateId: live.id,
     });
@@ -864,13 +942,14 @@ async function liveOf(
     SELECT c.id, c.status::text,
            (c.expires_at IS NOT NULL AND c.expires_at <= now()) AS expired,
            (co.reissue_on_better_score AND n.score * a.max_score > a.score * n.max_score) AS better,
-           (n.completed_at > a.completed_at) AS later
+           (n.completed_at > a.completed_at) AS later,
+           r.id AS replacement_id, r.status::text AS replacement_status
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
     JOIN test_attempts a ON a.id = c.test_attempt_id
     JOIN test_attempts n ON n.id = ${attemptId}
-    WHERE c.student_id = ${studentId} AND c.course_id = ${courseId}
-      AND c.status NOT IN ('revoked', 'superseded')`;
+    LEFT JOIN certificates r ON r.replaces = c.id AND r.status IN ('pending', 'rendering', 'failed', 'dead')
+    WHERE c.student_id = ${studentId} AND c.course_id = ${courseId} AND ${isLive(tx, 'c')}`;
   return row;
 }
 
@@ -904,8 +983,12 @@ async function note(
   await record(tx, attemptId, outcome, notify);
 }
 
-/** The live issued certificate -> superseded by a new pending one for `attemptId`, in one statement. */
-async function supersedeFor(
+/**
+ * A new pending certificate for `attemptId` replacing the live issued one, which stays issued
+ * until the replacement is (supersedeReplaced). Null when the live one is no longer issued or
+ * already has a replacement.
+ */
+async function replacementFor(
   tx: TransactionSql,
   certificateId: string,
   attemptId: string,
@@ -917,29 +1000,21 @@ async function supersedeFor(
   const message =
     rule === 'renewed-after-expiry' ? 'renewed by a later pass after expiry' : 'reissued for a better score';
   const [row] = await tx<{ id: string }[]>`
-    WITH ${lapsedBefore(tx, certificateId)},
-    x AS (
-      UPDATE certificates c
-      SET status = 'superseded', superseded_by = ${newId}, superseded_at = now(), updated_at = now(),
-          ${markLapsed(tx)}
-      FROM prior
-      WHERE c.id = prior.id AND c.status = 'issued'
-      RETURNING c.status_list_id, c.status_list_index, ${lapsedColumns(tx)}
-    ),
-    ${announceLapsed(tx)},
-    bit AS (
-      UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
-      FROM x WHERE l.id = x.status_list_id
+    WITH x AS (
+      SELECT id, student_id, course_id FROM certificates
+      WHERE id = ${certificateId} AND status = 'issued'
+      FOR UPDATE
     ),
     successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, notify)
-      SELECT ${newId}, student_id, course_id, ${attemptId}, ${notify} FROM x
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, notify, replaces)
+      SELECT ${newId}, student_id, course_id, ${attemptId}, ${notify}, id FROM x
+      ON CONFLICT DO NOTHING
       RETURNING id
     ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT x.id, 'superseded', 'issued'::certificate_status, 'superseded'::certificate_status, ${message}, ${actor},
-             jsonb_build_object('superseded_by', s.id, 'test_attempt_id', ${attemptId}::uuid, 'rule', ${rule}::text)
+      SELECT x.id, 'reissue-requested', 'issued'::certificate_status, 'issued'::certificate_status, ${message}, ${actor},
+             jsonb_build_object('replacement', s.id, 'test_attempt_id', ${attemptId}::uuid, 'rule', ${rule}::text)
       FROM x JOIN successor s ON true
       UNION ALL
       SELECT s.id, 'created', NULL::certificate_status, 'pending'::certificate_status, ${message}, ${actor},

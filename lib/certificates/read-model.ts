@@ -487,7 +487,10 @@ export interface PublicCertificateRecord {
    * has no page before: a link to it would say "unknown code").
    */
   supersededByCode: string | null;
-  /** Superseded, and its replacement not generated yet (waiting, retrying, or dead). */
+  /**
+   * Superseded, and its replacement not generated yet: only reissues requested before replacements
+   * waited beside their original (migration 1733900000000), which superseded it at once.
+   */
   replacementPending?: boolean;
   /** The JWS printed in the QR code (null for certificates issued before signing existed). */
   credentialJws: string | null;

@@ -4,7 +4,7 @@ import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
 import { isoInstant, parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { uuidString } from './ids.ts';
-import { applyLaterPassRule } from './lifecycle.ts';
+import { applyLaterPassRule, isLive } from './lifecycle.ts';
 import type { Dispatch, Log } from './ports.ts';
 
 /**
@@ -119,9 +119,8 @@ async function liveCertificate(
   courseId: string,
 ): Promise<{ id: string; status: string } | undefined> {
   const [row] = await sql<{ id: string; status: string }[]>`
-    SELECT id, status::text FROM certificates
-    WHERE student_id = ${studentId} AND course_id = ${courseId}
-      AND status NOT IN ('revoked', 'superseded')`;
+    SELECT c.id, c.status::text FROM certificates c
+    WHERE c.student_id = ${studentId} AND c.course_id = ${courseId} AND ${isLive(sql, 'c')}`;
   return row;
 }
 
@@ -268,7 +267,13 @@ async function decideLaterPass(
       { attemptId: attempt.id, actor: 'ingestion' },
       { dispatchLeaseSeconds: options.dispatchLeaseSeconds, maxInFlight: options.maxInFlight },
     );
-    const live = await liveCertificate(deps.sql, attempt.studentId, attempt.courseId);
+    // The certificate this attempt created (a replacement waits beside the live one it replaces
+    // until it is issued), else the live one.
+    const [created] = decision.createdCertificateId
+      ? await deps.sql<{ id: string; status: string }[]>`
+          SELECT id, status::text FROM certificates WHERE id = ${decision.createdCertificateId}`
+      : [];
+    const live = created ?? (await liveCertificate(deps.sql, attempt.studentId, attempt.courseId));
     const certificate = live ? { ...live, created: live.id === decision.createdCertificateId } : null;
     deps.log.info('Test attempt recorded', {
       attempt_id: attempt.id,

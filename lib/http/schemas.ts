@@ -248,7 +248,9 @@ export const reissueRequestSchema = reissueInputSchema.meta({
 export const reissueResultSchema = z
   .strictObject({
     id: uuid.describe('The new certificate: same student, course and attempt; new code and PDF'),
-    supersedes: uuid.describe('The old certificate, now `superseded` with `supersededBy` = id'),
+    supersedes: uuid.describe(
+      'The certificate it replaces: issued until this one is, then `superseded` with `supersededBy` = id',
+    ),
     status: z.literal('pending'),
     dispatched: z
       .boolean()

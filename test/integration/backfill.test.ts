@@ -603,7 +603,13 @@ describe("a backfill's selection ends where the scan's work begins", () => {
       WHERE details->>'test_attempt_id' = ${pass}
       ORDER BY id`;
     expect(audit).toEqual([
-      { certificate_id: live.id, event: 'superseded', actor: 'backfill', rule: 'renewed-after-expiry' },
+      // Superseded when the replacement is issued; asked for now, in the backfill's name.
+      {
+        certificate_id: live.id,
+        event: 'reissue-requested',
+        actor: 'backfill',
+        rule: 'renewed-after-expiry',
+      },
       { certificate_id: successor?.id, event: 'created', actor: 'backfill', rule: 'renewed-after-expiry' },
     ]);
   });

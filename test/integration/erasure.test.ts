@@ -6,6 +6,7 @@ import {
   redecideWaitingLaterPasses,
   reissueCertificate,
   revokeCertificate,
+  supersedeReplaced,
 } from '../../lib/certificates/lifecycle.ts';
 import { verifyCertificate } from '../../lib/certificates/read-model.ts';
 import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
@@ -39,6 +40,12 @@ const ACTOR = 'erasure-TICKET-42';
 
 /** A pending certificate issued as generate leaves it: snapshot, file, credential, status entry. */
 async function issue(sql: Sql, certificateId: string, name: string): Promise<void> {
+  // A replacement supersedes what it replaces in its issuing transaction, as generate's does.
+  const [replacing] = await sql<{ replaces: string | null }[]>`
+    SELECT replaces FROM certificates WHERE id = ${certificateId}`;
+  const originalId = replacing?.replaces;
+  if (originalId)
+    await sql.begin((tx) => supersedeReplaced(tx, { originalId, replacementId: certificateId }));
   await sql`
     UPDATE certificates c
     SET status = 'issued', student_name = ${name}, course_name = co.title, score = a.score,

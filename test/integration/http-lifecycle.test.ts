@@ -33,6 +33,7 @@ import {
 } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
+import { issueReplacement } from './lifecycle-fixtures.ts';
 
 /** POST /api/v1/certificates/{certificateId}/revoke and /reissue, in-process against the real stack. */
 
@@ -311,7 +312,7 @@ describe('revoke in-process', () => {
 });
 
 describe('reissue in-process', () => {
-  it('staff reissue: 201, a new pending certificate of the same attempt is dispatched, the old one is superseded and not downloadable', async () => {
+  it('staff reissue: 201, a new pending certificate of the same attempt is dispatched; the old one stays downloadable until it is issued, then is superseded', async () => {
     const id = await seeded();
     const { dispatch, calls } = recordingDispatch();
     const response = await post(
@@ -329,11 +330,11 @@ describe('reissue in-process', () => {
     expect(calls).toEqual([result.id]);
 
     const old = await row(id);
-    expect(old).toMatchObject({ status: 'superseded', superseded_by: result.id });
+    expect(old).toMatchObject({ status: 'issued', superseded_by: null });
     expect(await row(result.id)).toMatchObject({ status: 'pending', test_attempt_id: old?.test_attempt_id });
-    expect(await statusBit(id)).toBe(true);
+    expect(await statusBit(id)).toBe(false);
     expect(await audit(id)).toEqual([
-      expect.objectContaining({ event: 'superseded', actor: ids.staff, message: 'name changed' }),
+      expect.objectContaining({ event: 'reissue-requested', actor: ids.staff, message: 'name changed' }),
     ]);
     expect(await audit(result.id)).toEqual([
       expect.objectContaining({
@@ -344,12 +345,22 @@ describe('reissue in-process', () => {
       }),
     ]);
 
+    // Until the replacement is issued the holder keeps a valid, downloadable certificate; the
+    // replacement is on its way, not downloadable yet.
     const token = await kc.token(ids.alice);
+    expect((await download(id, token)).statusCode).toBe(200);
+    expect((await download(result.id, token)).statusCode).toBe(409);
+
+    await issueReplacement(t.sql, result.id);
+    expect(await row(id)).toMatchObject({ status: 'superseded', superseded_by: result.id });
+    expect(await statusBit(id)).toBe(true);
+    expect(await audit(id)).toEqual([
+      expect.objectContaining({ event: 'reissue-requested' }),
+      expect.objectContaining({ event: 'superseded', actor: ids.staff, message: 'name changed' }),
+    ]);
     const gone = await download(id, token);
     expect(gone.statusCode).toBe(410);
     expect(errorOf(gone)).toMatchObject({ code: 'certificate_superseded', supersededBy: result.id });
-    // The successor is on its way, not downloadable yet either.
-    expect((await download(result.id, token)).statusCode).toBe(409);
   });
 
   it('answers 201 when the immediate invoke fails and leaves the new certificate to the scan', async () => {
@@ -371,14 +382,18 @@ describe('reissue in-process', () => {
     expect(successor?.dispatched_until).toBeNull();
   });
 
-  it('a second reissue gets 409 (superseded); a revoked certificate cannot be reissued (409 revoked)', async () => {
+  it('a second reissue gets 409 (replacement-pending, then superseded); a revoked certificate cannot be reissued (409 revoked)', async () => {
     const id = await seeded();
     const token = await kc.token(ids.staff);
     const { dispatch, calls } = recordingDispatch();
-    expect((await post('reissue', id, token, { reason: 'first' }, dispatch)).statusCode).toBe(201);
+    const first = await post('reissue', id, token, { reason: 'first' }, dispatch);
+    expect(first.statusCode).toBe(201);
     const again = await post('reissue', id, token, { reason: 'second' }, dispatch);
     expect(again.statusCode).toBe(409);
-    expect(errorOf(again)).toMatchObject({ code: 'conflict', status: 'superseded' });
+    expect(errorOf(again)).toMatchObject({ code: 'conflict', status: 'replacement-pending' });
+    await issueReplacement(t.sql, reissueResultSchema.parse(JSON.parse(first.body)).id);
+    const late = await post('reissue', id, token, { reason: 'third' }, dispatch);
+    expect(errorOf(late)).toMatchObject({ code: 'conflict', status: 'superseded' });
 
     const revoked = await seeded();
     expect((await post('revoke', revoked, token, { reasonCode: 'issued-in-error' })).statusCode).toBe(200);
@@ -435,6 +450,9 @@ describe('read side', () => {
     const reissued = reissueResultSchema.parse(
       JSON.parse((await post('reissue', id, await kc.token(ids.staff), { reason: 'typo' })).body),
     );
+    // Still the holder's valid certificate while its replacement waits.
+    expect(await view(id, token)).toMatchObject({ status: 'issued', supersededBy: null, downloadable: true });
+    await issueReplacement(t.sql, reissued.id);
     const old = await view(id, token);
     expect(old).toMatchObject({
       status: 'superseded',

@@ -8,7 +8,7 @@ import {
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
-import { issuedCertificate } from './lifecycle-fixtures.ts';
+import { issuedCertificate, issueReplacement } from './lifecycle-fixtures.ts';
 import { createAttempt, createCourse, recordingLog } from './pipeline-fixtures.ts';
 
 // Audit s12 finding 3: the expiry sweep only looks at issued certificates, so one revoked,
@@ -69,9 +69,10 @@ describe('certificate.expired for a certificate that leaves issued before the sw
       courseId: renewed.courseId,
       score: 90,
     });
-    expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId: retake })).outcome).toBe(
-      'renewed-after-expiry',
-    );
+    const renewal = await applyLaterPassRule({ sql: t.sql, log }, { attemptId: retake });
+    expect(renewal.outcome).toBe('renewed-after-expiry');
+    // Superseded when its replacement is issued.
+    await issueReplacement(t.sql, String(renewal.createdCertificateId));
     await revokeCertificate(
       { sql: t.sql, log },
       { certificateId: revoked.id, reasonCode: 'issued-in-error', actor: 'staff' },
@@ -86,9 +87,24 @@ describe('certificate.expired for a certificate that leaves issued before the sw
 
   it('a staff reissue announces the expiry of the certificate it replaces', async () => {
     const cert = await expiredCertificate();
-    await reissueCertificate({ sql: t.sql, log }, { certificateId: cert.id, reason: 'typo', actor: 'staff' });
+    const replacement = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: cert.id, reason: 'typo', actor: 'staff' },
+    );
+    await issueReplacement(t.sql, replacement.id);
     await expectExpiredAnnouncedFirst(cert.id, 'certificate.reissued');
     expect(await sweep()).toEqual({ marked: 0, announced: 0 });
+  });
+
+  it('an expired certificate waiting for its replacement is still issued: the sweep announces its expiry, the issue then only its supersession', async () => {
+    const cert = await expiredCertificate();
+    const replacement = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: cert.id, reason: 'typo', actor: 'staff' },
+    );
+    expect(await sweep()).toEqual({ marked: 1, announced: 1 });
+    await issueReplacement(t.sql, replacement.id);
+    await expectExpiredAnnouncedFirst(cert.id, 'certificate.reissued');
   });
 
   it('announces nothing twice for an expiry the sweep announced, nor for one not reached yet', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
+import { assignIssueLifecycle, supersedeReplaced } from '../../lib/certificates/lifecycle.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createAttempt } from './pipeline-fixtures.ts';
 
@@ -24,6 +24,26 @@ export async function issuedCertificate(
     FROM courses co WHERE co.id = ${input.courseId}`;
   await assignIssueLifecycle(sql, id);
   return { id, attemptId, studentId };
+}
+
+/**
+ * A waiting replacement issued as generate's issuing transaction leaves it (without a render): the
+ * certificate it replaces superseded first, then the replacement marked issued.
+ */
+export async function issueReplacement(sql: Sql, replacementId: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    const [row] = await tx<{ replaces: string | null }[]>`
+      SELECT replaces FROM certificates WHERE id = ${replacementId}`;
+    if (!row?.replaces) throw new Error(`${replacementId} replaces nothing`);
+    if (!(await supersedeReplaced(tx, { originalId: row.replaces, replacementId })))
+      throw new Error(`${row.replaces} is no longer issued`);
+    await tx`
+      UPDATE certificates c
+      SET status = 'issued', s3_key = ${`certificates/${replacementId}.pdf`}, generated_at = now(),
+          pdf_sha256 = ${'0'.repeat(64)}, issued_on = current_date, student_name = 'Ada Lovelace',
+          course_name = co.title
+      FROM courses co WHERE c.id = ${replacementId} AND co.id = c.course_id`;
+  });
 }
 
 /** A certificate claimed by generate (`rendering`, leased), with no status entry yet. */

@@ -176,25 +176,30 @@ describe('redecideWaitingLaterPasses', () => {
     expect(await redecideWaitingLaterPasses({ sql: t.sql, log })).toEqual({ decided: 1, created: 1 });
 
     expect(await outcomeOf(retake.attempt.id)).toBe('reissued-better-score');
-    const [old] = await t.sql<{ status: string; superseded_by: string | null }[]>`
-      SELECT status, superseded_by FROM certificates WHERE id = ${c1}`;
-    expect(old?.status).toBe('superseded');
-    const successor = old?.superseded_by ?? '';
-    const [next] = await t.sql`SELECT test_attempt_id, notify FROM certificates WHERE id = ${successor}`;
-    expect(next).toEqual({ test_attempt_id: retake.attempt.id, notify: true });
-    // The rule's own audit rows, as when the retake is decided after C1 was issued.
+    // C1 stays issued until its replacement is.
+    const [old] = await t.sql<{ status: string }[]>`SELECT status FROM certificates WHERE id = ${c1}`;
+    expect(old?.status).toBe('issued');
+    const [next] = await t.sql<{ id: string; test_attempt_id: string; notify: boolean }[]>`
+      SELECT id, test_attempt_id, notify FROM certificates WHERE replaces = ${c1}`;
+    expect(next).toMatchObject({ test_attempt_id: retake.attempt.id, notify: true });
+    const successor = next?.id ?? '';
+
+    await generate(successor);
+    // The rule's own audit rows, as when the retake is decided after C1 was issued; C1 superseded
+    // by the issue of its replacement, in the rule's name.
     const audit = await t.sql`
       SELECT certificate_id, event, actor, details->>'rule' AS rule FROM certificate_generation_log
-      WHERE certificate_id IN (${c1}, ${successor}) AND event IN ('superseded', 'created', 'later-pass')
+      WHERE certificate_id IN (${c1}, ${successor})
+        AND event IN ('superseded', 'created', 'later-pass', 'reissue-requested')
       ORDER BY id`;
     expect(audit).toEqual([
       { certificate_id: c1, event: 'created', actor: null, rule: null },
       { certificate_id: c1, event: 'later-pass', actor: 'ingestion', rule: 'in-progress' },
-      { certificate_id: c1, event: 'superseded', actor: 'scan', rule: 'reissued-better-score' },
+      { certificate_id: c1, event: 'reissue-requested', actor: 'scan', rule: 'reissued-better-score' },
       { certificate_id: successor, event: 'created', actor: 'scan', rule: 'reissued-better-score' },
+      { certificate_id: c1, event: 'superseded', actor: 'scan', rule: 'reissued-better-score' },
     ]);
 
-    await generate(successor);
     const live = await t.sql`
       SELECT id, status, score::float, percentage::float FROM certificates
       WHERE student_id = ${student.id} AND status NOT IN ('revoked', 'superseded')`;
@@ -259,7 +264,8 @@ describe('redecideWaitingLaterPasses', () => {
     expect(await outcomeOf(retake.attempt.id)).toBe('reissued-better-score');
     const rows =
       await t.sql`SELECT status FROM certificates WHERE student_id = ${student.id} ORDER BY created_at`;
-    expect(rows.map((r) => r.status)).toEqual(['superseded', 'pending']);
+    // One replacement, waiting; the original stays issued until it is.
+    expect(rows.map((r) => r.status)).toEqual(['issued', 'pending']);
   });
 
   it('skips, without waiting, an attempt whose student and course another decision holds', async () => {

@@ -15,6 +15,7 @@ import {
   reissueCertificate,
   revokeCertificate,
 } from '../../lib/certificates/lifecycle.ts';
+import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { decideLaterPasses } from '../../lib/certificates/scan.ts';
 import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
@@ -23,9 +24,10 @@ import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { untilWaitingForLock } from '../support/lock-wait.ts';
-import { issuedCertificate, renderingCertificate } from './lifecycle-fixtures.ts';
+import { issuedCertificate, issueReplacement, renderingCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
@@ -171,11 +173,12 @@ describe('revokeCertificate', () => {
 });
 
 describe('reissueCertificate', () => {
-  it('supersedes the old certificate with a new one that the pipeline renders exactly once under a new key', async () => {
+  it('replaces the old certificate with a new one that the pipeline renders exactly once under a new key, and supersedes the old one only then', async () => {
     const courseId = await createCourse(t.sql, { title: 'Reissue 101' });
     const student = await keycloak.addUser({ firstName: 'Ada', lastName: 'Byron' });
     const first = await issued(t.sql, { courseId, studentId: student.id });
     const [old] = await t.sql`SELECT verification_code, s3_key FROM certificates WHERE id = ${first.id}`;
+    const oldCode = String(old?.verification_code);
 
     const results = await Promise.allSettled(
       Array.from({ length: 5 }, () =>
@@ -189,19 +192,29 @@ describe('reissueCertificate', () => {
     expect(won).toHaveLength(1);
     for (const r of results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')) {
       expect(r.reason).toBeInstanceOf(CertificateStateError);
-      expect(r.reason.details).toMatchObject({ status: 'superseded' });
+      expect(r.reason.details).toMatchObject({ status: 'replacement-pending' });
+      expect(r.reason.message).toBe(
+        'a replacement of this certificate is already being issued (if it is dead, requeue it)',
+      );
     }
     const newId = won[0]?.status === 'fulfilled' ? won[0].value.id : '';
 
+    // Until the replacement is issued, the old certificate is what the holder has: issued, valid,
+    // its status bit clear.
     const rows = await t.sql`
-      SELECT id, status, superseded_by, test_attempt_id, verification_code FROM certificates
+      SELECT id, status, superseded_by, replaces, test_attempt_id, verification_code FROM certificates
       WHERE student_id = ${student.id} ORDER BY created_at`;
     expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatchObject({ id: first.id, status: 'superseded', superseded_by: newId });
-    expect(rows[1]).toMatchObject({ id: newId, status: 'pending', test_attempt_id: first.attemptId });
+    expect(rows[0]).toMatchObject({ id: first.id, status: 'issued', superseded_by: null });
+    expect(rows[1]).toMatchObject({
+      id: newId,
+      status: 'pending',
+      replaces: first.id,
+      test_attempt_id: first.attemptId,
+    });
     expect(rows[1]?.verification_code).not.toBe(old?.verification_code);
     expect(await log_(t.sql, first.id)).toEqual([
-      expect.objectContaining({ event: 'superseded', actor: 'staff-2', message: 'name change' }),
+      expect.objectContaining({ event: 'reissue-requested', actor: 'staff-2', message: 'name change' }),
     ]);
     expect(await log_(t.sql, newId)).toEqual([
       expect.objectContaining({
@@ -210,15 +223,11 @@ describe('reissueCertificate', () => {
         details: expect.objectContaining({ reissue_of: first.id }),
       }),
     ]);
-    // The old credential is flagged in the status list.
     const oldBits = await listBits(t.sql, first.id);
-    expect(getBit(oldBits.bits, oldBits.index)).toBe(true);
-    // Its page links to no code before the new certificate has a page: it would say "unknown code".
-    const oldCode = String(old?.verification_code);
+    expect(getBit(oldBits.bits, oldBits.index)).toBe(false);
     expect(await findPublicCertificate(t.sql, oldCode)).toMatchObject({
-      status: 'superseded',
+      status: 'valid',
       supersededByCode: null,
-      replacementPending: true,
     });
 
     // The normal pipeline: two concurrent invocations, one PDF, one issued row, a new key.
@@ -233,11 +242,140 @@ describe('reissueCertificate', () => {
     expect(fresh?.s3_key).not.toBe(old?.s3_key);
     expect((await listKeys(t)).filter((key) => key.includes(student.id))).toEqual([fresh?.s3_key]);
     expect(await assignIssueLifecycle(t.sql, newId)).toMatchObject({ statusListIndex: expect.any(Number) });
-    // Printed: the old page links to the new one.
+
+    // Issued: in the same transaction the old one was superseded, by whoever asked and why, and
+    // flagged in the status list; its page links to the new one.
+    const [after] = await t.sql`SELECT status, superseded_by FROM certificates WHERE id = ${first.id}`;
+    expect(after).toEqual({ status: 'superseded', superseded_by: newId });
+    expect(await log_(t.sql, first.id)).toEqual([
+      expect.objectContaining({ event: 'reissue-requested' }),
+      expect.objectContaining({
+        event: 'superseded',
+        actor: 'staff-2',
+        message: 'name change',
+        details: expect.objectContaining({ superseded_by: newId }),
+      }),
+    ]);
+    const bitsAfter = await listBits(t.sql, first.id);
+    expect(getBit(bitsAfter.bits, bitsAfter.index)).toBe(true);
     expect(await findPublicCertificate(t.sql, oldCode)).toMatchObject({
       status: 'superseded',
       supersededByCode: rows[1]?.verification_code,
       replacementPending: false,
+    });
+  });
+
+  it('a replacement that dies leaves the old certificate issued and valid; requeued and issued, it supersedes it', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Reissue 102' });
+    const student = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
+    const first = await issued(t.sql, { courseId, studentId: student.id });
+    const { id: newId } = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reason: 'template fix', actor: 'staff' },
+    );
+    // Keycloak refuses the student for the replacement's every attempt: it goes dead.
+    await keycloak.fault(student.id, 503);
+    const options = generateOptions({ maxAttempts: 1 });
+    expect(await generateCertificate(makeGenerateDeps(t, renderer), options, newId)).toMatchObject({
+      status: 'dead',
+    });
+    const [old] =
+      await t.sql`SELECT status, superseded_by, verification_code FROM certificates WHERE id = ${first.id}`;
+    expect(old).toMatchObject({ status: 'issued', superseded_by: null });
+    expect(await findPublicCertificate(t.sql, String(old?.verification_code))).toMatchObject({
+      status: 'valid',
+    });
+    const bits = await listBits(t.sql, first.id);
+    expect(getBit(bits.bits, bits.index)).toBe(false);
+    // A second reissue while the dead one is there: requeue it instead.
+    await expect(
+      reissueCertificate({ sql: t.sql, log }, { certificateId: first.id, reason: 'again', actor: 'staff' }),
+    ).rejects.toMatchObject({ details: { status: 'replacement-pending' } });
+
+    await keycloak.clearFault(student.id);
+    await t.sql`UPDATE certificates SET status = 'pending', attempt_count = 0, next_attempt_at = now() WHERE id = ${newId}`;
+    expect(await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), newId)).toMatchObject({
+      status: 'issued',
+    });
+    const [after] = await t.sql`SELECT status, superseded_by FROM certificates WHERE id = ${first.id}`;
+    expect(after).toEqual({ status: 'superseded', superseded_by: newId });
+  });
+
+  it('a revocation racing the replacement being issued ends one of two ways, never with both live or neither decided', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Reissue race 101' });
+    // The revocation is sent while the replacement renders (its claim is committed, its issue
+    // not yet begun) or the moment the render ends, racing the issuing transaction's locks.
+    for (const when of ['while rendering', 'as the issue begins', 'while rendering', 'as the issue begins']) {
+      const student = await keycloak.addUser({ firstName: 'Race', lastName: when.replaceAll(' ', '-') });
+      const first = await issued(t.sql, { courseId, studentId: student.id });
+      const { id: newId } = await reissueCertificate(
+        { sql: t.sql, log },
+        { certificateId: first.id, reason: 'race', actor: 'staff' },
+      );
+      const moment = gate();
+      const observed: CertificateRenderer = {
+        render: async (content, template) => {
+          if (when === 'while rendering') moment.open();
+          const result = await renderer.render(content, template);
+          if (when === 'as the issue begins') moment.open();
+          return result;
+        },
+        close: () => renderer.close(),
+      };
+      const [generated, revoked] = await Promise.allSettled([
+        generateCertificate(makeGenerateDeps(t, observed), generateOptions(), newId),
+        moment
+          .wait()
+          .then(() =>
+            revokeCertificate(
+              { sql: t.sql, log },
+              { certificateId: first.id, reasonCode: 'issued-in-error', actor: 'staff' },
+            ),
+          ),
+      ]);
+      expect(generated.status, when).toBe('fulfilled');
+      const rows = await t.sql<{ id: string; status: string }[]>`
+        SELECT id, status::text FROM certificates WHERE id IN (${first.id}, ${newId})`;
+      const status = Object.fromEntries(rows.map((row) => [row.id, row.status]));
+      if (revoked.status === 'fulfilled') {
+        // The revocation first: the replacement went with it and was never issued.
+        expect(status, when).toEqual({ [first.id]: 'revoked', [newId]: 'revoked' });
+        expect(generated.status === 'fulfilled' && generated.value.status, when).toBe('skipped');
+      } else {
+        // The issue first: the original was superseded, so there is nothing left to revoke.
+        expect(revoked.reason, when).toBeInstanceOf(CertificateStateError);
+        expect(revoked.reason.details, when).toMatchObject({ status: 'superseded' });
+        expect(status, when).toEqual({ [first.id]: 'superseded', [newId]: 'issued' });
+      }
+    }
+  });
+
+  it('revoking a certificate whose replacement waits revokes the replacement too, silently, and nothing is issued', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Reissue 103' });
+    const student = await keycloak.addUser({ firstName: 'Alan', lastName: 'Turing' });
+    const first = await issued(t.sql, { courseId, studentId: student.id });
+    const { id: newId } = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reason: 'name change', actor: 'staff' },
+    );
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reasonCode: 'issued-in-error', actor: 'staff-3' },
+    );
+    const [replacement] =
+      await t.sql`SELECT status, revoked_by, generated_at FROM certificates WHERE id = ${newId}`;
+    expect(replacement).toMatchObject({ status: 'revoked', revoked_by: 'staff-3', generated_at: null });
+    expect(await log_(t.sql, newId)).toEqual([
+      expect.objectContaining({ event: 'created' }),
+      expect.objectContaining({ event: 'revoked', message: 'the certificate it was to replace was revoked' }),
+    ]);
+    // Never issued, so no webhook receiver hears of its revocation; the original's is announced.
+    const events = await t.sql<{ certificate_id: string; event_type: string }[]>`
+      SELECT certificate_id, event_type FROM webhook_outbox WHERE certificate_id IN (${first.id}, ${newId})
+        AND event_type = 'certificate.revoked'`;
+    expect(events).toEqual([{ certificate_id: first.id, event_type: 'certificate.revoked' }]);
+    expect(await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), newId)).toMatchObject({
+      status: 'skipped',
     });
   });
 
@@ -568,11 +706,21 @@ describe('later passing attempts', () => {
     const better = await createAttempt(t.sql, { studentId: cert.studentId, courseId: optIn, score: 92 });
     const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better });
     expect(result.outcome).toBe('reissued-better-score');
+    const [next] = await t.sql`
+      SELECT status, test_attempt_id, replaces FROM certificates WHERE id = ${result.createdCertificateId}`;
+    expect(next).toEqual({ status: 'pending', test_attempt_id: better, replaces: cert.id });
+    // The old one stays issued until the new one is.
+    const [waiting] = await t.sql`SELECT status, superseded_by FROM certificates WHERE id = ${cert.id}`;
+    expect(waiting).toEqual({ status: 'issued', superseded_by: null });
+    // Another better retake meanwhile waits for the replacement; it does not ask for a second one.
+    const best = await createAttempt(t.sql, { studentId: cert.studentId, courseId: optIn, score: 97 });
+    expect(await applyLaterPassRule({ sql: t.sql, log }, { attemptId: best })).toMatchObject({
+      outcome: 'in-progress',
+      liveCertificateId: result.createdCertificateId,
+    });
+    await issueReplacement(t.sql, String(result.createdCertificateId));
     const [old] = await t.sql`SELECT status, superseded_by FROM certificates WHERE id = ${cert.id}`;
     expect(old).toEqual({ status: 'superseded', superseded_by: result.createdCertificateId });
-    const [next] =
-      await t.sql`SELECT status, test_attempt_id FROM certificates WHERE id = ${result.createdCertificateId}`;
-    expect(next).toEqual({ status: 'pending', test_attempt_id: better });
 
     const optOut = await createCourse(t.sql);
     const plain = await issued(t.sql, { courseId: optOut, score: 75 });
@@ -591,6 +739,9 @@ describe('later passing attempts', () => {
     const attemptId = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score: 80 });
     const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId });
     expect(result.outcome).toBe('renewed-after-expiry');
+    const [waiting] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
+    expect(waiting?.status).toBe('issued');
+    await issueReplacement(t.sql, String(result.createdCertificateId));
     const [old] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
     expect(old?.status).toBe('superseded');
   });
@@ -619,7 +770,12 @@ describe('later passing attempts', () => {
       const before = await listBits(t.sql, cert.id);
       expect(getBit(before.bits, before.index), outcome).toBe(false);
       const attemptId = await createAttempt(t.sql, { studentId: cert.studentId, courseId, score });
-      expect((await applyLaterPassRule({ sql: t.sql, log }, { attemptId })).outcome).toBe(outcome);
+      const result = await applyLaterPassRule({ sql: t.sql, log }, { attemptId });
+      expect(result.outcome).toBe(outcome);
+      // Flagged when its replacement is issued, not before.
+      const waiting = await listBits(t.sql, cert.id);
+      expect(getBit(waiting.bits, waiting.index), outcome).toBe(false);
+      await issueReplacement(t.sql, String(result.createdCertificateId));
       const after = await listBits(t.sql, cert.id);
       expect(getBit(after.bits, after.index), outcome).toBe(true);
     }

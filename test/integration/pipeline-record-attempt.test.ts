@@ -268,7 +268,8 @@ describe('recordAttempt (immediate trigger)', () => {
     const newId = retake.certificate?.id;
     expect(newId).not.toBe(oldId);
     expect(calls).toEqual([oldId, newId]);
-    expect(await certificateRow(t.sql, oldId)).toMatchObject({ status: 'superseded', superseded_by: newId });
+    // The expired one stays what it is until its replacement is issued.
+    expect(await certificateRow(t.sql, oldId)).toMatchObject({ status: 'issued', superseded_by: null });
     expect(await certificateRow(t.sql, newId ?? '')).toMatchObject({ test_attempt_id: retake.attempt.id });
   });
 

@@ -14,19 +14,22 @@ export const reissueCertificateRoute = defineRoute({
   tags: ['certificates', 'lifecycle'],
   summary: 'Replace an issued certificate by a new one (staff)',
   description:
-    'For a name change in Keycloak, a template fix, a wrong date: the certificate becomes `superseded` ' +
-    '(with `supersededBy` pointing at its successor, and its status-list bit set) and a new `pending` ' +
-    'certificate of the same attempt is created and generated at once through the normal pipeline ' +
-    '(student name read again, current template, new S3 key and verification code; if the invoke ' +
-    'fails, the scheduled scan picks it up). Both get an audit row with who and why. Only issued ' +
-    'certificates can be reissued; of concurrent calls exactly one wins.',
+    'For a name change in Keycloak, a template fix, a wrong date: a new `pending` certificate of the ' +
+    'same attempt replaces it, generated at once through the normal pipeline (student name read again, ' +
+    'current template, new S3 key and verification code; if the invoke fails, the scheduled scan picks ' +
+    'it up). The certificate stays issued, valid and downloadable until the new one is issued; in that ' +
+    'transaction it becomes `superseded` (`supersededBy` the new one, its status-list bit set). A ' +
+    'replacement that fails for good leaves it as it was (requeue the replacement). Both get an audit ' +
+    'row with who and why. Only issued certificates can be reissued, once: of concurrent calls exactly ' +
+    'one wins, and while a replacement waits another reissue is a 409 `replacement-pending`.',
   request: { path: certificateIdPath, body: reissueRequestSchema },
   policy: requires('certificates:lifecycle', 'reissue certificates'),
   responses: {
     201: { description: 'The new certificate was created', schema: reissueResultSchema },
     404: { description: 'Unknown certificate' },
     409: errorResponse(
-      'Not issued (revoked, already superseded, still being generated...); `status` says which',
+      'Not issued (revoked, already superseded, still being generated...), or its replacement is ' +
+        'already waiting (`replacement-pending`); `status` says which',
     ),
   },
   handle: async (deps: DispatchDeps, { path, body, principal }) => {
