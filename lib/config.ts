@@ -212,12 +212,15 @@ const sections = {
         z.array(
           z.string().refine((entry) => {
             if (entry === '*') return true;
+            // `new URL('https://*.example.org').origin` is the string itself, and the CORS
+            // middleware would take the `*` in it as a pattern: only `*` alone means any origin.
+            if (entry.includes('*')) return false;
             try {
               return new URL(entry).origin === entry;
             } catch {
               return false;
             }
-          }, 'each entry must be an origin like https://learn.example.org (no path, no trailing slash) or *'),
+          }, 'each entry must be an origin like https://learn.example.org (no path, no trailing slash, no wildcard) or *'),
         ),
       )
       .default([]),

@@ -56,7 +56,8 @@ function corsFor(stage, value) {
     } catch {
       parsed = undefined;
     }
-    if (!parsed || parsed.origin !== origin)
+    // A `*` inside an entry passes the URL check and would be a pattern to the CORS middleware.
+    if (!parsed || parsed.origin !== origin || origin.includes('*'))
       problems.push(`CORS_ALLOWED_ORIGINS: ${origin} is not an origin like https://learn.example.org`);
   }
   return { origins, problems };

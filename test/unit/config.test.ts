@@ -230,7 +230,14 @@ describe('CORS_ALLOWED_ORIGINS', () => {
       '*',
     ]);
     expect(origins('')).toEqual([]);
-    for (const bad of ['https://learn.example.org/', 'learn.example.org', 'https://learn.example.org/app']) {
+    for (const bad of [
+      'https://learn.example.org/',
+      'learn.example.org',
+      'https://learn.example.org/app',
+      // Patterns: the entries are compared as written, only `*` alone allows any origin.
+      'https://*',
+      'https://*.example.org',
+    ]) {
       expect(() => origins(bad), bad).toThrowError(ConfigError);
       expect(() => origins(bad), bad).toThrowError(/CORS_ALLOWED_ORIGINS.*must be an origin/);
     }

@@ -302,7 +302,12 @@ describe('package-time settings', () => {
       problems: [],
     });
     expect(corsFor('prod', '*').origins).toEqual(['*']);
-    for (const bad of ['https://learn.example.org/', 'learn.example.org', 'https://learn.example.org/app'])
+    for (const bad of [
+      'https://learn.example.org/',
+      'learn.example.org',
+      'https://learn.example.org/app',
+      'https://*.example.org',
+    ])
       expect(corsFor('prod', bad).problems, bad).toEqual([
         expect.stringMatching(/^CORS_ALLOWED_ORIGINS: .* is not an origin/),
       ]);
