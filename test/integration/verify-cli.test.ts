@@ -254,6 +254,14 @@ describe('npm run verify with the URL of a QR code (online)', () => {
 
   const verifyLink = async (code: string, claims: CertificateFacts, signer: SigningKey) =>
     credentialUrl(`${server.baseUrl}/api/v1/verify/${code}`, await signCredential(claims, signer));
+  /** A link for `code` signed by `signer`, checked with keys from `jwks` and the issuer named. */
+  const checkLink = async (
+    code: string,
+    claims: CertificateFacts,
+    signer: SigningKey,
+    jwks: string,
+    io: CheckIo = online,
+  ) => checkCertificate(await verifyLink(code, claims, signer), jwks, io, { issuer: server.baseUrl });
 
   it("with keys from a file, the issuer's current key set says which key it has revoked since, and its record which name it issued", async () => {
     const stolen = await signingKeyFromJwk(await generateSigningJwk());
@@ -264,25 +272,14 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b3', 'issued');
     const code = certificate.verificationCode;
     const forgedFacts = { ...signed, name: 'Mallory Forger' };
-    const withIssuer = { issuer: server.baseUrl };
     const currentKeys = `${server.baseUrl}/.well-known/jwks.json`;
 
-    const genuine = await checkCertificate(
-      await verifyLink(code, signed, stolen),
-      savedJwks,
-      online,
-      withIssuer,
-    );
+    const genuine = await checkLink(code, signed, stolen, savedJwks);
     expect(genuine.lines).toContain(`Key state: read from the issuer's current key set (${currentKeys})`);
     expect(genuine.outcome).toBe('valid');
     // Before the theft is reported, a name signed with the key for a real code is caught by the
     // issuer's record of that code.
-    const forged = await checkCertificate(
-      await verifyLink(code, forgedFacts, stolen),
-      savedJwks,
-      online,
-      withIssuer,
-    );
+    const forged = await checkLink(code, forgedFacts, stolen, savedJwks);
     expect(forged.lines).toContain(
       `Record: DOES NOT MATCH the signed facts — the issuer's record of ${code} names another student (${facts.name})`,
     );
@@ -291,12 +288,7 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     // Once it is reported, nothing the key signed is valid, whatever the saved file says.
     await markKeyCompromised(t.sql, stolen.kid);
     for (const claims of [signed, forgedFacts]) {
-      const report = await checkCertificate(
-        await verifyLink(code, claims, stolen),
-        savedJwks,
-        online,
-        withIssuer,
-      );
+      const report = await checkLink(code, claims, stolen, savedJwks);
       expect(report.lines.join('\n')).toContain(
         `Signature: INVALID — signed with a revoked key (${stolen.kid}, revoked 2`,
       );
@@ -311,12 +303,7 @@ describe('npm run verify with the URL of a QR code (online)', () => {
           ? Promise.reject(new TypeError('fetch failed'))
           : fetch(url, init),
     };
-    const unknownState = await checkCertificate(
-      await verifyLink(code, signed, key),
-      jwksFile,
-      keysDown,
-      withIssuer,
-    );
+    const unknownState = await checkLink(code, signed, key, jwksFile, keysDown);
     expect(unknownState.lines).toContain(
       `Key state: COULD NOT CHECK whether the issuer has revoked a key of your file since you saved it — could not read the JWKS (${currentKeys}): fetch failed`,
     );
@@ -330,26 +317,15 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     await registerSigningKey(t.sql, newer);
     const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b4', 'issued');
     const code = certificate.verificationCode;
-    const withIssuer = { issuer: server.baseUrl };
     const currentKeys = `${server.baseUrl}/.well-known/jwks.json`;
 
-    const rotated = await checkCertificate(
-      await verifyLink(code, signed, newer),
-      jwksFile,
-      online,
-      withIssuer,
-    );
+    const rotated = await checkLink(code, signed, newer, jwksFile);
     expect(rotated.lines).toContain(
       `Could not check: your key set (${jwksFile}) has no key ${newer.kid}, which the issuer's current set (${currentKeys}) publishes: save that set again and check once more`,
     );
     expect(rotated.outcome).toBe('unchecked');
 
-    const stranger = await checkCertificate(
-      await verifyLink(code, signed, other),
-      jwksFile,
-      online,
-      withIssuer,
-    );
+    const stranger = await checkLink(code, signed, other, jwksFile);
     expect(stranger.lines).toContain(
       `Signature: INVALID — neither your key set (${jwksFile}) nor the issuer's current set (${currentKeys}) has key ${other.kid}`,
     );
