@@ -52,6 +52,17 @@ testEnvPerFile(
 
 const issued = issuedCertificate;
 
+/** An issued certificate of a new Keycloak user in `courseId`, and its replacement asked for by staff. */
+async function issuedAndReplaced(courseId: string, firstName: string, lastName: string, reason: string) {
+  const student = await keycloak.addUser({ firstName, lastName });
+  const first = await issued(t.sql, { courseId, studentId: student.id });
+  const { id: newId } = await reissueCertificate(
+    { sql: t.sql, log },
+    { certificateId: first.id, reason, actor: 'staff' },
+  );
+  return { student, first, newId };
+}
+
 async function listBits(sql: Sql, certificateId: string): Promise<{ bits: Uint8Array; index: number }> {
   const [row] = await sql<{ bits: Buffer; status_list_index: number }[]>`
     SELECT l.bits, c.status_list_index FROM certificates c JOIN status_lists l ON l.id = c.status_list_id
@@ -267,12 +278,7 @@ describe('reissueCertificate', () => {
 
   it('a replacement that dies leaves the old certificate issued and valid; requeued and issued, it supersedes it', async () => {
     const courseId = await createCourse(t.sql, { title: 'Reissue 102' });
-    const student = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
-    const first = await issued(t.sql, { courseId, studentId: student.id });
-    const { id: newId } = await reissueCertificate(
-      { sql: t.sql, log },
-      { certificateId: first.id, reason: 'template fix', actor: 'staff' },
-    );
+    const { student, first, newId } = await issuedAndReplaced(courseId, 'Grace', 'Hopper', 'template fix');
     // Keycloak refuses the student for the replacement's every attempt: it goes dead.
     await keycloak.fault(student.id, 503);
     const options = generateOptions({ maxAttempts: 1 });
@@ -306,12 +312,7 @@ describe('reissueCertificate', () => {
     // The revocation is sent while the replacement renders (its claim is committed, its issue
     // not yet begun) or the moment the render ends, racing the issuing transaction's locks.
     for (const when of ['while rendering', 'as the issue begins', 'while rendering', 'as the issue begins']) {
-      const student = await keycloak.addUser({ firstName: 'Race', lastName: when.replaceAll(' ', '-') });
-      const first = await issued(t.sql, { courseId, studentId: student.id });
-      const { id: newId } = await reissueCertificate(
-        { sql: t.sql, log },
-        { certificateId: first.id, reason: 'race', actor: 'staff' },
-      );
+      const { first, newId } = await issuedAndReplaced(courseId, 'Race', when.replaceAll(' ', '-'), 'race');
       const moment = gate();
       const observed: CertificateRenderer = {
         render: async (content, template) => {
@@ -352,12 +353,7 @@ describe('reissueCertificate', () => {
 
   it('revoking a certificate whose replacement waits revokes the replacement too, silently, and nothing is issued', async () => {
     const courseId = await createCourse(t.sql, { title: 'Reissue 103' });
-    const student = await keycloak.addUser({ firstName: 'Alan', lastName: 'Turing' });
-    const first = await issued(t.sql, { courseId, studentId: student.id });
-    const { id: newId } = await reissueCertificate(
-      { sql: t.sql, log },
-      { certificateId: first.id, reason: 'name change', actor: 'staff' },
-    );
+    const { first, newId } = await issuedAndReplaced(courseId, 'Alan', 'Turing', 'name change');
     await revokeCertificate(
       { sql: t.sql, log },
       { certificateId: first.id, reasonCode: 'issued-in-error', actor: 'staff-3' },
