@@ -10,7 +10,7 @@ import {
 } from '../errors.ts';
 import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
-import { assignIssueLifecycle, supersedeReplaced } from './lifecycle.ts';
+import { assignIssueLifecycle, lockReplaced, supersedeReplaced } from './lifecycle.ts';
 import {
   type CertificateContent,
   type GenerateDeps,
@@ -47,7 +47,11 @@ import { printableContent } from './text.ts';
 
 export type GenerateOutcome =
   | { status: 'issued'; certificateId: string; s3Key: string; attempt: number; pdfSha256: string }
-  | { status: 'skipped'; certificateId: string; reason: 'not-claimable' | 'lease-lost' }
+  | {
+      status: 'skipped';
+      certificateId: string;
+      reason: 'not-claimable' | 'lease-lost' | 'replaced-certificate-revoked';
+    }
   | { status: 'failed'; certificateId: string; attempt: number; error: string; retryInSeconds: number }
   | { status: 'dead'; certificateId: string; attempt: number; error: string };
 
@@ -419,9 +423,18 @@ export async function generateCertificate(
     });
     const issued = await deps.sql.begin(async (tx) => {
       // A replacement locks the certificate it replaces first, in the order a revocation of that
-      // one locks the two (revokeIssued revokes a waiting replacement with it): a revocation that
+      // one locks the two (revokeIssued settles a waiting replacement with it): a revocation that
       // got there first has revoked this one, and the lease check below finds it gone.
-      if (claimed.replaces) await tx`SELECT id FROM certificates WHERE id = ${claimed.replaces} FOR UPDATE`;
+      let supersede = false;
+      if (claimed.replaces) {
+        const replaced = await lockReplaced(tx, {
+          originalId: claimed.replaces,
+          replacementId: certificateId,
+          replacementAttemptId: claimed.test_attempt_id,
+        });
+        if (replaced === 'cancelled') return 'cancelled' as const;
+        supersede = replaced === 'supersede';
+      }
       // Row lock + lease check before the write: a worker that took over waits here, and one
       // whose lease was taken finds it gone and writes nothing (see the comment at the top).
       const [held] = await tx`
@@ -441,7 +454,9 @@ export async function generateCertificate(
       }
       // The original stops being live in the transaction that makes this one live: superseded,
       // its status bit set. Until now it was valid, so the holder was never without one.
+      // (Locked above and issued, so it supersedes.)
       if (
+        supersede &&
         claimed.replaces &&
         !(await supersedeReplaced(tx, { originalId: claimed.replaces, replacementId: certificateId }))
       )
@@ -460,6 +475,13 @@ export async function generateCertificate(
         durationMs: performance.now() - started,
       });
     });
+    if (issued === 'cancelled') {
+      log.info('Replacement not issued: the certificate it replaces was revoked, and it with it', {
+        certificate_id: certificateId,
+        replaces: claimed.replaces,
+      });
+      return { status: 'skipped', certificateId, reason: 'replaced-certificate-revoked' };
+    }
     if (!issued) {
       log.warn('Lease lost before the certificate could be issued; another worker owns it', {
         certificate_id: certificateId,

@@ -186,14 +186,20 @@ export interface RevokeResult {
 }
 
 /**
- * The revocation statement of one issued certificate: status, lapsed expiry announced, its
- * status-list bit set, an audit row (its details with `details` added). Nothing when it is not
- * issued. revokeCertificate runs it on its own; an erasure (erasure.ts) in its transaction, once
- * per certificate (one UPDATE of status_lists joined to several rows of one list sets only one
- * of their bits).
+ * Revokes one issued certificate, in the caller's transaction: status, lapsed expiry announced,
+ * its status-list bit set, an audit row (its details with `details` added), and its waiting
+ * replacement settled (settleReplacementOf). Nothing when it is not issued. revokeCertificate runs
+ * it in a transaction of its own; an erasure (erasure.ts) in its transaction, once per
+ * certificate (one UPDATE of status_lists joined to several rows of one list sets only one of
+ * their bits).
+ *
+ * Statements in the order generate takes the same locks (the original, its replacement, the
+ * status list): one statement doing it all would lock the list before the replacement, against
+ * assignIssueLifecycle's order, and read the replacement with a snapshot older than the lock on
+ * the original, missing one a reissue committed while this waited for it.
  */
 export async function revokeIssued(
-  sql: Sql | TransactionSql,
+  tx: TransactionSql,
   input: {
     certificateId: string;
     reasonCode: RevocationReason;
@@ -203,49 +209,95 @@ export async function revokeIssued(
   },
 ): Promise<{ id: string; revoked_at: Date; bit_set: boolean } | undefined> {
   const { certificateId, reasonCode, reasonText: text, actor } = input;
-  const [row] = await sql<{ id: string; revoked_at: Date; bit_set: boolean }[]>`
-    WITH ${lapsedBefore(sql, certificateId)},
+  const [original] = await tx<{ test_attempt_id: string }[]>`
+    SELECT test_attempt_id FROM certificates WHERE id = ${certificateId} AND status = 'issued' FOR UPDATE`;
+  if (!original) return undefined;
+  // A new statement, so a new snapshot: it sees a replacement committed while this waited.
+  const [replacement] = await tx<{ id: string; test_attempt_id: string }[]>`
+    SELECT id, test_attempt_id FROM certificates
+    WHERE replaces = ${certificateId} AND status IN ('pending', 'rendering', 'failed', 'dead')
+    FOR UPDATE`;
+  const [row] = await tx<{ id: string; revoked_at: Date; bit_set: boolean }[]>`
+    WITH ${lapsedBefore(tx, certificateId)},
     x AS (
       UPDATE certificates c
       SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
-          revoked_by = ${actor}, updated_at = now(), ${markLapsed(sql)}
+          revoked_by = ${actor}, updated_at = now(), ${markLapsed(tx)}
       FROM prior
       WHERE c.id = prior.id AND c.status = 'issued'
-      RETURNING c.revoked_at, c.status_list_id, c.status_list_index, ${lapsedColumns(sql)}
+      RETURNING c.revoked_at, c.status_list_id, c.status_list_index, ${lapsedColumns(tx)}
     ),
-    ${announceLapsed(sql)},
+    ${announceLapsed(tx)},
     bit AS (
       UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
       FROM x WHERE l.id = x.status_list_id
       RETURNING l.id
     ),
-    -- Its replacement, if one is still waiting, goes with it: revoked before it was ever issued
-    -- (no status bit: no credential of it was ever published). Locked after the original, in the
-    -- order generate's issuing transaction locks the two.
-    cancelled AS (
-      UPDATE certificates r
-      SET status = 'revoked', revoked_at = now(), revocation_reason = ${reasonCode}, revoked_reason = ${text},
-          revoked_by = ${actor}, lease_owner = NULL, lease_expires_at = NULL, dispatched_until = NULL,
-          updated_at = now()
-      FROM x
-      WHERE r.replaces = x.id AND r.status IN ('pending', 'rendering', 'failed', 'dead')
-      RETURNING r.id, x.id AS original_id
-    ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT id, 'revoked', 'issued'::certificate_status, 'revoked'::certificate_status, ${text ?? reasonCode}, ${actor},
+      SELECT id, 'revoked', 'issued', 'revoked', ${text ?? reasonCode}, ${actor},
              jsonb_build_object('reason_code', ${reasonCode}::text, 'reason_text', ${text}::text,
                                 'status_list_id', status_list_id, 'status_list_index', status_list_index)
-               || ${sql.json(input.details ?? {})}::jsonb
+               || ${tx.json(input.details ?? {})}::jsonb
       FROM x
-      UNION ALL
-      SELECT id, 'revoked', NULL::certificate_status, 'revoked'::certificate_status,
-             'the certificate it was to replace was revoked', ${actor},
-             jsonb_build_object('reason_code', ${reasonCode}::text, 'replaces', original_id)
-      FROM cancelled
     )
     SELECT id, revoked_at, EXISTS (SELECT 1 FROM bit) AS bit_set FROM x`;
+  if (row && replacement)
+    await settleReplacementOf(tx, {
+      replacementId: replacement.id,
+      originalId: certificateId,
+      sameAttempt: replacement.test_attempt_id === original.test_attempt_id,
+      reasonCode,
+      reasonText: text,
+      actor,
+    });
   return row;
+}
+
+/**
+ * A waiting replacement whose original is no longer issued. A staff reissue's (the same attempt)
+ * goes with it: revoked before it was ever issued (no status bit, no event: nothing of it was
+ * ever published). A renewal's or better score's is the certificate of a newer passing attempt:
+ * it no longer replaces anything and is issued as that attempt's own, so the pass is not lost.
+ */
+async function settleReplacementOf(
+  tx: TransactionSql,
+  input: {
+    replacementId: string;
+    originalId: string;
+    sameAttempt: boolean;
+    reasonCode: RevocationReason;
+    reasonText: string | null;
+    actor: string;
+  },
+): Promise<void> {
+  if (input.sameAttempt) {
+    await tx`
+      WITH cancelled AS (
+        UPDATE certificates
+        SET status = 'revoked', revoked_at = now(), revocation_reason = ${input.reasonCode},
+            revoked_reason = ${input.reasonText}, revoked_by = ${input.actor}, lease_owner = NULL,
+            lease_expires_at = NULL, dispatched_until = NULL, updated_at = now()
+        WHERE id = ${input.replacementId} AND status IN ('pending', 'rendering', 'failed', 'dead')
+        RETURNING id
+      )
+      INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
+      SELECT id, 'revoked', 'revoked', 'the certificate it was to replace was revoked', ${input.actor},
+             jsonb_build_object('reason_code', ${input.reasonCode}::text, 'replaces', ${input.originalId}::uuid)
+      FROM cancelled`;
+    return;
+  }
+  await tx`
+    WITH detached AS (
+      UPDATE certificates SET replaces = NULL, updated_at = now()
+      WHERE id = ${input.replacementId} AND replaces = ${input.originalId}
+      RETURNING id
+    )
+    INSERT INTO certificate_generation_log (certificate_id, event, message, actor, details)
+    SELECT id, 'replacement-detached',
+           'the certificate it was to replace was revoked: issued as its own attempt''s certificate', ${input.actor},
+           jsonb_build_object('replaced', ${input.originalId}::uuid)
+    FROM detached`;
 }
 
 /**
@@ -261,12 +313,9 @@ export async function revokeCertificate(deps: LifecycleDeps, input: RevokeInput)
   });
   const actor = parse(actorSchema, input.actor);
   const text = reasonText && reasonText.length > 0 ? reasonText : null;
-  const row = await revokeIssued(deps.sql, {
-    certificateId: input.certificateId,
-    reasonCode,
-    reasonText: text,
-    actor,
-  });
+  const row = await deps.sql.begin((tx) =>
+    revokeIssued(tx, { certificateId: input.certificateId, reasonCode, reasonText: text, actor }),
+  );
   if (!row) {
     throw new CertificateStateError(
       'revoke',
@@ -359,6 +408,36 @@ export async function reissueCertificate(
   log.info('Certificate reissued', { certificate_id: row.id, supersedes: input.certificateId, actor });
   const dispatched = await dispatchNow(deps, row.id, log, options);
   return { id: row.id, supersedes: input.certificateId, dispatched };
+}
+
+/**
+ * First in a replacement's issuing transaction (generate), before anything is written: locks the
+ * certificate it replaces (in the order revokeIssued locks the two) and says what to do with it.
+ * `supersede`: it is issued; supersedeReplaced after the upload. Otherwise it was revoked while
+ * the replacement waited and the revocation did not settle the replacement (one from before
+ * revocations did): settled now as revokeIssued would have, `cancelled` (same attempt: revoked
+ * with it, not to be issued) or `own` (another attempt's: issued as that attempt's own).
+ */
+export async function lockReplaced(
+  tx: TransactionSql,
+  input: { originalId: string; replacementId: string; replacementAttemptId: string },
+): Promise<'supersede' | 'cancelled' | 'own'> {
+  const [original] = await tx<
+    { status: string; test_attempt_id: string; revocation_reason: RevocationReason | null }[]
+  >`
+    SELECT status::text, test_attempt_id, revocation_reason FROM certificates
+    WHERE id = ${input.originalId} FOR UPDATE`;
+  if (original?.status === 'issued') return 'supersede';
+  const sameAttempt = original?.test_attempt_id === input.replacementAttemptId;
+  await settleReplacementOf(tx, {
+    replacementId: input.replacementId,
+    originalId: input.originalId,
+    sameAttempt,
+    reasonCode: original?.revocation_reason ?? 'issued-in-error',
+    reasonText: null,
+    actor: 'system',
+  });
+  return sameAttempt ? 'cancelled' : 'own';
 }
 
 /**

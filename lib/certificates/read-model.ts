@@ -245,7 +245,15 @@ export async function findLatestByStudent(
   studentId: string,
   links?: CertificateLinks,
 ): Promise<CertificateView | undefined> {
-  const page = await findByStudent(sql, studentId, { limit: 1 }, links);
+  // Not a replacement still waiting beside the issued certificate it replaces: until it is issued,
+  // that one is the holder's valid, downloadable certificate.
+  const page = await pageWhere(
+    sql,
+    sql`c.student_id = ${studentId}::uuid AND NOT (c.replaces IS NOT NULL AND c.status <> 'issued' AND EXISTS (
+          SELECT 1 FROM certificates o WHERE o.id = c.replaces AND o.status = 'issued'))`,
+    { limit: 1 },
+    links,
+  );
   return page.items[0];
 }
 
