@@ -159,7 +159,11 @@ async function eraseInTransaction(
 
   // 1. Lock the student's rows. A generate that is uploading holds its certificate until it is
   //    marked issued: this waits for it and then sees it issued. The scan's claim of attempts
-  //    (FOR UPDATE SKIP LOCKED) passes the locked attempts by.
+  //    (FOR UPDATE SKIP LOCKED) passes the locked attempts by. Read again once locked: a
+  //    replacement a reissue or the later-pass rule inserted while holding one of them, committed
+  //    while the first read waited, is not in that read's snapshot (and none can come after: its
+  //    original is locked now).
+  await tx`SELECT id FROM certificates WHERE student_id = ${studentId} ORDER BY created_at, id FOR UPDATE`;
   const certificates = await tx<
     { id: string; course_id: string; status: string; generated_at: Date | null; s3_key: string | null }[]
   >`

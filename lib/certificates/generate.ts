@@ -10,7 +10,7 @@ import {
 } from '../errors.ts';
 import { type CertificateFacts, type SignedCredential, scoreLine } from './facts.ts';
 import { assertUuid } from './ids.ts';
-import { assignIssueLifecycle, lockReplaced, supersedeReplaced } from './lifecycle.ts';
+import { assignIssueLifecycle, lockReplaced, settleRevokedOriginal, supersedeReplaced } from './lifecycle.ts';
 import {
   type CertificateContent,
   type GenerateDeps,
@@ -425,16 +425,7 @@ export async function generateCertificate(
       // A replacement locks the certificate it replaces first, in the order a revocation of that
       // one locks the two (revokeIssued settles a waiting replacement with it): a revocation that
       // got there first has revoked this one, and the lease check below finds it gone.
-      let supersede = false;
-      if (claimed.replaces) {
-        const replaced = await lockReplaced(tx, {
-          originalId: claimed.replaces,
-          replacementId: certificateId,
-          replacementAttemptId: claimed.test_attempt_id,
-        });
-        if (replaced === 'cancelled') return 'cancelled' as const;
-        supersede = replaced === 'supersede';
-      }
+      const original = claimed.replaces ? await lockReplaced(tx, claimed.replaces) : undefined;
       // Row lock + lease check before the write: a worker that took over waits here, and one
       // whose lease was taken finds it gone and writes nothing (see the comment at the top).
       const [held] = await tx`
@@ -442,6 +433,17 @@ export async function generateCertificate(
         WHERE id = ${certificateId} AND status = 'rendering' AND lease_owner = ${owner}
         FOR UPDATE`;
       if (!held) return false;
+      let supersede = false;
+      if (claimed.replaces && original === 'issued') supersede = true;
+      else if (claimed.replaces && original === 'revoked') {
+        const settled = await settleRevokedOriginal(tx, {
+          originalId: claimed.replaces,
+          replacementId: certificateId,
+          replacementAttemptId: claimed.test_attempt_id,
+        });
+        if (settled === 'cancelled') return 'cancelled' as const;
+      } else if (claimed.replaces)
+        throw new Error(`the certificate this one replaces (${claimed.replaces}) is ${original ?? 'gone'}`);
       try {
         await deps.storage.putPdf(s3Key, rendered.pdf, {
           'certificate-id': certificateId,

@@ -255,10 +255,10 @@ export async function revokeIssued(
 }
 
 /**
- * A waiting replacement whose original is no longer issued. A staff reissue's (the same attempt)
- * goes with it: revoked before it was ever issued (no status bit, no event: nothing of it was
- * ever published). A renewal's or better score's is the certificate of a newer passing attempt:
- * it no longer replaces anything and is issued as that attempt's own, so the pass is not lost.
+ * A waiting replacement whose original was revoked. A staff reissue's (the same attempt) goes with
+ * it: revoked before it was ever issued (no status bit, no event: nothing of it was ever
+ * published). A renewal's or better score's is the certificate of a newer passing attempt: it no
+ * longer replaces anything and is issued as that attempt's own (`own`), so the pass is not lost.
  */
 async function settleReplacementOf(
   tx: TransactionSql,
@@ -270,9 +270,29 @@ async function settleReplacementOf(
     reasonText: string | null;
     actor: string;
   },
-): Promise<void> {
-  if (input.sameAttempt) {
-    await tx`
+): Promise<'own' | 'cancelled'> {
+  if (!input.sameAttempt) {
+    // The newer pass's own certificate, unless the student already holds a live one for the course
+    // (one only a replacement from before revocations settled them can meet): that covers the pass.
+    const [detached] = await tx<{ id: string }[]>`
+      WITH detached AS (
+        UPDATE certificates r SET replaces = NULL, updated_at = now()
+        WHERE r.id = ${input.replacementId} AND r.replaces = ${input.originalId}
+          AND r.status IN ('pending', 'rendering', 'failed', 'dead')
+          AND NOT EXISTS (
+            SELECT 1 FROM certificates c
+            WHERE c.student_id = r.student_id AND c.course_id = r.course_id AND c.id <> r.id AND ${isLive(tx, 'c')})
+        RETURNING r.id
+      )
+      INSERT INTO certificate_generation_log (certificate_id, event, message, actor, details)
+      SELECT id, 'replacement-detached',
+             'the certificate it was to replace was revoked: issued as its own attempt''s certificate', ${input.actor},
+             jsonb_build_object('replaced', ${input.originalId}::uuid)
+      FROM detached
+      RETURNING certificate_id AS id`;
+    if (detached) return 'own';
+  }
+  await tx`
       WITH cancelled AS (
         UPDATE certificates
         SET status = 'revoked', revoked_at = now(), revocation_reason = ${input.reasonCode},
@@ -285,19 +305,7 @@ async function settleReplacementOf(
       SELECT id, 'revoked', 'revoked', 'the certificate it was to replace was revoked', ${input.actor},
              jsonb_build_object('reason_code', ${input.reasonCode}::text, 'replaces', ${input.originalId}::uuid)
       FROM cancelled`;
-    return;
-  }
-  await tx`
-    WITH detached AS (
-      UPDATE certificates SET replaces = NULL, updated_at = now()
-      WHERE id = ${input.replacementId} AND replaces = ${input.originalId}
-      RETURNING id
-    )
-    INSERT INTO certificate_generation_log (certificate_id, event, message, actor, details)
-    SELECT id, 'replacement-detached',
-           'the certificate it was to replace was revoked: issued as its own attempt''s certificate', ${input.actor},
-           jsonb_build_object('replaced', ${input.originalId}::uuid)
-    FROM detached`;
+  return 'cancelled';
 }
 
 /**
@@ -411,33 +419,37 @@ export async function reissueCertificate(
 }
 
 /**
- * First in a replacement's issuing transaction (generate), before anything is written: locks the
- * certificate it replaces (in the order revokeIssued locks the two) and says what to do with it.
- * `supersede`: it is issued; supersedeReplaced after the upload. Otherwise it was revoked while
- * the replacement waited and the revocation did not settle the replacement (one from before
- * revocations did): settled now as revokeIssued would have, `cancelled` (same attempt: revoked
- * with it, not to be issued) or `own` (another attempt's: issued as that attempt's own).
+ * First in a replacement's issuing transaction (generate): locks the certificate it replaces, in
+ * the order revokeIssued locks the two, and says what it is now. `issued`: supersedeReplaced after
+ * the upload. `revoked`: settleRevokedOriginal, once the lease is confirmed. Anything else (it was
+ * superseded, by this replacement issued by a worker that took the lease over): the lease check
+ * finds the replacement gone.
  */
-export async function lockReplaced(
+export async function lockReplaced(tx: TransactionSql, originalId: string): Promise<string | undefined> {
+  const [original] = await tx<{ status: string }[]>`
+    SELECT status::text FROM certificates WHERE id = ${originalId} FOR UPDATE`;
+  return original?.status;
+}
+
+/**
+ * A replacement generate holds (lease confirmed) whose original was revoked without settling it
+ * (a revocation from before revocations did): settled as revokeIssued would have. `cancelled`:
+ * not to be issued; `own`: issued as its own attempt's certificate.
+ */
+export async function settleRevokedOriginal(
   tx: TransactionSql,
   input: { originalId: string; replacementId: string; replacementAttemptId: string },
-): Promise<'supersede' | 'cancelled' | 'own'> {
-  const [original] = await tx<
-    { status: string; test_attempt_id: string; revocation_reason: RevocationReason | null }[]
-  >`
-    SELECT status::text, test_attempt_id, revocation_reason FROM certificates
-    WHERE id = ${input.originalId} FOR UPDATE`;
-  if (original?.status === 'issued') return 'supersede';
-  const sameAttempt = original?.test_attempt_id === input.replacementAttemptId;
-  await settleReplacementOf(tx, {
+): Promise<'cancelled' | 'own'> {
+  const [original] = await tx<{ test_attempt_id: string; revocation_reason: RevocationReason | null }[]>`
+    SELECT test_attempt_id, revocation_reason FROM certificates WHERE id = ${input.originalId}`;
+  return await settleReplacementOf(tx, {
     replacementId: input.replacementId,
     originalId: input.originalId,
-    sameAttempt,
+    sameAttempt: original?.test_attempt_id === input.replacementAttemptId,
     reasonCode: original?.revocation_reason ?? 'issued-in-error',
     reasonText: null,
     actor: 'system',
   });
-  return sameAttempt ? 'cancelled' : 'own';
 }
 
 /**

@@ -1,16 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
+import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
   applyLaterPassRule,
-  assignIssueLifecycle,
   reissueCertificate,
   revokeCertificate,
 } from '../../lib/certificates/lifecycle.ts';
+import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { findLatestByStudent } from '../../lib/certificates/read-model.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
@@ -140,27 +143,124 @@ describe('revoking a certificate whose replacement waits', () => {
     expect(cancelled).toEqual({ s3_key: null, generated_at: null });
   });
 
-  it('revoking the original while its replacement gets its status entry never deadlocks', async () => {
+  it('a revocation takes the replacement before the status list, as generate does: it cannot deadlock with the replacement drawing its entry', async () => {
+    const first = await issuedCertificate(t.sql, { courseId: await createCourse(t.sql) });
+    const { id: replacementId } = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reason: 'race', actor: 'staff' },
+    );
+    const [list] = await t.sql<
+      { id: string }[]
+    >`SELECT status_list_id AS id FROM certificates WHERE id = ${first.id}`;
+    // The replacement's claim and entry (assignIssueLifecycle) hold its row, then want the list's.
+    // The revocation, waiting for the replacement, must not hold the list meanwhile.
+    const revoked = await contendWithOpenTransaction(
+      t.sql,
+      (held) => held`UPDATE certificates SET updated_at = now() WHERE id = ${replacementId}`,
+      () => revoke(first.id),
+      async (held) => {
+        await held`SET LOCAL lock_timeout = '20s'`;
+        await held`UPDATE status_lists SET allocated = allocated WHERE id = ${String(list?.id)}`;
+      },
+    );
+    expect(revoked.status).toBe('fulfilled');
+    expect(await statuses(first.id, replacementId)).toEqual({
+      [first.id]: { status: 'revoked', replaces: null },
+      [replacementId]: { status: 'revoked', replaces: first.id },
+    });
+  });
+
+  it('an erasure that waited for a later pass to insert a replacement erases it too', async () => {
     const courseId = await createCourse(t.sql);
-    const rejected: string[] = [];
-    for (let round = 0; round < 20; round += 1) {
-      const first = await issuedCertificate(t.sql, { courseId });
-      const { id: replacementId } = await reissueCertificate(
-        { sql: t.sql, log },
-        { certificateId: first.id, reason: 'race', actor: 'staff' },
-      );
-      // As generate's claim leaves it, about to draw its status-list entry.
-      await t.sql`
-        UPDATE certificates SET status = 'rendering', lease_owner = 'worker', lease_expires_at = now() + interval '1 minute'
-        WHERE id = ${replacementId}`;
-      const results = await Promise.allSettled([
-        assignIssueLifecycle(t.sql, replacementId),
-        revoke(first.id),
-      ]);
-      for (const result of results)
-        if (result.status === 'rejected') rejected.push(String((result.reason as Error).message));
-    }
-    expect(rejected).toEqual([]);
+    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
+    const student = randomUUID();
+    const first = await issuedCertificate(t.sql, { courseId, studentId: student, score: 70 });
+    const better = await createAttempt(t.sql, { studentId: student, courseId, score: 95 });
+    // What the later-pass rule does for the better pass: the original locked, its replacement inserted.
+    const erased = await contendWithOpenTransaction(
+      t.sql,
+      async (held) => {
+        await held`SELECT id FROM certificates WHERE id = ${first.id} FOR UPDATE`;
+        await held`
+          INSERT INTO certificates (student_id, course_id, test_attempt_id, replaces)
+          VALUES (${student}, ${courseId}, ${better}, ${first.id})`;
+      },
+      () => eraseStudent({ sql: t.sql, log }, { studentId: student, actor: 'erasure-test' }),
+    );
+    expect(erased.status).toBe('fulfilled');
+    expect(erased.status === 'fulfilled' && erased.value).toMatchObject({
+      certificatesDeleted: 1,
+      certificatesRevoked: 1,
+    });
+    const [left] = await t.sql<
+      { n: number }[]
+    >`SELECT count(*)::int AS n FROM certificates WHERE student_id = ${student}`;
+    expect(left?.n).toBe(0);
+  });
+
+  it('a worker that lost the replacement to a takeover writes nothing: the replacement stays what the winner made it', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
+    const student = await keycloak.addUser({ firstName: 'Kristen', lastName: 'Nygaard' });
+    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
+    const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
+    const replacementId = String(
+      (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
+    );
+    // Worker 1 stops inside its render; its lease runs out and worker 2 issues the replacement.
+    const inRender = gate();
+    const stalled: CertificateRenderer = {
+      render: async (content, template) => {
+        await inRender.wait();
+        return renderer.render(content, template);
+      },
+      close: () => renderer.close(),
+    };
+    const slow = generateCertificate(makeGenerateDeps(t, stalled), generateOptions(), replacementId);
+    await inRender.reached;
+    await t.sql`
+      UPDATE certificates SET lease_expires_at = now() - interval '1 second', next_attempt_at = now() - interval '1 second'
+      WHERE id = ${replacementId}`;
+    expect(
+      await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), replacementId),
+    ).toMatchObject({ status: 'issued' });
+    inRender.open();
+    expect(await slow).toMatchObject({ status: 'skipped', reason: 'lease-lost' });
+    expect(await statuses(first.id, replacementId)).toEqual({
+      [first.id]: { status: 'superseded', replaces: null },
+      [replacementId]: { status: 'issued', replaces: first.id },
+    });
+    const [detached] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificate_generation_log
+      WHERE certificate_id = ${replacementId} AND event = 'replacement-detached'`;
+    expect(detached?.n).toBe(0);
+  });
+
+  it('a replacement of another attempt beside a revoked original is revoked, not issued, when the student already holds a live certificate', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
+    const student = await keycloak.addUser({ firstName: 'Ole-Johan', lastName: 'Dahl' });
+    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
+    const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
+    const orphan = String(
+      (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
+    );
+    // The original revoked without settling its replacement (as revocations before this could),
+    // then a newer pass got a certificate of its own.
+    await t.sql`
+      UPDATE certificates SET status = 'revoked', revoked_at = now(), revocation_reason = 'issued-in-error'
+      WHERE id = ${first.id}`;
+    const newer = await createAttempt(t.sql, { studentId: student.id, courseId, score: 80 });
+    const created = await applyLaterPassRule({ sql: t.sql, log }, { attemptId: newer });
+    expect(created.createdCertificateId).toBeTruthy();
+
+    expect(await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), orphan)).toMatchObject(
+      {
+        status: 'skipped',
+        reason: 'replaced-certificate-revoked',
+      },
+    );
+    expect(await statuses(orphan)).toEqual({ [orphan]: { status: 'revoked', replaces: first.id } });
   });
 });
 
