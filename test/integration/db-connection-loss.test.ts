@@ -1,10 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.ts';
 import { createSql, type Sql } from '../../lib/db/client.ts';
 import { gate } from '../support/gate.ts';
+import { emptyDatabase } from '../support/migrations.ts';
 
 // A transaction whose connection goes away while the code holding it waits for something else
 // (generate holds a certificate's row across its S3 upload): the server ends a session idle in a
@@ -14,6 +15,13 @@ import { gate } from '../support/gate.ts';
 // (porsager/postgres#1208), or ran outside any transaction on the reconnected socket (#1216).
 
 const opened: Sql[] = [];
+// A database of this file's own: not the template the other files clone theirs from, which
+// PostgreSQL refuses to copy while a session (one of these) is connected to it.
+let databaseUrl = '';
+
+beforeAll(async () => {
+  databaseUrl = await emptyDatabase('connloss');
+});
 let uncaught: unknown[] = [];
 const onUncaught = (error: unknown) => uncaught.push(error);
 
@@ -28,8 +36,7 @@ afterEach(async () => {
 });
 
 function connect(env: Record<string, string>, applicationName?: string): Sql {
-  const url = inject('stack').env.DATABASE_URL ?? '';
-  const config = { ...loadConfig(['db'], { DATABASE_URL: url, ...env }).db, DB_POOL_MAX: 1 };
+  const config = { ...loadConfig(['db'], { DATABASE_URL: databaseUrl, ...env }).db, DB_POOL_MAX: 1 };
   const sql = createSql(config, applicationName ? { applicationName } : {});
   opened.push(sql);
   return sql;
@@ -159,7 +166,7 @@ describe('a transaction whose connection closed', () => {
   it('closed while connecting (a fatal error during its type lookup): the waiting query runs on the next connection', async () => {
     // Between the client and PostgreSQL, a proxy that answers the client's type lookup with the
     // fatal error a terminated session gets, and closes: a failover while a connection opens.
-    const target = new URL(inject('stack').env.DATABASE_URL ?? '');
+    const target = new URL(databaseUrl);
     let injected = false;
     const sockets: Socket[] = [];
     const proxy = createServer((client) => {

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { chromiumExecutable } from '../../lib/render/chromium-binary.ts';
 import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
@@ -54,6 +55,15 @@ export async function setup(project: TestProject): Promise<void> {
   process.env.TMPDIR = root;
   if (!stack.postgres || !stack.keycloak)
     throw new Error('test stack must start its own PostgreSQL and Keycloak stand-in');
+  // Every file clones its database from the template, which PostgreSQL refuses while any session
+  // is connected to it: so none may connect. A file that did made other files' setup fail at
+  // random ("is being accessed by other users"), only when the two overlapped; now it fails itself.
+  const admin = postgres(stack.postgres.adminUrl, { max: 1, onnotice: () => undefined });
+  try {
+    await admin.unsafe(`ALTER DATABASE "${TEMPLATE_DB}" ALLOW_CONNECTIONS false`);
+  } finally {
+    await admin.end();
+  }
   project.provide('stack', {
     env: {
       ...stack.env,
