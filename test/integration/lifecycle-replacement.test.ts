@@ -10,8 +10,6 @@ import {
 import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { findLatestByStudent } from '../../lib/certificates/read-model.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -23,16 +21,16 @@ import {
   generateOptions,
   makeGenerateDeps,
   recordingLog,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 // A replacement (staff reissue, renewal, better score) waits beside the issued certificate it
 // replaces until it is issued itself (lifecycle.ts). What a revocation of the original, racing
-// or not, does to it; found by the review of that change (.prof/audit-review-s16.md).
+// or not, does to it; each case was found by a review of that change, and fails without its fix.
 
 let t: TestEnv;
 const log = recordingLog();
-const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer();
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 
 testEnvPerFile(

@@ -9,8 +9,6 @@ import {
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { CLAIM_STOP_MARGIN_MS, runScan } from '../../lib/certificates/scan.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -21,6 +19,7 @@ import {
   generateOptions,
   makeGenerateDeps,
   recordingLog,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 // Audit s12 finding 2: a later pass decided while the student's certificate was still waiting
@@ -29,8 +28,7 @@ import {
 
 let t: TestEnv;
 const log = recordingLog();
-const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer();
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 
 testEnvPerFile(

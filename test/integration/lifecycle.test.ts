@@ -21,8 +21,6 @@ import { decideLaterPasses } from '../../lib/certificates/scan.ts';
 import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -35,12 +33,12 @@ import {
   listKeys,
   makeGenerateDeps,
   recordingLog,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
 const log = recordingLog();
-const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer();
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 
 testEnvPerFile(

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { inject } from 'vitest';
 import type {
   CertificateRenderer,
   GenerateDeps,
@@ -9,6 +10,8 @@ import type {
 } from '../../lib/certificates/ports.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import type { TestEnv } from '../support/env.ts';
 
@@ -51,6 +54,16 @@ export function recordingMetrics(): PipelineMetrics & { counts: Record<string, n
       counts.dead = (counts.dead ?? 0) + 1;
     },
   };
+}
+
+/** A renderer on the test stack's Chromium, as generate builds its own (30 s to print). */
+export function stackRenderer(): CertificateRenderer {
+  return createCertificateRenderer(
+    createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH }),
+    {
+      timeoutMs: 30_000,
+    },
+  );
 }
 
 export function generateOptions(overrides: Partial<GenerateOptions> = {}): GenerateOptions {

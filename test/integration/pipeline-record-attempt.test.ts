@@ -6,8 +6,6 @@ import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import {
@@ -16,11 +14,11 @@ import {
   generateOptions,
   makeGenerateDeps,
   recordingLog,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer();
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = { dispatchLeaseSeconds: 300 };
 

@@ -6,8 +6,6 @@ import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch, ScanOptions } from '../../lib/certificates/ports.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
 import { createSql } from '../../lib/db/client.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -23,11 +21,11 @@ import {
   makeGenerateDeps,
   recordingLog,
   s3ConfigFor,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-const printer = createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH });
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer();
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
 const scanOptions: ScanOptions = { batchSize: 100, enqueueLimit: 1000, dispatchLeaseSeconds: 300 };
