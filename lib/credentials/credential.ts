@@ -30,6 +30,17 @@ import { jwkThumbprint, SIGNING_ALGORITHM, type SigningKey } from './keys.ts';
 /** UTF-8 byte budgets of the cut fields (see above). */
 export const CLAIM_BUDGETS = { name: 24, course: 22, issuer: 11 } as const;
 
+/** Every budget the issuer has cut a claim with (the course's was 24 before it was 22). */
+const PAST_BUDGETS = { name: [24], course: [22, 24] } as const;
+
+/**
+ * `shown` is `full`, or the cut this issuer makes of it (not just any prefix with "…", which a
+ * stolen key could sign to agree with every record).
+ */
+export function isIssuersCutOf(shown: string, full: string, field: keyof typeof PAST_BUDGETS): boolean {
+  return shown === full || PAST_BUDGETS[field].some((budget) => cutToBytes(full, budget) === shown);
+}
+
 /** The longest URL (base + code + "#" + JWS) the QR code is sized for (a version-15 code at L, byte mode). */
 export const QR_URL_BUDGET = 520;
 
@@ -174,7 +185,7 @@ export async function verifyCredential(jws: string, keys: VerificationKeys): Pro
 }
 
 /** `shown` is `full`, or a cut of it ("…" ending) as credentialClaims makes with any budget. */
-export function isCutOf(shown: string, full: string): boolean {
+function isCutOf(shown: string, full: string): boolean {
   return shown === full || (shown.endsWith(ELLIPSIS) && full.startsWith(shown.slice(0, -ELLIPSIS.length)));
 }
 

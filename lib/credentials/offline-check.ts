@@ -7,7 +7,7 @@ import {
   type CredentialCheck,
   type CredentialClaims,
   factsMatch,
-  isCutOf,
+  isIssuersCutOf,
   verifyCredential,
 } from './credential.ts';
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
@@ -301,15 +301,21 @@ function fileFinding(pdf: Uint8Array, issued: string | null | undefined): { ok: 
 /**
  * Where the issuer's record of the signed code disagrees with what was signed, if it says: a key
  * stolen and not yet reported can sign any name for a real code, and only the record shows it.
- * A name the issuer erased (null) is not compared.
+ * The full facts a PDF carries (they matched the signature) are compared as they are; a link's
+ * claims only as the issuer cuts a record's name and course. A name the issuer erased (null) is
+ * not compared.
  */
 function recordDisagreement(
   claims: CredentialClaims,
   record: z.infer<typeof liveStatus>,
+  facts: CertificateFacts | undefined,
 ): string | undefined {
-  if (typeof record.studentName === 'string' && !isCutOf(claims.n, record.studentName))
+  const sameName = (name: string) => (facts ? facts.name === name : isIssuersCutOf(claims.n, name, 'name'));
+  const sameCourse = (course: string) =>
+    facts ? facts.course === course : isIssuersCutOf(claims.t, course, 'course');
+  if (typeof record.studentName === 'string' && !sameName(record.studentName))
     return `the issuer's record of ${claims.c} names another student (${record.studentName})`;
-  if (record.courseTitle !== undefined && !isCutOf(claims.t, record.courseTitle))
+  if (record.courseTitle !== undefined && !sameCourse(record.courseTitle))
     return `the issuer's record of ${claims.c} names another course (${record.courseTitle})`;
   if (typeof record.issuedOn === 'string' && record.issuedOn !== claims.d)
     return `the issuer's record of ${claims.c} says it was issued on ${record.issuedOn}`;
@@ -742,6 +748,9 @@ async function checkCertificateUnescaped(
     }
     // ---- the page: does its text name what was signed? ----
     let pageUnread = false;
+    // Held apart from `ok`: a file the issuer's record shows to be, byte for byte, the PDF it
+    // issued is its page, whatever its text layer says (one printed before one-page certificates).
+    let pageInvalid = false;
     let fileUnchecked = false;
     if (pdf && !io.pageText)
       lines.push(
@@ -757,7 +766,7 @@ async function checkCertificateUnescaped(
         : { name: check.claims.n, course: check.claims.t, code: check.claims.c };
       const page = await pageFinding(pdf, printed, io.pageText, io.pageTextReadsShaped === true);
       lines.push(page.line);
-      if (page.verdict === 'invalid') ok = false;
+      pageInvalid = page.verdict === 'invalid';
       pageUnread = page.verdict === 'unread';
     }
 
@@ -780,7 +789,8 @@ async function checkCertificateUnescaped(
       const live = await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch, pdf);
       lines.push(live.line);
       if (live.known === 'invalid') ok = false;
-      const disagreement = live.record && recordDisagreement(check.claims, live.record);
+      const disagreement =
+        live.record && recordDisagreement(check.claims, live.record, factsAgree ? facts : undefined);
       if (disagreement) {
         ok = false;
         lines.push(`Record: DOES NOT MATCH the signed facts — ${disagreement}`);
@@ -788,6 +798,10 @@ async function checkCertificateUnescaped(
       if (live.file) {
         lines.push(live.file.line);
         if (!live.file.ok) ok = false;
+        else {
+          pageInvalid = false;
+          pageUnread = false;
+        }
       } else if (pdf && live.known !== 'invalid') {
         // Online, the file itself is what is checked: without the issuer's record of it (no
         // address for the signed code on its host, or no answer), a redrawn page could pass.
@@ -800,7 +814,7 @@ async function checkCertificateUnescaped(
     } else {
       lines.push('Status: not checked (offline). A revocation after issue shows only at the live page.');
     }
-    if (!ok) return { outcome: 'invalid', lines };
+    if (!ok || pageInvalid) return { outcome: 'invalid', lines };
     // A page that could not be read, or a file that could not be compared online, is not a
     // verdict on it: the check is incomplete.
     if (pageUnread || fileUnchecked || keyStateUnread) return { outcome: 'unchecked', lines };

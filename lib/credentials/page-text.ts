@@ -318,12 +318,13 @@ export async function pageFinding(
       line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course and code printed on it with the signed facts above.`,
     };
   }
-  // The issuer's certificates have one page (the renderer refuses a second): a page put in front
-  // of the genuine one, naming someone else, would pass a search of all pages' text.
+  // The issuer's certificates have one page (the renderer refuses a second since 2026-12-04): a
+  // page put in front of the genuine one, naming someone else, would pass a search of all pages'
+  // text. Not a verdict either way: online, the file itself is compared with the issuer's record.
   if (pages.length > 1)
     return {
-      verdict: 'invalid',
-      line: `Page text: the PDF has ${pages.length} pages; the issuer's certificates have one (pages were added to it)`,
+      verdict: 'unread',
+      line: `Page text: COULD NOT CHECK — the PDF has ${pages.length} pages, and the issuer's certificates have one (pages may have been added to it). Check it online, where the file itself is compared with the issuer's record`,
     };
   const page = pageIndex(pages[0] ?? '');
   if (page.comparable === '')

@@ -47,7 +47,11 @@ function echoedCode(typed: string): string {
   const shown = typed.replace(INVISIBLE, '\uFFFD');
   const withoutMarks = shown.replaceAll('\uFFFD', '');
   if (!ECHOED_CODE.test(withoutMarks)) return '';
-  return (withoutMarks.match(/[A-Za-z0-9]/g)?.length ?? 0) <= MAX_ECHOED_ALPHANUMERICS ? shown : '';
+  if ((withoutMarks.match(/[A-Za-z0-9]/g)?.length ?? 0) > MAX_ECHOED_ALPHANUMERICS) return '';
+  // A code has digits, and a mistyped one is one or two pieces (a space or a stray character in
+  // it): "VALID - issued to Jane Doe" is neither.
+  const pieces = withoutMarks.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return /[0-9]/.test(withoutMarks) && pieces.length <= 2 ? shown : '';
 }
 
 // Short shared caching only: a revocation must show up within a minute.

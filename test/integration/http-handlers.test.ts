@@ -245,7 +245,7 @@ describe('verification with a malformed code', () => {
       lambdaContext(),
     );
   // What people type or copy: too short, the code with a space, the URL with trailing punctuation.
-  const malformed = ['ABC', `${'K7Q2M9X4'} T8B3N6PZ`, 'K7Q2M9X4T8B3N6PZ.', 'K7Q2M9X4T8B3N6PZ)'];
+  const malformed = ['AB12', `${'K7Q2M9X4'} T8B3N6PZ`, 'K7Q2M9X4T8B3N6PZ.', 'K7Q2M9X4T8B3N6PZ)'];
 
   it('a browser gets the not-found page in its language, not a JSON 400', async () => {
     for (const code of malformed) {
@@ -272,6 +272,10 @@ describe('verification with a malformed code', () => {
       'VALID - genuine certificate, issued to Jane Doe (MSc, distinction). Confirmed by the Registry',
       'VALID-GENUINE-CERTIFICATE-OF-JANE-DOE-MSC-DISTINCTION',
       'Jane Doe <b>verified</b>',
+      // Short ones too: no digit, or more than the two pieces a mistyped code makes.
+      'VALID - issued to Jane Doe',
+      'Verified - Jane Doe',
+      'VALID 2026 Jane Doe',
     ]) {
       const page = await verify(spoof, { accept: 'text/html' });
       expect(page.statusCode, spoof).toBe(404);

@@ -2,12 +2,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CompactSign } from 'jose';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHandler as createJwksHandler } from '../../functions/http/jwks.ts';
 import { createHandler as createVerifyHandler } from '../../functions/http/verify-certificate.ts';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
-import { credentialUrl, signCredential } from '../../lib/credentials/credential.ts';
+import { credentialClaims, credentialUrl, signCredential } from '../../lib/credentials/credential.ts';
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
 import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
@@ -284,6 +285,23 @@ describe('npm run verify with the URL of a QR code (online)', () => {
       `Record: DOES NOT MATCH the signed facts — the issuer's record of ${code} names another student (${facts.name})`,
     );
     expect(forged.outcome).toBe('invalid');
+    // Nor can it sign a bare "…", which every name would start with: only the cut the issuer makes
+    // of a record's name agrees with it (this one is short, so never cut).
+    const bare = await new CompactSign(
+      new TextEncoder().encode(JSON.stringify({ ...(await credentialClaims(signed)), n: '…', t: '…' })),
+    )
+      .setProtectedHeader({ alg: 'ES256', kid: stolen.kid })
+      .sign(stolen.privateKey);
+    const cut = await checkCertificate(
+      credentialUrl(`${server.baseUrl}/api/v1/verify/${code}`, bare),
+      savedJwks,
+      online,
+      { issuer: server.baseUrl },
+    );
+    expect(cut.lines).toContain(
+      `Record: DOES NOT MATCH the signed facts — the issuer's record of ${code} names another student (${facts.name})`,
+    );
+    expect(cut.outcome).toBe('invalid');
 
     // Once it is reported, nothing the key signed is valid, whatever the saved file says.
     await markKeyCompromised(t.sql, stolen.kid);

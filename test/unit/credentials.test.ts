@@ -7,6 +7,7 @@ import {
   credentialUrl,
   cutToBytes,
   factsMatch,
+  isIssuersCutOf,
   QR_URL_BUDGET,
   signCredential,
   verifyCredential,
@@ -180,6 +181,20 @@ describe('signed credential', () => {
     expect(cut.endsWith('…')).toBe(true);
     expect(cut.replace('…', '')).toMatch(/^龍+$/u);
     expect(cutToBytes('Ada', CLAIM_BUDGETS.name)).toBe('Ada');
+  });
+
+  it("agrees with a record's name or course only as it is, or as the issuer cuts it: not any prefix", () => {
+    const name = 'Maximilian Alexander von Habsburg-Lothringen';
+    expect(isIssuersCutOf(cutToBytes(name, CLAIM_BUDGETS.name), name, 'name')).toBe(true);
+    expect(isIssuersCutOf(name, name, 'name')).toBe(true);
+    expect(isIssuersCutOf('…', name, 'name')).toBe(false);
+    expect(isIssuersCutOf('Maximilian…', name, 'name')).toBe(false);
+    expect(isIssuersCutOf('…', 'Ada', 'name')).toBe(false);
+    // Courses were cut at 24 bytes before the budget became 22: both still agree.
+    const course = 'Advanced Distributed Systems Engineering';
+    expect(isIssuersCutOf(cutToBytes(course, 22), course, 'course')).toBe(true);
+    expect(isIssuersCutOf(cutToBytes(course, 24), course, 'course')).toBe(true);
+    expect(isIssuersCutOf(cutToBytes(course, 20), course, 'course')).toBe(false);
   });
 
   it('counts bytes as the JSON payload writes them: a quote takes two', () => {

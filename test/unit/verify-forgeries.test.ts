@@ -25,6 +25,7 @@ import {
   withBit,
 } from '../../lib/credentials/status-list.ts';
 import { applyPdfMetadata } from '../../lib/render/renderer.ts';
+import { pdfPageText } from '../../scripts/pdf-page-text.ts';
 
 // What `npm run verify` concludes about forged and altered certificates, against an issuer
 // simulated by `fetch` (its JWKS, its verification JSON and its status lists) and a forger's
@@ -43,6 +44,8 @@ let forgerKey: SigningKey;
 let published: PublishedKey[];
 /** What the issuer's routes answer: per code, the live status; per list, the bits and overrides. */
 const statusByCode = new Map<string, string>();
+/** Per code, the SHA-256 the issuer's record has of the PDF it issued (none: not published). */
+const pdfShaByCode = new Map<string, string>();
 let bits: Record<string, Uint8Array> = {};
 let listAnswer: ((listId: string) => Promise<string>) | undefined;
 
@@ -101,7 +104,9 @@ const network: NonNullable<CheckIo['fetch']> = async (url) => {
     if (verify) {
       const code = decodeURIComponent(verify[1] ?? '').toUpperCase();
       const status = statusByCode.get(code);
-      return status ? json({ verificationCode: code, status, revokedAt: null }) : json({}, 404);
+      return status
+        ? json({ verificationCode: code, status, revokedAt: null, pdfSha256: pdfShaByCode.get(code) ?? null })
+        : json({}, 404);
     }
     const list = /^\/api\/v1\/status\/([^/]+)$/.exec(pathname);
     if (list) return new Response(await (listAnswer ?? signedList)(list[1] ?? ''));
@@ -202,6 +207,7 @@ afterAll(async () => {
 
 function reset() {
   statusByCode.clear();
+  pdfShaByCode.clear();
   statusByCode.set(ada.code, 'valid');
   statusByCode.set(bob.code, 'valid');
   bits = { [LIST]: createBitstring(), [OTHER_LIST]: createBitstring() };
@@ -569,6 +575,42 @@ describe('npm run verify against forgeries', () => {
     });
     expect(flood.outcome).not.toBe('valid');
     expect(flood.lines.join('\n')).toMatch(/more than 4194304 bytes/);
+  });
+
+  it("a PDF of two pages: could not check offline; online, invalid unless it is byte for byte the issuer's file", async () => {
+    reset();
+    const genuine = await PDFDocument.load(await readFile(await pdf('two-genuine.pdf', ada, {})));
+    const font = await genuine.embedFont(StandardFonts.Helvetica);
+    const front = genuine.insertPage(0, [842, 595]);
+    front.drawText(`Mallory Forger ${ada.course} ${ada.code}`, { x: 60, y: 400, size: 20, font });
+    const path = join(dir, 'two-pages.pdf');
+    const bytes = await genuine.save();
+    await writeFile(path, bytes);
+    const reading: CheckIo = { ...online, pageText: pdfPageText };
+    const pageLine = (lines: string[]) => lines.find((line) => line.startsWith('Page text'));
+
+    const offlineReport = await checkCertificate(path, JWKS_URL, { ...reading, fetch: undefined });
+    expect(offlineReport.outcome).toBe('unchecked');
+    // (offline: the key set named by URL cannot be read either; with it from a file, the page line)
+    const jwksFile = join(dir, 'two-pages-jwks.json');
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published)));
+    const fromFile = await checkCertificate(path, jwksFile, {
+      readFile: online.readFile,
+      pageText: pdfPageText,
+    });
+    expect(pageLine(fromFile.lines)).toBe(
+      "Page text: COULD NOT CHECK — the PDF has 2 pages, and the issuer's certificates have one (pages may have been added to it). Check it online, where the file itself is compared with the issuer's record",
+    );
+    expect(fromFile.outcome).toBe('unchecked');
+
+    // Online: the issuer's record of another file (the one-page PDF it issued) makes it invalid.
+    pdfShaByCode.set(ada.code, 'ab'.repeat(32));
+    expect((await checkCertificate(path, JWKS_URL, reading)).outcome).toBe('invalid');
+    // This very file in the record (a certificate printed before certificates had one page): valid.
+    pdfShaByCode.set(ada.code, createHash('sha256').update(bytes).digest('hex'));
+    const identical = await checkCertificate(path, JWKS_URL, reading);
+    expect(identical.lines.join('\n')).toContain('File: identical to the PDF the issuer issued');
+    expect(identical.outcome).toBe('valid');
   });
 
   it('a link with a damaged fragment is invalid, not a crash', async () => {
