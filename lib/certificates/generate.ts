@@ -433,16 +433,15 @@ export async function generateCertificate(
         WHERE id = ${certificateId} AND status = 'rendering' AND lease_owner = ${owner}
         FOR UPDATE`;
       if (!held) return false;
-      let supersede = false;
-      if (claimed.replaces && original === 'issued') supersede = true;
-      else if (claimed.replaces && original === 'revoked') {
+      // An issued original is superseded after the upload; a revoked one settles this replacement.
+      if (claimed.replaces && original === 'revoked') {
         const settled = await settleRevokedOriginal(tx, {
           originalId: claimed.replaces,
           replacementId: certificateId,
           replacementAttemptId: claimed.test_attempt_id,
         });
         if (settled === 'cancelled') return 'cancelled' as const;
-      } else if (claimed.replaces)
+      } else if (claimed.replaces && original !== 'issued')
         throw new Error(`the certificate this one replaces (${claimed.replaces}) is ${original ?? 'gone'}`);
       try {
         await deps.storage.putPdf(s3Key, rendered.pdf, {
@@ -458,8 +457,8 @@ export async function generateCertificate(
       // its status bit set. Until now it was valid, so the holder was never without one.
       // (Locked above and issued, so it supersedes.)
       if (
-        supersede &&
         claimed.replaces &&
+        original === 'issued' &&
         !(await supersedeReplaced(tx, { originalId: claimed.replaces, replacementId: certificateId }))
       )
         throw new Error(`the certificate this one replaces (${claimed.replaces}) is no longer issued`);
