@@ -50,7 +50,7 @@ export interface DeliveryRunResult {
   endpointsDisabled: number;
   /**
    * Deliveries not sent because their endpoint asked to be throttled earlier in this run (429,
-   * 502, 503 or 504): put back, unattempted, until that answer's retry.
+   * 502, 503 or 504, or no answer at all): put back, unattempted, until that answer's retry.
    */
   held: number;
 }
@@ -116,19 +116,43 @@ export async function fanOut(
   });
 }
 
-/** Due deliveries of enabled endpoints, leased (and their attempt counted) in one statement. */
-async function claimDue(deps: DeliveryDeps, options: DeliveryOptions): Promise<ClaimedDelivery[]> {
+/**
+ * Due deliveries of enabled endpoints, leased (and their attempt counted) in one statement. Taken
+ * endpoint by endpoint in turns (each endpoint's oldest first, then each one's second, ...), not
+ * oldest first overall: one receiver's backlog, or a stalled receiver's retries, would otherwise
+ * fill every batch and the other receivers would wait behind it. `skip`: endpoints that asked to
+ * be throttled earlier in this run.
+ */
+async function claimDue(
+  deps: DeliveryDeps,
+  options: DeliveryOptions,
+  skip: readonly string[],
+): Promise<ClaimedDelivery[]> {
   const now = deps.now();
   // The lease outlasts the whole run (the claimed batch is sent `concurrency` at a time, each
   // request bounded by the timeout) with room for recording: no other run can send it meanwhile.
   const rounds = Math.ceil(options.batchSize / options.concurrency);
   const leaseUntil = new Date(now.getTime() + rounds * options.timeoutMs + 60_000);
+  // FOR UPDATE may not share a query level with a window function: the turns are numbered over
+  // each endpoint's first `batchSize` due deliveries (webhook_deliveries_endpoint_due_idx), and
+  // the locking level re-checks that each is still pending and due.
   return await deps.sql<ClaimedDelivery[]>`
-    WITH due AS (
+    WITH candidates AS (
+      SELECT c.id, c.next_attempt_at,
+             row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS turn
+      FROM webhook_endpoints e
+      CROSS JOIN LATERAL (
+        SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= ${now}
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT ${options.batchSize}
+      ) c
+      WHERE e.disabled_at IS NULL AND NOT (e.id = ANY (${skip}::uuid[]))
+    ), due AS (
       SELECT d.id FROM webhook_deliveries d
-      JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.disabled_at IS NULL
+      JOIN candidates c ON c.id = d.id
       WHERE d.status = 'pending' AND d.next_attempt_at <= ${now}
-      ORDER BY d.next_attempt_at, d.id
+      ORDER BY c.turn, c.next_attempt_at, d.id
       LIMIT ${options.batchSize}
       FOR UPDATE OF d SKIP LOCKED
     )
@@ -147,7 +171,9 @@ type Settlement = 'succeeded' | 'retry' | 'failed' | 'gone';
  * Standard Webhooks, "Throttling": after a 429 (and a 502 or 504, and so a 503) it is
  * "recommended to throttle additional requests" to that endpoint. An endpoint that answers one
  * gets nothing more in this run: its other deliveries wait, unattempted, until that answer's
- * retry (its Retry-After when it gave one).
+ * retry (its Retry-After when it gave one). So does one that did not answer at all (a timeout, a
+ * refused or reset connection, a refused address): its other deliveries would fail the same way,
+ * each holding a request slot for up to the timeout and spending an attempt of its schedule.
  */
 const THROTTLING_STATUSES = new Set([429, 502, 503, 504]);
 
@@ -260,7 +286,7 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
     // The spec's "notify the consumers using other channels": an alert on this message.
     if (disabled) deps.log.error('Webhook endpoint disabled: failing consistently', entry);
   } else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
-  const throttled = statusCode !== null && THROTTLING_STATUSES.has(statusCode) && retryAt !== null;
+  const throttled = retryAt !== null && (outcome.kind === 'error' || THROTTLING_STATUSES.has(outcome.status));
   return { settlement, disabled, ...(throttled ? { throttleUntil: retryAt } : {}) };
 }
 
@@ -288,32 +314,61 @@ export async function disableEndpoint(
   return disabled.count > 0;
 }
 
-async function mapLimited<T, R>(
-  items: readonly T[],
+/**
+ * Runs `work` over the claimed deliveries, at most `limit` at a time, sharing the slots among
+ * endpoints: while k endpoints have deliveries waiting, none has more than ceil(limit / k) in
+ * flight, so a slow or hanging receiver holds at most its share and the others' deliveries go on.
+ * No slot idles while a delivery could start: if one did, every endpoint with deliveries waiting
+ * would be at its share, and those shares alone fill the `limit` slots. Each endpoint's
+ * deliveries start in their claimed order.
+ */
+async function sendShared<R>(
+  items: readonly ClaimedDelivery[],
   limit: number,
-  work: (item: T) => Promise<R>,
+  work: (item: ClaimedDelivery) => Promise<R>,
 ): Promise<R[]> {
   const results: R[] = new Array(items.length);
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
+  const waiting = items.map((item, index) => ({ item, index }));
+  const inFlight = new Map<string, number>();
+  let running = 0;
+  return await new Promise<R[]>((resolve, reject) => {
+    const startWhatCan = (): void => {
+      while (running < limit) {
+        const share = Math.ceil(limit / new Set(waiting.map(({ item }) => item.endpoint_id)).size);
+        const next = waiting.findIndex(({ item }) => (inFlight.get(item.endpoint_id) ?? 0) < share);
+        const [picked] = next < 0 ? [] : waiting.splice(next, 1);
+        if (!picked) break;
+        const endpoint = picked.item.endpoint_id;
+        running += 1;
+        inFlight.set(endpoint, (inFlight.get(endpoint) ?? 0) + 1);
+        work(picked.item).then((result) => {
+          results[picked.index] = result;
+          running -= 1;
+          inFlight.set(endpoint, (inFlight.get(endpoint) ?? 1) - 1);
+          startWhatCan();
+        }, reject);
+      }
+      if (running === 0 && waiting.length === 0) resolve(results);
+    };
+    startWhatCan();
   });
-  await Promise.all(runners);
-  return results;
 }
 
-/** One run of the worker: fan out what is new, then send what is due. */
+/**
+ * One round of the worker: fan out what is new, then send what is due. `throttled` (endpoint id
+ * -> until when) carries the endpoints that asked to be throttled from one round of a run to the
+ * next (runScheduledWebhooks): their deliveries fanned out meanwhile are not claimed in this run.
+ */
 export async function runDeliveries(
   deps: DeliveryDeps,
   options: DeliveryOptions,
+  throttled: Map<string, Date> = new Map(),
 ): Promise<DeliveryRunResult> {
   const fanned = await fanOut(deps, options.batchSize);
-  const claimed = await claimDue(deps, options);
-  const throttled = new Map<string, Date>();
-  const delivered = await mapLimited(claimed, options.concurrency, async (delivery): Promise<Delivered> => {
+  const now = deps.now();
+  const skip = [...throttled].filter(([, until]) => until > now).map(([endpoint]) => endpoint);
+  const claimed = await claimDue(deps, options, skip);
+  const delivered = await sendShared(claimed, options.concurrency, async (delivery): Promise<Delivered> => {
     try {
       const until = throttled.get(delivery.endpoint_id);
       if (until) {

@@ -50,9 +50,11 @@ export async function runScheduledWebhooks(
     endpointsDisabled: 0,
     held: 0,
   };
+  // An endpoint throttled in one round gets nothing more in the later rounds of this run either.
+  const throttled = new Map<string, Date>();
   for (;;) {
     const expiries = await sweepExpiredCertificates(deps, batchSize);
-    const round = await runDeliveries(deps, options);
+    const round = await runDeliveries(deps, options, throttled);
     total.rounds += 1;
     total.expiriesAnnounced += expiries.announced;
     for (const key of COUNTS) total[key] += round[key];

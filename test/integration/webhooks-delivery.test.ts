@@ -29,7 +29,9 @@ import { createHttpSender, type WebhookSender } from '../../lib/webhooks/http-se
 import { runScheduledWebhooks } from '../../lib/webhooks/scheduled-run.ts';
 import { insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
+import { stallingServer } from '../support/stalling-server.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 /**
@@ -292,6 +294,109 @@ describe('delivery', () => {
     clock += 1000;
     expect(await oneAtATime()).toMatchObject({ attempted: 3, succeeded: 3, held: 0 });
     expect(receiver.received).toHaveLength(4);
+  });
+
+  it('takes due deliveries endpoint by endpoint in turns: an older backlog of one receiver does not fill the batch', async () => {
+    const older = await endpointFor(['certificate.issued'], receiver.url.replace('/hooks', '/older'));
+    await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 6; i++) await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 50);
+    await t.sql`UPDATE webhook_deliveries SET next_attempt_at = next_attempt_at - interval '1 minute'
+      WHERE endpoint_id = ${older.endpoint.id}`;
+    const batchOfFour = { ...options, batchSize: 4 };
+    expect(await runDeliveries(workerWith(loopbackAllowed), batchOfFour)).toMatchObject({ attempted: 4 });
+    const paths = () => receiver.received.map((request) => request.path).sort();
+    expect(paths()).toEqual(['/hooks', '/hooks', '/older', '/older']);
+    // One receiver alone still gets whole batches.
+    await disableEndpoint(t.sql, older.endpoint.id, 'test', now());
+    expect(await runDeliveries(workerWith(loopbackAllowed), batchOfFour)).toMatchObject({ attempted: 4 });
+    expect(paths().filter((path) => path === '/hooks')).toHaveLength(6);
+  });
+
+  it("a receiver that does not answer holds at most its share of the request slots; the others' deliveries go out meanwhile, its own wait unattempted", async () => {
+    const stalled = await endpointFor(['certificate.issued'], receiver.url.replace('/hooks', '/stalled'));
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 6; i++) await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 50);
+    // The stalled receiver's deliveries are the oldest: oldest first, they would take every slot.
+    await t.sql`UPDATE webhook_deliveries SET next_attempt_at = next_attempt_at - interval '1 minute'
+      WHERE endpoint_id = ${stalled.endpoint.id}`;
+    const http = createHttpSender({ guard: loopbackAllowed, timeoutMs: 5000 });
+    const released = gate();
+    let stalledInFlight = 0;
+    let stalledSent = 0;
+    let mostStalledInFlightWhileOthersWait = 0;
+    let othersDeliveredBeforeRelease = -1;
+    // The stalled receiver's requests time out when the gate opens: once the other receiver has
+    // all six, or once every slot is held by the stalled one (which the sharing must prevent).
+    const watch = setInterval(() => {
+      if (receiver.received.length === 6 || stalledInFlight === options.concurrency) {
+        othersDeliveredBeforeRelease = receiver.received.length;
+        released.open();
+      }
+    }, 5);
+    const send: WebhookSender = async (request) => {
+      if (!request.url.endsWith('/stalled')) return await http(request);
+      stalledInFlight += 1;
+      stalledSent += 1;
+      if (receiver.received.length < 6)
+        mostStalledInFlightWhileOthersWait = Math.max(mostStalledInFlightWhileOthersWait, stalledInFlight);
+      await released.wait();
+      stalledInFlight -= 1;
+      return { kind: 'error', error: 'timed out after 5000 ms', refused: false, durationMs: 5000 };
+    };
+    let result: Awaited<ReturnType<typeof runDeliveries>>;
+    try {
+      result = await runDeliveries({ ...workerWith(loopbackAllowed), send }, options);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(othersDeliveredBeforeRelease).toBe(6);
+    expect(mostStalledInFlightWhileOthersWait).toBe(options.concurrency / 2);
+    // Once the others are done, the free slots may take more of the stalled receiver's; after its
+    // first timeout the rest are put back unattempted.
+    expect(stalledSent).toBeLessThan(6);
+    expect(result).toMatchObject({ attempted: 6 + stalledSent, succeeded: 6, held: 6 - stalledSent });
+    expect((await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items.map((d) => d.status)).toEqual(
+      Array(6).fill('succeeded'),
+    );
+    const waiting = (await listDeliveries(t.sql, stalled.endpoint.id, { limit: 10 })).items;
+    expect(waiting.filter((delivery) => delivery.attemptCount === 1)).toHaveLength(stalledSent);
+    expect(waiting.filter((delivery) => delivery.attemptCount === 0)).toHaveLength(6 - stalledSent);
+    for (const delivery of waiting) expect(delivery.status).toBe('pending');
+  });
+
+  it('a receiver that timed out gets nothing more in the later rounds of that run', async () => {
+    const stall = await stallingServer('');
+    try {
+      const stalled = await createEndpoint(
+        { sql: t.sql, guard: loopbackAllowed },
+        { url: `${stall.url}/hooks`, eventTypes: ['certificate.issued'], description: 'stalled' },
+        'admin',
+      );
+      await endpointFor(['certificate.issued']);
+      for (let i = 0; i < 4; i++) await issuedCertificate();
+      // Two events a round: the stalled receiver's first request times out in round 1; its
+      // deliveries fanned out in round 2 are left for a later run, not sent to time out again.
+      const result = await runScheduledWebhooks(
+        {
+          ...workerWith(loopbackAllowed),
+          send: createHttpSender({ guard: loopbackAllowed, timeoutMs: 300 }),
+        },
+        { batchSize: 2, concurrency: 2, timeoutMs: 300 },
+        () => 600_000,
+      );
+      expect(result).toMatchObject({ fannedOut: 4, attempted: 5, succeeded: 4, held: 0 });
+      expect(result.rounds).toBeGreaterThanOrEqual(3);
+      expect(stall.requests()).toBe(1);
+      expect(receiver.received).toHaveLength(4);
+      const [row] = await t.sql<{ pending: number; attempts: number }[]>`
+        SELECT count(*)::int AS pending, sum(attempt_count)::int AS attempts FROM webhook_deliveries
+        WHERE endpoint_id = ${stalled.endpoint.id} AND status = 'pending'`;
+      expect(row).toEqual({ pending: 4, attempts: 1 });
+    } finally {
+      await stall.close();
+    }
   });
 
   it(`gives up after ${MAX_ATTEMPTS} attempts, each after the scheduled delay`, async () => {
