@@ -164,7 +164,11 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
           credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},
           generated_at = ${issue.issuedAt}, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
-          dispatched_until = NULL, updated_at = now()
+          dispatched_until = NULL, updated_at = now(),
+          -- Issued already past its expiry (a correction keeps its original's, which lapsed while
+          -- it waited): its certificate.issued event says so, and the sweep must not announce an
+          -- expiry dated before the issue, which receivers ordering by timestamp would undo.
+          expiry_notified_at = CASE WHEN expires_at <= ${issue.issuedAt} THEN ${issue.issuedAt}::timestamptz END
       WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
       RETURNING id, attempt_count
     ),

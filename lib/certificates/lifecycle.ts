@@ -52,6 +52,8 @@ export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 /** The certificate is not in a state the action can leave (already revoked, not issued yet...). */
 /** CertificateStateError's status for an issued certificate whose replacement is not issued yet. */
 export const REPLACEMENT_PENDING = 'replacement-pending';
+/** The 409 `status` of a reissue asked of an issued certificate past its expiry. */
+export const EXPIRED = 'expired';
 
 export class CertificateStateError extends ConflictError {
   constructor(
@@ -64,7 +66,9 @@ export class CertificateStateError extends ConflictError {
         ? 'certificate is already revoked'
         : status === REPLACEMENT_PENDING
           ? 'a replacement of this certificate is already being issued (if it is dead, requeue it)'
-          : `certificate is ${status}; only issued certificates can be ${action === 'revoke' ? 'revoked' : 'reissued'}`,
+          : status === EXPIRED && action === 'reissue'
+            ? 'certificate has expired; a reissue keeps its expiry, so a new passing attempt renews it instead'
+            : `certificate is ${status}; only issued certificates can be ${action === 'revoke' ? 'revoked' : 'reissued'}`,
       { certificateId, status, action },
     );
   }
@@ -366,8 +370,11 @@ export interface ReissueResult {
  * gets a new S3 key and it gets a new verification code. The original stays issued, valid and
  * downloadable until the replacement is issued: that transaction supersedes it, links it through
  * superseded_by and sets its status-list bit (supersedeReplaced), so a replacement that fails for
- * good never leaves the holder without a valid certificate. Of concurrent calls exactly one
- * succeeds; the others, and any call while a replacement waits, get CertificateStateError.
+ * good never leaves the holder without a valid certificate. A reissue is a correction, not a
+ * renewal: the replacement keeps the original's expiry (assignIssueLifecycle), so an expired
+ * certificate is refused (its replacement would be born expired; a new passing attempt renews it).
+ * Of concurrent calls exactly one succeeds; the others, and any call while a replacement waits,
+ * get CertificateStateError.
  */
 export async function reissueCertificate(
   deps: ReissueDeps,
@@ -382,6 +389,9 @@ export async function reissueCertificate(
     WITH x AS (
       SELECT c.id, c.student_id, c.course_id, c.test_attempt_id FROM certificates c
       WHERE c.id = ${input.certificateId} AND c.status = 'issued'
+        -- A correction keeps the expiry (assignIssueLifecycle): an expired certificate's
+        -- replacement would be born expired.
+        AND (c.expires_at IS NULL OR c.expires_at > now())
       FOR UPDATE
     ),
     successor AS (
@@ -405,11 +415,14 @@ export async function reissueCertificate(
     )
     SELECT id FROM successor`;
   if (!row) {
-    const status = await currentStatus(deps.sql, input.certificateId);
+    const [state] = await deps.sql<{ status: string; expired: boolean }[]>`
+      SELECT status::text, (expires_at IS NOT NULL AND expires_at <= now()) AS expired
+      FROM certificates WHERE id = ${input.certificateId}`;
+    if (!state) throw new NotFoundError('certificate');
     throw new CertificateStateError(
       'reissue',
       input.certificateId,
-      status === 'issued' ? REPLACEMENT_PENDING : status,
+      state.status !== 'issued' ? state.status : state.expired ? EXPIRED : REPLACEMENT_PENDING,
     );
   }
   const log = deps.log;
@@ -614,12 +627,20 @@ export async function assignIssueLifecycle(
         open_list_id: string | null;
         open_list_size: number | null;
         validity_months: number | null;
+        corrects: boolean;
+        corrected_expires_at: Date | null;
       }[]
     >`
       SELECT c.status::text, c.status_list_id, c.status_list_index, c.expires_at,
-             open.id AS open_list_id, open.size AS open_list_size, co.validity_months
+             open.id AS open_list_id, open.size AS open_list_size, co.validity_months,
+             corrected.id IS NOT NULL AS corrects, corrected.expires_at AS corrected_expires_at
       FROM certificates c
       JOIN courses co ON co.id = c.course_id
+      -- A staff reissue (a replacement of the same attempt) corrects its original and keeps its
+      -- expiry: a name fix in month 11 of 12 must not grant 12 more months. A renewal's or a
+      -- better score's replacement is another, newer pass: its validity starts at its own issue.
+      LEFT JOIN certificates corrected
+        ON corrected.id = c.replaces AND corrected.test_attempt_id = c.test_attempt_id
       LEFT JOIN LATERAL (
         SELECT id, size FROM status_lists
         WHERE purpose = 'revocation' AND allocated * 2 < size AND c.status_list_id IS NULL
@@ -634,7 +655,9 @@ export async function assignIssueLifecycle(
         // Not issued yet: the expiry follows the date this attempt prints, not the first
         // attempt's. A retry after midnight, or a requeue weeks later, would otherwise print a
         // validity partly or wholly spent (issued today, expired last month).
-        expiresAt = expiresAtFor(options.issuedOn, state.validity_months);
+        expiresAt = state.corrects
+          ? state.corrected_expires_at
+          : expiresAtFor(options.issuedOn, state.validity_months);
         if (expiresAt?.getTime() !== state.expires_at?.getTime())
           await sql`
             UPDATE certificates SET expires_at = ${expiresAt}, updated_at = now()
@@ -671,9 +694,10 @@ export async function assignIssueLifecycle(
         WITH assigned AS (
           UPDATE certificates c
           SET status_list_id = l.id, status_list_index = ${index},
-              expires_at = coalesce(c.expires_at, CASE WHEN co.validity_months IS NULL THEN NULL
-                ELSE (coalesce(c.issued_on, ${options.issuedOn ?? null}::date, (now() AT TIME ZONE 'UTC')::date)
-                      + make_interval(months => co.validity_months))::timestamp AT TIME ZONE 'UTC' END),
+              expires_at = CASE WHEN ${state.corrects}::boolean THEN ${state.corrected_expires_at}::timestamptz
+                ELSE coalesce(c.expires_at, CASE WHEN co.validity_months IS NULL THEN NULL
+                  ELSE (coalesce(c.issued_on, ${options.issuedOn ?? null}::date, (now() AT TIME ZONE 'UTC')::date)
+                        + make_interval(months => co.validity_months))::timestamp AT TIME ZONE 'UTC' END) END,
               updated_at = now()
           FROM courses co, status_lists l
           WHERE c.id = ${certificateId} AND co.id = c.course_id

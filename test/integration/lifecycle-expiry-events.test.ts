@@ -34,6 +34,21 @@ async function expiredCertificate(): Promise<{ id: string; studentId: string; co
   return { ...cert, courseId };
 }
 
+/**
+ * A staff reissue asked while the certificate was valid (an expired one is refused), whose
+ * replacement then waited past the certificate's expiry (2021-01-01, as if the clock moved on).
+ */
+async function reissuedBeforeItsExpiry() {
+  const cert = await expiredCertificate();
+  await t.sql`UPDATE certificates SET expires_at = now() + interval '1 day' WHERE id = ${cert.id}`;
+  const replacement = await reissueCertificate(
+    { sql: t.sql, log },
+    { certificateId: cert.id, reason: 'typo', actor: 'staff' },
+  );
+  await t.sql`UPDATE certificates SET expires_at = '2021-01-01T00:00:00Z' WHERE id = ${cert.id}`;
+  return { cert, replacement };
+}
+
 /** The certificate's events in the order the fan-out hands them out (lib/webhooks/delivery.ts). */
 async function eventsOf(certificateId: string) {
   return await t.sql<{ event_type: string; occurred_at: Date; data: Record<string, unknown> }[]>`
@@ -86,22 +101,14 @@ describe('certificate.expired for a certificate that leaves issued before the sw
   });
 
   it('a staff reissue announces the expiry of the certificate it replaces', async () => {
-    const cert = await expiredCertificate();
-    const replacement = await reissueCertificate(
-      { sql: t.sql, log },
-      { certificateId: cert.id, reason: 'typo', actor: 'staff' },
-    );
+    const { cert, replacement } = await reissuedBeforeItsExpiry();
     await issueReplacement(t.sql, replacement.id);
     await expectExpiredAnnouncedFirst(cert.id, 'certificate.reissued');
     expect(await sweep()).toEqual({ marked: 0, announced: 0 });
   });
 
   it('an expired certificate waiting for its replacement is still issued: the sweep announces its expiry, the issue then only its supersession', async () => {
-    const cert = await expiredCertificate();
-    const replacement = await reissueCertificate(
-      { sql: t.sql, log },
-      { certificateId: cert.id, reason: 'typo', actor: 'staff' },
-    );
+    const { cert, replacement } = await reissuedBeforeItsExpiry();
     expect(await sweep()).toEqual({ marked: 1, announced: 1 });
     await issueReplacement(t.sql, replacement.id);
     await expectExpiredAnnouncedFirst(cert.id, 'certificate.reissued');

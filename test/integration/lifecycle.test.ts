@@ -21,6 +21,7 @@ import { decideLaterPasses } from '../../lib/certificates/scan.ts';
 import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
+import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -395,6 +396,77 @@ describe('reissueCertificate', () => {
     expect((await deps.directory.getStudent(student.id)).displayName).toBe('Ada Lovelace');
   });
 
+  it('a reissue is a correction: its replacement keeps the expiry, and an expired certificate is refused', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Reissue expiry 101' });
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const student = await keycloak.addUser({ firstName: 'Edsger', lastName: 'Dijkstra' });
+    const elevenMonthsAgo = new Date();
+    elevenMonthsAgo.setUTCMonth(elevenMonthsAgo.getUTCMonth() - 11);
+    const first = await issued(t.sql, {
+      courseId,
+      studentId: student.id,
+      issuedOn: elevenMonthsAgo.toISOString().slice(0, 10),
+    });
+    const { id: newId } = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reason: 'name fix', actor: 'staff' },
+    );
+    expect(await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), newId)).toMatchObject({
+      status: 'issued',
+    });
+    const rows = await t.sql<{ id: string; expires_at: Date; issued_on: string }[]>`
+      SELECT id, expires_at, issued_on::text FROM certificates WHERE id IN (${first.id}, ${newId})`;
+    const original = rows.find((row) => row.id === first.id);
+    const replacement = rows.find((row) => row.id === newId);
+    expect(original?.expires_at.getTime()).toBeGreaterThan(Date.now());
+    // Printed today, valid as long as the certificate it corrects: not 12 months more.
+    expect(replacement?.issued_on).not.toBe(original?.issued_on);
+    expect(replacement?.expires_at).toEqual(original?.expires_at);
+
+    // Drawn on the first attempt, or recomputed for a retry's later date: the original's expiry.
+    const second = await issuedAndReplaced(courseId, 'Barbara', 'Liskov', 'template fix');
+    const [secondExpiry] = await t.sql<{ expires_at: Date }[]>`
+      SELECT expires_at FROM certificates WHERE id = ${second.first.id}`;
+    await t.sql`
+      UPDATE certificates SET status = 'rendering', lease_owner = 'worker', lease_expires_at = now() + interval '1 minute'
+      WHERE id = ${second.newId}`;
+    for (const issuedOn of ['2031-05-01', '2032-02-29'])
+      expect((await assignIssueLifecycle(t.sql, second.newId, { issuedOn }))?.expiresAt).toEqual(
+        secondExpiry?.expires_at,
+      );
+
+    // The original lapsed while its correction waited: the correction is issued expired, and its
+    // issue, not a later sweep, is what receivers hear of it (an expiry dated before the issue).
+    const third = await issuedAndReplaced(courseId, 'Frances', 'Allen', 'name fix');
+    await t.sql`UPDATE certificates SET expires_at = now() - interval '1 hour' WHERE id = ${third.first.id}`;
+    expect(
+      await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), third.newId),
+    ).toMatchObject({
+      status: 'issued',
+    });
+    const [born] = await t.sql<{ expired: boolean; marked: boolean }[]>`
+      SELECT expires_at <= now() AS expired, expiry_notified_at IS NOT NULL AS marked
+      FROM certificates WHERE id = ${third.newId}`;
+    expect(born).toEqual({ expired: true, marked: true });
+    await sweepExpiredCertificates({ sql: t.sql, log, now: () => new Date() }, 1000);
+    const events = await t.sql<{ event_type: string }[]>`
+      SELECT event_type FROM webhook_outbox WHERE certificate_id = ${third.newId}`;
+    expect(events.map((event) => event.event_type)).toEqual(['certificate.issued']);
+
+    const lapsed = await issued(t.sql, { courseId, issuedOn: '2020-01-01' });
+    await expect(
+      reissueCertificate(
+        { sql: t.sql, log },
+        { certificateId: lapsed.id, reason: 'name fix', actor: 'staff' },
+      ),
+    ).rejects.toMatchObject({
+      details: { status: 'expired' },
+      message: expect.stringMatching(/expired; a reissue keeps its expiry/),
+    });
+    const [none] = await t.sql`SELECT count(*)::int AS n FROM certificates WHERE replaces = ${lapsed.id}`;
+    expect(none?.n).toBe(0);
+  });
+
   it('refuses a revoked certificate (revocation is final)', async () => {
     const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
     await revokeCertificate(
@@ -735,7 +807,16 @@ describe('later passing attempts', () => {
     expect(result.outcome).toBe('renewed-after-expiry');
     const [waiting] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
     expect(waiting?.status).toBe('issued');
-    await issueReplacement(t.sql, String(result.createdCertificateId));
+    // A renewal is a new pass: its validity runs from the day it prints, unlike a correction's.
+    const renewalId = String(result.createdCertificateId);
+    await t.sql`
+      UPDATE certificates SET status = 'rendering', lease_owner = 'worker', lease_expires_at = now() + interval '1 minute'
+      WHERE id = ${renewalId}`;
+    expect((await assignIssueLifecycle(t.sql, renewalId, { issuedOn: '2026-12-05' }))?.expiresAt).toEqual(
+      expiresAtFor('2026-12-05', 12),
+    );
+    await t.sql`UPDATE certificates SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE id = ${renewalId}`;
+    await issueReplacement(t.sql, renewalId);
     const [old] = await t.sql`SELECT status FROM certificates WHERE id = ${cert.id}`;
     expect(old?.status).toBe('superseded');
   });

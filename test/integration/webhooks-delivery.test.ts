@@ -335,11 +335,17 @@ describe('delivery', () => {
         released.open();
       }
     }, 5);
+    // Counted as each request starts (the worker calls `send` as it takes a delivery), so "the
+    // others still wait" means: some of theirs not started yet.
+    let othersStarted = 0;
     const send: WebhookSender = async (request) => {
-      if (!request.url.endsWith('/stalled')) return await http(request);
+      if (!request.url.endsWith('/stalled')) {
+        othersStarted += 1;
+        return await http(request);
+      }
       stalledInFlight += 1;
       stalledSent += 1;
-      if (receiver.received.length < 6)
+      if (othersStarted < 6)
         mostStalledInFlightWhileOthersWait = Math.max(mostStalledInFlightWhileOthersWait, stalledInFlight);
       await released.wait();
       stalledInFlight -= 1;

@@ -21,15 +21,17 @@ export const reissueCertificateRoute = defineRoute({
     'transaction it becomes `superseded` (`supersededBy` the new one, its status-list bit set). A ' +
     'replacement that fails for good leaves it as it was (requeue the replacement). Both get an audit ' +
     'row with who and why. Only issued certificates can be reissued, once: of concurrent calls exactly ' +
-    'one wins, and while a replacement waits another reissue is a 409 `replacement-pending`.',
+    'one wins, and while a replacement waits another reissue is a 409 `replacement-pending`. A reissue ' +
+    'corrects, it does not renew: the new certificate keeps the expiry of the one it replaces, so an ' +
+    'expired certificate is a 409 `expired` (a new passing attempt renews it).',
   request: { path: certificateIdPath, body: reissueRequestSchema },
   policy: requires('certificates:lifecycle', 'reissue certificates'),
   responses: {
     201: { description: 'The new certificate was created', schema: reissueResultSchema },
     404: { description: 'Unknown certificate' },
     409: errorResponse(
-      'Not issued (revoked, already superseded, still being generated...), or its replacement is ' +
-        'already waiting (`replacement-pending`); `status` says which',
+      'Not issued (revoked, already superseded, still being generated...), expired (`expired`), or ' +
+        'its replacement is already waiting (`replacement-pending`); `status` says which',
     ),
   },
   handle: async (deps: DispatchDeps, { path, body, principal }) => {
