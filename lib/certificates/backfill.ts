@@ -192,10 +192,16 @@ export async function previewBackfill(
   };
 }
 
-/** Certificates created and not yet finished: the backlog a run must keep small. */
+/**
+ * Certificates created and not yet finished, the backlog a run must keep small: pending,
+ * rendering, and failed ones waiting for their retry. A failed certificate is claimed again ahead
+ * of newer passes; not counting it, a run during an outage (Keycloak or S3 down, a broken
+ * template) refilled its window as fast as generate failed and turned its whole selection into
+ * retries in front of the live passes.
+ */
 export async function countWaiting(sql: Sql): Promise<number> {
   const [row] = await sql<{ waiting: number }[]>`
-    SELECT count(*)::int AS waiting FROM certificates WHERE status IN ('pending', 'rendering')`;
+    SELECT count(*)::int AS waiting FROM certificates WHERE status IN ('pending', 'rendering', 'failed')`;
   return row?.waiting ?? 0;
 }
 
@@ -212,7 +218,7 @@ export interface BackfillOptions {
   /** Attempts per batch (one transaction). */
   batchSize: number;
   /**
-   * At most this many certificates wait (pending or rendering) before the next batch is added:
+   * At most this many certificates wait (pending, rendering or failed) before the next batch is added:
    * the budget (GENERATE_MAX_CONCURRENCY) times a small factor, so the scan always has work
    * and a backfill never piles up more than that in front of new attempts.
    */
@@ -277,7 +283,7 @@ export async function runBackfill(
         break;
       }
       options.onWait?.(
-        `waiting for the backlog: ${options.maxWaiting} or more certificates pending or rendering`,
+        `waiting for the backlog: ${options.maxWaiting} or more certificates pending, rendering or failed (retrying)`,
       );
       await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
       continue;

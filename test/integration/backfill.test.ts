@@ -206,6 +206,27 @@ describe('backfill of 5,000 historical attempts', () => {
     budgetCreated = first.created;
   });
 
+  it('counts certificates failed and waiting for their retry: during an outage it adds nothing', async () => {
+    // Generate failing everything (Keycloak down): the window is full of retries, not free.
+    const failed = await t.sql<{ id: string }[]>`
+      UPDATE certificates SET status = 'failed', attempt_count = 1, last_error = 'Keycloak answered 503',
+        next_attempt_at = now() + interval '1 hour'
+      WHERE status = 'pending' RETURNING id`;
+    try {
+      expect(failed).toHaveLength(10 + budgetCreated);
+      const during = await runBackfill({ sql: t.sql, log }, selection, {
+        ...options,
+        maxWaiting: failed.length,
+        maxBatches: 1,
+      });
+      expect(during).toMatchObject({ created: 0, done: 0, stopped: 'batch-limit' });
+    } finally {
+      await t.sql`
+        UPDATE certificates SET status = 'pending', attempt_count = 0, last_error = NULL, next_attempt_at = now()
+        WHERE id IN ${t.sql(failed.map((row) => row.id))}`;
+    }
+  });
+
   it('interrupted, resumed and run again: exactly one certificate per eligible student and course', async () => {
     const expected = await expectedPerCourse();
     const controller = new AbortController();
