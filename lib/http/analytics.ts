@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { isbot } from 'isbot';
 import {
   type CertificateRef,
   type EventKind,
@@ -10,7 +11,8 @@ import {
 /**
  * The HTTP side of analytics: turns a request into an event (kind, certificate, coarse referrer
  * kind, time) and records it with recordEvent's guarantees (bounded wait, never throws). Only
- * the Referer header's host is looked at; IP, user agent and caller are never read.
+ * the Referer header's host is kept; the IP and caller are never read, and the user agent and
+ * Sec-Purpose only to leave out what no one looked at (isUnseenPublicRequest), never stored.
  */
 
 export interface AnalyticsAware {
@@ -54,14 +56,32 @@ export async function recordRequestEvent(
 }
 
 /**
+ * A public request no one looked at, which must not count as a verification: a browser's
+ * speculative prefetch or prerender (`Sec-Purpose`, or the older `Purpose`), and, for the HTML
+ * page, a crawler or a link preview unfurling a shared link (LinkedIn, Slack, chat apps, search
+ * engines), recognised by its User-Agent with isbot's list. Every share of a link on LinkedIn or in
+ * a chat fetches the page, and those would pass for employers checking. A request for JSON is a
+ * program's deliberate check and counts whatever its client: isbot's list also names curl and
+ * every HTTP library.
+ */
+export function isUnseenPublicRequest(event: APIGatewayProxyEventV2, page: boolean): boolean {
+  const headers = event.headers ?? {};
+  const purpose = `${headers['sec-purpose'] ?? ''} ${headers.purpose ?? ''}`;
+  if (/\b(prefetch|prerender)\b/i.test(purpose)) return true;
+  return page && isbot(headers['user-agent'] ?? '');
+}
+
+/**
  * For the public verification page: a view of the page, or an export of its credential
  * (VC-JWT / PDF download from the page), by the verification code the page was opened with.
  */
-export function recordPublicEvent(
+export async function recordPublicEvent(
   deps: AnalyticsAware,
   kind: Extract<EventKind, 'verification-view' | 'credential-export'>,
   verificationCode: string,
   event: APIGatewayProxyEventV2,
+  answered: { page: boolean } = { page: false },
 ): Promise<void> {
-  return recordRequestEvent(deps, kind, { verificationCode }, event);
+  if (isUnseenPublicRequest(event, answered.page)) return;
+  await recordRequestEvent(deps, kind, { verificationCode }, event);
 }

@@ -249,6 +249,37 @@ describe('recording', () => {
     expect(await eventCount(pending.id)).toBe(0);
   });
 
+  it('a prefetch, a crawler or a link preview of the page is not counted; a program asking for JSON is', async () => {
+    const mine = await insertCertificate(t.sql, { studentId: ids.alice });
+    const analytics = recording({ metrics: countingMetrics() });
+    const chrome =
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
+    const page = { accept: 'text/html' };
+    const unseen: Record<string, string>[] = [
+      {
+        ...page,
+        'user-agent': 'LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)',
+      },
+      { ...page, 'user-agent': 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' },
+      { ...page, 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' },
+      { ...page, 'user-agent': chrome, 'sec-purpose': 'prefetch' },
+      { ...page, 'user-agent': chrome, 'sec-purpose': 'prefetch;prerender' },
+      { accept: 'application/json', 'user-agent': chrome, purpose: 'prefetch' },
+    ];
+    for (const headers of unseen)
+      expect((await verify(mine.verificationCode, analytics, headers)).statusCode).toBe(200);
+    expect(await eventCount(mine.id)).toBe(0);
+    // A person's browser, and a script checking through the JSON answer, each count.
+    expect(
+      (await verify(mine.verificationCode, analytics, { ...page, 'user-agent': chrome })).statusCode,
+    ).toBe(200);
+    await verify(mine.verificationCode, analytics, {
+      accept: 'application/json',
+      'user-agent': 'curl/8.5.0',
+    });
+    expect(await eventCount(mine.id)).toBe(2);
+  });
+
   it('stores nothing identifying: the table has exactly these columns', async () => {
     const columns = await t.sql<{ column_name: string }[]>`
       SELECT column_name FROM information_schema.columns

@@ -50,7 +50,8 @@ export const verifyCertificateRoute = defineRoute({
     },
   },
   // Short shared caching only (in verificationResponse): a revocation must show up within a minute.
-  // A view is counted whatever the verdict (valid, revoked, expired), but not for a code no
+  // A view is counted whatever the verdict (valid, revoked, expired), but not a prefetch, a
+  // crawler's or a link preview's (isUnseenPublicRequest), and not for a code no
   // certificate has: the table would find no certificate to store it under, and the metric,
   // written before the insert, would count it anyway. Recording never fails or slows the page
   // (analytics.ts).
@@ -65,7 +66,9 @@ export const verifyCertificateRoute = defineRoute({
       ...(deps.links ? { links: deps.links } : {}),
     });
     if (response.statusCode !== 404)
-      await recordPublicEvent(deps, 'verification-view', path.verificationCode, event);
+      await recordPublicEvent(deps, 'verification-view', path.verificationCode, event, {
+        page: String(response.headers?.['Content-Type'] ?? '').startsWith('text/html'),
+      });
     return response;
   },
 });
