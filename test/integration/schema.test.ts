@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAddressGuard } from '../../lib/webhooks/address-guard.ts';
+import { fanOut } from '../../lib/webhooks/delivery.ts';
+import { createEndpoint } from '../../lib/webhooks/endpoints.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 
 let t: TestEnv;
@@ -28,6 +31,34 @@ describe('schema', () => {
     expect(errors).toHaveLength(1);
     const overview = await t.sql`SELECT status, COUNT(*) FROM v_certificates_with_metadata GROUP BY status`;
     expect(overview).toEqual([{ status: 'failed', count: '1' }]);
+  });
+
+  it("runs the README's webhook backlog query as written: pending deliveries per endpoint, oldest first", async () => {
+    const query = /-- Webhook backlog per endpoint\n([\s\S]*?;)/.exec(readFileSync('README.md', 'utf8'))?.[1];
+    expect(query).toBeDefined();
+    const guard = createAddressGuard(['127.0.0.1']);
+    const { endpoint } = await createEndpoint(
+      { sql: t.sql, guard },
+      { url: 'http://127.0.0.1:9/hooks', eventTypes: ['certificate.issued'], description: 'down' },
+      'admin',
+    );
+    const now = new Date();
+    for (let i = 0; i < 3; i++)
+      await t.sql`
+        INSERT INTO webhook_outbox (event_type, certificate_id, data)
+        VALUES ('certificate.issued', gen_random_uuid(), '{}'::jsonb)`;
+    await fanOut({ sql: t.sql, now: () => now }, 50);
+    await t.sql`
+      UPDATE webhook_deliveries SET attempt_count = 2, last_error = 'connect ECONNREFUSED'
+      WHERE id = (SELECT id FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id} LIMIT 1)`;
+    const rows = await t.sql.unsafe<
+      { id: string; pending: string; most_attempts: number; a_last_error: string }[]
+    >(query ?? '');
+    expect(rows.find((row) => row.id === endpoint.id)).toMatchObject({
+      pending: '3',
+      most_attempts: 2,
+      a_last_error: 'connect ECONNREFUSED',
+    });
   });
 
   it("counts an issued certificate past its date as expired in the README's effective overview", async () => {
