@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
  * stopping is the only way to find it afterwards.
  */
 
-function parentOf(pid: number): number | undefined {
+/** The parent of `pid`, or undefined when it is gone (or there is no /proc). */
+export function parentOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // "pid (comm) state ppid ...": comm may contain spaces and parentheses.

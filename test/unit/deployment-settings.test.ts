@@ -91,6 +91,17 @@ describe('offline on the bundles', () => {
     for (const pattern of watch?.pattern ?? []) expect(pattern).not.toMatch(/^\.?\/?\*\*/);
     expect(watch?.ignore).toContain('**/node_modules/**');
   });
+
+  it('keeps idle workers, whose warm Chromium an ended worker would leave running', () => {
+    const yaml = load(readFileSync(join(ROOT, 'serverless.yml'), 'utf8')) as {
+      custom: { 'serverless-offline': { terminateIdleLambdaTime?: number } };
+    };
+    const seconds = yaml.custom['serverless-offline'].terminateIdleLambdaTime ?? 60;
+    // At least a working week of idling; under Node's timer limit (2^31 - 1 ms), past which
+    // offline's cleanup timer would fire at once, over and over.
+    expect(seconds).toBeGreaterThanOrEqual(7 * 86_400);
+    expect(seconds * 1000).toBeLessThan(2 ** 31);
+  });
 });
 
 describe('package-time settings', () => {
