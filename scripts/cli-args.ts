@@ -45,12 +45,20 @@ export function expectedFailure(error: unknown): { message: string; exitCode: nu
   if (error instanceof DomainError || error instanceof ConfigError) return { message, exitCode: 1 };
   const code = (error as { code?: unknown }).code;
   // System errors (ECONNREFUSED, ENOTFOUND, ETIMEDOUT, ENOENT...), postgres.js's own
-  // (CONNECT_TIMEOUT) and PostgreSQL's SQLSTATEs (28P01 a wrong password, 3D000 no such database).
+  // (CONNECT_TIMEOUT, CONNECTION_CLOSED...) and PostgreSQL's SQLSTATEs (28P01 a wrong password,
+  // 3D000 no such database).
   const known =
     typeof code === 'string' &&
-    (/^E[A-Z]+$/.test(code) || code === 'CONNECT_TIMEOUT' || /^[0-9A-Z]{5}$/.test(code));
+    (/^E[A-Z]+$/.test(code) || /^CONNECT(ION)?_[A-Z]+$/.test(code) || /^[0-9A-Z]{5}$/.test(code));
   if (known || error.name === 'CredentialsProviderError')
     return { message: message || String(code), exitCode: 1 };
+  // pg (the migrations' client) when the peer closes before answering: a tunnel whose far end
+  // refuses, or something other than PostgreSQL at that port. Its error carries no code.
+  if (message === 'Connection terminated unexpectedly')
+    return {
+      message: `${message}: the server at DATABASE_URL closed the connection before answering (is it PostgreSQL, and is a tunnel's far end up?)`,
+      exitCode: 1,
+    };
   return undefined;
 }
 

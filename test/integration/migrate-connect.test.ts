@@ -1,11 +1,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createSql } from '../../lib/db/client.ts';
 import { migrateUp } from '../../lib/db/migrate.ts';
 import { TransientError } from '../../lib/errors.ts';
 import { emptyDatabase } from '../support/migrations.ts';
 import { runScript } from '../support/run-script.ts';
-import { stallingServer } from '../support/stalling-server.ts';
+import { closingServer, stallingServer } from '../support/stalling-server.ts';
 
 // `npm run migrate`, `npm run seed` and `npm start` migrate through pg (node-pg-migrate), not the
 // functions' postgres.js. A database reached through a tunnel, proxy or load balancer whose far
@@ -64,6 +65,54 @@ describe('migrateUp connecting', () => {
       migrateUp({ DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 3 }, () => undefined, { dir }),
     ).resolves.toEqual([migration]);
   }, 60_000);
+});
+
+describe('a server that accepts the connection and closes it at once (a tunnel whose far end refuses)', () => {
+  const closing: Awaited<ReturnType<typeof closingServer>>[] = [];
+  afterEach(async () => {
+    for (const server of closing.splice(0)) await server.close();
+  });
+  async function closingDatabase() {
+    const server = await closingServer();
+    closing.push(server);
+    return `postgres://certificates:secret@127.0.0.1:${server.port}/certificates`;
+  }
+
+  it("the functions' client tries again with a backoff and fails the query once the connect timeout has passed", async () => {
+    const server = await closingServer();
+    closing.push(server);
+    const sql = createSql({
+      DATABASE_URL: `postgres://certificates:secret@127.0.0.1:${server.port}/certificates`,
+      DB_POOL_MAX: 1,
+      DB_CONNECT_TIMEOUT_SECONDS: 1,
+    });
+    try {
+      // Unpatched, postgres.js reconnected at once, for ever (porsager/postgres#1193): thousands
+      // of connections a second, and the query never settled.
+      await expect(sql`SELECT 1`).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+      expect(server.connections()).toBeGreaterThan(1);
+      expect(server.connections()).toBeLessThan(30);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }, 60_000);
+
+  for (const [script, args] of [
+    ['migrate', []],
+    ['backfill', ['--from', '2020-01-01', '--dry-run']],
+  ] as const) {
+    it(`npm run ${script} fails in one line, without a stack trace`, async () => {
+      const run = await runScript(script, [...args], {
+        DATABASE_URL: await closingDatabase(),
+        DB_CONNECT_TIMEOUT_SECONDS: '1',
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(
+        new RegExp(`^npm run ${script}: .*(CONNECTION_CLOSED|closed the connection)`, 'm'),
+      );
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+    }, 90_000);
+  }
 });
 
 describe('npm run seed with a DATABASE_URL whose ?host= names another server', () => {

@@ -32,3 +32,31 @@ export async function stallingServer(head: string) {
     },
   };
 }
+
+/**
+ * A loopback server that closes each connection as soon as it accepts it (a FIN, no byte sent),
+ * counting them: what an ssh, SSM or kubectl port-forward looks like when its far end refuses.
+ */
+export async function closingServer() {
+  let connections = 0;
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    connections++;
+    sockets.push(socket);
+    // Reading, so the client's own close is seen and the socket goes away as a real peer's does.
+    socket.resume();
+    socket.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    connections: () => connections,
+    close: async () => {
+      // A client that has not closed its side yet would keep close() waiting.
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
