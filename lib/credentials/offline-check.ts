@@ -280,20 +280,28 @@ function claimsMismatch(credential: OpenBadgePayload): string | undefined {
  * page). Any change fails it, a re-save by a PDF viewer too: the verifier should then ask for the
  * original file or scan the QR code.
  */
-function fileFinding(pdf: Uint8Array, issued: string | null | undefined): { ok: boolean; line: string } {
+function fileFinding(
+  pdf: Uint8Array,
+  issued: string | null | undefined,
+): { ok: boolean; identical: boolean; line: string } {
   const hex = createHash('sha256').update(pdf).digest('hex');
+  // Not compared is not a match: the page's own verdict (a page naming someone else, more than one
+  // page) then stands, as offline.
   if (!issued)
     return {
       ok: true,
+      identical: false,
       line: `File: not compared (the issuer publishes no fingerprint of the PDF it issued); SHA-256 ${hex}`,
     };
   if (issued.toLowerCase() === hex)
     return {
       ok: true,
+      identical: true,
       line: `File: identical to the PDF the issuer issued (SHA-256 ${hex}, as in the issuer's record)`,
     };
   return {
     ok: false,
+    identical: false,
     line: `File: NOT the PDF the issuer issued for this code (SHA-256 ${hex}, the issuer's record says ${issued}): changed after issue, if only re-saved. Ask for the original file, or scan the QR code`,
   };
 }
@@ -374,7 +382,7 @@ async function liveStatusOf(
 ): Promise<{
   known: 'valid' | 'invalid' | 'unknown';
   line: string;
-  file?: { ok: boolean; line: string };
+  file?: ReturnType<typeof fileFinding>;
   record?: z.infer<typeof liveStatus>;
 }> {
   const url = verifyUrl && isUrl(verifyUrl) ? new URL(verifyUrl) : undefined;
@@ -798,7 +806,7 @@ async function checkCertificateUnescaped(
       if (live.file) {
         lines.push(live.file.line);
         if (!live.file.ok) ok = false;
-        else {
+        else if (live.file.identical) {
           pageInvalid = false;
           pageUnread = false;
         }
