@@ -246,11 +246,14 @@ export async function findLatestByStudent(
   links?: CertificateLinks,
 ): Promise<CertificateView | undefined> {
   // Not a replacement still waiting beside the issued certificate it replaces: until it is issued,
-  // that one is the holder's valid, downloadable certificate.
+  // that one is the holder's valid, downloadable certificate. Nor one a revocation of its original
+  // cancelled before it was ever generated (no name, no date, a code without a page): the revoked
+  // original is the holder's latest.
   const page = await pageWhere(
     sql,
-    sql`c.student_id = ${studentId}::uuid AND NOT (c.replaces IS NOT NULL AND c.status <> 'issued' AND EXISTS (
-          SELECT 1 FROM certificates o WHERE o.id = c.replaces AND o.status = 'issued'))`,
+    sql`c.student_id = ${studentId}::uuid AND NOT (c.replaces IS NOT NULL AND c.status <> 'issued' AND (
+          (c.status = 'revoked' AND c.generated_at IS NULL) OR EXISTS (
+          SELECT 1 FROM certificates o WHERE o.id = c.replaces AND o.status = 'issued')))`,
     { limit: 1 },
     links,
   );
