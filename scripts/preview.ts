@@ -20,10 +20,11 @@ import { cliArgs } from './cli-args.ts';
 import { pdfPageToPng } from './pdf-raster.ts';
 
 const { values } = cliArgs(
-  'usage: npm run preview -- [--template default|<uuid> (needs DATABASE_URL)] [--locale en] [--name "..."] [--course "..."] [--issuer "..."] [--out preview/certificate]',
+  'usage: npm run preview -- [--template default|<uuid> (needs DATABASE_URL)] [--locale de (default: the template locale, else en)] [--name "..."] [--course "..."] [--issuer "..."] [--out preview/certificate]',
   {
     template: { type: 'string', default: 'default' },
-    locale: { type: 'string', default: 'en' },
+    // No default: a stored template previews in its own locale, as the preview route does.
+    locale: { type: 'string' },
     name: { type: 'string' },
     course: { type: 'string' },
     issuer: { type: 'string' },
@@ -105,7 +106,7 @@ try {
   const started = performance.now();
   const { pdf } = await previewTemplate(renderer, {
     template,
-    locale: values.locale,
+    ...(values.locale === undefined ? {} : { locale: values.locale }),
     studentName: values.name,
     courseName: values.course,
     issuerName: values.issuer,

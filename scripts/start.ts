@@ -302,6 +302,9 @@ async function main(): Promise<void> {
       ? options.LOCAL_DATA_DIR
       : resolve(ROOT, options.LOCAL_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
+    // It holds the issuer's private key and tokens: ignored by git and Biome (which reads ignore
+    // files) whatever its name, not only as the default `.local`.
+    await writeFile(join(dataDir, '.gitignore'), '*\n');
     // The issuer's signing key: created on the first start, reused after, so printed QR codes keep verifying.
     const signingKey = ownKeySource
       ? undefined

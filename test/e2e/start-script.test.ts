@@ -399,6 +399,8 @@ describe('npm start', () => {
     };
 
     const { started: first, output, env: firstEnv } = await startOnProbedPorts(env);
+    // Whatever its name, the data folder (the issuer's private key, tokens) is ignored by git.
+    expect(readFileSync(join(dataDir, '.gitignore'), 'utf8')).toBe('*\n');
     const api = exported(output, 'API');
     const studentToken = exported(output, 'STUDENT_TOKEN');
     const staffToken = exported(output, 'STAFF_TOKEN');

@@ -7,7 +7,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { applyS3Credentials, createTestEnv, type TestEnv } from '../support/env.ts';
-import { pdfInfo } from '../support/pdf.ts';
+import { pdfInfo, pdfText } from '../support/pdf.ts';
 import { runScript } from '../support/run-script.ts';
 import { createCourse, s3ConfigFor, TINY_PNG } from './pipeline-fixtures.ts';
 
@@ -43,6 +43,38 @@ const withBucket = (): Record<string, string> => {
 const templateWithBucket = (...args: string[]) => runScript('template', args, withBucket());
 
 describe('npm run template', () => {
+  it('npm run preview shows a stored template in its own locale unless another is asked for', async () => {
+    const courseId = await createCourse(t.sql, { title: 'Templates 102' });
+    const labels = join(dir, 'labels.liquid');
+    await writeFile(
+      labels,
+      '<!doctype html><html><head><title>x</title></head><body><h1>{{ labels.title }}</h1><p>{{ student_name }}</p><p>{{ course_name }}</p><p>{{ verify_url }}</p></body></html>',
+    );
+    const german = await template(
+      'save',
+      '--course',
+      courseId,
+      '--name',
+      'German',
+      '--html',
+      labels,
+      '--locale',
+      'de',
+    );
+    const germanId = /Saved template ([0-9a-f-]{36})/.exec(german.stdout)?.[1] ?? 'not printed';
+    for (const [args, title] of [
+      [[], 'Leistungszertifikat'],
+      [['--locale', 'fr'], 'Certificat de réussite'],
+    ] as const) {
+      const out = join(dir, `labels-${args.length}`);
+      const shown = await runScript('preview', ['--template', germanId, ...args, '--out', out], {
+        DATABASE_URL: t.env.DATABASE_URL ?? '',
+      });
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(await pdfText(await readFile(`${out}.pdf`))).toContain(title);
+    }
+  });
+
   it('saves a course template as a new version, refuses an invalid one by name, and lists them', async () => {
     const courseId = await createCourse(t.sql, { title: 'Templates 101' });
     const html = join(dir, 'template.liquid');
