@@ -36,13 +36,22 @@ const STOP_GRACE_MS = 5000;
 const RESTART_WINDOW_MS = 10 * 60 * 1000;
 
 const port = z.coerce.number().int().min(1).max(65535);
+// An EventBridge schedule expression, as serverless.yml hands it on: checked here, by name, or a
+// typo would first surface as serverless offline's own error about the YAML, after PostgreSQL.
+const schedule = z
+  .string()
+  .regex(
+    /^(rate\(1 (minute|hour|day)\)|rate\([1-9]\d* (minutes|hours|days)\)|cron\(\S+( \S+){5}\))$/,
+    'must be an EventBridge schedule, rate(5 minutes) or cron(0/5 * * * ? *)',
+  );
 const startOptions = z.object({
   LOCAL_DATA_DIR: z.string().min(1).default('.local'),
   OFFLINE_HOST: z.string().min(1).default('127.0.0.1'),
   OFFLINE_HTTP_PORT: port.default(3000),
   OFFLINE_LAMBDA_PORT: port.default(3002),
   OFFLINE_WEBSOCKET_PORT: port.default(3001),
-  SCAN_SCHEDULE: z.string().min(1).default('rate(1 minute)'),
+  SCAN_SCHEDULE: schedule.default('rate(1 minute)'),
+  WEBHOOK_SCHEDULE: schedule.default('rate(1 minute)'),
   OFFLINE_MAX_RESTARTS: z.coerce.number().int().nonnegative().default(5),
   SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
   // Read by serverless/esbuild-unless-offline.cjs; validated here so a typo fails at once.
@@ -509,7 +518,7 @@ async function main(): Promise<void> {
         `Data folder    ${dataDir} (kept between runs)`,
         seedLine,
         `Scan           ${options.SCAN_SCHEDULE}: passing attempts become PDFs within one tick`,
-        `Webhooks       ${given.WEBHOOK_SCHEDULE ?? 'rate(1 minute)'}; receivers on ${functionEnv.WEBHOOK_ALLOWED_HOSTS} allowed (docs/webhooks.md)`,
+        `Webhooks       ${options.WEBHOOK_SCHEDULE}; receivers on ${functionEnv.WEBHOOK_ALLOWED_HOSTS} allowed (docs/webhooks.md)`,
         '',
         ...lines,
         '',

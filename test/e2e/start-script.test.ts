@@ -648,6 +648,19 @@ describe('npm start', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('fails at once, naming SCAN_SCHEDULE, when it is not a schedule expression, and starts nothing', async () => {
+    const dataDir = join(inject('stack').root, 'start-never-created-schedule');
+    const started = startScript({
+      LOCAL_DATA_DIR: dataDir,
+      SCAN_SCHEDULE: 'whenever',
+      OFFLINE_HTTP_PORT: String(await freePort()),
+      OFFLINE_LAMBDA_PORT: String(await freePort()),
+    });
+    expect(await started.exited).toBe(1);
+    expect(started.output()).toMatch(/SCAN_SCHEDULE must be an EventBridge schedule/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it('fails at once, naming SIGNING_KEY, when the key given is not a private P-256 JWK, and starts nothing', async () => {
     const stack = inject('stack');
     for (const [key, reason] of [
