@@ -164,6 +164,7 @@ function declaredFunctions(): Record<string, { handler: string }> {
 }
 
 let packageDir: string;
+let packageTmp: string;
 let template: Template;
 let functions: Record<string, { handler: string }>;
 
@@ -172,7 +173,12 @@ beforeAll(async () => {
   const root = inject('stack').root;
   packageDir = await mkdtemp(join(root, 'sls-package-'));
   const workDir = await mkdtemp(join(root, 'sls-esbuild-'));
-  await serverless(['package', '--stage', STAGE, '--package', packageDir], DEPLOY_ENV, workDir);
+  packageTmp = await mkdtemp(join(root, 'sls-tmp-'));
+  await serverless(
+    ['package', '--stage', STAGE, '--package', packageDir],
+    { ...DEPLOY_ENV, TMPDIR: packageTmp },
+    workDir,
+  );
   template = JSON.parse(
     await readFile(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8'),
   ) as Template;
@@ -188,6 +194,13 @@ function statementsOf(role: Resource): Statement[] {
 }
 
 describe('serverless package', () => {
+  it('leaves nothing of its own in the temporary folder (serverless-esbuild staged each zip there and kept it)', async () => {
+    // patches/serverless-esbuild+*.patch: its scoped staging folder was removed non-recursively,
+    // which failed on a non-empty folder, silently: 37 folders, 174 MB in /tmp per package.
+    // (tsx-<uid> is tsx's compile cache, one folder reused by every run.)
+    expect((await readdir(packageTmp)).filter((name) => !/^tsx-\d+$/.test(name))).toEqual([]);
+  });
+
   it('produces one zip per declared function, each containing its handler', async () => {
     const names = Object.keys(functions);
     expect(names).toEqual(expect.arrayContaining(['scan', 'generate', 'health', 'getCertificateDownload']));
