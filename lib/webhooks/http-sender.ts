@@ -38,10 +38,27 @@ export function createHttpSender(options: SenderOptions): WebhookSender {
     } catch {
       return { kind: 'error', error: 'invalid URL', refused: true, durationMs: elapsed() };
     }
+    // One deadline for the whole delivery, the DNS lookup included: a receiver whose name server
+    // never answers must not hold a request slot past WEBHOOK_TIMEOUT_MS (getaddrinfo has no
+    // timeout of its own; the lookup is left to finish in the background).
+    const deadline = AbortSignal.timeout(options.timeoutMs);
     let pinned: { address: string; family: 4 | 6 };
     try {
-      pinned = await options.guard.resolve(url);
+      pinned = await Promise.race([
+        options.guard.resolve(url),
+        new Promise<never>((_, reject) => {
+          if (deadline.aborted) reject(deadline.reason);
+          deadline.addEventListener('abort', () => reject(deadline.reason), { once: true });
+        }),
+      ]);
     } catch (error) {
+      if (deadline.aborted)
+        return {
+          kind: 'error',
+          error: `timeout after ${options.timeoutMs} ms (resolving ${url.hostname})`,
+          refused: false,
+          durationMs: elapsed(),
+        };
       const refused = error instanceof AddressRefusedError;
       return {
         kind: 'error',
@@ -68,7 +85,7 @@ export function createHttpSender(options: SenderOptions): WebhookSender {
         'content-length': String(Buffer.byteLength(webhook.body)),
         'user-agent': options.userAgent ?? 'course-certificates-webhooks/1',
       },
-      signal: AbortSignal.timeout(options.timeoutMs),
+      signal: deadline,
       // TLS checks the certificate against the name, not the pinned address.
       ...(url.protocol === 'https:' ? { servername: hostOf(url) } : {}),
     };

@@ -644,6 +644,18 @@ describe('delivery', () => {
     expect(delivery).toMatchObject({ status: 'cancelled', nextAttemptAt: null });
   });
 
+  it('a receiver whose name never resolves takes no longer than the timeout (the lookup is inside it)', async () => {
+    // getaddrinfo has no timeout of its own: a name server that never answers.
+    const hanging: Resolver = () => new Promise(() => undefined);
+    const send = createHttpSender({ guard: createAddressGuard([], hanging), timeoutMs: 300 });
+    const outcome = await send({ url: 'https://hooks.example.org/in', headers: {}, body: '{}' });
+    expect(outcome).toMatchObject({
+      kind: 'error',
+      error: 'timeout after 300 ms (resolving hooks.example.org)',
+      refused: false,
+    });
+  });
+
   it('refuses a private address unless allowed, resolving DNS at delivery time', async () => {
     // Registration: loopback refused without the allow-list.
     const strict = createAddressGuard([]);
