@@ -41,7 +41,7 @@ const port = z.coerce.number().int().min(1).max(65535);
 const schedule = z
   .string()
   .regex(
-    /^(rate\(1 (minute|hour|day)\)|rate\([1-9]\d* (minutes|hours|days)\)|cron\(\S+( \S+){5}\))$/,
+    /^(rate\(1 (minute|hour|day)\)|rate\(([2-9]|[1-9]\d+) (minutes|hours|days)\)|cron\(\S+( \S+){5}\))$/,
     'must be an EventBridge schedule, rate(5 minutes) or cron(0/5 * * * ? *)',
   );
 const startOptions = z.object({
@@ -313,7 +313,10 @@ async function main(): Promise<void> {
     await mkdir(dataDir, { recursive: true });
     // It holds the issuer's private key and tokens: ignored by git and Biome (which reads ignore
     // files) whatever its name, not only as the default `.local`.
-    await writeFile(join(dataDir, '.gitignore'), '*\n');
+    // Only where there is none: LOCAL_DATA_DIR may name a folder with an ignore file of its own.
+    await writeFile(join(dataDir, '.gitignore'), '*\n', { flag: 'wx' }).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    });
     // The issuer's signing key: created on the first start, reused after, so printed QR codes keep verifying.
     const signingKey = ownKeySource
       ? undefined

@@ -357,7 +357,7 @@ async function sendShared<R>(
 /**
  * One round of the worker: fan out what is new, then send what is due. `throttled` (endpoint id
  * -> until when) carries the endpoints that asked to be throttled from one round of a run to the
- * next (runScheduledWebhooks): their deliveries fanned out meanwhile are not claimed in this run.
+ * next (runScheduledWebhooks): none of their deliveries is claimed again in this run.
  */
 export async function runDeliveries(
   deps: DeliveryDeps,
@@ -365,9 +365,9 @@ export async function runDeliveries(
   throttled: Map<string, Date> = new Map(),
 ): Promise<DeliveryRunResult> {
   const fanned = await fanOut(deps, options.batchSize);
-  const now = deps.now();
-  const skip = [...throttled].filter(([, until]) => until > now).map(([endpoint]) => endpoint);
-  const claimed = await claimDue(deps, options, skip);
+  // For the rest of the run, however soon its retry: a throttle that ran out within the run had its
+  // endpoint's deliveries claimed again only to be put back, round after full round.
+  const claimed = await claimDue(deps, options, [...throttled.keys()]);
   const delivered = await sendShared(claimed, options.concurrency, async (delivery): Promise<Delivered> => {
     try {
       const until = throttled.get(delivery.endpoint_id);

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -577,7 +577,12 @@ describe('npm start', () => {
     try {
       // Claims in a database that is yours may be live ones of other workers: npm start keeps them.
       const claimed = await insertClaimedCertificates(testEnv.sql);
-      const { started, output } = await startOnProbedPorts(await configuredEnv(testEnv));
+      const env = await configuredEnv(testEnv);
+      // A data folder that has an ignore file of its own keeps it.
+      const ownIgnore = join(env.LOCAL_DATA_DIR ?? '', '.gitignore');
+      await writeFile(ownIgnore, 'tokens.env\n');
+      const { started, output } = await startOnProbedPorts(env);
+      expect(readFileSync(ownIgnore, 'utf8')).toBe('tokens.env\n');
       expect(output).not.toMatch(/^Started /m);
       expect(output).toContain('not seeded (DATABASE_URL is yours');
       expect(output).toContain(`${testEnv.keycloakUrl}/realms/student/protocol/openid-connect/token`);

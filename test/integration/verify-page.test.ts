@@ -351,6 +351,30 @@ describe('public verification page', () => {
     await context.close();
   });
 
+  it('a key set that is JSON but not a key set (a proxy answering null): "could not check", not checking for ever', async () => {
+    // The script's catch-all (templates/verify/verify.js): anything it did not foresee ends there.
+    const certificate = await issued();
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    await page.setRequestInterception(true);
+    page.on('request', (request) => {
+      if (request.url().endsWith('/.well-known/jwks.json'))
+        void request.respond({ status: 200, contentType: 'application/json', body: 'null' });
+      else void request.continue();
+    });
+    await page.goto(`${server.baseUrl}/api/v1/verify/${certificate.code}#${certificate.jws}`, {
+      waitUntil: 'load',
+    });
+    await page.waitForFunction(() => {
+      const result = document.getElementById('signature-result');
+      return result?.dataset.result !== undefined && result.dataset.result !== 'checking';
+    });
+    expect(await page.$eval('#signature-result', (element) => element.getAttribute('data-result'))).toBe(
+      'unknown',
+    );
+    await context.close();
+  });
+
   it('a JWS signed with a key the issuer never published: does not match', async () => {
     const stranger = await signingKeyFromJwk(await generateSigningJwk());
     const certificate = await issued();

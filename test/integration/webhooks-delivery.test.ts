@@ -372,6 +372,33 @@ describe('delivery', () => {
     for (const delivery of waiting) expect(delivery.status).toBe('pending');
   });
 
+  it("a receiver's throttle that runs out within the run does not bring its deliveries back to be put back, round after round", async () => {
+    const stalled = await endpointFor(['certificate.issued'], receiver.url.replace('/hooks', '/stalled'));
+    await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 6; i++) await issuedCertificate();
+    const http = createHttpSender({ guard: loopbackAllowed, timeoutMs: 5000 });
+    // Each request takes the clock past the stalled receiver's first retry (5 s) within the run.
+    const send: WebhookSender = async (request) => {
+      clock += 10_000;
+      if (request.url.endsWith('/stalled'))
+        return { kind: 'error', error: 'connect ECONNREFUSED', refused: false, durationMs: 1 };
+      return await http(request);
+    };
+    let asked = 0;
+    const result = await runScheduledWebhooks(
+      { ...workerWith(loopbackAllowed), send },
+      { batchSize: 2, concurrency: 2, timeoutMs: 5000 },
+      // Room for many rounds: a run that spins uses them all.
+      () => (++asked > 40 ? 0 : 600_000),
+    );
+    expect(result).toMatchObject({ succeeded: 6, held: 0 });
+    expect(result.rounds).toBeLessThan(10);
+    const attempts = (await listDeliveries(t.sql, stalled.endpoint.id, { limit: 10 })).items.map(
+      (delivery) => delivery.attemptCount,
+    );
+    expect(attempts.sort()).toEqual([0, 0, 0, 0, 0, 1]);
+  });
+
   it('a receiver that timed out gets nothing more in the later rounds of that run', async () => {
     const stall = await stallingServer('');
     try {
