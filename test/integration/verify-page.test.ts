@@ -162,6 +162,18 @@ async function open(
   };
 }
 
+/** Opens the certificate's QR link in `page` and returns the signature verdict the script settles on. */
+async function settledSignature(page: Page, certificate: Issued): Promise<string | null> {
+  await page.goto(`${server.baseUrl}/api/v1/verify/${certificate.code}#${certificate.jws}`, {
+    waitUntil: 'load',
+  });
+  await page.waitForFunction(() => {
+    const result = document.getElementById('signature-result');
+    return result?.dataset.result !== undefined && result.dataset.result !== 'checking';
+  });
+  return await page.$eval('#signature-result', (element) => element.getAttribute('data-result'));
+}
+
 function changeOneCharacter(jws: string): string {
   const [header = '', payload = '', signature = ''] = jws.split('.');
   const at = Math.floor(payload.length / 2);
@@ -338,16 +350,7 @@ describe('public verification page', () => {
     await page.evaluateOnNewDocument(() => {
       Object.defineProperty(globalThis.crypto, 'subtle', { value: undefined });
     });
-    await page.goto(`${server.baseUrl}/api/v1/verify/${certificate.code}#${certificate.jws}`, {
-      waitUntil: 'load',
-    });
-    await page.waitForFunction(() => {
-      const result = document.getElementById('signature-result');
-      return result?.dataset.result !== undefined && result.dataset.result !== 'checking';
-    });
-    expect(await page.$eval('#signature-result', (element) => element.getAttribute('data-result'))).toBe(
-      'unknown',
-    );
+    expect(await settledSignature(page, certificate)).toBe('unknown');
     await context.close();
   });
 
@@ -362,16 +365,7 @@ describe('public verification page', () => {
         void request.respond({ status: 200, contentType: 'application/json', body: 'null' });
       else void request.continue();
     });
-    await page.goto(`${server.baseUrl}/api/v1/verify/${certificate.code}#${certificate.jws}`, {
-      waitUntil: 'load',
-    });
-    await page.waitForFunction(() => {
-      const result = document.getElementById('signature-result');
-      return result?.dataset.result !== undefined && result.dataset.result !== 'checking';
-    });
-    expect(await page.$eval('#signature-result', (element) => element.getAttribute('data-result'))).toBe(
-      'unknown',
-    );
+    expect(await settledSignature(page, certificate)).toBe('unknown');
     await context.close();
   });
 

@@ -66,11 +66,14 @@ async function link(facts: CertificateFacts) {
   return `${VERIFY}/${facts.code}#${await signCredential(facts, key)}`;
 }
 
-/** A one-page PDF with the attachments generate embeds (no Open Badge), signed by `key`. */
-async function pdf(name: string, facts: CertificateFacts): Promise<string> {
+/**
+ * A PDF with the attachments generate embeds (no Open Badge), signed by `key`: one page holding
+ * the code, or the pages given (a page drawn by someone else over genuine attachments).
+ */
+async function pdf(name: string, facts: CertificateFacts, pages: string[] = [facts.code]): Promise<string> {
   const doc = await PDFDocument.create();
   const font = await doc.embedFont(StandardFonts.Helvetica);
-  doc.addPage([842, 595]).drawText(`${facts.code}`, { x: 60, y: 400, size: 20, font });
+  for (const text of pages) doc.addPage([842, 595]).drawText(text, { x: 60, y: 400, size: 20, font });
   const bytes = await applyPdfMetadata(
     await doc.save(),
     { title: 'Certificate', subject: 'Certificate', keywords: [], author: facts.issuer },
@@ -186,5 +189,33 @@ describe('the record comparison of npm run verify', () => {
     const identical = await checkCertificate(path, JWKS_URL, reading);
     expect(identical.lines.join('\n')).toContain('File: identical to the PDF the issuer issued');
     expect(identical.outcome).toBe('valid');
+  });
+});
+
+// "File: not compared" (a record without pdfSha256: certificates issued before it was recorded, or
+// an issuer that does not publish it) is no byte-for-byte match: the page's own verdict stands
+// online as offline. It used to clear it, so such a page came out VALID online.
+describe('npm run verify online, when the issuer has no fingerprint of the PDF', () => {
+  const reading: CheckIo = { ...io, pageText: pdfPageText };
+
+  it('a page naming someone else is not valid', async () => {
+    records.set(genuine.code, recordOf(genuine));
+    const path = await pdf('mallory.pdf', genuine, [`Mallory Impostor ${genuine.course} ${genuine.code}`]);
+    const report = await checkCertificate(path, JWKS_URL, reading);
+    expect(report.lines).toContain(
+      'Page text: DOES NOT name the signed student — the page was altered or is not this certificate',
+    );
+    expect(report.lines.join('\n')).toContain('File: not compared');
+    expect(report.outcome, report.lines.join('\n')).not.toBe('valid');
+  });
+
+  it('a forged page in front of the genuine one is not valid', async () => {
+    records.set(genuine.code, recordOf(genuine));
+    const path = await pdf('two.pdf', genuine, [
+      `Mallory Impostor ${genuine.course} ${genuine.code}`,
+      `${genuine.name} ${genuine.course} ${genuine.code}`,
+    ]);
+    const report = await checkCertificate(path, JWKS_URL, reading);
+    expect(report.outcome, report.lines.join('\n')).not.toBe('valid');
   });
 });
