@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { assignIssueLifecycle, supersedeReplaced } from '../../lib/certificates/lifecycle.ts';
+import {
+  assignIssueLifecycle,
+  reissueCertificate,
+  supersedeReplaced,
+} from '../../lib/certificates/lifecycle.ts';
+import type { Log } from '../../lib/certificates/ports.ts';
 import type { Sql } from '../../lib/db/client.ts';
+import type { keycloakControl } from '../support/keycloak.ts';
 import { createAttempt } from './pipeline-fixtures.ts';
 
 /** An issued certificate as generate leaves it (without rendering), with its status entry. */
@@ -56,4 +62,20 @@ export async function renderingCertificate(sql: Sql, courseId: string): Promise<
     RETURNING id`;
   if (!row) throw new Error('certificate not created');
   return row.id;
+}
+
+/** An issued certificate of a new Keycloak user in `courseId`, and its replacement asked for by staff. */
+export async function issuedAndReplaced(
+  deps: { sql: Sql; log: Log; keycloak: Pick<ReturnType<typeof keycloakControl>, 'addUser'> },
+  courseId: string,
+  name: { firstName: string; lastName: string },
+  reason = 'typo',
+) {
+  const student = await deps.keycloak.addUser(name);
+  const first = await issuedCertificate(deps.sql, { courseId, studentId: student.id });
+  const { id: newId } = await reissueCertificate(
+    { sql: deps.sql, log: deps.log },
+    { certificateId: first.id, reason, actor: 'staff' },
+  );
+  return { student, first, newId };
 }

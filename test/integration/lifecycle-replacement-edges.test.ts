@@ -13,7 +13,7 @@ import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
-import { issuedCertificate } from './lifecycle-fixtures.ts';
+import { issuedAndReplaced, issuedCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
@@ -100,14 +100,13 @@ describe('replacements', () => {
   });
 
   it("a replacement cancelled by generate beside a revoked original takes the original's revocation reason", async () => {
-    const student = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
-    const first = await issuedCertificate(t.sql, {
-      courseId: await createCourse(t.sql),
-      studentId: student.id,
-    });
-    const { id: replacementId } = await reissueCertificate(
-      { sql: t.sql, log },
-      { certificateId: first.id, reason: 'typo', actor: 'staff' },
+    const { first, newId: replacementId } = await issuedAndReplaced(
+      { sql: t.sql, log, keycloak },
+      await createCourse(t.sql),
+      {
+        firstName: 'Grace',
+        lastName: 'Hopper',
+      },
     );
     // Revoked as revocations before the settling could leave it: the replacement waiting.
     await t.sql`
@@ -170,14 +169,13 @@ describe('replacements', () => {
   });
 
   it("generate's issuing transaction takes the original's lock before the replacement's, as a revocation does: no deadlock", async () => {
-    const student = await keycloak.addUser({ firstName: 'Edsger', lastName: 'Dijkstra' });
-    const first = await issuedCertificate(t.sql, {
-      courseId: await createCourse(t.sql),
-      studentId: student.id,
-    });
-    const { id: replacementId } = await reissueCertificate(
-      { sql: t.sql, log },
-      { certificateId: first.id, reason: 'typo', actor: 'staff' },
+    const { first, newId: replacementId } = await issuedAndReplaced(
+      { sql: t.sql, log, keycloak },
+      await createCourse(t.sql),
+      {
+        firstName: 'Edsger',
+        lastName: 'Dijkstra',
+      },
     );
     const revoke = {
       certificateId: first.id,

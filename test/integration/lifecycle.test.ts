@@ -26,7 +26,12 @@ import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { untilWaitingForLock } from '../support/lock-wait.ts';
-import { issuedCertificate, issueReplacement, renderingCertificate } from './lifecycle-fixtures.ts';
+import {
+  issuedAndReplaced as issuedAndReplacedIn,
+  issuedCertificate,
+  issueReplacement,
+  renderingCertificate,
+} from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
@@ -51,16 +56,8 @@ testEnvPerFile(
 
 const issued = issuedCertificate;
 
-/** An issued certificate of a new Keycloak user in `courseId`, and its replacement asked for by staff. */
-async function issuedAndReplaced(courseId: string, firstName: string, lastName: string, reason: string) {
-  const student = await keycloak.addUser({ firstName, lastName });
-  const first = await issued(t.sql, { courseId, studentId: student.id });
-  const { id: newId } = await reissueCertificate(
-    { sql: t.sql, log },
-    { certificateId: first.id, reason, actor: 'staff' },
-  );
-  return { student, first, newId };
-}
+const issuedAndReplaced = (courseId: string, firstName: string, lastName: string, reason: string) =>
+  issuedAndReplacedIn({ sql: t.sql, log, keycloak }, courseId, { firstName, lastName }, reason);
 
 async function listBits(sql: Sql, certificateId: string): Promise<{ bits: Uint8Array; index: number }> {
   const [row] = await sql<{ bits: Buffer; status_list_index: number }[]>`
