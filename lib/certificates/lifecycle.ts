@@ -365,6 +365,43 @@ export interface ReissueResult {
 }
 
 /**
+ * The replacements of these certificates, created pending in one statement: those issued and
+ * not expired, each at most once (certificates_one_replacement: a second call, or a replacement
+ * already waiting, finds it), with the audit rows of both. Answers the replacements created.
+ */
+export function queueReplacements(sql: Sql, originalIds: readonly string[], reason: string, actor: string) {
+  return sql<{ id: string; original: string }[]>`
+    WITH x AS (
+      SELECT c.id, c.student_id, c.course_id, c.test_attempt_id FROM certificates c
+      WHERE c.id = ANY (${[...originalIds]}::uuid[]) AND c.status = 'issued'
+        -- A correction keeps the expiry (assignIssueLifecycle): an expired certificate's
+        -- replacement would be born expired.
+        AND (c.expires_at IS NULL OR c.expires_at > now())
+      ORDER BY c.id
+      FOR UPDATE
+    ),
+    successor AS (
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, replaces)
+      -- Created due and unreserved: dispatchNow reserves a budget slot, or the scan hands it out.
+      SELECT gen_random_uuid(), student_id, course_id, test_attempt_id, id
+      FROM x
+      ON CONFLICT DO NOTHING
+      RETURNING id, test_attempt_id, replaces
+    ),
+    audit AS (
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT s.replaces, 'reissue-requested', 'issued'::certificate_status, 'issued'::certificate_status, ${reason}, ${actor},
+             jsonb_build_object('replacement', s.id, 'test_attempt_id', s.test_attempt_id)
+      FROM successor s
+      UNION ALL
+      SELECT s.id, 'created', NULL::certificate_status, 'pending'::certificate_status, ${reason}, ${actor},
+             jsonb_build_object('reissue_of', s.replaces, 'test_attempt_id', s.test_attempt_id)
+      FROM successor s
+    )
+    SELECT id, replaces AS original FROM successor`;
+}
+
+/**
  * A new pending certificate of the same attempt that replaces an issued one. The normal pipeline
  * renders it (fresh student name from Keycloak, current template) under its own id, so its PDF
  * gets a new S3 key and it gets a new verification code. The original stays issued, valid and
@@ -384,36 +421,7 @@ export async function reissueCertificate(
   assertUuid(input.certificateId, 'certificateId');
   const { reason } = parse(reissueInputSchema, { reason: input.reason });
   const actor = parse(actorSchema, input.actor);
-  const newId = randomUUID();
-  const [row] = await deps.sql<{ id: string }[]>`
-    WITH x AS (
-      SELECT c.id, c.student_id, c.course_id, c.test_attempt_id FROM certificates c
-      WHERE c.id = ${input.certificateId} AND c.status = 'issued'
-        -- A correction keeps the expiry (assignIssueLifecycle): an expired certificate's
-        -- replacement would be born expired.
-        AND (c.expires_at IS NULL OR c.expires_at > now())
-      FOR UPDATE
-    ),
-    successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, replaces)
-      -- Created due and unreserved: dispatchNow reserves a budget slot, or the scan hands it out.
-      SELECT ${newId}, student_id, course_id, test_attempt_id, id
-      FROM x
-      -- One replacement per certificate (certificates_one_replacement): a second call finds it.
-      ON CONFLICT DO NOTHING
-      RETURNING id, test_attempt_id
-    ),
-    audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
-      SELECT x.id, 'reissue-requested', 'issued'::certificate_status, 'issued'::certificate_status, ${reason}, ${actor},
-             jsonb_build_object('replacement', s.id, 'test_attempt_id', s.test_attempt_id)
-      FROM x JOIN successor s ON true
-      UNION ALL
-      SELECT s.id, 'created', NULL::certificate_status, 'pending'::certificate_status, ${reason}, ${actor},
-             jsonb_build_object('reissue_of', x.id, 'test_attempt_id', s.test_attempt_id)
-      FROM x JOIN successor s ON true
-    )
-    SELECT id FROM successor`;
+  const [row] = await queueReplacements(deps.sql, [input.certificateId], reason, actor);
   if (!row) {
     const [state] = await deps.sql<{ status: string; expired: boolean }[]>`
       SELECT status::text, (expires_at IS NOT NULL AND expires_at <= now()) AS expired

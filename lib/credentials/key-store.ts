@@ -38,10 +38,14 @@ export async function publishedKeys(sql: Sql): Promise<PublishedKey[]> {
   }));
 }
 
-/** Marks a key compromised (operators: after a leak, then rotate the secret). Returns false if unknown. */
+/**
+ * Marks a key compromised (operators: rotate the secret, then `npm run compromise-key`). Returns
+ * false if unknown. Marking it again keeps the time of the first mark, which the JWK Set publishes.
+ */
 export async function markKeyCompromised(sql: Sql, kid: string): Promise<boolean> {
   const rows = await sql`
-    UPDATE issuer_keys SET state = 'compromised', compromised_at = now() WHERE kid = ${kid} RETURNING kid`;
+    UPDATE issuer_keys SET state = 'compromised', compromised_at = COALESCE(compromised_at, now())
+    WHERE kid = ${kid} RETURNING kid`;
   return rows.length === 1;
 }
 

@@ -55,6 +55,10 @@
     // The title is what a screen reader announces first, and what the tab and history keep: it
     // must not go on saying "Valid certificate" under a heading that says otherwise.
     document.title = `${heading.dataset.title ?? ''} – ${heading.textContent}`;
+    // Keeping and sharing are offered for a certificate a verifier would accept: not beside a
+    // verdict that says this copy cannot be trusted (the wallet's credential, signed afresh,
+    // would verify as valid).
+    document.querySelector('.actions')?.remove();
     say(key);
   };
   const record = JSON.parse(recordElement.textContent || 'null');

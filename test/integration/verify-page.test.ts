@@ -209,6 +209,7 @@ describe('public verification page', () => {
     expect(opened.text).toContain('do not match this record');
     // The title says it too: a screen reader announces it first, the tab and history keep it.
     expect(await opened.page.title()).toBe('Certificate verification – The signed facts do not match');
+    expect(await opened.page.$$('#add-to-wallet, #add-to-linkedin, .actions')).toHaveLength(0);
     await opened.close();
   });
 
@@ -420,6 +421,8 @@ describe('public verification page', () => {
     expect(opened.status).toBe('tampered');
     expect(opened.heading).toBe('Signed with a revoked key');
     expect(await opened.page.title()).toBe('Certificate verification – Signed with a revoked key');
+    // The record is valid, but nothing on this page may hand out a credential that verifies.
+    expect(await opened.page.$$('#add-to-wallet, #add-to-linkedin, .actions')).toHaveLength(0);
     await opened.close();
   });
 

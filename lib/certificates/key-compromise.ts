@@ -1,0 +1,154 @@
+import { keyState, markKeyCompromised } from '../credentials/key-store.ts';
+import type { Sql } from '../db/client.ts';
+import { NotFoundError } from '../errors.ts';
+import { queueReplacements, reissueInputSchema } from './lifecycle.ts';
+import type { Log } from './ports.ts';
+
+/**
+ * After an issuer key leaks: mark it compromised, then replace every certificate it signed that a
+ * verifier would still accept. Marking alone leaves each holder a PDF, a QR link and an embedded
+ * credential that every verifier now rejects ("signed with a revoked key") while the record, the
+ * download and the holder's own views go on calling it valid. Each replacement is a staff reissue
+ * (same attempt, the original's expiry kept, rendered and signed by the normal pipeline with the
+ * current key); when it is issued, its original is superseded and points to it, and the holder's
+ * webhooks hear `certificate.reissued`.
+ *
+ * A render that signed with the key just before the mark commits its certificate after it: the
+ * mark is followed by a wait for the renders then in flight (until they settle, or their lease
+ * runs out, which a generate function outlives only by being killed), so those are replaced too.
+ * Running it again is safe: a certificate already waiting for its replacement is not given a second.
+ */
+
+export interface KeyCompromiseDeps {
+  sql: Sql;
+  log: Log;
+  /** Waits between looks at the renders in flight (tests pass a fast one). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Told before waiting for the renders in flight (the CLI says so: the wait can last a lease). */
+  onWait?: (renders: number) => void;
+}
+
+export interface KeyCompromiseInput {
+  kid: string;
+  actor: string;
+  /** Change nothing: count what would be replaced. */
+  dryRun?: boolean;
+}
+
+export interface KeyCompromiseReport {
+  kid: string;
+  /** The key's state before this run: `compromised` when an earlier run or an operator marked it. */
+  previousState: 'current' | 'retired' | 'compromised';
+  /** Renders in flight when the key was marked, waited for; those still running at their lease's end. */
+  rendersWaitedFor: number;
+  rendersStillRunning: number;
+  /** Replacements created now (pending: the scan hands them to generate at its budget's rate). */
+  replacementsQueued: number;
+  /** Issued, signed with the key, whose replacement was already waiting (not given a second). */
+  alreadyReplacing: number;
+  /** Expired certificates signed with the key: a reissue keeps the expiry, so they are left as they are. */
+  expiredLeft: number;
+}
+
+/** Ids of the certificates fetched, and replaced, per statement: bounded locks and statements. */
+const BATCH = 500;
+const POLL_MS = 500;
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function compromiseIssuerKey(
+  deps: KeyCompromiseDeps,
+  input: KeyCompromiseInput,
+): Promise<KeyCompromiseReport> {
+  const { sql, log } = deps;
+  const previousState = await keyState(sql, input.kid);
+  if (!previousState) throw new NotFoundError('issuer key');
+  const reason = reissueInputSchema.parse({
+    reason: `Issuer key ${input.kid} reported compromised: reissued with the current key`,
+  }).reason;
+
+  let rendersWaitedFor = 0;
+  let rendersStillRunning = 0;
+  if (!input.dryRun) {
+    await markKeyCompromised(sql, input.kid);
+    // From this commit on, no signer uses the key (each signature reads its state first); what
+    // it signed before may still be on its way to being issued.
+    const inFlight = await sql<{ id: string; lease_owner: string | null; lease_expires_at: Date | null }[]>`
+      SELECT id, lease_owner, lease_expires_at FROM certificates WHERE status = 'rendering'`;
+    rendersWaitedFor = inFlight.length;
+    if (inFlight.length > 0) deps.onWait?.(inFlight.length);
+    rendersStillRunning = await waitForRenders(deps, inFlight);
+  }
+
+  let replacementsQueued = 0;
+  let alreadyReplacing = 0;
+  let after = '00000000-0000-0000-0000-000000000000';
+  for (;;) {
+    const batch = await sql<{ id: string; replacing: boolean }[]>`
+      SELECT c.id, EXISTS (SELECT 1 FROM certificates r WHERE r.replaces = c.id) AS replacing
+      FROM certificates c
+      WHERE c.credential_kid = ${input.kid} AND c.status = 'issued'
+        AND (c.expires_at IS NULL OR c.expires_at > now()) AND c.id > ${after}
+      ORDER BY c.id LIMIT ${BATCH}`;
+    const last = batch.at(-1);
+    if (!last) break;
+    after = last.id;
+    const waiting = batch.filter((row) => row.replacing).length;
+    if (input.dryRun) {
+      replacementsQueued += batch.length - waiting;
+      alreadyReplacing += waiting;
+      continue;
+    }
+    const queued = await queueReplacements(
+      sql,
+      batch.map((row) => row.id),
+      reason,
+      input.actor,
+    );
+    replacementsQueued += queued.length;
+    alreadyReplacing += batch.length - queued.length;
+  }
+  const [expired] = await sql<{ count: number }[]>`
+    SELECT count(*)::int AS count FROM certificates
+    WHERE credential_kid = ${input.kid} AND status = 'issued' AND expires_at <= now()`;
+  const report: KeyCompromiseReport = {
+    kid: input.kid,
+    previousState,
+    rendersWaitedFor,
+    rendersStillRunning,
+    replacementsQueued,
+    alreadyReplacing,
+    expiredLeft: expired?.count ?? 0,
+  };
+  if (!input.dryRun) log.info('Issuer key marked compromised', { ...report, actor: input.actor });
+  return report;
+}
+
+/**
+ * Until each render in flight has settled (issued, failed, or taken over by another worker) or
+ * its lease has run out; answers how many were still running then.
+ */
+async function waitForRenders(
+  deps: KeyCompromiseDeps,
+  inFlight: readonly { id: string; lease_owner: string | null; lease_expires_at: Date | null }[],
+): Promise<number> {
+  const sleep = deps.sleep ?? defaultSleep;
+  let pending = [...inFlight];
+  let pastLease = 0;
+  while (pending.length > 0) {
+    const rows = await deps.sql<{ id: string; lease_owner: string | null; now: Date }[]>`
+      SELECT id, lease_owner, now() AS now FROM certificates
+      WHERE id = ANY (${pending.map((row) => row.id)}::uuid[]) AND status = 'rendering'`;
+    const running = new Map(rows.map((row) => [row.id, row]));
+    const next: typeof pending = [];
+    for (const render of pending) {
+      const row = running.get(render.id);
+      if (!row || row.lease_owner !== render.lease_owner) continue; // settled, or taken over
+      if (render.lease_expires_at === null || render.lease_expires_at <= row.now) pastLease += 1;
+      else next.push(render);
+    }
+    pending = next;
+    if (pending.length > 0) await sleep(POLL_MS);
+  }
+  return pastLease;
+}

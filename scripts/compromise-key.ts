@@ -1,0 +1,105 @@
+import { compromiseIssuerKey, type KeyCompromiseReport } from '../lib/certificates/key-compromise.ts';
+import { ConfigError, loadConfig } from '../lib/config.ts';
+import { createSql } from '../lib/db/client.ts';
+import { NotFoundError } from '../lib/errors.ts';
+import { logger } from '../lib/observability/logger.ts';
+import { cliArgs } from './cli-args.ts';
+
+// `npm run compromise-key -- --kid <kid> --actor <text> [--dry-run] [--yes]`: after an issuer key
+// leaks, and after the secret holds a new key (README, "Rotation"), marks the key compromised in
+// DATABASE_URL and queues a replacement of every certificate it signed that is still issued and
+// not expired (lib/certificates/key-compromise.ts). The scan hands the replacements to generate,
+// which signs them with the current key; each original is superseded when its replacement is
+// issued. Waits first for the renders in flight when the key was marked (at most LEASE_SECONDS).
+// --dry-run changes nothing and counts. Running it again is safe.
+
+const USAGE =
+  'usage: npm run compromise-key -- --kid <kid> --actor <text> [--dry-run] [--yes]   (--kid: as in the JWK Set; --yes: really mark it; --actor: who, e.g. incident-<ticket>)';
+
+const { values } = cliArgs(USAGE, {
+  kid: { type: 'string' },
+  actor: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+});
+if (!values.kid || !values.actor?.trim()) {
+  process.stderr.write(`--kid and --actor are required\n${USAGE}\n`);
+  process.exit(2);
+}
+// A key id is its RFC 7638 thumbprint, base64url: anything else names no key of this issuer.
+if (!/^[A-Za-z0-9_-]{1,128}$/.test(values.kid)) {
+  process.stderr.write(`--kid must be a key id as the JWK Set lists it (base64url)\n${USAGE}\n`);
+  process.exit(2);
+}
+const dryRun = values['dry-run'] === true;
+if (!dryRun && !values.yes) {
+  process.stderr.write(
+    'Not marking: a compromised key cannot be made current again, and every certificate it signed is reissued. Run it with --dry-run to see what it would do, then with --yes.\n',
+  );
+  process.exit(2);
+}
+const kid = values.kid;
+const actor = values.actor.trim();
+
+let config: ReturnType<typeof loadConfig<'db'>>;
+try {
+  config = loadConfig(['db']);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`Cannot mark the key: ${error.message}\n`);
+  process.exit(1);
+}
+// One statement replaces up to 500 certificates: more than the functions' short statements.
+const sql = createSql(
+  { ...config.db, DB_STATEMENT_TIMEOUT_MS: Math.max(config.db.DB_STATEMENT_TIMEOUT_MS, 300_000) },
+  { applicationName: 'certificates-compromise-key' },
+);
+logger.setLogLevel('WARN');
+
+function print(report: KeyCompromiseReport): void {
+  const verb = dryRun ? 'would be' : 'were';
+  console.log(
+    dryRun
+      ? `Key ${kid} (now ${report.previousState}): dry run, nothing was changed.`
+      : `Key ${kid} is marked compromised (it was ${report.previousState}).`,
+  );
+  if (!dryRun) {
+    console.log(
+      `  renders in flight when it was marked: ${report.rendersWaitedFor}, waited for` +
+        (report.rendersStillRunning > 0
+          ? `; ${report.rendersStillRunning} still running past their lease: run this again once they end`
+          : ''),
+    );
+  }
+  console.log(`  replacements that ${verb} queued: ${report.replacementsQueued}`);
+  console.log(
+    `  issued certificates signed with it whose replacement already waits: ${report.alreadyReplacing}`,
+  );
+  console.log(
+    `  expired certificates signed with it, left as they are (a reissue keeps the expiry): ${report.expiredLeft}`,
+  );
+  if (report.previousState === 'current' && !dryRun)
+    console.log(
+      'It was the current key: no certificate is issued until the secret holds a new one (README, "Rotation").',
+    );
+  if (!dryRun && report.replacementsQueued > 0)
+    console.log(
+      'The scan hands the replacements to generate at its budget; each original is superseded when its replacement is issued.',
+    );
+}
+
+// Any other failure escapes to cliArgs: one line, `npm run compromise-key: <reason>`. Running it
+// again is safe: it marks the key if not yet, and queues what is not queued.
+try {
+  const onWait = (renders: number) =>
+    console.log(`Waiting for ${renders} render(s) in flight to settle (at most until their lease ends)...`);
+  print(await compromiseIssuerKey({ sql, log: logger, onWait }, { kid, actor, dryRun }));
+} catch (error) {
+  if (!(error instanceof NotFoundError)) throw error;
+  process.stderr.write(
+    `No key ${kid} in this database: it has signed nothing here (the JWK Set lists the keys that have).\n`,
+  );
+  process.exitCode = 1;
+} finally {
+  await sql.end({ timeout: 5 });
+}

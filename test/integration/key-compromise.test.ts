@@ -1,0 +1,259 @@
+import { describe, expect, inject, it } from 'vitest';
+import { generateCertificate } from '../../lib/certificates/generate.ts';
+import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
+import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
+import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
+import { keyState } from '../../lib/credentials/key-store.ts';
+import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
+import { NotFoundError } from '../../lib/errors.ts';
+import { createPdfPrinter } from '../../lib/render/browser.ts';
+import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
+import { runScript } from '../support/run-script.ts';
+import {
+  createCourse,
+  createPendingCertificate,
+  generateOptions,
+  makeGenerateDeps,
+  recordingLog,
+} from './pipeline-fixtures.ts';
+
+/** `npm run compromise-key`: after a key leaks, what it signed is marked and replaced. */
+
+let t: TestEnv;
+const printer = createPdfPrinter({
+  executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
+  maxPages: 1,
+});
+const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const options = generateOptions();
+const log = recordingLog();
+
+testEnvPerFile(
+  (env) => {
+    t = env;
+  },
+  [renderer],
+);
+
+/** A generate container whose secret holds `key`. */
+const containerWith = (key: SigningKey) => ({
+  signer: createCredentialSigner(createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 })),
+});
+
+async function issueWith(deps: ReturnType<typeof containerWith>): Promise<string> {
+  const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
+  const courseId = await createCourse(t.sql, { title: 'Compilers 101' });
+  const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+  const outcome = await generateCertificate(makeGenerateDeps(t, renderer, deps), options, id);
+  expect(outcome.status).toBe('issued');
+  return id;
+}
+
+async function row(id: string) {
+  const [found] = await t.sql<
+    {
+      status: string;
+      credential_kid: string | null;
+      superseded_by: string | null;
+      verification_code: string;
+    }[]
+  >`SELECT status::text, credential_kid, superseded_by, verification_code FROM certificates WHERE id = ${id}`;
+  if (!found) throw new Error(`no certificate ${id}`);
+  return found;
+}
+
+async function replacementOf(id: string): Promise<string | undefined> {
+  const [found] = await t.sql<{ id: string }[]>`SELECT id FROM certificates WHERE replaces = ${id}`;
+  return found?.id;
+}
+
+const newKey = async () => signingKeyFromJwk(await generateSigningJwk());
+
+describe('an issuer key reported compromised', () => {
+  it('replaces every certificate it signed that a verifier would accept, with the current key; a dry run changes nothing; a second run queues none', async () => {
+    const leaked = await newKey();
+    const withLeaked = containerWith(leaked);
+    const [kept, other, revoked, expired, waiting] = [
+      await issueWith(withLeaked),
+      await issueWith(withLeaked),
+      await issueWith(withLeaked),
+      await issueWith(withLeaked),
+      await issueWith(withLeaked),
+    ];
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: revoked, reasonCode: 'issued-in-error', actor: 'staff' },
+    );
+    await t.sql`UPDATE certificates SET expires_at = now() - interval '1 day' WHERE id = ${expired}`;
+    const earlier = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: waiting, reason: 'typo', actor: 'staff' },
+    );
+    // The rotation: the new key signs from now on, and the leaked one is retired.
+    const rotated = await newKey();
+    const withRotated = containerWith(rotated);
+    const unrelated = await issueWith(withRotated);
+
+    const preview = await compromiseIssuerKey(
+      { sql: t.sql, log },
+      { kid: leaked.kid, actor: 'incident-42', dryRun: true },
+    );
+    expect(preview).toMatchObject({
+      previousState: 'retired',
+      replacementsQueued: 2,
+      alreadyReplacing: 1,
+      expiredLeft: 1,
+    });
+    expect(await keyState(t.sql, leaked.kid)).toBe('retired');
+    expect(await replacementOf(kept)).toBeUndefined();
+
+    const report = await compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'incident-42' });
+    expect(report).toEqual({
+      kid: leaked.kid,
+      previousState: 'retired',
+      rendersWaitedFor: 0,
+      rendersStillRunning: 0,
+      replacementsQueued: 2,
+      alreadyReplacing: 1,
+      expiredLeft: 1,
+    });
+    expect(await keyState(t.sql, leaked.kid)).toBe('compromised');
+    const [marked] = await t.sql<{ compromised_at: Date }[]>`
+      SELECT compromised_at FROM issuer_keys WHERE kid = ${leaked.kid}`;
+    for (const untouched of [revoked, expired, unrelated])
+      expect(await replacementOf(untouched)).toBeUndefined();
+    expect(await replacementOf(waiting)).toBe(earlier.id);
+    const audit = await t.sql<{ certificate_id: string; actor: string; message: string }[]>`
+      SELECT certificate_id, actor, message FROM certificate_generation_log
+      WHERE event = 'reissue-requested' AND actor = 'incident-42' ORDER BY certificate_id`;
+    expect(audit.map((entry) => entry.certificate_id)).toEqual([kept, other].sort());
+    expect(audit[0]?.message).toContain(leaked.kid);
+
+    // The pipeline issues each replacement with the current key; its original is superseded.
+    for (const original of [kept, other]) {
+      const replacement = (await replacementOf(original)) ?? '';
+      expect(await row(replacement)).toMatchObject({ status: 'pending' });
+      const outcome = await generateCertificate(
+        makeGenerateDeps(t, renderer, withRotated),
+        options,
+        replacement,
+      );
+      expect(outcome.status).toBe('issued');
+      expect(await row(replacement)).toMatchObject({ status: 'issued', credential_kid: rotated.kid });
+      const before = await row(original);
+      expect(before).toMatchObject({ status: 'superseded', superseded_by: replacement });
+      const page = await findPublicCertificate(t.sql, before.verification_code);
+      expect(page?.status).toBe('superseded');
+    }
+
+    const again = await compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'incident-42' });
+    expect(again).toMatchObject({
+      previousState: 'compromised',
+      replacementsQueued: 0,
+      alreadyReplacing: 1,
+      expiredLeft: 1,
+    });
+    // The time of the first mark is what the JWK Set publishes: a second run keeps it.
+    const [remarked] = await t.sql<{ compromised_at: Date }[]>`
+      SELECT compromised_at FROM issuer_keys WHERE kid = ${leaked.kid}`;
+    expect(remarked?.compromised_at).toEqual(marked?.compromised_at);
+
+    await expect(
+      compromiseIssuerKey({ sql: t.sql, log }, { kid: 'no-such-key', actor: 'incident-42' }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('a render that signed with the key before the mark and is issued after it is waited for, then replaced; one past its lease is not waited for', async () => {
+    const leaked = await newKey();
+    const withLeaked = containerWith(leaked);
+    const inFlight = await issueWith(withLeaked);
+    const stalled = await issueWith(withLeaked);
+    // Both back in 'rendering', as when their workers had signed but not yet committed: one
+    // with its lease running, one whose lease ran out (its worker is gone: a timeout kills it).
+    await t.sql`UPDATE certificates SET status = 'rendering', lease_owner = 'worker-1',
+      lease_expires_at = now() + interval '1 hour' WHERE id = ${inFlight}`;
+    await t.sql`UPDATE certificates SET status = 'rendering', lease_owner = 'worker-2',
+      lease_expires_at = now() - interval '1 minute' WHERE id = ${stalled}`;
+    await containerWith(await newKey()).signer.sign({
+      code: 'ROTATE00000000001',
+      name: 'Grace Hopper',
+      course: 'Compilers 101',
+      score: '90/100',
+      issued: '2026-12-05',
+      expires: null,
+      issuer: 'Northbridge Academy',
+    });
+
+    const waits: string[] = [];
+    const report = await compromiseIssuerKey(
+      {
+        sql: t.sql,
+        log,
+        onWait: (renders) => waits.push(`waiting for ${renders}`),
+        // The worker commits while the command waits: its certificate is issued, signed with the key.
+        sleep: async () => {
+          waits.push('slept');
+          await t.sql`UPDATE certificates SET status = 'issued', lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ${inFlight}`;
+        },
+      },
+      { kid: leaked.kid, actor: 'incident-43' },
+    );
+    expect(waits).toEqual(['waiting for 2', 'slept']);
+    expect(report).toMatchObject({ rendersWaitedFor: 2, rendersStillRunning: 1, replacementsQueued: 1 });
+    expect(await replacementOf(inFlight)).toBeDefined();
+    expect(await replacementOf(stalled)).toBeUndefined();
+  });
+
+  it('npm run compromise-key: usage errors touch nothing; --dry-run counts; --yes marks and queues', async () => {
+    const leaked = await newKey();
+    const issued = await issueWith(containerWith(leaked));
+    await containerWith(await newKey()).signer.sign({
+      code: 'ROTATE00000000002',
+      name: 'Grace Hopper',
+      course: 'Compilers 101',
+      score: '90/100',
+      issued: '2026-12-05',
+      expires: null,
+      issuer: 'Northbridge Academy',
+    });
+    const run = (...args: string[]) => runScript('compromise-key', args, t.env);
+
+    const noActor = await run('--kid', leaked.kid, '--yes');
+    expect(noActor.code).toBe(2);
+    expect(noActor.stderr).toContain('--actor');
+    const badKid = await run('--kid', 'not a kid', '--actor', 'incident-44', '--yes');
+    expect(badKid.code).toBe(2);
+    expect(badKid.stderr).toContain('--kid must be a key id');
+    const refused = await run('--kid', leaked.kid, '--actor', 'incident-44');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--yes');
+    const unknown = await run(
+      '--kid',
+      'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      '--actor',
+      'incident-44',
+      '--yes',
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('it has signed nothing here');
+    expect(await keyState(t.sql, leaked.kid)).toBe('retired');
+
+    const preview = await run('--kid', leaked.kid, '--actor', 'incident-44', '--dry-run');
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain('dry run, nothing was changed');
+    expect(preview.stdout).toContain('replacements that would be queued: 1');
+    expect(await keyState(t.sql, leaked.kid)).toBe('retired');
+
+    const done = await run('--kid', leaked.kid, '--actor', 'incident-44', '--yes');
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain(`Key ${leaked.kid} is marked compromised (it was retired).`);
+    expect(done.stdout).toContain('replacements that were queued: 1');
+    expect(await keyState(t.sql, leaked.kid)).toBe('compromised');
+    expect(await replacementOf(issued)).toBeDefined();
+  });
+});
