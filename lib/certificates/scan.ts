@@ -271,6 +271,8 @@ export async function hasUndispatchedDue(sql: Sql): Promise<boolean> {
 export interface DispatchResult {
   dispatched: string[];
   failed: string[];
+  /** What the first failed invoke threw (it ended the pass). */
+  error?: unknown;
 }
 
 /**
@@ -289,6 +291,7 @@ export async function dispatchAll(
 ): Promise<DispatchResult> {
   const dispatched: string[] = [];
   const failed: string[] = [];
+  let firstError: unknown;
   let next = 0;
   let stopped = false;
   const worker = async (): Promise<void> => {
@@ -302,6 +305,7 @@ export async function dispatchAll(
       try {
         await dispatch(id);
       } catch (error) {
+        if (!stopped) firstError = error;
         stopped = true;
         failed.push(id);
         options.log.warn('Dispatch of certificate generation failed; released for the next scan', {
@@ -316,7 +320,7 @@ export async function dispatchAll(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, ids.length)) }, worker));
-  return { dispatched, failed };
+  return firstError === undefined ? { dispatched, failed } : { dispatched, failed, error: firstError };
 }
 
 /** Attempt outcomes in one summary window; `failed` is the summary line's `failed=`. */
@@ -473,6 +477,7 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
     });
     result.dispatched.push(...pass.dispatched);
     result.failed.push(...pass.failed);
+    if (pass.error !== undefined) result.error ??= pass.error;
     // A failed invoke (Lambda throttled or unreachable) ends the pass: the next tick retries.
     if (pass.failed.length > 0 || Date.now() >= fillUntil || !(await hasUndispatchedDue(deps.sql))) break;
     if (ids.length === 0) await sleep(options.fillPollMs ?? FILL_POLL_MS);

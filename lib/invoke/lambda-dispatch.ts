@@ -1,7 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Dispatch } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
-import { errorMessage, TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 import { requestTimeouts } from '../request-timeouts.ts';
 
 export type InvokeConfig = Config<'invoke'>['invoke'];
@@ -82,8 +82,25 @@ export function createLambdaDispatch(client: LambdaClient, functionName: string)
       );
       status = response.StatusCode;
     } catch (error) {
-      throw new TransientError(`invoke of ${functionName} failed: ${errorMessage(error)}`, 'lambda');
+      const message = `invoke of ${functionName} failed: ${errorMessage(error)}`;
+      throw refusedForSetup(error)
+        ? new ConfigurationError(message, 'lambda')
+        : new TransientError(message, 'lambda');
     }
     if (status !== 202) throw new TransientError(`invoke of ${functionName} answered ${status}`, 'lambda');
   };
+}
+
+/**
+ * Lambda refused the request itself, as it will every time until someone changes the setup: a
+ * 4xx other than a throttle (AccessDenied: the role lacks lambda:InvokeFunction on generate;
+ * ResourceNotFound: GENERATE_FUNCTION_NAME names no function; a bad signature or unknown
+ * credentials), or a KMS refusal (502, but about the function's key). Throttles, 5xx and the
+ * network may pass.
+ */
+function refusedForSetup(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (/^KMS\w*Exception$/.test(error.name)) return true;
+  return status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { createCourse } from './pipeline-fixtures.ts';
 
@@ -14,6 +14,8 @@ let t: TestEnv;
 let restoreEnv: () => void;
 let lambda: Server;
 const invoked: { functionName: string; invocationType: string | undefined; certificateId: string }[] = [];
+/** How the stand-in answers: as Lambda does, or refusing as it does a role without lambda:InvokeFunction, or throttling. */
+let answer: 'accept' | 'deny' | 'throttle' = 'accept';
 
 beforeAll(async () => {
   t = await createTestEnv();
@@ -24,6 +26,14 @@ beforeAll(async () => {
       const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.url ?? '');
       if (request.method !== 'POST' || !match) {
         response.writeHead(404).end();
+        return;
+      }
+      if (answer !== 'accept') {
+        const [status, type] =
+          answer === 'deny' ? [403, 'AccessDeniedException'] : [429, 'TooManyRequestsException'];
+        response
+          .writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type })
+          .end(JSON.stringify({ Type: 'User', message: `${type} from the stand-in` }));
         return;
       }
       const payload = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { certificateId: string };
@@ -47,7 +57,8 @@ beforeAll(async () => {
     GENERATE_MAX_CONCURRENCY: '2',
     SCAN_FILL_SECONDS: '0',
     SCAN_NOT_BEFORE: '2025-01-01T00:00:00Z',
-    POWERTOOLS_METRICS_DISABLED: 'true',
+    // Written to stdout as EMF lines: the refused tick's test reads them.
+    POWERTOOLS_METRICS_DISABLED: 'false',
     LOG_LEVEL: 'SILENT',
   });
 });
@@ -84,5 +95,68 @@ describe('scan handler', () => {
     const [pending] = await t.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM certificates WHERE course_id = ${courseId} AND dispatched_until IS NULL`;
     expect(pending?.n).toBe(3);
+  });
+
+  it('a tick that can invoke generate for none of its claims fails, so the alarm sees it; a refusal also counts as a configuration error; the certificates wait for the next tick', async () => {
+    const { handler, DispatchFailedError } = await import('../../functions/scan.ts');
+    // The first test's certificates hold the budget of 2: gone, so this one's claim is the only one.
+    await t.sql`DELETE FROM certificate_generation_log`;
+    await t.sql`DELETE FROM certificates`;
+    const courseId = await createCourse(t.sql);
+    await t.sql`INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+                VALUES (${randomUUID()}, ${courseId}, 90, 100, true, now())`;
+    const emf = (lines: string[]) =>
+      lines
+        .flatMap((line) => line.split('\n'))
+        .filter((line) => line.includes('"_aws"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const tick = async () => {
+      const lines: string[] = [];
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        lines.push(String(chunk));
+        return true;
+      });
+      try {
+        return {
+          outcome: await handler({}).then(
+            (result) => result,
+            (error: unknown) => error,
+          ),
+          emf: emf(lines),
+        };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const released = async () => {
+      const [row] = await t.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM certificates
+        WHERE course_id = ${courseId} AND status = 'pending' AND dispatched_until IS NULL`;
+      return row?.n;
+    };
+
+    answer = 'deny';
+    const denied = await tick();
+    expect(denied.outcome).toBeInstanceOf(DispatchFailedError);
+    expect(String(denied.outcome)).toContain('AccessDeniedException');
+    expect(denied.emf.filter((record) => record.ConfigurationErrors === 1)).toEqual([
+      expect.objectContaining({ dependency: 'lambda' }),
+      expect.not.objectContaining({ dependency: expect.anything() }),
+    ]);
+    expect(await released()).toBe(1);
+
+    // A throttle may pass: the tick still fails (nothing was handed out), but it is not a setup error.
+    answer = 'throttle';
+    const throttled = await tick();
+    expect(throttled.outcome).toBeInstanceOf(DispatchFailedError);
+    expect(throttled.emf.filter((record) => 'ConfigurationErrors' in record)).toEqual([]);
+    expect(await released()).toBe(1);
+
+    answer = 'accept';
+    const before = invoked.length;
+    const healed = await tick();
+    expect(healed.outcome).toMatchObject({ dispatched: 1, dispatchFailed: 0 });
+    expect(invoked.slice(before).map((call) => call.functionName)).toEqual(['certificates-test-generate']);
+    expect(await released()).toBe(0);
   });
 });
