@@ -145,6 +145,8 @@ interface Issue {
   content: CertificateContent;
   template: TemplateRef;
   credential: SignedCredential | undefined;
+  /** The course's facts the Open Badges achievement states, as they are now (the certificate's `achievement`). */
+  achievement: { code: string | null; locale: string | null; pass_percentage: string | null };
   issuedAt: Date;
   s3Key: string;
   sha256: string;
@@ -163,6 +165,7 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
           template_id = ${issue.template.id}, template_version = ${issue.template.version},
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
           credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},
+          achievement = ${sql.json(issue.achievement)},
           generated_at = ${issue.issuedAt}, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
           dispatched_until = NULL, updated_at = now(),
           -- Issued already past its expiry (a correction keeps its original's, which lapsed while
@@ -472,6 +475,11 @@ export async function generateCertificate(
         content,
         template: rendered.template,
         credential,
+        achievement: {
+          code: claimed.course_code,
+          locale: claimed.course_locale,
+          pass_percentage: claimed.pass_percentage,
+        },
         issuedAt,
         s3Key,
         sha256,

@@ -127,7 +127,13 @@ async function credentialRow(sql: Sql, certificateId: string): Promise<Credentia
   const [row] = await sql<CredentialRow[]>`
     SELECT c.id, c.student_id, c.course_id, c.status::text, c.verification_code, c.student_name, c.course_name,
            c.generated_at, c.expires_at, c.status_list_id, c.status_list_index,
-           co.code AS course_code, co.title AS course_title, co.locale AS course_locale, co.pass_percentage,
+           co.title AS course_title,
+           -- As the PDF's credential stated them at issue (the course may have changed since);
+           -- the course's own for certificates issued before the snapshot was kept.
+           CASE WHEN c.achievement IS NULL THEN co.code ELSE c.achievement->>'code' END AS course_code,
+           CASE WHEN c.achievement IS NULL THEN co.locale ELSE c.achievement->>'locale' END AS course_locale,
+           CASE WHEN c.achievement IS NULL THEN co.pass_percentage::text
+                ELSE c.achievement->>'pass_percentage' END AS pass_percentage,
            c.erased_at IS NOT NULL AS erased
     FROM certificates c JOIN courses co ON co.id = c.course_id
     WHERE c.id = ${certificateId}`;

@@ -326,6 +326,12 @@ describe('generation signs the printed facts', () => {
     expect(payload.nbf).toBe(Math.floor((row?.generated_at.getTime() ?? 0) / 1000));
     expect(payload.exp).toBe(Math.floor((row?.expires_at.getTime() ?? 0) / 1000));
     expect(payload).toEqual(openBadgeJwtClaims(await openBadgeForCertificate({ sql: t.sql }, SETTINGS, id)));
+    // The course changed afterwards: the routes still serve what the PDF states, not a 90% pass
+    // mark, another language or another code for a certificate issued at 65%.
+    await t.sql`UPDATE courses SET pass_percentage = 90, locale = 'de', code = 'CS-999' WHERE id = ${courseId}`;
+    const served = await openBadgeForCertificate({ sql: t.sql }, SETTINGS, id);
+    expect(served.credentialSubject.achievement.criteria.narrative).toContain('at least 65%');
+    expect(payload).toEqual(openBadgeJwtClaims(served));
     // npm run verify checks it too (no network: a JWKS file).
     const files: Record<string, Uint8Array> = {
       'certificate.pdf': pdf,
