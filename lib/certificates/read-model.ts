@@ -205,6 +205,15 @@ async function pageWhere(
   return toPage(rows, page.limit, links);
 }
 
+/**
+ * Not a replacement that a revocation of its original cancelled before it was ever generated
+ * (revokeIssued): no name, no date, a code without a page. The revoked original says what was;
+ * listed beside it, the cancelled one would read as a second certificate revoked. Its audit rows
+ * stay, and findById still finds it.
+ */
+const notCancelledReplacement = (sql: Sql) =>
+  sql`NOT (c.replaces IS NOT NULL AND c.status = 'revoked' AND c.generated_at IS NULL)`;
+
 /** A student's certificates, newest first. */
 export async function findByStudent(
   sql: Sql,
@@ -212,7 +221,12 @@ export async function findByStudent(
   page: PageQuery,
   links?: CertificateLinks,
 ): Promise<CertificatePage> {
-  return await pageWhere(sql, sql`c.student_id = ${studentId}::uuid`, page, links);
+  return await pageWhere(
+    sql,
+    sql`c.student_id = ${studentId}::uuid AND ${notCancelledReplacement(sql)}`,
+    page,
+    links,
+  );
 }
 
 /** A course's certificates, newest first. */
@@ -222,7 +236,12 @@ export async function findByCourse(
   page: PageQuery,
   links?: CertificateLinks,
 ): Promise<CertificatePage> {
-  return await pageWhere(sql, sql`c.course_id = ${courseId}::uuid`, page, links);
+  return await pageWhere(
+    sql,
+    sql`c.course_id = ${courseId}::uuid AND ${notCancelledReplacement(sql)}`,
+    page,
+    links,
+  );
 }
 
 async function findRow(sql: Sql, certificateId: string): Promise<CertificateRow | undefined> {
@@ -246,14 +265,13 @@ export async function findLatestByStudent(
   links?: CertificateLinks,
 ): Promise<CertificateView | undefined> {
   // Not a replacement still waiting beside the issued certificate it replaces: until it is issued,
-  // that one is the holder's valid, downloadable certificate. Nor one a revocation of its original
-  // cancelled before it was ever generated (no name, no date, a code without a page): the revoked
+  // that one is the holder's valid, downloadable certificate. Nor a cancelled one: the revoked
   // original is the holder's latest.
   const page = await pageWhere(
     sql,
-    sql`c.student_id = ${studentId}::uuid AND NOT (c.replaces IS NOT NULL AND c.status <> 'issued' AND (
-          (c.status = 'revoked' AND c.generated_at IS NULL) OR EXISTS (
-          SELECT 1 FROM certificates o WHERE o.id = c.replaces AND o.status = 'issued')))`,
+    sql`c.student_id = ${studentId}::uuid AND ${notCancelledReplacement(sql)} AND NOT (
+          c.replaces IS NOT NULL AND c.status <> 'issued' AND EXISTS (
+          SELECT 1 FROM certificates o WHERE o.id = c.replaces AND o.status = 'issued'))`,
     { limit: 1 },
     links,
   );

@@ -8,7 +8,12 @@ import {
   revokeCertificate,
   revokeIssued,
 } from '../../lib/certificates/lifecycle.ts';
-import { findLatestByStudent, findPublicCertificate } from '../../lib/certificates/read-model.ts';
+import {
+  findByCourse,
+  findByStudent,
+  findLatestByStudent,
+  findPublicCertificate,
+} from '../../lib/certificates/read-model.ts';
 import type { Sql, TransactionSql } from '../../lib/db/client.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -65,13 +70,19 @@ describe('replacements', () => {
   });
 
   it("after a reissue and a revocation of the original, the student's latest certificate is that original, not the replacement it cancelled", async () => {
-    const first = await issuedCertificate(t.sql, { courseId: await createCourse(t.sql) });
+    const courseId = await createCourse(t.sql);
+    const first = await issuedCertificate(t.sql, { courseId });
     const { id: replacementId } = await reissueCertificate(
       { sql: t.sql, log },
       { certificateId: first.id, reason: 'typo', actor: 'staff' },
     );
-    // While the replacement waits, the issued original is the latest.
+    // While the replacement waits, the issued original is the latest; the lists show both.
     expect((await findLatestByStudent(t.sql, first.studentId))?.id).toBe(first.id);
+    const listed = async () => ({
+      student: (await findByStudent(t.sql, first.studentId, { limit: 10 })).items.map((item) => item.id),
+      course: (await findByCourse(t.sql, courseId, { limit: 10 })).items.map((item) => item.id),
+    });
+    expect(await listed()).toEqual({ student: [replacementId, first.id], course: [replacementId, first.id] });
     await revokeCertificate(
       { sql: t.sql, log },
       { certificateId: first.id, reasonCode: 'issued-in-error', actor: 'staff' },
@@ -82,6 +93,8 @@ describe('replacements', () => {
       id: first.id,
       status: 'revoked',
     });
+    // Nor do the lists show it as a second revoked certificate.
+    expect(await listed()).toEqual({ student: [first.id], course: [first.id] });
   });
 
   it('the cancelled replacement audit row names who revoked the original', async () => {
