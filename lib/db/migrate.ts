@@ -11,10 +11,15 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.
 /**
  * How long a migration's statement may wait for a lock another session holds. An upgrade runs
  * while the functions serve: an `ALTER TABLE` queued behind a busy row (generate holds one
- * across its upload) would make every later query of that table queue behind the ALTER, and
- * the routes would answer 503 until it got through. Failing after 10 s costs a retry instead.
+ * across its upload) makes every later query of that table queue behind the ALTER until it gets
+ * the lock or gives up. So the wait is kept well under the routes' statement timeout (6 s,
+ * serverless.yml): a request queued behind it is slowed, never failed. The migration is then
+ * rolled back and tried again (MIGRATION_LOCK_TRIES), the queue let go in between, so a busy row
+ * is waited out without an outage.
  */
-export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+export const MIGRATION_LOCK_TIMEOUT_MS = 2_000;
+/** Tries of a migration that gave up waiting for a lock, 1-2 s apart, before the run fails. */
+export const MIGRATION_LOCK_TRIES = 10;
 
 /** The part of pg's Client used here: pg ships no type declarations, node-pg-migrate runs on it. */
 interface PgClient {
@@ -55,16 +60,19 @@ function isLockTimeout(error: unknown): boolean {
  * `npm run migrate`, seed and `npm start` for ever, silently. Once connected nothing else is
  * timed but the lock waits: concurrent callers wait for each other (the advisory lock
  * node-pg-migrate uses, without a time limit), each migration's statements wait at most
- * `lockTimeoutMs` for a table or row lock, after which the run fails, the migration rolled
- * back; a long migration runs as long as it needs. Returns the names of the migrations it ran.
+ * `lockTimeoutMs` for a table or row lock, after which the migration is rolled back and tried
+ * again, `lockTries` times in all before the run fails; a long migration runs as long as it needs. Returns the names of the migrations it ran.
  * `dir`: tests run their own.
  */
 export async function migrateUp(
   db: MigrateConfig,
   log: (message: string) => void = () => undefined,
-  options: { lockTimeoutMs?: number; dir?: string } = {},
+  options: { lockTimeoutMs?: number; lockTries?: number; retryDelayMs?: () => number; dir?: string } = {},
 ): Promise<string[]> {
   const lockTimeoutMs = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  const lockTries = options.lockTries ?? MIGRATION_LOCK_TRIES;
+  // Jittered, so two upgrades, or an upgrade and a periodic job, do not meet again in step.
+  const retryDelayMs = options.retryDelayMs ?? (() => 1_000 + Math.floor(Math.random() * 1_000));
   // 0 would be PostgreSQL's "wait for ever", the very thing this bounds.
   if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1)
     throw new RangeError(`lockTimeoutMs must be a positive integer, got ${lockTimeoutMs}`);
@@ -101,27 +109,44 @@ export async function migrateUp(
     // next does not apply to it: a second `npm run migrate` waits for the first to finish.
     await client.query(`SELECT pg_advisory_lock(${PG_MIGRATE_LOCK_ID})`);
     await client.query(`SET lock_timeout = ${lockTimeoutMs}`);
-    const ran = await runner({
-      dbClient: client,
-      noLock: true,
-      dir: options.dir ?? MIGRATIONS_DIR,
-      direction: 'up',
-      migrationsTable: 'pgmigrations',
-      count: Number.POSITIVE_INFINITY,
-      checkOrder: true,
-      log,
-      verbose: false,
-    });
-    return ran.map((migration) => migration.name);
-  } catch (error) {
-    if (!isLockTimeout(error)) throw error;
-    throw new Error(
-      `Migration stopped: a statement waited more than ${lockTimeoutMs} ms (lock_timeout) for a lock ` +
-        'another session holds, and its migration was rolled back. Run `npm run migrate` again ' +
-        'when the database is quieter; pg_stat_activity and pg_blocking_pids() show who holds it. (' +
-        `${error instanceof Error ? error.message : String(error)})`,
-      { cause: error },
-    );
+    const ran: string[] = [];
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        // Each run applies what is still pending: those applied before a lock timeout stay applied.
+        const applied = await runner({
+          dbClient: client,
+          noLock: true,
+          dir: options.dir ?? MIGRATIONS_DIR,
+          direction: 'up',
+          migrationsTable: 'pgmigrations',
+          count: Number.POSITIVE_INFINITY,
+          checkOrder: true,
+          log,
+          verbose: false,
+        });
+        ran.push(...applied.map((migration) => migration.name));
+        return ran;
+      } catch (error) {
+        if (!isLockTimeout(error)) throw error;
+        // The failed migration's transaction is open and aborted: end it, then wait, holding no lock.
+        await client.query('ROLLBACK');
+        if (attempt >= lockTries) {
+          throw new Error(
+            `Migration stopped: ${lockTries === 1 ? 'a statement' : `${lockTries} times a statement`} waited more than ` +
+              `${lockTimeoutMs} ms (lock_timeout) for a lock another session holds, and its migration was ` +
+              'rolled back. Run `npm run migrate` again when the database is quieter; pg_stat_activity and ' +
+              `pg_blocking_pids() show who holds it. (${error instanceof Error ? error.message : String(error)})`,
+            { cause: error },
+          );
+        }
+        const delay = retryDelayMs();
+        log(
+          `A migration waited more than ${lockTimeoutMs} ms for a lock and was rolled back; trying again in ` +
+            `${delay} ms (try ${attempt + 1} of ${lockTries})`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   } finally {
     // A failed statement leaves node-pg-migrate's transaction open and aborted: ending the
     // session rolls it back and releases the advisory lock, whatever state it is in.

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PG_MIGRATE_LOCK_ID } from 'node-pg-migrate';
 import postgres from 'postgres';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { migrateUp } from '../../lib/db/migrate.ts';
+import { MIGRATION_LOCK_TIMEOUT_MS, migrateUp } from '../../lib/db/migrate.ts';
 import { gate } from '../support/gate.ts';
 import { emptyDatabase } from '../support/migrations.ts';
 
@@ -47,7 +48,7 @@ describe('migrateUp and other sessions', () => {
     });
     await busy.reached;
 
-    const failure = await migrateUp(db, () => undefined, { dir, lockTimeoutMs: 50 }).then(
+    const failure = await migrateUp(db, () => undefined, { dir, lockTimeoutMs: 50, lockTries: 1 }).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -64,6 +65,42 @@ describe('migrateUp and other sessions', () => {
     // The failed run let go of the advisory lock too: the next run is not stuck behind it.
     expect(await migrateUp(db, () => undefined, { dir, lockTimeoutMs: 50 })).toEqual([MIGRATION]);
   }, 30_000);
+
+  it('after a lock timeout, rolls back, lets the queue go and tries again: applied once the row is free', async () => {
+    const { db, sql, dir } = await setup();
+    const busy = gate();
+    gates.push(busy);
+    const holding = sql.begin(async (tx) => {
+      await tx`UPDATE busy SET id = id WHERE id = 1`;
+      await busy.wait();
+    });
+    await busy.reached;
+    const lines: string[] = [];
+    const ran = await migrateUp(
+      db,
+      (line) => {
+        lines.push(line);
+        // The holder commits once the first try has given up (the second may still find it busy).
+        if (line.includes('trying again')) busy.open();
+      },
+      { dir, lockTimeoutMs: 50, retryDelayMs: () => 10 },
+    );
+    await holding;
+    expect(ran).toEqual([MIGRATION]);
+    expect(lines.find((line) => line.includes('trying again'))).toMatch(
+      /waited more than 50 ms for a lock and was rolled back; trying again in 10 ms \(try 2 of 10\)/,
+    );
+    const columns = await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'busy'`;
+    expect(columns.map((row) => row.column_name)).toEqual(['id', 'note']);
+  }, 30_000);
+
+  it("waits for a lock well under the functions' shortest statement timeout: a request queued behind a waiting ALTER is slowed, not failed", () => {
+    const timeouts = [
+      ...readFileSync('serverless.yml', 'utf8').matchAll(/DB_STATEMENT_TIMEOUT_MS: [^\d\n]*(\d+)/g),
+    ].map((match) => Number(match[1]));
+    expect(timeouts.length).toBeGreaterThan(1);
+    expect(MIGRATION_LOCK_TIMEOUT_MS * 3).toBeLessThanOrEqual(Math.min(...timeouts));
+  });
 
   it('still waits, without a time limit, for another migrate run holding the advisory lock', async () => {
     const { url, db, sql, dir } = await setup();
