@@ -9,11 +9,17 @@
 //   variables are left out of the template even when they are set in the shell;
 // - refuses to package when a required value is missing, a secret would leak, or
 //   VERIFY_BASE_URL is one the functions refuse (lib/config.ts), naming it, instead of deploying
-//   functions that fail at their first invocation.
+//   functions that fail at their first invocation;
+// - refuses what would deploy without complaint and then fail, or quietly do less, on AWS: a
+//   local server's endpoint left in the shell, a bucket or secret in another region, a stage
+//   whose function names exceed Lambda's limit, and a missing ALARM_TOPIC_ARNS (`none` says
+//   "no notifications" on purpose).
 const LOCAL_STAGES = new Set(['local', 'test']);
 
 const ARN = {
-  secret: /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/,
+  secret: /^arn:aws[a-z-]*:(ssm|secretsmanager):([a-z0-9-]+):\d{12}:(parameter\/.+|secret:.+)$/,
+  // What an alarm may notify: an SNS topic above all (any ARN CloudWatch takes as an action).
+  alarmAction: /^arn:aws[a-z-]*:[a-z0-9-]+:/,
   subnet: /^subnet-[0-9a-f]+$/,
   securityGroup: /^sg-[0-9a-f]+$/,
 };
@@ -131,6 +137,68 @@ const PUBLIC_ROUTE_KEYS = [
  */
 const PREFLIGHT_ROUTE_KEY = 'OPTIONS /{proxy+}';
 
+/**
+ * Variables of serverless.yml that point the functions at a local server (`npm start`'s
+ * serverless offline, s3rver, LocalStack, MinIO). A deploy stage's functions always talk to AWS S3
+ * and AWS Lambda in the stack's own region, where the stack creates its bucket and `generate`:
+ * left in the deploying shell, any of them would be packaged and every upload, download link or
+ * dispatch would go to a server that is not there. (A test keeps every `*_ENDPOINT_URL` that
+ * serverless.yml passes to a function in this list.)
+ */
+const LOCAL_ENDPOINT_VARIABLES = ['S3_ENDPOINT_URL', 'LAMBDA_ENDPOINT_URL'];
+
+// Lambda's limit on a function's name (CloudFormation fails the stack's create on a longer one).
+const FUNCTION_NAME_LIMIT = 64;
+
+/**
+ * The service's name and its functions' names as serverless.yml declares them, read from the
+ * file itself (not resolved: no variable of it is needed), for the checks that depend on them.
+ * Each function is `{ name, role }`; `name` the one Lambda gets, `<service>-<stage>-<key>` unless
+ * the function names itself.
+ */
+function declaredService(stage, file = require('node:path').join(__dirname, '..', 'serverless.yml')) {
+  const { load } = require('js-yaml');
+  const yaml = load(require('node:fs').readFileSync(file, 'utf8'));
+  const service = String(yaml.service);
+  const functions = Object.entries(yaml.functions ?? {}).map(([key, fn]) => ({
+    key,
+    role: fn?.role,
+    name:
+      typeof fn?.name === 'string'
+        ? fn.name.replace(/\$\{self:service\}/g, service).replace(/\$\{sls:stage\}/g, stage)
+        : `${service}-${stage}-${key}`,
+  }));
+  return { service, functions };
+}
+
+/**
+ * Each role's inline policy on its own functions' log groups, named exactly (the log groups the
+ * stack creates, by their logical ids): a `/aws/lambda/<service>-<stage>-*` pattern would also
+ * match the groups of every stage whose name starts with this one's (`prod-eu`, `prod-canary`).
+ */
+function writeOwnLogsPolicies(functions) {
+  const byRole = {};
+  for (const { key, role } of functions) {
+    if (typeof role !== 'string') continue;
+    byRole[role] ??= [];
+    byRole[role].push({ 'Fn::GetAtt': [naming.getLogGroupLogicalId(key), 'Arn'] });
+  }
+  return Object.fromEntries(
+    Object.entries(byRole).map(([role, groups]) => [
+      role,
+      {
+        PolicyName: 'write-own-logs',
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: groups },
+          ],
+        },
+      },
+    ]),
+  );
+}
+
 const env = (name) => {
   const value = process.env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -183,6 +251,14 @@ function unpatchedDependencies(root = require('node:path').join(__dirname, '..')
   ];
 }
 
+/**
+ * An AWS-managed policy's ARN in the stack's partition (aws, aws-cn, aws-us-gov), as the stack's
+ * other ARNs are built: `arn:aws:` names nothing in the other partitions.
+ */
+const managedPolicy = (name) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::aws:policy/${name}`]],
+});
+
 function settings(stage, region) {
   const local = LOCAL_STAGES.has(stage);
   const problems = [...unpatchedDependencies()];
@@ -193,10 +269,56 @@ function settings(stage, region) {
   };
   const secretArn = (name) => {
     const value = required(name);
-    if (value !== '' && !ARN.secret.test(value))
+    const match = value === '' ? undefined : ARN.secret.exec(value);
+    if (value !== '' && !match)
       problems.push(`${name} must be the ARN of an SSM parameter or a Secrets Manager secret`);
+    // SSM and Secrets Manager are regional: the functions read with a client of their own region
+    // (lib/secrets/secret-store.ts), which cannot see a secret stored in another.
+    else if (match && match[2] !== region)
+      problems.push(
+        `${name} is in region ${match[2]}, not ${region} where stage ${stage} deploys: the functions read it from their own region (store it there, with --region ${region})`,
+      );
     return value;
   };
+
+  const declared = local ? undefined : declaredService(stage);
+  if (declared) {
+    // Lambda refuses a longer name, and CloudFormation only says so after the upload.
+    const longest = declared.functions.reduce(
+      (longest, fn) => (fn.name.length > longest.name.length ? fn : longest),
+      { name: '' },
+    );
+    if (longest.name.length > FUNCTION_NAME_LIMIT)
+      problems.push(
+        `stage ${stage} is too long: its function ${longest.name} would be ${longest.name.length} characters, over Lambda's limit of ${FUNCTION_NAME_LIMIT} characters (stage names of at most ${FUNCTION_NAME_LIMIT - (longest.name.length - stage.length)} characters fit)`,
+      );
+  }
+
+  if (!local) {
+    for (const name of LOCAL_ENDPOINT_VARIABLES)
+      if (env(name) !== undefined)
+        problems.push(
+          `${name} must not be set for stage ${stage}: it points the functions at a local server, while on AWS they use S3 and Lambda in ${region} (unset it in the deploying shell)`,
+        );
+    const s3Region = env('S3_REGION');
+    if (s3Region !== undefined && s3Region !== region)
+      problems.push(
+        `S3_REGION is ${s3Region}, but stage ${stage} deploys to ${region}, where the stack creates its bucket: unset it (it defaults to the stack's region)`,
+      );
+  }
+
+  // Who hears the alarms: required for a deploy stage, so a shell that forgot the variable does
+  // not deploy alarms that notify nobody; `none` says so on purpose.
+  const alarmTopics = list('ALARM_TOPIC_ARNS');
+  const alarmNone = alarmTopics.length === 1 && alarmTopics[0]?.toLowerCase() === 'none';
+  if (!local && alarmTopics.length === 0)
+    problems.push(
+      `ALARM_TOPIC_ARNS is required for stage ${stage}: the SNS topics the alarms notify (comma-separated), or none for alarms that notify nobody`,
+    );
+  if (!alarmNone)
+    for (const arn of alarmTopics)
+      if (!ARN.alarmAction.test(arn))
+        problems.push(`ALARM_TOPIC_ARNS: ${arn} is not an ARN (give SNS topic ARNs, or none alone)`);
 
   const databaseUrl = required('DATABASE_URL');
   if (!local && databaseUrl !== '') {
@@ -300,15 +422,17 @@ function settings(stage, region) {
       signingKeyArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused-signing-key`,
     ),
     // SNS topics (comma-separated ARNs) notified when an alarm fires.
-    alarmActions: list('ALARM_TOPIC_ARNS'),
+    alarmActions: alarmNone ? [] : alarmTopics,
     ...(subnets.length > 0 ? { vpc: { subnetIds: subnets, securityGroupIds: securityGroups } } : {}),
-    // Logs: an inline policy per role on its stage's log groups (serverless.yml, write-own-logs).
+    // Logs: an inline policy per role on its own functions' log groups (writeOwnLogs below).
     managedPolicies: [
-      'arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess',
+      managedPolicy('AWSXRayDaemonWriteAccess'),
       // The network interfaces of functions attached to the VPC: the ENI actions only, not
       // AWSLambdaVPCAccessExecutionRole, which also grants logs on every group of the account.
-      ...(subnets.length > 0 ? ['arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess'] : []),
+      ...(subnets.length > 0 ? [managedPolicy('service-role/AWSLambdaENIManagementAccess')] : []),
     ],
+    // Per role (serverless.yml: `${self:custom.deployment.writeOwnLogs.<Role>}`).
+    writeOwnLogs: writeOwnLogsPolicies((declared ?? declaredService(stage)).functions),
   };
   if (problems.length > 0) throw new Error(`Cannot package stage ${stage}: ${problems.join('; ')}`);
   return values;
@@ -325,3 +449,5 @@ module.exports.PUBLIC_ROUTE_KEYS = PUBLIC_ROUTE_KEYS;
 module.exports.PREFLIGHT_ROUTE_KEY = PREFLIGHT_ROUTE_KEY;
 module.exports.corsFor = corsFor;
 module.exports.unpatchedDependencies = unpatchedDependencies;
+module.exports.LOCAL_ENDPOINT_VARIABLES = LOCAL_ENDPOINT_VARIABLES;
+module.exports.declaredService = declaredService;

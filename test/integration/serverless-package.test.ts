@@ -79,6 +79,12 @@ function cleanEnv(): Record<string, string | undefined> {
     'VPC_SUBNET_IDS',
     'VPC_SECURITY_GROUP_IDS',
     'ALARM_TOPIC_ARNS',
+    // What other test files or a developer's shell may have set for the local servers, which a
+    // deploy stage refuses (serverless/deployment.cjs).
+    'S3_ENDPOINT_URL',
+    'LAMBDA_ENDPOINT_URL',
+    'S3_REGION',
+    'S3_BUCKET',
   ])
     delete env[name];
   return env;
@@ -93,6 +99,8 @@ interface Resource {
   Type: string;
   Properties: Record<string, unknown>;
   DependsOn?: string | string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
 }
 interface Template {
   Resources: Record<string, Resource>;
@@ -412,7 +420,9 @@ describe('serverless package', () => {
     }
     expect(invokers.map(([id]) => id).sort()).toEqual([roleOf('scan'), roleOf('createAttempt')].sort());
 
-    // Logs: each role writes to its own stage's log groups, not (AWSLambdaBasicExecutionRole) to any.
+    // Logs: each role writes to its own functions' log groups, each named exactly (a GetAtt of a
+    // log group of this stack): not (AWSLambdaBasicExecutionRole) to any, nor to a
+    // `course-certificates-<stage>-*` pattern that other stages' groups (`<stage>-eu`) match.
     for (const [roleId, role] of roles) {
       expect(JSON.stringify(role.Properties.ManagedPolicyArns ?? []), roleId).not.toContain(
         'AWSLambdaBasicExecutionRole',
@@ -424,10 +434,30 @@ describe('serverless package', () => {
         'logs:CreateLogStream',
         'logs:PutLogEvents',
       ]);
-      expect(JSON.stringify(logs[0]?.Resource), roleId).toContain(
-        `:log-group:/aws/lambda/course-certificates-${STAGE}-*:*`,
-      );
+      const ownGroups = lambdas
+        .filter(
+          ([, lambda]) => (lambda.Properties.Role as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0] === roleId,
+        )
+        .map(([logicalId]) => logicalId.replace(/LambdaFunction$/, 'LogGroup'))
+        .sort();
+      const granted = [logs[0]?.Resource].flat().map((resource) => {
+        const [groupId, attribute] = (resource as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'] ?? [];
+        expect(attribute, `${roleId}: ${JSON.stringify(resource)}`).toBe('Arn');
+        expect(template.Resources[groupId as string]?.Type, roleId).toBe('AWS::Logs::LogGroup');
+        return groupId as string;
+      });
+      expect(granted.sort(), roleId).toEqual(ownGroups);
     }
+    // Every function's own group is the one it logs to, and some role may write it.
+    for (const [logicalId, lambda] of lambdas)
+      expect(lambda.DependsOn, logicalId).toContain(logicalId.replace(/LambdaFunction$/, 'LogGroup'));
+
+    // The AWS-managed policies are named in the stack's partition, as its other ARNs are.
+    for (const [roleId, role] of roles)
+      for (const arn of role.Properties.ManagedPolicyArns as unknown[])
+        expect(arn, roleId).toEqual({
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, expect.stringMatching(/^:iam::aws:policy\//)]],
+        });
 
     const logGroups = resourcesOfType('AWS::Logs::LogGroup');
     expect(logGroups).toHaveLength(lambdas.length);
@@ -454,6 +484,56 @@ describe('serverless package', () => {
       IgnorePublicAcls: true,
       RestrictPublicBuckets: true,
     });
+  });
+
+  it('keeps the bucket when the stack is deleted and when an update would replace it', () => {
+    const bucket = template.Resources.CertificatesBucket as Resource;
+    expect(bucket.Type).toBe('AWS::S3::Bucket');
+    // Without UpdateReplacePolicy a changed BucketName deletes the replaced bucket when empty.
+    expect({
+      DeletionPolicy: bucket.DeletionPolicy,
+      UpdateReplacePolicy: bucket.UpdateReplacePolicy,
+    }).toEqual({
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('serves the bucket over HTTPS only: every plain-HTTP request is denied, on the bucket and its objects', () => {
+    const policies = resourcesOfType('AWS::S3::BucketPolicy').filter(
+      ([, policy]) =>
+        JSON.stringify(policy.Properties.Bucket) === JSON.stringify({ Ref: 'CertificatesBucket' }),
+    );
+    expect(policies).toHaveLength(1);
+    const document = policies[0]?.[1].Properties.PolicyDocument as
+      | { Statement: Record<string, unknown>[] }
+      | undefined;
+    const statements = document?.Statement ?? [];
+    const arn = { 'Fn::GetAtt': ['CertificatesBucket', 'Arn'] };
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:*',
+        Resource: [arn, { 'Fn::Join': ['', [arn, '/*']] }],
+        Condition: { Bool: { 'aws:SecureTransport': false } },
+      }),
+    );
+    // Nothing in it allows anything: the roles' own grants stay the only way in.
+    expect(statements.filter((statement) => statement.Effect !== 'Deny')).toEqual([]);
+  });
+
+  it('leaves the deployed-settings check of a --package deploy the template it compares', async () => {
+    // serverless/keep-deployed-settings.cjs compares the deployed bucket, SCAN_NOT_BEFORE and VPC
+    // with the template being deployed: for `deploy --package DIR`, the one in its state file.
+    const state = JSON.parse(await readFile(join(packageDir, 'serverless-state.json'), 'utf8')) as {
+      service: { provider: { compiledCloudFormationTemplate: Template } };
+    };
+    const packaged = state.service.provider.compiledCloudFormationTemplate.Resources;
+    expect(packaged.CertificatesBucket?.Properties.BucketName).toBe(
+      `course-certificates-${STAGE}-certificates`,
+    );
+    expect(packaged.ScanLambdaFunction?.Type).toBe('AWS::Lambda::Function');
   });
 
   it('keeps an old version of a PDF for 30 days only: versioning undoes mistakes, it does not archive erased PDFs', () => {
@@ -587,7 +667,11 @@ describe('serverless package', () => {
   it('bounds generate: reserved concurrency, event age, an on-failure queue kept 14 days, an alarm', () => {
     const generate = template.Resources.GenerateLambdaFunction as Resource;
     expect(generate.Properties.ReservedConcurrentExecutions).toBe(40);
-    const [[, invokeConfig] = []] = resourcesOfType('AWS::Lambda::EventInvokeConfig');
+    const invokeConfigOf = (functionId: string) =>
+      resourcesOfType('AWS::Lambda::EventInvokeConfig').find(
+        ([, config]) => (config.Properties.FunctionName as { Ref?: string } | undefined)?.Ref === functionId,
+      )?.[1];
+    const invokeConfig = invokeConfigOf('GenerateLambdaFunction');
     expect(invokeConfig?.Properties).toMatchObject({
       FunctionName: { Ref: 'GenerateLambdaFunction' },
       MaximumRetryAttempts: 0,
@@ -601,6 +685,9 @@ describe('serverless package', () => {
     expect(alarms.map(([, alarm]) => alarm.Properties.Dimensions)).toContainEqual([
       { Name: 'QueueName', Value: { 'Fn::GetAtt': ['GenerateFailureQueue', 'QueueName'] } },
     ]);
+    // The scheduled functions are not retried by Lambda: the next minute's run carries on.
+    for (const functionId of ['ScanLambdaFunction', 'DeliverWebhooksLambdaFunction'])
+      expect(invokeConfigOf(functionId)?.Properties, functionId).toMatchObject({ MaximumRetryAttempts: 0 });
     // The scheduled functions' failures alarm too (their empty events are not worth a queue).
     for (const [alarmId, functionId] of [
       ['ScanErrorsAlarm', 'ScanLambdaFunction'],
@@ -781,14 +868,27 @@ describe('serverless package', () => {
 
   it('refuses to package a deploy stage with a missing value, a password in DATABASE_URL or a VERIFY_BASE_URL the functions refuse, naming them', async () => {
     const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
-    const { KEYCLOAK_CLIENT_SECRET_ARN: _missing, ...incomplete } = DEPLOY_ENV;
+    const { KEYCLOAK_CLIENT_SECRET_ARN: _missing, ALARM_TOPIC_ARNS: _forgotten, ...incomplete } = DEPLOY_ENV;
     const attempt = serverless(
-      ['package', '--stage', 'prod', '--package', await mkdtemp(join(inject('stack').root, 'sls-refused-'))],
+      [
+        'package',
+        '--stage',
+        'preproduction-eu1',
+        '--region',
+        'eu-central-1',
+        '--package',
+        await mkdtemp(join(inject('stack').root, 'sls-refused-')),
+      ],
       {
         ...incomplete,
         DATABASE_URL: `postgres://certificates:${CANARIES.DB_PASSWORD}@db.example.internal/certificates`,
         // The HTTP API's own address: too long for the QR code (lib/config.ts, checked by the CLI too).
         VERIFY_BASE_URL: 'https://a1b2c3d4e5.execute-api.eu-central-1.amazonaws.com/api/v1/verify',
+        // Left in the shell from a local run against MinIO and offline.
+        S3_ENDPOINT_URL: 'http://localhost:9000',
+        LAMBDA_ENDPOINT_URL: 'http://127.0.0.1:3002',
+        // Created with a CLI profile of another region.
+        SIGNING_KEY_ARN: SIGNING_KEY_ARN.replace(':eu-central-1:', ':us-east-1:'),
       },
       workDir,
     );
@@ -798,7 +898,16 @@ describe('serverless package', () => {
     )) as { stdout: string; stderr: string } | undefined;
     expect(failure, 'packaging should fail').toBeDefined();
     const output = `${failure?.stdout ?? ''}${failure?.stderr ?? ''}`;
-    expect(output).toContain('KEYCLOAK_CLIENT_SECRET_ARN is required for stage prod');
+    expect(output).toContain('KEYCLOAK_CLIENT_SECRET_ARN is required for stage preproduction-eu1');
+    expect(output).toContain('ALARM_TOPIC_ARNS is required for stage preproduction-eu1');
+    expect(output).toContain('S3_ENDPOINT_URL must not be set for stage preproduction-eu1');
+    expect(output).toContain('LAMBDA_ENDPOINT_URL must not be set for stage preproduction-eu1');
+    expect(output).toContain('SIGNING_KEY_ARN is in region us-east-1, not eu-central-1');
+    // 17 characters: course-certificates-preproduction-eu1-getLatestStudentCertificate is 65.
+    expect(output).toContain('stage preproduction-eu1 is too long');
+    expect(output).toContain(
+      "over Lambda's limit of 64 characters (stage names of at most 16 characters fit)",
+    );
     expect(output).toContain('DATABASE_URL must not contain a password');
     expect(output).toContain('VERIFY_BASE_URL must be at most 64 characters (the QR code is sized for it)');
     expect(output).not.toContain(CANARIES.DB_PASSWORD);

@@ -16,7 +16,9 @@ import { openApiRoute } from '../../lib/http/routes/openapi.ts';
 
 interface Settings {
   vpc?: { subnetIds: string[]; securityGroupIds: string[] };
-  managedPolicies: string[];
+  managedPolicies: { 'Fn::Join': [string, [string, { Ref: string }, string]] }[];
+  alarmActions: string[];
+  writeOwnLogs: Record<string, { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }>;
   keycloakClientSecret: string;
   signingKey: string;
   generateMaxConcurrency: number;
@@ -33,15 +35,33 @@ interface Throttle {
   ThrottlingRateLimit: number;
   ThrottlingBurstLimit: number;
 }
-const { settings, corsFor, unpatchedDependencies, PUBLIC_ROUTE_KEYS, PREFLIGHT_ROUTE_KEY } = createRequire(
-  import.meta.url,
-)('../../serverless/deployment.cjs') as {
+const {
+  settings,
+  corsFor,
+  unpatchedDependencies,
+  PUBLIC_ROUTE_KEYS,
+  PREFLIGHT_ROUTE_KEY,
+  LOCAL_ENDPOINT_VARIABLES,
+  declaredService,
+} = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
   settings: (stage: string, region: string) => Settings;
   corsFor: (stage: string, value: string | undefined) => { origins: string[]; problems: string[] };
   unpatchedDependencies: (root?: string) => string[];
   PUBLIC_ROUTE_KEYS: readonly string[];
   PREFLIGHT_ROUTE_KEY: string;
+  LOCAL_ENDPOINT_VARIABLES: readonly string[];
+  declaredService: (
+    stage: string,
+    file?: string,
+  ) => { service: string; functions: { key: string; role?: string; name: string }[] };
 };
+
+/** The name of an AWS-managed policy from its ARN, which must be built in the stack's partition. */
+function policyName(arn: Settings['managedPolicies'][number]): string {
+  const [, [prefix, partition, rest]] = arn['Fn::Join'];
+  expect([prefix, partition]).toEqual(['arn:', { Ref: 'AWS::Partition' }]);
+  return rest.replace(/^:iam::aws:policy\//, '');
+}
 
 const DEPLOY = {
   DATABASE_URL: 'postgres://certificates@db.internal:5432/certificates',
@@ -52,9 +72,14 @@ const DEPLOY = {
   AUTH_ISSUER: 'https://sso.example.org/realms/student',
   AUTH_AUDIENCE: 'certificates-frontend',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+  ALARM_TOPIC_ARNS: 'arn:aws:sns:eu-central-1:123456789012:certificates-alarms',
 };
 const touched = [
   ...Object.keys(DEPLOY),
+  'S3_ENDPOINT_URL',
+  'LAMBDA_ENDPOINT_URL',
+  'S3_REGION',
+  'ALLOW_SETTINGS_CHANGE',
   'VPC_SUBNET_IDS',
   'VPC_SECURITY_GROUP_IDS',
   'KEYCLOAK_CLIENT_SECRET',
@@ -118,10 +143,8 @@ describe('package-time settings', () => {
     });
     // The network-interface actions only: AWSLambdaVPCAccessExecutionRole would grant logs on
     // every group of the account, past the roles' own write-own-logs policy.
-    expect(values.managedPolicies).toContain(
-      'arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess',
-    );
-    expect(values.managedPolicies.some((arn) => arn.includes('VPCAccess'))).toBe(false);
+    expect(values.managedPolicies.map(policyName)).toContain('service-role/AWSLambdaENIManagementAccess');
+    expect(values.managedPolicies.some((arn) => policyName(arn).includes('VPCAccess'))).toBe(false);
     expect(values.generateMaxConcurrency).toBe(50);
   });
 
@@ -195,7 +218,7 @@ describe('package-time settings', () => {
     withEnv(DEPLOY);
     const values = settings('prod', 'eu-central-1');
     expect(values.vpc).toBeUndefined();
-    expect(values.managedPolicies.some((arn) => arn.includes('ENIManagement'))).toBe(false);
+    expect(values.managedPolicies.some((arn) => policyName(arn).includes('ENIManagement'))).toBe(false);
     withEnv({ ...DEPLOY, VPC_SUBNET_IDS: 'subnet-0a1b2c' });
     expect(() => settings('prod', 'eu-central-1')).toThrowError(/VPC_SUBNET_IDS and VPC_SECURITY_GROUP_IDS/);
     withEnv({ ...DEPLOY, VPC_SUBNET_IDS: 'vpc-123', VPC_SECURITY_GROUP_IDS: 'sg-1' });
@@ -331,6 +354,245 @@ describe('package-time settings', () => {
     expect(settings('prod', 'eu-central-1').corsAllowedOrigins).toBe(
       'https://learn.example.org,https://admin.example.org',
     );
+  });
+});
+
+describe('what a deploy stage refuses because AWS would take it and then fail or do less', () => {
+  it('requires ALARM_TOPIC_ARNS, so a shell that forgot it cannot deploy alarms that notify nobody; `none` says so on purpose', () => {
+    withEnv(DEPLOY);
+    expect(settings('prod', 'eu-central-1').alarmActions).toEqual([DEPLOY.ALARM_TOPIC_ARNS]);
+    const { ALARM_TOPIC_ARNS: _missing, ...withoutTopics } = DEPLOY;
+    withEnv(withoutTopics);
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /ALARM_TOPIC_ARNS is required for stage prod/,
+    );
+    withEnv({ ...DEPLOY, ALARM_TOPIC_ARNS: ' ' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(/ALARM_TOPIC_ARNS is required/);
+    for (const none of ['none', 'NONE', ' none ']) {
+      withEnv({ ...DEPLOY, ALARM_TOPIC_ARNS: none });
+      expect(settings('prod', 'eu-central-1').alarmActions).toEqual([]);
+    }
+    for (const bad of ['certificates-alarms', `none,${DEPLOY.ALARM_TOPIC_ARNS}`]) {
+      withEnv({ ...DEPLOY, ALARM_TOPIC_ARNS: bad });
+      expect(() => settings('prod', 'eu-central-1'), bad).toThrowError(/ALARM_TOPIC_ARNS: .* is not an ARN/);
+    }
+    // The local stages alarm nobody and need nothing.
+    withEnv({});
+    expect(settings('local', 'eu-central-1').alarmActions).toEqual([]);
+  });
+
+  it("refuses a local server's endpoint left in the deploying shell, naming it; the local stages take it", () => {
+    for (const name of LOCAL_ENDPOINT_VARIABLES) {
+      withEnv({ ...DEPLOY, [name]: 'http://127.0.0.1:3002' });
+      expect(() => settings('prod', 'eu-central-1'), name).toThrowError(
+        new RegExp(`${name} must not be set for stage prod`),
+      );
+      withEnv({ [name]: 'http://127.0.0.1:3002' });
+      expect(() => settings('local', 'eu-central-1'), name).not.toThrow();
+    }
+    // Every endpoint variable serverless.yml hands a function is in the list.
+    const packaged = [
+      ...readFileSync(join(ROOT, 'serverless.yml'), 'utf8').matchAll(/\$\{env:([A-Z0-9_]+_ENDPOINT_URL)\b/g),
+    ].map((match) => match[1]);
+    expect(packaged.length).toBeGreaterThan(0);
+    expect([...new Set(packaged)].sort()).toEqual([...LOCAL_ENDPOINT_VARIABLES].sort());
+  });
+
+  it("refuses an S3_REGION other than the stack's region, where the stack creates its bucket", () => {
+    withEnv({ ...DEPLOY, S3_REGION: 'us-east-1' });
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(
+      /S3_REGION is us-east-1, but stage prod deploys to eu-central-1/,
+    );
+    withEnv({ ...DEPLOY, S3_REGION: 'eu-central-1' });
+    expect(() => settings('prod', 'eu-central-1')).not.toThrow();
+    withEnv({ S3_REGION: 'us-east-1' });
+    expect(() => settings('local', 'eu-central-1')).not.toThrow();
+  });
+
+  it('refuses a secret ARN of another region than the deploy region, naming the variable', () => {
+    for (const [name, arn] of [
+      ['DATABASE_SECRET_ARN', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf'],
+      ['KEYCLOAK_CLIENT_SECRET_ARN', 'arn:aws:ssm:us-west-2:123456789012:parameter/kc'],
+      ['SIGNING_KEY_ARN', 'arn:aws:ssm:eu-west-1:123456789012:parameter/signing-key'],
+    ] as const) {
+      withEnv({ ...DEPLOY, [name]: arn });
+      expect(() => settings('prod', 'eu-central-1'), name).toThrowError(
+        new RegExp(`${name} is in region ${arn.split(':')[3]}, not eu-central-1 where stage prod deploys`),
+      );
+    }
+    // The same ARNs are right for a stack in their region.
+    withEnv({
+      ...DEPLOY,
+      DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf',
+      KEYCLOAK_CLIENT_SECRET_ARN: 'arn:aws:ssm:us-east-1:123456789012:parameter/kc',
+      SIGNING_KEY_ARN: 'arn:aws:ssm:us-east-1:123456789012:parameter/signing-key',
+      ALARM_TOPIC_ARNS: 'none',
+    });
+    expect(() => settings('prod', 'us-east-1')).not.toThrow();
+  });
+
+  it("refuses a stage whose longest function name would exceed Lambda's 64 characters, from the functions serverless.yml declares", () => {
+    const { service, functions } = declaredService('x');
+    const longestKey = Math.max(...functions.map((fn) => fn.key.length));
+    // `<service>-<stage>-<function>`: what is left for the stage (16 with getLatestStudentCertificate).
+    const room = 64 - service.length - longestKey - 2;
+    expect(room).toBeGreaterThan(3);
+    withEnv(DEPLOY);
+    expect(() => settings('s'.repeat(room), 'eu-central-1')).not.toThrow();
+    expect(() => settings('s'.repeat(room + 1), 'eu-central-1')).toThrowError(
+      new RegExp(
+        `stage ${'s'.repeat(room + 1)} is too long: .* 65 characters, over Lambda's limit of 64 characters \\(stage names of at most ${room} characters fit\\)`,
+      ),
+    );
+    if (room === 16)
+      expect(() => settings('preproduction-eu1', 'eu-central-1')).toThrowError(
+        /stage preproduction-eu1 is too long: its function course-certificates-preproduction-eu1-getLatestStudentCertificate/,
+      );
+    // Local stages are never deployed: their names are not checked.
+    withEnv({});
+    expect(() => settings('local', 'eu-central-1')).not.toThrow();
+  });
+
+  it('names the managed policies in the stack partition, as the rest of the stack does', () => {
+    withEnv({ ...DEPLOY, VPC_SUBNET_IDS: 'subnet-0a1b2c', VPC_SECURITY_GROUP_IDS: 'sg-0123abcd' });
+    const { managedPolicies } = settings('prod', 'eu-central-1');
+    // policyName checks the partition: `arn:aws:` would name nothing in aws-cn or aws-us-gov.
+    expect(managedPolicies.map(policyName).sort()).toEqual([
+      'AWSXRayDaemonWriteAccess',
+      'service-role/AWSLambdaENIManagementAccess',
+    ]);
+  });
+
+  it("lets each role write only to its own functions' log groups, each named exactly", () => {
+    withEnv(DEPLOY);
+    const { writeOwnLogs } = settings('prod', 'eu-central-1');
+    const { functions } = declaredService('prod');
+    const roles = new Set(functions.map((fn) => fn.role));
+    expect(Object.keys(writeOwnLogs).sort()).toEqual([...roles].sort());
+    for (const role of roles) {
+      const [statement, ...others] = writeOwnLogs[role as string]?.PolicyDocument.Statement ?? [];
+      expect(others, role).toEqual([]);
+      expect(statement?.Action).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      const own = functions
+        .filter((fn) => fn.role === role)
+        .map((fn) => ({
+          'Fn::GetAtt': [`${fn.key.charAt(0).toUpperCase()}${fn.key.slice(1)}LogGroup`, 'Arn'],
+        }));
+      expect(statement?.Resource, role).toEqual(own);
+    }
+    const yaml = readFileSync(join(ROOT, 'serverless.yml'), 'utf8');
+    // Every role of serverless.yml takes its own (none keeps a stage-wide pattern).
+    for (const role of roles) expect(yaml).toContain(`\${self:custom.deployment.writeOwnLogs.${role}}`);
+    expect(yaml).not.toMatch(/log-group:\/aws\/lambda\/[^"]*\*/);
+  });
+});
+
+describe('a later deploy that would change what the deployed stack relies on (serverless/keep-deployed-settings.cjs)', () => {
+  type Template = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const plugin = createRequire(import.meta.url)('../../serverless/keep-deployed-settings.cjs') as {
+    new (
+      serverless: unknown,
+      options: unknown,
+      utils: { log: { warning: (message: string) => void } },
+    ): { hooks: Record<string, () => Promise<void>> };
+    settingChanges: (deployed: Template | undefined, next: Template, allowed?: string[]) => string[];
+  };
+  const stack = (bucket: string, scanNotBefore: string, vpc: boolean): Template => ({
+    Resources: {
+      CertificatesBucket: { Type: 'AWS::S3::Bucket', Properties: { BucketName: bucket } },
+      ScanLambdaFunction: {
+        Type: 'AWS::Lambda::Function',
+        Properties: {
+          Environment: { Variables: { SCAN_NOT_BEFORE: scanNotBefore } },
+          ...(vpc ? { VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: ['sg-1'] } } : {}),
+        },
+      },
+    },
+  });
+  const deployed = stack('certificates-123456789012-prod', '2025-12-02T00:00:00.000Z', true);
+
+  it('refuses a new bucket name, a dropped SCAN_NOT_BEFORE or a dropped VPC, naming the variable and the deployed value', () => {
+    expect(plugin.settingChanges(deployed, deployed)).toEqual([]);
+    // A forgotten S3_BUCKET: the default name.
+    expect(
+      plugin.settingChanges(
+        deployed,
+        stack('course-certificates-prod-certificates', '2025-12-02T00:00:00.000Z', true),
+      ),
+    ).toEqual([
+      expect.stringMatching(
+        /^S3_BUCKET: the stack's bucket is certificates-123456789012-prod,.* Deploy with S3_BUCKET=certificates-123456789012-prod/,
+      ),
+    ]);
+    expect(plugin.settingChanges(deployed, stack('certificates-123456789012-prod', '', false))).toEqual([
+      expect.stringMatching(/^SCAN_NOT_BEFORE: .* Deploy with SCAN_NOT_BEFORE=2025-12-02T00:00:00.000Z/),
+      expect.stringMatching(/^VPC_SUBNET_IDS: .* 1 of them would leave it/),
+    ]);
+    // Meant: another boundary, or these changes listed in ALLOW_SETTINGS_CHANGE.
+    expect(
+      plugin.settingChanges(
+        deployed,
+        stack('certificates-123456789012-prod', '2026-01-01T00:00:00.000Z', true),
+      ),
+    ).toEqual([]);
+    expect(
+      plugin.settingChanges(deployed, stack('other', '', false), [
+        'S3_BUCKET',
+        'SCAN_NOT_BEFORE',
+        'VPC_SUBNET_IDS',
+      ]),
+    ).toEqual([]);
+  });
+
+  it('compares with the stack on AWS before deploying: a first deploy passes, a changed bucket is refused, an unreadable stack is warned about', async () => {
+    const next = stack('course-certificates-prod-certificates', '2025-12-02T00:00:00.000Z', true);
+    const run = async (answer: () => unknown, command = ['deploy']) => {
+      const requests: unknown[] = [];
+      const warnings: string[] = [];
+      const serverless = {
+        processedInput: { commands: command },
+        classes: { Error },
+        service: { provider: { compiledCloudFormationTemplate: next } },
+        getProvider: () => ({
+          getStage: () => 'prod',
+          naming: { getStackName: () => 'course-certificates-prod' },
+          getCloudFormationClient: async () => ({
+            send: async (request: { input: unknown }) => {
+              requests.push(request.input);
+              return answer();
+            },
+          }),
+        }),
+      };
+      const hooks = new plugin(serverless, {}, { log: { warning: (message) => warnings.push(message) } })
+        .hooks;
+      const hook = hooks['before:deploy:deploy'];
+      if (!hook) return { hooked: false, requests, warnings };
+      const outcome = await hook().then(
+        () => 'deployed',
+        (error: unknown) => String(error),
+      );
+      return { hooked: true, outcome, requests, warnings };
+    };
+    const refused = await run(() => ({ TemplateBody: JSON.stringify(deployed) }));
+    expect(refused.requests).toEqual([{ StackName: 'course-certificates-prod', TemplateStage: 'Original' }]);
+    expect(refused.outcome).toMatch(
+      /Cannot deploy stage prod: .*S3_BUCKET: the stack's bucket is certificates-123456789012-prod/,
+    );
+    process.env.ALLOW_SETTINGS_CHANGE = 'S3_BUCKET';
+    expect((await run(() => ({ TemplateBody: JSON.stringify(deployed) }))).outcome).toBe('deployed');
+    delete process.env.ALLOW_SETTINGS_CHANGE;
+    const first = await run(() => {
+      throw new Error('Stack with id course-certificates-prod does not exist');
+    });
+    expect(first).toMatchObject({ outcome: 'deployed', warnings: [] });
+    const unreadable = await run(() => {
+      throw new Error('User is not authorized to perform: cloudformation:GetTemplate');
+    });
+    expect(unreadable.outcome).toBe('deployed');
+    expect(unreadable.warnings).toEqual([expect.stringContaining('not authorized')]);
+    // `deploy function` replaces no template.
+    expect((await run(() => ({}), ['deploy', 'function'])).hooked).toBe(false);
   });
 });
 
