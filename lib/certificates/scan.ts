@@ -382,6 +382,9 @@ export async function summariseSinceLastScan(
   })) as GenerationSummary;
 }
 
+/** How long the scan's own audit rows (one a tick) are kept. */
+export const SCAN_MARKER_DAYS = 7;
+
 async function countSinceLastScan(
   sql: TransactionSql,
   details: Record<string, number>,
@@ -412,8 +415,19 @@ async function countSinceLastScan(
       INSERT INTO certificate_generation_log (event, message, details)
       SELECT 'scan', 'scan completed', ${sql.json(details)}::jsonb || to_jsonb(counts) FROM counts
       RETURNING 1
+    ),
+    pruned AS (
+      -- Only the newest marker is read (since, above). One a minute is 525,600 rows a year of an
+      -- audit log nothing else prunes: a week's are kept, for whoever looks at recent ticks, and
+      -- older ones go a hundred at a time (one a tick once caught up), through the markers' index.
+      DELETE FROM certificate_generation_log
+      WHERE id IN (
+        SELECT id FROM certificate_generation_log
+        WHERE event = 'scan' AND certificate_id IS NULL AND created_at < now() - make_interval(days => ${SCAN_MARKER_DAYS})
+        ORDER BY created_at LIMIT 100)
+      RETURNING 1
     )
-    -- marker runs although nothing reads it: data-modifying CTEs always execute.
+    -- marker and pruned run although nothing reads them: data-modifying CTEs always execute.
     SELECT generated, failed, retrying, dead FROM counts`;
   return row ?? { generated: 0, failed: 0, retrying: 0, dead: 0 };
 }

@@ -14,8 +14,12 @@ export type TransactionSql = postgres.TransactionSql;
 
 /**
  * One postgres.js pool per container. Lambda runs one request at a time per container, so a
- * small pool suffices (generate: 1); idle connections are closed so a frozen container does not
- * hold them, and every connection is recycled after DB_MAX_LIFETIME_SECONDS so a rotated
+ * small pool suffices (generate: 1). A connection idle for 60 s is closed. That frees no server
+ * slot while a container is frozen (its timers do not run: the connection stays open on the
+ * server), but when the container thaws the overdue timer drops it before the next query is
+ * sent, so a connection a NAT, a proxy or the server may have cut meanwhile costs a reconnect
+ * (TCP, TLS, login) rather than a failed request (docs/scaling.md counts the server's
+ * connections). Every connection is recycled after DB_MAX_LIFETIME_SECONDS so a rotated
  * password or a failed-over endpoint is picked up. With DATABASE_SECRET_ARN the password is
  * read from the secret store when a connection opens (cached by Powertools), never from the
  * environment.

@@ -6,6 +6,7 @@ import type { GenerateDeps } from '../../lib/certificates/ports.ts';
 import {
   lockForCountedOutcome,
   runScan,
+  SCAN_MARKER_DAYS,
   SUMMARY_LOCK,
   summariseSinceLastScan,
 } from '../../lib/certificates/scan.ts';
@@ -218,6 +219,26 @@ describe('generation summary', () => {
       dead: 0,
     });
     expect(await summariseSinceLastScan(t.sql, {})).toEqual(NOTHING);
+  });
+
+  it("keeps a week of the scan's own markers and prunes older ones, a hundred a tick", async () => {
+    for (let minute = 1; minute <= 150; minute += 1)
+      await logOutcome('scan', `${SCAN_MARKER_DAYS} days ${minute} minutes`);
+    await logOutcome('scan', `${SCAN_MARKER_DAYS - 1} days`);
+    await logOutcome('issued', `${SCAN_MARKER_DAYS + 30} days`);
+    const markers = async () => {
+      const [row] = await t.sql<{ old: number; recent: number; other: number }[]>`
+        SELECT count(*) FILTER (WHERE event = 'scan' AND created_at < now() - make_interval(days => ${SCAN_MARKER_DAYS}))::int AS old,
+               count(*) FILTER (WHERE event = 'scan' AND created_at >= now() - make_interval(days => ${SCAN_MARKER_DAYS}))::int AS recent,
+               count(*) FILTER (WHERE event <> 'scan')::int AS other
+        FROM certificate_generation_log`;
+      return row;
+    };
+    await summariseSinceLastScan(t.sql, {});
+    // The hundred oldest went; the week's marker, this tick's and every other audit row stay.
+    expect(await markers()).toEqual({ old: 50, recent: 2, other: 1 });
+    await summariseSinceLastScan(t.sql, {});
+    expect(await markers()).toEqual({ old: 0, recent: 3, other: 1 });
   });
 
   it('counts an attempt that ended without a result as failed, once, when its lease is taken over', async () => {

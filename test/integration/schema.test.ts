@@ -61,6 +61,47 @@ describe('schema', () => {
     });
   });
 
+  it("runs the README's webhook retention statement as written: old events go with their deliveries and attempts, recent and still-owed ones stay", async () => {
+    const statement = /-- Webhook history older than 90 days, one batch\n([\s\S]*?;)/.exec(
+      readFileSync('README.md', 'utf8'),
+    )?.[1];
+    expect(statement).toBeDefined();
+    const guard = createAddressGuard(['127.0.0.1']);
+    await createEndpoint(
+      { sql: t.sql, guard },
+      { url: 'http://127.0.0.1:9/retention', eventTypes: ['certificate.revoked'], description: 'kept' },
+      'admin',
+    );
+    const events: Record<string, string> = {};
+    for (const name of ['old', 'owed', 'recent']) {
+      const [row] = await t.sql<{ id: string }[]>`
+        INSERT INTO webhook_outbox (event_type, certificate_id, data)
+        VALUES ('certificate.revoked', gen_random_uuid(), '{}'::jsonb) RETURNING id`;
+      events[name] = row?.id ?? '';
+    }
+    await fanOut({ sql: t.sql, now: () => new Date() }, 50);
+    await t.sql`UPDATE webhook_outbox SET fanned_out_at = now() - interval '91 days'
+                WHERE id IN (${events.old ?? ''}, ${events.owed ?? ''})`;
+    await t.sql`UPDATE webhook_deliveries SET status = 'succeeded', next_attempt_at = NULL
+                WHERE event_id IN (${events.old ?? ''}, ${events.recent ?? ''})`;
+    const [old] = await t.sql<
+      { id: string }[]
+    >`SELECT id FROM webhook_deliveries WHERE event_id = ${events.old ?? ''}`;
+    await t.sql`INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, attempted_at, duration_ms, succeeded)
+                VALUES (${old?.id ?? ''}, 1, now() - interval '91 days', 12, true)`;
+
+    await t.sql.unsafe(statement ?? '');
+    const left = await t.sql<{ id: string }[]>`
+      SELECT id FROM webhook_outbox WHERE id IN (${events.old ?? ''}, ${events.owed ?? ''}, ${events.recent ?? ''})`;
+    expect(left.map((row) => row.id).sort()).toEqual([events.owed, events.recent].sort());
+    expect(await t.sql`SELECT 1 FROM webhook_deliveries WHERE event_id = ${events.old ?? ''}`).toHaveLength(
+      0,
+    );
+    expect(
+      await t.sql`SELECT 1 FROM webhook_delivery_attempts WHERE delivery_id = ${old?.id ?? ''}`,
+    ).toHaveLength(0);
+  });
+
   it("counts an issued certificate past its date as expired in the README's effective overview", async () => {
     const readme = readFileSync('README.md', 'utf8');
     const query =
@@ -135,6 +176,39 @@ describe('schema', () => {
     const table = await columns('certificates');
     expect(table).toEqual(expect.arrayContaining(['notify', 'expiry_notified_at', 'credential_kid']));
     expect(await columns('certificate_b')).toEqual(table);
+  });
+
+  it("keeps the status list's allocation a HOT update: no index of status_lists reads a column an allocation or a revocation writes", async () => {
+    // assignIssueLifecycle increments `allocated`, revokeIssued sets a bit: with either column in
+    // an index's key or predicate, every certificate's issue would write a new index entry.
+    const indexes = await t.sql<{ definition: string }[]>`
+      SELECT pg_get_indexdef(indexrelid) AS definition FROM pg_index
+      WHERE indrelid = 'status_lists'::regclass`;
+    expect(indexes.length).toBeGreaterThan(1);
+    for (const { definition } of indexes) expect(definition).not.toMatch(/\b(allocated|bits|updated_at)\b/);
+  });
+
+  it('indexes every foreign key by its own columns first: deleting a parent does not scan the child table once per row', async () => {
+    // PostgreSQL 18 can skip-scan an index that has the key second; 15 to 17, which the README
+    // supports, cannot, and a cascade then reads the whole child table for each deleted row.
+    const unindexed = await t.sql<{ constraint_name: string }[]>`
+      SELECT c.conname AS constraint_name FROM pg_constraint c
+      WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace AND NOT EXISTS (
+        SELECT 1 FROM pg_index i
+        WHERE i.indrelid = c.conrelid
+          AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] = c.conkey)
+      ORDER BY 1`;
+    // Except where the parent is never deleted: issuer keys stay published for good (a retired
+    // key still verifies what it signed) and templates are append-only.
+    expect(unindexed.map((row) => row.constraint_name)).toEqual([
+      'certificates_credential_kid_fkey',
+      'certificates_template_id_fkey',
+    ]);
+    // And the delivery run's check of an endpoint's recent successes reads its recent deliveries.
+    const [recent] = await t.sql<{ found: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE tablename = 'webhook_deliveries'
+        AND indexdef LIKE '%(endpoint_id, last_attempt_at)%') AS found`;
+    expect(recent?.found).toBe(true);
   });
 
   it('allows one live certificate per student and course', async () => {
