@@ -25,6 +25,31 @@ export function cliArgs<O extends Options>(usage: string, options: O, allowPosit
   }
 }
 
+/** Bad input the parser cannot see (a missing or malformed value): the reason and the usage, exit 2. */
+export function usageError(message: string, usage: string): never {
+  process.stderr.write(`${message}\n${usage}\n`);
+  process.exit(2);
+}
+
+/** The options of a command that changes what cannot be undone: preview it, or confirm it. */
+export const CONFIRM_OPTIONS = {
+  'dry-run': { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+} as const;
+
+/**
+ * Whether this run is a dry run. Neither --dry-run nor --yes: nothing is done, `refusal` says
+ * what and why, and the command exits 2.
+ */
+export function dryRunOrConfirmed(values: { 'dry-run'?: boolean; yes?: boolean }, refusal: string): boolean {
+  const dryRun = values['dry-run'] === true;
+  if (!dryRun && !values.yes) {
+    process.stderr.write(`${refusal} Run it with --dry-run to see what it would do, then with --yes.\n`);
+    process.exit(2);
+  }
+  return dryRun;
+}
+
 /**
  * A failure an operator can act on from its message alone: what they gave (a domain validation:
  * exit 2, as a usage error), the configuration, a dependency not answering or refusing (a

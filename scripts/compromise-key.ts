@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { NotFoundError } from '../lib/errors.ts';
 import { logger } from '../lib/observability/logger.ts';
-import { cliArgs } from './cli-args.ts';
+import { CONFIRM_OPTIONS, cliArgs, dryRunOrConfirmed, usageError } from './cli-args.ts';
 
 // `npm run compromise-key -- --kid <kid> --actor <text> [--dry-run] [--yes]`: after an issuer key
 // leaks, and after the secret holds a new key (README, "Rotation"), marks the key compromised in
@@ -19,25 +19,16 @@ const USAGE =
 const { values } = cliArgs(USAGE, {
   kid: { type: 'string' },
   actor: { type: 'string' },
-  'dry-run': { type: 'boolean', default: false },
-  yes: { type: 'boolean', default: false },
+  ...CONFIRM_OPTIONS,
 });
-if (!values.kid || !values.actor?.trim()) {
-  process.stderr.write(`--kid and --actor are required\n${USAGE}\n`);
-  process.exit(2);
-}
+if (!values.kid || !values.actor?.trim()) usageError('--kid and --actor are required', USAGE);
 // A key id is its RFC 7638 thumbprint, base64url: anything else names no key of this issuer.
-if (!/^[A-Za-z0-9_-]{1,128}$/.test(values.kid)) {
-  process.stderr.write(`--kid must be a key id as the JWK Set lists it (base64url)\n${USAGE}\n`);
-  process.exit(2);
-}
-const dryRun = values['dry-run'] === true;
-if (!dryRun && !values.yes) {
-  process.stderr.write(
-    'Not marking: a compromised key cannot be made current again, and every certificate it signed is reissued. Run it with --dry-run to see what it would do, then with --yes.\n',
-  );
-  process.exit(2);
-}
+if (!/^[A-Za-z0-9_-]{1,128}$/.test(values.kid))
+  usageError('--kid must be a key id as the JWK Set lists it (base64url)', USAGE);
+const dryRun = dryRunOrConfirmed(
+  values,
+  'Not marking: a compromised key cannot be made current again, and every certificate it signed is reissued.',
+);
 const kid = values.kid;
 const actor = values.actor.trim();
 

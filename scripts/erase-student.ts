@@ -10,7 +10,7 @@ import { createSql } from '../lib/db/client.ts';
 import { errorMessage } from '../lib/errors.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { createCertificateFileEraser, createS3Client } from '../lib/storage/s3.ts';
-import { cliArgs } from './cli-args.ts';
+import { CONFIRM_OPTIONS, cliArgs, dryRunOrConfirmed, usageError } from './cli-args.ts';
 
 // `npm run erase-student -- --student <uuid> --actor <text> [--dry-run] [--yes]`: erases one
 // student's personal data (lib/certificates/erasure.ts) from DATABASE_URL, then, after the commit
@@ -29,24 +29,11 @@ const USAGE =
 const { values } = cliArgs(USAGE, {
   student: { type: 'string' },
   actor: { type: 'string' },
-  'dry-run': { type: 'boolean', default: false },
-  yes: { type: 'boolean', default: false },
+  ...CONFIRM_OPTIONS,
 });
-if (!values.student || !values.actor?.trim()) {
-  process.stderr.write(`--student and --actor are required\n${USAGE}\n`);
-  process.exit(2);
-}
-if (!isUuid(values.student)) {
-  process.stderr.write(`--student must be a UUID (the student's Keycloak subject)\n${USAGE}\n`);
-  process.exit(2);
-}
-const dryRun = values['dry-run'] === true;
-if (!dryRun && !values.yes) {
-  process.stderr.write(
-    'Not erasing: it cannot be undone. Run it with --dry-run to see what it would do, then with --yes.\n',
-  );
-  process.exit(2);
-}
+if (!values.student || !values.actor?.trim()) usageError('--student and --actor are required', USAGE);
+if (!isUuid(values.student)) usageError("--student must be a UUID (the student's Keycloak subject)", USAGE);
+const dryRun = dryRunOrConfirmed(values, 'Not erasing: it cannot be undone.');
 const studentId = values.student.toLowerCase();
 const actor = values.actor.trim();
 

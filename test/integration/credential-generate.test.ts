@@ -22,12 +22,7 @@ import { openBadgeJwtClaims } from '../../lib/credentials/open-badge.ts';
 import { readPdfAttachments } from '../../lib/credentials/pdf-attachments.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
 import { TransientError } from '../../lib/errors.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import {
-  CREDENTIAL_ATTACHMENT,
-  createCertificateRenderer,
-  OPEN_BADGE_ATTACHMENT,
-} from '../../lib/render/renderer.ts';
+import { CREDENTIAL_ATTACHMENT, OPEN_BADGE_ATTACHMENT } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -39,14 +34,11 @@ import {
   generateOptions,
   makeGenerateDeps,
   s3ConfigFor,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-const printer = createPdfPrinter({
-  executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
-  maxPages: 1,
-});
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer({ maxPages: 1 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
 const SETTINGS: CredentialSettings = {

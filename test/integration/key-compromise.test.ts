@@ -7,8 +7,6 @@ import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
 import { NotFoundError } from '../../lib/errors.ts';
-import { createPdfPrinter } from '../../lib/render/browser.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { runScript } from '../support/run-script.ts';
@@ -18,16 +16,13 @@ import {
   generateOptions,
   makeGenerateDeps,
   recordingLog,
+  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 /** `npm run compromise-key`: after a key leaks, what it signed is marked and replaced. */
 
 let t: TestEnv;
-const printer = createPdfPrinter({
-  executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH,
-  maxPages: 1,
-});
-const renderer = createCertificateRenderer(printer, { timeoutMs: 30_000 });
+const renderer = stackRenderer({ maxPages: 1 });
 const keycloak = keycloakControl(inject('stack').keycloakUrl);
 const options = generateOptions();
 const log = recordingLog();
@@ -72,6 +67,18 @@ async function replacementOf(id: string): Promise<string | undefined> {
 }
 
 const newKey = async () => signingKeyFromJwk(await generateSigningJwk());
+
+/** A rotation: a container with a new key signs, which publishes it as current and retires the previous one. */
+const rotate = async () =>
+  containerWith(await newKey()).signer.sign({
+    code: 'ROTATE00000000001',
+    name: 'Grace Hopper',
+    course: 'Compilers 101',
+    score: '90/100',
+    issued: '2026-12-05',
+    expires: null,
+    issuer: 'Northbridge Academy',
+  });
 
 describe('an issuer key reported compromised', () => {
   it('replaces every certificate it signed that a verifier would accept, with the current key; a dry run changes nothing; a second run queues none', async () => {
@@ -178,15 +185,7 @@ describe('an issuer key reported compromised', () => {
       lease_expires_at = now() + interval '1 hour' WHERE id = ${inFlight}`;
     await t.sql`UPDATE certificates SET status = 'rendering', lease_owner = 'worker-2',
       lease_expires_at = now() - interval '1 minute' WHERE id = ${stalled}`;
-    await containerWith(await newKey()).signer.sign({
-      code: 'ROTATE00000000001',
-      name: 'Grace Hopper',
-      course: 'Compilers 101',
-      score: '90/100',
-      issued: '2026-12-05',
-      expires: null,
-      issuer: 'Northbridge Academy',
-    });
+    await rotate();
 
     const waits: string[] = [];
     const report = await compromiseIssuerKey(
@@ -212,15 +211,7 @@ describe('an issuer key reported compromised', () => {
   it('npm run compromise-key: usage errors touch nothing; --dry-run counts; --yes marks and queues', async () => {
     const leaked = await newKey();
     const issued = await issueWith(containerWith(leaked));
-    await containerWith(await newKey()).signer.sign({
-      code: 'ROTATE00000000002',
-      name: 'Grace Hopper',
-      course: 'Compilers 101',
-      score: '90/100',
-      issued: '2026-12-05',
-      expires: null,
-      issuer: 'Northbridge Academy',
-    });
+    await rotate();
     const run = (...args: string[]) => runScript('compromise-key', args, t.env);
 
     const noActor = await run('--kid', leaked.kid, '--yes');

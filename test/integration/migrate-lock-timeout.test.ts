@@ -27,6 +27,18 @@ async function setup() {
   return { url, db: { DATABASE_URL: url, DB_CONNECT_TIMEOUT_SECONDS: 10 }, sql, dir };
 }
 
+/** A transaction holding a row of the table, as generate holds a certificate's across its upload, until `busy` opens. */
+async function holdRow(sql: postgres.Sql) {
+  const busy = gate();
+  gates.push(busy);
+  const holding = sql.begin(async (tx) => {
+    await tx`UPDATE busy SET id = id WHERE id = 1`;
+    await busy.wait();
+  });
+  await busy.reached;
+  return { busy, holding };
+}
+
 const opened: postgres.Sql[] = [];
 const gates: { open: () => void }[] = [];
 
@@ -39,14 +51,7 @@ afterEach(async () => {
 describe('migrateUp and other sessions', () => {
   it('fails with its lock timeout, rolled back, when the table it alters is busy; applies once it is free', async () => {
     const { db, sql, dir } = await setup();
-    // A transaction holding a row of the table, as generate holds a certificate's across its upload.
-    const busy = gate();
-    gates.push(busy);
-    const holding = sql.begin(async (tx) => {
-      await tx`UPDATE busy SET id = id WHERE id = 1`;
-      await busy.wait();
-    });
-    await busy.reached;
+    const { busy, holding } = await holdRow(sql);
 
     const failure = await migrateUp(db, () => undefined, { dir, lockTimeoutMs: 50, lockTries: 1 }).then(
       () => undefined,
@@ -68,13 +73,7 @@ describe('migrateUp and other sessions', () => {
 
   it('after a lock timeout, rolls back, lets the queue go and tries again: applied once the row is free', async () => {
     const { db, sql, dir } = await setup();
-    const busy = gate();
-    gates.push(busy);
-    const holding = sql.begin(async (tx) => {
-      await tx`UPDATE busy SET id = id WHERE id = 1`;
-      await busy.wait();
-    });
-    await busy.reached;
+    const { busy, holding } = await holdRow(sql);
     const lines: string[] = [];
     const ran = await migrateUp(
       db,

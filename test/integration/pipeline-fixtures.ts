@@ -57,12 +57,10 @@ export function recordingMetrics(): PipelineMetrics & { counts: Record<string, n
 }
 
 /** A renderer on the test stack's Chromium, as generate builds its own (30 s to print). */
-export function stackRenderer(): CertificateRenderer {
+export function stackRenderer(options: { maxPages?: number } = {}): CertificateRenderer {
   return createCertificateRenderer(
-    createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH }),
-    {
-      timeoutMs: 30_000,
-    },
+    createPdfPrinter({ executablePath: inject('stack').env.CHROMIUM_EXECUTABLE_PATH, ...options }),
+    { timeoutMs: 30_000 },
   );
 }
 
