@@ -21,8 +21,6 @@ export interface DrainOptions {
   concurrency: number;
   dispatchLeaseSeconds: number;
   enqueueLimit?: number;
-  /** Stop after this many certificates (safety bound for huge backlogs). */
-  maxCertificates?: number;
 }
 
 export interface DrainResult {
@@ -37,7 +35,6 @@ export interface DrainResult {
 export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<DrainResult> {
   const log = deps.log;
   const result: DrainResult = { generated: 0, failed: 0, dead: 0, skipped: 0, durationsMs: [] };
-  const limit = options.maxCertificates ?? Number.POSITIVE_INFINITY;
   if (options.enqueueLimit) {
     for (;;) {
       const enqueued = await enqueuePassingAttempts(deps.sql, options.enqueueLimit);
@@ -49,15 +46,15 @@ export async function drainDue(deps: DrainDeps, options: DrainOptions): Promise<
   // Workers pull from one queue; the next batch is claimed while the current one is still
   // rendering (as the next scan tick would), so no worker idles at a batch boundary.
   const queue: string[] = [];
-  let handled = 0;
   let exhausted = false;
   let refilling: Promise<void> | undefined;
   let failure: unknown;
   const refill = async (): Promise<void> => {
-    const want = Math.min(options.batchSize, limit - handled);
-    const ids = want > 0 ? await claimDueForDispatch(deps.sql, want, options.dispatchLeaseSeconds) : [];
+    const ids =
+      options.batchSize > 0
+        ? await claimDueForDispatch(deps.sql, options.batchSize, options.dispatchLeaseSeconds)
+        : [];
     if (ids.length === 0) exhausted = true;
-    handled += ids.length;
     queue.push(...ids);
   };
   const nextId = async (): Promise<string | undefined> => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config.ts';
 import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
 import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
@@ -161,6 +161,17 @@ describe('secrets from SSM and Secrets Manager', () => {
     expect(standIn.calls.filter((call) => call.id === parameter).length).toBe(calls + 1);
   });
 
+  it('a read that failed at cold start is made again by the first use, which gets the value: an early hiccup costs nothing', async () => {
+    const parameter = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/late`;
+    const reads = () => standIn.calls.filter((call) => call.id === parameter).length;
+    // Not readable yet when the container starts: the cold-start read fails.
+    const source = prefetch(secretSource(() => store, undefined, parameter));
+    await vi.waitFor(() => expect(reads()).toBe(1));
+    standIn.values.set(parameter, 'now-readable');
+    await expect(source()).resolves.toBe('now-readable');
+    expect(reads()).toBe(2);
+  });
+
   it('reports a missing parameter by its ARN, never a value', async () => {
     const missing = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/nothing-here`;
     await expect(store.get(missing)).rejects.toThrow(/reading secret arn:aws:ssm:.*nothing-here failed/);
@@ -203,5 +214,9 @@ describe('secret settings in the configuration', () => {
     expect(databasePassword('{"username":"app","password":"p@ss"}')).toBe('p@ss');
     expect(databasePassword('plain-password')).toBe('plain-password');
     expect(() => databasePassword('{"username":"app"}')).toThrowError(/DATABASE_SECRET_ARN/);
+  });
+
+  it('refuses an RDS secret whose password is empty, naming DATABASE_SECRET_ARN (not a failed login later)', () => {
+    expect(() => databasePassword('{"username":"app","password":""}')).toThrowError(/DATABASE_SECRET_ARN/);
   });
 });

@@ -106,6 +106,31 @@ async function endpointFor(
   );
 }
 
+/**
+ * Runs `body` with an endpoint for issued certificates on a server that takes each request and
+ * never answers, then closes that server.
+ */
+async function withStalledEndpoint(
+  body: (stalled: { endpointId: string; requests: () => number }) => Promise<void>,
+): Promise<void> {
+  const stall = await stallingServer('');
+  try {
+    const { endpoint } = await endpointFor(['certificate.issued'], `${stall.url}/hooks`);
+    await body({ endpointId: endpoint.id, requests: stall.requests });
+  } finally {
+    await stall.close();
+  }
+}
+
+/** A scheduled run with time for any number of rounds, whose requests time out after 300 ms. */
+function runTimingOut(batch: { batchSize: number; concurrency: number }) {
+  return runScheduledWebhooks(
+    { ...workerWith(loopbackAllowed), send: createHttpSender({ guard: loopbackAllowed, timeoutMs: 300 }) },
+    { ...batch, timeoutMs: 300 },
+    () => 600_000,
+  );
+}
+
 /** Only one endpoint active per test, so runs deliver just what the test set up. */
 beforeEach(async () => {
   await t.sql`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'previous test' WHERE disabled_at IS NULL`;
@@ -400,36 +425,45 @@ describe('delivery', () => {
   });
 
   it('a receiver that timed out gets nothing more in the later rounds of that run', async () => {
-    const stall = await stallingServer('');
-    try {
-      const stalled = await createEndpoint(
-        { sql: t.sql, guard: loopbackAllowed },
-        { url: `${stall.url}/hooks`, eventTypes: ['certificate.issued'], description: 'stalled' },
-        'admin',
-      );
+    await withStalledEndpoint(async (stalled) => {
       await endpointFor(['certificate.issued']);
       for (let i = 0; i < 4; i++) await issuedCertificate();
       // Two events a round: the stalled receiver's first request times out in round 1; its
       // deliveries fanned out in round 2 are left for a later run, not sent to time out again.
-      const result = await runScheduledWebhooks(
-        {
-          ...workerWith(loopbackAllowed),
-          send: createHttpSender({ guard: loopbackAllowed, timeoutMs: 300 }),
-        },
-        { batchSize: 2, concurrency: 2, timeoutMs: 300 },
-        () => 600_000,
-      );
+      const result = await runTimingOut({ batchSize: 2, concurrency: 2 });
       expect(result).toMatchObject({ fannedOut: 4, attempted: 5, succeeded: 4, held: 0 });
       expect(result.rounds).toBeGreaterThanOrEqual(3);
-      expect(stall.requests()).toBe(1);
+      expect(stalled.requests()).toBe(1);
       expect(receiver.received).toHaveLength(4);
       const [row] = await t.sql<{ pending: number; attempts: number }[]>`
         SELECT count(*)::int AS pending, sum(attempt_count)::int AS attempts FROM webhook_deliveries
-        WHERE endpoint_id = ${stalled.endpoint.id} AND status = 'pending'`;
+        WHERE endpoint_id = ${stalled.endpointId} AND status = 'pending'`;
       expect(row).toEqual({ pending: 4, attempts: 1 });
-    } finally {
-      await stall.close();
-    }
+    });
+  });
+
+  it("a round filled by attempted and held deliveries together is full: the run goes on, and the other receiver's deliveries all go out", async () => {
+    await withStalledEndpoint(async (stalled) => {
+      await endpointFor(['certificate.issued']);
+      for (let i = 0; i < 3; i++) await issuedCertificate();
+      // Six deliveries, four a round, one request at a time. Round 1 takes two of each receiver's:
+      // the stalled one's first times out and its second is held, so 3 attempted + 1 held fill
+      // the batch, and round 2 sends the other receiver's third.
+      const result = await runTimingOut({ batchSize: 4, concurrency: 1 });
+      expect(result).toMatchObject({ rounds: 2, succeeded: 3 });
+      expect(stalled.requests()).toBe(1);
+      expect(receiver.received).toHaveLength(3);
+    });
+  });
+
+  it("a receiver's Retry-After on a 429 puts its retry that far off, not at the schedule's 5 s", async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    receiver.answer({ status: 429, headers: { 'retry-after': '3600' } });
+    expect(await run()).toMatchObject({ attempted: 1, failed: 1 });
+    const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(delivery).toMatchObject({ status: 'pending', attemptCount: 1 });
+    expect(Date.parse(delivery?.nextAttemptAt ?? '') - clock).toBe(3_600_000);
   });
 
   it(`gives up after ${MAX_ATTEMPTS} attempts, each after the scheduled delay`, async () => {

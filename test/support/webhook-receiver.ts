@@ -14,12 +14,18 @@ export interface SignedHeaders {
   'webhook-signature': string;
 }
 
+/** An answer with headers, e.g. a 429 with `retry-after`. */
+export interface ReceiverReply {
+  status: number;
+  headers: Record<string, string>;
+}
+
 export interface WebhookReceiver {
   url: string;
   port: number;
   received: ReceivedWebhook[];
-  /** Statuses for the next requests, in order; 204 once they are used up. */
-  answer(...statuses: number[]): void;
+  /** Statuses (or statuses with headers) for the next requests, in order; 204 once they are used up. */
+  answer(...replies: (number | ReceiverReply)[]): void;
   /** The headers of the n-th request as the `standardwebhooks` package expects them. */
   headersOf(index: number): SignedHeaders;
   stop(): Promise<void>;
@@ -27,7 +33,7 @@ export interface WebhookReceiver {
 
 export async function startWebhookReceiver(path = '/hooks'): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
-  const queue: number[] = [];
+  const queue: (number | ReceiverReply)[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -37,7 +43,9 @@ export async function startWebhookReceiver(path = '/hooks'): Promise<WebhookRece
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
       });
-      res.writeHead(queue.shift() ?? 204);
+      const reply = queue.shift() ?? 204;
+      if (typeof reply === 'number') res.writeHead(reply);
+      else res.writeHead(reply.status, reply.headers);
       res.end();
     });
   });
@@ -48,8 +56,8 @@ export async function startWebhookReceiver(path = '/hooks'): Promise<WebhookRece
     url: `http://127.0.0.1:${address.port}${path}`,
     port: address.port,
     received,
-    answer: (...statuses) => {
-      queue.push(...statuses);
+    answer: (...replies) => {
+      queue.push(...replies);
     },
     headersOf(index) {
       const headers = received[index]?.headers ?? {};

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createOpenApiHandler } from '../../functions/http/openapi.ts';
 import { ANY_ORIGIN_PATHS, createHandler as createPreflightHandler } from '../../functions/http/preflight.ts';
-import { NotFoundError } from '../../lib/errors.ts';
+import { NotFoundError, TransientError } from '../../lib/errors.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
 import { publicRoute } from '../../lib/http/route.ts';
 import { API_ROUTES } from '../../lib/http/routes/openapi.ts';
@@ -35,11 +35,19 @@ function preflight(corsOrigins: readonly string[], path: string, origin: string)
   );
 }
 
-const varyTokens = (response: HttpResponse) =>
-  (response.headers.Vary ?? '')
+/** The comma-separated tokens of a response header, lower-cased. */
+const headerTokens = (response: HttpResponse, name: string) =>
+  (response.headers[name] ?? '')
     .split(',')
     .map((token) => token.trim().toLowerCase())
     .filter(Boolean);
+const varyTokens = (response: HttpResponse) => headerTokens(response, 'Vary');
+
+/** A route for the listed frontend whose handler throws `error`. */
+const failingRoute = (error: Error) =>
+  publicRoute({ corsOrigins: [FRONTEND] }, async () => {
+    throw error;
+  });
 
 describe('CORS preflight', () => {
   const anyOrigin = API_ROUTES.filter((route) => route.crossOrigin === 'any');
@@ -116,10 +124,10 @@ describe('Vary: Origin', () => {
     }));
     const page = await negotiated(apiEvent('GET', '/api/v1/anything'), lambdaContext());
     expect(varyTokens(page)).toEqual(['accept', 'origin']);
-    const failing = publicRoute({ corsOrigins: [FRONTEND] }, async () => {
-      throw new NotFoundError('Thing');
-    });
-    const error = await failing(apiEvent('GET', '/api/v1/anything'), lambdaContext());
+    const error = await failingRoute(new NotFoundError('Thing'))(
+      apiEvent('GET', '/api/v1/anything'),
+      lambdaContext(),
+    );
     expect(error.statusCode).toBe(404);
     expect(varyTokens(error)).toEqual(['origin']);
   });
@@ -134,5 +142,19 @@ describe('Vary: Origin', () => {
         );
       }
     }
+  });
+});
+
+describe('Access-Control-Expose-Headers', () => {
+  it("lets the listed frontend read an error's Retry-After, WWW-Authenticate and X-Request-Id", async () => {
+    const response = await failingRoute(new TransientError('down', 'database'))(
+      apiEvent('GET', '/api/v1/anything', { headers: { origin: FRONTEND } }),
+      lambdaContext(),
+    );
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['Access-Control-Allow-Origin']).toBe(FRONTEND);
+    expect(headerTokens(response, 'Access-Control-Expose-Headers')).toEqual(
+      expect.arrayContaining(['retry-after', 'www-authenticate', 'x-request-id']),
+    );
   });
 });

@@ -70,6 +70,14 @@ describe('error mapper', () => {
     );
   });
 
+  it('challenges a 403 with insufficient_scope per RFC 6750 (section 3.1)', () => {
+    const result = mapped(new ForbiddenError('no'));
+    expect(result.status).toBe(403);
+    expect(result.headers['WWW-Authenticate']).toBe(
+      'Bearer realm="course-certificates", error="insufficient_scope"',
+    );
+  });
+
   it('never leaks internal messages or stacks of unexpected errors', () => {
     const error = new Error('password=hunter2 at connect (/srv/app/lib/db.ts:12:3)');
     const result = mapped(error);
@@ -151,11 +159,21 @@ describe('parameters', () => {
     expect(pageQuery(parseWith(pageQuerySchema, {}))).toEqual({ limit: 20 });
   });
 
+  it('accepts limit=100, the documented maximum page size, and refuses 101', () => {
+    expect(parseWith(pageQuerySchema, { limit: '100' })).toEqual({ limit: 100 });
+    expect(() => parseWith(pageQuerySchema, { limit: '101' })).toThrow(/limit must be between 1 and 100/);
+  });
+
   it('parses JSON bodies and rejects junk naming `body`', () => {
     expect(jsonBody(apiEvent('POST', '/x', { body: '{"a":1}' }))).toEqual({ a: 1 });
     expect(() => jsonBody(apiEvent('POST', '/x', { body: '{' }))).toThrow(/body must be valid JSON/);
     expect(() => jsonBody(apiEvent('POST', '/x'))).toThrow(/body is required/);
     expect(() => jsonBody(apiEvent('POST', '/x', { body: `"${'x'.repeat(20000)}"` }))).toThrow(/at most/);
+  });
+
+  it('decodes a body API Gateway base64-encoded (as it does for a non-text Content-Type)', () => {
+    const body = Buffer.from('{"a":1}').toString('base64');
+    expect(jsonBody({ ...apiEvent('POST', '/x', { body }), isBase64Encoded: true })).toEqual({ a: 1 });
   });
 });
 
