@@ -54,18 +54,16 @@ function print(report: KeyCompromiseReport): void {
       ? `Key ${kid} (now ${report.previousState}): dry run, nothing was changed.`
       : `Key ${kid} is marked compromised (it was ${report.previousState}).`,
   );
-  if (!dryRun) {
-    console.log(
-      `  renders in flight when it was marked: ${report.rendersWaitedFor}, waited for` +
-        (report.rendersStillRunning > 0
-          ? `; ${report.rendersStillRunning} still running past their lease: run this again once they end`
-          : ''),
-    );
-  }
+  if (!dryRun) console.log(`  renders in flight when it was marked, waited for: ${report.rendersWaitedFor}`);
   console.log(`  replacements that ${verb} queued: ${report.replacementsQueued}`);
   console.log(
-    `  issued certificates signed with it whose replacement already waits: ${report.alreadyReplacing}`,
+    `  issued certificates signed with it that already had a replacement: ${report.alreadyReplacing}`,
   );
+  const dead = report.deadReplacements;
+  if (dead.length > 0)
+    console.log(
+      `  of which failed for good (dead), so their holders keep what the key signed until each is requeued once its cause is fixed (POST /api/v1/certificates/{id}/requeue): ${dead.length}\n${dead.map((id) => `    ${id}`).join('\n')}`,
+    );
   console.log(
     `  expired certificates signed with it, left as they are (a reissue keeps the expiry): ${report.expiredLeft}`,
   );

@@ -7,7 +7,7 @@ import { cliArgs } from './cli-args.ts';
 // `npm run migrate`: applies pending migrations to DATABASE_URL.
 cliArgs('usage: npm run migrate   (applies pending migrations to DATABASE_URL)', {});
 const config = loadConfig(['db']);
-const ran = await migrateUp(config.db);
+const ran = await migrateUp(config.db, undefined, { onRetry: (message) => console.error(message) });
 console.log(
   ran.length === 0 ? 'Database is up to date.' : `Applied ${ran.length} migration(s): ${ran.join(', ')}`,
 );

@@ -25,7 +25,7 @@ if (!['localhost', '127.0.0.1', '::1', ''].includes(host) && !values.yes) {
   );
   process.exit(2);
 }
-await migrateUp(config.db);
+await migrateUp(config.db, undefined, { onRetry: (message) => console.error(message) });
 const sql = createSql(config.db, { applicationName: 'course-certificates-seed' });
 try {
   const result = await seedDemoData(sql);

@@ -1,7 +1,7 @@
 import { keyState, markKeyCompromised } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
 import { NotFoundError } from '../errors.ts';
-import { queueReplacements, reissueInputSchema } from './lifecycle.ts';
+import { parseActor, queueReplacements, reissueInputSchema } from './lifecycle.ts';
 import type { Log } from './ports.ts';
 
 /**
@@ -39,13 +39,17 @@ export interface KeyCompromiseReport {
   kid: string;
   /** The key's state before this run: `compromised` when an earlier run or an operator marked it. */
   previousState: 'current' | 'retired' | 'compromised';
-  /** Renders in flight when the key was marked, waited for; those still running at their lease's end. */
+  /** Renders in flight (their lease running) when the key was marked, waited for. */
   rendersWaitedFor: number;
-  rendersStillRunning: number;
   /** Replacements created now (pending: the scan hands them to generate at its budget's rate). */
   replacementsQueued: number;
-  /** Issued, signed with the key, whose replacement was already waiting (not given a second). */
+  /** Issued, signed with the key, that already had a replacement (not given a second). */
   alreadyReplacing: number;
+  /**
+   * Of those, the replacements that failed for good (`dead`): they issue nothing until someone
+   * requeues them, so their holders keep what the key signed meanwhile.
+   */
+  deadReplacements: string[];
   /** Expired certificates signed with the key: a reissue keeps the expiry, so they are left as they are. */
   expiredLeft: number;
 }
@@ -61,6 +65,7 @@ export async function compromiseIssuerKey(
   input: KeyCompromiseInput,
 ): Promise<KeyCompromiseReport> {
   const { sql, log } = deps;
+  const actor = parseActor(input.actor);
   const previousState = await keyState(sql, input.kid);
   if (!previousState) throw new NotFoundError('issuer key');
   const reason = reissueInputSchema.parse({
@@ -68,16 +73,18 @@ export async function compromiseIssuerKey(
   }).reason;
 
   let rendersWaitedFor = 0;
-  let rendersStillRunning = 0;
   if (!input.dryRun) {
     await markKeyCompromised(sql, input.kid);
     // From this commit on, no signer uses the key (each signature reads its state first); what
-    // it signed before may still be on its way to being issued.
-    const inFlight = await sql<{ id: string; lease_owner: string | null; lease_expires_at: Date | null }[]>`
-      SELECT id, lease_owner, lease_expires_at FROM certificates WHERE status = 'rendering'`;
+    // it signed before may still be on its way to being issued. Not a render whose lease has run
+    // out: its worker is gone (a generate function never outlives its lease), and the scan's
+    // takeover signs with the current key.
+    const inFlight = await sql<{ id: string; lease_owner: string | null; lease_expires_at: Date }[]>`
+      SELECT id, lease_owner, lease_expires_at FROM certificates
+      WHERE status = 'rendering' AND lease_expires_at > now()`;
     rendersWaitedFor = inFlight.length;
     if (inFlight.length > 0) deps.onWait?.(inFlight.length);
-    rendersStillRunning = await waitForRenders(deps, inFlight);
+    await waitForRenders(deps, inFlight);
   }
 
   let replacementsQueued = 0;
@@ -103,11 +110,16 @@ export async function compromiseIssuerKey(
       sql,
       batch.map((row) => row.id),
       reason,
-      input.actor,
+      actor,
     );
     replacementsQueued += queued.length;
     alreadyReplacing += batch.length - queued.length;
   }
+  const dead = await sql<{ id: string }[]>`
+    SELECT r.id FROM certificates c JOIN certificates r ON r.replaces = c.id
+    WHERE c.credential_kid = ${input.kid} AND c.status = 'issued'
+      AND (c.expires_at IS NULL OR c.expires_at > now()) AND r.status = 'dead'
+    ORDER BY r.id`;
   const [expired] = await sql<{ count: number }[]>`
     SELECT count(*)::int AS count FROM certificates
     WHERE credential_kid = ${input.kid} AND status = 'issued' AND expires_at <= now()`;
@@ -115,40 +127,36 @@ export async function compromiseIssuerKey(
     kid: input.kid,
     previousState,
     rendersWaitedFor,
-    rendersStillRunning,
     replacementsQueued,
     alreadyReplacing,
+    deadReplacements: dead.map((row) => row.id),
     expiredLeft: expired?.count ?? 0,
   };
-  if (!input.dryRun) log.info('Issuer key marked compromised', { ...report, actor: input.actor });
+  if (!input.dryRun)
+    log.info('Issuer key marked compromised', {
+      ...report,
+      deadReplacements: report.deadReplacements.length,
+      actor,
+    });
   return report;
 }
 
-/**
- * Until each render in flight has settled (issued, failed, or taken over by another worker) or
- * its lease has run out; answers how many were still running then.
- */
+/** Until each render in flight has settled (issued, failed, or taken over) or its lease has run out. */
 async function waitForRenders(
   deps: KeyCompromiseDeps,
-  inFlight: readonly { id: string; lease_owner: string | null; lease_expires_at: Date | null }[],
-): Promise<number> {
+  inFlight: readonly { id: string; lease_owner: string | null; lease_expires_at: Date }[],
+): Promise<void> {
   const sleep = deps.sleep ?? defaultSleep;
   let pending = [...inFlight];
-  let pastLease = 0;
   while (pending.length > 0) {
     const rows = await deps.sql<{ id: string; lease_owner: string | null; now: Date }[]>`
       SELECT id, lease_owner, now() AS now FROM certificates
       WHERE id = ANY (${pending.map((row) => row.id)}::uuid[]) AND status = 'rendering'`;
     const running = new Map(rows.map((row) => [row.id, row]));
-    const next: typeof pending = [];
-    for (const render of pending) {
+    pending = pending.filter((render) => {
       const row = running.get(render.id);
-      if (!row || row.lease_owner !== render.lease_owner) continue; // settled, or taken over
-      if (render.lease_expires_at === null || render.lease_expires_at <= row.now) pastLease += 1;
-      else next.push(render);
-    }
-    pending = next;
+      return row !== undefined && row.lease_owner === render.lease_owner && render.lease_expires_at > row.now;
+    });
     if (pending.length > 0) await sleep(POLL_MS);
   }
-  return pastLease;
 }

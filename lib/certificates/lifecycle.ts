@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../errors.ts';
+import { parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { expiredEventsFrom } from './expiry-events.ts';
 import { assertUuid } from './ids.ts';
@@ -74,7 +75,10 @@ export class CertificateStateError extends ConflictError {
   }
 }
 
-const actorSchema = z.string().trim().min(1, 'must not be empty').max(200);
+const actorSchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+
+/** Who acts, as the audit rows record them: trimmed, 1-200 characters. */
+export const parseActor = (actor: string): string => parseWith(actorSchema, actor, 'actor');
 
 export const revokeInputSchema = z
   .strictObject({

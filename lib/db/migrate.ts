@@ -27,7 +27,7 @@ interface PgClient {
   readonly host: string;
   readonly port: number;
   connect(): Promise<void>;
-  query(text: string): Promise<unknown>;
+  query(text: string): Promise<{ rows: Record<string, unknown>[] }>;
   end(): Promise<void>;
 }
 const { Client } = createRequire(import.meta.url)('pg') as {
@@ -67,7 +67,14 @@ function isLockTimeout(error: unknown): boolean {
 export async function migrateUp(
   db: MigrateConfig,
   log: (message: string) => void = () => undefined,
-  options: { lockTimeoutMs?: number; lockTries?: number; retryDelayMs?: () => number; dir?: string } = {},
+  options: {
+    lockTimeoutMs?: number;
+    lockTries?: number;
+    retryDelayMs?: () => number;
+    /** Told when a migration gave up waiting for a lock and is tried again (the CLIs print it). */
+    onRetry?: (message: string) => void;
+    dir?: string;
+  } = {},
 ): Promise<string[]> {
   const lockTimeoutMs = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
   const lockTries = options.lockTries ?? MIGRATION_LOCK_TRIES;
@@ -109,11 +116,13 @@ export async function migrateUp(
     // next does not apply to it: a second `npm run migrate` waits for the first to finish.
     await client.query(`SELECT pg_advisory_lock(${PG_MIGRATE_LOCK_ID})`);
     await client.query(`SET lock_timeout = ${lockTimeoutMs}`);
-    const ran: string[] = [];
+    // Each try applies what is still pending, and each migration commits on its own: those a try
+    // applied before a lock timeout stay applied. So what this run applied is read from the
+    // table node-pg-migrate records them in, before and after, not from the last try.
+    const before = new Set(await appliedMigrations(client));
     for (let attempt = 1; ; attempt += 1) {
       try {
-        // Each run applies what is still pending: those applied before a lock timeout stay applied.
-        const applied = await runner({
+        await runner({
           dbClient: client,
           noLock: true,
           dir: options.dir ?? MIGRATIONS_DIR,
@@ -124,8 +133,7 @@ export async function migrateUp(
           log,
           verbose: false,
         });
-        ran.push(...applied.map((migration) => migration.name));
-        return ran;
+        return (await appliedMigrations(client)).filter((name) => !before.has(name));
       } catch (error) {
         if (!isLockTimeout(error)) throw error;
         // The failed migration's transaction is open and aborted: end it, then wait, holding no lock.
@@ -140,7 +148,7 @@ export async function migrateUp(
           );
         }
         const delay = retryDelayMs();
-        log(
+        options.onRetry?.(
           `A migration waited more than ${lockTimeoutMs} ms for a lock and was rolled back; trying again in ` +
             `${delay} ms (try ${attempt + 1} of ${lockTries})`,
         );
@@ -152,4 +160,12 @@ export async function migrateUp(
     // session rolls it back and releases the advisory lock, whatever state it is in.
     await client.end();
   }
+}
+
+/** The migrations recorded as applied, in the order they ran (none before the table exists). */
+async function appliedMigrations(client: PgClient): Promise<string[]> {
+  const [table] = (await client.query("SELECT to_regclass('pgmigrations') IS NOT NULL AS exists")).rows;
+  if (!table?.exists) return [];
+  const { rows } = await client.query('SELECT name FROM pgmigrations ORDER BY run_on, id');
+  return rows.map((row) => String(row.name));
 }

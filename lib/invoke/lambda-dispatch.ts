@@ -92,15 +92,22 @@ export function createLambdaDispatch(client: LambdaClient, functionName: string)
 }
 
 /**
- * Lambda refused the request itself, as it will every time until someone changes the setup: a
- * 4xx other than a throttle (AccessDenied: the role lacks lambda:InvokeFunction on generate;
- * ResourceNotFound: GENERATE_FUNCTION_NAME names no function; a bad signature or unknown
- * credentials), or a KMS refusal (502, but about the function's key). Throttles, 5xx and the
- * network may pass.
+ * Lambda's answers that say how the stack is set up, and stay so until someone changes it: the
+ * role lacks lambda:InvokeFunction on generate, GENERATE_FUNCTION_NAME names no function, the
+ * credentials are unknown or expired, the function's KMS key refuses. Named, as S3's and the
+ * secret stores' are (lib/storage/s3.ts, lib/secrets/secret-store.ts): other client faults of
+ * Invoke are momentary (ResourceConflictException while an update runs, SnapStartNotReady while
+ * a new version initialises, a quota), as are throttles, 5xx and the network.
  */
+const SETUP_REFUSALS = new Set([
+  'AccessDeniedException',
+  'ResourceNotFoundException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+]);
+
 function refusedForSetup(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  if (/^KMS\w*Exception$/.test(error.name)) return true;
-  return status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408;
+  return error instanceof Error && (SETUP_REFUSALS.has(error.name) || /^KMS\w*Exception$/.test(error.name));
 }

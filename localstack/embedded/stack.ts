@@ -58,7 +58,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     // The db section as the functions will read it: the developer's DB_CONNECT_TIMEOUT_SECONDS
     // bounds the connection, and the embedded server's own URL meets the same rules as theirs.
-    const ran = await migrateUp(loadConfig(['db'], { ...given, DATABASE_URL: databaseUrl }).db);
+    const ran = await migrateUp(loadConfig(['db'], { ...given, DATABASE_URL: databaseUrl }).db, undefined, {
+      onRetry: log,
+    });
     if (ran.length > 0) log(`Applied migrations: ${ran.join(', ')}`);
 
     let s3Endpoint = given.S3_ENDPOINT_URL;

@@ -6,7 +6,7 @@ import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
-import { NotFoundError } from '../../lib/errors.ts';
+import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 import { runScript } from '../support/run-script.ts';
@@ -84,7 +84,8 @@ describe('an issuer key reported compromised', () => {
   it('replaces every certificate it signed that a verifier would accept, with the current key; a dry run changes nothing; a second run queues none', async () => {
     const leaked = await newKey();
     const withLeaked = containerWith(leaked);
-    const [kept, other, revoked, expired, waiting] = [
+    const [kept, other, revoked, expired, waiting, stuck] = [
+      await issueWith(withLeaked),
       await issueWith(withLeaked),
       await issueWith(withLeaked),
       await issueWith(withLeaked),
@@ -100,6 +101,12 @@ describe('an issuer key reported compromised', () => {
       { sql: t.sql, log },
       { certificateId: waiting, reason: 'typo', actor: 'staff' },
     );
+    // A replacement that failed for good: nothing issues it until someone requeues it.
+    const failed = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: stuck, reason: 'typo', actor: 'staff' },
+    );
+    await t.sql`UPDATE certificates SET status = 'dead' WHERE id = ${failed.id}`;
     // The rotation: the new key signs from now on, and the leaked one is retired.
     const rotated = await newKey();
     const withRotated = containerWith(rotated);
@@ -112,7 +119,8 @@ describe('an issuer key reported compromised', () => {
     expect(preview).toMatchObject({
       previousState: 'retired',
       replacementsQueued: 2,
-      alreadyReplacing: 1,
+      alreadyReplacing: 2,
+      deadReplacements: [failed.id],
       expiredLeft: 1,
     });
     expect(await keyState(t.sql, leaked.kid)).toBe('retired');
@@ -123,9 +131,9 @@ describe('an issuer key reported compromised', () => {
       kid: leaked.kid,
       previousState: 'retired',
       rendersWaitedFor: 0,
-      rendersStillRunning: 0,
       replacementsQueued: 2,
-      alreadyReplacing: 1,
+      alreadyReplacing: 2,
+      deadReplacements: [failed.id],
       expiredLeft: 1,
     });
     expect(await keyState(t.sql, leaked.kid)).toBe('compromised');
@@ -161,7 +169,8 @@ describe('an issuer key reported compromised', () => {
     expect(again).toMatchObject({
       previousState: 'compromised',
       replacementsQueued: 0,
-      alreadyReplacing: 1,
+      alreadyReplacing: 2,
+      deadReplacements: [failed.id],
       expiredLeft: 1,
     });
     // The time of the first mark is what the JWK Set publishes: a second run keeps it.
@@ -172,9 +181,13 @@ describe('an issuer key reported compromised', () => {
     await expect(
       compromiseIssuerKey({ sql: t.sql, log }, { kid: 'no-such-key', actor: 'incident-42' }),
     ).rejects.toBeInstanceOf(NotFoundError);
+    // Who acted goes into two audit rows per certificate: held to the staff actions' 1-200 characters.
+    await expect(
+      compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'x'.repeat(201) }),
+    ).rejects.toBeInstanceOf(ValidationError);
   });
 
-  it('a render that signed with the key before the mark and is issued after it is waited for, then replaced; one past its lease is not waited for', async () => {
+  it('a render that signed with the key before the mark and is issued after it is waited for, then replaced; one whose lease had run out is left to the scan', async () => {
     const leaked = await newKey();
     const withLeaked = containerWith(leaked);
     const inFlight = await issueWith(withLeaked);
@@ -202,8 +215,8 @@ describe('an issuer key reported compromised', () => {
       },
       { kid: leaked.kid, actor: 'incident-43' },
     );
-    expect(waits).toEqual(['waiting for 2', 'slept']);
-    expect(report).toMatchObject({ rendersWaitedFor: 2, rendersStillRunning: 1, replacementsQueued: 1 });
+    expect(waits).toEqual(['waiting for 1', 'slept']);
+    expect(report).toMatchObject({ rendersWaitedFor: 1, replacementsQueued: 1 });
     expect(await replacementOf(inFlight)).toBeDefined();
     expect(await replacementOf(stalled)).toBeUndefined();
   });

@@ -15,7 +15,7 @@ let restoreEnv: () => void;
 let lambda: Server;
 const invoked: { functionName: string; invocationType: string | undefined; certificateId: string }[] = [];
 /** How the stand-in answers: as Lambda does, or refusing as it does a role without lambda:InvokeFunction, or throttling. */
-let answer: 'accept' | 'deny' | 'throttle' = 'accept';
+let answer: 'accept' | 'deny' | 'throttle' | 'conflict' = 'accept';
 
 beforeAll(async () => {
   t = await createTestEnv();
@@ -29,8 +29,13 @@ beforeAll(async () => {
         return;
       }
       if (answer !== 'accept') {
-        const [status, type] =
-          answer === 'deny' ? [403, 'AccessDeniedException'] : [429, 'TooManyRequestsException'];
+        const refusals: Record<typeof answer, [number, string]> = {
+          deny: [403, 'AccessDeniedException'],
+          throttle: [429, 'TooManyRequestsException'],
+          // A client fault that passes: another operation on the function is in progress.
+          conflict: [409, 'ResourceConflictException'],
+        };
+        const [status, type] = refusals[answer];
         response
           .writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type })
           .end(JSON.stringify({ Type: 'User', message: `${type} from the stand-in` }));
@@ -146,11 +151,16 @@ describe('scan handler', () => {
     expect(await released()).toBe(1);
 
     // A throttle may pass: the tick still fails (nothing was handed out), but it is not a setup error.
-    answer = 'throttle';
-    const throttled = await tick();
-    expect(throttled.outcome).toBeInstanceOf(DispatchFailedError);
-    expect(throttled.emf.filter((record) => 'ConfigurationErrors' in record)).toEqual([]);
-    expect(await released()).toBe(1);
+    for (const momentary of ['throttle', 'conflict'] as const) {
+      answer = momentary;
+      const passing = await tick();
+      expect(passing.outcome, momentary).toBeInstanceOf(DispatchFailedError);
+      expect(
+        passing.emf.filter((record) => 'ConfigurationErrors' in record),
+        momentary,
+      ).toEqual([]);
+      expect(await released()).toBe(1);
+    }
 
     answer = 'accept';
     const before = invoked.length;
