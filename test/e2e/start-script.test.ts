@@ -564,6 +564,9 @@ describe('npm start', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(tree.filter(isAlive)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
+    // PostgreSQL was shut down, not killed: a postmaster that exits cleanly removes its pid file
+    // (and its shared memory in /dev/shm, which a killed one leaves there for good).
+    expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
     // Neither start left a Chromium profile behind: the first's went with its Ctrl-C, the
     // second's with its guard.
     await expect.poll(() => profiles.filter((dir) => existsSync(dir)), { timeout: 30_000 }).toEqual([]);
