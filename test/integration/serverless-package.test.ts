@@ -486,6 +486,10 @@ describe('serverless package', () => {
     });
   });
 
+  it('publishes no function version a deploy would keep for ever (nothing invokes one)', () => {
+    expect(resourcesOfType('AWS::Lambda::Version')).toEqual([]);
+  });
+
   it('keeps the bucket when the stack is deleted and when an update would replace it', () => {
     const bucket = template.Resources.CertificatesBucket as Resource;
     expect(bucket.Type).toBe('AWS::S3::Bucket');
