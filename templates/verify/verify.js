@@ -154,7 +154,11 @@
     genuine = false;
   }
   if (!genuine) return distrust('mismatch', 'tampered');
-  if (revoked) return distrust('revoked_key', 'revoked_key');
+  // A record that is no longer valid keeps its own verdict (revoked, expired, superseded: what
+  // `npm run compromise-key` leaves the key's certificates, with a link to each replacement): the
+  // signature line says the copy cannot be trusted. A valid record's heading must say it too.
+  if (revoked)
+    return main.dataset.status === 'valid' ? distrust('revoked_key', 'revoked_key') : say('revoked_key');
 
   // The holder's details were erased: the record keeps no name or score to compare the signed
   // ones with. A genuine signature of this certificate's code leaves the record's own status

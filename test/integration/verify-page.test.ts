@@ -426,6 +426,28 @@ describe('public verification page', () => {
     await opened.close();
   });
 
+  it('a superseded certificate signed with a key marked compromised (what compromise-key leaves): superseded, with its link, and the signature line says the key is revoked', async () => {
+    const leaked = await signingKeyFromJwk(await generateSigningJwk());
+    await registerSigningKey(t.sql, leaked);
+    const old = await issued({ signer: leaked, status: 'superseded' });
+    await markKeyCompromised(t.sql, leaked.kid);
+    await registerSigningKey(t.sql, key);
+    const newer = await issued();
+    await t.sql`
+      UPDATE certificates SET superseded_by = (SELECT id FROM certificates WHERE verification_code = ${newer.code})
+      WHERE verification_code = ${old.code}`;
+    const opened = await open(`/api/v1/verify/${old.code}#${old.jws}`);
+    expect(opened.status).toBe('superseded');
+    expect(opened.heading).toBe('Superseded certificate');
+    expect(
+      await opened.page.$eval('#signature-result', (element) => element.getAttribute('data-result')),
+    ).toBe('revoked_key');
+    expect(await opened.page.$eval('main a', (anchor) => (anchor as HTMLAnchorElement).href)).toBe(
+      `${server.baseUrl}/api/v1/verify/${newer.code}`,
+    );
+    await opened.close();
+  });
+
   it('"Check a PDF file": the file a verifier picks is hashed in the browser and compared with the PDF as issued', async () => {
     const certificate = await issued();
     const pdf = await PDFDocument.create();
