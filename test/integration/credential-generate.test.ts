@@ -1,5 +1,5 @@
 import { importJWK, jwtVerify } from 'jose';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateStore } from '../../lib/certificates/ports.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
@@ -24,8 +24,7 @@ import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/s
 import { TransientError } from '../../lib/errors.ts';
 import { CREDENTIAL_ATTACHMENT, OPEN_BADGE_ATTACHMENT } from '../../lib/render/renderer.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
-import { keycloakControl } from '../support/keycloak.ts';
+import type { TestEnv } from '../support/env.ts';
 import { validateOpenBadge } from '../support/open-badges-schema.ts';
 import { readableStorage } from '../support/s3-objects.ts';
 import {
@@ -33,13 +32,17 @@ import {
   createPendingCertificate,
   generateOptions,
   makeGenerateDeps,
+  pipelineTestFile,
   s3ConfigFor,
-  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-const renderer = stackRenderer({ maxPages: 1 });
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const { renderer, keycloak } = pipelineTestFile(
+  (env) => {
+    t = env;
+  },
+  { maxPages: 1 },
+);
 const options = generateOptions();
 const SETTINGS: CredentialSettings = {
   apiBaseUrl: 'https://certs.example.org/api/v1',
@@ -47,13 +50,6 @@ const SETTINGS: CredentialSettings = {
   issuer: { id: 'https://certs.example.org', name: options.issuerName },
   statusListTtlSeconds: 300,
 };
-
-testEnvPerFile(
-  (env) => {
-    t = env;
-  },
-  [renderer],
-);
 
 async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
   const user = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });

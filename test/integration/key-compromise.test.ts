@@ -1,4 +1,4 @@
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
 import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
@@ -7,32 +7,26 @@ import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
-import { keycloakControl } from '../support/keycloak.ts';
+import type { TestEnv } from '../support/env.ts';
 import { runScript } from '../support/run-script.ts';
 import {
   createCourse,
   createPendingCertificate,
   generateOptions,
   makeGenerateDeps,
-  recordingLog,
-  stackRenderer,
+  pipelineTestFile,
 } from './pipeline-fixtures.ts';
 
 /** `npm run compromise-key`: after a key leaks, what it signed is marked and replaced. */
 
 let t: TestEnv;
-const renderer = stackRenderer({ maxPages: 1 });
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
-const options = generateOptions();
-const log = recordingLog();
-
-testEnvPerFile(
+const { renderer, keycloak, log } = pipelineTestFile(
   (env) => {
     t = env;
   },
-  [renderer],
+  { maxPages: 1 },
 );
+const options = generateOptions();
 
 /** A generate container whose secret holds `key`. */
 const containerWith = (key: SigningKey) => ({

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
   applyLaterPassRule,
@@ -15,8 +15,7 @@ import {
   findPublicCertificate,
 } from '../../lib/certificates/read-model.ts';
 import type { Sql, TransactionSql } from '../../lib/db/client.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
-import { keycloakControl } from '../support/keycloak.ts';
+import type { TestEnv } from '../support/env.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { issuedAndReplaced, issuedCertificate } from './lifecycle-fixtures.ts';
 import {
@@ -24,24 +23,16 @@ import {
   createCourse,
   generateOptions,
   makeGenerateDeps,
-  recordingLog,
-  stackRenderer,
+  pipelineTestFile,
 } from './pipeline-fixtures.ts';
 
 // Tests a mutation sweep (2026-12-05) found missing: each passes on the code as
 // it is and fails without the behaviour in its title.
 
 let t: TestEnv;
-const log = recordingLog();
-const renderer = stackRenderer();
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
-
-testEnvPerFile(
-  (env) => {
-    t = env;
-  },
-  [renderer],
-);
+const { renderer, keycloak, log } = pipelineTestFile((env) => {
+  t = env;
+});
 
 async function row(id: string) {
   const [found] = await t.sql<

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
@@ -10,9 +10,8 @@ import {
 import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { findLatestByStudent } from '../../lib/certificates/read-model.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import type { TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
-import { keycloakControl } from '../support/keycloak.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
 import {
@@ -20,8 +19,7 @@ import {
   createCourse,
   generateOptions,
   makeGenerateDeps,
-  recordingLog,
-  stackRenderer,
+  pipelineTestFile,
 } from './pipeline-fixtures.ts';
 
 // A replacement (staff reissue, renewal, better score) waits beside the issued certificate it
@@ -29,16 +27,9 @@ import {
 // or not, does to it; each case was found by a review of that change, and fails without its fix.
 
 let t: TestEnv;
-const log = recordingLog();
-const renderer = stackRenderer();
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
-
-testEnvPerFile(
-  (env) => {
-    t = env;
-  },
-  [renderer],
-);
+const { renderer, keycloak, log } = pipelineTestFile((env) => {
+  t = env;
+});
 
 async function statuses(...ids: string[]) {
   const rows = await t.sql<{ id: string; status: string; replaces: string | null }[]>`

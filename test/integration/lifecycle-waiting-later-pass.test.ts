@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
   applyLaterPassRule,
@@ -9,17 +9,15 @@ import {
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { CLAIM_STOP_MARGIN_MS, runScan } from '../../lib/certificates/scan.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import type { TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
-import { keycloakControl } from '../support/keycloak.ts';
 import {
   createAttempt,
   createCourse,
   createPendingCertificate,
   generateOptions,
   makeGenerateDeps,
-  recordingLog,
-  stackRenderer,
+  pipelineTestFile,
 } from './pipeline-fixtures.ts';
 
 // Audit s12 finding 2: a later pass decided while the student's certificate was still waiting
@@ -27,16 +25,9 @@ import {
 // then decides it again, so the outcome no longer depends on whether generation had finished.
 
 let t: TestEnv;
-const log = recordingLog();
-const renderer = stackRenderer();
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
-
-testEnvPerFile(
-  (env) => {
-    t = env;
-  },
-  [renderer],
-);
+const { renderer, keycloak, log } = pipelineTestFile((env) => {
+  t = env;
+});
 
 // Ingestion as the API runs it, with the generation budget full: nothing is invoked, so the first
 // certificate is still pending when the retake is decided.

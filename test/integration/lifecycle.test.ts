@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import {
   applyLaterPassRule,
@@ -22,9 +22,8 @@ import { getBit, setIndexes } from '../../lib/credentials/status-list.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import type { TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
-import { keycloakControl } from '../support/keycloak.ts';
 import { untilWaitingForLock } from '../support/lock-wait.ts';
 import {
   issuedAndReplaced as issuedAndReplacedIn,
@@ -38,21 +37,13 @@ import {
   generateOptions,
   listKeys,
   makeGenerateDeps,
-  recordingLog,
-  stackRenderer,
+  pipelineTestFile,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-const log = recordingLog();
-const renderer = stackRenderer();
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
-
-testEnvPerFile(
-  (env) => {
-    t = env;
-  },
-  [renderer],
-);
+const { renderer, keycloak, log } = pipelineTestFile((env) => {
+  t = env;
+});
 
 const issued = issuedCertificate;
 

@@ -13,7 +13,8 @@ import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.t
 import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
-import type { TestEnv } from '../support/env.ts';
+import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import { keycloakControl } from '../support/keycloak.ts';
 
 /** Shared set-up for the pipeline tests: real database, S3 server, Keycloak stand-in and Chromium. */
 
@@ -54,6 +55,17 @@ export function recordingMetrics(): PipelineMetrics & { counts: Record<string, n
       counts.dead = (counts.dead ?? 0) + 1;
     },
   };
+}
+
+/**
+ * A pipeline test file's frame: its own database (testEnvPerFile, handed to `receive` before
+ * the file's tests run), a renderer on the stack's Chromium that is closed after them, the
+ * Keycloak stand-in and a recording log.
+ */
+export function pipelineTestFile(receive: (t: TestEnv) => void, options: { maxPages?: number } = {}) {
+  const renderer = stackRenderer(options);
+  testEnvPerFile(receive, [renderer]);
+  return { renderer, keycloak: keycloakControl(inject('stack').keycloakUrl), log: recordingLog() };
 }
 
 /** A renderer on the test stack's Chromium, as generate builds its own (30 s to print). */

@@ -1,33 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Dispatch } from '../../lib/certificates/ports.ts';
 import { recordAttempt } from '../../lib/certificates/record-attempt.ts';
 import { runScan } from '../../lib/certificates/scan.ts';
 import { ConflictError, ValidationError } from '../../lib/errors.ts';
-import { type TestEnv, testEnvPerFile } from '../support/env.ts';
-import { keycloakControl } from '../support/keycloak.ts';
+import type { TestEnv } from '../support/env.ts';
 import {
   certificateRow,
   createCourse,
   generateOptions,
   makeGenerateDeps,
+  pipelineTestFile,
   recordingLog,
-  stackRenderer,
 } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
-const renderer = stackRenderer();
-const keycloak = keycloakControl(inject('stack').keycloakUrl);
+const { renderer, keycloak } = pipelineTestFile((env) => {
+  t = env;
+});
 const options = { dispatchLeaseSeconds: 300 };
-
-testEnvPerFile(
-  (env) => {
-    t = env;
-  },
-  [renderer],
-);
 
 function recordingDispatch() {
   const calls: string[] = [];
