@@ -16,6 +16,7 @@ import { keycloakControl } from '../support/keycloak.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
 import { pdfText } from '../support/pdf.ts';
 import { readableStorage } from '../support/s3-objects.ts';
+import { closingServer } from '../support/stalling-server.ts';
 import {
   auditEvents,
   certificateRow,
@@ -346,13 +347,15 @@ describe('generate one certificate', () => {
     const user = await student('Hedy', 'Lamarr');
     const courseId = await createCourse(t.sql);
     const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
-    const { freePort } = await import('../../localstack/embedded/free-port.ts');
-    const closed = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+    // An endpoint that closes every connection it accepts, held by the test for its whole run (a
+    // port probed free and left unbound could be taken meanwhile by another file's server).
+    const dead = await closingServer();
     const down = makeGenerateDeps(t, renderer, {
-      storage: readableStorage(createS3Client(s3ConfigFor(t, closed)), t.bucket),
+      storage: readableStorage(createS3Client(s3ConfigFor(t, `http://127.0.0.1:${dead.port}`)), t.bucket),
     });
 
-    const outcome = await generateCertificate(down, options, id);
+    const outcome = await generateCertificate(down, options, id).finally(() => dead.close());
+    expect(dead.connections()).toBeGreaterThan(0);
     expect(outcome).toMatchObject({ status: 'failed', attempt: 1 });
     expect((await certificateRow(t.sql, id)).last_error).toMatch(/^S3 PutObject failed/);
     expect(down.metrics.counts.s3Errors).toBe(1);
