@@ -343,11 +343,11 @@ export const SUMMARY_LOCK = 7_316_002;
  * writing it; the lock is held until that transaction ends. Its claim and its `issued` update
  * take the same lock inside their statements, before writing the `claimed` row (which the
  * summary counts as failed when it took over an expired lease) and the `issued` one
- * (generate.ts claim and markIssued). A summary therefore never
- * runs between such a row's insert and its commit: every row whose `created_at` (the insert's
- * clock_timestamp()) falls before a summary's marker is committed and counted by that summary,
- * every later one by the next. Writers share the lock, so they never wait for each other; they
- * wait for a summary only while its one indexed statement runs.
+ * (generate.ts claim and markIssued). A summary therefore never runs between such a row's insert
+ * and its commit: every row whose `created_at` (the insert's clock_timestamp()) falls before a
+ * summary's marker (its scan_runs row, dated the same way) is committed and counted by that
+ * summary, every later one by the next. Writers share the lock, so they never wait for each
+ * other; they wait for a summary only while its one indexed statement runs.
  */
 export async function lockForCountedOutcome(tx: TransactionSql): Promise<void> {
   await tx`SELECT pg_advisory_xact_lock_shared(${SUMMARY_LOCK})`;
@@ -355,7 +355,7 @@ export async function lockForCountedOutcome(tx: TransactionSql): Promise<void> {
 
 /**
  * Outcomes of generations recorded since the previous scan's marker, however long ago it was (the
- * guide's summary line), and a `scan` audit row that marks the start of the next window. Only
+ * guide's summary line), and a `scan_runs` row that marks the start of the next window. Only
  * with no previous scan at all is the window the last hour, so a first tick on a large history
  * stays cheap. A longer gap (the schedule switched off while ingestion still invoked generate, or
  * scans failing for hours) is counted in full by the next summary rather than lost.
@@ -382,7 +382,7 @@ export async function summariseSinceLastScan(
   })) as GenerationSummary;
 }
 
-/** How long the scan's own audit rows (one a tick) are kept. */
+/** How long the scan's own rows (scan_runs, one a tick) are kept. */
 export const SCAN_MARKER_DAYS = 7;
 
 async function countSinceLastScan(
@@ -391,10 +391,7 @@ async function countSinceLastScan(
 ): Promise<GenerationSummary> {
   const [row] = await sql<GenerationSummary[]>`
     WITH since AS (
-      SELECT coalesce(
-        (SELECT max(created_at) FROM certificate_generation_log
-         WHERE event = 'scan' AND certificate_id IS NULL),
-        now() - interval '1 hour') AS at
+      SELECT coalesce((SELECT max(created_at) FROM scan_runs), now() - interval '1 hour') AS at
     ),
     outcomes AS (
       SELECT CASE WHEN event = 'claimed' THEN 'failed' ELSE event END AS outcome
@@ -412,22 +409,32 @@ async function countSinceLastScan(
       FROM outcomes
     ),
     marker AS (
-      INSERT INTO certificate_generation_log (event, message, details)
-      SELECT 'scan', 'scan completed', ${sql.json(details)}::jsonb || to_jsonb(counts) FROM counts
+      INSERT INTO scan_runs (details)
+      SELECT ${sql.json(details)}::jsonb || to_jsonb(counts) FROM counts
       RETURNING 1
     ),
     pruned AS (
-      -- Only the newest marker is read (since, above). One a minute is 525,600 rows a year of an
-      -- audit log nothing else prunes: a week's are kept, for whoever looks at recent ticks, and
-      -- older ones go a hundred at a time (one a tick once caught up), through the markers' index.
+      -- Only the newest run is read (since, above). One a minute is 525,600 rows a year: a week's
+      -- are kept, for whoever looks at recent ticks, and older ones go a hundred at a time (one a
+      -- tick once caught up).
+      DELETE FROM scan_runs
+      WHERE id IN (
+        SELECT id FROM scan_runs
+        WHERE created_at < now() - make_interval(days => ${SCAN_MARKER_DAYS})
+        ORDER BY created_at LIMIT 100)
+      RETURNING 1
+    ),
+    stray AS (
+      -- Markers an older version wrote into the audit log (during a deploy, or after a rollback),
+      -- where they hid the guide's generation history: removed through their own index.
       DELETE FROM certificate_generation_log
       WHERE id IN (
         SELECT id FROM certificate_generation_log
-        WHERE event = 'scan' AND certificate_id IS NULL AND created_at < now() - make_interval(days => ${SCAN_MARKER_DAYS})
+        WHERE event = 'scan' AND certificate_id IS NULL
         ORDER BY created_at LIMIT 100)
       RETURNING 1
     )
-    -- marker and pruned run although nothing reads them: data-modifying CTEs always execute.
+    -- marker, pruned and stray run although nothing reads them: data-modifying CTEs always execute.
     SELECT generated, failed, retrying, dead FROM counts`;
   return row ?? { generated: 0, failed: 0, retrying: 0, dead: 0 };
 }

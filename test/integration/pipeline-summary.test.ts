@@ -34,6 +34,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await t.sql`DELETE FROM certificate_generation_log`;
+  await t.sql`DELETE FROM scan_runs`;
 });
 
 /** Generate with stand-ins for everything but the database; the S3 upload waits at `upload`. */
@@ -67,6 +68,11 @@ const NOTHING = { generated: 0, failed: 0, retrying: 0, dead: 0 };
 async function logOutcome(event: string, ago: string, fromStatus: string | null = null): Promise<void> {
   await t.sql`INSERT INTO certificate_generation_log (event, from_status, created_at)
               VALUES (${event}, ${fromStatus}::certificate_status, now() - ${ago}::interval)`;
+}
+
+/** A scan's run as the summary records it, dated `ago` (an SQL interval) before now. */
+async function logScan(ago: string): Promise<void> {
+  await t.sql`INSERT INTO scan_runs (created_at) VALUES (now() - ${ago}::interval)`;
 }
 
 /** A certificate whose worker died mid-attempt (Lambda timeout, OOM): rendering, lease and backoff over. */
@@ -208,7 +214,7 @@ describe('generation summary', () => {
   });
   it('counts every outcome since the previous scan, however long ago it ran', async () => {
     // The last scan ran 3 h ago (the schedule was switched off; ingestion still invoked generate).
-    await logOutcome('scan', '3 hours');
+    await logScan('3 hours');
     for (let index = 0; index < 5; index += 1) await logOutcome('issued', '2 hours');
     await logOutcome('failed', '90 minutes');
     await logOutcome('issued', '10 minutes');
@@ -221,24 +227,45 @@ describe('generation summary', () => {
     expect(await summariseSinceLastScan(t.sql, {})).toEqual(NOTHING);
   });
 
-  it("keeps a week of the scan's own markers and prunes older ones, a hundred a tick", async () => {
+  it("keeps a week of the scan's own runs and prunes older ones, a hundred a tick, outside the audit log", async () => {
     for (let minute = 1; minute <= 150; minute += 1)
-      await logOutcome('scan', `${SCAN_MARKER_DAYS} days ${minute} minutes`);
-    await logOutcome('scan', `${SCAN_MARKER_DAYS - 1} days`);
+      await logScan(`${SCAN_MARKER_DAYS} days ${minute} minutes`);
+    await logScan(`${SCAN_MARKER_DAYS - 1} days`);
     await logOutcome('issued', `${SCAN_MARKER_DAYS + 30} days`);
-    const markers = async () => {
-      const [row] = await t.sql<{ old: number; recent: number; other: number }[]>`
-        SELECT count(*) FILTER (WHERE event = 'scan' AND created_at < now() - make_interval(days => ${SCAN_MARKER_DAYS}))::int AS old,
-               count(*) FILTER (WHERE event = 'scan' AND created_at >= now() - make_interval(days => ${SCAN_MARKER_DAYS}))::int AS recent,
-               count(*) FILTER (WHERE event <> 'scan')::int AS other
-        FROM certificate_generation_log`;
+    const runs = async () => {
+      const [row] = await t.sql<{ old: number; recent: number; audit: number }[]>`
+        SELECT count(*) FILTER (WHERE created_at < now() - make_interval(days => ${SCAN_MARKER_DAYS}))::int AS old,
+               count(*) FILTER (WHERE created_at >= now() - make_interval(days => ${SCAN_MARKER_DAYS}))::int AS recent,
+               (SELECT count(*)::int FROM certificate_generation_log) AS audit
+        FROM scan_runs`;
       return row;
     };
     await summariseSinceLastScan(t.sql, {});
-    // The hundred oldest went; the week's marker, this tick's and every other audit row stay.
-    expect(await markers()).toEqual({ old: 50, recent: 2, other: 1 });
+    // The hundred oldest went; the week's run, this tick's and the audit row stay, and the tick
+    // wrote nothing into the audit log.
+    expect(await runs()).toEqual({ old: 50, recent: 2, audit: 1 });
     await summariseSinceLastScan(t.sql, {});
-    expect(await markers()).toEqual({ old: 0, recent: 3, other: 1 });
+    expect(await runs()).toEqual({ old: 0, recent: 3, audit: 1 });
+  });
+
+  it('removes the markers an older version wrote into the audit log, a hundred a tick, without counting from them', async () => {
+    // As a version before scan_runs writes them while a deploy rolls out (or after a rollback).
+    await logScan('3 hours');
+    for (let minute = 1; minute <= 150; minute += 1) await logOutcome('scan', `${minute} minutes`);
+    await logOutcome('issued', '2 hours');
+    const stray = async () =>
+      (
+        await t.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM certificate_generation_log WHERE event = 'scan'`
+      )[0]?.n;
+    // Counted from the last run in scan_runs (3 h ago), not from the newest stray marker (1 min).
+    expect((await summariseSinceLastScan(t.sql, {})).generated).toBe(1);
+    expect(await stray()).toBe(50);
+    await summariseSinceLastScan(t.sql, {});
+    expect(await stray()).toBe(0);
+    const [kept] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificate_generation_log WHERE event = 'issued'`;
+    expect(kept?.n).toBe(1);
   });
 
   it('counts an attempt that ended without a result as failed, once, when its lease is taken over', async () => {
@@ -283,7 +310,7 @@ describe('generation summary', () => {
   });
 
   it("the summary line's numbers are its JSON fields of the same names", async () => {
-    await logOutcome('scan', '10 minutes');
+    await logScan('10 minutes');
     await logOutcome('issued', '2 minutes');
     await logOutcome('issued', '1 minute');
     await logOutcome('failed', '2 minutes');

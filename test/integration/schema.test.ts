@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runScan } from '../../lib/certificates/scan.ts';
 import { createAddressGuard } from '../../lib/webhooks/address-guard.ts';
 import { fanOut } from '../../lib/webhooks/delivery.ts';
 import { createEndpoint } from '../../lib/webhooks/endpoints.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { recordingLog } from './pipeline-fixtures.ts';
 
 let t: TestEnv;
 beforeAll(async () => {
@@ -31,6 +33,29 @@ describe('schema', () => {
     expect(errors).toHaveLength(1);
     const overview = await t.sql`SELECT status, COUNT(*) FROM v_certificates_with_metadata GROUP BY status`;
     expect(overview).toEqual([{ status: 'failed', count: '1' }]);
+  });
+
+  it("the guide's generation history still shows certificates after many quiet scans", async () => {
+    const [course] = await t.sql`INSERT INTO courses (title) VALUES ('Quiet 101') RETURNING id`;
+    const [attempt] = await t.sql`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, certificate_enqueued_at)
+      VALUES (gen_random_uuid(), ${course?.id}, 90, 100, true, now()) RETURNING id, student_id`;
+    const [certificate] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificates (student_id, course_id, test_attempt_id, status)
+      VALUES (${attempt?.student_id}, ${course?.id}, ${attempt?.id}, 'dead') RETURNING id`;
+    await t.sql`
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status)
+      VALUES (${certificate?.id ?? null}, 'dead', 'rendering', 'dead')`;
+    // Twenty-five minutes of a schedule with nothing to do.
+    for (let tick = 0; tick < 25; tick += 1)
+      await runScan(
+        { sql: t.sql, dispatch: async () => undefined, log: recordingLog() },
+        { batchSize: 10, enqueueLimit: 10, dispatchLeaseSeconds: 300 },
+      );
+    const history = await t.sql<{ certificate_id: string | null; event: string }[]>`
+      SELECT * FROM certificate_generation_log ORDER BY created_at DESC LIMIT 20`;
+    expect(history.map((row) => [row.certificate_id, row.event])).toContainEqual([certificate?.id, 'dead']);
+    expect(history.filter((row) => row.certificate_id === null)).toEqual([]);
   });
 
   it("runs the README's webhook backlog query as written: pending deliveries per endpoint, oldest first", async () => {
