@@ -66,6 +66,13 @@ export function createSql(
       statement_timeout: config.DB_STATEMENT_TIMEOUT_MS ?? 15000,
       // The server ends a session idle inside a transaction this long, and so lets go of its locks.
       idle_in_transaction_session_timeout: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS ?? 120000,
+      // Every instant leaves the database in UTC, whatever zone the server was initialised with
+      // (initdb takes the machine's; npm start's embedded server too). In another zone, jsonb
+      // built from a timestamptz (webhook payloads) carried its offset, and instants before the
+      // zone's standard time (local mean time, a seconds offset) came back unreadable to Date.
+      TimeZone: 'UTC',
+      // The text form postgres.js and `::text` casts of dates are read in.
+      DateStyle: 'ISO, MDY',
     },
   });
 }
