@@ -69,6 +69,9 @@ interface ClaimedRow {
   course_code: string | null;
   course_locale: string | null;
   pass_percentage: string | null;
+  /** The claim's instant: the certificate's issue instant (generated_at, the credential's validFrom). */
+  claimed_at: Date;
+  /** Its day in UTC: the printed issue date. */
   today: string;
   expires_on: string | null;
   /** The certificate this one replaces (a reissue, a better score or a renewal), superseded when this one is issued. */
@@ -132,7 +135,7 @@ async function claim(
     )
     SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.code AS course_code,
            co.locale AS course_locale, co.pass_percentage,
-           to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
+           now() AS claimed_at, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
     FROM claimed
     JOIN test_attempts a ON a.id = claimed.test_attempt_id
     LEFT JOIN courses co ON co.id = claimed.course_id`;
@@ -170,8 +173,10 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
           dispatched_until = NULL, updated_at = now(),
           -- Issued already past its expiry (a correction keeps its original's, which lapsed while
           -- it waited): its certificate.issued event says so, and the sweep must not announce an
-          -- expiry dated before the issue, which receivers ordering by timestamp would undo.
-          expiry_notified_at = CASE WHEN expires_at <= ${issue.issuedAt} THEN ${issue.issuedAt}::timestamptz END
+          -- expiry dated before the issue, which receivers ordering by timestamp would undo. Judged
+          -- at this transaction's now(), the issued event's own time: an expiry that passed during
+          -- the render (after issuedAt) counts too.
+          expiry_notified_at = CASE WHEN expires_at <= now() THEN now() END
       WHERE id = ${issue.certificateId} AND status = 'rendering' AND lease_owner = ${issue.owner}
       RETURNING id, attempt_count
     ),
@@ -388,8 +393,10 @@ export async function generateCertificate(
     };
     // When this certificate counts as generated: recorded as generated_at and stated as the Open
     // Badges credential's validFrom, so the credential in the PDF and the one the routes serve
-    // later agree.
-    const issuedAt = new Date();
+    // later agree. The claim's instant, whose UTC day is the printed issue date: one clock and one
+    // instant, so a render that straddles midnight is not dated one day on paper and the next in a
+    // wallet (nor a year apart on 31 December).
+    const issuedAt = claimed.claimed_at;
     // The facts' JWS and the Open Badges credential (only beside a signed one) at once: neither
     // needs the other, and signed together they share one read of the issuer key's state.
     const [credential, openBadge] = deps.signer

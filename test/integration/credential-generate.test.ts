@@ -312,6 +312,14 @@ describe('generation signs the printed facts', () => {
     const { payload } = await jwtVerify(badge, await importJWK(key.publicJwk, 'ES256'));
     expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
     expect(payload.nbf).toBe(Math.floor((row?.generated_at.getTime() ?? 0) / 1000));
+    // One instant dates it everywhere: the claim's, whose UTC day is printed. Not a later reading
+    // of another clock, which a render straddling midnight put on the next day in the wallet.
+    const [claim] = await t.sql<{ created_at: Date; issued_on: string }[]>`
+      SELECT l.created_at, c.issued_on::text AS issued_on FROM certificate_generation_log l
+      JOIN certificates c ON c.id = l.certificate_id
+      WHERE l.certificate_id = ${id} AND l.event = 'claimed'`;
+    expect(row?.generated_at.getTime()).toBeLessThanOrEqual(claim?.created_at.getTime() ?? 0);
+    expect(row?.generated_at.toISOString().slice(0, 10)).toBe(claim?.issued_on);
     expect(payload.exp).toBe(Math.floor((row?.expires_at.getTime() ?? 0) / 1000));
     expect(payload).toEqual(openBadgeJwtClaims(await openBadgeForCertificate({ sql: t.sql }, SETTINGS, id)));
     // The course changed afterwards: the routes still serve what the PDF states, not a 90% pass

@@ -441,6 +441,24 @@ describe('reissueCertificate', () => {
       SELECT event_type FROM webhook_outbox WHERE certificate_id = ${third.newId}`;
     expect(events.map((event) => event.event_type)).toEqual(['certificate.issued']);
 
+    // The inherited expiry passes while the correction renders (after the claim dated it, before
+    // the issue commits): judged at the issue, so again no expiry dated before the issue event.
+    const fourth = await issuedAndReplaced(courseId, 'Jean', 'Sammet', 'name fix');
+    const lapsing: CertificateRenderer = {
+      render: async (content, template) => {
+        await t.sql`UPDATE certificates SET expires_at = clock_timestamp() WHERE id = ${fourth.newId}`;
+        return await renderer.render(content, template);
+      },
+      close: async () => undefined,
+    };
+    expect(
+      await generateCertificate(makeGenerateDeps(t, lapsing), generateOptions(), fourth.newId),
+    ).toMatchObject({ status: 'issued' });
+    await sweepExpiredCertificates({ sql: t.sql, log, now: () => new Date() }, 1000);
+    const lapsedEvents = await t.sql<{ event_type: string }[]>`
+      SELECT event_type FROM webhook_outbox WHERE certificate_id = ${fourth.newId} ORDER BY occurred_at, id`;
+    expect(lapsedEvents.map((event) => event.event_type)).toEqual(['certificate.issued']);
+
     const lapsed = await issued(t.sql, { courseId, issuedOn: '2020-01-01' });
     await expect(
       reissueCertificate(
