@@ -89,7 +89,43 @@ export function webhookBody(type: string, occurredAt: Date, data: Record<string,
 export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
   if (!value) return undefined;
   if (/^\d{1,9}$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) return undefined;
+  const at = parseHttpDate(value.trim(), now);
+  if (at === undefined) return undefined;
   return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * An HTTP-date (RFC 9110 section 5.6.7) as epoch ms: the IMF-fixdate and the two obsolete forms a
+ * recipient must also accept, all of them UTC. Not Date.parse: it reads the asctime form, which
+ * names no zone, in the process's local time (TZ), so a receiver's "two minutes" became hours.
+ */
+function parseHttpDate(value: string, now: Date): number | undefined {
+  const imf = /^[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/.exec(value);
+  const rfc850 = /^[A-Z][a-z]+, (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/.exec(value);
+  const asctime = /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/.exec(value);
+  let parts: [day: string, month: string, year: number, hour: string, minute: string, second: string];
+  if (imf) parts = [imf[1] ?? '', imf[2] ?? '', Number(imf[3]), imf[4] ?? '', imf[5] ?? '', imf[6] ?? ''];
+  else if (rfc850) {
+    // A two-digit year more than 50 years ahead is the most recent past year ending so (RFC 9110).
+    let year = Math.floor(now.getUTCFullYear() / 100) * 100 + Number(rfc850[3]);
+    if (year > now.getUTCFullYear() + 50) year -= 100;
+    parts = [rfc850[1] ?? '', rfc850[2] ?? '', year, rfc850[4] ?? '', rfc850[5] ?? '', rfc850[6] ?? ''];
+  } else if (asctime)
+    parts = [
+      asctime[2] ?? '',
+      asctime[1] ?? '',
+      Number(asctime[6]),
+      asctime[3] ?? '',
+      asctime[4] ?? '',
+      asctime[5] ?? '',
+    ];
+  else return undefined;
+  const [day, month, year, hour, minute, second] = parts;
+  const monthIndex = MONTHS.indexOf(month);
+  if (monthIndex < 0) return undefined;
+  const at = Date.UTC(year, monthIndex, Number(day), Number(hour), Number(minute), Number(second));
+  // Date.UTC rolls 31 February over into March: such a date is not one.
+  return new Date(at).getUTCDate() === Number(day) ? at : undefined;
 }

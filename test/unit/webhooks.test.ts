@@ -192,6 +192,29 @@ describe('retry schedule', () => {
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:01:00 GMT', start)).toBe(60);
     expect(parseRetryAfter('soon', start)).toBeUndefined();
   });
+
+  it('reads all three HTTP-date forms of Retry-After as UTC, in whatever zone the process runs', () => {
+    const now = new Date('2026-12-05T10:00:00Z');
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ['UTC', 'America/Los_Angeles', 'Pacific/Kiritimati']) {
+        process.env.TZ = tz; // Node applies a change of TZ at once
+        expect(parseRetryAfter('Sat, 05 Dec 2026 10:02:00 GMT', now)).toBe(120);
+        expect(parseRetryAfter('Saturday, 05-Dec-26 10:02:00 GMT', now)).toBe(120);
+        // asctime names no zone; RFC 9110 makes it UTC (Date.parse read it as local time).
+        expect(parseRetryAfter('Sat Dec  5 10:02:00 2026', now)).toBe(120);
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+    // A two-digit year more than 50 years ahead is the last century's: long past, so now.
+    expect(parseRetryAfter('Thursday, 05-Dec-80 10:02:00 GMT', now)).toBe(0);
+    // Not dates: a zone other than GMT, a day that does not exist, an unknown month.
+    expect(parseRetryAfter('Sat, 05 Dec 2026 10:02:00 PST', now)).toBeUndefined();
+    expect(parseRetryAfter('Sat, 31 Feb 2026 10:02:00 GMT', now)).toBeUndefined();
+    expect(parseRetryAfter('Sat, 05 Dex 2026 10:02:00 GMT', now)).toBeUndefined();
+  });
 });
 
 describe('signatures', () => {
