@@ -68,6 +68,11 @@ const ENDED_BY = {
   start: "the run's start: SCAN_NOT_BEFORE is not set",
 } as const;
 
+/** ", N of them already past their validity period", when there are any. */
+function expiredNote(count: number): string {
+  return count > 0 ? `, ${count} of them already past their validity period` : '';
+}
+
 try {
   console.log(
     `Selection: passing attempts completed from ${selection.from.toISOString()} and before ${selection.to.toISOString()} (${ENDED_BY[selection.endedBy]}).`,
@@ -77,11 +82,15 @@ try {
     console.log('Dry run: nothing was changed.');
     for (const course of preview.courses)
       console.log(
-        `${course.courseId}  ${course.title}  ${course.certificates} certificate(s)  (${course.attempts} attempt(s))`,
+        `${course.courseId}  ${course.title}  ${course.certificates} certificate(s)${expiredNote(course.expiredAtIssue)}  (${course.attempts} attempt(s))`,
       );
     console.log(
-      `Total: ${preview.totalCertificates} certificate(s) from ${preview.totalAttempts} passing attempt(s).`,
+      `Total: ${preview.totalCertificates} certificate(s)${expiredNote(preview.totalExpiredAtIssue)} from ${preview.totalAttempts} passing attempt(s).`,
     );
+    if (preview.totalExpiredAtIssue > 0)
+      console.log(
+        "A backfilled certificate's validity period counts from its pass: those past it are issued expired (shown so, not downloadable).",
+      );
     if (preview.sample.length > 0) console.log('Sample:');
     for (const a of preview.sample)
       console.log(

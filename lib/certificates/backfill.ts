@@ -110,6 +110,11 @@ export interface CourseCount {
   attempts: number;
   /** Certificates the run would create: one per student without a live certificate of the course. */
   certificates: number;
+  /**
+   * Of those, the ones whose validity period (counted from the pass, the course's
+   * validity_months) has already ended: issued expired, shown so everywhere, not downloadable.
+   */
+  expiredAtIssue: number;
 }
 
 export interface SampleAttempt {
@@ -124,6 +129,7 @@ export interface SampleAttempt {
 export interface BackfillPreview {
   courses: CourseCount[];
   totalCertificates: number;
+  totalExpiredAtIssue: number;
   totalAttempts: number;
   sample: SampleAttempt[];
 }
@@ -147,13 +153,33 @@ export async function previewBackfill(
   selection: BackfillSelection,
   sampleSize = 5,
 ): Promise<BackfillPreview> {
-  const courses = await sql<{ course_id: string; title: string; attempts: number; certificates: number }[]>`
+  const courses = await sql<
+    { course_id: string; title: string; attempts: number; certificates: number; expired_at_issue: number }[]
+  >`
+    WITH firsts AS (
+      -- The attempt each student's certificate would come from: their earliest in the selection.
+      SELECT DISTINCT ON (a.student_id, a.course_id) a.student_id, a.course_id, a.completed_at
+      FROM test_attempts a
+      WHERE ${selected(sql, selection)}
+      ORDER BY a.student_id, a.course_id, a.completed_at, a.id
+    ),
+    creates AS (
+      SELECT f.course_id, count(*)::int AS certificates,
+             count(*) FILTER (WHERE c.validity_months IS NOT NULL
+               AND ((f.completed_at AT TIME ZONE 'UTC')::date + make_interval(months => c.validity_months))
+                   <= (now() AT TIME ZONE 'UTC')::date)::int AS expired_at_issue
+      FROM firsts f JOIN courses c ON c.id = f.course_id
+      WHERE NOT EXISTS (
+        SELECT 1 FROM certificates x
+        WHERE x.student_id = f.student_id AND x.course_id = f.course_id
+          AND x.status NOT IN ('revoked', 'superseded'))
+      GROUP BY f.course_id
+    )
     SELECT a.course_id, c.title, count(*)::int AS attempts,
-           count(DISTINCT a.student_id) FILTER (WHERE NOT EXISTS (
-             SELECT 1 FROM certificates x
-             WHERE x.student_id = a.student_id AND x.course_id = a.course_id
-               AND x.status NOT IN ('revoked', 'superseded')))::int AS certificates
+           coalesce(min(k.certificates), 0)::int AS certificates,
+           coalesce(min(k.expired_at_issue), 0)::int AS expired_at_issue
     FROM test_attempts a JOIN courses c ON c.id = a.course_id
+    LEFT JOIN creates k ON k.course_id = a.course_id
     WHERE ${selected(sql, selection)}
     GROUP BY a.course_id, c.title
     ORDER BY c.title, a.course_id`;
@@ -178,8 +204,10 @@ export async function previewBackfill(
       title: row.title,
       attempts: row.attempts,
       certificates: row.certificates,
+      expiredAtIssue: row.expired_at_issue,
     })),
     totalCertificates: courses.reduce((sum, row) => sum + row.certificates, 0),
+    totalExpiredAtIssue: courses.reduce((sum, row) => sum + row.expired_at_issue, 0),
     totalAttempts: courses.reduce((sum, row) => sum + row.attempts, 0),
     sample: sample.map((row) => ({
       attemptId: row.id,
@@ -370,6 +398,8 @@ export interface CourseBackfillResult {
   dryRun: boolean;
   /** Dry run: certificates a run would create. Otherwise: certificates this call created. */
   certificates: number;
+  /** Dry run: of those, the ones issued already past their validity period. Otherwise 0. */
+  expiredAtIssue: number;
   /** Passing attempts of the selection still waiting for the backfill after this call. */
   remainingAttempts: number;
   /** Dry run: the first few attempts of the selection. Otherwise empty. */
@@ -402,6 +432,7 @@ export async function backfillCourse(
       courseId,
       dryRun: true,
       certificates: preview.totalCertificates,
+      expiredAtIssue: preview.totalExpiredAtIssue,
       remainingAttempts: preview.totalAttempts,
       sample: preview.sample,
       completedBefore: selection.to,
@@ -417,6 +448,7 @@ export async function backfillCourse(
     courseId,
     dryRun: false,
     certificates: result.created,
+    expiredAtIssue: 0,
     remainingAttempts: result.remaining,
     sample: [],
     completedBefore: selection.to,

@@ -639,12 +639,14 @@ export async function assignIssueLifecycle(
         open_list_id: string | null;
         open_list_size: number | null;
         validity_months: number | null;
+        validity_start: string | null;
         corrects: boolean;
         corrected_expires_at: Date | null;
       }[]
     >`
       SELECT c.status::text, c.status_list_id, c.status_list_index, c.expires_at,
              open.id AS open_list_id, open.size AS open_list_size, co.validity_months,
+             to_char(c.validity_start, 'YYYY-MM-DD') AS validity_start,
              corrected.id IS NOT NULL AS corrects, corrected.expires_at AS corrected_expires_at
       FROM certificates c
       JOIN courses co ON co.id = c.course_id
@@ -664,12 +666,12 @@ export async function assignIssueLifecycle(
     if (state.status_list_id !== null && state.status_list_index !== null) {
       let expiresAt = state.expires_at;
       if (state.status === 'rendering' && options.issuedOn !== undefined) {
-        // Not issued yet: the expiry follows the date this attempt prints, not the first
-        // attempt's. A retry after midnight, or a requeue weeks later, would otherwise print a
+        // Not issued yet: the expiry follows the date this attempt prints (a backfilled
+        // certificate's, its pass: validity_start), not the first attempt's. A retry after midnight, or a requeue weeks later, would otherwise print a
         // validity partly or wholly spent (issued today, expired last month).
         expiresAt = state.corrects
           ? state.corrected_expires_at
-          : expiresAtFor(options.issuedOn, state.validity_months);
+          : expiresAtFor(state.validity_start ?? options.issuedOn, state.validity_months);
         if (expiresAt?.getTime() !== state.expires_at?.getTime())
           await sql`
             UPDATE certificates SET expires_at = ${expiresAt}, updated_at = now()
@@ -708,7 +710,7 @@ export async function assignIssueLifecycle(
           SET status_list_id = l.id, status_list_index = ${index},
               expires_at = CASE WHEN ${state.corrects}::boolean THEN ${state.corrected_expires_at}::timestamptz
                 ELSE coalesce(c.expires_at, CASE WHEN co.validity_months IS NULL THEN NULL
-                  ELSE (coalesce(c.issued_on, ${options.issuedOn ?? null}::date, (now() AT TIME ZONE 'UTC')::date)
+                  ELSE (coalesce(c.validity_start, c.issued_on, ${options.issuedOn ?? null}::date, (now() AT TIME ZONE 'UTC')::date)
                         + make_interval(months => co.validity_months))::timestamp AT TIME ZONE 'UTC' END) END,
               updated_at = now()
           FROM courses co, status_lists l
@@ -984,8 +986,9 @@ async function decideUndecided(
     const outcome: LaterPassOutcome = afterRevocation ? 'issued-after-revocation' : 'created';
     const [created] = await tx<{ id: string }[]>`
       WITH cert AS (
-        INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
-        VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, ${notify})
+        INSERT INTO certificates (student_id, course_id, test_attempt_id, notify, validity_start)
+        VALUES (${attempt.student_id}, ${attempt.course_id}, ${attempt.id}, ${notify},
+                ${backfilledValidityStart(tx, actor, attempt.id)})
         ON CONFLICT DO NOTHING
         RETURNING id
       ),
@@ -1115,6 +1118,15 @@ async function note(
  * until the replacement is (supersedeReplaced). Null when the live one is no longer issued or
  * already has a replacement.
  */
+/**
+ * Where a certificate the backfill creates starts its validity period: its pass's UTC day, as the
+ * backfill's own enqueue sets it (scan.ts). NULL otherwise: the day it is printed.
+ */
+function backfilledValidityStart(tx: TransactionSql, actor: string, attemptId: string) {
+  return tx`(SELECT CASE WHEN ${actor} = 'backfill' THEN (completed_at AT TIME ZONE 'UTC')::date END
+             FROM test_attempts WHERE id = ${attemptId}::uuid)`;
+}
+
 async function replacementFor(
   tx: TransactionSql,
   certificateId: string,
@@ -1133,8 +1145,10 @@ async function replacementFor(
       FOR UPDATE
     ),
     successor AS (
-      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, notify, replaces)
-      SELECT ${newId}, student_id, course_id, ${attemptId}, ${notify}, id FROM x
+      INSERT INTO certificates (id, student_id, course_id, test_attempt_id, notify, replaces, validity_start)
+      SELECT ${newId}, student_id, course_id, ${attemptId}, ${notify}, id,
+             ${backfilledValidityStart(tx, actor, attemptId)}
+      FROM x
       ON CONFLICT DO NOTHING
       RETURNING id
     ),

@@ -116,8 +116,12 @@ export async function enqueuePassingAttempts(
     inserted AS (
       -- Earliest attempt first: when one batch holds two passing attempts of the same student
       -- and course, the earlier one gets the certificate and the later one is a no-op.
-      INSERT INTO certificates (student_id, course_id, test_attempt_id, notify)
-      SELECT student_id, course_id, id, ${notify} FROM picked
+      -- A backfilled certificate's validity period counts from its pass (its UTC day), not from
+      -- the day it is printed: a qualification earned years ago is not current until next year.
+      INSERT INTO certificates (student_id, course_id, test_attempt_id, notify, validity_start)
+      SELECT student_id, course_id, id, ${notify},
+             CASE WHEN ${source === 'backfill'}::boolean THEN (completed_at AT TIME ZONE 'UTC')::date END
+      FROM picked
       WHERE id NOT IN (SELECT id FROM deferred)
       ORDER BY completed_at, id
       ON CONFLICT DO NOTHING

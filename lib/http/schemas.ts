@@ -289,6 +289,13 @@ export const backfillResultSchema = z
       .number()
       .int()
       .describe('Dry run: certificates a backfill would create. Otherwise: certificates this call created'),
+    expiredAtIssue: z
+      .number()
+      .int()
+      .describe(
+        "Dry run: of those, the ones whose validity period, counted from the pass (the course's " +
+          '`validityMonths`), has already ended: they are issued expired. Otherwise 0',
+      ),
     remainingAttempts: z
       .number()
       .int()
