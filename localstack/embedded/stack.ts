@@ -34,6 +34,16 @@ export interface LocalStackOptions {
  * Starts the local stand-ins (PostgreSQL, S3, Keycloak), each only when its real counterpart
  * is not configured, applies migrations, and returns the environment for the functions.
  */
+/**
+ * S3_FORCE_PATH_STYLE for the stack: on for its own s3rver (reached by IP); for an endpoint the
+ * developer gave, what they set, else unset, which the client reads as on for an endpoint
+ * (lib/storage/s3.ts): an S3-compatible server that wants virtual-host URLs stays usable.
+ */
+export function pathStyleFor(given: Record<string, string | undefined>): { S3_FORCE_PATH_STYLE?: string } {
+  if (!given.S3_ENDPOINT_URL) return { S3_FORCE_PATH_STYLE: 'true' };
+  return given.S3_FORCE_PATH_STYLE === undefined ? {} : { S3_FORCE_PATH_STYLE: given.S3_FORCE_PATH_STYLE };
+}
+
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => undefined);
   const given = options.env ?? {};
@@ -92,7 +102,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       S3_BUCKET: bucket,
       S3_ENDPOINT_URL: s3Endpoint,
       S3_REGION: given.S3_REGION ?? 'us-east-1',
-      S3_FORCE_PATH_STYLE: 'true',
+      ...pathStyleFor(given),
       // s3rver accepts any credentials; a real endpoint takes the developer's own.
       AWS_ACCESS_KEY_ID: given.AWS_ACCESS_KEY_ID ?? 'S3RVER',
       AWS_SECRET_ACCESS_KEY: given.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
