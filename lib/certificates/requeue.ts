@@ -117,19 +117,27 @@ export const BULK_REQUEUE_LIMIT = 1000;
 
 export const bulkRequeueInputSchema = z
   .strictObject({
-    courseId: uuidString()
-      .optional()
-      .describe("Only this course's dead certificates (default: every course)"),
+    status: z
+      .enum(['dead', 'failed'], { error: 'must be "dead" or "failed"' })
+      .default('dead')
+      .describe(
+        'Which certificates: `dead` ones (their retries used up, or refused for good), or `failed` ones ' +
+          'waiting for their next retry, brought forward (e.g. the hour after a configuration error, ' +
+          'CONFIGURATION_RETRY_SECONDS, once the setup is fixed)',
+      ),
+    courseId: uuidString().optional().describe("Only this course's certificates (default: every course)"),
     diedAfter: isoInstant()
       .optional()
-      .describe('Only certificates that died at or after this instant, e.g. the start of an outage'),
+      .describe(
+        'Only certificates whose last failure (for `dead` ones, their death) is at or after this instant, e.g. the start of an outage',
+      ),
     reason: operatorReason('requeued in bulk by operator'),
     dryRun: z
       .boolean({ error: 'must be true or false' })
       .default(false)
       .describe('Count what would be requeued, change nothing'),
   })
-  .describe('Which dead certificates to requeue; an empty body is the same as {}');
+  .describe('Which dead (or failed) certificates to requeue; an empty body is the same as {}');
 
 export type BulkRequeueInput = z.output<typeof bulkRequeueInputSchema>;
 
@@ -138,27 +146,31 @@ export interface BulkRequeueResult {
   /** Requeued now (on a dry run: would be, up to the limit). */
   count: number;
   certificateIds: string[];
-  /** Dead certificates matching the filter still left (beyond the limit): call again. */
+  /** Certificates matching the filter still left (beyond the limit): call again. */
   remaining: number;
 }
 
 /**
  * Operator action after an outage outlasted the retries, or once a course's broken template is
  * repaired: every dead certificate matching the filter gets a fresh set of attempts, due now,
- * with a `requeued` audit row each. Nothing is invoked from here: the scan hands them out at the
+ * with a `requeued` audit row each. With `status: 'failed'`, the certificates still waiting for a
+ * retry instead (a configuration error waits CONFIGURATION_RETRY_SECONDS, an hour by default, for
+ * a setup an operator may have fixed in minutes); a dispatch lease they hold is kept, as the
+ * single requeue keeps it. Nothing is invoked from here: the scan hands them out at the
  * concurrency budget's pace, so a thousand certificates do not start at once. At most
  * BULK_REQUEUE_LIMIT per call, oldest death first; `remaining` says whether to call again.
  */
 export async function requeueDeadCertificates(
   sql: Sql,
-  input: BulkRequeueInput & { requestedBy: string },
+  input: Omit<BulkRequeueInput, 'status'> & { status?: BulkRequeueInput['status']; requestedBy: string },
   options: { limit?: number } = {},
 ): Promise<BulkRequeueResult> {
   const limit = options.limit ?? BULK_REQUEUE_LIMIT;
   const courseId = input.courseId ?? null;
   const diedAfter = input.diedAfter ?? null;
+  const status = input.status ?? 'dead';
   const matching = sql`
-    status = 'dead'
+    status = ${status}::certificate_status
     AND (${courseId}::uuid IS NULL OR course_id = ${courseId}::uuid)
     AND (${diedAfter}::timestamptz IS NULL OR updated_at >= ${diedAfter}::timestamptz)`;
   if (input.dryRun) {
@@ -184,12 +196,12 @@ export async function requeueDeadCertificates(
       UPDATE certificates c
       SET status = 'pending', attempt_count = 0, next_attempt_at = now(), updated_at = now()
       FROM picked
-      WHERE c.id = picked.id AND c.status = 'dead'
+      WHERE c.id = picked.id AND c.status = ${status}::certificate_status
       RETURNING c.id, c.last_error
     ),
     audit AS (
       INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, details)
-      SELECT id, 'requeued', 'dead', 'pending', ${input.reason ?? 'requeued in bulk by operator'},
+      SELECT id, 'requeued', ${status}::certificate_status, 'pending', ${input.reason ?? 'requeued in bulk by operator'},
              jsonb_build_object('requested_by', ${input.requestedBy}::text, 'last_error', last_error, 'bulk', true)
       FROM requeued
     )

@@ -282,6 +282,50 @@ describe('bulk requeue of dead certificates in-process', () => {
     });
   });
 
+  it('with status "failed", brings forward the certificates waiting out a configuration error, and leaves the dead ones', async () => {
+    const course = await insertCourse(t.sql, `Misconfigured ${randomUUID().slice(0, 8)}`);
+    const waiting = async (dispatched: boolean) => {
+      const { id } = await insertCertificate(t.sql, {
+        studentId: randomUUID(),
+        courseId: course,
+        status: 'failed',
+      });
+      // As generate leaves one after a ConfigurationError: attempt refunded, retry in an hour.
+      await t.sql`
+        UPDATE certificates SET attempt_count = 0, next_attempt_at = now() + interval '1 hour',
+               last_error = 'S3 PutObject failed (HTTP 404): NoSuchBucket', updated_at = now(),
+               dispatched_until = ${dispatched ? t.sql`now() + interval '5 minutes'` : null}
+        WHERE id = ${id}`;
+      return id;
+    };
+    const idle = await waiting(false);
+    const invoked = await waiting(true); // the scan had invoked generate for it already
+    const deadOne = await dead(course, '2026-12-01T10:05:00Z');
+    const token = await kc.token(ids.staff);
+
+    // The default, `dead`, leaves them waiting.
+    expect(JSON.parse((await bulk(token, { courseId: course, dryRun: true })).body)).toMatchObject({
+      certificateIds: [deadOne],
+    });
+    const done = bulkRequeueResultSchema.parse(
+      JSON.parse((await bulk(token, { courseId: course, status: 'failed', reason: 'bucket created' })).body),
+    );
+    expect(done).toEqual({ dryRun: false, count: 2, certificateIds: [idle, invoked].sort(), remaining: 0 });
+    for (const id of [idle, invoked]) {
+      const row = await certificateRow(id);
+      expect(row).toMatchObject({ status: 'pending', attempt_count: 0 });
+      expect(row?.next_attempt_at?.getTime()).toBeLessThanOrEqual(Date.now());
+      const [audit] = await t.sql<{ from_status: string; to_status: string; message: string }[]>`
+        SELECT from_status::text, to_status::text, message FROM certificate_generation_log
+        WHERE certificate_id = ${id} AND event = 'requeued'`;
+      expect(audit).toEqual({ from_status: 'failed', to_status: 'pending', message: 'bucket created' });
+    }
+    // The invocation already in Lambda's queue keeps its slot: no second invoke follows.
+    expect((await certificateRow(idle))?.dispatched_until).toBeNull();
+    expect((await certificateRow(invoked))?.dispatched_until?.getTime()).toBeGreaterThan(Date.now());
+    expect((await certificateRow(deadOne))?.status).toBe('dead');
+  });
+
   it('takes at most the limit per call and says how many remain; two operators at once requeue each certificate once', async () => {
     const course = await insertCourse(t.sql, `Broken template ${randomUUID().slice(0, 8)}`);
     const all = [];
@@ -324,6 +368,7 @@ describe('bulk requeue of dead certificates in-process', () => {
       [{ diedAfter: 'yesterday' }, 'diedAfter'],
       [{ dryRun: 'yes' }, 'dryRun'],
       [{ reason: '' }, 'reason'],
+      [{ status: 'revoked' }, 'status'],
       [{ courseId: course, force: true }, undefined],
     ] as const) {
       const response = await bulk(token, body);

@@ -11,14 +11,16 @@ export const requeueDeadCertificatesRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/certificates/requeue',
   tags: ['certificates'],
-  summary: 'Retry dead certificates in bulk (staff)',
+  summary: 'Retry dead (or failed) certificates in bulk (staff)',
   description:
     'Operator action once the cause is fixed, when many certificates died of it: a dependency ' +
     'outage that outlasted the retries (`diedAfter` its start), or a course whose template was ' +
     'broken (`courseId`). Each matching `dead` certificate goes back to `pending` with a fresh set ' +
     'of attempts and a `requeued` audit row; the scheduled scan renders them within the concurrency ' +
     'budget. At most 1,000 a call, oldest first: call again until `remaining` is 0. `dryRun` only ' +
-    'lists what would be requeued.',
+    'lists what would be requeued. With `"status": "failed"`, the certificates waiting for a retry ' +
+    'instead, brought forward: after a Keycloak or S3 setup error is fixed, those that hit it would ' +
+    'otherwise wait CONFIGURATION_RETRY_SECONDS (an hour by default).',
   request: { body: bulkRequeueRequestSchema, bodyRequired: false },
   policy: requires('certificates:requeue', 'requeue certificates'),
   responses: {
@@ -26,8 +28,9 @@ export const requeueDeadCertificatesRoute = defineRoute({
   },
   handle: async (deps: ReadDeps, { body, principal }) => {
     const result = await requeueDeadCertificates(deps.sql, { ...body, requestedBy: principal.subject });
-    logger.info('Dead certificates requeued', {
+    logger.info(body.status === 'failed' ? 'Failed certificates requeued' : 'Dead certificates requeued', {
       requested_by: principal.subject,
+      status: body.status,
       dry_run: result.dryRun,
       ...(body.courseId ? { course_id: body.courseId } : {}),
       ...(body.diedAfter ? { died_after: body.diedAfter } : {}),
