@@ -15,6 +15,8 @@
 //   whose function names exceed Lambda's limit, and a missing ALARM_TOPIC_ARNS (`none` says
 //   "no notifications" on purpose).
 const LOCAL_STAGES = new Set(['local', 'test']);
+/** GENERATE_MAX_CONCURRENCY's upper bound in lib/config.ts. */
+const MAX_GENERATE_CONCURRENCY = 1000;
 
 const ARN = {
   secret: /^arn:aws[a-z-]*:(ssm|secretsmanager):([a-z0-9-]+):\d{12}:(parameter\/.+|secret:.+)$/,
@@ -342,8 +344,10 @@ function settings(stage, region) {
   const signingKeyArn = local ? (env('SIGNING_KEY_ARN') ?? '') : secretArn('SIGNING_KEY_ARN');
 
   const concurrency = Number(env('GENERATE_MAX_CONCURRENCY') ?? (local ? '2' : '50'));
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    problems.push('GENERATE_MAX_CONCURRENCY must be a positive integer');
+  // The functions' own bound (lib/config.ts, pipeline): a value they refuse at cold start must not
+  // deploy, or every function that reads the budget fails (a test keeps the two in step).
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_GENERATE_CONCURRENCY)
+    problems.push(`GENERATE_MAX_CONCURRENCY must be an integer from 1 to ${MAX_GENERATE_CONCURRENCY}`);
 
   // API Gateway's throttle of each public route (requests per second, and the burst above it).
   // They need no token and each request holds a database connection: without a cap, anyone

@@ -89,6 +89,7 @@ const touched = [
   'PUBLIC_THROTTLE_BURST_LIMIT',
   'PREFLIGHT_THROTTLE_RATE_LIMIT',
   'PREFLIGHT_THROTTLE_BURST_LIMIT',
+  'GENERATE_MAX_CONCURRENCY',
 ];
 const saved = Object.fromEntries(touched.map((name) => [name, process.env[name]]));
 
@@ -322,6 +323,36 @@ describe('package-time settings', () => {
       'refused',
       'accepted',
       'accepted',
+      'refused',
+      'refused',
+    ]);
+  });
+
+  it('GENERATE_MAX_CONCURRENCY: packaging refuses exactly what the functions refuse at cold start', () => {
+    const outcome = (check: () => unknown) => {
+      try {
+        check();
+        return 'accepted';
+      } catch (error) {
+        return String(error).includes('GENERATE_MAX_CONCURRENCY') ? 'refused' : `other: ${String(error)}`;
+      }
+    };
+    const seen = ['0', '1', '50', '1000', '1001', '2000', '2.5', 'many'].map((value) => {
+      withEnv({ ...DEPLOY, GENERATE_MAX_CONCURRENCY: value });
+      const atColdStart = outcome(() => loadConfig(['pipeline'], { GENERATE_MAX_CONCURRENCY: value }));
+      expect(
+        outcome(() => settings('prod', 'eu-central-1')),
+        value,
+      ).toBe(atColdStart);
+      return atColdStart;
+    });
+    expect(seen).toEqual([
+      'refused',
+      'accepted',
+      'accepted',
+      'accepted',
+      'refused',
+      'refused',
       'refused',
       'refused',
     ]);
