@@ -239,7 +239,8 @@ async function eraseInTransaction(
 
   // 7. The tombstones' audit rows: no file key (it holds the student id), no file hash or size
   //    (whoever holds a copy of the PDF could hash it and find the record again), no staff free
-  //    text (a revocation's words, a reissue's reason such as "Name corrected: ..."), and the
+  //    text (a revocation's words, a reissue's reason such as "Name corrected: ...", a requeue's
+  //    such as "restored in Keycloak", whose rows name the requester in details), and the
   //    student id wherever else it appears replaced by the pseudonym. Event, time and actor stay.
   const auditRowsScrubbed = (
     await tx`
@@ -247,7 +248,7 @@ async function eraseInTransaction(
       SET details = replace(
             (l.details - 's3_key' - 'pdf_sha256' - 'pdf_bytes' - 'reason_text')::text, ${studentId}, ${pseudonym}
           )::jsonb,
-          message = CASE WHEN l.event = 'revoked'
+          message = CASE WHEN l.event IN ('revoked', 'requeued')
                            OR (l.event IN ('superseded', 'created', 'reissue-requested') AND l.actor IS NOT NULL
                                AND l.actor <> ALL (${SYSTEM_ACTORS}::text[]))
                          THEN '[erased]' ELSE replace(l.message, ${studentId}, ${pseudonym}) END,

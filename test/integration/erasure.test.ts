@@ -9,6 +9,7 @@ import {
   supersedeReplaced,
 } from '../../lib/certificates/lifecycle.ts';
 import { verifyCertificate } from '../../lib/certificates/read-model.ts';
+import { requeueCertificate, requeueDeadCertificates } from '../../lib/certificates/requeue.ts';
 import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
 import {
   type CredentialSettings,
@@ -128,6 +129,9 @@ async function seed(sql: Sql): Promise<Seeded> {
   // A pass the scan has not picked up yet.
   await createAttempt(sql, { studentId: student, courseId: second, score: 95, passed: true });
   const d = await createPendingCertificate(sql, { studentId: student, courseId: third, score: 77 });
+  // Died, and requeued by staff with a reason naming her.
+  await sql`UPDATE certificates SET status = 'dead' WHERE id = ${d}`;
+  await requeueCertificate(sql, d, { requestedBy: STAFF, reason: 'Erika Mustermann restored in Keycloak' });
   await issue(sql, d, 'Erika Mustermann');
   await sql`UPDATE certificates SET expires_at = now() - interval '1 day' WHERE id = ${d}`;
   // Imported history: an attempt whose certificate was made without the scan marking it.
@@ -135,6 +139,15 @@ async function seed(sql: Sql): Promise<Seeded> {
   const e = await createPendingCertificate(sql, { studentId: other, courseId: first, score: 88 });
   await issue(sql, e, 'Ada Lovelace');
   const f = await createPendingCertificate(sql, { studentId: student, courseId: fourth, score: 99 });
+  // Failed on a setup error, brought forward in bulk with a reason naming her.
+  await sql`UPDATE certificates SET status = 'failed' WHERE id = ${f}`;
+  await requeueDeadCertificates(sql, {
+    status: 'failed',
+    courseId: fourth,
+    dryRun: false,
+    requestedBy: STAFF,
+    reason: 'Erika Mustermann asked by phone, +49 30 1234567',
+  });
   await issue(sql, f, 'Erika Mustermann');
   await revokeCertificate(
     { sql, log },
