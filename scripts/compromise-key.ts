@@ -1,4 +1,8 @@
-import { compromiseIssuerKey, type KeyCompromiseReport } from '../lib/certificates/key-compromise.ts';
+import {
+  CurrentKeyError,
+  compromiseIssuerKey,
+  type KeyCompromiseReport,
+} from '../lib/certificates/key-compromise.ts';
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
 import { NotFoundError } from '../lib/errors.ts';
@@ -14,11 +18,12 @@ import { CONFIRM_OPTIONS, cliArgs, dryRunOrConfirmed, usageError } from './cli-a
 // --dry-run changes nothing and counts. Running it again is safe.
 
 const USAGE =
-  'usage: npm run compromise-key -- --kid <kid> --actor <text> [--dry-run] [--yes]   (--kid: as in the JWK Set; --yes: really mark it; --actor: who, e.g. incident-<ticket>)';
+  'usage: npm run compromise-key -- --kid <kid> --actor <text> [--dry-run] [--yes] [--current]   (--kid: as in the JWK Set; --yes: really mark it; --actor: who, e.g. incident-<ticket>; --current: the key is the one signing now, mark it anyway)';
 
 const { values } = cliArgs(USAGE, {
   kid: { type: 'string' },
   actor: { type: 'string' },
+  current: { type: 'boolean', default: false },
   ...CONFIRM_OPTIONS,
 });
 if (!values.kid || !values.actor?.trim()) usageError('--kid and --actor are required', USAGE);
@@ -67,6 +72,10 @@ function print(report: KeyCompromiseReport): void {
   console.log(
     `  expired certificates signed with it, left as they are (a reissue keeps the expiry): ${report.expiredLeft}`,
   );
+  if (report.previousState === 'current' && dryRun)
+    console.log(
+      'It is the current signing key: put a new key in the secret first (README, "Rotation"); marking it as it is needs --current, and stops issuing until then.',
+    );
   if (report.previousState === 'current' && !dryRun)
     console.log(
       'It was the current key: no certificate is issued until the secret holds a new one (README, "Rotation").',
@@ -82,12 +91,19 @@ function print(report: KeyCompromiseReport): void {
 try {
   const onWait = (renders: number) =>
     console.log(`Waiting for ${renders} render(s) in flight to settle (at most until their lease ends)...`);
-  print(await compromiseIssuerKey({ sql, log: logger, onWait }, { kid, actor, dryRun }));
-} catch (error) {
-  if (!(error instanceof NotFoundError)) throw error;
-  process.stderr.write(
-    `No key ${kid} in this database: it has signed nothing here (the JWK Set lists the keys that have).\n`,
+  print(
+    await compromiseIssuerKey(
+      { sql, log: logger, onWait },
+      { kid, actor, dryRun, allowCurrent: values.current },
+    ),
   );
+} catch (error) {
+  if (error instanceof CurrentKeyError) process.stderr.write(`Not marking: ${error.message}.\n`);
+  else if (error instanceof NotFoundError)
+    process.stderr.write(
+      `No key ${kid} in this database: it has signed nothing here (the JWK Set lists the keys that have).\n`,
+    );
+  else throw error;
   process.exitCode = 1;
 } finally {
   await sql.end({ timeout: 5 });

@@ -1,6 +1,6 @@
 import { keyState, markKeyCompromised } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
-import { NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import { parseActor, queueReplacements, reissueInputSchema } from './lifecycle.ts';
 import type { Log } from './ports.ts';
 
@@ -33,6 +33,22 @@ export interface KeyCompromiseInput {
   actor: string;
   /** Change nothing: count what would be replaced. */
   dryRun?: boolean;
+  /**
+   * Mark the key even though it is the current signing key (the leak was found before a new key
+   * could be put in place). Otherwise refused: the README's order is to rotate first, and a
+   * mistyped kid must not stop all issuing and distrust everything the current key signed.
+   */
+  allowCurrent?: boolean;
+}
+
+/** The key to mark is the one signing now, and the caller did not say that is meant. */
+export class CurrentKeyError extends ConflictError {
+  constructor(kid: string) {
+    super(
+      `key ${kid} is the current signing key: put a new key in the signing secret first (README, "Rotation"), so the replacements can be signed; to mark it anyway (issuing stops until the secret holds a new key), say so with --current`,
+      { kid, state: 'current' },
+    );
+  }
 }
 
 export interface KeyCompromiseReport {
@@ -68,6 +84,8 @@ export async function compromiseIssuerKey(
   const actor = parseActor(input.actor);
   const previousState = await keyState(sql, input.kid);
   if (!previousState) throw new NotFoundError('issuer key');
+  if (previousState === 'current' && !input.dryRun && !input.allowCurrent)
+    throw new CurrentKeyError(input.kid);
   const reason = reissueInputSchema.parse({
     reason: `Issuer key ${input.kid} reported compromised: reissued with the current key`,
   }).reason;

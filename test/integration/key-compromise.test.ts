@@ -62,9 +62,9 @@ async function replacementOf(id: string): Promise<string | undefined> {
 
 const newKey = async () => signingKeyFromJwk(await generateSigningJwk());
 
-/** A rotation: a container with a new key signs, which publishes it as current and retires the previous one. */
-const rotate = async () =>
-  containerWith(await newKey()).signer.sign({
+/** A rotation: a container with a new key (or `key`) signs, which publishes it as current and retires the previous one. */
+const rotate = async (key?: SigningKey) =>
+  containerWith(key ?? (await newKey())).signer.sign({
     code: 'ROTATE00000000001',
     name: 'Grace Hopper',
     course: 'Compilers 101',
@@ -253,5 +253,23 @@ describe('an issuer key reported compromised', () => {
     expect(done.stdout).toContain('replacements that were queued: 1');
     expect(await keyState(t.sql, leaked.kid)).toBe('compromised');
     expect(await replacementOf(issued)).toBeDefined();
+
+    // The key signing now (a kid pasted from the wrong line of the JWK Set): refused unless said.
+    const current = await newKey();
+    await rotate(current);
+    expect(await keyState(t.sql, current.kid)).toBe('current');
+    const currentPreview = await run('--kid', current.kid, '--actor', 'incident-45', '--dry-run');
+    expect(currentPreview.code, currentPreview.stderr).toBe(0);
+    expect(currentPreview.stdout).toContain('It is the current signing key');
+    const refusedCurrent = await run('--kid', current.kid, '--actor', 'incident-45', '--yes');
+    expect(refusedCurrent.code).toBe(1);
+    expect(refusedCurrent.stderr).toContain(`key ${current.kid} is the current signing key`);
+    expect(refusedCurrent.stderr).toContain('--current');
+    expect(await keyState(t.sql, current.kid)).toBe('current');
+    // Said: the leak was found before a new key could be put in place.
+    const marked = await run('--kid', current.kid, '--actor', 'incident-45', '--yes', '--current');
+    expect(marked.code, marked.stderr).toBe(0);
+    expect(marked.stdout).toContain('It was the current key');
+    expect(await keyState(t.sql, current.kid)).toBe('compromised');
   });
 });
