@@ -129,7 +129,8 @@ async function credentialRow(sql: Sql, certificateId: string): Promise<Credentia
            c.generated_at, c.expires_at, c.status_list_id, c.status_list_index,
            co.title AS course_title,
            -- As the PDF's credential stated them at issue (the course may have changed since);
-           -- the course's own for certificates issued before the snapshot was kept.
+           -- the course's own for certificates issued without the snapshot, until the course
+           -- changes: the change writes its facts as they were into them first (1734600000000).
            CASE WHEN c.achievement IS NULL THEN co.code ELSE c.achievement->>'code' END AS course_code,
            CASE WHEN c.achievement IS NULL THEN co.locale ELSE c.achievement->>'locale' END AS course_locale,
            CASE WHEN c.achievement IS NULL THEN co.pass_percentage::text
