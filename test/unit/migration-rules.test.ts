@@ -55,3 +55,53 @@ describe('migrations', () => {
     expect(lockedIndexBuilds(upSql('1733900000000_replacement-on-issue.sql'))).toContain('certificates');
   });
 });
+
+// README, "Upgrading and rolling back": code from before a migration runs on it during every
+// upgrade (between `npm run migrate` and the deploy) and after a rollback. Each migration is
+// judged for that: the README's table names those earlier code gets wrong, with the check to
+// make before rolling back across them; the rest are here, with why earlier code is unaffected.
+const EARLIER_CODE_RUNS_ON_IT: Record<string, string> = {
+  '1732400000000_initial-schema': 'no earlier code',
+  '1732410000000_scan-summary-index': 'an index',
+  '1732490000000_dispatch-budget-index': 'an index',
+  '1732500000000_lifecycle':
+    'its inserts still match the partial unique index; the status entries it lacks are backfilled later',
+  '1732600000000_issuer-keys': 'nullable columns and a table it ignores',
+  '1732600000000_webhooks':
+    'the trigger writes the outbox in its transactions; deliveries wait for the newer code',
+  '1732700000000_analytics': 'a new table',
+  '1732900000000_course-lifecycle-log': 'a new table',
+  '1733100000000_pipeline-audit-fixes': 'a default, an index and a widened view it does not read',
+  '1733200000000_dead-certificates': 'an index',
+  '1733400000000_view-effective-status': 'a view column it does not read',
+  '1733700000000_later-pass-notify-upgrade': 'a data update',
+  '1733800000000_certificate-templates-append-only': 'it only inserts templates',
+  '1734000000000_webhook-fair-claim': 'an index',
+  '1734100000000_certificate-achievement-snapshot':
+    'a nullable column; what it issues is kept by 1734600000000',
+  '1734200000000_status-list-hot-updates': 'an index swapped for another',
+  '1734300000000_webhook-delivery-indexes': 'indexes',
+  '1734400000000_scan-runs': 'its scan markers go to the log again; only its first summary line is off',
+  '1734600000000_achievement-for-earlier-certificates': 'a trigger on course changes',
+};
+
+describe('rolling back', () => {
+  const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Upgrading and rolling back'));
+  const table = section.slice(0, section.indexOf('\n## '));
+  const named = new Set([...table.matchAll(/^\| `(\d{13}_[\w-]+)`/gm)].map((m) => m[1] ?? ''));
+
+  it("judges every migration: named in the README's table of those earlier code gets wrong, or listed here", () => {
+    const migrations = readdirSync(MIGRATIONS)
+      .filter((file) => file.endsWith('.sql'))
+      .map((file) => file.replace(/\.sql$/, ''));
+    const unjudged = migrations.filter((name) => !named.has(name) && !(name in EARLIER_CODE_RUNS_ON_IT));
+    expect(unjudged).toEqual([]);
+    expect([...named].filter((name) => name in EARLIER_CODE_RUNS_ON_IT)).toEqual([]);
+    // Both lists name real migrations (a renamed file must not leave its judgement behind).
+    expect(
+      [...named, ...Object.keys(EARLIER_CODE_RUNS_ON_IT)].filter((name) => !migrations.includes(name)),
+    ).toEqual([]);
+    expect(named.size).toBeGreaterThan(0);
+  });
+});
