@@ -203,6 +203,20 @@ export class RenderTimeoutError extends TransientError {
   }
 }
 
+/**
+ * The page's renderer process died (the OOM killer, a Chromium crash) while the browser lives on.
+ * Its DevTools calls are never answered: puppeteer would wait its protocol timeout (180 s), past
+ * generate's own, with the certificate's budget slot held.
+ */
+const PROTOCOL_TIMEOUT_MS = 60_000;
+
+class PageCrashedError extends TransientError {
+  constructor() {
+    super('the page crashed (its renderer process died)', 'browser');
+    this.name = 'PageCrashedError';
+  }
+}
+
 function isTimeout(error: unknown): boolean {
   return error instanceof RenderTimeoutError || (error instanceof Error && error.name === 'TimeoutError');
 }
@@ -220,6 +234,17 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   let browserPromise: Promise<Browser> | undefined;
   const idlePages: Page[] = [];
   const sessions = new WeakMap<Page, CDPSession>();
+  // Each page's crash, as a promise every DevTools call of a print is raced with (newPage).
+  const crashes = new WeakMap<Page, Promise<never>>();
+  const crashedPages = new WeakSet<Page>();
+  /** A page a print may use: open, and its renderer alive as far as Chromium has said. */
+  const usable = (page: Page | undefined): boolean =>
+    page !== undefined && !page.isClosed() && !crashedPages.has(page);
+  /** `work`, unless the page crashes first. */
+  const unlessCrashed = <T>(page: Page, work: Promise<T>): Promise<T> => {
+    const crash = crashes.get(page);
+    return crash ? Promise.race([work, crash]) : work;
+  };
   // At most `maxPages` pages print at once; more callers wait for a free page. This lets a
   // worker keep more certificates in flight (Keycloak, S3, database) than pages it renders,
   // without overloading Chromium on a small machine.
@@ -301,6 +326,9 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       handleSIGINT: false,
       handleSIGTERM: false,
       handleSIGHUP: false,
+      // The longest any DevTools call may go unanswered (puppeteer's default is 180 s, longer than
+      // generate's own timeout): prints and page loads have their own, shorter limits.
+      protocolTimeout: PROTOCOL_TIMEOUT_MS,
     });
     options.events?.launched?.(browser.process()?.pid);
     browser.once('disconnected', () => {
@@ -377,6 +405,17 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
 
   const newPage = async (browser: Browser): Promise<Page> => {
     const page = await framelessPage(browser);
+    // puppeteer's 'error' event: "Page crashed!" (Inspector.targetCrashed).
+    let crashed: (error: Error) => void = () => undefined;
+    const crash = new Promise<never>((_, reject) => {
+      crashed = reject;
+    });
+    crash.catch(() => undefined);
+    crashes.set(page, crash);
+    page.once('error', () => {
+      crashedPages.add(page);
+      crashed(new PageCrashedError());
+    });
     await page.setJavaScriptEnabled(false); // templates are data, never code
     await page.setRequestInterception(true);
     page.on('request', (request) => {
@@ -407,13 +446,23 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
    * main world's default context (where LOCATE_SLOTS leaves its state). The page's own JavaScript
    * is disabled; evaluation through DevTools still runs.
    */
-  const evaluate = async (page: Page, expression: string): Promise<unknown> => {
+  const evaluate = async (page: Page, expression: string, timeoutMs?: number): Promise<unknown> => {
     const session = await sessionOf(page);
-    const { result, exceptionDetails } = await session.send('Runtime.evaluate', {
-      expression,
-      awaitPromise: true,
-      returnByValue: true,
-    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline =
+      timeoutMs === undefined
+        ? undefined
+        : new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new RenderTimeoutError(`the page did not answer within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+          });
+    const call = session.send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
+    const { result, exceptionDetails } = await unlessCrashed(
+      page,
+      deadline ? Promise.race([call, deadline]) : call,
+    ).finally(() => clearTimeout(timer));
     if (exceptionDetails) throw new Error(exceptionDetails.exception?.description ?? exceptionDetails.text);
     return result.value;
   };
@@ -452,7 +501,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       );
     });
     try {
-      return await Promise.race([print, timeout]);
+      return await unlessCrashed(page, Promise.race([print, timeout]));
     } finally {
       clearTimeout(timer);
     }
@@ -473,17 +522,36 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     else void browser.close().catch(() => undefined);
   };
 
-  const printOnPage = async (html: string, printOptions: PdfOptions): Promise<Uint8Array> => {
+  const printOnPage = async (
+    html: string,
+    printOptions: PdfOptions,
+    retryOnCrash = true,
+  ): Promise<Uint8Array> => {
     const browser = await getBrowser();
     let page = idlePages.pop();
     let healthy = false;
+    // A blank page kept from an earlier print: if it turns out to have crashed meanwhile, this
+    // print goes to a new page instead of failing the certificate.
+    let reused = true;
     try {
-      if (!page || page.isClosed()) page = await newPage(browser);
-      await page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
+      if (!page || !usable(page)) {
+        if (page && !page.isClosed()) void page.close().catch(() => undefined);
+        reused = false;
+        page = await newPage(browser);
+      }
+      await unlessCrashed(
+        page,
+        page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs }),
+      );
       const pdf = await pdfOf(page, printOptions);
       healthy = true;
       return pdf;
     } catch (error) {
+      if (error instanceof PageCrashedError && reused && retryOnCrash) {
+        if (page && !page.isClosed()) void page.close().catch(() => undefined);
+        page = undefined;
+        return await printOnPage(html, printOptions, false);
+      }
       if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
     } finally {
@@ -503,14 +571,20 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     let page = takeTemplatePage(job.key);
     let healthy = false;
     try {
-      if (!page || page.isClosed()) {
+      if (!page || !usable(page)) {
+        if (page && !page.isClosed()) void page.close().catch(() => undefined);
         // A blank page made ahead (warm) or left by a fresh print serves as well as a new one.
         const idle = idlePages.pop();
-        page = idle && !idle.isClosed() ? idle : await newPage(browser);
-        await page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs });
+        if (idle && !usable(idle) && !idle.isClosed()) void idle.close().catch(() => undefined);
+        page = idle && usable(idle) ? idle : await newPage(browser);
+        await unlessCrashed(
+          page,
+          page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs }),
+        );
         const located = (await evaluate(
           page,
           `(${LOCATE_SLOTS})(${JSON.stringify(job.markers)}, ${JSON.stringify(job.imageMarkers)})`,
+          printOptions.timeoutMs,
         )) as { counts: number[]; problem: string };
         const mismatch = job.expectedCounts.findIndex((count, i) => located.counts[i] !== count);
         if (located.problem || mismatch >= 0) {
@@ -529,12 +603,15 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       const failure = await evaluate(
         page,
         `(${UPDATE_SLOTS})(${JSON.stringify(job.values)}, ${JSON.stringify(job.extraFontCss)})`,
+        printOptions.timeoutMs,
       );
       if (failure) throw new Error(String(failure));
       const pdf = await pdfOf(page, printOptions, true);
       healthy = true;
       return { status: 'printed', pdf };
     } catch (error) {
+      // A page that crashed during the print fails it at once (PageCrashedError), and the
+      // certificate renderer prints the certificate on a fresh page instead (renderer.ts).
       if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
     } finally {
