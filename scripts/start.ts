@@ -20,7 +20,14 @@ import {
 import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
 import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
 import { cliArgs, expectedFailure } from './cli-args.ts';
-import { descendantsOf, parentOf, signal, terminateAll, waitUntilGone } from './process-tree.ts';
+import {
+  descendantsOf,
+  parentOf,
+  processesMentioning,
+  signal,
+  terminateAll,
+  waitUntilGone,
+} from './process-tree.ts';
 
 /**
  * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins
@@ -177,7 +184,7 @@ async function releaseStoppedOfflineClaims(sql: Sql, log: (line: string) => void
   if (dispatched + rendering === 0) return;
   log(
     `Released ${dispatched + rendering} certificate claim(s) a stopped serverless offline held ` +
-      `(${dispatched} dispatched, ${rendering} rendering): the scan hands them out again at once`,
+      `(${dispatched} dispatched, ${rendering} rendering): the scan hands them out again in turn, with no lease to wait for`,
   );
 }
 
@@ -227,6 +234,21 @@ async function main(): Promise<void> {
   );
   guard.unref();
   (guard.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  /**
+   * Stops every Chromium with a profile under this run's profile root while no serverless offline
+   * of the run is alive: puppeteer starts Chromium in a process group of its own, so when offline
+   * dies its browsers are re-parented away from this process's tree (about 0.5 GB each, seen
+   * running on after Ctrl-C). A root the developer named (CHROMIUM_PROFILE_ROOT) may be shared by
+   * another run: left alone.
+   */
+  const stopOrphanedChromium = async (): Promise<void> => {
+    if (!profileRoot) return;
+    // The browsers by their profile flag (the guard's own command line names the root too), and
+    // what they started.
+    const browsers = processesMentioning(`--user-data-dir=${profileRoot}`);
+    const orphans = [...browsers, ...browsers.flatMap((pid) => descendantsOf(pid))];
+    if (orphans.length > 0) await terminateAll(orphans, STOP_GRACE_MS);
+  };
   const stopAll = async (): Promise<void> => {
     stopping = true;
     // Our own children (PostgreSQL) may already be shutting down: a terminal's Ctrl-C reaches
@@ -238,7 +260,8 @@ async function main(): Promise<void> {
       (pid) => pid !== offline?.pid && !guardTree.includes(pid),
     );
     if (offline) await stopProcessTree(offline);
-    // Chromium went with offline's tree: nothing writes its profiles any more.
+    // Chromium went with offline's tree; one an earlier, crashed offline left is stopped too.
+    await stopOrphanedChromium();
     if (profileRoot) await rm(profileRoot, { recursive: true, force: true }).catch(() => undefined);
     const stackStopped = stack?.stop() ?? Promise.resolve();
     if (children.length === 0) return await stackStopped;
@@ -434,9 +457,11 @@ async function main(): Promise<void> {
             `(${restarts.length} of at most ${options.OFFLINE_MAX_RESTARTS} in ten minutes). ` +
             'PostgreSQL, S3 and the Keycloak stand-in stay up.',
         );
-        // Its Chromium processes may have outlived it: stop its whole group first, so that none
-        // of its workers is alive when their claims are released.
+        // Its Chromium processes may have outlived it: stop its whole group first, and the
+        // browsers it launched in groups of their own, so that none of its workers is alive
+        // when their claims are released (nor left running beside the next offline's).
         void stopProcessTree(child)
+          .then(stopOrphanedChromium)
           .then(async () => {
             if (stopping || !ownsDatabase) return;
             const releaseSql = createSql(dbConfig, { applicationName: 'course-certificates-start' });

@@ -17,6 +17,7 @@ import {
   isAlive,
   processesMentioning,
   signal,
+  waitUntilGone,
 } from '../../scripts/process-tree.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -298,12 +299,21 @@ async function issuedWithin(
   }
 }
 
-afterAll(() => {
-  for (const child of running) {
-    if (child.pid !== undefined) {
-      for (const pid of [child.pid, ...descendantsOf(child.pid)]) signal(pid, 'SIGKILL');
-      signal(-child.pid, 'SIGKILL');
-    }
+afterAll(async () => {
+  // What a failed test left running: a Ctrl-C first, as a terminal sends it, so that npm start
+  // stops its PostgreSQL cleanly (a killed one leaves its shared memory in /dev/shm for good);
+  // whatever is still there after the grace, killed.
+  const trees = [...running].flatMap((child) =>
+    child.pid === undefined ? [] : [{ group: child.pid, tree: [child.pid, ...descendantsOf(child.pid)] }],
+  );
+  for (const { group } of trees) signal(-group, 'SIGINT');
+  await waitUntilGone(
+    trees.flatMap(({ tree }) => tree),
+    30_000,
+  );
+  for (const { group, tree } of trees) {
+    for (const pid of tree) signal(pid, 'SIGKILL');
+    signal(-group, 'SIGKILL');
   }
 });
 
@@ -525,6 +535,11 @@ describe('npm start', () => {
     }
     const offlinePid = offlineOf(second.child.pid as number);
     expect(offlinePid).toBeDefined();
+    // The Chromium it launched (it printed the certificates above), in process groups of their own.
+    const itsChromium = descendantsOf(offlinePid as number).filter((member) =>
+      commandLine(member).includes('--user-data-dir='),
+    );
+    expect(itsChromium).not.toEqual([]);
     signal(offlinePid as number, 'SIGKILL');
     const restartedDeadline = Date.now() + 170_000;
     let restarted = false;
@@ -541,6 +556,8 @@ describe('npm start', () => {
     }
     expect(second.output()).toContain('PostgreSQL, S3 and the Keycloak stand-in stay up');
     expect(restarted).toBe(true);
+    // Not left running beside the new offline's (they were, ~0.5 GB each, until after Ctrl-C).
+    expect(await waitUntilGone(itsChromium, 60_000)).toBe(true);
     expect(second.child.exitCode).toBeNull();
     // None is held by its hour-long claim any more (the restarted offline may have claimed them
     // afresh, for minutes); waiting for their tick again would only repeat the check above.
