@@ -98,6 +98,28 @@ function withEnv(env: Record<string, string>): void {
   Object.assign(process.env, env);
 }
 
+/**
+ * Packages a deploy stage with `variable` set to `value` and expects it refused exactly when the
+ * functions' cold start (`coldStart`, lib/config.ts) refuses it; answers which it was.
+ */
+function packagingAgreesWithColdStart(variable: string, value: string, coldStart: () => unknown): string {
+  const outcome = (check: () => unknown) => {
+    try {
+      check();
+      return 'accepted';
+    } catch (error) {
+      return String(error).includes(variable) ? 'refused' : `other: ${String(error)}`;
+    }
+  };
+  withEnv({ ...DEPLOY, [variable]: value });
+  const atColdStart = outcome(coldStart);
+  expect(
+    outcome(() => settings('prod', 'eu-central-1')),
+    value,
+  ).toBe(atColdStart);
+  return atColdStart;
+}
+
 afterEach(() => {
   for (const [name, value] of Object.entries(saved)) {
     if (value === undefined) delete process.env[name];
@@ -298,23 +320,11 @@ describe('package-time settings', () => {
       'certificates.example.org/verify',
       'ftp://certificates.example.org/verify',
     ];
-    const outcome = (check: () => unknown) => {
-      try {
-        check();
-        return 'accepted';
-      } catch (error) {
-        return String(error).includes('VERIFY_BASE_URL') ? 'refused' : `other: ${String(error)}`;
-      }
-    };
-    const seen = values.map((value) => {
-      withEnv({ ...DEPLOY, VERIFY_BASE_URL: value });
-      const atColdStart = outcome(() => loadConfig(['render'], { VERIFY_BASE_URL: value }));
-      expect(
-        outcome(() => settings('prod', 'eu-central-1')),
-        value,
-      ).toBe(atColdStart);
-      return atColdStart;
-    });
+    const seen = values.map((value) =>
+      packagingAgreesWithColdStart('VERIFY_BASE_URL', value, () =>
+        loadConfig(['render'], { VERIFY_BASE_URL: value }),
+      ),
+    );
     // Both outcomes occur, so the comparison above means something.
     expect(seen).toEqual([
       'refused',
@@ -329,23 +339,11 @@ describe('package-time settings', () => {
   });
 
   it('GENERATE_MAX_CONCURRENCY: packaging refuses exactly what the functions refuse at cold start', () => {
-    const outcome = (check: () => unknown) => {
-      try {
-        check();
-        return 'accepted';
-      } catch (error) {
-        return String(error).includes('GENERATE_MAX_CONCURRENCY') ? 'refused' : `other: ${String(error)}`;
-      }
-    };
-    const seen = ['0', '1', '50', '1000', '1001', '2000', '2.5', 'many'].map((value) => {
-      withEnv({ ...DEPLOY, GENERATE_MAX_CONCURRENCY: value });
-      const atColdStart = outcome(() => loadConfig(['pipeline'], { GENERATE_MAX_CONCURRENCY: value }));
-      expect(
-        outcome(() => settings('prod', 'eu-central-1')),
-        value,
-      ).toBe(atColdStart);
-      return atColdStart;
-    });
+    const seen = ['0', '1', '50', '1000', '1001', '2000', '2.5', 'many'].map((value) =>
+      packagingAgreesWithColdStart('GENERATE_MAX_CONCURRENCY', value, () =>
+        loadConfig(['pipeline'], { GENERATE_MAX_CONCURRENCY: value }),
+      ),
+    );
     expect(seen).toEqual([
       'refused',
       'accepted',
