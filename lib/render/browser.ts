@@ -204,12 +204,16 @@ export class RenderTimeoutError extends TransientError {
 }
 
 /**
- * The page's renderer process died (the OOM killer, a Chromium crash) while the browser lives on.
- * Its DevTools calls are never answered: puppeteer would wait its protocol timeout (180 s), past
- * generate's own, with the certificate's budget slot held.
+ * The longest any DevTools call may go unanswered. puppeteer's default, 180 s, outlasts generate's
+ * own timeout (120 s); every print and page load has its own, shorter limit (RENDER_TIMEOUT_MS).
  */
 const PROTOCOL_TIMEOUT_MS = 60_000;
 
+/**
+ * The page's renderer process died (the OOM killer, a Chromium crash) while the browser lives on.
+ * Its DevTools calls are never answered: puppeteer would wait its protocol timeout, with the
+ * certificate's budget slot held.
+ */
 class PageCrashedError extends TransientError {
   constructor() {
     super('the page crashed (its renderer process died)', 'browser');
@@ -326,8 +330,6 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       handleSIGINT: false,
       handleSIGTERM: false,
       handleSIGHUP: false,
-      // The longest any DevTools call may go unanswered (puppeteer's default is 180 s, longer than
-      // generate's own timeout): prints and page loads have their own, shorter limits.
       protocolTimeout: PROTOCOL_TIMEOUT_MS,
     });
     options.events?.launched?.(browser.process()?.pid);
