@@ -667,8 +667,9 @@ export async function assignIssueLifecycle(
       let expiresAt = state.expires_at;
       if (state.status === 'rendering' && options.issuedOn !== undefined) {
         // Not issued yet: the expiry follows the date this attempt prints (a backfilled
-        // certificate's, its pass: validity_start), not the first attempt's. A retry after midnight, or a requeue weeks later, would otherwise print a
-        // validity partly or wholly spent (issued today, expired last month).
+        // certificate's, its pass: validity_start), not the first attempt's. A retry after
+        // midnight, or a requeue weeks later, would otherwise print a validity partly or wholly
+        // spent (issued today, expired last month).
         expiresAt = state.corrects
           ? state.corrected_expires_at
           : expiresAtFor(state.validity_start ?? options.issuedOn, state.validity_months);
@@ -1114,11 +1115,6 @@ async function note(
 }
 
 /**
- * A new pending certificate for `attemptId` replacing the live issued one, which stays issued
- * until the replacement is (supersedeReplaced). Null when the live one is no longer issued or
- * already has a replacement.
- */
-/**
  * Where a certificate the backfill creates starts its validity period: its pass's UTC day, as the
  * backfill's own enqueue sets it (scan.ts). NULL otherwise: the day it is printed.
  */
@@ -1127,6 +1123,11 @@ function backfilledValidityStart(tx: TransactionSql, actor: string, attemptId: s
              FROM test_attempts WHERE id = ${attemptId}::uuid)`;
 }
 
+/**
+ * A new pending certificate for `attemptId` replacing the live issued one, which stays issued
+ * until the replacement is (supersedeReplaced). Null when the live one is no longer issued or
+ * already has a replacement.
+ */
 async function replacementFor(
   tx: TransactionSql,
   certificateId: string,
