@@ -221,6 +221,19 @@ class PageCrashedError extends TransientError {
   }
 }
 
+/** `work`, or a RenderTimeoutError with `message` once `ms` have passed. */
+async function within<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RenderTimeoutError(message)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function isTimeout(error: unknown): boolean {
   return error instanceof RenderTimeoutError || (error instanceof Error && error.name === 'TimeoutError');
 }
@@ -450,21 +463,13 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
    */
   const evaluate = async (page: Page, expression: string, timeoutMs?: number): Promise<unknown> => {
     const session = await sessionOf(page);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline =
-      timeoutMs === undefined
-        ? undefined
-        : new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new RenderTimeoutError(`the page did not answer within ${timeoutMs} ms`)),
-              timeoutMs,
-            );
-          });
     const call = session.send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
     const { result, exceptionDetails } = await unlessCrashed(
       page,
-      deadline ? Promise.race([call, deadline]) : call,
-    ).finally(() => clearTimeout(timer));
+      timeoutMs === undefined
+        ? call
+        : within(call, timeoutMs, `the page did not answer within ${timeoutMs} ms`),
+    );
     if (exceptionDetails) throw new Error(exceptionDetails.exception?.description ?? exceptionDetails.text);
     return result.value;
   };
@@ -495,18 +500,10 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       });
       return new Uint8Array(Buffer.from(data, 'base64'));
     })();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new RenderTimeoutError(`printing took longer than ${printOptions.timeoutMs} ms`)),
-        printOptions.timeoutMs,
-      );
-    });
-    try {
-      return await unlessCrashed(page, Promise.race([print, timeout]));
-    } finally {
-      clearTimeout(timer);
-    }
+    return await unlessCrashed(
+      page,
+      within(print, printOptions.timeoutMs, `printing took longer than ${printOptions.timeoutMs} ms`),
+    );
   };
 
   // After a timeout the renderer may still be busy with that page: with --single-process every
