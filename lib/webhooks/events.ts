@@ -96,36 +96,32 @@ export function parseRetryAfter(value: string | undefined, now: Date): number | 
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+/** The three HTTP-date grammars: IMF-fixdate, then the obsolete RFC 850 and asctime forms. */
+const HTTP_DATES = [
+  /^[A-Z][a-z]{2}, (?<day>\d{2}) (?<month>[A-Z][a-z]{2}) (?<year>\d{4}) (?<time>\d{2}:\d{2}:\d{2}) GMT$/,
+  /^[A-Z][a-z]+, (?<day>\d{2})-(?<month>[A-Z][a-z]{2})-(?<year>\d{2}) (?<time>\d{2}:\d{2}:\d{2}) GMT$/,
+  /^[A-Z][a-z]{2} (?<month>[A-Z][a-z]{2}) (?<day>[ \d]\d) (?<time>\d{2}:\d{2}:\d{2}) (?<year>\d{4})$/,
+];
+
 /**
  * An HTTP-date (RFC 9110 section 5.6.7) as epoch ms: the IMF-fixdate and the two obsolete forms a
  * recipient must also accept, all of them UTC. Not Date.parse: it reads the asctime form, which
  * names no zone, in the process's local time (TZ), so a receiver's "two minutes" became hours.
  */
 function parseHttpDate(value: string, now: Date): number | undefined {
-  const imf = /^[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/.exec(value);
-  const rfc850 = /^[A-Z][a-z]+, (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/.exec(value);
-  const asctime = /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/.exec(value);
-  let parts: [day: string, month: string, year: number, hour: string, minute: string, second: string];
-  if (imf) parts = [imf[1] ?? '', imf[2] ?? '', Number(imf[3]), imf[4] ?? '', imf[5] ?? '', imf[6] ?? ''];
-  else if (rfc850) {
-    // A two-digit year more than 50 years ahead is the most recent past year ending so (RFC 9110).
-    let year = Math.floor(now.getUTCFullYear() / 100) * 100 + Number(rfc850[3]);
-    if (year > now.getUTCFullYear() + 50) year -= 100;
-    parts = [rfc850[1] ?? '', rfc850[2] ?? '', year, rfc850[4] ?? '', rfc850[5] ?? '', rfc850[6] ?? ''];
-  } else if (asctime)
-    parts = [
-      asctime[2] ?? '',
-      asctime[1] ?? '',
-      Number(asctime[6]),
-      asctime[3] ?? '',
-      asctime[4] ?? '',
-      asctime[5] ?? '',
-    ];
-  else return undefined;
-  const [day, month, year, hour, minute, second] = parts;
-  const monthIndex = MONTHS.indexOf(month);
+  const parts = HTTP_DATES.map((grammar) => grammar.exec(value)?.groups).find((groups) => groups);
+  if (!parts) return undefined;
+  const monthIndex = MONTHS.indexOf(parts.month ?? '');
   if (monthIndex < 0) return undefined;
-  const at = Date.UTC(year, monthIndex, Number(day), Number(hour), Number(minute), Number(second));
+  let year = Number(parts.year);
+  if (parts.year?.length === 2) {
+    // A two-digit year more than 50 years ahead is the most recent past year ending so (RFC 9110).
+    year += Math.floor(now.getUTCFullYear() / 100) * 100;
+    if (year > now.getUTCFullYear() + 50) year -= 100;
+  }
+  const day = Number(parts.day);
+  const [hour, minute, second] = (parts.time ?? '').split(':').map(Number);
+  const at = Date.UTC(year, monthIndex, day, hour, minute, second);
   // Date.UTC rolls 31 February over into March: such a date is not one.
-  return new Date(at).getUTCDate() === Number(day) ? at : undefined;
+  return new Date(at).getUTCDate() === day ? at : undefined;
 }
