@@ -71,8 +71,6 @@ interface ClaimedRow {
   pass_percentage: string | null;
   /** The claim's instant: the certificate's issue instant (generated_at, the credential's validFrom). */
   claimed_at: Date;
-  /** Its day in UTC: the printed issue date. */
-  today: string;
   expires_on: string | null;
   /** The certificate this one replaces (a reissue, a better score or a renewal), superseded when this one is issued. */
   replaces: string | null;
@@ -135,7 +133,7 @@ async function claim(
     )
     SELECT claimed.*, a.score, a.max_score, co.title AS course_title, co.code AS course_code,
            co.locale AS course_locale, co.pass_percentage,
-           now() AS claimed_at, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS today
+           now() AS claimed_at
     FROM claimed
     JOIN test_attempts a ON a.id = claimed.test_attempt_id
     LEFT JOIN courses co ON co.id = claimed.course_id`;
@@ -353,8 +351,10 @@ export async function generateCertificate(
     // Three lookups that need only the claim run at once: each is a round trip to another
     // service (PostgreSQL, Keycloak), so a certificate waits for the slowest, not for the sum.
     const locale = claimed.course_locale ?? options.defaultLocale;
+    // The printed issue date: the claim's instant's day in UTC.
+    const today = claimed.claimed_at.toISOString().slice(0, 10);
     const [lifecycle, student, template] = await allInOrder([
-      assignIssueLifecycle(deps.sql, certificateId, { issuedOn: claimed.today }),
+      assignIssueLifecycle(deps.sql, certificateId, { issuedOn: today }),
       // A certificate replacing another reads the name afresh: a reissue for a name corrected in
       // Keycloak a minute ago must not print the copy this container cached before.
       deps.directory.getStudent(claimed.student_id, claimed.replaces ? { fresh: true } : undefined),
@@ -374,7 +374,7 @@ export async function generateCertificate(
       score,
       maxScore,
       percentage: percentageOf(score, maxScore),
-      issuedOn: claimed.today,
+      issuedOn: today,
       ...(expiresOn ? { expiresOn } : {}),
       locale,
       issuerName: options.issuerName,
