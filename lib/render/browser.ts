@@ -128,6 +128,8 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
   const raw = new Set(['style', 'script', 'xmp', 'iframe', 'noembed', 'noframes', 'noscript', 'template', 'textarea', 'plaintext']);
   const counts = markers.map(() => 0);
   const slots = [];
+  // The <img> elements whose src is an image value (the QR code as qr_code).
+  const images = [];
   let problem = '';
   const scan = (text) => {
     const found = [];
@@ -157,6 +159,7 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
       const image = found.filter((i) => imageMarkers.includes(i));
       if (image.length > 0 && !(node.localName === 'img' && attr.name === 'src' && node.namespaceURI === 'http://www.w3.org/1999/xhtml' && attr.value === markers[image[0]]))
         problem ||= 'an image value is used outside <img src>';
+      if (image.length > 0) images.push(node);
       slots.push({ node: attr, template: attr.value });
     }
   }
@@ -182,6 +185,10 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
     await document.fonts.ready;
     await Promise.all(Array.from(document.images, (img) => (img.complete ? undefined : img.decode().catch(() => undefined))));
     await document.fonts.ready;
+    // A certificate is never printed without its QR code: an image value that is not there to
+    // paint (broken, or still loading after the waits) fails this page, and the certificate
+    // prints on a fresh page, whose load event waits for every image.
+    if (images.some((img) => !(img.complete && img.naturalWidth > 0))) return 'an image value did not load';
     return '';
   };
   window.__certificatePage = { update };

@@ -205,3 +205,42 @@ describe('templates whose output does not follow the markers print on a fresh pa
     expect(printer.blockedRequests).toEqual([]);
   });
 });
+
+describe('a QR code drawn as an image (<img src="{{ qr_code }}">)', () => {
+  async function imageTemplate(): Promise<ResolvedTemplate> {
+    const builtin = await loadDefaultTemplate();
+    return {
+      ...builtin,
+      version: `${builtin.version}-qr-image`,
+      html: builtin.html
+        .replace(/<svg class="qr"[\s\S]*?<\/svg>/, '')
+        .replace(/<div class="qr-slot"[^>]*><\/div>/, '<img src="{{ qr_code }}" alt="">'),
+    };
+  }
+
+  it('an image value that does not load fails the loaded page: the certificate prints on a fresh page, with its code', async () => {
+    // The page is sent an SVG that cannot be decoded in place of the certificate's QR code, as
+    // an image that never arrived would look: the print must not go out without the code.
+    const broken = `data:image/svg+xml;base64,${Buffer.from('<svg').toString('base64')}`;
+    const reasons: string[] = [];
+    const breaking: PdfPrinter = {
+      print: (html, options) => printer.print(html, options),
+      close: async () => undefined,
+      printReusing: (job, options) =>
+        printer.printReusing?.(
+          { ...job, values: job.values.map((value) => (value.startsWith('data:') ? broken : value)) },
+          options,
+        ) ?? Promise.reject(new Error('no printReusing')),
+    };
+    const renderer = createCertificateRenderer(breaking, {
+      timeoutMs: 30_000,
+      onFreshPage: (reason) => reasons.push(reason),
+    });
+    const template = await imageTemplate();
+    const sent = certificate(7, 'Emmy Noether');
+    const { pdf } = await renderer.render(sent, template);
+    expect(reasons).toEqual([expect.stringMatching(/an image value did not load/)]);
+    const freshResult = await fresh.render(sent, template);
+    expect(await pixelDifference(pdf, freshResult.pdf)).toBeLessThanOrEqual(MAX_PIXEL_DIFFERENCE);
+  });
+});
