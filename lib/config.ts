@@ -8,6 +8,7 @@ import { z } from 'zod';
  */
 
 const positiveInt = z.coerce.number().int().positive();
+const WEEK_SECONDS = 604800;
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
 /**
@@ -243,13 +244,31 @@ const sections = {
       // Ten: with the retry defaults the tenth failure comes at least ~3 h after the first
       // (45 s, 90 s, ... doubling up to RETRY_MAX_SECONDS, each at least 0.75x), so a Keycloak or
       // S3 outage of a few hours leaves no certificate dead (test/unit/pipeline-retry.test.ts).
-      MAX_GENERATION_ATTEMPTS: positiveInt.default(10),
-      RETRY_BASE_SECONDS: positiveInt.default(60),
-      RETRY_MAX_SECONDS: positiveInt.default(3600),
+      // Every claim carries the delay of each attempt (generate.ts, claim): a list this long.
+      MAX_GENERATION_ATTEMPTS: positiveInt
+        .max(100, 'must be at most 100 (each claim carries the retry delay of every attempt)')
+        .default(10),
+      // Bounded so a mistyped delay is refused at cold start rather than found when a failure's
+      // next attempt is written: now() plus ~10^13 s is past PostgreSQL's last timestamp, and the
+      // write would fail on every attempt of every certificate that fails.
+      RETRY_BASE_SECONDS: positiveInt.max(WEEK_SECONDS, 'must be at most 604800 (7 days)').default(60),
+      RETRY_MAX_SECONDS: positiveInt.max(WEEK_SECONDS, 'must be at most 604800 (7 days)').default(3600),
       // After a configuration error (S3 403 / NoSuchBucket / NoSuchKey, Keycloak 401 / 403).
-      CONFIGURATION_RETRY_SECONDS: positiveInt.default(3600),
-      LEASE_SECONDS: positiveInt.default(180),
-      DISPATCH_LEASE_SECONDS: positiveInt.default(300),
+      CONFIGURATION_RETRY_SECONDS: positiveInt
+        .max(WEEK_SECONDS, 'must be at most 604800 (7 days)')
+        .default(3600),
+      // A worker that dies holds its certificate this long: Lambda's longest timeout is 900 s.
+      LEASE_SECONDS: positiveInt
+        .max(
+          3600,
+          "must be at most 3600 (a dead worker's certificate waits this long; Lambda's longest timeout is 900 s)",
+        )
+        .default(180),
+      // Lambda keeps an asynchronous event at most 6 hours: after that it is gone, and a longer
+      // lease would only keep its certificate from being dispatched again.
+      DISPATCH_LEASE_SECONDS: positiveInt
+        .max(21600, 'must be at most 21600 (6 hours, the longest Lambda keeps an asynchronous event)')
+        .default(300),
       // The one concurrency budget: certificates dispatched or rendering at once. On AWS also the
       // reserved concurrency of generate; sized for the database (one connection each).
       GENERATE_MAX_CONCURRENCY: positiveInt.max(1000).default(50),
@@ -268,6 +287,13 @@ const sections = {
       GENERATE_TIMEOUT_SECONDS: positiveInt.optional(),
     })
     .superRefine((value, ctx) => {
+      if (value.RETRY_BASE_SECONDS > value.RETRY_MAX_SECONDS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['RETRY_BASE_SECONDS'],
+          message: `must not exceed RETRY_MAX_SECONDS=${value.RETRY_MAX_SECONDS} (the longest retry delay)`,
+        });
+      }
       // A lease shorter than the timeout would let a live, slow worker be taken over routinely.
       if (
         value.GENERATE_TIMEOUT_SECONDS !== undefined &&

@@ -146,6 +146,34 @@ describe('limits the README documents', () => {
     expect(pipeline({ SCAN_FILL_SECONDS: deployed?.[1] ?? '' }).SCAN_FILL_SECONDS).toBe(bound);
   });
 
+  it('refuses retry, lease and attempt settings past their bounds, naming the variable and the bound', () => {
+    const pipeline = (env: Record<string, string>) => loadConfig(['pipeline'], env).pipeline;
+    const bounds: Array<[keyof ReturnType<typeof pipeline>, number, string]> = [
+      ['MAX_GENERATION_ATTEMPTS', 100, 'must be at most 100'],
+      ['RETRY_MAX_SECONDS', 604800, 'must be at most 604800'],
+      ['CONFIGURATION_RETRY_SECONDS', 604800, 'must be at most 604800'],
+      ['LEASE_SECONDS', 3600, 'must be at most 3600'],
+      ['DISPATCH_LEASE_SECONDS', 21600, 'must be at most 21600'],
+    ];
+    for (const [variable, bound, message] of bounds) {
+      expect(pipeline({ [variable]: String(bound) })[variable]).toBe(bound);
+      expect(() => pipeline({ [variable]: String(bound + 1) })).toThrowError(ConfigError);
+      expect(() => pipeline({ [variable]: String(bound + 1) })).toThrowError(`${variable} ${message}`);
+      // What a mistyped value looks like: still an integer, far past any sensible setting.
+      expect(() => pipeline({ [variable]: '10000000000000' })).toThrowError(variable);
+    }
+    const longest = { RETRY_MAX_SECONDS: '604800' };
+    expect(pipeline({ ...longest, RETRY_BASE_SECONDS: '604800' }).RETRY_BASE_SECONDS).toBe(604800);
+    expect(() => pipeline({ ...longest, RETRY_BASE_SECONDS: '604801' })).toThrowError(
+      'RETRY_BASE_SECONDS must be at most 604800',
+    );
+    // A first delay longer than the longest one is a setting that cannot mean what it says.
+    expect(() => pipeline({ RETRY_BASE_SECONDS: '7200' })).toThrowError(
+      'RETRY_BASE_SECONDS must not exceed RETRY_MAX_SECONDS=3600',
+    );
+    expect(pipeline({ RETRY_BASE_SECONDS: '3600' }).RETRY_BASE_SECONDS).toBe(3600);
+  });
+
   it('refuses a DOWNLOAD_URL_MAX_TTL_SECONDS beyond 7 days (the SigV4 limit)', () => {
     const http = (ttl: string) => loadConfig(['http'], { DOWNLOAD_URL_MAX_TTL_SECONDS: ttl }).http;
     expect(() => http('604801')).toThrowError(ConfigError);
