@@ -9,6 +9,12 @@ import { z } from 'zod';
 
 const positiveInt = z.coerce.number().int().positive();
 const WEEK_SECONDS = 604800;
+// Node's timers take at most 2^31-1 ms (~24.8 days): a longer delay fires at once, so a
+// mistyped timeout would fail every call it guards. The functions' own bound is far lower:
+// Lambda runs one for at most 15 minutes.
+const timeoutMs = positiveInt.max(900000, "must be at most 900000 (15 minutes, Lambda's longest timeout)");
+// PostgreSQL's timeouts are int milliseconds: a larger value fails every connection.
+const postgresTimeoutMs = positiveInt.max(2147483647, "must be at most 2147483647 (PostgreSQL's limit)");
 const nonNegativeInt = z.coerce.number().int().nonnegative();
 
 /**
@@ -139,14 +145,14 @@ const sections = {
     // Connections are recycled so a rotated password and a failed-over endpoint are picked up.
     DB_MAX_LIFETIME_SECONDS: positiveInt.default(900),
     // A statement stuck behind a lock must not outlive the function that waits for it.
-    DB_STATEMENT_TIMEOUT_MS: positiveInt.default(15000),
+    DB_STATEMENT_TIMEOUT_MS: postgresTimeoutMs.default(15000),
     // A transaction left open by a function that died or lost its network mid-way (generate's
     // holds a certificate's row across the S3 upload) would keep its locks until TCP keepalive
     // noticed, hours on some servers. No transaction legitimately waits this long between two
     // statements: the longest wait, generate's upload, gives up within about 60 s (3 tries of at
     // most 5 s to connect and 15 s to the answer, lib/storage/s3.ts), and generate's Lambda
     // timeout is 120 s.
-    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt.default(120000),
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: postgresTimeoutMs.default(120000),
   }),
   secrets: z.object({
     SECRETS_CACHE_SECONDS: nonNegativeInt.default(300),
@@ -172,7 +178,7 @@ const sections = {
       KEYCLOAK_REALM: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a realm name'),
       KEYCLOAK_CLIENT_ID: z.string({ error: 'is required' }).min(1, 'is required'),
       ...keycloakSecret.shape,
-      KEYCLOAK_TIMEOUT_MS: positiveInt.default(5000),
+      KEYCLOAK_TIMEOUT_MS: timeoutMs.default(5000),
       KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
     })
     .superRefine(keycloakSecret.require),
@@ -193,7 +199,10 @@ const sections = {
     AUTH_INGESTION_ROLES: csv.default(['certificate-ingestion']),
     // `azp` of service accounts allowed to post attempts (the testing system's Keycloak client).
     AUTH_INGESTION_CLIENTS: csv.default([]),
-    AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.default(5),
+    // How long past its expiry (and before its nbf) a token is still taken: for clock skew only.
+    AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt
+      .max(300, 'must be at most 300 (a token this long past its expiry is still accepted)')
+      .default(5),
     // After a key rotation the first token with the new `kid` forces a JWKS refetch; the
     // cooldown only rate-limits refetches caused by unknown kids (jose's default is 30 s).
     // At least 1: with 0 anyone could make every request fetch the identity provider's key set
@@ -326,7 +335,7 @@ const sections = {
     DEFAULT_LOCALE: z.string().min(2).default('en'),
     CHROMIUM_EXECUTABLE_PATH: z.string().min(1).optional(),
     CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),
-    RENDER_TIMEOUT_MS: positiveInt.default(30000),
+    RENDER_TIMEOUT_MS: timeoutMs.default(30000),
   }),
   // The issuer's private signing key (ES256 JWK): SIGNING_KEY locally, SIGNING_KEY_ARN on AWS.
   signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),

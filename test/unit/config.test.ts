@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { CLAIM_STOP_MARGIN_MS } from '../../lib/certificates/scan.ts';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { ConfigError, loadConfig, type SectionName } from '../../lib/config.ts';
 
 describe('loadConfig', () => {
   it('parses a valid database section with defaults', () => {
@@ -172,6 +172,38 @@ describe('limits the README documents', () => {
       'RETRY_BASE_SECONDS must not exceed RETRY_MAX_SECONDS=3600',
     );
     expect(pipeline({ RETRY_BASE_SECONDS: '3600' }).RETRY_BASE_SECONDS).toBe(3600);
+  });
+
+  it('refuses timeouts a timer or PostgreSQL cannot take, and a clock tolerance that would accept long-expired tokens', () => {
+    const cases: Array<[SectionName, string, number, string]> = [
+      ['render', 'RENDER_TIMEOUT_MS', 900000, 'must be at most 900000'],
+      ['keycloak', 'KEYCLOAK_TIMEOUT_MS', 900000, 'must be at most 900000'],
+      ['db', 'DB_STATEMENT_TIMEOUT_MS', 2147483647, "must be at most 2147483647 (PostgreSQL's limit)"],
+      ['db', 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 2147483647, 'must be at most 2147483647'],
+      ['auth', 'AUTH_CLOCK_TOLERANCE_SECONDS', 300, 'must be at most 300'],
+    ];
+    const required: Record<string, string> = {
+      DATABASE_URL: 'postgres://u:p@localhost:5432/d',
+      VERIFY_BASE_URL: 'http://verify.invalid',
+      KEYCLOAK_URL: 'http://keycloak.invalid',
+      KEYCLOAK_REALM: 'student',
+      KEYCLOAK_CLIENT_ID: 'client',
+      KEYCLOAK_CLIENT_SECRET: 'secret',
+      AUTH_ISSUER: 'http://keycloak.invalid/realms/student',
+      AUTH_AUDIENCE: 'frontend',
+    };
+    for (const [section, variable, bound, message] of cases) {
+      const load = (value: number) =>
+        (
+          loadConfig([section], { ...required, [variable]: String(value) }) as Record<
+            string,
+            Record<string, unknown>
+          >
+        )[section]?.[variable];
+      expect(load(bound)).toBe(bound);
+      expect(() => load(bound + 1)).toThrowError(ConfigError);
+      expect(() => load(bound + 1)).toThrowError(`${variable} ${message}`);
+    }
   });
 
   it('refuses a DOWNLOAD_URL_MAX_TTL_SECONDS beyond 7 days (the SigV4 limit)', () => {
