@@ -3,6 +3,7 @@ import {
   type CertificateLinks,
   findPublicCertificate,
   type PublicCertificateRecord,
+  type PublicVerification,
   verifyCertificate,
 } from '../certificates/read-model.ts';
 import { jwksDocument } from '../credentials/jwks.ts';
@@ -55,7 +56,23 @@ function echoedCode(typed: string): string {
 }
 
 // Short shared caching only: a revocation must show up within a minute.
-const PUBLIC_CACHE = 'public, max-age=60';
+const PUBLIC_CACHE_SECONDS = 60;
+
+/**
+ * Cache-Control of a found certificate's answer: a minute, or less for a valid certificate that
+ * expires sooner, so no cache goes on showing it valid past its expiry.
+ */
+export function publicCacheControl(
+  answer: { status: PublicVerification['status']; expiresAt: string | null },
+  now: Date,
+): string {
+  let seconds = PUBLIC_CACHE_SECONDS;
+  if (answer.status === 'valid' && answer.expiresAt !== null) {
+    const left = Math.floor((Date.parse(answer.expiresAt) - now.getTime()) / 1000);
+    seconds = Math.max(0, Math.min(seconds, left));
+  }
+  return `public, max-age=${seconds}`;
+}
 
 /** JSON only when the client names it and prefers it to HTML (API clients, `npm run verify <url>`). */
 export function wantsJson(accept: string | undefined): boolean {
@@ -122,8 +139,9 @@ export async function verificationResponse(
   if (wantsJson(request.accept)) {
     // The JSON contract: 404 problem for an unknown code, 400 naming the parameter for a malformed one.
     if (!wellFormed) throw new ValidationError(`verificationCode ${CODE_FORM}`, 'verificationCode');
-    return ok(await verifyCertificate(sql, request.code, now), {
-      'Cache-Control': PUBLIC_CACHE,
+    const answer = await verifyCertificate(sql, request.code, now);
+    return ok(answer, {
+      'Cache-Control': publicCacheControl(answer, now),
       Vary: 'Accept',
     });
   }
@@ -144,7 +162,7 @@ export async function verificationResponse(
       'Content-Security-Policy': page.contentSecurityPolicy,
       'Content-Language': page.language,
       // An unknown code may be one being issued this minute: not cached, as the JSON 404 is not.
-      'Cache-Control': record ? PUBLIC_CACHE : 'no-store',
+      'Cache-Control': record ? publicCacheControl(record, now) : 'no-store',
       Vary: 'Accept, Accept-Language',
       'Referrer-Policy': 'no-referrer',
     },

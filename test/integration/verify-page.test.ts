@@ -251,6 +251,27 @@ describe('public verification page', () => {
     await opened.close();
   });
 
+  it('a valid certificate that expires within the minute is cached only until it expires, page and JSON alike', async () => {
+    const expiresAt = new Date(Date.now() + 30_000);
+    const soon = await issued({ expiresAt: expiresAt.toISOString() });
+    const maxAge = (cacheControl: string | null | undefined): number =>
+      Number(/^public, max-age=(\d+)$/.exec(cacheControl ?? '')?.[1] ?? Number.NaN);
+    const opened = await open(`/api/v1/verify/${soon.code}#${soon.jws}`);
+    expect(opened.status).toBe('valid');
+    // At most what was left of the 30 s when it was answered (time only moves on), never 60.
+    expect(maxAge(opened.cacheControl)).toBeGreaterThanOrEqual(0);
+    expect(maxAge(opened.cacheControl)).toBeLessThanOrEqual(30);
+    await opened.close();
+    const json = await fetch(`${server.baseUrl}/api/v1/verify/${soon.code}`, {
+      headers: { Accept: 'application/json' },
+    });
+    const { status } = (await json.json()) as { status: string };
+    // On a machine slow enough for the 30 s to have passed, it is expired: that answer keeps.
+    expect(maxAge(json.headers.get('cache-control'))).toBeLessThanOrEqual(status === 'valid' ? 30 : 60);
+    // Answered before its expiry, it was valid.
+    if (Date.now() < expiresAt.getTime()) expect(status).toBe('valid');
+  });
+
   it('revoked, expired and superseded certificates say so', async () => {
     const revoked = await issued({ status: 'revoked' });
     const page1 = await open(`/api/v1/verify/${revoked.code}#${revoked.jws}`);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { pickLanguage, wantsJson } from '../../lib/http/verification.ts';
+import { pickLanguage, publicCacheControl, wantsJson } from '../../lib/http/verification.ts';
 import { shippedLanguages } from '../../lib/render/i18n.ts';
 import { renderVerifyPage, type VerifyPageInput, verifyPageLabels } from '../../lib/render/verify-page.ts';
 
@@ -201,5 +201,22 @@ describe('verification page renderer', () => {
     expect(wantsJson('application/json;q=0.8, text/html;q=0.8')).toBe(false);
     expect(pickLanguage('xx-YY, fr-CH;q=0.9, en;q=0.8', 'en')).toBe('fr');
     expect(pickLanguage(undefined, 'en')).toBe('en');
+  });
+});
+
+describe('caching of a found certificate', () => {
+  const now = new Date('2026-12-05T12:00:00.000Z');
+  const cache = (status: 'valid' | 'revoked' | 'superseded' | 'expired', expiresAt: string | null) =>
+    publicCacheControl({ status, expiresAt }, now);
+
+  it('a minute, or until a valid certificate expires when that is sooner', () => {
+    expect(cache('valid', null)).toBe('public, max-age=60');
+    expect(cache('valid', '2027-12-05T12:00:00.000Z')).toBe('public, max-age=60');
+    expect(cache('valid', '2026-12-05T12:01:00.000Z')).toBe('public, max-age=60');
+    expect(cache('valid', '2026-12-05T12:00:59.999Z')).toBe('public, max-age=59');
+    expect(cache('valid', '2026-12-05T12:00:00.900Z')).toBe('public, max-age=0');
+    // An answer that is no longer going to change keeps the minute.
+    expect(cache('expired', '2026-12-05T11:59:00.000Z')).toBe('public, max-age=60');
+    expect(cache('revoked', '2026-12-05T12:00:10.000Z')).toBe('public, max-age=60');
   });
 });
