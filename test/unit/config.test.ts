@@ -6,6 +6,7 @@ import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { CLAIM_STOP_MARGIN_MS } from '../../lib/certificates/scan.ts';
 import { ConfigError, loadConfig, type SectionName } from '../../lib/config.ts';
+import { REQUIRED_ENV } from '../support/required-env.ts';
 
 describe('loadConfig', () => {
   it('parses a valid database section with defaults', () => {
@@ -182,20 +183,10 @@ describe('limits the README documents', () => {
       ['db', 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 2147483647, 'must be at most 2147483647'],
       ['auth', 'AUTH_CLOCK_TOLERANCE_SECONDS', 300, 'must be at most 300'],
     ];
-    const required: Record<string, string> = {
-      DATABASE_URL: 'postgres://u:p@localhost:5432/d',
-      VERIFY_BASE_URL: 'http://verify.invalid',
-      KEYCLOAK_URL: 'http://keycloak.invalid',
-      KEYCLOAK_REALM: 'student',
-      KEYCLOAK_CLIENT_ID: 'client',
-      KEYCLOAK_CLIENT_SECRET: 'secret',
-      AUTH_ISSUER: 'http://keycloak.invalid/realms/student',
-      AUTH_AUDIENCE: 'frontend',
-    };
     for (const [section, variable, bound, message] of cases) {
       const load = (value: number) =>
         (
-          loadConfig([section], { ...required, [variable]: String(value) }) as Record<
+          loadConfig([section], { ...REQUIRED_ENV, [variable]: String(value) }) as Record<
             string,
             Record<string, unknown>
           >

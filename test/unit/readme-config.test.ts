@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { documentedVariables, loadConfig, SECTION_NAMES } from '../../lib/config.ts';
+import { REQUIRED_ENV } from '../support/required-env.ts';
 
 // The README's configuration table is the operator's reference: it must list every variable
 // the configuration module reads, and show the defaults the module really applies.
@@ -22,21 +23,6 @@ function configTable(): Map<string, string[]> {
   return rows;
 }
 
-// Just enough for the required variables to parse, so the defaults of all others come out.
-const REQUIRED: Record<string, string> = {
-  DATABASE_URL: 'postgres://u:p@localhost:5432/d',
-  S3_BUCKET: 'bucket-name',
-  KEYCLOAK_URL: 'http://keycloak.invalid',
-  KEYCLOAK_REALM: 'student',
-  KEYCLOAK_CLIENT_ID: 'client',
-  KEYCLOAK_CLIENT_SECRET: 'secret',
-  AUTH_ISSUER: 'http://keycloak.invalid/realms/student',
-  AUTH_AUDIENCE: 'frontend',
-  GENERATE_FUNCTION_NAME: 'generate',
-  VERIFY_BASE_URL: 'http://verify.invalid',
-  SIGNING_KEY: '{"kty":"EC"}',
-};
-
 describe('README configuration table', () => {
   it('has a row for every variable of lib/config.ts', () => {
     const rows = configTable();
@@ -51,11 +37,14 @@ describe('README configuration table', () => {
 
   it('shows the default the configuration applies', () => {
     const rows = configTable();
-    const config = loadConfig(SECTION_NAMES, REQUIRED) as unknown as Record<string, Record<string, unknown>>;
+    const config = loadConfig(SECTION_NAMES, REQUIRED_ENV) as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
     const wrong: string[] = [];
     for (const section of Object.values(config)) {
       for (const [variable, value] of Object.entries(section)) {
-        if (variable in REQUIRED || value === undefined) continue;
+        if (variable in REQUIRED_ENV || value === undefined) continue;
         const shown = Array.isArray(value) ? value.join(',') : String(value);
         if (shown === '') continue;
         const defaultCell = rows.get(variable)?.[1] ?? '';
