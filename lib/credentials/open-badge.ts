@@ -44,7 +44,7 @@ export interface OpenBadgeInput {
     /** The printed name, shown by wallets (an IdentityObject of type `name`, not hashed). */
     name?: string;
   };
-  /** When the certificate was issued (generated). */
+  /** When the certificate was issued (generated); stated as validFrom unless it expired before. */
   validFrom: Date;
   /** The certificate's expiry, when its course has a validity period. */
   validUntil?: Date | null;
@@ -64,6 +64,8 @@ export interface OpenBadgeCredential {
    */
   validFrom: string;
   validUntil?: string;
+  /** OB 3.0: when it was awarded, kept here when validFrom is not that instant (born expired). */
+  awardedDate?: string;
   credentialSubject: {
     id: string;
     type: ['AchievementSubject'];
@@ -86,8 +88,16 @@ export interface OpenBadgeCredential {
 
 export function buildOpenBadgeCredential(input: OpenBadgeInput): OpenBadgeCredential {
   const { issuer, achievement } = input;
-  const validFrom = isoSeconds(input.validFrom);
+  const issued = isoSeconds(input.validFrom);
   const validUntil = input.validUntil ? isoSeconds(input.validUntil) : undefined;
+  // A certificate issued already expired (a backfilled pass whose validity period ended before
+  // it was printed, a correction rendered after its original's expiry): VC Data Model 2.0 says
+  // validFrom MUST be the same as or earlier than validUntil, and a JWT whose nbf is after its
+  // exp is malformed, not expired. It is stated valid from its expiry on, i.e. never valid, and
+  // OB 3.0's awardedDate keeps the instant it was issued.
+  // (Both are whole-second ISO 8601 UTC strings of four-digit years: they sort as they compare.)
+  const bornExpired = validUntil !== undefined && validUntil < issued;
+  const validFrom = bornExpired ? validUntil : issued;
   return {
     '@context': [VC_V2_CONTEXT, OB_V3_CONTEXT],
     id: input.credentialId,
@@ -103,6 +113,7 @@ export function buildOpenBadgeCredential(input: OpenBadgeInput): OpenBadgeCreden
     },
     validFrom,
     ...(validUntil ? { validUntil } : {}),
+    ...(bornExpired ? { awardedDate: issued } : {}),
     credentialSubject: {
       id: input.recipient.id,
       type: ['AchievementSubject'],

@@ -1,4 +1,4 @@
-import { importJWK, jwtVerify } from 'jose';
+import { compactVerify, importJWK, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateStore } from '../../lib/certificates/ports.ts';
@@ -276,6 +276,46 @@ describe('generation signs the printed facts', () => {
     expect(signed.kid).toBe(key.kid);
     expect(await keyState(t.sql, key.kid)).toBe('current');
     expect((await publishedKeys(t.sql)).map((published) => published.jwk.kid)).toContain(key.kid);
+  });
+
+  it('a certificate issued already expired (a backfilled 2020 pass): its Open Badges credential is valid from its expiry, awarded at issue, in the PDF as from the routes', async () => {
+    const key = await signingKeyFromJwk(await generateSigningJwk());
+    const issuerKey = createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 });
+    const user = await keycloak.addUser({ firstName: 'Dorothy', lastName: 'Vaughan' });
+    const courseId = await createCourse(t.sql, { title: 'Fortran' });
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 90 });
+    // As the backfill enqueues it: its validity period counts from the pass.
+    await t.sql`UPDATE certificates SET validity_start = '2020-01-15' WHERE id = ${id}`;
+    const outcome = await generateCertificate(
+      makeGenerateDeps(t, renderer, {
+        signer: createCredentialSigner(issuerKey),
+        openBadge: createOpenBadgeIssuer({ key: issuerKey }, SETTINGS),
+      }),
+      options,
+      id,
+    );
+    expect(outcome.status).toBe('issued');
+    const [row] = await t.sql<{ s3_key: string; generated_at: Date; expires_at: Date }[]>`
+      SELECT s3_key, generated_at, expires_at FROM certificates WHERE id = ${id}`;
+    expect(row?.expires_at.toISOString()).toBe('2021-01-15T00:00:00.000Z');
+    const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(row?.s3_key ?? '');
+    const badge = new TextDecoder().decode((await readPdfAttachments(pdf)).get(OPEN_BADGE_ATTACHMENT));
+    const publicKey = await importJWK(key.publicJwk, 'ES256');
+    // A JWT verifier calls it what it is, expired, at any instant (nbf = exp: none is inside).
+    await expect(jwtVerify(badge, publicKey, { currentDate: row?.expires_at })).rejects.toMatchObject({
+      claim: 'exp',
+    });
+    const payload = JSON.parse(new TextDecoder().decode((await compactVerify(badge, publicKey)).payload));
+    expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
+    expect(payload).toMatchObject({
+      validFrom: '2021-01-15T00:00:00Z',
+      validUntil: '2021-01-15T00:00:00Z',
+      awardedDate: row?.generated_at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      nbf: Date.UTC(2021, 0, 15) / 1000,
+      exp: Date.UTC(2021, 0, 15) / 1000,
+    });
+    expect(payload).toEqual(openBadgeJwtClaims(await openBadgeForCertificate({ sql: t.sql }, SETTINGS, id)));
   });
 
   it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {

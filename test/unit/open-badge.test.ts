@@ -126,7 +126,28 @@ describe('OpenBadgeCredential', () => {
     });
     const forever = buildOpenBadgeCredential({ ...input, validUntil: null });
     expect(forever).not.toHaveProperty('validUntil');
+    expect(forever).not.toHaveProperty('awardedDate');
     expect(openBadgeJwtClaims(forever)).not.toHaveProperty('exp');
+  });
+
+  it('a certificate issued after its expiry (a backfilled old pass) is valid from its expiry on, awarded when issued', () => {
+    // VC Data Model 2.0: "the validFrom value MUST express a point in time that is temporally the
+    // same or earlier than the point in time expressed by the validUntil value".
+    const late = buildOpenBadgeCredential({
+      ...input,
+      validFrom: new Date('2026-12-05T22:08:33.456Z'),
+      validUntil: new Date('2021-01-15T00:00:00Z'),
+    });
+    expect(late.validFrom).toBe('2021-01-15T00:00:00Z');
+    expect(late.validUntil).toBe('2021-01-15T00:00:00Z');
+    expect(late.awardedDate).toBe('2026-12-05T22:08:33Z');
+    expect(validate(late), JSON.stringify(validate.errors)).toBe(true);
+    const claims = openBadgeJwtClaims(late);
+    expect(Number(claims.nbf)).toBeLessThanOrEqual(Number(claims.exp));
+    // Issued before it expires, nothing moves: validFrom is the issue instant, and no awardedDate.
+    const current = buildOpenBadgeCredential(input);
+    expect(current.validFrom).toBe('2025-03-01T10:00:00Z');
+    expect(current).not.toHaveProperty('awardedDate');
   });
 
   it('maps the JWT claims as OB 3.0 says and verifies with the ES256 public key', async () => {
