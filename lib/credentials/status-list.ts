@@ -222,8 +222,11 @@ export type JwtSigner = (
  * a list changed a moment ago; `validFrom` says when the bits last changed.
  *
  * `keyUrl` builds the JOSE `kid` as a URL that dereferences to the key, as the Open Badges
- * credential that points at this list does: Bitstring Status List §3.6 wants both secured with
- * the same mechanism and parameters, and a wallet resolves the key from `kid`.
+ * credential that points at this list does, with the same key and algorithm (ES256): a wallet
+ * resolves the key from `kid`. Bitstring Status List §3.6 also says both SHOULD have the same
+ * media type, which two specs make impossible here: Open Badges 3.0 requires its VC-JWT's `typ`
+ * to be "JWT" (served as text/plain), VC-JOSE-COSE wants "vc+jwt" (application/vc+jwt) for the
+ * list. Each follows its own specification's MUST; the SHOULD is the one not met.
  */
 export async function signStatusListCredential(
   credential: BitstringStatusListCredential,
