@@ -18,11 +18,51 @@ export function cliArgs<O extends Options>(usage: string, options: O, allowPosit
     process.exit(0);
   }
   try {
-    return parseArgs({ options, allowPositionals, strict: true });
+    return parseArgs({
+      args: joinDashValues(process.argv.slice(2), options),
+      options,
+      allowPositionals,
+      strict: true,
+    });
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}\n`);
     process.exit(2);
   }
+}
+
+/**
+ * `--kid -Xy…` as `--kid=-Xy…`: the value of a string option may begin with a dash (a key id is
+ * a base64url thumbprint, and one in 64 does), which parseArgs refuses as ambiguous, so an
+ * operator copying the id from the JWK Set got a usage error. A following argument that is itself
+ * one of the options (`--kid --yes`, a value forgotten) or `--` is left alone: still an error.
+ */
+export function joinDashValues(args: readonly string[], options: Options): string[] {
+  const known = new Set(
+    Object.entries(options).flatMap(([name, option]) => [
+      `--${name}`,
+      ...(option.short ? [`-${option.short}`] : []),
+    ]),
+  );
+  const joined: string[] = [];
+  for (let at = 0; at < args.length; at += 1) {
+    const arg = args[at] ?? '';
+    if (arg === '--') {
+      joined.push(...args.slice(at));
+      break;
+    }
+    const value = args[at + 1];
+    const option = arg.startsWith('--') ? options[arg.slice(2)] : undefined;
+    if (
+      option?.type === 'string' &&
+      value?.startsWith('-') &&
+      value !== '--' &&
+      !known.has(value.split('=')[0] ?? value)
+    ) {
+      joined.push(`${arg}=${value}`);
+      at += 1;
+    } else joined.push(arg);
+  }
+  return joined;
 }
 
 /** Bad input the parser cannot see (a missing or malformed value): the reason and the usage, exit 2. */

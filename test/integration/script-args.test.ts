@@ -34,6 +34,14 @@ describe('npm run scripts and their arguments', () => {
     expect(help.stdout).toMatch(new RegExp(`usage: npm (run )?${script === 'start' ? 'start' : script}`));
   });
 
+  it('compromise-key takes a key id that begins with a dash, as one in 64 does, as given', async () => {
+    const result = await run('compromise-key', ['--kid', '-Ab3_x', '--actor', 'incident-1', '--dry-run']);
+    // Past the arguments: it went on to the database, which nobody answers at.
+    expect(result.stderr).not.toContain('ambiguous');
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain('npm run compromise-key:');
+  });
+
   it('seed puts demo data only into a database on this machine unless told --yes', async () => {
     const refused = await run('seed', []);
     expect(refused.code).toBe(2);
