@@ -63,8 +63,11 @@ async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
       s3_key: string | null;
       status: string;
       verification_code: string;
+      generated_day: string;
     }[]
-  >`SELECT credential_jws, credential_kid, s3_key, status, verification_code FROM certificates WHERE id = ${id}`;
+  >`SELECT credential_jws, credential_kid, s3_key, status, verification_code,
+      to_char(generated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS generated_day
+    FROM certificates WHERE id = ${id}`;
   if (!row) throw new Error('no row');
   return { id, outcome, row };
 }
@@ -91,7 +94,9 @@ describe('generation signs the printed facts', () => {
           name: 'Ada Lovelace',
           course: 'Analytical Engines 101',
           score: '87.5/100',
-          issued: new Date().toISOString().slice(0, 10),
+          // The UTC day it was generated on (read from the record: a run crossing midnight
+          // would otherwise expect the next day).
+          issued: row.generated_day,
           expires: null,
           issuer: options.issuerName,
         }),

@@ -83,8 +83,12 @@ function closedCode(error: unknown): string {
 
 describe('a transaction left idle', () => {
   it('is ended by the server after DB_IDLE_IN_TRANSACTION_TIMEOUT_MS, its locks let go, and the worker cannot go on with it', async () => {
-    const worker = connect({ DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '300' });
+    // Long enough for the lock to be seen from another session while the machine is busy (the
+    // server's clock starts when the lock is taken); the rest is polled, so only the wait grows.
+    const worker = connect({ DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '3000' });
     const other = connect({});
+    // Connected before the lock is taken: opening it would otherwise count against those 3 s.
+    await other`SELECT 1`;
     const key = randomInt(1, 2 ** 31);
     // The worker takes a lock and then waits for something that does not answer (a hung upload).
     const hung = gate();

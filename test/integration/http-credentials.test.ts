@@ -141,7 +141,8 @@ beforeAll(async () => {
     corsOrigins: [],
     sign: createJwtSigner(createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 })),
     credentials: settings,
-    analytics: { store: postgresEventStore(t.sql), log: logger },
+    // Waits for the write, so the count read after the response is final on a busy machine.
+    analytics: { store: postgresEventStore(t.sql), log: logger, waitMs: 60_000 },
   };
 });
 

@@ -166,7 +166,7 @@ describe('secrets from SSM and Secrets Manager', () => {
     const reads = () => standIn.calls.filter((call) => call.id === parameter).length;
     // Not readable yet when the container starts: the cold-start read fails.
     const source = prefetch(secretSource(() => store, undefined, parameter));
-    await vi.waitFor(() => expect(reads()).toBe(1));
+    await vi.waitFor(() => expect(reads()).toBe(1), { timeout: 30_000, interval: 10 });
     standIn.values.set(parameter, 'now-readable');
     await expect(source()).resolves.toBe('now-readable');
     expect(reads()).toBe(2);
