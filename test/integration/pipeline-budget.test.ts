@@ -404,10 +404,12 @@ describe('concurrency budget', () => {
     // As with the defaults, the fill window ends as the claim margin begins (40 s + 20 s of 60 s),
     // give or take what the Lambda's clock ran before the handler read its remaining time (300 ms
     // here, more than the poll, so the scan does look while the deadline alone has passed).
+    // Seconds, not less: the scan enqueues before it claims, and on a busy machine a window of
+    // a fraction of a second could be over before its first claim.
     const quiet = recordingLog();
     const filled = await runScan(
       { sql: t.sql, dispatch, log: quiet },
-      { ...BUDGET, maxInFlight: 2, fillSeconds: 1, deadline: Date.now() + CLAIM_STOP_MARGIN_MS + 1000 - 300 },
+      { ...BUDGET, maxInFlight: 2, fillSeconds: 3, deadline: Date.now() + CLAIM_STOP_MARGIN_MS + 3000 - 300 },
     );
     expect(filled.dispatched).toHaveLength(2);
     expect(quiet.entries.map((entry) => entry.message)).not.toContain(stopped);
@@ -417,7 +419,7 @@ describe('concurrency budget', () => {
     const cut = recordingLog();
     const short = await runScan(
       { sql: t.sql, dispatch, log: cut },
-      { ...BUDGET, maxInFlight: 2, fillSeconds: 40, deadline: Date.now() + CLAIM_STOP_MARGIN_MS + 1000 },
+      { ...BUDGET, maxInFlight: 2, fillSeconds: 40, deadline: Date.now() + CLAIM_STOP_MARGIN_MS + 3000 },
     );
     expect(short.dispatched).toHaveLength(2);
     expect(cut.entries.map((entry) => entry.message)).toContain(stopped);
