@@ -1,6 +1,10 @@
 import { inject } from 'vitest';
-import type { CertificateContent, CertificateRenderer } from '../../lib/certificates/ports.ts';
-import { createCertificateRenderer } from '../../lib/render/renderer.ts';
+import type {
+  CertificateContent,
+  CertificateRenderer,
+  ResolvedTemplate,
+} from '../../lib/certificates/ports.ts';
+import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { createObservedPrinter, type ObservedPrinter } from '../support/observed-printer.ts';
 
 export function createTestRenderer(): { printer: ObservedPrinter; renderer: CertificateRenderer } {
@@ -31,4 +35,22 @@ export function content(overrides: Partial<CertificateContent> = {}): Certificat
 /** Whitespace-insensitive view of extracted text: wrapped lines break where a space was. */
 export function squash(text: string): string {
   return text.replace(/\s+/gu, '');
+}
+
+/**
+ * The built-in design as a saved template from before the inline QR variables draws it: the code
+ * as `<img src="{{ qr_code }}">` in the QR slot, the inline SVG gone. Throws if the design no longer
+ * has either, rather than quietly handing back a template that still draws the code inline.
+ */
+export async function qrImageTemplate(): Promise<ResolvedTemplate> {
+  const builtin = await loadDefaultTemplate();
+  const slot = /<div class="qr-slot"[^>]*><\/div>/;
+  const inline = /<svg class="qr"[\s\S]*?<\/svg>/;
+  if (!slot.test(builtin.html) || !inline.test(builtin.html))
+    throw new Error('the built-in template has no QR slot or inline QR code to replace');
+  return {
+    ...builtin,
+    version: `${builtin.version}-qr-image`,
+    html: builtin.html.replace(inline, '').replace(slot, '<img class="qr-image" src="{{ qr_code }}" alt="">'),
+  };
 }

@@ -7,7 +7,7 @@ import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render
 import { renderPdfPage } from '../../scripts/pdf-raster.ts';
 import { createObservedPrinter } from '../support/observed-printer.ts';
 import { pdfTextLayer } from '../support/pdf-text-layer.ts';
-import { content } from './render-fixtures.ts';
+import { content, qrImageTemplate } from './render-fixtures.ts';
 
 /**
  * Template-once printing (lib/render/template-once.ts) must print the same certificate as a
@@ -207,17 +207,6 @@ describe('templates whose output does not follow the markers print on a fresh pa
 });
 
 describe('a QR code drawn as an image (<img src="{{ qr_code }}">)', () => {
-  async function imageTemplate(): Promise<ResolvedTemplate> {
-    const builtin = await loadDefaultTemplate();
-    return {
-      ...builtin,
-      version: `${builtin.version}-qr-image`,
-      html: builtin.html
-        .replace(/<svg class="qr"[\s\S]*?<\/svg>/, '')
-        .replace(/<div class="qr-slot"[^>]*><\/div>/, '<img src="{{ qr_code }}" alt="">'),
-    };
-  }
-
   it('an image value that does not load fails the loaded page: the certificate prints on a fresh page, with its code', async () => {
     // The page is sent an SVG that cannot be decoded in place of the certificate's QR code, as
     // an image that never arrived would look: the print must not go out without the code.
@@ -236,7 +225,7 @@ describe('a QR code drawn as an image (<img src="{{ qr_code }}">)', () => {
       timeoutMs: 30_000,
       onFreshPage: (reason) => reasons.push(reason),
     });
-    const template = await imageTemplate();
+    const template = await qrImageTemplate();
     const sent = certificate(7, 'Emmy Noether');
     const { pdf } = await renderer.render(sent, template);
     expect(reasons).toEqual([expect.stringMatching(/an image value did not load/)]);
