@@ -15,6 +15,7 @@ import {
   credentialSettingsFromConfig,
 } from '../lib/credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../lib/credentials/key-source.ts';
+import { CREDENTIAL_SIGNING_ALGORITHM } from '../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
 import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/identity/keycloak-directory.ts';
@@ -36,13 +37,21 @@ const config = loadConfig([
   'pipeline',
   'render',
   'signing',
+  'credentialSigning',
   'credentials',
   'secrets',
 ]);
 
-// The private key: read at cold start (prefetch), kept only as a non-extractable CryptoKey.
+// The private keys: read at cold start (prefetch), kept only as non-extractable CryptoKeys.
 const signingKeySecret = prefetch(
   secretSource(defaultSecretStore, config.signing.SIGNING_KEY, config.signing.SIGNING_KEY_ARN),
+);
+const credentialKeySecret = prefetch(
+  secretSource(
+    defaultSecretStore,
+    config.credentialSigning.CREDENTIAL_SIGNING_KEY,
+    config.credentialSigning.CREDENTIAL_SIGNING_KEY_ARN,
+  ),
 );
 
 export const printer = createPdfPrinter({
@@ -52,13 +61,20 @@ export const printer = createPdfPrinter({
 });
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
-// One per container, shared by the two signers: one certificate's signatures read its state once.
-// Each reload asks the store itself: the signer keeps the key as long as the store's cache would
-// keep the secret, and the two clocks start apart, so a cached read could hand back the old key
-// for a second period after a rotation.
+// One per key and container: the ES256 key signs the facts (QR code), the RS256 key the Open
+// Badges credential; both signatures of a certificate are made at once. Each reload asks the store
+// itself: the signer keeps the key as long as the store's cache would keep the secret, and the two
+// clocks start apart, so a cached read could hand back the old key for a second period after a
+// rotation.
+const reloadAfterMs = config.secrets.SECRETS_CACHE_SECONDS * 1000;
 const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(() => signingKeySecret({ fresh: true })), {
-  reloadAfterMs: config.secrets.SECRETS_CACHE_SECONDS * 1000,
+  reloadAfterMs,
 });
+const credentialKey = createIssuerKey(
+  sql,
+  () => signingKeyFromSecret(() => credentialKeySecret({ fresh: true }), CREDENTIAL_SIGNING_ALGORITHM),
+  { reloadAfterMs },
+);
 const s3 = createS3Client(config.s3);
 
 const renderer = createCertificateRenderer(printer, {
@@ -84,8 +100,8 @@ const deps: GenerateDeps = {
   // The course's newest template, else the organisation default, else the built-in one.
   resolveTemplate: createTemplateResolver(sql),
   signer: createCredentialSigner(issuerKey),
-  // The Open Badges 3.0 credential attached to the PDF, signed with the same key.
-  openBadge: createOpenBadgeIssuer({ key: issuerKey }, credentialSettingsFromConfig(config)),
+  // The Open Badges 3.0 credential attached to the PDF, signed with the credentials key (RS256).
+  openBadge: createOpenBadgeIssuer({ key: credentialKey }, credentialSettingsFromConfig(config)),
   metrics: pipelineMetrics(),
   log: logger,
 };

@@ -98,8 +98,8 @@ const secretReference = z
 /**
  * A secret setting NAME comes either as NAME (local runs) or as NAME_ARN (AWS: read from the
  * secret store at cold start, so the value is never in the packaged template). One of the two is
- * required: secrets have no default. Used for the Keycloak client secret and the issuer's
- * signing key (a private P-256 JWK as JSON).
+ * required: secrets have no default. Used for the Keycloak client secret and the issuer's two
+ * signing keys (private JWKs as JSON: P-256 for the facts, RSA for the credentials).
  */
 export function secretSetting<N extends string>(name: N) {
   return {
@@ -121,6 +121,7 @@ export function secretSetting<N extends string>(name: N) {
 
 const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
 const signingKey = secretSetting('SIGNING_KEY');
+const credentialSigningKey = secretSetting('CREDENTIAL_SIGNING_KEY');
 
 /**
  * The longest one round of deliverWebhooks can take: the batch sent `concurrency` at a time, each
@@ -337,8 +338,13 @@ const sections = {
     CHROMIUM_PROFILE_ROOT: z.string().startsWith('/', 'must be an absolute path').optional(),
     RENDER_TIMEOUT_MS: timeoutMs.default(30000),
   }),
-  // The issuer's private signing key (ES256 JWK): SIGNING_KEY locally, SIGNING_KEY_ARN on AWS.
+  // The issuer's private key for the facts in the QR code (ES256, a P-256 JWK): SIGNING_KEY
+  // locally, SIGNING_KEY_ARN on AWS.
   signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),
+  // The issuer's private key for the verifiable credentials (RS256, an RSA JWK of at least 2048
+  // bits): the Open Badges VC-JWT and the status lists. CREDENTIAL_SIGNING_KEY locally,
+  // CREDENTIAL_SIGNING_KEY_ARN on AWS.
+  credentialSigning: z.object({ ...credentialSigningKey.shape }).superRefine(credentialSigningKey.require),
   // What the Open Badges credentials and the status lists say about where they live. Both
   // default from VERIFY_BASE_URL (render section): the API and the issuer on its origin.
   credentials: z.object({

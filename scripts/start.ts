@@ -10,6 +10,7 @@ import { previewBackfill } from '../lib/certificates/backfill.ts';
 import { releaseStaleClaims } from '../lib/certificates/budget.ts';
 import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
 import { ensureLocalSigningKey, signingKeyFromSecret } from '../lib/credentials/key-source.ts';
+import { CREDENTIAL_SIGNING_ALGORITHM, SIGNING_ALGORITHM } from '../lib/credentials/keys.ts';
 import { createSql, type Sql } from '../lib/db/client.ts';
 import {
   DEMO_REALM,
@@ -85,7 +86,15 @@ const STAND_IN_PLACEHOLDERS: Record<string, string> = {
 };
 // Local receivers (a developer's test server) are on loopback, which production refuses.
 const LOCAL_WEBHOOK_HOSTS = 'localhost,127.0.0.1,::1';
-const SIGNING_KEY_FILE_NAME = 'issuer-signing-key.json';
+/** The issuer's two keys, each from its variable or else a key file in the data folder. */
+const LOCAL_KEYS = [
+  { variable: 'SIGNING_KEY', alg: SIGNING_ALGORITHM, file: 'issuer-signing-key.json' },
+  {
+    variable: 'CREDENTIAL_SIGNING_KEY',
+    alg: CREDENTIAL_SIGNING_ALGORITHM,
+    file: 'issuer-credential-key.json',
+  },
+] as const;
 
 function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
   const set = Object.fromEntries(
@@ -313,17 +322,22 @@ async function main(): Promise<void> {
       ),
     );
     const options = parseStartOptions(given);
-    // The local key file stands in for a key source unless the developer named one.
-    const ownKeySource = given.SIGNING_KEY !== undefined || given.SIGNING_KEY_ARN !== undefined;
-    const keyPlaceholder: Record<string, string> = ownKeySource ? {} : { SIGNING_KEY: 'stand-in' };
-    loadConfig(SECTION_NAMES, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholder, ...given });
-    // A key given in SIGNING_KEY must be one: otherwise everything started, and generate and the
-    // status lists failed on it minute after minute (configuration errors, 503s).
-    const ownKey = given.SIGNING_KEY;
-    if (ownKey !== undefined) {
-      await signingKeyFromSecret(async () => ownKey).catch((error: unknown) => {
+    // A local key file stands in for each key source the developer did not name.
+    const ownKeySource = (variable: string): boolean =>
+      given[variable] !== undefined || given[`${variable}_ARN`] !== undefined;
+    const keyPlaceholders = Object.fromEntries(
+      LOCAL_KEYS.filter((key) => !ownKeySource(key.variable)).map((key) => [key.variable, 'stand-in']),
+    );
+    loadConfig(SECTION_NAMES, { ...STAND_IN_PLACEHOLDERS, ...keyPlaceholders, ...given });
+    // A key given in SIGNING_KEY or CREDENTIAL_SIGNING_KEY must be one of its kind: otherwise
+    // everything started, and generate and the status lists failed on it minute after minute
+    // (configuration errors, 503s).
+    for (const { variable, alg } of LOCAL_KEYS) {
+      const ownKey = given[variable];
+      if (ownKey === undefined) continue;
+      await signingKeyFromSecret(async () => ownKey, alg).catch((error: unknown) => {
         throw new ConfigError([
-          { variable: 'SIGNING_KEY', message: error instanceof Error ? error.message : String(error) },
+          { variable, message: error instanceof Error ? error.message : String(error) },
         ]);
       });
     }
@@ -340,10 +354,14 @@ async function main(): Promise<void> {
     await writeFile(join(dataDir, '.gitignore'), '*\n', { flag: 'wx' }).catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     });
-    // The issuer's signing key: created on the first start, reused after, so printed QR codes keep verifying.
-    const signingKey = ownKeySource
-      ? undefined
-      : await readFile(await ensureLocalSigningKey(join(dataDir, SIGNING_KEY_FILE_NAME)), 'utf8');
+    // The issuer's keys: created on the first start, reused after, so printed QR codes and issued
+    // Open Badges credentials keep verifying.
+    const localKeys: Record<string, string> = {};
+    for (const { variable, alg, file } of LOCAL_KEYS) {
+      if (ownKeySource(variable)) continue;
+      const keyFile = await ensureLocalSigningKey(join(dataDir, file), alg);
+      localKeys[variable] = (await readFile(keyFile, 'utf8')).trim();
+    }
 
     // ---- stand-ins (each only when the real thing is not configured) and Chromium ----
     const [startedStack, chromiumPath] = await Promise.all([
@@ -412,8 +430,8 @@ async function main(): Promise<void> {
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
       ...(profileRoot ? { CHROMIUM_PROFILE_ROOT: profileRoot } : {}),
-      // Local stages only: a deploy stage packages SIGNING_KEY_ARN and never the key.
-      ...(signingKey ? { SIGNING_KEY: signingKey.trim() } : {}),
+      // Local stages only: a deploy stage packages the keys' ARNs and never a key.
+      ...localKeys,
       // serverless-esbuild joins its work folder onto the project folder, even an absolute one.
       ...(given.ESBUILD_WORK_DIR && isAbsolute(given.ESBUILD_WORK_DIR)
         ? { ESBUILD_WORK_DIR: relative(ROOT, given.ESBUILD_WORK_DIR) }

@@ -340,8 +340,12 @@ function settings(stage, region) {
     ? (env('KEYCLOAK_CLIENT_SECRET_ARN') ?? '')
     : secretArn('KEYCLOAK_CLIENT_SECRET_ARN');
 
-  // The issuer's private signing key: by ARN on deploy stages (read by generate only).
+  // The issuer's private signing keys: by ARN on deploy stages. The facts key (ES256) is read by
+  // generate only; the credentials key (RS256) by generate and the routes that sign credentials.
   const signingKeyArn = local ? (env('SIGNING_KEY_ARN') ?? '') : secretArn('SIGNING_KEY_ARN');
+  const credentialSigningKeyArn = local
+    ? (env('CREDENTIAL_SIGNING_KEY_ARN') ?? '')
+    : secretArn('CREDENTIAL_SIGNING_KEY_ARN');
 
   const concurrency = Number(env('GENERATE_MAX_CONCURRENCY') ?? (local ? '2' : '50'));
   // The functions' own bound (lib/config.ts, pipeline): a value they refuse at cold start must not
@@ -403,6 +407,8 @@ function settings(stage, region) {
     keycloakClientSecretArn,
     signingKey: local ? (env('SIGNING_KEY') ?? '') : '',
     signingKeyArn,
+    credentialSigningKey: local ? (env('CREDENTIAL_SIGNING_KEY') ?? '') : '',
+    credentialSigningKeyArn,
     keycloakUrl: required('KEYCLOAK_URL'),
     authIssuer: required('AUTH_ISSUER'),
     authAudience: required('AUTH_AUDIENCE'),
@@ -424,6 +430,10 @@ function settings(stage, region) {
     ),
     signingKeySecret: secretGrant(
       signingKeyArn || `arn:aws:ssm:${region}:000000000000:parameter/local-unused-signing-key`,
+    ),
+    credentialSigningKeySecret: secretGrant(
+      credentialSigningKeyArn ||
+        `arn:aws:ssm:${region}:000000000000:parameter/local-unused-credential-signing-key`,
     ),
     // SNS topics (comma-separated ARNs) notified when an alarm fires.
     alarmActions: alarmNone ? [] : alarmTopics,

@@ -118,6 +118,10 @@ export async function credentialClaims(facts: CertificateFacts): Promise<Credent
 
 /** Signs the facts: compact JWS, header { alg: ES256, kid }. */
 export async function signCredential(facts: CertificateFacts, key: SigningKey): Promise<string> {
+  // The QR code's key: a 256-byte RSA signature would not fit the code's budget, nor would the
+  // verification page's ES256 check accept it.
+  if (key.alg !== SIGNING_ALGORITHM)
+    throw new Error(`the facts are signed with an ${SIGNING_ALGORITHM} key, not ${key.alg}`);
   const claims = await credentialClaims(facts);
   return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
     .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: key.kid })
@@ -163,6 +167,13 @@ export async function verifyCredential(jws: string, keys: VerificationKeys): Pro
   if (kid === null) return { verdict: 'unknown-key', kid, message: 'the JWS names no key (kid)' };
   const entry = keys.find((key) => key.jwk.kid === kid);
   if (!entry) return { verdict: 'unknown-key', kid, message: `no published key has kid ${kid}` };
+  // The RS256 credentials key signs no facts: a JWS naming it was not made by the issuer's printer.
+  if (entry.jwk.alg !== SIGNING_ALGORITHM)
+    return {
+      verdict: 'unknown-key',
+      kid,
+      message: `key ${kid} is not the issuer's ${SIGNING_ALGORITHM} facts key`,
+    };
   // The kid must be the key's own thumbprint: a JWKS cannot relabel one key as another.
   if ((await jwkThumbprint(entry.jwk)) !== kid)
     return { verdict: 'unknown-key', kid, message: `key ${kid} does not match its thumbprint` };

@@ -56,15 +56,16 @@ export function thumbprintOfKid(kid: string): string {
   return new RegExp(`^https?://[^#?]*/keys/(${THUMBPRINT})$`).exec(kid)?.[1] ?? kid;
 }
 
-const jwkEntry = z.looseObject({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string() });
+const jwkEntry = z.looseObject({ kty: z.string() });
 const jwksShape = z.looseObject({
   keys: z.array(z.unknown()),
   revoked_keys: z.array(z.unknown()).optional(),
 });
 
 /**
- * Reads a JWK Set (ours or any issuer's): entries that are not P-256 signing keys are skipped;
- * every `kid` is recomputed from the key (RFC 7638), never taken from the document.
+ * Reads a JWK Set (ours or any issuer's): entries that are not signing keys of ours (P-256 for
+ * ES256, RSA of at least 2048 bits for RS256) are skipped; every `kid` is recomputed from the key
+ * (RFC 7638), never taken from the document, and each key's `alg` follows from its kind.
  */
 export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
   const parsed = jwksShape.safeParse(document);
@@ -73,10 +74,12 @@ export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
     const out: PublishedKey[] = [];
     for (const entry of entries) {
       const jwk = jwkEntry.safeParse(entry);
-      if (!jwk.success || jwk.data.kty !== 'EC' || jwk.data.crv !== 'P-256') continue;
+      if (!jwk.success) continue;
+      const key = await publicIssuerJwk(jwk.data).catch(() => undefined);
+      if (!key) continue;
       const revokedAt = typeof jwk.data.revoked_at === 'string' ? jwk.data.revoked_at : null;
       out.push({
-        jwk: await publicIssuerJwk(jwk.data),
+        jwk: key,
         state,
         ...(state === 'compromised' ? { revokedAt } : {}),
       });

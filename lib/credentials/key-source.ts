@@ -2,23 +2,36 @@ import { randomUUID } from 'node:crypto';
 import { link, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConfigurationError, errorMessage } from '../errors.ts';
-import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from './keys.ts';
+import {
+  generateSigningJwk,
+  SIGNING_ALGORITHM,
+  type SigningAlgorithm,
+  type SigningKey,
+  signingKeyFromJwk,
+} from './keys.ts';
 
 /**
- * The private signing key from its secret (lib/secrets: SIGNING_KEY locally, SIGNING_KEY_ARN =
- * an SSM SecureString on AWS, readable only by generate). Errors name the problem, never the
- * value; a malformed key is a ConfigurationError (retrying will not fix it, rotating will).
+ * A private signing key from its secret (lib/secrets: SIGNING_KEY / CREDENTIAL_SIGNING_KEY
+ * locally, their `_ARN` = an SSM SecureString on AWS, readable only by the functions that sign).
+ * Errors name the problem, never the value; a malformed key, or a key of the other kind, is a
+ * ConfigurationError (retrying will not fix it, rotating will).
  */
-export async function signingKeyFromSecret(read: () => Promise<string>): Promise<SigningKey> {
+export async function signingKeyFromSecret(
+  read: () => Promise<string>,
+  alg: SigningAlgorithm = SIGNING_ALGORITHM,
+): Promise<SigningKey> {
   const text = await read();
   let jwk: unknown;
   try {
     jwk = JSON.parse(text);
   } catch {
-    throw new ConfigurationError('the signing key is not JSON (expected a private P-256 JWK)', 'signing-key');
+    throw new ConfigurationError(
+      `the ${alg} signing key is not JSON (expected a private ${alg === 'ES256' ? 'P-256' : 'RSA'} JWK)`,
+      'signing-key',
+    );
   }
   try {
-    return await signingKeyFromJwk(jwk);
+    return await signingKeyFromJwk(jwk, alg);
   } catch (error) {
     throw new ConfigurationError(errorMessage(error), 'signing-key');
   }
@@ -31,15 +44,18 @@ export async function signingKeyFromSecret(read: () => Promise<string>): Promise
  * `npm start`) finds either no key or a complete one, never the empty file that creating and
  * writing the path itself would show it in between, and the first key linked is the one kept.
  */
-export async function ensureLocalSigningKey(path: string): Promise<string> {
+export async function ensureLocalSigningKey(
+  path: string,
+  alg: SigningAlgorithm = SIGNING_ALGORITHM,
+): Promise<string> {
   await removeStaleStagedKeys(path);
   try {
-    await signingKeyFromJwk(JSON.parse(await readFile(path, 'utf8')));
+    await signingKeyFromJwk(JSON.parse(await readFile(path, 'utf8')), alg);
     return path;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const jwk = await generateSigningJwk();
+  const jwk = await generateSigningJwk(alg);
   const staged = `${path}.${process.pid}.${randomUUID()}.tmp`;
   await writeFile(staged, `${JSON.stringify(jwk)}\n`, { mode: 0o600, flag: 'wx' });
   try {

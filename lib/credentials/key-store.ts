@@ -9,7 +9,8 @@ import type { PublicIssuerJwk, SigningKey } from './keys.ts';
 
 /**
  * Publishes the key a signer holds. A key seen for the first time becomes current and the
- * previous current key retires (rotation = deploy a new secret). A known key keeps its state:
+ * previous current key of the same algorithm retires (rotation = deploy a new secret; the ES256
+ * facts key and the RS256 credentials key rotate apart). A known key keeps its state:
  * a retired or compromised key is never made current again by an old container starting up.
  * Returns the key's state.
  */
@@ -19,7 +20,9 @@ export async function registerSigningKey(sql: Sql, key: SigningKey): Promise<Key
     await tx`SELECT pg_advisory_xact_lock(hashtext('issuer_keys'))`;
     const [known] = await tx<{ state: KeyState }[]>`SELECT state FROM issuer_keys WHERE kid = ${key.kid}`;
     if (known) return known.state;
-    await tx`UPDATE issuer_keys SET state = 'retired', retired_at = now() WHERE state = 'current'`;
+    await tx`
+      UPDATE issuer_keys SET state = 'retired', retired_at = now()
+      WHERE state = 'current' AND public_jwk->>'alg' = ${key.alg}`;
     await tx`
       INSERT INTO issuer_keys (kid, public_jwk, state)
       VALUES (${key.kid}, ${tx.json({ ...key.publicJwk })}::jsonb, 'current')`;

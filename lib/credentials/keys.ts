@@ -3,74 +3,165 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 
 /**
- * Issuer signing keys: ECDSA P-256 for JWS ES256 (RFC 7518 §3.4), identified by their RFC 7638
- * JWK thumbprint. WebCrypto verifies ES256 in every current browser, which the public
- * verification page relies on.
+ * Issuer signing keys, identified by their RFC 7638 JWK thumbprint. Two kinds, each with its own
+ * secret and its own rotation:
+ *
+ * - ES256 (ECDSA P-256, RFC 7518 §3.4) signs the facts printed in the QR code: a 64-byte
+ *   signature keeps the code small, and WebCrypto verifies ES256 in every current browser,
+ *   which the public verification page relies on.
+ * - RS256 (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3) signs the W3C verifiable credentials a
+ *   wallet checks: the Open Badges 3.0 VC-JWT, whose JOSE algorithm "MUST be RS256 as a minimum"
+ *   (OB 3.0, "JSON Web Token Proof Format"), and the status list it points at, so a verifier that
+ *   implements only RS256 can check both.
  */
 
-export const SIGNING_ALGORITHM = 'ES256';
+export type SigningAlgorithm = 'ES256' | 'RS256';
 
-/** The public half as published in the JWKS (RFC 7517), `kid` = RFC 7638 thumbprint. */
-export interface PublicIssuerJwk {
+/** The facts' algorithm (QR code, `certificate.jwt`). */
+export const SIGNING_ALGORITHM = 'ES256';
+/** The verifiable credentials' algorithm (Open Badges VC-JWT, status list credential). */
+export const CREDENTIAL_SIGNING_ALGORITHM = 'RS256';
+
+/** RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used with these algorithms." */
+export const MIN_RSA_MODULUS_BITS = 2048;
+
+interface PublicJwkCommon {
+  /** RFC 7638 thumbprint. */
+  kid: string;
+  use: 'sig';
+}
+
+export interface PublicEcJwk extends PublicJwkCommon {
   kty: 'EC';
   crv: 'P-256';
   x: string;
   y: string;
-  kid: string;
   alg: 'ES256';
-  use: 'sig';
 }
+
+export interface PublicRsaJwk extends PublicJwkCommon {
+  kty: 'RSA';
+  n: string;
+  e: string;
+  alg: 'RS256';
+}
+
+/** The public half as published in the JWKS (RFC 7517), `kid` = RFC 7638 thumbprint. */
+export type PublicIssuerJwk = PublicEcJwk | PublicRsaJwk;
 
 export interface SigningKey {
   kid: string;
+  alg: SigningAlgorithm;
   publicJwk: PublicIssuerJwk;
-  /** Non-extractable: once imported, the private scalar cannot be read back out of the process. */
+  /** Non-extractable: once imported, the private key cannot be read back out of the process. */
   privateKey: CryptoKey;
 }
 
 const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
 const ecPublic = z.object({ kty: z.literal('EC'), crv: z.literal('P-256'), x: base64url, y: base64url });
 const ecPrivate = ecPublic.extend({ d: base64url });
+const rsaPublic = z.object({ kty: z.literal('RSA'), n: base64url, e: base64url });
+// RFC 7518 §6.3.2: with `d`, the CRT members come all together or not at all; WebCrypto wants them.
+const rsaPrivate = rsaPublic.extend({
+  d: base64url,
+  p: base64url,
+  q: base64url,
+  dp: base64url,
+  dq: base64url,
+  qi: base64url,
+});
+
+/** Bits of an RSA modulus given as base64url (leading zero bits do not count). */
+export function rsaModulusBits(n: string): number {
+  const bytes = Buffer.from(n, 'base64url');
+  const first = bytes.findIndex((byte) => byte !== 0);
+  if (first === -1) return 0;
+  return (bytes.length - first - 1) * 8 + (32 - Math.clz32(bytes[first] ?? 0));
+}
 
 /**
- * RFC 7638 thumbprint (SHA-256, base64url): only the key type's required members count (for EC
- * crv, kty, x, y), so `kid`, `alg`, `use` or a private `d` never change it.
+ * RFC 7638 thumbprint (SHA-256, base64url): only the key type's required members count (EC: crv,
+ * kty, x, y; RSA: e, kty, n), so `kid`, `alg`, `use` or private members never change it.
  */
 export function jwkThumbprint(jwk: JWK): Promise<string> {
   return calculateJwkThumbprint(jwk, 'sha256');
 }
 
-/** The JWKS entry for a P-256 public key; throws ValidationError for anything else. */
-export async function publicIssuerJwk(jwk: unknown): Promise<PublicIssuerJwk> {
-  const parsed = ecPublic.safeParse(jwk);
-  if (!parsed.success) throw new ValidationError('issuer key must be an EC P-256 JWK', 'jwk');
-  const { kty, crv, x, y } = parsed.data;
-  return { kty, crv, x, y, kid: await jwkThumbprint({ kty, crv, x, y }), alg: 'ES256', use: 'sig' };
+const KEY_DESCRIPTION: Record<SigningAlgorithm, string> = {
+  ES256: 'an EC P-256 JWK',
+  RS256: `an RSA JWK of at least ${MIN_RSA_MODULUS_BITS} bits`,
+};
+
+/**
+ * The JWKS entry for a public key: P-256 (ES256) or RSA of at least 2048 bits (RS256). With
+ * `expected`, only that kind is accepted. Throws ValidationError for anything else.
+ */
+export async function publicIssuerJwk(jwk: unknown, expected?: SigningAlgorithm): Promise<PublicIssuerJwk> {
+  const ec = expected === 'RS256' ? undefined : ecPublic.safeParse(jwk);
+  if (ec?.success) {
+    const { kty, crv, x, y } = ec.data;
+    return { kty, crv, x, y, kid: await jwkThumbprint({ kty, crv, x, y }), alg: 'ES256', use: 'sig' };
+  }
+  const rsa = expected === 'ES256' ? undefined : rsaPublic.safeParse(jwk);
+  if (rsa?.success && rsaModulusBits(rsa.data.n) >= MIN_RSA_MODULUS_BITS) {
+    const { kty, n, e } = rsa.data;
+    return { kty, n, e, kid: await jwkThumbprint({ kty, n, e }), alg: 'RS256', use: 'sig' };
+  }
+  const wanted = expected
+    ? KEY_DESCRIPTION[expected]
+    : `${KEY_DESCRIPTION.ES256} or ${KEY_DESCRIPTION.RS256}`;
+  throw new ValidationError(`issuer key must be ${wanted}`, 'jwk');
 }
 
 /**
- * Imports a private P-256 JWK (from the secret store or the local key file). The error never
- * quotes the input: it is a private key.
+ * Imports a private JWK of the expected kind (from the secret store or a local key file). The
+ * error never quotes the input: it is a private key.
  */
-export async function signingKeyFromJwk(jwk: unknown): Promise<SigningKey> {
-  const parsed = ecPrivate.safeParse(jwk);
+export async function signingKeyFromJwk(
+  jwk: unknown,
+  expected: SigningAlgorithm = SIGNING_ALGORITHM,
+): Promise<SigningKey> {
+  const parsed = expected === 'ES256' ? ecPrivate.safeParse(jwk) : rsaPrivate.safeParse(jwk);
   if (!parsed.success)
     throw new ValidationError(
-      'signing key must be a private EC P-256 JWK (kty, crv, x, y, d)',
+      expected === 'ES256'
+        ? 'signing key must be a private EC P-256 JWK (kty, crv, x, y, d)'
+        : 'signing key must be a private RSA JWK (kty, n, e, d, p, q, dp, dq, qi)',
       'signing_key',
     );
-  const publicJwk = await publicIssuerJwk(parsed.data);
-  const privateKey = await importJWK({ ...parsed.data, alg: SIGNING_ALGORITHM }, SIGNING_ALGORITHM, {
-    extractable: false,
-  });
+  let publicJwk: PublicIssuerJwk;
+  try {
+    publicJwk = await publicIssuerJwk(parsed.data, expected);
+  } catch {
+    throw new ValidationError(`signing key must be ${KEY_DESCRIPTION[expected]}`, 'signing_key');
+  }
+  let privateKey: CryptoKey | Uint8Array;
+  try {
+    privateKey = await importJWK({ ...parsed.data, alg: expected }, expected, { extractable: false });
+  } catch {
+    throw new ValidationError(`signing key is not a valid private ${expected} key`, 'signing_key');
+  }
   if (!(privateKey instanceof CryptoKey) || privateKey.type !== 'private')
     throw new ValidationError('signing key must be a private key', 'signing_key');
-  return { kid: publicJwk.kid, publicJwk, privateKey };
+  return { kid: publicJwk.kid, alg: expected, publicJwk, privateKey };
 }
 
-/** A new private JWK (for `npm start`'s local key and for tests). Returned as JSON: store it as a secret. */
-export async function generateSigningJwk(): Promise<JWK> {
-  const { privateKey } = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
+/**
+ * A new private JWK (for `npm start`'s local keys and for tests). Returned as JSON: store it as a
+ * secret. RSA keys are 2048 bits, RFC 7518's minimum and what OB 3.0's RS256 verifiers expect.
+ */
+export async function generateSigningJwk(alg: SigningAlgorithm = SIGNING_ALGORITHM): Promise<JWK> {
+  const { privateKey } = await generateKeyPair(alg, {
+    extractable: true,
+    modulusLength: MIN_RSA_MODULUS_BITS,
+  });
   const jwk = await exportJWK(privateKey);
-  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d };
+  if (alg === 'ES256') return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d };
+  const { kty, n, e, d, p, q, dp, dq, qi } = jwk;
+  return { kty, n, e, d, p, q, dp, dq, qi };
+}
+
+/** The JOSE algorithm a published key signs with (its `alg`, fixed by its kind). */
+export function algorithmOf(jwk: PublicIssuerJwk): SigningAlgorithm {
+  return jwk.kty === 'EC' ? 'ES256' : 'RS256';
 }

@@ -11,7 +11,7 @@ import {
   verifyCredential,
 } from './credential.ts';
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
-import { jwkThumbprint, SIGNING_ALGORITHM } from './keys.ts';
+import { algorithmOf, jwkThumbprint, type SigningAlgorithm } from './keys.ts';
 import { type PageTextReader, pageFinding } from './page-text.ts';
 import { readPdfAttachments } from './pdf-attachments.ts';
 import { decodeStatusList, epochSeconds, getBit } from './status-list.ts';
@@ -428,24 +428,30 @@ async function liveStatusOf(
 async function verifiedPayload(
   jwt: string,
   keys: readonly PublishedKey[],
-): Promise<{ payload: unknown; kid: string } | { problem: string }> {
+): Promise<{ payload: unknown; kid: string; alg: SigningAlgorithm } | { problem: string }> {
   let kid: unknown;
+  let alg: unknown;
   try {
     const header = decodeProtectedHeader(jwt);
-    if (header.alg !== SIGNING_ALGORITHM) return { problem: `unexpected algorithm ${String(header.alg)}` };
+    alg = header.alg;
     kid = typeof header.kid === 'string' ? thumbprintOfKid(header.kid) : header.kid;
   } catch {
     return { problem: 'not a compact JWS' };
   }
+  if (alg !== 'RS256' && alg !== 'ES256') return { problem: `unexpected algorithm ${String(alg)}` };
   const entry = keys.find((key) => key.jwk.kid === kid);
   if (typeof kid !== 'string' || !entry) return { problem: `no published key has kid ${String(kid)}` };
+  // The key decides the algorithm, never the header (RFC 8725 §3.1): RS256 for the credentials
+  // key, ES256 for the facts key (and for credentials issued before the RS256 key existed).
+  const keyAlg = algorithmOf(entry.jwk);
+  if (alg !== keyAlg) return { problem: `unexpected algorithm ${String(alg)} for ${keyAlg} key ${kid}` };
   if ((await jwkThumbprint(entry.jwk)) !== kid)
     return { problem: `key ${kid} does not match its thumbprint` };
   if (entry.state === 'compromised') return { problem: `signed with a revoked key (${kid})` };
   try {
-    const key = await importJWK({ ...entry.jwk, alg: SIGNING_ALGORITHM }, SIGNING_ALGORITHM);
-    const { payload } = await compactVerify(jwt, key, { algorithms: [SIGNING_ALGORITHM] });
-    return { payload: JSON.parse(new TextDecoder().decode(payload)) as unknown, kid };
+    const key = await importJWK({ ...entry.jwk, alg: keyAlg }, keyAlg);
+    const { payload } = await compactVerify(jwt, key, { algorithms: [keyAlg] });
+    return { payload: JSON.parse(new TextDecoder().decode(payload)) as unknown, kid, alg: keyAlg };
   } catch {
     return { problem: 'the signature does not match' };
   }
@@ -504,7 +510,9 @@ async function checkOpenBadge(
         ? `EXPIRED (validUntil ${validUntil})`
         : undefined;
   if (period) return { ok: false, statusResolved: false, lines: [`Open Badge: ${period}`] };
-  const lines = [`Open Badge: valid OpenBadgeCredential (ES256, key ${verified.kid}), ${credential.id}`];
+  const lines = [
+    `Open Badge: valid OpenBadgeCredential (${verified.alg}, key ${verified.kid}), ${credential.id}`,
+  ];
   let ok = true;
   let statusResolved = false;
   const entry = credential.credentialStatus;

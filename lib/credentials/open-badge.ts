@@ -5,7 +5,7 @@ import { type BitstringStatusListEntry, epochSeconds, isoSeconds, type JwtSigner
  * 1EdTech Open Badges 3.0 (https://www.imsglobal.org/spec/ob/v3p0/): the `OpenBadgeCredential`
  * of one issued certificate and its VC-JWT. Pure functions; the caller passes the issuer
  * profile (configuration), the course and the certificate row's facts, and a signer (issue 10's
- * issuer key: ES256, `kid` resolving to the JWKS).
+ * credentials key: RS256, OB 3.0's minimum, `kid` a URL resolving to the key).
  */
 
 export const VC_V2_CONTEXT = 'https://www.w3.org/ns/credentials/v2';

@@ -3,7 +3,7 @@ import type { CertificateFacts, CredentialSigner, SignedCredential } from '../ce
 import type { Sql } from '../db/client.ts';
 import { signCredential } from './credential.ts';
 import { CompromisedKeyError, keyState, registerSigningKey } from './key-store.ts';
-import { SIGNING_ALGORITHM, type SigningKey } from './keys.ts';
+import type { SigningKey } from './keys.ts';
 import type { JwtSigner } from './status-list.ts';
 
 /** The issuer key as the signers use it. */
@@ -94,17 +94,20 @@ export function createCredentialSigner(key: IssuerKey): CredentialSigner {
   };
 }
 
-/** A JWT signed with `key`: ES256, `kid` = the key's RFC 7638 thumbprint, so it resolves in the JWKS. */
+/**
+ * A JWT signed with `key`, in the key's own algorithm (RS256 for the credentials key), `kid` = the
+ * key's RFC 7638 thumbprint (or the URL built from it), so it resolves in the JWKS.
+ */
 export function jwtSignerFor(key: SigningKey): JwtSigner {
   return (payload, header, options) =>
     new SignJWT(payload)
-      .setProtectedHeader({ ...header, alg: SIGNING_ALGORITHM, kid: options?.keyUrl?.(key.kid) ?? key.kid })
+      .setProtectedHeader({ ...header, alg: key.alg, kid: options?.keyUrl?.(key.kid) ?? key.kid })
       .sign(key.privateKey);
 }
 
 /**
- * Signs JWT claims sets (the Open Badges VC-JWT, the status list credential) with the same
- * issuer key, as long as it is not marked compromised.
+ * Signs JWT claims sets (the Open Badges VC-JWT, the status list credential) with the credentials
+ * key (RS256), as long as it is not marked compromised.
  */
 export function createJwtSigner(key: IssuerKey): JwtSigner {
   return async (payload, header, options) => jwtSignerFor(await key.current())(payload, header, options);

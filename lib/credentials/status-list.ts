@@ -206,7 +206,7 @@ export function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);
 }
 
-/** Signs a JWT payload with the issuer's current key (ES256, `kid` in the header); see issue 10. */
+/** Signs a JWT payload with the issuer's current credentials key (RS256, `kid` in the header). */
 export type JwtSigner = (
   payload: Record<string, unknown>,
   header: { typ: string; cty?: string },
@@ -222,7 +222,7 @@ export type JwtSigner = (
  * a list changed a moment ago; `validFrom` says when the bits last changed.
  *
  * `keyUrl` builds the JOSE `kid` as a URL that dereferences to the key, as the Open Badges
- * credential that points at this list does, with the same key and algorithm (ES256): a wallet
+ * credential that points at this list does, with the same key and algorithm (RS256): a wallet
  * resolves the key from `kid`. Bitstring Status List §3.6 also says both SHOULD have the same
  * media type, which two specs make impossible here: Open Badges 3.0 requires its VC-JWT's `typ`
  * to be "JWT" (served as text/plain), VC-JOSE-COSE wants "vc+jwt" (application/vc+jwt) for the

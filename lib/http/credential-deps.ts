@@ -1,6 +1,7 @@
 import { loadConfig } from '../config.ts';
 import { type CredentialSettings, credentialSettingsFromConfig } from '../credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../credentials/key-source.ts';
+import { CREDENTIAL_SIGNING_ALGORITHM } from '../credentials/keys.ts';
 import { createIssuerKey, createJwtSigner } from '../credentials/signer.ts';
 import type { JwtSigner } from '../credentials/status-list.ts';
 import { defaultSecretStore, prefetch, secretSource } from '../secrets/secret-store.ts';
@@ -8,8 +9,8 @@ import type { AnalyticsAware } from './analytics.ts';
 import { analyticsDeps, type DbDeps, dbDeps, once, type ReadDeps, readDeps } from './deps.ts';
 
 /**
- * The routes that serve signed credentials (status lists, Open Badges): the issuer key (read
- * from the secret store at cold start, kept as a non-extractable CryptoKey) and the settings
+ * The routes that serve signed credentials (status lists, Open Badges): the issuer's credentials
+ * key (RS256; read from the secret store at cold start, kept as a non-extractable CryptoKey) and the settings
  * that say where the credentials live. Separate from deps.ts so that no other function loads
  * the key or is given the permission to read it.
  */
@@ -24,13 +25,17 @@ export interface AuthenticatedCredentialDeps extends CredentialDeps, ReadDeps {}
 const settings = once(() => credentialSettingsFromConfig(loadConfig(['render', 'credentials'])));
 
 const signer = once(() => {
-  const { signing, secrets } = loadConfig(['signing', 'secrets']);
-  const secret = prefetch(secretSource(defaultSecretStore, signing.SIGNING_KEY, signing.SIGNING_KEY_ARN));
+  const { credentialSigning: signing, secrets } = loadConfig(['credentialSigning', 'secrets']);
+  const secret = prefetch(
+    secretSource(defaultSecretStore, signing.CREDENTIAL_SIGNING_KEY, signing.CREDENTIAL_SIGNING_KEY_ARN),
+  );
   return createJwtSigner(
     // Each reload asks the store itself (as functions/generate.ts does).
-    createIssuerKey(dbDeps().sql, () => signingKeyFromSecret(() => secret({ fresh: true })), {
-      reloadAfterMs: secrets.SECRETS_CACHE_SECONDS * 1000,
-    }),
+    createIssuerKey(
+      dbDeps().sql,
+      () => signingKeyFromSecret(() => secret({ fresh: true }), CREDENTIAL_SIGNING_ALGORITHM),
+      { reloadAfterMs: secrets.SECRETS_CACHE_SECONDS * 1000 },
+    ),
   );
 });
 

@@ -131,7 +131,7 @@ export async function applyPdfMetadata(
         name: OPEN_BADGE_ATTACHMENT,
         // A JWT (its `typ`), as Open Badges 3.0 signs it; not a VC-JOSE-COSE `vc+jwt`.
         mimeType: 'application/jwt',
-        description: 'Open Badges 3.0 credential (VC-JWT, ES256); import it into a wallet',
+        description: 'Open Badges 3.0 credential (VC-JWT, RS256); import it into a wallet',
         data: encode(credential.openBadge),
       });
   }

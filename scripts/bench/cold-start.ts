@@ -95,6 +95,7 @@ export async function benchColdStart(options: {
       logLevel: 'error',
     });
     const signingKey = JSON.stringify(await generateSigningJwk());
+    const credentialKey = JSON.stringify(await generateSigningJwk('RS256'));
     const [course] = await options.sql<{ id: string }[]>`
       INSERT INTO courses (title, locale) VALUES ('Cold Start Benchmark', 'en') RETURNING id`;
     if (!course) throw new Error('no course');
@@ -110,6 +111,7 @@ export async function benchColdStart(options: {
         ...process.env,
         ...options.env,
         SIGNING_KEY: signingKey,
+        CREDENTIAL_SIGNING_KEY: credentialKey,
         AWS_LAMBDA_FUNCTION_NAME: 'course-certificates-bench-generate',
         TMPDIR: temp,
         POWERTOOLS_METRICS_DISABLED: 'true',

@@ -60,6 +60,7 @@ export async function benchImmediate(options: {
     {
       ...options.env,
       SIGNING_KEY: JSON.stringify(await generateSigningJwk()),
+      CREDENTIAL_SIGNING_KEY: JSON.stringify(await generateSigningJwk('RS256')),
       LOG_LEVEL: 'WARN',
       OFFLINE_BUNDLE: 'true',
     },

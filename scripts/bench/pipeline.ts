@@ -89,10 +89,13 @@ export async function benchPipeline(options: {
 
   // Configured exactly as the generate function is (same parser, same defaults).
   const config = loadConfig(['s3', 'keycloak', 'pipeline', 'render', 'credentials'], env);
-  // The issuer key, as the generate function loads it from its secret once per container.
+  // The issuer keys, as the generate function loads them from their secrets once per container:
+  // ES256 for the facts, RS256 for the Open Badges credential.
   const signingJwk = await generateSigningJwk();
-  const issuerKey = createIssuerKey(sql, () => signingKeyFromJwk(signingJwk), {
-    // As deployed: SECRETS_CACHE_SECONDS (300) by default.
+  const credentialJwk = await generateSigningJwk('RS256');
+  // As deployed: SECRETS_CACHE_SECONDS (300) by default.
+  const issuerKey = createIssuerKey(sql, () => signingKeyFromJwk(signingJwk), { reloadAfterMs: 300_000 });
+  const credentialKey = createIssuerKey(sql, () => signingKeyFromJwk(credentialJwk, 'RS256'), {
     reloadAfterMs: 300_000,
   });
   const printer = createPdfPrinter({ executablePath: options.executablePath, maxPages: options.pages });
@@ -105,9 +108,9 @@ export async function benchPipeline(options: {
     // As in functions/generate.ts: the course's template, else the default.
     resolveTemplate: createTemplateResolver(sql),
     // As in functions/generate.ts: every certificate is signed (its QR code holds the JWS) and
-    // carries its Open Badges credential, signed with the same key.
+    // carries its Open Badges credential, signed with the credentials key.
     signer: createCredentialSigner(issuerKey),
-    openBadge: createOpenBadgeIssuer({ key: issuerKey }, credentialSettingsFromConfig(config)),
+    openBadge: createOpenBadgeIssuer({ key: credentialKey }, credentialSettingsFromConfig(config)),
     log: quiet,
   };
   const generateOptions = generateOptionsFromConfig(config);

@@ -49,8 +49,9 @@ const SIGNED_POOL = 256;
  * 256, each consistent with the facts it prints.
  */
 export async function signedSamples(): Promise<(index: number) => CertificateContent> {
+  // As issued: the facts signed with the ES256 key, the Open Badges credential with the RS256 key.
   const key = await signingKeyFromJwk(await generateSigningJwk());
-  const sign = jwtSignerFor(key);
+  const sign = jwtSignerFor(await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256'));
   const apiBaseUrl = 'https://certificates.example.org/api/v1';
   const pool = await Promise.all(
     Array.from({ length: SIGNED_POOL }, async (_, index): Promise<CertificateContent> => {

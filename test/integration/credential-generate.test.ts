@@ -1,4 +1,4 @@
-import { compactVerify, importJWK, jwtVerify } from 'jose';
+import { compactVerify, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateStore } from '../../lib/certificates/ports.ts';
@@ -218,22 +218,27 @@ describe('generation signs the printed facts', () => {
     expect((await publishedKeys(t.sql)).find((key) => key.jwk.kid === rotatedKid)?.state).toBe('retired');
   });
 
-  it("one certificate's two signatures (facts and Open Badges) read the key's state once; the next certificate reads it again", async () => {
-    const key = await signingKeyFromJwk(await generateSigningJwk());
-    // The issuer key's own queries, seen through a proxy of the pool that passes each one on.
+  it("one certificate's two signatures: the facts with the ES256 key, the Open Badges credential with the RS256 key, each key's state read once", async () => {
+    const factsKey = await signingKeyFromJwk(await generateSigningJwk());
+    const credentialKey = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    // The issuer keys' own queries, seen through a proxy of the pool that passes each one on.
     const stateReads: string[] = [];
     const counted = new Proxy(t.sql, {
       apply(target, thisArg, args: unknown[]) {
         const strings = args[0];
         if (Array.isArray(strings) && strings.join('?').includes('SELECT state FROM issuer_keys'))
-          stateReads.push(strings.join('?'));
+          stateReads.push(String(args[1]));
         return Reflect.apply(target, thisArg, args);
       },
     });
-    const issuerKey = createIssuerKey(counted, async () => key, { reloadAfterMs: 3_600_000 });
     const deps = {
-      signer: createCredentialSigner(issuerKey),
-      openBadge: createOpenBadgeIssuer({ key: issuerKey }, SETTINGS),
+      signer: createCredentialSigner(
+        createIssuerKey(counted, async () => factsKey, { reloadAfterMs: 3_600_000 }),
+      ),
+      openBadge: createOpenBadgeIssuer(
+        { key: createIssuerKey(counted, async () => credentialKey, { reloadAfterMs: 3_600_000 }) },
+        SETTINGS,
+      ),
     };
     const issue = async () => {
       const user = await keycloak.addUser({ firstName: 'Katherine', lastName: 'Johnson' });
@@ -241,24 +246,34 @@ describe('generation signs the printed facts', () => {
       const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId, score: 95 });
       return generateCertificate(makeGenerateDeps(t, renderer, deps), options, id);
     };
-    await issue(); // registers the key (its first use)
+    await issue(); // registers the keys (their first use)
+    // Both are current at once: one per algorithm, neither retired the other.
+    expect(await keyState(t.sql, factsKey.kid)).toBe('current');
+    expect(await keyState(t.sql, credentialKey.kid)).toBe('current');
     stateReads.length = 0;
     const outcome = await issue();
     expect(outcome.status).toBe('issued');
-    expect(stateReads).toHaveLength(1);
+    expect(stateReads.sort()).toEqual([credentialKey.kid, factsKey.kid].sort());
     if (outcome.status !== 'issued') throw new Error('not issued');
-    // Both signatures are there and made with the key that was read.
-    const [row] = await t.sql<{ s3_key: string; credential_kid: string }[]>`
-      SELECT s3_key, credential_kid FROM certificates WHERE id = ${outcome.certificateId}`;
-    expect(row?.credential_kid).toBe(key.kid);
+    const [row] = await t.sql<{ s3_key: string; credential_kid: string; credential_jws: string }[]>`
+      SELECT s3_key, credential_kid, credential_jws FROM certificates WHERE id = ${outcome.certificateId}`;
+    expect(row?.credential_kid).toBe(factsKey.kid);
+    expect(decodeProtectedHeader(row?.credential_jws ?? '')).toEqual({ alg: 'ES256', kid: factsKey.kid });
     const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(row?.s3_key ?? '');
     const badge = new TextDecoder().decode((await readPdfAttachments(pdf)).get(OPEN_BADGE_ATTACHMENT));
-    await expect(jwtVerify(badge, await importJWK(key.publicJwk, 'ES256'))).resolves.toBeTruthy();
+    expect(decodeProtectedHeader(badge)).toEqual({
+      alg: 'RS256',
+      typ: 'JWT',
+      kid: `${SETTINGS.apiBaseUrl}/keys/${credentialKey.kid}`,
+    });
+    await expect(jwtVerify(badge, await importJWK(credentialKey.publicJwk, 'RS256'))).resolves.toBeTruthy();
 
-    // Reads are shared only while one is in flight: marked compromised, the next one refuses.
-    await markKeyCompromised(t.sql, key.kid);
+    // Reads are shared only while one is in flight: the credentials key marked compromised, the
+    // next certificate is refused (given back), though its facts key is fine.
+    await markKeyCompromised(t.sql, credentialKey.kid);
     expect(await issue()).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
-    expect(stateReads).toHaveLength(2);
+    expect(stateReads).toHaveLength(4);
+    expect(await keyState(t.sql, factsKey.kid)).toBe('current');
   });
 
   it('a key whose published row is gone (a database restored to before it) is published again before it signs', async () => {
@@ -284,7 +299,8 @@ describe('generation signs the printed facts', () => {
   });
 
   it('a certificate issued already expired (a backfilled 2020 pass): its Open Badges credential is valid from its expiry, awarded at issue, in the PDF as from the routes', async () => {
-    const key = await signingKeyFromJwk(await generateSigningJwk());
+    const factsKey = await signingKeyFromJwk(await generateSigningJwk());
+    const key = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
     const issuerKey = createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 });
     const user = await keycloak.addUser({ firstName: 'Dorothy', lastName: 'Vaughan' });
     const courseId = await createCourse(t.sql, { title: 'Fortran' });
@@ -294,7 +310,9 @@ describe('generation signs the printed facts', () => {
     await t.sql`UPDATE certificates SET validity_start = '2020-01-15' WHERE id = ${id}`;
     const outcome = await generateCertificate(
       makeGenerateDeps(t, renderer, {
-        signer: createCredentialSigner(issuerKey),
+        signer: createCredentialSigner(
+          createIssuerKey(t.sql, async () => factsKey, { reloadAfterMs: 3_600_000 }),
+        ),
         openBadge: createOpenBadgeIssuer({ key: issuerKey }, SETTINGS),
       }),
       options,
@@ -306,7 +324,7 @@ describe('generation signs the printed facts', () => {
     expect(row?.expires_at.toISOString()).toBe('2021-01-15T00:00:00.000Z');
     const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(row?.s3_key ?? '');
     const badge = new TextDecoder().decode((await readPdfAttachments(pdf)).get(OPEN_BADGE_ATTACHMENT));
-    const publicKey = await importJWK(key.publicJwk, 'ES256');
+    const publicKey = await importJWK(key.publicJwk, 'RS256');
     // A JWT verifier calls it what it is, expired, at any instant (nbf = exp: none is inside).
     await expect(jwtVerify(badge, publicKey, { currentDate: row?.expires_at })).rejects.toMatchObject({
       claim: 'exp',
@@ -324,10 +342,15 @@ describe('generation signs the printed facts', () => {
   });
 
   it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {
-    const key = await signingKeyFromJwk(await generateSigningJwk());
-    const issuerKey = createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 });
-    const signer = createCredentialSigner(issuerKey);
-    const openBadge = createOpenBadgeIssuer({ key: issuerKey }, SETTINGS);
+    const factsKey = await signingKeyFromJwk(await generateSigningJwk());
+    const key = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const signer = createCredentialSigner(
+      createIssuerKey(t.sql, async () => factsKey, { reloadAfterMs: 3_600_000 }),
+    );
+    const openBadge = createOpenBadgeIssuer(
+      { key: createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 }) },
+      SETTINGS,
+    );
     const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
     const courseId = await createCourse(t.sql, { title: 'Compilers' });
     // A code and a pass mark of its own: the PDF's credential states them as the routes' does.
@@ -354,7 +377,7 @@ describe('generation signs the printed facts', () => {
     // validFrom = generated_at and validUntil = expires_at, and the same credential the routes serve.
     const pdf = await readableStorage(createS3Client(s3ConfigFor(t)), t.bucket).getObject(row?.s3_key ?? '');
     const badge = new TextDecoder().decode((await readPdfAttachments(pdf)).get(OPEN_BADGE_ATTACHMENT));
-    const { payload } = await jwtVerify(badge, await importJWK(key.publicJwk, 'ES256'));
+    const { payload } = await jwtVerify(badge, await importJWK(key.publicJwk, 'RS256'));
     expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
     expect(payload.nbf).toBe(Math.floor((row?.generated_at.getTime() ?? 0) / 1000));
     // One instant dates it everywhere: the claim's, whose UTC day is printed. Not a later reading
@@ -382,7 +405,9 @@ describe('generation signs the printed facts', () => {
       readFile: async (path) => files[path] ?? new Uint8Array(),
     });
     expect(report.outcome).toBe('valid');
-    expect(report.lines.join('\n')).toContain('Open Badge: valid OpenBadgeCredential');
+    expect(report.lines.join('\n')).toContain(
+      `Open Badge: valid OpenBadgeCredential (RS256, key ${key.kid})`,
+    );
 
     const record = await findPublicCertificate(t.sql, row?.verification_code ?? '');
     expect(record?.facts.expires).toMatch(/^\d{4}-\d{2}-\d{2}$/);

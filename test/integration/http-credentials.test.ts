@@ -14,8 +14,13 @@ import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
 import { loadConfig } from '../../lib/config.ts';
 import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
+import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
 import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
-import { generateSigningJwk, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
+import {
+  CREDENTIAL_SIGNING_ALGORITHM,
+  generateSigningJwk,
+  signingKeyFromJwk,
+} from '../../lib/credentials/keys.ts';
 import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { AuthenticatedCredentialDeps } from '../../lib/http/credential-deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
@@ -78,10 +83,11 @@ async function dereferenceKid(jwt: string) {
   expect(response.headers['Content-Type']).toBe('application/jwk+json; charset=utf-8');
   expect(response.headers['Access-Control-Allow-Origin']).toBe('*');
   const jwk = JSON.parse(response.body) as Record<string, unknown>;
-  // A bare public JWK: never the private part.
-  expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256', kid: thumbprint });
-  expect(jwk.d).toBeUndefined();
-  return importJWK(jwk, 'ES256');
+  // A bare public RSA JWK (OB 3.0: RS256 at minimum), never a private member.
+  expect(jwk).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: thumbprint });
+  expect(Object.keys(jwk).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
+  expect(Buffer.from(String(jwk.n), 'base64url').length * 8).toBeGreaterThanOrEqual(2048);
+  return importJWK(jwk, 'RS256');
 }
 
 /** What a verifier does with a BitstringStatusListEntry: fetch, verify, expand, read the bit. */
@@ -104,7 +110,7 @@ async function resolveStatus(entry: { statusListCredential: string; statusListIn
     issuer: settings.issuer.id,
     typ: 'vc+jwt',
   });
-  expect(protectedHeader.alg).toBe('ES256');
+  expect(protectedHeader.alg).toBe('RS256');
   const keySet = await jwks();
   const thumbprint = String(protectedHeader.kid).split('/').pop();
   await jwtVerify(response.body, (header, token) => keySet({ ...header, kid: thumbprint }, token));
@@ -134,7 +140,10 @@ beforeAll(async () => {
   ids.alice = (await kc.addUser({ firstName: 'Alice' })).id;
   ids.bob = (await kc.addUser({ firstName: 'Bob' })).id;
   ids.staff = (await kc.addUser({ firstName: 'Grace', realmRoles: ['certificate-admin'] })).id;
-  const key = await signingKeyFromJwk(await generateSigningJwk());
+  // The credentials key as the routes read it: CREDENTIAL_SIGNING_KEY, an RSA JWK (RS256).
+  const secret = t.env.CREDENTIAL_SIGNING_KEY;
+  if (secret === undefined) throw new Error('createTestEnv sets CREDENTIAL_SIGNING_KEY');
+  const key = await signingKeyFromSecret(async () => secret, CREDENTIAL_SIGNING_ALGORITHM);
   deps = {
     sql: t.sql,
     verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
@@ -167,7 +176,7 @@ describe('revoke through the API, then every place a verifier looks', () => {
     // `text/plain`" (1EdTech openbadges-specification, ob_v3p0/microsites/spec/docformat.md); the
     // token's own `typ` is JWT, not the VC-JOSE-COSE `vc+jwt` of application/vc+jwt.
     expect(exported.headers['Content-Type']).toBe('text/plain; charset=utf-8');
-    expect(decodeProtectedHeader(exported.body)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
+    expect(decodeProtectedHeader(exported.body)).toMatchObject({ alg: 'RS256', typ: 'JWT' });
     const { payload } = await jwtVerify(exported.body, await dereferenceKid(exported.body), {
       issuer: settings.issuer.id,
     });
@@ -258,7 +267,7 @@ describe('revoke through the API, then every place a verifier looks', () => {
   });
 
   it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {
-    const other = await signingKeyFromJwk(await generateSigningJwk());
+    const other = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
     await registerSigningKey(t.sql, other);
     const served = await getKey(other.kid);
     expect(served.statusCode).toBe(200);
@@ -267,7 +276,7 @@ describe('revoke through the API, then every place a verifier looks', () => {
     const gone = await getKey(other.kid);
     expect(gone.statusCode).toBe(410);
     expect(JSON.parse(gone.body)).toMatchObject({ error: { revokedAt: expect.any(String) } });
-    expect(gone.body).not.toContain('"x"');
+    expect(gone.body).not.toContain('"n"');
     const unknown = await getKey((await signingKeyFromJwk(await generateSigningJwk())).kid);
     expect(unknown.statusCode).toBe(404);
     const malformed = await getKey('not-a-thumbprint');

@@ -20,11 +20,13 @@ const ACCOUNT = '123456789012';
 const DB_SECRET_ARN = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/ci/db-Ab12Cd`;
 const KEYCLOAK_SECRET_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/keycloak-client-secret`;
 const SIGNING_KEY_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/signing-key`;
+const CREDENTIAL_SIGNING_KEY_ARN = `arn:aws:ssm:eu-central-1:${ACCOUNT}:parameter/certificates/ci/credential-signing-key`;
 // Secret values set in the shell while packaging: none may reach the template or the state.
 const CANARIES = {
   KEYCLOAK_CLIENT_SECRET: 'canary-keycloak-7f3a9c',
   DB_PASSWORD: 'canary-db-5e1b2d',
   SIGNING_KEY: '{"kty":"EC","crv":"P-256","d":"canary-signing-key-3c8e1f"}',
+  CREDENTIAL_SIGNING_KEY: '{"kty":"RSA","d":"canary-credential-key-9d4a2b"}',
 };
 
 /** A deploy stage's environment: every required value, secrets by ARN only. */
@@ -36,6 +38,8 @@ const DEPLOY_ENV = {
   KEYCLOAK_CLIENT_SECRET: CANARIES.KEYCLOAK_CLIENT_SECRET,
   SIGNING_KEY_ARN,
   SIGNING_KEY: CANARIES.SIGNING_KEY,
+  CREDENTIAL_SIGNING_KEY_ARN,
+  CREDENTIAL_SIGNING_KEY: CANARIES.CREDENTIAL_SIGNING_KEY,
   AUTH_ISSUER: 'https://auth.example.org/realms/student',
   AUTH_AUDIENCE: 'certificates-frontend',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
@@ -55,6 +59,7 @@ const RUNTIME_ENV = {
   KEYCLOAK_CLIENT_ID: 'certificate-service',
   KEYCLOAK_CLIENT_SECRET: 'unused',
   SIGNING_KEY: 'unused',
+  CREDENTIAL_SIGNING_KEY: 'unused',
   GENERATE_FUNCTION_NAME: 'course-certificates-ci-generate',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
   AUTH_ISSUER: 'https://auth.example.org/realms/student',
@@ -593,6 +598,7 @@ describe('serverless package', () => {
       const text = await readFile(join(packageDir, file), 'utf8');
       expect(text, file).not.toContain(CANARIES.KEYCLOAK_CLIENT_SECRET);
       expect(text, file).not.toContain('canary-signing-key');
+      expect(text, file).not.toContain('canary-credential-key');
     }
     const generate = template.Resources.GenerateLambdaFunction as Resource;
     const variables = (generate.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -601,6 +607,8 @@ describe('serverless package', () => {
     expect(variables.DATABASE_SECRET_ARN).toBe(DB_SECRET_ARN);
     expect(variables.SIGNING_KEY).toBe('');
     expect(variables.SIGNING_KEY_ARN).toBe(SIGNING_KEY_ARN);
+    expect(variables.CREDENTIAL_SIGNING_KEY).toBe('');
+    expect(variables.CREDENTIAL_SIGNING_KEY_ARN).toBe(CREDENTIAL_SIGNING_KEY_ARN);
     expect(variables.DB_POOL_MAX).toBe('1');
 
     const roles = new Map(resourcesOfType('AWS::IAM::Role'));
@@ -611,12 +619,14 @@ describe('serverless package', () => {
           .map((statement) => ({ roleId, resource: statement.Resource })),
       );
     const ssm = grants('ssm:GetParameter');
-    // Only generate reads the Keycloak secret; the issuer's private signing key is read by
-    // generate and by the routes that sign credentials on request (status lists, Open Badges).
+    // Only generate reads the Keycloak secret and the facts key (ES256, the QR code); the
+    // credentials key (RS256) is read by generate and by the routes that sign credentials on
+    // request (status lists, Open Badges), which never get the facts key.
     expect(ssm).toEqual([
       { roleId: 'GenerateRole', resource: [KEYCLOAK_SECRET_ARN] },
       { roleId: 'GenerateRole', resource: [SIGNING_KEY_ARN] },
-      { roleId: 'CredentialRole', resource: [SIGNING_KEY_ARN] },
+      { roleId: 'GenerateRole', resource: [CREDENTIAL_SIGNING_KEY_ARN] },
+      { roleId: 'CredentialRole', resource: [CREDENTIAL_SIGNING_KEY_ARN] },
     ]);
     const secrets = grants('secretsmanager:GetSecretValue');
     // The ARN as given, and the same followed by Secrets Manager's random suffix.
@@ -816,6 +826,7 @@ describe('serverless package', () => {
     // deploy that got past the check away from any real account.
     const shell = {
       SIGNING_KEY: CANARIES.SIGNING_KEY,
+      CREDENTIAL_SIGNING_KEY: CANARIES.CREDENTIAL_SIGNING_KEY,
       KEYCLOAK_CLIENT_SECRET: CANARIES.KEYCLOAK_CLIENT_SECRET,
       AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEONLY',
       AWS_SECRET_ACCESS_KEY: 'not-a-key',
@@ -832,6 +843,7 @@ describe('serverless package', () => {
         `Cannot deploy stage ${args.includes('test') ? 'test' : 'local'}: local and test are`,
       );
       expect(output).not.toContain(CANARIES.SIGNING_KEY);
+      expect(output).not.toContain(CANARIES.CREDENTIAL_SIGNING_KEY);
     }
     // Refused at initialisation: nothing was bundled.
     expect(await readdir(workDir)).toEqual([]);

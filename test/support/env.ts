@@ -5,6 +5,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import postgres from 'postgres';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { ensureLocalSigningKey } from '../../lib/credentials/key-source.ts';
+import { CREDENTIAL_SIGNING_ALGORITHM } from '../../lib/credentials/keys.ts';
 import { createSql, type Sql } from '../../lib/db/client.ts';
 
 export interface TestEnv {
@@ -45,9 +46,13 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   s3.destroy();
 
-  // The issuer's signing key, as `npm start` keeps it: one file per run, read by generate.
+  // The issuer's signing keys, as `npm start` keeps them: one file each per run.
   const signingKey = await readFile(
     await ensureLocalSigningKey(join(stack.root, 'issuer-signing-key.json')),
+    'utf8',
+  );
+  const credentialKey = await readFile(
+    await ensureLocalSigningKey(join(stack.root, 'issuer-credential-key.json'), CREDENTIAL_SIGNING_ALGORITHM),
     'utf8',
   );
   const env = {
@@ -55,6 +60,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     DATABASE_URL: databaseUrl,
     S3_BUCKET: bucket,
     SIGNING_KEY: signingKey.trim(),
+    CREDENTIAL_SIGNING_KEY: credentialKey.trim(),
     ...overrides,
   };
   const sql = createSql({ DATABASE_URL: databaseUrl, DB_POOL_MAX: 10, DB_CONNECT_TIMEOUT_SECONDS: 10 });

@@ -14,4 +14,5 @@ export const REQUIRED_ENV: Readonly<Record<string, string>> = {
   GENERATE_FUNCTION_NAME: 'generate',
   VERIFY_BASE_URL: 'http://verify.invalid',
   SIGNING_KEY: '{"kty":"EC"}',
+  CREDENTIAL_SIGNING_KEY: '{"kty":"RSA"}',
 };

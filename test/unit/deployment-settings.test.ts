@@ -25,6 +25,7 @@ interface Settings {
   databaseSecret: { action: string; resources: string[] };
   keycloakSecret: { action: string; resources: string[] };
   signingKeySecret: { action: string; resources: string[] };
+  credentialSigningKeySecret: { action: string; resources: string[] };
   corsAllowedOrigins: string;
   publicRouteSettings: Record<string, Throttle>;
   preflightRouteSetting: Throttle;
@@ -69,6 +70,7 @@ const DEPLOY = {
   KEYCLOAK_URL: 'https://sso.example.org',
   KEYCLOAK_CLIENT_SECRET_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/kc',
   SIGNING_KEY_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/signing-key',
+  CREDENTIAL_SIGNING_KEY_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/credential-signing-key',
   AUTH_ISSUER: 'https://sso.example.org/realms/student',
   AUTH_AUDIENCE: 'certificates-frontend',
   VERIFY_BASE_URL: 'https://certificates.example.org/verify',
@@ -84,6 +86,7 @@ const touched = [
   'VPC_SECURITY_GROUP_IDS',
   'KEYCLOAK_CLIENT_SECRET',
   'SIGNING_KEY',
+  'CREDENTIAL_SIGNING_KEY',
   'CORS_ALLOWED_ORIGINS',
   'PUBLIC_THROTTLE_RATE_LIMIT',
   'PUBLIC_THROTTLE_BURST_LIMIT',
@@ -254,11 +257,23 @@ describe('package-time settings', () => {
       keycloakClientSecret: 'local-secret',
       generateMaxConcurrency: 2,
     });
-    withEnv({ ...DEPLOY, KEYCLOAK_CLIENT_SECRET: 'leaked?', SIGNING_KEY: '{"d":"leaked?"}' });
-    expect(settings('prod', 'eu-central-1')).toMatchObject({ keycloakClientSecret: '', signingKey: '' });
+    withEnv({
+      ...DEPLOY,
+      KEYCLOAK_CLIENT_SECRET: 'leaked?',
+      SIGNING_KEY: '{"d":"leaked?"}',
+      CREDENTIAL_SIGNING_KEY: '{"d":"leaked too?"}',
+    });
+    expect(settings('prod', 'eu-central-1')).toMatchObject({
+      keycloakClientSecret: '',
+      signingKey: '',
+      credentialSigningKey: '',
+    });
     const { SIGNING_KEY_ARN: _missing, ...withoutKey } = DEPLOY;
     withEnv(withoutKey);
     expect(() => settings('prod', 'eu-central-1')).toThrowError(/SIGNING_KEY_ARN is required/);
+    const { CREDENTIAL_SIGNING_KEY_ARN: _missingToo, ...withoutCredentialKey } = DEPLOY;
+    withEnv(withoutCredentialKey);
+    expect(() => settings('prod', 'eu-central-1')).toThrowError(/CREDENTIAL_SIGNING_KEY_ARN is required/);
   });
 
   it('grants the read action of the store each secret ARN names, whichever store it is', () => {
@@ -269,6 +284,7 @@ describe('package-time settings', () => {
       DATABASE_SECRET_ARN: 'arn:aws:ssm:eu-central-1:123456789012:parameter/db-password',
       KEYCLOAK_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:kc-Zx81Qw',
       SIGNING_KEY_ARN: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:signing-key',
+      CREDENTIAL_SIGNING_KEY_ARN: 'arn:aws:secretsmanager:eu-central-1:123456789012:secret:vc-key-Ab12Cd',
     };
     withEnv(swapped);
     const granted = settings('prod', 'eu-central-1');
@@ -284,7 +300,12 @@ describe('package-time settings', () => {
       action: 'secretsmanager:GetSecretValue',
       resources: [swapped.SIGNING_KEY_ARN, `${swapped.SIGNING_KEY_ARN}-??????`],
     });
+    expect(granted.credentialSigningKeySecret).toEqual({
+      action: 'secretsmanager:GetSecretValue',
+      resources: [swapped.CREDENTIAL_SIGNING_KEY_ARN, `${swapped.CREDENTIAL_SIGNING_KEY_ARN}-??????`],
+    });
     withEnv(DEPLOY);
+    expect(settings('prod', 'eu-central-1').credentialSigningKeySecret.action).toBe('ssm:GetParameter');
     expect(settings('prod', 'eu-central-1').databaseSecret.action).toBe('secretsmanager:GetSecretValue');
     expect(settings('prod', 'eu-central-1').signingKeySecret.action).toBe('ssm:GetParameter');
   });
@@ -443,6 +464,7 @@ describe('what a deploy stage refuses because AWS would take it and then fail or
       ['DATABASE_SECRET_ARN', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf'],
       ['KEYCLOAK_CLIENT_SECRET_ARN', 'arn:aws:ssm:us-west-2:123456789012:parameter/kc'],
       ['SIGNING_KEY_ARN', 'arn:aws:ssm:eu-west-1:123456789012:parameter/signing-key'],
+      ['CREDENTIAL_SIGNING_KEY_ARN', 'arn:aws:ssm:eu-west-1:123456789012:parameter/credential-signing-key'],
     ] as const) {
       withEnv({ ...DEPLOY, [name]: arn });
       expect(() => settings('prod', 'eu-central-1'), name).toThrowError(
@@ -455,6 +477,7 @@ describe('what a deploy stage refuses because AWS would take it and then fail or
       DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf',
       KEYCLOAK_CLIENT_SECRET_ARN: 'arn:aws:ssm:us-east-1:123456789012:parameter/kc',
       SIGNING_KEY_ARN: 'arn:aws:ssm:us-east-1:123456789012:parameter/signing-key',
+      CREDENTIAL_SIGNING_KEY_ARN: 'arn:aws:ssm:us-east-1:123456789012:parameter/credential-signing-key',
       ALARM_TOPIC_ARNS: 'none',
     });
     expect(() => settings('prod', 'us-east-1')).not.toThrow();

@@ -36,7 +36,7 @@ const jwtSchema = z
   .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/)
   .meta({
     description:
-      "Compact JWS (ES256). Its `kid` is the key's URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` " +
+      "Compact JWS (RS256, Open Badges 3.0's minimum). Its `kid` is the key's URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` " +
       '(GET /api/v1/keys/{kid}); the JWK Set at /.well-known/jwks.json lists the key under the ' +
       "thumbprint alone, the URL's last segment",
   });
@@ -63,7 +63,7 @@ export const getStatusListRoute = defineRoute({
   summary: 'A W3C Bitstring Status List (revocations), signed',
   description:
     "The `statusListCredential` of every certificate's Open Badges credential points here: a " +
-    '`BitstringStatusListCredential` (VC 2.0) as a VC-JWT (`typ` vc+jwt, ES256 with the issuer key). ' +
+    '`BitstringStatusListCredential` (VC 2.0) as a VC-JWT (`typ` vc+jwt, RS256 with the issuer credentials key). ' +
     "A set bit means revoked or superseded. `Cache-Control: public, max-age` equals the credential's " +
     '`ttl` (STATUS_LIST_TTL_SECONDS): a verifier sees a revocation at the latest that long after it. ' +
     'Any origin may fetch it.',
@@ -96,7 +96,7 @@ export const getCertificateCredentialRoute = defineRoute({
   tags: ['certificates'],
   summary: 'The Open Badges 3.0 credential of a certificate (VC-JWT)',
   description:
-    'An `OpenBadgeCredential` as a VC-JWT (ES256, `kid` the key URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}`, ' +
+    'An `OpenBadgeCredential` as a VC-JWT (RS256, `kid` the key URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}`, ' +
     'see GET /api/v1/keys/{kid}; claims `iss`, `jti`, `sub`, `nbf`, `exp` as Open Badges 3.0 maps them), ' +
     'with `credentialStatus` pointing at its entry in a status list (`GET /api/v1/status/{listId}`). ' +
     'Revoked, superseded and expired certificates still have theirs: the status entry and `validUntil` ' +

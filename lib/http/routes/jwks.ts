@@ -6,15 +6,30 @@ import { defineRoute } from '../contract.ts';
 import { ISSUER_KEY_PATH, issuerKeyResponse, JWKS_PATH, jwksResponse } from '../verification.ts';
 import { errorResponse } from './common.ts';
 
-const jwkSchema = z.object({
-  kty: z.literal('EC'),
-  crv: z.literal('P-256'),
-  x: z.string(),
-  y: z.string(),
-  kid: z.string().meta({ description: 'RFC 7638 JWK thumbprint (SHA-256) of the key' }),
-  alg: z.literal('ES256'),
-  use: z.literal('sig'),
-});
+const kid = z.string().meta({ description: 'RFC 7638 JWK thumbprint (SHA-256) of the key' });
+const ecJwk = z
+  .object({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string(),
+    y: z.string(),
+    kid,
+    alg: z.literal('ES256'),
+    use: z.literal('sig'),
+  })
+  .meta({ description: 'The facts key: signs the QR code and `certificate.jwt`' });
+const rsaJwk = z
+  .object({
+    kty: z.literal('RSA'),
+    n: z.string().meta({ description: 'Modulus, at least 2048 bits' }),
+    e: z.string(),
+    kid,
+    alg: z.literal('RS256'),
+    use: z.literal('sig'),
+  })
+  .meta({ description: 'The credentials key: signs Open Badges credentials and status lists' });
+const jwkSchema = z.discriminatedUnion('kty', [ecJwk, rsaJwk]);
+const revokedAt = { revoked_at: z.string().nullable() };
 
 export const jwksRoute = defineRoute({
   operationId: 'getIssuerJwks',
@@ -23,7 +38,8 @@ export const jwksRoute = defineRoute({
   tags: ['public'],
   summary: "The issuer's certificate-signing keys",
   description:
-    'JWK Set (RFC 7517) of every published ES256 key: the current one and retired ones (their ' +
+    'JWK Set (RFC 7517) of every published key: the ES256 key that signs the facts in QR codes and ' +
+    'the RS256 key that signs Open Badges credentials and status lists, each current one and the retired ones (their ' +
     'certificates keep verifying). Keys marked compromised are listed under `revoked_keys` with ' +
     '`revoked_at`, not under `keys`, so generic JOSE verifiers reject them. Any origin may fetch it; cacheable.',
   request: {},
@@ -35,7 +51,9 @@ export const jwksRoute = defineRoute({
       contentType: 'application/jwk-set+json',
       schema: z.object({
         keys: z.array(jwkSchema),
-        revoked_keys: z.array(jwkSchema.extend({ revoked_at: z.string().nullable() })),
+        revoked_keys: z.array(
+          z.discriminatedUnion('kty', [ecJwk.extend(revokedAt), rsaJwk.extend(revokedAt)]),
+        ),
       }),
     },
   },
