@@ -1,4 +1,12 @@
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import {
+  CompactSign,
+  calculateJwkThumbprint,
+  compactVerify,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+} from 'jose';
 import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 
@@ -143,6 +151,23 @@ export async function signingKeyFromJwk(
   }
   if (!(privateKey instanceof CryptoKey) || privateKey.type !== 'private')
     throw new ValidationError('signing key must be a private key', 'signing_key');
+  // WebCrypto imports an RSA JWK whose private members belong to another modulus: every signature
+  // would then fail against the published key. One signature checked against it proves the pair.
+  const probe = await new CompactSign(new TextEncoder().encode('key check'))
+    .setProtectedHeader({ alg: expected })
+    .sign(privateKey)
+    .catch(() => undefined);
+  const matches =
+    probe !== undefined &&
+    (await compactVerify(probe, await importJWK(publicJwk, expected)).then(
+      () => true,
+      () => false,
+    ));
+  if (!matches)
+    throw new ValidationError(
+      `signing key is not a valid private ${expected} key: its private part does not match its public key`,
+      'signing_key',
+    );
   return { kid: publicJwk.kid, alg: expected, publicJwk, privateKey };
 }
 

@@ -6,9 +6,17 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
+import {
+  calculateJwkThumbprint,
+  decodeJwt,
+  decodeProtectedHeader,
+  generateKeyPair,
+  type JWK,
+  SignJWT,
+} from 'jose';
 import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { generateSigningJwk } from '../../lib/credentials/keys.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
 import { freePort } from '../../localstack/embedded/free-port.ts';
 import {
@@ -504,6 +512,31 @@ describe('npm start', () => {
     expect(await issuedWithin(exported(again, 'DATABASE_URL'), claimed, 170_000)).toEqual(
       claimed.map(() => 'issued'),
     );
+    // Signed with the issuer's two keys, each from its file in the data folder (kept across the
+    // restart): generate published both as it signed, the RS256 one for the PDF's Open Badges
+    // credential, which the credential route also serves signed with it.
+    const keyFile = (name: string) => JSON.parse(readFileSync(join(dataDir, name), 'utf8')) as JWK;
+    const factsKid = await calculateJwkThumbprint(keyFile('issuer-signing-key.json'));
+    const credentialKid = await calculateJwkThumbprint(keyFile('issuer-credential-key.json'));
+    const keysSql = postgres(exported(again, 'DATABASE_URL'), { max: 1, onnotice: () => undefined });
+    try {
+      expect(await keysSql`SELECT kid, public_jwk->>'alg' AS alg, state FROM issuer_keys ORDER BY 2`).toEqual(
+        [
+          { kid: factsKid, alg: 'ES256', state: 'current' },
+          { kid: credentialKid, alg: 'RS256', state: 'current' },
+        ],
+      );
+    } finally {
+      await keysSql.end();
+    }
+    const badge = await fetch(`${exported(again, 'API')}/certificates/${claimed[0]}/credential`, {
+      headers: { authorization: `Bearer ${exported(again, 'STAFF_TOKEN')}` },
+    });
+    expect(badge.status).toBe(200);
+    expect(decodeProtectedHeader(await badge.text())).toMatchObject({
+      alg: 'RS256',
+      kid: `${exported(again, 'API')}/keys/${credentialKid}`,
+    });
     // The Chromium that printed them keeps its profile under npm start's own folder, which goes
     // with the stack: stopped by signal, Chromium never removes a profile itself.
     const profiles = descendantsOf(second.child.pid as number)
@@ -686,16 +719,19 @@ describe('npm start', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
-  it('fails at once, naming SIGNING_KEY, when the key given is not a private P-256 JWK, and starts nothing', async () => {
+  it('fails at once, naming SIGNING_KEY or CREDENTIAL_SIGNING_KEY, when the key given is not a private key of its kind, and starts nothing', async () => {
     const stack = inject('stack');
-    for (const [key, reason] of [
-      ['not-json', /SIGNING_KEY the signing key is not JSON/],
-      ['{"kty":"EC","crv":"P-256"}', /SIGNING_KEY /],
+    const ecKey = JSON.stringify(await generateSigningJwk());
+    for (const [variable, key, reason] of [
+      ['SIGNING_KEY', 'not-json', /SIGNING_KEY the ES256 signing key is not JSON/],
+      ['SIGNING_KEY', '{"kty":"EC","crv":"P-256"}', /SIGNING_KEY /],
+      // A P-256 key where the RSA credentials key belongs.
+      ['CREDENTIAL_SIGNING_KEY', ecKey, /CREDENTIAL_SIGNING_KEY signing key must be a private RSA JWK/],
     ] as const) {
       const dataDir = join(stack.root, `start-bad-key-${randomUUID()}`);
       const started = startScript({
         LOCAL_DATA_DIR: dataDir,
-        SIGNING_KEY: key,
+        [variable]: key,
         OFFLINE_HTTP_PORT: String(await freePort()),
         OFFLINE_LAMBDA_PORT: String(await freePort()),
       });

@@ -1,5 +1,6 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { base64url } from 'jose';
+import { base64url, CompactSign, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import {
@@ -22,10 +23,17 @@ import {
 import {
   generateSigningJwk,
   jwkThumbprint,
+  publicIssuerJwk,
   type SigningKey,
   signingKeyFromJwk,
 } from '../../lib/credentials/keys.ts';
+import { jwtSignerFor } from '../../lib/credentials/signer.ts';
 import { signWithCriticalExtension } from '../support/critical-jws.ts';
+
+/** RFC 7515 Appendix A.2: an RSA key and the RS256 JWS it makes of the example payload. */
+const rfc7515a2 = JSON.parse(
+  readFileSync(new URL('../fixtures/rfc7515-appendix-a2.json', import.meta.url), 'utf8'),
+) as { jwk: Record<string, string>; jws: string };
 
 const rfc7638 = JSON.parse(
   readFileSync(new URL('../fixtures/rfc7638-section-3.1.json', import.meta.url), 'utf8'),
@@ -75,6 +83,115 @@ describe('issuer keys', () => {
     expect(error).toBeInstanceOf(Error);
     expect(String((error as Error).message)).not.toContain(String(jwk.d));
     await expect(signingKeyFromJwk({ ...jwk, d: undefined })).rejects.toThrow(/private EC P-256/);
+  });
+});
+
+describe('the RS256 credentials key', () => {
+  it("signs RFC 7515 Appendix A.2's example exactly as the RFC does (RS256 is deterministic)", async () => {
+    const key = await signingKeyFromJwk(rfc7515a2.jwk, 'RS256');
+    const [header, payload] = rfc7515a2.jws.split('.');
+    expect(base64url.decode(header ?? '')).toEqual(new TextEncoder().encode('{"alg":"RS256"}'));
+    const jws = await new CompactSign(base64url.decode(payload ?? ''))
+      .setProtectedHeader({ alg: 'RS256' })
+      .sign(key.privateKey);
+    expect(jws).toBe(rfc7515a2.jws);
+    // Published as RFC 7517 wants it: the public members, its thumbprint as kid, nothing private.
+    const { kty, n, e } = rfc7515a2.jwk;
+    expect(key.publicJwk).toEqual({
+      kty,
+      n,
+      e,
+      kid: await jwkThumbprint({ kty, n, e }),
+      alg: 'RS256',
+      use: 'sig',
+    });
+    expect(key.alg).toBe('RS256');
+    expect(key.privateKey.extractable).toBe(false);
+  });
+
+  it("publishes RFC 7638's example RSA key under the example's thumbprint, whatever kid and alg it came with", async () => {
+    const published = await publicIssuerJwk(rfc7638.jwk);
+    expect(published).toMatchObject({ kty: 'RSA', alg: 'RS256', kid: rfc7638.thumbprintSha256 });
+    expect(await publicIssuerJwk({ ...rfc7638.jwk, kid: 'relabelled', alg: 'PS512' })).toEqual(published);
+  });
+
+  it('signs JWTs in its own algorithm, with its kid or the URL built from it', async () => {
+    const key = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const jwt = await jwtSignerFor(key)(
+      { iss: 'https://certs.example.org' },
+      { typ: 'JWT' },
+      {
+        keyUrl: (kid) => `https://certs.example.org/api/v1/keys/${kid}`,
+      },
+    );
+    expect(decodeProtectedHeader(jwt)).toEqual({
+      typ: 'JWT',
+      alg: 'RS256',
+      kid: `https://certs.example.org/api/v1/keys/${key.kid}`,
+    });
+    await expect(jwtVerify(jwt, await importJWK(key.publicJwk, 'RS256'))).resolves.toBeTruthy();
+  });
+
+  it('refuses a modulus under 2048 bits (RFC 7518 §3.3), a key of the other kind and a key without its CRT members, never quoting it', async () => {
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'jwk' });
+    await expect(signingKeyFromJwk(small, 'RS256')).rejects.toThrow(/RSA JWK of at least 2048 bits/);
+    await expect(publicIssuerJwk({ kty: 'RSA', n: small.n, e: small.e })).rejects.toThrow(
+      /at least 2048 bits/,
+    );
+    const rsa = await generateSigningJwk('RS256');
+    const ec = await generateSigningJwk();
+    const errors = await Promise.all([
+      signingKeyFromJwk(ec, 'RS256').catch((error: unknown) => error),
+      signingKeyFromJwk(rsa, 'ES256').catch((error: unknown) => error),
+      signingKeyFromJwk({ ...rsa, qi: undefined }, 'RS256').catch((error: unknown) => error),
+      // The public part of another key: WebCrypto imports it, and nothing it signed would verify.
+      signingKeyFromJwk({ ...rsa, n: (await generateSigningJwk('RS256')).n }, 'RS256').catch(
+        (error: unknown) => error,
+      ),
+      signingKeyFromJwk({ ...ec, x: (await generateSigningJwk()).x }).catch((error: unknown) => error),
+    ]);
+    expect(errors.map((error) => (error as Error).message)).toEqual([
+      expect.stringMatching(/private RSA JWK/),
+      expect.stringMatching(/private EC P-256 JWK/),
+      expect.stringMatching(/private RSA JWK/),
+      expect.stringMatching(/not a valid private RS256 key: its private part does not match its public key/),
+      expect.stringMatching(/not a valid private ES256 key/),
+    ]);
+    for (const error of errors) {
+      expect((error as Error).message).not.toContain(String(rsa.d));
+      expect((error as Error).message).not.toContain(String(ec.d));
+    }
+  });
+
+  it('a JWK Set is read with both kinds of key, each with its algorithm; an RSA key under 2048 bits is skipped', async () => {
+    const rsaJwk = await generateSigningJwk('RS256');
+    const rsa = await signingKeyFromJwk(rsaJwk, 'RS256');
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const keys = await parseJwks({
+      // As another issuer may publish it: no kid, alg or use of ours.
+      keys: [oldKey.publicJwk, { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e }, small],
+    });
+    expect(keys.map((key) => [key.jwk.kid, key.jwk.alg])).toEqual([
+      [oldKey.kid, 'ES256'],
+      [rsa.kid, 'RS256'],
+    ]);
+  });
+
+  it("signs no facts, and a facts JWS naming it is not the issuer's", async () => {
+    const rsa = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    await expect(signCredential(facts, rsa)).rejects.toThrow(/ES256 key, not RS256/);
+    // A genuine ES256 signature of the facts key, relabelled with the RSA key's kid.
+    const relabelled = await new CompactSign(new TextEncoder().encode('{}'))
+      .setProtectedHeader({ alg: 'ES256', kid: rsa.kid })
+      .sign(oldKey.privateKey);
+    const check = await verifyCredential(relabelled, [
+      { jwk: oldKey.publicJwk, state: 'current' },
+      { jwk: rsa.publicJwk, state: 'current' },
+    ]);
+    expect(check).toMatchObject({
+      verdict: 'unknown-key',
+      message: `key ${rsa.kid} is not the issuer's ES256 facts key`,
+    });
   });
 });
 

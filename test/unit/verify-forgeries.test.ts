@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
@@ -39,7 +40,9 @@ const LIST = '11111111-1111-4111-8111-111111111111';
 const OTHER_LIST = '22222222-2222-4222-8222-222222222222';
 
 let dir: string;
+/** The issuer's facts key (ES256) and credentials key (RS256), as generate holds them. */
 let issuerKey: SigningKey;
+let credentialKey: SigningKey;
 let forgerKey: SigningKey;
 let published: PublishedKey[];
 /** What the issuer's routes answer: per code, the live status; per list, the bits and overrides. */
@@ -78,7 +81,7 @@ async function signedList(
     validFrom: new Date('2026-03-01T00:00:00Z'),
     validUntil: options.validUntil ?? new Date(Date.now() + 600_000),
   });
-  const sign = jwtSignerFor(options.key ?? issuerKey);
+  const sign = jwtSignerFor(options.key ?? credentialKey);
   if (options.exp === undefined && options.validUntil !== null)
     return signStatusListCredential(credential, sign);
   const { validUntil, ...withoutValidUntil } = credential;
@@ -143,7 +146,7 @@ function badgeCredential(
   });
 }
 
-async function openBadge(facts: CertificateFacts, index: number, key = issuerKey, validFrom?: Date) {
+async function openBadge(facts: CertificateFacts, index: number, key = credentialKey, validFrom?: Date) {
   return signOpenBadgeCredential(badgeCredential(facts, index, validFrom), jwtSignerFor(key), API);
 }
 
@@ -178,7 +181,7 @@ async function pdf(
         ? { openBadge: attach.badgeJwt }
         : badgeIndex === null
           ? {}
-          : { openBadge: await openBadge(facts, badgeIndex, key, attach.badgeFrom) }),
+          : { openBadge: await openBadge(facts, badgeIndex, attach.key ?? credentialKey, attach.badgeFrom) }),
     },
   );
   let bytes = withAttachments;
@@ -198,8 +201,12 @@ async function pdf(
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'verify-forgeries-'));
   issuerKey = await signingKeyFromJwk(await generateSigningJwk());
+  credentialKey = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
   forgerKey = await signingKeyFromJwk(await generateSigningJwk());
-  published = [{ jwk: issuerKey.publicJwk, state: 'current' }];
+  published = [
+    { jwk: issuerKey.publicJwk, state: 'current' },
+    { jwk: credentialKey.publicJwk, state: 'current' },
+  ];
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -221,6 +228,54 @@ describe('npm run verify against forgeries', () => {
     expect((await checkCertificate(genuine, JWKS_URL, online)).outcome).toBe('valid');
     const url = `${VERIFY}/${ada.code.toLowerCase()}#${await signCredential(ada, issuerKey)}`;
     expect((await checkCertificate(url, undefined, online)).outcome).toBe('valid');
+  });
+
+  it("a genuine certificate's Open Badge is RS256 with the credentials key; one signed before that key existed (ES256, the facts key) still verifies", async () => {
+    reset();
+    const report = await checkCertificate(await pdf('rs256.pdf', ada, {}), JWKS_URL, online);
+    expect(report.outcome).toBe('valid');
+    expect(report.lines.join('\n')).toContain(
+      `Open Badge: valid OpenBadgeCredential (RS256, key ${credentialKey.kid})`,
+    );
+    const earlier = await signOpenBadgeCredential(badgeCredential(ada, 5), jwtSignerFor(issuerKey), API);
+    const before = await checkCertificate(
+      await pdf('es256.pdf', ada, { badgeJwt: earlier }),
+      JWKS_URL,
+      online,
+    );
+    expect(before.outcome).toBe('valid');
+    expect(before.lines.join('\n')).toContain(
+      `Open Badge: valid OpenBadgeCredential (ES256, key ${issuerKey.kid})`,
+    );
+  });
+
+  it('the key decides the algorithm: an Open Badge whose header names another than its key is refused', async () => {
+    reset();
+    const claims = openBadgeJwtClaims(badgeCredential(ada, 5));
+    const keyUrl = (kid: string) => `${API}/keys/${kid}`;
+    // A genuine ES256 signature of the issuer's facts key, its kid pointing at the RSA key; and
+    // an RS256 header naming the P-256 key.
+    const confused = [
+      await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: keyUrl(credentialKey.kid) })
+        .sign(issuerKey.privateKey),
+      await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: keyUrl(issuerKey.kid) })
+        .sign(credentialKey.privateKey),
+    ];
+    const expected = [
+      `unexpected algorithm ES256 for RS256 key ${credentialKey.kid}`,
+      `unexpected algorithm RS256 for ES256 key ${issuerKey.kid}`,
+    ];
+    for (const [index, badgeJwt] of confused.entries()) {
+      const report = await checkCertificate(
+        await pdf(`confused-${index}.pdf`, ada, { badgeJwt }),
+        JWKS_URL,
+        online,
+      );
+      expect(report.outcome).toBe('invalid');
+      expect(report.lines).toContain(`Open Badge: INVALID — ${expected[index]}`);
+    }
   });
 
   it('a PDF cannot name its own issuer: without --jwks it is not checked, and says which host it claims', async () => {
@@ -421,7 +476,7 @@ describe('npm run verify against forgeries', () => {
     reset();
     const credential = badgeCredential(ada, 5, undefined, new Date('2027-03-14T10:00:00Z'));
     const claims = openBadgeJwtClaims(credential);
-    const sign = jwtSignerFor(issuerKey);
+    const sign = jwtSignerFor(credentialKey);
     const badgeWith = (payload: Record<string, unknown>) =>
       sign(payload, { typ: 'JWT' }, { keyUrl: (thumbprint) => `${API}/keys/${thumbprint}` });
     const { sub: _sub, ...withoutSub } = claims;
