@@ -146,6 +146,8 @@ interface Issue {
   content: CertificateContent;
   template: TemplateRef;
   credential: SignedCredential | undefined;
+  /** The key that signed the PDF's Open Badges credential (the RS256 credentials key). */
+  openBadgeKid: string | null;
   /** The course's facts the Open Badges achievement states, as they are now (the certificate's `achievement`). */
   achievement: { code: string | null; locale: string | null; pass_percentage: string | null };
   issuedAt: Date;
@@ -166,6 +168,7 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
           template_id = ${issue.template.id}, template_version = ${issue.template.version},
           s3_key = ${issue.s3Key}, pdf_sha256 = ${issue.sha256}, pdf_bytes = ${issue.bytes},
           credential_jws = ${issue.credential?.jws ?? null}, credential_kid = ${issue.credential?.kid ?? null},
+          open_badge_kid = ${issue.openBadgeKid},
           achievement = ${sql.json(issue.achievement)},
           generated_at = ${issue.issuedAt}, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL,
           dispatched_until = NULL, updated_at = now(),
@@ -426,7 +429,10 @@ export async function generateCertificate(
         ])
       : [undefined, undefined];
     const content: CertificateContent = credential
-      ? { ...printable, credential: { jws: credential.jws, facts, ...(openBadge ? { openBadge } : {}) } }
+      ? {
+          ...printable,
+          credential: { jws: credential.jws, facts, ...(openBadge ? { openBadge: openBadge.jwt } : {}) },
+        }
       : printable;
     const rendered = await deps.renderer.render(content, template);
     const sha256 = createHash('sha256').update(rendered.pdf).digest('hex');
@@ -482,6 +488,7 @@ export async function generateCertificate(
         content,
         template: rendered.template,
         credential,
+        openBadgeKid: openBadge?.kid ?? null,
         achievement: {
           code: claimed.course_code,
           locale: claimed.course_locale,

@@ -6,7 +6,8 @@ import type { Log } from './ports.ts';
 
 /**
  * After an issuer key leaks: mark it compromised, then replace every certificate it signed that a
- * verifier would still accept. Marking alone leaves each holder a PDF, a QR link and an embedded
+ * verifier would still accept: the facts key's (credential_kid: the QR code and certificate.jwt)
+ * or the credentials key's (open_badge_kid: the Open Badges credential in the PDF). Marking alone leaves each holder a PDF, a QR link and an embedded
  * credential that every verifier now rejects ("signed with a revoked key") while the record, the
  * download and the holder's own views go on calling it valid. Each replacement is a staff reissue
  * (same attempt, the original's expiry kept, rendered and signed by the normal pipeline with the
@@ -112,7 +113,7 @@ export async function compromiseIssuerKey(
     const batch = await sql<{ id: string; replacing: boolean }[]>`
       SELECT c.id, EXISTS (SELECT 1 FROM certificates r WHERE r.replaces = c.id) AS replacing
       FROM certificates c
-      WHERE c.credential_kid = ${input.kid} AND c.status = 'issued'
+      WHERE ${input.kid} IN (c.credential_kid, c.open_badge_kid) AND c.status = 'issued'
         AND (c.expires_at IS NULL OR c.expires_at > now()) AND c.id > ${after}
       ORDER BY c.id LIMIT ${BATCH}`;
     const last = batch.at(-1);
@@ -135,12 +136,12 @@ export async function compromiseIssuerKey(
   }
   const dead = await sql<{ id: string }[]>`
     SELECT r.id FROM certificates c JOIN certificates r ON r.replaces = c.id
-    WHERE c.credential_kid = ${input.kid} AND c.status = 'issued'
+    WHERE ${input.kid} IN (c.credential_kid, c.open_badge_kid) AND c.status = 'issued'
       AND (c.expires_at IS NULL OR c.expires_at > now()) AND r.status = 'dead'
     ORDER BY r.id`;
   const [expired] = await sql<{ count: number }[]>`
     SELECT count(*)::int AS count FROM certificates
-    WHERE credential_kid = ${input.kid} AND status = 'issued' AND expires_at <= now()`;
+    WHERE ${input.kid} IN (credential_kid, open_badge_kid) AND status = 'issued' AND expires_at <= now()`;
   const report: KeyCompromiseReport = {
     kid: input.kid,
     previousState,

@@ -132,7 +132,8 @@ export interface OpenBadgeRequest {
  * Unavailable key -> TransientError.
  */
 export interface OpenBadgeIssuer {
-  signForRendering(request: OpenBadgeRequest): Promise<string>;
+  /** The VC-JWT, and the thumbprint of the key that signed it (recorded: a compromise replaces what it signed). */
+  signForRendering(request: OpenBadgeRequest): Promise<{ jwt: string; kid: string }>;
 }
 
 // ---- storage and presigner (S3) ----

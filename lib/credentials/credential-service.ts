@@ -219,7 +219,7 @@ export async function signedOpenBadgeForRendering(
   deps: { key: IssuerKey },
   settings: CredentialSettings,
   input: OpenBadgeRequest,
-): Promise<string> {
+): Promise<{ jwt: string; kid: string }> {
   const { record } = input;
   const row: CredentialRow = {
     id: input.certificateId,
@@ -244,7 +244,8 @@ export async function signedOpenBadgeForRendering(
     studentName: input.studentName,
     courseName: input.courseName,
   });
-  return signOpenBadgeCredential(credential, jwtSignerFor(await deps.key.current()), settings.apiBaseUrl);
+  const key = await deps.key.current();
+  return { jwt: await signOpenBadgeCredential(credential, jwtSignerFor(key), settings.apiBaseUrl), kid: key.kid };
 }
 
 /**

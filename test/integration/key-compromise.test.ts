@@ -3,6 +3,7 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
 import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
+import { type CredentialSettings, createOpenBadgeIssuer } from '../../lib/credentials/credential-service.ts';
 import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
@@ -27,6 +28,12 @@ const { renderer, keycloak, log } = pipelineTestFile(
   { maxPages: 1 },
 );
 const options = generateOptions();
+const SETTINGS: CredentialSettings = {
+  apiBaseUrl: 'https://certs.example.org/api/v1',
+  verifyBaseUrl: options.verifyBaseUrl,
+  issuer: { id: 'https://certs.example.org', name: options.issuerName },
+  statusListTtlSeconds: 300,
+};
 
 /** A generate container whose secret holds `key`. */
 const containerWith = (key: SigningKey) => ({
@@ -179,6 +186,60 @@ describe('an issuer key reported compromised', () => {
     await expect(
       compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'x'.repeat(201) }),
     ).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('the RS256 credentials key reported compromised: every certificate whose PDF carries an Open Badges credential it signed is replaced; the facts key stays trusted', async () => {
+    const factsKey = await newKey();
+    const leaked = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const rotated = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    // A generate container as deployed: the facts key and the credentials key, each from its secret.
+    const containerWithBoth = (credentialKey: SigningKey) => ({
+      ...containerWith(factsKey),
+      openBadge: createOpenBadgeIssuer(
+        { key: createIssuerKey(t.sql, async () => credentialKey, { reloadAfterMs: 3_600_000 }) },
+        SETTINGS,
+      ),
+    });
+    const signedWithLeaked = [
+      await issueWith(containerWithBoth(leaked)),
+      await issueWith(containerWithBoth(leaked)),
+    ];
+    // Issued before the RS256 key: its Open Badges credential was signed with the facts key.
+    const earlier = await issueWith(containerWith(factsKey));
+    const recorded = await t.sql<{ id: string; credential_kid: string; open_badge_kid: string | null }[]>`
+      SELECT id, credential_kid, open_badge_kid FROM certificates WHERE id IN ${t.sql([...signedWithLeaked, earlier])}`;
+    expect(
+      new Map(recorded.map((entry) => [entry.id, [entry.credential_kid, entry.open_badge_kid]])),
+    ).toEqual(
+      new Map([
+        [signedWithLeaked[0], [factsKey.kid, leaked.kid]],
+        [signedWithLeaked[1], [factsKey.kid, leaked.kid]],
+        [earlier, [factsKey.kid, null]],
+      ]),
+    );
+    // The rotation of the credentials key alone: the facts key stays current.
+    const withRotated = containerWithBoth(rotated);
+    await issueWith(withRotated);
+    expect(await keyState(t.sql, leaked.kid)).toBe('retired');
+    expect(await keyState(t.sql, factsKey.kid)).toBe('current');
+
+    const report = await compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'incident-44' });
+    expect(report).toMatchObject({ previousState: 'retired', replacementsQueued: 2, alreadyReplacing: 0 });
+    expect(await keyState(t.sql, factsKey.kid)).toBe('current');
+    expect(await replacementOf(earlier)).toBeUndefined();
+    for (const original of signedWithLeaked) {
+      const replacement = (await replacementOf(original)) ?? '';
+      const outcome = await generateCertificate(
+        makeGenerateDeps(t, renderer, withRotated),
+        options,
+        replacement,
+      );
+      expect(outcome.status).toBe('issued');
+      const [issued] = await t.sql<{ open_badge_kid: string }[]>`
+        SELECT open_badge_kid FROM certificates WHERE id = ${replacement}`;
+      expect(issued?.open_badge_kid).toBe(rotated.kid);
+      expect(await row(original)).toMatchObject({ status: 'superseded', superseded_by: replacement });
+    }
   });
 
   it('a render that signed with the key before the mark and is issued after it is waited for, then replaced; one whose lease had run out is left to the scan', async () => {

@@ -227,6 +227,7 @@ describe('schema', () => {
     // key still verifies what it signed) and templates are append-only.
     expect(unindexed.map((row) => row.constraint_name)).toEqual([
       'certificates_credential_kid_fkey',
+      'certificates_open_badge_kid_fkey',
       'certificates_template_id_fkey',
     ]);
     // And the delivery run's check of an endpoint's recent successes reads its recent deliveries.

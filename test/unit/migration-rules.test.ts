@@ -83,6 +83,8 @@ const EARLIER_CODE_RUNS_ON_IT: Record<string, string> = {
   '1734300000000_webhook-delivery-indexes': 'indexes',
   '1734400000000_scan-runs': 'its scan markers go to the log again; only its first summary line is off',
   '1734600000000_achievement-for-earlier-certificates': 'a trigger on course changes',
+  '1734800000000_open-badge-kid':
+    "a nullable column it does not write: its PDFs' Open Badges credentials are signed by credential_kid's key",
   '1734700000000_issuer-key-per-algorithm':
     'it registers only ES256 keys; its key set publishes the RS256 ones, which its checks skip',
 };
