@@ -245,7 +245,10 @@ export async function signedOpenBadgeForRendering(
     courseName: input.courseName,
   });
   const key = await deps.key.current();
-  return { jwt: await signOpenBadgeCredential(credential, jwtSignerFor(key), settings.apiBaseUrl), kid: key.kid };
+  return {
+    jwt: await signOpenBadgeCredential(credential, jwtSignerFor(key), settings.apiBaseUrl),
+    kid: key.kid,
+  };
 }
 
 /**
