@@ -15,6 +15,7 @@ import {
   credentialSettingsFromConfig,
 } from '../lib/credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../lib/credentials/key-source.ts';
+import { createKeyStateReader } from '../lib/credentials/key-store.ts';
 import { CREDENTIAL_SIGNING_ALGORITHM } from '../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../lib/credentials/signer.ts';
 import { createSql } from '../lib/db/client.ts';
@@ -66,14 +67,20 @@ const sql = createSql(config.db, { applicationName: 'certificates-generate' });
 // itself: the signer keeps the key as long as the store's cache would keep the secret, and the two
 // clocks start apart, so a cached read could hand back the old key for a second period after a
 // rotation.
-const reloadAfterMs = config.secrets.SECRETS_CACHE_SECONDS * 1000;
-const issuerKey = createIssuerKey(sql, () => signingKeyFromSecret(() => signingKeySecret({ fresh: true })), {
-  reloadAfterMs,
-});
+// Both keys' states are read before each certificate's signatures, in one statement.
+const keyOptions = {
+  reloadAfterMs: config.secrets.SECRETS_CACHE_SECONDS * 1000,
+  readState: createKeyStateReader(sql),
+};
+const issuerKey = createIssuerKey(
+  sql,
+  () => signingKeyFromSecret(() => signingKeySecret({ fresh: true })),
+  keyOptions,
+);
 const credentialKey = createIssuerKey(
   sql,
   () => signingKeyFromSecret(() => credentialKeySecret({ fresh: true }), CREDENTIAL_SIGNING_ALGORITHM),
-  { reloadAfterMs },
+  keyOptions,
 );
 const s3 = createS3Client(config.s3);
 

@@ -58,6 +58,50 @@ export async function keyState(sql: Sql, kid: string): Promise<KeyState | undefi
   return row?.state;
 }
 
+interface StateWaiter {
+  resolve: (state: KeyState | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * keyState for several keys asked at once, in one statement: generate signs a certificate's facts
+ * (ES256 key) and its Open Badges credential (RS256 key) together, and each signature reads its
+ * key's state first. The asks of one turn of the event loop share a read that starts after the
+ * last of them, so no signature sees a state read before it asked.
+ */
+export function createKeyStateReader(sql: Sql): (kid: string) => Promise<KeyState | undefined> {
+  let pending: Map<string, StateWaiter[]> | undefined;
+  const flush = async (batch: Map<string, StateWaiter[]>) => {
+    try {
+      const rows = await sql<{ kid: string; state: KeyState }[]>`
+        SELECT kid, state FROM issuer_keys WHERE kid = ANY(${[...batch.keys()]}::text[])`;
+      const states = new Map(rows.map((row) => [row.kid, row.state]));
+      for (const [kid, waiters] of batch) for (const waiter of waiters) waiter.resolve(states.get(kid));
+    } catch (error) {
+      for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
+    }
+  };
+  return (kid) => {
+    let waiter: StateWaiter | undefined;
+    const promise = new Promise<KeyState | undefined>((resolve, reject) => {
+      waiter = { resolve, reject };
+    });
+    if (!waiter) throw new Error('unreachable: a Promise runs its executor at once');
+    if (!pending) {
+      const batch = new Map<string, StateWaiter[]>();
+      pending = batch;
+      setImmediate(() => {
+        pending = undefined;
+        void flush(batch);
+      });
+    }
+    const waiters = pending.get(kid) ?? [];
+    waiters.push(waiter);
+    pending.set(kid, waiters);
+    return promise;
+  };
+}
+
 /**
  * The key this container holds was marked compromised: a setup problem, not the certificate's
  * (a ConfigurationError: generate gives the attempt back, waits CONFIGURATION_RETRY_SECONDS and

@@ -2,6 +2,7 @@ import { SignJWT } from 'jose';
 import type { CertificateFacts, CredentialSigner, SignedCredential } from '../certificates/facts.ts';
 import type { Sql } from '../db/client.ts';
 import { signCredential } from './credential.ts';
+import type { KeyState } from './jwks.ts';
 import { CompromisedKeyError, keyState, registerSigningKey } from './key-store.ts';
 import type { SigningKey } from './keys.ts';
 import type { JwtSigner } from './status-list.ts';
@@ -22,6 +23,11 @@ export interface IssuerKeyOptions {
   reloadAfterMs: number;
   /** Milliseconds, monotonic enough for ages (tests pass their own). */
   now?: () => number;
+  /**
+   * How the key's state is read before each signature (default: its own statement). generate's
+   * two keys share createKeyStateReader's, so a certificate's two signatures cost one read.
+   */
+  readState?: (kid: string) => Promise<KeyState | undefined>;
 }
 
 /**
@@ -29,8 +35,7 @@ export interface IssuerKeyOptions {
  * use, and read again every `reloadAfterMs` so a rotated secret replaces it in warm containers
  * too. Every signature reads the key's state, except that a signature asked for while a read is
  * in flight shares that read: the state it sees was read at most one round trip before it asked.
- * So one certificate's two signatures (its facts and its Open Badges credential, signed at once by
- * lib/certificates/generate.ts) cost one read, not two. A key an operator marked compromised is
+ * (generate's two keys also share one read: options.readState.) A key an operator marked compromised is
  * refused (CompromisedKeyError) and dropped, so the next signature reads the secret again and
  * signs with the rotated key as soon as the store returns it.
  */
@@ -40,6 +45,7 @@ export function createIssuerKey(
   options: IssuerKeyOptions,
 ): IssuerKey {
   const now = options.now ?? (() => performance.now());
+  const readState = options.readState ?? ((kid: string) => keyState(sql, kid));
   let ready: Promise<SigningKey> | undefined;
   let loadedAt = 0;
   let registered: string | undefined;
@@ -64,7 +70,7 @@ export function createIssuerKey(
     if (ready === undefined || now() - loadedAt >= options.reloadAfterMs) ready = load();
     const loading = ready;
     const key = await loading;
-    const state = await keyState(sql, key.kid);
+    const state = await readState(key.kid);
     if (state === 'compromised') {
       if (ready === loading) ready = undefined;
       throw new CompromisedKeyError(key.kid);

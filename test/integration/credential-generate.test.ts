@@ -12,9 +12,11 @@ import {
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
 import {
   CompromisedKeyError,
+  createKeyStateReader,
   keyState,
   markKeyCompromised,
   publishedKeys,
+  registerSigningKey,
 } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { checkCertificate } from '../../lib/credentials/offline-check.ts';
@@ -218,25 +220,25 @@ describe('generation signs the printed facts', () => {
     expect((await publishedKeys(t.sql)).find((key) => key.jwk.kid === rotatedKid)?.state).toBe('retired');
   });
 
-  it("one certificate's two signatures: the facts with the ES256 key, the Open Badges credential with the RS256 key, each key's state read once", async () => {
+  it("one certificate's two signatures: the facts with the ES256 key, the Open Badges credential with the RS256 key, both keys' states in one read", async () => {
     const factsKey = await signingKeyFromJwk(await generateSigningJwk());
     const credentialKey = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
-    // The issuer keys' own queries, seen through a proxy of the pool that passes each one on.
-    const stateReads: string[] = [];
+    // The issuer keys' state reads, seen through a proxy of the pool that passes each one on.
+    const stateReads: unknown[] = [];
     const counted = new Proxy(t.sql, {
       apply(target, thisArg, args: unknown[]) {
         const strings = args[0];
-        if (Array.isArray(strings) && strings.join('?').includes('SELECT state FROM issuer_keys'))
-          stateReads.push(String(args[1]));
+        if (Array.isArray(strings) && /SELECT (kid, )?state FROM issuer_keys/.test(strings.join('?')))
+          stateReads.push(args[1]);
         return Reflect.apply(target, thisArg, args);
       },
     });
+    // As functions/generate.ts builds them: one reader of the keys' states for both.
+    const keyOptions = { reloadAfterMs: 3_600_000, readState: createKeyStateReader(counted) };
     const deps = {
-      signer: createCredentialSigner(
-        createIssuerKey(counted, async () => factsKey, { reloadAfterMs: 3_600_000 }),
-      ),
+      signer: createCredentialSigner(createIssuerKey(counted, async () => factsKey, keyOptions)),
       openBadge: createOpenBadgeIssuer(
-        { key: createIssuerKey(counted, async () => credentialKey, { reloadAfterMs: 3_600_000 }) },
+        { key: createIssuerKey(counted, async () => credentialKey, keyOptions) },
         SETTINGS,
       ),
     };
@@ -253,7 +255,8 @@ describe('generation signs the printed facts', () => {
     stateReads.length = 0;
     const outcome = await issue();
     expect(outcome.status).toBe('issued');
-    expect(stateReads.sort()).toEqual([credentialKey.kid, factsKey.kid].sort());
+    expect(stateReads).toHaveLength(1);
+    expect((stateReads[0] as string[]).slice().sort()).toEqual([credentialKey.kid, factsKey.kid].sort());
     if (outcome.status !== 'issued') throw new Error('not issued');
     const [row] = await t.sql<{ s3_key: string; credential_kid: string; credential_jws: string }[]>`
       SELECT s3_key, credential_kid, credential_jws FROM certificates WHERE id = ${outcome.certificateId}`;
@@ -272,8 +275,40 @@ describe('generation signs the printed facts', () => {
     // next certificate is refused (given back), though its facts key is fine.
     await markKeyCompromised(t.sql, credentialKey.kid);
     expect(await issue()).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
-    expect(stateReads).toHaveLength(4);
+    expect(stateReads).toHaveLength(2);
     expect(await keyState(t.sql, factsKey.kid)).toBe('current');
+  });
+
+  it("the shared reader of the keys' states: asks of one turn share a statement, later asks read again, and a failed read fails every ask it held", async () => {
+    const [first, second] = [
+      await signingKeyFromJwk(await generateSigningJwk()),
+      await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256'),
+    ];
+    await registerSigningKey(t.sql, first);
+    let statements = 0;
+    let failNext = false;
+    const counted = new Proxy(t.sql, {
+      apply(target, thisArg, args: unknown[]) {
+        statements += 1;
+        if (failNext) return Promise.reject(new Error('connection reset'));
+        return Reflect.apply(target, thisArg, args);
+      },
+    });
+    const read = createKeyStateReader(counted);
+    // An unknown kid reads as unknown, beside a published one, in the same statement.
+    expect(await Promise.all([read(first.kid), read(second.kid), read(first.kid)])).toEqual([
+      'current',
+      undefined,
+      'current',
+    ]);
+    expect(statements).toBe(1);
+    await registerSigningKey(t.sql, second);
+    expect(await read(second.kid)).toBe('current');
+    expect(statements).toBe(2);
+    failNext = true;
+    const failed = await Promise.allSettled([read(first.kid), read(second.kid)]);
+    expect(failed.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    expect(statements).toBe(3);
   });
 
   it('a key whose published row is gone (a database restored to before it) is published again before it signs', async () => {
