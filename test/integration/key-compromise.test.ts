@@ -207,7 +207,7 @@ describe('an issuer key reported compromised', () => {
     // Issued before the RS256 key: its Open Badges credential was signed with the facts key.
     const earlier = await issueWith(containerWith(factsKey));
     const recorded = await t.sql<{ id: string; credential_kid: string; open_badge_kid: string | null }[]>`
-      SELECT id, credential_kid, open_badge_kid FROM certificates WHERE id IN ${t.sql([...signedWithLeaked, earlier])}`;
+      SELECT id, credential_kid, open_badge_kid FROM certificates WHERE id = ANY(${[...signedWithLeaked, earlier]}::uuid[])`;
     expect(
       new Map(recorded.map((entry) => [entry.id, [entry.credential_kid, entry.open_badge_kid]])),
     ).toEqual(
