@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { previewBackfill } from '../lib/certificates/backfill.ts';
 import { releaseStaleClaims } from '../lib/certificates/budget.ts';
 import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
-import { ensureLocalSigningKey, signingKeyFromSecret } from '../lib/credentials/key-source.ts';
+import { ensureLocalSigningKey, parseSigningKey } from '../lib/credentials/key-source.ts';
 import { CREDENTIAL_SIGNING_ALGORITHM, SIGNING_ALGORITHM } from '../lib/credentials/keys.ts';
 import { createSql, type Sql } from '../lib/db/client.ts';
 import {
@@ -335,7 +335,7 @@ async function main(): Promise<void> {
     for (const { variable, alg } of LOCAL_KEYS) {
       const ownKey = given[variable];
       if (ownKey === undefined) continue;
-      await signingKeyFromSecret(async () => ownKey, alg).catch((error: unknown) => {
+      await parseSigningKey(ownKey, alg).catch((error: unknown) => {
         throw new ConfigError([
           { variable, message: error instanceof Error ? error.message : String(error) },
         ]);

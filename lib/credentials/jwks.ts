@@ -63,9 +63,21 @@ const jwksShape = z.looseObject({
 });
 
 /**
+ * RFC 7517 §4.2-4.3: a key published for encryption (`use` "enc"), or whose `key_ops` leave out
+ * "verify", is not one to check signatures with.
+ */
+function forSignatures(jwk: Record<string, unknown>): boolean {
+  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify')))
+    return false;
+  return true;
+}
+
+/**
  * Reads a JWK Set (ours or any issuer's): entries that are not signing keys of ours (P-256 for
  * ES256, RSA of at least 2048 bits for RS256) are skipped; every `kid` is recomputed from the key
- * (RFC 7638), never taken from the document, and each key's `alg` follows from its kind.
+ * (RFC 7638), never taken from the document, and each key's `alg` follows from its kind (an
+ * entry meant for encryption, or whose `alg` says otherwise, is skipped).
  */
 export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
   const parsed = jwksShape.safeParse(document);
@@ -74,9 +86,10 @@ export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
     const out: PublishedKey[] = [];
     for (const entry of entries) {
       const jwk = jwkEntry.safeParse(entry);
-      if (!jwk.success) continue;
+      if (!jwk.success || !forSignatures(jwk.data)) continue;
       const key = await publicIssuerJwk(jwk.data).catch(() => undefined);
-      if (!key) continue;
+      // A key whose `alg` names another algorithm than its kind signs with is not one to verify with.
+      if (!key || (jwk.data.alg !== undefined && jwk.data.alg !== key.alg)) continue;
       const revokedAt = typeof jwk.data.revoked_at === 'string' ? jwk.data.revoked_at : null;
       out.push({
         jwk: key,

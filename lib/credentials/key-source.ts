@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { link, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConfigurationError, errorMessage } from '../errors.ts';
+import { ConfigurationError, errorMessage, ValidationError } from '../errors.ts';
 import {
   generateSigningJwk,
   SIGNING_ALGORITHM,
@@ -10,30 +10,44 @@ import {
   signingKeyFromJwk,
 } from './keys.ts';
 
+/** The variable (and, with `_ARN`, the secret) each key comes from: what its errors name. */
+export const SIGNING_KEY_VARIABLE: Record<SigningAlgorithm, string> = {
+  ES256: 'SIGNING_KEY',
+  RS256: 'CREDENTIAL_SIGNING_KEY',
+};
+
+/**
+ * A private key of the expected kind from its JSON text. ValidationError messages name the
+ * problem, never the value.
+ */
+export async function parseSigningKey(text: string, alg: SigningAlgorithm): Promise<SigningKey> {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(text);
+  } catch {
+    throw new ValidationError(
+      `the ${alg} signing key is not JSON (expected a private ${alg === 'ES256' ? 'P-256' : 'RSA'} JWK)`,
+      'signing_key',
+    );
+  }
+  return signingKeyFromJwk(jwk, alg);
+}
+
 /**
  * A private signing key from its secret (lib/secrets: SIGNING_KEY / CREDENTIAL_SIGNING_KEY
  * locally, their `_ARN` = an SSM SecureString on AWS, readable only by the functions that sign).
- * Errors name the problem, never the value; a malformed key, or a key of the other kind, is a
- * ConfigurationError (retrying will not fix it, rotating will).
+ * A malformed key, or a key of the other kind, is a ConfigurationError naming the variable
+ * (retrying will not fix it, rotating will); a failed read of the store stays what it was.
  */
 export async function signingKeyFromSecret(
   read: () => Promise<string>,
   alg: SigningAlgorithm = SIGNING_ALGORITHM,
 ): Promise<SigningKey> {
   const text = await read();
-  let jwk: unknown;
   try {
-    jwk = JSON.parse(text);
-  } catch {
-    throw new ConfigurationError(
-      `the ${alg} signing key is not JSON (expected a private ${alg === 'ES256' ? 'P-256' : 'RSA'} JWK)`,
-      'signing-key',
-    );
-  }
-  try {
-    return await signingKeyFromJwk(jwk, alg);
+    return await parseSigningKey(text, alg);
   } catch (error) {
-    throw new ConfigurationError(errorMessage(error), 'signing-key');
+    throw new ConfigurationError(`${SIGNING_KEY_VARIABLE[alg]}: ${errorMessage(error)}`, 'signing-key');
   }
 }
 

@@ -10,8 +10,9 @@ import type { PublicIssuerJwk, SigningKey } from './keys.ts';
 /**
  * Publishes the key a signer holds. A key seen for the first time becomes current and the
  * previous current key of the same algorithm retires (rotation = deploy a new secret; the ES256
- * facts key and the RS256 credentials key rotate apart). A known key keeps its state:
- * a retired or compromised key is never made current again by an old container starting up.
+ * facts key and the RS256 credentials key rotate apart). A known key keeps its state: a
+ * compromised key is never made current again, nor is a retired one by an old container starting
+ * up, unless its algorithm has no current key at all.
  * Returns the key's state.
  */
 export async function registerSigningKey(sql: Sql, key: SigningKey): Promise<KeyState> {
@@ -19,6 +20,17 @@ export async function registerSigningKey(sql: Sql, key: SigningKey): Promise<Key
     // Serialises concurrent cold starts registering different keys.
     await tx`SELECT pg_advisory_xact_lock(hashtext('issuer_keys'))`;
     const [known] = await tx<{ state: KeyState }[]>`SELECT state FROM issuer_keys WHERE kid = ${key.kid}`;
+    if (known?.state === 'retired') {
+      // Code from before the per-algorithm index (1734700000000) retired every current key when
+      // it registered a new one, the RS256 key with a new facts key. A retired key whose algorithm
+      // has no current key is the one its secret holds: current again. After a rotation the new
+      // key is current, and a container still holding the old one leaves it retired.
+      const [current] = await tx`
+        SELECT 1 FROM issuer_keys WHERE state = 'current' AND public_jwk->>'alg' = ${key.alg}`;
+      if (current) return known.state;
+      await tx`UPDATE issuer_keys SET state = 'current', retired_at = NULL WHERE kid = ${key.kid}`;
+      return 'current' as const;
+    }
     if (known) return known.state;
     await tx`
       UPDATE issuer_keys SET state = 'retired', retired_at = now()

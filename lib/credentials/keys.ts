@@ -79,6 +79,18 @@ const rsaPrivate = rsaPublic.extend({
   qi: base64url,
 });
 
+/**
+ * RFC 7518 §2, Base64urlUInt: "The octet sequence MUST utilize the minimum number of octets
+ * needed to represent the value" (§6.3.1.1 warns of libraries that prefix a zero octet to `n`).
+ * A modulus or exponent with a leading zero octet is not a conforming JWK: its RFC 7638
+ * thumbprint differs from the same key's written minimally, and some WebCrypto implementations
+ * refuse it.
+ */
+function isMinimalUInt(value: string): boolean {
+  const bytes = Buffer.from(value, 'base64url');
+  return bytes.length > 0 && bytes[0] !== 0;
+}
+
 /** Bits of an RSA modulus given as base64url (leading zero bits do not count). */
 export function rsaModulusBits(n: string): number {
   const bytes = Buffer.from(n, 'base64url');
@@ -97,7 +109,7 @@ export function jwkThumbprint(jwk: JWK): Promise<string> {
 
 const KEY_DESCRIPTION: Record<SigningAlgorithm, string> = {
   ES256: 'an EC P-256 JWK',
-  RS256: `an RSA JWK of at least ${MIN_RSA_MODULUS_BITS} bits`,
+  RS256: `an RSA JWK of at least ${MIN_RSA_MODULUS_BITS} bits (n and e in their minimal octets, RFC 7518 §2)`,
 };
 
 /**
@@ -111,7 +123,12 @@ export async function publicIssuerJwk(jwk: unknown, expected?: SigningAlgorithm)
     return { kty, crv, x, y, kid: await jwkThumbprint({ kty, crv, x, y }), alg: 'ES256', use: 'sig' };
   }
   const rsa = expected === 'ES256' ? undefined : rsaPublic.safeParse(jwk);
-  if (rsa?.success && rsaModulusBits(rsa.data.n) >= MIN_RSA_MODULUS_BITS) {
+  if (
+    rsa?.success &&
+    isMinimalUInt(rsa.data.n) &&
+    isMinimalUInt(rsa.data.e) &&
+    rsaModulusBits(rsa.data.n) >= MIN_RSA_MODULUS_BITS
+  ) {
     const { kty, n, e } = rsa.data;
     return { kty, n, e, kid: await jwkThumbprint({ kty, n, e }), alg: 'RS256', use: 'sig' };
   }

@@ -173,8 +173,29 @@ describe('generation signs the printed facts', () => {
     await expect(containerWith(leaked).sign(facts)).rejects.toThrow(CompromisedKeyError);
     const keys = await publishedKeys(t.sql);
     expect(keys.find((key) => key.jwk.kid === leaked.kid)?.state).toBe('compromised');
-    expect(keys.filter((key) => key.state === 'current').map((key) => key.jwk.kid)).toEqual([rotated.kid]);
+    expect(
+      keys.filter((key) => key.state === 'current' && key.jwk.alg === 'ES256').map((key) => key.jwk.kid),
+    ).toEqual([rotated.kid]);
     expect(jwksDocument(keys).keys.map((key) => key.kid)).not.toContain(leaked.kid);
+  });
+
+  it('a retired key is current again when its algorithm has none (code from before the per-algorithm index retired the RS256 key with the facts key); otherwise it stays retired', async () => {
+    const credentialKey = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const otherCredentialKey = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const factsKey = await signingKeyFromJwk(await generateSigningJwk());
+    await registerSigningKey(t.sql, credentialKey);
+    await registerSigningKey(t.sql, factsKey);
+    // As the earlier code registered a new facts key: every current key retired, the RS256 one too.
+    await t.sql`UPDATE issuer_keys SET state = 'retired', retired_at = now() WHERE state = 'current'`;
+    const signer = createIssuerKey(t.sql, async () => credentialKey, { reloadAfterMs: 3_600_000 });
+    expect((await signer.current()).kid).toBe(credentialKey.kid);
+    expect(await keyState(t.sql, credentialKey.kid)).toBe('current');
+    // The facts key is another algorithm's: untouched until a container loads it.
+    expect(await keyState(t.sql, factsKey.kid)).toBe('retired');
+    // A rotation, then a container still holding the previous key: it stays retired.
+    await registerSigningKey(t.sql, otherCredentialKey);
+    expect(await registerSigningKey(t.sql, credentialKey)).toBe('retired');
+    expect(await keyState(t.sql, otherCredentialKey.kid)).toBe('current');
   });
 
   it('a rotated secret replaces the key in a warm container: at once when its key is marked compromised (the attempt given back), otherwise after reloadAfterMs', async () => {

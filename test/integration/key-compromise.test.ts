@@ -204,7 +204,7 @@ describe('an issuer key reported compromised', () => {
       await issueWith(containerWithBoth(leaked)),
       await issueWith(containerWithBoth(leaked)),
     ];
-    // Issued before the RS256 key: its Open Badges credential was signed with the facts key.
+    // Issued by a container without an Open Badges issuer: nothing in it is the RS256 key's.
     const earlier = await issueWith(containerWith(factsKey));
     const recorded = await t.sql<{ id: string; credential_kid: string; open_badge_kid: string | null }[]>`
       SELECT id, credential_kid, open_badge_kid FROM certificates WHERE id = ANY(${[...signedWithLeaked, earlier]}::uuid[])`;

@@ -20,6 +20,7 @@ import {
   parseJwks,
   thumbprintOfKid,
 } from '../../lib/credentials/jwks.ts';
+import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
 import {
   generateSigningJwk,
   jwkThumbprint,
@@ -28,6 +29,7 @@ import {
   signingKeyFromJwk,
 } from '../../lib/credentials/keys.ts';
 import { jwtSignerFor } from '../../lib/credentials/signer.ts';
+import { ConfigurationError } from '../../lib/errors.ts';
 import { signWithCriticalExtension } from '../support/critical-jws.ts';
 
 /** RFC 7515 Appendix A.2: an RSA key and the RS256 JWS it makes of the example payload. */
@@ -163,13 +165,50 @@ describe('the RS256 credentials key', () => {
     }
   });
 
+  it('refuses a modulus or exponent with a leading zero octet (RFC 7518 §2: the minimum number of octets)', async () => {
+    const jwk = await generateSigningJwk('RS256');
+    const padded = (value: unknown) =>
+      Buffer.concat([Buffer.from([0]), Buffer.from(String(value), 'base64url')]).toString('base64url');
+    await expect(publicIssuerJwk({ kty: 'RSA', n: padded(jwk.n), e: jwk.e })).rejects.toThrow(
+      /minimal octets/,
+    );
+    await expect(publicIssuerJwk({ kty: 'RSA', n: jwk.n, e: padded(jwk.e) })).rejects.toThrow(
+      /minimal octets/,
+    );
+    await expect(signingKeyFromJwk({ ...jwk, n: padded(jwk.n) }, 'RS256')).rejects.toThrow(/minimal octets/);
+    expect((await publicIssuerJwk({ kty: 'RSA', n: jwk.n, e: jwk.e })).alg).toBe('RS256');
+  });
+
+  it('names the variable a bad key came from, as a configuration error that never quotes the key', async () => {
+    const ec = await generateSigningJwk();
+    const errors = await Promise.all([
+      signingKeyFromSecret(async () => JSON.stringify(ec), 'RS256').catch((error: unknown) => error),
+      signingKeyFromSecret(async () => 'not json').catch((error: unknown) => error),
+    ]);
+    expect(errors[0]).toBeInstanceOf(ConfigurationError);
+    expect((errors[0] as Error).message).toMatch(
+      /^CREDENTIAL_SIGNING_KEY: signing key must be a private RSA JWK/,
+    );
+    expect((errors[1] as Error).message).toMatch(/^SIGNING_KEY: the ES256 signing key is not JSON/);
+    expect((errors[0] as Error).message).not.toContain(String(ec.d));
+  });
+
   it('a JWK Set is read with both kinds of key, each with its algorithm; an RSA key under 2048 bits is skipped', async () => {
     const rsaJwk = await generateSigningJwk('RS256');
     const rsa = await signingKeyFromJwk(rsaJwk, 'RS256');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     const keys = await parseJwks({
-      // As another issuer may publish it: no kid, alg or use of ours.
-      keys: [oldKey.publicJwk, { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e }, small],
+      // As another issuer may publish it: no kid, alg or use of ours. Keys for encryption, or
+      // whose alg says another algorithm, are not signature keys.
+      keys: [
+        oldKey.publicJwk,
+        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e },
+        small,
+        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e, use: 'enc', alg: 'RSA-OAEP-256' },
+        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e, alg: 'PS256' },
+        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e, key_ops: ['encrypt'] },
+        { ...oldKey.publicJwk, use: 'enc' },
+      ],
     });
     expect(keys.map((key) => [key.jwk.kid, key.jwk.alg])).toEqual([
       [oldKey.kid, 'ES256'],

@@ -86,7 +86,7 @@ const EARLIER_CODE_RUNS_ON_IT: Record<string, string> = {
   '1734800000000_open-badge-kid':
     "a nullable column it does not write: its PDFs' Open Badges credentials are signed by credential_kid's key",
   '1734700000000_issuer-key-per-algorithm':
-    'it registers only ES256 keys; its key set publishes the RS256 ones, which its checks skip',
+    'registering a new facts key, it retires the RS256 key too, which the newer code makes current again when it loads it; its key set publishes the RS256 keys, which its checks skip',
 };
 
 describe('rolling back', () => {

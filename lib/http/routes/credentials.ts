@@ -16,7 +16,8 @@ import { certificateIdPath, errorResponse, verificationCodePath } from './common
 /**
  * The signed credentials of issue 11: the W3C Bitstring Status List that verifiers fetch to see
  * revocations, and a certificate's Open Badges 3.0 credential (VC-JWT) for its holder and for
- * wallets. All are signed with the issuer key of the QR credentials, but name it by URL: their
+ * wallets. Both are signed with the issuer's RS256 credentials key (not the ES256 key of the QR
+ * code's facts), named by URL: their
  * `kid` is `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` (issuerKeyUrl), whose last segment is the
  * `kid` in the JWKS.
  */
