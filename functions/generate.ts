@@ -63,11 +63,10 @@ export const printer = createPdfPrinter({
 
 const sql = createSql(config.db, { applicationName: 'certificates-generate' });
 // One per key and container: the ES256 key signs the facts (QR code), the RS256 key the Open
-// Badges credential; both signatures of a certificate are made at once. Each reload asks the store
-// itself: the signer keeps the key as long as the store's cache would keep the secret, and the two
-// clocks start apart, so a cached read could hand back the old key for a second period after a
-// rotation.
-// Both keys' states are read before each certificate's signatures, in one statement.
+// Badges credential; a certificate's two signatures are made at once, after one statement reads
+// both keys' states. Each reload asks the store itself: the signer keeps the key as long as the
+// store's cache would keep the secret, and the two clocks start apart, so a cached read could
+// hand back the old key for a second period after a rotation.
 const keyOptions = {
   reloadAfterMs: config.secrets.SECRETS_CACHE_SECONDS * 1000,
   readState: createKeyStateReader(sql),

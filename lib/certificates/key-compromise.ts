@@ -7,12 +7,12 @@ import type { Log } from './ports.ts';
 /**
  * After an issuer key leaks: mark it compromised, then replace every certificate it signed that a
  * verifier would still accept: the facts key's (credential_kid: the QR code and certificate.jwt)
- * or the credentials key's (open_badge_kid: the Open Badges credential in the PDF). Marking alone leaves each holder a PDF, a QR link and an embedded
- * credential that every verifier now rejects ("signed with a revoked key") while the record, the
- * download and the holder's own views go on calling it valid. Each replacement is a staff reissue
- * (same attempt, the original's expiry kept, rendered and signed by the normal pipeline with the
- * current key); when it is issued, its original is superseded and points to it, and the holder's
- * webhooks hear `certificate.reissued`.
+ * or the credentials key's (open_badge_kid: the Open Badges credential in the PDF). Marking alone
+ * leaves each holder a PDF, a QR link and an embedded credential that every verifier now
+ * rejects ("signed with a revoked key") while the record, the download and the holder's own views
+ * go on calling it valid. Each replacement is a staff reissue (same attempt, the original's expiry
+ * kept, rendered and signed by the normal pipeline with the current keys); when it is issued, its
+ * original is superseded and points to it, and the holder's webhooks hear `certificate.reissued`.
  *
  * A render that signed with the key just before the mark commits its certificate after it: the
  * mark is followed by a wait for the renders then in flight (until they settle, or their lease

@@ -92,7 +92,7 @@ function isMinimalUInt(value: string): boolean {
 }
 
 /** Bits of an RSA modulus given as base64url (leading zero bits do not count). */
-export function rsaModulusBits(n: string): number {
+function rsaModulusBits(n: string): number {
   const bytes = Buffer.from(n, 'base64url');
   const first = bytes.findIndex((byte) => byte !== 0);
   if (first === -1) return 0;
@@ -201,9 +201,4 @@ export async function generateSigningJwk(alg: SigningAlgorithm = SIGNING_ALGORIT
   if (alg === 'ES256') return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d };
   const { kty, n, e, d, p, q, dp, dq, qi } = jwk;
   return { kty, n, e, d, p, q, dp, dq, qi };
-}
-
-/** The JOSE algorithm a published key signs with (its `alg`, fixed by its kind). */
-export function algorithmOf(jwk: PublicIssuerJwk): SigningAlgorithm {
-  return jwk.kty === 'EC' ? 'ES256' : 'RS256';
 }

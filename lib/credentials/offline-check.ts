@@ -11,7 +11,7 @@ import {
   verifyCredential,
 } from './credential.ts';
 import { type PublishedKey, parseJwks, thumbprintOfKid } from './jwks.ts';
-import { algorithmOf, jwkThumbprint, type SigningAlgorithm } from './keys.ts';
+import { jwkThumbprint, type SigningAlgorithm } from './keys.ts';
 import { type PageTextReader, pageFinding } from './page-text.ts';
 import { readPdfAttachments } from './pdf-attachments.ts';
 import { decodeStatusList, epochSeconds, getBit } from './status-list.ts';
@@ -442,8 +442,9 @@ async function verifiedPayload(
   const entry = keys.find((key) => key.jwk.kid === kid);
   if (typeof kid !== 'string' || !entry) return { problem: `no published key has kid ${String(kid)}` };
   // The key decides the algorithm, never the header (RFC 8725 §3.1): RS256 for the credentials
-  // key, ES256 for the facts key (and for credentials issued before the RS256 key existed).
-  const keyAlg = algorithmOf(entry.jwk);
+  // key, ES256 for the facts key (and for credentials issued before the RS256 key existed). The
+  // published key's `alg` follows from its kind (parseJwks).
+  const keyAlg = entry.jwk.alg;
   if (alg !== keyAlg) return { problem: `unexpected algorithm ${String(alg)} for ${keyAlg} key ${kid}` };
   if ((await jwkThumbprint(entry.jwk)) !== kid)
     return { problem: `key ${kid} does not match its thumbprint` };

@@ -35,8 +35,8 @@ export interface IssuerKeyOptions {
  * use, and read again every `reloadAfterMs` so a rotated secret replaces it in warm containers
  * too. Every signature reads the key's state, except that a signature asked for while a read is
  * in flight shares that read: the state it sees was read at most one round trip before it asked.
- * (generate's two keys also share one read: options.readState.) A key an operator marked compromised is
- * refused (CompromisedKeyError) and dropped, so the next signature reads the secret again and
+ * (generate's two keys also share one read: options.readState.) A key an operator marked
+ * compromised is refused (CompromisedKeyError) and dropped, so the next signature reads the secret again and
  * signs with the rotated key as soon as the store returns it.
  */
 export function createIssuerKey(
