@@ -4,11 +4,7 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateStore } from '../../lib/certificates/ports.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { factsMatch, verifyCredential } from '../../lib/credentials/credential.ts';
-import {
-  type CredentialSettings,
-  createOpenBadgeIssuer,
-  openBadgeForCertificate,
-} from '../../lib/credentials/credential-service.ts';
+import { createOpenBadgeIssuer, openBadgeForCertificate } from '../../lib/credentials/credential-service.ts';
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
 import {
   CompromisedKeyError,
@@ -32,6 +28,7 @@ import { readableStorage } from '../support/s3-objects.ts';
 import {
   createCourse,
   createPendingCertificate,
+  credentialSettingsFor,
   generateOptions,
   makeGenerateDeps,
   pipelineTestFile,
@@ -46,12 +43,7 @@ const { renderer, keycloak } = pipelineTestFile(
   { maxPages: 1 },
 );
 const options = generateOptions();
-const SETTINGS: CredentialSettings = {
-  apiBaseUrl: 'https://certs.example.org/api/v1',
-  verifyBaseUrl: options.verifyBaseUrl,
-  issuer: { id: 'https://certs.example.org', name: options.issuerName },
-  statusListTtlSeconds: 300,
-};
+const SETTINGS = credentialSettingsFor(options);
 
 async function issueWith(signer: ReturnType<typeof createCredentialSigner>) {
   const user = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });

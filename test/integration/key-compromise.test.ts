@@ -3,7 +3,7 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
 import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
-import { type CredentialSettings, createOpenBadgeIssuer } from '../../lib/credentials/credential-service.ts';
+import { createOpenBadgeIssuer } from '../../lib/credentials/credential-service.ts';
 import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
@@ -13,6 +13,7 @@ import { runScript } from '../support/run-script.ts';
 import {
   createCourse,
   createPendingCertificate,
+  credentialSettingsFor,
   generateOptions,
   makeGenerateDeps,
   pipelineTestFile,
@@ -28,12 +29,7 @@ const { renderer, keycloak, log } = pipelineTestFile(
   { maxPages: 1 },
 );
 const options = generateOptions();
-const SETTINGS: CredentialSettings = {
-  apiBaseUrl: 'https://certs.example.org/api/v1',
-  verifyBaseUrl: options.verifyBaseUrl,
-  issuer: { id: 'https://certs.example.org', name: options.issuerName },
-  statusListTtlSeconds: 300,
-};
+const SETTINGS = credentialSettingsFor(options);
 
 /** A generate container whose secret holds `key`. */
 const containerWith = (key: SigningKey) => ({

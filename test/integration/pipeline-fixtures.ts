@@ -8,6 +8,7 @@ import type {
   Log,
   PipelineMetrics,
 } from '../../lib/certificates/ports.ts';
+import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
@@ -87,6 +88,19 @@ export function generateOptions(overrides: Partial<GenerateOptions> = {}): Gener
     retryBaseSeconds: 60,
     retryMaxSeconds: 3600,
     ...overrides,
+  };
+}
+
+/**
+ * Where the Open Badges credentials of certificates generated with `options` say they live, as
+ * credentialSettingsFromConfig would make them for that issuer.
+ */
+export function credentialSettingsFor(options: GenerateOptions): CredentialSettings {
+  return {
+    apiBaseUrl: 'https://certs.example.org/api/v1',
+    verifyBaseUrl: options.verifyBaseUrl,
+    issuer: { id: 'https://certs.example.org', name: options.issuerName },
+    statusListTtlSeconds: 300,
   };
 }
 
