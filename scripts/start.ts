@@ -9,7 +9,11 @@ import { z } from 'zod';
 import { previewBackfill } from '../lib/certificates/backfill.ts';
 import { releaseStaleClaims } from '../lib/certificates/budget.ts';
 import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
-import { ensureLocalSigningKey, parseSigningKey } from '../lib/credentials/key-source.ts';
+import {
+  ensureLocalSigningKey,
+  parseSigningKey,
+  SIGNING_KEY_VARIABLE,
+} from '../lib/credentials/key-source.ts';
 import { CREDENTIAL_SIGNING_ALGORITHM, SIGNING_ALGORITHM } from '../lib/credentials/keys.ts';
 import { createSql, type Sql } from '../lib/db/client.ts';
 import {
@@ -87,14 +91,12 @@ const STAND_IN_PLACEHOLDERS: Record<string, string> = {
 // Local receivers (a developer's test server) are on loopback, which production refuses.
 const LOCAL_WEBHOOK_HOSTS = 'localhost,127.0.0.1,::1';
 /** The issuer's two keys, each from its variable or else a key file in the data folder. */
-const LOCAL_KEYS = [
-  { variable: 'SIGNING_KEY', alg: SIGNING_ALGORITHM, file: 'issuer-signing-key.json' },
-  {
-    variable: 'CREDENTIAL_SIGNING_KEY',
-    alg: CREDENTIAL_SIGNING_ALGORITHM,
-    file: 'issuer-credential-key.json',
-  },
-] as const;
+const LOCAL_KEYS = (
+  [
+    { alg: SIGNING_ALGORITHM, file: 'issuer-signing-key.json' },
+    { alg: CREDENTIAL_SIGNING_ALGORITHM, file: 'issuer-credential-key.json' },
+  ] as const
+).map((key) => ({ ...key, variable: SIGNING_KEY_VARIABLE[key.alg] }));
 
 function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
   const set = Object.fromEntries(

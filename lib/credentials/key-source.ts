@@ -11,7 +11,7 @@ import {
 } from './keys.ts';
 
 /** The variable (and, with `_ARN`, the secret) each key comes from: what its errors name. */
-const SIGNING_KEY_VARIABLE: Record<SigningAlgorithm, string> = {
+export const SIGNING_KEY_VARIABLE: Record<SigningAlgorithm, string> = {
   ES256: 'SIGNING_KEY',
   RS256: 'CREDENTIAL_SIGNING_KEY',
 };
