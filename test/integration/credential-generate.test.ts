@@ -4,7 +4,7 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import type { CertificateStore } from '../../lib/certificates/ports.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
 import { factsMatch, verifyCredential } from '../../lib/credentials/credential.ts';
-import { createOpenBadgeIssuer, openBadgeForCertificate } from '../../lib/credentials/credential-service.ts';
+import { openBadgeForCertificate } from '../../lib/credentials/credential-service.ts';
 import { jwksDocument } from '../../lib/credentials/jwks.ts';
 import {
   CompromisedKeyError,
@@ -30,6 +30,7 @@ import {
   createPendingCertificate,
   credentialSettingsFor,
   generateOptions,
+  generateSigners,
   makeGenerateDeps,
   pipelineTestFile,
   s3ConfigFor,
@@ -247,14 +248,7 @@ describe('generation signs the printed facts', () => {
       },
     });
     // As functions/generate.ts builds them: one reader of the keys' states for both.
-    const keyOptions = { reloadAfterMs: 3_600_000, readState: createKeyStateReader(counted) };
-    const deps = {
-      signer: createCredentialSigner(createIssuerKey(counted, async () => factsKey, keyOptions)),
-      openBadge: createOpenBadgeIssuer(
-        { key: createIssuerKey(counted, async () => credentialKey, keyOptions) },
-        SETTINGS,
-      ),
-    };
+    const deps = generateSigners(counted, { facts: factsKey, credentials: credentialKey }, SETTINGS);
     const issue = async () => {
       const user = await keycloak.addUser({ firstName: 'Katherine', lastName: 'Johnson' });
       const courseId = await createCourse(t.sql, { title: 'Orbital Mechanics' });
@@ -349,7 +343,6 @@ describe('generation signs the printed facts', () => {
   it('a certificate issued already expired (a backfilled 2020 pass): its Open Badges credential is valid from its expiry, awarded at issue, in the PDF as from the routes', async () => {
     const factsKey = await signingKeyFromJwk(await generateSigningJwk());
     const key = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
-    const issuerKey = createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 });
     const user = await keycloak.addUser({ firstName: 'Dorothy', lastName: 'Vaughan' });
     const courseId = await createCourse(t.sql, { title: 'Fortran' });
     await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
@@ -357,12 +350,7 @@ describe('generation signs the printed facts', () => {
     // As the backfill enqueues it: its validity period counts from the pass.
     await t.sql`UPDATE certificates SET validity_start = '2020-01-15' WHERE id = ${id}`;
     const outcome = await generateCertificate(
-      makeGenerateDeps(t, renderer, {
-        signer: createCredentialSigner(
-          createIssuerKey(t.sql, async () => factsKey, { reloadAfterMs: 3_600_000 }),
-        ),
-        openBadge: createOpenBadgeIssuer({ key: issuerKey }, SETTINGS),
-      }),
+      makeGenerateDeps(t, renderer, generateSigners(t.sql, { facts: factsKey, credentials: key }, SETTINGS)),
       options,
       id,
     );
@@ -392,13 +380,7 @@ describe('generation signs the printed facts', () => {
   it('a course with a validity period: the signed facts carry the expiry the record holds; the PDF carries the Open Badges credential the routes serve', async () => {
     const factsKey = await signingKeyFromJwk(await generateSigningJwk());
     const key = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
-    const signer = createCredentialSigner(
-      createIssuerKey(t.sql, async () => factsKey, { reloadAfterMs: 3_600_000 }),
-    );
-    const openBadge = createOpenBadgeIssuer(
-      { key: createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 }) },
-      SETTINGS,
-    );
+    const { signer, openBadge } = generateSigners(t.sql, { facts: factsKey, credentials: key }, SETTINGS);
     const user = await keycloak.addUser({ firstName: 'Grace', lastName: 'Hopper' });
     const courseId = await createCourse(t.sql, { title: 'Compilers' });
     // A code and a pass mark of its own: the PDF's credential states them as the routes' does.

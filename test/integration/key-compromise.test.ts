@@ -3,7 +3,6 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
 import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
-import { createOpenBadgeIssuer } from '../../lib/credentials/credential-service.ts';
 import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
@@ -15,6 +14,7 @@ import {
   createPendingCertificate,
   credentialSettingsFor,
   generateOptions,
+  generateSigners,
   makeGenerateDeps,
   pipelineTestFile,
 } from './pipeline-fixtures.ts';
@@ -189,13 +189,8 @@ describe('an issuer key reported compromised', () => {
     const leaked = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
     const rotated = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
     // A generate container as deployed: the facts key and the credentials key, each from its secret.
-    const containerWithBoth = (credentialKey: SigningKey) => ({
-      ...containerWith(factsKey),
-      openBadge: createOpenBadgeIssuer(
-        { key: createIssuerKey(t.sql, async () => credentialKey, { reloadAfterMs: 3_600_000 }) },
-        SETTINGS,
-      ),
-    });
+    const containerWithBoth = (credentialKey: SigningKey) =>
+      generateSigners(t.sql, { facts: factsKey, credentials: credentialKey }, SETTINGS);
     const signedWithLeaked = [
       await issueWith(containerWithBoth(leaked)),
       await issueWith(containerWithBoth(leaked)),

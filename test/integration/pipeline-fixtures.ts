@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
+import type { CredentialSigner } from '../../lib/certificates/facts.ts';
 import type {
   CertificateRenderer,
   GenerateDeps,
   GenerateOptions,
   Log,
+  OpenBadgeIssuer,
   PipelineMetrics,
 } from '../../lib/certificates/ports.ts';
-import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
+import { type CredentialSettings, createOpenBadgeIssuer } from '../../lib/credentials/credential-service.ts';
+import { createKeyStateReader } from '../../lib/credentials/key-store.ts';
+import type { SigningKey } from '../../lib/credentials/keys.ts';
+import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
@@ -101,6 +106,26 @@ export function credentialSettingsFor(options: GenerateOptions): CredentialSetti
     verifyBaseUrl: options.verifyBaseUrl,
     issuer: { id: 'https://certs.example.org', name: options.issuerName },
     statusListTtlSeconds: 300,
+  };
+}
+
+/**
+ * A generate container's two signers, built as functions/generate.ts builds them: the facts
+ * signed with the ES256 key, the Open Badges credential with the RS256 key, both keys' states read
+ * in one statement per certificate. `sql` may be a counting proxy of the pool.
+ */
+export function generateSigners(
+  sql: Sql,
+  keys: { facts: SigningKey; credentials: SigningKey },
+  settings: CredentialSettings,
+): { signer: CredentialSigner; openBadge: OpenBadgeIssuer } {
+  const options = { reloadAfterMs: 3_600_000, readState: createKeyStateReader(sql) };
+  return {
+    signer: createCredentialSigner(createIssuerKey(sql, async () => keys.facts, options)),
+    openBadge: createOpenBadgeIssuer(
+      { key: createIssuerKey(sql, async () => keys.credentials, options) },
+      settings,
+    ),
   };
 }
 
