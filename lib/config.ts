@@ -8,7 +8,8 @@ import { z } from 'zod';
  */
 
 const positiveInt = z.coerce.number().int().positive();
-const WEEK_SECONDS = 604800;
+// Retry delays: bounded so a mistyped delay is refused at cold start (see the pipeline section).
+const upToAWeekSeconds = positiveInt.max(604800, 'must be at most 604800 (7 days)');
 // Node's timers take at most 2^31-1 ms (~24.8 days): a longer delay fires at once, so a
 // mistyped timeout would fail every call it guards. The functions' own bound is far lower:
 // Lambda runs one for at most 15 minutes.
@@ -261,12 +262,10 @@ const sections = {
       // Bounded so a mistyped delay is refused at cold start rather than found when a failure's
       // next attempt is written: now() plus ~10^13 s is past PostgreSQL's last timestamp, and the
       // write would fail on every attempt of every certificate that fails.
-      RETRY_BASE_SECONDS: positiveInt.max(WEEK_SECONDS, 'must be at most 604800 (7 days)').default(60),
-      RETRY_MAX_SECONDS: positiveInt.max(WEEK_SECONDS, 'must be at most 604800 (7 days)').default(3600),
+      RETRY_BASE_SECONDS: upToAWeekSeconds.default(60),
+      RETRY_MAX_SECONDS: upToAWeekSeconds.default(3600),
       // After a configuration error (S3 403 / NoSuchBucket / NoSuchKey, Keycloak 401 / 403).
-      CONFIGURATION_RETRY_SECONDS: positiveInt
-        .max(WEEK_SECONDS, 'must be at most 604800 (7 days)')
-        .default(3600),
+      CONFIGURATION_RETRY_SECONDS: upToAWeekSeconds.default(3600),
       // A worker that dies holds its certificate this long: Lambda's longest timeout is 900 s.
       LEASE_SECONDS: positiveInt
         .max(
