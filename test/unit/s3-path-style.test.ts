@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config.ts';
 import { createS3Client } from '../../lib/storage/s3.ts';
 import { pathStyleFor } from '../../localstack/embedded/stack.ts';
 
@@ -38,6 +39,23 @@ describe('S3_FORCE_PATH_STYLE', () => {
       },
     );
     expect(pathStyleFor({ S3_ENDPOINT_URL: 'http://127.0.0.1:9000' })).toEqual({});
+  });
+
+  it("serverless.yml leaves it unset when the shell does, so the rule holds for a developer's endpoint", () => {
+    // npm start with LocalStack or MinIO sets S3_ENDPOINT_URL only; the functions get what the
+    // yml's fallback makes of the unset variable. A fallback of 'false' turned path style off and
+    // sent every request to bucket.localhost, which does not resolve.
+    const line = readFileSync('serverless.yml', 'utf8')
+      .split('\n')
+      .find((text) => text.trim().startsWith('S3_FORCE_PATH_STYLE:'));
+    const fallback = /\$\{env:S3_FORCE_PATH_STYLE, '([^']*)'\}/.exec(line ?? '')?.[1];
+    expect(fallback, `serverless.yml: ${line}`).toBeDefined();
+    const { s3 } = loadConfig(['s3'], {
+      S3_BUCKET: 'certificates-local',
+      S3_ENDPOINT_URL: 'http://localhost:9000',
+      S3_FORCE_PATH_STYLE: fallback,
+    });
+    expect(pathStyle(s3)).toBe(true);
   });
 
   it('the README states that rule', () => {
