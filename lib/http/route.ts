@@ -5,8 +5,9 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { type AuthenticatedContext, authenticate, principalOf } from '../auth/middleware.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { TokenVerifier } from '../auth/verifier.ts';
-import { errorMessage } from '../errors.ts';
+import { ConfigurationError, errorMessage } from '../errors.ts';
 import { logger } from '../observability/logger.ts';
+import { recordConfigurationError } from '../observability/metrics.ts';
 import { mapError } from './errors.ts';
 import type { HttpResponse } from './response.ts';
 
@@ -90,6 +91,9 @@ function errorMapping() {
     }) => {
       const requestId = request.context.requestId ?? 'unknown';
       const mapped = mapError(request.error, requestId);
+      // The alarm generate and the scan feed: a route refused by IAM, a secret or the signing key
+      // answers 503 to every caller until someone fixes it, whether or not anything is issuing.
+      if (request.error instanceof ConfigurationError) recordConfigurationError(request.error.dependency);
       if (mapped.serverFault) {
         // The stack goes to the logs only; the client gets the generic body built above.
         logger.error('Request error', {

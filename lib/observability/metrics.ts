@@ -40,20 +40,26 @@ export function pipelineMetrics(target: Metrics = metrics): PipelineMetrics {
       target.addMetric(METRIC_NAMES.dead, MetricUnit.Count, 1);
     },
     configurationError(dependency) {
-      // Nothing issues until someone fixes IAM, the bucket or a secret. Per dependency, to say
-      // where to look: a single metric, so its `dependency` dimension does not split the
-      // invocation's others.
-      const byDependency = target.singleMetric();
-      byDependency.addDimension('dependency', dependency);
-      byDependency.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
-      // And once more with the service dimension only, what serverless.yml's
-      // ConfigurationErrorsAlarm watches: an alarm names exact dimensions, so on the per-dependency
-      // series it would need one per dependency. Written at once like the other, not buffered,
-      // so the two always agree whether or not the handler flushes its buffer afterwards.
-      const total = target.singleMetric();
-      total.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
+      recordConfigurationError(dependency, target);
     },
   };
+}
+
+/**
+ * A dependency refused us because of how we are set up (ConfigurationError): nothing issues, or a
+ * route answers 503, until someone fixes IAM, the bucket or a secret. Per dependency, to say where
+ * to look: a single metric, so its `dependency` dimension does not split the invocation's others.
+ * And once more with the service dimension only, what serverless.yml's ConfigurationErrorsAlarm
+ * watches: an alarm names exact dimensions, so on the per-dependency series it would need one per
+ * dependency. Both written at once, not buffered, so they always agree whether or not the handler
+ * flushes its buffer afterwards (the HTTP handlers have none).
+ */
+export function recordConfigurationError(dependency: string, target: Metrics = metrics): void {
+  const byDependency = target.singleMetric();
+  byDependency.addDimension('dependency', dependency);
+  byDependency.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
+  const total = target.singleMetric();
+  total.addMetric(METRIC_NAMES.configurationErrors, MetricUnit.Count, 1);
 }
 
 /**

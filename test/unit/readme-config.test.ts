@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { documentedVariables, loadConfig, SECTION_NAMES } from '../../lib/config.ts';
+import { ConfigError, documentedVariables, loadConfig, SECTION_NAMES } from '../../lib/config.ts';
 import { REQUIRED_ENV } from '../support/required-env.ts';
 
 // The README's configuration table is the operator's reference: it must list every variable
@@ -53,6 +53,30 @@ describe('README configuration table', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('states the upper bound of every number the configuration refuses past one', () => {
+    // A value past the bound stops the function at cold start; an operator raising a limit
+    // should learn that from the table, not from a failed deploy.
+    const rows = configTable();
+    const config = loadConfig(SECTION_NAMES, REQUIRED_ENV) as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
+    const unstated: string[] = [];
+    for (const section of Object.values(config)) {
+      for (const [variable, value] of Object.entries(section)) {
+        if (typeof value !== 'number') continue;
+        let refused = false;
+        try {
+          loadConfig(SECTION_NAMES, { ...REQUIRED_ENV, [variable]: '1000000000' });
+        } catch (error) {
+          refused = error instanceof ConfigError && error.variables.includes(variable);
+        }
+        if (refused && !/at most/i.test(rows.get(variable)?.[2] ?? '')) unstated.push(variable);
+      }
+    }
+    expect(unstated).toEqual([]);
   });
 
   it("names the seed guide's variable each one replaces", () => {

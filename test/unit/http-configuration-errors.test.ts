@@ -1,0 +1,57 @@
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConfigurationError, TransientError } from '../../lib/errors.ts';
+import { publicRoute } from '../../lib/http/route.ts';
+import { logger } from '../../lib/observability/logger.ts';
+import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
+
+// serverless.yml's ConfigurationErrorsAlarm watches ConfigurationErrors with the service
+// dimension only. A route refused by IAM (invoking generate), a secret or the signing key answers
+// 503 to every caller until someone fixes it: the alarm must hear of it from the routes too, not
+// only once generate or the scan meet the same fault.
+
+beforeAll(() => {
+  logger.setLogLevel('SILENT');
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const failing = (error: Error) =>
+  publicRoute({ corsOrigins: [] }, async () => {
+    throw error;
+  });
+
+/** The route's answer and the EMF records it wrote to stdout (Powertools writes them there). */
+async function call(error: Error) {
+  const lines: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  const response = await failing(error)(apiEvent('GET', '/api/v1/anything'), lambdaContext());
+  vi.restoreAllMocks();
+  const emf = lines
+    .flatMap((line) => line.split('\n'))
+    .filter((line) => line.includes('"_aws"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { response, emf };
+}
+
+describe('a configuration error in a route', () => {
+  it('answers 503 and counts it once per dependency and once for the alarm', async () => {
+    const { response, emf } = await call(new ConfigurationError('AccessDeniedException', 'lambda'));
+    expect(response.statusCode).toBe(503);
+    expect(response.body).not.toContain('AccessDeniedException');
+    expect(emf.filter((record) => record.ConfigurationErrors === 1)).toEqual([
+      expect.objectContaining({ dependency: 'lambda' }),
+      expect.not.objectContaining({ dependency: expect.anything() }),
+    ]);
+  });
+
+  it('is not counted for a dependency that is only down for now', async () => {
+    const { response, emf } = await call(new TransientError('connection refused', 'database'));
+    expect(response.statusCode).toBe(503);
+    expect(emf.filter((record) => 'ConfigurationErrors' in record)).toEqual([]);
+  });
+});
