@@ -448,21 +448,27 @@ export async function generateCertificate(
       const original = claimed.replaces ? await lockReplaced(tx, claimed.replaces) : undefined;
       // Row lock + lease check before the write: a worker that took over waits here, and one
       // whose lease was taken finds it gone and writes nothing (see the comment at the top).
-      const [held] = await tx`
-        SELECT id FROM certificates
+      const [held] = await tx<{ replaces: string | null }[]>`
+        SELECT replaces FROM certificates
         WHERE id = ${certificateId} AND status = 'rendering' AND lease_owner = ${owner}
         FOR UPDATE`;
       if (!held) return false;
+      // What this one replaces now, read under its lock, not what the claim read: a revocation of
+      // the original while this one rendered detaches a newer pass's replacement (renewal, better
+      // score), which is then that pass's own certificate and is issued as such, superseding nothing.
+      const replaces = held.replaces;
+      if (replaces !== null && replaces !== claimed.replaces)
+        throw new Error(`the certificate this one replaces changed from ${claimed.replaces} to ${replaces}`);
       // An issued original is superseded after the upload; a revoked one settles this replacement.
-      if (claimed.replaces && original === 'revoked') {
+      if (replaces && original === 'revoked') {
         const settled = await settleRevokedOriginal(tx, {
-          originalId: claimed.replaces,
+          originalId: replaces,
           replacementId: certificateId,
           replacementAttemptId: claimed.test_attempt_id,
         });
         if (settled === 'cancelled') return 'cancelled' as const;
-      } else if (claimed.replaces && original !== 'issued')
-        throw new Error(`the certificate this one replaces (${claimed.replaces}) is ${original ?? 'gone'}`);
+      } else if (replaces && original !== 'issued')
+        throw new Error(`the certificate this one replaces (${replaces}) is ${original ?? 'gone'}`);
       try {
         await deps.storage.putPdf(s3Key, rendered.pdf, {
           'certificate-id': certificateId,
@@ -477,11 +483,11 @@ export async function generateCertificate(
       // its status bit set. Until now it was valid, so the holder was never without one.
       // (Locked above and issued, so it supersedes.)
       if (
-        claimed.replaces &&
+        replaces &&
         original === 'issued' &&
-        !(await supersedeReplaced(tx, { originalId: claimed.replaces, replacementId: certificateId }))
+        !(await supersedeReplaced(tx, { originalId: replaces, replacementId: certificateId }))
       )
-        throw new Error(`the certificate this one replaces (${claimed.replaces}) is no longer issued`);
+        throw new Error(`the certificate this one replaces (${replaces}) is no longer issued`);
       return await markIssued(tx, {
         certificateId,
         owner,

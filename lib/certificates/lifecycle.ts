@@ -306,7 +306,8 @@ async function settleReplacementOf(
         SET status = 'revoked', revoked_at = now(), revocation_reason = ${input.reasonCode},
             revoked_reason = ${input.reasonText}, revoked_by = ${input.actor}, lease_owner = NULL,
             lease_expires_at = NULL, dispatched_until = NULL, updated_at = now()
-        WHERE id = ${input.replacementId} AND status IN ('pending', 'rendering', 'failed', 'dead')
+        WHERE id = ${input.replacementId} AND replaces = ${input.originalId}
+          AND status IN ('pending', 'rendering', 'failed', 'dead')
         RETURNING id
       )
       INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)

@@ -92,6 +92,50 @@ describe('revoking a certificate whose replacement waits', () => {
     expect(events.map((event) => event.event_type)).toEqual(['certificate.issued']);
   });
 
+  it("a renewal's or better score's replacement whose original is revoked while it renders is issued as the newer pass's own", async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
+    const student = await keycloak.addUser({ firstName: 'Niklaus', lastName: 'Wirth' });
+    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
+    const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
+    const replacementId = String(
+      (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
+    );
+    // Generate has claimed the replacement (it read `replaces` then) and is printing it when a
+    // revocation of the original detaches it.
+    const inRender = gate();
+    const held: CertificateRenderer = {
+      render: async (content, template) => {
+        await inRender.wait();
+        return renderer.render(content, template);
+      },
+      close: () => renderer.close(),
+    };
+    const running = generateCertificate(makeGenerateDeps(t, held), generateOptions(), replacementId);
+    await inRender.reached;
+    await revoke(first.id);
+    expect(await statuses(first.id, replacementId)).toEqual({
+      [first.id]: { status: 'revoked', replaces: null },
+      [replacementId]: { status: 'rendering', replaces: null },
+    });
+    inRender.open();
+    expect(await running).toMatchObject({ status: 'issued', certificateId: replacementId });
+    expect(await statuses(first.id, replacementId)).toEqual({
+      [first.id]: { status: 'revoked', replaces: null },
+      [replacementId]: { status: 'issued', replaces: null },
+    });
+    const [original] = await t.sql<{ superseded_by: string | null }[]>`
+      SELECT superseded_by FROM certificates WHERE id = ${first.id}`;
+    expect(original?.superseded_by).toBeNull();
+    const events = await t.sql<{ event_type: string }[]>`
+      SELECT event_type FROM webhook_outbox WHERE certificate_id = ${replacementId}`;
+    expect(events.map((event) => event.event_type)).toEqual(['certificate.issued']);
+    expect(await findLatestByStudent(t.sql, student.id)).toMatchObject({
+      id: replacementId,
+      downloadable: true,
+    });
+  });
+
   it('a replacement left waiting beside a revoked original (revoked before revocations settled it) is settled when generate takes it', async () => {
     const courseId = await createCourse(t.sql);
     await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
