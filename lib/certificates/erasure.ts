@@ -158,18 +158,19 @@ async function eraseInTransaction(
   await tx.unsafe(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT_SECONDS}s'`);
 
   // 1. Lock the student's rows. A generate that is uploading holds its certificate until it is
-  //    marked issued: this waits for it and then sees it issued. The scan's claim of attempts
-  //    (FOR UPDATE SKIP LOCKED) passes the locked attempts by. Read again once locked: a
-  //    replacement a reissue or the later-pass rule inserted while holding one of them, committed
-  //    while the first read waited, is not in that read's snapshot (and none can come after: its
-  //    original is locked now).
+  //    marked issued: this waits for it and then sees it issued. Then their attempts: the scan's
+  //    claim of attempts (FOR UPDATE SKIP LOCKED) passes the locked ones by, and one it already
+  //    holds is waited for while it inserts that attempt's certificate. Read the certificates
+  //    again once both are locked: a certificate inserted and committed while a lock was waited
+  //    for (the scan's, a replacement by a reissue or the later-pass rule) is not in the first
+  //    read's snapshot, and none can come after (its attempt or its original is locked now).
   await tx`SELECT id FROM certificates WHERE student_id = ${studentId} ORDER BY created_at, id FOR UPDATE`;
+  await tx`SELECT id FROM test_attempts WHERE student_id = ${studentId} ORDER BY id FOR UPDATE`;
   const certificates = await tx<
     { id: string; course_id: string; status: string; generated_at: Date | null; s3_key: string | null }[]
   >`
     SELECT id, course_id, status::text, generated_at, s3_key FROM certificates
     WHERE student_id = ${studentId} ORDER BY created_at, id FOR UPDATE`;
-  await tx`SELECT id FROM test_attempts WHERE student_id = ${studentId} ORDER BY id FOR UPDATE`;
 
   // 2. Where the student's files are: every course folder a certificate of theirs was written to,
   //    and any recorded key outside those (an earlier S3_KEY_PREFIX).

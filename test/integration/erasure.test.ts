@@ -19,6 +19,7 @@ import {
 import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError } from '../../lib/errors.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
+import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { createAttempt, createCourse, createPendingCertificate, recordingLog } from './pipeline-fixtures.ts';
 
 /**
@@ -427,6 +428,28 @@ describe('eraseStudent', () => {
     await t.sql`DELETE FROM certificate_generation_log WHERE id = ${stray?.id ?? 0}`;
     await eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: s.student, actor: ACTOR });
     expect(await rowsContaining(t.sql, s.student)).toEqual({});
+  });
+
+  it("takes the certificate a scan inserts for the student while it waits for that attempt: deleted, not a tombstone's CHECK violation", async () => {
+    const courseId = await createCourse(t.sql);
+    const student = randomUUID();
+    const attempt = await createAttempt(t.sql, { studentId: student, courseId, score: 90 });
+    // The scan's enqueue holds the attempt and inserts its pending certificate; the erasure has
+    // read the student's certificates before then and waits for the attempt's lock.
+    const erased = await contendWithOpenTransaction(
+      t.sql,
+      (held) => enqueuePassingAttempts(held, 10, { filter: { courseId } }),
+      () => eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: student, actor: ACTOR }),
+    );
+    expect(erased.status === 'fulfilled' ? erased.value : erased.reason).toMatchObject({
+      certificatesDeleted: 1,
+      tombstones: [],
+      attemptsDeleted: 1,
+    });
+    expect(await rowsContaining(t.sql, student)).toEqual({});
+    const [left] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificates WHERE test_attempt_id = ${attempt}`;
+    expect(left?.n).toBe(0);
   });
 
   it('refuses what is not a student id or an actor', async () => {
