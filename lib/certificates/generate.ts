@@ -357,7 +357,7 @@ export async function generateCertificate(
     // The printed issue date: the claim's instant's day in UTC.
     const today = claimed.claimed_at.toISOString().slice(0, 10);
     const [lifecycle, student, template] = await allInOrder([
-      assignIssueLifecycle(deps.sql, certificateId, { issuedOn: today }),
+      assignIssueLifecycle(deps.sql, certificateId, { issuedOn: today, owner }),
       // A certificate replacing another reads the name afresh: a reissue for a name corrected in
       // Keycloak a minute ago must not print the copy this container cached before.
       deps.directory.getStudent(claimed.student_id, claimed.replaces ? { fresh: true } : undefined),

@@ -594,6 +594,13 @@ export interface IssueLifecycleOptions {
    * expiry is computed from it. An issued certificate's own issued_on takes precedence.
    */
   issuedOn?: string;
+  /**
+   * The lease owner of the generate attempt asking (with `issuedOn`): only the worker holding the
+   * lease recomputes a rendering certificate's expiry. A worker whose lease was taken over prints
+   * its own date and then writes nothing; without this it could overwrite the expiry the new
+   * owner printed, and the record would disagree with the PDF.
+   */
+  owner?: string;
 }
 
 const DEFAULT_LIST_SIZE = 131_072;
@@ -677,7 +684,8 @@ export async function assignIssueLifecycle(
         if (expiresAt?.getTime() !== state.expires_at?.getTime())
           await sql`
             UPDATE certificates SET expires_at = ${expiresAt}, updated_at = now()
-            WHERE id = ${certificateId} AND status = 'rendering'`;
+            WHERE id = ${certificateId} AND status = 'rendering'
+              AND (${options.owner ?? null}::text IS NULL OR lease_owner = ${options.owner ?? null}::text)`;
       }
       return { statusListId: state.status_list_id, statusListIndex: state.status_list_index, expiresAt };
     }

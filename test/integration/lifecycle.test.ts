@@ -511,8 +511,12 @@ describe('expiry and status entries at issue', () => {
     expect(first?.expiresAt?.toISOString()).toBe('2026-02-28T00:00:00.000Z');
     expect(first?.expiresAt).toEqual(expiresAtFor('2025-08-31', 6));
     // A retry (or a requeue) months later prints its own date: a full validity from it.
-    const retry = await assignIssueLifecycle(t.sql, id, { issuedOn: '2026-03-10' });
+    const retry = await assignIssueLifecycle(t.sql, id, { issuedOn: '2026-03-10', owner: 'worker' });
     expect(retry).toEqual({ ...first, expiresAt: expiresAtFor('2026-03-10', 6) });
+    // A worker whose lease was taken over ('worker' holds it) leaves the holder's expiry alone.
+    await assignIssueLifecycle(t.sql, id, { issuedOn: '2027-01-05', owner: 'stale-worker' });
+    const [kept] = await t.sql<{ expires_at: Date }[]>`SELECT expires_at FROM certificates WHERE id = ${id}`;
+    expect(kept?.expires_at).toEqual(retry?.expiresAt);
     // Once issued, the expiry is the certificate's and stays.
     await t.sql`
       UPDATE certificates SET status = 'issued', issued_on = '2026-03-10', s3_key = 'k', generated_at = now(),
