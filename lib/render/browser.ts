@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import chromiumImport from '@sparticuz/chromium';
 import puppeteer, { type Browser, type CDPSession, type Page } from 'puppeteer-core';
 import type { Log } from '../certificates/ports.ts';
-import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
+import { ConfigurationError, errorMessage, TransientError, ValidationError } from '../errors.ts';
 import { chromiumExecutable } from './chromium-binary.ts';
 
 // The Lambda bundle is CommonJS and keeps @sparticuz/chromium (ESM-only) external, so there
@@ -195,6 +195,10 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
   return { counts, problem };
 }`;
 
+/** Why a template whose page would not stay put is refused (newPage). */
+const NAVIGATES_AWAY =
+  'the template navigates away from its own page (a <meta http-equiv="refresh">): a certificate prints only the template itself';
+
 /** Calls the page's update (installed by LOCATE_SLOTS) with one certificate's values. */
 const UPDATE_SLOTS = `(values, css) => window.__certificatePage ? window.__certificatePage.update(values, css) : 'the page lost its slots'`;
 
@@ -261,9 +265,11 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
   // Each page's crash, as a promise every DevTools call of a print is raced with (newPage).
   const crashes = new WeakMap<Page, Promise<never>>();
   const crashedPages = new WeakSet<Page>();
-  /** A page a print may use: open, and its renderer alive as far as Chromium has said. */
+  // Pages whose document asked to go elsewhere (newPage): never printed on, never reused.
+  const navigatedPages = new WeakSet<Page>();
+  /** A page a print may use: open, its renderer alive as far as Chromium has said, still its own. */
   const usable = (page: Page | undefined): boolean =>
-    page !== undefined && !page.isClosed() && !crashedPages.has(page);
+    page !== undefined && !page.isClosed() && !crashedPages.has(page) && !navigatedPages.has(page);
   /** `work`, unless the page crashes first. */
   const unlessCrashed = <T>(page: Page, work: Promise<T>): Promise<T> => {
     const crash = crashes.get(page);
@@ -355,9 +361,19 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     options.events?.launched?.(browser.process()?.pid);
     browser.once('disconnected', () => {
       if (userDataDir) void rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
-      idlePages.length = 0;
-      templatePages.clear();
-      browserPromise = undefined;
+      // Forget it only if it is still the current one. A discarded browser (discardBrowser)
+      // disconnects after its replacement may have launched: forgetting that one instead left
+      // it running with nobody to close it, one orphan Chromium per discard.
+      const pending = browserPromise;
+      void pending?.then(
+        (current) => {
+          if (current !== browser || browserPromise !== pending) return;
+          idlePages.length = 0;
+          templatePages.clear();
+          browserPromise = undefined;
+        },
+        () => undefined,
+      );
     });
     return browser;
   };
@@ -427,7 +443,8 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
 
   const newPage = async (browser: Browser): Promise<Page> => {
     const page = await framelessPage(browser);
-    // puppeteer's 'error' event: "Page crashed!" (Inspector.targetCrashed).
+    // What ends every DevTools call on the page at once (unlessCrashed): puppeteer's 'error'
+    // event, "Page crashed!" (Inspector.targetCrashed), or the page sent elsewhere (below).
     let crashed: (error: Error) => void = () => undefined;
     const crash = new Promise<never>((_, reject) => {
       crashed = reject;
@@ -449,6 +466,28 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         void request.abort('blockedbyclient');
       }
     });
+    // The page is what setContent wrote, and nothing may take it elsewhere. Without JavaScript a
+    // template can still do it with `<meta http-equiv="refresh">`: to about:blank (no request,
+    // so interception never sees it) the certificate would print, be signed and be issued blank;
+    // to a blocked URL the page would show Chromium's error page, to the next certificate too.
+    // Chromium announces such a navigation when it parses the tag, on this session, which may be
+    // after setContent returns but comes before the document is replaced: it fails at once every
+    // DevTools call of the print, which are all raced with it (unlessCrashed), so nothing is
+    // printed from a page on its way elsewhere, and none waits for an answer that never comes
+    // (a `document.fonts.ready` of a document being replaced is never answered).
+    const session = await sessionOf(page);
+    const { frameTree } = await session.send('Page.getFrameTree');
+    // Closing a page caught mid-navigation can go unanswered for good (seen here once in a few
+    // tries), so such a page takes its browser with it (discardBrowser): a template that does
+    // this fails every certificate anyway, and Chromium is relaunched for the next print.
+    const navigates = (event: { frameId: string }) => {
+      if (event.frameId !== frameTree.frame.id) return;
+      navigatedPages.add(page);
+      crashed(new ValidationError(NAVIGATES_AWAY));
+    };
+    session.on('Page.frameScheduledNavigation', navigates);
+    session.on('Page.frameRequestedNavigation', navigates);
+    await session.send('Page.enable');
     return page;
   };
 
@@ -553,16 +592,23 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       healthy = true;
       return pdf;
     } catch (error) {
+      // The template's own fault: no retry, no browser to blame.
+      if (error instanceof ValidationError) throw error;
       if (error instanceof PageCrashedError && reused && retryOnCrash) {
         if (page && !page.isClosed()) void page.close().catch(() => undefined);
         page = undefined;
         return await printOnPage(html, printOptions, false);
       }
+      // A navigation the page scheduled can also end a DevTools call on it ("Inspected target
+      // navigated or closed") before the check that names it.
+      if (page && navigatedPages.has(page)) throw new ValidationError(NAVIGATES_AWAY);
       if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
     } finally {
       if (page && healthy && idlePages.length < maxPages && browser.connected) {
         idlePages.push(page);
+      } else if (page && navigatedPages.has(page)) {
+        await discardBrowser(browser);
       } else if (page && !page.isClosed()) {
         await page.close().catch(() => undefined);
       }
@@ -618,11 +664,13 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     } catch (error) {
       // A page that crashed during the print fails it at once (PageCrashedError), and the
       // certificate renderer prints the certificate on a fresh page instead (renderer.ts).
+      if (page && navigatedPages.has(page)) return { status: 'unmappable', reason: NAVIGATES_AWAY };
       if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
     } finally {
       // A page that failed (or could not be mapped) is never reused: the next print loads a fresh one.
       if (page && healthy && browser.connected) keepTemplatePage(job.key, page);
+      else if (page && navigatedPages.has(page)) await discardBrowser(browser);
       else if (page && !page.isClosed()) await page.close().catch(() => undefined);
     }
   };

@@ -6,6 +6,7 @@ import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { renderPdfPage } from '../../scripts/pdf-raster.ts';
+import { isAlive, waitUntilGone } from '../../scripts/process-tree.ts';
 import { pdfInfo } from '../support/pdf.ts';
 import { pdfTextLayer } from '../support/pdf-text-layer.ts';
 import { content, createTestRenderer, squash } from './render-fixtures.ts';
@@ -115,6 +116,43 @@ describe('hostile names', () => {
     const scriptRan = Object.keys(printed).filter((path) => printed[path]?.includes('SCRIPTRAN'));
     expect(scriptRan).toEqual([]);
     expect(printed['template page reused']).not.toContain('AdaLovelace');
+  });
+
+  it('refuses a template that sends its page elsewhere (a meta refresh, no script needed), on both paths, and prints the next certificate whole', async () => {
+    // To about:blank the certificate would print blank and be issued; to a blocked URL the page
+    // would hold Chromium's error page, and the next certificate printed on it would fail. Such a
+    // page takes its browser with it (closing it can hang): every browser discarded on the way
+    // must be gone, not only forgotten, and the one left must be the printer's current one.
+    const template = await loadDefaultTemplate();
+    const launchedBefore = printer.launchedPids.length;
+    const fresh = createCertificateRenderer(printer, { timeoutMs: 30_000, reuseTemplatePages: false });
+    for (const target of ['about:blank', 'http://127.0.0.1:9/']) {
+      const away = {
+        ...template,
+        version: `refresh-${target}`,
+        html: template.html.replace(
+          '</head>',
+          `<meta http-equiv="Refresh" content="0; url=${target}"></head>`,
+        ),
+      };
+      for (const [path, by] of [
+        ['fresh page', fresh],
+        ['template page', renderer],
+      ] as const) {
+        const error = await by.render(content(), away).catch((caught: unknown) => caught);
+        expect(error, `${path}, ${target}`).toBeInstanceOf(ValidationError);
+        expect(String(error)).toContain('navigates away from its own page');
+        const { pdf } = await by.render(content({ studentName: 'Grace Hopper' }));
+        expect(squash(await pdfTextLayer(pdf)), `${path}, after ${target}`).toContain('GraceHopper');
+      }
+    }
+    const launched = printer.launchedPids.slice(launchedBefore);
+    expect(launched.length).toBeGreaterThanOrEqual(4);
+    // A SIGKILLed browser is gone once Node reaps it; a forgotten one stays for good.
+    const discarded = launched.filter((pid) => pid !== printer.pid());
+    await waitUntilGone(discarded, 30_000);
+    expect(discarded.filter(isAlive)).toEqual([]);
+    expect(isAlive(printer.pid() ?? 0)).toBe(true);
   });
 
   it('reaches nothing through the loads request interception does not see (prefetch, prerender, the names in the URL)', async () => {
