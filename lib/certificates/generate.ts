@@ -452,7 +452,14 @@ export async function generateCertificate(
         SELECT replaces FROM certificates
         WHERE id = ${certificateId} AND status = 'rendering' AND lease_owner = ${owner}
         FOR UPDATE`;
-      if (!held) return false;
+      if (!held) {
+        // A staff reissue's replacement whose original was revoked while it rendered was revoked
+        // with it (revokeIssued): say so, rather than blame a lease no other worker took.
+        if (!claimed.replaces) return false;
+        const [now] = await tx<{ status: string }[]>`
+          SELECT status::text FROM certificates WHERE id = ${certificateId}`;
+        return now?.status === 'revoked' ? ('cancelled' as const) : false;
+      }
       // What this one replaces now, read under its lock, not what the claim read: a revocation of
       // the original while this one rendered detaches a newer pass's replacement (renewal, better
       // score), which is then that pass's own certificate and is issued as such, superseding nothing.

@@ -217,9 +217,12 @@ export async function revokeIssued(
   },
 ): Promise<{ id: string; revoked_at: Date; bit_set: boolean } | undefined> {
   const { certificateId, reasonCode, reasonText: text, actor } = input;
-  const [original] = await tx<{ test_attempt_id: string }[]>`
-    SELECT test_attempt_id FROM certificates WHERE id = ${certificateId} AND status = 'issued' FOR UPDATE`;
-  if (!original) return undefined;
+  // Locked whatever its status, then judged: a certificate whose issuing transaction is open is
+  // still 'rendering' to this statement's snapshot, and a status filter would pass it by without
+  // waiting. Waiting, it is judged as that transaction left it (issued: revoked here).
+  const [original] = await tx<{ test_attempt_id: string; status: string }[]>`
+    SELECT test_attempt_id, status::text FROM certificates WHERE id = ${certificateId} FOR UPDATE`;
+  if (original?.status !== 'issued') return undefined;
   // A new statement, so a new snapshot: it sees a replacement committed while this waited.
   const [replacement] = await tx<{ id: string; test_attempt_id: string }[]>`
     SELECT id, test_attempt_id FROM certificates
@@ -376,14 +379,20 @@ export interface ReissueResult {
  */
 export function queueReplacements(sql: Sql, originalIds: readonly string[], reason: string, actor: string) {
   return sql<{ id: string; original: string }[]>`
-    WITH x AS (
-      SELECT c.id, c.student_id, c.course_id, c.test_attempt_id FROM certificates c
-      WHERE c.id = ANY (${[...originalIds]}::uuid[]) AND c.status = 'issued'
-        -- A correction keeps the expiry (assignIssueLifecycle): an expired certificate's
-        -- replacement would be born expired.
-        AND (c.expires_at IS NULL OR c.expires_at > now())
+    WITH locked AS (
+      -- Locked whatever their status, then judged (x), as revokeIssued does: one whose issuing
+      -- transaction is open is waited for instead of passed by as 'rendering'.
+      SELECT c.id, c.student_id, c.course_id, c.test_attempt_id, c.status, c.expires_at FROM certificates c
+      WHERE c.id = ANY (${[...originalIds]}::uuid[])
       ORDER BY c.id
       FOR UPDATE
+    ),
+    x AS (
+      SELECT id, student_id, course_id, test_attempt_id FROM locked
+      WHERE status = 'issued'
+        -- A correction keeps the expiry (assignIssueLifecycle): an expired certificate's
+        -- replacement would be born expired.
+        AND (expires_at IS NULL OR expires_at > now())
     ),
     successor AS (
       INSERT INTO certificates (id, student_id, course_id, test_attempt_id, replaces)

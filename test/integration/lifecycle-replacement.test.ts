@@ -12,11 +12,12 @@ import { findLatestByStudent } from '../../lib/certificates/read-model.ts';
 import type { Sql } from '../../lib/db/client.ts';
 import type { TestEnv } from '../support/env.ts';
 import { gate } from '../support/gate.ts';
-import { contendWithOpenTransaction } from '../support/lock-wait.ts';
+import { contendWithOpenTransaction, untilWaitingForLock } from '../support/lock-wait.ts';
 import { issuedCertificate } from './lifecycle-fixtures.ts';
 import {
   createAttempt,
   createCourse,
+  createPendingCertificate,
   generateOptions,
   makeGenerateDeps,
   pipelineTestFile,
@@ -133,6 +134,37 @@ describe('revoking a certificate whose replacement waits', () => {
     expect(await findLatestByStudent(t.sql, student.id)).toMatchObject({
       id: replacementId,
       downloadable: true,
+    });
+  });
+
+  it("a staff reissue's replacement whose original is revoked while it renders is revoked with it, and generate says so", async () => {
+    const courseId = await createCourse(t.sql);
+    const student = await keycloak.addUser({ firstName: 'Ole-Johan', lastName: 'Dahl' });
+    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id });
+    const { id: replacementId } = await reissueCertificate(
+      { sql: t.sql, log },
+      { certificateId: first.id, reason: 'typo', actor: 'staff' },
+    );
+    const inRender = gate();
+    const held: CertificateRenderer = {
+      render: async (content, template) => {
+        await inRender.wait();
+        return renderer.render(content, template);
+      },
+      close: () => renderer.close(),
+    };
+    const running = generateCertificate(makeGenerateDeps(t, held), generateOptions(), replacementId);
+    await inRender.reached;
+    await revoke(first.id);
+    inRender.open();
+    expect(await running).toEqual({
+      status: 'skipped',
+      certificateId: replacementId,
+      reason: 'replaced-certificate-revoked',
+    });
+    expect(await statuses(first.id, replacementId)).toEqual({
+      [first.id]: { status: 'revoked', replaces: null },
+      [replacementId]: { status: 'revoked', replaces: first.id },
     });
   });
 
@@ -318,6 +350,60 @@ describe('the latest certificate of a student', () => {
     expect(await findLatestByStudent(t.sql, student.id)).toMatchObject({
       id: replacementId,
       downloadable: true,
+    });
+  });
+});
+
+describe('a staff action while generate issues the certificate', () => {
+  // Generate's issuing transaction (the row locked, the PDF uploading, then marked issued) is
+  // open: to any other snapshot the certificate is still 'rendering'. A revocation or a reissue
+  // must wait for it and act on the issued certificate, not answer a 409 that, read again a
+  // moment later, says the certificate is issued.
+  async function uploading() {
+    const student = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: student.id, courseId });
+    const upload = gate();
+    const deps = makeGenerateDeps(t, renderer);
+    const storage = {
+      ...deps.storage,
+      putPdf: async (...args: Parameters<typeof deps.storage.putPdf>) => {
+        await upload.wait();
+        return await deps.storage.putPdf(...args);
+      },
+    };
+    const issuing = generateCertificate({ ...deps, storage }, generateOptions(), id);
+    await upload.reached;
+    return { id, upload, issuing };
+  }
+
+  async function whileIssuing<T>(action: (id: string) => Promise<T>) {
+    const { id, upload, issuing } = await uploading();
+    let ended = false;
+    const acting = action(id).finally(() => {
+      ended = true;
+    });
+    acting.catch(() => undefined);
+    await untilWaitingForLock(t.sql, { ended: () => ended });
+    upload.open();
+    expect(await issuing).toMatchObject({ status: 'issued' });
+    return { id, result: await acting };
+  }
+
+  it('a revocation waits for the issue and revokes the issued certificate', async () => {
+    const { id, result } = await whileIssuing((certificateId) => revoke(certificateId));
+    expect(result).toMatchObject({ id, statusBitSet: true });
+    expect(await statuses(id)).toEqual({ [id]: { status: 'revoked', replaces: null } });
+  });
+
+  it('a reissue waits for the issue and queues the replacement of the issued certificate', async () => {
+    const { id, result } = await whileIssuing((certificateId) =>
+      reissueCertificate({ sql: t.sql, log }, { certificateId, reason: 'typo', actor: 'staff' }),
+    );
+    expect(result).toMatchObject({ supersedes: id });
+    expect(await statuses(id, result.id)).toEqual({
+      [id]: { status: 'issued', replaces: null },
+      [result.id]: { status: 'pending', replaces: id },
     });
   });
 });
