@@ -38,6 +38,34 @@ async function statuses(...ids: string[]) {
   return Object.fromEntries(rows.map((row) => [row.id, { status: row.status, replaces: row.replaces }]));
 }
 
+/** An issued certificate (score 70) of a new student, and the better score's (95) replacement waiting beside it. */
+async function betterScoreReplacement(firstName: string, lastName: string) {
+  const courseId = await createCourse(t.sql);
+  await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
+  const student = await keycloak.addUser({ firstName, lastName });
+  const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
+  const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
+  const replacementId = String(
+    (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
+  );
+  return { courseId, student, first, replacementId };
+}
+
+/** Generate taking `certificateId`, held inside its render (claimed, no row locked) until released. */
+async function generateHeldInRender(certificateId: string) {
+  const inRender = gate();
+  const held: CertificateRenderer = {
+    render: async (content, template) => {
+      await inRender.wait();
+      return renderer.render(content, template);
+    },
+    close: () => renderer.close(),
+  };
+  const running = generateCertificate(makeGenerateDeps(t, held), generateOptions(), certificateId);
+  await inRender.reached;
+  return { running, release: () => inRender.open() };
+}
+
 const revoke = (certificateId: string) =>
   revokeCertificate({ sql: t.sql, log }, { certificateId, reasonCode: 'issued-in-error', actor: 'staff' });
 
@@ -94,32 +122,16 @@ describe('revoking a certificate whose replacement waits', () => {
   });
 
   it("a renewal's or better score's replacement whose original is revoked while it renders is issued as the newer pass's own", async () => {
-    const courseId = await createCourse(t.sql);
-    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
-    const student = await keycloak.addUser({ firstName: 'Niklaus', lastName: 'Wirth' });
-    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
-    const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
-    const replacementId = String(
-      (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
-    );
+    const { student, first, replacementId } = await betterScoreReplacement('Niklaus', 'Wirth');
     // Generate has claimed the replacement (it read `replaces` then) and is printing it when a
     // revocation of the original detaches it.
-    const inRender = gate();
-    const held: CertificateRenderer = {
-      render: async (content, template) => {
-        await inRender.wait();
-        return renderer.render(content, template);
-      },
-      close: () => renderer.close(),
-    };
-    const running = generateCertificate(makeGenerateDeps(t, held), generateOptions(), replacementId);
-    await inRender.reached;
+    const { running, release } = await generateHeldInRender(replacementId);
     await revoke(first.id);
     expect(await statuses(first.id, replacementId)).toEqual({
       [first.id]: { status: 'revoked', replaces: null },
       [replacementId]: { status: 'rendering', replaces: null },
     });
-    inRender.open();
+    release();
     expect(await running).toMatchObject({ status: 'issued', certificateId: replacementId });
     expect(await statuses(first.id, replacementId)).toEqual({
       [first.id]: { status: 'revoked', replaces: null },
@@ -139,24 +151,15 @@ describe('revoking a certificate whose replacement waits', () => {
 
   it("a staff reissue's replacement whose original is revoked while it renders is revoked with it, and generate says so", async () => {
     const courseId = await createCourse(t.sql);
-    const student = await keycloak.addUser({ firstName: 'Ole-Johan', lastName: 'Dahl' });
+    const student = await keycloak.addUser({ firstName: 'Alan', lastName: 'Kay' });
     const first = await issuedCertificate(t.sql, { courseId, studentId: student.id });
     const { id: replacementId } = await reissueCertificate(
       { sql: t.sql, log },
       { certificateId: first.id, reason: 'typo', actor: 'staff' },
     );
-    const inRender = gate();
-    const held: CertificateRenderer = {
-      render: async (content, template) => {
-        await inRender.wait();
-        return renderer.render(content, template);
-      },
-      close: () => renderer.close(),
-    };
-    const running = generateCertificate(makeGenerateDeps(t, held), generateOptions(), replacementId);
-    await inRender.reached;
+    const { running, release } = await generateHeldInRender(replacementId);
     await revoke(first.id);
-    inRender.open();
+    release();
     expect(await running).toEqual({
       status: 'skipped',
       certificateId: replacementId,
@@ -264,32 +267,16 @@ describe('revoking a certificate whose replacement waits', () => {
   });
 
   it('a worker that lost the replacement to a takeover writes nothing: the replacement stays what the winner made it', async () => {
-    const courseId = await createCourse(t.sql);
-    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
-    const student = await keycloak.addUser({ firstName: 'Kristen', lastName: 'Nygaard' });
-    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
-    const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
-    const replacementId = String(
-      (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
-    );
+    const { first, replacementId } = await betterScoreReplacement('Kristen', 'Nygaard');
     // Worker 1 stops inside its render; its lease runs out and worker 2 issues the replacement.
-    const inRender = gate();
-    const stalled: CertificateRenderer = {
-      render: async (content, template) => {
-        await inRender.wait();
-        return renderer.render(content, template);
-      },
-      close: () => renderer.close(),
-    };
-    const slow = generateCertificate(makeGenerateDeps(t, stalled), generateOptions(), replacementId);
-    await inRender.reached;
+    const { running: slow, release } = await generateHeldInRender(replacementId);
     await t.sql`
       UPDATE certificates SET lease_expires_at = now() - interval '1 second', next_attempt_at = now() - interval '1 second'
       WHERE id = ${replacementId}`;
     expect(
       await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), replacementId),
     ).toMatchObject({ status: 'issued' });
-    inRender.open();
+    release();
     expect(await slow).toMatchObject({ status: 'skipped', reason: 'lease-lost' });
     expect(await statuses(first.id, replacementId)).toEqual({
       [first.id]: { status: 'superseded', replaces: null },
@@ -302,14 +289,12 @@ describe('revoking a certificate whose replacement waits', () => {
   });
 
   it('a replacement of another attempt beside a revoked original is revoked, not issued, when the student already holds a live certificate', async () => {
-    const courseId = await createCourse(t.sql);
-    await t.sql`UPDATE courses SET reissue_on_better_score = true WHERE id = ${courseId}`;
-    const student = await keycloak.addUser({ firstName: 'Ole-Johan', lastName: 'Dahl' });
-    const first = await issuedCertificate(t.sql, { courseId, studentId: student.id, score: 70 });
-    const better = await createAttempt(t.sql, { studentId: student.id, courseId, score: 95 });
-    const orphan = String(
-      (await applyLaterPassRule({ sql: t.sql, log }, { attemptId: better })).createdCertificateId,
-    );
+    const {
+      courseId,
+      student,
+      first,
+      replacementId: orphan,
+    } = await betterScoreReplacement('Ole-Johan', 'Dahl');
     // The original revoked without settling its replacement (as revocations before this could),
     // then a newer pass got a certificate of its own.
     await t.sql`

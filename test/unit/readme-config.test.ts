@@ -23,6 +23,15 @@ function configTable(): Map<string, string[]> {
   return rows;
 }
 
+/** Every variable the configuration reads, with the value it takes from the required ones alone. */
+function configuredValues(): [string, unknown][] {
+  const config = loadConfig(SECTION_NAMES, REQUIRED_ENV) as unknown as Record<
+    string,
+    Record<string, unknown>
+  >;
+  return Object.values(config).flatMap((section) => Object.entries(section));
+}
+
 describe('README configuration table', () => {
   it('has a row for every variable of lib/config.ts', () => {
     const rows = configTable();
@@ -37,20 +46,14 @@ describe('README configuration table', () => {
 
   it('shows the default the configuration applies', () => {
     const rows = configTable();
-    const config = loadConfig(SECTION_NAMES, REQUIRED_ENV) as unknown as Record<
-      string,
-      Record<string, unknown>
-    >;
     const wrong: string[] = [];
-    for (const section of Object.values(config)) {
-      for (const [variable, value] of Object.entries(section)) {
-        if (variable in REQUIRED_ENV || value === undefined) continue;
-        const shown = Array.isArray(value) ? value.join(',') : String(value);
-        if (shown === '') continue;
-        const defaultCell = rows.get(variable)?.[1] ?? '';
-        if (!defaultCell.includes(`\`${shown}\``))
-          wrong.push(`${variable}: README says "${defaultCell}", config ${shown}`);
-      }
+    for (const [variable, value] of configuredValues()) {
+      if (variable in REQUIRED_ENV || value === undefined) continue;
+      const shown = Array.isArray(value) ? value.join(',') : String(value);
+      if (shown === '') continue;
+      const defaultCell = rows.get(variable)?.[1] ?? '';
+      if (!defaultCell.includes(`\`${shown}\``))
+        wrong.push(`${variable}: README says "${defaultCell}", config ${shown}`);
     }
     expect(wrong).toEqual([]);
   });
@@ -59,22 +62,16 @@ describe('README configuration table', () => {
     // A value past the bound stops the function at cold start; an operator raising a limit
     // should learn that from the table, not from a failed deploy.
     const rows = configTable();
-    const config = loadConfig(SECTION_NAMES, REQUIRED_ENV) as unknown as Record<
-      string,
-      Record<string, unknown>
-    >;
     const unstated: string[] = [];
-    for (const section of Object.values(config)) {
-      for (const [variable, value] of Object.entries(section)) {
-        if (typeof value !== 'number') continue;
-        let refused = false;
-        try {
-          loadConfig(SECTION_NAMES, { ...REQUIRED_ENV, [variable]: '1000000000' });
-        } catch (error) {
-          refused = error instanceof ConfigError && error.variables.includes(variable);
-        }
-        if (refused && !/at most/i.test(rows.get(variable)?.[2] ?? '')) unstated.push(variable);
+    for (const [variable, value] of configuredValues()) {
+      if (typeof value !== 'number') continue;
+      let refused = false;
+      try {
+        loadConfig(SECTION_NAMES, { ...REQUIRED_ENV, [variable]: '1000000000' });
+      } catch (error) {
+        refused = error instanceof ConfigError && error.variables.includes(variable);
       }
+      if (refused && !/at most/i.test(rows.get(variable)?.[2] ?? '')) unstated.push(variable);
     }
     expect(unstated).toEqual([]);
   });
