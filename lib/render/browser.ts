@@ -600,7 +600,7 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         return await printOnPage(html, printOptions, false);
       }
       // A navigation the page scheduled can also end a DevTools call on it ("Inspected target
-      // navigated or closed") before the check that names it.
+      // navigated or closed") before its own event fails the call.
       if (page && navigatedPages.has(page)) throw new ValidationError(NAVIGATES_AWAY);
       if (isTimeout(error)) await discardBrowser(browser);
       throw renderFailure(error, browser);
