@@ -110,9 +110,18 @@ function parseActor(actor: string): string {
   return trimmed;
 }
 
-/** PostgreSQL's lock_not_available: lock_timeout ran out. */
-function isLockTimeout(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && error.code === '55P03';
+/**
+ * PostgreSQL's lock_not_available (lock_timeout ran out) or deadlock_detected (this transaction
+ * was the one ended to break a deadlock with another that holds some of the student's rows and
+ * waits for others): either way nothing was changed, and running it again can succeed.
+ */
+function isLockContention(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    (error.code === '55P03' || error.code === '40P01')
+  );
 }
 
 /** Erases the student's personal data from the database (see the module comment). */
@@ -130,7 +139,7 @@ export async function eraseStudent(deps: ErasureDeps, input: EraseStudentInput):
     })) as ErasureReport;
   } catch (error) {
     if (error instanceof DryRunRollback) report = error.report;
-    else if (isLockTimeout(error))
+    else if (isLockContention(error))
       throw new ConflictError(
         "another transaction holds the student's rows (a certificate being uploaded, a scan): nothing was changed, run it again",
         { code: 'erasure_locked' },

@@ -17,7 +17,7 @@ import {
   signedOpenBadgeForCode,
 } from '../../lib/credentials/credential-service.ts';
 import type { Sql } from '../../lib/db/client.ts';
-import { NotFoundError } from '../../lib/errors.ts';
+import { ConflictError, NotFoundError } from '../../lib/errors.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { contendWithOpenTransaction } from '../support/lock-wait.ts';
 import { createAttempt, createCourse, createPendingCertificate, recordingLog } from './pipeline-fixtures.ts';
@@ -450,6 +450,33 @@ describe('eraseStudent', () => {
     const [left] = await t.sql<{ n: number }[]>`
       SELECT count(*)::int AS n FROM certificates WHERE test_attempt_id = ${attempt}`;
     expect(left?.n).toBe(0);
+  });
+
+  it('ends in the "run it again" conflict, changing nothing, when it is the side PostgreSQL ends to break a deadlock', async () => {
+    const courseId = await createCourse(t.sql);
+    const student = randomUUID();
+    const pending = await createPendingCertificate(t.sql, { studentId: student, courseId });
+    const [{ attempt } = { attempt: '' }] = await t.sql<{ attempt: string }[]>`
+      SELECT test_attempt_id AS attempt FROM certificates WHERE id = ${pending}`;
+    // Another transaction holds the attempt and then wants the certificate, which the erasure
+    // locked first while it waits for the attempt: a cycle. The other side checks for deadlocks
+    // only after 30 s, so the erasure's check (1 s, the default) is the one that finds it, however
+    // busy the machine.
+    const erased = await contendWithOpenTransaction(
+      t.sql,
+      async (held) => {
+        await held`SET LOCAL deadlock_timeout = '30s'`;
+        await held`SELECT id FROM test_attempts WHERE id = ${attempt} FOR UPDATE`;
+      },
+      () => eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: student, actor: ACTOR }),
+      (held) => held`SELECT id FROM certificates WHERE id = ${pending} FOR UPDATE`,
+    );
+    const outcome = erased.status === 'rejected' ? erased.reason : erased.value;
+    expect(outcome).toBeInstanceOf(ConflictError);
+    expect(outcome).toMatchObject({ details: { code: 'erasure_locked' } });
+    const [kept] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificates WHERE id = ${pending} AND student_id = ${student}`;
+    expect(kept?.n).toBe(1);
   });
 
   it('refuses what is not a student id or an actor', async () => {
