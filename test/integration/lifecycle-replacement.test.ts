@@ -19,6 +19,7 @@ import {
   createCourse,
   createPendingCertificate,
   generateOptions,
+  heldUploads,
   makeGenerateDeps,
   pipelineTestFile,
 } from './pipeline-fixtures.ts';
@@ -348,16 +349,8 @@ describe('a staff action while generate issues the certificate', () => {
     const student = await keycloak.addUser({ firstName: 'Ada', lastName: 'Lovelace' });
     const courseId = await createCourse(t.sql);
     const id = await createPendingCertificate(t.sql, { studentId: student.id, courseId });
-    const upload = gate();
-    const deps = makeGenerateDeps(t, renderer);
-    const storage = {
-      ...deps.storage,
-      putPdf: async (...args: Parameters<typeof deps.storage.putPdf>) => {
-        await upload.wait();
-        return await deps.storage.putPdf(...args);
-      },
-    };
-    const issuing = generateCertificate({ ...deps, storage }, generateOptions(), id);
+    const { storage, upload } = heldUploads(makeGenerateDeps(t, renderer).storage);
+    const issuing = generateCertificate(makeGenerateDeps(t, renderer, { storage }), generateOptions(), id);
     await upload.reached;
     return { id, upload, issuing };
   }

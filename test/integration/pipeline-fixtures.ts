@@ -4,6 +4,7 @@ import { inject } from 'vitest';
 import type { CredentialSigner } from '../../lib/certificates/facts.ts';
 import type {
   CertificateRenderer,
+  CertificateStore,
   GenerateDeps,
   GenerateOptions,
   Log,
@@ -20,6 +21,7 @@ import { createPdfPrinter } from '../../lib/render/browser.ts';
 import { createCertificateRenderer } from '../../lib/render/renderer.ts';
 import { createCertificateStorage, createS3Client } from '../../lib/storage/s3.ts';
 import { type TestEnv, testEnvPerFile } from '../support/env.ts';
+import { gate } from '../support/gate.ts';
 import { keycloakControl } from '../support/keycloak.ts';
 
 /** Shared set-up for the pipeline tests: real database, S3 server, Keycloak stand-in and Chromium. */
@@ -253,4 +255,21 @@ export async function listKeys(t: TestEnv): Promise<string[]> {
   } finally {
     client.destroy();
   }
+}
+
+/** `storage` with each upload held at a gate until the test opens it (`upload.reached`: one is waiting). */
+export function heldUploads(storage: CertificateStore): {
+  storage: CertificateStore;
+  upload: ReturnType<typeof gate>;
+} {
+  const upload = gate();
+  return {
+    upload,
+    storage: {
+      putPdf: async (key, pdf, metadata) => {
+        await upload.wait();
+        return storage.putPdf(key, pdf, metadata);
+      },
+    },
+  };
 }

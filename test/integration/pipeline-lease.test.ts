@@ -6,7 +6,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, inject, it } from 'vitest';
 import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
-import type { CertificateRenderer, CertificateStore } from '../../lib/certificates/ports.ts';
+import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { createSql } from '../../lib/db/client.ts';
 import { createKeycloakDirectory } from '../../lib/identity/keycloak-directory.ts';
 import { createPdfPrinter } from '../../lib/render/browser.ts';
@@ -24,6 +24,7 @@ import {
   createCourse,
   createPendingCertificate,
   generateOptions,
+  heldUploads,
   listKeys,
   makeGenerateDeps,
   recordingLog,
@@ -54,23 +55,6 @@ function markerRenderer(marker: string, gated = false, failure?: string) {
     close: async () => undefined,
   };
   return { renderer, entered: () => entered, release: () => release?.() };
-}
-
-/** `storage` with each upload held at a gate until the test opens it (`upload.reached`: one is waiting). */
-function heldUploads(storage: CertificateStore): {
-  storage: CertificateStore;
-  upload: ReturnType<typeof gate>;
-} {
-  const upload = gate();
-  return {
-    upload,
-    storage: {
-      putPdf: async (key, pdf, metadata) => {
-        await upload.wait();
-        return storage.putPdf(key, pdf, metadata);
-      },
-    },
-  };
 }
 
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
