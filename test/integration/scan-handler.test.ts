@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureEmf } from '../support/emf.ts';
 import { applyEnv, createTestEnv, type TestEnv } from '../support/env.ts';
 import { createCourse } from './pipeline-fixtures.ts';
 
@@ -110,28 +111,9 @@ describe('scan handler', () => {
     const courseId = await createCourse(t.sql);
     await t.sql`INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
                 VALUES (${randomUUID()}, ${courseId}, 90, 100, true, now())`;
-    const emf = (lines: string[]) =>
-      lines
-        .flatMap((line) => line.split('\n'))
-        .filter((line) => line.includes('"_aws"'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
     const tick = async () => {
-      const lines: string[] = [];
-      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        lines.push(String(chunk));
-        return true;
-      });
-      try {
-        return {
-          outcome: await handler({}).then(
-            (result) => result,
-            (error: unknown) => error,
-          ),
-          emf: emf(lines),
-        };
-      } finally {
-        spy.mockRestore();
-      }
+      const { outcome, emf } = await captureEmf(() => handler({}));
+      return { outcome: outcome.status === 'fulfilled' ? outcome.value : outcome.reason, emf };
     };
     const released = async () => {
       const [row] = await t.sql<{ n: number }[]>`

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_RANGE_DAYS, referrerKind, resolveRange, tallyCounts } from '../../lib/certificates/analytics.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { analyticsMetrics } from '../../lib/observability/metrics.ts';
+import { captureEmf } from '../support/emf.ts';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -78,18 +79,11 @@ describe('tally', () => {
 });
 
 describe('analytics metrics', () => {
-  it('writes one EMF line per event with kind and referrerKind dimensions', () => {
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
+  it('writes one EMF line per event with kind and referrerKind dimensions', async () => {
     const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
-    analyticsMetrics(target).eventRecorded('verification-view', 'linkedin');
-    const emf = lines
-      .flatMap((line) => line.split('\n'))
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const { emf } = await captureEmf(() =>
+      analyticsMetrics(target).eventRecorded('verification-view', 'linkedin'),
+    );
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({
       // The name as the README gives it.

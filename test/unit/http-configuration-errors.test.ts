@@ -1,8 +1,9 @@
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, TransientError } from '../../lib/errors.ts';
 import { publicRoute } from '../../lib/http/route.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
+import { captureEmf } from '../support/emf.ts';
 
 // serverless.yml's ConfigurationErrorsAlarm watches ConfigurationErrors with the service
 // dimension only. A route refused by IAM (invoking generate), a secret or the signing key answers
@@ -13,29 +14,18 @@ beforeAll(() => {
   logger.setLogLevel('SILENT');
 });
 
-afterEach(() => {
-  vi.restoreAllMocks();
-});
-
 const failing = (error: Error) =>
   publicRoute({ corsOrigins: [] }, async () => {
     throw error;
   });
 
-/** The route's answer and the EMF records it wrote to stdout (Powertools writes them there). */
+/** The route's answer and the EMF records it wrote. */
 async function call(error: Error) {
-  const lines: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  const response = await failing(error)(apiEvent('GET', '/api/v1/anything'), lambdaContext());
-  vi.restoreAllMocks();
-  const emf = lines
-    .flatMap((line) => line.split('\n'))
-    .filter((line) => line.includes('"_aws"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { response, emf };
+  const { outcome, emf } = await captureEmf(() =>
+    failing(error)(apiEvent('GET', '/api/v1/anything'), lambdaContext()),
+  );
+  if (outcome.status === 'rejected') throw outcome.reason;
+  return { response: outcome.value, emf };
 }
 
 describe('a configuration error in a route', () => {

@@ -2,30 +2,27 @@ import { readFileSync } from 'node:fs';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { flushMetrics, METRIC_NAMES, pipelineMetrics } from '../../lib/observability/metrics.ts';
+import { captureEmf } from '../support/emf.ts';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
 /** The EMF records written while `record` uses pipeline metrics on a fresh target, then flushes. */
-function emfOf(record: (metrics: ReturnType<typeof pipelineMetrics>) => void): Record<string, unknown>[] {
-  const lines: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
+async function emfOf(
+  record: (metrics: ReturnType<typeof pipelineMetrics>) => void,
+): Promise<Record<string, unknown>[]> {
   const target = new Metrics({ namespace: 'CourseCertificatesTest', serviceName: 'test' });
-  record(pipelineMetrics(target));
-  flushMetrics(target);
-  return lines
-    .flatMap((line) => line.split('\n'))
-    .filter((line) => line.includes('"_aws"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const { emf } = await captureEmf(() => {
+    record(pipelineMetrics(target));
+    flushMetrics(target);
+  });
+  return emf;
 }
 
 describe('pipeline metrics', () => {
-  it('counts a certificate given up on as CertificatesDead, the name CertificatesDeadAlarm watches', () => {
-    const [record] = emfOf((metrics) => metrics.certificateDead?.()) as (Record<string, unknown> & {
+  it('counts a certificate given up on as CertificatesDead, the name CertificatesDeadAlarm watches', async () => {
+    const [record] = (await emfOf((metrics) => metrics.certificateDead?.())) as (Record<string, unknown> & {
       _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] };
     })[];
     expect(record).toMatchObject({ CertificatesDead: 1, service: 'test' });
@@ -40,8 +37,8 @@ describe('pipeline metrics', () => {
     expect(record?._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
   });
 
-  it('writes CloudWatch Embedded Metric Format with the pipeline metric names', () => {
-    const emf = emfOf((metrics) => {
+  it('writes CloudWatch Embedded Metric Format with the pipeline metric names', async () => {
+    const emf = await emfOf((metrics) => {
       metrics.certificateGenerated(123.4);
       metrics.certificateFailed();
       metrics.s3Error();
@@ -64,11 +61,11 @@ describe('pipeline metrics', () => {
     });
   });
 
-  it('counts configuration errors in lines of their own: by dependency, and with the service dimension only for the alarm', () => {
-    const emf = emfOf((metrics) => {
+  it('counts configuration errors in lines of their own: by dependency, and with the service dimension only for the alarm', async () => {
+    const emf = (await emfOf((metrics) => {
       metrics.certificateFailed();
       metrics.configurationError?.('s3');
-    }) as (Record<string, unknown> & {
+    })) as (Record<string, unknown> & {
       _aws: { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] };
     })[];
     // The name as the README gives it: operators alarm on `ConfigurationErrors`.
