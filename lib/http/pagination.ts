@@ -54,12 +54,12 @@ export function decodeCursor(value: string): PageCursor {
 
 /** `limit` and `cursor` of every list route, validated and documented from this one schema. */
 export const pageQuerySchema = z.object({
-  limit: intParam({ min: 1, max: MAX_PAGE_SIZE })
-    .optional()
-    .meta({
-      description: `Page size, 1-${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})`,
-      override: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
-    }),
+  limit: intParam({
+    min: 1,
+    max: MAX_PAGE_SIZE,
+    default: DEFAULT_PAGE_SIZE,
+    description: `Page size, 1-${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})`,
+  }),
   cursor: z
     .string()
     .transform(decodeCursor)

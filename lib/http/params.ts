@@ -17,10 +17,21 @@ export function uuidParam(description: string) {
     .meta({ description, override: { type: 'string', format: 'uuid' } });
 }
 
-/** An integer parameter within bounds; the document shows it as an integer. */
-export function intParam(bounds: { min: number; max?: number }) {
+/**
+ * An optional integer query parameter within bounds. API Gateway passes it as a string, which
+ * the schema checks digit by digit; the document shows what a client sends, an integer with its
+ * bounds, and none of the string's keywords (a `pattern` beside `type: integer` applies to
+ * nothing in JSON Schema 2020-12, and a reader would take it for a rule).
+ */
+export function intParam(bounds: { min: number; max?: number; default?: number; description: string }) {
   const range =
     bounds.max === undefined ? `at least ${bounds.min}` : `between ${bounds.min} and ${bounds.max}`;
+  const documented = {
+    type: 'integer' as const,
+    minimum: bounds.min,
+    ...(bounds.max === undefined ? {} : { maximum: bounds.max }),
+    ...(bounds.default === undefined ? {} : { default: bounds.default }),
+  };
   return z
     .string()
     .regex(/^\d{1,9}$/, 'must be a positive integer')
@@ -28,7 +39,15 @@ export function intParam(bounds: { min: number; max?: number }) {
     .refine(
       (value) => value >= bounds.min && (bounds.max === undefined || value <= bounds.max),
       `must be ${range}`,
-    );
+    )
+    .optional()
+    .meta({
+      description: bounds.description,
+      override: ({ jsonSchema }) => {
+        for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
+        Object.assign(jsonSchema, documented);
+      },
+    });
 }
 
 /** Every route's request body at most, unless its declaration allows more (RequestSchemas.maxBodyBytes). */

@@ -250,6 +250,29 @@ describe('OpenAPI document', () => {
     expect(conflict?.headers?.['Retry-After']?.required ?? false).toBe(false);
   });
 
+  it('gives a numeric schema no string keywords: an integer parameter is documented as the integer a client sends', () => {
+    const misplaced: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) {
+        for (const [index, item] of node.entries()) walk(item, `${path}/${index}`);
+        return;
+      }
+      if (typeof node !== 'object' || node === null) return;
+      const record = node as Record<string, unknown>;
+      if (record.type === 'integer' || record.type === 'number') {
+        for (const keyword of ['pattern', 'minLength', 'maxLength'])
+          if (keyword in record) misplaced.push(`${path}: ${keyword}`);
+      }
+      for (const [key, value] of Object.entries(record)) walk(value, `${path}/${key}`);
+    };
+    walk(document, '');
+    expect(misplaced).toEqual([]);
+    const limit = operations
+      .get('GET /api/v1/me/certificates')
+      ?.parameters?.find((parameter) => parameter.name === 'limit');
+    expect(limit?.schema).toEqual({ type: 'integer', minimum: 1, maximum: 100, default: 20 });
+  });
+
   it('lists the media types GET /api/v1/verify/{code} serves: the HTML page as well as JSON, for 200 and 404', () => {
     const verify = operations.get('GET /api/v1/verify/{verificationCode}');
     for (const status of ['200', '404']) {

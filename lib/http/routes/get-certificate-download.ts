@@ -23,13 +23,11 @@ export const getCertificateDownloadRoute = defineRoute({
   request: {
     path: certificateIdPath,
     query: z.object({
-      expiresIn: intParam({ min: 1 })
-        .optional()
-        .meta({
-          description:
-            "Requested URL lifetime in seconds (capped at the configured maximum and at the certificate's expiry)",
-          override: { type: 'integer', minimum: 1 },
-        }),
+      expiresIn: intParam({
+        min: 1,
+        description:
+          "Requested URL lifetime in seconds (capped at the configured maximum and at the certificate's expiry)",
+      }),
     }),
   },
   policy: signedIn,

@@ -26,12 +26,12 @@ export const listLaterPassesRoute = defineRoute({
   request: {
     path: z.object({ courseId: uuidParam('Course id') }),
     query: z.object({
-      limit: intParam({ min: 1, max: MAX_LIMIT })
-        .optional()
-        .meta({
-          description: `Most entries returned, 1-${MAX_LIMIT} (default ${DEFAULT_LIMIT})`,
-          override: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
-        }),
+      limit: intParam({
+        min: 1,
+        max: MAX_LIMIT,
+        default: DEFAULT_LIMIT,
+        description: `Most entries returned, 1-${MAX_LIMIT} (default ${DEFAULT_LIMIT})`,
+      }),
     }),
   },
   // Checked before the course lookup, so non-staff cannot learn which course ids exist.
