@@ -160,6 +160,19 @@ export function hostOf(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
 }
 
+/**
+ * The one refusal of a host that is not allow-listed, whether it resolves to a private address
+ * or does not resolve at all: the message reaches the admin API (registration answers, the
+ * delivery log), and telling the two apart, or naming the address, would make the service a
+ * probe of which internal names exist and where they point.
+ */
+function notPublic(host: string): AddressRefusedError {
+  return new AddressRefusedError(
+    `${host} does not resolve to a public address: it resolves to a private, loopback or ` +
+      'link-local address (not in WEBHOOK_ALLOWED_HOSTS), or not at all',
+  );
+}
+
 export function createAddressGuard(
   allowedHosts: readonly string[],
   resolver: Resolver = systemResolver,
@@ -178,6 +191,8 @@ export function createAddressGuard(
         try {
           addresses = await resolver(host);
         } catch (error) {
+          // An allow-listed host is the operator's own: the DNS error helps them and tells nothing.
+          if (!allowed(host)) throw notPublic(host);
           const code = (error as { code?: unknown }).code;
           throw new AddressRefusedError(
             `${host} does not resolve (${typeof code === 'string' ? code : 'DNS error'})`,
@@ -185,17 +200,10 @@ export function createAddressGuard(
         }
       }
       const first = addresses[0];
-      if (!first) throw new AddressRefusedError(`${host} does not resolve`);
+      if (!first) throw allowed(host) ? new AddressRefusedError(`${host} does not resolve`) : notPublic(host);
       if (allowed(host)) return first;
       // Any private answer refuses the host: a mixed answer is how rebinding attacks start.
-      const refused = addresses.find((entry) => isPrivateAddress(entry.address));
-      if (refused) {
-        // Which address is not said: the message reaches the admin API (registration answers,
-        // the delivery log), and naming it would make the service a lookup of internal names.
-        throw new AddressRefusedError(
-          `${host} resolves to a private, loopback or link-local address (not in WEBHOOK_ALLOWED_HOSTS)`,
-        );
-      }
+      if (addresses.some((entry) => isPrivateAddress(entry.address))) throw notPublic(host);
       return first;
     },
   };

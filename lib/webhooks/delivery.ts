@@ -3,9 +3,11 @@ import type { Sql, TransactionSql } from '../db/client.ts';
 import {
   CONSISTENT_FAILURE_REASON,
   MAX_ATTEMPTS,
+  MAX_RETRY_AFTER_SECONDS,
   nextRetryAt,
   parseRetryAfter,
   type Random,
+  RETRY_DELAYS_SECONDS,
   webhookBody,
 } from './events.ts';
 import type { SendOutcome, WebhookSender } from './http-sender.ts';
@@ -170,12 +172,22 @@ type Settlement = 'succeeded' | 'retry' | 'failed' | 'gone';
 /**
  * Standard Webhooks, "Throttling": after a 429 (and a 502 or 504, and so a 503) it is
  * "recommended to throttle additional requests" to that endpoint. An endpoint that answers one
- * gets nothing more in this run: its other deliveries wait, unattempted, until that answer's
- * retry (its Retry-After when it gave one). So does one that did not answer at all (a timeout, a
- * refused or reset connection, a refused address): its other deliveries would fail the same way,
- * each holding a request slot for up to the timeout and spending an attempt of its schedule.
+ * gets nothing more in this run: its other deliveries wait, unattempted, for THROTTLE_PAUSE_SECONDS
+ * or the answer's Retry-After if longer (capped as a retry's is). So does one that did not answer
+ * at all (a timeout, a refused or reset connection, a refused address): its other deliveries would
+ * fail the same way, each holding a request slot for up to the timeout and spending an attempt of
+ * its schedule.
  */
 const THROTTLING_STATUSES = new Set([429, 502, 503, 504]);
+
+/**
+ * How long a throttle holds an endpoint's other deliveries when the receiver named no
+ * Retry-After: the schedule's first step. Not the failed delivery's own retry, which is up to 24 h
+ * away when that delivery is deep in its schedule: events that never had an attempt would wait a
+ * day behind it, and be overtaken by newer ones once the receiver recovered. So a receiver that
+ * stays down gets one probe a run, and one that recovers gets its held events on the next run.
+ */
+export const THROTTLE_PAUSE_SECONDS = RETRY_DELAYS_SECONDS[0] ?? 5;
 
 function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlement {
   if (outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) return 'succeeded';
@@ -230,14 +242,11 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
   const statusCode = outcome.kind === 'response' ? outcome.status : null;
   const error =
     outcome.kind === 'error' ? outcome.error : settlement === 'succeeded' ? null : `HTTP ${outcome.status}`;
+  const retryAfterSeconds =
+    outcome.kind === 'response' ? parseRetryAfter(outcome.retryAfter, finishedAt) : undefined;
   const retryAt =
     settlement === 'retry'
-      ? nextRetryAt(
-          finishedAt,
-          attemptsInSchedule,
-          outcome.kind === 'response' ? parseRetryAfter(outcome.retryAfter, finishedAt) : undefined,
-          deps.random,
-        )
+      ? nextRetryAt(finishedAt, attemptsInSchedule, retryAfterSeconds, deps.random)
       : null;
   const status = settlement === 'retry' ? 'pending' : settlement === 'succeeded' ? 'succeeded' : 'failed';
 
@@ -286,8 +295,18 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
     // The spec's "notify the consumers using other channels": an alert on this message.
     if (disabled) deps.log.error('Webhook endpoint disabled: failing consistently', entry);
   } else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
-  const throttled = retryAt !== null && (outcome.kind === 'error' || THROTTLING_STATUSES.has(outcome.status));
-  return { settlement, disabled, ...(throttled ? { throttleUntil: retryAt } : {}) };
+  // Whatever this delivery's own settlement: the last attempt of a schedule failing with a 503
+  // throttles the endpoint as much as the first. A 410 or a disabling cancels the rest anyway.
+  const throttled =
+    !disabled &&
+    (settlement === 'retry' || settlement === 'failed') &&
+    (outcome.kind === 'error' || THROTTLING_STATUSES.has(outcome.status));
+  const pause = Math.max(THROTTLE_PAUSE_SECONDS, Math.min(retryAfterSeconds ?? 0, MAX_RETRY_AFTER_SECONDS));
+  return {
+    settlement,
+    disabled,
+    ...(throttled ? { throttleUntil: new Date(finishedAt.getTime() + pause * 1000) } : {}),
+  };
 }
 
 /** Puts a claimed delivery back as it was, due at `until`: it was not sent (its endpoint throttles). */
@@ -376,7 +395,10 @@ export async function runDeliveries(
         return { settlement: 'held', disabled: false };
       }
       const done = await deliverOne(deps, delivery);
-      if (done.throttleUntil) throttled.set(delivery.endpoint_id, done.throttleUntil);
+      // Several requests in flight may each throttle the endpoint: the longest hold wins.
+      const holding = throttled.get(delivery.endpoint_id);
+      if (done.throttleUntil && !(holding && holding >= done.throttleUntil))
+        throttled.set(delivery.endpoint_id, done.throttleUntil);
       return done;
     } catch (error) {
       // Recording failed (database): the lease expires and the delivery is due again.

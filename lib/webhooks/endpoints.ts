@@ -13,8 +13,11 @@ import { generateSecret } from './signing.ts';
  * every other view omits it.
  */
 
+/** The stored URL's limit (the column's CHECK), of the URL as normalised, not as typed. */
+const MAX_URL_LENGTH = 2048;
+
 export const endpointInputSchema = z.strictObject({
-  url: z.string().min(1, 'is required').max(2048, 'must be at most 2048 characters'),
+  url: z.string().min(1, 'is required').max(MAX_URL_LENGTH, `must be at most ${MAX_URL_LENGTH} characters`),
   eventTypes: z
     .array(z.enum(WEBHOOK_EVENT_TYPES))
     .min(1, 'must name at least one event type')
@@ -110,6 +113,14 @@ export async function checkEndpointUrl(guard: AddressGuard, value: string): Prom
   }
   if (url.username || url.password) throw new ValidationError('url must not contain credentials', 'url');
   if (url.hash) throw new ValidationError('url must not contain a fragment', 'url');
+  // Normalising percent-encodes what is not ASCII (an "é" becomes six characters): a URL typed
+  // within the limit can be stored beyond it.
+  if (url.toString().length > MAX_URL_LENGTH) {
+    throw new ValidationError(
+      `url must be at most ${MAX_URL_LENGTH} characters once normalised (non-ASCII characters are percent-encoded)`,
+      'url',
+    );
+  }
   if (url.protocol === 'http:' && !guard.allowed(hostOf(url))) {
     throw new ValidationError(
       'url must use https (payloads and signatures travel in clear over http)',

@@ -13,6 +13,7 @@ import {
   disableEndpoint,
   fanOut,
   runDeliveries,
+  THROTTLE_PAUSE_SECONDS,
 } from '../../lib/webhooks/delivery.ts';
 import {
   createEndpoint,
@@ -328,6 +329,48 @@ describe('delivery', () => {
     clock += 1000;
     expect(await oneAtATime()).toMatchObject({ attempted: 3, succeeded: 3, held: 0 });
     expect(receiver.received).toHaveLength(4);
+  });
+
+  it("a throttle holds the endpoint's other deliveries for a pause (or its Retry-After), not for the failed delivery's own retry a day away", async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 3; i++) await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 50);
+    // The oldest is deep in its schedule: its next retry after a failure is RETRY_DELAYS_SECONDS[8].
+    const [deep] = await t.sql<{ id: string }[]>`
+      UPDATE webhook_deliveries SET attempt_count = 8, next_attempt_at = next_attempt_at - interval '1 minute'
+      WHERE id = (SELECT id FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id}
+                  ORDER BY created_at, id LIMIT 1)
+      RETURNING id`;
+    const oneAtATime = () => runDeliveries(workerWith(loopbackAllowed), { ...options, concurrency: 1 });
+    const dueInSeconds = async () =>
+      (
+        await t.sql<{ id: string; attempts: number; due: number }[]>`
+          SELECT id, attempt_count AS attempts,
+                 round(extract(epoch FROM next_attempt_at - ${now()}::timestamptz))::int AS due
+          FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id} ORDER BY id`
+      ).map((row) => ({ deep: row.id === deep?.id, attempts: row.attempts, due: row.due }));
+
+    receiver.answer(503);
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, failed: 1, held: 2 });
+    expect(receiver.received).toHaveLength(1);
+    const afterPause = await dueInSeconds();
+    expect(afterPause.find((row) => row.deep)).toMatchObject({ attempts: 9, due: RETRY_DELAYS_SECONDS[8] });
+    expect(afterPause.filter((row) => !row.deep)).toEqual([
+      { deep: false, attempts: 0, due: THROTTLE_PAUSE_SECONDS },
+      { deep: false, attempts: 0, due: THROTTLE_PAUSE_SECONDS },
+    ]);
+
+    // A receiver that names its pause gets it; the held ones go out once it has passed.
+    clock += THROTTLE_PAUSE_SECONDS * 1000;
+    receiver.answer({ status: 429, headers: { 'retry-after': '120' } });
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, failed: 1, held: 1 });
+    // The one attempted waits its own Retry-After too; the one held was not attempted.
+    expect((await dueInSeconds()).filter((row) => !row.deep)).toEqual([
+      expect.objectContaining({ due: 120 }),
+      expect.objectContaining({ due: 120 }),
+    ]);
+    clock += 120_000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 2, succeeded: 2, held: 0 });
   });
 
   it('takes due deliveries endpoint by endpoint in turns: an older backlog of one receiver does not fill the batch', async () => {
@@ -760,7 +803,7 @@ describe('delivery', () => {
     expect(receiver.received).toEqual([]);
     const [delivery] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
     expect(delivery?.attempts[0]?.error).toMatch(
-      /^refused: hooks\.example\.test resolves to a private, loopback or link-local address/,
+      /^refused: hooks\.example\.test does not resolve to a public address: it resolves to a private, loopback or link-local address/,
     );
     expect(delivery?.attempts[0]?.statusCode).toBeNull();
 

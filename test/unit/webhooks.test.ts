@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { createAddressGuard, isPrivateAddress } from '../../lib/webhooks/address-guard.ts';
+import { type AddressGuard, createAddressGuard, isPrivateAddress } from '../../lib/webhooks/address-guard.ts';
 import {
   MAX_ATTEMPTS,
   nextRetryAt,
@@ -127,7 +127,7 @@ describe('isPrivateAddress', () => {
         () => undefined,
         (error: unknown) => (error instanceof Error ? error.message : String(error)),
       );
-    expect(refusal).toMatch(/^mixed\.test resolves to a private, loopback or link-local address/);
+    expect(refusal).toMatch(/^mixed\.test does not resolve to a public address/);
     // The internal address itself is not told to the caller.
     expect(refusal).not.toContain('10.0.0.1');
     await expect(
@@ -139,7 +139,22 @@ describe('isPrivateAddress', () => {
     const failing = async () => {
       throw Object.assign(new Error('nope'), { code: 'ENOTFOUND' });
     };
-    await expect(createAddressGuard([], failing).resolve(new URL('https://gone.test/'))).rejects.toThrow(
+    const refusalOf = (guard: AddressGuard, url: string) =>
+      guard.resolve(new URL(url)).then(
+        () => 'resolved',
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+    // A name that does not exist and one that points inside get the same answer: an admin cannot
+    // use registration to learn which internal names exist.
+    const missing = await refusalOf(createAddressGuard([], failing), 'https://gone.test/');
+    const inside = await refusalOf(
+      createAddressGuard([], async () => [{ address: '10.1.2.3', family: 4 as const }]),
+      'https://gone.test/',
+    );
+    expect(missing).toBe(inside);
+    expect(missing).not.toContain('ENOTFOUND');
+    // An allow-listed (the operator's own) host still gets the DNS error, to find the fault.
+    expect(await refusalOf(createAddressGuard(['gone.test'], failing), 'https://gone.test/')).toContain(
       'ENOTFOUND',
     );
   });
