@@ -463,6 +463,42 @@ async function verifiedPayload(
  * name, course) and, when the network is in use, its status-list entry resolved the way a wallet
  * resolves it (the signed list fetched and its bit read).
  */
+/**
+ * The facts in full, from the PDF's Open Badge, when its facts file is missing or damaged. The
+ * badge is the issuer's (its signature is checked with the same keys) and states the name, the
+ * course and the issuer uncut; the other facts are the signed claims'. They count only when the
+ * credential's `h` confirms them. Without them, a name longer than its claim's budget is known only
+ * up to its cut: a page naming anyone who shares those first bytes (a family name, a patronymic)
+ * would pass a comparison with it.
+ */
+async function factsFromOpenBadge(
+  jwt: string,
+  keys: readonly PublishedKey[],
+  claims: CredentialClaims,
+): Promise<CertificateFacts | undefined> {
+  const verified = await verifiedPayload(jwt.trim(), keys);
+  if ('problem' in verified) return undefined;
+  const parsed = openBadgeShape.safeParse(verified.payload);
+  if (!parsed.success) return undefined;
+  const { credentialSubject, issuer } = parsed.data;
+  const name = credentialSubject.identifier?.[0]?.identityHash;
+  const issuerName = typeof issuer === 'object' ? issuer.name : undefined;
+  if (name === undefined || typeof issuerName !== 'string') return undefined;
+  const facts: CertificateFacts = {
+    code: claims.c,
+    name,
+    course: credentialSubject.achievement.name,
+    score: claims.s,
+    issued: claims.d,
+    expires: claims.x ?? null,
+    issuer: issuerName,
+  };
+  return (await factsMatch(claims, facts)) ? facts : undefined;
+}
+
+/** Whether a signed claim is a cut of a longer value (see cutToBytes): only its start is known. */
+const isCut = (claim: string): boolean => claim.endsWith('…');
+
 async function checkOpenBadge(
   jwt: string,
   keys: readonly PublishedKey[],
@@ -736,7 +772,17 @@ async function checkCertificateUnescaped(
         `Key: the issuer's current key set does not list ${check.kid}, the key in your file that signed this: not this issuer's certificate, or not this issuer's key file`,
       );
     }
-    if (facts) {
+    const fromBadge =
+      !facts && pdf && openBadge !== undefined
+        ? await factsFromOpenBadge(openBadge, keys, check.claims)
+        : undefined;
+    if (fromBadge) {
+      facts = fromBadge;
+      lines.push(
+        "Facts: the PDF's facts file is missing or damaged; its signed Open Badge states them in full, and they match the signature",
+        ...describeFacts(facts),
+      );
+    } else if (facts) {
       if (await factsMatch(check.claims, facts))
         lines.push('Facts: the embedded facts match the signature', ...describeFacts(facts));
       else {
@@ -782,9 +828,18 @@ async function checkCertificateUnescaped(
         ? { name: facts.name, course: facts.course, code: facts.code }
         : { name: check.claims.n, course: check.claims.t, code: check.claims.c };
       const page = await pageFinding(pdf, printed, io.pageText, io.pageTextReadsShaped === true);
-      lines.push(page.line);
-      pageInvalid = page.verdict === 'invalid';
-      pageUnread = page.verdict === 'unread';
+      const cut = !facts && (isCut(check.claims.n) || isCut(check.claims.t));
+      if (page.verdict === 'consistent' && cut) {
+        // The page starts the way the signed name and course do; what follows the cut is unknown.
+        lines.push(
+          'Page text: COULD NOT CHECK — the PDF carries neither its facts file nor an Open Badge stating them in full, and the signed name or course is cut: a page naming someone whose name starts the same way would look alike. Check it online, or compare the page with what the student or the issuer tells you.',
+        );
+        pageUnread = true;
+      } else {
+        lines.push(page.line);
+        pageInvalid = page.verdict === 'invalid';
+        pageUnread = page.verdict === 'unread';
+      }
     }
 
     // ---- live status: only when the network is in use anyway ----

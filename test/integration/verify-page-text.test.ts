@@ -13,7 +13,14 @@ import {
   type CheckReport,
   CREDENTIAL_ATTACHMENT,
   checkCertificate,
+  OPEN_BADGE_ATTACHMENT,
 } from '../../lib/credentials/offline-check.ts';
+import {
+  achievementForCourse,
+  buildOpenBadgeCredential,
+  signOpenBadgeCredential,
+} from '../../lib/credentials/open-badge.ts';
+import { jwtSignerFor } from '../../lib/credentials/signer.ts';
 import {
   applyPdfMetadata,
   createCertificateRenderer,
@@ -121,6 +128,46 @@ async function withAttachments(
   );
   const path = join(dir, file);
   await writeFile(path, pdf);
+  return path;
+}
+
+/**
+ * `page` with only some of a genuine certificate's attachments, as a forger who removes the rest
+ * leaves it: the signed credential, and the Open Badge when `badge` (its name `badgeName`, else
+ * the signed one), never the facts file.
+ */
+async function stripped(
+  file: string,
+  page: Uint8Array,
+  signed: CertificateFacts,
+  options: { badge: boolean; badgeName?: string },
+): Promise<string> {
+  const document = await PDFDocument.load(page);
+  await document.attach(new TextEncoder().encode(await signCredential(signed, key)), CREDENTIAL_ATTACHMENT, {
+    mimeType: 'application/jwt',
+  });
+  if (options.badge) {
+    const badge = buildOpenBadgeCredential({
+      credentialId: `${VERIFY}/${signed.code}`,
+      issuer: { id: 'https://certificates.example.org', name: signed.issuer },
+      achievement: achievementForCourse({
+        baseUrl: 'https://certificates.example.org',
+        course: { id: 'c0ffee00-0000-4000-8000-000000000001', title: signed.course },
+        passPercentage: 50,
+      }),
+      recipient: {
+        id: 'urn:uuid:5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01',
+        name: options.badgeName ?? signed.name,
+      },
+      validFrom: new Date(`${signed.issued}T10:00:00Z`),
+    });
+    const jwt = await signOpenBadgeCredential(badge, jwtSignerFor(key), 'https://certificates.example.org');
+    await document.attach(new TextEncoder().encode(jwt), OPEN_BADGE_ATTACHMENT, {
+      mimeType: 'application/jwt',
+    });
+  }
+  const path = join(dir, file);
+  await writeFile(path, await document.save());
   return path;
 }
 
@@ -256,39 +303,65 @@ describe('genuine certificates from the renderer name the signed student, course
     }
   });
 
-  it('a PDF carrying only the signed credential: the cut name and course are looked for up to the "…"', async () => {
+  it('a PDF stripped to its signed credential, the name cut: the page is COULD NOT CHECK (only the start of the name is signed), and INVALID when even that differs', async () => {
     const signed = factsOf('Maximilian Alexander Friedrich von Hohenzollern');
     const { pdf } = await renderer.render(
       content({ studentName: signed.name, courseName: signed.course, verifyUrl: `${VERIFY}/${signed.code}` }),
     );
-    const claimsOnly = async (file: string, page: Uint8Array) => {
-      const document = await PDFDocument.load(page);
-      await document.attach(
-        new TextEncoder().encode(await signCredential(signed, key)),
-        CREDENTIAL_ATTACHMENT,
-        {
-          mimeType: 'application/jwt',
-        },
-      );
-      const path = join(dir, file);
-      await writeFile(path, await document.save());
-      return path;
-    };
-    const genuine = await report(await claimsOnly('claims-only.pdf', pdf));
+    const genuine = await report(await stripped('claims-only.pdf', pdf, signed, { badge: false }));
     // The signed name and course are cut; the page prints them in full.
     const { n: name, t: course } = await credentialClaims(signed);
     expect([name, course].every((claim) => claim.endsWith('…'))).toBe(true);
     expect(genuine.lines).toContain(`  Name:        ${name}`);
     expect(genuine.lines).toContain(`  Course:      ${course}`);
-    expect(genuine.lines).toContain(NAMES_ALL);
-    expect(genuine.outcome).toBe('valid');
+    expect(pageLine(genuine)).toMatch(/^Page text: COULD NOT CHECK — the PDF carries neither its facts file/);
+    expect(genuine.outcome).toBe('unchecked');
 
     const { pdf: other } = await renderer.render(
       content({ studentName: 'Maxine Alexandra Friedrich', verifyUrl: `${VERIFY}/${signed.code}` }),
     );
-    const forged = await report(await claimsOnly('claims-only-forged.pdf', other));
+    const forged = await report(await stripped('claims-only-forged.pdf', other, signed, { badge: false }));
     expect(forged.lines).toContain(NOT_THE_STUDENT);
     expect(forged.outcome).toBe('invalid');
+  });
+
+  it('a PDF whose facts file was removed: the signed Open Badge gives the name in full, so another name that starts the same way is INVALID', async () => {
+    const signed = factsOf('Mohammed bin Abdullah Al-Saud');
+    expect((await credentialClaims(signed)).n).toBe('Mohammed bin Abdullah…');
+    const { pdf } = await renderer.render(
+      content({ studentName: signed.name, courseName: signed.course, verifyUrl: `${VERIFY}/${signed.code}` }),
+    );
+    const genuine = await report(await stripped('badge-only.pdf', pdf, signed, { badge: true }));
+    expect(genuine.lines).toContain(
+      "Facts: the PDF's facts file is missing or damaged; its signed Open Badge states them in full, and they match the signature",
+    );
+    expect(genuine.lines).toContain(`  Name:        ${signed.name}`);
+    expect(pageLine(genuine)).toBe(NAMES_ALL);
+    expect(genuine.outcome).toBe('valid');
+
+    const { pdf: other } = await renderer.render(
+      content({
+        studentName: 'Mohammed bin Abdullah Al-Harbi',
+        courseName: signed.course,
+        verifyUrl: `${VERIFY}/${signed.code}`,
+      }),
+    );
+    const forged = await report(await stripped('badge-only-forged.pdf', other, signed, { badge: true }));
+    expect(pageLine(forged)).toBe(NOT_THE_STUDENT);
+    expect(forged.outcome).toBe('invalid');
+
+    // A badge of other facts (its name not the one `h` signs) gives nothing: the page is then
+    // compared with the cut claims only, and so not checked.
+    const mismatched = await report(
+      await stripped('badge-other.pdf', pdf, signed, {
+        badge: true,
+        badgeName: 'Mohammed bin Abdullah Al-Sau',
+      }),
+    );
+    expect(mismatched.lines.some((line) => line.startsWith("Facts: the PDF's facts file is missing"))).toBe(
+      false,
+    );
+    expect(mismatched.outcome).not.toBe('valid');
   });
 });
 
