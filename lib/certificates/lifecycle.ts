@@ -50,6 +50,26 @@ export const REVOCATION_REASONS = [
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 
+/**
+ * What the public page and JSON say of a revocation's reason. Anyone the holder ever showed the
+ * code reads it beside the holder's name, for as long as the record lives: "academic misconduct"
+ * or "identity fraud" there is an accusation published about a person, which a verifier does not
+ * need to know that the certificate no longer stands. So only the reasons that say nothing about
+ * the holder's conduct are told as they are (the issuer's mistake, the holder's own request); the
+ * others are "withdrawn by the issuer". Staff views and webhooks keep the code itself.
+ */
+export const PUBLIC_REVOCATION_REASONS = [
+  'issued-in-error',
+  'requested-by-holder',
+  'withdrawn-by-issuer',
+] as const;
+export type PublicRevocationReason = (typeof PUBLIC_REVOCATION_REASONS)[number];
+
+export function publicRevocationReason(reason: RevocationReason | null): PublicRevocationReason | null {
+  if (reason === null) return null;
+  return reason === 'issued-in-error' || reason === 'requested-by-holder' ? reason : 'withdrawn-by-issuer';
+}
+
 /** The certificate is not in a state the action can leave (already revoked, not issued yet...). */
 /** CertificateStateError's status for an issued certificate whose replacement is not issued yet. */
 export const REPLACEMENT_PENDING = 'replacement-pending';

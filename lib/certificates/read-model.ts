@@ -6,6 +6,8 @@ import {
   type CertificateStatus,
   type EffectiveStatus,
   effectiveStatus,
+  type PublicRevocationReason,
+  publicRevocationReason,
   type RevocationReason,
 } from './lifecycle.ts';
 import { type LinkedInIssuer, linkedInAddToProfileUrl } from './linkedin.ts';
@@ -484,10 +486,11 @@ export interface PublicVerification {
   status: 'valid' | 'revoked' | 'superseded' | 'expired';
   revokedAt: string | null;
   /**
-   * The documented reason code of a revocation. Staff's free text is not public: it may hold
-   * internal or disciplinary detail, and anyone the holder ever shared the link with reads this.
+   * The public form of the revocation's reason (publicRevocationReason). Neither staff's free text
+   * nor a code naming the holder's conduct is public: anyone the holder ever shared the link with
+   * reads this.
    */
-  revocationReason: RevocationReason | null;
+  revocationReason: PublicRevocationReason | null;
   /** Expired (or expires) from this instant on; null when the course has no validity period. */
   expiresAt: string | null;
   /** Verification code of the certificate that replaced this one. */
@@ -506,10 +509,11 @@ export interface PublicCertificateRecord {
   locale: string;
   revokedAt: string | null;
   /**
-   * The documented reason code (null for revocations recorded before reason codes). The free
-   * text staff gave is not read here at all: nothing public can show it.
+   * The public form of the reason code (publicRevocationReason; null for revocations recorded
+   * before reason codes). The free text staff gave is not read here at all: nothing public can
+   * show it.
    */
-  revocationReason: RevocationReason | null;
+  revocationReason: PublicRevocationReason | null;
   expiresAt: string | null;
   /**
    * Verification code of the certificate that replaced this one, once that one is generated (it
@@ -599,7 +603,7 @@ export async function findPublicCertificate(
     },
     locale: row.locale ?? 'en',
     revokedAt: row.revoked_at?.toISOString() ?? null,
-    revocationReason: row.revocation_reason,
+    revocationReason: publicRevocationReason(row.revocation_reason),
     expiresAt: row.expires_at?.toISOString() ?? null,
     supersededByCode: row.superseded_by_code,
     replacementPending: row.replacement_pending,

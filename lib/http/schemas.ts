@@ -3,6 +3,7 @@ import { backfillRequestSchema, type CourseBackfillResult } from '../certificate
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import {
   type laterPassesNeedingStaff,
+  PUBLIC_REVOCATION_REASONS,
   REVOCATION_REASONS,
   type ReissueResult,
   type RevokeResult,
@@ -46,6 +47,16 @@ export const revocationReasonSchema = z
       'other: anything else (reasonText required).',
   )
   .meta({ id: 'RevocationReason' });
+
+export const publicRevocationReasonSchema = z
+  .enum(PUBLIC_REVOCATION_REASONS)
+  .describe(
+    "Why it was revoked, as told publicly: issued-in-error (the issuer's mistake), requested-by-holder, or " +
+      'withdrawn-by-issuer for every other reason. The reason code itself (academic-misconduct, ' +
+      "identity-fraud, ...) and staff's free text are in the certificate views only: published beside the " +
+      "holder's name, they would be an accusation a verifier does not need.",
+  )
+  .meta({ id: 'PublicRevocationReason' });
 
 export const effectiveStatusSchema = z
   .enum(['pending', 'rendering', 'issued', 'failed', 'dead', 'revoked', 'superseded', 'expired'])
@@ -123,11 +134,7 @@ export const publicVerificationSchema = z
     issuedOn: isoDate.nullable(),
     status: z.enum(['valid', 'revoked', 'superseded', 'expired']),
     revokedAt: isoDateTime.nullable(),
-    revocationReason: revocationReasonSchema
-      .nullable()
-      .describe(
-        "Why it was revoked (documented codes). Staff's free text is not public: it is in the certificate views only",
-      ),
+    revocationReason: publicRevocationReasonSchema.nullable(),
     expiresAt: isoDateTime
       .nullable()
       .describe('Expired (or expires) from this instant on; null when the course has no validity period'),

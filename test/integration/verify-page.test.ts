@@ -281,8 +281,9 @@ describe('public verification page', () => {
     expect(page1.status).toBe('revoked');
     expect(page1.heading).toBe('Revoked certificate');
     expect(page1.text).toMatch(/Revoked on\s+\w+ \d+, \d{4}/);
-    // The documented reason only: staff's own words ('internal note') are not public.
-    expect(page1.text).toMatch(/Reason\s+Other/);
+    // The reason as told publicly ('other' is "withdrawn by the issuer"): staff's own words
+    // ('internal note') are not public.
+    expect(page1.text).toMatch(/Reason\s+Withdrawn by the issuer/);
     expect(page1.text).not.toContain('internal note');
     await page1.close();
 

@@ -1,9 +1,19 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import {
+  PUBLIC_REVOCATION_REASONS,
+  publicRevocationReason,
+  REVOCATION_REASONS,
+} from '../../lib/certificates/lifecycle.ts';
 import { pickLanguage, publicCacheControl, wantsJson } from '../../lib/http/verification.ts';
 import { shippedLanguages } from '../../lib/render/i18n.ts';
-import { renderVerifyPage, type VerifyPageInput, verifyPageLabels } from '../../lib/render/verify-page.ts';
+import {
+  escapeHtml,
+  renderVerifyPage,
+  type VerifyPageInput,
+  verifyPageLabels,
+} from '../../lib/render/verify-page.ts';
 
 const record: NonNullable<VerifyPageInput['record']> = {
   facts: {
@@ -134,6 +144,37 @@ describe('verification page renderer', () => {
     expect(html).toContain('data-status="not-found"');
     expect(html).toContain('Unbekannter Prüfcode');
     expect(html).toContain('>null</script>');
+  });
+
+  it("tells a revocation's reason publicly only where it says nothing about the holder's conduct; every shipped language has each label", () => {
+    const told = Object.fromEntries(
+      REVOCATION_REASONS.map((reason) => [reason, publicRevocationReason(reason)]),
+    );
+    expect(told).toEqual({
+      'issued-in-error': 'issued-in-error',
+      'academic-misconduct': 'withdrawn-by-issuer',
+      'attempt-invalidated': 'withdrawn-by-issuer',
+      'identity-fraud': 'withdrawn-by-issuer',
+      'requested-by-holder': 'requested-by-holder',
+      other: 'withdrawn-by-issuer',
+    });
+    for (const language of shippedLanguages()) {
+      const labels = verifyPageLabels(language);
+      for (const reason of PUBLIC_REVOCATION_REASONS) {
+        const label = labels[`reason_${reason.replaceAll('-', '_')}` as keyof typeof labels];
+        expect(label, `${language} ${reason}`).toMatch(/\S/);
+        const { html } = page({
+          status: 'revoked',
+          record: {
+            ...record,
+            locale: language,
+            revokedAt: '2026-12-01T10:00:00.000Z',
+            revocationReason: reason,
+          },
+        });
+        expect(html, `${language} ${reason}`).toContain(`<dd dir="auto">${escapeHtml(label)}</dd>`);
+      }
+    }
   });
 
   it('an erased record: no Name or Score row, a line that the details were withdrawn, and the script told not to compare', () => {
