@@ -57,6 +57,18 @@ export interface SignedStatusList {
   contentType: 'application/vc+jwt';
 }
 
+/**
+ * A list's `validFrom`: the minute its bits last changed, less one minute. Verifiers check
+ * validFrom against their own clock; the exact instant would have one whose clock runs a few
+ * seconds behind refuse a list changed a moment ago, the failure leaving out `nbf` avoids
+ * (status-list.ts). A minute's allowance is the usual JWT leeway; the floor also publishes only
+ * the minute of the last revocation.
+ */
+export function statusListValidFrom(changedAt: Date): Date {
+  const minute = 60_000;
+  return new Date(Math.floor(changedAt.getTime() / minute) * minute - minute);
+}
+
 /** The status list `listId` as a signed BitstringStatusListCredential (VC-JWT). */
 export async function signedStatusList(
   deps: { sql: Sql; sign: JwtSigner },
@@ -75,7 +87,7 @@ export async function signedStatusList(
     bits: new Uint8Array(list.bits),
     // When a bit last changed (revocation), not when an index was handed out: Bitstring Status
     // List §6.5, allocation should not change what the list shows (lifecycle.ts leaves it).
-    validFrom: list.updated_at,
+    validFrom: statusListValidFrom(list.updated_at),
     // Signed for two cache lifetimes: a copy served from a cache is still valid, while an old
     // copy replayed to hide a revocation is refused (its JWT carries the matching `exp`).
     validUntil: new Date(Date.now() + 2 * settings.statusListTtlSeconds * 1000),

@@ -93,6 +93,8 @@ const liveStatus = z.object({
   verificationCode: z.string(),
   status: z.string(),
   revokedAt: z.string().nullable().optional(),
+  // The code of the certificate that replaced a superseded one.
+  supersededBy: z.string().nullable().optional(),
   // The SHA-256 (hex) of the PDF as issued; absent from issuers that do not publish it.
   pdfSha256: z.string().nullable().optional(),
   // The record's facts (the name is null once the holder's details were erased): compared with
@@ -407,9 +409,15 @@ async function liveStatusOf(
         known: 'unknown',
         line: `Status: COULD NOT CHECK — the issuer answered about ${live.verificationCode}, not ${code}`,
       };
+    // A superseded certificate's verifier wants the one that replaced it: its page is the same
+    // address with the other code (the code is the issuer's answer, so only a well-formed one).
+    const successor =
+      live.status === 'superseded' && live.supersededBy && /^[A-Za-z0-9-]{6,64}$/.test(live.supersededBy)
+        ? ` by ${live.supersededBy} (${new URL(encodeURIComponent(live.supersededBy), new URL('.', url))})`
+        : '';
     return {
       known: live.status === 'valid' ? 'valid' : 'invalid',
-      line: `Status: ${live.status}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${url})`,
+      line: `Status: ${live.status}${successor}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${url})`,
       ...(pdf ? { file: fileFinding(pdf, live.pdfSha256) } : {}),
       record: live,
     };
@@ -587,7 +595,11 @@ async function checkOpenBadge(
       const revoked = getBit(listBits, index);
       if (revoked) ok = false;
       statusResolved = true;
-      lines.push(`Open Badge status: ${revoked ? 'REVOKED' : 'not revoked'} (${entry.statusListCredential})`);
+      lines.push(
+        revoked
+          ? `Open Badge status: REVOKED — its bit is set on the ${entry.statusPurpose} list, as the issuer sets it for a revoked or a superseded certificate; the live status says which (${entry.statusListCredential})`
+          : `Open Badge status: not revoked (${entry.statusListCredential})`,
+      );
     } catch (error) {
       lines.push(
         `Open Badge status: could not be resolved (${error instanceof Error ? error.message : String(error)})`,

@@ -49,6 +49,8 @@ let published: PublishedKey[];
 const statusByCode = new Map<string, string>();
 /** Per code, the SHA-256 the issuer's record has of the PDF it issued (none: not published). */
 const pdfShaByCode = new Map<string, string>();
+/** Per superseded code, the code of the certificate that replaced it. */
+const successorByCode = new Map<string, string>();
 let bits: Record<string, Uint8Array> = {};
 let listAnswer: ((listId: string) => Promise<string>) | undefined;
 
@@ -108,7 +110,13 @@ const network: NonNullable<CheckIo['fetch']> = async (url) => {
       const code = decodeURIComponent(verify[1] ?? '').toUpperCase();
       const status = statusByCode.get(code);
       return status
-        ? json({ verificationCode: code, status, revokedAt: null, pdfSha256: pdfShaByCode.get(code) ?? null })
+        ? json({
+            verificationCode: code,
+            status,
+            revokedAt: null,
+            supersededBy: successorByCode.get(code) ?? null,
+            pdfSha256: pdfShaByCode.get(code) ?? null,
+          })
         : json({}, 404);
     }
     const list = /^\/api\/v1\/status\/([^/]+)$/.exec(pathname);
@@ -215,6 +223,7 @@ afterAll(async () => {
 function reset() {
   statusByCode.clear();
   pdfShaByCode.clear();
+  successorByCode.clear();
   statusByCode.set(ada.code, 'valid');
   statusByCode.set(bob.code, 'valid');
   bits = { [LIST]: createBitstring(), [OTHER_LIST]: createBitstring() };
@@ -293,6 +302,25 @@ describe('npm run verify against forgeries', () => {
     expect(report.lines.join('\n')).toMatch(/cannot name its own issuer.*https:\/\/evil\.example/);
     // Named against the real issuer, the forgery is what it is.
     expect((await checkCertificate(forged, JWKS_URL, online)).outcome).toBe('invalid');
+  });
+
+  it('a superseded certificate is invalid and names its replacement; its Open Badge bit is told as revoked or superseded', async () => {
+    reset();
+    statusByCode.set(ada.code, 'superseded');
+    successorByCode.set(ada.code, 'ADA0000000000009');
+    bits[LIST] = withBit(createBitstring(), 5, true);
+    const report = await checkCertificate(await pdf('superseded.pdf', ada, {}), JWKS_URL, online);
+    expect(report.outcome).toBe('invalid');
+    expect(report.lines).toContain(
+      `Status: superseded by ADA0000000000009 (${VERIFY}/ADA0000000000009) (live, ${VERIFY}/${ada.code})`,
+    );
+    expect(report.lines.join('\n')).toMatch(
+      /Open Badge status: REVOKED — its bit is set on the revocation list, as the issuer sets it for a revoked or a superseded certificate; the live status says which/,
+    );
+    // A successor that is not a code is not made into an address.
+    successorByCode.set(ada.code, '../../evil');
+    const odd = await checkCertificate(await pdf('superseded-odd.pdf', ada, {}), JWKS_URL, online);
+    expect(odd.lines).toContain(`Status: superseded (live, ${VERIFY}/${ada.code})`);
   });
 
   it("a revoked certificate whose facts point at another certificate's page is not valid", async () => {

@@ -66,7 +66,9 @@ export const getStatusListRoute = defineRoute({
     "The `statusListCredential` of every certificate's Open Badges credential points here: a " +
     '`BitstringStatusListCredential` (VC 2.0) as a VC-JWT (`typ` vc+jwt, RS256 with the issuer credentials key). ' +
     "A set bit means revoked or superseded. `Cache-Control: public, max-age` equals the credential's " +
-    '`ttl` (STATUS_LIST_TTL_SECONDS): a verifier sees a revocation at the latest that long after it. ' +
+    '`ttl` (STATUS_LIST_TTL_SECONDS): a verifier fetching the list sees a revocation at once, one that keeps it ' +
+    'for its `ttl` at the latest one `ttl` after it, and one whose copy came from an HTTP cache (a browser, a proxy) ' +
+    'that kept it for its max-age, at the latest two: the list is signed valid for two `ttl`s. ' +
     'Any origin may fetch it.',
   request: { path: z.object({ listId: uuidParam('Status list id') }) },
   policy: anyone,
