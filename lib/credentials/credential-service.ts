@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { OpenBadgeIssuer, OpenBadgeRequest } from '../certificates/ports.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
@@ -175,13 +176,38 @@ function credentialOf(
       passPercentage: Number(row.pass_percentage),
     }),
     recipient: {
-      id: `urn:uuid:${row.student_id}`,
+      id: holderSubjectId(row.student_id, row.id),
       ...(printed.studentName ? { name: printed.studentName } : {}),
     },
     validFrom: printed.validFrom,
     validUntil: row.expires_at,
     ...(credentialStatus ? { credentialStatus } : {}),
   });
+}
+
+/** The namespace of holderSubjectId's name-based UUIDs (a fixed random UUID of this service). */
+const HOLDER_ID_NAMESPACE = Buffer.from('6f3d8c1e9a2b4c7d8e5f0a1b2c3d4e5f', 'hex');
+
+/**
+ * The credential's subject id: a UUID of this certificate's holder for this certificate alone
+ * (RFC 9562 version 5, name-based, of the student and the certificate ids), not the Keycloak user
+ * id. The credential is public to whoever holds the verification code (the page's "add to
+ * wallet"): with the account id in it, anyone given two of a student's codes could tell they are
+ * one person's, and learn an internal id besides. Nothing verifies it against the holder (a
+ * `urn:uuid:` is not a key a holder can prove), so a stable one bought nothing; the printed name
+ * (the IdentityObject) is what a verifier compares. Stable for the certificate: the PDF's
+ * credential and the routes' state the same one.
+ */
+export function holderSubjectId(studentId: string, certificateId: string): string {
+  const digest = createHash('sha1')
+    .update(HOLDER_ID_NAMESPACE)
+    .update(`${studentId.toLowerCase()}/${certificateId.toLowerCase()}`)
+    .digest();
+  const bytes = digest.subarray(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /**

@@ -39,7 +39,7 @@ export interface OpenBadgeInput {
   issuer: IssuerProfileInput;
   achievement: AchievementInput;
   recipient: {
-    /** A URI for the learner (e.g. `urn:uuid:{keycloak id}`); also the JWT `sub`. */
+    /** A URI for the learner (credential-service.ts holderSubjectId); also the JWT `sub`. */
     id: string;
     /** The printed name, shown by wallets (an IdentityObject of type `name`, not hashed). */
     name?: string;

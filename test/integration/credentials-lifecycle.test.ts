@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import {
   type CredentialSettings,
+  holderSubjectId,
   openBadgeForCertificate,
   signedOpenBadgeForCertificate,
   signedStatusList,
@@ -69,7 +70,7 @@ describe('credentials of a certificate through its lifecycle', () => {
     if (!row) throw new Error('certificate vanished');
     expect(payload).toMatchObject({
       jti: `https://certs.example.org/verify/${row.verification_code}`,
-      sub: `urn:uuid:${cert.studentId}`,
+      sub: holderSubjectId(cert.studentId, cert.id),
       exp: Math.floor(row.expires_at.getTime() / 1000),
       name: 'Quantum Knitting',
     });

@@ -13,7 +13,7 @@ import { postgresEventStore } from '../../lib/analytics/event-store.ts';
 import { createTokenVerifier } from '../../lib/auth/verifier.ts';
 import { assignIssueLifecycle } from '../../lib/certificates/lifecycle.ts';
 import { loadConfig } from '../../lib/config.ts';
-import type { CredentialSettings } from '../../lib/credentials/credential-service.ts';
+import { type CredentialSettings, holderSubjectId } from '../../lib/credentials/credential-service.ts';
 import { signingKeyFromSecret } from '../../lib/credentials/key-source.ts';
 import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/key-store.ts';
 import {
@@ -183,8 +183,11 @@ describe('revoke through the API, then every place a verifier looks', () => {
     expect(validateOpenBadge(payload), JSON.stringify(validateOpenBadge.errors)).toBe(true);
     expect(payload).toMatchObject({
       jti: `${settings.verifyBaseUrl}/${cert.verificationCode}`,
-      sub: `urn:uuid:${ids.alice}`,
+      sub: holderSubjectId(ids.alice, cert.id),
     });
+    // Not the account id: a credential anyone with the code may fetch does not carry it.
+    expect(exported.body).not.toContain(ids.alice);
+    expect(JSON.stringify(payload)).not.toContain(ids.alice);
     const entry = payload.credentialStatus as { statusListCredential: string; statusListIndex: string };
     expect(await resolveStatus(entry)).toBe(false);
     // Someone else's certificate is not found; the export was counted once.

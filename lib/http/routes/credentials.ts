@@ -132,7 +132,8 @@ export const getPublicCredentialRoute = defineRoute({
     'The same VC-JWT as `GET /api/v1/certificates/{certificateId}/credential`, for whoever holds the ' +
     'verification code (printed on the certificate, in its QR code): the verification page offers it ' +
     'as "add to wallet". It states what the public page shows (name, course, dates, issuer, status) ' +
-    "plus the holder's id (`urn:uuid:` of the Keycloak user id) that wallets bind it to. " +
+    'plus a subject id of the holder for this certificate alone (a `urn:uuid:`, not the account id: two codes ' +
+    "of one student do not tell they are one person's). " +
     'Recorded as a `credential-export`.',
   request: {
     path: verificationCodePath,
