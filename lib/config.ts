@@ -17,6 +17,8 @@ const timeoutMs = positiveInt.max(900000, "must be at most 900000 (15 minutes, L
 // PostgreSQL's timeouts are int milliseconds: a larger value fails every connection.
 const postgresTimeoutMs = positiveInt.max(2147483647, "must be at most 2147483647 (PostgreSQL's limit)");
 const nonNegativeInt = z.coerce.number().int().nonnegative();
+/** certificates.s3_key (varchar(500)) less the 115 characters of `/{course}/{student}/{id}.pdf`. */
+const MAX_S3_KEY_PREFIX_LENGTH = 500 - 115;
 
 /**
  * What in a DATABASE_URL would send the two PostgreSQL clients to different servers, or none:
@@ -172,6 +174,9 @@ const sections = {
     S3_KEY_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9._-]+$/, 'must be a single path segment')
+      // certificates.s3_key is varchar(500), and the rest of a key, `/{course}/{student}/{id}.pdf`,
+      // is 115 characters: a longer prefix would upload every PDF and then fail to record it.
+      .max(MAX_S3_KEY_PREFIX_LENGTH, `must be at most ${MAX_S3_KEY_PREFIX_LENGTH} characters`)
       .default('certificates'),
   }),
   keycloak: z

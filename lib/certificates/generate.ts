@@ -261,7 +261,6 @@ function percentageOf(score: number, maxScore: number): number {
   return Math.round((score / maxScore) * 10000) / 100;
 }
 
-/** The generate options a deployment configures (functions/generate.ts and the benchmark). */
 /** The deterministic key: a retry after a crash overwrites the same object instead of orphaning one. */
 export function certificateKey(
   prefix: string,
@@ -270,6 +269,7 @@ export function certificateKey(
   return `${prefix}/${ids.courseId}/${ids.studentId}/${ids.certificateId}.pdf`;
 }
 
+/** The generate options a deployment configures (functions/generate.ts and the benchmark). */
 export function generateOptionsFromConfig(config: Config<'s3' | 'pipeline' | 'render'>): GenerateOptions {
   return {
     keyPrefix: config.s3.S3_KEY_PREFIX,

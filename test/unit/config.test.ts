@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
+import { certificateKey } from '../../lib/certificates/generate.ts';
 import { CLAIM_STOP_MARGIN_MS } from '../../lib/certificates/scan.ts';
 import { ConfigError, loadConfig, type SectionName } from '../../lib/config.ts';
 import { REQUIRED_ENV } from '../support/required-env.ts';
@@ -213,6 +214,27 @@ describe('limits the README documents', () => {
     expect(() => render(`${longest}s`)).toThrowError(/VERIFY_BASE_URL must be at most 64 characters/);
     // The limit is on the URL as used: a trailing slash, stripped, does not count.
     expect(render(`${longest}/`).VERIFY_BASE_URL).toBe(longest);
+  });
+
+  it('refuses an S3_KEY_PREFIX whose keys would not fit the column that records them (s3_key varchar(500))', () => {
+    const s3 = (prefix: string) =>
+      loadConfig(['s3'], { S3_BUCKET: 'certificates', S3_KEY_PREFIX: prefix }).s3;
+    const uuid = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
+    const keyOf = (prefix: string) =>
+      certificateKey(s3(prefix).S3_KEY_PREFIX, { courseId: uuid, studentId: uuid, certificateId: uuid });
+    const column = Number(
+      /s3_key\s+varchar\((\d+)\)/.exec(
+        readFileSync(
+          fileURLToPath(new URL('../../lib/db/migrations/1732400000000_initial-schema.sql', import.meta.url)),
+          'utf8',
+        ),
+      )?.[1],
+    );
+    expect(column).toBe(500);
+    const longest = 'p'.repeat(385);
+    expect(keyOf(longest)).toHaveLength(column);
+    expect(() => s3(`${longest}p`)).toThrowError(ConfigError);
+    expect(() => s3(`${longest}p`)).toThrowError(/S3_KEY_PREFIX must be at most 385 characters/);
   });
 
   it('refuses a STATUS_LIST_TTL_SECONDS beyond a day: the longest a revocation may stay unseen', () => {
