@@ -11,6 +11,7 @@ import { errorMessage } from '../lib/errors.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { createCertificateFileEraser, createS3Client } from '../lib/storage/s3.ts';
 import { CONFIRM_OPTIONS, cliArgs, dryRunOrConfirmed, usageError } from './cli-args.ts';
+import { useLocalStandInCredentials } from './local-s3.ts';
 
 // `npm run erase-student -- --student <uuid> --actor <text> [--dry-run] [--yes]`: erases one
 // student's personal data (lib/certificates/erasure.ts) from DATABASE_URL, then, after the commit
@@ -112,6 +113,7 @@ try {
     process.exit(1);
   }
   printDatabase(report);
+  useLocalStandInCredentials(config.s3);
   const s3 = createS3Client(config.s3);
   try {
     printFiles(

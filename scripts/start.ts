@@ -98,6 +98,43 @@ const LOCAL_KEYS = (
   ] as const
 ).map((key) => ({ ...key, variable: SIGNING_KEY_VARIABLE[key.alg] }));
 
+/**
+ * The environment without what a shell took from an earlier run's tokens.env (`source
+ * .local/tokens.env`, as the banner suggests): that run's DATABASE_URL and S3 endpoint point at
+ * stand-ins that stopped with it, and read as the developer's own services they would make this
+ * start connect to a dead port. A variable is dropped only when it still holds the very value
+ * that file exported; one the developer set to anything else is theirs.
+ */
+async function withoutStaleExports(
+  environment: Record<string, string>,
+  tokensFile: string,
+  log: (line: string) => void,
+): Promise<Record<string, string>> {
+  let exported: Map<string, string>;
+  try {
+    exported = new Map(
+      [...(await readFile(tokensFile, 'utf8')).matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map((match) => [
+        match[1] ?? '',
+        match[2] ?? '',
+      ]),
+    );
+  } catch {
+    return environment;
+  }
+  // The tokens and API do not steer a start: only what would point it at the stopped stand-ins.
+  const stale = Object.keys(environment).filter(
+    (name) =>
+      !['API', 'STUDENT_TOKEN', 'STAFF_TOKEN'].includes(name) &&
+      exported.has(name) &&
+      exported.get(name) === environment[name],
+  );
+  if (stale.length === 0) return environment;
+  log(
+    `Ignoring ${stale.sort().join(', ')}: exported by the tokens.env of an earlier run (a shell that sourced it); this run starts its own stand-ins and writes new values`,
+  );
+  return Object.fromEntries(Object.entries(environment).filter(([name]) => !stale.includes(name)));
+}
+
 function parseStartOptions(env: NodeJS.ProcessEnv): StartOptions {
   const set = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
@@ -318,12 +355,16 @@ async function main(): Promise<void> {
   try {
     // ---- validate everything before starting anything ----
     // `FOO=` counts as unset (as in lib/config.ts): it must neither defeat a stand-in nor a default.
-    const given = Object.fromEntries(
+    const environment = Object.fromEntries(
       Object.entries(process.env).filter(
         (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '',
       ),
     );
-    const options = parseStartOptions(given);
+    const options = parseStartOptions(environment);
+    const dataDir = isAbsolute(options.LOCAL_DATA_DIR)
+      ? options.LOCAL_DATA_DIR
+      : resolve(ROOT, options.LOCAL_DATA_DIR);
+    const given = await withoutStaleExports(environment, join(dataDir, 'tokens.env'), log);
     // A local key file stands in for each key source the developer did not name.
     const ownKeySource = (variable: string): boolean =>
       given[variable] !== undefined || given[`${variable}_ARN`] !== undefined;
@@ -346,9 +387,6 @@ async function main(): Promise<void> {
     const host = options.OFFLINE_HOST;
     await assertPortFree(host, options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT');
     await assertPortFree(host, options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT');
-    const dataDir = isAbsolute(options.LOCAL_DATA_DIR)
-      ? options.LOCAL_DATA_DIR
-      : resolve(ROOT, options.LOCAL_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
     // It holds the issuer's private key and tokens: ignored by git and Biome (which reads ignore
     // files) whatever its name, not only as the default `.local`.
@@ -407,8 +445,10 @@ async function main(): Promise<void> {
       }
       if (demoStudent) {
         const rows = await sql<{ id: string }[]>`
-          SELECT id FROM certificates WHERE student_id = ${demoStudent.id}
-          ORDER BY (status = 'issued') DESC, created_at DESC LIMIT 1`;
+          SELECT id FROM certificates
+          WHERE student_id = ${demoStudent.id} AND status = 'issued'
+            AND (expires_at IS NULL OR expires_at > now())
+          ORDER BY created_at DESC LIMIT 1`;
         demoCertificateId = rows[0]?.id;
       }
       if (ownsDatabase) await releaseStoppedOfflineClaims(sql, log);
@@ -525,6 +565,15 @@ async function main(): Promise<void> {
     if (demoDatabaseUrl) tokenExports.push(`export DATABASE_URL=${demoDatabaseUrl}`);
     // The scan's history boundary, so that `npm run backfill` in that shell stops where the scan begins.
     if (scanNotBefore) tokenExports.push(`export SCAN_NOT_BEFORE=${scanNotBefore}`);
+    // The S3 stand-in's bucket, so that `npm run erase-student` (and a template's s3:// assets)
+    // reach the demo's files from that shell; the scripts take the stand-in's credentials for a
+    // loopback endpoint themselves (scripts/local-s3.ts), so no AWS key is put in the shell.
+    if (stack.s3)
+      tokenExports.push(
+        `export S3_BUCKET=${stack.env.S3_BUCKET}`,
+        `export S3_ENDPOINT_URL=${stack.env.S3_ENDPOINT_URL}`,
+        `export S3_FORCE_PATH_STYLE=true`,
+      );
     if (stack.keycloak && demoStudent) {
       const studentToken = await stack.keycloak.tokenFor(demoStudent.id, {
         expiresInSeconds: TOKEN_TTL_SECONDS,

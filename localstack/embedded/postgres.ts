@@ -121,6 +121,16 @@ export async function startPostgres(options: {
       break;
     } catch (error) {
       const portTaken = output.some((line) => /could not bind|Address already in use/i.test(line));
+      if (output.some((line) => /lock file "postmaster\.pid" already exists/.test(line))) {
+        // Another PostgreSQL runs on this data folder (a second npm start in the same checkout):
+        // one line that says what to do, not a stack trace (the code makes it an expected failure).
+        throw Object.assign(
+          new Error(
+            `the data folder ${options.dataDir} is in use by another PostgreSQL (another npm start in this checkout?): stop that one, or give this one its own LOCAL_DATA_DIR (and OFFLINE_HTTP_PORT, OFFLINE_LAMBDA_PORT)`,
+          ),
+          { code: 'EBUSY' },
+        );
+      }
       if (!portTaken || attempt >= attempts) {
         throw new Error(
           `PostgreSQL did not start on port ${port}: ${output.join('').slice(-2000) || String(error)}`,

@@ -188,6 +188,15 @@ async function guardHasNoted(dataDir: string, parent: number, tree: readonly num
   );
 }
 
+/** What `source <dataDir>/tokens.env` puts in a shell. */
+function tokensEnvOf(dataDir: string): Record<string, string> {
+  return Object.fromEntries(
+    [...readFileSync(join(dataDir, 'tokens.env'), 'utf8').matchAll(/^export ([A-Z0-9_]+)=(.*)$/gm)].map(
+      (match) => [match[1] ?? '', match[2] ?? ''],
+    ),
+  );
+}
+
 function exported(output: string, name: string): string {
   const match = output.match(new RegExp(`^export ${name}=(\\S+)$`, 'm'));
   if (!match?.[1]) throw new Error(`no "export ${name}=" line in:\n${output}`);
@@ -478,6 +487,35 @@ describe('npm start', () => {
     expect(dryRun.stdout).toContain('Total: 5 certificate(s) from 5 passing attempt(s).');
     expect(before).toEqual({ attempts: '5', enqueued: '0', certificates: '0', audit_rows: '0' });
     expect(await snapshot()).toEqual(before);
+    // The README's erasure, in such a shell: the exported S3 stand-in is reached with no AWS key
+    // of the developer's (the script takes the stand-in's for a loopback endpoint).
+    const shell = tokensEnvOf(dataDir);
+    expect(Object.keys(shell)).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'S3_BUCKET', 'S3_ENDPOINT_URL', 'S3_FORCE_PATH_STYLE']),
+    );
+    const {
+      AWS_ACCESS_KEY_ID: _key,
+      AWS_SECRET_ACCESS_KEY: _secret,
+      AWS_PROFILE: _profile,
+      ...noAws
+    } = process.env;
+    const erasure = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'scripts/erase-student.ts',
+        '--student',
+        '5b0c2f4e-8a61-4c1e-9d3a-7f2b6c1d0a01',
+        '--actor',
+        'erasure-e2e',
+        '--dry-run',
+      ],
+      { cwd: ROOT, env: { ...noAws, ...shell, LOG_LEVEL: 'ERROR' } },
+    );
+    expect(erasure.stdout).toMatch(
+      /^S3: \d+ object version\(s\) and \d+ delete marker\(s\) would be deleted/m,
+    );
     // Once the history is handled (as a real backfill marks it, without waiting for its
     // certificates here), the next start no longer says it waits.
     const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
@@ -495,8 +533,15 @@ describe('npm start', () => {
     expect(stopped.tree.filter(isAlive)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
 
-    // A second start on the same folder works and keeps the data: nothing is seeded twice.
-    const { started: second, output: again } = await startOnProbedPorts(env);
+    // A second start on the same folder works and keeps the data: nothing is seeded twice. It
+    // runs in a shell that sourced the first run's tokens.env: the stopped stand-ins' addresses
+    // it still holds are not taken for the developer's own services.
+    const stale = tokensEnvOf(dataDir);
+    const { started: second, output: again } = await startOnProbedPorts({ ...stale, ...env });
+    expect(again).toMatch(
+      /^Ignoring DATABASE_URL, S3_BUCKET, S3_ENDPOINT_URL, S3_FORCE_PATH_STYLE, SCAN_NOT_BEFORE: exported by the tokens\.env of an earlier run/m,
+    );
+    expect(exported(again, 'DATABASE_URL')).not.toBe(stale.DATABASE_URL);
     expect(again).toMatch(
       /Demo data +6 courses, 5 students, 16 attempts \(12 passing, 4 failing\); 0 rows new/,
     );
