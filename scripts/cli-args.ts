@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError } from '../lib/config.ts';
 import { DomainError, ValidationError } from '../lib/errors.ts';
@@ -148,4 +149,16 @@ function presentFailures(name: string, usage: string): void {
     process.stderr.write(failure.exitCode === 2 ? `${line}\n${usage}\n` : `${line}\n`);
     process.exit(failure.exitCode);
   });
+}
+
+/**
+ * A path the user typed, as they meant it: `npm run` runs a script in the package's folder, so a
+ * relative path is taken from where npm was called (INIT_CWD), when npm called this very script
+ * (`script` is its file, e.g. 'scripts/verify.ts'); otherwise (run directly, or by a test's own
+ * process) from the working directory.
+ */
+export function userPath(path: string, script: string): string {
+  if (isAbsolute(path)) return path;
+  const viaNpm = process.env.npm_lifecycle_script?.includes(script) === true;
+  return resolve((viaNpm ? process.env.INIT_CWD : undefined) ?? process.cwd(), path);
 }

@@ -1,5 +1,5 @@
 import { createCanvas } from '@napi-rs/canvas';
-import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
+import { getDocument, VerbosityLevel } from 'pdfjs-dist/legacy/build/pdf.mjs';
 
 /**
  * Rasterises one PDF page to PNG (pdf.js + @napi-rs/canvas): previews and the QR test.
@@ -11,7 +11,12 @@ export async function pdfPageToPng(pdf: Uint8Array, pageNumber = 1, scale = 2): 
 }
 
 export async function renderPdfPage(pdf: Uint8Array, pageNumber = 1, scale = 2) {
-  const task = getDocument({ data: new Uint8Array(pdf) });
+  const task = getDocument({
+    data: new Uint8Array(pdf),
+    // pdf.js warns on every run that it could not compile a PostScript function to WebAssembly
+    // (and draws it in JavaScript instead): noise in `npm run preview`'s output. Errors still reject.
+    verbosity: VerbosityLevel.ERRORS,
+  });
   const document = await task.promise;
   try {
     const page = await document.getPage(pageNumber);

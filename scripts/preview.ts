@@ -7,7 +7,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigError } from '../lib/config.ts';
 import { createSql } from '../lib/db/client.ts';
@@ -16,7 +16,7 @@ import { previewTemplate } from '../lib/render/preview.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { loadTemplateById } from '../lib/render/template-store.ts';
 import { bucketAssetReader } from './bucket-assets.ts';
-import { cliArgs } from './cli-args.ts';
+import { cliArgs, userPath } from './cli-args.ts';
 import { pdfPageToPng } from './pdf-raster.ts';
 
 const { values } = cliArgs(
@@ -112,7 +112,7 @@ try {
     issuerName: values.issuer,
   });
   const elapsed = performance.now() - started;
-  const base = resolve(values.out);
+  const base = userPath(values.out, 'scripts/preview.ts');
   await mkdir(dirname(base), { recursive: true });
   await writeFile(`${base}.pdf`, pdf);
   await writeFile(`${base}.png`, await pdfPageToPng(pdf, 1, 1.5));

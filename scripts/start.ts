@@ -33,6 +33,7 @@ import {
   terminateAll,
   waitUntilGone,
 } from './process-tree.ts';
+import { urlHost } from './url-host.ts';
 
 /**
  * `npm start`: the whole service on this machine, no Docker. Starts the embedded stand-ins
@@ -458,8 +459,8 @@ async function main(): Promise<void> {
     if (stopping) return;
 
     // ---- serverless offline ----
-    const apiOrigin = `http://${host}:${options.OFFLINE_HTTP_PORT}`;
-    const lambdaEndpoint = `http://${host}:${options.OFFLINE_LAMBDA_PORT}`;
+    const apiOrigin = `http://${urlHost(host)}:${options.OFFLINE_HTTP_PORT}`;
+    const lambdaEndpoint = `http://${urlHost(host)}:${options.OFFLINE_LAMBDA_PORT}`;
     const functionEnv: Record<string, string> = {
       ...stack.env,
       VERIFY_BASE_URL: given.VERIFY_BASE_URL ?? `${apiOrigin}/api/v1/verify`,

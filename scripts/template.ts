@@ -21,7 +21,7 @@ import {
 } from '../lib/errors.ts';
 import { saveTemplate } from '../lib/render/template-store.ts';
 import { bucketAssetReader } from './bucket-assets.ts';
-import { cliArgs } from './cli-args.ts';
+import { cliArgs, userPath } from './cli-args.ts';
 
 const USAGE = [
   'usage: npm run template -- save --course <uuid>|default --name "..." --html FILE [--css FILE] [--locale de] [--asset KEY=REF]... [--by WHO]',
@@ -91,8 +91,11 @@ try {
         {
           courseId,
           name: values.name,
-          html: await readFile(values.html, 'utf8'),
-          css: values.css === undefined ? '' : await readFile(values.css, 'utf8'),
+          html: await readFile(userPath(values.html, 'scripts/template.ts'), 'utf8'),
+          css:
+            values.css === undefined
+              ? ''
+              : await readFile(userPath(values.css, 'scripts/template.ts'), 'utf8'),
           locale: values.locale ?? null,
           assets,
           createdBy: values.by ?? null,

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { checkCertificate, EXIT_CODES } from '../lib/credentials/offline-check.ts';
-import { cliArgs } from './cli-args.ts';
+import { cliArgs, userPath } from './cli-args.ts';
 import { pdfPageTextWithActualText } from './pdf-page-text.ts';
 
 /**
@@ -53,9 +53,10 @@ const report = await checkCertificate(
   {
     // A certificate PDF is well under a megabyte; a file of gigabytes is refused before it is read.
     readFile: async (path) => {
-      const { size } = await stat(path);
+      const file = userPath(path, 'scripts/verify.ts');
+      const { size } = await stat(file);
       if (size > MAX_INPUT_BYTES) throw new Error(`${path} is ${size} bytes, more than ${MAX_INPUT_BYTES}`);
-      return new Uint8Array(await readFile(path));
+      return new Uint8Array(await readFile(file));
     },
     pageText: pdfPageTextWithActualText,
     // Arabic and Devanagari come back from their /ActualText (and only from there): compared too.

@@ -114,6 +114,46 @@ function errorMapping() {
 const ROUTE_OWNED_HEADERS = ['Content-Security-Policy', 'Cross-Origin-Resource-Policy'] as const;
 
 /**
+ * Every browser feature a page could ask for, refused: the verification page needs none. Only
+ * names browsers know (the Permissions Policy registry's standardised features): middy's default
+ * list adds experimental and retired ones (battery, monetization, web-share, ...) that Chromium
+ * reports as console errors on every load of the public page.
+ */
+const PERMISSIONS_POLICY = [
+  'accelerometer',
+  'autoplay',
+  'camera',
+  'clipboard-read',
+  'clipboard-write',
+  'display-capture',
+  'encrypted-media',
+  'fullscreen',
+  'gamepad',
+  'geolocation',
+  'gyroscope',
+  'hid',
+  'identity-credentials-get',
+  'idle-detection',
+  'local-fonts',
+  'magnetometer',
+  'microphone',
+  'midi',
+  'otp-credentials',
+  'payment',
+  'picture-in-picture',
+  'publickey-credentials-create',
+  'publickey-credentials-get',
+  'screen-wake-lock',
+  'serial',
+  'storage-access',
+  'sync-xhr',
+  'usb',
+  'xr-spatial-tracking',
+]
+  .map((feature) => `${feature}=()`)
+  .join(', ');
+
+/**
  * A JSON API: nothing may be loaded, framed or sniffed. A route that serves a page (the public
  * verification page, with its script and style allowed by hash) or a resource meant for other
  * origins (the JWKS) sets its own CSP / CORP, which is kept.
@@ -124,6 +164,8 @@ function securityHeaders() {
       contentSecurityPolicy: { 'default-src': "'none'", 'report-to': '' },
       reportTo: false,
       reportingEndpoints: false,
+      // Its list cannot be shortened (options merge into the defaults): written below instead.
+      permissionsPolicy: false,
     });
   type Request = middy.Request<APIGatewayProxyEventV2, HttpResponse, Error, RouteContext>;
   const keepRouteOwned =
@@ -134,7 +176,10 @@ function securityHeaders() {
         return value === undefined ? [] : [[name, value] as const];
       });
       await apply?.(request);
-      if (request.response) for (const [name, value] of own) request.response.headers[name] = value;
+      if (request.response) {
+        request.response.headers['Permissions-Policy'] = PERMISSIONS_POLICY;
+        for (const [name, value] of own) request.response.headers[name] = value;
+      }
     };
   return { after: keepRouteOwned(shared.after), onError: keepRouteOwned(shared.onError) };
 }

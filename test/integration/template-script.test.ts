@@ -71,6 +71,8 @@ describe('npm run template', () => {
         DATABASE_URL: t.env.DATABASE_URL ?? '',
       });
       expect(shown.code, shown.stderr).toBe(0);
+      // Nothing on stderr: a success says what it wrote, no library's warnings (pdf.js's own).
+      expect(shown.stderr).toBe('');
       expect(await pdfText(await readFile(`${out}.pdf`))).toContain(title);
     }
   });

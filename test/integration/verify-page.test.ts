@@ -136,7 +136,10 @@ async function open(
   const cspViolations: string[] = [];
   page.on('request', (request) => requests.push(request.url()));
   page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+    // The CSP's refusals, and any header the browser could not take (a Permissions-Policy
+    // feature it does not know is an error on every load).
+    if (/Content Security Policy|Permissions-Policy/i.test(message.text()))
+      cspViolations.push(message.text());
   });
   await page.setJavaScriptEnabled(options.javascript ?? true);
   const response = await page.goto(`${server.baseUrl}${path}`, { waitUntil: 'load' });
