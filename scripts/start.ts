@@ -439,7 +439,7 @@ async function main(): Promise<void> {
           scanNotBefore = new Date(Date.now() - DEMO_HISTORY_DAYS * 86_400_000).toISOString();
           // What is still waiting, as the backfill counts it: after `npm run backfill`, nothing.
           const waiting = await previewBackfill(sql, { from: new Date(0), to: new Date(scanNotBefore) }, 0);
-          seedLine += `\nHistory        ${waiting.totalAttempts} passes before ${scanNotBefore.slice(0, 10)} (SCAN_NOT_BEFORE) ${
+          seedLine += `\nHistory        ${waiting.totalAttempts} ${waiting.totalAttempts === 1 ? 'pass' : 'passes'} before ${scanNotBefore.slice(0, 10)} (SCAN_NOT_BEFORE) ${
             waiting.totalAttempts > 0 ? 'wait for npm run backfill' : 'left: npm run backfill has taken them'
           }`;
         }
