@@ -340,6 +340,24 @@ export async function generateCertificate(
     });
   }
 
+  // The PDF this attempt tries to issue, once rendered: if the issuing COMMIT's answer is lost
+  // (a failover), the row may be issued with it although the transaction seemed to fail.
+  let issuing: { s3Key: string; sha256: string; bytes: number } | undefined;
+  const reportIssued = (s3Key: string, sha256: string, bytes: number, commitAnswerLost = false) => {
+    // The whole attempt, commit included, as a failure's duration is (GenerationDuration).
+    const durationMs = performance.now() - started;
+    metrics.certificateGenerated(durationMs);
+    log.info(`Certificate generated successfully: certificate_id=${certificateId}, s3_key=${s3Key}`, {
+      certificate_id: certificateId,
+      s3_key: s3Key,
+      attempt,
+      duration_ms: Math.round(durationMs),
+      pdf_bytes: bytes,
+      ...(commitAnswerLost ? { commit_answer_lost: true } : {}),
+    });
+    return { status: 'issued' as const, certificateId, s3Key, attempt, pdfSha256: sha256 };
+  };
+
   try {
     if (attempt > options.maxAttempts) {
       // Only reachable when earlier attempts died without recording anything (lease expired).
@@ -441,6 +459,7 @@ export async function generateCertificate(
       studentId: claimed.student_id,
       certificateId,
     });
+    issuing = { s3Key, sha256, bytes: rendered.pdf.byteLength };
     const issued = await deps.sql.begin(async (tx) => {
       // A replacement locks the certificate it replaces first, in the order a revocation of that
       // one locks the two (revokeIssued settles a waiting replacement with it): a revocation that
@@ -529,17 +548,7 @@ export async function generateCertificate(
       });
       return { status: 'skipped', certificateId, reason: 'lease-lost' };
     }
-    // The whole attempt, commit included, as a failure's duration is (GenerationDuration).
-    const durationMs = performance.now() - started;
-    metrics.certificateGenerated(durationMs);
-    log.info(`Certificate generated successfully: certificate_id=${certificateId}, s3_key=${s3Key}`, {
-      certificate_id: certificateId,
-      s3_key: s3Key,
-      attempt,
-      duration_ms: Math.round(durationMs),
-      pdf_bytes: rendered.pdf.byteLength,
-    });
-    return { status: 'issued', certificateId, s3Key, attempt, pdfSha256: sha256 };
+    return reportIssued(s3Key, sha256, rendered.pdf.byteLength);
   } catch (error) {
     // Content the renderer refuses (ValidationError) will be refused again: no point retrying.
     const permanent = error instanceof PermanentError || error instanceof ValidationError;
@@ -571,7 +580,11 @@ export async function generateCertificate(
       },
     });
     if (!recorded) {
-      // Not reported as a failure: the takeover already counted and logged this attempt.
+      // The failure could not be recorded because the row is no longer this attempt's. Either the
+      // issuing COMMIT went through and only its answer was lost (the row is issued with this very
+      // PDF: no other render has its hash), or a takeover owns it and has counted this attempt.
+      if (issuing && (await issuedWithPdf(deps.sql, certificateId, issuing.sha256)))
+        return reportIssued(issuing.s3Key, issuing.sha256, issuing.bytes, true);
       log.warn('Lease lost before the failure could be recorded; another worker owns it', {
         certificate_id: certificateId,
         attempt,
@@ -595,4 +608,12 @@ export async function generateCertificate(
       ? { status: 'dead', certificateId, attempt, error: message }
       : { status: 'failed', certificateId, attempt, error: message, retryInSeconds };
   }
+}
+
+/** Whether the certificate is issued with the PDF whose SHA-256 is `sha256` (this attempt's own). */
+async function issuedWithPdf(sql: Sql, certificateId: string, sha256: string): Promise<boolean> {
+  const [row] = await sql<{ issued: boolean }[]>`
+    SELECT status IN ('issued', 'revoked', 'superseded') AND pdf_sha256 = ${sha256} AS issued
+    FROM certificates WHERE id = ${certificateId}`;
+  return row?.issued === true;
 }

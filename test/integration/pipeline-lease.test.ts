@@ -226,6 +226,39 @@ describe('the database connection lost while the PDF uploads', () => {
       await sql.end({ timeout: 5 });
     }
   });
+  it('a COMMIT whose answer is lost (a failover just after it): reported issued, with its metric, not as a lost lease', async () => {
+    const id = await createPendingCertificate(t.sql, { studentId, courseId: await createCourse(t.sql) });
+    // The issuing transaction commits, then its answer is lost: postgres.js rejects as if it failed.
+    let lost = false;
+    const sql = new Proxy(t.sql, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== 'begin' || lost) return value;
+        return async (...args: Parameters<typeof target.begin>) => {
+          await target.begin(...args);
+          lost = true;
+          throw Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' });
+        };
+      },
+    });
+    const log = recordingLog();
+    const metrics = recordingMetrics();
+    const outcome = await generateCertificate(
+      makeGenerateDeps(t, markerRenderer('committed').renderer, { sql, log, metrics }),
+      generateOptions(),
+      id,
+    );
+    expect(lost).toBe(true);
+    expect(outcome).toMatchObject({ status: 'issued', attempt: 1 });
+    expect(metrics.counts).toMatchObject({ generated: 1, failed: 0 });
+    expect(log.entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+    expect(
+      log.entries.find((entry) => entry.message.startsWith('Certificate generated successfully'))?.fields,
+    ).toMatchObject({ commit_answer_lost: true });
+    expect(await certificateRow(t.sql, id)).toMatchObject({ status: 'issued', attempt_count: 1 });
+    expect(await auditEvents(t.sql, id)).toEqual(['claimed', 'issued']);
+  });
+
   it('a session ended while a statement of the issue is running: the attempt is recorded failed, not thrown', async () => {
     const name = `generate-${randomUUID().slice(0, 8)}`;
     const sql = createSql(
