@@ -964,12 +964,16 @@ export async function redecideWaitingLaterPasses(
         if (!lock?.locked) return null;
         // A new snapshot under the lock: a concurrent call may have decided it, or a reissue put a
         // new certificate in the way. The rule then decides it from an empty outcome, as at first.
-        const [reopened] = await tx<{ later_pass_notify: boolean }[]>`
+        const [reopened] = await tx<{ later_pass_notify: boolean; later_pass_actor: string | null }[]>`
           UPDATE test_attempts a SET later_pass_outcome = NULL
           WHERE a.id = ${attempt.id} AND a.later_pass_outcome = 'in-progress' AND NOT ${waitingFor(tx)}
-          RETURNING a.later_pass_notify`;
+          RETURNING a.later_pass_notify, a.later_pass_actor`;
         if (!reopened) return null;
-        return await decideUndecided(tx, attempt, actor, reopened.later_pass_notify);
+        // A backfill's decisions differ in kind (a certificate it creates counts its validity from
+        // the pass): a pass the backfill recorded is decided again as the backfill's, and its
+        // audit rows say so. The others are decided again by the caller (the scan), as before.
+        const decider = reopened.later_pass_actor === 'backfill' ? 'backfill' : actor;
+        return await decideUndecided(tx, attempt, decider, reopened.later_pass_notify);
       });
       if (!result) continue;
       decidedCount += 1;
@@ -1010,7 +1014,7 @@ async function decideUndecided(
   const [own] = await tx<{ id: string }[]>`
     SELECT id FROM certificates WHERE test_attempt_id = ${attempt.id} ORDER BY created_at DESC LIMIT 1`;
   if (own) {
-    await record(tx, attempt.id, 'already-certified', notify);
+    await record(tx, attempt.id, 'already-certified', actor, notify);
     const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
     return decided('already-certified', true, null, live?.id ?? own.id);
   }
@@ -1041,7 +1045,7 @@ async function decideUndecided(
       )
       SELECT id FROM cert`;
     if (created) {
-      await record(tx, attempt.id, outcome, notify);
+      await record(tx, attempt.id, outcome, actor, notify);
       return decided(outcome, true, created.id, created.id);
     }
     // Someone outside this rule (the scan's own insert) created the live one meanwhile.
@@ -1063,7 +1067,7 @@ async function decideUndecided(
       VALUES (${blocking.id}, 'later-pass-blocked', 'dead', 'dead',
               'a later passing attempt is blocked by this dead certificate: staff review needed', ${actor},
               jsonb_build_object('test_attempt_id', ${attempt.id}::uuid, 'rule', 'staff-review'))`;
-    await record(tx, attempt.id, 'staff-review', notify);
+    await record(tx, attempt.id, 'staff-review', actor, notify);
     return decided('staff-review', true, null, blocking.id);
   }
   if (blocking.status !== 'issued') {
@@ -1077,7 +1081,7 @@ async function decideUndecided(
     const outcome: LaterPassOutcome = live.expired ? 'renewed-after-expiry' : 'reissued-better-score';
     const created = await replacementFor(tx, live.id, attempt.id, outcome, actor, notify);
     if (created) {
-      await record(tx, attempt.id, outcome, notify);
+      await record(tx, attempt.id, outcome, actor, notify);
       return decided(outcome, true, created, created);
     }
     // The live one left `issued` meanwhile, or staff asked for its replacement: decide again next call.
@@ -1122,16 +1126,22 @@ async function liveOf(
   return row;
 }
 
-/** The attempt's outcome, with the decision's `notify` so that an in-progress one is decided again alike. */
+/**
+ * The attempt's outcome, with the decision's `notify` and actor, so that an in-progress one is
+ * decided again alike: as silently, and as the backfill's when the backfill decided it (a
+ * certificate it creates then counts its validity from the pass, backfilledValidityStart).
+ */
 async function record(
   tx: TransactionSql,
   attemptId: string,
   outcome: LaterPassOutcome,
+  actor: string,
   notify: boolean,
 ): Promise<void> {
   await tx`
     UPDATE test_attempts
     SET later_pass_outcome = ${outcome}, later_pass_at = now(), later_pass_notify = ${notify},
+        later_pass_actor = ${actor},
         certificate_enqueued_at = coalesce(certificate_enqueued_at, now())
     WHERE id = ${attemptId} AND later_pass_outcome IS NULL`;
 }
@@ -1149,7 +1159,7 @@ async function note(
     INSERT INTO certificate_generation_log (certificate_id, event, message, actor, details)
     VALUES (${certificateId}, 'later-pass', ${`later passing attempt recorded: ${outcome}`}, ${actor},
             jsonb_build_object('test_attempt_id', ${attemptId}::uuid, 'rule', ${outcome}::text))`;
-  await record(tx, attemptId, outcome, notify);
+  await record(tx, attemptId, outcome, actor, notify);
 }
 
 /**

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { previewBackfill, selectionOf } from '../../lib/certificates/backfill.ts';
+import { previewBackfill, runBackfill, selectionOf } from '../../lib/certificates/backfill.ts';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { applyLaterPassRule, expiresAtFor } from '../../lib/certificates/lifecycle.ts';
 import type { CertificateRenderer } from '../../lib/certificates/ports.ts';
 import { getCertificate } from '../../lib/certificates/read-model.ts';
-import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
+import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
 import type { TestEnv } from '../support/env.ts';
 import {
   createCourse,
@@ -111,5 +111,51 @@ describe('a backfilled certificate in a course with a validity period', () => {
       [byBackfill]: '2021-03-31',
       [byScan]: null,
     });
+  });
+
+  it('counts from the pass for a later pass of one backfill that the scan decides again once the first certificate is issued', async () => {
+    const courseId = await createCourse(t.sql);
+    await t.sql`UPDATE courses SET validity_months = 12 WHERE id = ${courseId}`;
+    const holder = await student();
+    await pass(holder, courseId, '2021-07-01T09:00:00Z');
+    const later = await pass(holder, courseId, '2021-09-01T09:00:00Z');
+    // One backfill run: the first pass gets its certificate, the second waits for it (in-progress).
+    await runBackfill(
+      { sql: t.sql, log },
+      selectionOf({ from: '2021-01-01', to: '2021-12-31' }, { startedAt: new Date() }, courseId),
+      { batchSize: 10, maxWaiting: 1000, notify: false, pollMs: 10 },
+    );
+    const [waiting] = await t.sql<{ later_pass_outcome: string }[]>`
+      SELECT later_pass_outcome FROM test_attempts WHERE id = ${later}`;
+    expect(waiting?.later_pass_outcome).toBe('in-progress');
+    const [first] = await t.sql<{ id: string }[]>`SELECT id FROM certificates WHERE course_id = ${courseId}`;
+    expect(
+      await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), first?.id ?? ''),
+    ).toMatchObject({ status: 'issued' });
+    // The scheduled scan decides the waiting pass again (and enqueues nothing new).
+    await runScan(
+      { sql: t.sql, log, dispatch: async () => undefined },
+      {
+        batchSize: 10,
+        enqueueLimit: 100,
+        dispatchLeaseSeconds: 300,
+        maxInFlight: 0,
+        notBefore: new Date('2030-01-01'),
+      },
+    );
+    const [renewal] = await t.sql<{ id: string; validity_start: string | null }[]>`
+      SELECT id, validity_start::text FROM certificates WHERE test_attempt_id = ${later}`;
+    // The backfill's decision, as its first look would have made it: valid from the 2021 pass,
+    // not from the day it is printed (valid until a year from now).
+    expect(renewal?.validity_start).toBe('2021-09-01');
+    const [actor] = await t.sql<{ actor: string }[]>`
+      SELECT actor FROM certificate_generation_log WHERE certificate_id = ${renewal?.id ?? ''} AND event = 'created'`;
+    expect(actor?.actor).toBe('backfill');
+    expect(
+      await generateCertificate(makeGenerateDeps(t, renderer), generateOptions(), renewal?.id ?? ''),
+    ).toMatchObject({ status: 'issued' });
+    const [issued] = await t.sql<{ expires_at: Date }[]>`
+      SELECT expires_at FROM certificates WHERE id = ${renewal?.id ?? ''}`;
+    expect(issued?.expires_at.toISOString()).toBe('2022-09-01T00:00:00.000Z');
   });
 });

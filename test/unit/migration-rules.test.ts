@@ -85,6 +85,8 @@ const EARLIER_CODE_RUNS_ON_IT: Record<string, string> = {
   '1734600000000_achievement-for-earlier-certificates': 'a trigger on course changes',
   '1734800000000_open-badge-kid':
     "a nullable column it does not write: its PDFs' Open Badges credentials are signed by credential_kid's key",
+  '1734900000000_later-pass-actor':
+    'a nullable column it does not write: its later passes waiting in-progress are decided again by the scan, as before',
   '1734700000000_issuer-key-per-algorithm':
     'registering a new facts key, it retires the RS256 key too, which the newer code makes current again when it loads it; its key set publishes the RS256 keys, which its checks skip',
 };
