@@ -1,5 +1,6 @@
 import {
   backfillRequestSchema,
+  courseExists,
   formatProgress,
   previewBackfill,
   runBackfill,
@@ -61,6 +62,11 @@ const selection = selectionOf(
 );
 const sql = createSql(config.db, { applicationName: 'certificates-backfill' });
 logger.setLogLevel('WARN');
+if (values.course !== undefined && !(await courseExists(sql, values.course))) {
+  console.error(`--course ${values.course}: no course has this id\n${USAGE}`);
+  await sql.end({ timeout: 5 });
+  process.exit(2);
+}
 
 const ENDED_BY = {
   to: '--to',

@@ -100,6 +100,19 @@ export function selectionOf(
   const limitedBy: SelectionEnd = boundary.scanNotBefore ? 'SCAN_NOT_BEFORE' : 'start';
   const [to, endedBy] =
     requested && requested.getTime() <= limit.getTime() ? [requested, 'to' as const] : [limit, limitedBy];
+  // A window that ends before it starts selects nothing: said, not run as "0 certificates, done"
+  // (a `from` after SCAN_NOT_BEFORE names passes that are the scan's, not the backfill's).
+  if (to.getTime() <= from.getTime())
+    throw new ValidationError(
+      `from must be before ${to.toISOString()}, where the backfill's history ends (${
+        endedBy === 'SCAN_NOT_BEFORE'
+          ? 'SCAN_NOT_BEFORE: the scan issues the passes from then on'
+          : endedBy === 'start'
+            ? "this run's start"
+            : 'to'
+      })`,
+      'from',
+    );
   return { from, to, endedBy, ...(courseId ? { courseId } : {}) };
 }
 
@@ -412,6 +425,12 @@ export interface CourseBackfillRun extends CourseBackfillResult {
   completedBefore: Date;
 }
 
+/** Whether `courseId` names a course: a mistyped id must not read as "nothing to backfill". */
+export async function courseExists(sql: Sql, courseId: string): Promise<boolean> {
+  const [course] = await sql`SELECT 1 FROM courses WHERE id = ${courseId}`;
+  return course !== undefined;
+}
+
 /**
  * The staff route's backfill of one course: a dry run counts; a real run adds at most one batch
  * (and nothing while the backlog is full) and returns at once, leaving rendering to the scan.
@@ -424,8 +443,7 @@ export async function backfillCourse(
   options: { batchSize: number; maxWaiting: number; boundary: BackfillBoundary },
 ): Promise<CourseBackfillRun> {
   const selection = selectionOf(request, options.boundary, courseId);
-  const [course] = await deps.sql`SELECT 1 FROM courses WHERE id = ${courseId}`;
-  if (!course) throw new NotFoundError('course');
+  if (!(await courseExists(deps.sql, courseId))) throw new NotFoundError('course');
   if (request.dryRun) {
     const preview = await previewBackfill(deps.sql, selection);
     return {

@@ -336,6 +336,21 @@ describe('npm run backfill', () => {
       code: 2,
       stderr: expect.stringMatching(/usage/),
     });
+    // A mistyped course, and a window after the scan's boundary: refused, not "0 certificates, done".
+    await expect(
+      cli(['--from', '2021-06-01', '--course', '00000000-0000-4000-8000-00000000dead', '--dry-run']),
+    ).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /^--course 00000000-0000-4000-8000-00000000dead: no course has this id\nusage/,
+      ),
+    });
+    await expect(cli(['--from', '2030-01-01'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /from must be before .*, where the backfill's history ends \(this run's start\)/,
+      ),
+    });
     for (const size of ['0', 'abc', '-5', '2.5', '100000'])
       await expect(cli(['--from', '2021-06-01', '--batch-size', size]), size).rejects.toMatchObject({
         code: 2,
@@ -562,6 +577,10 @@ describe("a backfill's selection ends where the scan's work begins", () => {
       to: new Date('2024-06-30T12:00:00Z'),
       endedBy: 'to',
     });
+    // From the boundary on, the passes are the scan's: nothing to select, said by name.
+    expect(() => selectionOf({ from: SCAN_NOT_BEFORE.toISOString() }, boundary)).toThrow(
+      expect.objectContaining({ field: 'from', message: expect.stringMatching(/^from must be before/) }),
+    );
   });
 
   it("without SCAN_NOT_BEFORE, the run's start ends it: a pass completed after that is not taken", async () => {

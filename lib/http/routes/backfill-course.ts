@@ -43,7 +43,7 @@ export const backfillCourseRoute = defineRoute({
   description:
     'Backfill for one course, as `npm run backfill -- --course`: with `dryRun` it only counts the ' +
     'certificates it would create (and shows a sample of attempts); otherwise it creates at most one ' +
-    'batch of pending certificates, none while the backlog exceeds twice the concurrency budget, and ' +
+    'batch of pending certificates, none while twice the concurrency budget or more are waiting, and ' +
     'returns at once: the scheduled scan renders them. Call again until `remainingAttempts` is 0. ' +
     'Backfilled certificates send no `certificate.issued` webhook unless `notify` is true. ' +
     'The selection ends at SCAN_NOT_BEFORE when it is set (a later `to` is cut to it, a missing one ' +

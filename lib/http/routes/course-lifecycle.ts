@@ -26,7 +26,9 @@ const settingsSchema = z
       .number()
       .int()
       .nullable()
-      .describe('Months a certificate stays valid from its issue date; null: it never expires'),
+      .describe(
+        'Months a certificate stays valid from its issue date (a backfilled one: from its pass); null: it never expires',
+      ),
     reissueOnBetterScore: z
       .boolean()
       .describe('A strictly better later passing score reissues the certificate (off by default)'),
