@@ -76,6 +76,8 @@ const sql = requeue
 
 const VISIBILITY_SECONDS = 900;
 let seen = 0;
+// Of those, messages that are not generate failure records (left in the queue).
+let foreign = 0;
 // A message comes back once its visibility timeout passes: meeting one again (a listing longer
 // than 15 minutes) means the queue has gone round, and the command stops there.
 const ids = new Set<string>();
@@ -103,6 +105,7 @@ try {
       seen += 1;
       const failed = parseFailedInvocation(message.Body ?? '');
       if (!failed) {
+        foreign += 1;
         console.log(`${message.MessageId}: not a generate failure record, left in the queue`);
         if (message.ReceiptHandle) kept.push(message.ReceiptHandle);
         continue;
@@ -124,8 +127,13 @@ try {
       await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
     }
   }
+  // What --requeue handled and what it left are told apart: a foreign message stays in the queue.
   console.log(
-    seen === 0 ? 'The failure queue is empty.' : `${seen} message(s)${requeue ? ' handled' : ' listed'}.`,
+    seen === 0
+      ? 'The failure queue is empty.'
+      : requeue
+        ? `${seen - foreign} message(s) handled${foreign > 0 ? `, ${foreign} left in the queue (not generate failure records)` : ''}.`
+        : `${seen} message(s) listed.`,
   );
 } finally {
   for (let at = 0; at < kept.length; at += 10) {

@@ -172,7 +172,11 @@ export function resolveRange(input: { from?: string; to?: string }, now: Date): 
     throw new ValidationError('to must not be before from', 'to');
   }
   if (to - from + 1 > MAX_RANGE_DAYS) {
-    throw new ValidationError(`from must be at most ${MAX_RANGE_DAYS} days before to`, 'from');
+    // A span of days with both ends counted: `from` at most MAX_RANGE_DAYS - 1 days before `to`.
+    throw new ValidationError(
+      `from must be at most ${MAX_RANGE_DAYS - 1} days before to (at most ${MAX_RANGE_DAYS} days, from and to included)`,
+      'from',
+    );
   }
   return { from: dayString(from), to: dayString(to) };
 }

@@ -24,7 +24,7 @@ const dayParam = (description: string) =>
 export const analyticsQuerySchema = z.object({
   from: dayParam(
     `First UTC day counted (inclusive). Default: ${DEFAULT_RANGE_DAYS} days ending at \`to\`. ` +
-      `At most ${MAX_RANGE_DAYS} days before \`to\`.`,
+      `At most ${MAX_RANGE_DAYS - 1} days before \`to\` (${MAX_RANGE_DAYS} days, both ends included).`,
   ),
   to: dayParam(
     'Last UTC day counted (inclusive). Default: today, or the end of the default range after `from`.',

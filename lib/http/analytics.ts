@@ -58,8 +58,9 @@ export async function recordRequestEvent(
 /**
  * A public request no one looked at, which must not count as a verification: a browser's
  * speculative prefetch or prerender (`Sec-Purpose`, or the older `Purpose`), and, for the HTML
- * page, a crawler or a link preview unfurling a shared link (LinkedIn, Slack, chat apps, search
- * engines), recognised by its User-Agent with isbot's list. Every share of a link on LinkedIn or in
+ * page and the credential its "add to wallet" link fetches (`page`), a crawler or a link preview
+ * unfurling a shared link (LinkedIn, Slack, chat apps, search engines), recognised by its
+ * User-Agent with isbot's list. Every share of a link on LinkedIn or in
  * a chat fetches the page, and those would pass for employers checking. A request for JSON is a
  * program's deliberate check and counts whatever its client: isbot's list also names curl and
  * every HTTP library.

@@ -278,7 +278,7 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
       ? `<section aria-labelledby="keep-heading" class="actions">
 <h2 id="keep-heading">${escapeHtml(labels.keep)}</h2>
 <ul>
-<li><a id="add-to-wallet" href="${escapeHtml(input.actions.walletHref)}" download>${escapeHtml(labels.add_to_wallet)}</a></li>
+<li><a id="add-to-wallet" href="${escapeHtml(input.actions.walletHref)}" rel="nofollow" download>${escapeHtml(labels.add_to_wallet)}</a></li>
 ${
   input.actions.linkedInUrl
     ? `<li><a id="add-to-linkedin" href="${escapeHtml(input.actions.linkedInUrl)}" rel="noopener noreferrer" target="_blank">${escapeHtml(labels.add_to_linkedin)}</a></li>`

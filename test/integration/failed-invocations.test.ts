@@ -143,7 +143,10 @@ describe('npm run failed-invocations', () => {
     // The earlier test's certificates do not exist: reported, and their messages deleted too.
     expect(row?.dispatched_until).toBeNull();
     expect(stdout).toMatch(/no such certificate/);
-    // Only what is not a generate failure record stays, visible again.
+    // Only what is not a generate failure record stays, visible again, and is counted apart.
+    expect(stdout).toMatch(
+      /^\d+ message\(s\) handled, 2 left in the queue \(not generate failure records\)\.$/m,
+    );
     expect(queue.bodies()).toHaveLength(2);
     expect(queue.visible()).toHaveLength(2);
   });

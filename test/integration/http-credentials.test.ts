@@ -268,6 +268,24 @@ describe('revoke through the API, then every place a verifier looks', () => {
     });
     expect(again.payload.credentialStatus).toEqual(entry);
     expect(await resolveStatus(again.payload.credentialStatus as typeof entry)).toBe(true);
+
+    // Counted as an export: the wallet's fetch above, not a crawler following the page's link.
+    const exports = async () =>
+      (
+        await t.sql<{ n: number }[]>`
+          SELECT coalesce(sum(count), 0)::int AS n FROM certificate_event_counts
+          WHERE certificate_id = ${cert.id} AND kind = 'credential-export'`
+      )[0]?.n;
+    const counted = await exports();
+    const crawled = await call(
+      createPublicCredentialHandler(deps),
+      apiEvent('GET', '/api/v1/verify/{verificationCode}/credential', {
+        pathParameters: { verificationCode: cert.verificationCode },
+        headers: { 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' },
+      }),
+    );
+    expect(crawled.statusCode).toBe(200);
+    expect(await exports()).toBe(counted);
   });
 
   it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {

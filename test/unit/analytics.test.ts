@@ -54,6 +54,13 @@ describe('date range', () => {
     expect(fieldOf({ from: '2024-05-02', to: '2024-05-01' })).toBe('to');
     expect(fieldOf({ from: '2024-06-01' })).toBe('from');
     expect(fieldOf({ from: '2023-01-01', to: '2024-01-02' })).toBe('from'); // 367 days
+    // 366 days before `to` is a span of 367 days, both ends counted: refused, and the message says
+    // the bound the check applies.
+    expect(fieldOf({ from: '2022-12-31', to: '2024-01-01' })).toBe('from');
+    expect(fieldOf({ from: '2023-01-01', to: '2024-01-01' })).toBe('accepted');
+    expect(() => resolveRange({ from: '2022-12-31', to: '2024-01-01' }, now)).toThrow(
+      'from must be at most 365 days before to (at most 366 days, from and to included)',
+    );
     // Exactly the maximum is fine (2024 is a leap year: 366 days).
     expect(fieldOf({ from: '2024-01-01', to: '2024-12-31' })).toBe('accepted');
     expect(MAX_RANGE_DAYS).toBe(366);

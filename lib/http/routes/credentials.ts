@@ -146,7 +146,9 @@ export const getPublicCredentialRoute = defineRoute({
   },
   handle: async (deps: CredentialDeps, { path, event }) => {
     const { jwt } = await signedOpenBadgeForCode(deps, deps.credentials, path.verificationCode);
-    await recordPublicEvent(deps, 'credential-export', path.verificationCode, event);
+    // Reached by the page's "add to wallet" link, which a crawler following links fetches too:
+    // filtered as the page's own views are.
+    await recordPublicEvent(deps, 'credential-export', path.verificationCode, event, { page: true });
     return credentialFile(jwt, path.verificationCode);
   },
 });
