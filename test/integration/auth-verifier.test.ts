@@ -31,10 +31,11 @@ let hsSecret: Uint8Array;
 
 async function sign(
   claims: Record<string, unknown>,
-  options: { alg?: string; kid?: string; key?: CryptoKey | Uint8Array; expiresIn?: number } = {},
+  /** `expiresIn: null`: a token with no `exp` at all. */
+  options: { alg?: string; kid?: string; key?: CryptoKey | Uint8Array; expiresIn?: number | null } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return await new SignJWT({
+  const jwt = new SignJWT({
     typ: 'Bearer',
     iss: ISSUER,
     sub: 'student-1',
@@ -42,9 +43,9 @@ async function sign(
     ...claims,
   })
     .setProtectedHeader({ alg: options.alg ?? 'RS256', kid: options.kid ?? 'k1' })
-    .setIssuedAt(now)
-    .setExpirationTime(now + (options.expiresIn ?? 300))
-    .sign(options.key ?? key);
+    .setIssuedAt(now);
+  if (options.expiresIn !== null) jwt.setExpirationTime(now + (options.expiresIn ?? 300));
+  return await jwt.sign(options.key ?? key);
 }
 
 beforeAll(async () => {
@@ -136,12 +137,16 @@ describe('token verifier', () => {
     expect(await reason(await sign({ azp: 'x', aud: ['account', 'y'] }))).toBe('audience');
   });
 
-  it('rejects another issuer, an expired token, a missing subject and ID tokens', async () => {
+  it('rejects another issuer, an expired token or one that never expires, a missing or empty subject and ID tokens', async () => {
     expect(await reason(await sign({ iss: 'https://evil.example.org/realms/student' }))).toBe(
       'claim iss: check_failed',
     );
     expect(await reason(await sign({}, { expiresIn: -60 }))).toBe('expired');
+    // A token valid for ever, once stolen, would be too.
+    expect(await reason(await sign({}, { expiresIn: null }))).toBe('claim exp: missing');
     expect(await reason(await sign({ sub: undefined }))).toMatch(/sub/);
+    // An empty subject would be everyone's and no one's certificates.
+    expect(await reason(await sign({ sub: '' }))).toBe('subject');
     expect(await reason(await sign({ typ: 'ID' }))).toBe('token type ID');
   });
 

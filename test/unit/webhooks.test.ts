@@ -32,6 +32,22 @@ describe('isPrivateAddress', () => {
     '::ffff:7f00:1',
     '::ffff:a9fe:a9fe',
     '64:ff9b::10.0.0.1',
+    // The IANA special-purpose IPv4 ranges, one address each: IETF protocol assignments,
+    // the three documentation nets, the deprecated 6to4 relay anycast, benchmarking, and the
+    // reserved 240/4 with the broadcast address in it.
+    '192.0.0.8',
+    '192.0.2.10',
+    '198.51.100.7',
+    '203.0.113.9',
+    '192.88.99.1',
+    '198.18.0.1',
+    '198.19.255.254',
+    '240.0.0.1',
+    '255.255.255.255',
+    // Local-use NAT64 with a private address only at the /56 position (10.8.8.8), then only at the
+    // /64 position: each prefix length the operator may pick is read.
+    '64:ff9b:1:80a:8:808:808:808',
+    '64:ff9b:1:808:a:808:808:808',
     'not-an-ip',
   ])('%s is refused', (address) => {
     expect(isPrivateAddress(address)).toBe(true);
@@ -91,6 +107,8 @@ describe('isPrivateAddress', () => {
     '2002:808:808::1',
     '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
     '64:ff9b:1:808:8:808:808:808',
+    // SIIT's IPv4-translated form of a public address is read as that address.
+    '::ffff:0:808:808',
   ])('%s is public', (address) => {
     expect(isPrivateAddress(address)).toBe(false);
   });
