@@ -1,6 +1,8 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { chromiumExecutable } from '../../lib/render/chromium-binary.ts';
@@ -25,6 +27,23 @@ declare module 'vitest' {
 const TEMPLATE_DB = 'certificates_template';
 let stack: LocalStack | undefined;
 let root: string | undefined;
+let guard: ChildProcess | undefined;
+
+/**
+ * Starts test/support/run-guard.ts for the run folder: detached (a Ctrl-C to vitest's group does
+ * not reach it) and unreferenced (vitest exits as before); it cleans up after a run stopped by a
+ * signal, which runs no teardown.
+ */
+function startGuard(folder: string): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./run-guard.ts', import.meta.url)), folder],
+    { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
+  );
+  child.unref();
+  (child.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  return child;
+}
 
 /** Kills any process (Chromium, serverless offline) whose command line mentions the run's folder. */
 function killStragglers(folder: string): void {
@@ -33,6 +52,7 @@ function killStragglers(folder: string): void {
 
 export async function setup(project: TestProject): Promise<void> {
   root = await mkdtemp(join(tmpdir(), 'certs-test-'));
+  guard = startGuard(root);
   // Tests never talk to a developer's real services: the stand-ins are always started here.
   try {
     stack = await startLocalStack({
@@ -46,6 +66,7 @@ export async function setup(project: TestProject): Promise<void> {
     // Vitest skips teardown when setup throws: leave nothing behind ourselves.
     killStragglers(root);
     await rm(root, { recursive: true, force: true });
+    guard?.stdin?.end('done');
     throw error;
   }
   // The binary npm install unpacked (or, without it, extracted once here before workers race for it).
@@ -89,4 +110,6 @@ export async function teardown(): Promise<void> {
   await stack?.stop();
   if (root) killStragglers(root);
   if (root) await rm(root, { recursive: true, force: true });
+  // Stopped by us: the guard has nothing to do.
+  guard?.stdin?.end('done');
 }
