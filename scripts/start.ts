@@ -168,6 +168,18 @@ async function assertPortFree(host: string, portNumber: number, variable: string
   });
 }
 
+/** assertPortFree's message for the first of `ports` that is taken now, or undefined. */
+async function portRefusal(host: string, ports: [number, string][]): Promise<string | undefined> {
+  for (const [portNumber, variable] of ports) {
+    try {
+      await assertPortFree(host, portNumber, variable);
+    } catch (error) {
+      if (error instanceof StartError) return error.message;
+    }
+  }
+  return undefined;
+}
+
 async function resolveChromium(
   given: string | undefined,
   log: (line: string) => void,
@@ -192,12 +204,17 @@ async function waitForHealth(
   deadline: number,
   offline: ChildProcess,
   stopping: () => boolean,
+  portTaken: () => Promise<string | undefined>,
 ): Promise<number> {
   while (Date.now() < deadline) {
     if (stopping()) throw new StartError('stopped before the service was ready');
     if (offline.exitCode !== null || offline.signalCode !== null) {
+      // Checked free before anything started, a port can still be taken by another program
+      // before offline binds it (its EADDRINUSE is in its output above): said as the check says
+      // it, naming the variable, rather than as an unexplained exit.
       throw new StartError(
-        `serverless offline exited (${offline.exitCode ?? offline.signalCode}) before it was ready; see its output above`,
+        (await portTaken()) ??
+          `serverless offline exited (${offline.exitCode ?? offline.signalCode}) before it was ready; see its output above`,
       );
     }
     try {
@@ -508,7 +525,9 @@ async function main(): Promise<void> {
         const now = Date.now();
         restarts.push(now);
         while ((restarts[0] ?? now) < now - RESTART_WINDOW_MS) restarts.shift();
-        if (!served || restarts.length > options.OFFLINE_MAX_RESTARTS) {
+        // Before it has served, waitForHealth sees the exit and says why.
+        if (!served) return;
+        if (restarts.length > options.OFFLINE_MAX_RESTARTS) {
           log(`serverless offline exited unexpectedly (${reason}); stopping.`);
           shutdown(1);
           return;
@@ -553,6 +572,11 @@ async function main(): Promise<void> {
       startedAt + options.START_TIMEOUT_SECONDS * 1000,
       offline,
       () => stopping,
+      () =>
+        portRefusal(host, [
+          [options.OFFLINE_HTTP_PORT, 'OFFLINE_HTTP_PORT'],
+          [options.OFFLINE_LAMBDA_PORT, 'OFFLINE_LAMBDA_PORT'],
+        ]),
     );
     served = true;
 

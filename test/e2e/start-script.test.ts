@@ -18,7 +18,7 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { generateSigningJwk } from '../../lib/credentials/keys.ts';
 import { DEMO_STUDENTS } from '../../localstack/embedded/demo-data.ts';
-import { freePort } from '../../localstack/embedded/free-port.ts';
+import { freePort, listenOnLoopback } from '../../localstack/embedded/free-port.ts';
 import {
   commandLine,
   descendantsOf,
@@ -810,9 +810,9 @@ describe('npm start', () => {
 
   it('refuses a port that is taken, naming its variable', async () => {
     const stack = inject('stack');
-    const taken = await freePort();
     const blocker: Server = createServer();
-    await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+    // Bound on a port the kernel picks: no window in which another process could take it first.
+    const taken = await listenOnLoopback(blocker);
     try {
       const dataDir = join(stack.root, 'start-port-taken');
       // Probed: OFFLINE_HTTP_PORT, checked first (taken meanwhile, it is started again).
@@ -826,6 +826,40 @@ describe('npm start', () => {
       expect(await started.exited).toBe(1);
       expect(started.output()).toContain(`Port ${taken} on 127.0.0.1 is not available (OFFLINE_LAMBDA_PORT`);
       expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('names a port taken after its check, before serverless offline binds it, as a taken port (which the other tests retry)', async () => {
+    const stack = inject('stack');
+    const dataDir = join(stack.root, 'start-port-raced');
+    const ports = await probedPorts();
+    const started = startScript({
+      LOCAL_DATA_DIR: dataDir,
+      ESBUILD_WORK_DIR: await mkdtemp(join(stack.root, 'start-esbuild-')),
+      CHROMIUM_EXECUTABLE_PATH: stack.env.CHROMIUM_EXECUTABLE_PATH ?? '',
+      TMPDIR: stack.root,
+      START_TIMEOUT_SECONDS: '170',
+      ...ports,
+    });
+    // Its port checks are done once it writes the data folder's ignore file: another program
+    // takes the HTTP port then, while the stand-ins start.
+    while (!existsSync(join(dataDir, '.gitignore'))) {
+      if (started.child.exitCode !== null) throw new Error(`npm start exited early:\n${started.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // It only holds the port: a connection (npm start's health check reaches it) is closed at once,
+    // so that closing it is not held up by one.
+    const blocker: Server = createServer((socket) => socket.destroy());
+    await listenOnLoopback(blocker, Number(ports.OFFLINE_HTTP_PORT));
+    try {
+      expect(await started.exited).toBe(1);
+      expect(started.output()).toContain(
+        `Cannot start: Port ${ports.OFFLINE_HTTP_PORT} on 127.0.0.1 is not available (OFFLINE_HTTP_PORT; EADDRINUSE)`,
+      );
+      expect(PORT_TAKEN.test(started.output())).toBe(true);
+      expect(processesMentioning(dataDir)).toEqual([]);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
