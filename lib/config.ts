@@ -405,7 +405,7 @@ export type Config<K extends SectionName = SectionName> = { [P in K]: z.output<S
 
 export class ConfigError extends Error {
   readonly variables: string[];
-  constructor(problems: { variable: string; message: string }[]) {
+  constructor(readonly problems: { variable: string; message: string }[]) {
     super(
       `Invalid configuration: ${problems.map((problem) => `${problem.variable} ${problem.message}`).join('; ')}`,
     );

@@ -6,7 +6,10 @@
 //   download link of an existing certificate fails;
 // - SCAN_NOT_BEFORE: without it the scan issues, and announces, all of the history a paced
 //   backfill was draining;
-// - VPC_SUBNET_IDS / VPC_SECURITY_GROUP_IDS: without them the functions leave the database's VPC.
+// - VPC_SUBNET_IDS / VPC_SECURITY_GROUP_IDS: without them the functions leave the database's VPC;
+// - what every issued certificate carries or relies on (PUBLISHED below): S3_KEY_PREFIX (the
+//   download role reads only the new prefix, and each stored PDF's link fails), VERIFY_BASE_URL,
+//   PUBLIC_API_BASE_URL and ISSUER_URL (printed in QR codes and credentials).
 // So before deploying, the stack's deployed template is compared with the new one, and such a
 // change is refused, naming the variable and the deployed value, unless ALLOW_SETTINGS_CHANGE
 // (comma-separated variable names) says it is meant. A first deploy (no stack yet) is not checked;
@@ -18,6 +21,23 @@ const functionsOf = (template) =>
   Object.entries(template?.Resources ?? {}).filter(
     ([, resource]) => resource?.Type === 'AWS::Lambda::Function',
   );
+
+/** What issued certificates carry or rely on, as generate's environment states it; and why a change breaks them. */
+const PUBLISHED = [
+  [
+    'S3_KEY_PREFIX',
+    (old) =>
+      `the stored PDFs are under ${old || 'certificates'}/ and the download role would read only the new prefix, so the download link of every existing certificate fails`,
+  ],
+  ['VERIFY_BASE_URL', () => 'every printed QR code and issued credential names the deployed one'],
+  [
+    'PUBLIC_API_BASE_URL',
+    () =>
+      "every issued Open Badges credential names its status list and its key's URL under the deployed one",
+  ],
+  ['ISSUER_URL', () => 'every issued credential names its issuer by the deployed one'],
+];
+const generateEnvironment = (template) => variables(template?.Resources?.GenerateLambdaFunction);
 
 /**
  * The changes of the deployed template (`deployed`) that `next` would make and that are refused:
@@ -41,6 +61,15 @@ function settingChanges(deployed, next, allowed = []) {
     problems.push(
       `SCAN_NOT_BEFORE: the deployed scan leaves passes before ${oldBoundary} to the backfill, and this deploy has none, so the scan would issue and announce all of them. Deploy with SCAN_NOT_BEFORE=${oldBoundary}${hint('SCAN_NOT_BEFORE')}`,
     );
+
+  for (const [name, why] of PUBLISHED) {
+    const [oldValue, newValue] = [generateEnvironment(deployed)[name], generateEnvironment(next)[name]];
+    if (allow.has(name) || typeof oldValue !== 'string' || oldValue === (newValue ?? '')) continue;
+    const shown = (value) => (value ? value : 'unset (its default)');
+    problems.push(
+      `${name}: the deployed stack has ${shown(oldValue)} and this deploy ${shown(newValue)}; ${why(oldValue)}. Deploy with ${oldValue ? `${name}=${oldValue}` : `${name} unset`}${hint(name)}`,
+    );
+  }
 
   const inVpc = (template) =>
     functionsOf(template)
@@ -90,7 +119,7 @@ class KeepDeployedSettings {
         deployed = await deployedTemplate(provider);
       } catch (error) {
         (log?.warning ?? console.warn)(
-          `Could not read the deployed template of ${provider.naming.getStackName()} to compare S3_BUCKET, SCAN_NOT_BEFORE and the VPC with it (${error?.message ?? error}): deploying unchecked.`,
+          `Could not read the deployed template of ${provider.naming.getStackName()} to compare S3_BUCKET, SCAN_NOT_BEFORE, the VPC and the published addresses with it (${error?.message ?? error}): deploying unchecked.`,
         );
         return;
       }

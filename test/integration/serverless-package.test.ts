@@ -699,9 +699,13 @@ describe('serverless package', () => {
     expect(alarms.map(([, alarm]) => alarm.Properties.Dimensions)).toContainEqual([
       { Name: 'QueueName', Value: { 'Fn::GetAtt': ['GenerateFailureQueue', 'QueueName'] } },
     ]);
-    // The scheduled functions are not retried by Lambda: the next minute's run carries on.
+    // The scheduled functions are not retried by Lambda, nor kept for hours when throttled and run
+    // late beside the next ticks: the next minute's run carries on.
     for (const functionId of ['ScanLambdaFunction', 'DeliverWebhooksLambdaFunction'])
-      expect(invokeConfigOf(functionId)?.Properties, functionId).toMatchObject({ MaximumRetryAttempts: 0 });
+      expect(invokeConfigOf(functionId)?.Properties, functionId).toMatchObject({
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+      });
     // The scheduled functions' failures alarm too (their empty events are not worth a queue).
     for (const [alarmId, functionId] of [
       ['ScanErrorsAlarm', 'ScanLambdaFunction'],
@@ -880,6 +884,38 @@ describe('serverless package', () => {
       expect(`${failure?.stdout ?? ''}${failure?.stderr ?? ''}`).toContain(expected);
     }
     expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it('refuses to package values each in its bounds that a function would refuse together at cold start, naming the function and the rule', async () => {
+    const workDir = await mkdtemp(join(inject('stack').root, 'sls-esbuild-'));
+    const failure = (await serverless(
+      ['package', '--stage', 'prod', '--package', await mkdtemp(join(inject('stack').root, 'sls-refused-'))],
+      {
+        ...DEPLOY_ENV,
+        // The documented maximum, with the default batch and concurrency: a round of 220 s.
+        WEBHOOK_TIMEOUT_MS: '30000',
+        // Not beyond generate's 120 s timeout: a live worker would be taken over.
+        LEASE_SECONDS: '120',
+        // Beyond the default maximum lifetime of a download link.
+        DOWNLOAD_URL_TTL_SECONDS: '100000',
+      },
+      workDir,
+    ).then(
+      () => undefined,
+      (error: unknown) => error,
+    )) as { stdout: string; stderr: string } | undefined;
+    expect(failure, 'packaging should fail').toBeDefined();
+    const output = `${failure?.stdout ?? ''}${failure?.stderr ?? ''}`;
+    expect(output).toContain('Cannot package: a function would refuse its configuration at cold start');
+    expect(output).toMatch(
+      /deliverWebhooks: WEBHOOK_TIMEOUT_MS with WEBHOOK_BATCH_SIZE=50 and WEBHOOK_CONCURRENCY=8, a round can take 220 s/,
+    );
+    expect(output).toMatch(
+      /generate: LEASE_SECONDS must exceed generate's timeout GENERATE_TIMEOUT_SECONDS=120/,
+    );
+    expect(output).toMatch(
+      /getCertificateDownload: DOWNLOAD_URL_TTL_SECONDS must not exceed DOWNLOAD_URL_MAX_TTL_SECONDS/,
+    );
   });
 
   it('refuses to package a deploy stage with a missing value, a password in DATABASE_URL or a VERIFY_BASE_URL the functions refuse, naming them', async () => {

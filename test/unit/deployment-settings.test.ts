@@ -596,6 +596,47 @@ describe('a later deploy that would change what the deployed stack relies on (se
     ).toEqual([]);
   });
 
+  it("refuses a change of what issued certificates carry or rely on: the PDFs' key prefix and the published addresses", () => {
+    const withGenerate = (variables: Record<string, string>): Template => ({
+      Resources: {
+        ...deployed.Resources,
+        GenerateLambdaFunction: {
+          Type: 'AWS::Lambda::Function',
+          Properties: { Environment: { Variables: variables } },
+        },
+      },
+    });
+    const published = {
+      S3_KEY_PREFIX: 'issued',
+      VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+      PUBLIC_API_BASE_URL: '',
+      ISSUER_URL: 'https://university.example.org',
+    };
+    const before = withGenerate(published);
+    expect(plugin.settingChanges(before, withGenerate(published))).toEqual([]);
+    // A shell without them: the defaults.
+    const forgotten = withGenerate({
+      S3_KEY_PREFIX: 'certificates',
+      VERIFY_BASE_URL: 'https://certificates.example.org/verify',
+      PUBLIC_API_BASE_URL: 'https://api.example.org/api/v1',
+      ISSUER_URL: '',
+    });
+    expect(plugin.settingChanges(before, forgotten)).toEqual([
+      expect.stringMatching(
+        /^S3_KEY_PREFIX: the deployed stack has issued and this deploy certificates; the stored PDFs are under issued\/ .* Deploy with S3_KEY_PREFIX=issued/,
+      ),
+      expect.stringMatching(/^PUBLIC_API_BASE_URL: .* Deploy with PUBLIC_API_BASE_URL unset/),
+      expect.stringMatching(
+        /^ISSUER_URL: the deployed stack has https:\/\/university.example.org and this deploy unset \(its default\);.* Deploy with ISSUER_URL=https:\/\/university.example.org/,
+      ),
+    ]);
+    expect(
+      plugin.settingChanges(before, forgotten, ['S3_KEY_PREFIX', 'PUBLIC_API_BASE_URL', 'ISSUER_URL']),
+    ).toEqual([]);
+    // A stack deployed before generate had them (or without generate): nothing to compare.
+    expect(plugin.settingChanges(deployed, forgotten)).toEqual([]);
+  });
+
   it('compares with the stack on AWS before deploying: a first deploy passes, a changed bucket is refused, an unreadable stack is warned about', async () => {
     const next = stack('course-certificates-prod-certificates', '2025-12-02T00:00:00.000Z', true);
     const run = async (answer: () => unknown, command = ['deploy']) => {
