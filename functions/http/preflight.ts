@@ -1,4 +1,4 @@
-import { publicDeps } from '../../lib/http/deps.ts';
+import { loadConfig } from '../../lib/config.ts';
 import { lazyHandler, preflightRoute, type RouteOptions } from '../../lib/http/route.ts';
 
 // Not an operation of the API (no route declaration, not in the OpenAPI document): the CORS
@@ -20,4 +20,8 @@ export const ANY_ORIGIN_PATHS: readonly string[] = [
 
 export const createHandler = (deps: RouteOptions) =>
   preflightRoute({ ...deps, anyOriginPaths: ANY_ORIGIN_PATHS });
-export const handler = lazyHandler(() => createHandler(publicDeps()));
+// The origins from the http section itself, not lib/http/deps.ts: that module builds the
+// database client and the secret stores' SDK clients, which this function would then bundle.
+export const handler = lazyHandler(() =>
+  createHandler({ corsOrigins: loadConfig(['http']).http.CORS_ALLOWED_ORIGINS }),
+);
