@@ -70,12 +70,12 @@ export function publicRevocationReason(reason: RevocationReason | null): PublicR
   return reason === 'issued-in-error' || reason === 'requested-by-holder' ? reason : 'withdrawn-by-issuer';
 }
 
-/** The certificate is not in a state the action can leave (already revoked, not issued yet...). */
 /** CertificateStateError's status for an issued certificate whose replacement is not issued yet. */
 export const REPLACEMENT_PENDING = 'replacement-pending';
 /** The 409 `status` of a reissue asked of an issued certificate past its expiry. */
 export const EXPIRED = 'expired';
 
+/** The certificate is not in a state the action can leave (already revoked, not issued yet...). */
 export class CertificateStateError extends ConflictError {
   constructor(
     readonly action: 'revoke' | 'reissue',
