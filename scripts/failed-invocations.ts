@@ -73,6 +73,9 @@ const sqs = new SQSClient({
 const sql = requeue
   ? createSql(loadConfig(['db']).db, { applicationName: 'certificates-failed-invocations' })
   : undefined;
+// The stage's dispatch lease (DISPATCH_LEASE_SECONDS, default 300 s): a lease ending later than a
+// dropped invocation's could is a newer dispatch's, left alone. Give the stage's value.
+const dispatchLeaseSeconds = requeue ? loadConfig(['pipeline']).pipeline.DISPATCH_LEASE_SECONDS : 0;
 
 const VISIBILITY_SECONDS = 900;
 let seen = 0;
@@ -116,13 +119,22 @@ try {
         if (message.ReceiptHandle) kept.push(message.ReceiptHandle);
         continue;
       }
-      const status = await releaseDropped(sql, failed.certificateId);
+      const droppedAt = failed.timestamp ? new Date(failed.timestamp) : undefined;
+      const found = await releaseDropped(
+        sql,
+        failed.certificateId,
+        droppedAt && !Number.isNaN(droppedAt.getTime())
+          ? { at: droppedAt, leaseSeconds: dispatchLeaseSeconds }
+          : undefined,
+      );
       const outcome =
-        status === undefined
+        found === undefined
           ? 'no such certificate'
-          : status === 'pending' || status === 'failed'
-            ? `${status}, released to the scan`
-            : `${status}, nothing to do`;
+          : found.released
+            ? `${found.status}, released to the scan`
+            : found.status === 'pending' || found.status === 'failed'
+              ? `${found.status}, dispatched again since it was dropped: left to that dispatch`
+              : `${found.status}, nothing to do`;
       console.log(`${line}  -> ${outcome}`);
       await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
     }

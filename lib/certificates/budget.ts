@@ -162,19 +162,32 @@ export async function releaseDispatch(sql: Sql, certificateId: string, log: Log)
 
 /**
  * Hands a certificate whose invocation Lambda dropped back to the scan now instead of when its
- * dispatch lease runs out. Returns its status; an issued (or otherwise finished) one is left alone.
+ * dispatch lease runs out. Returns its status and whether it was released; an issued (or
+ * otherwise finished) one is left alone. With `dropped` (when Lambda gave up, and the dispatch
+ * lease), a lease that ends later than the dropped invocation's could have is a newer dispatch's
+ * (the scan handed the certificate out again meanwhile, as it does once a lease runs out during
+ * the hours Lambda keeps a throttled event): left alone, or the next scan would invoke it again
+ * beside that dispatch and count its budget slot free while it is in use.
  */
-export async function releaseDropped(sql: Sql, certificateId: string): Promise<string | undefined> {
-  const [row] = await sql<{ status: string }[]>`
+export async function releaseDropped(
+  sql: Sql,
+  certificateId: string,
+  dropped?: { at: Date; leaseSeconds: number },
+): Promise<{ status: string; released: boolean } | undefined> {
+  const latestOwnLease = dropped ? new Date(dropped.at.getTime() + dropped.leaseSeconds * 1000) : null;
+  const [row] = await sql<{ status: string; released: boolean }[]>`
     WITH released AS (
       UPDATE certificates SET dispatched_until = NULL
       WHERE id = ${certificateId} AND status IN ('pending', 'failed')
+        AND (${latestOwnLease}::timestamptz IS NULL OR dispatched_until IS NULL
+             OR dispatched_until <= ${latestOwnLease}::timestamptz)
       RETURNING id, status
     )
-    SELECT status::text FROM released
+    SELECT status::text, true AS released FROM released
     UNION ALL
-    SELECT status::text FROM certificates WHERE id = ${certificateId} AND NOT EXISTS (SELECT 1 FROM released)`;
-  return row?.status;
+    SELECT status::text, false AS released FROM certificates
+    WHERE id = ${certificateId} AND NOT EXISTS (SELECT 1 FROM released)`;
+  return row;
 }
 
 /**

@@ -15,10 +15,10 @@ let t: TestEnv;
 let queue: SqsStandIn;
 
 /** A record as Lambda writes it to generate's on-failure destination. */
-const record = (certificateId: string) =>
+const record = (certificateId: string, timestamp = new Date().toISOString()) =>
   JSON.stringify({
     version: '1.0',
-    timestamp: '2026-12-04T10:00:00.000Z',
+    timestamp,
     requestContext: { condition: 'EventAgeExceeded', approximateInvokeCount: 0 },
     requestPayload: { certificateId },
     responseContext: { statusCode: 200 },
@@ -133,10 +133,22 @@ describe('npm run failed-invocations', () => {
     const pending = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
     await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${pending.id}`;
     const issued = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'issued' });
+    // Dropped 7 hours ago, and handed out again since: its live lease is that dispatch's.
+    const redispatched = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
+    await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${redispatched.id}`;
     queue.send(record(pending.id));
     queue.send(record(issued.id));
+    queue.send(record(redispatched.id, new Date(Date.now() - 7 * 3600_000).toISOString()));
     const { stdout } = await run(queue, '--requeue');
     expect(stdout).toMatch(new RegExp(`${pending.id}  EventAgeExceeded .*-> pending, released to the scan`));
+    expect(stdout).toMatch(
+      new RegExp(
+        `${redispatched.id}  EventAgeExceeded .*-> pending, dispatched again since it was dropped: left to that dispatch`,
+      ),
+    );
+    const [kept] = await t.sql<{ dispatched_until: Date | null }[]>`
+      SELECT dispatched_until FROM certificates WHERE id = ${redispatched.id}`;
+    expect(kept?.dispatched_until).not.toBeNull();
     expect(stdout).toMatch(new RegExp(`${issued.id}  EventAgeExceeded .*-> issued, nothing to do`));
     const [row] = await t.sql<{ dispatched_until: Date | null }[]>`
       SELECT dispatched_until FROM certificates WHERE id = ${pending.id}`;

@@ -237,9 +237,26 @@ describe('concurrency budget', () => {
     expect(parseFailedInvocation('{"requestPayload":{"certificateId":"nope"}}')).toBeUndefined();
     expect(parseFailedInvocation('not json')).toBeUndefined();
 
-    expect(await releaseDropped(t.sql, failed?.certificateId as string)).toBe('pending');
-    expect(await releaseDropped(t.sql, issued as string)).toBe('dead');
+    expect(await releaseDropped(t.sql, failed?.certificateId as string)).toEqual({
+      status: 'pending',
+      released: true,
+    });
+    expect(await releaseDropped(t.sql, issued as string)).toEqual({ status: 'dead', released: false });
     // Released: the scan hands it out at once instead of after its dispatch lease.
+    expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([dropped]);
+    // That claim is a newer dispatch than the one Lambda dropped on 2 December: its lease ends later
+    // than the dropped one's could, and is left to it.
+    const droppedOn = { at: new Date(failed?.timestamp ?? ''), leaseSeconds: 300 };
+    expect(await releaseDropped(t.sql, dropped as string, droppedOn)).toEqual({
+      status: 'pending',
+      released: false,
+    });
+    expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([]);
+    // A record of a drop just now names the lease this claim holds: released.
+    expect(await releaseDropped(t.sql, dropped as string, { at: new Date(), leaseSeconds: 300 })).toEqual({
+      status: 'pending',
+      released: true,
+    });
     expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([dropped]);
   });
 
