@@ -163,6 +163,12 @@ const LOCATE_SLOTS = `(markers, imageMarkers) => {
       slots.push({ node: attr, template: attr.value });
     }
   }
+  // A nested document (an <iframe src> or srcdoc, an <object data>, an <embed>) loads by itself,
+  // after its attribute changes: nothing here waits for it, so a print would show the frame blank
+  // or holding the previous certificate's values. Such a page prints fresh: setContent waits for
+  // every frame's load.
+  const nested = document.querySelector('iframe, frame, object, embed, portal, fencedframe');
+  if (nested) problem ||= 'the page embeds a document (<' + nested.localName + '>), which loads after its values change';
   const style = document.createElement('style');
   (document.head || document.documentElement).appendChild(style);
   const index = new Map(markers.map((marker, i) => [marker, i]));

@@ -168,6 +168,20 @@ describe('templates whose output does not follow the markers print on a fresh pa
     expect(await pdfTextLayer(pdf)).toContain('Ada <b>Lovelace</b>');
   });
 
+  it('a page that embeds a document prints fresh: the frame would load after the print, blank or with the previous values', async () => {
+    const template = await custom(
+      '<html><head></head><body><p>{{ student_name }}</p>' +
+        '<iframe src="data:text/html,<p>Awarded to {{ student_name }}</p>"></iframe></body></html>',
+    );
+    for (const [index, name] of ['Ada Lovelace', 'Barbara Liskov', 'Donald Knuth'].entries()) {
+      freshPages.length = 0;
+      const { pdf } = await once.render(certificate(index + 1, name), template);
+      expect(freshPages, name).toEqual([expect.stringMatching(/embeds a document \(<iframe>\)/)]);
+      // The frame's own text is this certificate's, never the one printed before it.
+      expect(await pdfTextLayer(pdf), name).toContain(`Awarded to ${name}`);
+    }
+  });
+
   it('a value through a filter: the filled output differs from the marker page, so it prints fresh', async () => {
     const template = await custom(
       '<html><head></head><body><p>{{ student_name | upcase }}</p></body></html>',
