@@ -49,7 +49,9 @@ function validateText(value: unknown, field: string, max: number): string {
   // Would print as an empty line on a signed certificate.
   if (!VISIBLE.test(normalized.replace(BLANK_CHARACTERS, '')))
     throw new ValidationError(`${field} has no visible character`, field);
-  if (STACKED_MARKS.test(normalized))
+  // Counted with the format characters the name keeps (ZWJ, ZWNJ, emoji tags) left out: they
+  // print nothing, and placed between marks they split a run that stacks on one character all the same.
+  if (STACKED_MARKS.test(normalized.replace(/\p{Cf}/gu, '')))
     throw new ValidationError(
       `${field} stacks more than ${MAX_STACKED_MARKS} combining marks on one character`,
       field,

@@ -92,6 +92,16 @@ export function validateAssetRefs(assets: unknown): AssetRefs {
       );
     if (ref.startsWith('templates/') && ref.split('/').includes('..'))
       throw new ValidationError(`asset "${key}" must stay inside templates/`, 'assets');
+    // Inlined into every printed page as a bucket or file asset is: held to the same size.
+    if (ref.startsWith('data:')) {
+      const encoded = ref.slice(ref.indexOf(',') + 1);
+      const bytes = Math.floor((encoded.replace(/=+$/, '').length * 3) / 4);
+      if (bytes > MAX_ASSET_BYTES)
+        throw new ValidationError(
+          `asset "${key}" is ${bytes} bytes, more than ${MAX_ASSET_BYTES} (every image is inlined into each printed page)`,
+          'assets',
+        );
+    }
     result[key as AssetKey] = ref;
   }
   return result;

@@ -135,13 +135,25 @@ export async function validateTemplate(
 /** The text of a filled page's body: no head, styles or tags, entities of the escaper decoded. */
 function bodyText(html: string): string {
   const head = html.search(/<\/head\s*>/i);
-  return html
-    .slice(Math.max(head, 0))
-    .replace(/<(style|script)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/&(lt|gt|quot|#39|amp);/g, (_, entity: string) =>
-      entity === 'lt' ? '<' : entity === 'gt' ? '>' : entity === 'quot' ? '"' : entity === '#39' ? "'" : '&',
-    );
+  return (
+    html
+      .slice(Math.max(head, 0))
+      // Comments and <template> contents are parsed but never printed: a name only there is not on the page.
+      .replace(/<!--[\s\S]*?(-->|$)/g, ' ')
+      .replace(/<(style|script|template)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&(lt|gt|quot|#39|amp);/g, (_, entity: string) =>
+        entity === 'lt'
+          ? '<'
+          : entity === 'gt'
+            ? '>'
+            : entity === 'quot'
+              ? '"'
+              : entity === '#39'
+                ? "'"
+                : '&',
+      )
+  );
 }
 
 /** Case and spacing aside (a template may upper-case a name or set each letter apart). */

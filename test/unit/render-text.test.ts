@@ -8,7 +8,7 @@ import {
   validateDisplayName,
 } from '../../lib/certificates/text.ts';
 import { ValidationError } from '../../lib/errors.ts';
-import { validateAssetRefs } from '../../lib/render/assets.ts';
+import { MAX_ASSET_BYTES, validateAssetRefs } from '../../lib/render/assets.ts';
 import { pageHtml } from '../../lib/render/fill.ts';
 import { codePointsOf, fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
@@ -84,6 +84,15 @@ describe('display names', () => {
   it('refuses more combining marks on one character than any script stacks, keeping real ones', () => {
     expect(() => validateDisplayName(`A${'\u0301'.repeat(190)}da`)).toThrow(/combining marks/);
     expect(() => validateDisplayName(`Ada${'\u0336\u0337\u0338'.repeat(3)}`)).toThrow(/combining marks/);
+    // Split by a joiner or emoji tag characters, which print nothing: the same stack.
+    expect(() => validateDisplayName(`Z${'\u0301\u0302\u0303\u200D'.repeat(8)}algo`)).toThrow(
+      /combining marks/,
+    );
+    expect(() => validateDisplayName(`Z${'\u0301\u0302\u0303\u{E0061}'.repeat(8)}algo`)).toThrow(
+      /combining marks/,
+    );
+    // A joiner between a few marks, as some scripts write, is still a name.
+    expect(validateDisplayName('क्\u200Dष')).toBe('क्\u200Dष');
     for (const name of ['Nguyễn Thị Ánh', 'Zoë Ångström', 'בְּרֵאשִׁית', 'हिन्दी', 'བོད་སྐད']) {
       expect(validateDisplayName(name)).toBe(name.normalize('NFC'));
     }
@@ -188,6 +197,12 @@ describe('templates', () => {
       ],
       ['name only in an attribute', page('', '<p data-n="{{ student_name }}">{{ course_name }}</p>')],
       ['course cut short', page('', '<p>{{ student_name }}</p><p>{{ course_name | truncate: 12 }}</p>')],
+      // Parsed but never printed.
+      [
+        'name only in a <template>',
+        page('', '<template><p>{{ student_name }}</p></template>{{ course_name }}'),
+      ],
+      ['name only in a comment', page('', '<!-- > {{ student_name }} {{ course_name }} -->')],
     ] as const)
       await expect(validateTemplate({ name: label, html }), label).rejects.toThrow(
         /must print (student_name|course_name) as text of the page/,
@@ -263,6 +278,12 @@ describe('templates', () => {
     expect(() => validateAssetRefs({ logo: 'templates/../../etc/passwd' })).toThrow(ValidationError);
     expect(() => validateAssetRefs({ logo: 'https://evil.example/x.png' })).toThrow(ValidationError);
     expect(() => validateAssetRefs({ favicon: 'templates/x.png' })).toThrow(ValidationError);
+    // A data URI is inlined into every page as any asset is: held to the same size.
+    const uri = (bytes: number) => `data:image/png;base64,${Buffer.alloc(bytes).toString('base64')}`;
+    expect(validateAssetRefs({ logo: uri(MAX_ASSET_BYTES) })).toEqual({ logo: uri(MAX_ASSET_BYTES) });
+    expect(() => validateAssetRefs({ logo: uri(MAX_ASSET_BYTES + 1) })).toThrow(
+      `asset "logo" is ${MAX_ASSET_BYTES + 1} bytes, more than ${MAX_ASSET_BYTES}`,
+    );
   });
 });
 
