@@ -87,8 +87,25 @@ function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
           },
         }
       : {}),
-    ...(checksRole ? { '403': jsonError('Authenticated but not allowed') } : {}),
+    ...(checksRole
+      ? {
+          '403': {
+            ...jsonError('Authenticated but not allowed'),
+            headers: {
+              'WWW-Authenticate': {
+                description:
+                  'Bearer challenge, `Bearer realm="course-certificates", error="insufficient_scope", error_description="..."`',
+                schema: { type: 'string' },
+              },
+            },
+          },
+        }
+      : {}),
     ...(policy.authenticated ? {} : { '429': throttled }),
+    '500': jsonError(
+      'Unexpected server error (`error.code` internal_error); quote `error.requestId` when reporting it. ' +
+        'A function that cannot start at all (its configuration refused) answers it without CORS headers.',
+    ),
     '503': {
       ...jsonError('A dependency (database, identity provider) is unavailable; retry'),
       headers: { 'Retry-After': { schema: { type: 'integer' } } },

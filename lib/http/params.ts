@@ -32,22 +32,26 @@ export function intParam(bounds: { min: number; max?: number; default?: number; 
     ...(bounds.max === undefined ? {} : { maximum: bounds.max }),
     ...(bounds.default === undefined ? {} : { default: bounds.default }),
   };
-  return z
-    .string()
-    .regex(/^\d{1,9}$/, 'must be a positive integer')
-    .transform(Number)
-    .refine(
-      (value) => value >= bounds.min && (bounds.max === undefined || value <= bounds.max),
-      `must be ${range}`,
-    )
-    .optional()
-    .meta({
-      description: bounds.description,
-      override: ({ jsonSchema }) => {
-        for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
-        Object.assign(jsonSchema, documented);
-      },
-    });
+  return (
+    z
+      .string()
+      // Up to 15 digits, all exact as a double: a larger value than a bound allows is then refused
+      // by the bound, or capped by the route (expiresIn), not called "not a positive integer".
+      .regex(/^\d{1,15}$/, 'must be a whole number of at most 15 digits')
+      .transform(Number)
+      .refine(
+        (value) => value >= bounds.min && (bounds.max === undefined || value <= bounds.max),
+        `must be ${range}`,
+      )
+      .optional()
+      .meta({
+        description: bounds.description,
+        override: ({ jsonSchema }) => {
+          for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
+          Object.assign(jsonSchema, documented);
+        },
+      })
+  );
 }
 
 /** Every route's request body at most, unless its declaration allows more (RequestSchemas.maxBodyBytes). */

@@ -410,6 +410,13 @@ describe('download', () => {
     );
     expect(long.expiresIn).toBe(MAX_TTL);
     expect(new URL(long.url).searchParams.get('X-Amz-Expires')).toBe(String(MAX_TTL));
+    // Any integer the document allows (no maximum), ten digits and more, is capped too.
+    const huge = downloadLinkSchema.parse(
+      await (
+        await get(`/api/v1/certificates/${certs.aliceIssued?.id}/download?expiresIn=1000000000000`, token)
+      ).json(),
+    );
+    expect(huge.expiresIn).toBe(MAX_TTL);
   });
 
   it('a certificate being generated -> 409 with its status and Retry-After', async () => {

@@ -250,6 +250,14 @@ describe('OpenAPI document', () => {
     expect(conflict?.headers?.['Retry-After']?.required ?? false).toBe(false);
   });
 
+  it('documents the 500 every operation can answer, and the Bearer challenge on 403 as on 401', () => {
+    for (const [route, operation] of operations) {
+      expect(operation.responses['500'], route).toBeDefined();
+      const forbidden = operation.responses['403'] as { headers?: Record<string, unknown> } | undefined;
+      if (forbidden) expect(forbidden.headers?.['WWW-Authenticate'], route).toBeDefined();
+    }
+  });
+
   it('gives a numeric schema no string keywords: an integer parameter is documented as the integer a client sends', () => {
     const misplaced: string[] = [];
     const walk = (node: unknown, path: string): void => {
