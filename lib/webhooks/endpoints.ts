@@ -22,7 +22,8 @@ export const endpointInputSchema = z.strictObject({
     .array(z.enum(WEBHOOK_EVENT_TYPES))
     .min(1, 'must name at least one event type')
     .refine((types) => new Set(types).size === types.length, 'must not repeat an event type')
-    .describe('Events this endpoint receives'),
+    // The refinement above, as JSON Schema says it.
+    .meta({ description: 'Events this endpoint receives (each at most once)', uniqueItems: true }),
   description: z.string().max(500, 'must be at most 500 characters').default(''),
 });
 export type EndpointInput = z.output<typeof endpointInputSchema>;

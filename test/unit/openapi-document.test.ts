@@ -258,6 +258,12 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it("says a webhook endpoint's event types are each named once, as the route refuses a repeat", () => {
+    const schemas = (document as { components?: { schemas?: Record<string, unknown> } }).components?.schemas;
+    const input = schemas?.WebhookEndpointInput as { properties?: Record<string, Record<string, unknown>> };
+    expect(input?.properties?.eventTypes).toMatchObject({ type: 'array', minItems: 1, uniqueItems: true });
+  });
+
   it('gives a numeric schema no string keywords: an integer parameter is documented as the integer a client sends', () => {
     const misplaced: string[] = [];
     const walk = (node: unknown, path: string): void => {
