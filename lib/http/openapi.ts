@@ -66,6 +66,17 @@ const throttled: ZodOpenApiResponseObject = {
   content: { 'application/json': { schema: gatewayErrorSchema } },
 };
 
+/** An error answer with its RFC 6750 Bearer challenge (`error` as the header names it). */
+const challenged = (description: string, error: string): ZodOpenApiResponseObject => ({
+  ...jsonError(description),
+  headers: {
+    'WWW-Authenticate': {
+      description: `Bearer challenge, e.g. \`Bearer realm="course-certificates", error="${error}"\``,
+      schema: { type: 'string' },
+    },
+  },
+});
+
 /** Errors every route may answer, by what its declaration says it does. */
 function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
   const { request, policy } = route;
@@ -74,33 +85,9 @@ function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
   return {
     ...(validates ? { '400': jsonError('Malformed parameter (`error.parameter` names it) or body') } : {}),
     ...(policy.authenticated
-      ? {
-          '401': {
-            ...jsonError('Missing, expired or invalid token'),
-            headers: {
-              'WWW-Authenticate': {
-                description:
-                  'Bearer challenge, e.g. `Bearer realm="course-certificates", error="invalid_token"`',
-                schema: { type: 'string' },
-              },
-            },
-          },
-        }
+      ? { '401': challenged('Missing, expired or invalid token', 'invalid_token') }
       : {}),
-    ...(checksRole
-      ? {
-          '403': {
-            ...jsonError('Authenticated but not allowed'),
-            headers: {
-              'WWW-Authenticate': {
-                description:
-                  'Bearer challenge, `Bearer realm="course-certificates", error="insufficient_scope", error_description="..."`',
-                schema: { type: 'string' },
-              },
-            },
-          },
-        }
-      : {}),
+    ...(checksRole ? { '403': challenged('Authenticated but not allowed', 'insufficient_scope') } : {}),
     ...(policy.authenticated ? {} : { '429': throttled }),
     '500': jsonError(
       'Unexpected server error (`error.code` internal_error); quote `error.requestId` when reporting it. ' +
