@@ -471,6 +471,29 @@ async function verifiedPayload(
  * name, course) and, when the network is in use, its status-list entry resolved the way a wallet
  * resolves it (the signed list fetched and its bit read).
  */
+/** The PDF's Open Badges credential, its signature checked with `keys`, or why it is not one. */
+async function signedOpenBadge(
+  jwt: string,
+  keys: readonly PublishedKey[],
+): Promise<
+  { credential: z.infer<typeof openBadgeShape>; alg: SigningAlgorithm; kid: string } | { problem: string }
+> {
+  const verified = await verifiedPayload(jwt.trim(), keys);
+  if ('problem' in verified) return verified;
+  const parsed = openBadgeShape.safeParse(verified.payload);
+  if (!parsed.success || !parsed.data.type.includes('OpenBadgeCredential')) {
+    const where = parsed.success ? 'type' : (parsed.error.issues[0]?.path.join('.') ?? '');
+    return {
+      problem: `the signed payload is not an OpenBadgeCredential (${where} is missing or malformed)`,
+    };
+  }
+  return { credential: parsed.data, alg: verified.alg, kid: verified.kid };
+}
+
+/** The printed name an Open Badges credential states for its holder (its IdentityObject). */
+const holderName = (credential: z.infer<typeof openBadgeShape>): string | undefined =>
+  credential.credentialSubject.identifier?.[0]?.identityHash;
+
 /**
  * The facts in full, from the PDF's Open Badge, when its facts file is missing or damaged. The
  * badge is the issuer's (its signature is checked with the same keys) and states the name, the
@@ -484,12 +507,10 @@ async function factsFromOpenBadge(
   keys: readonly PublishedKey[],
   claims: CredentialClaims,
 ): Promise<CertificateFacts | undefined> {
-  const verified = await verifiedPayload(jwt.trim(), keys);
-  if ('problem' in verified) return undefined;
-  const parsed = openBadgeShape.safeParse(verified.payload);
-  if (!parsed.success) return undefined;
-  const { credentialSubject, issuer } = parsed.data;
-  const name = credentialSubject.identifier?.[0]?.identityHash;
+  const badge = await signedOpenBadge(jwt, keys);
+  if ('problem' in badge) return undefined;
+  const { credentialSubject, issuer } = badge.credential;
+  const name = holderName(badge.credential);
   const issuerName = typeof issuer === 'object' ? issuer.name : undefined;
   if (name === undefined || typeof issuerName !== 'string') return undefined;
   const facts: CertificateFacts = {
@@ -513,22 +534,11 @@ async function checkOpenBadge(
   expected: { code: string; name?: string; course?: string },
   io: CheckIo,
 ): Promise<{ ok: boolean; lines: string[]; statusResolved: boolean }> {
-  const verified = await verifiedPayload(jwt.trim(), keys);
+  const verified = await signedOpenBadge(jwt, keys);
   if ('problem' in verified)
     return { ok: false, statusResolved: false, lines: [`Open Badge: INVALID — ${verified.problem}`] };
-  const parsed = openBadgeShape.safeParse(verified.payload);
-  if (!parsed.success || !parsed.data.type.includes('OpenBadgeCredential')) {
-    const where = parsed.success ? 'type' : (parsed.error.issues[0]?.path.join('.') ?? '');
-    return {
-      ok: false,
-      statusResolved: false,
-      lines: [
-        `Open Badge: INVALID — the signed payload is not an OpenBadgeCredential (${where} is missing or malformed)`,
-      ],
-    };
-  }
-  const credential = parsed.data;
-  const name = credential.credentialSubject.identifier?.[0]?.identityHash;
+  const { credential } = verified;
+  const name = holderName(credential);
   const sameCertificate =
     isUrl(credential.id) &&
     pathNamesCode(new URL(credential.id), expected.code) &&
