@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
@@ -117,4 +118,21 @@ export function killProcessesMentioning(text: string): number {
   const pids = processesMentioning(text);
   for (const pid of pids) signal(pid, 'SIGKILL');
   return pids.length;
+}
+
+/**
+ * Starts a guard script (`npm start`'s, the test run's) through tsx: in a process group of its own
+ * (a Ctrl-C to ours does not reach it), with a pipe on its stdin that closes when we are gone,
+ * and unreferenced, so that neither keeps this process alive. Write "done" to its stdin once
+ * everything is stopped, and it has nothing to do.
+ */
+export function startGuard(script: string, args: string[], cwd?: string): ChildProcess {
+  const guard = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    ...(cwd ? { cwd } : {}),
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  });
+  guard.unref();
+  (guard.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  return guard;
 }

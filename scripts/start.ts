@@ -30,6 +30,7 @@ import {
   parentOf,
   processesMentioning,
   signal,
+  startGuard,
   terminateAll,
   waitUntilGone,
 } from './process-tree.ts';
@@ -283,23 +284,11 @@ async function main(): Promise<void> {
   const profileRoot = process.env.CHROMIUM_PROFILE_ROOT
     ? undefined
     : mkdtempSync(join(tmpdir(), 'certificates-start-chromium-'));
-  const guard = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'scripts', 'start-guard.ts'),
-      String(process.pid),
-      ...(profileRoot ? [profileRoot] : []),
-    ],
-    {
-      cwd: ROOT,
-      stdio: ['pipe', 'ignore', 'ignore'],
-      detached: true,
-    },
+  const guard = startGuard(
+    join(ROOT, 'scripts', 'start-guard.ts'),
+    [String(process.pid), ...(profileRoot ? [profileRoot] : [])],
+    ROOT,
   );
-  guard.unref();
-  (guard.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
   /**
    * Stops every Chromium with a profile under this run's profile root while no serverless offline
    * of the run is alive: puppeteer starts Chromium in a process group of its own, so when offline

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { chromiumExecutable } from '../../lib/render/chromium-binary.ts';
 import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
-import { killProcessesMentioning } from '../../scripts/process-tree.ts';
+import { killProcessesMentioning, startGuard } from '../../scripts/process-tree.ts';
 
 export interface ProvidedStack {
   env: Record<string, string>;
@@ -29,22 +29,6 @@ let stack: LocalStack | undefined;
 let root: string | undefined;
 let guard: ChildProcess | undefined;
 
-/**
- * Starts test/support/run-guard.ts for the run folder: detached (a Ctrl-C to vitest's group does
- * not reach it) and unreferenced (vitest exits as before); it cleans up after a run stopped by a
- * signal, which runs no teardown.
- */
-function startGuard(folder: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./run-guard.ts', import.meta.url)), folder],
-    { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
-  );
-  child.unref();
-  (child.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
-  return child;
-}
-
 /** Kills any process (Chromium, serverless offline) whose command line mentions the run's folder. */
 function killStragglers(folder: string): void {
   killProcessesMentioning(folder);
@@ -52,7 +36,8 @@ function killStragglers(folder: string): void {
 
 export async function setup(project: TestProject): Promise<void> {
   root = await mkdtemp(join(tmpdir(), 'certs-test-'));
-  guard = startGuard(root);
+  // Cleans up after a run stopped by a signal, which runs no teardown (test/support/run-guard.ts).
+  guard = startGuard(fileURLToPath(new URL('./run-guard.ts', import.meta.url)), [root]);
   // Tests never talk to a developer's real services: the stand-ins are always started here.
   try {
     stack = await startLocalStack({
