@@ -268,6 +268,8 @@ export interface BackfillOptions {
   notify: boolean;
   /** Stop after this many batches (the HTTP route: one, then let the scan drain). */
   maxBatches?: number;
+  /** The staff `sub` that asked (the HTTP route): the created certificates' audit actor, else `backfill`. */
+  requestedBy?: string;
   /** Checked between batches: an abort (Ctrl-C) ends the run cleanly there. */
   signal?: AbortSignal;
   /** How long to wait for the backlog to shrink before looking again. */
@@ -333,6 +335,7 @@ export async function runBackfill(
       filter: selection,
       notify: options.notify,
       source: 'backfill',
+      requestedBy: options.requestedBy,
     });
     batches += 1;
     if (batch.scanned === 0) {
@@ -440,7 +443,7 @@ export async function backfillCourse(
   deps: { sql: Sql; log: Log },
   courseId: string,
   request: BackfillRequest,
-  options: { batchSize: number; maxWaiting: number; boundary: BackfillBoundary },
+  options: { batchSize: number; maxWaiting: number; boundary: BackfillBoundary; requestedBy: string },
 ): Promise<CourseBackfillRun> {
   const selection = selectionOf(request, options.boundary, courseId);
   if (!(await courseExists(deps.sql, courseId))) throw new NotFoundError('course');
@@ -461,6 +464,7 @@ export async function backfillCourse(
     maxWaiting: options.maxWaiting,
     notify: request.notify,
     maxBatches: 1,
+    requestedBy: options.requestedBy,
   });
   return {
     courseId,

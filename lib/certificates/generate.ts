@@ -121,8 +121,8 @@ async function claim(
       SELECT pg_advisory_xact_lock_shared(${SUMMARY_LOCK}) FROM claimed
     ),
     audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, message, details)
-      SELECT id, 'claimed', from_status, 'rendering', attempt_count,
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, attempt, actor, message, details)
+      SELECT id, 'claimed', from_status, 'rendering', attempt_count, 'generate',
              CASE WHEN from_status = 'rendering' THEN 'expired lease taken over' ELSE 'claimed for rendering' END,
              -- The attempt that died was the last allowed: this one records it as dead at once,
              -- and that row counts it (the summary leaves this one out).
@@ -190,8 +190,8 @@ async function markIssued(sql: TransactionSql, issue: Issue): Promise<boolean> {
     ),
     audit AS (
       INSERT INTO certificate_generation_log
-        (certificate_id, event, from_status, to_status, attempt, message, duration_ms, details)
-      SELECT id, 'issued', 'rendering', 'issued', attempt_count, 'Certificate generated successfully',
+        (certificate_id, event, from_status, to_status, attempt, actor, message, duration_ms, details)
+      SELECT id, 'issued', 'rendering', 'issued', attempt_count, 'generate', 'Certificate generated successfully',
              ${Math.round(issue.durationMs)},
              ${sql.json({
                s3_key: issue.s3Key,
@@ -242,8 +242,8 @@ async function recordFailure(sql: TransactionSql, failure: Failure): Promise<boo
     ),
     audit AS (
       INSERT INTO certificate_generation_log
-        (certificate_id, event, from_status, to_status, attempt, message, error, duration_ms, details)
-      SELECT id, ${status}, 'rendering', ${status}::certificate_status, attempt_count,
+        (certificate_id, event, from_status, to_status, attempt, actor, message, error, duration_ms, details)
+      SELECT id, ${status}, 'rendering', ${status}::certificate_status, attempt_count, 'generate',
              ${failure.dead ? 'gave up' : 'will retry'}, ${failure.error}, ${Math.round(failure.durationMs)},
              ${sql.json(failure.details)}::jsonb || jsonb_build_object('next_attempt_at', next_attempt_at)
       FROM failed

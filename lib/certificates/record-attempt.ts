@@ -207,8 +207,8 @@ export async function recordAttempt(
         RETURNING id, status, test_attempt_id
       ),
       audit AS (
-        INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, details)
-        SELECT id, 'created', 'pending', 'pending certificate created on ingestion',
+        INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
+        SELECT id, 'created', 'pending', 'pending certificate created on ingestion', 'ingestion',
                jsonb_build_object('test_attempt_id', test_attempt_id)
         FROM cert
       )

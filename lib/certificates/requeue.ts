@@ -38,8 +38,8 @@ export async function requeueCertificate(
       RETURNING c.id, prev.status AS previous_status, c.last_error
     ),
     audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, details)
-      SELECT id, 'requeued', previous_status, 'pending', ${input.reason ?? 'requeued by operator'},
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
+      SELECT id, 'requeued', previous_status, 'pending', ${input.reason ?? 'requeued by operator'}, ${input.requestedBy},
              jsonb_build_object('requested_by', ${input.requestedBy}::text, 'last_error', last_error)
       FROM requeued
     )
@@ -200,8 +200,9 @@ export async function requeueDeadCertificates(
       RETURNING c.id, c.last_error
     ),
     audit AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, details)
+      INSERT INTO certificate_generation_log (certificate_id, event, from_status, to_status, message, actor, details)
       SELECT id, 'requeued', ${status}::certificate_status, 'pending', ${input.reason ?? 'requeued in bulk by operator'},
+             ${input.requestedBy},
              jsonb_build_object('requested_by', ${input.requestedBy}::text, 'last_error', last_error, 'bulk', true)
       FROM requeued
     )

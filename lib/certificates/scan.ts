@@ -67,8 +67,10 @@ export interface EnqueueOptions {
   filter?: AttemptFilter;
   /** false: the certificate's `certificate.issued` webhook is not written (a silent backfill). */
   notify?: boolean;
-  /** Who created the rows, for the audit log: the scan by default. */
+  /** Which run created the rows: the scan by default. */
   source?: 'scan' | 'backfill';
+  /** The audit rows' actor when a person asked for the run (the backfill route's caller); else the source. */
+  requestedBy?: string;
 }
 
 /**
@@ -135,8 +137,8 @@ export async function enqueuePassingAttempts(
       RETURNING id
     ),
     audited AS (
-      INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, details)
-      SELECT id, 'created', 'pending', ${`pending certificate created by ${source}`},
+      INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
+      SELECT id, 'created', 'pending', ${`pending certificate created by ${source}`}, ${options.requestedBy ?? source},
              jsonb_build_object('test_attempt_id', test_attempt_id) || ${sql.json(auditDetails)}::jsonb
       FROM inserted
       RETURNING 1

@@ -266,7 +266,8 @@ describe('backfill of 5,000 historical attempts', () => {
     expect(unmarked?.n).toBe(0);
     const [silent] = await t.sql<{ loud: number; audited: number }[]>`
       SELECT count(*) FILTER (WHERE c.notify)::int AS loud,
-             count(*) FILTER (WHERE l.message = 'pending certificate created by backfill')::int AS audited
+             count(*) FILTER (WHERE l.message = 'pending certificate created by backfill' AND l.actor = 'backfill')::int
+               AS audited
       FROM certificates c JOIN certificate_generation_log l ON l.certificate_id = c.id AND l.event = 'created'
       WHERE l.details->>'backfill' = 'true'`;
     expect(silent).toEqual({ loud: 0, audited: total });

@@ -163,6 +163,10 @@ describe('backfill route', () => {
       JSON.parse((await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31' })).body),
     );
     expect(first).toMatchObject({ dryRun: false, certificates: 2 * MAX_IN_FLIGHT, remainingAttempts: 20 });
+    // Who asked is on record with what it created, not only in a log line that expires.
+    const actors = await t.sql`
+      SELECT actor, count(*)::int AS rows FROM certificate_generation_log WHERE event = 'created' GROUP BY actor`;
+    expect(actors).toEqual([{ actor: ids.admin, rows: 2 * MAX_IN_FLIGHT }]);
     // The backlog is full: a second call adds nothing until the scan has drained it.
     const full = backfillRunSchema.parse(
       JSON.parse((await backfill(ids.course, token, { from: '2022-01-01', to: '2022-12-31' })).body),

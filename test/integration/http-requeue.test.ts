@@ -118,9 +118,10 @@ describe('requeue in-process', () => {
         from_status: string;
         to_status: string;
         message: string;
+        actor: string | null;
         details: Record<string, unknown>;
       }[]
-    >`SELECT event, from_status::text, to_status::text, message, details
+    >`SELECT event, from_status::text, to_status::text, message, actor, details
       FROM certificate_generation_log WHERE certificate_id = ${id} ORDER BY id`;
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
@@ -128,6 +129,7 @@ describe('requeue in-process', () => {
       from_status: 'dead',
       to_status: 'pending',
       message: 'user restored',
+      actor: ids.staff,
       details: { requested_by: ids.staff, last_error: 'keycloak: user not found' },
     });
   });
@@ -260,15 +262,22 @@ describe('bulk requeue of dead certificates in-process', () => {
       // Due now: the next scan hands it out within the concurrency budget.
       expect(row?.next_attempt_at?.getTime()).toBeLessThanOrEqual(Date.now());
       const audit = await t.sql<
-        { event: string; from_status: string; message: string; details: Record<string, unknown> }[]
+        {
+          event: string;
+          from_status: string;
+          message: string;
+          actor: string;
+          details: Record<string, unknown>;
+        }[]
       >`
-        SELECT event, from_status::text, message, details FROM certificate_generation_log
+        SELECT event, from_status::text, message, actor, details FROM certificate_generation_log
         WHERE certificate_id = ${id}`;
       expect(audit).toEqual([
         {
           event: 'requeued',
           from_status: 'dead',
           message: 'Keycloak back after the outage',
+          actor: ids.staff,
           details: { requested_by: ids.staff, last_error: 'keycloak: HTTP 503', bulk: true },
         },
       ]);

@@ -62,6 +62,9 @@ describe('recordAttempt (immediate trigger)', () => {
       await t.sql`SELECT passed, certificate_enqueued_at FROM test_attempts WHERE id = ${result.attempt.id}`;
     expect(attempt?.passed).toBe(true);
     expect(attempt?.certificate_enqueued_at).toBeInstanceOf(Date);
+    const audit = await t.sql`
+      SELECT event, actor FROM certificate_generation_log WHERE certificate_id = ${result.certificate?.id ?? null}`;
+    expect(audit).toEqual([{ event: 'created', actor: 'ingestion' }]);
     // The scan leaves a freshly dispatched certificate to its worker.
     const scanCalls = recordingDispatch();
     await runScan(

@@ -207,6 +207,16 @@ describe('scan', () => {
       FROM certificate_generation_log l JOIN certificates c ON c.id = l.certificate_id
       WHERE c.course_id = ${courseId}`;
     expect({ issued, claimed }).toEqual({ issued: 12, claimed: 12 });
+    // Each row names who wrote it: the scan created the certificate, generate claimed and issued it.
+    const actors = await t.sql<{ event: string; actor: string | null; rows: number }[]>`
+      SELECT l.event, l.actor, count(*)::int AS rows
+      FROM certificate_generation_log l JOIN certificates c ON c.id = l.certificate_id
+      WHERE c.course_id = ${courseId} GROUP BY 1, 2 ORDER BY 1, 2`;
+    expect(actors).toEqual([
+      { event: 'claimed', actor: 'generate', rows: 12 },
+      { event: 'created', actor: 'scan', rows: 12 },
+      { event: 'issued', actor: 'generate', rows: 12 },
+    ]);
     const keys = (await listKeys(t)).filter((key) => key.startsWith(`certificates/${courseId}/`));
     expect(keys).toHaveLength(12);
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScan } from '../../lib/certificates/scan.ts';
@@ -188,6 +189,51 @@ describe('schema', () => {
       [1, 2, true],
       [49, 100, false],
       [2, 5, false],
+    ]);
+
+    // Results test_attempts cannot hold never fail the LMS's own write; the README's query lists them.
+    const unfit = [
+      { user: true, points: 105, max: 100 },
+      { user: true, points: null, max: 100 },
+      { user: false, points: 80, max: 100 },
+      { user: true, points: 0, max: 0 },
+    ];
+    const unfitIds: number[] = [];
+    for (const { user, points, max } of unfit) {
+      const [row] = await t.sql<{ id: number }[]>`
+        INSERT INTO lms.results (user_id, course_id, points, points_max, finished_at)
+        VALUES (${user ? randomUUID() : null}, ${course?.id}, ${points}, ${max}, now()) RETURNING id`;
+      unfitIds.push(row?.id ?? -1);
+    }
+    const [{ lms = -1 } = {}] = await t.sql<{ lms: number }[]>`SELECT count(*)::int AS lms FROM lms.results`;
+    expect(lms).toBe(8);
+    const query = /```sql\n(-- Finished results the trigger did not copy[\s\S]*?)```/.exec(
+      readme.replace(/^ {3}/gm, ''),
+    )?.[1];
+    expect(query).toContain('lms.results');
+    const missed = await t.sql.unsafe<{ id: number }[]>(query ?? '');
+    expect(missed.map((row) => row.id).sort((a, b) => a - b)).toEqual(unfitIds);
+
+    // Fractional points: the stored score is cut to 2 decimals and pass/fail follows the stored row.
+    await t.sql.unsafe(`CREATE TABLE lms.graded (id integer PRIMARY KEY, user_id uuid, course_id uuid,
+        points double precision, points_max numeric, finished_at timestamptz);
+      CREATE TRIGGER graded_to_test_attempts AFTER INSERT ON lms.graded
+        FOR EACH ROW EXECUTE FUNCTION lms.copy_result_to_test_attempts()`);
+    const [pass70] = await t.sql<{ id: string }[]>`
+      INSERT INTO courses (title, pass_percentage) VALUES ('LMS 70', 70) RETURNING id`;
+    // Ids apart from lms.results' ones: both tables' rows share the 'lms:' external references.
+    for (const [id, points] of [
+      [1001, 69.996],
+      [1002, 70.004],
+    ])
+      await t.sql`
+        INSERT INTO lms.graded (id, user_id, course_id, points, points_max, finished_at)
+        VALUES (${id ?? 0}, gen_random_uuid(), ${pass70?.id ?? null}, ${points ?? 0}, 100, now())`;
+    const graded = await t.sql<{ score: string; passed: boolean }[]>`
+      SELECT score, passed FROM test_attempts WHERE course_id = ${pass70?.id ?? null} ORDER BY score`;
+    expect(graded).toEqual([
+      { score: '69.99', passed: false },
+      { score: '70.00', passed: true },
     ]);
   });
 

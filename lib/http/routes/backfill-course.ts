@@ -60,6 +60,7 @@ export const backfillCourseRoute = defineRoute({
       batchSize: BATCH_SIZE,
       maxWaiting: deps.maxInFlight * PACE_FACTOR,
       boundary: { scanNotBefore: deps.scanNotBefore, startedAt: deps.now() },
+      requestedBy: principal.subject,
     });
     logger.info('Backfill requested', {
       course_id: path.courseId,
