@@ -17,7 +17,12 @@ import type { Dispatch, Log } from './ports.ts';
 
 // numeric(10, 2) in the schema: at most 8 integer digits and 2 decimals, never silently rounded.
 const MAX_SCORE_VALUE = 99_999_999.99;
-const twoDecimals = (value: number) => Math.abs(Math.round(value * 100) / 100 - value) < 1e-9;
+// A value within 1e-9 of two decimals passes: a float sum such as 0.05 + 68.88 + 1.07 is
+// 69.99999999999999 and means 70.00, which is what the row stores. `cents` is that value, and
+// pass/fail, the score-below-maximum rule and a retry's comparison all use it, so a pass at the
+// mark is not decided on the float's last bit and a resent request is the same attempt.
+const cents = (value: number) => Math.round(value * 100) / 100;
+const twoDecimals = (value: number) => Math.abs(cents(value) - value) < 1e-9;
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 export const recordAttemptInputSchema = z
@@ -57,7 +62,7 @@ export const recordAttemptInputSchema = z
       .optional(),
   })
   .strict()
-  .refine((input) => input.score <= input.maxScore, {
+  .refine((input) => cents(input.score) <= cents(input.maxScore), {
     path: ['score'],
     message: 'must not exceed maxScore',
   });
@@ -142,7 +147,8 @@ function toView(row: AttemptRow): AttemptView {
 }
 
 export function parseRecordAttemptInput(input: unknown): RecordAttemptInput {
-  return parseWith(recordAttemptInputSchema, input);
+  const parsed = parseWith(recordAttemptInputSchema, input);
+  return { ...parsed, score: cents(parsed.score), maxScore: cents(parsed.maxScore) };
 }
 
 export async function recordAttempt(

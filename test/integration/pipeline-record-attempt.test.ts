@@ -99,6 +99,40 @@ describe('recordAttempt (immediate trigger)', () => {
     expect(atMark.attempt.passed).toBe(true);
   });
 
+  it('a score summed in floating point (69.99999999999999) is the two-decimal value it stores: a pass at the mark, and a resend is the same attempt', async () => {
+    const courseId = await createCourse(t.sql, { passPercentage: 70 });
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const summed = 0.05 + 68.88 + 1.07;
+    expect(summed).toBeLessThan(70);
+    const input = {
+      studentId: randomUUID(),
+      courseId,
+      score: summed,
+      maxScore: 100,
+      externalRef: `lms-${randomUUID()}`,
+    };
+
+    const first = await recordAttempt(deps, options, input);
+    expect(first.attempt).toMatchObject({ score: 70, percentage: 70, passed: true });
+    expect(first.certificate).toMatchObject({ status: 'pending', created: true });
+    expect(calls).toEqual([first.certificate?.id]);
+
+    // 0.1 + 0.2 is 0.30000000000000004: sent twice, the second is the first attempt, not a 409.
+    const tiny = { ...input, score: 0.1 + 0.2, maxScore: 1, externalRef: `lms-${randomUUID()}` };
+    const once = await recordAttempt(deps, options, tiny);
+    const twice = await recordAttempt(deps, options, tiny);
+    expect(twice).toMatchObject({ created: false, attempt: { id: once.attempt.id, score: 0.3 } });
+    // The same for a score a hair above its maximum once summed: it is the maximum.
+    const full = await recordAttempt(deps, options, {
+      ...input,
+      score: 0.1 + 0.2,
+      maxScore: 0.3,
+      externalRef: `lms-${randomUUID()}`,
+    });
+    expect(full.attempt).toMatchObject({ score: 0.3, maxScore: 0.3, passed: true });
+  });
+
   it('is idempotent on externalRef and refuses the same reference with different values', async () => {
     const courseId = await createCourse(t.sql);
     const studentId = randomUUID();
