@@ -1,3 +1,4 @@
+import { LiquidError } from 'liquidjs';
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import type {
@@ -131,6 +132,13 @@ export async function previewFromRequest(deps: PreviewDeps, body: unknown): Prom
     score: request.score,
     maxScore: request.maxScore,
     verifyBaseUrl: deps.verifyBaseUrl,
+  }).catch((error: unknown) => {
+    // Liquid stopping the fill (its render-time or memory limit, a filter given a bad argument)
+    // is the template's fault, not the service's: a 400, as saving the same draft answers, not
+    // a 500 that asks the caller to try again.
+    if (error instanceof LiquidError)
+      throw new ValidationError(`template fails with sample data: ${error.message}`, 'html');
+    throw error;
   });
   // Issued certificates go to S3 and have no such limit; the preview is what cannot carry them.
   if (pdf.byteLength > MAX_PREVIEW_PDF_BYTES)

@@ -144,6 +144,17 @@ describe('POST /api/v1/templates/preview', () => {
     expect(printer.blockedRequests.slice(before)).toEqual([]);
   });
 
+  it("a draft whose loop hits Liquid's memory limit is a 400 on html, as a save answers, not a 500", async () => {
+    const html =
+      '<!doctype html><html><head><title>x</title></head><body><p>{{ student_name }}</p><p>{{ course_name }}</p>' +
+      '<p>{{ verify_url }}</p>{% for i in (1..100000000) %}{% endfor %}</body></html>';
+    const response = await call({ template: { html } });
+    expect(response.statusCode, response.body).toBe(400);
+    const { error } = errorSchema.parse(JSON.parse(response.body));
+    expect(error.parameter).toBe('html');
+    expect(error.message).toMatch(/^template fails with sample data: .*limit/);
+  });
+
   it('is staff only, validates the body, and 404s an unknown template id', async () => {
     expect((await call({}, tokens.student)).statusCode).toBe(403);
     expect((await call({ studentName: 'x'.repeat(500) })).statusCode).toBe(400);
