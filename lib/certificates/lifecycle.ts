@@ -7,6 +7,7 @@ import { dispatchWithinBudget } from './budget.ts';
 import { expiredEventsFrom } from './expiry-events.ts';
 import { assertUuid } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
+import { printsSomething } from './text.ts';
 
 /** How an immediate invoke is bounded: the dispatch lease and the shared budget (GENERATE_MAX_CONCURRENCY). */
 export interface DispatchOptions {
@@ -105,7 +106,8 @@ export const revokeInputSchema = z
     reasonCode: z.enum(REVOCATION_REASONS, { error: `must be one of ${REVOCATION_REASONS.join(', ')}` }),
     reasonText: z.string().trim().max(1000, 'must be at most 1000 characters').optional(),
   })
-  .refine((input) => input.reasonCode !== 'other' || (input.reasonText ?? '').length > 0, {
+  // Something the holder can read: invisible characters alone (a zero-width space) are not a reason.
+  .refine((input) => input.reasonCode !== 'other' || printsSomething(input.reasonText ?? ''), {
     path: ['reasonText'],
     message: 'is required when reasonCode is other',
   });
@@ -118,7 +120,8 @@ export const reissueInputSchema = z.strictObject({
     .max(1000, 'must be at most 1000 characters')
     // Checked after trimming, so the same as min(1); it is here for the published schema, which
     // sees the untrimmed value ("   " is blank).
-    .regex(/\S/, 'must not be empty'),
+    .regex(/\S/, 'must not be empty')
+    .refine(printsSomething, 'must not be empty'),
 });
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {

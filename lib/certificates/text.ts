@@ -42,13 +42,17 @@ export function normalizeDisplayText(value: string): string {
     .trim();
 }
 
+/** Whether the text, once normalised, prints anything: not only spaces, controls or blank letters. */
+export function printsSomething(value: string): boolean {
+  return VISIBLE.test(normalizeDisplayText(value).replace(BLANK_CHARACTERS, ''));
+}
+
 function validateText(value: unknown, field: string, max: number): string {
   if (typeof value !== 'string') throw new ValidationError(`${field} must be a string`, field);
   const normalized = normalizeDisplayText(value);
   if (normalized === '') throw new ValidationError(`${field} must not be empty`, field);
   // Would print as an empty line on a signed certificate.
-  if (!VISIBLE.test(normalized.replace(BLANK_CHARACTERS, '')))
-    throw new ValidationError(`${field} has no visible character`, field);
+  if (!printsSomething(normalized)) throw new ValidationError(`${field} has no visible character`, field);
   // Counted with the format characters the name keeps (ZWJ, ZWNJ, emoji tags) left out: they
   // print nothing, and placed between marks they split a run that stacks on one character all the same.
   if (STACKED_MARKS.test(normalized.replace(/\p{Cf}/gu, '')))

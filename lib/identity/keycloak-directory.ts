@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { StudentDirectory, StudentProfile } from '../certificates/ports.ts';
+import { printsSomething } from '../certificates/text.ts';
 import type { Config } from '../config.ts';
 import { ConfigurationError, PermanentError, TransientError } from '../errors.ts';
 import { defaultSecretStore, prefetch, type SecretSource, secretSource } from '../secrets/secret-store.ts';
@@ -62,9 +63,11 @@ export function keycloakOptionsFromConfig(
 }
 
 export function displayName(user: { firstName?: string | null; lastName?: string | null; username: string }) {
+  // A part that prints nothing (only a zero-width space, a bidi control, a Hangul filler) is
+  // empty: with both parts so, the username is printed instead of the certificate failing.
   const name = [user.firstName, user.lastName]
     .map((part) => part?.trim() ?? '')
-    .filter((part) => part !== '')
+    .filter((part) => printsSomething(part))
     .join(' ');
   return name !== '' ? name : user.username;
 }

@@ -181,5 +181,10 @@ describe('Keycloak directory', () => {
     expect(displayName({ firstName: ' José ', lastName: 'Ñúñez', username: 'jose' })).toBe('José Ñúñez');
     expect(displayName({ firstName: 'Cher', lastName: null, username: 'cher' })).toBe('Cher');
     expect(displayName({ firstName: '', lastName: '  ', username: 'anon42' })).toBe('anon42');
+    // Parts that print nothing count as empty: the username, not a certificate that dies.
+    expect(displayName({ firstName: '\u200B\u200B', lastName: '\u2060', username: 'u-zero' })).toBe('u-zero');
+    expect(displayName({ firstName: '\u202E', lastName: '\u2066', username: 'u-bidi' })).toBe('u-bidi');
+    expect(displayName({ firstName: '\u3164', lastName: null, username: 'u-filler' })).toBe('u-filler');
+    expect(displayName({ firstName: '\u200B', lastName: 'Okafor', username: 'u-one' })).toBe('Okafor');
   });
 });

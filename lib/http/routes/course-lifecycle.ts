@@ -4,6 +4,7 @@ import {
   getCourseLifecycleSettings,
   updateCourseLifecycleSettings,
 } from '../../certificates/course-settings.ts';
+import { printsSomething } from '../../certificates/text.ts';
 import { defineRoute } from '../contract.ts';
 import type { ReadDeps } from '../deps.ts';
 import { uuidParam } from '../params.ts';
@@ -35,7 +36,7 @@ const settingsSchema = z
   })
   .meta({ id: 'CourseLifecycleSettings' });
 
-const updateSchema = z
+export const courseLifecycleUpdateSchema = z
   .strictObject({
     validityMonths: z.number().int().min(1).max(1200).nullable().optional(),
     reissueOnBetterScore: z.boolean().optional(),
@@ -45,6 +46,8 @@ const updateSchema = z
       .min(1)
       .max(1000)
       .regex(/\S/, 'must not be blank')
+      // Invisible characters alone (a zero-width space) are not a reason either.
+      .refine(printsSomething, 'must not be blank')
       .optional()
       .describe('Why, for the audit log (not blank)'),
   })
@@ -89,7 +92,7 @@ export const updateCourseLifecycleRoute = defineRoute({
     'Partial update: only the fields given change (`validityMonths: null` removes the validity ' +
     'period). Each change writes an audit row (`course_settings_log`: actor, reason, each setting ' +
     `from and to); a call that changes nothing writes none and answers \`changed: false\`. ${HOW_IT_APPLIES}`,
-  request: { path: coursePath, body: updateSchema },
+  request: { path: coursePath, body: courseLifecycleUpdateSchema },
   policy: requires('certificates:lifecycle', "change a course's lifecycle settings"),
   responses: {
     200: {
