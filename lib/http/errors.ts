@@ -47,6 +47,10 @@ const UNAVAILABLE_CODES = new Set([
   '57014', // query_canceled: the statement timeout of an overloaded database
   '40001', // serialization_failure
   '40P01', // deadlock_detected
+  // A login refused: during a password rotation a warm container logs in with the password it
+  // cached (for SECRETS_CACHE_SECONDS) until it reads the secret again; the request can be retried.
+  '28P01', // invalid_password
+  '28000', // invalid_authorization_specification
 ]);
 
 function errorCode(error: unknown): string | undefined {

@@ -70,6 +70,41 @@ describe('secrets from SSM and Secrets Manager', () => {
     expect(standIn.calls.filter((call) => call.id === DB_SECRET).length).toBeGreaterThanOrEqual(1);
   });
 
+  it("a database secret that cannot be used fails the query with the store's reason, not an unhandled rejection that ends the process", async () => {
+    const url = new URL(t.env.DATABASE_URL as string);
+    url.password = '';
+    const noPassword = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/db-nopass-QwErTy`;
+    standIn.values.set(noPassword, JSON.stringify({ username: url.username, engine: 'postgres' }));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const config = loadConfig(['db'], { DATABASE_URL: url.toString(), DATABASE_SECRET_ARN: noPassword }).db;
+    const sql = createSql({ ...config, DB_POOL_MAX: 1 }, { secretStore: () => store });
+    try {
+      // Asked for the password at login (SCRAM), the secret has none: that is the query's error,
+      // each time, rather than a connect timeout after the rejection went nowhere.
+      for (let i = 0; i < 2; i += 1)
+        await expect(sql`SELECT 1`).rejects.toThrow('DATABASE_SECRET_ARN secret has no "password" field');
+      const missing = `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:certificates/db-gone-AsDfGh`;
+      const gone = createSql(
+        {
+          ...loadConfig(['db'], { DATABASE_URL: url.toString(), DATABASE_SECRET_ARN: missing }).db,
+          DB_POOL_MAX: 1,
+        },
+        { secretStore: () => store },
+      );
+      try {
+        await expect(gone`SELECT 1`).rejects.toBeInstanceOf(ConfigurationError);
+      } finally {
+        await gone.end({ timeout: 5 });
+      }
+    } finally {
+      await sql.end({ timeout: 5 });
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('reads the Keycloak client secret from SSM once and caches it', async () => {
     const stackEnv = t.env;
     standIn.values.set(KEYCLOAK_PARAMETER, stackEnv.KEYCLOAK_CLIENT_SECRET as string);

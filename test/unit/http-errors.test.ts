@@ -111,6 +111,9 @@ describe('error mapper', () => {
     '57014',
     '40001',
     '40P01',
+    // A login refused while a password rotation reaches the container's cached secret.
+    '28P01',
+    '28000',
   ])('a database that cannot serve now (%s) is 503, not 500', (code) => {
     const result = mapped(Object.assign(new Error(`database said ${code}`), { code }));
     expect(result.status).toBe(503);
