@@ -150,7 +150,10 @@ export function createTokenVerifier(
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, keys, {
-          issuer: config.AUTH_ISSUER,
+          // AUTH_ISSUER is kept without a trailing slash (a Keycloak realm URL typed with one
+          // still matches); identity providers whose `iss` ends in "/" (Auth0, some Azure AD
+          // forms) write it with one. The same authority either way, and jose compares exactly.
+          issuer: [config.AUTH_ISSUER, `${config.AUTH_ISSUER}/`],
           algorithms: config.AUTH_ALGORITHMS,
           clockTolerance: config.AUTH_CLOCK_TOLERANCE_SECONDS,
           requiredClaims: ['exp', 'sub'],

@@ -150,6 +150,17 @@ describe('token verifier', () => {
     expect(await reason(await sign({ typ: 'ID' }))).toBe('token type ID');
   });
 
+  it('an issuer written with or without a trailing slash is the same authority; another path is not', async () => {
+    // Auth0 and some Azure AD forms put a "/" at the end of `iss`; Keycloak does not.
+    expect(await reason(await sign({ iss: `${ISSUER}/` }))).toBe('accepted');
+    expect(await reason(await sign({}), authConfig({ AUTH_ISSUER: `${ISSUER}/` }))).toBe('accepted');
+    expect(await reason(await sign({ iss: `${ISSUER}//` }))).toBe('claim iss: check_failed');
+    expect(await reason(await sign({ iss: `${ISSUER}/x` }))).toBe('claim iss: check_failed');
+    expect(await reason(await sign({ iss: ISSUER.replace(/student$/, 'studen') }))).toBe(
+      'claim iss: check_failed',
+    );
+  });
+
   it('tolerates small clock skew only', async () => {
     expect(await reason(await sign({}, { expiresIn: -3 }))).toBe('accepted');
     expect(
