@@ -355,6 +355,9 @@ export function lazyHandler(
       } catch (error) {
         const requestId = requestIdOf(event, context);
         logger.error('Handler initialisation failed', { error: errorMessage(error), requestId });
+        // The invocation itself succeeds (a 500 answered), so Lambda's Errors metric does not
+        // see it: counted for ConfigurationErrorsAlarm, as a route refused by IAM is.
+        recordConfigurationError('configuration');
         const { response } = mapError(error, requestId);
         return response;
       }

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../lib/config.ts';
 import { ConfigurationError, TransientError } from '../../lib/errors.ts';
-import { publicRoute } from '../../lib/http/route.ts';
+import { lazyHandler, publicRoute } from '../../lib/http/route.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
 import { captureEmf } from '../support/emf.ts';
@@ -37,6 +38,23 @@ describe('a configuration error in a route', () => {
       expect.objectContaining({ dependency: 'lambda' }),
       expect.not.objectContaining({ dependency: expect.anything() }),
     ]);
+  });
+
+  it('a handler whose configuration does not parse answers 500 and is counted for the alarm, each time', async () => {
+    const handler = lazyHandler(() => {
+      throw new ConfigError([{ variable: 'VERIFY_BASE_URL', message: 'is required' }]);
+    });
+    for (let i = 0; i < 2; i += 1) {
+      const { outcome, emf } = await captureEmf(() =>
+        handler(apiEvent('GET', '/api/v1/anything'), lambdaContext()),
+      );
+      expect(outcome).toMatchObject({ status: 'fulfilled', value: { statusCode: 500 } });
+      expect(JSON.stringify(outcome)).not.toContain('VERIFY_BASE_URL');
+      expect(emf.filter((record) => record.ConfigurationErrors === 1)).toEqual([
+        expect.objectContaining({ dependency: 'configuration' }),
+        expect.not.objectContaining({ dependency: expect.anything() }),
+      ]);
+    }
   });
 
   it('is not counted for a dependency that is only down for now', async () => {
