@@ -122,6 +122,10 @@ export function secretSetting<N extends string>(name: N) {
   };
 }
 
+// zod skips an object's refinements once a field of it failed: a missing secret would be named
+// only after every other variable of its section had been fixed, one deploy later.
+const EVEN_WITH_OTHER_PROBLEMS = { when: () => true };
+
 const keycloakSecret = secretSetting('KEYCLOAK_CLIENT_SECRET');
 const signingKey = secretSetting('SIGNING_KEY');
 const credentialSigningKey = secretSetting('CREDENTIAL_SIGNING_KEY');
@@ -188,7 +192,7 @@ const sections = {
       KEYCLOAK_TIMEOUT_MS: timeoutMs.default(5000),
       KEYCLOAK_PROFILE_CACHE_SECONDS: nonNegativeInt.default(300),
     })
-    .superRefine(keycloakSecret.require),
+    .superRefine(keycloakSecret.require, EVEN_WITH_OTHER_PROBLEMS),
   auth: z.object({
     AUTH_ISSUER: httpUrl,
     AUTH_JWKS_URL: httpUrl.optional(),
@@ -344,11 +348,13 @@ const sections = {
   }),
   // The issuer's private key for the facts in the QR code (ES256, a P-256 JWK): SIGNING_KEY
   // locally, SIGNING_KEY_ARN on AWS.
-  signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require),
+  signing: z.object({ ...signingKey.shape }).superRefine(signingKey.require, EVEN_WITH_OTHER_PROBLEMS),
   // The issuer's private key for the verifiable credentials (RS256, an RSA JWK of at least 2048
   // bits): the Open Badges VC-JWT and the status lists. CREDENTIAL_SIGNING_KEY locally,
   // CREDENTIAL_SIGNING_KEY_ARN on AWS.
-  credentialSigning: z.object({ ...credentialSigningKey.shape }).superRefine(credentialSigningKey.require),
+  credentialSigning: z
+    .object({ ...credentialSigningKey.shape })
+    .superRefine(credentialSigningKey.require, EVEN_WITH_OTHER_PROBLEMS),
   // What the Open Badges credentials and the status lists say about where they live. Both
   // default from VERIFY_BASE_URL (render section): the API and the issuer on its origin.
   credentials: z.object({

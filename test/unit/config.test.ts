@@ -96,6 +96,17 @@ describe('loadConfig', () => {
     }
   });
 
+  it('names a missing secret together with the other problems of its section, not a deploy later', () => {
+    expect(() => loadConfig(['keycloak'], {})).toThrowError(
+      expect.objectContaining({
+        variables: ['KEYCLOAK_URL', 'KEYCLOAK_REALM', 'KEYCLOAK_CLIENT_ID', 'KEYCLOAK_CLIENT_SECRET'],
+      }),
+    );
+    expect(() =>
+      loadConfig(['keycloak'], { KEYCLOAK_URL: 'ftp://kc', KEYCLOAK_REALM: 'r', KEYCLOAK_CLIENT_ID: 'c' }),
+    ).toThrowError(expect.objectContaining({ variables: ['KEYCLOAK_URL', 'KEYCLOAK_CLIENT_SECRET'] }));
+  });
+
   it('rejects a non-numeric batch size and parses lists', () => {
     expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: 'ten' })).toThrowError(/SCAN_BATCH_SIZE/);
     const auth = loadConfig(['auth'], { AUTH_ISSUER: 'http://kc/realms/r/', AUTH_AUDIENCE: 'a, b' }).auth;
