@@ -1,5 +1,5 @@
 import { lambdaRoute } from '../../lib/http/contract.ts';
-import { dbDeps } from '../../lib/http/deps.ts';
+import { keyDeps } from '../../lib/http/credential-deps.ts';
 import { issuerKeyRoute } from '../../lib/http/routes/jwks.ts';
 
-export const { handler, createHandler, route } = lambdaRoute(issuerKeyRoute, dbDeps);
+export const { handler, createHandler, route } = lambdaRoute(issuerKeyRoute, keyDeps);

@@ -25,12 +25,32 @@ export interface JwksDocument {
   revoked_keys: (PublicIssuerJwk & { revoked_at: string | null })[];
 }
 
-export function jwksDocument(keys: VerificationKeys): JwksDocument {
+/**
+ * A key as it is published, under the `kid` its signatures carry (RFC 7515 §4.1.4: a JOSE header's
+ * `kid` is matched against the JWK's `kid`): the credentials key (RS256) under its URL, which the
+ * Open Badges credentials and status lists name it by, so a verifier that picks the key by `kid`,
+ * from the JWK Set or from that URL, finds it; the facts key (ES256) under its thumbprint, as the
+ * facts' JWS name it.
+ */
+export function publishedJwk(jwk: PublicIssuerJwk, apiBaseUrl: string): PublicIssuerJwk {
+  return jwk.alg === 'RS256' ? { ...jwk, kid: issuerKeyUrl(apiBaseUrl, jwk.kid) } : jwk;
+}
+
+/**
+ * Each key under the kid its signatures carry. A credentials key is listed a second time under its
+ * bare thumbprint, the kid of credentials and status lists signed before it became a URL
+ * (2026-12-03): the same key under two distinct kids, so either form finds it.
+ */
+export function jwksDocument(keys: VerificationKeys, apiBaseUrl: string): JwksDocument {
+  const entries = (key: PublishedKey) => {
+    const published = publishedJwk(key.jwk, apiBaseUrl);
+    return published.kid === key.jwk.kid ? [published] : [published, key.jwk];
+  };
   return {
-    keys: keys.filter((key) => key.state !== 'compromised').map((key) => key.jwk),
+    keys: keys.filter((key) => key.state !== 'compromised').flatMap(entries),
     revoked_keys: keys
       .filter((key) => key.state === 'compromised')
-      .map((key) => ({ ...key.jwk, revoked_at: key.revokedAt ?? null })),
+      .flatMap((key) => entries(key).map((jwk) => ({ ...jwk, revoked_at: key.revokedAt ?? null }))),
   };
 }
 
@@ -90,6 +110,8 @@ export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
       const key = await publicIssuerJwk(jwk.data).catch(() => undefined);
       // A key whose `alg` names another algorithm than its kind signs with is not one to verify with.
       if (!key || (jwk.data.alg !== undefined && jwk.data.alg !== key.alg)) continue;
+      // The same key under a second kid (jwksDocument lists a credentials key so) is one key.
+      if (out.some((seen) => seen.jwk.kid === key.kid)) continue;
       const revokedAt = typeof jwk.data.revoked_at === 'string' ? jwk.data.revoked_at : null;
       out.push({
         jwk: key,

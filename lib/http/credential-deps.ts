@@ -7,6 +7,7 @@ import type { JwtSigner } from '../credentials/status-list.ts';
 import { defaultSecretStore, prefetch, secretSource } from '../secrets/secret-store.ts';
 import type { AnalyticsAware } from './analytics.ts';
 import { analyticsDeps, type DbDeps, dbDeps, once, type ReadDeps, readDeps } from './deps.ts';
+import type { KeyDeps } from './routes/jwks.ts';
 
 /**
  * The routes that serve signed credentials (status lists, Open Badges): the issuer's credentials
@@ -59,3 +60,9 @@ export const certificateCredentialDeps = (): AuthenticatedCredentialDeps => ({
   credentials: settings(),
   analytics: analyticsDeps(),
 });
+
+/**
+ * GET /.well-known/jwks.json and GET /keys/{kid}: no signing key, only where the credentials
+ * key's URL `kid` points (the API's public base, as the credentials that carry it say).
+ */
+export const keyDeps = (): KeyDeps => ({ ...dbDeps(), apiBaseUrl: settings().apiBaseUrl });

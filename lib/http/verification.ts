@@ -6,7 +6,7 @@ import {
   type PublicVerification,
   verifyCertificate,
 } from '../certificates/read-model.ts';
-import { jwksDocument } from '../credentials/jwks.ts';
+import { jwksDocument, publishedJwk } from '../credentials/jwks.ts';
 import { publishedKeys } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
 import { GoneError, NotFoundError, ValidationError } from '../errors.ts';
@@ -189,19 +189,22 @@ export const ISSUER_KEY_PATH = '/api/v1/keys/{kid}' as const;
  * dereferences. A key marked compromised is 410 (a generic verifier then fails closed, as with
  * the JWK Set, which lists it apart); an unknown one 404.
  */
-export async function issuerKeyResponse(sql: Sql, kid: string): Promise<HttpResponse> {
+export async function issuerKeyResponse(sql: Sql, kid: string, apiBaseUrl: string): Promise<HttpResponse> {
   const key = (await publishedKeys(sql)).find((entry) => entry.jwk.kid === kid);
   if (!key) throw new NotFoundError('key');
   if (key.state === 'compromised')
     throw new GoneError('this key was revoked: what it signed is not to be trusted', {
       revokedAt: key.revokedAt ?? null,
     });
-  return ok(key.jwk, { 'Content-Type': 'application/jwk+json; charset=utf-8', ...PUBLIC_KEY_HEADERS });
+  return ok(publishedJwk(key.jwk, apiBaseUrl), {
+    'Content-Type': 'application/jwk+json; charset=utf-8',
+    ...PUBLIC_KEY_HEADERS,
+  });
 }
 
 /** GET /.well-known/jwks.json: every published key; public, any origin, cacheable. */
-export async function jwksResponse(sql: Sql): Promise<HttpResponse> {
-  return ok(jwksDocument(await publishedKeys(sql)), {
+export async function jwksResponse(sql: Sql, apiBaseUrl: string): Promise<HttpResponse> {
+  return ok(jwksDocument(await publishedKeys(sql), apiBaseUrl), {
     'Content-Type': 'application/jwk-set+json; charset=utf-8',
     ...PUBLIC_KEY_HEADERS,
   });

@@ -169,7 +169,9 @@ describe('generation signs the printed facts', () => {
     expect(
       keys.filter((key) => key.state === 'current' && key.jwk.alg === 'ES256').map((key) => key.jwk.kid),
     ).toEqual([rotated.kid]);
-    expect(jwksDocument(keys).keys.map((key) => key.kid)).not.toContain(leaked.kid);
+    expect(jwksDocument(keys, 'https://certs.example.org/api/v1').keys.map((key) => key.kid)).not.toContain(
+      leaked.kid,
+    );
   });
 
   it('a retired key is current again when its algorithm has none (code from before the per-algorithm index retired the RS256 key with the facts key); otherwise it stays retired', async () => {
@@ -429,7 +431,9 @@ describe('generation signs the printed facts', () => {
     // npm run verify checks it too (no network: a JWKS file).
     const files: Record<string, Uint8Array> = {
       'certificate.pdf': pdf,
-      'jwks.json': new TextEncoder().encode(JSON.stringify(jwksDocument(await publishedKeys(t.sql)))),
+      'jwks.json': new TextEncoder().encode(
+        JSON.stringify(jwksDocument(await publishedKeys(t.sql), 'https://certs.example.org/api/v1')),
+      ),
     };
     const report = await checkCertificate('certificate.pdf', 'jwks.json', {
       readFile: async (path) => files[path] ?? new Uint8Array(),

@@ -387,7 +387,7 @@ describe('middleware stack', () => {
     // What verifiers fetch stays readable from any origin, whatever CORS_ALLOWED_ORIGINS holds:
     // the keys, and the public record of a certificate, a 404 for an unknown code included.
     const employer = { origin: 'https://employer.example' };
-    const keys = await createJwksHandler(deps)(
+    const keys = await createJwksHandler({ ...deps, apiBaseUrl: 'https://certs.example.org/api/v1' })(
       apiEvent('GET', '/.well-known/jwks.json', { headers: employer }),
       lambdaContext(),
     );

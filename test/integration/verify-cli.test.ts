@@ -75,7 +75,12 @@ beforeAll(async () => {
   key = await signingKeyFromJwk(await generateSigningJwk());
   other = await signingKeyFromJwk(await generateSigningJwk());
   jwksFile = join(dir, 'jwks.json');
-  await writeFile(jwksFile, JSON.stringify(jwksDocument([{ jwk: key.publicJwk, state: 'current' }])));
+  await writeFile(
+    jwksFile,
+    JSON.stringify(
+      jwksDocument([{ jwk: key.publicJwk, state: 'current' }], 'https://certs.example.org/api/v1'),
+    ),
+  );
 });
 
 describe('npm run verify with a PDF and a JWKS file (no network)', () => {
@@ -112,7 +117,10 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     await writeFile(
       revokedJwks,
       JSON.stringify(
-        jwksDocument([{ jwk: key.publicJwk, state: 'compromised', revokedAt: '2026-05-01T00:00:00Z' }]),
+        jwksDocument(
+          [{ jwk: key.publicJwk, state: 'compromised', revokedAt: '2026-05-01T00:00:00Z' }],
+          'https://certs.example.org/api/v1',
+        ),
       ),
     );
     const compromised = await checkCertificate(await certificatePdf('c.pdf', jws), revokedJwks, offlineIo);
@@ -187,7 +195,11 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     t = await createTestEnv();
     server = await serveHandlers({
       'GET /api/v1/verify/{verificationCode}': createVerifyHandler({ sql: t.sql, corsOrigins: [] }),
-      'GET /.well-known/jwks.json': createJwksHandler({ sql: t.sql, corsOrigins: [] }),
+      'GET /.well-known/jwks.json': createJwksHandler({
+        sql: t.sql,
+        corsOrigins: [],
+        apiBaseUrl: 'https://certs.example.org/api/v1',
+      }),
     });
     await registerSigningKey(t.sql, key);
   });
@@ -269,7 +281,12 @@ describe('npm run verify with the URL of a QR code (online)', () => {
     await registerSigningKey(t.sql, stolen);
     // The verifier's copy, saved while the key was good.
     const savedJwks = join(dir, 'saved-jwks.json');
-    await writeFile(savedJwks, JSON.stringify(jwksDocument([{ jwk: stolen.publicJwk, state: 'current' }])));
+    await writeFile(
+      savedJwks,
+      JSON.stringify(
+        jwksDocument([{ jwk: stolen.publicJwk, state: 'current' }], 'https://certs.example.org/api/v1'),
+      ),
+    );
     const { certificate, signed } = await recorded('00000000-0000-4000-8000-00000000b0b3', 'issued');
     const code = certificate.verificationCode;
     const forgedFacts = { ...signed, name: 'Mallory Forger' };

@@ -66,7 +66,12 @@ beforeAll(async () => {
   dir = await mkdtemp(join(inject('stack').root, 'verify-page-text-'));
   key = await signingKeyFromJwk(await generateSigningJwk());
   jwksFile = join(dir, 'jwks.json');
-  await writeFile(jwksFile, JSON.stringify(jwksDocument([{ jwk: key.publicJwk, state: 'current' }])));
+  await writeFile(
+    jwksFile,
+    JSON.stringify(
+      jwksDocument([{ jwk: key.publicJwk, state: 'current' }], 'https://certs.example.org/api/v1'),
+    ),
+  );
 });
 afterAll(async () => {
   await renderer.close();

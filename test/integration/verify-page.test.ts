@@ -50,7 +50,10 @@ beforeAll(async () => {
         statusListTtlSeconds: 300,
       },
     }),
-    'GET /.well-known/jwks.json': createJwksHandler(deps),
+    'GET /.well-known/jwks.json': createJwksHandler({
+      ...deps,
+      apiBaseUrl: 'https://certs.example.org/api/v1',
+    }),
   });
   key = await signingKeyFromJwk(await generateSigningJwk());
   await registerSigningKey(t.sql, key);

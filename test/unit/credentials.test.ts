@@ -73,7 +73,10 @@ describe('issuer keys', () => {
     const jwk = await generateSigningJwk();
     const key = await signingKeyFromJwk(jwk);
     expect(key.kid).toBe(await jwkThumbprint({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
-    const document = jwksDocument([{ jwk: key.publicJwk, state: 'current' }]);
+    const document = jwksDocument(
+      [{ jwk: key.publicJwk, state: 'current' }],
+      'https://certs.example.org/api/v1',
+    );
     expect(document.keys).toEqual([{ ...key.publicJwk, alg: 'ES256', use: 'sig' }]);
     expect(JSON.stringify(document)).not.toContain(String(jwk.d));
     expect(key.privateKey.extractable).toBe(false);
@@ -307,21 +310,42 @@ describe('signed credential', () => {
     const old = await signCredential(facts, oldKey);
     const fresh = await signCredential({ ...facts, code: 'NEWCODE123456789' }, newKey);
     const keys = await parseJwks(
-      jwksDocument([
-        { jwk: newKey.publicJwk, state: 'current' },
-        { jwk: oldKey.publicJwk, state: 'retired' },
-      ]),
+      jwksDocument(
+        [
+          { jwk: newKey.publicJwk, state: 'current' },
+          { jwk: oldKey.publicJwk, state: 'retired' },
+        ],
+        'https://certs.example.org/api/v1',
+      ),
     );
     expect((await verifyCredential(old, keys)).verdict).toBe('valid');
     expect((await verifyCredential(fresh, keys)).verdict).toBe('valid');
   });
 
+  it('lists a credentials key under the URL kid its tokens carry, and under its thumbprint for older ones; read back as one key', async () => {
+    const rsa = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const base = 'https://certs.example.org/api/v1';
+    const document = jwksDocument(
+      [
+        { jwk: newKey.publicJwk, state: 'current' },
+        { jwk: rsa.publicJwk, state: 'current' },
+      ],
+      base,
+    );
+    expect(document.keys.map((key) => key.kid)).toEqual([newKey.kid, issuerKeyUrl(base, rsa.kid), rsa.kid]);
+    expect(document.keys[1]).toEqual({ ...rsa.publicJwk, kid: issuerKeyUrl(base, rsa.kid) });
+    expect((await parseJwks(document)).map((key) => key.jwk.kid)).toEqual([newKey.kid, rsa.kid]);
+  });
+
   it('a compromised key: genuine signature, verdict "revoked-key", and generic JOSE verifiers cannot find it', async () => {
     const jws = await signCredential(facts, oldKey);
-    const document = jwksDocument([
-      { jwk: newKey.publicJwk, state: 'current' },
-      { jwk: oldKey.publicJwk, state: 'compromised', revokedAt: '2026-05-01T00:00:00.000Z' },
-    ]);
+    const document = jwksDocument(
+      [
+        { jwk: newKey.publicJwk, state: 'current' },
+        { jwk: oldKey.publicJwk, state: 'compromised', revokedAt: '2026-05-01T00:00:00.000Z' },
+      ],
+      'https://certs.example.org/api/v1',
+    );
     expect(document.keys.map((key) => key.kid)).toEqual([newKey.kid]);
     const check = await verifyCredential(jws, await parseJwks(document));
     expect(check).toMatchObject({

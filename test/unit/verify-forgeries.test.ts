@@ -104,7 +104,8 @@ const json = (body: unknown, status = 200) =>
 const network: NonNullable<CheckIo['fetch']> = async (url) => {
   const { origin, pathname } = new URL(url);
   if (origin === ISSUER) {
-    if (pathname === '/.well-known/jwks.json') return json(jwksDocument(published));
+    if (pathname === '/.well-known/jwks.json')
+      return json(jwksDocument(published, 'https://certs.example.org/api/v1'));
     const verify = /^\/verify\/([^/]+)$/.exec(pathname);
     if (verify) {
       const code = decodeURIComponent(verify[1] ?? '').toUpperCase();
@@ -124,7 +125,9 @@ const network: NonNullable<CheckIo['fetch']> = async (url) => {
   }
   if (origin === 'https://evil.example') {
     if (pathname === '/.well-known/jwks.json')
-      return json(jwksDocument([{ jwk: forgerKey.publicJwk, state: 'current' }]));
+      return json(
+        jwksDocument([{ jwk: forgerKey.publicJwk, state: 'current' }], 'https://certs.example.org/api/v1'),
+      );
     return json({ status: 'valid', revokedAt: null });
   }
   throw new TypeError('fetch failed');
@@ -375,7 +378,7 @@ describe('npm run verify against forgeries', () => {
     reset();
     statusByCode.set(ada.code, 'revoked');
     const jwksFile = join(dir, 'issuer-jwks.json');
-    await writeFile(jwksFile, JSON.stringify(jwksDocument(published)));
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published, 'https://certs.example.org/api/v1')));
     const jws = await signCredential(ada, issuerKey);
     // The genuine signature behind a host that answers "valid" about anything.
     const moved = `https://evil.example/verify/${ada.code}#${jws}`;
@@ -469,7 +472,7 @@ describe('npm run verify against forgeries', () => {
     reset();
     const expired = await pdf('expired.pdf', { ...ada, expires: '2026-04-01' }, { badgeIndex: null });
     const jwksFile = join(dir, 'jwks.json');
-    await writeFile(jwksFile, JSON.stringify(jwksDocument(published)));
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published, 'https://certs.example.org/api/v1')));
     const report = await checkCertificate(expired, jwksFile, {
       ...offline,
       now: () => new Date('2026-06-01T00:00:00Z'),
@@ -676,7 +679,7 @@ describe('npm run verify against forgeries', () => {
     expect(offlineReport.outcome).toBe('unchecked');
     // (offline: the key set named by URL cannot be read either; with it from a file, the page line)
     const jwksFile = join(dir, 'two-pages-jwks.json');
-    await writeFile(jwksFile, JSON.stringify(jwksDocument(published)));
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published, 'https://certs.example.org/api/v1')));
     const fromFile = await checkCertificate(path, jwksFile, {
       readFile: online.readFile,
       pageText: pdfPageText,

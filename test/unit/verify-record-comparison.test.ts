@@ -35,7 +35,8 @@ const io: CheckIo = {
   fetch: async (url) => {
     const { origin, pathname } = new URL(url);
     if (origin !== ISSUER) throw new TypeError('fetch failed');
-    if (pathname === '/.well-known/jwks.json') return json(jwksDocument(published));
+    if (pathname === '/.well-known/jwks.json')
+      return json(jwksDocument(published, 'https://certs.example.org/api/v1'));
     const code = /^\/verify\/([^/]+)$/.exec(pathname)?.[1]?.toUpperCase();
     const record = code ? records.get(code) : undefined;
     return record ? json(record) : json({}, 404);
@@ -150,7 +151,12 @@ describe('the record comparison of npm run verify', () => {
     const file = join(dir, 'handed-jwks.json');
     await writeFile(
       file,
-      JSON.stringify(jwksDocument([...published, { jwk: stranger.publicJwk, state: 'current' }])),
+      JSON.stringify(
+        jwksDocument(
+          [...published, { jwk: stranger.publicJwk, state: 'current' }],
+          'https://certs.example.org/api/v1',
+        ),
+      ),
     );
     const forged = `${VERIFY}/${genuine.code}#${await signCredential(genuine, stranger)}`;
     const report = await checkCertificate(forged, file, io, { issuer: ISSUER });

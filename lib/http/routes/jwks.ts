@@ -6,7 +6,12 @@ import { defineRoute } from '../contract.ts';
 import { ISSUER_KEY_PATH, issuerKeyResponse, JWKS_PATH, jwksResponse } from '../verification.ts';
 import { errorResponse } from './common.ts';
 
-const kid = z.string().meta({ description: 'RFC 7638 JWK thumbprint (SHA-256) of the key' });
+const kid = z.string().meta({
+  description:
+    'The `kid` its signatures carry: the facts key (ES256) its RFC 7638 SHA-256 thumbprint, the ' +
+    'credentials key (RS256) its URL, `{PUBLIC_API_BASE_URL}/keys/{thumbprint}`, as the Open Badges ' +
+    'credentials and status lists name it',
+});
 const ecJwk = z
   .object({
     kty: z.literal('EC'),
@@ -28,6 +33,13 @@ const rsaJwk = z
     use: z.literal('sig'),
   })
   .meta({ description: 'The credentials key: signs Open Badges credentials and status lists' });
+/** What the key routes need: the database, and the API's public base the credentials key's URL `kid` is built on. */
+export interface KeyDeps {
+  sql: Sql;
+  corsOrigins: readonly string[];
+  apiBaseUrl: string;
+}
+
 const jwkSchema = z.discriminatedUnion('kty', [ecJwk, rsaJwk]);
 const revokedAt = { revoked_at: z.string().nullable() };
 
@@ -57,7 +69,7 @@ export const jwksRoute = defineRoute({
       }),
     },
   },
-  handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }) => jwksResponse(deps.sql),
+  handle: async (deps: KeyDeps) => jwksResponse(deps.sql, deps.apiBaseUrl),
 });
 
 /** `{kid}`: the key's thumbprint, as in the JWK Set. */
@@ -91,6 +103,5 @@ export const issuerKeyRoute = defineRoute({
     404: errorResponse('No published key has this thumbprint'),
     410: errorResponse('The key was marked compromised (`revokedAt`): what it signed is not to be trusted'),
   },
-  handle: async (deps: { sql: Sql; corsOrigins: readonly string[] }, input) =>
-    issuerKeyResponse(deps.sql, input.path.kid),
+  handle: async (deps: KeyDeps, input) => issuerKeyResponse(deps.sql, input.path.kid, deps.apiBaseUrl),
 });
