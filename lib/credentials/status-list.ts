@@ -217,7 +217,9 @@ export type JwtSigner = (
 /**
  * The list credential secured as a VC-JWT the VC-JOSE-COSE way (the JWT claims set is the
  * credential itself, `typ` "vc+jwt", `cty` "vc"), plus the registered claims a JWT library
- * checks: `iss`, `jti`, and `exp` when the list has a `validUntil`. No `nbf`: VC-JOSE-COSE
+ * checks: `iss`, and `exp` when the list has a `validUntil`. No `jti`: the list is signed again
+ * for every request (a new `exp`, new bits after a revocation), and RFC 7519 §4.1.7 makes a `jti`
+ * unique to one JWT, the key of replay caches; the list's `id` is what names it. No `nbf`: VC-JOSE-COSE
  * §3.1.3 calls it NOT RECOMMENDED, and a verifier whose clock runs a second behind would refuse
  * a list changed a moment ago; `validFrom` says when the bits last changed.
  *
@@ -237,7 +239,6 @@ export async function signStatusListCredential(
     {
       ...credential,
       iss: credential.issuer,
-      jti: credential.id,
       ...(credential.validUntil ? { exp: epochSeconds(new Date(credential.validUntil)) } : {}),
     },
     { typ: 'vc+jwt', cty: 'vc' },

@@ -173,8 +173,10 @@ describe('status list credential and entry', () => {
       issuer: 'https://certs.example.org',
     });
     expect(payload.nbf).toBeUndefined();
+    // No jti: each request signs the list anew, and a jti names one JWT (replay caches key on it).
+    expect(payload.jti).toBeUndefined();
     expect(payload).toMatchObject({
-      jti: 'https://certs.example.org/api/v1/status/a1',
+      id: 'https://certs.example.org/api/v1/status/a1',
       validFrom: '2025-01-01T00:00:00Z',
       exp: 1_735_689_900,
       credentialSubject: { ttl: 300_000, statusPurpose: 'revocation' },
