@@ -10,6 +10,13 @@ import { type BitstringStatusListEntry, epochSeconds, isoSeconds, type JwtSigner
 
 export const VC_V2_CONTEXT = 'https://www.w3.org/ns/credentials/v2';
 export const OB_V3_CONTEXT = 'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json';
+/**
+ * 1EdTech's extensions context: it defines `1EdTechJsonSchemaValidator2019`, the `credentialSchema`
+ * type below, which neither context before it does (the VC 2.0 context's catch-all `@vocab` would
+ * give it an IRI of the issuer's instead). Every OB 3.0 example that names a schema carries it
+ * (the specification's "JSON Web Token Proof Format" VC-JWT example among them).
+ */
+export const OB_V3_EXTENSIONS_CONTEXT = 'https://purl.imsglobal.org/spec/ob/v3p0/extensions.json';
 export const OB_V3_SCHEMA =
   'https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json';
 
@@ -99,7 +106,7 @@ export function buildOpenBadgeCredential(input: OpenBadgeInput): OpenBadgeCreden
   const bornExpired = validUntil !== undefined && validUntil < issued;
   const validFrom = bornExpired ? validUntil : issued;
   return {
-    '@context': [VC_V2_CONTEXT, OB_V3_CONTEXT],
+    '@context': [VC_V2_CONTEXT, OB_V3_CONTEXT, OB_V3_EXTENSIONS_CONTEXT],
     id: input.credentialId,
     type: ['VerifiableCredential', 'OpenBadgeCredential'],
     name: achievement.name,

@@ -99,6 +99,8 @@ describe('OpenBadgeCredential', () => {
     expect(credential['@context']).toEqual([
       'https://www.w3.org/ns/credentials/v2',
       'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json',
+      // Defines the credentialSchema type 1EdTechJsonSchemaValidator2019 (OB 3.0's own examples).
+      'https://purl.imsglobal.org/spec/ob/v3p0/extensions.json',
     ]);
     expect(credential.type).toEqual(['VerifiableCredential', 'OpenBadgeCredential']);
     expect(credential.issuer).toEqual({
