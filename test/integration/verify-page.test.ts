@@ -130,7 +130,11 @@ interface Opened {
 /** Opens the page and waits until the script has settled (or, without JS, until load). */
 async function open(
   path: string,
-  options: { javascript?: boolean; context?: BrowserContext } = {},
+  options: {
+    javascript?: boolean;
+    context?: BrowserContext;
+    viewport?: { width: number; height: number };
+  } = {},
 ): Promise<Opened> {
   // A fresh context per page unless one is given: no JWKS cached from an earlier test.
   const context = options.context ?? (await browser.createBrowserContext());
@@ -145,6 +149,7 @@ async function open(
       cspViolations.push(message.text());
   });
   await page.setJavaScriptEnabled(options.javascript ?? true);
+  if (options.viewport) await page.setViewport(options.viewport);
   const response = await page.goto(`${server.baseUrl}${path}`, { waitUntil: 'load' });
   if (options.javascript ?? true)
     await page.waitForFunction(() => {
@@ -372,6 +377,32 @@ describe('public verification page', () => {
     expect(gaps.length).toBeGreaterThan(4);
     for (const gap of gaps) expect(gap).toBeLessThan(60);
     await opened.close();
+  });
+
+  it('on a phone (320 and 375 px wide), in the language with the longest labels, each value keeps most of the width', async () => {
+    // What a scanned QR code opens: a label column as wide as "Срок действия истекает" left the
+    // values a few pixels, one or two characters a line (WCAG 2.1 1.4.10 Reflow's 320 px).
+    const certificate = await issued({
+      locale: 'ru',
+      expiresAt: new Date(Date.now() - 86_400_000).toISOString(),
+    });
+    for (const width of [320, 375]) {
+      const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`, {
+        viewport: { width, height: 800 },
+      });
+      expect(opened.status).toBe('expired');
+      const widths = await opened.page.$$eval('dl[aria-labelledby] dd', (values) =>
+        values.map((value) => value.getBoundingClientRect().width),
+      );
+      const list = await opened.page.$eval('dl[aria-labelledby]', (dl) => dl.getBoundingClientRect().width);
+      expect(widths.length).toBeGreaterThan(4);
+      for (const valueWidth of widths) expect(valueWidth, `${width} px`).toBeGreaterThan(list * 0.55);
+      // Nothing wider than the screen: no sideways scrolling.
+      expect(await opened.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+        width,
+      );
+      await opened.close();
+    }
   });
 
   it('without WebCrypto (http:// to another host than this one) the link is "could not check", not checking for ever', async () => {
