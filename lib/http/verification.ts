@@ -86,14 +86,27 @@ export function wantsJson(accept: string | undefined): boolean {
   return json > 0 && json > (weights.get('text/html') ?? 0);
 }
 
-/** First shipped language of an Accept-Language header, for a page with no certificate. */
+/**
+ * The shipped language an Accept-Language header prefers most, for a page with no certificate
+ * (RFC 9110 §12.5.4): ranges in order of their weight (`q`, 1 by default; equal weights keep the
+ * header's order), a range weighted 0 "not acceptable", each matched by its primary subtag.
+ */
 export function pickLanguage(acceptLanguage: string | undefined, fallback: string): string {
   const shipped = new Set(shippedLanguages());
-  for (const part of (acceptLanguage ?? '').split(',')) {
-    const language = part.split(';')[0]?.trim().split('-')[0]?.toLowerCase() ?? '';
-    if (shipped.has(language)) return language;
-  }
-  return fallback;
+  const ranges = (acceptLanguage ?? '')
+    .split(',')
+    .map((part) => {
+      const [range = '', ...params] = part.split(';').map((item) => item.trim());
+      const q = params.find((param) => /^q=/i.test(param));
+      const weight = q === undefined ? 1 : Number(q.slice(2));
+      return {
+        language: range.split('-')[0]?.toLowerCase() ?? '',
+        weight: Number.isFinite(weight) ? weight : 0,
+      };
+    })
+    .filter((range) => range.weight > 0)
+    .sort((a, b) => b.weight - a.weight);
+  return ranges.find((range) => shipped.has(range.language))?.language ?? fallback;
 }
 
 export interface VerificationRequest {

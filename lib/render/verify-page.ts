@@ -204,7 +204,9 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
   const details: string[] = [];
   if (!record) {
     details.push(`<p>${escapeHtml(labels.not_found_help)}</p>`);
-    if (input.code !== '') details.push(`<dl>${row(labels.code, input.code, ' class="code"')}</dl>`);
+    // Left to right in an Arabic or Hebrew page too: the bidi algorithm would move a typed
+    // code's digit runs and punctuation ("1234 ABCD5" shown as "ABCD5 1234").
+    if (input.code !== '') details.push(`<dl>${row(labels.code, input.code, ' class="code"', 'ltr')}</dl>`);
   } else {
     const facts = record.facts;
     if (input.status === 'revoked' && record.revokedAt) {
@@ -218,8 +220,6 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
         }</dl>`,
       );
     }
-    if (input.status === 'expired' && record.expiresAt)
-      details.push(`<dl>${row(labels.expires, date(record.expiresAt))}</dl>`);
     if (input.status === 'superseded' && record.supersededByCode)
       details.push(
         `<p><a href="${escapeHtml(encodeURIComponent(record.supersededByCode))}">${escapeHtml(labels.superseded_link)}</a></p>`,
@@ -236,7 +236,7 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
       row(labels.issued, date(facts.issued)),
       ...(facts.expires ? [row(labels.expires, date(facts.expires))] : []),
       row(labels.issuer, facts.issuer, '', 'auto'),
-      row(labels.code, facts.code, ' class="code"'),
+      row(labels.code, facts.code, ' class="code"', 'ltr'),
     ];
     details.push(
       `<h2 id="facts-heading">${escapeHtml(labels.title)}</h2><dl aria-labelledby="facts-heading">${rows.join('')}</dl>`,
@@ -290,7 +290,7 @@ ${
 
   const issuer = record ? `<p class="issuer"><bdi>${escapeHtml(record.facts.issuer)}</bdi></p>` : '';
   const html = `<!doctype html>
-<html lang="${escapeHtml(intl)}" dir="${localeData.dir}">
+<html lang="${escapeHtml(localeData.language)}" dir="${localeData.dir}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -110,6 +110,8 @@ describe('verification page renderer', () => {
       const html = page({ status, record: expiring }).html;
       expect(html, status).toContain('Expires on');
       expect(html, status).not.toContain('Valid until');
+      // Once, in the facts: an expired page's verdict does not repeat the date above them.
+      expect(html.split('<dt>Expires on</dt>').length - 1, status).toBe(1);
     }
     // The same words as the PDF's label, in every shipped language.
     for (const language of shippedLanguages()) {
@@ -131,6 +133,22 @@ describe('verification page renderer', () => {
       );
       expect(html, language).toContain(labels.valid);
     }
+    // The page declares the language its labels are written in: a zh-TW or pt-BR certificate
+    // gets the shipped zh and pt labels (Simplified Chinese, European Portuguese), not a tag
+    // that would make browsers and screen readers read them as another script or variety.
+    for (const [locale, language] of [
+      ['zh-TW', 'zh'],
+      ['pt-BR', 'pt'],
+      ['ar-EG', 'ar'],
+    ] as const)
+      expect(page({ record: { ...record, locale } }).html, locale).toContain(`<html lang="${language}"`);
+  });
+
+  it('shows a verification code left to right on a right-to-left page, found or typed', () => {
+    const found = page({ record: { ...record, locale: 'ar' } }).html;
+    expect(found).toContain(`<dd class="code"><bdi dir="ltr">${record.facts.code}</bdi></dd>`);
+    const typed = page({ status: 'not-found', record: null, fallbackLocale: 'he', code: '1234 ABCD5' }).html;
+    expect(typed).toContain('<dd class="code"><bdi dir="ltr">1234 ABCD5</bdi></dd>');
   });
 
   it("an unknown code shows no facts, in the visitor's language", () => {
@@ -242,6 +260,12 @@ describe('verification page renderer', () => {
     expect(wantsJson('application/json;q=0.8, text/html;q=0.8')).toBe(false);
     expect(pickLanguage('xx-YY, fr-CH;q=0.9, en;q=0.8', 'en')).toBe('fr');
     expect(pickLanguage(undefined, 'en')).toBe('en');
+    // By weight, not by position (RFC 9110 §12.5.4); q=0 is "not acceptable".
+    expect(pickLanguage('fr;q=0, de;q=0.5', 'en')).toBe('de');
+    expect(pickLanguage('de;q=0.1, fr;q=0.9', 'en')).toBe('fr');
+    expect(pickLanguage('es;q=0.2, *;q=0.1, ar', 'en')).toBe('ar');
+    expect(pickLanguage('de;Q=0.3, it;q=0.3', 'en')).toBe('de');
+    expect(pickLanguage('fr;q=0', 'en')).toBe('en');
   });
 });
 
