@@ -1221,6 +1221,8 @@ async function replacementFor(
 /**
  * Staff work list: passing attempts blocked by a dead certificate, oldest first; of one course
  * when `courseId` is given. `deadCertificateId` is null once no dead certificate blocks it any more.
+ * The ones still blocked come first: an attempt keeps its `staff-review` outcome once resolved, so
+ * oldest first alone would let resolved entries fill the limit and hide a newly blocked one.
  */
 export async function laterPassesNeedingStaff(
   sql: Sql,
@@ -1232,12 +1234,14 @@ export async function laterPassesNeedingStaff(
   const rows = await sql<
     { attempt_id: string; student_id: string; course_id: string; dead_id: string | null; since: Date }[]
   >`
-    SELECT a.id AS attempt_id, a.student_id, a.course_id, a.later_pass_at AS since,
-           (SELECT c.id FROM certificates c WHERE c.student_id = a.student_id AND c.course_id = a.course_id
-              AND c.status = 'dead' LIMIT 1) AS dead_id
-    FROM test_attempts a
-    WHERE a.later_pass_outcome = 'staff-review' ${courseId === undefined ? sql`` : sql`AND a.course_id = ${courseId}`}
-    ORDER BY a.later_pass_at
+    SELECT * FROM (
+      SELECT a.id AS attempt_id, a.student_id, a.course_id, a.later_pass_at AS since,
+             (SELECT c.id FROM certificates c WHERE c.student_id = a.student_id AND c.course_id = a.course_id
+                AND c.status = 'dead' LIMIT 1) AS dead_id
+      FROM test_attempts a
+      WHERE a.later_pass_outcome = 'staff-review' ${courseId === undefined ? sql`` : sql`AND a.course_id = ${courseId}`}
+    ) listed
+    ORDER BY dead_id IS NULL, since, attempt_id
     LIMIT ${limit}`;
   return rows.map((row) => ({
     attemptId: row.attempt_id,

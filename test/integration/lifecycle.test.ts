@@ -767,6 +767,23 @@ describe('later passing attempts', () => {
     ]);
     const list = await laterPassesNeedingStaff(t.sql);
     expect(list).toContainEqual(expect.objectContaining({ attemptId, deadCertificateId: dead?.id }));
+
+    // Older entries no longer blocked (their dead certificate was requeued and issued) come after
+    // it: however many there are, a limit never hides an attempt still waiting for staff.
+    const resolvedStudent = randomUUID();
+    const resolvedAttempts = [];
+    for (let i = 0; i < 3; i += 1)
+      resolvedAttempts.push(
+        await createAttempt(t.sql, { studentId: resolvedStudent, courseId, score: 80 + i }),
+      );
+    await t.sql`
+      UPDATE test_attempts SET later_pass_outcome = 'staff-review', later_pass_at = now() - interval '1 day'
+      WHERE id = ANY(${resolvedAttempts}::uuid[])`;
+    const first = await laterPassesNeedingStaff(t.sql, 1, courseId);
+    expect(first).toEqual([expect.objectContaining({ attemptId, deadCertificateId: dead?.id })]);
+    const listed = await laterPassesNeedingStaff(t.sql, 10, courseId);
+    expect(listed.map((entry) => entry.attemptId)).toEqual([attemptId, ...resolvedAttempts.slice().sort()]);
+    expect(listed.slice(1).every((entry) => entry.deadCertificateId === null)).toBe(true);
   });
 
   it('reissues on a better score only when the course opts in, and only for a strictly better one', async () => {

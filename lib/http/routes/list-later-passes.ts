@@ -22,7 +22,8 @@ export const listLaterPassesRoute = defineRoute({
     'A student passed again while their certificate for the course is `dead` (generation gave up): ' +
     'no second certificate is issued and the attempt waits here, oldest first, with a ' +
     '`later-pass-blocked` audit row on the dead certificate. Staff fix the cause and requeue the ' +
-    'dead certificate (POST .../requeue). `deadCertificateId` is null once it no longer blocks.',
+    'dead certificate (POST .../requeue). `deadCertificateId` is null once it no longer blocks; those ' +
+    'still blocked are listed first, so resolved entries never crowd them out of the limit.',
   request: {
     path: z.object({ courseId: uuidParam('Course id') }),
     query: z.object({
@@ -37,7 +38,10 @@ export const listLaterPassesRoute = defineRoute({
   // Checked before the course lookup, so non-staff cannot learn which course ids exist.
   policy: requires('certificates:lifecycle', 'see the later passes waiting for staff'),
   responses: {
-    200: { description: 'Oldest first', schema: laterPassListSchema },
+    200: {
+      description: 'Still blocked first, then resolved; oldest first in each',
+      schema: laterPassListSchema,
+    },
     404: { description: 'Unknown course' },
   },
   handle: async (deps: ReadDeps, { path, query }) => {
