@@ -84,6 +84,9 @@ ALTER TABLE certificates ADD CONSTRAINT certificates_test_attempt_id_key UNIQUE 
 DROP INDEX IF EXISTS certificates_issue_lifecycle_todo_idx;
 DROP INDEX IF EXISTS certificates_superseded_by_idx;
 DROP INDEX IF EXISTS certificates_status_entry_idx;
+-- certificate_b (SELECT * FROM certificates) holds these columns since a later migration
+-- recreated it: dropped around the column drops and recreated without them.
+DROP VIEW IF EXISTS certificate_b;
 ALTER TABLE certificates
   DROP CONSTRAINT IF EXISTS certificates_revoked_has_date,
   DROP CONSTRAINT IF EXISTS certificates_status_entry_complete,
@@ -92,5 +95,6 @@ ALTER TABLE certificates
   DROP COLUMN IF EXISTS superseded_at,
   DROP COLUMN IF EXISTS revoked_by,
   DROP COLUMN IF EXISTS revocation_reason;
+CREATE VIEW certificate_b AS SELECT * FROM certificates;
 DROP TABLE IF EXISTS status_lists;
 ALTER TABLE courses DROP COLUMN IF EXISTS reissue_on_better_score, DROP COLUMN IF EXISTS validity_months;
