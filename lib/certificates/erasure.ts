@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { assertUuid } from './ids.ts';
-import { type RevocationReason, revokeIssued } from './lifecycle.ts';
+import { type RevocationReason, revokeIssued, setRevokedBits } from './lifecycle.ts';
 import type { CertificateFileEraser, Log, PurgedFiles } from './ports.ts';
 
 /**
@@ -209,8 +209,10 @@ async function eraseInTransaction(
     ).length;
   }
 
-  // 4. Every issued certificate is revoked, one per statement (see the module comment).
-  let certificatesRevoked = 0;
+  // 4. Every issued certificate is revoked, one per statement (see the module comment). Their
+  //    status bits are set last, after the scans below: the list's row, which every certificate
+  //    issued on that list updates, is locked from then to the commit only.
+  const revokedIds: string[] = [];
   for (const row of certificates.filter((certificate) => certificate.status === 'issued')) {
     const revoked = await revokeIssued(tx, {
       certificateId: row.id,
@@ -218,9 +220,11 @@ async function eraseInTransaction(
       reasonText: null,
       actor,
       details: { erasure: true },
+      deferBit: true,
     });
-    if (revoked) certificatesRevoked += 1;
+    if (revoked) revokedIds.push(row.id);
   }
+  const certificatesRevoked = revokedIds.length;
 
   // 5. What is left are tombstones: the person is removed from them.
   const tombstones = await tx<{ id: string; verification_code: string; status: 'revoked' | 'superseded' }[]>`
@@ -293,6 +297,9 @@ async function eraseInTransaction(
                OR strpos(coalesce(error, ''), ${studentId}) > 0)::int AS certificate_generation_log`;
   if (remaining && Object.values(remaining).some((count) => count > 0))
     throw new ErasureIncompleteError({ ...remaining });
+
+  // 10. The revocations' status bits (step 4), just before the commit.
+  await setRevokedBits(tx, revokedIds);
 
   return {
     dryRun: input.dryRun,

@@ -237,6 +237,12 @@ export async function revokeIssued(
     reasonText: string | null;
     actor: string;
     details?: Record<string, boolean>;
+    /**
+     * The caller sets the status bit itself, later in the same transaction (setRevokedBits): the
+     * list's row, which every issue on that list updates, is then locked only from there to the
+     * commit, not across the caller's other statements (an erasure's scans of whole tables).
+     */
+    deferBit?: boolean;
   },
 ): Promise<{ id: string; revoked_at: Date; bit_set: boolean } | undefined> {
   const { certificateId, reasonCode, reasonText: text, actor } = input;
@@ -264,7 +270,7 @@ export async function revokeIssued(
     ${announceLapsed(tx)},
     bit AS (
       UPDATE status_lists l SET bits = set_bit(l.bits, (x.status_list_index / 8) * 8 + 7 - x.status_list_index % 8, 1), updated_at = now()
-      FROM x WHERE l.id = x.status_list_id
+      FROM x WHERE l.id = x.status_list_id AND NOT ${input.deferBit ?? false}::boolean
       RETURNING l.id
     ),
     audit AS (
@@ -286,6 +292,25 @@ export async function revokeIssued(
       actor,
     });
   return row;
+}
+
+/**
+ * Sets the status bits of revoked certificates whose revocation deferred them (revokeIssued's
+ * `deferBit`), one statement per certificate: an UPDATE ... FROM joining two certificates of the
+ * same list would update its row once, with one of the two bits.
+ */
+export async function setRevokedBits(tx: TransactionSql, certificateIds: readonly string[]): Promise<number> {
+  let set = 0;
+  for (const id of certificateIds) {
+    const rows = await tx`
+      UPDATE status_lists l
+      SET bits = set_bit(l.bits, (c.status_list_index / 8) * 8 + 7 - c.status_list_index % 8, 1), updated_at = now()
+      FROM certificates c
+      WHERE c.id = ${id} AND c.status = 'revoked' AND l.id = c.status_list_id
+      RETURNING l.id`;
+    set += rows.length;
+  }
+  return set;
 }
 
 /**

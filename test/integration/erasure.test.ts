@@ -452,6 +452,41 @@ describe('eraseStudent', () => {
     expect(left?.n).toBe(0);
   });
 
+  it("does not hold the status list's row, which every issue on the list updates, while it scans the outbox and the audit log", async () => {
+    const courseId = await createCourse(t.sql);
+    const student = randomUUID();
+    const certificate = await createPendingCertificate(t.sql, { studentId: student, courseId, score: 90 });
+    await issue(t.sql, certificate, 'Grace Hopper');
+    const [entry] = await t.sql<{ status_list_id: string }[]>`
+      SELECT status_list_id FROM certificates WHERE id = ${certificate}`;
+    await t.sql`
+      INSERT INTO webhook_outbox (event_type, certificate_id, data)
+      VALUES ('certificate.issued', ${certificate}, jsonb_build_object('studentId', ${student}::text))`;
+    let listFree: boolean | undefined;
+    // An outbox row naming the student is held: the erasure, past its revocations, waits at the
+    // outbox. Meanwhile the list's row must be free for the issues of other students.
+    const erased = await contendWithOpenTransaction(
+      t.sql,
+      (held) => held`SELECT id FROM webhook_outbox WHERE data->>'studentId' = ${student} FOR UPDATE`,
+      () => eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: student, actor: ACTOR }),
+      async (held) => {
+        await held`SAVEPOINT probe`;
+        // The lock an issue's UPDATE of the list takes (its key unchanged): FOR NO KEY UPDATE.
+        listFree = await held`
+          SELECT id FROM status_lists WHERE id = ${entry?.status_list_id ?? null} FOR NO KEY UPDATE NOWAIT`
+          .then((rows) => rows.length === 1)
+          .catch(() => false);
+        await held`ROLLBACK TO SAVEPOINT probe`;
+      },
+    );
+    expect(listFree).toBe(true);
+    expect(erased.status === 'fulfilled' ? erased.value : erased.reason).toMatchObject({
+      certificatesRevoked: 1,
+    });
+    // And the bit is set, with the revocation, at the commit.
+    expect(await statusBit(t.sql, certificate)).toBe(1);
+  });
+
   it('ends in the "run it again" conflict, changing nothing, when it is the side PostgreSQL ends to break a deadlock', async () => {
     const courseId = await createCourse(t.sql);
     const student = randomUUID();
