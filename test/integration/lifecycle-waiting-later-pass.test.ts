@@ -182,7 +182,7 @@ describe('redecideWaitingLaterPasses', () => {
         AND event IN ('superseded', 'created', 'later-pass', 'reissue-requested')
       ORDER BY id`;
     expect(audit).toEqual([
-      { certificate_id: c1, event: 'created', actor: null, rule: null },
+      { certificate_id: c1, event: 'created', actor: 'ingestion', rule: null },
       { certificate_id: c1, event: 'later-pass', actor: 'ingestion', rule: 'in-progress' },
       { certificate_id: c1, event: 'reissue-requested', actor: 'scan', rule: 'reissued-better-score' },
       { certificate_id: successor, event: 'created', actor: 'scan', rule: 'reissued-better-score' },
