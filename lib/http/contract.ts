@@ -8,6 +8,7 @@ import { jsonBody } from './params.ts';
 import type { HttpResponse } from './response.ts';
 import {
   authenticatedRoute,
+  type ErrorPage,
   type LambdaHttpHandler,
   lazyHandler,
   publicRoute,
@@ -89,6 +90,8 @@ export interface RouteDeclaration<R extends RequestSchemas, D> {
    * answered. Only for public routes: a bearer token is never sent cross-origin to `*`.
    */
   crossOrigin?: 'any';
+  /** A public route's answer to a failed request for callers it serves in another form (RouteOptions). */
+  errorPage?: ErrorPage;
   /** Success and route-specific error responses; the common errors are added from the policy. */
   responses: Record<number, ResponseSpec>;
   /** Calls the use-case with the dependencies the handler wired in. */
@@ -149,7 +152,7 @@ export function routeHandler<R extends RequestSchemas, D extends BaseDeps>(
 ): LambdaHttpHandler {
   if (!route.policy.authenticated) {
     const corsOrigins = route.crossOrigin === 'any' ? ANY_ORIGIN : deps.corsOrigins;
-    return publicRoute({ corsOrigins }, async ({ event, requestId }) => {
+    return publicRoute({ corsOrigins, errorPage: route.errorPage }, async ({ event, requestId }) => {
       const params = parseParams(route.request, event);
       // A public route has no principal; its use-case must not ask for one.
       const call = { ...params, body: parseBody(route.request, event), event, requestId } as RouteCall<R>;

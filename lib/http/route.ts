@@ -31,7 +31,15 @@ export interface AuthenticatedRouteRequest extends RouteRequest {
 export interface RouteOptions {
   /** CORS_ALLOWED_ORIGINS; empty -> no CORS headers. */
   corsOrigins: readonly string[];
+  /**
+   * The answer to a failed request in another form than the JSON error, for the callers a route
+   * serves otherwise (the verification page's visitors): given the mapped response, one with the
+   * same status, or undefined to keep it. The status is still decided here, in one place.
+   */
+  errorPage?: ErrorPage;
 }
+
+export type ErrorPage = (mapped: HttpResponse, event: APIGatewayProxyEventV2) => HttpResponse | undefined;
 
 export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse>;
 
@@ -81,10 +89,11 @@ function requestLogging() {
 }
 
 /** THE error mapping point: domain errors -> status codes (lib/http/errors.ts). */
-function errorMapping() {
+function errorMapping(errorPage?: ErrorPage) {
   return {
     name: 'error-mapping',
     onError: (request: {
+      event: APIGatewayProxyEventV2;
       context: RouteContext;
       error: Error | null | undefined;
       response: HttpResponse | null | undefined;
@@ -105,7 +114,7 @@ function errorMapping() {
       } else if (mapped.logReason) {
         logger.info('Request rejected', { status: mapped.response.statusCode, reason: mapped.logReason });
       }
-      request.response = mapped.response;
+      request.response = errorPage?.(mapped.response, request.event) ?? mapped.response;
     },
   };
 }
@@ -233,7 +242,7 @@ function baseStack(options: RouteOptions, cors: CorsSettings = API_CORS) {
     .use(varyOnOrigin(options.corsOrigins))
     .use(httpCors({ origins: [...options.corsOrigins], ...cors }))
     .use(securityHeaders())
-    .use(errorMapping());
+    .use(errorMapping(options.errorPage));
   return stack;
 }
 

@@ -1,3 +1,4 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { linkedInAddToProfileUrl } from '../certificates/linkedin.ts';
 import {
   type CertificateLinks,
@@ -140,6 +141,43 @@ function pageActions(
         )
       : null;
   return { walletHref: `${code}/credential`, linkedInUrl };
+}
+
+/**
+ * A failed GET VERIFY_BASE_URL/{code} for a browser (someone who scanned a QR code): the page in
+ * their language, with the status the error mapping decided, instead of a JSON error in English.
+ * A server error or an unavailable database says the certificate could not be checked now (its
+ * Retry-After kept) and nothing about the certificate; a 4xx (a path too long to be a code) is
+ * the unknown-code page. A client asking for JSON keeps the JSON error.
+ */
+export function verificationErrorPage(
+  mapped: HttpResponse,
+  event: APIGatewayProxyEventV2,
+): HttpResponse | undefined {
+  const headers = event.headers ?? {};
+  if (wantsJson(headers.accept)) return undefined;
+  const page = renderVerifyPage({
+    status: mapped.statusCode >= 500 ? 'unavailable' : 'not-found',
+    code: '',
+    record: null,
+    fallbackLocale: pickLanguage(headers['accept-language'], 'en'),
+    jwksUrl: JWKS_PATH,
+    actions: null,
+  });
+  const retryAfter = mapped.headers?.['Retry-After'];
+  return {
+    statusCode: mapped.statusCode,
+    headers: {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': page.contentSecurityPolicy,
+      'Content-Language': page.language,
+      'Cache-Control': 'no-store',
+      Vary: 'Accept, Accept-Language',
+      'Referrer-Policy': 'no-referrer',
+      ...(retryAfter === undefined ? {} : { 'Retry-After': retryAfter }),
+    },
+    body: page.html,
+  };
 }
 
 /** GET VERIFY_BASE_URL/{code}: the HTML page by default, today's JSON for Accept: application/json. */

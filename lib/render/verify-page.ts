@@ -17,7 +17,8 @@ import { templatesDir } from './paths.ts';
  * or be framed, and the page requests nothing but the issuer's own JWKS.
  */
 
-export type PageStatus = 'valid' | 'revoked' | 'expired' | 'superseded' | 'not-found';
+/** `unavailable`: the record could not be read (the database down): nothing said of the certificate. */
+export type PageStatus = 'valid' | 'revoked' | 'expired' | 'superseded' | 'not-found' | 'unavailable';
 
 /** The record as the read model gives it (the verdict comes separately). */
 export type VerifyPageRecord = Omit<PublicCertificateRecord, 'status' | 'credentialJws'>;
@@ -59,6 +60,8 @@ const LABEL_KEYS = [
   'tampered',
   'revoked_key',
   'not_found_help',
+  'unavailable',
+  'unavailable_help',
   'superseded_link',
   'superseded_pending',
   'withdrawn',
@@ -197,12 +200,14 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
   const localeData = resolveLocale(input.record?.locale ?? input.fallbackLocale);
   const intl = localeData.locale;
   const labels = verifyPageLabels(localeData.language);
-  const record = input.status === 'not-found' ? null : input.record;
+  const record = input.status === 'not-found' || input.status === 'unavailable' ? null : input.record;
   const headingKey = input.status === 'not-found' ? 'not_found' : input.status;
   const date = (iso: string) => formatIssueDate(iso, intl);
 
   const details: string[] = [];
-  if (!record) {
+  if (input.status === 'unavailable') {
+    details.push(`<p>${escapeHtml(labels.unavailable_help)}</p>`);
+  } else if (!record) {
     details.push(`<p>${escapeHtml(labels.not_found_help)}</p>`);
     // Left to right in an Arabic or Hebrew page too: the bidi algorithm would move a typed
     // code's digit runs and punctuation ("1234 ABCD5" shown as "ABCD5 1234").

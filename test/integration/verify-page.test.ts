@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import { importJWK, jwtVerify } from 'jose';
 import { PDFDocument } from 'pdf-lib';
+import postgres from 'postgres';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHandler as createPublicCredentialHandler } from '../../functions/http/get-public-credential.ts';
@@ -16,6 +17,7 @@ import { markKeyCompromised, registerSigningKey } from '../../lib/credentials/ke
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
 import type { DbDeps } from '../../lib/http/deps.ts';
+import { logger } from '../../lib/observability/logger.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { signWithCriticalExtension } from '../support/critical-jws.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
@@ -26,6 +28,12 @@ import { type LambdaHttpServer, serveHandlers } from '../support/lambda-http.ts'
 const STUDENT = '00000000-0000-4000-8000-00000000a11c';
 let t: TestEnv;
 let server: LambdaHttpServer;
+// A database nothing listens for (the discard port): every query is refused, as in an outage.
+const deadSql = postgres('postgres://nobody:nothing@127.0.0.1:9/none', {
+  max: 1,
+  connect_timeout: 5,
+  onnotice: () => undefined,
+});
 let browser: Browser;
 let profile: string;
 let key: SigningKey;
@@ -36,10 +44,17 @@ const LINKS = {
 };
 
 beforeAll(async () => {
+  // The outage tests' refused queries are logged as server faults: not this suite's output.
+  logger.setLogLevel('SILENT');
   t = await createTestEnv();
   const deps: DbDeps = { sql: t.sql, corsOrigins: [] };
   server = await serveHandlers({
     'GET /api/v1/verify/{verificationCode}': createVerifyHandler({ ...deps, links: LINKS }),
+    'GET /outage/verify/{verificationCode}': createVerifyHandler({
+      sql: deadSql,
+      corsOrigins: [],
+      links: LINKS,
+    }),
     'GET /api/v1/verify/{verificationCode}/credential': createPublicCredentialHandler({
       ...deps,
       sign: createJwtSigner(createIssuerKey(t.sql, async () => key, { reloadAfterMs: 3_600_000 })),
@@ -71,6 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  await deadSql.end({ timeout: 1 });
   await rm(profile, { recursive: true, force: true });
   await t.cleanup();
 });
@@ -134,6 +150,7 @@ async function open(
     javascript?: boolean;
     context?: BrowserContext;
     viewport?: { width: number; height: number };
+    headers?: Record<string, string>;
   } = {},
 ): Promise<Opened> {
   // A fresh context per page unless one is given: no JWKS cached from an earlier test.
@@ -150,6 +167,7 @@ async function open(
   });
   await page.setJavaScriptEnabled(options.javascript ?? true);
   if (options.viewport) await page.setViewport(options.viewport);
+  if (options.headers) await page.setExtraHTTPHeaders(options.headers);
   const response = await page.goto(`${server.baseUrl}${path}`, { waitUntil: 'load' });
   if (options.javascript ?? true)
     await page.waitForFunction(() => {
@@ -376,6 +394,42 @@ describe('public verification page', () => {
     );
     expect(gaps.length).toBeGreaterThan(4);
     for (const gap of gaps) expect(gap).toBeLessThan(60);
+    await opened.close();
+  });
+
+  it("the database down: the page in the visitor's language says it could not check, with the 503 and Retry-After, and nothing about the certificate", async () => {
+    const certificate = await issued();
+    const opened = await open(`/outage/verify/${certificate.code}#${certificate.jws}`, {
+      headers: { 'Accept-Language': 'de-DE,de;q=0.9,en;q=0.5' },
+    });
+    expect(opened.httpStatus).toBe(503);
+    expect(opened.status).toBe('unavailable');
+    expect(opened.heading).toBe('Prüfung derzeit nicht möglich');
+    expect(opened.text).toContain('Bitte versuchen Sie es in einigen Minuten erneut.');
+    expect(opened.text).not.toContain('Ada Lovelace');
+    expect(opened.text).not.toContain('internal_error');
+    expect(opened.cspViolations).toEqual([]);
+    expect(opened.cacheControl).toBe('no-store');
+    await opened.close();
+    // A client asking for JSON keeps the JSON error; the status and Retry-After are the same.
+    const json = await fetch(`${server.baseUrl}/outage/verify/${certificate.code}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(json.status).toBe(503);
+    expect(json.headers.get('retry-after')).toBe('5');
+    expect(await json.json()).toMatchObject({ error: { code: 'service_unavailable' } });
+    const page = await fetch(`${server.baseUrl}/outage/verify/${certificate.code}`);
+    expect(page.headers.get('retry-after')).toBe('5');
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  });
+
+  it('a path too long to be a code (a link whose # a rewriter encoded): the unknown-code page for a browser, still a 400', async () => {
+    const certificate = await issued();
+    const mangled = `${certificate.code}%23${certificate.jws}`;
+    const opened = await open(`/api/v1/verify/${mangled}`, { headers: { 'Accept-Language': 'fr' } });
+    expect(opened.httpStatus).toBe(400);
+    expect(opened.status).toBe('not-found');
+    expect(opened.heading).toBe('Code de vérification inconnu');
     await opened.close();
   });
 

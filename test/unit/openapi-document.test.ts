@@ -302,7 +302,14 @@ describe('OpenAPI document', () => {
     const code = verify?.parameters?.find((parameter) => parameter.name === 'verificationCode');
     expect(code?.schema).toMatchObject({ type: 'string', maxLength: 128 });
     expect(code?.schema?.pattern).toBeUndefined();
-    expect(Object.keys(verify?.responses['400']?.content ?? {})).toEqual(['application/json']);
+    // JSON for a JSON client; a browser gets the unknown-code page with the 400 (past 128 characters).
+    expect(Object.keys(verify?.responses['400']?.content ?? {})).toEqual(['application/json', 'text/html']);
+    for (const status of ['500', '503'])
+      expect(Object.keys(verify?.responses[status]?.content ?? {}), status).toEqual([
+        'application/json',
+        'text/html',
+      ]);
+    expect(verify?.responses['503']?.headers?.['Retry-After']).toBeDefined();
     // The credential route keeps the code's form in its contract.
     const credential = operations.get('GET /api/v1/verify/{verificationCode}/credential');
     const strict = credential?.parameters?.find((parameter) => parameter.name === 'verificationCode');

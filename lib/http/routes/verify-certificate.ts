@@ -5,7 +5,7 @@ import type { Sql } from '../../db/client.ts';
 import { type AnalyticsAware, recordPublicEvent } from '../analytics.ts';
 import { defineRoute } from '../contract.ts';
 import { publicVerificationSchema } from '../schemas.ts';
-import { verificationResponse } from '../verification.ts';
+import { verificationErrorPage, verificationResponse } from '../verification.ts';
 import { errorResponse, verificationPagePath } from './common.ts';
 
 export const verifyCertificateRoute = defineRoute({
@@ -29,17 +29,22 @@ export const verifyCertificateRoute = defineRoute({
   },
   policy: anyone,
   crossOrigin: 'any',
+  // A browser's failed request gets the page too (could not be checked now; unknown code).
+  errorPage: verificationErrorPage,
   responses: {
     200: {
       description: 'The certificate exists (JSON for Accept: application/json, else the HTML page)',
       schema: publicVerificationSchema,
       alternatives: [{ contentType: 'text/html', schema: z.string() }],
     },
-    400: errorResponse(
-      'With Accept: application/json, a code that is not 6-64 letters, digits or hyphens (`error.parameter` ' +
-        'is `verificationCode`), where a browser gets the 404 page instead; for every client, a code longer ' +
-        'than 128 characters',
-    ),
+    400: {
+      ...errorResponse(
+        'With Accept: application/json, a code that is not 6-64 letters, digits or hyphens (`error.parameter` ' +
+          'is `verificationCode`), where a browser gets the 404 page instead; a code longer than 128 ' +
+          'characters: the error, or for a browser the unknown-code page with this status',
+      ),
+      alternatives: [{ contentType: 'text/html', schema: z.string() }],
+    },
     404: {
       description:
         'No issued certificate has this code: the error (JSON for Accept: application/json), else the HTML ' +
@@ -47,6 +52,23 @@ export const verifyCertificateRoute = defineRoute({
       // The JSON error is the default for a status >= 400 (lib/http/openapi.ts); the page is served
       // to browsers by the same content negotiation as the 200 (verificationResponse).
       alternatives: [{ contentType: 'text/html', schema: z.string() }],
+    },
+    500: {
+      ...errorResponse(
+        'Unexpected server error (`error.code` internal_error, quote `error.requestId`); a browser gets the ' +
+          'page saying the certificate could not be checked now (data-status="unavailable")',
+      ),
+      alternatives: [{ contentType: 'text/html', schema: z.string() }],
+    },
+    503: {
+      ...errorResponse(
+        'The database is unavailable; retry. A browser gets the page saying the certificate could not be ' +
+          'checked now (data-status="unavailable"), nothing about the certificate',
+      ),
+      alternatives: [{ contentType: 'text/html', schema: z.string() }],
+      headers: z.object({
+        'Retry-After': z.number().int().meta({ description: 'Seconds to wait before trying again' }),
+      }),
     },
   },
   // Short shared caching only (in verificationResponse): a revocation must show up within a minute.
