@@ -436,7 +436,9 @@ async function liveStatusOf(
 async function verifiedPayload(
   jwt: string,
   keys: readonly PublishedKey[],
-): Promise<{ payload: unknown; kid: string; alg: SigningAlgorithm } | { problem: string }> {
+): Promise<
+  { payload: unknown; kid: string; alg: SigningAlgorithm } | { problem: string; unknownKid?: string }
+> {
   let kid: unknown;
   let alg: unknown;
   try {
@@ -448,7 +450,8 @@ async function verifiedPayload(
   }
   if (alg !== 'RS256' && alg !== 'ES256') return { problem: `unexpected algorithm ${String(alg)}` };
   const entry = keys.find((key) => key.jwk.kid === kid);
-  if (typeof kid !== 'string' || !entry) return { problem: `no published key has kid ${String(kid)}` };
+  if (typeof kid !== 'string') return { problem: `no published key has kid ${String(kid)}` };
+  if (!entry) return { problem: `no published key has kid ${kid}`, unknownKid: kid };
   // The key decides the algorithm, never the header (RFC 8725 §3.1): RS256 for the credentials
   // key, ES256 for the facts key (and for credentials issued before the RS256 key existed). The
   // published key's `alg` follows from its kind (parseJwks).
@@ -476,7 +479,8 @@ async function signedOpenBadge(
   jwt: string,
   keys: readonly PublishedKey[],
 ): Promise<
-  { credential: z.infer<typeof openBadgeShape>; alg: SigningAlgorithm; kid: string } | { problem: string }
+  | { credential: z.infer<typeof openBadgeShape>; alg: SigningAlgorithm; kid: string }
+  | { problem: string; unknownKid?: string }
 > {
   const verified = await verifiedPayload(jwt.trim(), keys);
   if ('problem' in verified) return verified;
@@ -528,13 +532,38 @@ async function factsFromOpenBadge(
 /** Whether a signed claim is a cut of a longer value (see cutToBytes): only its start is known. */
 const isCut = (claim: string): boolean => claim.endsWith('…');
 
+/** Where the keys came from: a saved file is the checker's copy, perhaps older than the badge. */
+interface KeySource {
+  /** The file's path, when the keys were read from one. */
+  file?: string;
+  /** The issuer's current set, read online beside a file: the kids it publishes. */
+  issuerKids?: ReadonlySet<string>;
+  /** Where the issuer's current set is, for the message. */
+  currentSet: string;
+}
+
 async function checkOpenBadge(
   jwt: string,
   keys: readonly PublishedKey[],
   expected: { code: string; name?: string; course?: string },
   io: CheckIo,
-): Promise<{ ok: boolean; lines: string[]; statusResolved: boolean }> {
+  source: KeySource,
+): Promise<{ ok: boolean; lines: string[]; statusResolved: boolean; unchecked?: boolean }> {
   const verified = await signedOpenBadge(jwt, keys);
+  // The two keys rotate apart: a badge signed by a credentials key newer than the saved file is
+  // not invalid, only not checkable with it (as for the facts' signature).
+  const { unknownKid } = 'problem' in verified ? verified : { unknownKid: undefined };
+  if (unknownKid !== undefined && source.file !== undefined && source.issuerKids?.has(unknownKid) !== false)
+    return {
+      ok: true,
+      unchecked: true,
+      statusResolved: false,
+      lines: [
+        source.issuerKids
+          ? `Open Badge: COULD NOT CHECK — your key set (${source.file}) has no key ${unknownKid}, which the issuer's current set (${source.currentSet}) publishes: save that set again and check once more`
+          : `Open Badge: COULD NOT CHECK — your key set (${source.file}) has no key ${unknownKid}. Keys the issuer added after you saved it are not in it: fetch its current set (${source.currentSet}) again and check once more`,
+      ],
+    };
   if ('problem' in verified)
     return { ok: false, statusResolved: false, lines: [`Open Badge: INVALID — ${verified.problem}`] };
   const { credential } = verified;
@@ -868,14 +897,23 @@ async function checkCertificateUnescaped(
     const online =
       io.fetch !== undefined && (isUrl(target) || isUrl(jwksLocation) || issuerOrigin !== undefined);
     let statusKnown = false;
+    let badgeUnchecked = false;
     if (openBadge !== undefined) {
       const badge = await checkOpenBadge(
         openBadge,
         keys,
         { code: check.claims.c, ...(facts ? { name: facts.name, course: facts.course } : {}) },
         online ? io : { readFile: io.readFile, ...(io.now ? { now: io.now } : {}) },
+        {
+          ...(keysFromFile ? { file: jwksLocation } : {}),
+          ...(issuerKids ? { issuerKids } : {}),
+          currentSet: issuerOrigin
+            ? new URL(JWKS_PATH, issuerOrigin).toString()
+            : `https://<the issuer's host>${JWKS_PATH}`,
+        },
       );
       if (!badge.ok) ok = false;
+      badgeUnchecked = badge.unchecked === true;
       statusKnown ||= badge.statusResolved;
       lines.push(...badge.lines);
     }
@@ -911,7 +949,8 @@ async function checkCertificateUnescaped(
     if (!ok || pageInvalid) return { outcome: 'invalid', lines };
     // A page that could not be read, or a file that could not be compared online, is not a
     // verdict on it: the check is incomplete.
-    if (pageUnread || fileUnchecked || keyStateUnread) return { outcome: 'unchecked', lines };
+    if (pageUnread || fileUnchecked || keyStateUnread || badgeUnchecked)
+      return { outcome: 'unchecked', lines };
     if (online && !statusKnown) {
       lines.push(
         'Could not check whether the certificate is still valid: the signature alone is not a verdict online.',

@@ -242,6 +242,37 @@ describe('npm run verify against forgeries', () => {
     expect((await checkCertificate(url, undefined, online)).outcome).toBe('valid');
   });
 
+  it('after the credentials key rotates, a badge signed by the new key is "could not check" against a saved key file that lacks it, never a forgery', async () => {
+    reset();
+    const rotated = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    const file = join(dir, 'saved-before-rotation.json');
+    await writeFile(file, JSON.stringify(jwksDocument(published, API)));
+    // The facts key has not rotated: the facts' signature checks with the file.
+    const path = await pdf('rotated-badge.pdf', ada, { badgeJwt: await openBadge(ada, 5, rotated) });
+    const offlineReport = await checkCertificate(path, file, offline);
+    expect(offlineReport.outcome).toBe('unchecked');
+    expect(offlineReport.lines.join('\n')).toContain(
+      `Open Badge: COULD NOT CHECK — your key set (${file}) has no key ${rotated.kid}. Keys the issuer added after you saved it are not in it`,
+    );
+    // Online, the issuer's current set publishes it: the file is stale, save it again.
+    published.push({ jwk: rotated.publicJwk, state: 'current' });
+    try {
+      const onlineReport = await checkCertificate(path, file, online, { issuer: ISSUER });
+      expect(onlineReport.outcome).toBe('unchecked');
+      expect(onlineReport.lines.join('\n')).toContain(
+        `Open Badge: COULD NOT CHECK — your key set (${file}) has no key ${rotated.kid}, which the issuer's current set (${JWKS_URL}) publishes`,
+      );
+    } finally {
+      published.pop();
+    }
+    // Neither the file nor the issuer's current set has it: not the issuer's badge.
+    const forged = await checkCertificate(path, file, online, { issuer: ISSUER });
+    expect(forged.outcome).toBe('invalid');
+    expect(forged.lines.join('\n')).toContain(
+      `Open Badge: INVALID — no published key has kid ${rotated.kid}`,
+    );
+  });
+
   it("a genuine certificate's Open Badge is RS256 with the credentials key; one signed before that key existed (ES256, the facts key) still verifies", async () => {
     reset();
     const report = await checkCertificate(await pdf('rs256.pdf', ada, {}), JWKS_URL, online);
