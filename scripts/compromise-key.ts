@@ -4,6 +4,7 @@ import {
   type KeyCompromiseReport,
 } from '../lib/certificates/key-compromise.ts';
 import { ConfigError, loadConfig } from '../lib/config.ts';
+import { thumbprintOfKid } from '../lib/credentials/jwks.ts';
 import { createSql } from '../lib/db/client.ts';
 import { NotFoundError } from '../lib/errors.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -27,14 +28,18 @@ const { values } = cliArgs(USAGE, {
   ...CONFIRM_OPTIONS,
 });
 if (!values.kid || !values.actor?.trim()) usageError('--kid and --actor are required', USAGE);
-// A key id is its RFC 7638 thumbprint, base64url: anything else names no key of this issuer.
-if (!/^[A-Za-z0-9_-]{1,128}$/.test(values.kid))
-  usageError('--kid must be a key id as the JWK Set lists it (base64url)', USAGE);
+// A key id is its RFC 7638 thumbprint, base64url, or the key's URL `.../keys/{thumbprint}`, the
+// kid the JWK Set lists the credentials key under first: anything else names no key of this issuer.
+const kid = thumbprintOfKid(values.kid);
+if (!/^[A-Za-z0-9_-]{1,128}$/.test(kid))
+  usageError(
+    '--kid must be a key id as the JWK Set lists it (its thumbprint, or its .../keys/<thumbprint> URL)',
+    USAGE,
+  );
 const dryRun = dryRunOrConfirmed(
   values,
   'Not marking: a compromised key cannot be made current again, and every certificate it signed is reissued.',
 );
-const kid = values.kid;
 const actor = values.actor.trim();
 
 let config: ReturnType<typeof loadConfig<'db'>>;

@@ -26,25 +26,25 @@ export interface JwksDocument {
 }
 
 /**
- * A key as it is published, under the `kid` its signatures carry (RFC 7515 §4.1.4: a JOSE header's
- * `kid` is matched against the JWK's `kid`): the credentials key (RS256) under its URL, which the
- * Open Badges credentials and status lists name it by, so a verifier that picks the key by `kid`,
- * from the JWK Set or from that URL, finds it; the facts key (ES256) under its thumbprint, as the
- * facts' JWS name it.
+ * A key under its URL, `{apiBaseUrl}/keys/{thumbprint}`, the `kid` of every token that names a
+ * key by where to fetch it (the Open Badges credentials and status lists): RFC 7515 §4.1.4 matches
+ * a JOSE `kid` against the JWK's `kid`, so the key served at that URL carries it.
  */
 export function publishedJwk(jwk: PublicIssuerJwk, apiBaseUrl: string): PublicIssuerJwk {
-  return jwk.alg === 'RS256' ? { ...jwk, kid: issuerKeyUrl(apiBaseUrl, jwk.kid) } : jwk;
+  return { ...jwk, kid: issuerKeyUrl(apiBaseUrl, jwk.kid) };
 }
 
 /**
- * Each key under the kid its signatures carry. A credentials key is listed a second time under its
- * bare thumbprint, the kid of credentials and status lists signed before it became a URL
- * (2026-12-03): the same key under two distinct kids, so either form finds it.
+ * Each key under both kids its tokens carry, so a verifier that selects by `kid` finds it: its
+ * URL (Open Badges credentials and status lists: from 2026-12-05 signed with the credentials key,
+ * RS256; from 2026-12-03 to then with the facts key, ES256) and its bare thumbprint (the facts'
+ * JWS in QR codes and PDFs, and credentials signed before 2026-12-03). The kid the key's current
+ * tokens carry comes first: the URL for the credentials key, the thumbprint for the facts key.
  */
 export function jwksDocument(keys: VerificationKeys, apiBaseUrl: string): JwksDocument {
   const entries = (key: PublishedKey) => {
-    const published = publishedJwk(key.jwk, apiBaseUrl);
-    return published.kid === key.jwk.kid ? [published] : [published, key.jwk];
+    const byUrl = publishedJwk(key.jwk, apiBaseUrl);
+    return key.jwk.alg === 'RS256' ? [byUrl, key.jwk] : [key.jwk, byUrl];
   };
   return {
     keys: keys.filter((key) => key.state !== 'compromised').flatMap(entries),

@@ -42,6 +42,29 @@ describe('npm run scripts and their arguments', () => {
     expect(result.stderr).toContain('npm run compromise-key:');
   });
 
+  it("compromise-key takes the credentials key's URL kid, as the JWK Set lists it first, for its thumbprint", async () => {
+    const thumbprint = 'N45gv7CyAbCdEfGhIjKlMnOpQrStUvWxYz012345678';
+    const result = await run('compromise-key', [
+      '--kid',
+      `https://certs.example.org/api/v1/keys/${thumbprint}`,
+      '--actor',
+      'incident-1',
+      '--dry-run',
+    ]);
+    // Past the arguments (a usage error exits 2): it went on to the database nobody answers at.
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).not.toContain('--kid must be');
+    const bad = await run('compromise-key', [
+      '--kid',
+      'https://certs.example.org/other',
+      '--actor',
+      'x',
+      '--dry-run',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--kid must be a key id');
+  });
+
   it('seed puts demo data only into a database on this machine unless told --yes', async () => {
     const refused = await run('seed', []);
     expect(refused.code).toBe(2);

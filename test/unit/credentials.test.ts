@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { base64url, CompactSign, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import { base64url, CompactSign, createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import {
@@ -77,7 +77,16 @@ describe('issuer keys', () => {
       [{ jwk: key.publicJwk, state: 'current' }],
       'https://certs.example.org/api/v1',
     );
-    expect(document.keys).toEqual([{ ...key.publicJwk, alg: 'ES256', use: 'sig' }]);
+    // Under its thumbprint (the facts' JWS), then under its URL (Open Badges signed with it).
+    expect(document.keys).toEqual([
+      { ...key.publicJwk, alg: 'ES256', use: 'sig' },
+      {
+        ...key.publicJwk,
+        alg: 'ES256',
+        use: 'sig',
+        kid: issuerKeyUrl('https://certs.example.org/api/v1', key.kid),
+      },
+    ]);
     expect(JSON.stringify(document)).not.toContain(String(jwk.d));
     expect(key.privateKey.extractable).toBe(false);
   });
@@ -322,7 +331,7 @@ describe('signed credential', () => {
     expect((await verifyCredential(fresh, keys)).verdict).toBe('valid');
   });
 
-  it('lists a credentials key under the URL kid its tokens carry, and under its thumbprint for older ones; read back as one key', async () => {
+  it('lists each key under both kids its tokens carry, the current form first; read back as one key each', async () => {
     const rsa = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
     const base = 'https://certs.example.org/api/v1';
     const document = jwksDocument(
@@ -332,9 +341,27 @@ describe('signed credential', () => {
       ],
       base,
     );
-    expect(document.keys.map((key) => key.kid)).toEqual([newKey.kid, issuerKeyUrl(base, rsa.kid), rsa.kid]);
-    expect(document.keys[1]).toEqual({ ...rsa.publicJwk, kid: issuerKeyUrl(base, rsa.kid) });
+    expect(document.keys.map((key) => key.kid)).toEqual([
+      newKey.kid,
+      issuerKeyUrl(base, newKey.kid),
+      issuerKeyUrl(base, rsa.kid),
+      rsa.kid,
+    ]);
+    expect(document.keys[2]).toEqual({ ...rsa.publicJwk, kid: issuerKeyUrl(base, rsa.kid) });
     expect((await parseJwks(document)).map((key) => key.jwk.kid)).toEqual([newKey.kid, rsa.kid]);
+
+    // A generic verifier selecting by kid finds the key for every form a token was signed with:
+    // a credential under either key's URL (the facts key signed them from 2026-12-03 to 12-05),
+    // and under a bare thumbprint.
+    const set = createLocalJWKSet(document as unknown as Parameters<typeof createLocalJWKSet>[0]);
+    for (const key of [newKey, rsa])
+      for (const keyUrl of [(thumbprint: string) => issuerKeyUrl(base, thumbprint), undefined]) {
+        const jwt = await jwtSignerFor(key)({ sub: 'x' }, { typ: 'JWT' }, keyUrl ? { keyUrl } : undefined);
+        await expect(
+          jwtVerify(jwt, set),
+          `${key.alg} ${keyUrl ? 'url' : 'thumbprint'}`,
+        ).resolves.toBeDefined();
+      }
   });
 
   it('a compromised key: genuine signature, verdict "revoked-key", and generic JOSE verifiers cannot find it', async () => {
@@ -346,7 +373,10 @@ describe('signed credential', () => {
       ],
       'https://certs.example.org/api/v1',
     );
-    expect(document.keys.map((key) => key.kid)).toEqual([newKey.kid]);
+    expect(document.keys.map((key) => key.kid)).toEqual([
+      newKey.kid,
+      issuerKeyUrl('https://certs.example.org/api/v1', newKey.kid),
+    ]);
     const check = await verifyCredential(jws, await parseJwks(document));
     expect(check).toMatchObject({
       verdict: 'revoked-key',

@@ -18,8 +18,8 @@ import { certificateIdPath, errorResponse, verificationCodePath } from './common
  * revocations, and a certificate's Open Badges 3.0 credential (VC-JWT) for its holder and for
  * wallets. Both are signed with the issuer's RS256 credentials key (not the ES256 key of the QR
  * code's facts), named by URL: their
- * `kid` is `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` (issuerKeyUrl), whose last segment is the
- * `kid` in the JWKS.
+ * `kid` is `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` (issuerKeyUrl), a `kid` the JWKS lists the
+ * key under (jwksDocument).
  */
 
 const VC_JWT = 'application/vc+jwt';
@@ -38,8 +38,8 @@ const jwtSchema = z
   .meta({
     description:
       "Compact JWS (RS256, Open Badges 3.0's minimum). Its `kid` is the key's URL `{PUBLIC_API_BASE_URL}/keys/{thumbprint}` " +
-      '(GET /api/v1/keys/{kid}); the JWK Set at /.well-known/jwks.json lists the key under the ' +
-      "thumbprint alone, the URL's last segment",
+      '(GET /api/v1/keys/{kid}); the JWK Set at /.well-known/jwks.json lists the key under that ' +
+      "URL and under the thumbprint alone, the URL's last segment",
   });
 
 /** A credential as a file: wallets and people save it as `<code>.jwt`. */
