@@ -113,9 +113,12 @@ export function processesMentioning(text: string): number[] {
   return listPids().filter((pid) => pid !== process.pid && commandLine(pid).includes(text));
 }
 
-/** SIGKILLs every process whose command line mentions `text`; returns how many there were. */
-export function killProcessesMentioning(text: string): number {
-  const pids = processesMentioning(text);
+/**
+ * SIGKILLs every process whose command line mentions `text`, but those in `except` (a guard that
+ * names the folder and is told "done" afterwards); returns how many there were.
+ */
+export function killProcessesMentioning(text: string, except: readonly (number | undefined)[] = []): number {
+  const pids = processesMentioning(text).filter((pid) => !except.includes(pid));
   for (const pid of pids) signal(pid, 'SIGKILL');
   return pids.length;
 }
@@ -134,5 +137,8 @@ export function startGuard(script: string, args: string[], cwd?: string): ChildP
   });
   guard.unref();
   (guard.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null)?.unref?.();
+  // "done" written to a guard already gone (it exited, or was killed with the rest) is an EPIPE:
+  // nothing is lost, the guard had nothing left to do. Unhandled, it failed a run that had passed.
+  guard.stdin?.on('error', () => undefined);
   return guard;
 }

@@ -31,7 +31,8 @@ let guard: ChildProcess | undefined;
 
 /** Kills any process (Chromium, serverless offline) whose command line mentions the run's folder. */
 function killStragglers(folder: string): void {
-  killProcessesMentioning(folder);
+  // Not the guard: its command line names the folder too, and it is told "done" after this.
+  killProcessesMentioning(folder, [guard?.pid]);
 }
 
 export async function setup(project: TestProject): Promise<void> {
