@@ -46,7 +46,7 @@ export interface KeyCompromiseInput {
 export class CurrentKeyError extends ConflictError {
   constructor(kid: string) {
     super(
-      `key ${kid} is the current signing key: put a new key in the signing secret first (README, "Rotation"), so the replacements can be signed; to mark it anyway (issuing stops until the secret holds a new key), say so with --current`,
+      `key ${kid} is the current signing key: put a new key in the signing secret first (README, "Rotation"), so the replacements can be signed. A key stays current here until something is signed with its successor: if the secret already holds the new key, or to mark it anyway (issuing then stops until the secret holds a new key), say so with --current`,
       { kid, state: 'current' },
     );
   }

@@ -66,13 +66,18 @@ export function createIssuerKey(
     });
     return loading;
   };
-  const check = async (): Promise<SigningKey> => {
-    if (ready === undefined || now() - loadedAt >= options.reloadAfterMs) ready = load();
+  const check = async (reread = false): Promise<SigningKey> => {
+    const fresh = ready === undefined || now() - loadedAt >= options.reloadAfterMs;
+    if (fresh || ready === undefined) ready = load();
     const loading = ready;
     const key = await loading;
     const state = await readState(key.kid);
     if (state === 'compromised') {
       if (ready === loading) ready = undefined;
+      // Marked since this container read it: the secret may hold its successor already (the
+      // README's order: rotate, then mark). Read once more before refusing, so this signature
+      // uses it rather than failing (in generate, an hour's wait and a configuration alarm).
+      if (!fresh && !reread) return check(true);
       throw new CompromisedKeyError(key.kid);
     }
     // Registered once per container, but the row can be gone (a database restored to before it):

@@ -193,7 +193,7 @@ describe('generation signs the printed facts', () => {
     expect(await keyState(t.sql, otherCredentialKey.kid)).toBe('current');
   });
 
-  it('a rotated secret replaces the key in a warm container: at once when its key is marked compromised (the attempt given back), otherwise after reloadAfterMs', async () => {
+  it('a rotated secret replaces the key in a warm container: at once when its key is marked compromised, otherwise after reloadAfterMs; a compromised key still in the secret is refused (the attempt given back)', async () => {
     // The secret as the store returns it: an operator puts a new key there to rotate.
     let secret = await generateSigningJwk();
     let clock = 0;
@@ -213,14 +213,9 @@ describe('generation signs the printed facts', () => {
     clock = 59_999;
     expect((await issueWith(signer)).row.credential_kid).toBe(firstKid);
 
-    // The old key marked compromised: refused once, as a configuration error that keeps the
-    // certificate's attempt, and dropped; the next certificate is signed with the rotated key.
+    // The old key marked compromised after the rotation (the README's order): the container reads
+    // the secret again at once, and this very certificate is signed with the rotated key.
     await markKeyCompromised(t.sql, firstKid);
-    const refused = await issueWith(signer);
-    expect(refused.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
-    const [attempts] = await t.sql<{ attempt_count: number; status: string }[]>`
-      SELECT attempt_count, status FROM certificates WHERE id = ${refused.id}`;
-    expect(attempts).toEqual({ attempt_count: 0, status: 'failed' });
     const next = await issueWith(signer);
     expect(next.outcome.status).toBe('issued');
     expect(next.row.credential_kid).toBe(rotatedKid);
@@ -234,6 +229,15 @@ describe('generation signs the printed facts', () => {
     clock += 60_000;
     expect((await issueWith(signer)).row.credential_kid).toBe(thirdKid);
     expect((await publishedKeys(t.sql)).find((key) => key.jwk.kid === rotatedKid)?.state).toBe('retired');
+
+    // Marked while the secret still holds it (a leak found before a new key is in place): refused,
+    // as a configuration error that keeps the certificate's attempt, until the secret changes.
+    await markKeyCompromised(t.sql, thirdKid);
+    const refused = await issueWith(signer);
+    expect(refused.outcome).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
+    const [attempts] = await t.sql<{ attempt_count: number; status: string }[]>`
+      SELECT attempt_count, status FROM certificates WHERE id = ${refused.id}`;
+    expect(attempts).toEqual({ attempt_count: 0, status: 'failed' });
   });
 
   it("one certificate's two signatures: the facts with the ES256 key, the Open Badges credential with the RS256 key, both keys' states in one read", async () => {
@@ -281,10 +285,11 @@ describe('generation signs the printed facts', () => {
     await expect(jwtVerify(badge, await importJWK(credentialKey.publicJwk, 'RS256'))).resolves.toBeTruthy();
 
     // Reads are shared only while one is in flight: the credentials key marked compromised, the
-    // next certificate is refused (given back), though its facts key is fine.
+    // next certificate is refused (given back), though its facts key is fine. Its state is read
+    // once more after the secret is read again (it still holds the key), then refused.
     await markKeyCompromised(t.sql, credentialKey.kid);
     expect(await issue()).toMatchObject({ status: 'failed', error: expect.stringMatching(/compromised/) });
-    expect(stateReads).toHaveLength(2);
+    expect(stateReads).toHaveLength(3);
     expect(await keyState(t.sql, factsKey.kid)).toBe('current');
   });
 
