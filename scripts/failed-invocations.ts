@@ -119,12 +119,11 @@ try {
         if (message.ReceiptHandle) kept.push(message.ReceiptHandle);
         continue;
       }
-      const droppedAt = failed.timestamp ? new Date(failed.timestamp) : undefined;
       const found = await releaseDropped(
         sql,
         failed.certificateId,
-        droppedAt && !Number.isNaN(droppedAt.getTime())
-          ? { at: droppedAt, leaseSeconds: dispatchLeaseSeconds }
+        failed.dispatchedBy
+          ? { at: new Date(failed.dispatchedBy), leaseSeconds: dispatchLeaseSeconds }
           : undefined,
       );
       const outcome =

@@ -163,8 +163,9 @@ export async function releaseDispatch(sql: Sql, certificateId: string, log: Log)
 /**
  * Hands a certificate whose invocation Lambda dropped back to the scan now instead of when its
  * dispatch lease runs out. Returns its status and whether it was released; an issued (or
- * otherwise finished) one is left alone. With `dropped` (when Lambda gave up, and the dispatch
- * lease), a lease that ends later than the dropped invocation's could have is a newer dispatch's
+ * otherwise finished) one is left alone. With `dropped` (`at`: the latest the dropped invocation
+ * can have been dispatched, FailedInvocation.dispatchedBy; and the dispatch lease), a lease that
+ * ends later than the dropped invocation's could have is a newer dispatch's
  * (the scan handed the certificate out again meanwhile, as it does once a lease runs out during
  * the hours Lambda keeps a throttled event): left alone, or the next scan would invoke it again
  * beside that dispatch and count its budget slot free while it is in use.

@@ -23,11 +23,24 @@ const destinationRecord = z.object({
   responsePayload: z.unknown().optional(),
 });
 
+/**
+ * generate's MaximumEventAgeInSeconds (serverless.yml `maximumEventAge`; a test keeps the two
+ * equal): an event Lambda drops for its age was queued at least this long before the record.
+ */
+export const GENERATE_MAX_EVENT_AGE_SECONDS = 21_600;
+
 export interface FailedInvocation {
   certificateId: string;
   /** Lambda's reason: EventAgeExceeded, RetriesExhausted, ... */
   condition: string;
+  /** When Lambda wrote the record (it gave up). */
   timestamp?: string;
+  /**
+   * The latest the dropped invocation can have been dispatched: for an event dropped for its age,
+   * MaximumEventAgeInSeconds before the record (hours, in which the scan may have dispatched the
+   * certificate again); else the record's time.
+   */
+  dispatchedBy?: string;
   error?: string;
 }
 
@@ -43,10 +56,18 @@ export function parseFailedInvocation(body: string): FailedInvocation | undefine
   if (!parsed.success) return undefined;
   const record = parsed.data;
   const response = record.responsePayload as { errorMessage?: unknown } | undefined;
+  const condition = record.requestContext?.condition ?? 'unknown';
+  const at = record.timestamp ? Date.parse(record.timestamp) : Number.NaN;
+  const dispatchedBy = Number.isNaN(at)
+    ? undefined
+    : new Date(
+        condition === 'EventAgeExceeded' ? at - GENERATE_MAX_EVENT_AGE_SECONDS * 1000 : at,
+      ).toISOString();
   return {
     certificateId: record.requestPayload.certificateId,
-    condition: record.requestContext?.condition ?? 'unknown',
+    condition,
     ...(record.timestamp ? { timestamp: record.timestamp } : {}),
+    ...(dispatchedBy ? { dispatchedBy } : {}),
     ...(typeof response?.errorMessage === 'string' ? { error: response.errorMessage } : {}),
   };
 }

@@ -229,10 +229,12 @@ describe('concurrency budget', () => {
       responseContext: { statusCode: 200, executedVersion: '$LATEST' },
     });
     const failed = parseFailedInvocation(body);
+    // Dropped for its age: it was queued at least MaximumEventAgeInSeconds (6 h) before the record.
     expect(failed).toEqual({
       certificateId: dropped,
       condition: 'EventAgeExceeded',
       timestamp: '2026-12-02T10:00:00.000Z',
+      dispatchedBy: '2026-12-02T04:00:00.000Z',
     });
     expect(parseFailedInvocation('{"requestPayload":{"certificateId":"nope"}}')).toBeUndefined();
     expect(parseFailedInvocation('not json')).toBeUndefined();
@@ -246,12 +248,21 @@ describe('concurrency budget', () => {
     expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([dropped]);
     // That claim is a newer dispatch than the one Lambda dropped on 2 December: its lease ends later
     // than the dropped one's could, and is left to it.
-    const droppedOn = { at: new Date(failed?.timestamp ?? ''), leaseSeconds: 300 };
+    const droppedOn = { at: new Date(failed?.dispatchedBy ?? ''), leaseSeconds: 300 };
     expect(await releaseDropped(t.sql, dropped as string, droppedOn)).toEqual({
       status: 'pending',
       released: false,
     });
     expect(await claimDueForDispatch(t.sql, 100, 300, 10)).toEqual([]);
+    // Nor by a record written just now of an event dropped for its age: that event was queued
+    // six hours ago, and this claim is the scan's newer dispatch.
+    const agedOut = parseFailedInvocation(body.replace('2026-12-02T10:00:00.000Z', new Date().toISOString()));
+    expect(
+      await releaseDropped(t.sql, dropped as string, {
+        at: new Date(agedOut?.dispatchedBy ?? ''),
+        leaseSeconds: 300,
+      }),
+    ).toEqual({ status: 'pending', released: false });
     // A record of a drop just now names the lease this claim holds: released.
     expect(await releaseDropped(t.sql, dropped as string, { at: new Date(), leaseSeconds: 300 })).toEqual({
       status: 'pending',

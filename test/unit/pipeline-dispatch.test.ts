@@ -4,6 +4,7 @@ import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { CLAIM_STOP_MARGIN_MS } from '../../lib/certificates/scan.ts';
 import { TransientError } from '../../lib/errors.ts';
+import { GENERATE_MAX_EVENT_AGE_SECONDS } from '../../lib/invoke/failure-queue.ts';
 import {
   createLambdaClient,
   createLambdaDispatch,
@@ -67,6 +68,14 @@ describe('Lambda dispatch', () => {
     // The scan stops claiming early enough to invoke its last batch with every try it has.
     expect(worstInvokeMs(SCAN_INVOKE)).toBeLessThan(CLAIM_STOP_MARGIN_MS);
     expect(CLAIM_STOP_MARGIN_MS).toBeLessThan(timeoutOf('functions/scan.handler'));
+  });
+
+  it("knows generate's maximum event age, which dates an event Lambda drops for its age", () => {
+    const yaml = load(readFileSync('serverless.yml', 'utf8')) as {
+      functions: Record<string, { handler: string; maximumEventAge?: number }>;
+    };
+    const generate = Object.values(yaml.functions).find((f) => f.handler === 'functions/generate.handler');
+    expect(generate?.maximumEventAge).toBe(GENERATE_MAX_EVENT_AGE_SECONDS);
   });
 
   it.each([
