@@ -277,6 +277,8 @@ export async function hasUndispatchedDue(sql: Sql): Promise<boolean> {
 export interface DispatchResult {
   dispatched: string[];
   failed: string[];
+  /** Claimed but not invoked, the scan's time being nearly up: released for the next scan. */
+  unsent?: string[];
   /** What the first failed invoke threw (it ended the pass). */
   error?: unknown;
 }
@@ -293,10 +295,21 @@ export async function dispatchAll(
   sql: Sql,
   dispatch: Dispatch,
   ids: readonly string[],
-  options: { concurrency: number; dispatchLeaseSeconds: number; log: Log },
+  options: {
+    concurrency: number;
+    dispatchLeaseSeconds: number;
+    log: Log;
+    /**
+     * No invoke starts from this time on (epoch ms): the rest is released unsent. Invokes that
+     * are slow but succeed (each within its tries) could otherwise carry a batch past the scan's
+     * timeout, which would end it before its summary line.
+     */
+    invokeUntil?: number;
+  },
 ): Promise<DispatchResult> {
   const dispatched: string[] = [];
   const failed: string[] = [];
+  const unsent: string[] = [];
   let firstError: unknown;
   let next = 0;
   let stopped = false;
@@ -305,6 +318,11 @@ export async function dispatchAll(
       const id = ids[next++] as string;
       if (stopped) {
         failed.push(id);
+        await releaseDispatch(sql, id, options.log);
+        continue;
+      }
+      if (options.invokeUntil !== undefined && Date.now() >= options.invokeUntil) {
+        unsent.push(id);
         await releaseDispatch(sql, id, options.log);
         continue;
       }
@@ -326,7 +344,12 @@ export async function dispatchAll(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, ids.length)) }, worker));
-  return firstError === undefined ? { dispatched, failed } : { dispatched, failed, error: firstError };
+  return {
+    dispatched,
+    failed,
+    ...(unsent.length > 0 ? { unsent } : {}),
+    ...(firstError === undefined ? {} : { error: firstError }),
+  };
 }
 
 /** Attempt outcomes in one summary window; `failed` is the summary line's `failed=`. */
@@ -501,9 +524,17 @@ export async function runScan(deps: ScanDeps, options: ScanRunOptions): Promise<
       concurrency: options.dispatchConcurrency ?? 16,
       dispatchLeaseSeconds: options.dispatchLeaseSeconds,
       log,
+      invokeUntil: claimUntil,
     });
     result.dispatched.push(...pass.dispatched);
     result.failed.push(...pass.failed);
+    if (pass.unsent) {
+      log.info('Scan stopped invoking: its time is nearly up; the next scan carries on', {
+        unsent: pass.unsent.length,
+        remaining_ms: (options.deadline ?? 0) - Date.now(),
+      });
+      break;
+    }
     if (pass.error !== undefined) result.error ??= pass.error;
     // A failed invoke (Lambda throttled or unreachable) ends the pass: the next tick retries.
     if (pass.failed.length > 0 || Date.now() >= fillUntil || !(await hasUndispatchedDue(deps.sql))) break;

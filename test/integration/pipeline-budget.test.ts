@@ -391,6 +391,36 @@ describe('concurrency budget', () => {
     expect(later.dispatched.sort()).toEqual([...ids].sort());
   });
 
+  it('starts no invoke once its time is nearly up, however slowly the earlier ones answered: the rest is released unsent', async () => {
+    const ids = await pendingCertificates(3);
+    const calls: string[] = [];
+    const log = recordingLog();
+    // The claim margin begins 5 s from now; the first invoke answers (successfully) only after.
+    const claimUntil = Date.now() + 5_000;
+    const result = await runScan(
+      {
+        sql: t.sql,
+        dispatch: async (id) => {
+          calls.push(id);
+          while (Date.now() < claimUntil) await sleep(20);
+        },
+        log,
+      },
+      { ...BUDGET, dispatchConcurrency: 1, deadline: claimUntil + CLAIM_STOP_MARGIN_MS },
+    );
+    expect(calls).toHaveLength(1);
+    expect(result.dispatched).toEqual(calls);
+    const unsent = ids.filter((id) => !calls.includes(id));
+    expect(await leaseSeconds(unsent)).toEqual([null, null]);
+    expect(log.entries.map((entry) => entry.message)).toContain(
+      'Scan stopped invoking: its time is nearly up; the next scan carries on',
+    );
+    // The summary line still comes: the scan ended on its own, not cut off.
+    expect(log.entries.map((entry) => entry.message)).toContainEqual(
+      expect.stringMatching(/^Certificate generation completed/),
+    );
+  });
+
   it('refills each freed slot within the same scan: a backlog drains as slots free, not one budget a tick', async () => {
     const ids = await pendingCertificates(12);
     const dispatched: string[] = [];
