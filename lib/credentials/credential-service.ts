@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { OpenBadgeIssuer, OpenBadgeRequest } from '../certificates/ports.ts';
+import { GENERATION_RETRY_AFTER_SECONDS } from '../certificates/read-model.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
@@ -226,7 +227,17 @@ export async function openBadgeForCertificate(
   // pseudonym, its name gone. The verification page still says it was revoked.
   if (!row || row.erased) throw new NotFoundError('certificate');
   if (!row.generated_at || !['issued', 'revoked', 'superseded'].includes(row.status)) {
-    throw new ConflictError(`certificate is ${row.status}; it has no credential yet`, { status: row.status });
+    // The download's answers (read-model.ts), so a client handles both routes alike.
+    if (row.status === 'dead')
+      throw new ConflictError(
+        'The certificate could not be generated; a certificate admin can have it generated again',
+        { code: 'certificate_generation_failed', certificateStatus: row.status },
+      );
+    throw new ConflictError('The certificate is being generated', {
+      code: 'certificate_not_ready',
+      certificateStatus: row.status,
+      retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
+    });
   }
   return credentialOf(settings, row, {
     validFrom: row.generated_at,

@@ -40,7 +40,7 @@ const kindCountsSchema = z
   )
   .describe(
     'download-link: presigned download URLs handed out (owner or staff); verification-view: public ' +
-      'verification page/API views; credential-export: credentials exported from the verification page.',
+      'verification page/API views; credential-export: Open Badges credentials exported (the verification page\'s "add to wallet" and the holder\'s own route).',
   )
   .meta({ id: 'EventKindCounts' });
 

@@ -100,6 +100,25 @@ function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
   };
 }
 
+const REQUEST_ID =
+  "This request's id, as an error body's `requestId` (quote it when reporting a problem); on every " +
+  "answer of the service, not on API Gateway's own 429 or a function that cannot start";
+
+/** Every answer the function gives carries X-Request-Id (lib/http/route.ts): declared on each. */
+function withRequestId(status: string, response: ZodOpenApiResponseObject): ZodOpenApiResponseObject {
+  if (status === '429') return response;
+  const { headers } = response;
+  if (headers instanceof z.ZodObject)
+    return {
+      ...response,
+      headers: headers.extend({ 'X-Request-Id': z.string().meta({ description: REQUEST_ID }) }),
+    };
+  return {
+    ...response,
+    headers: { ...(headers ?? {}), 'X-Request-Id': { description: REQUEST_ID, schema: { type: 'string' } } },
+  };
+}
+
 function operation(route: RouteContract): ZodOpenApiOperationObject {
   const responses: Record<string, ZodOpenApiResponseObject> = {};
   for (const [status, common] of Object.entries(commonResponses(route))) {
@@ -122,6 +141,8 @@ function operation(route: RouteContract): ZodOpenApiOperationObject {
       ...(spec.headers ? { headers: spec.headers } : {}),
     };
   }
+  for (const [status, response] of Object.entries(responses))
+    responses[status] = withRequestId(status, response);
   const { path, query, body, bodyRequired } = route.request;
   return {
     operationId: route.operationId,
@@ -212,7 +233,7 @@ export function buildOpenApiDocument(routes: readonly RouteContract[]): Record<s
         'Lists certificates issued for passed course tests and hands out presigned download URLs. ' +
         'Authenticate with a Keycloak access token (`Authorization: Bearer <jwt>`). A student sees ' +
         'their own certificates; teachers and certificate admins (AUTH_TEACHER_ROLES, AUTH_ADMIN_ROLES, ' +
-        'from realm or client roles) see any; only the ingestion client posts attempts. ' +
+        'from realm or client roles) see any; only the ingestion client and certificate admins post attempts. ' +
         `Lists use cursor pagination. ${GUIDE_NOTE}`,
       license: { name: 'MIT', identifier: 'MIT' },
     },

@@ -293,6 +293,28 @@ describe('revoke through the API, then every place a verifier looks', () => {
     expect(await exports()).toBe(counted);
   });
 
+  it('a certificate not generated has no credential, answered as the download answers: not ready (with Retry-After) or generation failed', async () => {
+    for (const [status, code] of [
+      ['pending', 'certificate_not_ready'],
+      ['failed', 'certificate_not_ready'],
+      ['dead', 'certificate_generation_failed'],
+    ] as const) {
+      const cert = await insertCertificate(t.sql, { studentId: ids.alice, status });
+      const response = await call(
+        createCredentialHandler(deps),
+        apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
+          pathParameters: { certificateId: cert.id },
+          headers: await bearer(ids.alice),
+        }),
+      );
+      expect(response.statusCode, status).toBe(409);
+      expect(JSON.parse(response.body).error, status).toMatchObject({ code, certificateStatus: status });
+      expect(response.headers['Retry-After'], status).toBe(
+        code === 'certificate_not_ready' ? '5' : undefined,
+      );
+    }
+  });
+
   it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {
     const other = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
     await registerSigningKey(t.sql, other);

@@ -146,7 +146,7 @@ describe('Vary: Origin', () => {
 });
 
 describe('Access-Control-Expose-Headers', () => {
-  it("lets the listed frontend read an error's Retry-After, WWW-Authenticate and X-Request-Id", async () => {
+  it("lets the listed frontend read an error's Retry-After, WWW-Authenticate and X-Request-Id, and a download's file name", async () => {
     const response = await failingRoute(new TransientError('down', 'database'))(
       apiEvent('GET', '/api/v1/anything', { headers: { origin: FRONTEND } }),
       lambdaContext(),
@@ -154,7 +154,7 @@ describe('Access-Control-Expose-Headers', () => {
     expect(response.statusCode).toBe(503);
     expect(response.headers['Access-Control-Allow-Origin']).toBe(FRONTEND);
     expect(headerTokens(response, 'Access-Control-Expose-Headers')).toEqual(
-      expect.arrayContaining(['retry-after', 'www-authenticate', 'x-request-id']),
+      expect.arrayContaining(['retry-after', 'www-authenticate', 'x-request-id', 'content-disposition']),
     );
   });
 });

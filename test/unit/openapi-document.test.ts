@@ -181,6 +181,22 @@ describe('OpenAPI document', () => {
     expect((await new Validator().validate(broken)).valid).toBe(false);
   });
 
+  it("declares the headers a client reads: X-Request-Id on every answer of the service, a credential download's file name", () => {
+    let checked = 0;
+    for (const [key, operation] of operations)
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (status === '429') continue; // API Gateway's own answer
+        expect(response.headers?.['X-Request-Id'], `${key} ${status}`).toBeDefined();
+        checked += 1;
+      }
+    expect(checked).toBeGreaterThan(100);
+    for (const key of [
+      'GET /api/v1/certificates/{certificateId}/credential',
+      'GET /api/v1/verify/{verificationCode}/credential',
+    ])
+      expect(operations.get(key)?.responses['200']?.headers?.['Content-Disposition'], key).toBeDefined();
+  });
+
   it('resolves every $ref', () => {
     const components = document.components as Record<string, Record<string, unknown>>;
     const all = refs(document);

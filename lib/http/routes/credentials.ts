@@ -42,6 +42,12 @@ const jwtSchema = z
       "URL and under the thumbprint alone, the URL's last segment",
   });
 
+const credentialFileHeaders = z.object({
+  'Content-Disposition': z
+    .string()
+    .meta({ description: 'attachment; filename="open-badge-<code>.jwt": the name to save it under' }),
+});
+
 /** A credential as a file: wallets and people save it as `<code>.jwt`. */
 function credentialFile(jwt: string, verificationCode: string): HttpResponse {
   return {
@@ -107,11 +113,26 @@ export const getCertificateCredentialRoute = defineRoute({
   request: { path: certificateIdPath },
   policy: signedIn,
   responses: {
-    200: { description: 'The signed credential', contentType: OPEN_BADGE_MEDIA_TYPE, schema: jwtSchema },
+    200: {
+      description: 'The signed credential',
+      contentType: OPEN_BADGE_MEDIA_TYPE,
+      schema: jwtSchema,
+      headers: credentialFileHeaders,
+    },
     404: errorResponse('Unknown (or not yours)'),
-    409: errorResponse(
-      'Not generated yet: no credential (the certificate is pending, rendering, failed or dead)',
-    ),
+    409: {
+      ...errorResponse(
+        'No credential, as the download answers: `certificate_not_ready` (pending, rendering or failed, with ' +
+          'Retry-After; ask again) or `certificate_generation_failed` (dead). `certificateStatus` carries the status.',
+      ),
+      headers: z.object({
+        'Retry-After': z
+          .number()
+          .int()
+          .optional()
+          .meta({ description: 'Seconds to wait before asking again (`certificate_not_ready` only)' }),
+      }),
+    },
   },
   handle: async (deps: AuthenticatedCredentialDeps, { path, principal, event }) => {
     // Someone else's certificate is "not found", exactly like the other certificate routes.
@@ -141,7 +162,12 @@ export const getPublicCredentialRoute = defineRoute({
   policy: anyone,
   crossOrigin: 'any',
   responses: {
-    200: { description: 'The signed credential', contentType: OPEN_BADGE_MEDIA_TYPE, schema: jwtSchema },
+    200: {
+      description: 'The signed credential',
+      contentType: OPEN_BADGE_MEDIA_TYPE,
+      schema: jwtSchema,
+      headers: credentialFileHeaders,
+    },
     404: errorResponse('No generated certificate has this code'),
   },
   handle: async (deps: CredentialDeps, { path, event }) => {
