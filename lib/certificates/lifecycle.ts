@@ -380,7 +380,8 @@ export async function revokeCertificate(deps: LifecycleDeps, input: RevokeInput)
     reasonText: input.reasonText,
   });
   const actor = parse(actorSchema, input.actor);
-  const text = reasonText && reasonText.length > 0 ? reasonText : null;
+  // Text that prints nothing (a zero-width space) is no text: the reason code stands alone.
+  const text = reasonText && printsSomething(reasonText) ? reasonText : null;
   const row = await deps.sql.begin((tx) =>
     revokeIssued(tx, { certificateId: input.certificateId, reasonCode, reasonText: text, actor }),
   );

@@ -44,6 +44,8 @@ export const recordAttemptInputSchema = z
       .positive('must be greater than 0')
       .max(MAX_SCORE_VALUE)
       .refine(twoDecimals, 'must have at most two decimals')
+      // 1e-10 passes the two-decimals rule as 0.00, which the row cannot hold (max_score > 0).
+      .refine((value) => cents(value) > 0, 'must be at least 0.01')
       .meta({ description: 'Greater than 0, at most two decimals' }),
     // Years 0001-9999 (isoInstant): PostgreSQL refuses year 0000 with a 500 otherwise.
     completedAt: isoInstant()

@@ -118,6 +118,21 @@ describe('revokeCertificate', () => {
     ]);
   });
 
+  it('text that prints nothing (a zero-width space) beside a reason code is no text: the code stands alone', async () => {
+    const courseId = await createCourse(t.sql);
+    const cert = await issued(t.sql, { courseId });
+    const result = await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: cert.id, reasonCode: 'issued-in-error', reasonText: '\u200B\u2060', actor: 'staff-1' },
+    );
+    expect(result.reasonText).toBeNull();
+    const [row] = await t.sql`SELECT revoked_reason FROM certificates WHERE id = ${cert.id}`;
+    expect(row?.revoked_reason).toBeNull();
+    expect((await log_(t.sql, cert.id)).find((entry) => entry.event === 'revoked')?.message).toBe(
+      'issued-in-error',
+    );
+  });
+
   it('lets exactly one of five concurrent revocations win; the others get a clear domain error', async () => {
     const cert = await issued(t.sql, { courseId: await createCourse(t.sql) });
     const results = await Promise.allSettled(

@@ -310,6 +310,8 @@ describe('recordAttempt (immediate trigger)', () => {
       [{ ...valid, score: 101 }, 'score', /exceed maxScore/],
       [{ ...valid, score: -1 }, 'score', /negative/],
       [{ ...valid, maxScore: 0 }, 'maxScore', /greater than 0/],
+      // Within 1e-9 of two decimals, it is 0.00: the row could not hold it (a 500 before).
+      [{ ...valid, score: 0, maxScore: 1e-10 }, 'maxScore', /at least 0.01/],
       [{ ...valid, studentId: 'not-a-uuid' }, 'studentId', /UUID/],
       [{ ...valid, score: 1.234 }, 'score', /two decimals/],
       [{ ...valid, completedAt: '2999-01-01T00:00:00Z' }, 'completedAt', /future/],
