@@ -293,10 +293,12 @@ async function decideLaterPass(
     });
     return { ...recorded, certificate, dispatched: decision.dispatched };
   } catch (error) {
-    deps.log.warn('Later passing attempt could not be decided now; the scan will', {
-      attempt_id: attempt.id,
-      error: errorMessage(error),
-    });
+    // The scan takes passes completed from SCAN_NOT_BEFORE on: one completed before it (a
+    // backdated completedAt) is decided only by a backfill over its date, which the line says.
+    deps.log.warn(
+      'Later passing attempt could not be decided now; the scan will (if completed before SCAN_NOT_BEFORE, npm run backfill over its date will)',
+      { attempt_id: attempt.id, completed_at: attempt.completedAt, error: errorMessage(error) },
+    );
     return { ...recorded, dispatched: false };
   }
 }
