@@ -15,11 +15,15 @@ let t: TestEnv;
 let queue: SqsStandIn;
 
 /** A record as Lambda writes it to generate's on-failure destination. */
-const record = (certificateId: string, timestamp = new Date().toISOString()) =>
+const record = (
+  certificateId: string,
+  timestamp = new Date().toISOString(),
+  condition = 'EventAgeExceeded',
+) =>
   JSON.stringify({
     version: '1.0',
     timestamp,
-    requestContext: { condition: 'EventAgeExceeded', approximateInvokeCount: 0 },
+    requestContext: { condition, approximateInvokeCount: 0 },
     requestPayload: { certificateId },
     responseContext: { statusCode: 200 },
   });
@@ -136,19 +140,26 @@ describe('npm run failed-invocations', () => {
     // Dropped 7 hours ago, and handed out again since: its live lease is that dispatch's.
     const redispatched = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
     await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${redispatched.id}`;
-    queue.send(record(pending.id));
+    // Dropped for its age just now: it was queued six hours ago, and the live lease is a newer dispatch's.
+    const aged = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
+    await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${aged.id}`;
+    // The handler threw just now: the lease is this very invocation's.
+    queue.send(record(pending.id, undefined, 'RetriesExhausted'));
     queue.send(record(issued.id));
     queue.send(record(redispatched.id, new Date(Date.now() - 7 * 3600_000).toISOString()));
+    queue.send(record(aged.id));
     const { stdout } = await run(queue, '--requeue');
-    expect(stdout).toMatch(new RegExp(`${pending.id}  EventAgeExceeded .*-> pending, released to the scan`));
-    expect(stdout).toMatch(
-      new RegExp(
-        `${redispatched.id}  EventAgeExceeded .*-> pending, dispatched again since it was dropped: left to that dispatch`,
-      ),
-    );
-    const [kept] = await t.sql<{ dispatched_until: Date | null }[]>`
-      SELECT dispatched_until FROM certificates WHERE id = ${redispatched.id}`;
-    expect(kept?.dispatched_until).not.toBeNull();
+    expect(stdout).toMatch(new RegExp(`${pending.id}  RetriesExhausted .*-> pending, released to the scan`));
+    for (const left of [redispatched.id, aged.id]) {
+      expect(stdout).toMatch(
+        new RegExp(
+          `${left}  EventAgeExceeded .*-> pending, dispatched again since it was dropped: left to that dispatch`,
+        ),
+      );
+      const [kept] = await t.sql<{ dispatched_until: Date | null }[]>`
+        SELECT dispatched_until FROM certificates WHERE id = ${left}`;
+      expect(kept?.dispatched_until).not.toBeNull();
+    }
     expect(stdout).toMatch(new RegExp(`${issued.id}  EventAgeExceeded .*-> issued, nothing to do`));
     const [row] = await t.sql<{ dispatched_until: Date | null }[]>`
       SELECT dispatched_until FROM certificates WHERE id = ${pending.id}`;
