@@ -105,6 +105,12 @@ export interface RecordAttemptOptions {
   dispatchLeaseSeconds: number;
   /** The concurrency budget (GENERATE_MAX_CONCURRENCY); when it is full the scan issues it later. */
   maxInFlight?: number;
+  /**
+   * Who posted it (the route's caller: a certificate admin or the testing system's service
+   * account): the created certificate's audit actor, with the client it used, for good. Else
+   * `ingestion`.
+   */
+  postedBy?: { subject: string; clientId?: string };
 }
 
 interface AttemptRow {
@@ -216,8 +222,10 @@ export async function recordAttempt(
       ),
       audit AS (
         INSERT INTO certificate_generation_log (certificate_id, event, to_status, message, actor, details)
-        SELECT id, 'created', 'pending', 'pending certificate created on ingestion', 'ingestion',
+        SELECT id, 'created', 'pending', 'pending certificate created on ingestion',
+               ${options.postedBy?.subject ?? 'ingestion'},
                jsonb_build_object('test_attempt_id', test_attempt_id)
+                 || ${tx.json(options.postedBy?.clientId ? { client_id: options.postedBy.clientId } : {})}::jsonb
         FROM cert
       )
       SELECT id, status::text FROM cert`;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createAttemptHandler } from '../../functions/http/create-attempt.ts';
 import { createHandler as createGetCertificateHandler } from '../../functions/http/get-certificate.ts';
@@ -591,6 +592,12 @@ describe('attempt ingestion in-process', () => {
     const body = JSON.parse(ok.body) as { certificate: { id: string; status: string }; dispatched: boolean };
     expect(body).toMatchObject({ dispatched: true, certificate: { status: 'pending', created: true } });
     expect(dispatched).toEqual([body.certificate.id]);
+    // Who posted it is on record with the certificate: the service account and its client.
+    const poster = decodeJwt(ingestionToken).sub;
+    const [audit] = await t.sql<{ actor: string; details: Record<string, unknown> }[]>`
+      SELECT actor, details FROM certificate_generation_log
+      WHERE certificate_id = ${body.certificate.id} AND event = 'created'`;
+    expect(audit).toMatchObject({ actor: poster, details: { client_id: 'testing-system' } });
 
     const failing = await post(async () => {
       throw new Error('lambda down');

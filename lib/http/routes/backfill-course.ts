@@ -39,7 +39,7 @@ export const backfillCourseRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/courses/{courseId}/backfill',
   tags: ['certificates'],
-  summary: "Certificates for a course's past passing attempts (staff)",
+  summary: "Certificates for a course's past passing attempts (certificate admin)",
   description:
     'Backfill for one course, as `npm run backfill -- --course`: with `dryRun` it only counts the ' +
     'certificates it would create (and shows a sample of attempts); otherwise it creates at most one ' +

@@ -87,7 +87,7 @@ export const updateCourseLifecycleRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/courses/{courseId}/lifecycle',
   tags: ['lifecycle'],
-  summary: "Change a course's lifecycle settings (staff)",
+  summary: "Change a course's lifecycle settings (certificate admin)",
   description:
     'Partial update: only the fields given change (`validityMonths: null` removes the validity ' +
     'period). Each change writes an audit row (`course_settings_log`: actor, reason, each setting ' +

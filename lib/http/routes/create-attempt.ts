@@ -12,7 +12,7 @@ export const createAttemptRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/attempts',
   tags: ['ingestion'],
-  summary: 'Record a test attempt (staff or service account)',
+  summary: 'Record a test attempt (ingestion client or certificate admin)',
   description:
     "Guide: the stats worker's `process_raws`. Pass/fail is decided against the course's pass mark; " +
     'a passing attempt gets a pending certificate and generation starts at once when the concurrency budget ' +
@@ -28,10 +28,18 @@ export const createAttemptRoute = defineRoute({
     },
     409: errorResponse('externalRef was recorded with different values'),
   },
-  handle: async (deps: DispatchDeps, { body }) => {
+  handle: async (deps: DispatchDeps, { body, principal }) => {
     const result = await recordAttempt(
       { sql: deps.sql, dispatch: deps.dispatch, log: logger },
-      { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
+      {
+        dispatchLeaseSeconds: deps.dispatchLeaseSeconds,
+        maxInFlight: deps.maxInFlight,
+        // A posted pass issues a certificate: who posted it stays on record with it.
+        postedBy: {
+          subject: principal.subject,
+          ...(principal.clientId ? { clientId: principal.clientId } : {}),
+        },
+      },
       body,
     );
     return json(result.created ? 201 : 200, result);

@@ -17,7 +17,7 @@ export const listLaterPassesRoute = defineRoute({
   method: 'GET',
   path: '/api/v1/courses/{courseId}/later-passes',
   tags: ['lifecycle'],
-  summary: 'Passing attempts blocked by a dead certificate (staff work list)',
+  summary: 'Passing attempts blocked by a dead certificate (certificate admin work list)',
   description:
     'A student passed again while their certificate for the course is `dead` (generation gave up): ' +
     'no second certificate is issued and the attempt waits here, oldest first, with a ' +

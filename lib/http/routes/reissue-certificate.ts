@@ -12,7 +12,7 @@ export const reissueCertificateRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/certificates/{certificateId}/reissue',
   tags: ['certificates', 'lifecycle'],
-  summary: 'Replace an issued certificate by a new one (staff)',
+  summary: 'Replace an issued certificate by a new one (certificate admin)',
   description:
     'For a name change in Keycloak, a template fix, a wrong date: a new `pending` certificate of the ' +
     'same attempt replaces it, generated at once through the normal pipeline (student name read again, ' +

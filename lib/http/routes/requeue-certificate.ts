@@ -12,7 +12,7 @@ export const requeueCertificateRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/certificates/{certificateId}/requeue',
   tags: ['certificates'],
-  summary: 'Retry a dead or failed certificate now (staff)',
+  summary: 'Retry a dead or failed certificate now (certificate admin)',
   description:
     'Operator action once the cause of a failed generation is fixed (student restored in Keycloak, ' +
     'template repaired...): the certificate goes back to `pending` with a fresh set of attempts, a ' +

@@ -11,7 +11,7 @@ export const requeueDeadCertificatesRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/certificates/requeue',
   tags: ['certificates'],
-  summary: 'Retry dead (or failed) certificates in bulk (staff)',
+  summary: 'Retry dead (or failed) certificates in bulk (certificate admin)',
   description:
     'Operator action once the cause is fixed, when many certificates died of it: a dependency ' +
     'outage that outlasted the retries (`diedAfter` its start), or a course whose template was ' +

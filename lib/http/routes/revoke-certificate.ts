@@ -12,7 +12,7 @@ export const revokeCertificateRoute = defineRoute({
   method: 'POST',
   path: '/api/v1/certificates/{certificateId}/revoke',
   tags: ['certificates', 'lifecycle'],
-  summary: 'Revoke an issued certificate (staff; final)',
+  summary: 'Revoke an issued certificate (certificate admin; final)',
   description:
     'Withdraws an issued (or expired) certificate with a reason from the documented list. Nothing is ' +
     'deleted: the record and the PDF stay, the download answers 410, the verification page says ' +
