@@ -500,6 +500,12 @@ export interface PublicVerification {
    * file, byte for byte. Null for certificates issued before it was recorded.
    */
   pdfSha256: string | null;
+  /**
+   * A key that signed its QR code's facts or the Open Badges credential in its PDF was reported
+   * compromised since: every verifier rejects that copy, and a replacement is on its way
+   * (`npm run compromise-key` reissues it; once issued, this one is `superseded`).
+   */
+  signedWithRevokedKey: boolean;
 }
 
 /** What the public verification page shows: the signed facts in full and the lifecycle. */
@@ -534,6 +540,8 @@ export interface PublicCertificateRecord {
    * superseded tombstone whose facts have no name and no score (both ''), and no credential.
    */
   erased?: boolean;
+  /** PublicVerification's: signed with a key reported compromised since. */
+  signedWithRevokedKey?: boolean;
 }
 
 /**
@@ -564,6 +572,7 @@ export async function findPublicCertificate(
       credential_jws: string | null;
       pdf_sha256: string | null;
       erased: boolean;
+      signed_with_revoked_key: boolean;
     }[]
   >`
     SELECT c.verification_code, c.student_name, coalesce(c.course_name, co.title) AS course_title,
@@ -571,7 +580,10 @@ export async function findPublicCertificate(
            c.status, c.revoked_at, c.revocation_reason, c.expires_at,
            n.verification_code AS superseded_by_code,
            c.superseded_by IS NOT NULL AND n.id IS NULL AS replacement_pending,
-           c.credential_jws, c.pdf_sha256, c.erased_at IS NOT NULL AS erased
+           c.credential_jws, c.pdf_sha256, c.erased_at IS NOT NULL AS erased,
+           EXISTS (SELECT 1 FROM issuer_keys k
+                   WHERE k.state = 'compromised' AND k.kid IN (c.credential_kid, c.open_badge_kid))
+             AS signed_with_revoked_key
     FROM certificates c
     JOIN courses co ON co.id = c.course_id
     -- The successor only once it has a page of its own (the condition of the WHERE below).
@@ -610,6 +622,7 @@ export async function findPublicCertificate(
     credentialJws: row.credential_jws,
     pdfSha256: row.pdf_sha256,
     erased: row.erased,
+    signedWithRevokedKey: row.signed_with_revoked_key,
   };
 }
 
@@ -636,5 +649,6 @@ export async function verifyCertificate(
     expiresAt: record.expiresAt,
     supersededBy: record.supersededByCode,
     pdfSha256: record.pdfSha256,
+    signedWithRevokedKey: record.signedWithRevokedKey === true,
   };
 }

@@ -152,6 +152,13 @@ export const publicVerificationSchema = z
       .describe(
         'SHA-256 (hex) of the PDF as issued: a file with another hash is not the file the issuer issued. Null for certificates issued before it was recorded',
       ),
+    signedWithRevokedKey: z
+      .boolean()
+      .describe(
+        'A key that signed its QR code or the Open Badges credential in its PDF was since reported ' +
+          'compromised: that copy cannot be trusted, and a replacement is being issued (this one then ' +
+          'becomes superseded)',
+      ),
   })
   .meta({ id: 'PublicVerification' });
 

@@ -198,8 +198,14 @@ export async function verificationResponse(
   }
   // A browser: a mistyped code (too short, a space, trailing punctuation) is an unknown one.
   const record = wellFormed ? await findPublicCertificate(sql, request.code, now) : undefined;
+  // Valid by its record, but signed with a key reported compromised since: every verifier rejects
+  // this copy until its replacement is issued, and the page says so before any script runs.
+  const pageStatus =
+    record?.status === 'valid' && record.signedWithRevokedKey
+      ? 'revoked-key'
+      : (record?.status ?? 'not-found');
   const page = renderVerifyPage({
-    status: record?.status ?? 'not-found',
+    status: pageStatus,
     code: record ? request.code : echoedCode(request.code),
     record: record ?? null,
     fallbackLocale: pickLanguage(request.acceptLanguage, 'en'),

@@ -17,8 +17,19 @@ import { templatesDir } from './paths.ts';
  * or be framed, and the page requests nothing but the issuer's own JWKS.
  */
 
-/** `unavailable`: the record could not be read (the database down): nothing said of the certificate. */
-export type PageStatus = 'valid' | 'revoked' | 'expired' | 'superseded' | 'not-found' | 'unavailable';
+/**
+ * `unavailable`: the record could not be read (the database down): nothing said of the certificate.
+ * `revoked-key`: issued and in its validity, but signed with a key reported compromised since
+ * (its replacement is being issued): shown as the script shows a revoked key's signature.
+ */
+export type PageStatus =
+  | 'valid'
+  | 'revoked'
+  | 'expired'
+  | 'superseded'
+  | 'not-found'
+  | 'unavailable'
+  | 'revoked-key';
 
 /** The record as the read model gives it (the verdict comes separately). */
 export type VerifyPageRecord = Omit<PublicCertificateRecord, 'status' | 'credentialJws'>;
@@ -59,6 +70,7 @@ const LABEL_KEYS = [
   'not_found',
   'tampered',
   'revoked_key',
+  'revoked_key_help',
   'not_found_help',
   'unavailable',
   'unavailable_help',
@@ -201,7 +213,14 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
   const intl = localeData.locale;
   const labels = verifyPageLabels(localeData.language);
   const record = input.status === 'not-found' || input.status === 'unavailable' ? null : input.record;
-  const headingKey = input.status === 'not-found' ? 'not_found' : input.status;
+  const headingKey =
+    input.status === 'not-found'
+      ? 'not_found'
+      : input.status === 'revoked-key'
+        ? 'revoked_key'
+        : input.status;
+  // The script's own word for a copy it distrusts (verify.js `distrust`), so both agree.
+  const dataStatus = input.status === 'revoked-key' ? 'tampered' : input.status;
   const date = (iso: string) => formatIssueDate(iso, intl);
 
   const details: string[] = [];
@@ -214,6 +233,8 @@ export function renderVerifyPage(input: VerifyPageInput): VerifyPage {
     if (input.code !== '') details.push(`<dl>${row(labels.code, input.code, ' class="code"', 'ltr')}</dl>`);
   } else {
     const facts = record.facts;
+    if (input.status === 'revoked-key')
+      details.push(`<p id="revoked-key">${escapeHtml(labels.revoked_key_help)}</p>`);
     if (input.status === 'revoked' && record.revokedAt) {
       // The documented reason in the page's language; staff's own words stay in the staff views.
       const reason = record.revocationReason
@@ -305,7 +326,7 @@ ${
 <style>${css}</style>
 </head>
 <body>
-<main data-status="${input.status}" data-jwks="${escapeHtml(input.jwksUrl)}">
+<main data-status="${dataStatus}" data-jwks="${escapeHtml(input.jwksUrl)}">
 ${issuer}
 <div class="verdict">
 <h1 id="verdict-heading" data-title="${escapeHtml(labels.title)}" data-tampered="${escapeHtml(labels.tampered)}" data-revoked_key="${escapeHtml(labels.revoked_key)}">${escapeHtml(labels[headingKey])}</h1>

@@ -597,6 +597,7 @@ describe('public verification', () => {
         await t.sql<{ pdf_sha256: string }[]>`
           SELECT pdf_sha256 FROM certificates WHERE id = ${certs.aliceIssued?.id ?? ''}`
       )[0]?.pdf_sha256,
+      signedWithRevokedKey: false,
     });
   });
 

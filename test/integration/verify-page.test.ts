@@ -540,6 +540,35 @@ describe('public verification page', () => {
     // The record is valid, but nothing on this page may hand out a credential that verifies.
     expect(await opened.page.$$('#add-to-wallet, #add-to-linkedin, .actions')).toHaveLength(0);
     await opened.close();
+    // The server says so too, before any script: without JavaScript, and to a JSON client.
+    const plain = await open(`/api/v1/verify/${certificate.code}`, { javascript: false });
+    expect(plain.status).toBe('tampered');
+    expect(plain.heading).toBe('Signed with a revoked key');
+    expect(plain.text).toContain('A replacement is being issued.');
+    expect(await plain.page.$$('#add-to-wallet, #add-to-linkedin, .actions')).toHaveLength(0);
+    await plain.close();
+    const json = await fetch(`${server.baseUrl}/api/v1/verify/${certificate.code}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(await json.json()).toMatchObject({ status: 'valid', signedWithRevokedKey: true });
+  });
+
+  it("only the credentials key compromised (the Open Badge in its PDF): the page says the copy cannot be trusted, though the QR code's signature is genuine", async () => {
+    const certificate = await issued();
+    const leakedCredentialsKey = await signingKeyFromJwk(await generateSigningJwk('RS256'), 'RS256');
+    await registerSigningKey(t.sql, leakedCredentialsKey);
+    await t.sql`
+      UPDATE certificates SET open_badge_kid = ${leakedCredentialsKey.kid}
+      WHERE verification_code = ${certificate.code}`;
+    const before = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(before.status).toBe('valid');
+    await before.close();
+    await markKeyCompromised(t.sql, leakedCredentialsKey.kid);
+    const opened = await open(`/api/v1/verify/${certificate.code}#${certificate.jws}`);
+    expect(opened.status).toBe('tampered');
+    expect(opened.heading).toBe('Signed with a revoked key');
+    expect(await opened.page.$$('#add-to-wallet, #add-to-linkedin, .actions')).toHaveLength(0);
+    await opened.close();
   });
 
   it('a superseded certificate signed with a key marked compromised (what compromise-key leaves): superseded, with its link, and the signature line says the key is revoked', async () => {
