@@ -3,7 +3,7 @@ import type { OpenBadgeIssuer, OpenBadgeRequest } from '../certificates/ports.ts
 import { GENERATION_RETRY_AFTER_SECONDS } from '../certificates/read-model.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
 import { issuerKeyUrl } from './jwks.ts';
 import {
   achievementForCourse,
@@ -227,7 +227,14 @@ export async function openBadgeForCertificate(
   // pseudonym, its name gone. The verification page still says it was revoked.
   if (!row || row.erased) throw new NotFoundError('certificate');
   if (!row.generated_at || !['issued', 'revoked', 'superseded'].includes(row.status)) {
-    // The download's answers (read-model.ts), so a client handles both routes alike.
+    // The download's answers (read-model.ts), so a client handles both routes alike. A reissue
+    // cancelled with its original (revoked before it was ever generated) is final, not "being
+    // generated": a client following Retry-After would poll it for ever.
+    if (row.status === 'revoked' || row.status === 'superseded')
+      throw new GoneError(`The certificate was ${row.status === 'revoked' ? 'revoked' : 'replaced'}`, {
+        code: `certificate_${row.status}`,
+        certificateStatus: row.status,
+      });
     if (row.status === 'dead')
       throw new ConflictError(
         'The certificate could not be generated; a certificate admin can have it generated again',

@@ -313,6 +313,24 @@ describe('revoke through the API, then every place a verifier looks', () => {
         code === 'certificate_not_ready' ? '5' : undefined,
       );
     }
+    // A reissue cancelled with its original (revoked before it was ever generated): final, a 410
+    // as the download answers, not "being generated" to poll for ever.
+    const cancelled = await insertCertificate(t.sql, { studentId: ids.alice, status: 'pending' });
+    await t.sql`
+      UPDATE certificates SET status = 'revoked', revoked_at = now(), revocation_reason = 'issued-in-error'
+      WHERE id = ${cancelled.id}`;
+    const gone = await call(
+      createCredentialHandler(deps),
+      apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
+        pathParameters: { certificateId: cancelled.id },
+        headers: await bearer(ids.alice),
+      }),
+    );
+    expect(gone.statusCode).toBe(410);
+    expect(JSON.parse(gone.body).error).toMatchObject({
+      code: 'certificate_revoked',
+      certificateStatus: 'revoked',
+    });
   });
 
   it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {

@@ -133,6 +133,10 @@ export const getCertificateCredentialRoute = defineRoute({
           .meta({ description: 'Seconds to wait before asking again (`certificate_not_ready` only)' }),
       }),
     },
+    410: errorResponse(
+      'A replacement revoked or superseded before it was ever generated (cancelled with its original): ' +
+        '`certificate_revoked` / `certificate_superseded`, final',
+    ),
   },
   handle: async (deps: AuthenticatedCredentialDeps, { path, principal, event }) => {
     // Someone else's certificate is "not found", exactly like the other certificate routes.
