@@ -467,6 +467,7 @@ async function main(): Promise<void> {
     // ---- serverless offline ----
     const apiOrigin = `http://${urlHost(host)}:${options.OFFLINE_HTTP_PORT}`;
     const lambdaEndpoint = `http://${urlHost(host)}:${options.OFFLINE_LAMBDA_PORT}`;
+    const unset = stack.unset;
     const functionEnv: Record<string, string> = {
       ...stack.env,
       VERIFY_BASE_URL: given.VERIFY_BASE_URL ?? `${apiOrigin}/api/v1/verify`,
@@ -502,7 +503,11 @@ async function main(): Promise<void> {
         [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--host', host],
         {
           cwd: ROOT,
-          env: { ...process.env, ...functionEnv, SLS_TELEMETRY_DISABLED: '1' },
+          env: {
+            ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !unset.includes(name))),
+            ...functionEnv,
+            SLS_TELEMETRY_DISABLED: '1',
+          },
           // Its own process group, so that stopping it also stops everything it spawned.
           detached: true,
           stdio: ['ignore', 'inherit', 'inherit'],

@@ -9,6 +9,12 @@ import { type EmbeddedS3, startS3 } from './s3.ts';
 export interface LocalStack {
   /** Environment for the functions (the same variables a deployment sets). */
   env: Record<string, string>;
+  /**
+   * Variables of the developer's shell the functions must not see: with the S3 stand-in, a
+   * profile (the SDK then ignores the keys above and looks for the profile's) or a session token
+   * (which belongs to another key).
+   */
+  unset: string[];
   postgres?: EmbeddedPostgresHandle;
   s3?: EmbeddedS3;
   keycloak?: KeycloakStandIn;
@@ -103,9 +109,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       S3_ENDPOINT_URL: s3Endpoint,
       S3_REGION: given.S3_REGION ?? 'us-east-1',
       ...pathStyleFor(given),
-      // s3rver accepts any credentials; a real endpoint takes the developer's own.
-      AWS_ACCESS_KEY_ID: given.AWS_ACCESS_KEY_ID ?? 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: given.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
+      // s3rver takes its own key only (S3RVER: any other is a 403 InvalidAccessKeyId), so a key
+      // exported in the developer's shell is replaced for the stand-in; a real endpoint takes
+      // the developer's own.
+      AWS_ACCESS_KEY_ID: stack.s3 ? 'S3RVER' : (given.AWS_ACCESS_KEY_ID ?? 'S3RVER'),
+      AWS_SECRET_ACCESS_KEY: stack.s3 ? 'S3RVER' : (given.AWS_SECRET_ACCESS_KEY ?? 'S3RVER'),
       KEYCLOAK_URL: keycloakUrl,
       KEYCLOAK_REALM: realm,
       KEYCLOAK_CLIENT_ID: given.KEYCLOAK_CLIENT_ID ?? SERVICE_CLIENT.clientId,
@@ -114,6 +122,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AUTH_AUDIENCE: given.AUTH_AUDIENCE ?? FRONTEND_CLIENT_ID,
     };
     stack.env = env;
+    stack.unset = stack.s3 ? ['AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN'] : [];
     stack.started = started;
     stack.stop = async () => {
       for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
