@@ -34,7 +34,7 @@ const { values } = cliArgs(USAGE, {
   'batch-size': { type: 'string', default: '500' },
 });
 if (!values.from) {
-  console.error(USAGE);
+  console.error(`--from is required: the first day of the completions to backfill (YYYY-MM-DD)\n${USAGE}`);
   process.exit(2);
 }
 // A batch of 0 would end at once, "done", with everything left; text would reach SQL as NaN.

@@ -31,7 +31,7 @@ export const JWKS_PATH = '/.well-known/jwks.json' as const;
  * page in its language.
  */
 const CODE_PATTERN = /^[A-Za-z0-9-]{6,64}$/;
-const CODE_FORM = 'must be 6-64 letters or digits';
+const CODE_FORM = 'must be 6-64 letters, digits or hyphens';
 
 // Control and format characters (bidi overrides, zero-width) of a malformed code are not shown
 // as they are: the page would echo text that reorders or hides what follows it.

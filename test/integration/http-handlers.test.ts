@@ -293,7 +293,7 @@ describe('verification with a malformed code', () => {
       expect(errorOf(response), code).toMatchObject({
         code: 'invalid_parameter',
         parameter: 'verificationCode',
-        message: 'verificationCode must be 6-64 letters or digits',
+        message: 'verificationCode must be 6-64 letters, digits or hyphens',
       });
     }
     const long = await verify('A'.repeat(129), { accept: 'application/json' });

@@ -101,6 +101,7 @@ describe('npm run scripts and their arguments', () => {
       /^npm run backfill: .*ECONNREFUSED/,
     ],
     ['backfill', ['--from', '2020-02-30'], {}, 2, /^npm run backfill: from must be a date/],
+    ['backfill', ['--dry-run'], {}, 2, /^--from is required: the first day/],
     [
       'backfill',
       ['--from', '2020-01-01', '--to', '2019-01-01'],

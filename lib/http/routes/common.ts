@@ -22,7 +22,7 @@ export const errorResponse = (description: string): ResponseSpec => ({ descripti
 export const verificationCodePath = z.object({
   verificationCode: z
     .string({ error: 'is required' })
-    .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters or digits')
+    .regex(/^[A-Za-z0-9-]{6,64}$/, 'must be 6-64 letters, digits or hyphens')
     .meta({ description: 'The code printed under the QR code' }),
 });
 
