@@ -23,7 +23,7 @@ import {
   FRONTEND_CLIENT_ID,
 } from '../localstack/embedded/demo-data.ts';
 import { DEMO_COURSES, DEMO_HISTORY_DAYS, seedDemoData } from '../localstack/embedded/seed.ts';
-import { type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
+import { functionsEnvironment, type LocalStack, startLocalStack } from '../localstack/embedded/stack.ts';
 import { cliArgs, expectedFailure } from './cli-args.ts';
 import {
   descendantsOf,
@@ -503,11 +503,7 @@ async function main(): Promise<void> {
         [SERVERLESS_BIN, 'offline', 'start', '--stage', 'local', '--host', host],
         {
           cwd: ROOT,
-          env: {
-            ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !unset.includes(name))),
-            ...functionEnv,
-            SLS_TELEMETRY_DISABLED: '1',
-          },
+          env: functionsEnvironment(process.env, unset, { ...functionEnv, SLS_TELEMETRY_DISABLED: '1' }),
           // Its own process group, so that stopping it also stops everything it spawned.
           detached: true,
           stdio: ['ignore', 'inherit', 'inherit'],

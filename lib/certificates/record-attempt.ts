@@ -280,7 +280,8 @@ async function decideLaterPass(
   try {
     const decision = await applyLaterPassRule(
       deps,
-      { attemptId: attempt.id, actor: 'ingestion' },
+      // The poster is on record here too: a renewal or a better score's reissue it causes.
+      { attemptId: attempt.id, actor: options.postedBy?.subject ?? 'ingestion' },
       { dispatchLeaseSeconds: options.dispatchLeaseSeconds, maxInFlight: options.maxInFlight },
     );
     // The certificate this attempt created (a replacement waits beside the live one it replaces

@@ -23,6 +23,25 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/** What the S3 stand-in's key would be shadowed by, from a developer's shell (LocalStack.unset). */
+export const SHELL_CREDENTIAL_SHADOWS = ['AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN'] as const;
+
+/**
+ * The environment the functions run with locally: the shell's, less what `unset` names (a
+ * profile or session token of the developer's, which would make the AWS SDK ignore the stand-in's
+ * key), then `env`.
+ */
+export function functionsEnvironment(
+  shell: Record<string, string | undefined>,
+  unset: readonly string[],
+  env: Record<string, string>,
+): Record<string, string> {
+  const kept = Object.entries(shell).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined && !unset.includes(entry[0]),
+  );
+  return { ...Object.fromEntries(kept), ...env };
+}
+
 export interface LocalStackOptions {
   /** Folder for data of the embedded servers. */
   root: string;
@@ -122,7 +141,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       AUTH_AUDIENCE: given.AUTH_AUDIENCE ?? FRONTEND_CLIENT_ID,
     };
     stack.env = env;
-    stack.unset = stack.s3 ? ['AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN'] : [];
+    stack.unset = stack.s3 ? [...SHELL_CREDENTIAL_SHADOWS] : [];
     stack.started = started;
     stack.stop = async () => {
       for (const stop of stoppers.reverse()) await stop().catch(() => undefined);

@@ -134,44 +134,55 @@ describe('npm run failed-invocations', () => {
   });
 
   it('--requeue releases dropped certificates to the scan, deletes their messages and leaves the rest', async () => {
-    const pending = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
-    await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${pending.id}`;
-    const issued = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'issued' });
-    // Dropped 7 hours ago, and handed out again since: its live lease is that dispatch's.
-    const redispatched = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
-    await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${redispatched.id}`;
-    // Dropped for its age just now: it was queued six hours ago, and the live lease is a newer dispatch's.
-    const aged = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
-    await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${aged.id}`;
-    // The handler threw just now: the lease is this very invocation's.
-    queue.send(record(pending.id, undefined, 'RetriesExhausted'));
-    queue.send(record(issued.id));
-    queue.send(record(redispatched.id, new Date(Date.now() - 7 * 3600_000).toISOString()));
-    queue.send(record(aged.id));
-    const { stdout } = await run(queue, '--requeue');
-    expect(stdout).toMatch(new RegExp(`${pending.id}  RetriesExhausted .*-> pending, released to the scan`));
-    for (const left of [redispatched.id, aged.id]) {
+    // A queue of its own: the test holds whether it runs alone or after the others.
+    const own = await startSqsStandIn();
+    try {
+      own.send('not a Lambda record');
+      own.send(JSON.stringify({ requestPayload: { certificateId: 'not-a-uuid' } }));
+      own.send(record(randomUUID()));
+      const pending = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
+      await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${pending.id}`;
+      const issued = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'issued' });
+      // Dropped 7 hours ago, and handed out again since: its live lease is that dispatch's.
+      const redispatched = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
+      await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${redispatched.id}`;
+      // Dropped for its age just now: it was queued six hours ago, and the live lease is a newer dispatch's.
+      const aged = await insertCertificate(t.sql, { studentId: randomUUID(), status: 'pending' });
+      await t.sql`UPDATE certificates SET dispatched_until = now() + interval '5 minutes' WHERE id = ${aged.id}`;
+      // The handler threw just now: the lease is this very invocation's.
+      own.send(record(pending.id, undefined, 'RetriesExhausted'));
+      own.send(record(issued.id));
+      own.send(record(redispatched.id, new Date(Date.now() - 7 * 3600_000).toISOString()));
+      own.send(record(aged.id));
+      const { stdout } = await run(own, '--requeue');
       expect(stdout).toMatch(
-        new RegExp(
-          `${left}  EventAgeExceeded .*-> pending, dispatched again since it was dropped: left to that dispatch`,
-        ),
+        new RegExp(`${pending.id}  RetriesExhausted .*-> pending, released to the scan`),
       );
-      const [kept] = await t.sql<{ dispatched_until: Date | null }[]>`
+      for (const left of [redispatched.id, aged.id]) {
+        expect(stdout).toMatch(
+          new RegExp(
+            `${left}  EventAgeExceeded .*-> pending, dispatched again since it was dropped: left to that dispatch`,
+          ),
+        );
+        const [kept] = await t.sql<{ dispatched_until: Date | null }[]>`
         SELECT dispatched_until FROM certificates WHERE id = ${left}`;
-      expect(kept?.dispatched_until).not.toBeNull();
-    }
-    expect(stdout).toMatch(new RegExp(`${issued.id}  EventAgeExceeded .*-> issued, nothing to do`));
-    const [row] = await t.sql<{ dispatched_until: Date | null }[]>`
+        expect(kept?.dispatched_until).not.toBeNull();
+      }
+      expect(stdout).toMatch(new RegExp(`${issued.id}  EventAgeExceeded .*-> issued, nothing to do`));
+      const [row] = await t.sql<{ dispatched_until: Date | null }[]>`
       SELECT dispatched_until FROM certificates WHERE id = ${pending.id}`;
-    // The earlier test's certificates do not exist: reported, and their messages deleted too.
-    expect(row?.dispatched_until).toBeNull();
-    expect(stdout).toMatch(/no such certificate/);
-    // Only what is not a generate failure record stays, visible again, and is counted apart.
-    expect(stdout).toMatch(
-      /^\d+ message\(s\) handled, 2 left in the queue \(not generate failure records\)\.$/m,
-    );
-    expect(queue.bodies()).toHaveLength(2);
-    expect(queue.visible()).toHaveLength(2);
+      // A certificate that does not exist: reported, and its message deleted too.
+      expect(row?.dispatched_until).toBeNull();
+      expect(stdout).toMatch(/no such certificate/);
+      // Only what is not a generate failure record stays, visible again, and is counted apart.
+      expect(stdout).toMatch(
+        /^\d+ message\(s\) handled, 2 left in the queue \(not generate failure records\)\.$/m,
+      );
+      expect(own.bodies()).toHaveLength(2);
+      expect(own.visible()).toHaveLength(2);
+    } finally {
+      await own.stop();
+    }
   });
 
   it('gives up on an SQS endpoint that accepts and never answers, with one line and no stack trace', async () => {

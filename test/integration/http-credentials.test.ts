@@ -331,6 +331,22 @@ describe('revoke through the API, then every place a verifier looks', () => {
       code: 'certificate_revoked',
       certificateStatus: 'revoked',
     });
+    // Superseded before it was generated (a renewal replaced by a newer one): final too.
+    await t.sql`
+      UPDATE certificates SET status = 'superseded', superseded_at = now(), revoked_at = NULL, revocation_reason = NULL
+      WHERE id = ${cancelled.id}`;
+    const replaced = await call(
+      createCredentialHandler(deps),
+      apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
+        pathParameters: { certificateId: cancelled.id },
+        headers: await bearer(ids.alice),
+      }),
+    );
+    expect(replaced.statusCode).toBe(410);
+    expect(JSON.parse(replaced.body).error).toMatchObject({
+      code: 'certificate_superseded',
+      certificateStatus: 'superseded',
+    });
   });
 
   it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {

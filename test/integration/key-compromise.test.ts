@@ -296,6 +296,16 @@ describe('an issuer key reported compromised', () => {
     const preview = await run('--kid', leaked.kid, '--actor', 'incident-44', '--dry-run');
     expect(preview.code, preview.stderr).toBe(0);
     expect(preview.stdout).toContain('dry run, nothing was changed');
+    // The key's URL, as the JWK Set lists the credentials key first, names the same key.
+    const byUrl = await run(
+      '--kid',
+      `https://certs.example.org/api/v1/keys/${leaked.kid}`,
+      '--actor',
+      'incident-44',
+      '--dry-run',
+    );
+    expect(byUrl.code, byUrl.stderr).toBe(0);
+    expect(byUrl.stdout).toContain(`Key ${leaked.kid} (now retired): dry run, nothing was changed.`);
     expect(preview.stdout).toContain('replacements that would be queued: 1');
     expect(await keyState(t.sql, leaked.kid)).toBe('retired');
 

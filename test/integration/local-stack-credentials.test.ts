@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
+import { functionsEnvironment, type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 
 // A developer's shell often exports AWS credentials (a key, a profile). npm start passed the key
@@ -59,4 +59,22 @@ it("gives the functions the S3 stand-in's own key, not the shell's, and unsets t
   const refused = await put(env, 'AKIADEVELOPERKEY0001', 'developer-secret').catch((error: unknown) => error);
   expect(refused).toBeInstanceOf(S3ServiceException);
   expect((refused as S3ServiceException).$metadata.httpStatusCode).toBe(403);
+
+  // What npm start hands serverless offline (scripts/start.ts): the shell less those, then the stack's.
+  const shell = {
+    PATH: '/usr/bin',
+    AWS_PROFILE: 'work',
+    AWS_DEFAULT_PROFILE: 'work',
+    AWS_SESSION_TOKEN: 'developer-session',
+    AWS_ACCESS_KEY_ID: 'AKIADEVELOPERKEY0001',
+  };
+  const functions = functionsEnvironment(shell, stack?.unset ?? [], env);
+  expect(functions).toMatchObject({ PATH: '/usr/bin', AWS_ACCESS_KEY_ID: 'S3RVER' });
+  for (const name of ['AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN'])
+    expect(functions).not.toHaveProperty(name);
+  // A developer's own S3 endpoint keeps their credentials, profile included.
+  expect(functionsEnvironment(shell, [], { S3_ENDPOINT_URL: 'http://minio:9000' })).toMatchObject({
+    AWS_PROFILE: 'work',
+    AWS_ACCESS_KEY_ID: 'AKIADEVELOPERKEY0001',
+  });
 });

@@ -290,10 +290,18 @@ describe('recordAttempt (immediate trigger)', () => {
           pdf_sha256 = ${'0'.repeat(64)}, expires_at = now() - interval '1 day'
       WHERE id = ${oldId}`;
 
-    const retake = await recordAttempt(deps, options, { studentId, courseId, score: 85, maxScore: 100 });
+    // Posted by hand by a certificate admin: they stay on record with the renewal it causes.
+    const retake = await recordAttempt(
+      deps,
+      { ...options, postedBy: { subject: 'admin-sub-123' } },
+      { studentId, courseId, score: 85, maxScore: 100 },
+    );
 
     expect(retake).toMatchObject({ dispatched: true, certificate: { status: 'pending', created: true } });
     const newId = retake.certificate?.id;
+    const created = await t.sql`
+      SELECT actor FROM certificate_generation_log WHERE certificate_id = ${newId ?? null} AND event = 'created'`;
+    expect(created).toEqual([{ actor: 'admin-sub-123' }]);
     expect(newId).not.toBe(oldId);
     expect(calls).toEqual([oldId, newId]);
     // The expired one stays what it is until its replacement is issued.

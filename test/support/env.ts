@@ -7,6 +7,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { ensureLocalSigningKey } from '../../lib/credentials/key-source.ts';
 import { CREDENTIAL_SIGNING_ALGORITHM } from '../../lib/credentials/keys.ts';
 import { createSql, type Sql } from '../../lib/db/client.ts';
+import { SHELL_CREDENTIAL_SHADOWS } from '../../localstack/embedded/stack.ts';
 
 export interface TestEnv {
   /** Full function environment pointing at this file's own database and bucket. */
@@ -89,13 +90,17 @@ export function applyEnv(env: Record<string, string>): () => void {
 
 /**
  * Puts the test environment's S3 credentials into process.env, as a function's environment
- * would: the AWS SDK signs even for s3rver, which accepts any key. Returns the restore function.
+ * would: the AWS SDK signs even for s3rver, which takes its own key only (S3RVER). A profile or
+ * session token of the developer's shell is taken out meanwhile: with AWS_PROFILE set the SDK
+ * ignores the keys. Returns the restore function.
  */
 export function applyS3Credentials(t: Pick<TestEnv, 'env'>): () => void {
-  return applyEnv({
+  const restore = applyEnv({
     AWS_ACCESS_KEY_ID: t.env.AWS_ACCESS_KEY_ID ?? 'S3RVER',
     AWS_SECRET_ACCESS_KEY: t.env.AWS_SECRET_ACCESS_KEY ?? 'S3RVER',
   });
+  for (const name of SHELL_CREDENTIAL_SHADOWS) delete process.env[name];
+  return restore;
 }
 
 /**

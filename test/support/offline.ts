@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../localstack/embedded/free-port.ts';
+import { functionsEnvironment, SHELL_CREDENTIAL_SHADOWS } from '../../localstack/embedded/stack.ts';
 import { killProcessesMentioning } from '../../scripts/process-tree.ts';
 
 export interface Offline {
@@ -98,8 +99,8 @@ async function launch(
   await mkdir(tmp, { recursive: true });
   const lambdaEndpoint = `http://127.0.0.1:${lambdaPort}`;
   const childEnv: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...env,
+    // As npm start runs them: the shell's profile or session token would shadow the stand-in's key.
+    ...functionsEnvironment(process.env, SHELL_CREDENTIAL_SHADOWS, env),
     TMPDIR: tmp,
     // Offline does not pass TMPDIR to functions; this puts their Chromium profiles under `tmp`.
     CHROMIUM_PROFILE_ROOT: tmp,
