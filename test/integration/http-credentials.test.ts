@@ -294,18 +294,21 @@ describe('revoke through the API, then every place a verifier looks', () => {
   });
 
   it('a certificate not generated has no credential, answered as the download answers: not ready (with Retry-After) or generation failed', async () => {
+    const ownCredential = async (certificateId: string) =>
+      call(
+        createCredentialHandler(deps),
+        apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
+          pathParameters: { certificateId },
+          headers: await bearer(ids.alice),
+        }),
+      );
     for (const [status, code] of [
       ['pending', 'certificate_not_ready'],
       ['failed', 'certificate_not_ready'],
       ['dead', 'certificate_generation_failed'],
     ] as const) {
-      const cert = await insertCertificate(t.sql, { studentId: ids.alice, status });
-      const response = await call(
-        createCredentialHandler(deps),
-        apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
-          pathParameters: { certificateId: cert.id },
-          headers: await bearer(ids.alice),
-        }),
+      const response = await ownCredential(
+        (await insertCertificate(t.sql, { studentId: ids.alice, status })).id,
       );
       expect(response.statusCode, status).toBe(409);
       expect(JSON.parse(response.body).error, status).toMatchObject({ code, certificateStatus: status });
@@ -313,40 +316,25 @@ describe('revoke through the API, then every place a verifier looks', () => {
         code === 'certificate_not_ready' ? '5' : undefined,
       );
     }
-    // A reissue cancelled with its original (revoked before it was ever generated): final, a 410
-    // as the download answers, not "being generated" to poll for ever.
+    // A reissue cancelled with its original (revoked before it was ever generated), or a renewal
+    // superseded by a newer one before it was: final, a 410 as the download answers, not "being
+    // generated" to poll for ever.
     const cancelled = await insertCertificate(t.sql, { studentId: ids.alice, status: 'pending' });
-    await t.sql`
-      UPDATE certificates SET status = 'revoked', revoked_at = now(), revocation_reason = 'issued-in-error'
-      WHERE id = ${cancelled.id}`;
-    const gone = await call(
-      createCredentialHandler(deps),
-      apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
-        pathParameters: { certificateId: cancelled.id },
-        headers: await bearer(ids.alice),
-      }),
-    );
-    expect(gone.statusCode).toBe(410);
-    expect(JSON.parse(gone.body).error).toMatchObject({
-      code: 'certificate_revoked',
-      certificateStatus: 'revoked',
-    });
-    // Superseded before it was generated (a renewal replaced by a newer one): final too.
-    await t.sql`
-      UPDATE certificates SET status = 'superseded', superseded_at = now(), revoked_at = NULL, revocation_reason = NULL
-      WHERE id = ${cancelled.id}`;
-    const replaced = await call(
-      createCredentialHandler(deps),
-      apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
-        pathParameters: { certificateId: cancelled.id },
-        headers: await bearer(ids.alice),
-      }),
-    );
-    expect(replaced.statusCode).toBe(410);
-    expect(JSON.parse(replaced.body).error).toMatchObject({
-      code: 'certificate_superseded',
-      certificateStatus: 'superseded',
-    });
+    for (const [status, change] of [
+      ['revoked', t.sql`status = 'revoked', revoked_at = now(), revocation_reason = 'issued-in-error'`],
+      [
+        'superseded',
+        t.sql`status = 'superseded', superseded_at = now(), revoked_at = NULL, revocation_reason = NULL`,
+      ],
+    ] as const) {
+      await t.sql`UPDATE certificates SET ${change} WHERE id = ${cancelled.id}`;
+      const gone = await ownCredential(cancelled.id);
+      expect(gone.statusCode, status).toBe(410);
+      expect(JSON.parse(gone.body).error).toMatchObject({
+        code: `certificate_${status}`,
+        certificateStatus: status,
+      });
+    }
   });
 
   it('serves one key as a bare JWK for an Open Badges kid: 410 once compromised, 404 unknown, 400 malformed', async () => {
