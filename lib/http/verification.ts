@@ -75,14 +75,21 @@ export function publicCacheControl(
   return `public, max-age=${seconds}`;
 }
 
+/** An Accept or Accept-Language header's entries, lower-cased, with their weights (RFC 9110 §12.4.2: `q`, 1 by default). */
+function weighted(header: string | undefined): { value: string; q: number }[] {
+  return (header ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((part) => {
+      const [value = '', ...params] = part.split(';').map((item) => item.trim());
+      const q = params.find((param) => param.startsWith('q='));
+      return { value, q: q === undefined ? 1 : Number(q.slice(2)) || 0 };
+    });
+}
+
 /** JSON only when the client names it and prefers it to HTML (API clients, `npm run verify <url>`). */
 export function wantsJson(accept: string | undefined): boolean {
-  const weights = new Map<string, number>();
-  for (const part of (accept ?? '').toLowerCase().split(',')) {
-    const [type = '', ...params] = part.split(';').map((item) => item.trim());
-    const q = params.find((param) => param.startsWith('q='));
-    weights.set(type, q === undefined ? 1 : Number(q.slice(2)) || 0);
-  }
+  const weights = new Map(weighted(accept).map((entry) => [entry.value, entry.q]));
   const json = weights.get('application/json') ?? 0;
   return json > 0 && json > (weights.get('text/html') ?? 0);
 }
@@ -94,20 +101,11 @@ export function wantsJson(accept: string | undefined): boolean {
  */
 export function pickLanguage(acceptLanguage: string | undefined, fallback: string): string {
   const shipped = new Set(shippedLanguages());
-  const ranges = (acceptLanguage ?? '')
-    .split(',')
-    .map((part) => {
-      const [range = '', ...params] = part.split(';').map((item) => item.trim());
-      const q = params.find((param) => /^q=/i.test(param));
-      const weight = q === undefined ? 1 : Number(q.slice(2));
-      return {
-        language: range.split('-')[0]?.toLowerCase() ?? '',
-        weight: Number.isFinite(weight) ? weight : 0,
-      };
-    })
-    .filter((range) => range.weight > 0)
-    .sort((a, b) => b.weight - a.weight);
-  return ranges.find((range) => shipped.has(range.language))?.language ?? fallback;
+  const preferred = weighted(acceptLanguage)
+    .filter((range) => range.q > 0)
+    .sort((a, b) => b.q - a.q)
+    .map((range) => range.value.split('-')[0] ?? '');
+  return preferred.find((language) => shipped.has(language)) ?? fallback;
 }
 
 export interface VerificationRequest {
