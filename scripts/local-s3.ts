@@ -1,8 +1,8 @@
 import type { S3Config } from '../lib/storage/s3.ts';
 
 /**
- * The credentials of the local S3 stand-in (s3rver accepts any; localstack/embedded/stack.ts
- * gives the functions these), for a script pointed at a loopback S3_ENDPOINT_URL with no AWS
+ * The credentials of the local S3 stand-in (s3rver takes its own key only, S3RVER;
+ * localstack/embedded/stack.ts gives the functions these), for a script pointed at a loopback S3_ENDPOINT_URL with no AWS
  * credentials of its own: `source .local/tokens.env` gives the shell the demo bucket and
  * endpoint but, on purpose, no AWS key, which would shadow the developer's real ones in that
  * shell. Set in the environment, where the SDK's default chain reads them; anything the

@@ -156,8 +156,8 @@ export const publicVerificationSchema = z
       .boolean()
       .describe(
         'A key that signed its QR code or the Open Badges credential in its PDF was since reported ' +
-          'compromised: that copy cannot be trusted, and a replacement is being issued (this one then ' +
-          'becomes superseded)',
+          'compromised: that copy cannot be trusted. For a valid certificate a replacement is being issued ' +
+          '(this one then becomes superseded); a revoked, superseded or expired one keeps its status',
       ),
   })
   .meta({ id: 'PublicVerification' });

@@ -17,7 +17,8 @@ export const verifyCertificateRoute = defineRoute({
   description:
     'VERIFY_BASE_URL/{code}, what a scanned QR code opens. By default the public verification page ' +
     "(HTML in the certificate's language): the facts, the issuer and a verdict (`data-status` on " +
-    '`main`: valid, revoked, expired, superseded, tampered, not-found), and for a valid certificate ' +
+    '`main`: valid, revoked, expired, superseded, tampered (altered, or signed with a key since revoked), ' +
+    'not-found, unavailable (the records could not be read)), and for a valid certificate ' +
     '"add to wallet" (`{code}/credential`, the Open Badges credential) and LinkedIn\'s Add to Profile; ' +
     'its script checks the signed ' +
     'credential in the URL fragment against /.well-known/jwks.json in the browser. With ' +
