@@ -117,7 +117,11 @@ export const webhookPayloadSchemas = {
   'certificate.reissued': z.strictObject({
     ...certificateIds,
     status: z.literal('superseded'),
-    supersededBy: uuid.nullable().describe('The new certificate; it sends its own certificate.issued'),
+    supersededBy: uuid
+      .nullable()
+      .describe(
+        'The new certificate; it sends its own certificate.issued, unless it was issued silently (a backfill without notify)',
+      ),
   }),
   'certificate.expired': z.strictObject({
     ...certificateIds,

@@ -196,7 +196,8 @@ function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlem
 }
 
 interface Delivered {
-  settlement: Settlement | 'held';
+  /** `cancelled`: not sent, its endpoint disabled since it was claimed (a 410 or an admin). */
+  settlement: Settlement | 'held' | 'cancelled';
   /** Whether this delivery disabled its endpoint (410 Gone, or failing consistently). */
   disabled: boolean;
   /** The endpoint asked to be throttled: nothing more to it before this instant. */
@@ -310,6 +311,14 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
 }
 
 /** Puts a claimed delivery back as it was, due at `until`: it was not sent (its endpoint throttles). */
+/** Whether a claimed delivery is still pending to an enabled endpoint, just before it is sent. */
+async function stillToSend(sql: Sql, delivery: ClaimedDelivery): Promise<boolean> {
+  const [row] = await sql`
+    SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.id = ${delivery.id} AND d.status = 'pending' AND e.disabled_at IS NULL`;
+  return row !== undefined;
+}
+
 async function holdBack(deps: DeliveryDeps, delivery: ClaimedDelivery, until: Date): Promise<void> {
   await deps.sql`
     UPDATE webhook_deliveries
@@ -394,6 +403,9 @@ export async function runDeliveries(
         await holdBack(deps, delivery, until);
         return { settlement: 'held', disabled: false };
       }
+      // Its endpoint disabled since the claim (a 410 from an earlier delivery of this run, or an
+      // admin's DELETE): disabling cancelled this delivery, and nothing more goes to the receiver.
+      if (!(await stillToSend(deps.sql, delivery))) return { settlement: 'cancelled', disabled: false };
       const done = await deliverOne(deps, delivery);
       // Several requests in flight may each throttle the endpoint: the longest hold wins.
       const holding = throttled.get(delivery.endpoint_id);
@@ -412,12 +424,13 @@ export async function runDeliveries(
   const count = (wanted: Delivered['settlement']) =>
     delivered.filter(({ settlement }) => settlement === wanted).length;
   const held = count('held');
+  const unsent = held + count('cancelled');
   const result = {
     fannedOut: fanned.events,
     deliveriesCreated: fanned.deliveries,
-    attempted: claimed.length - held,
+    attempted: claimed.length - unsent,
     succeeded: count('succeeded'),
-    failed: claimed.length - held - count('succeeded'),
+    failed: claimed.length - unsent - count('succeeded'),
     abandoned: count('failed'),
     endpointsDisabled: delivered.filter(({ disabled }) => disabled).length,
     held,

@@ -685,6 +685,34 @@ describe('delivery', () => {
     expect(delivery?.attempts.map((attempt) => attempt.statusCode)).toEqual([503]);
   });
 
+  it('an endpoint disabled during a run (a 410, or an admin) gets nothing more from that run', async () => {
+    const oneAtATime = { ...options, concurrency: 1 };
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 4; i += 1) await issuedCertificate();
+    receiver.answer(410);
+    expect(await runDeliveries(workerWith(loopbackAllowed), oneAtATime)).toMatchObject({
+      attempted: 1,
+      endpointsDisabled: 1,
+    });
+    expect(receiver.received).toHaveLength(1);
+    const statuses = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items.map((d) => d.status);
+    expect(statuses.sort()).toEqual(['cancelled', 'cancelled', 'cancelled', 'failed']);
+
+    // An admin's DELETE while the run sends its first: the others are not sent.
+    const second = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 3; i += 1) await issuedCertificate();
+    let sent = 0;
+    const send: WebhookSender = async () => {
+      sent += 1;
+      if (sent === 1) await disableEndpointByAdmin({ sql: t.sql, now }, second.endpoint.id, 'admin');
+      return { kind: 'response', status: 204, durationMs: 1 };
+    };
+    expect(await runDeliveries({ ...workerWith(loopbackAllowed), send }, oneAtATime)).toMatchObject({
+      attempted: 1,
+    });
+    expect(sent).toBe(1);
+  });
+
   it('a pending delivery of a disabled endpoint is not sent', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();
