@@ -311,12 +311,20 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
 }
 
 /** Puts a claimed delivery back as it was, due at `until`: it was not sent (its endpoint throttles). */
-/** Whether a claimed delivery is still pending to an enabled endpoint, just before it is sent. */
-async function stillToSend(sql: Sql, delivery: ClaimedDelivery): Promise<boolean> {
-  const [row] = await sql`
-    SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+/**
+ * A claimed delivery's event data as it stands just before it is sent, or undefined when it is no
+ * longer to be sent (cancelled, or its endpoint disabled since the claim).
+ */
+async function stillToSend(
+  sql: Sql,
+  delivery: ClaimedDelivery,
+): Promise<Pick<ClaimedDelivery, 'data'> | undefined> {
+  const [row] = await sql<Pick<ClaimedDelivery, 'data'>[]>`
+    SELECT o.data FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    JOIN webhook_outbox o ON o.id = d.event_id
     WHERE d.id = ${delivery.id} AND d.status = 'pending' AND e.disabled_at IS NULL`;
-  return row !== undefined;
+  return row;
 }
 
 async function holdBack(deps: DeliveryDeps, delivery: ClaimedDelivery, until: Date): Promise<void> {
@@ -405,8 +413,10 @@ export async function runDeliveries(
       }
       // Its endpoint disabled since the claim (a 410 from an earlier delivery of this run, or an
       // admin's DELETE): disabling cancelled this delivery, and nothing more goes to the receiver.
-      if (!(await stillToSend(deps.sql, delivery))) return { settlement: 'cancelled', disabled: false };
-      const done = await deliverOne(deps, delivery);
+      const current = await stillToSend(deps.sql, delivery);
+      if (!current) return { settlement: 'cancelled', disabled: false };
+      // The event as it stands now: an erasure committed since the claim pseudonymised it.
+      const done = await deliverOne(deps, { ...delivery, data: current.data });
       // Several requests in flight may each throttle the endpoint: the longest hold wins.
       const holding = throttled.get(delivery.endpoint_id);
       if (done.throttleUntil && !(holding && holding >= done.throttleUntil))

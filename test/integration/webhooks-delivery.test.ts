@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eraseStudent } from '../../lib/certificates/erasure.ts';
 import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import type { Log } from '../../lib/certificates/ports.ts';
 import type { Sql, TransactionSql } from '../../lib/db/client.ts';
@@ -711,6 +712,27 @@ describe('delivery', () => {
       attempted: 1,
     });
     expect(sent).toBe(1);
+  });
+
+  it('an event claimed before an erasure committed goes out as the erasure left it, under the pseudonym', async () => {
+    await endpointFor(['certificate.issued']);
+    const studentId = randomUUID();
+    for (let i = 0; i < 2; i += 1) {
+      const seeded = await insertCertificate(t.sql, { studentId, status: 'rendering' });
+      await issue(t.sql, seeded.id);
+    }
+    const bodies: string[] = [];
+    const send: WebhookSender = async (request) => {
+      bodies.push(request.body);
+      // The holder is erased while the run still holds the second delivery, claimed with the first.
+      if (bodies.length === 1)
+        await eraseStudent({ sql: t.sql, log: silent }, { studentId, actor: 'erasure-test' });
+      return { kind: 'response', status: 204, durationMs: 1 };
+    };
+    await runDeliveries({ ...workerWith(loopbackAllowed), send }, { ...options, concurrency: 1 });
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]).toContain(studentId);
+    expect(bodies[1]).not.toContain(studentId);
   });
 
   it('a pending delivery of a disabled endpoint is not sent', async () => {
