@@ -361,6 +361,23 @@ export interface DownloadLink {
 /** Seconds a client should wait before polling a certificate that is still being generated. */
 export const GENERATION_RETRY_AFTER_SECONDS = 5;
 
+/**
+ * What a route that needs a generated certificate answers for one that is not (the download, the
+ * Open Badges credential): still being generated (poll after Retry-After), or given up on.
+ */
+export function notGeneratedError(status: string): ConflictError {
+  if (status === 'dead')
+    return new ConflictError(
+      'The certificate could not be generated; a certificate admin can have it generated again',
+      { code: 'certificate_generation_failed', certificateStatus: status },
+    );
+  return new ConflictError('The certificate is being generated', {
+    code: 'certificate_not_ready',
+    certificateStatus: status,
+    retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
+  });
+}
+
 function cleanPart(value: string, maxBytes: number): string {
   const cleaned = value
     .normalize('NFC')
@@ -408,19 +425,8 @@ export async function getDownloadLink(
     case 'pending':
     case 'rendering':
     case 'failed':
-      throw new ConflictError('The certificate is being generated', {
-        code: 'certificate_not_ready',
-        certificateStatus: row.status,
-        retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
-      });
     case 'dead':
-      throw new ConflictError(
-        'The certificate could not be generated; a certificate admin can have it generated again',
-        {
-          code: 'certificate_generation_failed',
-          certificateStatus: row.status,
-        },
-      );
+      throw notGeneratedError(row.status);
     case 'revoked':
       throw new GoneError('The certificate was revoked', {
         code: 'certificate_revoked',

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { OpenBadgeIssuer, OpenBadgeRequest } from '../certificates/ports.ts';
-import { GENERATION_RETRY_AFTER_SECONDS } from '../certificates/read-model.ts';
+import { notGeneratedError } from '../certificates/read-model.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
-import { ConflictError, GoneError, NotFoundError } from '../errors.ts';
+import { GoneError, NotFoundError } from '../errors.ts';
 import { issuerKeyUrl } from './jwks.ts';
 import {
   achievementForCourse,
@@ -235,16 +235,7 @@ export async function openBadgeForCertificate(
         code: `certificate_${row.status}`,
         certificateStatus: row.status,
       });
-    if (row.status === 'dead')
-      throw new ConflictError(
-        'The certificate could not be generated; a certificate admin can have it generated again',
-        { code: 'certificate_generation_failed', certificateStatus: row.status },
-      );
-    throw new ConflictError('The certificate is being generated', {
-      code: 'certificate_not_ready',
-      certificateStatus: row.status,
-      retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
-    });
+    throw notGeneratedError(row.status);
   }
   return credentialOf(settings, row, {
     validFrom: row.generated_at,
