@@ -34,6 +34,13 @@ export const webhookEndpointSchema = z
     previousSecretExpiresAt: isoDateTime
       .nullable()
       .describe('After a rotation: until then the previous secret signs too (two signatures)'),
+    throttledUntil: isoDateTime
+      .nullable()
+      .describe(
+        'The receiver asked to be throttled (it answered 429, 502, 503 or 504, or did not answer): ' +
+          'nothing is sent to it before then, and after it one delivery a run until one is answered ' +
+          'without a throttle, which clears this. Null: not throttled',
+      ),
     createdAt: isoDateTime,
     updatedAt: isoDateTime,
   })

@@ -123,7 +123,9 @@ export async function fanOut(
  * endpoint by endpoint in turns (each endpoint's oldest first, then each one's second, ...), not
  * oldest first overall: one receiver's backlog, or a stalled receiver's retries, would otherwise
  * fill every batch and the other receivers would wait behind it. `skip`: endpoints that asked to
- * be throttled earlier in this run.
+ * be throttled earlier in this run. An endpoint throttled in an earlier run (throttled_until) gets
+ * nothing until its throttle has passed, and then one delivery, the probe: a receiver that was
+ * down is not sent a whole batch at once to find out whether it is back.
  */
 async function claimDue(
   deps: DeliveryDeps,
@@ -147,9 +149,10 @@ async function claimDue(
         SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
         WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= ${now}
         ORDER BY d.next_attempt_at, d.id
-        LIMIT ${options.batchSize}
+        LIMIT CASE WHEN e.throttled_until IS NULL THEN ${options.batchSize}::int ELSE 1 END
       ) c
       WHERE e.disabled_at IS NULL AND NOT (e.id = ANY (${skip}::uuid[]))
+        AND (e.throttled_until IS NULL OR e.throttled_until <= ${now})
     ), due AS (
       SELECT d.id FROM webhook_deliveries d
       JOIN candidates c ON c.id = d.id
@@ -250,6 +253,14 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
       ? nextRetryAt(finishedAt, attemptsInSchedule, retryAfterSeconds, deps.random)
       : null;
   const status = settlement === 'retry' ? 'pending' : settlement === 'succeeded' ? 'succeeded' : 'failed';
+  // Whatever this delivery's own settlement: the last attempt of a schedule failing with a 503
+  // throttles the endpoint as much as the first. A 410 or a disabling cancels the rest anyway.
+  const throttles =
+    settlement !== 'succeeded' &&
+    settlement !== 'gone' &&
+    (outcome.kind === 'error' || THROTTLING_STATUSES.has(outcome.status));
+  const pause = Math.max(THROTTLE_PAUSE_SECONDS, Math.min(retryAfterSeconds ?? 0, MAX_RETRY_AFTER_SECONDS));
+  const throttleUntil = throttles ? new Date(finishedAt.getTime() + pause * 1000) : undefined;
 
   const disabled = await deps.sql.begin(async (tx) => {
     // A settlement that may disable the endpoint locks it first, as an admin's DELETE does
@@ -272,6 +283,18 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
         -- Cancelled while it was being sent (its endpoint was disabled meanwhile): it stays
         -- cancelled unless this very attempt got through.
         AND (status = 'pending' OR ${status}::text = 'succeeded')`;
+    if (throttleUntil) {
+      // Kept for the later runs; several answers in flight at once: the longest hold wins.
+      await tx`
+        UPDATE webhook_endpoints SET throttled_until = GREATEST(throttled_until, ${throttleUntil}::timestamptz)
+        WHERE id = ${delivery.endpoint_id}`;
+    } else {
+      // Answered without a throttle (a 2xx, or a 4xx/500 of this event's own): the receiver is
+      // back. Not a throttle set by an answer that came in after this one was sent, still to run.
+      await tx`
+        UPDATE webhook_endpoints SET throttled_until = NULL
+        WHERE id = ${delivery.endpoint_id} AND throttled_until <= ${finishedAt}`;
+    }
     if (settlement === 'gone') {
       return await disableEndpoint(tx, delivery.endpoint_id, 'the endpoint answered 410 Gone', finishedAt);
     }
@@ -296,18 +319,7 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
     // The spec's "notify the consumers using other channels": an alert on this message.
     if (disabled) deps.log.error('Webhook endpoint disabled: failing consistently', entry);
   } else deps.log.warn('Webhook delivery failed', { ...entry, retryAt: retryAt?.toISOString() ?? null });
-  // Whatever this delivery's own settlement: the last attempt of a schedule failing with a 503
-  // throttles the endpoint as much as the first. A 410 or a disabling cancels the rest anyway.
-  const throttled =
-    !disabled &&
-    (settlement === 'retry' || settlement === 'failed') &&
-    (outcome.kind === 'error' || THROTTLING_STATUSES.has(outcome.status));
-  const pause = Math.max(THROTTLE_PAUSE_SECONDS, Math.min(retryAfterSeconds ?? 0, MAX_RETRY_AFTER_SECONDS));
-  return {
-    settlement,
-    disabled,
-    ...(throttled ? { throttleUntil: new Date(finishedAt.getTime() + pause * 1000) } : {}),
-  };
+  return { settlement, disabled, ...(throttleUntil && !disabled ? { throttleUntil } : {}) };
 }
 
 /** Puts a claimed delivery back as it was, due at `until`: it was not sent (its endpoint throttles). */

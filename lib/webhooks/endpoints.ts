@@ -38,6 +38,8 @@ export interface EndpointView {
   disabledReason: string | null;
   /** While set and in the future, the previous secret still signs too. */
   previousSecretExpiresAt: string | null;
+  /** The receiver asked to be throttled: nothing is sent before then, and then one probe. */
+  throttledUntil: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -74,6 +76,7 @@ interface EndpointRow {
   disabled_at: Date | null;
   disabled_reason: string | null;
   previous_secret_expires_at: Date | null;
+  throttled_until: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -90,13 +93,14 @@ function endpointView(row: EndpointRow): EndpointView {
     disabledAt: iso(row.disabled_at),
     disabledReason: row.disabled_reason,
     previousSecretExpiresAt: iso(row.previous_secret_expires_at),
+    throttledUntil: iso(row.throttled_until),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, description, event_types, disabled_at, disabled_reason, previous_secret_expires_at, created_at, updated_at';
+  'id, url, description, event_types, disabled_at, disabled_reason, previous_secret_expires_at, throttled_until, created_at, updated_at';
 
 /**
  * A URL admins may register: http(s), no credentials in it, https unless the host is
@@ -217,7 +221,8 @@ export async function enableEndpoint(
   if (current.disabled_at === null) return endpointView(current);
   await checkEndpointUrl(deps.guard, current.url);
   const [row] = await deps.sql<EndpointRow[]>`
-    UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, updated_at = now()
+    UPDATE webhook_endpoints
+    SET disabled_at = NULL, disabled_reason = NULL, throttled_until = NULL, updated_at = now()
     WHERE id = ${id}
     RETURNING ${deps.sql.unsafe(ENDPOINT_COLUMNS)}`;
   if (!row) throw new NotFoundError('Webhook endpoint');

@@ -146,7 +146,7 @@ function runTimingOut(batch: { batchSize: number; concurrency: number }, stalled
 beforeEach(async () => {
   await t.sql`UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = 'previous test' WHERE disabled_at IS NULL`;
   await t.sql`UPDATE webhook_outbox SET fanned_out_at = now() WHERE fanned_out_at IS NULL`;
-  receiver.received.length = 0;
+  receiver.reset();
   clock = Date.now();
 });
 
@@ -327,8 +327,11 @@ describe('delivery', () => {
 
     clock += 4000;
     expect(await oneAtATime()).toMatchObject({ attempted: 0, held: 0 });
+    // Once the throttle has passed, one delivery probes the receiver; its answer lifts the
+    // throttle, and the next run sends the rest.
     clock += 1000;
-    expect(await oneAtATime()).toMatchObject({ attempted: 3, succeeded: 3, held: 0 });
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, succeeded: 1, held: 0 });
+    expect(await oneAtATime()).toMatchObject({ attempted: 2, succeeded: 2, held: 0 });
     expect(receiver.received).toHaveLength(4);
   });
 
@@ -361,17 +364,82 @@ describe('delivery', () => {
       { deep: false, attempts: 0, due: THROTTLE_PAUSE_SECONDS },
     ]);
 
-    // A receiver that names its pause gets it; the held ones go out once it has passed.
+    // A receiver that names its pause gets it: the probe after the first pause is told to wait
+    // 120 s, and nothing goes to the receiver before then. The held ones go out once it has passed.
     clock += THROTTLE_PAUSE_SECONDS * 1000;
     receiver.answer({ status: 429, headers: { 'retry-after': '120' } });
-    expect(await oneAtATime()).toMatchObject({ attempted: 1, failed: 1, held: 1 });
-    // The one attempted waits its own Retry-After too; the one held was not attempted.
-    expect((await dueInSeconds()).filter((row) => !row.deep)).toEqual([
-      expect.objectContaining({ due: 120 }),
-      expect.objectContaining({ due: 120 }),
-    ]);
-    clock += 120_000;
-    expect(await oneAtATime()).toMatchObject({ attempted: 2, succeeded: 2, held: 0 });
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, failed: 1, held: 0 });
+    const probed = (await dueInSeconds()).filter((row) => !row.deep);
+    expect(probed.map((row) => row.attempts).sort()).toEqual([0, 1]);
+    expect(probed.find((row) => row.attempts === 1)?.due).toBe(120);
+    const [view] = (await listEndpoints(t.sql)).filter((entry) => entry.id === endpoint.id);
+    expect(Date.parse(view?.throttledUntil ?? '') - clock).toBe(120_000);
+    clock += 119_000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 0 });
+    clock += 1000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, succeeded: 1, held: 0 });
+    expect(receiver.received).toHaveLength(4);
+  });
+
+  it("a receiver's Retry-After holds its new events in later runs too; after it, one delivery probes before the rest", async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    receiver.answer({ status: 503, headers: { 'retry-after': '3600' } });
+    expect(await run()).toMatchObject({ attempted: 1, failed: 1 });
+    const throttledUntil = async () =>
+      (await listEndpoints(t.sql)).find((entry) => entry.id === endpoint.id)?.throttledUntil;
+    expect(Date.parse((await throttledUntil()) ?? '') - clock).toBe(3_600_000);
+
+    // Two events later, in the next run: not sent within the hour the receiver asked for.
+    for (let i = 0; i < 2; i++) await issuedCertificate();
+    clock += 60_000;
+    expect(await run()).toMatchObject({ fannedOut: 2, deliveriesCreated: 2, attempted: 0, held: 0 });
+    clock += 3_600_000 - 61_000;
+    expect(await run()).toMatchObject({ attempted: 0 });
+    expect(receiver.received).toHaveLength(1);
+
+    // The hour is over: one request first, though the batch and the slots would take all three.
+    clock += 1000;
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(await throttledUntil()).toBeNull();
+    expect(await run()).toMatchObject({ attempted: 2, succeeded: 2 });
+    expect(receiver.received).toHaveLength(4);
+  });
+
+  it('a receiver that stays down is sent one delivery a run, not one per request slot; the events not sent keep their whole schedule', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 6; i++) await issuedCertificate();
+    let down = true;
+    let requests = 0;
+    const http = createHttpSender({ guard: loopbackAllowed, timeoutMs: 5000 });
+    const send: WebhookSender = async (request) => {
+      requests += 1;
+      if (down) return { kind: 'error', error: 'connect ECONNREFUSED', refused: false, durationMs: 1 };
+      return await http(request);
+    };
+    const oneAtATime = () =>
+      runDeliveries({ ...workerWith(loopbackAllowed), send }, { ...options, concurrency: 1 });
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, failed: 1, held: 5 });
+    // Five runs a minute apart while it stays down: one request each.
+    for (let run = 0; run < 5; run++) {
+      clock += 60_000;
+      expect(await oneAtATime()).toMatchObject({ attempted: 1, failed: 1, held: 0 });
+    }
+    expect(requests).toBe(6);
+    const attempts = async () =>
+      (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items.map((d) => d.attemptCount).sort();
+    // The probes went to the delivery due first each time: not five attempts of the same one,
+    // and never a whole batch burning an attempt each.
+    expect((await attempts()).reduce((sum, count) => sum + count, 0)).toBe(6);
+    expect(Math.max(...(await attempts()))).toBeLessThan(6);
+
+    down = false;
+    clock += 60_000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 1, succeeded: 1 });
+    clock += 3600_000;
+    expect(await oneAtATime()).toMatchObject({ attempted: 5, succeeded: 5 });
+    expect(receiver.received).toHaveLength(6);
   });
 
   it('takes due deliveries endpoint by endpoint in turns: an older backlog of one receiver does not fill the batch', async () => {
@@ -598,7 +666,16 @@ describe('delivery', () => {
     for (const [index, delay] of RETRY_DELAYS_SECONDS.entries()) {
       await beforeRetry(index + 1);
       clock += delay * 1000;
-      results.push(await run());
+      // A failing receiver is throttled: the runs that follow send it one delivery each (the
+      // probe), each after the pause. Runs until none is left due, their counts added up.
+      const step = await run();
+      for (let more = step; more.attempted > 0; ) {
+        clock += THROTTLE_PAUSE_SECONDS * 1000;
+        more = await run();
+        for (const key of ['attempted', 'succeeded', 'failed', 'abandoned', 'endpointsDisabled'] as const)
+          step[key] += more[key];
+      }
+      results.push(step);
     }
     return results;
   }
@@ -636,8 +713,14 @@ describe('delivery', () => {
       await issuedCertificate();
       expect(await run()).toMatchObject({ deliveriesCreated: 0, attempted: 0 });
       expect(failing.received).toHaveLength(sent);
-      // ...until an admin enables it: one more failure then is a retry, not a reason to disable.
-      await enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id);
+      // ...until an admin enables it (which lifts its throttle too): one more failure then is a
+      // retry, not a reason to disable.
+      expect(
+        (await listEndpoints(t.sql)).find((entry) => entry.id === endpoint.id)?.throttledUntil,
+      ).not.toBeNull();
+      expect(
+        (await enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id)).throttledUntil,
+      ).toBeNull();
       await issuedCertificate();
       expect(await run()).toMatchObject({ attempted: 1, succeeded: 0, endpointsDisabled: 0 });
       const [after] = await t.sql<{ disabled_at: Date | null }[]>`
@@ -657,6 +740,8 @@ describe('delivery', () => {
     const results = await throughSchedule(async (retry) => {
       if (retry === 2) {
         await issuedCertificate();
+        // After the throttle of the first delivery's failed retry.
+        clock += THROTTLE_PAUSE_SECONDS * 1000;
         expect(await run()).toMatchObject({ deliveriesCreated: 1, attempted: 1, succeeded: 1 });
       }
     });

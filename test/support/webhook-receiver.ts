@@ -26,6 +26,8 @@ export interface WebhookReceiver {
   received: ReceivedWebhook[];
   /** Statuses (or statuses with headers) for the next requests, in order; 204 once they are used up. */
   answer(...replies: (number | ReceiverReply)[]): void;
+  /** Forgets what it received and the answers not used yet: a failed test's leftovers stay there. */
+  reset(): void;
   /** The headers of the n-th request as the `standardwebhooks` package expects them. */
   headersOf(index: number): SignedHeaders;
   stop(): Promise<void>;
@@ -58,6 +60,10 @@ export async function startWebhookReceiver(path = '/hooks'): Promise<WebhookRece
     received,
     answer: (...replies) => {
       queue.push(...replies);
+    },
+    reset: () => {
+      received.length = 0;
+      queue.length = 0;
     },
     headersOf(index) {
       const headers = received[index]?.headers ?? {};
