@@ -11,7 +11,7 @@ import type {
 import type { Sql } from '../db/client.ts';
 import { ValidationError } from '../errors.ts';
 import { parseWith } from '../validation.ts';
-import { validateAssetRefs } from './assets.ts';
+import { AssetNotReadableError, assetRefusal, validateAssetRefs } from './assets.ts';
 import { SAMPLE_CONTENT } from './sample.ts';
 import { validateTemplateSource } from './template-engine.ts';
 import { loadTemplateById } from './template-store.ts';
@@ -123,6 +123,14 @@ export async function previewFromRequest(deps: PreviewDeps, body: unknown): Prom
     };
   if (request.score !== undefined && request.maxScore !== undefined && request.score > request.maxScore)
     throw new ValidationError('score must not exceed maxScore', 'score');
+  // The template checks name a template's own parts (`html`, `css`, `assets`), as a saved template
+  // has them; in this body a draft's parts are under `template`, as the schema's own errors name
+  // them, and a stored template's fault is the `templateId` that picked it.
+  const inBody = (field: string | undefined): string | undefined => {
+    if (field !== 'html' && field !== 'css' && field !== 'assets') return field;
+    if (request.template) return `template.${field}`;
+    return request.templateId ? 'templateId' : field;
+  };
   const { pdf, template: used } = await previewTemplate(deps.renderer, {
     template,
     locale: request.locale,
@@ -137,7 +145,13 @@ export async function previewFromRequest(deps: PreviewDeps, body: unknown): Prom
     // is the template's fault, not the service's: a 400, as saving the same draft answers, not
     // a 500 that asks the caller to try again.
     if (error instanceof LiquidError)
-      throw new ValidationError(`template fails with sample data: ${error.message}`, 'html');
+      throw new ValidationError(`template fails with sample data: ${error.message}`, inBody('html'));
+    // For generate a missing logo is an operator's configuration problem (retried later); here
+    // the reference is the caller's own draft or pick, and retrying cannot help.
+    if (error instanceof AssetNotReadableError)
+      throw new ValidationError(assetRefusal(error).message, inBody('assets'));
+    if (error instanceof ValidationError && error.field !== inBody(error.field))
+      throw new ValidationError(error.message, inBody(error.field));
     throw error;
   });
   // Issued certificates go to S3 and have no such limit; the preview is what cannot carry them.
@@ -145,7 +159,7 @@ export async function previewFromRequest(deps: PreviewDeps, body: unknown): Prom
     throw new ValidationError(
       `the preview PDF is ${pdf.byteLength} bytes, more than the ${MAX_PREVIEW_PDF_BYTES} a preview ` +
         'response can carry: use smaller images',
-      'assets',
+      inBody('assets'),
     );
   return {
     pdf: `data:application/pdf;base64,${Buffer.from(pdf).toString('base64')}`,

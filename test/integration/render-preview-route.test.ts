@@ -151,7 +151,7 @@ describe('POST /api/v1/templates/preview', () => {
     const response = await call({ template: { html } });
     expect(response.statusCode, response.body).toBe(400);
     const { error } = errorSchema.parse(JSON.parse(response.body));
-    expect(error.parameter).toBe('html');
+    expect(error.parameter).toBe('template.html');
     expect(error.message).toMatch(/^template fails with sample data: .*limit/);
   });
 
@@ -224,6 +224,42 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
     expect(response.statusCode).toBe(200);
   });
 
+  it("a 400 names the part of the body at fault: a draft's own parts under `template`, a stored template by `templateId`", async () => {
+    const parameterOf = async (
+      request: Record<string, unknown>,
+      loader = createS3AssetLoader(s3, t.bucket),
+    ) => {
+      const response = await createHandler({
+        sql: t.sql,
+        verifier: createTokenVerifier(loadConfig(['auth'], t.env).auth),
+        corsOrigins: [],
+        renderer: createCertificateRenderer(printer, { timeoutMs: 30_000, assetLoader: loader }),
+      })(
+        apiEvent('POST', '/api/v1/templates/preview', {
+          headers: { authorization: `Bearer ${tokens.staff}`, 'content-type': 'application/json' },
+          body: JSON.stringify(request),
+        }),
+        lambdaContext(),
+      );
+      expect(response.statusCode, response.body).toBe(400);
+      return errorSchema.parse(JSON.parse(response.body)).error.parameter;
+    };
+    const html =
+      '<html><head><title>x</title></head><body><p>{{ student_name }}</p><p>{{ course_name }}</p><p>{{ verify_url }}</p></body></html>';
+    // As the schema names a draft's fields (its html missing), so the template checks.
+    expect(await parameterOf({ template: {} })).toBe('template.html');
+    expect(await parameterOf({ template: { html: '<p>{{ student_name }}</p>' } })).toBe('template.html');
+    expect(await parameterOf({ template: { html, assets: { banner: 'x.png' } } })).toBe('template.assets');
+    const missing = `s3://${t.bucket}/template-assets/gone.png`;
+    expect(await parameterOf({ template: { html, assets: { logo: missing } } })).toBe('template.assets');
+    // A stored template's missing logo is the fault of the id that picked it.
+    // Stored while it was there (saving checks it), deleted from the bucket since.
+    const [saved] = await t.sql<{ id: string }[]>`
+      INSERT INTO certificate_templates (course_id, version, name, html, css, assets)
+      VALUES (NULL, 1, 'Logo gone', ${html}, '', ${t.sql.json({ logo: missing })}) RETURNING id`;
+    expect(await parameterOf({ templateId: saved?.id })).toBe('templateId');
+  });
+
   it('a missing or unreadable asset is the caller’s 400 on `assets` naming their reference, not a 503', async () => {
     const missingRef = `s3://${t.bucket}/template-assets/nope.png`;
     const cases: [AssetLoader, string][] = [
@@ -236,7 +272,7 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
       expect(response.headers['Retry-After']).toBeUndefined();
       expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({
         code: 'invalid_parameter',
-        parameter: 'assets',
+        parameter: 'template.assets',
         message: `asset not found or not readable: ${ref}`,
       });
     }
@@ -293,7 +329,7 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
     const response = await preview({ html: html.replace('<body>', `<body>${images}`), assets });
     expect(response.statusCode).toBe(400);
     const error = errorSchema.parse(JSON.parse(response.body)).error;
-    expect(error).toMatchObject({ code: 'invalid_parameter', parameter: 'assets' });
+    expect(error).toMatchObject({ code: 'invalid_parameter', parameter: 'template.assets' });
     const bytes = Number(/the preview PDF is (\d+) bytes/.exec(error.message)?.[1]);
     expect(bytes).toBeGreaterThan(MAX_PREVIEW_PDF_BYTES);
     expect(error.message).toContain(`more than the ${MAX_PREVIEW_PDF_BYTES}`);
@@ -322,7 +358,7 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
     const response = await previewWith(createS3AssetLoader(s3, t.bucket))(ref);
     expect(response.statusCode).toBe(400);
     expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({
-      parameter: 'assets',
+      parameter: 'template.assets',
       message: expect.stringContaining(`asset ${ref} has type text/plain, not an image`),
     });
   });
@@ -332,7 +368,9 @@ describe('POST /api/v1/templates/preview with bucket assets', () => {
       's3://other-bucket/template-assets/x.png',
     );
     expect(response.statusCode).toBe(400);
-    expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({ parameter: 'assets' });
+    expect(errorSchema.parse(JSON.parse(response.body)).error).toMatchObject({
+      parameter: 'template.assets',
+    });
     expect(response.body).toContain('s3://other-bucket/template-assets/x.png');
     expect(response.body).not.toContain(t.bucket);
   });

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
-import { AssetNotReadableError, assetRefusal } from '../../render/assets.ts';
 import { type PreviewDeps, previewFromRequest, previewRequestSchema } from '../../render/preview.ts';
 import { MAX_TEMPLATE_BYTES } from '../../render/template-engine.ts';
 import { defineRoute } from '../contract.ts';
@@ -33,14 +32,5 @@ export const previewTemplateRoute = defineRoute({
     },
     404: { description: 'Unknown templateId' },
   },
-  handle: async (deps: PreviewTemplateDeps, { body }) => {
-    try {
-      return ok(await previewFromRequest(deps, body));
-    } catch (error) {
-      // For generate a missing logo is an operator's configuration problem (503, retried later);
-      // in a preview the reference is the caller's own draft or pick, and retrying cannot help.
-      if (error instanceof AssetNotReadableError) throw assetRefusal(error);
-      throw error;
-    }
-  },
+  handle: async (deps: PreviewTemplateDeps, { body }) => ok(await previewFromRequest(deps, body)),
 });
