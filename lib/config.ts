@@ -197,6 +197,13 @@ const sections = {
     AUTH_ISSUER: httpUrl,
     AUTH_JWKS_URL: httpUrl.optional(),
     AUTH_AUDIENCE: csv.pipe(z.array(z.string()).min(1, 'needs at least one audience or client id')),
+    // `aud-or-azp`: Keycloak's default access tokens name the frontend client only in `azp` (their
+    // `aud` is `account`), so either claim may carry an AUTH_AUDIENCE entry. `aud`: RFC 9068's rule
+    // (section 4), the audience itself must be in `aud`: for realms whose clients have an Audience
+    // mapper, so that a token another client of the realm obtained for itself is refused here.
+    AUTH_AUDIENCE_CLAIMS: z
+      .enum(['aud-or-azp', 'aud'], { error: 'must be aud-or-azp or aud' })
+      .default('aud-or-azp'),
     AUTH_ALGORITHMS: csv
       .pipe(
         z.array(

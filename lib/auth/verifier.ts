@@ -138,7 +138,8 @@ function unreachableMessage(error: unknown): string {
 /**
  * Verifies Keycloak access tokens: signature against the realm's JWKS (algorithm allowlist),
  * issuer, expiry, and audience OR authorized party in AUTH_AUDIENCE (Keycloak often leaves
- * the frontend client out of `aud` and names it in `azp`).
+ * the frontend client out of `aud` and names it in `azp`), or the audience alone when
+ * AUTH_AUDIENCE_CLAIMS is `aud`.
  */
 export function createTokenVerifier(
   config: AuthConfig,
@@ -162,7 +163,8 @@ export function createTokenVerifier(
         throw toAuthError(error);
       }
       const azp = typeof payload.azp === 'string' ? payload.azp : undefined;
-      if (!audiences(payload).some((aud) => accepted.has(aud)) && !(azp && accepted.has(azp))) {
+      const azpCounts = config.AUTH_AUDIENCE_CLAIMS === 'aud-or-azp';
+      if (!audiences(payload).some((aud) => accepted.has(aud)) && !(azpCounts && azp && accepted.has(azp))) {
         throw new InvalidTokenError('The access token is not valid for this service', 'audience');
       }
       // Keycloak ID tokens are signed by the same key and name the client in `aud`; only

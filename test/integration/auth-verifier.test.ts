@@ -137,6 +137,20 @@ describe('token verifier', () => {
     expect(await reason(await sign({ azp: 'x', aud: ['account', 'y'] }))).toBe('audience');
   });
 
+  it('with AUTH_AUDIENCE_CLAIMS=aud, only the audience counts (RFC 9068): a token the frontend got for another service is refused', async () => {
+    const strict = authConfig({ AUTH_AUDIENCE_CLAIMS: 'aud' });
+    expect(await reason(await sign({ azp: 'x', aud: ['account', 'certificates-frontend'] }), strict)).toBe(
+      'accepted',
+    );
+    expect(await reason(await sign({ azp: 'certificates-frontend', aud: 'account' }), strict)).toBe(
+      'audience',
+    );
+    expect(await reason(await sign({ azp: 'certificates-frontend' }), strict)).toBe('audience');
+    expect(() => authConfig({ AUTH_AUDIENCE_CLAIMS: 'azp' })).toThrow(
+      /AUTH_AUDIENCE_CLAIMS must be aud-or-azp or aud/,
+    );
+  });
+
   it('rejects another issuer, an expired token or one that never expires, a missing or empty subject and ID tokens', async () => {
     expect(await reason(await sign({ iss: 'https://evil.example.org/realms/student' }))).toBe(
       'claim iss: check_failed',
