@@ -51,6 +51,12 @@ export interface CertificateView {
   supersededAt: string | null;
   /** LinkedIn's Add-to-Profile link; only for an issued, unrevoked (and unexpired) certificate. */
   linkedInUrl: string | null;
+  /**
+   * A key that signed its QR code's facts or the Open Badges credential in its PDF was reported
+   * compromised since: verifiers reject that file, and a replacement is on its way. The holder
+   * still has the file; the view says what its public page says.
+   */
+  signedWithRevokedKey: boolean;
 }
 
 /** What the views need to link out: the public verification page and the issuer as LinkedIn shows it. */
@@ -102,6 +108,7 @@ interface CertificateRow {
   expires_at: Date | null;
   superseded_by: string | null;
   superseded_at: Date | null;
+  signed_with_revoked_key: boolean;
 }
 
 function columns(sql: Sql) {
@@ -113,7 +120,10 @@ function columns(sql: Sql) {
     c.s3_key, c.pdf_bytes, c.pdf_sha256, c.created_at,
     to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_key,
     c.generated_at, c.revoked_at, c.revocation_reason, c.revoked_reason, c.expires_at, c.superseded_by,
-    c.superseded_at`;
+    c.superseded_at,
+    EXISTS (SELECT 1 FROM issuer_keys k
+            WHERE k.state = 'compromised' AND k.kid IN (c.credential_kid, c.open_badge_kid))
+      AS signed_with_revoked_key`;
 }
 
 function numberOrNull(value: string | null): number | null {
@@ -129,8 +139,9 @@ function linkedInUrl(
   effective: EffectiveStatus,
   links?: CertificateLinks,
 ): string | null {
-  // Only what a verifier would accept: not pending, revoked, superseded or expired.
-  if (!links || effective !== 'issued' || row.issued_on === null) return null;
+  // Only what a verifier would accept: not pending, revoked, superseded or expired, nor signed
+  // with a key reported compromised (its page says so; the replacement gets its own link).
+  if (!links || effective !== 'issued' || row.issued_on === null || row.signed_with_revoked_key) return null;
   return linkedInAddToProfileUrl(
     {
       courseName: row.course_title,
@@ -170,6 +181,7 @@ function toView(row: CertificateRow, links?: CertificateLinks, now: Date = new D
     supersededBy: row.superseded_by,
     supersededAt: row.superseded_at?.toISOString() ?? null,
     linkedInUrl: linkedInUrl(row, effective, links),
+    signedWithRevokedKey: row.signed_with_revoked_key,
   };
 }
 

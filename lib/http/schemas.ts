@@ -98,7 +98,15 @@ export const certificateSchema = z
       .nullable()
       .describe(
         "LinkedIn's Add-to-Profile link (certification with name, issuer, dates, verification URL and " +
-          'code filled in); null unless the certificate is issued and neither revoked nor expired',
+          'code filled in); null unless the certificate is issued, neither revoked nor expired, and ' +
+          'not signed with a revoked key',
+      ),
+    signedWithRevokedKey: z
+      .boolean()
+      .describe(
+        'A key that signed its QR code or the Open Badges credential in its PDF was reported ' +
+          'compromised since: verifiers reject this file ("signed with a revoked key"), and a ' +
+          'replacement is being issued (this one is then superseded)',
       ),
   })
   .meta({ id: 'Certificate' });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
 import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
-import { findPublicCertificate } from '../../lib/certificates/read-model.ts';
+import { findPublicCertificate, getCertificate } from '../../lib/certificates/read-model.ts';
 import { keyState } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
@@ -134,6 +134,15 @@ describe('an issuer key reported compromised', () => {
       expiredLeft: 1,
     });
     expect(await keyState(t.sql, leaked.kid)).toBe('compromised');
+    // The holder's own view says what the public page says, and offers no LinkedIn link for it.
+    const links = {
+      verifyBaseUrl: 'https://verify.example.org/c',
+      issuer: { organizationName: 'Northbridge Academy' },
+    };
+    const holderView = (id: string) => getCertificate(t.sql, { kind: 'any' }, id, links);
+    expect(await holderView(kept)).toMatchObject({ signedWithRevokedKey: true, linkedInUrl: null });
+    expect(await holderView(unrelated)).toMatchObject({ signedWithRevokedKey: false });
+    expect((await holderView(unrelated)).linkedInUrl).toMatch(/^https:\/\/www\.linkedin\.com\//);
     const [marked] = await t.sql<{ compromised_at: Date }[]>`
       SELECT compromised_at FROM issuer_keys WHERE kid = ${leaked.kid}`;
     for (const untouched of [revoked, expired, unrelated])
@@ -156,6 +165,7 @@ describe('an issuer key reported compromised', () => {
       );
       expect(outcome.status).toBe('issued');
       expect(await row(replacement)).toMatchObject({ status: 'issued', credential_kid: rotated.kid });
+      expect(await holderView(replacement)).toMatchObject({ signedWithRevokedKey: false });
       const before = await row(original);
       expect(before).toMatchObject({ status: 'superseded', superseded_by: replacement });
       const page = await findPublicCertificate(t.sql, before.verification_code);
