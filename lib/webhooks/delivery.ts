@@ -269,6 +269,20 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
     if (settlement === 'gone' || settlement === 'failed') {
       await tx`SELECT 1 FROM webhook_endpoints WHERE id = ${delivery.endpoint_id} FOR UPDATE`;
     }
+    // The endpoint's throttle, before the delivery's row for the same reason: every path that
+    // writes both (a disabling, an admin's DELETE) takes the endpoint first.
+    if (throttleUntil) {
+      // Kept for the later runs; several answers in flight at once: the longest hold wins.
+      await tx`
+        UPDATE webhook_endpoints SET throttled_until = GREATEST(throttled_until, ${throttleUntil}::timestamptz)
+        WHERE id = ${delivery.endpoint_id}`;
+    } else {
+      // Answered without a throttle (a 2xx, or a 4xx/500 of this event's own): the receiver is
+      // back. Not a throttle set by an answer that came in after this one was sent, still to run.
+      await tx`
+        UPDATE webhook_endpoints SET throttled_until = NULL
+        WHERE id = ${delivery.endpoint_id} AND throttled_until <= ${finishedAt}`;
+    }
     await tx`
       INSERT INTO webhook_delivery_attempts
         (delivery_id, attempt_number, attempted_at, status_code, error, duration_ms, succeeded)
@@ -283,18 +297,6 @@ async function deliverOne(deps: DeliveryDeps, delivery: ClaimedDelivery): Promis
         -- Cancelled while it was being sent (its endpoint was disabled meanwhile): it stays
         -- cancelled unless this very attempt got through.
         AND (status = 'pending' OR ${status}::text = 'succeeded')`;
-    if (throttleUntil) {
-      // Kept for the later runs; several answers in flight at once: the longest hold wins.
-      await tx`
-        UPDATE webhook_endpoints SET throttled_until = GREATEST(throttled_until, ${throttleUntil}::timestamptz)
-        WHERE id = ${delivery.endpoint_id}`;
-    } else {
-      // Answered without a throttle (a 2xx, or a 4xx/500 of this event's own): the receiver is
-      // back. Not a throttle set by an answer that came in after this one was sent, still to run.
-      await tx`
-        UPDATE webhook_endpoints SET throttled_until = NULL
-        WHERE id = ${delivery.endpoint_id} AND throttled_until <= ${finishedAt}`;
-    }
     if (settlement === 'gone') {
       return await disableEndpoint(tx, delivery.endpoint_id, 'the endpoint answered 410 Gone', finishedAt);
     }

@@ -879,6 +879,30 @@ describe('delivery', () => {
     expect(after?.status).toBe('cancelled');
   });
 
+  it('a throttling answer recorded between the two steps of a disabling waits for it: no deadlock', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 100);
+    const throttling: WebhookSender = async () => ({ kind: 'response', status: 503, durationMs: 1 });
+    // The run records a 503, which throttles the endpoint, while a disabling holds the endpoint
+    // and has yet to cancel its deliveries: were the run to write the delivery before the
+    // endpoint, each side would wait for the other and PostgreSQL would abort one of them.
+    const run = await contendWithOpenTransaction(
+      t.sql,
+      (disabling) => disabling`
+        UPDATE webhook_endpoints SET disabled_at = ${now()}, disabled_reason = 'disabled by admin' WHERE id = ${endpoint.id}`,
+      () => runDeliveries({ ...workerWith(loopbackAllowed), send: throttling }, options),
+      (disabling) => disabling`
+        UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL
+        WHERE endpoint_id = ${endpoint.id} AND status = 'pending'`,
+    );
+    expect(run).toMatchObject({ status: 'fulfilled', value: { attempted: 1, succeeded: 0 } });
+    const [after] = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items;
+    expect(after).toMatchObject({ status: 'cancelled', attemptCount: 1 });
+    // Recorded, not lost to an aborted transaction (a deadlock is resolved by aborting one side).
+    expect(after?.attempts.map((attempt) => attempt.statusCode)).toEqual([503]);
+  });
+
   it('an event fanned out while its endpoint is being disabled is logged cancelled, not left pending', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();
