@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normalizeDisplayText, printsSomething, TEXT_LIMITS } from './certificates/text.ts';
 
 /**
  * The one typed configuration. Each Lambda gets only the environment it needs
@@ -341,7 +342,22 @@ const sections = {
     VERIFY_BASE_URL: httpUrl.pipe(
       z.string().max(64, 'must be at most 64 characters (the QR code is sized for it)'),
     ),
-    ISSUER_NAME: z.string().min(1).max(200).default('Course Certificates'),
+    // As printed (lib/certificates/text.ts): the PDF, the signed facts, the Open Badges issuer and
+    // the LinkedIn link all use this one value, so a stray space or a decomposed accent pasted
+    // into the variable cannot make the credential's issuer differ from the printed one.
+    ISSUER_NAME: z
+      .string()
+      .transform(normalizeDisplayText)
+      .pipe(
+        z
+          .string()
+          .refine(printsSomething, 'must print something (it is empty, or only spaces and controls)')
+          .refine(
+            (name) => [...name].length <= TEXT_LIMITS.issuerName,
+            `must be at most ${TEXT_LIMITS.issuerName} characters`,
+          ),
+      )
+      .default('Course Certificates'),
     // LinkedIn's numeric id of the issuer's company page: "Add to LinkedIn" then links the
     // certification to that page instead of naming the organisation (ISSUER_NAME) in plain text.
     LINKEDIN_ORGANIZATION_ID: z

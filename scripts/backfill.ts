@@ -8,6 +8,7 @@ import {
 } from '../lib/certificates/backfill.ts';
 import { isUuid } from '../lib/certificates/ids.ts';
 import { loadConfig } from '../lib/config.ts';
+import { printable } from '../lib/credentials/offline-check.ts';
 import { createSql } from '../lib/db/client.ts';
 import { logger } from '../lib/observability/logger.ts';
 import { parseWith } from '../lib/validation.ts';
@@ -88,7 +89,9 @@ try {
     console.log('Dry run: nothing was changed.');
     for (const course of preview.courses)
       console.log(
-        `${course.courseId}  ${course.title}  ${course.certificates} certificate(s)${expiredNote(course.expiredAtIssue)}  (${course.attempts} attempt(s))`,
+        // The LMS's title, as it stands: printable(), so escape sequences in it cannot rewrite
+        // the counts an operator is about to act on.
+        `${course.courseId}  ${printable(course.title)}  ${course.certificates} certificate(s)${expiredNote(course.expiredAtIssue)}  (${course.attempts} attempt(s))`,
       );
     console.log(
       `Total: ${preview.totalCertificates} certificate(s)${expiredNote(preview.totalExpiredAtIssue)} from ${preview.totalAttempts} passing attempt(s).`,

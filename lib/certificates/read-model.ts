@@ -12,6 +12,7 @@ import {
 } from './lifecycle.ts';
 import { type LinkedInIssuer, linkedInAddToProfileUrl } from './linkedin.ts';
 import type { Clock, Presigner } from './ports.ts';
+import { withoutStrayTags } from './text.ts';
 
 /**
  * Read side of certificates: the queries behind the HTTP API and the use-cases that apply the
@@ -390,20 +391,25 @@ export function notGeneratedError(status: string): ConflictError {
   });
 }
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
 function cleanPart(value: string, maxBytes: number): string {
-  const cleaned = value
+  const cleaned = withoutStrayTags(value)
     .normalize('NFC')
     // Control and format characters (incl. bidi overrides that disguise extensions), path and
-    // header-breaking characters, and the characters Windows forbids in file names.
-    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\:*?"<>|]+/gu, ' ')
+    // header-breaking characters, and the characters Windows forbids in file names. Not ZWNJ,
+    // ZWJ and a flag's tag characters, which the printed name keeps (lib/certificates/text.ts):
+    // without them a Persian name with a ZWNJ would be two words and a ZWJ emoji sequence two emoji.
+    .replace(/[\p{Cc}\p{Zl}\p{Zp}/\\:*?"<>|]|(?!\u200C|\u200D|[\u{E0020}-\u{E007F}])\p{Cf}/gu, ' ')
     .replace(/\.{2,}/g, ' ')
     .replace(/\s+/g, ' ')
     .replace(/^[ .]+|[ .]+$/g, '');
-  // File systems cap names at 255 bytes: truncate by UTF-8 bytes, never inside a character.
+  // File systems cap names at 255 bytes: truncate by UTF-8 bytes, never inside a character as
+  // the reader sees it (an emoji sequence, a flag, a letter with its marks).
   let out = '';
-  for (const char of cleaned) {
-    if (Buffer.byteLength(out + char) > maxBytes) break;
-    out += char;
+  for (const { segment } of graphemes.segment(cleaned)) {
+    if (Buffer.byteLength(out + segment) > maxBytes) break;
+    out += segment;
   }
   return out.trimEnd();
 }

@@ -22,8 +22,19 @@ export const TEXT_LIMITS = {
 export const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/gu;
 // Every other format character (\p{Cf}: zero-width space, word joiner, soft hyphen, invisible
 // operators...) is removed too, but ZWNJ/ZWJ and the tag characters of emoji flag sequences.
-const OTHER_CONTROLS =
-  /[\p{Cc}\p{Co}\p{Cs}\u2028\u2029\uFEFF]|(?!\u200C|\u200D|[\u{E0020}-\u{E007F}])\p{Cf}/gu;
+const OTHER_CONTROLS = /[\p{Cc}\p{Co}\p{Cs}\uFEFF]|(?!\u200C|\u200D|[\u{E0020}-\u{E007F}])\p{Cf}/gu;
+// Tag characters (U+E0020-E007F) mirror ASCII and print as nothing: anywhere else they would carry
+// hidden text ("Ada" + tags spelling HIRE ME + " Lovelace" prints as "Ada Lovelace") into the
+// signed facts, the credential and the JSON. They stay only as an emoji flag of a subdivision
+// (UTS #51 tag sequence: the black flag, a CLDR subdivision code such as "gbsct" in tag letters
+// and digits, the cancel tag), the only tag sequences Unicode recommends (RGI).
+const TAG_CHARACTERS =
+  /(\u{1F3F4}[\u{E0061}-\u{E007A}]{2}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{1,4}\u{E007F})|[\u{E0020}-\u{E007F}]/gu;
+
+/** The text without tag characters, but those of a subdivision flag (see TAG_CHARACTERS). */
+export function withoutStrayTags(value: string): string {
+  return value.replace(TAG_CHARACTERS, (_, flag: string | undefined) => flag ?? '');
+}
 // Letters and symbols that print as nothing: Hangul fillers, the blank Braille pattern.
 const BLANK_CHARACTERS = /[\u115F\u1160\u3164\uFFA0\u2800]/gu;
 const VISIBLE = /[\p{L}\p{N}\p{S}\p{P}]/u;
@@ -31,15 +42,21 @@ const VISIBLE = /[\p{L}\p{N}\p{S}\p{P}]/u;
 const MAX_STACKED_MARKS = 8;
 const STACKED_MARKS = new RegExp(`\\p{M}{${MAX_STACKED_MARKS + 1},}`, 'u');
 
-/** NFC, no bidi/format controls, whitespace collapsed and trimmed. Never throws. */
+/**
+ * No bidi/format controls, line breaks and other spaces as one space, trimmed, then NFC. Never
+ * throws. NFC comes last: a character removed between a letter and its combining mark ("e", a
+ * zero-width space, U+0301) would otherwise leave them uncomposed, and a second pass (the
+ * renderer's) would compose them: the record and the signed facts would hold a name other than
+ * the one printed. So the result is its own normal form.
+ */
 export function normalizeDisplayText(value: string): string {
-  return value
-    .normalize('NFC')
+  return withoutStrayTags(value)
     .replace(BIDI_CONTROLS, '')
-    .replace(/[\t\n\r\f\v\u00A0\u2000-\u200A\u3000]/gu, ' ')
+    .replace(/[\t\n\r\f\v\u0085\u00A0\u2000-\u200A\u2028\u2029\u3000]/gu, ' ')
     .replace(OTHER_CONTROLS, '')
     .replace(/ {2,}/g, ' ')
-    .trim();
+    .trim()
+    .normalize('NFC');
 }
 
 /** Whether the text, once normalised, prints anything: not only spaces, controls or blank letters. */

@@ -5,7 +5,9 @@ import { LABEL_KEYS } from './i18n.ts';
 /**
  * Liquid for admin-authored templates: no code execution, every output HTML-escaped, unknown
  * variables and filters are errors, and no file system (no include/render/layout of files).
- * `raw` is redefined as a plain filter so output escaping still applies to it.
+ * `raw` is redefined as a plain filter so output escaping still applies to it; `escape` and
+ * `escape_once` pass their value through, since the output is escaped anyway: the standard
+ * filters would escape it a second time and print "O&#39;Brien" on the certificate.
  */
 export const engine = new Liquid({
   outputEscape: 'escape',
@@ -20,6 +22,8 @@ export const engine = new Liquid({
   memoryLimit: 32 * 1024 * 1024,
 });
 engine.registerFilter('raw', (value: unknown) => value);
+engine.registerFilter('escape', (value: unknown) => value);
+engine.registerFilter('escape_once', (value: unknown) => value);
 
 type Parsed = ReturnType<Liquid['parse']>;
 const parsedTemplates = new Map<string, Parsed>();

@@ -88,39 +88,40 @@ export async function validateTemplate(
       `asset ${inBucket[0]} cannot be checked: saving a template with bucket assets needs the bucket (S3_BUCKET)`,
       'assets',
     );
-  let filled: string;
-  try {
-    filled = (
-      await prepareCertificate(
-        SAMPLE_CONTENT,
-        {
-          id: null,
-          version: 'draft',
-          html: input.html,
-          css: input.css ?? '',
-          assets,
-          locale: input.locale ?? null,
-        },
-        options.assetLoader ? { assetLoader: options.assetLoader } : {},
-      )
-    ).html;
-  } catch (error) {
-    if (error instanceof ValidationError) throw error;
-    // Whoever saves is the operator: the whole reason (missing, or the bucket, region or role to
-    // check), not only the reference a preview's caller is told.
-    if (error instanceof AssetNotReadableError)
-      throw new ValidationError(
-        error.problem ? `asset ${error.ref} ${error.problem}` : error.message,
-        'assets',
-      );
-    // The bucket not answering says nothing of the template: the save can be tried again.
-    if (error instanceof TransientError) throw error;
-    throw new ValidationError(`template fails with sample data: ${errorMessage(error)}`, 'html');
-  }
+  const fill = async (content: typeof SAMPLE_CONTENT): Promise<string> => {
+    try {
+      return (
+        await prepareCertificate(
+          content,
+          {
+            id: null,
+            version: 'draft',
+            html: input.html,
+            css: input.css ?? '',
+            assets,
+            locale: input.locale ?? null,
+          },
+          options.assetLoader ? { assetLoader: options.assetLoader } : {},
+        )
+      ).html;
+    } catch (error) {
+      if (error instanceof ValidationError) throw error;
+      // Whoever saves is the operator: the whole reason (missing, or the bucket, region or role to
+      // check), not only the reference a preview's caller is told.
+      if (error instanceof AssetNotReadableError)
+        throw new ValidationError(
+          error.problem ? `asset ${error.ref} ${error.problem}` : error.message,
+          'assets',
+        );
+      // The bucket not answering says nothing of the template: the save can be tried again.
+      if (error instanceof TransientError) throw error;
+      throw new ValidationError(`template fails with sample data: ${errorMessage(error)}`, 'html');
+    }
+  };
   // Using the fields is not enough (validateTemplateSource): the name and the course must end
   // up as text of the page, where readers and `npm run verify` find them, not only in <title>,
   // an attribute or a branch never taken. Text hidden by CSS cannot be seen from here.
-  const text = squashed(bodyText(filled));
+  const text = squashed(bodyText(await fill(SAMPLE_CONTENT)));
   for (const [field, value] of [
     ['student_name', SAMPLE_CONTENT.studentName],
     ['course_name', SAMPLE_CONTENT.courseName],
@@ -130,7 +131,27 @@ export async function validateTemplate(
         `template must print ${field} as text of the page (with the sample data "${value}" it is not in the page's body: only in <title>, an attribute, or a branch not taken?)`,
         'html',
       );
+  // And as they are: every output is escaped once already, so a value escaped again (through a
+  // {% capture %}) would print "O&#39;Brien" on the certificates of every such name, and
+  // `npm run verify` would then call those genuine PDFs altered.
+  const withEntities = squashed(bodyText(await fill(ESCAPING_SAMPLE)));
+  for (const [field, value] of [
+    ['student_name', ESCAPING_SAMPLE.studentName],
+    ['course_name', ESCAPING_SAMPLE.courseName],
+  ] as const)
+    if (!withEntities.includes(squashed(value)))
+      throw new ValidationError(
+        `template must print ${field} as it is: with the sample data "${value}" the page shows it escaped twice (every output is escaped already; print it with {{ ${field} }}, not through {% capture %})`,
+        'html',
+      );
 }
+
+/** Sample values holding every character HTML escaping changes. */
+const ESCAPING_SAMPLE = {
+  ...SAMPLE_CONTENT,
+  studentName: `Ada O'Lovelace & "Co" <1>`,
+  courseName: `Analytical & <Difference> Engines`,
+};
 
 /** The text of a filled page's body: no head, styles or tags, entities of the escaper decoded. */
 function bodyText(html: string): string {
@@ -142,12 +163,12 @@ function bodyText(html: string): string {
       .replace(/<!--[\s\S]*?(-->|$)/g, ' ')
       .replace(/<(style|script|template)\b[\s\S]*?<\/\1\s*>/gi, ' ')
       .replace(/<[^>]*>/g, ' ')
-      .replace(/&(lt|gt|quot|#39|amp);/g, (_, entity: string) =>
+      .replace(/&(lt|gt|quot|#34|#39|amp);/g, (_, entity: string) =>
         entity === 'lt'
           ? '<'
           : entity === 'gt'
             ? '>'
-            : entity === 'quot'
+            : entity === 'quot' || entity === '#34'
               ? '"'
               : entity === '#39'
                 ? "'"

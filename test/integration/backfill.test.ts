@@ -178,6 +178,17 @@ describe('backfill of 5,000 historical attempts', () => {
       expect(stdout).toContain(`${course.courseId}  ${course.title}  ${course.certificates} certificate(s)`);
     expect(stdout).toContain(`Total: ${preview.totalCertificates} certificate(s)`);
     expect(stdout).toContain(preview.sample[0]?.attemptId);
+
+    // A course title is the LMS's text: escape sequences in it are shown, not played to the terminal.
+    const [first] = preview.courses;
+    await t.sql`UPDATE courses SET title = ${`${first?.title}\u001b[2K\rVALID`} WHERE id = ${first?.courseId ?? ''}`;
+    try {
+      const hostile = await cli(['--from', '2021-06-01', '--to', '2023-06-30', '--dry-run']);
+      expect(hostile.stdout).toContain(`${first?.courseId}  ${first?.title}\\u{1b}[2K\\u{d}VALID  `);
+      expect(hostile.stdout).not.toContain('\u001b');
+    } finally {
+      await t.sql`UPDATE courses SET title = ${first?.title ?? ''} WHERE id = ${first?.courseId ?? ''}`;
+    }
   });
 
   let budgetCreated = 0;

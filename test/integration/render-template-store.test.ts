@@ -130,6 +130,37 @@ describe('resolving and printing', () => {
     const { pdf } = await renderer.render(content({ studentName: '<i>Ada</i>' }), template);
     expect(await pdfTextLayer(pdf)).toContain('<i>Ada</i>');
   });
+
+  it("Liquid's escape filters do not escape a second time: O'Brien is printed, not O&#39;Brien", async () => {
+    const saved = await saveTemplate(t.sql, {
+      courseId: courseB,
+      name: 'Escape',
+      html: html('Escape')
+        .replace('{{ student_name }}', '{{ student_name | escape }}')
+        .replace('{{ course_name }}', '{{ course_name | escape_once }}'),
+    });
+    const template = await loadTemplateById(t.sql, saved.id);
+    const { pdf } = await renderer.render(
+      content({ studentName: `Siobhán O'Brien`, courseName: 'R&D <Basics>' }),
+      template,
+    );
+    const text = await pdfTextLayer(pdf);
+    expect(text).toContain(`Siobhán O'Brien`);
+    expect(text).toContain('R&D <Basics>');
+    expect(text).not.toContain('&#39;');
+  });
+
+  it('a template that escapes a name twice (through capture) is refused when saved, naming the field', async () => {
+    const before = await count();
+    const captured = html('Capture').replace(
+      '{{ student_name }}',
+      '{% capture shown %}{{ student_name }}{% endcapture %}{{ shown }}',
+    );
+    await expect(saveTemplate(t.sql, { courseId: courseB, name: 'Capture', html: captured })).rejects.toThrow(
+      /template must print student_name as it is: .* escaped twice/,
+    );
+    expect(await count()).toBe(before);
+  });
 });
 
 describe("generate's resolver, which keeps stored versions", () => {

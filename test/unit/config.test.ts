@@ -227,6 +227,20 @@ describe('limits the README documents', () => {
     expect(render(`${longest}/`).VERIFY_BASE_URL).toBe(longest);
   });
 
+  it('takes ISSUER_NAME as it is printed, for every use of it; one that prints nothing or is too long is refused by name', () => {
+    const issuer = (name: string) =>
+      loadConfig(['render'], { VERIFY_BASE_URL: 'https://v.example.org/c', ISSUER_NAME: name }).render
+        .ISSUER_NAME;
+    // A stray space, a doubled one, a decomposed accent (as pasted from macOS), a bidi control.
+    expect(issuer(' Universidad de  Ma\u0301laga\u202E ')).toBe('Universidad de M\u00E1laga');
+    expect(issuer('Acme Academy')).toBe('Acme Academy');
+    expect(() => issuer(' \u200B ')).toThrowError(/ISSUER_NAME must print something/);
+    expect(() => issuer('x'.repeat(201))).toThrowError(/ISSUER_NAME must be at most 200 characters/);
+    expect(loadConfig(['render'], { VERIFY_BASE_URL: 'https://v.example.org/c' }).render.ISSUER_NAME).toBe(
+      'Course Certificates',
+    );
+  });
+
   it('refuses an S3_KEY_PREFIX whose keys would not fit the column that records them (s3_key varchar(500))', () => {
     const s3 = (prefix: string) =>
       loadConfig(['s3'], { S3_BUCKET: 'certificates', S3_KEY_PREFIX: prefix }).s3;

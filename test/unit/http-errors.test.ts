@@ -230,5 +230,17 @@ describe('download file name', () => {
       expect(name).toMatch(/\.pdf$/);
       expect(name).not.toContain('\uFFFD');
     }
+    // What the printed name keeps to be spelled right stays in the file name: ZWNJ, ZWJ, a flag.
+    const scotland = '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
+    for (const printed of ['مریم علی\u200Cزاده', 'लक्ष्\u200Dमी', '👩\u200D💻 Ada', `${scotland} Ewan`])
+      expect(downloadFileName({ courseTitle: 'Data', studentName: printed })).toBe(
+        `Certificate - Data - ${printed}.pdf`,
+      );
+    // Cut by whole characters as a reader sees them: never half a ZWJ sequence or a flag.
+    const family = '👨\u200D👩\u200D👧\u200D👦';
+    const cut = downloadFileName({ courseTitle: 'Data', studentName: family.repeat(20) });
+    expect(cut.replace('Certificate - Data - ', '').replace('.pdf', '')).toMatch(
+      new RegExp(`^(${family})+$`, 'u'),
+    );
   });
 });

@@ -21,6 +21,25 @@ describe('display names', () => {
     expect(normalizeDisplayText('  Zoe\u0308\u202E  evil\u202C\n\tX\u2066y\u2069 ')).toBe('Zoë evil Xy');
   });
 
+  it('is its own normal form: a character removed between a letter and its mark leaves them composed', () => {
+    for (const [input, expected] of [
+      ['Jose\u200B\u0301 Ada', 'Jos\u00E9 Ada'],
+      ['Jose\u202E\u0301', 'Jos\u00E9'],
+      ['Zoe\u00AD\u0308', 'Zo\u00EB'],
+      ['\u1100\u200B\u1161', '\uAC00'],
+    ]) {
+      const once = normalizeDisplayText(input ?? '');
+      expect(once, JSON.stringify(input)).toBe(expected);
+      expect(normalizeDisplayText(once)).toBe(once);
+      expect(once.normalize('NFC')).toBe(once);
+    }
+  });
+
+  it('reads every line break as a space, as it does a newline', () => {
+    for (const breaking of ['\n', '\r\n', '\u2028', '\u2029', '\u0085'])
+      expect(normalizeDisplayText(`Ada${breaking}Lovelace`), JSON.stringify(breaking)).toBe('Ada Lovelace');
+  });
+
   it('drops a lone surrogate (half an emoji) and keeps whole ones', () => {
     expect(normalizeDisplayText('Ada\uD800 Lovelace \uDE00😀')).toBe('Ada Lovelace 😀');
   });
@@ -79,6 +98,19 @@ describe('display names', () => {
     expect(validateDisplayName(`Ewan ${scotland}`)).toBe(`Ewan ${scotland}`);
     expect(validateDisplayName('क्\u200Dष')).toBe('क्\u200Dष');
     expect(validateDisplayName('می\u200Cخواهم')).toBe('می\u200Cخواهم');
+  });
+
+  it('keeps tag characters only as a subdivision flag: text spelled in tags (invisible) is removed', () => {
+    const tags = (text: string) =>
+      [...text].map((c) => String.fromCodePoint(0xe0000 + (c.codePointAt(0) ?? 0))).join('');
+    // "Ada" + "HIRE ME" in tag characters + " Lovelace" prints exactly as "Ada Lovelace".
+    expect(validateDisplayName(`Ada${tags('HIRE ME')} Lovelace`)).toBe('Ada Lovelace');
+    // A tag sequence after the black flag that is no subdivision code, or not ended by the cancel tag.
+    expect(validateDisplayName(`Ada \u{1F3F4}${tags('HIRE ME')}\u{E007F}`)).toBe('Ada \u{1F3F4}');
+    expect(validateDisplayName(`Ada \u{1F3F4}${tags('gbsct')}`)).toBe('Ada \u{1F3F4}');
+    expect(validateDisplayName(`Ada ${tags('gbsct')}\u{E007F}`)).toBe('Ada');
+    const wales = `\u{1F3F4}${tags('gbwls')}\u{E007F}`;
+    expect(validateDisplayName(`Gareth ${wales}`)).toBe(`Gareth ${wales}`);
   });
 
   it('refuses more combining marks on one character than any script stacks, keeping real ones', () => {
