@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { normalizeDisplayText, printsSomething, TEXT_LIMITS } from './certificates/text.ts';
+import { isoInstant } from './validation.ts';
 
 /**
  * The one typed configuration. Each Lambda gets only the environment it needs
@@ -264,8 +265,9 @@ const sections = {
       SCAN_ENQUEUE_LIMIT: positiveInt.max(100000).default(1000),
       // Passing attempts completed before this instant are history: the scan leaves them to
       // `npm run backfill` (paced, silent by default) instead of issuing them all at once.
-      SCAN_NOT_BEFORE: z.iso
-        .datetime({ offset: true, error: 'must be an ISO date-time, e.g. 2025-01-01T00:00:00Z' })
+      // Within years 0001-9999 UTC, as every date a request gives: past them every scan's query
+      // would fail, after a start that called the configuration valid.
+      SCAN_NOT_BEFORE: isoInstant('must be an ISO date-time, e.g. 2025-01-01T00:00:00Z')
         .transform((value) => new Date(value))
         .optional(),
       DISPATCH_CONCURRENCY: positiveInt.max(100).default(16),

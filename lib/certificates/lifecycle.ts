@@ -612,8 +612,15 @@ export function expiresAtFor(issuedOn: string, validityMonths: number | null | u
   if (!match) throw new RangeError('issuedOn must be YYYY-MM-DD');
   const [year, month, day] = [Number(match[1]), Number(match[2]) - 1, Number(match[3])];
   const target = month + validityMonths;
-  const lastDay = new Date(Date.UTC(year, target + 1, 0)).getUTCDate();
-  return new Date(Date.UTC(year, target, Math.min(day, lastDay)));
+  const lastDay = utcDay(year, target + 1, 0).getUTCDate();
+  return utcDay(year, target, Math.min(day, lastDay));
+}
+
+/** Midnight UTC of a day; not Date.UTC, which reads years 0-99 as 1900-1999. */
+function utcDay(year: number, monthIndex: number, day: number): Date {
+  const date = new Date(0);
+  date.setUTCFullYear(year, monthIndex, day);
+  return date;
 }
 
 /** The stored states (the `certificate_status` enum). */

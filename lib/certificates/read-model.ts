@@ -110,6 +110,8 @@ interface CertificateRow {
   superseded_by: string | null;
   superseded_at: Date | null;
   signed_with_revoked_key: boolean;
+  /** Seconds until a pending or failed certificate is due to be tried again; null when due. */
+  retry_in_seconds: number | null;
 }
 
 function columns(sql: Sql) {
@@ -124,7 +126,19 @@ function columns(sql: Sql) {
     c.superseded_at,
     EXISTS (SELECT 1 FROM issuer_keys k
             WHERE k.state = 'compromised' AND k.kid IN (c.credential_kid, c.open_badge_kid))
-      AS signed_with_revoked_key`;
+      AS signed_with_revoked_key,
+    ${retryInSeconds(sql)}`;
+}
+
+/**
+ * Seconds until a pending or failed certificate is due again (its backoff after a failure, up
+ * to RETRY_MAX_SECONDS, or CONFIGURATION_RETRY_SECONDS after a configuration error), by the
+ * database's clock, which set it; null when it is due or not waiting.
+ */
+export function retryInSeconds(sql: Sql) {
+  return sql`
+    CASE WHEN c.status IN ('pending', 'failed') AND c.next_attempt_at > now()
+         THEN ceil(extract(epoch FROM c.next_attempt_at - now()))::int END AS retry_in_seconds`;
 }
 
 function numberOrNull(value: string | null): number | null {
@@ -373,12 +387,16 @@ export interface DownloadLink {
 
 /** Seconds a client should wait before polling a certificate that is still being generated. */
 export const GENERATION_RETRY_AFTER_SECONDS = 5;
+/** The longest Retry-After: a staff requeue may bring the certificate sooner than its backoff. */
+export const MAX_GENERATION_RETRY_AFTER_SECONDS = 3600;
 
 /**
  * What a route that needs a generated certificate answers for one that is not (the download, the
- * Open Badges credential): still being generated (poll after Retry-After), or given up on.
+ * Open Badges credential): still being generated (poll after Retry-After), or given up on. One
+ * waiting out a backoff (`retryInSeconds`, retry_in_seconds) is not asked about again before its
+ * next attempt: after a failure that is up to an hour away, 720 polls at the 5 s of a render.
  */
-export function notGeneratedError(status: string): ConflictError {
+export function notGeneratedError(status: string, retryInSeconds?: number | null): ConflictError {
   if (status === 'dead')
     return new ConflictError(
       'The certificate could not be generated; a certificate admin can have it generated again',
@@ -387,7 +405,10 @@ export function notGeneratedError(status: string): ConflictError {
   return new ConflictError('The certificate is being generated', {
     code: 'certificate_not_ready',
     certificateStatus: status,
-    retryAfterSeconds: GENERATION_RETRY_AFTER_SECONDS,
+    retryAfterSeconds: Math.min(
+      MAX_GENERATION_RETRY_AFTER_SECONDS,
+      Math.max(GENERATION_RETRY_AFTER_SECONDS, retryInSeconds ?? 0),
+    ),
   });
 }
 
@@ -444,7 +465,7 @@ export async function getDownloadLink(
     case 'rendering':
     case 'failed':
     case 'dead':
-      throw notGeneratedError(row.status);
+      throw notGeneratedError(row.status, row.retry_in_seconds);
     case 'revoked':
       throw new GoneError('The certificate was revoked', {
         code: 'certificate_revoked',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { OpenBadgeIssuer, OpenBadgeRequest } from '../certificates/ports.ts';
-import { notGeneratedError } from '../certificates/read-model.ts';
+import { notGeneratedError, retryInSeconds } from '../certificates/read-model.ts';
 import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { GoneError, NotFoundError } from '../errors.ts';
@@ -122,6 +122,8 @@ interface CredentialRow {
   pass_percentage: string;
   /** The holder's details were erased (lib/certificates/erasure.ts): a tombstone, no credential. */
   erased: boolean;
+  /** Seconds until a pending or failed certificate is tried again (read-model's retryInSeconds). */
+  retry_in_seconds?: number | null;
 }
 
 /** The certificate's `credentialStatus`, or undefined when it has no status entry yet. */
@@ -149,7 +151,7 @@ async function credentialRow(sql: Sql, certificateId: string): Promise<Credentia
            CASE WHEN c.achievement IS NULL THEN co.locale ELSE c.achievement->>'locale' END AS course_locale,
            CASE WHEN c.achievement IS NULL THEN co.pass_percentage::text
                 ELSE c.achievement->>'pass_percentage' END AS pass_percentage,
-           c.erased_at IS NOT NULL AS erased
+           c.erased_at IS NOT NULL AS erased, ${retryInSeconds(sql)}
     FROM certificates c JOIN courses co ON co.id = c.course_id
     WHERE c.id = ${certificateId}`;
   return row;
@@ -235,7 +237,7 @@ export async function openBadgeForCertificate(
         code: `certificate_${row.status}`,
         certificateStatus: row.status,
       });
-    throw notGeneratedError(row.status);
+    throw notGeneratedError(row.status, row.retry_in_seconds);
   }
   return credentialOf(settings, row, {
     validFrom: row.generated_at,

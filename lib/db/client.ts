@@ -55,6 +55,7 @@ export function createSql(
   const tls = databaseTls(config.DATABASE_URL);
   return postgres(tls.url, {
     ssl: tls.ssl,
+    types: { date: DATE_TYPE },
     max: config.DB_POOL_MAX,
     connect_timeout: config.DB_CONNECT_TIMEOUT_SECONDS,
     idle_timeout: 60,
@@ -76,3 +77,32 @@ export function createSql(
     },
   });
 }
+
+/**
+ * PostgreSQL's text form of a timestamp ("0050-03-01 10:00:00.123456+00", DateStyle ISO) as an
+ * instant. postgres.js hands it to `new Date(text)`, whose non-ISO parser reads years 0001-0099
+ * as 1901-1999 or worse ("0001-06-15 ..." as 2015-01-06), while the service accepts and stores
+ * instants of years 0001-9999: an attempt posted for year 50 was answered as 1950, and the same
+ * request sent again refused as different. Rewritten as ISO 8601, which Date reads exactly.
+ * Anything else (a bare date, which is ISO already; infinity) goes to Date as before.
+ */
+export function parseTimestamp(text: string): Date {
+  const match = PG_TIMESTAMP.exec(text);
+  if (!match) return new Date(text);
+  const [, day, time, fraction = '', sign, hours, minutes = '00'] = match;
+  const zone = sign === undefined ? '' : `${sign}${hours}:${minutes}`;
+  return new Date(`${day}T${time}${fraction.slice(0, 4)}${zone}`);
+}
+
+// A four-digit year, time, fraction, and an offset in hours (and minutes; not seconds, which ISO
+// cannot write: the session's TimeZone is UTC, so only "+00" comes). No zone: timestamp without
+// time zone, read in local time as before.
+const PG_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d+)?(?:([+-])(\d{2})(?::(\d{2}))?)?$/;
+
+/** postgres.js's own `date` type (dates and timestamps in, Dates out), with parseTimestamp. */
+const DATE_TYPE = {
+  to: 1184,
+  from: [1082, 1114, 1184],
+  serialize: (value: Date | string) => (value instanceof Date ? value : new Date(value)).toISOString(),
+  parse: parseTimestamp,
+};

@@ -14,6 +14,10 @@ export const engine = new Liquid({
   strictFilters: true,
   strictVariables: true,
   ownPropertyOnly: true,
+  // Liquid's `date` filter in UTC, as every printed date is (a template may re-format
+  // issued_on_iso): in the process's zone `npm run preview`, the trial fill at save and
+  // `npm start` west of UTC printed the day before the one stored, signed and shown.
+  timezoneOffset: 0,
   cache: 100,
   templates: {},
   // Admin-authored loops cannot pin the worker: bounded template size, render time and memory.

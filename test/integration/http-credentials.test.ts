@@ -316,6 +316,12 @@ describe('revoke through the API, then every place a verifier looks', () => {
         code === 'certificate_not_ready' ? '5' : undefined,
       );
     }
+    // A failed one waiting out its backoff: Retry-After is the time to its next attempt.
+    const waiting = await insertCertificate(t.sql, { studentId: ids.alice, status: 'failed' });
+    await t.sql`UPDATE certificates SET next_attempt_at = now() + interval '10 minutes' WHERE id = ${waiting.id}`;
+    const later = await ownCredential(waiting.id);
+    expect(later.statusCode).toBe(409);
+    expect([599, 600]).toContain(Number(later.headers['Retry-After']));
     // A reissue cancelled with its original (revoked before it was ever generated), or a renewal
     // superseded by a newer one before it was: final, a 410 as the download answers, not "being
     // generated" to poll for ever.

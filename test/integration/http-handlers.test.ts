@@ -164,6 +164,18 @@ describe('download in-process', () => {
     expect(response.statusCode).toBe(409);
     expect(response.headers['Retry-After']).toBe('5');
     expect(errorOf(response).certificateStatus).toBe('failed');
+    // One waiting out its backoff is not asked about before its next attempt (at most an hour).
+    for (const [wait, expected] of [
+      ['20 minutes', [1199, 1200]],
+      ['3 hours', [3600, 3600]],
+    ] as const) {
+      await t.sql`UPDATE certificates SET next_attempt_at = now() + ${wait}::interval WHERE id = ${failed.id}`;
+      const waiting = await download()(downloadEvent(failed.id, token), lambdaContext());
+      expect(waiting.statusCode).toBe(409);
+      const seconds = Number(waiting.headers['Retry-After']);
+      expect(seconds, wait).toBeGreaterThanOrEqual(expected[0]);
+      expect(seconds, wait).toBeLessThanOrEqual(expected[1]);
+    }
 
     const superseded = await insertCertificate(t.sql, { studentId: ids.alice, status: 'superseded' });
     const gone = await download()(downloadEvent(superseded.id, token), lambdaContext());
@@ -618,11 +630,11 @@ describe('attempt ingestion dates', () => {
     const admin = await kc.token(
       (await kc.addUser({ firstName: 'Ada', realmRoles: ['certificate-admin'] })).id,
     );
-    const post = (completedAt: string) =>
+    const post = (completedAt: string, externalRef?: string, studentId: string = randomUUID()) =>
       createAttemptHandler({ ...deps, dispatch: async () => undefined, dispatchLeaseSeconds: 300 })(
         apiEvent('POST', '/api/v1/attempts', {
           headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ studentId: randomUUID(), courseId, score: 10, maxScore: 100, completedAt }),
+          body: JSON.stringify({ studentId, courseId, score: 10, maxScore: 100, completedAt, externalRef }),
         }),
         lambdaContext(),
       );
@@ -636,5 +648,15 @@ describe('attempt ingestion dates', () => {
     }
     // The first instant of year 1 is accepted.
     expect((await post('0001-01-01T00:00:00Z')).statusCode).toBe(201);
+    // And read back as itself, in years 0001-0099 too: the same request again is the same attempt.
+    const studentId = randomUUID();
+    for (const completedAt of ['0050-03-01T10:00:00.000Z', '0001-06-15T10:00:00.000Z']) {
+      const first = await post(completedAt, `early-${completedAt}`, studentId);
+      expect(first.statusCode, first.body).toBe(201);
+      expect(JSON.parse(first.body).attempt.completedAt).toBe(completedAt);
+      const again = await post(completedAt, `early-${completedAt}`, studentId);
+      expect(again.statusCode, again.body).toBe(200);
+      expect(JSON.parse(again.body).attempt.completedAt).toBe(completedAt);
+    }
   });
 });

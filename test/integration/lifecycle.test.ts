@@ -512,6 +512,9 @@ describe('expiry and status entries at issue', () => {
     expect(expiresAtFor('2024-01-31', 1)?.toISOString()).toBe('2024-02-29T00:00:00.000Z');
     expect(expiresAtFor('2025-11-15', 24)?.toISOString()).toBe('2027-11-15T00:00:00.000Z');
     expect(expiresAtFor('2025-11-15', null)).toBeNull();
+    // Years 0001-0099 stay themselves (Date.UTC would read them as 1900-1999).
+    expect(expiresAtFor('0050-03-01', 12)?.toISOString()).toBe('0051-03-01T00:00:00.000Z');
+    expect(expiresAtFor('0099-12-31', 2)?.toISOString()).toBe('0100-02-28T00:00:00.000Z');
 
     const noExpiry = await issued(t.sql, { courseId: await createCourse(t.sql) });
     const [never] = await t.sql`SELECT expires_at FROM certificates WHERE id = ${noExpiry.id}`;

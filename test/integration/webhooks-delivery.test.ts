@@ -481,9 +481,12 @@ describe('delivery', () => {
         released.open();
       }
     }, 5);
-    // Counted as each request starts (the worker calls `send` as it takes a delivery), so "the
-    // others still wait" means: some of theirs not started yet.
+    // Counted as each request starts. The worker takes a delivery's slot a moment before it calls
+    // `send` (it reads the delivery again first), so up to the other receiver's share of slots
+    // (concurrency / 2) may be taken and not started yet: "the others still wait" (one of theirs
+    // not taken) is sure only while fewer than 6 - concurrency / 2 have started.
     let othersStarted = 0;
+    const othersSurelyWaiting = () => othersStarted < 6 - options.concurrency / 2;
     const send: WebhookSender = async (request) => {
       if (!request.url.endsWith('/stalled')) {
         othersStarted += 1;
@@ -491,7 +494,7 @@ describe('delivery', () => {
       }
       stalledInFlight += 1;
       stalledSent += 1;
-      if (othersStarted < 6)
+      if (othersSurelyWaiting())
         mostStalledInFlightWhileOthersWait = Math.max(mostStalledInFlightWhileOthersWait, stalledInFlight);
       await released.wait();
       stalledInFlight -= 1;

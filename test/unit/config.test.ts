@@ -241,6 +241,16 @@ describe('limits the README documents', () => {
     );
   });
 
+  it('refuses a SCAN_NOT_BEFORE outside years 0001-9999 UTC, which every scan query would fail on', () => {
+    const scan = (value: string) =>
+      loadConfig(['pipeline'], { SCAN_NOT_BEFORE: value }).pipeline.SCAN_NOT_BEFORE;
+    expect(scan('2025-01-01T00:00:00Z')?.toISOString()).toBe('2025-01-01T00:00:00.000Z');
+    for (const outside of ['0000-06-01T00:00:00Z', '0001-01-01T00:30:00+01:00', '9999-12-31T23:30:00-01:00'])
+      expect(() => scan(outside), outside).toThrowError(
+        /SCAN_NOT_BEFORE must be between 0001-01-01 and 9999-12-31/,
+      );
+  });
+
   it('refuses an S3_KEY_PREFIX whose keys would not fit the column that records them (s3_key varchar(500))', () => {
     const s3 = (prefix: string) =>
       loadConfig(['s3'], { S3_BUCKET: 'certificates', S3_KEY_PREFIX: prefix }).s3;

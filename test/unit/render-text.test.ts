@@ -257,6 +257,25 @@ describe('templates', () => {
     await expect(validateTemplate({ name: 'Loop', html })).rejects.toThrow(ValidationError);
   });
 
+  it("Liquid's date filter prints the UTC day whatever the process's time zone", async () => {
+    const zone = process.env.TZ;
+    const template = '{{ issued_on_iso | date: "%d %B %Y" }} | {{ expires_on_iso | date: "%Y-%m-%d" }}';
+    try {
+      for (const tz of ['America/Los_Angeles', 'Pacific/Kiritimati', 'UTC']) {
+        // Node reads TZ again when it is set.
+        process.env.TZ = tz;
+        expect(new Date('2026-01-15T00:00:00Z').getTimezoneOffset() === 0, tz).toBe(tz === 'UTC');
+        expect(
+          await fillTemplate(template, { issued_on_iso: '2026-01-15', expires_on_iso: '2027-01-01' }),
+          tz,
+        ).toBe('15 January 2026 | 2027-01-01');
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it('fills like parseAndRender, parsing each distinct source once', async () => {
     const parse = vi.spyOn(engine, 'parse');
     try {

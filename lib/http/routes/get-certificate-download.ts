@@ -44,7 +44,11 @@ export const getCertificateDownloadRoute = defineRoute({
           .number()
           .int()
           .optional()
-          .meta({ description: 'Seconds to wait before polling (`certificate_not_ready` only)' }),
+          .meta({
+            description:
+              'Seconds to wait before asking again (`certificate_not_ready` only): 5 while it is being ' +
+              'generated, the time to its next attempt (at most 3600) when it waits out a retry after a failure',
+          }),
       }),
     },
     410: errorResponse('Revoked, superseded or expired (`certificateStatus`)'),
