@@ -61,7 +61,8 @@ export async function updateCourseLifecycleSettings(
   assertUuid(change.courseId, 'courseId');
   return sql.begin(async (tx) => {
     const [before] = await tx<SettingsRow[]>`
-      SELECT validity_months, reissue_on_better_score FROM courses WHERE id = ${change.courseId} FOR UPDATE`;
+      SELECT validity_months, reissue_on_better_score FROM courses WHERE id = ${change.courseId}
+      FOR NO KEY UPDATE`;
     if (!before) throw new NotFoundError('Course');
     const after: SettingsRow = {
       validity_months: change.validityMonths === undefined ? before.validity_months : change.validityMonths,

@@ -467,10 +467,13 @@ export async function generateCertificate(
       const original = claimed.replaces ? await lockReplaced(tx, claimed.replaces) : undefined;
       // Row lock + lease check before the write: a worker that took over waits here, and one
       // whose lease was taken finds it gone and writes nothing (see the comment at the top).
+      // NO KEY UPDATE: it keeps every other writer of the row out for the upload, but not the
+      // foreign-key checks of rows that reference it (an audit row, an analytics counter), which
+      // FOR UPDATE would hold for as long as the upload takes.
       const [held] = await tx<{ replaces: string | null }[]>`
         SELECT replaces FROM certificates
         WHERE id = ${certificateId} AND status = 'rendering' AND lease_owner = ${owner}
-        FOR UPDATE`;
+        FOR NO KEY UPDATE`;
       if (!held) {
         // A staff reissue's replacement whose original was revoked while it rendered was revoked
         // with it (revokeIssued): say so, rather than blame a lease no other worker took.

@@ -509,9 +509,11 @@ export async function reissueCertificate(
  * superseded, by this replacement issued by a worker that took the lease over): the lease check
  * finds the replacement gone.
  */
+// NO KEY UPDATE, as generate's own lock: held across the upload, it must not stop the original's
+// analytics counters and audit rows (foreign keys to it) from being written meanwhile.
 export async function lockReplaced(tx: TransactionSql, originalId: string): Promise<string | undefined> {
   const [original] = await tx<{ status: string }[]>`
-    SELECT status::text FROM certificates WHERE id = ${originalId} FOR UPDATE`;
+    SELECT status::text FROM certificates WHERE id = ${originalId} FOR NO KEY UPDATE`;
   return original?.status;
 }
 

@@ -367,6 +367,39 @@ describe('generate one certificate', () => {
     expect(await listKeys(t)).toContain(`certificates/${courseId}/${user.id}/${id}.pdf`);
   });
 
+  it('while it uploads, rows that refer to the certificate can still be written: its row lock leaves foreign-key checks alone', async () => {
+    const user = await student('Mary', 'Jackson');
+    const courseId = await createCourse(t.sql);
+    const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+    const upload = gate();
+    const base = makeGenerateDeps(t, renderer);
+    const held = makeGenerateDeps(t, renderer, {
+      storage: {
+        ...base.storage,
+        putPdf: async (...args) => {
+          await upload.wait();
+          return await base.storage.putPdf(...args);
+        },
+      },
+    });
+    const generating = generateCertificate(held, options, id);
+    await upload.reached;
+    // An audit row for it (its foreign key checks the certificate), bounded: FOR UPDATE on the
+    // certificate would hold it until the upload ends.
+    const written = await t.sql
+      .begin(async (tx) => {
+        await tx`SET LOCAL statement_timeout = 3000`;
+        await tx`
+          INSERT INTO certificate_generation_log (certificate_id, event, actor, message)
+          VALUES (${id}, 'note', 'test', 'written while the PDF uploads')`;
+        return 'written';
+      })
+      .catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+    upload.open();
+    expect(await generating).toMatchObject({ status: 'issued' });
+    expect(written).toBe('written');
+  });
+
   it('gives up after the configured number of transient failures', async () => {
     const user = await student();
     const courseId = await createCourse(t.sql);

@@ -89,6 +89,7 @@ const EARLIER_CODE_RUNS_ON_IT: Record<string, string> = {
     'a nullable column it does not write: its later passes waiting in-progress are decided again by the scan, as before',
   '1735000000000_webhook-endpoint-throttle':
     'a nullable column it does not read: its throttles last one run, as before; one it leaves set has passed by the time the newer code reads it, which then probes that endpoint once',
+  '1735100000000_unscanned-passes-by-course-index': 'an index',
   '1734700000000_issuer-key-per-algorithm':
     'registering a new facts key, it retires the RS256 key too, which the newer code makes current again when it loads it; its key set publishes the RS256 keys, which its checks skip',
 };
