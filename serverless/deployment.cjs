@@ -120,7 +120,7 @@ function scanFillProblems(value) {
  * The routes anyone may call without a token (policy `anyone` in lib/http/routes; a test keeps
  * the two lists equal), as API Gateway names them: each gets its own throttle.
  */
-const PUBLIC_ROUTE_KEYS = [
+const PUBLIC_GET_ROUTE_KEYS = [
   'GET /api/v1/health',
   'GET /api/v1/verify/{verificationCode}',
   'GET /api/v1/verify/{verificationCode}/credential',
@@ -129,6 +129,10 @@ const PUBLIC_ROUTE_KEYS = [
   'GET /api/v1/keys/{kid}',
   'GET /api/v1/openapi.json',
 ];
+// Each public GET has its HEAD route (serverless.yml): an HTTP API answers a method no route
+// declares with its own 404, and link checkers and uptime probes ask with HEAD (RFC 9110 9.1:
+// servers support GET and HEAD). Throttled as their GET.
+const PUBLIC_ROUTE_KEYS = PUBLIC_GET_ROUTE_KEYS.flatMap((key) => [key, key.replace(/^GET /, 'HEAD ')]);
 
 /**
  * The CORS preflight of every route (functions/http/preflight.ts). Not one of the public routes'
@@ -460,6 +464,7 @@ module.exports = async ({ options, resolveVariable }) => {
 module.exports.settings = settings;
 module.exports.LOCAL_STAGES = LOCAL_STAGES;
 module.exports.PUBLIC_ROUTE_KEYS = PUBLIC_ROUTE_KEYS;
+module.exports.PUBLIC_GET_ROUTE_KEYS = PUBLIC_GET_ROUTE_KEYS;
 module.exports.PREFLIGHT_ROUTE_KEY = PREFLIGHT_ROUTE_KEY;
 module.exports.corsFor = corsFor;
 module.exports.unpatchedDependencies = unpatchedDependencies;

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { isbot } from 'isbot';
+import { createIsbotFromList, findBotPatterns, isbot, list } from 'isbot';
 import {
   type CertificateRef,
   type EventKind,
@@ -56,20 +56,47 @@ export async function recordRequestEvent(
 }
 
 /**
- * A public request no one looked at, which must not count as a verification: a browser's
- * speculative prefetch or prerender (`Sec-Purpose`, or the older `Purpose`), and, for the HTML
- * page and the credential its "add to wallet" link fetches (`page`), a crawler or a link preview
- * unfurling a shared link (LinkedIn, Slack, chat apps, search engines), recognised by its
- * User-Agent with isbot's list. Every share of a link on LinkedIn or in
- * a chat fetches the page, and those would pass for employers checking. A request for JSON is a
- * program's deliberate check and counts whatever its client: isbot's list also names curl and
- * every HTTP library.
+ * Who a public request is counted for: `people` (the HTML page: a crawler or a link preview
+ * unfurling a shared link, by isbot's list, is not counted; every share of a link on LinkedIn or
+ * in a chat fetches the page, and those would pass for employers checking), `wallets` (the
+ * credential the page's "add to wallet" link fetches: crawlers following that link are not
+ * counted, but a wallet app is, though it announces only its HTTP library, okhttp, Dart, curl...,
+ * which isbot's list also names), `programs` (a request for JSON: a program's deliberate check,
+ * counted whatever its client).
  */
-export function isUnseenPublicRequest(event: APIGatewayProxyEventV2, page: boolean): boolean {
+export type Audience = 'people' | 'wallets' | 'programs';
+
+/** Library User-Agents isbot calls bots: the patterns that match them are not a crawler's. */
+const HTTP_LIBRARIES = [
+  'okhttp/4.12.0',
+  'curl/8.4.0',
+  'python-requests/2.31.0',
+  'axios/1.6.0',
+  'node-fetch/3.3.2',
+  'undici',
+  'Go-http-client/1.1',
+  'Java/17.0.2',
+  'Apache-HttpClient/4.5.14',
+  'Wget/1.21.4',
+];
+const libraryPatterns = new Set(HTTP_LIBRARIES.flatMap((agent) => findBotPatterns(agent)));
+/** isbot without the patterns that match HTTP libraries: crawlers and link previews by name. */
+export const isCrawler = createIsbotFromList(list.filter((pattern) => !libraryPatterns.has(pattern)));
+
+/**
+ * A public request no one looked at, which must not count as a verification: a HEAD (no content
+ * was sent: a link checker or an uptime probe), a browser's speculative prefetch or prerender
+ * (`Sec-Purpose`, or the older `Purpose`), and the robots its audience leaves out (Audience).
+ */
+export function isUnseenPublicRequest(event: APIGatewayProxyEventV2, audience: Audience): boolean {
+  if (event.requestContext?.http?.method === 'HEAD') return true;
   const headers = event.headers ?? {};
   const purpose = `${headers['sec-purpose'] ?? ''} ${headers.purpose ?? ''}`;
   if (/\b(prefetch|prerender)\b/i.test(purpose)) return true;
-  return page && isbot(headers['user-agent'] ?? '');
+  const agent = headers['user-agent'] ?? '';
+  if (audience === 'people') return isbot(agent);
+  if (audience === 'wallets') return isCrawler(agent);
+  return false;
 }
 
 /**
@@ -81,8 +108,8 @@ export async function recordPublicEvent(
   kind: Extract<EventKind, 'verification-view' | 'credential-export'>,
   verificationCode: string,
   event: APIGatewayProxyEventV2,
-  answered: { page: boolean } = { page: false },
+  audience: Audience = 'programs',
 ): Promise<void> {
-  if (isUnseenPublicRequest(event, answered.page)) return;
+  if (isUnseenPublicRequest(event, audience)) return;
   await recordRequestEvent(deps, kind, { verificationCode }, event);
 }

@@ -248,6 +248,16 @@ function baseStack(options: RouteOptions, cors: CorsSettings = API_CORS) {
   return stack;
 }
 
+/**
+ * A HEAD request is answered as its GET, headers and status alike, without the content (RFC 9110
+ * 9.3.2): the public GET routes are declared for HEAD too (serverless.yml), for link checkers
+ * and uptime probes.
+ */
+function withoutContentForHead(event: APIGatewayProxyEventV2, response: HttpResponse): HttpResponse {
+  if (event.requestContext?.http?.method !== 'HEAD') return response;
+  return { ...response, body: '' };
+}
+
 /** A public route (health, openapi, verify). */
 export function publicRoute(
   options: RouteOptions,
@@ -257,7 +267,7 @@ export function publicRoute(
   const handler = baseStack(options, cors).handler(async (event, context: RouteContext) =>
     route({ event, requestId: context.requestId ?? requestIdOf(event, context) }),
   );
-  return (event, context) => handler(event, context);
+  return async (event, context) => withoutContentForHead(event, await handler(event, context));
 }
 
 export interface PreflightOptions extends RouteOptions {
@@ -334,7 +344,7 @@ export function authenticatedRoute(
         principal: principalOf(context),
       }),
     );
-  return (event, context) => handler(event, context);
+  return async (event, context) => withoutContentForHead(event, await handler(event, context));
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   signingKeyFromJwk,
 } from '../../lib/credentials/keys.ts';
 import { createIssuerKey, createJwtSigner } from '../../lib/credentials/signer.ts';
+import { isCrawler } from '../../lib/http/analytics.ts';
 import type { AuthenticatedCredentialDeps } from '../../lib/http/credential-deps.ts';
 import type { HttpResponse } from '../../lib/http/response.ts';
 import type { LambdaHttpHandler } from '../../lib/http/route.ts';
@@ -291,6 +292,43 @@ describe('revoke through the API, then every place a verifier looks', () => {
     );
     expect(crawled.statusCode).toBe(200);
     expect(await exports()).toBe(counted);
+    // A wallet app that names only its HTTP library is a person adding it to their wallet; a HEAD
+    // (a link checker) got no credential at all.
+    const fetched = (method: string, agent: string) =>
+      call(
+        createPublicCredentialHandler(deps),
+        apiEvent(method, '/api/v1/verify/{verificationCode}/credential', {
+          pathParameters: { verificationCode: cert.verificationCode },
+          headers: { 'user-agent': agent },
+        }),
+      );
+    expect((await fetched('GET', 'okhttp/4.12.0')).statusCode).toBe(200);
+    expect(await exports()).toBe((counted ?? 0) + 1);
+    const probed = await fetched('HEAD', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36');
+    expect(probed).toMatchObject({ statusCode: 200, body: '' });
+    expect(await exports()).toBe((counted ?? 0) + 1);
+  });
+
+  it('tells crawlers and link previews from the HTTP libraries wallets use', () => {
+    for (const crawler of [
+      'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+      'LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)',
+      'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)',
+      'facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)',
+      'Twitterbot/1.0',
+      'WhatsApp/2.23.20.0',
+      'Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)',
+      'TelegramBot (like TwitterBot)',
+    ])
+      expect(isCrawler(crawler), crawler).toBe(true);
+    for (const library of [
+      'okhttp/4.12.0',
+      'Dart/3.2 (dart:io)',
+      'curl/8.4.0',
+      'python-requests/2.31.0',
+      'axios/1.6.0',
+    ])
+      expect(isCrawler(library), library).toBe(false);
   });
 
   it('a certificate not generated has no credential, answered as the download answers: not ready (with Retry-After) or generation failed', async () => {

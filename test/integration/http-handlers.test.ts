@@ -248,6 +248,34 @@ describe("another student's certificates", () => {
   });
 });
 
+describe('HEAD of a public route', () => {
+  it('answers as its GET, status and headers alike, without the content', async () => {
+    const ask = (method: string, code: string, accept: string) =>
+      createVerifyHandler(deps)(
+        apiEvent(method, '/api/v1/verify/{verificationCode}', {
+          pathParameters: { verificationCode: code },
+          headers: { accept },
+        }),
+        lambdaContext(),
+      );
+    for (const [code, accept, status] of [
+      [issued.verificationCode, 'text/html', 200],
+      [issued.verificationCode, 'application/json', 200],
+      ['K7Q2M9X4T8B3N6PZ', 'text/html', 404],
+    ] as const) {
+      const get = await ask('GET', code, accept);
+      const head = await ask('HEAD', code, accept);
+      expect(get.statusCode, `${code} ${accept}`).toBe(status);
+      expect(get.body.length).toBeGreaterThan(0);
+      expect(head.statusCode, `${code} ${accept}`).toBe(status);
+      expect(head.body).toBe('');
+      const { 'X-Request-Id': _get, ...getHeaders } = get.headers;
+      const { 'X-Request-Id': _head, ...headHeaders } = head.headers;
+      expect(headHeaders).toEqual(getHeaders);
+    }
+  });
+});
+
 describe('verification with a malformed code', () => {
   const verify = (code: string, headers: Record<string, string>) =>
     createVerifyHandler(deps)(

@@ -183,7 +183,10 @@ describe('package-time settings', () => {
     const anyoneRoutes = [...ROUTES, openApiRoute]
       .filter((route) => route.policy === anyone)
       .map((route) => `${route.method} ${route.path}`);
-    expect([...PUBLIC_ROUTE_KEYS].sort()).toEqual([...anyoneRoutes].sort());
+    // And the HEAD of each, which serverless.yml routes to the same function.
+    expect([...PUBLIC_ROUTE_KEYS].sort()).toEqual(
+      [...anyoneRoutes, ...anyoneRoutes.map((key) => key.replace(/^GET /, 'HEAD '))].sort(),
+    );
     expect(Object.keys(values.publicRouteSettings).sort()).toEqual([...PUBLIC_ROUTE_KEYS].sort());
     for (const limits of Object.values(values.publicRouteSettings))
       expect(limits).toEqual({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });

@@ -31,7 +31,10 @@ interface Operation {
 }
 
 /** The route keys API Gateway throttles (serverless/deployment.cjs): the public routes. */
-const { PUBLIC_ROUTE_KEYS } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
+const { PUBLIC_GET_ROUTE_KEYS, PUBLIC_ROUTE_KEYS } = createRequire(import.meta.url)(
+  '../../serverless/deployment.cjs',
+) as {
+  PUBLIC_GET_ROUTE_KEYS: readonly string[];
   PUBLIC_ROUTE_KEYS: readonly string[];
 };
 
@@ -59,8 +62,11 @@ function allServerlessRoutes(): { route: string; handler: string }[] {
   );
 }
 
+/** The operations: not the preflight, nor the HEAD twins of the public GETs (checked apart). */
 function serverlessRoutes(): { route: string; handler: string }[] {
-  return allServerlessRoutes().filter((entry) => entry.route !== PREFLIGHT);
+  return allServerlessRoutes().filter(
+    (entry) => entry.route !== PREFLIGHT && !entry.route.startsWith('HEAD '),
+  );
 }
 
 function documentOperations(document: Record<string, unknown>): Map<string, Operation> {
@@ -335,8 +341,8 @@ describe('OpenAPI document', () => {
   it("documents API Gateway's 429 on every throttled (public) operation, and only there: {message}, Retry-After optional", () => {
     const schemas = (document.components as { schemas: Record<string, JsonSchema & { type?: string }> })
       .schemas;
-    expect(PUBLIC_ROUTE_KEYS.length).toBeGreaterThan(5);
-    for (const key of PUBLIC_ROUTE_KEYS) {
+    expect(PUBLIC_GET_ROUTE_KEYS.length).toBeGreaterThan(5);
+    for (const key of PUBLIC_GET_ROUTE_KEYS) {
       const throttled = operations.get(key)?.responses['429'];
       expect(throttled, key).toBeDefined();
       expect(throttled?.headers?.['Retry-After'], key).toBeDefined();
@@ -351,7 +357,22 @@ describe('OpenAPI document', () => {
     }
     // The authenticated routes have no throttle of their own: no 429 is claimed for them.
     const with429 = [...operations].filter(([, operation]) => operation.responses['429']).map(([key]) => key);
-    expect(with429.sort()).toEqual([...PUBLIC_ROUTE_KEYS].sort());
+    expect(with429.sort()).toEqual([...PUBLIC_GET_ROUTE_KEYS].sort());
+  });
+
+  it('declares a HEAD route for each public GET, on the same function, and for nothing else (an HTTP API answers an undeclared method 404)', () => {
+    const routes = allServerlessRoutes();
+    const heads = routes.filter((entry) => entry.route.startsWith('HEAD '));
+    expect(heads.map((entry) => entry.route).sort()).toEqual(
+      PUBLIC_GET_ROUTE_KEYS.map((key) => key.replace(/^GET /, 'HEAD ')).sort(),
+    );
+    for (const head of heads) {
+      const get = routes.find((entry) => entry.route === head.route.replace(/^HEAD /, 'GET '));
+      expect(get?.handler, head.route).toBe(head.handler);
+    }
+    expect([...PUBLIC_ROUTE_KEYS].sort()).toEqual(
+      [...PUBLIC_GET_ROUTE_KEYS, ...heads.map((entry) => entry.route)].sort(),
+    );
   });
 
   it('describes each webhook the service sends: payload {type, timestamp, data} and the signature headers', () => {

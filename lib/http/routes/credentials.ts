@@ -181,8 +181,8 @@ export const getPublicCredentialRoute = defineRoute({
   handle: async (deps: CredentialDeps, { path, event }) => {
     const { jwt } = await signedOpenBadgeForCode(deps, deps.credentials, path.verificationCode);
     // Reached by the page's "add to wallet" link, which a crawler following links fetches too:
-    // filtered as the page's own views are.
-    await recordPublicEvent(deps, 'credential-export', path.verificationCode, event, { page: true });
+    // crawlers are not counted, a wallet app naming only its HTTP library is.
+    await recordPublicEvent(deps, 'credential-export', path.verificationCode, event, 'wallets');
     return credentialFile(jwt, path.verificationCode);
   },
 });

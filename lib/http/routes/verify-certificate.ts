@@ -89,9 +89,13 @@ export const verifyCertificateRoute = defineRoute({
       ...(deps.links ? { links: deps.links } : {}),
     });
     if (response.statusCode !== 404)
-      await recordPublicEvent(deps, 'verification-view', path.verificationCode, event, {
-        page: String(response.headers?.['Content-Type'] ?? '').startsWith('text/html'),
-      });
+      await recordPublicEvent(
+        deps,
+        'verification-view',
+        path.verificationCode,
+        event,
+        String(response.headers?.['Content-Type'] ?? '').startsWith('text/html') ? 'people' : 'programs',
+      );
     return response;
   },
 });
