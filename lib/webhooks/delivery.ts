@@ -348,20 +348,63 @@ async function holdBack(deps: DeliveryDeps, delivery: ClaimedDelivery, until: Da
     WHERE id = ${delivery.id} AND attempt_count = ${delivery.attempt_count} AND status = 'pending'`;
 }
 
-/** Disables an endpoint and cancels what it still had pending; the delivery log stays. */
+/**
+ * Pending deliveries cancelled in one statement: a receiver that was down for days may have
+ * hundreds of thousands, and cancelling them all at once outlasted the HTTP routes' 6 s
+ * statement timeout (measured: 350,000 in 7.8 s), so an admin could not disable it at all. The
+ * rest are cancelled by the delivery worker, CANCEL_BATCH a run (cancelDisabledBacklogs);
+ * meanwhile nothing sends them (a disabled endpoint's deliveries are never claimed).
+ */
+export const CANCEL_BATCH = 5000;
+
+/** Cancels up to `limit` pending deliveries of an endpoint; how many it cancelled. */
+export async function cancelPending(
+  sql: Sql | TransactionSql,
+  endpointId: string,
+  limit: number = CANCEL_BATCH,
+): Promise<number> {
+  const cancelled = await sql`
+    UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
+    WHERE id IN (SELECT id FROM webhook_deliveries
+                 WHERE endpoint_id = ${endpointId} AND status = 'pending' LIMIT ${limit})`;
+  return cancelled.count;
+}
+
+/**
+ * Disables an endpoint and cancels what it still had pending (the first CANCEL_BATCH; the worker
+ * the rest); the delivery log stays.
+ */
 export async function disableEndpoint(
   sql: Sql | TransactionSql,
   endpointId: string,
   reason: string,
   at: Date,
+  batch: number = CANCEL_BATCH,
 ): Promise<boolean> {
   const disabled = await sql`
     UPDATE webhook_endpoints SET disabled_at = ${at}, disabled_reason = ${reason}, updated_at = now()
     WHERE id = ${endpointId} AND disabled_at IS NULL`;
-  await sql`
-    UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
-    WHERE endpoint_id = ${endpointId} AND status = 'pending'`;
+  await cancelPending(sql, endpointId, batch);
   return disabled.count > 0;
+}
+
+/**
+ * The delivery worker's share of disabling (disableEndpoint): up to `limit` pending deliveries of
+ * disabled endpoints cancelled; how many.
+ */
+export async function cancelDisabledBacklogs(sql: Sql, limit: number = CANCEL_BATCH): Promise<number> {
+  const cancelled = await sql`
+    UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
+    WHERE id IN (
+      SELECT d.id FROM webhook_endpoints e
+      CROSS JOIN LATERAL (
+        SELECT id FROM webhook_deliveries
+        WHERE endpoint_id = e.id AND status = 'pending' LIMIT ${limit}
+      ) d
+      WHERE e.disabled_at IS NOT NULL
+      LIMIT ${limit})
+      AND status = 'pending'`;
+  return cancelled.count;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { PageCursor, PageQuery } from '../certificates/read-model.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { type AddressGuard, AddressRefusedError, hostOf } from './address-guard.ts';
-import { disableEndpoint } from './delivery.ts';
+import { CANCEL_BATCH, cancelPending, disableEndpoint } from './delivery.ts';
 import { WEBHOOK_EVENT_TYPES } from './events.ts';
 import { generateSecret } from './signing.ts';
 
@@ -198,9 +198,10 @@ export async function disableEndpointByAdmin(
   deps: { sql: Sql; now: () => Date },
   id: string,
   by: string,
+  batch: number = CANCEL_BATCH,
 ): Promise<EndpointView> {
   await deps.sql.begin(async (tx) => {
-    await disableEndpoint(tx, id, `disabled by ${by}`, deps.now());
+    await disableEndpoint(tx, id, `disabled by ${by}`, deps.now(), batch);
   });
   return endpointView(await endpointById(deps.sql, id));
 }
@@ -216,16 +217,32 @@ export async function disableEndpointByAdmin(
 export async function enableEndpoint(
   deps: { sql: Sql; guard: AddressGuard },
   id: string,
+  batch: number = CANCEL_BATCH,
 ): Promise<EndpointView> {
   const current = await endpointById(deps.sql, id);
   if (current.disabled_at === null) return endpointView(current);
   await checkEndpointUrl(deps.guard, current.url);
-  const [row] = await deps.sql<EndpointRow[]>`
-    UPDATE webhook_endpoints
-    SET disabled_at = NULL, disabled_reason = NULL, throttled_until = NULL, updated_at = now()
-    WHERE id = ${id}
-    RETURNING ${deps.sql.unsafe(ENDPOINT_COLUMNS)}`;
-  if (!row) throw new NotFoundError('Webhook endpoint');
+  // Deliveries pending from before the disabling, the backlog its cancellation has not reached
+  // yet (disableEndpoint), would go out once it is enabled: events of while it was disabled are
+  // never replayed on their own. One more batch here; past it, the caller asks again.
+  const row = await deps.sql.begin(async (tx): Promise<EndpointRow | undefined> => {
+    await tx`SELECT 1 FROM webhook_endpoints WHERE id = ${id} FOR UPDATE`;
+    await cancelPending(tx, id, batch);
+    const [left] = await tx<{ pending: boolean }[]>`
+      SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ${id} AND status = 'pending') AS pending`;
+    if (left?.pending) return undefined;
+    const [enabled] = await tx<EndpointRow[]>`
+      UPDATE webhook_endpoints
+      SET disabled_at = NULL, disabled_reason = NULL, throttled_until = NULL, updated_at = now()
+      WHERE id = ${id}
+      RETURNING ${tx.unsafe(ENDPOINT_COLUMNS)}`;
+    return enabled;
+  });
+  if (!row)
+    throw new ConflictError('The endpoint is still cancelling the deliveries it had pending; ask again', {
+      code: 'endpoint_backlog_cancelling',
+      retryAfterSeconds: 60,
+    });
   return endpointView(row);
 }
 

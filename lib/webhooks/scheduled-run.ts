@@ -1,5 +1,7 @@
 import { webhookWorstRoundMs } from '../config.ts';
 import {
+  CANCEL_BATCH,
+  cancelDisabledBacklogs,
   type DeliveryDeps,
   type DeliveryOptions,
   type DeliveryRunResult,
@@ -10,6 +12,8 @@ import { sweepExpiredCertificates } from './expiry-sweep.ts';
 export interface ScheduledRunResult extends DeliveryRunResult {
   expiriesAnnounced: number;
   rounds: number;
+  /** Pending deliveries of disabled endpoints cancelled (the part disabling left, disableEndpoint). */
+  backlogCancelled: number;
 }
 
 const COUNTS = [
@@ -41,6 +45,7 @@ export async function runScheduledWebhooks(
   const total: ScheduledRunResult = {
     expiriesAnnounced: 0,
     rounds: 0,
+    backlogCancelled: await cancelDisabledBacklogs(deps.sql, CANCEL_BATCH),
     fannedOut: 0,
     deliveriesCreated: 0,
     attempted: 0,

@@ -823,6 +823,34 @@ describe('delivery', () => {
     expect(bodies[1]).not.toContain(studentId);
   });
 
+  it('a backlog larger than a batch: disabling answers at once, the worker cancels the rest, nothing is sent meanwhile, and enabling waits for it', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 5; i++) await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 100);
+    const statuses = async () =>
+      (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items.map((d) => d.status).sort();
+    await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin', 2);
+    expect(await statuses()).toEqual(['cancelled', 'cancelled', 'pending', 'pending', 'pending']);
+    expect(await run()).toMatchObject({ attempted: 0 });
+    expect(receiver.received).toHaveLength(0);
+
+    // Enabled now, the three would go out: events of while it was disabled are not replayed.
+    await expect(
+      enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id, 2),
+    ).rejects.toMatchObject({ details: { code: 'endpoint_backlog_cancelling', retryAfterSeconds: 60 } });
+    expect(await statuses()).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled', 'pending']);
+    // The worker's run (earlier tests' endpoints, disabled by hand, may add their own to the count).
+    const scheduled = await runScheduledWebhooks(workerWith(loopbackAllowed), options);
+    expect(scheduled.backlogCancelled).toBeGreaterThanOrEqual(1);
+    expect(scheduled.attempted).toBe(0);
+    expect(await statuses()).toEqual(Array(5).fill('cancelled'));
+    expect(await enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id, 2)).toMatchObject({
+      enabled: true,
+    });
+    expect(await run()).toMatchObject({ attempted: 0 });
+    expect(receiver.received).toHaveLength(0);
+  });
+
   it('a pending delivery of a disabled endpoint is not sent', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();

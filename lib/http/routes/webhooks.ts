@@ -78,8 +78,9 @@ export const disableWebhookEndpointRoute = defineRoute({
   tags: ['webhooks'],
   summary: 'Disable a webhook endpoint (admin)',
   description:
-    'Stops all deliveries to the endpoint and cancels pending ones. The endpoint and its delivery log ' +
-    'are kept (audit); `POST .../enable` resumes deliveries.',
+    'Stops all deliveries to the endpoint and cancels pending ones (a backlog past 5,000: the rest ' +
+    'within the next runs of the delivery worker, sending nothing meanwhile). The endpoint and its ' +
+    'delivery log are kept (audit); `POST .../enable` resumes deliveries.',
   request: { path: endpointIdPath },
   policy: manage,
   responses: {
@@ -110,6 +111,15 @@ export const enableWebhookEndpointRoute = defineRoute({
   responses: {
     200: { description: 'Enabled', schema: webhookEndpointSchema },
     404: { description: 'Unknown endpoint' },
+    409: {
+      ...errorResponse(
+        'The deliveries it had pending when it was disabled are still being cancelled (`code` ' +
+          'endpoint_backlog_cancelling; a backlog past 5,000): ask again after Retry-After',
+      ),
+      headers: z.object({
+        'Retry-After': z.number().int().meta({ description: 'Seconds to wait before asking again' }),
+      }),
+    },
   },
   handle: async (deps: WebhookDeps, { path, principal }) => {
     const endpoint = await enableEndpoint(deps, path.endpointId);
