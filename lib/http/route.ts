@@ -230,7 +230,7 @@ const API_CORS: CorsSettings = {
   headers: 'Authorization,Content-Type',
   // Content-Disposition: the file name the credential route gives its download, which a page
   // that fetches it with a token (it cannot be a plain link) saves the file under.
-  exposeHeaders: 'X-Request-Id,Retry-After,WWW-Authenticate,Content-Disposition',
+  exposeHeaders: 'X-Request-Id,Retry-After,WWW-Authenticate,Content-Disposition,Location',
   // How long a browser keeps a preflight's answer. Its cache is per URL, so each certificate,
   // download and list page the frontend calls is preflighted once per this long: 7200 s is the
   // most Chromium keeps (it caps any larger value at 2 h; Firefox caps at 24 h), so a larger

@@ -328,6 +328,8 @@ describe('reissue in-process', () => {
     expect(result).toMatchObject({ supersedes: id, status: 'pending', dispatched: true });
     expect(result.id).not.toBe(id);
     expect(calls).toEqual([result.id]);
+    // The resource created is the new certificate, not the .../reissue URL asked (RFC 9110 15.3.2).
+    expect(response.headers.Location).toBe(`/api/v1/certificates/${result.id}`);
 
     const old = await row(id);
     expect(old).toMatchObject({ status: 'issued', superseded_by: null });

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
 import { reissueCertificate } from '../../certificates/lifecycle.ts';
 import { logger } from '../../observability/logger.ts';
@@ -27,7 +28,13 @@ export const reissueCertificateRoute = defineRoute({
   request: { path: certificateIdPath, body: reissueRequestSchema },
   policy: requires('certificates:lifecycle', 'reissue certificates'),
   responses: {
-    201: { description: 'The new certificate was created', schema: reissueResultSchema },
+    201: {
+      description: 'The new certificate was created',
+      schema: reissueResultSchema,
+      headers: z.object({
+        Location: z.string().meta({ description: 'The new certificate: /api/v1/certificates/{id}' }),
+      }),
+    },
     404: { description: 'Unknown certificate' },
     409: errorResponse(
       'Not issued (revoked, already superseded, still being generated...), expired (`expired`), or ' +
@@ -40,11 +47,12 @@ export const reissueCertificateRoute = defineRoute({
       { certificateId: path.certificateId, reason: body.reason, actor: principal.subject },
       { dispatchLeaseSeconds: deps.dispatchLeaseSeconds, maxInFlight: deps.maxInFlight },
     );
-    return json(201, {
-      id: result.id,
-      supersedes: result.supersedes,
-      status: 'pending',
-      dispatched: result.dispatched,
-    });
+    // RFC 9110 15.3.2: without Location, the resource a 201 created is the request's target
+    // (this .../reissue URL), not the new certificate.
+    return json(
+      201,
+      { id: result.id, supersedes: result.supersedes, status: 'pending', dispatched: result.dispatched },
+      { Location: `/api/v1/certificates/${result.id}` },
+    );
   },
 });

@@ -50,11 +50,19 @@ export const createWebhookEndpointRoute = defineRoute({
     'unless its host is in WEBHOOK_ALLOWED_HOSTS.',
   request: { body: webhookEndpointInputSchema },
   policy: manage,
-  responses: { 201: { description: 'Registered', schema: webhookEndpointWithSecretSchema } },
+  responses: {
+    201: {
+      description: 'Registered',
+      schema: webhookEndpointWithSecretSchema,
+      headers: z.object({
+        Location: z.string().meta({ description: 'The endpoint: /api/v1/webhooks/endpoints/{endpointId}' }),
+      }),
+    },
+  },
   handle: async (deps: WebhookDeps, { body, principal }) => {
     const created = await createEndpoint(deps, body, principal.subject);
     logger.info('Webhook endpoint registered', { endpointId: created.endpoint.id, by: principal.subject });
-    return json(201, created);
+    return json(201, created, { Location: `/api/v1/webhooks/endpoints/${created.endpoint.id}` });
   },
 });
 
