@@ -87,11 +87,25 @@ function weighted(header: string | undefined): { value: string; q: number }[] {
     });
 }
 
-/** JSON only when the client names it and prefers it to HTML (API clients, `npm run verify <url>`). */
+// How acceptable a media type is under an Accept header (RFC 9110 12.5.1): the weight of the most
+// specific range that matches it (`application/json`, then `application/*`, then `*/*`); 0 when
+// none does, or the one that does says q=0.
+function mediaQuality(accept: ReturnType<typeof weighted>, type: string): number {
+  const [major = ''] = type.split('/');
+  for (const range of [type, `${major}/*`, '*/*']) {
+    const found = accept.find((entry) => entry.value === range);
+    if (found) return found.q;
+  }
+  return 0;
+}
+
+// JSON only when the client accepts it and prefers it to HTML (API clients, `npm run verify
+// <url>`): `application/json`, or a range that covers it (`application/*`, or `*/*` with HTML
+// ruled out); HTML on a tie, as for a browser's `*/*` or no header at all.
 export function wantsJson(accept: string | undefined): boolean {
-  const weights = new Map(weighted(accept).map((entry) => [entry.value, entry.q]));
-  const json = weights.get('application/json') ?? 0;
-  return json > 0 && json > (weights.get('text/html') ?? 0);
+  const ranges = weighted(accept);
+  const json = mediaQuality(ranges, 'application/json');
+  return json > 0 && json > mediaQuality(ranges, 'text/html');
 }
 
 /**
