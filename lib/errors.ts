@@ -18,6 +18,16 @@ export class ValidationError extends DomainError {
   }
 }
 
+/** A request body past what the route takes: a 413 (RFC 9110 15.5.14), not a malformed one. */
+export class TooLargeError extends ValidationError {
+  constructor(
+    readonly limitBytes: number,
+    field = 'body',
+  ) {
+    super(`${field} must be at most ${limitBytes} bytes`, field);
+  }
+}
+
 export class NotFoundError extends DomainError {
   constructor(readonly resource: string) {
     super(`${resource} not found`);

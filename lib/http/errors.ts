@@ -6,6 +6,7 @@ import {
   GoneError,
   NotFoundError,
   PermanentError,
+  TooLargeError,
   TransientError,
   UnauthenticatedError,
   ValidationError,
@@ -83,6 +84,15 @@ function bearerChallenge(error: UnauthenticatedError): string {
 }
 
 export function mapError(error: unknown, requestId: string): MappedError {
+  if (error instanceof TooLargeError) {
+    return {
+      response: json(
+        413,
+        body('payload_too_large', error.message, requestId, { parameter: error.field ?? 'body' }),
+      ),
+      serverFault: false,
+    };
+  }
   if (error instanceof ValidationError) {
     return {
       response: json(

@@ -84,6 +84,14 @@ function commonResponses(route: RouteContract): ZodOpenApiResponsesObject {
   const checksRole = policy.authenticated && !policy.description.startsWith('Any signed-in user');
   return {
     ...(validates ? { '400': jsonError('Malformed parameter (`error.parameter` names it) or body') } : {}),
+    ...(request.body
+      ? {
+          '413': jsonError(
+            'The body is larger than the route takes (`error.code` payload_too_large; 16 KiB, the template ' +
+              'preview 528 KiB)',
+          ),
+        }
+      : {}),
     ...(policy.authenticated
       ? { '401': challenged('Missing, expired or invalid token', 'invalid_token') }
       : {}),

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
-import { ValidationError } from '../errors.ts';
+import { TooLargeError, ValidationError } from '../errors.ts';
 
 /**
  * Zod schemas of path and query parameters. API Gateway hands every parameter over as a
@@ -57,14 +57,17 @@ export function intParam(bounds: { min: number; max?: number; default?: number; 
 /** Every route's request body at most, unless its declaration allows more (RequestSchemas.maxBodyBytes). */
 export const MAX_BODY_BYTES = 16 * 1024;
 
-/** The JSON request body; 400 naming `body` when it is missing, too large or not JSON, or the field holding a NUL. */
+/**
+ * The JSON request body; 400 naming `body` when it is missing or not JSON, or the field holding a
+ * NUL; 413 when it is larger than the route takes.
+ */
 export function jsonBody(event: APIGatewayProxyEventV2, maxBytes = MAX_BODY_BYTES): unknown {
   if (event.body === undefined || event.body === null || event.body === '') {
     throw new ValidationError('body is required (JSON)', 'body');
   }
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   if (Buffer.byteLength(text) > maxBytes) {
-    throw new ValidationError(`body must be at most ${maxBytes} bytes`, 'body');
+    throw new TooLargeError(maxBytes);
   }
   let parsed: unknown;
   try {

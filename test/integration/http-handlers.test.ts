@@ -674,6 +674,26 @@ describe('attempt ingestion dates', () => {
         parameter: 'completedAt',
       });
     }
+    // A body past the 16 KiB a route takes is Content Too Large, not a malformed one.
+    const huge = await createAttemptHandler({
+      ...deps,
+      dispatch: async () => undefined,
+      dispatchLeaseSeconds: 300,
+    })(
+      apiEvent('POST', '/api/v1/attempts', {
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          studentId: randomUUID(),
+          courseId,
+          score: 10,
+          maxScore: 100,
+          note: 'x'.repeat(17_000),
+        }),
+      }),
+      lambdaContext(),
+    );
+    expect(huge.statusCode).toBe(413);
+    expect(errorOf(huge)).toMatchObject({ code: 'payload_too_large', parameter: 'body' });
     // The first instant of year 1 is accepted.
     expect((await post('0001-01-01T00:00:00Z')).statusCode).toBe(201);
     // And read back as itself, in years 0001-0099 too: the same request again is the same attempt.

@@ -102,8 +102,12 @@ describe('POST /api/v1/templates/preview', () => {
 
     // A draft past what a template may be is still refused by name, before any rendering.
     const tooLarge = await call({ template: { html, css: css.repeat(4) } });
-    expect(tooLarge.statusCode).toBe(400);
-    expect(errorSchema.parse(JSON.parse(tooLarge.body)).error.parameter).toBe('body');
+    // Content Too Large (RFC 9110 15.5.14), not a malformed body.
+    expect(tooLarge.statusCode).toBe(413);
+    expect(errorSchema.parse(JSON.parse(tooLarge.body)).error).toMatchObject({
+      code: 'payload_too_large',
+      parameter: 'body',
+    });
   });
 
   it('renders a stored template by id', async () => {
