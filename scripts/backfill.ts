@@ -64,7 +64,7 @@ const selection = selectionOf(
 const sql = createSql(config.db, { applicationName: 'certificates-backfill' });
 logger.setLogLevel('WARN');
 if (values.course !== undefined && !(await courseExists(sql, values.course))) {
-  console.error(`--course ${values.course}: no course has this id\n${USAGE}`);
+  console.error(`npm run backfill: --course ${values.course}: no course has this id\n${USAGE}`);
   await sql.end({ timeout: 5 });
   process.exit(2);
 }

@@ -354,7 +354,7 @@ describe('npm run backfill', () => {
     ).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringMatching(
-        /^--course 00000000-0000-4000-8000-00000000dead: no course has this id\nusage/,
+        /^npm run backfill: --course 00000000-0000-4000-8000-00000000dead: no course has this id\nusage/,
       ),
     });
     await expect(cli(['--from', '2030-01-01'])).rejects.toMatchObject({
