@@ -452,6 +452,33 @@ describe('eraseStudent', () => {
     expect(left?.n).toBe(0);
   });
 
+  it("locks the student's certificates in the order a key compromise's reissue does (by id): no deadlock between the two", async () => {
+    const courseId = await createCourse(t.sql);
+    const student = randomUUID();
+    const ids = [
+      await createPendingCertificate(t.sql, { studentId: student, courseId, score: 90 }),
+      await createPendingCertificate(t.sql, {
+        studentId: student,
+        courseId: await createCourse(t.sql),
+        score: 80,
+      }),
+    ].sort();
+    const [first = '', second = ''] = ids;
+    // The older of the two has the larger id: by age, the erasure would lock it first.
+    await t.sql`UPDATE certificates SET created_at = now() - interval '1 day' WHERE id = ${second}`;
+    // queueReplacements' order (by id): the first held, then the second asked for while the
+    // erasure waits. Locked by age, the erasure would hold the second and wait for the first.
+    const erased = await contendWithOpenTransaction(
+      t.sql,
+      (held) => held`SELECT id FROM certificates WHERE id = ${first} FOR UPDATE`,
+      () => eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: student, actor: ACTOR }),
+      (held) => held`SELECT id FROM certificates WHERE id = ${second} FOR UPDATE`,
+    );
+    expect(erased.status === 'fulfilled' ? erased.value : erased.reason).toMatchObject({
+      certificatesDeleted: 2,
+    });
+  });
+
   it("does not hold the status list's row, which every issue on the list updates, while it scans the outbox and the audit log", async () => {
     const courseId = await createCourse(t.sql);
     const student = randomUUID();
