@@ -121,29 +121,34 @@ export async function validateTemplate(
   // Using the fields is not enough (validateTemplateSource): the name and the course must end
   // up as text of the page, where readers and `npm run verify` find them, not only in <title>,
   // an attribute or a branch never taken. Text hidden by CSS cannot be seen from here.
-  const text = squashed(bodyText(await fill(SAMPLE_CONTENT)));
-  for (const [field, value] of [
-    ['student_name', SAMPLE_CONTENT.studentName],
-    ['course_name', SAMPLE_CONTENT.courseName],
-  ] as const)
-    if (!text.includes(squashed(value)))
-      throw new ValidationError(
-        `template must print ${field} as text of the page (with the sample data "${value}" it is not in the page's body: only in <title>, an attribute, or a branch not taken?)`,
-        'html',
-      );
+  const missing = notPrinted(await fill(SAMPLE_CONTENT), SAMPLE_CONTENT);
+  if (missing)
+    throw new ValidationError(
+      `template must print ${missing.field} as text of the page (with the sample data "${missing.value}" it is not in the page's body: only in <title>, an attribute, or a branch not taken?)`,
+      'html',
+    );
   // And as they are: every output is escaped once already, so a value escaped again (through a
   // {% capture %}) would print "O&#39;Brien" on the certificates of every such name, and
   // `npm run verify` would then call those genuine PDFs altered.
-  const withEntities = squashed(bodyText(await fill(ESCAPING_SAMPLE)));
-  for (const [field, value] of [
-    ['student_name', ESCAPING_SAMPLE.studentName],
-    ['course_name', ESCAPING_SAMPLE.courseName],
-  ] as const)
-    if (!withEntities.includes(squashed(value)))
-      throw new ValidationError(
-        `template must print ${field} as it is: with the sample data "${value}" the page shows it escaped twice (every output is escaped already; print it with {{ ${field} }}, not through {% capture %})`,
-        'html',
-      );
+  const doubled = notPrinted(await fill(ESCAPING_SAMPLE), ESCAPING_SAMPLE);
+  if (doubled)
+    throw new ValidationError(
+      `template must print ${doubled.field} as it is: with the sample data "${doubled.value}" the page shows it escaped twice (every output is escaped already; print it with {{ ${doubled.field} }}, not through {% capture %})`,
+      'html',
+    );
+}
+
+/** The first of the name and the course a filled page's body text lacks, and the value looked for. */
+function notPrinted(
+  filled: string,
+  content: typeof SAMPLE_CONTENT,
+): { field: 'student_name' | 'course_name'; value: string } | undefined {
+  const text = squashed(bodyText(filled));
+  const fields = [
+    { field: 'student_name', value: content.studentName },
+    { field: 'course_name', value: content.courseName },
+  ] as const;
+  return fields.find(({ value }) => !text.includes(squashed(value)));
 }
 
 /** Sample values holding every character HTML escaping changes. */

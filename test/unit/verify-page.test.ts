@@ -250,22 +250,25 @@ describe('verification page renderer', () => {
   });
 
   it('negotiates JSON only when asked for, and picks a shipped language', () => {
-    expect(wantsJson(undefined)).toBe(false);
-    expect(wantsJson('*/*')).toBe(false);
-    expect(wantsJson('text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8')).toBe(false);
-    expect(wantsJson('application/json')).toBe(true);
-    expect(wantsJson('application/json, text/html;q=0.5')).toBe(true);
-    // A tie gets the page: a client naming both at the same weight is treated as a browser.
-    expect(wantsJson('text/html, application/json')).toBe(false);
-    expect(wantsJson('application/json;q=0.8, text/html;q=0.8')).toBe(false);
-    // Media ranges count, the most specific one for each type (RFC 9110 12.5.1): a client that
-    // takes any application type gets JSON, one that rules HTML out gets what else it accepts.
-    expect(wantsJson('application/*')).toBe(true);
-    expect(wantsJson('text/html;q=0, */*')).toBe(true);
-    expect(wantsJson('application/*;q=0.5, text/*;q=0.9')).toBe(false);
-    expect(wantsJson('*/*, application/json;q=0')).toBe(false);
-    expect(wantsJson('text/*, application/json;q=0.9')).toBe(false);
-    expect(wantsJson('application/json;charset=utf-8')).toBe(true);
+    for (const [accept, json] of [
+      [undefined, false],
+      ['*/*', false],
+      ['text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', false],
+      ['application/json', true],
+      ['application/json, text/html;q=0.5', true],
+      // A tie gets the page: a client naming both at the same weight is treated as a browser.
+      ['text/html, application/json', false],
+      ['application/json;q=0.8, text/html;q=0.8', false],
+      // Media ranges count, the most specific one for each type (RFC 9110 12.5.1): a client that
+      // takes any application type gets JSON, one that rules HTML out gets what else it accepts.
+      ['application/*', true],
+      ['text/html;q=0, */*', true],
+      ['application/*;q=0.5, text/*;q=0.9', false],
+      ['*/*, application/json;q=0', false],
+      ['text/*, application/json;q=0.9', false],
+      ['application/json;charset=utf-8', true],
+    ] as const)
+      expect(wantsJson(accept), String(accept)).toBe(json);
     expect(pickLanguage('xx-YY, fr-CH;q=0.9, en;q=0.8', 'en')).toBe('fr');
     expect(pickLanguage(undefined, 'en')).toBe('en');
     // By weight, not by position (RFC 9110 §12.5.4); q=0 is "not acceptable".
