@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { normalizeDisplayText, printsSomething, TEXT_LIMITS } from './certificates/text.ts';
+import {
+  normalizeDisplayText,
+  printsSomething,
+  TEXT_LIMITS,
+  validateIssuerName,
+} from './certificates/text.ts';
 import { isoInstant } from './validation.ts';
 
 /**
@@ -357,7 +362,16 @@ const sections = {
           .refine(
             (name) => [...name].length <= TEXT_LIMITS.issuerName,
             `must be at most ${TEXT_LIMITS.issuerName} characters`,
-          ),
+          )
+          // Every rule the renderer holds it to (stacked marks...): refused here, not by every render.
+          .superRefine((name, ctx) => {
+            try {
+              validateIssuerName(name, 'ISSUER_NAME');
+            } catch (error) {
+              if (error instanceof Error)
+                ctx.addIssue({ code: 'custom', message: error.message.replace(/^ISSUER_NAME /, '') });
+            }
+          }),
       )
       .default('Course Certificates'),
     // LinkedIn's numeric id of the issuer's company page: "Add to LinkedIn" then links the

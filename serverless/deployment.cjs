@@ -370,10 +370,18 @@ function settings(stage, region) {
   };
   const publicRate = throttle('PUBLIC_THROTTLE_RATE_LIMIT', '100');
   const publicBurst = throttle('PUBLIC_THROTTLE_BURST_LIMIT', '200');
+  // A HEAD does its GET's work (the database, the signing) and only drops the body: a tenth of
+  // the GET's limit, so the HEAD routes add a tenth to what the public routes may cost, not as
+  // much again. Link checkers and uptime probes ask seldom.
   const publicRouteSettings = Object.fromEntries(
     PUBLIC_ROUTE_KEYS.map((key) => [
       key,
-      { ThrottlingRateLimit: publicRate, ThrottlingBurstLimit: publicBurst },
+      key.startsWith('HEAD ')
+        ? {
+            ThrottlingRateLimit: Math.max(1, Math.ceil(publicRate / 10)),
+            ThrottlingBurstLimit: Math.max(1, Math.ceil(publicBurst / 10)),
+          }
+        : { ThrottlingRateLimit: publicRate, ThrottlingBurstLimit: publicBurst },
     ]),
   );
   // The preflight's own, ten times the public defaults: it holds no database connection (a

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { createIsbotFromList, findBotPatterns, isbot, list } from 'isbot';
+import { isbot } from 'isbot';
 import {
   type CertificateRef,
   type EventKind,
@@ -66,22 +66,19 @@ export async function recordRequestEvent(
  */
 export type Audience = 'people' | 'wallets' | 'programs';
 
-/** Library User-Agents isbot calls bots: the patterns that match them are not a crawler's. */
-const HTTP_LIBRARIES = [
-  'okhttp/4.12.0',
-  'curl/8.4.0',
-  'python-requests/2.31.0',
-  'axios/1.6.0',
-  'node-fetch/3.3.2',
-  'undici',
-  'Go-http-client/1.1',
-  'Java/17.0.2',
-  'Apache-HttpClient/4.5.14',
-  'Wget/1.21.4',
-];
-const libraryPatterns = new Set(HTTP_LIBRARIES.flatMap((agent) => findBotPatterns(agent)));
-/** isbot without the patterns that match HTTP libraries: crawlers and link previews by name. */
-export const isCrawler = createIsbotFromList(list.filter((pattern) => !libraryPatterns.has(pattern)));
+/**
+ * A User-Agent that is an HTTP library and nothing else ("okhttp/4.12.0", "Dart/3.2 (dart:io)",
+ * "curl/8.4.0"): what wallet apps send, which isbot's list also names. Anything more (a crawler
+ * or a link preview naming itself, often beside its library: "http.rb/5.1.1 (Mastodon/4.2.0;
+ * +https://...)") is not one.
+ */
+const BARE_HTTP_LIBRARY =
+  /^(?:okhttp|Dart|Dalvik|CFNetwork|curl|Wget|python-requests|python-urllib\d?|python-httpx|aiohttp|axios|node-fetch|undici|Go-http-client|Java|Apache-HttpClient|ktor-client)\/[\w.-]+(?: \((?:dart:io|Linux; U; Android [\w.]+(?:; [^()]*)?)\))?$/i;
+
+/** A crawler or a link preview by isbot's list, unless the User-Agent is a bare HTTP library. */
+export function isCrawler(agent: string): boolean {
+  return isbot(agent) && !BARE_HTTP_LIBRARY.test(agent.trim());
+}
 
 /**
  * A public request no one looked at, which must not count as a verification: a HEAD (no content

@@ -148,7 +148,12 @@ async function claimDue(
       CROSS JOIN LATERAL (
         SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
         WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= ${now}
-        ORDER BY d.next_attempt_at, d.id
+        -- The probe is the due delivery deepest in its retry schedule: it keeps that schedule,
+        -- so a receiver that stays down is disabled after it as before (CONSISTENT_FAILURE_REASON),
+        -- however fast new events arrive; oldest due first, those would each take one attempt
+        -- in turn and none would ever use its schedule up.
+        ORDER BY CASE WHEN e.throttled_until IS NULL THEN 0 ELSE d.attempt_count - d.schedule_start END DESC,
+                 d.next_attempt_at, d.id
         LIMIT CASE WHEN e.throttled_until IS NULL THEN ${options.batchSize}::int ELSE 1 END
       ) c
       WHERE e.disabled_at IS NULL AND NOT (e.id = ANY (${skip}::uuid[]))

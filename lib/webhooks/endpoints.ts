@@ -226,7 +226,10 @@ export async function enableEndpoint(
   // yet (disableEndpoint), would go out once it is enabled: events of while it was disabled are
   // never replayed on their own. One more batch here; past it, the caller asks again.
   const row = await deps.sql.begin(async (tx): Promise<EndpointRow | undefined> => {
-    await tx`SELECT 1 FROM webhook_endpoints WHERE id = ${id} FOR UPDATE`;
+    const [locked] = await tx<EndpointRow[]>`
+      SELECT ${tx.unsafe(ENDPOINT_COLUMNS)} FROM webhook_endpoints WHERE id = ${id} FOR UPDATE`;
+    // Enabled meanwhile (a second click): its pending deliveries are new events', to be sent.
+    if (!locked || locked.disabled_at === null) return locked;
     await cancelPending(tx, id, batch);
     const [left] = await tx<{ pending: boolean }[]>`
       SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ${id} AND status = 'pending') AS pending`;

@@ -319,6 +319,10 @@ describe('revoke through the API, then every place a verifier looks', () => {
       'WhatsApp/2.23.20.0',
       'Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)',
       'TelegramBot (like TwitterBot)',
+      // Link previews that name themselves beside their HTTP library.
+      'http.rb/5.1.1 (Mastodon/4.2.0; +https://mastodon.social/)',
+      'Mozilla/5.0 (compatible; Embedly/0.2; +http://support.embed.ly/)',
+      'Scrapy/2.11.0 (+https://scrapy.org)',
     ])
       expect(isCrawler(crawler), crawler).toBe(true);
     for (const library of [

@@ -851,6 +851,53 @@ describe('delivery', () => {
     expect(receiver.received).toHaveLength(0);
   });
 
+  it("an enable that finds the endpoint enabled meanwhile (a second click) leaves the new events' deliveries pending", async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin');
+    const [event] = await outboxOf((await issuedCertificate()).id);
+    // The first click's enable commits, and an event fans out to the endpoint, while the second
+    // click's enable (which read the endpoint disabled) waits for the endpoint's row.
+    const second = await contendWithOpenTransaction(
+      t.sql,
+      async (first) => {
+        await first`UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL WHERE id = ${endpoint.id}`;
+        await first`
+          INSERT INTO webhook_deliveries (endpoint_id, event_id, status, next_attempt_at)
+          VALUES (${endpoint.id}, ${event?.id ?? ''}, 'pending', now())`;
+      },
+      () => enableEndpoint({ sql: t.sql, guard: loopbackAllowed }, endpoint.id),
+    );
+    expect(second).toMatchObject({ status: 'fulfilled', value: { enabled: true } });
+    const statuses = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items.map((d) => d.status);
+    expect(statuses).toEqual(['pending']);
+  });
+
+  it('a throttled endpoint is probed with the delivery deepest in its schedule, so that one runs its schedule out and a dead receiver is still disabled', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 3; i++) await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 100);
+    // Two fresh deliveries due first, one deep in its schedule due after them; the endpoint's
+    // throttle has just passed.
+    const [deep] = await t.sql<{ id: string }[]>`
+      UPDATE webhook_deliveries SET attempt_count = 8, next_attempt_at = ${new Date(clock - 60_000)}
+      WHERE id = (SELECT id FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id} ORDER BY id LIMIT 1)
+      RETURNING id`;
+    await t.sql`UPDATE webhook_deliveries SET next_attempt_at = ${new Date(clock - 120_000)}
+      WHERE endpoint_id = ${endpoint.id} AND id <> ${deep?.id ?? ''}`;
+    await t.sql`UPDATE webhook_endpoints SET throttled_until = ${new Date(clock - 1000)} WHERE id = ${endpoint.id}`;
+    receiver.answer(503);
+    expect(await run()).toMatchObject({ attempted: 1, failed: 1 });
+    const attempts = (await listDeliveries(t.sql, endpoint.id, { limit: 10 })).items.map((d) => [
+      d.id === deep?.id,
+      d.attemptCount,
+    ]);
+    expect(attempts.sort()).toEqual([
+      [false, 0],
+      [false, 0],
+      [true, 9],
+    ]);
+  });
+
   it('a pending delivery of a disabled endpoint is not sent', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();

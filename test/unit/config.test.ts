@@ -236,6 +236,10 @@ describe('limits the README documents', () => {
     expect(issuer('Acme Academy')).toBe('Acme Academy');
     expect(() => issuer(' \u200B ')).toThrowError(/ISSUER_NAME must print something/);
     expect(() => issuer('x'.repeat(201))).toThrowError(/ISSUER_NAME must be at most 200 characters/);
+    // Whatever the renderer refuses, the configuration refuses, naming the variable.
+    expect(() => issuer(`Acme Z${'\u0301'.repeat(10)}`)).toThrowError(
+      /ISSUER_NAME stacks more than 8 combining marks on one character/,
+    );
     expect(loadConfig(['render'], { VERIFY_BASE_URL: 'https://v.example.org/c' }).render.ISSUER_NAME).toBe(
       'Course Certificates',
     );

@@ -188,12 +188,21 @@ describe('package-time settings', () => {
       [...anyoneRoutes, ...anyoneRoutes.map((key) => key.replace(/^GET /, 'HEAD '))].sort(),
     );
     expect(Object.keys(values.publicRouteSettings).sort()).toEqual([...PUBLIC_ROUTE_KEYS].sort());
-    for (const limits of Object.values(values.publicRouteSettings))
-      expect(limits).toEqual({ ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 });
+    // A HEAD does its GET's work: a tenth of the GET's limit.
+    for (const [key, limits] of Object.entries(values.publicRouteSettings))
+      expect(limits, key).toEqual(
+        key.startsWith('HEAD ')
+          ? { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 }
+          : { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      );
     withEnv({ ...DEPLOY, PUBLIC_THROTTLE_RATE_LIMIT: '20', PUBLIC_THROTTLE_BURST_LIMIT: '40' });
     expect(settings('prod', 'eu-central-1').publicRouteSettings['GET /api/v1/status/{listId}']).toEqual({
       ThrottlingRateLimit: 20,
       ThrottlingBurstLimit: 40,
+    });
+    expect(settings('prod', 'eu-central-1').publicRouteSettings['HEAD /api/v1/status/{listId}']).toEqual({
+      ThrottlingRateLimit: 2,
+      ThrottlingBurstLimit: 4,
     });
     withEnv({ ...DEPLOY, PUBLIC_THROTTLE_RATE_LIMIT: '0' });
     expect(() => settings('prod', 'eu-central-1')).toThrowError(

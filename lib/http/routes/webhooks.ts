@@ -51,18 +51,13 @@ export const createWebhookEndpointRoute = defineRoute({
   request: { body: webhookEndpointInputSchema },
   policy: manage,
   responses: {
-    201: {
-      description: 'Registered',
-      schema: webhookEndpointWithSecretSchema,
-      headers: z.object({
-        Location: z.string().meta({ description: 'The endpoint: /api/v1/webhooks/endpoints/{endpointId}' }),
-      }),
-    },
+    201: { description: 'Registered', schema: webhookEndpointWithSecretSchema },
   },
   handle: async (deps: WebhookDeps, { body, principal }) => {
     const created = await createEndpoint(deps, body, principal.subject);
     logger.info('Webhook endpoint registered', { endpointId: created.endpoint.id, by: principal.subject });
-    return json(201, created, { Location: `/api/v1/webhooks/endpoints/${created.endpoint.id}` });
+    // No Location: an endpoint has no URL of its own to GET (the list names it).
+    return json(201, created);
   },
 });
 
