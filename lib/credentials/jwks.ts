@@ -121,8 +121,11 @@ export async function parseJwks(document: unknown): Promise<PublishedKey[]> {
     }
     return out;
   };
-  return [
-    ...(await read(parsed.data.keys, 'retired')),
-    ...(await read(parsed.data.revoked_keys ?? [], 'compromised')),
-  ];
+  // A key listed in both (a saved set merged with a newer one) is revoked: the report that it
+  // was compromised wins over any list that still calls it usable.
+  const revoked = await read(parsed.data.revoked_keys ?? [], 'compromised');
+  const usable = (await read(parsed.data.keys, 'retired')).filter(
+    (key) => !revoked.some((gone) => gone.jwk.kid === key.jwk.kid),
+  );
+  return [...usable, ...revoked];
 }

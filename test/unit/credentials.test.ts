@@ -385,6 +385,18 @@ describe('signed credential', () => {
     });
   });
 
+  it('a key listed both as usable and as revoked (a saved set merged with a newer one) is revoked', async () => {
+    const jws = await signCredential(facts, oldKey);
+    const document = jwksDocument(
+      [{ jwk: oldKey.publicJwk, state: 'compromised', revokedAt: '2026-05-01T00:00:00.000Z' }],
+      'https://certs.example.org/api/v1',
+    );
+    const merged = { ...document, keys: [...document.keys, { ...oldKey.publicJwk }] };
+    const keys = await parseJwks(merged);
+    expect(keys.filter((key) => key.jwk.kid === oldKey.kid).map((key) => key.state)).toEqual(['compromised']);
+    expect(await verifyCredential(jws, keys)).toMatchObject({ verdict: 'revoked-key', kid: oldKey.kid });
+  });
+
   it('cuts long names at a code point boundary within the byte budget, marking the cut', () => {
     const cut = cutToBytes('龍'.repeat(200), CLAIM_BUDGETS.name);
     expect(new TextEncoder().encode(cut).length).toBeLessThanOrEqual(CLAIM_BUDGETS.name);
