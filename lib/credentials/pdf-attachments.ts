@@ -34,42 +34,103 @@ function attachmentBytes(stream: PDFRawStream, name: string): Uint8Array {
 export const MAX_STREAM_BYTES = 16 * 1024 * 1024;
 export const MAX_STREAMS_BYTES = 64 * 1024 * 1024;
 
-const STREAM = Buffer.from('stream');
-const END_STREAM = Buffer.from('endstream');
+/**
+ * Decoders pdf-lib or pdf.js run whose output this checker cannot bound before they do: LZW (a
+ * bomb like Flate's), and the text encodings, which in front of a Flate hide its zlib header.
+ * Image decoders are not run to read text or attachments; an unknown name decodes nothing.
+ */
+const UNBOUNDED_FILTERS = new Set([
+  'LZWDecode',
+  'LZW',
+  'ASCIIHexDecode',
+  'AHx',
+  'ASCII85Decode',
+  'A85',
+  'RunLengthDecode',
+  'RL',
+  'Crypt',
+]);
 
 /**
- * Refuses a PDF any of whose Flate streams inflates past MAX_STREAM_BYTES, or all of them past
- * MAX_STREAMS_BYTES, before a parser decodes them: pdf-lib inflates every object stream whole
- * when it loads a file (and the page-text reader its content streams), so a forged 1.5 MB file
- * of one object stream could take gigabytes. Every `stream ... endstream` is tried, each inflate
- * bounded; what is not zlib data is left to the parser.
+ * Every /Filter the file names, as written: a name, an array of names, or a reference. Read over
+ * the whole file rather than per stream dictionary, which a forger can make hard to delimit.
+ */
+function* filterValues(text: string): Generator<string> {
+  for (const match of text.matchAll(/\/Filter(?![\w#])\s*(\[[^\]]*\]|\/[^\s/[\]<>()%]*|\d+\s+\d+\s+R)?/g))
+    yield match[1] ?? '';
+}
+
+function boundedName(name: string): boolean {
+  return name !== '' && !name.includes('#') && !UNBOUNDED_FILTERS.has(name);
+}
+
+/**
+ * Whether a /Filter value is one this checker bounds: a single filter (Flate is measured below)
+ * that is not one of UNBOUNDED_FILTERS. A chain (two Flates in a row, hex before one), a name
+ * written with # escapes, or a reference to the filters elsewhere could decode past any bound set
+ * here. (An encryption dictionary's /Filter, a security handler's name, passes.)
+ */
+function boundedFilter(value: string): boolean {
+  if (value.startsWith('[')) {
+    const names = value
+      .slice(1, -1)
+      .trim()
+      .split(/\s*\/+/)
+      .filter(Boolean);
+    return names.length <= 1 && names.every(boundedName);
+  }
+  return value.startsWith('/') && boundedName(value.slice(1));
+}
+
+// A zlib header: deflate with a window of at most 32 KiB (CMF 0x78), FLG making CMF·256 + FLG a
+// multiple of 31, no preset dictionary.
+const ZLIB_SECOND_BYTES = new Set([0x01, 0x5e, 0x9c, 0xda]);
+
+/**
+ * Refuses a PDF that could decode past MAX_STREAM_BYTES in one stream, or MAX_STREAMS_BYTES in
+ * all, before a parser decodes it: pdf-lib inflates every object stream whole when it loads a
+ * file (and the page-text readers its content streams), so a forged 1.5 MB file could take
+ * gigabytes. Every zlib stream in the file is found by its header, not through `stream` keywords
+ * and /Length, which a forger can plant and misstate, and inflated bounded, and what it gives
+ * again when that is zlib data too (a Flate inside a Flate); a filter that cannot be bounded so
+ * (boundedFilter) is refused. One pass: each stream found is skipped whole.
  */
 function assertStreamsBounded(pdf: Uint8Array): void {
   const bytes = Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength);
+  for (const value of filterValues(bytes.toString('latin1')))
+    if (!boundedFilter(value))
+      throw new Error(
+        `a stream is encoded with /Filter ${value || '(nothing readable)'}, which this checker does not decode (the issuer's PDFs use one filter, FlateDecode or DCTDecode)`,
+      );
   let total = 0;
-  for (let at = bytes.indexOf(STREAM); at >= 0; at = bytes.indexOf(STREAM, at + STREAM.length)) {
-    if (at >= 3 && bytes.toString('latin1', at - 3, at) === 'end') continue;
-    let start = at + STREAM.length;
-    if (bytes[start] === 0x0d) start += 1;
-    if (bytes[start] === 0x0a) start += 1;
-    const end = bytes.indexOf(END_STREAM, start);
-    if (end < 0) break;
-    let inflated: number;
+  const measure = (data: Buffer, depth: number): number => {
+    let consumed: number;
+    let output: Buffer;
     try {
-      inflated = inflateSync(bytes.subarray(start, end), {
+      const result = inflateSync(data, {
         maxOutputLength: MAX_STREAM_BYTES,
         // A stream cut short (as some writers end them) still counts for what it gives.
         finishFlush: constants.Z_SYNC_FLUSH,
-      }).byteLength;
+        info: true,
+      }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      output = result.buffer;
+      consumed = result.engine.bytesWritten;
     } catch (error) {
       if (error instanceof RangeError)
         throw new Error(`a stream inflates to more than ${MAX_STREAM_BYTES} bytes`);
-      continue; // not zlib data
+      return 0; // not zlib data after all
     }
-    total += inflated;
+    total += output.byteLength;
     if (total > MAX_STREAMS_BYTES)
       throw new Error(`its streams inflate to more than ${MAX_STREAMS_BYTES} bytes`);
-    at = end;
+    if (depth < 3 && output.byteLength >= 2 && output[0] === 0x78 && ZLIB_SECOND_BYTES.has(output[1] ?? -1))
+      measure(output, depth + 1);
+    return consumed;
+  };
+  for (let at = bytes.indexOf(0x78); at >= 0 && at < bytes.length - 1; at = bytes.indexOf(0x78, at + 1)) {
+    if (!ZLIB_SECOND_BYTES.has(bytes[at + 1] ?? -1)) continue;
+    const consumed = measure(bytes.subarray(at), 0);
+    if (consumed > 0) at += consumed - 1;
   }
 }
 

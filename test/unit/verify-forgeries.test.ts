@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { SignJWT } from 'jose';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -671,6 +672,31 @@ describe('npm run verify against forgeries', () => {
     const refused = await checkCertificate(bombPath, JWKS_URL, online);
     expect(refused.outcome).toBe('unchecked');
     expect(refused.lines.join('\n')).toMatch(/a stream inflates to more than 16777216 bytes/);
+    // Nor past the bound by a chain of filters: a Flate inside a Flate (2 GiB from 4 KB once
+    // decoded twice), or hex in front of a Flate, which hides its zlib header from a scan.
+    const zeros = new Uint8Array(64 * 1024 * 1024);
+    for (const [name, data, filters] of [
+      ['flate-flate.pdf', deflateSync(deflateSync(zeros)), ['FlateDecode', 'FlateDecode']],
+      ['hex-flate.pdf', Buffer.from(deflateSync(zeros).toString('hex')), ['ASCIIHexDecode', 'FlateDecode']],
+    ] as const) {
+      const chained = await PDFDocument.create();
+      chained.addPage([842, 595]);
+      await chained.attach(
+        new TextEncoder().encode(await signCredential(ada, issuerKey)),
+        'certificate.jwt',
+        {
+          mimeType: 'application/jwt',
+        },
+      );
+      chained.context.register(chained.context.stream(data, { Filter: [...filters] }));
+      const chainedPath = join(dir, name);
+      await writeFile(chainedPath, await chained.save());
+      const chainedCheck = await checkCertificate(chainedPath, JWKS_URL, online);
+      expect(chainedCheck.outcome, name).toBe('unchecked');
+      expect(chainedCheck.lines.join('\n'), name).toMatch(
+        /a stream is encoded with \/Filter \[.*\], which this checker does not decode/,
+      );
+    }
 
     // A host that answers without end: the checker stops reading and cannot check.
     const endless: NonNullable<CheckIo['fetch']> = async (url, init) => {
