@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getDocument, VerbosityLevel } from 'pdfjs-dist/legacy/build/pdf.mjs';
-import { SHAPED_SCRIPTS } from '../lib/credentials/page-text.ts';
+import { type PageText, SHAPED_SCRIPTS } from '../lib/credentials/page-text.ts';
 import { logicalOrder, pdfTextLayers } from './pdf-text-layer.ts';
 
 /**
@@ -95,21 +95,21 @@ const BLANKED = '\uFFFD';
 
 /**
  * The `pageText` port of `npm run verify`, which sets `pageTextReadsShaped`: each page's text as
- * pdf.js reads it (pdfPageText) and as scripts/pdf-text-layer.ts reads it, honouring the
- * /ActualText Chromium writes for shaped glyphs, joined by a line break, so that a fact found in
- * either counts. pdf.js stays first: it reads any PDF, whoever re-saved it; the other reader
- * handles what Skia writes. Rejects when either cannot read the PDF: a page whose Arabic or
- * Devanagari cannot be read is not a verdict on it.
+ * pdf.js reads it (pdfPageText: `text`, what viewers read) and as scripts/pdf-text-layer.ts reads
+ * it, honouring the /ActualText Chromium writes for shaped glyphs (`shaped`). The second reading
+ * counts only for the letters of SHAPED_SCRIPTS (page-text.ts, sighting): it parses the file with
+ * pdf-lib, which a forger can make see another page than the viewers do. Rejects when either
+ * cannot read the PDF: a page whose Arabic or Devanagari cannot be read is not a verdict on it.
  *
  * From pdf.js's text the letters of SHAPED_SCRIPTS are blanked out (BLANKED): it reads their
  * glyphs' own Unicode, which drops and confuses letters (a printed "किरण" reads as "करण", a final
  * ة as ه): kept, a page printed with one name would pass for another.
  */
-export async function pdfPageTextWithActualText(pdf: Uint8Array): Promise<string[]> {
+export async function pdfPageTextWithActualText(pdf: Uint8Array): Promise<PageText[]> {
   const glyphs = await pdfPageText(pdf);
   const actual = await pdfTextLayers(pdf);
-  return Array.from(
-    { length: Math.max(glyphs.length, actual.length) },
-    (_, index) => `${(glyphs[index] ?? '').replace(SHAPED, BLANKED)}\n${actual[index] ?? ''}`,
-  );
+  return Array.from({ length: Math.max(glyphs.length, actual.length) }, (_, index) => ({
+    text: (glyphs[index] ?? '').replace(SHAPED, BLANKED),
+    shaped: actual[index] ?? '',
+  }));
 }

@@ -868,7 +868,7 @@ async function checkCertificateUnescaped(
     let fileUnchecked = false;
     if (pdf && !io.pageText)
       lines.push(
-        'Page: not read by this check. Compare the name, course and code printed on it with the signed facts above.',
+        'Page: not read by this check. Compare the name, course, code, score and dates printed on it with the signed facts above.',
       );
     else if (pdf && io.pageText && !factsAgree)
       lines.push('Page text: not compared (the embedded facts do not match the signature)');
@@ -876,8 +876,8 @@ async function checkCertificateUnescaped(
       // The facts in full when the PDF carries them (they match the signature); else the signed
       // claims, whose names may be cut: then only their part before the "…" is looked for.
       const printed = facts
-        ? { name: facts.name, course: facts.course, code: facts.code }
-        : { name: check.claims.n, course: check.claims.t, code: check.claims.c };
+        ? { name: facts.name, course: facts.course, code: facts.code, score: facts.score }
+        : { name: check.claims.n, course: check.claims.t, code: check.claims.c, score: check.claims.s };
       const page = await pageFinding(pdf, printed, io.pageText, io.pageTextReadsShaped === true);
       const cut = !facts && (isCut(check.claims.n) || isCut(check.claims.t));
       if (page.verdict === 'consistent' && cut) {

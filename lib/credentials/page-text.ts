@@ -9,8 +9,15 @@ import { fontStacks, selectFontFaces } from '../render/fonts.ts';
  * edited in a PDF editor, not a forger who draws one thing and writes another.
  */
 
+/**
+ * The text of a page: as the viewers' own reader gives it (`text`), and, from a reader of the
+ * /ActualText Chromium writes for shaped glyphs, the page again with those scripts' letters as
+ * printed (`shaped`; SHAPED_SCRIPTS).
+ */
+export type PageText = string | { text: string; shaped: string };
+
 /** The text of each page of a PDF; rejects when the PDF cannot be read. */
-export type PageTextReader = (pdf: Uint8Array) => Promise<string[]>;
+export type PageTextReader = (pdf: Uint8Array) => Promise<PageText[]>;
 
 /**
  * Text as it is compared with a page's text layer, robust to what Chromium prints and pdf.js
@@ -221,7 +228,37 @@ function markUndrawn(text: string): string {
  * Whether `text` (a signed fact) is in the page's text, as a whole; `readsShaped`: the page's text
  * has SHAPED_SCRIPTS' letters as printed (CheckIo.pageTextReadsShaped).
  */
-function sighting(text: string, page: PageIndex, readsShaped: boolean): Sighting {
+function sighting(
+  text: string,
+  pages: { text: PageIndex; shaped?: PageIndex },
+  readsShaped: boolean,
+): Sighting {
+  // A fact with no letters of SHAPED_SCRIPTS is looked for in the viewers' reading of the page
+  // alone: the second reader parses the file on its own, and a forger can make two parsers see
+  // two pages (an object defined twice: pdf-lib keeps the last one, viewers the one the
+  // cross-reference table names), one naming the student for the check and one naming someone
+  // else for every eye. One with such letters is looked for in the second reading, and its other
+  // letters and digits, run by run, in the viewers' too.
+  const shaped = readsShaped && pages.shaped !== undefined && SHAPED_LETTER.test(text);
+  if (!shaped) return sightingIn(text, pages.text, readsShaped);
+  const seen = sightingIn(text, pages.shaped ?? pages.text, readsShaped);
+  if (seen.seen !== 'found') return seen;
+  // Run by run, digits apart from letters: the readers may put "3rd" beside an Arabic run as "3"
+  // and "rd", as directionRuns allows for.
+  const others = text
+    .split(SHAPED_LETTERS)
+    .flatMap((piece) => piece.split(/(?<=\p{N})(?=\P{N})|(?<=\P{N})(?=\p{N})/u))
+    .map((piece) => pageComparable(markUndrawn(piece)).replaceAll(UNDRAWN, ''))
+    .filter((piece) => piece !== '');
+  return others.every((piece) => foundWhole(pages.text, piece, { start: false, end: false }))
+    ? seen
+    : { seen: 'missing' };
+}
+
+const SHAPED_LETTER = new RegExp(SHAPED_SCRIPTS.map((script) => `\\p{scx=${script}}`).join('|'), 'u');
+const SHAPED_LETTERS = new RegExp(`(?:${SHAPED_LETTER.source})+`, 'u');
+
+function sightingIn(text: string, page: PageIndex, readsShaped: boolean): Sighting {
   const unreadable = (readsShaped ? UNREADABLE_UNLESS_SHAPED : UNREADABLE_CHARACTER).exec(text)?.[0];
   if (unreadable !== undefined)
     return {
@@ -305,17 +342,17 @@ const BY_EYE = "(a check of the PDF's text layer: what is drawn can still differ
  */
 export async function pageFinding(
   pdf: Uint8Array,
-  printed: { name: string; course: string; code: string },
+  printed: { name: string; course: string; code: string; score?: string },
   pageText: PageTextReader,
   readsShaped: boolean,
 ): Promise<{ verdict: 'consistent' | 'invalid' | 'unread'; line: string }> {
-  let pages: string[];
+  let pages: PageText[];
   try {
     pages = await pageText(pdf);
   } catch (error) {
     return {
       verdict: 'unread',
-      line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course and code printed on it with the signed facts above.`,
+      line: `Page text: COULD NOT READ the page (${error instanceof Error ? error.message : String(error)}). Compare the name, course, code, score and dates printed on it with the signed facts above.`,
     };
   }
   // The issuer's certificates have one page (the renderer refuses a second since 2026-12-04): a
@@ -326,16 +363,18 @@ export async function pageFinding(
       verdict: 'unread',
       line: `Page text: COULD NOT CHECK — the PDF has ${pages.length} pages, and the issuer's certificates have one (pages may have been added to it). Check it online, where the file itself is compared with the issuer's record`,
     };
-  const page = pageIndex(pages[0] ?? '');
-  if (page.comparable === '')
+  const first = pages[0] ?? '';
+  const page = pageIndex(typeof first === 'string' ? first : first.text);
+  const shapedPage = typeof first === 'string' ? undefined : pageIndex(first.shaped);
+  if (page.comparable === '' && (shapedPage === undefined || shapedPage.comparable === ''))
     return {
       verdict: 'invalid',
       line: "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
     };
   const facts = [
-    { what: 'student', sighting: sighting(printed.name, page, readsShaped) },
-    { what: 'course', sighting: sighting(printed.course, page, readsShaped) },
-    { what: 'code', sighting: sighting(printed.code, page, readsShaped) },
+    { what: 'student', sighting: sighting(printed.name, { text: page, shaped: shapedPage }, readsShaped) },
+    { what: 'course', sighting: sighting(printed.course, { text: page, shaped: shapedPage }, readsShaped) },
+    { what: 'code', sighting: sighting(printed.code, { text: page, shaped: shapedPage }, readsShaped) },
   ];
   for (const required of facts.slice(0, 2))
     if (required.sighting.seen === 'missing')
@@ -343,10 +382,25 @@ export async function pageFinding(
         verdict: 'invalid',
         line: `Page text: DOES NOT name the signed ${required.what} — the page was altered or is not this certificate`,
       };
+  const score =
+    printed.score === undefined
+      ? undefined
+      : scoreOnPage(printed.score, [
+          typeof first === 'string' ? first : first.text,
+          typeof first === 'string' ? '' : first.shaped,
+        ]);
+  if (score === 'other')
+    return {
+      verdict: 'invalid',
+      line: `Page text: SHOWS ANOTHER SCORE than the signed ${printed.score} — the page was altered or is not this certificate`,
+    };
   const found = facts.filter((fact) => fact.sighting.seen === 'found').map((fact) => fact.what);
   const missing = facts.filter((fact) => fact.sighting.seen === 'missing').map((fact) => fact.what);
   const clauses: string[] = [];
   if (found.length > 0) clauses.push(`names the signed ${listed(found)}`);
+  if (score === 'found') clauses.push(`shows the signed score ${printed.score}`);
+  if (score === 'missing')
+    clauses.push(`does not show the signed score ${printed.score} (templates may leave it out)`);
   if (missing.length > 0) {
     const them = missing.length > 1 ? 'them' : 'it';
     clauses.push(
@@ -359,4 +413,38 @@ export async function pageFinding(
         `the ${fact.what === 'student' ? "student's name" : fact.what} was not compared: ${fact.sighting.why}`,
       );
   return { verdict: 'consistent', line: `Page text: ${clauses.join('; ')} ${BY_EYE}` };
+}
+
+// The decimal digits of the scripts certificates print numbers in (Arabic-Indic, Extended
+// Arabic-Indic, Devanagari), as ASCII digits: a score printed ٥٨ / ١٠٠ is 58 / 100.
+const LOCAL_DIGITS = /[\u0660-\u0669\u06F0-\u06F9\u0966-\u096F]/gu;
+function asciiDigits(text: string): string {
+  return text.replace(LOCAL_DIGITS, (digit) => {
+    const code = digit.codePointAt(0) ?? 0;
+    const zero = code >= 0x0966 ? 0x0966 : code >= 0x06f0 ? 0x06f0 : 0x0660;
+    return String(code - zero);
+  });
+}
+
+/** A number as a page prints it: a decimal point or comma (87,5 in German). */
+const NUMBER = String.raw`\d+(?:[.,]\d+)?`;
+const SCORE_SHOWN = new RegExp(`(${NUMBER})\\s*[/\u2044\u2215]\\s*(${NUMBER})`, 'gu');
+const numberOf = (text: string) => Number(text.replace(',', '.'));
+
+/**
+ * Whether the page shows the signed score ("58/100", scoreLine): as "58 / 100" in either reading
+ * of the page (`found`); a score out of the same maximum but another one ("98 / 100", a holder
+ * improving their certificate: `other`); or neither (`missing`: templates may leave it out).
+ */
+function scoreOnPage(signed: string, readings: readonly string[]): 'found' | 'other' | 'missing' {
+  const [score, max] = signed.split('/').map(Number);
+  if (score === undefined || max === undefined || Number.isNaN(score) || Number.isNaN(max)) return 'missing';
+  let found = false;
+  for (const reading of readings)
+    for (const match of asciiDigits(reading).matchAll(SCORE_SHOWN)) {
+      if (numberOf(match[2] ?? '') !== max) continue;
+      if (numberOf(match[1] ?? '') !== score) return 'other';
+      found = true;
+    }
+  return found ? 'found' : 'missing';
 }

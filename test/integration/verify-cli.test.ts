@@ -92,7 +92,7 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     expect(report.lines.join('\n')).toContain('not checked (offline)');
     // Without a page reader (a library caller) the page is left to the reader of the report.
     expect(report.lines).toContain(
-      'Page: not read by this check. Compare the name, course and code printed on it with the signed facts above.',
+      'Page: not read by this check. Compare the name, course, code, score and dates printed on it with the signed facts above.',
     );
   });
 

@@ -42,7 +42,7 @@ import { content } from './render-fixtures.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const VERIFY = 'https://certificates.example.org/verify';
 const NAMES_ALL =
-  "Page text: names the signed student, course and code (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
+  "Page text: names the signed student, course and code; shows the signed score 87.5/100 (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
 const NOT_THE_STUDENT =
   'Page text: DOES NOT name the signed student — the page was altered or is not this certificate';
 
@@ -288,7 +288,7 @@ describe('genuine certificates from the renderer name the signed student, course
     const { path } = await printCertificate('unreadable-ethiopic.pdf', factsOf('Abebe ሰላም'));
     const checked = await report(path);
     expect(pageLine(checked)).toBe(
-      "Page text: names the signed course and code; the student's name was not compared: it is in Ethiopic script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+      "Page text: names the signed course and code; shows the signed score 87.5/100; the student's name was not compared: it is in Ethiopic script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
     );
     expect(checked.outcome).toBe('valid');
   });
@@ -302,7 +302,7 @@ describe('genuine certificates from the renderer name the signed student, course
       const { path } = await printCertificate(`pdfjs-only-${locale}.pdf`, factsOf(name), { locale });
       const checked = await checkCertificate(path, jwksFile, pdfJsOnly);
       expect(pageLine(checked)).toBe(
-        `Page text: names the signed course and code; the student's name was not compared: it is in ${script} script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`,
+        `Page text: names the signed course and code; shows the signed score 87.5/100; the student's name was not compared: it is in ${script} script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`,
       );
       expect(checked.outcome).toBe('valid');
     }
@@ -391,6 +391,23 @@ describe('pages that do not match the credential', () => {
     }
   });
 
+  it('the page re-printed with a better score over the genuine attachments is INVALID, in Latin and in Arabic-Indic digits', async () => {
+    for (const locale of ['en', 'ar'] as const) {
+      const { path } = await printCertificate(`better-score-${locale}.pdf`, factsOf('Alice Andersson'), {
+        score: 98,
+        maxScore: 100,
+        percentage: 98,
+        locale,
+      });
+      const checked = await report(path);
+      expect(checked.lines).toContain('Facts: the embedded facts match the signature');
+      expect(pageLine(checked), locale).toBe(
+        'Page text: SHOWS ANOTHER SCORE than the signed 87.5/100 — the page was altered or is not this certificate',
+      );
+      expect(checked.outcome).toBe('invalid');
+    }
+  });
+
   const SHAPED_FORGERIES: Array<{ what: string; signed: string; printed: string; locale: string }> = [
     // pdf.js reads a final ة and ه alike.
     { what: 'one Arabic letter', signed: 'فاطمة الزهراء', printed: 'فاطمه الزهراء', locale: 'ar' },
@@ -460,7 +477,7 @@ describe('pages that do not match the credential', () => {
       ).path,
     );
     expect(pageLine(code)).toBe(
-      "Page text: names the signed student and course; does not show the signed code (templates may show it only in the QR code, but one the page shows is not the signed one) (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+      "Page text: names the signed student and course; shows the signed score 87.5/100; does not show the signed code (templates may show it only in the QR code, but one the page shows is not the signed one) (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
     );
   });
 
@@ -532,7 +549,7 @@ describe('pages that do not match the credential', () => {
     const checked = await report(path);
     expect(checked.lines).toContain(`Signature: valid (ES256, key ${key.kid})`);
     expect(pageLine(checked)).toBe(
-      'Page text: COULD NOT READ the page (No password given). Compare the name, course and code printed on it with the signed facts above.',
+      'Page text: COULD NOT READ the page (No password given). Compare the name, course, code, score and dates printed on it with the signed facts above.',
     );
     expect(checked.outcome).toBe('unchecked');
   });

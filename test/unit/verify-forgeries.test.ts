@@ -756,6 +756,28 @@ describe('npm run verify against forgeries', () => {
     expect(identical.outcome).toBe('valid');
   });
 
+  it('a page two readers read differently (the viewers one student, the /ActualText reader another) names the student only as the viewers read it', async () => {
+    reset();
+    const path = join(dir, 'two-readings.pdf');
+    await writeFile(path, await readFile(await pdf('two-readings.pdf', ada, {})));
+    const jwksFile = join(dir, 'two-readings-jwks.json');
+    await writeFile(jwksFile, JSON.stringify(jwksDocument(published, 'https://certs.example.org/api/v1')));
+    // What a forger gets by defining the page twice: pdf-lib (the /ActualText reader) keeps the
+    // last definition, pdf.js and every viewer the one the cross-reference table names.
+    const readings = (viewers: string, shaped: string): CheckIo => ({
+      readFile: online.readFile,
+      pageText: async () => [{ text: viewers, shaped }],
+      pageTextReadsShaped: true,
+    });
+    const genuine = `${ada.name} ${ada.course} ${ada.code}`;
+    const forged = `Mallory Evil ${ada.course} ${ada.code}`;
+    const pageLine = (lines: string[]) => lines.find((line) => line.startsWith('Page text')) ?? '';
+    const differential = await checkCertificate(path, jwksFile, readings(forged, genuine));
+    expect(pageLine(differential.lines)).toMatch(/^Page text: DOES NOT name the signed student/);
+    expect(differential.outcome).toBe('invalid');
+    expect((await checkCertificate(path, jwksFile, readings(genuine, genuine))).outcome).toBe('valid');
+  });
+
   it('a link with a damaged fragment is invalid, not a crash', async () => {
     reset();
     const jws = await signCredential(ada, issuerKey);
