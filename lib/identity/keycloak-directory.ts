@@ -69,7 +69,15 @@ export function displayName(user: { firstName?: string | null; lastName?: string
     .map((part) => part?.trim() ?? '')
     .filter((part) => printsSomething(part))
     .join(' ');
-  return name !== '' ? name : user.username;
+  if (name !== '') return name;
+  // Realms that log in by e-mail have it as the username: printed, signed and shown on the public
+  // verification page, a student's address would be published. The certificate waits for a name.
+  if (user.username.includes('@'))
+    throw new PermanentError(
+      'the student has no first or last name in Keycloak, and the username is an e-mail address, which is not printed on a public certificate: give the user a name, then requeue',
+      'student-has-no-name',
+    );
+  return user.username;
 }
 
 /**

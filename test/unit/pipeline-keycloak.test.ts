@@ -184,6 +184,10 @@ describe('Keycloak directory', () => {
     // Parts that print nothing count as empty: the username, not a certificate that dies.
     expect(displayName({ firstName: '\u200B\u200B', lastName: '\u2060', username: 'u-zero' })).toBe('u-zero');
     expect(displayName({ firstName: '\u202E', lastName: '\u2066', username: 'u-bidi' })).toBe('u-bidi');
+    // A username that is an e-mail address (realms that log in by e-mail) is never published.
+    expect(() => displayName({ firstName: '', lastName: null, username: 'ada@example.org' })).toThrow(
+      expect.objectContaining({ reason: 'student-has-no-name' }),
+    );
     expect(displayName({ firstName: '\u3164', lastName: null, username: 'u-filler' })).toBe('u-filler');
     expect(displayName({ firstName: '\u200B', lastName: 'Okafor', username: 'u-one' })).toBe('Okafor');
   });
