@@ -1,4 +1,5 @@
 import { LiquidError } from 'liquidjs';
+import { degrees, PDFDocument, rgb, StandardFonts } from 'pdf-lib';
 import { z } from 'zod';
 import { UUID_PATTERN } from '../certificates/ids.ts';
 import type {
@@ -58,7 +59,36 @@ export async function previewTemplate(
     maxScore,
     percentage: maxScore > 0 ? Math.round((score / maxScore) * 10000) / 100 : 0,
   };
-  return renderer.render(content, request.template);
+  const rendered = await renderer.render(content, request.template);
+  return { ...rendered, pdf: await stampedAsPreview(rendered.pdf) };
+}
+
+export const PREVIEW_STAMP = 'PREVIEW - NOT A CERTIFICATE';
+
+/**
+ * The official design, with any name, course, score and issuer a caller types: across each page,
+ * in its text layer too, it says it is a preview, so that it cannot pass for an issued
+ * certificate on screen or on paper (its code is the sample's, which no verification knows).
+ */
+async function stampedAsPreview(pdf: Uint8Array): Promise<Uint8Array> {
+  const document = await PDFDocument.load(pdf, { updateMetadata: false });
+  const font = await document.embedFont(StandardFonts.HelveticaBold);
+  for (const page of document.getPages()) {
+    const { width, height } = page.getSize();
+    const size = Math.min(width, height) / 12;
+    const across = font.widthOfTextAtSize(PREVIEW_STAMP, size);
+    const angle = Math.atan2(height, width);
+    page.drawText(PREVIEW_STAMP, {
+      x: width / 2 - (Math.cos(angle) * across) / 2,
+      y: height / 2 - (Math.sin(angle) * across) / 2,
+      size,
+      font,
+      color: rgb(0.8, 0.1, 0.1),
+      opacity: 0.35,
+      rotate: degrees((angle * 180) / Math.PI),
+    });
+  }
+  return await document.save();
 }
 
 const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID');

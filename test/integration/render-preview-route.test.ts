@@ -10,10 +10,11 @@ import { ConfigurationError } from '../../lib/errors.ts';
 import { errorSchema } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import type { AssetLoader } from '../../lib/render/assets.ts';
-import { MAX_PREVIEW_PDF_BYTES } from '../../lib/render/preview.ts';
+import { MAX_PREVIEW_PDF_BYTES, PREVIEW_STAMP } from '../../lib/render/preview.ts';
 import { createCertificateRenderer, loadDefaultTemplate } from '../../lib/render/renderer.ts';
 import { saveTemplate } from '../../lib/render/template-store.ts';
 import { createS3AssetLoader } from '../../lib/storage/asset-loader.ts';
+import { pdfPageText } from '../../scripts/pdf-page-text.ts';
 import { apiEvent, lambdaContext } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { keycloakControl } from '../support/keycloak.ts';
@@ -79,6 +80,8 @@ describe('POST /api/v1/templates/preview', () => {
     const lines = (await pdfTextLayer(pdf)).split('\n');
     expect(lines).toContain('Élodie Dupré');
     expect(lines).toContain('Certificat de réussite');
+    // Any name, course and score a caller types, in the official design: stamped across the page.
+    expect((await pdfPageText(pdf)).join('\n')).toContain(PREVIEW_STAMP);
     expect((await pdfInfo(pdf)).pages).toBe(1);
     expect(JSON.parse(response.body).template).toEqual({
       id: null,
