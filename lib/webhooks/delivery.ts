@@ -371,7 +371,10 @@ export async function cancelPending(
   const cancelled = await sql`
     UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
     WHERE id IN (SELECT id FROM webhook_deliveries
-                 WHERE endpoint_id = ${endpointId} AND status = 'pending' LIMIT ${limit})`;
+                 WHERE endpoint_id = ${endpointId} AND status = 'pending'
+                 -- By id, as the worker's sweep takes them: two cancellations of one backlog
+                 -- (an enable, the worker) wait for each other instead of deadlocking.
+                 ORDER BY id LIMIT ${limit} FOR UPDATE)`;
   return cancelled.count;
 }
 
@@ -404,9 +407,10 @@ export async function cancelDisabledBacklogs(sql: Sql, limit: number = CANCEL_BA
       SELECT d.id FROM webhook_endpoints e
       CROSS JOIN LATERAL (
         SELECT id FROM webhook_deliveries
-        WHERE endpoint_id = e.id AND status = 'pending' LIMIT ${limit}
+        WHERE endpoint_id = e.id AND status = 'pending' ORDER BY id LIMIT ${limit}
       ) d
       WHERE e.disabled_at IS NOT NULL
+      ORDER BY d.id
       LIMIT ${limit})
       AND status = 'pending'`;
   return cancelled.count;
