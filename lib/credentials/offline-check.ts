@@ -720,7 +720,7 @@ async function checkCertificateUnescaped(
         ]);
       } catch (error) {
         throw new CannotCheck(
-          `${target} is not a readable PDF${error instanceof Error && /bytes|filter/.test(error.message) ? ` (${error.message})` : ''}`,
+          `${target} is not a readable PDF${error instanceof Error && /bytes|filter|zlib/.test(error.message) ? ` (${error.message})` : ''}`,
         );
       }
       const embedded = files.get(CREDENTIAL_ATTACHMENT);

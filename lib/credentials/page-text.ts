@@ -416,35 +416,56 @@ export async function pageFinding(
 }
 
 // The decimal digits of the scripts certificates print numbers in (Arabic-Indic, Extended
-// Arabic-Indic, Devanagari), as ASCII digits: a score printed ٥٨ / ١٠٠ is 58 / 100.
-const LOCAL_DIGITS = /[\u0660-\u0669\u06F0-\u06F9\u0966-\u096F]/gu;
+// Arabic-Indic, Devanagari), as ASCII digits, and the Arabic decimal and thousands separators as
+// "." and ",": a score printed ٨٧٫٥ / ١٠٠ is 87.5 / 100.
+const LOCAL_DIGITS = /[\u0660-\u0669\u06F0-\u06F9\u0966-\u096F\u066B\u066C]/gu;
 function asciiDigits(text: string): string {
   return text.replace(LOCAL_DIGITS, (digit) => {
     const code = digit.codePointAt(0) ?? 0;
+    if (code === 0x066b) return '.';
+    if (code === 0x066c) return ',';
     const zero = code >= 0x0966 ? 0x0966 : code >= 0x06f0 ? 0x06f0 : 0x0660;
     return String(code - zero);
   });
 }
 
-/** A number as a page prints it: a decimal point or comma (87,5 in German). */
-const NUMBER = String.raw`\d+(?:[.,]\d+)?`;
-const SCORE_SHOWN = new RegExp(`(${NUMBER})\\s*[/\u2044\u2215]\\s*(${NUMBER})`, 'gu');
-const numberOf = (text: string) => Number(text.replace(',', '.'));
+// A number as a page prints it: digit groups ("1,000", "1.000", "1 000", "1 000") and a decimal
+// part after a point or a comma ("87,5" in German).
+const NUMBER = String.raw`\d{1,3}(?:[,.\u0020\u00A0\u202F]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?`;
+// "N / M", not inside a date ("06/10/2026": no slash or digit right before or after).
+const SCORE_SHOWN = new RegExp(
+  String.raw`(?<![\d/\u2044\u2215][\s]*)(${NUMBER})\s*[/\u2044\u2215]\s*(${NUMBER})(?![\s]*[/\u2044\u2215]|\d)`,
+  'gu',
+);
+
+/** The values a printed number may stand for: "1.000" is 1 (a decimal point) or 1000 (a group). */
+function valuesOf(text: string): number[] {
+  const values = [Number(text.replace(',', '.'))];
+  const grouped = /^\d{1,3}(?:[,.\u0020\u00A0\u202F]\d{3})+/u.exec(text)?.[0];
+  if (grouped !== undefined) {
+    const rest = text.slice(grouped.length).replace(',', '.');
+    values.push(Number(grouped.replace(/[^\d]/gu, '') + rest));
+  }
+  return values.filter((value) => !Number.isNaN(value));
+}
 
 /**
  * Whether the page shows the signed score ("58/100", scoreLine): as "58 / 100" in either reading
- * of the page (`found`); a score out of the same maximum but another one ("98 / 100", a holder
- * improving their certificate: `other`); or neither (`missing`: templates may leave it out).
+ * of the page, or "100 / 58" (a right-to-left line read back in drawing order) (`found`); if not,
+ * a score out of the same maximum but another one ("98 / 100", a holder improving their
+ * certificate: `other`); or neither (`missing`: templates may leave it out). The signed score
+ * shown anywhere wins: a course "Part 1/10" beside a score of 8 / 10 is no other score.
  */
 function scoreOnPage(signed: string, readings: readonly string[]): 'found' | 'other' | 'missing' {
   const [score, max] = signed.split('/').map(Number);
   if (score === undefined || max === undefined || Number.isNaN(score) || Number.isNaN(max)) return 'missing';
-  let found = false;
+  let other = false;
   for (const reading of readings)
     for (const match of asciiDigits(reading).matchAll(SCORE_SHOWN)) {
-      if (numberOf(match[2] ?? '') !== max) continue;
-      if (numberOf(match[1] ?? '') !== score) return 'other';
-      found = true;
+      const [first, second] = [valuesOf(match[1] ?? ''), valuesOf(match[2] ?? '')];
+      if ((first.includes(score) && second.includes(max)) || (first.includes(max) && second.includes(score)))
+        return 'found';
+      if (second.includes(max) || first.includes(max)) other = true;
     }
-  return found ? 'found' : 'missing';
+  return other ? 'other' : 'missing';
 }

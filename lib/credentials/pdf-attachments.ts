@@ -1,4 +1,4 @@
-import { constants, inflateSync } from 'node:zlib';
+import { constants, inflateRawSync, inflateSync } from 'node:zlib';
 import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFName, PDFRawStream, PDFString } from 'pdf-lib';
 
 /**
@@ -35,11 +35,46 @@ export const MAX_STREAM_BYTES = 16 * 1024 * 1024;
 export const MAX_STREAMS_BYTES = 64 * 1024 * 1024;
 
 /**
- * Decoders pdf-lib or pdf.js run whose output this checker cannot bound before they do: LZW (a
- * bomb like Flate's), and the text encodings, which in front of a Flate hide its zlib header.
- * Image decoders are not run to read text or attachments; an unknown name decodes nothing.
+ * The filter names a PDF of the issuer's may carry: Flate (what Chromium and pdf-lib compress
+ * with, measured below) and DCT (JPEG images, which reading text or attachments never decodes),
+ * and `Standard`, the security handler an encryption dictionary names under the same key (an
+ * encrypted PDF is refused later). Anything else is refused, not looked up: pdf.js and pdf-lib
+ * decode LZW, ASCIIHex, ASCII85, RunLength and, in pdf.js 6, Brotli, none bounded here, and the
+ * text encodings in front of a Flate hide its zlib header.
  */
-const UNBOUNDED_FILTERS = new Set([
+const KNOWN_FILTERS = new Set(['FlateDecode', 'DCTDecode', 'Standard']);
+
+/** A PDF name token with its #xx escapes decoded (ISO 32000 7.3.5): /Filt#65r is /Filter. */
+function decodeName(raw: string): string {
+  return raw.replace(/#([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
+
+const NAME_TOKEN = /\/((?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})+)/g;
+const FILTER_VALUE = /\s*(\[[^\]]*\]|\/(?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})*|\d+\s+\d+\s+R)?/y;
+
+/**
+ * Every value of a /Filter key in the file, and of /F (pdf.js takes /F for /Filter in a stream
+ * dictionary; elsewhere /F is a file name or a reference to an embedded file, left alone): a
+ * name, an array of names, a reference, or '' when it is none of these. Keys are decoded, so a
+ * name spelt with escapes is found too. Read over the whole file rather than per stream
+ * dictionary, which a forger can make hard to delimit.
+ */
+function* filterValues(text: string): Generator<{ key: string; value: string }> {
+  for (const match of text.matchAll(NAME_TOKEN)) {
+    const key = decodeName(match[1] ?? '');
+    if (key !== 'Filter' && key !== 'F') continue;
+    FILTER_VALUE.lastIndex = (match.index ?? 0) + match[0].length;
+    const value = FILTER_VALUE.exec(text)?.[1] ?? '';
+    if (key === 'F' && !value.startsWith('/') && !value.startsWith('[')) continue;
+    yield { key, value };
+  }
+}
+
+/**
+ * Decoders whose output is not bounded here: what /F (two characters, which compressed data
+ * holds by chance now and then) is refused for naming, where /Filter is held to KNOWN_FILTERS.
+ */
+const UNBOUNDED_DECODERS = new Set([
   'LZWDecode',
   'LZW',
   'ASCIIHexDecode',
@@ -48,89 +83,94 @@ const UNBOUNDED_FILTERS = new Set([
   'A85',
   'RunLengthDecode',
   'RL',
+  'BrotliDecode',
   'Crypt',
 ]);
 
 /**
- * Every /Filter the file names, as written: a name, an array of names, or a reference. Read over
- * the whole file rather than per stream dictionary, which a forger can make hard to delimit.
+ * Whether a filter value can be bounded: for /Filter, one of KNOWN_FILTERS alone (a chain could
+ * decode past any bound); for /F, not a chain and no UNBOUNDED_DECODERS.
  */
-function* filterValues(text: string): Generator<string> {
-  for (const match of text.matchAll(/\/Filter(?![\w#])\s*(\[[^\]]*\]|\/[^\s/[\]<>()%]*|\d+\s+\d+\s+R)?/g))
-    yield match[1] ?? '';
+function boundedFilter(key: string, value: string): boolean {
+  const names = [...value.matchAll(NAME_TOKEN)].map((match) => decodeName(match[1] ?? ''));
+  // An array of /F holds names only: compressed data, where "/F[" turns up by chance, rarely
+  // runs on as names and spaces alone to its "]".
+  if (key === 'F')
+    return (
+      (value.startsWith('[') && !/^\[(?:\s*\/(?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})+)*\s*\]$/.test(value)) ||
+      (names.length <= 1 && !names.some((name) => UNBOUNDED_DECODERS.has(name)))
+    );
+  if (value.startsWith('[')) return names.length <= 1 && names.every((name) => KNOWN_FILTERS.has(name));
+  return value.startsWith('/') && names.length === 1 && KNOWN_FILTERS.has(names[0] ?? '');
 }
 
-function boundedName(name: string): boolean {
-  return name !== '' && !name.includes('#') && !UNBOUNDED_FILTERS.has(name);
+// A zlib header as the PDF readers take it: compression method 8 (deflate) in the low nibble of
+// CMF, whatever window its high nibble names (pdf.js's inflate does not hold it to 32 KiB, as
+// Node's zlib does), CMF·256 + FLG a multiple of 31, no preset dictionary.
+function zlibHeaderAt(bytes: Buffer, at: number): boolean {
+  const cmf = bytes[at] ?? 0;
+  const flg = bytes[at + 1] ?? 0;
+  return (cmf & 0x0f) === 8 && (cmf * 256 + flg) % 31 === 0 && (flg & 0x20) === 0;
 }
 
 /**
- * Whether a /Filter value is one this checker bounds: a single filter (Flate is measured below)
- * that is not one of UNBOUNDED_FILTERS. A chain (two Flates in a row, hex before one), a name
- * written with # escapes, or a reference to the filters elsewhere could decode past any bound set
- * here. (An encryption dictionary's /Filter, a security handler's name, passes.)
+ * Headers the bound tries at most: a certificate has a few dozen streams and about one chance
+ * header a kilobyte of compressed data; a file of nothing but header pairs would otherwise cost
+ * an inflate attempt every second byte (minutes for a megabyte).
  */
-function boundedFilter(value: string): boolean {
-  if (value.startsWith('[')) {
-    const names = value
-      .slice(1, -1)
-      .trim()
-      .split(/\s*\/+/)
-      .filter(Boolean);
-    return names.length <= 1 && names.every(boundedName);
-  }
-  return value.startsWith('/') && boundedName(value.slice(1));
+export const MAX_ZLIB_HEADERS = 10_000;
+function headerBudget(size: number): number {
+  return MAX_ZLIB_HEADERS + Math.floor(size / 256);
 }
-
-// A zlib header: deflate with a window of at most 32 KiB (CMF 0x78), FLG making CMF·256 + FLG a
-// multiple of 31, no preset dictionary.
-const ZLIB_SECOND_BYTES = new Set([0x01, 0x5e, 0x9c, 0xda]);
 
 /**
  * Refuses a PDF that could decode past MAX_STREAM_BYTES in one stream, or MAX_STREAMS_BYTES in
  * all, before a parser decodes it: pdf-lib inflates every object stream whole when it loads a
  * file (and the page-text readers its content streams), so a forged 1.5 MB file could take
  * gigabytes. Every zlib stream in the file is found by its header, not through `stream` keywords
- * and /Length, which a forger can plant and misstate, and inflated bounded, and what it gives
- * again when that is zlib data too (a Flate inside a Flate); a filter that cannot be bounded so
- * (boundedFilter) is refused. One pass: each stream found is skipped whole.
+ * and /Length, which a forger can plant and misstate, and inflated (raw, past the header)
+ * bounded, and what it gives again when that is zlib data too (a Flate inside a Flate); a filter
+ * other than KNOWN_FILTERS is refused. One pass: each stream found is skipped whole.
  */
 function assertStreamsBounded(pdf: Uint8Array): void {
   const bytes = Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength);
-  for (const value of filterValues(bytes.toString('latin1')))
-    if (!boundedFilter(value))
+  for (const { key, value } of filterValues(bytes.toString('latin1')))
+    if (!boundedFilter(key, value))
       throw new Error(
-        `a stream is encoded with /Filter ${value || '(nothing readable)'}, which this checker does not decode (the issuer's PDFs use one filter, FlateDecode or DCTDecode)`,
+        `a stream is encoded with /${key} ${value || '(nothing readable)'}, which this checker does not decode (the issuer's PDFs use one filter, FlateDecode or DCTDecode)`,
       );
   let total = 0;
   const measure = (data: Buffer, depth: number): number => {
     let consumed: number;
     let output: Buffer;
     try {
-      const result = inflateSync(data, {
+      const result = inflateRawSync(data.subarray(2), {
         maxOutputLength: MAX_STREAM_BYTES,
         // A stream cut short (as some writers end them) still counts for what it gives.
         finishFlush: constants.Z_SYNC_FLUSH,
         info: true,
       }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
       output = result.buffer;
-      consumed = result.engine.bytesWritten;
+      consumed = result.engine.bytesWritten + 2;
     } catch (error) {
       if (error instanceof RangeError)
         throw new Error(`a stream inflates to more than ${MAX_STREAM_BYTES} bytes`);
-      return 0; // not zlib data after all
+      return 0; // not deflate data after all
     }
     total += output.byteLength;
     if (total > MAX_STREAMS_BYTES)
       throw new Error(`its streams inflate to more than ${MAX_STREAMS_BYTES} bytes`);
-    if (depth < 3 && output.byteLength >= 2 && output[0] === 0x78 && ZLIB_SECOND_BYTES.has(output[1] ?? -1))
-      measure(output, depth + 1);
+    if (depth < 3 && zlibHeaderAt(output, 0)) measure(output, depth + 1);
     return consumed;
   };
-  for (let at = bytes.indexOf(0x78); at >= 0 && at < bytes.length - 1; at = bytes.indexOf(0x78, at + 1)) {
-    if (!ZLIB_SECOND_BYTES.has(bytes[at + 1] ?? -1)) continue;
+  const budget = headerBudget(bytes.length);
+  let tried = 0;
+  for (let at = 0; at < bytes.length - 1; at += 1) {
+    if (!zlibHeaderAt(bytes, at)) continue;
+    if (++tried > budget)
+      throw new Error(`it holds more than ${budget} zlib headers, which no certificate does`);
     const consumed = measure(bytes.subarray(at), 0);
-    if (consumed > 0) at += consumed - 1;
+    if (consumed > 2) at += consumed - 1;
   }
 }
 

@@ -404,14 +404,12 @@ export async function cancelDisabledBacklogs(sql: Sql, limit: number = CANCEL_BA
   const cancelled = await sql`
     UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = now()
     WHERE id IN (
-      SELECT d.id FROM webhook_endpoints e
-      CROSS JOIN LATERAL (
-        SELECT id FROM webhook_deliveries
-        WHERE endpoint_id = e.id AND status = 'pending' ORDER BY id LIMIT ${limit}
-      ) d
-      WHERE e.disabled_at IS NOT NULL
-      ORDER BY d.id
-      LIMIT ${limit})
+      SELECT d.id FROM webhook_deliveries d
+      WHERE d.status = 'pending'
+        AND d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
+      -- Locked here, in id order, as an enable's cancelPending takes them.
+      ORDER BY d.id LIMIT ${limit}
+      FOR UPDATE OF d)
       AND status = 'pending'`;
   return cancelled.count;
 }

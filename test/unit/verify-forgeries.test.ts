@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { deflateRawSync, deflateSync } from 'node:zlib';
 import { SignJWT } from 'jose';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import {
   openBadgeJwtClaims,
   signOpenBadgeCredential,
 } from '../../lib/credentials/open-badge.ts';
+import { MAX_ZLIB_HEADERS } from '../../lib/credentials/pdf-attachments.ts';
 import { jwtSignerFor } from '../../lib/credentials/signer.ts';
 import {
   buildStatusListCredential,
@@ -672,13 +673,33 @@ describe('npm run verify against forgeries', () => {
     const refused = await checkCertificate(bombPath, JWKS_URL, online);
     expect(refused.outcome).toBe('unchecked');
     expect(refused.lines.join('\n')).toMatch(/a stream inflates to more than 16777216 bytes/);
-    // Nor past the bound by a chain of filters: a Flate inside a Flate (2 GiB from 4 KB once
-    // decoded twice), or hex in front of a Flate, which hides its zlib header from a scan.
+    // Nor past it by how the filters are written: a chain (a Flate inside a Flate, 2 GiB from 4 KB
+    // once decoded twice; hex in front of a Flate, which hides its zlib header), the key spelt
+    // with an escape or as /F (pdf.js reads both), Brotli (pdf.js decodes it), or a zlib header
+    // other than Node's 0x78 (pdf.js takes any deflate window).
     const zeros = new Uint8Array(64 * 1024 * 1024);
-    for (const [name, data, filters] of [
-      ['flate-flate.pdf', deflateSync(deflateSync(zeros)), ['FlateDecode', 'FlateDecode']],
-      ['hex-flate.pdf', Buffer.from(deflateSync(zeros).toString('hex')), ['ASCIIHexDecode', 'FlateDecode']],
-    ] as const) {
+    const bombs: [string, Uint8Array, Record<string, string | string[]>, string?][] = [
+      ['flate-flate.pdf', deflateSync(deflateSync(zeros)), { Filter: ['FlateDecode', 'FlateDecode'] }],
+      [
+        'hex-flate.pdf',
+        Buffer.from(deflateSync(zeros).toString('hex')),
+        { Filter: ['ASCIIHexDecode', 'FlateDecode'] },
+      ],
+      [
+        'escaped-key.pdf',
+        deflateSync(deflateSync(zeros)),
+        { Filter: ['FlateDecode', 'FlateDecode'] },
+        '/Filt#65r',
+      ],
+      ['f-key.pdf', deflateSync(deflateSync(zeros)), { F: ['FlateDecode', 'FlateDecode'] }],
+      ['brotli.pdf', new Uint8Array(64), { Filter: 'BrotliDecode' }],
+      [
+        'window-16k.pdf',
+        Buffer.concat([Buffer.from([0x68, 0x05]), deflateRawSync(zeros)]),
+        { Filter: 'FlateDecode' },
+      ],
+    ];
+    for (const [name, data, dict, key] of bombs) {
       const chained = await PDFDocument.create();
       chained.addPage([842, 595]);
       await chained.attach(
@@ -688,15 +709,35 @@ describe('npm run verify against forgeries', () => {
           mimeType: 'application/jwt',
         },
       );
-      chained.context.register(chained.context.stream(data, { Filter: [...filters] }));
+      chained.context.register(chained.context.stream(data, dict));
+      let bytes = Buffer.from(await chained.save({ useObjectStreams: false }));
+      if (key) {
+        const text = bytes.toString('latin1');
+        const chain = /\/Filter(\s*\[\s*\/FlateDecode\s+\/FlateDecode\s*\])/;
+        expect(chain.test(text), name).toBe(true);
+        bytes = Buffer.from(text.replace(chain, `${key}$1`), 'latin1');
+      }
       const chainedPath = join(dir, name);
-      await writeFile(chainedPath, await chained.save());
+      await writeFile(chainedPath, bytes);
       const chainedCheck = await checkCertificate(chainedPath, JWKS_URL, online);
       expect(chainedCheck.outcome, name).toBe('unchecked');
       expect(chainedCheck.lines.join('\n'), name).toMatch(
-        /a stream is encoded with \/Filter \[.*\], which this checker does not decode/,
+        /a stream is encoded with \/(Filter|F) .*, which this checker does not decode|inflates to more than/,
       );
     }
+    // A file of nothing but zlib header pairs: each would cost an inflate attempt (minutes for a
+    // megabyte); past the cap the check stops at once.
+    const headersPath = join(dir, 'headers.pdf');
+    await writeFile(
+      headersPath,
+      Buffer.concat([
+        Buffer.from('%PDF-1.7\n'),
+        Buffer.alloc(MAX_ZLIB_HEADERS * 6, Buffer.from([0x78, 0x01])),
+      ]),
+    );
+    const headers = await checkCertificate(headersPath, JWKS_URL, online);
+    expect(headers.outcome).toBe('unchecked');
+    expect(headers.lines.join('\n')).toMatch(/more than \d+ zlib headers, which no certificate does/);
 
     // A host that answers without end: the checker stops reading and cannot check.
     const endless: NonNullable<CheckIo['fetch']> = async (url, init) => {

@@ -1,7 +1,7 @@
 import { deflateSync } from 'node:zlib';
 import { PDFArray, PDFDict, PDFDocument, PDFName, PDFRawStream, PDFRef } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
-import { pageComparable } from '../../lib/credentials/page-text.ts';
+import { pageComparable, pageFinding } from '../../lib/credentials/page-text.ts';
 import { pdfTextLayers, TextLayerError } from '../../scripts/pdf-text-layer.ts';
 
 // How `npm run verify` compares a signed name with a page's text layer: what Chromium prints and
@@ -60,6 +60,54 @@ describe('pageComparable: Arabic and Devanagari, as the /ActualText reader gives
  * `npm run verify` reads whatever PDF it is handed with scripts/pdf-text-layer.ts: a crafted one
  * must make it reject or answer, promptly, never hang it or exhaust its memory.
  */
+describe('the score on the page', () => {
+  // The page as pdf.js reads it (Arabic-Indic digits blanked, as the port does) and as the
+  // /ActualText reader does (right-to-left runs back in drawing order).
+  const finding = (viewers: string, shaped: string, score: string) =>
+    pageFinding(
+      new Uint8Array(),
+      { name: 'Ada Lovelace', course: 'Statistics', code: 'K7Q2M9X4T8B3N6PZ', score },
+      async () => [
+        { text: `Ada Lovelace Statistics ${viewers}`, shaped: `Ada Lovelace Statistics ${shaped}` },
+      ],
+      true,
+    );
+  it.each([
+    ['as printed', 'with a final score of 58 / 100 (58%)', '58/100'],
+    ['a decimal comma', 'Punktzahl 87,5 / 100', '87.5/100'],
+    ['thousands grouped', 'score 990 / 1,000', '990/1000'],
+    ['thousands grouped with a point', 'Punktzahl 990 / 1.000', '990/1000'],
+    ['beside a course "Part 1/10"', 'Part 1/10: Foundations, score 8 / 10', '8/10'],
+    ['beside a date 06/10/2026 and a course 1/10', 'issued 06/10/2026, part 1/10, score 8 / 10', '8/10'],
+  ])('genuine, %s: shown', async (_, text, score) => {
+    const found = await finding(text, text, score);
+    expect(found.verdict).toBe('consistent');
+    expect(found.line).toContain(`shows the signed score ${score}`);
+  });
+
+  it('in Arabic-Indic digits, read back right to left: shown when genuine, INVALID when another', async () => {
+    const genuine = await finding('\uFFFD / \uFFFD', '١٠٠ / ٨٧٫٥', '87.5/100');
+    expect(genuine.line).toContain('shows the signed score 87.5/100');
+    const forged = await finding('\uFFFD / \uFFFD', '١٠٠ / ٩٨', '87.5/100');
+    expect(forged.verdict).toBe('invalid');
+  });
+
+  it.each([
+    ['a better score', 'with a final score of 98 / 100 (98%)', '58/100'],
+    ['a better score out of 1,000', 'score 999 / 1,000', '990/1000'],
+  ])('%s: INVALID', async (_, text, score) => {
+    const forged = await finding(text, text, score);
+    expect(forged.verdict).toBe('invalid');
+    expect(forged.line).toMatch(/^Page text: SHOWS ANOTHER SCORE than the signed/);
+  });
+
+  it('a date is no score: with none printed, the score is reported missing, not another', async () => {
+    const found = await finding('issued 06/10/2026', 'issued 06/10/2026', '8/10');
+    expect(found.verdict).toBe('consistent');
+    expect(found.line).toContain('does not show the signed score 8/10');
+  });
+});
+
 describe('the /ActualText reader on hostile PDFs', () => {
   /** A one-page PDF whose page draws `content`; `setUp` may add to its resources. */
   async function pdfWith(
