@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import { SignJWT } from 'jose';
-import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { PDFDocument, type PDFObject, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
@@ -658,18 +658,25 @@ describe('npm run verify against forgeries', () => {
 
     // Any stream of the file, before the parser inflates it (object streams, page content):
     // 64 MiB of zeros compress to ~64 KB.
-    const objectBomb = await PDFDocument.create();
-    objectBomb.addPage([842, 595]);
-    await objectBomb.attach(
-      new TextEncoder().encode(await signCredential(ada, issuerKey)),
-      'certificate.jwt',
-      {
-        mimeType: 'application/jwt',
-      },
-    );
-    objectBomb.context.register(objectBomb.context.flateStream(new Uint8Array(64 * 1024 * 1024)));
+    /** A page with the signed credential attached, and one more stream that `stream` makes. */
+    const withStream = async (stream: (document: PDFDocument) => PDFObject): Promise<Buffer> => {
+      const document = await PDFDocument.create();
+      document.addPage([842, 595]);
+      await document.attach(
+        new TextEncoder().encode(await signCredential(ada, issuerKey)),
+        'certificate.jwt',
+        {
+          mimeType: 'application/jwt',
+        },
+      );
+      document.context.register(stream(document));
+      return Buffer.from(await document.save({ useObjectStreams: false }));
+    };
     const bombPath = join(dir, 'object-bomb.pdf');
-    await writeFile(bombPath, await objectBomb.save());
+    await writeFile(
+      bombPath,
+      await withStream((document) => document.context.flateStream(new Uint8Array(64 * 1024 * 1024))),
+    );
     const refused = await checkCertificate(bombPath, JWKS_URL, online);
     expect(refused.outcome).toBe('unchecked');
     expect(refused.lines.join('\n')).toMatch(/a stream inflates to more than 16777216 bytes/);
@@ -700,17 +707,7 @@ describe('npm run verify against forgeries', () => {
       ],
     ];
     for (const [name, data, dict, key] of bombs) {
-      const chained = await PDFDocument.create();
-      chained.addPage([842, 595]);
-      await chained.attach(
-        new TextEncoder().encode(await signCredential(ada, issuerKey)),
-        'certificate.jwt',
-        {
-          mimeType: 'application/jwt',
-        },
-      );
-      chained.context.register(chained.context.stream(data, dict));
-      let bytes = Buffer.from(await chained.save({ useObjectStreams: false }));
+      let bytes = await withStream((document) => document.context.stream(data, dict));
       if (key) {
         const text = bytes.toString('latin1');
         const chain = /\/Filter(\s*\[\s*\/FlateDecode\s+\/FlateDecode\s*\])/;
