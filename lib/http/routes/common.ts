@@ -18,6 +18,19 @@ export const certificateResponse: ResponseSpec = {
 };
 export const errorResponse = (description: string): ResponseSpec => ({ description, schema: errorSchema });
 
+/** The Retry-After of a 409 for a certificate not generated (read-model's notGeneratedError). */
+export const notReadyHeaders = z.object({
+  'Retry-After': z
+    .number()
+    .int()
+    .optional()
+    .meta({
+      description:
+        'Seconds to wait before asking again (`certificate_not_ready` only): 5 while it is being ' +
+        'generated, the time to its next attempt (at most 3600) when it waits out a retry after a failure',
+    }),
+});
+
 /** `{verificationCode}`: the code printed under the QR code (the public credential route). */
 export const verificationCodePath = z.object({
   verificationCode: z

@@ -11,7 +11,7 @@ import { defineRoute } from '../contract.ts';
 import type { AuthenticatedCredentialDeps, CredentialDeps } from '../credential-deps.ts';
 import { uuidParam } from '../params.ts';
 import type { HttpResponse } from '../response.ts';
-import { certificateIdPath, errorResponse, verificationCodePath } from './common.ts';
+import { certificateIdPath, errorResponse, notReadyHeaders, verificationCodePath } from './common.ts';
 
 /**
  * The signed credentials of issue 11: the W3C Bitstring Status List that verifiers fetch to see
@@ -125,17 +125,7 @@ export const getCertificateCredentialRoute = defineRoute({
         'No credential, as the download answers: `certificate_not_ready` (pending, rendering or failed, with ' +
           'Retry-After; ask again) or `certificate_generation_failed` (dead). `certificateStatus` carries the status.',
       ),
-      headers: z.object({
-        'Retry-After': z
-          .number()
-          .int()
-          .optional()
-          .meta({
-            description:
-              'Seconds to wait before asking again (`certificate_not_ready` only): 5 while it is being ' +
-              'generated, the time to its next attempt (at most 3600) when it waits out a retry after a failure',
-          }),
-      }),
+      headers: notReadyHeaders,
     },
     410: errorResponse(
       'A replacement revoked or superseded before it was ever generated (cancelled with its original): ' +

@@ -7,7 +7,7 @@ import type { DownloadDeps } from '../download-deps.ts';
 import { intParam } from '../params.ts';
 import { ok } from '../response.ts';
 import { downloadLinkSchema } from '../schemas.ts';
-import { certificateIdPath, errorResponse } from './common.ts';
+import { certificateIdPath, errorResponse, notReadyHeaders } from './common.ts';
 
 export const getCertificateDownloadRoute = defineRoute({
   operationId: 'getCertificateDownload',
@@ -39,17 +39,7 @@ export const getCertificateDownloadRoute = defineRoute({
         'Not issued: `certificate_not_ready` (pending/rendering/failed, with Retry-After; poll again) ' +
           'or `certificate_generation_failed` (dead). `certificateStatus` carries the status.',
       ),
-      headers: z.object({
-        'Retry-After': z
-          .number()
-          .int()
-          .optional()
-          .meta({
-            description:
-              'Seconds to wait before asking again (`certificate_not_ready` only): 5 while it is being ' +
-              'generated, the time to its next attempt (at most 3600) when it waits out a retry after a failure',
-          }),
-      }),
+      headers: notReadyHeaders,
     },
     410: errorResponse('Revoked, superseded or expired (`certificateStatus`)'),
   },
