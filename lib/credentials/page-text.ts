@@ -247,7 +247,7 @@ function sighting(
   // and "rd", as directionRuns allows for.
   const others = text
     .split(SHAPED_LETTERS)
-    .flatMap((piece) => piece.split(/(?<=\p{N})(?=\P{N})|(?<=\P{N})(?=\p{N})/u))
+    .flatMap((piece) => piece.split(DIGITS_EDGE))
     .map((piece) => pageComparable(markUndrawn(piece)).replaceAll(UNDRAWN, ''))
     .filter((piece) => piece !== '');
   return others.every((piece) => foundWhole(pages.text, piece, { start: false, end: false }))
@@ -285,8 +285,9 @@ function sightingIn(text: string, page: PageIndex, readsShaped: boolean): Sighti
 const RIGHT_TO_LEFT_LETTERS = '\\p{Script=Hebrew}\\p{Script=Arabic}';
 const RIGHT_TO_LEFT = new RegExp(`[${RIGHT_TO_LEFT_LETTERS}]`, 'u');
 // Where the direction changes, and where digits begin or end.
+const DIGITS_EDGE = /(?<=\p{N})(?=\P{N})|(?<=\P{N})(?=\p{N})/u;
 const RUN_BOUNDARY = new RegExp(
-  `(?<=[${RIGHT_TO_LEFT_LETTERS}])(?=[^${RIGHT_TO_LEFT_LETTERS}])|(?<=[^${RIGHT_TO_LEFT_LETTERS}])(?=[${RIGHT_TO_LEFT_LETTERS}])|(?<=\\p{N})(?=\\P{N})|(?<=\\P{N})(?=\\p{N})`,
+  `(?<=[${RIGHT_TO_LEFT_LETTERS}])(?=[^${RIGHT_TO_LEFT_LETTERS}])|(?<=[^${RIGHT_TO_LEFT_LETTERS}])(?=[${RIGHT_TO_LEFT_LETTERS}])|${DIGITS_EDGE.source}`,
   'u',
 );
 
@@ -364,17 +365,20 @@ export async function pageFinding(
       line: `Page text: COULD NOT CHECK — the PDF has ${pages.length} pages, and the issuer's certificates have one (pages may have been added to it). Check it online, where the file itself is compared with the issuer's record`,
     };
   const first = pages[0] ?? '';
-  const page = pageIndex(typeof first === 'string' ? first : first.text);
-  const shapedPage = typeof first === 'string' ? undefined : pageIndex(first.shaped);
-  if (page.comparable === '' && (shapedPage === undefined || shapedPage.comparable === ''))
+  const reading = typeof first === 'string' ? { text: first, shaped: undefined } : first;
+  const indexed = {
+    text: pageIndex(reading.text),
+    shaped: reading.shaped === undefined ? undefined : pageIndex(reading.shaped),
+  };
+  if (indexed.text.comparable === '' && (indexed.shaped === undefined || indexed.shaped.comparable === ''))
     return {
       verdict: 'invalid',
       line: "Page text: NONE — the page carries no text (an image of a certificate, or flattened), so nothing ties what it shows to the signed credential; the issuer's certificates always carry text",
     };
   const facts = [
-    { what: 'student', sighting: sighting(printed.name, { text: page, shaped: shapedPage }, readsShaped) },
-    { what: 'course', sighting: sighting(printed.course, { text: page, shaped: shapedPage }, readsShaped) },
-    { what: 'code', sighting: sighting(printed.code, { text: page, shaped: shapedPage }, readsShaped) },
+    { what: 'student', sighting: sighting(printed.name, indexed, readsShaped) },
+    { what: 'course', sighting: sighting(printed.course, indexed, readsShaped) },
+    { what: 'code', sighting: sighting(printed.code, indexed, readsShaped) },
   ];
   for (const required of facts.slice(0, 2))
     if (required.sighting.seen === 'missing')
@@ -385,10 +389,7 @@ export async function pageFinding(
   const score =
     printed.score === undefined
       ? undefined
-      : scoreOnPage(printed.score, [
-          typeof first === 'string' ? first : first.text,
-          typeof first === 'string' ? '' : first.shaped,
-        ]);
+      : scoreOnPage(printed.score, [reading.text, reading.shaped ?? '']);
   if (score === 'other')
     return {
       verdict: 'invalid',

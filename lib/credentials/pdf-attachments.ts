@@ -49,8 +49,12 @@ function decodeName(raw: string): string {
   return raw.replace(/#([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }
 
-const NAME_TOKEN = /\/((?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})+)/g;
-const FILTER_VALUE = /\s*(\[[^\]]*\]|\/(?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})*|\d+\s+\d+\s+R)?/y;
+// A character of a name: not a delimiter or whitespace, or a #xx escape.
+const NAME_CHARACTER = String.raw`(?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})`;
+const NAME_TOKEN = new RegExp(String.raw`\/(${NAME_CHARACTER}+)`, 'g');
+const FILTER_VALUE = new RegExp(String.raw`\s*(\[[^\]]*\]|\/${NAME_CHARACTER}*|\d+\s+\d+\s+R)?`, 'y');
+// An array of names only, and whitespace.
+const NAMES_ARRAY = new RegExp(String.raw`^\[(?:\s*\/${NAME_CHARACTER}+)*\s*\]$`);
 
 /**
  * Every value of a /Filter key in the file, and of /F (pdf.js takes /F for /Filter in a stream
@@ -97,7 +101,7 @@ function boundedFilter(key: string, value: string): boolean {
   // runs on as names and spaces alone to its "]".
   if (key === 'F')
     return (
-      (value.startsWith('[') && !/^\[(?:\s*\/(?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})+)*\s*\]$/.test(value)) ||
+      (value.startsWith('[') && !NAMES_ARRAY.test(value)) ||
       (names.length <= 1 && !names.some((name) => UNBOUNDED_DECODERS.has(name)))
     );
   if (value.startsWith('[')) return names.length <= 1 && names.every((name) => KNOWN_FILTERS.has(name));
