@@ -163,6 +163,11 @@ export async function listEndpoints(sql: Sql): Promise<EndpointView[]> {
   return rows.map(endpointView);
 }
 
+/** One endpoint as the admin API shows it (no secret); NotFoundError for an unknown id. */
+export async function getEndpoint(sql: Sql, id: string): Promise<EndpointView> {
+  return endpointView(await endpointById(sql, id));
+}
+
 async function endpointById(sql: Sql, id: string): Promise<EndpointRow> {
   const [row] = await sql<EndpointRow[]>`
     SELECT ${sql.unsafe(ENDPOINT_COLUMNS)} FROM webhook_endpoints WHERE id = ${id}`;

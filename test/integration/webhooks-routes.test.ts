@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createEndpointHandler } from '../../functions/http/create-webhook-endpoint.ts';
 import { createHandler as disableEndpointHandler } from '../../functions/http/disable-webhook-endpoint.ts';
 import { createHandler as enableEndpointHandler } from '../../functions/http/enable-webhook-endpoint.ts';
+import { createHandler as getEndpointHandler } from '../../functions/http/get-webhook-endpoint.ts';
 import { createHandler as listDeliveriesHandler } from '../../functions/http/list-webhook-deliveries.ts';
 import { createHandler as listEndpointsHandler } from '../../functions/http/list-webhook-endpoints.ts';
 import { createHandler as redeliverHandler } from '../../functions/http/redeliver-webhook.ts';
@@ -64,6 +65,8 @@ const ENDPOINTS = '/api/v1/webhooks/endpoints';
 const create = (token: string, body: unknown) =>
   call(createEndpointHandler, 'POST', ENDPOINTS, { token, body });
 const list = (token: string) => call(listEndpointsHandler, 'GET', ENDPOINTS, { token });
+const getOne = (token: string, endpointId: string) =>
+  call(getEndpointHandler, 'GET', `${ENDPOINTS}/{endpointId}`, { token, pathParameters: { endpointId } });
 
 beforeAll(async () => {
   logger.setLogLevel('SILENT');
@@ -115,6 +118,21 @@ describe('webhook admin routes', () => {
     expect(listed.body).not.toContain(created.secret.slice('whsec_'.length));
     expect(listed.body).not.toMatch(/secret"/i);
     expect(listed.body).not.toContain('whsec_');
+
+    // Location names the created endpoint, and GET there shows it as the list does, secret-free.
+    expect(response.headers?.Location).toBe(`${ENDPOINTS}/${created.endpoint.id}`);
+    const one = await getOne(tokens.admin, created.endpoint.id);
+    expect(one.statusCode).toBe(200);
+    expect(webhookEndpointSchema.parse(JSON.parse(one.body))).toEqual(
+      page.items.find((item) => item.id === created.endpoint.id),
+    );
+    expect(one.body).not.toContain('whsec_');
+    expect(one.body).not.toMatch(/secret"/i);
+    const unknown = await getOne(tokens.admin, randomUUID());
+    expect(unknown.statusCode).toBe(404);
+    expect(errorOf(unknown).code).toBe('not_found');
+    const malformed = await getOne(tokens.admin, 'not-a-uuid');
+    expect(malformed.statusCode).toBe(400);
   });
 
   it('rotate-secret answers a new secret once and opens the rotation window', async () => {
@@ -146,6 +164,7 @@ describe('webhook admin routes', () => {
       const responses = await Promise.all([
         create(token, { url: 'http://127.0.0.1:9/x', eventTypes: ['certificate.issued'] }),
         list(token),
+        getOne(token, endpointId),
         call(disableEndpointHandler, 'DELETE', `${ENDPOINTS}/{endpointId}`, {
           token,
           pathParameters: { endpointId },

@@ -5,6 +5,7 @@ import {
   createEndpoint,
   disableEndpointByAdmin,
   enableEndpoint,
+  getEndpoint,
   listDeliveries,
   listEndpoints,
   redeliver,
@@ -51,13 +52,19 @@ export const createWebhookEndpointRoute = defineRoute({
   request: { body: webhookEndpointInputSchema },
   policy: manage,
   responses: {
-    201: { description: 'Registered', schema: webhookEndpointWithSecretSchema },
+    201: {
+      description: 'Registered',
+      schema: webhookEndpointWithSecretSchema,
+      headers: z.object({
+        Location: z.string().meta({ description: 'The endpoint: /api/v1/webhooks/endpoints/{endpointId}' }),
+      }),
+    },
   },
   handle: async (deps: WebhookDeps, { body, principal }) => {
     const created = await createEndpoint(deps, body, principal.subject);
     logger.info('Webhook endpoint registered', { endpointId: created.endpoint.id, by: principal.subject });
-    // No Location: an endpoint has no URL of its own to GET (the list names it).
-    return json(201, created);
+    // RFC 9110 15.3.2: Location names the resource the 201 created (GET shows it without the secret).
+    return json(201, created, { Location: `/api/v1/webhooks/endpoints/${created.endpoint.id}` });
   },
 });
 
@@ -72,6 +79,24 @@ export const listWebhookEndpointsRoute = defineRoute({
   policy: manage,
   responses: { 200: { description: 'The endpoints', schema: webhookEndpointListSchema } },
   handle: async (deps: WebhookDeps) => json(200, { items: await listEndpoints(deps.sql) }),
+});
+
+export const getWebhookEndpointRoute = defineRoute({
+  operationId: 'getWebhookEndpoint',
+  method: 'GET',
+  path: '/api/v1/webhooks/endpoints/{endpointId}',
+  tags: ['webhooks'],
+  summary: 'One webhook endpoint (admin)',
+  description:
+    'The endpoint as the list shows it: URL, event types, enabled or why and when disabled, a throttle ' +
+    'in force, the end of a secret rotation window. The secret is never shown.',
+  request: { path: endpointIdPath },
+  policy: manage,
+  responses: {
+    200: { description: 'The endpoint', schema: webhookEndpointSchema },
+    404: { description: 'Unknown endpoint' },
+  },
+  handle: async (deps: WebhookDeps, { path }) => json(200, await getEndpoint(deps.sql, path.endpointId)),
 });
 
 export const disableWebhookEndpointRoute = defineRoute({
