@@ -159,7 +159,7 @@ const FUNCTION_NAME_LIMIT = 64;
 /**
  * The service's name and its functions' names as serverless.yml declares them, read from the
  * file itself (not resolved: no variable of it is needed), for the checks that depend on them.
- * Each function is `{ name, role }`; `name` the one Lambda gets, `<service>-<stage>-<key>` unless
+ * Each function is `{ key, name }`; `name` the one Lambda gets, `<service>-<stage>-<key>` unless
  * the function names itself.
  */
 function declaredService(stage, file = require('node:path').join(__dirname, '..', 'serverless.yml')) {
@@ -168,41 +168,12 @@ function declaredService(stage, file = require('node:path').join(__dirname, '..'
   const service = String(yaml.service);
   const functions = Object.entries(yaml.functions ?? {}).map(([key, fn]) => ({
     key,
-    role: fn?.role,
     name:
       typeof fn?.name === 'string'
         ? fn.name.replace(/\$\{self:service\}/g, service).replace(/\$\{sls:stage\}/g, stage)
         : `${service}-${stage}-${key}`,
   }));
   return { service, functions };
-}
-
-/**
- * Each role's inline policy on its own functions' log groups, named exactly (the log groups the
- * stack creates, by their logical ids): a `/aws/lambda/<service>-<stage>-*` pattern would also
- * match the groups of every stage whose name starts with this one's (`prod-eu`, `prod-canary`).
- */
-function writeOwnLogsPolicies(functions) {
-  const byRole = {};
-  for (const { key, role } of functions) {
-    if (typeof role !== 'string') continue;
-    byRole[role] ??= [];
-    byRole[role].push({ 'Fn::GetAtt': [naming.getLogGroupLogicalId(key), 'Arn'] });
-  }
-  return Object.fromEntries(
-    Object.entries(byRole).map(([role, groups]) => [
-      role,
-      {
-        PolicyName: 'write-own-logs',
-        PolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: groups },
-          ],
-        },
-      },
-    ]),
-  );
 }
 
 const env = (name) => {
@@ -450,15 +421,13 @@ function settings(stage, region) {
     // SNS topics (comma-separated ARNs) notified when an alarm fires.
     alarmActions: alarmNone ? [] : alarmTopics,
     ...(subnets.length > 0 ? { vpc: { subnetIds: subnets, securityGroupIds: securityGroups } } : {}),
-    // Logs: an inline policy per role on its own functions' log groups (writeOwnLogs below).
+    // Logs: an inline policy per function on its own log group (serverless/role-per-function.cjs).
     managedPolicies: [
       managedPolicy('AWSXRayDaemonWriteAccess'),
       // The network interfaces of functions attached to the VPC: the ENI actions only, not
       // AWSLambdaVPCAccessExecutionRole, which also grants logs on every group of the account.
       ...(subnets.length > 0 ? [managedPolicy('service-role/AWSLambdaENIManagementAccess')] : []),
     ],
-    // Per role (serverless.yml: `${self:custom.deployment.writeOwnLogs.<Role>}`).
-    writeOwnLogs: writeOwnLogsPolicies((declared ?? declaredService(stage)).functions),
   };
   if (problems.length > 0) throw new Error(`Cannot package stage ${stage}: ${problems.join('; ')}`);
   return values;

@@ -197,6 +197,13 @@ beforeAll(async () => {
   ) as Template;
 });
 
+/** The logical id of the role a function (serverless.yml's key) runs with. */
+function roleOf(fn: string): string {
+  const lambda = template.Resources[`${fn.charAt(0).toUpperCase()}${fn.slice(1)}LambdaFunction`];
+  if (!lambda) throw new Error(`no Lambda resource for ${fn}`);
+  return (lambda.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+}
+
 function resourcesOfType(type: string): [string, Resource][] {
   return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
 }
@@ -391,15 +398,22 @@ describe('serverless package', () => {
       const roleId = role['Fn::GetAtt'][0];
       expect(roles.has(roleId), `${logicalId} role ${roleId}`).toBe(true);
     }
-    const roleOf = (fn: string): string => {
-      const lambda = template.Resources[`${fn.charAt(0).toUpperCase()}${fn.slice(1)}LambdaFunction`];
-      if (!lambda) throw new Error(`no Lambda resource for ${fn}`);
-      return (lambda.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-    };
-    // Different kinds of work get different roles.
-    expect(roleOf('generate')).not.toBe(roleOf('scan'));
-    expect(roleOf('getCertificateDownload')).not.toBe(roleOf('health'));
-    expect(roleOf('scan')).not.toBe(roleOf('health'));
+    // Every function has a role of its own (serverless/role-per-function.cjs), and no other role is left.
+    expect(
+      new Set(
+        lambdas.map(([, lambda]) => (lambda.Properties.Role as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]),
+      ),
+    ).toEqual(new Set(roles.keys()));
+    expect(roles.size).toBe(lambdas.length);
+    expect(roleOf('health')).toBe('HealthIamRole');
+    // Functions of one kind get the same grants but their logs: the public health route has
+    // exactly revokeCertificate's database access, and writes none of its log lines.
+    const grantsBesideLogs = (fn: string) =>
+      ((template.Resources[roleOf(fn)]?.Properties.Policies ?? []) as { PolicyName: string }[]).filter(
+        (policy) => policy.PolicyName !== 'write-own-logs',
+      );
+    expect(grantsBesideLogs('health')).toEqual(grantsBesideLogs('revokeCertificate'));
+    expect(grantsBesideLogs('generate')).not.toEqual(grantsBesideLogs('scan'));
 
     for (const [roleId, role] of roles) {
       for (const statement of statementsOf(role)) {
@@ -439,9 +453,11 @@ describe('serverless package', () => {
       );
       expect(invoke?.Resource, roleId).toEqual({ 'Fn::GetAtt': ['GenerateLambdaFunction', 'Arn'] });
     }
-    expect(invokers.map(([id]) => id).sort()).toEqual([roleOf('scan'), roleOf('createAttempt')].sort());
+    expect(invokers.map(([id]) => id).sort()).toEqual(
+      ['scan', 'createAttempt', 'requeueCertificate', 'reissueCertificate'].map(roleOf).sort(),
+    );
 
-    // Logs: each role writes to its own functions' log groups, each named exactly (a GetAtt of a
+    // Logs: each role writes to its own function's log group, named exactly (a GetAtt of a
     // log group of this stack): not (AWSLambdaBasicExecutionRole) to any, nor to a
     // `course-certificates-<stage>-*` pattern that other stages' groups (`<stage>-eu`) match.
     for (const [roleId, role] of roles) {
@@ -639,26 +655,25 @@ describe('serverless package', () => {
     // credentials key (RS256) is read by generate and by the routes that sign credentials on
     // request (status lists, Open Badges), which never get the facts key.
     expect(ssm).toEqual([
-      { roleId: 'GenerateRole', resource: [KEYCLOAK_SECRET_ARN] },
-      { roleId: 'GenerateRole', resource: [SIGNING_KEY_ARN] },
-      { roleId: 'GenerateRole', resource: [CREDENTIAL_SIGNING_KEY_ARN] },
-      { roleId: 'CredentialRole', resource: [CREDENTIAL_SIGNING_KEY_ARN] },
+      { roleId: 'GenerateIamRole', resource: [KEYCLOAK_SECRET_ARN] },
+      { roleId: 'GenerateIamRole', resource: [SIGNING_KEY_ARN] },
+      { roleId: 'GenerateIamRole', resource: [CREDENTIAL_SIGNING_KEY_ARN] },
+      ...['GetCertificateCredential', 'GetPublicCredential', 'GetStatusList'].map((name) => ({
+        roleId: `${name}IamRole`,
+        resource: [CREDENTIAL_SIGNING_KEY_ARN],
+      })),
     ]);
     const secrets = grants('secretsmanager:GetSecretValue');
     // The ARN as given, and the same followed by Secrets Manager's random suffix.
     for (const grant of secrets) expect(grant.resource).toEqual([DB_SECRET_ARN, `${DB_SECRET_ARN}-??????`]);
-    // Every role whose functions connect to PostgreSQL, and no wildcard.
+    // Every function that connects to PostgreSQL, and no wildcard: all but the two that answer
+    // from code alone (the OpenAPI document, the CORS preflight).
     expect(new Set(secrets.map((grant) => grant.roleId))).toEqual(
-      new Set([
-        'ScanRole',
-        'GenerateRole',
-        'HttpReadRole',
-        'PreviewRole',
-        'DownloadRole',
-        'IngestRole',
-        'WebhookRole',
-        'CredentialRole',
-      ]),
+      new Set(
+        Object.keys(functions)
+          .filter((fn) => !['openapi', 'preflight'].includes(fn))
+          .map(roleOf),
+      ),
     );
     // The OpenAPI document needs no database and reads no secret.
     const openapi = template.Resources.OpenapiLambdaFunction as Resource;

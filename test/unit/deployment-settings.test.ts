@@ -527,26 +527,83 @@ describe('what a deploy stage refuses because AWS would take it and then fail or
     ]);
   });
 
-  it("lets each role write only to its own functions' log groups, each named exactly", () => {
-    withEnv(DEPLOY);
-    const { writeOwnLogs } = settings('prod', 'eu-central-1');
-    const { functions } = declaredService('prod');
-    const roles = new Set(functions.map((fn) => fn.role));
-    expect(Object.keys(writeOwnLogs).sort()).toEqual([...roles].sort());
-    for (const role of roles) {
-      const [statement, ...others] = writeOwnLogs[role as string]?.PolicyDocument.Statement ?? [];
-      expect(others, role).toEqual([]);
-      expect(statement?.Action).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-      const own = functions
-        .filter((fn) => fn.role === role)
-        .map((fn) => ({
-          'Fn::GetAtt': [`${fn.key.charAt(0).toUpperCase()}${fn.key.slice(1)}LogGroup`, 'Arn'],
-        }));
-      expect(statement?.Resource, role).toEqual(own);
+  it('gives every function a role of its own, writing only to its own log group (serverless/role-per-function.cjs)', () => {
+    const { rolePerFunction } = createRequire(import.meta.url)('../../serverless/role-per-function.cjs') as {
+      rolePerFunction: (template: { Resources: Record<string, Record<string, unknown>> }) => {
+        Resources: Record<string, Record<string, unknown>>;
+      };
+    };
+    const readDb = { PolicyName: 'read-database-secret', PolicyDocument: { Statement: [] } };
+    const kindRole = () => ({
+      Type: 'AWS::IAM::Role',
+      Properties: { ManagedPolicyArns: ['x-ray'], Policies: [readDb] },
+    });
+    const fn = (role: string, dependsOn?: string[]) => ({
+      Type: 'AWS::Lambda::Function',
+      Properties: { Role: { 'Fn::GetAtt': [role, 'Arn'] } },
+      ...(dependsOn ? { DependsOn: dependsOn } : {}),
+    });
+    const group = { Type: 'AWS::Logs::LogGroup', Properties: {} };
+    const template = {
+      Resources: {
+        HttpReadRole: kindRole(),
+        HealthLambdaFunction: fn('HttpReadRole', ['HealthLogGroup', 'HttpReadRole']),
+        HealthLogGroup: group,
+        RevokeCertificateLambdaFunction: fn('HttpReadRole'),
+        RevokeCertificateLogGroup: group,
+      },
+    };
+    const { Resources } = rolePerFunction(structuredClone(template));
+    // The kind role is gone; each function points at its own copy, and depends on it.
+    expect(
+      Object.keys(Resources)
+        .filter((id) => Resources[id]?.Type === 'AWS::IAM::Role')
+        .sort(),
+    ).toEqual(['HealthIamRole', 'RevokeCertificateIamRole']);
+    expect(Resources.HealthLambdaFunction).toMatchObject({
+      Properties: { Role: { 'Fn::GetAtt': ['HealthIamRole', 'Arn'] } },
+      DependsOn: ['HealthLogGroup', 'HealthIamRole'],
+    });
+    for (const name of ['Health', 'RevokeCertificate']) {
+      const role = Resources[`${name}IamRole`] as { Properties: Record<string, unknown> };
+      expect(role.Properties.ManagedPolicyArns).toEqual(['x-ray']);
+      // Its kind's grants, and logs on its own group alone: public health cannot write the
+      // lines of revokeCertificate's audit trail.
+      expect(role.Properties.Policies).toEqual([
+        {
+          PolicyName: 'write-own-logs',
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+                Resource: [{ 'Fn::GetAtt': [`${name}LogGroup`, 'Arn'] }],
+              },
+            ],
+          },
+        },
+        readDb,
+      ]);
     }
+    // Copies, not one object shared: a change to one role cannot reach another.
+    expect(Resources.HealthIamRole?.Properties).not.toBe(Resources.RevokeCertificateIamRole?.Properties);
+
+    // A kind role something else names would vanish from under it: refused.
+    const referenced = structuredClone(template) as typeof template & { Outputs?: unknown };
+    referenced.Outputs = { ReadRole: { Value: { 'Fn::GetAtt': ['HttpReadRole', 'Arn'] } } };
+    expect(() => rolePerFunction(referenced)).toThrow(/HttpReadRole is referenced outside/);
+    const noGroup = structuredClone(template) as { Resources: Record<string, unknown> };
+    delete noGroup.Resources.HealthLogGroup;
+    expect(() => rolePerFunction(noGroup as typeof template)).toThrow(/no log group HealthLogGroup/);
+    const foreignRole = structuredClone(template);
+    foreignRole.Resources.HealthLambdaFunction = fn('NotARole');
+    expect(() => rolePerFunction(foreignRole)).toThrow(
+      /HealthLambdaFunction: its role must be a role of this stack/,
+    );
+
+    // No role of serverless.yml grants a stage-wide log-group pattern.
     const yaml = readFileSync(join(ROOT, 'serverless.yml'), 'utf8');
-    // Every role of serverless.yml takes its own (none keeps a stage-wide pattern).
-    for (const role of roles) expect(yaml).toContain(`\${self:custom.deployment.writeOwnLogs.${role}}`);
     expect(yaml).not.toMatch(/log-group:\/aws\/lambda\/[^"]*\*/);
   });
 });
