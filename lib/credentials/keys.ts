@@ -66,8 +66,20 @@ export interface SigningKey {
 }
 
 const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
-const ecPublic = z.object({ kty: z.literal('EC'), crv: z.literal('P-256'), x: base64url, y: base64url });
-const ecPrivate = ecPublic.extend({ d: base64url });
+// RFC 7518 §6.2.1.2-3 and §6.2.2.1: x, y and d are each "the full size of a coordinate for the
+// curve", 32 octets for P-256 (43 base64url characters), leading zero octets kept. A shorter one
+// is not a conforming key, and its RFC 7638 thumbprint would differ from the same point's.
+const p256Coordinate = base64url.refine(
+  (value) => Buffer.from(value, 'base64url').length === 32,
+  'must be 32 octets (RFC 7518 §6.2.1.2)',
+);
+const ecPublic = z.object({
+  kty: z.literal('EC'),
+  crv: z.literal('P-256'),
+  x: p256Coordinate,
+  y: p256Coordinate,
+});
+const ecPrivate = ecPublic.extend({ d: p256Coordinate });
 const rsaPublic = z.object({ kty: z.literal('RSA'), n: base64url, e: base64url });
 // RFC 7518 §6.3.2: with `d`, the CRT members come all together or not at all; WebCrypto wants them.
 const rsaPrivate = rsaPublic.extend({

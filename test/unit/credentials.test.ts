@@ -191,6 +191,25 @@ describe('the RS256 credentials key', () => {
     expect((await publicIssuerJwk({ kty: 'RSA', n: jwk.n, e: jwk.e })).alg).toBe('RS256');
   });
 
+  it('refuses a P-256 coordinate or private scalar short of 32 octets (RFC 7518 §6.2.1.2: the full size)', async () => {
+    const jwk = await generateSigningJwk();
+    const short = (value: unknown) =>
+      Buffer.from(String(value), 'base64url').subarray(1).toString('base64url');
+    const { kty, crv, x, y } = jwk;
+    for (const bad of [
+      { kty, crv, x: short(x), y },
+      { kty, crv, x, y: short(y) },
+    ]) {
+      await expect(publicIssuerJwk(bad)).rejects.toThrow(/an EC P-256 JWK/);
+      // A JWK Set entry like it is not a key of this issuer's: skipped, the good one kept.
+      expect((await parseJwks({ keys: [bad, { kty, crv, x, y }] })).map((key) => key.jwk)).toMatchObject([
+        { x },
+      ]);
+    }
+    await expect(signingKeyFromJwk({ ...jwk, d: short(jwk.d) })).rejects.toThrow(/private EC P-256/);
+    expect((await publicIssuerJwk({ kty, crv, x, y })).alg).toBe('ES256');
+  });
+
   it('names the variable a bad key came from, as a configuration error that never quotes the key', async () => {
     const ec = await generateSigningJwk();
     const errors = await Promise.all([
