@@ -103,7 +103,13 @@ const liveStatus = z.object({
   courseTitle: z.string().optional(),
   issuedOn: z.string().nullable().optional(),
 });
+const VC_V2_CONTEXT = 'https://www.w3.org/ns/credentials/v2';
 const statusListShape = z.looseObject({
+  // VC Data Model 2.0 §4.3: "The value of the @context property MUST be an ordered set where the
+  // first item is a URL with the value https://www.w3.org/ns/credentials/v2".
+  '@context': z
+    .array(z.unknown())
+    .refine((context) => context[0] === VC_V2_CONTEXT, `the first @context must be ${VC_V2_CONTEXT}`),
   id: z.string(),
   type: z.array(z.string()),
   validUntil: z.string().optional(),
@@ -111,6 +117,8 @@ const statusListShape = z.looseObject({
   exp: z.number().optional(),
   // Bitstring Status List: the list's statusPurpose "MUST be one or more strings".
   credentialSubject: z.looseObject({
+    // §2.2: the subject's type "MUST be BitstringStatusList".
+    type: z.literal('BitstringStatusList'),
     statusPurpose: z.union([z.string(), z.array(z.string()).min(1)]),
     encodedList: z.string(),
   }),

@@ -20,6 +20,7 @@ import {
 import { MAX_ZLIB_HEADERS } from '../../lib/credentials/pdf-attachments.ts';
 import { jwtSignerFor } from '../../lib/credentials/signer.ts';
 import {
+  type BitstringStatusListCredential,
   buildStatusListCredential,
   createBitstring,
   type StatusPurpose,
@@ -74,7 +75,14 @@ const bob: CertificateFacts = { ...ada, code: 'BOB0000000000002', name: 'Bob For
  */
 async function signedList(
   listId: string,
-  options: { purpose?: StatusPurpose; key?: SigningKey; validUntil?: Date | null; exp?: number | null } = {},
+  options: {
+    purpose?: StatusPurpose;
+    key?: SigningKey;
+    validUntil?: Date | null;
+    exp?: number | null;
+    /** Rewrites the credential before it is signed: a list off the spec, genuinely signed. */
+    reshape?: (credential: BitstringStatusListCredential) => object;
+  } = {},
 ) {
   const credential = buildStatusListCredential({
     baseUrl: API,
@@ -86,6 +94,11 @@ async function signedList(
     validUntil: options.validUntil ?? new Date(Date.now() + 600_000),
   });
   const sign = jwtSignerFor(options.key ?? credentialKey);
+  if (options.reshape)
+    return sign(
+      { ...options.reshape(structuredClone(credential)), iss: ISSUER, jti: credential.id },
+      { typ: 'vc+jwt', cty: 'vc' },
+    );
   if (options.exp === undefined && options.validUntil !== null)
     return signStatusListCredential(credential, sign);
   const { validUntil, ...withoutValidUntil } = credential;
@@ -474,6 +487,9 @@ describe('npm run verify against forgeries', () => {
     statusByCode.delete(ada.code); // and no live page to say so: only the list can
     const revoked = await pdf('listed.pdf', ada, { verifyUrl: `https://down.example/verify/${ada.code}` });
     expect((await checkCertificate(revoked, JWKS_URL, online)).outcome).toBe('invalid');
+    // Rewritten but unchanged, a list still counts: the rewrites below fail for what they change.
+    listAnswer = (listId) => signedList(listId, { reshape: (credential) => credential });
+    expect((await checkCertificate(revoked, JWKS_URL, online)).outcome).toBe('invalid');
     const forgeries: [string, (listId: string) => Promise<string>][] = [
       ['another genuine list', () => signedList(OTHER_LIST)],
       ['a list for another purpose', (listId) => signedList(listId, { purpose: 'suspension' })],
@@ -490,6 +506,28 @@ describe('npm run verify against forgeries', () => {
       [
         'a replayed list whose JWT exp has passed, with no validUntil',
         (listId) => signedList(listId, { validUntil: null, exp: Math.floor(Date.now() / 1000) - 1 }),
+      ],
+      // Bitstring Status List 1.0 §2.2: the subject's type "MUST be BitstringStatusList", and
+      // "conforming processors MUST produce errors when non-conforming documents are consumed".
+      [
+        'a list whose subject is not a BitstringStatusList',
+        (listId) =>
+          signedList(listId, {
+            reshape: (credential) => ({
+              ...credential,
+              credentialSubject: { ...credential.credentialSubject, type: 'StatusList2021' },
+            }),
+          }),
+      ],
+      [
+        'a list without the VC 2.0 context first',
+        (listId) =>
+          signedList(listId, {
+            reshape: (credential) => ({
+              ...credential,
+              '@context': ['https://www.w3.org/2018/credentials/v1'],
+            }),
+          }),
       ],
     ];
     for (const [what, answer] of forgeries) {
