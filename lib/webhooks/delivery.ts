@@ -127,8 +127,8 @@ export async function fanOut(
  * nothing until its throttle has passed, and then one delivery, the probe: a receiver that was
  * down is not sent a whole batch at once to find out whether it is back.
  */
-async function claimDue(
-  deps: DeliveryDeps,
+export async function claimDue(
+  deps: Pick<DeliveryDeps, 'sql' | 'now'>,
   options: DeliveryOptions,
   skip: readonly string[],
 ): Promise<ClaimedDelivery[]> {
@@ -146,22 +146,35 @@ async function claimDue(
              row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS turn
       FROM webhook_endpoints e
       CROSS JOIN LATERAL (
-        SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
-        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= ${now}
-        -- The probe is the due delivery deepest in its retry schedule: it keeps that schedule,
-        -- so a receiver that stays down is disabled after it as before (CONSISTENT_FAILURE_REASON),
-        -- however fast new events arrive; oldest due first, those would each take one attempt
-        -- in turn and none would ever use its schedule up.
-        ORDER BY CASE WHEN e.throttled_until IS NULL THEN 0 ELSE d.attempt_count - d.schedule_start END DESC,
-                 d.next_attempt_at, d.id
-        LIMIT CASE WHEN e.throttled_until IS NULL THEN ${options.batchSize}::int ELSE 1 END
+        -- Two branches, of which each endpoint runs one (the other's condition on e is false
+        -- before any row is read). An endpoint not throttled: its oldest due, in the order of
+        -- webhook_deliveries_endpoint_due_idx, which yields the first batchSize and stops however
+        -- long the backlog (one ORDER BY for both kinds sorted every endpoint's whole backlog).
+        (SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
+         WHERE e.throttled_until IS NULL
+           AND d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= ${now}
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT ${options.batchSize}::int)
+        UNION ALL
+        -- A throttled endpoint's probe: the due delivery deepest in its retry schedule. It keeps
+        -- that schedule, so a receiver that stays down is disabled after it as before
+        -- (CONSISTENT_FAILURE_REASON), however fast new events arrive; oldest due first, those
+        -- would each take one attempt in turn and none would ever use its schedule up.
+        (SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
+         WHERE e.throttled_until IS NOT NULL
+           AND d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= ${now}
+         ORDER BY d.attempt_count - d.schedule_start DESC, d.next_attempt_at, d.id
+         LIMIT 1)
       ) c
       WHERE e.disabled_at IS NULL AND NOT (e.id = ANY (${skip}::uuid[]))
         AND (e.throttled_until IS NULL OR e.throttled_until <= ${now})
     ), due AS (
       SELECT d.id FROM webhook_deliveries d
       JOIN candidates c ON c.id = d.id
-      WHERE d.status = 'pending' AND d.next_attempt_at <= ${now}
+      -- The candidates by primary key: joined on id alone, the planner may hash the whole
+      -- table (every delivery ever made) to find a few hundred rows.
+      WHERE d.id = ANY (ARRAY(SELECT id FROM candidates))
+        AND d.status = 'pending' AND d.next_attempt_at <= ${now}
       ORDER BY c.turn, c.next_attempt_at, d.id
       LIMIT ${options.batchSize}
       FOR UPDATE OF d SKIP LOCKED
@@ -407,9 +420,11 @@ export async function cancelDisabledBacklogs(sql: Sql, limit: number = CANCEL_BA
       SELECT d.id FROM webhook_deliveries d
       WHERE d.status = 'pending'
         AND d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NOT NULL)
-      -- Locked here, in id order, as an enable's cancelPending takes them.
+      -- In id order, as an enable's cancelPending takes them; a row another transaction holds is
+      -- left to the next run. Waiting for it could deadlock: a delivery settling as 410 or out
+      -- of retries holds its own row and then cancels its endpoint's others, in id order.
       ORDER BY d.id LIMIT ${limit}
-      FOR UPDATE OF d)
+      FOR UPDATE OF d SKIP LOCKED)
       AND status = 'pending'`;
   return cancelled.count;
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countWaiting } from '../../lib/certificates/backfill.ts';
 import { requeueDeadCertificates } from '../../lib/certificates/requeue.ts';
 import type { Sql } from '../../lib/db/client.ts';
+import { claimDue } from '../../lib/webhooks/delivery.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 
 // The queries that count or list unfinished certificates run against a table that is nearly all
@@ -52,6 +53,9 @@ interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
   'Index Name'?: string;
+  /** EXPLAIN ANALYZE only: rows each loop returned, and how many loops ran. */
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
   Plans?: PlanNode[];
 }
 
@@ -124,5 +128,79 @@ describe('query plans on a production-shaped certificates table', () => {
     );
     expect(access.length).toBeGreaterThan(0);
     for (const node of access) expect(node).toMatch(/ using certificates_dead_idx$/);
+  });
+});
+
+describe('query plans of the webhook delivery worker', () => {
+  const BACKLOG = 30_000;
+  const BATCH = 100;
+
+  it("the claim reads each endpoint's oldest due deliveries, not a whole backlog", async () => {
+    // One receiver down for a day (30,000 due), four healthy ones with a few each, none throttled.
+    const endpoints = await t.sql<{ id: string }[]>`
+      INSERT INTO webhook_endpoints (url, event_types, secret)
+      SELECT 'https://hooks.example.org/' || g, ARRAY['certificate.issued'], 'whsec_plan'
+      FROM generate_series(1, 5) g RETURNING id`;
+    const ids = endpoints.map((endpoint) => endpoint.id);
+    const [backlogged] = ids;
+    if (!backlogged) throw new Error('no endpoint inserted');
+    await t.sql`
+      WITH event AS (
+        INSERT INTO webhook_outbox (event_type, certificate_id, data, fanned_out_at)
+        SELECT 'certificate.issued', gen_random_uuid(), '{}', now() FROM generate_series(1, ${BACKLOG}) g
+        RETURNING id
+      ), numbered AS (SELECT id, row_number() OVER () AS n FROM event)
+      INSERT INTO webhook_deliveries (endpoint_id, event_id, next_attempt_at)
+      SELECT CASE WHEN n <= ${BACKLOG - 40} THEN ${backlogged}::uuid
+                  ELSE (${ids}::uuid[])[2 + n % 4] END,
+             id, now() - n * interval '1 second'
+      FROM numbered`;
+    await t.sql`ANALYZE webhook_endpoints`;
+    await t.sql`ANALYZE webhook_deliveries`;
+
+    // The claim as the worker sends it, run and measured (EXPLAIN ANALYZE), then rolled back.
+    const plans: PlanNode[] = [];
+    const rollback = new Error('rollback');
+    await t.sql
+      .begin(async (tx) => {
+        const analyzing = async (strings: TemplateStringsArray, ...values: unknown[]) => {
+          const query = strings.reduce((text, part, index) => `${text}$${index}${part}`);
+          const [row] = await tx.unsafe<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>(
+            `EXPLAIN (ANALYZE, FORMAT JSON) ${query}`,
+            values as never[],
+          );
+          const plan = row?.['QUERY PLAN'][0]?.Plan;
+          if (plan) plans.push(plan);
+          return [];
+        };
+        await claimDue(
+          { sql: analyzing as unknown as Sql, now: () => new Date() },
+          {
+            batchSize: BATCH,
+            concurrency: 8,
+            timeoutMs: 15_000,
+          },
+          [],
+        );
+        throw rollback;
+      })
+      .catch((error: unknown) => {
+        if (error !== rollback) throw error;
+      });
+    expect(plans).toHaveLength(1);
+    const reads = nodes(plans[0] as PlanNode).filter(
+      (node) => node['Relation Name'] === 'webhook_deliveries' && node['Node Type'] !== 'ModifyTable',
+    );
+    expect(reads.map((node) => node['Index Name'])).toContain('webhook_deliveries_endpoint_due_idx');
+    // It claimed a batch (the plan ran), reading rows in proportion to the batch: a batch from
+    // each endpoint at most, the candidates again by id to lock them, the claimed ones to update;
+    // not the 30,000 of the backlog, nor the whole table.
+    const claimed = (plans[0] as PlanNode)['Actual Rows'] ?? 0;
+    expect(claimed).toBe(BATCH);
+    const read = reads.reduce(
+      (sum, node) => sum + (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 0),
+      0,
+    );
+    expect(read).toBeLessThanOrEqual(4 * (BATCH + 40));
   });
 });

@@ -9,6 +9,7 @@ import { ValidationError } from '../../lib/errors.ts';
 import { webhookEventSchemas, webhookPayloadSchemas } from '../../lib/http/webhook-schemas.ts';
 import { type AddressGuard, createAddressGuard, type Resolver } from '../../lib/webhooks/address-guard.ts';
 import {
+  cancelDisabledBacklogs,
   type DeliveryDeps,
   DISABLED_LOG_DAYS,
   disableEndpoint,
@@ -849,6 +850,38 @@ describe('delivery', () => {
     });
     expect(await run()).toMatchObject({ attempted: 0 });
     expect(receiver.received).toHaveLength(0);
+  });
+
+  it('the sweep of a disabled backlog leaves a row another transaction holds to its next run, never waiting for it', async () => {
+    // A delivery settling as 410 or out of retries holds its own row, then cancels its endpoint's
+    // others in id order: a sweep that waited for its row while holding lower ids would deadlock.
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    for (let i = 0; i < 3; i++) await issuedCertificate();
+    await fanOut({ sql: t.sql, now }, 100);
+    await disableEndpointByAdmin({ sql: t.sql, now }, endpoint.id, 'admin', 0);
+    const rows = async () =>
+      t.sql<{ id: string; status: string }[]>`
+        SELECT id, status FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id} ORDER BY id`;
+    const before = await rows();
+    expect(before.map((row) => row.status)).toEqual(['pending', 'pending', 'pending']);
+    const held = before[1]?.id as string;
+    let swept = false;
+    const sweep = await contendWithOpenTransaction(
+      t.sql,
+      (tx) => tx`SELECT id FROM webhook_deliveries WHERE id = ${held} FOR UPDATE`,
+      async () => {
+        await cancelDisabledBacklogs(t.sql);
+        swept = true;
+      },
+      // Still holding the row: the sweep is done already, it did not wait.
+      async () => expect(swept).toBe(true),
+    );
+    expect(sweep.status).toBe('fulfilled');
+    expect((await rows()).map((row) => [row.id, row.status])).toEqual(
+      before.map((row) => [row.id, row.id === held ? 'pending' : 'cancelled']),
+    );
+    await cancelDisabledBacklogs(t.sql);
+    expect((await rows()).map((row) => row.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
   });
 
   it("an enable that finds the endpoint enabled meanwhile (a second click) leaves the new events' deliveries pending", async () => {
