@@ -173,9 +173,11 @@ async function eraseInTransaction(
   //    again once both are locked: a certificate inserted and committed while a lock was waited
   //    for (the scan's, a replacement by a reissue or the later-pass rule) is not in the first
   //    read's snapshot, and none can come after (its attempt or its original is locked now).
-  //    By id, the order `npm run compromise-key` locks its batches in (queueReplacements): in
-  //    another order, each could hold one of the student's certificates and wait for the other.
-  await tx`SELECT id FROM certificates WHERE student_id = ${studentId} ORDER BY id FOR UPDATE`;
+  //    Oldest first, the order of every other path that locks two of one student's certificates:
+  //    a replacement's issue (generate) and a revocation lock the original before its replacement,
+  //    and a key compromise's batch (queueReplacements) locks by age. In another order, each
+  //    could hold one of the two and wait for the other (a deadlock).
+  await tx`SELECT id FROM certificates WHERE student_id = ${studentId} ORDER BY created_at, id FOR UPDATE`;
   await tx`SELECT id FROM test_attempts WHERE student_id = ${studentId} ORDER BY id FOR UPDATE`;
   const certificates = await tx<
     { id: string; course_id: string; status: string; generated_at: Date | null; s3_key: string | null }[]

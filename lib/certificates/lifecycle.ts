@@ -433,7 +433,9 @@ export function queueReplacements(sql: Sql, originalIds: readonly string[], reas
       -- transaction is open is waited for instead of passed by as 'rendering'.
       SELECT c.id, c.student_id, c.course_id, c.test_attempt_id, c.status, c.expires_at FROM certificates c
       WHERE c.id = ANY (${[...originalIds]}::uuid[])
-      ORDER BY c.id
+      -- Oldest first, the order of every path that locks two certificates of one student (an
+      -- erasure; a replacement's issue and a revocation, the original before its replacement).
+      ORDER BY c.created_at, c.id
       FOR UPDATE
     ),
     x AS (

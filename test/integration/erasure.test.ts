@@ -452,7 +452,7 @@ describe('eraseStudent', () => {
     expect(left?.n).toBe(0);
   });
 
-  it("locks the student's certificates in the order a key compromise's reissue does (by id): no deadlock between the two", async () => {
+  it("locks the student's certificates oldest first, as a replacement's issue, a revocation and a key compromise do: no deadlock", async () => {
     const courseId = await createCourse(t.sql);
     const student = randomUUID();
     const ids = [
@@ -464,15 +464,16 @@ describe('eraseStudent', () => {
       }),
     ].sort();
     const [first = '', second = ''] = ids;
-    // The older of the two has the larger id: by age, the erasure would lock it first.
+    // The older of the two has the larger id, as an original whose replacement drew a smaller
+    // one: generate holds the original (lockReplaced), then asks for its replacement while the
+    // erasure waits. Locked by id, the erasure would hold the replacement and wait for the
+    // original. (queueReplacements, revokeIssued: the same order, the older first.)
     await t.sql`UPDATE certificates SET created_at = now() - interval '1 day' WHERE id = ${second}`;
-    // queueReplacements' order (by id): the first held, then the second asked for while the
-    // erasure waits. Locked by age, the erasure would hold the second and wait for the first.
     const erased = await contendWithOpenTransaction(
       t.sql,
-      (held) => held`SELECT id FROM certificates WHERE id = ${first} FOR UPDATE`,
+      (held) => held`SELECT id FROM certificates WHERE id = ${second} FOR NO KEY UPDATE`,
       () => eraseStudent({ sql: t.sql, log: recordingLog() }, { studentId: student, actor: ACTOR }),
-      (held) => held`SELECT id FROM certificates WHERE id = ${second} FOR UPDATE`,
+      (held) => held`SELECT id FROM certificates WHERE id = ${first} FOR NO KEY UPDATE`,
     );
     expect(erased.status === 'fulfilled' ? erased.value : erased.reason).toMatchObject({
       certificatesDeleted: 2,
