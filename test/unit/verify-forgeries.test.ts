@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import { SignJWT } from 'jose';
-import { PDFDocument, type PDFObject, StandardFonts } from 'pdf-lib';
+import { PDFDocument, PDFName, type PDFObject, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
@@ -17,7 +17,11 @@ import {
   openBadgeJwtClaims,
   signOpenBadgeCredential,
 } from '../../lib/credentials/open-badge.ts';
-import { MAX_ZLIB_HEADERS } from '../../lib/credentials/pdf-attachments.ts';
+import {
+  MAX_STREAM_BYTES,
+  MAX_ZLIB_HEADERS,
+  readPdfAttachments,
+} from '../../lib/credentials/pdf-attachments.ts';
 import { jwtSignerFor } from '../../lib/credentials/signer.ts';
 import {
   type BitstringStatusListCredential,
@@ -794,6 +798,87 @@ describe('npm run verify against forgeries', () => {
     });
     expect(flood.outcome).not.toBe('valid');
     expect(flood.lines.join('\n')).toMatch(/more than 4194304 bytes/);
+  });
+
+  it('filters behind references, and a stored block planted to hide the next stream, are refused before a parser reads them', async () => {
+    // pdf.js and pdf-lib follow a reference wherever a filter may be: hex in front of a Flate
+    // hides its zlib header from the scan, and decodes 64 MiB from 128 KB.
+    const hexBomb = Buffer.from(deflateSync(new Uint8Array(64 * 1024 * 1024)).toString('hex'));
+    const forged = async (
+      dict: (document: PDFDocument) => Record<string, PDFObject>,
+    ): Promise<Uint8Array> => {
+      const document = await PDFDocument.create();
+      document.addPage([842, 595]);
+      // A genuine attachment, /EF << /F n 0 R >>: a reference /F that stays accepted.
+      await document.attach(
+        new TextEncoder().encode(await signCredential(ada, issuerKey)),
+        'certificate.jwt',
+        {
+          mimeType: 'application/jwt',
+        },
+      );
+      document.context.register(document.context.stream(hexBomb, dict(document)));
+      return await document.save({ useObjectStreams: false });
+    };
+    const name = (document: PDFDocument, value: string) => document.context.register(PDFName.of(value));
+    const chain = (document: PDFDocument) =>
+      document.context.register(
+        document.context.obj([PDFName.of('ASCIIHexDecode'), PDFName.of('FlateDecode')]),
+      );
+    const cases: [string, (document: PDFDocument) => Record<string, PDFObject>][] = [
+      [
+        '/Filter [n 0 R m 0 R]',
+        (d) => ({ Filter: d.context.obj([name(d, 'ASCIIHexDecode'), name(d, 'FlateDecode')]) }),
+      ],
+      [
+        '/F [n 0 R m 0 R]',
+        (d) => ({ F: d.context.obj([name(d, 'ASCIIHexDecode'), name(d, 'FlateDecode')]) }),
+      ],
+      ['/F n 0 R, an array of names', (d) => ({ F: chain(d) })],
+      ['/Filter n 0 R', (d) => ({ Filter: chain(d) })],
+    ];
+    for (const [what, dict] of cases)
+      await expect(readPdfAttachments(await forged(dict)), what).rejects.toThrow(
+        /a stream is encoded with \/(Filter|F) .*, which this checker does not decode/,
+      );
+    // The genuine attachment alone, its /EF /F a reference: read.
+    const genuine = await forged(() => ({}));
+    expect([...(await readPdfAttachments(genuine)).keys()]).toEqual(['certificate.jwt']);
+
+    // A zlib header and one stored block in a comment, the block's length covering the next
+    // object: inflated, it is that object's bytes as they are; a scan that skipped what it
+    // consumed never met the real Flate bomb inside (an object stream pdf-lib inflates whole).
+    const bomb = deflateSync(Buffer.alloc(MAX_STREAM_BYTES + 1024 * 1024, 0x20), { level: 9 });
+    let covered = Buffer.concat([
+      Buffer.from(
+        `\n1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Length ${bomb.length} /Filter /FlateDecode >>\nstream\n`,
+      ),
+      bomb,
+    ]);
+    // The block's LEN and NLEN bytes must not end the comment line.
+    const lineSafe = (n: number) =>
+      ![n & 0xff, n >> 8, ~n & 0xff, (~n >> 8) & 0xff].some((b) => b === 0x0a || b === 0x0d);
+    while (!lineSafe(covered.length)) covered = Buffer.concat([covered, Buffer.from(' ')]);
+    const length = covered.length;
+    expect(length).toBeLessThan(65536);
+    const wrapped = Buffer.concat([
+      Buffer.from('%PDF-1.7\n'),
+      Buffer.from([
+        0x25,
+        0x78,
+        0x01,
+        0x01,
+        length & 0xff,
+        length >> 8,
+        ~length & 0xff,
+        (~length >> 8) & 0xff,
+      ]),
+      covered,
+      Buffer.from('\nendstream\nendobj\ntrailer\n<< /Size 3 /Root 2 0 R >>\n%%EOF\n'),
+    ]);
+    await expect(readPdfAttachments(new Uint8Array(wrapped))).rejects.toThrow(
+      `a stream inflates to more than ${MAX_STREAM_BYTES} bytes`,
+    );
   });
 
   it("a PDF of two pages: could not check offline; online, invalid unless it is byte for byte the issuer's file", async () => {
