@@ -389,7 +389,7 @@ export async function pageFinding(
   const score =
     printed.score === undefined
       ? undefined
-      : scoreOnPage(printed.score, [reading.text, reading.shaped ?? '']);
+      : scoreOnPage(printed.score, reading, [printed.course, printed.name]);
   if (score === 'other')
     return {
       verdict: 'invalid',
@@ -450,23 +450,55 @@ function valuesOf(text: string): number[] {
   return values.filter((value) => !Number.isNaN(value));
 }
 
+type ScoreSeen = 'found' | 'other' | 'missing';
+
 /**
- * Whether the page shows the signed score ("58/100", scoreLine): as "58 / 100" in either reading
- * of the page, or "100 / 58" (a right-to-left line read back in drawing order) (`found`); if not,
- * a score out of the same maximum but another one ("98 / 100", a holder improving their
- * certificate: `other`); or neither (`missing`: templates may leave it out). The signed score
- * shown anywhere wins: a course "Part 1/10" beside a score of 8 / 10 is no other score.
+ * Whether the page shows the signed score ("58/100", scoreLine): as "58 / 100", or "100 / 58" (a
+ * right-to-left line read back in drawing order) (`found`); if not, another score out of the same
+ * maximum ("98 / 100", a holder improving their certificate: `other`); or neither (`missing`:
+ * templates may leave it out). The signed score shown anywhere wins: a course "Part 1/10" beside
+ * a score of 8 / 10 is no other score. Read where the viewers' text is (pdf.js): the shaped
+ * reading (pdf-lib) is one a forger can point at the genuine page while viewers show another, so
+ * it counts only for numbers in Arabic-Indic or Devanagari digits, which only it reads.
  */
-function scoreOnPage(signed: string, readings: readonly string[]): 'found' | 'other' | 'missing' {
+function scoreOnPage(
+  signed: string,
+  reading: { text: string; shaped: string | undefined },
+  signedTexts: readonly string[],
+): ScoreSeen {
   const [score, max] = signed.split('/').map(Number);
   if (score === undefined || max === undefined || Number.isNaN(score) || Number.isNaN(max)) return 'missing';
+  const inText = scoreIn(reading.text, score, max, signedTexts, () => true);
+  if (inText !== 'missing' || reading.shaped === undefined) return inText;
+  return scoreIn(reading.shaped, score, max, signedTexts, (shown) => asciiDigits(shown) !== shown);
+}
+
+function scoreIn(
+  reading: string,
+  score: number,
+  max: number,
+  signedTexts: readonly string[],
+  counts: (shown: string) => boolean,
+): ScoreSeen {
+  // The signed course and name are not scores, whatever they hold ("Week 1/10").
+  let text = reading.replace(/\s+/gu, ' ');
+  for (const signedText of signedTexts) {
+    const plain = signedText.replace(/\s+/gu, ' ').trim();
+    if (plain !== '') text = text.split(plain).join(' ');
+  }
   let other = false;
-  for (const reading of readings)
-    for (const match of asciiDigits(reading).matchAll(SCORE_SHOWN)) {
-      const [first, second] = [valuesOf(match[1] ?? ''), valuesOf(match[2] ?? '')];
-      if ((first.includes(score) && second.includes(max)) || (first.includes(max) && second.includes(score)))
-        return 'found';
-      if (second.includes(max) || first.includes(max)) other = true;
-    }
+  // asciiDigits turns each character into one, so a match's place is the same in `text`.
+  for (const match of asciiDigits(text).matchAll(SCORE_SHOWN)) {
+    if (!counts(text.slice(match.index, match.index + match[0].length))) continue;
+    const [first, second] = [valuesOf(match[1] ?? ''), valuesOf(match[2] ?? '')];
+    if ((first.includes(score) && second.includes(max)) || (first.includes(max) && second.includes(score)))
+      return 'found';
+    // Out of the same maximum, and no more than it: "10/2027" (a month) is no score out of 10.
+    if (
+      (second.includes(max) && first.some((value) => value <= max)) ||
+      (first.includes(max) && second.some((value) => value <= max))
+    )
+      other = true;
+  }
   return other ? 'other' : 'missing';
 }

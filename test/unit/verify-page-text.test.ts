@@ -105,6 +105,36 @@ describe('the score on the page', () => {
     const found = await finding('issued 06/10/2026', 'issued 06/10/2026', '8/10');
     expect(found.verdict).toBe('consistent');
     expect(found.line).toContain('does not show the signed score 8/10');
+    // A month and year, "10/2027", is not a score out of 10.
+    const month = await finding('valid until 10/2027', 'valid until 10/2027', '7/10');
+    expect(month.verdict).toBe('consistent');
+    expect(month.line).toContain('does not show the signed score 7/10');
+  });
+
+  it('the viewers show another score than the /ActualText reader (pointed at the genuine page): INVALID', async () => {
+    // pdf-lib can be made to read a page the viewers never show: its reading of ASCII digits
+    // does not stand for what the page shows.
+    const forged = await finding(
+      'with a final score of 98 / 100',
+      'with a final score of 58 / 100',
+      '58/100',
+    );
+    expect(forged.verdict).toBe('invalid');
+    expect(forged.line).toMatch(/^Page text: SHOWS ANOTHER SCORE than the signed 58\/100/);
+    const unseen = await finding('with a final score', 'with a final score of 58 / 100', '58/100');
+    expect(unseen.line).toContain('does not show the signed score 58/100');
+  });
+
+  it('a fraction inside the signed course is no score: a template without the score is not called altered', async () => {
+    const course = 'Statistics Week 1/10';
+    const found = await pageFinding(
+      new Uint8Array(),
+      { name: 'Ada Lovelace', course, code: 'K7Q2M9X4T8B3N6PZ', score: '8/10' },
+      async () => [{ text: `Ada Lovelace ${course}`, shaped: `Ada Lovelace ${course}` }],
+      true,
+    );
+    expect(found.verdict).toBe('consistent');
+    expect(found.line).toContain('does not show the signed score 8/10');
   });
 });
 
