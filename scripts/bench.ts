@@ -244,7 +244,11 @@ for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 let stopStack: () => Promise<void> = async () => undefined;
 try {
   const started = await section('stack', 'starting PostgreSQL, S3 and Keycloak stand-ins', startStackProcess);
-  if (!started) throw new Error('the local stack did not start; nothing was measured');
+  if (!started) {
+    // Stopped by a signal while it started: the handler above saves and exits with its code.
+    if (interrupted) await new Promise<never>(() => {});
+    throw new Error('the local stack did not start; nothing was measured');
+  }
   const stack = started.info;
   stopStack = started.stop;
   // The in-process clients read credentials the way a function does: from the environment.

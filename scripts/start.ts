@@ -318,10 +318,13 @@ async function main(): Promise<void> {
     // Chromium went with offline's tree; one an earlier, crashed offline left is stopped too.
     await stopOrphanedChromium();
     if (profileRoot) await rm(profileRoot, { recursive: true, force: true }).catch(() => undefined);
-    const stackStopped = stack?.stop() ?? Promise.resolve();
-    if (children.length === 0) return await stackStopped;
+    if (children.length === 0) return await (stack?.stop() ?? Promise.resolve());
+    // Stopped while the stand-ins start (no stack to stop yet): PostgreSQL, if it runs, is told
+    // to stop at once (SIGINT, its fast shutdown) here; a signal to this process alone (kill, a
+    // supervisor, a parent gone) would otherwise leave it holding the data folder.
+    if (!stack) for (const pid of children) signal(pid, 'SIGINT');
     const gone = await Promise.race([
-      stackStopped.then(() => true),
+      ...(stack ? [stack.stop().then(() => true)] : []),
       waitUntilGone(children, STOP_GRACE_MS * 2),
     ]);
     if (!gone) for (const pid of children) signal(pid, 'SIGKILL');

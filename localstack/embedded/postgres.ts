@@ -103,6 +103,11 @@ export async function startPostgres(options: {
         'full_page_writes=off',
         '-c',
         'max_connections=300',
+        // The address the URLs name, and only it: with the default `localhost`, a host that maps
+        // it to ::1 too starts on ::1 alone when another process took 127.0.0.1's port after the
+        // probe, warning instead of failing, and the retry below never runs.
+        '-c',
+        'listen_addresses=127.0.0.1',
       ],
       onLog: (message) => output.push(String(message)),
       onError: (message) => output.push(String(message)),

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalStack } from '../../localstack/embedded/stack.ts';
+import { type LocalStack, startLocalStack } from '../../localstack/embedded/stack.ts';
+import { descendantsOf, terminateAll } from '../process-tree.ts';
 
 /**
  * The benchmark's stand-ins (PostgreSQL, S3, Keycloak) in a process of their own: in a
@@ -14,13 +15,40 @@ import { startLocalStack } from '../../localstack/embedded/stack.ts';
 // their file-system work (s3rver writes each object and its metadata in new folders) is CPU the
 // measured pipeline would otherwise share with a disk journal that remote services do not put on it.
 const root = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'certs-bench-'));
-const stack = await startLocalStack({
+const starting = startLocalStack({
   root,
   persistent: false,
   database: 'bench_pipeline',
   bucket: 'certificates-bench',
   env: {},
 });
+// Listening before the stand-ins are up: a signal while they start (tens of seconds on a loaded
+// machine) would otherwise kill this process with their data folder left in /dev/shm, in RAM.
+// A stop before the start has ended stops what it has started so far (PostgreSQL, initdb: this
+// process's children) rather than wait for it, which the benchmark would cut short with SIGKILL.
+let started: LocalStack | undefined;
+let stopping = false;
+const shutdown = async () => {
+  if (stopping) return;
+  stopping = true;
+  if (started) await started.stop().catch(() => undefined);
+  else await terminateAll(descendantsOf(process.pid), 5_000);
+  await rm(root, { recursive: true, force: true });
+  process.exit(0);
+};
+process.stdin.on('end', () => void shutdown());
+process.stdin.on('close', () => void shutdown());
+process.stdin.resume();
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());
+const stack = await starting.catch(async (error: unknown) => {
+  if (stopping) return await new Promise<never>(() => {});
+  await rm(root, { recursive: true, force: true });
+  throw error;
+});
+// A stop that came during the start is under way, and ends this process.
+if (stopping) await new Promise<never>(() => {});
+started = stack;
 if (!stack.postgres || !stack.keycloak)
   throw new Error('bench needs the embedded PostgreSQL and Keycloak stand-in');
 process.stdout.write(
@@ -37,13 +65,3 @@ process.stdout.write(
     keycloakUrl: stack.keycloak.url,
   })}\n`,
 );
-const shutdown = async () => {
-  await stack.stop();
-  await rm(root, { recursive: true, force: true });
-  process.exit(0);
-};
-process.stdin.on('end', () => void shutdown());
-process.stdin.on('close', () => void shutdown());
-process.stdin.resume();
-process.on('SIGTERM', () => void shutdown());
-process.on('SIGINT', () => void shutdown());

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,55 @@ describe('npm run bench, interrupted', () => {
         interrupted?: string;
       };
       expect(results.interrupted).toBe('SIGTERM');
+    } finally {
+      await rm(resultsDir, { recursive: true, force: true });
+    }
+  }, 600_000);
+
+  it('stops PostgreSQL and removes its data folder on SIGTERM while the stand-ins still start', async () => {
+    const resultsDir = await mkdtemp(join(tmpdir(), 'bench-interrupt-'));
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/bench.ts',
+          '--only',
+          'render',
+          '--render',
+          '1',
+          '--results-dir',
+          resultsDir,
+        ],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      running.add(child);
+      const { output, exited } = watchChild(child);
+      const pid = child.pid as number;
+
+      // Signalled as soon as a PostgreSQL process (initdb's or the server) runs under it: the
+      // stand-ins are mid-start, their data folder (in /dev/shm, RAM, where there is one) made.
+      let tree: number[] = [];
+      let dataDir: string | undefined;
+      while (dataDir === undefined) {
+        if (child.exitCode !== null) throw new Error(`the bench exited early:\n${output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        tree = descendantsOf(pid);
+        for (const member of tree) started.add(member);
+        for (const member of tree) {
+          const folder = /(?:-D|--pgdata=)\s*(\S*certs-bench-[^/\s]+)/.exec(commandLine(member))?.[1];
+          if (folder) dataDir = folder;
+        }
+      }
+      signal(pid, 'SIGTERM');
+      const outcome = await exited;
+      running.delete(child);
+
+      await waitUntilGone(tree, 10_000);
+      expect(tree.filter(isAlive).map(commandLine)).toEqual([]);
+      expect(outcome, output()).toEqual({ code: 143, signal: null });
+      expect(existsSync(dataDir), `${dataDir} left behind`).toBe(false);
     } finally {
       await rm(resultsDir, { recursive: true, force: true });
     }

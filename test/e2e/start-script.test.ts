@@ -736,6 +736,38 @@ describe('npm start', () => {
     }
   }, 420_000);
 
+  it('stops the PostgreSQL it is still starting when a signal reaches it alone (kill, a supervisor)', async () => {
+    const stack = inject('stack');
+    let tree: number[] = [];
+    try {
+      const { started } = await startOnProbedPorts(
+        {
+          LOCAL_DATA_DIR: await mkdtemp(join(stack.root, 'start-early-')),
+          ESBUILD_WORK_DIR: await mkdtemp(join(stack.root, 'start-esbuild-')),
+          CHROMIUM_EXECUTABLE_PATH: stack.env.CHROMIUM_EXECUTABLE_PATH ?? '',
+          TMPDIR: stack.root,
+        },
+        // Until its PostgreSQL server runs: the stand-ins are starting, nothing else is up.
+        async (running) => {
+          for (;;) {
+            if (running.child.exitCode !== null)
+              throw new Error(`npm start exited early:\n${running.output()}`);
+            tree = descendantsOf(running.child.pid as number);
+            if (tree.some((pid) => /postgres\b.*-D /.test(commandLine(pid)))) return running.output();
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        },
+      );
+      // To the script alone, not its group: PostgreSQL does not get it too, as from a terminal.
+      signal(started.child.pid as number, 'SIGTERM');
+      await started.exited;
+      await waitUntilGone(tree, 60_000);
+      expect(tree.filter(isAlive).map(commandLine)).toEqual([]);
+    } finally {
+      for (const pid of tree) signal(pid, 'SIGKILL');
+    }
+  }, 420_000);
+
   it('fails at once, naming DATABASE_URL, when it is malformed, and starts nothing', async () => {
     const stack = inject('stack');
     const dataDir = join(stack.root, 'start-never-created');
