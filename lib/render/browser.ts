@@ -251,8 +251,24 @@ async function within<T>(work: Promise<T>, ms: number, message: string): Promise
   }
 }
 
+// puppeteer's own limit on one DevTools call ("Target.attachToTarget timed out. Increase the
+// 'protocolTimeout' setting ..."): a ProtocolError, and a browser that stopped answering.
+const PROTOCOL_TIMED_OUT = /\btimed out\b.*protocolTimeout/s;
+
 function isTimeout(error: unknown): boolean {
-  return error instanceof RenderTimeoutError || (error instanceof Error && error.name === 'TimeoutError');
+  return (
+    error instanceof RenderTimeoutError ||
+    (error instanceof Error && (error.name === 'TimeoutError' || PROTOCOL_TIMED_OUT.test(error.message)))
+  );
+}
+
+/**
+ * A page made and loaded within the print's limit: every DevTools call of it (attaching, turning
+ * JavaScript off, the frame tree, writing the document) would otherwise wait out the protocol
+ * timeout when Chromium hangs, past generate's own, and the hung browser would be kept.
+ */
+function pageWithin(work: Promise<Page>, ms: number): Promise<Page> {
+  return within(work, ms, `a new page did not answer within ${ms} ms`);
 }
 
 /** A failed print, told apart by whether the browser survived it (both are worth a retry). */
@@ -588,11 +604,12 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       if (!page || !usable(page)) {
         if (page && !page.isClosed()) void page.close().catch(() => undefined);
         reused = false;
-        page = await newPage(browser);
+        page = await pageWithin(newPage(browser), printOptions.timeoutMs);
       }
-      await unlessCrashed(
-        page,
-        page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs }),
+      await within(
+        unlessCrashed(page, page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs })),
+        printOptions.timeoutMs,
+        `the page did not load within ${printOptions.timeoutMs} ms`,
       );
       const pdf = await pdfOf(page, printOptions);
       healthy = true;
@@ -634,10 +651,14 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         // A blank page made ahead (warm) or left by a fresh print serves as well as a new one.
         const idle = idlePages.pop();
         if (idle && !usable(idle) && !idle.isClosed()) void idle.close().catch(() => undefined);
-        page = idle && usable(idle) ? idle : await newPage(browser);
-        await unlessCrashed(
-          page,
-          page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs }),
+        page = idle && usable(idle) ? idle : await pageWithin(newPage(browser), printOptions.timeoutMs);
+        await within(
+          unlessCrashed(
+            page,
+            page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs }),
+          ),
+          printOptions.timeoutMs,
+          `the page did not load within ${printOptions.timeoutMs} ms`,
         );
         const located = (await evaluate(
           page,
