@@ -63,6 +63,8 @@ export class TransientError extends DomainError {
   constructor(
     message: string,
     readonly dependency: string,
+    /** How long the dependency asked to be left alone (its Retry-After), when it said. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }

@@ -563,7 +563,15 @@ export async function generateCertificate(
       ? 0
       : configuration
         ? (options.configurationRetrySeconds ?? 3600)
-        : retryDelaySeconds(attempt, backoff, deps.random);
+        : Math.max(
+            retryDelaySeconds(attempt, backoff, deps.random),
+            // A dependency that said when to come back (Keycloak's 429 or 503 Retry-After) is not
+            // asked sooner, nor later than the backoff's own longest wait.
+            Math.min(
+              error instanceof TransientError ? (error.retryAfterSeconds ?? 0) : 0,
+              backoff.maxSeconds,
+            ),
+          );
     if (configuration) metrics.configurationError?.(error.dependency);
     const recorded = await markFailed(deps.sql, {
       certificateId,

@@ -3,6 +3,7 @@ import type { StudentDirectory, StudentProfile } from '../certificates/ports.ts'
 import { printsSomething } from '../certificates/text.ts';
 import type { Config } from '../config.ts';
 import { ConfigurationError, PermanentError, TransientError } from '../errors.ts';
+import { parseRetryAfter } from '../retry-after.ts';
 import { defaultSecretStore, prefetch, type SecretSource, secretSource } from '../secrets/secret-store.ts';
 
 /**
@@ -115,12 +116,57 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
   let tokenInFlight: Promise<string> | undefined;
 
   const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
+    let response: Response;
     try {
-      return await doFetch(url, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
+      // Redirects are not followed: a token POST sent on as a GET, or to a login page, would
+      // come back as an answer that reads like a passing Keycloak fault (below).
+      response = await doFetch(url, {
+        ...init,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
     } catch (error) {
       throw new TransientError(`Keycloak ${what} failed: ${networkReason(error)}`, DEPENDENCY);
     }
+    assertKeycloakAnswered(response, what);
+    return response;
   };
+
+  /**
+   * Answers no Keycloak gives, from whatever KEYCLOAK_URL leads to instead (http where Keycloak
+   * is https, a missing /auth prefix, a single-sign-on proxy, a web app answering every path):
+   * a configuration error, which keeps the certificates' attempts, rather than a passing fault
+   * that would use them all up and mark every certificate dead in a few hours.
+   */
+  const assertKeycloakAnswered = (response: Response, what: string): void => {
+    const status = response.status;
+    const wrongPlace = (answer: string) =>
+      new ConfigurationError(
+        `Keycloak ${what} was answered with ${answer}, which Keycloak does not send: set KEYCLOAK_URL to the address Keycloak itself serves (https or http, and any path prefix such as /auth), with no login page or proxy redirecting in front of it`,
+        DEPENDENCY,
+      );
+    if (status >= 300 && status < 400) {
+      void response.body?.cancel();
+      throw wrongPlace(`a redirect (HTTP ${status})`);
+    }
+    if (status === 405) {
+      void response.body?.cancel();
+      throw wrongPlace('HTTP 405 (method not allowed)');
+    }
+    const type = response.headers.get('content-type') ?? '';
+    if (response.ok && !/\bjson\b/i.test(type)) {
+      void response.body?.cancel();
+      throw wrongPlace(`${type.split(';')[0] || 'a body of no content type'}, not JSON`);
+    }
+  };
+
+  /** A passing fault; with the Retry-After a rate limit or an overloaded Keycloak sends. */
+  const unavailable = (response: Response, what: string): TransientError =>
+    new TransientError(
+      `Keycloak ${what} failed: HTTP ${response.status}`,
+      DEPENDENCY,
+      parseRetryAfter(response.headers.get('retry-after') ?? undefined, new Date(now())),
+    );
 
   const fetchToken = async (): Promise<string> => {
     const response = await request(
@@ -154,7 +200,7 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
           DEPENDENCY,
         );
       }
-      throw new TransientError(`Keycloak token request failed: HTTP ${response.status}`, DEPENDENCY);
+      throw unavailable(response, 'token request');
     }
     const parsed = tokenResponse.safeParse(await response.json().catch(() => undefined));
     if (!parsed.success) throw new TransientError('Keycloak token response was malformed', DEPENDENCY);
@@ -207,7 +253,7 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new TransientError(`Keycloak user lookup failed: HTTP ${response.status}`, DEPENDENCY);
+      throw unavailable(response, 'user lookup');
     }
     const parsed = userRepresentation.safeParse(await response.json().catch(() => undefined));
     if (!parsed.success) throw new TransientError('Keycloak user representation was malformed', DEPENDENCY);

@@ -1,11 +1,11 @@
 import type { Log } from '../certificates/ports.ts';
 import type { Sql, TransactionSql } from '../db/client.ts';
+import { parseRetryAfter } from '../retry-after.ts';
 import {
   CONSISTENT_FAILURE_REASON,
   MAX_ATTEMPTS,
   MAX_RETRY_AFTER_SECONDS,
   nextRetryAt,
-  parseRetryAfter,
   type Random,
   RETRY_DELAYS_SECONDS,
   webhookBody,

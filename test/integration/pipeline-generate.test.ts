@@ -343,6 +343,36 @@ describe('generate one certificate', () => {
     });
   });
 
+  it("waits out a Keycloak Retry-After longer than its backoff (at most the backoff's longest), never less than the backoff", async () => {
+    const user = await student('Rate', 'Limited');
+    const base = makeGenerateDeps(t, renderer);
+    const limited = (retryAfterSeconds: number | undefined): GenerateDeps => ({
+      ...base,
+      directory: {
+        async getStudent() {
+          throw new TransientError('Keycloak user lookup failed: HTTP 429', 'keycloak', retryAfterSeconds);
+        },
+      },
+    });
+    // First attempts: the backoff is 60 s, give or take a quarter (jitter).
+    const cases: [number | undefined, (seconds: number) => boolean][] = [
+      [900, (seconds) => seconds === 900],
+      [86_400, (seconds) => seconds === options.retryMaxSeconds],
+      [5, (seconds) => seconds >= 45 && seconds <= 75],
+      [undefined, (seconds) => seconds >= 45 && seconds <= 75],
+    ];
+    for (const [retryAfter, expected] of cases) {
+      const id = await createPendingCertificate(t.sql, {
+        studentId: user.id,
+        courseId: await createCourse(t.sql),
+      });
+      const outcome = await generateCertificate(limited(retryAfter), options, id);
+      expect(outcome, String(retryAfter)).toMatchObject({ status: 'failed', attempt: 1 });
+      const seconds = (outcome as { retryInSeconds: number }).retryInSeconds;
+      expect(expected(seconds), `Retry-After ${retryAfter}: ${seconds} s`).toBe(true);
+    }
+  });
+
   it('records an S3 outage as a failure and issues on the retry', async () => {
     const user = await student('Hedy', 'Lamarr');
     const courseId = await createCourse(t.sql);

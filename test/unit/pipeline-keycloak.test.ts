@@ -4,13 +4,17 @@ import { createKeycloakDirectory, displayName } from '../../lib/identity/keycloa
 
 /** Scripted fetch: answers token and user requests from queues and records what was asked. */
 function fakeKeycloak() {
-  const calls: { url: string; authorization?: string }[] = [];
+  const calls: { url: string; authorization?: string; redirect?: RequestRedirect }[] = [];
   let tokenCount = 0;
   const userAnswers: (() => Response | Promise<Response>)[] = [];
   const fetchImpl = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = String(input);
     const headers = new Headers(init?.headers);
-    calls.push({ url, authorization: headers.get('authorization') ?? undefined });
+    calls.push({
+      url,
+      authorization: headers.get('authorization') ?? undefined,
+      ...(init?.redirect ? { redirect: init.redirect } : {}),
+    });
     if (url.endsWith('/protocol/openid-connect/token')) {
       tokenCount += 1;
       return Response.json({ access_token: `token-${tokenCount}`, expires_in: 300 });
@@ -163,8 +167,67 @@ describe('Keycloak directory', () => {
       throw new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } });
     });
     await expect(students.getStudent(ID)).rejects.toThrow(/ECONNRESET/);
-    fake.answerNextUser(() => new Response('not json', { status: 200 }));
+    fake.answerNextUser(
+      () => new Response('not json', { status: 200, headers: { 'content-type': 'application/json' } }),
+    );
     await expect(students.getStudent(ID)).rejects.toThrow(/malformed/);
+  });
+
+  it('carries the Retry-After of a rate limit or an overloaded Keycloak, in seconds or as a date', async () => {
+    const fake = fakeKeycloak();
+    const clock = { now: Date.parse('2026-12-06T10:00:00Z') };
+    const students = directory(fake, clock, 0);
+    fake.answerNextUser(() => new Response('slow down', { status: 429, headers: { 'retry-after': '120' } }));
+    const limited = await students.getStudent(ID).catch((error: unknown) => error);
+    expect(limited).toBeInstanceOf(TransientError);
+    expect(limited).toMatchObject({
+      message: 'Keycloak user lookup failed: HTTP 429',
+      retryAfterSeconds: 120,
+    });
+    fake.answerNextUser(
+      () =>
+        new Response('busy', { status: 503, headers: { 'retry-after': 'Sun, 06 Dec 2026 11:00:00 GMT' } }),
+    );
+    expect(await students.getStudent(ID).catch((error: unknown) => error)).toMatchObject({
+      retryAfterSeconds: 3600,
+    });
+    fake.answerNextUser(() => new Response('busy', { status: 503 }));
+    expect(await students.getStudent(ID).catch((error: unknown) => error)).toMatchObject({
+      retryAfterSeconds: undefined,
+    });
+  });
+
+  it('takes answers Keycloak never gives (a redirect, 405, a page that is not JSON) for a wrong KEYCLOAK_URL: configuration, not a passing fault', async () => {
+    const fake = fakeKeycloak();
+    const students = directory(fake, { now: 0 }, 0);
+    const answers: [string, () => Response][] = [
+      [
+        'http where Keycloak is https',
+        () => new Response(null, { status: 301, headers: { location: 'https://keycloak.test/' } }),
+      ],
+      [
+        'a login page in front',
+        () => new Response(null, { status: 302, headers: { location: '/sso/login' } }),
+      ],
+      ['a POST sent on as a GET', () => new Response('', { status: 405 })],
+      [
+        'a web app answering every path',
+        () =>
+          new Response('<!doctype html><title>App</title>', {
+            status: 200,
+            headers: { 'content-type': 'text/html' },
+          }),
+      ],
+    ];
+    for (const [what, answer] of answers) {
+      fake.answerNextUser(answer);
+      const error = await students.getStudent(ID).catch((caught: unknown) => caught);
+      expect(error, what).toBeInstanceOf(ConfigurationError);
+      expect(String(error), what).toMatch(/set KEYCLOAK_URL to the address Keycloak itself serves/);
+    }
+    // Never followed: a redirect's target is not asked.
+    expect(fake.calls.some((call) => call.url.includes('/sso/login'))).toBe(false);
+    expect(fake.calls.every((call) => call.redirect === 'manual')).toBe(true);
   });
 
   it('never puts the token into an error message', async () => {

@@ -1,10 +1,10 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
+import { parseRetryAfter } from '../../lib/retry-after.ts';
 import { type AddressGuard, createAddressGuard, isPrivateAddress } from '../../lib/webhooks/address-guard.ts';
 import {
   MAX_ATTEMPTS,
   nextRetryAt,
-  parseRetryAfter,
   RETRY_DELAYS_SECONDS,
   RETRY_JITTER,
   webhookBody,
