@@ -97,13 +97,11 @@ const csv = z.string().transform((value) =>
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
-// An SSM parameter or Secrets Manager ARN (lib/secrets/secret-store.ts reads it with Powertools).
+/** An SSM parameter or Secrets Manager ARN (lib/secrets/secret-store.ts reads it with Powertools). */
+export const SECRET_ARN = /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/;
 const secretReference = z
   .string()
-  .regex(
-    /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/,
-    'must be the ARN of an SSM parameter or a Secrets Manager secret',
-  );
+  .regex(SECRET_ARN, 'must be the ARN of an SSM parameter or a Secrets Manager secret');
 
 /**
  * A secret setting NAME comes either as NAME (local runs) or as NAME_ARN (AWS: read from the

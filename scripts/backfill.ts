@@ -1,12 +1,12 @@
 import {
   backfillRequestSchema,
-  courseExists,
   formatProgress,
   previewBackfill,
   runBackfill,
   selectionOf,
 } from '../lib/certificates/backfill.ts';
 import { isUuid } from '../lib/certificates/ids.ts';
+import { courseExists } from '../lib/certificates/read-model.ts';
 import { loadConfig } from '../lib/config.ts';
 import { printable } from '../lib/credentials/offline-check.ts';
 import { createSql } from '../lib/db/client.ts';

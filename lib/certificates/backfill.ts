@@ -12,6 +12,7 @@ import {
 } from '../validation.ts';
 import { assertUuid } from './ids.ts';
 import type { Log } from './ports.ts';
+import { courseExists } from './read-model.ts';
 import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from './scan.ts';
 
 /**
@@ -429,11 +430,6 @@ export interface CourseBackfillRun extends CourseBackfillResult {
 }
 
 /** Whether `courseId` names a course: a mistyped id must not read as "nothing to backfill". */
-export async function courseExists(sql: Sql, courseId: string): Promise<boolean> {
-  const [course] = await sql`SELECT 1 FROM courses WHERE id = ${courseId}`;
-  return course !== undefined;
-}
-
 /**
  * The staff route's backfill of one course: a dry run counts; a real run adds at most one batch
  * (and nothing while the backlog is full) and returns at once, leaving rendering to the scan.

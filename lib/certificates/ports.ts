@@ -215,8 +215,6 @@ export const noopMetrics: PipelineMetrics = {
 /** The current time; injectable so tests can pin expiry and URL lifetimes. */
 export type Clock = () => Date;
 
-export const systemClock: Clock = () => new Date();
-
 // ---- use-case dependencies ----
 
 export interface GenerateDeps {

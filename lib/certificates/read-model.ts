@@ -6,6 +6,7 @@ import {
   type CertificateStatus,
   type EffectiveStatus,
   effectiveStatus,
+  laterPassesNeedingStaff,
   type PublicRevocationReason,
   publicRevocationReason,
   type RevocationReason,
@@ -313,6 +314,12 @@ export async function courseExists(sql: Sql, courseId: string): Promise<boolean>
 }
 
 // ---- use-cases ----
+
+/** A course's passing attempts blocked by a dead certificate (the staff work list). */
+export async function laterPassesOfCourse(sql: Sql, courseId: string, limit: number) {
+  if (!(await courseExists(sql, courseId))) throw new NotFoundError('Course');
+  return await laterPassesNeedingStaff(sql, limit, courseId);
+}
 
 /**
  * Whose certificates a caller may read, decided by lib/auth/policies.ts; the queries below

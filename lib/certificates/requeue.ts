@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { isoInstant, parseWith } from '../validation.ts';
+import { isoInstant } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid, uuidString } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
@@ -71,10 +71,6 @@ export const requeueInputSchema = z
   .describe('Optional; an empty body is the same as {}');
 
 export type RequeueInput = z.infer<typeof requeueInputSchema>;
-
-export function parseRequeueInput(input: unknown): RequeueInput {
-  return parseWith(requeueInputSchema, input ?? {}, 'body');
-}
 
 export interface RequeueResult {
   id: string;

@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 /**
@@ -104,18 +103,6 @@ export function decodeStatusList(encodedList: string): Uint8Array {
     throw new StatusListFormatError(`status list has fewer than ${MIN_STATUS_LIST_SIZE} entries`);
   }
   return new Uint8Array(bits);
-}
-
-/**
- * A random index in [0, size). Indexes are drawn at random (the spec's privacy considerations)
- * so that the position of a certificate in the list says nothing about when it was issued.
- */
-export function randomStatusIndex(size: number, random: (max: number) => number = randomInt): number {
-  assertSize(size);
-  const index = random(size);
-  if (!Number.isInteger(index) || index < 0 || index >= size)
-    throw new RangeError('random index out of range');
-  return index;
 }
 
 /** Where a list's credential is published: `{baseUrl}/status/{listId}`. */

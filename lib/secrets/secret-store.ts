@@ -1,6 +1,6 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
-import { type Config, ConfigError, loadConfig } from '../config.ts';
+import { type Config, ConfigError, loadConfig, SECRET_ARN } from '../config.ts';
 import { ConfigurationError, errorMessage, TransientError } from '../errors.ts';
 import { requestTimeouts } from '../request-timeouts.ts';
 
@@ -28,13 +28,6 @@ export interface SecretStore {
   get(reference: string, options?: { fresh?: boolean }): Promise<string>;
 }
 
-const ARN = /^arn:aws[a-z-]*:(ssm|secretsmanager):[a-z0-9-]+:\d{12}:(parameter\/.+|secret:.+)$/;
-
-/** Whether a string is a reference this store can read (used by the config validation too). */
-export function isSecretReference(value: string): boolean {
-  return ARN.test(value);
-}
-
 /**
  * How long one read may wait on a silent store. The SDK's defaults for these two clients allow
  * 5 (Secrets Manager) and 15 minutes (SSM) of silence, past any function's timeout: generate
@@ -58,7 +51,7 @@ export function createSecretStore(
   return {
     async get(reference, options) {
       const forceFetch = options?.fresh === true;
-      const kind = ARN.exec(reference)?.[1];
+      const kind = SECRET_ARN.exec(reference)?.[1];
       if (!kind) {
         throw new ConfigError([
           { variable: 'secret reference', message: 'must be an SSM parameter or Secrets Manager ARN' },

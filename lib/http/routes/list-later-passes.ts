@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
-import { laterPassesNeedingStaff } from '../../certificates/lifecycle.ts';
-import { courseExists } from '../../certificates/read-model.ts';
-import { NotFoundError } from '../../errors.ts';
+import { laterPassesOfCourse } from '../../certificates/read-model.ts';
 import { defineRoute } from '../contract.ts';
 import type { ReadDeps } from '../deps.ts';
 import { intParam, uuidParam } from '../params.ts';
@@ -45,8 +43,7 @@ export const listLaterPassesRoute = defineRoute({
     404: { description: 'Unknown course' },
   },
   handle: async (deps: ReadDeps, { path, query }) => {
-    if (!(await courseExists(deps.sql, path.courseId))) throw new NotFoundError('Course');
-    const items = await laterPassesNeedingStaff(deps.sql, query.limit ?? DEFAULT_LIMIT, path.courseId);
+    const items = await laterPassesOfCourse(deps.sql, path.courseId, query.limit ?? DEFAULT_LIMIT);
     return ok({ items: items.map((item) => ({ ...item, since: item.since.toISOString() })) });
   },
 });
