@@ -14,7 +14,12 @@ import { isoInstant } from './validation.ts';
  * A missing or malformed variable throws a ConfigError naming the variable.
  */
 
-const positiveInt = z.coerce.number().int().positive();
+/** A whole number, with messages a person setting the variable reads (not "received NaN"). */
+export const wholeNumber = z.coerce
+  // Only for what is not a number at all: the schema's bounds keep their own messages.
+  .number({ error: (issue) => (issue.code === 'invalid_type' ? 'must be a number' : undefined) })
+  .int('must be a whole number');
+const positiveInt = wholeNumber.positive('must be at least 1');
 // Retry delays: bounded so a mistyped delay is refused at cold start (see the pipeline section).
 const upToAWeekSeconds = positiveInt.max(604800, 'must be at most 604800 (7 days)');
 // Node's timers take at most 2^31-1 ms (~24.8 days): a longer delay fires at once, so a
@@ -23,7 +28,7 @@ const upToAWeekSeconds = positiveInt.max(604800, 'must be at most 604800 (7 days
 const timeoutMs = positiveInt.max(900000, "must be at most 900000 (15 minutes, Lambda's longest timeout)");
 // PostgreSQL's timeouts are int milliseconds: a larger value fails every connection.
 const postgresTimeoutMs = positiveInt.max(2147483647, "must be at most 2147483647 (PostgreSQL's limit)");
-const nonNegativeInt = z.coerce.number().int().nonnegative();
+const nonNegativeInt = wholeNumber.nonnegative('must be 0 or more');
 /** certificates.s3_key (varchar(500)) less the 115 characters of `/{course}/{student}/{id}.pdf`. */
 const MAX_S3_KEY_PREFIX_LENGTH = 500 - 115;
 
@@ -230,9 +235,7 @@ const sections = {
     // cooldown only rate-limits refetches caused by unknown kids (jose's default is 30 s).
     // At least 1: with 0 anyone could make every request fetch the identity provider's key set
     // by sending a random `kid`.
-    AUTH_JWKS_COOLDOWN_SECONDS: z.coerce
-      .number()
-      .int()
+    AUTH_JWKS_COOLDOWN_SECONDS: wholeNumber
       .min(1, 'must be at least 1 (0 would let every token with an unknown kid refetch the key set)')
       .default(5),
     AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),

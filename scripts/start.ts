@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { previewBackfill } from '../lib/certificates/backfill.ts';
 import { releaseStaleClaims } from '../lib/certificates/budget.ts';
-import { ConfigError, loadConfig, SECTION_NAMES } from '../lib/config.ts';
+import { ConfigError, loadConfig, SECTION_NAMES, wholeNumber } from '../lib/config.ts';
 import {
   ensureLocalSigningKey,
   parseSigningKey,
@@ -49,7 +49,9 @@ const TOKEN_TTL_SECONDS = 12 * 60 * 60;
 const STOP_GRACE_MS = 5000;
 const RESTART_WINDOW_MS = 10 * 60 * 1000;
 
-const port = z.coerce.number().int().min(1).max(65535);
+const port = wholeNumber
+  .min(1, 'must be a port number, 1-65535')
+  .max(65535, 'must be a port number, 1-65535');
 // An EventBridge schedule expression, as serverless.yml hands it on: checked here, by name, or a
 // typo would first surface as serverless offline's own error about the YAML, after PostgreSQL.
 const schedule = z
@@ -66,11 +68,11 @@ const startOptions = z.object({
   OFFLINE_WEBSOCKET_PORT: port.default(3001),
   SCAN_SCHEDULE: schedule.default('rate(1 minute)'),
   WEBHOOK_SCHEDULE: schedule.default('rate(1 minute)'),
-  OFFLINE_MAX_RESTARTS: z.coerce.number().int().nonnegative().default(5),
+  OFFLINE_MAX_RESTARTS: wholeNumber.nonnegative('must be 0 or more').default(5),
   SEED_DEMO_DATA: z.enum(['true', 'false', 'auto']).default('auto'),
   // Read by serverless/esbuild-unless-offline.cjs; validated here so a typo fails at once.
   OFFLINE_BUNDLE: z.enum(['true', 'false']).default('false'),
-  START_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(180),
+  START_TIMEOUT_SECONDS: wholeNumber.positive('must be at least 1').default(180),
 });
 type StartOptions = z.output<typeof startOptions>;
 

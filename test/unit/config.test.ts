@@ -108,7 +108,17 @@ describe('loadConfig', () => {
   });
 
   it('rejects a non-numeric batch size and parses lists', () => {
-    expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: 'ten' })).toThrowError(/SCAN_BATCH_SIZE/);
+    // Said as a person setting the variable reads it, not as the parser's "received NaN".
+    expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: 'ten' })).toThrowError(
+      /SCAN_BATCH_SIZE must be a number/,
+    );
+    expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: '2.5' })).toThrowError(
+      /SCAN_BATCH_SIZE must be a whole number/,
+    );
+    expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: '0' })).toThrowError(
+      /SCAN_BATCH_SIZE must be at least 1/,
+    );
+    expect(() => loadConfig(['pipeline'], { SCAN_BATCH_SIZE: 'ten' })).not.toThrowError(/NaN|Invalid input/);
     const auth = loadConfig(['auth'], { AUTH_ISSUER: 'http://kc/realms/r/', AUTH_AUDIENCE: 'a, b' }).auth;
     expect(auth.AUTH_AUDIENCE).toEqual(['a', 'b']);
     expect(auth.AUTH_ISSUER).toBe('http://kc/realms/r');
