@@ -12,7 +12,9 @@ module.exports = {
         'an adapter or the HTTP, auth or observability layers. Adapters import the domain, not the reverse.',
       severity: 'error',
       from: { path: '^lib/certificates/' },
-      to: { path: '^lib/(auth|http|identity|invoke|observability|render|storage|webhooks)/' },
+      to: {
+        path: '^lib/(auth|credentials|http|identity|invoke|observability|render|secrets|storage|webhooks)/',
+      },
     },
     {
       name: 'domain-imports-no-platform',

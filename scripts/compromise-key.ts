@@ -5,6 +5,7 @@ import {
 } from '../lib/certificates/key-compromise.ts';
 import { ConfigError, loadConfig } from '../lib/config.ts';
 import { thumbprintOfKid } from '../lib/credentials/jwks.ts';
+import { keyState, markKeyCompromised } from '../lib/credentials/key-store.ts';
 import { createSql } from '../lib/db/client.ts';
 import { NotFoundError } from '../lib/errors.ts';
 import { logger } from '../lib/observability/logger.ts';
@@ -98,7 +99,12 @@ try {
     console.log(`Waiting for ${renders} render(s) in flight to settle (at most until their lease ends)...`);
   print(
     await compromiseIssuerKey(
-      { sql, log: logger, onWait },
+      {
+        sql,
+        log: logger,
+        keys: { state: (id) => keyState(sql, id), markCompromised: (id) => markKeyCompromised(sql, id) },
+        onWait,
+      },
       { kid, actor, dryRun, allowCurrent: values.current },
     ),
   );

@@ -1,8 +1,7 @@
-import { keyState, markKeyCompromised } from '../credentials/key-store.ts';
 import type { Sql } from '../db/client.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { parseActor, queueReplacements, reissueInputSchema } from './lifecycle.ts';
-import type { Log } from './ports.ts';
+import type { IssuerKeyRegistry, Log } from './ports.ts';
 
 /**
  * After an issuer key leaks: mark it compromised, then replace every certificate it signed that a
@@ -23,6 +22,7 @@ import type { Log } from './ports.ts';
 export interface KeyCompromiseDeps {
   sql: Sql;
   log: Log;
+  keys: IssuerKeyRegistry;
   /** Waits between looks at the renders in flight (tests pass a fast one). */
   sleep?: (ms: number) => Promise<void>;
   /** Told before waiting for the renders in flight (the CLI says so: the wait can last a lease). */
@@ -83,7 +83,7 @@ export async function compromiseIssuerKey(
 ): Promise<KeyCompromiseReport> {
   const { sql, log } = deps;
   const actor = parseActor(input.actor);
-  const previousState = await keyState(sql, input.kid);
+  const previousState = await deps.keys.state(input.kid);
   if (!previousState) throw new NotFoundError('issuer key');
   if (previousState === 'current' && !input.dryRun && !input.allowCurrent)
     throw new CurrentKeyError(input.kid);
@@ -93,7 +93,7 @@ export async function compromiseIssuerKey(
 
   let rendersWaitedFor = 0;
   if (!input.dryRun) {
-    await markKeyCompromised(sql, input.kid);
+    await deps.keys.markCompromised(input.kid);
     // From this commit on, no signer uses the key (each signature reads its state first); what
     // it signed before may still be on its way to being issued. Not a render whose lease has run
     // out: its worker is gone (a generate function never outlives its lease), and the scan's

@@ -212,6 +212,17 @@ export const noopMetrics: PipelineMetrics = {
   s3Error: () => undefined,
 };
 
+/**
+ * The issuer's signing keys as the key store records them (lib/credentials/key-store.ts): what a
+ * key compromise reads and marks.
+ */
+export interface IssuerKeyRegistry {
+  /** The key's state, or undefined when it never signed anything here. */
+  state(kid: string): Promise<'current' | 'retired' | 'compromised' | undefined>;
+  /** Marks it compromised (the first mark's time is kept); false when it is unknown. */
+  markCompromised(kid: string): Promise<boolean>;
+}
+
 /** The current time; injectable so tests can pin expiry and URL lifetimes. */
 export type Clock = () => Date;
 

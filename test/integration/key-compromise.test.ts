@@ -3,9 +3,10 @@ import { generateCertificate } from '../../lib/certificates/generate.ts';
 import { compromiseIssuerKey } from '../../lib/certificates/key-compromise.ts';
 import { reissueCertificate, revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import { findPublicCertificate, getCertificate } from '../../lib/certificates/read-model.ts';
-import { keyState } from '../../lib/credentials/key-store.ts';
+import { keyState, markKeyCompromised } from '../../lib/credentials/key-store.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
 import { createCredentialSigner, createIssuerKey } from '../../lib/credentials/signer.ts';
+import type { Sql } from '../../lib/db/client.ts';
 import { NotFoundError, ValidationError } from '../../lib/errors.ts';
 import type { TestEnv } from '../support/env.ts';
 import { runScript } from '../support/run-script.ts';
@@ -18,6 +19,12 @@ import {
   makeGenerateDeps,
   pipelineTestFile,
 } from './pipeline-fixtures.ts';
+
+/** The key store's registry, as scripts/compromise-key.ts wires it. */
+const keysOf = (sql: Sql) => ({
+  state: (kid: string) => keyState(sql, kid),
+  markCompromised: (kid: string) => markKeyCompromised(sql, kid),
+});
 
 /** `npm run compromise-key`: after a key leaks, what it signed is marked and replaced. */
 
@@ -110,7 +117,7 @@ describe('an issuer key reported compromised', () => {
     const unrelated = await issueWith(withRotated);
 
     const preview = await compromiseIssuerKey(
-      { sql: t.sql, log },
+      { sql: t.sql, log, keys: keysOf(t.sql) },
       { kid: leaked.kid, actor: 'incident-42', dryRun: true },
     );
     expect(preview).toMatchObject({
@@ -123,7 +130,10 @@ describe('an issuer key reported compromised', () => {
     expect(await keyState(t.sql, leaked.kid)).toBe('retired');
     expect(await replacementOf(kept)).toBeUndefined();
 
-    const report = await compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'incident-42' });
+    const report = await compromiseIssuerKey(
+      { sql: t.sql, log, keys: keysOf(t.sql) },
+      { kid: leaked.kid, actor: 'incident-42' },
+    );
     expect(report).toEqual({
       kid: leaked.kid,
       previousState: 'retired',
@@ -172,7 +182,10 @@ describe('an issuer key reported compromised', () => {
       expect(page?.status).toBe('superseded');
     }
 
-    const again = await compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'incident-42' });
+    const again = await compromiseIssuerKey(
+      { sql: t.sql, log, keys: keysOf(t.sql) },
+      { kid: leaked.kid, actor: 'incident-42' },
+    );
     expect(again).toMatchObject({
       previousState: 'compromised',
       replacementsQueued: 0,
@@ -186,11 +199,17 @@ describe('an issuer key reported compromised', () => {
     expect(remarked?.compromised_at).toEqual(marked?.compromised_at);
 
     await expect(
-      compromiseIssuerKey({ sql: t.sql, log }, { kid: 'no-such-key', actor: 'incident-42' }),
+      compromiseIssuerKey(
+        { sql: t.sql, log, keys: keysOf(t.sql) },
+        { kid: 'no-such-key', actor: 'incident-42' },
+      ),
     ).rejects.toBeInstanceOf(NotFoundError);
     // Who acted goes into two audit rows per certificate: held to the staff actions' 1-200 characters.
     await expect(
-      compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'x'.repeat(201) }),
+      compromiseIssuerKey(
+        { sql: t.sql, log, keys: keysOf(t.sql) },
+        { kid: leaked.kid, actor: 'x'.repeat(201) },
+      ),
     ).rejects.toBeInstanceOf(ValidationError);
   });
 
@@ -224,7 +243,10 @@ describe('an issuer key reported compromised', () => {
     expect(await keyState(t.sql, leaked.kid)).toBe('retired');
     expect(await keyState(t.sql, factsKey.kid)).toBe('current');
 
-    const report = await compromiseIssuerKey({ sql: t.sql, log }, { kid: leaked.kid, actor: 'incident-44' });
+    const report = await compromiseIssuerKey(
+      { sql: t.sql, log, keys: keysOf(t.sql) },
+      { kid: leaked.kid, actor: 'incident-44' },
+    );
     expect(report).toMatchObject({ previousState: 'retired', replacementsQueued: 2, alreadyReplacing: 0 });
     expect(await keyState(t.sql, factsKey.kid)).toBe('current');
     expect(await replacementOf(earlier)).toBeUndefined();
@@ -261,6 +283,7 @@ describe('an issuer key reported compromised', () => {
       {
         sql: t.sql,
         log,
+        keys: keysOf(t.sql),
         onWait: (renders) => waits.push(`waiting for ${renders}`),
         // The worker commits while the command waits: its certificate is issued, signed with the key.
         sleep: async () => {
