@@ -852,6 +852,52 @@ describe('delivery', () => {
     expect(receiver.received).toHaveLength(0);
   });
 
+  it('a delivery sent whose result could not be recorded goes again after its lease, with the same webhook-id (at least once)', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    // The database goes away after the request was sent and answered 2xx: recording it fails.
+    let sent = false;
+    const failing = new Proxy(t.sql, {
+      get(target, property, receiverOf) {
+        if (property === 'begin' && sent) return () => Promise.reject(new Error('write CONNECTION_CLOSED'));
+        return Reflect.get(target, property, receiverOf);
+      },
+    });
+    const http = createHttpSender({ guard: loopbackAllowed, timeoutMs: 5000 });
+    const first = await runDeliveries(
+      {
+        ...workerWith(loopbackAllowed),
+        sql: failing,
+        send: async (request) => {
+          const outcome = await http(request);
+          sent = true;
+          return outcome;
+        },
+      },
+      options,
+    );
+    expect(first).toMatchObject({ attempted: 1, succeeded: 0, failed: 1 });
+    expect(receiver.received).toHaveLength(1);
+    const [row] = await t.sql<{ status: string; attempt_count: number; next_attempt_at: Date }[]>`
+      SELECT status, attempt_count, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id}`;
+    // Still pending, its attempt counted by the claim, due again when the claim's lease ends.
+    expect(row).toMatchObject({ status: 'pending', attempt_count: 1 });
+    expect(row?.next_attempt_at.getTime()).toBeGreaterThan(clock);
+
+    // Not before: a run within the lease sends nothing.
+    expect(await run()).toMatchObject({ attempted: 0 });
+    expect(receiver.received).toHaveLength(1);
+    // After it: sent again, as the same message (a receiver deduplicates on webhook-id).
+    clock = (row?.next_attempt_at.getTime() ?? clock) + 1000;
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(2);
+    expect(receiver.headersOf(1)['webhook-id']).toBe(receiver.headersOf(0)['webhook-id']);
+    const attempts = await t.sql<{ attempt_number: number; succeeded: boolean }[]>`
+      SELECT a.attempt_number, a.succeeded FROM webhook_delivery_attempts a
+      JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = ${endpoint.id}`;
+    expect(attempts).toEqual([{ attempt_number: 2, succeeded: true }]);
+  });
+
   it('the sweep of a disabled backlog leaves a row another transaction holds to its next run, never waiting for it', async () => {
     // A delivery settling as 410 or out of retries holds its own row, then cancels its endpoint's
     // others in id order: a sweep that waited for its row while holding lower ids would deadlock.
