@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -281,25 +281,21 @@ async function main(): Promise<void> {
   // Each Chromium launch makes its profile folder under this one (CHROMIUM_PROFILE_ROOT), which
   // goes when the stack stops (or, if this process is killed outright, when the guard has stopped
   // what it left): Chromium is stopped by signal here, so puppeteer's own removal of a profile in
-  // the OS temp folder never runs, and every stop left two there. A root the developer named is
-  // theirs, and left alone.
-  const profileRoot = process.env.CHROMIUM_PROFILE_ROOT
-    ? undefined
-    : mkdtempSync(join(tmpdir(), 'certificates-start-chromium-'));
-  const guard = startGuard(
-    join(ROOT, 'scripts', 'start-guard.ts'),
-    [String(process.pid), ...(profileRoot ? [profileRoot] : [])],
-    ROOT,
-  );
+  // the OS temp folder never runs, and every stop left two there. A root the developer named
+  // (CHROMIUM_PROFILE_ROOT) is theirs, perhaps shared with another run: this run's folder is made
+  // inside it, and only that one is swept and removed.
+  const profileParent = process.env.CHROMIUM_PROFILE_ROOT || tmpdir();
+  mkdirSync(profileParent, { recursive: true });
+  const profileRoot = mkdtempSync(join(profileParent, 'certificates-start-chromium-'));
+  const guard = startGuard(join(ROOT, 'scripts', 'start-guard.ts'), [String(process.pid), profileRoot], ROOT);
   /**
    * Stops every Chromium with a profile under this run's profile root while no serverless offline
    * of the run is alive: puppeteer starts Chromium in a process group of its own, so when offline
    * dies its browsers are re-parented away from this process's tree (about 0.5 GB each, seen
-   * running on after Ctrl-C). A root the developer named (CHROMIUM_PROFILE_ROOT) may be shared by
-   * another run: left alone.
+   * running on after Ctrl-C). Only this run's folder: under a root the developer named
+   * (CHROMIUM_PROFILE_ROOT), another run's browsers are left alone.
    */
   const stopOrphanedChromium = async (): Promise<void> => {
-    if (!profileRoot) return;
     // The browsers by their profile flag (the guard's own command line names the root too), and
     // what they started.
     const browsers = processesMentioning(`--user-data-dir=${profileRoot}`);
@@ -319,7 +315,7 @@ async function main(): Promise<void> {
     if (offline) await stopProcessTree(offline);
     // Chromium went with offline's tree; one an earlier, crashed offline left is stopped too.
     await stopOrphanedChromium();
-    if (profileRoot) await rm(profileRoot, { recursive: true, force: true }).catch(() => undefined);
+    await rm(profileRoot, { recursive: true, force: true }).catch(() => undefined);
     if (children.length === 0) return await (stack?.stop() ?? Promise.resolve());
     // Stopped while the stand-ins start (no stack to stop yet): PostgreSQL, if it runs, is told
     // to stop at once (SIGINT, its fast shutdown) here; a signal to this process alone (kill, a
@@ -484,7 +480,7 @@ async function main(): Promise<void> {
       OFFLINE_LAMBDA_PORT: String(options.OFFLINE_LAMBDA_PORT),
       OFFLINE_WEBSOCKET_PORT: String(options.OFFLINE_WEBSOCKET_PORT),
       ...(chromiumPath ? { CHROMIUM_EXECUTABLE_PATH: chromiumPath } : {}),
-      ...(profileRoot ? { CHROMIUM_PROFILE_ROOT: profileRoot } : {}),
+      CHROMIUM_PROFILE_ROOT: profileRoot,
       // Local stages only: a deploy stage packages the keys' ARNs and never a key.
       ...localKeys,
       // serverless-esbuild joins its work folder onto the project folder, even an absolute one.

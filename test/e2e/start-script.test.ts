@@ -537,7 +537,14 @@ describe('npm start', () => {
     // runs in a shell that sourced the first run's tokens.env: the stopped stand-ins' addresses
     // it still holds are not taken for the developer's own services.
     const stale = tokensEnvOf(dataDir);
-    const { started: second, output: again } = await startOnProbedPorts({ ...stale, ...env });
+    // And with a profile root of the developer's (not there yet): the run makes its own folder in
+    // it, and sweeps and removes only that one.
+    const devProfiles = join(stack.root, `dev-profiles-${randomUUID()}`);
+    const { started: second, output: again } = await startOnProbedPorts({
+      ...stale,
+      ...env,
+      CHROMIUM_PROFILE_ROOT: devProfiles,
+    });
     expect(again).toMatch(
       /^Ignoring DATABASE_URL, S3_BUCKET, S3_ENDPOINT_URL, S3_FORCE_PATH_STYLE, SCAN_NOT_BEFORE: exported by the tokens\.env of an earlier run/m,
     );
@@ -589,7 +596,7 @@ describe('npm start', () => {
       .filter((dir): dir is string => dir !== undefined);
     expect(profiles).not.toEqual([]);
     for (const dir of profiles)
-      expect(dir.startsWith(join(stack.root, 'certificates-start-chromium-'))).toBe(true);
+      expect(dir.startsWith(join(devProfiles, 'certificates-start-chromium-'))).toBe(true);
     // The three planted here, and any the stopped offline's own scan had dispatched to generate
     // and not yet seen claimed (a minute tick just before Ctrl-C hands out the demo's passes).
     const released = again.match(
@@ -668,6 +675,8 @@ describe('npm start', () => {
     expect(readdirSync(stack.root).filter((name) => name.startsWith('certificates-start-chromium-'))).toEqual(
       [],
     );
+    // The developer's root stays, emptied of this run's folder.
+    expect(readdirSync(devProfiles)).toEqual([]);
   }, 600_000);
 
   it('uses the configured PostgreSQL, S3 and Keycloak instead of starting stand-ins, and leaves them running', async () => {
