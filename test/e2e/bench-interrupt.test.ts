@@ -23,30 +23,33 @@ afterAll(() => {
   for (const pid of started) if (isAlive(pid)) signal(pid, 'SIGKILL');
 });
 
+/** `npm run bench` with `args`, writing its JSON to `resultsDir`; followed until it exits. */
+function startBench(args: string[], resultsDir: string) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/bench.ts', ...args, '--results-dir', resultsDir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  const { output, exited } = watchChild(child);
+  return {
+    child,
+    pid: child.pid as number,
+    output,
+    exited: exited.finally(() => running.delete(child)),
+  };
+}
+
 describe('npm run bench, interrupted', () => {
   it('stops Chromium, PostgreSQL and the stand-ins on SIGTERM and records the interruption', async () => {
     const resultsDir = await mkdtemp(join(tmpdir(), 'bench-interrupt-'));
     try {
       // Far more certificates than it will print before the signal: the render section is
       // mid-flight, with a warm Chromium, when it arrives.
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'scripts/bench.ts',
-          '--only',
-          'render',
-          '--render',
-          '1000000',
-          '--results-dir',
-          resultsDir,
-        ],
-        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      const { child, pid, output, exited } = startBench(
+        ['--only', 'render', '--render', '1000000'],
+        resultsDir,
       );
-      running.add(child);
-      const { output, exited } = watchChild(child);
-      const pid = child.pid as number;
 
       // Until a Chromium renderer and PostgreSQL both run under the bench (bounded by the test's
       // timeout, not by a guess at how long a busy machine takes to start them).
@@ -62,7 +65,6 @@ describe('npm run bench, interrupted', () => {
 
       signal(pid, 'SIGTERM');
       const outcome = await exited;
-      running.delete(child);
 
       // Everything it had started is gone (re-parented zombies count as gone).
       await waitUntilGone(tree, 10_000);
@@ -84,24 +86,7 @@ describe('npm run bench, interrupted', () => {
   it('stops PostgreSQL and removes its data folder on SIGTERM while the stand-ins still start', async () => {
     const resultsDir = await mkdtemp(join(tmpdir(), 'bench-interrupt-'));
     try {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'scripts/bench.ts',
-          '--only',
-          'render',
-          '--render',
-          '1',
-          '--results-dir',
-          resultsDir,
-        ],
-        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      running.add(child);
-      const { output, exited } = watchChild(child);
-      const pid = child.pid as number;
+      const { child, pid, output, exited } = startBench(['--only', 'render', '--render', '1'], resultsDir);
 
       // Signalled as soon as a PostgreSQL process (initdb's or the server) runs under it: the
       // stand-ins are mid-start, their data folder (in /dev/shm, RAM, where there is one) made.
@@ -119,7 +104,6 @@ describe('npm run bench, interrupted', () => {
       }
       signal(pid, 'SIGTERM');
       const outcome = await exited;
-      running.delete(child);
 
       await waitUntilGone(tree, 10_000);
       expect(tree.filter(isAlive).map(commandLine)).toEqual([]);

@@ -252,6 +252,17 @@ function reset() {
   listAnswer = undefined;
 }
 
+/** A page with the signed credential attached, and one more stream that `stream` makes. */
+async function withStream(stream: (document: PDFDocument) => PDFObject): Promise<Buffer> {
+  const document = await PDFDocument.create();
+  document.addPage([842, 595]);
+  await document.attach(new TextEncoder().encode(await signCredential(ada, issuerKey)), 'certificate.jwt', {
+    mimeType: 'application/jwt',
+  });
+  document.context.register(stream(document));
+  return Buffer.from(await document.save({ useObjectStreams: false }));
+}
+
 describe('npm run verify against forgeries', () => {
   it('a genuine certificate is valid, as a PDF with the issuer named and as its URL', async () => {
     reset();
@@ -700,20 +711,6 @@ describe('npm run verify against forgeries', () => {
 
     // Any stream of the file, before the parser inflates it (object streams, page content):
     // 64 MiB of zeros compress to ~64 KB.
-    /** A page with the signed credential attached, and one more stream that `stream` makes. */
-    const withStream = async (stream: (document: PDFDocument) => PDFObject): Promise<Buffer> => {
-      const document = await PDFDocument.create();
-      document.addPage([842, 595]);
-      await document.attach(
-        new TextEncoder().encode(await signCredential(ada, issuerKey)),
-        'certificate.jwt',
-        {
-          mimeType: 'application/jwt',
-        },
-      );
-      document.context.register(stream(document));
-      return Buffer.from(await document.save({ useObjectStreams: false }));
-    };
     const bombPath = join(dir, 'object-bomb.pdf');
     await writeFile(
       bombPath,
@@ -804,22 +801,9 @@ describe('npm run verify against forgeries', () => {
     // pdf.js and pdf-lib follow a reference wherever a filter may be: hex in front of a Flate
     // hides its zlib header from the scan, and decodes 64 MiB from 128 KB.
     const hexBomb = Buffer.from(deflateSync(new Uint8Array(64 * 1024 * 1024)).toString('hex'));
-    const forged = async (
-      dict: (document: PDFDocument) => Record<string, PDFObject>,
-    ): Promise<Uint8Array> => {
-      const document = await PDFDocument.create();
-      document.addPage([842, 595]);
-      // A genuine attachment, /EF << /F n 0 R >>: a reference /F that stays accepted.
-      await document.attach(
-        new TextEncoder().encode(await signCredential(ada, issuerKey)),
-        'certificate.jwt',
-        {
-          mimeType: 'application/jwt',
-        },
-      );
-      document.context.register(document.context.stream(hexBomb, dict(document)));
-      return await document.save({ useObjectStreams: false });
-    };
+    // The genuine attachment's /EF << /F n 0 R >>, a reference /F, stays accepted.
+    const forged = (dict: (document: PDFDocument) => Record<string, PDFObject>) =>
+      withStream((document) => document.context.stream(hexBomb, dict(document)));
     const name = (document: PDFDocument, value: string) => document.context.register(PDFName.of(value));
     const chain = (document: PDFDocument) =>
       document.context.register(
