@@ -228,17 +228,19 @@ export async function openBadgeForCertificate(
   // An erased holder's tombstone has no one to issue a credential to: its subject would be a
   // pseudonym, its name gone. The verification page still says it was revoked.
   if (!row || row.erased) throw new NotFoundError('certificate');
-  if (!row.generated_at || !['issued', 'revoked', 'superseded'].includes(row.status)) {
-    // The download's answers (read-model.ts), so a client handles both routes alike. A reissue
-    // cancelled with its original (revoked before it was ever generated) is final, not "being
-    // generated": a client following Retry-After would poll it for ever.
-    if (row.status === 'revoked' || row.status === 'superseded')
-      throw new GoneError(`The certificate was ${row.status === 'revoked' ? 'revoked' : 'replaced'}`, {
-        code: `certificate_${row.status}`,
-        certificateStatus: row.status,
-      });
+  // The download's answers (read-model.ts), so a client handles both routes alike. A reissue
+  // cancelled with its original (revoked before it was ever generated) is final, not "being
+  // generated": a client following Retry-After would poll it for ever. So is one revoked or
+  // replaced before status lists existed (it has no entry): a credential of it could not say
+  // what it is, and every wallet would take it for valid for ever.
+  const ended = row.status === 'revoked' || row.status === 'superseded';
+  if (ended && (!row.generated_at || !certificateStatusEntry(settings, row)))
+    throw new GoneError(`The certificate was ${row.status === 'revoked' ? 'revoked' : 'replaced'}`, {
+      code: `certificate_${row.status}`,
+      certificateStatus: row.status,
+    });
+  if (!row.generated_at || !(ended || row.status === 'issued'))
     throw notGeneratedError(row.status, row.retry_in_seconds);
-  }
   return credentialOf(settings, row, {
     validFrom: row.generated_at,
     studentName: row.student_name,

@@ -28,6 +28,7 @@ import type { HttpResponse } from '../../lib/http/response.ts';
 import type { LambdaHttpHandler } from '../../lib/http/route.ts';
 import { getStatusListRoute } from '../../lib/http/routes/credentials.ts';
 import { issuerKeyRoute } from '../../lib/http/routes/jwks.ts';
+import { errorSchema } from '../../lib/http/schemas.ts';
 import { logger } from '../../lib/observability/logger.ts';
 import { apiEvent, insertCertificate, lambdaContext } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
@@ -307,6 +308,40 @@ describe('revoke through the API, then every place a verifier looks', () => {
     const probed = await fetched('HEAD', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36');
     expect(probed).toMatchObject({ statusCode: 200, body: '' });
     expect(await exports()).toBe((counted ?? 0) + 1);
+  });
+
+  it('a certificate revoked or replaced before status lists existed has no credential: 410, never one a wallet takes for valid', async () => {
+    for (const status of ['revoked', 'superseded'] as const) {
+      const cert = await insertCertificate(t.sql, { studentId: ids.alice, studentName: 'Alice Liddell' });
+      // Issued and ended before status lists: no entry (the backfill gives issued ones theirs).
+      await t.sql`
+        UPDATE certificates SET status = ${status}::certificate_status,
+          revoked_at = CASE WHEN ${status} = 'revoked' THEN now() END,
+          revocation_reason = CASE WHEN ${status} = 'revoked' THEN 'issued-in-error' END
+        WHERE id = ${cert.id}`;
+      const [row] = await t.sql<{ status_list_id: string | null }[]>`
+        SELECT status_list_id FROM certificates WHERE id = ${cert.id}`;
+      expect(row?.status_list_id).toBeNull();
+      const answers = [
+        await call(
+          createPublicCredentialHandler(deps),
+          apiEvent('GET', '/api/v1/verify/{verificationCode}/credential', {
+            pathParameters: { verificationCode: cert.verificationCode },
+          }),
+        ),
+        await call(
+          createCredentialHandler(deps),
+          apiEvent('GET', '/api/v1/certificates/{certificateId}/credential', {
+            pathParameters: { certificateId: cert.id },
+            headers: await bearer(ids.alice),
+          }),
+        ),
+      ];
+      for (const answer of answers) {
+        expect(answer.statusCode, status).toBe(410);
+        expect(errorSchema.parse(JSON.parse(answer.body)).error.code).toBe(`certificate_${status}`);
+      }
+    }
   });
 
   it('tells crawlers and link previews from the HTTP libraries wallets use', () => {

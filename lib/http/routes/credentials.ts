@@ -128,7 +128,8 @@ export const getCertificateCredentialRoute = defineRoute({
       headers: notReadyHeaders,
     },
     410: errorResponse(
-      'A replacement revoked or superseded before it was ever generated (cancelled with its original): ' +
+      'A replacement revoked or superseded before it was ever generated (cancelled with its original), or ' +
+        'a certificate revoked or superseded before status lists existed (its credential could not say so): ' +
         '`certificate_revoked` / `certificate_superseded`, final',
     ),
   },
