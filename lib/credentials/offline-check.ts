@@ -102,6 +102,9 @@ const liveStatus = z.object({
   studentName: z.string().nullable().optional(),
   courseTitle: z.string().optional(),
   issuedOn: z.string().nullable().optional(),
+  // Valid by its record, but signed (the QR code's facts or the PDF's Open Badge) with a key the
+  // issuer reports compromised since: the issuer's own page says this copy cannot be trusted.
+  signedWithRevokedKey: z.boolean().optional(),
 });
 const VC_V2_CONTEXT = 'https://www.w3.org/ns/credentials/v2';
 const statusListShape = z.looseObject({
@@ -423,6 +426,13 @@ async function liveStatusOf(
       live.status === 'superseded' && live.supersededBy && /^[A-Za-z0-9-]{6,64}$/.test(live.supersededBy)
         ? ` by ${live.supersededBy} (${new URL(encodeURIComponent(live.supersededBy), new URL('.', url))})`
         : '';
+    if (live.status === 'valid' && live.signedWithRevokedKey === true)
+      return {
+        known: 'invalid',
+        line: `Status: SIGNED WITH A REVOKED KEY — valid by the issuer's record, but this copy was signed with a key the issuer reports compromised, so it cannot be trusted; a replacement is being issued (live, ${url})`,
+        ...(pdf ? { file: fileFinding(pdf, live.pdfSha256) } : {}),
+        record: live,
+      };
     return {
       known: live.status === 'valid' ? 'valid' : 'invalid',
       line: `Status: ${live.status}${successor}${live.revokedAt ? ` (revoked ${live.revokedAt})` : ''} (live, ${url})`,

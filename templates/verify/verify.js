@@ -159,6 +159,10 @@
   // signature line says the copy cannot be trusted. A valid record's heading must say it too.
   if (revoked)
     return main.dataset.status === 'valid' ? distrust('revoked_key', 'revoked_key') : say('revoked_key');
+  // The issuer found the record signed with a key reported compromised that the QR code does not
+  // name (the credentials key of the PDF's Open Badge): its genuine signature does not make this
+  // copy one to trust, and the line under the heading must not say "Genuine".
+  if (document.getElementById('revoked-key')) return say('revoked_key');
 
   // The holder's details were erased: the record keeps no name or score to compare the signed
   // ones with. A genuine signature of this certificate's code leaves the record's own status

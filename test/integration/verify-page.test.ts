@@ -568,6 +568,10 @@ describe('public verification page', () => {
     expect(opened.status).toBe('tampered');
     expect(opened.heading).toBe('Signed with a revoked key');
     expect(await opened.page.$$('#add-to-wallet, #add-to-linkedin, .actions')).toHaveLength(0);
+    // Nor does the line under the heading call this copy genuine.
+    expect(
+      await opened.page.$eval('#signature-result', (element) => element.getAttribute('data-result')),
+    ).toBe('revoked_key');
     await opened.close();
   });
 

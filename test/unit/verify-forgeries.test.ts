@@ -465,6 +465,20 @@ describe('npm run verify against forgeries', () => {
     );
   });
 
+  it("a link whose record the issuer reports signed with a revoked key (the PDF's Open Badge key) is invalid, as its page says", async () => {
+    reset();
+    const jws = await signCredential(ada, issuerKey);
+    const link = `${VERIFY}/${ada.code}#${jws}`;
+    expect((await checkCertificate(link, undefined, online)).outcome).toBe('valid');
+    const revokedKey: NonNullable<CheckIo['fetch']> = async (url, init) =>
+      new URL(url).pathname.startsWith('/verify/')
+        ? json({ verificationCode: ada.code, status: 'valid', revokedAt: null, signedWithRevokedKey: true })
+        : network(url, init);
+    const report = await checkCertificate(link, undefined, { ...online, fetch: revokedKey });
+    expect(report.outcome).toBe('invalid');
+    expect(report.lines.join('\n')).toContain('Status: SIGNED WITH A REVOKED KEY');
+  });
+
   it('a live answer that does not name the certificate it is about is not taken as its status', async () => {
     reset();
     const jws = await signCredential(ada, issuerKey);
