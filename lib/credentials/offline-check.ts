@@ -831,6 +831,9 @@ async function checkCertificateUnescaped(
     if (check.verdict !== 'valid' && check.verdict !== 'revoked-key') return { outcome: 'invalid', lines };
     if (check.verdict === 'revoked-key') {
       lines.push('Signed facts (not trustworthy):', ...describeClaims(check.claims));
+      // Online, what the issuer says of it now: superseded, with the replacement's code and page.
+      if (io.fetch && (isUrl(target) || isUrl(jwksLocation) || issuerOrigin !== undefined))
+        lines.push((await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch, undefined)).line);
       return { outcome: 'invalid', lines };
     }
     let ok = true;
