@@ -59,18 +59,21 @@ const NAMES_ARRAY = new RegExp(String.raw`^\[(?:\s*\/${NAME_CHARACTER}+)*\s*\]$`
 const FILTER_ARRAY = new RegExp(String.raw`^\[(?:\s*(?:\/${NAME_CHARACTER}+|\d+\s+\d+\s+R))*\s*\]$`);
 const REFERENCE = /^\d+\s+\d+\s+R$/;
 
+const OBJECT_DEFINITION = /(?<![0-9])(\d+)\s+(\d+)\s+obj\s*(.)/g;
+
 /**
- * Whether every definition of the object a reference names opens a dictionary (a stream's, such
- * as an embedded file's), and there is one: a name or an array there, or an object kept inside a
+ * The objects that open a dictionary (a stream's, such as an embedded file's) in every definition
+ * of them in the file, read in one pass: a name or an array there, or an object kept inside a
  * compressed object stream (out of this scan's sight, and never a stream), could be filters that
  * pdf.js and pdf-lib look up behind an /F.
  */
-function namesDictionaries(text: string, reference: string): boolean {
-  const [number, generation] = reference.split(/\s+/);
-  const definitions = [
-    ...text.matchAll(new RegExp(String.raw`(?<![0-9])${number}\s+${generation}\s+obj\s*(.)`, 'g')),
-  ];
-  return definitions.length > 0 && definitions.every((definition) => definition[1] === '<');
+function dictionaryObjects(text: string): Set<string> {
+  const opens = new Map<string, boolean>();
+  for (const [, number, generation, first] of text.matchAll(OBJECT_DEFINITION)) {
+    const key = `${Number(number)} ${Number(generation)}`;
+    opens.set(key, (opens.get(key) ?? true) && first === '<');
+  }
+  return new Set([...opens].filter(([, dictionary]) => dictionary).map(([key]) => key));
 }
 
 /**
@@ -81,13 +84,19 @@ function namesDictionaries(text: string, reference: string): boolean {
  * dictionary, which a forger can make hard to delimit.
  */
 function* filterValues(text: string): Generator<{ key: string; value: string }> {
+  let dictionaries: Set<string> | undefined;
+  const namesDictionary = (reference: string): boolean => {
+    dictionaries ??= dictionaryObjects(text);
+    const [number, generation] = reference.split(/\s+/).map(Number);
+    return dictionaries.has(`${number} ${generation}`);
+  };
   for (const match of text.matchAll(NAME_TOKEN)) {
     const key = decodeName(match[1] ?? '');
     if (key !== 'Filter' && key !== 'F') continue;
     FILTER_VALUE.lastIndex = (match.index ?? 0) + match[0].length;
     const value = FILTER_VALUE.exec(text)?.[1] ?? '';
     // /F n g R: an embedded file (/EF), a stream, passes; anything else it names is refused.
-    if (key === 'F' && REFERENCE.test(value) && namesDictionaries(text, value)) continue;
+    if (key === 'F' && REFERENCE.test(value) && namesDictionary(value)) continue;
     if (key === 'F' && !value.startsWith('/') && !value.startsWith('[') && !REFERENCE.test(value)) continue;
     yield { key, value };
   }
@@ -150,6 +159,17 @@ function headerBudget(size: number): number {
   return MAX_ZLIB_HEADERS + Math.floor(size / 256);
 }
 
+/** The first input window an attempt reads (doubled while the stream goes on). */
+const FIRST_WINDOW = 1024;
+/**
+ * Bytes all attempts may read: each stream of a genuine file is read about twice (the doubling
+ * window), and each chance header in compressed data a window or two; eight times the file is
+ * far past that, and caps a forged file's work near linear in its size.
+ */
+function readingBudget(size: number): number {
+  return 8 * size + MAX_ZLIB_HEADERS * 2 * FIRST_WINDOW;
+}
+
 /**
  * Refuses a PDF that could decode past MAX_STREAM_BYTES in one stream, or MAX_STREAMS_BYTES in
  * all, before a parser decodes it: pdf-lib inflates every object stream whole when it loads a
@@ -167,23 +187,44 @@ function assertStreamsBounded(pdf: Uint8Array): void {
         `a stream is encoded with /${key} ${value || '(nothing readable)'}, which this checker does not decode (the issuer's PDFs use one filter, FlateDecode or DCTDecode)`,
       );
   let total = 0;
-  const measure = (data: Buffer, depth: number): void => {
-    let output: Buffer;
-    try {
-      output = inflateRawSync(data.subarray(2), {
-        maxOutputLength: MAX_STREAM_BYTES,
-        // A stream cut short (as some writers end them) still counts for what it gives.
-        finishFlush: constants.Z_SYNC_FLUSH,
-      });
-    } catch (error) {
-      if (error instanceof RangeError)
-        throw new Error(`a stream inflates to more than ${MAX_STREAM_BYTES} bytes`);
-      return; // not deflate data after all
+  // What the attempts may read in all: every header is tried (below), so data made to run on
+  // for long (empty stored blocks, say) would otherwise be read again from each header in it.
+  let readBudget = readingBudget(bytes.length);
+  const inflateWithin = (input: Buffer): { output: Buffer; consumed: number } | undefined => {
+    // A window that doubles until the stream ends inside it: what is read is charged, the real
+    // extent of the stream at most twice over, and an attempt that fails early costs little.
+    for (let window = FIRST_WINDOW; ; window *= 2) {
+      const slice = input.subarray(0, window);
+      readBudget -= slice.byteLength;
+      if (readBudget < 0)
+        throw new Error(
+          'its compressed data would have to be read over and over, which no certificate needs',
+        );
+      let result: { buffer: Buffer; engine: { bytesWritten: number } };
+      try {
+        result = inflateRawSync(slice, {
+          maxOutputLength: MAX_STREAM_BYTES,
+          // A stream cut short (as some writers end them, or as the window ends) counts for what it gives.
+          finishFlush: constants.Z_SYNC_FLUSH,
+          info: true,
+        }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      } catch (error) {
+        if (error instanceof RangeError)
+          throw new Error(`a stream inflates to more than ${MAX_STREAM_BYTES} bytes`);
+        return undefined; // not deflate data after all
+      }
+      const consumed = result.engine.bytesWritten;
+      if (consumed < slice.byteLength || slice.byteLength === input.byteLength)
+        return { output: result.buffer, consumed };
     }
-    total += output.byteLength;
+  };
+  const measure = (data: Buffer, depth: number): void => {
+    const inflated = inflateWithin(data.subarray(2));
+    if (!inflated) return;
+    total += inflated.output.byteLength;
     if (total > MAX_STREAMS_BYTES)
       throw new Error(`its streams inflate to more than ${MAX_STREAMS_BYTES} bytes`);
-    if (depth < 3 && zlibHeaderAt(output, 0)) measure(output, depth + 1);
+    if (depth < 3 && zlibHeaderAt(inflated.output, 0)) measure(inflated.output, depth + 1);
   };
   const budget = headerBudget(bytes.length);
   let tried = 0;
@@ -193,7 +234,8 @@ function assertStreamsBounded(pdf: Uint8Array): void {
       throw new Error(`it holds more than ${budget} zlib headers, which no certificate does`);
     // Every header is tried, inside a stream measured already too: skipping what a stream
     // consumed let a stored block planted in a comment swallow the next object's real stream,
-    // which then went unmeasured (1 GB from a 1 MB file). The budget bounds the attempts.
+    // which then went unmeasured (1 GB from a 1 MB file). The budgets bound the attempts and
+    // what they read.
     measure(bytes.subarray(at), 0);
   }
 }

@@ -877,6 +877,18 @@ describe('npm run verify against forgeries', () => {
     await expect(readPdfAttachments(new Uint8Array(wrapped))).rejects.toThrow(
       `a stream inflates to more than ${MAX_STREAM_BYTES} bytes`,
     );
+
+    // Data that runs on to the end of the file from every header in it (empty stored blocks, a
+    // header every few dozen bytes): each attempt would read it all again, a megabyte a thousand
+    // times over. What the attempts read is budgeted, and the file refused when it runs out.
+    const runOn: number[] = [0x78, 0x9c];
+    while (runOn.length < 1_000_000) {
+      runOn.push(0x00, 0x02, 0x00, 0xfd, 0xff, 0x78, 0x9c);
+      for (let block = 0; block < 20; block++) runOn.push(0x00, 0x00, 0x00, 0xff, 0xff);
+    }
+    await expect(readPdfAttachments(new Uint8Array(runOn))).rejects.toThrow(
+      'its compressed data would have to be read over and over, which no certificate needs',
+    );
   });
 
   it("a PDF of two pages: could not check offline; online, invalid unless it is byte for byte the issuer's file", async () => {
