@@ -284,7 +284,10 @@ async function main(): Promise<void> {
   // the OS temp folder never runs, and every stop left two there. A root the developer named
   // (CHROMIUM_PROFILE_ROOT) is theirs, perhaps shared with another run: this run's folder is made
   // inside it, and only that one is swept and removed.
-  const profileParent = process.env.CHROMIUM_PROFILE_ROOT || tmpdir();
+  // A relative one is refused by name with the rest of the configuration (below): nothing is made
+  // for it first.
+  const givenProfileRoot = process.env.CHROMIUM_PROFILE_ROOT;
+  const profileParent = givenProfileRoot && isAbsolute(givenProfileRoot) ? givenProfileRoot : tmpdir();
   mkdirSync(profileParent, { recursive: true });
   const profileRoot = mkdtempSync(join(profileParent, 'certificates-start-chromium-'));
   const guard = startGuard(join(ROOT, 'scripts', 'start-guard.ts'), [String(process.pid), profileRoot], ROOT);

@@ -30,8 +30,16 @@ function rolePerFunction(template) {
   for (const [id, resource] of Object.entries(resources)) {
     if (resource.Type !== 'AWS::Lambda::Function') continue;
     const kind = resource.Properties?.Role?.['Fn::GetAtt']?.[0];
-    if (typeof kind !== 'string' || resources[kind]?.Type !== 'AWS::IAM::Role')
-      throw new Error(`${id}: its role must be a role of this stack (serverless.yml \`role:\` names one)`);
+    // The framework's own role (a function with no `role:`) grants logs on every group of the
+    // stage and has a fixed name two copies would share: each function names one of serverless.yml's.
+    if (
+      typeof kind !== 'string' ||
+      kind === 'IamRoleLambdaExecution' ||
+      resources[kind]?.Type !== 'AWS::IAM::Role'
+    )
+      throw new Error(
+        `${id}: its role must be one of serverless.yml's roles (give the function a \`role:\`)`,
+      );
     // The framework names a function's resources after it: <Name>LambdaFunction, <Name>LogGroup.
     const name = id.replace(/LambdaFunction$/, '');
     const logGroup = `${name}LogGroup`;

@@ -599,8 +599,17 @@ describe('what a deploy stage refuses because AWS would take it and then fail or
     const foreignRole = structuredClone(template);
     foreignRole.Resources.HealthLambdaFunction = fn('NotARole');
     expect(() => rolePerFunction(foreignRole)).toThrow(
-      /HealthLambdaFunction: its role must be a role of this stack/,
+      /HealthLambdaFunction: its role must be one of serverless.yml's roles/,
     );
+    // A function with no `role:` gets the framework's: stage-wide logs, a fixed RoleName. Refused.
+    const frameworkRole = {
+      Resources: {
+        ...structuredClone(template.Resources),
+        IamRoleLambdaExecution: kindRole(),
+        HealthLambdaFunction: fn('IamRoleLambdaExecution'),
+      },
+    };
+    expect(() => rolePerFunction(frameworkRole)).toThrow(/give the function a `role:`/);
 
     // No role of serverless.yml grants a stage-wide log-group pattern.
     const yaml = readFileSync(join(ROOT, 'serverless.yml'), 'utf8');
