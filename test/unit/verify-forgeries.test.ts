@@ -10,7 +10,7 @@ import type { CertificateFacts } from '../../lib/certificates/facts.ts';
 import { signCredential } from '../../lib/credentials/credential.ts';
 import { jwksDocument, type PublishedKey } from '../../lib/credentials/jwks.ts';
 import { generateSigningJwk, type SigningKey, signingKeyFromJwk } from '../../lib/credentials/keys.ts';
-import { type CheckIo, checkCertificate } from '../../lib/credentials/offline-check.ts';
+import { type CheckIo, checkCertificate, MAX_FETCHED_BYTES } from '../../lib/credentials/offline-check.ts';
 import {
   achievementForCourse,
   buildOpenBadgeCredential,
@@ -479,6 +479,57 @@ describe('npm run verify against forgeries', () => {
     expect(report.lines.join('\n')).toContain('Status: SIGNED WITH A REVOKED KEY');
   });
 
+  it('a PDF whose unsigned verify address points off the issuer is never valid online: its file could not be compared', async () => {
+    reset();
+    // The signed list answers for the Open Badge; nothing answers for the file, which is the one
+    // check that covers the page as drawn.
+    const moved = await pdf('moved.pdf', ada, { verifyUrl: `https://evil.example/verify/${ada.code}` });
+    const report = await checkCertificate(moved, JWKS_URL, online);
+    expect(report.outcome).toBe('unchecked');
+    expect(report.lines.join('\n')).toContain('File: COULD NOT CHECK');
+  });
+
+  it('an Open Badge signed with a credentials key the issuer reports compromised is invalid, though the facts key is good', async () => {
+    reset();
+    const genuine = await pdf('badge-key-leaked.pdf', ada, {});
+    const jwksFile = join(dir, 'jwks-credentials-compromised.json');
+    const saved = (state: 'current' | 'compromised') =>
+      writeFile(
+        jwksFile,
+        JSON.stringify(
+          jwksDocument(
+            [
+              { jwk: issuerKey.publicJwk, state: 'current' },
+              {
+                jwk: credentialKey.publicJwk,
+                state,
+                ...(state === 'compromised' ? { revokedAt: '2026-05-01T00:00:00Z' } : {}),
+              },
+            ],
+            'https://certs.example.org/api/v1',
+          ),
+        ),
+      );
+    await saved('current');
+    expect((await checkCertificate(genuine, jwksFile, offline)).outcome).toBe('valid');
+    await saved('compromised');
+    const report = await checkCertificate(genuine, jwksFile, offline);
+    expect(report.outcome).toBe('invalid');
+    expect(report.lines.join('\n')).toMatch(/Open Badge: INVALID — signed with a revoked key/);
+  });
+
+  it('a code the issuer has no record of is invalid, not "could not check"', async () => {
+    reset();
+    const ghost: CertificateFacts = { ...ada, code: 'GHOST00000000009' };
+    const report = await checkCertificate(
+      `${VERIFY}/${ghost.code}#${await signCredential(ghost, issuerKey)}`,
+      undefined,
+      online,
+    );
+    expect(report.outcome).toBe('invalid');
+    expect(report.lines).toContain('Status: the issuer has no record of this certificate');
+  });
+
   it('a live answer that does not name the certificate it is about is not taken as its status', async () => {
     reset();
     const jws = await signCredential(ada, issuerKey);
@@ -789,12 +840,17 @@ describe('npm run verify against forgeries', () => {
     expect(headers.outcome).toBe('unchecked');
     expect(headers.lines.join('\n')).toMatch(/more than \d+ zlib headers, which no certificate does/);
 
-    // A host that answers without end: the checker stops reading and cannot check.
+    // A host that answers without end: the checker stops reading and cannot check. The stream
+    // does end, far past the limit, so a checker that lost its limit fails this test on what it
+    // read instead of reading for ever (a worker grew to 23 GB so).
+    let served = 0;
     const endless: NonNullable<CheckIo['fetch']> = async (url, init) => {
       if (new URL(url).pathname.startsWith('/verify/'))
         return new Response(
           new ReadableStream({
             pull(controller) {
+              if (served >= 4 * MAX_FETCHED_BYTES) return controller.close();
+              served += 64 * 1024;
               controller.enqueue(new Uint8Array(64 * 1024).fill(32));
             },
           }),
@@ -809,6 +865,8 @@ describe('npm run verify against forgeries', () => {
     });
     expect(flood.outcome).not.toBe('valid');
     expect(flood.lines.join('\n')).toMatch(/more than 4194304 bytes/);
+    // Read no further than the limit (and what the stream had queued ahead of the reader).
+    expect(served).toBeLessThan(2 * MAX_FETCHED_BYTES);
   });
 
   it('filters behind references, and a stored block planted to hide the next stream, are refused before a parser reads them', async () => {
