@@ -275,6 +275,20 @@ describe('delivery', () => {
     ).toThrow();
   });
 
+  it('a redirect is a failure, not followed and retried on the schedule (Standard Webhooks: "3xx: Failure")', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    // A receiver that moved, or a login page in front of it: the event has not reached anyone.
+    receiver.answer({ status: 302, headers: { location: `${receiver.url}/elsewhere` } });
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 0, failed: 1 });
+    expect(receiver.received).toHaveLength(1);
+    const [row] = await t.sql<{ status: string; last_status_code: number }[]>`
+      SELECT status, last_status_code FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id}`;
+    expect(row).toEqual({ status: 'pending', last_status_code: 302 });
+    clock += 5000;
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+  });
+
   it('retries after a 500 on the schedule; the log shows both attempts', async () => {
     const { endpoint } = await endpointFor(['certificate.issued']);
     await issuedCertificate();

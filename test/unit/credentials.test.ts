@@ -228,6 +228,13 @@ describe('the RS256 credentials key', () => {
     const rsaJwk = await generateSigningJwk('RS256');
     const rsa = await signingKeyFromJwk(rsaJwk, 'RS256');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    // Each refused entry a key of its own: one the accepted entries also hold would be dropped as
+    // a second listing of that key, whatever rule it broke.
+    const other = async () => {
+      const { n, e } = await generateSigningJwk('RS256');
+      return { kty: 'RSA', n, e };
+    };
+    const { kty, crv, x, y } = await generateSigningJwk();
     const keys = await parseJwks({
       // As another issuer may publish it: no kid, alg or use of ours. Keys for encryption, or
       // whose alg says another algorithm, are not signature keys.
@@ -235,10 +242,11 @@ describe('the RS256 credentials key', () => {
         oldKey.publicJwk,
         { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e },
         small,
-        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e, use: 'enc', alg: 'RSA-OAEP-256' },
-        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e, alg: 'PS256' },
-        { kty: 'RSA', n: rsaJwk.n, e: rsaJwk.e, key_ops: ['encrypt'] },
-        { ...oldKey.publicJwk, use: 'enc' },
+        { ...(await other()), use: 'enc' },
+        { ...(await other()), alg: 'PS256' },
+        { ...(await other()), key_ops: ['encrypt'] },
+        { kty, crv, x, y, use: 'enc' },
+        { kty, crv, x, y, alg: 'RS256' },
       ],
     });
     expect(keys.map((key) => [key.jwk.kid, key.jwk.alg])).toEqual([
