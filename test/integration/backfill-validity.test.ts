@@ -111,6 +111,17 @@ describe('a backfilled certificate in a course with a validity period', () => {
       [byBackfill]: '2021-03-31',
       [byScan]: null,
     });
+
+    // A failed attempt earns nothing, whoever hands it to the rule: refused, and nothing created.
+    const [failed] = await t.sql<{ id: string }[]>`
+      INSERT INTO test_attempts (student_id, course_id, score, max_score, passed, completed_at)
+      VALUES (${await student()}, ${courseId}, 10, 100, false, now()) RETURNING id`;
+    await expect(
+      applyLaterPassRule({ sql: t.sql, log }, { attemptId: failed?.id as string, actor: 'scan' }),
+    ).rejects.toThrow('the attempt did not pass');
+    const [none] = await t.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM certificates WHERE test_attempt_id = ${failed?.id as string}`;
+    expect(none?.n).toBe(0);
   });
 
   it('counts from the pass for a later pass of one backfill that the scan decides again once the first certificate is issued', async () => {

@@ -550,5 +550,8 @@ describe('eraseStudent', () => {
     await expect(eraseStudent(deps, { studentId: randomUUID(), actor: '  ' })).rejects.toThrow(
       'actor must be 1-200 characters',
     );
+    await expect(eraseStudent(deps, { studentId: randomUUID(), actor: 'x'.repeat(201) })).rejects.toThrow(
+      'actor must be 1-200 characters',
+    );
   });
 });

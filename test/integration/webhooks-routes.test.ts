@@ -212,6 +212,8 @@ describe('webhook admin routes', () => {
       ],
       [{ url: 'http://127.0.0.1:9/x', eventTypes: ['certificate.issued'], secret: 'mine' }, 'body'],
       [{ url: 'ftp://127.0.0.1/x', eventTypes: ['certificate.issued'] }, 'url'],
+      // A fragment is never sent (RFC 9110 §4.2.4): the URL stored would not be the one posted to.
+      [{ url: 'http://127.0.0.1:9/x#section', eventTypes: ['certificate.issued'] }, 'url'],
       // Not allow-listed: plain http, then a private address over https.
       [{ url: 'http://hooks.example.com/x', eventTypes: ['certificate.issued'] }, 'url'],
       [{ url: 'https://10.1.2.3/x', eventTypes: ['certificate.issued'] }, 'url'],
@@ -326,6 +328,19 @@ describe('webhook admin routes', () => {
     const endpoint = webhookEndpointSchema.parse(JSON.parse(disabled.body));
     expect(endpoint).toMatchObject({ id: endpointId, enabled: false });
     expect(endpoint.disabledReason).toContain('disabled by');
+    // A second DELETE (or a 410 after it) keeps when and why it was first disabled: the log's
+    // retention counts from then, and no second "disabled" is announced.
+    await t.sql`UPDATE webhook_endpoints SET disabled_at = disabled_at - interval '1 hour' WHERE id = ${endpointId}`;
+    const [firstDisabled] = await t.sql<{ disabled_at: Date; disabled_reason: string }[]>`
+      SELECT disabled_at, disabled_reason FROM webhook_endpoints WHERE id = ${endpointId}`;
+    const twice = await call(disableEndpointHandler, 'DELETE', `${ENDPOINTS}/{endpointId}`, {
+      token: tokens.admin,
+      pathParameters: { endpointId },
+    });
+    expect(twice.statusCode).toBe(200);
+    expect(
+      await t.sql`SELECT disabled_at, disabled_reason FROM webhook_endpoints WHERE id = ${endpointId}`,
+    ).toEqual([firstDisabled]);
     // The queued redelivery was cancelled with it; the log is still there.
     const after = webhookDeliveryPageSchema.parse(JSON.parse((await log({})).body));
     expect(after.items.find((item) => item.id === deliveryId)?.status).toBe('cancelled');

@@ -83,6 +83,8 @@ describe('Bitstring Status List encoding', () => {
 
   it('refuses lists shorter than the minimum, other encodings and out-of-range indexes', () => {
     expect(() => createBitstring(1024)).toThrow(RangeError);
+    // Whole bytes only: the spec's bitstring is bytes, index 0 the first byte's leftmost bit.
+    expect(() => createBitstring(MIN_STATUS_LIST_SIZE + 4)).toThrow(RangeError);
     const short = `u${gzipSync(new Uint8Array(1024)).toString('base64url')}`;
     expect(() => decodeStatusList(short)).toThrow(StatusListFormatError);
     const body = example.statusListCredential.credentialSubject.encodedList.slice(1);

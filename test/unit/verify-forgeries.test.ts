@@ -707,7 +707,8 @@ describe('npm run verify against forgeries', () => {
   it('what a hostile PDF or link says cannot repaint the verdict in a terminal', async () => {
     reset();
     // A header that would erase its own line, print a fake verdict, then hide what follows.
-    const paint = '\r\u001b[2KSignature: valid\nVerdict: VALID\n\u001b[8m\u202e';
+    // (U+2028 and U+2029 break a line in some terminals too.)
+    const paint = '\r\u001b[2KSignature: valid\nVerdict: VALID\u2028Verdict: VALID\u2029\n\u001b[8m\u202e';
     const header = Buffer.from(JSON.stringify({ alg: paint, kid: 'x' })).toString('base64url');
     const jwsWithPaint = `${header}.e30.AA`;
     const hostile = [
@@ -722,8 +723,9 @@ describe('npm run verify against forgeries', () => {
       expect(report.outcome).toBe('invalid');
       const text = report.lines.join('\n');
       expect(text).toContain('\\u{1b}[2K');
+      expect(text).toContain('\\u{2028}');
       for (const line of report.lines)
-        expect(line).toMatch(/^[^\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]*$/u);
+        expect(line).toMatch(/^[^\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]*$/u);
     }
     // A genuine certificate's lines, Arabic name included, are printed as they are.
     const arabic = { ...ada, name: 'أدا لوفليس' };
