@@ -1,4 +1,5 @@
 import {
+  backfillMaxWaiting,
   backfillRequestSchema,
   formatProgress,
   previewBackfill,
@@ -22,8 +23,6 @@ import { cliArgs } from './cli-args.ts';
 
 const USAGE =
   'usage: npm run backfill -- --from DATE [--to DATE] [--course ID] [--dry-run] [--notify] [--batch-size N (1-10000)]';
-// How many budgets' worth of certificates may wait in front of the workers.
-const PACE_FACTOR = 2;
 
 // An unknown option, a missing value: the reason and the usage, no stack (cli-args.ts).
 const { values } = cliArgs(USAGE, {
@@ -120,7 +119,7 @@ try {
     };
     const result = await runBackfill({ sql, log: logger }, selection, {
       batchSize,
-      maxWaiting: config.pipeline.GENERATE_MAX_CONCURRENCY * PACE_FACTOR,
+      maxWaiting: backfillMaxWaiting(config.pipeline.GENERATE_MAX_CONCURRENCY),
       notify: input.notify,
       signal: controller.signal,
       onProgress: (progress) => {

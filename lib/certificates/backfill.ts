@@ -256,6 +256,15 @@ export interface BackfillProgress {
   elapsedMs: number;
 }
 
+/**
+ * How many certificates a backfill lets wait in front of the workers: twice the concurrency
+ * budget (GENERATE_MAX_CONCURRENCY), so the scan always has work and new passes never queue
+ * behind more than that. The route and `npm run backfill` pace alike.
+ */
+export function backfillMaxWaiting(maxInFlight: number): number {
+  return 2 * maxInFlight;
+}
+
 export interface BackfillOptions {
   /** Attempts per batch (one transaction). */
   batchSize: number;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { requires } from '../../auth/policies.ts';
-import { backfillCourse, type CourseBackfillRun } from '../../certificates/backfill.ts';
+import { backfillCourse, backfillMaxWaiting, type CourseBackfillRun } from '../../certificates/backfill.ts';
 import { logger } from '../../observability/logger.ts';
 import type { BackfillDeps } from '../backfill-deps.ts';
 import { defineRoute } from '../contract.ts';
@@ -31,8 +31,6 @@ export const backfillRunSchemaCheck: Same<keyof CourseBackfillRun, keyof z.infer
 
 // Attempts per call: one batch, so the request returns within a second or two.
 const BATCH_SIZE = 500;
-// Budgets' worth of certificates allowed to wait, as `npm run backfill` uses.
-const PACE_FACTOR = 2;
 
 export const backfillCourseRoute = defineRoute({
   operationId: 'backfillCourse',
@@ -58,7 +56,7 @@ export const backfillCourseRoute = defineRoute({
   handle: async (deps: BackfillDeps, { path, body, principal }) => {
     const result = await backfillCourse({ sql: deps.sql, log: logger }, path.courseId, body, {
       batchSize: BATCH_SIZE,
-      maxWaiting: deps.maxInFlight * PACE_FACTOR,
+      maxWaiting: backfillMaxWaiting(deps.maxInFlight),
       boundary: { scanNotBefore: deps.scanNotBefore, startedAt: deps.now() },
       requestedBy: principal.subject,
     });
