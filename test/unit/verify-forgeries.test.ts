@@ -518,6 +518,22 @@ describe('npm run verify against forgeries', () => {
     expect(report.lines.join('\n')).toMatch(/Open Badge: INVALID — signed with a revoked key/);
   });
 
+  it("an entry of more than one bit (statusSize, another issuer's) is not read as a revocation flag", async () => {
+    reset();
+    // Bit 5 clear: read as a one-bit flag it would say "not revoked", but a 2-bit entry's bits
+    // are 10 and 11 (Bitstring Status List §2.1).
+    const credential = badgeCredential(ada, 5);
+    const twoBits = { ...credential, credentialStatus: { ...credential.credentialStatus, statusSize: 2 } };
+    const badgeJwt = await signOpenBadgeCredential(
+      twoBits as typeof credential,
+      jwtSignerFor(credentialKey),
+      API,
+    );
+    const report = await checkCertificate(await pdf('two-bits.pdf', ada, { badgeJwt }), JWKS_URL, online);
+    expect(report.lines.join('\n')).toContain('statusSize 2 is not supported');
+    expect(report.lines.join('\n')).not.toContain('Open Badge status: not revoked');
+  });
+
   it('a code the issuer has no record of is invalid, not "could not check"', async () => {
     reset();
     const ghost: CertificateFacts = { ...ada, code: 'GHOST00000000009' };
