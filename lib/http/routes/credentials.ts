@@ -109,7 +109,8 @@ export const getCertificateCredentialRoute = defineRoute({
     'see GET /api/v1/keys/{kid}; claims `iss`, `jti`, `sub`, `nbf`, `exp` as Open Badges 3.0 maps them), ' +
     'with `credentialStatus` pointing at its entry in a status list (`GET /api/v1/status/{listId}`). ' +
     'Revoked, superseded and expired certificates still have theirs: the status entry and `validUntil` ' +
-    'say what they are. Recorded as a `credential-export`.',
+    'say what they are (one revoked or superseded before status lists existed has no entry: 410). ' +
+    'Recorded as a `credential-export`.',
   request: { path: certificateIdPath },
   policy: signedIn,
   responses: {
@@ -168,6 +169,10 @@ export const getPublicCredentialRoute = defineRoute({
       headers: credentialFileHeaders,
     },
     404: errorResponse('No generated certificate has this code'),
+    410: errorResponse(
+      'A certificate revoked or superseded before status lists existed, which no credential could say ' +
+        '(`certificate_revoked` / `certificate_superseded`), final',
+    ),
   },
   handle: async (deps: CredentialDeps, { path, event }) => {
     const { jwt } = await signedOpenBadgeForCode(deps, deps.credentials, path.verificationCode);
