@@ -831,9 +831,14 @@ async function checkCertificateUnescaped(
     if (check.verdict !== 'valid' && check.verdict !== 'revoked-key') return { outcome: 'invalid', lines };
     if (check.verdict === 'revoked-key') {
       lines.push('Signed facts (not trustworthy):', ...describeClaims(check.claims));
-      // Online, what the issuer says of it now: superseded, with the replacement's code and page.
-      if (io.fetch && (isUrl(target) || isUrl(jwksLocation) || issuerOrigin !== undefined))
-        lines.push((await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch, undefined)).line);
+      // Online, what the issuer says of the code now (superseded, with the replacement's code and
+      // page), said as the record of that code: not a verdict on this copy, whatever it says.
+      if (io.fetch && (isUrl(target) || isUrl(jwksLocation) || issuerOrigin !== undefined)) {
+        const live = await liveStatusOf(verifyUrl, check.claims.c, issuerOrigin, io.fetch, undefined);
+        lines.push(
+          live.line.replace(/^Status: /, 'Status of the code those facts name (not of this copy): '),
+        );
+      }
       return { outcome: 'invalid', lines };
     }
     let ok = true;

@@ -59,7 +59,8 @@ const NAMES_ARRAY = new RegExp(String.raw`^\[(?:\s*\/${NAME_CHARACTER}+)*\s*\]$`
 const FILTER_ARRAY = new RegExp(String.raw`^\[(?:\s*(?:\/${NAME_CHARACTER}+|\d+\s+\d+\s+R))*\s*\]$`);
 const REFERENCE = /^\d+\s+\d+\s+R$/;
 
-const OBJECT_DEFINITION = /(?<![0-9])(\d+)\s+(\d+)\s+obj\s*(.)/g;
+// The character after `obj` is looked at, not taken: it may begin the next definition.
+const OBJECT_DEFINITION = /(?<![0-9])(\d+)\s+(\d+)\s+obj\s*(?=([\s\S]))/g;
 
 /**
  * The objects that open a dictionary (a stream's, such as an embedded file's) in every definition
@@ -171,6 +172,13 @@ function readingBudget(size: number): number {
 }
 
 /**
+ * Bytes all attempts may inflate, the tries that failed counted at their output window: a genuine
+ * file's streams inflate once or twice over (at most MAX_STREAMS_BYTES in all) and its chance
+ * headers a window or two each.
+ */
+const INFLATE_BUDGET = 4 * MAX_STREAMS_BYTES;
+
+/**
  * Refuses a PDF that could decode past MAX_STREAM_BYTES in one stream, or MAX_STREAMS_BYTES in
  * all, before a parser decodes it: pdf-lib inflates every object stream whole when it loads a
  * file (and the page-text readers its content streams), so a forged 1.5 MB file could take
@@ -190,32 +198,45 @@ function assertStreamsBounded(pdf: Uint8Array): void {
   // What the attempts may read in all: every header is tried (below), so data made to run on
   // for long (empty stored blocks, say) would otherwise be read again from each header in it.
   let readBudget = readingBudget(bytes.length);
+  // And what they may inflate in all, failed attempts included: data that inflates to just under
+  // the bound and then turns out not to be deflate data would otherwise cost that much from every
+  // header placed in front of it, uncounted.
+  let inflateBudget = INFLATE_BUDGET;
+  const charge = (read: number, inflated: number): void => {
+    readBudget -= read;
+    inflateBudget -= inflated;
+    if (readBudget < 0 || inflateBudget < 0)
+      throw new Error('its compressed data would have to be read over and over, which no certificate needs');
+  };
   const inflateWithin = (input: Buffer): { output: Buffer; consumed: number } | undefined => {
-    // A window that doubles until the stream ends inside it: what is read is charged, the real
-    // extent of the stream at most twice over, and an attempt that fails early costs little.
-    for (let window = FIRST_WINDOW; ; window *= 2) {
+    // Windows that double, on what is read until the stream ends inside it and on what it gives
+    // until it stops short of the bound: each try is charged what it read and what it gave (its
+    // output window when it failed), the stream's real size at most about twice over, and an
+    // attempt that fails early costs little.
+    let output = FIRST_WINDOW;
+    for (let window = FIRST_WINDOW; ; ) {
       const slice = input.subarray(0, window);
-      readBudget -= slice.byteLength;
-      if (readBudget < 0)
-        throw new Error(
-          'its compressed data would have to be read over and over, which no certificate needs',
-        );
       let result: { buffer: Buffer; engine: { bytesWritten: number } };
       try {
         result = inflateRawSync(slice, {
-          maxOutputLength: MAX_STREAM_BYTES,
+          maxOutputLength: output,
           // A stream cut short (as some writers end them, or as the window ends) counts for what it gives.
           finishFlush: constants.Z_SYNC_FLUSH,
           info: true,
         }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
       } catch (error) {
-        if (error instanceof RangeError)
+        charge(slice.byteLength, output);
+        if (!(error instanceof RangeError)) return undefined; // not deflate data after all
+        if (output >= MAX_STREAM_BYTES)
           throw new Error(`a stream inflates to more than ${MAX_STREAM_BYTES} bytes`);
-        return undefined; // not deflate data after all
+        output = Math.min(output * 2, MAX_STREAM_BYTES);
+        continue;
       }
+      charge(slice.byteLength, result.buffer.byteLength);
       const consumed = result.engine.bytesWritten;
       if (consumed < slice.byteLength || slice.byteLength === input.byteLength)
         return { output: result.buffer, consumed };
+      window *= 2;
     }
   };
   const measure = (data: Buffer, depth: number): void => {

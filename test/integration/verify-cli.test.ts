@@ -328,7 +328,7 @@ describe('npm run verify with the URL of a QR code (online)', () => {
         `Signature: INVALID — signed with a revoked key (${stolen.kid}, revoked 2`,
       );
       // Online, it says what the issuer's record is now (a replacement's code, once superseded).
-      expect(report.lines.at(-1)).toMatch(/^Status: /);
+      expect(report.lines.at(-1)).toMatch(/^Status of the code those facts name \(not of this copy\): /);
       expect(report.lines.at(-1)).toContain(`(live, ${server.baseUrl}/api/v1/verify/${code})`);
       expect(report.outcome).toBe('invalid');
     }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateRawSync, deflateSync } from 'node:zlib';
+import { constants, deflateRawSync, deflateSync } from 'node:zlib';
 import { SignJWT } from 'jose';
 import { PDFDocument, PDFName, type PDFObject, StandardFonts } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -964,6 +964,50 @@ describe('npm run verify against forgeries', () => {
     }
     await expect(readPdfAttachments(new Uint8Array(runOn))).rejects.toThrow(
       'its compressed data would have to be read over and over, which no certificate needs',
+    );
+
+    // Many headers in front of one tail that inflates to just under the bound and then is not
+    // deflate data: each attempt inflated 14 MiB, uncounted, as the tail was never a stream.
+    const tail = Buffer.concat([
+      deflateRawSync(Buffer.alloc(14 * 1024 * 1024), { finishFlush: constants.Z_SYNC_FLUSH, level: 9 }),
+      Buffer.from([0x07, 0, 0, 0]),
+    ]);
+    const cluster = Buffer.concat([
+      ...Array.from({ length: 140 }, (_, i) => {
+        // A zlib header and a stored block that covers the headers after it, up to the tail.
+        const covered = 7 * (139 - i);
+        return Buffer.from([
+          0x78,
+          0x01,
+          0x00,
+          covered & 0xff,
+          covered >> 8,
+          ~covered & 0xff,
+          (~covered >> 8) & 0xff,
+        ]);
+      }),
+      tail,
+    ]);
+    await expect(
+      readPdfAttachments(
+        new Uint8Array(Buffer.concat([Buffer.from('%PDF-1.7\n'), ...Array(60).fill(cluster)])),
+      ),
+    ).rejects.toThrow('its compressed data would have to be read over and over, which no certificate needs');
+
+    // A comment that reads like a definition must not hide the next one: object 5 is a filter
+    // name in its second definition (a dictionary in its first).
+    const overlapping = [
+      '%PDF-1.7',
+      '5 0 obj << >> endobj',
+      '% 9 0 obj',
+      '5 0 obj /LZWDecode endobj',
+      '6 0 obj << /Length 3 /F 5 0 R >> stream',
+      'abc',
+      'endstream endobj',
+      '%%EOF',
+    ].join('\n');
+    await expect(readPdfAttachments(new TextEncoder().encode(overlapping))).rejects.toThrow(
+      /a stream is encoded with \/F 5 0 R, which this checker does not decode/,
     );
   });
 
