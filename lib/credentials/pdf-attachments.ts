@@ -52,12 +52,17 @@ function decodeName(raw: string): string {
 // A character of a name: not a delimiter or whitespace, or a #xx escape.
 const NAME_CHARACTER = String.raw`(?:[^\s/[\]<>(){}%#]|#[0-9A-Fa-f]{2})`;
 const NAME_TOKEN = new RegExp(String.raw`\/(${NAME_CHARACTER}+)`, 'g');
-const FILTER_VALUE = new RegExp(String.raw`\s*(\[[^\]]*\]|\/${NAME_CHARACTER}*|\d+\s+\d+\s+R)?`, 'y');
+// An indirect reference, `n g R`.
+const REFERENCE_TOKEN = String.raw`\d+\s+\d+\s+R`;
+const FILTER_VALUE = new RegExp(String.raw`\s*(\[[^\]]*\]|\/${NAME_CHARACTER}*|${REFERENCE_TOKEN})?`, 'y');
 // An array of names only, and whitespace.
 const NAMES_ARRAY = new RegExp(String.raw`^\[(?:\s*\/${NAME_CHARACTER}+)*\s*\]$`);
 // An array of names and references (n g R), and whitespace: what a filter array may hold.
-const FILTER_ARRAY = new RegExp(String.raw`^\[(?:\s*(?:\/${NAME_CHARACTER}+|\d+\s+\d+\s+R))*\s*\]$`);
-const REFERENCE = /^\d+\s+\d+\s+R$/;
+const FILTER_ARRAY = new RegExp(String.raw`^\[(?:\s*(?:\/${NAME_CHARACTER}+|${REFERENCE_TOKEN}))*\s*\]$`);
+const REFERENCE = new RegExp(`^${REFERENCE_TOKEN}$`);
+
+/** An object's number and generation as one key, however its digits were written (`007`). */
+const objectKey = (number: string, generation: string): string => `${Number(number)} ${Number(generation)}`;
 
 // The character after `obj` is looked at, not taken: it may begin the next definition.
 const OBJECT_DEFINITION = /(?<![0-9])(\d+)\s+(\d+)\s+obj\s*(?=([\s\S]))/g;
@@ -71,7 +76,7 @@ const OBJECT_DEFINITION = /(?<![0-9])(\d+)\s+(\d+)\s+obj\s*(?=([\s\S]))/g;
 function dictionaryObjects(text: string): Set<string> {
   const opens = new Map<string, boolean>();
   for (const [, number, generation, first] of text.matchAll(OBJECT_DEFINITION)) {
-    const key = `${Number(number)} ${Number(generation)}`;
+    const key = objectKey(number ?? '', generation ?? '');
     opens.set(key, (opens.get(key) ?? true) && first === '<');
   }
   return new Set([...opens].filter(([, dictionary]) => dictionary).map(([key]) => key));
@@ -88,8 +93,8 @@ function* filterValues(text: string): Generator<{ key: string; value: string }> 
   let dictionaries: Set<string> | undefined;
   const namesDictionary = (reference: string): boolean => {
     dictionaries ??= dictionaryObjects(text);
-    const [number, generation] = reference.split(/\s+/).map(Number);
-    return dictionaries.has(`${number} ${generation}`);
+    const [number = '', generation = ''] = reference.split(/\s+/);
+    return dictionaries.has(objectKey(number, generation));
   };
   for (const match of text.matchAll(NAME_TOKEN)) {
     const key = decodeName(match[1] ?? '');
