@@ -213,7 +213,7 @@ function assertStreamsBounded(pdf: Uint8Array): void {
     if (readBudget < 0 || inflateBudget < 0)
       throw new Error('its compressed data would have to be read over and over, which no certificate needs');
   };
-  const inflateWithin = (input: Buffer): { output: Buffer; consumed: number } | undefined => {
+  const inflateWithin = (input: Buffer): Buffer | undefined => {
     // Windows that double, on what is read until the stream ends inside it and on what it gives
     // until it stops short of the bound: each try is charged what it read and what it gave (its
     // output window when it failed), the stream's real size at most about twice over, and an
@@ -238,19 +238,19 @@ function assertStreamsBounded(pdf: Uint8Array): void {
         continue;
       }
       charge(slice.byteLength, result.buffer.byteLength);
-      const consumed = result.engine.bytesWritten;
-      if (consumed < slice.byteLength || slice.byteLength === input.byteLength)
-        return { output: result.buffer, consumed };
+      // It stopped inside the window (its end), or the window is all there is.
+      if (result.engine.bytesWritten < slice.byteLength || slice.byteLength === input.byteLength)
+        return result.buffer;
       window *= 2;
     }
   };
   const measure = (data: Buffer, depth: number): void => {
     const inflated = inflateWithin(data.subarray(2));
     if (!inflated) return;
-    total += inflated.output.byteLength;
+    total += inflated.byteLength;
     if (total > MAX_STREAMS_BYTES)
       throw new Error(`its streams inflate to more than ${MAX_STREAMS_BYTES} bytes`);
-    if (depth < 3 && zlibHeaderAt(inflated.output, 0)) measure(inflated.output, depth + 1);
+    if (depth < 3 && zlibHeaderAt(inflated, 0)) measure(inflated, depth + 1);
   };
   const budget = headerBudget(bytes.length);
   let tried = 0;

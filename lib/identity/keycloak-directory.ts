@@ -139,25 +139,22 @@ export function createKeycloakDirectory(options: KeycloakDirectoryOptions): Keyc
    * that would use them all up and mark every certificate dead in a few hours.
    */
   const assertKeycloakAnswered = (response: Response, what: string): void => {
-    const status = response.status;
-    const wrongPlace = (answer: string) =>
-      new ConfigurationError(
-        `Keycloak ${what} was answered with ${answer}, which Keycloak does not send: set KEYCLOAK_URL to the address Keycloak itself serves (https or http, and any path prefix such as /auth), with no login page or proxy redirecting in front of it`,
-        DEPENDENCY,
-      );
-    if (status >= 300 && status < 400) {
-      void response.body?.cancel();
-      throw wrongPlace(`a redirect (HTTP ${status})`);
-    }
-    if (status === 405) {
-      void response.body?.cancel();
-      throw wrongPlace('HTTP 405 (method not allowed)');
-    }
+    const { status } = response;
     const type = response.headers.get('content-type') ?? '';
-    if (response.ok && !/\bjson\b/i.test(type)) {
-      void response.body?.cancel();
-      throw wrongPlace(`${type.split(';')[0] || 'a body of no content type'}, not JSON`);
-    }
+    const answer =
+      status >= 300 && status < 400
+        ? `a redirect (HTTP ${status})`
+        : status === 405
+          ? 'HTTP 405 (method not allowed)'
+          : response.ok && !/\bjson\b/i.test(type)
+            ? `${type.split(';')[0] || 'a body of no content type'}, not JSON`
+            : undefined;
+    if (answer === undefined) return;
+    void response.body?.cancel();
+    throw new ConfigurationError(
+      `Keycloak ${what} was answered with ${answer}, which Keycloak does not send: set KEYCLOAK_URL to the address Keycloak itself serves (https or http, and any path prefix such as /auth), with no login page or proxy redirecting in front of it`,
+      DEPENDENCY,
+    );
   };
 
   /** A passing fault; with the Retry-After a rate limit or an overloaded Keycloak sends. */

@@ -262,15 +262,6 @@ function isTimeout(error: unknown): boolean {
   );
 }
 
-/**
- * A page made and loaded within the print's limit: every DevTools call of it (attaching, turning
- * JavaScript off, the frame tree, writing the document) would otherwise wait out the protocol
- * timeout when Chromium hangs, past generate's own, and the hung browser would be kept.
- */
-function pageWithin(work: Promise<Page>, ms: number): Promise<Page> {
-  return within(work, ms, `a new page did not answer within ${ms} ms`);
-}
-
 /** A failed print, told apart by whether the browser survived it (both are worth a retry). */
 function renderFailure(error: unknown, browser: Browser): TransientError {
   const message = errorMessage(error);
@@ -297,6 +288,18 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
     const crash = crashes.get(page);
     return crash ? Promise.race([work, crash]) : work;
   };
+  // A page made, and a document loaded, within the print's limit: every DevTools call of them
+  // (attaching, turning JavaScript off, the frame tree, writing the document) would otherwise wait
+  // out the protocol timeout when Chromium hangs, past generate's own, and the hung browser would
+  // be kept (a RenderTimeoutError discards it).
+  const newPageWithin = (browser: Browser, ms: number): Promise<Page> =>
+    within(newPage(browser), ms, `a new page did not answer within ${ms} ms`);
+  const loadWithin = (page: Page, html: string, ms: number): Promise<void> =>
+    within(
+      unlessCrashed(page, page.setContent(html, { waitUntil: 'load', timeout: ms })),
+      ms,
+      `the page did not load within ${ms} ms`,
+    );
   // At most `maxPages` pages print at once; more callers wait for a free page. This lets a
   // worker keep more certificates in flight (Keycloak, S3, database) than pages it renders,
   // without overloading Chromium on a small machine.
@@ -604,13 +607,9 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
       if (!page || !usable(page)) {
         if (page && !page.isClosed()) void page.close().catch(() => undefined);
         reused = false;
-        page = await pageWithin(newPage(browser), printOptions.timeoutMs);
+        page = await newPageWithin(browser, printOptions.timeoutMs);
       }
-      await within(
-        unlessCrashed(page, page.setContent(html, { waitUntil: 'load', timeout: printOptions.timeoutMs })),
-        printOptions.timeoutMs,
-        `the page did not load within ${printOptions.timeoutMs} ms`,
-      );
+      await loadWithin(page, html, printOptions.timeoutMs);
       const pdf = await pdfOf(page, printOptions);
       healthy = true;
       return pdf;
@@ -651,15 +650,8 @@ export function createPdfPrinter(options: PdfPrinterOptions = {}): PdfPrinter {
         // A blank page made ahead (warm) or left by a fresh print serves as well as a new one.
         const idle = idlePages.pop();
         if (idle && !usable(idle) && !idle.isClosed()) void idle.close().catch(() => undefined);
-        page = idle && usable(idle) ? idle : await pageWithin(newPage(browser), printOptions.timeoutMs);
-        await within(
-          unlessCrashed(
-            page,
-            page.setContent(job.html, { waitUntil: 'load', timeout: printOptions.timeoutMs }),
-          ),
-          printOptions.timeoutMs,
-          `the page did not load within ${printOptions.timeoutMs} ms`,
-        );
+        page = idle && usable(idle) ? idle : await newPageWithin(browser, printOptions.timeoutMs);
+        await loadWithin(page, job.html, printOptions.timeoutMs);
         const located = (await evaluate(
           page,
           `(${LOCATE_SLOTS})(${JSON.stringify(job.markers)}, ${JSON.stringify(job.imageMarkers)})`,
