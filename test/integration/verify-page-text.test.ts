@@ -580,6 +580,21 @@ describe('npm run verify reads the page', () => {
     expect(forged.status).toBe(1);
   });
 
+  it('reads the page within its limits: past them, exits 2 and names the limit', async () => {
+    const path = (await printCertificate('cli-limited.pdf', factsOf('Ada Lovelace'))).path;
+    // A genuine page takes more than 64 MiB to read (about 350 measured, pdf.js loaded).
+    const limited = run(path, '--jwks', jwksFile, '--max-page-memory', '64');
+    expect(limited.stdout).toContain(
+      'Page text: COULD NOT READ the page (reading the page needed more than 64 MiB of memory; the file may be built to exhaust the checker).',
+    );
+    expect(limited.stdout).toContain('Verdict: COULD NOT CHECK');
+    expect(limited.status).toBe(2);
+
+    const refused = run(path, '--jwks', jwksFile, '--max-page-seconds', '0');
+    expect(refused.stderr).toContain('--max-page-seconds must be a whole number from 1 to 3600, not "0"');
+    expect(refused.status).toBe(2);
+  });
+
   it('compares Arabic names too: exits 0 for a genuine one and 1 for another name', async () => {
     const signed = factsOf('فاطمة الزهراء');
     const genuine = run(
