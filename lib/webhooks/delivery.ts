@@ -51,6 +51,12 @@ export interface DeliveryRunResult {
   abandoned: number;
   endpointsDisabled: number;
   /**
+   * Deliveries the database failed during (reading whether to send, or recording the answer):
+   * due again when their claim's lease ends. Not counted as failed: the receiver may well have
+   * taken it, and may then get it twice, under the same webhook-id.
+   */
+  unrecorded: number;
+  /**
    * Deliveries not sent because their endpoint asked to be throttled earlier in this run (429,
    * 502, 503 or 504, or no answer at all): put back, unattempted, until that answer's retry.
    */
@@ -217,8 +223,11 @@ function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlem
 }
 
 interface Delivered {
-  /** `cancelled`: not sent, its endpoint disabled since it was claimed (a 410 or an admin). */
-  settlement: Settlement | 'held' | 'cancelled';
+  /**
+   * `cancelled`: not sent, its endpoint disabled since it was claimed (a 410 or an admin).
+   * `unrecorded`: the database failed during it (DeliveryRunResult.unrecorded).
+   */
+  settlement: Settlement | 'held' | 'cancelled' | 'unrecorded';
   /** Whether this delivery disabled its endpoint (410 Gone, or failing consistently). */
   disabled: boolean;
   /** The endpoint asked to be throttled: nothing more to it before this instant. */
@@ -507,7 +516,7 @@ export async function runDeliveries(
         deliveryId: delivery.id,
         error: error instanceof Error ? error.message : String(error),
       });
-      return { settlement: 'retry', disabled: false };
+      return { settlement: 'unrecorded', disabled: false };
     }
   });
   const count = (wanted: Delivered['settlement']) =>
@@ -519,9 +528,10 @@ export async function runDeliveries(
     deliveriesCreated: fanned.deliveries,
     attempted: claimed.length - unsent,
     succeeded: count('succeeded'),
-    failed: claimed.length - unsent - count('succeeded'),
+    failed: claimed.length - unsent - count('succeeded') - count('unrecorded'),
     abandoned: count('failed'),
     endpointsDisabled: delivered.filter(({ disabled }) => disabled).length,
+    unrecorded: count('unrecorded'),
     held,
   };
   if (result.fannedOut > 0 || result.attempted > 0) deps.log.info('Webhook deliveries completed', result);

@@ -24,6 +24,7 @@ const COUNTS = [
   'failed',
   'abandoned',
   'endpointsDisabled',
+  'unrecorded',
   'held',
 ] as const satisfies readonly (keyof DeliveryRunResult)[];
 
@@ -53,6 +54,7 @@ export async function runScheduledWebhooks(
     failed: 0,
     abandoned: 0,
     endpointsDisabled: 0,
+    unrecorded: 0,
     held: 0,
   };
   // An endpoint throttled in one round gets nothing more in the later rounds of this run either.
