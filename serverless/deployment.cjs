@@ -19,6 +19,8 @@ const LOCAL_STAGES = new Set(['local', 'test']);
 const MAX_GENERATE_CONCURRENCY = 1000;
 
 const ARN = {
+  // lib/config.ts's SECRET_ARN, with the region captured (CommonJS cannot import it): a unit test
+  // (deployment-settings.test.ts) holds the two to the same answers.
   secret: /^arn:aws[a-z-]*:(ssm|secretsmanager):([a-z0-9-]+):\d{12}:(parameter\/.+|secret:.+)$/,
   // What an alarm may notify: an SNS topic above all (any ARN CloudWatch takes as an action).
   alarmAction: /^arn:aws[a-z-]*:[a-z0-9-]+:/,
@@ -447,3 +449,4 @@ module.exports.corsFor = corsFor;
 module.exports.unpatchedDependencies = unpatchedDependencies;
 module.exports.LOCAL_ENDPOINT_VARIABLES = LOCAL_ENDPOINT_VARIABLES;
 module.exports.declaredService = declaredService;
+module.exports.SECRET_ARN = ARN.secret;

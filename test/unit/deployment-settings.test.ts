@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anyone } from '../../lib/auth/policies.ts';
-import { documentedVariables, loadConfig } from '../../lib/config.ts';
+import { documentedVariables, loadConfig, SECRET_ARN } from '../../lib/config.ts';
 import { ROUTES } from '../../lib/http/routes/catalog.ts';
 import { openApiRoute } from '../../lib/http/routes/openapi.ts';
 
@@ -44,6 +44,7 @@ const {
   PREFLIGHT_ROUTE_KEY,
   LOCAL_ENDPOINT_VARIABLES,
   declaredService,
+  SECRET_ARN: PACKAGED_SECRET_ARN,
 } = createRequire(import.meta.url)('../../serverless/deployment.cjs') as {
   settings: (stage: string, region: string) => Settings;
   corsFor: (stage: string, value: string | undefined) => { origins: string[]; problems: string[] };
@@ -55,7 +56,30 @@ const {
     stage: string,
     file?: string,
   ) => { service: string; functions: { key: string; role?: string; name: string }[] };
+  SECRET_ARN: RegExp;
 };
+
+describe('the secret ARN pattern packaging checks', () => {
+  it('takes and refuses what the functions take and refuse at cold start (lib/config.ts)', () => {
+    const samples = [
+      'arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf',
+      'arn:aws:ssm:eu-central-1:123456789012:parameter/certificates/keycloak',
+      'arn:aws-us-gov:ssm:us-gov-west-1:123456789012:parameter/x',
+      'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:y',
+      'arn:aws:ssm:eu-central-1:12345678901:parameter/short-account',
+      'arn:aws:s3:eu-central-1:123456789012:secret:wrong-service',
+      'arn:aws:ssm:EU-CENTRAL-1:123456789012:parameter/upper-region',
+      'arn:aws:ssm:eu-central-1:123456789012:parameter/',
+      'arn:aws:secretsmanager:eu-central-1:123456789012:secret:',
+      'arn:aws:ssm:eu-central-1:123456789012:key/not-a-parameter',
+      ' arn:aws:ssm:eu-central-1:123456789012:parameter/x',
+    ];
+    const answers = samples.map((arn) => [arn, SECRET_ARN.test(arn)]);
+    expect(samples.map((arn) => [arn, PACKAGED_SECRET_ARN.test(arn)])).toEqual(answers);
+    // Both ways answered: the samples are not all taken or all refused.
+    expect(new Set(answers.map(([, taken]) => taken))).toEqual(new Set([true, false]));
+  });
+});
 
 /** The name of an AWS-managed policy from its ARN, which must be built in the stack's partition. */
 function policyName(arn: Settings['managedPolicies'][number]): string {
