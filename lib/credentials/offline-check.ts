@@ -902,8 +902,20 @@ async function checkCertificateUnescaped(
       // The facts in full when the PDF carries them (they match the signature); else the signed
       // claims, whose names may be cut: then only their part before the "…" is looked for.
       const printed = facts
-        ? { name: facts.name, course: facts.course, code: facts.code, score: facts.score }
-        : { name: check.claims.n, course: check.claims.t, code: check.claims.c, score: check.claims.s };
+        ? {
+            name: facts.name,
+            course: facts.course,
+            code: facts.code,
+            score: facts.score,
+            dates: { issued: facts.issued, expires: facts.expires ?? null },
+          }
+        : {
+            name: check.claims.n,
+            course: check.claims.t,
+            code: check.claims.c,
+            score: check.claims.s,
+            dates: { issued: check.claims.d, expires: check.claims.x ?? null },
+          };
       const page = await pageFinding(pdf, printed, io.pageText, io.pageTextReadsShaped === true);
       const cut = !facts && (isCut(check.claims.n) || isCut(check.claims.t));
       if (page.verdict === 'consistent' && cut) {

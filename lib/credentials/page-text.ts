@@ -1,4 +1,5 @@
 import { fontStacks, selectFontFaces } from '../render/fonts.ts';
+import { type DateSeen, datesOnPage } from './page-dates.ts';
 
 /**
  * The page of a certificate PDF against the signed facts, through its text layer (`npm run
@@ -343,7 +344,14 @@ const BY_EYE = "(a check of the PDF's text layer: what is drawn can still differ
  */
 export async function pageFinding(
   pdf: Uint8Array,
-  printed: { name: string; course: string; code: string; score?: string },
+  printed: {
+    name: string;
+    course: string;
+    code: string;
+    score?: string;
+    /** The signed issue and expiry dates (yyyy-mm-dd; expires null: never), compared by page-dates.ts. */
+    dates?: { issued: string; expires: string | null };
+  },
   pageText: PageTextReader,
   readsShaped: boolean,
 ): Promise<{ verdict: 'consistent' | 'invalid' | 'unread'; line: string }> {
@@ -395,6 +403,19 @@ export async function pageFinding(
       verdict: 'invalid',
       line: `Page text: SHOWS ANOTHER SCORE than the signed ${printed.score} — the page was altered or is not this certificate`,
     };
+  const dates = printed.dates && datesOnPage(reading.text, printed.dates, pageComparable, asciiDigits);
+  if (printed.dates && dates?.issued.seen === 'other')
+    return {
+      verdict: 'invalid',
+      line: `Page text: SHOWS ANOTHER ISSUE DATE (${dates.issued.shown}) than the signed ${printed.dates.issued} — the page was altered or is not this certificate`,
+    };
+  if (printed.dates && dates?.expires.seen === 'other')
+    return {
+      verdict: 'invalid',
+      line: printed.dates.expires
+        ? `Page text: SHOWS ANOTHER EXPIRY DATE (${dates.expires.shown}) than the signed ${printed.dates.expires} — the page was altered or is not this certificate`
+        : `Page text: SHOWS AN EXPIRY DATE (${dates.expires.shown}), and the signed facts have none — the page was altered or is not this certificate`,
+    };
   const found = facts.filter((fact) => fact.sighting.seen === 'found').map((fact) => fact.what);
   const missing = facts.filter((fact) => fact.sighting.seen === 'missing').map((fact) => fact.what);
   const clauses: string[] = [];
@@ -402,6 +423,7 @@ export async function pageFinding(
   if (score === 'found') clauses.push(`shows the signed score ${printed.score}`);
   if (score === 'missing')
     clauses.push(`does not show the signed score ${printed.score} (templates may leave it out)`);
+  if (printed.dates && dates) clauses.push(...dateClauses(printed.dates, dates));
   if (missing.length > 0) {
     const them = missing.length > 1 ? 'them' : 'it';
     clauses.push(
@@ -414,6 +436,29 @@ export async function pageFinding(
         `the ${fact.what === 'student' ? "student's name" : fact.what} was not compared: ${fact.sighting.why}`,
       );
   return { verdict: 'consistent', line: `Page text: ${clauses.join('; ')} ${BY_EYE}` };
+}
+
+/** What the report says about the dates that were not found other than signed. */
+function dateClauses(
+  signed: { issued: string; expires: string | null },
+  seen: { issued: DateSeen; expires: DateSeen },
+): string[] {
+  const clauses: string[] = [];
+  const unread = (what: string) =>
+    `the ${what} after its label was not compared (printed in a form this check does not read)`;
+  if (seen.issued.seen === 'found') clauses.push(`shows the signed issue date ${signed.issued}`);
+  if (seen.issued.seen === 'unread') clauses.push(unread('issue date'));
+  if (seen.issued.seen === 'missing')
+    clauses.push('did not find the issue date after a label it reads (templates may leave it out)');
+  if (signed.expires) {
+    if (seen.expires.seen === 'found') clauses.push(`shows the signed expiry date ${signed.expires}`);
+    if (seen.expires.seen === 'unread') clauses.push(unread('expiry date'));
+    if (seen.expires.seen === 'missing')
+      clauses.push(
+        `did not find the signed expiry date ${signed.expires} after a label it reads (templates may leave it out)`,
+      );
+  } else if (seen.expires.seen === 'unread') clauses.push(unread('expiry date'));
+  return clauses;
 }
 
 // The decimal digits of the scripts certificates print numbers in (Arabic-Indic, Extended

@@ -42,7 +42,11 @@ import { content } from './render-fixtures.ts';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const VERIFY = 'https://certificates.example.org/verify';
 const NAMES_ALL =
-  "Page text: names the signed student, course and code; shows the signed score 87.5/100 (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
+  "Page text: names the signed student, course and code; shows the signed score 87.5/100; shows the signed issue date 2026-03-14 (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)";
+// An Arabic or Hindi certificate: its labels are in letters the viewers' text (pdf.js) does not
+// carry, so its dates are not found (lib/credentials/page-dates.ts).
+const NO_DATE = 'did not find the issue date after a label it reads (templates may leave it out)';
+const NAMES_ALL_NO_DATE = `Page text: names the signed student, course and code; shows the signed score 87.5/100; ${NO_DATE} (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`;
 const NOT_THE_STUDENT =
   'Page text: DOES NOT name the signed student — the page was altered or is not this certificate';
 
@@ -266,7 +270,7 @@ describe('genuine certificates from the renderer name the signed student, course
       const [text = ''] = await pdfPageText(pdf);
       expect(text).not.toContain(name);
       const checked = await report(path);
-      expect(pageLine(checked)).toBe(NAMES_ALL);
+      expect(pageLine(checked)).toBe(locale === 'ar' || locale === 'hi' ? NAMES_ALL_NO_DATE : NAMES_ALL);
       expect(checked.outcome).toBe('valid');
     });
   }
@@ -288,7 +292,7 @@ describe('genuine certificates from the renderer name the signed student, course
     const { path } = await printCertificate('unreadable-ethiopic.pdf', factsOf('Abebe ሰላም'));
     const checked = await report(path);
     expect(pageLine(checked)).toBe(
-      "Page text: names the signed course and code; shows the signed score 87.5/100; the student's name was not compared: it is in Ethiopic script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+      "Page text: names the signed course and code; shows the signed score 87.5/100; shows the signed issue date 2026-03-14; the student's name was not compared: it is in Ethiopic script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
     );
     expect(checked.outcome).toBe('valid');
   });
@@ -302,7 +306,7 @@ describe('genuine certificates from the renderer name the signed student, course
       const { path } = await printCertificate(`pdfjs-only-${locale}.pdf`, factsOf(name), { locale });
       const checked = await checkCertificate(path, jwksFile, pdfJsOnly);
       expect(pageLine(checked)).toBe(
-        `Page text: names the signed course and code; shows the signed score 87.5/100; the student's name was not compared: it is in ${script} script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`,
+        `Page text: names the signed course and code; shows the signed score 87.5/100; ${NO_DATE}; the student's name was not compared: it is in ${script} script, which this check cannot read back from a certificate's text layer (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)`,
       );
       expect(checked.outcome).toBe('valid');
     }
@@ -391,6 +395,93 @@ describe('pages that do not match the credential', () => {
     }
   });
 
+  it('a genuine page with an expiry shows both signed dates; one re-printed with a later expiry or another issue date is INVALID', async () => {
+    const signed = factsOf('Alice Andersson', { expires: '2027-03-14' });
+    for (const locale of ['en', 'en-GB', 'de-CH', 'ja', 'he', 'ru', 'fr-CA'] as const) {
+      const genuine = await report(
+        (await printCertificate(`dated-${locale}.pdf`, signed, { locale, expiresOn: '2027-03-14' })).path,
+      );
+      expect(pageLine(genuine), locale).toContain(
+        'shows the signed issue date 2026-03-14; shows the signed expiry date 2027-03-14',
+      );
+      expect(genuine.outcome, locale).toBe('valid');
+
+      const later = await report(
+        (await printCertificate(`later-expiry-${locale}.pdf`, signed, { locale, expiresOn: '2029-03-14' }))
+          .path,
+      );
+      expect(pageLine(later), locale).toBe(
+        'Page text: SHOWS ANOTHER EXPIRY DATE (2029-03-14) than the signed 2027-03-14 — the page was altered or is not this certificate',
+      );
+      expect(later.outcome, locale).toBe('invalid');
+
+      const earlier = await report(
+        (
+          await printCertificate(`other-issue-${locale}.pdf`, signed, {
+            locale,
+            issuedOn: '2026-03-15',
+            expiresOn: '2027-03-14',
+          })
+        ).path,
+      );
+      expect(pageLine(earlier), locale).toBe(
+        'Page text: SHOWS ANOTHER ISSUE DATE (2026-03-15) than the signed 2026-03-14 — the page was altered or is not this certificate',
+      );
+      expect(earlier.outcome, locale).toBe('invalid');
+    }
+  });
+
+  it('an expiry printed on a certificate whose signed facts have none is INVALID; a page without the signed expiry is reported', async () => {
+    const never = await report(
+      (await printCertificate('expiry-added.pdf', factsOf('Alice Andersson'), { expiresOn: '2027-03-14' }))
+        .path,
+    );
+    expect(pageLine(never)).toBe(
+      'Page text: SHOWS AN EXPIRY DATE (2027-03-14), and the signed facts have none — the page was altered or is not this certificate',
+    );
+    expect(never.outcome).toBe('invalid');
+
+    // The "Expires on" lines removed (or a template that leaves them out): reported, not held against it.
+    const removed = await report(
+      (await printCertificate('expiry-removed.pdf', factsOf('Alice Andersson', { expires: '2027-03-14' })))
+        .path,
+    );
+    expect(pageLine(removed)).toContain(
+      'did not find the signed expiry date 2027-03-14 after a label it reads (templates may leave it out)',
+    );
+    expect(removed.outcome).toBe('valid');
+  });
+
+  it('a template that prints the issue date in its own form after the label: the ISO date is compared, another form is reported as not compared', async () => {
+    const base = await loadDefaultTemplate();
+    const signed = factsOf('Alice Andersson');
+    const iso: ResolvedTemplate = {
+      ...base,
+      version: 'iso-date',
+      html: base.html.replace('{{ issued_on }}', '{{ issued_on_iso }}'),
+    };
+    expect(iso.html).not.toBe(base.html);
+    const isoPage = await report((await printCertificate('iso-date.pdf', signed, {}, iso)).path);
+    expect(pageLine(isoPage)).toContain('shows the signed issue date 2026-03-14');
+    const isoForged = await report(
+      (await printCertificate('iso-date-forged.pdf', signed, { issuedOn: '2026-04-14' }, iso)).path,
+    );
+    expect(pageLine(isoForged)).toBe(
+      'Page text: SHOWS ANOTHER ISSUE DATE (2026-04-14) than the signed 2026-03-14 — the page was altered or is not this certificate',
+    );
+
+    const own: ResolvedTemplate = {
+      ...base,
+      version: 'own-date',
+      html: base.html.replace('{{ issued_on }}', 'spring term'),
+    };
+    const ownPage = await report((await printCertificate('own-date.pdf', signed, {}, own)).path);
+    expect(pageLine(ownPage)).toContain(
+      'the issue date after its label was not compared (printed in a form this check does not read)',
+    );
+    expect(ownPage.outcome).toBe('valid');
+  });
+
   it('the page re-printed with a better score over the genuine attachments is INVALID, in Latin and in Arabic-Indic digits', async () => {
     for (const locale of ['en', 'ar'] as const) {
       const { path } = await printCertificate(`better-score-${locale}.pdf`, factsOf('Alice Andersson'), {
@@ -477,7 +568,7 @@ describe('pages that do not match the credential', () => {
       ).path,
     );
     expect(pageLine(code)).toBe(
-      "Page text: names the signed student and course; shows the signed score 87.5/100; does not show the signed code (templates may show it only in the QR code, but one the page shows is not the signed one) (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
+      "Page text: names the signed student and course; shows the signed score 87.5/100; shows the signed issue date 2026-03-14; does not show the signed code (templates may show it only in the QR code, but one the page shows is not the signed one) (a check of the PDF's text layer: what is drawn can still differ, so compare by eye too)",
     );
   });
 
@@ -602,7 +693,7 @@ describe('npm run verify reads the page', () => {
       '--jwks',
       jwksFile,
     );
-    expect(genuine.stdout).toContain(NAMES_ALL);
+    expect(genuine.stdout).toContain(NAMES_ALL_NO_DATE);
     expect(genuine.stdout).toContain('Verdict: VALID');
     expect(genuine.stderr).toBe('');
     expect(genuine.status).toBe(0);

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { datesOnPage } from '../../lib/credentials/page-dates.ts';
+import { pageComparable } from '../../lib/credentials/page-text.ts';
+
+/**
+ * The dates a page prints after their labels (lib/credentials/page-dates.ts), read from text as
+ * pdf.js gives it; test/integration/verify-page-text.test.ts checks pages the renderer printed.
+ */
+const read = (text: string, issued = '2026-03-14', expires: string | null = null) =>
+  datesOnPage(text, { issued, expires }, pageComparable, (line) => line);
+
+describe('dates on a page', () => {
+  it('reads the date on the line after its label, or after it on the same line', () => {
+    expect(read('D AT E O F I S S U E\nMarch 14, 2026').issued).toEqual({ seen: 'found' });
+    expect(read('Date of issue: 14 March 2026').issued).toEqual({ seen: 'found' });
+    expect(read('Ausstellungsdatum\n14. März 2026').issued).toEqual({ seen: 'found' });
+    expect(read('Date of issue\n2026-03-14').issued).toEqual({ seen: 'found' });
+  });
+
+  it('another date after the label is named, whichever form it is in', () => {
+    expect(read('Date of issue\nMarch 15, 2026').issued).toEqual({ seen: 'other', shown: '2026-03-15' });
+    expect(read('Date of issue\n15 March 2026').issued).toEqual({ seen: 'other', shown: '2026-03-15' });
+    expect(read('発行日\n2026年6月12日', '2026-12-06').issued).toEqual({
+      seen: 'other',
+      shown: '2026-06-12',
+    });
+    expect(read('Date of issue\n2025-03-14').issued).toEqual({ seen: 'other', shown: '2025-03-14' });
+    // One genuine date does not cover another printed after a second label.
+    expect(read('Date of issue\nMarch 14, 2026\nDate of issue\nMarch 14, 2027').issued).toEqual({
+      seen: 'other',
+      shown: '2027-03-14',
+    });
+  });
+
+  it('what is not a date of the label language is not compared, and no label is no date', () => {
+    expect(read('Date of issue\n14/03/2026').issued).toEqual({ seen: 'unread' });
+    expect(read('Date of issue\nspring term').issued).toEqual({ seen: 'unread' });
+    // A German date after an English label: not a form the label's language writes.
+    expect(read('Date of issue\n14. März 2026').issued).toEqual({ seen: 'unread' });
+    expect(read('Date of issue\nFebruary 30, 2026').issued).toEqual({ seen: 'unread' });
+    expect(read('Certificate of Achievement\nMarch 15, 2026').issued).toEqual({ seen: 'missing' });
+  });
+
+  it('the expiry: found, another, or printed where the signed facts have none', () => {
+    const page = 'Date of issue\nMarch 14, 2026\nExpires on\nMarch 14, 2027';
+    expect(read(page, '2026-03-14', '2027-03-14')).toEqual({
+      issued: { seen: 'found' },
+      expires: { seen: 'found' },
+    });
+    expect(read(page, '2026-03-14', '2028-03-14').expires).toEqual({ seen: 'other', shown: '2027-03-14' });
+    expect(read(page, '2026-03-14', null).expires).toEqual({ seen: 'other', shown: '2027-03-14' });
+  });
+
+  it('a right-to-left date given back in drawing order', () => {
+    expect(read('תאריך הנפקה\n2026 במרץ 14').issued).toEqual({ seen: 'found' });
+    expect(read('תאריך הנפקה\n2026 במרץ 15').issued).toEqual({ seen: 'other', shown: '2026-03-15' });
+  });
+});
