@@ -1,4 +1,4 @@
-import { formatIssueDate, resolveLocale, shippedLanguages } from '../render/i18n.ts';
+import { resolveLocale, shippedLanguages } from '../render/i18n.ts';
 
 /**
  * The dates a certificate's page prints against the signed ones (`npm run verify`, through
@@ -8,11 +8,15 @@ import { formatIssueDate, resolveLocale, shippedLanguages } from '../render/i18n
  * language), on the same line or the next, written as `issued_on` / `expires_on` print it (the
  * locale's long date, in that language's regional forms: "December 6, 2026", "6 December 2026")
  * or as the ISO date (`issued_on_iso`); in a right-to-left language, also with its words in
- * drawing order, as the viewers' text gives a right-to-left line back. Such a date that is not the signed one makes the page
- * invalid. A label followed by anything else (a custom template's own format) is reported as not
- * compared, and a page with no label (a template that leaves the date out, or a language whose
- * letters the viewers' text does not carry: Arabic, Devanagari) is reported as such: neither
- * holds anything against the page.
+ * drawing order, as the viewers' text gives a right-to-left line back. Such a date that is not
+ * the signed one makes the page invalid. A label followed by anything else (a custom template's
+ * own format) is reported as not compared, and a page with no label (a template that leaves the
+ * date out, or a language whose letters the viewers' text does not carry: Arabic, Devanagari) is
+ * reported as such: neither holds anything against the page.
+ *
+ * Each line after a label costs the same whatever it holds: its words, numbers made "#", are
+ * looked up among the shapes each form writes (SHAPES), so a page of a million forged dates
+ * costs a pass over it, not an Intl call per date and month.
  */
 
 export type DateSeen =
@@ -29,11 +33,30 @@ export interface DatesOnPage {
   expires: DateSeen;
 }
 
-type Comparable = (text: string) => string;
+export interface PageNormalisation {
+  /** page-text.ts's comparable text: case folded, without spaces, punctuation or invisibles. */
+  comparable: (text: string) => string;
+  /** Local digits (Arabic-Indic, Devanagari) as ASCII ones. */
+  digits: (text: string) => string;
+}
+
+type Field = 'year' | 'month' | 'day';
+
+/** How a form writes the dates of one month: which field each of its numbers is, in order. */
+interface Reading {
+  fields: Field[];
+  /** The month, when it is written as a word (not among `fields`). */
+  month?: number;
+}
+
+interface Language {
+  labels: { issued: string; expires: string };
+  /** A date's shape (its words, each number "#") -> the ways to read its numbers. */
+  shapes: Map<string, Reading[]>;
+}
 
 // Regions whose long dates differ from their language's default in order or words (en-GB: "6
-// December 2026"); the rest of the world's regions write one of these forms. Variants that give
-// the same form as another are dropped.
+// December 2026"); the world's other regions write one of these forms.
 const REGIONS = [
   '',
   'GB',
@@ -53,31 +76,55 @@ const REGIONS = [
   'HK',
   'SG',
 ];
-const PROBE_DATES = ['2026-12-06', '2026-01-23'];
 
-interface Language {
-  labels: { issued: string; expires: string };
-  /** Locale tags whose long dates differ from each other. */
-  forms: string[];
-  /** Right to left: the viewers' text may give a date's words back in drawing order. */
-  rtl: boolean;
+/** The words of `text`, case folded, split where there are spaces or punctuation. */
+function words(text: string, { comparable, digits }: PageNormalisation): string[] {
+  return digits(text)
+    .split(/[\s\p{P}\p{Cc}\p{Cf}]+/u)
+    .map(comparable)
+    .filter((word) => word !== '');
+}
+
+function shapeOf(wordList: readonly string[]): string {
+  return wordList.map((word) => word.replace(/\d+/gu, '#')).join(' ');
+}
+
+function shapesOf(tag: string, rtl: boolean, normalisation: PageNormalisation, into: Map<string, Reading[]>) {
+  const format = new Intl.DateTimeFormat(tag, { dateStyle: 'long', timeZone: 'UTC' });
+  for (let month = 1; month <= 12; month += 1) {
+    // A day of two digits and a year of four: every number stands apart from the others.
+    const parts = format.formatToParts(Date.UTC(2026, month - 1, 14));
+    const fields = parts.flatMap((part) =>
+      (part.type === 'year' || part.type === 'day' || part.type === 'month') && /\d/u.test(part.value)
+        ? [part.type]
+        : [],
+    );
+    const wordList = words(parts.map((part) => part.value).join(''), normalisation);
+    const reading: Reading = fields.includes('month') ? { fields } : { fields, month };
+    const add = (shape: string, candidate: Reading) => {
+      const known = into.get(shape) ?? [];
+      if (!known.some((other) => JSON.stringify(other) === JSON.stringify(candidate))) known.push(candidate);
+      into.set(shape, known);
+    };
+    add(shapeOf(wordList), reading);
+    if (rtl) add(shapeOf([...wordList].reverse()), { ...reading, fields: [...fields].reverse() });
+  }
 }
 
 let languages: Language[] | undefined;
 
-function shipped(comparable: Comparable): Language[] {
+function shipped(normalisation: PageNormalisation): Language[] {
   languages ??= shippedLanguages().map((language) => {
     const { labels, dir } = resolveLocale(language);
-    const forms = new Map<string, string>();
-    for (const region of REGIONS) {
-      const tag = region === '' ? language : `${language}-${region}`;
-      const key = PROBE_DATES.map((date) => formatIssueDate(date, tag)).join('|');
-      if (!forms.has(key)) forms.set(key, tag);
-    }
+    const shapes = new Map<string, Reading[]>();
+    for (const region of REGIONS)
+      shapesOf(region === '' ? language : `${language}-${region}`, dir === 'rtl', normalisation, shapes);
     return {
-      labels: { issued: comparable(labels.date_of_issue), expires: comparable(labels.expires_on) },
-      forms: [...forms.values()],
-      rtl: dir === 'rtl',
+      labels: {
+        issued: normalisation.comparable(labels.date_of_issue),
+        expires: normalisation.comparable(labels.expires_on),
+      },
+      shapes,
     };
   });
   return languages;
@@ -85,36 +132,33 @@ function shipped(comparable: Comparable): Language[] {
 
 /**
  * The dates the page shows after their labels against the signed `issued` and `expires`
- * (yyyy-mm-dd; `expires` null when the certificate never expires). `comparable` and `digits` are
- * page-text.ts's normalisation (case, spacing, punctuation) and its reading of local digits.
+ * (yyyy-mm-dd; `expires` null when the certificate never expires), in `text` as the viewers read
+ * it, one line of the page a line.
  */
 export function datesOnPage(
   text: string,
   signed: { issued: string; expires: string | null },
-  comparable: Comparable,
-  digits: (text: string) => string,
+  normalisation: PageNormalisation,
 ): DatesOnPage {
-  const raw = text.split('\n').map(digits);
-  const lines = raw.map(comparable);
+  const raw = text.split('\n');
+  const lines = raw.map(normalisation.comparable);
   const read = (which: 'issued' | 'expires', date: string | null): DateSeen => {
     let seen: DateSeen = { seen: 'missing' };
-    for (const language of shipped(comparable)) {
+    for (const language of shipped(normalisation)) {
       const label = language.labels[which];
       lines.forEach((line, at) => {
         if (label === '' || !line.startsWith(label)) return;
-        // On the label's line after it, else the next line. Labels have no digits: the numbers of
-        // the label's line are the date's.
-        const next = line.length === label.length ? at + 1 : at;
-        const value = {
-          comparable: (lines[next] ?? '').slice(next === at ? label.length : 0),
-          raw: raw[next] ?? '',
-        };
-        const shown = dateIn(value, language, comparable, digits);
-        // The first reading of each kind stands; another date anywhere after a label outweighs all.
+        // After the label on its line, else the next line.
+        const value =
+          line.length > label.length
+            ? afterLabel(raw[at] ?? '', label.length, normalisation.comparable)
+            : (raw[at + 1] ?? '');
+        const shown = dateIn(value, language, normalisation);
+        // Another date after any label outweighs the signed one after another; the first is named.
+        if (seen.seen === 'other') return;
         if (shown === undefined) {
           if (seen.seen === 'missing') seen = { seen: 'unread' };
-        } else if (shown !== date) seen = { seen: 'other', shown };
-        else if (seen.seen !== 'other') seen = { seen: 'found' };
+        } else seen = shown === date ? { seen: 'found' } : { seen: 'other', shown };
       });
     }
     return seen;
@@ -122,40 +166,44 @@ export function datesOnPage(
   return { issued: read('issued', signed.issued), expires: read('expires', signed.expires) };
 }
 
-/**
- * The date `value` is (its comparable text, and its text with ASCII digits for the numbers) as a
- * long date of one of `forms`, or an ISO date; undefined when it is neither. Its numbers say which day and year to try, each month is tried: a long date
- * is matched whole, so "6 December 2026" is not 2026-12-06 in a form that writes "December 6,
- * 2026", and a Japanese 2026年6月12日 is not 2026年12月6日.
- */
-function dateIn(
-  value: { comparable: string; raw: string },
-  { forms, rtl }: Language,
-  comparable: Comparable,
-  digits: (text: string) => string,
-): string | undefined {
-  const iso = /^(\d{4})(\d{2})(\d{2})$/.exec(value.comparable);
-  if (iso && /\d{4}-\d{2}-\d{2}/.test(value.raw)) return validDate(`${iso[1]}-${iso[2]}-${iso[3]}`);
-  const numbers = value.raw.match(/\d+/g) ?? [];
-  const year = numbers.find((number) => number.length === 4);
-  if (year === undefined || numbers.length > 3) return undefined;
-  for (const day of new Set(numbers.filter((number) => number.length <= 2 && Number(number) >= 1))) {
-    for (let month = 1; month <= 12; month += 1) {
-      const date = validDate(`${year}-${String(month).padStart(2, '0')}-${day.padStart(2, '0')}`);
-      if (date === undefined) continue;
-      for (const form of forms) {
-        const words = digits(formatIssueDate(date, form)).split(/\s+/u);
-        // "14 במרץ 2026" reads back as "2026 במרץ 14": its words in the order they are drawn.
-        const readings = rtl ? [words, [...words].reverse()] : [words];
-        if (readings.some((reading) => comparable(reading.join(' ')) === value.comparable)) return date;
-      }
-    }
+/** What follows, in `line`, the characters whose comparable text is the label's `length` first. */
+function afterLabel(line: string, length: number, comparable: (text: string) => string): string {
+  let taken = 0;
+  let at = 0;
+  for (const character of line) {
+    if (taken >= length) break;
+    taken += comparable(character).length;
+    at += character.length;
   }
-  return undefined;
+  return line.slice(at);
 }
 
-/** `date` (yyyy-mm-dd) when it names a day of the calendar (not 2026-02-30). */
-function validDate(date: string): string | undefined {
-  const parsed = new Date(`${date}T00:00:00Z`);
-  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === date ? date : undefined;
+/** The date (yyyy-mm-dd) `value` writes, in one of `language`'s forms or as ISO; else undefined. */
+function dateIn(value: string, language: Language, normalisation: PageNormalisation): string | undefined {
+  const iso = /^\s*(\d{4})-(\d{2})-(\d{2})\s*$/u.exec(normalisation.digits(value));
+  if (iso) return validDate(Number(iso[1]), Number(iso[2]), Number(iso[3]));
+  const wordList = words(value, normalisation);
+  const numbers = wordList.flatMap((word) => word.match(/\d+/gu) ?? []);
+  const dates = new Set(
+    (language.shapes.get(shapeOf(wordList)) ?? []).flatMap((reading) => {
+      const field = (name: Field) => numbers[reading.fields.indexOf(name)];
+      const year = field('year');
+      if (year?.length !== 4 || reading.fields.length !== numbers.length) return [];
+      const date = validDate(Number(year), reading.month ?? Number(field('month')), Number(field('day')));
+      return date === undefined ? [] : [date];
+    }),
+  );
+  // Two readings of one line that are different dates: it does not say which.
+  return dates.size === 1 ? [...dates][0] : undefined;
+}
+
+/** The date when it is a day of the calendar (not 30 February), as yyyy-mm-dd. */
+function validDate(year: number, month: number, day: number): string | undefined {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return year >= 1000 &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day
+    ? date.toISOString().slice(0, 10)
+    : undefined;
 }

@@ -403,7 +403,9 @@ export async function pageFinding(
       verdict: 'invalid',
       line: `Page text: SHOWS ANOTHER SCORE than the signed ${printed.score} — the page was altered or is not this certificate`,
     };
-  const dates = printed.dates && datesOnPage(reading.text, printed.dates, pageComparable, asciiDigits);
+  const dates =
+    printed.dates &&
+    datesOnPage(reading.text, printed.dates, { comparable: pageComparable, digits: asciiDigits });
   if (printed.dates && dates?.issued.seen === 'other')
     return {
       verdict: 'invalid',
@@ -476,8 +478,11 @@ function asciiDigits(text: string): string {
 }
 
 // A number as a page prints it: digit groups ("1,000", "1.000", "1 000", "1 000") and a decimal
-// part after a point or a comma ("87,5" in German).
-const NUMBER = String.raw`\d{1,3}(?:[,.\u0020\u00A0\u202F]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?`;
+// part after a point or a comma ("87,5" in German). Bounded, as scores are (numeric(10, 2): at
+// most 8 digits before the point): unbounded, a forged page's "1.000.000…" with no slash made
+// every start try the whole run, time in the square of its length (320,000 characters: 50 s;
+// bounded, 13 ms).
+const NUMBER = String.raw`\d{1,3}(?:[,.\u0020\u00A0\u202F]\d{3}){1,4}(?:[.,]\d{1,4})?|\d{1,12}(?:[.,]\d{1,4})?`;
 // "N / M", not inside a date ("06/10/2026": no slash or digit right before or after).
 const SCORE_SHOWN = new RegExp(
   String.raw`(?<![\d/\u2044\u2215][\s]*)(${NUMBER})\s*[/\u2044\u2215]\s*(${NUMBER})(?![\s]*[/\u2044\u2215]|\d)`,

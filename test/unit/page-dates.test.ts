@@ -7,7 +7,7 @@ import { pageComparable } from '../../lib/credentials/page-text.ts';
  * pdf.js gives it; test/integration/verify-page-text.test.ts checks pages the renderer printed.
  */
 const read = (text: string, issued = '2026-03-14', expires: string | null = null) =>
-  datesOnPage(text, { issued, expires }, pageComparable, (line) => line);
+  datesOnPage(text, { issued, expires }, { comparable: pageComparable, digits: (line) => line });
 
 describe('dates on a page', () => {
   it('reads the date on the line after its label, or after it on the same line', () => {
@@ -49,6 +49,26 @@ describe('dates on a page', () => {
     });
     expect(read(page, '2026-03-14', '2028-03-14').expires).toEqual({ seen: 'other', shown: '2027-03-14' });
     expect(read(page, '2026-03-14', null).expires).toEqual({ seen: 'other', shown: '2027-03-14' });
+  });
+
+  it("reads each shipped language's long forms, its regional ones too", () => {
+    expect(read('Date of issue\n14 March 2026').issued).toEqual({ seen: 'found' });
+    expect(read('発行日\n2026年3月14日').issued).toEqual({ seen: 'found' });
+    expect(read('발급일\n2026년 3월 14일').issued).toEqual({ seen: 'found' });
+    expect(read('Дата выдачи\n14 марта 2026 г.').issued).toEqual({ seen: 'found' });
+    expect(read('Fecha de emisión\n14 de marzo de 2026').issued).toEqual({ seen: 'found' });
+    expect(read('Дата выдачи\n14 апреля 2026 г.').issued).toEqual({ seen: 'other', shown: '2026-04-14' });
+  });
+
+  it('a page of many dates after many labels is read line by line, the first other date named', () => {
+    const forged = Array.from(
+      { length: 50_000 },
+      (_, at) => `Date of issue\nMarch ${(at % 28) + 1}, ${2000 + (at % 900)}`,
+    );
+    expect(read(['Date of issue', 'March 14, 2026', ...forged].join('\n')).issued).toEqual({
+      seen: 'other',
+      shown: '2000-03-01',
+    });
   });
 
   it('a right-to-left date given back in drawing order', () => {

@@ -1,0 +1,85 @@
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { runCapped, WorkerStopped } from '../../scripts/capped-worker.ts';
+
+/**
+ * `npm run verify` runs its check in a worker it stops at a memory or time limit
+ * (scripts/capped-worker.ts). A file that gets past the decompression pre-scan cannot be built on
+ * purpose here (each one found has been refused by the pre-scan since), so workers that misbehave
+ * the same ways stand in for the check (test/support/worker-stand-ins.ts);
+ * test/integration/verify-page-text.test.ts checks that the command applies its limits.
+ */
+const STAND_IN = new URL('../support/worker-stand-ins.ts', import.meta.url);
+const MIB = 1024 * 1024;
+const ROOMY = { memoryBytes: 1024 * MIB, timeMs: 10 * 60_000 };
+
+describe('the capped worker of npm run verify', () => {
+  it("gives the worker's answer back", async () => {
+    await expect(
+      runCapped(STAND_IN, { answer: { outcome: 'valid', lines: ['ok'] } }, ROOMY),
+    ).resolves.toEqual({
+      outcome: 'valid',
+      lines: ['ok'],
+    });
+  });
+
+  it('stops a worker whose memory grows past the limit, and says so', async () => {
+    const run = runCapped(STAND_IN, { hog: true }, { memoryBytes: 256 * MIB, timeMs: 10 * 60_000 });
+    await expect(run).rejects.toThrow(WorkerStopped);
+    await expect(run).rejects.toThrow(
+      'the check needed more than 256 MiB of memory; the file may be built to exhaust the checker',
+    );
+  });
+
+  it('stops a worker that fills its heap past the limit, and this process lives on', async () => {
+    await expect(
+      runCapped(STAND_IN, { heap: true }, { memoryBytes: 128 * MIB, timeMs: 10 * 60_000 }),
+    ).rejects.toThrow('the check needed more than 128 MiB of memory');
+  });
+
+  it("a worker that runs out of its own heap first is reported as the memory limit, not the worker's crash", async () => {
+    // Node ends a worker whose heap is full (ERR_WORKER_OUT_OF_MEMORY); here its heap is smaller
+    // than the limit on the process, as it is when --max-memory is set above V8's default heap.
+    const run = runCapped(
+      STAND_IN,
+      { heap: true },
+      { memoryBytes: 4096 * MIB, timeMs: 10 * 60_000 },
+      {
+        resourceLimits: { maxOldGenerationSizeMb: 64 },
+      },
+    );
+    await expect(run).rejects.toThrow(WorkerStopped);
+    await expect(run).rejects.toThrow('the check needed more than 4096 MiB of memory');
+  });
+
+  it('stops a worker that runs past the time limit, and the worker stops computing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'capped-worker-'));
+    const beat = join(dir, 'beat');
+    await expect(
+      runCapped(STAND_IN, { spin: beat }, { memoryBytes: 1024 * MIB, timeMs: 2000 }),
+    ).rejects.toThrow('the check took longer than 2 s; the file may be built to exhaust the checker');
+    // A worker left running would go on appending to the file every few milliseconds.
+    const size = () => (existsSync(beat) ? statSync(beat).size : 0);
+    await sleep(500);
+    const after = size();
+    await sleep(1000);
+    expect(size()).toBe(after);
+  });
+
+  it('rejects with what the worker threw, an Error or not', async () => {
+    const failed = runCapped(STAND_IN, { fail: 'No password given' }, ROOMY);
+    await expect(failed).rejects.toThrow('No password given');
+    await expect(failed).rejects.not.toThrow(WorkerStopped);
+    await expect(runCapped(STAND_IN, { throwNull: true }, ROOMY)).rejects.toThrow('the check failed: null');
+  });
+
+  it('rejects at once when the worker ends without an answer, not at the time limit', async () => {
+    await expect(runCapped(STAND_IN, {}, { memoryBytes: 1024 * MIB, timeMs: 60 * 60_000 })).rejects.toThrow(
+      'the check stopped (exit code 0) without an answer',
+    );
+  });
+});
