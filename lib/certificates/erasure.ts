@@ -241,12 +241,13 @@ async function eraseInTransaction(
   const tombstoneIds = tombstones.map((row) => row.id);
 
   // 6. The attempts behind a tombstone stay (certificates.test_attempt_id references them), under
-  //    the pseudonym. Marked enqueued, so that neither the scan nor a backfill ever takes one for
-  //    a new certificate. Every other attempt is deleted: nothing is left to issue from.
+  //    the pseudonym and without their score (the staff routes showed a tombstone the attempt's).
+  //    Marked enqueued, so that neither the scan nor a backfill ever takes one for a new
+  //    certificate. Every other attempt is deleted: nothing is left to issue from.
   const attemptsPseudonymised = (
     await tx`
       UPDATE test_attempts a
-      SET student_id = ${pseudonym}, external_ref = NULL,
+      SET student_id = ${pseudonym}, external_ref = NULL, score = NULL, max_score = NULL,
           certificate_enqueued_at = coalesce(a.certificate_enqueued_at, now())
       WHERE a.student_id = ${studentId}
         AND EXISTS (SELECT 1 FROM certificates c WHERE c.test_attempt_id = a.id)

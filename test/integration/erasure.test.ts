@@ -8,7 +8,7 @@ import {
   revokeCertificate,
   supersedeReplaced,
 } from '../../lib/certificates/lifecycle.ts';
-import { verifyCertificate } from '../../lib/certificates/read-model.ts';
+import { findById, findByStudent, verifyCertificate } from '../../lib/certificates/read-model.ts';
 import { requeueCertificate, requeueDeadCertificates } from '../../lib/certificates/requeue.ts';
 import { enqueuePassingAttempts } from '../../lib/certificates/scan.ts';
 import {
@@ -257,6 +257,19 @@ describe('eraseStudent', () => {
       });
       expect(await statusBit(t.sql, row.id), row.id).toBe(1);
     }
+    // Nor do the attempts behind them keep a score, which staff reads of a tombstone fell back to:
+    // the erased student's exact score beside the code their PDF copies carry.
+    expect(
+      await t.sql`
+        SELECT a.score, a.max_score FROM test_attempts a JOIN certificates c ON c.test_attempt_id = a.id
+        WHERE c.id IN (${s.a}, ${s.b}, ${s.d}, ${s.f})`,
+    ).toEqual(Array(4).fill({ score: null, max_score: null }));
+    for (const id of [s.a, s.b, s.d, s.f])
+      expect(await findById(t.sql, id), id).toMatchObject({ score: null, maxScore: null, studentName: null });
+    const underPseudonym = await findByStudent(t.sql, pseudonym ?? '', { limit: 10 });
+    expect(underPseudonym.items.map((view) => [view.score, view.maxScore])).toEqual(
+      Array(4).fill([null, null]),
+    );
     const byId = new Map(tombstones.map((row) => [row.id, row]));
     expect(byId.get(s.b)?.status_list_id).toBe(byId.get(s.d)?.status_list_id);
     expect(byId.get(s.a)?.superseded_by).toBe(s.b);

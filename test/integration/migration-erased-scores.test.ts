@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { eraseStudent } from '../../lib/certificates/erasure.ts';
+import { ownDatabaseAcross } from '../support/migrations.ts';
+import { createCourse, createPendingCertificate, recordingLog } from './pipeline-fixtures.ts';
+
+// An upgrade past 1735300000000: the attempts behind tombstones erased before erasure cleared
+// their scores lose them; every other attempt keeps its own.
+
+const own = ownDatabaseAcross(1735300000000);
+const { migrate } = own;
+
+describe('upgrading to erased attempt scores', () => {
+  it('clears the score of an attempt behind a tombstone erased before, and no other', async () => {
+    await migrate('down');
+    const courseId = await createCourse(own.sql);
+    const issued = async (score: number) => {
+      const studentId = randomUUID();
+      const certificate = await createPendingCertificate(own.sql, { studentId, courseId, score });
+      await own.sql`
+        UPDATE certificates c
+        SET status = 'issued', student_name = 'Erika Mustermann', course_name = co.title, score = a.score,
+            max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
+            locale = 'en', issuer_name = 'Northbridge Academy',
+            s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
+            pdf_sha256 = encode(sha256(convert_to(c.id::text, 'UTF8')), 'hex'), pdf_bytes = 1234,
+            credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig', generated_at = now(), updated_at = now()
+        FROM courses co, test_attempts a
+        WHERE c.id = ${certificate} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
+      return { studentId, certificate };
+    };
+    const erased = await issued(73.5);
+    const kept = await issued(88);
+    await eraseStudent(
+      { sql: own.sql, log: recordingLog() },
+      { studentId: erased.studentId, actor: 'dpo@example.org' },
+    );
+    // As an erasure from before left it: the attempt's score still there.
+    await own.sql`
+      UPDATE test_attempts SET score = 73.5, max_score = 100
+      WHERE id = (SELECT test_attempt_id FROM certificates WHERE id = ${erased.certificate})`;
+
+    await migrate('up');
+
+    const scores = await own.sql<{ id: string; score: string | null; max_score: string | null }[]>`
+      SELECT c.id, a.score::text, a.max_score::text FROM certificates c JOIN test_attempts a ON a.id = c.test_attempt_id
+      WHERE c.id IN (${erased.certificate}, ${kept.certificate})`;
+    expect(Object.fromEntries(scores.map((row) => [row.id, [row.score, row.max_score]]))).toEqual({
+      [erased.certificate]: [null, null],
+      [kept.certificate]: ['88.00', '100.00'],
+    });
+  });
+});
