@@ -23,6 +23,7 @@ import { createKeycloakDirectory, keycloakOptionsFromConfig } from '../lib/ident
 import { logger } from '../lib/observability/logger.ts';
 import { flushMetrics, pipelineMetrics } from '../lib/observability/metrics.ts';
 import { createPdfPrinter, loggedPrinterEvents } from '../lib/render/browser.ts';
+import { scriptsOf } from '../lib/render/fonts.ts';
 import { createCertificateRenderer } from '../lib/render/renderer.ts';
 import { createTemplateResolver } from '../lib/render/template-store.ts';
 import { defaultSecretStore, prefetch, secretSource } from '../lib/secrets/secret-store.ts';
@@ -87,9 +88,11 @@ const renderer = createCertificateRenderer(printer, {
   timeoutMs: config.render.RENDER_TIMEOUT_MS,
   assetLoader: createS3AssetLoader(s3, config.s3.S3_BUCKET),
   onMissingGlyphs: (codePoints, content) =>
+    // How many and in which scripts, never which: in a student's name they would spell it out.
     logger.warn('Certificate text has characters no shipped font can draw', {
       certificate_id: content.certificateId,
-      code_points: codePoints.slice(0, 20).map((point) => `U+${point.toString(16).toUpperCase()}`),
+      characters: codePoints.length,
+      scripts: scriptsOf(codePoints),
     }),
   onFreshPage: (reason, content) =>
     logger.info('Certificate printed on a fresh page, not the loaded template page', {

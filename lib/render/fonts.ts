@@ -287,3 +287,63 @@ export function fontFaceCss(selection: FontSelection, stacks: FontStacks): strin
   );
   return rules.join('\n');
 }
+
+// Scripts a name or course may be written in that no shipped font draws, and a few that it does
+// (a rare Han character, a Greek one outside the subset), by Unicode script name.
+const SCRIPT_NAMES = [
+  'Arabic',
+  'Syriac',
+  'Thaana',
+  'Nko',
+  'Devanagari',
+  'Bengali',
+  'Gurmukhi',
+  'Gujarati',
+  'Oriya',
+  'Tamil',
+  'Telugu',
+  'Kannada',
+  'Malayalam',
+  'Sinhala',
+  'Thai',
+  'Lao',
+  'Tibetan',
+  'Myanmar',
+  'Khmer',
+  'Ethiopic',
+  'Mongolian',
+  'Yi',
+  'Ol_Chiki',
+  'Adlam',
+  'Cherokee',
+  'Canadian_Aboriginal',
+  'Tifinagh',
+  'Vai',
+  'Javanese',
+  'Balinese',
+  'Armenian',
+  'Georgian',
+  'Greek',
+  'Cyrillic',
+  'Hebrew',
+  'Han',
+  'Hiragana',
+  'Katakana',
+  'Hangul',
+  'Latin',
+] as const;
+const SCRIPT_TESTS = SCRIPT_NAMES.map((name) => ({ name, test: new RegExp(`^\\p{Script=${name}}$`, 'u') }));
+
+/**
+ * The Unicode scripts of `codePoints` (the renderer's missing glyphs), each once: "Yi", "Ethiopic";
+ * "other" for symbols and scripts not listed. What a log line may say of characters no font has:
+ * their code points, in a student's name, would spell the name out.
+ */
+export function scriptsOf(codePoints: readonly number[]): string[] {
+  const scripts = new Set<string>();
+  for (const point of codePoints) {
+    const character = String.fromCodePoint(point);
+    scripts.add(SCRIPT_TESTS.find(({ test }) => test.test(character))?.name ?? 'other');
+  }
+  return [...scripts];
+}

@@ -132,6 +132,29 @@ describe('generate handler', () => {
     expect(lines).toContain('Greta Verdrahtet');
   });
 
+  it('logs how many characters no font draws and their scripts, never the characters (they would spell the name)', async () => {
+    const warnLog = vi.spyOn(logger, 'warn');
+    try {
+      const keycloak = keycloakControl(t.keycloakUrl);
+      const user = await keycloak.addUser({ firstName: 'ꆈꌠ', lastName: 'ꁱꂷ' });
+      const courseId = await createCourse(t.sql, { title: 'Nuosu studies' });
+      const id = await createPendingCertificate(t.sql, { studentId: user.id, courseId });
+      expect(await generate.handler({ certificateId: id })).toMatchObject({ status: 'issued' });
+      const lines = warnLog.mock.calls.filter(
+        ([message]) => message === 'Certificate text has characters no shipped font can draw',
+      );
+      expect(lines).toEqual([
+        [
+          'Certificate text has characters no shipped font can draw',
+          { certificate_id: id, characters: 4, scripts: ['Yi'] },
+        ],
+      ]);
+      expect(JSON.stringify(lines)).not.toMatch(/A188|A320|A071|A0B7|ꆈ/);
+    } finally {
+      warnLog.mockRestore();
+    }
+  });
+
   it('answers an unknown certificate id quietly', async () => {
     expect(await generate.handler({ certificateId: randomUUID() })).toMatchObject({ status: 'skipped' });
   });

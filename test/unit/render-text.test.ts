@@ -10,7 +10,7 @@ import {
 import { ValidationError } from '../../lib/errors.ts';
 import { MAX_ASSET_BYTES, validateAssetRefs } from '../../lib/render/assets.ts';
 import { pageHtml } from '../../lib/render/fill.ts';
-import { codePointsOf, fontStacks, selectFontFaces } from '../../lib/render/fonts.ts';
+import { codePointsOf, fontStacks, scriptsOf, selectFontFaces } from '../../lib/render/fonts.ts';
 import { formatIssueDate, formatPercent, resolveLocale } from '../../lib/render/i18n.ts';
 import { COURSE_FIT, estimateWidthEm, fitFontSize, NAME_FIT } from '../../lib/render/layout.ts';
 import { templatesDir } from '../../lib/render/paths.ts';
@@ -174,6 +174,12 @@ describe('font subsets', () => {
 
   it('reports characters no shipped font covers', () => {
     expect(selectFontFaces('\u{1D11E}', fontStacks('en')).missing).toEqual([0x1d11e]);
+  });
+
+  it('names the scripts of missing characters, not the characters: a name in Yi is not spelt out', () => {
+    const missing = selectFontFaces('ꆈꌠꁱꂷ ᱥᱤᱫᱳ \u{1D11E}', fontStacks('en')).missing;
+    expect(missing.length).toBeGreaterThan(8);
+    expect(scriptsOf(missing)).toEqual(['Yi', 'Ol_Chiki', 'other']);
   });
 });
 
