@@ -119,7 +119,10 @@ function columns(sql: Sql) {
   return sql`
     c.id, c.student_id, c.course_id, co.code AS course_code,
     coalesce(c.course_name, co.title) AS course_title, c.student_name, c.status,
-    coalesce(c.score, a.score)::text AS score, coalesce(c.max_score, a.max_score)::text AS max_score,
+    -- A certificate not yet printed shows its attempt's score; an erased one none, whatever its
+    -- attempt holds (code from before erasure cleared it, or a rollback's 0 out of 1).
+    CASE WHEN c.erased_at IS NULL THEN coalesce(c.score, a.score) END::text AS score,
+    CASE WHEN c.erased_at IS NULL THEN coalesce(c.max_score, a.max_score) END::text AS max_score,
     c.percentage::text AS percentage, c.issued_on::text AS issued_on, c.locale, c.verification_code,
     c.s3_key, c.pdf_bytes, c.pdf_sha256, c.created_at,
     to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_key,

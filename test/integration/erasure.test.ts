@@ -270,6 +270,12 @@ describe('eraseStudent', () => {
     expect(underPseudonym.items.map((view) => [view.score, view.maxScore])).toEqual(
       Array(4).fill([null, null]),
     );
+    // An attempt that kept its score all the same (an erasure by code from before, a rolled-back
+    // schema's 0 out of 1): a tombstone still shows none.
+    await t.sql`
+      UPDATE test_attempts SET score = 91, max_score = 100
+      WHERE id = (SELECT test_attempt_id FROM certificates WHERE id = ${s.a})`;
+    expect(await findById(t.sql, s.a)).toMatchObject({ score: null, maxScore: null });
     const byId = new Map(tombstones.map((row) => [row.id, row]));
     expect(byId.get(s.b)?.status_list_id).toBe(byId.get(s.d)?.status_list_id);
     expect(byId.get(s.a)?.superseded_by).toBe(s.b);

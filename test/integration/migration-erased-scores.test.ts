@@ -49,5 +49,20 @@ describe('upgrading to erased attempt scores', () => {
       [erased.certificate]: [null, null],
       [kept.certificate]: ['88.00', '100.00'],
     });
+    const validated = await own.sql<{ convalidated: boolean }[]>`
+      SELECT convalidated FROM pg_constraint WHERE conname = 'test_attempts_score_erased'`;
+    expect(validated).toEqual([{ convalidated: true }]);
+  });
+
+  it('refuses a pass recorded without a score, or with half of one: only erasure clears them, both at once', async () => {
+    await migrate('up');
+    const courseId = await createCourse(own.sql);
+    const insert = (score: number | null, maxScore: number | null) =>
+      own.sql`
+        INSERT INTO test_attempts (student_id, course_id, score, max_score, passed)
+        VALUES (${randomUUID()}, ${courseId}, ${score}, ${maxScore}, true)`;
+    await expect(insert(null, null)).rejects.toThrow(/test_attempts_score_erased/);
+    await expect(insert(50, null)).rejects.toThrow(/test_attempts_score_erased/);
+    await expect(insert(50, 100)).resolves.toBeDefined();
   });
 });

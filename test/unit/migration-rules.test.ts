@@ -91,9 +91,9 @@ const EARLIER_CODE_RUNS_ON_IT: Record<string, string> = {
     'a nullable column it does not read: its throttles last one run, as before; one it leaves set has passed by the time the newer code reads it, which then probes that endpoint once',
   '1735100000000_unscanned-passes-by-course-index': 'an index',
   '1735200000000_attempt-score-erasable':
-    'a column made nullable, NULL only on the attempts behind tombstones: it never claims or decides those, and its staff reads of a tombstone show no score',
+    "a column made nullable, NULL only on the attempts behind tombstones, which it never claims or decides; its staff reads of a tombstone show no score, and an erasure it makes keeps the attempt's (the newer code's reads show none)",
   '1735300000000_erased-attempt-scores':
-    'a data update of the attempts behind tombstones: it reads their scores only for staff reads of a tombstone, which then show none',
+    'a data update of the attempts behind tombstones, and a check its writes meet: it reads their scores only for staff reads of a tombstone, which then show none',
   '1734700000000_issuer-key-per-algorithm':
     'registering a new facts key, it retires the RS256 key too, which the newer code makes current again when it loads it; its key set publishes the RS256 keys, which its checks skip',
 };
