@@ -51,9 +51,10 @@ export interface DeliveryRunResult {
   abandoned: number;
   endpointsDisabled: number;
   /**
-   * Deliveries the database failed during (reading whether to send, or recording the answer):
-   * due again when their claim's lease ends. Not counted as failed: the receiver may well have
-   * taken it, and may then get it twice, under the same webhook-id.
+   * Deliveries sent whose answer the database failed to record: due again when their claim's
+   * lease ends. Not counted as failed: the receiver may well have taken it, and may then get it
+   * twice, under the same webhook-id. (One the database failed on before its request was sent is
+   * due again the same way, and counted nowhere: it was not attempted.)
    */
   unrecorded: number;
   /**
@@ -225,9 +226,10 @@ function settlementOf(outcome: SendOutcome, attemptsInSchedule: number): Settlem
 interface Delivered {
   /**
    * `cancelled`: not sent, its endpoint disabled since it was claimed (a 410 or an admin).
-   * `unrecorded`: the database failed during it (DeliveryRunResult.unrecorded).
+   * `unrecorded`: sent, its answer not recorded (DeliveryRunResult.unrecorded); `unsent`: the
+   * database failed before its request.
    */
-  settlement: Settlement | 'held' | 'cancelled' | 'unrecorded';
+  settlement: Settlement | 'held' | 'cancelled' | 'unrecorded' | 'unsent';
   /** Whether this delivery disabled its endpoint (410 Gone, or failing consistently). */
   disabled: boolean;
   /** The endpoint asked to be throttled: nothing more to it before this instant. */
@@ -493,6 +495,7 @@ export async function runDeliveries(
   // endpoint's deliveries claimed again only to be put back, round after full round.
   const claimed = await claimDue(deps, options, [...throttled.keys()]);
   const delivered = await sendShared(claimed, options.concurrency, async (delivery): Promise<Delivered> => {
+    let sent = false;
     try {
       const until = throttled.get(delivery.endpoint_id);
       if (until) {
@@ -504,7 +507,16 @@ export async function runDeliveries(
       const current = await stillToSend(deps.sql, delivery);
       if (!current) return { settlement: 'cancelled', disabled: false };
       // The event as it stands now: an erasure committed since the claim pseudonymised it.
-      const done = await deliverOne(deps, { ...delivery, data: current.data });
+      const done = await deliverOne(
+        {
+          ...deps,
+          send: (request) => {
+            sent = true;
+            return deps.send(request);
+          },
+        },
+        { ...delivery, data: current.data },
+      );
       // Several requests in flight may each throttle the endpoint: the longest hold wins.
       const holding = throttled.get(delivery.endpoint_id);
       if (done.throttleUntil && !(holding && holding >= done.throttleUntil))
@@ -516,13 +528,13 @@ export async function runDeliveries(
         deliveryId: delivery.id,
         error: error instanceof Error ? error.message : String(error),
       });
-      return { settlement: 'unrecorded', disabled: false };
+      return { settlement: sent ? 'unrecorded' : 'unsent', disabled: false };
     }
   });
   const count = (wanted: Delivered['settlement']) =>
     delivered.filter(({ settlement }) => settlement === wanted).length;
   const held = count('held');
-  const unsent = held + count('cancelled');
+  const unsent = held + count('cancelled') + count('unsent');
   const result = {
     fannedOut: fanned.events,
     deliveriesCreated: fanned.deliveries,

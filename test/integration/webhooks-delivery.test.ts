@@ -913,6 +913,29 @@ describe('delivery', () => {
     expect(attempts).toEqual([{ attempt_number: 2, succeeded: true }]);
   });
 
+  it('a delivery the database fails on before its request is not sent, not counted as attempted, and due again after its lease', async () => {
+    const { endpoint } = await endpointFor(['certificate.issued']);
+    await issuedCertificate();
+    // The check that its endpoint is still enabled, just before the request, fails.
+    const failing = new Proxy(t.sql, {
+      apply(target, thisArg, args: Parameters<typeof t.sql>) {
+        const [strings] = args as unknown as [TemplateStringsArray];
+        if (Array.isArray(strings) && strings.join('').includes('SELECT o.data FROM webhook_deliveries d'))
+          return Promise.reject(new Error('write CONNECTION_CLOSED'));
+        return Reflect.apply(target, thisArg, args);
+      },
+    });
+    const first = await runDeliveries({ ...workerWith(loopbackAllowed), sql: failing }, options);
+    expect(first).toMatchObject({ attempted: 0, succeeded: 0, failed: 0, unrecorded: 0, held: 0 });
+    expect(receiver.received).toHaveLength(0);
+    const [row] = await t.sql<{ status: string; next_attempt_at: Date }[]>`
+      SELECT status, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = ${endpoint.id}`;
+    expect(row?.status).toBe('pending');
+    clock = (row?.next_attempt_at.getTime() ?? clock) + 1000;
+    expect(await run()).toMatchObject({ attempted: 1, succeeded: 1 });
+    expect(receiver.received).toHaveLength(1);
+  });
+
   it('the sweep of a disabled backlog leaves a row another transaction holds to its next run, never waiting for it', async () => {
     // A delivery settling as 410 or out of retries holds its own row, then cancels its endpoint's
     // others in id order: a sweep that waited for its row while holding lower ids would deadlock.
