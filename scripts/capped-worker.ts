@@ -12,8 +12,9 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
  *
  * The growth is the whole process's resident set, watched from this thread (which does nothing
  * else meanwhile): a decoded stream is an ArrayBuffer, outside the worker's V8 heap, so a heap
- * limit alone would not see it. A worker whose heap runs out is ended by Node itself
- * (ERR_WORKER_OUT_OF_MEMORY), not the process, and is reported the same way.
+ * limit alone would not see it. The worker's heap is capped at the same size (so a larger limit
+ * raises it too, past V8's default); one whose heap runs out is ended by Node itself
+ * (ERR_WORKER_OUT_OF_MEMORY), not the process, and is reported as such.
  */
 export interface WorkerLimits {
   /** The most the process may grow while the worker runs, in bytes. */
@@ -28,6 +29,9 @@ export class WorkerStopped extends Error {}
 // How often the resident set is looked at: a bomb inflating at 1 GB/s grows 10 MB between looks.
 const WATCH_INTERVAL_MS = 10;
 const MIB = 1024 * 1024;
+// A smaller heap cannot hold a worker's own start, and V8 aborts the whole process for it
+// (measured: 1 and 2 MiB).
+const HEAP_FLOOR_MB = 64;
 const TSX = import.meta.resolve('tsx');
 
 /**
@@ -44,8 +48,12 @@ export function runCapped<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const baseline = process.memoryUsage.rss();
+    const heapMb =
+      options.resourceLimits?.maxOldGenerationSizeMb ??
+      Math.max(HEAP_FLOOR_MB, Math.ceil(limits.memoryBytes / MIB));
     const worker = new Worker(url, {
       ...options,
+      resourceLimits: { ...options.resourceLimits, maxOldGenerationSizeMb: heapMb },
       workerData: data,
       // The check is TypeScript: the worker loads it through tsx, however this process was
       // started (a worker inherits its parent's loader only when that came from the command line).
@@ -75,7 +83,7 @@ export function runCapped<T>(
       // What a worker throws arrives as it was thrown, which need not be an Error (or an object).
       const code =
         typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-      if (code === 'ERR_WORKER_OUT_OF_MEMORY') stop(tooBig);
+      if (code === 'ERR_WORKER_OUT_OF_MEMORY') stop(`the check's heap reached its limit of ${heapMb} MiB`);
       else
         settle(() =>
           reject(error instanceof Error ? error : new Error(`the check failed: ${String(error)}`)),

@@ -4,18 +4,19 @@ import { resolveLocale, shippedLanguages } from '../render/i18n.ts';
  * The dates a certificate's page prints against the signed ones (`npm run verify`, through
  * page-text.ts). A forger who edits a genuine PDF's "Expires on" date, or its issue date, leaves
  * the signature valid; the page must then say so. The check reads a date where the issuer's
- * templates print it: right after its label ("Date of issue", "Expires on", in any shipped
- * language), on the same line or the next, written as `issued_on` / `expires_on` print it (the
- * locale's long date, in that language's regional forms: "December 6, 2026", "6 December 2026")
- * or as the ISO date (`issued_on_iso`); in a right-to-left language, also with its words in
- * drawing order, as the viewers' text gives a right-to-left line back. Such a date that is not
- * the signed one makes the page invalid. A label followed by anything else (a custom template's
+ * templates print it: by its label ("Date of issue", "Expires on", in any shipped language),
+ * after it on its line or on the line before or after it (datesOnPage), written as `issued_on` /
+ * `expires_on` print it (the locale's long date, in that language's regional forms: "December 6,
+ * 2026", "6 December 2026") or as the ISO date (`issued_on_iso`); in a right-to-left language,
+ * also with its words in drawing order, as the viewers' text gives a right-to-left line back.
+ * Such a date that is neither signed date makes the page invalid. A label beside anything else (a
+ * custom template's
  * own format) is reported as not compared, and a page with no label (a template that leaves the
- * date out, or a language whose letters the viewers' text does not carry: Arabic, Devanagari) is
- * reported as such: neither holds anything against the page.
+ * date out; in the viewers' text, an Arabic or Hindi certificate, whose labels page-text.ts reads
+ * from /ActualText) is reported as such: neither holds anything against the page.
  *
- * Each line after a label costs the same whatever it holds: its words, numbers made "#", are
- * looked up among the shapes each form writes (SHAPES), so a page of a million forged dates
+ * Each line by a label costs the same whatever it holds: its words, numbers made "#", are
+ * looked up among the shapes each form writes (Language.shapes), so a page of a million forged dates
  * costs a pass over it, not an Intl call per date and month.
  */
 
@@ -77,10 +78,17 @@ const REGIONS = [
   'SG',
 ];
 
-/** The words of `text`, case folded, split where there are spaces or punctuation. */
+/**
+ * The words of `text`, case folded: its runs of digits and of other characters, split where there
+ * is punctuation. Spaces do not split: a date printed letter-spaced reads back from pdf.js as
+ * "M a r c h 1 4 , 2 0 2 9", which gives the same words as "March 14, 2029" (every long form
+ * puts letters or punctuation between two numbers).
+ */
 function words(text: string, { comparable, digits }: PageNormalisation): string[] {
   return digits(text)
-    .split(/[\s\p{P}\p{Cc}\p{Cf}]+/u)
+    .replace(/\s+/gu, '')
+    .split(/[\p{P}\p{Cc}\p{Cf}]+/u)
+    .flatMap((chunk) => chunk.match(/\d+|\D+/gu) ?? [])
     .map(comparable)
     .filter((word) => word !== '');
 }
@@ -131,9 +139,15 @@ function shipped(normalisation: PageNormalisation): Language[] {
 }
 
 /**
- * The dates the page shows after their labels against the signed `issued` and `expires`
- * (yyyy-mm-dd; `expires` null when the certificate never expires), in `text` as the viewers read
- * it, one line of the page a line.
+ * The dates the page shows by their labels against the signed `issued` and `expires`
+ * (yyyy-mm-dd; `expires` null when the certificate never expires), in `text`, one line of the
+ * page a line.
+ *
+ * A date stands after its label on the label's line, or, the label alone on its line, on the line
+ * before or after it: templates print the caption above the value (the built-in design) or below
+ * it ("March 14, 2026" over "Date of issue"). The signed date on either side is the label's; a
+ * date beside it that is the other signed date belongs to the other label ("Date of issue" over
+ * the expiry, in a caption-below layout); any other date there is another date.
  */
 export function datesOnPage(
   text: string,
@@ -142,28 +156,33 @@ export function datesOnPage(
 ): DatesOnPage {
   const raw = text.split('\n');
   const lines = raw.map(normalisation.comparable);
-  const read = (which: 'issued' | 'expires', date: string | null): DateSeen => {
+  const read = (which: 'issued' | 'expires', date: string | null, theOther: string | null): DateSeen => {
     let seen: DateSeen = { seen: 'missing' };
     for (const language of shipped(normalisation)) {
       const label = language.labels[which];
       lines.forEach((line, at) => {
-        if (label === '' || !line.startsWith(label)) return;
-        // After the label on its line, else the next line.
-        const value =
+        if (label === '' || !line.startsWith(label) || seen.seen === 'other') return;
+        const values =
           line.length > label.length
-            ? afterLabel(raw[at] ?? '', label.length, normalisation.comparable)
-            : (raw[at + 1] ?? '');
-        const shown = dateIn(value, language, normalisation);
-        // Another date after any label outweighs the signed one after another; the first is named.
-        if (seen.seen === 'other') return;
-        if (shown === undefined) {
-          if (seen.seen === 'missing') seen = { seen: 'unread' };
-        } else seen = shown === date ? { seen: 'found' } : { seen: 'other', shown };
+            ? [afterLabel(raw[at] ?? '', label.length, normalisation.comparable)]
+            : [raw[at - 1], raw[at + 1]];
+        const shown = values.flatMap((value) => {
+          const found = value === undefined ? undefined : dateIn(value, language, normalisation);
+          return found === undefined ? [] : [found];
+        });
+        const another = shown.find((found) => found !== date && found !== theOther);
+        // Another date by any label outweighs the signed one, by it or by another; the first is named.
+        if (another !== undefined) seen = { seen: 'other', shown: another };
+        else if (shown.includes(date ?? '')) seen = { seen: 'found' };
+        else if (seen.seen === 'missing') seen = { seen: 'unread' };
       });
     }
     return seen;
   };
-  return { issued: read('issued', signed.issued), expires: read('expires', signed.expires) };
+  return {
+    issued: read('issued', signed.issued, signed.expires),
+    expires: read('expires', signed.expires, signed.issued),
+  };
 }
 
 /** What follows, in `line`, the characters whose comparable text is the label's `length` first. */

@@ -1,4 +1,4 @@
-import { fontStacks, selectFontFaces } from '../render/fonts.ts';
+import { fontStacks, scriptsOf, selectFontFaces } from '../render/fonts.ts';
 import { type DateSeen, datesOnPage } from './page-dates.ts';
 
 /**
@@ -178,32 +178,11 @@ const outside = (scripts: readonly string[]) =>
   new RegExp(`[^${scripts.map((script) => `\\p{Script=${script}}`).join('')}]`, 'u');
 const UNREADABLE_CHARACTER = outside(READ_GLYPH_BY_GLYPH);
 const UNREADABLE_UNLESS_SHAPED = outside([...READ_GLYPH_BY_GLYPH, ...SHAPED_SCRIPTS]);
-const NAMED_SCRIPTS = [
-  'Arabic',
-  'Syriac',
-  'Thaana',
-  'Devanagari',
-  'Bengali',
-  'Gurmukhi',
-  'Gujarati',
-  'Tamil',
-  'Telugu',
-  'Kannada',
-  'Malayalam',
-  'Sinhala',
-  'Thai',
-  'Lao',
-  'Tibetan',
-  'Myanmar',
-  'Khmer',
-  'Ethiopic',
-  'Mongolian',
-] as const;
 
 /** What a name or course is written in that this check cannot read back, for the report. */
 function unreadableWriting(character: string): string {
-  const named = NAMED_SCRIPTS.find((script) => new RegExp(`\\p{Script=${script}}`, 'u').test(character));
-  if (named) return `it is in ${named} script`;
+  const [named = 'other'] = scriptsOf([character.codePointAt(0) ?? 0]);
+  if (named !== 'other') return `it is in ${named.replace(/_/gu, ' ')} script`;
   return `it has characters such as U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
@@ -403,9 +382,7 @@ export async function pageFinding(
       verdict: 'invalid',
       line: `Page text: SHOWS ANOTHER SCORE than the signed ${printed.score} — the page was altered or is not this certificate`,
     };
-  const dates =
-    printed.dates &&
-    datesOnPage(reading.text, printed.dates, { comparable: pageComparable, digits: asciiDigits });
+  const dates = printed.dates && datesOf(reading, printed.dates, readsShaped);
   if (printed.dates && dates?.issued.seen === 'other')
     return {
       verdict: 'invalid',
@@ -440,6 +417,27 @@ export async function pageFinding(
   return { verdict: 'consistent', line: `Page text: ${clauses.join('; ')} ${BY_EYE}` };
 }
 
+/**
+ * The dates the page shows (page-dates.ts), in the viewers' text (pdf.js) and, when the caller
+ * reads /ActualText, in that reading too: an Arabic or Hindi certificate's labels and months are
+ * only there. The second reading parses the file with pdf-lib, which a forger can point at another
+ * page than the viewers see: it can make a date another (a reading of the page that shows one is
+ * not the issuer's), and where the viewers' text has no label of that date, say which it is.
+ */
+function datesOf(
+  reading: { text: string; shaped: string | undefined },
+  signed: { issued: string; expires: string | null },
+  readsShaped: boolean,
+): { issued: DateSeen; expires: DateSeen } {
+  const normalisation = { comparable: pageComparable, digits: asciiDigits };
+  const viewers = datesOnPage(reading.text, signed, normalisation);
+  if (!readsShaped || reading.shaped === undefined) return viewers;
+  const shaped = datesOnPage(reading.shaped, signed, normalisation);
+  const both = (seen: DateSeen, also: DateSeen): DateSeen =>
+    seen.seen === 'other' ? seen : also.seen === 'other' || seen.seen === 'missing' ? also : seen;
+  return { issued: both(viewers.issued, shaped.issued), expires: both(viewers.expires, shaped.expires) };
+}
+
 /** What the report says about the dates that were not found other than signed. */
 function dateClauses(
   signed: { issued: string; expires: string | null },
@@ -447,17 +445,17 @@ function dateClauses(
 ): string[] {
   const clauses: string[] = [];
   const unread = (what: string) =>
-    `the ${what} after its label was not compared (printed in a form this check does not read)`;
+    `the ${what} by its label was not compared (printed in a form this check does not read)`;
   if (seen.issued.seen === 'found') clauses.push(`shows the signed issue date ${signed.issued}`);
   if (seen.issued.seen === 'unread') clauses.push(unread('issue date'));
   if (seen.issued.seen === 'missing')
-    clauses.push('did not find the issue date after a label it reads (templates may leave it out)');
+    clauses.push('did not find the issue date by a label it reads (templates may leave it out)');
   if (signed.expires) {
     if (seen.expires.seen === 'found') clauses.push(`shows the signed expiry date ${signed.expires}`);
     if (seen.expires.seen === 'unread') clauses.push(unread('expiry date'));
     if (seen.expires.seen === 'missing')
       clauses.push(
-        `did not find the signed expiry date ${signed.expires} after a label it reads (templates may leave it out)`,
+        `did not find the signed expiry date ${signed.expires} by a label it reads (templates may leave it out)`,
       );
   } else if (seen.expires.seen === 'unread') clauses.push(unread('expiry date'));
   return clauses;

@@ -289,7 +289,8 @@ export function fontFaceCss(selection: FontSelection, stacks: FontStacks): strin
 }
 
 // Scripts a name or course may be written in that no shipped font draws, and a few that it does
-// (a rare Han character, a Greek one outside the subset), by Unicode script name.
+// (a rare Han character, a Greek one outside the subset), by Unicode script name: what the
+// missing-glyph log line and `npm run verify`'s report (page-text.ts) call them.
 const SCRIPT_NAMES = [
   'Arabic',
   'Syriac',

@@ -71,6 +71,25 @@ describe('dates on a page', () => {
     });
   });
 
+  it('a caption printed below its date: the date before the label is its own, the other signed date is not another', () => {
+    const page = 'March 14, 2026\nDate of issue\nMarch 14, 2027\nExpires on\nCertificate ID';
+    expect(read(page, '2026-03-14', '2027-03-14')).toEqual({
+      issued: { seen: 'found' },
+      expires: { seen: 'found' },
+    });
+    const later = 'March 14, 2026\nDate of issue\nMarch 14, 2029\nExpires on\nCertificate ID';
+    expect(read(later, '2026-03-14', '2027-03-14').expires).toEqual({ seen: 'other', shown: '2029-03-14' });
+  });
+
+  it('a date printed letter-spaced reads as the date it is', () => {
+    expect(read('D AT E O F I S S U E\nM a r c h 1 4 , 2 0 2 6').issued).toEqual({ seen: 'found' });
+    expect(read('D AT E O F I S S U E\nM a r c h 1 4 , 2 0 2 9').issued).toEqual({
+      seen: 'other',
+      shown: '2029-03-14',
+    });
+    expect(read('発 行 日\n2 0 2 6 年 3 月 1 4 日').issued).toEqual({ seen: 'found' });
+  });
+
   it('a right-to-left date given back in drawing order', () => {
     expect(read('תאריך הנפקה\n2026 במרץ 14').issued).toEqual({ seen: 'found' });
     expect(read('תאריך הנפקה\n2026 במרץ 15').issued).toEqual({ seen: 'other', shown: '2026-03-15' });
