@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { assertUuid } from './ids.ts';
@@ -14,7 +13,9 @@ import type { CertificateFileEraser, Log, PurgedFiles } from './ports.ts';
  * "unknown", and free its status-list index, whose bit stays set, for someone else's certificate.
  * It stays as a tombstone: verification code, course, dates, status, revocation date and reason
  * code, status-list entry. The person is removed from it: the student id becomes a random
- * pseudonym written nowhere else; name, score, credential, file and hash are cleared; erased_at
+ * pseudonym of its own, written nowhere but on its rows (one per tombstone, so that the tombstones
+ * of one person, in several courses, cannot be listed together as one student's); name, score,
+ * credential, file and hash are cleared; erased_at
  * is set (the migration's CHECK keeps an erased row that way).
  *
  * What the transaction does:
@@ -163,7 +164,6 @@ async function eraseInTransaction(
   input: { studentId: string; actor: string; keyPrefix: string; dryRun: boolean },
 ): Promise<ErasureReport> {
   const { studentId, actor } = input;
-  const pseudonym = randomUUID();
   await tx.unsafe(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT_SECONDS}s'`);
 
   // 1. Lock the student's rows. A generate that is uploading holds its certificate until it is
@@ -233,7 +233,7 @@ async function eraseInTransaction(
   // 5. What is left are tombstones: the person is removed from them.
   const tombstones = await tx<{ id: string; verification_code: string; status: 'revoked' | 'superseded' }[]>`
     UPDATE certificates
-    SET student_id = ${pseudonym}, student_name = NULL, score = NULL, max_score = NULL, percentage = NULL,
+    SET student_id = gen_random_uuid(), student_name = NULL, score = NULL, max_score = NULL, percentage = NULL,
         credential_jws = NULL, s3_key = NULL, pdf_sha256 = NULL, pdf_bytes = NULL, revoked_reason = NULL,
         last_error = NULL, erased_at = now(), updated_at = now()
     WHERE student_id = ${studentId}
@@ -241,13 +241,17 @@ async function eraseInTransaction(
   const tombstoneIds = tombstones.map((row) => row.id);
 
   // 6. The attempts behind a tombstone stay (certificates.test_attempt_id references them), under
-  //    the pseudonym and without their score (the staff routes showed a tombstone the attempt's).
+  //    their certificate's pseudonym (an attempt behind two, an original and its replacement,
+  //    takes the original's: the two are linked anyway) and without their score (the staff routes
+  //    showed a tombstone the attempt's).
   //    Marked enqueued, so that neither the scan nor a backfill ever takes one for a new
   //    certificate. Every other attempt is deleted: nothing is left to issue from.
   const attemptsPseudonymised = (
     await tx`
       UPDATE test_attempts a
-      SET student_id = ${pseudonym}, external_ref = NULL, score = NULL, max_score = NULL,
+      SET student_id = (SELECT c.student_id FROM certificates c WHERE c.test_attempt_id = a.id
+                        ORDER BY c.created_at, c.id LIMIT 1),
+          external_ref = NULL, score = NULL, max_score = NULL,
           certificate_enqueued_at = coalesce(a.certificate_enqueued_at, now())
       WHERE a.student_id = ${studentId}
         AND EXISTS (SELECT 1 FROM certificates c WHERE c.test_attempt_id = a.id)
@@ -260,27 +264,33 @@ async function eraseInTransaction(
   //    (whoever holds a copy of the PDF could hash it and find the record again), no staff free
   //    text (a revocation's words, a reissue's reason such as "Name corrected: ...", a requeue's
   //    such as "restored in Keycloak", whose rows name the requester in details), and the
-  //    student id wherever else it appears replaced by the pseudonym. Event, time and actor stay.
+  //    student id wherever else it appears replaced by the certificate's pseudonym. Event, time
+  //    and actor stay.
   const auditRowsScrubbed = (
     await tx`
       UPDATE certificate_generation_log l
       SET details = replace(
-            (l.details - 's3_key' - 'pdf_sha256' - 'pdf_bytes' - 'reason_text')::text, ${studentId}, ${pseudonym}
+            (l.details - 's3_key' - 'pdf_sha256' - 'pdf_bytes' - 'reason_text')::text, ${studentId}, c.student_id::text
           )::jsonb,
           message = CASE WHEN l.event IN ('revoked', 'requeued')
                            OR (l.event IN ('superseded', 'created', 'reissue-requested') AND l.actor IS NOT NULL
                                AND l.actor <> ALL (${SYSTEM_ACTORS}::text[]))
-                         THEN '[erased]' ELSE replace(l.message, ${studentId}, ${pseudonym}) END,
-          error = replace(l.error, ${studentId}, ${pseudonym})
-      WHERE l.certificate_id = ANY (${tombstoneIds}::uuid[])
+                         THEN '[erased]' ELSE replace(l.message, ${studentId}, c.student_id::text) END,
+          error = replace(l.error, ${studentId}, c.student_id::text)
+      FROM certificates c
+      WHERE l.certificate_id = ANY (${tombstoneIds}::uuid[]) AND c.id = l.certificate_id
       RETURNING l.id`
   ).length;
 
   // 8. Every outbox event naming the student, delivered or not (a redelivery re-sends the stored
-  //    data), of any certificate: the revocations just written included.
+  //    data), of any certificate: the revocations just written included. A tombstone's events take
+  //    its pseudonym; one of a certificate long deleted, a random id of its own.
   const webhookEventsPseudonymised = (
     await tx`
-      UPDATE webhook_outbox SET data = jsonb_set(data, '{studentId}', to_jsonb(${pseudonym}::text))
+      UPDATE webhook_outbox o
+      SET data = jsonb_set(data, '{studentId}', to_jsonb(coalesce(
+            (SELECT c.student_id FROM certificates c WHERE c.id = o.certificate_id AND c.erased_at IS NOT NULL),
+            gen_random_uuid())::text))
       WHERE data->>'studentId' = ${studentId}
       RETURNING id`
   ).length;
