@@ -14,7 +14,8 @@ import type { CertificateFileEraser, Log, PurgedFiles } from './ports.ts';
  * It stays as a tombstone: verification code, course, dates, status, revocation date and reason
  * code, status-list entry. The person is removed from it: the student id becomes a random
  * pseudonym of its own, written nowhere but on its rows (one per tombstone, so that the tombstones
- * of one person, in several courses, cannot be listed together as one student's); name, score,
+ * of one person, in several courses, cannot be listed together as one student's; they share the
+ * erasure's revocation time, which staff reads show); name, score,
  * credential, file and hash are cleared; erased_at
  * is set (the migration's CHECK keeps an erased row that way).
  *

@@ -9,14 +9,14 @@ import { resolveLocale, shippedLanguages } from '../render/i18n.ts';
  * `expires_on` print it (the locale's long date, in that language's regional forms: "December 6,
  * 2026", "6 December 2026") or as the ISO date (`issued_on_iso`); in a right-to-left language,
  * also with its words in drawing order, as the viewers' text gives a right-to-left line back.
- * Such a date that is neither signed date makes the page invalid. A label beside anything else (a
- * custom template's
- * own format) is reported as not compared, and a page with no label (a template that leaves the
- * date out; in the viewers' text, an Arabic or Hindi certificate, whose labels page-text.ts reads
- * from /ActualText) is reported as such: neither holds anything against the page.
+ * Such a date that is not the signed one makes the page invalid. A label beside anything else (a
+ * custom template's own format) is reported as not compared, and a page with no label (a template
+ * that leaves the date out; in the viewers' text, an Arabic or Hindi certificate, whose labels
+ * page-text.ts reads from /ActualText) is reported as such: neither holds anything against the
+ * page.
  *
- * Each line by a label costs the same whatever it holds: its words, numbers made "#", are
- * looked up among the shapes each form writes (Language.shapes), so a page of a million forged dates
+ * Each line by a label costs the same whatever it holds: its words, numbers made "#", are looked
+ * up among the shapes each form writes (Language.shapes), so a page of a million forged dates
  * costs a pass over it, not an Intl call per date and month.
  */
 
@@ -51,7 +51,8 @@ interface Reading {
 }
 
 interface Language {
-  labels: { issued: string; expires: string };
+  /** Each date's label as the locale file writes it, and its comparable text. */
+  labels: Record<'issued' | 'expires', { text: string; comparable: string }>;
   /** A date's shape (its words, each number "#") -> the ways to read its numbers. */
   shapes: Map<string, Reading[]>;
 }
@@ -80,14 +81,14 @@ const REGIONS = [
 
 /**
  * The words of `text`, case folded: its runs of digits and of other characters, split where there
- * is punctuation. Spaces do not split: a date printed letter-spaced reads back from pdf.js as
- * "M a r c h 1 4 , 2 0 2 9", which gives the same words as "March 14, 2029" (every long form
- * puts letters or punctuation between two numbers).
+ * is punctuation and, `spaced`, where there are spaces. Not `spaced`, spaces are dropped: a date
+ * printed letter-spaced reads back from pdf.js as "M a r c h 1 4 , 2 0 2 9", which then gives the
+ * words "March 14, 2029" gives (every long form puts letters or punctuation between two numbers).
  */
-function words(text: string, { comparable, digits }: PageNormalisation): string[] {
+function words(text: string, { comparable, digits }: PageNormalisation, spaced: boolean): string[] {
   return digits(text)
-    .replace(/\s+/gu, '')
-    .split(/[\p{P}\p{Cc}\p{Cf}]+/u)
+    .replace(/\s+/gu, spaced ? ' ' : '')
+    .split(spaced ? /[\s\p{P}\p{Cc}\p{Cf}]+/u : /[\p{P}\p{Cc}\p{Cf}]+/u)
     .flatMap((chunk) => chunk.match(/\d+|\D+/gu) ?? [])
     .map(comparable)
     .filter((word) => word !== '');
@@ -107,15 +108,17 @@ function shapesOf(tag: string, rtl: boolean, normalisation: PageNormalisation, i
         ? [part.type]
         : [],
     );
-    const wordList = words(parts.map((part) => part.value).join(''), normalisation);
     const reading: Reading = fields.includes('month') ? { fields } : { fields, month };
     const add = (shape: string, candidate: Reading) => {
       const known = into.get(shape) ?? [];
       if (!known.some((other) => JSON.stringify(other) === JSON.stringify(candidate))) known.push(candidate);
       into.set(shape, known);
     };
-    add(shapeOf(wordList), reading);
-    if (rtl) add(shapeOf([...wordList].reverse()), { ...reading, fields: [...fields].reverse() });
+    for (const spaced of [true, false]) {
+      const wordList = words(parts.map((part) => part.value).join(''), normalisation, spaced);
+      add(shapeOf(wordList), reading);
+      if (rtl) add(shapeOf([...wordList].reverse()), { ...reading, fields: [...fields].reverse() });
+    }
   }
 }
 
@@ -129,8 +132,8 @@ function shipped(normalisation: PageNormalisation): Language[] {
       shapesOf(region === '' ? language : `${language}-${region}`, dir === 'rtl', normalisation, shapes);
     return {
       labels: {
-        issued: normalisation.comparable(labels.date_of_issue),
-        expires: normalisation.comparable(labels.expires_on),
+        issued: { text: labels.date_of_issue, comparable: normalisation.comparable(labels.date_of_issue) },
+        expires: { text: labels.expires_on, comparable: normalisation.comparable(labels.expires_on) },
       },
       shapes,
     };
@@ -141,48 +144,81 @@ function shipped(normalisation: PageNormalisation): Language[] {
 /**
  * The dates the page shows by their labels against the signed `issued` and `expires`
  * (yyyy-mm-dd; `expires` null when the certificate never expires), in `text`, one line of the
- * page a line.
+ * page a line. `languages` (default: all shipped) picks the languages whose labels are looked for,
+ * by their label text.
  *
  * A date stands after its label on the label's line, or, the label alone on its line, on the line
- * before or after it: templates print the caption above the value (the built-in design) or below
- * it ("March 14, 2026" over "Date of issue"). The signed date on either side is the label's; a
- * date beside it that is the other signed date belongs to the other label ("Date of issue" over
- * the expiry, in a caption-below layout); any other date there is another date.
+ * after it (the caption above its value, as the built-in design prints it) or before it (a
+ * caption below its value). Which of the two, the page says: captions are above when the line
+ * after every caption alone on its line is a date, below when the line before every one is;
+ * otherwise (a caption with no date next to it, the two mixed) a caption alone on its line is
+ * found only with the signed date beside it, and nothing beside it counts as another date. So a
+ * date a template prints just before a caption above its value (a workshop's, a completion date)
+ * is not taken for the caption's.
  */
 export function datesOnPage(
   text: string,
   signed: { issued: string; expires: string | null },
   normalisation: PageNormalisation,
+  languages: (label: string) => boolean = () => true,
 ): DatesOnPage {
   const raw = text.split('\n');
   const lines = raw.map(normalisation.comparable);
-  const read = (which: 'issued' | 'expires', date: string | null, theOther: string | null): DateSeen => {
-    let seen: DateSeen = { seen: 'missing' };
-    for (const language of shipped(normalisation)) {
+  const dateAt = (at: number, language: Language) => {
+    const line = raw[at];
+    return line === undefined ? undefined : dateIn(line, language, normalisation);
+  };
+  // Every label on the page: where, of which date, and the value on its own line if it has one.
+  const labels = shipped(normalisation).flatMap((language) =>
+    (['issued', 'expires'] as const).flatMap((which) => {
       const label = language.labels[which];
-      lines.forEach((line, at) => {
-        if (label === '' || !line.startsWith(label) || seen.seen === 'other') return;
-        const values =
-          line.length > label.length
-            ? [afterLabel(raw[at] ?? '', label.length, normalisation.comparable)]
-            : [raw[at - 1], raw[at + 1]];
-        const shown = values.flatMap((value) => {
-          const found = value === undefined ? undefined : dateIn(value, language, normalisation);
-          return found === undefined ? [] : [found];
-        });
-        const another = shown.find((found) => found !== date && found !== theOther);
-        // Another date by any label outweighs the signed one, by it or by another; the first is named.
-        if (another !== undefined) seen = { seen: 'other', shown: another };
-        else if (shown.includes(date ?? '')) seen = { seen: 'found' };
-        else if (seen.seen === 'missing') seen = { seen: 'unread' };
-      });
+      if (label.comparable === '' || !languages(label.text)) return [];
+      return lines.flatMap((line, at) =>
+        line.startsWith(label.comparable)
+          ? [
+              {
+                which,
+                at,
+                language,
+                alone: line.length === label.comparable.length,
+                length: label.comparable.length,
+              },
+            ]
+          : [],
+      );
+    }),
+  );
+  const alone = labels.filter((label) => label.alone);
+  const orientation =
+    alone.length > 0 && alone.every((label) => dateAt(label.at + 1, label.language) !== undefined)
+      ? 'above'
+      : alone.length > 0 && alone.every((label) => dateAt(label.at - 1, label.language) !== undefined)
+        ? 'below'
+        : 'unknown';
+  const read = (which: 'issued' | 'expires', date: string | null): DateSeen => {
+    let seen: DateSeen = { seen: 'missing' };
+    for (const label of labels) {
+      if (label.which !== which || seen.seen === 'other') continue;
+      let shown: string | undefined;
+      if (!label.alone)
+        shown = dateIn(
+          afterLabel(raw[label.at] ?? '', label.length, normalisation.comparable),
+          label.language,
+          normalisation,
+        );
+      else if (orientation !== 'unknown')
+        shown = dateAt(label.at + (orientation === 'above' ? 1 : -1), label.language);
+      else {
+        const beside = [dateAt(label.at - 1, label.language), dateAt(label.at + 1, label.language)];
+        shown = date !== null && beside.includes(date) ? date : undefined;
+      }
+      // Another date by any label outweighs the signed one by another; the first is named.
+      if (shown !== undefined) seen = shown === date ? { seen: 'found' } : { seen: 'other', shown };
+      else if (seen.seen === 'missing') seen = { seen: 'unread' };
     }
     return seen;
   };
-  return {
-    issued: read('issued', signed.issued, signed.expires),
-    expires: read('expires', signed.expires, signed.issued),
-  };
+  return { issued: read('issued', signed.issued), expires: read('expires', signed.expires) };
 }
 
 /** What follows, in `line`, the characters whose comparable text is the label's `length` first. */
@@ -201,19 +237,24 @@ function afterLabel(line: string, length: number, comparable: (text: string) => 
 function dateIn(value: string, language: Language, normalisation: PageNormalisation): string | undefined {
   const iso = /^\s*(\d{4})-(\d{2})-(\d{2})\s*$/u.exec(normalisation.digits(value));
   if (iso) return validDate(Number(iso[1]), Number(iso[2]), Number(iso[3]));
-  const wordList = words(value, normalisation);
-  const numbers = wordList.flatMap((word) => word.match(/\d+/gu) ?? []);
-  const dates = new Set(
-    (language.shapes.get(shapeOf(wordList)) ?? []).flatMap((reading) => {
-      const field = (name: Field) => numbers[reading.fields.indexOf(name)];
-      const year = field('year');
-      if (year?.length !== 4 || reading.fields.length !== numbers.length) return [];
-      const date = validDate(Number(year), reading.month ?? Number(field('month')), Number(field('day')));
-      return date === undefined ? [] : [date];
-    }),
-  );
-  // Two readings of one line that are different dates: it does not say which.
-  return dates.size === 1 ? [...dates][0] : undefined;
+  // As written, then as letter-spaced (words()).
+  for (const spaced of [true, false]) {
+    const wordList = words(value, normalisation, spaced);
+    const numbers = wordList.flatMap((word) => word.match(/\d+/gu) ?? []);
+    const dates = new Set(
+      (language.shapes.get(shapeOf(wordList)) ?? []).flatMap((reading) => {
+        const field = (name: Field) => numbers[reading.fields.indexOf(name)];
+        const year = field('year');
+        if (year?.length !== 4 || reading.fields.length !== numbers.length) return [];
+        const date = validDate(Number(year), reading.month ?? Number(field('month')), Number(field('day')));
+        return date === undefined ? [] : [date];
+      }),
+    );
+    // Two readings of one line that are different dates: it does not say which.
+    if (dates.size > 1) return undefined;
+    if (dates.size === 1) return [...dates][0];
+  }
+  return undefined;
 }
 
 /** The date when it is a day of the calendar (not 30 February), as yyyy-mm-dd. */

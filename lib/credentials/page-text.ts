@@ -419,10 +419,11 @@ export async function pageFinding(
 
 /**
  * The dates the page shows (page-dates.ts), in the viewers' text (pdf.js) and, when the caller
- * reads /ActualText, in that reading too: an Arabic or Hindi certificate's labels and months are
- * only there. The second reading parses the file with pdf-lib, which a forger can point at another
- * page than the viewers see: it can make a date another (a reading of the page that shows one is
- * not the issuer's), and where the viewers' text has no label of that date, say which it is.
+ * reads /ActualText, by the Arabic and Devanagari labels of that reading: an Arabic or Hindi
+ * certificate's labels and months are only there. That reading parses the file with pdf-lib,
+ * which a forger can point at another page than the viewers see, so it counts only for those
+ * labels (as for names, sighting): another date there is another date, and where the viewers'
+ * text has no label of a date, it says which it is.
  */
 function datesOf(
   reading: { text: string; shaped: string | undefined },
@@ -432,7 +433,7 @@ function datesOf(
   const normalisation = { comparable: pageComparable, digits: asciiDigits };
   const viewers = datesOnPage(reading.text, signed, normalisation);
   if (!readsShaped || reading.shaped === undefined) return viewers;
-  const shaped = datesOnPage(reading.shaped, signed, normalisation);
+  const shaped = datesOnPage(reading.shaped, signed, normalisation, (label) => SHAPED_LETTER.test(label));
   const both = (seen: DateSeen, also: DateSeen): DateSeen =>
     seen.seen === 'other' ? seen : also.seen === 'other' || seen.seen === 'missing' ? also : seen;
   return { issued: both(viewers.issued, shaped.issued), expires: both(viewers.expires, shaped.expires) };

@@ -81,6 +81,33 @@ describe('dates on a page', () => {
     expect(read(later, '2026-03-14', '2027-03-14').expires).toEqual({ seen: 'other', shown: '2029-03-14' });
   });
 
+  it('which side of a caption its date is on, the page says: a date printed before a caption above its value is not its', () => {
+    // Captions above their values (the built-in design), a workshop's date before the first.
+    const workshop =
+      'Workshop held\nMarch 3, 2026\nDate of issue\nMarch 14, 2026\nExpires on\nMarch 14, 2027';
+    expect(read(workshop, '2026-03-14', '2027-03-14')).toEqual({
+      issued: { seen: 'found' },
+      expires: { seen: 'found' },
+    });
+    // The issue date moved to the signed expiry, the expiry lines left out: that is another date.
+    expect(read('Date of issue\nMarch 14, 2027\nCertificate ID', '2026-03-14', '2027-03-14').issued).toEqual({
+      seen: 'other',
+      shown: '2027-03-14',
+    });
+    // A caption with no date beside it ("never", a template's own): which side cannot be told;
+    // only the signed date beside a caption counts, and nothing is another date.
+    const never = 'Date of issue\nMarch 14, 2026\nExpires on\nnever';
+    expect(read(never, '2026-03-14', null)).toEqual({
+      issued: { seen: 'found' },
+      expires: { seen: 'unread' },
+    });
+    expect(read(never, '2026-03-15', null).issued).toEqual({ seen: 'unread' });
+  });
+
+  it("a template's own form close to a long date is read too", () => {
+    expect(read('Date of issue\nMarch 15 2026').issued).toEqual({ seen: 'other', shown: '2026-03-15' });
+  });
+
   it('a date printed letter-spaced reads as the date it is', () => {
     expect(read('D AT E O F I S S U E\nM a r c h 1 4 , 2 0 2 6').issued).toEqual({ seen: 'found' });
     expect(read('D AT E O F I S S U E\nM a r c h 1 4 , 2 0 2 9').issued).toEqual({
