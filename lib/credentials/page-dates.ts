@@ -122,6 +122,13 @@ function shapesOf(tag: string, rtl: boolean, normalisation: PageNormalisation, i
   }
 }
 
+type Which = 'issued' | 'expires';
+
+/** A label found on the page: the date after it on its line, or, alone, the dates beside it. */
+type Caption =
+  | { which: Which; alone: false; own: string | undefined }
+  | { which: Which; alone: true; before: string | undefined; after: string | undefined };
+
 let languages: Language[] | undefined;
 
 function shipped(normalisation: PageNormalisation): Language[] {
@@ -149,12 +156,12 @@ function shipped(normalisation: PageNormalisation): Language[] {
  *
  * A date stands after its label on the label's line, or, the label alone on its line, on the line
  * after it (the caption above its value, as the built-in design prints it) or before it (a
- * caption below its value). Which of the two, the page says: captions are above when the line
- * after every caption alone on its line is a date, below when the line before every one is;
- * otherwise (a caption with no date next to it, the two mixed) a caption alone on its line is
- * found only with the signed date beside it, and nothing beside it counts as another date. So a
- * date a template prints just before a caption above its value (a workshop's, a completion date)
- * is not taken for the caption's.
+ * caption below its value). Which side, the page's own captions say: one with its signed date on
+ * one side only shows where values are (a date a template prints just before a caption above its
+ * value, a workshop's, is then not taken for the caption's). With no such caption, the side is
+ * the built-in design's, after. A page whose captions say both (not one a template prints: a
+ * caption repeated or hidden by a forger) has every date beside a caption compared, bar the other
+ * signed date.
  */
 export function datesOnPage(
   text: string,
@@ -168,49 +175,46 @@ export function datesOnPage(
     const line = raw[at];
     return line === undefined ? undefined : dateIn(line, language, normalisation);
   };
-  // Every label on the page: where, of which date, and the value on its own line if it has one.
-  const labels = shipped(normalisation).flatMap((language) =>
+  const signedOf = { issued: signed.issued, expires: signed.expires };
+  // Every label on the page: of which date, the date on its own line after it or, alone on its
+  // line, the dates before and after it.
+  const captions: Caption[] = shipped(normalisation).flatMap((language) =>
     (['issued', 'expires'] as const).flatMap((which) => {
       const label = language.labels[which];
       if (label.comparable === '' || !languages(label.text)) return [];
-      return lines.flatMap((line, at) =>
-        line.startsWith(label.comparable)
-          ? [
-              {
-                which,
-                at,
-                language,
-                alone: line.length === label.comparable.length,
-                length: label.comparable.length,
-              },
-            ]
-          : [],
-      );
+      return lines.flatMap((line, at): Caption[] => {
+        if (!line.startsWith(label.comparable)) return [];
+        if (line.length > label.comparable.length) {
+          const value = afterLabel(raw[at] ?? '', label.comparable.length, normalisation.comparable);
+          return [{ which, alone: false, own: dateIn(value, language, normalisation) }];
+        }
+        return [{ which, alone: true, before: dateAt(at - 1, language), after: dateAt(at + 1, language) }];
+      });
     }),
   );
-  const alone = labels.filter((label) => label.alone);
-  const orientation =
-    alone.length > 0 && alone.every((label) => dateAt(label.at + 1, label.language) !== undefined)
-      ? 'above'
-      : alone.length > 0 && alone.every((label) => dateAt(label.at - 1, label.language) !== undefined)
-        ? 'below'
-        : 'unknown';
-  const read = (which: 'issued' | 'expires', date: string | null): DateSeen => {
+  const sides = new Set(
+    captions.flatMap((caption) => {
+      const date = signedOf[caption.which];
+      if (!caption.alone || date === null || (caption.before === date) === (caption.after === date))
+        return [];
+      return [caption.after === date ? ('after' as const) : ('before' as const)];
+    }),
+  );
+  const side = sides.size > 1 ? 'either' : sides.has('before') ? 'before' : 'after';
+  const read = (which: 'issued' | 'expires'): DateSeen => {
+    const date = signedOf[which];
+    const theOther = signedOf[which === 'issued' ? 'expires' : 'issued'];
     let seen: DateSeen = { seen: 'missing' };
-    for (const label of labels) {
-      if (label.which !== which || seen.seen === 'other') continue;
+    for (const caption of captions) {
+      if (caption.which !== which || seen.seen === 'other') continue;
       let shown: string | undefined;
-      if (!label.alone)
-        shown = dateIn(
-          afterLabel(raw[label.at] ?? '', label.length, normalisation.comparable),
-          label.language,
-          normalisation,
-        );
-      else if (orientation !== 'unknown')
-        shown = dateAt(label.at + (orientation === 'above' ? 1 : -1), label.language);
+      if (!caption.alone) shown = caption.own;
+      else if (side !== 'either') shown = caption[side];
       else {
-        const beside = [dateAt(label.at - 1, label.language), dateAt(label.at + 1, label.language)];
-        shown = date !== null && beside.includes(date) ? date : undefined;
+        const beside = [caption.after, caption.before];
+        shown =
+          beside.find((found) => found !== undefined && found !== date && found !== theOther) ??
+          (date !== null && beside.includes(date) ? date : undefined);
       }
       // Another date by any label outweighs the signed one by another; the first is named.
       if (shown !== undefined) seen = shown === date ? { seen: 'found' } : { seen: 'other', shown };
@@ -218,7 +222,7 @@ export function datesOnPage(
     }
     return seen;
   };
-  return { issued: read('issued', signed.issued), expires: read('expires', signed.expires) };
+  return { issued: read('issued'), expires: read('expires') };
 }
 
 /** What follows, in `line`, the characters whose comparable text is the label's `length` first. */

@@ -446,7 +446,7 @@ function dateClauses(
 ): string[] {
   const clauses: string[] = [];
   const unread = (what: string) =>
-    `the ${what} by its label was not compared (printed in a form this check does not read)`;
+    `the ${what} by its label was not compared (no date beside it in a form this check reads)`;
   if (seen.issued.seen === 'found') clauses.push(`shows the signed issue date ${signed.issued}`);
   if (seen.issued.seen === 'unread') clauses.push(unread('issue date'));
   if (seen.issued.seen === 'missing')

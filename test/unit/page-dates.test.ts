@@ -94,14 +94,35 @@ describe('dates on a page', () => {
       seen: 'other',
       shown: '2027-03-14',
     });
-    // A caption with no date beside it ("never", a template's own): which side cannot be told;
-    // only the signed date beside a caption counts, and nothing is another date.
-    const never = 'Date of issue\nMarch 14, 2026\nExpires on\nnever';
+    // A caption whose value is not a date this check reads ("never", a template's own): unread; a
+    // page whose captions show no side is read as the built-in design prints it, value after.
+    const never = 'Workshop held\nMarch 3, 2026\nDate of issue\nMarch 14, 2026\nExpires on\nnever';
     expect(read(never, '2026-03-14', null)).toEqual({
       issued: { seen: 'found' },
       expires: { seen: 'unread' },
     });
-    expect(read(never, '2026-03-15', null).issued).toEqual({ seen: 'unread' });
+    expect(read(never, '2026-03-15', null).issued).toEqual({ seen: 'other', shown: '2026-03-14' });
+    // A caption repeated under the genuine one, with another date: another date.
+    const repeated = 'Date of issue\nMarch 14, 2026\nDate of issue\nMarch 14, 2029';
+    expect(read(repeated).issued).toEqual({ seen: 'other', shown: '2029-03-14' });
+  });
+
+  it('other dates near the captions, genuine and forged', () => {
+    // Captions below their values, a completion date after the last: its own caption's is before it.
+    const completion = 'March 14, 2026\nDate of issue\nMarch 14, 2027\nExpires on\nMarch 20, 2027';
+    expect(read(completion, '2026-03-14', '2027-03-14')).toEqual({
+      issued: { seen: 'found' },
+      expires: { seen: 'found' },
+    });
+    // Only the expiry caption a template takes from the locale, the issue date under its own.
+    const expiryOnly = 'March 14, 2027\nExpires on\nMarch 14, 2026\nIssued';
+    expect(read(expiryOnly, '2026-03-14', '2027-03-14')).toEqual({
+      issued: { seen: 'missing' },
+      expires: { seen: 'found' },
+    });
+    // A forged expiry with a caption added (hidden) after it: the page's captions say "after".
+    const hidden = 'Date of issue\nMarch 14, 2026\nExpires on\nMarch 14, 2029\nExpires on';
+    expect(read(hidden, '2026-03-14', '2027-03-14').expires).toEqual({ seen: 'other', shown: '2029-03-14' });
   });
 
   it("a template's own form close to a long date is read too", () => {
