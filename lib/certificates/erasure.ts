@@ -68,9 +68,9 @@ export interface ErasureReport {
   tombstones: ErasedTombstone[];
   /** Attempts no certificate references, deleted. */
   attemptsDeleted: number;
-  /** Attempts behind a tombstone: the pseudonym instead of the student, no external reference. */
+  /** Attempts behind a tombstone: their certificate's pseudonym instead of the student, no score, no external reference. */
   attemptsPseudonymised: number;
-  /** Outbox events (sent or not) whose studentId is now the pseudonym. */
+  /** Outbox events (sent or not) whose studentId is now their certificate's pseudonym. */
   webhookEventsPseudonymised: number;
   /** Audit rows of the tombstones with the file key, staff's text and the student id removed. */
   auditRowsScrubbed: number;

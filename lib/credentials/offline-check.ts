@@ -30,7 +30,7 @@ import { decodeStatusList, epochSeconds, getBit } from './status-list.ts';
  * not check out) makes the outcome "could not check", not "valid".
  *
  * A PDF's page is compared with the signed facts through its text layer when the caller can read
- * it (the `pageText` port: scripts/verify.ts reads it with pdf.js, and the /ActualText Chromium
+ * it (the `pageText` port: scripts/verify-worker.ts reads it with pdf.js, and the /ActualText Chromium
  * writes for Arabic and Devanagari): a page edited to show another name does not name the signed
  * student. What is drawn can still differ from the text layer.
  *
@@ -53,8 +53,9 @@ export interface CheckIo {
   /** The clock for expiry (default: now). */
   now?: () => Date;
   /**
-   * The text of each page of a PDF, in reading order as far as the reader can tell (no particular
-   * spacing or line breaks); rejects when the PDF cannot be read. scripts/verify.ts reads it with
+   * The text of each page of a PDF, in reading order as far as the reader can tell, one line of
+   * the page a line of text (the dates are read by their labels' lines, page-dates.ts; spacing
+   * does not matter); rejects when the PDF cannot be read. scripts/verify-worker.ts reads it with
    * pdf.js (scripts/pdf-page-text.ts), a devDependency lib/ must not import. Absent: the page is
    * not read, and the report says so.
    */
@@ -64,7 +65,7 @@ export interface CheckIo {
    * /ActualText Chromium writes for their shaped glyphs, and from there only. Their glyphs' own
    * Unicode, which is what pdf.js reads, drops and confuses letters ("किरण" reads as "करण", a
    * final ة as ه), so a reader that also passes that on would let another name through.
-   * scripts/verify.ts's reader does this (scripts/pdf-page-text.ts). Absent: names and courses in
+   * scripts/verify-worker.ts's reader does this (scripts/pdf-page-text.ts). Absent: names and courses in
    * those scripts are not compared, and the report says so.
    */
   pageTextReadsShaped?: boolean;

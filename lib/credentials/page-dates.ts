@@ -29,12 +29,12 @@ export type DateSeen =
   /** No label of this date on the page. */
   | { seen: 'missing' };
 
-export interface DatesOnPage {
+interface DatesOnPage {
   issued: DateSeen;
   expires: DateSeen;
 }
 
-export interface PageNormalisation {
+interface PageNormalisation {
   /** page-text.ts's comparable text: case folded, without spaces, punctuation or invisibles. */
   comparable: (text: string) => string;
   /** Local digits (Arabic-Indic, Devanagari) as ASCII ones. */
@@ -129,10 +129,13 @@ type Caption =
   | { which: Which; alone: false; own: string | undefined }
   | { which: Which; alone: true; before: string | undefined; after: string | undefined };
 
-let languages: Language[] | undefined;
+// Built once per normalisation (the labels and shapes are in its terms): a few hundred Intl calls.
+const languagesFor = new WeakMap<PageNormalisation, Language[]>();
 
 function shipped(normalisation: PageNormalisation): Language[] {
-  languages ??= shippedLanguages().map((language) => {
+  const known = languagesFor.get(normalisation);
+  if (known) return known;
+  const languages = shippedLanguages().map((language) => {
     const { labels, dir } = resolveLocale(language);
     const shapes = new Map<string, Reading[]>();
     for (const region of REGIONS)
@@ -145,6 +148,7 @@ function shipped(normalisation: PageNormalisation): Language[] {
       shapes,
     };
   });
+  languagesFor.set(normalisation, languages);
   return languages;
 }
 
@@ -175,7 +179,6 @@ export function datesOnPage(
     const line = raw[at];
     return line === undefined ? undefined : dateIn(line, language, normalisation);
   };
-  const signedOf = { issued: signed.issued, expires: signed.expires };
   // Every label on the page: of which date, the date on its own line after it or, alone on its
   // line, the dates before and after it.
   const captions: Caption[] = shipped(normalisation).flatMap((language) =>
@@ -194,7 +197,7 @@ export function datesOnPage(
   );
   const sides = new Set(
     captions.flatMap((caption) => {
-      const date = signedOf[caption.which];
+      const date = signed[caption.which];
       if (!caption.alone || date === null || (caption.before === date) === (caption.after === date))
         return [];
       return [caption.after === date ? ('after' as const) : ('before' as const)];
@@ -202,8 +205,8 @@ export function datesOnPage(
   );
   const side = sides.size > 1 ? 'either' : sides.has('before') ? 'before' : 'after';
   const read = (which: 'issued' | 'expires'): DateSeen => {
-    const date = signedOf[which];
-    const theOther = signedOf[which === 'issued' ? 'expires' : 'issued'];
+    const date = signed[which];
+    const theOther = signed[which === 'issued' ? 'expires' : 'issued'];
     let seen: DateSeen = { seen: 'missing' };
     for (const caption of captions) {
       if (caption.which !== which || seen.seen === 'other') continue;

@@ -4,7 +4,8 @@ import { type DateSeen, datesOnPage } from './page-dates.ts';
 /**
  * The page of a certificate PDF against the signed facts, through its text layer (`npm run
  * verify`, lib/credentials/offline-check.ts): does the page's text name the signed student, the
- * course and the code? The text is read by the caller (a PageTextReader: scripts/verify.ts uses
+ * course, the code, the score and the dates? The text is read by the caller (a PageTextReader:
+ * scripts/verify-worker.ts uses
  * pdf.js and a reader of the /ActualText Chromium writes, scripts/pdf-page-text.ts), so lib/ ships
  * no PDF text extractor. What is drawn can still differ from the text layer: this catches a page
  * edited in a PDF editor, not a forger who draws one thing and writes another.
@@ -425,15 +426,19 @@ export async function pageFinding(
  * labels (as for names, sighting): another date there is another date, and where the viewers'
  * text has no label of a date, it says which it is.
  */
+// One object for every page: page-dates.ts builds its labels and shapes once per normalisation.
+const DATE_NORMALISATION = { comparable: pageComparable, digits: (text: string) => asciiDigits(text) };
+
 function datesOf(
   reading: { text: string; shaped: string | undefined },
   signed: { issued: string; expires: string | null },
   readsShaped: boolean,
 ): { issued: DateSeen; expires: DateSeen } {
-  const normalisation = { comparable: pageComparable, digits: asciiDigits };
-  const viewers = datesOnPage(reading.text, signed, normalisation);
+  const viewers = datesOnPage(reading.text, signed, DATE_NORMALISATION);
   if (!readsShaped || reading.shaped === undefined) return viewers;
-  const shaped = datesOnPage(reading.shaped, signed, normalisation, (label) => SHAPED_LETTER.test(label));
+  const shaped = datesOnPage(reading.shaped, signed, DATE_NORMALISATION, (label) =>
+    SHAPED_LETTER.test(label),
+  );
   const both = (seen: DateSeen, also: DateSeen): DateSeen =>
     seen.seen === 'other' ? seen : also.seen === 'other' || seen.seen === 'missing' ? also : seen;
   return { issued: both(viewers.issued, shaped.issued), expires: both(viewers.expires, shaped.expires) };

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,12 +9,13 @@ import { runCapped, WorkerStopped } from '../../scripts/capped-worker.ts';
 
 /**
  * `npm run verify` runs its check in a worker it stops at a memory or time limit
- * (scripts/capped-worker.ts). A file that gets past the decompression pre-scan cannot be built on
- * purpose here (each one found has been refused by the pre-scan since), so workers that misbehave
- * the same ways stand in for the check (test/support/worker-stand-ins.ts);
- * test/integration/verify-page-text.test.ts checks that the command applies its limits.
+ * (scripts/capped-worker.ts). Workers that misbehave the ways a hostile file can make the check
+ * misbehave stand in for it (test/support/worker-stand-ins.ts); the last test runs the command on
+ * a file pdf-lib cannot parse within the limit, and test/integration/verify-page-text.test.ts
+ * checks the limit on a genuine certificate.
  */
 const STAND_IN = new URL('../support/worker-stand-ins.ts', import.meta.url);
+const ROOT = new URL('../..', import.meta.url).pathname;
 const MIB = 1024 * 1024;
 const ROOMY = { memoryBytes: 1024 * MIB, timeMs: 10 * 60_000 };
 
@@ -73,6 +75,7 @@ describe('the capped worker of npm run verify', () => {
     const after = size();
     await sleep(1000);
     expect(size()).toBe(after);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('rejects with what the worker threw, an Error or not', async () => {
@@ -80,6 +83,60 @@ describe('the capped worker of npm run verify', () => {
     await expect(failed).rejects.toThrow('No password given');
     await expect(failed).rejects.not.toThrow(WorkerStopped);
     await expect(runCapped(STAND_IN, { throwNull: true }, ROOMY)).rejects.toThrow('the check failed: null');
+  });
+
+  it("holds the worker's heap to the memory limit, and not below what a worker needs to start", async () => {
+    const limits = (memoryBytes: number) =>
+      runCapped<{ maxOldGenerationSizeMb: number }>(
+        STAND_IN,
+        { limits: true },
+        { memoryBytes, timeMs: 10 * 60_000 },
+      );
+    expect((await limits(2048 * MIB)).maxOldGenerationSizeMb).toBe(2048);
+    expect((await limits(300 * MIB)).maxOldGenerationSizeMb).toBe(300);
+    expect((await limits(1 * MIB)).maxOldGenerationSizeMb).toBe(64);
+  });
+
+  it('npm run verify stops on a file whose parse would take gigabytes: could not check, exit 2', async () => {
+    // One object of 8 Mi empty dictionaries: pdf-lib holds about 60 bytes of heap per byte of it.
+    const dir = await mkdtemp(join(tmpdir(), 'verify-bomb-'));
+    const body = '<<>>'.repeat(8 * 1024 * 1024);
+    const objects = [
+      '<< /Type /Catalog /Pages 2 0 R >>',
+      '<< /Type /Pages /Kids [] /Count 0 >>',
+      `[${body}]`,
+    ];
+    let pdf = '%PDF-1.7\n';
+    const offsets: number[] = [];
+    objects.forEach((object, index) => {
+      offsets.push(pdf.length);
+      pdf += `${index + 1} 0 obj\n${object}\nendobj\n`;
+    });
+    const xref = pdf.length;
+    pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+    for (const offset of offsets) pdf += `${String(offset).padStart(10, '0')} 00000 n \n`;
+    pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+    await writeFile(join(dir, 'bomb.pdf'), pdf);
+    await writeFile(join(dir, 'jwks.json'), '{"keys":[]}');
+    const run = spawnSync(
+      join(ROOT, 'node_modules/.bin/node'),
+      [
+        '--import',
+        'tsx',
+        'scripts/verify.ts',
+        join(dir, 'bomb.pdf'),
+        '--jwks',
+        join(dir, 'jwks.json'),
+        '--max-memory',
+        '256',
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+    expect(run.stdout).toMatch(
+      /^Could not check: (the check needed more than 256 MiB of memory|the check's heap reached its limit of 256 MiB); the file may be built to exhaust the checker\nVerdict: COULD NOT CHECK\n$/,
+    );
+    expect(run.status).toBe(2);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('rejects at once when the worker ends without an answer, not at the time limit', async () => {

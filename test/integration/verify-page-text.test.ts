@@ -58,7 +58,7 @@ let dir: string;
 let key: SigningKey;
 let jwksFile: string;
 
-/** The real port, as scripts/verify.ts wires it. */
+/** The real port, as scripts/verify-worker.ts wires it. */
 const io: CheckIo = {
   readFile: async (path) => new Uint8Array(await readFile(path)),
   pageText: pdfPageTextWithActualText,

@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, resourceLimits, workerData } from 'node:worker_threads';
 
 /**
  * Workers that misbehave, run as scripts/capped-worker.ts runs the check of `npm run verify`.
@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
  * decompression bomb does), `{ heap: true }` fills the V8 heap with objects, `{ spin: path }`
  * computes for ever, appending a byte to `path` every few milliseconds so the test can tell
  * whether it was stopped, `{ fail: message }` throws an Error, `{ throwNull: true }` throws null,
- * `{ answer: value }` posts it, and anything else ends without an answer. A hog or heap filler
+ * `{ answer: value }` posts it, `{ limits: true }` posts the resource limits it runs under, and
+ * anything else ends without an answer. A hog or heap filler
  * that is not stopped stops itself (4 GiB, 20 million objects) and answers, so a broken limit
  * fails the test instead of exhausting the machine.
  */
@@ -18,6 +19,7 @@ const order = workerData as {
   fail?: string;
   throwNull?: boolean;
   answer?: unknown;
+  limits?: boolean;
 };
 
 const CHUNK = 32 * 1024 * 1024;
@@ -45,3 +47,4 @@ if (order.spin !== undefined) {
 if (order.fail !== undefined) throw new Error(order.fail);
 if (order.throwNull) throw null;
 if ('answer' in order) parentPort?.postMessage(order.answer);
+if (order.limits) parentPort?.postMessage(resourceLimits);

@@ -3,11 +3,13 @@ import { datesOnPage } from '../../lib/credentials/page-dates.ts';
 import { pageComparable } from '../../lib/credentials/page-text.ts';
 
 /**
- * The dates a page prints after their labels (lib/credentials/page-dates.ts), read from text as
- * pdf.js gives it; test/integration/verify-page-text.test.ts checks pages the renderer printed.
+ * The dates a page prints by their labels (lib/credentials/page-dates.ts), read from text as
+ * pdf.js gives it, one line of the page a line; test/integration/verify-page-text.test.ts checks
+ * pages the renderer printed.
  */
+const normalisation = { comparable: pageComparable, digits: (line: string) => line };
 const read = (text: string, issued = '2026-03-14', expires: string | null = null) =>
-  datesOnPage(text, { issued, expires }, { comparable: pageComparable, digits: (line) => line });
+  datesOnPage(text, { issued, expires }, normalisation);
 
 describe('dates on a page', () => {
   it('reads the date on the line after its label, or after it on the same line', () => {
@@ -71,7 +73,7 @@ describe('dates on a page', () => {
     });
   });
 
-  it('a caption printed below its date: the date before the label is its own, the other signed date is not another', () => {
+  it('captions printed below their dates: the captions by their signed date show the side, and a later expiry is another date', () => {
     const page = 'March 14, 2026\nDate of issue\nMarch 14, 2027\nExpires on\nCertificate ID';
     expect(read(page, '2026-03-14', '2027-03-14')).toEqual({
       issued: { seen: 'found' },

@@ -79,7 +79,8 @@ describe('the score on the page', () => {
     ['thousands grouped with a point', 'Punktzahl 990 / 1.000', '990/1000'],
     ['beside a course "Part 1/10"', 'Part 1/10: Foundations, score 8 / 10', '8/10'],
     ['beside a date 06/10/2026 and a course 1/10', 'issued 06/10/2026, part 1/10, score 8 / 10', '8/10'],
-    // Longer than any score: read past (one took time in the square of its length, page-text.ts NUMBER).
+    // Longer than any score: read past. (What it costs is measured, not asserted: the unbounded
+    // pattern took time in the square of such a run's length, page-text.ts NUMBER.)
     ['after a run of 5,000 digit groups', `1${'.000'.repeat(5000)} score 58 / 100`, '58/100'],
   ])('genuine, %s: shown', async (_, text, score) => {
     const found = await finding(text, text, score);
