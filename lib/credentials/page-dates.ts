@@ -29,10 +29,9 @@ export type DateSeen =
   /** No label of this date on the page. */
   | { seen: 'missing' };
 
-interface DatesOnPage {
-  issued: DateSeen;
-  expires: DateSeen;
-}
+type Which = 'issued' | 'expires';
+
+type DatesOnPage = Record<Which, DateSeen>;
 
 interface PageNormalisation {
   /** page-text.ts's comparable text: case folded, without spaces, punctuation or invisibles. */
@@ -52,7 +51,7 @@ interface Reading {
 
 interface Language {
   /** Each date's label as the locale file writes it, and its comparable text. */
-  labels: Record<'issued' | 'expires', { text: string; comparable: string }>;
+  labels: Record<Which, { text: string; comparable: string }>;
   /** A date's shape (its words, each number "#") -> the ways to read its numbers. */
   shapes: Map<string, Reading[]>;
 }
@@ -122,8 +121,6 @@ function shapesOf(tag: string, rtl: boolean, normalisation: PageNormalisation, i
   }
 }
 
-type Which = 'issued' | 'expires';
-
 /** A label found on the page: the date after it on its line, or, alone, the dates beside it. */
 type Caption =
   | { which: Which; alone: false; own: string | undefined }
@@ -155,8 +152,8 @@ function shipped(normalisation: PageNormalisation): Language[] {
 /**
  * The dates the page shows by their labels against the signed `issued` and `expires`
  * (yyyy-mm-dd; `expires` null when the certificate never expires), in `text`, one line of the
- * page a line. `languages` (default: all shipped) picks the languages whose labels are looked for,
- * by their label text.
+ * page a line. `readsLabel` (default: every one) picks the shipped labels looked for, by their
+ * text.
  *
  * A date stands after its label on the label's line, or, the label alone on its line, on the line
  * after it (the caption above its value, as the built-in design prints it) or before it (a
@@ -171,7 +168,7 @@ export function datesOnPage(
   text: string,
   signed: { issued: string; expires: string | null },
   normalisation: PageNormalisation,
-  languages: (label: string) => boolean = () => true,
+  readsLabel: (label: string) => boolean = () => true,
 ): DatesOnPage {
   const raw = text.split('\n');
   const lines = raw.map(normalisation.comparable);
@@ -184,7 +181,7 @@ export function datesOnPage(
   const captions: Caption[] = shipped(normalisation).flatMap((language) =>
     (['issued', 'expires'] as const).flatMap((which) => {
       const label = language.labels[which];
-      if (label.comparable === '' || !languages(label.text)) return [];
+      if (label.comparable === '' || !readsLabel(label.text)) return [];
       return lines.flatMap((line, at): Caption[] => {
         if (!line.startsWith(label.comparable)) return [];
         if (line.length > label.comparable.length) {
@@ -204,7 +201,7 @@ export function datesOnPage(
     }),
   );
   const side = sides.size > 1 ? 'either' : sides.has('before') ? 'before' : 'after';
-  const read = (which: 'issued' | 'expires'): DateSeen => {
+  const read = (which: Which): DateSeen => {
     const date = signed[which];
     const theOther = signed[which === 'issued' ? 'expires' : 'issued'];
     let seen: DateSeen = { seen: 'missing' };

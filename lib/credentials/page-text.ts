@@ -5,9 +5,8 @@ import { type DateSeen, datesOnPage } from './page-dates.ts';
  * The page of a certificate PDF against the signed facts, through its text layer (`npm run
  * verify`, lib/credentials/offline-check.ts): does the page's text name the signed student, the
  * course, the code, the score and the dates? The text is read by the caller (a PageTextReader:
- * scripts/verify-worker.ts uses
- * pdf.js and a reader of the /ActualText Chromium writes, scripts/pdf-page-text.ts), so lib/ ships
- * no PDF text extractor. What is drawn can still differ from the text layer: this catches a page
+ * scripts/verify-worker.ts uses pdf.js and a reader of the /ActualText Chromium writes,
+ * scripts/pdf-page-text.ts), so lib/ ships no PDF text extractor. What is drawn can still differ from the text layer: this catches a page
  * edited in a PDF editor, not a forger who draws one thing and writes another.
  */
 
@@ -418,6 +417,9 @@ export async function pageFinding(
   return { verdict: 'consistent', line: `Page text: ${clauses.join('; ')} ${BY_EYE}` };
 }
 
+// One object for every page: page-dates.ts builds its labels and shapes once per normalisation.
+const DATE_NORMALISATION = { comparable: pageComparable, digits: asciiDigits };
+
 /**
  * The dates the page shows (page-dates.ts), in the viewers' text (pdf.js) and, when the caller
  * reads /ActualText, by the Arabic and Devanagari labels of that reading: an Arabic or Hindi
@@ -426,9 +428,6 @@ export async function pageFinding(
  * labels (as for names, sighting): another date there is another date, and where the viewers'
  * text has no label of a date, it says which it is.
  */
-// One object for every page: page-dates.ts builds its labels and shapes once per normalisation.
-const DATE_NORMALISATION = { comparable: pageComparable, digits: (text: string) => asciiDigits(text) };
-
 function datesOf(
   reading: { text: string; shaped: string | undefined },
   signed: { issued: string; expires: string | null },
