@@ -14,8 +14,8 @@ import type { CertificateFileEraser, Log, PurgedFiles } from './ports.ts';
  * It stays as a tombstone: verification code, course, dates, status, revocation date and reason
  * code, status-list entry. The person is removed from it: the student id becomes a random
  * pseudonym of its own, written nowhere but on its rows (one per tombstone, so that the tombstones
- * of one person, in several courses, cannot be listed together as one student's; they share the
- * erasure's revocation time, which staff reads show); name, score,
+ * of one person, in several courses, cannot be listed together as one student's; the erasure's
+ * revocations are dated to the day for the same reason); name, score,
  * credential, file and hash are cleared; erased_at
  * is set (the migration's CHECK keeps an erased row that way).
  *
@@ -231,12 +231,18 @@ async function eraseInTransaction(
   }
   const certificatesRevoked = revokedIds.length;
 
-  // 5. What is left are tombstones: the person is removed from them.
+  // 5. What is left are tombstones: the person is removed from them. The revocations this erasure
+  //    made, and its own marks, are dated to the day (UTC), not the transaction's instant: one
+  //    instant on every tombstone of the person would tie them together again, under their own
+  //    pseudonyms, for whoever reads revokedAt (staff reads show it); the day ties them only to
+  //    that day's other erasures.
+  const erasedOn = tx`date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
   const tombstones = await tx<{ id: string; verification_code: string; status: 'revoked' | 'superseded' }[]>`
     UPDATE certificates
     SET student_id = gen_random_uuid(), student_name = NULL, score = NULL, max_score = NULL, percentage = NULL,
         credential_jws = NULL, s3_key = NULL, pdf_sha256 = NULL, pdf_bytes = NULL, revoked_reason = NULL,
-        last_error = NULL, erased_at = now(), updated_at = now()
+        last_error = NULL, erased_at = ${erasedOn}, updated_at = ${erasedOn},
+        revoked_at = CASE WHEN id = ANY (${revokedIds}::uuid[]) THEN ${erasedOn} ELSE revoked_at END
     WHERE student_id = ${studentId}
     RETURNING id, verification_code, status::text`;
   const tombstoneIds = tombstones.map((row) => row.id);

@@ -170,6 +170,9 @@ async function seed(sql: Sql): Promise<Seeded> {
 describe('eraseStudent', () => {
   it('keeps tombstones of published certificates, deletes the rest, and leaves no row naming the student', async () => {
     const s = await seed(t.sql);
+    const [staffRevoked] = await t.sql<
+      { revoked_at: Date }[]
+    >`SELECT revoked_at FROM certificates WHERE id = ${s.f}`;
     const before = await rowsContaining(t.sql, s.student);
     expect(before).toMatchObject({ certificates: 5, test_attempts: 5 });
     const otherBefore = await rowsContaining(t.sql, s.other);
@@ -283,6 +286,18 @@ describe('eraseStudent', () => {
       UPDATE test_attempts SET score = 91, max_score = 100
       WHERE id = (SELECT test_attempt_id FROM certificates WHERE id = ${s.a})`;
     expect(await findById(t.sql, s.a)).toMatchObject({ score: null, maxScore: null });
+    // The erasure's revocations and its marks are dated to the day: one instant on all of them
+    // would tie the person's tombstones together again. A revocation from before keeps its time.
+    const dated = await t.sql<{ id: string; revoked_at: Date; erased_at: Date }[]>`
+      SELECT id, revoked_at, erased_at FROM certificates WHERE id IN (${s.b}, ${s.d}, ${s.f})`;
+    const erasedAt = dated[0]?.erased_at.getTime() ?? Number.NaN;
+    expect(erasedAt % 86_400_000).toBe(0);
+    for (const row of dated) {
+      expect(row.erased_at.getTime(), row.id).toBe(erasedAt);
+      expect(row.revoked_at.getTime(), row.id).toBe(
+        row.id === s.f ? staffRevoked?.revoked_at.getTime() : erasedAt,
+      );
+    }
     const byId = new Map(tombstones.map((row) => [row.id, row]));
     expect(byId.get(s.b)?.status_list_id).toBe(byId.get(s.d)?.status_list_id);
     expect(byId.get(s.a)?.superseded_by).toBe(s.b);
