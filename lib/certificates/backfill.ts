@@ -187,6 +187,11 @@ export async function previewBackfill(
         SELECT 1 FROM certificates x
         WHERE x.student_id = f.student_id AND x.course_id = f.course_id
           AND x.status NOT IN ('revoked', 'superseded'))
+        -- An older pass than a revoked certificate's own changes nothing (the later-pass rule).
+        AND NOT EXISTS (
+          SELECT 1 FROM certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
+          WHERE r.student_id = f.student_id AND r.course_id = f.course_id AND r.status = 'revoked'
+            AND ra.completed_at > f.completed_at)
       GROUP BY f.course_id
     )
     SELECT a.course_id, c.title, count(*)::int AS attempts,

@@ -889,7 +889,9 @@ interface LiveRow {
  * new certificate. Every decision writes an audit row.
  *
  * 1. The attempt already has a certificate: already-certified (nothing to do).
- * 2. No live certificate, the last one revoked: a new certificate (issued-after-revocation).
+ * 2. No live certificate, the last one revoked: a new certificate (issued-after-revocation),
+ *    unless a revoked one is of a pass completed after this attempt (history a backfill imports):
+ *    recorded against it (already-certified), a revocation is not undone by an older pass.
  *    No certificate at all: a new one (created).
  * 3. The live one is dead: no new certificate; the attempt is surfaced to staff (staff-review,
  *    audit row `later-pass-blocked` on the dead certificate; staff requeue it or revoke it).
@@ -1033,6 +1035,18 @@ export async function redecideWaitingLaterPasses(
   return { decided: decidedCount, created };
 }
 
+/**
+ * For an attempt aliased `alias`: its student has a revoked certificate for the course whose own
+ * attempt was completed after it.
+ */
+export function revokedAfter(sql: Sql | TransactionSql, alias: string) {
+  const attempt = sql(alias);
+  return sql`EXISTS (
+      SELECT 1 FROM certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
+      WHERE r.student_id = ${attempt}.student_id AND r.course_id = ${attempt}.course_id AND r.status = 'revoked'
+        AND (ra.completed_at, ra.id) > (${attempt}.completed_at, ${attempt}.id))`;
+}
+
 /** For an attempt `a`: its student has a certificate for the course that is not settled yet. */
 function waitingFor(sql: Sql | TransactionSql) {
   return sql`EXISTS (
@@ -1061,6 +1075,18 @@ async function decideUndecided(
 
   const live = await liveOf(tx, attempt.student_id, attempt.course_id, attempt.id);
   if (!live) {
+    // A revoked certificate of a pass completed after this one: history (a backfill's) does not
+    // undo the revocation. Recorded against the latest such certificate, which stays revoked.
+    const [revoked] = await tx<{ id: string }[]>`
+      SELECT r.id FROM certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
+      JOIN test_attempts a ON a.id = ${attempt.id}
+      WHERE r.student_id = ${attempt.student_id} AND r.course_id = ${attempt.course_id} AND r.status = 'revoked'
+        AND (ra.completed_at, ra.id) > (a.completed_at, a.id)
+      ORDER BY r.created_at DESC, r.id DESC LIMIT 1`;
+    if (revoked) {
+      await note(tx, revoked.id, attempt.id, 'already-certified', actor, notify);
+      return decided('already-certified', true, null, null);
+    }
     const [previous] = await tx<{ id: string; status: string }[]>`
       SELECT id, status::text FROM certificates
       WHERE student_id = ${attempt.student_id} AND course_id = ${attempt.course_id}

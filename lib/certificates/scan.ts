@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql, TransactionSql } from '../db/client.ts';
 import { errorMessage } from '../errors.ts';
 import { claimLeaseSeconds, confirmDispatch, releaseDispatch, withFreeSlots } from './budget.ts';
-import { applyLaterPassRule, redecideWaitingLaterPasses } from './lifecycle.ts';
+import { applyLaterPassRule, redecideWaitingLaterPasses, revokedAfter } from './lifecycle.ts';
 import type { Dispatch, Log, ScanDeps, ScanOptions } from './ports.ts';
 
 /**
@@ -120,11 +120,15 @@ export async function enqueuePassingAttempts(
       -- and course, the earlier one gets the certificate and the later one is a no-op.
       -- A backfilled certificate's validity period counts from its pass (its UTC day), not from
       -- the day it is printed: a qualification earned years ago is not current until next year.
+      -- A pass completed before a revoked certificate's own (history a backfill imports) is left to
+      -- the later-pass rule, which records it against that certificate: a revocation is not undone
+      -- by an older pass (lifecycle.ts, rule 2).
       INSERT INTO certificates (student_id, course_id, test_attempt_id, notify, validity_start)
       SELECT student_id, course_id, id, ${notify},
              CASE WHEN ${source === 'backfill'}::boolean THEN (completed_at AT TIME ZONE 'UTC')::date END
-      FROM picked
+      FROM picked p
       WHERE id NOT IN (SELECT id FROM deferred)
+        AND NOT ${revokedAfter(sql, 'p')}
       ORDER BY completed_at, id
       ON CONFLICT DO NOTHING
       RETURNING id, test_attempt_id

@@ -8,6 +8,7 @@ import {
   runBackfill,
   selectionOf,
 } from '../../lib/certificates/backfill.ts';
+import { revokeCertificate } from '../../lib/certificates/lifecycle.ts';
 import { enqueuePassingAttempts, runScan } from '../../lib/certificates/scan.ts';
 import { sweepExpiredCertificates } from '../../lib/webhooks/expiry-sweep.ts';
 import { type WatchedChild, watchChild } from '../support/child-output.ts';
@@ -664,6 +665,51 @@ describe("a backfill's selection ends where the scan's work begins", () => {
       },
       { certificate_id: successor?.id, event: 'created', actor: 'backfill', rule: 'renewed-after-expiry' },
     ]);
+  });
+});
+
+describe('a backfill and a revocation', () => {
+  it("an older pass than a revoked certificate's own gets no certificate: recorded against the revoked one, and the dry run counts none", async () => {
+    const course = await createCourse(t.sql);
+    // Issued for a 2026 pass, then revoked for misconduct.
+    const revoked = await issuedCertificate(t.sql, { courseId: course });
+    await t.sql`UPDATE test_attempts SET completed_at = '2026-11-01T00:00:00Z' WHERE id = ${revoked.attemptId}`;
+    await revokeCertificate(
+      { sql: t.sql, log },
+      { certificateId: revoked.id, reasonCode: 'academic-misconduct', actor: 'staff-1' },
+    );
+    // History from 2020, imported afterwards.
+    const history = await passOn(course, new Date('2020-03-01T00:00:00Z'), revoked.studentId);
+    const selection = selectionOf(
+      { from: '2019-01-01', to: '2021-01-01' },
+      { startedAt: new Date('2025-01-01T00:00:00Z') },
+      course,
+    );
+
+    const preview = await previewBackfill(t.sql, selection);
+    expect(preview).toMatchObject({ totalAttempts: 1, totalCertificates: 0 });
+    const run = await runBackfill({ sql: t.sql, log }, selection, options);
+    expect(run).toMatchObject({ created: 0, done: 1, stopped: 'done' });
+
+    const certificates = await t.sql<{ id: string; status: string }[]>`
+      SELECT id, status::text FROM certificates WHERE student_id = ${revoked.studentId} AND course_id = ${course}`;
+    expect(certificates).toEqual([{ id: revoked.id, status: 'revoked' }]);
+    const [attempt] = await t.sql<{ later_pass_outcome: string | null }[]>`
+      SELECT later_pass_outcome FROM test_attempts WHERE id = ${history}`;
+    expect(attempt?.later_pass_outcome).toBe('already-certified');
+    const audit = await t.sql<{ certificate_id: string; event: string; actor: string; rule: string }[]>`
+      SELECT certificate_id, event, actor, details->>'rule' AS rule FROM certificate_generation_log
+      WHERE details->>'test_attempt_id' = ${history}`;
+    expect(audit).toEqual([
+      { certificate_id: revoked.id, event: 'later-pass', actor: 'backfill', rule: 'already-certified' },
+    ]);
+
+    // A pass after the revocation is the student's new certificate, as the rule has it.
+    const retake = await passOn(course, new Date(), revoked.studentId);
+    await enqueuePassingAttempts(t.sql, 100, { filter: { courseId: course } });
+    const [renewed] = await t.sql<{ status: string }[]>`
+      SELECT status::text FROM certificates WHERE test_attempt_id = ${retake}`;
+    expect(renewed?.status).toBe('pending');
   });
 });
 
