@@ -4,7 +4,7 @@ import { ConflictError, errorMessage, ValidationError } from '../errors.ts';
 import { isoInstant, parseWith } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { uuidString } from './ids.ts';
-import { applyLaterPassRule, isLive } from './lifecycle.ts';
+import { applyLaterPassRule, isLive, revokedAfter } from './lifecycle.ts';
 import type { Dispatch, Log } from './ports.ts';
 
 /**
@@ -215,8 +215,11 @@ export async function recordAttempt(
 
     const [created] = await tx<{ id: string; status: string }[]>`
       WITH cert AS (
+        -- A pass completed before a revoked certificate's own (one posted late, with its
+        -- completedAt) is left to the later-pass rule, as the scan leaves it: no new certificate.
         INSERT INTO certificates (student_id, course_id, test_attempt_id)
-        VALUES (${inserted.student_id}, ${inserted.course_id}, ${inserted.id})
+        SELECT a.student_id, a.course_id, a.id FROM test_attempts a
+        WHERE a.id = ${inserted.id} AND NOT ${revokedAfter(tx, 'a')}
         ON CONFLICT DO NOTHING
         RETURNING id, status, test_attempt_id
       ),

@@ -190,6 +190,52 @@ describe('recordAttempt (immediate trigger)', () => {
     expect(calls).toEqual([revokedId]);
   });
 
+  it("an attempt posted late, completed before a revoked certificate's own, gets no certificate; one completed after does", async () => {
+    const courseId = await createCourse(t.sql);
+    const { calls, dispatch } = recordingDispatch();
+    const deps = { sql: t.sql, dispatch, log: recordingLog() };
+    const studentId = randomUUID();
+    const first = await recordAttempt(deps, options, {
+      studentId,
+      courseId,
+      score: 95,
+      maxScore: 100,
+      completedAt: '2026-11-01T00:00:00Z',
+    });
+    const revokedId = first.certificate?.id ?? '';
+    await t.sql`
+      UPDATE certificates
+      SET status = 'issued', generated_at = now(), s3_key = ${`certificates/${revokedId}.pdf`},
+          pdf_sha256 = ${'0'.repeat(64)}, issued_on = current_date, student_name = 'Ada Lovelace',
+          course_name = 'Course'
+      WHERE id = ${revokedId}`;
+    await revokeCertificate(
+      { sql: t.sql, log: recordingLog() },
+      { certificateId: revokedId, reasonCode: 'academic-misconduct', actor: 'staff' },
+    );
+
+    // The LMS posts an older pass late: it does not undo the revocation.
+    const older = await recordAttempt(deps, options, {
+      studentId,
+      courseId,
+      score: 90,
+      maxScore: 100,
+      completedAt: '2026-06-01T00:00:00Z',
+    });
+    expect(older).toMatchObject({ created: true, certificate: null, dispatched: false });
+    const [decided] = await t.sql<{ later_pass_outcome: string | null }[]>`
+      SELECT later_pass_outcome FROM test_attempts WHERE id = ${older.attempt.id}`;
+    expect(decided?.later_pass_outcome).toBe('already-certified');
+    const certificates = await t.sql<{ id: string }[]>`
+      SELECT id FROM certificates WHERE student_id = ${studentId} AND course_id = ${courseId}`;
+    expect(certificates.map((row) => row.id)).toEqual([revokedId]);
+
+    // A retake after the revocation is a new certificate.
+    const retake = await recordAttempt(deps, options, { studentId, courseId, score: 92, maxScore: 100 });
+    expect(retake.certificate).toMatchObject({ created: true });
+    expect(calls).toEqual([revokedId, retake.certificate?.id]);
+  });
+
   it('a retry with the ids in upper case (as SQL Server and .NET print GUIDs) is the same attempt; another completedAt is not', async () => {
     const courseId = await createCourse(t.sql);
     const { calls, dispatch } = recordingDispatch();
