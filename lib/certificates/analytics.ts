@@ -97,9 +97,26 @@ function describe(error: unknown): string {
 
 // ---- referrer kind ----
 
-const SEARCH_ENGINES =
-  /(^|\.)(google\.[a-z.]+|bing\.com|duckduckgo\.com|yahoo\.com|yandex\.[a-z.]+|baidu\.com|ecosia\.org|search\.brave\.com|qwant\.com|startpage\.com)$/;
-const LINKEDIN = /(^|\.)(linkedin\.com|lnkd\.in)$/;
+// The search pages' own hosts, not every host under the engines' domains: Gmail, Classroom,
+// Docs and Sites (mail.google.com, classroom.google.com...) and Yahoo or Yandex mail are not
+// search, and "google.<anything>" is anyone's. The Google app's Android referrer is search.
+const SEARCH_ENGINES = new RegExp(
+  `^(?:${[
+    String.raw`(?:www\.)?google\.(?:[a-z]{2,3}|co\.[a-z]{2}|com\.[a-z]{2})`,
+    String.raw`(?:www\.|cn\.)?bing\.com`,
+    String.raw`(?:www\.|html\.|lite\.)?duckduckgo\.com`,
+    String.raw`(?:[a-z]{2}\.)?search\.yahoo\.com`,
+    String.raw`(?:www\.)?yandex\.(?:ru|com|com\.tr|by|kz|ua|uz)`,
+    String.raw`(?:www\.|m\.)?baidu\.com`,
+    String.raw`(?:www\.)?ecosia\.org`,
+    String.raw`search\.brave\.com`,
+    String.raw`(?:www\.)?qwant\.com`,
+    String.raw`(?:www\.)?startpage\.com`,
+    String.raw`com\.google\.android\.googlequicksearchbox`,
+  ].join('|')})$`,
+);
+// The site and its short links, and the LinkedIn app's Android referrer.
+const LINKEDIN = /(^|\.)(linkedin\.com|lnkd\.in)$|^com\.linkedin\.android$/;
 
 /**
  * The coarse kind of a Referer header, from its host alone: the URL is never stored. `siteHosts`

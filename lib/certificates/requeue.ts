@@ -5,6 +5,7 @@ import { isoInstant } from '../validation.ts';
 import { dispatchWithinBudget } from './budget.ts';
 import { assertUuid, uuidString } from './ids.ts';
 import type { Dispatch, Log } from './ports.ts';
+import { courseExists } from './read-model.ts';
 
 /**
  * Operator action: gives a `dead` (or waiting `failed`) certificate a fresh set of attempts,
@@ -165,6 +166,9 @@ export async function requeueDeadCertificates(
   const courseId = input.courseId ?? null;
   const diedAfter = input.diedAfter ?? null;
   const status = input.status ?? 'dead';
+  // A mistyped course would match nothing and answer "none left", as the backfill and analytics
+  // routes do not: an unknown course is not found.
+  if (courseId !== null && !(await courseExists(sql, courseId))) throw new NotFoundError('Course');
   const matching = sql`
     status = ${status}::certificate_status
     AND (${courseId}::uuid IS NULL OR course_id = ${courseId}::uuid)

@@ -386,4 +386,13 @@ describe('bulk requeue of dead certificates in-process', () => {
     }
     expect((await certificateRow(id))?.status).toBe('dead');
   });
+
+  it('an unknown course gets 404, not "none left", on a dry run too', async () => {
+    const token = await kc.token(ids.staff);
+    for (const dryRun of [true, false]) {
+      const response = await bulk(token, { courseId: randomUUID(), dryRun });
+      expect(response.statusCode, String(dryRun)).toBe(404);
+      expect(errorOf(response)).toMatchObject({ code: 'not_found' });
+    }
+  });
 });

@@ -5,6 +5,7 @@ import { defineRoute } from '../contract.ts';
 import type { ReadDeps } from '../deps.ts';
 import { ok } from '../response.ts';
 import { bulkRequeueRequestSchema, bulkRequeueResultSchema } from '../schemas.ts';
+import { errorResponse } from './common.ts';
 
 export const requeueDeadCertificatesRoute = defineRoute({
   operationId: 'requeueDeadCertificates',
@@ -25,6 +26,7 @@ export const requeueDeadCertificatesRoute = defineRoute({
   policy: requires('certificates:requeue', 'requeue certificates'),
   responses: {
     200: { description: 'Requeued (or, on a dry run, listed)', schema: bulkRequeueResultSchema },
+    404: errorResponse('No course with this `courseId`'),
   },
   handle: async (deps: ReadDeps, { body, principal }) => {
     const result = await requeueDeadCertificates(deps.sql, { ...body, requestedBy: principal.subject });
