@@ -34,6 +34,11 @@ const MIB = 1024 * 1024;
 const HEAP_FLOOR_MB = 64;
 const TSX = import.meta.resolve('tsx');
 
+/** The worker's V8 heap ceiling for a memory limit: the same size, and not below HEAP_FLOOR_MB. */
+export function heapLimitMb(memoryBytes: number): number {
+  return Math.max(HEAP_FLOOR_MB, Math.ceil(memoryBytes / MIB));
+}
+
 /**
  * Runs the worker module `url` with `data` as its workerData, within `limits`: the first message
  * it posts is the answer. Rejects with WorkerStopped naming the limit when it is stopped for one,
@@ -48,9 +53,7 @@ export function runCapped<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const baseline = process.memoryUsage.rss();
-    const heapMb =
-      options.resourceLimits?.maxOldGenerationSizeMb ??
-      Math.max(HEAP_FLOOR_MB, Math.ceil(limits.memoryBytes / MIB));
+    const heapMb = options.resourceLimits?.maxOldGenerationSizeMb ?? heapLimitMb(limits.memoryBytes);
     const worker = new Worker(url, {
       ...options,
       resourceLimits: { ...options.resourceLimits, maxOldGenerationSizeMb: heapMb },

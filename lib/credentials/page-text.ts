@@ -485,10 +485,10 @@ function asciiDigits(text: string): string {
 // most 8 digits before the point): unbounded, a forged page's "1.000.000…" with no slash made
 // every start try the whole run, time in the square of its length (320,000 characters: 50 s;
 // bounded, 13 ms).
-const NUMBER = String.raw`\d{1,3}(?:[,.\u0020\u00A0\u202F]\d{3}){1,4}(?:[.,]\d{1,4})?|\d{1,12}(?:[.,]\d{1,4})?`;
+export const SCORE_NUMBER = String.raw`\d{1,3}(?:[,.\u0020\u00A0\u202F]\d{3}){1,4}(?:[.,]\d{1,4})?|\d{1,12}(?:[.,]\d{1,4})?`;
 // "N / M", not inside a date ("06/10/2026": no slash or digit right before or after).
 const SCORE_SHOWN = new RegExp(
-  String.raw`(?<![\d/\u2044\u2215][\s]*)(${NUMBER})\s*[/\u2044\u2215]\s*(${NUMBER})(?![\s]*[/\u2044\u2215]|\d)`,
+  String.raw`(?<![\d/\u2044\u2215][\s]*)(${SCORE_NUMBER})\s*[/\u2044\u2215]\s*(${SCORE_NUMBER})(?![\s]*[/\u2044\u2215]|\d)`,
   'gu',
 );
 

@@ -27,6 +27,12 @@ const COUNTS = [
   'unrecorded',
   'held',
 ] as const satisfies readonly (keyof DeliveryRunResult)[];
+// Every count of a round is added up: one left out of COUNTS (as `unrecorded` could be) fails the
+// type check.
+const ALL_COUNTED: [Exclude<keyof DeliveryRunResult, (typeof COUNTS)[number]>] extends [never]
+  ? true
+  : never = true;
+void ALL_COUNTED;
 
 /**
  * One scheduled run (every minute): announce certificates that expired since the last run, then

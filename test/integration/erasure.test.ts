@@ -105,6 +105,8 @@ interface Seeded {
   /** Revoked by staff before, with their own words, in a fourth course. */
   f: string;
   courses: string[];
+  /** Certificate ids of outbox events whose certificates are long gone. */
+  orphans: string[];
 }
 
 async function seed(sql: Sql): Promise<Seeded> {
@@ -159,12 +161,20 @@ async function seed(sql: Sql): Promise<Seeded> {
       actor: STAFF,
     },
   );
-  // An event of a certificate deleted long ago: no foreign key, it outlives it and names the student.
-  await sql`
-    INSERT INTO webhook_outbox (event_type, certificate_id, data)
-    VALUES ('certificate.issued', ${randomUUID()},
-            jsonb_build_object('studentId', ${student}::text, 'status', 'issued'))`;
-  return { student, other, a, b: reissued.id, c, d, e, f, courses };
+  // Events of certificates deleted long ago: no foreign key, they outlive them and name the student.
+  const orphans = [randomUUID(), randomUUID()];
+  for (const orphan of orphans)
+    await sql`
+      INSERT INTO webhook_outbox (event_type, certificate_id, data)
+      VALUES ('certificate.issued', ${orphan},
+              jsonb_build_object('studentId', ${student}::text, 'status', 'issued'))`;
+  // Failures of generate that named the student, on d and on f.
+  for (const certificate of [d, f])
+    await sql`
+      INSERT INTO certificate_generation_log (certificate_id, event, message, error, details)
+      VALUES (${certificate}, 'failed', ${`Failed to generate certificate for student: ${student}`},
+              ${`Keycloak: user ${student} not found`}, jsonb_build_object('student_id', ${student}::text))`;
+  return { student, other, a, b: reissued.id, c, d, e, f, courses, orphans };
 }
 
 describe('eraseStudent', () => {
@@ -198,8 +208,8 @@ describe('eraseStudent', () => {
       attemptsDeleted: 2,
       attemptsPseudonymised: 3,
       // issued a, reissued a, issued b, issued d, issued f, revoked f; expired d, revoked b,
-      // revoked d; and the orphan.
-      webhookEventsPseudonymised: 10,
+      // revoked d; and the two orphans.
+      webhookEventsPseudonymised: 11,
       s3Keys: [],
     });
     expect(report.s3Prefixes.sort()).toEqual(
@@ -288,16 +298,36 @@ describe('eraseStudent', () => {
     expect(await findById(t.sql, s.a)).toMatchObject({ score: null, maxScore: null });
     // The erasure's revocations and its marks are dated to the day: one instant on all of them
     // would tie the person's tombstones together again. A revocation from before keeps its time.
-    const dated = await t.sql<{ id: string; revoked_at: Date; erased_at: Date }[]>`
-      SELECT id, revoked_at, erased_at FROM certificates WHERE id IN (${s.b}, ${s.d}, ${s.f})`;
+    const dated = await t.sql<{ id: string; revoked_at: Date; erased_at: Date; updated_at: Date }[]>`
+      SELECT id, revoked_at, erased_at, updated_at FROM certificates WHERE id IN (${s.b}, ${s.d}, ${s.f})`;
     const erasedAt = dated[0]?.erased_at.getTime() ?? Number.NaN;
     expect(erasedAt % 86_400_000).toBe(0);
     for (const row of dated) {
       expect(row.erased_at.getTime(), row.id).toBe(erasedAt);
+      expect(row.updated_at.getTime(), row.id).toBe(erasedAt);
       expect(row.revoked_at.getTime(), row.id).toBe(
         row.id === s.f ? staffRevoked?.revoked_at.getTime() : erasedAt,
       );
     }
+    // The failures that named the student name each certificate's own pseudonym, in every field.
+    const failures = await t.sql<{ certificate_id: string; message: string; error: string; named: string }[]>`
+      SELECT certificate_id, message, error, details->>'student_id' AS named FROM certificate_generation_log
+      WHERE event = 'failed' AND certificate_id IN (${s.d}, ${s.f})`;
+    expect(failures).toHaveLength(2);
+    for (const row of failures) {
+      const own = pseudonyms.get(row.certificate_id) ?? '';
+      expect(row, row.certificate_id).toEqual({
+        certificate_id: row.certificate_id,
+        message: `Failed to generate certificate for student: ${own}`,
+        error: `Keycloak: user ${own} not found`,
+        named: own,
+      });
+    }
+    // The orphans' events: a random id each, not one the person's other events share.
+    const orphans = await t.sql<{ student: string }[]>`
+      SELECT data->>'studentId' AS student FROM webhook_outbox WHERE certificate_id = ANY (${s.orphans}::uuid[])`;
+    expect(orphans).toHaveLength(2);
+    expect(new Set([...orphans.map((row) => row.student), ...pseudonyms.values()]).size).toBe(6);
     const byId = new Map(tombstones.map((row) => [row.id, row]));
     expect(byId.get(s.b)?.status_list_id).toBe(byId.get(s.d)?.status_list_id);
     expect(byId.get(s.a)?.superseded_by).toBe(s.b);

@@ -66,3 +66,45 @@ describe('upgrading to erased attempt scores', () => {
     await expect(insert(50, 100)).resolves.toBeDefined();
   });
 });
+
+// Down across 1735200000000 with an erased attempt in the table: its score is gone, so the down
+// section writes 0 out of 1 to take NOT NULL back, and up again clears nothing it should not.
+const beforeNullable = ownDatabaseAcross(1735200000000);
+
+describe('rolling back past nullable attempt scores', () => {
+  it('goes down with an erased attempt (0 out of 1) and up again', async () => {
+    const courseId = await createCourse(beforeNullable.sql);
+    const studentId = randomUUID();
+    const certificate = await createPendingCertificate(beforeNullable.sql, {
+      studentId,
+      courseId,
+      score: 73.5,
+    });
+    await beforeNullable.sql`
+      UPDATE certificates c
+      SET status = 'issued', student_name = 'Erika Mustermann', course_name = co.title, score = a.score,
+          max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
+          locale = 'en', issuer_name = 'Northbridge Academy',
+          s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
+          pdf_sha256 = encode(sha256(convert_to(c.id::text, 'UTF8')), 'hex'), pdf_bytes = 1234,
+          credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig', generated_at = now(), updated_at = now()
+      FROM courses co, test_attempts a
+      WHERE c.id = ${certificate} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
+    await eraseStudent(
+      { sql: beforeNullable.sql, log: recordingLog() },
+      { studentId, actor: 'dpo@example.org' },
+    );
+    const scoreOf = async () =>
+      (
+        await beforeNullable.sql<{ score: string | null; max_score: string | null }[]>`
+          SELECT a.score::text, a.max_score::text FROM certificates c JOIN test_attempts a ON a.id = c.test_attempt_id
+          WHERE c.id = ${certificate}`
+      )[0];
+    expect(await scoreOf()).toEqual({ score: null, max_score: null });
+
+    await beforeNullable.migrate('down');
+    expect(await scoreOf()).toEqual({ score: '0.00', max_score: '1.00' });
+    await beforeNullable.migrate('up');
+    expect(await scoreOf()).toEqual({ score: null, max_score: null });
+  });
+});

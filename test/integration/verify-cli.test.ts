@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CompactSign } from 'jose';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
@@ -18,6 +20,7 @@ import { pdfPageText } from '../../scripts/pdf-page-text.ts';
 import { insertCertificate } from '../e2e/http-fixtures.ts';
 import { createTestEnv, type TestEnv } from '../support/env.ts';
 import { type LambdaHttpServer, serveHandlers } from '../support/lambda-http.ts';
+import { runScript } from '../support/run-script.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const VERIFY_URL = 'https://certificates.example.org/verify/K7Q2M9X4T8B3N6PZ';
@@ -185,6 +188,39 @@ describe('npm run verify with a PDF and a JWKS file (no network)', () => {
     expect(textless.status).toBe(1);
     expect(run(join(dir, 'nothing.pdf'), '--jwks', jwksFile).status).toBe(2);
     expect(run().status).toBe(2);
+  });
+});
+
+describe('npm run verify with a PDF, a JWKS file and --issuer', () => {
+  it("asks the issuer's host for the live status; with --offline nothing is asked", async () => {
+    // An issuer's host that answers nothing useful: what matters is whether it is asked at all.
+    const asked: string[] = [];
+    const host = createServer((request, response) => {
+      asked.push(`${request.method} ${request.url}`);
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = host.address() as AddressInfo;
+      const latin = { ...facts, name: 'Bruce Lee' };
+      const pdf = await certificatePdf('issuer.pdf', await signCredential(latin, key), latin, [
+        'Bruce Lee',
+        latin.course,
+        VERIFY_URL,
+      ]);
+      const issuer = `http://127.0.0.1:${port}`;
+
+      const offline = await runScript('verify', [pdf, '--jwks', jwksFile, '--issuer', issuer, '--offline']);
+      expect(offline.stdout).toContain('Status: not checked (offline)');
+      expect(asked).toEqual([]);
+
+      const online = await runScript('verify', [pdf, '--jwks', jwksFile, '--issuer', issuer]);
+      expect(online.stdout).not.toContain('Status: not checked (offline)');
+      expect(asked.length).toBeGreaterThan(0);
+      expect(online.code).toBe(2);
+    } finally {
+      await new Promise((resolve) => host.close(resolve));
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { deflateSync } from 'node:zlib';
 import { PDFArray, PDFDict, PDFDocument, PDFName, PDFRawStream, PDFRef } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
-import { pageComparable, pageFinding } from '../../lib/credentials/page-text.ts';
+import { pageComparable, pageFinding, SCORE_NUMBER } from '../../lib/credentials/page-text.ts';
 import { pdfTextLayers, TextLayerError } from '../../scripts/pdf-text-layer.ts';
 
 // How `npm run verify` compares a signed name with a page's text layer: what Chromium prints and
@@ -86,6 +86,51 @@ describe('the score on the page', () => {
     const found = await finding(text, text, score);
     expect(found.verdict).toBe('consistent');
     expect(found.line).toContain(`shows the signed score ${score}`);
+  });
+
+  it('the /ActualText reading counts for the dates only by Arabic and Devanagari labels', async () => {
+    const check = (text: string, shaped: string) =>
+      pageFinding(
+        new Uint8Array(),
+        {
+          name: 'Ada Lovelace',
+          course: 'Statistics',
+          code: 'K7Q2M9X4T8B3N6PZ',
+          dates: { issued: '2026-03-14', expires: null },
+        },
+        async () => [{ text, shaped }],
+        true,
+      );
+    // An English label only in that reading (which a forger can point at another page than the
+    // viewers see): not read there, either way.
+    const english = await check(
+      'Ada Lovelace Statistics',
+      'Ada Lovelace Statistics\nDate of issue\nMarch 15, 2026',
+    );
+    expect(english.verdict).toBe('consistent');
+    expect(english.line).toContain('did not find the issue date by a label it reads');
+    const claimed = await check(
+      'Ada Lovelace Statistics',
+      'Ada Lovelace Statistics\nDate of issue\nMarch 14, 2026',
+    );
+    expect(claimed.line).not.toContain('shows the signed issue date');
+    // An Arabic label is read there: another date by it is INVALID, the signed one shown.
+    const other = await check(
+      'Ada Lovelace Statistics',
+      'Ada Lovelace Statistics\nتاريخ الإصدار\n15 مارس 2026',
+    );
+    expect(other.line).toMatch(/^Page text: SHOWS ANOTHER ISSUE DATE \(2026-03-15\)/);
+    const shown = await check(
+      'Ada Lovelace Statistics',
+      'Ada Lovelace Statistics\nتاريخ الإصدار\n14 مارس 2026',
+    );
+    expect(shown.line).toContain('shows the signed issue date 2026-03-14');
+  });
+
+  it('a number is read with bounded repetitions only: none whose work grows with a run of digits', () => {
+    // Unbounded (`\d+`, `(...)+`), a forged page's "1.000.000…" with no slash made every start try
+    // the whole run: 320,000 characters took 50 s (measured, not asserted here).
+    expect(SCORE_NUMBER).not.toMatch(/[+*]/);
   });
 
   it('in Arabic-Indic digits, read back right to left: shown when genuine, INVALID when another', async () => {
