@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { heapLimitMb, runCapped, WorkerStopped } from '../../scripts/capped-worker.ts';
+import { runScript } from '../support/run-script.ts';
 
 /**
  * `npm run verify` runs its check in a worker it stops at a memory or time limit
@@ -139,6 +140,19 @@ describe('the capped worker of npm run verify', () => {
       /^Could not check: (the check needed more than 256 MiB of memory|the check's heap reached its limit of 256 MiB); the file may be built to exhaust the checker\nVerdict: COULD NOT CHECK\n$/,
     );
     expect(run.status).toBe(2);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('npm run verify refuses a file larger than 64 MiB before reading it: could not check, exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'verify-large-'));
+    const large = join(dir, 'large.pdf');
+    // Sparse: 65 MiB on paper, nothing on disk.
+    await writeFile(large, '%PDF-1.7\n');
+    await truncate(large, 65 * MIB);
+    const run = await runScript('verify', [large, '--jwks', join(dir, 'absent.json'), '--offline']);
+    expect(run.stdout).toContain(`is ${65 * MIB} bytes, more than ${64 * MIB}`);
+    expect(run.stdout).toContain('Verdict: COULD NOT CHECK');
+    expect(run.code).toBe(2);
     await rm(dir, { recursive: true, force: true });
   });
 

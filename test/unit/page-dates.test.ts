@@ -104,6 +104,13 @@ describe('dates on a page', () => {
       expires: { seen: 'unread' },
     });
     expect(read(never, '2026-03-15', null).issued).toEqual({ seen: 'other', shown: '2026-03-14' });
+    // Captions pointing both ways (their signed dates on either side): every date beside one is
+    // compared, bar the other signed date; the genuine dates are found.
+    const both = 'March 14, 2027\nDate of issue\nMarch 14, 2026\nMarch 14, 2027\nExpires on';
+    expect(read(both, '2026-03-14', '2027-03-14')).toEqual({
+      issued: { seen: 'found' },
+      expires: { seen: 'found' },
+    });
     // A caption repeated under the genuine one, with another date: another date.
     const repeated = 'Date of issue\nMarch 14, 2026\nDate of issue\nMarch 14, 2029';
     expect(read(repeated).issued).toEqual({ seen: 'other', shown: '2029-03-14' });
