@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { eraseStudent } from '../../lib/certificates/erasure.ts';
+import type { Sql } from '../../lib/db/client.ts';
 import { ownDatabaseAcross } from '../support/migrations.ts';
 import { createCourse, createPendingCertificate, recordingLog } from './pipeline-fixtures.ts';
 
@@ -8,29 +9,31 @@ import { createCourse, createPendingCertificate, recordingLog } from './pipeline
 // their scores lose them; every other attempt keeps its own.
 
 const own = ownDatabaseAcross(1735300000000);
+
+/** A certificate of a new student, issued as generate leaves it (without a render). */
+async function issuedCertificate(sql: Sql, courseId: string, score: number) {
+  const studentId = randomUUID();
+  const certificate = await createPendingCertificate(sql, { studentId, courseId, score });
+  await sql`
+    UPDATE certificates c
+    SET status = 'issued', student_name = 'Erika Mustermann', course_name = co.title, score = a.score,
+        max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
+        locale = 'en', issuer_name = 'Northbridge Academy',
+        s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
+        pdf_sha256 = encode(sha256(convert_to(c.id::text, 'UTF8')), 'hex'), pdf_bytes = 1234,
+        credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig', generated_at = now(), updated_at = now()
+    FROM courses co, test_attempts a
+    WHERE c.id = ${certificate} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
+  return { studentId, certificate };
+}
 const { migrate } = own;
 
 describe('upgrading to erased attempt scores', () => {
   it('clears the score of an attempt behind a tombstone erased before, and no other', async () => {
     await migrate('down');
     const courseId = await createCourse(own.sql);
-    const issued = async (score: number) => {
-      const studentId = randomUUID();
-      const certificate = await createPendingCertificate(own.sql, { studentId, courseId, score });
-      await own.sql`
-        UPDATE certificates c
-        SET status = 'issued', student_name = 'Erika Mustermann', course_name = co.title, score = a.score,
-            max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
-            locale = 'en', issuer_name = 'Northbridge Academy',
-            s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
-            pdf_sha256 = encode(sha256(convert_to(c.id::text, 'UTF8')), 'hex'), pdf_bytes = 1234,
-            credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig', generated_at = now(), updated_at = now()
-        FROM courses co, test_attempts a
-        WHERE c.id = ${certificate} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
-      return { studentId, certificate };
-    };
-    const erased = await issued(73.5);
-    const kept = await issued(88);
+    const erased = await issuedCertificate(own.sql, courseId, 73.5);
+    const kept = await issuedCertificate(own.sql, courseId, 88);
     await eraseStudent(
       { sql: own.sql, log: recordingLog() },
       { studentId: erased.studentId, actor: 'dpo@example.org' },
@@ -74,22 +77,7 @@ const beforeNullable = ownDatabaseAcross(1735200000000);
 describe('rolling back past nullable attempt scores', () => {
   it('goes down with an erased attempt (0 out of 1) and up again', async () => {
     const courseId = await createCourse(beforeNullable.sql);
-    const studentId = randomUUID();
-    const certificate = await createPendingCertificate(beforeNullable.sql, {
-      studentId,
-      courseId,
-      score: 73.5,
-    });
-    await beforeNullable.sql`
-      UPDATE certificates c
-      SET status = 'issued', student_name = 'Erika Mustermann', course_name = co.title, score = a.score,
-          max_score = a.max_score, percentage = round(a.score * 100 / a.max_score, 2), issued_on = current_date,
-          locale = 'en', issuer_name = 'Northbridge Academy',
-          s3_key = 'certificates/' || c.course_id || '/' || c.student_id || '/' || c.id || '.pdf',
-          pdf_sha256 = encode(sha256(convert_to(c.id::text, 'UTF8')), 'hex'), pdf_bytes = 1234,
-          credential_jws = 'eyJhbGciOiJFUzI1NiJ9.eyJuIjoiRXJpa2EifQ.sig', generated_at = now(), updated_at = now()
-      FROM courses co, test_attempts a
-      WHERE c.id = ${certificate} AND co.id = c.course_id AND a.id = c.test_attempt_id`;
+    const { studentId, certificate } = await issuedCertificate(beforeNullable.sql, courseId, 73.5);
     await eraseStudent(
       { sql: beforeNullable.sql, log: recordingLog() },
       { studentId, actor: 'dpo@example.org' },

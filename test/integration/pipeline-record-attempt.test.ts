@@ -22,6 +22,16 @@ const { renderer, keycloak } = pipelineTestFile((env) => {
 });
 const options = { dispatchLeaseSeconds: 300 };
 
+/** A certificate marked issued as generate leaves it (without a render). */
+async function markIssued(certificateId: string): Promise<void> {
+  await t.sql`
+    UPDATE certificates
+    SET status = 'issued', generated_at = now(), s3_key = ${`certificates/${certificateId}.pdf`},
+        pdf_sha256 = ${'0'.repeat(64)}, issued_on = current_date, student_name = 'Ada Lovelace',
+        course_name = 'Course'
+    WHERE id = ${certificateId}`;
+}
+
 function recordingDispatch() {
   const calls: string[] = [];
   const dispatch: Dispatch = async (id) => {
@@ -172,12 +182,7 @@ describe('recordAttempt (immediate trigger)', () => {
     };
     const first = await recordAttempt(deps, options, input);
     const revokedId = first.certificate?.id ?? '';
-    await t.sql`
-      UPDATE certificates
-      SET status = 'issued', generated_at = now(), s3_key = ${`certificates/${revokedId}.pdf`},
-          pdf_sha256 = ${'0'.repeat(64)}, issued_on = current_date, student_name = 'Ada Lovelace',
-          course_name = 'Course'
-      WHERE id = ${revokedId}`;
+    await markIssued(revokedId);
     await revokeCertificate(
       { sql: t.sql, log: recordingLog() },
       { certificateId: revokedId, reasonCode: 'issued-in-error', actor: 'staff' },
@@ -203,12 +208,7 @@ describe('recordAttempt (immediate trigger)', () => {
       completedAt: '2026-11-01T00:00:00Z',
     });
     const revokedId = first.certificate?.id ?? '';
-    await t.sql`
-      UPDATE certificates
-      SET status = 'issued', generated_at = now(), s3_key = ${`certificates/${revokedId}.pdf`},
-          pdf_sha256 = ${'0'.repeat(64)}, issued_on = current_date, student_name = 'Ada Lovelace',
-          course_name = 'Course'
-      WHERE id = ${revokedId}`;
+    await markIssued(revokedId);
     await revokeCertificate(
       { sql: t.sql, log: recordingLog() },
       { certificateId: revokedId, reasonCode: 'academic-misconduct', actor: 'staff' },
