@@ -11,6 +11,7 @@ import {
   startOf,
 } from '../validation.ts';
 import { assertUuid } from './ids.ts';
+import { revokedAfter } from './lifecycle.ts';
 import type { Log } from './ports.ts';
 import { courseExists } from './read-model.ts';
 import { type AttemptFilter, decideLaterPasses, enqueuePassingAttempts } from './scan.ts';
@@ -172,7 +173,7 @@ export async function previewBackfill(
   >`
     WITH firsts AS (
       -- The attempt each student's certificate would come from: their earliest in the selection.
-      SELECT DISTINCT ON (a.student_id, a.course_id) a.student_id, a.course_id, a.completed_at
+      SELECT DISTINCT ON (a.student_id, a.course_id) a.id, a.student_id, a.course_id, a.completed_at
       FROM test_attempts a
       WHERE ${selected(sql, selection)}
       ORDER BY a.student_id, a.course_id, a.completed_at, a.id
@@ -188,10 +189,7 @@ export async function previewBackfill(
         WHERE x.student_id = f.student_id AND x.course_id = f.course_id
           AND x.status NOT IN ('revoked', 'superseded'))
         -- An older pass than a revoked certificate's own changes nothing (the later-pass rule).
-        AND NOT EXISTS (
-          SELECT 1 FROM certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
-          WHERE r.student_id = f.student_id AND r.course_id = f.course_id AND r.status = 'revoked'
-            AND ra.completed_at > f.completed_at)
+        AND NOT ${revokedAfter(sql, 'f')}
       GROUP BY f.course_id
     )
     SELECT a.course_id, c.title, count(*)::int AS attempts,

@@ -1036,15 +1036,19 @@ export async function redecideWaitingLaterPasses(
 }
 
 /**
- * For an attempt aliased `alias`: its student has a revoked certificate for the course whose own
- * attempt was completed after it.
+ * The revoked certificates `r` of the student and course of the attempt aliased `alias` whose own
+ * pass was completed after it (a FROM item and its WHERE): an older pass does not undo them.
  */
-export function revokedAfter(sql: Sql | TransactionSql, alias: string) {
+function revokedOfLaterPasses(sql: Sql | TransactionSql, alias: string) {
   const attempt = sql(alias);
-  return sql`EXISTS (
-      SELECT 1 FROM certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
+  return sql`certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
       WHERE r.student_id = ${attempt}.student_id AND r.course_id = ${attempt}.course_id AND r.status = 'revoked'
-        AND (ra.completed_at, ra.id) > (${attempt}.completed_at, ${attempt}.id))`;
+        AND (ra.completed_at, ra.id) > (${attempt}.completed_at, ${attempt}.id)`;
+}
+
+/** For an attempt aliased `alias` (with its id): a revoked certificate of a later pass exists. */
+export function revokedAfter(sql: Sql | TransactionSql, alias: string) {
+  return sql`EXISTS (SELECT 1 FROM ${revokedOfLaterPasses(sql, alias)})`;
 }
 
 /** For an attempt `a`: its student has a certificate for the course that is not settled yet. */
@@ -1078,10 +1082,7 @@ async function decideUndecided(
     // A revoked certificate of a pass completed after this one: history (a backfill's) does not
     // undo the revocation. Recorded against the latest such certificate, which stays revoked.
     const [revoked] = await tx<{ id: string }[]>`
-      SELECT r.id FROM certificates r JOIN test_attempts ra ON ra.id = r.test_attempt_id
-      JOIN test_attempts a ON a.id = ${attempt.id}
-      WHERE r.student_id = ${attempt.student_id} AND r.course_id = ${attempt.course_id} AND r.status = 'revoked'
-        AND (ra.completed_at, ra.id) > (a.completed_at, a.id)
+      SELECT r.id FROM test_attempts a CROSS JOIN ${revokedOfLaterPasses(tx, 'a')} AND a.id = ${attempt.id}
       ORDER BY r.created_at DESC, r.id DESC LIMIT 1`;
     if (revoked) {
       await note(tx, revoked.id, attempt.id, 'already-certified', actor, notify);
